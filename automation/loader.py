@@ -1,0 +1,230 @@
+"""Reading workflow files: YAML (or JSON) text to a validated ``Workflow``.
+
+We parse twice on purpose: once with PyYAML's composer to learn the line of
+every key (so an error can say ``report.yaml:14``) and to catch duplicate
+keys, which PyYAML otherwise resolves silently by keeping the last; and once
+to build the data.  Files are small, so the cost does not matter.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from automation.errors import ValidationIssue, WorkflowError, WorkflowInvalid
+from automation.model import Workflow
+
+Loc = tuple[str | int, ...]
+
+_HINTS = {
+    "missing": "add this field",
+    "extra_forbidden": "remove it, or check its spelling",
+    "literal_error": "use one of the values listed",
+    "string_type": "write it as text",
+    "int_type": "write a whole number",
+    "int_parsing": "write a whole number",
+    "float_type": "write a number",
+    "bool_type": "write true or false",
+    "dict_type": "write a mapping of key: value lines",
+    "list_type": "write a list",
+    "union_tag_invalid": "set 'type' to schedule, file, webhook or after",
+    "union_tag_not_found": "add 'type: schedule' (or file, webhook, after)",
+}
+
+
+@dataclass(frozen=True)
+class LineMap:
+    """Line numbers (1-based) of keys and items in a parsed document, by path."""
+
+    lines: dict[Loc, int] = field(default_factory=dict)
+
+    def line_of(self, loc: Loc) -> int | None:
+        """The line of the longest known prefix of ``loc``."""
+        for end in range(len(loc), -1, -1):
+            line = self.lines.get(tuple(loc[:end]))
+            if line is not None:
+                return line
+        return None
+
+
+@dataclass(frozen=True)
+class LoadedWorkflow:
+    """A workflow with where it came from: the text it was parsed from and its hash."""
+
+    workflow: Workflow
+    text: str
+    content_hash: str
+    path: Path | None = None
+    lines: LineMap = field(default_factory=LineMap)
+
+    @property
+    def directory(self) -> Path:
+        return self.path.parent if self.path else Path.cwd()
+
+
+def content_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _walk(node: yaml.Node, loc: Loc, out: dict[Loc, int], dupes: list[tuple[Loc, int]]) -> None:
+    out.setdefault(loc, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            if key in seen:
+                dupes.append((loc + (key,), key_node.start_mark.line + 1))
+            seen.add(key)
+            out[loc + (key,)] = key_node.start_mark.line + 1
+            _walk(value_node, loc + (key,), out, dupes)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            out[loc + (index,)] = item.start_mark.line + 1
+            _walk(item, loc + (index,), out, dupes)
+
+
+def _issue_for_duplicate(loc: Loc, line: int, file: str | None) -> ValidationIssue:
+    if len(loc) == 2 and loc[0] == "nodes":
+        return ValidationIssue(
+            message=f"duplicate node id '{loc[1]}'",
+            file=file,
+            line=line,
+            node=str(loc[1]),
+            hint="every node needs its own id; rename one of them",
+        )
+    return ValidationIssue(
+        message=f"key '{loc[-1]}' appears twice",
+        file=file,
+        line=line,
+        field=".".join(str(p) for p in loc),
+        hint="remove one of them; the file must not depend on which one wins",
+    )
+
+
+def parse_document(text: str, file: str | None = None) -> tuple[Any, LineMap]:
+    """Parse YAML or JSON text; raise WorkflowInvalid on syntax errors or duplicate keys."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise WorkflowInvalid(
+            [
+                ValidationIssue(
+                    message=f"not valid YAML/JSON: {problem}",
+                    file=file,
+                    line=mark.line + 1 if mark is not None else None,
+                    hint="check indentation and quoting near this line",
+                )
+            ]
+        ) from None
+    lines: dict[Loc, int] = {}
+    dupes: list[tuple[Loc, int]] = []
+    if root is not None:
+        _walk(root, (), lines, dupes)
+    if dupes:
+        raise WorkflowInvalid([_issue_for_duplicate(loc, line, file) for loc, line in dupes])
+    stripped = text.lstrip()
+    if stripped.startswith("{"):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise WorkflowInvalid(
+                [ValidationIssue(message=f"not valid JSON: {exc.msg}", file=file, line=exc.lineno)]
+            ) from None
+    else:
+        data = yaml.safe_load(text)
+    return data, LineMap(lines)
+
+
+_TRIGGER_TAGS = {"schedule", "file", "webhook", "after"}
+
+
+def _strip_union_tags(loc: Loc) -> Loc:
+    """Drop the discriminator tag pydantic inserts after a trigger's index."""
+    if len(loc) >= 3 and loc[0] == "triggers" and loc[2] in _TRIGGER_TAGS:
+        return loc[:2] + loc[3:]
+    return loc
+
+
+def issues_from_pydantic(
+    exc: ValidationError, lines: LineMap, file: str | None
+) -> list[ValidationIssue]:
+    issues = []
+    for error in exc.errors():
+        loc: Loc = tuple(error["loc"])
+        # drop discriminator tags pydantic puts into locations of union members
+        clean = _strip_union_tags(loc)
+        node = str(clean[1]) if len(clean) >= 2 and clean[0] == "nodes" else None
+        field_path = clean[2:] if node is not None else clean
+        message = error["msg"]
+        if message.startswith("Value error, "):
+            message = message[len("Value error, ") :]
+        if error["type"] == "extra_forbidden":
+            message = f"unknown field '{clean[-1]}'"
+        issues.append(
+            ValidationIssue(
+                message=message,
+                file=file,
+                line=lines.line_of(clean),
+                node=node,
+                field=".".join(str(p) for p in field_path) or None,
+                hint=_HINTS.get(error["type"]),
+            )
+        )
+    return issues
+
+
+def parse_workflow(text: str, *, path: Path | None = None) -> LoadedWorkflow:
+    """Text to a model-valid workflow (graph checks are `validation.validate`'s job)."""
+    file = str(path) if path else None
+    data, lines = parse_document(text, file)
+    if not isinstance(data, dict):
+        raise WorkflowInvalid(
+            [
+                ValidationIssue(
+                    message="a workflow file must be a mapping with at least 'name' and 'nodes'",
+                    file=file,
+                    line=1,
+                    hint="start the file with 'name: my-workflow'",
+                )
+            ]
+        )
+    try:
+        workflow = Workflow.model_validate(data)
+    except ValidationError as exc:
+        raise WorkflowInvalid(issues_from_pydantic(exc, lines, file)) from None
+    return LoadedWorkflow(
+        workflow=workflow, text=text, content_hash=content_hash(text), path=path, lines=lines
+    )
+
+
+def read_workflow_file(path: Path) -> LoadedWorkflow:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise WorkflowError(f"{path}: no such workflow file") from None
+    except IsADirectoryError:
+        raise WorkflowError(f"{path}: is a folder, not a workflow file") from None
+    except UnicodeDecodeError:
+        raise WorkflowError(f"{path}: is not UTF-8 text; save it as UTF-8") from None
+    except OSError as exc:
+        raise WorkflowError(f"{path}: cannot be read: {exc.strerror}") from None
+    return parse_workflow(text, path=path)
+
+
+def dump_workflow(workflow: Workflow) -> str:
+    """Canonical YAML for a workflow: keys in model order, links one per line."""
+    data = workflow.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+    data["name"] = workflow.name
+    data.setdefault("deskpilot", workflow.deskpilot)
+    if workflow.links:
+        data["links"] = [str(link) for link in workflow.links]
+    ordered = {"deskpilot": data.pop("deskpilot"), "name": data.pop("name"), **data}
+    return yaml.safe_dump(ordered, sort_keys=False, allow_unicode=True, width=100)

@@ -1,0 +1,9 @@
+"""Shared fixtures live in tests/helpers/; this file only wires them in."""
+
+pytest_plugins = [
+    "tests.helpers.common",
+    "tests.helpers.http_server",
+    "tests.helpers.smtp",
+    "tests.helpers.keyring_session",
+    "tests.helpers.storage",
+]
