@@ -245,7 +245,7 @@ def check_cron(expression: str, timezone: str = "UTC") -> None:
             f"cron '{expression}' has {len(fields)} fields; write five: "
             "minute hour day-of-month month day-of-week, e.g. '0 9 * * mon-fri'"
         )
-    from apscheduler.triggers.cron import CronTrigger
+    from apscheduler.triggers.cron import CronTrigger  # type: ignore[import-untyped]
 
     try:
         CronTrigger.from_crontab(expression, timezone=timezone)
@@ -262,7 +262,7 @@ class FileTrigger(_TriggerBase):
     type: Literal["file"] = "file"
     path: str
     glob: str = "*"
-    events: list[FileEvent] = Field(default_factory=lambda: ["created"])
+    events: list[FileEvent] = Field(default_factory=lambda: list[FileEvent](["created"]))
     recursive: bool = False
     debounce: Duration = 1.0
 
@@ -275,14 +275,15 @@ class WebhookTrigger(_TriggerBase):
     secret: str = Field(description="name of the keyring secret callers must present")
 
 
+FinishedStatus = Literal["succeeded", "failed", "cancelled"]
+
+
 class WorkflowFinishedTrigger(_TriggerBase):
     """Runs after another workflow finishes with one of ``status``."""
 
     type: Literal["after"] = "after"
     workflow: str
-    status: list[Literal["succeeded", "failed", "cancelled"]] = Field(
-        default_factory=lambda: ["succeeded"]
-    )
+    status: list[FinishedStatus] = Field(default_factory=lambda: list[FinishedStatus](["succeeded"]))
 
 
 Trigger = Annotated[
@@ -308,7 +309,7 @@ class Limits(_Frozen):
 class Workflow(_Frozen):
     """A workflow: typed inputs, nodes, links, outputs and triggers."""
 
-    deskpilot: Literal[1] = Field(FORMAT_VERSION, description="file format version")
+    deskpilot: Literal[1] = Field(1, description="file format version")
     name: str = Field(min_length=1)
     description: str = ""
     inputs: dict[str, InputSpec] = Field(default_factory=dict)

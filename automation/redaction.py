@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import threading
 from typing import Any
 from urllib.parse import quote, quote_plus
@@ -21,13 +22,20 @@ MIN_SECRET_LENGTH = 4
 
 def _forms(secret: str) -> set[str]:
     raw = secret.encode()
-    forms = {secret, quote(secret, safe=""), quote_plus(secret), json.dumps(secret)[1:-1]}
+    forms = {
+        secret,
+        quote(secret, safe=""),
+        quote(secret),
+        quote_plus(secret),
+        json.dumps(secret)[1:-1],
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+    }
     for encode in (base64.b64encode, base64.urlsafe_b64encode):
         forms.add(encode(raw).decode().rstrip("="))
         # Inside a longer base64 text the secret starts at offset 0, 1 or 2 of a
         # 3-byte group; encode with that much padding in front and keep only the
         # characters that depend on the secret alone.
-        for offset in (1, 2):
+        for offset in (0, 1, 2):
             encoded = encode(b"\0" * offset + raw).decode().rstrip("=")
             inner = encoded[(offset * 4 + 2) // 3 : (len(offset * b"\0" + raw) * 4) // 3]
             if len(inner) >= MIN_SECRET_LENGTH:
@@ -55,9 +63,16 @@ class Redactor:
         return bool(self._forms)
 
     def text(self, value: str) -> str:
-        for form in self._forms:
-            if form in value:
-                value = value.replace(form, MASK)
+        # Repeat until nothing matches: a mask next to a '*' in the text can
+        # spell a secret again.  Each replacement shortens or keeps the text
+        # shorter than the form it removed, so this ends.
+        changed = True
+        while changed:
+            changed = False
+            for form in self._forms:
+                if form in value:
+                    value = value.replace(form, MASK)
+                    changed = True
         return value
 
     def value(self, value: Any) -> Any:
@@ -76,3 +91,17 @@ class Redactor:
         if isinstance(value, bytes):
             return self.text(value.decode("utf-8", "replace")).encode()
         return value
+
+
+class RedactingFilter(logging.Filter):
+    """A logging filter that masks secrets in a record's message and arguments."""
+
+    def __init__(self, redactor: Redactor) -> None:
+        super().__init__()
+        self.redactor = redactor
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.redactor:
+            record.msg = self.redactor.text(record.getMessage())
+            record.args = None
+        return True

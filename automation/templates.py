@@ -16,7 +16,8 @@ from functools import lru_cache
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, nodes
-from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from automation.errors import TemplateError
 
@@ -75,10 +76,7 @@ def render(source: str, scope: Mapping[str, Any]) -> Any:
     native, compiled = _compile(source)
     try:
         if native:
-            result = compiled(**scope)
-            if getattr(result, "__class__", None).__name__ == "StrictUndefined":  # pragma: no cover
-                raise TemplateError(f"{source!r} is undefined")
-            return result
+            return compiled(**scope)
         return compiled.render(**scope)
     except UndefinedError as exc:
         raise TemplateError(f"{exc.message} in {source!r}") from None

@@ -66,7 +66,8 @@ def types_compatible(source: frozenset[str] | None, target: frozenset[str] | Non
 
 @lru_cache(maxsize=4096)
 def _field_adapter(model: type[Any], name: str) -> TypeAdapter[Any]:
-    return TypeAdapter(model.model_fields[name].annotation)
+    annotation = model.model_fields[name].annotation
+    return TypeAdapter(Any if annotation is None else annotation)
 
 
 class _Checker:
@@ -373,6 +374,17 @@ def _describe_types(types: frozenset[str] | None) -> str:
     if types is None:
         return "any"
     return " or ".join(sorted(types))
+
+
+def referenced_secrets(workflow: Workflow) -> set[str]:
+    """Names of the secrets a workflow's templates read (so we ask the keyring only if needed)."""
+    names: set[str] = set()
+    values: list[Any] = [node.with_ for node in workflow.nodes.values()]
+    values += [workflow.outputs, [t.inputs for t in workflow.triggers]]
+    for value in values:
+        for source in iter_templates(value):
+            names |= {attr for root, attr in references(source) if root == "secrets" and attr}
+    return names
 
 
 def validate(

@@ -32,7 +32,8 @@ def validate_inputs(block: type[Block[Any]], values: dict[str, Any], node_id: st
 
 @lru_cache(maxsize=2048)
 def _pin_adapter(output: type[BlockOutput], pin: str) -> TypeAdapter[Any]:
-    return TypeAdapter(output.model_fields[pin].annotation)
+    annotation = output.model_fields[pin].annotation
+    return TypeAdapter(Any if annotation is None else annotation)
 
 
 def emission_pins(block: type[Block[Any]], emission: Emission, node_id: str) -> dict[str, Any]:

@@ -575,9 +575,9 @@ class _Run(RunHooks):
 
         try:
             values = self._resolve_inputs(plan, pins)
-        except (TemplateError, SecretError) as exc:
+        except (TemplateError, SecretError) as render_error:
             self.emit(NodeStarted, node_id=node_id, block=plan.block.id, step=step, attempt=1)
-            self._fail(plan, step, 1, 0.0, exc, stack)
+            self._fail(plan, step, 1, 0.0, render_error, stack)
             return
 
         attempt = 0

@@ -1,0 +1,39 @@
+"""The run history: SQLAlchemy Core tables migrated by Alembic, SQLite in WAL mode by default.
+
+``HistoryStore`` reads and writes it; ``Recorder`` feeds it engine events
+from one group-committing thread.  Errors are in ``supervisor.store.errors``.
+"""
+
+from supervisor.store.errors import (
+    DatabaseCorrupt,
+    DatabaseLocked,
+    DatabaseTooNew,
+    DiskFull,
+    RunNotFound,
+    StoreError,
+)
+from supervisor.store.recorder import Recorder
+from supervisor.store.records import (
+    ArtifactRecord,
+    EventRecord,
+    RunRecord,
+    StepRecord,
+    VersionRef,
+)
+from supervisor.store.store import HistoryStore
+
+__all__ = [
+    "ArtifactRecord",
+    "DatabaseCorrupt",
+    "DatabaseLocked",
+    "DatabaseTooNew",
+    "DiskFull",
+    "EventRecord",
+    "HistoryStore",
+    "Recorder",
+    "RunNotFound",
+    "RunRecord",
+    "StepRecord",
+    "StoreError",
+    "VersionRef",
+]

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Debian/Ubuntu packages the tests need: a virtual X server, a D-Bus session
+# bus and gnome-keyring (a real Secret Service keyring), xsel for the clipboard.
+set -euo pipefail
+packages=(
+  xvfb xauth fonts-dejavu-core
+  libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-randr0 libxcb-render-util0
+  libxcb-shape0 libxcb-xinerama0 libxcb-xkb1 libxkbcommon-x11-0 libegl1 libgl1 libfontconfig1
+  libdbus-1-3 dbus dbus-x11 gnome-keyring trayer xsel xdotool
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi

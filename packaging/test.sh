@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Install what the tests need (system packages, .venv with dev extras) and
+# run the test suite.  Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash packaging/system-deps.sh
+bash packaging/bootstrap.sh dev
+.venv/bin/ruff check .
+.venv/bin/mypy
+exec .venv/bin/python -m pytest "$@"

@@ -1,0 +1,89 @@
+"""Per-workflow circuit breakers: stop a workflow that keeps failing from failing forever.
+
+A breaker counts failures in a sliding window.  At ``threshold`` failures it
+opens: the workflow's triggers pause and its queued runs wait.  After
+``cooldown`` it is half-open: one probe run may go; success closes it,
+failure opens it again for another cool-down.  State is a pure function of
+(recorded failures, now), so tests drive it with plain numbers.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class BreakerState(StrEnum):
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+
+
+@dataclass(frozen=True, kw_only=True)
+class BreakerPolicy:
+    threshold: int = 5
+    window: float = 600.0
+    cooldown: float = 300.0
+
+    def __post_init__(self) -> None:
+        if self.threshold < 1:
+            raise ValueError(f"breaker threshold must be at least 1, got {self.threshold}")
+        if self.window <= 0 or self.cooldown <= 0:
+            raise ValueError("breaker window and cooldown must be longer than zero")
+
+
+@dataclass
+class CircuitBreaker:
+    policy: BreakerPolicy = field(default_factory=BreakerPolicy)
+    failures: deque[float] = field(default_factory=deque)
+    opened_at: float | None = None
+    probing: bool = False
+
+    def state(self, now: float) -> BreakerState:
+        if self.opened_at is None:
+            return BreakerState.CLOSED
+        if now - self.opened_at >= self.policy.cooldown:
+            return BreakerState.HALF_OPEN
+        return BreakerState.OPEN
+
+    def allows(self, now: float) -> bool:
+        """Whether a run may start now (a half-open breaker lets one probe through)."""
+        state = self.state(now)
+        if state is BreakerState.CLOSED:
+            return True
+        return state is BreakerState.HALF_OPEN and not self.probing
+
+    def started(self, now: float) -> None:
+        if self.state(now) is BreakerState.HALF_OPEN:
+            self.probing = True
+
+    def record_success(self, now: float) -> bool:
+        """Returns True if this closed an open breaker."""
+        was_open = self.opened_at is not None
+        self.failures.clear()
+        self.opened_at = None
+        self.probing = False
+        return was_open
+
+    def record_failure(self, now: float) -> bool:
+        """Returns True if this failure opened (or re-opened) the breaker."""
+        if self.probing or self.state(now) is BreakerState.HALF_OPEN:
+            self.opened_at = now
+            self.probing = False
+            return True
+        self.failures.append(now)
+        while self.failures and now - self.failures[0] > self.policy.window:
+            self.failures.popleft()
+        if self.opened_at is None and len(self.failures) >= self.policy.threshold:
+            self.opened_at = now
+            return True
+        return False
+
+    def reset(self) -> None:
+        self.failures.clear()
+        self.opened_at = None
+        self.probing = False
+
+    def reopens_at(self) -> float | None:
+        return None if self.opened_at is None else self.opened_at + self.policy.cooldown

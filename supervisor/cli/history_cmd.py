@@ -1,0 +1,166 @@
+"""``deskpilot runs``: read the run history (runs, steps, logs, artifacts)."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+import click
+
+from automation.engine.events import RunStatus
+from supervisor.cli import output
+from supervisor.paths import DeskpilotPaths
+from supervisor.store.store import HistoryStore
+
+STATUSES = [status.value for status in RunStatus]
+
+
+def open_store() -> HistoryStore:
+    paths = DeskpilotPaths.from_env()
+    paths.ensure()
+    return HistoryStore.open(paths.database_url)
+
+
+def _when(value: datetime | None) -> str:
+    return value.astimezone().strftime("%Y-%m-%d %H:%M:%S") if value else ""
+
+
+def _duration(value: float | None) -> str:
+    return "" if value is None else f"{value:.2f}s"
+
+
+@click.group("runs")
+def runs_group() -> None:
+    """Run history."""
+
+
+@runs_group.command("list")
+@click.option("--workflow", help="Only runs of this workflow (by name).")
+@click.option("--status", type=click.Choice(STATUSES), help="Only runs with this status.")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10_000))
+@click.option("--before", help="Page: runs older than this run id.")
+@click.option("--json", "as_json", is_flag=True)
+def runs_list(
+    workflow: str | None, status: str | None, limit: int, before: str | None, as_json: bool
+) -> None:
+    """List runs, newest first."""
+    store = open_store()
+    try:
+        records = store.list_runs(
+            workflow=workflow,
+            status=RunStatus(status) if status else None,
+            limit=limit,
+            before=before,
+        )
+    finally:
+        store.close()
+    if as_json:
+        output.emit_json([asdict(r) for r in records])
+        return
+    if not records:
+        output.line("no runs yet")
+        return
+    output.table(
+        [
+            (
+                r.id,
+                r.workflow_name,
+                str(r.status),
+                r.trigger,
+                _when(r.started_at or r.queued_at),
+                _duration(r.duration),
+                r.error or "",
+            )
+            for r in records
+        ],
+        ["run", "workflow", "status", "trigger", "started", "took", "error"],
+    )
+
+
+@runs_group.command("show")
+@click.argument("run_id")
+@click.option("--json", "as_json", is_flag=True)
+def runs_show(run_id: str, as_json: bool) -> None:
+    """One run with its steps, attempts, logs and artifacts (a unique id prefix is enough)."""
+    store = open_store()
+    try:
+        record = store.get_run(run_id) or _by_prefix(store, run_id)
+        steps = store.steps(record.id)
+        events = store.events(record.id, limit=None)
+        artifacts = store.artifacts(record.id)
+    finally:
+        store.close()
+    if as_json:
+        data: dict[str, Any] = asdict(record)
+        data["steps"] = [
+            {k: v for k, v in asdict(s).items() if k not in ("emissions",)} for s in steps
+        ]
+        data["events"] = [asdict(e) for e in events]
+        data["artifacts"] = [asdict(a) for a in artifacts]
+        output.emit_json(data)
+        return
+    output.line(f"run {record.id}  {record.workflow_name}  {record.status}")
+    output.line(
+        f"  trigger {record.trigger}; queued {_when(record.queued_at)}; started {_when(record.started_at)}; took {_duration(record.duration)}"
+    )
+    if record.inputs:
+        output.line(f"  inputs: {record.inputs}")
+    if record.error:
+        output.line(
+            f"  error: {record.error}"
+            + (f" (node '{record.failed_node}')" if record.failed_node else "")
+        )
+    if record.outputs:
+        output.line(f"  outputs: {record.outputs}")
+    output.line()
+    output.table(
+        [
+            (
+                s.step,
+                s.node_id,
+                s.block or "",
+                s.attempt,
+                str(s.status),
+                _duration(s.duration),
+                s.error or _short(s.outputs),
+            )
+            for s in steps
+        ],
+        ["step", "node", "block", "try", "status", "took", "outputs / error"],
+    )
+    logs = [e for e in events if e.kind == "log"]
+    if logs:
+        output.line()
+        output.line("log:")
+        for event in logs:
+            where = f"{event.node_id}: " if event.node_id else ""
+            output.line(f"  {_when(event.at)} [{event.level}] {where}{event.message}")
+    if artifacts:
+        output.line()
+        output.line("artifacts:")
+        for artifact in artifacts:
+            output.line(
+                f"  {artifact.kind}: {artifact.path}"
+                + (f" (node '{artifact.node_id}')" if artifact.node_id else "")
+            )
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    if not value:
+        return ""
+    text = str(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _by_prefix(store: HistoryStore, prefix: str) -> Any:
+    matches = [r for r in store.list_runs(limit=None) if r.id.startswith(prefix)]
+    if len(matches) == 1:
+        return matches[0]
+    output.error(
+        f"no run with id '{prefix}'"
+        if not matches
+        else f"'{prefix}' matches {len(matches)} runs; give more of the id"
+    )
+    sys.exit(1)

@@ -1,0 +1,100 @@
+"""``deskpilot run``: run a workflow file here and now, with live progress and history."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from automation.loader import LoadedWorkflow
+from supervisor.cli import output
+from supervisor.local import LocalRun, run_file
+from supervisor.paths import DeskpilotPaths
+
+
+def parse_inputs(pairs: tuple[str, ...]) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise click.BadParameter(f"'{pair}' is not NAME=VALUE", param_hint="--input")
+        values[name.strip()] = value
+    return values
+
+
+def summary(run: LocalRun) -> dict[str, Any]:
+    """The machine-readable result of a run, with secrets masked."""
+    result = run.result
+    data = {
+        "run_id": result.run_id,
+        "workflow": result.workflow,
+        "status": str(result.status),
+        "duration": round(result.duration, 6),
+        "steps": result.steps,
+        "error": result.error,
+        "failed_node": result.failed_node,
+        "stopped_reason": result.stopped_reason,
+        "outputs": result.outputs,
+        "nodes": {
+            node_id: {
+                "status": node.status,
+                "executions": node.executions,
+                "attempts": node.attempts,
+                "outputs": node.outputs,
+                "error": node.error,
+            }
+            for node_id, node in result.nodes.items()
+        },
+    }
+    return dict(run.redactor.value(data))
+
+
+@click.command("run")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "-i",
+    "--input",
+    "inputs",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="A workflow input; repeat for more.",
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print a JSON summary at the end (progress goes to stderr).",
+)
+@click.option("--quiet", is_flag=True, help="No progress, only the result.")
+def run_cmd(file: Path, inputs: tuple[str, ...], as_json: bool, quiet: bool) -> None:
+    """Run a workflow file in this process, record it in history, exit 0 if it succeeded."""
+    view = output.ProgressView(live=sys.stderr.isatty() and not quiet)
+
+    def start(loaded: LoadedWorkflow) -> None:
+        if not quiet:
+            view.start([nid for nid, node in loaded.workflow.nodes.items() if not node.disabled])
+
+    try:
+        run = run_file(
+            file,
+            parse_inputs(inputs),
+            paths=DeskpilotPaths.from_env(),
+            on_committed=None if quiet else view,
+            before_start=start,
+        )
+    finally:
+        view.stop()
+    result = run.result
+    if as_json:
+        output.emit_json(summary(run))
+    else:
+        outputs = run.redactor.value(result.outputs)
+        for name, value in outputs.items():
+            output.line(f"{name}: {value}")
+        verdict = f"{result.workflow}: {result.status} in {result.duration:.2f}s, {result.steps} steps (run {result.run_id})"
+        if result.error:
+            verdict += f"\n  {result.error}"
+        output.line(verdict)
+    sys.exit(0 if result.ok else 1)

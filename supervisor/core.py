@@ -1,0 +1,773 @@
+"""The supervisor: a durable run queue, worker processes, and what to do when they fail.
+
+It runs on one asyncio loop.  Runs wait in the ``runs`` table (status
+``queued``) and in memory, ordered by priority then arrival; the dispatcher
+starts them on warm spare workers, respecting the worker limit, the
+``desktop`` resource (one run at a time drives mouse and keyboard) and each
+workflow's circuit breaker.
+
+Faults and what follows (DESIGN.md's table):
+
+* worker exits or is killed → the run is ``interrupted`` and re-queued with a
+  checkpoint of its finished steps, after a restart delay that grows with
+  each restart; past ``max_restarts`` it fails for good;
+* no heartbeat within the lease → stack dump requested, process tree and log
+  tail saved as evidence, the whole tree killed; then as above, as ``hung``;
+* a step or the run outlives its deadline plus grace (the engine failed to
+  stop it) → killed, as ``timed_out``;
+* the supervisor itself died → on start, runs still ``running`` are
+  interrupted and resumed the same way.
+
+Only this process writes the database; worker events arrive over pipes and
+are group-committed by a ``Recorder`` before clients see them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from automation.blocks.registry import BlockRegistry
+from automation.engine.engine import coerce_inputs
+from automation.engine.events import Event, NodeStarted, RunFinished, RunStatus
+from automation.errors import DeskpilotError, WorkflowError, WorkflowInvalid
+from automation.loader import LoadedWorkflow, parse_workflow, read_workflow_file
+from automation.validation import validate
+from supervisor.breaker import BreakerState, CircuitBreaker
+from supervisor.bus import (
+    BreakerClosed,
+    BreakerOpened,
+    EventBus,
+    HeartbeatMissed,
+    RunCancelled,
+    RunInterrupted,
+    RunQueued,
+    SupervisorEvent,
+    WorkerExited,
+    WorkerStarted,
+)
+from supervisor.config import SupervisorConfig
+from supervisor.protocol import EVENT_MESSAGES, ProtocolError, decode, message_event
+from supervisor.store.recorder import Recorder
+from supervisor.store.store import HistoryStore
+from supervisor.workers import (
+    ExitReason,
+    WorkerHandle,
+    WorkerLauncher,
+    WorkerState,
+    kill_tree,
+    request_stack_dump,
+    save_evidence,
+    tail,
+)
+
+logger = logging.getLogger(__name__)
+
+
+class SupervisorError(DeskpilotError):
+    """The supervisor refused a request (unknown run, shutting down, bad workflow)."""
+
+
+@dataclass
+class QueuedRun:
+    run_id: str
+    workflow: str
+    text: str
+    path: str | None
+    inputs: dict[str, Any]
+    priority: int = 0
+    trigger: str = "manual"
+    resources: frozenset[str] = frozenset()
+    restarts: int = 0
+    not_before: float = 0.0
+    order: int = 0
+    resume: bool = False
+    deadline_seconds: float | None = None
+    step_timeouts: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class ActiveRun:
+    entry: QueuedRun
+    worker: WorkerHandle
+    started: float
+    cancel_requested: bool = False
+
+
+def resources_of(loaded: LoadedWorkflow, registry: BlockRegistry) -> frozenset[str]:
+    needed: set[str] = set()
+    for node in loaded.workflow.nodes.values():
+        block = registry.get(node.block)
+        if block is not None and not node.disabled:
+            needed |= block.resources
+    return frozenset(needed)
+
+
+class Supervisor:
+    def __init__(
+        self,
+        *,
+        store: HistoryStore,
+        launcher: WorkerLauncher,
+        registry: BlockRegistry,
+        config: SupervisorConfig | None = None,
+        artifacts_dir: Path,
+        worker_log: Callable[[int], Path] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.store = store
+        self.launcher = launcher
+        self.registry = registry
+        self.config = config or SupervisorConfig()
+        self.artifacts_dir = artifacts_dir
+        self.worker_log = worker_log
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.bus = EventBus()
+        self.queue: dict[str, QueuedRun] = {}
+        self.active: dict[str, ActiveRun] = {}
+        self.workers: dict[int, WorkerHandle] = {}
+        self.breakers: dict[str, CircuitBreaker] = {}
+        self.counters: dict[str, int] = {
+            "restarts": 0,
+            "heartbeat_misses": 0,
+            "workers_started": 0,
+            "runs_finished": 0,
+        }
+        #: Called with (workflow name, status) when a run ends (chained triggers listen here).
+        self.on_run_finished: list[Callable[[str, str, str], None]] = []
+        #: Called with a workflow name when its breaker opens or closes.
+        self.on_breaker: list[Callable[[str, BreakerState], None]] = []
+        self.accepting = False
+        self._order = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake: asyncio.TimerHandle | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._spawning = 0
+        self.recorder = Recorder(store, on_committed=self._committed)
+
+    # -- lifecycle ------------------------------------------------------------------
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._reconcile()
+        self.accepting = True
+        self._ensure_spares()
+        self._dispatch()
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Stop taking work, let running runs finish within ``grace``, then interrupt them."""
+        self.accepting = False
+        grace = self.config.shutdown_grace if grace is None else grace
+        deadline = self.clock() + grace
+        while self.active and self.clock() < deadline:
+            await asyncio.sleep(0.05)
+        for active in list(self.active.values()):
+            active.worker.kill_reason = ExitReason.SHUTDOWN
+            kill_tree(active.worker.pid)
+        for worker in list(self.workers.values()):
+            if worker.state is not WorkerState.BUSY:
+                worker.kill_reason = ExitReason.SHUTDOWN
+                kill_tree(worker.pid)
+        waiting = [w.process.wait() for w in self.workers.values()]
+        if waiting:
+            await asyncio.wait_for(asyncio.gather(*waiting, return_exceptions=True), timeout=5)
+        for task in list(self._tasks):
+            try:
+                await asyncio.wait_for(task, timeout=2)
+            except (TimeoutError, asyncio.CancelledError):
+                task.cancel()
+        if self._wake is not None:
+            self._wake.cancel()
+        self.recorder.close()
+
+    def _spawn_task(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("supervisor task failed", exc_info=task.exception())
+
+    def publish(self, event: SupervisorEvent) -> None:
+        self.bus.publish(event.to_dict())
+
+    def _committed(self, events: Sequence[Event]) -> None:
+        """Recorder thread: events are durable now; hand them to live clients."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        payload = [event.to_dict() for event in events]
+        try:
+            loop.call_soon_threadsafe(self._publish_many, payload)
+        except RuntimeError:  # loop closed while we were committing
+            pass
+
+    def _publish_many(self, payload: list[dict[str, Any]]) -> None:
+        for item in payload:
+            self.bus.publish(item)
+
+    # -- start-up reconciliation ----------------------------------------------------
+    def _reconcile(self) -> None:
+        """Runs left ``running`` by a dead supervisor are interrupted and resumed; queued ones reload."""
+        for record in self.store.list_runs(status=RunStatus.RUNNING, limit=None):
+            self.store.set_run_status(
+                record.id,
+                RunStatus.INTERRUPTED,
+                error="the supervisor stopped while this run was in progress",
+            )
+            logger.warning("run %s was running when the supervisor stopped; resuming it", record.id)
+            self._requeue_from_store(record.id, reason="supervisor restarted")
+        for record in self.store.list_runs(status=RunStatus.INTERRUPTED, limit=None):
+            self._requeue_from_store(record.id, reason="interrupted before the last shutdown")
+        for record in reversed(self.store.list_runs(status=RunStatus.QUEUED, limit=None)):
+            if record.id not in self.queue:
+                self._load_queued(record.id)
+
+    def _entry_from_record(self, run_id: str) -> QueuedRun | None:
+        record = self.store.get_run(run_id)
+        if record is None or record.version_id is None:
+            return None
+        text = self.store.version_content(record.version_id)
+        if text is None:
+            return None
+        try:
+            loaded = parse_workflow(text)
+        except WorkflowError:
+            return None
+        self._order += 1
+        return QueuedRun(
+            run_id=record.id,
+            workflow=record.workflow_name,
+            text=text,
+            path=None,
+            inputs=dict(record.inputs or {}),
+            priority=record.priority,
+            trigger=record.trigger,
+            resources=resources_of(loaded, self.registry),
+            restarts=record.resumes,
+            order=self._order,
+            step_timeouts=_step_timeouts(loaded),
+        )
+
+    def _load_queued(self, run_id: str) -> None:
+        entry = self._entry_from_record(run_id)
+        if entry is None:
+            self.store.set_run_status(run_id, RunStatus.CANCELLED, error="its workflow version is missing")
+            return
+        entry.resume = bool(self.store.checkpoint(run_id))
+        self.queue[run_id] = entry
+
+    def _requeue_from_store(self, run_id: str, reason: str) -> None:
+        entry = self._entry_from_record(run_id)
+        if entry is None:
+            self.store.set_run_status(run_id, RunStatus.FAILED, error=f"cannot resume ({reason}): workflow version missing")
+            return
+        entry.restarts += 1
+        entry.resume = True
+        self.store.set_run_status(run_id, RunStatus.QUEUED, resumes=entry.restarts)
+        self.queue[run_id] = entry
+
+    # -- submitting -------------------------------------------------------------------
+    def load(self, path: Path) -> LoadedWorkflow:
+        loaded = read_workflow_file(path)
+        issues = validate(loaded, self.registry)
+        if issues:
+            raise WorkflowInvalid(issues)
+        return loaded
+
+    def submit(
+        self,
+        loaded: LoadedWorkflow,
+        inputs: dict[str, Any] | None = None,
+        *,
+        priority: int = 0,
+        trigger: str = "manual",
+        run_id: str | None = None,
+        deadline_seconds: float | None = None,
+        checkpoint_from: str | None = None,
+    ) -> str:
+        """Queue a run of a validated workflow; returns its id once it is durable."""
+        if not self.accepting:
+            raise SupervisorError("the supervisor is shutting down; try again when it is back")
+        values = coerce_inputs(loaded.workflow, inputs or {})
+        version = self.store.save_workflow_version(
+            loaded.workflow.name, str(loaded.path) if loaded.path else None, loaded.text
+        )
+        run_id = run_id or uuid.uuid4().hex
+        self.store.create_run(
+            run_id,
+            loaded.workflow.name,
+            trigger=trigger,
+            inputs=values,
+            priority=priority,
+            version_id=version.version_id,
+            workflow_id=version.workflow_id,
+        )
+        self._order += 1
+        entry = QueuedRun(
+            run_id=run_id,
+            workflow=loaded.workflow.name,
+            text=loaded.text,
+            path=str(loaded.path) if loaded.path else None,
+            inputs=values,
+            priority=priority,
+            trigger=trigger,
+            resources=resources_of(loaded, self.registry),
+            order=self._order,
+            deadline_seconds=deadline_seconds,
+            step_timeouts=_step_timeouts(loaded),
+        )
+        if checkpoint_from is not None:
+            entry.resume = True
+            self._checkpoint_sources[run_id] = checkpoint_from
+        self.queue[run_id] = entry
+        self.publish(RunQueued(run_id=run_id, workflow=entry.workflow, priority=priority, trigger=trigger))
+        self._dispatch()
+        return run_id
+
+    _checkpoint_sources: dict[str, str] = {}
+
+    def rerun(self, run_id: str, *, mode: str = "start", current_path: Path | None = None) -> str:
+        """Run a finished run again: from the start, from its failed node, or on the current file."""
+        record = self.store.get_run(run_id)
+        if record is None:
+            raise SupervisorError(f"no run with id '{run_id}'")
+        if not record.status.terminal:
+            raise SupervisorError(f"run {run_id} is {record.status}; only finished runs can be re-run")
+        if mode == "current":
+            if current_path is None:
+                raise SupervisorError("re-running on the current version needs the workflow file's path")
+            loaded = self.load(current_path)
+        else:
+            text = self.store.version_content(record.version_id) if record.version_id else None
+            if text is None:
+                raise SupervisorError(f"run {run_id}'s workflow version is no longer stored")
+            loaded = parse_workflow(text)
+        return self.submit(
+            loaded,
+            dict(record.inputs or {}),
+            priority=record.priority,
+            trigger=f"rerun:{run_id}",
+            checkpoint_from=run_id if mode == "failed_node" else None,
+        )
+
+    def cancel(self, run_id: str) -> bool:
+        """Cancel a queued or running run; False if it already ended."""
+        entry = self.queue.pop(run_id, None)
+        if entry is not None:
+            self.store.set_run_status(run_id, RunStatus.CANCELLED, error="cancelled before it started")
+            self.publish(RunCancelled(run_id=run_id))
+            self._finished(entry.workflow, run_id, RunStatus.CANCELLED)
+            return True
+        active = self.active.get(run_id)
+        if active is None:
+            return False
+        active.cancel_requested = True
+        worker = active.worker
+        self._spawn_task(worker.send({"type": "cancel", "reason": "cancelled"}))
+        worker.hard_deadline = min(worker.hard_deadline, self.clock() + self.config.kill_grace)
+        worker.hard_deadline_reason = ExitReason.CANCELLED
+        self._arm(worker)
+        return True
+
+    # -- workers ---------------------------------------------------------------------
+    def _ensure_spares(self) -> None:
+        if not self.accepting:
+            return
+        idle = sum(1 for w in self.workers.values() if w.state in (WorkerState.STARTING, WorkerState.IDLE))
+        want = self.config.spare_workers + max(0, min(len(self.queue), self.config.worker_limit) - idle)
+        busy = sum(1 for w in self.workers.values() if w.state is WorkerState.BUSY)
+        want = min(want, self.config.worker_limit + self.config.spare_workers - busy)
+        for _ in range(max(0, want - idle - self._spawning)):
+            self._spawning += 1
+            self._spawn_task(self._start_worker())
+
+    async def _start_worker(self) -> None:
+        try:
+            from supervisor.workers import _ids
+
+            worker_id = next(_ids)
+            process = await self.launcher.spawn(worker_id)
+        except OSError as exc:
+            logger.error("could not start a worker: %s", exc)
+            self._spawning -= 1
+            self._wake_in(1.0)
+            return
+        self._spawning -= 1
+        worker = WorkerHandle(process=process, id=worker_id)
+        self.workers[worker.id] = worker
+        self.counters["workers_started"] += 1
+        self.publish(WorkerStarted(worker_id=worker.id, pid=worker.pid))
+        self._spawn_task(self._read(worker))
+
+    async def _read(self, worker: WorkerHandle) -> None:
+        stdout = worker.process.stdout
+        assert stdout is not None
+        while True:
+            try:
+                line = await stdout.readline()
+            except (ValueError, asyncio.LimitOverrunError):
+                logger.error("worker %s sent an over-long line; stopping it", worker.pid)
+                kill_tree(worker.pid)
+                break
+            if not line:
+                break
+            try:
+                message = decode(line)
+            except ProtocolError as exc:
+                logger.warning("worker %s: %s", worker.pid, exc)
+                continue
+            self._on_message(worker, message)
+        returncode = await worker.process.wait()
+        self._on_exit(worker, returncode)
+
+    def _on_message(self, worker: WorkerHandle, message: dict[str, Any]) -> None:
+        kind = message["type"]
+        now = self.clock()
+        if worker.state is WorkerState.BUSY:
+            worker.lease_expires = now + self.config.lease
+        if kind == "hello":
+            if worker.state is WorkerState.STARTING:
+                worker.move(WorkerState.IDLE)
+                worker.ready.set()
+                self._dispatch()
+        elif kind == "heartbeat":
+            worker.heartbeats += 1
+            from datetime import UTC, datetime
+
+            worker.last_heartbeat = datetime.now(UTC)
+        elif kind in EVENT_MESSAGES:
+            try:
+                event = message_event(message)
+            except ProtocolError as exc:
+                logger.warning("worker %s: %s", worker.pid, exc)
+                return
+            self.recorder(event)
+            if isinstance(event, NodeStarted):
+                self._watch_step(worker, event)
+            elif kind in ("step_finished", "step_failed"):
+                self._unwatch_step(worker)
+            if isinstance(event, RunFinished) and event.run_id == worker.run_id:
+                worker.finished_run = True
+                self._run_ended(worker, event)
+        elif kind == "fatal":
+            logger.error("worker %s could not run %s: %s", worker.pid, worker.run_id, message.get("message"))
+            if worker.run_id:
+                self.recorder.flush()
+                self.store.set_run_status(worker.run_id, RunStatus.FAILED, error=str(message.get("message")))
+                active = self.active.pop(worker.run_id, None)
+                if active:
+                    self._finished(active.entry.workflow, worker.run_id, RunStatus.FAILED)
+                worker.finished_run = True
+
+    def _watch_step(self, worker: WorkerHandle, event: NodeStarted) -> None:
+        active = self.active.get(event.run_id)
+        if active is None:
+            return
+        timeout = active.entry.step_timeouts.get(event.node_id)
+        if timeout is not None:
+            worker.hard_deadline = self.clock() + timeout + 2 * self.config.kill_grace + 1.0
+            worker.hard_deadline_reason = ExitReason.TIMED_OUT
+            self._arm(worker)
+
+    def _unwatch_step(self, worker: WorkerHandle) -> None:
+        active = self.active.get(worker.run_id or "")
+        if active is not None and not active.cancel_requested:
+            worker.hard_deadline = self._run_deadline(active)
+            worker.hard_deadline_reason = ExitReason.TIMED_OUT
+
+    def _run_deadline(self, active: ActiveRun) -> float:
+        if active.entry.deadline_seconds is None:
+            return float("inf")
+        return active.started + active.entry.deadline_seconds + 2 * self.config.kill_grace + 1.0
+
+    def _run_ended(self, worker: WorkerHandle, event: RunFinished) -> None:
+        active = self.active.pop(event.run_id, None)
+        worker.run_id = None
+        if worker.state is WorkerState.BUSY:
+            worker.move(WorkerState.STOPPING)
+        self.counters["runs_finished"] += 1
+        if active is not None:
+            self._finished(active.entry.workflow, event.run_id, event.status)
+        self._ensure_spares()
+        self._dispatch()
+
+    def _on_exit(self, worker: WorkerHandle, returncode: int | None) -> None:
+        self.workers.pop(worker.id, None)
+        if worker.state is not WorkerState.EXITED:
+            if worker.state not in (WorkerState.STOPPING,):
+                worker.move(WorkerState.STOPPING) if worker.state is not WorkerState.EXITED else None
+            worker.move(WorkerState.EXITED)
+        run_id = worker.run_id
+        reason = worker.kill_reason or (ExitReason.FINISHED if worker.finished_run or run_id is None else ExitReason.CRASHED)
+        self.publish(
+            WorkerExited(worker_id=worker.id, pid=worker.pid, run_id=run_id, reason=str(reason), returncode=returncode)
+        )
+        if run_id is not None and not worker.finished_run:
+            self._interrupted(run_id, reason, returncode)
+        self._ensure_spares()
+        self._dispatch()
+
+    def _interrupted(self, run_id: str, reason: ExitReason, returncode: int | None) -> None:
+        active = self.active.pop(run_id, None)
+        if active is None:
+            return
+        entry = active.entry
+        try:
+            self.recorder.flush(timeout=10)
+        except DeskpilotError as exc:
+            logger.error("could not record the last events of run %s: %s", run_id, exc)
+        detail = _describe_exit(reason, returncode)
+        if reason is ExitReason.SHUTDOWN:
+            self.store.set_run_status(run_id, RunStatus.INTERRUPTED, error=detail)
+            return
+        if active.cancel_requested or reason is ExitReason.CANCELLED:
+            self.store.set_run_status(run_id, RunStatus.INTERRUPTED, error=detail)
+            self.store.set_run_status(run_id, RunStatus.CANCELLED, error="cancelled; the worker was stopped")
+            self._finished(entry.workflow, run_id, RunStatus.CANCELLED)
+            return
+        self.store.set_run_status(run_id, RunStatus.INTERRUPTED, error=detail)
+        run_limit_hit = (
+            reason is ExitReason.TIMED_OUT and self.clock() >= self._run_deadline(active) - 1e-6
+        )
+        entry.restarts += 1
+        self.counters["restarts"] += 1
+        will_resume = entry.restarts <= self.config.max_restarts and not run_limit_hit
+        self.publish(
+            RunInterrupted(
+                run_id=run_id, workflow=entry.workflow, reason=str(reason), detail=detail,
+                restarts=entry.restarts, will_resume=will_resume,
+            )
+        )
+        if not will_resume:
+            why = "its time limit passed" if run_limit_hit else f"it was interrupted {entry.restarts} times"
+            self.store.set_run_status(run_id, RunStatus.FAILED, error=f"{detail}; gave up because {why}")
+            self._finished(entry.workflow, run_id, RunStatus.FAILED)
+            return
+        delay = self.config.restart_backoff(entry.restarts, self.rng.random())
+        entry.not_before = self.clock() + delay
+        entry.resume = True
+        self.store.set_run_status(run_id, RunStatus.QUEUED, resumes=entry.restarts)
+        self.queue[run_id] = entry
+        logger.warning("run %s interrupted (%s); resuming in %.2fs", run_id, detail, delay)
+
+    # -- leases and deadlines ---------------------------------------------------------------
+    def _arm(self, worker: WorkerHandle) -> None:
+        """Wake up at the worker's next deadline (lease or hard deadline)."""
+        loop = self._loop
+        if loop is None:
+            return
+        when = min(worker.lease_expires, worker.hard_deadline)
+        if when == float("inf"):
+            return
+        loop.call_later(max(0.0, when - self.clock()), self._check_worker, worker)
+
+    def _check_worker(self, worker: WorkerHandle) -> None:
+        if worker.state is not WorkerState.BUSY or worker.kill_reason is not None:
+            return
+        now = self.clock()
+        if now >= worker.hard_deadline:
+            self._kill(worker, worker.hard_deadline_reason)
+        elif now >= worker.lease_expires:
+            self.counters["heartbeat_misses"] += 1
+            silent = now - (worker.lease_expires - self.config.lease)
+            self.publish(HeartbeatMissed(worker_id=worker.id, pid=worker.pid, run_id=worker.run_id, silent_for=silent))
+            self._kill(worker, ExitReason.HUNG)
+        else:
+            self._arm(worker)
+
+    def _kill(self, worker: WorkerHandle, reason: ExitReason) -> None:
+        worker.kill_reason = reason
+        if worker.state is WorkerState.BUSY:
+            worker.move(WorkerState.STOPPING)
+        if reason is ExitReason.HUNG:
+            request_stack_dump(worker.pid)
+        self._spawn_task(self._collect_and_kill(worker, reason))
+
+    async def _collect_and_kill(self, worker: WorkerHandle, reason: ExitReason) -> None:
+        if reason is ExitReason.HUNG:
+            await asyncio.sleep(0.05)  # give faulthandler a moment to write the stack dump
+        if worker.run_id:
+            log_path = self.worker_log(worker.id) if self.worker_log else None
+            try:
+                path = save_evidence(
+                    self.artifacts_dir / worker.run_id / f"worker-{worker.id}-{reason}.json",
+                    pid=worker.pid,
+                    reason=str(reason),
+                    log_tail=tail(log_path) if log_path else "",
+                    extra={"worker_id": worker.id, "heartbeats": worker.heartbeats},
+                )
+                self.store.add_artifact(worker.run_id, str(path), kind="evidence", description=f"worker {reason}")
+            except (OSError, DeskpilotError) as exc:
+                logger.warning("could not save evidence for worker %s: %s", worker.pid, exc)
+        kill_tree(worker.pid)
+
+    # -- dispatching -------------------------------------------------------------------------
+    def _wake_in(self, delay: float) -> None:
+        loop = self._loop
+        if loop is None:
+            return
+        if self._wake is not None:
+            if self._wake.when() <= loop.time() + delay:
+                return
+            self._wake.cancel()
+        self._wake = loop.call_later(delay, self._woken)
+
+    def _woken(self) -> None:
+        self._wake = None
+        self._dispatch()
+
+    def breaker(self, workflow: str) -> CircuitBreaker:
+        breaker = self.breakers.get(workflow)
+        if breaker is None:
+            breaker = self.breakers[workflow] = CircuitBreaker(self.config.breaker)
+        return breaker
+
+    def _dispatch(self) -> None:
+        if not self.accepting:
+            return
+        now = self.clock()
+        desktop_busy = any("desktop" in a.entry.resources for a in self.active.values())
+        next_wake: float | None = None
+        for entry in sorted(self.queue.values(), key=lambda e: (-e.priority, e.order)):
+            if len(self.active) >= self.config.worker_limit:
+                break
+            if entry.not_before > now:
+                next_wake = min(next_wake or entry.not_before, entry.not_before)
+                continue
+            if "desktop" in entry.resources and desktop_busy:
+                continue
+            breaker = self.breaker(entry.workflow)
+            if not breaker.allows(now):
+                reopen = breaker.reopens_at()
+                if reopen is not None:
+                    next_wake = min(next_wake or reopen, reopen)
+                continue
+            worker = next((w for w in self.workers.values() if w.state is WorkerState.IDLE), None)
+            if worker is None:
+                self._ensure_spares()
+                break
+            breaker.started(now)
+            if "desktop" in entry.resources:
+                desktop_busy = True
+            self._start_run(entry, worker)
+        if next_wake is not None:
+            self._wake_in(max(0.0, next_wake - now))
+        self._ensure_spares()
+
+    def _start_run(self, entry: QueuedRun, worker: WorkerHandle) -> None:
+        del self.queue[entry.run_id]
+        worker.move(WorkerState.BUSY)
+        worker.run_id = entry.run_id
+        now = self.clock()
+        worker.lease_expires = now + self.config.lease
+        active = ActiveRun(entry=entry, worker=worker, started=now)
+        self.active[entry.run_id] = active
+        worker.hard_deadline = self._run_deadline(active)
+        checkpoint: dict[str, Any] = {}
+        if entry.resume:
+            source = self._checkpoint_sources.pop(entry.run_id, entry.run_id)
+            checkpoint = {
+                str(step): {"node_id": rec.node_id, "emissions": rec.emissions or [], "vars_set": rec.vars_set or {}}
+                for step, rec in self.store.checkpoint(source).items()
+            }
+        message = {
+            "type": "start",
+            "run_id": entry.run_id,
+            "workflow_path": entry.path,
+            "workflow_text": entry.text,
+            "inputs": entry.inputs,
+            "checkpoint": checkpoint,
+            "trigger": entry.trigger,
+            "artifacts_dir": str(self.artifacts_dir),
+            "deadline_seconds": entry.deadline_seconds,
+        }
+        self.store.set_run_status(entry.run_id, RunStatus.RUNNING)
+        self._spawn_task(self._send_start(worker, message))
+        self._arm(worker)
+
+    async def _send_start(self, worker: WorkerHandle, message: dict[str, Any]) -> None:
+        if not await worker.send(message):
+            logger.warning("worker %s went away before its start message", worker.pid)
+
+    # -- outcomes ------------------------------------------------------------------------------
+    def _finished(self, workflow: str, run_id: str, status: RunStatus) -> None:
+        now = self.clock()
+        breaker = self.breaker(workflow)
+        if status is RunStatus.SUCCEEDED:
+            if breaker.record_success(now):
+                self.publish(BreakerClosed(workflow=workflow))
+                for callback in self.on_breaker:
+                    callback(workflow, BreakerState.CLOSED)
+        elif status is RunStatus.FAILED:
+            if breaker.record_failure(now):
+                self.publish(BreakerOpened(workflow=workflow, failures=len(breaker.failures)))
+                logger.warning("workflow %s keeps failing: circuit breaker opened", workflow)
+                for callback in self.on_breaker:
+                    callback(workflow, BreakerState.OPEN)
+                reopen = breaker.reopens_at()
+                if reopen is not None:
+                    self._wake_in(max(0.0, reopen - now))
+        for callback in self.on_run_finished:
+            try:
+                callback(workflow, run_id, str(status))
+            except Exception:
+                logger.exception("run-finished callback failed")
+
+    # -- reading state ---------------------------------------------------------------------------
+    def health(self) -> dict[str, Any]:
+        try:
+            database = self.store.integrity_check(quick=True)
+        except DeskpilotError as exc:
+            database = f"error: {exc}"
+        return {
+            "status": "ok" if database == "ok" else "degraded",
+            "accepting": self.accepting,
+            "queue_depth": len(self.queue),
+            "running": len(self.active),
+            "workers": [w.info() for w in self.workers.values()],
+            "database": database,
+            "breakers": {
+                name: str(b.state(self.clock())) for name, b in self.breakers.items() if b.opened_at is not None
+            },
+        }
+
+
+def _step_timeouts(loaded: LoadedWorkflow) -> dict[str, float]:
+    workflow = loaded.workflow
+    result = {}
+    for node_id in workflow.nodes:
+        timeout = workflow.node_timeout(node_id)
+        if timeout is not None:
+            result[node_id] = timeout
+    return result
+
+
+def _describe_exit(reason: ExitReason, returncode: int | None) -> str:
+    if reason is ExitReason.HUNG:
+        return "worker hung: no heartbeat within its lease; evidence saved, process tree killed"
+    if reason is ExitReason.TIMED_OUT:
+        return "worker timed out: a step or the run outlived its deadline and did not stop; killed"
+    if reason is ExitReason.SHUTDOWN:
+        return "the supervisor shut down while the run was in progress"
+    if reason is ExitReason.CANCELLED:
+        return "cancelled; the worker did not stop in time and was killed"
+    if returncode is not None and returncode < 0:
+        import signal
+
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        return f"worker crashed: killed by {name}"
+    return f"worker crashed: exited with code {returncode} before the run finished"

@@ -1,0 +1,150 @@
+"""Running a workflow in this process with its history recorded: ``deskpilot run``.
+
+This wires the engine to the history store, the keyring and a progress
+view.  The supervisor's workers use the same engine but report over a pipe;
+here the CLI process is the only writer of the database for the run.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from logging.handlers import RotatingFileHandler
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from automation.blocks.context import CancelToken
+from automation.blocks.registry import BlockRegistry
+from automation.engine.engine import Engine, RunResult, coerce_inputs
+from automation.engine.events import Event
+from automation.errors import WorkflowInvalid
+from automation.loader import LoadedWorkflow, read_workflow_file
+from automation.redaction import RedactingFilter, Redactor
+from automation.secrets import SecretStore, secret_store_from_env
+from automation.validation import referenced_secrets, validate
+from supervisor.paths import DeskpilotPaths
+from supervisor.store.recorder import Recorder
+from supervisor.store.store import HistoryStore
+
+logger = logging.getLogger(__name__)
+
+
+def known_secret_names(
+    loaded: LoadedWorkflow, store: SecretStore | None = None
+) -> list[str] | None:
+    """Secret names in the keyring, asked for only when the workflow uses secrets."""
+    if not referenced_secrets(loaded.workflow):
+        return None
+    return (store or secret_store_from_env()).names()
+
+
+@dataclass
+class LocalRun:
+    loaded: LoadedWorkflow
+    inputs: dict[str, Any]
+    result: RunResult
+    redactor: Redactor
+
+
+@contextmanager
+def cancel_on_signals(token: CancelToken) -> Iterator[None]:
+    """Ctrl-C or SIGTERM cancels the run cleanly; a second Ctrl-C aborts at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if token.is_set():
+            raise KeyboardInterrupt
+        token.set("cancelled")
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def attach_file_log(paths: DeskpilotPaths, redactor: Redactor) -> logging.Handler:
+    """A rotating log file for this command, with secrets masked."""
+    handler = RotatingFileHandler(
+        paths.log_dir / "deskpilot.log", maxBytes=5_000_000, backupCount=3, encoding="utf-8"
+    )
+    handler.setLevel(logging.INFO)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactingFilter(redactor))
+    logging.getLogger().addHandler(handler)
+    if logging.getLogger().level > logging.INFO:
+        logging.getLogger().setLevel(logging.INFO)
+        for existing in logging.getLogger().handlers:
+            if existing is not handler and existing.level == logging.NOTSET:
+                existing.setLevel(logging.WARNING)
+    return handler
+
+
+def run_file(
+    path: Path,
+    raw_inputs: Mapping[str, Any],
+    *,
+    paths: DeskpilotPaths,
+    on_committed: Callable[[Sequence[Event]], None] | None = None,
+    before_start: Callable[[LoadedWorkflow], None] | None = None,
+    inputs_from_text: bool = True,
+    registry: BlockRegistry | None = None,
+    secrets: SecretStore | None = None,
+    trigger: str = "manual",
+) -> LocalRun:
+    """Validate, record and run one workflow file; return when it has finished.
+
+    Everything the run reported is committed before this returns.
+    """
+    registry = registry or BlockRegistry.with_builtins()
+    loaded = read_workflow_file(path)
+    secret_store = secrets
+    names = None
+    if referenced_secrets(loaded.workflow):
+        secret_store = secret_store or secret_store_from_env()
+        names = secret_store.names()
+    issues = validate(loaded, registry, secret_names=names)
+    if issues:
+        raise WorkflowInvalid(issues)
+    inputs = coerce_inputs(loaded.workflow, raw_inputs, from_text=inputs_from_text)
+    paths.ensure()
+    redactor = Redactor()
+    log_handler = attach_file_log(paths, redactor)
+    store = HistoryStore.open(paths.database_url)
+    recorder = Recorder(store, on_committed=on_committed)
+    engine = Engine(
+        registry, sink=recorder, secrets=secret_store, artifacts_dir=paths.artifacts_dir
+    )
+    token = CancelToken()
+    try:
+        store.save_workflow_version(loaded.workflow.name, str(path.resolve()), loaded.text)
+        if before_start is not None:
+            before_start(loaded)
+        with cancel_on_signals(token):
+            result = engine.run(
+                loaded,
+                inputs,
+                run_id=uuid.uuid4().hex,
+                trigger=trigger,
+                cancel=token,
+                redactor=redactor,
+                validated_inputs=True,
+            )
+    finally:
+        try:
+            recorder.close()
+        finally:
+            engine.close()
+            store.close()
+            logging.getLogger().removeHandler(log_handler)
+            log_handler.close()
+    return LocalRun(loaded=loaded, inputs=inputs, result=result, redactor=redactor)

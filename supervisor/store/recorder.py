@@ -1,0 +1,216 @@
+"""Record engine events in the history from one writer thread, committing in groups.
+
+``Recorder`` is an ``EventSink``: calling it only appends the event to a
+queue, so a step never waits for the disk.  The writer thread takes whatever
+has queued up (at most ``MAX_BATCH`` events) and commits it in one
+transaction: while the disk is busy events pile up and the next commit takes
+them all, so commits get larger exactly when they need to, with no timer.
+
+``on_committed`` is called with each committed batch, in order, from the
+writer thread.  Whatever reports progress to people (the GUI, the API) should
+hang off it, so that a step is only shown as finished once it is durable: a
+``kill -9`` afterwards cannot lose it.
+
+A failed commit (locked database, full disk) is not dropped: the batch and
+everything queued after it stay in memory, ``on_error`` is told, and the
+next ``flush()`` retries them in order; if the retry fails too, ``flush()``
+and ``close()`` raise the ``StoreError``.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from typing import Protocol
+
+from automation.engine.events import Event
+from supervisor.store.errors import StoreError
+
+logger = logging.getLogger(__name__)
+
+#: A commit never holds more events than this; the rest go in the next one.
+MAX_BATCH = 500
+
+
+class EventStore(Protocol):
+    """What the recorder needs from a store."""
+
+    def record(self, batch: list[Event]) -> None: ...
+
+
+class _Flush:
+    """A marker in the queue: set once everything queued before it is committed (or not)."""
+
+    __slots__ = ("done", "error")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.error: StoreError | None = None
+
+
+class _Stop:
+    __slots__ = ()
+
+
+_STOP = _Stop()
+
+
+class Recorder:
+    """An event sink that writes to a store from a single group-committing thread."""
+
+    def __init__(
+        self,
+        store: EventStore,
+        *,
+        on_committed: Callable[[list[Event]], None] | None = None,
+        on_error: Callable[[StoreError], None] | None = None,
+        max_batch: int = MAX_BATCH,
+        name: str = "history-writer",
+    ) -> None:
+        if max_batch < 1:
+            raise ValueError(f"max_batch must be at least 1, got {max_batch}")
+        self._store = store
+        self._on_committed = on_committed
+        self._on_error = on_error
+        self._max_batch = max_batch
+        self._queue: queue.SimpleQueue[Event | _Flush | _Stop] = queue.SimpleQueue()
+        # Events that failed to commit, plus everything queued behind them.
+        self._backlog: list[Event] = []
+        self._failure: StoreError | None = None
+        self._closed = False
+        self._close_lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def __call__(self, event: Event) -> None:
+        if self._closed:
+            raise StoreError("the history recorder is closed; this event was not recorded")
+        self._queue.put(event)
+
+    @property
+    def failure(self) -> StoreError | None:
+        """The last commit error still waiting for a successful retry, if any."""
+        return self._failure
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Wait until every event queued before this call is committed.
+
+        Retries a batch that failed earlier.  Raises ``StoreError`` if it
+        cannot be committed, and ``TimeoutError`` if ``timeout`` passes first.
+        """
+        if not self._thread.is_alive():
+            if self._failure is not None:
+                raise self._failure
+            return
+        marker = _Flush()
+        self._queue.put(marker)
+        if not marker.done.wait(timeout):
+            raise TimeoutError(f"the history was not written within {timeout} s")
+        if marker.error is not None:
+            raise marker.error
+
+    def close(self, timeout: float | None = None) -> None:
+        """Flush, then stop the writer thread.  Raises what ``flush`` raises, after stopping."""
+        with self._close_lock:
+            if self._closed:
+                return
+            self._closed = True
+        try:
+            self.flush(timeout)
+        finally:
+            self._queue.put(_STOP)
+            self._thread.join(timeout)
+
+    def __enter__(self) -> Recorder:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    # -- writer thread ----------------------------------------------------------------
+
+    def _run(self) -> None:
+        get = self._queue.get
+        get_nowait = self._queue.get_nowait
+        limit = self._max_batch
+        while True:
+            item = get()
+            batch: list[Event] = []
+            while True:
+                if isinstance(item, Event):
+                    batch.append(item)
+                    if len(batch) >= limit:
+                        self._commit(batch)
+                        batch = []
+                elif isinstance(item, _Flush):
+                    if batch:
+                        self._commit(batch)
+                        batch = []
+                    self._retry()
+                    item.error = self._failure
+                    item.done.set()
+                else:
+                    if batch:
+                        self._commit(batch)
+                    return
+                try:
+                    item = get_nowait()
+                except queue.Empty:
+                    break
+            if batch:
+                self._commit(batch)
+
+    def _commit(self, batch: list[Event]) -> None:
+        if self._failure is not None:
+            # Keep the order: nothing is written past a batch that failed.
+            self._backlog.extend(batch)
+            return
+        try:
+            self._store.record(batch)
+        except Exception as exc:
+            self._fail(batch, exc)
+            return
+        self._committed(batch)
+
+    def _retry(self) -> None:
+        if self._failure is None:
+            return
+        backlog, self._backlog = self._backlog, []
+        for start in range(0, len(backlog), self._max_batch):
+            chunk = backlog[start : start + self._max_batch]
+            try:
+                self._store.record(chunk)
+            except Exception as exc:
+                self._backlog = backlog[start:]
+                self._fail([], exc)
+                return
+            self._committed(chunk)
+        logger.info("history writes resumed; %d delayed events committed", len(backlog))
+        self._failure = None
+
+    def _fail(self, batch: list[Event], exc: Exception) -> None:
+        if isinstance(exc, StoreError):
+            error = exc
+        else:
+            logger.exception("recording %d events in the history failed", len(batch))
+            error = StoreError(f"recording events in the history failed: {exc!r}")
+            error.__cause__ = exc
+        if self._failure is None:
+            logger.error("%s", error)
+        self._failure = error
+        self._backlog.extend(batch)
+        if self._on_error is not None:
+            try:
+                self._on_error(error)
+            except Exception:
+                logger.exception("the history error callback failed")
+
+    def _committed(self, batch: list[Event]) -> None:
+        if self._on_committed is None:
+            return
+        try:
+            self._on_committed(batch)
+        except Exception:
+            logger.exception("the history commit callback failed")

@@ -1,0 +1,94 @@
+"""What the history store returns: small frozen values, never database rows.
+
+Timestamps are aware UTC datetimes; JSON columns come back as plain Python
+values (``None`` when nothing was stored).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from automation.engine.events import RunStatus, StepStatus
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class VersionRef:
+    """One stored version of a workflow file, identified by its content's SHA-256."""
+
+    workflow_id: int
+    version_id: int
+    content_hash: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RunRecord:
+    id: str
+    workflow_name: str
+    status: RunStatus
+    trigger: str
+    priority: int
+    queued_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    duration: float | None = None
+    inputs: dict[str, Any] | None = None
+    outputs: dict[str, Any] | None = None
+    error: str | None = None
+    failed_node: str | None = None
+    stopped_reason: str | None = None
+    steps: int | None = None
+    resumes: int = 0
+    parent_run_id: str | None = None
+    workflow_id: int | None = None
+    version_id: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class StepRecord:
+    """One attempt of one step.  ``emissions`` and ``vars_set`` are what a resume replays."""
+
+    run_id: str
+    step: int
+    node_id: str
+    attempt: int
+    status: StepStatus
+    block: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    duration: float | None = None
+    #: The last emission, long strings cut to 2 KB: for display only.
+    outputs: dict[str, Any] | None = None
+    emissions: list[dict[str, Any]] | None = None
+    vars_set: dict[str, Any] | None = None
+    error_type: str | None = None
+    error: str | None = None
+    #: How a failed attempt ended: "error", "timeout", "cancelled" or "interrupted".
+    failure: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class EventRecord:
+    id: int
+    run_id: str
+    seq: int
+    kind: str
+    at: datetime
+    node_id: str | None = None
+    step: int | None = None
+    level: str | None = None
+    message: str | None = None
+    data: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ArtifactRecord:
+    id: int
+    run_id: str
+    path: str
+    kind: str
+    created_at: datetime
+    step: int | None = None
+    node_id: str | None = None
+    description: str | None = None

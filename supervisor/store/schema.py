@@ -1,0 +1,180 @@
+"""The history schema, as SQLAlchemy Core tables.
+
+Alembic owns the database's schema (``migrations/versions``); these tables
+describe the head revision for queries and must be kept identical to it
+(a test compares them).  Run ids are uuid hex strings chosen by the caller so
+that a worker, the queue and the API agree on a run's id before it is stored.
+
+Child rows of a run (steps, events, artifacts) go with it when it is pruned
+(``ON DELETE CASCADE``; SQLite needs ``PRAGMA foreign_keys=ON``, set on every
+connection by ``supervisor.store.engine``).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    false,
+    true,
+)
+
+from supervisor.store.types import JSONText, UTCDateTime
+
+#: Constraint names are fixed so that later migrations can refer to them on every backend.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+workflows = Table(
+    "workflows",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("path", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+workflow_versions = Table(
+    "workflow_versions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "workflow_id",
+        Integer,
+        ForeignKey("workflows.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("content_hash", String(64), nullable=False),
+    Column("content", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("workflow_id", "content_hash"),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("workflow_id", Integer, ForeignKey("workflows.id", ondelete="SET NULL")),
+    Column("version_id", Integer, ForeignKey("workflow_versions.id", ondelete="SET NULL")),
+    Column("workflow_name", String(200), nullable=False),
+    # Not a foreign key: a child run's history outlives its parent's when that is pruned.
+    Column("parent_run_id", String(32)),
+    Column("status", String(16), nullable=False),
+    Column("trigger", String(200), nullable=False, server_default="manual"),
+    Column("priority", Integer, nullable=False, server_default="0"),
+    Column("inputs", JSONText),
+    Column("outputs", JSONText),
+    Column("error", Text),
+    Column("failed_node", String(200)),
+    Column("stopped_reason", Text),
+    # When the run entered the system; never null, so it orders runs (newest first).
+    Column("queued_at", UTCDateTime, nullable=False),
+    Column("started_at", UTCDateTime),
+    Column("finished_at", UTCDateTime),
+    Column("duration", Float),
+    Column("steps", Integer),
+    Column("resumes", Integer, nullable=False, server_default="0"),
+    Index(None, "workflow_name", "started_at"),
+    Index(None, "status"),
+    Index(None, "queued_at", "id"),
+    Index(None, "workflow_name", "queued_at", "id"),
+)
+
+step_runs = Table(
+    "step_runs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("step", Integer, nullable=False),
+    Column("node_id", String(200), nullable=False),
+    Column("block", String(200)),
+    Column("attempt", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("started_at", UTCDateTime),
+    Column("finished_at", UTCDateTime),
+    Column("duration", Float),
+    # The last emission with long strings cut short: what the runs view shows.
+    Column("outputs", JSONText),
+    # Every emission in full: what a resumed run replays instead of running the step.
+    Column("emissions", JSONText),
+    Column("vars_set", JSONText),
+    Column("error_type", String(200)),
+    Column("error", Text),
+    Column("failure", String(32)),
+    UniqueConstraint("run_id", "step", "attempt"),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("node_id", String(200)),
+    Column("step", Integer),
+    Column("level", String(16)),
+    Column("message", Text),
+    Column("data", JSONText),
+    Index(None, "run_id", "seq"),
+)
+
+artifacts = Table(
+    "artifacts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("step", Integer),
+    Column("node_id", String(200)),
+    Column("path", Text, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("description", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index(None, "run_id"),
+)
+
+triggers = Table(
+    "triggers",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("workflow_name", String(200), nullable=False),
+    Column("trigger_key", String(200), nullable=False),
+    Column("spec", JSONText),
+    Column("enabled", Boolean, nullable=False, server_default=true()),
+    Column("paused", Boolean, nullable=False, server_default=false()),
+    Column("state", JSONText),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("workflow_name", "trigger_key"),
+)
+
+workers = Table(
+    "workers",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("pid", Integer),
+    # Not a foreign key: a worker's record is kept when its run is pruned.
+    Column("run_id", String(32)),
+    Column("state", String(16), nullable=False),
+    Column("started_at", UTCDateTime),
+    Column("last_heartbeat", UTCDateTime),
+    Column("restarts", Integer, nullable=False, server_default="0"),
+    Column("exit_code", Integer),
+    Column("reason", Text),
+)

@@ -1,0 +1,547 @@
+"""The history store: workflows and their versions, runs, step attempts, events, artifacts.
+
+The supervisor is the only writer.  Every write is one transaction, and every
+method is safe to call from several threads (each takes its own pooled
+connection).  Driver errors that a user can act on (locked database, full
+disk, newer schema) come out as ``StoreError`` with a message saying what to
+do; see ``supervisor.store.errors``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Row,
+    Select,
+    and_,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import URL, make_url
+
+from automation.clock import SYSTEM_CLOCK, Clock
+from automation.engine.events import (
+    Event,
+    IllegalTransition,
+    RunStatus,
+    StepStatus,
+    check_run_transition,
+)
+from supervisor.store.engine import (
+    DEFAULT_BUSY_TIMEOUT,
+    describe,
+    is_sqlite,
+    make_engine,
+    read_busy_timeout,
+    write_options,
+)
+from supervisor.store.errors import RunNotFound, translate
+from supervisor.store.ingest import apply_events
+from supervisor.store.migrate import upgrade_to_head
+from supervisor.store.records import (
+    ArtifactRecord,
+    EventRecord,
+    RunRecord,
+    StepRecord,
+    VersionRef,
+)
+from supervisor.store.schema import artifacts, events, runs, step_runs, workflow_versions, workflows
+
+logger = logging.getLogger(__name__)
+
+TERMINAL_STATUSES = tuple(status.value for status in RunStatus if status.terminal)
+
+StatusFilter = RunStatus | str | Collection[RunStatus | str] | None
+
+
+def content_hash(content: str) -> str:
+    return hashlib.sha256(content.encode("utf-8")).hexdigest()
+
+
+def _is_environmental(error: sa_exc.DBAPIError) -> bool:
+    """Locked, full, unreadable: the user can fix these.  Constraint violations are bugs."""
+    return isinstance(error, sa_exc.OperationalError) or type(error) is sa_exc.DatabaseError
+
+
+class HistoryStore:
+    """Run history on any SQLAlchemy engine; ``open(url)`` also migrates the database."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        owns_engine: bool = False,
+    ) -> None:
+        self.engine = engine
+        self.clock = clock
+        self.database = describe(engine.url)
+        self._owns_engine = owns_engine
+        self._write_options = write_options(engine)
+        self._busy_timeout = self._guard(read_busy_timeout, engine)
+
+    @classmethod
+    def open(
+        cls,
+        url: str | URL,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+    ) -> HistoryStore:
+        """Open (creating and migrating as needed) the history database at ``url``."""
+        url = make_url(url)
+        if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+            Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        engine = make_engine(url, busy_timeout=busy_timeout)
+        try:
+            upgrade_to_head(engine)
+            return cls(engine, clock=clock, owns_engine=True)
+        except BaseException:
+            engine.dispose()
+            raise
+
+    def close(self) -> None:
+        if self._owns_engine:
+            self.engine.dispose()
+
+    def __enter__(self) -> HistoryStore:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    # -- plumbing -------------------------------------------------------------------
+
+    def _guard(self, function: Any, *args: Any) -> Any:
+        try:
+            return function(*args)
+        except sa_exc.DBAPIError as error:
+            if _is_environmental(error):
+                raise translate(error, self.database) from error
+            raise
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        try:
+            with (
+                self.engine.connect().execution_options(**self._write_options) as connection,
+                connection.begin(),
+            ):
+                yield connection
+        except sa_exc.DBAPIError as error:
+            if _is_environmental(error):
+                raise translate(error, self.database, self._busy_timeout) from error
+            raise
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        try:
+            with self.engine.connect() as connection:
+                yield connection
+        except sa_exc.DBAPIError as error:
+            if _is_environmental(error):
+                raise translate(error, self.database, self._busy_timeout) from error
+            raise
+
+    # -- workflows ------------------------------------------------------------------
+
+    def save_workflow_version(self, name: str, path: str | Path | None, content: str) -> VersionRef:
+        """Store ``content`` as a version of workflow ``name``; saving it again changes nothing."""
+        digest = content_hash(content)
+        now = self.clock.now()
+        path_text = None if path is None else str(path)
+        with self._write() as connection:
+            row = connection.execute(
+                select(workflows.c.id, workflows.c.path).where(workflows.c.name == name)
+            ).first()
+            if row is None:
+                workflow_id = connection.execute(
+                    insert(workflows).values(
+                        name=name, path=path_text, created_at=now, updated_at=now
+                    )
+                ).inserted_primary_key[0]
+            else:
+                workflow_id = row.id
+                if path_text is not None and row.path != path_text:
+                    connection.execute(
+                        update(workflows)
+                        .where(workflows.c.id == workflow_id)
+                        .values(path=path_text, updated_at=now)
+                    )
+            version_id = connection.execute(
+                select(workflow_versions.c.id).where(
+                    workflow_versions.c.workflow_id == workflow_id,
+                    workflow_versions.c.content_hash == digest,
+                )
+            ).scalar()
+            if version_id is None:
+                version_id = connection.execute(
+                    insert(workflow_versions).values(
+                        workflow_id=workflow_id,
+                        content_hash=digest,
+                        content=content,
+                        created_at=now,
+                    )
+                ).inserted_primary_key[0]
+                connection.execute(
+                    update(workflows).where(workflows.c.id == workflow_id).values(updated_at=now)
+                )
+        return VersionRef(workflow_id=workflow_id, version_id=version_id, content_hash=digest)
+
+    def version_content(self, version_id: int) -> str | None:
+        """The exact workflow text a run used, to resume it on the same version."""
+        with self._read() as connection:
+            content: str | None = connection.execute(
+                select(workflow_versions.c.content).where(workflow_versions.c.id == version_id)
+            ).scalar()
+        return content
+
+    # -- runs: writing ----------------------------------------------------------------
+
+    def create_run(
+        self,
+        run_id: str,
+        workflow_name: str,
+        *,
+        status: RunStatus | str = RunStatus.QUEUED,
+        trigger: str = "manual",
+        priority: int = 0,
+        inputs: dict[str, Any] | None = None,
+        parent_run_id: str | None = None,
+        version: VersionRef | None = None,
+        at: datetime | None = None,
+    ) -> RunRecord:
+        """Record a run before a worker starts it (the queue's view of it)."""
+        at = at or self.clock.now()
+        status = RunStatus(status)
+        with self._write() as connection:
+            workflow_id = (
+                version.workflow_id
+                if version is not None
+                else connection.execute(
+                    select(workflows.c.id).where(workflows.c.name == workflow_name)
+                ).scalar()
+            )
+            connection.execute(
+                insert(runs).values(
+                    id=run_id,
+                    workflow_id=workflow_id,
+                    version_id=version.version_id if version is not None else None,
+                    workflow_name=workflow_name,
+                    parent_run_id=parent_run_id,
+                    status=status.value,
+                    trigger=trigger,
+                    priority=priority,
+                    inputs=inputs if inputs is not None else {},
+                    queued_at=at,
+                    started_at=at if status is not RunStatus.QUEUED else None,
+                    finished_at=at if status.terminal else None,
+                )
+            )
+            return self._run_row(connection, run_id)
+
+    def record(self, batch: Sequence[Event]) -> None:
+        """Apply a batch of engine events in one transaction (see ``supervisor.store.ingest``)."""
+        if not batch:
+            return
+        with self._write() as connection:
+            apply_events(connection, batch)
+
+    def set_run_status(
+        self,
+        run_id: str,
+        status: RunStatus | str,
+        *,
+        error: str | None = None,
+        stopped_reason: str | None = None,
+        at: datetime | None = None,
+    ) -> RunRecord:
+        """Move a run along its lifecycle; an illegal change raises ``IllegalTransition``.
+
+        A run that stops here (interrupted, failed or cancelled by the
+        supervisor, not by its engine) also closes the step attempts it left
+        running, so they do not show as running forever.
+        """
+        new = RunStatus(status)
+        at = at or self.clock.now()
+        with self._write() as connection:
+            current = connection.execute(select(runs.c.status).where(runs.c.id == run_id)).scalar()
+            if current is None:
+                raise RunNotFound(run_id)
+            try:
+                check_run_transition(RunStatus(current), new)
+            except IllegalTransition as exc:
+                raise IllegalTransition(f"run {run_id}: {exc}") from None
+            values: dict[str, Any] = {"status": new.value}
+            if new is RunStatus.QUEUED:
+                values.update(finished_at=None, duration=None)
+            elif new is RunStatus.RUNNING:
+                values["started_at"] = func.coalesce(runs.c.started_at, at)
+            elif new.terminal:
+                values["finished_at"] = at
+            if error is not None:
+                values["error"] = error
+            if stopped_reason is not None:
+                values["stopped_reason"] = stopped_reason
+            connection.execute(update(runs).where(runs.c.id == run_id).values(**values))
+            if new in (RunStatus.INTERRUPTED, RunStatus.FAILED, RunStatus.CANCELLED):
+                self._close_running_steps(connection, run_id, new, at)
+            return self._run_row(connection, run_id)
+
+    @staticmethod
+    def _close_running_steps(
+        connection: Connection, run_id: str, status: RunStatus, at: datetime
+    ) -> None:
+        cancelled = status is RunStatus.CANCELLED
+        connection.execute(
+            update(step_runs)
+            .where(step_runs.c.run_id == run_id, step_runs.c.status == StepStatus.RUNNING.value)
+            .values(
+                status=(StepStatus.CANCELLED if cancelled else StepStatus.FAILED).value,
+                failure="cancelled" if cancelled else "interrupted",
+                error=(
+                    "the run was cancelled while this step ran"
+                    if cancelled
+                    else "the worker stopped while this step ran; it runs again on resume"
+                ),
+                finished_at=at,
+            )
+        )
+
+    def prune(self, max_age: timedelta | None = None, max_runs: int | None = None) -> int:
+        """Delete finished runs older than ``max_age`` or beyond the newest ``max_runs``.
+
+        Queued, running and interrupted runs are never deleted (they still have
+        work to do), though they count towards ``max_runs``.  Steps, events and
+        artifacts rows go with their run.  Returns how many runs were deleted.
+        """
+        if max_age is not None and max_age < timedelta(0):
+            raise ValueError(f"max_age must not be negative, got {max_age}")
+        if max_runs is not None and max_runs < 0:
+            raise ValueError(f"max_runs must not be negative, got {max_runs}")
+        finished = runs.c.status.in_(TERMINAL_STATUSES)
+        deleted = 0
+        with self._write() as connection:
+            if max_age is not None:
+                cutoff = self.clock.now() - max_age
+                ended = func.coalesce(runs.c.finished_at, runs.c.queued_at)
+                deleted += connection.execute(delete(runs).where(finished, ended < cutoff)).rowcount
+            if max_runs is not None:
+                newest_dropped = connection.execute(
+                    select(runs.c.queued_at, runs.c.id)
+                    .order_by(runs.c.queued_at.desc(), runs.c.id.desc())
+                    .offset(max_runs)
+                    .limit(1)
+                ).first()
+                if newest_dropped is not None:
+                    deleted += connection.execute(
+                        delete(runs).where(
+                            finished,
+                            _at_or_before(newest_dropped.queued_at, newest_dropped.id),
+                        )
+                    ).rowcount
+        if deleted:
+            logger.info("pruned %d runs from the history", deleted)
+        return deleted
+
+    # -- runs: reading ----------------------------------------------------------------
+
+    def get_run(self, run_id: str) -> RunRecord | None:
+        with self._read() as connection:
+            row = connection.execute(select(runs).where(runs.c.id == run_id)).first()
+        return None if row is None else _run_record(row)
+
+    def list_runs(
+        self,
+        workflow: str | None = None,
+        status: StatusFilter = None,
+        limit: int | None = 50,
+        before: str | datetime | None = None,
+    ) -> list[RunRecord]:
+        """Runs newest first.  Page with ``before``: the id of the last run of the previous page
+        (exact, even when runs share a timestamp) or a datetime (runs queued before it)."""
+        query = _filtered(select(runs), workflow, status)
+        with self._read() as connection:
+            if isinstance(before, datetime):
+                query = query.where(runs.c.queued_at < before)
+            elif before is not None:
+                key = connection.execute(
+                    select(runs.c.queued_at, runs.c.id).where(runs.c.id == before)
+                ).first()
+                if key is None:
+                    raise RunNotFound(before)
+                query = query.where(
+                    or_(
+                        runs.c.queued_at < key.queued_at,
+                        and_(runs.c.queued_at == key.queued_at, runs.c.id < key.id),
+                    )
+                )
+            query = query.order_by(runs.c.queued_at.desc(), runs.c.id.desc())
+            if limit is not None:
+                query = query.limit(limit)
+            rows = connection.execute(query).all()
+        return [_run_record(row) for row in rows]
+
+    def count_runs(self, workflow: str | None = None, status: StatusFilter = None) -> int:
+        query = _filtered(select(func.count()).select_from(runs), workflow, status)
+        with self._read() as connection:
+            return int(connection.execute(query).scalar_one())
+
+    def steps(self, run_id: str) -> list[StepRecord]:
+        """Every attempt of every step of the run, in step then attempt order."""
+        with self._read() as connection:
+            rows = connection.execute(
+                select(step_runs)
+                .where(step_runs.c.run_id == run_id)
+                .order_by(step_runs.c.step, step_runs.c.attempt)
+            ).all()
+        return [_step_record(row) for row in rows]
+
+    def checkpoint(self, run_id: str) -> dict[int, StepRecord]:
+        """The steps a resumed run must not run again: step number -> its succeeded attempt."""
+        with self._read() as connection:
+            rows = connection.execute(
+                select(step_runs)
+                .where(
+                    step_runs.c.run_id == run_id,
+                    step_runs.c.status == StepStatus.SUCCEEDED.value,
+                )
+                .order_by(step_runs.c.step, step_runs.c.attempt)
+            ).all()
+        return {row.step: _step_record(row) for row in rows}
+
+    def events(
+        self, run_id: str, after_seq: int = 0, limit: int | None = 1000
+    ) -> list[EventRecord]:
+        """The run's log, retries and replays, in sequence order, after ``after_seq``."""
+        query = (
+            select(events)
+            .where(events.c.run_id == run_id, events.c.seq > after_seq)
+            .order_by(events.c.seq, events.c.id)
+        )
+        if limit is not None:
+            query = query.limit(limit)
+        with self._read() as connection:
+            rows = connection.execute(query).all()
+        return [
+            EventRecord(
+                id=row.id,
+                run_id=row.run_id,
+                seq=row.seq,
+                kind=row.kind,
+                at=row.at,
+                node_id=row.node_id,
+                step=row.step,
+                level=row.level,
+                message=row.message,
+                data=row.data,
+            )
+            for row in rows
+        ]
+
+    def artifacts(self, run_id: str) -> list[ArtifactRecord]:
+        with self._read() as connection:
+            rows = connection.execute(
+                select(artifacts).where(artifacts.c.run_id == run_id).order_by(artifacts.c.id)
+            ).all()
+        return [
+            ArtifactRecord(
+                id=row.id,
+                run_id=row.run_id,
+                path=row.path,
+                kind=row.kind,
+                created_at=row.created_at,
+                step=row.step,
+                node_id=row.node_id,
+                description=row.description,
+            )
+            for row in rows
+        ]
+
+    def integrity_check(self) -> str:
+        """``'ok'`` when SQLite finds nothing wrong, else its report (other backends: ``'ok'``)."""
+        if not is_sqlite(self.engine):
+            return "ok"
+        with self._read() as connection:
+            lines = connection.exec_driver_sql("PRAGMA integrity_check").scalars().all()
+        return "\n".join(str(line) for line in lines)
+
+    def _run_row(self, connection: Connection, run_id: str) -> RunRecord:
+        row = connection.execute(select(runs).where(runs.c.id == run_id)).first()
+        if row is None:
+            raise RunNotFound(run_id)
+        return _run_record(row)
+
+
+def _at_or_before(queued_at: datetime, run_id: str) -> Any:
+    return or_(
+        runs.c.queued_at < queued_at, and_(runs.c.queued_at == queued_at, runs.c.id <= run_id)
+    )
+
+
+def _filtered(query: Select[Any], workflow: str | None, status: StatusFilter) -> Select[Any]:
+    if workflow is not None:
+        query = query.where(runs.c.workflow_name == workflow)
+    if isinstance(status, str):
+        query = query.where(runs.c.status == RunStatus(status).value)
+    elif status is not None:
+        query = query.where(runs.c.status.in_([RunStatus(item).value for item in status]))
+    return query
+
+
+def _run_record(row: Row[Any]) -> RunRecord:
+    return RunRecord(
+        id=row.id,
+        workflow_name=row.workflow_name,
+        status=RunStatus(row.status),
+        trigger=row.trigger,
+        priority=row.priority,
+        queued_at=row.queued_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        duration=row.duration,
+        inputs=row.inputs,
+        outputs=row.outputs,
+        error=row.error,
+        failed_node=row.failed_node,
+        stopped_reason=row.stopped_reason,
+        steps=row.steps,
+        resumes=row.resumes,
+        parent_run_id=row.parent_run_id,
+        workflow_id=row.workflow_id,
+        version_id=row.version_id,
+    )
+
+
+def _step_record(row: Row[Any]) -> StepRecord:
+    return StepRecord(
+        run_id=row.run_id,
+        step=row.step,
+        node_id=row.node_id,
+        attempt=row.attempt,
+        status=StepStatus(row.status),
+        block=row.block,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        duration=row.duration,
+        outputs=row.outputs,
+        emissions=row.emissions,
+        vars_set=row.vars_set,
+        error_type=row.error_type,
+        error=row.error,
+        failure=row.failure,
+    )
