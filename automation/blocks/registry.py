@@ -19,7 +19,7 @@ from importlib.metadata import entry_points
 from types import ModuleType
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 
 from automation.blocks.base import Block, BlockInput, BlockOutput
 from automation.errors import RegistryError
@@ -159,9 +159,10 @@ class BlockRegistry:
             for name, info in model.model_fields.items():
                 if info.is_required() or kind == "Output":
                     continue
+                annotation = info.annotation
                 try:
-                    model.__pydantic_validator__.validate_assignment(
-                        model.model_construct(), name, info.get_default(call_default_factory=True)
+                    TypeAdapter(Any if annotation is None else annotation).validate_python(
+                        info.get_default(call_default_factory=True)
                     )
                 except Exception as exc:
                     raise RegistryError(
