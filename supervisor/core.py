@@ -146,6 +146,8 @@ class Supervisor:
         self.on_run_finished: list[Callable[[str, str, str], None]] = []
         #: Called with a workflow name when its breaker opens or closes.
         self.on_breaker: list[Callable[[str, BreakerState], None]] = []
+        #: Where a re-run from a failed node takes its finished steps from.
+        self._checkpoint_sources: dict[str, str] = {}
         self.accepting = False
         self._order = 0
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -262,7 +264,9 @@ class Supervisor:
     def _load_queued(self, run_id: str) -> None:
         entry = self._entry_from_record(run_id)
         if entry is None:
-            self.store.set_run_status(run_id, RunStatus.CANCELLED, error="its workflow version is missing")
+            self.store.set_run_status(
+                run_id, RunStatus.CANCELLED, error="its workflow version is missing"
+            )
             return
         entry.resume = bool(self.store.checkpoint(run_id))
         self.queue[run_id] = entry
@@ -270,11 +274,15 @@ class Supervisor:
     def _requeue_from_store(self, run_id: str, reason: str) -> None:
         entry = self._entry_from_record(run_id)
         if entry is None:
-            self.store.set_run_status(run_id, RunStatus.FAILED, error=f"cannot resume ({reason}): workflow version missing")
+            self.store.set_run_status(
+                run_id,
+                RunStatus.FAILED,
+                error=f"cannot resume ({reason}): workflow version missing",
+            )
             return
         entry.restarts += 1
         entry.resume = True
-        self.store.set_run_status(run_id, RunStatus.QUEUED, resumes=entry.restarts)
+        self.store.set_run_status(run_id, RunStatus.QUEUED)
         self.queue[run_id] = entry
 
     # -- submitting -------------------------------------------------------------------
@@ -310,8 +318,7 @@ class Supervisor:
             trigger=trigger,
             inputs=values,
             priority=priority,
-            version_id=version.version_id,
-            workflow_id=version.workflow_id,
+            version=version,
         )
         self._order += 1
         entry = QueuedRun(
@@ -331,11 +338,11 @@ class Supervisor:
             entry.resume = True
             self._checkpoint_sources[run_id] = checkpoint_from
         self.queue[run_id] = entry
-        self.publish(RunQueued(run_id=run_id, workflow=entry.workflow, priority=priority, trigger=trigger))
+        self.publish(
+            RunQueued(run_id=run_id, workflow=entry.workflow, priority=priority, trigger=trigger)
+        )
         self._dispatch()
         return run_id
-
-    _checkpoint_sources: dict[str, str] = {}
 
     def rerun(self, run_id: str, *, mode: str = "start", current_path: Path | None = None) -> str:
         """Run a finished run again: from the start, from its failed node, or on the current file."""
@@ -343,10 +350,14 @@ class Supervisor:
         if record is None:
             raise SupervisorError(f"no run with id '{run_id}'")
         if not record.status.terminal:
-            raise SupervisorError(f"run {run_id} is {record.status}; only finished runs can be re-run")
+            raise SupervisorError(
+                f"run {run_id} is {record.status}; only finished runs can be re-run"
+            )
         if mode == "current":
             if current_path is None:
-                raise SupervisorError("re-running on the current version needs the workflow file's path")
+                raise SupervisorError(
+                    "re-running on the current version needs the workflow file's path"
+                )
             loaded = self.load(current_path)
         else:
             text = self.store.version_content(record.version_id) if record.version_id else None
@@ -365,7 +376,9 @@ class Supervisor:
         """Cancel a queued or running run; False if it already ended."""
         entry = self.queue.pop(run_id, None)
         if entry is not None:
-            self.store.set_run_status(run_id, RunStatus.CANCELLED, error="cancelled before it started")
+            self.store.set_run_status(
+                run_id, RunStatus.CANCELLED, error="cancelled before it started"
+            )
             self.publish(RunCancelled(run_id=run_id))
             self._finished(entry.workflow, run_id, RunStatus.CANCELLED)
             return True
@@ -384,8 +397,12 @@ class Supervisor:
     def _ensure_spares(self) -> None:
         if not self.accepting:
             return
-        idle = sum(1 for w in self.workers.values() if w.state in (WorkerState.STARTING, WorkerState.IDLE))
-        want = self.config.spare_workers + max(0, min(len(self.queue), self.config.worker_limit) - idle)
+        idle = sum(
+            1 for w in self.workers.values() if w.state in (WorkerState.STARTING, WorkerState.IDLE)
+        )
+        want = self.config.spare_workers + max(
+            0, min(len(self.queue), self.config.worker_limit) - idle
+        )
         busy = sum(1 for w in self.workers.values() if w.state is WorkerState.BUSY)
         want = min(want, self.config.worker_limit + self.config.spare_workers - busy)
         for _ in range(max(0, want - idle - self._spawning)):
@@ -461,10 +478,14 @@ class Supervisor:
                 worker.finished_run = True
                 self._run_ended(worker, event)
         elif kind == "fatal":
-            logger.error("worker %s could not run %s: %s", worker.pid, worker.run_id, message.get("message"))
+            logger.error(
+                "worker %s could not run %s: %s", worker.pid, worker.run_id, message.get("message")
+            )
             if worker.run_id:
                 self.recorder.flush()
-                self.store.set_run_status(worker.run_id, RunStatus.FAILED, error=str(message.get("message")))
+                self.store.set_run_status(
+                    worker.run_id, RunStatus.FAILED, error=str(message.get("message"))
+                )
                 active = self.active.pop(worker.run_id, None)
                 if active:
                     self._finished(active.entry.workflow, worker.run_id, RunStatus.FAILED)
@@ -506,12 +527,22 @@ class Supervisor:
         self.workers.pop(worker.id, None)
         if worker.state is not WorkerState.EXITED:
             if worker.state not in (WorkerState.STOPPING,):
-                worker.move(WorkerState.STOPPING) if worker.state is not WorkerState.EXITED else None
+                worker.move(
+                    WorkerState.STOPPING
+                ) if worker.state is not WorkerState.EXITED else None
             worker.move(WorkerState.EXITED)
         run_id = worker.run_id
-        reason = worker.kill_reason or (ExitReason.FINISHED if worker.finished_run or run_id is None else ExitReason.CRASHED)
+        reason = worker.kill_reason or (
+            ExitReason.FINISHED if worker.finished_run or run_id is None else ExitReason.CRASHED
+        )
         self.publish(
-            WorkerExited(worker_id=worker.id, pid=worker.pid, run_id=run_id, reason=str(reason), returncode=returncode)
+            WorkerExited(
+                worker_id=worker.id,
+                pid=worker.pid,
+                run_id=run_id,
+                reason=str(reason),
+                returncode=returncode,
+            )
         )
         if run_id is not None and not worker.finished_run:
             self._interrupted(run_id, reason, returncode)
@@ -533,7 +564,9 @@ class Supervisor:
             return
         if active.cancel_requested or reason is ExitReason.CANCELLED:
             self.store.set_run_status(run_id, RunStatus.INTERRUPTED, error=detail)
-            self.store.set_run_status(run_id, RunStatus.CANCELLED, error="cancelled; the worker was stopped")
+            self.store.set_run_status(
+                run_id, RunStatus.CANCELLED, error="cancelled; the worker was stopped"
+            )
             self._finished(entry.workflow, run_id, RunStatus.CANCELLED)
             return
         self.store.set_run_status(run_id, RunStatus.INTERRUPTED, error=detail)
@@ -545,19 +578,29 @@ class Supervisor:
         will_resume = entry.restarts <= self.config.max_restarts and not run_limit_hit
         self.publish(
             RunInterrupted(
-                run_id=run_id, workflow=entry.workflow, reason=str(reason), detail=detail,
-                restarts=entry.restarts, will_resume=will_resume,
+                run_id=run_id,
+                workflow=entry.workflow,
+                reason=str(reason),
+                detail=detail,
+                restarts=entry.restarts,
+                will_resume=will_resume,
             )
         )
         if not will_resume:
-            why = "its time limit passed" if run_limit_hit else f"it was interrupted {entry.restarts} times"
-            self.store.set_run_status(run_id, RunStatus.FAILED, error=f"{detail}; gave up because {why}")
+            why = (
+                "its time limit passed"
+                if run_limit_hit
+                else f"it was interrupted {entry.restarts} times"
+            )
+            self.store.set_run_status(
+                run_id, RunStatus.FAILED, error=f"{detail}; gave up because {why}"
+            )
             self._finished(entry.workflow, run_id, RunStatus.FAILED)
             return
         delay = self.config.restart_backoff(entry.restarts, self.rng.random())
         entry.not_before = self.clock() + delay
         entry.resume = True
-        self.store.set_run_status(run_id, RunStatus.QUEUED, resumes=entry.restarts)
+        self.store.set_run_status(run_id, RunStatus.QUEUED)
         self.queue[run_id] = entry
         logger.warning("run %s interrupted (%s); resuming in %.2fs", run_id, detail, delay)
 
@@ -581,7 +624,11 @@ class Supervisor:
         elif now >= worker.lease_expires:
             self.counters["heartbeat_misses"] += 1
             silent = now - (worker.lease_expires - self.config.lease)
-            self.publish(HeartbeatMissed(worker_id=worker.id, pid=worker.pid, run_id=worker.run_id, silent_for=silent))
+            self.publish(
+                HeartbeatMissed(
+                    worker_id=worker.id, pid=worker.pid, run_id=worker.run_id, silent_for=silent
+                )
+            )
             self._kill(worker, ExitReason.HUNG)
         else:
             self._arm(worker)
@@ -607,7 +654,9 @@ class Supervisor:
                     log_tail=tail(log_path) if log_path else "",
                     extra={"worker_id": worker.id, "heartbeats": worker.heartbeats},
                 )
-                self.store.add_artifact(worker.run_id, str(path), kind="evidence", description=f"worker {reason}")
+                self.store.add_artifact(
+                    worker.run_id, str(path), kind="evidence", description=f"worker {reason}"
+                )
             except (OSError, DeskpilotError) as exc:
                 logger.warning("could not save evidence for worker %s: %s", worker.pid, exc)
         kill_tree(worker.pid)
@@ -675,12 +724,23 @@ class Supervisor:
         self.active[entry.run_id] = active
         worker.hard_deadline = self._run_deadline(active)
         checkpoint: dict[str, Any] = {}
+        attempts_used: dict[str, int] = {}
         if entry.resume:
             source = self._checkpoint_sources.pop(entry.run_id, entry.run_id)
             checkpoint = {
-                str(step): {"node_id": rec.node_id, "emissions": rec.emissions or [], "vars_set": rec.vars_set or {}}
+                str(step): {
+                    "node_id": rec.node_id,
+                    "emissions": rec.emissions or [],
+                    "vars_set": rec.vars_set or {},
+                }
                 for step, rec in self.store.checkpoint(source).items()
             }
+            if source == entry.run_id:
+                for record in self.store.steps(entry.run_id):
+                    if str(record.step) not in checkpoint:
+                        attempts_used[str(record.step)] = max(
+                            attempts_used.get(str(record.step), 0), record.attempt
+                        )
         message = {
             "type": "start",
             "run_id": entry.run_id,
@@ -688,6 +748,7 @@ class Supervisor:
             "workflow_text": entry.text,
             "inputs": entry.inputs,
             "checkpoint": checkpoint,
+            "attempts_used": attempts_used,
             "trigger": entry.trigger,
             "artifacts_dir": str(self.artifacts_dir),
             "deadline_seconds": entry.deadline_seconds,
@@ -727,7 +788,7 @@ class Supervisor:
     # -- reading state ---------------------------------------------------------------------------
     def health(self) -> dict[str, Any]:
         try:
-            database = self.store.integrity_check(quick=True)
+            database = self.store.integrity_check()
         except DeskpilotError as exc:
             database = f"error: {exc}"
         return {
@@ -738,7 +799,9 @@ class Supervisor:
             "workers": [w.info() for w in self.workers.values()],
             "database": database,
             "breakers": {
-                name: str(b.state(self.clock())) for name, b in self.breakers.items() if b.opened_at is not None
+                name: str(b.state(self.clock()))
+                for name, b in self.breakers.items()
+                if b.opened_at is not None
             },
         }
 

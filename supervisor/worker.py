@@ -138,6 +138,7 @@ def serve(stdin: IO[bytes], stdout: IO[bytes], *, heartbeat_interval: float = 0.
             trigger=start.get("trigger", "manual"),
             cancel=token,
             checkpoint=_checkpoint(start.get("checkpoint")),
+            attempts_used={int(k): int(v) for k, v in (start.get("attempts_used") or {}).items()},
             deadline=engine.clock.monotonic() + float(deadline) if deadline else None,
             validated_inputs=bool(start.get("inputs_validated", True)),
         )

@@ -81,7 +81,11 @@ class PythonWorkerLauncher:
     async def spawn(self, worker_id: int) -> asyncio.subprocess.Process:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.log_dir / f"worker-{worker_id}.log"
-        env = {**os.environ, **self.env, "DESKPILOT_HEARTBEAT_INTERVAL": str(self.heartbeat_interval)}
+        env = {
+            **os.environ,
+            **self.env,
+            "DESKPILOT_HEARTBEAT_INTERVAL": str(self.heartbeat_interval),
+        }
         with open(log_path, "ab") as log:
             process = await asyncio.create_subprocess_exec(
                 self.python,
@@ -221,7 +225,9 @@ def request_stack_dump(pid: int) -> bool:
     return True
 
 
-def save_evidence(path: Path, *, pid: int, reason: str, log_tail: str, extra: dict[str, Any]) -> Path:
+def save_evidence(
+    path: Path, *, pid: int, reason: str, log_tail: str, extra: dict[str, Any]
+) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     data = {
         "reason": reason,

@@ -238,6 +238,7 @@ class Engine:
         trigger: str = "manual",
         cancel: CancelToken | None = None,
         checkpoint: Mapping[int, StepCheckpoint] | None = None,
+        attempts_used: Mapping[int, int] | None = None,
         parent_run_id: str | None = None,
         deadline: float | None = None,
         redactor: Redactor | None = None,
@@ -248,7 +249,9 @@ class Engine:
 
         Bad inputs raise ``WorkflowError`` before the run starts; everything
         after that ends as a ``RunResult`` (failed, cancelled...), never as an
-        exception.
+        exception.  A resumed run passes the ``checkpoint`` of its finished
+        steps and ``attempts_used`` by steps that were cut short, so their
+        attempt numbers carry on instead of repeating.
         """
         values = (
             dict(inputs or {}) if validated_inputs else coerce_inputs(loaded.workflow, inputs or {})
@@ -263,9 +266,10 @@ class Engine:
             checkpoint=dict(checkpoint or {}),
             parent_run_id=parent_run_id,
             deadline=deadline,
-            redactor=redactor or Redactor(),
+            redactor=redactor if redactor is not None else Redactor(),
             depth=depth,
         )
+        run.attempts_used = dict(attempts_used or {})
         return run.execute()
 
 
@@ -308,6 +312,7 @@ class _Run(RunHooks):
         self.summaries: dict[str, NodeSummary] = {nid: NodeSummary() for nid in self.workflow.nodes}
         self.pending: dict[str, dict[str, Any]] = {}
         self.stopped_reason: str | None = None
+        self.attempts_used: dict[int, int] = {}
         self.current_token: CancelToken | None = None
         self.current_node: str | None = None
         self.current_step = 0
@@ -580,7 +585,8 @@ class _Run(RunHooks):
             self._fail(plan, step, 1, 0.0, render_error, stack)
             return
 
-        attempt = 0
+        attempt = self.attempts_used.get(step, 0)
+        first = attempt + 1
         while True:
             attempt += 1
             summary.attempts += 1
@@ -591,7 +597,7 @@ class _Run(RunHooks):
             retry = plan.retry
             will_retry = (
                 is_retryable(exc)
-                and attempt < retry.max_attempts
+                and attempt - first + 1 < retry.max_attempts
                 and not self.cancel.is_set()
                 and self.clock.monotonic() < self.deadline
             )

@@ -1,0 +1,209 @@
+"""The ``deskpilot`` command line as users run it: real subprocesses, a real history file."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "resources" / "examples"
+
+
+def deskpilot(
+    *args: str, home: Path, stdin: str | None = None, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    environment = {**os.environ, "DESKPILOT_HOME": str(home), **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "supervisor.cli.main", *args],
+        capture_output=True,
+        text=True,
+        input=stdin,
+        env=environment,
+        timeout=timeout,
+        cwd=ROOT,
+    )
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    path = tmp_path / "home"
+    path.mkdir()
+    return path
+
+
+def test_run_hello_succeeds_records_history_and_prints_json(home: Path) -> None:
+    result = deskpilot("run", str(EXAMPLES / "hello.yaml"), "--input", "who=Ada", "--input", "count=4", "--json", home=home)
+
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["status"] == "succeeded"
+    assert summary["outputs"] == {"greeting": "Hello, Ada!", "total": 10}
+    assert summary["nodes"]["tally"]["executions"] == 4
+    assert summary["nodes"]["greet"]["outputs"] == {"text": "Hello, Ada!"}
+    # progress went to stderr, one plain line per event (not a TTY)
+    assert "greet succeeded" in result.stderr
+
+    listed = deskpilot("runs", "list", "--json", home=home)
+    runs = json.loads(listed.stdout)
+    assert [r["id"] for r in runs] == [summary["run_id"]]
+    assert runs[0]["status"] == "succeeded"
+
+    shown = deskpilot("runs", "show", summary["run_id"][:8], home=home)
+    assert shown.returncode == 0, shown.stderr
+    assert "tally" in shown.stdout and "Hello, Ada!" in shown.stdout
+
+
+def test_failed_run_exits_one_and_names_the_node(home: Path, tmp_path: Path) -> None:
+    workflow = tmp_path / "fails.yaml"
+    workflow.write_text(
+        textwrap.dedent(
+            """
+            name: fails
+            nodes:
+              read:
+                block: file.read
+                with: {path: does-not-exist.txt}
+            """
+        )
+    )
+    result = deskpilot("run", str(workflow), "--json", home=home)
+
+    assert result.returncode == 1
+    summary = json.loads(result.stdout)
+    assert summary["status"] == "failed"
+    assert summary["failed_node"] == "read"
+    assert "does-not-exist.txt" in summary["error"]
+    assert "Traceback" not in result.stderr
+
+
+def test_invalid_file_is_one_clear_message_not_a_traceback(home: Path, tmp_path: Path) -> None:
+    workflow = tmp_path / "bad.yaml"
+    workflow.write_text("name: bad\nnodes:\n  a:\n    block: no.such_block\n  b:\n    block: control.pass\n    timeout: soon\n")
+    result = deskpilot("run", str(workflow), home=home)
+
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "timeout" in result.stderr and "node 'b'" in result.stderr
+    assert str(workflow) in result.stderr
+
+
+def test_validate_reports_every_problem_and_exit_codes(home: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        textwrap.dedent(
+            """
+            name: bad
+            nodes:
+              fetch:
+                block: http.reqest
+              save:
+                block: file.write
+                with: {pathh: x}
+            links:
+              - fetch.body -> nowhere.content
+            """
+        )
+    )
+    good = deskpilot("validate", *[str(p) for p in sorted(EXAMPLES.glob("*.yaml"))], home=home)
+    assert good.returncode == 0, good.stdout + good.stderr
+
+    result = deskpilot("validate", str(bad), "--json", home=home)
+    assert result.returncode == 1
+    issues = json.loads(result.stdout)[str(bad)]
+    messages = " | ".join(i["message"] for i in issues)
+    assert "unknown block 'http.reqest'" in messages
+    assert "no input 'pathh'" in messages
+    assert "unknown target node 'nowhere'" in messages
+    assert "required input 'content'" in messages
+    by_node = {i["node"] for i in issues}
+    assert {"fetch", "save", "nowhere"} <= by_node
+    assert all(i["file"] == str(bad) for i in issues)
+    assert any(i["line"] == 5 for i in issues if i["node"] == "fetch")
+    assert any("http.request" in (i["hint"] or "") for i in issues)
+
+
+def test_blocks_list_show_and_schema(home: Path) -> None:
+    listed = deskpilot("blocks", "list", "--json", home=home)
+    ids = {b["id"] for b in json.loads(listed.stdout)}
+    assert {"http.request", "file.write", "control.for_each", "process.run", "notify.email"} <= ids
+
+    shown = deskpilot("blocks", "show", "http.request", home=home)
+    assert "url" in shown.stdout and "(required)" in shown.stdout
+
+    unknown = deskpilot("blocks", "show", "http.reqest", home=home)
+    assert unknown.returncode != 0 and "http.request" in unknown.stderr
+
+    schema = json.loads(deskpilot("schema", home=home).stdout)
+    assert schema["title"] == "Workflow" and "nodes" in schema["properties"]
+
+
+def test_bad_input_value_is_rejected_before_running(home: Path) -> None:
+    result = deskpilot("run", str(EXAMPLES / "hello.yaml"), "--input", "count=many", home=home)
+    assert result.returncode == 1
+    assert "count" in result.stderr and "integer" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+PLUGIN = '''
+from automation.blocks.base import Block, BlockInput, BlockOutput
+
+
+class ShoutInput(BlockInput):
+    text: str
+
+
+class ShoutOutput(BlockOutput):
+    text: str
+
+
+class Shout(Block[ShoutInput]):
+    """Upper-case a text."""
+
+    id = "demo.shout"
+    category = "data"
+    Input = ShoutInput
+    Output = ShoutOutput
+
+    def run(self, inputs, ctx):
+        return ShoutOutput(text=inputs.text.upper())
+'''
+
+
+def test_third_party_block_from_an_installed_distribution(home: Path, tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "deskpilot_demo_plugin.py").write_text(PLUGIN)
+    dist = site / "deskpilot_demo_plugin-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: deskpilot-demo-plugin\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[deskpilot.blocks]\nshout = deskpilot_demo_plugin:Shout\n")
+    workflow = tmp_path / "shout.yaml"
+    workflow.write_text("name: shout\nnodes:\n  s:\n    block: demo.shout\n    with: {text: hi}\noutputs:\n  out: '{{ nodes.s.text }}'\n")
+    env = {"PYTHONPATH": str(site)}
+
+    listed = deskpilot("blocks", "list", "--json", home=home, env=env)
+    assert "demo.shout" in {b["id"] for b in json.loads(listed.stdout)}
+    ran = deskpilot("run", str(workflow), "--json", home=home, env=env)
+    assert ran.returncode == 0, ran.stderr
+    assert json.loads(ran.stdout)["outputs"] == {"out": "HI"}
+
+
+def test_history_database_is_wal_and_intact_after_runs(home: Path) -> None:
+    for _ in range(2):
+        assert deskpilot("run", str(EXAMPLES / "hello.yaml"), "--quiet", home=home).returncode == 0
+    database = next(home.rglob("history.sqlite3"))
+    with sqlite3.connect(database) as connection:
+        assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert connection.execute("select count(*) from runs").fetchone()[0] == 2
+        started, finished = connection.execute(
+            "select count(started_at), count(finished_at) from step_runs"
+        ).fetchone()
+        assert started == finished == 16
