@@ -6,6 +6,7 @@ interval in the engine is measured with ``time.monotonic``.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated, Any
 
@@ -35,6 +36,8 @@ def parse_duration(value: Any) -> float:
             seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in _PART.findall(text))
     else:
         raise ValueError(f"expected a duration such as '30s', got {type(value).__name__}")
+    if not math.isfinite(seconds):
+        raise ValueError(f"a duration must be a finite number of seconds, got {value!r}")
     if seconds < 0:
         raise ValueError(f"a duration cannot be negative, got {value!r}")
     return seconds
@@ -44,13 +47,18 @@ def format_duration(seconds: float) -> str:
     """The shortest readable form that parses back to the same value."""
     if seconds == 0:
         return "0s"
-    if seconds < 1:
-        return f"{round(seconds * 1000, 3):g}ms"
     for unit in ("d", "h", "m"):
         size = _UNIT_SECONDS[unit]
         if seconds >= size and (seconds / size).is_integer():
             return f"{int(seconds / size)}{unit}"
-    return f"{seconds:g}s"
+    if seconds < 1:
+        millis = f"{seconds * 1000:.12g}"
+        if float(millis) / 1000 == seconds:
+            return f"{millis}ms"
+    text = repr(float(seconds))  # the shortest text that reads back as the same float
+    if "e" in text:
+        text = f"{seconds:.17f}".rstrip("0").rstrip(".")
+    return text.removesuffix(".0") + "s"
 
 
 Duration = Annotated[

@@ -25,14 +25,28 @@ class WorkflowGraph:
         for link in self.links:
             self.incoming[link.target].append(link)
             self.outgoing[link.source][link.source_pin].append((link.target, link.target_pin))
+        # A link from a disabled node never delivers, but it still says the
+        # target waits for that pin: what only a disabled node feeds never runs.
+        self.silenced: dict[str, set[str]] = defaultdict(set)
+        for link in workflow.links:
+            if (
+                link.target in enabled
+                and link.source in workflow.nodes
+                and link.source not in enabled
+            ):
+                self.silenced[link.target].add(link.target_pin)
 
     def linked_pins(self, node_id: str) -> frozenset[str]:
-        return frozenset(link.target_pin for link in self.incoming.get(node_id, ()))
+        """Pins that must receive a value before the node runs."""
+        live = {link.target_pin for link in self.incoming.get(node_id, ())}
+        return frozenset(live | self.silenced.get(node_id, set()))
 
     @cached_property
     def sources(self) -> list[str]:
         """Nodes with no incoming links: they run when the run starts, in file order."""
-        return [nid for nid in self.nodes if not self.incoming.get(nid)]
+        return [
+            nid for nid in self.nodes if not self.incoming.get(nid) and not self.silenced.get(nid)
+        ]
 
     def successors(self, node_id: str) -> set[str]:
         return {t for targets in self.outgoing.get(node_id, {}).values() for t, _ in targets}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -72,21 +73,57 @@ def content_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _walk(node: yaml.Node, loc: Loc, out: dict[Loc, int], dupes: list[tuple[Loc, int]]) -> None:
+class _Loader(yaml.SafeLoader):
+    """YAML 1.2 booleans: only true/false.  YAML 1.1 also reads on/off/yes/no as
+    booleans, which turns a node called ``on`` into ``True``."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool",
+    re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+    list("tTfF"),
+)
+
+
+class _RecursiveAlias(Exception):
+    def __init__(self, line: int) -> None:
+        self.line = line
+
+
+def _walk(
+    node: yaml.Node,
+    loc: Loc,
+    out: dict[Loc, int],
+    dupes: list[tuple[Loc, int]],
+    visited: set[int],
+    ancestors: set[int],
+) -> None:
+    """Record the line of every key and item; aliases are not followed twice."""
     out.setdefault(loc, node.start_mark.line + 1)
+    if id(node) in ancestors:
+        raise _RecursiveAlias(node.start_mark.line + 1)
+    if id(node) in visited:  # an alias: its lines were recorded where it was defined
+        return
+    visited.add(id(node))
+    ancestors.add(id(node))
     if isinstance(node, yaml.MappingNode):
-        seen: set[str] = set()
+        keys: set[str] = set()
         for key_node, value_node in node.value:
             key = str(key_node.value)
-            if key in seen:
+            if key in keys:
                 dupes.append((loc + (key,), key_node.start_mark.line + 1))
-            seen.add(key)
+            keys.add(key)
             out[loc + (key,)] = key_node.start_mark.line + 1
-            _walk(value_node, loc + (key,), out, dupes)
+            _walk(value_node, loc + (key,), out, dupes, visited, ancestors)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
             out[loc + (index,)] = item.start_mark.line + 1
-            _walk(item, loc + (index,), out, dupes)
+            _walk(item, loc + (index,), out, dupes, visited, ancestors)
+    ancestors.discard(id(node))
 
 
 def _issue_for_duplicate(loc: Loc, line: int, file: str | None) -> ValidationIssue:
@@ -109,8 +146,16 @@ def _issue_for_duplicate(loc: Loc, line: int, file: str | None) -> ValidationIss
 
 def parse_document(text: str, file: str | None = None) -> tuple[Any, LineMap]:
     """Parse YAML or JSON text; raise WorkflowInvalid on syntax errors or duplicate keys."""
+    data: Any = _NOT_JSON
+    if text.lstrip().startswith(("{", "[")):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError:
+            data = _NOT_JSON  # perhaps a YAML flow mapping: read it as YAML below
+    # JSON may be indented with tabs, which YAML refuses; tabs never change line numbers
+    composable = text.expandtabs(8) if data is not _NOT_JSON else text
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yaml.compose(composable, Loader=_Loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc)
@@ -127,20 +172,40 @@ def parse_document(text: str, file: str | None = None) -> tuple[Any, LineMap]:
     lines: dict[Loc, int] = {}
     dupes: list[tuple[Loc, int]] = []
     if root is not None:
-        _walk(root, (), lines, dupes)
+        try:
+            _walk(root, (), lines, dupes, set(), set())
+        except _RecursiveAlias as exc:
+            raise WorkflowInvalid(
+                [
+                    ValidationIssue(
+                        message="a YAML anchor refers to itself",
+                        file=file,
+                        line=exc.line,
+                        hint="a workflow must be a tree: remove the self-referencing alias (*name)",
+                    )
+                ]
+            ) from None
     if dupes:
         raise WorkflowInvalid([_issue_for_duplicate(loc, line, file) for loc, line in dupes])
-    stripped = text.lstrip()
-    if stripped.startswith("{"):
+    if data is _NOT_JSON:
         try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
+            data = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+        except (yaml.YAMLError, ValueError, TypeError) as exc:
+            mark = getattr(exc, "problem_mark", None)
             raise WorkflowInvalid(
-                [ValidationIssue(message=f"not valid JSON: {exc.msg}", file=file, line=exc.lineno)]
+                [
+                    ValidationIssue(
+                        message=f"cannot read this YAML: {getattr(exc, 'problem', None) or exc}",
+                        file=file,
+                        line=mark.line + 1 if mark is not None else None,
+                        hint="remove custom tags (!something) and use plain keys",
+                    )
+                ]
             ) from None
-    else:
-        data = yaml.safe_load(text)
     return data, LineMap(lines)
+
+
+_NOT_JSON = object()
 
 
 _TRIGGER_TAGS = {"schedule", "file", "webhook", "after"}
@@ -221,9 +286,13 @@ def read_workflow_file(path: Path) -> LoadedWorkflow:
 
 def dump_workflow(workflow: Workflow) -> str:
     """Canonical YAML for a workflow: keys in model order, links one per line."""
-    data = workflow.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+    data = workflow.model_dump(mode="json", by_alias=True, exclude_unset=True)
     data["name"] = workflow.name
-    data.setdefault("deskpilot", workflow.deskpilot)
+    data["deskpilot"] = workflow.deskpilot
+    for name, spec in workflow.inputs.items():  # always the long form: it reads back the same
+        data.setdefault("inputs", {})[name] = spec.model_dump(
+            mode="json", exclude_defaults=True
+        ) | {"type": spec.type}
     if workflow.links:
         data["links"] = [str(link) for link in workflow.links]
     ordered = {"deskpilot": data.pop("deskpilot"), "name": data.pop("name"), **data}

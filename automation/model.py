@@ -225,6 +225,19 @@ class ScheduleTrigger(_TriggerBase):
     misfire: MisfirePolicy = "run_once"
     misfire_grace: Duration = Field(300.0, description="how late a missed fire may still run")
 
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown timezone '{value}'; use an IANA name such as 'Europe/Berlin' or 'UTC'"
+            ) from None
+        return value
+
     @model_validator(mode="after")
     def _exactly_one(self) -> ScheduleTrigger:
         given = [k for k in ("cron", "interval", "at") if getattr(self, k) is not None]
@@ -283,7 +296,9 @@ class WorkflowFinishedTrigger(_TriggerBase):
 
     type: Literal["after"] = "after"
     workflow: str
-    status: list[FinishedStatus] = Field(default_factory=lambda: list[FinishedStatus](["succeeded"]))
+    status: list[FinishedStatus] = Field(
+        default_factory=lambda: list[FinishedStatus](["succeeded"])
+    )
 
 
 Trigger = Annotated[
@@ -323,11 +338,13 @@ class Workflow(_Frozen):
     )
     triggers: list[Trigger] = Field(default_factory=list)
 
-    @field_validator("inputs", "vars", "nodes", "outputs")
+    @field_validator("inputs", "vars", "nodes", "outputs", mode="before")
     @classmethod
-    def _names(cls, value: dict[str, Any]) -> dict[str, Any]:
+    def _names(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
         for name in value:
-            if not _NAME.match(name):
+            if not isinstance(name, str) or not _NAME.fullmatch(name):
                 raise ValueError(
                     f"'{name}' is not a valid name; use letters, digits and '_', "
                     "starting with a letter"
@@ -347,6 +364,19 @@ def workflow_json_schema() -> dict[str, Any]:
     schema = Workflow.model_json_schema(by_alias=True, mode="validation")
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = "https://deskpilot.dev/schema/workflow-v1.json"
+    defs = schema["$defs"]
+    defs["InputSpec"] = {
+        "anyOf": [
+            defs["InputSpec"],
+            {"description": "shorthand: any other value is the input's default, its type inferred"},
+        ]
+    }
+    defs["RetryPolicy"] = {
+        "anyOf": [
+            defs["RetryPolicy"],
+            {"type": "integer", "minimum": 1, "description": "shorthand for max_attempts"},
+        ]
+    }
     link = schema["$defs"]["Link"]
     schema["$defs"]["Link"] = {
         "anyOf": [

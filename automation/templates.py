@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, nodes
+from jinja2 import StrictUndefined, TemplateSyntaxError, Undefined, UndefinedError, nodes
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
@@ -76,7 +76,7 @@ def render(source: str, scope: Mapping[str, Any]) -> Any:
     native, compiled = _compile(source)
     try:
         if native:
-            return compiled(**scope)
+            return _defined(compiled(**scope), source)
         return compiled.render(**scope)
     except UndefinedError as exc:
         raise TemplateError(f"{exc.message} in {source!r}") from None
@@ -86,6 +86,22 @@ def render(source: str, scope: Mapping[str, Any]) -> Any:
         raise
     except Exception as exc:  # an error inside the expression: division by zero, bad filter arg
         raise TemplateError(f"{type(exc).__name__}: {exc} in {source!r}") from None
+
+
+def _defined(value: Any, source: str) -> Any:
+    """A native result must not hide an undefined name (the sandbox also answers
+    forbidden attributes with undefined): touching it raises the precise error."""
+    if isinstance(value, Undefined):
+        str(value)  # StrictUndefined raises UndefinedError naming what is missing
+        raise TemplateError(f"{source!r} is undefined")
+    if isinstance(value, list | tuple):
+        for item in value:
+            _defined(item, source)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _defined(key, source)
+            _defined(item, source)
+    return value
 
 
 def render_value(value: Any, scope: Mapping[str, Any]) -> Any:

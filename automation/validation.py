@@ -168,7 +168,9 @@ class _Checker:
                 continue
             if name in block.raw_inputs:
                 if isinstance(value, str):
-                    self.check_template_source(value, loc=loc, node=node_id, field=name)
+                    # raw inputs are expressions whose braces are optional
+                    source = value if "{{" in value or "{%" in value else "{{ " + value + " }}"
+                    self.check_template_source(source, loc=loc, node=node_id, field=name)
                 continue
             templates = list(iter_templates(value))
             for source in templates:

@@ -224,10 +224,10 @@ class Engine:
         self.artifacts_dir = artifacts_dir
         self.seed = seed
         self.environ = dict(os.environ if environ is None else environ)
-        self.watchdog = StepWatchdog(grace=kill_grace)
+        self.kill_grace = kill_grace
 
     def close(self) -> None:
-        self.watchdog.close()
+        """Nothing to release today; kept so callers need not change when there is."""
 
     def run(
         self,
@@ -302,15 +302,20 @@ class _Run(RunHooks):
         self.redactor = redactor
         self.depth = depth
         self.random = random.Random(engine.seed)
+        # One watchdog per run: runs in other threads on the same engine keep their own.
+        self.watchdog = StepWatchdog(grace=engine.kill_grace)
         self.seq = 0
         self.step = 0
         self.started = self.clock.monotonic()
         limit = self.started + self.workflow.limits.max_duration
         self.deadline = limit if deadline is None else min(limit, deadline)
+        #: True when the deadline came from outside (a subflow node's timeout), not our limit.
+        self.deadline_given = deadline is not None and deadline < limit
         self.vars: dict[str, Any] = dict(self.workflow.vars)
         self.node_outputs: dict[str, dict[str, Any]] = {}
         self.summaries: dict[str, NodeSummary] = {nid: NodeSummary() for nid in self.workflow.nodes}
         self.pending: dict[str, dict[str, Any]] = {}
+        self.backlog: dict[str, list[dict[str, Any]]] = {}
         self.stopped_reason: str | None = None
         self.attempts_used: dict[int, int] = {}
         self.current_token: CancelToken | None = None
@@ -443,6 +448,13 @@ class _Run(RunHooks):
             parent_token.remove_listener(token.set)
         if result.status is RunStatus.CANCELLED:
             raise StepCancelled(f"subflow {child.workflow.name} was cancelled")
+        if (
+            not result.ok
+            and deadline is not None
+            and self.clock.monotonic() >= deadline
+            and (self.current_token is None or self.current_token.reason != "cancelled")
+        ):
+            raise StepTimeout(f"subflow {child.workflow.name} ran past this node's deadline")
         if not result.ok:
             where = f" at node '{result.failed_node}'" if result.failed_node else ""
             raise BlockError(
@@ -484,6 +496,7 @@ class _Run(RunHooks):
         except RunError as exc:
             status, error, failed_node = RunStatus.FAILED, str(exc), self.current_node
         finally:
+            self.watchdog.close()
             for frame in stack:
                 if isinstance(frame, _StreamFrame) and hasattr(frame.generator, "close"):
                     frame.generator.close()
@@ -532,6 +545,8 @@ class _Run(RunHooks):
             raise RunError(self._time_limit_message())
 
     def _time_limit_message(self) -> str:
+        if self.deadline_given:
+            return "the run reached the deadline its caller gave it"
         return (
             f"the run exceeded its time limit ({self.workflow.limits.max_duration:g}s); "
             "raise limits.max_duration if this is expected"
@@ -539,22 +554,38 @@ class _Run(RunHooks):
 
     # -- delivering emissions ---------------------------------------------------------
     def _deliver(self, plan: _NodePlan, pins: Mapping[str, Any], stack: list[Any]) -> None:
-        touched: list[str] = []
+        """Hand one emission to the nodes linked to it and activate those now ready.
+
+        Pins keep their last value.  Arrivals at a node that is not ready yet
+        (another linked pin has had nothing) wait in a backlog; when it becomes
+        ready it runs once per waiting arrival, so the result does not depend
+        on which of its feeders happened to run first.
+        """
+        updates: dict[str, dict[str, Any]] = {}
         for pin, value in pins.items():
             targets = plan.out.get(pin)
             if not targets:
                 continue
             for target, target_pin in targets:
-                slot = self.pending.get(target)
-                if slot is None:
-                    slot = self.pending[target] = {}
-                slot[target_pin] = value
-                if target not in touched:
-                    touched.append(target)
-        for target in reversed(touched):
-            slot = self.pending[target]
-            if self.plans[target].linked.issubset(slot.keys()):
-                stack.append(("act", target, dict(slot)))
+                update = updates.get(target)
+                if update is None:
+                    update = updates[target] = {}
+                update[target_pin] = value
+        activations: list[tuple[str, str, dict[str, Any]]] = []
+        for target, update in updates.items():
+            slot = self.pending.get(target)
+            if slot is None:
+                slot = self.pending[target] = {}
+            slot.update(update)
+            if not self.plans[target].linked.issubset(slot.keys()):
+                self.backlog.setdefault(target, []).append(update)
+                continue
+            waiting = self.backlog.pop(target, None)
+            if waiting:
+                activations.extend(("act", target, {**slot, **early}) for early in waiting)
+            else:
+                activations.append(("act", target, dict(slot)))
+        stack.extend(reversed(activations))
 
     def _record_outputs(self, plan: _NodePlan, pins: dict[str, Any]) -> None:
         merged = self.node_outputs.get(plan.node_id)
@@ -653,14 +684,14 @@ class _Run(RunHooks):
         watch = not plan.block.composite and ctx.deadline is not None
         if watch:
             assert ctx.deadline is not None
-            self.engine.watchdog.arm(ctx.deadline - self.clock.monotonic(), ctx.cancel)
+            self.watchdog.arm(ctx.deadline - self.clock.monotonic(), ctx.cancel)
         try:
             result = fn()
         except BaseException:
             if watch:
-                self.engine.watchdog.disarm()
+                self.watchdog.disarm()
             raise
-        interrupted = self.engine.watchdog.disarm() if watch else False
+        interrupted = self.watchdog.disarm() if watch else False
         if interrupted or ctx.cancel.reason == "timeout":
             # the block returned, but only after its deadline (or it swallowed the interrupt)
             raise StepTimeout(f"node '{plan.node_id}' ran past its deadline")

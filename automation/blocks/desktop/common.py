@@ -1,0 +1,144 @@
+"""What every desktop block shares: the resource, pause/abort, and evidence on failure.
+
+A desktop step that fails leaves a screenshot behind: the whole screen with
+the search region (blue) and the best candidate it saw (red, with its score)
+drawn on it, saved in the run's artifacts folder and recorded with
+``ctx.save_artifact`` so the history links it to the step.  Its path goes into
+the error message, so the CLI prints it with the failure.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+import cv2
+from pydantic import Field
+
+from automation.blocks.base import Block, BlockInput, RunResult
+from automation.blocks.context import BlockContext
+from automation.blocks.desktop.display import (
+    Box,
+    DisplayUnavailable,
+    checkpoint,
+    failsafe_error,
+    grab,
+)
+from automation.errors import BlockError, StepCancelled
+
+logger = logging.getLogger(__name__)
+
+InT = TypeVar("InT", bound=BlockInput)
+
+DESKTOP = frozenset({"desktop"})
+_BLUE = (255, 128, 0)
+_RED = (0, 0, 255)
+
+
+@dataclass
+class Evidence:
+    """What a failing step was looking at, filled in as the step goes."""
+
+    region: Box | None = None
+    candidate: Box | None = None
+    score: float | None = None
+    label: str = ""
+
+
+class DesktopBlock(Block[InT]):
+    """Base of the desktop blocks: subclasses implement ``perform``."""
+
+    category: ClassVar[str] = "desktop"
+    resources: ClassVar[frozenset[str]] = DESKTOP
+    idempotent: ClassVar[bool] = False
+
+    def perform(self, inputs: InT, ctx: BlockContext, evidence: Evidence) -> RunResult:
+        raise NotImplementedError
+
+    def run(self, inputs: InT, ctx: BlockContext) -> RunResult:
+        evidence = Evidence()
+        try:
+            checkpoint(ctx)
+            return self.perform(inputs, ctx, evidence)
+        except StepCancelled:
+            raise
+        except DisplayUnavailable:
+            raise  # nothing to photograph
+        except BlockError as exc:
+            path = save_evidence(ctx, evidence, str(exc))
+            if path is not None:
+                exc.args = (f"{exc} (screenshot: {path})",)
+            raise
+        except Exception as exc:
+            error = failsafe_error(exc) or BlockError(
+                f"node '{ctx.node_id}' ({self.id}): {type(exc).__name__}: {exc}"
+            )
+            path = save_evidence(ctx, evidence, str(error))
+            if path is not None:
+                error.args = (f"{error} (screenshot: {path})",)
+            raise error from exc
+
+
+def save_evidence(ctx: BlockContext, evidence: Evidence, message: str) -> Path | None:
+    """Screenshot with the search region and best candidate drawn; None if the screen is gone."""
+    try:
+        image, screen = grab()
+    except Exception as exc:  # the display may be what failed
+        logger.warning("could not take a failure screenshot: %s", exc)
+        return None
+    image = image.copy()
+    if evidence.region is not None:
+        _rect(image, evidence.region, screen, _BLUE, "search region")
+    if evidence.candidate is not None:
+        label = "best candidate"
+        if evidence.score is not None:
+            label += f" {evidence.score:.3f}"
+        _rect(image, evidence.candidate, screen, _RED, label)
+    if evidence.label:
+        cv2.putText(image, evidence.label[:120], (10, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.6, _RED, 2)
+    folder = ctx.artifacts_dir
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{_safe(ctx.node_id)}-step{ctx.step}-attempt{ctx.attempt}-failure.png"
+        if not cv2.imwrite(str(path), image):
+            raise OSError(f"cannot write {path}")
+    except OSError as exc:
+        logger.warning("could not save a failure screenshot: %s", exc)
+        return None
+    ctx.save_artifact(path, kind="screenshot", description=f"failure: {message[:300]}")
+    return path
+
+
+def _rect(image: Any, box: Box, screen: Box, colour: tuple[int, int, int], label: str) -> None:
+    x, y = box.x - screen.x, box.y - screen.y
+    cv2.rectangle(image, (x, y), (x + box.width, y + box.height), colour, 2)
+    cv2.putText(
+        image, label, (x, max(14, y - 6)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, colour, 1, cv2.LINE_AA
+    )
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in name) or "step"
+
+
+# -- input fields shared by several blocks -------------------------------------------------
+
+
+def region_field() -> Any:
+    return Field(
+        default=None,
+        description="search only here: [x, y, width, height] in virtual-desktop pixels",
+        min_length=4,
+        max_length=4,
+    )
+
+
+def to_box(region: list[int] | None) -> Box | None:
+    if region is None:
+        return None
+    box = Box.of(region)
+    if box.width <= 0 or box.height <= 0:
+        raise BlockError(f"region {region} has no area", retryable=False)
+    return box

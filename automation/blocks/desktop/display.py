@@ -1,0 +1,232 @@
+"""The one place that touches the display: pyautogui, screen grabs, pause and abort.
+
+pyautogui opens a connection to the X server when it is imported, so it is
+imported here, lazily, the first time a block actually moves the mouse —
+never when the registry loads the module (a supervisor without a display
+must still list the desktop blocks).
+
+Screens are grabbed with mss, which reads the X server's framebuffer in a few
+milliseconds; pyscreeze's path shells out or goes through Pillow and is several
+times slower.  mss handles are not thread-safe, so each thread keeps its own.
+
+Pause and abort, reachable from outside a run:
+
+* ``abort()`` in this process (the supervisor or a hotkey handler calls it)
+  makes every desktop action fail at once with a non-retryable error until
+  ``resume()``;
+* the file ``<DESKPILOT_HOME>/state/desktop.pause`` (or the platform state
+  folder when ``DESKPILOT_HOME`` is unset) pauses every desktop action while it
+  exists — any tool can create or delete it, e.g. ``touch`` from a shell;
+* the file ``desktop.abort`` in the same folder aborts like ``abort()``.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import os
+import threading
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from platformdirs import user_state_dir
+
+from automation.blocks.context import BlockContext
+from automation.errors import BlockError
+
+logger = logging.getLogger(__name__)
+
+Image = npt.NDArray[np.uint8]
+
+_abort = threading.Event()
+_local = threading.local()
+_gui_lock = threading.Lock()
+_gui: ModuleType | None = None
+_PAUSE_POLL = 0.1
+
+
+class DesktopAborted(BlockError):
+    """Desktop automation was aborted from outside the run (abort() or the abort file)."""
+
+    retryable = False
+
+
+class DisplayUnavailable(BlockError):
+    """There is no display to drive (no DISPLAY, or the X server refused us)."""
+
+    retryable = False
+
+
+# -- pause / abort ----------------------------------------------------------------------
+
+
+def abort() -> None:
+    """Stop all desktop automation in this process until ``resume()`` is called."""
+    logger.warning("desktop automation aborted")
+    _abort.set()
+
+
+def resume() -> None:
+    """Undo ``abort()``."""
+    _abort.clear()
+
+
+def control_dir() -> Path:
+    """The folder holding the ``desktop.pause`` / ``desktop.abort`` flag files."""
+    home = os.environ.get("DESKPILOT_HOME")
+    if home:
+        return Path(home).expanduser() / "state"
+    return Path(user_state_dir("deskpilot", appauthor=False))
+
+
+def checkpoint(ctx: BlockContext) -> None:
+    """Called before every action: honours abort, waits while paused, and cancellation."""
+    ctx.check_cancelled()
+    folder = control_dir()
+    if _abort.is_set() or (folder / "desktop.abort").exists():
+        raise DesktopAborted(
+            "desktop automation was aborted; remove the abort flag "
+            f"({folder / 'desktop.abort'}) or call automation.blocks.desktop.resume()"
+        )
+    pause_file = folder / "desktop.pause"
+    if pause_file.exists():
+        ctx.log(f"desktop automation paused while {pause_file} exists", "warning")
+        while pause_file.exists():
+            ctx.sleep(_PAUSE_POLL)  # raises at the step deadline or on cancel
+            if _abort.is_set():
+                raise DesktopAborted("desktop automation was aborted while paused")
+
+
+# -- pyautogui ----------------------------------------------------------------------------
+
+
+def gui() -> ModuleType:
+    """pyautogui, imported on first use with the fail-safe on and no per-call pause."""
+    global _gui
+    with _gui_lock:
+        if _gui is None:
+            if not os.environ.get("DISPLAY") and os.name == "posix" and not _is_macos():
+                raise DisplayUnavailable(
+                    "no display: DISPLAY is not set; run under a desktop session or Xvfb"
+                )
+            try:
+                with warnings.catch_warnings():
+                    # pyscreeze probes for scrot with a Popen it never closes
+                    warnings.simplefilter("ignore", ResourceWarning)
+                    import pyautogui
+                    import pyscreeze
+
+                    gc.collect()
+            except Exception as exc:  # Xlib raises its own errors on a bad display
+                raise DisplayUnavailable(f"cannot connect to the display: {exc}") from None
+            # Pillow grabs the X screen itself; pyscreeze only needs to be told so.
+            pyscreeze.GNOMESCREENSHOT_EXISTS = True
+            pyautogui.FAILSAFE = True
+            # the per-call 0.1 s pause only slows workflows down; steps pace themselves
+            pyautogui.PAUSE = 0.0
+            pyautogui.MINIMUM_DURATION = 0.0
+            _gui = pyautogui
+        return _gui
+
+
+def failsafe_error(exc: BaseException) -> BlockError | None:
+    """pyautogui's fail-safe as a clear, non-retryable step error (None if it is not one)."""
+    if type(exc).__name__ != "FailSafeException":
+        return None
+    return DesktopAborted(
+        "stopped by the fail-safe: the mouse was moved to a corner of the screen. "
+        "Move it away from the corner and run again"
+    )
+
+
+def _is_macos() -> bool:
+    import sys
+
+    return sys.platform == "darwin"
+
+
+# -- screens ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Box:
+    """A rectangle in virtual-desktop pixels (all monitors together)."""
+
+    x: int
+    y: int
+    width: int
+    height: int
+
+    @property
+    def center(self) -> tuple[int, int]:
+        return self.x + self.width // 2, self.y + self.height // 2
+
+    def as_list(self) -> list[int]:
+        return [self.x, self.y, self.width, self.height]
+
+    @classmethod
+    def of(cls, values: list[int] | tuple[int, int, int, int]) -> Box:
+        x, y, w, h = (int(v) for v in values)
+        return cls(x, y, w, h)
+
+
+def _mss() -> Any:
+    display = os.environ.get("DISPLAY", "")
+    grabber = getattr(_local, "mss", None)
+    if grabber is None or getattr(_local, "display", None) != display:
+        if grabber is not None:
+            grabber.close()
+        try:
+            import mss
+        except ImportError as exc:
+            raise DisplayUnavailable(f"screen capture needs mss: {exc}") from None
+        try:
+            grabber = mss.mss()
+        except Exception as exc:
+            raise DisplayUnavailable(f"cannot capture the screen: {exc}") from None
+        _local.mss = grabber
+        _local.display = display
+    return grabber
+
+
+def monitors() -> list[Box]:
+    """Index 0 is the whole virtual desktop; 1.. are the physical monitors (mss order)."""
+    return [
+        Box(int(m["left"]), int(m["top"]), int(m["width"]), int(m["height"]))
+        for m in _mss().monitors
+    ]
+
+
+def virtual_screen() -> Box:
+    return monitors()[0]
+
+
+def grab(region: Box | None = None) -> tuple[Image, Box]:
+    """A BGR copy of ``region`` (default: the whole virtual desktop) and the box grabbed.
+
+    The region is clipped to the desktop, so a box partly off-screen still works.
+    """
+    screen = virtual_screen()
+    box = screen if region is None else clip(region, screen)
+    if box.width <= 0 or box.height <= 0:
+        raise BlockError(
+            f"region {region.as_list() if region else None} lies outside the screen "
+            f"{screen.as_list()}",
+            retryable=False,
+        )
+    shot = _mss().grab({"left": box.x, "top": box.y, "width": box.width, "height": box.height})
+    bgra = np.frombuffer(shot.raw, dtype=np.uint8).reshape(shot.height, shot.width, 4)
+    return np.ascontiguousarray(bgra[:, :, :3]), box
+
+
+def clip(region: Box, screen: Box) -> Box:
+    x0 = max(region.x, screen.x)
+    y0 = max(region.y, screen.y)
+    x1 = min(region.x + region.width, screen.x + screen.width)
+    y1 = min(region.y + region.height, screen.y + screen.height)
+    return Box(x0, y0, max(0, x1 - x0), max(0, y1 - y0))
