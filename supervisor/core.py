@@ -25,6 +25,7 @@ are group-committed by a ``Recorder`` before clients see them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -209,10 +210,8 @@ class Supervisor:
         if loop is None or loop.is_closed():
             return
         payload = [event.to_dict() for event in events]
-        try:
+        with contextlib.suppress(RuntimeError):  # the loop closed while we were committing
             loop.call_soon_threadsafe(self._publish_many, payload)
-        except RuntimeError:  # loop closed while we were committing
-            pass
 
     def _publish_many(self, payload: list[dict[str, Any]]) -> None:
         for item in payload:
@@ -770,15 +769,14 @@ class Supervisor:
                 self.publish(BreakerClosed(workflow=workflow))
                 for callback in self.on_breaker:
                     callback(workflow, BreakerState.CLOSED)
-        elif status is RunStatus.FAILED:
-            if breaker.record_failure(now):
-                self.publish(BreakerOpened(workflow=workflow, failures=len(breaker.failures)))
-                logger.warning("workflow %s keeps failing: circuit breaker opened", workflow)
-                for callback in self.on_breaker:
-                    callback(workflow, BreakerState.OPEN)
-                reopen = breaker.reopens_at()
-                if reopen is not None:
-                    self._wake_in(max(0.0, reopen - now))
+        elif status is RunStatus.FAILED and breaker.record_failure(now):
+            self.publish(BreakerOpened(workflow=workflow, failures=len(breaker.failures)))
+            logger.warning("workflow %s keeps failing: circuit breaker opened", workflow)
+            for callback in self.on_breaker:
+                callback(workflow, BreakerState.OPEN)
+            reopen = breaker.reopens_at()
+            if reopen is not None:
+                self._wake_in(max(0.0, reopen - now))
         for callback in self.on_run_finished:
             try:
                 callback(workflow, run_id, str(status))

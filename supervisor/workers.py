@@ -13,6 +13,7 @@ in, so tests can start any program that speaks the protocol.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import logging
@@ -209,10 +210,8 @@ def kill_tree(pid: int) -> list[int]:
             killed.append(proc.pid)
         except psutil.NoSuchProcess:
             continue
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGKILL)  # anything left in its session's group
-    except (ProcessLookupError, PermissionError):
-        pass
     return killed
 
 

@@ -9,9 +9,9 @@ command line itself was wrong.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 import logging
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 

@@ -16,9 +16,12 @@ Any other SQLAlchemy URL is used as is.
 from __future__ import annotations
 
 import logging
+import sqlite3
+import time
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import StaticPool
 
@@ -74,9 +77,8 @@ def _configure_sqlite(engine: Engine, busy_timeout: float) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         try:
-            # The busy timeout first: switching to WAL may itself wait for a lock.
             cursor.execute(f"PRAGMA busy_timeout={millis}")
-            cursor.execute("PRAGMA journal_mode=WAL")
+            _use_wal(cursor, busy_timeout)
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
         finally:
@@ -85,7 +87,37 @@ def _configure_sqlite(engine: Engine, busy_timeout: float) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
         flavour = connection.get_execution_options().get(BEGIN_OPTION, "")
-        connection.exec_driver_sql(f"BEGIN {flavour}".rstrip())
+        statement = f"BEGIN {flavour}".rstrip()
+        # Straight on the driver: this runs for every transaction, small ones included.
+        dbapi_connection = connection.connection.dbapi_connection
+        assert dbapi_connection is not None
+        try:
+            dbapi_connection.execute(statement)
+        except sqlite3.Error as error:
+            raise sa_exc.DBAPIError.instance(
+                statement, None, error, sqlite3.Error, dialect=connection.dialect
+            ) from error
+
+
+def _use_wal(cursor: Any, busy_timeout: float) -> None:
+    """Switch the file to WAL (a lasting property of the file), waiting out other openers.
+
+    SQLite answers "locked" at once, without its busy handler, when two
+    connections switch a new file at the same moment; so wait here instead.
+    """
+    deadline = time.monotonic() + busy_timeout
+    delay = 0.005
+    while True:
+        if cursor.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+            return
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() >= deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.1)
 
 
 def write_options(engine: Engine) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, func, insert, literal, select, update
 
 from automation.engine.events import (
     ArtifactSaved,
@@ -38,7 +38,9 @@ from automation.engine.events import (
 )
 from supervisor.store.schema import runs, workflow_versions, workflows
 from supervisor.store.statements import (
+    FAIL_COLUMNS,
     FAIL_STEP,
+    FINISH_COLUMNS,
     FINISH_STEP,
     INSERT_ARTIFACT,
     INSERT_EVENT,
@@ -46,7 +48,7 @@ from supervisor.store.statements import (
     UPSERT_STEP,
     HotStatement,
 )
-from supervisor.store.types import dump_json, format_timestamp
+from supervisor.store.types import UTCDateTime, dump_json, to_micros
 
 logger = logging.getLogger(__name__)
 
@@ -69,14 +71,11 @@ _COMMON_FIELDS = frozenset({"run_id", "seq", "at", "kind"})
 StepKey = tuple[str, int, int]
 
 # Where the values an ending writes go in a step row, for folding it into its start.
-_FOLD_FINISHED = tuple(
-    STEP_COLUMNS.index(column)
-    for column in ("status", "finished_at", "duration", "outputs", "emissions", "vars_set")
+_FOLD_FINISHED = slice(
+    STEP_COLUMNS.index(FINISH_COLUMNS[0]),
+    STEP_COLUMNS.index(FINISH_COLUMNS[0]) + len(FINISH_COLUMNS),
 )
-_FOLD_FAILED = tuple(
-    STEP_COLUMNS.index(column)
-    for column in ("status", "finished_at", "duration", "error_type", "error", "failure")
-)
+_FOLD_FAILED = tuple(STEP_COLUMNS.index(column) for column in FAIL_COLUMNS)
 
 
 def summarise(value: Any, depth: int = 0) -> Any:
@@ -85,6 +84,16 @@ def summarise(value: Any, depth: int = 0) -> Any:
         if len(value) > SUMMARY_STRING_LIMIT:
             return value[:SUMMARY_STRING_LIMIT] + f"… ({len(value)} characters)"
         return value
+    if depth > 32:
+        return str(value)[:SUMMARY_STRING_LIMIT]
+    if isinstance(value, dict):
+        return {key: summarise(item, depth + 1) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        head = [summarise(item, depth + 1) for item in value[:SUMMARY_LIST_LIMIT]]
+        if len(value) > SUMMARY_LIST_LIMIT:
+            head.append(f"… {len(value) - SUMMARY_LIST_LIMIT} more items")
+        return head
+    return value
 
 
 def _emission_columns(emissions: list[dict[str, Any]]) -> tuple[str | None, str]:
@@ -103,11 +112,11 @@ def _step_row(event: NodeStarted) -> list[Any]:
     return [
         event.run_id,
         event.step,
-        event.attempt,
         event.node_id,
         event.block,
+        event.attempt,
+        to_micros(event.at),
         _RUNNING,
-        format_timestamp(event.at),
         None,
         None,
         None,
@@ -174,7 +183,7 @@ class Ingest:
         outputs, emissions = _emission_columns(event.emissions)
         values = (
             _SUCCEEDED,
-            format_timestamp(event.at),
+            to_micros(event.at),
             event.duration,
             outputs,
             emissions,
@@ -185,7 +194,7 @@ class Ingest:
     def _node_failed(self, event: NodeFailed) -> None:
         values = (
             FAILURE_STATUS.get(event.failure, _FAILED),
-            format_timestamp(event.at),
+            to_micros(event.at),
             event.duration,
             event.error_type,
             event.message,
@@ -197,7 +206,7 @@ class Ingest:
         self,
         event: NodeFinished | NodeFailed,
         values: tuple[Any, ...],
-        fold: tuple[int, ...],
+        fold: slice | tuple[int, ...],
         *,
         finished: bool,
     ) -> None:
@@ -209,8 +218,11 @@ class Ingest:
         row = segment.started.get(key)
         if row is not None:
             # Started in this same transaction: write the ended row once, no update.
-            for index, value in zip(fold, values, strict=True):
-                row[index] = value
+            if isinstance(fold, slice):
+                row[fold] = values
+            else:
+                for index, value in zip(fold, values, strict=True):
+                    row[index] = value
             return
         (segment.finished if finished else segment.failed).append((*values, *key))
 
@@ -222,7 +234,7 @@ class Ingest:
                 event.run_id,
                 event.seq,
                 event.kind,
-                format_timestamp(event.at),
+                to_micros(event.at),
                 event.node_id,
                 event.step,
                 event.level,
@@ -250,7 +262,7 @@ class Ingest:
                 event.run_id,
                 event.seq,
                 event.kind,
-                format_timestamp(event.at),
+                to_micros(event.at),
                 node_id,
                 step,
                 level,
@@ -268,7 +280,7 @@ class Ingest:
                 event.path,
                 event.artifact_kind,
                 event.description,
-                format_timestamp(event.at),
+                to_micros(event.at),
             )
         )
 
@@ -300,7 +312,7 @@ class Ingest:
             return
         values: dict[str, Any] = {
             "status": RunStatus.RUNNING.value,
-            "started_at": func.coalesce(runs.c.started_at, event.at),
+            "started_at": func.coalesce(runs.c.started_at, literal(event.at, UTCDateTime())),
             "finished_at": None,
             "duration": None,
             "error": None,
@@ -357,7 +369,9 @@ class Ingest:
         if segment:
             connection = self.connection
             if segment.started:
-                UPSERT_STEP.executemany(connection, list(segment.started.values()))
+                UPSERT_STEP.executemany(
+                    connection, [tuple(row) for row in segment.started.values()]
+                )
             if segment.finished:
                 self._update_steps(FINISH_STEP, segment.finished, segment)
             if segment.failed:
@@ -398,7 +412,7 @@ class Ingest:
             )
             started = _step_row(placeholder)
             started[STEP_COLUMNS.index("block")] = None
-            UPSERT_STEP.executemany(connection, [started])
+            UPSERT_STEP.executemany(connection, [tuple(started)])
             statement.executemany(connection, [row])
 
 

@@ -76,20 +76,22 @@ def upgrade_to_head(engine: Engine) -> str:
         _check_known(revisions, script, database)
         if revisions == (head,):
             return head
-        with engine.connect().execution_options(**write_options(engine)) as connection:
-            with connection.begin():
-                # Re-read under the write lock: another process may have migrated meanwhile.
-                revisions = current_revisions(connection)
-                _check_known(revisions, script, database)
-                if revisions != (head,):
-                    logger.info(
-                        "migrating history database %s from %s to %s",
-                        database,
-                        ", ".join(revisions) or "an empty file",
-                        head,
-                    )
-                    config.attributes["connection"] = connection
-                    command.upgrade(config, "head")
+        with (
+            engine.connect().execution_options(**write_options(engine)) as connection,
+            connection.begin(),
+        ):
+            # Re-read under the write lock: another process may have migrated meanwhile.
+            revisions = current_revisions(connection)
+            _check_known(revisions, script, database)
+            if revisions != (head,):
+                logger.info(
+                    "migrating history database %s from %s to %s",
+                    database,
+                    ", ".join(revisions) or "an empty file",
+                    head,
+                )
+                config.attributes["connection"] = connection
+                command.upgrade(config, "head")
     except StoreError:
         raise
     except sa_exc.DBAPIError as error:

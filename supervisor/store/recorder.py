@@ -12,9 +12,9 @@ hang off it, so that a step is only shown as finished once it is durable: a
 ``kill -9`` afterwards cannot lose it.
 
 A failed commit (locked database, full disk) is not dropped: the batch and
-everything queued after it stay in memory, ``on_error`` is told, and the
-next ``flush()`` retries them in order; if the retry fails too, ``flush()``
-and ``close()`` raise the ``StoreError``.
+everything queued after it stay in memory, in order, ``on_error`` is told,
+and the writer retries with a growing delay.  ``flush()`` retries at once
+and raises the ``StoreError`` if that fails too, and so does ``close()``.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from typing import Protocol
 
@@ -32,6 +33,10 @@ logger = logging.getLogger(__name__)
 
 #: A commit never holds more events than this; the rest go in the next one.
 MAX_BATCH = 500
+#: After a failed commit the writer retries on its own, waiting this long, then twice as
+#: long each time up to the maximum; ``flush()`` retries at once.
+FIRST_RETRY_DELAY = 0.5
+MAX_RETRY_DELAY = 30.0
 
 
 class EventStore(Protocol):
@@ -79,6 +84,8 @@ class Recorder:
         # Events that failed to commit, plus everything queued behind them.
         self._backlog: list[Event] = []
         self._failure: StoreError | None = None
+        self._retry_delay = FIRST_RETRY_DELAY
+        self._retry_at = 0.0
         self._closed = False
         self._close_lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
@@ -136,7 +143,11 @@ class Recorder:
         get_nowait = self._queue.get_nowait
         limit = self._max_batch
         while True:
-            item = get()
+            try:
+                item = get(timeout=self._until_retry())
+            except queue.Empty:
+                self._retry()
+                continue
             batch: list[Event] = []
             while True:
                 if isinstance(item, Event):
@@ -148,7 +159,7 @@ class Recorder:
                     if batch:
                         self._commit(batch)
                         batch = []
-                    self._retry()
+                    self._retry(now=True)
                     item.error = self._failure
                     item.done.set()
                 else:
@@ -166,16 +177,25 @@ class Recorder:
         if self._failure is not None:
             # Keep the order: nothing is written past a batch that failed.
             self._backlog.extend(batch)
+            self._retry()
             return
         try:
             self._store.record(batch)
         except Exception as exc:
-            self._fail(batch, exc)
+            self._backlog.extend(batch)
+            self._fail(exc)
             return
         self._committed(batch)
 
-    def _retry(self) -> None:
+    def _until_retry(self) -> float | None:
+        """Seconds until the next retry of a failed commit (None: nothing to retry)."""
         if self._failure is None:
+            return None
+        return max(0.0, self._retry_at - time.monotonic())
+
+    def _retry(self, *, now: bool = False) -> None:
+        """Commit the backlog if a commit failed earlier and a retry is due (or ``now``)."""
+        if self._failure is None or (not now and time.monotonic() < self._retry_at):
             return
         backlog, self._backlog = self._backlog, []
         for start in range(0, len(backlog), self._max_batch):
@@ -184,23 +204,25 @@ class Recorder:
                 self._store.record(chunk)
             except Exception as exc:
                 self._backlog = backlog[start:]
-                self._fail([], exc)
+                self._fail(exc)
                 return
             self._committed(chunk)
-        logger.info("history writes resumed; %d delayed events committed", len(backlog))
+        logger.warning("history writes resumed: %d delayed events committed", len(backlog))
         self._failure = None
+        self._retry_delay = FIRST_RETRY_DELAY
 
-    def _fail(self, batch: list[Event], exc: Exception) -> None:
+    def _fail(self, exc: Exception) -> None:
         if isinstance(exc, StoreError):
             error = exc
         else:
-            logger.exception("recording %d events in the history failed", len(batch))
+            logger.exception("recording events in the history failed")
             error = StoreError(f"recording events in the history failed: {exc!r}")
             error.__cause__ = exc
         if self._failure is None:
-            logger.error("%s", error)
+            logger.error("%s (events are kept in memory and retried)", error)
         self._failure = error
-        self._backlog.extend(batch)
+        self._retry_at = time.monotonic() + self._retry_delay
+        self._retry_delay = min(self._retry_delay * 2, MAX_RETRY_DELAY)
         if self._on_error is not None:
             try:
                 self._on_error(error)

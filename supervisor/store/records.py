@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Row
+
 from automation.engine.events import RunStatus, StepStatus
 
 
@@ -92,3 +94,49 @@ class ArtifactRecord:
     step: int | None = None
     node_id: str | None = None
     description: str | None = None
+
+
+def run_record(row: Row[Any]) -> RunRecord:
+    """A ``runs`` row as a record."""
+    return RunRecord(
+        id=row.id,
+        workflow_name=row.workflow_name,
+        status=RunStatus(row.status),
+        trigger=row.trigger,
+        priority=row.priority,
+        queued_at=row.queued_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        duration=row.duration,
+        inputs=row.inputs,
+        outputs=row.outputs,
+        error=row.error,
+        failed_node=row.failed_node,
+        stopped_reason=row.stopped_reason,
+        steps=row.steps,
+        resumes=row.resumes,
+        parent_run_id=row.parent_run_id,
+        workflow_id=row.workflow_id,
+        version_id=row.version_id,
+    )
+
+
+def step_record(row: Row[Any]) -> StepRecord:
+    """A ``step_runs`` row as a record."""
+    return StepRecord(
+        run_id=row.run_id,
+        step=row.step,
+        node_id=row.node_id,
+        attempt=row.attempt,
+        status=StepStatus(row.status),
+        block=row.block,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        duration=row.duration,
+        outputs=row.outputs,
+        emissions=row.emissions,
+        vars_set=row.vars_set,
+        error_type=row.error_type,
+        error=row.error,
+        failure=row.failure,
+    )

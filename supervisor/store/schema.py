@@ -105,8 +105,8 @@ step_runs = Table(
     Column("node_id", String(200), nullable=False),
     Column("block", String(200)),
     Column("attempt", Integer, nullable=False),
-    Column("status", String(16), nullable=False),
     Column("started_at", UTCDateTime),
+    Column("status", String(16), nullable=False),
     Column("finished_at", UTCDateTime),
     Column("duration", Float),
     # The last emission with long strings cut short: what the runs view shows.

@@ -13,19 +13,20 @@ import hashlib
 import logging
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
     Connection,
+    CursorResult,
     Engine,
-    Row,
     Select,
     and_,
     delete,
     func,
     insert,
+    literal,
     or_,
     select,
     update,
@@ -50,7 +51,6 @@ from supervisor.store.engine import (
     write_options,
 )
 from supervisor.store.errors import RunNotFound, translate
-from supervisor.store.ingest import apply_events
 from supervisor.store.migrate import upgrade_to_head
 from supervisor.store.records import (
     ArtifactRecord,
@@ -58,8 +58,12 @@ from supervisor.store.records import (
     RunRecord,
     StepRecord,
     VersionRef,
+    run_record,
+    step_record,
 )
 from supervisor.store.schema import artifacts, events, runs, step_runs, workflow_versions, workflows
+from supervisor.store.types import UTCDateTime
+from supervisor.store.writer import BatchWriter
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +97,7 @@ class HistoryStore:
         self._owns_engine = owns_engine
         self._write_options = write_options(engine)
         self._busy_timeout = self._guard(read_busy_timeout, engine)
+        self._writer = BatchWriter(engine)
 
     @classmethod
     def open(
@@ -115,6 +120,7 @@ class HistoryStore:
             raise
 
     def close(self) -> None:
+        self._writer.close()
         if self._owns_engine:
             self.engine.dispose()
 
@@ -169,11 +175,13 @@ class HistoryStore:
                 select(workflows.c.id, workflows.c.path).where(workflows.c.name == name)
             ).first()
             if row is None:
-                workflow_id = connection.execute(
-                    insert(workflows).values(
-                        name=name, path=path_text, created_at=now, updated_at=now
+                workflow_id = _new_id(
+                    connection.execute(
+                        insert(workflows).values(
+                            name=name, path=path_text, created_at=now, updated_at=now
+                        )
                     )
-                ).inserted_primary_key[0]
+                )
             else:
                 workflow_id = row.id
                 if path_text is not None and row.path != path_text:
@@ -189,14 +197,16 @@ class HistoryStore:
                 )
             ).scalar()
             if version_id is None:
-                version_id = connection.execute(
-                    insert(workflow_versions).values(
-                        workflow_id=workflow_id,
-                        content_hash=digest,
-                        content=content,
-                        created_at=now,
+                version_id = _new_id(
+                    connection.execute(
+                        insert(workflow_versions).values(
+                            workflow_id=workflow_id,
+                            content_hash=digest,
+                            content=content,
+                            created_at=now,
+                        )
                     )
-                ).inserted_primary_key[0]
+                )
                 connection.execute(
                     update(workflows).where(workflows.c.id == workflow_id).values(updated_at=now)
                 )
@@ -258,8 +268,12 @@ class HistoryStore:
         """Apply a batch of engine events in one transaction (see ``supervisor.store.ingest``)."""
         if not batch:
             return
-        with self._write() as connection:
-            apply_events(connection, batch)
+        try:
+            self._writer.record(batch)
+        except sa_exc.DBAPIError as error:
+            if _is_environmental(error):
+                raise translate(error, self.database, self._busy_timeout) from error
+            raise
 
     def set_run_status(
         self,
@@ -290,7 +304,7 @@ class HistoryStore:
             if new is RunStatus.QUEUED:
                 values.update(finished_at=None, duration=None)
             elif new is RunStatus.RUNNING:
-                values["started_at"] = func.coalesce(runs.c.started_at, at)
+                values["started_at"] = func.coalesce(runs.c.started_at, literal(at, UTCDateTime()))
             elif new.terminal:
                 values["finished_at"] = at
             if error is not None:
@@ -301,6 +315,46 @@ class HistoryStore:
             if new in (RunStatus.INTERRUPTED, RunStatus.FAILED, RunStatus.CANCELLED):
                 self._close_running_steps(connection, run_id, new, at)
             return self._run_row(connection, run_id)
+
+    def add_artifact(
+        self,
+        run_id: str,
+        path: str | Path,
+        *,
+        kind: str,
+        description: str = "",
+        step: int | None = None,
+        node_id: str | None = None,
+        at: datetime | None = None,
+    ) -> ArtifactRecord:
+        """Attach a file the supervisor made (evidence from a hung worker) to a run."""
+        at = at or self.clock.now()
+        with self._write() as connection:
+            if connection.execute(select(runs.c.id).where(runs.c.id == run_id)).first() is None:
+                raise RunNotFound(run_id)
+            artifact_id = _new_id(
+                connection.execute(
+                    insert(artifacts).values(
+                        run_id=run_id,
+                        step=step,
+                        node_id=node_id,
+                        path=str(path),
+                        kind=kind,
+                        description=description,
+                        created_at=at,
+                    )
+                )
+            )
+        return ArtifactRecord(
+            id=artifact_id,
+            run_id=run_id,
+            path=str(path),
+            kind=kind,
+            created_at=at.astimezone(UTC),
+            step=step,
+            node_id=node_id,
+            description=description,
+        )
 
     @staticmethod
     def _close_running_steps(
@@ -363,7 +417,7 @@ class HistoryStore:
     def get_run(self, run_id: str) -> RunRecord | None:
         with self._read() as connection:
             row = connection.execute(select(runs).where(runs.c.id == run_id)).first()
-        return None if row is None else _run_record(row)
+        return None if row is None else run_record(row)
 
     def list_runs(
         self,
@@ -394,7 +448,7 @@ class HistoryStore:
             if limit is not None:
                 query = query.limit(limit)
             rows = connection.execute(query).all()
-        return [_run_record(row) for row in rows]
+        return [run_record(row) for row in rows]
 
     def count_runs(self, workflow: str | None = None, status: StatusFilter = None) -> int:
         query = _filtered(select(func.count()).select_from(runs), workflow, status)
@@ -409,7 +463,7 @@ class HistoryStore:
                 .where(step_runs.c.run_id == run_id)
                 .order_by(step_runs.c.step, step_runs.c.attempt)
             ).all()
-        return [_step_record(row) for row in rows]
+        return [step_record(row) for row in rows]
 
     def checkpoint(self, run_id: str) -> dict[int, StepRecord]:
         """The steps a resumed run must not run again: step number -> its succeeded attempt."""
@@ -422,7 +476,7 @@ class HistoryStore:
                 )
                 .order_by(step_runs.c.step, step_runs.c.attempt)
             ).all()
-        return {row.step: _step_record(row) for row in rows}
+        return {row.step: step_record(row) for row in rows}
 
     def events(
         self, run_id: str, after_seq: int = 0, limit: int | None = 1000
@@ -484,7 +538,13 @@ class HistoryStore:
         row = connection.execute(select(runs).where(runs.c.id == run_id)).first()
         if row is None:
             raise RunNotFound(run_id)
-        return _run_record(row)
+        return run_record(row)
+
+
+def _new_id(result: CursorResult[Any]) -> int:
+    key = result.inserted_primary_key
+    assert key is not None, "an INSERT of one row always has a primary key"
+    return int(key[0])
 
 
 def _at_or_before(queued_at: datetime, run_id: str) -> Any:
@@ -501,47 +561,3 @@ def _filtered(query: Select[Any], workflow: str | None, status: StatusFilter) ->
     elif status is not None:
         query = query.where(runs.c.status.in_([RunStatus(item).value for item in status]))
     return query
-
-
-def _run_record(row: Row[Any]) -> RunRecord:
-    return RunRecord(
-        id=row.id,
-        workflow_name=row.workflow_name,
-        status=RunStatus(row.status),
-        trigger=row.trigger,
-        priority=row.priority,
-        queued_at=row.queued_at,
-        started_at=row.started_at,
-        finished_at=row.finished_at,
-        duration=row.duration,
-        inputs=row.inputs,
-        outputs=row.outputs,
-        error=row.error,
-        failed_node=row.failed_node,
-        stopped_reason=row.stopped_reason,
-        steps=row.steps,
-        resumes=row.resumes,
-        parent_run_id=row.parent_run_id,
-        workflow_id=row.workflow_id,
-        version_id=row.version_id,
-    )
-
-
-def _step_record(row: Row[Any]) -> StepRecord:
-    return StepRecord(
-        run_id=row.run_id,
-        step=row.step,
-        node_id=row.node_id,
-        attempt=row.attempt,
-        status=StepStatus(row.status),
-        block=row.block,
-        started_at=row.started_at,
-        finished_at=row.finished_at,
-        duration=row.duration,
-        outputs=row.outputs,
-        emissions=row.emissions,
-        vars_set=row.vars_set,
-        error_type=row.error_type,
-        error=row.error,
-        failure=row.failure,
-    )

@@ -1,1 +1,228 @@
-"""Fixtures; see the module that fills this in."""
+"""History store fixtures, and a builder for a run's events written by hand.
+
+``store_factory`` is parametrised over every store backend the suite can
+reach: SQLite on a temporary file always, PostgreSQL too when
+``DESKPILOT_TEST_POSTGRES_URL`` names a database the tests may wipe.  Tests
+that take ``store`` or ``store_factory`` therefore form the contract every
+backend must pass.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from automation.clock import SYSTEM_CLOCK, Clock
+from automation.engine.events import (
+    ArtifactSaved,
+    Event,
+    LogEmitted,
+    NodeFailed,
+    NodeFinished,
+    NodeReplayed,
+    NodeRetrying,
+    NodeStarted,
+    RunFinished,
+    RunStarted,
+    RunStatus,
+)
+from supervisor.store import HistoryStore
+from supervisor.store.schema import metadata
+
+POSTGRES_URL_VARIABLE = "DESKPILOT_TEST_POSTGRES_URL"
+STORE_BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get(POSTGRES_URL_VARIABLE) else [])
+
+StoreFactory = Callable[..., HistoryStore]
+
+
+def _wipe_postgres(url: str) -> None:
+    store = HistoryStore.open(url)
+    try:
+        with store.engine.begin() as connection:
+            metadata.drop_all(connection)
+            connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
+    finally:
+        store.close()
+
+
+@pytest.fixture(params=STORE_BACKENDS)
+def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreFactory]:
+    """``make(clock=..., busy_timeout=...)`` opens a store on this test's database."""
+    backend: str = request.param
+    opened: list[HistoryStore] = []
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path / 'history.sqlite3'}"
+    else:
+        url = os.environ[POSTGRES_URL_VARIABLE]
+        _wipe_postgres(url)
+
+    def make(*, clock: Clock = SYSTEM_CLOCK, busy_timeout: float = 5.0) -> HistoryStore:
+        store = HistoryStore.open(url, clock=clock, busy_timeout=busy_timeout)
+        opened.append(store)
+        return store
+
+    yield make
+    for store in opened:
+        store.close()
+    if backend == "postgresql":
+        _wipe_postgres(url)
+
+
+@pytest.fixture
+def store(store_factory: StoreFactory) -> HistoryStore:
+    return store_factory()
+
+
+@pytest.fixture
+def sqlite_store_path(tmp_path: Path) -> Path:
+    """Where ``sqlite_store`` keeps its file, for tests that open it from outside."""
+    return tmp_path / "history.sqlite3"
+
+
+@pytest.fixture
+def sqlite_store(sqlite_store_path: Path) -> Iterator[HistoryStore]:
+    """A store that is SQLite for sure: for WAL, locking and file-level tests."""
+    store = HistoryStore.open(f"sqlite:///{sqlite_store_path}", busy_timeout=0.2)
+    yield store
+    store.close()
+
+
+def sqlite_rows(path: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    """Read the database through a connection of its own, as another process would."""
+    connection = sqlite3.connect(path)
+    try:
+        return connection.execute(sql, params).fetchall()
+    finally:
+        connection.close()
+
+
+@dataclass
+class RunEvents:
+    """Builds one run's events by hand: gapless ``seq``, timestamps one second apart."""
+
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    workflow: str = "invoices"
+    start: datetime = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
+    seq: int = 0
+
+    def _base(self) -> dict[str, Any]:
+        self.seq += 1
+        return {
+            "run_id": self.run_id,
+            "seq": self.seq,
+            "at": self.start + timedelta(seconds=self.seq),
+        }
+
+    def run_started(self, **values: Any) -> RunStarted:
+        return RunStarted(**self._base(), workflow=self.workflow, **values)
+
+    def node_started(
+        self, step: int, *, attempt: int = 1, node_id: str | None = None, block: str = "data.set"
+    ) -> NodeStarted:
+        return NodeStarted(
+            **self._base(),
+            node_id=node_id or f"node{step}",
+            block=block,
+            step=step,
+            attempt=attempt,
+        )
+
+    def node_finished(
+        self,
+        step: int,
+        *,
+        attempt: int = 1,
+        node_id: str | None = None,
+        emissions: list[dict[str, Any]] | None = None,
+        vars_set: dict[str, Any] | None = None,
+        duration: float = 0.5,
+    ) -> NodeFinished:
+        return NodeFinished(
+            **self._base(),
+            node_id=node_id or f"node{step}",
+            step=step,
+            attempt=attempt,
+            duration=duration,
+            emissions=[{"value": step}] if emissions is None else emissions,
+            vars_set=vars_set or {},
+        )
+
+    def node_failed(
+        self,
+        step: int,
+        *,
+        attempt: int = 1,
+        failure: str = "error",
+        error_type: str = "BlockError",
+        message: str = "it broke",
+        will_retry: bool = False,
+    ) -> NodeFailed:
+        return NodeFailed(
+            **self._base(),
+            node_id=f"node{step}",
+            step=step,
+            attempt=attempt,
+            duration=0.25,
+            error_type=error_type,
+            message=message,
+            failure=failure,
+            will_retry=will_retry,
+        )
+
+    def retrying(self, step: int, *, next_attempt: int = 2, delay: float = 1.5) -> NodeRetrying:
+        return NodeRetrying(
+            **self._base(),
+            node_id=f"node{step}",
+            step=step,
+            next_attempt=next_attempt,
+            delay=delay,
+        )
+
+    def replayed(self, step: int) -> NodeReplayed:
+        return NodeReplayed(**self._base(), node_id=f"node{step}", step=step)
+
+    def log(
+        self, message: str, *, step: int | None = None, level: str = "info", **data: Any
+    ) -> LogEmitted:
+        return LogEmitted(
+            **self._base(),
+            node_id=None if step is None else f"node{step}",
+            level=level,
+            message=message,
+            data=data,
+            step=step,
+        )
+
+    def artifact(self, step: int, path: str, *, kind: str = "screenshot") -> ArtifactSaved:
+        return ArtifactSaved(
+            **self._base(),
+            node_id=f"node{step}",
+            step=step,
+            path=path,
+            artifact_kind=kind,
+            description=f"{kind} of step {step}",
+        )
+
+    def step(self, step: int, **finished: Any) -> list[Event]:
+        """A step that starts and succeeds on its first attempt."""
+        return [self.node_started(step), self.node_finished(step, **finished)]
+
+    def run_finished(self, status: RunStatus = RunStatus.SUCCEEDED, **values: Any) -> RunFinished:
+        values.setdefault("steps", self.seq)
+        return RunFinished(**self._base(), status=status, duration=float(self.seq), **values)
+
+    def whole_run(self, steps: int, status: RunStatus = RunStatus.SUCCEEDED) -> list[Event]:
+        events: list[Event] = [self.run_started()]
+        for number in range(1, steps + 1):
+            events += self.step(number)
+        events.append(self.run_finished(status, steps=steps))
+        return events

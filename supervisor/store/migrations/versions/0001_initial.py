@@ -6,8 +6,8 @@ Create Date: 2026-01-01
 
 Written out in full rather than imported from ``schema.py``: a migration
 describes the schema as it was at this revision, whatever ``schema.py`` says
-later.  Timestamps are 32-character UTC ISO text and JSON is text (see
-``supervisor.store.types``).
+later.  Timestamps are integer microseconds since the Unix epoch (UTC) and
+JSON is text (see ``supervisor.store.types``).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-_TS = sa.String(32)
+_TS = sa.BigInteger()
 
 
 def upgrade() -> None:
@@ -103,8 +103,8 @@ def upgrade() -> None:
         sa.Column("node_id", sa.String(200), nullable=False),
         sa.Column("block", sa.String(200)),
         sa.Column("attempt", sa.Integer, nullable=False),
-        sa.Column("status", sa.String(16), nullable=False),
         sa.Column("started_at", _TS),
+        sa.Column("status", sa.String(16), nullable=False),
         sa.Column("finished_at", _TS),
         sa.Column("duration", sa.Float),
         sa.Column("outputs", sa.Text),

@@ -1,0 +1,93 @@
+"""Write batches of engine events on one long-lived connection, one transaction per batch.
+
+A workflow that runs steadily hands the recorder a few events at a time, so
+the fixed cost of a transaction matters as much as the rows: checking a
+connection out of the pool and going through SQLAlchemy's transaction
+machinery for each batch cost twice what SQLite needed to commit it.  So the
+writer keeps its connection, and on SQLite a batch made only of step, log and
+artifact events (the usual case) is framed with ``BEGIN IMMEDIATE``/``COMMIT``
+on the driver directly; a batch that starts or finishes a run goes through
+SQLAlchemy, whose Core statements those events use.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy import exc as sa_exc
+
+from automation.engine.events import Event, RunFinished, RunStarted
+from supervisor.store.engine import is_sqlite, write_options
+from supervisor.store.ingest import apply_events
+
+logger = logging.getLogger(__name__)
+
+#: Events that need SQLAlchemy Core statements (and so its transaction).
+_RUN_EVENTS = (RunStarted, RunFinished)
+
+
+class BatchWriter:
+    """Applies batches one at a time (a lock serialises callers) on a connection it keeps."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._options = write_options(engine)
+        self._direct = is_sqlite(engine)
+        self._connection: Connection | None = None
+        self._lock = threading.Lock()
+
+    def record(self, batch: Sequence[Event]) -> None:
+        with self._lock:
+            try:
+                connection = self._connection
+                if connection is None:
+                    connection = self._connection = self._engine.connect().execution_options(
+                        **self._options
+                    )
+                if self._direct and not any(isinstance(e, _RUN_EVENTS) for e in batch):
+                    self._record_direct(connection, batch)
+                else:
+                    with connection.begin():
+                        apply_events(connection, batch)
+            except BaseException:
+                # The next batch starts on a fresh connection, whatever state this one is in.
+                self._drop()
+                raise
+
+    def close(self) -> None:
+        with self._lock:
+            self._drop()
+
+    def _record_direct(self, connection: Connection, batch: Sequence[Event]) -> None:
+        driver: Any = connection.connection.dbapi_connection
+        _call(connection, "BEGIN IMMEDIATE", driver.execute, "BEGIN IMMEDIATE")
+        try:
+            apply_events(connection, batch)
+            _call(connection, "COMMIT", driver.commit)
+        except BaseException:
+            if driver.in_transaction:
+                driver.rollback()
+            raise
+
+    def _drop(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            try:
+                connection.close()
+            except sa_exc.SQLAlchemyError:
+                logger.debug("closing the recording connection failed", exc_info=True)
+
+
+def _call(connection: Connection, statement: str, function: Any, *args: Any) -> None:
+    """Call the driver, raising its errors as SQLAlchemy would have wrapped them."""
+    try:
+        function(*args)
+    except sqlite3.Error as error:
+        raise sa_exc.DBAPIError.instance(
+            statement, None, error, sqlite3.Error, dialect=connection.dialect
+        ) from error

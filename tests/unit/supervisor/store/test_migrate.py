@@ -1,0 +1,108 @@
+"""Alembic owns the schema: a new file is migrated to head, a newer one is refused."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect
+
+from supervisor.store import DatabaseTooNew, HistoryStore
+from supervisor.store.migrate import head_revision
+from supervisor.store.schema import metadata
+from tests.helpers.storage import sqlite_rows
+
+
+def test_a_new_database_is_created_at_head_in_wal_mode(tmp_path: Path) -> None:
+    path = tmp_path / "nested" / "history.sqlite3"
+
+    store = HistoryStore.open(f"sqlite:///{path}")
+    try:
+        tables = set(inspect(store.engine).get_table_names())
+    finally:
+        store.close()
+
+    assert sqlite_rows(path, "SELECT version_num FROM alembic_version") == [(head_revision(),)]
+    assert tables == set(metadata.tables) | {"alembic_version"}
+    assert sqlite_rows(path, "PRAGMA journal_mode") == [("wal",)]
+
+
+def test_the_migrations_build_exactly_the_schema_the_code_queries(store: HistoryStore) -> None:
+    with store.engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), metadata)
+    assert differences == []
+
+
+def test_every_connection_gets_the_pragmas(store: HistoryStore) -> None:
+    with store.engine.connect() as connection:
+        if connection.dialect.name != "sqlite":
+            pytest.skip("pragmas are SQLite's")
+        values = {
+            name: connection.exec_driver_sql(f"PRAGMA {name}").scalar()
+            for name in ("journal_mode", "synchronous", "foreign_keys", "busy_timeout")
+        }
+    # synchronous=1 is NORMAL.
+    assert values == {
+        "journal_mode": "wal",
+        "synchronous": 1,
+        "foreign_keys": 1,
+        "busy_timeout": 5000,
+    }
+
+
+def test_reopening_keeps_the_history(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'history.sqlite3'}"
+    with HistoryStore.open(url) as store:
+        store.create_run("a" * 32, "invoices")
+    with HistoryStore.open(url) as store:
+        record = store.get_run("a" * 32)
+    assert record is not None and record.workflow_name == "invoices"
+
+
+def test_a_database_from_a_newer_deskpilot_is_refused_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "history.sqlite3"
+    HistoryStore.open(f"sqlite:///{path}").close()
+    connection = sqlite3.connect(path)
+    with connection:
+        connection.execute("UPDATE alembic_version SET version_num = '9999_future'")
+        connection.execute("CREATE TABLE from_the_future (x)")
+    connection.close()
+
+    with pytest.raises(DatabaseTooNew) as raised:
+        HistoryStore.open(f"sqlite:///{path}")
+
+    message = str(raised.value)
+    assert str(path) in message
+    assert "newer version of Deskpilot" in message
+    assert "9999_future" in message
+    assert "Update Deskpilot" in message
+    assert sqlite_rows(path, "SELECT version_num FROM alembic_version") == [("9999_future",)]
+
+
+def test_two_processes_opening_a_new_database_at_once_both_succeed(tmp_path: Path) -> None:
+    """Migrations run under the write lock, so a second opener waits and then finds head."""
+    url = f"sqlite:///{tmp_path / 'history.sqlite3'}"
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(3)
+
+    def open_store() -> None:
+        barrier.wait()
+        try:
+            HistoryStore.open(url).close()
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_store) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert errors == []
+    assert sqlite_rows(tmp_path / "history.sqlite3", "SELECT count(*) FROM alembic_version") == [
+        (1,)
+    ]
