@@ -46,5 +46,5 @@ class SupervisorConfig:
         """Delay before restart number ``restarts`` (1-based): the first is immediate."""
         if restarts <= 1:
             return 0.0
-        base = min(self.restart_delay * 2 ** (restarts - 2), self.restart_delay_max)
+        base = min(self.restart_delay * 2.0 ** (restarts - 2), self.restart_delay_max)
         return max(0.0, base * (1 + self.restart_jitter * (2 * random_unit - 1)))

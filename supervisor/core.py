@@ -518,6 +518,10 @@ class Supervisor:
             worker.move(WorkerState.STOPPING)
         self.counters["runs_finished"] += 1
         if active is not None:
+            try:
+                self.recorder.flush(timeout=10)  # listeners read the final status from history
+            except DeskpilotError as exc:
+                logger.error("could not record the end of run %s: %s", event.run_id, exc)
             self._finished(active.entry.workflow, event.run_id, event.status)
         self._ensure_spares()
         self._dispatch()
@@ -525,10 +529,6 @@ class Supervisor:
     def _on_exit(self, worker: WorkerHandle, returncode: int | None) -> None:
         self.workers.pop(worker.id, None)
         if worker.state is not WorkerState.EXITED:
-            if worker.state not in (WorkerState.STOPPING,):
-                worker.move(
-                    WorkerState.STOPPING
-                ) if worker.state is not WorkerState.EXITED else None
             worker.move(WorkerState.EXITED)
         run_id = worker.run_id
         reason = worker.kill_reason or (
@@ -767,21 +767,37 @@ class Supervisor:
         if status is RunStatus.SUCCEEDED:
             if breaker.record_success(now):
                 self.publish(BreakerClosed(workflow=workflow))
-                for callback in self.on_breaker:
-                    callback(workflow, BreakerState.CLOSED)
+                self._breaker_changed(workflow, BreakerState.CLOSED)
         elif status is RunStatus.FAILED and breaker.record_failure(now):
             self.publish(BreakerOpened(workflow=workflow, failures=len(breaker.failures)))
             logger.warning("workflow %s keeps failing: circuit breaker opened", workflow)
-            for callback in self.on_breaker:
-                callback(workflow, BreakerState.OPEN)
+            self._breaker_changed(workflow, BreakerState.OPEN)
             reopen = breaker.reopens_at()
             if reopen is not None:
                 self._wake_in(max(0.0, reopen - now))
-        for callback in self.on_run_finished:
+                if self._loop is not None:
+                    self._loop.call_later(
+                        max(0.0, reopen - now), self._breaker_half_open, workflow, reopen
+                    )
+        for listener in self.on_run_finished:
             try:
-                callback(workflow, run_id, str(status))
+                listener(workflow, run_id, str(status))
             except Exception:
                 logger.exception("run-finished callback failed")
+
+    def _breaker_changed(self, workflow: str, state: BreakerState) -> None:
+        for listener in self.on_breaker:
+            try:
+                listener(workflow, state)
+            except Exception:
+                logger.exception("breaker callback failed")
+
+    def _breaker_half_open(self, workflow: str, reopen: float) -> None:
+        """The cool-down ended: let listeners (paused triggers) send the probe run."""
+        breaker = self.breaker(workflow)
+        if breaker.reopens_at() == reopen and breaker.state(self.clock()) is BreakerState.HALF_OPEN:
+            self._breaker_changed(workflow, BreakerState.HALF_OPEN)
+            self._dispatch()
 
     # -- reading state ---------------------------------------------------------------------------
     def health(self) -> dict[str, Any]:

@@ -1,0 +1,692 @@
+"""The trigger manager: every trigger of every workflow in the catalog, kept running.
+
+It follows the catalog (a trigger appears, changes or goes with its file),
+fires schedules through APScheduler with explicit misfire handling (see
+``schedules`` and ``misfire``), watches folders for file triggers, checks
+webhook calls against the keyring, chains workflows after one another, and
+pauses a workflow's triggers while its circuit breaker is open.
+
+Pausing: a trigger paused by the user stays paused across restarts (the
+``paused`` column); one paused by its workflow's breaker resumes when the
+breaker closes or half-opens (to let the probe run through), and is not
+persisted (breakers restart closed).  While paused, disabled or absent from
+the catalog a trigger does not fire, and those fire times are not misfires:
+not firing is what was asked for.  When it becomes active again, schedules
+count from that moment.
+
+Everything runs on the supervisor's asyncio loop; watchdog threads hand
+their events over with ``call_soon_threadsafe``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import logging
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from automation.errors import DeskpilotError
+from automation.loader import LoadedWorkflow
+from automation.model import (
+    FileTrigger,
+    ScheduleTrigger,
+    Trigger,
+    WebhookTrigger,
+    WorkflowFinishedTrigger,
+)
+from automation.secrets import SecretStore, secret_store_from_env
+from supervisor.breaker import BreakerState
+from supervisor.triggers.catalog import WorkflowCatalog
+from supervisor.triggers.chain import CHAIN_WINDOW, loop_refusal, recent_chain
+from supervisor.triggers.errors import (
+    TriggerError,
+    WebhookNotFound,
+)
+from supervisor.triggers.files import FileTriggerWatch, resolve_folder
+from supervisor.triggers.misfire import iso
+from supervisor.triggers.schedules import (
+    ScheduleJobs,
+    account_fires,
+    build_schedule,
+    new_scheduler,
+)
+from supervisor.triggers.specs import (
+    after_label,
+    fit,
+    spec_dump,
+    spec_hash,
+    summary,
+    trigger_key,
+)
+from supervisor.triggers.state import NotRun, TriggerState, TriggerStateStore
+from supervisor.triggers.webhooks import check_secret, webhook_inputs
+
+if TYPE_CHECKING:
+    from supervisor.daemon import DaemonParts
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ActiveTrigger:
+    """A trigger of a loaded workflow, with its persisted state and what runs it."""
+
+    key: str
+    workflow: str
+    index: int
+    spec: Trigger
+    state: TriggerState
+    workflow_dir: Path
+    breaker_paused: bool = False
+    #: Bumped whenever the trigger is re-armed, so stale scheduler wake-ups are ignored.
+    generation: int = 0
+    schedule: Any = None
+    watch: FileTriggerWatch | None = None
+    problem: str | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.spec.enabled and not self.state.paused and not self.breaker_paused
+
+    @property
+    def paused_reason(self) -> str | None:
+        if self.state.paused:
+            return "user"
+        return "breaker" if self.breaker_paused else None
+
+
+class TriggerManager:
+    """Runs the triggers of the workflows folder for one supervisor (``DaemonParts``)."""
+
+    def __init__(
+        self,
+        parts: DaemonParts,
+        *,
+        now: Callable[[], datetime] | None = None,
+        scheduler: Any = None,
+        secrets: Callable[[], SecretStore] = secret_store_from_env,
+        chain_window: float = CHAIN_WINDOW,
+        poll_interval: float = 1.0,
+        catalog_debounce: float = 0.2,
+    ) -> None:
+        self.parts = parts
+        self.supervisor = parts.supervisor
+        self.store = parts.store
+        self.now = now or (lambda: datetime.now(UTC))
+        self.secrets = secrets
+        self.chain_window = chain_window
+        self.poll_interval = poll_interval
+        self.state_store = TriggerStateStore(parts.store, self.now)
+        self.jobs = ScheduleJobs(
+            scheduler if scheduler is not None else new_scheduler(),
+            self._schedule_woke,
+            self._schedule_account,
+        )
+        self.catalog = WorkflowCatalog(
+            parts.paths.workflows_dir,
+            parts.registry,
+            parts.store,
+            on_change=self._workflow_changed,
+            debounce=catalog_debounce,
+            poll_interval=poll_interval,
+        )
+        self._triggers: dict[str, ActiveTrigger] = {}
+        self._states: dict[str, TriggerState] = {}
+        self._webhooks: dict[str, str] = {}
+        self._breaker_timers: dict[str, asyncio.TimerHandle] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopped = False
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._states = self.state_store.load_all()
+        self.jobs.start()
+        self.supervisor.on_run_finished.append(self._run_finished)
+        self.supervisor.on_breaker.append(self._breaker_changed)
+        self.catalog.start(self._loop)
+        now = self.now()
+        for state in self._states.values():
+            if state.key not in self._triggers and state.removed_at is None:
+                state.removed_at = now  # its workflow went away while we were stopped
+                self._save(state)
+        logger.info(
+            "triggers started: %d workflows, %d triggers",
+            len(self.catalog.names()),
+            len(self._triggers),
+        )
+
+    async def stop(self) -> None:
+        """Stop firing; nothing is marked removed, so the next start picks up where we left."""
+        self._stopped = True
+        await self.catalog.stop()
+        if self._run_finished in self.supervisor.on_run_finished:
+            self.supervisor.on_run_finished.remove(self._run_finished)
+        if self._breaker_changed in self.supervisor.on_breaker:
+            self.supervisor.on_breaker.remove(self._breaker_changed)
+        for handle in self._breaker_timers.values():
+            handle.cancel()
+        self._breaker_timers.clear()
+        self.jobs.shutdown()
+        for trigger in self._triggers.values():
+            if trigger.watch is not None:
+                self._spawn(trigger.watch.stop())
+                trigger.watch = None
+        if self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await asyncio.sleep(0)  # let the scheduler's shutdown (queued on the loop) run
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        loop = self._loop or asyncio.get_running_loop()
+        task = loop.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- reading ---------------------------------------------------------------------------
+    def list(self) -> list[dict[str, Any]]:
+        result = []
+        for trigger in sorted(self._triggers.values(), key=lambda t: (t.workflow, t.index)):
+            next_fire = (
+                self.jobs.next_fire(trigger.key)
+                if isinstance(trigger.spec, ScheduleTrigger) and trigger.active
+                else None
+            )
+            last_fire = trigger.state.last_fire_at
+            problem = trigger.problem or (trigger.watch.problem if trigger.watch else None)
+            result.append(
+                {
+                    "key": trigger.key,
+                    "workflow": trigger.workflow,
+                    "type": trigger.spec.type,
+                    "spec": summary(trigger.spec),
+                    "config": spec_dump(trigger.spec),
+                    "enabled": trigger.spec.enabled,
+                    "paused": trigger.paused_reason is not None,
+                    "paused_reason": trigger.paused_reason,
+                    "next_fire_at": iso(next_fire) if next_fire else None,
+                    "last_fire_at": iso(last_fire) if last_fire else None,
+                    "last_error": problem or trigger.state.last_error,
+                }
+            )
+        return result
+
+    # -- pausing ---------------------------------------------------------------------------
+    def _targets(self, key: str) -> builtins.list[ActiveTrigger]:
+        if key in self._triggers:
+            return [self._triggers[key]]
+        return [t for t in self._triggers.values() if t.workflow == key]
+
+    def pause(self, key: str) -> bool:
+        """Pause one trigger (``<workflow>:<index>``) or all of a workflow's; False if unknown."""
+        targets = self._targets(key)
+        for trigger in targets:
+            if not trigger.state.paused:
+                was_active = trigger.active
+                trigger.state.paused = True
+                self._save(trigger.state)
+                if was_active:
+                    self._deactivate(trigger)
+                logger.info("trigger %s paused", trigger.key)
+        return bool(targets)
+
+    def resume(self, key: str) -> bool:
+        """Undo the user's pause; a breaker's pause stays until the breaker lets runs through."""
+        targets = self._targets(key)
+        for trigger in targets:
+            if trigger.state.paused:
+                trigger.state.paused = False
+                self._save(trigger.state)
+                logger.info("trigger %s resumed", trigger.key)
+                self._reactivate(trigger)
+        return bool(targets)
+
+    def pause_all(self) -> None:
+        for key in list(self._triggers):
+            self.pause(key)
+
+    def resume_all(self) -> None:
+        for key in list(self._triggers):
+            self.resume(key)
+
+    def _reactivate(self, trigger: ActiveTrigger) -> None:
+        """A trigger that becomes active again counts its schedule from now."""
+        if not trigger.active:
+            return
+        trigger.state.checked_through = self.now()
+        self._save(trigger.state)
+        self._activate(trigger)
+
+    # -- following the catalog -------------------------------------------------------------
+    def _workflow_changed(self, name: str, loaded: LoadedWorkflow | None) -> None:
+        if self._stopped:
+            return
+        wanted: dict[str, tuple[int, Trigger]] = {}
+        if loaded is not None:
+            for index, spec in enumerate(loaded.workflow.triggers):
+                wanted[trigger_key(name, index)] = (index, spec)
+        for key in [k for k, t in self._triggers.items() if t.workflow == name]:
+            if key not in wanted:
+                self._remove(key)
+        for key, (index, spec) in wanted.items():
+            assert loaded is not None
+            current = self._triggers.get(key)
+            if (
+                current is not None
+                and current.spec == spec
+                and current.workflow_dir == loaded.directory
+            ):
+                continue
+            if current is not None:
+                self._remove(key, replaced=True)
+            self._add(key, name, index, spec, loaded)
+        self._sync_webhooks()
+
+    def _add(self, key: str, name: str, index: int, spec: Trigger, loaded: LoadedWorkflow) -> None:
+        now = self.now()
+        digest = spec_hash(spec)
+        state = self._states.get(key)
+        if state is None or state.spec_hash != digest:
+            if state is not None:
+                logger.info("trigger %s changed its timing; it starts afresh", key)
+            state = TriggerState(
+                workflow=name,
+                key=key,
+                spec=spec_dump(spec),
+                spec_hash=digest,
+                paused=state.paused if state is not None else False,
+                anchor=now.replace(microsecond=0),
+                checked_through=now,
+            )
+        elif state.removed_at is not None or not state.enabled:
+            # back after being removed or disabled: that absence is not a misfire
+            state.checked_through = now
+            state.removed_at = None
+        state.spec = spec_dump(spec)
+        state.enabled = spec.enabled
+        self._states[key] = state
+        trigger = ActiveTrigger(
+            key=key,
+            workflow=name,
+            index=index,
+            spec=spec,
+            state=state,
+            workflow_dir=loaded.directory,
+        )
+        self._triggers[key] = trigger
+        breaker = self.supervisor.breakers.get(name)
+        if breaker is not None and breaker.state(self.supervisor.clock()) is BreakerState.OPEN:
+            trigger.breaker_paused = True
+            self._arm_breaker_timer(name)
+        self._save(state)
+        if trigger.active:
+            self._activate(trigger)
+
+    def _remove(self, key: str, *, replaced: bool = False) -> None:
+        trigger = self._triggers.pop(key, None)
+        if trigger is None:
+            return
+        self._deactivate(trigger)
+        if not replaced:
+            trigger.state.removed_at = self.now()
+            self._save(trigger.state)
+            logger.info("trigger %s removed", key)
+
+    def _sync_webhooks(self) -> None:
+        """Bind each webhook name to one trigger: the one holding it keeps it, else the first.
+
+        A second trigger declaring a bound name is listed with a problem and
+        cannot be called; it takes the name over when the holder goes away.
+        """
+        bound: dict[str, str] = {}
+        for name, key in self._webhooks.items():
+            spec = self._triggers[key].spec if key in self._triggers else None
+            if isinstance(spec, WebhookTrigger) and spec.name == name:
+                bound[name] = key
+        for trigger in sorted(self._triggers.values(), key=lambda t: (t.workflow, t.index)):
+            if not isinstance(trigger.spec, WebhookTrigger):
+                continue
+            holder_key = bound.setdefault(trigger.spec.name, trigger.key)
+            problem = (
+                None
+                if holder_key == trigger.key
+                else f"webhook name '{trigger.spec.name}' is already used by trigger "
+                f"{holder_key}; this one cannot be called until one of them is renamed"
+            )
+            if problem is not None and problem != trigger.problem:
+                logger.warning("trigger %s: %s", trigger.key, problem)
+            trigger.problem = problem
+        self._webhooks = bound
+
+    def _activate(self, trigger: ActiveTrigger) -> None:
+        trigger.generation += 1
+        spec = trigger.spec
+        if isinstance(spec, ScheduleTrigger):
+            trigger.problem = None
+            anchor = trigger.state.anchor or self.now().replace(microsecond=0)
+            try:
+                trigger.schedule = build_schedule(spec, anchor)
+            except TriggerError as exc:
+                trigger.problem = str(exc)
+                logger.warning("schedule %s cannot run: %s", trigger.key, exc)
+                return
+            self._reconcile(trigger, live=False)
+            if spec.at is not None and not self._date_ahead(trigger):
+                if trigger.state.last_fire_at is None:
+                    logger.info("schedule %s: its date has passed; it will not run", trigger.key)
+                return
+            self.jobs.arm(trigger.key, trigger.schedule, trigger.generation)
+        elif isinstance(spec, FileTrigger):
+            assert self._loop is not None
+            folder = resolve_folder(spec, trigger.workflow_dir)
+            key = trigger.key
+            trigger.watch = FileTriggerWatch(
+                spec,
+                folder,
+                loop=self._loop,
+                fire=lambda event, path: self._file_fired(key, event, path),
+                poll_interval=self.poll_interval,
+            )
+            trigger.watch.start()
+
+    def _date_ahead(self, trigger: ActiveTrigger) -> bool:
+        run_date = trigger.schedule.get_next_fire_time(None, self.now())
+        checked = trigger.state.checked_through
+        return run_date is not None and (checked is None or run_date > checked)
+
+    def _deactivate(self, trigger: ActiveTrigger) -> None:
+        trigger.generation += 1
+        if isinstance(trigger.spec, ScheduleTrigger):
+            self.jobs.disarm(trigger.key)
+        if trigger.watch is not None:
+            self._spawn(trigger.watch.stop())
+            trigger.watch = None
+
+    # -- schedules -------------------------------------------------------------------------
+    async def _schedule_woke(self, key: str, generation: int) -> None:
+        """APScheduler's job: a coroutine, so its executor runs it on our loop, not in a thread."""
+        self._schedule_account(key, generation)
+
+    def _schedule_account(self, key: str, generation: int) -> None:
+        trigger = self._triggers.get(key)
+        if trigger is not None and trigger.generation == generation and trigger.active:
+            self._reconcile(trigger, live=True)
+
+    def _reconcile(self, trigger: ActiveTrigger, *, live: bool) -> None:
+        """Account for every fire due since ``checked_through``: run it or record it as missed.
+
+        The run (or the missed record) of each fire carries the label
+        ``schedule:<key>@<time>`` and is durable before ``checked_through``
+        moves past that time; after a crash in between, the label found in
+        the history stops the fire from running twice.
+        """
+        if self._stopped:
+            return  # left for the next start, which enumerates from the same mark
+        spec = trigger.spec
+        assert isinstance(spec, ScheduleTrigger)
+        now = self.now()
+        after = trigger.state.checked_through or now
+        batch = account_fires(
+            trigger.schedule,
+            key=trigger.key,
+            workflow=trigger.workflow,
+            spec=spec,
+            after=after,
+            now=now,
+            live=live,
+            recorded=lambda labels: self.state_store.recorded(trigger.workflow, labels),
+        )
+        if batch is None:
+            return
+        loaded = self.catalog.get(trigger.workflow)
+        if batch.records:
+            logger.warning(
+                "schedule %s: %d fire(s) did not run and were recorded as missed",
+                trigger.key,
+                len(batch.records),
+            )
+            self._record(loaded, batch.records)
+        for fire, label in batch.runs:
+            self._submit(trigger, loaded, dict(spec.inputs), label, at=fire)
+        trigger.state.checked_through = batch.checked_through
+        self._save(trigger.state)
+
+    # -- file triggers ---------------------------------------------------------------------
+    def _file_fired(self, key: str, event: str, path: Path) -> None:
+        """Inputs ``path`` and ``event`` are added only if the workflow declares them."""
+        trigger = self._triggers.get(key)
+        if trigger is None or not trigger.active:
+            return
+        loaded = self.catalog.get(trigger.workflow)
+        inputs = dict(trigger.spec.inputs)
+        if loaded is not None:
+            declared = loaded.workflow.inputs
+            if "path" in declared:
+                inputs["path"] = str(path)
+            if "event" in declared:
+                inputs["event"] = event
+        label = fit(f"file:{key}:{event}:{path.name}")
+        self._submit(trigger, loaded, inputs, label, at=self.now())
+
+    # -- webhooks --------------------------------------------------------------------------
+    def _webhook_trigger(self, name: str) -> ActiveTrigger:
+        key = self._webhooks.get(name)
+        trigger = self._triggers.get(key) if key is not None else None
+        if trigger is None:
+            raise WebhookNotFound(name)
+        return trigger
+
+    def webhook(self, name: str, secret_value: str | None, payload: dict[str, Any]) -> str | None:
+        """Start the workflow behind webhook ``name``; call on the supervisor's loop.
+
+        The presented value must be the keyring secret the trigger names (see
+        ``webhooks``); payload keys become inputs as ``webhook_inputs`` says.
+        Returns the run id, or None when the trigger is disabled or paused
+        (the call was valid; nothing runs).  Raises WebhookNotFound,
+        WebhookUnauthorized, WebhookForbidden, SecretError (keyring
+        unreachable), WorkflowError (payload values that do not fit the
+        inputs) or SupervisorError (shutting down).  The keyring read blocks
+        for tens of milliseconds: the API should prefer ``call_webhook``.
+        """
+        trigger = self._webhook_trigger(name)
+        assert isinstance(trigger.spec, WebhookTrigger)
+        check_secret(trigger.spec, secret_value, self.secrets().get(trigger.spec.secret))
+        return self._webhook_submit(trigger, payload)
+
+    async def call_webhook(
+        self, name: str, secret_value: str | None, payload: dict[str, Any]
+    ) -> str | None:
+        """``webhook`` with the keyring read in a thread (D-Bus takes tens of milliseconds)."""
+        trigger = self._webhook_trigger(name)
+        spec = trigger.spec
+        assert isinstance(spec, WebhookTrigger)
+        expected = await asyncio.to_thread(lambda: self.secrets().get(spec.secret))
+        check_secret(spec, secret_value, expected)
+        return self._webhook_submit(self._webhook_trigger(name), payload)
+
+    def _webhook_submit(self, trigger: ActiveTrigger, payload: dict[str, Any]) -> str | None:
+        spec = trigger.spec
+        assert isinstance(spec, WebhookTrigger)
+        if not trigger.active:
+            logger.info(
+                "webhook %s called while its trigger is %s; not running",
+                spec.name,
+                "disabled" if not spec.enabled else f"paused ({trigger.paused_reason})",
+            )
+            return None
+        loaded = self.catalog.get(trigger.workflow)
+        if loaded is None:
+            raise WebhookNotFound(spec.name)
+        inputs = webhook_inputs(spec, loaded.workflow.inputs, payload)
+        run_id = self.supervisor.submit(loaded, inputs, trigger=fit(f"webhook:{spec.name}"))
+        trigger.state.last_fire_at = self.now()
+        trigger.state.last_error = None
+        self._save(trigger.state)
+        return run_id
+
+    # -- chaining --------------------------------------------------------------------------
+    def _run_finished(self, workflow: str, run_id: str, status: str) -> None:
+        """Called by the supervisor as a run ends; the chained submits happen just after."""
+        keys = [
+            t.key
+            for t in self._triggers.values()
+            if isinstance(t.spec, WorkflowFinishedTrigger)
+            and t.spec.workflow == workflow
+            and status in t.spec.status
+        ]
+        if keys and self._loop is not None:
+            self._loop.call_soon(self._chain, keys, workflow, run_id)
+
+    def _chain(self, keys: builtins.list[str], workflow: str, run_id: str) -> None:
+        label = after_label(workflow, run_id)
+        chain: builtins.list[str] | None = None
+        for key in keys:
+            trigger = self._triggers.get(key)
+            if trigger is None or not trigger.active:
+                continue
+            loaded = self.catalog.get(trigger.workflow)
+            if chain is None:
+                try:
+                    chain = recent_chain(self.store, run_id, self.now(), self.chain_window)
+                except DeskpilotError as exc:
+                    logger.error("cannot read the chain of run %s: %s", run_id, exc)
+                    chain = []
+            refusal = loop_refusal(chain, trigger.workflow, self.chain_window)
+            if refusal is not None:
+                logger.warning("trigger %s: %s", key, refusal)
+                trigger.state.last_error = refusal
+                self._save(trigger.state)
+                self._record(
+                    loaded,
+                    [
+                        NotRun(
+                            workflow=trigger.workflow,
+                            trigger=label,
+                            error=f"not started: {refusal}",
+                            at=self.now(),
+                            inputs=trigger.spec.inputs,
+                        )
+                    ],
+                )
+                continue
+            self._submit(trigger, loaded, dict(trigger.spec.inputs), label, at=self.now())
+
+    # -- circuit breakers ------------------------------------------------------------------
+    def _breaker_changed(self, workflow: str, state: BreakerState) -> None:
+        if state is BreakerState.OPEN:
+            for trigger in [t for t in self._triggers.values() if t.workflow == workflow]:
+                if not trigger.breaker_paused:
+                    was_active = trigger.active
+                    trigger.breaker_paused = True
+                    if was_active:
+                        self._deactivate(trigger)
+            logger.warning("workflow %s keeps failing: its triggers are paused", workflow)
+            self._arm_breaker_timer(workflow)
+        else:
+            self._breaker_released(workflow, "its circuit breaker closed")
+
+    def _arm_breaker_timer(self, workflow: str) -> None:
+        """Breakers report opening and closing only; we look again when the cool-down ends."""
+        if self._loop is None:
+            return
+        reopens = self.supervisor.breaker(workflow).reopens_at()
+        if reopens is None:
+            return
+        old = self._breaker_timers.pop(workflow, None)
+        if old is not None:
+            old.cancel()
+        delay = max(0.0, reopens - self.supervisor.clock())
+        self._breaker_timers[workflow] = self._loop.call_later(
+            delay + 0.01, self._breaker_cooled, workflow
+        )
+
+    def _breaker_cooled(self, workflow: str) -> None:
+        self._breaker_timers.pop(workflow, None)
+        state = self.supervisor.breaker(workflow).state(self.supervisor.clock())
+        if state is BreakerState.OPEN:
+            self._arm_breaker_timer(workflow)  # opened again meanwhile
+        else:
+            self._breaker_released(workflow, f"its circuit breaker is {state}: a probe run may go")
+
+    def _breaker_released(self, workflow: str, why: str) -> None:
+        timer = self._breaker_timers.pop(workflow, None)
+        if timer is not None:
+            timer.cancel()
+        released = [
+            t for t in self._triggers.values() if t.workflow == workflow and t.breaker_paused
+        ]
+        for trigger in released:
+            trigger.breaker_paused = False
+            self._reactivate(trigger)
+        if released:
+            logger.info("triggers of %s resumed: %s", workflow, why)
+
+    # -- effects ---------------------------------------------------------------------------
+    def _submit(
+        self,
+        trigger: ActiveTrigger,
+        loaded: LoadedWorkflow | None,
+        inputs: dict[str, Any],
+        label: str,
+        *,
+        at: datetime,
+    ) -> str | None:
+        """Submit a run; a fire that cannot become a run is recorded with the reason."""
+        if self._stopped:
+            return None  # fires after stop() are the next start's to account for
+        if loaded is None:
+            error = f"workflow {trigger.workflow} is not loaded"
+        else:
+            try:
+                run_id = self.supervisor.submit(loaded, inputs, trigger=label)
+            except DeskpilotError as exc:
+                error = str(exc)
+            else:
+                trigger.state.last_fire_at = at
+                trigger.state.last_error = None
+                self._save(trigger.state)
+                logger.info("trigger %s started run %s", trigger.key, run_id)
+                return run_id
+        logger.warning("trigger %s could not start a run: %s", trigger.key, error)
+        trigger.state.last_error = error
+        self._save(trigger.state)
+        self._record(
+            loaded,
+            [
+                NotRun(
+                    workflow=trigger.workflow,
+                    trigger=label,
+                    error=f"not started: {error}",
+                    at=at,
+                    inputs=inputs,
+                )
+            ],
+        )
+        return None
+
+    def _record(self, loaded: LoadedWorkflow | None, items: builtins.list[NotRun]) -> None:
+        try:
+            version = None
+            if loaded is not None:
+                ref = self.store.save_workflow_version(
+                    loaded.workflow.name, str(loaded.path) if loaded.path else None, loaded.text
+                )
+                version = (ref.workflow_id, ref.version_id)
+            self.state_store.record_not_run(items, version)
+        except DeskpilotError as exc:
+            logger.error(
+                "could not record %d fire(s) that did not run (%s): %s",
+                len(items),
+                ", ".join(item.trigger for item in items[:5]),
+                exc,
+            )
+
+    def _save(self, state: TriggerState) -> None:
+        try:
+            self.state_store.save(state)
+        except DeskpilotError as exc:
+            logger.error("could not save the state of trigger %s: %s", state.key, exc)

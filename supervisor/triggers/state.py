@@ -1,0 +1,220 @@
+"""What the triggers remember across restarts, in the history database.
+
+APScheduler keeps its jobs in memory only: its SQLAlchemy job store pickles
+jobs and costs tens of milliseconds per fire, and its defaults drop missed
+fires after downtime without a trace.  We persist our own, much smaller
+state instead, one row of the ``triggers`` table per trigger key:
+
+* ``checked_through``: every fire time up to here is accounted for (it ran,
+  was recorded as missed, or fell while the trigger was paused, disabled or
+  absent, when not firing is what the user asked for);
+* ``anchor``: where an interval schedule counts from, so its phase survives
+  restarts;
+* ``spec_hash``: a hash of the schedule's timing; when it changes the trigger
+  starts afresh (old fire times mean nothing for a new schedule);
+* ``last_fire_at``, ``last_error``; the ``paused`` column is the user's pause
+  (a circuit breaker's pause is not persisted: breakers restart closed).
+
+Fires that did not run are written as ``cancelled`` runs whose ``error``
+starts with ``missed:`` (or ``not started:``), in one transaction per batch.
+The run rows also make firing idempotent: every fire's run carries the label
+``schedule:<key>@<time>``, so after a crash between submitting and saving
+``checked_through``, the next start finds the label and does not fire twice.
+``HistoryStore`` has no batch insert of finished runs yet, so this module
+writes those rows with SQLAlchemy Core on the store's engine.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import exc as sa_exc
+
+from automation.engine.events import RunStatus
+from supervisor.store.engine import write_options
+from supervisor.store.errors import translate
+from supervisor.store.schema import runs, triggers
+from supervisor.store.store import HistoryStore
+
+logger = logging.getLogger(__name__)
+
+_LABEL_CHUNK = 400
+
+
+@dataclass
+class TriggerState:
+    workflow: str
+    key: str
+    spec: dict[str, Any]
+    spec_hash: str
+    enabled: bool = True
+    paused: bool = False
+    anchor: datetime | None = None
+    checked_through: datetime | None = None
+    last_fire_at: datetime | None = None
+    last_error: str | None = None
+    #: Set while the trigger is not in any loaded workflow; its fires are not misfires.
+    removed_at: datetime | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "spec_hash": self.spec_hash,
+            "anchor": _iso(self.anchor),
+            "checked_through": _iso(self.checked_through),
+            "last_fire_at": _iso(self.last_fire_at),
+            "last_error": self.last_error,
+            "removed_at": _iso(self.removed_at),
+        }
+
+    @classmethod
+    def from_row(cls, row: Any) -> TriggerState:
+        data = row.state if isinstance(row.state, dict) else {}
+        return cls(
+            workflow=row.workflow_name,
+            key=row.trigger_key,
+            spec=row.spec if isinstance(row.spec, dict) else {},
+            spec_hash=str(data.get("spec_hash") or ""),
+            enabled=bool(row.enabled),
+            paused=bool(row.paused),
+            anchor=_parse(data.get("anchor")),
+            checked_through=_parse(data.get("checked_through")),
+            last_fire_at=_parse(data.get("last_fire_at")),
+            last_error=data.get("last_error"),
+            removed_at=_parse(data.get("removed_at")),
+        )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class NotRun:
+    """A fire that did not become a run, recorded as a cancelled run so history shows it."""
+
+    workflow: str
+    trigger: str
+    error: str
+    at: datetime
+    inputs: dict[str, Any] | None = None
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _parse(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        logger.warning("ignoring an unreadable time in the saved trigger state: %r", value)
+        return None
+
+
+class TriggerStateStore:
+    """Reads and writes trigger rows and not-run records on the history store's engine."""
+
+    def __init__(self, store: HistoryStore, now: Callable[[], datetime]) -> None:
+        self.store = store
+        self.engine = store.engine
+        self.now = now
+        self._options = write_options(self.engine)
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        try:
+            with (
+                self.engine.connect().execution_options(**self._options) as connection,
+                connection.begin(),
+            ):
+                yield connection
+        except sa_exc.DBAPIError as error:
+            raise translate(error, self.store.database) from error
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        try:
+            with self.engine.connect() as connection:
+                yield connection
+        except sa_exc.DBAPIError as error:
+            raise translate(error, self.store.database) from error
+
+    def load_all(self) -> dict[str, TriggerState]:
+        with self._read() as connection:
+            rows = connection.execute(select(triggers)).all()
+        return {row.trigger_key: TriggerState.from_row(row) for row in rows}
+
+    def save(self, state: TriggerState) -> None:
+        values = {
+            "spec": state.spec,
+            "enabled": state.enabled,
+            "paused": state.paused,
+            "state": state.to_json(),
+            "updated_at": self.now(),
+        }
+        where = (triggers.c.workflow_name == state.workflow) & (triggers.c.trigger_key == state.key)
+        with self._write() as connection:
+            found = connection.execute(select(triggers.c.id).where(where)).scalar()
+            if found is None:
+                connection.execute(
+                    insert(triggers).values(
+                        workflow_name=state.workflow, trigger_key=state.key, **values
+                    )
+                )
+            else:
+                connection.execute(update(triggers).where(triggers.c.id == found).values(**values))
+
+    def recorded(self, workflow: str, labels: Sequence[str]) -> set[str]:
+        """Which of these trigger labels already have a run (or a not-run record)."""
+        found: set[str] = set()
+        with self._read() as connection:
+            for start in range(0, len(labels), _LABEL_CHUNK):
+                chunk = list(labels[start : start + _LABEL_CHUNK])
+                found.update(
+                    connection.execute(
+                        select(runs.c.trigger).where(
+                            runs.c.workflow_name == workflow, runs.c.trigger.in_(chunk)
+                        )
+                    ).scalars()
+                )
+        return found
+
+    def record_not_run(
+        self, items: Sequence[NotRun], version: tuple[int, int] | None = None
+    ) -> list[str]:
+        """Write each item as a cancelled run in one transaction; returns their run ids.
+
+        ``version`` is (workflow_id, version_id) of the workflow text the fire
+        belonged to, so the history links the record to what would have run.
+        """
+        if not items:
+            return []
+        now = self.now()
+        rows = []
+        ids = []
+        for item in items:
+            run_id = uuid.uuid4().hex
+            ids.append(run_id)
+            rows.append(
+                {
+                    "id": run_id,
+                    "workflow_id": version[0] if version else None,
+                    "version_id": version[1] if version else None,
+                    "workflow_name": item.workflow,
+                    "status": RunStatus.CANCELLED.value,
+                    "trigger": item.trigger,
+                    "priority": 0,
+                    "inputs": item.inputs or {},
+                    "error": item.error,
+                    "queued_at": item.at,
+                    "finished_at": now,
+                }
+            )
+        with self._write() as connection:
+            connection.execute(insert(runs), rows)
+        return ids

@@ -1,0 +1,149 @@
+"""The small pure parts of the triggers: labels, hashes, bursts, chains, webhook checks, state rows."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from automation.model import FileTrigger, ScheduleTrigger, WebhookTrigger
+from supervisor.store.store import HistoryStore
+from supervisor.triggers.chain import loop_refusal
+from supervisor.triggers.errors import WebhookForbidden, WebhookUnauthorized
+from supervisor.triggers.files import Debouncer, burst_event, resolve_folder
+from supervisor.triggers.specs import (
+    LABEL_WIDTH,
+    after_label,
+    parse_after_label,
+    schedule_label,
+    spec_hash,
+    summary,
+)
+from supervisor.triggers.state import NotRun, TriggerState, TriggerStateStore
+from supervisor.triggers.webhooks import check_secret, webhook_inputs
+
+NOW = datetime(2026, 5, 4, 10, 0, tzinfo=UTC)
+
+
+def test_labels_name_the_fire_and_the_run_that_started_a_chain() -> None:
+    assert schedule_label("report:0", NOW) == "schedule:report:0@2026-05-04T10:00:00+00:00"
+    label = after_label("a:b" * 200, "f" * 32)
+    assert len(label) <= LABEL_WIDTH and parse_after_label(label) == "f" * 32
+    assert parse_after_label("manual") is None
+
+
+def test_a_schedule_hash_covers_its_timing_only() -> None:
+    base = ScheduleTrigger(interval=60)
+    assert spec_hash(base) == spec_hash(
+        ScheduleTrigger(interval=60, misfire="skip", inputs={"x": 1})
+    )
+    assert spec_hash(base) != spec_hash(ScheduleTrigger(interval=120))
+    assert spec_hash(base) != spec_hash(ScheduleTrigger(interval=60, timezone="Europe/Paris"))
+
+
+def test_summaries_read_as_a_sentence() -> None:
+    assert summary(ScheduleTrigger(cron="0 9 * * mon-fri", timezone="Europe/Paris")) == (
+        "cron '0 9 * * mon-fri' (Europe/Paris), misfire run_once within 300s"
+    )
+    assert summary(FileTrigger(path="in", glob="*.csv")) == "file created in/*.csv (debounce 1s)"
+
+
+@pytest.mark.parametrize(
+    ("kinds", "exists", "event"),
+    [
+        (["created", "modified", "modified"], True, "created"),
+        (["modified", "modified"], True, "modified"),
+        (["modified", "deleted"], False, "deleted"),
+        (["created", "modified", "deleted"], False, None),
+        (["moved", "modified"], True, "moved"),
+        (["deleted", "created"], True, "created"),
+    ],
+)
+def test_a_burst_amounts_to_one_event(kinds: list[str], exists: bool, event: str | None) -> None:
+    assert burst_event(kinds, exists) == event
+
+
+def test_the_debouncer_calls_once_per_path_after_the_last_event() -> None:
+    async def scenario() -> list[tuple[Path, list[str]]]:
+        loop = asyncio.get_running_loop()
+        calls: list[tuple[Path, list[str]]] = []
+        done = asyncio.Event()
+
+        def settled(path: Path, kinds: list[str]) -> None:
+            calls.append((path, kinds))
+            if len(calls) == 2:
+                done.set()
+
+        debouncer = Debouncer(loop, 0.05, settled)
+        for kind in ("created", "modified", "modified"):
+            debouncer.add(Path("a"), kind)
+        debouncer.add(Path("b"), "deleted")
+        await asyncio.wait_for(done.wait(), 5)
+        return calls
+
+    calls = asyncio.run(scenario())
+    assert sorted(calls) == [
+        (Path("a"), ["created", "modified", "modified"]),
+        (Path("b"), ["deleted"]),
+    ]
+
+
+def test_a_relative_watch_folder_is_resolved_against_the_workflow_folder(tmp_path: Path) -> None:
+    assert resolve_folder(FileTrigger(path="../inbox"), tmp_path / "flows") == tmp_path / "inbox"
+    assert resolve_folder(FileTrigger(path=str(tmp_path)), Path("/elsewhere")) == tmp_path
+
+
+def test_a_chain_that_comes_back_is_refused_with_its_path() -> None:
+    assert loop_refusal(["b", "a"], "c", 60) is None
+    message = loop_refusal(["b", "a"], "a", 60)
+    assert message is not None and "(a → b → a) within 60s" in message
+
+
+def test_the_webhook_secret_check() -> None:
+    spec = WebhookTrigger(name="deploy", secret="token")
+    check_secret(spec, "s3cret ✓", "s3cret ✓")
+    with pytest.raises(WebhookUnauthorized):
+        check_secret(spec, None, "s3cret")
+    with pytest.raises(WebhookForbidden, match="wrong secret"):
+        check_secret(spec, "s3cret!", "s3cret")
+    with pytest.raises(WebhookForbidden, match="deskpilot secrets set token"):
+        check_secret(spec, "s3cret", None)
+
+
+def test_webhook_payload_keys_become_declared_inputs_only() -> None:
+    spec = WebhookTrigger(name="deploy", secret="token", inputs={"who": "trigger", "n": 1})
+    declared = {"who": None, "n": None, "payload": None}
+    assert webhook_inputs(spec, declared, {"who": "alice", "other": 2}) == {
+        "who": "alice",
+        "n": 1,
+        "payload": {"who": "alice", "other": 2},
+    }
+    assert webhook_inputs(spec, {"who": None}, {"other": 2}) == {"who": "trigger", "n": 1}
+
+
+def test_trigger_state_and_not_run_records_round_trip(tmp_path: Path) -> None:
+    with HistoryStore.open(f"sqlite:///{tmp_path / 'h.sqlite3'}") as store:
+        states = TriggerStateStore(store, lambda: NOW)
+        state = TriggerState(
+            workflow="w",
+            key="w:0",
+            spec={"type": "schedule"},
+            spec_hash="abc",
+            paused=True,
+            anchor=NOW,
+            checked_through=NOW,
+            last_error="boom",
+        )
+        states.save(state)
+        state.last_fire_at = NOW
+        states.save(state)
+        assert states.load_all() == {"w:0": state}
+        [run_id] = states.record_not_run(
+            [NotRun(workflow="w", trigger="schedule:w:0@x", error="missed: because", at=NOW)]
+        )
+        record = store.get_run(run_id)
+        assert record is not None and record.status == "cancelled"
+        assert (record.error, record.queued_at) == ("missed: because", NOW)
+        assert states.recorded("w", ["schedule:w:0@x", "schedule:w:0@y"]) == {"schedule:w:0@x"}
