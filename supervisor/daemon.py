@@ -203,3 +203,7 @@ def main() -> None:
     except SupervisorError as exc:
         logging.getLogger("deskpilotd").error("%s", exc)
         raise SystemExit(1) from None
+
+
+if __name__ == "__main__":
+    main()

@@ -6,4 +6,5 @@ pytest_plugins = [
     "tests.helpers.smtp",
     "tests.helpers.keyring_session",
     "tests.helpers.storage",
+    "tests.helpers.daemon",
 ]

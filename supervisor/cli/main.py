@@ -213,6 +213,12 @@ def _type_name(prop: dict[str, Any]) -> str:
 
 
 def _attach_optional_groups() -> None:
+    from supervisor.cli.daemon_cmd import (
+        submit_cmd,
+        supervisor_group,
+        triggers_group,
+        workers_cmd,
+    )
     from supervisor.cli.history_cmd import runs_group
     from supervisor.cli.run_cmd import run_cmd
     from supervisor.cli.secrets_cmd import secrets_group
@@ -220,6 +226,10 @@ def _attach_optional_groups() -> None:
     cli.add_command(run_cmd)
     cli.add_command(runs_group)
     cli.add_command(secrets_group)
+    cli.add_command(supervisor_group)
+    cli.add_command(submit_cmd)
+    cli.add_command(triggers_group)
+    cli.add_command(workers_cmd)
 
 
 _attach_optional_groups()

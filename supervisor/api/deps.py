@@ -1,0 +1,36 @@
+"""What every route needs: the daemon's parts, and converting store records to answers."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPBearer
+
+from supervisor.api.models import RunInfo
+from supervisor.api.problems import Problem
+from supervisor.daemon import DaemonParts
+from supervisor.store.records import RunRecord
+
+#: Documents the token in the OpenAPI document; ``auth.BearerGate`` enforces it.
+bearer = HTTPBearer(auto_error=False, description="the contents of the api-token file")
+BEARER = [Security(bearer)]
+
+
+def get_parts(request: Request) -> DaemonParts:
+    parts: DaemonParts = request.app.state.parts
+    return parts
+
+
+Parts = Annotated[DaemonParts, Depends(get_parts)]
+
+
+def run_info(record: RunRecord) -> RunInfo:
+    return RunInfo.model_validate(record, from_attributes=True)
+
+
+def require_run(parts: DaemonParts, run_id: str) -> RunRecord:
+    record = parts.store.get_run(run_id)
+    if record is None:
+        raise Problem(404, f"no run with id '{run_id}'; 'deskpilot runs list' shows recent runs")
+    return record

@@ -1,0 +1,265 @@
+"""Request and response bodies of the local API.
+
+Plain pydantic, no FastAPI: the server publishes them in its OpenAPI document
+and the client parses answers into the same classes, so the GUI and the CLI
+get typed values.  Responses ignore unknown fields (a newer supervisor may
+add some); requests forbid them (a typo must not be silently dropped).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from automation.engine.events import RunStatus, StepStatus
+
+#: Priorities are small integers; the bound keeps them inside a database integer.
+PRIORITY_LIMIT = 1000
+#: A run id a client may choose itself (so it can subscribe to the run's events first).
+RUN_ID_PATTERN = r"^[A-Za-z0-9_-]{8,64}$"
+
+
+class Answer(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- errors -------------------------------------------------------------------------
+
+
+class IssueInfo(Answer):
+    """One validation problem of a workflow, located as precisely as possible."""
+
+    message: str
+    file: str | None = None
+    line: int | None = None
+    node: str | None = None
+    field: str | None = None
+    hint: str | None = None
+
+
+class RequestProblem(Answer):
+    """One thing wrong with the request itself (a parameter or body field)."""
+
+    loc: list[str | int]
+    message: str
+    type: str
+
+
+class ErrorBody(Answer):
+    """Every error answer: one sentence for people, details for programs."""
+
+    error: str = Field(description="what went wrong and, where possible, what to do")
+    issues: list[IssueInfo] | None = Field(None, description="workflow validation problems")
+    detail: list[RequestProblem] | None = Field(None, description="request validation problems")
+
+
+# -- workers, health ------------------------------------------------------------------
+
+
+class WorkerInfo(Answer):
+    id: int
+    pid: int
+    state: str = Field(description="starting, idle, busy, stopping or exited")
+    run_id: str | None = None
+    started_at: datetime
+    last_heartbeat: datetime | None = None
+    heartbeats: int = 0
+
+
+class Health(Answer):
+    status: str = Field(description="'ok', or 'degraded' when the database check failed")
+    accepting: bool = Field(description="false while the supervisor shuts down")
+    queue_depth: int
+    running: int
+    workers: list[WorkerInfo]
+    database: str = Field(description="'ok' or the database check's report")
+    breakers: dict[str, str] = Field(description="workflows whose breaker is not closed")
+    pid: int
+    uptime_seconds: float
+    version: str
+    triggers: bool = Field(description="whether schedules, file and webhook triggers run")
+
+
+class BreakerInfo(Answer):
+    workflow: str
+    state: str = Field(description="closed, open or half_open")
+    failures: int = Field(description="failures inside the breaker's sliding window")
+    reopens_in: float | None = Field(None, description="seconds until a probe run may start")
+
+
+class ShutdownAccepted(Answer):
+    stopping: bool = True
+
+
+# -- runs -------------------------------------------------------------------------------
+
+
+class RunInfo(Answer):
+    id: str
+    workflow_name: str
+    status: RunStatus
+    trigger: str
+    priority: int
+    queued_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    duration: float | None = None
+    inputs: dict[str, Any] | None = None
+    outputs: dict[str, Any] | None = None
+    error: str | None = None
+    failed_node: str | None = None
+    stopped_reason: str | None = None
+    steps: int | None = None
+    resumes: int = 0
+    parent_run_id: str | None = None
+
+
+class StepInfo(Answer):
+    step: int
+    node_id: str
+    attempt: int
+    status: StepStatus
+    block: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    duration: float | None = None
+    outputs: dict[str, Any] | None = Field(None, description="the last emission, long values cut")
+    error_type: str | None = None
+    error: str | None = None
+    failure: str | None = None
+
+
+class ArtifactInfo(Answer):
+    id: int
+    path: str
+    kind: str
+    created_at: datetime
+    step: int | None = None
+    node_id: str | None = None
+    description: str | None = None
+
+
+class RunDetail(Answer):
+    run: RunInfo
+    steps: list[StepInfo]
+    artifacts: list[ArtifactInfo]
+
+
+class RunPage(Answer):
+    runs: list[RunInfo]
+    next_before: str | None = Field(
+        None, description="pass as ?before= for the next page; null on the last page"
+    )
+
+
+class EventInfo(Answer):
+    """One entry of a run's stored log: log lines, retries, replays."""
+
+    seq: int
+    kind: str
+    at: datetime
+    node_id: str | None = None
+    step: int | None = None
+    level: str | None = None
+    message: str | None = None
+    data: dict[str, Any] | None = None
+
+
+class SubmitRequest(Request):
+    """Run a workflow: by the path of its file (absolute) or by its name in the catalog."""
+
+    path: str | None = Field(None, description="absolute path of the workflow file")
+    workflow: str | None = Field(None, description="name of a workflow in the catalog")
+    inputs: dict[str, Any] = Field(default_factory=dict, description="the workflow's inputs")
+    priority: int = Field(0, ge=-PRIORITY_LIMIT, le=PRIORITY_LIMIT, description="higher runs first")
+    deadline_seconds: float | None = Field(
+        None, gt=0, le=7 * 24 * 3600, allow_inf_nan=False, description="time limit of the whole run"
+    )
+    run_id: str | None = Field(
+        None,
+        pattern=RUN_ID_PATTERN,
+        description="choose the run's id, e.g. to subscribe to its events before it starts",
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> SubmitRequest:
+        if (self.path is None) == (self.workflow is None):
+            raise ValueError("give exactly one of 'path' (a workflow file) or 'workflow' (a name)")
+        return self
+
+
+class Submitted(Answer):
+    run_id: str
+    workflow: str
+
+
+class RerunRequest(Request):
+    mode: Literal["start", "failed_node", "current"] = Field(
+        "start",
+        description="'start': the same version from the beginning; 'failed_node': the same "
+        "version, reusing the steps that succeeded; 'current': the workflow file as it is now",
+    )
+    path: str | None = Field(
+        None, description="with mode 'current': the file to use instead of the workflow's own"
+    )
+
+
+class CancelResult(Answer):
+    run_id: str
+    cancelled: bool
+    status: RunStatus
+
+
+class WaitResult(Answer):
+    run: RunInfo
+    finished: bool = Field(description="false when the timeout passed first")
+
+
+# -- workflows, triggers, webhooks --------------------------------------------------------
+
+
+class WorkflowInfo(Answer):
+    """A workflow file in the workflows folder, as the catalog sees it."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str
+    path: str | None = None
+    valid: bool | None = None
+    issues: list[str] = Field(default_factory=list, description="why the file is not valid")
+    active: bool | None = Field(None, description="whether its triggers run from this file")
+    triggers: int = Field(0, description="how many triggers it declares")
+    last_run_status: str | None = Field(None, description="status of its newest run")
+
+
+class TriggerInfo(Answer):
+    """One trigger of one workflow."""
+
+    model_config = ConfigDict(extra="allow")
+
+    key: str = Field(description="'<workflow>:<index>'")
+    workflow: str | None = None
+    type: str | None = Field(None, description="schedule, file, webhook or workflow_finished")
+    spec: str | None = Field(None, description="what it reacts to, in words")
+    config: dict[str, Any] | None = None
+    enabled: bool | None = None
+    paused: bool | None = None
+    paused_reason: str | None = None
+    next_fire_at: datetime | None = None
+    last_fire_at: datetime | None = None
+    last_error: str | None = None
+
+
+class TriggersChanged(Answer):
+    triggers: list[TriggerInfo] = Field(description="the triggers the request applied to")
+
+
+class WebhookAccepted(Answer):
+    run_id: str | None = Field(description="null when the trigger is paused or disabled")
+    message: str

@@ -1,0 +1,252 @@
+"""Runs: list, inspect, submit, cancel, re-run, and wait for one to end.
+
+Routes that only read the store are plain functions (FastAPI runs them in
+its thread pool; the store is thread-safe).  Routes that touch the
+supervisor's in-memory state are coroutines, so they run on its loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from sqlalchemy import select
+
+from automation.engine.events import RunStatus
+from automation.loader import LoadedWorkflow
+from supervisor.api.deps import BEARER, Parts, require_run, run_info
+from supervisor.api.models import (
+    ArtifactInfo,
+    CancelResult,
+    ErrorBody,
+    EventInfo,
+    RerunRequest,
+    RunDetail,
+    RunPage,
+    StepInfo,
+    SubmitRequest,
+    Submitted,
+    WaitResult,
+)
+from supervisor.api.problems import Problem
+from supervisor.daemon import DaemonParts
+from supervisor.store.errors import RunNotFound
+from supervisor.store.schema import workflows
+
+#: Larger files are not workflows anyone wrote by hand or in the editor.
+MAX_WORKFLOW_BYTES = 5 * 1024 * 1024
+#: Ids in the history are far below this; the bound keeps values inside a database integer.
+MAX_SEQ = 2**62
+
+router = APIRouter(
+    tags=["runs"],
+    dependencies=BEARER,
+    responses={401: {"model": ErrorBody}, 404: {"model": ErrorBody}, 422: {"model": ErrorBody}},
+)
+
+
+@router.get("/runs", response_model=RunPage, summary="Runs, newest first, a page at a time")
+def list_runs(
+    parts: Parts,
+    workflow: Annotated[str | None, Query(description="only runs of this workflow")] = None,
+    status: Annotated[RunStatus | None, Query(description="only runs with this status")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    before: Annotated[str | None, Query(description="the next_before of the previous page")] = None,
+) -> RunPage:
+    try:
+        records = parts.store.list_runs(
+            workflow=workflow, status=status, limit=limit, before=before
+        )
+    except RunNotFound:
+        raise Problem(422, f"before: no run with id '{before}'") from None
+    next_before = records[-1].id if len(records) == limit else None
+    return RunPage(runs=[run_info(r) for r in records], next_before=next_before)
+
+
+@router.get(
+    "/runs/{run_id}", response_model=RunDetail, summary="A run with its steps and artifacts"
+)
+def get_run(parts: Parts, run_id: str) -> RunDetail:
+    record = require_run(parts, run_id)
+    store = parts.store
+    return RunDetail(
+        run=run_info(record),
+        steps=[StepInfo.model_validate(s, from_attributes=True) for s in store.steps(run_id)],
+        artifacts=[
+            ArtifactInfo.model_validate(a, from_attributes=True) for a in store.artifacts(run_id)
+        ],
+    )
+
+
+@router.get(
+    "/runs/{run_id}/events",
+    response_model=list[EventInfo],
+    summary="The run's stored log: log lines, retries, replays",
+)
+def run_events(
+    parts: Parts,
+    run_id: str,
+    after: Annotated[int, Query(ge=0, le=MAX_SEQ, description="only events after this seq")] = 0,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+) -> list[EventInfo]:
+    require_run(parts, run_id)
+    return [
+        EventInfo.model_validate(e, from_attributes=True)
+        for e in parts.store.events(run_id, after_seq=after, limit=limit)
+    ]
+
+
+def _from_catalog(parts: DaemonParts, name: str) -> LoadedWorkflow:
+    """The catalog's active version of ``name``: the same one its triggers would run."""
+    if parts.catalog is None:
+        raise Problem(
+            503,
+            "the workflow catalog is not running (the supervisor was started without triggers); "
+            "submit the workflow file's path instead",
+        )
+    loaded: LoadedWorkflow | None = parts.catalog.get(name)
+    if loaded is None:
+        raise Problem(
+            404, f"no valid workflow named '{name}' in the catalog; 'GET /workflows' lists them"
+        )
+    return loaded
+
+
+def _load(parts: DaemonParts, text_path: str) -> LoadedWorkflow:
+    path = Path(text_path)
+    if "\x00" in text_path or not path.is_absolute():
+        raise Problem(
+            422, f"path: '{text_path}' is not an absolute path; send the file's full path"
+        )
+    try:
+        info = path.stat()
+    except OSError:
+        raise Problem(422, f"{path}: no such workflow file") from None
+    if path.is_dir():
+        raise Problem(422, f"{path}: is a folder, not a workflow file")
+    if not path.is_file():
+        raise Problem(422, f"{path}: is not a regular file")
+    if info.st_size > MAX_WORKFLOW_BYTES:
+        raise Problem(422, f"{path}: is {info.st_size} bytes, too large for a workflow file")
+    return parts.supervisor.load(path)
+
+
+def _require_accepting(parts: DaemonParts) -> None:
+    if not parts.supervisor.accepting:
+        raise Problem(503, "the supervisor is shutting down; try again when it is back")
+
+
+@router.post(
+    "/runs",
+    status_code=202,
+    response_model=Submitted,
+    summary="Queue a run of a workflow file or of a catalog workflow",
+    responses={409: {"model": ErrorBody}, 503: {"model": ErrorBody}},
+)
+async def submit_run(parts: Parts, body: SubmitRequest) -> Submitted:
+    _require_accepting(parts)
+    if body.run_id is not None and parts.store.get_run(body.run_id) is not None:
+        raise Problem(409, f"a run with id '{body.run_id}' already exists; choose another id")
+    if body.workflow is not None:
+        loaded = _from_catalog(parts, body.workflow)
+    else:
+        loaded = _load(parts, str(body.path))
+    run_id = parts.supervisor.submit(
+        loaded,
+        body.inputs,
+        priority=body.priority,
+        trigger="api",
+        run_id=body.run_id,
+        deadline_seconds=body.deadline_seconds,
+    )
+    return Submitted(run_id=run_id, workflow=loaded.workflow.name)
+
+
+@router.post(
+    "/runs/{run_id}/cancel",
+    response_model=CancelResult,
+    summary="Cancel a queued or running run",
+    responses={409: {"model": ErrorBody}},
+)
+async def cancel_run(parts: Parts, run_id: str) -> CancelResult:
+    record = require_run(parts, run_id)
+    if record.status.terminal:
+        raise Problem(409, f"run {run_id} already ended ({record.status}); nothing to cancel")
+    cancelled = parts.supervisor.cancel(run_id)
+    after = parts.store.get_run(run_id) or record
+    return CancelResult(run_id=run_id, cancelled=cancelled, status=after.status)
+
+
+def _workflow_path(parts: DaemonParts, workflow_id: int | None) -> str | None:
+    # The store has no accessor for a workflow's file path yet; read the column directly.
+    if workflow_id is None:
+        return None
+    with parts.store.engine.connect() as connection:
+        value = connection.execute(
+            select(workflows.c.path).where(workflows.c.id == workflow_id)
+        ).scalar()
+    return None if value is None else str(value)
+
+
+@router.post(
+    "/runs/{run_id}/rerun",
+    status_code=202,
+    response_model=Submitted,
+    summary="Run a finished run again",
+    responses={409: {"model": ErrorBody}, 503: {"model": ErrorBody}},
+)
+async def rerun_run(parts: Parts, run_id: str, body: RerunRequest | None = None) -> Submitted:
+    body = body or RerunRequest()
+    _require_accepting(parts)
+    record = require_run(parts, run_id)
+    if not record.status.terminal:
+        raise Problem(409, f"run {run_id} is {record.status}; only finished runs can be re-run")
+    current: Path | None = None
+    if body.mode == "current":
+        text = body.path or _workflow_path(parts, record.workflow_id)
+        if text is None:
+            raise Problem(
+                409,
+                f"run {run_id} has no workflow file on record; pass 'path' to re-run on a file",
+            )
+        current = _load(parts, text).path
+    new_id = parts.supervisor.rerun(run_id, mode=body.mode, current_path=current)
+    return Submitted(run_id=new_id, workflow=record.workflow_name)
+
+
+async def _next_about(queue: asyncio.Queue[dict[str, Any]], run_id: str) -> None:
+    while (await queue.get()).get("run_id") != run_id:
+        pass
+
+
+@router.get(
+    "/runs/{run_id}/wait",
+    response_model=WaitResult,
+    summary="Long-poll until the run ends or the timeout passes",
+)
+async def wait_run(
+    parts: Parts,
+    run_id: str,
+    timeout: Annotated[float, Query(ge=0, le=300, allow_inf_nan=False)] = 30.0,
+) -> WaitResult:
+    record = require_run(parts, run_id)
+    bus = parts.supervisor.bus
+    queue = bus.subscribe()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    try:
+        while not record.status.terminal:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            # Woken by the run's own events; the periodic look covers endings that
+            # publish none (a worker that reported a fatal error).
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(_next_about(queue, run_id), min(remaining, 0.5))
+            record = require_run(parts, run_id)
+    finally:
+        bus.unsubscribe(queue)
+    return WaitResult(run=run_info(record), finished=record.status.terminal)

@@ -1,0 +1,106 @@
+"""The supervisor itself: health, metrics, workers, circuit breakers, shutdown.
+
+These read the supervisor's in-memory state, so they are coroutines: they
+run on its loop, never beside it in a thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from importlib.metadata import PackageNotFoundError, version
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from supervisor.api.deps import BEARER, Parts
+from supervisor.api.metrics import Metrics
+from supervisor.api.models import BreakerInfo, ErrorBody, Health, ShutdownAccepted, WorkerInfo
+from supervisor.api.problems import Problem
+
+router = APIRouter(tags=["supervisor"], dependencies=BEARER, responses={401: {"model": ErrorBody}})
+
+
+def _version() -> str:
+    try:
+        return version("deskpilot")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+@router.get("/health", response_model=Health, summary="Worker liveness, queue depth, database")
+async def health(parts: Parts) -> Health:
+    data = parts.supervisor.health()
+    return Health.model_validate(
+        {
+            **data,
+            "pid": os.getpid(),
+            # started_at is the loop's clock, which is time.monotonic
+            "uptime_seconds": time.monotonic() - parts.started_at,
+            "version": _version(),
+            "triggers": parts.triggers is not None,
+        }
+    )
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus text exposition",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}},
+)
+async def metrics(request: Request) -> Response:
+    collector: Metrics = request.app.state.metrics
+    return Response(collector.render(), media_type=CONTENT_TYPE_LATEST)
+
+
+@router.get("/workers", response_model=list[WorkerInfo], summary="Worker processes now")
+async def workers(parts: Parts) -> list[WorkerInfo]:
+    return [WorkerInfo.model_validate(w.info()) for w in parts.supervisor.workers.values()]
+
+
+@router.get("/breakers", response_model=list[BreakerInfo], summary="Circuit breakers per workflow")
+async def breakers(parts: Parts) -> list[BreakerInfo]:
+    sup = parts.supervisor
+    now = sup.clock()
+    result = []
+    for name, breaker in sorted(sup.breakers.items()):
+        reopens = breaker.reopens_at()
+        result.append(
+            BreakerInfo(
+                workflow=name,
+                state=str(breaker.state(now)),
+                failures=len(breaker.failures),
+                reopens_in=None if reopens is None else max(0.0, reopens - now),
+            )
+        )
+    return result
+
+
+@router.post(
+    "/breakers/{workflow:path}/reset",
+    response_model=BreakerInfo,
+    summary="Close a workflow's breaker now, without waiting for its cool-down",
+    responses={404: {"model": ErrorBody}},
+)
+async def reset_breaker(parts: Parts, workflow: str) -> BreakerInfo:
+    sup = parts.supervisor
+    breaker = sup.breakers.get(workflow)
+    if breaker is None:
+        raise Problem(404, f"workflow '{workflow}' has no circuit breaker (it has not run yet)")
+    sup.reset_breaker(workflow)
+    return BreakerInfo(workflow=workflow, state=str(breaker.state(sup.clock())), failures=0)
+
+
+@router.post(
+    "/shutdown",
+    status_code=202,
+    response_model=ShutdownAccepted,
+    summary="Stop the supervisor gracefully (running steps get their grace period)",
+)
+async def shutdown(parts: Parts) -> ShutdownAccepted:
+    # After this answer is on its way: the stop sequence ends by closing this server.
+    asyncio.get_running_loop().call_soon(parts.stop)
+    return ShutdownAccepted()

@@ -1,0 +1,151 @@
+"""Serving the API: a Unix socket only the user can reach, uvicorn on the daemon's loop.
+
+The socket is bound under a temporary name, set to 0600, then renamed into
+place, so there is no moment when ``api.sock`` exists with looser
+permissions; its folder (the state folder) is 0700 besides.  A socket left by
+a supervisor that died is removed; one that still answers is someone else's
+and is left alone.
+
+uvicorn runs as a task on the supervisor's loop, with our logging and without
+its signal handlers: the daemon owns SIGTERM and stops the API last, so
+clients can watch a shutdown until the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import uvicorn
+
+from supervisor.api.app import create_app
+from supervisor.api.tokenfile import ensure_token, socket_path, token_path
+from supervisor.core import SupervisorError
+from supervisor.daemon import DaemonParts
+
+logger = logging.getLogger(__name__)
+
+#: sun_path holds 108 bytes including the terminating NUL.
+MAX_SOCKET_PATH = 107
+STARTUP_TIMEOUT = 10.0
+
+
+class ApiServer(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config, closing: asyncio.Event) -> None:
+        super().__init__(config)
+        self.closing = closing
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        self.closing.set()
+        await super().shutdown(sockets)
+
+
+def _check_length(path: Path) -> None:
+    size = len(os.fsencode(path))
+    if size > MAX_SOCKET_PATH:
+        raise SupervisorError(
+            f"the API socket path {path} is {size} bytes long, more than the {MAX_SOCKET_PATH} "
+            "a Unix socket allows; set DESKPILOT_HOME to a shorter folder"
+        )
+
+
+def _remove_stale(path: Path) -> None:
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(info.st_mode):
+        raise SupervisorError(f"{path} exists and is not a socket; move it away and start again")
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe.settimeout(1.0)
+    try:
+        probe.connect(str(path))
+    except OSError:
+        logger.info("removing the stale API socket %s", path)
+        path.unlink(missing_ok=True)
+        return
+    finally:
+        probe.close()
+    raise SupervisorError(
+        f"another process already serves {path}; stop it first ('deskpilot supervisor stop')"
+    )
+
+
+def bind_socket(path: Path) -> socket.socket:
+    """A listening socket at ``path`` that only this user can connect to."""
+    _check_length(path)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.parent.chmod(0o700)
+    _remove_stale(path)
+    draft = path.with_name(f".{path.name}.{os.getpid()}")
+    _check_length(draft)
+    draft.unlink(missing_ok=True)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.bind(str(draft))
+        os.chmod(draft, 0o600)
+        os.rename(draft, path)
+        sock.listen(128)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        draft.unlink(missing_ok=True)
+        raise
+    return sock
+
+
+def _unlink_if_ours(path: Path, inode: int) -> None:
+    with contextlib.suppress(OSError):
+        if os.lstat(path).st_ino == inode:
+            path.unlink()
+
+
+async def start_api_server(parts: DaemonParts) -> tuple[uvicorn.Server, asyncio.Task[None]]:
+    """Serve the API on ``<state_dir>/api.sock``; returns once it accepts connections."""
+    token = ensure_token(token_path(parts.paths.config_dir))
+    path = socket_path(parts.paths.state_dir)
+    sock = bind_socket(path)
+    inode = os.lstat(path).st_ino
+    app = create_app(parts, token=token)
+    config = uvicorn.Config(
+        app,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        http="h11",
+        ws="none",
+        proxy_headers=False,
+        server_header=False,
+        timeout_graceful_shutdown=3,
+    )
+    server = ApiServer(config, closing=app.state.closing)
+
+    async def serve() -> None:
+        try:
+            await server.serve(sockets=[sock])
+        finally:
+            sock.close()
+            _unlink_if_ours(path, inode)
+
+    task = asyncio.get_running_loop().create_task(serve(), name="deskpilot-api")
+    deadline = asyncio.get_running_loop().time() + STARTUP_TIMEOUT
+    while not server.started:
+        if task.done():
+            error = task.exception() if not task.cancelled() else None
+            raise SupervisorError(f"the API server did not start: {error or 'cancelled'}")
+        if asyncio.get_running_loop().time() > deadline:
+            server.should_exit = True
+            raise SupervisorError(f"the API server did not start within {STARTUP_TIMEOUT:g} s")
+        await asyncio.sleep(0.01)
+    logger.info("API listening on %s", path)
+    return server, task

@@ -1,0 +1,458 @@
+"""``deskpilot supervisor start|stop|status``, ``submit``, ``triggers``, ``workers``.
+
+Everything here goes through the supervisor's local API (``SupervisorClient``);
+only starting and stopping also look at the daemon's instance lock, which
+tells the truth even when the API does not answer.
+
+Exported for ``supervisor.cli.main``: ``supervisor_group``, ``submit_cmd``,
+``triggers_group``, ``workers_cmd``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import click
+
+from automation.engine.events import EVENT_TYPES, event_from_dict
+from supervisor.api.models import Health, RunDetail, TriggerInfo
+from supervisor.cli import output
+from supervisor.cli.run_cmd import parse_inputs
+from supervisor.client import SupervisorClient, SupervisorUnavailable, is_running
+from supervisor.core import SupervisorError
+from supervisor.daemon import Daemon, DaemonParts, read_lock_holder
+from supervisor.paths import HOME_VARIABLE, DeskpilotPaths
+
+LOCK_NAME = "deskpilotd.lock"
+START_LOG = "deskpilotd.out"
+#: What ``supervisor start`` runs in the background: the ``deskpilotd`` entry point.
+DAEMON_COMMAND = ("-m", "supervisor.daemon")
+
+
+def _paths() -> DeskpilotPaths:
+    return DeskpilotPaths.from_env()
+
+
+def _lock_holder(paths: DeskpilotPaths) -> int | None:
+    return read_lock_holder(paths.state_dir / LOCK_NAME)
+
+
+def _pid_text(pid: int | None) -> str:
+    return "pid unknown" if pid is None or pid < 0 else f"pid {pid}"
+
+
+def _ago(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f}m"
+    return f"{seconds / 3600:.1f}h"
+
+
+# -- supervisor start / stop / status ----------------------------------------------------
+
+
+@click.group("supervisor")
+def supervisor_group() -> None:
+    """The background supervisor (deskpilotd): runs queued, scheduled and triggered workflows."""
+
+
+@supervisor_group.command("start")
+@click.option("--foreground", is_flag=True, help="Run in this terminal until Ctrl+C.")
+@click.option(
+    "--timeout",
+    default=30.0,
+    show_default=True,
+    type=click.FloatRange(1, 600),
+    help="Seconds to wait for a background start.",
+)
+def start_cmd(foreground: bool, timeout: float) -> None:
+    """Start the supervisor (in the background unless --foreground)."""
+    paths = _paths().ensure()
+    holder = _lock_holder(paths)
+    if holder is not None:
+        raise SupervisorError(
+            f"the supervisor is already running ({_pid_text(holder)}); "
+            "'deskpilot supervisor status' shows what it is doing"
+        )
+    if foreground:
+        _run_foreground(paths)
+        return
+    pid = _spawn(paths, timeout)
+    output.line(f"supervisor started ({_pid_text(pid)}); log: {paths.log_dir / 'deskpilotd.log'}")
+
+
+def _run_foreground(paths: DeskpilotPaths) -> None:
+    def ready(parts: DaemonParts) -> None:
+        output.line(f"supervisor running (pid {os.getpid()}); press Ctrl+C to stop it")
+
+    asyncio.run(Daemon(paths).serve(ready=ready))
+    output.line("supervisor stopped")
+
+
+def _spawn(paths: DeskpilotPaths, timeout: float) -> int:
+    env = dict(os.environ)
+    if env.get(HOME_VARIABLE):
+        # The daemon runs from '/', so a relative home would point elsewhere.
+        env[HOME_VARIABLE] = str(Path(env[HOME_VARIABLE]).expanduser().resolve())
+    log_path = paths.log_dir / START_LOG
+    with open(log_path, "ab") as log:
+        log.write(f"--- start requested at {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode())
+        log.flush()
+        process = subprocess.Popen(
+            [sys.executable, *DAEMON_COMMAND],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            cwd="/",
+            env=env,
+            start_new_session=True,  # survives this terminal closing
+        )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        code = process.poll()
+        if code is not None:
+            raise SupervisorError(
+                f"the supervisor exited while starting (code {code}):\n{_tail(log_path)}"
+            )
+        if is_running(paths, timeout=1.0):
+            # Detached on purpose: it outlives us, and we must not reap or warn about it.
+            process.returncode = 0
+            return process.pid
+        time.sleep(0.1)
+    raise SupervisorError(
+        f"the supervisor (pid {process.pid}) did not answer within {timeout:g}s; "
+        f"see {log_path} and {paths.log_dir / 'deskpilotd.log'}"
+    )
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.rstrip().splitlines()[-lines:])
+
+
+@supervisor_group.command("stop")
+@click.option(
+    "--timeout",
+    default=30.0,
+    show_default=True,
+    type=click.FloatRange(1, 600),
+    help="Seconds to wait for running steps to finish before signalling the process.",
+)
+def stop_cmd(timeout: float) -> None:
+    """Stop the supervisor: running steps get their grace period, the rest resume next start."""
+    paths = _paths()
+    holder = _lock_holder(paths)
+    if holder is None:
+        output.line("supervisor is not running")
+        return
+    signalled = False
+    try:
+        with SupervisorClient(paths) as client:
+            client.shutdown()
+    except SupervisorUnavailable:
+        signalled = _terminate(holder)
+    if not _wait_unlocked(paths, timeout) and not signalled:
+        _terminate(holder)
+        _wait_unlocked(paths, 15.0)
+    still = _lock_holder(paths)
+    if still is not None:
+        raise SupervisorError(
+            f"the supervisor ({_pid_text(still)}) did not stop; "
+            f"look at {paths.log_dir / 'deskpilotd.log'}, or end it with 'kill -9 {still}'"
+        )
+    output.line(f"supervisor stopped ({_pid_text(holder)})")
+
+
+def _terminate(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    return True
+
+
+def _wait_unlocked(paths: DeskpilotPaths, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while _lock_holder(paths) is not None:
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+@supervisor_group.command("status")
+@click.option("--json", "as_json", is_flag=True)
+def status_cmd(as_json: bool) -> None:
+    """Whether the supervisor runs, and what it is doing; exit 1 if it is not running."""
+    paths = _paths()
+    holder = _lock_holder(paths)
+    health: Health | None = None
+    if holder is not None:
+        with contextlib.suppress(SupervisorUnavailable), SupervisorClient(paths) as client:
+            health = client.health()
+    if as_json:
+        data: dict[str, Any] = {"running": health is not None, "pid": holder}
+        if health is not None:
+            data.update(health.model_dump(mode="json"))
+        output.emit_json(data)
+    elif holder is None:
+        output.line("supervisor: not running")
+    elif health is None:
+        output.line(
+            f"supervisor: {_pid_text(holder)} holds the lock but its API does not answer "
+            "(starting or stopping?)"
+        )
+    else:
+        _show_health(health)
+    sys.exit(0 if health is not None else 1)
+
+
+def _show_health(health: Health) -> None:
+    output.line(
+        f"supervisor: running (pid {health.pid}, up {_ago(health.uptime_seconds)}, "
+        f"version {health.version})"
+    )
+    output.line(f"  status: {health.status}; database: {health.database}")
+    output.line(
+        f"  runs: {health.running} running, {health.queue_depth} queued; "
+        f"{'accepting runs' if health.accepting else 'shutting down'}"
+    )
+    output.line(f"  triggers: {'on' if health.triggers else 'off'}")
+    for name, state in health.breakers.items():
+        output.line(f"  breaker {state}: {name}")
+    output.line()
+    _workers_table(health)
+
+
+def _workers_table(health: Health) -> None:
+    if not health.workers:
+        output.line("no worker processes")
+        return
+    output.table(
+        [
+            (w.id, w.pid, w.state, w.run_id or "", w.heartbeats, _when(w.last_heartbeat))
+            for w in health.workers
+        ],
+        ["worker", "pid", "state", "run", "heartbeats", "last heartbeat"],
+    )
+
+
+def _when(value: Any) -> str:
+    return value.astimezone().strftime("%H:%M:%S") if value else ""
+
+
+# -- workers ------------------------------------------------------------------------------
+
+
+@click.command("workers")
+@click.option("--json", "as_json", is_flag=True)
+def workers_cmd(as_json: bool) -> None:
+    """The supervisor's worker processes and their heartbeats."""
+    with SupervisorClient(_paths()) as client:
+        health = client.health()
+    if as_json:
+        output.emit_json([w.model_dump(mode="json") for w in health.workers])
+        return
+    _workers_table(health)
+
+
+# -- triggers -----------------------------------------------------------------------------
+
+
+@click.group("triggers")
+def triggers_group() -> None:
+    """Schedules, file watches, webhooks and chained workflows."""
+
+
+def _triggers_table(triggers: list[TriggerInfo]) -> None:
+    if not triggers:
+        output.line("no triggers (workflows in the workflows folder declare them)")
+        return
+    rows = []
+    for t in triggers:
+        if t.enabled is False:
+            state = "disabled"
+        elif t.paused:
+            state = f"paused ({t.paused_reason})" if t.paused_reason else "paused"
+        else:
+            state = "active"
+        next_fire = (
+            t.next_fire_at.astimezone().strftime("%Y-%m-%d %H:%M:%S") if t.next_fire_at else ""
+        )
+        rows.append((t.key, t.type or "", t.spec or "", state, next_fire, t.last_error or ""))
+    output.table(rows, ["trigger", "type", "when", "state", "next", "last error"])
+
+
+@triggers_group.command("list")
+@click.option("--json", "as_json", is_flag=True)
+def triggers_list(as_json: bool) -> None:
+    """Every trigger of every workflow in the catalog."""
+    with SupervisorClient(_paths()) as client:
+        triggers = client.triggers()
+    if as_json:
+        output.emit_json([t.model_dump(mode="json") for t in triggers])
+    else:
+        _triggers_table(triggers)
+
+
+def _change(key: str | None, every: bool, verb: str) -> None:
+    if (key is None) == (not every):
+        raise click.UsageError(f"give a trigger key or --all (not both) to {verb}")
+    with SupervisorClient(_paths()) as client:
+        if every:
+            changed = client.pause_all() if verb == "pause" else client.resume_all()
+            output.line(f"{verb}d every trigger ({len(changed)})")
+        else:
+            assert key is not None
+            changed = client.pause_trigger(key) if verb == "pause" else client.resume_trigger(key)
+            for trigger in changed:
+                still = (
+                    " (its workflow's breaker keeps it paused)"
+                    if verb == "resume" and trigger.paused
+                    else ""
+                )
+                output.line(f"{verb}d {trigger.key}{still}")
+
+
+@triggers_group.command("pause")
+@click.argument("key", required=False)
+@click.option("--all", "every", is_flag=True, help="Pause every trigger.")
+def triggers_pause(key: str | None, every: bool) -> None:
+    """Pause a trigger (KEY is 'workflow:index', or a workflow name for all of its triggers).
+
+    Manual runs still work while a trigger is paused."""
+    _change(key, every, "pause")
+
+
+@triggers_group.command("resume")
+@click.argument("key", required=False)
+@click.option("--all", "every", is_flag=True, help="Resume every trigger.")
+def triggers_resume(key: str | None, every: bool) -> None:
+    """Resume a paused trigger."""
+    _change(key, every, "resume")
+
+
+# -- submit -------------------------------------------------------------------------------
+
+
+@click.command("submit")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "-i", "--input", "inputs", multiple=True, metavar="NAME=VALUE", help="A workflow input; repeat."
+)
+@click.option("--priority", default=0, type=click.IntRange(-1000, 1000), help="Higher runs first.")
+@click.option("--deadline", type=click.FloatRange(min=0, min_open=True), help="Run time limit (s).")
+@click.option("--wait", is_flag=True, help="Follow the run; exit 0 if it succeeded, 1 if not.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def submit_cmd(
+    file: Path,
+    inputs: tuple[str, ...],
+    priority: int,
+    deadline: float | None,
+    wait: bool,
+    as_json: bool,
+) -> None:
+    """Queue a workflow file on the supervisor (see also 'deskpilot run', which runs it here)."""
+    values = parse_inputs(inputs)
+    path = file.expanduser().resolve()
+    with SupervisorClient(_paths()) as client:
+        if not wait:
+            submitted = client.submit(
+                path, inputs=values, priority=priority, deadline_seconds=deadline
+            )
+            if as_json:
+                output.emit_json(submitted.model_dump(mode="json"))
+            else:
+                output.line(f"queued run {submitted.run_id} of '{submitted.workflow}'")
+            return
+        run_id = uuid.uuid4().hex
+        try:
+            _follow(client, run_id, path, values, priority, deadline, show=not as_json)
+        except KeyboardInterrupt:
+            output.error(
+                f"stopped following; run {run_id} goes on in the supervisor "
+                f"('deskpilot runs show {run_id}' shows it later)"
+            )
+            sys.exit(130)
+        detail = client.get_run(run_id)
+    _report(detail, as_json)
+    sys.exit(0 if detail.run.status == "succeeded" else 1)
+
+
+def _follow(
+    client: SupervisorClient,
+    run_id: str,
+    path: Path,
+    values: dict[str, Any],
+    priority: int,
+    deadline: float | None,
+    *,
+    show: bool,
+) -> None:
+    """Subscribe to the run's events, then submit it, then show them until it ends."""
+    view = output.ProgressView(live=show and sys.stderr.isatty())
+    ended = False
+    try:
+        with client.events(run_id=run_id) as stream:
+            client.submit(
+                path, inputs=values, priority=priority, deadline_seconds=deadline, run_id=run_id
+            )
+            if show:
+                view.start([])
+            for item in stream:
+                kind = item.get("kind")
+                if kind == "run_status":
+                    ended = True
+                    break
+                if show:
+                    _show_event(view, item)
+    except SupervisorUnavailable:
+        ended = False  # the stream broke (supervisor restarting?): fall back to polling below
+    finally:
+        view.stop()
+    while not ended:
+        ended = client.wait(run_id, timeout=30.0).finished
+
+
+def _show_event(view: output.ProgressView, item: dict[str, Any]) -> None:
+    kind = str(item.get("kind"))
+    if kind in EVENT_TYPES:
+        view([event_from_dict(item)])
+        return
+    text = None
+    if kind == "run_queued":
+        text = f"run {item.get('run_id')} queued"
+    elif kind == "run_interrupted":
+        tail = "resuming" if item.get("will_resume") else "giving up"
+        text = f"run interrupted: {item.get('detail')}; {tail}"
+    elif kind == "run_cancelled":
+        text = "run cancelled"
+    if text is not None:
+        output.line(text, stream=sys.stderr)
+
+
+def _report(detail: RunDetail, as_json: bool) -> None:
+    run = detail.run
+    if as_json:
+        output.emit_json(detail.model_dump(mode="json"))
+        return
+    for name, value in (run.outputs or {}).items():
+        output.line(f"{name}: {value}")
+    took = f" in {run.duration:.2f}s" if run.duration is not None else ""
+    verdict = f"{run.workflow_name}: {run.status}{took}, {run.steps or 0} steps (run {run.id})"
+    if run.error:
+        verdict += f"\n  {run.error}"
+    output.line(verdict)

@@ -1,0 +1,374 @@
+"""Talking to a running supervisor: the client the CLI, the tray and the GUI share.
+
+One method per API route, answers parsed into the API's own models
+(``supervisor.api.models``).  Errors, root first::
+
+    DeskpilotError
+    ├── SupervisorUnavailable   nothing answers on the socket (not started, stopping, crashed)
+    └── SupervisorApiError      the supervisor answered with an error; ``status`` is the HTTP
+                                status, ``issues`` the workflow problems of a 422
+
+The token is read from the config folder on first use, so making a client is
+free and never fails.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal, TypeVar
+from urllib.parse import quote
+
+import httpx
+from pydantic import BaseModel, TypeAdapter
+
+from automation.errors import DeskpilotError
+from supervisor.api.models import (
+    BreakerInfo,
+    CancelResult,
+    EventInfo,
+    Health,
+    IssueInfo,
+    RunDetail,
+    RunPage,
+    ShutdownAccepted,
+    Submitted,
+    TriggerInfo,
+    TriggersChanged,
+    WaitResult,
+    WebhookAccepted,
+    WorkerInfo,
+    WorkflowInfo,
+)
+from supervisor.api.tokenfile import read_token, socket_path, token_path
+from supervisor.paths import DeskpilotPaths
+
+M = TypeVar("M", bound=BaseModel)
+BASE_URL = "http://deskpilot"
+START_HINT = "start it with 'deskpilot supervisor start'"
+
+
+class SupervisorUnavailable(DeskpilotError):
+    """No supervisor answers on this DESKPILOT_HOME's socket."""
+
+
+class SupervisorApiError(DeskpilotError):
+    """The supervisor refused a request; the message is its own explanation."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        issues: list[IssueInfo] | None = None,
+        body: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.issues = issues or []
+        self.body = body or {}
+
+    @classmethod
+    def from_response(cls, response: httpx.Response) -> SupervisorApiError:
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        if not isinstance(body, dict):
+            body = {}
+        message = str(body.get("error") or f"the supervisor answered {response.status_code}")
+        issues = [IssueInfo.model_validate(i) for i in body.get("issues") or []]
+        return cls(response.status_code, message, issues=issues, body=body)
+
+
+class EventReader:
+    """The items of an event stream, as dicts with a ``kind``, in order."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        self.response = response
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        data: list[str] = []
+        for line in self.response.iter_lines():
+            if line.startswith(":"):
+                continue
+            if line == "":
+                if data:
+                    item = json.loads("\n".join(data))
+                    data = []
+                    if isinstance(item, dict):
+                        yield item
+                continue
+            field, _, value = line.partition(":")
+            if field == "data":
+                data.append(value[1:] if value.startswith(" ") else value)
+
+
+class SupervisorClient:
+    """A synchronous client over the supervisor's Unix socket."""
+
+    def __init__(self, paths: DeskpilotPaths | None = None, *, timeout: float = 10.0) -> None:
+        self.paths = paths or DeskpilotPaths.from_env()
+        self.socket = socket_path(self.paths.state_dir)
+        self.timeout = timeout
+        self._http: httpx.Client | None = None
+
+    # -- plumbing -------------------------------------------------------------------------
+    def _client(self) -> httpx.Client:
+        if self._http is None:
+            if not self.socket.exists():
+                raise SupervisorUnavailable(
+                    f"the Deskpilot supervisor is not running (no socket at {self.socket}); {START_HINT}"
+                )
+            token = read_token(token_path(self.paths.config_dir))
+            self._http = httpx.Client(
+                transport=httpx.HTTPTransport(uds=str(self.socket)),
+                base_url=BASE_URL,
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=self.timeout,
+            )
+        return self._http
+
+    def close(self) -> None:
+        if self._http is not None:
+            self._http.close()
+            self._http = None
+
+    def __enter__(self) -> SupervisorClient:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def _unavailable(self, exc: Exception) -> SupervisorUnavailable:
+        if isinstance(exc, httpx.TimeoutException):
+            return SupervisorUnavailable(
+                f"the Deskpilot supervisor did not answer in time on {self.socket}; "
+                "it may be overloaded or stuck (see its log)"
+            )
+        return SupervisorUnavailable(
+            f"the Deskpilot supervisor is not running or is stopping ({self.socket}: {exc}); "
+            f"{START_HINT}"
+        )
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> httpx.Response:
+        """One request; errors come back as ``SupervisorApiError`` / ``SupervisorUnavailable``."""
+        client = self._client()
+        query = {k: v for k, v in (params or {}).items() if v is not None}
+        try:
+            response = client.request(
+                method,
+                url,
+                json=json,
+                params=query,
+                headers=headers,
+                timeout=self.timeout if timeout is None else timeout,
+            )
+        except httpx.TransportError as exc:
+            raise self._unavailable(exc) from None
+        if response.status_code >= 400:
+            raise SupervisorApiError.from_response(response)
+        return response
+
+    def _get(self, url: str, model: type[M], **params: Any) -> M:
+        return model.model_validate(self.request("GET", url, params=params).json())
+
+    def _list(self, url: str, model: type[M], **params: Any) -> list[M]:
+        data = self.request("GET", url, params=params).json()
+        return TypeAdapter(list[model]).validate_python(data)  # type: ignore[valid-type]
+
+    def _post(self, url: str, model: type[M], body: Any = None, **kwargs: Any) -> M:
+        return model.model_validate(self.request("POST", url, json=body, **kwargs).json())
+
+    # -- the supervisor ---------------------------------------------------------------------
+    def health(self) -> Health:
+        return self._get("/health", Health)
+
+    def metrics(self) -> str:
+        return self.request("GET", "/metrics").text
+
+    def openapi(self) -> dict[str, Any]:
+        data: dict[str, Any] = self.request("GET", "/openapi.json").json()
+        return data
+
+    def workers(self) -> list[WorkerInfo]:
+        return self._list("/workers", WorkerInfo)
+
+    def breakers(self) -> list[BreakerInfo]:
+        return self._list("/breakers", BreakerInfo)
+
+    def reset_breaker(self, workflow: str) -> BreakerInfo:
+        return self._post(f"/breakers/{_seg(workflow)}/reset", BreakerInfo)
+
+    def shutdown(self) -> ShutdownAccepted:
+        return self._post("/shutdown", ShutdownAccepted)
+
+    # -- runs ----------------------------------------------------------------------------
+    def list_runs(
+        self,
+        *,
+        workflow: str | None = None,
+        status: str | None = None,
+        limit: int = 50,
+        before: str | None = None,
+    ) -> RunPage:
+        return self._get(
+            "/runs", RunPage, workflow=workflow, status=status, limit=limit, before=before
+        )
+
+    def get_run(self, run_id: str) -> RunDetail:
+        return self._get(f"/runs/{_seg(run_id)}", RunDetail)
+
+    def run_events(self, run_id: str, *, after: int = 0, limit: int = 1000) -> list[EventInfo]:
+        return self._list(f"/runs/{_seg(run_id)}/events", EventInfo, after=after, limit=limit)
+
+    def submit(
+        self,
+        path: str | Path | None = None,
+        *,
+        workflow: str | None = None,
+        inputs: dict[str, Any] | None = None,
+        priority: int = 0,
+        deadline_seconds: float | None = None,
+        run_id: str | None = None,
+    ) -> Submitted:
+        """Queue a run of a workflow file (made absolute here) or of a catalog workflow."""
+        body: dict[str, Any] = {"inputs": inputs or {}, "priority": priority}
+        if path is not None:
+            body["path"] = str(Path(path).expanduser().absolute())
+        if workflow is not None:
+            body["workflow"] = workflow
+        if deadline_seconds is not None:
+            body["deadline_seconds"] = deadline_seconds
+        if run_id is not None:
+            body["run_id"] = run_id
+        return self._post("/runs", Submitted, body)
+
+    def cancel(self, run_id: str) -> CancelResult:
+        return self._post(f"/runs/{_seg(run_id)}/cancel", CancelResult)
+
+    def rerun(
+        self,
+        run_id: str,
+        mode: Literal["start", "failed_node", "current"] = "start",
+        *,
+        path: str | Path | None = None,
+    ) -> Submitted:
+        body: dict[str, Any] = {"mode": mode}
+        if path is not None:
+            body["path"] = str(Path(path).expanduser().absolute())
+        return self._post(f"/runs/{_seg(run_id)}/rerun", Submitted, body)
+
+    def wait(self, run_id: str, timeout: float = 30.0) -> WaitResult:
+        """Block until the run ends or ``timeout`` passes (``finished`` tells which)."""
+        response = self.request(
+            "GET",
+            f"/runs/{_seg(run_id)}/wait",
+            params={"timeout": timeout},
+            timeout=timeout + self.timeout,
+        )
+        return WaitResult.model_validate(response.json())
+
+    @contextmanager
+    def events(
+        self,
+        run_id: str | None = None,
+        *,
+        heartbeat: float | None = None,
+        read_timeout: float = 60.0,
+    ) -> Iterator[EventReader]:
+        """Follow the live event stream; subscribed once this context is entered.
+
+        A stream of one run ends after its final ``run_status`` item.
+        """
+        client = self._client()
+        params = {
+            k: v for k, v in {"run_id": run_id, "heartbeat": heartbeat}.items() if v is not None
+        }
+        timeout = httpx.Timeout(self.timeout, read=read_timeout)
+        try:
+            with client.stream("GET", "/events", params=params, timeout=timeout) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise SupervisorApiError.from_response(response)
+                yield EventReader(response)
+        except httpx.TransportError as exc:
+            raise self._unavailable(exc) from None
+
+    # -- workflows and triggers -----------------------------------------------------------------
+    def workflows(self) -> list[WorkflowInfo]:
+        return self._list("/workflows", WorkflowInfo)
+
+    def triggers(self) -> list[TriggerInfo]:
+        return self._list("/triggers", TriggerInfo)
+
+    def pause_trigger(self, key: str) -> list[TriggerInfo]:
+        """Pause a trigger (``workflow:index``) or every trigger of a workflow (its name)."""
+        return self._post(f"/triggers/{_seg(key)}/pause", TriggersChanged).triggers
+
+    def resume_trigger(self, key: str) -> list[TriggerInfo]:
+        return self._post(f"/triggers/{_seg(key)}/resume", TriggersChanged).triggers
+
+    def pause_all(self) -> list[TriggerInfo]:
+        return self._post("/triggers/pause-all", TriggersChanged).triggers
+
+    def resume_all(self) -> list[TriggerInfo]:
+        return self._post("/triggers/resume-all", TriggersChanged).triggers
+
+    def webhook(self, name: str, secret: str, payload: Any = None) -> WebhookAccepted:
+        """Fire a webhook trigger the way an outside program would: with its secret only."""
+        client = self._client()
+        request = client.build_request(
+            "POST",
+            f"/webhooks/{_seg(name)}",
+            json=payload if payload is not None else {},
+            headers={"X-Deskpilot-Secret": secret},
+        )
+        del request.headers["Authorization"]
+        try:
+            response = client.send(request)
+        except httpx.TransportError as exc:
+            raise self._unavailable(exc) from None
+        if response.status_code >= 400:
+            raise SupervisorApiError.from_response(response)
+        return WebhookAccepted.model_validate(response.json())
+
+
+def _seg(value: str) -> str:
+    """One path segment, whatever the name holds ('/' included)."""
+    return quote(value, safe="")
+
+
+def is_running(paths: DeskpilotPaths | None = None, *, timeout: float = 2.0) -> bool:
+    """Whether a supervisor answers ``/health`` on this DESKPILOT_HOME's socket."""
+    paths = paths or DeskpilotPaths.from_env()
+    path = socket_path(paths.state_dir)
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe.settimeout(timeout)
+    try:
+        probe.connect(str(path))
+    except OSError:
+        return False
+    finally:
+        probe.close()
+    try:
+        with SupervisorClient(paths, timeout=timeout) as client:
+            client.health()
+    except DeskpilotError:
+        return False
+    return True

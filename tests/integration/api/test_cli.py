@@ -1,0 +1,91 @@
+"""``deskpilot supervisor start/status/stop`` and ``submit --wait`` as a user runs them."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import psutil
+
+from supervisor.daemon import read_lock_holder
+from tests.helpers.common import eventually
+from tests.helpers.daemon import FAILING_WORKFLOW, short_home, write_workflow
+
+Cli = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def test_background_supervisor_lifecycle_from_the_command_line(
+    deskpilot_cli: Cli, tmp_path: Path
+) -> None:
+    home = short_home("dp-cli-")
+    lock = home / "state" / "deskpilotd.lock"
+    pid: int | None = None
+    try:
+        started = deskpilot_cli(home, "supervisor", "start")
+        assert started.returncode == 0, started.stderr
+        found = re.search(r"supervisor started \(pid (\d+)\)", started.stdout)
+        assert found, started.stdout
+        pid = int(found.group(1))
+        assert read_lock_holder(lock) == pid
+        assert os.getsid(pid) == pid, "detached: it leads a session of its own"
+
+        again = deskpilot_cli(home, "supervisor", "start")
+        assert again.returncode == 1
+        assert f"already running (pid {pid})" in again.stderr
+
+        status = deskpilot_cli(home, "supervisor", "status")
+        assert status.returncode == 0, status.stderr
+        assert f"supervisor: running (pid {pid}" in status.stdout
+        assert "database: ok" in status.stdout
+
+        flow = write_workflow(tmp_path, "tiny")
+        waited = deskpilot_cli(home, "submit", str(flow), "--input", "word=cli", "--wait", "--json")
+        assert waited.returncode == 0, waited.stderr
+        result = json.loads(waited.stdout)
+        assert result["run"]["status"] == "succeeded"
+        assert result["run"]["outputs"] == {"echoed": "cli"}
+        assert [s["node_id"] for s in result["steps"]] == ["first", "second"]
+
+        failing = write_workflow(tmp_path, "always-fails", FAILING_WORKFLOW)
+        failed = deskpilot_cli(home, "submit", str(failing), "--wait")
+        assert failed.returncode == 1, failed.stderr
+        assert "always-fails: failed" in failed.stdout
+        assert "failed on purpose" in failed.stdout + failed.stderr
+        assert "boom started" in failed.stderr, "progress is shown while waiting"
+
+        stopped = deskpilot_cli(home, "supervisor", "stop")
+        assert stopped.returncode == 0, stopped.stderr
+        assert f"supervisor stopped (pid {pid})" in stopped.stdout
+        assert read_lock_holder(lock) is None
+        gone = pid
+        eventually(lambda: not psutil.pid_exists(gone) or psutil.Process(gone).status() == "zombie")
+        assert not (home / "state" / "api.sock").exists()
+
+        after = deskpilot_cli(home, "supervisor", "status", "--json")
+        assert after.returncode == 1
+        assert json.loads(after.stdout) == {"running": False, "pid": None}
+        pid = None
+    finally:
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def test_commands_that_need_the_supervisor_say_how_to_start_it(deskpilot_cli: Cli) -> None:
+    home = short_home("dp-cli-")
+    try:
+        workers = deskpilot_cli(home, "workers")
+        assert workers.returncode == 1
+        assert "not running" in workers.stderr
+        assert "deskpilot supervisor start" in workers.stderr
+        assert "Traceback" not in workers.stderr
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
