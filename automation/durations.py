@@ -6,6 +6,7 @@ interval in the engine is measured with ``time.monotonic``.
 
 from __future__ import annotations
 
+import decimal
 import math
 import re
 from typing import Annotated, Any
@@ -53,11 +54,11 @@ def format_duration(seconds: float) -> str:
             return f"{int(seconds / size)}{unit}"
     if seconds < 1:
         millis = f"{seconds * 1000:.12g}"
-        if float(millis) / 1000 == seconds:
+        if "e" not in millis and float(millis) / 1000 == seconds:
             return f"{millis}ms"
     text = repr(float(seconds))  # the shortest text that reads back as the same float
     if "e" in text:
-        text = f"{seconds:.17f}".rstrip("0").rstrip(".")
+        text = format(decimal.Decimal(text), "f")
     return text.removesuffix(".0") + "s"
 
 

@@ -146,6 +146,21 @@ def _issue_for_duplicate(loc: Loc, line: int, file: str | None) -> ValidationIss
 
 def parse_document(text: str, file: str | None = None) -> tuple[Any, LineMap]:
     """Parse YAML or JSON text; raise WorkflowInvalid on syntax errors or duplicate keys."""
+    try:
+        return _parse_document(text, file)
+    except RecursionError:
+        raise WorkflowInvalid(
+            [
+                ValidationIssue(
+                    message="the document is nested too deeply to be a workflow",
+                    file=file,
+                    hint="flatten it; workflows are a few levels deep",
+                )
+            ]
+        ) from None
+
+
+def _parse_document(text: str, file: str | None) -> tuple[Any, LineMap]:
     data: Any = _NOT_JSON
     if text.lstrip().startswith(("{", "[")):
         try:
@@ -289,6 +304,11 @@ def dump_workflow(workflow: Workflow) -> str:
     data = workflow.model_dump(mode="json", by_alias=True, exclude_unset=True)
     data["name"] = workflow.name
     data["deskpilot"] = workflow.deskpilot
+    if workflow.triggers:  # the discriminator must be written even when it was defaulted
+        data["triggers"] = [
+            {"type": t.type, **t.model_dump(mode="json", by_alias=True, exclude_unset=True)}
+            for t in workflow.triggers
+        ]
     for name, spec in workflow.inputs.items():  # always the long form: it reads back the same
         data.setdefault("inputs", {})[name] = spec.model_dump(
             mode="json", exclude_defaults=True

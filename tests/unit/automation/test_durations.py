@@ -88,8 +88,19 @@ def test_format_then_parse_round_trips_for_whole_milliseconds(seconds: float) ->
     assert parse_duration(format_duration(seconds)) == pytest.approx(seconds, abs=1e-9)
 
 
-@pytest.mark.parametrize("seconds", [1000001.0, 12345.67, 0.1234567, 1e-7])
+@pytest.mark.parametrize("seconds", [1000001.0, 12345.67, 0.1234567, 1e-7, 1e20, 0.1 + 0.2])
 def test_format_then_parse_round_trips_exactly(seconds: float) -> None:
+    assert parse_duration(format_duration(seconds)) == seconds
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(st.floats(min_value=1e-3, max_value=1e9) | st.just(0.0))
+def test_format_then_parse_round_trips_any_realistic_float(seconds: float) -> None:
+    assert parse_duration(format_duration(seconds)) == seconds
+
+
+@pytest.mark.parametrize("seconds", [1.0000000000000002e-06, 5e-324])
+def test_format_then_parse_round_trips_tiny_floats(seconds: float) -> None:
     assert parse_duration(format_duration(seconds)) == seconds
 
 

@@ -125,6 +125,30 @@ def test_sticky_input_does_not_depend_on_file_order(h: Harness) -> None:
     assert h.journal.values("j", "b") == [1, 2, 3]
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG (semantics): every pin is sticky, so a join of two branches inside a "
+    "loop body runs again as soon as the first branch of the next item arrives, "
+    "pairing it with the previous item's other value: 3 items give 5 runs, "
+    "including (L2, R1) and (L3, R2)",
+)
+def test_join_inside_a_loop_body_runs_once_per_item(h: Harness) -> None:
+    result = h.run(
+        "name: w\nnodes:\n"
+        "  loop: {block: control.for_each, with: {items: [1, 2, 3]}}\n"
+        "  left: {block: kit.emit, with: {value: 'L{{ nodes.loop.item }}'}}\n"
+        "  right: {block: kit.emit, with: {value: 'R{{ nodes.loop.item }}'}}\n"
+        "  j: {block: kit.join}\n"
+        "links: [loop.item -> left, loop.item -> right, left.value -> j.a, right.value -> j.b]\n"
+    )
+    assert result.ok
+    assert [c.inputs for c in h.journal.of("j")] == [
+        {"a": "L1", "b": "R1"},
+        {"a": "L2", "b": "R2"},
+        {"a": "L3", "b": "R3"},
+    ]
+
+
 def test_for_each_fans_out_a_thousand_items(h: Harness) -> None:
     result = h.run(
         "name: w\ninputs: {n: 1000}\nnodes:\n"

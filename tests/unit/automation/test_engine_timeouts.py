@@ -17,6 +17,7 @@ import pytest
 from automation.clock import SYSTEM_CLOCK
 from automation.engine.events import NodeFailed, NodeFinished, RunStatus
 from automation.errors import StepInterrupted
+from tests.helpers.common import eventually
 from tests.unit.automation.blockkit import Harness
 
 
@@ -118,7 +119,7 @@ def test_quick_steps_never_time_out(h: Harness) -> None:
     assert stray == []
 
 
-def test_engine_runs_one_after_another_with_the_same_watchdog(h: Harness) -> None:
+def test_one_engine_runs_several_workflows_in_turn(h: Harness) -> None:
     engine = h.engine(kill_grace=0.2)
     spin = "name: w\nnodes:\n  spin: {block: kit.busy, with: {seconds: 5}, timeout: 0.2s}\n"
     quick = "name: w\nnodes:\n  a: {block: kit.emit, timeout: 0.2s}\n"
@@ -140,3 +141,17 @@ def test_two_threads_on_one_engine_keep_their_own_deadlines(h: Harness) -> None:
     assert engine.run(h.load("name: b\nnodes: {a: {block: kit.emit}}\n", "b.yaml")).ok
     worker.join(timeout=10)
     assert results[0].status is RunStatus.FAILED
+
+
+def test_runs_leave_no_watchdog_threads_behind(h: Harness) -> None:
+    engine = h.engine(kill_grace=0.2)
+    loaded = h.load(
+        "name: w\nnodes:\n  a: {block: kit.emit, timeout: 5s}\n  b: {block: kit.emit}\n"
+    )
+    for _ in range(20):
+        assert engine.run(loaded).ok
+
+    def watchdogs() -> list[threading.Thread]:
+        return [t for t in threading.enumerate() if t.name == "deskpilot-step-watchdog"]
+
+    assert eventually(lambda: not watchdogs(), timeout=5) is True

@@ -17,7 +17,15 @@ from automation.loader import (
     parse_workflow,
     read_workflow_file,
 )
-from automation.model import Workflow
+from automation.model import (
+    InputSpec,
+    Link,
+    Node,
+    RetryPolicy,
+    ScheduleTrigger,
+    WebhookTrigger,
+    Workflow,
+)
 
 WORKFLOWS = Path(__file__).parent / "workflows"
 
@@ -241,7 +249,9 @@ def test_bad_node_name_is_reported_with_other_node_errors() -> None:
 
 def test_a_node_named_like_a_yaml_1_1_boolean_keeps_its_name() -> None:
     # YAML 1.2 booleans only: 'on', 'off', 'yes', 'no' are plain words
-    loaded = parse_workflow("name: w\nnodes:\n  on:\n    block: kit.emit\n  no:\n    block: kit.emit\n")
+    loaded = parse_workflow(
+        "name: w\nnodes:\n  on:\n    block: kit.emit\n  no:\n    block: kit.emit\n"
+    )
     assert list(loaded.workflow.nodes) == ["on", "no"]
     assert parse_workflow("name: w\nvars: {flag: true, word: yes}\n").workflow.vars == {
         "flag": True,
@@ -268,9 +278,41 @@ def test_unconstructible_yaml_is_a_workflow_error(extra: str) -> None:
         parse_workflow("name: w\nnodes: {a: {block: kit.emit}}\n" + extra)
 
 
-def test_recursive_alias_is_a_workflow_error() -> None:
-    with pytest.raises(WorkflowError):
-        parse_workflow("name: w\nnodes: {a: {block: kit.emit}}\nvars: {x: &a [*a]}\n")
+@pytest.mark.parametrize("value", ["&a [*a]", "&a {k: *a}", "&a [1, {k: [*a]}]"])
+def test_recursive_alias_is_a_workflow_error(value: str) -> None:
+    with pytest.raises(WorkflowInvalid) as caught:
+        parse_workflow(f"name: w\nnodes: {{a: {{block: kit.emit}}}}\nvars:\n  x: {value}\n")
+    (issue,) = caught.value.issues
+    assert "refers to itself" in issue.message
+    assert issue.line == 4
+
+
+def test_reused_anchors_do_not_multiply_the_work() -> None:
+    lines = [
+        "name: w",
+        "nodes: {a: {block: kit.emit}}",
+        "vars:",
+        "  l0: &l0 [x, x, x, x, x, x, x, x]",
+    ]
+    for level in range(1, 7):  # 8**7 (two million) leaves if every alias were expanded
+        refs = ", ".join([f"*l{level - 1}"] * 8)
+        lines.append(f"  l{level}: &l{level} [{refs}]")
+    _, line_map = parse_document("\n".join(lines) + "\n")
+    assert len(line_map.lines) < 200
+    assert line_map.line_of(("vars", "l6")) == 10
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "name: w\nnodes: {a: {block: kit.emit}}\nvars: {x: " + "[" * 1200 + "]" * 1200 + "}\n",
+        '{"name": "w", "nodes": {}, "vars": {"x": ' + "[" * 100_000 + "]" * 100_000 + "}}",
+    ],
+    ids=["yaml", "json"],
+)
+def test_deeply_nested_document_is_a_workflow_error(text: str) -> None:
+    with pytest.raises(WorkflowInvalid):
+        parse_workflow(text)
 
 
 def test_anchors_and_aliases_work() -> None:
@@ -397,6 +439,29 @@ def test_dump_keeps_untyped_inputs() -> None:
     ).workflow
     again = parse_workflow(dump_workflow(workflow)).workflow
     assert again.inputs == workflow.inputs
+
+
+def test_dump_keeps_the_type_of_triggers_built_in_code() -> None:
+    workflow = Workflow(
+        name="w",
+        nodes={"a": Node(block="kit.emit")},
+        triggers=[ScheduleTrigger(cron="0 9 * * *"), WebhookTrigger(name="hook", secret="s")],
+    )
+    assert parse_workflow(dump_workflow(workflow)).workflow == workflow
+
+
+def test_dump_of_a_workflow_built_in_code_reloads() -> None:
+    workflow = Workflow(
+        name="w",
+        inputs={"n": InputSpec(type="integer", default=2)},
+        nodes={
+            "a": Node(block="kit.emit", retry=RetryPolicy(max_attempts=3), timeout=5.0),
+            "b": Node(block="kit.emit", with_={"value": "{{ inputs.n }}"}),
+        },
+        links=[Link(source="a", target="b", target_pin="value")],
+    )
+    again = parse_workflow(dump_workflow(workflow)).workflow
+    assert again == workflow
 
 
 def test_full_fixture_model_round_trips_apart_from_triggers() -> None:

@@ -465,8 +465,7 @@ def test_schema_describes_the_file_format() -> None:
 
 def _documents() -> list[Any]:
     found: list[Any] = [
-        path
-        for path in sorted(WORKFLOWS.glob("*.yaml")) + sorted(WORKFLOWS.glob("*.json"))
+        path for path in sorted(WORKFLOWS.glob("*.yaml")) + sorted(WORKFLOWS.glob("*.json"))
     ]
     found += sorted(EXAMPLES.rglob("*.yaml"))
     return found
