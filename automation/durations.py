@@ -48,13 +48,15 @@ def format_duration(seconds: float) -> str:
     """The shortest readable form that parses back to the same value."""
     if seconds == 0:
         return "0s"
+    # each candidate is checked with the arithmetic parse_duration uses, so it reads back exactly
     for unit in ("d", "h", "m"):
         size = _UNIT_SECONDS[unit]
-        if seconds >= size and (seconds / size).is_integer():
-            return f"{int(seconds / size)}{unit}"
+        count = round(seconds / size)
+        if count >= 1 and float(count) * size == seconds:
+            return f"{count}{unit}"
     if seconds < 1:
         millis = f"{seconds * 1000:.12g}"
-        if "e" not in millis and float(millis) / 1000 == seconds:
+        if "e" not in millis and float(millis) * _UNIT_SECONDS["ms"] == seconds:
             return f"{millis}ms"
     text = repr(float(seconds))  # the shortest text that reads back as the same float
     if "e" in text:
