@@ -73,8 +73,9 @@ def content_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-class _Loader(yaml.SafeLoader):
-    """YAML 1.2 booleans: only true/false.  YAML 1.1 also reads on/off/yes/no as
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """Safe loading with libyaml's parser when present (about 12x faster) and
+    YAML 1.2 booleans: only true/false.  YAML 1.1 also reads on/off/yes/no as
     booleans, which turns a node called ``on`` into ``True``."""
 
 

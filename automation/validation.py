@@ -12,7 +12,7 @@ import difflib
 from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -66,8 +66,12 @@ def types_compatible(source: frozenset[str] | None, target: frozenset[str] | Non
 
 @lru_cache(maxsize=4096)
 def _field_adapter(model: type[Any], name: str) -> TypeAdapter[Any]:
-    annotation = model.model_fields[name].annotation
-    return TypeAdapter(Any if annotation is None else annotation)
+    """The field's type with its constraints and validators (durations, min_length...)."""
+    info = model.model_fields[name]
+    annotation: Any = Any if info.annotation is None else info.annotation
+    if info.metadata:
+        annotation = Annotated[annotation, *info.metadata]
+    return TypeAdapter(annotation)
 
 
 class _Checker:

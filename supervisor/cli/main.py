@@ -212,6 +212,19 @@ def _type_name(prop: dict[str, Any]) -> str:
     return "any"
 
 
+@cli.command("gui")
+@click.argument("files", nargs=-1, type=click.Path(path_type=Path))
+def gui_cmd(files: tuple[Path, ...]) -> None:
+    """Open the desktop app (it starts the supervisor if it is not running)."""
+    import subprocess
+
+    # The GUI is a separate process: nothing under supervisor/ may import Qt.
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app", *map(str, files)], start_new_session=True
+    )
+    output.line(f"Deskpilot window started (pid {process.pid})")
+
+
 def _attach_optional_groups() -> None:
     from supervisor.cli.daemon_cmd import (
         submit_cmd,

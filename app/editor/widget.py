@@ -1,0 +1,418 @@
+"""One editor tab: palette | canvas | properties, a problems list, and the undo stack.
+
+Why our own canvas and not NodeGraphQt: NodeGraphQt brings its own node
+model and serialisation (a JSON session format with its own ids and
+properties), so the workflow would live in two models kept in sync by hand,
+and byte-identical saving, our pin type checks and forms generated from JSON
+Schema would all be fighting its defaults.  Its ``NodeGraph`` class is a
+single very large module mixing model, undo, menus and widgets, which is the
+shape we avoid (STYLE.md).  What we need from a graph library (items, a
+view, bezier links, rubber-band selection, zoom) is a few hundred lines on
+``QGraphicsScene``/``QGraphicsView``, with the document as the only model.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import shiboken6
+from PySide6.QtCore import QMimeData, QPointF, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QGuiApplication, QUndoCommand, QUndoStack
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QSplitter,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.connection import SupervisorConnection
+from app.editor.checking import CheckResult, check_document, issue_text
+from app.editor.clipboard import FRAGMENT_MIME, copy_fragment, parse_fragment
+from app.editor.commands import (
+    AddNodeCommand,
+    MoveNodesCommand,
+    RemoveItemsCommand,
+    connect_command,
+    paste_command,
+)
+from app.editor.document import WorkflowDocument
+from app.editor.node_item import WIDTH
+from app.editor.palette import BlockPalette
+from app.editor.properties import PropertyPanel
+from app.editor.scene import EditorScene
+from app.editor.view import EditorView
+from app.resources import icon as load_icon
+from app.theme import Theme
+from automation.blocks.registry import BlockRegistry
+from automation.errors import DeskpilotError
+from automation.model import Link
+
+log = logging.getLogger(__name__)
+
+VALIDATION_DELAY_MS = 300
+Position = tuple[float, float]
+
+
+class EditorWidget(QWidget):
+    status_message = Signal(str)
+    #: the tab title changed (name, or modified state)
+    title_changed = Signal(str)
+    saved = Signal(Path)
+    #: validation finished: number of problems
+    checked = Signal(int)
+
+    def __init__(
+        self,
+        document: WorkflowDocument,
+        registry: BlockRegistry,
+        theme: Theme,
+        connection: SupervisorConnection | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.document = document
+        self.registry = registry
+        self.theme = theme
+        self.connection = connection
+        self.undo_stack = QUndoStack(self)
+        self.result = CheckResult([])
+        self.scene = EditorScene(document, registry, theme, self)
+        self.view = EditorView(self.scene)
+        self.blocks = BlockPalette(registry, theme)
+        self.properties = PropertyPanel(
+            document, registry, theme, self.push, secret_names=self._secret_names
+        )
+        self.problems = QListWidget()
+        self.problems.setAccessibleName("Problems")
+        self.problems.setMaximumHeight(140)
+        self.problems.setWordWrap(True)
+        self.problems.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self._build_layout()
+        self._validation_timer = QTimer(self)
+        self._validation_timer.setSingleShot(True)
+        self._validation_timer.setInterval(VALIDATION_DELAY_MS)
+        self._validation_timer.timeout.connect(self.validate_now)
+        self.scene.connect_requested.connect(self._connect)
+        self.scene.nodes_moved.connect(
+            lambda moves: self.push(MoveNodesCommand(self.document, moves))
+        )
+        self.scene.message.connect(self.status_message)
+        self.scene.selectionChanged.connect(self._selection_changed)
+        self.view.block_dropped.connect(self.add_block)
+        self.view.nudge_requested.connect(self.nudge)
+        self.view.zoom_changed.connect(lambda z: self.zoom_label.setText(f"{round(z * 100)}%"))
+        self.blocks.block_activated.connect(lambda block_id: self.add_block(block_id))
+        self.problems.itemActivated.connect(self._problem_activated)
+        self.problems.itemClicked.connect(self._problem_activated)
+        self.undo_stack.cleanChanged.connect(self._clean_changed)
+        document.subscribe(self._on_document)
+        if connection is not None:
+            connection.subscribe(self._connection_changed)
+        self._connection_changed()
+        self._validation_timer.start()
+
+    def _build_layout(self) -> None:
+        bar = QHBoxLayout()
+        bar.setContentsMargins(6, 4, 6, 0)
+        self.run_button = self._tool("Run", "Run this workflow (F5)", "run")
+        self.layout_button = self._tool("Tidy up", "Arrange nodes left to right (Ctrl+L)", "layout")
+        self.fit_button = self._tool("Fit", "Show the whole workflow (Ctrl+0)", "fit")
+        self.run_button.clicked.connect(self.run)
+        self.layout_button.clicked.connect(self.auto_layout)
+        self.fit_button.clicked.connect(self.view.fit_all)
+        self.state_label = QLabel()
+        self.state_label.setObjectName("validation_state")
+        self.zoom_label = QLabel("100%")
+        self.zoom_label.setToolTip("Zoom: Ctrl+wheel, Ctrl++ / Ctrl+-")
+        for widget in (self.run_button, self.layout_button, self.fit_button):
+            bar.addWidget(widget)
+        bar.addSpacing(12)
+        bar.addWidget(self.state_label, 1)
+        bar.addWidget(self.zoom_label)
+        canvas = QSplitter(Qt.Orientation.Vertical)
+        canvas.addWidget(self.view)
+        canvas.addWidget(self.problems)
+        canvas.setStretchFactor(0, 5)
+        canvas.setStretchFactor(1, 1)
+        canvas.setChildrenCollapsible(False)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.setObjectName("editor_splitter")
+        self.splitter.addWidget(self.blocks)
+        self.splitter.addWidget(canvas)
+        self.splitter.addWidget(self.properties)
+        self.splitter.setStretchFactor(0, 0)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setStretchFactor(2, 0)
+        self.splitter.setSizes([180, 800, 310])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+        layout.addLayout(bar)
+        layout.addWidget(self.splitter, 1)
+
+    def _tool(self, text: str, tip: str, icon: str) -> QToolButton:
+        button = QToolButton()
+        button.setText(text)
+        button.setToolTip(tip)
+        button.setIcon(load_icon(icon))
+        button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        button.setAutoRaise(True)
+        button.setAccessibleName(text)
+        return button
+
+    # -- state ---------------------------------------------------------------------------
+    @property
+    def path(self) -> Path | None:
+        return self.document.path
+
+    def _clean_changed(self, _clean: bool) -> None:
+        # the stack also reports while it is destroyed with this widget
+        if shiboken6.isValid(self) and shiboken6.isValid(self.undo_stack):
+            self.title_changed.emit(self.title())
+
+    def title(self) -> str:
+        return self.document.name + ("" if self.undo_stack.isClean() else " *")
+
+    def is_dirty(self) -> bool:
+        return not self.undo_stack.isClean()
+
+    def push(self, command: QUndoCommand) -> None:
+        try:
+            self.undo_stack.push(command)
+        except (ValueError, KeyError) as exc:  # an edit the document refused
+            log.warning("edit refused: %s", exc)
+            self.status_message.emit(f"Could not {command.text().lower()}: {exc}")
+
+    def _secret_names(self) -> Sequence[str]:
+        names: set[str] = set()
+        if self.connection is not None and self.connection.connected:
+            names.update(self.connection.secret_names())
+        return sorted(names)
+
+    def can_run(self) -> bool:
+        return (
+            self.connection is not None
+            and self.connection.connected
+            and self.document.path is not None
+        )
+
+    def _connection_changed(self) -> None:
+        ok = self.connection is not None and self.connection.connected
+        self.run_button.setEnabled(self.can_run())
+        self.run_button.setToolTip(
+            "Run this workflow (F5)" if ok else "Run needs the supervisor (not connected)"
+        )
+
+    # -- edits -----------------------------------------------------------------------------
+    def add_block(self, block_id: str, position: QPointF | None = None) -> str | None:
+        block = self.registry.get(block_id)
+        if block is None:
+            self.status_message.emit(f"Unknown block '{block_id}'")
+            return None
+        node_id = self.document.unique_node_id(block_id.split(".")[-1])
+        where = position if position is not None else self._free_spot()
+        node = {"block": block_id, "position": [round(where.x()), round(where.y())]}
+        self.push(AddNodeCommand(self.document, node_id, node))
+        self.scene.select_nodes([node_id])
+        self.status_message.emit(f"Added '{node_id}' ({block_id})")
+        return node_id
+
+    def _free_spot(self) -> QPointF:
+        """The middle of the visible canvas, moved down past any node already there."""
+        centre = self.view.mapToScene(self.view.viewport().rect().center())
+        spot = QPointF(centre.x() - WIDTH / 2, centre.y() - 40)
+        for _ in range(200):
+            taken = [i for i in self.scene.node_items.values()
+                     if abs(i.pos().x() - spot.x()) < WIDTH and abs(i.pos().y() - spot.y()) < 60]  # fmt: skip
+            if not taken:
+                break
+            spot = QPointF(spot.x(), max(i.pos().y() + i.height for i in taken) + 30)
+        return spot
+
+    def _connect(self, link: Link) -> None:
+        had_value = link.target_pin in self.document.node_inputs(link.target)
+        self.push(connect_command(self.document, link))
+        note = " (its value under 'with' was removed; undo brings it back)" if had_value else ""
+        self.status_message.emit(f"Linked {link}{note}")
+
+    def delete_selection(self) -> None:
+        nodes = self.scene.selected_node_ids()
+        links = self.scene.selected_links()
+        if nodes or links:
+            self.push(RemoveItemsCommand(self.document, nodes, links))
+
+    def nudge(self, dx: float, dy: float) -> None:
+        moves: dict[str, tuple[Position | None, Position]] = {}
+        for node_id in self.scene.selected_node_ids():
+            x, y = self.scene.display_position(node_id)
+            old = self.document.nodes[node_id].get("position")
+            before = (float(old[0]), float(old[1])) if isinstance(old, list) else None
+            moves[node_id] = (before, (x + dx, y + dy))
+        if moves:
+            self.push(MoveNodesCommand(self.document, moves, mergeable=True))
+
+    def auto_layout(self) -> None:
+        if not self.document.nodes:
+            return
+        moves: dict[str, tuple[Position | None, Position]] = {}
+        for node_id, new in self.scene.auto_layout_positions().items():
+            old = self.document.nodes[node_id].get("position")
+            before = (float(old[0]), float(old[1])) if isinstance(old, list) else None
+            if before != (round(new[0]), round(new[1])):
+                moves[node_id] = (before, new)
+        if moves:
+            command = MoveNodesCommand(self.document, moves)
+            command.setText("Tidy up layout")
+            self.push(command)
+        self.view.fit_all()
+
+    def select_all(self) -> None:
+        self.scene.select_nodes(self.document.nodes)
+
+    def copy(self) -> bool:
+        nodes = self.scene.selected_node_ids()
+        if not nodes:
+            return False
+        text = copy_fragment(self.document, nodes)
+        data = QMimeData()
+        data.setText(text)
+        data.setData(FRAGMENT_MIME, text.encode())
+        QGuiApplication.clipboard().setMimeData(data)
+        self.status_message.emit(f"Copied {len(nodes)} node{'s' if len(nodes) != 1 else ''}")
+        return True
+
+    def cut(self) -> None:
+        if self.copy():
+            self.delete_selection()
+
+    def paste(self, text: str | None = None) -> list[str]:
+        if text is None:
+            text = QGuiApplication.clipboard().text()
+        positions = {nid: self.scene.display_position(nid) for nid in self.document.nodes}
+        parsed = parse_fragment(self.document, text, positions)
+        if parsed is None:
+            self.status_message.emit("Nothing to paste: the clipboard holds no nodes")
+            return []
+        nodes, links = parsed
+        self.push(paste_command(self.document, nodes, links))
+        self.scene.select_nodes(nodes)
+        return list(nodes)
+
+    # -- selection and problems ---------------------------------------------------------------
+    def _selection_changed(self) -> None:
+        self.properties.show_selection(self.scene.selected_node_ids())
+
+    def _problem_activated(self, item: QListWidgetItem) -> None:
+        node_id = item.data(Qt.ItemDataRole.UserRole)
+        if node_id and node_id in self.scene.node_items:
+            self.scene.select_nodes([node_id])
+            self.view.ensureVisible(self.scene.node_items[node_id], 60, 60)
+
+    def _on_document(self, _event: Any) -> None:
+        self._validation_timer.start()
+
+    def validate_now(self) -> CheckResult:
+        self._validation_timer.stop()
+        self.result = check_document(self.document, self.registry, secret_names=None)
+        self.scene.set_issues(self.result.by_node)
+        self.properties.set_issues(self.result.by_node)
+        self.problems.clear()
+        for issue in self.result.issues:
+            where = f"{issue.node}: " if issue.node else ""
+            item = QListWidgetItem(f"{where}{issue_text(issue)}")
+            item.setData(Qt.ItemDataRole.UserRole, issue.node)
+            item.setForeground(QColor(self.theme.error))
+            self.problems.addItem(item)
+        count = len(self.result.issues)
+        self.problems.setVisible(count > 0)
+        if count == 0:
+            self.state_label.setText(f"<span style='color:{self.theme.ok}'>✓ valid</span>")
+        else:
+            plural = "" if count == 1 else "s"
+            self.state_label.setText(
+                f"<span style='color:{self.theme.error}'>✗ {count} problem{plural}</span>"
+            )
+        self.checked.emit(count)
+        return self.result
+
+    # -- saving and running ------------------------------------------------------------------
+    def save(self, path: Path | None = None) -> Path:
+        """Write the file (unchanged bytes when nothing changed); raise DeskpilotError on failure."""
+        target = path or self.document.path
+        if target is None:
+            raise DeskpilotError("choose where to save this workflow first")
+        if self.document.is_modified or path is not None:
+            # nodes the file did not place keep the place they have on screen
+            for node_id in list(self.document.nodes):
+                if "position" not in self.document.nodes[node_id]:
+                    self.document.move_node(node_id, self.scene.display_position(node_id))
+        text = self.document.to_text()
+        if not _holds(target, text):  # an unchanged file is not touched (no needless reload)
+            write_atomically(target, text)
+        self.document.mark_saved(text, target)
+        self.undo_stack.setClean()
+        self.title_changed.emit(self.title())
+        self._connection_changed()
+        self.saved.emit(target)
+        self.status_message.emit(f"Saved {target}")
+        return target
+
+    def run(self) -> str | None:
+        if self.connection is None or not self.connection.connected:
+            self.status_message.emit("Cannot run: the supervisor is not connected")
+            return None
+        if self.document.path is None:
+            self.status_message.emit("Save the workflow before running it")
+            return None
+        if self.is_dirty():
+            self.save()
+        run_id = self.connection.start_run(self.document.path, {})
+        self.status_message.emit(f"Started run {run_id}")
+        return run_id
+
+    def set_theme(self, theme: Theme) -> None:
+        self.theme = theme
+        self.scene.set_theme(theme)
+        self.view.resetCachedContent()
+
+    def close_editor(self) -> None:
+        """Detach from the document and the connection (the tab is going away)."""
+        self._validation_timer.stop()
+        self.scene.detach()
+        self.properties.detach()
+        self.document.unsubscribe(self._on_document)
+        if self.connection is not None:
+            self.connection.unsubscribe(self._connection_changed)
+
+
+def _holds(path: Path, text: str) -> bool:
+    try:
+        return path.read_bytes() == text.encode("utf-8")
+    except OSError:
+        return False
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` so that a crash never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if path.exists():
+            os.chmod(temp, path.stat().st_mode & 0o777)
+        os.replace(temp, path)
+    except OSError as exc:
+        Path(temp).unlink(missing_ok=True)
+        raise DeskpilotError(f"cannot save {path}: {exc.strerror or exc}") from None

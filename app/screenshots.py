@@ -1,0 +1,138 @@
+"""``python -m app.screenshots OUTDIR``: render the GUI's main views to PNG files.
+
+Runs offscreen (no display needed) in a throw-away ``DESKPILOT_HOME`` filled
+with the example workflows plus one broken workflow, so the pictures show
+the validation states too.  Each view is rendered with ``QWidget.grab()``,
+which paints exactly what the window would show, in both themes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from PySide6.QtCore import QCoreApplication, QEventLoop  # noqa: E402
+from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
+
+from app import theme as themes  # noqa: E402
+from app.main_window import MainWindow  # noqa: E402
+from app.resources import examples_dir  # noqa: E402
+from automation.blocks.registry import BlockRegistry  # noqa: E402
+from supervisor.paths import DeskpilotPaths  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+BROKEN = """\
+# A workflow with mistakes, to show how the editor reports them.
+deskpilot: 1
+name: broken-report
+nodes:
+  fetch:
+    block: http.request
+    with:
+      method: FETCH
+      timeout: soon
+  save:
+    block: file.write
+    with:
+      path: "{{ nodes.fetch.body }}"
+  notify:
+    block: notify.log
+    with:
+      message: "{{ inputs.recipient }}"
+links:
+  - fetch.status -> notify.message
+"""
+
+SIZE = (1600, 980)
+
+
+def _settle(app: QApplication) -> None:
+    for _ in range(5):
+        app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
+
+
+def _save(widget: QWidget, path: Path) -> Path:
+    if not widget.grab().save(str(path)):
+        raise OSError(f"could not write {path}")
+    log.info("wrote %s", path)
+    return path
+
+
+def _prepare_home(home: Path) -> DeskpilotPaths:
+    os.environ["DESKPILOT_HOME"] = str(home)
+    paths = DeskpilotPaths.from_env()
+    shutil.copytree(examples_dir(), paths.workflows_dir)
+    (paths.workflows_dir / "broken_report.yaml").write_text(BROKEN, encoding="utf-8")
+    return paths
+
+
+def take(outdir: Path, app: QApplication, registry: BlockRegistry) -> list[Path]:
+    outdir.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    for theme in (themes.LIGHT, themes.DARK):
+        suffix = "" if theme is themes.LIGHT else "-dark"
+        themes.apply(app, theme)
+        with tempfile.TemporaryDirectory(prefix="deskpilot-shots-") as temp:
+            paths = _prepare_home(Path(temp))
+            window = MainWindow(registry, paths, theme=theme)
+            window.resize(*SIZE)
+            window.splitter.setSizes([280, SIZE[0] - 280])
+            window.show()
+            editor = window.open_workflow(paths.workflows_dir / "http_to_file.yaml")
+            assert editor is not None
+            editor.splitter.setSizes([180, SIZE[0] - 280 - 180 - 310, 310])
+            window.workflows.select_path(paths.workflows_dir / "http_to_file.yaml")
+            _settle(app)
+            editor.validate_now()
+            editor.view.fit_all()
+            editor.scene.select_nodes(["fetch"])
+            _settle(app)
+            written.append(_save(window, outdir / f"main-window{suffix}.png"))
+            if theme is themes.LIGHT:
+                editor.scene.clearSelection()
+                editor.view.set_zoom(1.0)
+                editor.view.centerOn(editor.scene.node_items["fetch"].sceneBoundingRect().center())
+                editor.scene.select_nodes(["save"])
+                _settle(app)
+                written.append(_save(editor, outdir / "editor-http-to-file.png"))
+                broken = window.open_workflow(paths.workflows_dir / "broken_report.yaml")
+                assert broken is not None
+                broken.splitter.setSizes([180, SIZE[0] - 280 - 180 - 310, 310])
+                _settle(app)
+                broken.validate_now()
+                broken.view.fit_all()
+                broken.scene.select_nodes(["fetch"])
+                _settle(app)
+                written.append(_save(window, outdir / "editor-problems.png"))
+                broken.undo_stack.setClean()
+            window.close()
+            window.deleteLater()
+            _settle(app)
+    return written
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m app.screenshots", description=__doc__)
+    parser.add_argument("outdir", type=Path, help="folder for the PNG files")
+    args = parser.parse_args(list(argv) if argv is not None else None)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    assert isinstance(app, QApplication)
+    QCoreApplication.setApplicationName("Deskpilot")
+    registry = BlockRegistry.with_builtins(plugins=False)
+    paths = take(args.outdir, app, registry)
+    log.info("%d screenshots in %s", len(paths), args.outdir)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
