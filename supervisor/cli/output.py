@@ -94,6 +94,8 @@ class ProgressView:
             self._live.update(self._table())
             self._live.stop()
             self._live = None
+            for message in self.messages:  # logs and artifacts, after the table
+                print(message, file=self.stream)
 
     def __call__(self, events: Sequence[Event]) -> None:
         for event in events:
