@@ -7,4 +7,5 @@ pytest_plugins = [
     "tests.helpers.keyring_session",
     "tests.helpers.storage",
     "tests.helpers.daemon",
+    "tests.helpers.xvfb",
 ]

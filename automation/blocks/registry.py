@@ -35,6 +35,7 @@ BUILTIN_MODULES = (
     "automation.blocks.http",
     "automation.blocks.process",
     "automation.blocks.notify",
+    "automation.blocks.desktop",
 )
 _ID = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 _RESERVED_PINS = {TRIGGER_PIN, DONE_PIN, ERROR_PIN}

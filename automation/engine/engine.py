@@ -200,6 +200,8 @@ class _StreamFrame:
     started: float
     emissions: list[dict[str, Any]]
     replay: bool = False
+    #: The context the loop block itself ran in; each emission adds a tag to it.
+    turn: tuple[int, ...] = ()
 
 
 class Engine:
@@ -314,8 +316,11 @@ class _Run(RunHooks):
         self.vars: dict[str, Any] = dict(self.workflow.vars)
         self.node_outputs: dict[str, dict[str, Any]] = {}
         self.summaries: dict[str, NodeSummary] = {nid: NodeSummary() for nid in self.workflow.nodes}
-        self.pending: dict[str, dict[str, Any]] = {}
-        self.backlog: dict[str, list[dict[str, Any]]] = {}
+        self.pending: dict[str, dict[str, tuple[Any, Context]]] = {}
+        self.backlog: dict[str, list[tuple[dict[str, Any], Context]]] = {}
+        #: Context of the activation being run; what it emits carries it.
+        self.ctx: Context = ()
+        self.tags = 0
         self.stopped_reason: str | None = None
         self.attempts_used: dict[int, int] = {}
         self.current_token: CancelToken | None = None
@@ -473,7 +478,7 @@ class _Run(RunHooks):
             parent_run_id=self.parent_run_id,
             resumed=bool(self.checkpoint),
         )
-        stack: list[Any] = [("act", nid, {}) for nid in reversed(self.graph.sources)]
+        stack: list[Any] = [("act", nid, {}, ()) for nid in reversed(self.graph.sources)]
         status = RunStatus.SUCCEEDED
         error: str | None = None
         failed_node: str | None = None
@@ -484,6 +489,7 @@ class _Run(RunHooks):
                 if isinstance(frame, _StreamFrame):
                     self._resume(frame, stack)
                 else:
+                    self.ctx = frame[3]
                     self._activate(frame[1], frame[2], stack)
             if self.cancel.is_set() and self.cancel.reason != "timeout":
                 raise _RunCancelled()
@@ -553,14 +559,21 @@ class _Run(RunHooks):
         )
 
     # -- delivering emissions ---------------------------------------------------------
-    def _deliver(self, plan: _NodePlan, pins: Mapping[str, Any], stack: list[Any]) -> None:
+    def _deliver(
+        self, plan: _NodePlan, pins: Mapping[str, Any], stack: list[Any], ctx: Context | None = None
+    ) -> None:
         """Hand one emission to the nodes linked to it and activate those now ready.
 
-        Pins keep their last value.  Arrivals at a node that is not ready yet
-        (another linked pin has had nothing) wait in a backlog; when it becomes
-        ready it runs once per waiting arrival, so the result does not depend
-        on which of its feeders happened to run first.
+        Every value carries the loop turns it was made in (its context: one
+        tag per enclosing emission of a loop block).  A node runs when each
+        linked pin holds a value and those values come from the same turn, or
+        from outside it: a setting made before a loop is reused by every
+        turn, while two branches inside one turn are paired with each other,
+        never with the previous turn's.  Arrivals at a node that is not ready
+        yet wait in a backlog and run once it is, in arrival order, so the
+        result does not depend on which feeder happened to run first.
         """
+        ctx = self.ctx if ctx is None else ctx
         updates: dict[str, dict[str, Any]] = {}
         for pin, value in pins.items():
             targets = plan.out.get(pin)
@@ -571,20 +584,26 @@ class _Run(RunHooks):
                 if update is None:
                     update = updates[target] = {}
                 update[target_pin] = value
-        activations: list[tuple[str, str, dict[str, Any]]] = []
+        activations: list[tuple[str, str, dict[str, Any], Context]] = []
         for target, update in updates.items():
             slot = self.pending.get(target)
             if slot is None:
                 slot = self.pending[target] = {}
-            slot.update(update)
-            if not self.plans[target].linked.issubset(slot.keys()):
-                self.backlog.setdefault(target, []).append(update)
+            for pin, value in update.items():
+                slot[pin] = (value, ctx)
+            linked = self.plans[target].linked
+            if _ready(slot, linked) is None:
+                self.backlog.setdefault(target, []).append((update, ctx))
                 continue
             waiting = self.backlog.pop(target, None)
-            if waiting:
-                activations.extend(("act", target, {**slot, **early}) for early in waiting)
-            else:
-                activations.append(("act", target, dict(slot)))
+            if not waiting:
+                activations.append(_activation(target, slot, linked))
+                continue
+            for early, early_ctx in waiting:
+                candidate = {**slot, **{pin: (value, early_ctx) for pin, value in early.items()}}
+                if _ready(candidate, linked) is not None:
+                    activations.append(_activation(target, candidate, linked))
+            # what did not fit belongs to a loop turn that has ended: turns run depth first
         stack.extend(reversed(activations))
 
     def _record_outputs(self, plan: _NodePlan, pins: dict[str, Any]) -> None:
@@ -714,7 +733,7 @@ class _Run(RunHooks):
             instance = plan.get_instance()
             result = self._call(plan, ctx, lambda: instance.run(model, ctx))
             if is_generator(result):
-                frame = _StreamFrame(plan, step, attempt, result, ctx, started, [])
+                frame = _StreamFrame(plan, step, attempt, result, ctx, started, [], turn=self.ctx)
                 # the first item is part of the attempt: a failure before any
                 # emission is retried like any other
                 first = self._call(plan, ctx, lambda: next(result, _END))
@@ -772,19 +791,21 @@ class _Run(RunHooks):
                     frame.emissions,
                     frame.ctx.vars_set,
                 )
-            self._deliver(frame.plan, {DONE_PIN: True}, stack)
+            self._deliver(frame.plan, {DONE_PIN: True}, stack, frame.turn)
             return
         pins = item if frame.replay else emission_pins(frame.plan.block, item, frame.plan.node_id)
         frame.emissions.append(pins)
         self._record_outputs(frame.plan, pins)
         stack.append(frame)
-        self._deliver(frame.plan, pins, stack)
+        self.tags += 1
+        self._deliver(frame.plan, pins, stack, (*frame.turn, self.tags))
 
     def _resume(self, frame: _StreamFrame, stack: list[Any]) -> None:
         if frame.replay:
             self._stream_item(frame, next(frame.generator, _END), stack)
             return
         assert frame.ctx is not None
+        self.ctx = frame.turn
         self.current_node, self.current_step = frame.plan.node_id, frame.step
         token = frame.ctx.cancel
         self.cancel.add_listener(token.set)
@@ -813,7 +834,7 @@ class _Run(RunHooks):
         self.emit(NodeReplayed, node_id=plan.node_id, step=step)
         if plan.streams:
             frame = _StreamFrame(
-                plan, step, 0, iter(recorded.emissions), None, 0.0, [], replay=True
+                plan, step, 0, iter(recorded.emissions), None, 0.0, [], replay=True, turn=self.ctx
             )
             self._stream_item(frame, next(frame.generator, _END), stack)
             return
@@ -894,6 +915,33 @@ class _Run(RunHooks):
 
 
 _END = object()
+
+#: The loop turns a value was made in: one tag per enclosing loop emission.
+Context = tuple[int, ...]
+
+
+def _ready(slot: Mapping[str, tuple[Any, Context]], linked: frozenset[str]) -> Context | None:
+    """The context to run in if every linked pin holds a value from one chain of turns."""
+    longest: Context = ()
+    for pin in linked:
+        entry = slot.get(pin)
+        if entry is None:
+            return None
+        if len(entry[1]) > len(longest):
+            longest = entry[1]
+    for pin in linked:
+        turn = slot[pin][1]
+        if turn != longest[: len(turn)]:
+            return None
+    return longest
+
+
+def _activation(
+    target: str, slot: Mapping[str, tuple[Any, Context]], linked: frozenset[str]
+) -> tuple[str, str, dict[str, Any], Context]:
+    ctx = _ready(slot, linked)
+    assert ctx is not None
+    return ("act", target, {pin: entry[0] for pin, entry in slot.items()}, ctx)
 
 
 def _message(exc: BaseException) -> str:

@@ -16,9 +16,9 @@ on the first step that needs them.
 
 from __future__ import annotations
 
-from automation.blocks.desktop import clipboard, input
+from automation.blocks.desktop import clipboard, image, input, screen, windows
 from automation.blocks.desktop.display import abort, control_dir, resume
 
-BLOCKS = (*input.BLOCKS, *clipboard.BLOCKS)
+BLOCKS = (*input.BLOCKS, *clipboard.BLOCKS, *screen.BLOCKS, *image.BLOCKS, *windows.BLOCKS)
 
 __all__ = ["BLOCKS", "abort", "control_dir", "resume"]

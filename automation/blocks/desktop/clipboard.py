@@ -27,7 +27,7 @@ _configured = False
 
 def _pyperclip() -> Any:
     global _configured
-    import pyperclip
+    import pyperclip  # type: ignore[import-untyped]
 
     with _lock:
         if not _configured:

@@ -32,6 +32,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import cv2
 import numpy as np
 import numpy.typing as npt
 from platformdirs import user_state_dir
@@ -41,7 +42,7 @@ from automation.errors import BlockError
 
 logger = logging.getLogger(__name__)
 
-Image = npt.NDArray[np.uint8]
+Image = npt.NDArray[Any]
 
 _abort = threading.Event()
 _local = threading.local()
@@ -118,8 +119,8 @@ def gui() -> ModuleType:
                 with warnings.catch_warnings():
                     # pyscreeze probes for scrot with a Popen it never closes
                     warnings.simplefilter("ignore", ResourceWarning)
-                    import pyautogui
-                    import pyscreeze
+                    import pyautogui  # type: ignore[import-untyped]
+                    import pyscreeze  # type: ignore[import-untyped]
 
                     gc.collect()
             except Exception as exc:  # Xlib raises its own errors on a bad display
@@ -186,7 +187,7 @@ def _mss() -> Any:
         except ImportError as exc:
             raise DisplayUnavailable(f"screen capture needs mss: {exc}") from None
         try:
-            grabber = mss.mss()
+            grabber = mss.MSS()
         except Exception as exc:
             raise DisplayUnavailable(f"cannot capture the screen: {exc}") from None
         _local.mss = grabber
@@ -211,6 +212,15 @@ def grab(region: Box | None = None) -> tuple[Image, Box]:
 
     The region is clipped to the desktop, so a box partly off-screen still works.
     """
+    bgra, box = grab_raw(region)
+    return cv2.cvtColor(bgra, cv2.COLOR_BGRA2BGR), box
+
+
+def grab_raw(region: Box | None = None) -> tuple[Image, Box]:
+    """Like ``grab`` but BGRA and without a copy: the matcher converts what it needs.
+
+    The fourth byte is X's padding, not transparency: never save this as-is.
+    """
     screen = virtual_screen()
     box = screen if region is None else clip(region, screen)
     if box.width <= 0 or box.height <= 0:
@@ -221,7 +231,7 @@ def grab(region: Box | None = None) -> tuple[Image, Box]:
         )
     shot = _mss().grab({"left": box.x, "top": box.y, "width": box.width, "height": box.height})
     bgra = np.frombuffer(shot.raw, dtype=np.uint8).reshape(shot.height, shot.width, 4)
-    return np.ascontiguousarray(bgra[:, :, :3]), box
+    return bgra, box
 
 
 def clip(region: Box, screen: Box) -> Box:

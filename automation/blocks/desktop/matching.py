@@ -33,23 +33,28 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 
-Image = npt.NDArray[np.uint8]
-FloatImage = npt.NDArray[np.float32]
+Image = npt.NDArray[Any]
+FloatImage = npt.NDArray[Any]
 
 #: Display scales worth trying, most likely first.
 DEFAULT_SCALES: tuple[float, ...] = (1.0, 1.25, 1.5, 0.8, 0.67, 1.75, 2.0)
 #: Below this grey-level standard deviation a template carries no shape to match.
 MIN_TEMPLATE_STDDEV = 6.0
 #: Edge correlation is naturally lower than grey correlation; its bar sits this much lower.
-EDGE_CONFIDENCE_DROP = 0.15
+EDGE_CONFIDENCE_DROP = 0.0
+#: An edge match also needs this much grey correlation (of either sign) at its spot.
+EDGE_GREY_SUPPORT = 0.6
+#: A hit this good ends the search over scales early.
+EARLY_STOP = 0.95
 #: A light/dark-swapped match must correlate at least this well.
 INVERTED_CONFIDENCE = 0.9
-_EDGE_CONFIDENCE_FLOOR = 0.7
+_EDGE_CONFIDENCE_FLOOR = 0.8
 _COARSE_MIN_SIDE = 6
 _COARSE_PEAKS = 5
 _REFINE_PAD = 3
@@ -283,8 +288,11 @@ def find(
 ) -> SearchResult:
     """Search ``template`` on ``screen`` (both BGR or grey arrays); see the module docstring.
 
-    ``confidence`` is the bar for grey/colour correlation; the edge fallback
-    uses a lower bar (edge maps of the same shape rarely correlate above 0.8).
+    ``confidence`` is the bar for grey/colour correlation and (with a floor of
+    0.8) for edge correlation.  The search goes through the scales in order,
+    stops early at a hit of at least ``EARLY_STOP`` and otherwise returns the
+    best hit over all scales: a mediocre hit at the wrong scale must not win
+    over a good one at the right scale.
     """
     check_template(template)
     gray_screen = _Feature(to_gray(screen), "gray")
@@ -297,45 +305,47 @@ def find(
         if candidate is not None and (result.best is None or candidate.score > result.best.score):
             result.best = candidate
 
-    hit: Match | None = None
-    for scale in order:
-        result.scales_tried.append(scale)
-        tpl = _resize(gray_tpl, scale)
-        found, candidate = _search_scale(gray_screen, tpl, confidence)
-        candidate = _with_scale(candidate, scale)
-        if found is not None and color and found.method == "gray":
-            # grey agreed; make sure the colours do too (a red and a green button differ)
-            bgr_tpl = _resize(to_bgr(template), scale)
-            x, y, score = _best_in(
-                to_bgr(screen)[
-                    found.y - 1 : found.y + found.height + 1,
-                    found.x - 1 : found.x + found.width + 1,
-                ]
-                if found.x > 0 and found.y > 0
-                else to_bgr(screen)[
-                    found.y : found.y + found.height, found.x : found.x + found.width
-                ],
-                bgr_tpl,
-                False,
-            )
-            x, y = x + max(0, found.x - 1), y + max(0, found.y - 1)
-            found = Match(x, y, found.width, found.height, score, scale, "color")
-            candidate = found
-            if score < confidence:
-                found = None
-        consider(candidate)
-        if found is not None:
-            hit = _with_scale(found, scale)
-            break
-    if hit is None and edges:
-        edge_screen = _Feature(gray_screen.gray, "edges")
-        bar = edge_bar(confidence)
+    def verify_colour(found: Match) -> Match | None:
+        # grey agreed; make sure the colours do too (a red and a green button differ)
+        x0, y0 = max(0, found.x - 1), max(0, found.y - 1)
+        window = to_bgr(screen[y0 : found.y + found.height + 1, x0 : found.x + found.width + 1])
+        x, y, score = _best_in(window, _resize(to_bgr(template), found.scale), False)
+        checked = Match(x0 + x, y0 + y, found.width, found.height, score, found.scale, "color")
+        consider(checked)
+        return checked if score >= confidence else None
+
+    def support(found: Match) -> Match | None:
+        # an outline match must also be a plausible grey match (either polarity):
+        # blurred edges of any text correlate fairly well with other text
+        tpl = _resize(gray_tpl, found.scale)
+        x0, y0 = max(0, found.x - 1), max(0, found.y - 1)
+        window = gray_screen.gray[y0 : found.y + found.height + 1, x0 : found.x + found.width + 1]
+        _, _, score = _best_in(window, tpl, True)
+        return found if abs(score) >= EDGE_GREY_SUPPORT else None
+
+    def sweep(feature: _Feature, bar: float, check: Any) -> Match | None:
+        """Best hit over the scales, stopping early at a confident one."""
+        best_hit: Match | None = None
         for scale in order:
-            found, candidate = _search_scale(edge_screen, _resize(gray_tpl, scale), bar)
+            if feature.kind == "gray":
+                result.scales_tried.append(scale)
+            found, candidate = _search_scale(feature, _resize(gray_tpl, scale), bar)
             consider(_with_scale(candidate, scale))
-            if found is not None:
-                hit = _with_scale(found, scale)
+            found = _with_scale(found, scale)
+            if found is not None and check is not None:
+                found = check(found)
+            if found is not None and (best_hit is None or found.score > best_hit.score):
+                best_hit = found
+            if best_hit is not None and best_hit.score >= EARLY_STOP:
                 break
+        return best_hit
+
+    def colour_check(found: Match) -> Match | None:
+        return verify_colour(found) if color and found.method == "gray" else found
+
+    hit = sweep(gray_screen, confidence, colour_check)
+    if hit is None and edges:
+        hit = sweep(_Feature(gray_screen.gray, "edges"), edge_bar(confidence), support)
     if hit is None:
         return result
     if not find_all:

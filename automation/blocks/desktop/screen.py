@@ -158,7 +158,9 @@ class ColourInput(BlockInput):
     y: int = Field(description="y of the pixel to watch")
     colour: str | list[int] = Field(description="'#rrggbb' or [r, g, b]")
     tolerance: int = Field(default=10, ge=0, le=255, description="largest per-channel difference")
-    until: Literal["appears", "vanishes"] = Field(default="appears", description="wait for the colour to appear or to go away")
+    until: Literal["appears", "vanishes"] = Field(
+        default="appears", description="wait for the colour to appear or to go away"
+    )
     timeout: float = Field(default=10.0, gt=0, description="seconds before the step fails")
     interval: float = Field(default=0.1, gt=0, le=10, description="seconds between looks")
 

@@ -125,13 +125,6 @@ def test_sticky_input_does_not_depend_on_file_order(h: Harness) -> None:
     assert h.journal.values("j", "b") == [1, 2, 3]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (semantics): every pin is sticky, so a join of two branches inside a "
-    "loop body runs again as soon as the first branch of the next item arrives, "
-    "pairing it with the previous item's other value: 3 items give 5 runs, "
-    "including (L2, R1) and (L3, R2)",
-)
 def test_join_inside_a_loop_body_runs_once_per_item(h: Harness) -> None:
     result = h.run(
         "name: w\nnodes:\n"

@@ -1,0 +1,344 @@
+"""Self-healing targets: several ways to find one thing on screen, tried in order.
+
+A target lists anchors, best first::
+
+    target:
+      anchors:
+        - image: images/save.png            # the template captured when the flow was made
+        - image: images/save-dark.png       # an alternative (dark theme, new icon)
+        - text: Save report                 # OCR, when tesseract is installed
+        - image: images/name-label.png      # another thing on screen, plus an offset
+          offset: [140, 40]
+        - position: [812, 440]              # last known position: a last resort, opt-in
+      refresh_template: true
+      captured_screen: [1920, 1080]
+
+The first anchor that matches wins; the block reports which (``anchor``), its
+score, and ``healed: true`` when it was not the first.  With
+``refresh_template`` a confident match by any other anchor saves what is on
+screen now as ``<first template>.refreshed.png`` next to the original (which is
+kept) and that file is tried right after the original from then on, so a
+drifted template heals once instead of on every run.
+
+``captured_screen`` records the desktop size the templates were captured at;
+when the current desktop differs the matching tries the ratio between them
+first.  Coordinates are virtual-desktop pixels across all monitors.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+from pydantic import BaseModel, ConfigDict, Field
+
+from automation.blocks.base import resolve_path
+from automation.blocks.context import BlockContext
+from automation.blocks.desktop import matching
+from automation.blocks.desktop.common import Evidence
+from automation.blocks.desktop.display import Box, Image
+from automation.errors import BlockError, BlockInputError
+
+REFRESH_SUFFIX = ".refreshed"
+#: A healed match must be at least this good before it may replace a template.
+REFRESH_CONFIDENCE = 0.9
+_template_cache: dict[tuple[str, float], Image] = {}
+
+
+class Anchor(BaseModel):
+    """One way to find the target; give exactly one of image, text or position."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    image: str | None = Field(default=None, description="template PNG, relative to the workflow")
+    text: str | None = Field(
+        default=None, description="a text label to find by OCR (needs tesseract)"
+    )
+    position: list[int] | None = Field(
+        default=None, min_length=2, max_length=2, description="a fixed [x, y]: last known position"
+    )
+    offset: list[int] | None = Field(
+        default=None,
+        min_length=2,
+        max_length=2,
+        description="[dx, dy] from the centre of what the image or text found",
+    )
+    confidence: float | None = Field(
+        default=None, gt=0, le=1, description="overrides the block's confidence"
+    )
+    name: str | None = Field(default=None, description="how logs and outputs call this anchor")
+
+    def label(self) -> str:
+        if self.name:
+            return self.name
+        if self.image:
+            base = f"image:{self.image}"
+        elif self.text:
+            base = f"text:{self.text}"
+        else:
+            base = f"position:{self.position}"
+        return base + (f"+offset{self.offset}" if self.offset else "")
+
+
+class Target(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    anchors: list[Anchor] = Field(min_length=1, description="ways to find the target, best first")
+    refresh_template: bool = Field(
+        default=False,
+        description="after a confident match by a later anchor, save a refreshed copy of the first template",
+    )
+    captured_screen: list[int] | None = Field(
+        default=None,
+        min_length=2,
+        max_length=2,
+        description="[width, height] of the desktop the templates come from",
+    )
+
+
+@dataclass
+class Located:
+    box: Box  # absolute
+    score: float
+    scale: float
+    method: str
+    anchor: str
+    index: int
+    matches: list[dict[str, Any]] = field(default_factory=list)
+    refreshed: str | None = None
+
+    @property
+    def healed(self) -> bool:
+        return self.index > 0
+
+
+@dataclass(frozen=True)
+class SearchOptions:
+    confidence: float
+    grayscale: bool
+    scales: tuple[float, ...]
+    edges: bool
+    find_all: bool
+
+
+def simple_target(image: str) -> Target:
+    return Target(anchors=[Anchor(image=image)])
+
+
+def check_target(ctx: BlockContext, block_id: str, target: Target) -> None:
+    for anchor in target.anchors:
+        kinds = sum(x is not None for x in (anchor.image, anchor.text, anchor.position))
+        if kinds != 1:
+            raise BlockInputError(
+                f"node '{ctx.node_id}' ({block_id}): each anchor needs exactly one of image, "
+                f"text or position; got {anchor.model_dump(exclude_none=True)}"
+            )
+
+
+def load_template(ctx: BlockContext, path_text: str) -> Image:
+    path = resolve_path(ctx, path_text)
+    try:
+        stamp = path.stat().st_mtime
+    except OSError:
+        raise BlockError(f"template image {path} does not exist", retryable=False) from None
+    key = (str(path), stamp)
+    image = _template_cache.get(key)
+    if image is None:
+        loaded = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if loaded is None:
+            raise BlockError(f"template {path} is not an image OpenCV can read", retryable=False)
+        image = loaded
+        _template_cache[key] = image
+    return image
+
+
+def refreshed_path(path: Path) -> Path:
+    return path.with_name(path.stem + REFRESH_SUFFIX + path.suffix)
+
+
+def _scales(target: Target, base: tuple[float, ...], screen: Box) -> tuple[float, ...]:
+    if not target.captured_screen:
+        return base
+    width = target.captured_screen[0]
+    if width <= 0 or width == screen.width:
+        return base
+    return (round(screen.width / width, 4), *base)
+
+
+def locate(
+    ctx: BlockContext,
+    target: Target,
+    screen: Image,
+    origin: Box,
+    options: SearchOptions,
+    evidence: Evidence,
+) -> Located | None:
+    """Try the anchors in order on one screenshot (``origin`` is where it was taken)."""
+    scales = _scales(target, options.scales, origin)
+    for index, anchor in enumerate(target.anchors):
+        confidence = anchor.confidence or options.confidence
+        found = _try_anchor(
+            ctx, anchor, index, screen, origin, options, scales, confidence, evidence
+        )
+        if found is not None:
+            if found.healed:
+                ctx.log(
+                    f"target healed: found by anchor {found.index + 1} ({found.anchor}), "
+                    f"score {found.score:.3f}",
+                    "warning",
+                    anchor=found.anchor,
+                    score=round(found.score, 4),
+                    healed=True,
+                )
+                if target.refresh_template:
+                    found.refreshed = _refresh(ctx, target, screen, origin, found)
+            return found
+    return None
+
+
+def _try_anchor(
+    ctx: BlockContext,
+    anchor: Anchor,
+    index: int,
+    screen: Image,
+    origin: Box,
+    options: SearchOptions,
+    scales: tuple[float, ...],
+    confidence: float,
+    evidence: Evidence,
+) -> Located | None:
+    label = anchor.label()
+    if anchor.position is not None:
+        x, y = anchor.position
+        return Located(Box(x - 1, y - 1, 3, 3), 0.0, 1.0, "position", label, index)
+    if anchor.text is not None:
+        located = _find_text(ctx, anchor.text, screen, origin, label, index)
+    else:
+        assert anchor.image is not None
+        located = None
+        candidates = [anchor.image]
+        if index == 0:
+            fresh = refreshed_path(resolve_path(ctx, anchor.image))
+            if fresh.exists():
+                candidates.append(str(fresh))
+        for number, image_path in enumerate(candidates):
+            template = load_template(ctx, image_path)
+            try:
+                result = matching.find(
+                    screen,
+                    template,
+                    confidence=confidence,
+                    grayscale=options.grayscale,
+                    scales=scales,
+                    edges=options.edges,
+                    find_all=options.find_all,
+                )
+            except matching.TemplateTooUniform as exc:
+                raise BlockInputError(f"template {image_path}: {exc}") from None
+            if result.best is not None and (
+                evidence.score is None or result.best.score > evidence.score
+            ):
+                best = result.best
+                evidence.candidate = Box(
+                    best.x + origin.x, best.y + origin.y, best.width, best.height
+                )
+                evidence.score = best.score
+            if result.found:
+                hit = result.matches[0]
+                located = Located(
+                    Box(hit.x + origin.x, hit.y + origin.y, hit.width, hit.height),
+                    hit.score,
+                    hit.scale,
+                    hit.method,
+                    label if number == 0 else f"image:{Path(image_path).name}",
+                    index if number == 0 else max(index, 1),
+                    [m.as_dict(origin.x, origin.y) for m in result.matches],
+                )
+                break
+    if located is None or anchor.offset is None:
+        return located
+    dx, dy = anchor.offset
+    cx, cy = located.box.center
+    scaled_dx, scaled_dy = round(dx * located.scale), round(dy * located.scale)
+    located.box = Box(cx + scaled_dx - 1, cy + scaled_dy - 1, 3, 3)
+    located.matches = []
+    return located
+
+
+def _find_text(
+    ctx: BlockContext, text: str, screen: Image, origin: Box, label: str, index: int
+) -> Located | None:
+    """Find a word or phrase with tesseract's TSV output; None when OCR is not installed."""
+    tesseract = shutil.which("tesseract")
+    if tesseract is None:
+        ctx.log(f"anchor {label} skipped: tesseract is not installed", "warning")
+        return None
+    ok, png = cv2.imencode(".png", matching.to_bgr(screen))
+    if not ok:
+        return None
+    try:
+        done = subprocess.run(
+            [tesseract, "stdin", "stdout", "tsv"],
+            input=png.tobytes(),
+            capture_output=True,
+            timeout=ctx.remaining(30.0),
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return None
+    words: list[tuple[str, Box, float]] = []
+    for line in done.stdout.decode(errors="replace").splitlines()[1:]:
+        parts = line.split("\t")
+        if len(parts) == 12 and parts[11].strip():
+            x, y, w, h = (int(v) for v in parts[6:10])
+            words.append((parts[11].strip(), Box(x, y, w, h), float(parts[10])))
+    wanted = text.split()
+    for start in range(len(words)):
+        chunk = words[start : start + len(wanted)]
+        if [w for w, _, _ in chunk] == wanted:
+            x0 = min(b.x for _, b, _ in chunk)
+            y0 = min(b.y for _, b, _ in chunk)
+            x1 = max(b.x + b.width for _, b, _ in chunk)
+            y1 = max(b.y + b.height for _, b, _ in chunk)
+            score = min(c for _, _, c in chunk) / 100
+            return Located(
+                Box(x0 + origin.x, y0 + origin.y, x1 - x0, y1 - y0), score, 1.0, "ocr", label, index
+            )
+    return None
+
+
+def _refresh(
+    ctx: BlockContext, target: Target, screen: Image, origin: Box, found: Located
+) -> str | None:
+    """Save what the first template should look like now, next to it; the original stays."""
+    first = target.anchors[0]
+    if first.image is None or found.method == "position":
+        return None
+    if found.score < REFRESH_CONFIDENCE and found.method != "ocr":
+        return None
+    if REFRESH_SUFFIX in found.anchor:
+        return None  # the refreshed copy itself matched: nothing new to save
+    original = resolve_path(ctx, first.image)
+    template = load_template(ctx, first.image)
+    th, tw = template.shape[:2]
+    scale = found.scale if found.method != "ocr" else 1.0
+    w, h = round(tw * scale), round(th * scale)
+    cx, cy = found.box.center
+    x0, y0 = cx - w // 2 - origin.x, cy - h // 2 - origin.y
+    if x0 < 0 or y0 < 0 or x0 + w > screen.shape[1] or y0 + h > screen.shape[0]:
+        return None
+    crop = matching.to_bgr(screen[y0 : y0 + h, x0 : x0 + w])
+    if scale != 1.0:
+        crop = cv2.resize(crop, (tw, th), interpolation=cv2.INTER_AREA)
+    path = refreshed_path(original)
+    if not cv2.imwrite(str(path), crop):
+        ctx.log(f"could not save a refreshed template to {path}", "warning")
+        return None
+    ctx.log(
+        f"saved a refreshed template {path} (the original is kept)", "info", refreshed=str(path)
+    )
+    return str(path)
