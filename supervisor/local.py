@@ -7,6 +7,7 @@ here the CLI process is the only writer of the database for the run.
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import threading
@@ -115,6 +116,7 @@ def run_file(
     issues = validate(loaded, registry, secret_names=names)
     if issues:
         raise WorkflowInvalid(issues)
+    gc.freeze()  # what is loaded lives as long as the command; spare the collector the walk
     inputs = coerce_inputs(loaded.workflow, raw_inputs, from_text=inputs_from_text)
     paths.ensure()
     redactor = Redactor()

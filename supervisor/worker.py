@@ -14,7 +14,9 @@ stack dump of every thread before it kills a hung worker.
 
 from __future__ import annotations
 
+import contextlib
 import faulthandler
+import gc
 import logging
 import os
 import signal
@@ -96,13 +98,19 @@ def _checkpoint(raw: dict[str, Any] | None) -> dict[int, StepCheckpoint]:
     }
 
 
-def serve(stdin: IO[bytes], stdout: IO[bytes], *, heartbeat_interval: float = 0.5) -> int:
+def serve(
+    stdin: IO[bytes],
+    stdout: IO[bytes],
+    *,
+    heartbeat_interval: float = 0.5,
+    registry: BlockRegistry | None = None,
+) -> int:
     channel = _Channel(stdout)
     token = CancelToken()
     started = threading.Event()
     box: dict[str, Any] = {}
     stop_beats = threading.Event()
-    registry = BlockRegistry.with_builtins()
+    registry = registry or BlockRegistry.with_builtins()
     beats = threading.Thread(
         target=_heartbeats,
         args=(channel, heartbeat_interval, stop_beats),
@@ -122,6 +130,9 @@ def serve(stdin: IO[bytes], stdout: IO[bytes], *, heartbeat_interval: float = 0.
     try:
         path = Path(start["workflow_path"]) if start.get("workflow_path") else None
         loaded = parse_workflow(start["workflow_text"], path=path)
+        # Everything loaded so far lives as long as the process: keep the
+        # collector from walking it again and again during the run.
+        gc.freeze()
         from automation.secrets import secret_store_from_env
 
         engine = Engine(
@@ -151,20 +162,148 @@ def serve(stdin: IO[bytes], stdout: IO[bytes], *, heartbeat_interval: float = 0.
     return 0 if result.ok else 1
 
 
-def main() -> None:
-    root = logging.getLogger()
-    root.addHandler(json_handler(None))
-    root.setLevel(logging.INFO)
+def _continue_when_orphaned() -> None:
+    """Ask Linux to send us SIGCONT when our parent dies.
+
+    A worker notices its supervisor's death by its stdin closing, and stops.
+    A worker that is frozen (SIGSTOP) at that moment cannot notice anything
+    and would stay, stopped, forever; SIGCONT wakes it so it sees the closed
+    pipe like the others.  Elsewhere this is a no-op.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(pr_set_pdeathsig, int(signal.SIGCONT), 0, 0, 0)
+
+
+def _arm_faulthandler() -> None:
     faulthandler.enable(file=sys.stderr)
     if hasattr(signal, "SIGUSR1"):
         faulthandler.register(signal.SIGUSR1, file=sys.stderr, all_threads=True)
+
+
+def _heartbeat_interval() -> float:
+    return float(os.environ.get("DESKPILOT_HEARTBEAT_INTERVAL", "0.5"))
+
+
+def main() -> None:
+    if len(sys.argv) == 3 and sys.argv[1] == "--fork-server":
+        fork_server(int(sys.argv[2]))
+        return
+    root = logging.getLogger()
+    root.addHandler(json_handler(None))
+    root.setLevel(logging.INFO)
+    _arm_faulthandler()
+    _continue_when_orphaned()
     protocol_out = os.fdopen(os.dup(1), "wb", buffering=0)
     os.dup2(2, 1)  # anything printed now lands in the worker's log, not the protocol
     sys.stdout = sys.stderr
-    interval = float(os.environ.get("DESKPILOT_HEARTBEAT_INTERVAL", "0.5"))
-    code = serve(sys.stdin.buffer, protocol_out, heartbeat_interval=interval)
+    code = serve(sys.stdin.buffer, protocol_out, heartbeat_interval=_heartbeat_interval())
     protocol_out.close()
     os._exit(code)  # daemon threads may be blocked on stdin; do not wait for them
+
+
+# -- the fork server ---------------------------------------------------------------------
+
+
+def fork_server(fd: int) -> None:
+    """Import and build everything a worker needs once, then fork a worker per request.
+
+    ``python -m supervisor.worker --fork-server FD``: ``FD`` is a ``SOCK_SEQPACKET``
+    socket to the supervisor.  Each request carries a worker id and three file
+    descriptors (the worker's stdin and stdout pipes and its log file); the
+    child is a complete worker in a session of its own, as if started by
+    ``python -m supervisor.worker``, minus the ~0.5 s of imports and block
+    registration.  Exit statuses of children go back as ``exited`` messages,
+    since only this process can wait for them.  The server is single-threaded
+    (forking a process with threads is unsafe) and exits when the socket
+    closes: its workers notice their own stdin closing and stop by themselves.
+    """
+    import gc
+    import json
+    import socket
+
+    sock = socket.socket(fileno=fd)
+    root = logging.getLogger()
+    root.addHandler(json_handler(None))
+    root.setLevel(logging.INFO)
+    registry = BlockRegistry.with_builtins()
+    import automation.secrets  # noqa: F401  (imported by every run; once here)
+
+    interval = _heartbeat_interval()
+
+    def send(message: dict[str, Any]) -> None:
+        with contextlib.suppress(OSError):
+            sock.send(json.dumps(message).encode())
+
+    def reap(signum: int, frame: object) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            send({"type": "exited", "pid": pid, "returncode": os.waitstatus_to_exitcode(status)})
+
+    gc.collect()
+    gc.freeze()  # keep the shared heap out of the children's collections: fewer copied pages
+    signal.signal(signal.SIGCHLD, reap)
+    send({"type": "ready", "pid": os.getpid()})
+    while True:
+        try:
+            data, fds, _flags, _address = socket.recv_fds(sock, 65536, 3)
+        except OSError:
+            break
+        if not data:
+            break  # the supervisor went away
+        request = json.loads(data)
+        sys.stderr.flush()  # or the child would write our buffered log lines again
+        try:
+            pid = os.fork()
+        except OSError as exc:  # out of processes or memory: the supervisor retries
+            send({"type": "failed", "id": request["id"], "error": str(exc)})
+            pid = -1
+        if pid == 0:
+            _forked_worker(sock, fds, registry, interval)
+        for received in fds:
+            os.close(received)
+        if pid > 0:
+            send({"type": "spawned", "id": request["id"], "pid": pid})
+    os._exit(0)
+
+
+def _forked_worker(sock: Any, fds: list[int], registry: BlockRegistry, interval: float) -> None:
+    """The child side of a fork: become a worker on the passed pipes; never returns."""
+    code = 70
+    try:
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        _continue_when_orphaned()
+        sock.close()
+        os.setsid()  # its own session and process group: the supervisor kills the whole tree
+        stdin_fd, stdout_fd, log_fd = fds
+        os.dup2(stdin_fd, 0)
+        os.dup2(log_fd, 2)
+        os.dup2(log_fd, 1)  # anything printed lands in the worker's log, not the protocol
+        os.close(stdin_fd)
+        os.close(log_fd)
+        os.set_inheritable(stdout_fd, False)  # commands the worker starts must not hold it
+        sys.stdout = sys.stderr
+        _arm_faulthandler()
+        protocol_out = os.fdopen(stdout_fd, "wb", buffering=0)
+        code = serve(sys.stdin.buffer, protocol_out, heartbeat_interval=interval, registry=registry)
+        protocol_out.close()
+    except BaseException:
+        import traceback
+
+        with contextlib.suppress(Exception):
+            traceback.print_exc()
+    finally:
+        os._exit(code)
 
 
 if __name__ == "__main__":

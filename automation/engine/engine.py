@@ -306,6 +306,7 @@ class _Run(RunHooks):
         self.random = random.Random(engine.seed)
         # One watchdog per run: runs in other threads on the same engine keep their own.
         self.watchdog = StepWatchdog(grace=engine.kill_grace)
+        self.current_token: CancelToken | None = None
         self.seq = 0
         self.step = 0
         self.started = self.clock.monotonic()
@@ -323,14 +324,15 @@ class _Run(RunHooks):
         self.tags = 0
         self.stopped_reason: str | None = None
         self.attempts_used: dict[int, int] = {}
-        self.current_token: CancelToken | None = None
         self.current_node: str | None = None
         self.current_step = 0
         self.artifacts_dir = (
             engine.artifacts_dir or loaded.directory / ".deskpilot-artifacts"
         ) / run_id
         self.graph = WorkflowGraph(self.workflow)
-        self.plans = {nid: self._plan(nid) for nid in self.graph.nodes}
+        # planned on first use: a 10,000-node workflow should not wait for all of it
+        self.plans: dict[str, _NodePlan] = {}
+        self.workflow_dir = loaded.directory  # fixed for the run, even if the cwd changes
         self.scope = {
             "inputs": self.inputs,
             "vars": self.vars,
@@ -341,6 +343,12 @@ class _Run(RunHooks):
         }
 
     # -- planning ----------------------------------------------------------------
+    def _plan_of(self, node_id: str) -> _NodePlan:
+        plan = self.plans.get(node_id)
+        if plan is None:
+            plan = self.plans[node_id] = self._plan(node_id)
+        return plan
+
     def _plan(self, node_id: str) -> _NodePlan:
         node = self.workflow.nodes[node_id]
         block = self.engine.registry.get(node.block)
@@ -479,6 +487,7 @@ class _Run(RunHooks):
             resumed=bool(self.checkpoint),
         )
         stack: list[Any] = [("act", nid, {}, ()) for nid in reversed(self.graph.sources)]
+        self.cancel.add_listener(self._forward_cancel)
         status = RunStatus.SUCCEEDED
         error: str | None = None
         failed_node: str | None = None
@@ -502,6 +511,7 @@ class _Run(RunHooks):
         except RunError as exc:
             status, error, failed_node = RunStatus.FAILED, str(exc), self.current_node
         finally:
+            self.cancel.remove_listener(self._forward_cancel)
             self.watchdog.close()
             for frame in stack:
                 if isinstance(frame, _StreamFrame) and hasattr(frame.generator, "close"):
@@ -530,6 +540,12 @@ class _Run(RunHooks):
             stopped_reason=self.stopped_reason,
             nodes=self.summaries,
         )
+
+    def _forward_cancel(self, reason: str) -> None:
+        """Cancelling the run cancels the step that is running."""
+        token = self.current_token
+        if token is not None:
+            token.set(reason)
 
     def _render_outputs(self) -> dict[str, Any]:
         try:
@@ -591,7 +607,7 @@ class _Run(RunHooks):
                 slot = self.pending[target] = {}
             for pin, value in update.items():
                 slot[pin] = (value, ctx)
-            linked = self.plans[target].linked
+            linked = self._plan_of(target).linked
             if _ready(slot, linked) is None:
                 self.backlog.setdefault(target, []).append((update, ctx))
                 continue
@@ -618,7 +634,7 @@ class _Run(RunHooks):
         self._check_limits()
         self.step += 1
         step = self.step
-        plan = self.plans[node_id]
+        plan = self._plan_of(node_id)
         summary = self.summaries[node_id]
         summary.executions += 1
         self.current_node, self.current_step = node_id, step
@@ -687,7 +703,7 @@ class _Run(RunHooks):
             node_id=plan.node_id,
             step=step,
             attempt=attempt,
-            workflow_dir=self.loaded.directory,
+            workflow_dir=self.workflow_dir,
             artifacts_dir=self.artifacts_dir,
             clock=self.clock,
             random=self.random,
@@ -720,9 +736,11 @@ class _Run(RunHooks):
         self, plan: _NodePlan, step: int, attempt: int, values: dict[str, Any], stack: list[Any]
     ) -> tuple[BaseException, float] | None:
         """One attempt; None when it succeeded (or started streaming), else (error, duration)."""
-        token = CancelToken()
-        self.current_token = token
-        self.cancel.add_listener(token.set)
+        # Steps share one token until one is set (a timeout); a loop block keeps its
+        # own, because it lives on while the steps it feeds run.
+        token = self.current_token
+        if token is None or token.is_set() or plan.streams:
+            token = self.current_token = CancelToken()
         ctx = self._context(plan, step, attempt, token)
         self.emit(
             NodeStarted, node_id=plan.node_id, block=plan.block.id, step=step, attempt=attempt
@@ -737,13 +755,12 @@ class _Run(RunHooks):
                 # the first item is part of the attempt: a failure before any
                 # emission is retried like any other
                 first = self._call(plan, ctx, lambda: next(result, _END))
+                self.current_token = None
                 self._stream_item(frame, first, stack)
                 return None
             pins = emission_pins(plan.block, result, plan.node_id) if result is not None else {}
         except (Exception, StepTimeout) as exc:
             return exc, self.clock.monotonic() - started
-        finally:
-            self.cancel.remove_listener(token.set)
         self._finish(
             plan, step, attempt, started, [pins] if result is not None else [], ctx.vars_set
         )
@@ -807,10 +824,10 @@ class _Run(RunHooks):
         assert frame.ctx is not None
         self.ctx = frame.turn
         self.current_node, self.current_step = frame.plan.node_id, frame.step
-        token = frame.ctx.cancel
-        self.cancel.add_listener(token.set)
+        self.current_token = frame.ctx.cancel
         try:
             item = self._call(frame.plan, frame.ctx, lambda: next(frame.generator, _END))
+            self.current_token = None
             self._stream_item(frame, item, stack)
         except (Exception, StepTimeout) as exc:
             # a block that has emitted is not retried: what it fed has already run
@@ -822,8 +839,6 @@ class _Run(RunHooks):
                 exc,
                 stack,
             )
-        finally:
-            self.cancel.remove_listener(token.set)
 
     def _replay(
         self, plan: _NodePlan, step: int, recorded: StepCheckpoint, stack: list[Any]

@@ -52,7 +52,9 @@ class StepWatchdog:
                     target=self._loop, name="deskpilot-step-watchdog", daemon=True
                 )
                 self._thread.start()
-            elif deadline < self._waiting_until:
+            elif deadline < self._waiting_until - 0.005:
+                # only an earlier deadline needs the thread awake; the same run
+                # deadline recomputed each step must not wake it every time
                 self._cond.notify()
 
     def disarm(self) -> bool:

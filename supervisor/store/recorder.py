@@ -1,10 +1,14 @@
 """Record engine events in the history from one writer thread, committing in groups.
 
 ``Recorder`` is an ``EventSink``: calling it only appends the event to a
-queue, so a step never waits for the disk.  The writer thread takes whatever
+queue, so a step rarely waits for the disk.  The writer thread takes whatever
 has queued up (at most ``MAX_BATCH`` events) and commits it in one
 transaction: while the disk is busy events pile up and the next commit takes
-them all, so commits get larger exactly when they need to, with no timer.
+them all.  Two bounds keep that honest.  A batch smaller than ``MIN_BATCH``
+lingers up to ``LINGER`` seconds for company, so a fast producer does not
+buy a commit every two events; and at most ``MAX_PENDING`` events may wait
+uncommitted, after which the producer waits for the writer, so what a
+``kill -9`` can lose (events nobody was shown) stays bounded.
 
 ``on_committed`` is called with each committed batch, in order, from the
 writer thread.  Whatever reports progress to people (the GUI, the API) should
@@ -33,6 +37,11 @@ logger = logging.getLogger(__name__)
 
 #: A commit never holds more events than this; the rest go in the next one.
 MAX_BATCH = 500
+#: A smaller batch waits up to LINGER seconds for more events before committing.
+MIN_BATCH = 64
+LINGER = 0.002
+#: Events that may wait uncommitted before producers are made to wait.
+MAX_PENDING = 2 * MAX_BATCH
 #: After a failed commit the writer retries on its own, waiting this long, then twice as
 #: long each time up to the maximum; ``flush()`` retries at once.
 FIRST_RETRY_DELAY = 0.5
@@ -72,14 +81,22 @@ class Recorder:
         on_committed: Callable[[list[Event]], None] | None = None,
         on_error: Callable[[StoreError], None] | None = None,
         max_batch: int = MAX_BATCH,
+        min_batch: int = MIN_BATCH,
+        linger: float = LINGER,
+        max_pending: int = MAX_PENDING,
         name: str = "history-writer",
     ) -> None:
         if max_batch < 1:
             raise ValueError(f"max_batch must be at least 1, got {max_batch}")
+        if max_pending < max_batch:
+            raise ValueError(f"max_pending ({max_pending}) must be at least max_batch ({max_batch})")
         self._store = store
         self._on_committed = on_committed
         self._on_error = on_error
         self._max_batch = max_batch
+        self._min_batch = min(min_batch, max_batch)
+        self._linger = linger
+        self._slots = threading.Semaphore(max_pending)
         self._queue: queue.SimpleQueue[Event | _Flush | _Stop] = queue.SimpleQueue()
         # Events that failed to commit, plus everything queued behind them.
         self._backlog: list[Event] = []
@@ -94,6 +111,7 @@ class Recorder:
     def __call__(self, event: Event) -> None:
         if self._closed:
             raise StoreError("the history recorder is closed; this event was not recorded")
+        self._slots.acquire()  # back-pressure: wait while MAX_PENDING events are uncommitted
         self._queue.put(event)
 
     @property
@@ -149,6 +167,7 @@ class Recorder:
                 self._retry()
                 continue
             batch: list[Event] = []
+            linger_until: float | None = None
             while True:
                 if isinstance(item, Event):
                     batch.append(item)
@@ -169,11 +188,28 @@ class Recorder:
                 try:
                     item = get_nowait()
                 except queue.Empty:
-                    break
+                    if not batch or len(batch) >= self._min_batch:
+                        break
+                    if linger_until is None:
+                        linger_until = time.monotonic() + self._linger
+                    left = linger_until - time.monotonic()
+                    if left <= 0:
+                        break
+                    try:
+                        item = get(timeout=left)
+                    except queue.Empty:
+                        break
             if batch:
                 self._commit(batch)
 
     def _commit(self, batch: list[Event]) -> None:
+        try:
+            self._write(batch)
+        finally:
+            # committed, or kept in the backlog for a retry: either way no longer pending
+            self._slots.release(len(batch))
+
+    def _write(self, batch: list[Event]) -> None:
         if self._failure is not None:
             # Keep the order: nothing is written past a batch that failed.
             self._backlog.extend(batch)
