@@ -27,6 +27,7 @@ from supervisor.config import SupervisorConfig
 from supervisor.core import Supervisor, SupervisorError
 from supervisor.logs import json_handler
 from supervisor.paths import DeskpilotPaths
+from supervisor.retention import RetentionPolicy, schedule_retention, stop_retention
 from supervisor.store.store import HistoryStore
 from supervisor.workers import PythonWorkerLauncher, WorkerLauncher
 
@@ -158,8 +159,12 @@ class Daemon:
         self.parts = parts
         server_task: asyncio.Task[Any] | None = None
         server: Any = None
+        retention: asyncio.Task[None] | None = None
         try:
             await supervisor.start()
+            retention = schedule_retention(
+                supervisor, lambda: RetentionPolicy.from_config(self.paths.config_dir)
+            )
             if self.triggers:
                 from supervisor.triggers.manager import TriggerManager
 
@@ -176,6 +181,7 @@ class Daemon:
             await self._stop.wait()
             logger.info("supervisor stopping")
         finally:
+            await stop_retention(retention)
             if parts.triggers is not None:
                 await parts.triggers.stop()
             await supervisor.stop()

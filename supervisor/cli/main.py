@@ -226,6 +226,7 @@ def gui_cmd(files: tuple[Path, ...]) -> None:
 
 
 def _attach_optional_groups() -> None:
+    from supervisor.cli.backup_cmd import backup_cmd, history_group, restore_cmd
     from supervisor.cli.daemon_cmd import (
         submit_cmd,
         supervisor_group,
@@ -243,6 +244,9 @@ def _attach_optional_groups() -> None:
     cli.add_command(submit_cmd)
     cli.add_command(triggers_group)
     cli.add_command(workers_cmd)
+    cli.add_command(backup_cmd)
+    cli.add_command(restore_cmd)
+    cli.add_command(history_group)
 
 
 _attach_optional_groups()

@@ -45,7 +45,7 @@ def current_revisions(connection: Connection) -> tuple[str, ...]:
     return tuple(MigrationContext.configure(connection).get_current_heads())
 
 
-def _check_known(revisions: tuple[str, ...], script: ScriptDirectory, database: str) -> None:
+def check_known(revisions: tuple[str, ...], script: ScriptDirectory, database: str) -> None:
     known = {rev.revision for rev in script.walk_revisions()}
     unknown = [rev for rev in revisions if rev not in known]
     if unknown:
@@ -73,7 +73,7 @@ def upgrade_to_head(engine: Engine) -> str:
         # Most opens find the database current: check without taking the write lock.
         with engine.connect() as connection:
             revisions = current_revisions(connection)
-        _check_known(revisions, script, database)
+        check_known(revisions, script, database)
         if revisions == (head,):
             return head
         with (
@@ -82,7 +82,7 @@ def upgrade_to_head(engine: Engine) -> str:
         ):
             # Re-read under the write lock: another process may have migrated meanwhile.
             revisions = current_revisions(connection)
-            _check_known(revisions, script, database)
+            check_known(revisions, script, database)
             if revisions != (head,):
                 logger.info(
                     "migrating history database %s from %s to %s",

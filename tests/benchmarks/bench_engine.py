@@ -25,8 +25,8 @@ crashed); a missed speed target is reported, not fatal.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import gc
+import importlib.util
 import json
 import logging
 import os
