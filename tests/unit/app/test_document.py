@@ -107,7 +107,9 @@ def test_events_describe_each_change() -> None:
 
 
 def test_rename_updates_links_and_templates() -> None:
-    document = WorkflowDocument.open(example_files()[1])  # http_to_file.yaml
+    document = WorkflowDocument.open(
+        next(p for p in example_files() if p.name == "http_to_file.yaml")
+    )
     assert document.path is not None and document.path.name == "http_to_file.yaml"
     document.rename_node("fetch", "download")
     assert "download" in document.nodes and "fetch" not in document.nodes

@@ -17,7 +17,7 @@ def test_every_block_is_listed_by_category(qtbot: QtBot, registry: BlockRegistry
     qtbot.addWidget(palette)
     assert sorted(palette.visible_block_ids()) == registry.ids()
     groups = [palette.proxy.index(row, 0).data() for row in range(palette.proxy.rowCount())]
-    assert groups[:3] == ["Control flow", "Data", "Files"]
+    assert groups[:4] == ["Control flow", "Data", "Desktop", "Files"]
 
 
 def test_search_filters_by_id_title_and_description(qtbot: QtBot, registry: BlockRegistry) -> None:

@@ -42,7 +42,7 @@ def test_events_that_pile_up_are_committed_together(store: HistoryStore) -> None
         gate.wait(timeout=30)
 
     sent = [run.run_started()] + [run.log(f"line {n}") for n in range(1199)]
-    recorder = Recorder(store, on_committed=on_committed)
+    recorder = Recorder(store, on_committed=on_committed, max_pending=2000)
     try:
         recorder(sent[0])
         eventually(lambda: len(batches) == 1)
@@ -58,6 +58,42 @@ def test_events_that_pile_up_are_committed_together(store: HistoryStore) -> None
     # 1,199 queued events in batches of at most 500: three commits, not 1,199.
     assert [len(batch) for batch in batches[1:]] == [MAX_BATCH, MAX_BATCH, 199]
     assert len(store.events(run.run_id, limit=None)) == 1199
+
+
+def test_a_producer_waits_once_max_pending_events_are_uncommitted(store: HistoryStore) -> None:
+    """Back-pressure: what a kill -9 could lose (the uncommitted events) stays bounded."""
+    run = RunEvents()
+    gate = threading.Event()
+
+    def on_committed(batch: list[Event]) -> None:
+        gate.wait(timeout=30)
+
+    recorder = Recorder(store, on_committed=on_committed, max_batch=5, max_pending=10)
+    produced: list[int] = []
+
+    def produce() -> None:
+        for n in range(30):
+            recorder(run.log(f"line {n}"))
+            produced.append(n)
+
+    producer = threading.Thread(target=produce)
+    try:
+        recorder(run.run_started())
+        producer.start()
+        # the writer is stuck in its first commit: the producer stops at the bound
+        eventually(lambda: len(produced) >= 9)
+        assert not gate.is_set()
+        time_limit = threading.Event()
+        time_limit.wait(0.2)  # the stall under test: nothing may be produced past the bound
+        assert len(produced) <= 10
+        gate.set()
+        producer.join(timeout=30)
+        recorder.flush(timeout=30)
+    finally:
+        gate.set()
+        recorder.close()
+    assert produced == list(range(30))
+    assert len(store.events(run.run_id, limit=None)) == 30
 
 
 def test_a_step_is_reported_only_once_another_connection_can_read_it(
