@@ -15,8 +15,9 @@ from pathlib import Path
 from PySide6.QtWidgets import QApplication
 
 from app import theme as themes
-from app.main_window import MainWindow
 from app.resources import icon
+from app.supervisor_link import SupervisorLink
+from app.tray import DesktopShell
 from automation.blocks.registry import BlockRegistry
 from supervisor.paths import DeskpilotPaths
 
@@ -25,6 +26,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="deskpilot gui", description="Deskpilot's window")
     parser.add_argument("files", nargs="*", type=Path, help="workflow files to open")
     parser.add_argument("--debug", action="store_true", help="log debug messages")
+    parser.add_argument(
+        "--tray", action="store_true", help="start in the tray without opening the window"
+    )
+    parser.add_argument(
+        "--no-supervisor",
+        action="store_true",
+        help="do not start the supervisor when it is not running (wait for it instead)",
+    )
     return parser
 
 
@@ -45,10 +54,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     registry = BlockRegistry.with_builtins()
     for problem in registry.load_errors:
         logging.getLogger(__name__).warning("block plugin not loaded: %s", problem)
-    window = MainWindow(registry, paths, theme=theme)
-    for path in args.files:
-        window.open_workflow(path.resolve())
-    window.show()
+    link = SupervisorLink(paths, autostart=not args.no_supervisor)
+    shell = DesktopShell(app, registry, paths, theme, link=link)
+    shell.start(args.files, show_window=not args.tray)
     return app.exec()
 
 

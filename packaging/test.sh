@@ -7,4 +7,7 @@ bash packaging/system-deps.sh
 bash packaging/bootstrap.sh dev
 .venv/bin/ruff check .
 .venv/bin/mypy
-exec .venv/bin/python -m pytest "$@"
+.venv/bin/python -m pytest "$@"
+# The end-to-end GUI tests need Qt on a real (Xvfb) display, which a process
+# that already made an offscreen Qt application cannot switch to: own process.
+.venv/bin/python -m pytest tests/e2e "$@"

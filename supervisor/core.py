@@ -32,12 +32,15 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import func, select
+
 from automation.blocks.registry import BlockRegistry
 from automation.engine.engine import coerce_inputs
-from automation.engine.events import Event, NodeStarted, RunFinished, RunStatus
+from automation.engine.events import Event, LogEmitted, NodeStarted, RunFinished, RunStatus
 from automation.errors import DeskpilotError, WorkflowError, WorkflowInvalid
 from automation.loader import LoadedWorkflow, parse_workflow, read_workflow_file
 from automation.validation import validate
@@ -57,6 +60,8 @@ from supervisor.bus import (
 from supervisor.config import SupervisorConfig
 from supervisor.protocol import EVENT_MESSAGES, ProtocolError, decode, message_event
 from supervisor.store.recorder import Recorder
+from supervisor.store.schema import events as events_table
+from supervisor.store.schema import workflows as workflows_table
 from supervisor.store.store import HistoryStore
 from supervisor.workers import (
     ExitReason,
@@ -92,6 +97,14 @@ class QueuedRun:
     resume: bool = False
     deadline_seconds: float | None = None
     step_timeouts: dict[str, float] = field(default_factory=dict)
+    #: When the run first started (monotonic): its time limit counts from here, across resumes.
+    first_started: float | None = None
+
+    def time_left(self, now: float) -> float | None:
+        if self.deadline_seconds is None:
+            return None
+        started = now if self.first_started is None else self.first_started
+        return self.deadline_seconds - (now - started)
 
 
 @dataclass
@@ -149,7 +162,11 @@ class Supervisor:
         self.on_breaker: list[Callable[[str, BreakerState], None]] = []
         #: Where a re-run from a failed node takes its finished steps from.
         self._checkpoint_sources: dict[str, str] = {}
+        #: Runs whose end is waiting to be committed: run id -> (workflow, status).
+        self._finishing: dict[str, tuple[str, RunStatus]] = {}
         self.accepting = False
+        #: A new worker that has not said hello after this long is killed (as hung).
+        self.worker_start_timeout = 10.0
         self._order = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.TimerHandle | None = None
@@ -160,6 +177,13 @@ class Supervisor:
     # -- lifecycle ------------------------------------------------------------------
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        reap = getattr(self.launcher, "reap_strays", None)
+        if callable(reap):
+            stray = reap()
+            if stray:
+                logger.warning(
+                    "killed %d worker processes a previous supervisor left behind", len(stray)
+                )
         self._reconcile()
         self.accepting = True
         self._ensure_spares()
@@ -214,18 +238,29 @@ class Supervisor:
             loop.call_soon_threadsafe(self._publish_many, payload)
 
     def _publish_many(self, payload: list[dict[str, Any]]) -> None:
+        ended = False
         for item in payload:
             self.bus.publish(item)
+            if item.get("kind") == "run_finished":
+                pending = self._finishing.pop(str(item.get("run_id")), None)
+                if pending is not None:
+                    self._finished(pending[0], str(item["run_id"]), pending[1])
+                    ended = True
+        if ended:
+            self._dispatch()  # a breaker may have closed
 
     # -- start-up reconciliation ----------------------------------------------------
     def _reconcile(self) -> None:
         """Runs left ``running`` by a dead supervisor are interrupted and resumed; queued ones reload."""
         for record in self.store.list_runs(status=RunStatus.RUNNING, limit=None):
-            self.store.set_run_status(
+            detail = "the supervisor stopped while this run was in progress"
+            self._note(
                 record.id,
-                RunStatus.INTERRUPTED,
-                error="the supervisor stopped while this run was in progress",
+                _last_logged_seq(self.store, record.id) + 1,
+                detail,
+                {"reason": "supervisor_lost"},
             )
+            self.store.set_run_status(record.id, RunStatus.INTERRUPTED, error=detail)
             logger.warning("run %s was running when the supervisor stopped; resuming it", record.id)
             self._requeue_from_store(record.id, reason="supervisor restarted")
         for record in self.store.list_runs(status=RunStatus.INTERRUPTED, limit=None):
@@ -241,8 +276,11 @@ class Supervisor:
         text = self.store.version_content(record.version_id)
         if text is None:
             return None
+        # The file's path gives relative paths in the workflow their meaning: a resumed run
+        # must resolve them where its first attempt did.
+        path = _workflow_path(self.store, record.workflow_id)
         try:
-            loaded = parse_workflow(text)
+            loaded = parse_workflow(text, path=Path(path) if path else None)
         except WorkflowError:
             return None
         self._order += 1
@@ -250,7 +288,7 @@ class Supervisor:
             run_id=record.id,
             workflow=record.workflow_name,
             text=text,
-            path=None,
+            path=path,
             inputs=dict(record.inputs or {}),
             priority=record.priority,
             trigger=record.trigger,
@@ -362,7 +400,8 @@ class Supervisor:
             text = self.store.version_content(record.version_id) if record.version_id else None
             if text is None:
                 raise SupervisorError(f"run {run_id}'s workflow version is no longer stored")
-            loaded = parse_workflow(text)
+            path = _workflow_path(self.store, record.workflow_id)
+            loaded = parse_workflow(text, path=Path(path) if path else None)
         return self.submit(
             loaded,
             dict(record.inputs or {}),
@@ -420,11 +459,22 @@ class Supervisor:
             self._wake_in(1.0)
             return
         self._spawning -= 1
+        if not self.accepting:
+            # stop() began while this worker started: nobody would ever stop it
+            kill_tree(process.pid)
+            await process.wait()
+            return
         worker = WorkerHandle(process=process, id=worker_id)
+        worker.lease_expires = self.clock() + self._start_timeout()
         self.workers[worker.id] = worker
         self.counters["workers_started"] += 1
         self.publish(WorkerStarted(worker_id=worker.id, pid=worker.pid))
         self._spawn_task(self._read(worker))
+        self._arm(worker)
+
+    def _start_timeout(self) -> float:
+        """How long a new worker may take to say hello (imports can be slow on a busy machine)."""
+        return self.worker_start_timeout
 
     async def _read(self, worker: WorkerHandle) -> None:
         stdout = worker.process.stdout
@@ -454,13 +504,14 @@ class Supervisor:
             worker.lease_expires = now + self.config.lease
         if kind == "hello":
             if worker.state is WorkerState.STARTING:
+                if worker.timer is not None:  # the start-up deadline is met
+                    worker.timer.cancel()
+                    worker.timer = None
                 worker.move(WorkerState.IDLE)
                 worker.ready.set()
                 self._dispatch()
         elif kind == "heartbeat":
             worker.heartbeats += 1
-            from datetime import UTC, datetime
-
             worker.last_heartbeat = datetime.now(UTC)
         elif kind in EVENT_MESSAGES:
             try:
@@ -469,6 +520,7 @@ class Supervisor:
                 logger.warning("worker %s: %s", worker.pid, exc)
                 return
             self.recorder(event)
+            worker.last_seq = max(worker.last_seq, event.seq)
             if isinstance(event, NodeStarted):
                 self._watch_step(worker, event)
             elif kind in ("step_finished", "step_failed"):
@@ -495,8 +547,10 @@ class Supervisor:
         if active is None:
             return
         timeout = active.entry.step_timeouts.get(event.node_id)
-        if timeout is not None:
-            worker.hard_deadline = self.clock() + timeout + 2 * self.config.kill_grace + 1.0
+        if timeout is not None and not active.cancel_requested:
+            # a step's deadline never extends the run's, nor a cancel's kill deadline
+            step_deadline = self.clock() + timeout + 2 * self.config.kill_grace + 1.0
+            worker.hard_deadline = min(step_deadline, self._run_deadline(active))
             worker.hard_deadline_reason = ExitReason.TIMED_OUT
             self._arm(worker)
 
@@ -507,9 +561,11 @@ class Supervisor:
             worker.hard_deadline_reason = ExitReason.TIMED_OUT
 
     def _run_deadline(self, active: ActiveRun) -> float:
-        if active.entry.deadline_seconds is None:
+        entry = active.entry
+        if entry.deadline_seconds is None:
             return float("inf")
-        return active.started + active.entry.deadline_seconds + 2 * self.config.kill_grace + 1.0
+        started = active.started if entry.first_started is None else entry.first_started
+        return started + entry.deadline_seconds + 2 * self.config.kill_grace + 1.0
 
     def _run_ended(self, worker: WorkerHandle, event: RunFinished) -> None:
         active = self.active.pop(event.run_id, None)
@@ -518,11 +574,9 @@ class Supervisor:
             worker.move(WorkerState.STOPPING)
         self.counters["runs_finished"] += 1
         if active is not None:
-            try:
-                self.recorder.flush(timeout=10)  # listeners read the final status from history
-            except DeskpilotError as exc:
-                logger.error("could not record the end of run %s: %s", event.run_id, exc)
-            self._finished(active.entry.workflow, event.run_id, event.status)
+            # Listeners read the final status from history: they hear of the end once it is
+            # committed (_publish_many), rather than the loop waiting here for the disk.
+            self._finishing[event.run_id] = (active.entry.workflow, event.status)
         self._ensure_spares()
         self._dispatch()
 
@@ -544,20 +598,30 @@ class Supervisor:
             )
         )
         if run_id is not None and not worker.finished_run:
-            self._interrupted(run_id, reason, returncode)
+            self._interrupted(run_id, reason, returncode, pid=worker.pid, seq=worker.last_seq + 1)
         self._ensure_spares()
         self._dispatch()
 
-    def _interrupted(self, run_id: str, reason: ExitReason, returncode: int | None) -> None:
+    def _interrupted(
+        self, run_id: str, reason: ExitReason, returncode: int | None, *, pid: int, seq: int
+    ) -> None:
         active = self.active.pop(run_id, None)
         if active is None:
             return
         entry = active.entry
+        detail = _describe_exit(reason, returncode)
+        # The run's error is cleared when it resumes; this note keeps what happened to the
+        # worker (crashed, hung, timed out) in the run's history for good.
+        self._note(
+            run_id,
+            seq,
+            detail,
+            {"reason": str(reason), "returncode": returncode, "pid": pid},
+        )
         try:
             self.recorder.flush(timeout=10)
         except DeskpilotError as exc:
             logger.error("could not record the last events of run %s: %s", run_id, exc)
-        detail = _describe_exit(reason, returncode)
         if reason is ExitReason.SHUTDOWN:
             self.store.set_run_status(run_id, RunStatus.INTERRUPTED, error=detail)
             return
@@ -603,6 +667,22 @@ class Supervisor:
         self.queue[run_id] = entry
         logger.warning("run %s interrupted (%s); resuming in %.2fs", run_id, detail, delay)
 
+    def _note(self, run_id: str, seq: int, message: str, data: dict[str, Any]) -> None:
+        """Add a warning to a run's event log, written in order with the worker's events."""
+        event = LogEmitted(
+            run_id=run_id,
+            seq=seq,
+            at=datetime.now(UTC),
+            node_id=None,
+            level="warning",
+            message=message,
+            data=data,
+        )
+        try:
+            self.recorder(event)
+        except DeskpilotError as exc:
+            logger.error("could not record why run %s stopped: %s", run_id, exc)
+
     # -- leases and deadlines ---------------------------------------------------------------
     def _arm(self, worker: WorkerHandle) -> None:
         """Wake up at the worker's next deadline (lease or hard deadline)."""
@@ -612,12 +692,31 @@ class Supervisor:
         when = min(worker.lease_expires, worker.hard_deadline)
         if when == float("inf"):
             return
-        loop.call_later(max(0.0, when - self.clock()), self._check_worker, worker)
+        # One timer per worker: an earlier one re-arms itself when it fires, so arming on
+        # every step must not pile up timers that each wake the loop for the whole run.
+        if worker.timer is not None:
+            if worker.timer_due <= when:
+                return
+            worker.timer.cancel()
+        worker.timer_due = when
+        worker.timer = loop.call_later(max(0.0, when - self.clock()), self._check_worker, worker)
 
     def _check_worker(self, worker: WorkerHandle) -> None:
-        if worker.state is not WorkerState.BUSY or worker.kill_reason is not None:
+        worker.timer = None
+        if worker.kill_reason is not None:
             return
         now = self.clock()
+        if worker.state is WorkerState.STARTING:
+            if now < worker.lease_expires:
+                self._arm(worker)
+                return
+            # Never said hello (frozen, or stuck importing).  Counted as a coming spare, it
+            # would hold back the workers the queue needs for ever.
+            logger.warning("worker %s did not start within its time; killing it", worker.pid)
+            self._kill(worker, ExitReason.HUNG)
+            return
+        if worker.state is not WorkerState.BUSY:
+            return
         if now >= worker.hard_deadline:
             self._kill(worker, worker.hard_deadline_reason)
         elif now >= worker.lease_expires:
@@ -729,6 +828,9 @@ class Supervisor:
         worker.move(WorkerState.BUSY)
         worker.run_id = entry.run_id
         now = self.clock()
+        if entry.first_started is None:
+            entry.first_started = now
+        time_left = entry.time_left(now)
         worker.lease_expires = now + self.config.lease
         active = ActiveRun(entry=entry, worker=worker, started=now)
         self.active[entry.run_id] = active
@@ -761,7 +863,8 @@ class Supervisor:
             "attempts_used": attempts_used,
             "trigger": entry.trigger,
             "artifacts_dir": str(self.artifacts_dir),
-            "deadline_seconds": entry.deadline_seconds,
+            # what is left of the run's time limit (a resumed run does not get it afresh)
+            "deadline_seconds": None if time_left is None else max(time_left, 0.001),
         }
         self.store.set_run_status(entry.run_id, RunStatus.RUNNING)
         self._spawn_task(self._send_start(worker, message))
@@ -830,6 +933,26 @@ class Supervisor:
                 if b.opened_at is not None
             },
         }
+
+
+def _workflow_path(store: HistoryStore, workflow_id: int | None) -> str | None:
+    """Where the workflow's file was when it was last submitted (None if never from a file)."""
+    if workflow_id is None:
+        return None
+    with store.engine.connect() as connection:
+        path: str | None = connection.execute(
+            select(workflows_table.c.path).where(workflows_table.c.id == workflow_id)
+        ).scalar()
+    return path
+
+
+def _last_logged_seq(store: HistoryStore, run_id: str) -> int:
+    """The highest sequence number in a run's stored event log (0 when it has none)."""
+    with store.engine.connect() as connection:
+        value = connection.execute(
+            select(func.max(events_table.c.seq)).where(events_table.c.run_id == run_id)
+        ).scalar()
+    return int(value or 0)
 
 
 def _step_timeouts(loaded: LoadedWorkflow) -> dict[str, float]:

@@ -31,6 +31,10 @@ from automation.engine.engine import Engine, StepCheckpoint
 from automation.engine.events import Event
 from automation.errors import DeskpilotError
 from automation.loader import parse_workflow
+
+# Imported here, before the worker says hello, not when its run starts: keyring and its
+# backends take ~50 ms to import, which a restart onto a warm spare should not wait for.
+from automation.secrets import secret_store_from_env
 from supervisor.logs import json_handler
 from supervisor.protocol import PROTOCOL_VERSION, decode, encode, event_message
 
@@ -61,9 +65,24 @@ class _Channel:
         self.send(event_message(event))
 
 
-def _heartbeats(channel: _Channel, interval: float, stop: threading.Event) -> None:
+#: A spare waiting for its run beats this often: nobody needs its heartbeats (leases are for
+#: busy workers), and an idle supervisor should not wake up several times a second for them.
+IDLE_HEARTBEAT_INTERVAL = 5.0
+
+
+def _heartbeats(
+    channel: _Channel, interval: float, stop: threading.Event, busy: threading.Event
+) -> None:
     seq = 0
-    while not stop.wait(interval):
+    while True:
+        if busy.is_set():
+            if stop.wait(interval):
+                return
+        else:
+            # idle: beat slowly, but at once when the run starts (its lease starts then)
+            busy.wait(max(interval, IDLE_HEARTBEAT_INTERVAL))
+            if stop.is_set():
+                return
         seq += 1
         channel.send({"type": "heartbeat", "seq": seq})
 
@@ -113,7 +132,7 @@ def serve(
     registry = registry or BlockRegistry.with_builtins()
     beats = threading.Thread(
         target=_heartbeats,
-        args=(channel, heartbeat_interval, stop_beats),
+        args=(channel, heartbeat_interval, stop_beats, started),
         daemon=True,
         name="heartbeat",
     )
@@ -133,8 +152,6 @@ def serve(
         # Everything loaded so far lives as long as the process: keep the
         # collector from walking it again and again during the run.
         gc.freeze()
-        from automation.secrets import secret_store_from_env
-
         engine = Engine(
             registry,
             sink=channel.sink,
@@ -232,8 +249,6 @@ def fork_server(fd: int) -> None:
     root.addHandler(json_handler(None))
     root.setLevel(logging.INFO)
     registry = BlockRegistry.with_builtins()
-    import automation.secrets  # noqa: F401  (imported by every run; once here)
-
     interval = _heartbeat_interval()
 
     def send(message: dict[str, Any]) -> None:

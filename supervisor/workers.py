@@ -19,7 +19,9 @@ import json
 import logging
 import os
 import signal
+import socket
 import sys
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -65,8 +67,25 @@ class ExitReason(StrEnum):
     SHUTDOWN = "shutdown"
 
 
+class WorkerProcess(Protocol):
+    """What the supervisor uses of a worker process (``asyncio.subprocess.Process`` has it)."""
+
+    stdin: asyncio.StreamWriter | None
+    stdout: asyncio.StreamReader | None
+
+    @property
+    def pid(self) -> int: ...
+
+    async def wait(self) -> int | None: ...
+
+
 class WorkerLauncher(Protocol):
-    async def spawn(self, worker_id: int) -> asyncio.subprocess.Process: ...
+    async def spawn(self, worker_id: int) -> WorkerProcess: ...
+
+
+#: Set in every worker's environment to its launcher's log folder: how a supervisor
+#: recognises workers a previous instance left behind (one instance per folder).
+WORKER_MARK = "DESKPILOT_WORKER_LOGS"
 
 
 @dataclass
@@ -78,15 +97,12 @@ class PythonWorkerLauncher:
     python: str = sys.executable
     env: dict[str, str] = field(default_factory=dict)
     keep_logs: int = 50
+    _spawns: int = field(default=0, init=False, repr=False)
 
-    async def spawn(self, worker_id: int) -> asyncio.subprocess.Process:
+    async def spawn(self, worker_id: int) -> WorkerProcess:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.log_dir / f"worker-{worker_id}.log"
-        env = {
-            **os.environ,
-            **self.env,
-            "DESKPILOT_HEARTBEAT_INTERVAL": str(self.heartbeat_interval),
-        }
+        env = self._environment()
         with open(log_path, "ab") as log:
             process = await asyncio.create_subprocess_exec(
                 self.python,
@@ -105,18 +121,321 @@ class PythonWorkerLauncher:
     def log_path(self, worker_id: int) -> Path:
         return self.log_dir / f"worker-{worker_id}.log"
 
+    def _environment(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            **self.env,
+            "DESKPILOT_HEARTBEAT_INTERVAL": str(self.heartbeat_interval),
+            WORKER_MARK: str(self.log_dir.resolve()),
+        }
+
+    def reap_strays(self) -> list[int]:
+        """Kill workers that a previous supervisor using these logs left behind.
+
+        A worker stops by itself when its supervisor dies (its stdin closes),
+        but one that was frozen, or stuck in C, at that moment cannot; it would
+        stay forever.  Only one supervisor runs per folder (the daemon's lock),
+        so anything still marked with ours is a leftover.
+        """
+        mark = str(self.log_dir.resolve())
+        killed: list[int] = []
+        for proc in psutil.process_iter(["pid", "cmdline"]):
+            try:
+                if proc.pid == os.getpid() or "supervisor.worker" not in (
+                    proc.info["cmdline"] or []
+                ):
+                    continue
+                if proc.environ().get(WORKER_MARK) == mark:
+                    killed += kill_tree(proc.pid)
+            except psutil.Error:
+                continue
+        return killed
+
     def _prune_logs(self) -> None:
-        logs = sorted(self.log_dir.glob("worker-*.log"), key=lambda p: p.stat().st_mtime)
-        for old in logs[: max(0, len(logs) - self.keep_logs)]:
-            old.unlink(missing_ok=True)
+        # Every tenth start, not every one: listing and statting the folder cost a
+        # millisecond a worker at 50 runs/s.  A log that vanishes meanwhile is no error.
+        self._spawns += 1
+        if self._spawns % 10 != 1:
+            return
+        dated = []
+        for log in self.log_dir.glob("worker-*.log"):
+            with contextlib.suppress(OSError):
+                dated.append((log.stat().st_mtime, log))
+        dated.sort()
+        for _, old in dated[: max(0, len(dated) - self.keep_logs)]:
+            with contextlib.suppress(OSError):
+                old.unlink(missing_ok=True)
 
 
 _ids = itertools.count(1)
 
+#: Seconds to start workers directly after the fork server failed, before trying it again.
+FORK_SERVER_RETRY = 60.0
+
+
+class ForkedWorker:
+    """A worker forked by the fork server: its pipes, and its exit status as the server reports it."""
+
+    def __init__(
+        self,
+        pid: int,
+        stdin: asyncio.StreamWriter,
+        stdout: asyncio.StreamReader,
+        exited: asyncio.Future[int | None],
+    ) -> None:
+        self._pid = pid
+        self.stdin: asyncio.StreamWriter | None = stdin
+        self.stdout: asyncio.StreamReader | None = stdout
+        self._exited = exited
+
+    @property
+    def pid(self) -> int:
+        return self._pid
+
+    @property
+    def returncode(self) -> int | None:
+        return self._exited.result() if self._exited.done() else None
+
+    async def wait(self) -> int | None:
+        returncode = await asyncio.shield(self._exited)
+        if self.stdin is not None:
+            self.stdin.close()
+        return returncode
+
+
+@dataclass
+class ForkServerLauncher(PythonWorkerLauncher):
+    """Forks warm workers from a server that imported everything once (Linux).
+
+    ``python -m supervisor.worker`` spends most of a second importing and
+    registering blocks before it can take a run; with one process per run that
+    caps throughput at a few runs per second per core and makes every restart
+    wait for a fresh spare.  The fork server pays that once; each worker is
+    then a ``fork()`` away, still one process per run, in a session of its own.
+    Where the server cannot run (no ``SOCK_SEQPACKET``, it failed to start or
+    died), workers are started the ordinary way.  Block plugins installed after
+    the server started are seen once it restarts (``close()``).
+    """
+
+    spawn_timeout: float = 10.0
+    _sock: socket.socket | None = field(default=None, init=False, repr=False)
+    _server: asyncio.subprocess.Process | None = field(default=None, init=False, repr=False)
+    _starting: asyncio.Lock | None = field(default=None, init=False, repr=False)
+    _ready: asyncio.Future[int] | None = field(default=None, init=False, repr=False)
+    _spawning: dict[int, asyncio.Future[int]] = field(default_factory=dict, init=False, repr=False)
+    _exits: dict[int, asyncio.Future[int | None]] = field(
+        default_factory=dict, init=False, repr=False
+    )
+    _early: dict[int, int] = field(default_factory=dict, init=False, repr=False)
+    _loop: asyncio.AbstractEventLoop | None = field(default=None, init=False, repr=False)
+    #: After the server failed, workers start directly until then (monotonic).
+    _direct_until: float = field(default=0.0, init=False, repr=False)
+    _watchers: set[asyncio.Task[Any]] = field(default_factory=set, init=False, repr=False)
+
+    @staticmethod
+    def supported() -> bool:
+        return sys.platform.startswith("linux") and hasattr(socket, "send_fds")
+
+    @property
+    def server_pid(self) -> int | None:
+        return None if self._server is None else self._server.pid
+
+    async def spawn(self, worker_id: int) -> WorkerProcess:
+        if not self.supported() or time.monotonic() < self._direct_until:
+            return await super().spawn(worker_id)
+        for attempt in (1, 2):
+            try:
+                sock = await self._ensure_server()
+            except (OSError, TimeoutError) as exc:
+                # it cannot even start: do without it for a while
+                logger.warning(
+                    "the worker fork server did not start (%s); starting workers directly", exc
+                )
+                self.close()
+                self._direct_until = time.monotonic() + FORK_SERVER_RETRY
+                break
+            try:
+                return await self._fork(sock, worker_id)
+            except (OSError, TimeoutError) as exc:
+                # it died (or was killed) under us: a new one is a fork away from ready
+                logger.warning("the worker fork server failed (%s)", exc)
+                self.close()
+                if attempt == 2:
+                    self._direct_until = time.monotonic() + FORK_SERVER_RETRY
+        return await super().spawn(worker_id)
+
+    async def _ensure_server(self) -> socket.socket:
+        if self._starting is None:
+            self._starting = asyncio.Lock()
+        async with self._starting:
+            if self._sock is not None and self._server is not None:
+                if self._server.returncode is None:
+                    return self._sock
+                self.close()
+            loop = self._loop = asyncio.get_running_loop()
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            env = self._environment()
+            try:
+                with open(self.log_dir / "fork-server.log", "ab") as log:
+                    self._server = await asyncio.create_subprocess_exec(
+                        self.python,
+                        "-m",
+                        "supervisor.worker",
+                        "--fork-server",
+                        str(theirs.fileno()),
+                        stdin=asyncio.subprocess.DEVNULL,
+                        stdout=asyncio.subprocess.DEVNULL,
+                        stderr=log,
+                        env=env,
+                        pass_fds=(theirs.fileno(),),
+                        start_new_session=True,
+                    )
+            finally:
+                theirs.close()
+            ours.setblocking(False)
+            self._sock = ours
+            self._ready = loop.create_future()
+            loop.add_reader(ours.fileno(), self._on_message, ours)
+            try:
+                await asyncio.wait_for(asyncio.shield(self._ready), self.spawn_timeout * 3)
+            except BaseException:
+                self.close()
+                raise
+            return ours
+
+    async def _fork(self, sock: socket.socket, worker_id: int) -> WorkerProcess:
+        loop = asyncio.get_running_loop()
+        stdin_r, stdin_w = os.pipe()
+        stdout_r, stdout_w = os.pipe()
+        log_path = self.log_path(worker_id)
+        log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        spawned: asyncio.Future[int] = loop.create_future()
+        self._spawning[worker_id] = spawned
+        try:
+            request = json.dumps({"id": worker_id}).encode()
+            socket.send_fds(sock, [request], [stdin_r, stdout_w, log_fd])
+        except OSError:
+            self._spawning.pop(worker_id, None)
+            for fd in (stdin_r, stdin_w, stdout_r, stdout_w, log_fd):
+                os.close(fd)
+            raise
+        finally:
+            for fd in (stdin_r, stdout_w, log_fd):
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        try:
+            pid = await asyncio.wait_for(spawned, self.spawn_timeout)
+        except BaseException:
+            self._spawning.pop(worker_id, None)
+            os.close(stdin_w)
+            os.close(stdout_r)
+            raise
+        exited: asyncio.Future[int | None] = loop.create_future()
+        if pid in self._early:
+            exited.set_result(self._early.pop(pid))
+        else:
+            self._exits[pid] = exited
+        reader = asyncio.StreamReader(limit=64 * 1024 * 1024, loop=loop)
+        await loop.connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(reader, loop=loop),
+            os.fdopen(stdout_r, "rb", buffering=0),
+        )
+        transport, protocol = await loop.connect_write_pipe(
+            lambda: asyncio.streams.FlowControlMixin(loop=loop),
+            os.fdopen(stdin_w, "wb", buffering=0),
+        )
+        writer = asyncio.StreamWriter(transport, protocol, None, loop)
+        self._prune_logs()
+        return ForkedWorker(pid, writer, reader, exited)
+
+    def _on_message(self, sock: socket.socket) -> None:
+        while True:
+            try:
+                data = sock.recv(65536)
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b""
+            if not data:
+                logger.warning("the worker fork server went away")
+                self.close()
+                return
+            message = json.loads(data)
+            kind = message.get("type")
+            if kind == "ready" and self._ready is not None and not self._ready.done():
+                self._ready.set_result(int(message["pid"]))
+            elif kind == "spawned":
+                future = self._spawning.pop(int(message["id"]), None)
+                if future is not None and not future.done():
+                    future.set_result(int(message["pid"]))
+            elif kind == "failed":
+                future = self._spawning.pop(int(message["id"]), None)
+                if future is not None and not future.done():
+                    future.set_exception(OSError(message.get("error", "fork failed")))
+            elif kind == "exited":
+                pid, code = int(message["pid"]), int(message["returncode"])
+                exited = self._exits.pop(pid, None)
+                if exited is None:
+                    self._early[pid] = code  # exited before we heard it was spawned
+                elif not exited.done():
+                    exited.set_result(code)
+
+    def close(self) -> None:
+        """Stop the fork server (on its loop); workers it started run on, their exits still seen."""
+        loop = self._loop
+        sock, self._sock = self._sock, None
+        if sock is not None:
+            if loop is not None and not loop.is_closed():
+                loop.remove_reader(sock.fileno())
+            sock.close()
+        server, self._server = self._server, None
+        if server is not None:
+            if server.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    server.kill()
+            if loop is not None and not loop.is_closed():
+                reaper = loop.create_task(server.wait())
+                self._watchers.add(reaper)
+                reaper.add_done_callback(self._watchers.discard)
+        if self._ready is not None and not self._ready.done():
+            self._ready.set_exception(OSError("the worker fork server exited while starting"))
+        for future in self._spawning.values():
+            if not future.done():
+                future.set_exception(OSError("the worker fork server went away"))
+        self._spawning.clear()
+        # Nobody can wait for these workers now: watch them disappear instead.
+        for pid, exited in self._exits.items():
+            if loop is not None and not loop.is_closed():
+                task = loop.create_task(_watch_exit(pid, exited))
+                self._watchers.add(task)
+                task.add_done_callback(self._watchers.discard)
+        self._exits.clear()
+        self._early.clear()
+
+    async def aclose(self) -> None:
+        """``close()``, then wait until the fork server has exited."""
+        self.close()
+        if self._watchers:
+            await asyncio.wait(list(self._watchers), timeout=5)
+
+
+async def _watch_exit(pid: int, exited: asyncio.Future[int | None]) -> None:
+    """Resolve ``exited`` (status unknown: None) once ``pid`` is gone or a zombie."""
+    while not exited.done():
+        try:
+            gone = psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            gone = True
+        if gone:
+            exited.set_result(None)
+            return
+        await asyncio.sleep(0.1)
+
 
 @dataclass(eq=False)
 class WorkerHandle:
-    process: asyncio.subprocess.Process
+    process: WorkerProcess
     id: int = field(default_factory=lambda: next(_ids))
     state: WorkerState = WorkerState.STARTING
     run_id: str | None = None
@@ -128,6 +447,11 @@ class WorkerHandle:
     hard_deadline_reason: ExitReason = ExitReason.TIMED_OUT
     kill_reason: ExitReason | None = None
     heartbeats: int = 0
+    #: Sequence number of the last event of its run seen from this worker.
+    last_seq: int = 0
+    #: The supervisor's one pending check of this worker's lease and deadline, and when it is due.
+    timer: asyncio.TimerHandle | None = None
+    timer_due: float = float("inf")
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     finished_run: bool = False
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +83,8 @@ class EditorWidget(QWidget):
         self.registry = registry
         self.theme = theme
         self.connection = connection
+        #: asks for the run's inputs before Run (None: the user cancelled); set by the runs panels
+        self.ask_inputs: Callable[[WorkflowDocument], dict[str, Any] | None] | None = None
         self.undo_stack = QUndoStack(self)
         self.result = CheckResult([])
         self.scene = EditorScene(document, registry, theme, self)
@@ -375,7 +377,17 @@ class EditorWidget(QWidget):
             return None
         if self.is_dirty():
             self.save()
-        run_id = self.connection.start_run(self.document.path, {})
+        inputs: dict[str, Any] = {}
+        if self.ask_inputs is not None:
+            asked = self.ask_inputs(self.document)
+            if asked is None:
+                return None
+            inputs = asked
+        try:
+            run_id = self.connection.start_run(self.document.path, inputs)
+        except DeskpilotError as exc:
+            self.status_message.emit(f"Cannot run: {exc}")
+            return None
         self.status_message.emit(f"Started run {run_id}")
         return run_id
 

@@ -1,0 +1,227 @@
+"""Put the supervisor's views into a main window: docks, a Runs menu, the banner.
+
+``RunPanels.install(window, link)`` adds, without the window knowing about
+them: the live run, the history, schedules & triggers and secrets as
+dockable panels (tabbed along the bottom, restored where the user left
+them), a Runs menu with a shortcut for each, Cancel run next to Run, and the
+banner that says when the supervisor cannot be reached.  It also connects
+the pieces: a run started from an editor is followed on that editor's
+canvas, and a run opened from the history is shown on its workflow's canvas.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QByteArray, QObject, Qt
+from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
+from PySide6.QtWidgets import QDockWidget, QMenu, QToolBar, QWidget
+
+from app.editor.widget import EditorWidget
+from app.main_window import MainWindow
+from app.runs.history_view import HistoryView
+from app.runs.inputs_dialog import ask_inputs
+from app.runs.live_view import LiveRunView
+from app.secrets_view import SecretsView
+from app.supervisor_link import ConnectionBanner, SupervisorLink
+from app.triggers_view import TriggersView
+
+log = logging.getLogger(__name__)
+
+
+class RunPanels(QObject):
+    """The runs, triggers and secrets views of one main window.
+
+    A child of the window, so the connections to the long-lived link end
+    when the window is deleted (the tray can outlive several windows).
+    """
+
+    def __init__(self, window: MainWindow, link: SupervisorLink) -> None:
+        super().__init__(window)
+        self.window = window
+        self.link = link
+        theme = window.theme
+        self.live = LiveRunView(link, theme)
+        self.history = HistoryView(link, theme)
+        self.triggers = TriggersView(link, theme, editor_for=window.editor_for)
+        self.secrets = SecretsView(theme)
+        self.docks: dict[str, QDockWidget] = {}
+        for key, title, widget in (
+            ("live", "Run", self.live),
+            ("history", "History", self.history),
+            ("triggers", "Triggers", self.triggers),
+            ("secrets", "Secrets", self.secrets),
+        ):
+            self.docks[key] = self._dock(key, title, widget)
+        first = self.docks["live"]
+        for key in ("history", "triggers", "secrets"):
+            window.tabifyDockWidget(first, self.docks[key])
+        first.raise_()
+        window.resizeDocks([first], [270], Qt.Orientation.Vertical)
+        self.banner = ConnectionBanner(link)
+        self.banner_bar = QToolBar("Supervisor status")
+        self.banner_bar.setObjectName("supervisor_banner")
+        self.banner_bar.setMovable(False)
+        self.banner_bar.setFloatable(False)
+        self.banner_bar.addWidget(self.banner)
+        self.banner_bar.toggleViewAction().setVisible(False)
+        window.addToolBar(Qt.ToolBarArea.TopToolBarArea, self.banner_bar)
+        self._menus()
+        self._restore_docks()
+        self._connect()
+        self._banner_changed(link.banner)
+
+    @classmethod
+    def install(cls, window: MainWindow, link: SupervisorLink) -> RunPanels:
+        panels = cls(window, link)
+        window.setProperty("deskpilot_run_panels", True)
+        window.run_panels = panels  # type: ignore[attr-defined]  # kept alive with the window
+        return panels
+
+    def _dock(self, key: str, title: str, widget: QWidget) -> QDockWidget:
+        dock = QDockWidget(title, self.window)
+        dock.setObjectName(f"dock_{key}")
+        dock.setWidget(widget)
+        dock.setAllowedAreas(
+            Qt.DockWidgetArea.BottomDockWidgetArea | Qt.DockWidgetArea.RightDockWidgetArea
+        )
+        dock.setFeatures(
+            QDockWidget.DockWidgetFeature.DockWidgetClosable
+            | QDockWidget.DockWidgetFeature.DockWidgetMovable
+            | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+        )
+        self.window.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)
+        return dock
+
+    def _restore_docks(self) -> None:
+        # the window restored its state before these docks existed: apply it again now
+        state = self.window.settings.value("window/state")
+        if isinstance(state, QByteArray):
+            self.window.restoreState(state)
+
+    # -- menus -----------------------------------------------------------------------------
+    def _action(self, text: str, shortcut: str, slot: Any) -> QAction:
+        action = QAction(text, self.window)
+        action.setShortcut(QKeySequence(shortcut))
+        action.setToolTip(f"{text.replace('&', '')} ({shortcut})")
+        action.triggered.connect(lambda _c=False: slot())
+        return action
+
+    def _menus(self) -> None:
+        window = self.window
+        menu = QMenu("&Runs", window)
+        self.show_live = self._action("&Live run", "Ctrl+Shift+L", lambda: self.show_panel("live"))
+        self.show_history = self._action("&History", "Ctrl+H", lambda: self.show_panel("history"))
+        self.show_triggers = self._action(
+            "&Schedules and triggers", "Ctrl+Shift+T", lambda: self.show_panel("triggers")
+        )
+        self.show_secrets = self._action(
+            "S&ecrets", "Ctrl+Shift+K", lambda: self.show_panel("secrets")
+        )
+        self.cancel_action = self._action("&Cancel run", "Shift+F5", self.live.cancel)
+        self.cancel_action.setEnabled(False)
+        self.start_action = QAction("Start the &supervisor", window)
+        self.start_action.triggered.connect(lambda _c=False: self.link.start_supervisor())
+        for action in (self.show_live, self.show_history, self.show_triggers, self.show_secrets):
+            menu.addAction(action)
+        menu.addSeparator()
+        menu.addAction(self.cancel_action)
+        menu.addAction(self.start_action)
+        window.menuBar().addMenu(menu)
+        self.menu = menu
+        # Cancel also belongs beside Run in the Workflow menu
+        for holder in window.run_action.associatedObjects():
+            if isinstance(holder, QMenu):
+                actions = holder.actions()
+                index = actions.index(window.run_action)
+                after = actions[index + 1] if index + 1 < len(actions) else None
+                if after is not None:
+                    holder.insertAction(after, self.cancel_action)
+                else:
+                    holder.addAction(self.cancel_action)
+
+    def show_panel(self, key: str) -> None:
+        dock = self.docks[key]
+        dock.show()
+        dock.raise_()
+        widget = dock.widget()
+        if widget is self.history:
+            self.history.start()
+        widget.setFocus(Qt.FocusReason.ShortcutFocusReason)
+
+    # -- wiring ----------------------------------------------------------------------------
+    def _connect(self) -> None:
+        link, window = self.link, self.window
+        link.signals.run_submitted.connect(self._run_submitted)
+        link.signals.banner_changed.connect(self._banner_changed)
+        link.signals.connected_changed.connect(self._connected_changed)
+        self.live.status_changed.connect(lambda _r, _s: self._update_cancel())
+        self.live.message.connect(self._status)
+        self.history.message.connect(self._status)
+        self.history.open_in_editor.connect(self.open_run)
+        self.triggers.message.connect(self._status)
+        self.secrets.message.connect(self._status)
+        self.secrets.changed.connect(link.forget_secret_names)
+        self.docks["history"].visibilityChanged.connect(
+            lambda visible: self.history.start() if visible else None
+        )
+        window.tabs.currentChanged.connect(lambda _i: self._hook_editors())
+        self._hook_editors()
+        QGuiApplication.styleHints().colorSchemeChanged.connect(self._scheme_changed)
+        self._connected_changed(link.connected)
+
+    def _status(self, text: str) -> None:
+        self.window.statusBar().showMessage(text, 8000)
+
+    def _hook_editors(self) -> None:
+        """Every editor asks for inputs before it runs."""
+        for editor in self.window.editors():
+            if editor.ask_inputs is None:
+                editor.ask_inputs = self._ask_inputs
+
+    def _ask_inputs(self, document: Any) -> dict[str, Any] | None:
+        return ask_inputs(document, self.window.theme, self.window)
+
+    def _run_submitted(self, run_id: str, path: Path) -> None:
+        editor = self.window.editor_for(path)
+        self.live.follow(run_id, workflow_path=path, editor=editor)
+        self.show_panel("live")
+        if editor is not None:
+            editor.setFocus()
+        self._update_cancel()
+
+    def open_run(self, run_id: str, workflow: str) -> EditorWidget | None:
+        """Show a run of the history on its workflow's canvas (loading what already happened)."""
+        info = self.link.workflows.get(workflow)
+        editor = None
+        if info is not None and info.path and Path(info.path).is_file():
+            editor = self.window.open_workflow(Path(info.path))
+        else:
+            self._status(f"'{workflow}' is not in the workflows folder: showing the run alone")
+        self.live.follow(
+            run_id, workflow_path=editor.path if editor else None, editor=editor, load=True
+        )
+        self.show_panel("live")
+        self._update_cancel()
+        return editor
+
+    def _update_cancel(self) -> None:
+        self.cancel_action.setEnabled(self.live.can_cancel and self.link.connected)
+
+    def _connected_changed(self, connected: bool) -> None:
+        self.start_action.setEnabled(not connected)
+        self._update_cancel()
+
+    def _banner_changed(self, text: str) -> None:
+        self.banner_bar.setVisible(bool(text))
+
+    def _scheme_changed(self, _scheme: object) -> None:
+        self.set_theme()
+
+    def set_theme(self) -> None:
+        theme = self.window.theme
+        self.live.set_theme(theme)
+        self.history.set_theme(theme)
+        self.triggers.set_theme(theme)

@@ -1,0 +1,744 @@
+"""The GUI's live link to the supervisor: the real ``SupervisorConnection``.
+
+Three things happen off the GUI thread, because any of them can block for
+as long as a client timeout when the supervisor is busy or gone:
+
+* a health poller asks ``/health`` and ``/workflows`` every couple of
+  seconds; its answer is the truth about ``connected``.  When nothing
+  answers at start-up it starts the supervisor (once: a supervisor the user
+  stopped on purpose is not started again behind their back; the banner
+  offers a button instead);
+* an event follower keeps one ``GET /events`` stream open and reconnects
+  with a growing pause when it breaks (the supervisor restarting);
+* ``run_job`` runs short API calls for views (history pages, run details).
+
+Each thread talks to the GUI through queued Qt signals only, so every
+listener runs on the GUI thread.  The GUI never opens the database.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpcore
+import httpx
+import shiboken6
+from httpcore._backends.sync import SyncStream
+from PySide6.QtCore import QObject, QRunnable, Qt, QThread, QThreadPool, Signal, Slot
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QWidget
+
+from app.connection import SupervisorConnection
+from automation.errors import DeskpilotError
+from supervisor.api.models import Health, WorkflowInfo
+from supervisor.client import SupervisorClient, SupervisorUnavailable, is_running
+from supervisor.paths import DATABASE_URL_VARIABLE, HOME_VARIABLE, DeskpilotPaths
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: What the GUI runs to start a supervisor (a frozen app answers ``-m`` itself).
+DAEMON_ARGS = ("-m", "supervisor.daemon")
+START_LOG = "deskpilotd.out"
+#: Events kept per run so a view that starts following a run late misses nothing.
+RECENT_EVENTS_PER_RUN = 5000
+RECENT_RUNS = 20
+#: Triggers that mean somebody was watching (the GUI, the CLI, a re-run from either).
+ATTENDED_TRIGGERS = ("api", "manual", "cli")
+
+
+def is_unattended(trigger: str | None) -> bool:
+    """Whether a run was started by a schedule, a file, a webhook or another workflow."""
+    if not trigger:
+        return False
+    return trigger not in ATTENDED_TRIGGERS and not trigger.startswith("rerun:")
+
+
+# -- starting the supervisor ----------------------------------------------------------------
+
+
+def launch_supervisor(paths: DeskpilotPaths) -> subprocess.Popen[bytes]:
+    """Start ``deskpilotd`` detached from the GUI, so it outlives the window and the tray.
+
+    Its output goes to ``deskpilotd.out`` in the log folder; the poller reads
+    its tail when it exits at once (another instance holds the lock, a broken
+    database) so the banner can say why.
+    """
+    env = daemon_environment(paths, os.environ)
+    paths.ensure()
+    log_path = paths.log_dir / START_LOG
+    with open(log_path, "ab") as out:
+        out.write(f"--- started by the Deskpilot window at {time.strftime('%F %T')}\n".encode())
+        out.flush()
+        process = subprocess.Popen(
+            [sys.executable, *DAEMON_ARGS],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=out,
+            cwd="/",
+            env=env,
+            start_new_session=True,
+        )
+    log.info("started the supervisor (pid %s); its output goes to %s", process.pid, log_path)
+    return process
+
+
+def daemon_environment(paths: DeskpilotPaths, environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment that makes a new ``deskpilotd`` use exactly ``paths``.
+
+    The daemon finds its folders from ``DESKPILOT_HOME`` (or the platform's
+    defaults), so the GUI's folders must be one of those two layouts.
+    """
+    env = dict(environ)
+    home = paths.data_dir.parent
+    if paths == DeskpilotPaths.under(home, database_url=paths.database_url):
+        env[HOME_VARIABLE] = str(home)  # absolute: the daemon runs from '/'
+        default_url = DeskpilotPaths.under(home).database_url
+    elif paths == DeskpilotPaths.platform_default(database_url=paths.database_url):
+        env.pop(HOME_VARIABLE, None)
+        default_url = DeskpilotPaths.platform_default().database_url
+    else:
+        raise DeskpilotError(
+            f"cannot start a supervisor for the folders under {paths.data_dir}: they are "
+            "neither a DESKPILOT_HOME nor the default folders; start it with "
+            "'deskpilot supervisor start' in the same environment as the GUI"
+        )
+    if paths.database_url != default_url:
+        env[DATABASE_URL_VARIABLE] = paths.database_url
+    else:
+        env.pop(DATABASE_URL_VARIABLE, None)
+    return env
+
+
+def socket_answers(path: Path, timeout: float = 1.0) -> bool:
+    """Whether something accepts connections on the supervisor's socket.
+
+    Asked before each request of the polling threads: httpcore leaves the
+    socket of a refused Unix-socket connection open (a ResourceWarning per
+    retry), and while the supervisor is down the threads retry all the time.
+    """
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe.settimeout(timeout)
+    try:
+        probe.connect(str(path))
+    except OSError:
+        return False
+    finally:
+        probe.close()
+    return True
+
+
+def _tail(path: Path, lines: int = 6) -> str:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.rstrip().splitlines()[-lines:])
+
+
+class _ClosingBackend(httpcore.SyncBackend):
+    """httpcore's backend, except that a refused Unix-socket connection closes its socket.
+
+    httpcore 1.0 leaves it open (a ResourceWarning each time); the GUI retries while the
+    supervisor restarts, so it would leak one socket per try until the next collection.
+    """
+
+    def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            for option in socket_options or ():
+                sock.setsockopt(*option)
+            sock.settimeout(timeout)
+            sock.connect(path)
+        except TimeoutError as exc:
+            sock.close()
+            raise httpcore.ConnectTimeout(str(exc)) from exc
+        except OSError as exc:
+            sock.close()
+            raise httpcore.ConnectError(str(exc)) from exc
+        return SyncStream(sock)
+
+
+class SharedClient(SupervisorClient):
+    """A client that the GUI thread and the job pool share (httpx clients may be shared
+    between threads; making one costs tens of milliseconds, so views must not each make
+    their own).  Only its lazy creation needs a lock."""
+
+    def __init__(self, paths: DeskpilotPaths, *, timeout: float = 10.0) -> None:
+        super().__init__(paths, timeout=timeout)
+        self._making = threading.Lock()
+
+    def _client(self) -> httpx.Client:
+        with self._making:
+            made = self._http is None
+            client = super()._client()
+            if made:
+                # the transport's pool is private to httpx: patch it where it is as expected
+                pool = getattr(getattr(client, "_transport", None), "_pool", None)
+                if pool is not None and hasattr(pool, "_network_backend"):
+                    pool._network_backend = _ClosingBackend()
+            return client
+
+
+# -- background jobs ------------------------------------------------------------------------
+
+
+class _Relay(QObject):
+    """Carries one job's result from a pool thread back to the GUI thread."""
+
+    finished = Signal(object, object)
+
+    def __init__(
+        self,
+        done: Callable[[Any], None] | None,
+        failed: Callable[[Exception], None] | None,
+        owner: QObject | None,
+    ) -> None:
+        super().__init__()
+        self._done = done
+        self._failed = failed
+        self._owner = owner
+        self.finished.connect(self._deliver, Qt.ConnectionType.QueuedConnection)
+
+    @Slot(object, object)
+    def _deliver(self, result: Any, error: Any) -> None:
+        _RELAYS.discard(self)
+        if self._owner is not None and not shiboken6.isValid(self._owner):
+            return  # the view that asked is gone
+        if error is None:
+            if self._done is not None:
+                self._done(result)
+        elif self._failed is not None:
+            self._failed(error)
+        else:
+            log.warning("background request failed: %s", error)
+
+
+_RELAYS: set[_Relay] = set()
+
+
+class _Job(QRunnable):
+    def __init__(self, function: Callable[[], Any], relay: _Relay) -> None:
+        super().__init__()
+        self.function = function
+        self.relay = relay
+
+    def run(self) -> None:
+        try:
+            result = self.function()
+        except DeskpilotError as exc:
+            self.relay.finished.emit(None, exc)
+        except Exception as exc:  # a bug: keep the traceback in the log, show a sentence
+            log.exception("background request failed")
+            self.relay.finished.emit(None, exc)
+        else:
+            self.relay.finished.emit(result, None)
+
+
+def job_pool() -> QThreadPool:
+    """The pool the GUI's API calls run on (a few threads: the socket is local)."""
+    pool = QThreadPool.globalInstance()
+    if pool.maxThreadCount() > 4:
+        pool.setMaxThreadCount(4)
+    return pool
+
+
+def run_job(
+    function: Callable[[], T],
+    done: Callable[[T], None] | None = None,
+    failed: Callable[[Exception], None] | None = None,
+    *,
+    owner: QObject | None = None,
+) -> None:
+    """Run ``function`` on a pool thread; ``done``/``failed`` run later on the GUI thread.
+
+    With ``owner``, nothing is delivered once that object is deleted.
+    """
+    relay = _Relay(done, failed, owner)
+    _RELAYS.add(relay)
+    job_pool().start(_Job(function, relay))
+
+
+# -- the threads ----------------------------------------------------------------------------
+
+
+class _HealthPoller(QThread):
+    polled = Signal(object, object)  # Health, list[WorkflowInfo]
+    unreachable = Signal(str)
+    starting = Signal()
+    start_failed = Signal(str)
+
+    def __init__(
+        self,
+        paths: DeskpilotPaths,
+        interval: float,
+        autostart: bool,
+        launcher: Callable[[DeskpilotPaths], subprocess.Popen[bytes]],
+    ) -> None:
+        super().__init__()
+        self.paths = paths
+        self.interval = interval
+        self.autostart = autostart
+        self.launcher = launcher
+        self.stopping = threading.Event()
+        self.wake = threading.Event()
+        self.start_requested = threading.Event()
+        self.process: subprocess.Popen[bytes] | None = None
+        self.socket = SupervisorClient(paths).socket
+        self._started_at = 0.0
+
+    def run(self) -> None:
+        client: SupervisorClient | None = None
+        tried_autostart = False
+        while not self.stopping.is_set():
+            try:
+                if not socket_answers(self.socket):
+                    raise SupervisorUnavailable(
+                        f"the Deskpilot supervisor is not running (nothing answers on "
+                        f"{self.socket})"
+                    )
+                client = client or SharedClient(self.paths, timeout=max(2.0, self.interval))
+                health = client.health()
+                workflows = client.workflows()
+            except DeskpilotError as exc:
+                if client is not None:
+                    client.close()  # re-read the socket and token next time
+                client = None
+                self.unreachable.emit(str(exc))
+                if self.autostart and not tried_autostart:
+                    tried_autostart = True
+                    self.start_requested.set()
+                self._maybe_start()
+            else:
+                self._forget_process()
+                self.polled.emit(health, workflows)
+            self.wake.wait(self.interval)
+            self.wake.clear()
+        if client is not None:
+            client.close()
+
+    def _maybe_start(self) -> None:
+        if self.process is not None:
+            code = self.process.poll()
+            if code is None:
+                if time.monotonic() - self._started_at > 60:
+                    self.start_failed.emit(
+                        f"the supervisor (pid {self.process.pid}) started but does not answer; "
+                        f"see {self.paths.log_dir / 'deskpilotd.log'}"
+                    )
+                    self._forget_process()
+                return
+            detail = _tail(self.paths.log_dir / START_LOG)
+            self.process = None
+            self.start_failed.emit(
+                f"the supervisor exited while starting (code {code})"
+                + (f":\n{detail}" if detail else "")
+            )
+            return
+        if not self.start_requested.is_set():
+            return
+        self.start_requested.clear()
+        if is_running(self.paths, timeout=1.0):
+            return  # it came up in between (another window, systemd)
+        self.starting.emit()
+        try:
+            self.process = self.launcher(self.paths)
+            self._started_at = time.monotonic()
+        except (OSError, DeskpilotError) as exc:
+            self.start_failed.emit(f"cannot start the supervisor: {exc}")
+
+    def _forget_process(self) -> None:
+        if self.process is not None:
+            # detached on purpose: it outlives us, so neither reap it nor warn about it
+            self.process.returncode = 0
+            self.process = None
+
+
+def _sse_items(response: httpx.Response) -> Iterator[dict[str, Any] | None]:
+    """The stream's items; None for each keep-alive, so the reader can check for stop."""
+    data: list[str] = []
+    for line in response.iter_lines():
+        if line.startswith(":"):
+            yield None
+            continue
+        if line == "":
+            if data:
+                try:
+                    item = json.loads("\n".join(data))
+                except ValueError:
+                    log.warning("unreadable event from the supervisor: %.200s", data)
+                    item = None
+                data = []
+                if isinstance(item, dict):
+                    yield item
+            continue
+        field, _, value = line.partition(":")
+        if field == "data":
+            data.append(value[1:] if value.startswith(" ") else value)
+
+
+class _EventFollower(QThread):
+    received = Signal(object)
+    opened = Signal()
+    closed = Signal(str)
+
+    KEEPALIVE = 0.5
+    MAX_PAUSE = 3.0
+
+    def __init__(self, paths: DeskpilotPaths) -> None:
+        super().__init__()
+        self.paths = paths
+        self.stopping = threading.Event()
+        #: set to retry at once (the poller saw the supervisor come back)
+        self.wake = threading.Event()
+
+    def _pause(self, seconds: float) -> None:
+        self.wake.wait(seconds)
+        self.wake.clear()
+
+    def run(self) -> None:
+        pause = 0.2
+        while not self.stopping.is_set():
+            if not socket_answers(SupervisorClient(self.paths).socket):
+                self.closed.emit("nothing answers on the supervisor's socket")
+                self._pause(pause)
+                pause = min(pause * 2, self.MAX_PAUSE)
+                continue
+            client = SharedClient(self.paths, timeout=5.0)
+            try:
+                with client.events(heartbeat=self.KEEPALIVE, read_timeout=10.0) as reader:
+                    self.opened.emit()
+                    pause = 0.2
+                    for item in _sse_items(reader.response):
+                        if self.stopping.is_set():
+                            break
+                        if item is not None:
+                            self.received.emit(item)
+                if not self.stopping.is_set():
+                    self.closed.emit("the supervisor closed the event stream")
+            except (DeskpilotError, httpx.HTTPError) as exc:
+                self.closed.emit(str(exc))
+            finally:
+                client.close()
+            self._pause(pause)
+            pause = min(pause * 2, self.MAX_PAUSE)
+
+
+# -- the link -------------------------------------------------------------------------------
+
+
+class LinkSignals(QObject):
+    """The link's Qt face; every signal is delivered on the GUI thread."""
+
+    #: one live event (an engine event or a supervisor event), as the API sends it
+    received = Signal(dict)
+    connected_changed = Signal(bool)
+    #: the latest Health, or None while the supervisor is unreachable
+    health_changed = Signal(object)
+    #: text of the banner to show, "" when everything is fine
+    banner_changed = Signal(str)
+    #: a run this GUI submitted: run id, workflow file
+    run_submitted = Signal(str, Path)
+    #: the event stream (re)opened: views refresh what they may have missed
+    stream_opened = Signal()
+
+    def __init__(self, link: SupervisorLink) -> None:
+        super().__init__()
+        self._link = link
+
+    @Slot(object, object)
+    def _polled(self, health: Health, workflows: list[WorkflowInfo]) -> None:
+        self._link._on_polled(health, workflows)
+
+    @Slot(str)
+    def _unreachable(self, reason: str) -> None:
+        self._link._on_unreachable(reason)
+
+    @Slot()
+    def _starting(self) -> None:
+        self._link._set_banner("Starting the supervisor…", starting=True)
+
+    @Slot(str)
+    def _start_failed(self, reason: str) -> None:
+        self._link._on_start_failed(reason)
+
+    @Slot(object)
+    def _event(self, item: dict[str, Any]) -> None:
+        self._link._on_event(item)
+
+    @Slot()
+    def _opened(self) -> None:
+        self._link._on_stream_opened()
+
+    @Slot(str)
+    def _closed(self, reason: str) -> None:
+        log.debug("event stream closed: %s", reason)
+        self._link._on_stream_closed()
+
+
+class SupervisorLink(SupervisorConnection):
+    """The GUI's connection to ``deskpilotd`` over its local API.
+
+    ``start()`` begins polling and following; ``stop()`` ends the threads (the
+    supervisor keeps running).  ``banner`` is the sentence to show while the
+    supervisor is unreachable ("" when connected).
+    """
+
+    def __init__(
+        self,
+        paths: DeskpilotPaths,
+        *,
+        autostart: bool = True,
+        poll_interval: float = 2.0,
+        launcher: Callable[[DeskpilotPaths], subprocess.Popen[bytes]] = launch_supervisor,
+        client_timeout: float = 5.0,
+    ) -> None:
+        super().__init__()
+        # every poll is a request: httpx's INFO line per request would drown the GUI's log
+        logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger("httpx").level))
+        self.paths = paths
+        self.signals = LinkSignals(self)
+        self.client: SupervisorClient = SharedClient(paths, timeout=client_timeout)
+        self.health: Health | None = None
+        self.workflows: dict[str, WorkflowInfo] = {}
+        self.banner = "Connecting to the supervisor…"
+        self.starting = False
+        self.last_problem = ""
+        #: whether live events arrive now; views reload what they missed when it reopens
+        self.stream_open = False
+        self._connected = False
+        self._recent: OrderedDict[str, deque[dict[str, Any]]] = OrderedDict()
+        self._secret_names: tuple[float, list[str]] = (0.0, [])
+        self._poller = _HealthPoller(paths, poll_interval, autostart, launcher)
+        self._follower = _EventFollower(paths)
+        self._poller.polled.connect(self.signals._polled)
+        self._poller.unreachable.connect(self.signals._unreachable)
+        self._poller.starting.connect(self.signals._starting)
+        self._poller.start_failed.connect(self.signals._start_failed)
+        self._follower.received.connect(self.signals._event)
+        self._follower.opened.connect(self.signals._opened)
+        self._follower.closed.connect(self.signals._closed)
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start(self) -> SupervisorLink:
+        self._poller.start()
+        self._follower.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop following; the supervisor itself keeps running."""
+        self._poller.stopping.set()
+        self._poller.wake.set()
+        self._follower.stopping.set()
+        self._follower.wake.set()
+        for thread in (self._poller, self._follower):
+            if thread.isRunning() and not thread.wait(int(timeout * 1000)):
+                log.warning("%s did not stop within %.1fs", type(thread).__name__, timeout)
+        self.client.close()
+
+    def refresh(self) -> None:
+        """Ask for health now rather than at the next poll."""
+        self._poller.wake.set()
+
+    def start_supervisor(self) -> None:
+        """The banner's button: start the supervisor now."""
+        self._poller.start_requested.set()
+        self._poller.wake.set()
+
+    @property
+    def supervisor_process(self) -> subprocess.Popen[bytes] | None:
+        """The supervisor this link started and is still watching come up, if any."""
+        return self._poller.process
+
+    # -- SupervisorConnection --------------------------------------------------------------
+    @property
+    def connected(self) -> bool:
+        return self._connected
+
+    def start_run(self, workflow: Path, inputs: Mapping[str, Any]) -> str:
+        submitted = self.client.submit(workflow, inputs=dict(inputs))
+        self.signals.run_submitted.emit(submitted.run_id, Path(workflow))
+        return submitted.run_id
+
+    def cancel_run(self, run_id: str) -> bool:
+        return self.client.cancel(run_id).cancelled
+
+    def secret_names(self) -> Sequence[str]:
+        fetched, names = self._secret_names
+        if time.monotonic() - fetched > 30:
+            from automation.secrets import secret_store_from_env
+
+            try:
+                names = secret_store_from_env().names()
+            except DeskpilotError as exc:
+                log.info("secret names unavailable: %s", exc)
+                names = []
+            self._secret_names = (time.monotonic(), names)
+        return list(names)
+
+    def forget_secret_names(self) -> None:
+        """The secrets view changed the keyring: read the names again next time."""
+        self._secret_names = (0.0, [])
+
+    def last_run_status(self, workflow_name: str) -> str | None:
+        info = self.workflows.get(workflow_name)
+        return info.last_run_status if info is not None else None
+
+    def notify(self) -> None:
+        """Tell the listeners; those whose widget was deleted (a closed window) are dropped."""
+        for listener in list(self._listeners):
+            owner = getattr(listener, "__self__", None)
+            if isinstance(owner, QObject) and not shiboken6.isValid(owner):
+                self.unsubscribe(listener)
+                continue
+            listener()
+
+    # -- events ----------------------------------------------------------------------------
+    def recent_events(self, run_id: str) -> list[dict[str, Any]]:
+        """The live events of a recent run seen so far, oldest first."""
+        return list(self._recent.get(run_id, ()))
+
+    def _remember(self, item: dict[str, Any]) -> None:
+        run_id = item.get("run_id")
+        if not isinstance(run_id, str):
+            return
+        bucket = self._recent.get(run_id)
+        if bucket is None:
+            bucket = self._recent[run_id] = deque(maxlen=RECENT_EVENTS_PER_RUN)
+            while len(self._recent) > RECENT_RUNS:
+                self._recent.popitem(last=False)
+        bucket.append(item)
+
+    def _on_event(self, item: dict[str, Any]) -> None:
+        self._remember(item)
+        if not self._connected:
+            self._poller.wake.set()
+        self.signals.received.emit(item)
+        if item.get("kind") in ("run_finished", "breaker_opened", "breaker_closed", "run_queued"):
+            self._poller.wake.set()  # the tray's icon and the last-run column follow at once
+
+    def _on_stream_opened(self) -> None:
+        self.stream_open = True
+        self._poller.wake.set()
+        self.signals.stream_opened.emit()
+
+    def _on_stream_closed(self) -> None:
+        if self.stream_open:
+            self.stream_open = False
+            self._poller.wake.set()
+
+    # -- health ----------------------------------------------------------------------------
+    def _on_polled(self, health: Health, workflows: list[WorkflowInfo]) -> None:
+        self.health = health
+        self.workflows = {w.name: w for w in workflows}
+        self.starting = False
+        self.last_problem = ""
+        self._set_connected(True)
+        if not health.accepting:
+            self._set_banner("The supervisor is shutting down; runs wait until it is back.")
+        elif health.status != "ok":
+            self._set_banner(f"The supervisor's database needs attention: {health.database}")
+        else:
+            self._set_banner("")
+        self.signals.health_changed.emit(health)
+        self.notify()
+
+    def _on_unreachable(self, reason: str) -> None:
+        self.health = None
+        self.last_problem = reason
+        was = self._connected
+        self._set_connected(False)
+        if not self.starting:
+            self._set_banner(
+                "The supervisor is not running: runs, history and triggers are unavailable "
+                "until it is back. Deskpilot reconnects by itself."
+            )
+        if was:
+            self.signals.health_changed.emit(None)
+            self.notify()
+
+    def _on_start_failed(self, reason: str) -> None:
+        self.starting = False
+        self.last_problem = reason
+        self._set_banner(f"The supervisor could not be started: {reason}")
+
+    def _set_connected(self, value: bool) -> None:
+        if value != self._connected:
+            self._connected = value
+            if value and not self.stream_open:
+                self._follower.wake.set()  # follow the events now, not after a back-off
+            log.info("supervisor %s", "connected" if value else "not reachable")
+            self.signals.connected_changed.emit(value)
+            self.notify()
+
+    def _set_banner(self, text: str, *, starting: bool = False) -> None:
+        if starting:
+            self.starting = True
+        if text != self.banner:
+            self.banner = text
+            self.signals.banner_changed.emit(text)
+
+
+# -- the banner -----------------------------------------------------------------------------
+
+
+class ConnectionBanner(QFrame):
+    """A strip above the views that says why the supervisor cannot be reached.
+
+    It hides itself while the link is connected and offers to start the
+    supervisor when it is simply not running.
+    """
+
+    def __init__(self, link: SupervisorLink, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.link = link
+        self.setObjectName("connection_banner")
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.setStyleSheet(
+            "#connection_banner { background: #fff4e5; border: 1px solid #f0b35a; }"
+            "#connection_banner QLabel { color: #5d3a00; }"
+        )
+        self.label = QLabel()
+        self.label.setWordWrap(True)
+        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.start_button = QPushButton("Start supervisor")
+        self.start_button.setToolTip("Start deskpilotd, the background process that runs workflows")
+        self.start_button.clicked.connect(lambda _c=False: self._start())
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(10, 6, 10, 6)
+        layout.addWidget(self.label, 1)
+        layout.addWidget(self.start_button)
+        link.signals.banner_changed.connect(self._update)
+        link.signals.connected_changed.connect(self._connected_changed)
+        self._update(link.banner)
+
+    def _connected_changed(self, _connected: bool) -> None:
+        self._update(self.link.banner)
+
+    def _start(self) -> None:
+        self.start_button.setEnabled(False)
+        self.link.start_supervisor()
+
+    def _update(self, text: str) -> None:
+        self.label.setText(text)
+        self.label.setToolTip(self.link.last_problem)
+        self.setVisible(bool(text))
+        down = not self.link.connected and not self.link.starting
+        self.start_button.setVisible(down)
+        self.start_button.setEnabled(down)

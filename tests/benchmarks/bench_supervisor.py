@@ -1,0 +1,526 @@
+"""Supervisor benchmarks, next to supervisord: restarts, hang detection, throughput, idle cost.
+
+    .venv/bin/python -m tests.benchmarks.bench_supervisor [--quick] [--json PATH]
+
+Deskpilot runs with its default settings (``SupervisorConfig()``: heartbeats
+every 0.5 s, a 1.5 s lease, one spare worker, a worker per CPU), once with
+``python -m supervisor.worker`` per worker (``PythonWorkerLauncher``) and
+once with workers forked from the fork server (``ForkServerLauncher``):
+
+* crash → restart: a run waits in a step; its worker is SIGKILLed; the time
+  until the replacement worker reports the resumed run's ``run_started``
+  (the event's own time; the time until a client sees it, after the history
+  commit, is printed below the table);
+* hang → replacement: the busy worker is SIGSTOPped; the time from its last
+  heartbeat to the resumed run's ``run_started`` on another worker;
+* throughput: N one-node runs submitted at once, until all have finished;
+* idle: a supervisor process (``daemon_proc``, no API, no triggers) with its
+  spare worker, measured for ``--idle-seconds``: CPU time, voluntary context
+  switches of all its threads (wake-ups) per second, RSS.
+
+supervisord runs the same child (a Python process importing what a worker
+imports, then sleeping) with ``autorestart=true`` and its defaults
+(``startsecs=1``): the time from SIGKILL until supervisord reports the new
+process RUNNING (and, below the table, until the new child is ready); a
+SIGSTOPped child checked after ``--hang-wait`` seconds; the same idle
+measurement.  supervisord is found in ``.venv/supervisord``, installed with
+
+    .venv/bin/pip install --target .venv/supervisord supervisor==4.3.0
+
+(not into the venv itself: its package is named ``supervisor`` too and would
+shadow Deskpilot's from any other working folder).  Without it, its column
+says "not installed".
+
+Scheduler lateness is measured by the triggers benchmark, not here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import json
+import logging
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import xmlrpc.client
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, cast
+
+import psutil
+
+from automation.engine.events import RunStatus
+from supervisor.config import SupervisorConfig
+from supervisor.workers import WorkerState
+from tests.benchmarks._util import ROOT, fmt, format_table, load_average
+from tests.integration.supervisor.harness import DaemonProcess, SupervisorThread, wait_for
+
+logger = logging.getLogger(__name__)
+
+SUPERVISORD_HOME = ROOT / ".venv" / "supervisord"
+TARGETS = {
+    "restart_p50_ms": 50.0,
+    "hang_s": 2.0,
+    "throughput": 50.0,
+    "idle_cpu": 0.05,
+    "idle_rss_mib": 80.0,
+}
+GATE = """\
+deskpilot: 1
+name: waits
+nodes:
+  gate:
+    block: file.wait
+    with: {path: never-created, timeout: 3600, poll_interval: 0.05}
+"""
+TRIVIAL = """\
+deskpilot: 1
+name: trivial
+nodes:
+  only:
+    block: control.pass
+"""
+#: The child supervisord keeps running: the imports of a worker, then sleep (a ready file says when).
+CHILD = (
+    "import os, sys, time\n"
+    "from automation.blocks.registry import BlockRegistry\n"
+    "import supervisor.worker\n"
+    "BlockRegistry.with_builtins()\n"
+    "open(sys.argv[1], 'w').write(str(os.getpid()))\n"
+    "while True: time.sleep(3600)\n"
+)
+
+
+@dataclass
+class Column:
+    """One system's figures; None where not measured."""
+
+    name: str
+    restart_ms: list[float] = field(default_factory=list)
+    visible_ms: list[float] = field(default_factory=list)
+    ready_ms: list[float] = field(default_factory=list)
+    hang_s: list[float] = field(default_factory=list)
+    hang_note: str | None = None
+    throughput: float | None = None
+    throughput_runs: int = 0
+    idle: dict[str, float] = field(default_factory=dict)
+    note: str | None = None
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(0, min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1))))
+    return ordered[rank]
+
+
+# -- Deskpilot ---------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def supervisor(fork: bool) -> Iterator[SupervisorThread]:
+    home = Path(tempfile.mkdtemp(prefix="dp-bench-"))
+    harness = SupervisorThread(home, SupervisorConfig(), fork=fork).start()
+    try:
+        yield harness
+    finally:
+        harness.stop()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def idle_workers(harness: SupervisorThread) -> int:
+    workers = harness.sup.workers
+    return harness.call(lambda: sum(w.state is WorkerState.IDLE for w in workers.values()))
+
+
+def at(event: dict[str, Any]) -> float:
+    return datetime.fromisoformat(event["at"]).timestamp()
+
+
+def started_runs(harness: SupervisorThread, run_id: str, count: int) -> list[dict[str, Any]] | None:
+    found = harness.seen("run_started", run_id=run_id)
+    return found if len(found) >= count else None
+
+
+def interrupt_samples(
+    harness: SupervisorThread, samples: int, how: signal.Signals
+) -> Iterator[tuple[str, tuple[float, float], list[dict[str, Any]]]]:
+    """For each sample: a run waiting in a step, its worker signalled with ``how`` once a
+    spare is ready; yields (run id, (wall, monotonic) time of the signal, its two
+    run_started events)."""
+    path = harness.workflow("waits", GATE)
+    for _ in range(samples):
+        run_id = harness.submit(path)
+        harness.wait_event("node_started", run_id=run_id, node_id="gate", timeout=60)
+        wait_for(lambda: idle_workers(harness) >= 1 or None, timeout=60)
+        pid = harness.busy_pid(run_id)
+        sent = (time.time(), time.monotonic())
+        os.kill(pid, how)
+        starts = wait_for(functools.partial(started_runs, harness, run_id, 2), timeout=60)
+        yield run_id, sent, starts
+        harness.call(functools.partial(harness.sup.cancel, run_id))
+        harness.wait_terminal(run_id, timeout=60)
+
+
+def measure_restarts(column: Column, fork: bool, samples: int) -> None:
+    with supervisor(fork) as harness:
+        for _run_id, (wall, monotonic), starts in interrupt_samples(
+            harness, samples, signal.SIGKILL
+        ):
+            column.restart_ms.append((at(starts[1]) - wall) * 1000)
+            column.visible_ms.append((starts[1]["_t"] - monotonic) * 1000)
+
+
+def measure_hangs(column: Column, fork: bool, samples: int) -> None:
+    with supervisor(fork) as harness:
+        for run_id, _stopped, starts in interrupt_samples(harness, samples, signal.SIGSTOP):
+            missed = harness.wait_event("heartbeat_missed", run_id=run_id)
+            last_heartbeat = at(missed) - float(missed["silent_for"])
+            column.hang_s.append(at(starts[1]) - last_heartbeat)
+
+
+def measure_throughput(column: Column, fork: bool, runs: int) -> None:
+    with supervisor(fork) as harness:
+        path = harness.workflow("trivial", TRIVIAL)
+        harness.wait_terminal(harness.submit(path), timeout=60)  # warm: workers up, file parsed
+        sup = harness.sup
+        start = time.monotonic()
+
+        def submit_all() -> list[str]:
+            loaded = sup.load(path)
+            return [sup.submit(loaded) for _ in range(runs)]
+
+        harness.call(submit_all, timeout=600)
+        wait_for(
+            lambda: harness.store.count_runs(status=RunStatus.SUCCEEDED) >= runs + 1 or None,
+            timeout=600,
+            interval=0.01,
+        )
+        column.throughput = runs / (time.monotonic() - start)
+        column.throughput_runs = runs
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds of every thread of ``pid``, from the scheduler's nanosecond counters
+    (``cpu_times`` counts 10 ms ticks: too coarse for an idle process)."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            total += int((task / "schedstat").read_text().split()[0])
+    return total / 1e9
+
+
+def process_wakeups(pid: int) -> int:
+    """Voluntary context switches of every thread of ``pid`` (each is a sleep then a wake)."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            for line in (task / "status").read_text().splitlines():
+                if line.startswith("voluntary_ctxt_switches"):
+                    total += int(line.split()[1])
+    return total
+
+
+def idle_figures(main: int, others: Callable[[], list[int]], seconds: float) -> dict[str, float]:
+    """CPU %, wake-ups/s and RSS of ``main``, and of the processes ``others()`` returns."""
+
+    def sample() -> dict[int, tuple[float, int]]:
+        found = {}
+        for pid in [main, *others()]:
+            with contextlib.suppress(OSError):
+                found[pid] = (process_cpu(pid), process_wakeups(pid))
+        return found
+
+    before, start = sample(), time.monotonic()
+    time.sleep(seconds)  # the measurement itself: nothing to wait for
+    after, wall = sample(), time.monotonic() - start
+    figures: dict[str, float] = {}
+    for label, pids in (("main", [main]), ("children", [p for p in after if p != main])):
+        common = [p for p in pids if p in before and p in after]
+        cpu = sum(after[p][0] - before[p][0] for p in common)
+        wakes = sum(after[p][1] - before[p][1] for p in common)
+        rss = 0.0
+        for pid in common:
+            with contextlib.suppress(psutil.Error):
+                rss += psutil.Process(pid).memory_info().rss
+        figures[f"{label}_cpu"] = 100 * cpu / wall
+        figures[f"{label}_wakeups"] = wakes / wall
+        figures[f"{label}_rss_mib"] = rss / 2**20
+        figures[f"{label}_count"] = len(common)
+    return figures
+
+
+def measure_idle(column: Column, fork: bool, seconds: float) -> None:
+    home = Path(tempfile.mkdtemp(prefix="dp-bench-idle-"))
+    daemon = DaemonProcess(home, {"launcher": "fork" if fork else "python"}, home / "no-plugin")
+    try:
+        daemon.start()
+        wait_for(lambda: daemon.workers() or None, timeout=60)
+        time.sleep(3)  # let start-up work (imports, the first spare) settle before measuring
+        column.idle = idle_figures(daemon.pid, lambda: [p.pid for p in daemon.workers()], seconds)
+    finally:
+        daemon.stop()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+# -- supervisord -------------------------------------------------------------------------
+
+
+def supervisord_available() -> bool:
+    return (SUPERVISORD_HOME / "supervisor" / "supervisord.py").exists()
+
+
+class Supervisord:
+    """supervisord in the foreground with one program, controlled over XML-RPC on 127.0.0.1."""
+
+    def __init__(self) -> None:
+        self.home = Path(tempfile.mkdtemp(prefix="bench-supervisord-"))
+        self.ready = self.home / "child.ready"
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        child = self.home / "child.py"
+        child.write_text(CHILD, encoding="utf-8")
+        config = self.home / "supervisord.conf"
+        config.write_text(
+            f"""[supervisord]
+nodaemon=true
+logfile={self.home}/supervisord.log
+pidfile={self.home}/supervisord.pid
+childlogdir={self.home}
+
+[inet_http_server]
+port=127.0.0.1:{self.port}
+
+[rpcinterface:supervisor]
+supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
+
+[program:child]
+command={sys.executable} {child} {self.ready}
+directory={ROOT}
+environment=PYTHONPATH="{ROOT}"
+autorestart=true
+stdout_logfile={self.home}/child.out
+stderr_logfile={self.home}/child.err
+""",
+            encoding="utf-8",
+        )
+        env = {**os.environ, "PYTHONPATH": str(SUPERVISORD_HOME)}
+        # outside the repository, so that ``supervisor`` is supervisord's package
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "supervisor.supervisord", "-c", str(config)],
+            cwd=self.home,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.rpc = xmlrpc.client.ServerProxy(f"http://127.0.0.1:{self.port}/RPC2")
+        wait_for(self._running_pid, timeout=60)
+        wait_for(lambda: self.ready.exists() or None, timeout=60)
+
+    def info(self) -> dict[str, Any]:
+        return cast(dict[str, Any], self.rpc.supervisor.getProcessInfo("child"))
+
+    def child_is(self, pid: int, same: bool = True) -> bool | None:
+        """Whether the ready file names ``pid`` (or, with ``same=False``, another process)."""
+        with contextlib.suppress(OSError):
+            return (self.ready.read_text() == str(pid)) == same or None
+        return None
+
+    def _running_pid(self) -> int | None:
+        with contextlib.suppress(OSError, xmlrpc.client.Error):
+            info = self.info()
+            if info["statename"] == "RUNNING":
+                return int(info["pid"])
+        return None
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError, xmlrpc.client.Error):
+            self.rpc.supervisor.shutdown()
+        try:
+            self.process.wait(20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(10)
+        shutil.rmtree(self.home, ignore_errors=True)
+
+
+def measure_supervisord(
+    column: Column, samples: int, hang_wait: float, idle_seconds: float
+) -> None:
+    daemon = Supervisord()
+    try:
+        for _ in range(samples):
+            old = wait_for(daemon._running_pid, timeout=60)
+            wait_for(functools.partial(daemon.child_is, old), timeout=60)
+            killed = time.monotonic()
+            os.kill(old, signal.SIGKILL)
+            ready_at = None
+            while True:
+                now = time.monotonic()
+                with contextlib.suppress(OSError, ValueError):
+                    if ready_at is None and int(daemon.ready.read_text() or 0) not in (0, old):
+                        ready_at = now
+                pid = daemon._running_pid()
+                if pid is not None and pid != old:
+                    break
+                if now - killed > 60:
+                    raise RuntimeError("supervisord did not restart its child within 60 s")
+                time.sleep(0.002)
+            column.restart_ms.append((now - killed) * 1000)
+            if ready_at is None:
+                wait_for(functools.partial(daemon.child_is, old, False), timeout=60)
+                ready_at = time.monotonic()
+            column.ready_ms.append((ready_at - killed) * 1000)
+        # a frozen child: does supervisord notice?
+        pid = wait_for(daemon._running_pid, timeout=60)
+        os.kill(pid, signal.SIGSTOP)
+        stopped = time.monotonic()
+        time.sleep(hang_wait)  # the measurement: whether anything happens in this time
+        info = daemon.info()
+        os.kill(pid, signal.SIGCONT)
+        if info["pid"] == pid and info["statename"] == "RUNNING":
+            column.hang_note = f"not detected ({time.monotonic() - stopped:.0f} s)"
+        else:
+            column.hang_note = f"{info['statename']} after {hang_wait:g} s"
+        column.idle = idle_figures(
+            daemon.process.pid,
+            lambda: [p.pid for p in psutil.Process(daemon.process.pid).children()],
+            idle_seconds,
+        )
+    finally:
+        daemon.close()
+
+
+# -- the table ---------------------------------------------------------------------------
+
+
+def ms(values: list[float], q: float) -> str:
+    return fmt(percentile(values, q), 1)
+
+
+def table(columns: list[Column]) -> str:
+    def row(label: str, cell: Callable[[Column], str], target: str) -> list[str]:
+        return [label, *(cell(c) if c.note is None else c.note for c in columns), target]
+
+    def idle(key: str, digits: int) -> Callable[[Column], str]:
+        return lambda c: fmt(c.idle.get(key), digits)
+
+    rows = [
+        row("crash -> restart p50 (ms)", lambda c: ms(c.restart_ms, 50), "<= 50"),
+        row("crash -> restart p99 (ms)", lambda c: ms(c.restart_ms, 99), ""),
+        row(
+            "hang: last heartbeat -> replacement p50 (s)",
+            lambda c: c.hang_note or fmt(percentile(c.hang_s, 50), 2),
+            "< 2",
+        ),
+        row(
+            "hang: last heartbeat -> replacement max (s)",
+            lambda c: "-" if c.hang_note else fmt(max(c.hang_s, default=None), 2),
+            "",
+        ),
+        row(
+            "trivial runs/s (N runs)",
+            lambda c: (
+                "n/a" if c.throughput is None else f"{c.throughput:.1f} ({c.throughput_runs})"
+            ),
+            ">= 50",
+        ),
+        row("idle CPU % (supervisor)", idle("main_cpu", 3), "< 0.05"),
+        row("idle wake-ups/s (supervisor)", idle("main_wakeups", 1), ""),
+        row("idle RSS MiB (supervisor)", idle("main_rss_mib", 1), "< 80"),
+        row("idle CPU % (workers/children)", idle("children_cpu", 3), ""),
+        row("idle wake-ups/s (workers/children)", idle("children_wakeups", 1), ""),
+        row("idle RSS MiB (workers/children, summed)", idle("children_rss_mib", 1), ""),
+    ]
+    return format_table(["", *(c.name for c in columns), "target"], rows)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer samples, shorter idle windows")
+    parser.add_argument("--idle-seconds", type=float, default=None)
+    parser.add_argument("--hang-wait", type=float, default=5.0)
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING)
+    args = parse_args(argv)
+    restarts = 10 if args.quick else 30
+    hangs = 4 if args.quick else 10
+    idle_seconds = args.idle_seconds or (10.0 if args.quick else 25.0)
+    load = load_average()
+    columns = []
+    for name, fork, runs in (
+        ("deskpilot (python workers)", False, 40),
+        ("deskpilot (fork server)", True, 300),
+    ):
+        column = Column(name)
+        measure_restarts(column, fork, restarts if fork else max(5, restarts // 2))
+        measure_hangs(column, fork, hangs)
+        measure_throughput(column, fork, runs // 4 if args.quick else runs)
+        measure_idle(column, fork, idle_seconds)
+        columns.append(column)
+    reference = Column("supervisord")
+    if supervisord_available():
+        measure_supervisord(reference, restarts // 2, args.hang_wait, idle_seconds)
+    else:
+        reference.note = "not installed"
+    columns.append(reference)
+
+    print(table(columns))
+    print()
+    for column in columns[:2]:
+        print(
+            f"{column.name}: kill -> resumed run_started visible to clients (after the history "
+            f"commit) p50 {ms(column.visible_ms, 50)} ms, p99 {ms(column.visible_ms, 99)} ms"
+        )
+    if reference.ready_ms:
+        print(
+            f"supervisord: kill -> new child ready p50 {ms(reference.ready_ms, 50)} ms, "
+            f"p99 {ms(reference.ready_ms, 99)} ms (RUNNING waits for startsecs=1)"
+        )
+    print(f"machine: {os.cpu_count()} CPUs, load average at start {fmt(load, 2)}")
+    missed = check_targets(columns[:2])
+    for line in missed:
+        print(f"target missed: {line}")
+    if args.json is not None:
+        args.json.write_text(
+            json.dumps([column.__dict__ for column in columns], indent=2, default=str),
+            encoding="utf-8",
+        )
+    return 0
+
+
+def check_targets(columns: list[Column]) -> list[str]:
+    missed = []
+    for column in columns:
+        p50 = percentile(column.restart_ms, 50)
+        if p50 is not None and p50 > TARGETS["restart_p50_ms"]:
+            missed.append(f"{column.name}: restart p50 {p50:.1f} ms > 50 ms")
+        if column.hang_s and statistics.median(column.hang_s) >= TARGETS["hang_s"]:
+            missed.append(f"{column.name}: hang detection {statistics.median(column.hang_s):.2f} s")
+        if column.throughput is not None and column.throughput < TARGETS["throughput"]:
+            missed.append(f"{column.name}: {column.throughput:.1f} runs/s < 50")
+        if column.idle.get("main_cpu", 0) >= TARGETS["idle_cpu"]:
+            missed.append(f"{column.name}: idle CPU {column.idle['main_cpu']:.3f} %")
+        if column.idle.get("main_rss_mib", 0) >= TARGETS["idle_rss_mib"]:
+            missed.append(f"{column.name}: idle RSS {column.idle['main_rss_mib']:.1f} MiB")
+    return missed
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,111 @@
+"""A worker that dies mid-run: the run is interrupted, resumed after its last recorded step.
+
+Every step appends a line to ``count.txt`` when it really executes; a step
+replayed from the history on resume does not.  So a line count of one for a
+step recorded before the crash proves it was not run again.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+from automation.engine.events import RunStatus
+from tests.helpers.common import eventually
+from tests.integration.supervisor.harness import lines, pid_gone
+
+#: one -> two -> gate (waits for a file the test creates) -> three
+GATED = """\
+deskpilot: 1
+name: {name}
+nodes:
+  one:
+    block: file.append
+    with: {{path: count.txt, content: "one\\n"}}
+  two:
+    block: file.append
+    with: {{path: count.txt, content: "two\\n"}}
+  gate:
+    block: {gate_block}
+    with: {gate_with}
+  three:
+    block: file.append
+    with: {{path: count.txt, content: "three\\n"}}
+links:
+  - one -> two
+  - two -> gate
+  - gate -> three
+"""
+
+WAIT_FOR_GATE = "{path: gate, timeout: 60, poll_interval: 0.05}"
+
+
+def gated(name: str, gate_block: str = "file.wait", gate_with: str = WAIT_FOR_GATE) -> str:
+    return GATED.format(name=name, gate_block=gate_block, gate_with=gate_with)
+
+
+def assert_resumed_once(harness, run_id: str, workdir: Path, reason: str) -> None:
+    """The run succeeded; one and two ran once; the interruption is in the history."""
+    record = harness.wait_terminal(run_id)
+    assert record.status is RunStatus.SUCCEEDED, record.error
+    assert record.resumes == 1
+    count = lines(workdir / "count.txt")
+    assert count.count("one") == 1 and count.count("two") == 1, count
+    assert count.count("three") == 1
+    steps = harness.store.steps(run_id)
+    succeeded = [(s.step, s.attempt) for s in steps if s.status == "succeeded"]
+    assert len(succeeded) == len({step for step, _ in succeeded}) == 4
+    gate_attempts = [s for s in steps if s.node_id == "gate"]
+    assert [s.failure for s in gate_attempts] == ["interrupted", None]
+    assert [s.attempt for s in gate_attempts] == [1, 2]
+    # the history says what happened to the worker, after the run resumed and succeeded
+    notes = [e for e in harness.store.events(run_id) if (e.data or {}).get("reason") == reason]
+    assert len(notes) == 1, [(e.kind, e.message, e.data) for e in harness.store.events(run_id)]
+    interrupted = harness.seen("run_interrupted", run_id=run_id)
+    assert [e["reason"] for e in interrupted] == [reason]
+    assert interrupted[0]["will_resume"] is True
+
+
+def test_sigkilled_worker_run_resumes_after_last_recorded_step(start_supervisor) -> None:
+    harness = start_supervisor()
+    path = harness.workflow("killed", gated("killed"))
+    run_id = harness.submit(path)
+    harness.wait_event("node_started", run_id=run_id, node_id="gate")
+    pid = harness.busy_pid(run_id)
+
+    os.kill(pid, signal.SIGKILL)
+    interrupted = harness.wait_event("run_interrupted", run_id=run_id)
+    (path.parent / "gate").write_text("open", encoding="utf-8")
+
+    assert "killed by SIGKILL" in interrupted["detail"]
+    exited = harness.wait_event("worker_exited", pid=pid)
+    assert exited["reason"] == "crashed" and exited["returncode"] == -signal.SIGKILL
+    assert_resumed_once(harness, run_id, path.parent, "crashed")
+    crash = next(e for e in harness.store.events(run_id) if (e.data or {}).get("reason"))
+    assert "killed by SIGKILL" in crash.message
+    assert eventually(lambda: pid_gone(pid))
+
+
+def test_worker_exiting_by_itself_is_a_crash(start_supervisor) -> None:
+    """The gate exits the worker with status 3 the first time (it leaves a marker file)."""
+    harness = start_supervisor()
+    path = harness.workflow("exits", gated("exits", "suptest.exit_worker", "{code: 3, once: gate}"))
+    run_id = harness.submit(path)
+    interrupted = harness.wait_event("run_interrupted", run_id=run_id)
+    assert interrupted["detail"] == "worker crashed: exited with code 3 before the run finished"
+    exited = harness.wait_event("worker_exited", run_id=run_id)
+    assert exited["returncode"] == 3 and exited["reason"] == "crashed"
+    assert_resumed_once(harness, run_id, path.parent, "crashed")
+
+
+def test_child_killing_its_worker_is_a_crash(start_supervisor) -> None:
+    """A step's child process SIGKILLs the worker (its parent): same handling as any crash."""
+    harness = start_supervisor()
+    kill_parent = "{args: [sh, -c, 'test -e gate || { touch gate; kill -9 $PPID; sleep 5; }']}"
+    path = harness.workflow("patricide", gated("patricide", "process.run", kill_parent))
+    run_id = harness.submit(path)
+    interrupted = harness.wait_event("run_interrupted", run_id=run_id)
+    assert interrupted["reason"] == "crashed"
+    assert "killed by SIGKILL" in interrupted["detail"]
+    assert_resumed_once(harness, run_id, path.parent, "crashed")

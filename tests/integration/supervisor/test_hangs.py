@@ -1,0 +1,197 @@
+"""Workers that stop answering (frozen, or stuck in C holding the GIL) and steps past their deadline.
+
+A hang is only seen as silence: no heartbeat within the lease.  Before the
+kill the supervisor asks for a faulthandler dump and saves the process tree
+and the worker's log tail as an evidence artifact of the run; then the whole
+process tree is killed and the run goes the way of any interruption.
+"""
+
+from __future__ import annotations
+
+import errno
+import functools
+import json
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from automation.engine.events import RunStatus
+from tests.helpers.common import eventually
+from tests.integration.supervisor.harness import SupervisorThread, pid_gone, wait_for
+from tests.integration.supervisor.test_crashes import assert_resumed_once, gated
+
+
+def evidence(harness: SupervisorThread, run_id: str, reason: str) -> list[dict[str, Any]]:
+    """The evidence files the supervisor linked to the run for ``reason``."""
+    found = [
+        a for a in harness.store.artifacts(run_id) if a.kind == "evidence" and reason in a.path
+    ]
+    return [json.loads(Path(a.path).read_text(encoding="utf-8")) for a in found]
+
+
+def test_frozen_worker_is_detected_killed_and_resumed(start_supervisor) -> None:
+    harness = start_supervisor()
+    path = harness.workflow("frozen", gated("frozen"))
+    run_id = harness.submit(path)
+    harness.wait_event("node_started", run_id=run_id, node_id="gate")
+    pid = harness.busy_pid(run_id)
+    stopped_at = time.monotonic()
+    os.kill(pid, signal.SIGSTOP)
+
+    missed = harness.wait_event("heartbeat_missed", pid=pid)
+    lease = harness.config.lease
+    assert missed["_t"] - stopped_at < lease + 1.0
+    assert lease - 0.05 <= missed["silent_for"] < lease + 1.0
+    interrupted = harness.wait_event("run_interrupted", run_id=run_id)
+    assert interrupted["reason"] == "hung"
+    assert eventually(lambda: pid_gone(pid))
+    (path.parent / "gate").write_text("open", encoding="utf-8")
+
+    [saved] = wait_for(lambda: evidence(harness, run_id, "hung") or None)
+    assert saved["reason"] == "hung" and saved["pid"] == pid
+    assert saved["process_tree"][0]["pid"] == pid
+    assert saved["process_tree"][0]["status"] == psutil.STATUS_STOPPED
+    assert saved["worker_id"] == missed["worker_id"]
+    assert_resumed_once(harness, run_id, path.parent, "hung")
+
+
+REGEX_HANG = """\
+deskpilot: 1
+name: backtracking
+nodes:
+  before:
+    block: file.append
+    with: {path: count.txt, content: "before\\n"}
+  match:
+    block: data.regex_match
+    with: {pattern: "(a+)+$", text: "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaab"}
+links:
+  - before -> match
+"""
+
+
+def test_worker_stuck_in_c_holding_the_gil_is_hung(start_supervisor) -> None:
+    """Catastrophic backtracking holds the GIL inside ``re``: the heartbeat thread cannot run.
+
+    faulthandler's dump works from its C signal handler without the GIL, so
+    the evidence shows where the worker was stuck.  The match hangs again on
+    resume, so with one restart allowed the run ends failed, 'gave up'.
+    """
+    harness = start_supervisor(max_restarts=1)
+    path = harness.workflow("backtracking", REGEX_HANG)
+    run_id = harness.submit(path)
+
+    record = harness.wait_terminal(run_id, timeout=30)
+    assert record.status is RunStatus.FAILED
+    assert record.error is not None and "gave up because it was interrupted 2 times" in record.error
+    interrupted = harness.seen("run_interrupted", run_id=run_id)
+    assert [e["reason"] for e in interrupted] == ["hung", "hung"]
+    assert [e["will_resume"] for e in interrupted] == [True, False]
+    assert (path.parent / "count.txt").read_text(encoding="utf-8") == "before\n"
+
+    def both_dumps() -> list[dict[str, Any]] | None:
+        found = evidence(harness, run_id, "hung")
+        return found if len(found) == 2 else None
+
+    dumps = wait_for(both_dumps)
+    for saved in dumps:
+        tail = saved["worker_log_tail"]
+        assert "most recent call first" in tail, tail[-2000:]
+        assert "automation/blocks/data.py" in tail
+        assert "in search" in tail or "in finditer" in tail or "<listcomp>" in tail
+        assert saved["process_tree"][0]["status"] != psutil.STATUS_STOPPED
+        assert eventually(functools.partial(pid_gone, saved["pid"]))
+    notes = [e for e in harness.store.events(run_id) if (e.data or {}).get("reason") == "hung"]
+    assert len(notes) == 2
+
+
+FIFO_READ = """\
+deskpilot: 1
+name: {name}
+nodes:
+  one:
+    block: file.append
+    with: {{path: count.txt, content: "one\\n"}}
+  two:
+    block: file.append
+    with: {{path: count.txt, content: "two\\n"}}
+  gate:
+    block: file.read
+    with: {{path: pipe}}
+    timeout: {timeout}
+  three:
+    block: file.append
+    with: {{path: count.txt, content: "three\\n"}}
+links:
+  - one -> two
+  - two -> gate
+  - gate -> three
+"""
+
+
+def feed_fifo(path: Path, data: bytes, timeout: float = 20.0) -> None:
+    """Write to the FIFO once a reader has it open (the resumed worker), then close it."""
+
+    def writer() -> int | None:
+        try:
+            return os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError as exc:
+            if exc.errno == errno.ENXIO:  # no reader yet
+                return None
+            raise
+
+    fd = wait_for(writer, timeout=timeout)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+
+
+def test_step_past_its_deadline_in_c_is_killed_as_timed_out(start_supervisor) -> None:
+    """Opening a FIFO nobody writes blocks in C with the GIL released: heartbeats go on, the
+    engine's watchdog cannot interrupt it, so the supervisor's deadline backstop kills it."""
+    harness = start_supervisor()
+    path = harness.workflow("stuck-open", FIFO_READ.format(name="stuck-open", timeout=0.3))
+    os.mkfifo(path.parent / "pipe")
+    run_id = harness.submit(path)
+    started = harness.wait_event("node_started", run_id=run_id, node_id="gate")
+    pid = harness.busy_pid(run_id)
+
+    interrupted = harness.wait_event("run_interrupted", run_id=run_id)
+    assert interrupted["reason"] == "timed_out"
+    assert not harness.seen("heartbeat_missed", pid=pid), "heartbeats went on: not a hang"
+    # killed at the step deadline plus the grace periods, not before
+    deadline = 0.3 + 2 * harness.config.kill_grace + 1.0
+    killed = harness.wait_event("worker_exited", pid=pid)
+    assert deadline - 0.2 <= killed["_t"] - started["_t"] < deadline + 2.0
+    assert killed["reason"] == "timed_out"
+    assert eventually(lambda: pid_gone(pid))
+    [saved] = wait_for(lambda: evidence(harness, run_id, "timed_out") or None)
+    assert saved["pid"] == pid
+
+    # the restart policy applies: the run resumes and the step runs again (attempt 2)
+    feed_fifo(path.parent / "pipe", b"unblocked")
+    assert_resumed_once(harness, run_id, path.parent, "timed_out")
+    gate = [s for s in harness.store.steps(run_id) if s.node_id == "gate"]
+    assert gate[-1].outputs is not None and gate[-1].outputs["text"] == "unblocked"
+
+
+def test_worker_frozen_while_starting_is_replaced(start_supervisor) -> None:
+    """A spare frozen before its hello is neither idle nor busy: without a start-up deadline
+    it would count as the coming spare for ever and the queue would never move."""
+    harness = start_supervisor(
+        worker_limit=1, spare_workers=1, worker_start_timeout=2.0, fork=False
+    )
+    first = harness.wait_event("worker_started")
+    os.kill(first["pid"], signal.SIGSTOP)  # it is still importing: no hello yet
+    run_id = harness.submit(harness.workflow("simple", REGEX_HANG.replace("(a+)+$", "b$")))
+
+    assert harness.wait_terminal(run_id).status is RunStatus.SUCCEEDED
+    exited = harness.wait_event("worker_exited", pid=first["pid"])
+    assert exited["reason"] == "hung" and exited["run_id"] is None
+    assert harness.seen("run_interrupted") == []  # the run never went to the frozen worker
+    assert eventually(functools.partial(pid_gone, first["pid"]))

@@ -1,0 +1,95 @@
+"""Blocks that only the supervisor tests use, loaded by real workers through a real entry point.
+
+A worker builds its registry from the built-in modules plus the
+``deskpilot.blocks`` entry points it can see; the ``plugin_path`` fixture
+puts a tiny ``.dist-info`` declaring this module on the workers'
+``PYTHONPATH``.  That is how a test gets a block that exits the worker with a
+chosen code (a crash the worker did itself, not a signal) and a block that
+needs the ``desktop`` resource without needing a display.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import ClassVar
+
+from pydantic import Field
+
+from automation.blocks.base import Block, BlockInput, BlockOutput, resolve_path
+from automation.blocks.context import BlockContext
+
+ENTRY_POINT_MODULE = __name__
+
+
+class ExitInput(BlockInput):
+    code: int = Field(3, description="exit status of the worker")
+    unless_exists: str | None = Field(
+        None, description="do nothing when this file exists (lets a test end a crash loop)"
+    )
+    once: str | None = Field(
+        None, description="crash only the first time: create this file, then exit"
+    )
+
+
+class Done(BlockOutput):
+    pass
+
+
+class ExitWorker(Block[ExitInput]):
+    """End the worker process at once with ``code``, as a crashing native library would."""
+
+    id = "suptest.exit_worker"
+    title = "Exit worker"
+    category = "testing"
+    Input = ExitInput
+    Output = Done
+
+    def run(self, inputs: ExitInput, ctx: BlockContext) -> Done:
+        if inputs.unless_exists is not None and resolve_path(ctx, inputs.unless_exists).exists():
+            return Done()
+        if inputs.once is not None:
+            marker = resolve_path(ctx, inputs.once)
+            if marker.exists():
+                return Done()
+            marker.touch()
+        os._exit(inputs.code)
+
+
+class HoldInput(BlockInput):
+    log: str = Field(description="file that gets 'start'/'end' lines with monotonic times")
+    seconds: float = Field(0.3, description="how long to hold the resource")
+
+
+class Hold(Block[HoldInput]):
+    """Take a while, writing when it started and ended."""
+
+    id = "suptest.hold"
+    title = "Hold"
+    category = "testing"
+    Input = HoldInput
+    Output = Done
+
+    def run(self, inputs: HoldInput, ctx: BlockContext) -> Done:
+        path = resolve_path(ctx, inputs.log)
+        _line(path, f"start {ctx.run_id} {time.monotonic():.6f}\n")
+        ctx.sleep(inputs.seconds)
+        _line(path, f"end {ctx.run_id} {time.monotonic():.6f}\n")
+        return Done()
+
+
+class DesktopHold(Hold):
+    """Hold the ``desktop`` resource for a while, writing when it started and ended."""
+
+    id = "suptest.desktop_hold"
+    title = "Hold the desktop"
+    resources: ClassVar[frozenset[str]] = frozenset({"desktop"})
+
+
+def _line(path: Path, text: str) -> None:
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(text)
+
+
+BLOCKS = (ExitWorker, Hold, DesktopHold)

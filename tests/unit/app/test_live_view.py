@@ -1,0 +1,241 @@
+"""The live view lights the editor's nodes as a run's events arrive, and shows what each did.
+
+The event sequence is recorded from a real run on the package's supervisor
+(a step that logs, a step that is refused twice and retried once, a step
+never reached), then played into the view one event at a time.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PySide6.QtWidgets import QApplication
+from pytestqt.qtbot import QtBot
+
+from app.editor.document import WorkflowDocument
+from app.editor.widget import EditorWidget
+from app.runs.live_view import LiveRunView
+from app.runs.records import RunRecord
+from app.supervisor_link import SupervisorLink
+from app.theme import LIGHT
+from automation.blocks.registry import BlockRegistry
+from supervisor.client import SupervisorClient
+from tests.unit.app.runkit import link_fixture, wait_until  # noqa: F401
+
+RETRIED = """\
+deskpilot: 1
+name: {name}
+nodes:
+  greet:
+    block: notify.log
+    with: {{message: "hello from the test"}}
+    position: [0, 0]
+  fetch:
+    block: http.request
+    retry: {{max_attempts: 2, delay: 0.05, jitter: 0}}
+    with: {{url: "http://127.0.0.1:9/", timeout: 2}}
+    position: [300, 0]
+  after:
+    block: control.pass
+    position: [600, 0]
+links:
+  - greet -> fetch
+  - fetch -> after
+"""
+
+
+def record_run(client: SupervisorClient, path: Path) -> list[dict[str, Any]]:
+    """Every live event of one run of ``path``, in order, up to its final status."""
+    run_id = uuid.uuid4().hex
+    items: list[dict[str, Any]] = []
+    with client.events(run_id=run_id) as stream:
+        client.submit(path, run_id=run_id)
+        for item in stream:
+            items.append(item)
+            if item.get("kind") == "run_status":
+                break
+    return items
+
+
+@pytest.fixture
+def retried(tmp_path: Path) -> Path:
+    path = tmp_path / "retried.yaml"
+    path.write_text(RETRIED.format(name=f"retried-{uuid.uuid4().hex[:8]}"), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def editor(qtbot: QtBot, retried: Path, registry: BlockRegistry) -> EditorWidget:
+    widget = EditorWidget(WorkflowDocument.open(retried), registry, LIGHT)
+    qtbot.addWidget(widget)
+    return widget
+
+
+def badges(editor: EditorWidget) -> dict[str, str | None]:
+    return {node_id: item.status for node_id, item in editor.scene.node_items.items()}
+
+
+def test_nodes_light_up_event_by_event(
+    qtbot: QtBot, link: SupervisorLink, editor: EditorWidget, retried: Path
+) -> None:
+    recorded = record_run(link.client, retried)
+    kinds = [item["kind"] for item in recorded]
+    assert "node_retrying" in kinds and kinds[-1] == "run_status"
+    replay_id = uuid.uuid4().hex  # a run the link never saw: only the replay reaches the view
+    view = LiveRunView(link, LIGHT)
+    qtbot.addWidget(view)
+    view.follow(replay_id, workflow_path=retried, editor=editor)
+    assert badges(editor) == {"greet": "queued", "fetch": "queued", "after": "queued"}
+    seen: dict[str, list[str | None]] = {"greet": [], "fetch": []}
+    for item in recorded:
+        view.apply_event({**item, "run_id": replay_id})
+        node = item.get("node_id")
+        if node in seen and item["kind"] in ("node_started", "node_failed", "node_finished"):
+            seen[node].append(editor.scene.node_items[node].status)
+    assert seen["greet"] == ["running", "succeeded"]
+    assert seen["fetch"] == ["running", "retrying", "running", "failed"]
+    assert badges(editor) == {"greet": "succeeded", "fetch": "failed", "after": None}
+    assert view.record is not None and view.record.status == "failed"
+    assert not view.cancel_button.isEnabled()
+    # the failed node is shown, with both attempts and its error
+    assert view.pane.current_node() == "fetch"
+    detail = view.pane.detail.toPlainText()
+    assert "Attempt 1" in detail and "Attempt 2" in detail
+    assert "will retry" in detail
+    # choosing a node on the canvas shows it in the pane, and the other way round
+    editor.scene.select_nodes(["greet"])
+    assert view.pane.current_node() == "greet"
+    assert "hello from the test" in view.pane.detail.toPlainText()
+    view.pane.select_node("fetch")
+    assert editor.scene.selected_node_ids() == ["fetch"]
+
+
+def test_a_run_started_through_the_link_is_followed_live(
+    qtbot: QtBot, qapp: QApplication, link: SupervisorLink, editor: EditorWidget, retried: Path
+) -> None:
+    view = LiveRunView(link, LIGHT)
+    qtbot.addWidget(view)
+    statuses: list[str] = []
+    view.status_changed.connect(lambda _run, status: statuses.append(status))
+    run_id = link.start_run(retried, {})
+    view.follow(run_id, workflow_path=retried, editor=editor)
+    wait_until(qapp, lambda: view.record is not None and view.record.finished, timeout=20)
+    assert badges(editor) == {"greet": "succeeded", "fetch": "failed", "after": None}
+    assert statuses[-1] == "failed"
+    assert "running" in statuses
+
+
+def test_a_finished_run_is_loaded_from_the_history(
+    qtbot: QtBot, qapp: QApplication, link: SupervisorLink, editor: EditorWidget, retried: Path
+) -> None:
+    recorded = record_run(link.client, retried)
+    run_id = recorded[0]["run_id"]
+    view = LiveRunView(link, LIGHT)
+    qtbot.addWidget(view)
+    link._recent.pop(run_id, None)  # as if the GUI had started after the run
+    view.follow(run_id, editor=editor, load=True)
+    wait_until(qapp, lambda: view.record is not None and view.record.finished)
+    assert badges(editor) == {"greet": "succeeded", "fetch": "failed", "after": None}
+    record = view.record
+    assert isinstance(record, RunRecord)
+    assert [a.attempt for a in record.nodes["fetch"].attempts] == [1, 2]
+    assert record.nodes["greet"].logs[0].message == "hello from the test"
+
+
+SLOW = """\
+deskpilot: 1
+name: {name}
+inputs:
+  pause: {{type: number, default: 30}}
+nodes:
+  first:
+    block: control.pass
+    with: {{value: 1}}
+  wait:
+    block: control.delay
+    with: {{seconds: "{{{{ inputs.pause }}}}"}}
+links:
+  - first -> wait
+"""
+
+
+def test_run_and_cancel_from_the_main_window(
+    qtbot: QtBot,
+    qapp: QApplication,
+    link: SupervisorLink,
+    tmp_path: Path,
+    registry: BlockRegistry,
+    api_daemon: Any,
+) -> None:
+    from app.main_window import MainWindow
+    from app.prompts import Prompts
+    from app.runs.panels import RunPanels
+    from supervisor.paths import DeskpilotPaths
+
+    paths = DeskpilotPaths.under(tmp_path / "home").ensure()
+    path = tmp_path / "slow.yaml"
+    path.write_text(SLOW.format(name=f"slow-{uuid.uuid4().hex[:8]}"), encoding="utf-8")
+    window = MainWindow(registry, paths, theme=LIGHT, connection=link, prompts=Prompts())
+    qtbot.addWidget(window)
+    panels = RunPanels.install(window, link)
+    assert [a.text() for a in panels.menu.actions() if a.text()][:4] == [
+        "&Live run",
+        "&History",
+        "&Schedules and triggers",
+        "S&ecrets",
+    ]
+    editor = window.open_workflow(path)
+    assert editor is not None
+    asked: list[str] = []
+
+    def inputs(document: Any) -> dict[str, Any]:
+        asked.append(document.name)
+        return {"pause": 30}
+
+    editor.ask_inputs = inputs
+    assert window.run_action.isEnabled() and not panels.cancel_action.isEnabled()
+    window.run_action.trigger()
+    assert asked == [editor.document.name]
+    live = panels.live
+    wait_until(qapp, lambda: live.record is not None and live.record.nodes.get("wait") is not None)
+    wait_until(qapp, lambda: editor.scene.node_items["wait"].status == "running")
+    assert editor.scene.node_items["first"].status == "succeeded"
+    assert panels.cancel_action.isEnabled() and live.cancel_button.isEnabled()
+    panels.cancel_action.trigger()
+    wait_until(qapp, lambda: live.record is not None and live.record.finished, timeout=20)
+    assert live.record is not None and live.record.status == "cancelled"
+    assert editor.scene.node_items["wait"].status == "cancelled"
+    assert not panels.cancel_action.isEnabled()
+    # the docks come back where the user left them
+    panels.docks["secrets"].hide()
+    window.save_state()
+    again = MainWindow(registry, paths, theme=LIGHT, connection=link, prompts=Prompts())
+    qtbot.addWidget(again)
+    restored = RunPanels.install(again, link)
+    assert restored.docks["secrets"].isHidden() and not restored.docks["history"].isHidden()
+    for each in (window, again):
+        for open_editor in each.editors():
+            open_editor.undo_stack.setClean()
+
+
+def test_records_need_no_qt() -> None:
+    import subprocess
+    import sys
+
+    from tests.unit.app.appkit import REPO
+
+    code = (
+        "import sys\n"
+        "class NoQt:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.startswith('PySide6'): raise ImportError('Qt is blocked')\n"
+        "sys.meta_path.insert(0, NoQt())\n"
+        "import app.runs.records\nprint('ok')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
+    assert done.stdout.strip() == "ok", done.stderr
