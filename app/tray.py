@@ -273,7 +273,6 @@ class DeskpilotTray(QObject):
 
     def _update_state(self) -> None:
         state = tray_state(self.link.health, self.unseen)
-        log.debug("state %s (was %s, unseen %d)", state, self.state, self.unseen)
         if state != self.state:
             self.state = state
             self.icon.setIcon(tray_icon(state))

@@ -303,6 +303,23 @@ class HistoryModel(QAbstractTableModel):
 
             run_job(work, partial(self._updated, generation), self._ignore, owner=self)
 
+    def refresh_top(self) -> None:
+        """Read the newest page again and merge it (after a gap in the live events)."""
+        if not self.rows:
+            self.reload()
+            return
+        generation, flt, want = self._generation, self.filter, self.page_size
+
+        def work() -> Fetched:
+            with self._lock:
+                return fetch_page(self.client, flt, None, want)
+
+        def merge(result: Fetched) -> None:
+            for run in reversed(result.runs):
+                self._updated(generation, run)
+
+        run_job(work, merge, self._ignore, owner=self)
+
     @staticmethod
     def _ignore(error: Exception) -> None:
         """A row that could not be refreshed is refreshed by the next event or reload."""

@@ -277,8 +277,13 @@ class HistoryView(QWidget):
             self.trends.set_workflows(names)
 
     def _reconnected(self) -> None:
-        if self._started and (self.model.error or not self.model.rows):
+        """The live events were interrupted: what happened meanwhile is read again."""
+        if not self._started:
+            return
+        if self.model.error:
             self.model.reload()
+        else:
+            self.model.refresh_top()
 
     def _page_loaded(self, _count: int) -> None:
         self._update_count()

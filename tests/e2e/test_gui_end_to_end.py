@@ -86,7 +86,7 @@ def test_build_save_run_and_see_it_succeed(
         qtbot.waitExposed(window)
         panels = window.run_panels
         # the window started the supervisor (none was running in this home)
-        wait_until(qapp, lambda: link.connected, timeout=40)
+        wait_until(qapp, lambda: link.connected and link.stream_open, timeout=40)
         assert link.health is not None and not panels.banner_bar.isVisible()
 
         # a new workflow, named in the real dialog

@@ -71,7 +71,7 @@ def link_fixture(api_daemon: RunningDaemon, qapp: QApplication) -> Iterator[Supe
     made = SupervisorLink(api_daemon.paths, autostart=False, poll_interval=0.5)
     made.start()
     try:
-        eventually(lambda: _pumped(qapp) and made.connected, timeout=15)
+        eventually(lambda: _pumped(qapp) and made.connected and made.stream_open, timeout=15)
         yield made
     finally:
         made.stop()

@@ -61,10 +61,20 @@ def test_the_banner_offers_to_start_the_supervisor_and_goes_when_it_answers(
         assert link.health is not None and link.health.pid > 0
         process = link.supervisor_process
         assert process is None or process.pid == link.health.pid
-        os.kill(link.health.pid, signal.SIGTERM)
+        wait_until(qapp, lambda: link.stream_open)
+        opened: list[bool] = []
+        link.signals.stream_opened.connect(lambda: opened.append(True))
+        first_pid = link.health.pid
+        os.kill(first_pid, signal.SIGTERM)
         wait_until(qapp, lambda: not link.connected, timeout=30)
         assert not banner.isHidden() and "not running" in banner.label.text()
-        assert changes == [True, False]
+        assert not banner.start_button.isHidden() and banner.start_button.isEnabled()
+        # started again (here by the banner's button): the link reconnects, events included
+        banner.start_button.click()
+        wait_until(qapp, lambda: link.connected and link.stream_open and opened, timeout=30)
+        assert link.health is not None and link.health.pid != first_pid
+        assert banner.isHidden()
+        assert changes == [True, False, True]
     finally:
         link.stop()
 

@@ -81,6 +81,7 @@ class Probe:
         self.log = log
         self.facts: list[dict[str, Any]] = []
         self._buffer = b""
+        self._unread: list[dict[str, Any]] = []
 
     def stacks(self) -> str:
         """The probe's thread stacks (faulthandler on SIGUSR1), to say where it hangs."""
@@ -104,10 +105,12 @@ class Probe:
     ) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while True:
-            for fact in self._lines(deadline):
-                self.facts.append(fact)
-                if check(fact):
-                    return fact
+            if not self._unread:
+                self._unread.extend(self._lines(deadline))
+            fact = self._unread.pop(0)  # the rest of a chunk waits for the next expect
+            self.facts.append(fact)
+            if check(fact):
+                return fact
 
     def _lines(self, deadline: float) -> list[dict[str, Any]]:
         """The complete lines available now, read unbuffered: a buffered readline() can hold

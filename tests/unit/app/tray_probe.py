@@ -13,8 +13,8 @@ line on stdin: ``menu``, ``run <workflow>``, ``pause``, ``failures``,
 from __future__ import annotations
 
 import faulthandler
-import logging
 import json
+import logging
 import os
 import signal
 import sys
@@ -42,7 +42,6 @@ def texts(menu: QMenu) -> list[str]:
 def main() -> int:
     faulthandler.register(signal.SIGUSR1, all_threads=True)  # the test asks for stacks on a hang
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
-    logging.getLogger("app.tray").setLevel(logging.DEBUG)
     app = QApplication(sys.argv[:1])
     out(available=QSystemTrayIcon.isSystemTrayAvailable())
     paths = DeskpilotPaths.from_env()
