@@ -16,8 +16,6 @@ import yaml
 from app.editor.document import WorkflowDocument, dump_yaml
 from automation.model import Link
 
-#: MIME type for the fragment alongside plain text, so we know a paste is ours.
-FRAGMENT_MIME = "application/x-deskpilot-nodes"
 PASTE_OFFSET = 40.0
 
 

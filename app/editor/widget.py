@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import shiboken6
-from PySide6.QtCore import QMimeData, QPointF, Qt, QTimer, Signal
+from PySide6.QtCore import QPointF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QGuiApplication, QUndoCommand, QUndoStack
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -36,7 +36,7 @@ from PySide6.QtWidgets import (
 
 from app.connection import SupervisorConnection
 from app.editor.checking import CheckResult, check_document, issue_text
-from app.editor.clipboard import FRAGMENT_MIME, copy_fragment, parse_fragment
+from app.editor.clipboard import copy_fragment, parse_fragment
 from app.editor.commands import (
     AddNodeCommand,
     MoveNodesCommand,
@@ -285,10 +285,10 @@ class EditorWidget(QWidget):
         if not nodes:
             return False
         text = copy_fragment(self.document, nodes)
-        data = QMimeData()
-        data.setText(text)
-        data.setData(FRAGMENT_MIME, text.encode())
-        QGuiApplication.clipboard().setMimeData(data)
+        # Plain text on purpose: the fragment is readable YAML, so it pastes into an editor
+        # too, and a QMimeData made in Python would be a wrapper the clipboard deletes
+        # after the interpreter has gone (a crash at exit).
+        QGuiApplication.clipboard().setText(text)
         self.status_message.emit(f"Copied {len(nodes)} node{'s' if len(nodes) != 1 else ''}")
         return True
 

@@ -181,7 +181,8 @@ def test_breakers_are_listed_and_can_be_reset(
 
 def test_the_catalog_lists_the_workflows_folder(api_client: SupervisorClient) -> None:
     workflows = {w.name: w for w in api_client.workflows()}
-    assert set(workflows) == {"hooked", "nightly"}
+    # The daemon is shared, so other tests may have added workflows of their own.
+    assert {"hooked", "nightly"} <= set(workflows)
     assert workflows["hooked"].valid and workflows["hooked"].triggers == 1
     assert workflows["nightly"].path is not None and workflows["nightly"].path.endswith(
         "nightly.yaml"

@@ -6,6 +6,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 import yaml
 from PySide6.QtWidgets import QApplication, QDialogButtonBox
 from pytestqt.qtbot import QtBot
@@ -102,10 +103,15 @@ def test_the_list_shows_next_runs_and_pauses_and_resumes(
 
 
 def test_editing_a_trigger_writes_the_file_and_the_supervisor_follows(
-    qtbot: QtBot, qapp: QApplication, link: SupervisorLink, api_daemon: RunningDaemon
+    qtbot: QtBot,
+    qapp: QApplication,
+    link: SupervisorLink,
+    api_daemon: RunningDaemon,
+    request: pytest.FixtureRequest,
 ) -> None:
     name = f"sched-{uuid.uuid4().hex[:8]}"
     path = write_workflow(api_daemon.paths.workflows_dir, name, SCHEDULED)
+    request.addfinalizer(lambda: path.unlink(missing_ok=True))  # the daemon is shared
     view = TriggersView(link, LIGHT)
     qtbot.addWidget(view)
     view.show()
