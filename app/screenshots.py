@@ -1,4 +1,8 @@
-"""``python -m app.screenshots OUTDIR``: render the GUI's main views to PNG files.
+"""``python -m app.screenshots OUTDIR``: render the GUI's views to PNG files.
+
+The main window and editor first; then, unless ``--no-runs``, the runs views
+with real runs (``app.runs.screenshots``: live run, run detail with a failure
+screenshot, trends, triggers).
 
 Runs offscreen (no display needed) in a throw-away ``DESKPILOT_HOME`` filled
 with the example workflows plus one broken workflow, so the pictures show
@@ -123,6 +127,11 @@ def take(outdir: Path, app: QApplication, registry: BlockRegistry) -> list[Path]
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m app.screenshots", description=__doc__)
     parser.add_argument("outdir", type=Path, help="folder for the PNG files")
+    parser.add_argument(
+        "--no-runs",
+        action="store_true",
+        help="skip the runs views (they start a supervisor and a private Xvfb display)",
+    )
     args = parser.parse_args(list(argv) if argv is not None else None)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     app = QApplication.instance() or QApplication(sys.argv[:1])
@@ -130,6 +139,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     QCoreApplication.setApplicationName("Deskpilot")
     registry = BlockRegistry.with_builtins(plugins=False)
     paths = take(args.outdir, app, registry)
+    if not args.no_runs:
+        from app.runs import screenshots as runs_screenshots
+
+        paths += runs_screenshots.take(args.outdir, app, registry)
     log.info("%d screenshots in %s", len(paths), args.outdir)
     return 0
 

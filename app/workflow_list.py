@@ -139,6 +139,7 @@ class WorkflowListModel(QAbstractTableModel):
 
     def _tooltip(self, entry: WorkflowEntry) -> str:
         lines = [f"<b>{_esc(entry.name)}</b><br>{_esc(str(entry.path))}"]
+        lines.append("triggers: " + _esc(", ".join(entry.triggers) or "manual only"))
         if entry.issues:
             count = len(entry.issues)
             lines.append(f"<b>{count} problem{'s' if count != 1 else ''}:</b>")
@@ -168,8 +169,12 @@ class WorkflowListView(QTreeView):
         header = self.header()
         header.setStretchLastSection(False)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for column in (1, 2, 3):
+        for column in (1, 3):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        # A cron line can be long: it gets a fixed, user-resizable width and is elided (the
+        # tooltip has it whole), so the names keep the room in a narrow pane.
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Interactive)
+        header.resizeSection(2, 120)
         self.doubleClicked.connect(self._open)
         self.activated.connect(self._open)
 

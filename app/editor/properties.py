@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.editor.capture_tools import CaptureController
 from app.editor.commands import (
     RemoveItemsCommand,
     RenameNodeCommand,
@@ -84,6 +85,8 @@ class PropertyPanel(QScrollArea):
         self.node_id: str | None = None
         self.fields: dict[str, FieldEditor | LinkedField] = {}
         self.issues: dict[str, list[str]] = {}
+        #: capture a template, pick a point, test a target (desktop blocks only)
+        self.capture = CaptureController(document, push, theme, self)
         self.setWidgetResizable(True)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setMinimumWidth(280)
@@ -172,6 +175,9 @@ class PropertyPanel(QScrollArea):
         self._update_issue_label()
         if block is not None:
             layout.addWidget(self._inputs_group(node_id, block))
+            tools = self.capture.tools_for(node_id, block)
+            if tools is not None:
+                layout.addWidget(tools)
         layout.addWidget(self._retry_group(node_id, node))
         layout.addWidget(self._node_group(node_id, node))
         layout.addStretch(1)

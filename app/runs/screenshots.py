@@ -238,6 +238,7 @@ def take(outdir: Path, app: QApplication, registry: BlockRegistry) -> list[Path]
             window = MainWindow(registry, paths, theme=theme, connection=link)
             panels = RunPanels.install(window, link)
             window.resize(*SIZE)
+            window.splitter.setSizes([300, SIZE[0] - 300])
             window.show()
             link.start()
             try:

@@ -1,0 +1,429 @@
+"""The "Screen" section of the property panel: capture a template, pick a point, test a target.
+
+``CaptureController`` belongs to the property panel and outlives the forms it
+rebuilds; it runs one capture or test at a time:
+
+1. the editor's window hides, so that what is behind it can be captured,
+   and after ``settle_ms`` (time for the other windows to repaint) the
+   whole desktop is grabbed with the blocks' grabber;
+2. a capture shows the frozen screenshot in a ``CaptureOverlay``; a test
+   searches it on a worker thread (see ``target_dialog``);
+3. the window comes back; a capture becomes one undoable edit of the node
+   (a ``MacroCommand`` of ``SetInputCommand``), a test opens its dialog.
+
+A captured template is saved before the edit is pushed and is left on disk
+when the edit is undone: redo needs it, and a file that other workflows may
+use is never deleted behind the user's back.  The grab itself (mss, a few
+milliseconds) runs on the GUI thread; only the search, which can take a
+hundred milliseconds or, with OCR, seconds, goes to the worker.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from functools import partial
+from typing import Any
+
+import shiboken6
+from PySide6.QtCore import QObject, Qt, QThreadPool, QTimer, Signal
+from PySide6.QtGui import QGuiApplication, QUndoCommand
+from PySide6.QtWidgets import QGroupBox, QLabel, QPushButton, QVBoxLayout, QWidget
+
+from app.editor import target_test
+from app.editor.capture import (
+    CaptureError,
+    CaptureSupport,
+    PointFields,
+    Shot,
+    capture_support,
+    check_region,
+    image_edit,
+    point_edit,
+    position_edit,
+    relative_path,
+    save_template,
+)
+from app.editor.capture_overlay import CaptureOverlay, Mode
+from app.editor.commands import MacroCommand, SetInputCommand
+from app.editor.document import WorkflowDocument
+from app.editor.target_dialog import TargetTestDialog, TargetTestJob
+from app.editor.target_test import TargetTestResult
+from app.theme import Theme
+from automation.blocks.base import Block
+from automation.blocks.desktop import matching
+from automation.blocks.desktop.display import Box
+from automation.errors import DeskpilotError
+
+log = logging.getLogger(__name__)
+
+Push = Callable[[QUndoCommand], None]
+#: Time for the windows behind the editor to repaint after it hides.
+SETTLE_MS = 300
+
+
+class CaptureController(QObject):
+    """Runs the capture helpers for the property panel; ``message(text, is_error)`` reports."""
+
+    message = Signal(str, bool)
+    busy_changed = Signal(bool)
+    #: a test finished (its dialog is open); for tests and the status bar
+    tested = Signal(object)
+
+    def __init__(
+        self, document: WorkflowDocument, push: Push, theme: Theme, parent: QWidget
+    ) -> None:
+        super().__init__(parent)
+        self.document = document
+        self.push = push
+        self.theme = theme
+        self.panel = parent
+        self.settle_ms = SETTLE_MS
+        #: hide the editor's window while grabbing (off when there is nothing to uncover)
+        self.hide_window = True
+        self.overlay: CaptureOverlay | None = None
+        self.dialog: TargetTestDialog | None = None
+        self._job: TargetTestJob | None = None
+        self._hidden: QWidget | None = None
+        self._last_test: tuple[str, type[Block[Any]]] | None = None
+        self.busy = False
+
+    # -- the panel section -----------------------------------------------------------------
+    def tools_for(self, node_id: str, block: type[Block[Any]]) -> QGroupBox | None:
+        support = capture_support(block.Input)
+        if not support:
+            return None
+        linked = {link.target_pin for link in self.document.links if link.target == node_id}
+        return CaptureTools(self, node_id, block, support, linked)
+
+    # -- entry points (buttons) ----------------------------------------------------------------
+    def capture_image(self, node_id: str, block: type[Block[Any]]) -> None:
+        support = capture_support(block.Input)
+        if self.busy or not support.can_capture:
+            return
+        if self.document.path is None:
+            self._say(
+                "Save the workflow first: captured images are saved in an 'images' folder "
+                "next to the workflow file.",
+                error=True,
+            )
+            return
+        try:  # refuse a templated target before the user selects anything
+            image_edit(support, self.document.node_inputs(node_id), "x.png", Box(0, 0, 1, 1))
+        except CaptureError as exc:
+            self._say(str(exc), error=True)
+            return
+        self._with_screen(lambda shot: self._open_overlay(node_id, block, shot, "region", None))
+
+    def pick_point(self, node_id: str, block: type[Block[Any]], fields: PointFields | None) -> None:
+        """Pick into ``fields`` (x/y inputs), or with None into the target's position anchor."""
+        support = capture_support(block.Input)
+        if self.busy:
+            return
+        if fields is None:
+            try:
+                position_edit(support, self.document.node_inputs(node_id), 0, 0)
+            except CaptureError as exc:
+                self._say(str(exc), error=True)
+                return
+        self._with_screen(lambda shot: self._open_overlay(node_id, block, shot, "point", fields))
+
+    def test_target(self, node_id: str, block: type[Block[Any]]) -> None:
+        if self.busy:
+            return
+        support = capture_support(block.Input)
+        linked = {link.target_pin for link in self.document.links if link.target == node_id}
+        try:
+            test = target_test.prepare(
+                block,
+                support,
+                node_id,
+                self.document.node_inputs(node_id),
+                self.document.path,
+                linked,
+            )
+        except CaptureError as exc:
+            self._say(f"Cannot test: {exc}", error=True)
+            return
+        self._last_test = (node_id, block)
+        self._set_busy(True)
+        QGuiApplication.setOverrideCursor(Qt.CursorShape.BusyCursor)
+        self._hide()
+
+        def start() -> None:
+            job = TargetTestJob(test)
+            job.signals.finished.connect(self._tested)
+            self._job = job
+            QThreadPool.globalInstance().start(job)
+
+        QTimer.singleShot(self._settle(), start)
+
+    # -- screen and window -----------------------------------------------------------------
+    def _settle(self) -> int:
+        return self.settle_ms if self._hidden is not None else 0
+
+    def _hide(self) -> None:
+        window = self.panel.window()
+        if self.hide_window and window.isVisible():
+            window.hide()
+            self._hidden = window
+
+    def _restore(self) -> None:
+        window, self._hidden = self._hidden, None
+        if window is not None and shiboken6.isValid(window):
+            window.show()
+            window.raise_()
+            window.activateWindow()
+
+    def _with_screen(self, then: Callable[[Shot], None]) -> None:
+        self._set_busy(True)
+        self._hide()
+
+        def grab() -> None:
+            try:
+                shot = Shot.take()
+            except DeskpilotError as exc:
+                self._finish(f"Cannot capture the screen: {exc}", error=True)
+                return
+            then(shot)
+
+        QTimer.singleShot(self._settle(), grab)
+
+    def _finish(self, text: str, *, error: bool = False) -> None:
+        if self.overlay is not None:
+            self.overlay.deleteLater()
+            self.overlay = None
+        self._restore()
+        self._set_busy(False)
+        if text:
+            self._say(text, error=error)
+
+    def _set_busy(self, busy: bool) -> None:
+        self.busy = busy
+        self.busy_changed.emit(busy)
+
+    def _say(self, text: str, *, error: bool = False) -> None:
+        (log.info if not error else log.warning)("capture: %s", text)
+        self.message.emit(text, error)
+
+    # -- the overlay -------------------------------------------------------------------------
+    def _open_overlay(
+        self,
+        node_id: str,
+        block: type[Block[Any]],
+        shot: Shot,
+        mode: Mode,
+        fields: PointFields | None,
+    ) -> None:
+        title = block.title or block.id
+
+        def check(box: Box) -> str | None:
+            problem = check_region(box)
+            if problem is None:
+                try:
+                    matching.check_template(shot.crop(box))
+                except matching.TemplateTooUniform as exc:
+                    problem = str(exc)
+            return f"Refused: {problem}." if problem else None
+
+        if mode == "region":
+            hint = (
+                f"Capture a template for '{node_id}' ({title}): drag around it, release or "
+                "Enter to keep it, Esc to cancel."
+            )
+            overlay = CaptureOverlay(shot, "region", hint=hint, validate=check)
+            overlay.region_chosen.connect(lambda box: self._captured(node_id, block, shot, box))
+        else:
+            where = f"{fields.x}/{fields.y}" if fields is not None else "the position anchor"
+            hint = (
+                f"Pick {where} for '{node_id}' ({title}): click it, or move with the arrow "
+                "keys and press Enter. Esc cancels."
+            )
+            overlay = CaptureOverlay(shot, "point", hint=hint)
+            overlay.point_chosen.connect(
+                lambda x, y: self._picked(node_id, block, shot, fields, x, y)
+            )
+        overlay.cancelled.connect(lambda: self._finish("Capture cancelled."))
+        self.overlay = overlay
+        overlay.start()
+
+    def _captured(self, node_id: str, block: type[Block[Any]], shot: Shot, box: Box) -> None:
+        if node_id not in self.document.nodes:
+            self._finish(f"Node '{node_id}' was removed during the capture.", error=True)
+            return
+        path = self.document.path
+        if path is None:
+            self._finish("Save the workflow first.", error=True)
+            return
+        support = capture_support(block.Input)
+        try:
+            saved = save_template(path.parent, node_id, shot.crop(box))
+            name = relative_path(saved, path.parent)
+            edit = image_edit(support, self.document.node_inputs(node_id), name, shot.origin)
+        except CaptureError as exc:
+            self._finish(str(exc), error=True)
+            return
+        self._apply(node_id, edit, f"Capture image for '{node_id}'")
+        where = (
+            f"{support.target} (first image anchor)"
+            if support.target is not None and support.target in edit
+            else next(iter(edit))
+        )
+        self._finish(f"Saved {name} ({box.width} × {box.height}) and set it as {where}.")
+
+    def _picked(
+        self,
+        node_id: str,
+        block: type[Block[Any]],
+        shot: Shot,
+        fields: PointFields | None,
+        x: int,
+        y: int,
+    ) -> None:
+        if node_id not in self.document.nodes:
+            self._finish(f"Node '{node_id}' was removed during the capture.", error=True)
+            return
+        support = capture_support(block.Input)
+        try:
+            if fields is None:
+                edit = position_edit(support, self.document.node_inputs(node_id), x, y)
+                text = f"Position anchor set to ({x}, {y})."
+            else:
+                edit = point_edit(fields, x, y, shot.rgb(x, y))
+                text = f"{fields.x}, {fields.y} set to {x}, {y}."
+        except CaptureError as exc:
+            self._finish(str(exc), error=True)
+            return
+        self._apply(node_id, edit, f"Pick point for '{node_id}'")
+        self._finish(text)
+
+    def _apply(self, node_id: str, edit: Mapping[str, Any], text: str) -> None:
+        steps = [
+            SetInputCommand(self.document, node_id, name, value) for name, value in edit.items()
+        ]
+        self.push(MacroCommand(text, steps))
+
+    # -- the test ----------------------------------------------------------------------------
+    def _tested(self, result: TargetTestResult) -> None:
+        self._job = None
+        QGuiApplication.restoreOverrideCursor()
+        self._restore()
+        self._set_busy(False)
+        self._say(result.summary(), error=not result.found)
+        parent = self.panel.window() if shiboken6.isValid(self.panel) else None
+        if self.dialog is not None and shiboken6.isValid(self.dialog) and self.dialog.isVisible():
+            self.dialog.show_result(result)
+        else:
+            self.dialog = TargetTestDialog(result, self.theme, parent)
+            self.dialog.retest_requested.connect(self._retest)
+            self.dialog.show()
+        self.dialog.raise_()
+        self.tested.emit(result)
+
+    def _retest(self) -> None:
+        if self._last_test is None:
+            return
+        node_id, block = self._last_test
+        if node_id not in self.document.nodes:
+            self._say(f"Node '{node_id}' is gone.", error=True)
+            return
+        self.test_target(node_id, block)
+
+
+class CaptureTools(QGroupBox):
+    """The buttons for one node; built by ``CaptureController.tools_for``."""
+
+    def __init__(
+        self,
+        controller: CaptureController,
+        node_id: str,
+        block: type[Block[Any]],
+        support: CaptureSupport,
+        linked: set[str],
+    ) -> None:
+        super().__init__("Screen")
+        self.setObjectName("capture_tools")
+        self.controller = controller
+        self._layout = layout = QVBoxLayout(self)
+        layout.setSpacing(4)
+        self.buttons: dict[str, QPushButton] = {}
+        image_pin = support.target if support.target is not None else support.image
+        if support.can_capture:
+            self._button(
+                "capture_image",
+                "Capture image…",
+                "Select a region of the screen as this node's template; it is saved in "
+                "'images' next to the workflow. The editor hides while you select.",
+                lambda: controller.capture_image(node_id, block),
+                blocked=image_pin if image_pin in linked else None,
+            )
+        if support.target is not None:
+            self._button(
+                "pick_position",
+                "Pick position…",
+                "Click a point on the screen: it becomes the target's last-resort position "
+                "anchor, used when no image or text anchor is found",
+                lambda: controller.pick_point(node_id, block, None),
+                blocked=support.target if support.target in linked else None,
+            )
+        for fields in support.points:
+            self._button(
+                f"pick_{fields.x}",
+                f"Pick {fields.label}…",
+                f"Click a point on the screen to set {fields.x} and {fields.y}"
+                + (f" (and {fields.colour} to its colour)" if fields.colour else ""),
+                partial(controller.pick_point, node_id, block, fields),
+                blocked=next((n for n in (fields.x, fields.y) if n in linked), None),
+            )
+        if support.can_test:
+            self._button(
+                "test_target",
+                "Test target",
+                "Look for the target on the screen now, as the block would, without running "
+                "the workflow; shows where it matched, the score and the time taken",
+                lambda: controller.test_target(node_id, block),
+                blocked=image_pin if image_pin in linked else None,
+            )
+        self.message = QLabel()
+        self.message.setObjectName("capture_message")
+        self.message.setWordWrap(True)
+        self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.message.setVisible(False)
+        layout.addWidget(self.message)
+        controller.message.connect(self._show_message)
+        controller.busy_changed.connect(self._busy)
+        self._busy(controller.busy)
+
+    def _button(
+        self,
+        name: str,
+        text: str,
+        tip: str,
+        action: Callable[[], None],
+        *,
+        blocked: str | None,
+    ) -> None:
+        button = QPushButton(text)
+        button.setObjectName(name)
+        button.setAccessibleName(text.rstrip("…"))
+        if blocked is not None:
+            tip = f"'{blocked}' comes from a link, so there is nothing to set or test here"
+            button.setProperty("blocked", True)
+        button.setToolTip(tip)
+        button.clicked.connect(action)
+        self.buttons[name] = button
+        self._layout.addWidget(button)
+
+    def _busy(self, busy: bool) -> None:
+        if not shiboken6.isValid(self):
+            return
+        for button in self.buttons.values():
+            button.setEnabled(not busy and not button.property("blocked"))
+
+    def _show_message(self, text: str, error: bool) -> None:
+        if not shiboken6.isValid(self):
+            return
+        colour = self.controller.theme.error if error else self.controller.theme.muted
+        self.message.setStyleSheet(f"color: {colour};")
+        self.message.setText(text)
+        self.message.setVisible(bool(text))
