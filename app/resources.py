@@ -1,7 +1,8 @@
 """Finding the GUI's resource files (icons, example workflows) wherever the app runs from.
 
 In a checkout (or an editable install) they are in ``resources/`` next to the
-packages; a PyInstaller bundle unpacks them under ``sys._MEIPASS``.
+packages; a wheel installs them under ``<prefix>/share/deskpilot/resources``;
+a PyInstaller bundle unpacks them under ``sys._MEIPASS``.
 ``DESKPILOT_RESOURCES`` overrides both (packagers, tests).
 """
 
@@ -29,6 +30,7 @@ def resources_dir() -> Path:
     if bundle:
         candidates.append(Path(bundle) / "resources")
     candidates.append(Path(__file__).resolve().parents[1] / "resources")
+    candidates.append(Path(sys.prefix) / "share" / "deskpilot" / "resources")  # a wheel install
     for candidate in candidates:
         if (candidate / "icons").is_dir():
             return candidate
