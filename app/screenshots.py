@@ -7,7 +7,9 @@ screenshot, trends, triggers).
 Runs offscreen (no display needed) in a throw-away ``DESKPILOT_HOME`` filled
 with the example workflows plus one broken workflow, so the pictures show
 the validation states too.  Each view is rendered with ``QWidget.grab()``,
-which paints exactly what the window would show, in both themes.
+which paints exactly what the window would show, in both themes.  The
+capture overlay and the "Test target" dialog are shown over a rendering of
+the main window standing in for the desktop, so no display is needed.
 """
 
 from __future__ import annotations
@@ -23,12 +25,20 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
 from PySide6.QtCore import QCoreApplication, QEventLoop  # noqa: E402
 from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
 
 from app import theme as themes  # noqa: E402
+from app.editor.capture import Shot  # noqa: E402
+from app.editor.capture_overlay import CaptureOverlay, from_qimage  # noqa: E402
+from app.editor.target_dialog import TargetTestDialog  # noqa: E402
+from app.editor.target_test import TargetTest, search  # noqa: E402
 from app.main_window import MainWindow  # noqa: E402
 from app.resources import examples_dir  # noqa: E402
+from automation.blocks.desktop.display import Box  # noqa: E402
+from automation.blocks.desktop.targets import Anchor, SearchOptions, Target  # noqa: E402
 from automation.blocks.registry import BlockRegistry  # noqa: E402
 from supervisor.paths import DeskpilotPaths  # noqa: E402
 
@@ -118,9 +128,66 @@ def take(outdir: Path, app: QApplication, registry: BlockRegistry) -> list[Path]
                 _settle(app)
                 written.append(_save(window, outdir / "editor-problems.png"))
                 broken.undo_stack.setClean()
+                written += _capture_shots(window, paths.workflows_dir, outdir, app)
             window.close()
             window.deleteLater()
             _settle(app)
+    return written
+
+
+def _capture_shots(window: MainWindow, folder: Path, outdir: Path, app: QApplication) -> list[Path]:
+    """The capture helpers: their panel section, the overlay and the test-target dialog."""
+    written: list[Path] = []
+    editor = window.open_workflow(folder / "desktop_click_image.yaml")
+    assert editor is not None
+    editor.splitter.setSizes([180, SIZE[0] - 280 - 180 - 310, 310])
+    _settle(app)
+    editor.validate_now()
+    editor.view.fit_all()
+    editor.scene.select_nodes(["click"])
+    _settle(app)
+    written.append(_save(window, outdir / "editor-capture-tools.png"))
+    # the rendered window stands in for the desktop
+    image = from_qimage(window.grab().toImage())
+    shot = Shot(image, Box(0, 0, image.shape[1], image.shape[0]))
+    item = editor.scene.node_items["click"]
+    header = editor.view.mapFromScene(item.sceneBoundingRect().topLeft())
+    origin = editor.view.viewport().mapTo(window, header)
+    selection = Box(origin.x() + 2, origin.y() + 4, 150, 40)
+    overlay = CaptureOverlay(shot, "region", hint="Capture a template for 'click' (Click image): "
+                             "drag around it, release or Enter to keep it, Esc to cancel.")  # fmt: skip
+    overlay.set_selection(selection)
+    overlay.set_pointer(selection.x + selection.width - 1, selection.y + selection.height - 1)
+    overlay.resize(image.shape[1], image.shape[0])
+    _settle(app)
+    written.append(_save(overlay, outdir / "capture-overlay.png"))
+    overlay.deleteLater()
+    images = folder / "images"
+    images.mkdir(exist_ok=True)
+    template = images / "click-1.png"
+    cv2.imwrite(str(template), shot.crop(selection))
+    elsewhere = np.full((40, 90, 3), 250, np.uint8)  # something the window does not show
+    cv2.circle(elsewhere, (45, 20), 14, (40, 40, 200), 3)
+    cv2.imwrite(str(images / "elsewhere.png"), elsewhere)
+    for name, anchors in (
+        ("test-target.png", [Anchor(image=str(template), name="captured")]),
+        ("test-target-missing.png", [Anchor(image=str(images / "elsewhere.png"))]),
+    ):
+        test = TargetTest(
+            node_id="click",
+            block_id="image.click",
+            target=Target(anchors=anchors),
+            options=SearchOptions(0.85, False, (1.0, 1.25, 1.5, 0.8), True, False),
+            region=None,
+            workflow_dir=folder,
+        )
+        dialog = TargetTestDialog(search(test, image, shot.origin), themes.LIGHT, window)
+        dialog.show()
+        _settle(app)
+        written.append(_save(dialog, outdir / name))
+        dialog.close()
+        dialog.deleteLater()
+    editor.undo_stack.setClean()
     return written
 
 

@@ -11,7 +11,8 @@ block ids, so a third-party block gets them by declaring the same inputs:
   ``_template`` / ``_image``) — capture an image, test it;
 * **point** inputs: integer pairs ``x``/``y`` or ``<name>_x``/``<name>_y`` —
   pick a point; a ``colour`` (or ``color``) string next to ``x``/``y`` gets
-  the picked pixel's colour too.
+  the picked pixel's colour too, and a ``relative`` switch that is on is
+  turned off (a picked point is absolute).
 
 Nothing here imports Qt: these are the rules, the widgets are in
 ``capture_tools.py`` and ``capture_overlay.py``.  Captured templates are
@@ -72,6 +73,8 @@ class CaptureSupport:
     points: tuple[PointFields, ...] = ()
     #: whether the target's schema has ``captured_screen``
     records_screen: bool = False
+    #: a boolean input that makes x/y offsets from the pointer
+    relative: str | None = None
 
     @property
     def can_capture(self) -> bool:
@@ -157,7 +160,8 @@ def capture_support(model: type[BaseModel]) -> CaptureSupport:
             if name == "x":
                 colour = next((c for c in _COLOUR_NAMES if c in properties), None)
             points.append(PointFields(name, y_name, colour))
-    return CaptureSupport(target, image, tuple(points), records)
+    relative = "relative" if _kinds(properties.get("relative", {}), defs) == {"boolean"} else None
+    return CaptureSupport(target, image, tuple(points), records, relative)
 
 
 # -- saving a template ---------------------------------------------------------------------
@@ -296,10 +300,19 @@ def position_edit(
     return edit
 
 
-def point_edit(fields: PointFields, x: int, y: int, rgb: tuple[int, int, int]) -> dict[str, Any]:
+def point_edit(
+    support: CaptureSupport,
+    inputs: Mapping[str, Any],
+    fields: PointFields,
+    x: int,
+    y: int,
+    rgb: tuple[int, int, int],
+) -> dict[str, Any]:
     edit: dict[str, Any] = {fields.x: x, fields.y: y}
     if fields.colour is not None:
         edit[fields.colour] = "#{:02x}{:02x}{:02x}".format(*rgb)
+    if fields.x == "x" and support.relative is not None and inputs.get(support.relative) is True:
+        edit[support.relative] = UNSET  # the default, absolute: what was picked
     return edit
 
 

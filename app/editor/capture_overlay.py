@@ -63,6 +63,14 @@ def to_qimage(image: Image) -> QImage:
     return QImage(data.tobytes(), width, height, width * 3, QImage.Format.Format_BGR888).copy()
 
 
+def from_qimage(image: QImage) -> Image:
+    """A BGR array copy of ``image`` (used to treat a rendered window as a screen)."""
+    converted = image.convertToFormat(QImage.Format.Format_BGR888)
+    width, height, stride = converted.width(), converted.height(), converted.bytesPerLine()
+    data = np.frombuffer(converted.constBits(), np.uint8, count=stride * height)
+    return data.reshape(height, stride)[:, : width * 3].reshape(height, width, 3).copy()
+
+
 class CaptureOverlay(QWidget):
     """Reports ``region_chosen(Box)``, ``point_chosen(x, y)`` or ``cancelled()``, once."""
 

@@ -63,9 +63,10 @@ SETTLE_MS = 300
 
 
 class CaptureController(QObject):
-    """Runs the capture helpers for the property panel; ``message(text, is_error)`` reports."""
+    """Runs the capture helpers for the property panel; ``message`` says how it went."""
 
-    message = Signal(str, bool)
+    #: (node id, text, is error)
+    message = Signal(str, str, bool)
     busy_changed = Signal(bool)
     #: a test finished (its dialog is open); for tests and the status bar
     tested = Signal(object)
@@ -87,9 +88,12 @@ class CaptureController(QObject):
         self._hidden: QWidget | None = None
         self._last_test: tuple[str, type[Block[Any]]] | None = None
         self.busy = False
+        #: the node the current or last action was for, and what it said (forms are rebuilt)
+        self._node_id = ""
+        self.last_message: tuple[str, str, bool] | None = None
 
     # -- the panel section -----------------------------------------------------------------
-    def tools_for(self, node_id: str, block: type[Block[Any]]) -> QGroupBox | None:
+    def tools_for(self, node_id: str, block: type[Block[Any]]) -> CaptureTools | None:
         support = capture_support(block.Input)
         if not support:
             return None
@@ -101,6 +105,7 @@ class CaptureController(QObject):
         support = capture_support(block.Input)
         if self.busy or not support.can_capture:
             return
+        self._node_id = node_id
         if self.document.path is None:
             self._say(
                 "Save the workflow first: captured images are saved in an 'images' folder "
@@ -120,6 +125,7 @@ class CaptureController(QObject):
         support = capture_support(block.Input)
         if self.busy:
             return
+        self._node_id = node_id
         if fields is None:
             try:
                 position_edit(support, self.document.node_inputs(node_id), 0, 0)
@@ -131,6 +137,7 @@ class CaptureController(QObject):
     def test_target(self, node_id: str, block: type[Block[Any]]) -> None:
         if self.busy:
             return
+        self._node_id = node_id
         support = capture_support(block.Input)
         linked = {link.target_pin for link in self.document.links if link.target == node_id}
         try:
@@ -182,7 +189,11 @@ class CaptureController(QObject):
         def grab() -> None:
             try:
                 shot = Shot.take()
-            except DeskpilotError as exc:
+            except DeskpilotError as exc:  # no display, or it refused us: its message says so
+                self._finish(str(exc)[:1].upper() + str(exc)[1:], error=True)
+                return
+            except Exception as exc:  # mss reports a failed grab with its own errors
+                log.warning("screen grab failed", exc_info=True)
                 self._finish(f"Cannot capture the screen: {exc}", error=True)
                 return
             then(shot)
@@ -204,7 +215,8 @@ class CaptureController(QObject):
 
     def _say(self, text: str, *, error: bool = False) -> None:
         (log.info if not error else log.warning)("capture: %s", text)
-        self.message.emit(text, error)
+        self.last_message = (self._node_id, text, error)
+        self.message.emit(self._node_id, text, error)
 
     # -- the overlay -------------------------------------------------------------------------
     def _open_overlay(
@@ -289,8 +301,11 @@ class CaptureController(QObject):
                 edit = position_edit(support, self.document.node_inputs(node_id), x, y)
                 text = f"Position anchor set to ({x}, {y})."
             else:
-                edit = point_edit(fields, x, y, shot.rgb(x, y))
+                inputs = self.document.node_inputs(node_id)
+                edit = point_edit(support, inputs, fields, x, y, shot.rgb(x, y))
                 text = f"{fields.x}, {fields.y} set to {x}, {y}."
+                if support.relative is not None and support.relative in edit:
+                    text += f" {support.relative} is off: the picked point is absolute."
         except CaptureError as exc:
             self._finish(str(exc), error=True)
             return
@@ -344,6 +359,7 @@ class CaptureTools(QGroupBox):
         super().__init__("Screen")
         self.setObjectName("capture_tools")
         self.controller = controller
+        self.node_id = node_id
         self._layout = layout = QVBoxLayout(self)
         layout.setSpacing(4)
         self.buttons: dict[str, QPushButton] = {}
@@ -390,6 +406,8 @@ class CaptureTools(QGroupBox):
         self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.message.setVisible(False)
         layout.addWidget(self.message)
+        if controller.last_message is not None:
+            self._show_message(*controller.last_message)
         controller.message.connect(self._show_message)
         controller.busy_changed.connect(self._busy)
         self._busy(controller.busy)
@@ -420,8 +438,8 @@ class CaptureTools(QGroupBox):
         for button in self.buttons.values():
             button.setEnabled(not busy and not button.property("blocked"))
 
-    def _show_message(self, text: str, error: bool) -> None:
-        if not shiboken6.isValid(self):
+    def _show_message(self, node_id: str, text: str, error: bool) -> None:
+        if not shiboken6.isValid(self) or node_id != self.node_id:
             return
         colour = self.controller.theme.error if error else self.controller.theme.muted
         self.message.setStyleSheet(f"color: {colour};")

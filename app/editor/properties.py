@@ -174,10 +174,11 @@ class PropertyPanel(QScrollArea):
         layout.addWidget(self._issue_label)
         self._update_issue_label()
         if block is not None:
-            layout.addWidget(self._inputs_group(node_id, block))
+            # above the inputs: for image blocks capturing is the first thing to do
             tools = self.capture.tools_for(node_id, block)
             if tools is not None:
                 layout.addWidget(tools)
+            layout.addWidget(self._inputs_group(node_id, block))
         layout.addWidget(self._retry_group(node_id, node))
         layout.addWidget(self._node_group(node_id, node))
         layout.addStretch(1)

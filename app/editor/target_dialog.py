@@ -17,6 +17,7 @@ from PySide6.QtGui import QColor, QImage, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QPushButton,
@@ -106,8 +107,9 @@ def annotated(result: TargetTestResult, limit: tuple[int, int], focus: Box | Non
         max(1, round(width * scale)),
         max(1, round(height * scale)),
         Qt.AspectRatioMode.IgnoreAspectRatio,
+        # blocky pixels when enlarged a lot (to see them), smooth otherwise
         Qt.TransformationMode.SmoothTransformation
-        if scale < 1
+        if scale < 2
         else Qt.TransformationMode.FastTransformation,
     )
     painter = QPainter(picture)
@@ -155,8 +157,9 @@ class TargetTestDialog(QDialog):
         self.detail = QLabel()
         self.detail.setObjectName("target_test_detail")
         self.detail.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignHCenter)
+        self.detail.setFrameShape(QFrame.Shape.StyledPanel)
         pictures.addWidget(self.picture, 1)
-        pictures.addWidget(self.detail)
+        pictures.addWidget(self.detail, 0, Qt.AlignmentFlag.AlignTop)
         layout.addLayout(pictures, 1)
         self.anchors = QLabel()
         self.anchors.setWordWrap(True)

@@ -281,7 +281,7 @@ def run(test: TargetTest) -> TargetTestResult:
     try:
         screen, origin = grab_raw(test.region)
     except DeskpilotError as exc:
-        return TargetTestResult(test=test, error=f"cannot capture the screen: {exc}")
+        return TargetTestResult(test=test, error=str(exc))  # says it could not capture
     grabbed = time.perf_counter() - started
     try:
         result = search(test, screen, origin)

@@ -181,6 +181,9 @@ def _mss() -> Any:
     grabber = getattr(_local, "mss", None)
     if grabber is None or getattr(_local, "display", None) != display:
         if grabber is not None:
+            # Forget it before reconnecting: if the new display refuses us, a later call
+            # (even for the old display) must not be handed this closed handle.
+            _local.mss = _local.display = None
             grabber.close()
         try:
             import mss
