@@ -62,7 +62,7 @@ from supervisor.triggers.specs import (
     summary,
     trigger_key,
 )
-from supervisor.triggers.state import NotRun, TriggerState, TriggerStateStore
+from supervisor.triggers.state import UNKNOWN_HISTORY, NotRun, TriggerState, TriggerStateStore
 from supervisor.triggers.webhooks import check_secret, webhook_inputs
 
 if TYPE_CHECKING:
@@ -85,6 +85,9 @@ class ActiveTrigger:
     #: Bumped whenever the trigger is re-armed, so stale scheduler wake-ups are ignored.
     generation: int = 0
     schedule: Any = None
+    #: The newest fire time of this schedule the history may hold: due fires after it
+    #: cannot have a run yet, so they need no look-up (see ``TriggerManager._labels_recorded``).
+    history_through: datetime | None = None
     watch: FileTriggerWatch | None = None
     problem: str | None = None
 
@@ -139,6 +142,8 @@ class TriggerManager:
         self._webhooks: dict[str, str] = {}
         self._breaker_timers: dict[str, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        #: Schedules whose job woke up this loop turn (key -> generation), handled together.
+        self._due: dict[str, int] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopped = False
 
@@ -374,6 +379,13 @@ class TriggerManager:
                 trigger.problem = str(exc)
                 logger.warning("schedule %s cannot run: %s", trigger.key, exc)
                 return
+            try:
+                trigger.history_through = self.state_store.newest_fire(
+                    trigger.workflow, trigger.key
+                )
+            except DeskpilotError as exc:
+                logger.error("cannot read the fires of schedule %s: %s", trigger.key, exc)
+                trigger.history_through = UNKNOWN_HISTORY
             self._reconcile(trigger, live=False)
             if spec.at is not None and not self._date_ahead(trigger):
                 if trigger.state.last_fire_at is None:
@@ -408,24 +420,66 @@ class TriggerManager:
 
     # -- schedules -------------------------------------------------------------------------
     async def _schedule_woke(self, key: str, generation: int) -> None:
-        """APScheduler's job: a coroutine, so its executor runs it on our loop, not in a thread."""
-        self._schedule_account(key, generation)
+        """APScheduler's job: a coroutine, so its executor runs it on our loop, not in a thread.
+
+        Schedules on a common grid (every second, every hour on the hour) wake
+        up together, one job each.  Their fires are handled in one pass just
+        after, with one write for all their states: handled one job at a time,
+        each paying its own writes, the last of twenty was late by all the
+        others' work.
+        """
+        if not self._due:
+            asyncio.get_running_loop().call_soon(self._handle_due)
+        self._due[key] = generation
+
+    def _handle_due(self) -> None:
+        due, self._due = self._due, {}
+        changed: builtins.list[TriggerState] = []
+        for key, generation in due.items():
+            trigger = self._triggers.get(key)
+            if trigger is None or trigger.generation != generation or not trigger.active:
+                continue
+            try:
+                if self._reconcile(trigger, live=True, save=False):
+                    changed.append(trigger.state)
+            except Exception:  # one schedule's bug must not stop the others firing
+                logger.exception("schedule %s failed while firing", key)
+        if changed:
+            try:
+                self.state_store.save_many(changed)
+            except DeskpilotError as exc:
+                logger.error("could not save the state of %d schedule(s): %s", len(changed), exc)
 
     def _schedule_account(self, key: str, generation: int) -> None:
         trigger = self._triggers.get(key)
         if trigger is not None and trigger.generation == generation and trigger.active:
             self._reconcile(trigger, live=True)
 
-    def _reconcile(self, trigger: ActiveTrigger, *, live: bool) -> None:
+    def _labels_recorded(self, trigger: ActiveTrigger, after: datetime) -> Callable[..., set[str]]:
+        """Which due fires' labels the history already holds, asked only when it may hold any.
+
+        A label can be there only for a fire up to ``history_through``: the
+        newest one in the history when the trigger was activated, moved
+        forward before this process writes any.  Live fires come after it,
+        so the look-up, which reads every run of the workflow (the ``trigger``
+        column has no index), is only made after a restart or a failure.
+        """
+        known = trigger.history_through
+        if known is None or known <= after:
+            return lambda _labels: set()
+        return lambda labels: self.state_store.recorded(trigger.workflow, labels)
+
+    def _reconcile(self, trigger: ActiveTrigger, *, live: bool, save: bool = True) -> bool:
         """Account for every fire due since ``checked_through``: run it or record it as missed.
 
         The run (or the missed record) of each fire carries the label
         ``schedule:<key>@<time>`` and is durable before ``checked_through``
         moves past that time; after a crash in between, the label found in
-        the history stops the fire from running twice.
+        the history stops the fire from running twice.  With ``save=False``
+        the caller saves the state (after this returns True: it changed).
         """
         if self._stopped:
-            return  # left for the next start, which enumerates from the same mark
+            return False  # left for the next start, which enumerates from the same mark
         spec = trigger.spec
         assert isinstance(spec, ScheduleTrigger)
         now = self.now()
@@ -438,10 +492,13 @@ class TriggerManager:
             after=after,
             now=now,
             live=live,
-            recorded=lambda labels: self.state_store.recorded(trigger.workflow, labels),
+            recorded=self._labels_recorded(trigger, after),
         )
         if batch is None:
-            return
+            return False
+        known = trigger.history_through
+        if known is None or known < batch.checked_through:
+            trigger.history_through = batch.checked_through
         loaded = self.catalog.get(trigger.workflow)
         if batch.records:
             logger.warning(
@@ -451,9 +508,11 @@ class TriggerManager:
             )
             self._record(loaded, batch.records)
         for fire, label in batch.runs:
-            self._submit(trigger, loaded, dict(spec.inputs), label, at=fire)
+            self._submit(trigger, loaded, dict(spec.inputs), label, at=fire, save=False)
         trigger.state.checked_through = batch.checked_through
-        self._save(trigger.state)
+        if save:
+            self._save(trigger.state)
+        return True
 
     # -- file triggers ---------------------------------------------------------------------
     def _file_fired(self, key: str, event: str, path: Path) -> None:
@@ -634,8 +693,12 @@ class TriggerManager:
         label: str,
         *,
         at: datetime,
+        save: bool = True,
     ) -> str | None:
-        """Submit a run; a fire that cannot become a run is recorded with the reason."""
+        """Submit a run; a fire that cannot become a run is recorded with the reason.
+
+        ``save=False`` leaves saving the trigger's state to the caller.
+        """
         if self._stopped:
             return None  # fires after stop() are the next start's to account for
         if loaded is None:
@@ -648,12 +711,14 @@ class TriggerManager:
             else:
                 trigger.state.last_fire_at = at
                 trigger.state.last_error = None
-                self._save(trigger.state)
+                if save:
+                    self._save(trigger.state)
                 logger.info("trigger %s started run %s", trigger.key, run_id)
                 return run_id
         logger.warning("trigger %s could not start a run: %s", trigger.key, error)
         trigger.state.last_error = error
-        self._save(trigger.state)
+        if save:
+            self._save(trigger.state)
         self._record(
             loaded,
             [

@@ -31,10 +31,10 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 from sqlalchemy import exc as sa_exc
 
 from automation.engine.events import RunStatus
@@ -46,6 +46,8 @@ from supervisor.store.store import HistoryStore
 logger = logging.getLogger(__name__)
 
 _LABEL_CHUNK = 400
+#: ``newest_fire`` when it cannot tell: every due fire is then looked up in the history.
+UNKNOWN_HISTORY = datetime.max.replace(tzinfo=UTC)
 
 
 @dataclass
@@ -150,24 +152,80 @@ class TriggerStateStore:
         return {row.trigger_key: TriggerState.from_row(row) for row in rows}
 
     def save(self, state: TriggerState) -> None:
-        values = {
-            "spec": state.spec,
-            "enabled": state.enabled,
-            "paused": state.paused,
-            "state": state.to_json(),
-            "updated_at": self.now(),
-        }
-        where = (triggers.c.workflow_name == state.workflow) & (triggers.c.trigger_key == state.key)
+        self.save_many([state])
+
+    def save_many(self, states: Sequence[TriggerState]) -> None:
+        """Write these states in one transaction and two statements at most.
+
+        Schedules that fire together are saved together: one commit and one
+        executemany instead of a transaction per trigger.
+        """
+        if not states:
+            return
+        now = self.now()
+        rows = [
+            {
+                "b_workflow": state.workflow,
+                "b_key": state.key,
+                "spec": state.spec,
+                "enabled": state.enabled,
+                "paused": state.paused,
+                "state": state.to_json(),
+                "updated_at": now,
+            }
+            for state in states
+        ]
         with self._write() as connection:
-            found = connection.execute(select(triggers.c.id).where(where)).scalar()
-            if found is None:
-                connection.execute(
-                    insert(triggers).values(
-                        workflow_name=state.workflow, trigger_key=state.key, **values
-                    )
+            found = connection.execute(
+                select(triggers.c.workflow_name, triggers.c.trigger_key).where(
+                    triggers.c.trigger_key.in_({state.key for state in states})
                 )
-            else:
-                connection.execute(update(triggers).where(triggers.c.id == found).values(**values))
+            )
+            existing = {(row.workflow_name, row.trigger_key) for row in found}
+            updates = [row for row in rows if (row["b_workflow"], row["b_key"]) in existing]
+            inserts = [
+                {
+                    "workflow_name": row.pop("b_workflow"),
+                    "trigger_key": row.pop("b_key"),
+                    **row,
+                }
+                for row in rows
+                if (row["b_workflow"], row["b_key"]) not in existing
+            ]
+            if updates:
+                connection.execute(
+                    update(triggers).where(
+                        triggers.c.workflow_name == bindparam("b_workflow"),
+                        triggers.c.trigger_key == bindparam("b_key"),
+                    ),
+                    updates,
+                )
+            if inserts:
+                connection.execute(insert(triggers), inserts)
+
+    def newest_fire(self, workflow: str, key: str) -> datetime | None:
+        """The newest fire time of schedule ``key`` that has a run or a not-run record.
+
+        Labels are ``schedule:<key>@<UTC ISO time>`` (or ``@<start>..<end>``
+        for a gap), so the greatest label is the newest fire.  A label cut
+        to the column's width cannot be read: then ``UNKNOWN_HISTORY``.
+        """
+        prefix = f"schedule:{key}@"
+        with self._read() as connection:
+            label = connection.execute(
+                select(func.max(runs.c.trigger)).where(
+                    runs.c.workflow_name == workflow,
+                    runs.c.trigger >= prefix,
+                    runs.c.trigger < prefix[:-1] + chr(ord("@") + 1),
+                )
+            ).scalar()
+        if label is None:
+            return None
+        when = str(label)[len(prefix) :].rpartition("..")[2]
+        try:
+            return datetime.fromisoformat(when)
+        except ValueError:
+            return UNKNOWN_HISTORY
 
     def recorded(self, workflow: str, labels: Sequence[str]) -> set[str]:
         """Which of these trigger labels already have a run (or a not-run record)."""

@@ -15,6 +15,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import event
+
 from automation.blocks.registry import BlockRegistry
 from automation.engine.events import RunStatus
 from supervisor.config import SupervisorConfig
@@ -243,5 +245,42 @@ def test_changed_timing_starts_afresh_and_a_returning_trigger_does_not_catch_up(
         async with session(tmp_path, registry, now) as manager:
             assert [t["key"] for t in manager.list()] == ["report:0"]
         assert history(tmp_path, "report") == []
+
+    run(scenario)
+
+
+def test_schedules_waking_together_fire_in_one_pass_without_reading_the_history(
+    tmp_path: Path, registry: BlockRegistry
+) -> None:
+    """Twenty schedules on one grid must not each pay a transaction and a history scan."""
+    now = FakeNow(T0)
+    keys = [f"tick{i}:0" for i in range(3)]
+    for key in keys:
+        workflow(tmp_path, key.split(":")[0], "  - {type: schedule, interval: 60s}\n")
+
+    async def scenario() -> None:
+        async with session(tmp_path, registry, now) as manager:
+            statements: list[str] = []
+
+            def seen(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+                statements.append(" ".join(statement.split()))
+
+            event.listen(manager.store.engine, "before_cursor_execute", seen)
+            now.advance(60)
+            # what APScheduler does when the three jobs come due at the same moment
+            for key in keys:
+                await manager._schedule_woke(key, manager._triggers[key].generation)
+            for _ in range(100):
+                await asyncio.sleep(0.01)  # yield to the loop until the pass has run
+                if not manager._due and all(t["last_fire_at"] for t in manager.list()):
+                    break
+            event.remove(manager.store.engine, "before_cursor_execute", seen)
+        fired = [label(key, 60) for key in keys]
+        assert [
+            r.trigger for name in ("tick0", "tick1", "tick2") for r in history(tmp_path, name)
+        ] == fired
+        state_writes = [s for s in statements if s.startswith("UPDATE triggers")]
+        assert len(state_writes) == 1, state_writes
+        assert not [s for s in statements if 'runs."trigger" IN' in s or "runs.trigger IN" in s]
 
     run(scenario)

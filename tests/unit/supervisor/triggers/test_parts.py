@@ -16,12 +16,13 @@ from supervisor.triggers.files import Debouncer, burst_event, resolve_folder
 from supervisor.triggers.specs import (
     LABEL_WIDTH,
     after_label,
+    fit,
     parse_after_label,
     schedule_label,
     spec_hash,
     summary,
 )
-from supervisor.triggers.state import NotRun, TriggerState, TriggerStateStore
+from supervisor.triggers.state import UNKNOWN_HISTORY, NotRun, TriggerState, TriggerStateStore
 from supervisor.triggers.webhooks import check_secret, webhook_inputs
 
 NOW = datetime(2026, 5, 4, 10, 0, tzinfo=UTC)
@@ -147,3 +148,34 @@ def test_trigger_state_and_not_run_records_round_trip(tmp_path: Path) -> None:
         assert record is not None and record.status == "cancelled"
         assert (record.error, record.queued_at) == ("missed: because", NOW)
         assert states.recorded("w", ["schedule:w:0@x", "schedule:w:0@y"]) == {"schedule:w:0@x"}
+
+
+def test_states_are_saved_together_and_the_newest_fire_is_read_from_the_labels(
+    tmp_path: Path,
+) -> None:
+    with HistoryStore.open(f"sqlite:///{tmp_path / 'h.sqlite3'}") as store:
+        states = TriggerStateStore(store, lambda: NOW)
+        first = TriggerState(workflow="a", key="a:1", spec={}, spec_hash="1", checked_through=NOW)
+        states.save(first)
+        first.last_error = "changed"
+        second = TriggerState(workflow="a", key="a:10", spec={}, spec_hash="2", paused=True)
+        states.save_many([first, second])  # one update and one insert, in one transaction
+        assert states.load_all() == {"a:1": first, "a:10": second}
+
+        assert states.newest_fire("a", "a:1") is None
+        labels = [
+            schedule_label("a:1", NOW),
+            schedule_label("a:1", NOW.replace(second=30)),
+            schedule_label("a:10", NOW.replace(minute=9)),  # another key sharing the prefix
+        ]
+        states.record_not_run(
+            [NotRun(workflow="a", trigger=t, error="missed:", at=NOW) for t in labels]
+        )
+        assert states.newest_fire("a", "a:1") == NOW.replace(second=30)
+        start, end = NOW.replace(minute=10), NOW.replace(minute=30)
+        gap = f"schedule:a:10@{start.isoformat()}..{end.isoformat()}"
+        states.record_not_run([NotRun(workflow="a", trigger=gap, error="missed:", at=NOW)])
+        assert states.newest_fire("a", "a:10") == NOW.replace(minute=30)
+        cut = fit(f"schedule:a:2@{'x' * LABEL_WIDTH}")
+        states.record_not_run([NotRun(workflow="a", trigger=cut, error="missed:", at=NOW)])
+        assert states.newest_fire("a", "a:2") == UNKNOWN_HISTORY
