@@ -93,6 +93,15 @@ class BreakerClosed(SupervisorEvent):
     workflow: str
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class HistoryWriteFailed(SupervisorEvent):
+    """The history refused a write (disk full, database locked); work waits, nothing is lost."""
+
+    kind: ClassVar[str] = "history_write_failed"
+    doing: str
+    error: str
+
+
 class EventBus:
     def __init__(self, max_pending: int = 10_000) -> None:
         self._subscribers: set[asyncio.Queue[dict[str, Any]]] = set()

@@ -50,6 +50,7 @@ from supervisor.bus import (
     BreakerOpened,
     EventBus,
     HeartbeatMissed,
+    HistoryWriteFailed,
     RunCancelled,
     RunInterrupted,
     RunQueued,
@@ -76,6 +77,12 @@ from supervisor.workers import (
 
 logger = logging.getLogger(__name__)
 
+#: After the history refused a write (disk full, database locked), try again this much later.
+STORE_RETRY_SECONDS = 2.0
+#: A lease timer that fires this much later than due means the supervisor itself was stalled
+#: (a long write on its loop), not that the worker was silent: heartbeats may be waiting unread.
+STALL_TOLERANCE = 0.5
+
 
 class SupervisorError(DeskpilotError):
     """The supervisor refused a request (unknown run, shutting down, bad workflow)."""
@@ -99,6 +106,8 @@ class QueuedRun:
     step_timeouts: dict[str, float] = field(default_factory=dict)
     #: When the run first started (monotonic): its time limit counts from here, across resumes.
     first_started: float | None = None
+    #: The last event number its earlier attempts used: a resumed attempt numbers on from it.
+    last_seq: int = 0
 
     def time_left(self, now: float) -> float | None:
         if self.deadline_seconds is None:
@@ -172,6 +181,9 @@ class Supervisor:
         self._wake: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._spawning = 0
+        #: Why the history last refused a write, while it still does (shown by ``health``).
+        self.store_trouble: str | None = None
+        self._strays: asyncio.TimerHandle | None = None
         self.recorder = Recorder(store, on_committed=self._committed)
 
     # -- lifecycle ------------------------------------------------------------------
@@ -213,6 +225,8 @@ class Supervisor:
                 task.cancel()
         if self._wake is not None:
             self._wake.cancel()
+        if self._strays is not None:
+            self._strays.cancel()
         self.recorder.close()
 
     def _spawn_task(self, coro: Any) -> None:
@@ -254,20 +268,65 @@ class Supervisor:
         """Runs left ``running`` by a dead supervisor are interrupted and resumed; queued ones reload."""
         for record in self.store.list_runs(status=RunStatus.RUNNING, limit=None):
             detail = "the supervisor stopped while this run was in progress"
-            self._note(
-                record.id,
-                _last_logged_seq(self.store, record.id) + 1,
-                detail,
-                {"reason": "supervisor_lost"},
-            )
-            self.store.set_run_status(record.id, RunStatus.INTERRUPTED, error=detail)
-            logger.warning("run %s was running when the supervisor stopped; resuming it", record.id)
-            self._requeue_from_store(record.id, reason="supervisor restarted")
+            self._resume_lost(record.id, detail, "supervisor_lost", "supervisor restarted")
         for record in self.store.list_runs(status=RunStatus.INTERRUPTED, limit=None):
+            logger.info("run %s was interrupted by the last shutdown; resuming it", record.id)
             self._requeue_from_store(record.id, reason="interrupted before the last shutdown")
         for record in reversed(self.store.list_runs(status=RunStatus.QUEUED, limit=None)):
             if record.id not in self.queue:
                 self._load_queued(record.id)
+
+    def _resume_lost(self, run_id: str, detail: str, tag: str, reason: str) -> None:
+        """A run the history shows running that no worker runs: note why, interrupt, resume."""
+        seq = _last_logged_seq(self.store, run_id) + 1
+        self._note(run_id, seq, detail, {"reason": tag})
+        self.store.set_run_status(run_id, RunStatus.INTERRUPTED, error=detail)
+        logger.warning("run %s: %s; resuming it", run_id, detail)
+        self._requeue_from_store(run_id, reason=reason, last_seq=seq)
+
+    # -- when the history refuses a write ---------------------------------------------
+    def _store_failed(self, doing: str, exc: DeskpilotError) -> None:
+        """A write failed (disk full, database locked): say so once, and try again later.
+
+        Nothing is dropped: the run that could not start stays queued, and a run
+        whose end could not be recorded is found again by ``_settle_strays``.
+        """
+        if self.store_trouble != str(exc):
+            logger.error("could not %s: %s", doing, exc)
+            self.publish(HistoryWriteFailed(doing=doing, error=str(exc)))
+        self.store_trouble = str(exc)
+        loop = self._loop
+        if loop is not None and self._strays is None and self.accepting:
+            self._strays = loop.call_later(STORE_RETRY_SECONDS, self._settle_strays)
+
+    def _store_ok(self) -> None:
+        if self.store_trouble is not None:
+            logger.info("the history accepts writes again")
+            self.store_trouble = None
+
+    def _settle_strays(self) -> None:
+        """Resume runs the history shows running or interrupted that nothing here holds.
+
+        They are runs whose status change failed to save; resuming them is what
+        a restart would do, without the restart.
+        """
+        self._strays = None
+        if not self.accepting:
+            return
+        held = self.active.keys() | self.queue.keys() | self._finishing.keys()
+        try:
+            for record in self.store.list_runs(status=RunStatus.RUNNING, limit=None):
+                if record.id not in held:
+                    detail = "the supervisor could not save how this run's worker ended"
+                    self._resume_lost(record.id, detail, "status_not_saved", "status not saved")
+            for record in self.store.list_runs(status=RunStatus.INTERRUPTED, limit=None):
+                if record.id not in held:
+                    self._requeue_from_store(record.id, reason="status not saved")
+        except DeskpilotError as exc:
+            self._store_failed("resume runs whose status was not saved", exc)
+            return
+        self._store_ok()
+        self._dispatch()
 
     def _entry_from_record(self, run_id: str) -> QueuedRun | None:
         record = self.store.get_run(run_id)
@@ -308,7 +367,7 @@ class Supervisor:
         entry.resume = bool(self.store.checkpoint(run_id))
         self.queue[run_id] = entry
 
-    def _requeue_from_store(self, run_id: str, reason: str) -> None:
+    def _requeue_from_store(self, run_id: str, reason: str, last_seq: int = 0) -> None:
         entry = self._entry_from_record(run_id)
         if entry is None:
             self.store.set_run_status(
@@ -319,6 +378,7 @@ class Supervisor:
             return
         entry.restarts += 1
         entry.resume = True
+        entry.last_seq = last_seq
         self.store.set_run_status(run_id, RunStatus.QUEUED)
         self.queue[run_id] = entry
 
@@ -412,11 +472,13 @@ class Supervisor:
 
     def cancel(self, run_id: str) -> bool:
         """Cancel a queued or running run; False if it already ended."""
-        entry = self.queue.pop(run_id, None)
+        entry = self.queue.get(run_id)
         if entry is not None:
+            # saved first: if the history refuses, the run stays queued and the caller hears why
             self.store.set_run_status(
                 run_id, RunStatus.CANCELLED, error="cancelled before it started"
             )
+            del self.queue[run_id]
             self.publish(RunCancelled(run_id=run_id))
             self._finished(entry.workflow, run_id, RunStatus.CANCELLED)
             return True
@@ -493,9 +555,20 @@ class Supervisor:
             except ProtocolError as exc:
                 logger.warning("worker %s: %s", worker.pid, exc)
                 continue
-            self._on_message(worker, message)
+            try:
+                self._on_message(worker, message)
+            except Exception:
+                # This task is the only one that notices the worker's exit: whatever went
+                # wrong with one message, it must go on reading.
+                logger.exception(
+                    "worker %s: could not handle a %r message", worker.pid, message.get("type")
+                )
         returncode = await worker.process.wait()
-        self._on_exit(worker, returncode)
+        try:
+            self._on_exit(worker, returncode)
+        except Exception:
+            logger.exception("worker %s: could not handle its exit", worker.pid)
+            self._dispatch()
 
     def _on_message(self, worker: WorkerHandle, message: dict[str, Any]) -> None:
         kind = message["type"]
@@ -529,18 +602,33 @@ class Supervisor:
                 worker.finished_run = True
                 self._run_ended(worker, event)
         elif kind == "fatal":
-            logger.error(
-                "worker %s could not run %s: %s", worker.pid, worker.run_id, message.get("message")
-            )
-            if worker.run_id:
-                self.recorder.flush()
-                self.store.set_run_status(
-                    worker.run_id, RunStatus.FAILED, error=str(message.get("message"))
-                )
-                active = self.active.pop(worker.run_id, None)
-                if active:
-                    self._finished(active.entry.workflow, worker.run_id, RunStatus.FAILED)
-                worker.finished_run = True
+            self._fatal(worker, str(message.get("message") or "the worker gave no reason"))
+
+    def _fatal(self, worker: WorkerHandle, reason: str) -> None:
+        """The worker could not run its run at all: the run fails, as if its engine had said so.
+
+        Its end goes through the recorder like any engine's ``run_finished``, so
+        the history, the live stream (API, GUI), chained triggers and the breaker
+        all learn of it the one way they learn of every other end.
+        """
+        run_id = worker.run_id
+        logger.error("worker %s could not run %s: %s", worker.pid, run_id, reason)
+        if run_id is None:
+            return
+        active = self.active.get(run_id)
+        started = active.started if active is not None else self.clock()
+        event = RunFinished(
+            run_id=run_id,
+            seq=worker.last_seq + 1,
+            at=datetime.now(UTC),
+            status=RunStatus.FAILED,
+            duration=max(0.0, self.clock() - started),
+            error=reason,
+        )
+        worker.last_seq = event.seq
+        self.recorder(event)
+        worker.finished_run = True
+        self._run_ended(worker, event)
 
     def _watch_step(self, worker: WorkerHandle, event: NodeStarted) -> None:
         active = self.active.get(event.run_id)
@@ -610,6 +698,7 @@ class Supervisor:
             return
         entry = active.entry
         detail = _describe_exit(reason, returncode)
+        entry.last_seq = max(entry.last_seq, seq)
         # The run's error is cleared when it resumes; this note keeps what happened to the
         # worker (crashed, hung, timed out) in the run's history for good.
         self._note(
@@ -622,6 +711,18 @@ class Supervisor:
             self.recorder.flush(timeout=10)
         except DeskpilotError as exc:
             logger.error("could not record the last events of run %s: %s", run_id, exc)
+        try:
+            self._settle_interrupted(active, reason, detail)
+        except DeskpilotError as exc:
+            # The run is still 'running' (or 'interrupted') in the history and nowhere here:
+            # _settle_strays resumes it once the history takes writes again.
+            self._store_failed(f"record how run {run_id} stopped", exc)
+        else:
+            self._store_ok()
+
+    def _settle_interrupted(self, active: ActiveRun, reason: ExitReason, detail: str) -> None:
+        entry = active.entry
+        run_id = entry.run_id
         if reason is ExitReason.SHUTDOWN:
             self.store.set_run_status(run_id, RunStatus.INTERRUPTED, error=detail)
             return
@@ -706,6 +807,20 @@ class Supervisor:
         if worker.kill_reason is not None:
             return
         now = self.clock()
+        if now - worker.timer_due > STALL_TOLERANCE and now >= worker.lease_expires:
+            # We woke up late: the loop was stalled (a write waiting on a locked database),
+            # so the worker's heartbeats may be sitting unread in its pipe.  Read them first;
+            # a worker that really is silent is caught one lease later.
+            logger.warning(
+                "the supervisor was stalled for %.1fs; giving worker %s a fresh lease",
+                now - worker.timer_due,
+                worker.pid,
+            )
+            worker.lease_expires = now + (
+                self.config.lease if worker.state is WorkerState.BUSY else self._start_timeout()
+            )
+            self._arm(worker)
+            return
         if worker.state is WorkerState.STARTING:
             if now < worker.lease_expires:
                 self._arm(worker)
@@ -815,18 +930,56 @@ class Supervisor:
             if worker is None:
                 self._ensure_spares()
                 break
+            if not self._start_run(entry, worker):
+                next_wake = now + STORE_RETRY_SECONDS  # the history refused; the run waits
+                break
             breaker.started(now)
             if "desktop" in entry.resources:
                 desktop_busy = True
-            self._start_run(entry, worker)
         if next_wake is not None:
             self._wake_in(max(0.0, next_wake - now))
         self._ensure_spares()
 
-    def _start_run(self, entry: QueuedRun, worker: WorkerHandle) -> None:
+    def _start_run(self, entry: QueuedRun, worker: WorkerHandle) -> bool:
+        """Hand a queued run to an idle worker; False, changing nothing, if the history refuses.
+
+        The run is marked running in the history before anything here changes, so
+        a write that fails (disk full, database locked) leaves it queued, to be
+        tried again, rather than half-started on a worker that never hears of it.
+        """
+        source = self._checkpoint_sources.get(entry.run_id, entry.run_id)
+        checkpoint: dict[str, Any] = {}
+        attempts_used: dict[str, int] = {}
+        seq_after = 0
+        try:
+            if entry.resume:
+                checkpoint = {
+                    str(step): {
+                        "node_id": rec.node_id,
+                        "emissions": rec.emissions or [],
+                        "vars_set": rec.vars_set or {},
+                    }
+                    for step, rec in self.store.checkpoint(source).items()
+                }
+                if source == entry.run_id:
+                    # Its events number on after the earlier attempts' (and the notes about
+                    # why they stopped), so the run's log stays one ordered, unique sequence.
+                    seq_after = max(entry.last_seq, _last_logged_seq(self.store, entry.run_id))
+                    for record in self.store.steps(entry.run_id):
+                        if str(record.step) not in checkpoint:
+                            attempts_used[str(record.step)] = max(
+                                attempts_used.get(str(record.step), 0), record.attempt
+                            )
+            self.store.set_run_status(entry.run_id, RunStatus.RUNNING)
+        except DeskpilotError as exc:
+            self._store_failed(f"start run {entry.run_id}", exc)
+            return False
+        self._store_ok()
+        self._checkpoint_sources.pop(entry.run_id, None)
         del self.queue[entry.run_id]
         worker.move(WorkerState.BUSY)
         worker.run_id = entry.run_id
+        worker.last_seq = seq_after  # a note on how this attempt ends numbers on from here
         now = self.clock()
         if entry.first_started is None:
             entry.first_started = now
@@ -835,24 +988,6 @@ class Supervisor:
         active = ActiveRun(entry=entry, worker=worker, started=now)
         self.active[entry.run_id] = active
         worker.hard_deadline = self._run_deadline(active)
-        checkpoint: dict[str, Any] = {}
-        attempts_used: dict[str, int] = {}
-        if entry.resume:
-            source = self._checkpoint_sources.pop(entry.run_id, entry.run_id)
-            checkpoint = {
-                str(step): {
-                    "node_id": rec.node_id,
-                    "emissions": rec.emissions or [],
-                    "vars_set": rec.vars_set or {},
-                }
-                for step, rec in self.store.checkpoint(source).items()
-            }
-            if source == entry.run_id:
-                for record in self.store.steps(entry.run_id):
-                    if str(record.step) not in checkpoint:
-                        attempts_used[str(record.step)] = max(
-                            attempts_used.get(str(record.step), 0), record.attempt
-                        )
         message = {
             "type": "start",
             "run_id": entry.run_id,
@@ -861,14 +996,15 @@ class Supervisor:
             "inputs": entry.inputs,
             "checkpoint": checkpoint,
             "attempts_used": attempts_used,
+            "seq_after": seq_after,
             "trigger": entry.trigger,
             "artifacts_dir": str(self.artifacts_dir),
             # what is left of the run's time limit (a resumed run does not get it afresh)
             "deadline_seconds": None if time_left is None else max(time_left, 0.001),
         }
-        self.store.set_run_status(entry.run_id, RunStatus.RUNNING)
         self._spawn_task(self._send_start(worker, message))
         self._arm(worker)
+        return True
 
     async def _send_start(self, worker: WorkerHandle, message: dict[str, Any]) -> None:
         if not await worker.send(message):
@@ -920,6 +1056,11 @@ class Supervisor:
             database = "ok"
         except DeskpilotError as exc:
             database = f"error: {exc}"
+        # Reads may work while writes fail (a full disk, a lock held elsewhere): say so too.
+        failure = self.recorder.failure
+        trouble = self.store_trouble or (str(failure) if failure is not None else None)
+        if database == "ok" and trouble is not None:
+            database = f"error: {trouble}"
         return {
             "status": "ok" if database == "ok" else "degraded",
             "accepting": self.accepting,

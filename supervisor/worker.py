@@ -29,12 +29,13 @@ from automation.blocks.context import CancelToken
 from automation.blocks.registry import BlockRegistry
 from automation.engine.engine import Engine, StepCheckpoint
 from automation.engine.events import Event
-from automation.errors import DeskpilotError
-from automation.loader import parse_workflow
+from automation.errors import DeskpilotError, WorkflowInvalid
+from automation.loader import LoadedWorkflow, parse_workflow
 
 # Imported here, before the worker says hello, not when its run starts: keyring and its
 # backends take ~50 ms to import, which a restart onto a warm spare should not wait for.
 from automation.secrets import secret_store_from_env
+from automation.validation import validate
 from supervisor.logs import json_handler
 from supervisor.protocol import PROTOCOL_VERSION, decode, encode, event_message
 
@@ -146,6 +147,7 @@ def serve(
     start = box.get("start")
     if start is None:
         return 0
+    loaded: LoadedWorkflow | None = None
     try:
         path = Path(start["workflow_path"]) if start.get("workflow_path") else None
         loaded = parse_workflow(start["workflow_text"], path=path)
@@ -167,16 +169,35 @@ def serve(
             cancel=token,
             checkpoint=_checkpoint(start.get("checkpoint")),
             attempts_used={int(k): int(v) for k, v in (start.get("attempts_used") or {}).items()},
+            seq_after=int(start.get("seq_after") or 0),
             deadline=engine.clock.monotonic() + float(deadline) if deadline else None,
             validated_inputs=bool(start.get("inputs_validated", True)),
         )
         engine.close()
     except DeskpilotError as exc:
-        channel.send({"type": "fatal", "message": str(exc)})
+        channel.send({"type": "fatal", "message": _fatal_message(exc, loaded, registry)})
         return 3
     finally:
         stop_beats.set()
     return 0 if result.ok else 1
+
+
+def _fatal_message(
+    exc: DeskpilotError, loaded: LoadedWorkflow | None, registry: BlockRegistry
+) -> str:
+    """Why this worker cannot run the workflow, in words a user can act on.
+
+    The supervisor validated the workflow with its own block registry; a
+    worker whose registry differs (a block plugin that fails to import in the
+    worker) only finds out mid-run, where the engine has no issue list to
+    give.  Validating here, on this rare path only, names the missing block.
+    """
+    text = str(exc)
+    if loaded is not None and isinstance(exc, WorkflowInvalid) and not exc.issues:
+        issues = validate(loaded, registry)
+        if issues:
+            text = "; ".join(str(issue) for issue in issues)
+    return f"the worker could not run this workflow: {text}"
 
 
 def _continue_when_orphaned() -> None:

@@ -241,6 +241,7 @@ class Engine:
         cancel: CancelToken | None = None,
         checkpoint: Mapping[int, StepCheckpoint] | None = None,
         attempts_used: Mapping[int, int] | None = None,
+        seq_after: int = 0,
         parent_run_id: str | None = None,
         deadline: float | None = None,
         redactor: Redactor | None = None,
@@ -253,7 +254,10 @@ class Engine:
         after that ends as a ``RunResult`` (failed, cancelled...), never as an
         exception.  A resumed run passes the ``checkpoint`` of its finished
         steps and ``attempts_used`` by steps that were cut short, so their
-        attempt numbers carry on instead of repeating.
+        attempt numbers carry on instead of repeating; and ``seq_after``, the
+        last event number its earlier attempts used, so that its events
+        number on after theirs: a run's history is one sequence, ordered and
+        paged by that number.
         """
         values = (
             dict(inputs or {}) if validated_inputs else coerce_inputs(loaded.workflow, inputs or {})
@@ -272,6 +276,7 @@ class Engine:
             depth=depth,
         )
         run.attempts_used = dict(attempts_used or {})
+        run.seq = max(0, seq_after)
         return run.execute()
 
 

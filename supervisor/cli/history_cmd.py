@@ -1,8 +1,14 @@
-"""``deskpilot runs``: read the run history (runs, steps, logs, artifacts)."""
+"""``deskpilot runs``: read the run history (runs, steps, logs, artifacts), cancel and wait.
+
+``list`` and ``show`` read the history file directly (they work with the
+supervisor stopped; SQLite in WAL mode lets them read beside it); ``cancel``
+and ``wait`` need the running supervisor and go through its API.
+"""
 
 from __future__ import annotations
 
 import sys
+import time
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
@@ -11,6 +17,7 @@ import click
 
 from automation.engine.events import RunStatus
 from supervisor.cli import output
+from supervisor.client import SupervisorClient
 from supervisor.paths import DeskpilotPaths
 from supervisor.store.store import HistoryStore
 
@@ -145,6 +152,51 @@ def runs_show(run_id: str, as_json: bool) -> None:
                 f"  {artifact.kind}: {artifact.path}"
                 + (f" (node '{artifact.node_id}')" if artifact.node_id else "")
             )
+
+
+@runs_group.command("cancel")
+@click.argument("run_id")
+def runs_cancel(run_id: str) -> None:
+    """Cancel a queued or running run (needs the supervisor)."""
+    with SupervisorClient(DeskpilotPaths.from_env()) as client:
+        result = client.cancel(run_id)
+    output.line(f"cancelled run {result.run_id} (now {result.status})")
+
+
+#: One wait request lasts at most this long; longer waits ask again.
+_WAIT_CHUNK = 30.0
+
+
+@runs_group.command("wait")
+@click.argument("run_id")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Give up after this many seconds (exit 2).  Default: wait for as long as it takes.",
+)
+@click.option("--json", "as_json", is_flag=True)
+def runs_wait(run_id: str, timeout: float | None, as_json: bool) -> None:
+    """Wait for a run to end (needs the supervisor); exit 0 if it succeeded, 1 if not."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    with SupervisorClient(DeskpilotPaths.from_env()) as client:
+        while True:
+            left = _WAIT_CHUNK if deadline is None else deadline - time.monotonic()
+            result = client.wait(run_id, timeout=max(0.0, min(_WAIT_CHUNK, left)))
+            if result.finished or (deadline is not None and time.monotonic() >= deadline):
+                break
+    run = result.run
+    if as_json:
+        output.emit_json(result.model_dump(mode="json"))
+    elif not result.finished:
+        output.line(f"run {run.id} is still {run.status} after {timeout:g}s")
+    else:
+        took = f" in {run.duration:.2f}s" if run.duration is not None else ""
+        output.line(f"run {run.id} of '{run.workflow_name}' {run.status}{took}")
+        if run.error:
+            output.line(f"  {run.error}")
+    if not result.finished:
+        sys.exit(2)
+    sys.exit(0 if run.status == "succeeded" else 1)
 
 
 def _short(value: Any, limit: int = 80) -> str:

@@ -1,4 +1,5 @@
-"""``deskpilot supervisor start/status/stop`` and ``submit --wait`` as a user runs them."""
+"""``deskpilot supervisor start/status/stop``, ``submit --wait``, ``runs``, ``triggers`` and
+``workers`` as a user runs them."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import psutil
 
 from supervisor.daemon import read_lock_holder
 from tests.helpers.common import eventually
-from tests.helpers.daemon import FAILING_WORKFLOW, short_home, write_workflow
+from tests.helpers.daemon import FAILING_WORKFLOW, RunningDaemon, short_home, write_workflow
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -89,3 +90,67 @@ def test_commands_that_need_the_supervisor_say_how_to_start_it(deskpilot_cli: Cl
         assert "Traceback" not in workers.stderr
     finally:
         shutil.rmtree(home, ignore_errors=True)
+
+
+WAITS_FOR_A_FILE = """\
+deskpilot: 1
+name: cli-waits
+nodes:
+  gate:
+    block: file.wait
+    with: {path: never-there, timeout: 120, poll_interval: 0.05}
+"""
+
+
+def test_runs_triggers_and_workers_commands_against_a_running_supervisor(
+    api_daemon: RunningDaemon, deskpilot_cli: Cli, tmp_path: Path
+) -> None:
+    home = api_daemon.home
+    flow = tmp_path / "cli-waits.yaml"
+    flow.write_text(WAITS_FOR_A_FILE, encoding="utf-8")
+    with api_daemon.client() as client:
+        run_id = client.submit(flow).run_id
+        eventually(lambda: client.get_run(run_id).run.status == "running", timeout=30)
+
+    waited = deskpilot_cli(home, "runs", "wait", run_id, "--timeout", "0.5")
+    assert waited.returncode == 2, waited.stderr
+    assert f"run {run_id} is still running" in waited.stdout
+
+    cancelled = deskpilot_cli(home, "runs", "cancel", run_id)
+    assert cancelled.returncode == 0, cancelled.stderr
+    assert f"cancelled run {run_id}" in cancelled.stdout
+    ended = deskpilot_cli(home, "runs", "wait", run_id, "--json")
+    assert ended.returncode == 1, ended.stderr
+    result = json.loads(ended.stdout)
+    assert result["finished"] is True and result["run"]["status"] == "cancelled"
+    again = deskpilot_cli(home, "runs", "cancel", run_id)
+    assert again.returncode == 1 and "already ended" in again.stderr
+    assert "Traceback" not in again.stderr
+
+    listed = deskpilot_cli(home, "runs", "list", "--workflow", "cli-waits", "--json")
+    assert [r["id"] for r in json.loads(listed.stdout)] == [run_id]
+    shown = deskpilot_cli(home, "runs", "show", run_id, "--json")
+    assert json.loads(shown.stdout)["status"] == "cancelled"
+
+    triggers = deskpilot_cli(home, "triggers", "list", "--json")
+    assert triggers.returncode == 0, triggers.stderr
+    assert {"hooked:0", "nightly:0"} <= {t["key"] for t in json.loads(triggers.stdout)}
+    try:
+        paused = deskpilot_cli(home, "triggers", "pause", "nightly:0")
+        assert paused.returncode == 0 and "paused nightly:0" in paused.stdout, paused.stderr
+        table = deskpilot_cli(home, "triggers", "list").stdout
+        assert any(line.startswith("nightly:0") and "paused" in line for line in table.splitlines())
+    finally:
+        resumed = deskpilot_cli(home, "triggers", "resume", "nightly:0")
+    assert resumed.returncode == 0 and "resumed nightly:0" in resumed.stdout, resumed.stderr
+    [nightly] = [
+        t
+        for t in json.loads(deskpilot_cli(home, "triggers", "list", "--json").stdout)
+        if t["key"] == "nightly:0"
+    ]
+    assert nightly["paused"] is False
+
+    workers = deskpilot_cli(home, "workers", "--json")
+    assert workers.returncode == 0, workers.stderr
+    pids = {w["pid"] for w in json.loads(workers.stdout)}
+    assert pids and all(psutil.pid_exists(pid) for pid in pids)

@@ -37,7 +37,9 @@ def plugin_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def start_supervisor(
     tmp_path: Path, plugin_path: Path
 ) -> Iterator[Callable[..., SupervisorThread]]:
-    """Start a supervisor with ``small_config(**overrides)``; stopped (and checked) at the end."""
+    """Start a supervisor with ``small_config(**overrides)``; stopped (and checked) at the end.
+
+    ``env=`` replaces the workers' environment (by default they see the test blocks)."""
     started: list[SupervisorThread] = []
 
     def start(home: Path | None = None, **overrides: Any) -> SupervisorThread:
@@ -45,14 +47,17 @@ def start_supervisor(
         start_timeout = overrides.pop("worker_start_timeout", None)
         python = overrides.pop("python", None)
         fork = overrides.pop("fork", os.environ.get("SUPTEST_FORK") == "1")
+        env = overrides.pop("env", None)
+        busy_timeout = overrides.pop("busy_timeout", None)
         harness = SupervisorThread(
             home or tmp_path / f"home{len(started)}",
             small_config(**overrides),
-            env=worker_env(plugin_path),
+            env=worker_env(plugin_path) if env is None else env,
             rng=rng,
             fork=fork,
             worker_start_timeout=start_timeout,
             python=python,
+            busy_timeout=busy_timeout,
         )
         started.append(harness)
         return harness.start()

@@ -118,6 +118,7 @@ class SupervisorThread:
         rng: random.Random | None = None,
         worker_start_timeout: float | None = None,
         python: str | None = None,
+        busy_timeout: float | None = None,
     ) -> None:
         self.home = home
         self.worker_start_timeout = worker_start_timeout
@@ -134,7 +135,10 @@ class SupervisorThread:
         if python is not None:
             self.launcher.python = python
         self.registry = registry or supervisor_registry()
-        self.store = HistoryStore.open(sqlite_url(home / "history.sqlite3"))
+        self.store = HistoryStore.open(
+            sqlite_url(home / "history.sqlite3"),
+            **({} if busy_timeout is None else {"busy_timeout": busy_timeout}),
+        )
         self.rng = rng
         self.events: list[dict[str, Any]] = []
         self._lock = threading.Lock()

@@ -65,6 +65,16 @@ def assert_resumed_once(harness, run_id: str, workdir: Path, reason: str) -> Non
     interrupted = harness.seen("run_interrupted", run_id=run_id)
     assert [e["reason"] for e in interrupted] == [reason]
     assert interrupted[0]["will_resume"] is True
+    # Both attempts and the note between them are one sequence: the resumed attempt numbers
+    # its events on after the first one's, so the log reads (and pages) in the order it
+    # happened and no number means two events.
+    harness.wait_event("run_finished", run_id=run_id)  # live events follow their commit
+    live = [e["seq"] for e in harness.seen(run_id=run_id) if "seq" in e]
+    assert live == sorted(set(live)), live
+    assert len(harness.seen("run_started", run_id=run_id)) == 2
+    stored = harness.store.events(run_id, limit=None)
+    replayed = [e.seq for e in stored if e.kind == "node_replayed"]
+    assert len(replayed) == 2 and min(replayed) > notes[0].seq, [(e.seq, e.kind) for e in stored]
 
 
 def test_sigkilled_worker_run_resumes_after_last_recorded_step(start_supervisor) -> None:
@@ -109,3 +119,36 @@ def test_child_killing_its_worker_is_a_crash(start_supervisor) -> None:
     assert interrupted["reason"] == "crashed"
     assert "killed by SIGKILL" in interrupted["detail"]
     assert_resumed_once(harness, run_id, path.parent, "crashed")
+
+
+HOLD_ONLY = """\
+deskpilot: 1
+name: plugin-gone
+nodes:
+  hold:
+    block: suptest.hold
+    with: {log: holds.log, seconds: 0.1}
+"""
+
+
+def test_a_worker_that_cannot_run_the_workflow_fails_it_and_says_why(start_supervisor) -> None:
+    """The supervisor knows the test blocks, its workers do not (their plugin is missing):
+    the worker reports ``fatal``, and the run ends like any other, for every listener."""
+    harness = start_supervisor(env={})
+    ended: list[tuple[str, str, str]] = []
+    harness.call(lambda: harness.sup.on_run_finished.append(lambda *a: ended.append(a)))
+    run_id = harness.submit(harness.workflow("plugin-gone", HOLD_ONLY))
+
+    record = harness.wait_terminal(run_id)
+    assert record.status is RunStatus.FAILED
+    assert record.error is not None
+    assert record.error.startswith("the worker could not run this workflow")
+    assert "unknown block 'suptest.hold'" in record.error, record.error
+    # the live stream hears of the end (the API's and the GUI's only source) ...
+    finished = harness.wait_event("run_finished", run_id=run_id)
+    assert finished["status"] == "failed" and finished["error"] == record.error
+    # ... and so do chained triggers and the breaker, once, after it is saved
+    eventually(lambda: ended == [("plugin-gone", run_id, "failed")])
+    assert harness.call(lambda: len(harness.sup.breaker("plugin-gone").failures)) == 1
+    assert harness.seen("run_interrupted", run_id=run_id) == []  # not a crash: no resume
+    assert harness.call(lambda: run_id not in harness.sup.active)

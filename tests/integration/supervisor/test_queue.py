@@ -174,3 +174,71 @@ def test_run_time_limit_spans_its_resumes(start_supervisor) -> None:
     assert record.status is RunStatus.FAILED
     assert record.error is not None and "deadline" in record.error
     assert record.failed_node == "second"
+
+
+def test_higher_priority_runs_start_first(start_supervisor) -> None:
+    harness = start_supervisor(worker_limit=1)
+    blocker = harness.workflow("blocker", gated("blocker"))
+    plain = harness.workflow("plain", HOLD.format(name="plain", block="suptest.hold", seconds=0))
+    first = harness.submit(blocker)
+    harness.wait_event("node_started", run_id=first, node_id="gate")
+    low = harness.submit(plain, priority=-5)
+    normal = harness.submit(plain)
+    high = harness.submit(plain, priority=10)
+    also_high = harness.submit(plain, priority=10)
+    (blocker.parent / "gate").write_text("open", encoding="utf-8")
+    for run_id in (low, normal, high, also_high):
+        assert harness.wait_terminal(run_id).status is RunStatus.SUCCEEDED
+    started = [e["run_id"] for e in harness.seen("run_started") if e["run_id"] != first]
+    # by priority, then in the order they came
+    assert started == [high, also_high, normal, low]
+
+
+STEP_THEN_READ = """\
+deskpilot: 1
+name: rerun-me
+nodes:
+  one:
+    block: file.append
+    with: {{path: count.txt, content: "{word}\\n"}}
+  read:
+    block: file.read
+    with: {{path: needed.txt}}
+links:
+  - one -> read
+outputs:
+  text: "{{{{ nodes.read.text }}}}"
+"""
+
+
+def test_rerun_from_the_failed_node_reuses_recorded_outputs_or_the_current_file(
+    start_supervisor,
+) -> None:
+    harness = start_supervisor()
+    path = harness.workflow("rerun-me", STEP_THEN_READ.format(word="one"))
+    failed = harness.submit(path)
+    record = harness.wait_terminal(failed)
+    assert record.status is RunStatus.FAILED and record.failed_node == "read"
+    (path.parent / "needed.txt").write_text("found", encoding="utf-8")
+
+    # from the failed node: 'one' is not run again, its recorded outputs are reused
+    resumed = harness.call(lambda: harness.sup.rerun(failed, mode="failed_node"))
+    record = harness.wait_terminal(resumed)
+    assert record.status is RunStatus.SUCCEEDED, record.error
+    assert record.outputs == {"text": "found"} and record.trigger == f"rerun:{failed}"
+    assert lines(path.parent / "count.txt") == ["one"]
+    assert [e.node_id for e in harness.store.events(resumed) if e.kind == "node_replayed"] == [
+        "one"
+    ]
+
+    # from the start, on the version it ran: everything runs again
+    again = harness.call(lambda: harness.sup.rerun(failed, mode="start"))
+    assert harness.wait_terminal(again).status is RunStatus.SUCCEEDED
+    assert lines(path.parent / "count.txt") == ["one", "one"]
+
+    # on the current version of the edited file
+    path.write_text(STEP_THEN_READ.format(word="uno"), encoding="utf-8")
+    current = harness.call(lambda: harness.sup.rerun(failed, mode="current", current_path=path))
+    assert harness.wait_terminal(current).status is RunStatus.SUCCEEDED
+    assert lines(path.parent / "count.txt") == ["one", "one", "uno"]
+    assert harness.run(current).version_id != harness.run(failed).version_id

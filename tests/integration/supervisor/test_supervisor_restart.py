@@ -103,6 +103,9 @@ def test_supervisor_killed_mid_run_resumes_every_run_once(
             ]
             notes = [e for e in store.events(run_id) if (e.data or {}).get("reason")]
             assert [n.data["reason"] for n in notes] == ["supervisor_lost"]  # type: ignore[index]
+            # the resumed attempt's events number on after the note, not from 1 again
+            replayed = [e.seq for e in store.events(run_id) if e.kind == "node_replayed"]
+            assert len(replayed) == 2 and min(replayed) > notes[0].seq
         assert duplicate_successes(database(daemon)) == []
         assert store.integrity_check() == "ok"
     finally:
