@@ -30,7 +30,7 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -61,9 +61,10 @@ from supervisor.bus import (
 from supervisor.config import SupervisorConfig
 from supervisor.protocol import EVENT_MESSAGES, ProtocolError, decode, message_event
 from supervisor.store.recorder import Recorder
+from supervisor.store.records import VersionRef
 from supervisor.store.schema import events as events_table
 from supervisor.store.schema import workflows as workflows_table
-from supervisor.store.store import HistoryStore
+from supervisor.store.store import HistoryStore, QueuedRow, content_hash
 from supervisor.workers import (
     ExitReason,
     WorkerHandle,
@@ -177,6 +178,11 @@ class Supervisor:
         #: A new worker that has not said hello after this long is killed (as hung).
         self.worker_start_timeout = 10.0
         self._order = 0
+        #: Submits waiting for the end of ``batch()``: their rows and queue entries.
+        self._batch: list[tuple[QueuedRow, QueuedRun]] | None = None
+        #: Saved workflow versions by (name, path, content hash): a submit of an unchanged
+        #: file needs no write for its version.
+        self._versions: dict[tuple[str, str | None, str], VersionRef] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -405,18 +411,17 @@ class Supervisor:
         if not self.accepting:
             raise SupervisorError("the supervisor is shutting down; try again when it is back")
         values = coerce_inputs(loaded.workflow, inputs or {})
-        version = self.store.save_workflow_version(
-            loaded.workflow.name, str(loaded.path) if loaded.path else None, loaded.text
-        )
+        version = self._version_of(loaded)
         run_id = run_id or uuid.uuid4().hex
-        self.store.create_run(
-            run_id,
-            loaded.workflow.name,
-            trigger=trigger,
-            inputs=values,
-            priority=priority,
-            version=version,
-        )
+        if self._batch is None:
+            self.store.create_run(
+                run_id,
+                loaded.workflow.name,
+                trigger=trigger,
+                inputs=values,
+                priority=priority,
+                version=version,
+            )
         self._order += 1
         entry = QueuedRun(
             run_id=run_id,
@@ -434,12 +439,59 @@ class Supervisor:
         if checkpoint_from is not None:
             entry.resume = True
             self._checkpoint_sources[run_id] = checkpoint_from
-        self.queue[run_id] = entry
-        self.publish(
-            RunQueued(run_id=run_id, workflow=entry.workflow, priority=priority, trigger=trigger)
-        )
+        if self._batch is not None:
+            row = QueuedRow(run_id, loaded.workflow.name, version, trigger, priority, values)
+            self._batch.append((row, entry))
+            return run_id
+        self._enqueue(entry)
         self._dispatch()
         return run_id
+
+    def _enqueue(self, entry: QueuedRun) -> None:
+        self.queue[entry.run_id] = entry
+        self.publish(
+            RunQueued(
+                run_id=entry.run_id,
+                workflow=entry.workflow,
+                priority=entry.priority,
+                trigger=entry.trigger,
+            )
+        )
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Submits inside are written in one transaction when the block ends, then dispatched.
+
+        For triggers that fire together (schedules on a common grid): one
+        commit for all their runs, so the last is not late by the others'
+        writes.  The ids ``submit`` returns inside are durable only once the
+        block has ended without an error; if the write fails, none of the runs
+        exists and the error propagates (the caller must not count them as run).
+        """
+        if self._batch is not None:  # nested: the outermost block writes
+            yield
+            return
+        self._batch = []
+        try:
+            yield
+        finally:
+            pending, self._batch = self._batch, None
+            if pending:
+                self.store.create_runs([row for row, _ in pending])
+                for _, entry in pending:
+                    self._enqueue(entry)
+                self._dispatch()
+
+    def _version_of(self, loaded: LoadedWorkflow) -> VersionRef:
+        path = str(loaded.path) if loaded.path else None
+        key = (loaded.workflow.name, path, content_hash(loaded.text))
+        version = self._versions.get(key)
+        if version is None:
+            version = self.store.save_workflow_version(loaded.workflow.name, path, loaded.text)
+            if len(self._versions) >= 512:
+                self._versions.clear()  # a crude bound; misses only cost one write
+            self._versions[key] = version
+        return version
 
     def rerun(self, run_id: str, *, mode: str = "start", current_path: Path | None = None) -> str:
         """Run a finished run again: from the start, from its failed node, or on the current file."""

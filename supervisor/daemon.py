@@ -29,7 +29,7 @@ from supervisor.logs import json_handler
 from supervisor.paths import DeskpilotPaths
 from supervisor.retention import RetentionPolicy, schedule_retention, stop_retention
 from supervisor.store.store import HistoryStore
-from supervisor.workers import PythonWorkerLauncher, WorkerLauncher
+from supervisor.workers import ForkServerLauncher, PythonWorkerLauncher, WorkerLauncher
 
 logger = logging.getLogger(__name__)
 
@@ -135,10 +135,7 @@ class Daemon:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self.request_stop)
         store = HistoryStore.open(self.paths.database_url)
-        launcher = self.launcher or PythonWorkerLauncher(
-            log_dir=self.paths.log_dir / "workers",
-            heartbeat_interval=self.config.heartbeat_interval,
-        )
+        launcher = self.launcher or default_launcher(self.paths, self.config)
         worker_log = launcher.log_path if isinstance(launcher, PythonWorkerLauncher) else None
         supervisor = Supervisor(
             store=store,
@@ -185,6 +182,10 @@ class Daemon:
             if parts.triggers is not None:
                 await parts.triggers.stop()
             await supervisor.stop()
+            aclose = getattr(launcher, "aclose", None)
+            if aclose is not None:
+                with contextlib.suppress(Exception):
+                    await aclose()
             if server is not None:
                 server.should_exit = True
                 if server_task is not None:
@@ -194,6 +195,30 @@ class Daemon:
             self.lock.release()
             root.removeHandler(handler)
             handler.close()
+
+
+def default_launcher(paths: DeskpilotPaths, config: SupervisorConfig) -> PythonWorkerLauncher:
+    """Workers forked from a warm fork server where the platform allows it.
+
+    A fresh ``python -m supervisor.worker`` takes about a second to import
+    before it can take a run, which caps one-process-per-run throughput near
+    one run per second on a small machine; a fork takes milliseconds.  The
+    fork server falls back to fresh interpreters by itself when it cannot run.
+    ``DESKPILOT_WORKER_LAUNCHER=exec`` asks for fresh interpreters anyway
+    (e.g. to pick up block plugins installed while the supervisor runs).
+    """
+    kind = os.environ.get("DESKPILOT_WORKER_LAUNCHER", "fork").strip().lower()
+    if kind not in {"fork", "exec"}:
+        logging.getLogger(__name__).warning(
+            "DESKPILOT_WORKER_LAUNCHER=%r is neither 'fork' nor 'exec'; using 'fork'", kind
+        )
+        kind = "fork"
+    cls = (
+        ForkServerLauncher
+        if kind == "fork" and ForkServerLauncher.supported()
+        else PythonWorkerLauncher
+    )
+    return cls(log_dir=paths.log_dir / "workers", heartbeat_interval=config.heartbeat_interval)
 
 
 def run_daemon(paths: DeskpilotPaths | None = None, config: SupervisorConfig | None = None) -> None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import dataclasses
 import logging
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -435,15 +436,29 @@ class TriggerManager:
     def _handle_due(self) -> None:
         due, self._due = self._due, {}
         changed: builtins.list[TriggerState] = []
-        for key, generation in due.items():
-            trigger = self._triggers.get(key)
-            if trigger is None or trigger.generation != generation or not trigger.active:
-                continue
-            try:
-                if self._reconcile(trigger, live=True, save=False):
-                    changed.append(trigger.state)
-            except Exception:  # one schedule's bug must not stop the others firing
-                logger.exception("schedule %s failed while firing", key)
+        before: dict[str, TriggerState] = {}
+        try:
+            # One transaction for all the runs these schedules start (then their states).
+            with self.supervisor.batch():
+                for key, generation in due.items():
+                    trigger = self._triggers.get(key)
+                    if trigger is None or trigger.generation != generation or not trigger.active:
+                        continue
+                    before[key] = dataclasses.replace(trigger.state)
+                    try:
+                        if self._reconcile(trigger, live=True, save=False):
+                            changed.append(trigger.state)
+                    except Exception:  # one schedule's bug must not stop the others firing
+                        logger.exception("schedule %s failed while firing", key)
+        except Exception as exc:  # the history refused the runs: a full disk, a lock...
+            # None of the runs exists: put the states back, so the next wake-up (or the next
+            # start) accounts for these fires again instead of believing them run.
+            logger.error("could not queue the runs of %d schedule(s): %s", len(before), exc)
+            for key, state in before.items():
+                trigger = self._triggers.get(key)
+                if trigger is not None:
+                    trigger.state = state
+            return
         if changed:
             try:
                 self.state_store.save_many(changed)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from pathlib import Path
 
@@ -77,7 +78,8 @@ def test_a_submitted_run_succeeds_and_shows_in_the_history(
 
 def test_runs_page_newest_first(api_client: SupervisorClient, tmp_path: Path) -> None:
     path = write_workflow(tmp_path, "paged")
-    # Low priority, cancelled at the end: only their place in the history matters here.
+    # Low priority, cancelled at the end if still going: only their place in the history
+    # matters here.
     ids = [api_client.submit(path, priority=-5).run_id for _ in range(3)]
     first = api_client.list_runs(workflow="paged", limit=2)
     assert [r.id for r in first.runs] == [ids[2], ids[1]]
@@ -86,7 +88,8 @@ def test_runs_page_newest_first(api_client: SupervisorClient, tmp_path: Path) ->
     assert [r.id for r in second.runs] == [ids[0]]
     assert second.next_before is None
     for run_id in ids:
-        api_client.cancel(run_id)
+        with contextlib.suppress(SupervisorApiError):  # already ended: forked workers are quick
+            api_client.cancel(run_id)
 
 
 def test_the_event_stream_follows_one_run_to_its_end_and_its_log_is_kept(

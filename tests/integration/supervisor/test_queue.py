@@ -6,6 +6,9 @@ import itertools
 import os
 from pathlib import Path
 
+import pytest
+from sqlalchemy.exc import IntegrityError
+
 from automation.engine.events import RunStatus
 from supervisor.workers import WorkerState
 from tests.helpers.common import eventually
@@ -189,7 +192,11 @@ def test_higher_priority_runs_start_first(start_supervisor) -> None:
     (blocker.parent / "gate").write_text("open", encoding="utf-8")
     for run_id in (low, normal, high, also_high):
         assert harness.wait_terminal(run_id).status is RunStatus.SUCCEEDED
-    started = [e["run_id"] for e in harness.seen("run_started") if e["run_id"] != first]
+    def started_runs() -> list[str] | None:
+        found = [e["run_id"] for e in harness.seen("run_started") if e["run_id"] != first]
+        return found if len(found) == 4 else None  # events reach the harness a moment later
+
+    started = eventually(started_runs, timeout=10)
     # by priority, then in the order they came
     assert started == [high, also_high, normal, low]
 
@@ -242,3 +249,35 @@ def test_rerun_from_the_failed_node_reuses_recorded_outputs_or_the_current_file(
     assert harness.wait_terminal(current).status is RunStatus.SUCCEEDED
     assert lines(path.parent / "count.txt") == ["one", "one", "uno"]
     assert harness.run(current).version_id != harness.run(failed).version_id
+
+
+def test_a_batch_of_submits_is_written_at_once_or_not_at_all(start_supervisor) -> None:
+    harness = start_supervisor()
+    path = harness.workflow("batched", HOLD.format(name="batched", block="suptest.hold", seconds=0))
+    sup = harness.sup
+
+    def submit_three() -> tuple[list[str], int]:
+        with sup.batch():
+            ids = [sup.submit(sup.load(path), trigger=f"schedule:b:0@{n}") for n in range(3)]
+            # nothing is queued or written until the block ends
+            pending = sum(1 for i in ids if harness.store.get_run(i) is not None or i in sup.queue)
+        return ids, pending
+
+    ids, pending_inside = harness.call(submit_three)
+    assert pending_inside == 0
+    for run_id in ids:
+        assert harness.wait_terminal(run_id).status is RunStatus.SUCCEEDED
+    queued_at = {harness.run(i).queued_at for i in ids}
+    assert len(queued_at) == 1  # one transaction
+
+    def failing_batch() -> str:
+        with sup.batch():
+            fresh = sup.submit(sup.load(path))
+            sup.submit(sup.load(path), run_id=ids[0])  # already exists: the insert fails
+        return fresh
+
+    with pytest.raises(IntegrityError):
+        harness.call(failing_batch)
+    # all or nothing: the fresh run was neither written nor queued
+    assert len(harness.store.list_runs(workflow="batched")) == 3
+    assert not [entry for entry in sup.queue.values() if entry.workflow == "batched"]
