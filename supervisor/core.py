@@ -70,6 +70,8 @@ from supervisor.workers import (
     WorkerHandle,
     WorkerLauncher,
     WorkerState,
+    display_available,
+    grab_screen_png,
     kill_tree,
     request_stack_dump,
     save_evidence,
@@ -924,7 +926,33 @@ class Supervisor:
                 )
             except (OSError, DeskpilotError) as exc:
                 logger.warning("could not save evidence for worker %s: %s", worker.pid, exc)
+            if reason in (ExitReason.HUNG, ExitReason.TIMED_OUT):
+                await self._screen_evidence(worker, reason)
         kill_tree(worker.pid)
+
+    async def _screen_evidence(self, worker: WorkerHandle, reason: ExitReason) -> None:
+        """A screenshot before the kill, for runs holding the desktop: the screen is evidence.
+
+        Taken in a thread with a deadline, so a wedged X server cannot stall the loop
+        that watches every other worker.
+        """
+        run_id = worker.run_id
+        active = self.active.get(run_id) if run_id else None
+        if run_id is None or active is None or "desktop" not in active.entry.resources:
+            return
+        if not display_available():
+            return
+        path = self.artifacts_dir / run_id / f"worker-{worker.id}-{reason}-screen.png"
+        try:
+            await asyncio.wait_for(asyncio.to_thread(grab_screen_png, path), timeout=3.0)
+            self.store.add_artifact(
+                run_id,
+                str(path),
+                kind="screenshot",
+                description=f"the screen when the worker was found {reason}",
+            )
+        except Exception as exc:  # no display, a refused grab, a full disk: evidence is optional
+            logger.warning("could not take a screenshot for worker %s: %s", worker.pid, exc)
 
     # -- dispatching -------------------------------------------------------------------------
     def _wake_in(self, delay: float) -> None:

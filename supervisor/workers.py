@@ -564,6 +564,29 @@ def save_evidence(
     return path
 
 
+def grab_screen_png(path: Path) -> Path:
+    """The whole virtual desktop as a PNG: what a hung desktop run was looking at.
+
+    mss is imported here, not at the top: the supervisor needs it only when a
+    desktop run hangs, and most supervisors never do.
+    """
+    import mss
+    import mss.tools
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with mss.MSS() as screen:
+        shot = screen.grab(screen.monitors[0])
+        mss.tools.to_png(shot.rgb, shot.size, output=str(path))
+    return path
+
+
+def display_available() -> bool:
+    """Whether a screenshot can be attempted (on X11, only with DISPLAY set)."""
+    if sys.platform.startswith("linux"):
+        return bool(os.environ.get("DISPLAY"))
+    return True
+
+
 def tail(path: Path, limit: int = 20_000) -> str:
     try:
         with open(path, "rb") as handle:

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import cv2
 import psutil
 
 from automation.engine.events import RunStatus
@@ -195,3 +196,55 @@ def test_worker_frozen_while_starting_is_replaced(start_supervisor) -> None:
     assert exited["reason"] == "hung" and exited["run_id"] is None
     assert harness.seen("run_interrupted") == []  # the run never went to the frozen worker
     assert eventually(functools.partial(pid_gone, first["pid"]))
+
+
+DESKTOP_HOLD = """\
+deskpilot: 1
+name: desk-hang
+nodes:
+  hold:
+    block: suptest.desktop_hold
+    with: {log: holds.log, seconds: 60}
+"""
+
+
+def test_a_hung_desktop_run_leaves_a_screenshot_of_the_screen(
+    start_supervisor, xvfb_display, monkeypatch
+) -> None:
+    """A run holding the desktop is evidence on screen too: grabbed before the kill."""
+    monkeypatch.setenv("DISPLAY", xvfb_display.name)
+    monkeypatch.setenv("XAUTHORITY", str(xvfb_display.xauthority))
+    harness = start_supervisor()
+    path = harness.workflow("desk-hang", DESKTOP_HOLD)
+    run_id = harness.submit(path)
+    harness.wait_event("node_started", run_id=run_id, node_id="hold")
+    pid = harness.busy_pid(run_id)
+    os.kill(pid, signal.SIGSTOP)
+    assert harness.wait_event("run_interrupted", run_id=run_id)["reason"] == "hung"
+
+    [shot] = wait_for(
+        lambda: [a for a in harness.store.artifacts(run_id) if a.kind == "screenshot"] or None
+    )
+    assert "hung" in shot.path
+    image = cv2.imread(shot.path)
+    assert image is not None and image.shape[:2] == (xvfb_display.height, xvfb_display.width)
+    sup = harness.sup
+    harness.call(lambda: sup.cancel(run_id))
+    assert harness.wait_terminal(run_id).status is RunStatus.CANCELLED
+
+
+def test_a_hung_run_without_the_desktop_takes_no_screenshot(
+    start_supervisor, xvfb_display, monkeypatch
+) -> None:
+    monkeypatch.setenv("DISPLAY", xvfb_display.name)  # a screen there is: not this run's business
+    monkeypatch.setenv("XAUTHORITY", str(xvfb_display.xauthority))
+    harness = start_supervisor()
+    path = harness.workflow("frozen-plain", gated("frozen-plain"))
+    run_id = harness.submit(path)
+    harness.wait_event("node_started", run_id=run_id, node_id="gate")
+    os.kill(harness.busy_pid(run_id), signal.SIGSTOP)
+    harness.wait_event("run_interrupted", run_id=run_id)
+    wait_for(lambda: evidence(harness, run_id, "hung") or None)
+    assert not [a for a in harness.store.artifacts(run_id) if a.kind == "screenshot"]
+    (path.parent / "gate").write_text("open", encoding="utf-8")
+    assert harness.wait_terminal(run_id).status is RunStatus.SUCCEEDED
