@@ -261,9 +261,17 @@ def check_cron(expression: str, timezone: str = "UTC") -> None:
     from apscheduler.triggers.cron import CronTrigger  # type: ignore[import-untyped]
 
     try:
-        CronTrigger.from_crontab(expression, timezone=timezone)
+        trigger = CronTrigger.from_crontab(expression, timezone=timezone)
     except (ValueError, KeyError, LookupError) as exc:
         raise ValueError(f"cron '{expression}' is invalid: {exc}") from None
+    # Well-formed is not enough: '0 0 31 2 *' parses and would silently never run.
+    from datetime import UTC, datetime
+
+    if trigger.get_next_fire_time(None, datetime.now(UTC)) is None:
+        raise ValueError(
+            f"cron '{expression}' never fires: no date matches it (like the 31st of "
+            "February); check its day-of-month, month and day-of-week fields"
+        )
 
 
 FileEvent = Literal["created", "modified", "deleted", "moved"]

@@ -511,3 +511,10 @@ def test_schema_accepts_the_documented_shorthands() -> None:
     }
     Workflow.model_validate(document)
     jsonschema.validate(document, workflow_json_schema())
+
+
+def test_cron_that_can_never_fire_is_refused() -> None:
+    with pytest.raises(ValueError) as caught:
+        check_cron("0 0 31 2 *")
+    assert "never fires" in str(caught.value)
+    check_cron("0 0 29 2 *")  # rare, but it does fire (leap years)
