@@ -93,3 +93,51 @@ def test_the_watch_survives_the_folder_being_deleted_and_created_again(
     assert daemon.trigger_info("csvs:0")["last_error"] is None
     (inbox / "and-again.csv").write_text("still watched")
     eventually(lambda: with_path(daemon.runs("csvs"), "and-again.csv"))
+
+
+def test_moves_and_deletes_in_subfolders_fire_only_where_recursive(
+    tmp_path: Path, registry: BlockRegistry
+) -> None:
+    """``events`` picks the kinds; ``recursive`` decides whether subfolders count."""
+    logs = tmp_path / "logs"
+    (logs / "sub").mkdir(parents=True)
+    workflows = tmp_path / "workflows"
+    inputs = "inputs:\n  path: {type: string}\n  event: {type: string}\n"
+    write_workflow(
+        workflows,
+        "deep",
+        inputs
+        + PASS_NODES
+        + "triggers:\n"
+        + f"  - {{type: file, path: {logs}, glob: '*.log', events: [moved, deleted],"
+        " recursive: true, debounce: 0.1s}\n",
+    )
+    write_workflow(
+        workflows,
+        "shallow",
+        inputs
+        + PASS_NODES
+        + "triggers:\n"
+        + f"  - {{type: file, path: {logs}, glob: '*.log', debounce: 0.1s}}\n",
+    )
+    daemon = DaemonThread(tmp_path, registry).start()
+    try:
+        first = logs / "sub" / "first.log"
+        first.write_text("one")
+        renamed = logs / "sub" / "renamed.log"
+        eventually(lambda: daemon.trigger_info("deep:0") is not None)
+        first.rename(renamed)
+        [moved] = eventually(lambda: daemon.runs("deep"))
+        assert moved.inputs == {"path": str(renamed), "event": "moved"}
+        renamed.unlink()
+        runs = eventually(lambda: r if len(r := daemon.runs("deep")) == 2 else None)
+        assert {(r.inputs or {}).get("event") for r in runs} == {"moved", "deleted"}
+        assert all((r.inputs or {}).get("path") == str(renamed) for r in runs)
+        # The shallow trigger does not look into sub/: a later top-level file is its first run.
+        (logs / "top.log").write_text("top")
+        [top] = eventually(lambda: daemon.runs("shallow"))
+        assert top.inputs == {"path": str(logs / "top.log"), "event": "created"}
+        # and the deep one takes no 'created' events at all
+        assert len(daemon.runs("deep")) == 2
+    finally:
+        daemon.stop()
