@@ -214,7 +214,13 @@ class Supervisor:
         self.accepting = False
         grace = self.config.shutdown_grace if grace is None else grace
         deadline = self.clock() + grace
-        while self.active and self.clock() < deadline:
+        # Running steps may finish; no run starts another.  A run held between two steps
+        # (drained) is interrupted there and resumed at the next start.
+        for active in list(self.active.values()):
+            self._spawn_task(active.worker.send({"type": "drain"}))
+        while self.clock() < deadline and any(
+            not active.worker.drained for active in self.active.values()
+        ):
             await asyncio.sleep(0.05)
         for active in list(self.active.values()):
             active.worker.kill_reason = ExitReason.SHUTDOWN
@@ -657,6 +663,8 @@ class Supervisor:
                 self._run_ended(worker, event)
         elif kind == "fatal":
             self._fatal(worker, str(message.get("message") or "the worker gave no reason"))
+        elif kind == "drained":
+            worker.drained = True
 
     def _fatal(self, worker: WorkerHandle, reason: str) -> None:
         """The worker could not run its run at all: the run fails, as if its engine had said so.

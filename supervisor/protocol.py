@@ -7,6 +7,7 @@ Supervisor to worker (the worker's stdin)::
      "attempts_used": {"4": 1}, "seq_after": 12,
      "trigger": "manual", "artifacts_dir": ..., "deadline_seconds": 3600}
     {"type": "cancel", "reason": "cancelled"}
+    {"type": "drain"}         # shutting down: finish the running step, start no other
 
 Worker to supervisor (the worker's stdout, which nothing else may write)::
 
@@ -16,6 +17,7 @@ Worker to supervisor (the worker's stdout, which nothing else may write)::
              "step_retrying" | "step_replayed" | "log" | "artifact" | "run_finished",
      "event": {...}}          # an engine event, already redacted
     {"type": "fatal", "message": ...}   # the worker could not start the run
+    {"type": "drained"}       # after "drain": between steps now, waiting to be stopped
 
 Every line is one JSON object.  A worker that stops sending heartbeats is
 presumed hung; a closed pipe means it exited.

@@ -89,9 +89,13 @@ def _heartbeats(
 
 
 def _listen(
-    stdin: IO[bytes], token: CancelToken, started: threading.Event, box: dict[str, Any]
+    stdin: IO[bytes],
+    token: CancelToken,
+    started: threading.Event,
+    box: dict[str, Any],
+    drain: threading.Event,
 ) -> None:
-    """Read supervisor messages: the first ``start``, then ``cancel`` at any time."""
+    """Read supervisor messages: the first ``start``, then ``cancel`` or ``drain`` at any time."""
     for raw in stdin:
         try:
             message = decode(raw)
@@ -102,6 +106,8 @@ def _listen(
             started.set()
         elif message["type"] == "cancel":
             token.set(str(message.get("reason") or "cancelled"))
+        elif message["type"] == "drain":
+            drain.set()
     # stdin closed: the supervisor went away; stop the run rather than orphan it
     token.set("cancelled")
     started.set()
@@ -130,6 +136,7 @@ def serve(
     started = threading.Event()
     box: dict[str, Any] = {}
     stop_beats = threading.Event()
+    drain = threading.Event()
     registry = registry or BlockRegistry.with_builtins()
     beats = threading.Thread(
         target=_heartbeats,
@@ -139,7 +146,7 @@ def serve(
     )
     beats.start()
     listener = threading.Thread(
-        target=_listen, args=(stdin, token, started, box), daemon=True, name="listen"
+        target=_listen, args=(stdin, token, started, box, drain), daemon=True, name="listen"
     )
     listener.start()
     channel.send({"type": "hello", "pid": os.getpid(), "protocol": PROTOCOL_VERSION})
@@ -172,6 +179,8 @@ def serve(
             seq_after=int(start.get("seq_after") or 0),
             deadline=engine.clock.monotonic() + float(deadline) if deadline else None,
             validated_inputs=bool(start.get("inputs_validated", True)),
+            drain=drain,
+            on_drained=lambda: channel.send({"type": "drained"}),
         )
         engine.close()
     except DeskpilotError as exc:

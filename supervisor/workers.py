@@ -454,6 +454,8 @@ class WorkerHandle:
     timer_due: float = float("inf")
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     finished_run: bool = False
+    #: Said "drained" during a shutdown: between two steps, starting no other.
+    drained: bool = False
 
     @property
     def pid(self) -> int:

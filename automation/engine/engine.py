@@ -21,6 +21,7 @@ import inspect
 import logging
 import os
 import random
+import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -247,6 +248,8 @@ class Engine:
         redactor: Redactor | None = None,
         depth: int = 0,
         validated_inputs: bool = False,
+        drain: threading.Event | None = None,
+        on_drained: Callable[[], None] | None = None,
     ) -> RunResult:
         """Run ``loaded`` to the end and return its result; events go to the sink.
 
@@ -258,6 +261,11 @@ class Engine:
         last event number its earlier attempts used, so that its events
         number on after theirs: a run's history is one sequence, ordered and
         paged by that number.
+
+        ``drain``, once set, makes the run start no new step: it calls
+        ``on_drained`` and waits at that step boundary until it is cancelled
+        (or its process is stopped), so a shutdown interrupts it between steps
+        and the next start resumes it there, instead of cutting a step short.
         """
         values = (
             dict(inputs or {}) if validated_inputs else coerce_inputs(loaded.workflow, inputs or {})
@@ -277,6 +285,7 @@ class Engine:
         )
         run.attempts_used = dict(attempts_used or {})
         run.seq = max(0, seq_after)
+        run.drain, run.on_drained = drain, on_drained
         return run.execute()
 
 
@@ -308,6 +317,8 @@ class _Run(RunHooks):
         self.parent_run_id = parent_run_id
         self.redactor = redactor
         self.depth = depth
+        self.drain: threading.Event | None = None
+        self.on_drained: Callable[[], None] | None = None
         self.random = random.Random(engine.seed)
         # One watchdog per run: runs in other threads on the same engine keep their own.
         self.watchdog = StepWatchdog(grace=engine.kill_grace)
@@ -558,6 +569,14 @@ class _Run(RunHooks):
         except (TemplateError, SecretError) as exc:
             raise _RunFailed(f"workflow outputs: {exc}", None) from None
 
+    def _hold_for_shutdown(self) -> None:
+        """Start no new step: say so once, then wait until cancelled or stopped from outside."""
+        if self.on_drained is not None:
+            on_drained, self.on_drained = self.on_drained, None
+            on_drained()
+        while not self.cancel.event.wait(1.0):
+            pass
+
     def _check_limits(self) -> None:
         if self.cancel.is_set():
             if self.cancel.reason == "timeout":
@@ -636,6 +655,8 @@ class _Run(RunHooks):
 
     # -- one activation --------------------------------------------------------------
     def _activate(self, node_id: str, pins: dict[str, Any], stack: list[Any]) -> None:
+        if self.drain is not None and self.drain.is_set():
+            self._hold_for_shutdown()
         self._check_limits()
         self.step += 1
         step = self.step

@@ -1,6 +1,6 @@
-"""SIGTERM to the daemon: stop taking work, let running steps finish within the grace, then
-interrupt the rest and record it, so the next start resumes them; and the daemon's log is
-JSON, one object a line, in its log folder.
+"""SIGTERM to the daemon: stop taking work, let running steps finish within the grace (starting
+no new ones), then interrupt the runs and record it, so the next start resumes them after their
+last finished step; and the daemon's log is JSON, one object a line, in its log folder.
 """
 
 from __future__ import annotations
@@ -69,11 +69,21 @@ def test_sigterm_lets_running_steps_finish_then_interrupts_and_resumes_the_rest(
         assert daemon.process is not None
         daemon.process.send_signal(signal.SIGTERM)
         eventually(lambda: any(r["msg"] == "supervisor stopping" for r in log_records(daemon)))
-        # A step that ends within the grace finishes its run...
+        # A step that ends within the grace is recorded as finished; its run starts no
+        # other step (three) but waits between steps, to be resumed there...
         (folder / "gates" / finishing).write_text("open", encoding="utf-8")
-        assert wait_terminal(store, finishing, timeout=GRACE).status is RunStatus.SUCCEEDED
-        # ...whose worker is not given the queued run: the daemon takes no new work.
+        wait_for(
+            lambda: any(
+                s.node_id == "gate" and s.status == "succeeded" for s in store.steps(finishing)
+            ),
+            timeout=GRACE,
+        )
+        # ...and its worker is not given the queued run: the daemon takes no new work.
         assert daemon.process.wait(GRACE + 15) == 0
+        held = store.get_run(finishing)
+        assert held is not None and held.status is RunStatus.INTERRUPTED
+        assert [s.node_id for s in store.steps(finishing)] == ["one", "gate"]
+        assert lines(folder / "counts" / finishing) == ["one"]
         assert store.get_run(waiting).status is RunStatus.QUEUED  # type: ignore[union-attr]
         assert store.steps(waiting) == []
         # The step still running when the grace ran out was interrupted, and that is on record.

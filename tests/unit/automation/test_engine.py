@@ -1015,3 +1015,29 @@ def test_inputs_reach_templates_and_events(h: Harness) -> None:
     assert h.journal.values("a") == [40]
     assert h.typed(RunStarted)[0].inputs == {"n": 4}
     assert result.outputs == {}
+
+
+def test_a_drained_run_starts_no_new_step_and_waits_to_be_stopped(h: Harness) -> None:
+    """Shutdown: the running step ends, the next does not start; the run waits between them."""
+    loaded = h.load(
+        "name: drained\nnodes:\n"
+        "  first: {block: control.pass, with: {value: 1}}\n"
+        "  second: {block: control.pass}\n"
+        "links:\n  - first.value -> second.value\n"
+    )
+    drain, said = threading.Event(), threading.Event()
+    drain.set()  # already shutting down when the run starts: not even the first step runs
+    token = CancelToken()
+    results: list[Any] = []
+    worker = threading.Thread(
+        target=lambda: results.append(
+            h.engine().run(loaded, cancel=token, drain=drain, on_drained=said.set)
+        )
+    )
+    worker.start()
+    assert said.wait(10)
+    assert worker.is_alive()  # held between steps, not finished
+    assert h.typed(NodeStarted) == []
+    token.set()
+    worker.join(timeout=10)
+    assert not worker.is_alive() and results[0].status is RunStatus.CANCELLED
