@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
-import cv2
 from pydantic import Field
 
 from automation.blocks.base import Block, BlockInput, RunResult
@@ -83,6 +82,8 @@ class DesktopBlock(Block[InT]):
 
 def save_evidence(ctx: BlockContext, evidence: Evidence, message: str) -> Path | None:
     """Screenshot with the search region and best candidate drawn; None if the screen is gone."""
+    import cv2  # here, not at the top: loading the block registry must stay light
+
     try:
         image, screen = grab()
     except Exception as exc:  # the display may be what failed
@@ -112,6 +113,8 @@ def save_evidence(ctx: BlockContext, evidence: Evidence, message: str) -> Path |
 
 
 def _rect(image: Any, box: Box, screen: Box, colour: tuple[int, int, int], label: str) -> None:
+    import cv2
+
     x, y = box.x - screen.x, box.y - screen.y
     cv2.rectangle(image, (x, y), (x + box.width, y + box.height), colour, 2)
     cv2.putText(

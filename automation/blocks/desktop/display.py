@@ -3,7 +3,12 @@
 pyautogui opens a connection to the X server when it is imported, so it is
 imported here, lazily, the first time a block actually moves the mouse —
 never when the registry loads the module (a supervisor without a display
-must still list the desktop blocks).
+must still list the desktop blocks).  OpenCV, numpy and mss are imported on
+first use for the same reason: loading the block registry (which the
+supervisor does to validate workflow files) would otherwise pull ~35 MiB of
+image libraries into a process that never touches the screen.  ``Image`` is
+therefore a type-checking alias, resolved lazily for code that imports it at
+run time.
 
 Screens are grabbed with mss, which reads the X server's framebuffer in a few
 milliseconds; pyscreeze's path shells out or goes through Pillow and is several
@@ -30,19 +35,33 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import cv2
-import numpy as np
-import numpy.typing as npt
 from platformdirs import user_state_dir
 
 from automation.blocks.context import BlockContext
 from automation.errors import BlockError
 
-logger = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from typing import TypeAlias
 
-Image = npt.NDArray[Any]
+    import numpy.typing as npt
+
+    Image: TypeAlias = npt.NDArray[Any]
+else:
+
+    def __getattr__(name: str) -> Any:
+        # ``Image`` is imported at run time by code that annotates with it; build it
+        # (and import numpy) only then, and keep it so later lookups skip this hook.
+        if name == "Image":
+            import numpy.typing as npt
+
+            globals()["Image"] = alias = npt.NDArray[Any]
+            return alias
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+logger = logging.getLogger(__name__)
 
 _abort = threading.Event()
 _local = threading.local()
@@ -215,6 +234,8 @@ def grab(region: Box | None = None) -> tuple[Image, Box]:
 
     The region is clipped to the desktop, so a box partly off-screen still works.
     """
+    import cv2
+
     bgra, box = grab_raw(region)
     return cv2.cvtColor(bgra, cv2.COLOR_BGRA2BGR), box
 
@@ -224,6 +245,8 @@ def grab_raw(region: Box | None = None) -> tuple[Image, Box]:
 
     The fourth byte is X's padding, not transparency: never save this as-is.
     """
+    import numpy as np
+
     screen = virtual_screen()
     box = screen if region is None else clip(region, screen)
     if box.width <= 0 or box.height <= 0:

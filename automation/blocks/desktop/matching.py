@@ -26,6 +26,10 @@ correlates with every flat area of the screen; it is refused up front with
 ``TemplateTooUniform`` instead of producing confident false matches.
 
 All coordinates returned are Python ints relative to the searched image.
+
+OpenCV and numpy are imported inside the functions that use them: the block
+registry loads this module (through the image blocks) in the supervisor, which
+validates workflows but never matches anything, and should not carry them.
 """
 
 from __future__ import annotations
@@ -33,14 +37,15 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import cv2
-import numpy as np
-import numpy.typing as npt
+if TYPE_CHECKING:
+    from typing import TypeAlias
 
-Image = npt.NDArray[Any]
-FloatImage = npt.NDArray[Any]
+    import numpy.typing as npt
+
+    Image: TypeAlias = npt.NDArray[Any]
+    FloatImage: TypeAlias = npt.NDArray[Any]
 
 #: Display scales worth trying, most likely first.
 DEFAULT_SCALES: tuple[float, ...] = (1.0, 1.25, 1.5, 0.8, 0.67, 1.75, 2.0)
@@ -103,6 +108,8 @@ class SearchResult:
 
 
 def to_gray(image: Image) -> Image:
+    import cv2
+
     if image.ndim == 2:
         return image
     code = cv2.COLOR_BGRA2GRAY if image.shape[2] == 4 else cv2.COLOR_BGR2GRAY
@@ -110,6 +117,8 @@ def to_gray(image: Image) -> Image:
 
 
 def to_bgr(image: Image) -> Image:
+    import cv2
+
     if image.ndim == 2:
         return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
     if image.shape[2] == 4:
@@ -131,11 +140,15 @@ def check_template(template: Image) -> float:
 
 def edge_map(gray: Image) -> Image:
     """Blurred Canny edges: the outline of things, independent of their colours."""
+    import cv2
+
     edges = cv2.Canny(gray, 50, 150)
     return cv2.GaussianBlur(edges, (3, 3), 0)
 
 
 def _shrink(image: Image, factor: float) -> Image:
+    import cv2
+
     if factor == 1:
         return image
     h, w = image.shape[:2]
@@ -181,6 +194,8 @@ class _Feature:
 
 
 def _resize(image: Image, scale: float) -> Image:
+    import cv2
+
     if scale == 1.0:
         return image
     h, w = image.shape[:2]
@@ -198,6 +213,8 @@ def _coarse_factor(tw: int, th: int) -> int:
 
 def _peaks(scores: FloatImage, count: int, tw: int, th: int) -> list[tuple[int, int, float]]:
     """The ``count`` highest peaks, masking a template-sized area around each."""
+    import cv2
+
     found: list[tuple[int, int, float]] = []
     work = scores.copy()
     for _ in range(count):
@@ -212,6 +229,8 @@ def _peaks(scores: FloatImage, count: int, tw: int, th: int) -> list[tuple[int, 
 
 def _best_in(window: Image, template: Image, polarity: bool) -> tuple[int, int, float]:
     """Best (x, y, score) in ``window``; with ``polarity`` a strong negative score wins too."""
+    import cv2
+
     th, tw = template.shape[:2]
     if window.shape[0] < th or window.shape[1] < tw:
         return 0, 0, 0.0
@@ -239,6 +258,8 @@ def _search_scale(
     feature: _Feature, gray_tpl: Image, bar: float
 ) -> tuple[Match | None, Match | None]:
     """(hit, best candidate) for one scaled grey template, at scale 1.0 (caller rescales)."""
+    import cv2
+
     th, tw = gray_tpl.shape[:2]
     sh, sw = feature.gray.shape[:2]
     if th > sh or tw > sw or th < 3 or tw < 3:
@@ -365,6 +386,9 @@ def _all_matches(
     edges: bool,
 ) -> list[Match]:
     """Every match at the scale and method of ``hit``, best first, overlapping ones merged."""
+    import cv2
+    import numpy as np
+
     gray = to_gray(screen)
     tpl = _resize(to_gray(template), hit.scale)
     bar = confidence

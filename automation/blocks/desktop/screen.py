@@ -10,7 +10,6 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-import cv2
 from pydantic import Field
 
 from automation.blocks.base import BlockInput, BlockOutput, resolve_path
@@ -84,6 +83,8 @@ class ScreenShot(DesktopBlock[ShotInput]):
     Output = ShotOutput
 
     def perform(self, inputs: ShotInput, ctx: BlockContext, evidence: Evidence) -> ShotOutput:
+        import cv2  # here, not at the top: loading the block registry must stay light
+
         if inputs.region is not None and inputs.monitor is not None:
             raise BlockInputError(f"node '{ctx.node_id}': give a region or a monitor, not both")
         region = to_box(inputs.region)
@@ -199,6 +200,8 @@ class ScreenWaitForColour(DesktopBlock[ColourInput]):
 
 
 def save_png(path: Path, image: Any) -> None:
+    import cv2
+
     path.parent.mkdir(parents=True, exist_ok=True)
     if not cv2.imwrite(str(path), image):
         raise BlockError(f"cannot write {path}", retryable=False)

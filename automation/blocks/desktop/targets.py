@@ -31,17 +31,19 @@ import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import cv2
 from pydantic import BaseModel, ConfigDict, Field
 
 from automation.blocks.base import resolve_path
 from automation.blocks.context import BlockContext
 from automation.blocks.desktop import matching
 from automation.blocks.desktop.common import Evidence
-from automation.blocks.desktop.display import Box, Image
+from automation.blocks.desktop.display import Box
 from automation.errors import BlockError, BlockInputError
+
+if TYPE_CHECKING:
+    from automation.blocks.desktop.display import Image
 
 REFRESH_SUFFIX = ".refreshed"
 #: A healed match must be at least this good before it may replace a template.
@@ -148,6 +150,8 @@ def load_template(ctx: BlockContext, path_text: str) -> Image:
     key = (str(path), stamp)
     image = _template_cache.get(key)
     if image is None:
+        import cv2  # here, not at the top: loading the block registry must stay light
+
         loaded = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if loaded is None:
             raise BlockError(f"template {path} is not an image OpenCV can read", retryable=False)
@@ -277,6 +281,8 @@ def _find_text(
     if tesseract is None:
         ctx.log(f"anchor {label} skipped: tesseract is not installed", "warning")
         return None
+    import cv2
+
     ok, png = cv2.imencode(".png", matching.to_bgr(screen))
     if not ok:
         return None
@@ -315,6 +321,8 @@ def _refresh(
     ctx: BlockContext, target: Target, screen: Image, origin: Box, found: Located
 ) -> str | None:
     """Save what the first template should look like now, next to it; the original stays."""
+    import cv2
+
     first = target.anchors[0]
     if first.image is None or found.method == "position":
         return None
