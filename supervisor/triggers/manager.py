@@ -145,6 +145,8 @@ class TriggerManager:
         self._tasks: set[asyncio.Task[Any]] = set()
         #: Schedules whose job woke up this loop turn (key -> generation), handled together.
         self._due: dict[str, int] = {}
+        #: While schedules fire in a batch: (trigger, run id) to log once the runs are durable.
+        self._fired: builtins.list[tuple[str, str]] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopped = False
 
@@ -437,6 +439,9 @@ class TriggerManager:
         due, self._due = self._due, {}
         changed: builtins.list[TriggerState] = []
         before: dict[str, TriggerState] = {}
+        # Log lines cost a fraction of a millisecond each: written after the runs are
+        # durable, they do not make the last fire of a batch later.
+        self._fired = []
         try:
             # One transaction for all the runs these schedules start (then their states).
             with self.supervisor.batch():
@@ -459,6 +464,10 @@ class TriggerManager:
                 if trigger is not None:
                     trigger.state = state
             return
+        finally:
+            fired, self._fired = self._fired, None
+        for key, run_id in fired:
+            logger.info("trigger %s started run %s", key, run_id)
         if changed:
             try:
                 self.state_store.save_many(changed)
@@ -728,7 +737,10 @@ class TriggerManager:
                 trigger.state.last_error = None
                 if save:
                     self._save(trigger.state)
-                logger.info("trigger %s started run %s", trigger.key, run_id)
+                if self._fired is not None:
+                    self._fired.append((trigger.key, run_id))  # logged once they are durable
+                else:
+                    logger.info("trigger %s started run %s", trigger.key, run_id)
                 return run_id
         logger.warning("trigger %s could not start a run: %s", trigger.key, error)
         trigger.state.last_error = error
