@@ -35,6 +35,7 @@ from app.editor.capture import Shot  # noqa: E402
 from app.editor.capture_overlay import CaptureOverlay, from_qimage  # noqa: E402
 from app.editor.target_dialog import TargetTestDialog  # noqa: E402
 from app.editor.target_test import TargetTest, search  # noqa: E402
+from app.editor.widget import EditorWidget  # noqa: E402
 from app.main_window import MainWindow  # noqa: E402
 from app.resources import examples_dir  # noqa: E402
 from automation.blocks.desktop.display import Box  # noqa: E402
@@ -89,6 +90,20 @@ def _prepare_home(home: Path) -> DeskpilotPaths:
     return paths
 
 
+def _open_fitted(window: MainWindow, path: Path, node: str, app: QApplication) -> EditorWidget:
+    """Open ``path`` in an editor tab, validated, fitted to view, with ``node`` selected."""
+    editor = window.open_workflow(path)
+    assert editor is not None
+    editor.splitter.setSizes([180, SIZE[0] - 320 - 180 - 310, 310])
+    window.workflows.select_path(path)
+    _settle(app)
+    editor.validate_now()
+    editor.view.fit_all()
+    editor.scene.select_nodes([node])
+    _settle(app)
+    return editor
+
+
 def take(outdir: Path, app: QApplication, registry: BlockRegistry) -> list[Path]:
     outdir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
@@ -99,17 +114,9 @@ def take(outdir: Path, app: QApplication, registry: BlockRegistry) -> list[Path]
             paths = _prepare_home(Path(temp))
             window = MainWindow(registry, paths, theme=theme)
             window.resize(*SIZE)
-            window.splitter.setSizes([280, SIZE[0] - 280])
+            window.splitter.setSizes([320, SIZE[0] - 320])
             window.show()
-            editor = window.open_workflow(paths.workflows_dir / "http_to_file.yaml")
-            assert editor is not None
-            editor.splitter.setSizes([180, SIZE[0] - 280 - 180 - 310, 310])
-            window.workflows.select_path(paths.workflows_dir / "http_to_file.yaml")
-            _settle(app)
-            editor.validate_now()
-            editor.view.fit_all()
-            editor.scene.select_nodes(["fetch"])
-            _settle(app)
+            editor = _open_fitted(window, paths.workflows_dir / "http_to_file.yaml", "fetch", app)
             written.append(_save(window, outdir / f"main-window{suffix}.png"))
             if theme is themes.LIGHT:
                 editor.scene.clearSelection()
@@ -118,14 +125,9 @@ def take(outdir: Path, app: QApplication, registry: BlockRegistry) -> list[Path]
                 editor.scene.select_nodes(["save"])
                 _settle(app)
                 written.append(_save(editor, outdir / "editor-http-to-file.png"))
-                broken = window.open_workflow(paths.workflows_dir / "broken_report.yaml")
-                assert broken is not None
-                broken.splitter.setSizes([180, SIZE[0] - 280 - 180 - 310, 310])
-                _settle(app)
-                broken.validate_now()
-                broken.view.fit_all()
-                broken.scene.select_nodes(["fetch"])
-                _settle(app)
+                broken = _open_fitted(
+                    window, paths.workflows_dir / "broken_report.yaml", "fetch", app
+                )
                 written.append(_save(window, outdir / "editor-problems.png"))
                 broken.undo_stack.setClean()
                 written += _capture_shots(window, paths.workflows_dir, outdir, app)
@@ -138,14 +140,7 @@ def take(outdir: Path, app: QApplication, registry: BlockRegistry) -> list[Path]
 def _capture_shots(window: MainWindow, folder: Path, outdir: Path, app: QApplication) -> list[Path]:
     """The capture helpers: their panel section, the overlay and the test-target dialog."""
     written: list[Path] = []
-    editor = window.open_workflow(folder / "desktop_click_image.yaml")
-    assert editor is not None
-    editor.splitter.setSizes([180, SIZE[0] - 280 - 180 - 310, 310])
-    _settle(app)
-    editor.validate_now()
-    editor.view.fit_all()
-    editor.scene.select_nodes(["click"])
-    _settle(app)
+    editor = _open_fitted(window, folder / "desktop_click_image.yaml", "click", app)
     written.append(_save(window, outdir / "editor-capture-tools.png"))
     # the rendered window stands in for the desktop
     image = from_qimage(window.grab().toImage())

@@ -174,7 +174,7 @@ class WorkflowListView(QTreeView):
         # A cron line can be long: it gets a fixed, user-resizable width and is elided (the
         # tooltip has it whole), so the names keep the room in a narrow pane.
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.Interactive)
-        header.resizeSection(2, 120)
+        header.resizeSection(2, 80)
         self.doubleClicked.connect(self._open)
         self.activated.connect(self._open)
 
