@@ -27,15 +27,17 @@ Pause and abort, reachable from outside a run:
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import os
 import threading
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from platformdirs import user_state_dir
 
@@ -65,6 +67,7 @@ logger = logging.getLogger(__name__)
 
 _abort = threading.Event()
 _local = threading.local()
+T = TypeVar("T")
 _gui_lock = threading.Lock()
 _gui: ModuleType | None = None
 _PAUSE_POLL = 0.1
@@ -195,6 +198,29 @@ class Box:
         return cls(x, y, w, h)
 
 
+def _using_mss(use: Callable[[Any], T]) -> T:
+    """``use(grabber)``, reconnecting once if the cached connection has gone bad.
+
+    The connection can outlive its X server (a session restarted under the same
+    display name); it is forgotten and made again before giving up.
+    """
+    try:
+        return use(_mss())
+    except DisplayUnavailable:
+        raise
+    except Exception:
+        _forget_mss()
+        return use(_mss())
+
+
+def _forget_mss() -> None:
+    grabber = getattr(_local, "mss", None)
+    _local.mss = _local.display = None
+    if grabber is not None:
+        with contextlib.suppress(Exception):
+            grabber.close()
+
+
 def _mss() -> Any:
     display = os.environ.get("DISPLAY", "")
     grabber = getattr(_local, "mss", None)
@@ -221,7 +247,7 @@ def monitors() -> list[Box]:
     """Index 0 is the whole virtual desktop; 1.. are the physical monitors (mss order)."""
     return [
         Box(int(m["left"]), int(m["top"]), int(m["width"]), int(m["height"]))
-        for m in _mss().monitors
+        for m in _using_mss(lambda grabber: grabber.monitors)
     ]
 
 
@@ -255,7 +281,8 @@ def grab_raw(region: Box | None = None) -> tuple[Image, Box]:
             f"{screen.as_list()}",
             retryable=False,
         )
-    shot = _mss().grab({"left": box.x, "top": box.y, "width": box.width, "height": box.height})
+    area = {"left": box.x, "top": box.y, "width": box.width, "height": box.height}
+    shot = _using_mss(lambda grabber: grabber.grab(area))
     bgra = np.frombuffer(shot.raw, dtype=np.uint8).reshape(shot.height, shot.width, 4)
     return bgra, box
 
