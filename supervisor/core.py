@@ -490,6 +490,10 @@ class Supervisor:
                     self._enqueue(entry)
                 self._dispatch()
 
+    def prepare(self, loaded: LoadedWorkflow) -> None:
+        """Record ``loaded``'s version ahead of its first run, off the path of a timed fire."""
+        self._version_of(loaded)
+
     def _version_of(self, loaded: LoadedWorkflow) -> VersionRef:
         path = str(loaded.path) if loaded.path else None
         key = (loaded.workflow.name, path, content_hash(loaded.text))

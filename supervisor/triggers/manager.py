@@ -390,6 +390,14 @@ class TriggerManager:
                 logger.error("cannot read the fires of schedule %s: %s", trigger.key, exc)
                 trigger.history_through = UNKNOWN_HISTORY
             self._reconcile(trigger, live=False)
+            loaded = self.catalog.get(trigger.workflow)
+            if loaded is not None:
+                # Save its version now, not in its first fire's batch: one write per workflow
+                # there made the first second after a start tens of milliseconds late.
+                try:
+                    self.supervisor.prepare(loaded)
+                except DeskpilotError as exc:
+                    logger.warning("could not record workflow %s: %s", trigger.workflow, exc)
             if spec.at is not None and not self._date_ahead(trigger):
                 if trigger.state.last_fire_at is None:
                     logger.info("schedule %s: its date has passed; it will not run", trigger.key)
