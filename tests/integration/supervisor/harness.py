@@ -147,6 +147,7 @@ class SupervisorThread:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._sup: Supervisor | None = None
+        self._queue: asyncio.Queue[dict[str, Any]] | None = None
         self._thread = threading.Thread(target=self._main, name="supervisor-test", daemon=True)
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -176,7 +177,7 @@ class SupervisorThread:
         if self.worker_start_timeout is not None:
             sup.worker_start_timeout = self.worker_start_timeout
         self._sup = sup
-        queue = sup.bus.subscribe()
+        queue = self._queue = sup.bus.subscribe()
         collector = asyncio.get_running_loop().create_task(self._collect(queue))
         await sup.start()
         self._ready.set()
@@ -259,11 +260,26 @@ class SupervisorThread:
         return record
 
     def wait_terminal(self, run_id: str, timeout: float = 30.0) -> RunRecord:
+        """The run's record once it has ended, and every event published by then collected.
+
+        The history can show the end before the bus has handed the last events to
+        ``events`` (they pass through a queue): tests that read ``seen()`` right
+        after would race it.
+        """
+
         def done() -> RunRecord | None:
             record = self.store.get_run(run_id)
             return record if record is not None and record.status.terminal else None
 
-        return wait_for(done, timeout=timeout)
+        record = wait_for(done, timeout=timeout)
+        self.settle()
+        return record
+
+    def settle(self, timeout: float = 10.0) -> None:
+        """Wait until every event published so far is in ``events``."""
+        queue = self._queue
+        assert queue is not None
+        wait_for(lambda: self.call(queue.empty) or None, timeout=timeout)
 
     def busy_pid(self, run_id: str, timeout: float = 20.0) -> int:
         """The pid of the worker running ``run_id`` (the run must be running)."""

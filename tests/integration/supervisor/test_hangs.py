@@ -89,7 +89,10 @@ def test_worker_stuck_in_c_holding_the_gil_is_hung(start_supervisor) -> None:
     record = harness.wait_terminal(run_id, timeout=30)
     assert record.status is RunStatus.FAILED
     assert record.error is not None and "gave up because it was interrupted 2 times" in record.error
-    interrupted = harness.seen("run_interrupted", run_id=run_id)
+    # the events reach the harness a moment after the history has the run's end
+    interrupted = wait_for(
+        lambda: found if len(found := harness.seen("run_interrupted", run_id=run_id)) >= 2 else None
+    )
     assert [e["reason"] for e in interrupted] == ["hung", "hung"]
     assert [e["will_resume"] for e in interrupted] == [True, False]
     assert (path.parent / "count.txt").read_text(encoding="utf-8") == "before\n"
