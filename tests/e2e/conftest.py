@@ -20,14 +20,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QtMsgType, qInstallMessageHandler
 from PySide6.QtWidgets import QApplication
 
 from supervisor.paths import DeskpilotPaths
 from tests.helpers.common import eventually
 from tests.helpers.daemon import short_home
 from tests.helpers.xvfb import XDisplay, start_xvfb
-from tests.unit.app.conftest import QtWarnings
+from tests.unit.app.conftest import QtWarnings, failing_on_qt_warnings
 
 #: What the X11 platform says on a bare Xvfb without a window manager.
 XCB_NOISE = (re.compile(r"^QXcbConnection: XCB error"),)
@@ -63,24 +62,8 @@ def qapp_args(gui_display: XDisplay) -> list[str]:
 
 @pytest.fixture(autouse=True)
 def qt_warnings() -> Iterator[QtWarnings]:
-    recorder = QtWarnings()
-    for pattern in XCB_NOISE:
-        recorder.expected.append(pattern)
-    previous = None
-
-    def handler(kind: QtMsgType, context: object, message: str) -> None:
-        recorder.records.append((kind, message))
-        if previous is not None:
-            previous(kind, context, message)
-
-    previous = qInstallMessageHandler(handler)
-    try:
+    with failing_on_qt_warnings(XCB_NOISE) as recorder:
         yield recorder
-    finally:
-        qInstallMessageHandler(previous)
-    bad = recorder.unexpected()
-    if bad:
-        pytest.fail("Qt warnings during the test:\n" + "\n".join(f"  {m}" for m in bad))
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ warning says so with ``qt_warnings.expect(pattern)``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -50,9 +51,13 @@ class QtWarnings:
         ]
 
 
-@pytest.fixture(autouse=True)
-def qt_warnings() -> Iterator[QtWarnings]:
+@contextlib.contextmanager
+def failing_on_qt_warnings(
+    expected: tuple[re.Pattern[str], ...] = (),
+) -> Iterator[QtWarnings]:
+    """Record Qt's messages while the block runs; fail the test on an unexpected warning."""
     recorder = QtWarnings()
+    recorder.expected.extend(expected)
     previous = None
 
     def handler(kind: QtMsgType, context: object, message: str) -> None:
@@ -68,6 +73,12 @@ def qt_warnings() -> Iterator[QtWarnings]:
     bad = recorder.unexpected()
     if bad:
         pytest.fail("Qt warnings during the test:\n" + "\n".join(f"  {m}" for m in bad))
+
+
+@pytest.fixture(autouse=True)
+def qt_warnings() -> Iterator[QtWarnings]:
+    with failing_on_qt_warnings() as recorder:
+        yield recorder
 
 
 @pytest.fixture
