@@ -94,6 +94,8 @@ runs = Table(
     Index(None, "status"),
     Index(None, "queued_at", "id"),
     Index(None, "workflow_name", "queued_at", "id"),
+    # A schedule's fire labels, looked up when it starts again (``TriggerStateStore``).
+    Index(None, "workflow_name", "trigger"),
 )
 
 step_runs = Table(

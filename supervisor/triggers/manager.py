@@ -493,8 +493,8 @@ class TriggerManager:
         A label can be there only for a fire up to ``history_through``: the
         newest one in the history when the trigger was activated, moved
         forward before this process writes any.  Live fires come after it,
-        so the look-up, which reads every run of the workflow (the ``trigger``
-        column has no index), is only made after a restart or a failure.
+        so the look-up (an index read, but a read on the loop all the same)
+        is only made after a restart or a failure.
         """
         known = trigger.history_through
         if known is None or known <= after:

@@ -106,3 +106,57 @@ def test_two_processes_opening_a_new_database_at_once_both_succeed(tmp_path: Pat
     assert sqlite_rows(tmp_path / "history.sqlite3", "SELECT count(*) FROM alembic_version") == [
         (1,)
     ]
+
+
+def test_a_database_at_the_first_revision_is_upgraded_with_its_runs(tmp_path: Path) -> None:
+    """Revision 0002 adds the trigger-label index to a history that already holds runs."""
+    from alembic import command
+    from sqlalchemy import create_engine
+
+    from supervisor.store.migrate import alembic_config
+
+    path = tmp_path / "history.sqlite3"
+    engine = create_engine(f"sqlite:///{path}")
+    config = alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0001_initial")
+    engine.dispose()
+    connection = sqlite3.connect(path)
+    with connection:
+        connection.execute(
+            "INSERT INTO runs (id, workflow_name, status, trigger, queued_at, priority)"
+            " VALUES (?, 'invoices', 'succeeded', 'schedule:invoices:0@x', 0, 0)",
+            ("b" * 32,),
+        )
+    connection.close()
+
+    with HistoryStore.open(f"sqlite:///{path}") as store:
+        record = store.get_run("b" * 32)
+
+    assert record is not None and record.trigger == "schedule:invoices:0@x"
+    assert sqlite_rows(path, "SELECT version_num FROM alembic_version") == [(head_revision(),)]
+    assert ("ix_runs_workflow_name_trigger",) in sqlite_rows(
+        path, "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'runs'"
+    )
+
+
+def test_looking_up_fire_labels_uses_the_index_not_a_scan(tmp_path: Path) -> None:
+    """The restart-time label look-ups must not read every run of the workflow."""
+    path = tmp_path / "history.sqlite3"
+    HistoryStore.open(f"sqlite:///{path}").close()
+    plans = {
+        "recorded": sqlite_rows(
+            path,
+            "EXPLAIN QUERY PLAN SELECT trigger FROM runs"
+            " WHERE workflow_name = 'w' AND trigger IN ('a', 'b')",
+        ),
+        "newest": sqlite_rows(
+            path,
+            "EXPLAIN QUERY PLAN SELECT max(trigger) FROM runs"
+            " WHERE workflow_name = 'w' AND trigger >= 'a' AND trigger < 'b'",
+        ),
+    }
+    for name, plan in plans.items():
+        details = " ".join(str(row[-1]) for row in plan)
+        assert "ix_runs_workflow_name_trigger" in details, (name, details)
