@@ -23,7 +23,6 @@ import logging
 import os
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections import OrderedDict, deque
@@ -41,16 +40,20 @@ from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QWidget
 from app.connection import SupervisorConnection
 from automation.errors import DeskpilotError
 from supervisor.api.models import Health, WorkflowInfo
-from supervisor.client import SupervisorClient, SupervisorUnavailable, is_running
+from supervisor.client import (
+    START_LOG,
+    SupervisorClient,
+    SupervisorUnavailable,
+    is_running,
+    start_detached,
+    start_log_tail,
+)
 from supervisor.paths import DATABASE_URL_VARIABLE, HOME_VARIABLE, DeskpilotPaths
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-#: What the GUI runs to start a supervisor (a frozen app answers ``-m`` itself).
-DAEMON_ARGS = ("-m", "supervisor.daemon")
-START_LOG = "deskpilotd.out"
 #: Events kept per run so a view that starts following a run late misses nothing.
 RECENT_EVENTS_PER_RUN = 5000
 RECENT_RUNS = 20
@@ -71,26 +74,18 @@ def is_unattended(trigger: str | None) -> bool:
 def launch_supervisor(paths: DeskpilotPaths) -> subprocess.Popen[bytes]:
     """Start ``deskpilotd`` detached from the GUI, so it outlives the window and the tray.
 
-    Its output goes to ``deskpilotd.out`` in the log folder; the poller reads
-    its tail when it exits at once (another instance holds the lock, a broken
-    database) so the banner can say why.
+    The poller reads the tail of its start log when it exits at once
+    (another instance holds the lock, a broken database) so the banner can
+    say why.
     """
-    env = daemon_environment(paths, os.environ)
-    paths.ensure()
-    log_path = paths.log_dir / START_LOG
-    with open(log_path, "ab") as out:
-        out.write(f"--- started by the Deskpilot window at {time.strftime('%F %T')}\n".encode())
-        out.flush()
-        process = subprocess.Popen(
-            [sys.executable, *DAEMON_ARGS],
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=out,
-            cwd="/",
-            env=env,
-            start_new_session=True,
-        )
-    log.info("started the supervisor (pid %s); its output goes to %s", process.pid, log_path)
+    process = start_detached(
+        paths, daemon_environment(paths, os.environ), requested_by="the Deskpilot window"
+    )
+    log.info(
+        "started the supervisor (pid %s); its output goes to %s",
+        process.pid,
+        paths.log_dir / START_LOG,
+    )
     return process
 
 
@@ -137,14 +132,6 @@ def socket_answers(path: Path, timeout: float = 1.0) -> bool:
     finally:
         probe.close()
     return True
-
-
-def _tail(path: Path, lines: int = 6) -> str:
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return ""
-    return "\n".join(text.rstrip().splitlines()[-lines:])
 
 
 class _ClosingBackend(httpcore.SyncBackend):
@@ -344,7 +331,7 @@ class _HealthPoller(QThread):
                     )
                     self._forget_process()
                 return
-            detail = _tail(self.paths.log_dir / START_LOG)
+            detail = start_log_tail(self.paths, lines=6)
             self.process = None
             self.start_failed.emit(
                 f"the supervisor exited while starting (code {code})"

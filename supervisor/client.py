@@ -16,7 +16,10 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import Iterator
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
@@ -50,6 +53,10 @@ from supervisor.paths import DeskpilotPaths
 M = TypeVar("M", bound=BaseModel)
 BASE_URL = "http://deskpilot"
 START_HINT = "start it with 'deskpilot supervisor start'"
+#: What starts a supervisor (a frozen app answers ``-m`` itself).
+DAEMON_ARGS = ("-m", "supervisor.daemon")
+#: The detached supervisor's own stdout and stderr, in the log folder.
+START_LOG = "deskpilotd.out"
 
 
 class SupervisorUnavailable(DeskpilotError):
@@ -372,3 +379,40 @@ def is_running(paths: DeskpilotPaths | None = None, *, timeout: float = 2.0) -> 
     except DeskpilotError:
         return False
     return True
+
+
+def start_detached(
+    paths: DeskpilotPaths, env: Mapping[str, str], *, requested_by: str
+) -> subprocess.Popen[bytes]:
+    """Start ``deskpilotd`` in a session of its own, so it outlives whoever started it.
+
+    Its output is appended to ``START_LOG`` in the log folder under a line
+    saying who asked and when: a supervisor that exits at once (another one
+    holds the lock, a broken database) says why there, before its own log
+    exists.  It runs from '/', so ``env`` must hold absolute paths.  The
+    caller owns the process: wait for ``/health`` or for an early exit.
+    """
+    paths.ensure()
+    with open(paths.log_dir / START_LOG, "ab") as out:
+        out.write(
+            f"--- started by {requested_by} at {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode()
+        )
+        out.flush()
+        return subprocess.Popen(
+            [sys.executable, *DAEMON_ARGS],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=out,
+            cwd="/",
+            env=dict(env),
+            start_new_session=True,
+        )
+
+
+def start_log_tail(paths: DeskpilotPaths, lines: int = 15) -> str:
+    """The last lines a started supervisor printed: why it exited while starting."""
+    try:
+        text = (paths.log_dir / START_LOG).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.rstrip().splitlines()[-lines:])

@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import subprocess
 import sys
 import time
 import uuid
@@ -27,15 +26,19 @@ from automation.engine.events import EVENT_TYPES, event_from_dict
 from supervisor.api.models import Health, RunDetail, TriggerInfo
 from supervisor.cli import output
 from supervisor.cli.run_cmd import parse_inputs
-from supervisor.client import SupervisorClient, SupervisorUnavailable, is_running
+from supervisor.client import (
+    START_LOG,
+    SupervisorClient,
+    SupervisorUnavailable,
+    is_running,
+    start_detached,
+    start_log_tail,
+)
 from supervisor.core import SupervisorError
 from supervisor.daemon import Daemon, DaemonParts, read_lock_holder
 from supervisor.paths import HOME_VARIABLE, DeskpilotPaths
 
 LOCK_NAME = "deskpilotd.lock"
-START_LOG = "deskpilotd.out"
-#: What ``supervisor start`` runs in the background: the ``deskpilotd`` entry point.
-DAEMON_COMMAND = ("-m", "supervisor.daemon")
 
 
 def _paths() -> DeskpilotPaths:
@@ -104,25 +107,13 @@ def _spawn(paths: DeskpilotPaths, timeout: float) -> int:
     if env.get(HOME_VARIABLE):
         # The daemon runs from '/', so a relative home would point elsewhere.
         env[HOME_VARIABLE] = str(Path(env[HOME_VARIABLE]).expanduser().resolve())
-    log_path = paths.log_dir / START_LOG
-    with open(log_path, "ab") as log:
-        log.write(f"--- start requested at {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode())
-        log.flush()
-        process = subprocess.Popen(
-            [sys.executable, *DAEMON_COMMAND],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=log,
-            cwd="/",
-            env=env,
-            start_new_session=True,  # survives this terminal closing
-        )
+    process = start_detached(paths, env, requested_by="'deskpilot supervisor start'")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         code = process.poll()
         if code is not None:
             raise SupervisorError(
-                f"the supervisor exited while starting (code {code}):\n{_tail(log_path)}"
+                f"the supervisor exited while starting (code {code}):\n{start_log_tail(paths)}"
             )
         if is_running(paths, timeout=1.0):
             # Detached on purpose: it outlives us, and we must not reap or warn about it.
@@ -131,16 +122,8 @@ def _spawn(paths: DeskpilotPaths, timeout: float) -> int:
         time.sleep(0.1)
     raise SupervisorError(
         f"the supervisor (pid {process.pid}) did not answer within {timeout:g}s; "
-        f"see {log_path} and {paths.log_dir / 'deskpilotd.log'}"
+        f"see {paths.log_dir / START_LOG} and {paths.log_dir / 'deskpilotd.log'}"
     )
-
-
-def _tail(path: Path, lines: int = 15) -> str:
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return ""
-    return "\n".join(text.rstrip().splitlines()[-lines:])
 
 
 @supervisor_group.command("stop")
