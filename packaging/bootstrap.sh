@@ -15,3 +15,11 @@ if [ -n "$extras" ]; then
 else
   .venv/bin/python -m pip install --quiet --disable-pip-version-check -e .
 fi
+# The bench extra's supervisord goes beside the venv, not into it: its package
+# is named "supervisor" too and would shadow Deskpilot's (see bench_supervisor).
+case ",$extras," in
+  *,bench,*)
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check \
+      --upgrade --target .venv/supervisord "supervisor==4.3.0"
+    ;;
+esac

@@ -23,7 +23,8 @@ imports, then sleeping) with ``autorestart=true`` and its defaults
 (``startsecs=1``): the time from SIGKILL until supervisord reports the new
 process RUNNING (and, below the table, until the new child is ready); a
 SIGSTOPped child checked after ``--hang-wait`` seconds; the same idle
-measurement.  supervisord is found in ``.venv/supervisord``, installed with
+measurement.  supervisord is found in ``.venv/supervisord``, where
+``bash packaging/bootstrap.sh dev,bench`` installs it, as does
 
     .venv/bin/pip install --target .venv/supervisord supervisor==4.3.0
 
