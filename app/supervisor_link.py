@@ -44,6 +44,7 @@ from supervisor.client import (
     START_LOG,
     SupervisorClient,
     SupervisorUnavailable,
+    endpoint_answers,
     is_running,
     start_detached,
     start_log_tail,
@@ -114,24 +115,6 @@ def daemon_environment(paths: DeskpilotPaths, environ: Mapping[str, str]) -> dic
     else:
         env.pop(DATABASE_URL_VARIABLE, None)
     return env
-
-
-def socket_answers(path: Path, timeout: float = 1.0) -> bool:
-    """Whether something accepts connections on the supervisor's socket.
-
-    Asked before each request of the polling threads: httpcore leaves the
-    socket of a refused Unix-socket connection open (a ResourceWarning per
-    retry), and while the supervisor is down the threads retry all the time.
-    """
-    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    probe.settimeout(timeout)
-    try:
-        probe.connect(str(path))
-    except OSError:
-        return False
-    finally:
-        probe.close()
-    return True
 
 
 class _ClosingBackend(httpcore.SyncBackend):
@@ -287,7 +270,6 @@ class _HealthPoller(QThread):
         self.wake = threading.Event()
         self.start_requested = threading.Event()
         self.process: subprocess.Popen[bytes] | None = None
-        self.socket = SupervisorClient(paths).socket
         self._started_at = 0.0
 
     def run(self) -> None:
@@ -295,10 +277,10 @@ class _HealthPoller(QThread):
         tried_autostart = False
         while not self.stopping.is_set():
             try:
-                if not socket_answers(self.socket):
+                if not endpoint_answers(self.paths):
                     raise SupervisorUnavailable(
-                        f"the Deskpilot supervisor is not running (nothing answers on "
-                        f"{self.socket})"
+                        "the Deskpilot supervisor is not running (nothing answers in "
+                        f"{self.paths.state_dir})"
                     )
                 client = client or SharedClient(self.paths, timeout=max(2.0, self.interval))
                 health = client.health()
@@ -402,7 +384,7 @@ class _EventFollower(QThread):
     def run(self) -> None:
         pause = 0.2
         while not self.stopping.is_set():
-            if not socket_answers(SupervisorClient(self.paths).socket):
+            if not endpoint_answers(self.paths):
                 self.closed.emit("nothing answers on the supervisor's socket")
                 self._pause(pause)
                 pause = min(pause * 2, self.MAX_PAUSE)

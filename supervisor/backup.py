@@ -50,7 +50,7 @@ from sqlalchemy.engine import make_url
 from automation.clock import SYSTEM_CLOCK, Clock
 from automation.errors import DeskpilotError
 from supervisor.core import SupervisorError
-from supervisor.daemon import InstanceLock, read_lock_holder
+from supervisor.instance_lock import LOCK_FILE, InstanceLock, read_lock_holder
 from supervisor.paths import DeskpilotPaths
 from supervisor.store.engine import describe
 from supervisor.store.errors import DatabaseTooNew
@@ -63,7 +63,6 @@ DATABASE_NAME = "history.sqlite3"
 WORKFLOWS_NAME = "workflows"
 FORMAT = "deskpilot-backup"
 FORMAT_VERSION = 1
-LOCK_NAME = "deskpilotd.lock"
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz")
 WORKFLOW_SUFFIXES = (".yaml", ".yml", ".json")
 #: Pages copied per backup step: about 1 MiB with SQLite's default 4 KiB pages.
@@ -616,7 +615,7 @@ def restore_backup(
 
 
 def _lock_out_supervisor(paths: DeskpilotPaths) -> InstanceLock:
-    lock_path = paths.state_dir / LOCK_NAME
+    lock_path = paths.state_dir / LOCK_FILE
     holder = read_lock_holder(lock_path)
     if holder is None:
         lock = InstanceLock(lock_path)

@@ -15,7 +15,6 @@ free and never fails.
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -30,6 +29,7 @@ import httpx
 from pydantic import BaseModel, TypeAdapter
 
 from automation.errors import DeskpilotError
+from supervisor.api.endpoint import Endpoint, describe_missing, locate
 from supervisor.api.models import (
     BreakerInfo,
     CancelResult,
@@ -47,11 +47,10 @@ from supervisor.api.models import (
     WorkerInfo,
     WorkflowInfo,
 )
-from supervisor.api.tokenfile import read_token, socket_path, token_path
+from supervisor.api.tokenfile import read_token, token_path
 from supervisor.paths import DeskpilotPaths
 
 M = TypeVar("M", bound=BaseModel)
-BASE_URL = "http://deskpilot"
 START_HINT = "start it with 'deskpilot supervisor start'"
 #: What starts a supervisor (a frozen app answers ``-m`` itself).
 DAEMON_ARGS = ("-m", "supervisor.daemon")
@@ -116,29 +115,38 @@ class EventReader:
 
 
 class SupervisorClient:
-    """A synchronous client over the supervisor's Unix socket."""
+    """A synchronous client of the supervisor's API (its Unix socket, or loopback TCP)."""
 
     def __init__(self, paths: DeskpilotPaths | None = None, *, timeout: float = 10.0) -> None:
         self.paths = paths or DeskpilotPaths.from_env()
-        self.socket = socket_path(self.paths.state_dir)
         self.timeout = timeout
+        #: Where the open connection goes (found when the first request is made).
+        self.endpoint: Endpoint | None = None
         self._http: httpx.Client | None = None
 
     # -- plumbing -------------------------------------------------------------------------
     def _client(self) -> httpx.Client:
         if self._http is None:
-            if not self.socket.exists():
+            endpoint = locate(self.paths.state_dir)
+            if endpoint is None:
                 raise SupervisorUnavailable(
-                    f"the Deskpilot supervisor is not running (no socket at {self.socket}); {START_HINT}"
+                    "the Deskpilot supervisor is not running "
+                    f"({describe_missing(self.paths.state_dir)}); {START_HINT}"
                 )
             token = read_token(token_path(self.paths.config_dir))
             self._http = httpx.Client(
-                transport=httpx.HTTPTransport(uds=str(self.socket)),
-                base_url=BASE_URL,
+                transport=endpoint.http_transport(),
+                base_url=endpoint.base_url,
                 headers={"Authorization": f"Bearer {token}"},
                 timeout=self.timeout,
             )
+            self.endpoint = endpoint
         return self._http
+
+    @property
+    def where(self) -> str:
+        """The endpoint in use, or where one is looked for, for messages."""
+        return str(self.endpoint) if self.endpoint else str(self.paths.state_dir)
 
     def close(self) -> None:
         if self._http is not None:
@@ -156,11 +164,11 @@ class SupervisorClient:
     def _unavailable(self, exc: Exception) -> SupervisorUnavailable:
         if isinstance(exc, httpx.TimeoutException):
             return SupervisorUnavailable(
-                f"the Deskpilot supervisor did not answer in time on {self.socket}; "
+                f"the Deskpilot supervisor did not answer in time on {self.where}; "
                 "it may be overloaded or stuck (see its log)"
             )
         return SupervisorUnavailable(
-            f"the Deskpilot supervisor is not running or is stopping ({self.socket}: {exc}); "
+            f"the Deskpilot supervisor is not running or is stopping ({self.where}: {exc}); "
             f"{START_HINT}"
         )
 
@@ -362,23 +370,27 @@ def _seg(value: str) -> str:
 
 
 def is_running(paths: DeskpilotPaths | None = None, *, timeout: float = 2.0) -> bool:
-    """Whether a supervisor answers ``/health`` on this DESKPILOT_HOME's socket."""
+    """Whether a supervisor answers ``/health`` for this DESKPILOT_HOME."""
     paths = paths or DeskpilotPaths.from_env()
-    path = socket_path(paths.state_dir)
-    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    probe.settimeout(timeout)
-    try:
-        probe.connect(str(path))
-    except OSError:
+    if not endpoint_answers(paths, timeout=timeout):
         return False
-    finally:
-        probe.close()
     try:
         with SupervisorClient(paths, timeout=timeout) as client:
             client.health()
     except DeskpilotError:
         return False
     return True
+
+
+def endpoint_answers(paths: DeskpilotPaths, *, timeout: float = 1.0) -> bool:
+    """Whether something accepts connections where this home's supervisor would listen.
+
+    A cheap probe before a request: pollers ask it while the supervisor is
+    down, where a refused request costs more (and httpcore leaks the socket
+    of a refused Unix-socket connection).
+    """
+    endpoint = locate(paths.state_dir)
+    return endpoint is not None and endpoint.answers(timeout)
 
 
 def start_detached(

@@ -12,19 +12,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import logging
 import os
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from automation.blocks.registry import BlockRegistry
 from automation.redaction import Redactor
 from supervisor.config import SupervisorConfig
 from supervisor.core import Supervisor, SupervisorError
+from supervisor.instance_lock import LOCK_FILE, InstanceLock
 from supervisor.logs import json_handler
 from supervisor.paths import DeskpilotPaths
 from supervisor.retention import RetentionPolicy, schedule_retention, stop_retention
@@ -32,55 +31,6 @@ from supervisor.store.store import HistoryStore
 from supervisor.workers import ForkServerLauncher, PythonWorkerLauncher, WorkerLauncher
 
 logger = logging.getLogger(__name__)
-
-
-class InstanceLock:
-    """An exclusive lock held for the daemon's lifetime; the kernel frees it if we die."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._fd: int | None = None
-
-    def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
-            os.close(fd)
-            raise SupervisorError(
-                f"another Deskpilot supervisor is already running (pid {holder}); "
-                "stop it with 'deskpilot supervisor stop' or use a different DESKPILOT_HOME"
-            ) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
-        self._fd = fd
-
-    def release(self) -> None:
-        if self._fd is not None:
-            with contextlib.suppress(OSError):
-                fcntl.flock(self._fd, fcntl.LOCK_UN)
-                os.close(self._fd)
-            self._fd = None
-
-
-def read_lock_holder(path: Path) -> int | None:
-    """The pid holding the lock, or None if no supervisor runs."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except FileNotFoundError:
-        return None
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            text = os.read(fd, 32).decode(errors="replace").strip()
-            return int(text) if text.isdigit() else -1
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return None
-    finally:
-        os.close(fd)
 
 
 @dataclass
@@ -114,7 +64,7 @@ class Daemon:
         self.registry = registry or BlockRegistry.with_builtins()
         self.api = api
         self.triggers = triggers
-        self.lock = InstanceLock(paths.state_dir / "deskpilotd.lock")
+        self.lock = InstanceLock(paths.state_dir / LOCK_FILE)
         self._stop = asyncio.Event()
         self.parts: DaemonParts | None = None
 

@@ -4,7 +4,8 @@ The socket is bound under a temporary name, set to 0600, then renamed into
 place, so there is no moment when ``api.sock`` exists with looser
 permissions; its folder (the state folder) is 0700 besides.  A socket left by
 a supervisor that died is removed; one that still answers is someone else's
-and is left alone.
+and is left alone.  Where Unix sockets are not the choice (see ``endpoint``)
+it listens on 127.0.0.1 and advertises the port in ``api.port`` instead.
 
 uvicorn runs as a task on the supervisor's loop, with our logging and without
 its signal handlers: the daemon owns SIGTERM and stops the API last, so
@@ -25,6 +26,14 @@ from pathlib import Path
 import uvicorn
 
 from supervisor.api.app import create_app
+from supervisor.api.endpoint import (
+    LOOPBACK,
+    Transport,
+    chosen_transport,
+    port_path,
+    remove_port_file_if_ours,
+    write_port_file,
+)
 from supervisor.api.tokenfile import ensure_token, socket_path, token_path
 from supervisor.core import SupervisorError
 from supervisor.daemon import DaemonParts
@@ -110,12 +119,40 @@ def _unlink_if_ours(path: Path, inode: int) -> None:
             path.unlink()
 
 
-async def start_api_server(parts: DaemonParts) -> tuple[uvicorn.Server, asyncio.Task[None]]:
-    """Serve the API on ``<state_dir>/api.sock``; returns once it accepts connections."""
+def bind_loopback(port_file: Path) -> socket.socket:
+    """A listening socket on 127.0.0.1, on a port the kernel picks, advertised in ``port_file``."""
+    port_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.bind((LOOPBACK, 0))
+        sock.listen(128)
+        sock.setblocking(False)
+        write_port_file(port_file, sock.getsockname()[1])
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+async def start_api_server(
+    parts: DaemonParts, transport: Transport | None = None
+) -> tuple[uvicorn.Server, asyncio.Task[None]]:
+    """Serve the API where ``transport`` says (default: ``DESKPILOT_API_TRANSPORT`` or the
+    platform's choice); returns once it accepts connections."""
     token = ensure_token(token_path(parts.paths.config_dir))
+    transport = transport or chosen_transport(os.environ)
     path = socket_path(parts.paths.state_dir)
-    sock = bind_socket(path)
-    inode = os.lstat(path).st_ino
+    port_file = port_path(parts.paths.state_dir)
+    inode: int | None = None
+    if transport == "unix":
+        sock = bind_socket(path)
+        inode = os.lstat(path).st_ino
+        port_file.unlink(missing_ok=True)  # a crashed TCP supervisor's; its pid is dead
+        where = str(path)
+    else:
+        _remove_stale(path)  # so clients, which try the socket first, find the port
+        sock = bind_loopback(port_file)
+        where = f"{LOOPBACK}:{sock.getsockname()[1]} (advertised in {port_file})"
     app = create_app(parts, token=token)
     config = uvicorn.Config(
         app,
@@ -135,7 +172,10 @@ async def start_api_server(parts: DaemonParts) -> tuple[uvicorn.Server, asyncio.
             await server.serve(sockets=[sock])
         finally:
             sock.close()
-            _unlink_if_ours(path, inode)
+            if inode is not None:
+                _unlink_if_ours(path, inode)
+            else:
+                remove_port_file_if_ours(port_file)
 
     task = asyncio.get_running_loop().create_task(serve(), name="deskpilot-api")
     deadline = asyncio.get_running_loop().time() + STARTUP_TIMEOUT
@@ -147,5 +187,5 @@ async def start_api_server(parts: DaemonParts) -> tuple[uvicorn.Server, asyncio.
             server.should_exit = True
             raise SupervisorError(f"the API server did not start within {STARTUP_TIMEOUT:g} s")
         await asyncio.sleep(0.01)
-    logger.info("API listening on %s", path)
+    logger.info("API listening on %s", where)
     return server, task

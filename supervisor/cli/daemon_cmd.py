@@ -35,10 +35,9 @@ from supervisor.client import (
     start_log_tail,
 )
 from supervisor.core import SupervisorError
-from supervisor.daemon import Daemon, DaemonParts, read_lock_holder
+from supervisor.daemon import Daemon, DaemonParts
+from supervisor.instance_lock import LOCK_FILE, read_lock_holder
 from supervisor.paths import HOME_VARIABLE, DeskpilotPaths
-
-LOCK_NAME = "deskpilotd.lock"
 
 
 def _paths() -> DeskpilotPaths:
@@ -46,7 +45,7 @@ def _paths() -> DeskpilotPaths:
 
 
 def _lock_holder(paths: DeskpilotPaths) -> int | None:
-    return read_lock_holder(paths.state_dir / LOCK_NAME)
+    return read_lock_holder(paths.state_dir / LOCK_FILE)
 
 
 def _pid_text(pid: int | None) -> str:

@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
+from supervisor.api.endpoint import locate
 from supervisor.api.tokenfile import socket_path, token_path
 from supervisor.client import SupervisorClient
 from supervisor.config import SupervisorConfig
@@ -182,12 +183,14 @@ class RunningDaemon:
         return SupervisorClient(self.paths, timeout=timeout)
 
     def http(self, token: str | None = None, timeout: float = 10.0) -> httpx.Client:
-        """A raw client on the socket; ``token=''`` sends no Authorization header."""
+        """A raw client of the API; ``token=''`` sends no Authorization header."""
         secret = self.token if token is None else token
         headers = {"Authorization": f"Bearer {secret}"} if secret else {}
+        endpoint = locate(self.paths.state_dir)
+        assert endpoint is not None, "the daemon advertises no API endpoint"
         return httpx.Client(
-            transport=httpx.HTTPTransport(uds=str(self.socket)),
-            base_url="http://deskpilot",
+            transport=endpoint.http_transport(),
+            base_url=endpoint.base_url,
             headers=headers,
             timeout=timeout,
         )

@@ -34,7 +34,7 @@ from supervisor.backup import (
     restore_backup,
     verify_backup,
 )
-from supervisor.daemon import InstanceLock
+from supervisor.instance_lock import InstanceLock
 from supervisor.paths import DeskpilotPaths
 from supervisor.store import HistoryStore
 from supervisor.store.migrate import head_revision

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import psutil
 
-from supervisor.daemon import read_lock_holder
+from supervisor.instance_lock import read_lock_holder
 from tests.helpers.common import eventually
 from tests.helpers.daemon import FAILING_WORKFLOW, RunningDaemon, short_home, write_workflow
 

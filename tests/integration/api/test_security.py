@@ -14,7 +14,7 @@ import pytest
 
 from supervisor.api.tokenfile import TokenFileError, socket_path, token_path
 from supervisor.core import SupervisorError
-from supervisor.daemon import read_lock_holder
+from supervisor.instance_lock import read_lock_holder
 from supervisor.paths import DeskpilotPaths
 from supervisor.store.store import HistoryStore
 from tests.helpers.common import eventually

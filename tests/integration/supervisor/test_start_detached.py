@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 from supervisor.client import start_detached, start_log_tail
-from supervisor.daemon import InstanceLock
+from supervisor.instance_lock import InstanceLock
 from supervisor.paths import HOME_VARIABLE, DeskpilotPaths
 
 
