@@ -243,25 +243,27 @@ class ForkServerLauncher(PythonWorkerLauncher):
     async def spawn(self, worker_id: int) -> WorkerProcess:
         if not self.supported() or time.monotonic() < self._direct_until:
             return await super().spawn(worker_id)
-        for attempt in (1, 2):
+        # A server killed while starting or forking is started again at once; one that
+        # fails twice in a row cannot work here (a broken install, no memory), so workers
+        # are started directly for a while.
+        for _attempt in range(2):
             try:
                 sock = await self._ensure_server()
             except (OSError, TimeoutError) as exc:
-                # it cannot even start: do without it for a while
-                logger.warning(
-                    "the worker fork server did not start (%s); starting workers directly", exc
-                )
+                logger.warning("the worker fork server did not start (%s)", exc)
                 self.close()
-                self._direct_until = time.monotonic() + FORK_SERVER_RETRY
-                break
+                continue
             try:
                 return await self._fork(sock, worker_id)
             except (OSError, TimeoutError) as exc:
                 # it died (or was killed) under us: a new one is a fork away from ready
                 logger.warning("the worker fork server failed (%s)", exc)
                 self.close()
-                if attempt == 2:
-                    self._direct_until = time.monotonic() + FORK_SERVER_RETRY
+        logger.warning(
+            "the worker fork server failed twice; starting workers directly for %.0fs",
+            FORK_SERVER_RETRY,
+        )
+        self._direct_until = time.monotonic() + FORK_SERVER_RETRY
         return await super().spawn(worker_id)
 
     async def _ensure_server(self) -> socket.socket:
