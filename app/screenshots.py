@@ -75,7 +75,8 @@ def _settle(app: QApplication) -> None:
         app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
 
 
-def _save(widget: QWidget, path: Path) -> Path:
+def save_png(widget: QWidget, path: Path) -> Path:
+    """Grab ``widget`` as it is painted now; a write that fails must not pass unnoticed."""
     if not widget.grab().save(str(path)):
         raise OSError(f"could not write {path}")
     log.info("wrote %s", path)
@@ -117,18 +118,18 @@ def take(outdir: Path, app: QApplication, registry: BlockRegistry) -> list[Path]
             window.splitter.setSizes([320, SIZE[0] - 320])
             window.show()
             editor = _open_fitted(window, paths.workflows_dir / "http_to_file.yaml", "fetch", app)
-            written.append(_save(window, outdir / f"main-window{suffix}.png"))
+            written.append(save_png(window, outdir / f"main-window{suffix}.png"))
             if theme is themes.LIGHT:
                 editor.scene.clearSelection()
                 editor.view.set_zoom(1.0)
                 editor.view.centerOn(editor.scene.node_items["fetch"].sceneBoundingRect().center())
                 editor.scene.select_nodes(["save"])
                 _settle(app)
-                written.append(_save(editor, outdir / "editor-http-to-file.png"))
+                written.append(save_png(editor, outdir / "editor-http-to-file.png"))
                 broken = _open_fitted(
                     window, paths.workflows_dir / "broken_report.yaml", "fetch", app
                 )
-                written.append(_save(window, outdir / "editor-problems.png"))
+                written.append(save_png(window, outdir / "editor-problems.png"))
                 broken.undo_stack.setClean()
                 written += _capture_shots(window, paths.workflows_dir, outdir, app)
             window.close()
@@ -141,7 +142,7 @@ def _capture_shots(window: MainWindow, folder: Path, outdir: Path, app: QApplica
     """The capture helpers: their panel section, the overlay and the test-target dialog."""
     written: list[Path] = []
     editor = _open_fitted(window, folder / "desktop_click_image.yaml", "click", app)
-    written.append(_save(window, outdir / "editor-capture-tools.png"))
+    written.append(save_png(window, outdir / "editor-capture-tools.png"))
     # the rendered window stands in for the desktop
     image = from_qimage(window.grab().toImage())
     shot = Shot(image, Box(0, 0, image.shape[1], image.shape[0]))
@@ -155,7 +156,7 @@ def _capture_shots(window: MainWindow, folder: Path, outdir: Path, app: QApplica
     overlay.set_pointer(selection.x + selection.width - 1, selection.y + selection.height - 1)
     overlay.resize(image.shape[1], image.shape[0])
     _settle(app)
-    written.append(_save(overlay, outdir / "capture-overlay.png"))
+    written.append(save_png(overlay, outdir / "capture-overlay.png"))
     overlay.deleteLater()
     images = folder / "images"
     images.mkdir(exist_ok=True)
@@ -179,7 +180,7 @@ def _capture_shots(window: MainWindow, folder: Path, outdir: Path, app: QApplica
         dialog = TargetTestDialog(search(test, image, shot.origin), themes.LIGHT, window)
         dialog.show()
         _settle(app)
-        written.append(_save(dialog, outdir / name))
+        written.append(save_png(dialog, outdir / name))
         dialog.close()
         dialog.deleteLater()
     editor.undo_stack.setClean()

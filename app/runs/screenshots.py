@@ -30,13 +30,14 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from PySide6.QtCore import QCoreApplication, QEventLoop, Qt  # noqa: E402
 from PySide6.QtGui import QColor, QFont, QImage, QPainter  # noqa: E402
-from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from app import theme as themes  # noqa: E402
 from app.editor.widget import EditorWidget  # noqa: E402
 from app.main_window import MainWindow  # noqa: E402
 from app.resources import examples_dir  # noqa: E402
 from app.runs.panels import RunPanels  # noqa: E402
+from app.screenshots import save_png  # noqa: E402
 from app.supervisor_link import SupervisorLink  # noqa: E402
 from automation.blocks.registry import BlockRegistry  # noqa: E402
 from supervisor.paths import DeskpilotPaths  # noqa: E402
@@ -135,13 +136,6 @@ def _wait(app: QApplication, check: Callable[[], object], timeout: float, what: 
             raise TimeoutError(f"gave up waiting for {what} after {timeout:g}s")
         app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
         time.sleep(0.02)
-
-
-def _save(widget: QWidget, path: Path) -> Path:
-    if not widget.grab().save(str(path)):
-        raise OSError(f"could not write {path}")
-    log.info("wrote %s", path)
-    return path
 
 
 def _approve_button(path: Path) -> None:
@@ -282,7 +276,7 @@ def _live_run(app: QApplication, window: MainWindow, panels: RunPanels, outdir: 
     _wait(app, lambda: time.monotonic() - started > 2.2, 5, "the run to be under way")
     editor.scene.select_nodes(["collect"])
     _settle(app)
-    shots = [_save(window, outdir / "live-run.png")]
+    shots = [save_png(window, outdir / "live-run.png")]
     _wait(app, lambda: live.record is not None and live.record.finished, 30, "the run to end")
     return shots
 
@@ -312,7 +306,7 @@ def _failure(
         "the run detail",
     )
     _settle(app, 10)
-    return [_save(window, outdir / "run-detail-failure.png")]
+    return [save_png(window, outdir / "run-detail-failure.png")]
 
 
 def _trends_and_triggers(
@@ -333,13 +327,13 @@ def _trends_and_triggers(
     history.chart("invoice-batch")
     _wait(app, lambda: bool(history.trends.chart.runs), 20, "the chart")
     _settle(app, 10)
-    shots = [_save(window, outdir / "history-trends.png")]
+    shots = [save_png(window, outdir / "history-trends.png")]
     panels.show_panel("triggers")
     triggers = panels.triggers
     _wait(app, lambda: len(triggers.triggers) >= 2, 20, "the triggers")
     triggers.select("nightly-sales:0")
     _settle(app, 10)
-    shots.append(_save(window, outdir / "triggers.png"))
+    shots.append(save_png(window, outdir / "triggers.png"))
     return shots
 
 
