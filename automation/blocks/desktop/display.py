@@ -68,6 +68,16 @@ logger = logging.getLogger(__name__)
 _abort = threading.Event()
 _local = threading.local()
 T = TypeVar("T")
+CLICK_GAP = 0.05
+"""Seconds between the clicks of a double or triple click.
+
+X stamps input in whole milliseconds, and Qt does not count a second press
+with the same stamp as the first as a double-click: clicks sent back to back
+became two single clicks whenever both landed in one millisecond, which on a
+busy machine was often.  50 ms is far inside every toolkit's double-click time
+(Qt and GTK 400 ms, Windows 500 ms) and still quicker than a person.
+"""
+
 _gui_lock = threading.Lock()
 _gui: ModuleType | None = None
 _PAUSE_POLL = 0.1

@@ -16,7 +16,7 @@ from automation.blocks.base import BlockInput, BlockOutput
 from automation.blocks.context import BlockContext
 from automation.blocks.desktop import matching
 from automation.blocks.desktop.common import DesktopBlock, Evidence, region_field, to_box
-from automation.blocks.desktop.display import grab_raw, gui
+from automation.blocks.desktop.display import CLICK_GAP, grab_raw, gui
 from automation.blocks.desktop.targets import (
     Located,
     SearchOptions,
@@ -248,7 +248,8 @@ class ImageClick(DesktopBlock[ClickImageInput]):
             x, y = int(ordered[inputs.which]["x"]), int(ordered[inputs.which]["y"])
         x, y = x + inputs.offset[0], y + inputs.offset[1]
         evidence.candidate = found.box
-        gui().click(x, y, button=inputs.button, clicks=inputs.clicks)
+        gap = CLICK_GAP if inputs.clicks > 1 else 0.0
+        gui().click(x, y, button=inputs.button, clicks=inputs.clicks, interval=gap)
         output = _output(found, evidence)
         return output.model_copy(update={"x": x, "y": y})
 

@@ -26,7 +26,7 @@ from pydantic import Field
 from automation.blocks.base import BlockInput, BlockOutput
 from automation.blocks.context import BlockContext
 from automation.blocks.desktop.common import DesktopBlock, Evidence
-from automation.blocks.desktop.display import Box, gui
+from automation.blocks.desktop.display import CLICK_GAP, Box, gui
 from automation.errors import BlockError, BlockInputError
 
 Button = Literal["left", "right", "middle"]
@@ -104,7 +104,12 @@ class ClickInput(BlockInput):
     y: int | None = Field(default=None, description="where to click; the current position if unset")
     button: Button = Field(default="left", description="left, right or middle")
     clicks: int = Field(default=1, ge=1, le=3, description="1 = click, 2 = double-click")
-    interval: float = Field(default=0.0, ge=0, le=5, description="seconds between clicks")
+    interval: float = Field(
+        default=CLICK_GAP,
+        ge=0,
+        le=5,
+        description="seconds between the clicks of a double or triple click",
+    )
 
 
 class MouseClick(DesktopBlock[ClickInput]):
@@ -124,7 +129,8 @@ class MouseClick(DesktopBlock[ClickInput]):
         if inputs.x is not None and inputs.y is not None:
             evidence.candidate = Box(inputs.x - 5, inputs.y - 5, 10, 10)
             pg.moveTo(inputs.x, inputs.y)
-        pg.click(button=inputs.button, clicks=inputs.clicks, interval=inputs.interval)
+        gap = inputs.interval if inputs.clicks > 1 else 0.0
+        pg.click(button=inputs.button, clicks=inputs.clicks, interval=gap)
         return _position()
 
 

@@ -103,6 +103,21 @@ def test_clicks_right_click_and_double_click(open_window, flows: Flows) -> None:
     assert state["pad_button"] == "left"
 
 
+def test_double_clicks_in_a_row_each_register_as_a_double_click(
+    open_window, tmp_path: Path
+) -> None:
+    """Clicks sent back to back can share an X timestamp, which Qt counts as two singles."""
+    from automation.blocks.desktop.input import MouseClick
+
+    window = open_window()
+    px, py = window.center("pad")
+    for n in range(1, 21):
+        run_block(MouseClick, {"x": px, "y": py, "clicks": 2}, workflow_dir=tmp_path)
+        # a press that makes a double-click is delivered as the double-click alone
+        window.wait_for(lambda s, n=n: s.get("pad_presses", 0) + s.get("pad_doubles", 0) == 2 * n)
+    assert window.state()["pad_doubles"] == 20
+
+
 def test_right_click_is_reported_as_right(open_window, tmp_path: Path) -> None:
     from automation.blocks.desktop.input import MouseClick
 

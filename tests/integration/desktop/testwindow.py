@@ -71,6 +71,7 @@ class ClickPad(QLabel):
         super().__init__("click pad")
         self.reporter = reporter
         self.doubles = 0
+        self.presses = 0
         self.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.setFrameShape(QLabel.Shape.Box)
 
@@ -80,7 +81,8 @@ class ClickPad(QLabel):
             Qt.MouseButton.RightButton: "right",
             Qt.MouseButton.MiddleButton: "middle",
         }
-        self.reporter.set(pad_button=names.get(event.button(), "other"))
+        self.presses += 1
+        self.reporter.set(pad_button=names.get(event.button(), "other"), pad_presses=self.presses)
 
     def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
         self.doubles += 1
