@@ -52,11 +52,31 @@ class RealKeyring:
     env: dict[str, str]
     #: process ids of the private "dbus-daemon" and "gnome-keyring-daemon"
     daemon_pids: dict[str, int]
+    #: the keyring daemon's output file, for saying why it went away
+    log_path: Path | None = None
     backend_name: str = BACKEND
+
+    def daemons_gone(self) -> str:
+        """Which daemons have exited, with the keyring's last words; empty if both run."""
+        gone = [name for name, pid in self.daemon_pids.items() if not _alive(pid)]
+        if not gone:
+            return ""
+        said = ""
+        if self.log_path is not None and self.log_path.exists():
+            said = self.log_path.read_text(errors="replace")[-2000:]
+        return f"{', '.join(gone)} exited; gnome-keyring said:\n{said}"
 
     def backend(self) -> SecretServiceKeyring:
         """A fresh SecretService backend; it reads the bus address at each call."""
         return SecretServiceKeyring()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False
 
 
 def require_keyring_programs() -> None:
@@ -208,6 +228,7 @@ def _private_keyring() -> Iterator[RealKeyring]:
             bus_address=address,
             env=client_env,
             daemon_pids={"dbus-daemon": bus.pid, "gnome-keyring-daemon": daemon.pid},
+            log_path=log_path,
         )
 
 
@@ -230,7 +251,15 @@ def secret_store(
     backend = real_keyring.backend()
     store = KeyringSecretStore(service=service, keyring_backend=backend)
     yield store
-    for name in store.names():
-        store.delete(name)
-    with contextlib.suppress(PasswordDeleteError):  # the index may never have been written
-        backend.delete_password(service, INDEX_ENTRY)
+    try:
+        for name in store.names():
+            store.delete(name)
+        with contextlib.suppress(PasswordDeleteError):  # the index may never have been written
+            backend.delete_password(service, INDEX_ENTRY)
+    except Exception as exc:
+        # Seen once under heavy load: the keyring daemon left the bus.  Say so, with its
+        # output, instead of leaving only the D-Bus client's "recipient disconnected".
+        gone = real_keyring.daemons_gone()
+        if gone:
+            raise AssertionError(f"the test keyring went away: {gone}") from exc
+        raise

@@ -26,7 +26,7 @@ from automation.secrets import (
     secret_store_from_env,
     validate_secret_name,
 )
-from tests.helpers.keyring_session import require_keyring_programs
+from tests.helpers.keyring_session import RealKeyring, require_keyring_programs
 
 BAD_NAMES = ["", "1password", "_private", INDEX_ENTRY, "api-key", "api key", "clé", "a.b"]
 GOOD_NAMES = ["a", "API_KEY", "mail_password2", "x_"]
@@ -330,6 +330,26 @@ def test_the_daemons_run_without_a_display_and_the_test_process_uses_them(real_k
     assert os.environ["DBUS_SESSION_BUS_ADDRESS"] == real_keyring.bus_address
     assert os.environ["PYTHON_KEYRING_BACKEND"] == "keyring.backends.SecretService.Keyring"
     assert real_keyring.env["DBUS_SESSION_BUS_ADDRESS"] == real_keyring.bus_address
+    assert real_keyring.daemons_gone() == ""
+
+
+def test_a_keyring_daemon_that_exited_is_named_with_its_output(tmp_path: Path) -> None:
+    child = subprocess.Popen(["true"])
+    child.wait()
+    log = tmp_path / "gnome-keyring.log"
+    log.write_text("** CRITICAL **: something went wrong\n", encoding="utf-8")
+    keyring_info = RealKeyring(
+        bus_address="unix:path=/nonexistent",
+        env={},
+        daemon_pids={"dbus-daemon": os.getpid(), "gnome-keyring-daemon": child.pid},
+        log_path=log,
+    )
+
+    gone = keyring_info.daemons_gone()
+
+    assert gone.startswith("gnome-keyring-daemon exited")
+    assert "dbus-daemon" not in gone
+    assert "something went wrong" in gone
 
 
 def test_missing_daemons_fail_with_the_packages_to_install(
