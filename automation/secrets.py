@@ -19,6 +19,7 @@ out as a ``SecretError`` whose message says what to do about it.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import json
 import logging
@@ -26,15 +27,14 @@ import os
 import re
 import threading
 from collections.abc import Iterator
-from typing import Protocol, runtime_checkable
-
-import keyring
-import keyring.backend
-import keyring.backends.null
-import keyring.core
-import keyring.errors
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from automation.errors import SecretError
+
+# keyring is imported where it is used: with importlib_metadata and its backends it is
+# 3 MB that a supervisor which never touches a secret should not carry.
+if TYPE_CHECKING:
+    import keyring.backend
 
 log = logging.getLogger(__name__)
 
@@ -108,15 +108,21 @@ def _optional_exceptions(module: str, *names: str) -> tuple[type[BaseException],
     return tuple(cls for cls in found if isinstance(cls, type) and issubclass(cls, BaseException))
 
 
-_DBUS_ERRORS: tuple[type[BaseException], ...] = (
-    *_optional_exceptions("secretstorage.exceptions", "SecretStorageException"),
-    *_optional_exceptions("jeepney.wrappers", "DBusErrorResponse"),
-    *_optional_exceptions("jeepney", "DBusErrorResponse"),
-)
+@functools.cache
+def _dbus_errors() -> tuple[type[BaseException], ...]:
+    # Looked up on first use, not at import: secretstorage brings cryptography, 7 MB
+    # that a supervisor which never touches a secret should not carry.
+    return (
+        *_optional_exceptions("secretstorage.exceptions", "SecretStorageException"),
+        *_optional_exceptions("jeepney.wrappers", "DBusErrorResponse"),
+        *_optional_exceptions("jeepney", "DBusErrorResponse"),
+    )
 
 
 def _translate(error: BaseException, action: str) -> SecretError:
     """Turn whatever the keyring raised into a message that says what to do."""
+    import keyring.errors
+
     detail = str(error) or type(error).__name__
     if isinstance(error, keyring.errors.NoKeyringError):
         return SecretError(f"cannot {action}: no keyring backend is available: {_NO_BACKEND_HINT}")
@@ -130,7 +136,7 @@ def _translate(error: BaseException, action: str) -> SecretError:
             f"cannot {action}: the keyring could not be opened ({detail}); "
             "check that gnome-keyring / a Secret Service provider is running and unlocked"
         )
-    if isinstance(error, (*_DBUS_ERRORS, OSError)):
+    if isinstance(error, (*_dbus_errors(), OSError)):
         # the D-Bus client raises OSError itself when the bus socket is gone
         return SecretError(
             f"cannot {action}: the Secret Service is not reachable over D-Bus "
@@ -155,15 +161,75 @@ def _unusable_backend(error: BaseException) -> SecretError:
     return SecretError(f"cannot open the keyring: no usable backend ({detail}); {_NO_BACKEND_HINT}")
 
 
-#: What a keyring operation raises when the keyring, not our code, is at fault.
-_OPERATION_ERRORS: tuple[type[BaseException], ...] = (
-    keyring.errors.KeyringError,
-    RuntimeError,
-    OSError,
-    *_DBUS_ERRORS,
-)
-#: Loading a backend named by PYTHON_KEYRING_BACKEND can also fail to import it.
-_LOAD_ERRORS: tuple[type[BaseException], ...] = (*_OPERATION_ERRORS, ImportError, AttributeError)
+@functools.cache
+def _operation_errors() -> tuple[type[BaseException], ...]:
+    """What a keyring operation raises when the keyring, not our code, is at fault."""
+    import keyring.errors
+
+    return (keyring.errors.KeyringError, RuntimeError, OSError, *_dbus_errors())
+
+
+@functools.cache
+def _load_errors() -> tuple[type[BaseException], ...]:
+    """Loading a backend named by PYTHON_KEYRING_BACKEND can also fail to import it."""
+    return (*_operation_errors(), ImportError, AttributeError)
+
+
+@functools.cache
+def _alias_first_secret_service() -> type[Any]:
+    """keyring's Secret Service backend, opening the default collection by a method call.
+
+    keyring opens a D-Bus connection per operation, and secretstorage's first
+    message on it reads a property of ``aliases/default``.  gnome-keyring
+    registers a connection as a client only when it handles a Secret Service
+    method call; a property read that comes first races that registration
+    (gnome-keyring issue 195).  Lost, the read says "no such object", and
+    secretstorage then tries to create a new default collection, which fails
+    with "Prompt dismissed"; or gnome-keyring aborts altogether.  With four
+    processes reading secrets at once it happened a few times per 1,600
+    reads.  ``ReadAlias`` first (a method call) registers the client before
+    any property is read.
+    """
+    import secretstorage
+    from keyring.backends import SecretService
+    from keyring.errors import InitError, KeyringLocked
+
+    class AliasFirstSecretService(SecretService.Keyring):
+        def get_preferred_collection(self) -> Any:
+            if hasattr(self, "preferred_collection"):
+                return super().get_preferred_collection()  # type: ignore[no-untyped-call]
+            bus = secretstorage.dbus_init()
+            try:
+                try:
+                    collection = secretstorage.get_collection_by_alias(bus, "default")
+                except secretstorage.exceptions.ItemNotFoundException:
+                    # really none: secretstorage creates it (gnome-keyring prompts)
+                    collection = secretstorage.get_default_collection(bus)
+                if collection.is_locked():
+                    collection.unlock()
+                    if collection.is_locked():  # the user dismissed the prompt
+                        raise KeyringLocked("Failed to unlock the collection!")
+            except secretstorage.exceptions.SecretStorageException as exc:
+                bus.close()
+                raise InitError(f"Failed to create the collection: {exc}.") from exc
+            except BaseException:
+                bus.close()
+                raise
+            return collection
+
+    return AliasFirstSecretService
+
+
+def hardened_backend(backend: keyring.backend.KeyringBackend) -> keyring.backend.KeyringBackend:
+    """``backend``, or for keyring's Secret Service backend one that does not race
+    gnome-keyring (see ``_alias_first_secret_service``); other backends as they are."""
+    from keyring.backends import SecretService
+
+    if type(backend) is not SecretService.Keyring:
+        return backend
+    hardened: keyring.backend.KeyringBackend = _alias_first_secret_service()()
+    hardened.__dict__.update(backend.__dict__)  # its scheme, its preferred collection
+    return hardened
 
 
 @contextlib.contextmanager
@@ -172,7 +238,7 @@ def _keyring_errors(action: str) -> Iterator[None]:
         yield
     except SecretError:
         raise
-    except _OPERATION_ERRORS as error:
+    except _operation_errors() as error:
         log.debug("keyring failure while trying to %s", action, exc_info=True)
         raise _translate(error, action) from error
 
@@ -203,14 +269,19 @@ class KeyringSecretStore:
 
     # -- backend -----------------------------------------------------------------
     def _keyring(self) -> keyring.backend.KeyringBackend:
+        import keyring
+        import keyring.backends.null
+        import keyring.core
+
         if self._backend is None:
             try:
                 self._backend = keyring.core.load_env() or keyring.get_keyring()
-            except _LOAD_ERRORS as error:
+            except _load_errors() as error:
                 # load_keyring() raises ImportError / AttributeError / RuntimeError or
                 # the backend's own connection error when the named backend cannot run
                 log.debug("no usable keyring backend", exc_info=True)
                 raise _unusable_backend(error) from error
+        self._backend = hardened_backend(self._backend)
         if isinstance(self._backend, keyring.backends.null.Keyring):
             raise SecretError(
                 f"the keyring is disabled (the 'null' backend is configured): {_NO_BACKEND_HINT}"
@@ -259,6 +330,8 @@ class KeyringSecretStore:
         log.info("stored secret %r in keyring service %r", name, self.service)
 
     def delete(self, name: str) -> bool:
+        import keyring.errors
+
         validate_secret_name(name)
         with self._index_lock:
             backend = self._keyring()

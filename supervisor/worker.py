@@ -25,15 +25,20 @@ import threading
 from pathlib import Path
 from typing import IO, Any
 
+# Imported here, before the worker says hello, not when its run first needs them:
+# keyring and its backends take ~50 ms to import, httpx and jsonpath-ng about as
+# long, which a restart onto a warm spare should not wait for.  (The secrets, HTTP
+# and data blocks import them only when used, so the supervisor does not carry them.)
+import httpx  # noqa: F401
+import jsonpath_ng.ext.parser  # noqa: F401
+import keyring.core  # noqa: F401
+
 from automation.blocks.context import CancelToken
 from automation.blocks.registry import BlockRegistry
 from automation.engine.engine import Engine, StepCheckpoint
 from automation.engine.events import Event
 from automation.errors import DeskpilotError, WorkflowInvalid
 from automation.loader import LoadedWorkflow, parse_workflow
-
-# Imported here, before the worker says hello, not when its run starts: keyring and its
-# backends take ~50 ms to import, which a restart onto a warm spare should not wait for.
 from automation.secrets import secret_store_from_env
 from automation.validation import validate
 from supervisor.logs import json_handler

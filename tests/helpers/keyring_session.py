@@ -30,10 +30,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from keyring.backend import KeyringBackend
 from keyring.backends.SecretService import Keyring as SecretServiceKeyring
 from keyring.errors import PasswordDeleteError
 
-from automation.secrets import INDEX_ENTRY, SERVICE_ENV, KeyringSecretStore
+from automation.secrets import INDEX_ENTRY, SERVICE_ENV, KeyringSecretStore, hardened_backend
 
 BACKEND = "keyring.backends.SecretService.Keyring"
 SECRETS_BUS_NAME = "org.freedesktop.secrets"
@@ -66,9 +67,10 @@ class RealKeyring:
             said = self.log_path.read_text(errors="replace")[-2000:]
         return f"{', '.join(gone)} exited; gnome-keyring said:\n{said}"
 
-    def backend(self) -> SecretServiceKeyring:
-        """A fresh SecretService backend; it reads the bus address at each call."""
-        return SecretServiceKeyring()
+    def backend(self) -> KeyringBackend:
+        """A fresh SecretService backend (as the product uses it); it reads the bus address
+        at each call."""
+        return hardened_backend(SecretServiceKeyring())
 
 
 def _alive(pid: int) -> bool:

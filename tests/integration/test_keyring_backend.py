@@ -256,3 +256,42 @@ def test_on_a_terminal_the_value_is_prompted_twice_and_not_echoed(
 
     assert canary.encode() not in shown
     assert secret_store.get("tty_token") == canary
+
+
+# -- several processes at once --------------------------------------------------------------
+
+READER = """\
+import sys
+from automation.secrets import KeyringSecretStore
+store = KeyringSecretStore(service=sys.argv[1])
+for i in range(int(sys.argv[2])):
+    if store.get("api_token") != sys.argv[3]:
+        sys.exit(f"read {i} came back wrong")
+"""
+
+
+def test_processes_reading_secrets_at_once_all_get_them(
+    secret_store: KeyringSecretStore, real_keyring
+) -> None:
+    """Runs in parallel workers read secrets at the same moment.  Each read opens a new
+    D-Bus connection; gnome-keyring used to answer some with "no such object" (and
+    secretstorage then failed with "Prompt dismissed"), a few per 1,600 reads."""
+    canary = _canary()
+    secret_store.set("api_token", canary)
+    readers = [
+        subprocess.Popen(
+            [sys.executable, "-c", READER, secret_store.service, "300", canary],
+            env=real_keyring.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    results = [reader.communicate(timeout=120) for reader in readers]
+
+    failures = [
+        err[-1500:] for reader, (_, err) in zip(readers, results, strict=True) if reader.returncode
+    ]
+    assert failures == []
+    assert real_keyring.daemons_gone() == ""

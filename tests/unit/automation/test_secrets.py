@@ -22,6 +22,7 @@ from automation.secrets import (
     KeyringSecretStore,
     MemorySecretStore,
     SecretStore,
+    hardened_backend,
     require_secret,
     secret_store_from_env,
     validate_secret_name,
@@ -311,6 +312,19 @@ def test_memory_store_behaves_like_the_contract() -> None:
         store.set("9lives", "x")
     with pytest.raises(SecretError, match="deskpilot secrets set a_token"):
         require_secret(store, "a_token")
+
+
+def test_only_keyrings_secret_service_backend_is_replaced() -> None:
+    null = keyring.backends.null.Keyring()
+    assert hardened_backend(null) is null
+
+    plain = SecretServiceKeyring()
+    plain.preferred_collection = "/org/freedesktop/secrets/collection/work"
+    hardened = hardened_backend(plain)
+
+    assert isinstance(hardened, SecretServiceKeyring) and hardened is not plain
+    assert hardened.preferred_collection == plain.preferred_collection
+    assert hardened_backend(hardened) is hardened
 
 
 def test_keyring_store_satisfies_the_protocol() -> None:
