@@ -112,6 +112,20 @@ class Probe:
             if check(fact):
                 return fact
 
+    def expect_all(
+        self, *checks: Callable[[dict[str, Any]], bool], timeout: float = 30.0
+    ) -> list[dict[str, Any]]:
+        """Facts meeting every check, in whatever order they come (one fact per check)."""
+        deadline = time.monotonic() + timeout
+        found: dict[int, dict[str, Any]] = {}
+        while len(found) < len(checks):
+            fact = self.expect(
+                lambda f: any(i not in found and c(f) for i, c in enumerate(checks)),
+                timeout=max(0.0, deadline - time.monotonic()),
+            )
+            found[next(i for i, c in enumerate(checks) if i not in found and c(fact))] = fact
+        return [found[i] for i in range(len(checks))]
+
     def _lines(self, deadline: float) -> list[dict[str, Any]]:
         """The complete lines available now, read unbuffered: a buffered readline() can hold
         a second line that select() then never reports."""
@@ -200,8 +214,10 @@ def test_tray_follows_the_supervisor_and_outlives_the_window(
         assert menu["menu"][:2] == ["Open Deskpilot", "Run workflow"]
         assert "Quit Deskpilot" in menu["menu"] and menu["run"] == ["slow"]
         probe.send("run slow")
-        probe.expect(lambda f: f.get("notified") == "Run started")
-        probe.expect(lambda f: f.get("state") == "running")
+        # the submit's answer and the run's first event race each other: either may be first
+        probe.expect_all(
+            lambda f: f.get("notified") == "Run started", lambda f: f.get("state") == "running"
+        )
         probe.expect(lambda f: f.get("state") == "ok")
         # a scheduled (unattended) run fails: a notification, and the icon turns red
         (paths.workflows_dir / "nightly-report.yaml").write_text(
