@@ -27,6 +27,7 @@ from supervisor.instance_lock import LOCK_FILE, InstanceLock
 from supervisor.logs import json_handler
 from supervisor.paths import DeskpilotPaths
 from supervisor.retention import RetentionPolicy, schedule_retention, stop_retention
+from supervisor.store.migrate import upgrade_in_child
 from supervisor.store.store import HistoryStore
 from supervisor.workers import ForkServerLauncher, PythonWorkerLauncher, WorkerLauncher
 
@@ -84,6 +85,9 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self.request_stop)
+        # Alembic (10 MB with Mako and Pygments) is only needed when the schema changes;
+        # migrating in a child keeps it out of a process that runs for weeks.
+        upgrade_in_child(self.paths.database_url)
         store = HistoryStore.open(self.paths.database_url)
         launcher = self.launcher or default_launcher(self.paths, self.config)
         worker_log = launcher.log_path if isinstance(launcher, PythonWorkerLauncher) else None

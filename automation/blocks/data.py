@@ -19,7 +19,6 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import Any, Literal
 
-from jsonpath_ng.ext.parser import parse as parse_jsonpath
 from pydantic import Field
 
 from automation.blocks.base import Block, BlockInput, BlockOutput, Emit
@@ -107,6 +106,9 @@ class JsonPathOutput(BlockOutput):
 
 @lru_cache(maxsize=256)
 def _jsonpath(expression: str) -> Any:
+    # imported on first use: the supervisor loads this module only to validate workflows
+    from jsonpath_ng.ext.parser import parse as parse_jsonpath
+
     try:
         return parse_jsonpath(expression)
     except Exception as exc:  # jsonpath-ng raises plain Exceptions from its lexer

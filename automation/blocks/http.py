@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-import httpx
 from pydantic import BeforeValidator, Field, field_validator
 
 from automation.blocks.base import Block, BlockInput, BlockOutput
@@ -159,6 +158,11 @@ def send(
     max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> HttpResponse:
     """Make one request and read the whole response, within the step's deadline."""
+    # Here, not at the top: the supervisor loads every block module to validate
+    # workflows and should not carry httpx (6 MB with its CLI's imports); workers
+    # import it before they say hello (``supervisor.worker``).
+    import httpx
+
     safe_url = redact_url(url)
     limit = ctx.remaining(timeout) or timeout
     ctx.check_cancelled()

@@ -23,13 +23,14 @@ import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
-
-import httpx
+from typing import TYPE_CHECKING, Literal
 
 from supervisor.api.tokenfile import socket_path
 from supervisor.core import SupervisorError
 from supervisor.instance_lock import LOCK_FILE, read_lock_holder
+
+if TYPE_CHECKING:
+    import httpx
 
 TRANSPORT_VARIABLE = "DESKPILOT_API_TRANSPORT"
 PORT_FILE = "api.port"
@@ -74,6 +75,8 @@ class Endpoint:
         return "http://deskpilot" if self.transport == "unix" else f"http://{LOOPBACK}:{self.port}"
 
     def http_transport(self) -> httpx.HTTPTransport:
+        import httpx  # only clients need it: the server does not carry httpx's 6 MB
+
         if self.transport == "unix":
             return httpx.HTTPTransport(uds=str(self.path))
         return httpx.HTTPTransport()

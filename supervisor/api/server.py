@@ -47,8 +47,31 @@ STARTUP_TIMEOUT = 10.0
 
 class ApiServer(uvicorn.Server):
     def __init__(self, config: uvicorn.Config, closing: asyncio.Event) -> None:
+        self._exit = asyncio.Event()
         super().__init__(config)
         self.closing = closing
+
+    @property
+    def should_exit(self) -> bool:
+        return self._exit.is_set()
+
+    @should_exit.setter
+    def should_exit(self, value: bool) -> None:
+        if value:
+            self._exit.set()
+        else:
+            self._exit.clear()
+
+    async def main_loop(self) -> None:
+        """Sleep until told to stop.
+
+        uvicorn's own loop wakes ten times a second to look at ``should_exit``
+        and refresh the Date header; that was most of an idle daemon's
+        wake-ups.  The header is off (a local API has no use for it), so one
+        tick sets the default headers for good.
+        """
+        await self.on_tick(0)
+        await self._exit.wait()
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -163,6 +186,7 @@ async def start_api_server(
         ws="none",
         proxy_headers=False,
         server_header=False,
+        date_header=False,
         timeout_graceful_shutdown=3,
     )
     server = ApiServer(config, closing=app.state.closing)

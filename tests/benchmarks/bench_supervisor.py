@@ -14,8 +14,9 @@ once with workers forked from the fork server (``ForkServerLauncher``):
 * hang → replacement: the busy worker is SIGSTOPped; the time from its last
   heartbeat to the resumed run's ``run_started`` on another worker;
 * throughput: N one-node runs submitted at once, until all have finished;
-* idle: a supervisor process (``daemon_proc``, no API, no triggers) with its
-  spare worker, measured for ``--idle-seconds``: CPU time, voluntary context
+* idle: ``deskpilotd`` itself, as a user starts it (API, triggers, the
+  workflows folder watched, one scheduled workflow in it), with its spare
+  worker, measured for ``--idle-seconds``: CPU time, voluntary context
   switches of all its threads (wake-ups) per second, RSS.
 
 supervisord runs the same child (a Python process importing what a worker
@@ -61,10 +62,12 @@ from typing import Any, cast
 import psutil
 
 from automation.engine.events import RunStatus
+from supervisor.client import endpoint_answers
 from supervisor.config import SupervisorConfig
+from supervisor.paths import DeskpilotPaths
 from supervisor.workers import WorkerState
 from tests.benchmarks._util import ROOT, fmt, format_table, load_average
-from tests.integration.supervisor.harness import DaemonProcess, SupervisorThread, wait_for
+from tests.integration.supervisor.harness import SupervisorThread, wait_for
 
 logger = logging.getLogger(__name__)
 
@@ -264,16 +267,50 @@ def idle_figures(main: int, others: Callable[[], list[int]], seconds: float) -> 
     return figures
 
 
+IDLE_WORKFLOW = """\
+deskpilot: 1
+name: nightly
+triggers:
+  - {type: schedule, cron: "0 3 * * *"}
+nodes:
+  hello:
+    block: notify.log
+    with: {message: "good night"}
+"""
+
+
 def measure_idle(column: Column, fork: bool, seconds: float) -> None:
+    """The real daemon, with everything a user's has running: not a stripped-down harness."""
     home = Path(tempfile.mkdtemp(prefix="dp-bench-idle-"))
-    daemon = DaemonProcess(home, {"launcher": "fork" if fork else "python"}, home / "no-plugin")
+    paths = DeskpilotPaths.under(home)
+    paths.workflows_dir.mkdir(parents=True)
+    (paths.workflows_dir / "nightly.yaml").write_text(IDLE_WORKFLOW, encoding="utf-8")
+    env = {
+        **os.environ,
+        "DESKPILOT_HOME": str(home),
+        "DESKPILOT_WORKER_LAUNCHER": "fork" if fork else "exec",
+    }
+    with open(home / "deskpilotd.log", "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "supervisor.daemon"], cwd=ROOT, env=env, stderr=log
+        )
+
+    def workers() -> list[int]:
+        with contextlib.suppress(psutil.Error):
+            return [p.pid for p in psutil.Process(process.pid).children(recursive=True)]
+        return []
+
     try:
-        daemon.start()
-        wait_for(lambda: daemon.workers() or None, timeout=60)
+        wait_for(lambda: endpoint_answers(paths) and workers(), timeout=60)
         time.sleep(3)  # let start-up work (imports, the first spare) settle before measuring
-        column.idle = idle_figures(daemon.pid, lambda: [p.pid for p in daemon.workers()], seconds)
+        column.idle = idle_figures(process.pid, workers, seconds)
     finally:
-        daemon.stop()
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
         shutil.rmtree(home, ignore_errors=True)
 
 

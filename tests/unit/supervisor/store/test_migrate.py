@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -11,8 +13,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
-from supervisor.store import DatabaseTooNew, HistoryStore
-from supervisor.store.migrate import head_revision
+from supervisor.store import DatabaseTooNew, HistoryStore, StoreError
+from supervisor.store.migrate import HEAD_REVISION, head_revision, upgrade_in_child
 from supervisor.store.schema import metadata
 from tests.helpers.storage import sqlite_rows
 
@@ -29,6 +31,26 @@ def test_a_new_database_is_created_at_head_in_wal_mode(tmp_path: Path) -> None:
     assert sqlite_rows(path, "SELECT version_num FROM alembic_version") == [(head_revision(),)]
     assert tables == set(metadata.tables) | {"alembic_version"}
     assert sqlite_rows(path, "PRAGMA journal_mode") == [("wal",)]
+
+
+def test_the_head_revision_constant_is_alembics_head() -> None:
+    """Opens at head skip Alembic by comparing with the constant: a new revision must move it."""
+    assert head_revision() == HEAD_REVISION
+
+
+def test_opening_a_current_database_does_not_import_alembic(tmp_path: Path) -> None:
+    path = tmp_path / "history.sqlite3"
+    HistoryStore.open(f"sqlite:///{path}").close()
+    probe = (
+        "import sys\n"
+        "from supervisor.store import HistoryStore\n"
+        f"HistoryStore.open('sqlite:///{path}').close()\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('alembic', 'mako')))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.strip() == "[]"
 
 
 def test_the_migrations_build_exactly_the_schema_the_code_queries(store: HistoryStore) -> None:
@@ -81,6 +103,39 @@ def test_a_database_from_a_newer_deskpilot_is_refused_untouched(tmp_path: Path) 
     assert "9999_future" in message
     assert "Update Deskpilot" in message
     assert sqlite_rows(path, "SELECT version_num FROM alembic_version") == [("9999_future",)]
+
+
+def test_a_migration_in_a_child_creates_the_database_at_head(tmp_path: Path) -> None:
+    path = tmp_path / "history.sqlite3"
+
+    upgrade_in_child(f"sqlite:///{path}")
+
+    assert sqlite_rows(path, "SELECT version_num FROM alembic_version") == [(HEAD_REVISION,)]
+    assert ("table", "runs") in sqlite_rows(path, "SELECT type, name FROM sqlite_master")
+
+
+def test_a_migration_in_a_child_raises_the_childs_error_here(tmp_path: Path) -> None:
+    """The daemon migrates in a child; the user still reads the same message."""
+    path = tmp_path / "history.sqlite3"
+    HistoryStore.open(f"sqlite:///{path}").close()
+    connection = sqlite3.connect(path)
+    with connection:
+        connection.execute("UPDATE alembic_version SET version_num = '9999_future'")
+    connection.close()
+
+    with pytest.raises(DatabaseTooNew) as raised:
+        upgrade_in_child(f"sqlite:///{path}")
+
+    assert "newer version of Deskpilot" in str(raised.value)
+    assert str(path) in str(raised.value)
+
+
+def test_a_migration_in_a_child_that_cannot_open_the_file_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "history.sqlite3"
+    path.write_bytes(b"this is not a database, just some bytes " * 200)
+
+    with pytest.raises(StoreError, match="damaged or is not a Deskpilot database"):
+        upgrade_in_child(f"sqlite:///{path}")
 
 
 def test_two_processes_opening_a_new_database_at_once_both_succeed(tmp_path: Path) -> None:

@@ -1,0 +1,89 @@
+"""The daemon stays small: libraries only runs need are left to the workers.
+
+The supervisor loads every block module to validate workflows.  Before these
+imports were made lazy, that pulled httpx (with rich and pygments), keyring
+(with secretstorage and cryptography), jsonpath-ng and Alembic into a process
+that runs for weeks: 100 MiB idle, against a budget of 80.  The benchmark
+measures the figure; this test keeps the cause from coming back.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from tests.integration.supervisor.harness import ROOT
+
+#: Top-level packages the daemon must not import while serving idle.
+WORKER_ONLY = (
+    "alembic",
+    "mako",
+    "pygments",
+    "httpx",
+    "rich",
+    "keyring",
+    "secretstorage",
+    "cryptography",
+    "jsonpath_ng",
+)
+
+USES_THEM = """\
+deskpilot: 1
+name: fetch-and-pick
+triggers:
+  - {type: schedule, cron: "0 3 * * *"}
+  - {type: webhook, name: fetch, secret: hook_token}
+nodes:
+  fetch:
+    block: http.request
+    with: {url: "http://127.0.0.1:9/data.json"}
+  pick:
+    block: data.json_path
+    with: {data: "{{ nodes.fetch.json }}", expression: "$.items[*].name"}
+links:
+  - fetch -> pick
+"""
+
+PROBE = textwrap.dedent(
+    """
+    import asyncio, json, sys
+    from pathlib import Path
+    from supervisor.daemon import Daemon
+    from supervisor.paths import DeskpilotPaths
+
+    daemon = Daemon(DeskpilotPaths.under(Path(sys.argv[1])))
+
+    def ready(parts):
+        workflows = [(w["name"], w["valid"], w["issues"]) for w in parts.catalog.list()]
+        loaded = sorted({name.split(".")[0] for name in sys.modules} & set(sys.argv[2:]))
+        print(json.dumps({"workflows": workflows, "loaded": loaded}), flush=True)
+        daemon.request_stop()
+
+    asyncio.run(daemon.serve(ready=ready))
+    """
+)
+
+
+def test_a_serving_daemon_leaves_run_only_libraries_to_the_workers(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    workflows = home / "workflows"
+    workflows.mkdir(parents=True)
+    (workflows / "fetch-and-pick.yaml").write_text(USES_THEM, encoding="utf-8")
+
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE, str(home), *WORKER_ONLY],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    # the workflow using them was validated: every block module was loaded
+    assert report["workflows"] == [["fetch-and-pick", True, []]]
+    assert report["loaded"] == []
