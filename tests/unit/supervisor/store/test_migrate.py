@@ -85,14 +85,19 @@ def test_reopening_keeps_the_history(tmp_path: Path) -> None:
     assert record is not None and record.workflow_name == "invoices"
 
 
-def test_a_database_from_a_newer_deskpilot_is_refused_untouched(tmp_path: Path) -> None:
-    path = tmp_path / "history.sqlite3"
+def _from_a_newer_deskpilot(path: Path) -> None:
+    """A history database as a future Deskpilot would leave it."""
     HistoryStore.open(f"sqlite:///{path}").close()
     connection = sqlite3.connect(path)
     with connection:
         connection.execute("UPDATE alembic_version SET version_num = '9999_future'")
         connection.execute("CREATE TABLE from_the_future (x)")
     connection.close()
+
+
+def test_a_database_from_a_newer_deskpilot_is_refused_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "history.sqlite3"
+    _from_a_newer_deskpilot(path)
 
     with pytest.raises(DatabaseTooNew) as raised:
         HistoryStore.open(f"sqlite:///{path}")
@@ -117,11 +122,7 @@ def test_a_migration_in_a_child_creates_the_database_at_head(tmp_path: Path) -> 
 def test_a_migration_in_a_child_raises_the_childs_error_here(tmp_path: Path) -> None:
     """The daemon migrates in a child; the user still reads the same message."""
     path = tmp_path / "history.sqlite3"
-    HistoryStore.open(f"sqlite:///{path}").close()
-    connection = sqlite3.connect(path)
-    with connection:
-        connection.execute("UPDATE alembic_version SET version_num = '9999_future'")
-    connection.close()
+    _from_a_newer_deskpilot(path)
 
     with pytest.raises(DatabaseTooNew) as raised:
         upgrade_in_child(f"sqlite:///{path}")
