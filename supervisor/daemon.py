@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from automation.blocks.registry import BlockRegistry
+from automation.errors import DeskpilotError
 from automation.redaction import Redactor
 from supervisor.config import SupervisorConfig
-from supervisor.core import Supervisor, SupervisorError
+from supervisor.core import Supervisor
 from supervisor.instance_lock import LOCK_FILE, InstanceLock
 from supervisor.logs import json_handler
 from supervisor.paths import DeskpilotPaths
@@ -185,7 +186,7 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     try:
         run_daemon()
-    except SupervisorError as exc:
+    except DeskpilotError as exc:  # also the store's: a database from a newer Deskpilot
         logging.getLogger("deskpilotd").error("%s", exc)
         raise SystemExit(1) from None
 

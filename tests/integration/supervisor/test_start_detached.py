@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 from pathlib import Path
 
-from supervisor.client import start_detached, start_log_tail
+from supervisor.client import START_LOG, start_detached, start_log_tail
 from supervisor.instance_lock import InstanceLock
-from supervisor.paths import HOME_VARIABLE, DeskpilotPaths
+from supervisor.paths import DATABASE_FILE, HOME_VARIABLE, DeskpilotPaths
+from supervisor.store import HistoryStore
 
 
 def test_a_supervisor_that_exits_at_once_says_why_in_its_start_log(tmp_path: Path) -> None:
@@ -33,6 +35,27 @@ def test_a_supervisor_that_exits_at_once_says_why_in_its_start_log(tmp_path: Pat
     assert code != 0
     assert "started by a test" in tail
     assert "another Deskpilot supervisor is already running" in tail
+
+
+def test_a_database_from_a_newer_deskpilot_stops_the_start_with_one_clear_line(
+    tmp_path: Path,
+) -> None:
+    paths = DeskpilotPaths.under(tmp_path).ensure()
+    HistoryStore.open(paths.database_url).close()
+    connection = sqlite3.connect(paths.data_dir / DATABASE_FILE)
+    with connection:
+        connection.execute("UPDATE alembic_version SET version_num = '9999_future'")
+    connection.close()
+    env = {**os.environ, HOME_VARIABLE: str(tmp_path)}
+    env.pop("DESKPILOT_DATABASE_URL", None)
+
+    process = start_detached(paths, env, requested_by="a test")
+    code = process.wait(timeout=60)
+
+    said = (paths.log_dir / START_LOG).read_text(encoding="utf-8")
+    assert code == 1
+    assert "was last used by a newer version of Deskpilot" in start_log_tail(paths)
+    assert "Traceback" not in said
 
 
 def test_the_start_log_tail_is_empty_before_any_start(tmp_path: Path) -> None:
