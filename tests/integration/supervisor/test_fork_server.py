@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from pathlib import Path
 
 import psutil
 
@@ -27,6 +28,14 @@ def server_pid(harness) -> int:
     pid = harness.call(lambda: launcher.server_pid)
     assert pid is not None
     return int(pid)
+
+
+def _python_wrapper(tmp_path: Path, prelude: str) -> Path:
+    """A "python" that runs ``prelude`` (shell) first: a way to break the fork server."""
+    python = tmp_path / "python"
+    python.write_text(f'#!/bin/sh\n{prelude}exec {sys.executable} "$@"\n', encoding="utf-8")
+    python.chmod(0o755)
+    return python
 
 
 def test_forked_workers_run_in_their_own_session_and_report_exits(start_supervisor) -> None:
@@ -82,12 +91,7 @@ def test_losing_the_fork_server_loses_no_run(start_supervisor) -> None:
 
 def test_workers_start_directly_when_the_fork_server_cannot(start_supervisor, tmp_path) -> None:
     """An interpreter that refuses to be a fork server: workers start the ordinary way."""
-    python = tmp_path / "python"
-    python.write_text(
-        f'#!/bin/sh\n[ "$3" = "--fork-server" ] && exit 1\nexec {sys.executable} "$@"\n',
-        encoding="utf-8",
-    )
-    python.chmod(0o755)
+    python = _python_wrapper(tmp_path, '[ "$3" = "--fork-server" ] && exit 1\n')
     harness = start_supervisor(fork=True, python=str(python))
     run_id = harness.submit(harness.workflow("plain", gated("plain", "control.pass", "{}")))
     assert harness.wait_terminal(run_id).status is RunStatus.SUCCEEDED
@@ -101,14 +105,12 @@ def test_workers_start_directly_when_the_fork_server_cannot(start_supervisor, tm
 def test_a_fork_server_killed_while_starting_is_started_again(start_supervisor, tmp_path) -> None:
     """One kill while it imports is not a reason to give up on it (starting directly is
     25 times slower): the next server is started at once and forks the workers."""
-    python = tmp_path / "python"
     marker = tmp_path / "killed-once"
-    python.write_text(
-        f'#!/bin/sh\nif [ "$3" = "--fork-server" ] && [ ! -e {marker} ]; then\n'
-        f"  touch {marker}; kill -KILL $$\nfi\nexec {sys.executable} \"$@\"\n",
-        encoding="utf-8",
+    python = _python_wrapper(
+        tmp_path,
+        f'if [ "$3" = "--fork-server" ] && [ ! -e {marker} ]; then\n'
+        f"  touch {marker}; kill -KILL $$\nfi\n",
     )
-    python.chmod(0o755)
     harness = start_supervisor(fork=True, python=str(python))
     run_id = harness.submit(harness.workflow("again", gated("again", "control.pass", "{}")))
     assert harness.wait_terminal(run_id).status is RunStatus.SUCCEEDED
