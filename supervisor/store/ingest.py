@@ -36,6 +36,7 @@ from automation.engine.events import (
     RunStatus,
     StepStatus,
 )
+from supervisor.store.records import whole_span
 from supervisor.store.schema import runs, workflow_versions, workflows
 from supervisor.store.statements import (
     FAIL_COLUMNS,
@@ -306,7 +307,6 @@ class Ingest:
                     inputs=event.inputs,
                     queued_at=event.at,
                     started_at=event.at,
-                    resumes=1 if event.resumed else 0,
                 )
             )
             return
@@ -318,7 +318,6 @@ class Ingest:
             "error": None,
             "failed_node": None,
             "stopped_reason": None,
-            "resumes": runs.c.resumes + (1 if event.resumed else 0),
             "parent_run_id": func.coalesce(runs.c.parent_run_id, event.parent_run_id),
         }
         if event.inputs or existing.inputs is None:
@@ -346,12 +345,21 @@ class Ingest:
     def _run_finished(self, event: RunFinished) -> None:
         self._flush()
         status = RunStatus(event.status)
+        # The event's duration is the last attempt's; the run's covers every attempt.
+        started_at = self.connection.execute(
+            select(runs.c.started_at).where(runs.c.id == event.run_id)
+        ).scalar()
+        duration = (
+            event.duration
+            if started_at is None
+            else whole_span(started_at, event.at, at_least=event.duration)
+        )
         self.connection.execute(
             update(runs)
             .where(runs.c.id == event.run_id)
             .values(
                 status=status.value,
-                duration=event.duration,
+                duration=duration,
                 error=event.error,
                 failed_node=event.failed_node,
                 outputs=event.outputs,

@@ -140,3 +140,14 @@ def step_record(row: Row[Any]) -> StepRecord:
         error=row.error,
         failure=row.failure,
     )
+
+
+def whole_span(started_at: datetime, ended_at: datetime, at_least: float = 0.0) -> float:
+    """A run's duration: from its first start to its end, across every interruption.
+
+    Wall-clock time, because a resumed run's attempts ran in different processes
+    (perhaps under different supervisors) whose monotonic clocks share nothing;
+    ``at_least`` (the last attempt's own monotonic duration) guards against a
+    clock set back meanwhile.
+    """
+    return max((ended_at - started_at).total_seconds(), at_least, 0.0)

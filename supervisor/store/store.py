@@ -61,6 +61,7 @@ from supervisor.store.records import (
     VersionRef,
     run_record,
     step_record,
+    whole_span,
 )
 from supervisor.store.schema import artifacts, events, runs, step_runs, workflow_versions, workflows
 from supervisor.store.types import UTCDateTime
@@ -337,20 +338,29 @@ class HistoryStore:
         new = RunStatus(status)
         at = at or self.clock.now()
         with self._write() as connection:
-            current = connection.execute(select(runs.c.status).where(runs.c.id == run_id)).scalar()
-            if current is None:
+            row = connection.execute(
+                select(runs.c.status, runs.c.started_at).where(runs.c.id == run_id)
+            ).first()
+            if row is None:
                 raise RunNotFound(run_id)
+            current = RunStatus(row.status)
             try:
-                check_run_transition(RunStatus(current), new)
+                check_run_transition(current, new)
             except IllegalTransition as exc:
                 raise IllegalTransition(f"run {run_id}: {exc}") from None
             values: dict[str, Any] = {"status": new.value}
             if new is RunStatus.QUEUED:
                 values.update(finished_at=None, duration=None)
+                if current is RunStatus.INTERRUPTED:
+                    # Counted where the resume is decided: a run interrupted before its
+                    # first step finished resumes too, though its engine sees no checkpoint.
+                    values["resumes"] = runs.c.resumes + 1
             elif new is RunStatus.RUNNING:
                 values["started_at"] = func.coalesce(runs.c.started_at, literal(at, UTCDateTime()))
             elif new.terminal:
                 values["finished_at"] = at
+                if row.started_at is not None:
+                    values["duration"] = whole_span(row.started_at, at)
             if error is not None:
                 values["error"] = error
             if stopped_reason is not None:

@@ -11,9 +11,11 @@ import os
 import signal
 from pathlib import Path
 
+import pytest
+
 from automation.engine.events import RunStatus
 from tests.helpers.common import eventually
-from tests.integration.supervisor.harness import lines, pid_gone
+from tests.integration.supervisor.harness import lines, pid_gone, wait_for
 
 #: one -> two -> gate (waits for a file the test creates) -> three
 GATED = """\
@@ -152,3 +154,29 @@ def test_a_worker_that_cannot_run_the_workflow_fails_it_and_says_why(start_super
     assert harness.call(lambda: len(harness.sup.breaker("plugin-gone").failures)) == 1
     assert harness.seen("run_interrupted", run_id=run_id) == []  # not a crash: no resume
     assert harness.call(lambda: run_id not in harness.sup.active)
+
+
+def test_resumes_and_duration_count_every_interruption(start_supervisor) -> None:
+    """SIGKILLed three times while waiting at its gate: three resumes, and the run's duration
+    runs from its first start to its end, not just the last attempt's part."""
+    harness = start_supervisor(max_restarts=5)
+    path = harness.workflow("thrice", gated("thrice"))
+    run_id = harness.submit(path)
+    def gates() -> int:
+        return len(harness.seen("node_started", run_id=run_id, node_id="gate"))
+
+    for attempt in range(1, 4):
+        wait_for(lambda: gates() >= attempt or None)  # noqa: B023 (waited on here)
+        os.kill(harness.busy_pid(run_id), signal.SIGKILL)
+        wait_for(lambda: len(harness.seen("run_interrupted", run_id=run_id)) >= attempt or None)  # noqa: B023
+    wait_for(lambda: gates() >= 4 or None)
+    (path.parent / "gate").write_text("open", encoding="utf-8")
+
+    record = harness.wait_terminal(run_id)
+    assert record.status is RunStatus.SUCCEEDED, record.error
+    assert record.resumes == 3
+    assert record.started_at is not None and record.finished_at is not None
+    span = (record.finished_at - record.started_at).total_seconds()
+    assert record.duration == pytest.approx(span, abs=0.002)
+    last = harness.seen("run_finished", run_id=run_id)[-1]
+    assert record.duration > last["duration"]  # the last attempt alone was shorter

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 from datetime import UTC, datetime, timedelta, timezone
@@ -224,7 +225,9 @@ def test_restarting_an_attempt_left_in_flight_overwrites_it(
     ]
     assert steps[1].started_at == again[1].at
     record = store.get_run(run.run_id)
-    assert record is not None and record.resumes == 1
+    # Resumes are counted by the supervisor's decision (interrupted -> queued), not by the
+    # engine's start event, which cannot tell a resume without a checkpoint from a first start.
+    assert record is not None and record.resumes == 0
 
 
 def test_checkpoint_holds_the_succeeded_steps_with_what_they_emitted(store: HistoryStore) -> None:
@@ -358,6 +361,37 @@ def test_run_status_follows_the_lifecycle(store: HistoryStore) -> None:
     assert cancelled.status is RunStatus.CANCELLED
     assert cancelled.error == "stopped by user"
     assert cancelled.finished_at is not None
+
+
+def test_resumes_and_duration_cover_every_interruption(store: HistoryStore) -> None:
+    """Interrupted four times, before any step finished: four resumes, the whole span timed."""
+    run = RunEvents()
+    store.create_run(run.run_id, run.workflow)
+    started = run.run_started()
+    store.record([started])
+    for _ in range(4):
+        store.set_run_status(run.run_id, RunStatus.INTERRUPTED, error="worker crashed")
+        store.set_run_status(run.run_id, RunStatus.QUEUED)
+        store.record([run.run_started(), run.node_started(1)])
+    finished = dataclasses.replace(run.run_finished(steps=1), duration=1.5)  # the last attempt
+    store.record([finished])
+
+    record = store.get_run(run.run_id)
+    assert record is not None and record.resumes == 4
+    assert record.started_at == started.at
+    assert record.duration == (finished.at - started.at).total_seconds()
+
+
+def test_a_run_the_supervisor_ends_is_timed_from_its_first_start(store: HistoryStore) -> None:
+    run = RunEvents()
+    store.create_run(run.run_id, run.workflow)
+    started = run.run_started()
+    store.record([started])
+    store.set_run_status(run.run_id, RunStatus.INTERRUPTED)
+    ended = started.at + timedelta(seconds=8.5)
+    failed = store.set_run_status(run.run_id, RunStatus.FAILED, error="gave up", at=ended)
+    assert failed.resumes == 0
+    assert failed.duration == 8.5
 
 
 def test_an_illegal_status_change_names_the_run_and_both_states(store: HistoryStore) -> None:
