@@ -82,6 +82,8 @@ def describe_trigger(trigger: Any) -> str:
         return f"webhook {trigger.name}{paused}"
     if kind == "after":
         return f"after {trigger.workflow}{paused}"
+    if kind == "hotkey":
+        return f"hotkey {trigger.keys}{paused}"
     return str(kind)
 
 

@@ -55,6 +55,7 @@ TRIGGER_TYPES = (
     ("file", "Files change in a folder"),
     ("webhook", "A webhook is called"),
     ("after", "Another workflow finishes"),
+    ("hotkey", "A key chord is pressed (X11)"),
 )
 _TRIGGER = TypeAdapter(Trigger)
 
@@ -226,6 +227,7 @@ class TriggerDialog(QDialog):
         self._file_page(data)
         self._webhook_page(data, secrets)
         self._after_page(data, workflows)
+        self._hotkey_page(data)
         form = QFormLayout()
         form.addRow("Runs when:", self.type_box)
         layout = QVBoxLayout(self)
@@ -369,6 +371,16 @@ class TriggerDialog(QDialog):
         form.addRow("After:", self.after_workflow)
         form.addRow("Ends as:", row)
 
+    def _hotkey_page(self, data: dict[str, Any]) -> None:
+        _page, form = self._page()
+        self.hotkey_keys = QLineEdit(str(data.get("keys") or "ctrl+alt+r"))
+        self.hotkey_keys.setAccessibleName("Keys")
+        self.hotkey_keys.setToolTip(
+            "modifiers (ctrl, alt, shift, super) and one key, e.g. 'ctrl+alt+r'; the supervisor "
+            "grabs it on its X display"
+        )
+        form.addRow("Keys:", self.hotkey_keys)
+
     def _type_changed(self, _index: int = 0) -> None:
         self.pages.setCurrentIndex(self.type_box.currentIndex())
         self._update_preview()
@@ -399,6 +411,8 @@ class TriggerDialog(QDialog):
         elif kind == "webhook":
             out["name"] = self.hook_name.text().strip()
             out["secret"] = self.hook_secret.currentText().strip()
+        elif kind == "hotkey":
+            out["keys"] = self.hotkey_keys.text().strip()
         else:
             out["workflow"] = self.after_workflow.currentText().strip()
             out["status"] = [name for name, box in self.after_status.items() if box.isChecked()]

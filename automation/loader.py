@@ -224,7 +224,7 @@ def _parse_document(text: str, file: str | None) -> tuple[Any, LineMap]:
 _NOT_JSON = object()
 
 
-_TRIGGER_TAGS = {"schedule", "file", "webhook", "after"}
+_TRIGGER_TAGS = {"schedule", "file", "webhook", "after", "hotkey"}
 
 
 def _strip_union_tags(loc: Loc) -> Loc:

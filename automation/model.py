@@ -309,8 +309,24 @@ class WorkflowFinishedTrigger(_TriggerBase):
     )
 
 
+class HotkeyTrigger(_TriggerBase):
+    """Runs when a global key chord is pressed on the X display the supervisor runs on."""
+
+    type: Literal["hotkey"] = "hotkey"
+    keys: str = Field(
+        description="a chord such as 'ctrl+alt+r': modifiers (ctrl, alt, shift, super) and one key"
+    )
+
+    @field_validator("keys")
+    @classmethod
+    def _chord(cls, value: str) -> str:
+        from automation.hotkeys import parse_hotkey
+
+        return str(parse_hotkey(value))  # HotkeyError is a ValueError: pydantic reports it
+
+
 Trigger = Annotated[
-    ScheduleTrigger | FileTrigger | WebhookTrigger | WorkflowFinishedTrigger,
+    ScheduleTrigger | FileTrigger | WebhookTrigger | WorkflowFinishedTrigger | HotkeyTrigger,
     Field(discriminator="type"),
 ]
 

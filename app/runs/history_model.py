@@ -49,7 +49,7 @@ PAGE_SIZE = 100
 SCAN_PAGE = 500
 MAX_SCAN = 5000
 REFRESH_DELAY_MS = 250
-TRIGGER_KINDS = ("manual", "schedule", "file", "webhook", "after")
+TRIGGER_KINDS = ("manual", "schedule", "file", "webhook", "after", "hotkey")
 
 
 _DISPLAY = int(Qt.ItemDataRole.DisplayRole)

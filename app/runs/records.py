@@ -64,11 +64,11 @@ def local_time(value: datetime | str | None, *, seconds: bool = True) -> str:
 
 
 def trigger_kind(label: str | None) -> str:
-    """'manual', 'schedule', 'file', 'webhook' or 'after' for a run's trigger label."""
+    """'manual', 'schedule', 'file', 'webhook', 'after' or 'hotkey' for a run's trigger label."""
     if not label:
         return "manual"
     head = label.split(":", 1)[0]
-    if head in ("schedule", "file", "webhook", "after"):
+    if head in ("schedule", "file", "webhook", "after", "hotkey"):
         return head
     return "manual"
 

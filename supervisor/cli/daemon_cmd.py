@@ -256,7 +256,7 @@ def workers_cmd(as_json: bool) -> None:
 
 @click.group("triggers")
 def triggers_group() -> None:
-    """Schedules, file watches, webhooks and chained workflows."""
+    """Schedules, file watches, webhooks, hotkeys and chained workflows."""
 
 
 def _triggers_table(triggers: list[TriggerInfo]) -> None:

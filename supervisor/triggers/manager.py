@@ -14,8 +14,9 @@ the catalog a trigger does not fire, and those fire times are not misfires:
 not firing is what was asked for.  When it becomes active again, schedules
 count from that moment.
 
-Everything runs on the supervisor's asyncio loop; watchdog threads hand
-their events over with ``call_soon_threadsafe``.
+Everything runs on the supervisor's asyncio loop; watchdog threads and the
+hotkey listener (started with the first hotkey trigger) hand their events
+over with ``call_soon_threadsafe``.
 """
 
 from __future__ import annotations
@@ -31,9 +32,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from automation.errors import DeskpilotError
+from automation.hotkeys import parse_hotkey
 from automation.loader import LoadedWorkflow
 from automation.model import (
     FileTrigger,
+    HotkeyTrigger,
     ScheduleTrigger,
     Trigger,
     WebhookTrigger,
@@ -48,6 +51,7 @@ from supervisor.triggers.errors import (
     WebhookNotFound,
 )
 from supervisor.triggers.files import FileTriggerWatch, resolve_folder
+from supervisor.triggers.hotkeys import HotkeyBindings
 from supervisor.triggers.misfire import iso
 from supervisor.triggers.schedules import (
     ScheduleJobs,
@@ -58,13 +62,14 @@ from supervisor.triggers.schedules import (
 from supervisor.triggers.specs import (
     after_label,
     fit,
+    hotkey_label,
     spec_dump,
     spec_hash,
     summary,
     trigger_key,
 )
 from supervisor.triggers.state import UNKNOWN_HISTORY, NotRun, TriggerState, TriggerStateStore
-from supervisor.triggers.webhooks import check_secret, webhook_inputs
+from supervisor.triggers.webhooks import bind_webhooks, check_secret, webhook_inputs
 
 if TYPE_CHECKING:
     from supervisor.daemon import DaemonParts
@@ -141,6 +146,7 @@ class TriggerManager:
         self._triggers: dict[str, ActiveTrigger] = {}
         self._states: dict[str, TriggerState] = {}
         self._webhooks: dict[str, str] = {}
+        self._hotkeys = HotkeyBindings(self._hotkey_pressed, self._set_problem)
         self._breaker_timers: dict[str, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         #: Schedules whose job woke up this loop turn (key -> generation), handled together.
@@ -187,6 +193,7 @@ class TriggerManager:
                 trigger.watch = None
         if self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self._hotkeys.close()
         await asyncio.sleep(0)  # let the scheduler's shutdown (queued on the loop) run
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
@@ -345,30 +352,11 @@ class TriggerManager:
             logger.info("trigger %s removed", key)
 
     def _sync_webhooks(self) -> None:
-        """Bind each webhook name to one trigger: the one holding it keeps it, else the first.
-
-        A second trigger declaring a bound name is listed with a problem and
-        cannot be called; it takes the name over when the holder goes away.
-        """
-        bound: dict[str, str] = {}
-        for name, key in self._webhooks.items():
-            spec = self._triggers[key].spec if key in self._triggers else None
-            if isinstance(spec, WebhookTrigger) and spec.name == name:
-                bound[name] = key
-        for trigger in sorted(self._triggers.values(), key=lambda t: (t.workflow, t.index)):
-            if not isinstance(trigger.spec, WebhookTrigger):
-                continue
-            holder_key = bound.setdefault(trigger.spec.name, trigger.key)
-            problem = (
-                None
-                if holder_key == trigger.key
-                else f"webhook name '{trigger.spec.name}' is already used by trigger "
-                f"{holder_key}; this one cannot be called until one of them is renamed"
-            )
-            if problem is not None and problem != trigger.problem:
-                logger.warning("trigger %s: %s", trigger.key, problem)
-            trigger.problem = problem
-        self._webhooks = bound
+        """Bind each webhook name to one trigger (see ``webhooks.bind_webhooks``)."""
+        ordered = sorted(self._triggers.values(), key=lambda t: (t.workflow, t.index))
+        self._webhooks, problems = bind_webhooks(self._webhooks, {t.key: t.spec for t in ordered})
+        for key, problem in problems.items():
+            self._set_problem(key, problem)
 
     def _activate(self, trigger: ActiveTrigger) -> None:
         trigger.generation += 1
@@ -415,6 +403,9 @@ class TriggerManager:
                 poll_interval=self.poll_interval,
             )
             trigger.watch.start()
+        elif isinstance(spec, HotkeyTrigger):
+            problem = self._hotkeys.bind(trigger.key, parse_hotkey(spec.keys))
+            self._set_problem(trigger.key, problem)
 
     def _date_ahead(self, trigger: ActiveTrigger) -> bool:
         run_date = trigger.schedule.get_next_fire_time(None, self.now())
@@ -428,6 +419,7 @@ class TriggerManager:
         if trigger.watch is not None:
             self._spawn(trigger.watch.stop())
             trigger.watch = None
+        self._hotkeys.release(trigger.key)
 
     # -- schedules -------------------------------------------------------------------------
     async def _schedule_woke(self, key: str, generation: int) -> None:
@@ -562,6 +554,22 @@ class TriggerManager:
                 inputs["event"] = event
         label = fit(f"file:{key}:{event}:{path.name}")
         self._submit(trigger, loaded, inputs, label, at=self.now())
+
+    # -- hotkeys ---------------------------------------------------------------------------
+    def _set_problem(self, key: str, problem: str | None) -> None:
+        trigger = self._triggers.get(key)
+        if trigger is not None:
+            if problem is not None and problem != trigger.problem:
+                logger.warning("trigger %s: %s", key, problem)
+            trigger.problem = problem
+
+    def _hotkey_pressed(self, key: str) -> None:
+        trigger = self._triggers.get(key)
+        if trigger is None or not trigger.active or not isinstance(trigger.spec, HotkeyTrigger):
+            return
+        label = hotkey_label(trigger.spec.keys)
+        loaded = self.catalog.get(trigger.workflow)
+        self._submit(trigger, loaded, dict(trigger.spec.inputs), label, at=self.now())
 
     # -- webhooks --------------------------------------------------------------------------
     def _webhook_trigger(self, name: str) -> ActiveTrigger:

@@ -9,6 +9,7 @@ A run's ``trigger`` field says what started it:
 * ``schedule:<key>@<fire time, UTC ISO>``
 * ``file:<key>:<event>:<file name>``
 * ``webhook:<name>``
+* ``hotkey:<chord>`` (``hotkey:ctrl+alt+r``)
 * ``after:<workflow>:<run id>`` (the run whose end started this one)
 """
 
@@ -19,7 +20,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from automation.model import FileTrigger, ScheduleTrigger, Trigger, WebhookTrigger
+from automation.model import FileTrigger, HotkeyTrigger, ScheduleTrigger, Trigger, WebhookTrigger
 from supervisor.triggers.misfire import iso
 
 #: Width of the history's ``trigger`` column.
@@ -47,6 +48,10 @@ def after_label(workflow: str, run_id: str) -> str:
     # cut the workflow name, never the run id: the chain guard parses it from the end
     room = LABEL_WIDTH - len("after:") - len(run_id) - 1
     return f"after:{workflow[:room]}:{run_id}"
+
+
+def hotkey_label(chord: str) -> str:
+    return fit(f"hotkey:{chord}")
 
 
 def parse_after_label(label: str) -> str | None:
@@ -92,4 +97,6 @@ def summary(trigger: Trigger) -> str:
         return f"file {'/'.join(trigger.events)} {where} (debounce {trigger.debounce:g}s)"
     if isinstance(trigger, WebhookTrigger):
         return f"webhook '{trigger.name}' (secret '{trigger.secret}')"
+    if isinstance(trigger, HotkeyTrigger):
+        return f"hotkey {trigger.keys}"
     return f"after '{trigger.workflow}' {'/'.join(trigger.status)}"

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from automation.model import WebhookTrigger
+from automation.model import Trigger, WebhookTrigger
 from supervisor.triggers.errors import WebhookForbidden, WebhookUnauthorized
 
 logger = logging.getLogger(__name__)
@@ -52,3 +52,33 @@ def webhook_inputs(
     if "payload" in declared and "payload" not in payload:
         inputs["payload"] = dict(payload)
     return inputs
+
+
+def bind_webhooks(
+    bound: Mapping[str, str], specs: Mapping[str, Trigger]
+) -> tuple[dict[str, str], dict[str, str | None]]:
+    """Bind each webhook name to one trigger: the one holding it keeps it, else the first.
+
+    ``bound`` maps webhook names to the trigger keys holding them now;
+    ``specs`` is every trigger by key, in list order.  Returns the new
+    binding and, for every webhook trigger, its problem (None when it holds
+    its name).  A second trigger declaring a bound name cannot be called; it
+    takes the name over when the holder goes away.
+    """
+    kept: dict[str, str] = {}
+    for name, key in bound.items():
+        spec = specs.get(key)
+        if isinstance(spec, WebhookTrigger) and spec.name == name:
+            kept[name] = key
+    problems: dict[str, str | None] = {}
+    for key, spec in specs.items():
+        if not isinstance(spec, WebhookTrigger):
+            continue
+        holder = kept.setdefault(spec.name, key)
+        problems[key] = (
+            None
+            if holder == key
+            else f"webhook name '{spec.name}' is already used by trigger "
+            f"{holder}; this one cannot be called until one of them is renamed"
+        )
+    return kept, problems
