@@ -25,7 +25,9 @@ are group-committed by a ``Recorder`` before clients see them.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
+import functools
 import logging
 import random
 import time
@@ -34,7 +36,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import func, select
 
@@ -60,6 +62,7 @@ from supervisor.bus import (
 )
 from supervisor.config import SupervisorConfig
 from supervisor.protocol import EVENT_MESSAGES, ProtocolError, decode, message_event
+from supervisor.stacks import python_stacks
 from supervisor.store.recorder import Recorder
 from supervisor.store.records import VersionRef
 from supervisor.store.schema import events as events_table
@@ -79,6 +82,8 @@ from supervisor.workers import (
 )
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 #: After the history refused a write (disk full, database locked), try again this much later.
 STORE_RETRY_SECONDS = 2.0
@@ -193,6 +198,9 @@ class Supervisor:
         self.store_trouble: str | None = None
         self._strays: asyncio.TimerHandle | None = None
         self.recorder = Recorder(store, on_committed=self._committed)
+        #: The one thread that runs the loop's store calls, in the order they were made: a
+        #: locked or slow database delays them, never the loop (health, heartbeats, the API).
+        self._store_lane = concurrent.futures.ThreadPoolExecutor(1, "history-calls")
 
     # -- lifecycle ------------------------------------------------------------------
     async def start(self) -> None:
@@ -242,6 +250,14 @@ class Supervisor:
         if self._strays is not None:
             self._strays.cancel()
         self.recorder.close()
+        self._store_lane.shutdown(wait=True)
+
+    async def _in_store(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a blocking store call (or other file work) on the store lane, off the loop."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._store_lane, functools.partial(function, *args, **kwargs)
+        )
 
     def _spawn_task(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -921,24 +937,26 @@ class Supervisor:
         self._spawn_task(self._collect_and_kill(worker, reason))
 
     async def _collect_and_kill(self, worker: WorkerHandle, reason: ExitReason) -> None:
-        if reason is ExitReason.HUNG:
-            await asyncio.sleep(0.05)  # give faulthandler a moment to write the stack dump
-        if worker.run_id:
+        run_id = worker.run_id
+        if run_id:
+            stuck = reason in (ExitReason.HUNG, ExitReason.TIMED_OUT)
+            path = self.artifacts_dir / run_id / f"worker-{worker.id}-{reason}.json"
             log_path = self.worker_log(worker.id) if self.worker_log else None
+            extra = {"worker_id": worker.id, "heartbeats": worker.heartbeats}
             try:
-                path = save_evidence(
-                    self.artifacts_dir / worker.run_id / f"worker-{worker.id}-{reason}.json",
-                    pid=worker.pid,
-                    reason=str(reason),
-                    log_tail=tail(log_path) if log_path else "",
-                    extra={"worker_id": worker.id, "heartbeats": worker.heartbeats},
+                await self._in_store(
+                    _collect_evidence, path, worker.pid, reason, log_path, extra, stuck
                 )
-                self.store.add_artifact(
-                    worker.run_id, str(path), kind="evidence", description=f"worker {reason}"
+                await self._in_store(
+                    self.store.add_artifact,
+                    run_id,
+                    str(path),
+                    kind="evidence",
+                    description=f"worker {reason}",
                 )
             except (OSError, DeskpilotError) as exc:
                 logger.warning("could not save evidence for worker %s: %s", worker.pid, exc)
-            if reason in (ExitReason.HUNG, ExitReason.TIMED_OUT):
+            if stuck:
                 await self._screen_evidence(worker, reason)
         kill_tree(worker.pid)
 
@@ -957,7 +975,8 @@ class Supervisor:
         path = self.artifacts_dir / run_id / f"worker-{worker.id}-{reason}-screen.png"
         try:
             await asyncio.wait_for(asyncio.to_thread(grab_screen_png, path), timeout=3.0)
-            self.store.add_artifact(
+            await self._in_store(
+                self.store.add_artifact,
                 run_id,
                 str(path),
                 kind="screenshot",
@@ -1166,6 +1185,34 @@ class Supervisor:
                 if b.opened_at is not None
             },
         }
+
+
+def _collect_evidence(
+    path: Path,
+    pid: int,
+    reason: ExitReason,
+    log_path: Path | None,
+    extra: dict[str, Any],
+    stuck: bool,
+) -> Path:
+    """Write what is known of a worker about to be killed (blocking: runs off the loop).
+
+    A stuck worker's stacks come from py-spy, read from outside (it works on a
+    stopped process, which cannot run its own faulthandler); the faulthandler
+    dump that ``_kill`` asked for lands in the log tail, read a moment later.
+    """
+    asked = time.monotonic()
+    if stuck:
+        extra = {**extra, "python_stacks": python_stacks(pid)}
+        # give faulthandler a moment to write its dump into the log
+        time.sleep(max(0.0, 0.05 - (time.monotonic() - asked)))
+    return save_evidence(
+        path,
+        pid=pid,
+        reason=str(reason),
+        log_tail=tail(log_path) if log_path else "",
+        extra=extra,
+    )
 
 
 def _workflow_path(store: HistoryStore, workflow_id: int | None) -> str | None:

@@ -162,6 +162,7 @@ def test_resumes_and_duration_count_every_interruption(start_supervisor) -> None
     harness = start_supervisor(max_restarts=5)
     path = harness.workflow("thrice", gated("thrice"))
     run_id = harness.submit(path)
+
     def gates() -> int:
         return len(harness.seen("node_started", run_id=run_id, node_id="gate"))
 

@@ -42,6 +42,7 @@ def test_frozen_worker_is_detected_killed_and_resumed(start_supervisor) -> None:
     pid = harness.busy_pid(run_id)
     stopped_at = time.monotonic()
     os.kill(pid, signal.SIGSTOP)
+    threads = {int(task) for task in os.listdir(f"/proc/{pid}/task")}  # fixed while stopped
 
     missed = harness.wait_event("heartbeat_missed", pid=pid)
     lease = harness.config.lease
@@ -57,6 +58,13 @@ def test_frozen_worker_is_detected_killed_and_resumed(start_supervisor) -> None:
     assert saved["process_tree"][0]["pid"] == pid
     assert saved["process_tree"][0]["status"] == psutil.STATUS_STOPPED
     assert saved["worker_id"] == missed["worker_id"]
+    # A stopped process cannot run its faulthandler: py-spy read every thread from outside.
+    stacks = saved["python_stacks"]
+    assert "error" not in stacks, stacks
+    assert {t["os_thread_id"] for t in stacks["threads"]} == threads
+    assert all(t["frames"] for t in stacks["threads"]), stacks
+    waiting = [f for t in stacks["threads"] for f in t["frames"] if "blocks/files.py" in f]
+    assert waiting, stacks  # the main thread was in the file.wait block
     assert_resumed_once(harness, run_id, path.parent, "hung")
 
 
