@@ -1,8 +1,10 @@
 """The block palette: every registered block, grouped by category, searchable.
 
 Blocks come from the registry, so third-party blocks appear without GUI
-code.  Search matches the id, the title and the description; Enter or a
-double-click adds the block, and blocks can be dragged onto the canvas.
+code.  Search matches the id, the title and the description, ranked by
+``block_search`` (an exact id or title first, descriptions last); the best
+match is highlighted and is what Enter adds.  A double-click adds the block
+under the pointer, and blocks can be dragged onto the canvas.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QKeyEvent, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import QAbstractItemView, QLineEdit, QTreeView, QVBoxLayout, QWidget
 
+from app.editor.block_search import Searchable, rank
 from app.editor.view import BLOCK_MIME
 from app.theme import Theme
 from automation.blocks.registry import BlockRegistry
@@ -52,26 +55,53 @@ class _BlockModel(QStandardItemModel):
 
 
 class _Filter(QSortFilterProxyModel):
+    """Hides blocks that do not match and sorts the rest best first, groups by their best block."""
+
     def __init__(self) -> None:
         super().__init__()
         self.setRecursiveFilteringEnabled(True)
         self.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
         self.setFilterRole(SEARCH_ROLE)
-        self._words: list[str] = []
+        self._blocks: list[Searchable] = []
+        self._order: dict[str, int] = {}
+        self._query = ""
+
+    def set_blocks(self, blocks: list[Searchable]) -> None:
+        self._blocks = blocks
+        self.set_query(self._query)
 
     def set_query(self, text: str) -> None:
-        self.beginFilterChange()
-        self._words = text.lower().split()
-        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+        self._query = text
+        ranked = rank(text, self._blocks) if text.split() else []
+        self._order = {block.block_id: place for place, (block, _) in enumerate(ranked)}
+        self.invalidate()
+        self.sort(0, Qt.SortOrder.AscendingOrder)
 
     def filterAcceptsRow(  # noqa: N802
         self, source_row: int, source_parent: QModelIndex | QPersistentModelIndex
     ) -> bool:
         index = self.sourceModel().index(source_row, 0, source_parent)
-        haystack = str(index.data(SEARCH_ROLE) or "")
-        if not haystack:  # a category: shown when one of its blocks is
-            return not self._words
-        return all(word in haystack for word in self._words)
+        block_id = index.data(BLOCK_ID_ROLE)
+        if not block_id:  # a category: shown (recursively) when one of its blocks is
+            return not self._query.split()
+        return not self._query.split() or str(block_id).lower() in self._order
+
+    def _place(self, index: QModelIndex | QPersistentModelIndex) -> int:
+        block_id = index.data(BLOCK_ID_ROLE)
+        if block_id:
+            return self._order.get(str(block_id).lower(), len(self._order))
+        model = self.sourceModel()
+        places = [self._place(model.index(row, 0, index)) for row in range(model.rowCount(index))]
+        return min(places, default=len(self._order))
+
+    def lessThan(  # noqa: N802
+        self,
+        left: QModelIndex | QPersistentModelIndex,
+        right: QModelIndex | QPersistentModelIndex,
+    ) -> bool:
+        if not self._order:  # no query: the registry's order
+            return left.row() < right.row()
+        return (self._place(left), left.row()) < (self._place(right), right.row())
 
 
 class _SearchField(QLineEdit):
@@ -140,6 +170,7 @@ class BlockPalette(QWidget):
 
     def _populate(self, theme: Theme) -> None:
         groups: dict[str, QStandardItem] = {}
+        searchable: list[Searchable] = []
         root = self.model.invisibleRootItem()
         for block in self.registry:
             group = groups.get(block.category)
@@ -165,6 +196,8 @@ class BlockPalette(QWidget):
             )
             item.setStatusTip(f"{block.id}: {summary}")
             group.appendRow(item)
+            searchable.append(Searchable.of(block.id, block.title or "", summary, block.category))
+        self.proxy.set_blocks(searchable)
         self.tree.expandAll()
 
     def visible_block_ids(self) -> list[str]:
@@ -183,6 +216,10 @@ class BlockPalette(QWidget):
     def _filter(self, text: str) -> None:
         self.proxy.set_query(text)
         self.tree.expandAll()
+        best = self._first_block_index() if text.split() else None
+        if best is not None:  # show what Enter will add
+            self.tree.setCurrentIndex(best)
+            self.tree.scrollTo(best)
 
     def _first_block_index(self) -> QModelIndex | None:
         for row in range(self.proxy.rowCount()):

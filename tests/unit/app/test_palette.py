@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
@@ -76,3 +77,43 @@ def test_double_click_adds_once_and_new_nodes_do_not_overlap(
     assert list(editor.document.nodes) == ["log", "log_2"]
     first, second = (editor.scene.node_items[n].sceneBoundingRect() for n in ("log", "log_2"))
     assert not first.intersects(second)
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        ("pass", "control.pass"),
+        ("if", "control.if"),
+        ("run", "process.run"),
+        ("click", "mouse.click"),
+        ("move", "mouse.move"),
+        ("delay", "control.delay"),
+        ("http request", "http.request"),
+        ("file.write", "file.write"),
+        ("regex repl", "data.regex_replace"),
+        ("for each", "control.for_each"),
+        ("wait image", "image.wait"),
+    ],
+)
+def test_enter_adds_the_best_match_not_the_first_in_the_tree(
+    qtbot: QtBot, registry: BlockRegistry, typed: str, expected: str
+) -> None:
+    """Before, "pass" inserted Delay and "if" inserted Fail: their descriptions contain the word."""
+    editor = EditorWidget(WorkflowDocument.new("empty"), registry, themes.LIGHT)
+    qtbot.addWidget(editor)
+    qtbot.keyClicks(editor.blocks.search, typed)
+    assert editor.blocks.tree.currentIndex().data(BLOCK_ID_ROLE) == expected, "highlighted"
+    qtbot.keyClick(editor.blocks.search, Qt.Key.Key_Return)
+    assert [node["block"] for node in editor.document.nodes.values()] == [expected]
+
+
+def test_a_cleared_search_restores_the_category_order(
+    qtbot: QtBot, registry: BlockRegistry
+) -> None:
+    palette = BlockPalette(registry, themes.LIGHT)
+    qtbot.addWidget(palette)
+    before = palette.visible_block_ids()
+    palette.search.setText("move")
+    assert palette.visible_block_ids()[0] == "mouse.move"
+    palette.search.clear()
+    assert palette.visible_block_ids() == before
