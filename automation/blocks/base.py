@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
@@ -59,6 +60,21 @@ class Emit:
         return f"Emit({self.pins!r})"
 
 
+@dataclass(frozen=True)
+class ResumeCheck:
+    """Whether the step that was in flight when its worker died already took effect.
+
+    ``held`` True: the step's postcondition holds, so a resumed run does not
+    run it again and uses ``output`` (None: the block has nothing to emit, or
+    cannot say what it would have emitted).  ``detail`` is recorded in the
+    run's history either way.
+    """
+
+    held: bool
+    detail: str
+    output: BlockOutput | None = None
+
+
 InT = TypeVar("InT", bound=BlockInput)
 Emission = BlockOutput | Emit
 RunResult = Emission | Iterator[Emission] | None
@@ -91,6 +107,15 @@ class Block(Generic[InT]):
 
     def run(self, inputs: InT, ctx: BlockContext) -> RunResult:
         raise NotImplementedError
+
+    def check_resumed(self, inputs: InT, ctx: BlockContext) -> ResumeCheck | None:
+        """Called on resume, instead of ``run``, for the step a dead worker left in flight.
+
+        None (the default) means the block cannot tell whether that step took
+        effect, and it runs again (at-least-once).  Blocks with a postcondition
+        (the desktop actions' ``expect``) check it and say.
+        """
+        return None
 
     @classmethod
     def summary(cls) -> str:

@@ -16,7 +16,7 @@ from typing import Any, ClassVar, TypeVar
 
 from pydantic import Field
 
-from automation.blocks.base import Block, BlockInput, RunResult
+from automation.blocks.base import Block, BlockInput, BlockOutput, ResumeCheck, RunResult
 from automation.blocks.context import BlockContext
 from automation.blocks.desktop.display import (
     Box,
@@ -44,6 +44,8 @@ class Evidence:
     candidate: Box | None = None
     score: float | None = None
     label: str = ""
+    region_label: str = "search region"
+    candidate_label: str = "best candidate"
 
 
 class DesktopBlock(Block[InT]):
@@ -56,11 +58,25 @@ class DesktopBlock(Block[InT]):
     def perform(self, inputs: InT, ctx: BlockContext, evidence: Evidence) -> RunResult:
         raise NotImplementedError
 
+    def output_when_held(self, inputs: InT, ctx: BlockContext) -> BlockOutput | None:
+        """What the step emits when, on resume, its postcondition shows it already ran.
+
+        None when the block has outputs it cannot know without acting again
+        (the engine then runs the step again if anything uses them).
+        """
+        return self.Output() if not self.Output.model_fields else None
+
     def run(self, inputs: InT, ctx: BlockContext) -> RunResult:
         evidence = Evidence()
         try:
             checkpoint(ctx)
-            return self.perform(inputs, ctx, evidence)
+            result = self.perform(inputs, ctx, evidence)
+            expect = getattr(inputs, "expect", None)
+            if expect is not None:
+                from automation.blocks.desktop.expect import verify  # imports this module
+
+                verify(ctx, expect, evidence)
+            return result
         except StepCancelled:
             raise
         except DisplayUnavailable:
@@ -79,6 +95,22 @@ class DesktopBlock(Block[InT]):
                 error.args = (f"{error} (screenshot: {path})",)
             raise error from exc
 
+    def check_resumed(self, inputs: InT, ctx: BlockContext) -> ResumeCheck | None:
+        """On resume: the postcondition decides whether the interrupted action took effect."""
+        expect = getattr(inputs, "expect", None)
+        if expect is None:
+            return None
+        from automation.blocks.desktop.expect import check_expect
+
+        result = check_expect(ctx, expect, ctx.deadline)
+        if not result.held:
+            return ResumeCheck(held=False, detail=f"expected {result.expected}; saw {result.seen}")
+        return ResumeCheck(
+            held=True,
+            detail=f"{result.expected}: {result.seen}",
+            output=self.output_when_held(inputs, ctx),
+        )
+
 
 def save_evidence(ctx: BlockContext, evidence: Evidence, message: str) -> Path | None:
     """Screenshot with the search region and best candidate drawn; None if the screen is gone."""
@@ -91,9 +123,9 @@ def save_evidence(ctx: BlockContext, evidence: Evidence, message: str) -> Path |
         return None
     image = image.copy()
     if evidence.region is not None:
-        _rect(image, evidence.region, screen, _BLUE, "search region")
+        _rect(image, evidence.region, screen, _BLUE, evidence.region_label)
     if evidence.candidate is not None:
-        label = "best candidate"
+        label = evidence.candidate_label
         if evidence.score is not None:
             label += f" {evidence.score:.3f}"
         _rect(image, evidence.candidate, screen, _RED, label)

@@ -17,6 +17,7 @@ from automation.blocks.context import BlockContext
 from automation.blocks.desktop import matching
 from automation.blocks.desktop.common import DesktopBlock, Evidence, region_field, to_box
 from automation.blocks.desktop.display import CLICK_GAP, grab_raw, gui
+from automation.blocks.desktop.expect import ActionInput
 from automation.blocks.desktop.targets import (
     Located,
     SearchOptions,
@@ -202,7 +203,7 @@ class ImageWait(DesktopBlock[WaitInput]):
         return _output(wait_for(ctx, self.id, inputs, evidence), evidence)
 
 
-class ClickImageInput(FindInput):
+class ClickImageInput(FindInput, ActionInput):
     offset: list[int] = Field(
         default=[0, 0], min_length=2, max_length=2, description="[dx, dy] from the match's centre"
     )
@@ -231,7 +232,9 @@ class ImageClick(DesktopBlock[ClickImageInput]):
 
     def perform(self, inputs: ClickImageInput, ctx: BlockContext, evidence: Evidence) -> FindOutput:
         if inputs.timeout > 0:
-            wait = WaitInput(**inputs.model_dump(exclude={"offset", "which", "button", "clicks"}))
+            wait = WaitInput(
+                **inputs.model_dump(exclude={"offset", "which", "button", "clicks", "expect"})
+            )
             found = wait_for(ctx, self.id, wait, evidence)
         else:
             found = search_once(ctx, self.id, inputs, evidence)

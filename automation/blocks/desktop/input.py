@@ -27,6 +27,7 @@ from automation.blocks.base import BlockInput, BlockOutput
 from automation.blocks.context import BlockContext
 from automation.blocks.desktop.common import DesktopBlock, Evidence
 from automation.blocks.desktop.display import CLICK_GAP, Box, gui
+from automation.blocks.desktop.expect import ActionInput
 from automation.errors import BlockError, BlockInputError
 
 Button = Literal["left", "right", "middle"]
@@ -58,7 +59,7 @@ def _position() -> PositionOutput:
 # -- mouse --------------------------------------------------------------------------------
 
 
-class MoveInput(BlockInput):
+class MoveInput(ActionInput):
     x: int = Field(description="target x (virtual-desktop pixels, or offset if relative)")
     y: int = Field(description="target y (virtual-desktop pixels, or offset if relative)")
     duration: float = Field(default=0.0, ge=0, le=60, description="seconds the movement takes")
@@ -73,6 +74,9 @@ class MouseMove(DesktopBlock[MoveInput]):
     idempotent = True
     Input = MoveInput
     Output = PositionOutput
+
+    def output_when_held(self, inputs: MoveInput, ctx: BlockContext) -> PositionOutput:
+        return _position()
 
     def perform(self, inputs: MoveInput, ctx: BlockContext, evidence: Evidence) -> PositionOutput:
         pg = gui()
@@ -99,7 +103,7 @@ def _glide(ctx: BlockContext, x: int, y: int, duration: float) -> None:
         ctx.sleep(duration / steps)
 
 
-class ClickInput(BlockInput):
+class ClickInput(ActionInput):
     x: int | None = Field(default=None, description="where to click; the current position if unset")
     y: int | None = Field(default=None, description="where to click; the current position if unset")
     button: Button = Field(default="left", description="left, right or middle")
@@ -120,6 +124,9 @@ class MouseClick(DesktopBlock[ClickInput]):
     Input = ClickInput
     Output = PositionOutput
 
+    def output_when_held(self, inputs: ClickInput, ctx: BlockContext) -> PositionOutput:
+        return _position()
+
     def perform(self, inputs: ClickInput, ctx: BlockContext, evidence: Evidence) -> PositionOutput:
         if (inputs.x is None) != (inputs.y is None):
             raise BlockInputError(
@@ -134,7 +141,7 @@ class MouseClick(DesktopBlock[ClickInput]):
         return _position()
 
 
-class DragInput(BlockInput):
+class DragInput(ActionInput):
     to_x: int = Field(description="where to release, x")
     to_y: int = Field(description="where to release, y")
     from_x: int | None = Field(default=None, description="where to press; the pointer if unset")
@@ -150,6 +157,9 @@ class MouseDrag(DesktopBlock[DragInput]):
     title = "Drag"
     Input = DragInput
     Output = PositionOutput
+
+    def output_when_held(self, inputs: DragInput, ctx: BlockContext) -> PositionOutput:
+        return _position()
 
     def perform(self, inputs: DragInput, ctx: BlockContext, evidence: Evidence) -> PositionOutput:
         pg = gui()
@@ -168,7 +178,7 @@ class MouseDrag(DesktopBlock[DragInput]):
         return _position()
 
 
-class ScrollInput(BlockInput):
+class ScrollInput(ActionInput):
     clicks: int = Field(description="wheel steps: positive scrolls up (or right), negative down")
     x: int | None = Field(default=None, description="scroll over this point; the pointer if unset")
     y: int | None = Field(default=None, description="scroll over this point; the pointer if unset")
@@ -182,6 +192,9 @@ class MouseScroll(DesktopBlock[ScrollInput]):
     title = "Scroll"
     Input = ScrollInput
     Output = PositionOutput
+
+    def output_when_held(self, inputs: ScrollInput, ctx: BlockContext) -> PositionOutput:
+        return _position()
 
     def perform(self, inputs: ScrollInput, ctx: BlockContext, evidence: Evidence) -> PositionOutput:
         pg = gui()
@@ -209,7 +222,7 @@ class MousePosition(DesktopBlock[BlockInput]):
 # -- keyboard -----------------------------------------------------------------------------
 
 
-class TypeInput(BlockInput):
+class TypeInput(ActionInput):
     text: str = Field(description="the text to type; any Unicode")
     interval: float = Field(default=0.0, ge=0, le=2, description="seconds between keystrokes")
     method: Literal["auto", "keys", "xdotool", "clipboard"] = Field(
@@ -235,10 +248,11 @@ class KeyboardType(DesktopBlock[TypeInput]):
     Input = TypeInput
     Output = TypeOutput
 
+    def output_when_held(self, inputs: TypeInput, ctx: BlockContext) -> TypeOutput:
+        return TypeOutput(typed=len(inputs.text), method=_method(inputs))
+
     def perform(self, inputs: TypeInput, ctx: BlockContext, evidence: Evidence) -> TypeOutput:
-        method = inputs.method
-        if method == "auto":
-            method = "keys" if inputs.text.isascii() else "clipboard"
+        method = _method(inputs)
         text = inputs.text
         if method == "keys":
             pg = gui()
@@ -250,6 +264,12 @@ class KeyboardType(DesktopBlock[TypeInput]):
         else:
             _paste(ctx, text)
         return TypeOutput(typed=len(text), method=method)
+
+
+def _method(inputs: TypeInput) -> str:
+    if inputs.method == "auto":
+        return "keys" if inputs.text.isascii() else "clipboard"
+    return inputs.method
 
 
 def _xdotool() -> str | None:
@@ -291,7 +311,7 @@ def _paste(ctx: BlockContext, text: str) -> None:
     gui().hotkey(modifier, "v")
 
 
-class PressInput(BlockInput):
+class PressInput(ActionInput):
     key: str = Field(description="key name: enter, tab, esc, f5, a, ... (pyautogui names)")
     presses: int = Field(default=1, ge=1, le=100, description="how many times")
     interval: float = Field(default=0.0, ge=0, le=5, description="seconds between presses")
@@ -313,7 +333,7 @@ class KeyboardPress(DesktopBlock[PressInput]):
             pg.press(key)
 
 
-class HotkeyInput(BlockInput):
+class HotkeyInput(ActionInput):
     keys: list[str] = Field(
         min_length=1, description="keys pressed in order and released in reverse: [ctrl, shift, s]"
     )
@@ -331,7 +351,7 @@ class KeyboardHotkey(DesktopBlock[HotkeyInput]):
         gui().hotkey(*keys)
 
 
-class KeyInput(BlockInput):
+class KeyInput(ActionInput):
     key: str = Field(description="key name (pyautogui names: shift, ctrl, alt, a, ...)")
 
 

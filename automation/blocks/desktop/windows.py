@@ -28,6 +28,7 @@ from automation.blocks.base import BlockInput, BlockOutput, resolve_path
 from automation.blocks.context import BlockContext
 from automation.blocks.desktop.common import DesktopBlock, Evidence
 from automation.blocks.desktop.display import Box, DisplayUnavailable
+from automation.blocks.desktop.expect import ActionInput
 from automation.errors import BlockError, BlockInputError
 
 
@@ -240,7 +241,7 @@ class WindowList(DesktopBlock[ListInput]):
         return ListOutput(windows=found, count=len(found))
 
 
-class WindowInput(BlockInput):
+class WindowInput(ActionInput):
     title: str = Field(
         description="regex matched against window titles; the first visible match is used"
     )
@@ -415,7 +416,7 @@ class WindowWait(DesktopBlock[WaitWindowInput]):
         return WaitWindowOutput(windows=[w.as_dict() for w in seen])
 
 
-class LaunchInput(BlockInput):
+class LaunchInput(ActionInput):
     command: list[str] = Field(
         min_length=1, description="program and arguments, e.g. [xterm, -T, Shell]"
     )
