@@ -62,6 +62,7 @@ from supervisor.bus import (
 )
 from supervisor.config import SupervisorConfig
 from supervisor.protocol import EVENT_MESSAGES, ProtocolError, decode, message_event
+from supervisor.resume import interrupted_step
 from supervisor.stacks import python_stacks
 from supervisor.store.recorder import Recorder
 from supervisor.store.records import VersionRef
@@ -1061,6 +1062,7 @@ class Supervisor:
         source = self._checkpoint_sources.get(entry.run_id, entry.run_id)
         checkpoint: dict[str, Any] = {}
         attempts_used: dict[str, int] = {}
+        interrupted: dict[str, Any] | None = None
         seq_after = 0
         try:
             if entry.resume:
@@ -1076,11 +1078,13 @@ class Supervisor:
                     # Its events number on after the earlier attempts' (and the notes about
                     # why they stopped), so the run's log stays one ordered, unique sequence.
                     seq_after = max(entry.last_seq, _last_logged_seq(self.store, entry.run_id))
-                    for record in self.store.steps(entry.run_id):
+                    records = self.store.steps(entry.run_id)
+                    for record in records:
                         if str(record.step) not in checkpoint:
                             attempts_used[str(record.step)] = max(
                                 attempts_used.get(str(record.step), 0), record.attempt
                             )
+                    interrupted = interrupted_step(records, {int(s) for s in checkpoint})
             self.store.set_run_status(entry.run_id, RunStatus.RUNNING)
         except DeskpilotError as exc:
             self._store_failed(f"start run {entry.run_id}", exc)
@@ -1107,6 +1111,7 @@ class Supervisor:
             "inputs": entry.inputs,
             "checkpoint": checkpoint,
             "attempts_used": attempts_used,
+            "interrupted": interrupted,
             "seq_after": seq_after,
             "trigger": entry.trigger,
             "artifacts_dir": str(self.artifacts_dir),

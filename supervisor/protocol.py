@@ -5,6 +5,7 @@ Supervisor to worker (the worker's stdin)::
     {"type": "start", "run_id": ..., "workflow_path": ..., "workflow_text": ...,
      "inputs": {...}, "checkpoint": {"3": {"node_id": ..., "emissions": [...], "vars_set": {...}}},
      "attempts_used": {"4": 1}, "seq_after": 12,
+     "interrupted": {"step": 4, "node_id": ..., "attempt": 1},   # the step left in flight, or null
      "trigger": "manual", "artifacts_dir": ..., "deadline_seconds": 3600}
     {"type": "cancel", "reason": "cancelled"}
     {"type": "drain"}         # shutting down: finish the running step, start no other

@@ -35,7 +35,7 @@ import keyring.core  # noqa: F401
 
 from automation.blocks.context import CancelToken
 from automation.blocks.registry import BlockRegistry
-from automation.engine.engine import Engine, StepCheckpoint
+from automation.engine.engine import Engine, InterruptedStep, StepCheckpoint
 from automation.engine.events import Event
 from automation.errors import DeskpilotError, WorkflowInvalid
 from automation.loader import LoadedWorkflow, parse_workflow
@@ -129,6 +129,14 @@ def _checkpoint(raw: dict[str, Any] | None) -> dict[int, StepCheckpoint]:
     }
 
 
+def _interrupted(raw: dict[str, Any] | None) -> InterruptedStep | None:
+    if not raw:
+        return None
+    return InterruptedStep(
+        step=int(raw["step"]), node_id=str(raw["node_id"]), attempt=int(raw["attempt"])
+    )
+
+
 def serve(
     stdin: IO[bytes],
     stdout: IO[bytes],
@@ -181,6 +189,7 @@ def serve(
             cancel=token,
             checkpoint=_checkpoint(start.get("checkpoint")),
             attempts_used={int(k): int(v) for k, v in (start.get("attempts_used") or {}).items()},
+            interrupted=_interrupted(start.get("interrupted")),
             seq_after=int(start.get("seq_after") or 0),
             deadline=engine.clock.monotonic() + float(deadline) if deadline else None,
             validated_inputs=bool(start.get("inputs_validated", True)),

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from automation.blocks.base import Block, BlockInput
+from automation.blocks.base import Block, BlockInput, ResumeCheck
 from automation.blocks.context import BlockContext, CancelToken, LogLevel, RunHooks
 from automation.blocks.invoke import emission_pins, is_generator, validate_inputs
 from automation.blocks.registry import BlockRegistry
@@ -82,6 +82,20 @@ class StepCheckpoint:
     node_id: str
     emissions: list[dict[str, Any]]
     vars_set: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class InterruptedStep:
+    """The step a dead worker left in flight: which step, node and attempt it was.
+
+    A resumed run reaching that step asks its block (``Block.check_resumed``)
+    whether the step already took effect before running it again, and
+    records the answer in the run's history.
+    """
+
+    step: int
+    node_id: str
+    attempt: int
 
 
 @dataclass
@@ -250,6 +264,7 @@ class Engine:
         validated_inputs: bool = False,
         drain: threading.Event | None = None,
         on_drained: Callable[[], None] | None = None,
+        interrupted: InterruptedStep | None = None,
     ) -> RunResult:
         """Run ``loaded`` to the end and return its result; events go to the sink.
 
@@ -266,6 +281,10 @@ class Engine:
         ``on_drained`` and waits at that step boundary until it is cancelled
         (or its process is stopped), so a shutdown interrupts it between steps
         and the next start resumes it there, instead of cutting a step short.
+
+        ``interrupted`` names the step that was in flight when the last worker
+        died: its postcondition, where the block has one, decides whether it
+        runs again (``_settle_interrupted``).
         """
         values = (
             dict(inputs or {}) if validated_inputs else coerce_inputs(loaded.workflow, inputs or {})
@@ -286,6 +305,7 @@ class Engine:
         run.attempts_used = dict(attempts_used or {})
         run.seq = max(0, seq_after)
         run.drain, run.on_drained = drain, on_drained
+        run.interrupted = interrupted
         return run.execute()
 
 
@@ -319,6 +339,7 @@ class _Run(RunHooks):
         self.depth = depth
         self.drain: threading.Event | None = None
         self.on_drained: Callable[[], None] | None = None
+        self.interrupted: InterruptedStep | None = None
         self.random = random.Random(engine.seed)
         # One watchdog per run: runs in other threads on the same engine keep their own.
         self.watchdog = StepWatchdog(grace=engine.kill_grace)
@@ -678,6 +699,12 @@ class _Run(RunHooks):
             return
 
         attempt = self.attempts_used.get(step, 0)
+        interrupted = self.interrupted
+        if interrupted is not None and (interrupted.step, interrupted.node_id) == (step, node_id):
+            self.interrupted = None
+            attempt = max(attempt, interrupted.attempt)
+            if self._settle_interrupted(plan, step, attempt + 1, values, stack):
+                return
         first = attempt + 1
         while True:
             attempt += 1
@@ -704,6 +731,75 @@ class _Run(RunHooks):
             )
             if self.clock.sleep(delay, self.cancel.event):
                 raise _RunCancelled()
+
+    def _settle_interrupted(
+        self, plan: _NodePlan, step: int, attempt: int, values: dict[str, Any], stack: list[Any]
+    ) -> bool:
+        """Decide whether the step a dead worker left in flight runs again; True if it does not.
+
+        The block checks its postcondition against the world as it is now.  If
+        it holds, the step is recorded as succeeded by ``attempt`` without being
+        run again; if not (or the block cannot tell), it runs as a new attempt.
+        Either way the decision goes into the run's history as a log line.
+        """
+        node_id = plan.node_id
+        token = self.current_token = CancelToken()
+        ctx = self._context(plan, step, attempt, token)
+        started = self.clock.monotonic()
+        check: ResumeCheck | None = None
+        try:
+            model = validate_inputs(plan.block, values, node_id)
+            instance = plan.get_instance()
+            check = self._call(plan, ctx, lambda: instance.check_resumed(model, ctx))
+        except StepCancelled:
+            raise _RunCancelled() from None
+        except (Exception, StepTimeout) as exc:
+            self._record_resume(
+                step, node_id, "unchecked", f"could not be checked ({_message(exc)}): repeated"
+            )
+            return False
+        if check is None:
+            self._record_resume(step, node_id, "none", "no postcondition to check: repeated")
+            return False
+        if not check.held:
+            self._record_resume(
+                step, node_id, "not_held", f"postcondition not held: repeated ({check.detail})"
+            )
+            return False
+        pins: dict[str, Any] = {}
+        if check.output is not None:
+            pins = emission_pins(plan.block, check.output, node_id)
+        elif plan.block.Output.model_fields and any(
+            pin not in (DONE_PIN, ERROR_PIN) for pin in plan.out
+        ):
+            self._record_resume(
+                step,
+                node_id,
+                "held_outputs_unknown",
+                f"postcondition held ({check.detail}), but other nodes use this step's "
+                "outputs, which only running it gives: repeated",
+            )
+            return False
+        self._record_resume(
+            step, node_id, "held", f"postcondition held: not repeated ({check.detail})"
+        )
+        self.emit(NodeStarted, node_id=node_id, block=plan.block.id, step=step, attempt=attempt)
+        self._finish(plan, step, attempt, started, [pins] if pins else [], ctx.vars_set)
+        if pins:
+            self._record_outputs(plan, pins)
+        self._deliver(plan, {**pins, DONE_PIN: True}, stack)
+        return True
+
+    def _record_resume(self, step: int, node_id: str, decision: str, message: str) -> None:
+        level: LogLevel = "info" if decision == "held" else "warning"
+        self.emit(
+            LogEmitted,
+            node_id=node_id,
+            level=level,
+            message=f"step {step} was in flight when the worker stopped; {message}",
+            data={"resume_check": decision, "repeated": decision != "held"},
+            step=step,
+        )
 
     def _resolve_inputs(self, plan: _NodePlan, pins: dict[str, Any]) -> dict[str, Any]:
         values = dict(plan.literal)
@@ -1002,6 +1098,7 @@ __all__ = [
     "Engine",
     "NodeSummary",
     "RunResult",
+    "InterruptedStep",
     "StepCheckpoint",
     "coerce_inputs",
 ]

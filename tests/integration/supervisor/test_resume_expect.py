@@ -1,0 +1,155 @@
+"""Resume checks postconditions: a desktop step cut short by SIGKILL is repeated only if needed.
+
+Real supervisor, real worker processes, a real SIGKILL, real Xvfb and xterm
+(Debian's ``xterm``).  The step is a real ``app.launch`` whose ``expect``
+names the xterm window:
+
+* held: the step started xterm and then hung (it waits for a window title
+  that never comes, as a step stuck after its effect would) when the worker
+  is killed; on resume the window is there, so the step is not run again:
+  one xterm, and the history says "postcondition held: not repeated";
+* not held: the worker is killed before the step's effect (the first time,
+  its command only waits); on resume the window is not there, so the step
+  runs again, and this time it starts xterm.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from automation.blocks.desktop.windows import list_windows
+from automation.engine.events import RunStatus
+from tests.helpers.xvfb import XDisplay
+from tests.integration.supervisor.harness import lines, pid_gone, wait_for
+
+pytestmark = pytest.mark.timeout(120)
+
+FLOW = """\
+deskpilot: 1
+name: {name}
+nodes:
+  launch:
+    block: app.launch
+    timeout: 60
+    with:
+      command: {command}
+      window: "{wait_title}"
+      timeout: 50
+      expect:
+        window: {{title: "^{title}$"}}
+        timeout: {expect_timeout}
+  after:
+    block: file.append
+    with: {{path: after.txt, content: "after\\n"}}
+links:
+  - launch -> after
+"""
+
+
+@pytest.fixture
+def xterms(xvfb_display: XDisplay) -> Iterator[list[str]]:
+    """Titles of the xterms a test starts; every window with one of them is closed after."""
+    titles: list[str] = []
+    yield titles
+    for window in list_windows():
+        if window.title in titles and window.pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(window.pid, signal.SIGKILL)
+
+
+def _windows(title: str) -> list[int]:
+    return [w.id for w in list_windows(f"^{title}$", include_hidden=False)]
+
+
+def _kill_busy_worker(harness, run_id: str) -> None:
+    pid = harness.busy_pid(run_id)
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: pid_gone(pid) or None, timeout=10)
+
+
+def _decisions(harness, run_id: str) -> list[tuple[str, bool]]:
+    return [
+        (e.data["resume_check"], e.data["repeated"])
+        for e in harness.store.events(run_id, limit=None)
+        if e.data and "resume_check" in e.data
+    ]
+
+
+def test_step_whose_postcondition_held_is_not_run_again(
+    start_supervisor, xterms: list[str]
+) -> None:
+    harness = start_supervisor()
+    title = f"Held-{uuid.uuid4().hex[:8]}"
+    xterms.append(title)
+    flow = FLOW.format(
+        name="resume-held",
+        command=f"[xterm, -T, {title}]",
+        wait_title="^a title that never comes$",
+        title=title,
+        expect_timeout=5,
+    )
+    run_id = harness.submit(harness.workflow("resume-held", flow))
+    # the step's effect happened: xterm's window is up; the step itself is still running
+    wait_for(lambda: _windows(title) or None, timeout=30)
+    assert harness.run(run_id).status is RunStatus.RUNNING
+    _kill_busy_worker(harness, run_id)
+
+    record = harness.wait_terminal(run_id, timeout=60)
+    assert record.status is RunStatus.SUCCEEDED, record.error
+    assert len(_windows(title)) == 1, "the launch was repeated: a second xterm opened"
+    assert _decisions(harness, run_id) == [("held", False)]
+    launch = [s for s in harness.store.steps(run_id) if s.node_id == "launch"]
+    assert [(s.attempt, str(s.status), s.failure) for s in launch] == [
+        (1, "failed", "interrupted"),
+        (2, "succeeded", None),
+    ]
+    workdir = harness.workflows
+    assert lines(workdir / "after.txt") == ["after"]
+    message = next(
+        e.message for e in harness.store.events(run_id) if e.data and "resume_check" in e.data
+    )
+    assert "postcondition held: not repeated" in (message or "")
+
+
+def test_step_whose_postcondition_did_not_hold_runs_again(
+    start_supervisor, xterms: list[str]
+) -> None:
+    harness = start_supervisor()
+    title = f"Fresh-{uuid.uuid4().hex[:8]}"
+    xterms.append(title)
+    started = harness.workflows / "started.txt"
+    # Each run of the step notes its pid; the first then waits without doing anything
+    # (its effect never happens), the second starts xterm.
+    script = (
+        f"echo $$ >> {started}; "
+        f"if [ $(wc -l < {started}) -gt 1 ]; then exec xterm -T {title}; fi; exec sleep 60"
+    )
+    flow = FLOW.format(
+        name="resume-not-held",
+        command=f'[sh, -c, "{script}"]',
+        wait_title=f"^{title}$",
+        title=title,
+        expect_timeout=1,
+    )
+    run_id = harness.submit(harness.workflow("resume-not-held", flow))
+    try:
+        wait_for(lambda: started.exists() or None, timeout=30)
+        _kill_busy_worker(harness, run_id)
+        assert _windows(title) == []
+        record = harness.wait_terminal(run_id, timeout=60)
+    finally:
+        for pid in lines(started)[:1]:
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                os.kill(int(pid), signal.SIGKILL)  # the first run's shell, still waiting
+    assert record.status is RunStatus.SUCCEEDED, record.error
+    assert _decisions(harness, run_id) == [("not_held", True)]
+    assert len(lines(started)) == 2, "the step was not run again"
+    assert len(_windows(title)) == 1
+    launch = [s for s in harness.store.steps(run_id) if s.node_id == "launch"]
+    assert [(s.attempt, str(s.status)) for s in launch] == [(1, "failed"), (2, "succeeded")]

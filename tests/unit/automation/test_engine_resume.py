@@ -1,0 +1,168 @@
+"""The step a dead worker left in flight: its block's postcondition decides if it runs again.
+
+The engine is driven directly with ``interrupted=`` (what the supervisor's
+``start`` message carries); the block here states its postcondition as "the
+file exists", so the test needs no display.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import Field
+
+from automation.blocks.base import Block, BlockInput, BlockOutput, ResumeCheck, resolve_path
+from automation.blocks.context import BlockContext
+from automation.blocks.registry import BlockRegistry
+from automation.engine.engine import Engine, InterruptedStep, StepCheckpoint
+from automation.engine.events import Event, LogEmitted, NodeFinished, NodeStarted
+from automation.loader import parse_workflow
+
+
+class TouchInput(BlockInput):
+    path: str = Field(description="file to create")
+
+
+class TouchOutput(BlockOutput):
+    path: str = Field(description="the file")
+
+
+class Touch(Block[TouchInput]):
+    """Create a file; its postcondition is that the file exists."""
+
+    id = "resumetest.touch"
+    Input = TouchInput
+    Output = TouchOutput
+    runs: list[int] = []
+    outputs_known = True
+
+    def run(self, inputs: TouchInput, ctx: BlockContext) -> TouchOutput:
+        Touch.runs.append(ctx.attempt)
+        resolve_path(ctx, inputs.path).touch()
+        return TouchOutput(path=inputs.path)
+
+    def check_resumed(self, inputs: TouchInput, ctx: BlockContext) -> ResumeCheck | None:
+        there = resolve_path(ctx, inputs.path).exists()
+        output = TouchOutput(path=inputs.path) if Touch.outputs_known else None
+        return ResumeCheck(held=there, detail=f"file {inputs.path} exists: {there}", output=output)
+
+
+FLOW = """\
+deskpilot: 1
+name: resume
+nodes:
+  first:
+    block: file.append
+    with: {path: log.txt, content: "first\\n"}
+  touch:
+    block: resumetest.touch
+    with: {path: "{{ inputs.name }}"}
+  after:
+    block: file.append
+    with: {path: log.txt, content: "after {{ nodes.touch.path }}\\n"}
+inputs:
+  name: {type: string}
+links:
+  - first -> touch
+  - touch.path -> after.content
+"""
+
+
+@pytest.fixture
+def engine_events(tmp_path: Path) -> tuple[Engine, list[Event]]:
+    Touch.runs = []
+    Touch.outputs_known = True
+    registry = BlockRegistry.with_builtins(plugins=False)
+    registry.register(Touch)
+    events: list[Event] = []
+    return Engine(registry, sink=events.append, artifacts_dir=tmp_path / "artifacts"), events
+
+
+def _resume(engine: Engine, tmp_path: Path) -> object:
+    loaded = parse_workflow(FLOW, path=tmp_path / "flow.yaml")
+    return engine.run(
+        loaded,
+        {"name": "made.txt"},
+        checkpoint={1: StepCheckpoint(node_id="first", emissions=[{}])},
+        attempts_used={2: 1},
+        interrupted=InterruptedStep(step=2, node_id="touch", attempt=1),
+    )
+
+
+def _decisions(events: list[Event]) -> list[tuple[str, bool]]:
+    return [
+        (e.data["resume_check"], e.data["repeated"])
+        for e in events
+        if isinstance(e, LogEmitted) and "resume_check" in e.data
+    ]
+
+
+def test_held_postcondition_is_not_run_again_and_its_outputs_flow_on(
+    engine_events: tuple[Engine, list[Event]], tmp_path: Path
+) -> None:
+    engine, events = engine_events
+    (tmp_path / "made.txt").touch()  # the interrupted step had taken effect
+    result = _resume(engine, tmp_path)
+    assert result.ok, result.error  # type: ignore[attr-defined]
+    assert Touch.runs == []
+    assert _decisions(events) == [("held", False)]
+    finished = [e for e in events if isinstance(e, NodeFinished) and e.node_id == "touch"]
+    assert [(e.step, e.attempt, e.emissions) for e in finished] == [(2, 2, [{"path": "made.txt"}])]
+    started = [e for e in events if isinstance(e, NodeStarted) and e.node_id == "touch"]
+    assert [(e.step, e.attempt) for e in started] == [(2, 2)]
+    assert (tmp_path / "log.txt").read_text() == "made.txt"
+
+
+def test_postcondition_not_held_runs_the_step_again(
+    engine_events: tuple[Engine, list[Event]], tmp_path: Path
+) -> None:
+    engine, events = engine_events
+    result = _resume(engine, tmp_path)
+    assert result.ok, result.error  # type: ignore[attr-defined]
+    assert Touch.runs == [2]  # attempt numbers carry on after the interrupted one
+    assert _decisions(events) == [("not_held", True)]
+    message = next(e.message for e in events if isinstance(e, LogEmitted) and e.data)
+    assert "postcondition not held: repeated" in message
+
+
+def test_held_but_outputs_unknown_and_used_runs_again(
+    engine_events: tuple[Engine, list[Event]], tmp_path: Path
+) -> None:
+    engine, events = engine_events
+    Touch.outputs_known = False
+    (tmp_path / "made.txt").touch()
+    result = _resume(engine, tmp_path)
+    assert result.ok, result.error  # type: ignore[attr-defined]
+    assert Touch.runs == [2]
+    assert _decisions(events) == [("held_outputs_unknown", True)]
+
+
+def test_a_block_without_postcondition_runs_again_and_says_so(tmp_path: Path) -> None:
+    registry = BlockRegistry.with_builtins(plugins=False)
+    events: list[Event] = []
+    engine = Engine(registry, sink=events.append, artifacts_dir=tmp_path / "a")
+    loaded = parse_workflow(
+        "deskpilot: 1\nname: plain\nnodes:\n  a:\n    block: file.append\n"
+        "    with: {path: log.txt, content: x}\n",
+        path=tmp_path / "flow.yaml",
+    )
+    result = engine.run(loaded, {}, attempts_used={1: 1}, interrupted=InterruptedStep(1, "a", 1))
+    assert result.ok
+    assert _decisions(events) == [("none", True)]
+    assert (tmp_path / "log.txt").read_text() == "x"
+
+
+def test_a_stale_interrupted_step_for_another_node_is_ignored(
+    engine_events: tuple[Engine, list[Event]], tmp_path: Path
+) -> None:
+    engine, events = engine_events
+    loaded = parse_workflow(FLOW, path=tmp_path / "flow.yaml")
+    result = engine.run(
+        loaded,
+        {"name": "made.txt"},
+        interrupted=InterruptedStep(step=2, node_id="other", attempt=1),
+    )
+    assert result.ok
+    assert Touch.runs == [1]
+    assert _decisions(events) == []
