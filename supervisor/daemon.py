@@ -30,6 +30,7 @@ from supervisor.paths import DeskpilotPaths
 from supervisor.retention import RetentionPolicy, schedule_retention, stop_retention
 from supervisor.store.migrate import upgrade_in_child
 from supervisor.store.store import HistoryStore
+from supervisor.systemd import Notifier, start_watchdog, stop_watchdog
 from supervisor.workers import ForkServerLauncher, PythonWorkerLauncher, WorkerLauncher
 
 logger = logging.getLogger(__name__)
@@ -112,6 +113,8 @@ class Daemon:
         server_task: asyncio.Task[Any] | None = None
         server: Any = None
         retention: asyncio.Task[None] | None = None
+        notifier = Notifier.from_env()
+        watchdog: asyncio.Task[None] | None = None
         try:
             await supervisor.start()
             retention = schedule_retention(
@@ -128,11 +131,17 @@ class Daemon:
 
                 server, server_task = await start_api_server(parts)
             logger.info("supervisor ready (pid %s, home %s)", os.getpid(), self.paths.data_dir)
+            if notifier is not None:
+                notifier.notify("READY=1", f"MAINPID={os.getpid()}", "STATUS=serving")
+                watchdog = start_watchdog(notifier)
             if ready is not None:
                 ready(parts)
             await self._stop.wait()
             logger.info("supervisor stopping")
         finally:
+            if notifier is not None:
+                notifier.notify("STOPPING=1", "STATUS=stopping: letting running steps finish")
+            await stop_watchdog(watchdog)
             await stop_retention(retention)
             if parts.triggers is not None:
                 await parts.triggers.stop()
