@@ -36,7 +36,12 @@ from PySide6.QtWidgets import (
 from app.supervisor_link import run_job
 from app.theme import Theme
 from automation.errors import SecretError
-from automation.secrets import SecretStore, secret_store_from_env, validate_secret_name
+from automation.secrets import (
+    SecretStore,
+    secret_store_from_env,
+    validate_secret_name,
+    value_problem,
+)
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +109,9 @@ class SecretDialog(QDialog):
             return "Type the value (it is not shown, and never shown again)."
         if self.value.text() != self.again.text():
             return "The two values differ."
+        problem = value_problem(name, self.value.text())
+        if problem is not None:
+            return problem[0].upper() + problem[1:] + "."
         return ""
 
     def _check(self) -> None:

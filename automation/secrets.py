@@ -82,6 +82,34 @@ def validate_secret_name(name: str) -> str:
     return name
 
 
+#: The shortest value ``deskpilot secrets set`` (and the GUI) will store; see ``value_problem``.
+MIN_SECRET_VALUE_LENGTH = 8
+
+
+def value_problem(name: str, value: str) -> str | None:
+    """Why ``value`` should not be stored as secret ``name``, or None when it may.
+
+    Deskpilot masks a secret wherever it could surface (logs, history, events,
+    evidence) in every form it takes: plain, URL- and JSON-encoded, base64 and
+    hex.  A short value cannot be masked safely: it turns up by chance in
+    ordinary text, where masking it hides unrelated words and shows where the
+    secret is; and inside a longer base64 text only about four characters in
+    three depend on it alone, too few to recognise it.  So values shorter than
+    ``MIN_SECRET_VALUE_LENGTH`` are refused where they are entered.
+    """
+    if not value:
+        return f"refusing to store an empty value for secret '{name}'"
+    if len(value) < MIN_SECRET_VALUE_LENGTH:
+        return (
+            f"refusing to store secret '{name}': the value is shorter than "
+            f"{MIN_SECRET_VALUE_LENGTH} characters. Deskpilot masks secrets wherever they "
+            "could appear (logs, history, evidence); a value this short also turns up in "
+            "ordinary text and in encoded data by chance, so it cannot be masked safely. "
+            "Use a longer value"
+        )
+    return None
+
+
 def missing_secret_error(name: str) -> SecretError:
     """The one message users see when a workflow needs a secret that is not stored."""
     return SecretError(

@@ -17,7 +17,12 @@ from typing import ParamSpec, TypeVar
 import click
 
 from automation.errors import DeskpilotError
-from automation.secrets import SecretStore, secret_store_from_env, validate_secret_name
+from automation.secrets import (
+    SecretStore,
+    secret_store_from_env,
+    validate_secret_name,
+    value_problem,
+)
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -83,13 +88,15 @@ def secrets_group() -> None:
 def set_command(name: str) -> None:
     """Store the secret NAME; its value is prompted for, or read from stdin.
 
-    The value is never accepted as an argument. One trailing newline on stdin is
+    Values shorter than 8 characters are refused: they cannot be masked safely
+    in logs and history. The value is never accepted as an argument. One trailing newline on stdin is
     dropped, so `printf '%s\\n' "$TOKEN" | deskpilot secrets set api_token` works.
     """
     _checked_name(name)
     value = _read_value(name)
-    if not value:
-        raise _InputError(f"refusing to store an empty value for secret '{name}'")
+    problem = value_problem(name, value)
+    if problem is not None:
+        raise _InputError(problem)
     store: SecretStore = secret_store_from_env()
     store.set(name, value)
     click.echo(f"stored secret '{name}'", err=True)

@@ -52,7 +52,12 @@ def test_set_reads_the_value_from_stdin_and_drops_one_newline(
 
 @pytest.mark.parametrize(
     ("stdin", "stored"),
-    [("v4lue\r\n", "v4lue"), ("v4lue\n\n", "v4lue\n"), ("v4lue", "v4lue"), (" v4lue ", " v4lue ")],
+    [
+        ("v4lue-long\r\n", "v4lue-long"),
+        ("v4lue-long\n\n", "v4lue-long\n"),
+        ("v4lue-long", "v4lue-long"),
+        (" v4lue-long ", " v4lue-long "),
+    ],
     ids=["crlf", "two-newlines", "no-newline", "spaces-kept"],
 )
 def test_only_one_trailing_newline_is_dropped(
@@ -77,6 +82,20 @@ def test_empty_value_is_refused(secret_store: KeyringSecretStore, stdin: str) ->
 
     assert result.exit_code == 2
     assert result.stderr.strip() == "Error: refusing to store an empty value for secret 'token'"
+    assert secret_store.get("token") is None
+    assert secret_store.names() == []
+
+
+@pytest.mark.parametrize("value", ["a", "1234567"], ids=["one-char", "seven-chars"])
+def test_a_value_too_short_to_mask_is_refused_with_the_reason(
+    secret_store: KeyringSecretStore, value: str
+) -> None:
+    result = CliRunner().invoke(secrets_group, ["set", "token"], input=value + "\n")
+
+    assert result.exit_code == 2
+    message = result.stderr.strip()
+    assert message.startswith("Error: refusing to store secret 'token': the value is shorter than 8")
+    assert "cannot be masked safely" in message
     assert secret_store.get("token") is None
     assert secret_store.names() == []
 

@@ -84,9 +84,12 @@ def test_the_dialog_checks_names_and_values_and_forgets_them(qtbot: QtBot) -> No
     dialog.again.setText("b")
     assert dialog.check() == "The two values differ."
     dialog.again.setText("a")
+    assert "shorter than 8 characters" in dialog.check()
+    dialog.value.setText("long-enough")
+    dialog.again.setText("long-enough")
     assert dialog.check() == ""
     assert "{{ secrets.smtp }}" in dialog.usage.text()
-    assert dialog.take() == ("smtp", "a")
+    assert dialog.take() == ("smtp", "long-enough")
     assert dialog.value.text() == "" and dialog.again.text() == ""
 
 
