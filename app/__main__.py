@@ -19,6 +19,7 @@ from app.resources import icon
 from app.supervisor_link import SupervisorLink
 from app.tray import DesktopShell
 from automation.blocks.registry import BlockRegistry
+from automation.redaction import redact_logging
 from supervisor.paths import DeskpilotPaths
 
 
@@ -43,6 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.debug else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    redact_logging()
     app = QApplication(sys.argv[:1])
     app.setApplicationName("Deskpilot")
     app.setOrganizationName("deskpilot")

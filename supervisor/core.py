@@ -45,6 +45,7 @@ from automation.engine.engine import coerce_inputs
 from automation.engine.events import Event, LogEmitted, NodeStarted, RunFinished, RunStatus
 from automation.errors import DeskpilotError, WorkflowError, WorkflowInvalid
 from automation.loader import LoadedWorkflow, parse_workflow, read_workflow_file
+from automation.redaction import Redactor
 from automation.validation import validate
 from supervisor.breaker import BreakerState, CircuitBreaker
 from supervisor.bus import (
@@ -61,6 +62,7 @@ from supervisor.bus import (
     WorkerStarted,
 )
 from supervisor.config import SupervisorConfig
+from supervisor.masking import evidence_redactor
 from supervisor.protocol import EVENT_MESSAGES, ProtocolError, decode, message_event
 from supervisor.resume import interrupted_step
 from supervisor.stacks import python_stacks
@@ -944,9 +946,10 @@ class Supervisor:
             path = self.artifacts_dir / run_id / f"worker-{worker.id}-{reason}.json"
             log_path = self.worker_log(worker.id) if self.worker_log else None
             extra = {"worker_id": worker.id, "heartbeats": worker.heartbeats}
+            redactor = await self._evidence_redactor(run_id)
             try:
                 await self._in_store(
-                    _collect_evidence, path, worker.pid, reason, log_path, extra, stuck
+                    _collect_evidence, path, worker.pid, reason, log_path, extra, stuck, redactor
                 )
                 await self._in_store(
                     self.store.add_artifact,
@@ -960,6 +963,20 @@ class Supervisor:
             if stuck:
                 await self._screen_evidence(worker, reason)
         kill_tree(worker.pid)
+
+    async def _evidence_redactor(self, run_id: str) -> Redactor | None:
+        """The secrets this run can read, from the keyring, to mask its evidence with.
+
+        In a thread with a deadline: a keyring that does not answer must not
+        stall the loop; then what may carry a secret is withheld.
+        """
+        active = self.active.get(run_id)
+        text = active.entry.text if active is not None else None
+        try:
+            return await asyncio.wait_for(asyncio.to_thread(evidence_redactor, text), timeout=5.0)
+        except TimeoutError:
+            logger.warning("the keyring did not answer; evidence of run %s is withheld", run_id)
+            return None
 
     async def _screen_evidence(self, worker: WorkerHandle, reason: ExitReason) -> None:
         """A screenshot before the kill, for runs holding the desktop: the screen is evidence.
@@ -1199,12 +1216,14 @@ def _collect_evidence(
     log_path: Path | None,
     extra: dict[str, Any],
     stuck: bool,
+    redactor: Redactor | None,
 ) -> Path:
     """Write what is known of a worker about to be killed (blocking: runs off the loop).
 
     A stuck worker's stacks come from py-spy, read from outside (it works on a
     stopped process, which cannot run its own faulthandler); the faulthandler
     dump that ``_kill`` asked for lands in the log tail, read a moment later.
+    All of it is masked with ``redactor`` (``supervisor.masking``).
     """
     asked = time.monotonic()
     if stuck:
@@ -1215,8 +1234,9 @@ def _collect_evidence(
         path,
         pid=pid,
         reason=str(reason),
-        log_tail=tail(log_path) if log_path else "",
+        log_tail=tail(log_path, redactor=redactor) if log_path else "",
         extra=extra,
+        redactor=redactor,
     )
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from automation.blocks.registry import BlockRegistry
 from automation.errors import DeskpilotError
-from automation.redaction import Redactor
+from automation.redaction import redact_logging
 from supervisor.config import SupervisorConfig
 from supervisor.core import Supervisor
 from supervisor.instance_lock import LOCK_FILE, InstanceLock
@@ -77,10 +77,10 @@ class Daemon:
     async def serve(self, ready: Callable[[DaemonParts], None] | None = None) -> None:
         self.paths.ensure()
         self.lock.acquire()
-        redactor = Redactor()
-        handler = json_handler(self.paths.log_dir / "deskpilotd.log", redactor)
+        handler = json_handler(self.paths.log_dir / "deskpilotd.log")
         root = logging.getLogger()
         root.addHandler(handler)
+        redact_logging()
         if root.level > logging.INFO or root.level == logging.NOTSET:
             root.setLevel(logging.INFO)
         loop = asyncio.get_running_loop()

@@ -26,7 +26,7 @@ from automation.engine.engine import Engine, RunResult, coerce_inputs
 from automation.engine.events import Event
 from automation.errors import WorkflowInvalid
 from automation.loader import LoadedWorkflow, read_workflow_file
-from automation.redaction import RedactingFilter, Redactor
+from automation.redaction import RedactingFilter, Redactor, process_redactor, redact_logging
 from automation.secrets import SecretStore, secret_store_from_env
 from automation.validation import referenced_secrets, validate
 from supervisor.paths import DeskpilotPaths
@@ -73,14 +73,15 @@ def cancel_on_signals(token: CancelToken) -> Iterator[None]:
             signal.signal(sig, old)
 
 
-def attach_file_log(paths: DeskpilotPaths, redactor: Redactor) -> logging.Handler:
-    """A rotating log file for this command, with secrets masked."""
+def attach_file_log(paths: DeskpilotPaths, redactor: Redactor | None = None) -> logging.Handler:
+    """A rotating log file for this command, with secrets masked (by default, the process's)."""
     handler = RotatingFileHandler(
         paths.log_dir / "deskpilot.log", maxBytes=5_000_000, backupCount=3, encoding="utf-8"
     )
     handler.setLevel(logging.INFO)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(RedactingFilter(redactor))
+    redact_logging()  # and the console handler the command line set up
     logging.getLogger().addHandler(handler)
     if logging.getLogger().level > logging.INFO:
         logging.getLogger().setLevel(logging.INFO)
@@ -119,8 +120,8 @@ def run_file(
     gc.freeze()  # what is loaded lives as long as the command; spare the collector the walk
     inputs = coerce_inputs(loaded.workflow, raw_inputs, from_text=inputs_from_text)
     paths.ensure()
-    redactor = Redactor()
-    log_handler = attach_file_log(paths, redactor)
+    redactor = Redactor(parent=process_redactor())
+    log_handler = attach_file_log(paths)
     store = HistoryStore.open(paths.database_url)
     recorder = Recorder(store, on_committed=on_committed)
     engine = Engine(

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
 
-from automation.redaction import RedactingFilter, Redactor
+from automation.redaction import RedactingFilter, Redactor, process_redactor
 
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
@@ -26,8 +26,10 @@ class JsonFormatter(logging.Formatter):
         for key, value in vars(record).items():
             if key not in _STANDARD and not key.startswith("_"):
                 data[key] = value
-        if record.exc_info:
-            data["exc"] = self.formatException(record.exc_info)
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:  # the redacting filter leaves the masked traceback here
+            data["exc"] = record.exc_text
         return json.dumps(data, default=str, ensure_ascii=False)
 
 
@@ -38,7 +40,11 @@ def json_handler(
     max_bytes: int = 10_000_000,
     backups: int = 5,
 ) -> logging.Handler:
-    """A rotating JSON log file (or stderr when ``path`` is None)."""
+    """A rotating JSON log file (or stderr when ``path`` is None), secrets masked.
+
+    Masked with ``redactor``, by default the process's: every secret a run of
+    this process resolved.
+    """
     handler: logging.Handler
     if path is None:
         handler = logging.StreamHandler()
@@ -48,6 +54,5 @@ def json_handler(
             path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8"
         )
     handler.setFormatter(JsonFormatter())
-    if redactor is not None:
-        handler.addFilter(RedactingFilter(redactor))
+    handler.addFilter(RedactingFilter(redactor if redactor is not None else process_redactor()))
     return handler

@@ -39,6 +39,7 @@ from automation.engine.engine import Engine, InterruptedStep, StepCheckpoint
 from automation.engine.events import Event
 from automation.errors import DeskpilotError, WorkflowInvalid
 from automation.loader import LoadedWorkflow, parse_workflow
+from automation.redaction import RedactingStream, process_redactor
 from automation.secrets import secret_store_from_env
 from automation.validation import validate
 from supervisor.logs import json_handler
@@ -56,7 +57,9 @@ class _Channel:
         self.closed = False
 
     def send(self, message: dict[str, Any]) -> None:
-        data = encode(message)
+        # Masked again as it leaves: engine events are masked already, but a fatal
+        # message or anything else said here passes no other redactor.
+        data = encode(process_redactor().value(message))
         with self._lock:
             if self.closed:
                 return
@@ -241,6 +244,17 @@ def _continue_when_orphaned() -> None:
         libc.prctl(pr_set_pdeathsig, int(signal.SIGCONT), 0, 0, 0)
 
 
+def _redact_stderr() -> None:
+    """Prints and tracebacks written straight to stderr (the worker's log) are masked too.
+
+    The log handler masks what goes through logging; this catches what does not.
+    ``sys.stdout`` is the same stream: fd 1 points at the log as well.
+    """
+    if not isinstance(sys.stderr, RedactingStream):
+        sys.stderr = RedactingStream(sys.stderr)
+    sys.stdout = sys.stderr
+
+
 def _arm_faulthandler() -> None:
     faulthandler.enable(file=sys.stderr)
     if hasattr(signal, "SIGUSR1"):
@@ -262,7 +276,7 @@ def main() -> None:
     _continue_when_orphaned()
     protocol_out = os.fdopen(os.dup(1), "wb", buffering=0)
     os.dup2(2, 1)  # anything printed now lands in the worker's log, not the protocol
-    sys.stdout = sys.stderr
+    _redact_stderr()
     code = serve(sys.stdin.buffer, protocol_out, heartbeat_interval=_heartbeat_interval())
     protocol_out.close()
     os._exit(code)  # daemon threads may be blocked on stdin; do not wait for them
@@ -351,7 +365,7 @@ def _forked_worker(sock: Any, fds: list[int], registry: BlockRegistry, interval:
         os.close(stdin_fd)
         os.close(log_fd)
         os.set_inheritable(stdout_fd, False)  # commands the worker starts must not hold it
-        sys.stdout = sys.stderr
+        _redact_stderr()
         _arm_faulthandler()
         protocol_out = os.fdopen(stdout_fd, "wb", buffering=0)
         code = serve(sys.stdin.buffer, protocol_out, heartbeat_interval=interval, registry=registry)

@@ -30,6 +30,8 @@ from typing import Any, Protocol
 
 import psutil
 
+from automation.redaction import Redactor
+from supervisor.masking import mask_evidence
 from supervisor.protocol import encode
 
 logger = logging.getLogger(__name__)
@@ -553,8 +555,21 @@ def request_stack_dump(pid: int) -> bool:
 
 
 def save_evidence(
-    path: Path, *, pid: int, reason: str, log_tail: str, extra: dict[str, Any]
+    path: Path,
+    *,
+    pid: int,
+    reason: str,
+    log_tail: str,
+    extra: dict[str, Any],
+    redactor: Redactor | None,
 ) -> Path:
+    """Write what the supervisor saw of a worker, secrets masked with ``redactor``.
+
+    Command lines, the log tail and whatever ``extra`` holds are masked as a
+    whole before they are encoded; ``redactor`` None (the secrets could not
+    be read) withholds every field that may carry one
+    (``supervisor.masking``).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     data = {
         "reason": reason,
@@ -564,6 +579,7 @@ def save_evidence(
         "worker_log_tail": log_tail,
         **extra,
     }
+    data = mask_evidence(data, redactor)
     path.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
     return path
 
@@ -591,12 +607,19 @@ def display_available() -> bool:
     return True
 
 
-def tail(path: Path, limit: int = 20_000) -> str:
+def tail(path: Path, limit: int = 20_000, redactor: Redactor | None = None) -> str:
+    """The end of a log file; with ``redactor``, masked before it is cut.
+
+    Cut first, the tail could begin inside a secret and keep its end, which
+    no longer matches it; so a little more is read, masked, then cut.
+    """
+    margin = redactor.reach if redactor is not None else 0
     try:
         with open(path, "rb") as handle:
             handle.seek(0, os.SEEK_END)
             size = handle.tell()
-            handle.seek(max(0, size - limit))
-            return handle.read().decode("utf-8", "replace")
+            handle.seek(max(0, size - limit - margin))
+            text = handle.read().decode("utf-8", "replace")
     except OSError:
         return ""
+    return redactor.clip_tail(text, limit) if redactor is not None else text

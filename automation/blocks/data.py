@@ -480,10 +480,11 @@ class FromJson(Block[FromJsonInput]):
         try:
             value = json.loads(inputs.text)
         except json.JSONDecodeError as exc:
-            line = inputs.text.split("\n")[exc.lineno - 1]
+            # masked before it is cut and quoted: cut first, a secret's prefix would stay
+            line = ctx.redactor.clip(inputs.text.split("\n")[exc.lineno - 1].strip(), 60)
             raise _fail(
                 f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
-                + (f" near {line.strip()[:60]!r}" if line.strip() else "")
+                + (f" near {line!r}" if line else "")
             ) from None
         return ValueOutput(value=value)
 

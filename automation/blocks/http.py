@@ -30,7 +30,7 @@ from automation.blocks.base import Block, BlockInput, BlockOutput
 from automation.blocks.context import BlockContext
 from automation.durations import Duration
 from automation.errors import BlockError, BlockInputError
-from automation.redaction import MASK
+from automation.redaction import MASK, Redactor
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 _SNIPPET = 200
@@ -135,11 +135,12 @@ class HttpResponse:
     def summary(self) -> str:
         return f"{self.method} {self.safe_url} → {self.status} in {self.elapsed:.2f} s"
 
-    def snippet(self) -> str:
-        text = " ".join(self.body.split())
+    def snippet(self, redactor: Redactor) -> str:
+        """The start of the body for a message: masked before it is squeezed and cut."""
+        text = " ".join(redactor.text(self.body).split())
         if not text:
             return "(empty body)"
-        return text if len(text) <= _SNIPPET else text[:_SNIPPET] + "…"
+        return redactor.clip(text, _SNIPPET, suffix="…")
 
 
 def send(
@@ -163,7 +164,8 @@ def send(
     # import it before they say hello (``supervisor.worker``).
     import httpx
 
-    safe_url = redact_url(url)
+    # masked before redact_url re-encodes the query, which would change the secret's form
+    safe_url = redact_url(ctx.redactor.text(url))
     limit = ctx.remaining(timeout) or timeout
     ctx.check_cancelled()
     ctx.log(f"{method} {safe_url}", "debug")
@@ -269,7 +271,7 @@ def check_status(ctx: BlockContext, response: HttpResponse, expected: StatusSpec
     raise BlockError(
         f"{response.method} {response.safe_url} returned {status} {response.reason} "
         f"(expected {describe_status_spec(expected)}){extra}; {hint}response: "
-        f"{response.snippet()}",
+        f"{response.snippet(ctx.redactor)}",
         retryable=retryable,
     )
 
@@ -422,7 +424,7 @@ class HttpJson(Block[JsonInput]):
             kind = response.headers.get("content-type", "no content type")
             raise BlockError(
                 f"{inputs.method} {response.safe_url} returned {kind}, not JSON: "
-                f"{response.snippet()}; check the URL, or use http.request for non-JSON replies",
+                f"{response.snippet(ctx.redactor)}; check the URL, or use http.request for non-JSON replies",
                 retryable=False,
             ) from None
         ctx.log(response.summary())

@@ -34,6 +34,7 @@ from automation.blocks.context import BlockContext
 from automation.blocks.http import require  # one home until base.py has it
 from automation.durations import Duration
 from automation.errors import BlockError, StepTimeout
+from automation.redaction import Redactor
 
 DEFAULT_MAX_OUTPUT = 1024 * 1024
 _STDERR_TAIL = 4000
@@ -47,15 +48,23 @@ _OUTPUT_GRACE = 1.0
 
 
 class _Capture(threading.Thread):
-    """Drains one pipe; keeps the head up to ``limit`` chars and a short tail."""
+    """Drains one pipe; keeps the head up to ``limit`` chars and a short tail.
 
-    def __init__(self, stream: IO[bytes], limit: int, encoding: str) -> None:
+    Both keep ``margin`` characters more than they show: the run's secrets are
+    masked before the cut (``Redactor.clip``), so a secret the cut falls into
+    is masked whole instead of leaving its first or last characters behind.
+    """
+
+    def __init__(self, stream: IO[bytes], limit: int, encoding: str, margin: int = 0) -> None:
         super().__init__(daemon=True, name="process-output")
         self._stream = stream
-        self._limit = limit
+        self._shown = limit
+        self._limit = limit + margin
+        self._tail_limit = _STDERR_TAIL + margin
         self._decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
         self._head: list[str] = []
         self._kept = 0
+        self._seen = 0
         self.truncated = False
         self.tail = ""
 
@@ -76,13 +85,18 @@ class _Capture(threading.Thread):
             part = text[:room]
             self._head.append(part)
             self._kept += len(part)
-        if len(text) > room:
+        self._seen += len(text)
+        if self._seen > self._shown:
             self.truncated = True
-        self.tail = (self.tail + text)[-_STDERR_TAIL:]
+        self.tail = (self.tail + text)[-self._tail_limit :]
 
-    @property
-    def text(self) -> str:
-        return "".join(self._head)
+    def text(self, redactor: Redactor) -> str:
+        """The head as the step reports it: at most ``limit`` characters, secrets masked."""
+        return redactor.clip("".join(self._head), self._shown)
+
+    def last(self, redactor: Redactor) -> str:
+        """The tail for an error message, secrets masked."""
+        return redactor.clip_tail(self.tail, _STDERR_TAIL)
 
 
 def _feed(stream: IO[bytes], data: bytes) -> None:
@@ -179,10 +193,10 @@ class RunInput(BlockInput):
             return "give 'args', the program and its arguments as a list"
         return None
 
-    def display(self) -> str:
+    def display(self, redactor: Redactor) -> str:
+        """The command for messages: secrets masked first, then cut to 200 characters."""
         text = self.command if self.shell else shlex.join(self.args or [])
-        text = text or ""
-        return text if len(text) <= 200 else text[:200] + "…"
+        return redactor.clip(text or "", 200, suffix="…")
 
 
 class RunOutput(BlockOutput):
@@ -211,7 +225,7 @@ class ProcessRun(Block[RunInput]):
 
     def run(self, inputs: RunInput, ctx: BlockContext) -> RunOutput:
         require(ctx, self.id, inputs.problem())
-        display = inputs.display()
+        display = inputs.display(ctx.redactor)
         cwd = resolve_path(ctx, inputs.cwd) if inputs.cwd else ctx.workflow_dir
         if not cwd.is_dir():
             raise BlockError(f"working folder '{cwd}' does not exist", retryable=False)
@@ -221,8 +235,9 @@ class ProcessRun(Block[RunInput]):
         proc = _spawn(inputs, cwd, display)
         ctx.log(f"started `{display}` (pid {proc.pid})", "debug")
         assert proc.stdout is not None and proc.stderr is not None
-        out = _Capture(proc.stdout, inputs.max_output, inputs.encoding)
-        err = _Capture(proc.stderr, inputs.max_output, inputs.encoding)
+        margin = ctx.redactor.reach
+        out = _Capture(proc.stdout, inputs.max_output, inputs.encoding, margin)
+        err = _Capture(proc.stderr, inputs.max_output, inputs.encoding, margin)
         out.start()
         err.start()
         if proc.stdin is not None:
@@ -248,11 +263,11 @@ class ProcessRun(Block[RunInput]):
         if inputs.check and code != 0:
             # The exit code cannot tell a transient failure from a bug; the retry
             # policy's max_attempts bounds the cost of guessing "transient".
-            raise BlockError(_failure(display, code, err.tail), retryable=True)
+            raise BlockError(_failure(display, code, err.last(ctx.redactor)), retryable=True)
         return RunOutput(
             exit_code=code,
-            stdout=out.text,
-            stderr=err.text,
+            stdout=out.text(ctx.redactor),
+            stderr=err.text(ctx.redactor),
             stdout_truncated=out.truncated,
             stderr_truncated=err.truncated,
             duration=duration,

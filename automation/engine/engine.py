@@ -63,7 +63,7 @@ from automation.errors import (
 from automation.graph import WorkflowGraph
 from automation.loader import LoadedWorkflow
 from automation.model import DONE_PIN, ERROR_PIN, TRIGGER_PIN, RetryPolicy, Workflow, value_fits
-from automation.redaction import Redactor
+from automation.redaction import Redactor, process_redactor
 from automation.templates import contains_template, render_value
 
 logger = logging.getLogger(__name__)
@@ -299,7 +299,7 @@ class Engine:
             checkpoint=dict(checkpoint or {}),
             parent_run_id=parent_run_id,
             deadline=deadline,
-            redactor=redactor if redactor is not None else Redactor(),
+            redactor=redactor if redactor is not None else Redactor(parent=process_redactor()),
             depth=depth,
         )
         run.attempts_used = dict(attempts_used or {})
@@ -458,7 +458,10 @@ class _Run(RunHooks):
             raise SecretError(
                 f"secret '{name}' is not in the keyring; add it with: deskpilot secrets set {name}"
             )
+        # before the value can reach any output: this run's events, and the log
+        # handlers of the process (a library's own log line may carry it too)
         self.redactor.add(value)
+        process_redactor().add(value)
         return value
 
     def stop(self, reason: str) -> None:

@@ -21,6 +21,7 @@ from automation.blocks.registry import BlockRegistry
 from automation.errors import DeskpilotError, WorkflowInvalid
 from automation.loader import read_workflow_file
 from automation.model import workflow_json_schema
+from automation.redaction import redact_logging
 from automation.validation import validate
 from supervisor.cli import output
 from supervisor.local import known_secret_names
@@ -51,6 +52,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
         level=logging.DEBUG if debug else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    redact_logging()
 
 
 def _registry() -> BlockRegistry:

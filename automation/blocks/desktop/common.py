@@ -140,7 +140,8 @@ def save_evidence(ctx: BlockContext, evidence: Evidence, message: str) -> Path |
     except OSError as exc:
         logger.warning("could not save a failure screenshot: %s", exc)
         return None
-    ctx.save_artifact(path, kind="screenshot", description=f"failure: {message[:300]}")
+    description = ctx.redactor.clip(message, 300, suffix="…")  # masked before it is cut
+    ctx.save_artifact(path, kind="screenshot", description=f"failure: {description}")
     return path
 
 
