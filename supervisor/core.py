@@ -41,7 +41,7 @@ from typing import Any, TypeVar
 from sqlalchemy import func, select
 
 from automation.blocks.registry import BlockRegistry
-from automation.engine.engine import coerce_inputs
+from automation.engine.engine import coerce_inputs, step_timeout
 from automation.engine.events import Event, LogEmitted, NodeStarted, RunFinished, RunStatus
 from automation.errors import DeskpilotError, WorkflowError, WorkflowInvalid
 from automation.loader import LoadedWorkflow, parse_workflow, read_workflow_file
@@ -387,7 +387,7 @@ class Supervisor:
             resources=resources_of(loaded, self.registry),
             restarts=record.resumes,
             order=self._order,
-            step_timeouts=_step_timeouts(loaded),
+            step_timeouts=_step_timeouts(loaded, self.registry),
         )
 
     def _load_queued(self, run_id: str) -> None:
@@ -461,7 +461,7 @@ class Supervisor:
             resources=resources_of(loaded, self.registry),
             order=self._order,
             deadline_seconds=deadline_seconds,
-            step_timeouts=_step_timeouts(loaded),
+            step_timeouts=_step_timeouts(loaded, self.registry),
         )
         if checkpoint_from is not None:
             entry.resume = True
@@ -1260,11 +1260,11 @@ def _last_logged_seq(store: HistoryStore, run_id: str) -> int:
     return int(value or 0)
 
 
-def _step_timeouts(loaded: LoadedWorkflow) -> dict[str, float]:
+def _step_timeouts(loaded: LoadedWorkflow, registry: BlockRegistry) -> dict[str, float]:
     workflow = loaded.workflow
     result = {}
-    for node_id in workflow.nodes:
-        timeout = workflow.node_timeout(node_id)
+    for node_id, node in workflow.nodes.items():
+        timeout = step_timeout(workflow, node_id, registry.get(node.block))
         if timeout is not None:
             result[node_id] = timeout
     return result

@@ -101,6 +101,10 @@ class Block(Generic[InT]):
     raw_inputs: ClassVar[frozenset[str]] = frozenset()
     #: Composite blocks run other nodes (subflows) and enforce their own deadline.
     composite: ClassVar[bool] = False
+    #: Seconds one attempt may run when neither the node nor the workflow's
+    #: ``defaults`` set a timeout; None is no limit.  Desktop blocks set one, so
+    #: that no desktop step can hold the mouse and keyboard for ever.
+    default_timeout: ClassVar[float | None] = None
 
     Input: ClassVar[type[BlockInput]] = NoInput
     Output: ClassVar[type[BlockOutput]] = NoOutput
@@ -116,6 +120,15 @@ class Block(Generic[InT]):
         (the desktop actions' ``expect``) check it and say.
         """
         return None
+
+    @classmethod
+    def timeout_for(cls, literal: Mapping[str, Any]) -> float | None:
+        """The timeout a node gets when it sets none, given its literal inputs.
+
+        ``literal`` holds the node's ``with:`` values as written (templates not
+        rendered), so a block can allow for a wait the user asked for.
+        """
+        return cls.default_timeout
 
     @classmethod
     def summary(cls) -> str:

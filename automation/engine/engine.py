@@ -412,7 +412,7 @@ class _Run(RunHooks):
                 pin: list(targets) for pin, targets in self.graph.outgoing.get(node_id, {}).items()
             },
             retry=self.workflow.node_retry(node_id),
-            timeout=self.workflow.node_timeout(node_id),
+            timeout=step_timeout(self.workflow, node_id, block),
             streams=inspect.isgeneratorfunction(block.run),
         )
 
@@ -1058,6 +1058,19 @@ _END = object()
 
 #: The loop turns a value was made in: one tag per enclosing loop emission.
 Context = tuple[int, ...]
+
+
+def step_timeout(workflow: Workflow, node_id: str, block: type[Block[Any]] | None) -> float | None:
+    """A node's timeout: its own, else the workflow's default, else the block's default.
+
+    The supervisor uses the same answer for its backstop deadline, so a desktop
+    step stuck where the engine cannot stop it (inside a helper program, or C
+    code) is killed with its children, with evidence, like a hung one.
+    """
+    timeout = workflow.node_timeout(node_id)
+    if timeout is None and block is not None:
+        timeout = block.timeout_for(workflow.nodes[node_id].with_)
+    return timeout
 
 
 def _ready(slot: Mapping[str, tuple[Any, Context]], linked: frozenset[str]) -> Context | None:

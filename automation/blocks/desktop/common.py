@@ -10,6 +10,7 @@ the error message, so the CLI prints it with the failure.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
@@ -32,6 +33,10 @@ logger = logging.getLogger(__name__)
 InT = TypeVar("InT", bound=BlockInput)
 
 DESKTOP = frozenset({"desktop"})
+#: Seconds a desktop step may run when nothing else sets its timeout.
+DESKTOP_STEP_TIMEOUT = 120.0
+#: Added to that for each wait input given as a template (its value is unknown at load).
+TEMPLATED_WAIT = 3600.0
 _BLUE = (255, 128, 0)
 _RED = (0, 0, 255)
 
@@ -54,6 +59,23 @@ class DesktopBlock(Block[InT]):
     category: ClassVar[str] = "desktop"
     resources: ClassVar[frozenset[str]] = DESKTOP
     idempotent: ClassVar[bool] = False
+    #: No desktop step blocks for ever: this applies when the node and the workflow's
+    #: defaults set no timeout, plus the seconds the step's own wait inputs ask for.
+    default_timeout: ClassVar[float | None] = DESKTOP_STEP_TIMEOUT
+    wait_inputs: ClassVar[tuple[str, ...]] = ("timeout", "wait", "duration")
+
+    @classmethod
+    def timeout_for(cls, literal: Mapping[str, Any]) -> float | None:
+        if cls.default_timeout is None:
+            return None
+        total = cls.default_timeout
+        for name in cls.wait_inputs:
+            value = literal.get(name)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                total += float(value)
+            elif value is not None:  # a template: its value is known only at run time
+                total += TEMPLATED_WAIT
+        return total
 
     def perform(self, inputs: InT, ctx: BlockContext, evidence: Evidence) -> RunResult:
         raise NotImplementedError

@@ -59,3 +59,32 @@ def test_a_step_without_a_display_fails_plainly(tmp_path) -> None:
     assert done.stdout.startswith("DisplayUnavailable False no display: DISPLAY is not set"), (
         done.stdout + done.stderr
     )
+
+
+def test_every_desktop_step_has_a_default_timeout() -> None:
+    """A node that sets no timeout (and a workflow with no default) still gets one."""
+    from automation.engine.engine import step_timeout
+    from automation.loader import parse_workflow
+
+    registry = BlockRegistry()
+    registry.register_module(desktop)
+    loaded = parse_workflow(
+        "deskpilot: 1\nname: t\nnodes:\n"
+        "  read: {block: clipboard.get}\n"
+        "  wait: {block: window.wait, with: {title: x, timeout: 30}}\n"
+        "  later: {block: window.wait, with: {title: x, timeout: '{{ inputs.t }}'}}\n"
+        "  own: {block: clipboard.get, timeout: 3s}\n"
+        "  typed: {block: keyboard.type, with: {text: abcd, interval: 1}}\n"
+    )
+    workflow = loaded.workflow
+
+    def timeout(node: str) -> float | None:
+        return step_timeout(workflow, node, registry.get(workflow.nodes[node].block))
+
+    assert timeout("read") == 120.0
+    assert timeout("wait") == 150.0  # the wait the node asks for comes on top
+    assert timeout("later") == 120.0 + 3600.0  # unknown until run time: bounded anyway
+    assert timeout("own") == 3.0
+    assert timeout("typed") == 120.0 + 4 * 1.01
+    for block in registry:
+        assert block.timeout_for({}) is not None, block.id
