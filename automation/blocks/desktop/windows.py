@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from automation.blocks.base import BlockInput, BlockOutput, resolve_path
 from automation.blocks.context import BlockContext
@@ -51,7 +51,7 @@ class WindowInfo:
 
 
 @contextmanager
-def _x() -> Iterator[Any]:
+def connect() -> Iterator[Any]:
     if not sys.platform.startswith("linux"):
         raise BlockError("window blocks support X11 (Linux) only for now", retryable=False)
     try:
@@ -69,11 +69,15 @@ def _x() -> Iterator[Any]:
         conn.close()
 
 
+#: The old private name, still imported by expect.py.
+_x = connect
+
+
 def _atom(conn: Any, name: str) -> int:
     return int(conn.intern_atom(name))
 
 
-def _title(conn: Any, window: Any) -> str | None:
+def title_of(conn: Any, window: Any) -> str | None:
     try:
         prop = window.get_full_property(_atom(conn, "_NET_WM_NAME"), _atom(conn, "UTF8_STRING"))
         if prop is not None and prop.value:
@@ -98,7 +102,7 @@ def _clients(conn: Any) -> list[Any]:
 def _info(conn: Any, window: Any) -> WindowInfo | None:
     from Xlib import X
 
-    title = _title(conn, window)
+    title = title_of(conn, window)
     if title is None:
         return None
     try:
@@ -117,7 +121,7 @@ def _info(conn: Any, window: Any) -> WindowInfo | None:
 
 def list_windows(pattern: str | None = None, *, include_hidden: bool = True) -> list[WindowInfo]:
     regex = re.compile(pattern) if pattern else None
-    with _x() as conn:
+    with connect() as conn:
         found = []
         for window in _clients(conn):
             info = _info(conn, window)
@@ -138,20 +142,55 @@ def _compile(ctx: BlockContext, pattern: str) -> str:
     return pattern
 
 
-def _one(ctx: BlockContext, title: str, timeout: float) -> WindowInfo:
-    """The first window whose title matches, waiting up to ``timeout`` for it."""
-    pattern = _compile(ctx, title)
+def _family(pid: int) -> set[int]:
+    """``pid`` and every process under it (a launcher's real program is often a child)."""
+    import psutil
+
+    try:
+        return {pid, *(p.pid for p in psutil.Process(pid).children(recursive=True))}
+    except psutil.Error:
+        return {pid}
+
+
+def matching(ctx: BlockContext, selector: WindowSelector) -> list[WindowInfo]:
+    """Windows that fit every part of ``selector`` given (title, window id, pid)."""
+    pattern = _compile(ctx, selector.title) if selector.title else None
+    found = list_windows(pattern)
+    if selector.window_id is not None:
+        found = [w for w in found if w.id == selector.window_id]
+    if selector.pid is not None:
+        family = _family(selector.pid)
+        found = [w for w in found if w.pid is not None and w.pid in family]
+    return found
+
+
+def _listing(windows: list[WindowInfo]) -> str:
+    return "; ".join(f"id {w.id} {w.title!r} pid {w.pid}" for w in windows[:10])
+
+
+def _one(ctx: BlockContext, selector: WindowSelector, timeout: float) -> WindowInfo:
+    """The one window the selector names, waiting up to ``timeout`` for it.
+
+    Several matches are an error listing them: acting on whichever came first
+    would be a guess (an older window with the same title was picked before).
+    """
     found: list[WindowInfo] = []
 
     def look() -> bool:
-        found[:] = list_windows(pattern)
+        found[:] = matching(ctx, selector)
         return bool(found)
 
     if not ctx.wait_until(look, timeout=ctx.remaining(timeout) or timeout, interval=0.1):
         titles = [w.title for w in list_windows() if w.title][:15]
-        raise BlockError(f"no window title matches {title!r}; open windows: {titles}")
-    visible = [w for w in found if w.visible]
-    return (visible or found)[0]
+        raise BlockError(f"no window matches {selector.describe()}; open windows: {titles}")
+    visible = [w for w in found if w.visible] or found
+    if len(visible) > 1:
+        raise BlockError(
+            f"{len(visible)} windows match {selector.describe()}: {_listing(visible)}. "
+            "Name one by window_id or pid (outputs of app.launch and window.list)",
+            retryable=False,
+        )
+    return visible[0]
 
 
 def _send(conn: Any, window: Any, message: str, data: list[int]) -> None:
@@ -175,7 +214,7 @@ def _act(
 ) -> None:
     from Xlib import X
 
-    with _x() as conn:
+    with connect() as conn:
         window = conn.create_resource_object("window", info.id)
         wm = _has_wm(conn)
         if action == "focus":
@@ -241,22 +280,51 @@ class WindowList(DesktopBlock[ListInput]):
         return ListOutput(windows=found, count=len(found))
 
 
-class WindowInput(ActionInput):
-    title: str = Field(
-        description="regex matched against window titles; the first visible match is used"
+class WindowSelector(BlockInput):
+    """Which window: a title pattern, a window id, a pid, or several of them together."""
+
+    title: str | None = Field(default=None, description="regex matched against window titles")
+    window_id: int | None = Field(
+        default=None, description="the X window id, e.g. {{ nodes.launch.window_id }}"
     )
+    pid: int | None = Field(
+        default=None,
+        description="a process id, e.g. {{ nodes.launch.pid }}: its windows or its children's",
+    )
+
+    @model_validator(mode="after")
+    def _named(self) -> WindowSelector:
+        if self.title is None and self.window_id is None and self.pid is None:
+            raise ValueError("name the window by title, window_id or pid")
+        return self
+
+    def describe(self) -> str:
+        parts = []
+        if self.title is not None:
+            parts.append(f"title {self.title!r}")
+        if self.window_id is not None:
+            parts.append(f"window id {self.window_id}")
+        if self.pid is not None:
+            parts.append(f"pid {self.pid}")
+        return " and ".join(parts)
+
+
+class WindowInput(WindowSelector, ActionInput):
     timeout: float = Field(default=5.0, ge=0, description="seconds to wait for the window to exist")
 
 
 class WindowOutput(BlockOutput):
     id: int = Field(description="the X window id")
     title: str = Field(description="the window's title")
+    pid: int | None = Field(description="the process that owns it (_NET_WM_PID), if it says")
     box: list[int] = Field(description="[x, y, width, height] after the step")
 
 
 def _output(info: WindowInfo) -> WindowOutput:
     refreshed = next((w for w in list_windows() if w.id == info.id), info)
-    return WindowOutput(id=info.id, title=refreshed.title, box=refreshed.box.as_list())
+    return WindowOutput(
+        id=info.id, title=refreshed.title, pid=info.pid, box=refreshed.box.as_list()
+    )
 
 
 class WindowFocus(DesktopBlock[WindowInput]):
@@ -269,7 +337,7 @@ class WindowFocus(DesktopBlock[WindowInput]):
     Output = WindowOutput
 
     def perform(self, inputs: WindowInput, ctx: BlockContext, evidence: Evidence) -> WindowOutput:
-        info = _one(ctx, inputs.title, inputs.timeout)
+        info = _one(ctx, inputs, inputs.timeout)
         evidence.candidate = info.box
         _act(info, "focus")
         return _output(info)
@@ -292,7 +360,7 @@ class WindowMove(DesktopBlock[MoveWindowInput]):
     def perform(
         self, inputs: MoveWindowInput, ctx: BlockContext, evidence: Evidence
     ) -> WindowOutput:
-        info = _one(ctx, inputs.title, inputs.timeout)
+        info = _one(ctx, inputs, inputs.timeout)
         _act(info, "move", x=inputs.x, y=inputs.y)
         ctx.wait_until(
             lambda: _box_of(info.id)[:2] == [inputs.x, inputs.y],
@@ -317,7 +385,7 @@ class WindowResize(DesktopBlock[ResizeInput]):
     Output = WindowOutput
 
     def perform(self, inputs: ResizeInput, ctx: BlockContext, evidence: Evidence) -> WindowOutput:
-        info = _one(ctx, inputs.title, inputs.timeout)
+        info = _one(ctx, inputs, inputs.timeout)
         _act(info, "resize", width=inputs.width, height=inputs.height)
         ctx.wait_until(
             lambda: _box_of(info.id)[2:] == [inputs.width, inputs.height],
@@ -344,7 +412,7 @@ class WindowMinimize(DesktopBlock[WindowInput]):
     Output = WindowOutput
 
     def perform(self, inputs: WindowInput, ctx: BlockContext, evidence: Evidence) -> WindowOutput:
-        info = _one(ctx, inputs.title, inputs.timeout)
+        info = _one(ctx, inputs, inputs.timeout)
         _act(info, "minimize")
         return _output(info)
 
@@ -362,7 +430,7 @@ class WindowClose(DesktopBlock[CloseInput]):
     Output = WindowOutput
 
     def perform(self, inputs: CloseInput, ctx: BlockContext, evidence: Evidence) -> WindowOutput:
-        info = _one(ctx, inputs.title, inputs.timeout)
+        info = _one(ctx, inputs, inputs.timeout)
         _act(info, "close")
         if inputs.wait and not ctx.wait_until(
             lambda: not _box_of(info.id),
@@ -370,13 +438,13 @@ class WindowClose(DesktopBlock[CloseInput]):
             interval=0.05,
         ):
             raise BlockError(
-                f"window {info.title!r} was asked to close but is still open after {inputs.wait:g}s (it may be asking to save)"
+                f"window {info.title!r} was asked to close but is still open after "
+                f"{inputs.wait:g}s (it may be asking to save)"
             )
-        return WindowOutput(id=info.id, title=info.title, box=info.box.as_list())
+        return WindowOutput(id=info.id, title=info.title, pid=info.pid, box=info.box.as_list())
 
 
-class WaitWindowInput(BlockInput):
-    title: str = Field(description="regex matched against window titles")
+class WaitWindowInput(WindowSelector):
     until: Literal["appears", "disappears"] = Field(
         default="appears", description="wait for a match to appear or for all matches to go"
     )
@@ -399,11 +467,10 @@ class WindowWait(DesktopBlock[WaitWindowInput]):
     def perform(
         self, inputs: WaitWindowInput, ctx: BlockContext, evidence: Evidence
     ) -> WaitWindowOutput:
-        pattern = _compile(ctx, inputs.title)
         seen: list[WindowInfo] = []
 
         def look() -> bool:
-            seen[:] = list_windows(pattern, include_hidden=False)
+            seen[:] = [w for w in matching(ctx, inputs) if w.visible]
             return bool(seen) == (inputs.until == "appears")
 
         if not ctx.wait_until(
@@ -411,7 +478,7 @@ class WindowWait(DesktopBlock[WaitWindowInput]):
         ):
             verb = "appear" if inputs.until == "appears" else "disappear"
             raise BlockError(
-                f"no window matching {inputs.title!r} did {verb} within {inputs.timeout:g}s"
+                f"no window matching {inputs.describe()} did {verb} within {inputs.timeout:g}s"
             )
         return WaitWindowOutput(windows=[w.as_dict() for w in seen])
 
@@ -459,6 +526,8 @@ class AppLaunch(DesktopBlock[LaunchInput]):
         pattern = _compile(ctx, inputs.window) if inputs.window else None
         env = {**os.environ, **inputs.env}
         cwd = resolve_path(ctx, inputs.cwd) if inputs.cwd else ctx.workflow_dir
+        # windows open before the launch are never the launched program's
+        before = {w.id for w in list_windows()} if pattern is not None else set()
         try:
             process = subprocess.Popen(
                 inputs.command,
@@ -481,31 +550,58 @@ class AppLaunch(DesktopBlock[LaunchInput]):
         ctx.log(f"started {inputs.command[0]} (pid {process.pid})", pid=process.pid)
         if pattern is None:
             return LaunchOutput(pid=process.pid, window_id=None, title=None, box=None)
+        window = self._wait_window(ctx, inputs, process, pattern, before)
+        return LaunchOutput(
+            pid=process.pid, window_id=window.id, title=window.title, box=window.box.as_list()
+        )
+
+    def _wait_window(
+        self,
+        ctx: BlockContext,
+        inputs: LaunchInput,
+        process: subprocess.Popen[bytes],
+        pattern: str,
+        before: set[int],
+    ) -> WindowInfo:
+        """The launched program's window: one of its process tree, else one that is new.
+
+        A program that hands its work to a running instance and exits with 0
+        (single-instance editors) opens its window from that instance: a window
+        that appeared after the launch is accepted then, never an older one.
+        """
         found: list[WindowInfo] = []
+        family: set[int] = {process.pid}
 
         def look() -> bool:
-            if process.poll() is not None:
+            if process.poll() not in (None, 0):
                 return True
-            found[:] = list_windows(pattern, include_hidden=False)
+            if process.poll() is None:
+                family.update(_family(process.pid))
+            fresh = [w for w in list_windows(pattern, include_hidden=False) if w.id not in before]
+            found[:] = [w for w in fresh if w.pid in family] or fresh
             return bool(found)
 
         ok = ctx.wait_until(
             look, timeout=ctx.remaining(inputs.timeout) or inputs.timeout, interval=0.05
         )
-        if process.poll() is not None and not found:
+        if not found and process.poll() not in (None, 0):
             raise BlockError(
-                f"{inputs.command[0]} exited with code {process.returncode} before its window appeared"
+                f"{inputs.command[0]} exited with code {process.returncode} "
+                "before its window appeared"
             )
         if not ok:
-            raise BlockError(
-                f"{inputs.command[0]} is running (pid {process.pid}) but no window title matched "
-                f"{inputs.window!r} within {inputs.timeout:g}s"
+            older = [w for w in list_windows(pattern) if w.id in before]
+            note = (
+                f"; windows open before the launch were not taken for it: {_listing(older)}"
+                if older
+                else ""
             )
-        own = [w for w in found if w.pid == process.pid] or found
-        window = own[0]
-        return LaunchOutput(
-            pid=process.pid, window_id=window.id, title=window.title, box=window.box.as_list()
-        )
+            state = "is running" if process.poll() is None else "exited with code 0"
+            raise BlockError(
+                f"{inputs.command[0]} {state} (pid {process.pid}) but no new window title "
+                f"matched {inputs.window!r} within {inputs.timeout:g}s{note}"
+            )
+        return found[0]
 
 
 BLOCKS = (

@@ -82,7 +82,7 @@ def test_focus_sends_keys_to_the_focused_window(open_window, tmp_path: Path) -> 
 
 
 def test_missing_window_and_bad_pattern(xvfb_display, tmp_path: Path) -> None:
-    with pytest.raises(BlockError, match="no window title matches 'Nope-.*'") as caught:
+    with pytest.raises(BlockError, match="no window matches title 'Nope-.*'") as caught:
         run_block(WindowFocus, {"title": "Nope-.*", "timeout": 0.2}, workflow_dir=tmp_path)
     assert "screenshot:" in str(caught.value)
     with pytest.raises(BlockInputError, match="not a valid regex"):
