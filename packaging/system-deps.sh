@@ -6,7 +6,7 @@ packages=(
   xvfb xauth fonts-dejavu-core
   libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-randr0 libxcb-render-util0
   libxcb-shape0 libxcb-xinerama0 libxcb-xkb1 libxkbcommon-x11-0 libegl1 libgl1 libfontconfig1
-  libdbus-1-3 dbus dbus-x11 gnome-keyring trayer xsel xdotool xterm
+  libdbus-1-3 dbus dbus-x11 gnome-keyring trayer xsel xdotool xterm mousepad
 )
 missing=()
 for p in "${packages[@]}"; do

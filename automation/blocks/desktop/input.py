@@ -1,25 +1,17 @@
-"""Mouse, keyboard and clipboard blocks: real input through pyautogui.
+"""Mouse and keyboard blocks: real input through pyautogui and XTEST.
 
 Coordinates are virtual-desktop pixels: (0, 0) is the top-left corner of the
 bounding box of all monitors, as mss and the X server see it.
 
-pyautogui's ``write`` silently drops characters that are not on the keyboard
-map (anything non-ASCII), so ``keyboard.type`` sends such text another way:
-the clipboard and Ctrl+V by default, or ``xdotool type`` on request (X11) for
-programs without a paste shortcut.  xdotool remaps a spare key for every
-character missing from the keymap, and a toolkit that reads the key before it
-processed the remap drops the character (seen with Qt on Xvfb), so the
-clipboard is the reliable default.
+How ``keyboard.type`` sends text (by the focused window, a checked paste,
+key events with remapped keys for non-ASCII) is in ``text_entry.py``.
 """
 
 from __future__ import annotations
 
 import difflib
-import os
-import shutil
-import subprocess
-import sys
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -28,11 +20,9 @@ from automation.blocks.context import BlockContext
 from automation.blocks.desktop.common import DesktopBlock, Evidence
 from automation.blocks.desktop.display import CLICK_GAP, Box, gui
 from automation.blocks.desktop.expect import ActionInput
-from automation.errors import BlockError, BlockInputError
+from automation.errors import BlockInputError
 
 Button = Literal["left", "right", "middle"]
-_TYPE_CHUNK = 32
-_XDOTOOL_MIN_DELAY_MS = 40
 
 
 def check_key(ctx: BlockContext, block_id: str, key: str) -> str:
@@ -225,23 +215,34 @@ class MousePosition(DesktopBlock[BlockInput]):
 class TypeInput(ActionInput):
     text: str = Field(description="the text to type; any Unicode")
     interval: float = Field(default=0.0, ge=0, le=2, description="seconds between keystrokes")
-    method: Literal["auto", "keys", "xdotool", "clipboard"] = Field(
+    method: Literal["auto", "keys", "clipboard", "xdotool"] = Field(
         default="auto",
         description=(
-            "auto: key presses for plain ASCII, otherwise the clipboard; clipboard pastes "
-            "with Ctrl+V (the clipboard keeps the text); xdotool types Unicode key by key "
-            "on X11 for programs that cannot paste (some toolkits drop a character now and then)"
+            "auto: picked by the focused window (key events for terminals and plain "
+            "ASCII, a checked paste otherwise, key events if the window ignores the "
+            "paste); keys: key events, any Unicode (spare keys are remapped); clipboard: "
+            "paste with Ctrl+V and fail if the window does not take it; xdotool: "
+            "xdotool type"
+        ),
+    )
+    verify: bool = Field(
+        default=False,
+        description=(
+            "read the focused element's text back through accessibility (AT-SPI) and "
+            "fail if the typed text is not there; fails at once where that cannot be read"
         ),
     )
 
 
 class TypeOutput(BlockOutput):
     typed: int = Field(description="number of characters sent")
-    method: str = Field(description="how the text was sent: keys, xdotool or clipboard")
+    method: str = Field(description="how the text was sent: keys, clipboard or xdotool")
+    window: str = Field(description="the window that had the focus: its title and class")
+    verified: bool = Field(description="true when the text was read back and matched")
 
 
 class KeyboardType(DesktopBlock[TypeInput]):
-    """Type text into the focused window, including non-ASCII text."""
+    """Type text into the focused window, by the method that window takes (any Unicode)."""
 
     id = "keyboard.type"
     title = "Type text"
@@ -249,66 +250,36 @@ class KeyboardType(DesktopBlock[TypeInput]):
     Output = TypeOutput
 
     def output_when_held(self, inputs: TypeInput, ctx: BlockContext) -> TypeOutput:
-        return TypeOutput(typed=len(inputs.text), method=_method(inputs))
+        return TypeOutput(
+            typed=len(inputs.text),
+            method=inputs.method,
+            window="(not typed again on resume: its postcondition held)",
+            verified=False,
+        )
+
+    @classmethod
+    def timeout_for(cls, literal: Mapping[str, Any]) -> float | None:
+        base = super().timeout_for(literal)
+        text, interval = literal.get("text"), literal.get("interval", 0.0)
+        if base is None or not isinstance(text, str):
+            return base
+        if not isinstance(interval, int | float):
+            return base + 3600.0
+        return base + len(text) * (float(interval) + 0.01)
 
     def perform(self, inputs: TypeInput, ctx: BlockContext, evidence: Evidence) -> TypeOutput:
-        method = _method(inputs)
-        text = inputs.text
-        if method == "keys":
-            pg = gui()
-            for start in range(0, len(text), _TYPE_CHUNK):
-                ctx.check_cancelled()
-                pg.write(text[start : start + _TYPE_CHUNK], interval=inputs.interval)
-        elif method == "xdotool":
-            _xdotool_type(ctx, text, inputs.interval)
-        else:
-            _paste(ctx, text)
-        return TypeOutput(typed=len(text), method=method)
+        from automation.blocks.desktop import text_entry as typer
 
-
-def _method(inputs: TypeInput) -> str:
-    if inputs.method == "auto":
-        return "keys" if inputs.text.isascii() else "clipboard"
-    return inputs.method
-
-
-def _xdotool() -> str | None:
-    if sys.platform.startswith("linux") and os.environ.get("DISPLAY"):
-        return shutil.which("xdotool")
-    return None
-
-
-def _xdotool_type(ctx: BlockContext, text: str, interval: float) -> None:
-    tool = _xdotool()
-    if tool is None:
-        raise BlockError(
-            "xdotool is not installed; install it or use method: clipboard", retryable=False
+        target = typer.focused_target()
+        checker = typer.TextCheck.prepare(ctx, target) if inputs.verify else None
+        method = typer.type_text(ctx, inputs.text, inputs.method, inputs.interval, target)
+        verified = False
+        if checker is not None:
+            checker.confirm(ctx, inputs.text)
+            verified = True
+        return TypeOutput(
+            typed=len(inputs.text), method=method, window=target.describe(), verified=verified
         )
-    # xdotool types a character missing from the keymap by remapping a spare key
-    # first; a toolkit that reads the key before it processed the remap drops it
-    # (seen with Qt on Xvfb at xdotool's default 12 ms), so keep a floor
-    delay = str(max(_XDOTOOL_MIN_DELAY_MS, int(interval * 1000)))
-    timeout = ctx.remaining(60.0)
-    try:
-        done = subprocess.run(
-            [tool, "type", "--delay", delay, "--", text],
-            capture_output=True,
-            timeout=timeout,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        raise BlockError("xdotool did not finish typing in time") from None
-    if done.returncode != 0:
-        raise BlockError(f"xdotool type failed: {done.stderr.decode(errors='replace').strip()}")
-
-
-def _paste(ctx: BlockContext, text: str) -> None:
-    from automation.blocks.desktop.clipboard import write_clipboard
-
-    write_clipboard(text)
-    ctx.check_cancelled()
-    modifier = "command" if sys.platform == "darwin" else "ctrl"
-    gui().hotkey(modifier, "v")
 
 
 class PressInput(ActionInput):
