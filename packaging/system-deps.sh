@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # Debian/Ubuntu packages the tests need: a virtual X server, a D-Bus session
-# bus and gnome-keyring (a real Secret Service keyring), xsel for the clipboard.
+# bus and gnome-keyring (a real Secret Service keyring), xsel for the clipboard;
+# the accessibility bus and its GObject bindings (ui.* blocks; PyGObject is built
+# from source by pip, so its -dev packages and a compiler come first), and
+# galculator and speedcrunch, the GTK and Qt apps the accessibility tests drive.
 set -euo pipefail
 packages=(
   xvfb xauth fonts-dejavu-core
   libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-randr0 libxcb-render-util0
   libxcb-shape0 libxcb-xinerama0 libxcb-xkb1 libxkbcommon-x11-0 libegl1 libgl1 libfontconfig1
   libdbus-1-3 dbus dbus-x11 gnome-keyring trayer xsel xdotool xterm mousepad
+  at-spi2-core gir1.2-atspi-2.0 libgirepository1.0-dev libcairo2-dev pkg-config gcc python3-dev
+  galculator speedcrunch
 )
 missing=()
 for p in "${packages[@]}"; do

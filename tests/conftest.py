@@ -8,4 +8,5 @@ pytest_plugins = [
     "tests.helpers.storage",
     "tests.helpers.daemon",
     "tests.helpers.xvfb",
+    "tests.helpers.a11y",
 ]

@@ -1,4 +1,5 @@
-"""Desktop blocks: mouse, keyboard, clipboard, screen, image targeting, windows, apps.
+"""Desktop blocks: mouse, keyboard, clipboard, screen, image targeting, windows, apps,
+and UI elements through the accessibility bus (``ui.*``, see ``accessibility.py``).
 
 Every block here declares the ``desktop`` resource (one run drives the mouse
 and keyboard at a time) and leaves a screenshot with the search region and the
@@ -16,9 +17,16 @@ on the first step that needs them.
 
 from __future__ import annotations
 
-from automation.blocks.desktop import clipboard, image, input, screen, windows
+from automation.blocks.desktop import clipboard, image, input, screen, ui, windows
 from automation.blocks.desktop.display import abort, control_dir, resume
 
-BLOCKS = (*input.BLOCKS, *clipboard.BLOCKS, *screen.BLOCKS, *image.BLOCKS, *windows.BLOCKS)
+BLOCKS = (
+    *input.BLOCKS,
+    *clipboard.BLOCKS,
+    *screen.BLOCKS,
+    *image.BLOCKS,
+    *windows.BLOCKS,
+    *ui.BLOCKS,
+)
 
 __all__ = ["BLOCKS", "abort", "control_dir", "resume"]

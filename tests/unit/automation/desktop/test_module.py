@@ -16,6 +16,7 @@ EXPECTED = {
     "image.find", "image.wait", "image.click",
     "window.list", "window.focus", "window.move", "window.resize", "window.minimize",
     "window.close", "window.wait", "app.launch",
+    "ui.find", "ui.click", "ui.get_text", "ui.set_text", "ui.wait",
 }  # fmt: skip
 
 
@@ -38,6 +39,7 @@ def test_import_needs_no_display_and_no_qt() -> None:
         "import automation.blocks.desktop as d\n"
         "assert len(d.BLOCKS) > 20\n"
         "assert 'pyautogui' not in sys.modules and 'mss' not in sys.modules\n"
+        "assert 'gi' not in sys.modules and 'tesserocr' not in sys.modules\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
