@@ -174,6 +174,10 @@ def serve(
     try:
         path = Path(start["workflow_path"]) if start.get("workflow_path") else None
         loaded = parse_workflow(start["workflow_text"], path=path)
+        problem = _desktop_problem(loaded, registry)
+        if problem is not None:
+            channel.send({"type": "fatal", "message": problem})
+            return 3
         # Everything loaded so far lives as long as the process: keep the
         # collector from walking it again and again during the run.
         gc.freeze()
@@ -206,6 +210,21 @@ def serve(
     finally:
         stop_beats.set()
     return 0 if result.ok else 1
+
+
+def _desktop_problem(loaded: LoadedWorkflow, registry: BlockRegistry) -> str | None:
+    """Why a workflow that drives the desktop cannot run in this session (Wayland, no X)."""
+    needs = any(
+        "desktop" in block.resources
+        for node in loaded.workflow.nodes.values()
+        if not node.disabled and (block := registry.get(node.block)) is not None
+    )
+    if not needs:
+        return None
+    from automation.blocks.desktop.display import session_problem
+
+    problem = session_problem(connect=True)
+    return None if problem is None else f"this workflow drives the desktop, but {problem}"
 
 
 def _fatal_message(

@@ -31,6 +31,7 @@ import contextlib
 import gc
 import logging
 import os
+import sys
 import threading
 import warnings
 from collections.abc import Callable
@@ -95,6 +96,65 @@ class DisplayUnavailable(BlockError):
     retryable = False
 
 
+# -- is this a session we can drive? ------------------------------------------------------
+
+_X11_ONLY = (
+    "Deskpilot's desktop blocks drive X11: log in to an X11 session (such as "
+    "'GNOME on Xorg' or 'Plasma (X11)' on the login screen), or run where XWayland "
+    "accepts X clients (DISPLAY set, e.g. DISPLAY=:0, with its XAUTHORITY)"
+)
+
+
+def _wayland() -> bool:
+    return (
+        bool(os.environ.get("WAYLAND_DISPLAY")) or os.environ.get("XDG_SESSION_TYPE") == "wayland"
+    )
+
+
+def explain(message: str) -> str:
+    """``message`` about a display failure, plus what works when this is a Wayland session."""
+    if sys.platform.startswith("linux") and _wayland():
+        return f"{message}; this is a Wayland session. {_X11_ONLY}"
+    return message
+
+
+def session_problem(*, connect: bool = False) -> str | None:
+    """Why desktop blocks cannot drive this session, saying what works; None if they can.
+
+    Only the environment is read, unless ``connect`` asks to open (and close)
+    a connection to the X server too: a worker does that once before a
+    desktop run, so a refused XWayland fails the run with this sentence
+    instead of a library's traceback in the middle of a step.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    display = os.environ.get("DISPLAY")
+    if not display:
+        if _wayland():
+            return (
+                "this is a Wayland session without X access (WAYLAND_DISPLAY is set, "
+                f"DISPLAY is not). {_X11_ONLY}"
+            )
+        return "no display: DISPLAY is not set; run under an X11 desktop session or Xvfb"
+    if connect:
+        refused = _x_refusal()
+        if refused is not None:
+            return explain(f"cannot connect to the X display {display} ({refused})")
+    return None
+
+
+def _x_refusal() -> str | None:
+    try:
+        from Xlib import display as xdisplay  # type: ignore[import-untyped]
+    except ImportError as exc:
+        return f"python-xlib is missing: {exc}"
+    try:
+        xdisplay.Display().close()
+    except Exception as exc:  # DisplayConnectionError, ConnectionRefusedError, auth errors
+        return str(exc).strip() or type(exc).__name__
+    return None
+
+
 # -- pause / abort ----------------------------------------------------------------------
 
 
@@ -120,6 +180,9 @@ def control_dir() -> Path:
 def checkpoint(ctx: BlockContext) -> None:
     """Called before every action: honours abort, waits while paused, and cancellation."""
     ctx.check_cancelled()
+    problem = session_problem()
+    if problem is not None:
+        raise DisplayUnavailable(problem)
     folder = control_dir()
     if _abort.is_set() or (folder / "desktop.abort").exists():
         raise DesktopAborted(
@@ -143,10 +206,9 @@ def gui() -> ModuleType:
     global _gui
     with _gui_lock:
         if _gui is None:
-            if not os.environ.get("DISPLAY") and os.name == "posix" and not _is_macos():
-                raise DisplayUnavailable(
-                    "no display: DISPLAY is not set; run under a desktop session or Xvfb"
-                )
+            problem = session_problem()
+            if problem is not None:
+                raise DisplayUnavailable(problem)
             try:
                 with warnings.catch_warnings():
                     # pyscreeze probes for scrot with a Popen it never closes
@@ -156,7 +218,7 @@ def gui() -> ModuleType:
 
                     gc.collect()
             except Exception as exc:  # Xlib raises its own errors on a bad display
-                raise DisplayUnavailable(f"cannot connect to the display: {exc}") from None
+                raise DisplayUnavailable(explain(f"cannot connect to the display: {exc}")) from None
             # Pillow grabs the X screen itself; pyscreeze only needs to be told so.
             pyscreeze.GNOMESCREENSHOT_EXISTS = True
             pyautogui.FAILSAFE = True
@@ -178,8 +240,6 @@ def failsafe_error(exc: BaseException) -> BlockError | None:
 
 
 def _is_macos() -> bool:
-    import sys
-
     return sys.platform == "darwin"
 
 
@@ -247,7 +307,7 @@ def _mss() -> Any:
         try:
             grabber = mss.MSS()
         except Exception as exc:
-            raise DisplayUnavailable(f"cannot capture the screen: {exc}") from None
+            raise DisplayUnavailable(explain(f"cannot capture the screen: {exc}")) from None
         _local.mss = grabber
         _local.display = display
     return grabber

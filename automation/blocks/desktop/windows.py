@@ -27,7 +27,7 @@ from pydantic import Field, model_validator
 from automation.blocks.base import BlockInput, BlockOutput, resolve_path
 from automation.blocks.context import BlockContext
 from automation.blocks.desktop.common import DesktopBlock, Evidence
-from automation.blocks.desktop.display import Box, DisplayUnavailable
+from automation.blocks.desktop.display import Box, DisplayUnavailable, explain
 from automation.blocks.desktop.expect import ActionInput
 from automation.errors import BlockError, BlockInputError
 
@@ -62,7 +62,7 @@ def connect() -> Iterator[Any]:
     try:
         conn = xdisplay.Display()
     except (DisplayError, OSError) as exc:
-        raise DisplayUnavailable(f"cannot connect to the X display: {exc}") from None
+        raise DisplayUnavailable(explain(f"cannot connect to the X display: {exc}")) from None
     try:
         yield conn
     finally:

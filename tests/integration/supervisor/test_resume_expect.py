@@ -20,6 +20,7 @@ import os
 import signal
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -153,3 +154,23 @@ def test_step_whose_postcondition_did_not_hold_runs_again(
     assert len(_windows(title)) == 1
     launch = [s for s in harness.store.steps(run_id) if s.node_id == "launch"]
     assert [(s.attempt, str(s.status)) for s in launch] == [(1, "failed"), (2, "succeeded")]
+
+
+def test_a_desktop_run_on_wayland_without_x_fails_at_start_with_what_works(
+    start_supervisor, plugin_path
+) -> None:
+    """The worker checks the session before the first step: one sentence, no traceback."""
+    from tests.integration.supervisor.harness import worker_env
+
+    display = next(n for n in range(150, 400) if not Path(f"/tmp/.X11-unix/X{n}").exists())
+    harness = start_supervisor(
+        env={**worker_env(plugin_path), "DISPLAY": f":{display}", "WAYLAND_DISPLAY": "wayland-0"}
+    )
+    flow = "deskpilot: 1\nname: wl\nnodes:\n  click:\n    block: mouse.click\n"
+    run_id = harness.submit(harness.workflow("wl", flow))
+    record = harness.wait_terminal(run_id)
+    assert record.status is RunStatus.FAILED
+    error = record.error or ""
+    assert error.startswith("this workflow drives the desktop, but cannot connect to the X display")
+    assert "Wayland session" in error and "XWayland" in error
+    assert harness.store.steps(run_id) == []  # failed before any step ran
