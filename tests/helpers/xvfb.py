@@ -72,7 +72,10 @@ def start_xvfb(
     xauthority = folder / "Xauthority"
     xauthority.touch()  # python-xlib refuses to start without an existing file
     read_fd, write_fd = os.pipe()
-    command = [binary, "-displayfd", str(write_fd), "-nolisten", "tcp", "-ac"]
+    # -noreset: by default Xvfb resets when its last client disconnects, and drops the
+    # clients that connect during the reset ("Connection reset by peer"); a test whose
+    # only clients come and go (a killed worker, short-lived X look-ups) hit that
+    command = [binary, "-displayfd", str(write_fd), "-nolisten", "tcp", "-ac", "-noreset"]
     for index, (width, height) in enumerate(screens):
         command += ["-screen", str(index), f"{width}x{height}x24"]  # depth 24: Pillow/mss need it
     if len(screens) > 1:
