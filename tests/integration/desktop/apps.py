@@ -49,7 +49,9 @@ def started(
     """Start ``command`` on ``display``; yields once a new window whose title matches is mapped."""
     need(command[0])
     before = {w.id for w in list_windows()}
-    env = display.env(LANG="C.UTF-8", LC_ALL="C.UTF-8", NO_AT_BRIDGE="0")
+    # no accessibility bridge: a bus launcher started here would leave the display's
+    # AT_SPI_BUS property pointing at its socket after the test kills it
+    env = display.env(LANG="C.UTF-8", LC_ALL="C.UTF-8", NO_AT_BRIDGE="1")
     env.pop("DBUS_SESSION_BUS_ADDRESS", None)  # never talk to the caller's session
     with log.open("wb") as err:
         process = subprocess.Popen(

@@ -9,13 +9,24 @@ must hold exactly the text each time, never an empty save.
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
-from automation.blocks.desktop.windows import WindowInfo
+import pytest
+
+from automation.blocks.desktop.input import KeyboardType
+from automation.blocks.desktop.windows import WindowFocus, WindowInfo
+from automation.errors import BlockError
+from automation.testing import run_block
 from tests.helpers.common import eventually
 from tests.helpers.xvfb import XDisplay
-from tests.integration.desktop.apps import started
-from tests.integration.desktop.conftest import Flows
+from tests.integration.desktop.apps import need, started
+from tests.integration.desktop.conftest import ROOT, Flows
 
 TYPE_FLOW = """
 deskpilot: 1
@@ -112,3 +123,72 @@ def test_mousepad_saves_exactly_what_was_typed_20_times(
 
             eventually(saved, timeout=10, interval=0.02)
     assert "" not in seen, "an empty file was saved"
+
+
+def test_verify_reads_the_typed_text_back_through_accessibility(
+    xvfb_display: XDisplay, tmp_path: Path
+) -> None:
+    need("mousepad")
+    need("dbus-run-session")
+    document = tmp_path / "probe.txt"
+    document.write_text("", encoding="utf-8")
+    runtime = tmp_path / "runtime"  # the accessibility bus socket goes here, not in ~/.cache
+    runtime.mkdir(mode=0o700)
+    env = xvfb_display.env(
+        LANG="C.UTF-8", PYTHONPATH=str(ROOT), NO_AT_BRIDGE="0", XDG_RUNTIME_DIR=str(runtime)
+    )
+    env.pop("DBUS_SESSION_BUS_ADDRESS", None)
+    saved = _root_property(xvfb_display, "AT_SPI_BUS", None)  # the probe starts its own bus
+    probe = subprocess.Popen(
+        ["dbus-run-session", "--", sys.executable, "-m", "tests.integration.desktop.verify_probe",
+         str(document), TEXT, str(tmp_path)],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        out, err = probe.communicate(timeout=60)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(probe.pid, signal.SIGKILL)  # the session bus and what it started
+        _root_property(xvfb_display, "AT_SPI_BUS", saved)
+    lines = out.decode().strip().splitlines()
+    assert probe.returncode == 0 and lines, err.decode(errors="replace")[-2000:]
+    outcome = json.loads(lines[-1])
+    assert outcome.get("verified") is True, outcome
+    assert outcome["method"] == "clipboard"
+
+
+def _root_property(display: XDisplay, name: str, value: bytes | None) -> bytes | None:
+    """Set (or delete, for None) a string property of the root window; returns the old value."""
+    from Xlib import Xatom  # type: ignore[import-untyped]
+    from Xlib import display as xdisplay
+
+    conn = xdisplay.Display(display.name)
+    try:
+        root = conn.screen().root
+        atom = conn.intern_atom(name)
+        old = root.get_full_property(atom, Xatom.STRING)
+        if value is None:
+            root.delete_property(atom)
+        else:
+            root.change_property(atom, Xatom.STRING, 8, value)
+        conn.sync()
+        return bytes(old.value) if old is not None else None
+    finally:
+        conn.close()
+
+
+def test_verify_in_a_terminal_fails_before_typing(
+    xvfb_display: XDisplay, flows: Flows, tmp_path: Path
+) -> None:
+    out = tmp_path / "typed.txt"
+    command = ["xterm", "-T", "typing-verify", "-e", "sh", "-c", f"cat > '{out}'"]
+    with started(xvfb_display, command, "typing-verify", tmp_path / "xterm.log") as app:
+        _focus_pointer(app.window)
+        run_block(WindowFocus, {"window_id": app.window.id}, workflow_dir=tmp_path)
+        with pytest.raises(BlockError, match="cannot read text back from .*terminals"):
+            run_block(
+                KeyboardType, {"text": "never typed\n", "verify": True}, workflow_dir=tmp_path
+            )
+        run_block(KeyboardType, {"text": "typed\n"}, workflow_dir=tmp_path)
+        eventually(lambda: out.read_text(encoding="utf-8") == "typed\n", timeout=10)
