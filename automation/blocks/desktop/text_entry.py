@@ -26,8 +26,6 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import threading
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -238,19 +236,13 @@ def _type_elsewhere(ctx: BlockContext, text: str, method: str, interval: float) 
 
 # -- verify: true ----------------------------------------------------------------------------
 
-_atspi_lock = threading.Lock()
-_atspi_ready = False
-#: Nodes walked at most while looking for the focused element.
-_MAX_NODES = 5000
-
 
 class TextCheck:
     """The focused element's text before typing, to compare with after."""
 
-    def __init__(self, element: Any, before: str, where: str) -> None:
+    def __init__(self, element: Any, before: str) -> None:
         self.element = element
         self.before = before
-        self.where = where
 
     @classmethod
     def prepare(cls, ctx: BlockContext, target: Target) -> TextCheck:
@@ -261,116 +253,40 @@ class TextCheck:
                 "example have the shell write to a file and read it) and drop verify",
                 retryable=False,
             )
-        element = _focused_element(target)
-        if element is None:
+        from automation.blocks.desktop import accessibility as a11y
+
+        try:
+            element = a11y.focused_element(target.pid)
+            if element is not None and a11y.has_text(element):
+                return cls(element, a11y.read_text(element))
+        except a11y.AccessibilityError as exc:
             raise BlockError(
-                f"verify: true found no focused text element of {target.describe()} on the "
-                "accessibility bus (AT-SPI); the app may not support accessibility, or the "
-                "bus is not running. Nothing was typed",
+                f"verify: true cannot read the focused element: {exc}. Nothing was typed",
                 retryable=False,
-            )
-        return cls(element, _text(element), _describe_element(element))
+            ) from None
+        raise BlockError(
+            f"verify: true found no focused text element of {target.describe()} on the "
+            "accessibility bus (AT-SPI); the app may not support accessibility, or the "
+            "bus is not running. Nothing was typed",
+            retryable=False,
+        )
 
     def confirm(self, ctx: BlockContext, typed: str) -> None:
+        from automation.blocks.desktop import accessibility as a11y
+
         seen = [self.before]
 
         def arrived() -> bool:
-            seen[0] = _text(self.element)
+            seen[0] = a11y.read_text(self.element)
             return seen[0].count(typed) > self.before.count(typed)
 
         if not ctx.wait_until(arrived, timeout=ctx.remaining(VERIFY_WAIT) or VERIFY_WAIT):
             raise BlockError(
-                f"the typed text did not arrive: expected {typed!r} in {self.where}, "
-                f"which holds {_clip(seen[0])!r} (before typing: {_clip(self.before)!r})"
+                f"the typed text did not arrive: expected {typed!r} in "
+                f"{self.element.describe()}, which holds {_clip(seen[0])!r} "
+                f"(before typing: {_clip(self.before)!r})"
             )
 
 
 def _clip(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
-
-
-def _atspi() -> Any:
-    global _atspi_ready
-    import gi  # type: ignore[import-untyped]
-
-    gi.require_version("Atspi", "2.0")
-    from gi.repository import Atspi  # type: ignore[import-untyped]
-
-    with _atspi_lock:
-        if not _atspi_ready:
-            Atspi.init()
-            Atspi.set_timeout(2000, 5000)  # a frozen app must not hold the step on D-Bus
-            _atspi_ready = True
-    return Atspi
-
-
-def _focused_element(target: Target) -> Any:
-    try:
-        atspi = _atspi()
-    except (ImportError, ValueError) as exc:
-        raise BlockError(
-            f"verify: true needs AT-SPI (PyGObject and gir1.2-atspi-2.0): {exc}", retryable=False
-        ) from None
-    try:
-        desktop = atspi.get_desktop(0)
-        apps = [desktop.get_child_at_index(i) for i in range(desktop.get_child_count())]
-    except Exception as exc:
-        raise BlockError(f"cannot read the accessibility bus: {exc}", retryable=False) from None
-    if target.pid is not None:
-        apps = [a for a in apps if a is not None and _pid(a) == target.pid] or apps
-    budget = [_MAX_NODES]
-    for app in apps:
-        if app is None:
-            continue
-        found = _find_focused(atspi, app, budget)
-        if found is not None:
-            return found
-    return None
-
-
-def _pid(app: Any) -> int | None:
-    try:
-        return int(app.get_process_id())
-    except Exception:
-        return None
-
-
-def _find_focused(atspi: Any, node: Any, budget: list[int]) -> Any:
-    stack = [node]
-    while stack and budget[0] > 0:
-        budget[0] -= 1
-        current = stack.pop()
-        try:
-            states = current.get_state_set()
-            if states.contains(atspi.StateType.FOCUSED) and "Text" in (
-                current.get_interfaces() or []
-            ):
-                return current
-            if states.contains(atspi.StateType.DEFUNCT):
-                continue
-            count = current.get_child_count()
-            stack.extend(current.get_child_at_index(i) for i in range(min(count, 500)))
-        except Exception:
-            continue
-    return None
-
-
-def _text(element: Any) -> str:
-    from gi.repository import Atspi
-
-    started = time.monotonic()
-    try:
-        return str(Atspi.Text.get_text(element, 0, -1) or "")
-    except Exception as exc:
-        raise BlockError(
-            f"could not read the element's text after {time.monotonic() - started:.1f}s: {exc}"
-        ) from None
-
-
-def _describe_element(element: Any) -> str:
-    try:
-        role = element.get_role_name()
-        name = element.get_name()
-    except Exception:
-        return "the focused element"
-    return f"the focused {role}" + (f" {name!r}" if name else "")

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 
-from automation.blocks.desktop import text_entry
+from automation.blocks.desktop import accessibility, text_entry
 from automation.blocks.desktop.input import KeyboardType
 from automation.blocks.desktop.windows import WindowFocus, list_windows
 from automation.errors import BlockError
@@ -31,7 +31,7 @@ def main(document: str, text: str, folder: str) -> None:
             time.sleep(0.05)
         run_block(WindowFocus, {"window_id": windows[0].id}, workflow_dir=folder)
         # the app registers on the accessibility bus a moment after its window maps
-        while text_entry._focused_element(text_entry.focused_target()) is None:
+        while accessibility.focused_element(text_entry.focused_target().pid) is None:
             if time.monotonic() > deadline:
                 raise SystemExit("mousepad's text view never showed on the accessibility bus")
             time.sleep(0.05)
