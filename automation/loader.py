@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from automation.budgets import MAX_DEPTH, MAX_DOCUMENT_BYTES, MAX_DOCUMENT_VALUES, check_time
 from automation.errors import ValidationIssue, WorkflowError, WorkflowInvalid
 from automation.model import Workflow
 
@@ -95,22 +97,44 @@ class _RecursiveAlias(Exception):
         self.line = line
 
 
+class _OverBudget(Exception):
+    """The document nests too deeply or stands for too many values."""
+
+    def __init__(self, line: int, message: str, hint: str) -> None:
+        self.line = line
+        self.message = message
+        self.hint = hint
+
+
 def _walk(
     node: yaml.Node,
     loc: Loc,
     out: dict[Loc, int],
     dupes: list[tuple[Loc, int]],
-    visited: set[int],
+    sizes: dict[int, int],
     ancestors: set[int],
-) -> None:
-    """Record the line of every key and item; aliases are not followed twice."""
+) -> int:
+    """Record the line of every key and item; return how many values ``node`` stands for.
+
+    An alias is walked once, where it is defined, but counted every time it
+    is used: the count is what the data will be once aliases are expanded,
+    and it must stay under ``MAX_DOCUMENT_VALUES`` (the "billion laughs").
+    """
     out.setdefault(loc, node.start_mark.line + 1)
     if id(node) in ancestors:
         raise _RecursiveAlias(node.start_mark.line + 1)
-    if id(node) in visited:  # an alias: its lines were recorded where it was defined
-        return
-    visited.add(id(node))
+    known = sizes.get(id(node))
+    if known is not None:  # an alias: its lines were recorded where it was defined
+        return known
+    if len(ancestors) >= MAX_DEPTH:
+        raise _OverBudget(
+            node.start_mark.line + 1,
+            f"the document nests more than {MAX_DEPTH} levels deep",
+            "flatten it; workflows are a few levels deep",
+        )
+    check_time()
     ancestors.add(id(node))
+    size = 1
     if isinstance(node, yaml.MappingNode):
         keys: set[str] = set()
         for key_node, value_node in node.value:
@@ -119,12 +143,26 @@ def _walk(
                 dupes.append((loc + (key,), key_node.start_mark.line + 1))
             keys.add(key)
             out[loc + (key,)] = key_node.start_mark.line + 1
-            _walk(value_node, loc + (key,), out, dupes, visited, ancestors)
+            size += 1 + _walk(value_node, loc + (key,), out, dupes, sizes, ancestors)
+            if size > MAX_DOCUMENT_VALUES:
+                break
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
             out[loc + (index,)] = item.start_mark.line + 1
-            _walk(item, loc + (index,), out, dupes, visited, ancestors)
+            size += _walk(item, loc + (index,), out, dupes, sizes, ancestors)
+            if size > MAX_DOCUMENT_VALUES:
+                break
     ancestors.discard(id(node))
+    if size > MAX_DOCUMENT_VALUES:
+        raise _OverBudget(
+            node.start_mark.line + 1,
+            f"the document stands for more than {MAX_DOCUMENT_VALUES:,} values "
+            "once its YAML aliases are expanded",
+            "a workflow is a few hundred values: use fewer aliases (*name), "
+            "and no alias of an alias of a list",
+        )
+    sizes[id(node)] = size
+    return size
 
 
 def _issue_for_duplicate(loc: Loc, line: int, file: str | None) -> ValidationIssue:
@@ -146,7 +184,21 @@ def _issue_for_duplicate(loc: Loc, line: int, file: str | None) -> ValidationIss
 
 
 def parse_document(text: str, file: str | None = None) -> tuple[Any, LineMap]:
-    """Parse YAML or JSON text; raise WorkflowInvalid on syntax errors or duplicate keys."""
+    """Parse YAML or JSON text; raise WorkflowInvalid on syntax errors or duplicate keys.
+
+    The budgets of ``automation.budgets`` apply: size, values after alias
+    expansion, depth, and the time budget when one is set.
+    """
+    if len(text) > MAX_DOCUMENT_BYTES or len(text.encode("utf-8")) > MAX_DOCUMENT_BYTES:
+        raise WorkflowInvalid(
+            [
+                ValidationIssue(
+                    message=f"the file is larger than {MAX_DOCUMENT_BYTES // 1024 // 1024} MiB",
+                    file=file,
+                    hint="a workflow is a few kilobytes; keep data in files the workflow reads",
+                )
+            ]
+        )
     try:
         return _parse_document(text, file)
     except RecursionError:
@@ -168,6 +220,8 @@ def _parse_document(text: str, file: str | None) -> tuple[Any, LineMap]:
             data = json.loads(text)
         except json.JSONDecodeError:
             data = _NOT_JSON  # perhaps a YAML flow mapping: read it as YAML below
+        except ValueError as exc:  # an integer past Python's digit limit
+            raise WorkflowInvalid([_digits_issue(exc, file)]) from None
     # JSON may be indented with tabs, which YAML refuses; tabs never change line numbers
     composable = text.expandtabs(8) if data is not _NOT_JSON else text
     try:
@@ -185,11 +239,16 @@ def _parse_document(text: str, file: str | None) -> tuple[Any, LineMap]:
                 )
             ]
         ) from None
+    check_time()
     lines: dict[Loc, int] = {}
     dupes: list[tuple[Loc, int]] = []
     if root is not None:
         try:
-            _walk(root, (), lines, dupes, set(), set())
+            _walk(root, (), lines, dupes, {}, set())
+        except _OverBudget as exc:
+            raise WorkflowInvalid(
+                [ValidationIssue(message=exc.message, file=file, line=exc.line, hint=exc.hint)]
+            ) from None
         except _RecursiveAlias as exc:
             raise WorkflowInvalid(
                 [
@@ -206,7 +265,13 @@ def _parse_document(text: str, file: str | None) -> tuple[Any, LineMap]:
     if data is _NOT_JSON:
         try:
             data = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
-        except (yaml.YAMLError, ValueError, TypeError) as exc:
+        except ValueError as exc:
+            if "digits" in str(exc):  # an integer past Python's digit limit
+                raise WorkflowInvalid([_digits_issue(exc, file)]) from None
+            raise WorkflowInvalid(
+                [ValidationIssue(message=f"cannot read this YAML: {exc}", file=file)]
+            ) from None
+        except (yaml.YAMLError, TypeError) as exc:
             mark = getattr(exc, "problem_mark", None)
             raise WorkflowInvalid(
                 [
@@ -222,6 +287,17 @@ def _parse_document(text: str, file: str | None) -> tuple[Any, LineMap]:
 
 
 _NOT_JSON = object()
+
+
+def _digits_issue(exc: ValueError, file: str | None) -> ValidationIssue:
+    match = re.search(r"value has (\d+) digits", str(exc))
+    digits = f" ({match.group(1)} digits)" if match else ""
+    return ValidationIssue(
+        message=f"a number in this file is too long to read{digits}; "
+        f"whole numbers may have at most {sys.get_int_max_str_digits() or 4300} digits",
+        file=file,
+        hint="write it as text (in quotes) if it is an identifier, or shorten it",
+    )
 
 
 _TRIGGER_TAGS = {"schedule", "file", "webhook", "after", "hotkey"}
@@ -277,27 +353,46 @@ def parse_workflow(text: str, *, path: Path | None = None) -> LoadedWorkflow:
                 )
             ]
         )
+    check_time()
     try:
         workflow = Workflow.model_validate(data)
     except ValidationError as exc:
         raise WorkflowInvalid(issues_from_pydantic(exc, lines, file)) from None
+    check_time()
     return LoadedWorkflow(
         workflow=workflow, text=text, content_hash=content_hash(text), path=path, lines=lines
     )
 
 
-def read_workflow_file(path: Path) -> LoadedWorkflow:
+def read_workflow_text(path: Path) -> str:
+    """A workflow file's text; too large a file is refused before it is read."""
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as handle:
+            data = handle.read(MAX_DOCUMENT_BYTES + 1)
     except FileNotFoundError:
         raise WorkflowError(f"{path}: no such workflow file") from None
     except IsADirectoryError:
         raise WorkflowError(f"{path}: is a folder, not a workflow file") from None
-    except UnicodeDecodeError:
-        raise WorkflowError(f"{path}: is not UTF-8 text; save it as UTF-8") from None
     except OSError as exc:
         raise WorkflowError(f"{path}: cannot be read: {exc.strerror}") from None
-    return parse_workflow(text, path=path)
+    if len(data) > MAX_DOCUMENT_BYTES:
+        raise WorkflowInvalid(
+            [
+                ValidationIssue(
+                    message=f"the file is larger than {MAX_DOCUMENT_BYTES // 1024 // 1024} MiB",
+                    file=str(path),
+                    hint="a workflow is a few kilobytes; keep data in files the workflow reads",
+                )
+            ]
+        )
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise WorkflowError(f"{path}: is not UTF-8 text; save it as UTF-8") from None
+
+
+def read_workflow_file(path: Path) -> LoadedWorkflow:
+    return parse_workflow(read_workflow_text(path), path=path)
 
 
 def dump_workflow(workflow: Workflow) -> str:

@@ -5,6 +5,15 @@ may have downloaded, so it must not reach Python internals or mutate what it
 is given.  A string that is one ``{{ expression }}`` and nothing else keeps
 the expression's native type (``"{{ inputs.count }}"`` is an ``int``); any
 other template renders to a string.
+
+What a template may compute is bounded (``automation.budgets``), because
+Jinja folds constant expressions while it compiles, so ``{{ 7 ** 99999999 }}``
+would hang *validation*, not only the run: ``**`` and ``*`` on integers stay
+under ``MAX_INT_BITS``; repeating a string or list (``'x' * 10**9``),
+padding (``center``, ``indent``, ``ljust``...) and format widths stay under
+``MAX_LENGTH``; ``range`` is the sandbox's, at most 100,000 items.  Those
+operators and every filter are left to run time (the sandbox intercepts
+them, which also keeps the compiler from folding them), where the checks run.
 """
 
 from __future__ import annotations
@@ -15,10 +24,20 @@ from collections.abc import Iterator, Mapping
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, Undefined, UndefinedError, nodes
+from jinja2 import (
+    StrictUndefined,
+    TemplateSyntaxError,
+    Undefined,
+    UndefinedError,
+    nodes,
+    pass_context,
+)
 from jinja2.exceptions import SecurityError
+from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.utils import _PassArg
 
+from automation.budgets import MAX_INT_BITS, MAX_LENGTH, check_time
 from automation.errors import TemplateError
 
 _SINGLE_EXPRESSION = re.compile(r"^\s*\{\{(?P<expr>(?:(?!\}\}|\{\{|\{%).)*)\}\}\s*$", re.S)
@@ -30,12 +49,104 @@ def _from_json(text: str) -> Any:
     return json.loads(text)
 
 
+#: A %-format width or precision of eight digits or more (10^7 characters).
+_WIDE_PERCENT = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(?:\*|\d{8,}|\d*\.(?:\*|\d{8,}))")
+#: The same in a ``str.format`` field (``{:>99999999}``, ``{:{w}}``).
+_WIDE_FORMAT = re.compile(r"\{[^{}]*:[^{}]*(?:\d{8,}|\{)")
+#: Filters whose integer arguments size their result.
+_SIZING_FILTERS = frozenset({"center", "indent", "wordwrap", "truncate"})
+#: ``str`` methods whose integer arguments size their result.
+_SIZING_METHODS = frozenset({"center", "ljust", "rjust", "zfill", "expandtabs"})
+
+
+def _too_large(what: str) -> SecurityError:
+    return SecurityError(f"{what} is over the template limit")
+
+
+def _check_size(args: Any, kwargs: Mapping[str, Any], what: str) -> None:
+    for value in (*args, *kwargs.values()):
+        if isinstance(value, int) and not isinstance(value, bool) and value > MAX_LENGTH:
+            raise _too_large(f"{what} with {value}")
+
+
+class _BoundedSandbox(ImmutableSandboxedEnvironment):
+    """The immutable sandbox with arithmetic and sizes bounded (see the module docstring)."""
+
+    intercepted_binops = frozenset({"**", "*", "%"})
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**" and _is_int(left) and _is_int(right) and right > 0:
+            bits = max(abs(left).bit_length() - 1, 0) * right
+            if bits > MAX_INT_BITS:
+                raise _too_large(f"{_short(left)} ** {_short(right)} (about {bits:,} bits)")
+        elif operator == "*":
+            if _is_int(left) and _is_int(right):
+                if left.bit_length() + right.bit_length() > MAX_INT_BITS:
+                    raise _too_large("multiplying integers this large")
+            else:
+                for seq, count in ((left, right), (right, left)):
+                    if (
+                        isinstance(seq, str | list | tuple)
+                        and _is_int(count)
+                        and len(seq) * count > MAX_LENGTH
+                    ):
+                        raise _too_large(f"repeating a {type(seq).__name__} {_short(count)} times")
+        elif operator == "%" and isinstance(left, str) and _WIDE_PERCENT.search(left):
+            raise _too_large("a %-format width or precision of 10^7 or more (or '*')")
+        return super().call_binop(context, operator, left, right)
+
+    def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
+        owner = getattr(__obj, "__self__", None)
+        if isinstance(owner, str) and getattr(__obj, "__name__", "") in _SIZING_METHODS:
+            _check_size(args, kwargs, f"str.{__obj.__name__}")
+        return super().call(__context, __obj, *args, **kwargs)
+
+    def wrap_str_format(self, value: Any) -> Any:
+        """``str.format`` goes through the sandbox's formatter: refuse huge widths first."""
+        wrapped = super().wrap_str_format(value)
+        if wrapped is not None and _WIDE_FORMAT.search(value.__self__):
+            raise _too_large("a format width of 10^7 or more (or a nested width)")
+        return wrapped
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _short(value: Any) -> str:
+    text = str(value) if not _is_int(value) or value.bit_length() < 64 else "a large number"
+    return text[:40]
+
+
+def _bounded_filter(name: str, func: Any) -> Any:
+    """``func`` run only at render time (a context filter is never constant-folded), with
+    its sizing arguments checked."""
+    kind = _PassArg.from_obj(func)
+
+    @pass_context
+    def bounded(context: Context, value: Any, *args: Any, **kwargs: Any) -> Any:
+        check_time()
+        if name in _SIZING_FILTERS:
+            _check_size(args, kwargs, f"the filter {name}")
+        elif name == "format" and isinstance(value, str) and _WIDE_PERCENT.search(value):
+            raise _too_large("a %-format width or precision of 10^7 or more (or '*')")
+        if kind is _PassArg.context:
+            return func(context, value, *args, **kwargs)
+        if kind is _PassArg.eval_context:
+            return func(context.eval_ctx, value, *args, **kwargs)
+        if kind is _PassArg.environment:
+            return func(context.environment, value, *args, **kwargs)
+        return func(value, *args, **kwargs)
+
+    return bounded
+
+
 def _make_environment() -> ImmutableSandboxedEnvironment:
-    env = ImmutableSandboxedEnvironment(
-        undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True
-    )
+    env = _BoundedSandbox(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
     env.filters["fromjson"] = _from_json
     env.filters["tojson"] = lambda value, indent=None: json.dumps(value, indent=indent, default=str)
+    for name, func in list(env.filters.items()):
+        env.filters[name] = _bounded_filter(name, func)
     return env
 
 
@@ -49,6 +160,7 @@ def is_template(value: Any) -> bool:
 @lru_cache(maxsize=4096)
 def _compile(source: str) -> tuple[bool, Any]:
     """Return (native, compiled) where compiled is an expression or a template."""
+    check_time()
     match = _SINGLE_EXPRESSION.match(source)
     try:
         if match:
@@ -56,6 +168,13 @@ def _compile(source: str) -> tuple[bool, Any]:
         return False, _ENV.from_string(source)
     except TemplateSyntaxError as exc:
         raise TemplateError(f"template syntax error: {exc.message} in {source!r}") from None
+    except (RecursionError, MemoryError, SyntaxError):
+        # Python's compiler refuses what Jinja's parser took: brackets nested by the thousand
+        raise TemplateError(f"template nests too deeply to compile: {_clip(source)}") from None
+
+
+def _clip(source: str) -> str:
+    return repr(source if len(source) <= 80 else source[:80] + "...")
 
 
 def check_syntax(source: str) -> str | None:

@@ -19,6 +19,7 @@ from pydantic import TypeAdapter, ValidationError
 from automation.blocks.base import Block, BlockOutput
 from automation.blocks.invoke import describe_validation_error
 from automation.blocks.registry import BlockRegistry
+from automation.budgets import check_time
 from automation.errors import ValidationIssue, WorkflowError, WorkflowInvalid
 from automation.graph import WorkflowGraph
 from automation.loader import LineMap, LoadedWorkflow, read_workflow_file
@@ -119,9 +120,12 @@ class _Checker:
         if not self.workflow.nodes:
             self.add("the workflow has no nodes", loc=("nodes",), hint="add at least one node")
         for node_id in self.workflow.nodes:
+            check_time()
             self.check_node(node_id)
         for index, _link in enumerate(self.workflow.links):
+            check_time()
             self.check_link(index)
+        check_time()
         self.check_required_inputs()
         self.check_cycles()
         for name, value in self.workflow.outputs.items():

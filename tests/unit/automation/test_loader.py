@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from pathlib import Path
 
 import pytest
 
+from automation.budgets import BudgetExceeded, time_budget
 from automation.errors import ValidationIssue, WorkflowError, WorkflowInvalid
 from automation.loader import (
     LineMap,
@@ -287,19 +289,79 @@ def test_recursive_alias_is_a_workflow_error(value: str) -> None:
     assert issue.line == 4
 
 
-def test_reused_anchors_do_not_multiply_the_work() -> None:
+def _alias_tower(levels: int) -> str:
+    """Lists of 8 aliases of the level below: 8**(levels+1) leaves once expanded."""
     lines = [
         "name: w",
         "nodes: {a: {block: kit.emit}}",
         "vars:",
         "  l0: &l0 [x, x, x, x, x, x, x, x]",
     ]
-    for level in range(1, 7):  # 8**7 (two million) leaves if every alias were expanded
+    for level in range(1, levels + 1):
         refs = ", ".join([f"*l{level - 1}"] * 8)
         lines.append(f"  l{level}: &l{level} [{refs}]")
-    _, line_map = parse_document("\n".join(lines) + "\n")
+    return "\n".join(lines) + "\n"
+
+
+def test_reused_anchors_do_not_multiply_the_work() -> None:
+    _, line_map = parse_document(_alias_tower(4))  # 8**5 (32,768) leaves once expanded
     assert len(line_map.lines) < 200
-    assert line_map.line_of(("vars", "l6")) == 10
+    assert line_map.line_of(("vars", "l4")) == 8
+
+
+def test_billion_laughs_is_refused_quickly_with_the_reason() -> None:
+    """8**10 leaves from a 1 KB file: counted, not expanded, and refused at once."""
+    started = time.monotonic()
+    with pytest.raises(WorkflowInvalid) as caught:
+        parse_workflow(_alias_tower(9), path=Path("laughs.yaml"))
+    assert time.monotonic() - started < 1.0
+    (issue,) = caught.value.issues
+    assert "more than 200,000 values once its YAML aliases are expanded" in issue.message
+    assert issue.file == "laughs.yaml" and issue.line is not None
+    assert "alias" in (issue.hint or "")
+
+
+def test_a_file_over_the_size_budget_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "huge.yaml"
+    path.write_text("name: w\nnodes: {a: {block: kit.emit}}\n# " + "x" * (3 * 1024 * 1024) + "\n")
+    with pytest.raises(WorkflowInvalid, match="larger than 2 MiB"):
+        read_workflow_file(path)
+    with pytest.raises(WorkflowInvalid, match="larger than 2 MiB"):
+        parse_workflow(path.read_text())
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "name: w\nnodes: {a: {block: kit.emit}}\nvars: {x: " + "[" * 100 + "]" * 100 + "}\n",
+        '{"name": "w", "nodes": {}, "vars": {"x": ' + "[" * 100 + "]" * 100 + "}}",
+    ],
+    ids=["yaml", "json"],
+)
+def test_nesting_past_the_depth_budget_names_the_limit(text: str) -> None:
+    with pytest.raises(WorkflowInvalid, match="nests more than 64 levels deep"):
+        parse_workflow(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"name": "w", "nodes": {}, "vars": {"x": ' + "9" * 5000 + "}}",
+        "name: w\nnodes: {}\nvars: {x: " + "9" * 5000 + "}\n",
+    ],
+    ids=["json", "yaml"],
+)
+def test_an_integer_past_the_digit_limit_is_an_issue_not_a_traceback(text: str) -> None:
+    with pytest.raises(WorkflowInvalid) as caught:
+        parse_workflow(text)
+    (issue,) = caught.value.issues
+    assert "too long to read (5000 digits)" in issue.message
+    assert "at most 4300 digits" in issue.message
+
+
+def test_a_time_budget_stops_loading_with_a_workflow_error() -> None:
+    with time_budget(0.0), pytest.raises(BudgetExceeded, match="budget of 0 s"):
+        parse_workflow(_alias_tower(2))
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -245,3 +246,74 @@ def test_undeclared_roots() -> None:
     assert undeclared_roots("{% for x in inputs.a %}{{ x }}{% endfor %}") == set()
     assert undeclared_roots("{% set y = 1 %}{{ y }}") == set()
     assert undeclared_roots("{{ range(3) | list }}") == set()  # globals are fine
+
+
+# -- budgets: what a template may compute ------------------------------------------------
+
+HOSTILE_TEMPLATES = [
+    "{{ 7 ** 99999999 }}",
+    "x{{ 7 ** 99999999 }}",
+    "{{ 'x' * 10**9 }}",
+    "{{ [1, 2] * 999999999 }}",
+    "{{ 999999999 * 'x' }}",
+    "{{ 'x' | center(999999999) }}",
+    "{{ 'x' | indent(999999999) }}",
+    "{{ '%0999999999d' % 1 }}",
+    "{{ '%*d' % (999999999, 1) }}",
+    "{{ '%0999999999d' | format(1) }}",
+    "{{ '{:>999999999}'.format(1) }}",
+    "{{ '{:{w}}'.format(1, w=999999999) }}",
+    "{{ 'x'.ljust(999999999) }}",
+    "{{ 'x'.zfill(999999999) }}",
+    "{{ range(10**9) | list }}",
+    "{% set ns = namespace(x=3) %}{% for i in range(40) %}{% set ns.x = ns.x * ns.x %}{% endfor %}",
+]
+
+
+@pytest.mark.parametrize("source", HOSTILE_TEMPLATES)
+def test_hostile_arithmetic_compiles_at_once_and_is_refused_when_rendered(source: str) -> None:
+    """Jinja folds constants while compiling: these would hang validation, not only the run."""
+    started = time.monotonic()
+    assert check_syntax(source) is None
+    with pytest.raises(TemplateError, match="over the template limit|MAX_RANGE"):
+        render(source, SCOPE)
+    assert time.monotonic() - started < 1.0
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("{{ 2 ** 64 }}", 2**64),
+        ("{{ 10 ** 300 > 0 }}", True),
+        ("{{ 'ab' * 3 }}", "ababab"),
+        ("{{ [0] * 3 }}", [0, 0, 0]),
+        ("{{ '%05d' % 42 }}", "00042"),
+        ("{{ '%s-%s' % ('a', 'b') }}", "a-b"),
+        ("{{ '%.2f' | format(3.14159) }}", "3.14"),
+        ("{{ '{:>4}'.format(7) }}", "   7"),
+        ("{{ 'x' | center(5) }}", "  x  "),
+        ("{{ 'ab'.ljust(4, '.') }}", "ab.."),
+        ("{{ inputs.count * 2 }}", 6),
+        ("{{ 7 % 3 }}", 1),
+    ],
+)
+def test_ordinary_arithmetic_and_formatting_still_work(source: str, expected: Any) -> None:
+    assert render(source, SCOPE) == expected
+
+
+def test_a_number_too_long_to_print_is_a_template_error() -> None:
+    with pytest.raises(TemplateError, match="digits"):
+        render("n={{ 10 ** 5000 }}", SCOPE)
+
+
+def test_filters_are_not_folded_while_compiling() -> None:
+    """A constant filter call runs when the template renders, where its limits apply."""
+    started = time.monotonic()
+    assert check_syntax("{{ 'x' | center(999999999) | length }}") is None
+    assert time.monotonic() - started < 0.5
+
+
+def test_brackets_nested_by_the_thousand_are_a_template_error() -> None:
+    source = "{{ " + "(" * 5000 + "1" + ")" * 5000 + " }}"
+    message = check_syntax(source)
+    assert message is not None and "nests too deeply" in message
