@@ -147,6 +147,8 @@ def _make_environment() -> ImmutableSandboxedEnvironment:
     env.filters["tojson"] = lambda value, indent=None: json.dumps(value, indent=indent, default=str)
     for name, func in list(env.filters.items()):
         env.filters[name] = _bounded_filter(name, func)
+    # lipsum(n) writes n paragraphs with no bound; nothing a workflow needs
+    env.globals.pop("lipsum", None)
     return env
 
 
@@ -181,6 +183,31 @@ def check_syntax(source: str) -> str | None:
     """The syntax error message for ``source``, or None when it parses."""
     try:
         _compile(source)
+    except TemplateError as exc:
+        return str(exc)
+    return None
+
+
+def constant_error(source: str) -> str | None:
+    """The error a constant ``{{ expression }}`` (one reading no names) raises, else None.
+
+    Validation evaluates such expressions, so ``{{ 7 ** 99999999 }}`` or
+    ``{{ 1 / 0 }}`` is reported before anything runs.  Only single expressions
+    qualify: they have no loops, and the sandbox bounds what they compute.
+    """
+    from jinja2 import meta
+
+    match = _SINGLE_EXPRESSION.match(source)
+    if match is None:
+        return None
+    try:
+        names = meta.find_undeclared_variables(_ENV.parse("{{" + match.group("expr") + "}}"))
+    except TemplateSyntaxError:
+        return None
+    if not names <= set(_ENV.globals):
+        return None
+    try:
+        render(source, {})
     except TemplateError as exc:
         return str(exc)
     return None

@@ -24,7 +24,14 @@ from automation.errors import ValidationIssue, WorkflowError, WorkflowInvalid
 from automation.graph import WorkflowGraph
 from automation.loader import LineMap, LoadedWorkflow, read_workflow_file
 from automation.model import DONE_PIN, ERROR_PIN, TRIGGER_PIN, Workflow
-from automation.templates import ROOTS, check_syntax, iter_templates, references, undeclared_roots
+from automation.templates import (
+    ROOTS,
+    check_syntax,
+    constant_error,
+    iter_templates,
+    references,
+    undeclared_roots,
+)
 
 ANY = None  # a pin that accepts or carries anything
 
@@ -220,6 +227,10 @@ class _Checker:
         error = check_syntax(source)
         if error:
             self.add(error, loc=loc, node=node, field=field, hint="fix the {{ }} / {% %} syntax")
+            return
+        error = constant_error(source)
+        if error:
+            self.add(error, loc=loc, node=node, field=field, hint="this expression always fails")
             return
         for name in sorted(undeclared_roots(source)):
             self.add(

@@ -19,11 +19,20 @@ What happens to a workflow's triggers follows its file:
 
 The owner of each name is told to ``on_change(name, loaded_or_None)``
 whenever the active version of that name changes.
+
+Files are read and validated off the event loop, one at a time, in a worker
+thread under a time budget (``automation.budgets``): a hostile file (nested
+aliases, a huge exponent, megabytes of data) must not stall the supervisor's
+API and heartbeats.  The size, alias, depth and template budgets bound every
+step, and loading and validation check the deadline as they go, so a file
+over budget stops within moments and is listed as invalid with the reason,
+while its last valid version keeps running.
 """
 
 from __future__ import annotations
 
 import asyncio
+import builtins
 import itertools
 import logging
 from collections.abc import Callable
@@ -32,8 +41,9 @@ from pathlib import Path
 from typing import Any
 
 from automation.blocks.registry import BlockRegistry
+from automation.budgets import VALIDATION_SECONDS, time_budget
 from automation.errors import DeskpilotError, WorkflowError, WorkflowInvalid
-from automation.loader import LoadedWorkflow, content_hash, parse_workflow
+from automation.loader import LoadedWorkflow, content_hash, parse_workflow, read_workflow_text
 from automation.validation import validate
 from supervisor.store.store import HistoryStore
 from supervisor.triggers.files import Debouncer, FolderWatch
@@ -62,6 +72,54 @@ class CatalogEntry:
     conflict: str | None = None
 
 
+@dataclass(frozen=True)
+class FileCheck:
+    """What reading and validating one file found (made in a worker thread)."""
+
+    #: None when the file could not be read.
+    digest: str | None
+    loaded: LoadedWorkflow | None = None
+    issues: list[str] = field(default_factory=list)
+    #: The file is gone.
+    missing: bool = False
+    #: Same content as last time: nothing to do.
+    unchanged: bool = False
+
+
+def check_file(
+    path: Path, registry: BlockRegistry, known_digest: str | None, budget: float
+) -> FileCheck:
+    """Read and validate ``path`` within ``budget`` seconds; never raises.
+
+    Runs in a worker thread: everything here is bounded by the loader's
+    budgets and stops at the deadline.
+    """
+    try:
+        text = read_workflow_text(path)
+    except WorkflowInvalid as exc:  # too large: refused before it is read
+        return FileCheck(digest=None, issues=[str(issue) for issue in exc.issues])
+    except WorkflowError as exc:
+        if not path.is_file():
+            return FileCheck(digest=None, missing=True)
+        return FileCheck(digest=None, issues=[str(exc)])
+    digest = content_hash(text)
+    if digest == known_digest:
+        return FileCheck(digest=digest, unchanged=True)
+    loaded: LoadedWorkflow | None = None
+    try:
+        with time_budget(budget):
+            loaded = parse_workflow(text, path=path)
+            issues = [str(issue) for issue in validate(loaded, registry)]
+    except WorkflowInvalid as exc:
+        issues = [str(issue) for issue in exc.issues]
+    except WorkflowError as exc:
+        issues = [f"{path}: {exc}"]
+    except Exception as exc:  # a bug in a check must not leave the file half-known
+        logger.exception("validating %s failed", path)
+        issues = [f"{path}: could not be validated: {type(exc).__name__}: {exc}"]
+    return FileCheck(digest=digest, loaded=loaded, issues=issues)
+
+
 def _same(a: LoadedWorkflow | None, b: LoadedWorkflow | None) -> bool:
     if a is None or b is None:
         return a is b
@@ -78,8 +136,10 @@ class WorkflowCatalog:
         on_change: ChangeCallback | None = None,
         debounce: float = 0.2,
         poll_interval: float = 1.0,
+        budget: float = VALIDATION_SECONDS,
     ) -> None:
         self.folder = folder
+        self.budget = budget
         self.registry = registry
         self.store = store
         self.on_change = on_change
@@ -91,26 +151,45 @@ class WorkflowCatalog:
         self._claims = itertools.count(1)
         self._watch: FolderWatch | None = None
         self._debouncer: Debouncer | None = None
+        #: One file is read and validated at a time, in the order changes arrive.
+        self._lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task[None]] = set()
 
     # -- lifecycle -------------------------------------------------------------------------
-    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+    async def start(self, loop: asyncio.AbstractEventLoop) -> None:
         """Watch first, then scan: a file changed during the scan is read again, not missed."""
-        self._debouncer = Debouncer(loop, self.debounce, lambda path, _kinds: self.reload(path))
+        self._debouncer = Debouncer(
+            loop, self.debounce, lambda path, _kinds: self._spawn(loop, self.reload(path))
+        )
         self._watch = FolderWatch(
             self.folder,
             loop=loop,
             on_file=self._on_file,
-            on_rearmed=self.scan,
+            on_rearmed=lambda: self._spawn(loop, self.scan()),
             poll_interval=self.poll_interval,
         )
         self._watch.start()
-        self.scan()
+        await self.scan()
 
     async def stop(self) -> None:
         if self._debouncer is not None:
             self._debouncer.cancel()
         if self._watch is not None:
             await self._watch.stop()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _spawn(self, loop: asyncio.AbstractEventLoop, work: Any) -> None:
+        task = loop.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def settled(self) -> None:
+        """Wait until every change seen so far has been read and applied (for tests)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     # -- reading ---------------------------------------------------------------------------
     def get(self, name: str) -> LoadedWorkflow | None:
@@ -157,61 +236,49 @@ class WorkflowCatalog:
         return str(runs[0].status) if runs else None
 
     # -- loading ---------------------------------------------------------------------------
-    def scan(self) -> None:
+    async def scan(self) -> None:
         """Read every workflow file; forget entries whose file is gone."""
+        async with self._lock:
+            present = await asyncio.to_thread(self._list_folder)
+            for path in [p for p in self._entries if p not in present]:
+                self._forget(path)
+            for path in present:
+                await self._load(path)
+            self._recompute()
+
+    async def reload(self, path: Path) -> None:
+        """Read one file again (or forget it if it is gone) and apply what changed."""
+        async with self._lock:
+            await self._load(path)
+            self._recompute()
+
+    def _list_folder(self) -> builtins.list[Path]:
         try:
-            present = sorted(
+            return sorted(
                 p for p in self.folder.iterdir() if p.is_file() and is_workflow_file(p, self.folder)
             )
         except OSError as exc:
             logger.warning("cannot list the workflows folder %s: %s", self.folder, exc)
-            present = []
-        for path in [p for p in self._entries if p not in present]:
-            self._forget(path)
-        for path in present:
-            self._load(path)
-        self._recompute()
-
-    def reload(self, path: Path) -> None:
-        """Read one file again (or forget it if it is gone) and apply what changed."""
-        if path.is_file():
-            self._load(path)
-        else:
-            self._forget(path)
-        self._recompute()
+            return []
 
     def _forget(self, path: Path) -> None:
         if self._entries.pop(path, None) is not None:
             logger.info("workflow file %s was removed", path)
 
-    def _load(self, path: Path) -> None:
+    async def _load(self, path: Path) -> None:
         entry = self._entries.get(path)
-        problem = ""
-        try:
-            text: str | None = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
+        known = entry.text_hash if entry is not None else None
+        checked = await asyncio.to_thread(check_file, path, self.registry, known, self.budget)
+        if checked.missing:
             self._forget(path)
             return
-        except (OSError, UnicodeDecodeError) as exc:
-            text = None
-            problem = f"{path}: cannot be read as UTF-8 text: {exc}"
-        digest = content_hash(text) if text is not None else None
-        if entry is not None and digest is not None and entry.text_hash == digest:
+        if checked.unchanged:
             return
+        entry = self._entries.get(path)
         if entry is None:
             entry = self._entries[path] = CatalogEntry(path=path, claim=next(self._claims))
-        entry.text_hash = digest
-        loaded: LoadedWorkflow | None = None
-        if text is None:
-            issues = [problem]
-        else:
-            try:
-                loaded = parse_workflow(text, path=path)
-                issues = [str(issue) for issue in validate(loaded, self.registry)]
-            except WorkflowInvalid as exc:
-                issues = [str(issue) for issue in exc.issues]
-            except WorkflowError as exc:
-                issues = [str(exc)]
+        entry.text_hash = checked.digest
+        loaded, issues = checked.loaded, checked.issues
         if loaded is not None:
             entry.declared_name = loaded.workflow.name
         if loaded is not None and not issues:

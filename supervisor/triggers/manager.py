@@ -163,7 +163,7 @@ class TriggerManager:
         self.jobs.start()
         self.supervisor.on_run_finished.append(self._run_finished)
         self.supervisor.on_breaker.append(self._breaker_changed)
-        self.catalog.start(self._loop)
+        await self.catalog.start(self._loop)
         now = self.now()
         for state in self._states.values():
             if state.key not in self._triggers and state.removed_at is None:
