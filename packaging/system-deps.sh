@@ -3,7 +3,8 @@
 # bus and gnome-keyring (a real Secret Service keyring), xsel for the clipboard;
 # the accessibility bus and its GObject bindings (ui.* blocks; PyGObject is built
 # from source by pip, so its -dev packages and a compiler come first), and
-# galculator and speedcrunch, the GTK and Qt apps the accessibility tests drive.
+# galculator and speedcrunch, the GTK and Qt apps the accessibility tests drive;
+# tesseract for text read off the screen (expect: text postconditions).
 set -euo pipefail
 packages=(
   xvfb xauth fonts-dejavu-core
@@ -12,6 +13,7 @@ packages=(
   libdbus-1-3 dbus dbus-x11 gnome-keyring trayer xsel xdotool xterm mousepad
   at-spi2-core gir1.2-atspi-2.0 libgirepository1.0-dev libcairo2-dev pkg-config gcc python3-dev
   galculator speedcrunch
+  tesseract-ocr tesseract-ocr-eng
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -14,6 +14,10 @@ the catalog a trigger does not fire, and those fire times are not misfires:
 not firing is what was asked for.  When it becomes active again, schedules
 count from that moment.
 
+Schedules of workflows that drive the desktop wait while the screen is locked
+or the machine is going to sleep, then follow their misfire policy
+(``deferral``).
+
 Everything runs on the supervisor's asyncio loop; watchdog threads and the
 hotkey listener (started with the first hotkey trigger) hand their events
 over with ``call_soon_threadsafe``.
@@ -26,7 +30,6 @@ import builtins
 import dataclasses
 import logging
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -44,12 +47,12 @@ from automation.model import (
 )
 from automation.secrets import SecretStore, secret_store_from_env
 from supervisor.breaker import BreakerState
+from supervisor.session import SessionProbe, default_probe
+from supervisor.triggers.active import ActiveTrigger
 from supervisor.triggers.catalog import WorkflowCatalog
 from supervisor.triggers.chain import CHAIN_WINDOW, loop_refusal, recent_chain
-from supervisor.triggers.errors import (
-    TriggerError,
-    WebhookNotFound,
-)
+from supervisor.triggers.deferral import DEFAULT_POLL, DesktopDeferral
+from supervisor.triggers.errors import TriggerError, WebhookNotFound
 from supervisor.triggers.files import FileTriggerWatch, resolve_folder
 from supervisor.triggers.hotkeys import HotkeyBindings
 from supervisor.triggers.misfire import iso
@@ -77,37 +80,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-@dataclass
-class ActiveTrigger:
-    """A trigger of a loaded workflow, with its persisted state and what runs it."""
-
-    key: str
-    workflow: str
-    index: int
-    spec: Trigger
-    state: TriggerState
-    workflow_dir: Path
-    breaker_paused: bool = False
-    #: Bumped whenever the trigger is re-armed, so stale scheduler wake-ups are ignored.
-    generation: int = 0
-    schedule: Any = None
-    #: The newest fire time of this schedule the history may hold: due fires after it
-    #: cannot have a run yet, so they need no look-up (see ``TriggerManager._labels_recorded``).
-    history_through: datetime | None = None
-    watch: FileTriggerWatch | None = None
-    problem: str | None = None
-
-    @property
-    def active(self) -> bool:
-        return self.spec.enabled and not self.state.paused and not self.breaker_paused
-
-    @property
-    def paused_reason(self) -> str | None:
-        if self.state.paused:
-            return "user"
-        return "breaker" if self.breaker_paused else None
-
-
 class TriggerManager:
     """Runs the triggers of the workflows folder for one supervisor (``DaemonParts``)."""
 
@@ -121,6 +93,8 @@ class TriggerManager:
         chain_window: float = CHAIN_WINDOW,
         poll_interval: float = 1.0,
         catalog_debounce: float = 0.2,
+        session: SessionProbe | None = None,
+        session_poll: float = DEFAULT_POLL,
     ) -> None:
         self.parts = parts
         self.supervisor = parts.supervisor
@@ -155,6 +129,8 @@ class TriggerManager:
         self._fired: builtins.list[tuple[str, str]] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopped = False
+        #: Desktop schedules wait while the screen is locked or the machine goes to sleep.
+        self.deferral = DesktopDeferral(self, session or default_probe(), poll=session_poll)
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -187,6 +163,7 @@ class TriggerManager:
             handle.cancel()
         self._breaker_timers.clear()
         self.jobs.shutdown()
+        await self.deferral.stop()
         for trigger in self._triggers.values():
             if trigger.watch is not None:
                 self._spawn(trigger.watch.stop())
@@ -416,6 +393,7 @@ class TriggerManager:
         trigger.generation += 1
         if isinstance(trigger.spec, ScheduleTrigger):
             self.jobs.disarm(trigger.key)
+            self.deferral.forget(trigger.key)
         if trigger.watch is not None:
             self._spawn(trigger.watch.stop())
             trigger.watch = None
@@ -431,6 +409,8 @@ class TriggerManager:
         each paying its own writes, the last of twenty was late by all the
         others' work.
         """
+        if await self.deferral.holds(key):
+            return  # accounted for when the session is usable again
         if not self._due:
             asyncio.get_running_loop().call_soon(self._handle_due)
         self._due[key] = generation
@@ -475,7 +455,7 @@ class TriggerManager:
                 logger.error("could not save the state of %d schedule(s): %s", len(changed), exc)
 
     def _schedule_account(self, key: str, generation: int) -> None:
-        trigger = self._triggers.get(key)
+        trigger = None if self.deferral.is_deferred(key) else self._triggers.get(key)
         if trigger is not None and trigger.generation == generation and trigger.active:
             self._reconcile(trigger, live=True)
 
@@ -493,7 +473,9 @@ class TriggerManager:
             return lambda _labels: set()
         return lambda labels: self.state_store.recorded(trigger.workflow, labels)
 
-    def _reconcile(self, trigger: ActiveTrigger, *, live: bool, save: bool = True) -> bool:
+    def _reconcile(
+        self, trigger: ActiveTrigger, *, live: bool, save: bool = True, cause: str | None = None
+    ) -> bool:
         """Account for every fire due since ``checked_through``: run it or record it as missed.
 
         The run (or the missed record) of each fire carries the label
@@ -517,6 +499,7 @@ class TriggerManager:
             now=now,
             live=live,
             recorded=self._labels_recorded(trigger, after),
+            cause=cause,
         )
         if batch is None:
             return False

@@ -153,14 +153,16 @@ def _late(now: datetime, fire: datetime) -> float:
     return (now - fire).total_seconds()
 
 
-def plan(due: DueFires, now: datetime, policy: Policy, *, live: bool) -> Plan:
+def plan(
+    due: DueFires, now: datetime, policy: Policy, *, live: bool, cause: str | None = None
+) -> Plan:
     """Decide, for every due fire, whether it runs; ``live`` means the scheduler woke up for it.
 
     When ``live`` and the latest due fire is within the grace, it is the
     normal, on-time fire and runs whatever the policy; only the fires before
     it are misfires.  Otherwise (start-up, a trigger re-armed after an edit,
     or a wake-up later than the grace, as after a suspend) every due fire is
-    a misfire.
+    a misfire.  ``cause``, when given, is why they are late (in every reason).
     """
     fires = list(due.fires)
     if not fires and due.gap is None:
@@ -175,7 +177,9 @@ def plan(due: DueFires, now: datetime, policy: Policy, *, live: bool) -> Plan:
         on_time_run: datetime | None = fires[-1]
     else:
         on_time_run = None
-    down = "the scheduler could not fire it on time" if live else "the supervisor was not running"
+    down = cause or (
+        "the scheduler could not fire it on time" if live else "the supervisor was not running"
+    )
 
     if policy.misfire == "skip":
         for fire in misfires:

@@ -151,11 +151,14 @@ def account_fires(
     now: datetime,
     live: bool,
     recorded: Callable[[list[str]], set[str]],
+    cause: str | None = None,
 ) -> FireBatch | None:
     """Every fire due in (after, now], each to run or to record as missed; None if none is due.
 
     ``recorded`` tells which labels the history already holds: those fires
     were handled before a crash and are neither run nor recorded again.
+    ``cause`` says why the fires are late, when the caller knows better than
+    "the supervisor was not running" (they were deferred while the screen was locked).
     """
     due = due_fires(schedule, after, now, grace=spec.misfire_grace)
     if not due.fires and due.gap is None:
@@ -170,7 +173,8 @@ def account_fires(
             tail=tuple(f for f in due.tail if labels[f] not in done),
             gap=None if gap in done else due.gap,
         )
-    decided = plan(due, now, Policy(misfire=spec.misfire, grace=spec.misfire_grace), live=live)
+    policy = Policy(misfire=spec.misfire, grace=spec.misfire_grace)
+    decided = plan(due, now, policy, live=live, cause=cause)
     records = [
         NotRun(
             workflow=workflow,

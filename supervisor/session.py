@@ -1,0 +1,200 @@
+"""Whether the desktop session can be driven now: is the screen locked, is the machine going to sleep.
+
+A scheduled run that clicks and types on a locked screen types into the lock
+screen, or fails on a window that is not there.  The trigger manager asks
+this module before a desktop schedule fires, and holds the fire back while
+the session is not usable (``supervisor/triggers/deferral.py``).
+
+Two parts, as elsewhere in the supervisor: a pure decision
+(``unusable_reason``) on a ``SessionState``, and a probe behind a small
+interface (``SessionProbe``) that tests replace or point at their own bus.
+``DBusSessionProbe`` asks, over D-Bus with jeepney:
+
+* the session bus: ``org.freedesktop.ScreenSaver`` and
+  ``org.gnome.ScreenSaver`` ``GetActive`` (the screen saver or lock is on);
+* the system bus: logind's ``org.freedesktop.login1`` session
+  ``LockedHint``, and the manager's ``PreparingForSleep`` (the
+  ``PrepareForSleep`` signal's state).
+
+A bus or a service that is not there says nothing: on a machine without a
+screen saver or logind the session counts as usable, as it did before.
+Every call has a short time limit, and the probe runs in a thread, never on
+the supervisor's loop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+logger = logging.getLogger(__name__)
+
+#: Seconds one D-Bus call may take before its answer counts as "unknown".
+CALL_TIMEOUT = 0.5
+
+SCREENSAVERS = (
+    ("org.freedesktop.ScreenSaver", "/org/freedesktop/ScreenSaver", "org.freedesktop.ScreenSaver"),
+    ("org.freedesktop.ScreenSaver", "/ScreenSaver", "org.freedesktop.ScreenSaver"),
+    ("org.gnome.ScreenSaver", "/org/gnome/ScreenSaver", "org.gnome.ScreenSaver"),
+)
+LOGIND = "org.freedesktop.login1"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SessionState:
+    """What the probe saw; ``locked_by`` names the service that said the screen is locked."""
+
+    locked_by: str | None = None
+    sleeping: bool = False
+
+
+def unusable_reason(state: SessionState) -> str | None:
+    """Why desktop automation must wait now, or None when the session is usable."""
+    if state.sleeping:
+        return "the machine is going to sleep (logind PrepareForSleep)"
+    if state.locked_by is not None:
+        return f"the screen is locked ({state.locked_by})"
+    return None
+
+
+class SessionProbe(Protocol):
+    """Reads the session's state; may block for a short while (it is run in a thread)."""
+
+    def read(self) -> SessionState: ...
+
+
+class UsableSession:
+    """A probe that always says "usable": for platforms without D-Bus."""
+
+    def read(self) -> SessionState:
+        return SessionState()
+
+
+class DBusSessionProbe:
+    """Screen savers on the session bus, logind on the system bus (see the module docstring).
+
+    ``session_bus`` and ``system_bus`` are D-Bus addresses; None means the
+    usual ones (``DBUS_SESSION_BUS_ADDRESS``, the system bus socket).  An
+    empty string skips that bus.
+    """
+
+    def __init__(self, *, session_bus: str | None = None, system_bus: str | None = None) -> None:
+        self.session_bus = session_bus
+        self.system_bus = system_bus
+
+    def read(self) -> SessionState:
+        locked_by = self._screensaver()
+        sleeping, logind_locked = self._logind()
+        if locked_by is None and logind_locked:
+            locked_by = "logind LockedHint"
+        return SessionState(locked_by=locked_by, sleeping=sleeping)
+
+    def _screensaver(self) -> str | None:
+        address = self.session_bus
+        if address is None:
+            address = os.environ.get("DBUS_SESSION_BUS_ADDRESS", "")
+        if not address:
+            return None
+        with _connection(address) as conn:
+            if conn is None:
+                return None
+            for name, path, interface in SCREENSAVERS:
+                active = _call(conn, name, path, interface, "GetActive")
+                if active:
+                    return f"{name} GetActive"
+        return None
+
+    def _logind(self) -> tuple[bool, bool]:
+        address = self.system_bus if self.system_bus is not None else "SYSTEM"
+        if not address:
+            return False, False
+        with _connection(address) as conn:
+            if conn is None:
+                return False, False
+            sleeping = _property(
+                conn,
+                "/org/freedesktop/login1",
+                "org.freedesktop.login1.Manager",
+                "PreparingForSleep",
+            )
+            session = os.environ.get("XDG_SESSION_ID")
+            path = "/org/freedesktop/login1/session/auto"
+            if session:
+                found = _call(
+                    conn, LOGIND, "/org/freedesktop/login1", "org.freedesktop.login1.Manager",
+                    "GetSession", ("s", (session,)),
+                )  # fmt: skip
+                if isinstance(found, str):
+                    path = found
+            locked = _property(conn, path, "org.freedesktop.login1.Session", "LockedHint")
+        return bool(sleeping), bool(locked)
+
+
+@contextlib.contextmanager
+def _connection(address: str) -> Any:
+    """A blocking jeepney connection, or None when the bus is not there."""
+    try:
+        from jeepney.io.blocking import open_dbus_connection  # type: ignore[import-untyped]
+    except ImportError:
+        yield None
+        return
+    try:
+        conn = open_dbus_connection(bus=address, auth_timeout=CALL_TIMEOUT)
+    except Exception as exc:  # no socket, refused, auth failed: the bus says nothing
+        logger.debug("D-Bus %s is not reachable: %s", address, exc)
+        yield None
+        return
+    try:
+        yield conn
+    finally:
+        with contextlib.suppress(Exception):
+            conn.close()
+
+
+def _call(
+    conn: Any,
+    name: str,
+    path: str,
+    interface: str,
+    method: str,
+    args: tuple[str, tuple[Any, ...]] | None = None,
+) -> Any:
+    from jeepney import (  # type: ignore[import-untyped]
+        DBusAddress,
+        MessageType,
+        new_method_call,
+    )
+
+    address = DBusAddress(path, bus_name=name, interface=interface)
+    message = new_method_call(address, method, *args) if args else new_method_call(address, method)
+    try:
+        reply = conn.send_and_get_reply(message, timeout=CALL_TIMEOUT)
+    except Exception as exc:  # no such service or method, a timeout: unknown
+        logger.debug("D-Bus %s.%s: %s", interface, method, exc)
+        return None
+    if reply.header.message_type is not MessageType.method_return:
+        return None  # an error reply: no such service, object or method
+    body = reply.body
+    return body[0] if body else None
+
+
+def _property(conn: Any, path: str, interface: str, name: str) -> Any:
+    value = _call(
+        conn, LOGIND, path, "org.freedesktop.DBus.Properties", "Get", ("ss", (interface, name))
+    )
+    # a variant arrives as (signature, value)
+    if isinstance(value, tuple) and len(value) == 2:
+        return value[1]
+    return None
+
+
+def default_probe() -> SessionProbe:
+    """The probe ``deskpilotd`` uses: D-Bus on Linux, "always usable" elsewhere."""
+    import sys
+
+    if sys.platform.startswith("linux"):
+        return DBusSessionProbe()
+    return UsableSession()

@@ -1,0 +1,143 @@
+"""Scheduled desktop runs wait while the screen is locked, then follow their misfire policy.
+
+A real daemon (real workers, real SQLite) whose session probe is the real
+``DBusSessionProbe``, pointed at a private ``dbus-daemon`` session bus on
+which a real D-Bus service answers as ``org.freedesktop.ScreenSaver``
+(``tests/helpers/fake_screensaver.py``: only the lock behind it is a file).
+The system bus is pointed at nothing, so logind says nothing here.
+"""
+
+from __future__ import annotations
+
+import select
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from automation.blocks.registry import BlockRegistry
+from automation.engine.events import RunStatus
+from supervisor.session import DBusSessionProbe, SessionState, unusable_reason
+from tests.helpers.common import eventually
+from tests.integration.triggers.harness import DaemonThread, write_workflow
+
+ROOT = Path(__file__).resolve().parents[3]
+pytestmark = pytest.mark.timeout(90)
+
+
+def _first_line(process: subprocess.Popen[str], what: str, timeout: float = 10.0) -> str:
+    assert process.stdout is not None
+    ready, _, _ = select.select([process.stdout], [], [], timeout)
+    if not ready:
+        raise AssertionError(f"{what} printed nothing within {timeout}s")
+    return process.stdout.readline().strip()
+
+
+@pytest.fixture
+def screensaver(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A private session bus with a fake screen saver on it; returns the lock state file."""
+    if shutil.which("dbus-daemon") is None:
+        pytest.fail("dbus-daemon is not installed (apt-get install dbus)", pytrace=False)
+    bus = subprocess.Popen(
+        ["dbus-daemon", "--session", "--nofork", "--print-address=1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    state = tmp_path / "screen-lock"
+    service: subprocess.Popen[str] | None = None
+    try:
+        address = _first_line(bus, "dbus-daemon")
+        service = subprocess.Popen(
+            [sys.executable, "-m", "tests.helpers.fake_screensaver", address, str(state)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert _first_line(service, "the fake screen saver") == "ready"
+        monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", address)
+        monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", f"unix:path={tmp_path / 'no-system-bus'}")
+        yield state
+    finally:
+        for process in (service, bus):
+            if process is not None:
+                process.kill()
+                process.wait(timeout=10)
+                if process.stdout is not None:
+                    process.stdout.close()
+
+
+def test_probe_reads_the_screen_saver_over_dbus(screensaver: Path) -> None:
+    probe = DBusSessionProbe()
+    assert probe.read() == SessionState()
+    screensaver.write_text("locked")
+    state = probe.read()
+    assert state.locked_by == "org.freedesktop.ScreenSaver GetActive"
+    assert unusable_reason(state) == "the screen is locked (org.freedesktop.ScreenSaver GetActive)"
+
+
+def test_a_missing_bus_counts_as_usable(tmp_path: Path) -> None:
+    nowhere = f"unix:path={tmp_path / 'none'}"
+    assert DBusSessionProbe(session_bus=nowhere, system_bus=nowhere).read() == SessionState()
+
+
+DESKTOP = """\
+nodes:
+  where: {block: mouse.position}
+triggers:
+  - {type: schedule, interval: 1s, misfire: run_once, misfire_grace: 60s}
+"""
+PLAIN = """\
+nodes:
+  step: {block: control.pass, with: {value: 1}}
+triggers:
+  - {type: schedule, interval: 1s}
+"""
+
+
+def test_desktop_schedule_waits_while_locked_and_runs_once_unlocked(
+    tmp_path: Path, registry: BlockRegistry, screensaver: Path, xvfb_display
+) -> None:
+    from automation.blocks import desktop
+
+    registry = BlockRegistry.with_builtins(plugins=False)
+    if "mouse.position" not in registry:
+        registry.register_module(desktop)
+    screensaver.write_text("locked")
+    write_workflow(tmp_path / "workflows", "clicker", DESKTOP)
+    write_workflow(tmp_path / "workflows", "plain", PLAIN)
+    daemon = DaemonThread(tmp_path, registry).start()
+    try:
+        # the plain schedule is the clock: three of its fires pass while the screen is locked
+        eventually(lambda: len(daemon.runs("plain")) >= 3, timeout=20)
+        held = daemon.runs("clicker")
+        assert [r.trigger.split("@")[0] for r in held] == ["deferred:clicker:0"], held
+        assert held[0].status is RunStatus.CANCELLED
+        assert (held[0].error or "").startswith(
+            "deferred: the screen is locked (org.freedesktop.ScreenSaver GetActive); this "
+            "schedule's fires wait until the session is usable, then follow its misfire "
+            "policy 'run_once'"
+        )
+        assert daemon.trigger_info("clicker:0")["last_error"].startswith("deferred: the screen")
+
+        screensaver.write_text("")  # unlocked
+        ran = eventually(
+            lambda: [
+                r
+                for r in daemon.runs("clicker")
+                if r.trigger.startswith("schedule:") and r.status is RunStatus.SUCCEEDED
+            ],
+            timeout=20,
+        )
+        missed = [r for r in daemon.runs("clicker") if (r.error or "").startswith("missed:")]
+    finally:
+        daemon.stop()
+    assert len(ran) >= 1
+    # run_once: the fires held back became one run; the others are in the history as missed,
+    # saying why they were late
+    assert missed, daemon.runs("clicker")
+    assert all("because the screen is locked" in (r.error or "") for r in missed)
+    assert all("one run was made instead" in (r.error or "") for r in missed)
