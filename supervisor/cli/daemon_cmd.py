@@ -186,10 +186,16 @@ def status_cmd(as_json: bool) -> None:
         with contextlib.suppress(SupervisorUnavailable), SupervisorClient(paths) as client:
             health = client.health()
     if as_json:
-        data: dict[str, Any] = {"running": health is not None, "pid": holder}
-        if health is not None:
-            data.update(health.model_dump(mode="json"))
-        output.emit_json(data)
+        # One shape whatever the state: "running" is always a boolean (the health's run
+        # count used to overwrite it), and the health report sits under its own key.
+        output.emit_json(
+            {
+                "running": holder is not None,
+                "answering": health is not None,
+                "pid": holder,
+                "health": None if health is None else health.model_dump(mode="json"),
+            }
+        )
     elif holder is None:
         output.line("supervisor: not running")
     elif health is None:

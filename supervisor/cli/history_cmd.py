@@ -11,9 +11,11 @@ import sys
 import time
 from dataclasses import asdict
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import click
+from click.shell_completion import CompletionItem
 
 from automation.engine.events import RunStatus
 from supervisor.cli import output
@@ -36,6 +38,48 @@ def _when(value: datetime | None) -> str:
 
 def _duration(value: float | None) -> str:
     return "" if value is None else f"{value:.2f}s"
+
+
+def _resolve(store: HistoryStore, run_id: str) -> str:
+    """The full id of the one run ``run_id`` starts; exit 1 with a clear line otherwise."""
+    matches = store.run_ids_with_prefix(run_id.strip().lower(), limit=6)
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        output.error(f"no run with id '{run_id}'; see 'deskpilot runs list'")
+    else:
+        shown = ", ".join(m[: len(run_id) + 4] + "…" for m in matches[:5])
+        output.error(f"'{run_id}' starts {len(matches)}+ run ids ({shown}); give more of the id")
+    sys.exit(1)
+
+
+def resolve_run_id(run_id: str) -> str:
+    """Full id for a unique prefix (as ``git`` takes a short commit id)."""
+    store = open_store()
+    try:
+        return _resolve(store, run_id)
+    finally:
+        store.close()
+
+
+def complete_run_id(
+    ctx: click.Context, param: click.Parameter, incomplete: str
+) -> list[CompletionItem]:
+    """Shell completion: run ids starting with what was typed, with their workflow and status."""
+    try:
+        store = open_store()
+    except Exception:  # completion must never print a traceback into the shell
+        return []
+    try:
+        ids = store.run_ids_with_prefix(incomplete.lower(), limit=50) if incomplete else []
+        records = [store.get_run(run_id) for run_id in ids] if ids else store.list_runs(limit=20)
+        return [
+            CompletionItem(r.id, help=f"{r.workflow_name} {r.status}")
+            for r in records
+            if r is not None
+        ]
+    finally:
+        store.close()
 
 
 @click.group("runs")
@@ -87,13 +131,14 @@ def runs_list(
 
 
 @runs_group.command("show")
-@click.argument("run_id")
+@click.argument("run_id", shell_complete=complete_run_id)
 @click.option("--json", "as_json", is_flag=True)
 def runs_show(run_id: str, as_json: bool) -> None:
     """One run with its steps, attempts, logs and artifacts (a unique id prefix is enough)."""
     store = open_store()
     try:
-        record = store.get_run(run_id) or _by_prefix(store, run_id)
+        record = store.get_run(run_id) or store.get_run(_resolve(store, run_id))
+        assert record is not None
         steps = store.steps(record.id)
         events = store.events(record.id, limit=None)
         artifacts = store.artifacts(record.id)
@@ -155,12 +200,47 @@ def runs_show(run_id: str, as_json: bool) -> None:
 
 
 @runs_group.command("cancel")
-@click.argument("run_id")
+@click.argument("run_id", shell_complete=complete_run_id)
 def runs_cancel(run_id: str) -> None:
-    """Cancel a queued or running run (needs the supervisor)."""
+    """Cancel a queued or running run (needs the supervisor; a unique id prefix is enough)."""
+    run_id = resolve_run_id(run_id)
     with SupervisorClient(DeskpilotPaths.from_env()) as client:
         result = client.cancel(run_id)
     output.line(f"cancelled run {result.run_id} (now {result.status})")
+
+
+_RERUN_MODES = {"start": "start", "failed-node": "failed_node", "current": "current"}
+
+
+@runs_group.command("rerun")
+@click.argument("run_id", shell_complete=complete_run_id)
+@click.option(
+    "--from",
+    "mode",
+    type=click.Choice(list(_RERUN_MODES)),
+    default="start",
+    show_default=True,
+    help="start: the same version from the beginning; failed-node: the same version, reusing "
+    "the steps that succeeded; current: the workflow file as it is now.",
+)
+@click.option(
+    "--file",
+    "path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="With --from current: run this file instead of the workflow's own.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def runs_rerun(run_id: str, mode: str, path: Path | None, as_json: bool) -> None:
+    """Queue a run again with the same inputs (needs the supervisor)."""
+    if path is not None and mode != "current":
+        raise click.UsageError("--file goes with --from current")
+    run_id = resolve_run_id(run_id)
+    with SupervisorClient(DeskpilotPaths.from_env()) as client:
+        submitted = client.rerun(run_id, _RERUN_MODES[mode], path=path)  # type: ignore[arg-type]
+    if as_json:
+        output.emit_json(submitted.model_dump(mode="json"))
+        return
+    output.line(f"queued run {submitted.run_id} of '{submitted.workflow}' (rerun of {run_id})")
 
 
 #: One wait request lasts at most this long; longer waits ask again.
@@ -168,7 +248,7 @@ _WAIT_CHUNK = 30.0
 
 
 @runs_group.command("wait")
-@click.argument("run_id")
+@click.argument("run_id", shell_complete=complete_run_id)
 @click.option(
     "--timeout",
     type=click.FloatRange(min=0, min_open=True),
@@ -177,6 +257,7 @@ _WAIT_CHUNK = 30.0
 @click.option("--json", "as_json", is_flag=True)
 def runs_wait(run_id: str, timeout: float | None, as_json: bool) -> None:
     """Wait for a run to end (needs the supervisor); exit 0 if it succeeded, 1 if not."""
+    run_id = resolve_run_id(run_id)
     deadline = None if timeout is None else time.monotonic() + timeout
     with SupervisorClient(DeskpilotPaths.from_env()) as client:
         while True:
@@ -204,15 +285,3 @@ def _short(value: Any, limit: int = 80) -> str:
         return ""
     text = str(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _by_prefix(store: HistoryStore, prefix: str) -> Any:
-    matches = [r for r in store.list_runs(limit=None) if r.id.startswith(prefix)]
-    if len(matches) == 1:
-        return matches[0]
-    output.error(
-        f"no run with id '{prefix}'"
-        if not matches
-        else f"'{prefix}' matches {len(matches)} runs; give more of the id"
-    )
-    sys.exit(1)

@@ -188,11 +188,23 @@ def _seconds(value: float) -> str:
     return f"{value / 60:.1f}m"
 
 
+#: Columns holding ids: never folded, so a run id can be copied (or cut out of a pipe) whole.
+ID_COLUMNS = frozenset({"run", "id", "run id"})
+#: Piped output has no width to fit: a line per row, however long, so ``grep`` and ``cut`` work.
+PIPE_WIDTH = 100_000
+
+
 def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> None:
-    """A plain table on stdout; rich handles widths and non-TTY output."""
+    """A plain table on stdout: fitted to a terminal, one unwrapped line per row in a pipe."""
     out = Table(box=None, pad_edge=False, header_style="bold")
     for header in headers:
-        out.add_column(header, overflow="fold")
+        if header in ID_COLUMNS:
+            out.add_column(header, no_wrap=True, overflow="ignore")
+        else:
+            out.add_column(header, overflow="fold")
     for row in rows:
         out.add_row(*[Text(str(cell)) if cell is not None else Text("") for cell in row])
-    Console(soft_wrap=False).print(out)
+    console = Console(soft_wrap=False)
+    if not console.is_terminal:
+        console = Console(soft_wrap=False, width=PIPE_WIDTH)
+    console.print(out)

@@ -504,6 +504,20 @@ class HistoryStore:
             rows = connection.execute(query).all()
         return [run_record(row) for row in rows]
 
+    def run_ids_with_prefix(self, prefix: str, limit: int = 10) -> list[str]:
+        """Ids that start with ``prefix`` (a range scan of the primary key), at most ``limit``."""
+        if not prefix:
+            return []
+        upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+        query = (
+            select(runs.c.id)
+            .where(runs.c.id >= prefix, runs.c.id < upper)
+            .order_by(runs.c.id)
+            .limit(limit)
+        )
+        with self._read() as connection:
+            return [str(row.id) for row in connection.execute(query)]
+
     def count_runs(self, workflow: str | None = None, status: StatusFilter = None) -> int:
         query = _filtered(select(func.count()).select_from(runs), workflow, status)
         with self._read() as connection:

@@ -241,16 +241,8 @@ def failing_workflow(tmp_path: Path) -> Path:
     return write_workflow(tmp_path, "always-fails", FAILING_WORKFLOW)
 
 
-#: The ``deskpilot`` command line, with this package's commands attached if main does not have them yet.
-CLI_BOOT = (
-    "import sys\n"
-    "from supervisor.cli.main import cli\n"
-    "from supervisor.cli import daemon_cmd as d\n"
-    "for command in (d.supervisor_group, d.submit_cmd, d.triggers_group, d.workers_cmd):\n"
-    "    if command.name not in cli.commands:\n"
-    "        cli.add_command(command)\n"
-    "cli(prog_name='deskpilot')\n"
-)
+#: The ``deskpilot`` command line, run as ``python -c`` so it uses this interpreter and tree.
+CLI_BOOT = "from supervisor.cli.main import main\nmain()\n"
 
 
 @pytest.fixture

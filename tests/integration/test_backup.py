@@ -44,14 +44,7 @@ from tests.helpers.storage import RunEvents, sqlite_rows
 
 STEPS_PER_RUN = 3
 
-CLI_BOOT = (
-    "from supervisor.cli.main import cli\n"
-    "from supervisor.cli.backup_cmd import backup_cmd, restore_cmd, history_group\n"
-    "for command in (backup_cmd, restore_cmd, history_group):\n"
-    "    if command.name not in cli.commands:\n"
-    "        cli.add_command(command)\n"
-    "cli(prog_name='deskpilot')\n"
-)
+CLI_BOOT = "from supervisor.cli.main import main\nmain()\n"
 
 
 @pytest.fixture

@@ -207,3 +207,48 @@ def test_history_database_is_wal_and_intact_after_runs(home: Path) -> None:
             "select count(started_at), count(finished_at) from step_runs"
         ).fetchone()
         assert started == finished == 16
+
+
+def test_help_imports_no_subcommand() -> None:
+    """``deskpilot --help`` (and shell completion) must not pay for SQLAlchemy, httpx or blocks."""
+    probe = (
+        "import sys\n"
+        "from supervisor.cli.main import cli\n"
+        "try:\n"
+        "    cli(['--help'], prog_name='deskpilot')\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "heavy = ('sqlalchemy', 'httpx', 'rich', 'automation.blocks', 'supervisor.store', 'alembic')\n"
+        "print('LOADED', sorted(m for m in sys.modules if m.startswith(heavy)))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, cwd=ROOT
+    )
+    assert done.returncode == 0, done.stderr
+    assert "LOADED []" in done.stdout, done.stdout[-500:]
+    for command in ("run", "runs", "workflows", "breakers", "validate", "submit"):
+        assert f"  {command} " in done.stdout
+
+
+def test_every_subcommand_loads_and_has_help(home: Path) -> None:
+    from supervisor.cli.main import COMMANDS
+
+    for name in COMMANDS:
+        shown = deskpilot(name, "--help", home=home)
+        assert shown.returncode == 0, (name, shown.stderr)
+        assert "Usage: deskpilot" in shown.stdout
+
+
+def test_completion_offers_run_ids_by_prefix(home: Path) -> None:
+    ran = deskpilot("run", str(EXAMPLES / "hello.yaml"), "--json", home=home)
+    run_id = json.loads(ran.stdout)["run_id"]
+    env = {"_DESKPILOT_COMPLETE": "bash_complete", "COMP_WORDS": f"deskpilot runs show {run_id[:3]}", "COMP_CWORD": "3"}
+    done = subprocess.run(
+        [sys.executable, "-c", "from supervisor.cli.main import cli; cli(prog_name='deskpilot')"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        env={**os.environ, "DESKPILOT_HOME": str(home), **env},
+    )
+    assert f"plain,{run_id}" in done.stdout.splitlines(), done.stdout + done.stderr

@@ -45,6 +45,9 @@ def test_background_supervisor_lifecycle_from_the_command_line(
         assert status.returncode == 0, status.stderr
         assert f"supervisor: running (pid {pid}" in status.stdout
         assert "database: ok" in status.stdout
+        status_json = json.loads(deskpilot_cli(home, "supervisor", "status", "--json").stdout)
+        assert status_json["running"] is True and status_json["answering"] is True
+        assert status_json["pid"] == pid and status_json["health"]["running"] == 0
 
         flow = write_workflow(tmp_path, "tiny")
         waited = deskpilot_cli(home, "submit", str(flow), "--input", "word=cli", "--wait", "--json")
@@ -71,7 +74,12 @@ def test_background_supervisor_lifecycle_from_the_command_line(
 
         after = deskpilot_cli(home, "supervisor", "status", "--json")
         assert after.returncode == 1
-        assert json.loads(after.stdout) == {"running": False, "pid": None}
+        assert json.loads(after.stdout) == {
+            "running": False,
+            "answering": False,
+            "pid": None,
+            "health": None,
+        }
         pid = None
     finally:
         if pid is not None:
@@ -112,11 +120,12 @@ def test_runs_triggers_and_workers_commands_against_a_running_supervisor(
         run_id = client.submit(flow).run_id
         eventually(lambda: client.get_run(run_id).run.status == "running", timeout=30)
 
-    waited = deskpilot_cli(home, "runs", "wait", run_id, "--timeout", "0.5")
+    prefix = run_id[:7]  # a unique prefix is enough, as with git's commit ids
+    waited = deskpilot_cli(home, "runs", "wait", prefix, "--timeout", "0.5")
     assert waited.returncode == 2, waited.stderr
     assert f"run {run_id} is still running" in waited.stdout
 
-    cancelled = deskpilot_cli(home, "runs", "cancel", run_id)
+    cancelled = deskpilot_cli(home, "runs", "cancel", prefix)
     assert cancelled.returncode == 0, cancelled.stderr
     assert f"cancelled run {run_id}" in cancelled.stdout
     ended = deskpilot_cli(home, "runs", "wait", run_id, "--json")
@@ -126,9 +135,20 @@ def test_runs_triggers_and_workers_commands_against_a_running_supervisor(
     again = deskpilot_cli(home, "runs", "cancel", run_id)
     assert again.returncode == 1 and "already ended" in again.stderr
     assert "Traceback" not in again.stderr
+    unknown = deskpilot_cli(home, "runs", "cancel", "zz")
+    assert unknown.returncode == 1 and "no run with id 'zz'" in unknown.stderr
+
+    rerun = deskpilot_cli(home, "runs", "rerun", prefix, "--json")
+    assert rerun.returncode == 0, rerun.stderr
+    second = json.loads(rerun.stdout)["run_id"]
+    assert second != run_id and json.loads(rerun.stdout)["workflow"] == "cli-waits"
+    assert deskpilot_cli(home, "runs", "cancel", second).returncode == 0
 
     listed = deskpilot_cli(home, "runs", "list", "--workflow", "cli-waits", "--json")
-    assert [r["id"] for r in json.loads(listed.stdout)] == [run_id]
+    assert [r["id"] for r in json.loads(listed.stdout)] == [second, run_id]
+    table = deskpilot_cli(home, "runs", "list", "--workflow", "cli-waits").stdout
+    [row] = [line for line in table.splitlines() if line.startswith(run_id)]
+    assert "cli-waits" in row and "cancelled" in row, "a piped table never wraps a row"
     shown = deskpilot_cli(home, "runs", "show", run_id, "--json")
     assert json.loads(shown.stdout)["status"] == "cancelled"
 
@@ -149,6 +169,23 @@ def test_runs_triggers_and_workers_commands_against_a_running_supervisor(
         if t["key"] == "nightly:0"
     ]
     assert nightly["paused"] is False
+
+    workflows = deskpilot_cli(home, "workflows", "list", "--json")
+    assert workflows.returncode == 0, workflows.stderr
+    assert {"hooked", "nightly"} <= {w["name"] for w in json.loads(workflows.stdout)}
+    assert "nightly" in deskpilot_cli(home, "workflows", "list").stdout
+    breakers = deskpilot_cli(home, "breakers", "list", "--json")
+    assert breakers.returncode == 0 and isinstance(json.loads(breakers.stdout), list)
+    reset = deskpilot_cli(home, "breakers", "reset", "cli-waits", "--json")
+    assert reset.returncode == 0, reset.stderr
+    assert json.loads(reset.stdout) | {"failures": 0} == {
+        "workflow": "cli-waits",
+        "state": "closed",
+        "failures": 0,
+        "reopens_in": None,
+    }
+    never = deskpilot_cli(home, "breakers", "reset", "nightly")
+    assert never.returncode == 1 and "has not run yet" in never.stderr
 
     workers = deskpilot_cli(home, "workers", "--json")
     assert workers.returncode == 0, workers.stderr

@@ -1,0 +1,66 @@
+"""How long the command line takes to answer: ``deskpilot --help`` and friends.
+
+    .venv/bin/python -m tests.benchmarks.bench_cli [--repeat N]
+
+Each command runs as a fresh process, as a shell runs it (and as shell
+completion runs it on every Tab), beside ``python -c pass`` for the
+interpreter's own start-up on this machine.  Target: ``--help`` under 300 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+COMMANDS: list[tuple[str, list[str]]] = [
+    ("python -c pass", [sys.executable, "-c", "pass"]),
+    ("deskpilot --help", [sys.executable, "-m", "supervisor.cli.main", "--help"]),
+    ("deskpilot runs --help", [sys.executable, "-m", "supervisor.cli.main", "runs", "--help"]),
+    ("deskpilot blocks list", [sys.executable, "-m", "supervisor.cli.main", "blocks", "list"]),
+    ("deskpilot runs list", [sys.executable, "-m", "supervisor.cli.main", "runs", "list"]),
+]
+
+
+def measure(argv: list[str], repeat: int, env: dict[str, str]) -> list[float]:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        subprocess.run(
+            argv,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            cwd=ROOT,
+            check=True,
+        )
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=15)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as home:
+        env = {**os.environ, "DESKPILOT_HOME": home}
+        print(f"load average at start: {os.getloadavg()[0]:.2f} ({os.cpu_count()} CPUs)")
+        print(f"{'command':<24} {'median ms':>10} {'p90 ms':>8} {'min ms':>8}")
+        for label, argv in COMMANDS:
+            times = sorted(measure(argv, args.repeat, env))
+            p90 = times[min(len(times) - 1, int(len(times) * 0.9))]
+            print(
+                f"{label:<24} {statistics.median(times) * 1000:>10.0f} "
+                f"{p90 * 1000:>8.0f} {times[0] * 1000:>8.0f}"
+            )
+
+
+if __name__ == "__main__":
+    main()
