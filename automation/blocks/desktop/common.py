@@ -37,6 +37,8 @@ DESKTOP = frozenset({"desktop"})
 DESKTOP_STEP_TIMEOUT = 120.0
 #: Added to that for each wait input given as a template (its value is unknown at load).
 TEMPLATED_WAIT = 3600.0
+#: The default time ``expect:`` gives its postcondition (``Expect.timeout``).
+EXPECT_TIMEOUT = 5.0
 _BLUE = (255, 128, 0)
 _RED = (0, 0, 255)
 
@@ -75,6 +77,15 @@ class DesktopBlock(Block[InT]):
                 total += float(value)
             elif value is not None:  # a template: its value is known only at run time
                 total += TEMPLATED_WAIT
+        expect = literal.get("expect")
+        if isinstance(expect, Mapping):  # the postcondition's wait comes after the action
+            value = expect.get("timeout", EXPECT_TIMEOUT)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                total += float(value)
+            else:
+                total += TEMPLATED_WAIT
+        elif expect is not None:
+            total += TEMPLATED_WAIT
         return total
 
     def perform(self, inputs: InT, ctx: BlockContext, evidence: Evidence) -> RunResult:

@@ -44,7 +44,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from automation.blocks.base import BlockInput, resolve_path
 from automation.blocks.context import BlockContext
-from automation.blocks.desktop.common import Evidence
+from automation.blocks.desktop.common import EXPECT_TIMEOUT, Evidence
 from automation.blocks.desktop.display import Box
 from automation.blocks.desktop.targets import Target
 from automation.errors import BlockError
@@ -156,14 +156,21 @@ class PixelCondition(_Condition):
 
 
 class TextCondition(_Condition):
-    """Text on screen, read by OCR (tesseract) in a region."""
+    """Text on screen: a UI element's text through accessibility, or OCR (tesseract) of a region."""
 
     text: str = Field(min_length=1, description="the text to look for")
+    selector: str | None = Field(
+        default=None,
+        description=(
+            "read this UI element's text through accessibility (AT-SPI) instead of OCR, "
+            "e.g. 'app=galculator / ... / text'"
+        ),
+    )
     region: list[int] | None = Field(
         default=None,
         min_length=4,
         max_length=4,
-        description="read only here: [x, y, w, h] (OCR of a region is faster and surer)",
+        description="OCR only here: [x, y, w, h] (OCR of a region is faster and surer)",
     )
     match: Literal["contains", "equals", "regex"] = Field(
         default="contains", description="how the text read is compared (spaces are normalised)"
@@ -176,10 +183,21 @@ class TextCondition(_Condition):
     def _regex_ok(self) -> TextCondition:
         if self.match == "regex":
             _check_regex(self.text)
+        if self.selector is not None:
+            if self.region is not None:
+                raise ValueError("give selector (accessibility) or region (OCR), not both")
+            from automation.blocks.desktop.selector import SelectorError, parse
+
+            try:
+                parse(self.selector)
+            except SelectorError as exc:
+                raise ValueError(f"bad selector {self.selector!r}: {exc}") from None
         return self
 
     def describe(self) -> str:
         where = f" in {self.region}" if self.region else ""
+        if self.selector is not None:
+            where = f" in element {self.selector!r}"
         return f"text {self.match} {self.text!r}{where} {self.state}"
 
 
@@ -214,7 +232,10 @@ class Expect(BaseModel):
     text: TextCondition | None = Field(default=None, description="text on screen (OCR)")
     file: FileCondition | None = Field(default=None, description="a file on disk")
     timeout: float = Field(
-        default=5.0, gt=0, le=600, description="seconds after the action for all of it to hold"
+        default=EXPECT_TIMEOUT,
+        gt=0,
+        le=600,
+        description="seconds after the action for all of it to hold",
     )
     interval: float = Field(default=0.2, gt=0, le=10, description="seconds between looks")
 
@@ -441,12 +462,28 @@ def _look_pixel(condition: PixelCondition) -> Look:
 
 
 def _look_text(ctx: BlockContext, condition: TextCondition) -> Look:
+    if condition.selector is not None:
+        return _look_element_text(condition, condition.selector)
     region = Box.of(condition.region) if condition.region else None
     read = read_text(ctx, region)
     found = text_matches(read, condition.text, condition.match)
     shown = " ".join(read.split())
     seen = f"text read {shown[:120]!r}" if shown else "no text read"
     return Look(found == (condition.state == "appears"), seen, region, region)
+
+
+def _look_element_text(condition: TextCondition, selector: str) -> Look:
+    """The element's text through AT-SPI; no element is "no text", several are an error."""
+    from automation.blocks.desktop import accessibility as a11y
+
+    try:
+        element = a11y.find(selector)
+    except a11y.ElementNotFound:
+        return Look(condition.state == "vanishes", f"no element matches {selector!r}")
+    read = a11y.read_text(element)
+    found = text_matches(read, condition.text, condition.match)
+    seen = f"{element.describe()} has text {' '.join(read.split())[:120]!r}"
+    return Look(found == (condition.state == "appears"), seen, element.box, element.box)
 
 
 def text_matches(read: str, wanted: str, how: str) -> bool:

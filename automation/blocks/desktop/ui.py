@@ -24,6 +24,7 @@ from automation.blocks.base import BlockInput, BlockOutput
 from automation.blocks.context import BlockContext
 from automation.blocks.desktop import accessibility as a11y
 from automation.blocks.desktop.common import DesktopBlock, Evidence
+from automation.blocks.desktop.expect import ActionInput
 from automation.errors import BlockInputError
 
 
@@ -142,7 +143,7 @@ class UiFind(DesktopBlock[ElementInput]):
         return ElementOutput(**element_fields(element))
 
 
-class ClickInput(ElementInput):
+class ClickInput(ElementInput, ActionInput):
     method: Literal["auto", "action", "mouse"] = Field(
         default="auto",
         description="action: the element's own press action; mouse: a click on its centre; "
@@ -201,7 +202,7 @@ class UiGetText(DesktopBlock[ElementInput]):
         )
 
 
-class SetTextInput(ElementInput):
+class SetTextInput(ElementInput, ActionInput):
     text: str = Field(description="the text the element must hold afterwards")
 
 

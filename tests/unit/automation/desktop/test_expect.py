@@ -26,7 +26,7 @@ from automation.validation import validate
 ACTIONS = {
     "mouse.move", "mouse.click", "mouse.drag", "mouse.scroll",
     "keyboard.type", "keyboard.press", "keyboard.hotkey", "keyboard.key_down", "keyboard.key_up",
-    "image.click",
+    "image.click", "ui.click", "ui.set_text",
     "window.focus", "window.move", "window.resize", "window.minimize", "window.close",
     "app.launch",
 }  # fmt: skip
@@ -137,3 +137,12 @@ def test_missing_file_postcondition(tmp_path: Path) -> None:
 )
 def test_text_comparison_normalises_spaces(read: str, wanted: str, how: str, ok: bool) -> None:
     assert text_matches(read, wanted, how) is ok
+
+
+def test_the_postcondition_wait_adds_to_the_default_step_timeout() -> None:
+    click = next(b for b in BLOCKS if b.id == "mouse.click")
+    plain = click.timeout_for({"x": 1, "y": 2})
+    assert plain is not None
+    assert click.timeout_for({"expect": {"file": {"path": "a"}, "timeout": 300}}) == plain + 300
+    assert click.timeout_for({"expect": {"file": {"path": "a"}}}) == plain + 5
+    assert click.timeout_for({"expect": "{{ vars.expect }}"}) == plain + 3600
