@@ -259,3 +259,41 @@ def test_a_hung_run_without_the_desktop_takes_no_screenshot(
     assert not [a for a in harness.store.artifacts(run_id) if a.kind == "screenshot"]
     (path.parent / "gate").write_text("open", encoding="utf-8")
     assert harness.wait_terminal(run_id).status is RunStatus.SUCCEEDED
+
+
+CHILD_HANG = """\
+deskpilot: 1
+name: desk-child
+nodes:
+  wait:
+    block: suptest.desktop_child
+    with: {pids: helper.pid}
+"""
+
+
+def test_a_desktop_step_stuck_in_a_helper_is_killed_with_it_at_the_default_timeout(
+    start_supervisor, xvfb_display, monkeypatch
+) -> None:
+    """No timeout in the workflow: the desktop default still bounds the step, and the kill
+    takes the helper it waits on, with evidence, while heartbeats went on."""
+    monkeypatch.setenv("DISPLAY", xvfb_display.name)
+    monkeypatch.setenv("XAUTHORITY", str(xvfb_display.xauthority))
+    harness = start_supervisor()
+    path = harness.workflow("desk-child", CHILD_HANG)
+    run_id = harness.submit(path)
+    started = harness.wait_event("node_started", run_id=run_id, node_id="wait")
+    pid = harness.busy_pid(run_id)
+    helper = int(wait_for(lambda: (path.parent / "helper.pid").read_text().split() or None)[0])
+
+    killed = harness.wait_event("worker_exited", pid=pid)
+    assert killed["reason"] == "timed_out"
+    deadline = 0.5 + 2 * harness.config.kill_grace + 1.0  # the block's default, then grace
+    assert deadline - 0.2 <= killed["_t"] - started["_t"] < deadline + 2.0
+    assert not harness.seen("heartbeat_missed", pid=pid), "heartbeats went on: not silence"
+    assert eventually(lambda: pid_gone(helper)), "the helper outlived the worker"
+    [saved] = wait_for(lambda: evidence(harness, run_id, "timed_out") or None)
+    assert saved["pid"] == pid
+    assert helper in [p["pid"] for p in saved["process_tree"]]
+    sup = harness.sup
+    harness.call(lambda: sup.cancel(run_id))
+    assert harness.wait_terminal(run_id).status is RunStatus.CANCELLED

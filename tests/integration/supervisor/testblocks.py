@@ -11,6 +11,7 @@ needs the ``desktop`` resource without needing a display.
 from __future__ import annotations
 
 import os
+import subprocess
 import time
 from pathlib import Path
 from typing import ClassVar
@@ -19,6 +20,7 @@ from pydantic import Field
 
 from automation.blocks.base import Block, BlockInput, BlockOutput, resolve_path
 from automation.blocks.context import BlockContext
+from automation.blocks.desktop.common import DesktopBlock, Evidence
 
 ENTRY_POINT_MODULE = __name__
 
@@ -87,9 +89,34 @@ class DesktopHold(Hold):
     resources: ClassVar[frozenset[str]] = frozenset({"desktop"})
 
 
+class ChildInput(BlockInput):
+    pids: str = Field(description="file that gets the helper's pid")
+
+
+class DesktopChildHang(DesktopBlock[ChildInput]):
+    """Wait on a helper program with no time limit, as a block that forgot one would.
+
+    ``wait()`` blocks in C (waitpid), where the engine's watchdog cannot reach;
+    the node sets no timeout, so only the desktop default bounds it.
+    """
+
+    id = "suptest.desktop_child"
+    title = "Wait on a helper for ever"
+    category = "testing"
+    default_timeout = 0.5
+    Input = ChildInput
+    Output = Done
+
+    def perform(self, inputs: ChildInput, ctx: BlockContext, evidence: Evidence) -> Done:
+        helper = subprocess.Popen(["sleep", "600"])
+        _line(resolve_path(ctx, inputs.pids), f"{helper.pid}\n")
+        helper.wait()
+        return Done()
+
+
 def _line(path: Path, text: str) -> None:
     with path.open("a", encoding="utf-8") as handle:
         handle.write(text)
 
 
-BLOCKS = (ExitWorker, Hold, DesktopHold)
+BLOCKS = (ExitWorker, Hold, DesktopHold, DesktopChildHang)
