@@ -21,6 +21,7 @@ import inspect
 import logging
 import os
 import random
+import re
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -772,9 +773,7 @@ class _Run(RunHooks):
         pins: dict[str, Any] = {}
         if check.output is not None:
             pins = emission_pins(plan.block, check.output, node_id)
-        elif plan.block.Output.model_fields and any(
-            pin not in (DONE_PIN, ERROR_PIN) for pin in plan.out
-        ):
+        elif plan.block.Output.model_fields and self._outputs_used(plan):
             self._record_resume(
                 step,
                 node_id,
@@ -792,6 +791,16 @@ class _Run(RunHooks):
             self._record_outputs(plan, pins)
         self._deliver(plan, {**pins, DONE_PIN: True}, stack)
         return True
+
+    def _outputs_used(self, plan: _NodePlan) -> bool:
+        """Whether another node, or the workflow's outputs, use this node's outputs."""
+        if any(pin not in (DONE_PIN, ERROR_PIN) for pin in plan.out):
+            return True
+        name = re.escape(plan.node_id)
+        mention = re.compile(rf"nodes\s*(\.\s*{name}\b|\[\s*['\"]{name}['\"])")
+        values = [node.with_ for node in self.workflow.nodes.values()]
+        values.append(self.workflow.outputs)
+        return any(mention.search(text) for text in _strings(values))
 
     def _record_resume(self, step: int, node_id: str, decision: str, message: str) -> None:
         level: LogLevel = "info" if decision == "held" else "warning"
@@ -1095,6 +1104,18 @@ def _activation(
     ctx = _ready(slot, linked)
     assert ctx is not None
     return ("act", target, {pin: entry[0] for pin, entry in slot.items()}, ctx)
+
+
+def _strings(value: Any) -> Iterator[str]:
+    """Every string inside nested lists and mappings (template text to search)."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _strings(item)
 
 
 def _message(exc: BaseException) -> str:

@@ -38,7 +38,7 @@ import shutil
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -48,6 +48,9 @@ from automation.blocks.desktop.common import EXPECT_TIMEOUT, Evidence
 from automation.blocks.desktop.display import Box
 from automation.blocks.desktop.targets import Target
 from automation.errors import BlockError
+
+if TYPE_CHECKING:
+    from automation.blocks.desktop.windows import WindowInfo
 
 _HEX = re.compile(r"^#?[0-9a-fA-F]{6}$")
 #: A file larger than this is searched in its first this-many bytes only.
@@ -270,6 +273,16 @@ class ActionInput(BlockInput):
         ),
     )
 
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        # A base class's fields come first; the postcondition is about what follows the
+        # action, so forms and the JSON Schema show it after the action's own inputs.
+        super().__pydantic_init_subclass__(**kwargs)
+        fields = cls.__pydantic_fields__
+        if list(fields)[-1] != "expect":
+            fields["expect"] = fields.pop("expect")
+            cls.model_rebuild(force=True)
+
 
 # -- checking ------------------------------------------------------------------------------
 
@@ -385,13 +398,21 @@ def _look_target(ctx: BlockContext, condition: TargetCondition) -> Look:
     return Look(condition.state == "vanishes", seen, region, evidence.candidate)
 
 
-def _look_window(condition: WindowCondition) -> Look:
-    from automation.blocks.desktop.windows import WindowInfo, list_windows
+def matching_windows(condition: WindowCondition) -> list[WindowInfo]:
+    """The visible windows the condition's title and class patterns name."""
+    from automation.blocks.desktop.windows import list_windows
 
-    matching: list[WindowInfo] = []
-    for info in list_windows(condition.title, include_hidden=False):
-        if condition.wm_class is None or _class_matches(info.id, condition.wm_class):
-            matching.append(info)
+    return [
+        info
+        for info in list_windows(condition.title, include_hidden=False)
+        if condition.wm_class is None or _class_matches(info.id, condition.wm_class)
+    ]
+
+
+def _look_window(condition: WindowCondition) -> Look:
+    from automation.blocks.desktop.windows import list_windows
+
+    matching = matching_windows(condition)
     box = matching[0].box if matching else None
     if condition.state == "active":
         active = active_window()

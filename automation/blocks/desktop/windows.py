@@ -555,6 +555,21 @@ class AppLaunch(DesktopBlock[LaunchInput]):
             pid=process.pid, window_id=window.id, title=window.title, box=window.box.as_list()
         )
 
+    def output_when_held(self, inputs: LaunchInput, ctx: BlockContext) -> LaunchOutput | None:
+        """On resume, when ``expect`` names the window: that window, if exactly one matches."""
+        from automation.blocks.desktop.expect import matching_windows
+
+        condition = inputs.expect.window if inputs.expect is not None else None
+        if condition is None or condition.state == "disappears":
+            return None
+        found = matching_windows(condition)
+        if len(found) != 1 or found[0].pid is None:
+            return None  # which one the step started cannot be told: it runs again if needed
+        window = found[0]
+        return LaunchOutput(
+            pid=window.pid, window_id=window.id, title=window.title, box=window.box.as_list()
+        )
+
     def _wait_window(
         self,
         ctx: BlockContext,

@@ -47,7 +47,7 @@ nodes:
         timeout: {expect_timeout}
   after:
     block: file.append
-    with: {{path: after.txt, content: "after\\n"}}
+    with: {{path: after.txt, content: "after {{{{ nodes.launch.title }}}}\\n"}}
 links:
   - launch -> after
 """
@@ -111,7 +111,8 @@ def test_step_whose_postcondition_held_is_not_run_again(
         (2, "succeeded", None),
     ]
     workdir = harness.workflows
-    assert lines(workdir / "after.txt") == ["after"]
+    # the launch was not run again, yet its outputs are there: the window its expect names
+    assert lines(workdir / "after.txt") == [f"after {title}"]
     message = next(
         e.message for e in harness.store.events(run_id) if e.data and "resume_check" in e.data
     )

@@ -166,3 +166,25 @@ def test_a_stale_interrupted_step_for_another_node_is_ignored(
     assert result.ok
     assert Touch.runs == [1]
     assert _decisions(events) == []
+
+
+def test_outputs_used_by_a_template_elsewhere_count_as_used(
+    engine_events: tuple[Engine, list[Event]], tmp_path: Path
+) -> None:
+    engine, events = engine_events
+    Touch.outputs_known = False
+    (tmp_path / "made.txt").touch()
+    flow = FLOW.replace("  - touch.path -> after.content\n", "  - touch -> after\n").replace(
+        'content: "after {{ nodes.touch.path }}\\n"', "content: \"{{ nodes['touch'].path }}\""
+    )
+    loaded = parse_workflow(flow, path=tmp_path / "flow.yaml")
+    result = engine.run(
+        loaded,
+        {"name": "made.txt"},
+        checkpoint={1: StepCheckpoint(node_id="first", emissions=[{}])},
+        attempts_used={2: 1},
+        interrupted=InterruptedStep(step=2, node_id="touch", attempt=1),
+    )
+    assert result.ok, result.error
+    assert Touch.runs == [2]
+    assert _decisions(events) == [("held_outputs_unknown", True)]
