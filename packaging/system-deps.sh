@@ -4,7 +4,9 @@
 # the accessibility bus and its GObject bindings (ui.* blocks; PyGObject is built
 # from source by pip, so its -dev packages and a compiler come first), and
 # galculator and speedcrunch, the GTK and Qt apps the accessibility tests drive;
-# tesseract for text read off the screen (expect: text postconditions).
+# tesseract for text read off the screen (expect: text postconditions, the
+# recorder's OCR text anchors); openbox, wmctrl and xprop (x11-utils) for the
+# recorder's tests, which record a session on a desktop with a window manager.
 set -euo pipefail
 packages=(
   xvfb xauth fonts-dejavu-core
@@ -14,6 +16,7 @@ packages=(
   at-spi2-core gir1.2-atspi-2.0 libgirepository1.0-dev libcairo2-dev pkg-config gcc python3-dev
   galculator speedcrunch
   tesseract-ocr tesseract-ocr-eng
+  openbox wmctrl x11-utils
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -40,6 +40,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     ),
     "gui": ("supervisor.cli.workflow_cmd", "gui_cmd", "Open the desktop app."),
     "history": ("supervisor.cli.backup_cmd", "history_group", "Prune the run history."),
+    "record": (
+        "supervisor.cli.record_cmd",
+        "record_cmd",
+        "Record clicks and typing into a workflow.",
+    ),
     "restore": ("supervisor.cli.backup_cmd", "restore_cmd", "Restore a verified backup."),
     "run": ("supervisor.cli.run_cmd", "run_cmd", "Run a workflow file here and now."),
     "runs": ("supervisor.cli.history_cmd", "runs_group", "Run history: list, show, wait, cancel."),

@@ -1,0 +1,190 @@
+"""Record a session in a real editor and a real calculator, then replay it with no edits.
+
+xdotool drives real input (XTEST) on Xvfb, which XRecord reports like a
+physical keyboard and mouse.  Mousepad and galculator are the Debian
+packages.  After the recording the apps are closed and started afresh, the
+calculator is moved elsewhere (clicks must follow their images, not their
+coordinates), and ``deskpilot run`` replays the written file.  The test then
+reads the saved file and the calculator's result (copied to the clipboard).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from automation.loader import read_workflow_file
+from automation.recording import Recorder
+from automation.recording.compose import (
+    ClickStep,
+    FocusStep,
+    HotkeyStep,
+    PressStep,
+    TypeStep,
+    WaitWindowStep,
+)
+from automation.recording.workflow import write_recording
+from tests.helpers.common import eventually
+from tests.integration.recording.session import ROOT, DesktopSession
+
+pytestmark = pytest.mark.timeout(240)
+
+TEXT = "Hello from Deskpilot"
+EDITOR = "Untitled 1 - Mousepad"
+
+
+@pytest.fixture
+def session(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DesktopSession]:
+    desktop = DesktopSession(tmp_path / "desktop")
+    desktop.folder.mkdir()
+    try:
+        desktop.start()
+        monkeypatch.setenv("DISPLAY", desktop.env["DISPLAY"])
+        monkeypatch.setenv("XAUTHORITY", desktop.env["XAUTHORITY"])
+        yield desktop
+    finally:
+        desktop.stop()
+
+
+def start_apps(session: DesktopSession) -> None:
+    session.launch("mousepad")
+    session.launch("galculator")
+    session.wait_window(EDITOR)
+    session.wait_window("galculator")
+    session.xdotool("mousemove", "10", "10")  # away from any window: no tooltip, no hover
+
+
+def test_a_recorded_editor_and_calculator_session_replays(
+    session: DesktopSession, tmp_path: Path
+) -> None:
+    saved = tmp_path / "saved" / "note.txt"
+    saved.parent.mkdir()
+    start_apps(session)
+    buttons = session.buttons("galculator")
+    editor = session.wait_window(EDITOR)
+
+    recorder = Recorder(display=session.env["DISPLAY"])
+    recorder.start()
+
+    def act(*args: str) -> None:
+        before = recorder.input_count()
+        session.xdotool(*args)
+        eventually(lambda: recorder.input_count() > before, timeout=10)
+        assert recorder.wait_idle(20), "the recorder did not take the input in"
+
+    try:
+        assert recorder.wait_idle(10)
+        session.xdotool("windowactivate", "--sync", str(editor))  # a WM request, not input
+        act("type", "--delay", "30", TEXT + "x")
+        act("key", "BackSpace")
+        act("key", "ctrl+s")
+        session.wait_window("Save As")
+        assert recorder.wait_idle(10)
+        act("type", "--delay", "30", str(saved))
+        act("key", "Return")
+        session.wait_window(f"{saved} - Mousepad")
+        assert recorder.wait_idle(10)
+        for name in ("1", "2", "+", "3", "="):
+            x, y, w, h = buttons[name]
+            act("mousemove", str(x + w // 2), str(y + h // 2), "click", "1")
+        session.xdotool("mousemove", "10", "10")
+    finally:
+        recording = recorder.stop()
+
+    assert saved.read_text(encoding="utf-8") == TEXT  # the recorded session itself worked
+    kinds = [type(step) for step in recording.steps if not isinstance(step, WaitWindowStep)]
+    assert kinds[:3] == [FocusStep, TypeStep, HotkeyStep], recording.steps
+    typed = [s for s in recording.steps if isinstance(s, TypeStep)]
+    assert [t.text for t in typed] == [TEXT, str(saved)]
+    assert [s.keys for s in recording.steps if isinstance(s, HotkeyStep)] == [["ctrl", "s"]]
+    assert [s.key for s in recording.steps if isinstance(s, PressStep)] == ["enter"]
+    waits = [(s.title, s.until) for s in recording.steps if isinstance(s, WaitWindowStep)]
+    assert ("Save As", "appears") in waits and (f"{saved} - Mousepad", "appears") in waits
+    clicks = [s for s in recording.steps if isinstance(s, ClickStep)]
+    assert len(clicks) == 5
+    for click in clicks:
+        target = recording.target_of(click)
+        assert target is not None and target.crop is not None, target
+
+    flow = tmp_path / "flow" / "recorded.yaml"
+    flow.parent.mkdir()
+    write_recording(recording, flow)
+    loaded = read_workflow_file(flow)
+    assert len(loaded.workflow.nodes) == len(recording.steps)
+
+    # reset: fresh apps, no saved file, and the calculator somewhere else
+    session.close_app("mousepad")
+    session.close_app("galculator")
+    saved.unlink()
+    eventually(lambda: not session.windows(), timeout=10)
+    start_apps(session)
+    calculator = session.wait_window("galculator")
+    session.xdotool("windowmove", "--sync", str(calculator), "1300", "120")
+    session.xdotool("windowactivate", "--sync", str(session.wait_window("Untitled 1 - Mousepad")))
+
+    home = tmp_path / "deskpilot-home"
+    replay = subprocess.run(
+        [sys.executable, "-m", "supervisor.cli.main", "run", str(flow)],
+        env=dict(session.env, DESKPILOT_HOME=str(home), PYTHONPATH=str(ROOT)),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert replay.returncode == 0, replay.stdout[-3000:] + replay.stderr[-3000:]
+    assert eventually(lambda: saved.exists(), timeout=10)
+    assert saved.read_text(encoding="utf-8") == TEXT
+    session.xdotool("windowactivate", "--sync", str(calculator))
+    session.xdotool("key", "ctrl+c")  # galculator's Edit > Copy: the display's value
+    assert eventually(lambda: session.clipboard().strip() == "15", timeout=10)
+    assert os.path.isdir(flow.with_name("recorded-images"))
+
+
+def test_deskpilot_record_writes_a_file_until_ctrl_c(
+    session: DesktopSession, tmp_path: Path
+) -> None:
+    session.launch("galculator")
+    session.wait_window("galculator")
+    session.xdotool("mousemove", "10", "10")
+    x, y, w, h = session.buttons("galculator")["7"]
+    flow = tmp_path / "clicks.yaml"
+    recorder = subprocess.Popen(
+        [sys.executable, "-m", "supervisor.cli.main", "record", "-o", str(flow), "--no-text"],
+        env=dict(session.env, PYTHONPATH=str(ROOT)),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(recorder.stdout or []), daemon=True)
+    reader.start()
+    try:
+        eventually(
+            lambda: any(line.startswith("recording on display") for line in lines), timeout=20
+        )
+        session.xdotool("mousemove", str(x + w // 2), str(y + h // 2), "click", "1")
+        eventually(lambda: any("button 1 at" in line for line in lines), timeout=10)
+        recorder.send_signal(signal.SIGINT)
+        assert recorder.wait(60) == 0, "".join(lines)
+    finally:
+        if recorder.poll() is None:
+            recorder.kill()
+            recorder.wait()
+    reader.join(10)
+    if recorder.stdout is not None:
+        recorder.stdout.close()
+    assert any(line.startswith(f"wrote {flow}: 1 steps, 1 clicks") for line in lines), lines
+    loaded = read_workflow_file(flow)
+    (node,) = loaded.workflow.nodes.values()
+    assert node.block == "image.click"
+    anchors = node.with_["target"]["anchors"]
+    assert any("image" in anchor for anchor in anchors)
+    assert (tmp_path / "clicks-images").is_dir()
