@@ -13,6 +13,9 @@ requests:
   target such as ``UTF8_STRING``, not just ``TARGETS``) and then deleted the
   property it was given, which ICCCM requestors do once they have read it
   (GTK and Qt do); a requestor that never deletes it is given a short grace;
+* only requests after the Ctrl+V count, and only from the target's process
+  when it is known (the X-Resource extension names the requestor's pid): a
+  clipboard manager copying every new selection must not pass for the target;
 * no request within the wait means the window ignores paste: ownership is
   given up (requests already in flight are refused, so a late request cannot
   paste the text a second time) and the caller types the text with keys.
@@ -48,11 +51,14 @@ _TEXT_TARGETS = ("UTF8_STRING", "text/plain;charset=utf-8", "STRING", "TEXT", "t
 
 @dataclass
 class Request:
-    """One conversion the target asked for."""
+    """One conversion a program asked for."""
 
     requestor: int
     target: str
     served: bool
+    pid: int | None = None
+    #: asked after the Ctrl+V, by the target's process (or one we cannot tell apart)
+    counted: bool = False
     read_back: bool = False
 
 
@@ -74,7 +80,7 @@ class ClipboardOwner:
     clipboard through xsel.
     """
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, *, from_pid: int | None = None) -> None:
         data = text.encode("utf-8")
         if len(data) > MAX_BYTES:
             raise BlockError(
@@ -85,6 +91,8 @@ class ClipboardOwner:
         self.text = text
         self._utf8 = data
         self._state = _State()
+        self.from_pid = from_pid
+        self._armed = threading.Event()
         self._stop = threading.Event()
         self._release = threading.Event()
         self._released = threading.Event()
@@ -113,6 +121,10 @@ class ClipboardOwner:
                 f"could not take the clipboard within {timeout:g}s"
                 + (f": {failure}" if failure else "")
             )
+
+    def arm(self) -> None:
+        """From now on requests count: call it right before sending Ctrl+V."""
+        self._armed.set()
 
     def wait_taken(self, timeout: float, check: Any = None) -> bool:
         """True once a target has taken the text; ``check()`` runs between polls."""
@@ -193,7 +205,7 @@ class ClipboardOwner:
                 event = conn.next_event()
                 if event.type == X.SelectionRequest:
                     request, prop = self._answer(conn, event, atoms, refuse=False)
-                    if request.served and request.target in _TEXT_TARGETS:
+                    if request.served and request.target in _TEXT_TARGETS and request.counted:
                         watched[(request.requestor, prop)] = (request, time.monotonic())
                 elif event.type == X.PropertyNotify and event.state == X.PropertyDelete:
                     hit = watched.pop((event.window.id, event.atom), None)
@@ -232,6 +244,9 @@ class ClipboardOwner:
                     requestor.change_property(prop, kind, 8, data)
                     served = True
         request = Request(int(requestor.id), target, served)
+        if served and not refuse and self._armed.is_set():
+            request.pid = _client_pid(conn, request.requestor)
+            request.counted = self.from_pid is None or request.pid in (None, self.from_pid)
         self._state.requests.append(request)
         reply = xevent.SelectionNotify(
             time=event.time,
@@ -243,6 +258,22 @@ class ClipboardOwner:
         requestor.send_event(reply)
         conn.flush()
         return request, int(prop)
+
+
+def _client_pid(conn: Any, window: int) -> int | None:
+    """The pid of the X client that made ``window`` (X-Resource), None when unknown."""
+    try:
+        from Xlib.ext import res  # type: ignore[import-untyped,unused-ignore]
+
+        if not conn.has_extension("X-Resource"):
+            return None
+        reply = conn.res_query_client_ids([{"client": window, "mask": res.LocalClientPIDMask}])
+        for client in reply.ids:
+            if client.value:
+                return int(client.value[0])
+    except Exception:  # an old server, or the window is gone
+        return None
+    return None
 
 
 class _Atoms:

@@ -162,10 +162,11 @@ def _pace(ctx: BlockContext, seconds: float) -> None:
 def _paste(ctx: BlockContext, text: str, target: Target, interval: float, *, fallback: bool) -> str:
     from automation.blocks.desktop.selection import ClipboardOwner
 
-    owner = ClipboardOwner(text)
+    owner = ClipboardOwner(text, from_pid=target.pid)
     owner.start(timeout=ctx.remaining(2.0) or 2.0)
     wait = ctx.remaining(PASTE_WAIT) or PASTE_WAIT
     try:
+        owner.arm()
         gui().hotkey("ctrl", "v")
         taken = owner.wait_taken(wait, check=ctx.check_cancelled)
     except BaseException:
@@ -179,6 +180,14 @@ def _paste(ctx: BlockContext, text: str, target: Target, interval: float, *, fal
         return "clipboard"
     owner.release()
     asked = sorted({r.target for r in owner.requests}) or ["nothing"]
+    elsewhere = [r for r in owner.requests if r.served and r.pid is not None and not r.counted]
+    if elsewhere and any(r.target not in ("TARGETS", "TIMESTAMP") for r in elsewhere):
+        # someone else read the text after the Ctrl+V: typing it now could enter it twice
+        pids = sorted({r.pid for r in elsewhere if r.pid is not None})
+        raise BlockError(
+            f"the paste was read by process {', '.join(map(str, pids))}, not by "
+            f"{target.describe()} (pid {target.pid}); the focus may have moved. Not typed again"
+        )
     if fallback:
         ctx.log(
             f"{target.describe()} did not take the paste within {wait:.3g}s (it asked for "

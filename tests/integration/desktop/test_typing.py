@@ -192,3 +192,30 @@ def test_verify_in_a_terminal_fails_before_typing(
             )
         run_block(KeyboardType, {"text": "typed\n"}, workflow_dir=tmp_path)
         eventually(lambda: out.read_text(encoding="utf-8") == "typed\n", timeout=10)
+
+
+def test_a_clipboard_reader_elsewhere_does_not_pass_for_the_window_taking_the_paste(
+    xvfb_display: XDisplay, tmp_path: Path
+) -> None:
+    """xterm ignores Ctrl+V; another program reading the clipboard meanwhile (as clipboard
+    managers do) must not make the paste look taken: the step fails loudly."""
+    need("xsel")
+    out = tmp_path / "typed.txt"
+    command = ["xterm", "-T", "typing-reader", "-e", "sh", "-c", f"cat > '{out}'"]
+    reader = subprocess.Popen(
+        ["sh", "-c", "while :; do xsel --clipboard --output >/dev/null 2>&1; sleep 0.02; done"],
+        env=xvfb_display.env(),
+        start_new_session=True,
+    )
+    try:
+        with started(xvfb_display, command, "typing-reader", tmp_path / "xterm.log") as app:
+            _focus_pointer(app.window)
+            run_block(WindowFocus, {"window_id": app.window.id}, workflow_dir=tmp_path)
+            with pytest.raises(BlockError, match="the paste was read by process"):
+                run_block(
+                    KeyboardType, {"text": TEXT, "method": "clipboard"}, workflow_dir=tmp_path
+                )
+            assert out.read_text(encoding="utf-8") == ""
+    finally:
+        os.killpg(reader.pid, signal.SIGKILL)
+        reader.wait()
