@@ -233,3 +233,20 @@ def test_abort_and_pause_flag_stop_desktop_steps(
         run_block(MousePosition, {}, workflow_dir=tmp_path, deadline=SYSTEM_CLOCK.monotonic() + 0.3)
     pause.unlink()
     assert run_block(MousePosition, {}, workflow_dir=tmp_path).last
+
+
+def test_keys_method_types_unicode_into_qt_without_dropping_characters(
+    open_window, tmp_path: Path
+) -> None:
+    """Spare keycodes stay bound while Qt reads its key map late (xdotool dropped these)."""
+    from automation.blocks.desktop.input import KeyboardHotkey, KeyboardType, MouseClick
+
+    window = open_window()
+    x, y = window.center("name")
+    run_block(MouseClick, {"x": x, "y": y}, workflow_dir=tmp_path)
+    for run in range(3):
+        text = f"{run} héllo wörld ✓ 日本 Ωß"
+        run_block(KeyboardHotkey, {"keys": ["ctrl", "a"]}, workflow_dir=tmp_path)
+        typed = run_block(KeyboardType, {"text": text, "method": "keys"}, workflow_dir=tmp_path)
+        assert typed.last["method"] == "keys"
+        window.wait_for(lambda s, text=text: s["text"] == text)
