@@ -29,6 +29,7 @@ import httpx
 from pydantic import BaseModel, TypeAdapter
 
 from automation.errors import DeskpilotError
+from supervisor import webhook_signature as signature
 from supervisor.api.endpoint import Endpoint, describe_missing, locate
 from supervisor.api.models import (
     BreakerInfo,
@@ -346,13 +347,18 @@ class SupervisorClient:
         return self._post("/triggers/resume-all", TriggersChanged).triggers
 
     def webhook(self, name: str, secret: str, payload: Any = None) -> WebhookAccepted:
-        """Fire a webhook trigger the way an outside program would: with its secret only."""
+        """Fire a webhook trigger the way an outside program would: the body signed with the
+        trigger's secret, no API token."""
         client = self._client()
+        body = json.dumps(payload if payload is not None else {}).encode("utf-8")
         request = client.build_request(
             "POST",
             f"/webhooks/{_seg(name)}",
-            json=payload if payload is not None else {},
-            headers={"X-Deskpilot-Secret": secret},
+            content=body,
+            headers={
+                "Content-Type": "application/json",
+                signature.HEADER: signature.sign(secret, body, int(time.time())),
+            },
         )
         del request.headers["Authorization"]
         try:

@@ -27,6 +27,8 @@ class SupervisorConfig:
     #: On SIGTERM: how long running steps may take to finish before they are interrupted.
     shutdown_grace: float = 10.0
     breaker: BreakerPolicy = field(default_factory=BreakerPolicy)
+    #: Seconds a signed webhook call stays acceptable around its timestamp (replay window).
+    webhook_window: float = 300.0
 
     def __post_init__(self) -> None:
         if self.worker_limit < 1:
@@ -35,6 +37,10 @@ class SupervisorConfig:
             raise ValueError(f"heartbeat interval must be positive, got {self.heartbeat_interval}")
         if self.heartbeat_timeout is not None and self.heartbeat_timeout <= self.heartbeat_interval:
             raise ValueError("heartbeat timeout must be longer than the heartbeat interval")
+        if self.webhook_window <= 0:
+            raise ValueError(
+                f"the webhook replay window must be positive, got {self.webhook_window}"
+            )
         if self.max_restarts < 0 or self.spare_workers < 0:
             raise ValueError("max_restarts and spare_workers cannot be negative")
 

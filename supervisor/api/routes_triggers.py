@@ -5,19 +5,20 @@ work; these routes translate.  ``pause``/``resume`` take a trigger key
 (``<workflow>:<index>``) or a workflow name (all of its triggers).
 
 ``POST /webhooks/{name}`` is the one route without the API token: the
-program calling it proves itself with the trigger's own secret in
-``X-Deskpilot-Secret``, so a webhook sender never holds the key to the whole
-API.  It is still only reachable on the user's socket.
+program calling it proves itself by signing the body with the trigger's own
+secret (``X-Deskpilot-Signature``, see ``supervisor.webhook_signature``), so
+a webhook sender never holds the key to the whole API and a captured request
+cannot be replayed.  It is still only reachable on the user's socket.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Request, Security
 from fastapi.security import APIKeyHeader
 
+from supervisor import webhook_signature as signature
 from supervisor.api.deps import BEARER, Parts
 from supervisor.api.models import (
     ErrorBody,
@@ -30,15 +31,15 @@ from supervisor.api.problems import Problem
 from supervisor.daemon import DaemonParts
 
 MAX_WEBHOOK_BYTES = 1024 * 1024
-SECRET_HEADER = "X-Deskpilot-Secret"
 
 router = APIRouter(dependencies=BEARER, responses={401: {"model": ErrorBody}})
 webhooks = APIRouter(tags=["triggers"])
-webhook_secret = APIKeyHeader(
-    name=SECRET_HEADER,
+signature_header = APIKeyHeader(
+    name=signature.HEADER,
     auto_error=False,
-    scheme_name="WebhookSecret",
-    description="the secret of the webhook trigger (not the API token)",
+    scheme_name="WebhookSignature",
+    description='t=<unix time>,v1=<hex HMAC-SHA256 of "<t>.<body>" keyed with the '
+    "webhook trigger's secret> (not the API token)",
 )
 
 _NO_TRIGGERS = (
@@ -149,7 +150,8 @@ async def resume_trigger(parts: Parts, key: str) -> TriggersChanged:
     return await _change(parts, key, "resume")
 
 
-async def _read_payload(request: Request) -> dict[str, Any]:
+async def _read_body(request: Request) -> bytes:
+    """The raw body, at most ``MAX_WEBHOOK_BYTES``: it is parsed only once its signature holds."""
     size = 0
     chunks = []
     async for chunk in request.stream():
@@ -157,16 +159,7 @@ async def _read_payload(request: Request) -> dict[str, Any]:
         if size > MAX_WEBHOOK_BYTES:
             raise Problem(413, f"webhook payloads are limited to {MAX_WEBHOOK_BYTES} bytes")
         chunks.append(chunk)
-    raw = b"".join(chunks)
-    if not raw.strip():
-        return {}
-    try:
-        payload = json.loads(raw)
-    except (ValueError, RecursionError):
-        payload = None
-    if not isinstance(payload, dict):
-        raise Problem(422, "the webhook payload must be a JSON object (or empty)")
-    return payload
+    return b"".join(chunks)
 
 
 @webhooks.post(
@@ -183,20 +176,24 @@ async def _read_payload(request: Request) -> dict[str, Any]:
     },
     responses={
         401: {"model": ErrorBody},
-        403: {"model": ErrorBody},
+        409: {"model": ErrorBody},
         413: {"model": ErrorBody},
         422: {"model": ErrorBody},
         503: {"model": ErrorBody},
     },
 )
 async def fire_webhook(
-    request: Request, parts: Parts, name: str, secret: str | None = Security(webhook_secret)
+    request: Request,
+    parts: Parts,
+    name: str,
+    signed: str | None = Security(signature_header),
 ) -> WebhookAccepted:
     manager = _triggers(parts)
-    payload = await _read_payload(request)
-    # The manager checks the secret (constant time, against the keyring) and answers
-    # WebhookNotFound / WebhookUnauthorized / WebhookForbidden, mapped by their status_code.
-    run_id = await manager.call_webhook(name, secret or None, payload)
+    body = await _read_body(request)
+    # The manager checks the signature (constant time, against the keyring) before it parses
+    # the body, and answers WebhookRejected (401, the same for unknown names),
+    # WebhookReplayed (409) or WebhookPayloadInvalid (422), mapped by their status_code.
+    run_id = await manager.call_webhook(name, signed or None, body)
     if run_id is None:
         return WebhookAccepted(
             run_id=None, message=f"webhook '{name}' is paused or disabled; nothing was started"

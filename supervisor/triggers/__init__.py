@@ -8,19 +8,19 @@ Errors are drawn in ``errors``.
 from supervisor.triggers.catalog import WorkflowCatalog
 from supervisor.triggers.errors import (
     TriggerError,
-    WebhookForbidden,
     WebhookNotFound,
+    WebhookPayloadInvalid,
     WebhookRejected,
-    WebhookUnauthorized,
+    WebhookReplayed,
 )
 from supervisor.triggers.manager import TriggerManager
 
 __all__ = [
     "TriggerError",
     "TriggerManager",
-    "WebhookForbidden",
     "WebhookNotFound",
+    "WebhookPayloadInvalid",
     "WebhookRejected",
-    "WebhookUnauthorized",
+    "WebhookReplayed",
     "WorkflowCatalog",
 ]

@@ -4,14 +4,16 @@ The hierarchy, root first::
 
     DeskpilotError                  (automation.errors)
     └── TriggerError                a trigger request cannot be served
-        ├── WebhookNotFound         no enabled workflow declares a webhook of that name (API: 404)
-        └── WebhookRejected         the caller did not prove it knows the webhook's secret
-            ├── WebhookUnauthorized no secret was presented at all (API: 401)
-            └── WebhookForbidden    a secret was presented and it is wrong, or the
-                                    webhook's secret is not in the keyring (API: 403)
+        ├── WebhookNotFound         a signed call's workflow left the catalog meanwhile (API: 404)
+        ├── WebhookRejected         no valid signature: missing, malformed, wrong, expired,
+        │                           an unknown webhook name, or a secret not in the keyring;
+        │                           one answer for all, so nobody learns which names exist
+        │                           without the secret (API: 401)
+        ├── WebhookReplayed         a valid signature that was accepted before (API: 409)
+        └── WebhookPayloadInvalid   a signed body that is not a JSON object (API: 422)
 
-``WebhookRejected.status_code`` carries the HTTP status so the API maps the
-whole branch with one ``except``.  Messages never contain a secret value.
+Each carries its HTTP status in ``status_code`` so the API maps the whole
+branch with one ``except``.  Messages never contain a secret value.
 """
 
 from __future__ import annotations
@@ -39,14 +41,29 @@ class WebhookNotFound(TriggerError):
 
 
 class WebhookRejected(TriggerError):
-    """The caller did not present the webhook's secret."""
+    """The call has no valid signature for a webhook of that name (one message for every cause)."""
 
-    status_code: ClassVar[int] = 403
-
-
-class WebhookUnauthorized(WebhookRejected):
     status_code: ClassVar[int] = 401
 
+    def __init__(self) -> None:
+        super().__init__(
+            "webhook call refused: it needs a valid X-Deskpilot-Signature header, "
+            "'t=<unix time>,v1=<hex HMAC-SHA256 of \"<t>.<body>\" keyed with the webhook's "
+            "secret>', signed within the last 5 minutes (see the README for a curl example)"
+        )
 
-class WebhookForbidden(WebhookRejected):
-    status_code: ClassVar[int] = 403
+
+class WebhookReplayed(TriggerError):
+    """A correctly signed request that was already accepted: the sender must sign anew."""
+
+    status_code: ClassVar[int] = 409
+
+    def __init__(self) -> None:
+        super().__init__(
+            "this signed webhook request was already accepted; a replay runs nothing "
+            "(sign each call with a fresh timestamp)"
+        )
+
+
+class WebhookPayloadInvalid(TriggerError):
+    status_code: ClassVar[int] = 422

@@ -72,7 +72,8 @@ from supervisor.triggers.specs import (
     trigger_key,
 )
 from supervisor.triggers.state import UNKNOWN_HISTORY, NotRun, TriggerState, TriggerStateStore
-from supervisor.triggers.webhooks import bind_webhooks, check_secret, webhook_inputs
+from supervisor.triggers.webhooks import bind_webhooks, parse_payload, verify_call, webhook_inputs
+from supervisor.webhook_signature import ReplayCache
 
 if TYPE_CHECKING:
     from supervisor.daemon import DaemonParts
@@ -120,6 +121,7 @@ class TriggerManager:
         self._triggers: dict[str, ActiveTrigger] = {}
         self._states: dict[str, TriggerState] = {}
         self._webhooks: dict[str, str] = {}
+        self._replays = ReplayCache(parts.supervisor.config.webhook_window)
         self._hotkeys = HotkeyBindings(self._hotkey_pressed, self._set_problem)
         self._breaker_timers: dict[str, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -555,44 +557,40 @@ class TriggerManager:
         self._submit(trigger, loaded, dict(trigger.spec.inputs), label, at=self.now())
 
     # -- webhooks --------------------------------------------------------------------------
-    def _webhook_trigger(self, name: str) -> ActiveTrigger:
-        key = self._webhooks.get(name)
-        trigger = self._triggers.get(key) if key is not None else None
-        if trigger is None:
-            raise WebhookNotFound(name)
-        return trigger
+    def _webhook(self, name: str) -> ActiveTrigger | None:
+        trigger = self._triggers.get(self._webhooks.get(name, ""))
+        return trigger if trigger is not None and isinstance(trigger.spec, WebhookTrigger) else None
 
-    def webhook(self, name: str, secret_value: str | None, payload: dict[str, Any]) -> str | None:
-        """Start the workflow behind webhook ``name``; call on the supervisor's loop.
+    def webhook(self, name: str, header: str | None, body: bytes) -> str | None:
+        """Start the workflow behind webhook ``name`` if ``header`` signs ``body`` (see
+        ``webhooks.verify_call``); on the supervisor's loop.  None: paused or disabled.
 
-        The presented value must be the keyring secret the trigger names (see
-        ``webhooks``); payload keys become inputs as ``webhook_inputs`` says.
-        Returns the run id, or None when the trigger is disabled or paused
-        (the call was valid; nothing runs).  Raises WebhookNotFound,
-        WebhookUnauthorized, WebhookForbidden, SecretError (keyring
-        unreachable), WorkflowError (payload values that do not fit the
-        inputs) or SupervisorError (shutting down).  The keyring read blocks
-        for tens of milliseconds: the API should prefer ``call_webhook``.
+        Raises the ``webhooks`` errors, SecretError (keyring unreachable), WorkflowError
+        (payload values that do not fit the inputs) or SupervisorError (shutting down).
         """
-        trigger = self._webhook_trigger(name)
-        assert isinstance(trigger.spec, WebhookTrigger)
-        check_secret(trigger.spec, secret_value, self.secrets().get(trigger.spec.secret))
-        return self._webhook_submit(trigger, payload)
+        return self._webhook_submit(name, header, body, self._webhook_secret(name))
 
-    async def call_webhook(
-        self, name: str, secret_value: str | None, payload: dict[str, Any]
-    ) -> str | None:
+    async def call_webhook(self, name: str, header: str | None, body: bytes) -> str | None:
         """``webhook`` with the keyring read in a thread (D-Bus takes tens of milliseconds)."""
-        trigger = self._webhook_trigger(name)
-        spec = trigger.spec
-        assert isinstance(spec, WebhookTrigger)
-        expected = await asyncio.to_thread(lambda: self.secrets().get(spec.secret))
-        check_secret(spec, secret_value, expected)
-        return self._webhook_submit(self._webhook_trigger(name), payload)
+        expected = await asyncio.to_thread(self._webhook_secret, name)
+        return self._webhook_submit(name, header, body, expected)
 
-    def _webhook_submit(self, trigger: ActiveTrigger, payload: dict[str, Any]) -> str | None:
-        spec = trigger.spec
-        assert isinstance(spec, WebhookTrigger)
+    def _webhook_secret(self, name: str) -> str | None:
+        # an unknown name reads the keyring too: both answers take about as long
+        trigger = self._webhook(name)
+        spec = trigger.spec if trigger is not None else None
+        return self.secrets().get(spec.secret if isinstance(spec, WebhookTrigger) else "no_webhook")
+
+    def _webhook_submit(
+        self, name: str, header: str | None, body: bytes, expected: str | None
+    ) -> str | None:
+        trigger = self._webhook(name)
+        spec = trigger.spec if trigger is not None else None
+        assert spec is None or isinstance(spec, WebhookTrigger)
+        now = self.now().timestamp()
+        verify_call(name, spec, header, body, expected, now=now, replays=self._replays)
+        payload = parse_payload(body)  # only a verified body is parsed
+        assert trigger is not None and spec is not None
         if not trigger.active:
             logger.info(
                 "webhook %s called while its trigger is %s; not running",

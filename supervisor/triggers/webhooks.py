@@ -1,42 +1,88 @@
-"""Webhook calls: the secret check and the inputs a call gives its run.
+"""Webhook calls: the signature check, the body, and the inputs a call gives its run.
 
-A webhook trigger names a keyring secret; the caller presents a value, which
-is compared with the secret in constant time (``hmac.compare_digest`` on the
-UTF-8 bytes, so a non-ASCII secret works too).  The API maps the errors:
-no value presented → 401, a wrong value or a secret missing from the
-keyring → 403, an unknown webhook → 404.  Messages never contain a value.
+A webhook trigger names a keyring secret; a call proves it knows it by
+signing (``supervisor.webhook_signature``: HMAC-SHA256 of the timestamp and
+the body, a replay window and a nonce cache).  Every way of failing that
+proof (no header, a malformed or wrong signature, an expired timestamp, an
+unknown webhook name, a secret missing from the keyring) gets the same
+answer, ``WebhookRejected`` (401), so a caller without the secret learns
+nothing, not even which names exist; the log says which it was.  Only a
+verified body is parsed.  Messages never contain a value.
 """
 
 from __future__ import annotations
 
-import hmac
+import json
 import logging
 from collections.abc import Mapping
 from typing import Any
 
 from automation.model import Trigger, WebhookTrigger
-from supervisor.triggers.errors import WebhookForbidden, WebhookUnauthorized
+from supervisor import webhook_signature as signature
+from supervisor.triggers.errors import WebhookPayloadInvalid, WebhookRejected, WebhookReplayed
 
 logger = logging.getLogger(__name__)
 
+#: Keyed HMACs for unknown names use this key, so they cost what a real check costs.
+_NO_SECRET = "deskpilot: no such webhook"
 
-def check_secret(spec: WebhookTrigger, presented: str | None, expected: str | None) -> None:
-    """Raise unless ``presented`` is the secret ``expected`` (read from the keyring)."""
-    if not presented:
-        raise WebhookUnauthorized(f"webhook '{spec.name}' was called without its secret")
-    if expected is None:
-        logger.warning(
-            "webhook %s was called but its secret '%s' is not in the keyring",
-            spec.name,
-            spec.secret,
+
+def verify_call(
+    name: str,
+    spec: WebhookTrigger | None,
+    header: str | None,
+    body: bytes,
+    expected: str | None,
+    *,
+    now: float,
+    replays: signature.ReplayCache,
+) -> None:
+    """Raise ``WebhookRejected`` unless ``header`` signs ``body`` for webhook ``spec`` now.
+
+    ``spec`` is None for an unknown name; ``expected`` is the secret read from
+    the keyring (None when it is not there); ``now`` is unix time.  A valid
+    signature seen before raises ``WebhookReplayed``.
+    """
+    parsed = signature.parse(header)
+    key = expected if spec is not None and expected is not None else _NO_SECRET
+    found = signature.matches(parsed, key, body) if parsed is not None else None
+    if spec is None:
+        reason = "no webhook has this name"
+    elif expected is None:
+        reason = f"its secret '{spec.secret}' is not in the keyring (deskpilot secrets set {spec.secret})"
+    elif header is None:
+        reason = f"no {signature.HEADER} header"
+    elif parsed is None:
+        reason = f"the {signature.HEADER} header is malformed"
+    elif found is None:
+        reason = "the signature does not match (wrong secret, or the body changed)"
+    elif abs(now - parsed.timestamp) > replays.window:
+        reason = f"its timestamp is {now - parsed.timestamp:+.0f} s from now, outside the window"
+    else:
+        reason = None
+    if reason is not None:
+        logger.warning("webhook call to %r refused: %s", name[:100], reason)
+        raise WebhookRejected()
+    assert found is not None
+    if not replays.first_time(found, now):
+        logger.warning("webhook %s: a replayed request was refused", name)
+        raise WebhookReplayed()
+
+
+def parse_payload(body: bytes) -> dict[str, Any]:
+    """A verified body as the JSON object it must be (empty: no payload)."""
+    if not body.strip():
+        return {}
+    try:
+        payload = json.loads(body)
+    except (ValueError, RecursionError):  # also integers past the digit limit
+        payload = None
+    if not isinstance(payload, dict):
+        raise WebhookPayloadInvalid(
+            "the webhook payload must be a JSON object (or empty), "
+            "with whole numbers of at most 4300 digits and nesting Python can read"
         )
-        raise WebhookForbidden(
-            f"webhook '{spec.name}' cannot be called yet: its secret '{spec.secret}' is not "
-            f"in the keyring; set it with 'deskpilot secrets set {spec.secret}'"
-        )
-    if not hmac.compare_digest(presented.encode("utf-8"), expected.encode("utf-8")):
-        logger.warning("webhook %s was called with a wrong secret", spec.name)
-        raise WebhookForbidden(f"wrong secret for webhook '{spec.name}'")
+    return payload
 
 
 def webhook_inputs(

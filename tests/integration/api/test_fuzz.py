@@ -122,8 +122,10 @@ def _request(
             content = json.dumps(value).encode()
         headers["Content-Type"] = draw(st.sampled_from(["application/json", "text/plain"]))
     for name in operation.get("security", [{}])[0]:
-        if name == "WebhookSecret" and draw(st.booleans()):
-            headers["X-Deskpilot-Secret"] = draw(st.text(string.ascii_letters, max_size=12))
+        if name == "WebhookSignature" and draw(st.booleans()):
+            headers["X-Deskpilot-Signature"] = "t=1,v1=" + draw(
+                st.text("0123456789abcdef", max_size=64)
+            )
     return {
         "method": method.upper(),
         "url": url,

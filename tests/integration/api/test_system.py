@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 import httpx
 import psutil
@@ -11,6 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from automation.secrets import KeyringSecretStore
 from supervisor.client import SupervisorApiError, SupervisorClient
+from supervisor.webhook_signature import sign
 from tests.helpers.common import eventually
 from tests.helpers.daemon import FAILING_WORKFLOW, RunningDaemon, write_workflow
 
@@ -139,7 +141,7 @@ def test_the_openapi_document_is_valid_and_complete(api_client: SupervisorClient
         for operation in operations.values():
             names = {name for item in operation.get("security", []) for name in item}
             if path == "/webhooks/{name}":
-                assert names == {"WebhookSecret"}
+                assert names == {"WebhookSignature"}
             else:
                 assert names == {"HTTPBearer"}, path
     submit = paths["/runs"]["post"]
@@ -218,30 +220,53 @@ def test_triggers_pause_and_resume(api_client: SupervisorClient) -> None:
         api_client.resume_all()
 
 
-def test_webhooks_answer_to_their_secret_not_to_the_token(
+def test_webhooks_answer_to_their_signature_not_to_the_token(
     api_daemon: RunningDaemon, api_client: SupervisorClient, secret_store: KeyringSecretStore
 ) -> None:
     secret_store.set("hook_secret", "open sesame")
+    now = int(time.time())
+
+    def signed(body: bytes, secret: str = "open sesame", at: int = now) -> dict[str, str]:
+        return {"X-Deskpilot-Signature": sign(secret, body, at)}
+
     with api_daemon.http(token="") as outsider:
-        missing = outsider.post("/webhooks/deploy", json={"who": "x"})
-        assert missing.status_code == 401
-        assert "without its secret" in missing.json()["error"]
-        wrong = outsider.post("/webhooks/deploy", json={}, headers={"X-Deskpilot-Secret": "guess"})
-        assert wrong.status_code == 403
-        unknown = outsider.post(
-            "/webhooks/nothing-here", json={}, headers={"X-Deskpilot-Secret": "open sesame"}
-        )
-        assert unknown.status_code == 404
+        refused = [
+            outsider.post("/webhooks/deploy", json={"who": "x"}),
+            outsider.post("/webhooks/deploy", content=b"{}", headers=signed(b"{}", "guess")),
+            outsider.post("/webhooks/deploy", content=b"{}", headers=signed(b"{ }")),
+            outsider.post("/webhooks/deploy", content=b"{}", headers=signed(b"{}", at=now - 301)),
+            outsider.post(
+                "/webhooks/deploy", content=b"{}", headers={"X-Deskpilot-Signature": "t=x"}
+            ),
+            # unknown names get the very same answer: no 404-vs-401 oracle
+            outsider.post("/webhooks/nothing-here", content=b"{}", headers=signed(b"{}")),
+            outsider.post("/webhooks/nothing-here", json={}),
+        ]
+        assert {r.status_code for r in refused} == {401}
+        assert len({r.json()["error"] for r in refused}) == 1
+        assert "X-Deskpilot-Signature" in refused[0].json()["error"]
+        # a bad body is only looked at once the signature holds
+        assert outsider.post("/webhooks/nothing-here", content=b"[1, 2]").status_code == 401
         not_an_object = outsider.post(
-            "/webhooks/deploy", content=b"[1, 2]", headers={"X-Deskpilot-Secret": "open sesame"}
+            "/webhooks/deploy", content=b"[1, 2]", headers=signed(b"[1, 2]")
         )
         assert not_an_object.status_code == 422
-        # The webhook route is the only one the secret opens.
+        digits = b'{"n": ' + b"9" * 5000 + b"}"
         assert (
-            outsider.get("/health", headers={"X-Deskpilot-Secret": "open sesame"}).status_code
-            == 401
+            outsider.post("/webhooks/deploy", content=digits, headers=signed(digits)).status_code
+            == 422
         )
-    with api_daemon.http() as insider:  # the API token is no substitute for the secret
+        # The webhook route is the only one a signature opens.
+        assert outsider.get("/health", headers=signed(b"")).status_code == 401
+        # a captured request cannot be replayed
+        body = b'{"who": "once"}'
+        headers = signed(body)
+        first = outsider.post("/webhooks/deploy", content=body, headers=headers)
+        assert first.status_code == 202
+        again = outsider.post("/webhooks/deploy", content=body, headers=headers)
+        assert again.status_code == 409 and "already accepted" in again.json()["error"]
+        assert api_client.wait(first.json()["run_id"], timeout=30).finished
+    with api_daemon.http() as insider:  # the API token is no substitute for the signature
         assert insider.post("/webhooks/deploy", json={}).status_code == 401
 
     accepted = api_client.webhook("deploy", "open sesame", {"who": "a webhook"})

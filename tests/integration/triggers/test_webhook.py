@@ -1,8 +1,12 @@
-"""Webhook triggers against the real keyring: the right secret runs, anything else is refused."""
+"""Webhook triggers against the real keyring: a call signed with the right secret runs,
+anything else is refused with one answer."""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
+import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,12 +15,8 @@ import pytest
 
 from automation.blocks.registry import BlockRegistry
 from automation.secrets import KeyringSecretStore
-from supervisor.triggers.errors import (
-    WebhookForbidden,
-    WebhookNotFound,
-    WebhookRejected,
-    WebhookUnauthorized,
-)
+from supervisor.triggers.errors import WebhookPayloadInvalid, WebhookRejected, WebhookReplayed
+from supervisor.webhook_signature import sign
 from tests.helpers.common import eventually
 from tests.integration.triggers.harness import PASS_NODES, DaemonThread, write_workflow
 
@@ -46,10 +46,23 @@ def daemon(
         running.stop()
 
 
+#: Seconds back from now for each signature: the same body signed in the same second
+#: twice is the same request, a replay.
+_AGO = itertools.count()
+
+
+def signed(secret: str | None, payload: Any, at: float | None = None) -> tuple[str | None, bytes]:
+    body = json.dumps(payload).encode()
+    if secret is None:
+        return None, body
+    return sign(secret, body, int(time.time() - next(_AGO) if at is None else at)), body
+
+
 def call(
-    daemon: DaemonThread, name: str, secret: str | None, payload: dict[str, Any]
+    daemon: DaemonThread, name: str, secret: str | None, payload: Any, at: float | None = None
 ) -> str | None:
-    return daemon.call(daemon.triggers.webhook, name, secret, payload)
+    header, body = signed(secret, payload, at)
+    return daemon.call(daemon.triggers.webhook, name, header, body)
 
 
 def test_the_right_secret_starts_a_run_with_the_payload_inputs(daemon: DaemonThread) -> None:
@@ -65,7 +78,7 @@ def test_the_async_variant_reads_the_keyring_off_the_loop(daemon: DaemonThread) 
     loop = daemon._loop
     assert loop is not None
     future = asyncio.run_coroutine_threadsafe(
-        daemon.triggers.call_webhook("deploy", SECRET, {}), loop
+        daemon.triggers.call_webhook("deploy", *signed(SECRET, {})), loop
     )
     run_id = future.result(10)
     assert run_id is not None
@@ -73,29 +86,60 @@ def test_the_async_variant_reads_the_keyring_off_the_loop(daemon: DaemonThread) 
     assert run is not None and run.inputs is not None and run.inputs["who"] == "trigger"
 
 
-def test_a_wrong_or_missing_secret_is_rejected_and_nothing_runs(daemon: DaemonThread) -> None:
-    with pytest.raises(WebhookForbidden, match="wrong secret for webhook 'deploy'") as wrong:
-        call(daemon, "deploy", SECRET + "x", {})
-    assert wrong.value.status_code == 403
-    with pytest.raises(WebhookUnauthorized) as missing:
-        call(daemon, "deploy", None, {})
-    assert missing.value.status_code == 401
-    with pytest.raises(WebhookUnauthorized):
-        call(daemon, "deploy", "", {})
-    with pytest.raises(WebhookForbidden, match="'never_set' is not in the keyring"):
-        call(daemon, "unset", "anything", {})
-    with pytest.raises(WebhookNotFound) as unknown:
-        call(daemon, "nobody-has-this", SECRET, {})
-    assert unknown.value.status_code == 404
-    assert issubclass(WebhookUnauthorized, WebhookRejected)
+def test_every_failed_proof_gets_one_answer_and_nothing_runs(daemon: DaemonThread) -> None:
+    attempts = [
+        ("deploy", SECRET + "x", None),  # wrong secret
+        ("deploy", None, None),  # no signature
+        ("deploy", SECRET, time.time() - 301),  # past the replay window
+        ("deploy", SECRET, time.time() + 301),  # too far ahead
+        ("unset", "anything", None),  # its secret is not in the keyring
+        ("nobody-has-this", SECRET, None),  # unknown name: no 404-vs-401 oracle
+    ]
+    messages = set()
+    for name, secret, at in attempts:
+        with pytest.raises(WebhookRejected) as refused:
+            call(daemon, name, secret, {}, at)
+        assert refused.value.status_code == 401
+        messages.add(str(refused.value))
+    assert len(messages) == 1
+    header, body = signed(SECRET, {"who": "a"})
+    for tampered in (body + b" ", b'{"who": "b"}'):
+        with pytest.raises(WebhookRejected):
+            daemon.call(daemon.triggers.webhook, "deploy", header, tampered)
+    for malformed in ("", "t=1", "v1=00", "t=abc,v1=00", "t=1,v1=zz", "x" * 5000):
+        with pytest.raises(WebhookRejected):
+            daemon.call(daemon.triggers.webhook, "deploy", malformed, body)
     assert daemon.runs("deploy") == []
+
+
+def test_a_replayed_request_is_refused(daemon: DaemonThread) -> None:
+    header, body = signed(SECRET, {"who": "once"})
+    assert daemon.call(daemon.triggers.webhook, "deploy", header, body) is not None
+    with pytest.raises(WebhookReplayed) as replayed:
+        daemon.call(daemon.triggers.webhook, "deploy", header, body)
+    assert replayed.value.status_code == 409
+    assert len(daemon.runs("deploy")) == 1
+    # a rotated secret: several v1 values, one of them right, is accepted
+    header, body = signed(SECRET, {"who": "twice"})
+    rotated = header.replace(",v1=", ",v1=" + "0" * 64 + ",v1=")
+    assert daemon.call(daemon.triggers.webhook, "deploy", rotated, body) is not None
+
+
+def test_the_body_is_parsed_only_after_the_signature_holds(daemon: DaemonThread) -> None:
+    with pytest.raises(WebhookRejected):
+        daemon.call(daemon.triggers.webhook, "deploy", None, b"not json")
+    for body in (b"not json", b"[1, 2]", b'{"n": ' + b"9" * 5000 + b"}", b"[" * 100_000):
+        header = sign(SECRET, body, int(time.time()))
+        with pytest.raises(WebhookPayloadInvalid) as invalid:
+            daemon.call(daemon.triggers.webhook, "deploy", header, body)
+        assert invalid.value.status_code == 422
 
 
 def test_a_paused_webhook_accepts_the_call_but_runs_nothing(daemon: DaemonThread) -> None:
     assert daemon.call(daemon.triggers.pause, "deploy:0") is True
     assert call(daemon, "deploy", SECRET, {}) is None
-    with pytest.raises(WebhookForbidden):
-        call(daemon, "deploy", "wrong", {})  # pausing does not skip the secret check
+    with pytest.raises(WebhookRejected):
+        call(daemon, "deploy", "wrong", {})  # pausing does not skip the signature check
     daemon.call(daemon.triggers.resume_all)
     assert call(daemon, "deploy", SECRET, {}) is not None
     assert len(daemon.runs("deploy")) == 1

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -11,7 +13,7 @@ import pytest
 from automation.model import FileTrigger, ScheduleTrigger, WebhookTrigger
 from supervisor.store.store import HistoryStore
 from supervisor.triggers.chain import loop_refusal
-from supervisor.triggers.errors import WebhookForbidden, WebhookUnauthorized
+from supervisor.triggers.errors import WebhookRejected, WebhookReplayed
 from supervisor.triggers.files import Debouncer, burst_event, resolve_folder
 from supervisor.triggers.specs import (
     LABEL_WIDTH,
@@ -23,7 +25,9 @@ from supervisor.triggers.specs import (
     summary,
 )
 from supervisor.triggers.state import UNKNOWN_HISTORY, NotRun, TriggerState, TriggerStateStore
-from supervisor.triggers.webhooks import check_secret, webhook_inputs
+from supervisor.triggers.webhooks import verify_call, webhook_inputs
+from supervisor.webhook_signature import ReplayCache, sign
+from supervisor.webhook_signature import parse as parse_signature
 
 NOW = datetime(2026, 5, 4, 10, 0, tzinfo=UTC)
 
@@ -102,15 +106,42 @@ def test_a_chain_that_comes_back_is_refused_with_its_path() -> None:
     assert message is not None and "(a → b → a) within 60s" in message
 
 
-def test_the_webhook_secret_check() -> None:
+def test_the_webhook_signature_check() -> None:
     spec = WebhookTrigger(name="deploy", secret="token")
-    check_secret(spec, "s3cret ✓", "s3cret ✓")
-    with pytest.raises(WebhookUnauthorized):
-        check_secret(spec, None, "s3cret")
-    with pytest.raises(WebhookForbidden, match="wrong secret"):
-        check_secret(spec, "s3cret!", "s3cret")
-    with pytest.raises(WebhookForbidden, match="deskpilot secrets set token"):
-        check_secret(spec, "s3cret", None)
+    replays = ReplayCache(window=300)
+    body = '{"a": "✓"}'.encode()
+    header = sign("s3cret ✓", body, 1_000)
+    verify_call("deploy", spec, header, body, "s3cret ✓", now=1_200, replays=replays)
+    with pytest.raises(WebhookReplayed):
+        verify_call("deploy", spec, header, body, "s3cret ✓", now=1_201, replays=replays)
+    for name, the_spec, presented, expected, now in [
+        ("deploy", spec, None, "s3cret", 1_000),
+        ("deploy", spec, sign("s3cret!", body, 1_000), "s3cret", 1_000),
+        ("deploy", spec, sign("s3cret", body, 1_000), "s3cret", 1_301),
+        ("deploy", spec, sign("s3cret", body, 1_000), None, 1_000),
+        ("other", None, sign("s3cret", body, 1_000), None, 1_000),
+    ]:
+        with pytest.raises(WebhookRejected) as refused:
+            verify_call(name, the_spec, presented, body, expected, now=now, replays=replays)
+        assert refused.value.status_code == 401
+
+
+def test_the_signature_is_the_documented_hmac() -> None:
+    """What the README's curl example computes with openssl."""
+    expected = hmac.new(b"k", b"1700000000.{}", hashlib.sha256).hexdigest()
+    assert sign("k", b"{}", 1_700_000_000) == f"t=1700000000,v1={expected}"
+    parsed = parse_signature(f" t=1700000000 , v1={expected.upper()}, v0=ignored")
+    assert parsed is not None and parsed.candidates == (expected,)
+    assert parse_signature("t=12,v2=abc") is None
+
+
+def test_the_replay_cache_forgets_after_twice_the_window_and_stays_bounded() -> None:
+    cache = ReplayCache(window=10, limit=3)
+    assert cache.first_time("a", 0) and not cache.first_time("a", 19)
+    assert cache.first_time("a", 21)
+    for value in "bcd":
+        assert cache.first_time(value, 22)
+    assert len(cache._seen) <= 3
 
 
 def test_webhook_payload_keys_become_declared_inputs_only() -> None:
