@@ -4,7 +4,6 @@ anything else is refused with one answer."""
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import time
 from collections.abc import Iterator
@@ -46,16 +45,21 @@ def daemon(
         running.stop()
 
 
-#: Seconds back from now for each signature: the same body signed in the same second
-#: twice is the same request, a replay.
-_AGO = itertools.count()
+_LAST = [0]
+
+
+def fresh_timestamp() -> int:
+    """A timestamp no earlier call used, inside the window: the same body signed with the
+    same timestamp twice is the same request, a replay."""
+    _LAST[0] = max(int(time.time()) - 200, _LAST[0] + 1)
+    return _LAST[0]
 
 
 def signed(secret: str | None, payload: Any, at: float | None = None) -> tuple[str | None, bytes]:
     body = json.dumps(payload).encode()
     if secret is None:
         return None, body
-    return sign(secret, body, int(time.time() - next(_AGO) if at is None else at)), body
+    return sign(secret, body, fresh_timestamp() if at is None else int(at)), body
 
 
 def call(
