@@ -48,6 +48,7 @@ from app.editor.document import WorkflowDocument
 from app.editor.node_item import WIDTH
 from app.editor.palette import BlockPalette
 from app.editor.properties import PropertyPanel
+from app.editor.recording import RecordingSession, recorded_fragment
 from app.editor.scene import EditorScene
 from app.editor.view import EditorView
 from app.resources import icon as load_icon
@@ -131,11 +132,18 @@ class EditorWidget(QWidget):
         self.run_button.clicked.connect(self.run)
         self.layout_button.clicked.connect(self.auto_layout)
         self.fit_button.clicked.connect(self.view.fit_all)
+        self.record_button = self._tool(
+            "Record", "Record clicks and typing on the desktop into this workflow", "record"
+        )
+        self.record_button.clicked.connect(self.toggle_recording)
+        self.recording = RecordingSession(self)
+        self.recording.finished.connect(self._recorded)
+        self.recording.failed.connect(self._recording_failed)
         self.state_label = QLabel()
         self.state_label.setObjectName("validation_state")
         self.zoom_label = QLabel("100%")
         self.zoom_label.setToolTip("Zoom: Ctrl+wheel, Ctrl++ / Ctrl+-")
-        for widget in (self.run_button, self.layout_button, self.fit_button):
+        for widget in (self.run_button, self.record_button, self.layout_button, self.fit_button):
             bar.addWidget(widget)
         bar.addSpacing(12)
         bar.addWidget(self.state_label, 1)
@@ -391,6 +399,65 @@ class EditorWidget(QWidget):
         self.status_message.emit(f"Started run {run_id}")
         return run_id
 
+    # -- recording ---------------------------------------------------------------------------
+    def toggle_recording(self) -> None:
+        """Start recording the desktop, or stop and insert what was recorded."""
+        if self.recording.active:
+            self.record_button.setEnabled(False)
+            self.record_button.setText("Record")
+            self.status_message.emit("Stopping: working out the targets of the clicks...")
+            self.recording.stop()
+            return
+        if self.document.path is None:
+            self.status_message.emit(
+                "Save the workflow before recording: the recorded images go next to its file"
+            )
+            return
+        try:
+            self.recording.start()
+        except DeskpilotError as exc:
+            self.status_message.emit(f"Cannot record: {exc}")
+            return
+        self.record_button.setText("Stop")
+        self.record_button.setToolTip("Stop recording and add the recorded steps")
+        self.status_message.emit(
+            "Recording: work in your applications, then press Stop (this window is not recorded)"
+        )
+
+    def _recording_failed(self, message: str) -> None:
+        self._recording_done()
+        self.status_message.emit(message)
+
+    def _recording_done(self) -> None:
+        self.record_button.setEnabled(True)
+        self.record_button.setText("Record")
+        self.record_button.setToolTip("Record clicks and typing on the desktop into this workflow")
+
+    def _recorded(self, recording: Any) -> None:
+        self._recording_done()
+        path = self.document.path
+        if path is None or not recording.steps:
+            self.status_message.emit("Nothing was recorded")
+            return
+        selected = self.scene.selected_node_ids()
+        spot = self._free_spot()
+        try:
+            nodes, links = recorded_fragment(
+                recording,
+                path,
+                set(self.document.nodes),
+                (round(spot.x()), round(spot.y())),
+                selected[0] if len(selected) == 1 else None,
+            )
+        except DeskpilotError as exc:
+            self.status_message.emit(f"Cannot add the recording: {exc}")
+            return
+        command = paste_command(self.document, nodes, links)
+        command.setText(f"Record {len(nodes)} step{'s' if len(nodes) != 1 else ''}")
+        self.push(command)
+        self.scene.select_nodes(list(nodes))
+        self.status_message.emit(f"Recorded {len(nodes)} steps")
+
     def set_theme(self, theme: Theme) -> None:
         self.theme = theme
         self.scene.set_theme(theme)
@@ -399,6 +466,8 @@ class EditorWidget(QWidget):
     def close_editor(self) -> None:
         """Detach from the document and the connection (the tab is going away)."""
         self._validation_timer.stop()
+        if self.recording.active:
+            self.recording.stop()
         self.scene.detach()
         self.properties.detach()
         self.document.unsubscribe(self._on_document)

@@ -188,3 +188,21 @@ def test_deskpilot_record_writes_a_file_until_ctrl_c(
     anchors = node.with_["target"]["anchors"]
     assert any("image" in anchor for anchor in anchors)
     assert (tmp_path / "clicks-images").is_dir()
+
+
+def test_windows_of_an_excluded_process_are_not_recorded(session: DesktopSession) -> None:
+    """What keeps the editor's own window (its Stop button) out of its recordings."""
+    session.launch("galculator")
+    calculator = session.wait_window("galculator")
+    x, y, w, h = session.buttons("galculator")["7"]
+    recorder = Recorder(exclude_pids={session.apps["galculator"].pid}, text_anchors=False)
+    recorder.start()
+    try:
+        session.xdotool("mousemove", str(x + w // 2), str(y + h // 2), "click", "1")
+        session.xdotool("windowactivate", "--sync", str(calculator))
+        session.xdotool("key", "8")
+        eventually(lambda: recorder._capture.dropped >= 4, timeout=10)
+    finally:
+        recording = recorder.stop()
+    assert recording.steps == [] and recording.events == 0
+    assert recording.dropped >= 4
