@@ -2,9 +2,11 @@
 
 Templates are Jinja2 in an immutable sandbox: a workflow file is data a user
 may have downloaded, so it must not reach Python internals or mutate what it
-is given.  A string that is one ``{{ expression }}`` and nothing else keeps
-the expression's native type (``"{{ inputs.count }}"`` is an ``int``); any
-other template renders to a string.
+is given.  A string that is one ``{{ expression }}`` and nothing else, not
+even white space, keeps the expression's native type (``"{{ inputs.count }}"``
+is an ``int``); any other template renders to a string, so the newline a YAML
+block scalar ends with is kept and the value stays text.  A mapping's keys
+win over its methods: ``inputs.keys`` is the input named ``keys``.
 
 What a template may compute is bounded (``automation.budgets``), because
 Jinja folds constant expressions while it compiles, so ``{{ 7 ** 99999999 }}``
@@ -40,7 +42,7 @@ from jinja2.utils import _PassArg
 from automation.budgets import MAX_INT_BITS, MAX_LENGTH, check_time
 from automation.errors import TemplateError
 
-_SINGLE_EXPRESSION = re.compile(r"^\s*\{\{(?P<expr>(?:(?!\}\}|\{\{|\{%).)*)\}\}\s*$", re.S)
+_SINGLE_EXPRESSION = re.compile(r"\A\{\{(?P<expr>(?:(?!\}\}|\{\{|\{%).)*)\}\}\Z", re.S)
 #: Names a template may start from.
 ROOTS = ("inputs", "vars", "env", "secrets", "nodes", "run")
 
@@ -94,6 +96,15 @@ class _BoundedSandbox(ImmutableSandboxedEnvironment):
         elif operator == "%" and isinstance(left, str) and _WIDE_PERCENT.search(left):
             raise _too_large("a %-format width or precision of 10^7 or more (or '*')")
         return super().call_binop(context, operator, left, right)
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        """A mapping's key before its method: an input named ``items`` must not be dict.items."""
+        if isinstance(obj, Mapping):
+            try:
+                return obj[attribute]
+            except (KeyError, TypeError):
+                pass
+        return super().getattr(obj, attribute)
 
     def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
         owner = getattr(__obj, "__self__", None)

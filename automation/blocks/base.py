@@ -29,9 +29,14 @@ if TYPE_CHECKING:
 
 
 class BlockInput(BaseModel):
-    """Base of every block's ``Input``: unknown fields are an error, not ignored."""
+    """Base of every block's ``Input``: unknown fields are an error, not ignored.
 
-    model_config = ConfigDict(extra="forbid")
+    Numbers given where text is wanted become text: ``args: [echo, "{{ inputs.n }}"]``
+    renders an integer (a lone expression keeps its type), and a command line is
+    text.  Booleans are not numbers here and stay an error.
+    """
+
+    model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True)
 
 
 class BlockOutput(BaseModel):

@@ -252,3 +252,28 @@ def test_completion_offers_run_ids_by_prefix(home: Path) -> None:
         env={**os.environ, "DESKPILOT_HOME": str(home), **env},
     )
     assert f"plain,{run_id}" in done.stdout.splitlines(), done.stdout + done.stderr
+
+
+NUMBERS_IN_A_COMMAND = """\
+deskpilot: 1
+name: numbers-in-a-command
+inputs:
+  n: {type: integer, required: true}
+  ratio: {type: number, default: 0.5}
+nodes:
+  echo:
+    block: process.run
+    with:
+      args: ["PYTHON", "-c", "import sys; print(' '.join(sys.argv[1:]))", "{{ inputs.n }}", "{{ inputs.ratio }}"]
+outputs:
+  said: "{{ nodes.echo.stdout }}"
+"""
+
+
+def test_numbers_in_a_command_line_render_as_text(home: Path, tmp_path: Path) -> None:
+    """A lone expression keeps its type (an integer); a command line wants text, and gets it."""
+    workflow = tmp_path / "numbers.yaml"
+    workflow.write_text(NUMBERS_IN_A_COMMAND.replace("PYTHON", sys.executable), encoding="utf-8")
+    result = deskpilot("run", str(workflow), "--input", "n=7", "--json", home=home)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert json.loads(result.stdout)["outputs"]["said"].strip() == "7 0.5"

@@ -41,7 +41,6 @@ SCOPE: dict[str, Any] = {
         ("{{ inputs.flag }}", False),
         ("{{ vars.none }}", None),
         ("{{ nodes.fetch.status == 200 }}", True),
-        ("  {{ inputs.count }}  ", 3),
         ("{{ [inputs.count, vars.total] }}", [3, 10]),
         ("{{ inputs.count / 2 }}", 1.5),
     ],
@@ -61,6 +60,10 @@ def test_a_single_expression_keeps_its_native_type(source: str, expected: Any) -
         ("{% if inputs.flag %}yes{% else %}no{% endif %}", "no"),
         ("{% for n in inputs.names %}{{ n }},{% endfor %}", "a,b,"),
         ("line\n{{ inputs.count }}\n", "line\n3\n"),
+        # an expression with text around it, even only white space, is text: a YAML block
+        # scalar's newline used to vanish and the value became an integer
+        ("{{ inputs.count }}\n", "3\n"),
+        ("  {{ inputs.count }}  ", "  3  "),
     ],
 )
 def test_mixed_text_renders_to_a_string(source: str, expected: str) -> None:
@@ -170,6 +173,16 @@ def test_sandbox_refuses_mutation(source: str) -> None:
     with pytest.raises(TemplateError, match="not allowed"):
         render(source, scope)
     assert scope == {"inputs": {"names": ["a", "b"], "opts": {"deep": True}}, "vars": {"total": 10}}
+
+
+def test_keys_named_like_dict_methods_read_the_value() -> None:
+    """``inputs.keys`` is the input named keys, not dict.keys (Jinja tries attributes first)."""
+    scope = {"inputs": {"keys": "k1,k2", "items": [1, 2], "values": 3, "get": "g"}}
+    assert render("{{ inputs.keys }}", scope) == "k1,k2"
+    assert render("{{ inputs.items }}", scope) == [1, 2]
+    assert render("total {{ inputs.values }}", scope) == "total 3"
+    assert render("{{ inputs.get }}", scope) == "g"
+    assert render("{{ inputs['items'] | length }}", scope) == 2
 
 
 def test_sandbox_still_allows_reading_methods() -> None:
