@@ -3,7 +3,8 @@
 # bus and gnome-keyring (a real Secret Service keyring), xsel for the clipboard;
 # the accessibility bus and its GObject bindings (ui.* blocks; PyGObject is built
 # from source by pip, so its -dev packages and a compiler come first), and
-# galculator and speedcrunch, the GTK and Qt apps the accessibility tests drive;
+# galculator and speedcrunch, the GTK and Qt apps the accessibility tests drive,
+# and qalculate-gtk beside them for the image-targeting benchmark;
 # tesseract for text read off the screen (expect: text postconditions, the
 # recorder's OCR text anchors); openbox, wmctrl and xprop (x11-utils) for the
 # recorder's tests, which record a session on a desktop with a window manager.
@@ -14,7 +15,7 @@ packages=(
   libxcb-shape0 libxcb-xinerama0 libxcb-xkb1 libxkbcommon-x11-0 libegl1 libgl1 libfontconfig1
   libdbus-1-3 dbus dbus-x11 gnome-keyring trayer xsel xdotool xterm mousepad
   at-spi2-core gir1.2-atspi-2.0 libgirepository1.0-dev libcairo2-dev pkg-config gcc python3-dev
-  galculator speedcrunch
+  galculator speedcrunch qalculate-gtk
   tesseract-ocr tesseract-ocr-eng
   openbox wmctrl x11-utils
 )

@@ -2,7 +2,8 @@
 
 A desktop step that fails leaves a screenshot behind: the whole screen with
 the search region (blue) and the best candidate it saw (red, with its score)
-drawn on it, saved in the run's artifacts folder and recorded with
+drawn on it (for an ambiguous target, every close candidate in orange with its
+score), saved in the run's artifacts folder and recorded with
 ``ctx.save_artifact`` so the history links it to the step.  Its path goes into
 the error message, so the CLI prints it with the failure.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -41,6 +42,7 @@ TEMPLATED_WAIT = 3600.0
 EXPECT_TIMEOUT = 5.0
 _BLUE = (255, 128, 0)
 _RED = (0, 0, 255)
+_ORANGE = (0, 140, 255)
 
 
 @dataclass
@@ -53,6 +55,8 @@ class Evidence:
     label: str = ""
     region_label: str = "search region"
     candidate_label: str = "best candidate"
+    #: Every close candidate of an ambiguous target, with its score.
+    candidates: list[tuple[Box, float]] = field(default_factory=list)
 
 
 class DesktopBlock(Block[InT]):
@@ -162,6 +166,8 @@ def save_evidence(ctx: BlockContext, evidence: Evidence, message: str) -> Path |
         if evidence.score is not None:
             label += f" {evidence.score:.3f}"
         _rect(image, evidence.candidate, screen, _RED, label)
+    for number, (box, score) in enumerate(evidence.candidates, 1):
+        _rect(image, box, screen, _ORANGE, f"#{number} {score:.3f}")
     if evidence.label:
         cv2.putText(image, evidence.label[:120], (10, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.6, _RED, 2)
     folder = ctx.artifacts_dir

@@ -70,6 +70,10 @@ class FindOutput(BlockOutput):
     anchor: str | None = Field(description="the anchor that matched")
     healed: bool = Field(description="true when a fallback anchor found the target")
     refreshed: str | None = Field(description="refreshed template saved by this step, if any")
+    runner_up: float | None = Field(
+        default=None,
+        description="score of the best other distinct place near the bar (None: none came close)",
+    )
 
 
 def _target(ctx: BlockContext, block_id: str, inputs: FindInput) -> Target:
@@ -130,6 +134,7 @@ def _output(found: Located | None, evidence: Evidence) -> FindOutput:
         anchor=found.anchor,
         healed=found.healed,
         refreshed=found.refreshed,
+        runner_up=None if found.runner_up is None else round(found.runner_up, 4),
     )
 
 

@@ -1,25 +1,36 @@
-"""Finding a template image on a screenshot, tolerant of display scale and theme.
+"""Finding a template image on a screenshot: right, or loudly not found.
 
-The search is OpenCV's normalised cross-correlation (``TM_CCOEFF_NORMED``) in
-three layers, each only tried when the one before found nothing:
+The score is OpenCV's normalised cross-correlation (``TM_CCOEFF_NORMED``).
+A search goes through **stages**, each tried only when the ones before found
+nothing that reaches the bar:
 
-1. **Scales.**  A template captured at 100 % is searched at the scales a
-   display is likely to use (1.0, 1.25, 1.5, 0.8, ...), most likely first,
-   stopping at the first confident hit.  A caller that knows the scale it last
-   matched at puts it first.
-2. **Coarse to fine.**  Each scale is searched on a downscaled copy of the
-   screen (cheap), and the few best coarse peaks are re-scored at full
-   resolution in a small window around them (exact).  That keeps a find on a
-   1920x1080 screen in single-digit milliseconds instead of the ~100 ms of a
-   full-resolution correlation.
-3. **Edges.**  On a miss, the same search runs on blurred Canny edge maps of
-   template and screen.  A light-to-dark palette change inverts intensities
-   (the grey correlation becomes negative) but leaves the outlines where they
-   were, so the edge maps still correlate.
+1. ``direct``: grey (and colour) correlation at the first scale (1.0, or the
+   scale the caller knows the screen is at);
+2. ``scales``: the same at the other scales (125 %, 150 %, 200 %, 80 %, ...),
+   stopping at the first confident hit;
+3. ``inverted``: a strongly *negative* grey correlation, at every scale. A dark
+   theme usually maps light to dark and dark to light monotonically, which
+   flips the sign of the correlation and nothing else; the bar is stricter;
+4. ``edges``: blurred Canny edge maps of template and screen, at every scale,
+   for palette changes that are not a plain inversion. An outline match also
+   needs some grey correlation (of either sign) at its spot.
 
-A strongly *negative* grey correlation also counts as a match (reported with
-method ``inverted``): a dark theme usually maps light to dark and dark to light
-monotonically, which flips the sign of the correlation and nothing else.
+**Every location that could pass is scored at full resolution.**  Each scale
+is first correlated on a blurred, downscaled copy of the screen (cheap), and
+*every* local peak of that coarse map within ``COARSE_SLACK`` of the bar is
+re-scored exactly at full resolution.  The blur makes the coarse score
+insensitive to where the template falls on the coarse pixel grid, so a true
+match loses at most about 0.2 there (measured on keypads at every sub-pixel
+phase); the slack is larger than that.  When a template has too many coarse
+peaks to re-score one by one (a pattern that fits everywhere), the whole
+screen is correlated at full resolution instead.  Nothing is kept or dropped
+by rank: an earlier version kept the five best coarse peaks and, on a keypad
+of near-identical buttons, dropped the true one and reported a look-alike.
+
+The result carries every distinct location (``candidates``) that scored at
+least the bar or within ``margin`` of the best, in the winning stage.  Whether
+that is an answer or an ambiguity is decided by ``picking.choose``, which the
+target layer calls; ``find`` itself never guesses between look-alikes.
 
 A near-uniform template (a patch of background, a blank button face)
 correlates with every flat area of the screen; it is refused up front with
@@ -34,7 +45,6 @@ validates workflows but never matches anything, and should not carry them.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -47,22 +57,35 @@ if TYPE_CHECKING:
     Image: TypeAlias = npt.NDArray[Any]
     FloatImage: TypeAlias = npt.NDArray[Any]
 
-#: Display scales worth trying, most likely first.
-DEFAULT_SCALES: tuple[float, ...] = (1.0, 1.25, 1.5, 0.8, 0.67, 1.75, 2.0)
+#: Display scales worth trying, most likely first: toolkit scaling (125-200 %),
+#: font-only scaling and terminal font sizes (the in-between steps), smaller sizes.
+DEFAULT_SCALES: tuple[float, ...] = (
+    1.0, 1.25, 1.5, 2.0, 1.1, 1.2, 1.33, 1.75, 0.9, 0.8, 0.67
+)  # fmt: skip
+#: A second, distinct location scoring within this much of the best is an ambiguity.
+DEFAULT_MARGIN = 0.05
 #: Below this grey-level standard deviation a template carries no shape to match.
 MIN_TEMPLATE_STDDEV = 6.0
-#: Edge correlation is naturally lower than grey correlation; its bar sits this much lower.
-EDGE_CONFIDENCE_DROP = 0.0
 #: An edge match also needs this much grey correlation (of either sign) at its spot.
 EDGE_GREY_SUPPORT = 0.6
 #: A hit this good ends the search over scales early.
 EARLY_STOP = 0.95
 #: A light/dark-swapped match must correlate at least this well.
 INVERTED_CONFIDENCE = 0.9
+#: Coarse peaks this far below the bar are still re-scored at full resolution.
+COARSE_SLACK = 0.3
+#: A place with less than this share of the template's contrast cannot be it.
+MIN_CONTRAST_RATIO = 0.3
+#: More coarse peaks than this: correlate the whole screen at full resolution instead.
+MAX_REFINE = 400
 _EDGE_CONFIDENCE_FLOOR = 0.8
 _COARSE_MIN_SIDE = 6
-_COARSE_PEAKS = 5
-_REFINE_PAD = 3
+_COARSE_MAX_FACTOR = 4
+_REFINE_PAD = 2
+_REFINE_BATCH = 48
+_COARSE_RIM = 1
+
+STAGES = ("direct", "scales", "inverted", "edges")
 
 
 class TemplateTooUniform(ValueError):
@@ -77,11 +100,21 @@ class Match:
     height: int
     score: float
     scale: float
-    method: str  # "gray", "color" or "edges"
+    method: str  # "color", "gray", "inverted" or "edges"
 
     @property
     def center(self) -> tuple[int, int]:
         return self.x + self.width // 2, self.y + self.height // 2
+
+    def same_place(self, other: Match) -> bool:
+        """True when the two overlap so much that they are one thing found twice.
+
+        Distinct places have centres more than a quarter of the template's width
+        or height apart: neighbouring keys, two glyphs of "11", never merge.
+        """
+        (ax, ay), (bx, by) = self.center, other.center
+        w, h = max(self.width, other.width), max(self.height, other.height)
+        return abs(ax - bx) <= max(2, w // 4) and abs(ay - by) <= max(2, h // 4)
 
     def as_dict(self, dx: int = 0, dy: int = 0) -> dict[str, object]:
         cx, cy = self.center
@@ -97,10 +130,18 @@ class Match:
 
 @dataclass
 class SearchResult:
+    #: The best match first (only it, unless ``find_all``); empty when nothing reached the bar.
     matches: list[Match]
     #: The best candidate seen even when it was below the bar: evidence for failures.
     best: Match | None
     scales_tried: list[float] = field(default_factory=list)
+    #: Every distinct location of the winning stage scoring at least the bar or
+    #: within ``margin`` of the best, best first (the look-alikes to choose from).
+    candidates: list[Match] = field(default_factory=list)
+    #: The stage that matched: direct, scales, inverted or edges.
+    stage: str | None = None
+    #: The bar the winning stage used.
+    bar: float = 0.0
 
     @property
     def found(self) -> bool:
@@ -146,51 +187,118 @@ def edge_map(gray: Image) -> Image:
     return cv2.GaussianBlur(edges, (3, 3), 0)
 
 
-def _shrink(image: Image, factor: float) -> Image:
+def _coarse(image: Image, factor: int) -> Image:
+    """``image`` blurred and shrunk by the integer ``factor``.
+
+    The image is first cut to a multiple of ``factor`` (its right and bottom
+    edge lose less than ``factor`` pixels), so template and screen shrink by
+    exactly the same ratio: an uneven ratio stretched text templates by up to
+    7 % and halved their coarse score.  The blur (about one coarse pixel) makes
+    the correlation of the shrunk images nearly independent of the sub-pixel
+    phase between template and screen; without it an exact match of thin text
+    scored 0.4 lower at the worst phase, and no fixed slack could cover that.
+    """
     import cv2
 
-    if factor == 1:
+    if factor <= 1:
         return image
     h, w = image.shape[:2]
-    size = (max(1, round(w / factor)), max(1, round(h / factor)))
-    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    h, w = h - h % factor, w - w % factor
+    image = image[:h, :w]
+    if factor >= 4:
+        # halve first (a cheap box filter), then blur the quarter-size image
+        image = cv2.resize(image, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
+        h, w, factor = h // 2, w // 2, factor // 2
+    blurred = cv2.GaussianBlur(image, (0, 0), 0.75 * factor)
+    return cv2.resize(blurred, (w // factor, h // factor), interpolation=cv2.INTER_AREA)
 
 
 class _Feature:
-    """What is correlated: grey levels, or edge maps.  Screen copies are cached per factor.
+    """What is correlated: grey levels, or edge maps.  Coarse screen copies are cached.
 
-    Edge maps of the whole screen are computed at half resolution (Canny on a
-    full 1920x1080 frame costs more than the rest of the search); the exact
-    re-scoring computes full-resolution edges of a small window only.
+    The coarse edge map is computed from a half-resolution screen; the exact
+    re-scoring reads a full-resolution edge map, computed once.
     """
 
-    def __init__(self, gray: Image, kind: str) -> None:
+    def __init__(self, gray: Image, kind: str, margin: float) -> None:
         self.gray = gray
         self.kind = kind
+        self.margin = margin
         self._cache: dict[int, Image] = {}
+        # keyed by the template array's id; the array is kept so the id stays unique
+        self._scores: dict[tuple[int, int], tuple[Image, FloatImage, int]] = {}
+        self._spread: dict[tuple[int, int, int], FloatImage] = {}
 
-    def prepare(self, image: Image, factor: int) -> Image:
-        """The feature image of ``image`` (grey) as seen at 1/``factor`` resolution."""
-        if self.kind == "gray":
-            return _shrink(image, factor)
-        if factor == 1:
-            return edge_map(image)
-        return _shrink(edge_map(_shrink(image, 2)), factor / 2)
+    def template(self, gray_tpl: Image) -> Image:
+        return gray_tpl if self.kind == "gray" else edge_map(gray_tpl)
+
+    def coarse_template(self, gray_tpl: Image, factor: int) -> tuple[Image, int]:
+        """The template through exactly the pipeline ``screen(factor)`` uses, less its rim.
+
+        The blur mixes a template's outermost coarse pixel with what lies outside
+        it: on screen that is the surroundings, in the template a reflection of
+        its own edge.  For a crop of a button against a different background the
+        two differ a lot (an exact crop scored 0.5 on the coarse map with its
+        rim), so the rim (``_COARSE_RIM``) is left out; peaks are shifted back.
+        """
+        if self.kind == "gray" or factor == 1:
+            coarse = _coarse(self.template(gray_tpl), factor)
+        else:
+            coarse = _coarse(edge_map(_coarse(gray_tpl, 2)), factor // 2)
+        rim = _COARSE_RIM if min(coarse.shape[:2]) > 2 * _COARSE_RIM + 2 else 0
+        return coarse[rim : coarse.shape[0] - rim, rim : coarse.shape[1] - rim], rim
 
     def screen(self, factor: int) -> Image:
         if factor not in self._cache:
-            self._cache[factor] = self.prepare(self.gray, factor)
+            if self.kind == "gray":
+                self._cache[factor] = _coarse(self.gray, factor)
+            elif factor == 1:
+                self._cache[factor] = edge_map(self.gray)
+            else:
+                # Canny at half resolution: on a full 1920x1080 frame it costs more
+                # than the rest of the search
+                self._cache[factor] = _coarse(edge_map(_coarse(self.gray, 2)), factor // 2)
         return self._cache[factor]
 
-    def window(self, x0: int, y0: int, x1: int, y1: int) -> Image:
-        if self.kind == "gray":
-            return self.gray[y0:y1, x0:x1]
-        margin = 4
-        h, w = self.gray.shape[:2]
-        ax0, ay0 = max(0, x0 - margin), max(0, y0 - margin)
-        ax1, ay1 = min(w, x1 + margin), min(h, y1 + margin)
-        edges = edge_map(self.gray[ay0:ay1, ax0:ax1])
-        return edges[y0 - ay0 : y0 - ay0 + (y1 - y0), x0 - ax0 : x0 - ax0 + (x1 - x0)]
+    def flat(self, factor: int, size: tuple[int, int], spread: float) -> Any:
+        """Where the coarse screen under a template of ``size`` (h, w) has less than
+        ``MIN_CONTRAST_RATIO`` of the template's ``spread``: nothing there can be
+        the template (its correlation there is noise on a near-flat patch)."""
+        import cv2
+        import numpy as np
+
+        key = (factor, *size)
+        if key not in self._spread:
+            screen = self.screen(factor).astype(np.float32)
+            h, w = size
+            mean = cv2.boxFilter(screen, -1, (w, h), anchor=(0, 0), borderType=cv2.BORDER_CONSTANT)
+            square = cv2.boxFilter(
+                screen * screen, -1, (w, h), anchor=(0, 0), borderType=cv2.BORDER_CONSTANT
+            )
+            sh, sw = screen.shape[:2]
+            std = np.sqrt(np.maximum(square - mean * mean, 0))
+            self._spread[key] = std[: sh - h + 1, : sw - w + 1]
+        return self._spread[key] < MIN_CONTRAST_RATIO * spread
+
+    def coarse_scores(self, gray_tpl: Image, factor: int) -> tuple[FloatImage, int]:
+        """The coarse correlation map of one template and the rim it leaves out.
+
+        Cached: both signs read it.  The map's (x, y) is where the template's
+        inner part starts; the template itself starts ``rim`` coarse pixels
+        earlier.
+        """
+        import cv2
+        import numpy as np
+
+        key = (id(gray_tpl), factor)
+        if key not in self._scores:
+            inner, rim = self.coarse_template(gray_tpl, factor)
+            scores = cv2.matchTemplate(self.screen(factor), inner, cv2.TM_CCOEFF_NORMED)
+            np.nan_to_num(scores, copy=False, nan=0.0)
+            scores[self.flat(factor, inner.shape[:2], float(inner.std()))] = 0.0
+            self._scores[key] = (gray_tpl, scores, rim)
+        _, scores, rim = self._scores[key]
+        return scores, rim
 
 
 def _resize(image: Image, scale: float) -> Image:
@@ -206,94 +314,131 @@ def _resize(image: Image, scale: float) -> Image:
 
 def _coarse_factor(tw: int, th: int) -> int:
     factor = 1
-    while min(tw, th) // (factor * 2) >= _COARSE_MIN_SIDE and factor < 8:
+    while min(tw, th) // (factor * 2) >= _COARSE_MIN_SIDE and factor < _COARSE_MAX_FACTOR:
         factor *= 2
     return factor
 
 
-def _peaks(scores: FloatImage, count: int, tw: int, th: int) -> list[tuple[int, int, float]]:
-    """The ``count`` highest peaks, masking a template-sized area around each."""
+def _local_peaks(scores: FloatImage, floor: float) -> list[tuple[int, int]]:
+    """Every local maximum (3x3) of ``scores`` at or above ``floor``, as (x, y)."""
     import cv2
+    import numpy as np
 
-    found: list[tuple[int, int, float]] = []
-    work = scores.copy()
-    for _ in range(count):
-        _, value, _, (px, py) = cv2.minMaxLoc(work)
-        if not math.isfinite(value) or value <= 0:
-            break
-        found.append((int(px), int(py), float(value)))
-        x0, y0 = max(0, px - tw // 2), max(0, py - th // 2)
-        work[y0 : py + th // 2 + 1, x0 : px + tw // 2 + 1] = -2.0
-    return found
+    dilated = cv2.dilate(scores, np.ones((3, 3), np.uint8))
+    ys, xs = np.nonzero((scores >= dilated) & (scores >= floor))
+    return list(zip(xs.tolist(), ys.tolist(), strict=True))
 
 
-def _best_in(window: Image, template: Image, polarity: bool) -> tuple[int, int, float]:
-    """Best (x, y, score) in ``window``; with ``polarity`` a strong negative score wins too."""
+def _best_in(window: Image, template: Image, sign: int) -> tuple[int, int, float]:
+    """Best (x, y, sign * score) in ``window``."""
     import cv2
 
     th, tw = template.shape[:2]
     if window.shape[0] < th or window.shape[1] < tw:
-        return 0, 0, 0.0
+        return 0, 0, -1.0
     scores = cv2.matchTemplate(window, template, cv2.TM_CCOEFF_NORMED)
     low, high, (lx, ly), (hx, hy) = cv2.minMaxLoc(scores)
-    if not math.isfinite(high):
-        return 0, 0, 0.0
-    if polarity and -low > high:
-        return int(lx), int(ly), float(low)
+    if sign < 0:
+        return int(lx), int(ly), -float(low)
     return int(hx), int(hy), float(high)
 
 
-def _refine(feature: _Feature, template: Image, x: int, y: int, pad: int) -> tuple[int, int, float]:
-    """Exact score of the full-resolution ``template`` feature near (x, y)."""
-    th, tw = template.shape[:2]
-    sh, sw = feature.gray.shape[:2]
-    x0, y0 = max(0, x - pad), max(0, y - pad)
-    x1, y1 = min(sw, x + tw + pad), min(sh, y + th + pad)
-    window = feature.window(x0, y0, x1, y1)
-    px, py, score = _best_in(window, template, feature.kind == "gray")
-    return x0 + px, y0 + py, score
+def _scan(
+    feature: _Feature, gray_tpl: Image, sign: int, floor: float
+) -> list[tuple[int, int, float]]:
+    """Full-resolution local bests (x, y, sign * score): every one that reaches
+    ``floor`` or comes within the margin of the best, plus the best one overall
+    (below the floor it is evidence only).
 
-
-def _search_scale(
-    feature: _Feature, gray_tpl: Image, bar: float
-) -> tuple[Match | None, Match | None]:
-    """(hit, best candidate) for one scaled grey template, at scale 1.0 (caller rescales)."""
+    The coarse map only decides where to look; each score returned was computed
+    at full resolution.  Coarse peaks are re-scored best first, in batches, and
+    a peak is skipped only when even ``COARSE_SLACK`` above its coarse score it
+    could not reach the floor nor come within the margin of the best so far.
+    """
     import cv2
+    import numpy as np
 
     th, tw = gray_tpl.shape[:2]
     sh, sw = feature.gray.shape[:2]
     if th > sh or tw > sw or th < 3 or tw < 3:
-        return None, None
-    full_tpl = feature.prepare(gray_tpl, 1)
+        return []
+    full_tpl = feature.template(gray_tpl)
     if feature.kind == "edges" and float(full_tpl.std()) < MIN_TEMPLATE_STDDEV / 2:
-        return None, None
-    polarity = feature.kind == "gray"
+        return []
     factor = _coarse_factor(tw, th)
-    if factor == 1:
-        candidates = [_best_in(feature.screen(1), full_tpl, polarity)]
-    else:
-        coarse_tpl = feature.prepare(gray_tpl, factor)
-        scores = cv2.matchTemplate(feature.screen(factor), coarse_tpl, cv2.TM_CCOEFF_NORMED)
-        ch, cw = coarse_tpl.shape[:2]
-        peaks = _peaks(scores, _COARSE_PEAKS, cw, ch)
-        if polarity:
-            # swapped light/dark (a dark theme) shows as strong negative peaks
-            peaks += _peaks(-scores, _COARSE_PEAKS, cw, ch)
-        candidates = [
-            _refine(feature, full_tpl, x * factor, y * factor, factor + _REFINE_PAD)
-            for x, y, _ in peaks
+    if factor > 1:
+        scores, rim = feature.coarse_scores(gray_tpl, factor)
+        coarse = scores * sign
+        peaks = _local_peaks(coarse, floor - COARSE_SLACK)
+        if len(peaks) <= MAX_REFINE:
+            if not peaks:
+                _, _, _, (tx, ty) = cv2.minMaxLoc(coarse)
+                peaks = [(int(tx), int(ty))]
+            peaks.sort(key=lambda p: -float(coarse[p[1], p[0]]))
+            found: dict[tuple[int, int], float] = {}
+            best = -1.0
+            for start in range(0, len(peaks), _REFINE_BATCH):
+                batch = peaks[start : start + _REFINE_BATCH]
+                if found and coarse[batch[0][1], batch[0][0]] + COARSE_SLACK < max(
+                    floor, best - feature.margin
+                ):
+                    break
+                shifted = [(x - rim, y - rim) for x, y in batch]
+                for x, y, score in _refine(feature, full_tpl, shifted, factor, sign):
+                    found[(x, y)] = score
+                    best = max(best, score)
+            return [(x, y, s) for (x, y), s in found.items()]
+    # small template, or a pattern that fits everywhere: correlate at full resolution
+    scores = cv2.matchTemplate(feature.screen(1), full_tpl, cv2.TM_CCOEFF_NORMED)
+    scores = np.nan_to_num(scores * sign, nan=-1.0)
+    _, high, _, (hx, hy) = cv2.minMaxLoc(scores)
+    peaks = _local_peaks(scores, min(floor, high - feature.margin))
+    return [(x, y, float(scores[y, x])) for x, y in peaks] + [(int(hx), int(hy), float(high))]
+
+
+def _refine(
+    feature: _Feature, template: Image, peaks: list[tuple[int, int]], factor: int, sign: int
+) -> list[tuple[int, int, float]]:
+    """The exact best (x, y, sign * score) near each coarse peak, in one correlation.
+
+    Each peak's full-resolution window (the template plus ``pad`` on every
+    side) is laid out as one tile of a mosaic, and the mosaic is correlated in
+    a single ``matchTemplate`` call: a result position whose template extent
+    lies inside one tile depends on that tile's pixels only, so reading each
+    tile's own block of the result gives exactly the window's scores.  One
+    call instead of one per peak, which on small windows is mostly overhead.
+    """
+    import cv2
+    import numpy as np
+
+    th, tw = template.shape[:2]
+    screen = feature.screen(1) if feature.kind == "edges" else feature.gray
+    sh, sw = screen.shape[:2]
+    pad = factor + _REFINE_PAD
+    height, width = min(sh, th + 2 * pad), min(sw, tw + 2 * pad)
+    columns = max(1, min(len(peaks), 2048 // width))
+    rows = -(-len(peaks) // columns)
+    mosaic = np.zeros((rows * height, columns * width), screen.dtype)
+    origins: list[tuple[int, int]] = []
+    for index, (cx, cy) in enumerate(peaks):
+        x0 = min(max(0, cx * factor - pad), sw - width)
+        y0 = min(max(0, cy * factor - pad), sh - height)
+        r, c = divmod(index, columns)
+        mosaic[r * height : (r + 1) * height, c * width : (c + 1) * width] = screen[
+            y0 : y0 + height, x0 : x0 + width
         ]
-    best: Match | None = None
-    hit: Match | None = None
-    for x, y, score in candidates:
-        method = "inverted" if score < 0 else feature.kind
-        match = Match(x, y, tw, th, abs(score), 1.0, method)
-        if best is None or match.score > best.score:
-            best = match
-        needed = inverted_bar(bar) if score < 0 else bar
-        if match.score >= needed and (hit is None or match.score > hit.score):
-            hit = match
-    return hit, (hit or best)
+        origins.append((x0, y0))
+    scores = cv2.matchTemplate(mosaic, template, cv2.TM_CCOEFF_NORMED)
+    if sign < 0:
+        scores = -scores
+    span_y, span_x = height - th + 1, width - tw + 1
+    found = []
+    for index, (x0, y0) in enumerate(origins):
+        r, c = divmod(index, columns)
+        block = scores[r * height : r * height + span_y, c * width : c * width + span_x]
+        py, px = np.unravel_index(int(np.argmax(block)), block.shape)
+        found.append((x0 + int(px), y0 + int(py), float(block[py, px])))
+    return found
 
 
 def find(
@@ -306,108 +451,128 @@ def find(
     edges: bool = True,
     find_all: bool = False,
     limit: int = 50,
+    margin: float = DEFAULT_MARGIN,
 ) -> SearchResult:
     """Search ``template`` on ``screen`` (both BGR or grey arrays); see the module docstring.
 
-    ``confidence`` is the bar for grey/colour correlation and (with a floor of
-    0.8) for edge correlation.  The search goes through the scales in order,
-    stops early at a hit of at least ``EARLY_STOP`` and otherwise returns the
-    best hit over all scales: a mediocre hit at the wrong scale must not win
-    over a good one at the right scale.
+    ``confidence`` is the bar for grey/colour correlation, and (with a floor of
+    0.8) for edge correlation; light/dark-swapped matches need at least 0.9.
+    ``margin`` widens the candidates kept for the ambiguity check.  With
+    ``find_all`` every distinct match reaching the bar is in ``matches`` (at
+    most ``limit``), best first.
     """
     check_template(template)
-    gray_screen = _Feature(to_gray(screen), "gray")
-    gray_tpl = to_gray(template)
-    color = not grayscale and screen.ndim == 3 and template.ndim == 3
-    result = SearchResult(matches=[], best=None)
+    search = _Search(screen, template, confidence, not grayscale, margin)
     order = _ordered(scales)
-
-    def consider(candidate: Match | None) -> None:
-        if candidate is not None and (result.best is None or candidate.score > result.best.score):
-            result.best = candidate
-
-    def verify_colour(found: Match) -> Match | None:
-        # grey agreed; make sure the colours do too (a red and a green button differ)
-        x0, y0 = max(0, found.x - 1), max(0, found.y - 1)
-        window = to_bgr(screen[y0 : found.y + found.height + 1, x0 : found.x + found.width + 1])
-        x, y, score = _best_in(window, _resize(to_bgr(template), found.scale), False)
-        checked = Match(x0 + x, y0 + y, found.width, found.height, score, found.scale, "color")
-        consider(checked)
-        return checked if score >= confidence else None
-
-    def support(found: Match) -> Match | None:
-        # an outline match must also be a plausible grey match (either polarity):
-        # blurred edges of any text correlate fairly well with other text
-        tpl = _resize(gray_tpl, found.scale)
-        x0, y0 = max(0, found.x - 1), max(0, found.y - 1)
-        window = gray_screen.gray[y0 : found.y + found.height + 1, x0 : found.x + found.width + 1]
-        _, _, score = _best_in(window, tpl, True)
-        return found if abs(score) >= EDGE_GREY_SUPPORT else None
-
-    def sweep(feature: _Feature, bar: float, check: Any) -> Match | None:
-        """Best hit over the scales, stopping early at a confident one."""
-        best_hit: Match | None = None
-        for scale in order:
-            if feature.kind == "gray":
-                result.scales_tried.append(scale)
-            found, candidate = _search_scale(feature, _resize(gray_tpl, scale), bar)
-            consider(_with_scale(candidate, scale))
-            found = _with_scale(found, scale)
-            if found is not None and check is not None:
-                found = check(found)
-            if found is not None and (best_hit is None or found.score > best_hit.score):
-                best_hit = found
-            if best_hit is not None and best_hit.score >= EARLY_STOP:
-                break
-        return best_hit
-
-    def colour_check(found: Match) -> Match | None:
-        return verify_colour(found) if color and found.method == "gray" else found
-
-    hit = sweep(gray_screen, confidence, colour_check)
-    if hit is None and edges:
-        hit = sweep(_Feature(gray_screen.gray, "edges"), edge_bar(confidence), support)
-    if hit is None:
-        return result
-    if not find_all:
-        result.matches = [hit]
-        return result
-    result.matches = _all_matches(screen, template, hit, confidence, grayscale, limit, edges)
+    plan: list[tuple[str, list[float]]] = [("direct", order[:1]), ("scales", order[1:])]
+    plan += [("inverted", order)]
+    if edges:
+        plan += [("edges", order)]
+    result = SearchResult(matches=[], best=None)
+    for stage, stage_scales in plan:
+        if not stage_scales:
+            continue
+        candidates, bar = search.stage(stage, stage_scales, result)
+        if candidates and candidates[0].score >= bar:
+            best = candidates[0]
+            keep = min(bar, best.score - margin)
+            result.candidates = [c for c in candidates if c.score >= keep][: max(limit, 2)]
+            result.stage, result.bar, result.best = stage, bar, best
+            passing = [c for c in result.candidates if c.score >= bar]
+            result.matches = passing[:limit] if find_all else [best]
+            return result
     return result
 
 
-def _all_matches(
-    screen: Image,
-    template: Image,
-    hit: Match,
-    confidence: float,
-    grayscale: bool,
-    limit: int,
-    edges: bool,
-) -> list[Match]:
-    """Every match at the scale and method of ``hit``, best first, overlapping ones merged."""
-    import cv2
-    import numpy as np
+class _Search:
+    """One template on one screen: the stages of ``find``, sharing the screen copies."""
 
-    gray = to_gray(screen)
-    tpl = _resize(to_gray(template), hit.scale)
-    bar = confidence
-    if hit.method == "edges":
-        gray, tpl = edge_map(gray), edge_map(tpl)
-        bar = edge_bar(confidence)
-    scores = cv2.matchTemplate(gray, tpl, cv2.TM_CCOEFF_NORMED)
-    th, tw = tpl.shape[:2]
-    ys, xs = np.nonzero(scores >= bar)
-    order = np.argsort(-scores[ys, xs])
+    def __init__(
+        self, screen: Image, template: Image, confidence: float, color: bool, margin: float
+    ) -> None:
+        self.screen = screen
+        self.template = template
+        self.confidence = confidence
+        self.margin = margin
+        self.color = color and screen.ndim == 3 and template.ndim == 3
+        self.gray = _Feature(to_gray(screen), "gray", margin)
+        self.gray_tpl = to_gray(template)
+        self._edges: _Feature | None = None
+        self._tpls: dict[float, Image] = {}
+
+    def stage(
+        self, stage: str, scales: list[float], result: SearchResult
+    ) -> tuple[list[Match], float]:
+        """Distinct candidates of one stage over its scales, best first, and its bar."""
+        bar = {
+            "inverted": inverted_bar(self.confidence),
+            "edges": edge_bar(self.confidence),
+        }.get(stage, self.confidence)
+        floor = bar - self.margin
+        found: list[Match] = []
+        for scale in scales:
+            if stage in ("direct", "scales"):
+                result.scales_tried.append(scale)
+            for match in self._at_scale(stage, scale, floor):
+                if result.best is None or match.score > result.best.score:
+                    result.best = match
+                if match.score >= floor:
+                    found.append(match)
+            if found and max(m.score for m in found) >= max(bar, EARLY_STOP):
+                break
+        return _distinct(found), bar
+
+    def _at_scale(self, stage: str, scale: float, floor: float) -> list[Match]:
+        if scale not in self._tpls:
+            self._tpls[scale] = _resize(self.gray_tpl, scale)
+        tpl = self._tpls[scale]
+        th, tw = tpl.shape[:2]
+        if stage == "edges":
+            raw = self._scan_edges(tpl, floor)
+            method = "edges"
+        else:
+            sign = -1 if stage == "inverted" else 1
+            raw = _scan(self.gray, tpl, sign, floor)
+            method = "inverted" if sign < 0 else "gray"
+        matches = [Match(x, y, tw, th, score, scale, method) for x, y, score in raw]
+        if method == "gray" and self.color:
+            matches = [self._colour(m) if m.score >= floor else m for m in matches]
+        return matches
+
+    def _scan_edges(self, tpl: Image, floor: float) -> list[tuple[int, int, float]]:
+        if self._edges is None:
+            self._edges = _Feature(self.gray.gray, "edges", self.margin)
+        kept = []
+        for x, y, score in _scan(self._edges, tpl, 1, floor):
+            if score < floor:
+                continue
+            # an outline match must also be a plausible grey match (either polarity):
+            # blurred edges of any text correlate fairly well with other text
+            window = self.gray.gray[max(0, y - 1) : y + tpl.shape[0] + 1, max(0, x - 1) :]
+            window = window[:, : tpl.shape[1] + 2]
+            _, _, positive = _best_in(window, tpl, 1)
+            _, _, negative = _best_in(window, tpl, -1)
+            if max(positive, negative) >= EDGE_GREY_SUPPORT:
+                kept.append((x, y, score))
+        return kept
+
+    def _colour(self, found: Match) -> Match:
+        """Grey agreed; score the colours too (a red and a green button differ)."""
+        x0, y0 = max(0, found.x - 1), max(0, found.y - 1)
+        window = to_bgr(
+            self.screen[y0 : found.y + found.height + 1, x0 : found.x + found.width + 1]
+        )
+        x, y, score = _best_in(window, _resize(to_bgr(self.template), found.scale), 1)
+        return Match(x0 + x, y0 + y, found.width, found.height, score, found.scale, "color")
+
+
+def _distinct(found: list[Match]) -> list[Match]:
+    """Best first, one per place: lower-scoring copies of a place (other scales) are dropped."""
     kept: list[Match] = []
-    for index in order:
-        x, y = int(xs[index]), int(ys[index])
-        if any(abs(x - m.x) < tw // 2 and abs(y - m.y) < th // 2 for m in kept):
-            continue
-        kept.append(Match(x, y, tw, th, float(scores[y, x]), hit.scale, hit.method))
-        if len(kept) >= limit:
-            break
-    return kept or [hit]
+    for match in sorted(found, key=lambda m: -m.score):
+        if not any(match.same_place(k) for k in kept):
+            kept.append(match)
+    return kept
 
 
 def inverted_bar(confidence: float) -> float:
@@ -418,13 +583,7 @@ def inverted_bar(confidence: float) -> float:
 
 def edge_bar(confidence: float) -> float:
     """The bar edge correlation must reach for a given grey ``confidence``."""
-    return max(_EDGE_CONFIDENCE_FLOOR, confidence - EDGE_CONFIDENCE_DROP)
-
-
-def _with_scale(match: Match | None, scale: float) -> Match | None:
-    if match is None:
-        return None
-    return Match(match.x, match.y, match.width, match.height, match.score, scale, match.method)
+    return max(_EDGE_CONFIDENCE_FLOOR, confidence)
 
 
 def _ordered(scales: Iterable[float]) -> list[float]:

@@ -23,6 +23,23 @@ drifted template heals once instead of on every run.
 ``captured_screen`` records the desktop size the templates were captured at;
 when the current desktop differs the matching tries the ratio between them
 first.  Coordinates are virtual-desktop pixels across all monitors.
+
+**Look-alikes are an error, not a pick.**  When an image anchor fits a second,
+distinct place within ``margin`` of the best score (two keys of a keypad), the
+step fails with ``AmbiguousTarget`` naming every close place and its score, and
+the failure screenshot draws them all.  The target says which one it means::
+
+    target:
+      anchors: [{image: images/key-blank.png}]
+      region: [400, 300, 400, 250]      # only look here
+      index: 2                          # the third look-alike in reading order
+      # or: nearest_to: [812, 440]      # the one nearest a point
+      # or: nearest_to: {anchors: [{image: images/total-label.png}]}
+      margin: 0.05                      # how close counts as a look-alike
+
+An anchor with an offset (a unique label next to the button) resolves it too.
+When an anchor is ambiguous a later image or text anchor may still find the
+target; a ``position`` anchor never stands in for an ambiguous one.
 """
 
 from __future__ import annotations
@@ -33,11 +50,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from automation.blocks.base import resolve_path
 from automation.blocks.context import BlockContext
-from automation.blocks.desktop import matching
+from automation.blocks.desktop import matching, picking
 from automation.blocks.desktop.common import Evidence
 from automation.blocks.desktop.display import Box
 from automation.errors import BlockError, BlockInputError
@@ -86,6 +103,16 @@ class Anchor(BaseModel):
         return base + (f"+offset{self.offset}" if self.offset else "")
 
 
+class AmbiguousTarget(BlockError):
+    """An anchor fits several distinct places about equally well; nothing was done.
+
+    Not retryable: the screen will look the same next time.  The message names
+    every close place and its score and what resolves it.
+    """
+
+    retryable = False
+
+
 class Target(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -100,6 +127,40 @@ class Target(BaseModel):
         max_length=2,
         description="[width, height] of the desktop the templates come from",
     )
+    region: list[int] | None = Field(
+        default=None,
+        min_length=4,
+        max_length=4,
+        description="look only here: [x, y, width, height] in virtual-desktop pixels",
+    )
+    index: int | None = Field(
+        default=None,
+        ge=0,
+        description="when several places match: the n-th in reading order (0 = top-left-most)",
+    )
+    nearest_to: list[int] | Target | None = Field(
+        default=None,
+        description="when several places match: the one nearest [x, y] or another target",
+    )
+    margin: float = Field(
+        default=matching.DEFAULT_MARGIN,
+        ge=0,
+        le=1,
+        description=(
+            "a second place scoring within this much of the best makes the target "
+            "ambiguous (an error), unless index or nearest_to chooses"
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _one_chooser(self) -> Target:
+        if self.index is not None and self.nearest_to is not None:
+            raise ValueError("give index or nearest_to, not both")
+        if isinstance(self.nearest_to, list) and len(self.nearest_to) != 2:
+            raise ValueError(f"nearest_to takes [x, y] or a target, got {self.nearest_to}")
+        if self.region is not None and (self.region[2] <= 0 or self.region[3] <= 0):
+            raise ValueError(f"region {self.region} has no area")
+        return self
 
 
 @dataclass
@@ -112,6 +173,8 @@ class Located:
     index: int
     matches: list[dict[str, Any]] = field(default_factory=list)
     refreshed: str | None = None
+    #: The score of the best other distinct place (None when there was none).
+    runner_up: float | None = None
 
     @property
     def healed(self) -> bool:
@@ -139,6 +202,8 @@ def check_target(ctx: BlockContext, block_id: str, target: Target) -> None:
                 f"node '{ctx.node_id}' ({block_id}): each anchor needs exactly one of image, "
                 f"text or position; got {anchor.model_dump(exclude_none=True)}"
             )
+    if isinstance(target.nearest_to, Target):
+        check_target(ctx, block_id, target.nearest_to)
 
 
 def load_template(ctx: BlockContext, path_text: str) -> Image:
@@ -181,31 +246,135 @@ def locate(
     options: SearchOptions,
     evidence: Evidence,
 ) -> Located | None:
-    """Try the anchors in order on one screenshot (``origin`` is where it was taken)."""
+    """Try the anchors in order on one screenshot (``origin`` is where it was taken).
+
+    None when no anchor found the target; ``AmbiguousTarget`` when an image
+    anchor fits several places and no later anchor found it unambiguously.
+    """
+    nearest = _nearest_point(ctx, target, screen, origin, options)
+    if target.region is not None:
+        screen, origin = _crop(screen, origin, Box.of(target.region))
+        evidence.region = origin
     scales = _scales(target, options.scales, origin)
+    ambiguity: AmbiguousTarget | None = None
     for index, anchor in enumerate(target.anchors):
+        if anchor.position is not None and ambiguity is not None:
+            continue  # a last-known position must not stand in for an ambiguous match
         confidence = anchor.confidence or options.confidence
-        found = _try_anchor(
-            ctx, anchor, index, screen, origin, options, scales, confidence, evidence
-        )
+        try:
+            found = _try_anchor(
+                ctx, target, anchor, index, screen, origin, options, scales, confidence,
+                evidence, nearest,
+            )  # fmt: skip
+        except AmbiguousTarget as exc:
+            ambiguity = ambiguity or exc
+            continue
         if found is not None:
             if found.healed:
                 ctx.log(
                     f"target healed: found by anchor {found.index + 1} ({found.anchor}), "
-                    f"score {found.score:.3f}",
+                    f"score {found.score:.3f}"
+                    + (f" (an earlier anchor was ambiguous: {ambiguity})" if ambiguity else ""),
                     "warning",
                     anchor=found.anchor,
                     score=round(found.score, 4),
                     healed=True,
                 )
-                if target.refresh_template:
+                if target.refresh_template and ambiguity is None:
                     found.refreshed = _refresh(ctx, target, screen, origin, found)
             return found
+    if ambiguity is not None:
+        raise ambiguity
     return None
+
+
+def _crop(screen: Image, origin: Box, region: Box) -> tuple[Image, Box]:
+    """The part of ``screen`` (taken at ``origin``) inside ``region``, and where it is."""
+    x0, y0 = max(origin.x, region.x), max(origin.y, region.y)
+    x1 = min(origin.x + origin.width, region.x + region.width)
+    y1 = min(origin.y + origin.height, region.y + region.height)
+    if x1 <= x0 or y1 <= y0:
+        raise BlockError(
+            f"the target's region {region.as_list()} is outside the searched area "
+            f"{origin.as_list()}",
+            retryable=False,
+        )
+    part = screen[y0 - origin.y : y1 - origin.y, x0 - origin.x : x1 - origin.x]
+    return part, Box(x0, y0, x1 - x0, y1 - y0)
+
+
+def _nearest_point(
+    ctx: BlockContext, target: Target, screen: Image, origin: Box, options: SearchOptions
+) -> tuple[int, int] | None:
+    """Where ``nearest_to`` points, in virtual-desktop pixels (its target found first)."""
+    near = target.nearest_to
+    if near is None:
+        return None
+    if isinstance(near, list):
+        return int(near[0]), int(near[1])
+    found = locate(ctx, near, screen, origin, options, Evidence())
+    if found is None:
+        labels = ", ".join(a.label() for a in near.anchors)
+        raise BlockError(f"the nearest_to target ({labels}) was not found on screen")
+    return found.box.center
+
+
+def _choose(
+    ctx: BlockContext,
+    target: Target,
+    result: matching.SearchResult,
+    label: str,
+    origin: Box,
+    evidence: Evidence,
+    nearest: tuple[int, int] | None,
+    find_all: bool,
+) -> matching.Match:
+    """The one match the target means, or ``AmbiguousTarget`` with every close place."""
+    best = result.matches[0]
+    if find_all and target.index is None and nearest is None:
+        return best  # the caller asked for every match; listing them is not a guess
+    local = (nearest[0] - origin.x, nearest[1] - origin.y) if nearest else None
+    try:
+        return picking.choose(
+            result.candidates, margin=target.margin, index=target.index, nearest=local
+        )
+    except picking.IndexOutOfRange as exc:
+        _show(evidence, exc.found, origin)
+        places = "; ".join(_place(m, origin) for m in exc.found[:8])
+        raise BlockError(
+            f"{label}: index {exc.index} was asked for, but {len(exc.found)} place(s) "
+            f"match, in reading order: {places}",
+            retryable=True,
+        ) from None
+    except picking.Ambiguous as exc:
+        _show(evidence, exc.close, origin)
+        places = " and ".join(_place(m, origin) for m in exc.close[:6])
+        more = f" (and {len(exc.close) - 6} more)" if len(exc.close) > 6 else ""
+        raise AmbiguousTarget(
+            f"ambiguous target {label}: {exc.reason}: {places}{more}. Nothing was clicked "
+            "or read. Narrow it with the target's region, an anchor with an offset from "
+            "something unique, index (n-th in reading order) or nearest_to; or capture a "
+            "more distinctive template"
+        ) from None
+
+
+def _place(match: matching.Match, origin: Box) -> str:
+    return (
+        f"[{match.x + origin.x}, {match.y + origin.y}, {match.width}, {match.height}] "
+        f"score {match.score:.3f}"
+    )
+
+
+def _show(evidence: Evidence, matches: list[matching.Match], origin: Box) -> None:
+    evidence.candidates = [
+        (Box(m.x + origin.x, m.y + origin.y, m.width, m.height), m.score) for m in matches
+    ]
+    evidence.candidate = None  # every close place is drawn instead
 
 
 def _try_anchor(
     ctx: BlockContext,
+    target: Target,
     anchor: Anchor,
     index: int,
     screen: Image,
@@ -214,6 +383,7 @@ def _try_anchor(
     scales: tuple[float, ...],
     confidence: float,
     evidence: Evidence,
+    nearest: tuple[int, int] | None,
 ) -> Located | None:
     label = anchor.label()
     if anchor.position is not None:
@@ -240,6 +410,7 @@ def _try_anchor(
                     scales=scales,
                     edges=options.edges,
                     find_all=options.find_all,
+                    margin=target.margin,
                 )
             except matching.TemplateTooUniform as exc:
                 raise BlockInputError(f"template {image_path}: {exc}") from None
@@ -252,15 +423,20 @@ def _try_anchor(
                 )
                 evidence.score = best.score
             if result.found:
-                hit = result.matches[0]
+                name = label if number == 0 else f"image:{Path(image_path).name}"
+                hit = _choose(
+                    ctx, target, result, name, origin, evidence, nearest, options.find_all
+                )
+                others = [c.score for c in result.candidates if not c.same_place(hit)]
                 located = Located(
                     Box(hit.x + origin.x, hit.y + origin.y, hit.width, hit.height),
                     hit.score,
                     hit.scale,
                     hit.method,
-                    label if number == 0 else f"image:{Path(image_path).name}",
+                    name,
                     index if number == 0 else max(index, 1),
                     [m.as_dict(origin.x, origin.y) for m in result.matches],
+                    runner_up=max(others) if others else None,
                 )
                 break
     if located is None or anchor.offset is None:

@@ -98,19 +98,20 @@ def test_all_matches_are_merged_and_sorted(screen, template) -> None:
 
 
 def test_a_hit_is_fast_and_a_miss_is_bounded(screen, template) -> None:
+    # CPU time, not wall time: other work on a shared machine must not fail this;
+    # generous bounds, the benchmark reports the real figures
     matching.find(screen, template)  # warm caches
     times = []
     for _ in range(5):
-        start = time.perf_counter()
+        start = time.process_time()
         matching.find(screen, template)
-        times.append(time.perf_counter() - start)
-    # generous for a shared 2-core machine; the benchmark reports the real figures
-    assert sorted(times)[2] < 0.1
+        times.append(time.process_time() - start)
+    assert sorted(times)[2] < 0.15
     absent = np.full((30, 60, 3), 235, np.uint8)
     cv2.circle(absent, (30, 15), 10, (0, 0, 255), 2)
-    start = time.perf_counter()
+    start = time.process_time()
     matching.find(screen, absent)
-    assert time.perf_counter() - start < 0.6
+    assert time.process_time() - start < 2.0
 
 
 def test_bad_scales_are_rejected(screen, template) -> None:
