@@ -46,6 +46,8 @@ from app.editor.widget import EditorWidget, write_atomically
 from app.runs.records import local_time
 from app.theme import Theme
 from automation.model import ScheduleTrigger, Trigger
+from automation.timezones import LOCAL, local_zone
+from automation.timezones import resolve as resolve_timezone
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +96,7 @@ def next_fire_times(
     from apscheduler.triggers.interval import IntervalTrigger  # type: ignore[import-untyped]
 
     now = now or datetime.now(UTC)
-    zone = zoneinfo.ZoneInfo(trigger.timezone)
+    zone = resolve_timezone(trigger.timezone)
     if trigger.cron is not None:
         made: Any = CronTrigger.from_crontab(trigger.cron, timezone=zone)
     elif trigger.interval is not None:
@@ -128,7 +130,8 @@ def file_form(trigger: Trigger) -> dict[str, Any]:
 
 @cache
 def timezones() -> list[str]:
-    return sorted(zoneinfo.available_timezones())
+    """'local' first (the default: this computer's zone), then every IANA name."""
+    return [LOCAL, *sorted(zoneinfo.available_timezones())]
 
 
 # -- editing the file -----------------------------------------------------------------------
@@ -278,7 +281,8 @@ class TriggerDialog(QDialog):
         self.timezone.setEditable(True)
         self.timezone.setAccessibleName("Time zone")
         self.timezone.addItems(timezones())
-        self.timezone.setCurrentText(str(data.get("timezone") or "UTC"))
+        self.timezone.setCurrentText(str(data.get("timezone") or LOCAL))
+        self.timezone.setToolTip(f"'local' is this computer's zone: {local_zone().key}")
         self.misfire = QComboBox()
         self.misfire.setAccessibleName("After downtime")
         for value, text in (("run_once", "run once for what was missed"),
@@ -292,7 +296,7 @@ class TriggerDialog(QDialog):
         form.addRow("Cron:", self.cron)
         form.addRow("Every:", self.interval)
         form.addRow("At:", self.at)
-        form.addRow("Time zone:", self.timezone)
+        form.addRow(f"Time zone (here: {local_zone().key}):", self.timezone)
         form.addRow("After downtime:", self.misfire)
         form.addRow("Late by at most:", self.misfire_grace)
         self._schedule_form = form
@@ -399,7 +403,9 @@ class TriggerDialog(QDialog):
             else:
                 seconds = self.at.dateTime().toSecsSinceEpoch()
                 out["at"] = datetime.fromtimestamp(seconds).astimezone().isoformat()
-            out["timezone"] = self.timezone.currentText().strip() or "UTC"
+            zone = self.timezone.currentText().strip() or LOCAL
+            if zone.lower() != LOCAL:  # the default stays out of the file
+                out["timezone"] = zone
             out["misfire"] = self.misfire.currentData()
             out["misfire_grace"] = _number_or_text(self.misfire_grace.text())
         elif kind == "file":

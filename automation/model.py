@@ -221,21 +221,18 @@ class ScheduleTrigger(_TriggerBase):
     cron: str | None = None
     interval: Duration | None = None
     at: datetime | None = None
-    timezone: str = "UTC"
+    timezone: str = Field(
+        "local", description="'local' (this computer's zone) or an IANA name such as 'UTC'"
+    )
     misfire: MisfirePolicy = "run_once"
     misfire_grace: Duration = Field(300.0, description="how late a missed fire may still run")
 
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+        from automation.timezones import resolve
 
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                f"unknown timezone '{value}'; use an IANA name such as 'Europe/Berlin' or 'UTC'"
-            ) from None
+        resolve(value)  # ValueError with what to write instead
         return value
 
     @model_validator(mode="after")
@@ -250,7 +247,7 @@ class ScheduleTrigger(_TriggerBase):
         return self
 
 
-def check_cron(expression: str, timezone: str = "UTC") -> None:
+def check_cron(expression: str, timezone: str = "local") -> None:
     """Raise ``ValueError`` naming what is wrong with a five-field cron string."""
     fields = expression.split()
     if len(fields) != 5:
@@ -261,7 +258,9 @@ def check_cron(expression: str, timezone: str = "UTC") -> None:
     from apscheduler.triggers.cron import CronTrigger  # type: ignore[import-untyped]
 
     try:
-        trigger = CronTrigger.from_crontab(expression, timezone=timezone)
+        from automation.timezones import resolve
+
+        trigger = CronTrigger.from_crontab(expression, timezone=resolve(timezone))
     except (ValueError, KeyError, LookupError) as exc:
         raise ValueError(f"cron '{expression}' is invalid: {exc}") from None
     # Well-formed is not enough: '0 0 31 2 *' parses and would silently never run.

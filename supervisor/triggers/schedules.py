@@ -23,7 +23,6 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.events import (  # type: ignore[import-untyped]
     EVENT_JOB_ERROR,
@@ -38,6 +37,7 @@ from apscheduler.triggers.date import DateTrigger  # type: ignore[import-untyped
 from apscheduler.triggers.interval import IntervalTrigger  # type: ignore[import-untyped]
 
 from automation.model import ScheduleTrigger
+from automation.timezones import resolve as resolve_timezone
 from supervisor.triggers.errors import TriggerError
 from supervisor.triggers.misfire import DueFires, Policy, due_fires, iso, plan
 from supervisor.triggers.specs import gap_label, schedule_label
@@ -60,11 +60,9 @@ def new_scheduler() -> Any:
 def build_schedule(spec: ScheduleTrigger, anchor: datetime) -> Any:
     """The APScheduler trigger for a schedule spec; raises TriggerError for a bad time zone."""
     try:
-        zone = ZoneInfo(spec.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise TriggerError(
-            f"unknown time zone '{spec.timezone}'; use a name such as 'UTC' or 'Europe/Paris'"
-        ) from None
+        zone = resolve_timezone(spec.timezone)
+    except ValueError as exc:
+        raise TriggerError(str(exc)) from None
     if spec.cron is not None:
         return CronTrigger.from_crontab(spec.cron, timezone=zone)
     if spec.interval is not None:

@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from automation.model import FileTrigger, HotkeyTrigger, ScheduleTrigger, Trigger, WebhookTrigger
+from automation.timezones import describe as describe_timezone
 from supervisor.triggers.misfire import iso
 
 #: Width of the history's ``trigger`` column.
@@ -83,14 +84,14 @@ def summary(trigger: Trigger) -> str:
     """How a trigger reads in a list: ``cron '0 9 * * mon-fri' (Europe/Paris)``."""
     if isinstance(trigger, ScheduleTrigger):
         if trigger.cron is not None:
-            what = f"cron '{trigger.cron}' ({trigger.timezone})"
+            what = f"cron '{trigger.cron}' ({describe_timezone(trigger.timezone)})"
         elif trigger.interval is not None:
             what = f"every {trigger.interval:g}s"
         else:
             assert trigger.at is not None
             what = f"once at {trigger.at.isoformat()}"
             if trigger.at.tzinfo is None:
-                what += f" ({trigger.timezone})"
+                what += f" ({describe_timezone(trigger.timezone)})"
         return f"{what}, misfire {trigger.misfire} within {trigger.misfire_grace:g}s"
     if isinstance(trigger, FileTrigger):
         where = f"{trigger.path}{'/**' if trigger.recursive else ''}/{trigger.glob}"

@@ -155,3 +155,39 @@ def test_nothing_due_plans_nothing() -> None:
     due = due_fires(every(60), at(60), at(100), grace=300)
     result = plan(due, at(100), Policy(misfire="catch_up", grace=300), live=False)
     assert result.decisions == () and result.checked_through is None
+
+
+def test_a_schedule_without_a_timezone_follows_this_computers_zone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``0 9 * * *`` means nine o'clock here: before, it fired at 09:00 UTC wherever it ran."""
+    import tzlocal
+
+    from automation.timezones import describe
+    from supervisor.triggers.specs import summary
+
+    monkeypatch.setenv("TZ", "America/New_York")
+    tzlocal.reload_localzone()
+    try:
+        spec = ScheduleTrigger(cron="0 9 * * *")
+        assert spec.timezone == "local"
+        schedule = build_schedule(spec, T0)
+        fires, _ = iter_fires(
+            schedule,
+            after=datetime(2026, 3, 2, 0, 0, tzinfo=UTC),
+            until=datetime(2026, 3, 3, 23, 0, tzinfo=UTC),
+            limit=10,
+        )
+        assert [f.astimezone(UTC).hour for f in fires] == [14, 14], "09:00 in New York (EST)"
+        assert describe("local") == "local (America/New_York)"
+        assert "(local (America/New_York))" in summary(spec)
+    finally:
+        monkeypatch.delenv("TZ")
+        tzlocal.reload_localzone()
+
+
+def test_an_unknown_timezone_says_what_to_write() -> None:
+    import pydantic
+
+    with pytest.raises(pydantic.ValidationError, match="use 'local'"):
+        ScheduleTrigger(cron="0 9 * * *", timezone="Mars/Olympus")
