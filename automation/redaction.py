@@ -9,8 +9,9 @@ then replaces it wherever it appears, in every form it takes on the way out:
   httpx, for one, keeps ``+ / = ?`` of a query as they are but encodes a space
   and non-ASCII, so the text it logs is neither ``quote`` nor ``quote_plus``
   of the secret; matching character by character catches every such mix;
-* JSON- or JavaScript-escaped (``\\uXXXX`` either case, ``\\"``, ``\\/``...)
-  and Python ``repr`` (``\\'``, ``\\xXX`` of str and of bytes);
+* JSON- or JavaScript-escaped (``\\uXXXX`` either case, ``\\"``, ``\\/``...),
+  Python ``repr`` (``\\'``, ``\\xXX`` of str and of bytes), and a backslash
+  before punctuation (``re.escape``, shell quoting);
 * base64, standard and URL-safe, alone or inside a longer base64 text (an
   HTTP Basic ``Authorization`` header, for example) at each of the three byte
   alignments, with or without padding;
@@ -100,6 +101,9 @@ def _options(ch: str) -> tuple[_Option, ...]:
     for table in (_JSON_SHORT, _REPR_SHORT):
         if ch in table:
             options.add(("\\", re.escape(table[ch][1:])))
+    if code < 0x80:
+        options.add(("\\", re.escape(ch)))  # re.escape, a shell's backslash
+
     return tuple(sorted(options))
 
 

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from supervisor.api import problems, routes_events, routes_runs, routes_system, routes_triggers
 from supervisor.api.auth import BearerGate
+from supervisor.api.masking import MaskedJSONResponse
 from supervisor.api.metrics import Metrics
 from supervisor.api.tokenfile import ensure_token, token_path
 from supervisor.daemon import DaemonParts
@@ -50,6 +51,7 @@ def create_app(parts: DaemonParts, *, token: str | None = None) -> FastAPI:
         redoc_url=None,
         openapi_url="/openapi.json",
         lifespan=lifespan,
+        default_response_class=MaskedJSONResponse,
         max_body_size=MAX_BODY_BYTES,
         # operationId = the route function's name, so generated clients read well
         generate_unique_id_function=lambda route: route.name,

@@ -37,6 +37,7 @@ from automation.errors import (
     WorkflowError,
     WorkflowInvalid,
 )
+from supervisor.api.masking import MaskedJSONResponse
 from supervisor.core import SupervisorError
 from supervisor.store.errors import RunNotFound, StoreError
 
@@ -56,7 +57,7 @@ def problem_response(
 ) -> JSONResponse:
     body: dict[str, Any] = {"error": message}
     body.update({key: value for key, value in extra.items() if value is not None})
-    return JSONResponse(body, status_code=status, headers=headers)
+    return MaskedJSONResponse(body, status_code=status, headers=headers)
 
 
 def status_of(exc: DeskpilotError, accepting: bool = True) -> int:

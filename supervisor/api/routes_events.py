@@ -24,6 +24,7 @@ from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from supervisor.api.deps import BEARER, Parts
+from supervisor.api.masking import masked
 from supervisor.api.models import ErrorBody
 from supervisor.daemon import DaemonParts
 
@@ -53,7 +54,8 @@ class EventStream(StreamingResponse):
 
 def frame(item: dict[str, Any]) -> str:
     kind = str(item.get("kind", "message")).replace("\n", " ")
-    return f"event: {kind}\ndata: {json.dumps(item, default=str, ensure_ascii=False)}\n\n"
+    data = json.dumps(masked(item), default=str, ensure_ascii=False)
+    return f"event: {kind}\ndata: {data}\n\n"
 
 
 async def _next(

@@ -274,6 +274,7 @@ REENCODINGS: dict[str, Callable[[str], str]] = {
     "javascript escapes '/'": lambda s: json.dumps(s)[1:-1].replace("/", "\\/"),
     "repr of str": lambda s: repr(s)[1:-1],
     "repr of bytes": lambda s: repr(s.encode())[2:-1],
+    "re.escape": re.escape,
     "hex": lambda s: s.encode().hex(),
     "HEX": lambda s: s.encode().hex().upper(),
     "base64 padded": lambda s: base64.b64encode(s.encode()).decode(),
