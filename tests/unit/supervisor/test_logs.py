@@ -68,3 +68,21 @@ def test_secret_values_are_masked(tmp_path: Path, logger: logging.Logger) -> Non
     logger.addHandler(json_handler(path, redactor))
     logger.info("password is %s", "hunter2-canary")
     assert "hunter2-canary" not in path.read_text()
+
+
+def test_a_secret_in_a_traceback_and_an_extra_field_is_masked_before_json_escaping(
+    tmp_path: Path, logger: logging.Logger
+) -> None:
+    secret = 'pa"ss wörd/+='
+    path = tmp_path / "deskpilotd.log"
+    logger.addHandler(json_handler(path, Redactor([secret])))
+    try:
+        raise RuntimeError(f"login failed for {secret!r}")
+    except RuntimeError:
+        logger.exception("GET /x?token=%s", secret, extra={"detail": {"password": secret}})
+
+    text = path.read_text(encoding="utf-8")
+    line = json.loads(text)
+    assert "RuntimeError: login failed for '***'" in line["exc"]
+    assert line["msg"] == "GET /x?token=***" and line["detail"] == {"password": "***"}
+    assert json.dumps(secret)[1:-1] not in text and secret not in text
