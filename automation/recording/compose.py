@@ -155,10 +155,15 @@ class PauseStep(Step):
 @dataclass
 class FocusStep(Step):
     title: str
+    #: every title the window had since the step before (a typed key may retitle it at once)
+    titles: list[str] = field(default_factory=list)
 
     @property
     def pattern(self) -> str:
-        return "^" + re.escape(self.title) + "$"
+        names = list(dict.fromkeys([self.title, *self.titles]))
+        if len(names) == 1:
+            return "^" + re.escape(names[0]) + "$"
+        return "^(?:" + "|".join(re.escape(n) for n in names) + ")$"
 
 
 KEY_STEPS = (TypeStep, PressStep, HotkeyStep)
@@ -360,25 +365,37 @@ def _with_pauses(steps: list[Step]) -> list[Step]:
     return result
 
 
-def _title_before(step: Step, window: WindowRef, snapshots: Sequence[WindowsSeen]) -> str:
-    """The window's title just before the step: the event's own may already be the new one."""
-    seen = _seen_at(snapshots, step.start) or ()
-    return next((w.title for w in seen if w.id == window.id and w.title), window.title)
+def _titles(
+    window: WindowRef, since: float, until: float, snapshots: Sequence[WindowsSeen]
+) -> list[str]:
+    """The titles ``window`` had from ``since`` to ``until``, oldest first.
+
+    The event's own title, or even a snapshot taken just before the event
+    arrived, may already show what the key did (an editor marks its title
+    modified at the first key), so the focus step accepts each of them.
+    """
+    titles = [w.title for s in snapshots if since <= s.time <= until for w in s.windows
+              if w.id == window.id and w.title]  # fmt: skip
+    before = _seen_at(snapshots, since) or ()
+    titles = [w.title for w in before if w.id == window.id and w.title] + titles
+    return list(dict.fromkeys([*titles, window.title]))
 
 
 def _with_focus(steps: list[Step], snapshots: Sequence[WindowsSeen]) -> list[Step]:
     result: list[Step] = []
     current: int | None = None
+    previous_end = float("-inf")
     for step in steps:
         if isinstance(step, KEY_STEPS):
             window = step.window
             if window is not None and window.id != current:
-                title = _title_before(step, window, snapshots)
-                if title:
-                    result.append(FocusStep(step.start, step.start, title))
+                titles = [t for t in _titles(window, previous_end, step.start, snapshots) if t]
+                if titles:
+                    result.append(FocusStep(step.start, step.start, titles[0], titles[1:]))
             if window is not None:
                 current = window.id
         elif isinstance(step, ClickStep) and step.window is not None:
             current = step.window.id
         result.append(step)
+        previous_end = step.end
     return result

@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,10 +23,12 @@ import pytest
 
 from automation.loader import read_workflow_file
 from automation.recording import Recorder
+from automation.recording.anchors import accessibility_supported
 from automation.recording.compose import (
     ClickStep,
     FocusStep,
     HotkeyStep,
+    PauseStep,
     PressStep,
     TypeStep,
     WaitWindowStep,
@@ -88,6 +91,9 @@ def test_a_recorded_editor_and_calculator_session_replays(
         session.wait_window("Save As")
         assert recorder.wait_idle(10)
         act("type", "--delay", "30", str(saved))
+        # A person's pause before Enter: input to the recorder, which keeps it (up to 1 s) so
+        # the replay does not press Enter while the file chooser is still taking in the path.
+        time.sleep(0.5)
         act("key", "Return")
         session.wait_window(f"{saved} - Mousepad")
         assert recorder.wait_idle(10)
@@ -99,7 +105,11 @@ def test_a_recorded_editor_and_calculator_session_replays(
         recording = recorder.stop()
 
     assert saved.read_text(encoding="utf-8") == TEXT  # the recorded session itself worked
-    kinds = [type(step) for step in recording.steps if not isinstance(step, WaitWindowStep)]
+    pauses = [s.seconds for s in recording.steps if isinstance(s, PauseStep)]
+    assert pauses and 0.5 <= pauses[-1] <= 1.0, recording.steps
+    kinds = [
+        type(step) for step in recording.steps if not isinstance(step, WaitWindowStep | PauseStep)
+    ]
     assert kinds[:3] == [FocusStep, TypeStep, HotkeyStep], recording.steps
     typed = [s for s in recording.steps if isinstance(s, TypeStep)]
     assert [t.text for t in typed] == [TEXT, str(saved)]
@@ -187,6 +197,8 @@ def test_deskpilot_record_writes_a_file_until_ctrl_c(
     assert node.block == "image.click"
     anchors = node.with_["target"]["anchors"]
     assert any("image" in anchor for anchor in anchors)
+    if accessibility_supported():  # the element under the pointer, looked up as it went down
+        assert "button[name=7]" in anchors[0]["accessibility"], anchors
     assert (tmp_path / "clicks-images").is_dir()
 
 

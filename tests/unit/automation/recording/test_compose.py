@@ -244,3 +244,13 @@ def test_recorded_nodes_make_a_valid_workflow_with_images(tmp_path: Path) -> Non
     assert validate(loaded, registry) == []
     assert loaded.workflow.name == "my_recording"
     assert (path.parent / "my-recording-images" / "click_1.png").is_file()
+
+
+def test_a_focus_accepts_the_title_a_key_changed_before_the_recorder_saw_the_key() -> None:
+    clock = Clock()
+    events: list[Event] = [WindowsSeen(clock.tick(), (EDITOR,))]
+    events += [WindowsSeen(clock.tick(), (EDITED,))]  # polled as the key was being handled
+    events += tap(clock, "h", EDITED)
+    focus = compose(events)[0]
+    assert isinstance(focus, FocusStep) and focus.title == "Untitled - Editor"
+    assert focus.pattern == r"^(?:Untitled\ \-\ Editor|\*Untitled\ \-\ Editor)$"
