@@ -45,6 +45,7 @@ from automation.model import (
     WebhookTrigger,
     WorkflowFinishedTrigger,
 )
+from automation.redaction import process_redactor
 from automation.secrets import SecretStore, secret_store_from_env
 from supervisor.breaker import BreakerState
 from supervisor.session import SessionProbe, default_probe
@@ -579,7 +580,13 @@ class TriggerManager:
         # an unknown name reads the keyring too: both answers take about as long
         trigger = self._webhook(name)
         spec = trigger.spec if trigger is not None else None
-        return self.secrets().get(spec.secret if isinstance(spec, WebhookTrigger) else "no_webhook")
+        value = self.secrets().get(
+            spec.secret if isinstance(spec, WebhookTrigger) else "no_webhook"
+        )
+        if value is not None:
+            # resolved in this process: masked in whatever it logs or answers from now on
+            process_redactor().add(value)
+        return value
 
     def _webhook_submit(
         self, name: str, header: str | None, body: bytes, expected: str | None

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from automation.blocks.registry import BlockRegistry
+from automation.redaction import process_redactor
 from automation.secrets import KeyringSecretStore
 from supervisor.triggers.errors import WebhookPayloadInvalid, WebhookRejected, WebhookReplayed
 from supervisor.webhook_signature import sign
@@ -76,6 +77,8 @@ def test_the_right_secret_starts_a_run_with_the_payload_inputs(daemon: DaemonThr
     assert run is not None and run.trigger == "webhook:deploy"
     assert run.inputs == {"who": "alice", "payload": {"who": "alice", "not_an_input": 1}}
     assert daemon.trigger_info("deploy:0")["last_fire_at"] is not None
+    # read from the keyring by the supervisor itself: its logs and answers mask it now
+    assert process_redactor().text(f"x {SECRET}") == "x ***"
 
 
 def test_the_async_variant_reads_the_keyring_off_the_loop(daemon: DaemonThread) -> None:
