@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -30,6 +31,8 @@ from automation.errors import BlockError
 
 #: Characters sent per batch: the pool is remapped between batches only.
 CHUNK = 32
+#: Seconds after its last use before a spare keycode is bound to another character.
+REBIND_AFTER = 0.2
 _lock = threading.Lock()
 _NAMED = {"\n": "Return", "\r": "Return", "\t": "Tab", "\b": "BackSpace"}
 
@@ -74,21 +77,22 @@ def type_keys(
 
     ``between(seconds)`` is called between chunks (and between keys when
     ``interval`` is set): the step's cancellable sleep, so a long text stops at
-    the deadline.
+    the deadline, and the pause before a keycode typed moments ago is bound to
+    another character.
     """
+    pause = between or time.sleep
     with _lock, _display() as conn:
         keymap = _Keymap(conn)
-        for start in range(0, len(text), CHUNK):
-            chunk = text[start : start + CHUNK]
-            keys = keymap.prepare(chunk)
+        for chunk in keymap.chunks(text):
+            keys = keymap.prepare(chunk, pause)
             for char in chunk:
                 keycode, shifted = keys[char]
                 _tap(conn, keycode, shifted, keymap.shift)
                 if interval:
                     conn.sync()
-                    if between is not None:
-                        between(interval)
+                    pause(interval)
             conn.sync()
+            keymap.used({code for code, _ in keys.values()})
             if between is not None:
                 between(0.0)
 
@@ -126,6 +130,7 @@ class _Keymap:
             for i, row in enumerate(self.rows)
             if self.first + i > 8 and (not any(row) or _ours(row))
         ][::-1]
+        self.last_used: dict[int, float] = {}
 
     def _find(self, keysym: int) -> tuple[int, bool] | None:
         for i, row in enumerate(self.rows):
@@ -136,7 +141,38 @@ class _Keymap:
                 return self.first + i, True
         return None
 
-    def prepare(self, chunk: str) -> dict[str, tuple[int, bool]]:
+    def chunks(self, text: str) -> Iterator[str]:
+        """Pieces of at most CHUNK characters that never need more spare keys than exist."""
+        start = 0
+        while start < len(text):
+            # spare keys this piece needs: new bindings, and ones it reuses as bound
+            missing: set[int] = set()
+            pinned: set[int] = set()
+            pool = set(self.spare)
+            end = start
+            while end < len(text) and end - start < CHUNK:
+                keysym = keysym_of(text[end])
+                found = self._find(keysym)
+                if found is None and keysym not in missing:
+                    if len(missing) + len(pinned) >= len(pool):
+                        break
+                    missing.add(keysym)
+                elif found is not None and found[0] in pool and found[0] not in pinned:
+                    if len(missing) + len(pinned) >= len(pool):
+                        break
+                    pinned.add(found[0])
+                end += 1
+            if end == start:
+                raise BlockError("the keyboard map has no spare keys to type this text with")
+            yield text[start:end]
+            start = end
+
+    def used(self, keycodes: set[int]) -> None:
+        now = time.monotonic()
+        for code in keycodes:
+            self.last_used[code] = now
+
+    def prepare(self, chunk: str, pause: Callable[[float], None]) -> dict[str, tuple[int, bool]]:
         """Keys for every character of ``chunk``, binding spare keycodes as needed."""
         keys: dict[str, tuple[int, bool]] = {}
         missing: list[tuple[str, int]] = []
@@ -155,7 +191,14 @@ class _Keymap:
                 f"{len(missing)} different characters in {chunk!r}",
                 retryable=False,
             )
-        for (char, keysym), keycode in zip(missing, free, strict=False):
+        chosen = free[: len(missing)]
+        # a key sent moments ago may not be read yet: a client that looks the map up
+        # late would see its new character, so give it a moment before rebinding it
+        recent = max((self.last_used.get(code, 0.0) for code in chosen), default=0.0)
+        wait = REBIND_AFTER - (time.monotonic() - recent)
+        if wait > 0:
+            pause(wait)
+        for (char, keysym), keycode in zip(missing, chosen, strict=True):
             row = [keysym, keysym] + [0] * (self.width - 2)
             self.conn.change_keyboard_mapping(keycode, [row])
             self.rows[keycode - self.first] = row
@@ -163,19 +206,21 @@ class _Keymap:
         if missing:
             self.conn.sync()
             # used ones go to the back of the pool, so the next chunk rebinds others first
-            used = {keys[char][0] for char, _ in missing}
-            self.spare = [c for c in self.spare if c not in used] + [
-                c for c in self.spare if c in used
-            ]
+            self.spare = [c for c in self.spare if c not in chosen] + chosen
         return keys
 
 
 def _ours(row: list[int]) -> bool:
-    """A row this module wrote: one character keysym on both levels, nothing else."""
-    keysym = row[0]
+    """A row this module wrote: one character keysym on the first two levels, nothing else.
+
+    The server's XKB copies it onto further levels ([ks, ks, ks, ks, 0, ...]), so
+    only "every non-empty entry is that keysym" is checked.
+    """
+    keysym = row[0] if row else 0
+    character = 0xA0 <= keysym <= 0xFF or 0x01000100 <= keysym <= 0x0110FFFF
     return (
-        len(row) >= 2
+        character
+        and len(row) >= 2
         and row[1] == keysym
-        and not any(row[2:])
-        and (0xA0 <= keysym <= 0xFF or keysym > 0x01000000)
+        and all(entry in (0, keysym) for entry in row)
     )
