@@ -262,8 +262,18 @@ class Expect(BaseModel):
 Condition = TargetCondition | WindowCondition | PixelCondition | TextCondition | FileCondition
 
 
+def _expect_last(schema: dict[str, Any]) -> None:
+    # A base class's fields come first; the postcondition is about what follows the
+    # action, so the JSON Schema (and the editor's forms built from it) show it last.
+    properties = schema.get("properties")
+    if isinstance(properties, dict) and "expect" in properties:
+        properties["expect"] = properties.pop("expect")
+
+
 class ActionInput(BlockInput):
     """Base of the inputs of desktop actions: adds the optional postcondition."""
+
+    model_config = ConfigDict(json_schema_extra=_expect_last)
 
     expect: Expect | None = Field(
         default=None,
@@ -272,16 +282,6 @@ class ActionInput(BlockInput):
             "checked until its timeout; also decides on resume whether the step took effect"
         ),
     )
-
-    @classmethod
-    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
-        # A base class's fields come first; the postcondition is about what follows the
-        # action, so forms and the JSON Schema show it after the action's own inputs.
-        super().__pydantic_init_subclass__(**kwargs)
-        fields = cls.__pydantic_fields__
-        if list(fields)[-1] != "expect":
-            fields["expect"] = fields.pop("expect")
-            cls.model_rebuild(force=True)
 
 
 # -- checking ------------------------------------------------------------------------------
