@@ -190,22 +190,23 @@ class Redactor:
         self._pattern: re.Pattern[str] | None = None
         self._reach = 0
         self.parent = parent
-        for secret in secrets or []:
-            self.add(secret)
+        self.add(*(secrets or []))
 
-    def add(self, secret: str) -> None:
+    def add(self, *secrets: str) -> None:
+        """Learn these values; the pattern is rebuilt once for all of them."""
         if self.parent is not None:
-            self.parent.add(secret)
-        if len(secret) < MIN_SECRET_LENGTH or secret in self._secrets:
+            self.parent.add(*secrets)
+        new = {s for s in secrets if len(s) >= MIN_SECRET_LENGTH} - self._secrets
+        if not new:
             return
         with self._lock:
-            if secret in self._secrets:
+            known = self._secrets | new
+            if known == self._secrets:
                 return
-            secrets = self._secrets | {secret}
-            longest = max(len(s.encode("utf-8", "surrogatepass")) for s in secrets)
+            longest = max(len(s.encode("utf-8", "surrogatepass")) for s in known)
             # publish the pattern before the set: a reader never sees a secret as known early
-            self._pattern, self._reach = _compile(set(secrets)), longest * _WIDEST_CHAR
-            self._secrets = secrets
+            self._pattern, self._reach = _compile(set(known)), longest * _WIDEST_CHAR
+            self._secrets = known
 
     def __bool__(self) -> bool:
         return self._pattern is not None

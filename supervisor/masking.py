@@ -56,10 +56,8 @@ def evidence_redactor(
         return redactor
     try:
         secrets = store or secret_store_from_env()
-        for name in reachable_secret_names(workflow_text, secrets):
-            value = secrets.get(name)
-            if value is not None:
-                redactor.add(value)
+        values = [secrets.get(name) for name in reachable_secret_names(workflow_text, secrets)]
+        redactor.add(*(value for value in values if value is not None))
     except DeskpilotError as exc:
         logger.warning("cannot read the keyring to mask secrets in evidence: %s", exc)
         return None
