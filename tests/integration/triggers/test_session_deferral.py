@@ -9,6 +9,7 @@ The system bus is pointed at nothing, so logind says nothing here.
 
 from __future__ import annotations
 
+import contextlib
 import select
 import shutil
 import subprocess
@@ -37,8 +38,8 @@ def _first_line(process: subprocess.Popen[str], what: str, timeout: float = 10.0
 
 
 @pytest.fixture
-def screensaver(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A private session bus with a fake screen saver on it; returns the lock state file."""
+def private_bus() -> Iterator[str]:
+    """A private ``dbus-daemon``; its address."""
     if shutil.which("dbus-daemon") is None:
         pytest.fail("dbus-daemon is not installed (apt-get install dbus)", pytrace=False)
     bus = subprocess.Popen(
@@ -47,27 +48,44 @@ def screensaver(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
         stderr=subprocess.DEVNULL,
         text=True,
     )
-    state = tmp_path / "screen-lock"
-    service: subprocess.Popen[str] | None = None
     try:
-        address = _first_line(bus, "dbus-daemon")
-        service = subprocess.Popen(
-            [sys.executable, "-m", "tests.helpers.fake_screensaver", address, str(state)],
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert _first_line(service, "the fake screen saver") == "ready"
-        monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", address)
+        yield _first_line(bus, "dbus-daemon")
+    finally:
+        _stop(bus)
+
+
+def _stop(process: subprocess.Popen[str]) -> None:
+    process.kill()
+    process.wait(timeout=10)
+    if process.stdout is not None:
+        process.stdout.close()
+
+
+@contextlib.contextmanager
+def _service(address: str, state: Path, *args: str) -> Iterator[None]:
+    service = subprocess.Popen(
+        [sys.executable, "-m", "tests.helpers.fake_screensaver", address, str(state), *args],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert _first_line(service, "the fake service") == "ready"
+        yield
+    finally:
+        _stop(service)
+
+
+@pytest.fixture
+def screensaver(
+    private_bus: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Path]:
+    """The session bus is a private one with a fake screen saver; returns its state file."""
+    state = tmp_path / "screen-lock"
+    with _service(private_bus, state):
+        monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", private_bus)
         monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", f"unix:path={tmp_path / 'no-system-bus'}")
         yield state
-    finally:
-        for process in (service, bus):
-            if process is not None:
-                process.kill()
-                process.wait(timeout=10)
-                if process.stdout is not None:
-                    process.stdout.close()
 
 
 def test_probe_reads_the_screen_saver_over_dbus(screensaver: Path) -> None:
@@ -77,6 +95,20 @@ def test_probe_reads_the_screen_saver_over_dbus(screensaver: Path) -> None:
     state = probe.read()
     assert state.locked_by == "org.freedesktop.ScreenSaver GetActive"
     assert unusable_reason(state) == "the screen is locked (org.freedesktop.ScreenSaver GetActive)"
+
+
+def test_probe_reads_logind_lock_and_sleep_over_dbus(private_bus: str, tmp_path: Path) -> None:
+    state = tmp_path / "logind"
+    nowhere = f"unix:path={tmp_path / 'none'}"
+    with _service(private_bus, state, "--logind"):
+        probe = DBusSessionProbe(session_bus=nowhere, system_bus=private_bus)
+        assert probe.read() == SessionState()
+        state.write_text("locked-hint")
+        assert probe.read() == SessionState(locked_by="logind LockedHint")
+        state.write_text("sleeping")
+        assert unusable_reason(probe.read()) == (
+            "the machine is going to sleep (logind PrepareForSleep)"
+        )
 
 
 def test_a_missing_bus_counts_as_usable(tmp_path: Path) -> None:
