@@ -38,8 +38,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import func, select
-
 from automation.blocks.registry import BlockRegistry
 from automation.engine.engine import coerce_inputs, step_timeout
 from automation.engine.events import Event, LogEmitted, NodeStarted, RunFinished, RunStatus
@@ -66,10 +64,9 @@ from supervisor.masking import evidence_redactor
 from supervisor.protocol import EVENT_MESSAGES, ProtocolError, decode, message_event
 from supervisor.resume import interrupted_step
 from supervisor.stacks import python_stacks
+from supervisor.store.errors import DatabaseGone
 from supervisor.store.recorder import Recorder
 from supervisor.store.records import VersionRef
-from supervisor.store.schema import events as events_table
-from supervisor.store.schema import workflows as workflows_table
 from supervisor.store.store import HistoryStore, QueuedRow, content_hash
 from supervisor.workers import (
     ExitReason,
@@ -197,6 +194,12 @@ class Supervisor:
         self._wake: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._spawning = 0
+        #: Runs being handed to a reserved worker while the history marks them running.
+        self._starting: dict[str, tuple[QueuedRun, WorkerHandle]] = {}
+        #: Interrupted runs whose settlement is being written to the history.
+        self._settling: dict[str, QueuedRun] = {}
+        #: Runs to cancel once they are on a worker or back in the queue.
+        self._cancel_pending: set[str] = set()
         #: Why the history last refused a write, while it still does (shown by ``health``).
         self.store_trouble: str | None = None
         self._strays: asyncio.TimerHandle | None = None
@@ -221,8 +224,24 @@ class Supervisor:
         self._dispatch()
 
     async def stop(self, grace: float | None = None) -> None:
-        """Stop taking work, let running runs finish within ``grace``, then interrupt them."""
+        """Stop taking work, let running runs finish within ``grace``, then interrupt them.
+
+        If the history file was deleted or replaced meanwhile, everything from here
+        on (and everything waiting in memory) is written to a recovery file that
+        the next start imports (``HistoryStore.divert``).
+        """
         self.accepting = False
+        if self.store.problem() is not None:
+            try:
+                target = await self._in_store(self.store.divert)
+            except (OSError, DeskpilotError) as exc:
+                logger.error("could not save what is pending to a recovery file: %s", exc)
+            else:
+                logger.warning(
+                    "the history database is gone; what this run of the supervisor could not "
+                    "write is saved in %s and imported at the next start",
+                    target,
+                )
         grace = self.config.shutdown_grace if grace is None else grace
         deadline = self.clock() + grace
         # Running steps may finish; no run starts another.  A run held between two steps
@@ -243,17 +262,23 @@ class Supervisor:
         waiting = [w.process.wait() for w in self.workers.values()]
         if waiting:
             await asyncio.wait_for(asyncio.gather(*waiting, return_exceptions=True), timeout=5)
-        for task in list(self._tasks):
-            try:
-                await asyncio.wait_for(task, timeout=2)
-            except (TimeoutError, asyncio.CancelledError):
-                task.cancel()
+        # Tasks may start more (a worker's exit settles its run): wait until none is left.
+        for _ in range(5):
+            if not self._tasks:
+                break
+            for task in list(self._tasks):
+                try:
+                    await asyncio.wait_for(task, timeout=2)
+                except (TimeoutError, asyncio.CancelledError):
+                    task.cancel()
         if self._wake is not None:
             self._wake.cancel()
         if self._strays is not None:
             self._strays.cancel()
-        self.recorder.close()
-        self._store_lane.shutdown(wait=True)
+        try:
+            self.recorder.close()
+        finally:
+            self._store_lane.shutdown(wait=True)
 
     async def _in_store(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a blocking store call (or other file work) on the store lane, off the loop."""
@@ -298,24 +323,35 @@ class Supervisor:
 
     # -- start-up reconciliation ----------------------------------------------------
     def _reconcile(self) -> None:
-        """Runs left ``running`` by a dead supervisor are interrupted and resumed; queued ones reload."""
+        """Runs left ``running`` by a dead supervisor are interrupted and resumed; queued ones reload.
+
+        Runs at start, before the API serves: nothing waits on the loop yet.
+        """
         for record in self.store.list_runs(status=RunStatus.RUNNING, limit=None):
             detail = "the supervisor stopped while this run was in progress"
-            self._resume_lost(record.id, detail, "supervisor_lost", "supervisor restarted")
+            self._hold(
+                self._resume_lost(record.id, detail, "supervisor_lost", "supervisor restarted")
+            )
         for record in self.store.list_runs(status=RunStatus.INTERRUPTED, limit=None):
             logger.info("run %s was interrupted by the last shutdown; resuming it", record.id)
-            self._requeue_from_store(record.id, reason="interrupted before the last shutdown")
+            self._hold(
+                self._requeue_from_store(record.id, reason="interrupted before the last shutdown")
+            )
         for record in reversed(self.store.list_runs(status=RunStatus.QUEUED, limit=None)):
             if record.id not in self.queue:
-                self._load_queued(record.id)
+                self._hold(self._load_queued(record.id))
 
-    def _resume_lost(self, run_id: str, detail: str, tag: str, reason: str) -> None:
+    def _hold(self, entry: QueuedRun | None) -> None:
+        if entry is not None:
+            self.queue[entry.run_id] = entry
+
+    def _resume_lost(self, run_id: str, detail: str, tag: str, reason: str) -> QueuedRun | None:
         """A run the history shows running that no worker runs: note why, interrupt, resume."""
-        seq = _last_logged_seq(self.store, run_id) + 1
+        seq = self.store.last_seq(run_id) + 1
         self._note(run_id, seq, detail, {"reason": tag})
         self.store.set_run_status(run_id, RunStatus.INTERRUPTED, error=detail)
         logger.warning("run %s: %s; resuming it", run_id, detail)
-        self._requeue_from_store(run_id, reason=reason, last_seq=seq)
+        return self._requeue_from_store(run_id, reason=reason, last_seq=seq)
 
     # -- when the history refuses a write ---------------------------------------------
     def _store_failed(self, doing: str, exc: DeskpilotError) -> None:
@@ -338,28 +374,46 @@ class Supervisor:
             self.store_trouble = None
 
     def _settle_strays(self) -> None:
+        self._strays = None
+        if self.accepting:
+            self._spawn_task(self._resume_strays())
+
+    async def _resume_strays(self) -> None:
         """Resume runs the history shows running or interrupted that nothing here holds.
 
         They are runs whose status change failed to save; resuming them is what
         a restart would do, without the restart.
         """
-        self._strays = None
-        if not self.accepting:
-            return
-        held = self.active.keys() | self.queue.keys() | self._finishing.keys()
+        held = (
+            self.active.keys()
+            | self.queue.keys()
+            | self._finishing.keys()
+            | self._starting.keys()
+            | self._settling.keys()
+        )
         try:
-            for record in self.store.list_runs(status=RunStatus.RUNNING, limit=None):
-                if record.id not in held:
-                    detail = "the supervisor could not save how this run's worker ended"
-                    self._resume_lost(record.id, detail, "status_not_saved", "status not saved")
-            for record in self.store.list_runs(status=RunStatus.INTERRUPTED, limit=None):
-                if record.id not in held:
-                    self._requeue_from_store(record.id, reason="status not saved")
+            found = await self._in_store(self._find_strays, held)
         except DeskpilotError as exc:
             self._store_failed("resume runs whose status was not saved", exc)
             return
+        for entry in found:
+            self._hold(entry)
         self._store_ok()
         self._dispatch()
+
+    def _find_strays(self, held: set[str]) -> list[QueuedRun]:
+        """Store lane: requeue the runs nothing holds; returns their queue entries."""
+        found: list[QueuedRun | None] = []
+        for record in self.store.list_runs(status=RunStatus.RUNNING, limit=None):
+            if record.id not in held:
+                detail = "the supervisor could not save how this run's worker ended"
+                found.append(
+                    self._resume_lost(record.id, detail, "status_not_saved", "status not saved")
+                )
+        for record in self.store.list_runs(status=RunStatus.INTERRUPTED, limit=None):
+            if record.id not in held:
+                found.append(self._requeue_from_store(record.id, reason="status not saved"))
+        return [entry for entry in found if entry is not None]
 
     def _entry_from_record(self, run_id: str) -> QueuedRun | None:
         record = self.store.get_run(run_id)
@@ -370,7 +424,7 @@ class Supervisor:
             return None
         # The file's path gives relative paths in the workflow their meaning: a resumed run
         # must resolve them where its first attempt did.
-        path = _workflow_path(self.store, record.workflow_id)
+        path = self.store.workflow_path(record.workflow_id)
         try:
             loaded = parse_workflow(text, path=Path(path) if path else None)
         except WorkflowError:
@@ -390,17 +444,17 @@ class Supervisor:
             step_timeouts=_step_timeouts(loaded, self.registry),
         )
 
-    def _load_queued(self, run_id: str) -> None:
+    def _load_queued(self, run_id: str) -> QueuedRun | None:
         entry = self._entry_from_record(run_id)
         if entry is None:
             self.store.set_run_status(
                 run_id, RunStatus.CANCELLED, error="its workflow version is missing"
             )
-            return
+            return None
         entry.resume = bool(self.store.checkpoint(run_id))
-        self.queue[run_id] = entry
+        return entry
 
-    def _requeue_from_store(self, run_id: str, reason: str, last_seq: int = 0) -> None:
+    def _requeue_from_store(self, run_id: str, reason: str, last_seq: int = 0) -> QueuedRun | None:
         entry = self._entry_from_record(run_id)
         if entry is None:
             self.store.set_run_status(
@@ -408,12 +462,12 @@ class Supervisor:
                 RunStatus.FAILED,
                 error=f"cannot resume ({reason}): workflow version missing",
             )
-            return
+            return None
         entry.restarts += 1
         entry.resume = True
         entry.last_seq = last_seq
         self.store.set_run_status(run_id, RunStatus.QUEUED)
-        self.queue[run_id] = entry
+        return entry
 
     # -- submitting -------------------------------------------------------------------
     def load(self, path: Path) -> LoadedWorkflow:
@@ -434,24 +488,69 @@ class Supervisor:
         deadline_seconds: float | None = None,
         checkpoint_from: str | None = None,
     ) -> str:
-        """Queue a run of a validated workflow; returns its id once it is durable."""
+        """Queue a run of a validated workflow; returns its id once it is durable.
+
+        Writes on the calling thread (the loop): triggers batch their submits
+        (``batch()``); the API uses ``submit_off_loop``.
+        """
+        entry = self._new_entry(
+            loaded, inputs, priority, trigger, run_id, deadline_seconds, checkpoint_from
+        )
+        if self._batch is not None:
+            if checkpoint_from is not None:
+                self._checkpoint_sources[entry.run_id] = checkpoint_from
+            version = self._version_of(loaded)
+            row = QueuedRow(entry.run_id, entry.workflow, version, trigger, priority, entry.inputs)
+            self._batch.append((row, entry))
+            return entry.run_id
+        self._remember_version(loaded, self._write_new_run(loaded, entry, self._known(loaded)))
+        return self._accepted(entry, checkpoint_from)
+
+    async def submit_off_loop(
+        self,
+        loaded: LoadedWorkflow,
+        inputs: dict[str, Any] | None = None,
+        *,
+        priority: int = 0,
+        trigger: str = "manual",
+        run_id: str | None = None,
+        deadline_seconds: float | None = None,
+        checkpoint_from: str | None = None,
+    ) -> str:
+        """``submit`` whose history writes wait on the store lane, not on the loop.
+
+        A locked database delays this submit (up to the busy timeout, then a
+        ``DatabaseLocked``), never ``/health``, ``/workers`` or heartbeats.
+        """
+        entry = self._new_entry(
+            loaded, inputs, priority, trigger, run_id, deadline_seconds, checkpoint_from
+        )
+        version = await self._in_store(self._write_new_run, loaded, entry, self._known(loaded))
+        self._remember_version(loaded, version)
         if not self.accepting:
             raise SupervisorError("the supervisor is shutting down; try again when it is back")
+        return self._accepted(entry, checkpoint_from)
+
+    def _new_entry(
+        self,
+        loaded: LoadedWorkflow,
+        inputs: dict[str, Any] | None,
+        priority: int,
+        trigger: str,
+        run_id: str | None,
+        deadline_seconds: float | None,
+        checkpoint_from: str | None,
+    ) -> QueuedRun:
+        if not self.accepting:
+            raise SupervisorError("the supervisor is shutting down; try again when it is back")
+        problem = self.store.problem()
+        if problem is not None:
+            # nothing is written into a vanished file: refuse rather than accept and lose it
+            raise DatabaseGone(f"{problem} New runs are refused until it is back.")
         values = coerce_inputs(loaded.workflow, inputs or {})
-        version = self._version_of(loaded)
-        run_id = run_id or uuid.uuid4().hex
-        if self._batch is None:
-            self.store.create_run(
-                run_id,
-                loaded.workflow.name,
-                trigger=trigger,
-                inputs=values,
-                priority=priority,
-                version=version,
-            )
         self._order += 1
         entry = QueuedRun(
-            run_id=run_id,
+            run_id=run_id or uuid.uuid4().hex,
             workflow=loaded.workflow.name,
             text=loaded.text,
             path=str(loaded.path) if loaded.path else None,
@@ -465,14 +564,30 @@ class Supervisor:
         )
         if checkpoint_from is not None:
             entry.resume = True
-            self._checkpoint_sources[run_id] = checkpoint_from
-        if self._batch is not None:
-            row = QueuedRow(run_id, loaded.workflow.name, version, trigger, priority, values)
-            self._batch.append((row, entry))
-            return run_id
+        return entry
+
+    def _write_new_run(
+        self, loaded: LoadedWorkflow, entry: QueuedRun, version: VersionRef | None
+    ) -> VersionRef:
+        """The run's version (unless already known) and queued row: blocking store writes."""
+        if version is None:
+            version = self.store.save_workflow_version(entry.workflow, entry.path, loaded.text)
+        self.store.create_run(
+            entry.run_id,
+            entry.workflow,
+            trigger=entry.trigger,
+            inputs=entry.inputs,
+            priority=entry.priority,
+            version=version,
+        )
+        return version
+
+    def _accepted(self, entry: QueuedRun, checkpoint_from: str | None) -> str:
+        if checkpoint_from is not None:
+            self._checkpoint_sources[entry.run_id] = checkpoint_from
         self._enqueue(entry)
         self._dispatch()
-        return run_id
+        return entry.run_id
 
     def _enqueue(self, entry: QueuedRun) -> None:
         self.queue[entry.run_id] = entry
@@ -514,18 +629,38 @@ class Supervisor:
         self._version_of(loaded)
 
     def _version_of(self, loaded: LoadedWorkflow) -> VersionRef:
-        path = str(loaded.path) if loaded.path else None
-        key = (loaded.workflow.name, path, content_hash(loaded.text))
-        version = self._versions.get(key)
+        version = self._known(loaded)
         if version is None:
+            path = str(loaded.path) if loaded.path else None
             version = self.store.save_workflow_version(loaded.workflow.name, path, loaded.text)
-            if len(self._versions) >= 512:
-                self._versions.clear()  # a crude bound; misses only cost one write
-            self._versions[key] = version
+            self._remember_version(loaded, version)
         return version
+
+    def _known(self, loaded: LoadedWorkflow) -> VersionRef | None:
+        """The saved version of ``loaded`` if this supervisor saved it before (no write needed)."""
+        return self._versions.get(_version_key(loaded))
+
+    def _remember_version(self, loaded: LoadedWorkflow, version: VersionRef) -> None:
+        if len(self._versions) >= 512:
+            self._versions.clear()  # a crude bound; misses only cost one write
+        self._versions[_version_key(loaded)] = version
 
     def rerun(self, run_id: str, *, mode: str = "start", current_path: Path | None = None) -> str:
         """Run a finished run again: from the start, from its failed node, or on the current file."""
+        loaded, options = self._rerun_of(run_id, mode, current_path)
+        return self.submit(loaded, **options)
+
+    async def rerun_off_loop(
+        self, run_id: str, *, mode: str = "start", current_path: Path | None = None
+    ) -> str:
+        """``rerun`` whose history reads and writes wait on the store lane, not on the loop."""
+        loaded, options = await self._in_store(self._rerun_of, run_id, mode, current_path)
+        return await self.submit_off_loop(loaded, **options)
+
+    def _rerun_of(
+        self, run_id: str, mode: str, current_path: Path | None
+    ) -> tuple[LoadedWorkflow, dict[str, Any]]:
+        """What to submit to run ``run_id`` again (blocking: reads the history and files)."""
         record = self.store.get_run(run_id)
         if record is None:
             raise SupervisorError(f"no run with id '{run_id}'")
@@ -543,15 +678,14 @@ class Supervisor:
             text = self.store.version_content(record.version_id) if record.version_id else None
             if text is None:
                 raise SupervisorError(f"run {run_id}'s workflow version is no longer stored")
-            path = _workflow_path(self.store, record.workflow_id)
+            path = self.store.workflow_path(record.workflow_id)
             loaded = parse_workflow(text, path=Path(path) if path else None)
-        return self.submit(
-            loaded,
-            dict(record.inputs or {}),
-            priority=record.priority,
-            trigger=f"rerun:{run_id}",
-            checkpoint_from=run_id if mode == "failed_node" else None,
-        )
+        return loaded, {
+            "inputs": dict(record.inputs or {}),
+            "priority": record.priority,
+            "trigger": f"rerun:{run_id}",
+            "checkpoint_from": run_id if mode == "failed_node" else None,
+        }
 
     def cancel(self, run_id: str) -> bool:
         """Cancel a queued or running run; False if it already ended."""
@@ -562,19 +696,53 @@ class Supervisor:
                 run_id, RunStatus.CANCELLED, error="cancelled before it started"
             )
             del self.queue[run_id]
-            self.publish(RunCancelled(run_id=run_id))
-            self._finished(entry.workflow, run_id, RunStatus.CANCELLED)
+            self._cancelled_queued(entry)
             return True
+        return self._cancel_elsewhere(run_id)
+
+    async def cancel_off_loop(self, run_id: str) -> bool:
+        """``cancel`` whose history write waits on the store lane, not on the loop."""
+        entry = self.queue.pop(run_id, None)
+        if entry is None:
+            return self._cancel_elsewhere(run_id)
+        try:
+            await self._in_store(
+                self.store.set_run_status,
+                run_id,
+                RunStatus.CANCELLED,
+                error="cancelled before it started",
+            )
+        except BaseException:
+            self.queue[run_id] = (
+                entry  # the history refused: still queued, and the caller hears why
+            )
+            self._dispatch()
+            raise
+        self._cancelled_queued(entry)
+        return True
+
+    def _cancelled_queued(self, entry: QueuedRun) -> None:
+        self.publish(RunCancelled(run_id=entry.run_id))
+        self._finished(entry.workflow, entry.run_id, RunStatus.CANCELLED)
+
+    def _cancel_elsewhere(self, run_id: str) -> bool:
+        """A run on a worker, being handed to one, or being settled; False if it ended."""
         active = self.active.get(run_id)
-        if active is None:
-            return False
+        if active is not None:
+            self._cancel_active(active)
+            return True
+        if run_id in self._starting or run_id in self._settling:
+            self._cancel_pending.add(run_id)  # done as soon as it is on a worker or queued
+            return True
+        return False
+
+    def _cancel_active(self, active: ActiveRun) -> None:
         active.cancel_requested = True
         worker = active.worker
         self._spawn_task(worker.send({"type": "cancel", "reason": "cancelled"}))
         worker.hard_deadline = min(worker.hard_deadline, self.clock() + self.config.kill_grace)
         worker.hard_deadline_reason = ExitReason.CANCELLED
         self._arm(worker)
-        return True
 
     # -- workers ---------------------------------------------------------------------
     def _ensure_spares(self) -> None:
@@ -792,39 +960,47 @@ class Supervisor:
             detail,
             {"reason": str(reason), "returncode": returncode, "pid": pid},
         )
+        self._spawn_task(self._settle(active, reason, detail))
+
+    async def _settle(self, active: ActiveRun, reason: ExitReason, detail: str) -> None:
+        """Record how an interrupted run ends or resumes: on the store lane, then here.
+
+        Until it is settled the run is held in ``_settling``, so that neither
+        ``_settle_strays`` nor a cancel takes it for lost.
+        """
+        entry = active.entry
+        run_id = entry.run_id
+        self._settling[run_id] = entry
+        run_limit_hit = (
+            reason is ExitReason.TIMED_OUT and self.clock() >= self._run_deadline(active) - 1e-6
+        )
+        plan = settlement(
+            reason,
+            cancelled=active.cancel_requested,
+            restarts=entry.restarts,
+            max_restarts=self.config.max_restarts,
+            run_limit_hit=run_limit_hit,
+            detail=detail,
+        )
         try:
-            self.recorder.flush(timeout=10)
-        except DeskpilotError as exc:
-            logger.error("could not record the last events of run %s: %s", run_id, exc)
-        try:
-            self._settle_interrupted(active, reason, detail)
+            await self._in_store(self._write_settlement, run_id, plan)
         except DeskpilotError as exc:
             # The run is still 'running' (or 'interrupted') in the history and nowhere here:
             # _settle_strays resumes it once the history takes writes again.
             self._store_failed(f"record how run {run_id} stopped", exc)
-        else:
-            self._store_ok()
-
-    def _settle_interrupted(self, active: ActiveRun, reason: ExitReason, detail: str) -> None:
-        entry = active.entry
-        run_id = entry.run_id
-        if reason is ExitReason.SHUTDOWN:
-            self.store.set_run_status(run_id, RunStatus.INTERRUPTED, error=detail)
             return
-        if active.cancel_requested or reason is ExitReason.CANCELLED:
-            self.store.set_run_status(run_id, RunStatus.INTERRUPTED, error=detail)
-            self.store.set_run_status(
-                run_id, RunStatus.CANCELLED, error="cancelled; the worker was stopped"
-            )
+        finally:
+            self._settling.pop(run_id, None)
+        self._store_ok()
+        if plan.statuses[-1][0] is RunStatus.INTERRUPTED:  # a shutdown: the next start resumes it
+            self._cancel_pending.discard(run_id)
+            return
+        if plan.outcome is RunStatus.CANCELLED:
+            self._cancel_pending.discard(run_id)
             self._finished(entry.workflow, run_id, RunStatus.CANCELLED)
             return
-        self.store.set_run_status(run_id, RunStatus.INTERRUPTED, error=detail)
-        run_limit_hit = (
-            reason is ExitReason.TIMED_OUT and self.clock() >= self._run_deadline(active) - 1e-6
-        )
-        entry.restarts += 1
+        entry.restarts = plan.restarts
         self.counters["restarts"] += 1
-        will_resume = entry.restarts <= self.config.max_restarts and not run_limit_hit
         self.publish(
             RunInterrupted(
                 run_id=run_id,
@@ -832,26 +1008,31 @@ class Supervisor:
                 reason=str(reason),
                 detail=detail,
                 restarts=entry.restarts,
-                will_resume=will_resume,
+                will_resume=plan.outcome is None,
             )
         )
-        if not will_resume:
-            why = (
-                "its time limit passed"
-                if run_limit_hit
-                else f"it was interrupted {entry.restarts} times"
-            )
-            self.store.set_run_status(
-                run_id, RunStatus.FAILED, error=f"{detail}; gave up because {why}"
-            )
-            self._finished(entry.workflow, run_id, RunStatus.FAILED)
+        if plan.outcome is not None:
+            self._cancel_pending.discard(run_id)
+            self._finished(entry.workflow, run_id, plan.outcome)
             return
         delay = self.config.restart_backoff(entry.restarts, self.rng.random())
         entry.not_before = self.clock() + delay
         entry.resume = True
-        self.store.set_run_status(run_id, RunStatus.QUEUED)
         self.queue[run_id] = entry
         logger.warning("run %s interrupted (%s); resuming in %.2fs", run_id, detail, delay)
+        if run_id in self._cancel_pending:
+            self._cancel_pending.discard(run_id)
+            self._spawn_task(self.cancel_off_loop(run_id))
+        self._dispatch()
+
+    def _write_settlement(self, run_id: str, plan: Settlement) -> None:
+        """Store lane: the run's last events first (in order), then its status changes."""
+        try:
+            self.recorder.flush(timeout=10)
+        except (DeskpilotError, TimeoutError) as exc:
+            logger.error("could not record the last events of run %s: %s", run_id, exc)
+        for status, error in plan.statuses:
+            self.store.set_run_status(run_id, status, error=error)
 
     def _note(self, run_id: str, seq: int, message: str, data: dict[str, Any]) -> None:
         """Add a warning to a run's event log, written in order with the worker's events."""
@@ -1039,10 +1220,10 @@ class Supervisor:
         if not self.accepting:
             return
         now = self.clock()
-        desktop_busy = any("desktop" in a.entry.resources for a in self.active.values())
+        desktop_busy = any("desktop" in e.resources for e in self._holding())
         next_wake: float | None = None
         for entry in sorted(self.queue.values(), key=lambda e: (-e.priority, e.order)):
-            if len(self.active) >= self.config.worker_limit:
+            if len(self.active) + len(self._starting) >= self.config.worker_limit:
                 break
             if entry.not_before > now:
                 next_wake = min(next_wake or entry.not_before, entry.not_before)
@@ -1055,13 +1236,11 @@ class Supervisor:
                 if reopen is not None:
                     next_wake = min(next_wake or reopen, reopen)
                 continue
-            worker = next((w for w in self.workers.values() if w.state is WorkerState.IDLE), None)
+            worker = next(self._idle_workers(), None)
             if worker is None:
                 self._ensure_spares()
                 break
-            if not self._start_run(entry, worker):
-                next_wake = now + STORE_RETRY_SECONDS  # the history refused; the run waits
-                break
+            self._start_run(entry, worker)
             breaker.started(now)
             if "desktop" in entry.resources:
                 desktop_busy = True
@@ -1069,67 +1248,110 @@ class Supervisor:
             self._wake_in(max(0.0, next_wake - now))
         self._ensure_spares()
 
-    def _start_run(self, entry: QueuedRun, worker: WorkerHandle) -> bool:
-        """Hand a queued run to an idle worker; False, changing nothing, if the history refuses.
+    def _holding(self) -> Iterator[QueuedRun]:
+        """Runs on workers, and runs being handed to one."""
+        yield from (active.entry for active in self.active.values())
+        yield from (entry for entry, _ in self._starting.values())
 
-        The run is marked running in the history before anything here changes, so
-        a write that fails (disk full, database locked) leaves it queued, to be
-        tried again, rather than half-started on a worker that never hears of it.
+    def _idle_workers(self) -> Iterator[WorkerHandle]:
+        reserved = {worker.id for _, worker in self._starting.values()}
+        return (
+            w for w in self.workers.values() if w.state is WorkerState.IDLE and w.id not in reserved
+        )
+
+    def _start_run(self, entry: QueuedRun, worker: WorkerHandle) -> None:
+        """Hand a queued run to an idle worker, once the history has it running.
+
+        The worker is reserved and the history's part (the checkpoint, the
+        ``running`` status) is queued on the store lane at once, so that any
+        later write about this run comes after it; the loop goes on meanwhile.
+        If the write fails (disk full, database locked) the run goes back to
+        the queue, to be tried again, rather than half-started on a worker
+        that never hears of it.
         """
+        del self.queue[entry.run_id]
+        self._starting[entry.run_id] = (entry, worker)
         source = self._checkpoint_sources.get(entry.run_id, entry.run_id)
+        loop = asyncio.get_running_loop()
+        written = loop.run_in_executor(self._store_lane, self._mark_running, entry, source)
+        self._spawn_task(self._hand_over(entry, worker, written))
+
+    def _mark_running(self, entry: QueuedRun, source: str) -> Handover:
+        """Store lane: what the run resumes from, then its ``running`` status."""
         checkpoint: dict[str, Any] = {}
         attempts_used: dict[str, int] = {}
         interrupted: dict[str, Any] | None = None
         seq_after = 0
-        try:
-            if entry.resume:
-                checkpoint = {
-                    str(step): {
-                        "node_id": rec.node_id,
-                        "emissions": rec.emissions or [],
-                        "vars_set": rec.vars_set or {},
-                    }
-                    for step, rec in self.store.checkpoint(source).items()
+        if entry.resume:
+            checkpoint = {
+                str(step): {
+                    "node_id": rec.node_id,
+                    "emissions": rec.emissions or [],
+                    "vars_set": rec.vars_set or {},
                 }
-                if source == entry.run_id:
-                    # Its events number on after the earlier attempts' (and the notes about
-                    # why they stopped), so the run's log stays one ordered, unique sequence.
-                    seq_after = max(entry.last_seq, _last_logged_seq(self.store, entry.run_id))
-                    records = self.store.steps(entry.run_id)
-                    for record in records:
-                        if str(record.step) not in checkpoint:
-                            attempts_used[str(record.step)] = max(
-                                attempts_used.get(str(record.step), 0), record.attempt
-                            )
-                    interrupted = interrupted_step(records, {int(s) for s in checkpoint})
-            self.store.set_run_status(entry.run_id, RunStatus.RUNNING)
+                for step, rec in self.store.checkpoint(source).items()
+            }
+            if source == entry.run_id:
+                # Its events number on after the earlier attempts' (and the notes about
+                # why they stopped), so the run's log stays one ordered, unique sequence.
+                seq_after = max(entry.last_seq, self.store.last_seq(entry.run_id))
+                records = self.store.steps(entry.run_id)
+                for record in records:
+                    if str(record.step) not in checkpoint:
+                        attempts_used[str(record.step)] = max(
+                            attempts_used.get(str(record.step), 0), record.attempt
+                        )
+                interrupted = interrupted_step(records, {int(s) for s in checkpoint})
+        self.store.set_run_status(entry.run_id, RunStatus.RUNNING)
+        return Handover(checkpoint, attempts_used, seq_after, interrupted)
+
+    async def _hand_over(
+        self, entry: QueuedRun, worker: WorkerHandle, written: asyncio.Future[Handover]
+    ) -> None:
+        run_id = entry.run_id
+        try:
+            handover = await written
         except DeskpilotError as exc:
-            self._store_failed(f"start run {entry.run_id}", exc)
-            return False
+            self._starting.pop(run_id, None)
+            self.queue[run_id] = entry  # still queued in the history: it waits its turn again
+            self._store_failed(f"start run {run_id}", exc)
+            self._wake_in(STORE_RETRY_SECONDS)
+            return
+        self._starting.pop(run_id, None)
         self._store_ok()
-        self._checkpoint_sources.pop(entry.run_id, None)
-        del self.queue[entry.run_id]
+        if worker.state is not WorkerState.IDLE or worker.id not in self.workers:
+            # The worker died while the history was written: the run is 'running' with no
+            # worker, so it goes back through the interruption path, as after a crash.
+            self._spawn_task(
+                self._settle(
+                    ActiveRun(entry=entry, worker=worker, started=self.clock()),
+                    ExitReason.CRASHED,
+                    "its worker exited before the run reached it",
+                )
+            )
+            return
+        self._checkpoint_sources.pop(run_id, None)
         worker.move(WorkerState.BUSY)
-        worker.run_id = entry.run_id
-        worker.last_seq = seq_after  # a note on how this attempt ends numbers on from here
+        worker.run_id = run_id
+        worker.last_seq = handover.seq_after  # a note on how this attempt ends numbers on from here
         now = self.clock()
         if entry.first_started is None:
             entry.first_started = now
         time_left = entry.time_left(now)
         worker.lease_expires = now + self.config.lease
         active = ActiveRun(entry=entry, worker=worker, started=now)
-        self.active[entry.run_id] = active
+        self.active[run_id] = active
         worker.hard_deadline = self._run_deadline(active)
         message = {
             "type": "start",
-            "run_id": entry.run_id,
+            "run_id": run_id,
             "workflow_path": entry.path,
             "workflow_text": entry.text,
             "inputs": entry.inputs,
-            "checkpoint": checkpoint,
-            "attempts_used": attempts_used,
-            "interrupted": interrupted,
-            "seq_after": seq_after,
+            "checkpoint": handover.checkpoint,
+            "attempts_used": handover.attempts_used,
+            "interrupted": handover.interrupted,
+            "seq_after": handover.seq_after,
             "trigger": entry.trigger,
             "artifacts_dir": str(self.artifacts_dir),
             # what is left of the run's time limit (a resumed run does not get it afresh)
@@ -1137,7 +1359,9 @@ class Supervisor:
         }
         self._spawn_task(self._send_start(worker, message))
         self._arm(worker)
-        return True
+        if run_id in self._cancel_pending:
+            self._cancel_pending.discard(run_id)
+            self._cancel_active(active)
 
     async def _send_start(self, worker: WorkerHandle, message: dict[str, Any]) -> None:
         if not await worker.send(message):
@@ -1184,16 +1408,15 @@ class Supervisor:
 
     # -- reading state ---------------------------------------------------------------------------
     def health(self) -> dict[str, Any]:
-        try:
-            self.store.count_runs(status=RunStatus.RUNNING)  # cheap: the database answers
-            database = "ok"
-        except DeskpilotError as exc:
-            database = f"error: {exc}"
-        # Reads may work while writes fail (a full disk, a lock held elsewhere): say so too.
+        """What ``/health`` reports; it reads no table, so a locked database cannot stall it.
+
+        The database's state is what the last writes met (each commit batch checks
+        the file is still the one opened), plus one ``stat`` of the file now.
+        """
+        problem = self.store.problem()
         failure = self.recorder.failure
-        trouble = self.store_trouble or (str(failure) if failure is not None else None)
-        if database == "ok" and trouble is not None:
-            database = f"error: {trouble}"
+        trouble = problem or self.store_trouble or (str(failure) if failure is not None else None)
+        database = "ok" if trouble is None else f"error: {trouble}"
         return {
             "status": "ok" if database == "ok" else "degraded",
             "accepting": self.accepting,
@@ -1240,24 +1463,57 @@ def _collect_evidence(
     )
 
 
-def _workflow_path(store: HistoryStore, workflow_id: int | None) -> str | None:
-    """Where the workflow's file was when it was last submitted (None if never from a file)."""
-    if workflow_id is None:
-        return None
-    with store.engine.connect() as connection:
-        path: str | None = connection.execute(
-            select(workflows_table.c.path).where(workflows_table.c.id == workflow_id)
-        ).scalar()
-    return path
+@dataclass(frozen=True)
+class Handover:
+    """What the history says a starting run resumes from (read on the store lane)."""
+
+    checkpoint: dict[str, Any]
+    attempts_used: dict[str, int]
+    seq_after: int
+    interrupted: dict[str, Any] | None
 
 
-def _last_logged_seq(store: HistoryStore, run_id: str) -> int:
-    """The highest sequence number in a run's stored event log (0 when it has none)."""
-    with store.engine.connect() as connection:
-        value = connection.execute(
-            select(func.max(events_table.c.seq)).where(events_table.c.run_id == run_id)
-        ).scalar()
-    return int(value or 0)
+@dataclass(frozen=True)
+class Settlement:
+    """How an interrupted run's history changes, and how it ends (None: it resumes)."""
+
+    statuses: tuple[tuple[RunStatus, str | None], ...]
+    outcome: RunStatus | None
+    restarts: int
+
+
+def settlement(
+    reason: ExitReason,
+    *,
+    cancelled: bool,
+    restarts: int,
+    max_restarts: int,
+    run_limit_hit: bool,
+    detail: str,
+) -> Settlement:
+    """Decide what follows a run's interruption: a pure function of what is known.
+
+    A shutdown leaves it interrupted (the next start resumes it); a cancel ends
+    it cancelled; otherwise it resumes, unless it was interrupted more than
+    ``max_restarts`` times or its time limit passed, and then it fails.
+    """
+    interrupted = (RunStatus.INTERRUPTED, detail)
+    if reason is ExitReason.SHUTDOWN:
+        return Settlement((interrupted,), None, restarts)
+    if cancelled or reason is ExitReason.CANCELLED:
+        stop = (RunStatus.CANCELLED, "cancelled; the worker was stopped")
+        return Settlement((interrupted, stop), RunStatus.CANCELLED, restarts)
+    restarts += 1
+    if restarts <= max_restarts and not run_limit_hit:
+        return Settlement((interrupted, (RunStatus.QUEUED, None)), None, restarts)
+    why = "its time limit passed" if run_limit_hit else f"it was interrupted {restarts} times"
+    failed = (RunStatus.FAILED, f"{detail}; gave up because {why}")
+    return Settlement((interrupted, failed), RunStatus.FAILED, restarts)
+
+
+def _version_key(loaded: LoadedWorkflow) -> tuple[str, str | None, str]:
+    path = str(loaded.path) if loaded.path else None
+    return (loaded.workflow.name, path, content_hash(loaded.text))
 
 
 def _step_timeouts(loaded: LoadedWorkflow, registry: BlockRegistry) -> dict[str, float]:

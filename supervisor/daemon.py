@@ -91,6 +91,12 @@ class Daemon:
         # migrating in a child keeps it out of a process that runs for weeks.
         upgrade_in_child(self.paths.database_url)
         store = HistoryStore.open(self.paths.database_url)
+        try:
+            # What a supervisor could not write because the file vanished under it.
+            store.import_recoveries()
+        except BaseException:
+            store.close()
+            raise
         launcher = self.launcher or default_launcher(self.paths, self.config)
         worker_log = launcher.log_path if isinstance(launcher, PythonWorkerLauncher) else None
         supervisor = Supervisor(

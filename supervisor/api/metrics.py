@@ -36,6 +36,8 @@ _RUN_ENDS = {"run_finished", "run_cancelled", "run_interrupted"}
 class _StateCollector(Collector):
     def __init__(self, parts: DaemonParts) -> None:
         self.parts = parts
+        #: Runs by status, counted off the loop just before each render (``Metrics.refresh``).
+        self.run_counts: dict[RunStatus, int] = {}
 
     def collect(self) -> Iterable[Metric]:
         sup = self.parts.supervisor
@@ -43,7 +45,7 @@ class _StateCollector(Collector):
             "deskpilot_runs", "Runs in the history, by status.", labels=["status"]
         )
         for status in RunStatus:
-            runs.add_metric([status.value], self.parts.store.count_runs(status=status))
+            runs.add_metric([status.value], self.run_counts.get(status, 0))
         yield runs
         yield GaugeMetricFamily(
             "deskpilot_queue_depth", "Runs waiting to start.", value=len(sup.queue)
@@ -102,7 +104,8 @@ class Metrics:
     def __init__(self, parts: DaemonParts) -> None:
         self.parts = parts
         self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(_StateCollector(parts))
+        self._state = _StateCollector(parts)
+        self.registry.register(self._state)
         self.step_duration = Histogram(
             "deskpilot_step_duration_seconds",
             "How long steps took, by block (successful attempts).",
@@ -115,6 +118,13 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+    async def refresh(self) -> None:
+        """Count runs by status in a thread: a busy database delays ``/metrics``, not the loop."""
+        store = self.parts.store
+        self._state.run_counts = await asyncio.to_thread(
+            lambda: {status: store.count_runs(status=status) for status in RunStatus}
+        )
 
     def observe(self, item: dict[str, Any]) -> None:
         kind = item.get("kind")

@@ -94,7 +94,7 @@ async def _stream(
 ) -> AsyncIterator[str]:
     loop = asyncio.get_running_loop()
     yield ": subscribed\n\n"
-    if run_id is not None and (end := _ended(parts, run_id)) is not None:
+    if run_id is not None and (end := await asyncio.to_thread(_ended, parts, run_id)) is not None:
         yield frame(end)
         return
     last_sent = loop.time()
@@ -108,7 +108,11 @@ async def _stream(
             yield frame(item)
             last_sent = loop.time()
             look = item.get("kind") in _MAYBE_ENDED
-        if run_id is not None and look and (end := _ended(parts, run_id)) is not None:
+        if (
+            run_id is not None
+            and look
+            and (end := await asyncio.to_thread(_ended, parts, run_id)) is not None
+        ):
             yield frame(end)
             return
         if loop.time() - last_sent >= heartbeat:

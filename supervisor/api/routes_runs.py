@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from sqlalchemy import select
 
 from automation.engine.events import RunStatus
 from automation.loader import LoadedWorkflow
@@ -34,7 +33,7 @@ from supervisor.api.models import (
 from supervisor.api.problems import Problem
 from supervisor.daemon import DaemonParts
 from supervisor.store.errors import RunNotFound
-from supervisor.store.schema import workflows
+from supervisor.store.records import RunRecord
 
 #: Larger files are not workflows anyone wrote by hand or in the editor.
 MAX_WORKFLOW_BYTES = 5 * 1024 * 1024
@@ -137,6 +136,19 @@ def _load(parts: DaemonParts, text_path: str) -> LoadedWorkflow:
 def _require_accepting(parts: DaemonParts) -> None:
     if not parts.supervisor.accepting:
         raise Problem(503, "the supervisor is shutting down; try again when it is back")
+    problem = parts.store.problem()
+    if problem is not None:
+        raise Problem(
+            503,
+            f"{problem} New runs are refused until it is back: put the file back, or restart "
+            "the supervisor ('deskpilot supervisor stop', then start it); the restart imports "
+            "what the running runs produced meanwhile.",
+        )
+
+
+async def _run_or_404(parts: DaemonParts, run_id: str) -> RunRecord:
+    """``require_run`` off the loop: a read may wait on a busy database, the loop must not."""
+    return await asyncio.to_thread(require_run, parts, run_id)
 
 
 @router.post(
@@ -148,13 +160,16 @@ def _require_accepting(parts: DaemonParts) -> None:
 )
 async def submit_run(parts: Parts, body: SubmitRequest) -> Submitted:
     _require_accepting(parts)
-    if body.run_id is not None and parts.store.get_run(body.run_id) is not None:
+    if (
+        body.run_id is not None
+        and await asyncio.to_thread(parts.store.get_run, body.run_id) is not None
+    ):
         raise Problem(409, f"a run with id '{body.run_id}' already exists; choose another id")
     if body.workflow is not None:
         loaded = _from_catalog(parts, body.workflow)
     else:
         loaded = _load(parts, str(body.path))
-    run_id = parts.supervisor.submit(
+    run_id = await parts.supervisor.submit_off_loop(
         loaded,
         body.inputs,
         priority=body.priority,
@@ -172,23 +187,12 @@ async def submit_run(parts: Parts, body: SubmitRequest) -> Submitted:
     responses={409: {"model": ErrorBody}},
 )
 async def cancel_run(parts: Parts, run_id: str) -> CancelResult:
-    record = require_run(parts, run_id)
+    record = await _run_or_404(parts, run_id)
     if record.status.terminal:
         raise Problem(409, f"run {run_id} already ended ({record.status}); nothing to cancel")
-    cancelled = parts.supervisor.cancel(run_id)
-    after = parts.store.get_run(run_id) or record
+    cancelled = await parts.supervisor.cancel_off_loop(run_id)
+    after = await asyncio.to_thread(parts.store.get_run, run_id) or record
     return CancelResult(run_id=run_id, cancelled=cancelled, status=after.status)
-
-
-def _workflow_path(parts: DaemonParts, workflow_id: int | None) -> str | None:
-    # The store has no accessor for a workflow's file path yet; read the column directly.
-    if workflow_id is None:
-        return None
-    with parts.store.engine.connect() as connection:
-        value = connection.execute(
-            select(workflows.c.path).where(workflows.c.id == workflow_id)
-        ).scalar()
-    return None if value is None else str(value)
 
 
 @router.post(
@@ -201,19 +205,19 @@ def _workflow_path(parts: DaemonParts, workflow_id: int | None) -> str | None:
 async def rerun_run(parts: Parts, run_id: str, body: RerunRequest | None = None) -> Submitted:
     body = body or RerunRequest()
     _require_accepting(parts)
-    record = require_run(parts, run_id)
+    record = await _run_or_404(parts, run_id)
     if not record.status.terminal:
         raise Problem(409, f"run {run_id} is {record.status}; only finished runs can be re-run")
     current: Path | None = None
     if body.mode == "current":
-        text = body.path or _workflow_path(parts, record.workflow_id)
+        text = body.path or await asyncio.to_thread(parts.store.workflow_path, record.workflow_id)
         if text is None:
             raise Problem(
                 409,
                 f"run {run_id} has no workflow file on record; pass 'path' to re-run on a file",
             )
         current = _load(parts, text).path
-    new_id = parts.supervisor.rerun(run_id, mode=body.mode, current_path=current)
+    new_id = await parts.supervisor.rerun_off_loop(run_id, mode=body.mode, current_path=current)
     return Submitted(run_id=new_id, workflow=record.workflow_name)
 
 
@@ -232,7 +236,7 @@ async def wait_run(
     run_id: str,
     timeout: Annotated[float, Query(ge=0, le=300, allow_inf_nan=False)] = 30.0,
 ) -> WaitResult:
-    record = require_run(parts, run_id)
+    record = await _run_or_404(parts, run_id)
     bus = parts.supervisor.bus
     queue = bus.subscribe()
     loop = asyncio.get_running_loop()
@@ -246,7 +250,7 @@ async def wait_run(
             # publish none (a worker that reported a fatal error).
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(_next_about(queue, run_id), min(remaining, 0.5))
-            record = require_run(parts, run_id)
+            record = await _run_or_404(parts, run_id)
     finally:
         bus.unsubscribe(queue)
     return WaitResult(run=run_info(record), finished=record.status.terminal)

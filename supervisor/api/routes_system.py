@@ -53,6 +53,7 @@ async def health(parts: Parts) -> Health:
 )
 async def metrics(request: Request) -> Response:
     collector: Metrics = request.app.state.metrics
+    await collector.refresh()
     return Response(collector.render(), media_type=CONTENT_TYPE_LATEST)
 
 

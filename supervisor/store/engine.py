@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
@@ -43,6 +44,19 @@ def describe(url: URL | str) -> str:
     if url.get_backend_name() == "sqlite":
         return url.database or ":memory:"
     return url.render_as_string(hide_password=True)
+
+
+def sqlite_file(engine: Engine) -> Path | None:
+    """The file of a SQLite engine on a file (None for other backends and in-memory)."""
+    if not is_sqlite(engine) or engine.url.database in (None, "", ":memory:"):
+        return None
+    if engine.url.database.startswith("file:"):  # a URI; not used by Deskpilot itself
+        return None
+    return Path(engine.url.database).expanduser().resolve()
+
+
+def sqlite_url_of(path: Path) -> URL:
+    return URL.create("sqlite", database=str(path))
 
 
 def make_engine(url: str | URL, *, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> Engine:

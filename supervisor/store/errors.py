@@ -8,6 +8,7 @@ The hierarchy, root first::
         ├── DiskFull                SQLite could not grow the file: the disk (or quota) is full
         ├── DatabaseTooNew          the file was migrated by a newer Deskpilot
         ├── DatabaseCorrupt         the file is not a readable SQLite database
+        ├── DatabaseGone            the file was deleted or replaced while it was open
         └── RunNotFound             no run with that id is in the history
 
 Every message names the database and says what to do, because these reach the
@@ -44,6 +45,10 @@ class DatabaseTooNew(StoreError):
 
 class DatabaseCorrupt(StoreError):
     """The file is not a database SQLite can read."""
+
+
+class DatabaseGone(StoreError):
+    """The history file was deleted or replaced while open: writes into it would be lost."""
 
 
 class RunNotFound(StoreError, LookupError):

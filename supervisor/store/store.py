@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import sqlite3
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -49,9 +50,12 @@ from supervisor.store.engine import (
     is_sqlite,
     make_engine,
     read_busy_timeout,
+    sqlite_file,
+    sqlite_url_of,
     write_options,
 )
-from supervisor.store.errors import RunNotFound, translate
+from supervisor.store.errors import RunNotFound, StoreError, translate
+from supervisor.store.identity import FileIdentity
 from supervisor.store.migrate import upgrade_to_head
 from supervisor.store.records import (
     ArtifactRecord,
@@ -62,6 +66,12 @@ from supervisor.store.records import (
     run_record,
     step_record,
     whole_span,
+)
+from supervisor.store.recovery import (
+    import_recovery,
+    mark_imported,
+    pending_recoveries,
+    recovery_path,
 )
 from supervisor.store.schema import artifacts, events, runs, step_runs, workflow_versions, workflows
 from supervisor.store.types import UTCDateTime
@@ -112,6 +122,16 @@ class HistoryStore:
         self._write_options = write_options(engine)
         self._busy_timeout = self._guard(read_busy_timeout, engine)
         self._writer = BatchWriter(engine)
+        #: The file this store writes (SQLite files only): a write checks it is still there.
+        self.identity: FileIdentity | None = None
+        #: A connection that keeps the opened file readable if it is deleted or replaced, so
+        #: ``divert`` can still copy what it held.
+        self._anchor: sqlite3.Connection | None = None
+        path = sqlite_file(engine)
+        if path is not None:
+            self.identity = FileIdentity.of(path)
+            self._anchor = sqlite3.connect(path, check_same_thread=False)
+            self._anchor.execute("SELECT count(*) FROM sqlite_master").fetchone()
 
     @classmethod
     def open(
@@ -135,8 +155,64 @@ class HistoryStore:
 
     def close(self) -> None:
         self._writer.close()
+        if self._anchor is not None:
+            self._anchor.close()
+            self._anchor = None
         if self._owns_engine:
             self.engine.dispose()
+
+    # -- the file itself ----------------------------------------------------------------
+
+    def problem(self) -> str | None:
+        """Why this store must not be written now (its file deleted or replaced), or None."""
+        return None if self.identity is None else self.identity.problem()
+
+    def divert(self) -> Path:
+        """Copy what the vanished file held into a recovery file, and write there from now on.
+
+        Called by the supervisor's stop when ``problem()`` is set: the stop's own
+        writes (pending events, interrupted runs) then land in the recovery file,
+        which the next start imports (``import_recoveries``).  The connections to
+        the vanished file are left open, not closed: closing the last one would
+        delete ``<path>-wal`` by name, which may by now belong to another file.
+        """
+        if self.identity is None or self._anchor is None:
+            raise StoreError(f"the history database {self.database} is not a file; cannot divert")
+        target = recovery_path(self.identity.path)
+        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        copy = sqlite3.connect(target)
+        try:
+            self._anchor.backup(copy)
+        finally:
+            copy.close()
+        self._writer = BatchWriter(make_engine(sqlite_url_of(target), busy_timeout=self._busy()))
+        self.engine = self._writer.engine
+        self._owns_engine = True
+        self.identity = FileIdentity.of(target)
+        self.database = describe(self.engine.url)
+        self._anchor = sqlite3.connect(target, check_same_thread=False)
+        logger.warning("history diverted to the recovery file %s", target)
+        return target
+
+    def import_recoveries(self) -> list[tuple[Path, int]]:
+        """Import every recovery file left beside this database (see ``recovery``).
+
+        Returns (file, runs copied) for each; a file is renamed ``*.imported`` once
+        its runs are committed.
+        """
+        if self.identity is None:
+            return []
+        done = []
+        for path in pending_recoveries(self.identity.path):
+            with self._write() as connection:
+                copied = import_recovery(connection, path)
+            mark_imported(path)
+            logger.warning("imported %d runs from the recovery file %s", copied, path)
+            done.append((path, copied))
+        return done
+
+    def _busy(self) -> float:
+        return DEFAULT_BUSY_TIMEOUT if self._busy_timeout is None else self._busy_timeout
 
     def __enter__(self) -> HistoryStore:
         return self
@@ -156,6 +232,8 @@ class HistoryStore:
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
+        if self.identity is not None:
+            self.identity.check()
         try:
             with (
                 self.engine.connect().execution_options(**self._write_options) as connection,
@@ -233,6 +311,24 @@ class HistoryStore:
                 select(workflow_versions.c.content).where(workflow_versions.c.id == version_id)
             ).scalar()
         return content
+
+    def workflow_path(self, workflow_id: int | None) -> str | None:
+        """Where the workflow's file was when it was last submitted (None if never from a file)."""
+        if workflow_id is None:
+            return None
+        with self._read() as connection:
+            path = connection.execute(
+                select(workflows.c.path).where(workflows.c.id == workflow_id)
+            ).scalar()
+        return None if path is None else str(path)
+
+    def last_seq(self, run_id: str) -> int:
+        """The highest sequence number in a run's stored event log (0 when it has none)."""
+        with self._read() as connection:
+            value = connection.execute(
+                select(func.max(events.c.seq)).where(events.c.run_id == run_id)
+            ).scalar()
+        return int(value or 0)
 
     # -- runs: writing ----------------------------------------------------------------
 
@@ -313,6 +409,8 @@ class HistoryStore:
         """Apply a batch of engine events in one transaction (see ``supervisor.store.ingest``)."""
         if not batch:
             return
+        if self.identity is not None:
+            self.identity.check()  # with each commit batch: never into a vanished file
         try:
             self._writer.record(batch)
         except sa_exc.DBAPIError as error:

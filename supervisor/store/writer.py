@@ -35,6 +35,7 @@ class BatchWriter:
     """Applies batches one at a time (a lock serialises callers) on a connection it keeps."""
 
     def __init__(self, engine: Engine) -> None:
+        self.engine = engine
         self._engine = engine
         self._options = write_options(engine)
         self._direct = is_sqlite(engine)
