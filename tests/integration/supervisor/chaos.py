@@ -23,6 +23,8 @@ import os
 import random
 import signal
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -88,12 +90,16 @@ class ChaosReport:
     seconds: float = 0.0
     #: Every worker (and fork server) process seen during the test.
     pids: set[int] = field(default_factory=set)
+    #: Seconds another process held the database's write lock, each time.
+    lock_holds: list[float] = field(default_factory=list)
 
     def summary(self) -> str:
         return (
             f"{self.runs} runs in {self.seconds:.1f}s: {dict(self.statuses)}; "
             f"workers SIGKILLed {self.kills}, SIGSTOPped {self.stops}, fork server killed "
-            f"{self.server_kills}, supervisor killed {self.supervisor_kills}; "
+            f"{self.server_kills}, supervisor killed {self.supervisor_kills}; database locked "
+            f"by another process {len(self.lock_holds)} times "
+            f"({', '.join(f'{s:.1f}s' for s in self.lock_holds)}); "
             f"interruptions recorded: {dict(self.reasons)}"
         )
 
@@ -145,6 +151,59 @@ class Monkey(threading.Thread):
                     self.stops += 1
 
 
+HOLD_LOCK = """
+import sqlite3, sys, time
+connection = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30)
+connection.execute("BEGIN EXCLUSIVE")
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+connection.execute("COMMIT")
+"""
+
+
+class Locker(threading.Thread):
+    """Holds the database's write lock from another process, at set points of the run.
+
+    ``targets`` are finished-run counts; when the history reaches one, a child
+    process takes ``BEGIN EXCLUSIVE`` and keeps it ``seconds``.  ``restarting``
+    keeps a lock hold and a supervisor restart apart (a start on a locked
+    database is another test).
+    """
+
+    def __init__(
+        self, database: Path, targets: list[int], seconds: float, restarting: threading.Lock
+    ) -> None:
+        super().__init__(name="chaos-locker", daemon=True)
+        self.database = database
+        self.targets = sorted(targets)
+        self.seconds = seconds
+        self.restarting = restarting
+        self.halt = threading.Event()
+        self.held: list[float] = []
+
+    def run(self) -> None:
+        for target in self.targets:
+            while _finished(self.database) < target:
+                if self.halt.wait(0.2):
+                    return
+            with self.restarting:
+                self.held.append(hold_lock(self.database, self.seconds))
+
+
+def hold_lock(database: Path, seconds: float) -> float:
+    """Hold ``database``'s write lock from another process for ``seconds``; returns how long."""
+    with subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(database), str(seconds)],
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as holder:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "locked"
+        started = time.monotonic()
+        holder.wait(seconds + 30)
+        return time.monotonic() - started
+
+
 def run_chaos(
     daemon: DaemonProcess,
     folder: Path,
@@ -155,6 +214,8 @@ def run_chaos(
     monkey_pause: tuple[float, float] = (0.2, 0.5),
     step_pause: float = 0.03,
     supervisor_kills: int = 1,
+    lock_holds: int = 0,
+    lock_seconds: float = 10.0,
 ) -> ChaosReport:
     """Submit ``runs`` runs in batches, SIGKILLing the supervisor mid-way through each batch
     but the last (and starting it again with the next batch), under chaos; wait for all."""
@@ -169,18 +230,29 @@ def run_chaos(
     ids = daemon.start(workflow, count=sizes[0])
     monkey = Monkey(daemon, seed, monkey_pause)
     monkey.start()
+    restarting = threading.Lock()
+    locker = Locker(
+        database,
+        [runs * (n + 1) // (lock_holds + 1) for n in range(lock_holds)],
+        lock_seconds,
+        restarting,
+    )
+    locker.start()
     try:
         for size, following in zip(sizes, sizes[1:], strict=False):
             # let about half of this batch finish, then kill the supervisor mid-run
             target = len(ids) - size // 2
             wait_for(functools.partial(_reached, database, target), timeout=timeout)
-            monkey.hold.set()
-            daemon.kill()
-            ids += daemon.start(workflow, count=following)
-            monkey.hold.clear()
+            with restarting:
+                monkey.hold.set()
+                daemon.kill()
+                ids += daemon.start(workflow, count=following)
+                monkey.hold.clear()
         wait_for(functools.partial(_reached, database, runs), timeout=timeout, interval=0.1)
+        locker.join(lock_seconds + 60)
     finally:
         monkey.halt.set()
+        locker.halt.set()
         monkey.join(5)
     report = ChaosReport(
         runs=len(ids),
@@ -191,6 +263,7 @@ def run_chaos(
         supervisor_kills=supervisor_kills,
         seconds=time.monotonic() - started,
         pids=monkey.seen,
+        lock_holds=locker.held,
     )
     notes = "SELECT data FROM events WHERE kind = 'log' AND data LIKE '%\"reason\"%'"
     for (data,) in _query(database, notes):
@@ -228,6 +301,45 @@ def check_no_step_ran_twice(database: Path, counts: Path) -> int:
         )
         checked += 1
     return checked
+
+
+def check_hang_evidence(database: Path) -> tuple[int, int, list[str]]:
+    """Whether every worker found hung left evidence with every thread's Python stack.
+
+    Each hung interruption is a note in its run's log naming the worker's pid;
+    the evidence file of that worker must hold py-spy's stacks (a stopped worker
+    cannot write its own).  Returns (hung workers, evidence files with stacks,
+    what is missing).
+    """
+    notes = _query(
+        database, "SELECT run_id, data FROM events WHERE kind = 'log' AND data LIKE '%hung%'"
+    )
+    hung = {
+        (run_id, int(note["pid"]))
+        for run_id, data in notes
+        if (note := json.loads(data)).get("reason") == "hung" and note.get("pid")
+    }
+    stacks: dict[tuple[str, int], dict[str, Any]] = {}
+    for run_id, path in _query(
+        database,
+        "SELECT run_id, path FROM artifacts WHERE kind = 'evidence' AND path LIKE '%-hung.json'",
+    ):
+        saved = json.loads(Path(path).read_text(encoding="utf-8"))
+        stacks[(run_id, int(saved["pid"]))] = saved.get("python_stacks") or {}
+    problems = []
+    complete = 0
+    for key in sorted(hung):
+        found = stacks.get(key)
+        if found is None:
+            problems.append(f"run {key[0]}, worker {key[1]}: no evidence")
+        elif "error" in found or not found.get("threads"):
+            problems.append(f"run {key[0]}, worker {key[1]}: no stacks: {found}")
+        elif not any(thread["frames"] for thread in found["threads"]):
+            # (a thread between two Python calls, or just starting, may show no frame)
+            problems.append(f"run {key[0]}, worker {key[1]}: no thread has a frame: {found}")
+        else:
+            complete += 1
+    return len(hung), complete, problems
 
 
 def _line_ends(path: Path) -> dict[str, list[int]]:

@@ -11,7 +11,12 @@ from pathlib import Path
 
 from supervisor.paths import sqlite_url
 from supervisor.store.store import HistoryStore
-from tests.integration.supervisor.chaos import CHAOS_OPTIONS, check_no_step_ran_twice, run_chaos
+from tests.integration.supervisor.chaos import (
+    CHAOS_OPTIONS,
+    check_hang_evidence,
+    check_no_step_ran_twice,
+    run_chaos,
+)
 from tests.integration.supervisor.harness import describe, pid_gone
 
 logger = logging.getLogger(__name__)
@@ -36,6 +41,8 @@ def test_chaos_every_run_ends_and_no_recorded_step_runs_twice(
     database = daemon.home / "data" / "history.sqlite3"
     checked = check_no_step_ran_twice(database, folder / "counts")
     assert checked >= 3 * report.statuses["succeeded"]
+    hung, with_stacks, missing = check_hang_evidence(database)  # py-spy read every frozen worker
+    assert hung >= 1 and with_stacks == hung, missing[:5]
     daemon.stop()
     with HistoryStore.open(sqlite_url(database)) as store:
         assert store.integrity_check() == "ok"
