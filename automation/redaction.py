@@ -310,7 +310,11 @@ class RedactingFilter(logging.Filter):
         redactor = self.redactor
         if not redactor:
             return True
-        record.msg = redactor.text(record.getMessage())
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format string: logging reports it; this must not raise
+            message = f"{record.msg} {record.args!r}"
+        record.msg = redactor.text(message)
         record.args = None
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)

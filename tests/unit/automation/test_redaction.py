@@ -444,3 +444,14 @@ def test_masking_a_log_line_is_fast() -> None:
 
     # about 1.5 us here; generous for a loaded CI machine
     assert per_line < 100e-6
+
+
+def test_a_bad_format_string_does_not_make_logging_raise() -> None:
+    import logging
+
+    from automation.redaction import RedactingFilter
+
+    record = logging.makeLogRecord({"msg": "%s and %s", "args": (SECRET,)})
+
+    assert RedactingFilter(Redactor([SECRET])).filter(record)
+    assert SECRET not in record.getMessage() and MASK in record.getMessage()
