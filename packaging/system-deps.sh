@@ -7,7 +7,8 @@
 # and qalculate-gtk beside them for the image-targeting benchmark;
 # tesseract for text read off the screen (expect: text postconditions, the
 # recorder's OCR text anchors); openbox, wmctrl and xprop (x11-utils) for the
-# recorder's tests, which record a session on a desktop with a window manager.
+# recorder's tests, which record a session on a desktop with a window manager,
+# and the OCR tests, which read title bars and several windows.
 set -euo pipefail
 packages=(
   xvfb xauth fonts-dejavu-core

@@ -17,13 +17,14 @@ on the first step that needs them.
 
 from __future__ import annotations
 
-from automation.blocks.desktop import clipboard, image, input, screen, ui, windows
+from automation.blocks.desktop import clipboard, image, input, screen, screen_text, ui, windows
 from automation.blocks.desktop.display import abort, control_dir, resume
 
 BLOCKS = (
     *input.BLOCKS,
     *clipboard.BLOCKS,
     *screen.BLOCKS,
+    *screen_text.BLOCKS,
     *image.BLOCKS,
     *windows.BLOCKS,
     *ui.BLOCKS,

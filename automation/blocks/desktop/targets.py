@@ -6,7 +6,8 @@ A target lists anchors, best first::
       anchors:
         - image: images/save.png            # the template captured when the flow was made
         - image: images/save-dark.png       # an alternative (dark theme, new icon)
-        - text: Save report                 # OCR, when tesseract is installed
+        - accessibility: "app=myapp / ... / push button[name=Save]"   # AT-SPI, see ui.py
+        - text: Save report                 # OCR (fuzzy), when tesseract is installed
         - image: images/name-label.png      # another thing on screen, plus an offset
           offset: [140, 40]
         - position: [812, 440]              # last known position: a last resort, opt-in
@@ -14,7 +15,12 @@ A target lists anchors, best first::
       captured_screen: [1920, 1080]
 
 The first anchor that matches wins; the block reports which (``anchor``), its
-score, and ``healed: true`` when it was not the first.  With
+score, and ``healed: true`` when it was not the first.  An ``accessibility``
+anchor finds the element by its selector (score 1.0, method
+``accessibility``); one that matches several elements is an error, not a
+pick.  A ``text`` anchor reads the screen window by window and matches the
+phrase fuzzily (``confidence`` is the similarity it needs, 0.8 by default);
+the phrase read in two places about equally well is an error too.  With
 ``refresh_template`` a confident match by any other anchor saves what is on
 screen now as ``<first template>.refreshed.png`` next to the original (which is
 kept) and that file is tried right after the original from then on, so a
@@ -44,8 +50,6 @@ target; a ``position`` anchor never stands in for an ambiguous one.
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -77,6 +81,10 @@ class Anchor(BaseModel):
     text: str | None = Field(
         default=None, description="a text label to find by OCR (needs tesseract)"
     )
+    accessibility: str | None = Field(
+        default=None,
+        description="an accessibility selector, e.g. 'app=galculator / ... / button[name=7]'",
+    )
     position: list[int] | None = Field(
         default=None, min_length=2, max_length=2, description="a fixed [x, y]: last known position"
     )
@@ -98,6 +106,8 @@ class Anchor(BaseModel):
             base = f"image:{self.image}"
         elif self.text:
             base = f"text:{self.text}"
+        elif self.accessibility:
+            base = f"accessibility:{self.accessibility}"
         else:
             base = f"position:{self.position}"
         return base + (f"+offset{self.offset}" if self.offset else "")
@@ -196,11 +206,14 @@ def simple_target(image: str) -> Target:
 
 def check_target(ctx: BlockContext, block_id: str, target: Target) -> None:
     for anchor in target.anchors:
-        kinds = sum(x is not None for x in (anchor.image, anchor.text, anchor.position))
+        kinds = sum(
+            x is not None
+            for x in (anchor.image, anchor.text, anchor.position, anchor.accessibility)
+        )
         if kinds != 1:
             raise BlockInputError(
                 f"node '{ctx.node_id}' ({block_id}): each anchor needs exactly one of image, "
-                f"text or position; got {anchor.model_dump(exclude_none=True)}"
+                f"text, accessibility or position; got {anchor.model_dump(exclude_none=True)}"
             )
     if isinstance(target.nearest_to, Target):
         check_target(ctx, block_id, target.nearest_to)
@@ -390,7 +403,9 @@ def _try_anchor(
         x, y = anchor.position
         return Located(Box(x - 1, y - 1, 3, 3), 0.0, 1.0, "position", label, index)
     if anchor.text is not None:
-        located = _find_text(ctx, anchor.text, screen, origin, label, index)
+        located = _find_text(ctx, anchor, screen, origin, label, index, evidence)
+    elif anchor.accessibility is not None:
+        located = _find_element(ctx, anchor.accessibility, origin, label, index)
     else:
         assert anchor.image is not None
         located = None
@@ -450,47 +465,74 @@ def _try_anchor(
 
 
 def _find_text(
-    ctx: BlockContext, text: str, screen: Image, origin: Box, label: str, index: int
+    ctx: BlockContext,
+    anchor: Anchor,
+    screen: Image,
+    origin: Box,
+    label: str,
+    index: int,
+    evidence: Evidence,
 ) -> Located | None:
-    """Find a word or phrase with tesseract's TSV output; None when OCR is not installed."""
-    tesseract = shutil.which("tesseract")
-    if tesseract is None:
-        ctx.log(f"anchor {label} skipped: tesseract is not installed", "warning")
-        return None
-    import cv2
+    """Find a phrase by OCR, window by window, fuzzily; None when it is not there or when
+    Tesseract is not installed (logged).  Two places reading alike raise ``AmbiguousText``."""
+    from automation.blocks.desktop import ocr
 
-    ok, png = cv2.imencode(".png", matching.to_bgr(screen))
-    if not ok:
+    assert anchor.text is not None
+    similarity = anchor.confidence or ocr.DEFAULT_SIMILARITY
+    try:
+        words = ocr.read_screen(screen, origin, timeout=ctx.remaining(30.0) or 30.0)
+    except ocr.OcrUnavailable as exc:
+        ctx.log(f"anchor {label} skipped: {exc}", "warning")
         return None
     try:
-        done = subprocess.run(
-            [tesseract, "stdin", "stdout", "tsv"],
-            input=png.tobytes(),
-            capture_output=True,
-            timeout=ctx.remaining(30.0),
-            check=False,
+        hit = ocr.find_one(words, anchor.text, similarity_min=similarity)
+    except ocr.AmbiguousText as exc:
+        evidence.candidate, evidence.score = exc.matches[0].box, exc.matches[0].score
+        raise
+    if hit is None:
+        near = ocr.closest(words, anchor.text, limit=1)
+        if near and (evidence.score is None or near[0].score > evidence.score):
+            evidence.candidate, evidence.score = near[0].box, near[0].score
+        ctx.log(
+            f"anchor {label}: not read on screen"
+            + (f"; the closest is {near[0].describe()}" if near else ""),
+            "info",
         )
-    except subprocess.TimeoutExpired:
         return None
-    words: list[tuple[str, Box, float]] = []
-    for line in done.stdout.decode(errors="replace").splitlines()[1:]:
-        parts = line.split("\t")
-        if len(parts) == 12 and parts[11].strip():
-            x, y, w, h = (int(v) for v in parts[6:10])
-            words.append((parts[11].strip(), Box(x, y, w, h), float(parts[10])))
-    wanted = text.split()
-    for start in range(len(words)):
-        chunk = words[start : start + len(wanted)]
-        if [w for w, _, _ in chunk] == wanted:
-            x0 = min(b.x for _, b, _ in chunk)
-            y0 = min(b.y for _, b, _ in chunk)
-            x1 = max(b.x + b.width for _, b, _ in chunk)
-            y1 = max(b.y + b.height for _, b, _ in chunk)
-            score = min(c for _, _, c in chunk) / 100
-            return Located(
-                Box(x0 + origin.x, y0 + origin.y, x1 - x0, y1 - y0), score, 1.0, "ocr", label, index
-            )
-    return None
+    return Located(hit.box, hit.score, 1.0, "ocr", label, index)
+
+
+def _find_element(
+    ctx: BlockContext, selector: str, origin: Box, label: str, index: int
+) -> Located | None:
+    """Find an element through the accessibility bus; None when it is not there (or no bus).
+
+    Several elements matching raise ``ElementAmbiguous``: a target never guesses.  An
+    element outside the searched region does not count.
+    """
+    from automation.blocks.desktop import accessibility as a11y
+
+    try:
+        element = a11y.find(selector)
+    except a11y.ElementNotFound as exc:
+        ctx.log(f"anchor {label}: {exc}", "info")
+        return None
+    except a11y.AccessibilityUnavailable as exc:
+        ctx.log(f"anchor {label} skipped: {exc}", "warning")
+        return None
+    if element.box is None:
+        ctx.log(f"anchor {label}: {element.describe()} reports no place on screen", "info")
+        return None
+    x, y = element.box.center
+    if not (origin.x <= x < origin.x + origin.width and origin.y <= y < origin.y + origin.height):
+        ctx.log(f"anchor {label}: {element.describe()} is outside the searched region", "info")
+        return None
+    located = Located(element.box, 1.0, 1.0, "accessibility", label, index)
+    box = element.box.as_list()
+    located.matches = [
+        {"x": x, "y": y, "box": box, "score": 1.0, "scale": 1.0, "path": element.path}
+    ]
+    return located
 
 
 def _refresh(
@@ -502,14 +544,14 @@ def _refresh(
     first = target.anchors[0]
     if first.image is None or found.method == "position":
         return None
-    if found.score < REFRESH_CONFIDENCE and found.method != "ocr":
+    if found.score < REFRESH_CONFIDENCE and found.method not in ("ocr", "accessibility"):
         return None
     if REFRESH_SUFFIX in found.anchor:
         return None  # the refreshed copy itself matched: nothing new to save
     original = resolve_path(ctx, first.image)
     template = load_template(ctx, first.image)
     th, tw = template.shape[:2]
-    scale = found.scale if found.method != "ocr" else 1.0
+    scale = found.scale if found.method not in ("ocr", "accessibility") else 1.0
     w, h = round(tw * scale), round(th * scale)
     cx, cy = found.box.center
     x0, y0 = cx - w // 2 - origin.x, cy - h // 2 - origin.y

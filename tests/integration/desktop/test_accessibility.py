@@ -1,4 +1,6 @@
-"""UI elements through AT-SPI on real Debian apps: galculator (GTK 3) and SpeedCrunch (Qt).
+"""UI elements through AT-SPI on real Debian apps: galculator (GTK 3) and SpeedCrunch (Qt);
+galculator's 12 x 34 through accessibility targets and through image targets, each checked
+by OCR of its display and by its accessible text; targets mixing anchors.
 
 One galculator and one SpeedCrunch serve the whole module (started on a private
 accessibility bus by ``a11y_session``); each test clears the calculator first.
@@ -12,6 +14,8 @@ from collections.abc import Iterator
 import pytest
 
 from automation.blocks.desktop import accessibility as a11y
+from automation.blocks.desktop.image import ImageClick, ImageFind
+from automation.blocks.desktop.screen_text import ScreenReadText
 from automation.blocks.desktop.ui import UiClick, UiFind, UiGetText, UiSetText, UiWait
 from automation.errors import BlockError
 from automation.testing import run_block
@@ -174,3 +178,103 @@ def test_speedcrunch_qt_app_is_found_typed_into_and_clicked(speedcrunch) -> None
     assert "408" in eventually(lambda: "408" in result() and result(), timeout=5)
     text = run_block(UiGetText, {"selector": sc + "push button[name=7]"}).last
     assert text["text"] == "7" and text["source"] == "name"
+
+
+# -- the same computation through image targets, and checks by OCR of the display ------------
+
+KEYS = ["1", "2", "*", "3", "4", "="]
+
+
+def _key(name: str) -> a11y.Element:
+    return a11y.find(f"{GALC}button[name={a11y.sel.quote(name)}]")
+
+
+def _ocr_display(tmp_path) -> str:
+    """The calculator's display read by OCR (screen.read_text on its box)."""
+    out = run_block(
+        ScreenReadText,
+        {"target": {"anchors": [{"accessibility": DISPLAY}]}},
+        workflow_dir=tmp_path,
+    ).last
+    assert out["engine"] == "tesserocr"
+    return str(out["text"])
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the image matcher on main still takes look-alike keys (the edge fallback finds "
+    "'4' on the '*' key): issue 9, Build item 1. Strict: remove this mark when it passes.",
+)
+def test_galculator_computes_12_times_34_through_image_targets(calculator, flows: Flows) -> None:
+    import cv2
+
+    from automation.blocks.desktop.display import Box, grab
+
+    for key in KEYS:  # crops of the live app, each key's face inside its border
+        box = _key(key).box
+        assert box is not None
+        image, _ = grab(Box(box.x + 3, box.y + 3, box.width - 6, box.height - 6))
+        assert cv2.imwrite(str(flows.folder / f"key{KEYS.index(key)}.png"), image)
+    nodes = "\n".join(
+        f"  key{n}:\n    block: image.click\n    with: {{template: key{n}.png}}" for n in range(6)
+    )
+    links = "\n".join(f"  - key{n} -> key{n + 1}" for n in range(5))
+    result = flows.run(
+        f"deskpilot: 1\nname: multiply-by-images\nnodes:\n{nodes}\nlinks:\n{links}\n"
+        "outputs:\n  method: '{{ nodes.key1.method }}'\n"
+    )
+    assert result.ok, result.error
+    assert eventually(lambda: a11y.read_text(a11y.find(DISPLAY)) == "408", timeout=5)
+    assert _ocr_display(flows.folder) == "408"
+
+
+def test_accessibility_computation_is_also_read_by_ocr(calculator, tmp_path) -> None:
+    for key in KEYS:
+        run_block(UiClick, {"selector": f"{GALC}button[name={a11y.sel.quote(key)}]"})
+    assert a11y.read_text(a11y.find(DISPLAY)) == "408"
+    assert _ocr_display(tmp_path) == "408"
+
+
+def test_a_stale_image_heals_from_the_accessibility_anchor_and_is_refreshed(
+    calculator, tmp_path
+) -> None:
+    import cv2
+    import numpy as np
+
+    stale = np.full((28, 53, 3), 250, np.uint8)
+    cv2.putText(stale, "7?", (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 90, 0), 2)
+    cv2.imwrite(str(tmp_path / "seven.png"), stale)
+    target = {
+        "anchors": [{"image": "seven.png"}, {"accessibility": GALC + "button[name=7]"}],
+        "refresh_template": True,
+    }
+    out = run_block(ImageClick, {"target": target}, workflow_dir=tmp_path).last
+    assert out["anchor"] == "accessibility:" + GALC + "button[name=7]"
+    assert out["method"] == "accessibility" and out["healed"] is True
+    assert out["refreshed"] == str(tmp_path / "seven.refreshed.png")
+    assert eventually(lambda: a11y.read_text(a11y.find(DISPLAY)) == "7", timeout=5)
+    # the refreshed template now finds the key by itself, before the accessibility anchor
+    again = run_block(ImageFind, {"target": target}, workflow_dir=tmp_path).last
+    assert again["found"] and again["anchor"] == "image:seven.refreshed.png"
+    seven = _key("7").box
+    assert seven is not None
+    assert seven.x <= again["x"] < seven.x + seven.width
+    assert seven.y <= again["y"] < seven.y + seven.height
+
+
+def test_text_anchor_reads_the_key_label_and_reports_an_ambiguous_one(calculator, tmp_path) -> None:
+    run_block(UiClick, {"selector": GALC + "button[name=9]"})
+    clear = run_block(
+        ImageClick, {"target": {"anchors": [{"text": "AC"}]}}, workflow_dir=tmp_path
+    ).last
+    assert clear["method"] == "ocr" and clear["score"] >= 0.8
+    ac = _key("AC").box
+    assert ac is not None and ac.x <= clear["x"] < ac.x + ac.width
+    assert eventually(lambda: a11y.read_text(a11y.find(DISPLAY)) == "0", timeout=5)
+    with pytest.raises(BlockError, match="ambiguous text 'M'"):
+        # MS, MR and M+ all read as M and a bit: three places alike
+        run_block(
+            ImageClick,
+            {"target": {"anchors": [{"text": "M", "confidence": 0.5}]}},
+            workflow_dir=tmp_path,
+        )

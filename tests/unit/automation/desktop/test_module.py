@@ -12,7 +12,7 @@ EXPECTED = {
     "mouse.move", "mouse.click", "mouse.drag", "mouse.scroll", "mouse.position",
     "keyboard.type", "keyboard.press", "keyboard.hotkey", "keyboard.key_down", "keyboard.key_up",
     "clipboard.get", "clipboard.set",
-    "screen.size", "screen.screenshot", "screen.pixel", "screen.wait_for_color",
+    "screen.size", "screen.screenshot", "screen.pixel", "screen.wait_for_color", "screen.read_text",
     "image.find", "image.wait", "image.click",
     "window.list", "window.focus", "window.move", "window.resize", "window.minimize",
     "window.close", "window.wait", "app.launch",
