@@ -214,6 +214,10 @@ class _TriggerBase(_Frozen):
     inputs: dict[str, Any] = Field(default_factory=dict, description="inputs given to each run")
 
 
+#: Shortest schedule interval, in seconds: ``interval: 1ms`` once made 11,000 runs in 11 s.
+MIN_SCHEDULE_INTERVAL = 1.0
+
+
 class ScheduleTrigger(_TriggerBase):
     """Runs on a cron expression, a fixed interval, or once at a date."""
 
@@ -240,8 +244,12 @@ class ScheduleTrigger(_TriggerBase):
         given = [k for k in ("cron", "interval", "at") if getattr(self, k) is not None]
         if len(given) != 1:
             raise ValueError("a schedule needs exactly one of 'cron', 'interval' or 'at'")
-        if self.interval is not None and self.interval <= 0:
-            raise ValueError("a schedule interval must be longer than zero")
+        if self.interval is not None and self.interval < MIN_SCHEDULE_INTERVAL:
+            raise ValueError(
+                f"a schedule interval must be at least {MIN_SCHEDULE_INTERVAL:g}s, got "
+                f"{self.interval:g}s; shorter ones flood the history (use a loop inside "
+                "the workflow for faster work)"
+            )
         if self.cron is not None:
             check_cron(self.cron, self.timezone)
         return self

@@ -85,6 +85,8 @@ class BreakerOpened(SupervisorEvent):
     workflow: str
     failures: int
     retry_at: datetime | None = None
+    #: "failures" (too many failed runs) or "run rate" (too many runs started).
+    reason: str = "failures"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

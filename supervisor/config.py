@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field
 
 from supervisor.breaker import BreakerPolicy
+from supervisor.rate import RateLimits
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -27,6 +28,8 @@ class SupervisorConfig:
     #: On SIGTERM: how long running steps may take to finish before they are interrupted.
     shutdown_grace: float = 10.0
     breaker: BreakerPolicy = field(default_factory=BreakerPolicy)
+    #: Run-rate ceilings of the triggers, per trigger and in total.
+    rate_limits: RateLimits = field(default_factory=RateLimits)
     #: Seconds a signed webhook call stays acceptable around its timestamp (replay window).
     webhook_window: float = 300.0
 

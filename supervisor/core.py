@@ -45,7 +45,7 @@ from automation.errors import DeskpilotError, WorkflowError, WorkflowInvalid
 from automation.loader import LoadedWorkflow, parse_workflow, read_workflow_file
 from automation.redaction import Redactor
 from automation.validation import validate
-from supervisor.breaker import BreakerState, CircuitBreaker
+from supervisor.breaker import BreakerState, CircuitBreaker, OpenedFor
 from supervisor.bus import (
     BreakerClosed,
     BreakerOpened,
@@ -1241,7 +1241,8 @@ class Supervisor:
                 self._ensure_spares()
                 break
             self._start_run(entry, worker)
-            breaker.started(now)
+            if breaker.started(now):
+                self._breaker_opened(entry.workflow, now)
             if "desktop" in entry.resources:
                 desktop_busy = True
         if next_wake is not None:
@@ -1368,6 +1369,35 @@ class Supervisor:
             logger.warning("worker %s went away before its start message", worker.pid)
 
     # -- outcomes ------------------------------------------------------------------------------
+    def _breaker_opened(self, workflow: str, now: float) -> None:
+        """A breaker opened, on failures or on run rate: pause, tell, and wake at half-open."""
+        breaker = self.breaker(workflow)
+        self.publish(
+            BreakerOpened(
+                workflow=workflow,
+                failures=len(breaker.failures),
+                reason=str(breaker.opened_for or OpenedFor.FAILURES),
+            )
+        )
+        if breaker.opened_for is OpenedFor.RUN_RATE:
+            policy = breaker.policy
+            logger.warning(
+                "workflow %s started more than %d runs in %g s: circuit breaker opened",
+                workflow,
+                policy.max_starts,
+                policy.rate_window,
+            )
+        else:
+            logger.warning("workflow %s keeps failing: circuit breaker opened", workflow)
+        self._breaker_changed(workflow, BreakerState.OPEN)
+        reopen = breaker.reopens_at()
+        if reopen is not None:
+            self._wake_in(max(0.0, reopen - now))
+            if self._loop is not None:
+                self._loop.call_later(
+                    max(0.0, reopen - now), self._breaker_half_open, workflow, reopen
+                )
+
     def _finished(self, workflow: str, run_id: str, status: RunStatus) -> None:
         now = self.clock()
         breaker = self.breaker(workflow)
@@ -1376,16 +1406,7 @@ class Supervisor:
                 self.publish(BreakerClosed(workflow=workflow))
                 self._breaker_changed(workflow, BreakerState.CLOSED)
         elif status is RunStatus.FAILED and breaker.record_failure(now):
-            self.publish(BreakerOpened(workflow=workflow, failures=len(breaker.failures)))
-            logger.warning("workflow %s keeps failing: circuit breaker opened", workflow)
-            self._breaker_changed(workflow, BreakerState.OPEN)
-            reopen = breaker.reopens_at()
-            if reopen is not None:
-                self._wake_in(max(0.0, reopen - now))
-                if self._loop is not None:
-                    self._loop.call_later(
-                        max(0.0, reopen - now), self._breaker_half_open, workflow, reopen
-                    )
+            self._breaker_opened(workflow, now)
         for listener in self.on_run_finished:
             try:
                 listener(workflow, run_id, str(status))

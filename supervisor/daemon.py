@@ -27,6 +27,7 @@ from supervisor.core import Supervisor
 from supervisor.instance_lock import LOCK_FILE, InstanceLock
 from supervisor.logs import json_handler
 from supervisor.paths import DeskpilotPaths
+from supervisor.rate import RateLimits
 from supervisor.retention import RetentionPolicy, schedule_retention, stop_retention
 from supervisor.store.migrate import upgrade_in_child
 from supervisor.store.store import HistoryStore
@@ -62,7 +63,10 @@ class Daemon:
         triggers: bool = True,
     ) -> None:
         self.paths = paths
-        self.config = config or SupervisorConfig()
+        # deskpilotd's own settings: the run-rate ceilings of [rate_limits] in config.toml
+        self.config = config or SupervisorConfig(
+            rate_limits=RateLimits.from_config(paths.config_dir)
+        )
         self.launcher = launcher
         self.registry = registry or BlockRegistry.with_builtins()
         self.api = api

@@ -10,6 +10,7 @@ The hierarchy, root first::
         │                           one answer for all, so nobody learns which names exist
         │                           without the secret (API: 401)
         ├── WebhookReplayed         a valid signature that was accepted before (API: 409)
+        ├── WebhookThrottled        a valid call past a run-rate ceiling; recorded (API: 429)
         └── WebhookPayloadInvalid   a signed body that is not a JSON object (API: 422)
 
 Each carries its HTTP status in ``status_code`` so the API maps the whole
@@ -63,6 +64,12 @@ class WebhookReplayed(TriggerError):
             "this signed webhook request was already accepted; a replay runs nothing "
             "(sign each call with a fresh timestamp)"
         )
+
+
+class WebhookThrottled(TriggerError):
+    """A valid call past a run-rate ceiling (``supervisor.rate``): recorded as skipped."""
+
+    status_code: ClassVar[int] = 429
 
 
 class WebhookPayloadInvalid(TriggerError):

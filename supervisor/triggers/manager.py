@@ -48,15 +48,15 @@ from automation.model import (
 from automation.redaction import process_redactor
 from automation.secrets import SecretStore, secret_store_from_env
 from supervisor.breaker import BreakerState
+from supervisor.rate import RunRate
 from supervisor.session import SessionProbe, default_probe
 from supervisor.triggers.active import ActiveTrigger
 from supervisor.triggers.catalog import WorkflowCatalog
 from supervisor.triggers.chain import CHAIN_WINDOW, loop_refusal, recent_chain
 from supervisor.triggers.deferral import DEFAULT_POLL, DesktopDeferral
-from supervisor.triggers.errors import TriggerError, WebhookNotFound
+from supervisor.triggers.errors import TriggerError, WebhookNotFound, WebhookThrottled
 from supervisor.triggers.files import FileTriggerWatch, resolve_folder
 from supervisor.triggers.hotkeys import HotkeyBindings
-from supervisor.triggers.misfire import iso
 from supervisor.triggers.schedules import (
     ScheduleJobs,
     account_fires,
@@ -69,7 +69,6 @@ from supervisor.triggers.specs import (
     hotkey_label,
     spec_dump,
     spec_hash,
-    summary,
     trigger_key,
 )
 from supervisor.triggers.state import UNKNOWN_HISTORY, NotRun, TriggerState, TriggerStateStore
@@ -123,6 +122,7 @@ class TriggerManager:
         self._states: dict[str, TriggerState] = {}
         self._webhooks: dict[str, str] = {}
         self._replays = ReplayCache(parts.supervisor.config.webhook_window)
+        self.rate = RunRate(parts.supervisor.config.rate_limits)
         self._hotkeys = HotkeyBindings(self._hotkey_pressed, self._set_problem)
         self._breaker_timers: dict[str, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -184,31 +184,14 @@ class TriggerManager:
 
     # -- reading ---------------------------------------------------------------------------
     def list(self) -> list[dict[str, Any]]:
-        result = []
-        for trigger in sorted(self._triggers.values(), key=lambda t: (t.workflow, t.index)):
-            next_fire = (
+        return [
+            trigger.info(
                 self.jobs.next_fire(trigger.key)
                 if isinstance(trigger.spec, ScheduleTrigger) and trigger.active
                 else None
             )
-            last_fire = trigger.state.last_fire_at
-            problem = trigger.problem or (trigger.watch.problem if trigger.watch else None)
-            result.append(
-                {
-                    "key": trigger.key,
-                    "workflow": trigger.workflow,
-                    "type": trigger.spec.type,
-                    "spec": summary(trigger.spec),
-                    "config": spec_dump(trigger.spec),
-                    "enabled": trigger.spec.enabled,
-                    "paused": trigger.paused_reason is not None,
-                    "paused_reason": trigger.paused_reason,
-                    "next_fire_at": iso(next_fire) if next_fire else None,
-                    "last_fire_at": iso(last_fire) if last_fire else None,
-                    "last_error": problem or trigger.state.last_error,
-                }
-            )
-        return result
+            for trigger in sorted(self._triggers.values(), key=lambda t: (t.workflow, t.index))
+        ]
 
     # -- pausing ---------------------------------------------------------------------------
     def _targets(self, key: str) -> builtins.list[ActiveTrigger]:
@@ -609,6 +592,10 @@ class TriggerManager:
         if loaded is None:
             raise WebhookNotFound(spec.name)
         inputs = webhook_inputs(spec, loaded.workflow.inputs, payload)
+        refused = self.rate.admit(trigger.key, self.supervisor.clock())
+        if refused is not None:
+            self._skip(trigger, loaded, inputs, fit(f"webhook:{spec.name}"), self.now(), refused)
+            raise WebhookThrottled(refused)
         run_id = self.supervisor.submit(loaded, inputs, trigger=fit(f"webhook:{spec.name}"))
         trigger.state.last_fire_at = self.now()
         trigger.state.last_error = None
@@ -713,6 +700,23 @@ class TriggerManager:
             logger.info("triggers of %s resumed: %s", workflow, why)
 
     # -- effects ---------------------------------------------------------------------------
+    def _skip(
+        self,
+        trigger: ActiveTrigger,
+        loaded: LoadedWorkflow | None,
+        inputs: dict[str, Any],
+        label: str,
+        at: datetime,
+        reason: str,
+    ) -> None:
+        """A fire past a run-rate ceiling: recorded as not run, once a second per trigger."""
+        note = trigger.skip_note(reason, self.supervisor.clock())
+        if note is not None:
+            logger.warning("trigger %s: %s", trigger.key, note)
+            trigger.state.last_error = note
+            row = NotRun(workflow=trigger.workflow, trigger=label, error=note, at=at, inputs=inputs)
+            self._record(loaded, [row])
+
     def _submit(
         self,
         trigger: ActiveTrigger,
@@ -729,6 +733,10 @@ class TriggerManager:
         """
         if self._stopped:
             return None  # fires after stop() are the next start's to account for
+        refused = self.rate.admit(trigger.key, self.supervisor.clock())
+        if refused is not None:
+            self._skip(trigger, loaded, inputs, label, at, refused)
+            return None
         if loaded is None:
             error = f"workflow {trigger.workflow} is not loaded"
         else:

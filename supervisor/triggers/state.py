@@ -16,7 +16,8 @@ state instead, one row of the ``triggers`` table per trigger key:
   (a circuit breaker's pause is not persisted: breakers restart closed).
 
 Fires that did not run are written as ``cancelled`` runs whose ``error``
-starts with ``missed:`` (or ``not started:``), in one transaction per batch.
+starts with ``missed:``, ``not started:`` or ``skipped:`` (past a run-rate ceiling,
+``supervisor.rate``), in one transaction per batch.
 The run rows also make firing idempotent: every fire's run carries the label
 ``schedule:<key>@<time>``, so after a crash between submitting and saving
 ``checked_through``, the next start finds the label and does not fire twice.

@@ -124,7 +124,7 @@ def not_run(runs: list[RunRecord]) -> list[RunRecord]:
 
 def _not_run(run: RunRecord) -> bool:
     error = run.error or ""
-    return error.startswith(("missed:", "not started:"))
+    return error.startswith(("missed:", "not started:", "skipped:"))
 
 
 def write_workflow(folder: Path, name: str, body: str) -> Path:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from supervisor.breaker import BreakerPolicy, BreakerState, CircuitBreaker
+from supervisor.breaker import BreakerPolicy, BreakerState, CircuitBreaker, OpenedFor
 
 POLICY = BreakerPolicy(threshold=3, window=60.0, cooldown=30.0)
 
@@ -108,3 +108,26 @@ def test_reset_closes_it() -> None:
 def test_policy_refuses_nonsense(values: dict[str, float], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         BreakerPolicy(**values)  # type: ignore[arg-type]
+
+
+RATE = BreakerPolicy(threshold=3, window=60.0, cooldown=30.0, max_starts=4, rate_window=10.0)
+
+
+def test_opens_on_run_rate_and_only_its_probe_closes_it() -> None:
+    breaker = CircuitBreaker(RATE)
+    assert [breaker.started(t) for t in (0.0, 1.0, 2.0, 3.0)] == [False] * 4
+    assert breaker.started(4.0) is True  # the fifth start within 10 s
+    assert breaker.opened_for is OpenedFor.RUN_RATE
+    assert breaker.state(4.0) is BreakerState.OPEN and not breaker.allows(5.0)
+    assert breaker.record_success(6.0) is False  # a run from before the flood ends well
+    assert breaker.state(6.0) is BreakerState.OPEN
+    assert breaker.allows(34.0)  # half-open: one probe
+    assert breaker.started(34.0) is False
+    assert breaker.record_success(40.0) is True
+    assert breaker.state(40.0) is BreakerState.CLOSED and breaker.opened_for is None
+
+
+def test_starts_spread_over_time_never_open_it() -> None:
+    breaker = CircuitBreaker(RATE)
+    assert not any(breaker.started(t * 2.5) for t in range(100))
+    assert breaker.state(250.0) is BreakerState.CLOSED
