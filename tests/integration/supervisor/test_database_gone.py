@@ -196,7 +196,8 @@ def test_a_database_locked_elsewhere_delays_writes_not_the_api(home: Path) -> No
                 )
                 assert max(seen) < ANSWER_BOUND, (route, sorted(seen)[-5:])
 
-            # The writes that waited go through: every run ends, none lost.
+            # The writes that waited go through: every run ends, none lost, and none was
+            # taken for hung (heartbeats were read all along).
             def ended() -> bool:
                 return all(
                     http.get(f"/runs/{run_id}").json()["run"]["status"] == "succeeded"
@@ -204,6 +205,7 @@ def test_a_database_locked_elsewhere_delays_writes_not_the_api(home: Path) -> No
                 )
 
             eventually(ended, timeout=60)
+            assert [http.get(f"/runs/{i}").json()["run"]["resumes"] for i in ids] == [0] * 6
             eventually(lambda: http.get("/health").json()["status"] == "ok", timeout=20)
     finally:
         daemon.stop()
