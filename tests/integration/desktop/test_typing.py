@@ -154,11 +154,16 @@ def test_verify_reads_the_typed_text_back_through_accessibility(
         with contextlib.suppress(ProcessLookupError):
             os.killpg(probe.pid, signal.SIGKILL)  # the session bus and what it started
         _root_property(xvfb_display, "AT_SPI_BUS", saved)
-    lines = out.decode().strip().splitlines()
-    assert probe.returncode == 0 and lines, err.decode(errors="replace")[-2000:]
-    outcome = json.loads(lines[-1])
-    assert outcome.get("verified") is True, outcome
-    assert outcome["method"] == "clipboard"
+    # python-xlib prints its xauthority warnings to stdout too: keep the JSON lines
+    lines = [line for line in out.decode().splitlines() if line.startswith("{")]
+    assert probe.returncode == 0 and len(lines) == 2, err.decode(errors="replace")[-2000:]
+    arrived, lost = (json.loads(line) for line in lines)
+    assert arrived.get("verified") is True, arrived
+    assert arrived["method"] == "clipboard"
+    # typed while a modal dialog held the editor's input: a loud failure, with evidence
+    error = str(lost.get("error"))
+    assert "the typed text did not arrive: expected 'lost'" in error, lost
+    assert f"which holds {TEXT!r}" in error
 
 
 def _root_property(display: XDisplay, name: str, value: bytes | None) -> bytes | None:
