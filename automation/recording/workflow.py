@@ -12,6 +12,11 @@ Steps become nodes linked one after the other (``a -> b``):
 | keys going to another window | ``window.focus`` on its exact title |
 | a pause between two key steps | ``control.delay`` (see ``compose``) |
 
+Inferred waits are ``window.wait`` nodes, not an ``expect:`` on the step
+before: on resume an ``expect`` decides that an interrupted step already took
+effect, and a title that changes at the first typed key would make a half-typed
+text count as typed.
+
 Image anchors are written as PNG files into an images folder next to the
 workflow and referred to relative to the workflow's folder, as every image
 path in a workflow is.

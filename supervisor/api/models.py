@@ -245,7 +245,7 @@ class TriggerInfo(Answer):
 
     key: str = Field(description="'<workflow>:<index>'")
     workflow: str | None = None
-    type: str | None = Field(None, description="schedule, file, webhook or workflow_finished")
+    type: str | None = Field(None, description="schedule, file, webhook, after or hotkey")
     spec: str | None = Field(None, description="what it reacts to, in words")
     config: dict[str, Any] | None = None
     enabled: bool | None = None
