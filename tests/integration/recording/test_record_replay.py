@@ -30,9 +30,11 @@ from automation.recording.compose import (
     HotkeyStep,
     PauseStep,
     PressStep,
+    Step,
     TypeStep,
     WaitWindowStep,
 )
+from automation.recording.recorder import Recording
 from automation.recording.workflow import write_recording
 from tests.helpers.common import eventually
 from tests.integration.recording.session import ROOT, DesktopSession
@@ -139,22 +141,53 @@ def test_a_recorded_editor_and_calculator_session_replays(
     session.xdotool("windowmove", "--sync", str(calculator), "1300", "120")
     session.xdotool("windowactivate", "--sync", str(session.wait_window("Untitled 1 - Mousepad")))
 
-    home = tmp_path / "deskpilot-home"
-    replay = subprocess.run(
+    replay(session, flow, tmp_path)
+    assert eventually(lambda: saved.exists(), timeout=10)
+    assert saved.read_text(encoding="utf-8") == TEXT
+    assert calculator_shows(session, calculator) == "15"
+    assert os.path.isdir(flow.with_name("recorded-images"))
+
+    # the image anchors alone replay too (what heals a click when accessibility is missing):
+    # the calculator's clicks, their accessibility anchors left out, on a fresh calculator
+    session.close_app("galculator")
+    session.launch("galculator")
+    calculator = session.wait_window("galculator")
+    session.xdotool("windowmove", "--sync", str(calculator), "1300", "600")
+    session.xdotool("mousemove", "10", "10")
+    for target in recording.targets.values():
+        target.anchors = [a for a in target.anchors if "accessibility" not in a]
+    steps: list[Step] = [*clicks]
+    images_only = Recording(steps, recording.targets, recording.screen)
+    write_recording(images_only, flow.with_name("images-only.yaml"))
+    replay(session, flow.with_name("images-only.yaml"), tmp_path)
+    assert calculator_shows(session, calculator) == "15"
+
+
+def replay(session: DesktopSession, flow: Path, tmp_path: Path) -> None:
+    done = subprocess.run(
         [sys.executable, "-m", "supervisor.cli.main", "run", str(flow)],
-        env=dict(session.env, DESKPILOT_HOME=str(home), PYTHONPATH=str(ROOT)),
+        env=dict(
+            session.env, DESKPILOT_HOME=str(tmp_path / "deskpilot-home"), PYTHONPATH=str(ROOT)
+        ),
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=180,
     )
-    assert replay.returncode == 0, replay.stdout[-3000:] + replay.stderr[-3000:]
-    assert eventually(lambda: saved.exists(), timeout=10)
-    assert saved.read_text(encoding="utf-8") == TEXT
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+
+def calculator_shows(session: DesktopSession, calculator: int) -> str:
+    """The calculator's display, copied to the clipboard with its own Ctrl+C."""
+    subprocess.run(
+        ["xsel", "--clipboard", "--input"], input="(nothing copied)", text=True,
+        env=session.env, timeout=10, check=True,
+    )  # fmt: skip
     session.xdotool("windowactivate", "--sync", str(calculator))
-    session.xdotool("key", "ctrl+c")  # galculator's Edit > Copy: the display's value
-    assert eventually(lambda: session.clipboard().strip() == "15", timeout=10)
-    assert os.path.isdir(flow.with_name("recorded-images"))
+    session.xdotool("key", "ctrl+c")
+    return eventually(
+        lambda: (text := session.clipboard().strip()) != "(nothing copied)" and text, timeout=10
+    )
 
 
 def test_deskpilot_record_writes_a_file_until_ctrl_c(
