@@ -62,7 +62,7 @@ class FindOutput(BlockOutput):
     score: float = Field(description="match score 0..1 (the best candidate's when not found)")
     scale: float | None = Field(description="display scale the match was found at")
     method: str | None = Field(
-        description="color, gray, inverted (light/dark swapped), edges, ocr or position"
+        description="color, gray, inverted (light/dark swapped), edges, ocr, accessibility or position"
     )
     matches: list[dict[str, Any]] = Field(
         description="every match, best first: x, y, box, score, scale"
