@@ -11,8 +11,9 @@ not poll).  When the session is usable again the manager accounts for every
 fire held back with the schedule's own misfire policy, like fires missed
 while the supervisor was down, with the reason in each missed record.
 
-Other triggers (files, webhooks, hotkeys, chains) are not deferred: a person
-or a program asked for that run now.
+Fires missed while the supervisor was down go through the same gate when it
+starts.  Other triggers (files, webhooks, hotkeys, chains) are not deferred:
+a person or a program asked for that run now.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from supervisor.triggers.specs import fit
 from supervisor.triggers.state import NotRun
 
 if TYPE_CHECKING:
+    from supervisor.triggers.active import ActiveTrigger
     from supervisor.triggers.manager import TriggerManager
 
 logger = logging.getLogger(__name__)
@@ -94,6 +96,14 @@ class DesktopDeferral:
         if self._watch is None or self._watch.done():
             self._watch = asyncio.get_running_loop().create_task(self._wait_until_usable())
         return True
+
+    async def reconcile_when_usable(self, trigger: ActiveTrigger) -> None:
+        """Fires missed while the supervisor was down: accounted now, or once the session is usable."""
+        generation = trigger.generation
+        if await self.holds(trigger.key):
+            return  # _released accounts for them, with the deferral as their reason
+        if trigger.generation == generation and trigger.active:
+            self.manager._reconcile(trigger, live=False)
 
     def forget(self, key: str) -> None:
         """The trigger went away (its workflow changed or was removed)."""

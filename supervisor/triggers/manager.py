@@ -340,7 +340,10 @@ class TriggerManager:
             except DeskpilotError as exc:
                 logger.error("cannot read the fires of schedule %s: %s", trigger.key, exc)
                 trigger.history_through = UNKNOWN_HISTORY
-            self._reconcile(trigger, live=False)
+            if self.deferral.needs_desktop(trigger.key):
+                self._spawn(self.deferral.reconcile_when_usable(trigger))
+            else:
+                self._reconcile(trigger, live=False)
             loaded = self.catalog.get(trigger.workflow)
             if loaded is not None:
                 # Save its version now, not in its first fire's batch: one write per workflow
