@@ -77,8 +77,15 @@ class HotkeyListener:
     its own loop (``call_soon_threadsafe``).
     """
 
-    def __init__(self, on_press: Callable[[str], None], display: str | None = None) -> None:
+    def __init__(
+        self,
+        on_press: Callable[[str], None],
+        display: str | None = None,
+        *,
+        on_lost: Callable[[str], None] | None = None,
+    ) -> None:
         self.on_press = on_press
+        self.on_lost = on_lost
         self.display_name = display if display is not None else os.environ.get("DISPLAY")
         self._conn: Any = None
         self._root: Any = None
@@ -167,8 +174,11 @@ class HotkeyListener:
                 if self._wake_r in ready:
                     with contextlib.suppress(BlockingIOError):
                         os.read(self._wake_r, 4096)
-        except Exception:  # the X server went away, or a bug: say so, never die silently
+        except Exception as exc:  # the X server went away, or a bug: say so, never die silently
             logger.exception("the hotkey listener stopped")
+            if self.on_lost is not None and not self._stop.is_set():
+                with contextlib.suppress(Exception):
+                    self.on_lost(f"{type(exc).__name__}: {exc}")
         finally:
             self._fail_pending(TriggerError("the hotkey listener stopped"))
             with contextlib.suppress(Exception):
@@ -292,7 +302,7 @@ class HotkeyBindings:
         self,
         on_press: Callable[[str], None],
         on_result: Callable[[str, str | None], None],
-        listener_factory: Callable[[Callable[[str], None]], HotkeyListener] = HotkeyListener,
+        listener_factory: Callable[..., HotkeyListener] = HotkeyListener,
     ) -> None:
         self.on_press = on_press
         self.on_result = on_result
@@ -314,7 +324,11 @@ class HotkeyBindings:
                 if not loop.is_closed():
                     loop.call_soon_threadsafe(self._pressed, chord)
 
-            listener = self.listener_factory(pressed)
+            def lost(reason: str) -> None:
+                if not loop.is_closed():
+                    loop.call_soon_threadsafe(self._lost, reason)
+
+            listener = self.listener_factory(pressed, on_lost=lost)
             listener.start()
             self._listener = listener
         return self._listener
@@ -369,6 +383,18 @@ class HotkeyBindings:
         waiting = next((k for k, h in self._wanted.items() if str(h) == chord), None)
         if waiting is not None:  # its grab is queued after the ungrab, so it succeeds
             self.on_result(waiting, self.bind(waiting, hotkey))
+
+    def _lost(self, reason: str) -> None:
+        """The listener died (the X server went away): every holder is told; none listens now."""
+        holders = list(self._chords.values())
+        self._chords.clear()
+        self._tokens.clear()
+        for key in holders:
+            self.on_result(
+                key,
+                f"the hotkey listener lost its X display ({reason}); this trigger listens again "
+                "when it is resumed or its workflow file changes",
+            )
 
     def _pressed(self, chord: str) -> None:
         key = self._chords.get(chord)

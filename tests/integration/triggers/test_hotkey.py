@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -18,7 +18,7 @@ from automation.blocks.registry import BlockRegistry
 from automation.hotkeys import parse_hotkey
 from supervisor.triggers.hotkeys import HotkeyBindings, HotkeyListener, HotkeyTaken
 from tests.helpers.common import eventually
-from tests.helpers.xvfb import XDisplay
+from tests.helpers.xvfb import XDisplay, start_xvfb
 from tests.integration.triggers.harness import PASS_NODES, DaemonThread, started, write_workflow
 
 CHORD = "ctrl+alt+r"
@@ -139,3 +139,35 @@ def test_without_a_display_a_binding_says_why(monkeypatch: pytest.MonkeyPatch) -
     problem = asyncio.run(bind())
     assert problem is not None
     assert "DISPLAY is not set" in problem and "X11" in problem
+
+
+def test_a_display_that_goes_away_is_reported_on_the_trigger(tmp_path: Path) -> None:
+    display = start_xvfb(xauthority_dir=tmp_path)
+    problems: list[tuple[str, str | None]] = []
+
+    async def scenario() -> None:
+        bindings = HotkeyBindings(lambda _key: None, lambda key, p: problems.append((key, p)))
+        listener = HotkeyListener  # the real one, on the private display
+        bindings.listener_factory = lambda pressed, on_lost: listener(
+            pressed, display.name, on_lost=on_lost
+        )
+        try:
+            assert bindings.bind("wf:0", parse_hotkey("ctrl+alt+k")) is None
+            await wait_for(lambda: ("wf:0", None) in problems)
+            display.stop()  # the X server goes away under the listener
+            await wait_for(lambda: any(p and "lost its X display" in p for _, p in problems))
+            assert bindings.holder("ctrl+alt+k") is None
+        finally:
+            await bindings.close()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        display.stop()
+
+
+async def wait_for(check: Callable[[], bool], timeout: float = 15.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not check():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
