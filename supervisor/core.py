@@ -1323,10 +1323,11 @@ class Supervisor:
         if worker.state is not WorkerState.IDLE or worker.id not in self.workers:
             # The worker died while the history was written: the run is 'running' with no
             # worker, so it goes back through the interruption path, as after a crash.
+            reason = ExitReason.CRASHED if self.accepting else ExitReason.SHUTDOWN
             self._spawn_task(
                 self._settle(
                     ActiveRun(entry=entry, worker=worker, started=self.clock()),
-                    ExitReason.CRASHED,
+                    reason,
                     "its worker exited before the run reached it",
                 )
             )
