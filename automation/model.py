@@ -28,6 +28,7 @@ has an implicit ``error`` output pin and an implicit ``trigger`` input pin.
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -352,6 +353,12 @@ class Limits(_Frozen):
     max_steps: int = Field(1_000_000, ge=1, description="node executions in one run, at most")
 
 
+#: Unicode categories a workflow name may not contain: controls (newline, tab, NUL, ESC),
+#: format characters (bidirectional overrides), line and paragraph separators.
+_CONTROL = frozenset({"Cc", "Cf", "Zl", "Zp"})
+MAX_NAME_LENGTH = 200
+
+
 class Workflow(_Frozen):
     """A workflow: typed inputs, nodes, links, outputs and triggers."""
 
@@ -368,6 +375,20 @@ class Workflow(_Frozen):
         default_factory=dict, description="values the run returns, usually templates"
     )
     triggers: list[Trigger] = Field(default_factory=list)
+
+    @field_validator("name")
+    @classmethod
+    def _printable_name(cls, value: str) -> str:
+        """The name groups history, labels runs and appears in logs and the tray: one line."""
+        bad = next((c for c in value if unicodedata.category(c) in _CONTROL), None)
+        if bad is not None:
+            raise ValueError(
+                f"the workflow name contains a control character ({bad!r}); "
+                "write it on one line with printable characters"
+            )
+        if len(value) > MAX_NAME_LENGTH:
+            raise ValueError(f"the workflow name is longer than {MAX_NAME_LENGTH} characters")
+        return value
 
     @field_validator("inputs", "vars", "nodes", "outputs", mode="before")
     @classmethod

@@ -488,7 +488,9 @@ def _read_manifest(root: Path, shown: str) -> Manifest:
         raise _invalid(shown, f"it has no {MANIFEST_NAME}, so it is not a Deskpilot backup")
     try:
         data: Any = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+    except RecursionError:
+        raise _invalid(shown, f"{MANIFEST_NAME} is nested too deeply to be a manifest") from None
+    except (OSError, UnicodeDecodeError, ValueError) as error:  # ValueError: JSON, digit limit
         raise _invalid(shown, f"{MANIFEST_NAME} cannot be read: {error}") from None
     version = data.get("format_version") if isinstance(data, dict) else None
     if isinstance(version, int) and version > FORMAT_VERSION:
@@ -499,6 +501,8 @@ def _read_manifest(root: Path, shown: str) -> Manifest:
         )
     try:
         return Manifest.model_validate(data)
+    except RecursionError:
+        raise _invalid(shown, f"{MANIFEST_NAME} is nested too deeply to be a manifest") from None
     except ValidationError as error:
         first = error.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "top level"

@@ -143,6 +143,33 @@ class HttpResponse:
         return redactor.clip(text, _SNIPPET, suffix="…")
 
 
+#: An HTTP header name: a token of RFC 9110.
+_HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+
+
+def check_headers(headers: dict[str, str]) -> None:
+    """Refuse header names and values HTTP cannot carry, naming the header (never its value,
+    which may hold a secret): non-ASCII text and line breaks (which would also let a value
+    inject headers of its own)."""
+    for name, value in headers.items():
+        if not _HEADER_NAME.match(name):
+            raise BlockInputError(
+                f"'{name[:60]}' is not a valid HTTP header name; use letters, digits and '-'"
+            )
+        for position, char in enumerate(value):
+            if char in "\r\n\x00":
+                raise BlockInputError(
+                    f"header '{name}' contains a line break or NUL at character {position + 1}; "
+                    "a header value is one line"
+                )
+            if not char.isascii():
+                raise BlockInputError(
+                    f"header '{name}' contains a non-ASCII character at character "
+                    f"{position + 1}; HTTP header values are ASCII: percent-encode the value "
+                    "(the server must decode it) or send it in the body"
+                )
+
+
 def send(
     ctx: BlockContext,
     *,
@@ -164,6 +191,7 @@ def send(
     # import it before they say hello (``supervisor.worker``).
     import httpx
 
+    check_headers(headers or {})
     # masked before redact_url re-encodes the query, which would change the secret's form
     safe_url = redact_url(ctx.redactor.text(url))
     limit = ctx.remaining(timeout) or timeout

@@ -556,3 +556,28 @@ def test_cli_history_prune_follows_the_config_file_and_removes_artifacts(
     assert "max_age_days" in refused.stderr and "config.toml" in refused.stderr
     assert "Traceback" not in refused.stderr
     assert run_count(paths.data_dir / DATABASE_NAME) == 1
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+        ("9" * 5000, "cannot be read.*digits"),
+    ],
+    ids=["deep", "digits"],
+)
+def test_a_hostile_manifest_is_a_clear_refusal_not_a_traceback(
+    paths: DeskpilotPaths,
+    backup_and_state: tuple[Path, Callable[[], dict[str, str]]],
+    extra: str,
+    message: str,
+) -> None:
+    backup, state = backup_and_state
+    before = state()
+    text = (backup / MANIFEST_NAME).read_text()
+    (backup / MANIFEST_NAME).write_text(text.rstrip()[:-1] + f', "extra": {extra}}}')
+    with pytest.raises(BackupInvalid, match=message):
+        verify_backup(backup)
+    with pytest.raises(BackupInvalid, match=message):
+        restore_backup(paths, backup)
+    assert state() == before

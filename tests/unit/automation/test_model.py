@@ -521,3 +521,17 @@ def test_cron_that_can_never_fire_is_refused() -> None:
         check_cron("0 0 31 2 *")
     assert "never fires" in str(caught.value)
     check_cron("0 0 29 2 *")  # rare, but it does fire (leap years)
+
+
+@pytest.mark.parametrize(
+    "name", ["a\nb", "tab\there", "nul\x00", "esc\x1b[31m", "rtl\u202eevil", "ls\u2028"]
+)
+def test_a_workflow_name_with_a_control_character_is_refused(name: str) -> None:
+    with pytest.raises(ValidationError, match="control character"):
+        Workflow.model_validate({"name": name, "nodes": {}})
+
+
+def test_a_workflow_name_may_be_any_printable_text_of_reasonable_length() -> None:
+    assert Workflow.model_validate({"name": "Rapport été – 2026 ✓", "nodes": {}}).name
+    with pytest.raises(ValidationError, match="longer than 200"):
+        Workflow.model_validate({"name": "x" * 201, "nodes": {}})

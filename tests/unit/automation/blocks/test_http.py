@@ -112,6 +112,23 @@ def test_only_one_body_kind_is_allowed(http_server):
     assert http_server.requests == []
 
 
+@pytest.mark.parametrize(
+    ("headers", "message"),
+    [
+        ({"X-Name": "Zoë"}, "header 'X-Name' contains a non-ASCII character at character 3"),
+        ({"X-Token": "abc\r\nX-Evil: 1"}, "header 'X-Token' contains a line break"),
+        ({"Bad Name": "x"}, "'Bad Name' is not a valid HTTP header name"),
+        ({"Ünï": "x"}, "is not a valid HTTP header name"),
+    ],
+)
+def test_a_header_http_cannot_carry_is_an_input_error_naming_it(http_server, headers, message):
+    """Not httpx's raw codec error; and the value (perhaps a secret) is not repeated."""
+    with pytest.raises(BlockInputError, match=message) as caught:
+        request({"url": http_server.url, "headers": headers})
+    assert "Zoë" not in str(caught.value) and "Evil" not in str(caught.value)
+    assert http_server.requests == []
+
+
 # -- statuses ------------------------------------------------------------------------------
 
 
