@@ -1,9 +1,10 @@
 """Postconditions (``expect:``) on a real terminal (Debian's xterm) on Xvfb.
 
 Each desktop action states what must be true after it: the terminal's
-window (by WM_CLASS) appears and is active, the file the typed command
-writes holds its text, the text shows in the terminal (OCR, tesseract), a
-pixel has the terminal's background colour.  A postcondition that never
+window (by WM_CLASS) appears and is active and its shell shows its prompt
+(OCR), a pixel has the terminal's background colour, the file the typed
+command writes holds its text and the text shows in the terminal (OCR,
+tesseract).  A postcondition that never
 holds fails the step with a screenshot that shows what was expected and
 what was seen.
 """
@@ -35,7 +36,9 @@ nodes:
     block: app.launch
     with:
       command: [xterm, -T, "{{ inputs.title }}", -fa, DejaVu Sans Mono, -fs, "14",
-                -bg, "#203040", -fg, white, -geometry, 60x8+100+100]
+                -bg, "#203040", -fg, white, -geometry, 60x8+100+100,
+                -e, bash, --norc, --noprofile]
+      env: {PS1: "ready> "}
       window: "^{{ inputs.title }}$"
       expect:
         window: {title: "^{{ inputs.title }}$", wm_class: "^XTerm$"}
@@ -44,7 +47,9 @@ nodes:
     with:
       title: "^{{ inputs.title }}$"
       expect:
+        timeout: 15
         window: {title: "^{{ inputs.title }}$", state: active}
+        text: {text: "ready>", region: "{{ nodes.terminal.box }}"}   # the shell is up
         pixel: {x: "{{ nodes.terminal.box[0] + nodes.terminal.box[2] - 6 }}",
                 y: "{{ nodes.terminal.box[1] + nodes.terminal.box[3] - 6 }}",
                 colour: "#203040", tolerance: 8}
