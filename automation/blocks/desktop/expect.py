@@ -34,8 +34,6 @@ step path (``verify``) turns a miss into an error, the resume path records it.
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -517,41 +515,12 @@ def text_matches(read: str, wanted: str, how: str) -> bool:
 
 
 def read_text(ctx: BlockContext, region: Box | None) -> str:
-    """OCR of a screen region with the tesseract command (Debian ``tesseract-ocr``)."""
-    import os
+    """OCR of a screen region (the whole screen when None), read window by window, one line
+    per line on screen: the same reading as ``screen.read_text`` (``ocr.py``)."""
+    from automation.blocks.desktop import ocr
 
-    import cv2
-
-    from automation.blocks.desktop.display import grab
-
-    tesseract = shutil.which("tesseract")
-    if tesseract is None:
-        raise BlockError(
-            "a text postcondition needs tesseract (apt-get install tesseract-ocr tesseract-ocr-eng)",
-            retryable=False,
-        )
-    image, _ = grab(region)
-    # small crops read better enlarged: tesseract is tuned for ~30 px tall capitals
-    if image.shape[0] < 200:
-        image = cv2.resize(image, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
-    ok, png = cv2.imencode(".png", image)
-    if not ok:
-        raise BlockError("could not encode the screen region for OCR")
-    env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
-    try:
-        done = subprocess.run(
-            [tesseract, "stdin", "stdout", "--psm", "6"],
-            input=png.tobytes(),
-            capture_output=True,
-            timeout=ctx.remaining(_OCR_TIMEOUT),
-            check=False,
-            env=env,
-        )
-    except subprocess.TimeoutExpired:
-        raise BlockError("tesseract did not finish reading the screen in time") from None
-    if done.returncode != 0:
-        raise BlockError(f"tesseract failed: {done.stderr.decode(errors='replace').strip()[:300]}")
-    return done.stdout.decode(errors="replace")
+    words, _ = ocr.read_region(region, timeout=ctx.remaining(_OCR_TIMEOUT) or _OCR_TIMEOUT)
+    return ocr.text_of(words)
 
 
 def _look_file(ctx: BlockContext, condition: FileCondition) -> Look:

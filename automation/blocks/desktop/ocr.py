@@ -263,6 +263,27 @@ def read_screen(
     return words
 
 
+def read_region(
+    region: Box | None, *, language: str = "eng", timeout: float = 30.0
+) -> tuple[list[Word], Box]:
+    """Grab ``region`` (default: the whole desktop) and read it window by window; returns
+    the words and the box actually grabbed (clipped to the desktop)."""
+    from automation.blocks.desktop.display import grab
+
+    image, box = grab(region)
+    windows = [w for w in visible_windows() if _meets(w, box)]
+    return read_screen(image, box, windows=windows, language=language, timeout=timeout), box
+
+
+def _meets(a: Box, b: Box) -> bool:
+    return (
+        a.x < b.x + b.width
+        and b.x < a.x + a.width
+        and a.y < b.y + b.height
+        and b.y < a.y + a.height
+    )
+
+
 def visible_windows() -> list[Box]:
     """Boxes of the mapped top-level windows, bottom first; [] without X."""
     try:

@@ -28,7 +28,7 @@ from automation.blocks.base import BlockInput, BlockOutput
 from automation.blocks.context import BlockContext
 from automation.blocks.desktop import ocr
 from automation.blocks.desktop.common import DesktopBlock, Evidence, region_field, to_box
-from automation.blocks.desktop.display import Box, grab
+from automation.blocks.desktop.display import Box
 from automation.blocks.desktop.targets import Target
 from automation.errors import BlockError, BlockInputError
 
@@ -59,7 +59,7 @@ class ReadTextOutput(BlockOutput):
     )
     box: list[int] = Field(description="the region read: [x, y, width, height]")
     engine: str = Field(description="tesserocr or tesseract-cli")
-    seconds: float = Field(description="time the OCR took")
+    seconds: float = Field(description="time the grab and the OCR took")
 
 
 class ScreenReadText(DesktopBlock[ReadTextInput]):
@@ -76,15 +76,8 @@ class ScreenReadText(DesktopBlock[ReadTextInput]):
     ) -> ReadTextOutput:
         region = self._region(inputs, ctx, evidence)
         evidence.region = region
-        image, box = grab(region)
         started = time.perf_counter()
-        if region is None:
-            words = ocr.read_screen(image, box, language=inputs.language, timeout=_left(ctx))
-        else:
-            inside = [w for w in ocr.visible_windows() if _meets(w, box)]
-            words = ocr.read_screen(
-                image, box, windows=inside, language=inputs.language, timeout=_left(ctx)
-            )
+        words, box = ocr.read_region(region, language=inputs.language, timeout=_left(ctx))
         seconds = time.perf_counter() - started
         words = [w for w in words if w.confidence >= inputs.min_confidence]
         lines = [" ".join(w.text for w in line) for line in ocr.lines(words)]
