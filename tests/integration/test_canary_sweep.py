@@ -394,7 +394,10 @@ def test_canary_never_leaves_the_keyring_through_the_supervisor(
     assert count >= 10 and any(
         p.name.endswith("-wal") or p.suffix == ".sqlite3" for p in home.rglob("*")
     )
-    assert list(home.rglob("worker-*.log")) and list(home.rglob("deskpilotd.log"))
+    assert list(home.rglob("deskpilotd.log"))
+    worker_logs = b"".join(p.read_bytes() for p in home.rglob("worker-*.log"))
+    # httpx logged each request line, URL and all, in the workers' logs: masked there
+    assert b'"logger": "httpx"' in worker_logs and b"token=***" in worker_logs
     assert any(p.name.endswith(".tar.gz") for p in home.rglob("*"))
     for command, text in printed:
         found += leaks(f"the output of {command}", text.encode())
@@ -442,7 +445,9 @@ def test_canary_never_leaves_the_keyring_in_deskpilot_run(
     printed = read_back(home, [summary["run_id"] for summary in summaries.values()])
 
     found, count = sweep_files(home)
-    assert count >= 4 and list(home.rglob("deskpilot.log"))
+    assert count >= 4
+    [log] = home.rglob("deskpilot.log")
+    assert b"httpx: HTTP Request: POST" in log.read_bytes() and b"token=***" in log.read_bytes()
     for name, result in results.items():
         found += leaks(
             f"the output of deskpilot run {name}", (result.stdout + result.stderr).encode()
