@@ -522,7 +522,8 @@ class HistoryStore:
                 error=(
                     "the run was cancelled while this step ran"
                     if cancelled
-                    else "the worker stopped while this step ran; it runs again on resume"
+                    else "the worker stopped while this step ran; on resume it runs again "
+                    "unless its postcondition shows it took effect"
                 ),
                 finished_at=at,
             )
