@@ -167,6 +167,11 @@ class HistoryStore:
         """Why this store must not be written now (its file deleted or replaced), or None."""
         return None if self.identity is None else self.identity.problem()
 
+    def check_file(self) -> None:
+        """Raise ``DatabaseGone`` if the file was deleted or replaced: call before writing."""
+        if self.identity is not None:
+            self.identity.check()
+
     def divert(self) -> Path:
         """Copy what the vanished file held into a recovery file, and write there from now on.
 
@@ -232,8 +237,7 @@ class HistoryStore:
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
-        if self.identity is not None:
-            self.identity.check()
+        self.check_file()
         try:
             with (
                 self.engine.connect().execution_options(**self._write_options) as connection,
@@ -409,8 +413,7 @@ class HistoryStore:
         """Apply a batch of engine events in one transaction (see ``supervisor.store.ingest``)."""
         if not batch:
             return
-        if self.identity is not None:
-            self.identity.check()  # with each commit batch: never into a vanished file
+        self.check_file()  # with each commit batch: never into a vanished file
         try:
             self._writer.record(batch)
         except sa_exc.DBAPIError as error:

@@ -130,6 +130,7 @@ class TriggerStateStore:
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
+        self.store.check_file()  # a deleted or replaced history file is not written into
         try:
             with (
                 self.engine.connect().execution_options(**self._options) as connection,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ import pytest
 from automation.engine.events import RunStatus
 from supervisor.store import HistoryStore
 from supervisor.store.errors import DatabaseGone
+from supervisor.triggers.state import NotRun, TriggerStateStore
 from tests.helpers.storage import RunEvents
 
 
@@ -39,7 +41,9 @@ def test_a_deleted_file_refuses_writes_and_says_what_to_do(
     assert not sqlite_store_path.exists()  # nothing wrote a new, empty file there
 
 
-def test_a_replaced_file_refuses_writes(sqlite_store: HistoryStore, sqlite_store_path: Path) -> None:
+def test_a_replaced_file_refuses_writes(
+    sqlite_store: HistoryStore, sqlite_store_path: Path
+) -> None:
     copy = sqlite_store_path.with_name("copy.sqlite3")
     shutil.copyfile(sqlite_store_path, copy)
     os.replace(copy, sqlite_store_path)
@@ -105,3 +109,15 @@ def test_importing_skips_runs_already_held_as_they_are(tmp_path: Path) -> None:
         assert again.count_runs() == 1
     finally:
         again.close()
+
+
+def test_trigger_state_is_not_written_into_a_deleted_file(tmp_path: Path) -> None:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    database = tmp_path / "history.sqlite3"
+    with HistoryStore.open(f"sqlite:///{database}") as store:
+        states = TriggerStateStore(store, lambda: now)
+        delete_files(database)
+        with pytest.raises(DatabaseGone):
+            states.record_not_run(
+                [NotRun(workflow="w", trigger="schedule:w:0@x", error="x", at=now)]
+            )
