@@ -47,6 +47,7 @@ class AppSpec:
     bus_name: str
     toolkit: str  # "gtk" or "qt"
     config: dict[str, str] = field(default_factory=dict)  # path under HOME -> content
+    menu_item: str | None = None  # pressed once after start (to show a keypad)
 
 
 APPS: dict[str, AppSpec] = {
@@ -57,11 +58,8 @@ APPS: dict[str, AppSpec] = {
         ("speedcrunch",),
         "speedcrunch",
         "qt",
-        {
-            ".config/SpeedCrunch/SpeedCrunch.ini": (
-                "[General]\nConfigVersion=1200\n\n[SpeedCrunch]\nGeneral\\KeypadVisible=true\n"
-            )
-        },
+        {".config/SpeedCrunch/SpeedCrunch.ini": "[General]\nConfigVersion=1200\n"},
+        menu_item="Keypad",
     ),
 }
 
@@ -162,6 +160,8 @@ class DesktopSession:
             process = subprocess.Popen(args, env=self.env(**extra), stdout=log, stderr=log)
         self._children.append(process)
         app = App(self, spec, process)
+        if spec.menu_item is not None:
+            eventually(lambda: app.probe("--press", spec.menu_item) == 0, timeout=20, interval=0.2)
         try:
             eventually(lambda: len(app.buttons()) >= 10, timeout=20, interval=0.2)
         except AssertionError:
@@ -184,18 +184,25 @@ class App:
     spec: AppSpec
     process: subprocess.Popen[bytes]
 
-    def buttons(self) -> list[Button]:
-        """Every showing button with an area, from AT-SPI (empty while the app starts)."""
+    def probe(self, *args: str) -> int:
+        """Run the AT-SPI probe with ``args`` (``--press NAME``); its exit status."""
+        return self._probe(*args).returncode
+
+    def _probe(self, *args: str) -> subprocess.CompletedProcess[bytes]:
         if self.process.poll() is not None:
             raise AssertionError(f"{self.spec.key} exited with {self.process.returncode}")
-        done = subprocess.run(
-            [sys.executable, "-m", "tests.helpers.atspi_probe", self.spec.bus_name],
+        return subprocess.run(
+            [sys.executable, "-m", "tests.helpers.atspi_probe", self.spec.bus_name, *args],
             cwd=ROOT,
             env=self.session.env(PYTHONPATH=os.environ.get("PYTHONPATH", str(ROOT))),
             capture_output=True,
             timeout=30,
             check=False,
         )
+
+    def buttons(self) -> list[Button]:
+        """Every showing button with an area, from AT-SPI (empty while the app starts)."""
+        done = self._probe()
         if done.returncode != 0:
             return []
         return [Button(*row) for row in json.loads(done.stdout)["buttons"]]

@@ -76,6 +76,8 @@ INVERTED_CONFIDENCE = 0.9
 COARSE_SLACK = 0.3
 #: A place with less than this share of the template's contrast cannot be it.
 MIN_CONTRAST_RATIO = 0.3
+#: Half-resolution scores this far below the bar still go on to full resolution.
+MID_SLACK = 0.2
 #: More coarse peaks than this: correlate the whole screen at full resolution instead.
 MAX_REFINE = 400
 _EDGE_CONFIDENCE_FLOOR = 0.8
@@ -344,7 +346,11 @@ def _best_in(window: Image, template: Image, sign: int) -> tuple[int, int, float
 
 
 def _scan(
-    feature: _Feature, gray_tpl: Image, sign: int, floor: float
+    feature: _Feature,
+    gray_tpl: Image,
+    sign: int,
+    floor: float,
+    support: _Feature | None = None,
 ) -> list[tuple[int, int, float]]:
     """Full-resolution local bests (x, y, sign * score): every one that reaches
     ``floor`` or comes within the margin of the best, plus the best one overall
@@ -354,6 +360,9 @@ def _scan(
     at full resolution.  Coarse peaks are re-scored best first, in batches, and
     a peak is skipped only when even ``COARSE_SLACK`` above its coarse score it
     could not reach the floor nor come within the margin of the best so far.
+    With ``support`` (the grey feature, for an edge scan) a peak is also skipped
+    where the grey coarse correlation of either sign, ``COARSE_SLACK`` higher,
+    could not reach ``EDGE_GREY_SUPPORT``: the exact check would refuse it.
     """
     import cv2
     import numpy as np
@@ -370,6 +379,12 @@ def _scan(
         scores, rim = feature.coarse_scores(gray_tpl, factor)
         coarse = scores * sign
         peaks = _local_peaks(coarse, floor - COARSE_SLACK)
+        if support is not None and peaks:
+            grey, _ = support.coarse_scores(gray_tpl, factor)
+            near = cv2.dilate(np.abs(grey), np.ones((3, 3), np.uint8))
+            bar = EDGE_GREY_SUPPORT - COARSE_SLACK
+            gh, gw = near.shape[:2]
+            peaks = [(x, y) for x, y in peaks if near[min(y, gh - 1), min(x, gw - 1)] >= bar]
         if len(peaks) <= MAX_REFINE:
             if not peaks:
                 _, _, _, (tx, ty) = cv2.minMaxLoc(coarse)
@@ -377,14 +392,32 @@ def _scan(
             peaks.sort(key=lambda p: -float(coarse[p[1], p[0]]))
             found: dict[tuple[int, int], float] = {}
             best = -1.0
+            full = feature.screen(1) if feature.kind == "edges" else feature.gray
             for start in range(0, len(peaks), _REFINE_BATCH):
                 batch = peaks[start : start + _REFINE_BATCH]
-                if found and coarse[batch[0][1], batch[0][0]] + COARSE_SLACK < max(
-                    floor, best - feature.margin
-                ):
+                bound = max(floor, best - feature.margin)
+                if found and coarse[batch[0][1], batch[0][0]] + COARSE_SLACK < bound:
                     break
-                shifted = [(x - rim, y - rim) for x, y in batch]
-                for x, y, score in _refine(feature, full_tpl, shifted, factor, sign):
+                corners = [((x - rim) * factor, (y - rim) * factor) for x, y in batch]
+                pad = factor + _REFINE_PAD
+                if factor >= 4:
+                    # a half-resolution pass first: 4x cheaper, and sharper than the
+                    # coarse map, so few places go on to full resolution
+                    mid, mid_rim = feature.coarse_template(gray_tpl, 2)
+                    halves = _best_near(
+                        feature.screen(2),
+                        mid,
+                        [(x // 2 + mid_rim, y // 2 + mid_rim) for x, y in corners],
+                        factor // 2 + _REFINE_PAD,
+                        sign,
+                    )
+                    kept = [
+                        ((x - mid_rim) * 2, (y - mid_rim) * 2)
+                        for x, y, score in halves
+                        if score + MID_SLACK >= bound
+                    ]
+                    corners, pad = kept or ([] if found else corners[:1]), 2 + _REFINE_PAD
+                for x, y, score in _best_near(full, full_tpl, corners, pad, sign):
                     found[(x, y)] = score
                     best = max(best, score)
             return [(x, y, s) for (x, y), s in found.items()]
@@ -396,33 +429,35 @@ def _scan(
     return [(x, y, float(scores[y, x])) for x, y in peaks] + [(int(hx), int(hy), float(high))]
 
 
-def _refine(
-    feature: _Feature, template: Image, peaks: list[tuple[int, int]], factor: int, sign: int
+def _best_near(
+    screen: Image, template: Image, corners: list[tuple[int, int]], pad: int, sign: int
 ) -> list[tuple[int, int, float]]:
-    """The exact best (x, y, sign * score) near each coarse peak, in one correlation.
+    """The best (x, y, sign * score) within ``pad`` of each estimated top-left corner.
 
-    Each peak's full-resolution window (the template plus ``pad`` on every
-    side) is laid out as one tile of a mosaic, and the mosaic is correlated in
-    a single ``matchTemplate`` call: a result position whose template extent
-    lies inside one tile depends on that tile's pixels only, so reading each
-    tile's own block of the result gives exactly the window's scores.  One
-    call instead of one per peak, which on small windows is mostly overhead.
+    Each window (the template plus ``pad`` on every side) is laid out as one
+    tile of a mosaic, and the mosaic is correlated in a single
+    ``matchTemplate`` call: a result position whose template extent lies
+    inside one tile depends on that tile's pixels only, so reading each tile's
+    own block of the result gives exactly that window's scores.  One call
+    instead of one per window, which on small windows is mostly overhead.
     """
     import cv2
     import numpy as np
 
+    if not corners:
+        return []
     th, tw = template.shape[:2]
-    screen = feature.screen(1) if feature.kind == "edges" else feature.gray
     sh, sw = screen.shape[:2]
-    pad = factor + _REFINE_PAD
     height, width = min(sh, th + 2 * pad), min(sw, tw + 2 * pad)
-    columns = max(1, min(len(peaks), 2048 // width))
-    rows = -(-len(peaks) // columns)
+    if height < th or width < tw:
+        return []
+    columns = max(1, min(len(corners), 2048 // width))
+    rows = -(-len(corners) // columns)
     mosaic = np.zeros((rows * height, columns * width), screen.dtype)
     origins: list[tuple[int, int]] = []
-    for index, (cx, cy) in enumerate(peaks):
-        x0 = min(max(0, cx * factor - pad), sw - width)
-        y0 = min(max(0, cy * factor - pad), sh - height)
+    for index, (cx, cy) in enumerate(corners):
+        x0 = min(max(0, cx - pad), sw - width)
+        y0 = min(max(0, cy - pad), sh - height)
         r, c = divmod(index, columns)
         mosaic[r * height : (r + 1) * height, c * width : (c + 1) * width] = screen[
             y0 : y0 + height, x0 : x0 + width
@@ -543,7 +578,7 @@ class _Search:
         if self._edges is None:
             self._edges = _Feature(self.gray.gray, "edges", self.margin)
         kept = []
-        for x, y, score in _scan(self._edges, tpl, 1, floor):
+        for x, y, score in _scan(self._edges, tpl, 1, floor, support=self.gray):
             if score < floor:
                 continue
             # an outline match must also be a plausible grey match (either polarity):
