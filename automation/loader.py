@@ -227,6 +227,11 @@ def _parse_document(text: str, file: str | None) -> tuple[Any, LineMap]:
     try:
         root = yaml.compose(composable, Loader=_Loader)
     except yaml.YAMLError as exc:
+        if data is not _NOT_JSON:
+            # JSON that YAML cannot read (a surrogate pair escape such as "\ud800\udc00"
+            # for a character beyond the BMP): valid, only without line numbers
+            _check_json_budget(data, file)
+            return data, LineMap({})
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc)
         raise WorkflowInvalid(
@@ -287,6 +292,26 @@ def _parse_document(text: str, file: str | None) -> tuple[Any, LineMap]:
 
 
 _NOT_JSON = object()
+
+
+def _check_json_budget(data: Any, file: str | None) -> None:
+    """The depth and value budgets for parsed JSON, walked without recursion."""
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    count = 0
+    while stack:
+        value, depth = stack.pop()
+        count += 1
+        if depth > MAX_DEPTH or count > MAX_DOCUMENT_VALUES:
+            message = (
+                f"the document nests more than {MAX_DEPTH} levels deep"
+                if depth > MAX_DEPTH
+                else f"the document holds more than {MAX_DOCUMENT_VALUES:,} values"
+            )
+            raise WorkflowInvalid([ValidationIssue(message=message, file=file)])
+        if isinstance(value, dict):
+            stack.extend((item, depth + 1) for item in value.values())
+        elif isinstance(value, list):
+            stack.extend((item, depth + 1) for item in value)
 
 
 def _digits_issue(exc: ValueError, file: str | None) -> ValidationIssue:

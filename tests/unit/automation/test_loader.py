@@ -6,6 +6,7 @@ import hashlib
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -532,3 +533,17 @@ def test_full_fixture_model_round_trips_apart_from_triggers() -> None:
     again = parse_workflow(dump_workflow(without_triggers)).workflow
     assert again == without_triggers
     assert isinstance(again, Workflow)
+
+
+def test_json_with_an_escaped_character_beyond_the_bmp_loads() -> None:
+    """json.dumps writes U+10000 as a surrogate pair escape, which YAML cannot read."""
+    text = json.dumps({"name": "astral \U00010000", "nodes": {"a": {"block": "kit.emit"}}})
+    assert "\\ud800" in text
+    assert parse_workflow(text).workflow.name == "astral \U00010000"
+    deep = json.dumps({"name": "\U00010000", "nodes": {}, "vars": {"x": [[[[[[[[1]]]]]]]]}})
+    assert parse_workflow(deep).workflow.vars
+    nested: Any = 1
+    for _ in range(80):
+        nested = [nested]
+    with pytest.raises(WorkflowInvalid, match="nests more than 64"):
+        parse_workflow(json.dumps({"name": "\U00010000", "nodes": {}, "vars": {"x": nested}}))
