@@ -127,6 +127,8 @@ class HistoryStore:
         #: A connection that keeps the opened file readable if it is deleted or replaced, so
         #: ``divert`` can still copy what it held.
         self._anchor: sqlite3.Connection | None = None
+        #: What wrote the vanished file, after ``divert`` (see there).
+        self._vanished: list[tuple[BatchWriter, Engine, sqlite3.Connection]] = []
         path = sqlite_file(engine)
         if path is not None:
             self.identity = FileIdentity.of(path)
@@ -190,6 +192,8 @@ class HistoryStore:
             self._anchor.backup(copy)
         finally:
             copy.close()
+        # Kept referenced, so no garbage collection closes them while this process runs.
+        self._vanished.append((self._writer, self.engine, self._anchor))
         self._writer = BatchWriter(make_engine(sqlite_url_of(target), busy_timeout=self._busy()))
         self.engine = self._writer.engine
         self._owns_engine = True

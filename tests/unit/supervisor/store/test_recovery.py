@@ -121,3 +121,19 @@ def test_trigger_state_is_not_written_into_a_deleted_file(tmp_path: Path) -> Non
             states.record_not_run(
                 [NotRun(workflow="w", trigger="schedule:w:0@x", error="x", at=now)]
             )
+
+
+def test_writes_resume_once_the_same_file_is_back(
+    sqlite_store: HistoryStore, sqlite_store_path: Path
+) -> None:
+    aside = sqlite_store_path.with_name("aside.sqlite3")
+    run = RunEvents()
+    sqlite_store_path.rename(aside)
+    with pytest.raises(DatabaseGone):
+        sqlite_store.create_run(run.run_id, run.workflow)
+    aside.rename(sqlite_store_path)  # the same file (device and inode) at its path again
+    assert sqlite_store.problem() is None
+    sqlite_store.create_run(run.run_id, run.workflow)
+    sqlite_store.record(run.whole_run(1))
+    record = sqlite_store.get_run(run.run_id)
+    assert record is not None and record.status is RunStatus.SUCCEEDED
