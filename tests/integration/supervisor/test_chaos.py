@@ -1,6 +1,6 @@
 """Chaos, quick version: 200 runs through worker SIGKILLs and SIGSTOPs and a supervisor SIGKILL.
 
-The long version is ``tests/soak/test_chaos_soak.py`` (2,000 runs), run by
+The long version is ``tests/soak/test_chaos_soak.py`` (1,000 runs, the database locked twice), run by
 its own command: ``.venv/bin/python -m pytest tests/soak -q``.
 """
 
