@@ -6,7 +6,8 @@ Steps become nodes linked one after the other (``a -> b``):
 |---|---|
 | click with anchors | ``image.click`` with a ``target`` (waits up to ``CLICK_WAIT`` for it) |
 | click without any | ``mouse.click`` at the recorded coordinates (its notes say why) |
-| drag, scroll | ``mouse.drag``, ``mouse.scroll`` at the recorded coordinates |
+| drag | ``image.wait`` for where it starts (anchors as a click's), then ``mouse.drag`` by the recorded distance |
+| scroll | ``mouse.scroll`` at the recorded coordinates |
 | typing, key, chord | ``keyboard.type``, ``keyboard.press``, ``keyboard.hotkey`` |
 | window appeared / went away | ``window.wait`` on its exact title |
 | keys going to another window | ``window.focus`` on its exact title |
@@ -30,6 +31,7 @@ from typing import Any
 
 from automation.loader import dump_workflow
 from automation.model import Workflow
+from automation.recording.anchors import ClickTarget
 from automation.recording.compose import (
     ClickStep,
     DragStep,
@@ -53,36 +55,44 @@ def _where(window: Any) -> str:
     return f" in '{window.title}'" if window is not None and window.title else ""
 
 
+def _anchors(
+    target: ClickTarget | None, images: Path, base: Path, node_id: str
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """A press's anchors, its image written as ``<node_id>.png``; and notes on what is missing."""
+    if target is None:
+        return [], ["its screen was not captured"]
+    anchors: list[dict[str, Any]] = []
+    for anchor in target.anchors:
+        anchor = dict(anchor)
+        if "image" in anchor:
+            if target.crop is None:
+                continue
+            import cv2
+
+            images.mkdir(parents=True, exist_ok=True)
+            path = images / f"{node_id}.png"
+            if not cv2.imwrite(str(path), target.crop):
+                raise OSError(f"could not write the template image {path}")
+            anchor["image"] = Path(os.path.relpath(path, base)).as_posix()
+        anchors.append(anchor)
+    return anchors, list(target.notes)
+
+
+def _target(anchors: list[dict[str, Any]], recording: Recording) -> dict[str, Any]:
+    screen = {"captured_screen": list(recording.screen)} if recording.screen else {}
+    return {"anchors": anchors} | screen
+
+
 def _click_node(
     step: ClickStep, recording: Recording, images: Path, base: Path, node_id: str
 ) -> dict[str, Any]:
-    target = recording.target_of(step)
-    anchors: list[dict[str, Any]] = []
-    notes: list[str] = list(target.notes) if target is not None else ["its screen was not captured"]
-    if target is not None:
-        for anchor in target.anchors:
-            anchor = dict(anchor)
-            if "image" in anchor:
-                if target.crop is None:
-                    continue
-                import cv2
-
-                images.mkdir(parents=True, exist_ok=True)
-                path = images / f"{node_id}.png"
-                if not cv2.imwrite(str(path), target.crop):
-                    raise OSError(f"could not write the template image {path}")
-                anchor["image"] = Path(os.path.relpath(path, base)).as_posix()
-            anchors.append(anchor)
+    anchors, notes = _anchors(recording.target_of(step), images, base, node_id)
     node: dict[str, Any]
     if anchors:
         node = {
             "block": "image.click",
             "title": f"Click{_where(step.window)}",
-            "with": {
-                "target": {"anchors": anchors}
-                | ({"captured_screen": list(recording.screen)} if recording.screen else {}),
-                "timeout": CLICK_WAIT,
-            },
+            "with": {"target": _target(anchors, recording), "timeout": CLICK_WAIT},
         }
     else:
         node = {
@@ -98,21 +108,39 @@ def _click_node(
     return node
 
 
+def _drag_nodes(
+    step: DragStep, recording: Recording, images: Path, base: Path, node_id: str
+) -> list[tuple[str, dict[str, Any]]]:
+    """A drag from an anchored start: find where it starts, then drag by the recorded distance."""
+    values: dict[str, Any] = {"from_x": step.from_x, "from_y": step.from_y}
+    values |= {"to_x": step.to_x, "to_y": step.to_y}
+    if step.button != "left":
+        values["button"] = step.button
+    start = f"{node_id}_from"
+    anchors, notes = _anchors(recording.targets.get(step.start), images, base, start)
+    if not anchors:
+        note = "recorded at fixed coordinates: " + "; ".join(notes or ["no anchor found"])
+        return [(node_id, {"block": "mouse.drag", "with": values, "notes": note})]
+    dx, dy = step.to_x - step.from_x, step.to_y - step.from_y
+    values |= {
+        "from_x": f"{{{{ nodes.{start}.x }}}}",
+        "from_y": f"{{{{ nodes.{start}.y }}}}",
+        "to_x": f"{{{{ nodes.{start}.x + ({dx}) }}}}",
+        "to_y": f"{{{{ nodes.{start}.y + ({dy}) }}}}",
+    }
+    finder = {
+        "block": "image.wait",
+        "title": "Find where the drag starts",
+        "with": {"target": _target(anchors, recording), "timeout": CLICK_WAIT},
+    }
+    return [(start, finder), (node_id, {"block": "mouse.drag", "with": values})]
+
+
 def _node(
     step: Step, recording: Recording, images: Path, base: Path, node_id: str
 ) -> dict[str, Any]:
     if isinstance(step, ClickStep):
         return _click_node(step, recording, images, base, node_id)
-    if isinstance(step, DragStep):
-        values = {
-            "from_x": step.from_x,
-            "from_y": step.from_y,
-            "to_x": step.to_x,
-            "to_y": step.to_y,
-        }
-        if step.button != "left":
-            values["button"] = step.button  # type: ignore[assignment]
-        return {"block": "mouse.drag", "with": values}
     if isinstance(step, ScrollStep):
         values = {"clicks": step.clicks, "x": step.x, "y": step.y}
         return {
@@ -190,16 +218,20 @@ def recorded_nodes(
     """
     nodes: dict[str, dict[str, Any]] = {}
     counts: dict[str, int] = {}
-    for index, step in enumerate(recording.steps):
+    for step in recording.steps:
         kind = _KINDS[type(step)]
         while True:
             counts[kind] = counts.get(kind, 0) + 1
             node_id = f"{kind}_{counts[kind]}"
-            if node_id not in taken and node_id not in nodes:
+            if not {node_id, f"{node_id}_from"} & (set(taken) | set(nodes)):
                 break
-        node = _node(step, recording, images, base, node_id)
-        node["position"] = [origin[0], origin[1] + index * _SPACING]
-        nodes[node_id] = node
+        if isinstance(step, DragStep):
+            made = _drag_nodes(step, recording, images, base, node_id)
+        else:
+            made = [(node_id, _node(step, recording, images, base, node_id))]
+        for made_id, node in made:
+            node["position"] = [origin[0], origin[1] + len(nodes) * _SPACING]
+            nodes[made_id] = node
     ids = list(nodes)
     links = [f"{a} -> {b}" for a, b in zip(ids, ids[1:], strict=False)]
     return nodes, links

@@ -37,6 +37,7 @@ from automation.recording.compose import (
 from automation.recording.recorder import Recording
 from automation.recording.workflow import write_recording
 from tests.helpers.common import eventually
+from tests.helpers.xvfb import XDisplay
 from tests.integration.recording.session import ROOT, DesktopSession
 
 pytestmark = pytest.mark.timeout(240)
@@ -251,3 +252,79 @@ def test_windows_of_an_excluded_process_are_not_recorded(session: DesktopSession
         recording = recorder.stop()
     assert recording.steps == [] and recording.events == 0
     assert recording.dropped >= 4
+
+
+def test_a_recorded_drag_replays_from_where_its_start_is_now(
+    xvfb_display: XDisplay, tmp_path: Path
+) -> None:
+    """A drag selecting text in xterm; replayed on an xterm elsewhere, it selects the same.
+
+    On the shared Xvfb without a window manager: under openbox, drags sent by xdotool
+    in separate commands (press, moves, release) reached neither xterm nor the title bar.
+    """
+    env = xvfb_display.env()
+    text = "alpha bravo charlie delta"
+
+    def terminal(x: int, y: int) -> subprocess.Popen[bytes]:
+        process = subprocess.Popen(
+            ["xterm", "-T", "notes", "-fa", "DejaVu Sans Mono", "-fs", "14"]
+            + ["-geometry", f"60x8+{x}+{y}", "-e", "sh", "-c", f"echo '{text}'; exec sleep 600"],
+            env=env,
+        )
+        eventually(lambda: ocr_finds(text.split()[0]), timeout=15, interval=0.2)
+        return process
+
+    def xdotool(*args: str) -> None:
+        subprocess.run(["xdotool", *args], env=env, check=True, timeout=20)
+
+    first = terminal(300, 300)
+    recorder = Recorder(display=xvfb_display.name, text_anchors=False)
+    recorder.start()
+    try:
+        assert recorder.wait_idle(10)
+        x, y = 305, 314  # on "alpha", the first line
+        xdotool("mousemove", str(x), str(y), "mousedown", "1")
+        xdotool("mousemove", str(x + 60), str(y))
+        xdotool("mousemove", str(x + 125), str(y), "mouseup", "1")
+        selected = eventually(lambda: primary(env), timeout=10)
+        assert selected.startswith("alpha b"), selected
+        assert recorder.wait_idle(20)
+    finally:
+        recording = recorder.stop()
+        first.terminate()
+        first.wait(10)
+    flow = tmp_path / "drag.yaml"
+    write_recording(recording, flow)
+    blocks = [n.block for n in read_workflow_file(flow).workflow.nodes.values()]
+    assert blocks == ["image.wait", "mouse.drag"]
+
+    second = terminal(900, 500)
+    try:
+        subprocess.run(["xsel", "--primary", "--clear"], env=env, timeout=10, check=True)
+        done = subprocess.run(
+            [sys.executable, "-m", "supervisor.cli.main", "run", str(flow)],
+            env=dict(env, DESKPILOT_HOME=str(tmp_path / "home"), PYTHONPATH=str(ROOT)),
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        assert eventually(lambda: primary(env), timeout=10) == selected
+    finally:
+        second.terminate()
+        second.wait(10)
+
+
+def primary(env: dict[str, str]) -> str:
+    done = subprocess.run(
+        ["xsel", "--primary", "--output"], env=env, capture_output=True, text=True, timeout=10
+    )
+    return done.stdout
+
+
+def ocr_finds(word: str) -> bool:
+    from automation.recording.anchors import ocr_words
+    from automation.recording.frames import grab_screen
+
+    return any(found == word for found, _, _ in ocr_words(grab_screen().image))

@@ -254,3 +254,27 @@ def test_a_focus_accepts_the_title_a_key_changed_before_the_recorder_saw_the_key
     focus = compose(events)[0]
     assert isinstance(focus, FocusStep) and focus.title == "Untitled - Editor"
     assert focus.pattern == r"^(?:Untitled\ \-\ Editor|\*Untitled\ \-\ Editor)$"
+
+
+def test_a_drag_starts_from_its_anchors_and_moves_by_the_recorded_distance(tmp_path: Path) -> None:
+    clock = Clock()
+    steps = compose(click(clock, 200, 200, to=(300, 250)) + click(clock, 10, 10, to=(60, 10)))
+    drag = steps[0]
+    assert isinstance(drag, DragStep)
+    crop = np.arange(32 * 32 * 3, dtype=np.uint8).reshape(32, 32, 3)
+    recording = Recording(steps, {drag.start: ClickTarget(200, 200, [{"image": ""}], crop)})
+    path = tmp_path / "drag.yaml"
+    write_recording(recording, path)
+    loaded = parse_workflow(path.read_text(encoding="utf-8"), path=path)
+    assert validate(loaded, BlockRegistry.with_builtins(plugins=False)) == []
+    nodes = loaded.workflow.nodes
+    assert list(nodes) == ["drag_1_from", "drag_1", "drag_2"]
+    assert nodes["drag_1_from"].block == "image.wait"
+    assert nodes["drag_1"].with_ == {
+        "from_x": "{{ nodes.drag_1_from.x }}",
+        "from_y": "{{ nodes.drag_1_from.y }}",
+        "to_x": "{{ nodes.drag_1_from.x + (100) }}",
+        "to_y": "{{ nodes.drag_1_from.y + (50) }}",
+    }
+    assert nodes["drag_2"].with_ == {"from_x": 10, "from_y": 10, "to_x": 60, "to_y": 10}
+    assert "fixed coordinates" in (nodes["drag_2"].notes or "")
