@@ -20,6 +20,10 @@ the caller's ``index`` must say which.  Only elements that are showing are
 searched unless ``showing_only=False`` (hidden menus and off-screen pages
 would otherwise make almost every selector ambiguous).
 
+Boxes are in screen pixels: at a toolkit scale (``GDK_SCALE=2``,
+``QT_SCALE_FACTOR=2``) the logical positions AT-SPI reports are multiplied by
+the ratio between the app's X window and its accessible window.
+
 Requirements (Debian): ``at-spi2-core`` and ``gir1.2-atspi-2.0`` on the system,
 PyGObject in the environment.  GTK 3 apps join the bus by themselves; Qt 5/6
 apps need ``QT_LINUX_ACCESSIBILITY_ALWAYS_ON=1`` in their environment (or a
@@ -151,7 +155,9 @@ def atspi() -> Any:
 class _Node:
     """One accessible, its role/name/states read once per search, children on demand."""
 
-    __slots__ = ("acc", "app", "parent", "role", "name", "states", "_children", "_showing_only")
+    __slots__ = (
+        "acc", "app", "parent", "role", "name", "states", "_children", "_showing_only", "scale"
+    )  # fmt: skip
 
     def __init__(
         self, acc: Any, app: _App | None, parent: _Node | None, showing_only: bool
@@ -161,6 +167,7 @@ class _Node:
         self.parent = parent
         self._showing_only = showing_only
         self._children: list[_Node] | None = None
+        self.scale: float | None = None  # display_scale() of a top-level window, once known
         try:
             self.role = acc.get_role_name() or ""
             self.name = acc.get_name() or ""
@@ -238,6 +245,59 @@ def _box(acc: Any) -> Box | None:
     return Box(int(rect.x), int(rect.y), int(rect.width), int(rect.height))
 
 
+def _window_of(node: _Node) -> _Node:
+    """The top-level window (child of the application) that holds ``node``."""
+    current = node
+    while current.parent is not None and current.parent.parent is not None:
+        current = current.parent
+    return current
+
+
+def display_scale(window: _Node) -> float:
+    """Screen pixels per accessibility pixel for one top-level window.
+
+    GTK (``GDK_SCALE``) and Qt (``QT_SCALE_FACTOR``) report positions in logical pixels:
+    at 200 % a key at (6, 183) is drawn at (12, 366).  The X window of the same process
+    and shape tells the ratio; 1.0 when there is no X window to compare with.
+    """
+    if window.scale is None:
+        window.scale = _measure_scale(window)
+    return window.scale
+
+
+def _measure_scale(window: _Node) -> float:
+    box = _box(window.acc)
+    app = window.app
+    if box is None or app is None or app.pid is None:
+        return 1.0
+    try:
+        from automation.blocks.desktop.windows import list_windows
+
+        candidates = [w.box for w in list_windows(include_hidden=False) if w.pid == app.pid]
+    except Exception:  # no X (Wayland): coordinates are taken as they are
+        return 1.0
+    best = 1.0
+    for other in candidates:
+        ratio_x, ratio_y = other.width / box.width, other.height / box.height
+        if abs(ratio_x - ratio_y) <= 0.02 * max(ratio_x, ratio_y):
+            best = round((ratio_x + ratio_y) / 2, 2)
+            if abs(best - 1.0) < 0.05:
+                return 1.0
+            break
+    return best
+
+
+def _scaled(box: Box | None, scale: float) -> Box | None:
+    if box is None or scale == 1.0:
+        return box
+    return Box(
+        round(box.x * scale),
+        round(box.y * scale),
+        round(box.width * scale),
+        round(box.height * scale),
+    )
+
+
 def _full_path(node: _Node) -> str:
     """A selector with one step per level from the application down to ``node``."""
     chain: list[_Node] = []
@@ -267,7 +327,7 @@ def _element(node: _Node, path: str | None = None) -> Element:
         name=node.name,
         app=app.name if app is not None else "",
         pid=app.pid if app is not None else None,
-        box=_box(node.acc),
+        box=_scaled(_box(node.acc), display_scale(_window_of(node)) if node.parent else 1.0),
         states=node.states,
         path=path if path is not None else _full_path(node),
         handle=node.acc,
@@ -533,16 +593,19 @@ def element_at(x: int, y: int) -> Element | None:
     When windows of several applications cover the point, the X stacking order decides.
     """
     with _lock:
-        hits: list[_Node] = []
+        hits: list[tuple[_Node, float]] = []
         for app in applications():
             for window in app.children():
                 box = _box(window.acc)
-                if box is not None and _inside(box, x, y):
-                    hits.append(window)
+                scale = display_scale(window) if box is not None else 1.0
+                if box is not None and _inside(box, round(x / scale), round(y / scale)):
+                    hits.append((window, scale))
         if not hits:
             return None
-        window = hits[0] if len(hits) == 1 else _topmost(hits, x, y)
-        best = _deepest(window, x, y)
+        windows = [window for window, _ in hits]
+        window = windows[0] if len(hits) == 1 else _topmost(windows, x, y)
+        scale = dict((id(w), s) for w, s in hits)[id(window)]
+        best = _deepest(window, round(x / scale), round(y / scale))
         return _element(best, path=_short_path(best))
 
 

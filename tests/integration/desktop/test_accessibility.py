@@ -266,3 +266,26 @@ def test_text_anchor_finds_a_key_by_its_label(calculator, tmp_path) -> None:
     ac = _key("AC").box
     assert ac is not None and ac.x <= clear["x"] < ac.x + ac.width
     assert eventually(lambda: a11y.read_text(a11y.find(DISPLAY)) == "0", timeout=5)
+
+
+def test_boxes_are_screen_pixels_at_200_percent(a11y_session: A11ySession, calculator) -> None:
+    """GTK reports logical positions at GDK_SCALE=2; boxes and element_at use screen pixels.
+
+    The scaled galculator opens over the module's one (both at 0, 0): element_at must take
+    the window on top, and pid= tells the two apart.
+    """
+    big = a11y_session.launch(["galculator"], "galculator at 200%", GDK_SCALE="2")
+    try:
+        with pytest.raises(a11y.ElementAmbiguous):
+            a11y.find(GALC + "button[name=7]")
+        seven = a11y.find(f"pid={big.pid} / ... / button[name=7]")
+        normal = a11y.find(f"pid={calculator.pid} / ... / button[name=7]")
+        assert seven.box is not None and normal.box is not None
+        assert seven.box.as_list() == [2 * v for v in normal.box.as_list()]
+        assert a11y.click(seven, method="mouse") == "mouse"
+        display = f"pid={big.pid} / ... / text"
+        assert eventually(lambda: a11y.read_text(a11y.find(display)) == "7", timeout=5)
+        here = a11y.element_at(*seven.box.center)
+        assert here is not None and here.pid == big.pid and here.name == "7"
+    finally:
+        a11y_session.stop(big)
