@@ -5,13 +5,13 @@ We edit the parsed data (plain dicts, in file order) rather than the frozen
 required input still empty, a half-typed duration), and the editor must hold
 and show it anyway.  Validation reads the document; it never gates editing.
 
-Saving follows one rule: when the data equals what was last read or saved,
-the original text is written back unchanged, byte for byte (comments,
-quoting, key order and all); otherwise the data is written as YAML in the
-order it is held, in the style people write by hand (short lists and maps in
-flow style, multi-line text as ``|`` blocks), keeping the file's leading
-comment block.  Comments elsewhere in a changed file are lost: PyYAML does not
-keep them, and a round-trip YAML library is a heavy dependency for that.
+Saving keeps the user's file: when the data equals what was last read or
+saved, the original text is written back unchanged, byte for byte; otherwise
+``automation.roundtrip.update_text`` changes only the lines of what changed
+(comments, quoting, key order, blank lines, untouched links and CRLF line
+endings survive).  A document that has no text yet (a new workflow) is
+written as YAML in the order it is held, in the style people write by hand
+(short lists and maps in flow style, multi-line text as ``|`` blocks).
 
 This module imports no Qt so that it can be tested and reused on its own.
 """
@@ -33,6 +33,7 @@ from pydantic import ValidationError
 from automation.errors import ValidationIssue, WorkflowError, WorkflowInvalid
 from automation.loader import parse_document
 from automation.model import FORMAT_VERSION, NAME_PATTERN, Link
+from automation.roundtrip import RoundTripError, update_text
 
 _NAME = re.compile(NAME_PATTERN)
 
@@ -311,7 +312,7 @@ class WorkflowDocument:
     @classmethod
     def open(cls, path: Path) -> WorkflowDocument:
         try:
-            text = path.read_text(encoding="utf-8")
+            text = path.read_bytes().decode("utf-8")  # as is: CRLF line endings are kept
         except FileNotFoundError:
             raise WorkflowError(f"{path}: no such workflow file") from None
         except UnicodeDecodeError:
@@ -542,10 +543,15 @@ class WorkflowDocument:
         return self._saved_data is None or self.to_data() != self._saved_data
 
     def to_text(self) -> str:
-        """The text to save: the original text when nothing changed, else fresh YAML (or JSON)."""
+        """The text to save: the file's text with only what changed changed."""
         data = self.to_data()
         if self._saved_text is not None and data == self._saved_data:
             return self._saved_text
+        if self._saved_text is not None:
+            try:
+                return update_text(self._saved_text, data)
+            except RoundTripError:
+                pass  # not a mapping we can edit in place: write it whole, as below
         if self._is_json:
             return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
         body = dump_yaml(data)

@@ -1,0 +1,430 @@
+"""Writing changed workflow data back into the file it came from, keeping the file.
+
+A person's workflow file carries more than its data: comments, quoting, key
+order, blank lines, flow or block style, anchors, CRLF line endings, and
+links written the long way (``numbers.done -> check``).  Rewriting the file
+from the data throws all of that away.  ``update_text`` instead changes the
+text only where the data changed:
+
+1. Nodes and link lines that were deleted are cut out of the text, with the
+   comment lines directly above them (their own comments) and a blank line
+   they would otherwise leave doubled.
+2. What is left is read with ruamel.yaml's round-trip loader, the new data is
+   merged into that tree (values that did not change keep their node, and so
+   their quoting and style; new values copy the style of a sibling), and the
+   tree is written twice: once before the merge and once after.
+3. The line difference between those two writings is applied to the original
+   text.  Lines ruamel.yaml would normalise (spacing inside flow mappings, an
+   odd indent) therefore stay exactly as the person wrote them unless the
+   edit touches them.
+
+JSON files go through step 3 alone, with ``json.dumps`` at the file's own
+indent, so they keep their key order and indentation.
+
+ruamel.yaml is imported inside functions: the supervisor imports
+``automation`` and must stay light.
+"""
+
+from __future__ import annotations
+
+import difflib
+import io
+import json
+import re
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from automation.errors import WorkflowError
+from automation.model import Link
+
+if TYPE_CHECKING:
+    from ruamel.yaml import YAML
+
+Path_ = tuple[str | int, ...]
+
+_FLOW_LIMIT = 80
+_SCALARS = (str, int, float, bool, type(None))
+
+
+class RoundTripError(WorkflowError):
+    """The file's text cannot be updated in place (the caller rewrites it whole)."""
+
+
+def update_text(text: str, data: Mapping[str, Any]) -> str:
+    """``text`` changed as little as possible so that it holds ``data``.
+
+    ``text`` is the file as last read or saved; ``data`` is the workflow as it
+    should now be (plain dicts and lists, keys in the order wanted).  Raises
+    ``RoundTripError`` when the text is not a mapping the writer can edit.
+    """
+    bom = "\ufeff" if text.startswith("\ufeff") else ""
+    body = text[len(bom) :]
+    newline = "\r\n" if "\r\n" in body else "\n"
+    body = body.replace("\r\n", "\n")
+    if body.lstrip().startswith("{"):
+        updated = _update_json(body, data)
+    else:
+        updated = _update_yaml(body, data)
+    return bom + updated.replace("\n", newline)
+
+
+# -- applying a difference to the original text --------------------------------------------
+def apply_difference(original: str, before: str, after: str) -> str:
+    """``original`` with the line changes that turn ``before`` into ``after``.
+
+    ``before`` is a normalised writing of ``original`` (the same data, maybe
+    spaced differently); lines of ``original`` that the change does not touch
+    are kept byte for byte, even where ``before`` wrote them differently.
+    """
+    if before == after:
+        return original
+    if original == before:
+        return after
+    old, new, mine = before.splitlines(True), after.splitlines(True), original.splitlines(True)
+    replaced: dict[int, list[str]] = {}
+    inserted: dict[int, list[str]] = {}
+    edits = difflib.SequenceMatcher(None, old, new, autojunk=False).get_opcodes()
+    for tag, i1, i2, j1, j2 in edits:
+        if tag == "insert":
+            inserted.setdefault(i1, []).extend(new[j1:j2])
+        elif tag in ("replace", "delete"):
+            for i in range(i1, i2):
+                replaced[i] = []
+            replaced[i1] = new[j1:j2]
+    out: list[str] = []
+    emitted: set[int] = set()
+
+    def insertions(at: int) -> None:
+        if at not in emitted:
+            emitted.add(at)
+            out.extend(inserted.get(at, []))
+
+    alignment = difflib.SequenceMatcher(None, old, mine, autojunk=False).get_opcodes()
+    for tag, a1, a2, b1, b2 in alignment:
+        insertions(a1)
+        touched = any(i in replaced for i in range(a1, a2)) or any(
+            i in inserted for i in range(a1 + 1, a2)
+        )
+        if not touched:
+            out.extend(mine[b1:b2])
+            continue
+        for offset, i in enumerate(range(a1, a2)):
+            if offset:
+                insertions(i)
+            if i in replaced:
+                out.extend(replaced[i])
+            elif tag == "equal":
+                out.append(mine[b1 + offset])
+            else:
+                out.append(old[i])
+    insertions(len(old))
+    return "".join(out)
+
+
+# -- JSON ------------------------------------------------------------------------------------
+def _json_indent(text: str) -> int | str | None:
+    """The file's indent: a number of spaces, a tab, or None for JSON on one line."""
+    for line in text.splitlines()[1:]:
+        stripped = line.lstrip(" \t")
+        if stripped and len(stripped) < len(line):
+            whitespace = line[: len(line) - len(stripped)]
+            return whitespace if "\t" in whitespace else len(whitespace)
+    return None
+
+
+def _update_json(text: str, data: Mapping[str, Any]) -> str:
+    try:
+        current = json.loads(text)
+    except ValueError as exc:
+        raise RoundTripError(f"the file is not JSON: {exc}") from None
+    indent = _json_indent(text)
+    ascii_only = bool(re.search(r"\\u[0-9a-fA-F]{4}", text))
+    end = "\n" if text.endswith("\n") else ""
+
+    def write(value: Any) -> str:
+        return json.dumps(value, indent=indent, ensure_ascii=ascii_only) + end
+
+    return apply_difference(text, write(current), write(dict(data)))
+
+
+# -- YAML ------------------------------------------------------------------------------------
+def _make_yaml(text: str) -> YAML:
+    from ruamel.yaml import YAML
+
+    yaml = YAML(typ="rt")
+    yaml.preserve_quotes = True
+    yaml.width = 4096
+    mapping, offset = _guess_indent(text)
+    yaml.indent(mapping=mapping, sequence=offset + 2, offset=offset)
+    return yaml
+
+
+_KEY_LINE = re.compile(r"^( *)[^\s#-][^#]*:\s*(#.*)?$")
+
+
+def _guess_indent(text: str) -> tuple[int, int]:
+    """The file's mapping indent and list dash offset (2 and 2 when it has no example)."""
+    mapping: int | None = None
+    offset: int | None = None
+    lines = [
+        line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")
+    ]
+    for above, line in zip(lines, lines[1:], strict=False):
+        match = _KEY_LINE.match(above)
+        if match is None:
+            continue
+        parent = len(match.group(1))
+        column = len(line) - len(line.lstrip(" "))
+        if column < parent or (column == parent and not line.lstrip().startswith("- ")):
+            continue
+        if line.lstrip().startswith("- "):
+            offset = column - parent if offset is None else offset
+        elif mapping is None:
+            mapping = column - parent
+        if mapping is not None and offset is not None:
+            break
+    return mapping or 2, 2 if offset is None else offset
+
+
+def _dump(yaml: YAML, tree: Any) -> str:
+    stream = io.StringIO()
+    yaml.dump(tree, stream)
+    return stream.getvalue()
+
+
+def _update_yaml(text: str, data: Mapping[str, Any]) -> str:
+    from ruamel.yaml.error import YAMLError
+
+    yaml = _make_yaml(text)
+    try:
+        tree = yaml.load(text)
+        trimmed = _cut_deleted(text, tree, data)
+        if trimmed != text:
+            text, tree = trimmed, yaml.load(trimmed)
+        before = _dump(yaml, tree)
+        _Merger(tree).merge(tree, data, ())
+        after = _dump(yaml, tree)
+    except YAMLError as exc:
+        raise RoundTripError(f"the file cannot be edited in place: {exc}") from None
+    return apply_difference(text, before, after)
+
+
+def _is_comment(line: str) -> bool:
+    return line.lstrip().startswith("#")
+
+
+def _own_start(lines: Sequence[str], line: int) -> int:
+    """The first of the comment lines directly above ``line`` (``line`` when none)."""
+    while line > 0 and _is_comment(lines[line - 1]):
+        line -= 1
+    return line
+
+
+def _cut_deleted(text: str, tree: Any, data: Mapping[str, Any]) -> str:
+    """``text`` without the lines of deleted nodes and link items, with their own comments."""
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+    if not isinstance(tree, CommentedMap):
+        raise RoundTripError("the file is not a mapping")
+    lines = text.splitlines(True)
+    cuts: list[tuple[int, int]] = []
+    top_keys = list(tree)
+    nodes, wanted_nodes = tree.get("nodes"), data.get("nodes")
+    if isinstance(nodes, CommentedMap) and not nodes.fa.flow_style():
+        keep = wanted_nodes if isinstance(wanted_nodes, Mapping) else {}
+        keys = list(nodes)
+        for index, key in enumerate(keys):
+            if key in keep:
+                continue
+            start = _own_start(lines, nodes.lc.key(key)[0])
+            if index + 1 < len(keys):
+                end = _own_start(lines, nodes.lc.key(keys[index + 1])[0])
+            else:
+                following = top_keys[top_keys.index("nodes") + 1 :]
+                end = _own_start(lines, tree.lc.key(following[0])[0]) if following else len(lines)
+            blanks = 0
+            while end - blanks > start and not lines[end - blanks - 1].strip():
+                blanks += 1
+            if blanks and start > 0 and lines[start - 1].strip():
+                end -= blanks  # the blank lines also separate what comes before from what follows
+            cuts.append((start, end))
+    links = tree.get("links")
+    if isinstance(links, CommentedSeq) and not links.fa.flow_style():
+        old_keys = [_link_key(item) for item in links]
+        new_keys = [_link_key(item) for item in (data.get("links") or [])]
+        matcher = difflib.SequenceMatcher(None, old_keys, new_keys, autojunk=False)
+        kept = {i for a, _b, size in matcher.get_matching_blocks() for i in range(a, a + size)}
+        for index, item in enumerate(links):
+            if index in kept or not isinstance(item, str) or "\n" in item:
+                continue
+            line = links.lc.item(index)[0]
+            cuts.append((_own_start(lines, line), line + 1))
+    if not cuts:
+        return text
+    gone = {line for start, end in cuts for line in range(start, end)}
+    return "".join(line for number, line in enumerate(lines) if number not in gone)
+
+
+def _link_key(item: Any) -> str:
+    """A link's identity: ``a.done -> b`` and ``a -> b`` are the same link."""
+    try:
+        return str(Link.model_validate(str(item)))
+    except ValidationError:
+        return f"\0{item}"
+
+
+def _value_key(item: Any) -> str:
+    return json.dumps(_plain(item), sort_keys=True, default=str)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    return str(value)
+
+
+class _Merger:
+    """Merges plain data into a round-trip tree, changing only what differs."""
+
+    def __init__(self, root: Any) -> None:
+        self.root = root
+
+    def merge(self, old: Any, new: Any, path: Path_) -> Any:
+        """The value to hold at ``path``: ``old`` itself (edited in place) when it can be."""
+        from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+        if _same(old, new):
+            return old
+        if _anchored(old):  # shared by aliases: editing it in place would edit them too
+            return self.fresh(new, old)
+        if isinstance(old, CommentedMap) and isinstance(new, Mapping):
+            self._merge_map(old, new, path)
+            return old
+        if isinstance(old, CommentedSeq) and isinstance(new, list):
+            self._merge_list(old, new, path)
+            return old
+        return self.fresh(new, old)
+
+    def _merge_map(self, old: Any, new: Mapping[str, Any], path: Path_) -> None:
+        for key in [key for key in old if key not in new]:
+            del old[key]
+        previous: int = -1
+        for key, value in new.items():
+            if key in old:
+                merged = self.merge(old[key], value, path + (key,))
+                if merged is not old[key]:
+                    old[key] = merged
+                previous = list(old).index(key)
+            else:
+                previous += 1
+                old.insert(previous, key, self.fresh(value, self.like(old, path, key)))
+
+    def _merge_list(self, old: Any, new: list[Any], path: Path_) -> None:
+        identity = _link_key if path == ("links",) else _value_key
+        old_keys = [identity(item) for item in old]
+        new_keys = [identity(item) for item in new]
+        opcodes = difflib.SequenceMatcher(None, old_keys, new_keys, autojunk=False).get_opcodes()
+        for tag, i1, i2, j1, j2 in reversed(opcodes):
+            if tag == "equal":
+                continue
+            if tag == "replace" and i2 - i1 == j2 - j1:
+                for offset in range(i2 - i1):
+                    merged = self.merge(old[i1 + offset], new[j1 + offset], path + (i1 + offset,))
+                    if merged is not old[i1 + offset]:
+                        old[i1 + offset] = merged
+                continue
+            like = old[i1] if i1 < len(old) else (old[-1] if len(old) else None)
+            for index in reversed(range(i1, i2)):
+                del old[index]
+            for offset, value in enumerate(new[j1:j2]):
+                old.insert(i1 + offset, self.fresh(value, like))
+
+    def like(self, container: Any, path: Path_, key: Any) -> Any:
+        """A value to copy the style of for a new ``key``: a sibling's, or the same key's in
+        another node."""
+        from ruamel.yaml.comments import CommentedMap
+
+        if path == ("nodes",):
+            return next(iter(container.values()), None)
+        if len(path) == 2 and path[0] == "nodes":
+            nodes = self.root.get("nodes") if isinstance(self.root, CommentedMap) else None
+            if isinstance(nodes, CommentedMap):
+                for node in nodes.values():
+                    if isinstance(node, CommentedMap) and key in node and node is not container:
+                        return node[key]
+        return None
+
+    def fresh(self, value: Any, like: Any) -> Any:
+        """``value`` as round-trip objects, in the style of ``like`` where there is one."""
+        from ruamel.yaml.comments import CommentedMap, CommentedSeq
+        from ruamel.yaml.scalarstring import (
+            DoubleQuotedScalarString,
+            LiteralScalarString,
+            SingleQuotedScalarString,
+        )
+
+        if isinstance(value, Mapping):
+            mapping = CommentedMap()
+            for key, item in value.items():
+                inner = like.get(key) if isinstance(like, CommentedMap) else None
+                mapping[key] = self.fresh(item, inner)
+            flow = (
+                like.fa.flow_style()
+                if isinstance(like, CommentedMap) and like.fa.flow_style() is not None
+                else _short(list(value.values()), [*value.keys(), *value.values()])
+            )
+            mapping.fa.set_flow_style() if flow else mapping.fa.set_block_style()
+            return mapping
+        if isinstance(value, list | tuple):
+            first = like[0] if isinstance(like, CommentedSeq) and len(like) else None
+            sequence = CommentedSeq(self.fresh(item, first) for item in value)
+            flow = (
+                like.fa.flow_style()
+                if isinstance(like, CommentedSeq) and like.fa.flow_style() is not None
+                else _short(list(value), list(value))
+            )
+            sequence.fa.set_flow_style() if flow else sequence.fa.set_block_style()
+            return sequence
+        if isinstance(value, str):
+            if "\n" in value and not value.endswith((" ", "\t")):
+                return LiteralScalarString(value)
+            if isinstance(like, DoubleQuotedScalarString | SingleQuotedScalarString):
+                return type(like)(value)
+            if "{{" in value or "{%" in value:
+                return DoubleQuotedScalarString(value)
+            return value
+        return value
+
+
+def _short(values: list[Any], words: list[Any]) -> bool:
+    """Short lists and maps of plain values read best on one line, as people write them."""
+    flat = all(isinstance(v, _SCALARS) and not (isinstance(v, str) and "\n" in v) for v in values)
+    return not values or (flat and sum(len(str(w)) + 2 for w in words) <= _FLOW_LIMIT)
+
+
+def _same(old: Any, new: Any) -> bool:
+    """Equal data, booleans kept apart from numbers (``true`` is not ``1``)."""
+    if isinstance(old, Mapping) and isinstance(new, Mapping):
+        return list(old) == list(new) and all(_same(old[k], new[k]) for k in old)
+    if isinstance(old, list) and isinstance(new, list | tuple):
+        return len(old) == len(new) and all(_same(a, b) for a, b in zip(old, new, strict=True))
+    if isinstance(old, bool) != isinstance(new, bool):
+        return False
+    if isinstance(old, str) != isinstance(new, str):
+        return False
+    return bool(old == new)
+
+
+def _anchored(value: Any) -> bool:
+    anchor = getattr(value, "anchor", None)
+    return getattr(anchor, "value", None) is not None
