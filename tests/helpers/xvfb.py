@@ -118,6 +118,9 @@ def xvfb_display(tmp_path_factory: pytest.TempPathFactory) -> Iterator[XDisplay]
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DISPLAY", display.name)
         patch.setenv("XAUTHORITY", str(display.xauthority))
+        # Terminals the tests start run this shell: no login rc files, whose start-up
+        # (a version manager's rehash waiting on a stale lock, say) is not under test.
+        patch.setenv("SHELL", "/bin/sh")
         try:
             yield display
         finally:

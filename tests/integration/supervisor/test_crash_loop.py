@@ -86,7 +86,8 @@ def test_crash_loop_backs_off_then_gives_up(start_supervisor) -> None:
 
 
 def test_failing_workflow_opens_its_breaker_then_a_probe_closes_it(start_supervisor) -> None:
-    cooldown = 2.0
+    # long enough that the healthy run below ends inside it even on a loaded machine
+    cooldown = 5.0
     harness = start_supervisor(
         max_restarts=0,
         breaker=BreakerPolicy(threshold=2, window=60.0, cooldown=cooldown),

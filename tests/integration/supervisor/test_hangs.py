@@ -196,7 +196,8 @@ def test_worker_frozen_while_starting_is_replaced(start_supervisor) -> None:
     """A spare frozen before its hello is neither idle nor busy: without a start-up deadline
     it would count as the coming spare for ever and the queue would never move."""
     harness = start_supervisor(
-        worker_limit=1, spare_workers=1, worker_start_timeout=2.0, fork=False
+        # a fresh interpreter imports for ~1 s on a quiet machine and 2-3 s on a loaded one
+        worker_limit=1, spare_workers=1, worker_start_timeout=6.0, fork=False
     )
     first = harness.wait_event("worker_started")
     os.kill(first["pid"], signal.SIGSTOP)  # it is still importing: no hello yet

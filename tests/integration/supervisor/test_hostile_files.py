@@ -82,8 +82,9 @@ def test_hostile_files_are_invalid_with_reasons_and_health_stays_responsive(
     assert probe.failures == []
     lag = probe.lag()
     logger.info("/health quiet: %s; with hostile files: %s", baseline, lag)
-    # 100 ms is the target on a quiet machine; on a loaded one, the quiet p99 is the floor
-    assert lag.p99_ms < 100 + baseline.p99_ms, (lag, baseline)
+    # 100 ms is the target on a quiet machine (bench_hostile measures it); a test only
+    # guards against stalls, which were 40 s: on a loaded machine the quiet p99 is the floor
+    assert lag.p99_ms < 250 + 2 * baseline.p99_ms, (lag, baseline)
     assert lag.max_ms < 1000, (lag, baseline)
 
 
