@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 from typing import Any
@@ -76,14 +77,19 @@ def run_cmd(file: Path, inputs: tuple[str, ...], as_json: bool, quiet: bool) -> 
         if not quiet:
             view.start([nid for nid, node in loaded.workflow.nodes.items() if not node.disabled])
 
+    # Standard output carries the result alone: what libraries print while the run goes
+    # (python-xlib's "no xauthority details available", say) would break --json for a
+    # script reading it, so during the run it goes to standard error.
+    redirect = contextlib.redirect_stdout(sys.stderr)
     try:
-        run = run_file(
-            file,
-            parse_inputs(inputs),
-            paths=DeskpilotPaths.from_env(),
-            on_committed=None if quiet else view,
-            before_start=start,
-        )
+        with redirect:
+            run = run_file(
+                file,
+                parse_inputs(inputs),
+                paths=DeskpilotPaths.from_env(),
+                on_committed=None if quiet else view,
+                before_start=start,
+            )
     finally:
         view.stop()
     result = run.result

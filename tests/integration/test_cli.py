@@ -277,3 +277,37 @@ def test_numbers_in_a_command_line_render_as_text(home: Path, tmp_path: Path) ->
     result = deskpilot("run", str(workflow), "--input", "n=7", "--json", home=home)
     assert result.returncode == 0, result.stdout + result.stderr
     assert json.loads(result.stdout)["outputs"]["said"].strip() == "7 0.5"
+
+
+def test_json_on_stdout_is_not_broken_by_what_libraries_print(home: Path, tmp_path: Path) -> None:
+    """python-xlib prints a warning on stdout when it opens a display; --json must stay JSON."""
+    workflow = tmp_path / "prints.yaml"
+    workflow.write_text(
+        "deskpilot: 1\nname: prints\nnodes:\n  say:\n    block: process.run\n"
+        f"    with: {{args: [{sys.executable!r}, -c, 'print(1)']}}\n",
+        encoding="utf-8",
+    )
+    # a block plugin-free way to print from inside the run: a sitecustomize would be
+    # heavier; printing from the CLI process's own thread is what Xlib does
+    probe = (
+        "import builtins, runpy, sys\n"
+        "from automation.engine import engine as e\n"
+        "real = e.Engine.run\n"
+        "def noisy(self, *a, **k):\n"
+        "    print('Xlib.xauth: warning, no xauthority details available')\n"
+        "    return real(self, *a, **k)\n"
+        "e.Engine.run = noisy\n"
+        "sys.argv = ['deskpilot', 'run', sys.argv[1], '--json']\n"
+        "runpy.run_module('supervisor.cli.main', run_name='__main__')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, str(workflow)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        env={**os.environ, "DESKPILOT_HOME": str(home)},
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["status"] == "succeeded"
+    assert "no xauthority details" in done.stderr
