@@ -259,12 +259,19 @@ class SupervisorClient:
         *,
         workflow: str | None = None,
         inputs: dict[str, Any] | None = None,
+        text_inputs: dict[str, str] | None = None,
         priority: int = 0,
         deadline_seconds: float | None = None,
         run_id: str | None = None,
     ) -> Submitted:
-        """Queue a run of a workflow file (made absolute here) or of a catalog workflow."""
+        """Queue a run of a workflow file (made absolute here) or of a catalog workflow.
+
+        ``text_inputs`` are values written as text (``--input n=5``): the supervisor reads
+        each by its declared type, as ``deskpilot run`` does.
+        """
         body: dict[str, Any] = {"inputs": inputs or {}, "priority": priority}
+        if text_inputs:
+            body["text_inputs"] = text_inputs
         if path is not None:
             body["path"] = str(Path(path).expanduser().absolute())
         if workflow is not None:

@@ -3,7 +3,8 @@
 Fields start from what was typed for the same workflow last time, else the
 input's default.  Strings are typed as they are; numbers and booleans get
 their own widgets; objects, arrays and untyped inputs are read as YAML (so
-``[a, b]`` and ``{k: v}`` work).  Required inputs must be filled in.
+``[a, b]`` and ``{k: v}`` work) by ``automation.inputs.read_input_text``, as
+the command line reads ``--input``.  Required inputs must be filled in.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from PySide6.QtWidgets import (
 
 from app.editor.document import WorkflowDocument
 from app.theme import Theme
-from automation.model import InputSpec, value_fits
+from automation.inputs import read_input_text
+from automation.model import InputSpec
 
 #: Last values typed per workflow file, for this session.
 _REMEMBERED: dict[str, dict[str, Any]] = {}
@@ -125,16 +127,8 @@ class InputsDialog(QDialog):
                     if spec.required:
                         raise ValueError(f"'{name}' is required")
                     continue
-                if spec.type == "string":
-                    values[name] = text
-                    continue
-                try:
-                    parsed = yaml.safe_load(text)
-                except yaml.YAMLError:
-                    raise ValueError(f"'{name}': cannot read {text!r}") from None
-                if not value_fits(spec.type, parsed):
-                    raise ValueError(f"'{name}' must be {spec.type}, got {text!r}")
-                values[name] = parsed
+                # the one reading of text inputs that 'deskpilot run' and 'submit' use
+                values[name] = read_input_text(name, spec, text)
         return values
 
     def _accept(self) -> None:

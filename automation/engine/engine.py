@@ -62,8 +62,9 @@ from automation.errors import (
     is_retryable,
 )
 from automation.graph import WorkflowGraph
+from automation.inputs import coerce_inputs
 from automation.loader import LoadedWorkflow
-from automation.model import DONE_PIN, ERROR_PIN, TRIGGER_PIN, RetryPolicy, Workflow, value_fits
+from automation.model import DONE_PIN, ERROR_PIN, TRIGGER_PIN, RetryPolicy, Workflow
 from automation.redaction import Redactor, process_redactor
 from automation.templates import contains_template, render_value
 
@@ -124,46 +125,6 @@ class RunResult:
     @property
     def ok(self) -> bool:
         return self.status is RunStatus.SUCCEEDED
-
-
-def coerce_inputs(
-    workflow: Workflow, given: Mapping[str, Any], *, from_text: bool = False
-) -> dict[str, Any]:
-    """Fill defaults and check the given inputs against the declared ones.
-
-    ``from_text`` values (``--input count=3`` on the command line) are parsed
-    as YAML scalars first, so numbers, booleans and lists arrive typed.
-    """
-    import yaml
-
-    problems: list[str] = []
-    result: dict[str, Any] = {}
-    for name in given:
-        if name not in workflow.inputs:
-            declared = ", ".join(sorted(workflow.inputs)) or "(none)"
-            problems.append(f"unknown input '{name}' (declared: {declared})")
-    for name, spec in workflow.inputs.items():
-        if name in given:
-            value = given[name]
-            if from_text and isinstance(value, str) and spec.type != "string":
-                try:
-                    value = yaml.safe_load(value)
-                except yaml.YAMLError:
-                    problems.append(f"input '{name}': cannot read {value!r} as {spec.type}")
-                    continue
-            if spec.type == "number" and isinstance(value, int) and not isinstance(value, bool):
-                value = float(value)
-            if not value_fits(spec.type, value):
-                problems.append(f"input '{name}' must be of type {spec.type}, got {value!r}")
-                continue
-            result[name] = value
-        elif spec.required and spec.default is None:
-            problems.append(f"input '{name}' is required; pass it with --input {name}=VALUE")
-        else:
-            result[name] = spec.default
-    if problems:
-        raise WorkflowError(f"workflow '{workflow.name}': " + "; ".join(problems))
-    return result
 
 
 @dataclass

@@ -177,6 +177,11 @@ class SubmitRequest(Request):
     path: str | None = Field(None, description="absolute path of the workflow file")
     workflow: str | None = Field(None, description="name of a workflow in the catalog")
     inputs: dict[str, Any] = Field(default_factory=dict, description="the workflow's inputs")
+    text_inputs: dict[str, str] = Field(
+        default_factory=dict,
+        description="inputs written as text (NAME=VALUE on a command line, a form field): each "
+        "is read by its declared type, as 'deskpilot run --input' reads it; over 'inputs'",
+    )
     priority: int = Field(0, ge=-PRIORITY_LIMIT, le=PRIORITY_LIMIT, description="higher runs first")
     deadline_seconds: float | None = Field(
         None, gt=0, le=7 * 24 * 3600, allow_inf_nan=False, description="time limit of the whole run"

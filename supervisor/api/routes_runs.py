@@ -15,6 +15,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from automation.engine.events import RunStatus
+from automation.inputs import read_text_inputs
 from automation.loader import LoadedWorkflow
 from supervisor.api.deps import BEARER, Parts, require_run, run_info
 from supervisor.api.models import (
@@ -169,9 +170,10 @@ async def submit_run(parts: Parts, body: SubmitRequest) -> Submitted:
         loaded = _from_catalog(parts, body.workflow)
     else:
         loaded = _load(parts, str(body.path))
+    inputs = {**body.inputs, **read_text_inputs(loaded.workflow, body.text_inputs)}
     run_id = await parts.supervisor.submit_off_loop(
         loaded,
-        body.inputs,
+        inputs,
         priority=body.priority,
         trigger="api",
         run_id=body.run_id,

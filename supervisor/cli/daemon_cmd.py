@@ -359,7 +359,7 @@ def submit_cmd(
     with SupervisorClient(_paths()) as client:
         if not wait:
             submitted = client.submit(
-                path, inputs=values, priority=priority, deadline_seconds=deadline
+                path, text_inputs=values, priority=priority, deadline_seconds=deadline
             )
             if as_json:
                 output.emit_json(submitted.model_dump(mode="json"))
@@ -396,7 +396,7 @@ def _follow(
     try:
         with client.events(run_id=run_id) as stream:
             client.submit(
-                path, inputs=values, priority=priority, deadline_seconds=deadline, run_id=run_id
+                path, text_inputs=values, priority=priority, deadline_seconds=deadline, run_id=run_id
             )
             if show:
                 view.start([])

@@ -191,3 +191,35 @@ def test_runs_triggers_and_workers_commands_against_a_running_supervisor(
     assert workers.returncode == 0, workers.stderr
     pids = {w["pid"] for w in json.loads(workers.stdout)}
     assert pids and all(psutil.pid_exists(pid) for pid in pids)
+
+
+COUNTS = """\
+deskpilot: 1
+name: counts
+inputs:
+  n: {type: integer, required: true}
+nodes:
+  only:
+    block: control.pass
+    with: {value: "{{ inputs.n }}"}
+outputs:
+  doubled: "{{ nodes.only.value * 2 }}"
+"""
+
+
+def test_submit_reads_inputs_by_their_declared_type_as_run_does(
+    api_daemon: RunningDaemon, deskpilot_cli: Cli, tmp_path: Path
+) -> None:
+    flow = tmp_path / "counts.yaml"
+    flow.write_text(COUNTS, encoding="utf-8")
+    home = api_daemon.home
+    submitted = deskpilot_cli(home, "submit", str(flow), "--input", "n=5", "--wait", "--json")
+    assert submitted.returncode == 0, submitted.stderr
+    assert json.loads(submitted.stdout)["run"]["outputs"] == {"doubled": 10}
+    ran = deskpilot_cli(home, "run", str(flow), "--input", "n=5", "--json")
+    assert ran.returncode == 0, ran.stderr
+    for command in ("submit", "run"):
+        refused = deskpilot_cli(home, command, str(flow), "--input", "n=0.5")
+        assert refused.returncode != 0
+        assert "input 'n' must be of type integer, got '0.5'" in refused.stderr, refused.stderr
+        assert "Traceback" not in refused.stderr
