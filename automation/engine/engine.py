@@ -34,6 +34,7 @@ from automation.blocks.context import BlockContext, CancelToken, LogLevel, RunHo
 from automation.blocks.invoke import emission_pins, is_generator, validate_inputs
 from automation.blocks.registry import BlockRegistry
 from automation.clock import SYSTEM_CLOCK, Clock
+from automation.engine.debugger import DebugAction, Debugger, PauseSnapshot, apply_edits
 from automation.engine.events import (
     ArtifactSaved,
     Event,
@@ -41,7 +42,9 @@ from automation.engine.events import (
     LogEmitted,
     NodeFailed,
     NodeFinished,
+    NodePaused,
     NodeReplayed,
+    NodeResumed,
     NodeRetrying,
     NodeStarted,
     RunFinished,
@@ -227,6 +230,7 @@ class Engine:
         drain: threading.Event | None = None,
         on_drained: Callable[[], None] | None = None,
         interrupted: InterruptedStep | None = None,
+        debugger: Debugger | None = None,
     ) -> RunResult:
         """Run ``loaded`` to the end and return its result; events go to the sink.
 
@@ -247,6 +251,9 @@ class Engine:
         ``interrupted`` names the step that was in flight when the last worker
         died: its postcondition, where the block has one, decides whether it
         runs again (``_settle_interrupted``).
+
+        ``debugger``, when given, is asked before each node whether to pause
+        there (``automation.engine.debugger``); subflows run without it.
         """
         values = (
             dict(inputs or {}) if validated_inputs else coerce_inputs(loaded.workflow, inputs or {})
@@ -268,6 +275,7 @@ class Engine:
         run.seq = max(0, seq_after)
         run.drain, run.on_drained = drain, on_drained
         run.interrupted = interrupted
+        run.debugger = debugger
         return run.execute()
 
 
@@ -302,6 +310,7 @@ class _Run(RunHooks):
         self.drain: threading.Event | None = None
         self.on_drained: Callable[[], None] | None = None
         self.interrupted: InterruptedStep | None = None
+        self.debugger: Debugger | None = None
         self.random = random.Random(engine.seed)
         # One watchdog per run: runs in other threads on the same engine keep their own.
         self.watchdog = StepWatchdog(grace=engine.kill_grace)
@@ -670,6 +679,8 @@ class _Run(RunHooks):
             attempt = max(attempt, interrupted.attempt)
             if self._settle_interrupted(plan, step, attempt + 1, values, stack):
                 return
+        if self.debugger is not None:
+            self._debug_pause(plan, step, pins, values)
         first = attempt + 1
         while True:
             attempt += 1
@@ -696,6 +707,61 @@ class _Run(RunHooks):
             )
             if self.clock.sleep(delay, self.cancel.event):
                 raise _RunCancelled()
+
+    def _debug_pause(
+        self, plan: _NodePlan, step: int, pins: dict[str, Any], values: dict[str, Any]
+    ) -> None:
+        """Pause before ``plan``'s node if the debugger asks to; apply the edits it returns.
+
+        The time paused is added to the run's deadline: a pause is not the
+        workflow's time.  Step deadlines start later, when the attempt does.
+        """
+        assert self.debugger is not None
+        reason = self.debugger.wants_pause(plan.node_id)
+        if reason is None:
+            return
+        given = {k: v for k, v in pins.items() if k != TRIGGER_PIN}
+        snapshot = PauseSnapshot(
+            run_id=self.run_id,
+            node_id=plan.node_id,
+            block=plan.block.id,
+            step=step,
+            reason=reason,
+            pins=self._safe(given),
+            inputs=self._safe(values),
+            vars=self._safe(self.vars),
+            nodes=self._safe(self.node_outputs),
+        )
+        timeout = self.debugger.timeout
+        self.emit(
+            NodePaused,
+            node_id=plan.node_id,
+            step=step,
+            reason=str(reason),
+            pins=snapshot.pins,
+            inputs=snapshot.inputs,
+            vars=snapshot.vars,
+            timeout=timeout,
+        )
+        paused = self.clock.monotonic()
+        answer = self.debugger.pause(snapshot)
+        waited = self.clock.monotonic() - paused
+        self.deadline += waited
+        edited = apply_edits(values, self.vars, answer)
+        self.emit(
+            NodeResumed,
+            node_id=plan.node_id,
+            step=step,
+            action=str(answer.action),
+            waited=waited,
+            timed_out=answer.timed_out,
+            edited=edited,
+        )
+        if answer.action is DebugAction.ABORT:
+            self.cancel.set("cancelled")
+        if self.drain is not None and self.drain.is_set():
+            self._hold_for_shutdown()
+        self._check_limits()
 
     def _settle_interrupted(
         self, plan: _NodePlan, step: int, attempt: int, values: dict[str, Any], stack: list[Any]

@@ -147,6 +147,35 @@ class NodeReplayed(Event):
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class NodePaused(Event):
+    """The debugger stopped the run before a node: what the node was about to run with."""
+
+    kind: ClassVar[str] = "node_paused"
+    node_id: str
+    step: int
+    reason: str  # "breakpoint" | "step"
+    pins: dict[str, Any] = field(default_factory=dict)
+    inputs: dict[str, Any] = field(default_factory=dict)
+    vars: dict[str, Any] = field(default_factory=dict)
+    #: Seconds the pause waits for a command before the run continues on its own.
+    timeout: float = 0.0
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class NodeResumed(Event):
+    """A pause ended: by a command (continue, step, abort) or by running out of time."""
+
+    kind: ClassVar[str] = "node_resumed"
+    node_id: str
+    step: int
+    action: str  # "continue" | "step" | "abort"
+    waited: float
+    timed_out: bool = False
+    #: What was edited before going on: ``inputs.NAME`` and ``vars.NAME``.
+    edited: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class LogEmitted(Event):
     kind: ClassVar[str] = "log"
     node_id: str | None
@@ -188,6 +217,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
         NodeFailed,
         NodeRetrying,
         NodeReplayed,
+        NodePaused,
+        NodeResumed,
         LogEmitted,
         ArtifactSaved,
         RunFinished,

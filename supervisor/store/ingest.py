@@ -28,7 +28,9 @@ from automation.engine.events import (
     LogEmitted,
     NodeFailed,
     NodeFinished,
+    NodePaused,
     NodeReplayed,
+    NodeResumed,
     NodeRetrying,
     NodeStarted,
     RunFinished,
@@ -253,6 +255,18 @@ class Ingest:
         elif isinstance(event, NodeReplayed):
             level = "info"
             message = "reused the outputs this step recorded before the run was interrupted"
+        elif isinstance(event, NodePaused):
+            level = "info"
+            message = f"paused before this node ({event.reason}); waits {event.timeout:g} s"
+        elif isinstance(event, NodeResumed):
+            level = "warning" if event.timed_out else "info"
+            message = (
+                f"nobody answered the pause in {event.waited:.0f} s: the run continues "
+                "without its breakpoints"
+                if event.timed_out
+                else f"resumed ({event.action}) after {event.waited:.1f} s"
+                + (f", edited {', '.join(event.edited)}" if event.edited else "")
+            )
         else:
             level = "info"
             message = event.kind.replace("_", " ")
