@@ -22,9 +22,10 @@ from typing import Any
 
 from automation.blocks.context import CancelToken
 from automation.blocks.registry import BlockRegistry
+from automation.engine.debugger import Debugger
 from automation.engine.engine import Engine, RunResult, coerce_inputs
 from automation.engine.events import Event
-from automation.errors import WorkflowInvalid
+from automation.errors import WorkflowError, WorkflowInvalid
 from automation.loader import LoadedWorkflow, read_workflow_file
 from automation.redaction import RedactingFilter, Redactor, process_redactor, redact_logging
 from automation.secrets import SecretStore, secret_store_from_env
@@ -102,10 +103,15 @@ def run_file(
     registry: BlockRegistry | None = None,
     secrets: SecretStore | None = None,
     trigger: str = "manual",
+    debugger: Callable[[CancelToken], Debugger] | None = None,
+    breakpoints: Sequence[str] = (),
 ) -> LocalRun:
     """Validate, record and run one workflow file; return when it has finished.
 
-    Everything the run reported is committed before this returns.
+    ``debugger``, given the run's cancel token, makes the step debugger that
+    pauses the run (``deskpilot run --break``); ``breakpoints`` are checked
+    against the workflow's nodes first.  Everything the run reported is
+    committed before this returns.
     """
     registry = registry or BlockRegistry.with_builtins()
     loaded = read_workflow_file(path)
@@ -117,6 +123,13 @@ def run_file(
     issues = validate(loaded, registry, secret_names=names)
     if issues:
         raise WorkflowInvalid(issues)
+    unknown = [node for node in breakpoints if node not in loaded.workflow.nodes]
+    if unknown:
+        known = ", ".join(sorted(loaded.workflow.nodes))
+        raise WorkflowError(
+            f"{path}: --break names no node of this workflow: {', '.join(unknown)} "
+            f"(its nodes: {known})"
+        )
     gc.freeze()  # what is loaded lives as long as the command; spare the collector the walk
     inputs = coerce_inputs(loaded.workflow, raw_inputs, from_text=inputs_from_text)
     paths.ensure()
@@ -128,6 +141,7 @@ def run_file(
         registry, sink=recorder, secrets=secret_store, artifacts_dir=paths.artifacts_dir
     )
     token = CancelToken()
+    debug = debugger(token) if debugger is not None else None
     try:
         store.save_workflow_version(loaded.workflow.name, str(path.resolve()), loaded.text)
         if before_start is not None:
@@ -141,6 +155,7 @@ def run_file(
                 cancel=token,
                 redactor=redactor,
                 validated_inputs=True,
+                debugger=debug,
             )
     finally:
         try:

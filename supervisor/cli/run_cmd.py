@@ -9,8 +9,11 @@ from typing import Any
 
 import click
 
+from automation.blocks.context import CancelToken
+from automation.engine.debugger import DEFAULT_PAUSE_TIMEOUT, Breakpoints
 from automation.loader import LoadedWorkflow
 from supervisor.cli import output
+from supervisor.cli.debug_prompt import TerminalPrompt
 from supervisor.local import LocalRun, run_file
 from supervisor.paths import DeskpilotPaths
 
@@ -69,9 +72,49 @@ def summary(run: LocalRun) -> dict[str, Any]:
     help="Print a JSON summary at the end (progress goes to stderr).",
 )
 @click.option("--quiet", is_flag=True, help="No progress, only the result.")
-def run_cmd(file: Path, inputs: tuple[str, ...], as_json: bool, quiet: bool) -> None:
-    """Run a workflow file in this process, record it in history, exit 0 if it succeeded."""
-    view = output.ProgressView(live=sys.stderr.isatty() and not quiet)
+@click.option(
+    "--break",
+    "breaks",
+    multiple=True,
+    metavar="NODE",
+    help="Pause before this node and take debugger commands from the terminal; repeat for more.",
+)
+@click.option(
+    "--break-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    metavar="SECONDS",
+    help=f"How long a pause waits for a command before the run continues without breakpoints "
+    f"(default {DEFAULT_PAUSE_TIMEOUT:g}; needed when stdin is not a terminal).",
+)
+def run_cmd(
+    file: Path,
+    inputs: tuple[str, ...],
+    as_json: bool,
+    quiet: bool,
+    breaks: tuple[str, ...],
+    break_timeout: float | None,
+) -> None:
+    """Run a workflow file in this process, record it in history, exit 0 if it succeeded.
+
+    With --break, the run pauses before each named node and reads commands:
+    c (continue), s (step), p [NAME] (print), set NAME=VALUE, q (quit).
+    """
+    debugger = None
+    if breaks:
+        if not sys.stdin.isatty() and break_timeout is None:
+            raise click.UsageError(
+                "--break reads debugger commands from the terminal, and stdin is not one; "
+                "run it in a terminal, or pipe the commands in and give --break-timeout SECONDS"
+            )
+        timeout = DEFAULT_PAUSE_TIMEOUT if break_timeout is None else break_timeout
+
+        def debugger(token: CancelToken) -> Breakpoints:
+            prompt = TerminalPrompt(sys.stdin.fileno(), sys.stderr, cancelled=token.is_set)
+            return Breakpoints(breaks, prompt, timeout=timeout)
+
+    # a live table redraws over the prompt: plain lines while debugging
+    view = output.ProgressView(live=sys.stderr.isatty() and not quiet and not breaks)
 
     def start(loaded: LoadedWorkflow) -> None:
         if not quiet:
@@ -89,6 +132,8 @@ def run_cmd(file: Path, inputs: tuple[str, ...], as_json: bool, quiet: bool) -> 
                 paths=DeskpilotPaths.from_env(),
                 on_committed=None if quiet else view,
                 before_start=start,
+                debugger=debugger,
+                breakpoints=breaks,
             )
     finally:
         view.stop()

@@ -1,0 +1,161 @@
+"""``deskpilot run --break``: the step debugger on a terminal (a real pty) and with piped commands."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import select
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.integration.test_cli import EXAMPLES, ROOT, deskpilot
+
+HELLO = str(EXAMPLES / "hello.yaml")
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    path = tmp_path / "home"
+    path.mkdir()
+    return path
+
+
+def test_piped_commands_print_edit_step_and_continue(home: Path) -> None:
+    commands = "p\nset text='Hi there'\np text\ns\nc\n"
+    result = deskpilot(
+        "run", HELLO, "--break", "greet", "--break-timeout", "30", "--json",
+        home=home, stdin=commands,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["outputs"]["greeting"] == "Hi there"
+    err = result.stderr
+    assert "paused before node 'greet' (data.template), step 1 [breakpoint]" in err
+    assert 'text = "Hello, world!"' in err  # the rendered input, not its template
+    assert 'inputs.text = "Hi there"' in err
+    assert "paused before node 'say' (notify.log), step 2 [step]" in err
+    database = next(home.rglob("history.sqlite3"))
+    with sqlite3.connect(database) as connection:
+        rows = connection.execute(
+            "select kind, node_id, data from events where kind in ('node_paused', 'node_resumed')"
+            " order by seq"
+        ).fetchall()
+    assert [(kind, node) for kind, node, _ in rows] == [
+        ("node_paused", "greet"),
+        ("node_resumed", "greet"),
+        ("node_paused", "say"),
+        ("node_resumed", "say"),
+    ]
+    assert json.loads(rows[1][2])["edited"] == ["inputs.text"]
+
+
+def test_quit_cancels_the_run_at_the_paused_node(home: Path) -> None:
+    result = deskpilot(
+        "run", HELLO, "--break", "say", "--break-timeout", "30", "--json", home=home, stdin="q\n"
+    )
+    assert result.returncode == 1
+    summary = json.loads(result.stdout)
+    assert (summary["status"], summary["failed_node"]) == ("cancelled", "say")
+
+
+def test_refuses_without_a_terminal_unless_a_timeout_is_given(home: Path) -> None:
+    result = deskpilot("run", HELLO, "--break", "greet", home=home, stdin="c\n")
+    assert result.returncode == 2
+    assert "stdin is not one" in result.stderr and "--break-timeout" in result.stderr
+
+
+def test_an_unknown_breakpoint_names_the_nodes(home: Path) -> None:
+    result = deskpilot(
+        "run", HELLO, "--break", "nope", "--break-timeout", "5", home=home, stdin=""
+    )
+    assert result.returncode != 0
+    assert "--break names no node of this workflow: nope" in result.stderr
+    assert "greet" in result.stderr
+
+
+def _read_until(fd: int, marker: bytes, seen: bytearray, deadline: float) -> None:
+    while marker not in seen:
+        remaining = deadline - time.monotonic()
+        assert remaining > 0, f"no {marker!r} in {bytes(seen)[-2000:]!r}"
+        ready, _, _ = select.select([fd], [], [], remaining)
+        if ready:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:  # the child closed the terminal
+                chunk = b""
+            assert chunk, f"terminal closed before {marker!r}: {bytes(seen)[-2000:]!r}"
+            seen += chunk
+
+
+def _read_to_end(fd: int, seen: bytearray, deadline: float) -> None:
+    """Everything the child writes until it closes the terminal (EIO on Linux)."""
+    while True:
+        remaining = deadline - time.monotonic()
+        assert remaining > 0, f"the terminal stayed open: {bytes(seen)[-2000:]!r}"
+        ready, _, _ = select.select([fd], [], [], remaining)
+        if ready:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                return
+            if not chunk:
+                return
+            seen += chunk
+
+
+def _on_terminal(home: Path, *args: str) -> tuple[subprocess.Popen[bytes], int]:
+    master, slave = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "supervisor.cli.main", "run", HELLO, *args],
+        stdin=slave, stdout=slave, stderr=slave, cwd=ROOT, close_fds=True,
+        env={**os.environ, "DESKPILOT_HOME": str(home), "TERM": "dumb"},
+    )  # fmt: skip
+    os.close(slave)
+    return process, master
+
+
+def test_on_a_terminal_the_prompt_takes_typed_commands(home: Path) -> None:
+    process, master = _on_terminal(home, "--break", "check")
+    seen = bytearray()
+    try:
+        deadline = time.monotonic() + 60
+        _read_until(master, b"(debug) ", seen, deadline)
+        assert b"paused before node 'check'" in seen
+        assert b"total = 6" in seen  # the vars, as the loop left them
+        os.write(master, b"set vars.total=100\n")
+        _read_until(master, b"vars.total = 100", seen, deadline)
+        os.write(master, b"c\n")
+        _read_to_end(master, seen, deadline)
+        assert process.wait(timeout=30) == 0
+        assert b"total: 100" in seen
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        os.close(master)
+
+
+def test_an_unanswered_pause_times_out_and_the_run_goes_on(home: Path) -> None:
+    process, master = _on_terminal(home, "--break", "greet", "--break", "say", "--break-timeout", "1")
+    seen = bytearray()
+    try:
+        _read_to_end(master, seen, time.monotonic() + 60)
+        assert process.wait(timeout=30) == 0
+        assert b"no command in 1 s: continuing without breakpoints" in seen
+        assert b"paused before node 'say'" not in seen  # the timeout dropped it
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        os.close(master)
+    database = next(home.rglob("history.sqlite3"))
+    with sqlite3.connect(database) as connection:
+        [(level, message)] = connection.execute(
+            "select level, message from events where kind = 'node_resumed'"
+        ).fetchall()
+    assert level == "warning" and "nobody answered the pause" in message
