@@ -70,9 +70,7 @@ def test_refuses_without_a_terminal_unless_a_timeout_is_given(home: Path) -> Non
 
 
 def test_an_unknown_breakpoint_names_the_nodes(home: Path) -> None:
-    result = deskpilot(
-        "run", HELLO, "--break", "nope", "--break-timeout", "5", home=home, stdin=""
-    )
+    result = deskpilot("run", HELLO, "--break", "nope", "--break-timeout", "5", home=home, stdin="")
     assert result.returncode != 0
     assert "--break names no node of this workflow: nope" in result.stderr
     assert "greet" in result.stderr
@@ -141,7 +139,9 @@ def test_on_a_terminal_the_prompt_takes_typed_commands(home: Path) -> None:
 
 
 def test_an_unanswered_pause_times_out_and_the_run_goes_on(home: Path) -> None:
-    process, master = _on_terminal(home, "--break", "greet", "--break", "say", "--break-timeout", "1")
+    process, master = _on_terminal(
+        home, "--break", "greet", "--break", "say", "--break-timeout", "1"
+    )
     seen = bytearray()
     try:
         _read_to_end(master, seen, time.monotonic() + 60)
