@@ -50,6 +50,7 @@ from supervisor.client import (
     start_log_tail,
 )
 from supervisor.paths import DATABASE_URL_VARIABLE, HOME_VARIABLE, DeskpilotPaths
+from supervisor.stop_marker import stopped_by_user
 
 log = logging.getLogger(__name__)
 
@@ -274,7 +275,11 @@ class _HealthPoller(QThread):
 
     def run(self) -> None:
         client: SupervisorClient | None = None
+        # Start a missing supervisor once, when the window opens, unless a person stopped
+        # it; one that goes away later was stopped on purpose or crashed (systemd restarts
+        # those): the banner offers to start it instead.
         tried_autostart = False
+        seen_running = False
         while not self.stopping.is_set():
             try:
                 if not endpoint_answers(self.paths):
@@ -290,11 +295,17 @@ class _HealthPoller(QThread):
                     client.close()  # re-read the socket and token next time
                 client = None
                 self.unreachable.emit(str(exc))
-                if self.autostart and not tried_autostart:
+                if (
+                    self.autostart
+                    and not tried_autostart
+                    and not seen_running
+                    and stopped_by_user(self.paths.state_dir) is None
+                ):
                     tried_autostart = True
                     self.start_requested.set()
                 self._maybe_start()
             else:
+                seen_running = True
                 self._forget_process()
                 self.polled.emit(health, workflows)
             self.wake.wait(self.interval)
@@ -634,10 +645,17 @@ class SupervisorLink(SupervisorConnection):
         was = self._connected
         self._set_connected(False)
         if not self.starting:
-            self._set_banner(
-                "The supervisor is not running: runs, history and triggers are unavailable "
-                "until it is back. Deskpilot reconnects by itself."
-            )
+            stopped = stopped_by_user(self.paths.state_dir)
+            if stopped is not None:
+                self._set_banner(
+                    f"The supervisor was stopped ({stopped}): scheduled and triggered runs "
+                    "wait until you start it again."
+                )
+            else:
+                self._set_banner(
+                    "The supervisor is not running: runs, history and triggers are "
+                    "unavailable until it is back. Deskpilot reconnects by itself."
+                )
         if was:
             self.signals.health_changed.emit(None)
             self.notify()

@@ -29,6 +29,7 @@ from supervisor.logs import json_handler
 from supervisor.paths import DeskpilotPaths
 from supervisor.rate import RateLimits
 from supervisor.retention import RetentionPolicy, schedule_retention, stop_retention
+from supervisor.stop_marker import clear_stopped
 from supervisor.store.migrate import upgrade_in_child
 from supervisor.store.store import HistoryStore
 from supervisor.systemd import Notifier, start_watchdog, stop_watchdog
@@ -81,6 +82,7 @@ class Daemon:
     async def serve(self, ready: Callable[[DaemonParts], None] | None = None) -> None:
         self.paths.ensure()
         self.lock.acquire()
+        clear_stopped(self.paths.state_dir)  # running again, however it was started
         handler = json_handler(self.paths.log_dir / "deskpilotd.log")
         root = logging.getLogger()
         root.addHandler(handler)

@@ -38,6 +38,7 @@ from supervisor.core import SupervisorError
 from supervisor.daemon import Daemon, DaemonParts
 from supervisor.instance_lock import LOCK_FILE, read_lock_holder
 from supervisor.paths import HOME_VARIABLE, DeskpilotPaths
+from supervisor.stop_marker import mark_stopped
 
 
 def _paths() -> DeskpilotPaths:
@@ -155,6 +156,8 @@ def stop_cmd(timeout: float) -> None:
             f"the supervisor ({_pid_text(still)}) did not stop; "
             f"look at {paths.log_dir / 'deskpilotd.log'}, or end it with 'kill -9 {still}'"
         )
+    # the window and the tray offer to start it again rather than doing so by themselves
+    mark_stopped(paths.state_dir, "deskpilot supervisor stop")
     output.line(f"supervisor stopped ({_pid_text(holder)})")
 
 

@@ -115,3 +115,56 @@ def test_a_started_supervisor_gets_the_guis_folders(tmp_path: Path) -> None:
     odd = dataclasses.replace(DeskpilotPaths.under(home), workflows_dir=tmp_path / "w")
     with pytest.raises(DeskpilotError, match="neither a DESKPILOT_HOME"):
         daemon_environment(odd, {})
+
+
+def test_a_supervisor_stopped_from_the_command_line_is_offered_not_restarted(
+    qapp: QApplication, home: Path
+) -> None:
+    """Before, the window started again a supervisor the user had just stopped."""
+    import subprocess
+    import sys
+
+    from supervisor.instance_lock import LOCK_FILE, read_lock_holder
+    from supervisor.stop_marker import MARKER
+
+    paths = DeskpilotPaths.under(home)
+    lock = paths.state_dir / LOCK_FILE
+    link = SupervisorLink(paths, autostart=True, poll_interval=0.2)
+    banner = ConnectionBanner(link)
+    misses: list[str] = []
+    link._poller.unreachable.connect(misses.append)  # one per failed poll
+    link.start()
+    second: SupervisorLink | None = None
+    try:
+        wait_until(qapp, lambda: link.connected, timeout=60)  # started once, as the window opened
+        stopped = subprocess.run(
+            [sys.executable, "-m", "supervisor.cli.main", "supervisor", "stop"],
+            env={**os.environ, "DESKPILOT_HOME": str(home)},
+            capture_output=True,
+            text=True,
+            timeout=90,
+            check=False,
+        )
+        assert stopped.returncode == 0, stopped.stderr
+        wait_until(qapp, lambda: not link.connected, timeout=30)
+        seen = len(misses)
+        wait_until(qapp, lambda: len(misses) >= seen + 5, timeout=30)  # five polls later...
+        assert read_lock_holder(lock) is None, "...nothing started it again"
+        assert "stopped (deskpilot supervisor stop at" in banner.label.text()
+        assert not banner.start_button.isHidden()
+
+        # a window opened afterwards does not start it either
+        second = SupervisorLink(paths, autostart=True, poll_interval=0.2)
+        later: list[str] = []
+        second._poller.unreachable.connect(later.append)
+        second.start()
+        wait_until(qapp, lambda: len(later) >= 5, timeout=30)
+        assert read_lock_holder(lock) is None and second.supervisor_process is None
+
+        banner.start_button.click()  # the offer: start it now
+        wait_until(qapp, lambda: link.connected, timeout=60)
+        assert not (paths.state_dir / MARKER).exists(), "a started supervisor clears the mark"
+    finally:
+        link.stop()
+        if second is not None:
+            second.stop()
