@@ -18,7 +18,7 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
@@ -34,6 +34,7 @@ from supervisor.api.endpoint import Endpoint, describe_missing, locate
 from supervisor.api.models import (
     BreakerInfo,
     CancelResult,
+    DebugState,
     EventInfo,
     Health,
     IssueInfo,
@@ -263,6 +264,8 @@ class SupervisorClient:
         priority: int = 0,
         deadline_seconds: float | None = None,
         run_id: str | None = None,
+        breakpoints: Sequence[str] = (),
+        pause_timeout: float | None = None,
     ) -> Submitted:
         """Queue a run of a workflow file (made absolute here) or of a catalog workflow.
 
@@ -280,6 +283,10 @@ class SupervisorClient:
             body["deadline_seconds"] = deadline_seconds
         if run_id is not None:
             body["run_id"] = run_id
+        if breakpoints:
+            body["breakpoints"] = list(breakpoints)
+        if pause_timeout is not None:
+            body["pause_timeout"] = pause_timeout
         return self._post("/runs", Submitted, body)
 
     def cancel(self, run_id: str) -> CancelResult:
@@ -288,14 +295,43 @@ class SupervisorClient:
     def rerun(
         self,
         run_id: str,
-        mode: Literal["start", "failed_node", "current"] = "start",
+        mode: Literal["start", "failed_node", "from_node", "current"] = "start",
         *,
         path: str | Path | None = None,
+        node: str | None = None,
+        breakpoints: Sequence[str] = (),
     ) -> Submitted:
+        """Run a finished run again; ``from_node`` with ``node`` is "run from here"."""
         body: dict[str, Any] = {"mode": mode}
         if path is not None:
             body["path"] = str(Path(path).expanduser().absolute())
+        if node is not None:
+            body["node"] = node
+        if breakpoints:
+            body["breakpoints"] = list(breakpoints)
         return self._post(f"/runs/{_seg(run_id)}/rerun", Submitted, body)
+
+    # -- the step debugger --------------------------------------------------------------------
+    def debug_state(self, run_id: str) -> DebugState:
+        return self._get(f"/runs/{_seg(run_id)}/debug", DebugState)
+
+    def debug(
+        self,
+        run_id: str,
+        action: Literal["continue", "step", "abort"] = "continue",
+        *,
+        inputs: dict[str, Any] | None = None,
+        variables: dict[str, Any] | None = None,
+    ) -> DebugState:
+        """Answer a paused run; ``inputs`` and ``variables`` replace values before it goes on."""
+        body = {"action": action, "inputs": inputs or {}, "vars": variables or {}}
+        return self._post(f"/runs/{_seg(run_id)}/debug", DebugState, body)
+
+    def set_breakpoints(self, run_id: str, nodes: Sequence[str]) -> DebugState:
+        data = self.request(
+            "PUT", f"/runs/{_seg(run_id)}/breakpoints", json={"nodes": list(nodes)}
+        ).json()
+        return DebugState.model_validate(data)
 
     def wait(self, run_id: str, timeout: float = 30.0) -> WaitResult:
         """Block until the run ends or ``timeout`` passes (``finished`` tells which)."""

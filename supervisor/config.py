@@ -32,8 +32,13 @@ class SupervisorConfig:
     rate_limits: RateLimits = field(default_factory=RateLimits)
     #: Seconds a signed webhook call stays acceptable around its timestamp (replay window).
     webhook_window: float = 300.0
+    #: Seconds a run paused by the debugger waits for a command before it continues
+    #: without its breakpoints (a submit may give its own).
+    pause_timeout: float = 600.0
 
     def __post_init__(self) -> None:
+        if self.pause_timeout <= 0:
+            raise ValueError(f"the pause timeout must be positive, got {self.pause_timeout}")
         if self.worker_limit < 1:
             raise ValueError(f"worker limit must be at least 1, got {self.worker_limit}")
         if self.heartbeat_interval <= 0:

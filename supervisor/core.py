@@ -32,15 +32,24 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 from automation.blocks.registry import BlockRegistry
+from automation.engine.debugger import resume_from
 from automation.engine.engine import coerce_inputs, step_timeout
-from automation.engine.events import Event, LogEmitted, NodeStarted, RunFinished, RunStatus
+from automation.engine.events import (
+    Event,
+    LogEmitted,
+    NodePaused,
+    NodeResumed,
+    NodeStarted,
+    RunFinished,
+    RunStatus,
+)
 from automation.errors import DeskpilotError, WorkflowError, WorkflowInvalid
 from automation.loader import LoadedWorkflow, parse_workflow, read_workflow_file
 from automation.redaction import Redactor
@@ -60,6 +69,7 @@ from supervisor.bus import (
     WorkerStarted,
 )
 from supervisor.config import SupervisorConfig
+from supervisor.debugging import DebugOptions, Pause, cut_checkpoint, start_fields
 from supervisor.masking import evidence_redactor
 from supervisor.protocol import EVENT_MESSAGES, ProtocolError, decode, message_event
 from supervisor.resume import interrupted_step
@@ -116,6 +126,8 @@ class QueuedRun:
     first_started: float | None = None
     #: The last event number its earlier attempts used: a resumed attempt numbers on from it.
     last_seq: int = 0
+    #: Breakpoints, pause timeout, "run from here" (``supervisor.debugging``).
+    debug: DebugOptions = field(default_factory=DebugOptions)
 
     def time_left(self, now: float) -> float | None:
         if self.deadline_seconds is None:
@@ -130,6 +142,10 @@ class ActiveRun:
     worker: WorkerHandle
     started: float
     cancel_requested: bool = False
+    #: Set while the debugger holds the run before a node.
+    pause: Pause | None = None
+    #: Seconds the run spent paused: they do not count against its time limit.
+    paused_total: float = 0.0
 
 
 def resources_of(loaded: LoadedWorkflow, registry: BlockRegistry) -> frozenset[str]:
@@ -487,6 +503,7 @@ class Supervisor:
         run_id: str | None = None,
         deadline_seconds: float | None = None,
         checkpoint_from: str | None = None,
+        debug: DebugOptions | None = None,
     ) -> str:
         """Queue a run of a validated workflow; returns its id once it is durable.
 
@@ -496,6 +513,7 @@ class Supervisor:
         entry = self._new_entry(
             loaded, inputs, priority, trigger, run_id, deadline_seconds, checkpoint_from
         )
+        entry.debug = _checked_debug(loaded, debug)
         if self._batch is not None:
             if checkpoint_from is not None:
                 self._checkpoint_sources[entry.run_id] = checkpoint_from
@@ -516,6 +534,7 @@ class Supervisor:
         run_id: str | None = None,
         deadline_seconds: float | None = None,
         checkpoint_from: str | None = None,
+        debug: DebugOptions | None = None,
     ) -> str:
         """``submit`` whose history writes wait on the store lane, not on the loop.
 
@@ -525,6 +544,7 @@ class Supervisor:
         entry = self._new_entry(
             loaded, inputs, priority, trigger, run_id, deadline_seconds, checkpoint_from
         )
+        entry.debug = _checked_debug(loaded, debug)
         version = await self._in_store(self._write_new_run, loaded, entry, self._known(loaded))
         self._remember_version(loaded, version)
         if not self.accepting:
@@ -645,22 +665,40 @@ class Supervisor:
             self._versions.clear()  # a crude bound; misses only cost one write
         self._versions[_version_key(loaded)] = version
 
-    def rerun(self, run_id: str, *, mode: str = "start", current_path: Path | None = None) -> str:
-        """Run a finished run again: from the start, from its failed node, or on the current file."""
-        loaded, options = self._rerun_of(run_id, mode, current_path)
+    def rerun(
+        self,
+        run_id: str,
+        *,
+        mode: str = "start",
+        current_path: Path | None = None,
+        debug: DebugOptions | None = None,
+    ) -> str:
+        """Run a finished run again: from the start, from its failed node, or on the current file.
+
+        Mode ``from_node`` ("run from here") reuses the outputs of the steps
+        before ``debug.run_from``, which must be given.
+        """
+        loaded, options = self._rerun_of(run_id, mode, current_path, debug)
         return self.submit(loaded, **options)
 
     async def rerun_off_loop(
-        self, run_id: str, *, mode: str = "start", current_path: Path | None = None
+        self,
+        run_id: str,
+        *,
+        mode: str = "start",
+        current_path: Path | None = None,
+        debug: DebugOptions | None = None,
     ) -> str:
         """``rerun`` whose history reads and writes wait on the store lane, not on the loop."""
-        loaded, options = await self._in_store(self._rerun_of, run_id, mode, current_path)
+        loaded, options = await self._in_store(self._rerun_of, run_id, mode, current_path, debug)
         return await self.submit_off_loop(loaded, **options)
 
     def _rerun_of(
-        self, run_id: str, mode: str, current_path: Path | None
+        self, run_id: str, mode: str, current_path: Path | None, debug: DebugOptions | None = None
     ) -> tuple[LoadedWorkflow, dict[str, Any]]:
         """What to submit to run ``run_id`` again (blocking: reads the history and files)."""
+        if mode == "from_node" and (debug is None or debug.run_from is None):
+            raise SupervisorError("running from a node needs the node's id")
         record = self.store.get_run(run_id)
         if record is None:
             raise SupervisorError(f"no run with id '{run_id}'")
@@ -684,7 +722,8 @@ class Supervisor:
             "inputs": dict(record.inputs or {}),
             "priority": record.priority,
             "trigger": f"rerun:{run_id}",
-            "checkpoint_from": run_id if mode == "failed_node" else None,
+            "checkpoint_from": run_id if mode in ("failed_node", "from_node") else None,
+            "debug": debug,
         }
 
     def cancel(self, run_id: str) -> bool:
@@ -847,6 +886,8 @@ class Supervisor:
             worker.last_seq = max(worker.last_seq, event.seq)
             if isinstance(event, NodeStarted):
                 self._watch_step(worker, event)
+            elif isinstance(event, NodePaused | NodeResumed):
+                self._paused_or_resumed(worker, event)
             elif kind in ("step_finished", "step_failed"):
                 self._unwatch_step(worker)
             if isinstance(event, RunFinished) and event.run_id == worker.run_id:
@@ -906,7 +947,73 @@ class Supervisor:
         if entry.deadline_seconds is None:
             return float("inf")
         started = active.started if entry.first_started is None else entry.first_started
-        return started + entry.deadline_seconds + 2 * self.config.kill_grace + 1.0
+        limit = started + entry.deadline_seconds + active.paused_total
+        if active.pause is not None:
+            # the engine stops its clock while paused; the pause itself ends by its timeout
+            limit += max(0.0, self.clock() - active.pause.since) + active.pause.event.timeout
+        return limit + 2 * self.config.kill_grace + 1.0
+
+    # -- the step debugger ---------------------------------------------------------
+    def _paused_or_resumed(self, worker: WorkerHandle, event: NodePaused | NodeResumed) -> None:
+        active = self.active.get(event.run_id)
+        if active is None:
+            return
+        if isinstance(event, NodePaused):
+            active.pause = Pause(
+                event=event, since=self.clock(), breakpoints=active.entry.debug.breakpoints
+            )
+        else:
+            if active.pause is not None:
+                active.paused_total += max(0.0, self.clock() - active.pause.since)
+            active.pause = None
+        if not active.cancel_requested:
+            worker.hard_deadline = self._run_deadline(active)
+            worker.hard_deadline_reason = ExitReason.TIMED_OUT
+            self._arm(worker)
+
+    def paused(self, run_id: str) -> Pause | None:
+        """The run's pause, if the debugger holds it before a node now."""
+        active = self.active.get(run_id)
+        return None if active is None else active.pause
+
+    def breakpoints(self, run_id: str) -> tuple[str, ...] | None:
+        """The breakpoints of a queued or running run; None if it is neither."""
+        entry = self.queue.get(run_id)
+        if entry is None:
+            active = self.active.get(run_id)
+            entry = active.entry if active is not None else None
+        return None if entry is None else entry.debug.breakpoints
+
+    async def debug_command(self, run_id: str, command: Mapping[str, Any]) -> None:
+        """Send a paused run's command (continue, step, abort; edits) to its worker."""
+        active = self.active.get(run_id)
+        if active is None or active.pause is None:
+            raise SupervisorError(
+                f"run {run_id} is not paused; commands are for a run stopped at a breakpoint"
+            )
+        resume_from(command)  # refuse a bad command here, with its reason, not in the worker
+        active.pause = None  # one command per pause: the next pause event sets it again
+        if not await active.worker.send({**command, "type": "debug"}):
+            raise SupervisorError(f"run {run_id}'s worker went away")
+
+    async def set_breakpoints(self, run_id: str, nodes: Sequence[str]) -> tuple[str, ...]:
+        """Replace a queued or running run's breakpoints; what it has now."""
+        entry = self.queue.get(run_id)
+        active = self.active.get(run_id)
+        if active is not None:
+            entry = active.entry
+        if entry is None:
+            raise SupervisorError(f"run {run_id} is not queued or running")
+        loaded_nodes = _node_ids(entry.text)
+        unknown = [node for node in nodes if node not in loaded_nodes]
+        if unknown:
+            raise SupervisorError(
+                f"no node {', '.join(map(repr, unknown))} in workflow '{entry.workflow}'"
+            )
+        entry.debug = replace(entry.debug, breakpoints=tuple(dict.fromkeys(nodes)))
+        if active is not None:
+            await active.worker.send({"type": "breakpoints", "nodes": list(entry.debug.breakpoints)})
+        return entry.debug.breakpoints
 
     def _run_ended(self, worker: WorkerHandle, event: RunFinished) -> None:
         active = self.active.pop(event.run_id, None)
@@ -1303,6 +1410,8 @@ class Supervisor:
                             attempts_used.get(str(record.step), 0), record.attempt
                         )
                 interrupted = interrupted_step(records, {int(s) for s in checkpoint})
+            if entry.debug.run_from is not None and source != entry.run_id:
+                checkpoint = cut_checkpoint(checkpoint, entry.debug.run_from)
         self.store.set_run_status(entry.run_id, RunStatus.RUNNING)
         return Handover(checkpoint, attempts_used, seq_after, interrupted)
 
@@ -1358,6 +1467,7 @@ class Supervisor:
             "artifacts_dir": str(self.artifacts_dir),
             # what is left of the run's time limit (a resumed run does not get it afresh)
             "deadline_seconds": None if time_left is None else max(time_left, 0.001),
+            **start_fields(entry.debug, self.config.pause_timeout),
         }
         self._spawn_task(self._send_start(worker, message))
         self._arm(worker)
@@ -1566,3 +1676,22 @@ def _describe_exit(reason: ExitReason, returncode: int | None) -> str:
             name = f"signal {-returncode}"
         return f"worker crashed: killed by {name}"
     return f"worker crashed: exited with code {returncode} before the run finished"
+
+
+def _checked_debug(loaded: LoadedWorkflow, debug: DebugOptions | None) -> DebugOptions:
+    """``debug`` with its node names checked against the workflow: a typo is refused."""
+    if debug is None:
+        return DebugOptions()
+    nodes = loaded.workflow.nodes
+    named = [*debug.breakpoints, *([debug.run_from] if debug.run_from else [])]
+    unknown = [node for node in named if node not in nodes]
+    if unknown:
+        raise WorkflowError(
+            f"workflow '{loaded.workflow.name}' has no node {', '.join(map(repr, unknown))} "
+            f"(its nodes: {', '.join(sorted(nodes))})"
+        )
+    return debug
+
+
+def _node_ids(text: str) -> frozenset[str]:
+    return frozenset(parse_workflow(text).workflow.nodes)

@@ -6,8 +6,12 @@ Supervisor to worker (the worker's stdin)::
      "inputs": {...}, "checkpoint": {"3": {"node_id": ..., "emissions": [...], "vars_set": {...}}},
      "attempts_used": {"4": 1}, "seq_after": 12,
      "interrupted": {"step": 4, "node_id": ..., "attempt": 1},   # the step left in flight, or null
-     "trigger": "manual", "artifacts_dir": ..., "deadline_seconds": 3600}
+     "trigger": "manual", "artifacts_dir": ..., "deadline_seconds": 3600,
+     "breakpoints": ["node", ...], "pause_timeout": 600}
     {"type": "cancel", "reason": "cancelled"}
+    {"type": "debug", "action": "continue" | "step" | "abort",
+     "inputs": {...}, "vars": {...}}     # answers the run's pause (edits optional)
+    {"type": "breakpoints", "nodes": [...]}   # the run's new set of breakpoints
     {"type": "drain"}         # shutting down: finish the running step, start no other
 
 Worker to supervisor (the worker's stdout, which nothing else may write)::
@@ -15,7 +19,8 @@ Worker to supervisor (the worker's stdout, which nothing else may write)::
     {"type": "hello", "pid": 1234, "protocol": 1}
     {"type": "heartbeat", "seq": 17}
     {"type": "run_started" | "step_started" | "step_finished" | "step_failed" |
-             "step_retrying" | "step_replayed" | "log" | "artifact" | "run_finished",
+             "step_retrying" | "step_replayed" | "step_paused" | "step_resumed" |
+             "log" | "artifact" | "run_finished",
      "event": {...}}          # an engine event, already redacted
     {"type": "fatal", "message": ...}   # the worker could not start the run
     {"type": "drained"}       # after "drain": between steps now, waiting to be stopped
@@ -41,6 +46,8 @@ MESSAGE_FOR_EVENT = {
     "node_failed": "step_failed",
     "node_retrying": "step_retrying",
     "node_replayed": "step_replayed",
+    "node_paused": "step_paused",
+    "node_resumed": "step_resumed",
     "log": "log",
     "artifact": "artifact",
     "run_finished": "run_finished",

@@ -19,6 +19,7 @@ import faulthandler
 import gc
 import logging
 import os
+import queue
 import signal
 import sys
 import threading
@@ -35,6 +36,14 @@ import keyring.core  # noqa: F401
 
 from automation.blocks.context import CancelToken
 from automation.blocks.registry import BlockRegistry
+from automation.engine.debugger import (
+    DEFAULT_PAUSE_TIMEOUT,
+    Breakpoints,
+    DebugAction,
+    PauseSnapshot,
+    Resume,
+    resume_from,
+)
 from automation.engine.engine import Engine, InterruptedStep, StepCheckpoint
 from automation.engine.events import Event
 from automation.errors import DeskpilotError, WorkflowInvalid
@@ -96,14 +105,47 @@ def _heartbeats(
         channel.send({"type": "heartbeat", "seq": seq})
 
 
+class _PipeCommands:
+    """The debugger's commands as they arrive on the pipe, for the run thread to wait on.
+
+    A cancel or a drain also ends a pause: the run must not sit at a
+    breakpoint while the supervisor waits for it to stop.
+    """
+
+    def __init__(self) -> None:
+        self.queue: queue.Queue[Resume] = queue.Queue()
+        self.breakpoints: Breakpoints | None = None
+
+    def next_command(self, snapshot: PauseSnapshot, timeout: float) -> Resume | None:
+        try:
+            return self.queue.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+    def command(self, message: dict[str, Any]) -> None:
+        try:
+            self.queue.put(resume_from(message))
+        except ValueError as exc:
+            logger.warning("ignored a debugger command: %s", exc)
+
+    def set_breakpoints(self, nodes: Any) -> None:
+        if self.breakpoints is not None and isinstance(nodes, list):
+            self.breakpoints.set_nodes(str(node) for node in nodes)
+
+    def wake(self, action: DebugAction) -> None:
+        self.queue.put(Resume(action=action))
+
+
 def _listen(
     stdin: IO[bytes],
     token: CancelToken,
     started: threading.Event,
     box: dict[str, Any],
     drain: threading.Event,
+    commands: _PipeCommands | None = None,
 ) -> None:
-    """Read supervisor messages: the first ``start``, then ``cancel`` or ``drain`` at any time."""
+    """Read supervisor messages: the first ``start``, then ``cancel``, ``drain``, ``debug``."""
+    commands = commands or _PipeCommands()
     for raw in stdin:
         try:
             message = decode(raw)
@@ -114,10 +156,17 @@ def _listen(
             started.set()
         elif message["type"] == "cancel":
             token.set(str(message.get("reason") or "cancelled"))
+            commands.wake(DebugAction.ABORT)
         elif message["type"] == "drain":
             drain.set()
+            commands.wake(DebugAction.CONTINUE)
+        elif message["type"] == "debug":
+            commands.command(message)
+        elif message["type"] == "breakpoints":
+            commands.set_breakpoints(message.get("nodes"))
     # stdin closed: the supervisor went away; stop the run rather than orphan it
     token.set("cancelled")
+    commands.wake(DebugAction.ABORT)
     started.set()
 
 
@@ -161,8 +210,12 @@ def serve(
         name="heartbeat",
     )
     beats.start()
+    commands = _PipeCommands()
     listener = threading.Thread(
-        target=_listen, args=(stdin, token, started, box, drain), daemon=True, name="listen"
+        target=_listen,
+        args=(stdin, token, started, box, drain, commands),
+        daemon=True,
+        name="listen",
     )
     listener.start()
     channel.send({"type": "hello", "pid": os.getpid(), "protocol": PROTOCOL_VERSION})
@@ -188,6 +241,12 @@ def serve(
             artifacts_dir=Path(start["artifacts_dir"]) if start.get("artifacts_dir") else None,
         )
         deadline = start.get("deadline_seconds")
+        # Always there, even with no breakpoint yet: the GUI may set one on the running run.
+        commands.breakpoints = Breakpoints(
+            [str(node) for node in start.get("breakpoints") or []],
+            commands,
+            timeout=float(start.get("pause_timeout") or DEFAULT_PAUSE_TIMEOUT),
+        )
         result = engine.run(
             loaded,
             start.get("inputs") or {},
@@ -202,6 +261,7 @@ def serve(
             validated_inputs=bool(start.get("inputs_validated", True)),
             drain=drain,
             on_drained=lambda: channel.send({"type": "drained"}),
+            debugger=commands.breakpoints,
         )
         engine.close()
     except DeskpilotError as exc:

@@ -8,7 +8,14 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from supervisor.api import problems, routes_events, routes_runs, routes_system, routes_triggers
+from supervisor.api import (
+    problems,
+    routes_debug,
+    routes_events,
+    routes_runs,
+    routes_system,
+    routes_triggers,
+)
 from supervisor.api.auth import BearerGate
 from supervisor.api.masking import MaskedJSONResponse
 from supervisor.api.metrics import Metrics
@@ -63,6 +70,7 @@ def create_app(parts: DaemonParts, *, token: str | None = None) -> FastAPI:
     problems.install(app)
     app.include_router(routes_system.router)
     app.include_router(routes_runs.router)
+    app.include_router(routes_debug.router)
     app.include_router(routes_events.router)
     app.include_router(routes_triggers.router)
     app.include_router(routes_triggers.webhooks)

@@ -191,6 +191,19 @@ class SubmitRequest(Request):
         pattern=RUN_ID_PATTERN,
         description="choose the run's id, e.g. to subscribe to its events before it starts",
     )
+    breakpoints: list[str] = Field(
+        default_factory=list,
+        max_length=1000,
+        description="nodes to pause before (the step debugger: GET/POST /runs/{id}/debug)",
+    )
+    pause_timeout: float | None = Field(
+        None,
+        gt=0,
+        le=24 * 3600,
+        allow_inf_nan=False,
+        description="seconds a pause waits for a command before the run continues without "
+        "breakpoints; default: the supervisor's setting (600)",
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> SubmitRequest:
@@ -205,10 +218,16 @@ class Submitted(Answer):
 
 
 class RerunRequest(Request):
-    mode: Literal["start", "failed_node", "current"] = Field(
+    mode: Literal["start", "failed_node", "from_node", "current"] = Field(
         "start",
         description="'start': the same version from the beginning; 'failed_node': the same "
-        "version, reusing the steps that succeeded; 'current': the workflow file as it is now",
+        "version, reusing the steps that succeeded; 'from_node': the same version, reusing "
+        "the outputs of the steps before 'node' (run from here); 'current': the workflow "
+        "file as it is now",
+    )
+    node: str | None = Field(None, description="with mode 'from_node': the node to run from")
+    breakpoints: list[str] = Field(
+        default_factory=list, max_length=1000, description="nodes to pause before"
     )
     path: str | None = Field(
         None, description="with mode 'current': the file to use instead of the workflow's own"
@@ -268,3 +287,37 @@ class TriggersChanged(Answer):
 class WebhookAccepted(Answer):
     run_id: str | None = Field(description="null when the trigger is paused or disabled")
     message: str
+
+
+# -- the step debugger ------------------------------------------------------------------
+
+
+class DebugState(Answer):
+    """A run's debugger state: its breakpoints and, when it is paused, where and with what."""
+
+    run_id: str
+    paused: bool
+    breakpoints: list[str] = Field(default_factory=list)
+    node_id: str | None = None
+    step: int | None = None
+    reason: str | None = Field(None, description="'breakpoint' or 'step'")
+    pins: dict[str, Any] = Field(default_factory=dict, description="values on its input pins")
+    inputs: dict[str, Any] = Field(default_factory=dict, description="its rendered inputs")
+    vars: dict[str, Any] = Field(default_factory=dict, description="the run's variables")
+    seconds_left: float | None = Field(
+        None, description="until the pause ends by itself and the run continues"
+    )
+
+
+class DebugCommand(Request):
+    """Answer a pause: continue, step (pause before the next node) or abort, with edits."""
+
+    action: Literal["continue", "step", "abort"] = "continue"
+    inputs: dict[str, Any] = Field(
+        default_factory=dict, description="inputs of the paused node to replace"
+    )
+    vars: dict[str, Any] = Field(default_factory=dict, description="run variables to set")
+
+
+class BreakpointsRequest(Request):
+    nodes: list[str] = Field(max_length=1000, description="the run's breakpoints from now on")

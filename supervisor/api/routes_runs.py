@@ -33,6 +33,7 @@ from supervisor.api.models import (
 )
 from supervisor.api.problems import Problem
 from supervisor.daemon import DaemonParts
+from supervisor.debugging import DebugOptions
 from supervisor.store.errors import RunNotFound
 from supervisor.store.records import RunRecord
 
@@ -178,6 +179,7 @@ async def submit_run(parts: Parts, body: SubmitRequest) -> Submitted:
         trigger="api",
         run_id=body.run_id,
         deadline_seconds=body.deadline_seconds,
+        debug=DebugOptions(breakpoints=tuple(body.breakpoints), pause_timeout=body.pause_timeout),
     )
     return Submitted(run_id=run_id, workflow=loaded.workflow.name)
 
@@ -219,7 +221,15 @@ async def rerun_run(parts: Parts, run_id: str, body: RerunRequest | None = None)
                 f"run {run_id} has no workflow file on record; pass 'path' to re-run on a file",
             )
         current = _load(parts, text).path
-    new_id = await parts.supervisor.rerun_off_loop(run_id, mode=body.mode, current_path=current)
+    if body.mode == "from_node" and not body.node:
+        raise Problem(422, "node: mode 'from_node' needs the id of the node to run from")
+    debug = DebugOptions(
+        breakpoints=tuple(body.breakpoints),
+        run_from=body.node if body.mode == "from_node" else None,
+    )
+    new_id = await parts.supervisor.rerun_off_loop(
+        run_id, mode=body.mode, current_path=current, debug=debug
+    )
     return Submitted(run_id=new_id, workflow=record.workflow_name)
 
 
