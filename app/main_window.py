@@ -72,6 +72,8 @@ class MainWindow(QMainWindow):
         self.theme = theme or themes.current()
         self.connection = connection
         self.settings = settings or open_settings(paths)
+        #: what File > Quit calls; the desktop shell sets it to quit the tray as well
+        self.quit_handler: Callable[[], None] | None = None
         self.prompts = prompts or Prompts(self)
         self.setWindowTitle("Deskpilot")
         self.setWindowIcon(icon("deskpilot"))
@@ -173,7 +175,7 @@ class MainWindow(QMainWindow):
         self.close_tab_action = self._action(
             "&Close tab", QKeySequence.StandardKey.Close, self.close_current
         )
-        quit_action = self._action("&Quit", QKeySequence.StandardKey.Quit, self.close)
+        quit_action = self._action("&Quit", QKeySequence.StandardKey.Quit, self.request_quit)
         for action in (self.new_action, self.import_action, self.export_action, None,
                        self.save_action, self.close_tab_action, None, quit_action):  # fmt: skip
             file_menu.addSeparator() if action is None else file_menu.addAction(action)
@@ -564,6 +566,13 @@ class MainWindow(QMainWindow):
         if editor is not None:
             self.settings.setValue("editor/splitter", editor.splitter.saveState())
         self.settings.sync()
+
+    def request_quit(self) -> None:
+        """File > Quit: quit Deskpilot (window and tray), not only hide this window."""
+        if self.quit_handler is not None:
+            self.quit_handler()
+        else:
+            self.close()
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt's name)
         for editor in self.editors():

@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtWidgets import QFileDialog, QInputDialog, QLineEdit, QMessageBox, QWidget
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QFileDialog,
+    QInputDialog,
+    QLineEdit,
+    QMessageBox,
+    QWidget,
+)
 
 WORKFLOW_FILTER = "Workflows (*.yaml *.yml *.json)"
 
@@ -51,6 +58,20 @@ class Prompts:
     def save_file(self, title: str, suggested: Path) -> Path | None:
         name, _ = QFileDialog.getSaveFileName(self.parent, title, str(suggested), WORKFLOW_FILTER)
         return Path(name) if name else None
+
+    def quit_choice(self, title: str, text: str) -> tuple[str, bool]:
+        """('keep' | 'stop' | 'cancel', whether to remember the answer)."""
+        box = QMessageBox(QMessageBox.Icon.Question, title, text, parent=self.parent)
+        keep = box.addButton("Quit, keep it running", QMessageBox.ButtonRole.AcceptRole)
+        stop = box.addButton("Quit and stop it", QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(keep)
+        remember = QCheckBox("Do not ask again")
+        box.setCheckBox(remember)
+        box.exec()
+        clicked = box.clickedButton()
+        choice = "keep" if clicked is keep else "stop" if clicked is stop else "cancel"
+        return choice, remember.isChecked() and choice != "cancel"
 
     def error(self, title: str, text: str) -> None:
         QMessageBox.warning(self.parent, title, text)

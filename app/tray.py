@@ -37,6 +37,7 @@ from app.runs.records import local_time
 from app.supervisor_link import SupervisorLink, is_unattended, run_job
 from app.theme import Theme
 from automation.blocks.registry import BlockRegistry
+from automation.errors import DeskpilotError
 from supervisor.api.models import Health, RunInfo
 from supervisor.paths import DeskpilotPaths
 
@@ -146,7 +147,7 @@ class DeskpilotTray(QObject):
         self.failures_menu = QMenu("Recent failures", menu)
         self.failures_menu.aboutToShow.connect(self.fill_failures_menu)
         self.quit_action = QAction("Quit Deskpilot", menu)
-        self.quit_action.setToolTip("Close the window and the tray; the supervisor keeps running")
+        self.quit_action.setToolTip("Close the window and the tray (asks whether the supervisor keeps running)")
         self.quit_action.triggered.connect(lambda _c=False: self.quit_app())
         menu.addAction(self.open_action)
         menu.addMenu(self.run_menu)
@@ -357,6 +358,10 @@ def _failure(run: RunInfo) -> Failure:
 # -- the shell --------------------------------------------------------------------------------
 
 
+#: GUI setting: what Quit does with the supervisor ("keep" or "stop"); unset asks.
+QUIT_SETTING = "quit/supervisor"
+
+
 class DesktopShell(QObject):
     """The window, the tray and the link of one GUI process."""
 
@@ -410,6 +415,7 @@ class DesktopShell(QObject):
         if window is not None and shiboken6.isValid(window):
             window.deleteLater()
         window = MainWindow(self.registry, self.paths, theme=self.theme, connection=self.link)
+        window.quit_handler = self.quit
         RunPanels.install(window, self.link)
         window.show()
         self.window = window
@@ -423,11 +429,46 @@ class DesktopShell(QObject):
             QTimer.singleShot(0, lambda: panels.history.show_run(run_id))
 
     def quit(self) -> None:
+        """Quit the window and the tray; ask once whether the supervisor keeps running.
+
+        The supervisor runs scheduled and triggered workflows whether a window is
+        open or not, which a person quitting "Deskpilot" may not expect: the first
+        Quit asks, and "Do not ask again" keeps the answer in the GUI's settings.
+        """
         window = self.window
         open_ = window is not None and shiboken6.isValid(window) and window.isVisible()
+        choice = self._supervisor_choice(window if open_ else None)
+        if choice == "cancel":
+            return
         if open_ and not window.close():
             return  # the user kept unsaved changes open
+        if choice == "stop":
+            try:
+                self.link.client.shutdown()
+            except DeskpilotError as exc:
+                log.warning("could not stop the supervisor while quitting: %s", exc)
         self.app.quit()
+
+    def _supervisor_choice(self, window: Any) -> str:
+        if not self.link.connected:
+            return "keep"  # nothing to decide: it is not running
+        from app.main_window import open_settings
+        from app.prompts import Prompts
+
+        settings = window.settings if window is not None else open_settings(self.paths)
+        remembered = str(settings.value(QUIT_SETTING, "") or "")
+        if remembered in {"keep", "stop"}:
+            return remembered
+        prompts = window.prompts if window is not None else Prompts(None)
+        choice, remember = prompts.quit_choice(
+            "Quit Deskpilot",
+            "The supervisor runs scheduled and triggered workflows in the background, "
+            "with or without this window. Keep it running after Deskpilot quits?",
+        )
+        if remember:
+            settings.setValue(QUIT_SETTING, choice)
+            settings.sync()
+        return choice
 
     def _about_to_quit(self) -> None:
         if self.tray is not None:

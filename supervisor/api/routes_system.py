@@ -19,6 +19,7 @@ from supervisor.api.deps import BEARER, Parts
 from supervisor.api.metrics import Metrics
 from supervisor.api.models import BreakerInfo, ErrorBody, Health, ShutdownAccepted, WorkerInfo
 from supervisor.api.problems import Problem
+from supervisor.stop_marker import mark_stopped
 
 router = APIRouter(tags=["supervisor"], dependencies=BEARER, responses={401: {"model": ErrorBody}})
 
@@ -102,6 +103,9 @@ async def reset_breaker(parts: Parts, workflow: str) -> BreakerInfo:
     summary="Stop the supervisor gracefully (running steps get their grace period)",
 )
 async def shutdown(parts: Parts) -> ShutdownAccepted:
+    # Asked for by a person (the CLI's stop, the window's "Quit and stop"): windows then
+    # offer to start it again rather than doing so by themselves.
+    mark_stopped(parts.paths.state_dir, "a request to its API")
     # After this answer is on its way: the stop sequence ends by closing this server.
     asyncio.get_running_loop().call_soon(parts.stop)
     return ShutdownAccepted()

@@ -252,8 +252,8 @@ def test_tray_follows_the_supervisor_and_outlives_the_window(
         )  # fmt: skip
         back = probe.expect(lambda f: f.get("state") in ("ok", "failing") and bool(f.get("pid")))
         assert back["pid"] == restarted.pid
-        # quitting the GUI leaves the supervisor running
-        probe.send("quit")
+        # quitting the GUI, told to keep it, leaves the supervisor running
+        probe.send("quit keep")
         assert probe.expect(lambda f: "exited" in f)["exited"] == 0
         assert process.wait(timeout=15) == 0
         assert is_running(paths)

@@ -7,7 +7,7 @@ starts the supervisor when none runs) and prints one JSON object per line
 for everything the tests look at: tray availability, each icon state with
 the supervisor's pid, notifications, menus, windows.  Commands, one per
 line on stdin: ``menu``, ``run <workflow>``, ``pause``, ``failures``,
-``open``, ``close``, ``window``, ``quit``.
+``open``, ``close``, ``window``, ``quit [keep|stop]``.
 """
 
 from __future__ import annotations
@@ -91,6 +91,11 @@ def main() -> int:
         elif word == "window":
             out(window=shell.window is not None and shell.window.isVisible(), id=id(shell.window))
         elif word == "quit":
+            if rest:  # the answer to "keep the supervisor running?", as if remembered
+                from app.main_window import open_settings
+                from app.tray import QUIT_SETTING
+
+                open_settings(paths).setValue(QUIT_SETTING, rest)
             tray.quit_action.trigger()
 
     notifier = QSocketNotifier(sys.stdin.fileno(), QSocketNotifier.Type.Read)
