@@ -12,7 +12,9 @@ showing a known paragraph, mousepad editing a known file, galculator showing
 
 and prints one table: words of the known texts found (recall), whether the
 calculator's 408 was read, and the median time per read (the model load is
-not counted: every engine reuses one instance).
+not counted: every engine reuses one instance).  A second table gives target
+resolution times: an accessibility selector found and not found, element_at,
+and an OCR text anchor in a window and on the whole screen.
 
 Engines: Tesseract 5 through tesserocr (one reused API object, ``psm`` 11 =
 sparse text, image enlarged 2x: what ``automation/blocks/desktop/ocr.py``
@@ -237,6 +239,7 @@ def run(session: Any, folder: Path, runs: int, eventually: Any) -> int:
         )
         hit, total = recall(every, words_by_window)
         print_table(rows, f"{hit}/{total} in {ms:.0f} ms")
+        print_resolution(runs, window_of(galculator.pid))
     finally:
         for process in started:
             process.terminate()
@@ -247,6 +250,42 @@ def run(session: Any, folder: Path, runs: int, eventually: Any) -> int:
             except subprocess.TimeoutExpired:
                 process.kill()
     return 0
+
+
+def print_resolution(runs: int, calculator: Any) -> None:
+    """How long a target takes to resolve: accessibility selectors and OCR text anchors."""
+    from automation.blocks.desktop import accessibility as a11y
+    from automation.blocks.desktop import ocr
+
+    seven = "app=galculator / ... / button[name=7]"
+    center = a11y.find(seven).center
+    assert center is not None
+
+    def missing() -> list[str]:
+        try:
+            a11y.find("app=galculator / ... / button[name=77]")
+        except a11y.ElementNotFound:
+            return []
+        raise AssertionError("button 77 found")
+
+    def text_in(region: Any) -> list[str]:
+        words, _ = ocr.read_region(region)
+        hit = ocr.find_one(words, "sqrt")
+        return [hit.text] if hit is not None else []
+
+    cases: list[tuple[str, Callable[[], list[str]]]] = [
+        ("accessibility: find a key by selector", lambda: [a11y.find(seven).name]),
+        ("accessibility: not found, with the closest", missing),
+        ("accessibility: element_at (recorder)", lambda: [str(a11y.element_at(*center))]),
+        ("OCR text anchor 'sqrt': galculator window", lambda: text_in(calculator)),
+        ("OCR text anchor 'sqrt': whole screen", lambda: text_in(None)),
+    ]
+    print()
+    print("| target resolution | median ms |")
+    print("|---|---|")
+    for name, case in cases:
+        _, ms = timed(case, runs)
+        print(f"| {name} | {ms:.1f} |")
 
 
 def print_table(rows: list[list[str]], per_window: str) -> None:
