@@ -30,6 +30,10 @@ apps need ``QT_LINUX_ACCESSIBILITY_ALWAYS_ON=1`` in their environment (or a
 desktop that turns accessibility on), and the accessibility bus
 (``/usr/libexec/at-spi-bus-launcher``) must be running before they start.
 ``gi`` is imported on first use, never when the block registry loads.
+libatspi connects to one accessibility bus per process, found through the
+display (the root window's ``AT_SPI_BUS``) or the session bus the first time
+it is used, and keeps it: a process works with one desktop session, as a
+worker does.
 """
 
 from __future__ import annotations
