@@ -8,7 +8,8 @@
 # tesseract for text read off the screen (expect: text postconditions, the
 # recorder's OCR text anchors); openbox, wmctrl and xprop (x11-utils) for the
 # recorder's tests, which record a session on a desktop with a window manager,
-# and the OCR tests, which read title bars and several windows.
+# and the OCR tests, which read title bars and several windows; postgresql for
+# the store tests, which start a throwaway server of their own on 127.0.0.1.
 set -euo pipefail
 packages=(
   xvfb xauth fonts-dejavu-core
@@ -19,6 +20,7 @@ packages=(
   galculator speedcrunch qalculate-gtk
   tesseract-ocr tesseract-ocr-eng
   openbox wmctrl x11-utils
+  postgresql
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -5,6 +5,7 @@ pytest_plugins = [
     "tests.helpers.http_server",
     "tests.helpers.smtp",
     "tests.helpers.keyring_session",
+    "tests.helpers.postgres",
     "tests.helpers.storage",
     "tests.helpers.daemon",
     "tests.helpers.xvfb",

@@ -51,7 +51,9 @@ def _stamped_revisions(connection: Connection) -> tuple[str, ...] | None:
     """The revisions stamped in the database, read without Alembic; None if not stamped."""
     try:
         rows = connection.execute(text("SELECT version_num FROM alembic_version")).all()
-    except sa_exc.OperationalError:  # no such table: a new file
+    except (sa_exc.OperationalError, sa_exc.ProgrammingError):
+        # No such table: a new database.  SQLite says so with OperationalError,
+        # PostgreSQL with ProgrammingError (UndefinedTable), and aborts the transaction.
         connection.rollback()
         return None
     return tuple(sorted(row[0] for row in rows))

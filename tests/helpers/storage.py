@@ -1,15 +1,13 @@
 """History store fixtures, and a builder for a run's events written by hand.
 
-``store_factory`` is parametrised over every store backend the suite can
-reach: SQLite on a temporary file always, PostgreSQL too when
-``DESKPILOT_TEST_POSTGRES_URL`` names a database the tests may wipe.  Tests
-that take ``store`` or ``store_factory`` therefore form the contract every
-backend must pass.
+``store_factory`` is parametrised over every store backend: SQLite on a
+temporary file, and PostgreSQL on a fresh database of the server the suite
+starts itself (``tests.helpers.postgres``).  Tests that take ``store`` or
+``store_factory`` therefore form the contract every backend must pass.
 """
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import uuid
 from collections.abc import Callable, Iterator
@@ -19,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
 
 from automation.clock import SYSTEM_CLOCK, Clock
 from automation.engine.events import (
@@ -36,22 +33,10 @@ from automation.engine.events import (
     RunStatus,
 )
 from supervisor.store import HistoryStore
-from supervisor.store.schema import metadata
 
-POSTGRES_URL_VARIABLE = "DESKPILOT_TEST_POSTGRES_URL"
-STORE_BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get(POSTGRES_URL_VARIABLE) else [])
+STORE_BACKENDS = ["sqlite", "postgresql"]
 
 StoreFactory = Callable[..., HistoryStore]
-
-
-def _wipe_postgres(url: str) -> None:
-    store = HistoryStore.open(url)
-    try:
-        with store.engine.begin() as connection:
-            metadata.drop_all(connection)
-            connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
-    finally:
-        store.close()
 
 
 @pytest.fixture(params=STORE_BACKENDS)
@@ -62,8 +47,7 @@ def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[St
     if backend == "sqlite":
         url = f"sqlite:///{tmp_path / 'history.sqlite3'}"
     else:
-        url = os.environ[POSTGRES_URL_VARIABLE]
-        _wipe_postgres(url)
+        url = request.getfixturevalue("postgres_url")
 
     def make(*, clock: Clock = SYSTEM_CLOCK, busy_timeout: float = 5.0) -> HistoryStore:
         store = HistoryStore.open(url, clock=clock, busy_timeout=busy_timeout)
@@ -73,8 +57,6 @@ def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[St
     yield make
     for store in opened:
         store.close()
-    if backend == "postgresql":
-        _wipe_postgres(url)
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
 from supervisor.store import DatabaseTooNew, HistoryStore, StoreError
-from supervisor.store.migrate import HEAD_REVISION, head_revision, upgrade_in_child
+from supervisor.store.migrate import HEAD_REVISION, head_revision, is_current, upgrade_in_child
 from supervisor.store.schema import metadata
 from tests.helpers.storage import sqlite_rows
 
@@ -216,3 +216,14 @@ def test_looking_up_fire_labels_uses_the_index_not_a_scan(tmp_path: Path) -> Non
     for name, plan in plans.items():
         details = " ".join(str(row[-1]) for row in plan)
         assert "ix_runs_workflow_name_trigger" in details, (name, details)
+
+
+def test_a_fresh_postgresql_database_migrates_in_a_child_and_then_opens(postgres_url: str) -> None:
+    # A new PostgreSQL database has no alembic_version table, and says so with
+    # ProgrammingError (UndefinedTable), not SQLite's OperationalError.
+    assert not is_current(postgres_url)
+
+    upgrade_in_child(postgres_url)
+
+    assert is_current(postgres_url)
+    HistoryStore.open(postgres_url).close()
