@@ -77,7 +77,7 @@ COARSE_SLACK = 0.3
 #: A place with less than this share of the template's contrast cannot be it.
 MIN_CONTRAST_RATIO = 0.3
 #: Half-resolution scores this far below the bar still go on to full resolution.
-MID_SLACK = 0.2
+MID_SLACK = 0.25
 #: More coarse peaks than this: correlate the whole screen at full resolution instead.
 MAX_REFINE = 400
 _EDGE_CONFIDENCE_FLOOR = 0.8
@@ -206,12 +206,12 @@ def _coarse(image: Image, factor: int) -> Image:
         return image
     h, w = image.shape[:2]
     h, w = h - h % factor, w - w % factor
-    image = image[:h, :w]
-    if factor >= 4:
-        # halve first (a cheap box filter), then blur the quarter-size image
-        image = cv2.resize(image, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
-        h, w, factor = h // 2, w // 2, factor // 2
-    blurred = cv2.GaussianBlur(image, (0, 0), 0.75 * factor)
+    # halve first (a cheap box filter), then blur the smaller image: the blur is
+    # the costly step, and at half size it costs a quarter
+    half = cv2.resize(image[:h, :w], (w // 2, h // 2), interpolation=cv2.INTER_AREA)
+    blurred = cv2.GaussianBlur(half, (0, 0), 0.375 * factor)
+    if factor == 2:
+        return blurred
     return cv2.resize(blurred, (w // factor, h // factor), interpolation=cv2.INTER_AREA)
 
 
