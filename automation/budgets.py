@@ -38,8 +38,10 @@ MAX_DOCUMENT_VALUES = 200_000
 MAX_DEPTH = 64
 #: Largest integer a template may compute with ``**``, in bits (about 30,000 digits).
 MAX_INT_BITS = 100_000
-#: Longest string or list a template may build by repetition (``*``) or padding.
-MAX_LENGTH = 10_000_000
+#: Longest string or list a template may build by repetition (``*``) or padding, as many as
+#: the sandbox lets ``range`` make: a loop over it takes well under a second.  Loops over
+#: a step's own data are bounded by its timeout and the run's ``max_duration``.
+MAX_LENGTH = 100_000
 #: Default time for reading and validating one file from the workflows folder.
 VALIDATION_SECONDS = 5.0
 

@@ -51,10 +51,10 @@ def _from_json(text: str) -> Any:
     return json.loads(text)
 
 
-#: A %-format width or precision of eight digits or more (10^7 characters).
-_WIDE_PERCENT = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(?:\*|\d{8,}|\d*\.(?:\*|\d{8,}))")
+#: A %-format width or precision of six digits or more (10^5 characters).
+_WIDE_PERCENT = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(?:\*|\d{6,}|\d*\.(?:\*|\d{6,}))")
 #: The same in a ``str.format`` field (``{:>99999999}``, ``{:{w}}``).
-_WIDE_FORMAT = re.compile(r"\{[^{}]*:[^{}]*(?:\d{8,}|\{)")
+_WIDE_FORMAT = re.compile(r"\{[^{}]*:[^{}]*(?:\d{6,}|\{)")
 #: Filters whose integer arguments size their result.
 _SIZING_FILTERS = frozenset({"center", "indent", "wordwrap", "truncate"})
 #: ``str`` methods whose integer arguments size their result.
@@ -94,7 +94,7 @@ class _BoundedSandbox(ImmutableSandboxedEnvironment):
                     ):
                         raise _too_large(f"repeating a {type(seq).__name__} {_short(count)} times")
         elif operator == "%" and isinstance(left, str) and _WIDE_PERCENT.search(left):
-            raise _too_large("a %-format width or precision of 10^7 or more (or '*')")
+            raise _too_large("a %-format width or precision of 10^5 or more (or '*')")
         return super().call_binop(context, operator, left, right)
 
     def getattr(self, obj: Any, attribute: str) -> Any:
@@ -116,7 +116,7 @@ class _BoundedSandbox(ImmutableSandboxedEnvironment):
         """``str.format`` goes through the sandbox's formatter: refuse huge widths first."""
         wrapped = super().wrap_str_format(value)
         if wrapped is not None and _WIDE_FORMAT.search(value.__self__):
-            raise _too_large("a format width of 10^7 or more (or a nested width)")
+            raise _too_large("a format width of 10^5 or more (or a nested width)")
         return wrapped
 
 
@@ -140,7 +140,7 @@ def _bounded_filter(name: str, func: Any) -> Any:
         if name in _SIZING_FILTERS:
             _check_size(args, kwargs, f"the filter {name}")
         elif name == "format" and isinstance(value, str) and _WIDE_PERCENT.search(value):
-            raise _too_large("a %-format width or precision of 10^7 or more (or '*')")
+            raise _too_large("a %-format width or precision of 10^5 or more (or '*')")
         if kind is _PassArg.context:
             return func(context, value, *args, **kwargs)
         if kind is _PassArg.eval_context:

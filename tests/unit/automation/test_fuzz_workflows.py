@@ -8,6 +8,7 @@ Whatever a user (or a download) puts in a file, ``parse_workflow`` and
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from automation.loader import dump_workflow, parse_workflow
 from automation.model import Workflow
 from automation.validation import validate
 from tests.unit.automation.blockkit import Journal, kit_registry
+from tests.unit.automation.test_fuzz_hostile import CASE_BUDGET
 
 REGISTRY = kit_registry(Journal())
 BLOCK_IDS = REGISTRY.ids()
@@ -239,6 +241,15 @@ def assert_issues_are_explained(issues: list[ValidationIssue]) -> None:
 
 
 def load_and_validate(text: str) -> None:
+    started = time.monotonic()
+    try:
+        _load_and_validate(text)
+    finally:
+        elapsed = time.monotonic() - started
+        assert elapsed < CASE_BUDGET, f"took {elapsed:.2f} s (budget {CASE_BUDGET} s)"
+
+
+def _load_and_validate(text: str) -> None:
     try:
         loaded = parse_workflow(text, path=PATH)
     except WorkflowInvalid as exc:
