@@ -35,8 +35,13 @@ class SupervisorConnection(abc.ABC):
         """Whether the supervisor answers right now."""
 
     @abc.abstractmethod
-    def start_run(self, workflow: Path, inputs: Mapping[str, Any]) -> str:
-        """Queue a run of the workflow file with these inputs; return the run id."""
+    def start_run(
+        self, workflow: Path, inputs: Mapping[str, Any], *, breakpoints: Sequence[str] = ()
+    ) -> str:
+        """Queue a run of the workflow file with these inputs; return the run id.
+
+        ``breakpoints`` are nodes the step debugger pauses the run before.
+        """
 
     def secret_names(self) -> Sequence[str]:
         """Names (never values) of the secrets the keyring holds, for completion."""

@@ -551,8 +551,10 @@ class SupervisorLink(SupervisorConnection):
     def connected(self) -> bool:
         return self._connected
 
-    def start_run(self, workflow: Path, inputs: Mapping[str, Any]) -> str:
-        submitted = self.client.submit(workflow, inputs=dict(inputs))
+    def start_run(
+        self, workflow: Path, inputs: Mapping[str, Any], *, breakpoints: Sequence[str] = ()
+    ) -> str:
+        submitted = self.client.submit(workflow, inputs=dict(inputs), breakpoints=breakpoints)
         self.signals.run_submitted.emit(submitted.run_id, Path(workflow))
         return submitted.run_id
 

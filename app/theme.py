@@ -47,7 +47,10 @@ _STATUS = {
     "skipped": "#bdbdbd",
     "cancelled": "#757575",
     "retrying": "#fb8c00",
+    "paused": "#8e24aa",
 }
+#: The mark of a node with a breakpoint (the step debugger).
+BREAKPOINT_COLOR = "#d32f2f"
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.editor.pins import BlockPins, Direction, PinSpec
-from app.theme import Theme
+from app.theme import BREAKPOINT_COLOR, Theme
 from automation.model import ERROR_PIN
 
 WIDTH = 230.0
@@ -71,6 +71,8 @@ class NodeItem(QGraphicsItem):
         self._title = title
         self.issues: list[str] = []
         self.status: str | None = None
+        #: The step debugger pauses before this node (a red mark on its left edge).
+        self.breakpoint = False
         self.connected: set[tuple[Direction, str]] = set()
         self.values: dict[str, Any] = {}
         #: while a link is dragged: pins that would accept it (None: no drag in progress)
@@ -108,6 +110,11 @@ class NodeItem(QGraphicsItem):
         """Show a run status badge (queued, running, succeeded, failed...); None hides it."""
         if status != self.status:
             self.status = status
+            self.update()
+
+    def set_breakpoint(self, on: bool) -> None:
+        if on != self.breakpoint:
+            self.breakpoint = on
             self.update()
 
     def set_connected(self, pins: Iterable[tuple[Direction, str]]) -> None:
@@ -198,7 +205,9 @@ class NodeItem(QGraphicsItem):
         theme = self.theme
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         accent = theme.category_color(self.category) if self.known else QColor(theme.error)
-        if self.isSelected():
+        if self.status == "paused":
+            border = QPen(theme.status_color("paused"), 3.0)
+        elif self.isSelected():
             border = QPen(QColor(theme.highlight), 2.2)
         elif self.issues:
             border = QPen(QColor(theme.error), 1.8)
@@ -231,6 +240,10 @@ class NodeItem(QGraphicsItem):
 
     def _paint_badges(self, painter: QPainter) -> None:
         theme = self.theme
+        if self.breakpoint:
+            painter.setPen(QPen(QColor(theme.node_body), 1.5))
+            painter.setBrush(QColor(BREAKPOINT_COLOR))
+            painter.drawEllipse(QPointF(0, 16), 6.0, 6.0)
         x = WIDTH - 20
         if self.status:
             painter.setPen(QPen(QColor(theme.node_body), 1.5))

@@ -22,7 +22,14 @@ from typing import Any
 
 import shiboken6
 from PySide6.QtCore import QPointF, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QGuiApplication, QUndoCommand, QUndoStack
+from PySide6.QtGui import (
+    QColor,
+    QGuiApplication,
+    QKeySequence,
+    QShortcut,
+    QUndoCommand,
+    QUndoStack,
+)
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -70,6 +77,8 @@ class EditorWidget(QWidget):
     saved = Signal(Path)
     #: validation finished: number of problems
     checked = Signal(int)
+    #: the breakpoints on the canvas changed: the nodes that have one
+    breakpoints_changed = Signal(list)
 
     def __init__(
         self,
@@ -136,6 +145,13 @@ class EditorWidget(QWidget):
             "Record", "Record clicks and typing on the desktop into this workflow", "record"
         )
         self.record_button.clicked.connect(self.toggle_recording)
+        self.breakpoint_button = self._tool(
+            "Breakpoint",
+            "Pause runs before the selected node, to inspect and edit its values (F9)",
+            "breakpoint",
+        )
+        self.breakpoint_button.clicked.connect(self.toggle_breakpoint)
+        QShortcut(QKeySequence("F9"), self, self.toggle_breakpoint)
         self.recording = RecordingSession(self)
         self.recording.finished.connect(self._recorded)
         self.recording.failed.connect(self._recording_failed)
@@ -143,7 +159,13 @@ class EditorWidget(QWidget):
         self.state_label.setObjectName("validation_state")
         self.zoom_label = QLabel("100%")
         self.zoom_label.setToolTip("Zoom: Ctrl+wheel, Ctrl++ / Ctrl+-")
-        for widget in (self.run_button, self.record_button, self.layout_button, self.fit_button):
+        for widget in (
+            self.run_button,
+            self.breakpoint_button,
+            self.record_button,
+            self.layout_button,
+            self.fit_button,
+        ):
             bar.addWidget(widget)
         bar.addSpacing(12)
         bar.addWidget(self.state_label, 1)
@@ -391,13 +413,38 @@ class EditorWidget(QWidget):
             if asked is None:
                 return None
             inputs = asked
+        breakpoints = sorted(self.breakpoints())
         try:
-            run_id = self.connection.start_run(self.document.path, inputs)
+            if breakpoints:
+                run_id = self.connection.start_run(
+                    self.document.path, inputs, breakpoints=breakpoints
+                )
+            else:
+                run_id = self.connection.start_run(self.document.path, inputs)
         except DeskpilotError as exc:
             self.status_message.emit(f"Cannot run: {exc}")
             return None
         self.status_message.emit(f"Started run {run_id}")
         return run_id
+
+    # -- the step debugger -------------------------------------------------------------------
+    def breakpoints(self) -> set[str]:
+        """Nodes with a breakpoint that are still in the document."""
+        return {n for n in self.scene.breakpoints if n in self.document.nodes}
+
+    def toggle_breakpoint(self) -> None:
+        """Set or clear a breakpoint on each selected node; the next run pauses before them."""
+        selected = self.scene.selected_node_ids()
+        if not selected:
+            self.status_message.emit("Select a node to set a breakpoint on it")
+            return
+        for node_id in selected:
+            on = self.scene.toggle_breakpoint(node_id)
+            self.status_message.emit(
+                f"Breakpoint {'set on' if on else 'cleared from'} '{node_id}'"
+                + ("; runs started with Run (F5) pause before it" if on else "")
+            )
+        self.breakpoints_changed.emit(sorted(self.breakpoints()))
 
     # -- recording ---------------------------------------------------------------------------
     def toggle_recording(self) -> None:

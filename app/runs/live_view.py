@@ -24,6 +24,7 @@ from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QLabel, QPushButton, QVBoxLayout, QWidget
 
 from app.editor.widget import EditorWidget
+from app.runs.debug_panel import DebugPanel
 from app.runs.records import RunRecord, human_duration
 from app.runs.run_detail import RunPane
 from app.supervisor_link import SupervisorLink, run_job
@@ -64,9 +65,12 @@ class LiveRunView(QWidget):
         self.pane.header_bar.addSpacing(8)
         self.pane.header_bar.addWidget(self.cancel_button)
         self.pane.node_selected.connect(self._pane_selected)
+        self.debug = DebugPanel(link, self)
+        self.debug.message.connect(self.message)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.pane, 1)
+        layout.addWidget(self.debug, 2)
+        layout.addWidget(self.pane, 3)
         self._clock = QTimer(self)
         self._clock.setInterval(1000)
         self._clock.timeout.connect(self._tick)
@@ -88,6 +92,7 @@ class LiveRunView(QWidget):
     ) -> None:
         """Watch ``run_id``; with ``load``, first read what already happened from the API."""
         self.record = RunRecord(run_id=run_id)
+        self.debug.clear()
         self.workflow_path = workflow_path
         self.attach_editor(editor)
         if editor is not None:
@@ -135,6 +140,8 @@ class LiveRunView(QWidget):
         self.pane.show_record(self.record, select=self.pane.current_node())
         self._light_all()
         self._update_title()
+        if not self.record.finished:
+            self.debug.refresh(run_id)  # opened while paused: the pause is not in the events
 
     def _load_failed(self, error: Exception) -> None:
         self._loading = False
@@ -154,6 +161,7 @@ class LiveRunView(QWidget):
         if record is None:
             return
         before = record.status
+        self._debugger_event(item)
         changed = record.apply(item)
         if redraw:
             self.pane.update_nodes(changed)
@@ -163,6 +171,23 @@ class LiveRunView(QWidget):
             self.status_changed.emit(record.run_id, record.status)
             if record.finished:
                 self._finish()
+
+    def _debugger_event(self, item: dict[str, Any]) -> None:
+        """A pause shows in the debug panel and on the canvas; its end takes it away."""
+        kind = item.get("kind")
+        node_id = item.get("node_id")
+        if kind == "node_paused" and isinstance(node_id, str) and self.record is not None:
+            self.debug.show_pause(self.record.run_id, item)
+            editor = self._live_editor()
+            if editor is not None and node_id in editor.scene.node_items:
+                editor.scene.set_node_status(node_id, "paused")
+                editor.view.ensureVisible(editor.scene.node_items[node_id], 60, 60)
+            self.message.emit(f"Paused before '{node_id}': inspect, edit, then Continue or Step")
+        elif kind == "node_resumed" and isinstance(node_id, str) and node_id == self.debug.node_id:
+            self.debug.clear()
+            self._light({node_id})
+        elif kind in ("run_finished", "run_cancelled"):
+            self.debug.clear()
 
     def _finish(self) -> None:
         self._clock.stop()
