@@ -787,13 +787,19 @@ class Supervisor:
     def _ensure_spares(self) -> None:
         if not self.accepting:
             return
+        # A worker reserved for a run being handed over counts as busy, not as a spare.
+        reserved = {worker.id for _, worker in self._starting.values()}
         idle = sum(
-            1 for w in self.workers.values() if w.state in (WorkerState.STARTING, WorkerState.IDLE)
+            1
+            for w in self.workers.values()
+            if w.state in (WorkerState.STARTING, WorkerState.IDLE) and w.id not in reserved
         )
         want = self.config.spare_workers + max(
             0, min(len(self.queue), self.config.worker_limit) - idle
         )
-        busy = sum(1 for w in self.workers.values() if w.state is WorkerState.BUSY)
+        busy = sum(
+            1 for w in self.workers.values() if w.state is WorkerState.BUSY or w.id in reserved
+        )
         want = min(want, self.config.worker_limit + self.config.spare_workers - busy)
         for _ in range(max(0, want - idle - self._spawning)):
             self._spawning += 1

@@ -281,3 +281,16 @@ def test_a_batch_of_submits_is_written_at_once_or_not_at_all(start_supervisor) -
     # all or nothing: the fresh run was neither written nor queued
     assert len(harness.store.list_runs(workflow="batched")) == 3
     assert not [entry for entry in sup.queue.values() if entry.workflow == "batched"]
+
+
+def test_a_spare_worker_is_ready_while_a_run_is_busy(start_supervisor) -> None:
+    """The worker a run is handed to stops counting as the spare at once, so another one
+    starts: the next run (or a resume after a crash) does not wait for a cold worker."""
+    harness = start_supervisor(worker_limit=2, spare_workers=1)
+    path = harness.workflow("waits", gated("waits"))
+    eventually(lambda: idle_workers(harness) >= 1, timeout=20)  # the spare, before the run
+    run_id = harness.submit(path)
+    harness.wait_event("node_started", run_id=run_id, node_id="gate")
+    eventually(lambda: idle_workers(harness) >= 1, timeout=20)  # a new spare beside it
+    harness.call(lambda: harness.sup.cancel(run_id))
+    harness.wait_terminal(run_id)
