@@ -32,6 +32,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QAction, QIcon
 from PySide6.QtWidgets import QApplication, QMenu, QSystemTrayIcon
 
+from app.notifications import DesktopNotifications, Urgency
 from app.resources import icon_path
 from app.runs.records import local_time
 from app.supervisor_link import SupervisorLink, is_unattended, run_job
@@ -91,6 +92,13 @@ class Failure:
     unattended: bool
 
 
+_URGENCY: dict[QSystemTrayIcon.MessageIcon, Urgency] = {
+    QSystemTrayIcon.MessageIcon.Critical: "critical",
+    QSystemTrayIcon.MessageIcon.Warning: "normal",
+    QSystemTrayIcon.MessageIcon.Information: "low",
+}
+
+
 class DeskpilotTray(QObject):
     """The tray icon and its menu."""
 
@@ -105,10 +113,13 @@ class DeskpilotTray(QObject):
         open_window: Callable[[], None],
         show_run: Callable[[str], None],
         quit_app: Callable[[], None],
+        desktop: DesktopNotifications | None = None,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
         self.link = link
+        #: the desktop's notification server, tried before the tray's own messages
+        self.desktop = desktop or DesktopNotifications()
         self.open_window = open_window
         self.show_run = show_run
         self.quit_app = quit_app
@@ -246,9 +257,19 @@ class DeskpilotTray(QObject):
         kind: QSystemTrayIcon.MessageIcon = QSystemTrayIcon.MessageIcon.Information,
     ) -> None:
         self.notifications.append((title, text))
+        self.notified.emit(title, text)
+        urgency = _URGENCY.get(kind, "normal")
+        run_job(
+            lambda: self.desktop.send(title, text, urgency),
+            lambda sent: None if sent else self._balloon(title, text, kind),
+            lambda error: self._balloon(title, text, kind),
+            owner=self,
+        )
+
+    def _balloon(self, title: str, text: str, kind: QSystemTrayIcon.MessageIcon) -> None:
+        """No notification server answered: the tray's own message, where a tray shows."""
         if self.icon.isVisible() and QSystemTrayIcon.supportsMessages():
             self.icon.showMessage(title, text, kind, NOTIFY_MS)
-        self.notified.emit(title, text)
 
     def _activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
         if reason in (
@@ -384,19 +405,20 @@ class DesktopShell(QObject):
         self.window: Any = None
         if use_tray is None:
             use_tray = QSystemTrayIcon.isSystemTrayAvailable()
-        self.tray: DeskpilotTray | None = None
-        if use_tray:
-            self.tray = DeskpilotTray(
-                self.link, open_window=self.open_window, show_run=self.show_run, quit_app=self.quit
-            )
-        app.setQuitOnLastWindowClosed(self.tray is None)
+        #: whether an icon shows; without one (stock GNOME) the tray object still watches
+        #: for failures and sends them as desktop notifications
+        self.tray_available = use_tray
+        self.tray = DeskpilotTray(
+            self.link, open_window=self.open_window, show_run=self.show_run, quit_app=self.quit
+        )
+        app.setQuitOnLastWindowClosed(not use_tray)
         app.aboutToQuit.connect(self._about_to_quit)
 
     def start(self, files: Sequence[Path] = (), *, show_window: bool = True) -> None:
         self.link.start()
-        if self.tray is not None:
+        if self.tray_available:
             self.tray.icon.show()
-        if show_window or self.tray is None:
+        if show_window or not self.tray_available:
             window = self.open_window()
             for path in files:
                 window.open_workflow(path.resolve())
@@ -471,6 +493,5 @@ class DesktopShell(QObject):
         return choice
 
     def _about_to_quit(self) -> None:
-        if self.tray is not None:
-            self.tray.icon.hide()
+        self.tray.icon.hide()
         self.link.stop()

@@ -9,7 +9,8 @@
 # recorder's OCR text anchors); openbox, wmctrl and xprop (x11-utils) for the
 # recorder's tests, which record a session on a desktop with a window manager,
 # and the OCR tests, which read title bars and several windows; postgresql for
-# the store tests, which start a throwaway server of their own on 127.0.0.1.
+# the store tests, which start a throwaway server of their own on 127.0.0.1; dunst,
+# a desktop notification server the notification tests send to.
 set -euo pipefail
 packages=(
   xvfb xauth fonts-dejavu-core
@@ -21,6 +22,7 @@ packages=(
   tesseract-ocr tesseract-ocr-eng
   openbox wmctrl x11-utils
   postgresql
+  dunst
 )
 missing=()
 for p in "${packages[@]}"; do
