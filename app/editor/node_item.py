@@ -241,9 +241,10 @@ class NodeItem(QGraphicsItem):
     def _paint_badges(self, painter: QPainter) -> None:
         theme = self.theme
         if self.breakpoint:
-            painter.setPen(QPen(QColor(theme.node_body), 1.5))
+            # on the left edge, where a debugger's gutter mark is, clear of the pins
+            painter.setPen(QPen(QColor("#ffffff"), 2.0))
             painter.setBrush(QColor(BREAKPOINT_COLOR))
-            painter.drawEllipse(QPointF(0, 16), 6.0, 6.0)
+            painter.drawEllipse(QPointF(1, 16), 6.0, 6.0)  # inside the bounding rect
         x = WIDTH - 20
         if self.status:
             painter.setPen(QPen(QColor(theme.node_body), 1.5))

@@ -68,19 +68,24 @@ class DebugPanel(QWidget):
         self.values.setObjectName("debug_values")
         self.values.setAccessibleName("Paused values")
         self.values.setColumnCount(2)
-        self.values.setHeaderLabels(["Name", "Value (edit, then Continue or Step)"])
-        self.values.setColumnWidth(0, 160)
+        self.values.setHeaderLabels(["Name", "Value"])
+        self.values.setColumnWidth(0, 130)
+        self.values.setToolTip(
+            "Double-click an input or a var to edit it (YAML: 3, true, [1, 2], 'text'); "
+            "Continue or Step runs the node with it"
+        )
         self.values.setUniformRowHeights(True)
+        self.where.setWordWrap(True)
         bar = QHBoxLayout()
         bar.setContentsMargins(6, 2, 6, 2)
         for button in (self.continue_button, self.step_button, self.stop_button):
             bar.addWidget(button)
-        bar.addSpacing(10)
-        bar.addWidget(self.where, 1)
+        bar.addStretch(1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(2)
         layout.addLayout(bar)
+        layout.addWidget(self.where)
         layout.addWidget(self.values, 1)
         self._countdown = QTimer(self)
         self._countdown.setInterval(1000)

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import shiboken6
-from PySide6.QtCore import QTimer, Signal
-from PySide6.QtWidgets import QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import QLabel, QPushButton, QSplitter, QVBoxLayout, QWidget
 
 from app.editor.widget import EditorWidget
 from app.runs.debug_panel import DebugPanel
@@ -67,10 +67,17 @@ class LiveRunView(QWidget):
         self.pane.node_selected.connect(self._pane_selected)
         self.debug = DebugPanel(link, self)
         self.debug.message.connect(self.message)
+        # beside the run, not above it: a pause must not take height from the canvas
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.setObjectName("live_splitter")
+        self.splitter.addWidget(self.pane)
+        self.splitter.addWidget(self.debug)
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(1, 2)
+        self.splitter.setChildrenCollapsible(False)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.debug, 2)
-        layout.addWidget(self.pane, 3)
+        layout.addWidget(self.splitter, 1)
         self._clock = QTimer(self)
         self._clock.setInterval(1000)
         self._clock.timeout.connect(self._tick)

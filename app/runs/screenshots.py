@@ -7,7 +7,9 @@ rendered offscreen; the runs' desktop steps get a private Xvfb display
 (with a small window on it) so that a failed image search leaves a real
 failure screenshot.  Written: ``live-run.png`` (a run in progress on its
 canvas), ``run-detail-failure.png`` (a failed run with its failure
-screenshot), ``history-trends.png`` and ``triggers.png``.
+screenshot), ``history-trends.png``, ``triggers.png``, and
+``debugger-1366x768.png`` / ``debugger-1920x1080.png`` (the editor paused at a
+breakpoint, with the debug panel).  ``--only debugger`` takes one group.
 """
 
 from __future__ import annotations
@@ -218,7 +220,12 @@ def _inputs_as_declared(document: object) -> dict[str, object]:
     return {}
 
 
-def take(outdir: Path, app: QApplication, registry: BlockRegistry) -> list[Path]:
+VIEWS = ("live", "failure", "trends", "debugger")
+
+
+def take(
+    outdir: Path, app: QApplication, registry: BlockRegistry, only: Sequence[str] = VIEWS
+) -> list[Path]:
     outdir.mkdir(parents=True, exist_ok=True)
     theme = themes.apply(app, themes.LIGHT)
     written: list[Path] = []
@@ -237,9 +244,14 @@ def take(outdir: Path, app: QApplication, registry: BlockRegistry) -> list[Path]
             link.start()
             try:
                 _wait(app, lambda: link.connected and link.stream_open, 60, "the supervisor")
-                written += _live_run(app, window, panels, outdir)
-                written += _failure(app, window, panels, link, paths, outdir)
-                written += _trends_and_triggers(app, window, panels, link, paths, outdir)
+                if "live" in only:
+                    written += _live_run(app, window, panels, outdir)
+                if "failure" in only:
+                    written += _failure(app, window, panels, link, paths, outdir)
+                if "trends" in only:
+                    written += _trends_and_triggers(app, window, panels, link, paths, outdir)
+                if "debugger" in only:
+                    written += _debugger(app, window, panels, outdir)
             finally:
                 for editor in window.editors():
                     editor.undo_stack.setClean()
@@ -278,6 +290,37 @@ def _live_run(app: QApplication, window: MainWindow, panels: RunPanels, outdir: 
     _settle(app)
     shots = [save_png(window, outdir / "live-run.png")]
     _wait(app, lambda: live.record is not None and live.record.finished, 30, "the run to end")
+    return shots
+
+
+def _debugger(
+    app: QApplication, window: MainWindow, panels: RunPanels, outdir: Path
+) -> list[Path]:
+    """The hello example paused at a breakpoint on 'check', at two common screen sizes."""
+    editor = window.open_workflow(window.paths.workflows_dir / "hello.yaml")
+    assert isinstance(editor, EditorWidget)
+    editor.ask_inputs = _inputs_as_declared
+    editor.scene.select_nodes(["check"])
+    editor.toggle_breakpoint()
+    run_id = editor.run()
+    assert run_id is not None
+    live = panels.live
+    _wait(app, lambda: live.record is not None and live.record.run_id == run_id, 10, "follow")
+    _wait(app, lambda: live.debug.paused, 30, "the breakpoint")
+    panels.show_panel("live")
+    shots: list[Path] = []
+    for width, height in ((1366, 768), (1920, 1080)):
+        window.resize(width, height)
+        _settle(app, 5)
+        window.resizeDocks([panels.docks["live"]], [int(height * 0.36)], Qt.Orientation.Vertical)
+        _settle(app, 10)
+        editor.view.fit_all()
+        editor.scene.select_nodes(["check"])
+        _settle(app, 10)
+        shots.append(save_png(window, outdir / f"debugger-{width}x{height}.png"))
+    live.debug.send("continue")
+    _wait(app, lambda: live.record is not None and live.record.finished, 30, "the run to end")
+    window.resize(*SIZE)
     return shots
 
 
@@ -340,13 +383,16 @@ def _trends_and_triggers(
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m app.runs.screenshots", description=__doc__)
     parser.add_argument("outdir", type=Path, help="folder for the PNG files")
+    parser.add_argument(
+        "--only", action="append", choices=VIEWS, help="take only these views (repeatable)"
+    )
     args = parser.parse_args(list(argv) if argv is not None else None)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     app = QApplication.instance() or QApplication(sys.argv[:1])
     assert isinstance(app, QApplication)
     QCoreApplication.setApplicationName("Deskpilot")
     registry = BlockRegistry.with_builtins(plugins=False)
-    shots = take(args.outdir, app, registry)
+    shots = take(args.outdir, app, registry, only=args.only or VIEWS)
     log.info("%d screenshots in %s", len(shots), args.outdir)
     return 0
 
