@@ -49,7 +49,7 @@ from sqlalchemy.engine import make_url
 
 from automation.clock import SYSTEM_CLOCK, Clock
 from automation.errors import DeskpilotError
-from supervisor.core import SupervisorError
+from supervisor.errors import SupervisorError
 from supervisor.instance_lock import LOCK_FILE, InstanceLock, read_lock_holder
 from supervisor.paths import DeskpilotPaths
 from supervisor.store.engine import describe

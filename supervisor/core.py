@@ -70,6 +70,7 @@ from supervisor.bus import (
 )
 from supervisor.config import SupervisorConfig
 from supervisor.debugging import DebugOptions, Pause, cut_checkpoint, start_fields
+from supervisor.errors import SupervisorError as SupervisorError  # re-exported: older imports
 from supervisor.masking import evidence_redactor
 from supervisor.protocol import EVENT_MESSAGES, ProtocolError, decode, message_event
 from supervisor.resume import interrupted_step
@@ -100,10 +101,6 @@ STORE_RETRY_SECONDS = 2.0
 #: A lease timer that fires this much later than due means the supervisor itself was stalled
 #: (a long write on its loop), not that the worker was silent: heartbeats may be waiting unread.
 STALL_TOLERANCE = 0.5
-
-
-class SupervisorError(DeskpilotError):
-    """The supervisor refused a request (unknown run, shutting down, bad workflow)."""
 
 
 @dataclass

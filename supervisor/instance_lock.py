@@ -11,7 +11,7 @@ import fcntl
 import os
 from pathlib import Path
 
-from supervisor.core import SupervisorError
+from supervisor.errors import SupervisorError
 
 #: In the state folder.
 LOCK_FILE = "deskpilotd.lock"

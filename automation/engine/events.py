@@ -16,6 +16,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, ClassVar, Protocol
 
+from automation.errors import DeskpilotError
+
 
 class RunStatus(StrEnum):
     QUEUED = "queued"
@@ -45,8 +47,8 @@ RUN_TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {
 }
 
 
-class IllegalTransition(ValueError):
-    pass
+class IllegalTransition(DeskpilotError, ValueError):
+    """A run cannot move from its status to the one asked for (a ``ValueError`` too)."""
 
 
 def check_run_transition(current: RunStatus, new: RunStatus) -> None:

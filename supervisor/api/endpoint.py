@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from supervisor.api.tokenfile import socket_path
-from supervisor.core import SupervisorError
+from supervisor.errors import SupervisorError
 from supervisor.instance_lock import LOCK_FILE, read_lock_holder
 
 if TYPE_CHECKING:

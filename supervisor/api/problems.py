@@ -38,7 +38,7 @@ from automation.errors import (
     WorkflowInvalid,
 )
 from supervisor.api.masking import MaskedJSONResponse
-from supervisor.core import SupervisorError
+from supervisor.errors import SupervisorError
 from supervisor.store.errors import RunNotFound, StoreError
 
 logger = logging.getLogger(__name__)

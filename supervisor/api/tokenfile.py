@@ -18,7 +18,7 @@ import secrets
 import stat
 from pathlib import Path
 
-from supervisor.core import SupervisorError
+from supervisor.errors import SupervisorError
 
 TOKEN_FILE = "api-token"
 SOCKET_NAME = "api.sock"

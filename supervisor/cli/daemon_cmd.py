@@ -34,8 +34,8 @@ from supervisor.client import (
     start_detached,
     start_log_tail,
 )
-from supervisor.core import SupervisorError
 from supervisor.daemon import Daemon, DaemonParts
+from supervisor.errors import SupervisorError
 from supervisor.instance_lock import LOCK_FILE, read_lock_holder
 from supervisor.paths import HOME_VARIABLE, DeskpilotPaths
 from supervisor.stop_marker import mark_stopped

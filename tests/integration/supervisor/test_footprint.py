@@ -87,3 +87,39 @@ def test_a_serving_daemon_leaves_run_only_libraries_to_the_workers(tmp_path: Pat
     # the workflow using them was validated: every block module was loaded
     assert report["workflows"] == [["fetch-and-pick", True, []]]
     assert report["loaded"] == []
+
+
+#: What a client of the API (the GUI, the CLI's run commands) must not pay to import.
+DAEMON_ONLY = (
+    "sqlalchemy",
+    "alembic",
+    "supervisor.core",
+    "supervisor.store",
+    "supervisor.workers",
+    "automation.engine.engine",
+)
+
+
+def test_the_api_client_imports_neither_the_core_nor_the_store_nor_the_engine() -> None:
+    # What `python -X importtime -c "import supervisor.client"` lists, read by a test:
+    # SupervisorError and the transition errors live in supervisor.errors for this.
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", "import supervisor.client"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    imported = {
+        line.rsplit("|", 1)[-1].strip()
+        for line in result.stderr.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
+    assert "supervisor.client" in imported
+    loaded = sorted(
+        name for name in imported if any(name == m or name.startswith(m + ".") for m in DAEMON_ONLY)
+    )
+    assert loaded == []
