@@ -45,6 +45,7 @@ from app.editor.document import UNSET, WorkflowDocument
 from app.editor.widget import EditorWidget, write_atomically
 from app.runs.records import local_time
 from app.theme import Theme
+from automation.messages import describe
 from automation.model import ScheduleTrigger, Trigger
 from automation.timezones import LOCAL, local_zone
 from automation.timezones import resolve as resolve_timezone
@@ -73,7 +74,8 @@ def parse_trigger(data: dict[str, Any]) -> Trigger:
         problems = []
         for error in exc.errors():
             where = ".".join(str(p) for p in error["loc"][1:]) or "trigger"
-            problems.append(f"{where}: {error['msg'].removeprefix('Value error, ')}")
+            message, _hint = describe(error)
+            problems.append(f"{where}: {message}")
         raise ValueError("; ".join(problems)) from None
 
 

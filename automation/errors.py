@@ -23,11 +23,16 @@ policy's ``max_attempts`` still bounds them.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Literal
 
 
 class DeskpilotError(Exception):
     """Root of every error Deskpilot raises on purpose."""
+
+
+Severity = Literal["error", "warning"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -35,31 +40,55 @@ class ValidationIssue:
     """One problem found in a workflow, located as precisely as we can.
 
     ``hint`` says what would fix it; the CLI and the GUI show it verbatim.
+    ``line`` and ``column`` are 1-based.  A ``warning`` points at something
+    that probably is not what the author meant (a template that changes a
+    value's type) but runs: warnings never make a workflow invalid.
     """
 
     message: str
     file: str | None = None
     line: int | None = None
+    column: int | None = None
     node: str | None = None
     field: str | None = None
     hint: str | None = None
+    severity: Severity = "error"
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity == "error"
 
     def location(self) -> str:
+        """``FILE:LINE:COL`` (as much of it as is known), the form editors and CI link."""
         where = self.file or "<workflow>"
         if self.line is not None:
             where += f":{self.line}"
-        parts = [where]
-        if self.node is not None:
-            parts.append(f"node '{self.node}'")
-        if self.field is not None:
-            parts.append(f"field '{self.field}'")
-        return ", ".join(parts)
+            if self.column is not None:
+                where += f":{self.column}"
+        return where
+
+    def subject(self) -> str | None:
+        """``node.field``, ``node`` or ``field``: what the problem is about."""
+        parts = [part for part in (self.node, self.field) if part]
+        return ".".join(parts) or None
 
     def __str__(self) -> str:
-        text = f"{self.location()}: {self.message}"
+        """``FILE:LINE:COL: [warning: ]node.field: message (hint)``."""
+        text = f"{self.location()}: "
+        if self.severity == "warning":
+            text += "warning: "
+        subject = self.subject()
+        if subject:
+            text += f"{subject}: "
+        text += self.message
         if self.hint:
             text += f" ({self.hint})"
         return text
+
+
+def errors_only(issues: Iterable[ValidationIssue]) -> list[ValidationIssue]:
+    """The issues that make a workflow invalid (warnings left out)."""
+    return [issue for issue in issues if issue.is_error]
 
 
 class WorkflowError(DeskpilotError):
@@ -72,8 +101,12 @@ class WorkflowInvalid(WorkflowError):
     def __init__(self, issues: list[ValidationIssue]) -> None:
         self.issues = list(issues)
         count = len(self.issues)
-        head = f"{count} problem{'s' if count != 1 else ''} found"
-        super().__init__(head + ":\n" + "\n".join(f"  - {issue}" for issue in self.issues))
+        if count == 1:  # one line: FILE:LINE:COL: node.field: message (hint)
+            super().__init__(str(self.issues[0]))
+            return
+        head = f"{count} problems found"
+        # each on a line of its own that starts with FILE:LINE:COL, which editors link
+        super().__init__(head + ":\n" + "\n".join(str(issue) for issue in self.issues))
 
 
 class RegistryError(DeskpilotError):

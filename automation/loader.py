@@ -21,39 +21,31 @@ from pydantic import ValidationError
 
 from automation.budgets import MAX_DEPTH, MAX_DOCUMENT_BYTES, MAX_DOCUMENT_VALUES, check_time
 from automation.errors import ValidationIssue, WorkflowError, WorkflowInvalid
+from automation.messages import describe
 from automation.model import Workflow
 
 Loc = tuple[str | int, ...]
 
-_HINTS = {
-    "missing": "add this field",
-    "extra_forbidden": "remove it, or check its spelling",
-    "literal_error": "use one of the values listed",
-    "string_type": "write it as text",
-    "int_type": "write a whole number",
-    "int_parsing": "write a whole number",
-    "float_type": "write a number",
-    "bool_type": "write true or false",
-    "dict_type": "write a mapping of key: value lines",
-    "list_type": "write a list",
-    "union_tag_invalid": "set 'type' to schedule, file, webhook or after",
-    "union_tag_not_found": "add 'type: schedule' (or file, webhook, after)",
-}
-
 
 @dataclass(frozen=True)
 class LineMap:
-    """Line numbers (1-based) of keys and items in a parsed document, by path."""
+    """Line and column numbers (1-based) of keys and items in a parsed document, by path."""
 
     lines: dict[Loc, int] = field(default_factory=dict)
+    columns: dict[Loc, int] = field(default_factory=dict)
 
     def line_of(self, loc: Loc) -> int | None:
         """The line of the longest known prefix of ``loc``."""
+        return self.position_of(loc)[0]
+
+    def position_of(self, loc: Loc) -> tuple[int | None, int | None]:
+        """(line, column) of the longest known prefix of ``loc``; the column may be unknown."""
         for end in range(len(loc), -1, -1):
-            line = self.lines.get(tuple(loc[:end]))
+            prefix = tuple(loc[:end])
+            line = self.lines.get(prefix)
             if line is not None:
-                return line
-        return None
+                return line, self.columns.get(prefix)
+        return None, None
 
 
 @dataclass(frozen=True)
@@ -110,6 +102,7 @@ def _walk(
     node: yaml.Node,
     loc: Loc,
     out: dict[Loc, int],
+    columns: dict[Loc, int],
     dupes: list[tuple[Loc, int]],
     sizes: dict[int, int],
     ancestors: set[int],
@@ -120,7 +113,9 @@ def _walk(
     is used: the count is what the data will be once aliases are expanded,
     and it must stay under ``MAX_DOCUMENT_VALUES`` (the "billion laughs").
     """
-    out.setdefault(loc, node.start_mark.line + 1)
+    if loc not in out:
+        out[loc] = node.start_mark.line + 1
+        columns[loc] = node.start_mark.column + 1
     if id(node) in ancestors:
         raise _RecursiveAlias(node.start_mark.line + 1)
     known = sizes.get(id(node))
@@ -143,13 +138,15 @@ def _walk(
                 dupes.append((loc + (key,), key_node.start_mark.line + 1))
             keys.add(key)
             out[loc + (key,)] = key_node.start_mark.line + 1
-            size += 1 + _walk(value_node, loc + (key,), out, dupes, sizes, ancestors)
+            columns[loc + (key,)] = key_node.start_mark.column + 1
+            size += 1 + _walk(value_node, loc + (key,), out, columns, dupes, sizes, ancestors)
             if size > MAX_DOCUMENT_VALUES:
                 break
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
             out[loc + (index,)] = item.start_mark.line + 1
-            size += _walk(item, loc + (index,), out, dupes, sizes, ancestors)
+            columns[loc + (index,)] = item.start_mark.column + 1
+            size += _walk(item, loc + (index,), out, columns, dupes, sizes, ancestors)
             if size > MAX_DOCUMENT_VALUES:
                 break
     ancestors.discard(id(node))
@@ -240,16 +237,18 @@ def _parse_document(text: str, file: str | None) -> tuple[Any, LineMap]:
                     message=f"not valid YAML/JSON: {problem}",
                     file=file,
                     line=mark.line + 1 if mark is not None else None,
+                    column=mark.column + 1 if mark is not None else None,
                     hint="check indentation and quoting near this line",
                 )
             ]
         ) from None
     check_time()
     lines: dict[Loc, int] = {}
+    columns: dict[Loc, int] = {}
     dupes: list[tuple[Loc, int]] = []
     if root is not None:
         try:
-            _walk(root, (), lines, dupes, {}, set())
+            _walk(root, (), lines, columns, dupes, {}, set())
         except _OverBudget as exc:
             raise WorkflowInvalid(
                 [ValidationIssue(message=exc.message, file=file, line=exc.line, hint=exc.hint)]
@@ -284,11 +283,12 @@ def _parse_document(text: str, file: str | None) -> tuple[Any, LineMap]:
                         message=f"cannot read this YAML: {getattr(exc, 'problem', None) or exc}",
                         file=file,
                         line=mark.line + 1 if mark is not None else None,
+                        column=mark.column + 1 if mark is not None else None,
                         hint="remove custom tags (!something) and use plain keys",
                     )
                 ]
             ) from None
-    return data, LineMap(lines)
+    return data, LineMap(lines, columns)
 
 
 _NOT_JSON = object()
@@ -338,6 +338,7 @@ def _strip_union_tags(loc: Loc) -> Loc:
 def issues_from_pydantic(
     exc: ValidationError, lines: LineMap, file: str | None
 ) -> list[ValidationIssue]:
+    """Pydantic's errors as issues in Deskpilot's words (``automation.messages``), located."""
     issues = []
     for error in exc.errors():
         loc: Loc = tuple(error["loc"])
@@ -345,19 +346,17 @@ def issues_from_pydantic(
         clean = _strip_union_tags(loc)
         node = str(clean[1]) if len(clean) >= 2 and clean[0] == "nodes" else None
         field_path = clean[2:] if node is not None else clean
-        message = error["msg"]
-        if message.startswith("Value error, "):
-            message = message[len("Value error, ") :]
-        if error["type"] == "extra_forbidden":
-            message = f"unknown field '{clean[-1]}'"
+        message, hint = describe({**error, "loc": clean})
+        line, column = lines.position_of(clean)
         issues.append(
             ValidationIssue(
                 message=message,
                 file=file,
-                line=lines.line_of(clean),
+                line=line,
+                column=column,
                 node=node,
                 field=".".join(str(p) for p in field_path) or None,
-                hint=_HINTS.get(error["type"]),
+                hint=hint,
             )
         )
     return issues

@@ -330,3 +330,23 @@ def undeclared_roots(source: str) -> set[str]:
     except TemplateSyntaxError:
         return set()
     return {name for name in names if name not in ROOTS and name not in _ENV.globals}
+
+
+def lone_expression(source: str) -> nodes.Expr | None:
+    """The parsed expression of a template that keeps its type, else None.
+
+    Only a string that is one ``{{ expression }}`` with nothing around it
+    keeps the expression's type; validation reads the expression to tell
+    what type it gives.
+    """
+    match = _SINGLE_EXPRESSION.match(source)
+    if match is None:
+        return None
+    try:
+        tree = _ENV.parse("{{" + match.group("expr") + "}}")
+    except TemplateSyntaxError:
+        return None
+    output = tree.body[0] if len(tree.body) == 1 else None
+    if isinstance(output, nodes.Output) and len(output.nodes) == 1:
+        return output.nodes[0]
+    return None

@@ -17,18 +17,27 @@ from typing import Annotated, Any
 from pydantic import TypeAdapter, ValidationError
 
 from automation.blocks.base import Block, BlockOutput
-from automation.blocks.invoke import describe_validation_error
 from automation.blocks.registry import BlockRegistry
 from automation.budgets import check_time
-from automation.errors import ValidationIssue, WorkflowError, WorkflowInvalid
+from automation.errors import (
+    Severity,
+    ValidationIssue,
+    WorkflowError,
+    WorkflowInvalid,
+    errors_only,
+)
 from automation.graph import WorkflowGraph
 from automation.loader import LineMap, LoadedWorkflow, read_workflow_file
+from automation.messages import describe, kind_name
 from automation.model import DONE_PIN, ERROR_PIN, TRIGGER_PIN, Workflow
+from automation.template_types import template_kinds
 from automation.templates import (
     ROOTS,
     check_syntax,
     constant_error,
+    is_template,
     iter_templates,
+    lone_expression,
     references,
     undeclared_roots,
 )
@@ -88,6 +97,7 @@ class _Checker:
         loaded: LoadedWorkflow,
         registry: BlockRegistry,
         secret_names: Iterable[str] | None,
+        warnings: bool = False,
     ) -> None:
         self.loaded = loaded
         self.workflow: Workflow = loaded.workflow
@@ -97,6 +107,7 @@ class _Checker:
         self.lines: LineMap = loaded.lines
         self.graph = WorkflowGraph(self.workflow)
         self.issues: list[ValidationIssue] = []
+        self.warnings = warnings
 
     def add(
         self,
@@ -106,15 +117,19 @@ class _Checker:
         node: str | None = None,
         field: str | None = None,
         hint: str | None = None,
+        severity: Severity = "error",
     ) -> None:
+        line, column = self.lines.position_of(loc) if loc else (None, None)
         self.issues.append(
             ValidationIssue(
                 message=message,
                 file=self.file,
-                line=self.lines.line_of(loc) if loc else None,
+                line=line,
+                column=column,
                 node=node,
                 field=field,
                 hint=hint,
+                severity=severity,
             )
         )
 
@@ -163,8 +178,8 @@ class _Checker:
                 loc=("nodes", node_id, "block"),
                 node=node_id,
                 field="block",
-                hint=(f"did you mean {' or '.join(repr(s) for s in similar)}?" if similar else "")
-                + " run 'deskpilot blocks list' to see every block",
+                hint=(f"did you mean {' or '.join(repr(s) for s in similar)}? " if similar else "")
+                + "run 'deskpilot blocks list' to see every block",
             )
             return
         fields = block.Input.model_fields
@@ -194,14 +209,80 @@ class _Checker:
                 try:
                     _field_adapter(block.Input, name).validate_python(value)
                 except ValidationError as exc:
+                    message, hint = describe(exc.errors()[0])
                     self.add(
-                        f"wrong type for input '{name}': {describe_validation_error(exc)}",
+                        f"wrong type for input '{name}': {message}",
                         loc=loc,
                         node=node_id,
                         field=name,
-                        hint=f"expected {_describe_types(pin_types(block.Input, name))}",
+                        hint=hint
+                        or f"{block.id} takes {_say_types(pin_types(block.Input, name))} "
+                        f"for '{name}'",
                     )
+            elif self.warnings:
+                self.check_type_change(block, node_id, name, value, loc)
         self.check_subflow_path(node_id, block)
+
+    def check_type_change(
+        self,
+        block: type[Block[Any]],
+        node_id: str,
+        name: str,
+        value: Any,
+        loc: tuple[str | int, ...],
+    ) -> None:
+        """Warn where a template gives ``name`` a value of another type than it takes."""
+        if not isinstance(value, str) or not is_template(value) or check_syntax(value):
+            return
+        wanted = pin_types(block.Input, name)
+        if wanted is None:
+            return
+        given = template_kinds(value, self.workflow, self.pin_kinds)
+        if given is None or types_compatible(given, wanted):
+            return
+        if lone_expression(value) is None:
+            self.add(
+                f"this template renders to text, but {block.id} takes "
+                f"{_say_types(wanted)} for '{name}'",
+                loc=loc,
+                node=node_id,
+                field=name,
+                hint="anything around {{ }}, even a space or a newline, makes text; "
+                "write the expression alone to keep its type",
+                severity="warning",
+            )
+            return
+        becomes = (
+            "; it is passed on as text"
+            if "string" in wanted and given <= {"integer", "number"}
+            else ""
+        )
+        converter = next(
+            (f for kind, f in (("string", "string"), ("integer", "int"), ("number", "float"))
+             if kind in wanted),
+            None,
+        )  # fmt: skip
+        expression = value.strip()[2:-2].strip()
+        self.add(
+            f"'{value}' gives {_say_types(given)}, but {block.id} takes "
+            f"{_say_types(wanted)} for '{name}'{becomes}",
+            loc=loc,
+            node=node_id,
+            field=name,
+            hint=f"if that is meant, say so: '{{{{ {expression} | {converter} }}}}'"
+            if converter
+            else "check the type of what the template reads",
+            severity="warning",
+        )
+
+    def pin_kinds(self, node_id: str, pin: str) -> frozenset[str] | None:
+        """The types a node's output pin carries (for the template type warnings)."""
+        block = self.block_of(node_id)
+        if block is None:
+            return None
+        if pin not in block.Output.model_fields and pin not in (DONE_PIN, ERROR_PIN):
+            return None
+        return self.output_types(block, pin)
 
     def check_subflow_path(self, node_id: str, block: type[Block[Any]]) -> None:
         if block.id != "control.subflow":
@@ -397,6 +478,13 @@ def _describe_types(types: frozenset[str] | None) -> str:
     return " or ".join(sorted(types))
 
 
+def _say_types(types: frozenset[str] | None) -> str:
+    """Types as a person says them: ``a whole number or text``."""
+    if types is None:
+        return "anything"
+    return " or ".join(kind_name(kind) for kind in sorted(types))
+
+
 def referenced_secrets(workflow: Workflow) -> set[str]:
     """Names of the secrets a workflow's templates read (so we ask the keyring only if needed)."""
     names: set[str] = set()
@@ -413,12 +501,18 @@ def validate(
     registry: BlockRegistry,
     *,
     secret_names: Iterable[str] | None = None,
+    warnings: bool = False,
 ) -> list[ValidationIssue]:
-    """Every problem in a loaded workflow; an empty list means it may run.
+    """Every problem in a loaded workflow; no errors means it may run.
 
-    ``secret_names`` are the secrets known to the keyring; None skips that check.
+    ``secret_names`` are the secrets known to the keyring; None skips that
+    check.  With ``warnings`` the list also holds warnings (severity
+    ``"warning"``): things that run but are probably not meant, such as a
+    template that changes a value's type.  Callers that decide whether a
+    workflow may run leave them out (the default), or filter with
+    ``errors_only``.
     """
-    return _Checker(loaded, registry, secret_names).run()
+    return _Checker(loaded, registry, secret_names, warnings).run()
 
 
 def load_valid(
@@ -429,10 +523,17 @@ def load_valid(
 ) -> LoadedWorkflow:
     """Read and validate a file; raise WorkflowInvalid with every issue, or WorkflowError."""
     loaded = read_workflow_file(path)
-    issues = validate(loaded, registry, secret_names=secret_names)
+    issues = errors_only(validate(loaded, registry, secret_names=secret_names))
     if issues:
         raise WorkflowInvalid(issues)
     return loaded
 
 
-__all__ = ["WorkflowError", "WorkflowInvalid", "load_valid", "validate", "types_compatible"]
+__all__ = [
+    "WorkflowError",
+    "WorkflowInvalid",
+    "errors_only",
+    "load_valid",
+    "types_compatible",
+    "validate",
+]

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from app.editor.document import WorkflowDocument
 from automation.blocks.registry import BlockRegistry
-from automation.errors import ValidationIssue
+from automation.errors import ValidationIssue, errors_only
 from automation.loader import LineMap, LoadedWorkflow, issues_from_pydantic
 from automation.model import Workflow
 from automation.validation import validate
@@ -17,13 +17,24 @@ from automation.validation import validate
 
 @dataclass(frozen=True)
 class CheckResult:
+    """Errors and warnings; ``by_node`` holds the errors that mark nodes on the canvas."""
+
     issues: list[ValidationIssue]
     by_node: dict[str, list[str]] = field(default_factory=dict)
     general: list[ValidationIssue] = field(default_factory=list)
 
     @property
+    def errors(self) -> list[ValidationIssue]:
+        return errors_only(self.issues)
+
+    @property
+    def warnings(self) -> list[ValidationIssue]:
+        return [issue for issue in self.issues if not issue.is_error]
+
+    @property
     def ok(self) -> bool:
-        return not self.issues
+        """No errors: warnings never make a workflow invalid."""
+        return not self.errors
 
 
 def issue_text(issue: ValidationIssue) -> str:
@@ -34,6 +45,15 @@ def issue_text(issue: ValidationIssue) -> str:
     if issue.hint:
         text += f" — {issue.hint.strip()}"
     return text
+
+
+def problem_text(issue: ValidationIssue) -> str:
+    """One line of the problems list, worded as the CLI words it: ``node.field: message``."""
+    subject = issue.subject()
+    text = f"{subject}: {issue.message}" if subject else issue.message
+    if issue.hint:
+        text += f" — {issue.hint.strip()}"
+    return ("warning: " + text) if not issue.is_error else text
 
 
 def check_document(
@@ -56,10 +76,12 @@ def check_document(
         loaded = LoadedWorkflow(
             workflow=workflow, text="", content_hash="", path=document.path, lines=LineMap()
         )
-        issues = validate(loaded, registry, secret_names=secret_names)
+        issues = validate(loaded, registry, secret_names=secret_names, warnings=True)
     by_node: dict[str, list[str]] = {}
     general: list[ValidationIssue] = []
     for issue in issues:
+        if not issue.is_error:
+            continue  # listed under problems, but a node that runs is not marked as broken
         if issue.node is not None and issue.node in document.nodes:
             by_node.setdefault(issue.node, []).append(issue_text(issue))
         else:

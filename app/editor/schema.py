@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from automation.messages import describe_all
 from automation.templates import check_syntax, is_template
 
 FieldKind = Literal["string", "integer", "number", "boolean", "enum", "json", "any"]
@@ -144,12 +145,7 @@ def check_value(model: type[BaseModel], spec: FieldSpec, value: Any) -> str | No
     try:
         _adapter(model, spec.name).validate_python(value)
     except ValidationError as exc:
-        messages = []
-        for error in exc.errors():
-            where = ".".join(str(p) for p in error["loc"])
-            message = str(error["msg"]).removeprefix("Value error, ")
-            messages.append(f"{where}: {message}" if where else message)
-        return "; ".join(messages)
+        return describe_all(exc)  # the words the CLI and the problems list use
     return None
 
 

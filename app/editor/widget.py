@@ -42,7 +42,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.connection import SupervisorConnection
-from app.editor.checking import CheckResult, check_document, issue_text
+from app.editor.checking import CheckResult, check_document, problem_text
 from app.editor.clipboard import copy_fragment, parse_fragment
 from app.editor.commands import (
     AddNodeCommand,
@@ -358,16 +358,17 @@ class EditorWidget(QWidget):
         self.scene.set_issues(self.result.by_node)
         self.properties.set_issues(self.result.by_node)
         self.problems.clear()
-        for issue in self.result.issues:
-            where = f"{issue.node}: " if issue.node else ""
-            item = QListWidgetItem(f"{where}{issue_text(issue)}")
+        for issue in self.result.errors + self.result.warnings:
+            item = QListWidgetItem(problem_text(issue))
             item.setData(Qt.ItemDataRole.UserRole, issue.node)
-            item.setForeground(QColor(self.theme.error))
+            item.setForeground(QColor(self.theme.error if issue.is_error else self.theme.warning))
             self.problems.addItem(item)
-        count = len(self.result.issues)
-        self.problems.setVisible(count > 0)
+        count = len(self.result.errors)
+        warnings = len(self.result.warnings)
+        self.problems.setVisible(bool(self.result.issues))
         if count == 0:
-            self.state_label.setText(f"<span style='color:{self.theme.ok}'>✓ valid</span>")
+            noted = f", {warnings} warning{'s' if warnings != 1 else ''}" if warnings else ""
+            self.state_label.setText(f"<span style='color:{self.theme.ok}'>✓ valid{noted}</span>")
         else:
             plural = "" if count == 1 else "s"
             self.state_label.setText(

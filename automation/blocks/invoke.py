@@ -11,14 +11,12 @@ from pydantic import TypeAdapter, ValidationError
 
 from automation.blocks.base import Block, BlockInput, BlockOutput, Emission, Emit
 from automation.errors import BlockError, BlockInputError
+from automation.messages import describe_all
 
 
 def describe_validation_error(exc: ValidationError) -> str:
-    parts = []
-    for error in exc.errors():
-        where = ".".join(str(p) for p in error["loc"]) or "input"
-        parts.append(f"{where}: {error['msg']}")
-    return "; ".join(parts)
+    """Every error of ``exc`` after the field it is about, in Deskpilot's words."""
+    return describe_all(exc)
 
 
 def validate_inputs(block: type[Block[Any]], values: dict[str, Any], node_id: str) -> BlockInput:

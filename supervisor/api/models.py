@@ -38,9 +38,11 @@ class IssueInfo(Answer):
     message: str
     file: str | None = None
     line: int | None = None
+    column: int | None = None
     node: str | None = None
     field: str | None = None
     hint: str | None = None
+    severity: Literal["error", "warning"] = "error"
 
 
 class RequestProblem(Answer):

@@ -27,7 +27,7 @@ from typing import Any
 
 import click
 
-from automation.errors import DeskpilotError
+from automation.errors import DeskpilotError, WorkflowInvalid
 
 #: name -> (module, attribute, one-line help shown by ``deskpilot --help``)
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -119,7 +119,12 @@ class LazyGroup(click.Group):
                 raise
             from supervisor.cli import output
 
-            output.error(str(exc))
+            if isinstance(exc, WorkflowInvalid):
+                # FILE:LINE:COL: node.field: message (hint), one a line, as editors link them
+                for issue in exc.issues:
+                    output.line(str(issue), sys.stderr)
+            else:
+                output.error(str(exc))
             sys.exit(1)
 
 

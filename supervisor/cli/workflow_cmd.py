@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from automation.blocks.registry import BlockRegistry
-from automation.errors import DeskpilotError, WorkflowInvalid
+from automation.errors import DeskpilotError, ValidationIssue, WorkflowInvalid, errors_only
 from automation.loader import read_workflow_file
 from automation.model import workflow_json_schema
 from automation.validation import validate
@@ -29,46 +29,68 @@ def _registry() -> BlockRegistry:
 
 @click.command("validate")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="Print the problems as JSON.")
-def validate_cmd(files: tuple[Path, ...], as_json: bool) -> None:
-    """Check workflow files without running them; exit 1 if any has a problem."""
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="text: one 'FILE:LINE:COL: node.field: message (hint)' line per problem; "
+    "json: the problems of each file, for tools.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
+def validate_cmd(files: tuple[Path, ...], fmt: str, as_json: bool) -> None:
+    """Check workflow files without running them; exit 1 if any has an error.
+
+    Warnings (a template that changes a value's type, say) are printed but
+    never fail the check.
+    """
     registry = _registry()
-    report: dict[str, list[dict[str, Any]]] = {}
+    report: dict[str, list[ValidationIssue]] = {}
     for path in files:
         try:
             loaded = read_workflow_file(path)
-            found = validate(loaded, registry, secret_names=known_secret_names(loaded))
+            found = validate(
+                loaded, registry, secret_names=known_secret_names(loaded), warnings=True
+            )
         except WorkflowInvalid as exc:
             found = exc.issues
         except DeskpilotError as exc:
-            report[str(path)] = [{"message": str(exc), "file": str(path)}]
-            continue
-        report[str(path)] = [asdict(issue) for issue in found]
-    if as_json:
-        output.emit_json(report)
+            found = [ValidationIssue(message=_without_file(str(exc), path), file=str(path))]
+        report[str(path)] = found
+    if as_json or fmt == "json":
+        output.emit_json(
+            {name: [_issue_json(issue) for issue in issues] for name, issues in report.items()}
+        )
     else:
-        for path_text, issues in report.items():
-            if not issues:
-                output.line(f"{path_text}: ok")
-                continue
-            output.line(f"{path_text}: {len(issues)} problem{'s' if len(issues) != 1 else ''}")
+        for name, issues in report.items():
             for issue in issues:
-                text = issue.get("message", "")
-                where = _where(issue)
-                hint = f"\n      fix: {issue['hint']}" if issue.get("hint") else ""
-                output.line(f"  - {where}{text}{hint}")
-    sys.exit(1 if any(report.values()) else 0)
+                output.line(str(issue))
+            output.line(f"{name}: {_summary(issues)}")
+    sys.exit(1 if any(errors_only(issues) for issues in report.values()) else 0)
 
 
-def _where(issue: dict[str, Any]) -> str:
+def _issue_json(issue: ValidationIssue) -> dict[str, Any]:
+    """An issue for tools: file, line, column, node, field, message, hint, severity."""
+    return asdict(issue)
+
+
+def _without_file(message: str, path: Path) -> str:
+    """``PATH: no such workflow file`` without the path the issue already carries."""
+    return message.removeprefix(f"{path}: ")
+
+
+def _summary(issues: list[ValidationIssue]) -> str:
+    errors = len(errors_only(issues))
+    warnings = len(issues) - errors
+    if not issues:
+        return "ok"
     parts = []
-    if issue.get("line"):
-        parts.append(f"line {issue['line']}")
-    if issue.get("node"):
-        parts.append(f"node '{issue['node']}'")
-    if issue.get("field"):
-        parts.append(f"field '{issue['field']}'")
-    return (", ".join(parts) + ": ") if parts else ""
+    if errors:
+        parts.append(f"{errors} error{'s' if errors != 1 else ''}")
+    if warnings:
+        parts.append(f"{warnings} warning{'s' if warnings != 1 else ''}")
+    return ("ok, " if not errors else "") + ", ".join(parts)
 
 
 @click.command("schema")

@@ -90,8 +90,7 @@ def test_invalid_file_is_one_clear_message_not_a_traceback(home: Path, tmp_path:
 
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
-    assert "timeout" in result.stderr and "node 'b'" in result.stderr
-    assert str(workflow) in result.stderr
+    assert f"{workflow}:7:5: b.timeout: 'soon' is not a duration" in result.stderr
 
 
 def test_validate_reports_every_problem_and_exit_codes(home: Path, tmp_path: Path) -> None:
@@ -127,6 +126,40 @@ def test_validate_reports_every_problem_and_exit_codes(home: Path, tmp_path: Pat
     assert all(i["file"] == str(bad) for i in issues)
     assert any(i["line"] == 5 for i in issues if i["node"] == "fetch")
     assert any("http.request" in (i["hint"] or "") for i in issues)
+
+
+def test_validate_prints_clickable_lines_and_warnings_do_not_fail(
+    home: Path, tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: bad\nnodes:\n  a:\n    block: control.pass\n    timeout: soon\n")
+    warned = tmp_path / "warned.yaml"
+    warned.write_text(
+        "name: warned\ninputs:\n  n: {type: integer, default: 3}\nnodes:\n"
+        "  say:\n    block: notify.log\n    with:\n      message: '{{ inputs.n }}'\n"
+    )
+    result = deskpilot("validate", str(bad), str(warned), home=home)
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith(f"{bad}:5:5: a.timeout: 'soon' is not a duration")
+    assert lines[1] == f"{bad}: 1 error"
+    assert lines[2].startswith(f"{warned}:8:7: warning: say.message: '{{{{ inputs.n }}}}' gives")
+    assert lines[3] == f"{warned}: ok, 1 warning"
+
+    only_warnings = deskpilot("validate", str(warned), "--format", "json", home=home)
+    assert only_warnings.returncode == 0, "warnings never fail the check"
+    (issue,) = json.loads(only_warnings.stdout)[str(warned)]
+    assert issue == {
+        "file": str(warned),
+        "line": 8,
+        "column": 7,
+        "node": "say",
+        "field": "message",
+        "message": "'{{ inputs.n }}' gives a whole number, but notify.log takes text for "
+        "'message'; it is passed on as text",
+        "hint": "if that is meant, say so: '{{ inputs.n | string }}'",
+        "severity": "warning",
+    }
 
 
 def test_blocks_list_show_and_schema(home: Path) -> None:

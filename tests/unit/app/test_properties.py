@@ -137,7 +137,7 @@ def test_json_field_for_each_items(qtbot: QtBot, editor: EditorWidget) -> None:
     items.literal.editing_finished.emit()
     assert editor.document.node_inputs("each")["items"] == [1, 2]
     items.literal.setPlainText('{"a": 1}')
-    assert "Input should be a valid list" in items.error.text(), (
+    assert "must be a list, not a mapping" in items.error.text(), (
         "the type is checked, not only JSON"
     )
 

@@ -56,7 +56,7 @@ def test_yaml_syntax_error_names_the_line() -> None:
     assert issue.line == 5
     assert issue.file == "flow.yaml"
     assert issue.hint and "indentation" in issue.hint
-    assert str(issue).startswith("flow.yaml:5: not valid YAML/JSON")
+    assert str(issue).startswith("flow.yaml:5:4: not valid YAML/JSON")
 
 
 def test_unclosed_quote_names_a_line() -> None:
@@ -169,7 +169,7 @@ def test_bad_timeout_names_node_field_and_line() -> None:
     assert (issue.node, issue.field, issue.line) == ("fetch", "timeout", 7)
     assert "'5 parsecs' is not a duration" in issue.message
     assert not issue.message.startswith("Value error")
-    assert str(issue).startswith("report.yaml:7, node 'fetch', field 'timeout': ")
+    assert str(issue).startswith("report.yaml:7:5: fetch.timeout: '5 parsecs' is not a duration")
 
 
 def test_retry_multiplier_error_is_located_in_its_node() -> None:
@@ -212,7 +212,7 @@ def test_bad_trigger_is_located_at_its_item() -> None:
 def test_trigger_without_type_gets_a_hint() -> None:
     text = "name: w\nnodes: {a: {block: kit.emit}}\ntriggers:\n  - cron: '0 9 * * *'\n"
     issue = only_issue(text)
-    assert issue.hint == "add 'type: schedule' (or file, webhook, after)"
+    assert issue.hint == "add 'type: schedule' (or file, webhook, after, hotkey)"
     assert issue.line == 4
 
 
@@ -411,7 +411,7 @@ def test_issues_carry_the_file_path(tmp_path: Path) -> None:
         read_workflow_file(path)
     assert caught.value.issues[0].file == str(path)
     assert str(path) + ":3" in str(caught.value)
-    assert str(caught.value).startswith("1 problem found:")
+    assert str(caught.value).startswith(f"{path}:3:24: a.timeout: 'never' is not a duration")
 
 
 def test_unreadable_files_get_plain_messages(tmp_path: Path) -> None:

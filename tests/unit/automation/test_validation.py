@@ -89,19 +89,20 @@ def test_required_input_may_come_from_a_link(h: Harness) -> None:
 @pytest.mark.parametrize(
     ("block", "field", "value", "expected"),
     [
-        ("kit.int_source", "value", "'abc'", "integer"),
-        ("kit.int_source", "value", "[1]", "integer"),
-        ("kit.text", "text", "{a: 1}", "string"),
-        ("kit.number", "amount", "'lots'", "number"),
+        ("kit.int_source", "value", "'abc'", "must be a whole number, not 'abc'"),
+        ("kit.int_source", "value", "[1]", "must be a whole number, not a list"),
+        ("kit.text", "text", "{a: 1}", "must be text, not a mapping"),
+        ("kit.number", "amount", "'lots'", "must be a number, not 'lots'"),
     ],
 )
 def test_wrong_literal_type(h: Harness, block: str, field: str, value: str, expected: str) -> None:
     issue = one(
         h, f"name: w\nnodes:\n  a:\n    block: {block}\n    with:\n      {field}: {value}\n"
     )
-    assert issue.message.startswith(f"wrong type for input '{field}'")
-    assert (issue.node, issue.field, issue.line) == ("a", field, 6)
-    assert issue.hint == f"expected {expected}"
+    assert issue.message == f"wrong type for input '{field}': {expected}"
+    assert (issue.node, issue.field, issue.line, issue.column) == ("a", field, 6, 7)
+    assert issue.hint and issue.hint.startswith("write ")
+    assert "Input should" not in str(issue)
 
 
 def test_templated_values_are_not_type_checked_before_the_run(h: Harness) -> None:
@@ -455,7 +456,7 @@ def test_load_valid_raises_every_issue(h: Harness) -> None:
         load_valid(path, h.registry)
     assert len(caught.value.issues) == 5
     assert str(caught.value).startswith("5 problems found:")
-    assert f"{path}:6, node 'fetch', field 'block': unknown block 'kit.emitt'" in str(caught.value)
+    assert f"\n{path}:6:5: fetch.block: unknown block 'kit.emitt'" in str(caught.value)
 
 
 def test_load_valid_returns_a_good_workflow(h: Harness) -> None:
@@ -467,7 +468,7 @@ def test_without_a_file_issues_have_no_file(h: Harness) -> None:
     loaded = parse_workflow("name: w\nnodes:\n  a: {block: kit.nope}\n")
     issues = validate(loaded, h.registry)
     assert [(i.file, i.line) for i in issues] == [(None, 3)]
-    assert str(issues[0]).startswith("<workflow>:3, node 'a'")
+    assert str(issues[0]).startswith("<workflow>:3:7: a.block: unknown block 'kit.nope'")
 
 
 def test_the_full_fixture_is_valid(h: Harness) -> None:
@@ -479,3 +480,83 @@ def test_the_full_fixture_is_valid(h: Harness) -> None:
 def test_shipped_examples_are_valid_with_the_builtin_blocks(path: Path) -> None:
     registry = BlockRegistry.with_builtins(plugins=False)
     assert validate(load_valid(path, registry), registry) == []
+
+
+# -- templates that change a type (warnings) ------------------------------------------------
+
+TYPES = """\
+name: w
+inputs:
+  n: {type: integer, default: 3}
+  word: {type: string, default: hi}
+  loose: 7
+  anything: {type: any}
+nodes:
+  src: {block: kit.int_source}
+  a:
+    block: {block}
+    with:
+      {field}: {value}
+links:
+  - src -> a
+"""
+
+
+def warnings_for(h: Harness, block: str, field: str, value: str) -> list[ValidationIssue]:
+    text = TYPES.replace("{block}", block).replace("{field}", field).replace("{value}", value)
+    issues = check(h, text, warnings=True)
+    assert all(issue.severity == "warning" for issue in issues), [str(i) for i in issues]
+    assert check(h, text) == [], "without warnings=True, warnings are left out"
+    return issues
+
+
+def test_a_lone_integer_given_to_a_text_field_warns(h: Harness) -> None:
+    (issue,) = warnings_for(h, "kit.text", "text", "'{{ inputs.n }}'")
+    assert issue.message == (
+        "'{{ inputs.n }}' gives a whole number, but kit.text takes text for 'text'; "
+        "it is passed on as text"
+    )
+    assert issue.hint == "if that is meant, say so: '{{ inputs.n | string }}'"
+    assert (issue.node, issue.field, issue.line, issue.column) == ("a", "text", 12, 7)
+    assert str(issue).startswith(f"{h.tmp_path / 'flow.yaml'}:12:7: warning: a.text: ")
+
+
+def test_text_around_a_template_given_to_a_number_field_warns(h: Harness) -> None:
+    (issue,) = warnings_for(h, "kit.int_source", "value", "'{{ inputs.n }} '")
+    assert issue.message == (
+        "this template renders to text, but kit.int_source takes a whole number for 'value'"
+    )
+    assert issue.hint is not None and "even a space" in issue.hint
+    (block_scalar,) = warnings_for(h, "kit.int_source", "value", "|\n        {{ inputs.n }}")
+    assert "renders to text" in block_scalar.message, "a block scalar ends with a newline"
+
+
+def test_an_output_pin_type_is_known_too(h: Harness) -> None:
+    (issue,) = warnings_for(h, "kit.text", "text", "'{{ nodes.src.number }}'")
+    assert issue.message.startswith("'{{ nodes.src.number }}' gives a whole number")
+
+
+@pytest.mark.parametrize(
+    ("block", "field", "value"),
+    [
+        ("kit.int_source", "value", "'{{ inputs.n }}'"),
+        ("kit.number", "amount", "'{{ inputs.n }}'"),
+        ("kit.text", "text", "'{{ inputs.word }}'"),
+        ("kit.text", "text", "'n is {{ inputs.n }}'"),
+        ("kit.text", "text", "'{{ inputs.n | string }}'"),
+        ("kit.text", "text", "'{{ inputs.anything }}'"),
+        ("kit.text", "text", "'{{ nodes.src.number ~ \"\" }}'"),
+        ("kit.int_source", "value", "'{{ inputs.word | length }}'"),
+        ("kit.int_source", "value", "'{{ inputs.loose }}'"),
+    ],
+)
+def test_templates_that_keep_the_type_do_not_warn(
+    h: Harness, block: str, field: str, value: str
+) -> None:
+    assert warnings_for(h, block, field, value) == []
+
+
+def test_warnings_never_make_a_workflow_invalid(h: Harness) -> None:
+    text = TYPES.replace("{block}", "kit.text").replace("{field}", "text")
+    path = h.write(text.replace("{value}", "'{{ inputs.n }}'"))
+    assert load_valid(path, h.registry).workflow.name == "w"
