@@ -21,6 +21,7 @@ hundred milliseconds or, with OCR, seconds, goes to the worker.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any
@@ -28,7 +29,14 @@ from typing import Any
 import shiboken6
 from PySide6.QtCore import QObject, Qt, QThreadPool, QTimer, Signal
 from PySide6.QtGui import QGuiApplication, QUndoCommand
-from PySide6.QtWidgets import QGroupBox, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QApplication,
+    QGroupBox,
+    QLabel,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from app.editor import target_test
 from app.editor.capture import (
@@ -60,6 +68,12 @@ log = logging.getLogger(__name__)
 Push = Callable[[QUndoCommand], None]
 #: Time for the windows behind the editor to repaint after it hides.
 SETTLE_MS = 300
+#: After that, grabs repeat this often until what the hidden windows covered holds still...
+POLL_MS = 50
+#: ...for this long (and is not a uniform black: the X server's "not painted yet")...
+STABLE_MS = 200
+#: ...or until this much time has passed, when the grab is taken as it is.
+SETTLE_LIMIT_MS = 2000
 
 
 class CaptureController(QObject):
@@ -86,6 +100,9 @@ class CaptureController(QObject):
         self.dialog: TargetTestDialog | None = None
         self._job: TargetTestJob | None = None
         self._hidden: QWidget | None = None
+        self._hidden_others: list[QWidget] = []
+        #: where the hidden windows were: the area to watch being repainted
+        self._covered: list[Box] = []
         self._last_test: tuple[str, type[Block[Any]]] | None = None
         self.busy = False
         #: the node the current or last action was for, and what it said (forms are rebuilt)
@@ -170,23 +187,47 @@ class CaptureController(QObject):
         return self.settle_ms if self._hidden is not None else 0
 
     def _hide(self) -> None:
+        """Hide every Deskpilot window (the editor, floating docks, dialogs), not only this one.
+
+        Without a compositor the X server keeps nothing of what they covered: the
+        windows behind repaint it when they get round to it, which is why grabs
+        wait for that area to hold still (``_grab_when_settled``).
+        """
         window = self.panel.window()
-        if self.hide_window and window.isVisible():
-            window.hide()
-            self._hidden = window
+        if not self.hide_window or not window.isVisible():
+            return
+        others = [
+            w
+            for w in QApplication.topLevelWidgets()
+            if w.isVisible() and w.isWindow() and w is not window and not w.isHidden()
+        ]
+        self._covered = [
+            Box(r.x(), r.y(), r.width(), r.height())
+            for r in (w.frameGeometry() for w in (window, *others))
+            if r.width() > 0 and r.height() > 0
+        ]
+        for widget in (*others, window):
+            widget.hide()
+        self._hidden = window
+        self._hidden_others = others
 
     def _restore(self) -> None:
         window, self._hidden = self._hidden, None
+        others, self._hidden_others = self._hidden_others, []
+        for widget in others:
+            if shiboken6.isValid(widget):
+                widget.show()
         if window is not None and shiboken6.isValid(window):
             window.show()
             window.raise_()
             window.activateWindow()
 
-    def _with_screen(self, then: Callable[[Shot], None]) -> None:
-        self._set_busy(True)
-        self._hide()
+    def _grab_when_settled(self, then: Callable[[Shot], None]) -> None:
+        """Grab once what the hidden windows covered has been repainted, or at the limit."""
+        started = time.monotonic()
+        history: list[tuple[float, list[Any]]] = []
 
-        def grab() -> None:
+        def attempt() -> None:
             try:
                 shot = Shot.take()
             except DeskpilotError as exc:  # no display, or it refused us: its message says so
@@ -196,7 +237,28 @@ class CaptureController(QObject):
                 log.warning("screen grab failed", exc_info=True)
                 self._finish(f"Cannot capture the screen: {exc}", error=True)
                 return
-            then(shot)
+            now = time.monotonic()
+            areas = [_area(shot, box) for box in self._covered]
+            if history and not _same(history[-1][1], areas):
+                history.clear()
+            history.append((now, areas))
+            held = (now - history[0][0]) * 1000 >= STABLE_MS
+            painted = not any(_unpainted(a) for a in areas)
+            if (held and painted) or (now - started) * 1000 >= SETTLE_LIMIT_MS or not areas:
+                then(shot)
+                return
+            QTimer.singleShot(POLL_MS, attempt)
+
+        attempt()
+
+    def _with_screen(self, then: Callable[[Shot], None]) -> None:
+        self._set_busy(True)
+        self._hide()
+
+        def grab() -> None:
+            if self._hidden is None:  # nothing was hidden: nothing to wait for
+                self._covered = []
+            self._grab_when_settled(then)
 
         QTimer.singleShot(self._settle(), grab)
 
@@ -445,3 +507,27 @@ class CaptureTools(QGroupBox):
         self.message.setStyleSheet(f"color: {colour};")
         self.message.setText(text)
         self.message.setVisible(bool(text))
+
+
+def _area(shot: Shot, box: Box) -> Any:
+    """The pixels of ``box`` inside the shot (clipped to it), or None if it lies outside."""
+    x0, y0 = max(box.x, shot.origin.x), max(box.y, shot.origin.y)
+    x1 = min(box.x + box.width, shot.origin.x + shot.origin.width)
+    y1 = min(box.y + box.height, shot.origin.y + shot.origin.height)
+    if x1 <= x0 or y1 <= y0:
+        return None
+    return shot.crop(Box(x0, y0, x1 - x0, y1 - y0))
+
+
+def _same(before: list[Any], now: list[Any]) -> bool:
+    import numpy as np
+
+    return len(before) == len(now) and all(
+        (a is None and b is None) or (a is not None and b is not None and np.array_equal(a, b))
+        for a, b in zip(before, now, strict=True)
+    )
+
+
+def _unpainted(area: Any) -> bool:
+    """A uniform black area: what an X server without backing store shows before a repaint."""
+    return area is not None and area.size > 0 and int(area.max()) == 0

@@ -360,3 +360,36 @@ def test_buttons_only_on_blocks_with_targets_or_points(qtbot: QtBot) -> None:
     assert editor.properties.findChild(CaptureTools) is not None
     editor.scene.select_nodes(["write"])
     assert editor.properties.findChild(CaptureTools) is None
+
+
+def test_the_grab_waits_until_what_the_editor_covered_is_repainted(
+    qtbot: QtBot, editor: EditorWidget, desktop: Desktop
+) -> None:
+    """Without a compositor, what a hidden window covered is black until the windows behind
+    repaint it: the capture used to show that black.  Here the area is black when the
+    capture starts and painted 400 ms later (the root window stands in for the windows
+    behind; the grabs are real ones of a real X server)."""
+    from PySide6.QtCore import QTimer
+
+    from automation.blocks.desktop.display import Box
+
+    frame = editor.window().frameGeometry()
+    x, y = max(frame.x(), 0), max(frame.y(), 0)
+    w, h = min(frame.width(), SIZE[0] - x), min(frame.height(), SIZE[1] - y)
+    assert w > 0 and h > 0
+    black = desktop.picture.copy()
+    black[y : y + h, x : x + w] = 0
+    connections = [paint_root(desktop.display, black)]
+    QTimer.singleShot(400, lambda: connections.append(paint_root(desktop.display, desktop.picture)))
+    try:
+        overlay = open_overlay(qtbot, editor, "click", "capture_image")
+        assert len(connections) == 2, "the overlay opened before the repaint"
+        seen = overlay.shot.crop(Box(x, y, w, h))
+        assert np.array_equal(seen, desktop.region((x, y, w, h))), "the repainted pixels"
+        qtbot.keyClick(overlay, Qt.Key.Key_Escape)
+        qtbot.waitUntil(lambda: editor.properties.capture.overlay is None)
+    finally:
+        if len(connections) == 1:
+            connections.append(paint_root(desktop.display, desktop.picture))
+        for connection in connections:
+            connection.close()
