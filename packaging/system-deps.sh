@@ -11,19 +11,35 @@
 # and the OCR tests, which read title bars and several windows; postgresql for
 # the store tests, which start a throwaway server of their own on 127.0.0.1; dunst,
 # a desktop notification server the notification tests send to.
+#
+#   bash packaging/system-deps.sh            # everything the tests need
+#   bash packaging/system-deps.sh runtime    # only what Deskpilot itself needs to install and run
 set -euo pipefail
-packages=(
+# Installing and running Deskpilot: PyGObject and pycairo build from source (their -dev
+# packages, pkg-config and a compiler), the accessibility bus, tesseract for text on
+# screen, xdotool and xsel for typing and the clipboard, Xvfb for desktop runs on a
+# machine without a display, Qt's xcb libraries for the window.
+runtime=(
   xvfb xauth fonts-dejavu-core
   libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-randr0 libxcb-render-util0
   libxcb-shape0 libxcb-xinerama0 libxcb-xkb1 libxkbcommon-x11-0 libegl1 libgl1 libfontconfig1
-  libdbus-1-3 dbus dbus-x11 gnome-keyring trayer xsel xdotool xterm mousepad
+  libdbus-1-3 dbus dbus-x11 xsel xdotool
   at-spi2-core gir1.2-atspi-2.0 libgirepository1.0-dev libcairo2-dev pkg-config gcc python3-dev
-  galculator speedcrunch qalculate-gtk
   tesseract-ocr tesseract-ocr-eng
+)
+# The tests also drive real third-party apps and services.
+tests=(
+  gnome-keyring trayer xterm mousepad
+  galculator speedcrunch qalculate-gtk
   openbox wmctrl x11-utils
   postgresql
   dunst
 )
+if [ "${1:-all}" = "runtime" ]; then
+  packages=("${runtime[@]}")
+else
+  packages=("${runtime[@]}" "${tests[@]}")
+fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
