@@ -20,6 +20,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from automation.errors import DeskpilotError
+
 Listener = Callable[[], None]
 
 
@@ -42,6 +44,15 @@ class SupervisorConnection(abc.ABC):
 
         ``breakpoints`` are nodes the step debugger pauses the run before.
         """
+
+    def run_from(
+        self, workflow: Path, name: str, node: str, *, breakpoints: Sequence[str] = ()
+    ) -> str:
+        """Run the file again from ``node``, reusing its last run's outputs before it.
+
+        Raises ``DeskpilotError`` when there is no finished run to reuse.
+        """
+        raise DeskpilotError("running from a node needs the supervisor")
 
     def secret_names(self) -> Sequence[str]:
         """Names (never values) of the secrets the keyring holds, for completion."""

@@ -558,6 +558,20 @@ class SupervisorLink(SupervisorConnection):
         self.signals.run_submitted.emit(submitted.run_id, Path(workflow))
         return submitted.run_id
 
+    def run_from(
+        self, workflow: Path, name: str, node: str, *, breakpoints: Sequence[str] = ()
+    ) -> str:
+        last = [r for r in self.client.list_runs(workflow=name, limit=20).runs if r.finished_at]
+        if not last:
+            raise DeskpilotError(
+                f"'{name}' has no finished run to reuse; run it once (F5), then run from here"
+            )
+        submitted = self.client.rerun(
+            last[0].id, "from_node", path=workflow, node=node, breakpoints=breakpoints
+        )
+        self.signals.run_submitted.emit(submitted.run_id, Path(workflow))
+        return submitted.run_id
+
     def cancel_run(self, run_id: str) -> bool:
         return self.client.cancel(run_id).cancelled
 

@@ -703,7 +703,8 @@ class Supervisor:
             raise SupervisorError(
                 f"run {run_id} is {record.status}; only finished runs can be re-run"
             )
-        if mode == "current":
+        if mode == "current" or (mode == "from_node" and current_path is not None):
+            # "run from here" on the file as it is now: the node just fixed runs as edited
             if current_path is None:
                 raise SupervisorError(
                     "re-running on the current version needs the workflow file's path"

@@ -152,6 +152,14 @@ class EditorWidget(QWidget):
         )
         self.breakpoint_button.clicked.connect(self.toggle_breakpoint)
         QShortcut(QKeySequence("F9"), self, self.toggle_breakpoint)
+        self.run_from_button = self._tool(
+            "Run from here",
+            "Run again from the selected node, reusing the last run's outputs "
+            "of the nodes before it (Ctrl+F5)",
+            "step",
+        )
+        self.run_from_button.clicked.connect(self.run_from_here)
+        QShortcut(QKeySequence("Ctrl+F5"), self, self.run_from_here)
         self.recording = RecordingSession(self)
         self.recording.finished.connect(self._recorded)
         self.recording.failed.connect(self._recording_failed)
@@ -162,6 +170,7 @@ class EditorWidget(QWidget):
         for widget in (
             self.run_button,
             self.breakpoint_button,
+            self.run_from_button,
             self.record_button,
             self.layout_button,
             self.fit_button,
@@ -432,6 +441,33 @@ class EditorWidget(QWidget):
     def breakpoints(self) -> set[str]:
         """Nodes with a breakpoint that are still in the document."""
         return {n for n in self.scene.breakpoints if n in self.document.nodes}
+
+    def run_from_here(self) -> str | None:
+        """Run the saved file again from the selected node, reusing the last run's upstream outputs."""
+        selected = self.scene.selected_node_ids()
+        if len(selected) != 1:
+            self.status_message.emit("Select the one node to run from")
+            return None
+        if self.connection is None or not self.connection.connected:
+            self.status_message.emit("Cannot run: the supervisor is not connected")
+            return None
+        if self.document.path is None:
+            self.status_message.emit("Save the workflow before running it")
+            return None
+        if self.is_dirty():
+            self.save()
+        try:
+            run_id = self.connection.run_from(
+                self.document.path,
+                self.document.name,
+                selected[0],
+                breakpoints=sorted(self.breakpoints()),
+            )
+        except DeskpilotError as exc:
+            self.status_message.emit(f"Cannot run from '{selected[0]}': {exc}")
+            return None
+        self.status_message.emit(f"Started run {run_id} from '{selected[0]}'")
+        return run_id
 
     def toggle_breakpoint(self) -> None:
         """Set or clear a breakpoint on each selected node; the next run pauses before them."""

@@ -232,7 +232,10 @@ class RerunRequest(Request):
         default_factory=list, max_length=1000, description="nodes to pause before"
     )
     path: str | None = Field(
-        None, description="with mode 'current': the file to use instead of the workflow's own"
+        None,
+        description="with mode 'current': the file to use instead of the workflow's own; "
+        "with 'from_node': run that file as it is now (edited since), reusing the earlier "
+        "run's outputs before the node",
     )
 
 

@@ -213,7 +213,7 @@ async def rerun_run(parts: Parts, run_id: str, body: RerunRequest | None = None)
     if not record.status.terminal:
         raise Problem(409, f"run {run_id} is {record.status}; only finished runs can be re-run")
     current: Path | None = None
-    if body.mode == "current":
+    if body.mode == "current" or (body.mode == "from_node" and body.path):
         text = body.path or await asyncio.to_thread(parts.store.workflow_path, record.workflow_id)
         if text is None:
             raise Problem(

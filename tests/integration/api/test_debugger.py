@@ -119,3 +119,23 @@ def test_run_from_here_reuses_the_upstream_outputs(
     assert ("node_replayed", "first") in kinds
     steps = api_client.get_run(rerun_id).steps
     assert [s.node_id for s in steps] == ["second"]  # only the node run from, run again
+
+
+def test_run_from_here_on_the_file_as_edited_since(
+    api_client: SupervisorClient, tmp_path: Path
+) -> None:
+    path = write_workflow(tmp_path, "edited")
+    first_id = api_client.submit(path, inputs={"word": "kept"}).run_id
+    assert api_client.wait(first_id, timeout=30).run.status == "succeeded"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("  second:\n    block: control.pass\n",
+                                 "  second:\n    block: data.template\n"
+                                 "    with: {text: \"{{ nodes.first.value }}, then edited\"}\n")
+                    .replace("first.value -> second.value", "first -> second")
+                    .replace("nodes.second.value", "nodes.second.text"),
+                    encoding="utf-8")  # fmt: skip
+    rerun_id = api_client.rerun(first_id, "from_node", node="second", path=path).run_id
+    run = api_client.wait(rerun_id, timeout=30).run
+    assert run.status == "succeeded", run.error
+    assert run.outputs == {"echoed": "kept, then edited"}
+    assert [s.node_id for s in api_client.get_run(rerun_id).steps] == ["second"]

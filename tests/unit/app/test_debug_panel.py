@@ -117,3 +117,35 @@ def test_a_run_opened_while_paused_shows_its_pause(
     qtbot.mouseClick(view.debug.stop_button, Qt.MouseButton.LeftButton)
     wait_until(qapp, lambda: view.record is not None and view.record.finished, timeout=30)
     assert view.record is not None and view.record.status == "cancelled"
+
+
+def test_run_from_here_reuses_the_last_run_of_the_file(
+    qtbot: QtBot,
+    qapp: QApplication,
+    link: SupervisorLink,
+    flow: Path,
+    registry: BlockRegistry,
+) -> None:
+    editor = EditorWidget(WorkflowDocument.open(flow), registry, LIGHT, connection=link)
+    qtbot.addWidget(editor)
+    editor.scene.select_nodes(["second"])
+    assert editor.run_from_here() is None  # nothing to reuse yet: said, not guessed
+    first = link.client.submit(flow, inputs={"word": "from the first run"}).run_id
+    assert link.client.wait(first, timeout=30).run.status == "succeeded"
+
+    view = LiveRunView(link, LIGHT)
+    qtbot.addWidget(view)
+    editor.scene.select_nodes(["second"])
+    editor.toggle_breakpoint()
+    run_id = editor.run_from_here()
+    assert run_id is not None
+    view.follow(run_id, workflow_path=flow, editor=editor)
+    wait_until(qapp, lambda: view.debug.paused, timeout=30)
+    assert view.debug.node_id == "second"
+    # 'first' was not run again: its recorded output arrives on the pin
+    assert _value_item(view, "Pins", "value").text(1) == '"from the first run"'  # type: ignore[attr-defined]
+    qtbot.mouseClick(view.debug.continue_button, Qt.MouseButton.LeftButton)
+    wait_until(qapp, lambda: view.record is not None and view.record.finished, timeout=30)
+    assert view.record is not None and view.record.status == "succeeded"
+    steps = link.client.get_run(run_id).steps
+    assert [s.node_id for s in steps] == ["second"]
