@@ -146,7 +146,16 @@ def _update_json(text: str, data: Mapping[str, Any]) -> str:
     def write(value: Any) -> str:
         return json.dumps(value, indent=indent, ensure_ascii=ascii_only) + end
 
-    return apply_difference(text, write(current), write(dict(data)))
+    wanted = dict(data)
+    if (
+        isinstance(current, dict)
+        and isinstance(current.get("links"), list)
+        and isinstance(wanted.get("links"), list)
+    ):
+        # a link keeps its spelling ("a.done -> b") while it stays the same link
+        spelled = {_link_key(item): item for item in current["links"]}
+        wanted["links"] = [spelled.get(_link_key(item), item) for item in wanted["links"]]
+    return apply_difference(text, write(current), write(wanted))
 
 
 # -- YAML ------------------------------------------------------------------------------------
@@ -204,11 +213,71 @@ def _update_yaml(text: str, data: Mapping[str, Any]) -> str:
         if trimmed != text:
             text, tree = trimmed, yaml.load(trimmed)
         before = _dump(yaml, tree)
+        spacing = _node_spacing(text, tree)
+        old_nodes = tree.get("nodes")
+        wanted = data.get("nodes")
+        added = [
+            key
+            for key in (wanted if isinstance(wanted, Mapping) else {})
+            if not isinstance(old_nodes, Mapping) or key not in old_nodes
+        ]
         _Merger(tree).merge(tree, data, ())
         after = _dump(yaml, tree)
+        if added and spacing is not None:
+            after = _space_new_nodes(after, yaml.load(after), added, *spacing)
     except YAMLError as exc:
         raise RoundTripError(f"the file cannot be edited in place: {exc}") from None
     return apply_difference(text, before, after)
+
+
+def _node_spacing(text: str, tree: Any) -> tuple[bool, bool] | None:
+    """(a blank line separates nodes, a blank line ends the nodes), or None for flow style."""
+    from ruamel.yaml.comments import CommentedMap
+
+    nodes = tree.get("nodes") if isinstance(tree, CommentedMap) else None
+    if not isinstance(nodes, CommentedMap) or nodes.fa.flow_style() or not nodes:
+        return None
+    lines = text.splitlines(True)
+    starts = [_own_start(lines, nodes.lc.key(key)[0]) for key in list(nodes)[1:]]
+    spaced = any(start > 0 and not lines[start - 1].strip() for start in starts)
+    end = _section_end(lines, tree)
+    return spaced, 0 < end < len(lines) and not lines[end - 1].strip()
+
+
+def _section_end(lines: Sequence[str], tree: Any) -> int:
+    """The line where what follows ``nodes:`` begins (with its own comments), or the end."""
+    keys = list(tree)
+    following = keys[keys.index("nodes") + 1 :]
+    return _own_start(lines, tree.lc.key(following[0])[0]) if following else len(lines)
+
+
+def _space_new_nodes(text: str, tree: Any, added: list[str], spaced: bool, gap: bool) -> str:
+    """Blank lines around new nodes where the file puts them around its own nodes."""
+    lines = text.splitlines(True)
+    nodes = tree["nodes"]
+    keys = list(nodes)
+    blank_before: set[int] = set()
+    dropped: set[int] = set()
+    for key in added:
+        index = keys.index(key)
+        start = _own_start(lines, nodes.lc.key(key)[0])
+        last = index == len(keys) - 1
+        if index > 0:
+            after_blank = not lines[start - 1].strip()
+            if spaced and not after_blank:
+                blank_before.add(start)
+            elif not spaced and after_blank and last and gap:
+                dropped.add(start - 1)  # that blank line ends the section: it moves below
+        end = _section_end(lines, tree)
+        if last and gap and end < len(lines) and lines[end - 1].strip():
+            blank_before.add(end)
+    out: list[str] = []
+    for number, line in enumerate(lines):
+        if number in blank_before:
+            out.append("\n")
+        if number not in dropped:
+            out.append(line)
+    return "".join(out)
 
 
 def _is_comment(line: str) -> bool:

@@ -135,14 +135,30 @@ def test_new_nodes_and_links_follow_the_file_style() -> None:
     text = update_text(COMMENTED, data)
     removed, added = changed_lines(COMMENTED, text)
     assert removed == []
-    assert added == [
-        "  later:\n",
-        "    block: notify.log\n",
-        '    with: {message: "n is {{ inputs.n }}"}\n',
-        "    position: [600, 20]\n",
-        "  - done -> later\n",
-    ]
+    assert sorted(added) == sorted(
+        [
+            "\n",
+            "  later:\n",
+            "    block: notify.log\n",
+            '    with: {message: "n is {{ inputs.n }}"}\n',
+            "    position: [600, 20]\n",
+            "  - done -> later\n",
+        ]
+    )
+    assert "    position: [400, 20]\n\n  later:\n" in text, "nodes stay a blank line apart"
+    assert "    position: [600, 20]\n\nlinks:\n" in text, "and the section still ends with one"
     assert data_of(text) == data
+
+
+def test_new_nodes_stay_close_in_a_file_without_blank_lines() -> None:
+    original = "name: w\nnodes:\n  a:\n    block: x\n  b:\n    block: y\n\nlinks: []\n"
+    data = data_of(original)
+    data["nodes"]["c"] = {"block": "z"}
+    text = update_text(original, data)
+    assert (
+        text
+        == "name: w\nnodes:\n  a:\n    block: x\n  b:\n    block: y\n  c:\n    block: z\n\nlinks: []\n"
+    )
 
 
 def test_quoting_styles_survive_a_changed_value() -> None:
@@ -249,6 +265,16 @@ def test_json_keeps_key_order_and_indent() -> None:
     removed, added = changed_lines(original, text)
     assert removed == ['            "block": "control.pass"\n']
     assert added[0] == '            "block": "control.pass",\n'
+
+
+def test_json_links_keep_their_spelling() -> None:
+    original = json.dumps(
+        {"name": "j", "nodes": {"a": {"block": "notify.log"}}, "links": ["a.done -> b"]}, indent=2
+    )
+    data = json.loads(original)
+    data["links"] = ["a -> b", "b -> c"]
+    text = update_text(original, data)
+    assert json.loads(text)["links"] == ["a.done -> b", "b -> c"]
 
 
 def test_one_line_json_stays_on_one_line() -> None:
