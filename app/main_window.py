@@ -32,14 +32,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app import library
+from app import gallery, help_menu, library
 from app import theme as themes
 from app.connection import SupervisorConnection
 from app.editor.document import WorkflowDocument
 from app.editor.widget import EditorWidget
 from app.prompts import Prompts
-from app.resources import icon
+from app.resources import icon, templates_dir
 from app.theme import Theme
+from app.welcome import WelcomePage
 from app.workflow_list import WorkflowListModel, WorkflowListView
 from automation.blocks.registry import BlockRegistry
 from automation.errors import DeskpilotError
@@ -89,12 +90,8 @@ class MainWindow(QMainWindow):
         self.tabs.setDocumentMode(True)
         self.tabs.tabCloseRequested.connect(self.close_tab)
         self.tabs.currentChanged.connect(self._tab_changed)
-        self.empty = QLabel(
-            "Open a workflow from the list (double-click or Enter), or create one with Ctrl+N."
-        )
-        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.empty.setWordWrap(True)
-        self.empty.setStyleSheet(f"color: {self.theme.muted};")
+        # shown where the tabs are when no workflow is open
+        self.empty = self._welcome_page()
         right = QWidget()
         right_layout = QVBoxLayout(right)
         right_layout.setContentsMargins(0, 0, 0, 0)
@@ -121,6 +118,13 @@ class MainWindow(QMainWindow):
         self.restore_state()
 
     # -- layout -------------------------------------------------------------------------
+    def _welcome_page(self) -> WelcomePage:
+        page = WelcomePage(self.theme)
+        page.open_example.connect(self.open_example_copy)
+        page.new_requested.connect(self.new_workflow)
+        page.template_requested.connect(self.new_from_template)
+        return page
+
     def _left_panel(self) -> QWidget:
         panel = QWidget()
         layout = QVBoxLayout(panel)
@@ -136,6 +140,9 @@ class MainWindow(QMainWindow):
         self.rename_action = self._action("&Rename…", "F2", self.rename_workflow, "rename")
         self.trash_action = self._action(
             "Move to &trash", "Shift+Del", self.delete_workflow, "delete"
+        )
+        self.template_action = self._action(
+            "New from &template…", "Ctrl+Shift+N", self.new_from_template
         )
         self.import_action = self._action("&Import…", "Ctrl+I", self.import_workflow, "import")
         self.export_action = self._action("&Export…", "Ctrl+E", self.export_workflow, "export")
@@ -176,7 +183,7 @@ class MainWindow(QMainWindow):
             "&Close tab", QKeySequence.StandardKey.Close, self.close_current
         )
         quit_action = self._action("&Quit", QKeySequence.StandardKey.Quit, self.request_quit)
-        for action in (self.new_action, self.import_action, self.export_action, None,
+        for action in (self.new_action, self.template_action, self.import_action, self.export_action, None,
                        self.save_action, self.close_tab_action, None, quit_action):  # fmt: skip
             file_menu.addSeparator() if action is None else file_menu.addAction(action)
         edit = bar.addMenu("&Edit")
@@ -245,6 +252,16 @@ class MainWindow(QMainWindow):
         for action in (self.run_action, self.validate_action, None, self.duplicate_action,
                        self.rename_action, self.trash_action):  # fmt: skip
             workflow.addSeparator() if action is None else workflow.addAction(action)
+        help_menu = bar.addMenu("&Help")
+        self.welcome_action = self._action("&Welcome and examples", None, self.show_welcome)
+        self.docs_action = self._action("&Documentation", "F1", self.show_documentation)
+        self.shortcuts_action = self._action(
+            "&Keyboard shortcuts", "Ctrl+/", self.show_shortcuts
+        )
+        self.about_action = self._action("&About Deskpilot", None, self.show_about)
+        for action in (self.welcome_action, self.docs_action, self.shortcuts_action, None,
+                       self.about_action):  # fmt: skip
+            help_menu.addSeparator() if action is None else help_menu.addAction(action)
         self._update_actions()
 
     # -- editors -----------------------------------------------------------------------
@@ -378,7 +395,12 @@ class MainWindow(QMainWindow):
 
     def close_tab(self, index: int) -> bool:
         editor = self.tabs.widget(index)
-        if not isinstance(editor, EditorWidget):
+        if editor is None:
+            return True
+        if not isinstance(editor, EditorWidget):  # the welcome tab
+            self.tabs.removeTab(index)
+            editor.deleteLater()
+            self._update_empty()
             return True
         if editor.is_dirty():
             answer = self.prompts.save_discard_cancel(
@@ -433,6 +455,59 @@ class MainWindow(QMainWindow):
         if path is not None:
             self.open_workflow(path)
         return path
+
+    def new_from_template(self) -> Path | None:
+        """File › New from template: an empty workflow or a copy of a shipped template."""
+        templates = {"Blank": None} | {
+            f"{s.title} — {s.description}" if s.description else s.title: s.path
+            for s in gallery.samples(templates_dir())
+        }
+        choice = self.prompts.choose("New from template", "Template:", list(templates))
+        if choice is None:
+            return None
+        template = templates[choice]
+        folder = self.paths.workflows_dir
+        base = "new-workflow" if template is None else template.stem.replace("_", "-")
+        name = self.prompts.ask_text("New workflow", "Name:", library.unique_name(folder, base))
+        if not name:
+            return None
+        path = self._run_file_operation(
+            "create the workflow", lambda: gallery.new_from_template(template, folder, name)
+        )
+        if path is not None:
+            self.open_workflow(path)
+        return path
+
+    def open_example_copy(self, example: Path) -> Path | None:
+        """The gallery's "Open a copy": the example (and its images, subflows) into the folder."""
+        path = self._run_file_operation(
+            "copy the example", lambda: gallery.open_copy(example, self.paths.workflows_dir)
+        )
+        if path is not None:
+            self.open_workflow(path)
+            self.statusBar().showMessage(f"Copied the example to {path}", 8000)
+        return path
+
+    # -- help ----------------------------------------------------------------------------
+    def show_welcome(self) -> None:
+        """Help › Welcome: the welcome page as a tab (it is the background when none is open)."""
+        for i in range(self.tabs.count()):
+            if isinstance(self.tabs.widget(i), WelcomePage):
+                self.tabs.setCurrentIndex(i)
+                return
+        if self.tabs.count() == 0:
+            return  # it is showing already
+        index = self.tabs.addTab(self._welcome_page(), "Welcome")
+        self.tabs.setCurrentIndex(index)
+
+    def show_documentation(self) -> None:
+        help_menu.documentation_dialog(self).open()
+
+    def show_shortcuts(self) -> None:
+        help_menu.shortcuts_dialog(self.menuBar(), self).open()
+
+    def show_about(self) -> None:
+        help_menu.about_dialog(self.paths, self).open()
 
     def duplicate_workflow(self) -> Path | None:
         source = self._selected_path()

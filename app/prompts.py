@@ -31,6 +31,11 @@ class Prompts:
         )
         return text if ok else None
 
+    def choose(self, title: str, label: str, items: list[str]) -> str | None:
+        """One of ``items`` (the first is preselected), or ``None`` when cancelled."""
+        text, ok = QInputDialog.getItem(self.parent, title, label, items, 0, False)
+        return text if ok else None
+
     def confirm(self, title: str, text: str) -> bool:
         answer = QMessageBox.question(self.parent, title, text)
         return answer == QMessageBox.StandardButton.Yes

@@ -1,15 +1,24 @@
-"""Finding the GUI's resource files (icons, example workflows) wherever the app runs from.
+"""Finding the GUI's resource files (icons, example workflows, templates, the README) wherever the app runs from.
 
-In a checkout (or an editable install) they are in ``resources/`` next to the
-packages; a wheel installs them under ``<prefix>/share/deskpilot/resources``;
-a PyInstaller bundle unpacks them under ``sys._MEIPASS``.
-``DESKPILOT_RESOURCES`` overrides both (packagers, tests).
+Where they are depends on how Deskpilot was installed:
+
+- a checkout or an editable install: ``resources/`` next to the packages;
+- a wheel (venv, pipx, system ``pip``): ``<prefix>/share/deskpilot/resources``,
+  where ``<prefix>`` is the one the packages were installed under.  That is
+  ``sys.prefix`` for a venv or pipx, but ``site.USER_BASE`` (``~/.local``) for
+  ``pip install --user`` and ``/usr/local`` or ``/usr`` for a system install,
+  so the prefix is also worked out from this file's own location
+  (``<prefix>/lib/pythonX.Y/site-packages/app/resources.py``);
+- a PyInstaller bundle: ``sys._MEIPASS/resources``.
+
+``DESKPILOT_RESOURCES`` overrides them all (packagers, tests).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import site
 import sys
 from functools import cache
 from pathlib import Path
@@ -19,18 +28,34 @@ from PySide6.QtGui import QIcon
 log = logging.getLogger(__name__)
 
 RESOURCES_VARIABLE = "DESKPILOT_RESOURCES"
+_INSTALLED = Path("share") / "deskpilot" / "resources"
 
 
-@cache
-def resources_dir() -> Path:
+def candidate_dirs() -> list[Path]:
+    """Every place looked in, in order (the first holding ``icons/`` wins)."""
     candidates = []
     if os.environ.get(RESOURCES_VARIABLE):
         candidates.append(Path(os.environ[RESOURCES_VARIABLE]))
     bundle = getattr(sys, "_MEIPASS", None)
     if bundle:
         candidates.append(Path(bundle) / "resources")
-    candidates.append(Path(__file__).resolve().parents[1] / "resources")
-    candidates.append(Path(sys.prefix) / "share" / "deskpilot" / "resources")  # a wheel install
+    here = Path(__file__).resolve()
+    candidates.append(here.parents[1] / "resources")  # a checkout or an editable install
+    # <prefix>/lib/pythonX.Y/site-packages/app/resources.py -> <prefix>
+    if len(here.parents) > 4:
+        candidates.append(here.parents[4] / _INSTALLED)
+    prefixes = [sys.prefix, site.getuserbase(), sys.base_prefix, "/usr/local", "/usr"]
+    candidates.extend(Path(prefix) / _INSTALLED for prefix in prefixes)
+    unique: list[Path] = []
+    for candidate in candidates:
+        if candidate not in unique:
+            unique.append(candidate)
+    return unique
+
+
+@cache
+def resources_dir() -> Path:
+    candidates = candidate_dirs()
     for candidate in candidates:
         if (candidate / "icons").is_dir():
             return candidate
@@ -54,3 +79,15 @@ def icon(name: str) -> QIcon:
 
 def examples_dir() -> Path:
     return resources_dir() / "examples"
+
+
+def templates_dir() -> Path:
+    return resources_dir() / "templates"
+
+
+def readme_path() -> Path | None:
+    """The README (Help › Documentation): installed beside the resources, or the checkout's."""
+    for candidate in (resources_dir() / "README.md", resources_dir().parent / "README.md"):
+        if candidate.is_file():
+            return candidate
+    return None
