@@ -121,6 +121,8 @@ def test_the_openapi_document_is_valid_and_complete(api_client: SupervisorClient
         "/runs/{run_id}/cancel": {"post"},
         "/runs/{run_id}/rerun": {"post"},
         "/runs/{run_id}/wait": {"get"},
+        "/runs/{run_id}/debug": {"get", "post"},
+        "/runs/{run_id}/breakpoints": {"put"},
         "/events": {"get"},
         "/workflows": {"get"},
         "/triggers": {"get"},
