@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import difflib
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,7 +13,13 @@ import yaml
 
 from automation.loader import parse_workflow
 from automation.model import Link
-from automation.roundtrip import RoundTripError, apply_difference, update_text
+from automation.roundtrip import (
+    RoundTripError,
+    _update_changed_nodes,
+    _update_yaml,
+    apply_difference,
+    update_text,
+)
 
 COMMENTED = """\
 # Numbers, checked, with comments everywhere.
@@ -294,3 +301,30 @@ def test_apply_difference_keeps_lines_the_normalised_writing_respelled() -> None
     before = "a: 1\nb: 2\nc: 3\n"
     after = "a: 1\nb: 5\nc: 3\n"
     assert apply_difference(original, before, after) == "a:   1\nb: 5\nc:    3\n"
+
+
+EXAMPLES = sorted((Path(__file__).resolve().parents[3] / "resources" / "examples").rglob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_editing_one_node_alone_matches_the_whole_file_round_trip(path: Path) -> None:
+    """The fast path (one node's lines through the round trip) writes what the whole-file
+    path writes, and only the edited node's lines change."""
+    text = path.read_text(encoding="utf-8")
+    for node_id in data_of(text)["nodes"]:
+        data = data_of(text)
+        data["nodes"][node_id]["position"] = [123, 456]
+        data["nodes"][node_id]["title"] = "Moved"
+        fast = _update_changed_nodes(text, data)
+        assert fast is not None, node_id
+        assert fast == _update_yaml(text, data), node_id
+        removed, added = changed_lines(text, fast)
+        assert removed == []
+        assert sorted(added) == sorted(["    title: Moved\n", "    position: [123, 456]\n"])
+
+
+def test_files_with_aliases_take_the_whole_file_path() -> None:
+    text = "name: a\nnodes:\n  a: {block: x, with: &w {m: 1}}\n  b: {block: x, with: *w}\n"
+    data = data_of(text)
+    data["nodes"]["a"]["title"] = "A"
+    assert _update_changed_nodes(text, data) is None
