@@ -50,12 +50,13 @@ from supervisor.api.models import (
     WorkflowInfo,
 )
 from supervisor.api.tokenfile import read_token, token_path
+from supervisor.interpreter import module_args
 from supervisor.paths import DeskpilotPaths
 
 M = TypeVar("M", bound=BaseModel)
 START_HINT = "start it with 'deskpilot supervisor start'"
 #: What starts a supervisor (a frozen app answers ``-m`` itself).
-DAEMON_ARGS = ("-m", "supervisor.daemon")
+DAEMON_MODULE = "supervisor.daemon"
 #: The detached supervisor's own stdout and stderr, in the log folder.
 START_LOG = "deskpilotd.out"
 
@@ -460,7 +461,7 @@ def start_detached(
         )
         out.flush()
         return subprocess.Popen(
-            [sys.executable, *DAEMON_ARGS],
+            [sys.executable, *module_args(DAEMON_MODULE)],
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=out,

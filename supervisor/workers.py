@@ -31,6 +31,7 @@ from typing import Any, Protocol
 import psutil
 
 from automation.redaction import Redactor
+from supervisor.interpreter import module_args
 from supervisor.masking import mask_evidence
 from supervisor.protocol import encode
 
@@ -108,8 +109,7 @@ class PythonWorkerLauncher:
         with open(log_path, "ab") as log:
             process = await asyncio.create_subprocess_exec(
                 self.python,
-                "-m",
-                "supervisor.worker",
+                *module_args("supervisor.worker"),
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=log,
@@ -284,8 +284,7 @@ class ForkServerLauncher(PythonWorkerLauncher):
                 with open(self.log_dir / "fork-server.log", "ab") as log:
                     self._server = await asyncio.create_subprocess_exec(
                         self.python,
-                        "-m",
-                        "supervisor.worker",
+                        *module_args("supervisor.worker"),
                         "--fork-server",
                         str(theirs.fileno()),
                         stdin=asyncio.subprocess.DEVNULL,

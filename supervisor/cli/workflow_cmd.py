@@ -20,6 +20,7 @@ from automation.loader import read_workflow_file
 from automation.model import workflow_json_schema
 from automation.validation import validate
 from supervisor.cli import output
+from supervisor.interpreter import module_args
 from supervisor.local import known_secret_names
 
 
@@ -212,6 +213,6 @@ def gui_cmd(files: tuple[Path, ...]) -> None:
 
     # The GUI is a separate process: nothing under supervisor/ may import Qt.
     process = subprocess.Popen(
-        [sys.executable, "-m", "app", *map(str, files)], start_new_session=True
+        [sys.executable, *module_args("app"), *map(str, files)], start_new_session=True
     )
     output.line(f"Deskpilot window started (pid {process.pid})")

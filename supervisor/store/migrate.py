@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy import exc as sa_exc
 
+from supervisor.interpreter import module_args
 from supervisor.store import errors as store_errors
 from supervisor.store.engine import describe, make_engine, write_options
 from supervisor.store.errors import DatabaseTooNew, RunNotFound, StoreError, translate
@@ -159,7 +160,7 @@ def upgrade_in_child(url: str, *, timeout: float = 600.0) -> None:
     if is_current(url):
         return
     result = subprocess.run(
-        [sys.executable, "-m", "supervisor.store.migrate", url],
+        [sys.executable, *module_args("supervisor.store.migrate"), url],
         capture_output=True,
         text=True,
         timeout=timeout,
