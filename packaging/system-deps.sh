@@ -6,7 +6,8 @@
 # galculator and speedcrunch, the GTK and Qt apps the accessibility tests drive,
 # and qalculate-gtk beside them for the image-targeting benchmark;
 # tesseract for text read off the screen (expect: text postconditions, the
-# recorder's OCR text anchors); openbox, wmctrl and xprop (x11-utils) for the
+# recorder's OCR text anchors); openbox, wmctrl and xprop (x11-utils; its xmessage is the dialog
+# the desktop_click_image example clicks) for the
 # recorder's tests, which record a session on a desktop with a window manager,
 # and the OCR tests, which read title bars and several windows; postgresql for
 # the store tests, which start a throwaway server of their own on 127.0.0.1; dunst,

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 from pathlib import Path
 
+import psutil
 import pytest
 
 from automation.blocks.registry import BlockRegistry
@@ -14,8 +16,11 @@ from automation.engine.engine import Engine, RunResult
 from automation.engine.events import Event, LogEmitted
 from automation.loader import read_workflow_file
 from automation.validation import load_valid, validate
+from tests.helpers.common import eventually
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "resources" / "examples"
+#: the other modules that run an example (desktop ones, with their fixtures)
+ALSO_RUN_IN = [Path(__file__).parent / "desktop" / "test_xterm_example.py"]
 
 
 def run(
@@ -29,6 +34,46 @@ def run(
 @pytest.mark.parametrize("path", sorted(EXAMPLES.rglob("*.yaml")), ids=lambda p: p.name)
 def test_every_example_validates(path: Path, registry: BlockRegistry) -> None:
     assert validate(read_workflow_file(path), registry) == []
+
+
+def test_every_example_is_run_by_a_test() -> None:
+    """Validating is not running: each shipped example must be run as shipped somewhere."""
+    sources = "".join(p.read_text(encoding="utf-8") for p in [Path(__file__), *ALSO_RUN_IN])
+    missing = [p.name for p in sorted(EXAMPLES.glob("*.yaml")) if f'"{p.name}"' not in sources]
+    assert missing == []
+
+
+def test_every_image_an_example_uses_is_shipped() -> None:
+    for example in sorted(EXAMPLES.glob("*.yaml")):
+        text = example.read_text(encoding="utf-8")
+        for image in EXAMPLES.glob("images/*.png"):
+            text = text.replace(f"images/{image.name}", "")
+        assert "images/" not in text, f"{example.name} names an image that is not in images/"
+
+
+@pytest.mark.skipif(
+    shutil.which("xmessage") is None, reason="xmessage is not installed (apt-get install x11-utils)"
+)
+def test_desktop_click_image_runs_as_shipped(xvfb_display, tmp_path: Path) -> None:
+    """Its dialog and its button images come with it: no inputs, a real click on a real button."""
+    from automation.blocks import desktop
+
+    registry = BlockRegistry.with_builtins(plugins=False)
+    if "mouse.click" not in registry:
+        registry.register_module(desktop)
+    engine = Engine(registry, artifacts_dir=tmp_path / "artifacts")
+    try:
+        result = engine.run(load_valid(EXAMPLES / "desktop_click_image.yaml", registry), {})
+    finally:
+        engine.close()
+    assert result.ok, result.error
+    assert result.outputs["anchor"] == "captured" and result.outputs["healed"] is False
+    assert Path(str(result.outputs["screenshot"])).is_file()
+    # the click landed on Save: xmessage exits when one of its buttons is pressed
+    pid = result.nodes["dialog"].outputs["pid"]
+    eventually(
+        lambda: not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    )
 
 
 def test_hello(registry: BlockRegistry) -> None:

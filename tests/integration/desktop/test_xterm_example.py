@@ -35,7 +35,7 @@ def test_xterm_example_writes_the_file(xvfb_display, desktop_registry, tmp_path:
     )
 
 
-IMAGE_EXAMPLE = EXAMPLE.with_name("desktop_click_image.yaml")
+IMAGE_EXAMPLE = EXAMPLE.with_name("desktop_click_image.yaml")  # as shipped: test_examples.py
 
 
 def test_click_image_example_heals_to_the_alternative(
@@ -59,7 +59,11 @@ def test_click_image_example_heals_to_the_alternative(
     try:
         result = engine.run(
             load_valid(IMAGE_EXAMPLE, desktop_registry),
-            {"template": str(tmp_path / "stale.png"), "alternative": str(tmp_path / "capture.png")},
+            {
+                "template": str(tmp_path / "stale.png"),
+                "alternative": str(tmp_path / "capture.png"),
+                "dialog": False,
+            },
         )
     finally:
         engine.close()
