@@ -48,7 +48,12 @@ def idle_workers(harness: SupervisorThread) -> int:
     return harness.call(lambda: sum(w.state is WorkerState.IDLE for w in workers.values()))
 
 
-def test_desktop_runs_never_overlap_while_others_run_beside_them(start_supervisor) -> None:
+def test_desktop_runs_never_overlap_while_others_run_beside_them(
+    start_supervisor, xvfb_display, monkeypatch
+) -> None:
+    # desktop runs start only where a display is reachable (a worker checks before the run)
+    monkeypatch.setenv("DISPLAY", xvfb_display.name)
+    monkeypatch.setenv("XAUTHORITY", str(xvfb_display.xauthority))
     harness = start_supervisor(worker_limit=2, spare_workers=2)
     desk = harness.workflow(
         "desk", HOLD.format(name="desk", block="suptest.desktop_hold", seconds=0.6)
