@@ -76,13 +76,15 @@ _MAYBE_ALIASES = re.compile(r"(?:^|[\s\[{,:-])[&*][^\s,\[\]{}]|<<\s*:", re.M)
 
 
 def _update_changed_nodes(text: str, data: Mapping[str, Any]) -> str | None:
-    """``text`` with only the changed nodes' lines rewritten, or None when more changed.
+    """``text`` with only the changed sections and nodes rewritten, or None to do it whole.
 
-    Moving a node or editing a field changes one node.  ruamel.yaml is pure
-    Python and reads a 1,000-node file in seconds, so each changed node's own
-    lines go through the round trip alone; libyaml finds where they are.
-    Anything else (a node added, removed or reordered, another section
-    changed) takes the whole-file path.
+    Moving a node, editing a field, adding a node or a link change a few
+    lines.  ruamel.yaml is pure Python and reads a 1,000-node file in
+    seconds, so only the lines of what changed go through the round trip:
+    libyaml finds where each section and node is, and each changed one is
+    updated as a small document of its own.  Removing or reordering nodes,
+    adding or removing a section, and files with aliases take the whole-file
+    path.
     """
     import yaml
 
@@ -96,54 +98,100 @@ def _update_changed_nodes(text: str, data: Mapping[str, Any]) -> str | None:
         return None
     if not isinstance(root, yaml.MappingNode) or not isinstance(old, dict):
         return None
-    nodes, wanted = old.get("nodes"), data.get("nodes")
-    if not isinstance(nodes, dict) or not isinstance(wanted, Mapping):
-        return None
-    if list(nodes) != list(wanted) or list(old) != list(data):
-        return None
-    for key in old:
-        if key == "links":
-            if [_link_key(i) for i in old[key] or []] != [_link_key(i) for i in data[key] or []]:
-                return None
-        elif key != "nodes" and not _same(old[key], data[key]):
-            return None
-    changed = [key for key in nodes if not _same(nodes[key], wanted[key])]
-    top = {str(k.value): (k, v) for k, v in root.value}
-    section = top["nodes"][1]
-    if not changed or not isinstance(section, yaml.MappingNode) or section.flow_style:
+    if list(old) != list(data) or len(root.value) != len(old):
         return None
     lines = text.splitlines(True)
-    keys = [key_node for key_node, _value in section.value]
-    following = [k for k, _v in root.value if k.start_mark.line > section.start_mark.line]
-    section_end = _own_start(lines, following[0].start_mark.line) if following else len(lines)
+    top = [(str(key.value), key, value) for key, value in root.value]
     edits: list[tuple[int, int, list[str]]] = []
-    for key in changed:
-        index = next(i for i, k in enumerate(keys) if str(k.value) == key)
-        start = keys[index].start_mark.line
-        end = (
-            _own_start(lines, keys[index + 1].start_mark.line)
-            if index + 1 < len(keys)
-            else section_end
-        )
-        indent = " " * keys[index].start_mark.column
-        block = lines[start:end]
-        if any(line.strip() and not line.startswith(indent) for line in block):
-            return None  # something sits left of the node (a comment at column 0)
-        alone = "".join(line[len(indent) :] if line.strip() else line for line in block)
+    for index, (key, key_node, value_node) in enumerate(top):
+        if key == "links":
+            same = [_link_key(i) for i in old[key] or []] == [_link_key(i) for i in data[key] or []]
+        else:
+            same = _same(old[key], data[key])
+        if same:
+            continue
+        if key_node.start_mark.column != 0:
+            return None
+        following = index + 1 < len(top)
+        end = _own_start(lines, top[index + 1][1].start_mark.line) if following else len(lines)
+        if key == "nodes":
+            found = _node_edits(lines, value_node, old[key], data[key], end, following)
+            if found is None:
+                return None
+            edits.extend(found)
+            continue
+        start = key_node.start_mark.line
         try:
-            updated = _update_yaml(alone, {key: wanted[key]})
+            updated = _update_yaml("".join(lines[start:end]), {key: data[key]})
         except RoundTripError:
             return None
-        edits.append(
-            (
-                start,
-                end,
-                [indent + line if line.strip() else line for line in updated.splitlines(True)],
-            )
-        )
+        edits.append((start, end, updated.splitlines(True)))
     for start, end, replacement in sorted(edits, reverse=True):
         lines[start:end] = replacement
     return "".join(lines)
+
+
+def _node_edits(
+    lines: list[str], section: Any, nodes: Any, wanted: Any, end: int, following: bool
+) -> list[tuple[int, int, list[str]]] | None:
+    """(start, end, new lines) for each changed node, and for nodes added at the end."""
+    import yaml
+
+    if not isinstance(section, yaml.MappingNode) or section.flow_style:
+        return None
+    if not isinstance(nodes, dict) or not isinstance(wanted, Mapping) or not nodes:
+        return None
+    names = list(nodes)
+    if list(wanted)[: len(names)] != names:
+        return None  # removed or reordered
+    added = list(wanted)[len(names) :]
+    starts = [key.start_mark.line for key, _value in section.value]
+    ends = [_own_start(lines, line) for line in starts[1:]] + [end]
+    # added nodes are written with the last two nodes, so their spacing is the file's
+    tail = names[-2:] if added else []
+    edits: list[tuple[int, int, list[str]]] = []
+    for position, name in enumerate(names):
+        if name in tail or _same(nodes[name], wanted[name]):
+            continue
+        piece = _node_piece(lines, starts[position], ends[position], {name: wanted[name]}, False)
+        if piece is None:
+            return None
+        edits.append((starts[position], ends[position], piece))
+    if added:
+        first = starts[len(names) - len(tail)]
+        piece = _node_piece(
+            lines, first, end, {name: wanted[name] for name in [*tail, *added]}, following
+        )
+        if piece is None:
+            return None
+        edits.append((first, end, piece))
+    return edits
+
+
+def _node_piece(
+    lines: list[str], start: int, end: int, nodes: dict[str, Any], following: bool
+) -> list[str] | None:
+    """``lines[start:end]`` (some nodes) updated to ``nodes`` as a document of their own.
+
+    The lines keep their indentation under a ``nodes:`` line; a stand-in key
+    after them stands for the section that follows, so blank lines before it
+    are kept as the file has them.
+    """
+    document = "nodes:\n" + "".join(lines[start:end]) + ("_next: 0\n" if following else "")
+    data: dict[str, Any] = {"nodes": nodes}
+    if following:
+        data["_next"] = 0
+    try:
+        updated = _update_yaml(document, data).splitlines(True)
+    except RoundTripError:
+        return None
+    if not updated or updated[0] != "nodes:\n":
+        return None
+    if following:
+        if updated[-1] != "_next: 0\n":
+            return None
+        updated.pop()
+    return updated[1:]
 
 
 # -- applying a difference to the original text --------------------------------------------
@@ -499,12 +547,12 @@ class _Merger:
         another node."""
         from ruamel.yaml.comments import CommentedMap
 
-        if path == ("nodes",):
-            return next(iter(container.values()), None)
+        if path == ("nodes",):  # the nearest node above: its style is the local one
+            return next(reversed(list(container.values())), None)
         if len(path) == 2 and path[0] == "nodes":
             nodes = self.root.get("nodes") if isinstance(self.root, CommentedMap) else None
             if isinstance(nodes, CommentedMap):
-                for node in nodes.values():
+                for node in reversed(list(nodes.values())):
                     if isinstance(node, CommentedMap) and key in node and node is not container:
                         return node[key]
         return None

@@ -147,7 +147,7 @@ def test_new_nodes_and_links_follow_the_file_style() -> None:
             "\n",
             "  later:\n",
             "    block: notify.log\n",
-            '    with: {message: "n is {{ inputs.n }}"}\n',
+            "    with: {message: 'n is {{ inputs.n }}'}\n",  # quoted as the node above
             "    position: [600, 20]\n",
             "  - done -> later\n",
         ]
