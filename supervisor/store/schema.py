@@ -90,12 +90,17 @@ runs = Table(
     Column("duration", Float),
     Column("steps", Integer),
     Column("resumes", Integer, nullable=False, server_default="0"),
+    # Who took the run off the queue (``HistoryStore.claim_queued``), and when.
+    Column("claimed_by", String(64)),
+    Column("claimed_at", UTCDateTime),
     Index(None, "workflow_name", "started_at"),
     Index(None, "status"),
     Index(None, "queued_at", "id"),
     Index(None, "workflow_name", "queued_at", "id"),
     # A schedule's fire labels, looked up when it starts again (``TriggerStateStore``).
     Index(None, "workflow_name", "trigger"),
+    # The claim's scan: queued runs by priority, then age.
+    Index(None, "status", "priority", "queued_at"),
 )
 
 step_runs = Table(

@@ -44,6 +44,8 @@ from automation.engine.events import (
     StepStatus,
     check_run_transition,
 )
+from supervisor.errors import RunStatusChanged
+from supervisor.store.claims import claim_ids, insert_or_ignore
 from supervisor.store.engine import (
     DEFAULT_BUSY_TIMEOUT,
     describe,
@@ -266,51 +268,52 @@ class HistoryStore:
     # -- workflows ------------------------------------------------------------------
 
     def save_workflow_version(self, name: str, path: str | Path | None, content: str) -> VersionRef:
-        """Store ``content`` as a version of workflow ``name``; saving it again changes nothing."""
+        """Store ``content`` as a version of workflow ``name``; saving it again changes nothing.
+
+        Insert-or-get on the unique keys: processes saving at once get the same rows.
+        """
         digest = content_hash(content)
         now = self.clock.now()
         path_text = None if path is None else str(path)
         with self._write() as connection:
+            insert_or_ignore(
+                connection,
+                workflows,
+                {"name": name, "path": path_text, "created_at": now, "updated_at": now},
+                ["name"],
+            )
             row = connection.execute(
                 select(workflows.c.id, workflows.c.path).where(workflows.c.name == name)
-            ).first()
-            if row is None:
-                workflow_id = _new_id(
-                    connection.execute(
-                        insert(workflows).values(
-                            name=name, path=path_text, created_at=now, updated_at=now
-                        )
-                    )
+            ).one()
+            workflow_id = int(row.id)
+            if path_text is not None and row.path != path_text:
+                connection.execute(
+                    update(workflows)
+                    .where(workflows.c.id == workflow_id)
+                    .values(path=path_text, updated_at=now)
                 )
-            else:
-                workflow_id = row.id
-                if path_text is not None and row.path != path_text:
-                    connection.execute(
-                        update(workflows)
-                        .where(workflows.c.id == workflow_id)
-                        .values(path=path_text, updated_at=now)
-                    )
+            added = insert_or_ignore(
+                connection,
+                workflow_versions,
+                {
+                    "workflow_id": workflow_id,
+                    "content_hash": digest,
+                    "content": content,
+                    "created_at": now,
+                },
+                ["workflow_id", "content_hash"],
+            )
             version_id = connection.execute(
                 select(workflow_versions.c.id).where(
                     workflow_versions.c.workflow_id == workflow_id,
                     workflow_versions.c.content_hash == digest,
                 )
-            ).scalar()
-            if version_id is None:
-                version_id = _new_id(
-                    connection.execute(
-                        insert(workflow_versions).values(
-                            workflow_id=workflow_id,
-                            content_hash=digest,
-                            content=content,
-                            created_at=now,
-                        )
-                    )
-                )
+            ).scalar_one()
+            if added:
                 connection.execute(
                     update(workflows).where(workflows.c.id == workflow_id).values(updated_at=now)
                 )
-        return VersionRef(workflow_id=workflow_id, version_id=version_id, content_hash=digest)
+        return VersionRef(workflow_id=workflow_id, version_id=int(version_id), content_hash=digest)
 
     def version_content(self, version_id: int) -> str | None:
         """The exact workflow text a run used, to resume it on the same version."""
@@ -433,29 +436,44 @@ class HistoryStore:
         error: str | None = None,
         stopped_reason: str | None = None,
         at: datetime | None = None,
+        expected: RunStatus | str | None = None,
+        claimant: str | None = None,
     ) -> RunRecord:
         """Move a run along its lifecycle; an illegal change raises ``IllegalTransition``.
+
+        A compare-and-set on the status just read (and on ``claimed_by`` when
+        ``claimant`` is given): a row another process changed meanwhile raises
+        ``RunStatusChanged``, as does a status other than ``expected``.
 
         A run that stops here (interrupted, failed or cancelled by the
         supervisor, not by its engine) also closes the step attempts it left
         running, so they do not show as running forever.
         """
         new = RunStatus(status)
+        want = None if expected is None else RunStatus(expected)
         at = at or self.clock.now()
         with self._write() as connection:
             row = connection.execute(
-                select(runs.c.status, runs.c.started_at).where(runs.c.id == run_id)
+                select(runs.c.status, runs.c.started_at, runs.c.claimed_by).where(
+                    runs.c.id == run_id
+                )
             ).first()
             if row is None:
                 raise RunNotFound(run_id)
             current = RunStatus(row.status)
+            if want is not None and current is not want:
+                raise RunStatusChanged(run_id, want.value, current.value)
+            if claimant is not None and row.claimed_by != claimant:
+                raise RunStatusChanged(
+                    run_id, current.value, current.value, f"claimed by {row.claimed_by or 'nobody'}"
+                )
             try:
                 check_run_transition(current, new)
             except IllegalTransition as exc:
                 raise IllegalTransition(f"run {run_id}: {exc}") from None
             values: dict[str, Any] = {"status": new.value}
             if new is RunStatus.QUEUED:
-                values.update(finished_at=None, duration=None)
+                values.update(finished_at=None, duration=None, claimed_by=None, claimed_at=None)
                 if current is RunStatus.INTERRUPTED:
                     # Counted where the resume is decided: a run interrupted before its
                     # first step finished resumes too, though its engine sees no checkpoint.
@@ -470,10 +488,49 @@ class HistoryStore:
                 values["error"] = error
             if stopped_reason is not None:
                 values["stopped_reason"] = stopped_reason
-            connection.execute(update(runs).where(runs.c.id == run_id).values(**values))
+            fence = [runs.c.id == run_id, runs.c.status == current.value]
+            if claimant is not None:
+                fence.append(runs.c.claimed_by == claimant)
+            changed = connection.execute(update(runs).where(*fence).values(**values)).rowcount
+            if changed != 1:  # another process committed a change since the read
+                found = connection.execute(
+                    select(runs.c.status).where(runs.c.id == run_id)
+                ).scalar()
+                raise RunStatusChanged(run_id, current.value, found)
             if new in (RunStatus.INTERRUPTED, RunStatus.FAILED, RunStatus.CANCELLED):
                 self._close_running_steps(connection, run_id, new, at)
             return self._run_row(connection, run_id)
+
+    def claim_queued(
+        self, claimant: str, *, limit: int = 1, at: datetime | None = None
+    ) -> list[RunRecord]:
+        """Take up to ``limit`` queued runs (priority, then age) for ``claimant``: now running.
+
+        Atomic across processes (see ``supervisor.store.claims``); ``claimant``
+        fences later changes (``set_run_status(..., claimant=...)``).
+        """
+        if not claimant or len(claimant) > 64:
+            raise ValueError(f"a claimant id is 1 to 64 characters, got {claimant!r}")
+        if limit < 1:
+            return []
+        at = at or self.clock.now()
+        with self._write() as connection:
+            ids = claim_ids(connection, claimant, limit, at)
+            if not ids:
+                return []
+            rows = connection.execute(
+                select(runs).where(runs.c.id.in_(ids), runs.c.claimed_by == claimant)
+            ).all()
+        order = {run_id: index for index, run_id in enumerate(ids)}
+        return sorted((run_record(row) for row in rows), key=lambda run: order[run.id])
+
+    def claimant_of(self, run_id: str) -> str | None:
+        """Who claimed the run (``claim_queued``); None if nobody, or it was queued again."""
+        with self._read() as connection:
+            row = connection.execute(select(runs.c.claimed_by).where(runs.c.id == run_id)).first()
+        if row is None:
+            raise RunNotFound(run_id)
+        return None if row.claimed_by is None else str(row.claimed_by)
 
     def add_artifact(
         self,

@@ -35,10 +35,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import Connection, func, insert, select
 from sqlalchemy import exc as sa_exc
 
 from automation.engine.events import RunStatus
+from supervisor.store.claims import upsert
 from supervisor.store.engine import write_options
 from supervisor.store.errors import translate
 from supervisor.store.schema import runs, triggers
@@ -167,8 +168,8 @@ class TriggerStateStore:
         now = self.now()
         rows = [
             {
-                "b_workflow": state.workflow,
-                "b_key": state.key,
+                "workflow_name": state.workflow,
+                "trigger_key": state.key,
                 "spec": state.spec,
                 "enabled": state.enabled,
                 "paused": state.paused,
@@ -178,32 +179,17 @@ class TriggerStateStore:
             for state in states
         ]
         with self._write() as connection:
-            found = connection.execute(
-                select(triggers.c.workflow_name, triggers.c.trigger_key).where(
-                    triggers.c.trigger_key.in_({state.key for state in states})
-                )
+            # An upsert on the unique (workflow, key): two processes saving the same
+            # trigger cannot both insert it, where a read-then-insert could.
+            connection.execute(
+                upsert(
+                    connection,
+                    triggers,
+                    ["workflow_name", "trigger_key"],
+                    ["spec", "enabled", "paused", "state", "updated_at"],
+                ),
+                rows,
             )
-            existing = {(row.workflow_name, row.trigger_key) for row in found}
-            updates = [row for row in rows if (row["b_workflow"], row["b_key"]) in existing]
-            inserts = [
-                {
-                    "workflow_name": row.pop("b_workflow"),
-                    "trigger_key": row.pop("b_key"),
-                    **row,
-                }
-                for row in rows
-                if (row["b_workflow"], row["b_key"]) not in existing
-            ]
-            if updates:
-                connection.execute(
-                    update(triggers).where(
-                        triggers.c.workflow_name == bindparam("b_workflow"),
-                        triggers.c.trigger_key == bindparam("b_key"),
-                    ),
-                    updates,
-                )
-            if inserts:
-                connection.execute(insert(triggers), inserts)
 
     def newest_fire(self, workflow: str, key: str) -> datetime | None:
         """The newest fire time of schedule ``key`` that has a run or a not-run record.

@@ -139,6 +139,7 @@ def start_server(root: Path) -> PostgresServer:
         missing_postgres(f"no PostgreSQL server programs under {BIN_GLOB}")
     assert bin_dir is not None
     as_user: list[str] = []
+    root.mkdir(parents=True, exist_ok=True)
     if os.geteuid() == 0:
         as_user = ["runuser", "-u", SUPERUSER, "--"]
         shutil.chown(root, user=SUPERUSER)

@@ -1,0 +1,130 @@
+"""Atomic claims and compare-and-set status changes, on every store backend.
+
+The race tests start real processes on one database (SQLite file or the
+suite's PostgreSQL): several claimants, every queued run taken exactly once.
+CI races 600 runs (300 for the per-run compare-and-set);
+``DESKPILOT_RACE_RUNS=3000`` runs the full-size race, and
+``tests/benchmarks/bench_fleet.py`` measures it.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+
+from automation.clock import FakeClock
+from automation.engine.events import IllegalTransition, RunStatus
+from supervisor.errors import RunStatusChanged
+from supervisor.store import HistoryStore
+from supervisor.store.store import QueuedRow
+from tests.helpers.claimers import race
+from tests.helpers.storage import StoreFactory
+
+RACE_RUNS = int(os.environ.get("DESKPILOT_RACE_RUNS", "600"))
+CLAIMANTS = 4
+
+
+def queue(store: HistoryStore, count: int, *, priority: int = 0) -> list[str]:
+    version = store.save_workflow_version("invoices", None, "nodes: []\n")
+    ids = [uuid.uuid4().hex for _ in range(count)]
+    for start in range(0, count, 500):
+        store.create_runs(
+            [
+                QueuedRow(run_id, "invoices", version, priority=priority)
+                for run_id in ids[start : start + 500]
+            ]
+        )
+    return ids
+
+
+def test_claims_go_by_priority_then_age_and_name_their_claimant(
+    store_factory: StoreFactory,
+) -> None:
+    clock = FakeClock(start=datetime(2026, 1, 1, 9, 0, tzinfo=UTC))
+    store = store_factory(clock=clock)
+    old = queue(store, 1)
+    clock.advance(1)
+    new = queue(store, 1)
+    clock.advance(1)
+    urgent = queue(store, 1, priority=5)
+
+    first = store.claim_queued("sup-a", limit=2)
+    second = store.claim_queued("sup-b", limit=5)
+
+    assert [run.id for run in first] == [*urgent, *old]
+    assert [run.id for run in second] == new
+    assert all(run.status is RunStatus.RUNNING and run.started_at is not None for run in first)
+    assert store.claimant_of(old[0]) == "sup-a"
+    assert store.claimant_of(new[0]) == "sup-b"
+    assert store.claim_queued("sup-a") == []
+
+
+def test_a_status_change_fenced_by_another_claimant_is_refused(store: HistoryStore) -> None:
+    (run_id,) = queue(store, 1)
+    store.claim_queued("sup-a")
+
+    with pytest.raises(RunStatusChanged, match="claimed by sup-a"):
+        store.set_run_status(run_id, RunStatus.SUCCEEDED, claimant="sup-b")
+
+    assert store.get_run(run_id).status is RunStatus.RUNNING  # type: ignore[union-attr]
+    done = store.set_run_status(run_id, RunStatus.SUCCEEDED, claimant="sup-a")
+    assert done.status is RunStatus.SUCCEEDED
+
+
+def test_a_status_change_from_a_stale_view_is_refused_not_applied(store: HistoryStore) -> None:
+    (run_id,) = queue(store, 1)
+    store.claim_queued("sup-a")
+
+    with pytest.raises(RunStatusChanged, match="expected to be 'queued' but is 'running'"):
+        store.set_run_status(run_id, RunStatus.RUNNING, expected=RunStatus.QUEUED)
+    with pytest.raises(IllegalTransition):  # what callers that catch the parent see
+        store.set_run_status(run_id, RunStatus.RUNNING, expected=RunStatus.QUEUED)
+
+
+def test_queuing_a_claimed_run_again_clears_its_claimant(store: HistoryStore) -> None:
+    (run_id,) = queue(store, 1)
+    store.claim_queued("sup-a")
+    store.set_run_status(run_id, RunStatus.INTERRUPTED)
+
+    store.set_run_status(run_id, RunStatus.QUEUED)
+
+    assert store.claimant_of(run_id) is None
+    assert [run.id for run in store.claim_queued("sup-b")] == [run_id]
+
+
+def test_threads_saving_the_same_workflow_get_one_version(store: HistoryStore) -> None:
+    refs = []
+
+    def save() -> None:
+        refs.append(store.save_workflow_version("invoices", "a.yaml", "v: 1"))
+
+    threads = [threading.Thread(target=save) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert len(refs) == 8 and len(set(refs)) == 1
+
+
+@pytest.mark.parametrize("mode", ["claim", "cas"])
+def test_racing_processes_never_take_the_same_run_twice(
+    store_factory: StoreFactory, mode: str
+) -> None:
+    store = store_factory()
+    # Each ``cas`` racer tries every run, one transaction each: half as many keep CI short.
+    ids = queue(store, RACE_RUNS if mode == "claim" else RACE_RUNS // 2)
+    url = store.engine.url.render_as_string(hide_password=False)
+
+    result = race(url, CLAIMANTS, mode, batch=10 if mode == "claim" else 1)
+
+    assert result.double_claims == 0
+    assert sorted(run_id for got in result.claimed.values() for run_id in got) == sorted(ids)
+    assert store.count_runs(status=RunStatus.QUEUED) == 0
+    if mode == "claim":
+        for claimant, got in result.claimed.items():
+            assert all(store.claimant_of(run_id) == claimant for run_id in got[:20])
