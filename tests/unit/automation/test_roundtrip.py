@@ -328,3 +328,36 @@ def test_files_with_aliases_take_the_whole_file_path() -> None:
     data = data_of(text)
     data["nodes"]["a"]["title"] = "A"
     assert _update_changed_nodes(text, data) is None
+
+
+def test_placing_unplaced_nodes_adds_one_line_each() -> None:
+    original = (
+        "name: w\n"
+        "nodes:\n"
+        "  a:\n"
+        "    block: notify.log\n"
+        "    notes: |\n"
+        "      two\n"
+        "      lines\n"
+        "\n"
+        "  # b's own comment\n"
+        "  b:\n"
+        "    block: notify.log   # trailing\n"
+        "    with:\n"
+        "      message: hi\n"
+        "  c: {block: notify.log}\n"
+        "links: []\n"
+    )
+    data = data_of(original)
+    for index, name in enumerate(data["nodes"]):
+        data["nodes"][name]["position"] = [index * 100, 0]
+    text = update_text(original, data)
+    assert data_of(text) == data
+    removed, added = changed_lines(original, text)
+    assert removed == ["  c: {block: notify.log}\n"]
+    assert added == [
+        "    position: [0, 0]\n",
+        "    position: [100, 0]\n",
+        "  c: {block: notify.log, position: [200, 0]}\n",
+    ]
+    assert "      lines\n    position: [0, 0]\n\n  # b's own comment\n" in text
