@@ -52,7 +52,9 @@ def _describe(path: Path) -> Sample:
     if not description:  # the first comment line says what it does
         comments = [line.lstrip("# ").strip() for line in text.splitlines() if line.startswith("#")]
         description = comments[0] if comments else ""
-    return Sample(path, str(data.get("name") or path.stem), description.splitlines()[0] if description else "")
+    return Sample(
+        path, str(data.get("name") or path.stem), description.splitlines()[0] if description else ""
+    )
 
 
 def samples(folder: Path) -> list[Sample]:

@@ -68,7 +68,9 @@ class WelcomePage(QScrollArea):
     new_requested = Signal()
     template_requested = Signal()
 
-    def __init__(self, theme: Theme, examples: Path | None = None, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, theme: Theme, examples: Path | None = None, parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         self.setObjectName("welcome_page")
         self.setWidgetResizable(True)

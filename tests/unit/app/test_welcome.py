@@ -34,7 +34,9 @@ class ChoosingPrompts(ScriptedPrompts):
 
 
 def test_every_shipped_example_is_in_the_gallery_with_a_title_and_a_line(
-    qtbot: QtBot, registry: BlockRegistry, paths: DeskpilotPaths  # noqa: F811
+    qtbot: QtBot,
+    registry: BlockRegistry,
+    paths: DeskpilotPaths,  # noqa: F811
 ) -> None:
     window = make_window(qtbot, registry, paths)
     page = window.empty
@@ -47,7 +49,9 @@ def test_every_shipped_example_is_in_the_gallery_with_a_title_and_a_line(
 
 
 def test_open_a_copy_brings_the_subflows_and_opens_a_valid_workflow(
-    qtbot: QtBot, registry: BlockRegistry, paths: DeskpilotPaths  # noqa: F811
+    qtbot: QtBot,
+    registry: BlockRegistry,
+    paths: DeskpilotPaths,  # noqa: F811
 ) -> None:
     window = make_window(qtbot, registry, paths)
     qtbot.mouseClick(window.empty.card("greet-everyone").open_button, Qt.MouseButton.LeftButton)
@@ -65,7 +69,9 @@ def test_open_a_copy_brings_the_subflows_and_opens_a_valid_workflow(
     assert read_workflow_file(second).workflow.name == "greet-everyone-2"
 
 
-def test_every_example_copies_with_what_it_refers_to(tmp_path: Path, registry: BlockRegistry) -> None:
+def test_every_example_copies_with_what_it_refers_to(
+    tmp_path: Path, registry: BlockRegistry
+) -> None:
     for example in sorted(EXAMPLES.glob("*.yaml")):
         copy = gallery.open_copy(example, tmp_path)
         assert validate(read_workflow_file(copy), registry) == [], example.name
@@ -88,7 +94,10 @@ def test_every_template_validates(template: Path, registry: BlockRegistry) -> No
 
 @pytest.mark.parametrize("wanted", ["Blank", "desktop-task", "http-to-file", "file-watcher"])
 def test_new_from_template_creates_and_opens_it(
-    qtbot: QtBot, registry: BlockRegistry, paths: DeskpilotPaths, wanted: str  # noqa: F811
+    qtbot: QtBot,
+    registry: BlockRegistry,
+    paths: DeskpilotPaths,  # noqa: F811
+    wanted: str,
 ) -> None:
     prompts = ChoosingPrompts()
     prompts.chosen.append(wanted)
@@ -104,7 +113,9 @@ def test_new_from_template_creates_and_opens_it(
 
 
 def test_help_menu_documentation_shortcuts_and_about(
-    qtbot: QtBot, registry: BlockRegistry, paths: DeskpilotPaths  # noqa: F811
+    qtbot: QtBot,
+    registry: BlockRegistry,
+    paths: DeskpilotPaths,  # noqa: F811
 ) -> None:
     window = make_window(qtbot, registry, paths)
     menus = [a.text().replace("&", "") for a in window.menuBar().actions()]
@@ -120,12 +131,16 @@ def test_help_menu_documentation_shortcuts_and_about(
 
 
 def test_about_hides_a_database_password(tmp_path: Path) -> None:
-    postgres_paths = DeskpilotPaths.under(tmp_path, database_url="postgresql+psycopg://me:hunter2@db/dp")
+    postgres_paths = DeskpilotPaths.under(
+        tmp_path, database_url="postgresql+psycopg://me:hunter2@db/dp"
+    )
     assert "hunter2" not in help_menu.about_text(postgres_paths)
 
 
 def test_help_welcome_opens_as_a_tab_and_closes(
-    qtbot: QtBot, registry: BlockRegistry, paths: DeskpilotPaths  # noqa: F811
+    qtbot: QtBot,
+    registry: BlockRegistry,
+    paths: DeskpilotPaths,  # noqa: F811
 ) -> None:
     window = make_window(qtbot, registry, paths)
     window.open_workflow(paths.workflows_dir / "hello.yaml")
