@@ -178,6 +178,7 @@ async def _read_body(request: Request) -> bytes:
         401: {"model": ErrorBody},
         409: {"model": ErrorBody},
         413: {"model": ErrorBody},
+        429: {"model": ErrorBody},
         422: {"model": ErrorBody},
         503: {"model": ErrorBody},
     },
@@ -192,7 +193,8 @@ async def fire_webhook(
     body = await _read_body(request)
     # The manager checks the signature (constant time, against the keyring) before it parses
     # the body, and answers WebhookRejected (401, the same for unknown names),
-    # WebhookReplayed (409) or WebhookPayloadInvalid (422), mapped by their status_code.
+    # WebhookReplayed (409), WebhookPayloadInvalid (422) or WebhookThrottled (429, past a
+    # run-rate ceiling), mapped by their status_code.
     run_id = await manager.call_webhook(name, signed or None, body)
     if run_id is None:
         return WebhookAccepted(

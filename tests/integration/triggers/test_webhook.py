@@ -15,10 +15,23 @@ import pytest
 from automation.blocks.registry import BlockRegistry
 from automation.redaction import process_redactor
 from automation.secrets import KeyringSecretStore
-from supervisor.triggers.errors import WebhookPayloadInvalid, WebhookRejected, WebhookReplayed
+from supervisor.rate import RateLimits
+from supervisor.triggers.errors import (
+    WebhookPayloadInvalid,
+    WebhookRejected,
+    WebhookReplayed,
+    WebhookThrottled,
+)
 from supervisor.webhook_signature import sign
 from tests.helpers.common import eventually
-from tests.integration.triggers.harness import PASS_NODES, DaemonThread, write_workflow
+from tests.integration.triggers.harness import (
+    PASS_NODES,
+    DaemonThread,
+    not_run,
+    small_config,
+    started,
+    write_workflow,
+)
 
 pytestmark = pytest.mark.keyring
 
@@ -177,3 +190,26 @@ def workflow_of(daemon: DaemonThread, run_id: str | None) -> str:
     run = daemon.parts.store.get_run(run_id)
     assert run is not None
     return run.workflow_name
+
+
+def test_a_signed_call_past_the_run_rate_ceiling_is_refused_and_recorded(
+    tmp_path: Path, registry: BlockRegistry, secret_store: KeyringSecretStore
+) -> None:
+    secret_store.set("deploy_token", SECRET)
+    write_workflow(
+        tmp_path / "workflows",
+        "deploy",
+        PASS_NODES + "triggers:\n  - {type: webhook, name: deploy, secret: deploy_token}\n",
+    )
+    config = small_config(rate_limits=RateLimits(per_trigger=1, total=100, window=600.0))
+    daemon = DaemonThread(tmp_path, registry, config).start()
+    try:
+        assert call(daemon, "deploy", SECRET, {}) is not None
+        with pytest.raises(WebhookThrottled, match="its ceiling") as throttled:
+            call(daemon, "deploy", SECRET, {})
+        assert throttled.value.status_code == 429
+        skipped = not_run(daemon.runs("deploy"))
+        assert [r.trigger for r in skipped] == ["webhook:deploy"]
+        assert len(started(daemon.runs("deploy"))) == 1
+    finally:
+        daemon.stop()
