@@ -116,3 +116,42 @@ def layered_layout(
             y += sizes[node][1] + ROW_GAP
         x += max(sizes[node][0] for node in column) + COLUMN_GAP
     return positions
+
+
+#: the room a new node is given: a node's width, a typical height, and a margin around it
+NEW_NODE = (230.0, 110.0)
+MARGIN = 30.0
+
+
+def free_spot(
+    occupied: Sequence[tuple[float, float, float, float]],
+    anchor: tuple[float, float],
+    size: tuple[float, float] = NEW_NODE,
+) -> tuple[float, float]:
+    """The top-left corner nearest ``anchor`` where a node of ``size`` overlaps none of ``occupied``.
+
+    ``occupied`` holds (x, y, width, height) boxes of the nodes there.  Candidates lie
+    on a grid of node-sized cells around the anchor, nearest first, so a new node lands
+    beside what the user is looking at instead of on top of it or far below.
+    """
+    width, height = size
+    step_x, step_y = width + MARGIN, height / 2 + MARGIN
+
+    def free(x: float, y: float) -> bool:
+        return all(
+            x + width + MARGIN <= ox or ox + ow + MARGIN <= x
+            or y + height + MARGIN <= oy or oy + oh + MARGIN <= y
+            for ox, oy, ow, oh in occupied
+        )  # fmt: skip
+
+    cells = sorted(
+        ((i, j) for i in range(-8, 9) for j in range(-16, 17)),
+        key=lambda c: (c[0] * step_x) ** 2 + (c[1] * step_y) ** 2,
+    )
+    for i, j in cells:
+        x, y = anchor[0] + i * step_x, anchor[1] + j * step_y
+        if free(x, y):
+            return x, y
+    # a canvas full around the anchor: below everything
+    bottom = max((oy + oh for _, oy, _, oh in occupied), default=anchor[1])
+    return anchor[0], bottom + MARGIN

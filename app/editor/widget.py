@@ -52,6 +52,7 @@ from app.editor.commands import (
     paste_command,
 )
 from app.editor.document import WorkflowDocument
+from app.editor.layout import free_spot
 from app.editor.node_item import WIDTH
 from app.editor.palette import BlockPalette
 from app.editor.properties import PropertyPanel
@@ -268,16 +269,25 @@ class EditorWidget(QWidget):
         return node_id
 
     def _free_spot(self) -> QPointF:
-        """The middle of the visible canvas, moved down past any node already there."""
-        centre = self.view.mapToScene(self.view.viewport().rect().center())
-        spot = QPointF(centre.x() - WIDTH / 2, centre.y() - 40)
-        for _ in range(200):
-            taken = [i for i in self.scene.node_items.values()
-                     if abs(i.pos().x() - spot.x()) < WIDTH and abs(i.pos().y() - spot.y()) < 60]  # fmt: skip
-            if not taken:
-                break
-            spot = QPointF(spot.x(), max(i.pos().y() + i.height for i in taken) + 30)
-        return spot
+        """Free space beside the selected node, or else near the middle of the visible canvas.
+
+        Never on top of a node: the nearest spot where a new node overlaps none
+        (app.editor.layout.free_spot).
+        """
+        boxes = [
+            (i.pos().x(), i.pos().y(), i.boundingRect().width(), i.height)
+            for i in self.scene.node_items.values()
+        ]
+        selected = [self.scene.node_items[n] for n in self.scene.selected_node_ids()
+                    if n in self.scene.node_items]  # fmt: skip
+        if len(selected) == 1:  # to its right, where the next step of a flow goes
+            item = selected[0]
+            anchor = (item.pos().x() + item.boundingRect().width() + 60, item.pos().y())
+        else:
+            centre = self.view.mapToScene(self.view.viewport().rect().center())
+            anchor = (centre.x() - WIDTH / 2, centre.y() - 40)
+        x, y = free_spot(boxes, anchor)
+        return QPointF(x, y)
 
     def _connect(self, link: Link) -> None:
         had_value = link.target_pin in self.document.node_inputs(link.target)
