@@ -84,6 +84,11 @@ _Loader.add_implicit_resolver(
 )
 
 
+#: How workflow files are read everywhere (the editor and the round-trip writer too),
+#: so that ``on``, ``yes`` and ``no`` are the same text to all of them.
+WorkflowLoader = _Loader
+
+
 class _RecursiveAlias(Exception):
     def __init__(self, line: int) -> None:
         self.line = line

@@ -18,6 +18,13 @@ text only where the data changed:
    odd indent) therefore stay exactly as the person wrote them unless the
    edit touches them.
 
+ruamel.yaml is pure Python and needs seconds for a 1,000-node file, so the
+usual edits take a shorter way to the same text: libyaml finds the lines of
+each changed section and node, and only those go through steps 1 to 3, as a
+small document of their own (``_update_changed_nodes``); a new position is
+written as one line and read back to check it.  Removing or reordering nodes,
+adding a section, and files with aliases take the whole-file way.
+
 JSON files go through step 3 alone, with ``json.dumps`` at the file's own
 indent, so they keep their key order and indentation.
 
@@ -37,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from automation.errors import WorkflowError
+from automation.loader import WorkflowLoader
 from automation.model import Link
 
 if TYPE_CHECKING:
@@ -90,7 +98,7 @@ def _update_changed_nodes(text: str, data: Mapping[str, Any]) -> str | None:
 
     if _MAYBE_ALIASES.search(text):
         return None  # a node's lines alone may not hold what its aliases refer to
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    loader = WorkflowLoader
     try:
         root = yaml.compose(text, Loader=loader)
         old = yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader
@@ -236,7 +244,7 @@ def _holds(piece: list[str], name: str, node: Any) -> bool:
     """Whether ``piece`` (a node's lines) reads back as ``node``."""
     import yaml
 
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    loader = WorkflowLoader
     try:
         data = yaml.load("nodes:\n" + "".join(piece), Loader=loader)  # noqa: S506 - safe
     except yaml.YAMLError:

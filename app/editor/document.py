@@ -31,7 +31,7 @@ import yaml
 from pydantic import ValidationError
 
 from automation.errors import ValidationIssue, WorkflowError, WorkflowInvalid
-from automation.loader import parse_document
+from automation.loader import WorkflowLoader, parse_document
 from automation.model import FORMAT_VERSION, NAME_PATTERN, Link
 from automation.roundtrip import RoundTripError, update_text
 
@@ -251,9 +251,8 @@ def parse_text(text: str, path: Path | None = None) -> Any:
     ``automation.loader.parse_document`` so that errors read exactly as the
     CLI's do.
     """
-    fast = getattr(yaml, "CSafeLoader", None)
-    if fast is not None and not text.lstrip().startswith("{"):
-        loader = fast(text)
+    if not text.lstrip().startswith("{"):
+        loader = WorkflowLoader(text)  # libyaml, with YAML 1.2 booleans as the engine reads them
         try:
             root = loader.get_single_node()
             if root is not None and not _has_duplicate_keys(root):

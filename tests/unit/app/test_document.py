@@ -193,3 +193,12 @@ def test_fast_and_reference_parsers_agree() -> None:
     for path in example_files():
         text = path.read_text(encoding="utf-8")
         assert parse_text(text) == parse_document(text)[0]
+
+
+def test_yes_and_on_stay_text_as_the_engine_reads_them() -> None:
+    text = "name: w\nnodes:\n  a:\n    block: notify.log\n    with: {message: yes}\n"
+    document = WorkflowDocument.from_text(text)
+    assert document.node_inputs("a") == {"message": "yes"}
+    document.set_node_key("a", "title", "Say yes")
+    saved = document.to_text()
+    assert "with: {message: yes}" in saved and "true" not in saved
