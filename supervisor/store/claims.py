@@ -26,10 +26,12 @@ from supervisor.store.schema import runs
 from supervisor.store.types import UTCDateTime
 
 
-def claim_ids(connection: Connection, claimant: str, limit: int, at: datetime) -> list[str]:
+def claim_rows(connection: Connection, claimant: str, limit: int, at: datetime) -> list[Any]:
     """Claim up to ``limit`` queued runs inside ``connection``'s write transaction.
 
-    Returns the ids in claim order (highest priority, then oldest, first).
+    One statement, one round trip: ``UPDATE runs ... WHERE id is one of the
+    next queued ids AND status = 'queued' RETURNING *``.  Returns the claimed
+    ``runs`` rows in claim order (highest priority, then oldest, first).
     """
     picked = (
         select(runs.c.id)
@@ -37,24 +39,22 @@ def claim_ids(connection: Connection, claimant: str, limit: int, at: datetime) -
         .order_by(runs.c.priority.desc(), runs.c.queued_at, runs.c.id)
         .limit(limit)
     )
+    values = {
+        "status": RunStatus.RUNNING.value,
+        "claimed_by": claimant,
+        "claimed_at": at,
+        "started_at": func.coalesce(runs.c.started_at, literal(at, UTCDateTime())),
+    }
+    queued = runs.c.status == RunStatus.QUEUED.value
     if connection.dialect.name == "postgresql":
-        picked = picked.with_for_update(skip_locked=True)
-    ids = [str(row.id) for row in connection.execute(picked)]
-    if not ids:
-        return []
-    claimed = connection.execute(
-        update(runs)
-        .where(runs.c.id.in_(ids), runs.c.status == RunStatus.QUEUED.value)
-        .values(
-            status=RunStatus.RUNNING.value,
-            claimed_by=claimant,
-            claimed_at=at,
-            started_at=func.coalesce(runs.c.started_at, literal(at, UTCDateTime())),
-        )
-    ).rowcount
-    if claimed != len(ids):  # pragma: no cover - the lock or the write lock rules it out
-        raise RuntimeError(f"claimed {claimed} of {len(ids)} locked queued runs")
-    return ids
+        # A CTE, locked and evaluated once: as ``id IN (subquery)`` the planner may
+        # run the LIMITed subquery again and claim more rows than asked for.
+        locked = picked.with_for_update(skip_locked=True).cte("picked")
+        statement = update(runs).where(runs.c.id == locked.c.id, queued)
+    else:
+        statement = update(runs).where(runs.c.id.in_(picked.scalar_subquery()), queued)
+    rows = connection.execute(statement.values(values).returning(*runs.c)).all()
+    return sorted(rows, key=lambda row: (-row.priority, row.queued_at, row.id))
 
 
 def insert_or_ignore(

@@ -45,7 +45,7 @@ from automation.engine.events import (
     check_run_transition,
 )
 from supervisor.errors import RunStatusChanged
-from supervisor.store.claims import claim_ids, insert_or_ignore
+from supervisor.store.claims import claim_rows, insert_or_ignore
 from supervisor.store.engine import (
     DEFAULT_BUSY_TIMEOUT,
     describe,
@@ -515,14 +515,8 @@ class HistoryStore:
             return []
         at = at or self.clock.now()
         with self._write() as connection:
-            ids = claim_ids(connection, claimant, limit, at)
-            if not ids:
-                return []
-            rows = connection.execute(
-                select(runs).where(runs.c.id.in_(ids), runs.c.claimed_by == claimant)
-            ).all()
-        order = {run_id: index for index, run_id in enumerate(ids)}
-        return sorted((run_record(row) for row in rows), key=lambda run: order[run.id])
+            rows = claim_rows(connection, claimant, limit, at)
+        return [run_record(row) for row in rows]
 
     def claimant_of(self, run_id: str) -> str | None:
         """Who claimed the run (``claim_queued``); None if nobody, or it was queued again."""

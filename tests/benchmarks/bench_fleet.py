@@ -49,10 +49,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=10, help="runs per claim_queued call")
     args = parser.parse_args(argv)
     root = Path(tempfile.mkdtemp(prefix="deskpilot-bench-fleet-"))
+    pg_root = Path(tempfile.mkdtemp(prefix="deskpilot-bench-pg-"))  # handed to the postgres user
     rows: list[tuple[str, int, int, float, int]] = []
     server = None
     try:
-        server = start_server(root / "pg")
+        server = start_server(pg_root)
         for backend in ("postgresql", "sqlite"):
             for claimants in (1, 4):
                 if backend == "postgresql":
@@ -74,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         if server is not None:
             server.stop()
         shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(pg_root, ignore_errors=True)
     out = sys.stdout
     out.write(f"claims in the store: {args.runs} queued runs, claim_queued(limit={args.batch})\n\n")
     out.write(f"{'backend':<12}{'claimants':>10}{'claimed':>10}{'claims/s':>12}{'double':>8}\n")

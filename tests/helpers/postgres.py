@@ -145,7 +145,7 @@ def start_server(root: Path) -> PostgresServer:
         shutil.chown(root, user=SUPERUSER)
     root.chmod(0o700)
     data_dir = root / "data"
-    subprocess.run(
+    made = subprocess.run(
         [
             *as_user,
             str(bin_dir / "initdb"),
@@ -159,8 +159,13 @@ def start_server(root: Path) -> PostgresServer:
         capture_output=True,
         text=True,
         timeout=120,
-        check=True,
+        check=False,
     )
+    if made.returncode != 0:
+        raise RuntimeError(
+            f"initdb failed in {data_dir} (the folder and its parents must be open to "
+            f"{SUPERUSER}): {made.stderr[-2000:]}"
+        )
     last_error = ""
     for _attempt in range(3):  # another program may take the free port first
         port = _free_port()
