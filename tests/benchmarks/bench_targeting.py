@@ -27,6 +27,10 @@ height on each side, i.e. the label and face without the border).
   sheet (Qt has no dark palette switch by environment alone).
 
 Buttons whose box is not wholly on screen in a configuration are skipped.
+Under toolkit scaling (GTK's ``GDK_SCALE``, Qt's ``QT_SCALE_FACTOR``) AT-SPI
+reports logical pixels (the window's position divided by the scale, plus the
+widget's unscaled offset; checked against ``xdotool getwindowgeometry``), so
+those boxes are multiplied by the scale to get screen pixels.
 
 **Methods**, each timed including its own screen grab:
 
@@ -123,6 +127,29 @@ def keyed(buttons: list[Button]) -> dict[tuple[str, str, int], Button]:
         out[(button.name, button.role, seen[key])] = button
         seen[key] += 1
     return out
+
+
+def device_scale(app: App, config: Config) -> float:
+    """What AT-SPI's logical pixels are multiplied by to give screen pixels."""
+    if app.spec.toolkit == "qt":
+        return config.scale
+    return config.scale if config.scale == 2.0 else 1.0  # GDK_SCALE; DPI scaling is fonts only
+
+
+def to_screen(buttons: list[Button], factor: float) -> list[Button]:
+    if factor == 1.0:
+        return buttons
+    return [
+        Button(
+            b.name,
+            b.role,
+            round(b.x * factor),
+            round(b.y * factor),
+            round(b.width * factor),
+            round(b.height * factor),
+        )
+        for b in buttons
+    ]
 
 
 def glyph_box(button: Button) -> tuple[int, int, int, int]:
@@ -248,7 +275,8 @@ def main() -> int:
             log(f"{key}: {len(templates)} templates from {len(reference)} buttons")
             for config in configs(args.quick):
                 app = session.launch(key, scale=config.scale, dark=config.dark)
-                truth = keyed(settle(app, POSITIONS[config.position]))
+                laid_out = settle(app, POSITIONS[config.position])
+                truth = keyed(to_screen(laid_out, device_scale(app, config)))
                 for name, crop, template in templates:
                     real = truth.get(name)
                     if real is None or not on_screen(real):
@@ -267,9 +295,17 @@ def main() -> int:
                         tallies[(method, group, crop)].add(outcome, seconds)
                         if config.scale == 1.0 and not config.dark:
                             per_app[(method, key)].add(outcome, seconds)
-                        row[method] = {"outcome": outcome, "ms": round(seconds * 1000, 2)}
+                        row[method] = {
+                            "outcome": outcome,
+                            "ms": round(seconds * 1000, 2),
+                            "point": answer[1],
+                        }
                         if method == "deskpilot" and outcome == "wrong":
-                            wrong.append(f"{key} {name} {crop} {config.label} -> {answer[1]}")
+                            wrong.append(
+                                f"{key} {name} {crop} {config.label} -> {answer[1]}, "
+                                f"true box {list(real.box)}"
+                            )
+                    row["truth"] = list(real.box)
                     cases.append(row)
                 if config == Config(1.0, False, 0):
                     not_found[key] = measure_not_found(methods)
