@@ -6,12 +6,13 @@
 | integer, number | spin box (an optional input without a value shows "default") |
 | boolean         | check box                                |
 | enum            | combo box                                |
-| object, array   | JSON text editor                         |
+| object, array   | JSON text editor; an array of strings (a command) is also read as a shell splits it: `xterm -T "My shell"` |
 | any / unions    | line edit read as JSON when it parses, else text |
 
 Any input may hold a template instead of a literal: the ``{}`` button swaps
 the widget for a template line edit.  Every change is checked at once and
-errors are shown under the field; only values that pass are committed, except
+errors are shown under the field, in a line kept for them so the fields below
+do not move as an error comes and goes; only values that pass are committed, except
 that emptying a field always commits "no value" (the block default applies,
 or validation marks the node if the input is required).
 """
@@ -19,11 +20,12 @@ or validation marks the node if the input is required).
 from __future__ import annotations
 
 import json
+import shlex
 from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QFocusEvent, QFontDatabase
+from PySide6.QtGui import QFocusEvent, QFontDatabase, QPainter, QPaintEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -46,6 +48,28 @@ from app.editor.schema import FieldSpec, format_loose, parse_loose
 from automation.templates import is_template
 
 _INT_LIMIT = 2**31 - 1
+
+
+class ErrorLine(QLabel):
+    """A field's error on one line of its own, cut with "…" when longer (the tooltip has it all).
+
+    Always one line high, so an error that comes or goes, long or short, moves no
+    field below it; ``text()`` keeps the whole message.
+    """
+
+    def setText(self, text: str) -> None:  # noqa: N802 (Qt's name)
+        super().setText(text)
+        self.setToolTip(text)
+
+    def paintEvent(self, _event: QPaintEvent) -> None:  # noqa: N802 (Qt's name)
+        painter = QPainter(self)
+        painter.setPen(self.palette().color(self.foregroundRole()))
+        shown = self.fontMetrics().elidedText(
+            self.text(), Qt.TextElideMode.ElideRight, self.width()
+        )
+        painter.drawText(
+            self.rect(), int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter), shown
+        )
 
 
 class CommitTextEdit(QPlainTextEdit):
@@ -131,10 +155,15 @@ class FieldEditor(QWidget):
         literal_height = self.literal.minimumHeight() if fixed else self.literal.sizeHint().height()
         self.stack.setFixedHeight(max(literal_height, self.template.sizeHint().height()))
         layout.addWidget(self.stack)
-        self.error = QLabel()
-        self.error.setWordWrap(True)
+        self.error = ErrorLine()
         self.error.setStyleSheet(f"color: {error_colour};")
         self.error.setVisible(False)
+        # hidden but still taking its line: the form does not shift under the pointer
+        policy = self.error.sizePolicy()
+        policy.setRetainSizeWhenHidden(True)
+        policy.setHorizontalPolicy(QSizePolicy.Policy.Ignored)
+        self.error.setSizePolicy(policy)
+        self.error.setFixedHeight(self.error.fontMetrics().lineSpacing() + 2)
         layout.addWidget(self.error)
         self.template_button.toggled.connect(self._toggle_template)
         self.reset_button.clicked.connect(self._reset)
@@ -202,8 +231,15 @@ class FieldEditor(QWidget):
             code.setPlaceholderText(
                 json.dumps(spec.default)
                 if spec.has_default and spec.default is not None
+                else 'program arguments "one argument" (or a JSON array)'
+                if spec.string_list
                 else 'JSON, e.g. [1, 2] or {"a": 1}'
             )
+            if spec.string_list:
+                code.setToolTip(
+                    "Split as a shell splits it: quote an argument with spaces. "
+                    'A JSON array (["a", "b c"]) works too.'
+                )
             code.setTabChangesFocus(True)
             code.textChanged.connect(lambda: self._live(code.toPlainText()))
             code.editing_finished.connect(lambda: self._commit_text(code.toPlainText()))
@@ -266,7 +302,7 @@ class FieldEditor(QWidget):
             )
         elif isinstance(widget, CommitTextEdit):
             if self.spec.kind == "json":
-                widget.setPlainText("" if value is UNSET else json.dumps(value, ensure_ascii=False))
+                widget.setPlainText("" if value is UNSET else self._json_text(value))
             else:
                 widget.setPlainText("" if value is UNSET else str(value))
         elif isinstance(widget, QLineEdit):
@@ -276,6 +312,19 @@ class FieldEditor(QWidget):
                 widget.setText(str(value))
             else:
                 widget.setText(format_loose(value))
+
+    def _json_text(self, value: Any) -> str:
+        """A command as a shell line when it reads back the same, else JSON."""
+        if (
+            self.spec.string_list
+            and isinstance(value, list)
+            and value
+            and all(isinstance(v, str) for v in value)
+        ):
+            line = shlex.join(value)
+            if shlex.split(line) == value and not line.lstrip().startswith("["):
+                return line
+        return json.dumps(value, ensure_ascii=False)
 
     def _missing(self) -> str | None:
         if self.spec.required:
@@ -295,6 +344,11 @@ class FieldEditor(QWidget):
         if self.stack.currentWidget() is self.template or self.spec.kind == "string":
             return text, None
         if self.spec.kind == "json":
+            if self.spec.string_list and not text.lstrip().startswith("["):
+                try:
+                    return shlex.split(text), None
+                except ValueError as exc:  # an unclosed quote
+                    return UNSET, f"cannot split it as a shell would: {exc}"
             try:
                 return json.loads(text), None
             except ValueError as exc:

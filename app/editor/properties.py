@@ -167,12 +167,6 @@ class PropertyPanel(QScrollArea):
                 warn.setWordWrap(True)
                 warn.setStyleSheet(f"color: {self.theme.warning};")
                 layout.addWidget(warn)
-        self._issue_label = QLabel()
-        self._issue_label.setWordWrap(True)
-        self._issue_label.setStyleSheet(f"color: {self.theme.error};")
-        self._issue_label.setObjectName("node_issues")
-        layout.addWidget(self._issue_label)
-        self._update_issue_label()
         if block is not None:
             # above the inputs: for image blocks capturing is the first thing to do
             tools = self.capture.tools_for(node_id, block)
@@ -181,6 +175,13 @@ class PropertyPanel(QScrollArea):
             layout.addWidget(self._inputs_group(node_id, block))
         layout.addWidget(self._retry_group(node_id, node))
         layout.addWidget(self._node_group(node_id, node))
+        # the node's problems go last: as they change while the user types, no field moves
+        self._issue_label = QLabel()
+        self._issue_label.setWordWrap(True)
+        self._issue_label.setStyleSheet(f"color: {self.theme.error};")
+        self._issue_label.setObjectName("node_issues")
+        layout.addWidget(self._issue_label)
+        self._update_issue_label()
         layout.addStretch(1)
         self.setWidget(body)
 

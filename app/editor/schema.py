@@ -37,6 +37,8 @@ class FieldSpec:
     maximum: float | None = None
     #: a raw input keeps template text unrendered (control.while's condition)
     raw: bool = False
+    #: an array of strings (a command line): typed as a shell would split it, or as JSON
+    string_list: bool = False
 
     @property
     def label(self) -> str:
@@ -113,6 +115,9 @@ def field_specs(
                 minimum=_bound(decided, "minimum", "exclusiveMinimum", +1),
                 maximum=_bound(decided, "maximum", "exclusiveMaximum", -1),
                 raw=name in raw_inputs,
+                string_list=kind == "json"
+                and decided.get("type") == "array"
+                and decided.get("items", {}).get("type") == "string",
             )
         )
     return tuple(specs)

@@ -106,7 +106,8 @@ class EditorWidget(QWidget):
         )
         self.problems = QListWidget()
         self.problems.setAccessibleName("Problems")
-        self.problems.setMaximumHeight(140)
+        # a fixed strip, shown even when empty: the canvas does not jump as problems come and go
+        self.problems.setFixedHeight(84)
         self.problems.setWordWrap(True)
         self.problems.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self._build_layout()
@@ -384,7 +385,6 @@ class EditorWidget(QWidget):
             self.problems.addItem(item)
         count = len(self.result.errors)
         warnings = len(self.result.warnings)
-        self.problems.setVisible(bool(self.result.issues))
         if count == 0:
             noted = f", {warnings} warning{'s' if warnings != 1 else ''}" if warnings else ""
             self.state_label.setText(f"<span style='color:{self.theme.ok}'>✓ valid{noted}</span>")

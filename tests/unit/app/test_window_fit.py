@@ -7,10 +7,12 @@ import shutil
 from pathlib import Path
 
 from PySide6.QtCore import QRectF
+from PySide6.QtWidgets import QWidget
 from pytestqt.qtbot import QtBot
 
 from app import theme as themes
 from app.editor.document import WorkflowDocument
+from app.editor.fields import CommitTextEdit, FieldEditor
 from app.editor.layout import free_spot
 from app.editor.widget import EditorWidget
 from automation.blocks.registry import BlockRegistry
@@ -72,3 +74,68 @@ def test_free_spot_steps_around_a_crowd() -> None:
     assert all(
         x + 230 <= ox or ox + ow <= x or y + 110 <= oy or oy + oh <= y for ox, oy, ow, oh in crowd
     )
+
+
+COMMAND_FLOW = """\
+deskpilot: 1
+name: commands
+nodes:
+  run:
+    block: process.run
+    with:
+      args: [echo, "two words", it's]
+"""
+
+
+def test_a_command_is_typed_as_a_shell_splits_it_or_as_json(
+    qtbot: QtBot, registry: BlockRegistry
+) -> None:
+    editor = _editor(qtbot, registry, WorkflowDocument.from_text(COMMAND_FLOW))
+    editor.scene.select_nodes(["run"])
+    args = editor.properties.fields["args"]
+    assert isinstance(args, FieldEditor) and isinstance(args.literal, CommitTextEdit)
+    # shown as a shell line that splits back to the same list
+    assert args.literal.toPlainText() == "echo 'two words' 'it'\"'\"'s'"
+    args.literal.setPlainText('xterm -T "My shell" -e top')
+    args.literal.editing_finished.emit()
+    assert editor.document.node_inputs("run")["args"] == ["xterm", "-T", "My shell", "-e", "top"]
+    args.literal.setPlainText('["ls", "-l"]')  # the JSON array form still works
+    args.literal.editing_finished.emit()
+    assert editor.document.node_inputs("run")["args"] == ["ls", "-l"]
+    args.literal.setPlainText('echo "unclosed')
+    assert "cannot split it as a shell would" in args.error.text()
+    args.literal.editing_finished.emit()
+    assert editor.document.node_inputs("run")["args"] == ["ls", "-l"]
+
+
+def test_form_errors_and_problems_do_not_move_what_is_under_the_pointer(
+    qtbot: QtBot, registry: BlockRegistry
+) -> None:
+    editor = _editor(qtbot, registry, WorkflowDocument.from_text(COMMAND_FLOW))
+    editor.scene.select_nodes(["run"])
+    fields = editor.properties.fields
+    args, below = fields["args"], fields["cwd"]
+    assert isinstance(args, FieldEditor)
+    before = below.mapTo(editor, below.rect().topLeft())
+    canvas_before = editor.view.height()
+    args.literal.setPlainText('echo "unclosed')  # an error appears under the field...
+    qtbot.wait(1)  # the layout settles in the event loop
+    assert not args.error.isHidden()
+    assert below.mapTo(editor, below.rect().topLeft()) == before
+    args.literal.setPlainText("echo fine")  # ...and goes
+    editor.validate_now()
+    qtbot.wait(1)
+    assert args.error.isHidden()
+    assert below.mapTo(editor, below.rect().topLeft()) == before
+    assert editor.view.height() == canvas_before
+
+
+def test_the_nodes_problems_appear_below_its_fields(qtbot: QtBot, registry: BlockRegistry) -> None:
+    editor = _editor(qtbot, registry, WorkflowDocument.from_text(COMMAND_FLOW))
+    editor.scene.select_nodes(["run"])
+    cwd = editor.properties.findChild(QWidget, "field_cwd")
+    assert cwd is not None
+    before = cwd.mapTo(editor, cwd.rect().topLeft())
+    editor.properties.set_issues({"run": ["one problem", "another problem", "a third"]})
+    qtbot.wait(1)
+    assert cwd.mapTo(editor, cwd.rect().topLeft()) == before
