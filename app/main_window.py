@@ -103,7 +103,8 @@ class MainWindow(QMainWindow):
         self.splitter.addWidget(right)
         self.splitter.setStretchFactor(0, 0)
         self.splitter.setStretchFactor(1, 1)
-        self.splitter.setSizes([280, 1160])
+        # room for a name like "desktop-click-image" beside its state, triggers and last run
+        self.splitter.setSizes([340, 1100])
         self.setCentralWidget(self.splitter)
         self.connection_label = QLabel()
         self.statusBar().addPermanentWidget(self.connection_label)

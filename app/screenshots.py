@@ -1,6 +1,8 @@
 """``python -m app.screenshots OUTDIR``: render the GUI's views to PNG files.
 
-The main window and editor first; then, unless ``--no-runs``, the runs views
+The main window and editor first; then a fresh install at 1366x768 and
+1920x1080 (welcome page, example gallery, an example opened from it); then,
+unless ``--no-runs``, the runs views
 with real runs (``app.runs.screenshots``: live run, run detail with a failure
 screenshot, trends, triggers).
 
@@ -138,6 +140,43 @@ def take(outdir: Path, app: QApplication, registry: BlockRegistry) -> list[Path]
     return written
 
 
+#: common laptop and desktop screens: the first-run views must fit both
+FIRST_RUN_SIZES = ((1366, 768), (1920, 1080))
+
+
+def take_first_run(outdir: Path, app: QApplication, registry: BlockRegistry) -> list[Path]:
+    """A fresh install: the welcome page, the gallery, and an example opened from it."""
+    outdir.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    themes.apply(app, themes.LIGHT)
+    for width, height in FIRST_RUN_SIZES:
+        size = f"{width}x{height}"
+        with tempfile.TemporaryDirectory(prefix="deskpilot-shots-") as temp:
+            os.environ["DESKPILOT_HOME"] = temp
+            paths = DeskpilotPaths.from_env()  # nothing in it yet, as after an install
+            window = MainWindow(registry, paths, theme=themes.LIGHT)
+            window.resize(width, height)
+            window.show()
+            _settle(app)
+            page = window.empty
+            written.append(save_png(window, outdir / f"welcome-{size}.png"))
+            page.ensureWidgetVisible(page.cards[-1])
+            _settle(app)
+            written.append(save_png(window, outdir / f"gallery-{size}.png"))
+            example = next(c for c in page.cards if c.sample.path.name == "desktop_click_image.yaml")
+            example.open_button.click()
+            _settle(app)
+            editor = window.current_editor()
+            assert editor is not None
+            editor.view.fit_all()
+            _settle(app)
+            written.append(save_png(window, outdir / f"example-copy-{size}.png"))
+            window.close()
+            window.deleteLater()
+            _settle(app)
+    return written
+
+
 def _capture_shots(window: MainWindow, folder: Path, outdir: Path, app: QApplication) -> list[Path]:
     """The capture helpers: their panel section, the overlay and the test-target dialog."""
     written: list[Path] = []
@@ -202,6 +241,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     QCoreApplication.setApplicationName("Deskpilot")
     registry = BlockRegistry.with_builtins(plugins=False)
     paths = take(args.outdir, app, registry)
+    paths += take_first_run(args.outdir, app, registry)
     if not args.no_runs:
         from app.runs import screenshots as runs_screenshots
 

@@ -30,6 +30,7 @@ from app.theme import Theme
 
 #: cards per row by the page's width (a card wants about this many pixels)
 CARD_WIDTH = 340
+MAX_WIDTH = 1200
 
 
 class ExampleCard(QFrame):
@@ -77,7 +78,14 @@ class WelcomePage(QScrollArea):
         self.setFrameShape(QFrame.Shape.NoFrame)
         self.theme = theme
         self.examples = samples(examples or examples_dir())
+        outer = QWidget()
+        outer_layout = QHBoxLayout(outer)
+        outer_layout.setContentsMargins(0, 0, 0, 0)
         body = QWidget()
+        # lines a reader can follow on a wide screen
+        body.setMaximumWidth(MAX_WIDTH)
+        outer_layout.addWidget(body)
+        outer_layout.addStretch(1)
         layout = QVBoxLayout(body)
         layout.setContentsMargins(32, 24, 32, 24)
         layout.setSpacing(12)
@@ -114,7 +122,7 @@ class WelcomePage(QScrollArea):
         layout.addWidget(gallery_title)
         layout.addLayout(self.grid)
         layout.addStretch(1)
-        self.setWidget(body)
+        self.setWidget(outer)
         self._columns = 0
         self._arrange(2)
 
@@ -131,7 +139,8 @@ class WelcomePage(QScrollArea):
 
     def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt's name)
         super().resizeEvent(event)
-        self._arrange(max(1, min(3, self.viewport().width() // CARD_WIDTH)))
+        width = min(self.viewport().width(), MAX_WIDTH)
+        self._arrange(max(1, min(3, width // CARD_WIDTH)))
 
     def card(self, title: str) -> ExampleCard:
         return next(c for c in self.cards if c.sample.title == title)

@@ -166,6 +166,9 @@ class WorkflowListView(QTreeView):
         self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.setAccessibleName("Workflows")
+        # "desktop-click-image" in a narrow pane reads "deskt…mage", not "deskto…":
+        # the ends tell names apart (the tooltip has the whole name)
+        self.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         header = self.header()
         header.setStretchLastSection(False)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
