@@ -200,6 +200,9 @@ class Supervisor:
         self._order = 0
         #: Submits waiting for the end of ``batch()``: their rows and queue entries.
         self._batch: list[tuple[QueuedRow, QueuedRun]] | None = None
+        #: Submits waiting for the end of ``batch_behind()``: their queue entries and workflows.
+        self._behind: list[tuple[QueuedRun, LoadedWorkflow]] | None = None
+        self._behind_batch: BehindBatch | None = None
         #: Saved workflow versions by (name, path, content hash): a submit of an unchanged
         #: file needs no write for its version.
         self._versions: dict[tuple[str, str | None, str], VersionRef] = {}
@@ -511,6 +514,11 @@ class Supervisor:
             loaded, inputs, priority, trigger, run_id, deadline_seconds, checkpoint_from
         )
         entry.debug = _checked_debug(loaded, debug)
+        if self._behind is not None:
+            if checkpoint_from is not None:
+                self._checkpoint_sources[entry.run_id] = checkpoint_from
+            self._behind.append((entry, loaded))
+            return entry.run_id
         if self._batch is not None:
             if checkpoint_from is not None:
                 self._checkpoint_sources[entry.run_id] = checkpoint_from
@@ -641,9 +649,90 @@ class Supervisor:
                     self._enqueue(entry)
                 self._dispatch()
 
+    @contextlib.contextmanager
+    def batch_behind(self) -> Iterator[BehindBatch]:
+        """``batch`` whose one transaction is queued on the store lane as the block ends.
+
+        The loop never waits for the database: the block's submits return their
+        ids at once, and the runs are queued (and dispatched) once the write
+        has committed.  Calls added with ``BehindBatch.then`` run on the lane
+        right after that commit, and only if it succeeded.  ``written`` (set
+        as the block ends) tells the caller how the write went; if it failed,
+        none of the runs exists.  Later store-lane calls run after this write.
+        """
+        if self._behind_batch is not None:  # nested: the outermost block writes
+            yield self._behind_batch
+            return
+        batch = self._behind_batch = BehindBatch()
+        self._behind = []
+        try:
+            yield batch
+        finally:
+            pending, self._behind, self._behind_batch = self._behind, None, None
+            items = [(entry, loaded, self._known(loaded)) for entry, loaded in pending]
+            batch.written = self.store_behind(self._write_behind, items, batch.after)
+            batch.written.add_done_callback(functools.partial(self._behind_written, pending))
+
+    def _write_behind(
+        self,
+        items: list[tuple[QueuedRun, LoadedWorkflow, VersionRef | None]],
+        after: list[Callable[[], object]],
+    ) -> list[VersionRef]:
+        """Store lane: the versions not saved yet, all the runs in one transaction, then ``after``."""
+        versions: list[VersionRef] = []
+        saved: dict[tuple[str, str | None, str], VersionRef] = {}
+        for entry, loaded, known in items:
+            version = known or saved.get(_version_key(loaded))
+            if version is None:
+                version = self.store.save_workflow_version(entry.workflow, entry.path, loaded.text)
+                saved[_version_key(loaded)] = version
+            versions.append(version)
+        self.store.create_runs(
+            [
+                QueuedRow(e.run_id, e.workflow, v, e.trigger, e.priority, e.inputs)
+                for (e, _, _), v in zip(items, versions, strict=True)
+            ]
+        )
+        for call in after:
+            call()
+        return versions
+
+    def _behind_written(
+        self,
+        pending: list[tuple[QueuedRun, LoadedWorkflow]],
+        written: asyncio.Future[list[VersionRef]],
+    ) -> None:
+        if written.cancelled() or written.exception() is not None:
+            for entry, _ in pending:
+                self._checkpoint_sources.pop(entry.run_id, None)
+            return  # the caller reports it (see ``BehindBatch.written``)
+        for (entry, loaded), version in zip(pending, written.result(), strict=True):
+            self._remember_version(loaded, version)
+            self._enqueue(entry)
+        if pending:
+            self._dispatch()
+
+    def store_behind(self, function: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+        """Queue a blocking store call on the store lane and return at once, on the loop.
+
+        The lane runs its calls one at a time in the order they were queued
+        (``_in_store``'s among them): a write queued after another lands after it.
+        """
+        loop = self._loop or asyncio.get_running_loop()
+        return loop.run_in_executor(self._store_lane, functools.partial(function, *args))
+
     def prepare(self, loaded: LoadedWorkflow) -> None:
         """Record ``loaded``'s version ahead of its first run, off the path of a timed fire."""
         self._version_of(loaded)
+
+    async def prepare_off_loop(self, loaded: LoadedWorkflow) -> None:
+        """``prepare`` with the write on the store lane: a locked database does not stop the loop."""
+        if self._known(loaded) is None:
+            path = str(loaded.path) if loaded.path else None
+            version = await self._in_store(
+                self.store.save_workflow_version, loaded.workflow.name, path, loaded.text
+            )
+            self._remember_version(loaded, version)
 
     def _version_of(self, loaded: LoadedWorkflow) -> VersionRef:
         version = self._known(loaded)
@@ -1016,7 +1105,9 @@ class Supervisor:
             )
         entry.debug = replace(entry.debug, breakpoints=tuple(dict.fromkeys(nodes)))
         if active is not None:
-            await active.worker.send({"type": "breakpoints", "nodes": list(entry.debug.breakpoints)})
+            await active.worker.send(
+                {"type": "breakpoints", "nodes": list(entry.debug.breakpoints)}
+            )
         return entry.debug.breakpoints
 
     def _run_ended(self, worker: WorkerHandle, event: RunFinished) -> None:
@@ -1597,6 +1688,19 @@ def _collect_evidence(
         extra=extra,
         redactor=redactor,
     )
+
+
+@dataclass
+class BehindBatch:
+    """What ``Supervisor.batch_behind`` queued: calls to run after its commit, and its outcome."""
+
+    #: Store-lane calls run after the runs are written, only if they were.
+    after: list[Callable[[], object]] = field(default_factory=list)
+    #: Resolves once the write is done (raises its error if it failed); set as the block ends.
+    written: asyncio.Future[list[VersionRef]] | None = None
+
+    def then(self, call: Callable[[], object]) -> None:
+        self.after.append(call)
 
 
 @dataclass(frozen=True)

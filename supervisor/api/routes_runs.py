@@ -117,6 +117,8 @@ def _from_catalog(parts: DaemonParts, name: str) -> LoadedWorkflow:
 
 
 def _load(parts: DaemonParts, text_path: str) -> LoadedWorkflow:
+    """Read and validate a workflow file: blocking (a large file, a slow disk), so called in a
+    thread, never on the loop."""
     path = Path(text_path)
     if "\x00" in text_path or not path.is_absolute():
         raise Problem(
@@ -170,7 +172,7 @@ async def submit_run(parts: Parts, body: SubmitRequest) -> Submitted:
     if body.workflow is not None:
         loaded = _from_catalog(parts, body.workflow)
     else:
-        loaded = _load(parts, str(body.path))
+        loaded = await asyncio.to_thread(_load, parts, str(body.path))
     inputs = {**body.inputs, **read_text_inputs(loaded.workflow, body.text_inputs)}
     run_id = await parts.supervisor.submit_off_loop(
         loaded,
@@ -220,7 +222,7 @@ async def rerun_run(parts: Parts, run_id: str, body: RerunRequest | None = None)
                 409,
                 f"run {run_id} has no workflow file on record; pass 'path' to re-run on a file",
             )
-        current = _load(parts, text).path
+        current = (await asyncio.to_thread(_load, parts, text)).path
     if body.mode == "from_node" and not body.node:
         raise Problem(422, "node: mode 'from_node' needs the id of the node to run from")
     debug = DebugOptions(

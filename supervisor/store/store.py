@@ -408,11 +408,12 @@ class HistoryStore:
                         "trigger": row.trigger,
                         "priority": row.priority,
                         "inputs": row.inputs,
-                        "queued_at": at,
+                        # a microsecond apart: the history lists them in the order submitted
+                        "queued_at": at + timedelta(microseconds=index),
                         "started_at": None,
                         "finished_at": None,
                     }
-                    for row in queued
+                    for index, row in enumerate(queued)
                 ],
             )
 

@@ -13,10 +13,19 @@ refusal is recorded in the history as a cancelled run, not dropped.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
+from automation.errors import DeskpilotError
 from supervisor.store.store import HistoryStore
-from supervisor.triggers.specs import parse_after_label
+from supervisor.triggers.specs import after_label, parse_after_label
+from supervisor.triggers.state import NotRun
+
+if TYPE_CHECKING:
+    from supervisor.triggers.manager import TriggerManager
+
+logger = logging.getLogger(__name__)
 
 CHAIN_WINDOW = 60.0
 #: Runs walked back at most, so a long (legitimate) chain costs bounded reads.
@@ -50,3 +59,43 @@ def loop_refusal(chain: list[str], target: str, window: float) -> str | None:
         "stopped so they do not start each other forever. Remove one of the 'after' triggers, "
         "or give it a status filter that breaks the loop"
     )
+
+
+async def start_chained(
+    manager: TriggerManager, keys: list[str], workflow: str, run_id: str
+) -> None:
+    """Start the runs of ``after`` triggers ``keys`` once run ``run_id`` of ``workflow`` ended.
+
+    The chain is read on the store lane, off the loop; a run whose workflow is
+    already in it is refused and recorded (``loop_refusal``).
+    """
+    if not any((t := manager._triggers.get(key)) is not None and t.active for key in keys):
+        return
+    try:
+        chain = await manager.supervisor.store_behind(
+            recent_chain, manager.store, run_id, manager.now(), manager.chain_window
+        )
+    except DeskpilotError as exc:
+        logger.error("cannot read the chain of run %s: %s", run_id, exc)
+        chain = []
+    label = after_label(workflow, run_id)
+    for key in keys:
+        trigger = manager._triggers.get(key)
+        if trigger is None or not trigger.active:
+            continue
+        loaded = manager.catalog.get(trigger.workflow)
+        refusal = loop_refusal(chain, trigger.workflow, manager.chain_window)
+        if refusal is None:
+            manager._submit(trigger, loaded, dict(trigger.spec.inputs), label, at=manager.now())
+            continue
+        logger.warning("trigger %s: %s", key, refusal)
+        trigger.state.last_error = refusal
+        manager._save(trigger.state)
+        row = NotRun(
+            workflow=trigger.workflow,
+            trigger=label,
+            error=f"not started: {refusal}",
+            at=manager.now(),
+            inputs=trigger.spec.inputs,
+        )
+        manager._record(loaded, [row])

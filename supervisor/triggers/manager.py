@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import dataclasses
+import functools
 import logging
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
@@ -45,18 +45,18 @@ from automation.model import (
     WebhookTrigger,
     WorkflowFinishedTrigger,
 )
-from automation.redaction import process_redactor
 from automation.secrets import SecretStore, secret_store_from_env
 from supervisor.breaker import BreakerState
 from supervisor.rate import RunRate
 from supervisor.session import SessionProbe, default_probe
 from supervisor.triggers.active import ActiveTrigger
 from supervisor.triggers.catalog import WorkflowCatalog
-from supervisor.triggers.chain import CHAIN_WINDOW, loop_refusal, recent_chain
+from supervisor.triggers.chain import CHAIN_WINDOW, start_chained
 from supervisor.triggers.deferral import DEFAULT_POLL, DesktopDeferral
-from supervisor.triggers.errors import TriggerError, WebhookNotFound, WebhookThrottled
+from supervisor.triggers.errors import TriggerError
 from supervisor.triggers.files import FileTriggerWatch, resolve_folder
 from supervisor.triggers.hotkeys import HotkeyBindings
+from supervisor.triggers.passes import SchedulePasses
 from supervisor.triggers.schedules import (
     ScheduleJobs,
     account_fires,
@@ -64,7 +64,6 @@ from supervisor.triggers.schedules import (
     new_scheduler,
 )
 from supervisor.triggers.specs import (
-    after_label,
     fit,
     hotkey_label,
     spec_dump,
@@ -72,7 +71,8 @@ from supervisor.triggers.specs import (
     trigger_key,
 )
 from supervisor.triggers.state import UNKNOWN_HISTORY, NotRun, TriggerState, TriggerStateStore
-from supervisor.triggers.webhooks import bind_webhooks, parse_payload, verify_call, webhook_inputs
+from supervisor.triggers.webhooks import admit_call, bind_webhooks, webhook_secret
+from supervisor.triggers.writes import TriggerWrites
 from supervisor.webhook_signature import ReplayCache
 
 if TYPE_CHECKING:
@@ -105,6 +105,7 @@ class TriggerManager:
         self.chain_window = chain_window
         self.poll_interval = poll_interval
         self.state_store = TriggerStateStore(parts.store, self.now)
+        self.writes = TriggerWrites(parts.supervisor, parts.store, self.state_store)
         self.jobs = ScheduleJobs(
             scheduler if scheduler is not None else new_scheduler(),
             self._schedule_woke,
@@ -132,13 +133,14 @@ class TriggerManager:
         self._fired: builtins.list[tuple[str, str]] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopped = False
+        self.passes = SchedulePasses(self)
         #: Desktop schedules wait while the screen is locked or the machine goes to sleep.
         self.deferral = DesktopDeferral(self, session or default_probe(), poll=session_poll)
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self._states = self.state_store.load_all()
+        self._states = await self.supervisor.store_behind(self.state_store.load_all)
         self.jobs.start()
         self.supervisor.on_run_finished.append(self._run_finished)
         self.supervisor.on_breaker.append(self._breaker_changed)
@@ -148,6 +150,9 @@ class TriggerManager:
             if state.key not in self._triggers and state.removed_at is None:
                 state.removed_at = now  # its workflow went away while we were stopped
                 self._save(state)
+        # The catch-up of fires missed while stopped, and every write queued so far, done.
+        await self.passes.idle()
+        await self.supervisor.store_behind(lambda: None)
         logger.info(
             "triggers started: %d workflows, %d triggers",
             len(self.catalog.names()),
@@ -156,6 +161,7 @@ class TriggerManager:
 
     async def stop(self) -> None:
         """Stop firing; nothing is marked removed, so the next start picks up where we left."""
+        await self.passes.idle()  # the pass being written, and those waiting for it
         self._stopped = True
         await self.catalog.stop()
         if self._run_finished in self.supervisor.on_run_finished:
@@ -348,10 +354,7 @@ class TriggerManager:
             if loaded is not None:
                 # Save its version now, not in its first fire's batch: one write per workflow
                 # there made the first second after a start tens of milliseconds late.
-                try:
-                    self.supervisor.prepare(loaded)
-                except DeskpilotError as exc:
-                    logger.warning("could not record workflow %s: %s", trigger.workflow, exc)
+                self._spawn(self._prepare(trigger.workflow, loaded))
             if spec.at is not None and not self._date_ahead(trigger):
                 if trigger.state.last_fire_at is None:
                     logger.info("schedule %s: its date has passed; it will not run", trigger.key)
@@ -372,6 +375,12 @@ class TriggerManager:
         elif isinstance(spec, HotkeyTrigger):
             problem = self._hotkeys.bind(trigger.key, parse_hotkey(spec.keys))
             self._set_problem(trigger.key, problem)
+
+    async def _prepare(self, name: str, loaded: LoadedWorkflow) -> None:
+        try:
+            await self.supervisor.prepare_off_loop(loaded)
+        except DeskpilotError as exc:
+            logger.warning("could not record workflow %s: %s", name, exc)
 
     def _date_ahead(self, trigger: ActiveTrigger) -> bool:
         run_date = trigger.schedule.get_next_fire_time(None, self.now())
@@ -405,48 +414,26 @@ class TriggerManager:
         self._due[key] = generation
 
     def _handle_due(self) -> None:
+        if self.passes.writing:
+            return  # handled once the pass being written is done
         due, self._due = self._due, {}
-        changed: builtins.list[TriggerState] = []
-        before: dict[str, TriggerState] = {}
-        # Log lines cost a fraction of a millisecond each: written after the runs are
-        # durable, they do not make the last fire of a batch later.
-        self._fired = []
-        try:
-            # One transaction for all the runs these schedules start (then their states).
-            with self.supervisor.batch():
-                for key, generation in due.items():
-                    trigger = self._triggers.get(key)
-                    if trigger is None or trigger.generation != generation or not trigger.active:
-                        continue
-                    before[key] = dataclasses.replace(trigger.state)
-                    try:
-                        if self._reconcile(trigger, live=True, save=False):
-                            changed.append(trigger.state)
-                    except Exception:  # one schedule's bug must not stop the others firing
-                        logger.exception("schedule %s failed while firing", key)
-        except Exception as exc:  # the history refused the runs: a full disk, a lock...
-            # None of the runs exists: put the states back, so the next wake-up (or the next
-            # start) accounts for these fires again instead of believing them run.
-            logger.error("could not queue the runs of %d schedule(s): %s", len(before), exc)
-            for key, state in before.items():
-                trigger = self._triggers.get(key)
-                if trigger is not None:
-                    trigger.state = state
-            return
-        finally:
-            fired, self._fired = self._fired, None
-        for key, run_id in fired:
-            logger.info("trigger %s started run %s", key, run_id)
-        if changed:
-            try:
-                self.state_store.save_many(changed)
-            except DeskpilotError as exc:
-                logger.error("could not save the state of %d schedule(s): %s", len(changed), exc)
+        work = [
+            trigger
+            for key, generation in due.items()
+            if (trigger := self._triggers.get(key)) is not None
+            and trigger.generation == generation
+            and trigger.active
+        ]
+        self.passes.run(work, live=True)
 
     def _schedule_account(self, key: str, generation: int) -> None:
         trigger = None if self.deferral.is_deferred(key) else self._triggers.get(key)
         if trigger is not None and trigger.generation == generation and trigger.active:
-            self._reconcile(trigger, live=True)
+            self.passes.run([trigger], live=True)
+
+    def _reconcile(self, trigger: ActiveTrigger, *, live: bool, cause: str | None = None) -> None:
+        """Account for every fire of ``trigger`` due since ``checked_through`` (see ``_account``)."""
+        self.passes.run([trigger], live=live, cause=cause)
 
     def _labels_recorded(self, trigger: ActiveTrigger, after: datetime) -> Callable[..., set[str]]:
         """Which due fires' labels the history already holds, asked only when it may hold any.
@@ -462,16 +449,14 @@ class TriggerManager:
             return lambda _labels: set()
         return lambda labels: self.state_store.recorded(trigger.workflow, labels)
 
-    def _reconcile(
-        self, trigger: ActiveTrigger, *, live: bool, save: bool = True, cause: str | None = None
-    ) -> bool:
+    def _account(self, trigger: ActiveTrigger, *, live: bool, cause: str | None = None) -> bool:
         """Account for every fire due since ``checked_through``: run it or record it as missed.
 
         The run (or the missed record) of each fire carries the label
         ``schedule:<key>@<time>`` and is durable before ``checked_through``
         moves past that time; after a crash in between, the label found in
-        the history stops the fire from running twice.  With ``save=False``
-        the caller saves the state (after this returns True: it changed).
+        the history stops the fire from running twice.  The caller (``_pass``)
+        saves the state after this returns True: it changed.
         """
         if self._stopped:
             return False  # left for the next start, which enumerates from the same mark
@@ -506,8 +491,6 @@ class TriggerManager:
         for fire, label in batch.runs:
             self._submit(trigger, loaded, dict(spec.inputs), label, at=fire, save=False)
         trigger.state.checked_through = batch.checked_through
-        if save:
-            self._save(trigger.state)
         return True
 
     # -- file triggers ---------------------------------------------------------------------
@@ -555,51 +538,25 @@ class TriggerManager:
         Raises the ``webhooks`` errors, SecretError (keyring unreachable), WorkflowError
         (payload values that do not fit the inputs) or SupervisorError (shutting down).
         """
-        return self._webhook_submit(name, header, body, self._webhook_secret(name))
+        admitted = admit_call(self, name, header, body, webhook_secret(self, name))
+        if admitted is None:
+            return None
+        trigger, loaded, inputs, label = admitted
+        return self._webhook_started(trigger, self.supervisor.submit(loaded, inputs, trigger=label))
 
     async def call_webhook(self, name: str, header: str | None, body: bytes) -> str | None:
-        """``webhook`` with the keyring read in a thread (D-Bus takes tens of milliseconds)."""
-        expected = await asyncio.to_thread(self._webhook_secret, name)
-        return self._webhook_submit(name, header, body, expected)
-
-    def _webhook_secret(self, name: str) -> str | None:
-        # an unknown name reads the keyring too: both answers take about as long
-        trigger = self._webhook(name)
-        spec = trigger.spec if trigger is not None else None
-        value = self.secrets().get(
-            spec.secret if isinstance(spec, WebhookTrigger) else "no_webhook"
-        )
-        if value is not None:
-            # resolved in this process: masked in whatever it logs or answers from now on
-            process_redactor().add(value)
-        return value
-
-    def _webhook_submit(
-        self, name: str, header: str | None, body: bytes, expected: str | None
-    ) -> str | None:
-        trigger = self._webhook(name)
-        spec = trigger.spec if trigger is not None else None
-        assert spec is None or isinstance(spec, WebhookTrigger)
-        now = self.now().timestamp()
-        verify_call(name, spec, header, body, expected, now=now, replays=self._replays)
-        payload = parse_payload(body)  # only a verified body is parsed
-        assert trigger is not None and spec is not None
-        if not trigger.active:
-            logger.info(
-                "webhook %s called while its trigger is %s; not running",
-                spec.name,
-                "disabled" if not spec.enabled else f"paused ({trigger.paused_reason})",
-            )
+        """``webhook`` with the keyring read in a thread (D-Bus takes tens of milliseconds)
+        and the run's write on the store lane: a locked database delays the answer, not
+        the loop."""
+        expected = await asyncio.to_thread(webhook_secret, self, name)
+        admitted = admit_call(self, name, header, body, expected)
+        if admitted is None:
             return None
-        loaded = self.catalog.get(trigger.workflow)
-        if loaded is None:
-            raise WebhookNotFound(spec.name)
-        inputs = webhook_inputs(spec, loaded.workflow.inputs, payload)
-        refused = self.rate.admit(trigger.key, self.supervisor.clock())
-        if refused is not None:
-            self._skip(trigger, loaded, inputs, fit(f"webhook:{spec.name}"), self.now(), refused)
-            raise WebhookThrottled(refused)
-        run_id = self.supervisor.submit(loaded, inputs, trigger=fit(f"webhook:{spec.name}"))
+        trigger, loaded, inputs, label = admitted
+        run_id = await self.supervisor.submit_off_loop(loaded, inputs, trigger=label)
+        return self._webhook_started(trigger, run_id)
+
+    def _webhook_started(self, trigger: ActiveTrigger, run_id: str) -> str:
         trigger.state.last_fire_at = self.now()
         trigger.state.last_error = None
         self._save(trigger.state)
@@ -616,41 +573,7 @@ class TriggerManager:
             and status in t.spec.status
         ]
         if keys and self._loop is not None:
-            self._loop.call_soon(self._chain, keys, workflow, run_id)
-
-    def _chain(self, keys: builtins.list[str], workflow: str, run_id: str) -> None:
-        label = after_label(workflow, run_id)
-        chain: builtins.list[str] | None = None
-        for key in keys:
-            trigger = self._triggers.get(key)
-            if trigger is None or not trigger.active:
-                continue
-            loaded = self.catalog.get(trigger.workflow)
-            if chain is None:
-                try:
-                    chain = recent_chain(self.store, run_id, self.now(), self.chain_window)
-                except DeskpilotError as exc:
-                    logger.error("cannot read the chain of run %s: %s", run_id, exc)
-                    chain = []
-            refusal = loop_refusal(chain, trigger.workflow, self.chain_window)
-            if refusal is not None:
-                logger.warning("trigger %s: %s", key, refusal)
-                trigger.state.last_error = refusal
-                self._save(trigger.state)
-                self._record(
-                    loaded,
-                    [
-                        NotRun(
-                            workflow=trigger.workflow,
-                            trigger=label,
-                            error=f"not started: {refusal}",
-                            at=self.now(),
-                            inputs=trigger.spec.inputs,
-                        )
-                    ],
-                )
-                continue
-            self._submit(trigger, loaded, dict(trigger.spec.inputs), label, at=self.now())
+            self._spawn(start_chained(self, keys, workflow, run_id))
 
     # -- circuit breakers ------------------------------------------------------------------
     def _breaker_changed(self, workflow: str, state: BreakerState) -> None:
@@ -741,22 +664,63 @@ class TriggerManager:
             self._skip(trigger, loaded, inputs, label, at, refused)
             return None
         if loaded is None:
-            error = f"workflow {trigger.workflow} is not loaded"
-        else:
-            try:
+            self._not_started(
+                trigger,
+                loaded,
+                inputs,
+                label,
+                at,
+                f"workflow {trigger.workflow} is not loaded",
+                save,
+            )
+            return None
+        try:
+            # Written behind, on the store lane; inside a schedules' pass, in its transaction.
+            with self.supervisor.batch_behind() as batch:
                 run_id = self.supervisor.submit(loaded, inputs, trigger=label)
-            except DeskpilotError as exc:
-                error = str(exc)
-            else:
                 trigger.state.last_fire_at = at
                 trigger.state.last_error = None
                 if save:
-                    self._save(trigger.state)
-                if self._fired is not None:
-                    self._fired.append((trigger.key, run_id))  # logged once they are durable
-                else:
-                    logger.info("trigger %s started run %s", trigger.key, run_id)
-                return run_id
+                    batch.then(self.writes.saver([trigger.state]))
+        except DeskpilotError as exc:
+            self._not_started(trigger, loaded, inputs, label, at, str(exc), save)
+            return None
+        if self._fired is not None:
+            self._fired.append((trigger.key, run_id))  # logged once they are durable
+        else:
+            assert batch.written is not None
+            batch.written.add_done_callback(
+                functools.partial(self._submit_written, trigger, loaded, inputs, label, at, run_id)
+            )
+        return run_id
+
+    def _submit_written(
+        self,
+        trigger: ActiveTrigger,
+        loaded: LoadedWorkflow,
+        inputs: dict[str, Any],
+        label: str,
+        at: datetime,
+        run_id: str,
+        written: asyncio.Future[Any],
+    ) -> None:
+        error = written.exception() if not written.cancelled() else asyncio.CancelledError()
+        if error is None:
+            logger.info("trigger %s started run %s", trigger.key, run_id)
+        else:
+            self._not_started(trigger, loaded, inputs, label, at, str(error), True)
+
+    def _not_started(
+        self,
+        trigger: ActiveTrigger,
+        loaded: LoadedWorkflow | None,
+        inputs: dict[str, Any],
+        label: str,
+        at: datetime,
+        error: str,
+        save: bool,
+    ) -> None:
+        """A fire that could not become a run: recorded with the reason."""
         logger.warning("trigger %s could not start a run: %s", trigger.key, error)
         trigger.state.last_error = error
         if save:
@@ -773,27 +737,9 @@ class TriggerManager:
                 )
             ],
         )
-        return None
 
     def _record(self, loaded: LoadedWorkflow | None, items: builtins.list[NotRun]) -> None:
-        try:
-            version = None
-            if loaded is not None:
-                ref = self.store.save_workflow_version(
-                    loaded.workflow.name, str(loaded.path) if loaded.path else None, loaded.text
-                )
-                version = (ref.workflow_id, ref.version_id)
-            self.state_store.record_not_run(items, version)
-        except DeskpilotError as exc:
-            logger.error(
-                "could not record %d fire(s) that did not run (%s): %s",
-                len(items),
-                ", ".join(item.trigger for item in items[:5]),
-                exc,
-            )
+        self.writes.record(loaded, items)
 
     def _save(self, state: TriggerState) -> None:
-        try:
-            self.state_store.save(state)
-        except DeskpilotError as exc:
-            logger.error("could not save the state of trigger %s: %s", state.key, exc)
+        self.writes.save(state)

@@ -15,11 +15,24 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from automation.loader import LoadedWorkflow
 from automation.model import Trigger, WebhookTrigger
+from automation.redaction import process_redactor
 from supervisor import webhook_signature as signature
-from supervisor.triggers.errors import WebhookPayloadInvalid, WebhookRejected, WebhookReplayed
+from supervisor.triggers.active import ActiveTrigger
+from supervisor.triggers.errors import (
+    WebhookNotFound,
+    WebhookPayloadInvalid,
+    WebhookRejected,
+    WebhookReplayed,
+    WebhookThrottled,
+)
+from supervisor.triggers.specs import fit
+
+if TYPE_CHECKING:
+    from supervisor.triggers.manager import TriggerManager
 
 logger = logging.getLogger(__name__)
 
@@ -128,3 +141,49 @@ def bind_webhooks(
             f"{holder}; this one cannot be called until one of them is renamed"
         )
     return kept, problems
+
+
+def webhook_secret(manager: TriggerManager, name: str) -> str | None:
+    """The keyring secret of webhook ``name`` (blocking: D-Bus); masked from now on."""
+    # an unknown name reads the keyring too: both answers take about as long
+    trigger = manager._webhook(name)
+    spec = trigger.spec if trigger is not None else None
+    value = manager.secrets().get(spec.secret if isinstance(spec, WebhookTrigger) else "no_webhook")
+    if value is not None:
+        # resolved in this process: masked in whatever it logs or answers from now on
+        process_redactor().add(value)
+    return value
+
+
+def admit_call(
+    manager: TriggerManager, name: str, header: str | None, body: bytes, expected: str | None
+) -> tuple[ActiveTrigger, LoadedWorkflow, dict[str, Any], str] | None:
+    """The verified call's trigger, workflow, inputs and label; None if not to run.
+
+    Raises the errors of ``verify_call``, ``WebhookNotFound`` or ``WebhookThrottled``
+    (the fire is recorded as skipped).
+    """
+    trigger = manager._webhook(name)
+    spec = trigger.spec if trigger is not None else None
+    assert spec is None or isinstance(spec, WebhookTrigger)
+    now = manager.now().timestamp()
+    verify_call(name, spec, header, body, expected, now=now, replays=manager._replays)
+    payload = parse_payload(body)  # only a verified body is parsed
+    assert trigger is not None and spec is not None
+    if not trigger.active:
+        logger.info(
+            "webhook %s called while its trigger is %s; not running",
+            spec.name,
+            "disabled" if not spec.enabled else f"paused ({trigger.paused_reason})",
+        )
+        return None
+    loaded = manager.catalog.get(trigger.workflow)
+    if loaded is None:
+        raise WebhookNotFound(spec.name)
+    inputs = webhook_inputs(spec, loaded.workflow.inputs, payload)
+    label = fit(f"webhook:{spec.name}")
+    refused = manager.rate.admit(trigger.key, manager.supervisor.clock())
+    if refused is not None:
+        manager._skip(trigger, loaded, inputs, label, manager.now(), refused)
+        raise WebhookThrottled(refused)
+    return trigger, loaded, inputs, label

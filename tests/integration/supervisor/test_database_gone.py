@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -207,5 +208,84 @@ def test_a_database_locked_elsewhere_delays_writes_not_the_api(home: Path) -> No
             eventually(ended, timeout=60)
             assert [http.get(f"/runs/{i}").json()["run"]["resumes"] for i in ids] == [0] * 6
             eventually(lambda: http.get("/health").json()["status"] == "ok", timeout=20)
+    finally:
+        daemon.stop()
+
+
+TICKER = """\
+deskpilot: 1
+name: ticker
+nodes:
+  a: {block: control.pass}
+triggers:
+  - {type: schedule, interval: 1s, misfire: catch_up}
+"""
+
+
+def fire_times(labels: list[str]) -> list[datetime]:
+    """The fire times named by ``schedule:<key>@<time>`` labels (a gap names its two ends)."""
+    times = []
+    for label in labels:
+        for part in label.split("@", 1)[1].split(".."):
+            times.append(datetime.fromisoformat(part))
+    return times
+
+
+def test_schedules_fire_through_a_locked_database_without_stalling_the_api(home: Path) -> None:
+    """An interval schedule fires every second while another process holds the write lock
+    for 10 s (twice the busy timeout: the first writes fail).  ``/health`` and ``/workers``
+    answer fast all along; afterwards every fire is in the history once, none lost."""
+    daemon = RunningDaemon(home, TEST_CONFIG, triggers=True, workflows={"ticker": TICKER})
+    daemon.start()
+    try:
+        with daemon.http(timeout=30) as http:
+
+            def labels() -> list[str]:
+                page = http.get("/runs", params={"workflow": "ticker", "limit": 500}).json()
+                return [run["trigger"] for run in page["runs"]]
+
+            eventually(lambda: len(labels()) >= 2, timeout=20)
+            holder = subprocess.Popen(
+                [sys.executable, "-c", HOLD_LOCK, str(database_of(daemon)), str(LOCK_SECONDS)],
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            try:
+                assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+                locked_at = time.monotonic()
+                locked_wall = datetime.now(UTC)
+                times: dict[str, list[float]] = {"/health": [], "/workers": []}
+                while time.monotonic() - locked_at < LOCK_SECONDS - 0.5:
+                    for route, seen in times.items():
+                        started = time.monotonic()
+                        assert http.get(route).status_code == 200
+                        seen.append(time.monotonic() - started)
+                    time.sleep(0.05)
+            finally:
+                holder.wait(LOCK_SECONDS + 10)
+                if holder.stdout is not None:
+                    holder.stdout.close()
+            released = datetime.now(UTC)
+            for route, seen in times.items():
+                logger.warning(
+                    "%s while locked, schedule firing: %d calls, max %.0f ms",
+                    route,
+                    len(seen),
+                    max(seen) * 1000,
+                )
+                assert max(seen) < ANSWER_BOUND, (route, sorted(seen)[-5:])
+
+            # The fires made while locked reach the history once the lock is gone.
+            def through_release() -> bool:
+                return max(fire_times(labels())) > released + timedelta(seconds=2)
+
+            eventually(through_release, timeout=60)
+            found = labels()
+            assert len(found) == len(set(found)), "a fire was recorded twice"
+            fires = sorted(fire_times(found))
+            during = [t for t in fires if locked_wall <= t <= released]
+            assert len(during) >= LOCK_SECONDS - 2, during  # fired while locked, none lost
+            gaps = [(b - a).total_seconds() for a, b in zip(fires, fires[1:], strict=False)]
+            assert max(gaps) <= 1.0, fires  # every second accounted for
     finally:
         daemon.stop()

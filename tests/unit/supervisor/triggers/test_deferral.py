@@ -104,6 +104,8 @@ def test_fires_missed_while_down_wait_for_a_locked_screen_then_follow_the_policy
         probe.state = SessionState(locked_by="org.gnome.ScreenSaver GetActive")
         async with session(tmp_path, now, probe) as manager:
             await until(lambda: manager.deferral.is_deferred("clicker:0"))
+            # the deferral's record is written behind, on the store lane
+            await until(lambda: bool(history(tmp_path, "clicker")))
             runs = history(tmp_path, "clicker")
             assert [r.trigger.split("@")[0] for r in runs] == ["deferred:clicker:0"]
             now.advance(5)
