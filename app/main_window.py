@@ -253,7 +253,7 @@ class MainWindow(QMainWindow):
         for action in (self.run_action, self.validate_action, None, self.duplicate_action,
                        self.rename_action, self.trash_action):  # fmt: skip
             workflow.addSeparator() if action is None else workflow.addAction(action)
-        help_menu = bar.addMenu("&Help")
+        help_menu = self.help_menu = bar.addMenu("&Help")
         self.welcome_action = self._action("&Welcome and examples", None, self.show_welcome)
         self.docs_action = self._action("&Documentation", "F1", self.show_documentation)
         self.shortcuts_action = self._action(

@@ -39,7 +39,8 @@ class ExampleCard(QFrame):
         self.sample = sample
         self.setObjectName("example_card")
         self.setFrameShape(QFrame.Shape.StyledPanel)
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        # the cards of a row take the height of the tallest: their buttons line up
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         layout = QVBoxLayout(self)
         title = QLabel(f"<b>{sample.title}</b>")
         title.setTextFormat(Qt.TextFormat.RichText)
@@ -59,6 +60,7 @@ class ExampleCard(QFrame):
         row.addWidget(self.open_button)
         layout.addWidget(title)
         layout.addWidget(description)
+        layout.addStretch(1)
         layout.addLayout(row)
 
 
@@ -84,7 +86,7 @@ class WelcomePage(QScrollArea):
         body = QWidget()
         # lines a reader can follow on a wide screen
         body.setMaximumWidth(MAX_WIDTH)
-        outer_layout.addWidget(body)
+        outer_layout.addWidget(body, 10)  # grows up to MAX_WIDTH, the stretch takes the rest
         outer_layout.addStretch(1)
         layout = QVBoxLayout(body)
         layout.setContentsMargins(32, 24, 32, 24)

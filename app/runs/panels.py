@@ -17,7 +17,7 @@ from typing import Any
 
 from PySide6.QtCore import QByteArray, QObject, Qt
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
-from PySide6.QtWidgets import QDockWidget, QMenu, QToolBar, QWidget
+from PySide6.QtWidgets import QDockWidget, QFrame, QMenu, QScrollArea, QToolBar, QWidget
 
 from app.editor.widget import EditorWidget
 from app.main_window import MainWindow
@@ -48,6 +48,7 @@ class RunPanels(QObject):
         self.triggers = TriggersView(link, theme, editor_for=window.editor_for)
         self.secrets = SecretsView(theme)
         self.docks: dict[str, QDockWidget] = {}
+        self.views: dict[str, QWidget] = {}
         for key, title, widget in (
             ("live", "Run", self.live),
             ("history", "History", self.history),
@@ -83,7 +84,15 @@ class RunPanels(QObject):
     def _dock(self, key: str, title: str, widget: QWidget) -> QDockWidget:
         dock = QDockWidget(title, self.window)
         dock.setObjectName(f"dock_{key}")
-        dock.setWidget(widget)
+        # The docks are tabbed together, so the tallest minimum of them all (History's
+        # charts and table) would hold the bottom area at half a 768-pixel screen. In a
+        # scroll area a panel can be made small; what does not fit scrolls.
+        scroller = QScrollArea()
+        scroller.setWidgetResizable(True)
+        scroller.setFrameShape(QFrame.Shape.NoFrame)
+        scroller.setWidget(widget)
+        dock.setWidget(scroller)
+        self.views[key] = widget
         dock.setAllowedAreas(
             Qt.DockWidgetArea.BottomDockWidgetArea | Qt.DockWidgetArea.RightDockWidgetArea
         )
@@ -129,7 +138,11 @@ class RunPanels(QObject):
         menu.addSeparator()
         menu.addAction(self.cancel_action)
         menu.addAction(self.start_action)
-        window.menuBar().addMenu(menu)
+        help_menu = getattr(window, "help_menu", None)  # Help stays the last menu
+        if help_menu is not None:
+            window.menuBar().insertMenu(help_menu.menuAction(), menu)
+        else:
+            window.menuBar().addMenu(menu)
         self.menu = menu
         # Cancel also belongs beside Run in the Workflow menu
         for holder in window.run_action.associatedObjects():
@@ -146,7 +159,7 @@ class RunPanels(QObject):
         dock = self.docks[key]
         dock.show()
         dock.raise_()
-        widget = dock.widget()
+        widget = self.views[key]
         if widget is self.history:
             self.history.start()
         widget.setFocus(Qt.FocusReason.ShortcutFocusReason)

@@ -139,3 +139,30 @@ def test_the_nodes_problems_appear_below_its_fields(qtbot: QtBot, registry: Bloc
     editor.properties.set_issues({"run": ["one problem", "another problem", "a third"]})
     qtbot.wait(1)
     assert cwd.mapTo(editor, cwd.rect().topLeft()) == before
+
+
+def test_the_run_panels_leave_the_canvas_most_of_a_small_screen(
+    qtbot: QtBot, registry: BlockRegistry, tmp_path: Path
+) -> None:
+    """The panels are tabbed together: History's minimum height held them at half of 768 px.
+
+    The link is never started: the layout does not need a supervisor.
+    """
+    from app.main_window import MainWindow
+    from app.prompts import Prompts
+    from app.runs.panels import RunPanels
+    from app.supervisor_link import SupervisorLink
+    from supervisor.paths import DeskpilotPaths
+
+    paths = DeskpilotPaths.under(tmp_path / "home").ensure()
+    link = SupervisorLink(paths, autostart=False, poll_interval=0.5)
+    window = MainWindow(registry, paths, theme=themes.LIGHT, connection=link, prompts=Prompts())
+    qtbot.addWidget(window)
+    panels = RunPanels.install(window, link)
+    window.resize(1366, 768)
+    window.show()
+    qtbot.waitExposed(window)
+    qtbot.waitUntil(lambda: window.centralWidget().height() > 0)
+    assert window.centralWidget().height() > 1.5 * panels.docks["live"].height()
+    menus = [a.text().replace("&", "") for a in window.menuBar().actions()]
+    assert menus[-2:] == ["Runs", "Help"]
