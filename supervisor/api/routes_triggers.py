@@ -13,6 +13,7 @@ cannot be replayed.  It is still only reachable on the user's socket.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Request, Security
@@ -63,7 +64,9 @@ def _triggers(parts: DaemonParts) -> Any:
 async def list_workflows(parts: Parts) -> list[WorkflowInfo]:
     if parts.catalog is None:
         return []
-    entries = parts.catalog.list()
+    # the last run of each is read in a thread: a read may wait on the database, the loop must not
+    statuses = await asyncio.to_thread(parts.catalog.last_statuses, parts.catalog.file_names())
+    entries = parts.catalog.list(statuses)
     return [WorkflowInfo.model_validate(entry) for entry in entries]
 
 

@@ -35,7 +35,7 @@ import asyncio
 import builtins
 import itertools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -199,7 +199,9 @@ class WorkflowCatalog:
     def names(self) -> list[str]:
         return sorted(self._active)
 
-    def list(self) -> list[dict[str, Any]]:
+    def list(self, statuses: Mapping[str, str | None] | None = None) -> list[dict[str, Any]]:
+        """The catalog's entries; ``statuses`` (from ``last_statuses``, read off the loop)
+        spares the history reads otherwise made here."""
         result = []
         for entry in sorted(self._entries.values(), key=lambda e: e.path.name):
             name = (
@@ -222,10 +224,25 @@ class WorkflowCatalog:
                     # True while an invalid edit is shown but the last valid version runs
                     "using_last_valid": owner and bool(entry.issues),
                     "triggers": len(entry.active.workflow.triggers) if entry.active else 0,
-                    "last_run_status": self._last_status(name),
+                    "last_run_status": (
+                        statuses.get(name) if statuses is not None else self._last_status(name)
+                    ),
                 }
             )
         return result
+
+    def file_names(self) -> builtins.list[str]:
+        """The names ``list`` shows: each file's workflow name, or its declared name or stem."""
+        return [
+            entry.active.workflow.name
+            if entry.active is not None
+            else entry.declared_name or entry.path.stem
+            for entry in self._entries.values()
+        ]
+
+    def last_statuses(self, names: Sequence[str]) -> dict[str, str | None]:
+        """The status of each workflow's newest run: history reads, so called in a thread."""
+        return {name: self._last_status(name) for name in names}
 
     def _last_status(self, name: str) -> str | None:
         try:
