@@ -125,12 +125,15 @@ class QueuedRun:
     last_seq: int = 0
     #: Breakpoints, pause timeout, "run from here" (``supervisor.debugging``).
     debug: DebugOptions = field(default_factory=DebugOptions)
+    #: Seconds the run spent paused by the debugger, across resumes: not counted
+    #: against its time limit.
+    paused_seconds: float = 0.0
 
     def time_left(self, now: float) -> float | None:
         if self.deadline_seconds is None:
             return None
         started = now if self.first_started is None else self.first_started
-        return self.deadline_seconds - (now - started)
+        return self.deadline_seconds + self.paused_seconds - (now - started)
 
 
 @dataclass
@@ -141,8 +144,6 @@ class ActiveRun:
     cancel_requested: bool = False
     #: Set while the debugger holds the run before a node.
     pause: Pause | None = None
-    #: Seconds the run spent paused: they do not count against its time limit.
-    paused_total: float = 0.0
 
 
 def resources_of(loaded: LoadedWorkflow, registry: BlockRegistry) -> frozenset[str]:
@@ -1040,7 +1041,7 @@ class Supervisor:
         if entry.deadline_seconds is None:
             return float("inf")
         started = active.started if entry.first_started is None else entry.first_started
-        limit = started + entry.deadline_seconds + active.paused_total
+        limit = started + entry.deadline_seconds + entry.paused_seconds
         if active.pause is not None:
             # the engine stops its clock while paused; the pause itself ends by its timeout
             limit += max(0.0, self.clock() - active.pause.since) + active.pause.event.timeout
@@ -1057,7 +1058,7 @@ class Supervisor:
             )
         else:
             if active.pause is not None:
-                active.paused_total += max(0.0, self.clock() - active.pause.since)
+                active.entry.paused_seconds += max(0.0, self.clock() - active.pause.since)
             active.pause = None
         if not active.cancel_requested:
             worker.hard_deadline = self._run_deadline(active)
