@@ -127,6 +127,8 @@ class TriggerManager:
         self._hotkeys = HotkeyBindings(self._hotkey_pressed, self._set_problem)
         self._breaker_timers: dict[str, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        #: Schedules being activated: their history is read on the store lane first.
+        self._activations: set[asyncio.Task[Any]] = set()
         #: Schedules whose job woke up this loop turn (key -> generation), handled together.
         self._due: dict[str, int] = {}
         #: While schedules fire in a batch: (trigger, run id) to log once the runs are durable.
@@ -151,6 +153,8 @@ class TriggerManager:
                 state.removed_at = now  # its workflow went away while we were stopped
                 self._save(state)
         # The catch-up of fires missed while stopped, and every write queued so far, done.
+        while self._activations:
+            await asyncio.gather(*list(self._activations), return_exceptions=True)
         await self.passes.idle()
         await self.supervisor.store_behind(lambda: None)
         logger.info(
@@ -182,11 +186,12 @@ class TriggerManager:
         await self._hotkeys.close()
         await asyncio.sleep(0)  # let the scheduler's shutdown (queued on the loop) run
 
-    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         loop = self._loop or asyncio.get_running_loop()
         task = loop.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     # -- reading ---------------------------------------------------------------------------
     def list(self) -> list[dict[str, Any]]:
@@ -339,27 +344,9 @@ class TriggerManager:
                 trigger.problem = str(exc)
                 logger.warning("schedule %s cannot run: %s", trigger.key, exc)
                 return
-            try:
-                trigger.history_through = self.state_store.newest_fire(
-                    trigger.workflow, trigger.key
-                )
-            except DeskpilotError as exc:
-                logger.error("cannot read the fires of schedule %s: %s", trigger.key, exc)
-                trigger.history_through = UNKNOWN_HISTORY
-            if self.deferral.needs_desktop(trigger.key):
-                self._spawn(self.deferral.reconcile_when_usable(trigger))
-            else:
-                self._reconcile(trigger, live=False)
-            loaded = self.catalog.get(trigger.workflow)
-            if loaded is not None:
-                # Save its version now, not in its first fire's batch: one write per workflow
-                # there made the first second after a start tens of milliseconds late.
-                self._spawn(self._prepare(trigger.workflow, loaded))
-            if spec.at is not None and not self._date_ahead(trigger):
-                if trigger.state.last_fire_at is None:
-                    logger.info("schedule %s: its date has passed; it will not run", trigger.key)
-                return
-            self.jobs.arm(trigger.key, trigger.schedule, trigger.generation)
+            task = self._spawn(self._activate_schedule(trigger, spec, trigger.generation))
+            self._activations.add(task)
+            task.add_done_callback(self._activations.discard)
         elif isinstance(spec, FileTrigger):
             assert self._loop is not None
             folder = resolve_folder(spec, trigger.workflow_dir)
@@ -375,6 +362,36 @@ class TriggerManager:
         elif isinstance(spec, HotkeyTrigger):
             problem = self._hotkeys.bind(trigger.key, parse_hotkey(spec.keys))
             self._set_problem(trigger.key, problem)
+
+    async def _activate_schedule(
+        self, trigger: ActiveTrigger, spec: ScheduleTrigger, generation: int
+    ) -> None:
+        """Account for a schedule's missed fires and arm it, once the history (read on the
+        store lane) has said which of its fires it already holds."""
+        try:
+            newest = await self.supervisor.store_behind(
+                self.state_store.newest_fire, trigger.workflow, trigger.key
+            )
+        except DeskpilotError as exc:
+            logger.error("cannot read the fires of schedule %s: %s", trigger.key, exc)
+            newest = UNKNOWN_HISTORY
+        if self._stopped or trigger.generation != generation:
+            return  # deactivated meanwhile: its next activation reads again
+        trigger.history_through = newest
+        if self.deferral.needs_desktop(trigger.key):
+            self._spawn(self.deferral.reconcile_when_usable(trigger))
+        else:
+            self._reconcile(trigger, live=False)
+        loaded = self.catalog.get(trigger.workflow)
+        if loaded is not None:
+            # Save its version now, not in its first fire's batch: one write per workflow
+            # there made the first second after a start tens of milliseconds late.
+            self._spawn(self._prepare(trigger.workflow, loaded))
+        if spec.at is not None and not self._date_ahead(trigger):
+            if trigger.state.last_fire_at is None:
+                logger.info("schedule %s: its date has passed; it will not run", trigger.key)
+            return
+        self.jobs.arm(trigger.key, trigger.schedule, trigger.generation)
 
     async def _prepare(self, name: str, loaded: LoadedWorkflow) -> None:
         try:
