@@ -174,7 +174,7 @@ def test_an_invalid_workflow_is_a_422_with_its_issues(
     response = api_http.post("/runs", json={"path": str(path)})
     assert response.status_code == 422
     body = response.json()
-    assert "problem" in body["error"]
+    assert "broken.yaml:5:5: mystery.block: unknown block 'no.such_block'" in body["error"]
     assert any(issue["node"] == "mystery" for issue in body["issues"])
     with pytest.raises(SupervisorApiError) as caught:
         api_client.submit(path)
