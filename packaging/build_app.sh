@@ -16,6 +16,10 @@ fi
 .venv/bin/python -m PyInstaller --noconfirm --clean --log-level WARN \
   --distpath "$dist" --workpath "$work" packaging/deskpilot.spec
 app="$dist/deskpilot/deskpilot"
+# libpython carries 16 MB of debug symbols; stripping every binary (the spec's strip=True)
+# breaks numpy's OpenBLAS, so only this one is stripped
+strip --strip-debug "$dist"/deskpilot/_internal/libpython3*.so.*
 "$app" --version
 env -u DISPLAY -u DESKPILOT_HOME "$app" --self-check
 echo "built $(du -sh "$dist/deskpilot" | cut -f1) in $dist/deskpilot; run it with $app"
+echo "sizes: .venv/bin/python -m tests.benchmarks.bench_bundle $dist/deskpilot"

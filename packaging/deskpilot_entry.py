@@ -50,6 +50,37 @@ def run_module(argv: list[str]) -> int:
     return 0
 
 
+def native_libraries() -> dict[str, object]:
+    """Load what a trimmed bundle could have lost: OpenCV matching a template in an image
+    and writing a PNG, Tesseract's bindings, and AT-SPI through PyGObject."""
+    import cv2
+    import numpy as np
+
+    found: dict[str, object] = {}
+    rng = np.random.default_rng(7)
+    image = rng.integers(0, 255, (120, 160, 3), dtype=np.uint8)
+    template = image[40:70, 50:90].copy()
+    scores = cv2.matchTemplate(cv2.GaussianBlur(image, (3, 3), 0), template, cv2.TM_CCOEFF_NORMED)
+    found["opencv_match"] = list(cv2.minMaxLoc(scores)[3]) == [50, 40]
+    found["opencv_png"] = bool(cv2.imencode(".png", image)[0])
+    try:
+        import tesserocr
+
+        found["tesseract"] = str(tesserocr.tesseract_version()).split()[1]
+    except Exception as exc:  # reported, not raised: the check shows every failure at once
+        found["tesseract"] = f"error: {exc}"
+    try:
+        import gi
+
+        gi.require_version("Atspi", "2.0")
+        from gi.repository import Atspi
+
+        found["atspi"] = "ok" if Atspi.Accessible.__gtype__.name == "AtspiAccessible" else "?"
+    except Exception as exc:
+        found["atspi"] = f"error: {exc}"
+    return found
+
+
 def self_check() -> int:
     """Prove the bundle works without a display: Qt renders the main window offscreen, every
     built-in block loads, and a supervisor started from this executable runs a workflow in a
@@ -68,6 +99,7 @@ def self_check() -> int:
         from supervisor.client import SupervisorClient, is_running
         from supervisor.paths import DeskpilotPaths
 
+        report.update(native_libraries())
         app = QApplication(sys.argv[:1])
         theme = themes.apply(app)
         paths = DeskpilotPaths.from_env().ensure()
@@ -104,7 +136,14 @@ def self_check() -> int:
                 process.kill()
                 process.wait()
     sys.stdout.write(json.dumps(report) + "\n")
-    ok = report.get("run") == "succeeded" and report.get("window_rendered") is True
+    ok = (
+        report.get("run") == "succeeded"
+        and report.get("window_rendered") is True
+        and report.get("opencv_match") is True
+        and report.get("opencv_png") is True
+        and report.get("atspi") == "ok"
+        and not str(report.get("tesseract")).startswith("error")
+    )
     return 0 if ok else 1
 
 
