@@ -78,7 +78,7 @@ nodes:
     issue = issues[0]
     assert (issue.node, issue.field) == ("click", "expect")
     assert "not a valid regular expression" in issue.message
-    assert "flow.yaml" in str(issue) and "node 'click'" in str(issue)
+    assert "flow.yaml:9:7: click.expect:" in str(issue), "FILE:LINE:COL: node.field"
 
 
 def _ctx(tmp_path: Path, clock: FakeClock) -> BlockContext:
