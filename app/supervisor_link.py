@@ -154,9 +154,19 @@ class SharedClient(SupervisorClient):
     def __init__(self, paths: DeskpilotPaths, *, timeout: float = 10.0) -> None:
         super().__init__(paths, timeout=timeout)
         self._making = threading.Lock()
+        self._closed = False
+
+    def close(self) -> None:
+        """Closed for good: a job still running when the window closes must not open a new
+        connection (nobody would close it; its socket would leak until a collection)."""
+        with self._making:
+            self._closed = True
+            super().close()
 
     def _client(self) -> httpx.Client:
         with self._making:
+            if self._closed:
+                raise SupervisorUnavailable("this window's connection to the supervisor is closed")
             made = self._http is None
             client = super()._client()
             if made:
