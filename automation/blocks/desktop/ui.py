@@ -101,9 +101,16 @@ def locate(ctx: BlockContext, inputs: ElementInput, evidence: Evidence) -> a11y.
             return False
 
     timeout = ctx.remaining(inputs.timeout) if inputs.timeout > 0 else 0.0
-    if not look() and (
-        not timeout or not ctx.wait_until(look, timeout=timeout, interval=inputs.interval)
-    ):
+    try:
+        found = look() or (
+            timeout is not None
+            and timeout > 0
+            and ctx.wait_until(look, timeout=timeout, interval=inputs.interval)
+        )
+    except a11y.ElementAmbiguous as exc:  # several match: loud, with every one drawn
+        _ambiguous_evidence(evidence, exc)
+        raise
+    if not found:
         error = state["error"]
         assert isinstance(error, a11y.ElementNotFound)
         if error.closest and error.closest[0].box is not None:
@@ -135,11 +142,7 @@ class UiFind(DesktopBlock[ElementInput]):
     Output = ElementOutput
 
     def perform(self, inputs: ElementInput, ctx: BlockContext, evidence: Evidence) -> ElementOutput:
-        try:
-            element = locate(ctx, inputs, evidence)
-        except a11y.ElementAmbiguous as exc:
-            _ambiguous_evidence(evidence, exc)
-            raise
+        element = locate(ctx, inputs, evidence)
         return ElementOutput(**element_fields(element))
 
 
@@ -164,11 +167,7 @@ class UiClick(DesktopBlock[ClickInput]):
     Output = ClickOutput
 
     def perform(self, inputs: ClickInput, ctx: BlockContext, evidence: Evidence) -> ClickOutput:
-        try:
-            element = locate(ctx, inputs, evidence)
-        except a11y.ElementAmbiguous as exc:
-            _ambiguous_evidence(evidence, exc)
-            raise
+        element = locate(ctx, inputs, evidence)
         how = a11y.click(element, method=inputs.method)
         ctx.log(f"clicked {element.describe()} by {how}", "info", path=element.path)
         return ClickOutput(**element_fields(element), clicked_by=how)
@@ -189,11 +188,7 @@ class UiGetText(DesktopBlock[ElementInput]):
     Output = TextOutput
 
     def perform(self, inputs: ElementInput, ctx: BlockContext, evidence: Evidence) -> TextOutput:
-        try:
-            element = locate(ctx, inputs, evidence)
-        except a11y.ElementAmbiguous as exc:
-            _ambiguous_evidence(evidence, exc)
-            raise
+        element = locate(ctx, inputs, evidence)
         source: Literal["text", "name"] = "text" if a11y.has_text(element) else "name"
         return TextOutput(
             **element_fields(element),
@@ -216,11 +211,7 @@ class UiSetText(DesktopBlock[SetTextInput]):
     Output = TextOutput
 
     def perform(self, inputs: SetTextInput, ctx: BlockContext, evidence: Evidence) -> TextOutput:
-        try:
-            element = locate(ctx, inputs, evidence)
-        except a11y.ElementAmbiguous as exc:
-            _ambiguous_evidence(evidence, exc)
-            raise
+        element = locate(ctx, inputs, evidence)
         text = a11y.set_text(element, inputs.text)
         return TextOutput(**element_fields(element), text=text, source="text")
 
