@@ -38,6 +38,7 @@ from supervisor.daemon import Daemon, DaemonParts
 from supervisor.errors import SupervisorError
 from supervisor.instance_lock import LOCK_FILE, read_lock_holder
 from supervisor.paths import HOME_VARIABLE, DeskpilotPaths
+from supervisor.run_report import report_from_api, report_json
 from supervisor.stop_marker import mark_stopped
 
 
@@ -347,7 +348,13 @@ def triggers_resume(key: str | None, every: bool) -> None:
 @click.option("--priority", default=0, type=click.IntRange(-1000, 1000), help="Higher runs first.")
 @click.option("--deadline", type=click.FloatRange(min=0, min_open=True), help="Run time limit (s).")
 @click.option("--wait", is_flag=True, help="Follow the run; exit 0 if it succeeded, 1 if not.")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print JSON: with --wait the run as 'deskpilot schema run' describes, "
+    "without it the queued run's id.",
+)
 def submit_cmd(
     file: Path,
     inputs: tuple[str, ...],
@@ -378,8 +385,12 @@ def submit_cmd(
                 f"('deskpilot runs show {run_id}' shows it later)"
             )
             sys.exit(130)
+        if as_json:
+            report = report_from_api(client, run_id)
+            output.emit_json(report_json(report))
+            sys.exit(0 if report.status == "succeeded" else 1)
         detail = client.get_run(run_id)
-    _report(detail, as_json)
+    _report(detail)
     sys.exit(0 if detail.run.status == "succeeded" else 1)
 
 
@@ -435,11 +446,8 @@ def _show_event(view: output.ProgressView, item: dict[str, Any]) -> None:
         output.line(text, stream=sys.stderr)
 
 
-def _report(detail: RunDetail, as_json: bool) -> None:
+def _report(detail: RunDetail) -> None:
     run = detail.run
-    if as_json:
-        output.emit_json(detail.model_dump(mode="json"))
-        return
     for name, value in (run.outputs or {}).items():
         output.line(f"{name}: {value}")
     took = f" in {run.duration:.2f}s" if run.duration is not None else ""

@@ -21,6 +21,7 @@ from automation.engine.events import RunStatus
 from supervisor.cli import output
 from supervisor.client import SupervisorClient
 from supervisor.paths import DeskpilotPaths
+from supervisor.run_report import report_from_api, report_from_store, report_json
 from supervisor.store.store import HistoryStore
 
 STATUSES = [status.value for status in RunStatus]
@@ -91,7 +92,11 @@ def runs_group() -> None:
 @click.option("--workflow", help="Only runs of this workflow (by name).")
 @click.option("--status", type=click.Choice(STATUSES), help="Only runs with this status.")
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10_000))
-@click.option("--before", help="Page: runs older than this run id.")
+@click.option(
+    "--before",
+    shell_complete=complete_run_id,
+    help="Page: runs older than this run (a unique id prefix is enough).",
+)
 @click.option("--json", "as_json", is_flag=True)
 def runs_list(
     workflow: str | None, status: str | None, limit: int, before: str | None, as_json: bool
@@ -103,7 +108,7 @@ def runs_list(
             workflow=workflow,
             status=RunStatus(status) if status else None,
             limit=limit,
-            before=before,
+            before=_resolve(store, before) if before else None,
         )
     finally:
         store.close()
@@ -132,27 +137,23 @@ def runs_list(
 
 @runs_group.command("show")
 @click.argument("run_id", shell_complete=complete_run_id)
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the run as 'deskpilot schema run' describes.")
 def runs_show(run_id: str, as_json: bool) -> None:
     """One run with its steps, attempts, logs and artifacts (a unique id prefix is enough)."""
     store = open_store()
     try:
         record = store.get_run(run_id) or store.get_run(_resolve(store, run_id))
         assert record is not None
+        if as_json:
+            found = report_from_store(store, record.id)
+            assert found is not None
+            output.emit_json(report_json(found))
+            return
         steps = store.steps(record.id)
         events = store.events(record.id, limit=None)
         artifacts = store.artifacts(record.id)
     finally:
         store.close()
-    if as_json:
-        data: dict[str, Any] = asdict(record)
-        data["steps"] = [
-            {k: v for k, v in asdict(s).items() if k not in ("emissions",)} for s in steps
-        ]
-        data["events"] = [asdict(e) for e in events]
-        data["artifacts"] = [asdict(a) for a in artifacts]
-        output.emit_json(data)
-        return
     output.line(f"run {record.id}  {record.workflow_name}  {record.status}")
     output.line(
         f"  trigger {record.trigger}; queued {_when(record.queued_at)}; started {_when(record.started_at)}; took {_duration(record.duration)}"
@@ -254,7 +255,9 @@ _WAIT_CHUNK = 30.0
     type=click.FloatRange(min=0, min_open=True),
     help="Give up after this many seconds (exit 2).  Default: wait for as long as it takes.",
 )
-@click.option("--json", "as_json", is_flag=True)
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the run as 'deskpilot schema run' describes."
+)
 def runs_wait(run_id: str, timeout: float | None, as_json: bool) -> None:
     """Wait for a run to end (needs the supervisor); exit 0 if it succeeded, 1 if not."""
     run_id = resolve_run_id(run_id)
@@ -265,9 +268,10 @@ def runs_wait(run_id: str, timeout: float | None, as_json: bool) -> None:
             result = client.wait(run_id, timeout=max(0.0, min(_WAIT_CHUNK, left)))
             if result.finished or (deadline is not None and time.monotonic() >= deadline):
                 break
+        report = report_from_api(client, run_id) if as_json else None
     run = result.run
-    if as_json:
-        output.emit_json(result.model_dump(mode="json"))
+    if report is not None:
+        output.emit_json(report_json(report))
     elif not result.finished:
         output.line(f"run {run.id} is still {run.status} after {timeout:g}s")
     else:

@@ -51,7 +51,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "schema": (
         "supervisor.cli.workflow_cmd",
         "schema_cmd",
-        "Print the workflow file format's JSON Schema.",
+        "JSON Schemas: the workflow file format, a run's --json.",
     ),
     "secrets": ("supervisor.cli.secrets_cmd", "secrets_group", "Secrets in the OS keyring."),
     "submit": (

@@ -16,6 +16,7 @@ from supervisor.cli import output
 from supervisor.cli.debug_prompt import TerminalPrompt
 from supervisor.local import LocalRun, run_file
 from supervisor.paths import DeskpilotPaths
+from supervisor.run_report import report_from_store, report_json
 
 
 def parse_inputs(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -28,31 +29,22 @@ def parse_inputs(pairs: tuple[str, ...]) -> dict[str, str]:
     return values
 
 
-def summary(run: LocalRun) -> dict[str, Any]:
-    """The machine-readable result of a run, with secrets masked."""
-    result = run.result
-    data = {
-        "run_id": result.run_id,
-        "workflow": result.workflow,
-        "status": str(result.status),
-        "duration": round(result.duration, 6),
-        "steps": result.steps,
-        "error": result.error,
-        "failed_node": result.failed_node,
-        "stopped_reason": result.stopped_reason,
-        "outputs": result.outputs,
-        "nodes": {
-            node_id: {
-                "status": node.status,
-                "executions": node.executions,
-                "attempts": node.attempts,
-                "outputs": node.outputs,
-                "error": node.error,
-            }
-            for node_id, node in result.nodes.items()
-        },
-    }
-    return dict(run.redactor.value(data))
+def report(run: LocalRun, paths: DeskpilotPaths) -> dict[str, Any]:
+    """The run's ``RunReport`` as JSON, read back from the history it was recorded in.
+
+    Read from the history, not from the engine's result, so that ``run``,
+    ``submit --wait`` and ``runs show`` print the same thing for the same run.
+    """
+    from supervisor.store.store import HistoryStore
+
+    store = HistoryStore.open(paths.database_url)
+    try:
+        found = report_from_store(store, run.result.run_id)
+    finally:
+        store.close()
+    if found is None:  # recorded before run_file returned: not finding it is a bug
+        raise RuntimeError(f"run {run.result.run_id} is missing from the history")
+    return report_json(found)
 
 
 @click.command("run")
@@ -124,12 +116,13 @@ def run_cmd(
     # (python-xlib's "no xauthority details available", say) would break --json for a
     # script reading it, so during the run it goes to standard error.
     redirect = contextlib.redirect_stdout(sys.stderr)
+    paths = DeskpilotPaths.from_env()
     try:
         with redirect:
             run = run_file(
                 file,
                 parse_inputs(inputs),
-                paths=DeskpilotPaths.from_env(),
+                paths=paths,
                 on_committed=None if quiet else view,
                 before_start=start,
                 debugger=debugger,
@@ -139,7 +132,7 @@ def run_cmd(
         view.stop()
     result = run.result
     if as_json:
-        output.emit_json(summary(run))
+        output.emit_json(report(run, paths))
     else:
         outputs = run.redactor.value(result.outputs)
         for name, value in outputs.items():

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from click.shell_completion import CompletionItem
 
 from automation.blocks.registry import BlockRegistry
 from automation.errors import DeskpilotError, ValidationIssue, WorkflowInvalid, errors_only
@@ -95,10 +96,21 @@ def _summary(issues: list[ValidationIssue]) -> str:
 
 
 @click.command("schema")
+@click.argument("what", type=click.Choice(["workflow", "run"]), default="workflow")
 @click.option("-o", "--output", "target", type=click.Path(path_type=Path), help="Write to a file.")
-def schema_cmd(target: Path | None) -> None:
-    """Print the JSON Schema of the workflow file format."""
-    text = json.dumps(workflow_json_schema(), indent=2)
+def schema_cmd(what: str, target: Path | None) -> None:
+    """Print a JSON Schema: of the workflow file format (the default), or of a run.
+
+    'run' is what 'run --json', 'submit --wait --json', 'runs show --json' and
+    'runs wait --json' print.
+    """
+    if what == "run":
+        from supervisor.run_report import run_report_json_schema
+
+        schema = run_report_json_schema()
+    else:
+        schema = workflow_json_schema()
+    text = json.dumps(schema, indent=2)
     if target:
         target.write_text(text + "\n", encoding="utf-8")
     else:
@@ -140,8 +152,23 @@ def blocks_list(category: str | None, as_json: bool) -> None:
         output.error(problem)
 
 
+def complete_block_id(
+    ctx: click.Context, param: click.Parameter, incomplete: str
+) -> list[CompletionItem]:
+    """Shell completion: block ids starting with what was typed, with their one-line summary."""
+    try:
+        registry = _registry()
+    except Exception:  # completion must never print a traceback into the shell
+        return []
+    return [
+        CompletionItem(block.id, help=block.summary())
+        for block in registry
+        if block.id.startswith(incomplete)
+    ]
+
+
 @blocks_group.command("show")
-@click.argument("block_id")
+@click.argument("block_id", shell_complete=complete_block_id)
 @click.option("--json", "as_json", is_flag=True)
 def blocks_show(block_id: str, as_json: bool) -> None:
     """Show one block with its input and output schema."""

@@ -286,6 +286,17 @@ def test_completion_offers_run_ids_by_prefix(home: Path) -> None:
     )
     assert f"plain,{run_id}" in done.stdout.splitlines(), done.stdout + done.stderr
 
+    env = {"_DESKPILOT_COMPLETE": "bash_complete", "COMP_WORDS": "deskpilot blocks show data.t", "COMP_CWORD": "3"}
+    blocks = subprocess.run(
+        [sys.executable, "-c", "from supervisor.cli.main import cli; cli(prog_name='deskpilot')"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        env={**os.environ, "DESKPILOT_HOME": str(home), **env},
+    )
+    assert "plain,data.template" in blocks.stdout.splitlines(), blocks.stdout + blocks.stderr
+
 
 NUMBERS_IN_A_COMMAND = """\
 deskpilot: 1

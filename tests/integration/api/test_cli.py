@@ -53,8 +53,8 @@ def test_background_supervisor_lifecycle_from_the_command_line(
         waited = deskpilot_cli(home, "submit", str(flow), "--input", "word=cli", "--wait", "--json")
         assert waited.returncode == 0, waited.stderr
         result = json.loads(waited.stdout)
-        assert result["run"]["status"] == "succeeded"
-        assert result["run"]["outputs"] == {"echoed": "cli"}
+        assert result["status"] == "succeeded"
+        assert result["outputs"] == {"echoed": "cli"}
         assert [s["node_id"] for s in result["steps"]] == ["first", "second"]
 
         failing = write_workflow(tmp_path, "always-fails", FAILING_WORKFLOW)
@@ -131,7 +131,7 @@ def test_runs_triggers_and_workers_commands_against_a_running_supervisor(
     ended = deskpilot_cli(home, "runs", "wait", run_id, "--json")
     assert ended.returncode == 1, ended.stderr
     result = json.loads(ended.stdout)
-    assert result["finished"] is True and result["run"]["status"] == "cancelled"
+    assert result["finished"] is True and result["status"] == "cancelled"
     again = deskpilot_cli(home, "runs", "cancel", run_id)
     assert again.returncode == 1 and "already ended" in again.stderr
     assert "Traceback" not in again.stderr
@@ -215,7 +215,7 @@ def test_submit_reads_inputs_by_their_declared_type_as_run_does(
     home = api_daemon.home
     submitted = deskpilot_cli(home, "submit", str(flow), "--input", "n=5", "--wait", "--json")
     assert submitted.returncode == 0, submitted.stderr
-    assert json.loads(submitted.stdout)["run"]["outputs"] == {"doubled": 10}
+    assert json.loads(submitted.stdout)["outputs"] == {"doubled": 10}
     ran = deskpilot_cli(home, "run", str(flow), "--input", "n=5", "--json")
     assert ran.returncode == 0, ran.stderr
     for command in ("submit", "run"):
