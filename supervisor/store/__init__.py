@@ -16,8 +16,10 @@ from supervisor.store.recorder import Recorder
 from supervisor.store.records import (
     ArtifactRecord,
     EventRecord,
+    LeaseRenewal,
     RunRecord,
     StepRecord,
+    SupervisorRecord,
     VersionRef,
 )
 from supervisor.store.store import HistoryStore
@@ -30,10 +32,12 @@ __all__ = [
     "DiskFull",
     "EventRecord",
     "HistoryStore",
+    "LeaseRenewal",
     "Recorder",
     "RunNotFound",
     "RunRecord",
     "StepRecord",
     "StoreError",
+    "SupervisorRecord",
     "VersionRef",
 ]

@@ -5,7 +5,9 @@ are locked with ``FOR UPDATE SKIP LOCKED``, so other claimants pass over
 them instead of waiting or taking them too; SQLite's ``BEGIN IMMEDIATE``
 (``write_options``) admits one writer at a time.  The UPDATE is a
 compare-and-set on ``queued`` as well, so a run is never claimed twice even
-where locking would allow it.
+where locking would allow it.  Claims honour routing (a run's
+``target_host``) and take at most one run that needs the desktop per
+machine (serialised per machine by an advisory lock on PostgreSQL).
 
 ``insert_or_ignore`` is the insert-or-get for rows with a unique key
 (workflows, their versions): a read-then-insert raced by another process
@@ -15,46 +17,110 @@ other transaction and then finds its row.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, literal, select, update
+from sqlalchemy import Connection, exists, func, insert, literal, or_, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from automation.engine.events import RunStatus
-from supervisor.store.schema import runs
+from supervisor.store.schema import runs, supervisors
 from supervisor.store.types import UTCDateTime
 
 
-def claim_rows(connection: Connection, claimant: str, limit: int, at: datetime) -> list[Any]:
-    """Claim up to ``limit`` queued runs inside ``connection``'s write transaction.
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ClaimRequest:
+    """Who claims, where, for how long; see ``HistoryStore.claim_queued``."""
 
-    One statement, one round trip: ``UPDATE runs ... WHERE id is one of the
-    next queued ids AND status = 'queued' RETURNING *``.  Returns the claimed
-    ``runs`` rows in claim order (highest priority, then oldest, first).
+    claimant: str
+    limit: int
+    at: datetime
+    #: The claimant's machine: runs routed elsewhere are left alone.  None: take any run.
+    host: str | None = None
+    #: The lease's end (None: no lease, as with a single supervisor).
+    lease_until: datetime | None = None
+    #: Whether the claimant's desktop is free for a run that needs it.
+    desktop: bool = True
+
+
+def claim_rows(connection: Connection, request: ClaimRequest) -> list[Any]:
+    """Claim up to ``request.limit`` queued runs inside ``connection``'s write transaction.
+
+    Runs routed to another machine are not taken.  A run that needs the
+    desktop is taken only if ``request.desktop`` and no run of this machine
+    (or claimant) that needs the desktop is running: one at a time per
+    machine, at most one per claim.  Without desktop runs to consider this is
+    one statement: ``UPDATE runs ... WHERE id is one of the next queued ids
+    AND status = 'queued' RETURNING *``.  Returns the claimed ``runs`` rows in
+    claim order (highest priority, then oldest, first).
     """
+    rows: list[Any] = []
+    if request.desktop and request.limit > 0:
+        rows += _claim(connection, request, 1, desktop=True)
+    left = request.limit - len(rows)
+    if left > 0:
+        rows += _claim(connection, request, left, desktop=False)
+    return sorted(rows, key=lambda row: (-row.priority, row.queued_at, row.id))
+
+
+def _claim(
+    connection: Connection, request: ClaimRequest, limit: int, *, desktop: bool
+) -> list[Any]:
+    queued = runs.c.status == RunStatus.QUEUED.value
+    conditions: list[Any] = [queued, runs.c.needs_desktop == desktop]
+    if request.host is not None:
+        conditions.append(or_(runs.c.target_host.is_(None), runs.c.target_host == request.host))
+    postgres = connection.dialect.name == "postgresql"
+    if desktop:
+        if postgres:
+            # Two claimants of one machine must not both see its desktop free: the
+            # check below runs after the other's claim committed, in a new snapshot.
+            connection.execute(
+                select(func.pg_advisory_xact_lock(func.hashtext(_desktop_key(request))))
+            )
+        conditions.append(~_desktop_busy(request))
     picked = (
         select(runs.c.id)
-        .where(runs.c.status == RunStatus.QUEUED.value)
+        .where(*conditions)
         .order_by(runs.c.priority.desc(), runs.c.queued_at, runs.c.id)
         .limit(limit)
     )
     values = {
         "status": RunStatus.RUNNING.value,
-        "claimed_by": claimant,
-        "claimed_at": at,
-        "started_at": func.coalesce(runs.c.started_at, literal(at, UTCDateTime())),
+        "claimed_by": request.claimant,
+        "claimed_at": request.at,
+        "lease_expires_at": request.lease_until,
+        "started_at": func.coalesce(runs.c.started_at, literal(request.at, UTCDateTime())),
     }
-    queued = runs.c.status == RunStatus.QUEUED.value
-    if connection.dialect.name == "postgresql":
+    if postgres:
         # A CTE, locked and evaluated once: as ``id IN (subquery)`` the planner may
         # run the LIMITed subquery again and claim more rows than asked for.
         locked = picked.with_for_update(skip_locked=True).cte("picked")
         statement = update(runs).where(runs.c.id == locked.c.id, queued)
     else:
         statement = update(runs).where(runs.c.id.in_(picked.scalar_subquery()), queued)
-    rows = connection.execute(statement.values(values).returning(*runs.c)).all()
-    return sorted(rows, key=lambda row: (-row.priority, row.queued_at, row.id))
+    return list(connection.execute(statement.values(values).returning(*runs.c)).all())
+
+
+def _desktop_key(request: ClaimRequest) -> str:
+    return f"deskpilot-desktop:{request.host if request.host is not None else request.claimant}"
+
+
+def _desktop_busy(request: ClaimRequest) -> Any:
+    """A run of this machine (or this claimant) that needs the desktop is running."""
+    running = runs.alias("running")
+    mine = running.c.claimed_by == request.claimant
+    if request.host is not None:
+        mine = or_(
+            mine,
+            running.c.claimed_by.in_(
+                select(supervisors.c.id).where(supervisors.c.host == request.host)
+            ),
+        )
+    return exists().where(
+        running.c.status == RunStatus.RUNNING.value, running.c.needs_desktop == true(), mine
+    )
 
 
 def insert_or_ignore(
@@ -84,7 +150,9 @@ def insert_or_ignore(
         if found:
             return False
         statement = insert(table).values(values)
-    return bool(connection.execute(statement).rowcount)
+    # Whether a row came back, not the row count: psycopg reports 1 for an INSERT that
+    # conflicted and did nothing.
+    return connection.execute(statement.returning(table.c[unique[0]])).first() is not None
 
 
 def upsert(connection: Connection, table: Any, unique: list[str], columns: list[str]) -> Any:

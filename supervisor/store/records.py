@@ -45,6 +45,54 @@ class RunRecord:
     parent_run_id: str | None = None
     workflow_id: int | None = None
     version_id: int | None = None
+    #: The supervisor that claimed it (``HistoryStore.claim_queued``); None while queued.
+    claimed_by: str | None = None
+    #: Until when the claimant's lease holds; None: no lease (a single supervisor).
+    lease_expires_at: datetime | None = None
+    #: The machine that must run it; None: any machine.
+    target_host: str | None = None
+    needs_desktop: bool = False
+    #: When a cancel was asked for through some machine's API (the owner acts on it).
+    cancel_requested_at: datetime | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SupervisorRecord:
+    """One supervisor sharing the database: which machine, its API, its last heartbeat."""
+
+    id: str
+    host: str
+    started_at: datetime
+    heartbeat_at: datetime
+    pid: int | None = None
+    api_url: str | None = None
+    version: str | None = None
+    resources: dict[str, Any] | None = None
+    stopped_at: datetime | None = None
+
+    def alive(self, now: datetime, lease_seconds: float) -> bool:
+        """Not stopped, and heard from within one lease."""
+        return (
+            self.stopped_at is None and (now - self.heartbeat_at).total_seconds() <= lease_seconds
+        )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class LeaseRenewal:
+    """What ``HistoryStore.supervisor_heartbeat`` did for one supervisor.
+
+    ``renewed``: its running runs whose leases now last until ``expires_at``.
+    ``lost``: runs it said it holds that are no longer its own (reaped after
+    its lease expired, or finished by someone else): it must stop them and
+    write nothing more for them.  ``cancel_requested``: its runs someone asked
+    to cancel, through any machine's API.
+    """
+
+    supervisor_id: str
+    expires_at: datetime
+    renewed: tuple[str, ...] = ()
+    lost: tuple[str, ...] = ()
+    cancel_requested: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -118,6 +166,26 @@ def run_record(row: Row[Any]) -> RunRecord:
         parent_run_id=row.parent_run_id,
         workflow_id=row.workflow_id,
         version_id=row.version_id,
+        claimed_by=row.claimed_by,
+        lease_expires_at=row.lease_expires_at,
+        target_host=row.target_host,
+        needs_desktop=bool(row.needs_desktop),
+        cancel_requested_at=row.cancel_requested_at,
+    )
+
+
+def supervisor_record(row: Row[Any]) -> SupervisorRecord:
+    """A ``supervisors`` row as a record."""
+    return SupervisorRecord(
+        id=row.id,
+        host=row.host,
+        started_at=row.started_at,
+        heartbeat_at=row.heartbeat_at,
+        pid=row.pid,
+        api_url=row.api_url,
+        version=row.version,
+        resources=row.resources,
+        stopped_at=row.stopped_at,
     )
 
 

@@ -93,6 +93,14 @@ runs = Table(
     # Who took the run off the queue (``HistoryStore.claim_queued``), and when.
     Column("claimed_by", String(64)),
     Column("claimed_at", UTCDateTime),
+    # The claimant's lease: renewed by its heartbeat; past it, another supervisor reaps the run.
+    Column("lease_expires_at", UTCDateTime),
+    # The machine (``supervisors.host``) that must run it; None: any machine.
+    Column("target_host", String(255)),
+    # Uses its machine's desktop: one such run at a time per machine.
+    Column("needs_desktop", Boolean, nullable=False, server_default=false()),
+    # A cancel asked for through any machine's API; the owner sees it with its heartbeat.
+    Column("cancel_requested_at", UTCDateTime),
     Index(None, "workflow_name", "started_at"),
     Index(None, "status"),
     Index(None, "queued_at", "id"),
@@ -101,6 +109,8 @@ runs = Table(
     Index(None, "workflow_name", "trigger"),
     # The claim's scan: queued runs by priority, then age.
     Index(None, "status", "priority", "queued_at"),
+    # A heartbeat renews the leases of its own runs.
+    Index(None, "claimed_by"),
 )
 
 step_runs = Table(
@@ -169,6 +179,37 @@ triggers = Table(
     Column("state", JSONText),
     Column("updated_at", UTCDateTime, nullable=False),
     UniqueConstraint("workflow_name", "trigger_key"),
+)
+
+supervisors = Table(
+    "supervisors",
+    metadata,
+    # Stable per Deskpilot home (``supervisor.machine``); host may be shared by several.
+    Column("id", String(32), primary_key=True),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer),
+    Column("api_url", Text),
+    Column("version", String(64)),
+    # What its workers offer (counts, desktop): shown by ``deskpilot machines``.
+    Column("resources", JSONText),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("heartbeat_at", UTCDateTime, nullable=False),
+    Column("stopped_at", UTCDateTime),
+)
+
+fires = Table(
+    "fires",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("workflow_name", String(200), nullable=False),
+    Column("trigger_key", String(200), nullable=False),
+    # The schedule's slot (its planned fire time), not when it was noticed.
+    Column("slot_at", UTCDateTime, nullable=False),
+    Column("fired_by", String(64), nullable=False),
+    Column("run_id", String(32)),
+    Column("created_at", UTCDateTime, nullable=False),
+    # The fire key: one row, so one run, per schedule slot across every supervisor.
+    UniqueConstraint("workflow_name", "trigger_key", "slot_at"),
 )
 
 workers = Table(

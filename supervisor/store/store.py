@@ -45,7 +45,8 @@ from automation.engine.events import (
     check_run_transition,
 )
 from supervisor.errors import RunStatusChanged
-from supervisor.store.claims import claim_rows, insert_or_ignore
+from supervisor.store.claims import insert_or_ignore
+from supervisor.store.details import RunDetails
 from supervisor.store.engine import (
     DEFAULT_BUSY_TIMEOUT,
     describe,
@@ -57,16 +58,14 @@ from supervisor.store.engine import (
     write_options,
 )
 from supervisor.store.errors import RunNotFound, StoreError, translate
+from supervisor.store.fleet import FleetMethods
 from supervisor.store.identity import FileIdentity
 from supervisor.store.migrate import upgrade_to_head
 from supervisor.store.records import (
     ArtifactRecord,
-    EventRecord,
     RunRecord,
-    StepRecord,
     VersionRef,
     run_record,
-    step_record,
     whole_span,
 )
 from supervisor.store.recovery import (
@@ -96,6 +95,9 @@ class QueuedRow:
     trigger: str = "manual"
     priority: int = 0
     inputs: dict[str, Any] = field(default_factory=dict)
+    #: The machine that must run it (None: any); see ``HistoryStore.claim_queued``.
+    target_host: str | None = None
+    needs_desktop: bool = False
 
 
 def content_hash(content: str) -> str:
@@ -107,7 +109,7 @@ def _is_environmental(error: sa_exc.DBAPIError) -> bool:
     return isinstance(error, sa_exc.OperationalError) or type(error) is sa_exc.DatabaseError
 
 
-class HistoryStore:
+class HistoryStore(FleetMethods, RunDetails):
     """Run history on any SQLAlchemy engine; ``open(url)`` also migrates the database."""
 
     def __init__(
@@ -355,8 +357,14 @@ class HistoryStore:
         parent_run_id: str | None = None,
         version: VersionRef | None = None,
         at: datetime | None = None,
+        target_host: str | None = None,
+        needs_desktop: bool = False,
     ) -> RunRecord:
-        """Record a run before a worker starts it (the queue's view of it)."""
+        """Record a run before a worker starts it (the queue's view of it).
+
+        ``target_host`` routes it to one machine, ``needs_desktop`` makes it
+        wait for that machine's desktop (see ``claim_queued``).
+        """
         at = at or self.clock.now()
         status = RunStatus(status)
         with self._write() as connection:
@@ -381,6 +389,8 @@ class HistoryStore:
                     queued_at=at,
                     started_at=at if status is not RunStatus.QUEUED else None,
                     finished_at=at if status.terminal else None,
+                    target_host=target_host,
+                    needs_desktop=needs_desktop,
                 )
             )
             return self._run_row(connection, run_id)
@@ -412,6 +422,8 @@ class HistoryStore:
                         "queued_at": at + timedelta(microseconds=index),
                         "started_at": None,
                         "finished_at": None,
+                        "target_host": row.target_host,
+                        "needs_desktop": row.needs_desktop,
                     }
                     for index, row in enumerate(queued)
                 ],
@@ -438,13 +450,16 @@ class HistoryStore:
         stopped_reason: str | None = None,
         at: datetime | None = None,
         expected: RunStatus | str | None = None,
-        claimant: str | None = None,
+        owner: str | None = None,
     ) -> RunRecord:
         """Move a run along its lifecycle; an illegal change raises ``IllegalTransition``.
 
-        A compare-and-set on the status just read (and on ``claimed_by`` when
-        ``claimant`` is given): a row another process changed meanwhile raises
-        ``RunStatusChanged``, as does a status other than ``expected``.
+        A compare-and-set on the status just read: a row another process
+        changed meanwhile raises ``RunStatusChanged``, as does a status other
+        than ``expected``.  With ``owner`` (the claimant's id) it is fenced
+        too: the run must still be claimed by ``owner`` under a lease that has
+        not expired, or ``RunStatusChanged`` says so and nothing is written.
+        A supervisor whose lease ran out can no longer record a result.
 
         A run that stops here (interrupted, failed or cancelled by the
         supervisor, not by its engine) also closes the step attempts it left
@@ -455,18 +470,30 @@ class HistoryStore:
         at = at or self.clock.now()
         with self._write() as connection:
             row = connection.execute(
-                select(runs.c.status, runs.c.started_at, runs.c.claimed_by).where(
-                    runs.c.id == run_id
-                )
+                select(
+                    runs.c.status, runs.c.started_at, runs.c.claimed_by, runs.c.lease_expires_at
+                ).where(runs.c.id == run_id)
             ).first()
             if row is None:
                 raise RunNotFound(run_id)
             current = RunStatus(row.status)
             if want is not None and current is not want:
                 raise RunStatusChanged(run_id, want.value, current.value)
-            if claimant is not None and row.claimed_by != claimant:
+            now = self.clock.now()
+            if owner is not None and row.claimed_by != owner:
                 raise RunStatusChanged(
                     run_id, current.value, current.value, f"claimed by {row.claimed_by or 'nobody'}"
+                )
+            if (
+                owner is not None
+                and row.lease_expires_at is not None
+                and row.lease_expires_at <= now
+            ):
+                raise RunStatusChanged(
+                    run_id,
+                    current.value,
+                    current.value,
+                    f"the lease of {owner} expired at {row.lease_expires_at.isoformat()}",
                 )
             try:
                 check_run_transition(current, new)
@@ -474,7 +501,13 @@ class HistoryStore:
                 raise IllegalTransition(f"run {run_id}: {exc}") from None
             values: dict[str, Any] = {"status": new.value}
             if new is RunStatus.QUEUED:
-                values.update(finished_at=None, duration=None, claimed_by=None, claimed_at=None)
+                values.update(
+                    finished_at=None,
+                    duration=None,
+                    claimed_by=None,
+                    claimed_at=None,
+                    lease_expires_at=None,
+                )
                 if current is RunStatus.INTERRUPTED:
                     # Counted where the resume is decided: a run interrupted before its
                     # first step finished resumes too, though its engine sees no checkpoint.
@@ -483,6 +516,7 @@ class HistoryStore:
                 values["started_at"] = func.coalesce(runs.c.started_at, literal(at, UTCDateTime()))
             elif new.terminal:
                 values["finished_at"] = at
+                values["lease_expires_at"] = None
                 if row.started_at is not None:
                     values["duration"] = whole_span(row.started_at, at)
             if error is not None:
@@ -490,8 +524,9 @@ class HistoryStore:
             if stopped_reason is not None:
                 values["stopped_reason"] = stopped_reason
             fence = [runs.c.id == run_id, runs.c.status == current.value]
-            if claimant is not None:
-                fence.append(runs.c.claimed_by == claimant)
+            if owner is not None:
+                fence.append(runs.c.claimed_by == owner)
+                fence.append(or_(runs.c.lease_expires_at.is_(None), runs.c.lease_expires_at > now))
             changed = connection.execute(update(runs).where(*fence).values(**values)).rowcount
             if changed != 1:  # another process committed a change since the read
                 found = connection.execute(
@@ -501,31 +536,6 @@ class HistoryStore:
             if new in (RunStatus.INTERRUPTED, RunStatus.FAILED, RunStatus.CANCELLED):
                 self._close_running_steps(connection, run_id, new, at)
             return self._run_row(connection, run_id)
-
-    def claim_queued(
-        self, claimant: str, *, limit: int = 1, at: datetime | None = None
-    ) -> list[RunRecord]:
-        """Take up to ``limit`` queued runs (priority, then age) for ``claimant``: now running.
-
-        Atomic across processes (see ``supervisor.store.claims``); ``claimant``
-        fences later changes (``set_run_status(..., claimant=...)``).
-        """
-        if not claimant or len(claimant) > 64:
-            raise ValueError(f"a claimant id is 1 to 64 characters, got {claimant!r}")
-        if limit < 1:
-            return []
-        at = at or self.clock.now()
-        with self._write() as connection:
-            rows = claim_rows(connection, claimant, limit, at)
-        return [run_record(row) for row in rows]
-
-    def claimant_of(self, run_id: str) -> str | None:
-        """Who claimed the run (``claim_queued``); None if nobody, or it was queued again."""
-        with self._read() as connection:
-            row = connection.execute(select(runs.c.claimed_by).where(runs.c.id == run_id)).first()
-        if row is None:
-            raise RunNotFound(run_id)
-        return None if row.claimed_by is None else str(row.claimed_by)
 
     def add_artifact(
         self,
@@ -680,77 +690,6 @@ class HistoryStore:
         query = _filtered(select(func.count()).select_from(runs), workflow, status)
         with self._read() as connection:
             return int(connection.execute(query).scalar_one())
-
-    def steps(self, run_id: str) -> list[StepRecord]:
-        """Every attempt of every step of the run, in step then attempt order."""
-        with self._read() as connection:
-            rows = connection.execute(
-                select(step_runs)
-                .where(step_runs.c.run_id == run_id)
-                .order_by(step_runs.c.step, step_runs.c.attempt)
-            ).all()
-        return [step_record(row) for row in rows]
-
-    def checkpoint(self, run_id: str) -> dict[int, StepRecord]:
-        """The steps a resumed run must not run again: step number -> its succeeded attempt."""
-        with self._read() as connection:
-            rows = connection.execute(
-                select(step_runs)
-                .where(
-                    step_runs.c.run_id == run_id,
-                    step_runs.c.status == StepStatus.SUCCEEDED.value,
-                )
-                .order_by(step_runs.c.step, step_runs.c.attempt)
-            ).all()
-        return {row.step: step_record(row) for row in rows}
-
-    def events(
-        self, run_id: str, after_seq: int = 0, limit: int | None = 1000
-    ) -> list[EventRecord]:
-        """The run's log, retries and replays, in sequence order, after ``after_seq``."""
-        query = (
-            select(events)
-            .where(events.c.run_id == run_id, events.c.seq > after_seq)
-            .order_by(events.c.seq, events.c.id)
-        )
-        if limit is not None:
-            query = query.limit(limit)
-        with self._read() as connection:
-            rows = connection.execute(query).all()
-        return [
-            EventRecord(
-                id=row.id,
-                run_id=row.run_id,
-                seq=row.seq,
-                kind=row.kind,
-                at=row.at,
-                node_id=row.node_id,
-                step=row.step,
-                level=row.level,
-                message=row.message,
-                data=row.data,
-            )
-            for row in rows
-        ]
-
-    def artifacts(self, run_id: str) -> list[ArtifactRecord]:
-        with self._read() as connection:
-            rows = connection.execute(
-                select(artifacts).where(artifacts.c.run_id == run_id).order_by(artifacts.c.id)
-            ).all()
-        return [
-            ArtifactRecord(
-                id=row.id,
-                run_id=row.run_id,
-                path=row.path,
-                kind=row.kind,
-                created_at=row.created_at,
-                step=row.step,
-                node_id=row.node_id,
-                description=row.description,
-            )
-            for row in rows
-        ]
 
     def integrity_check(self) -> str:
         """``'ok'`` when SQLite finds nothing wrong, else its report (other backends: ``'ok'``)."""

@@ -68,10 +68,10 @@ def test_a_status_change_fenced_by_another_claimant_is_refused(store: HistorySto
     store.claim_queued("sup-a")
 
     with pytest.raises(RunStatusChanged, match="claimed by sup-a"):
-        store.set_run_status(run_id, RunStatus.SUCCEEDED, claimant="sup-b")
+        store.set_run_status(run_id, RunStatus.SUCCEEDED, owner="sup-b")
 
     assert store.get_run(run_id).status is RunStatus.RUNNING  # type: ignore[union-attr]
-    done = store.set_run_status(run_id, RunStatus.SUCCEEDED, claimant="sup-a")
+    done = store.set_run_status(run_id, RunStatus.SUCCEEDED, owner="sup-a")
     assert done.status is RunStatus.SUCCEEDED
 
 

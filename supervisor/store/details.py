@@ -1,0 +1,93 @@
+"""What one run did, step by step: attempts, the checkpoint a resume replays, events, artifacts.
+
+Read-only queries ``HistoryStore`` takes from ``RunDetails``; they use its
+``_read`` transactions.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+
+from sqlalchemy import Connection, select
+
+from automation.engine.events import StepStatus
+from supervisor.store.records import ArtifactRecord, EventRecord, StepRecord, step_record
+from supervisor.store.schema import artifacts, events, step_runs
+
+
+class RunDetails:
+    """A run's steps, checkpoint, events and artifacts (mixed into HistoryStore)."""
+
+    def _read(self) -> AbstractContextManager[Connection]:  # pragma: no cover - HistoryStore's
+        raise NotImplementedError
+
+    def steps(self, run_id: str) -> list[StepRecord]:
+        """Every attempt of every step of the run, in step then attempt order."""
+        with self._read() as connection:
+            rows = connection.execute(
+                select(step_runs)
+                .where(step_runs.c.run_id == run_id)
+                .order_by(step_runs.c.step, step_runs.c.attempt)
+            ).all()
+        return [step_record(row) for row in rows]
+
+    def checkpoint(self, run_id: str) -> dict[int, StepRecord]:
+        """The steps a resumed run must not run again: step number -> its succeeded attempt."""
+        with self._read() as connection:
+            rows = connection.execute(
+                select(step_runs)
+                .where(
+                    step_runs.c.run_id == run_id,
+                    step_runs.c.status == StepStatus.SUCCEEDED.value,
+                )
+                .order_by(step_runs.c.step, step_runs.c.attempt)
+            ).all()
+        return {row.step: step_record(row) for row in rows}
+
+    def events(
+        self, run_id: str, after_seq: int = 0, limit: int | None = 1000
+    ) -> list[EventRecord]:
+        """The run's log, retries and replays, in sequence order, after ``after_seq``."""
+        query = (
+            select(events)
+            .where(events.c.run_id == run_id, events.c.seq > after_seq)
+            .order_by(events.c.seq, events.c.id)
+        )
+        if limit is not None:
+            query = query.limit(limit)
+        with self._read() as connection:
+            rows = connection.execute(query).all()
+        return [
+            EventRecord(
+                id=row.id,
+                run_id=row.run_id,
+                seq=row.seq,
+                kind=row.kind,
+                at=row.at,
+                node_id=row.node_id,
+                step=row.step,
+                level=row.level,
+                message=row.message,
+                data=row.data,
+            )
+            for row in rows
+        ]
+
+    def artifacts(self, run_id: str) -> list[ArtifactRecord]:
+        with self._read() as connection:
+            rows = connection.execute(
+                select(artifacts).where(artifacts.c.run_id == run_id).order_by(artifacts.c.id)
+            ).all()
+        return [
+            ArtifactRecord(
+                id=row.id,
+                run_id=row.run_id,
+                path=row.path,
+                kind=row.kind,
+                created_at=row.created_at,
+                step=row.step,
+                node_id=row.node_id,
+                description=row.description,
+            )
+            for row in rows
+        ]

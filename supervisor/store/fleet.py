@@ -1,0 +1,383 @@
+"""The store's side of many supervisors on one database: claims, leases, cancels, fire keys.
+
+Each supervisor registers itself (``register_supervisor``) and renews a
+heartbeat (``supervisor_heartbeat``) every few seconds.  The heartbeat also
+extends the lease of every run it holds, and answers with the cancels asked
+for them through any machine's API.  A supervisor that stops renewing (killed,
+frozen, cut off) loses its runs when any other supervisor calls
+``reap_expired_leases``: they are queued again to resume, and every later
+write of the old owner, fenced by ``owner=``, is refused.  ``claim_fire``
+makes each schedule slot run once, whichever supervisor gets there first.
+
+``HistoryStore`` takes these methods from ``FleetMethods``; they use its
+``_write``/``_read`` transactions and its clock.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection
+from contextlib import AbstractContextManager
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, and_, func, or_, select, update
+
+from automation.clock import Clock
+from automation.engine.events import RunStatus, StepStatus
+from supervisor.store.claims import ClaimRequest, claim_rows, insert_or_ignore, upsert
+from supervisor.store.errors import RunNotFound
+from supervisor.store.records import (
+    LeaseRenewal,
+    RunRecord,
+    SupervisorRecord,
+    run_record,
+    supervisor_record,
+    whole_span,
+)
+from supervisor.store.schema import events, fires, runs, step_runs, supervisors
+
+logger = logging.getLogger(__name__)
+
+_SUPERVISOR_COLUMNS = ["host", "pid", "api_url", "version", "resources", "started_at"]
+
+
+def _check_id(kind: str, value: str, longest: int) -> None:
+    if not value or len(value) > longest:
+        raise ValueError(f"a {kind} is 1 to {longest} characters, got {value!r}")
+
+
+class FleetMethods:
+    """Claims, leases, supervisors, cancel requests and fire keys (mixed into HistoryStore)."""
+
+    clock: Clock
+
+    def _write(self) -> AbstractContextManager[Connection]:  # pragma: no cover - HistoryStore's
+        raise NotImplementedError
+
+    def _read(self) -> AbstractContextManager[Connection]:  # pragma: no cover - HistoryStore's
+        raise NotImplementedError
+
+    # -- claims -----------------------------------------------------------------------
+
+    def claim_queued(
+        self,
+        claimant: str,
+        *,
+        limit: int = 1,
+        at: datetime | None = None,
+        host: str | None = None,
+        lease_seconds: float | None = None,
+        desktop: bool = True,
+    ) -> list[RunRecord]:
+        """Take up to ``limit`` queued runs (priority, then age) for ``claimant``: now running.
+
+        Atomic across processes (see ``supervisor.store.claims``).  ``host``
+        is the claimant's machine: runs routed to another machine stay
+        queued (None takes any run, as a lone supervisor does).  A run that
+        needs the desktop is taken only while ``desktop`` and no such run of
+        this machine runs.  ``lease_seconds`` starts each run's lease, which
+        ``supervisor_heartbeat`` renews; ``claimant`` fences later changes
+        (``set_run_status(..., owner=...)``).
+        """
+        _check_id("claimant id", claimant, 64)
+        if limit < 1:
+            return []
+        at = at or self.clock.now()
+        request = ClaimRequest(
+            claimant=claimant,
+            limit=limit,
+            at=at,
+            host=host,
+            lease_until=None if lease_seconds is None else at + timedelta(seconds=lease_seconds),
+            desktop=desktop,
+        )
+        with self._write() as connection:
+            rows = claim_rows(connection, request)
+        return [run_record(row) for row in rows]
+
+    def claimant_of(self, run_id: str) -> str | None:
+        """Who claimed the run (``claim_queued``); None if nobody, or it was queued again."""
+        with self._read() as connection:
+            row = connection.execute(select(runs.c.claimed_by).where(runs.c.id == run_id)).first()
+        if row is None:
+            raise RunNotFound(run_id)
+        return None if row.claimed_by is None else str(row.claimed_by)
+
+    # -- supervisors ------------------------------------------------------------------
+
+    def register_supervisor(
+        self,
+        supervisor_id: str,
+        *,
+        host: str,
+        pid: int | None = None,
+        api_url: str | None = None,
+        version: str | None = None,
+        resources: dict[str, Any] | None = None,
+        at: datetime | None = None,
+    ) -> SupervisorRecord:
+        """Record (or refresh, on a restart) this supervisor; it counts as heard from now."""
+        _check_id("supervisor id", supervisor_id, 32)
+        _check_id("host name", host, 255)
+        at = at or self.clock.now()
+        row = {
+            "id": supervisor_id,
+            "host": host,
+            "pid": pid,
+            "api_url": api_url,
+            "version": version,
+            "resources": resources or {},
+            "started_at": at,
+            "heartbeat_at": at,
+            "stopped_at": None,
+        }
+        with self._write() as connection:
+            connection.execute(
+                upsert(
+                    connection,
+                    supervisors,
+                    ["id"],
+                    [*_SUPERVISOR_COLUMNS, "heartbeat_at", "stopped_at"],
+                ),
+                [row],
+            )
+            found = connection.execute(
+                select(supervisors).where(supervisors.c.id == supervisor_id)
+            ).one()
+        return supervisor_record(found)
+
+    def supervisor_heartbeat(
+        self,
+        supervisor_id: str,
+        at: datetime | None = None,
+        lease_seconds: float = 10.0,
+        *,
+        holding: Collection[str] = (),
+    ) -> LeaseRenewal:
+        """Renew this supervisor's heartbeat and the leases of the runs it still owns.
+
+        A lease already expired is not renewed: its run may be reaped at any
+        moment, so it is reported ``lost`` with every run in ``holding`` that
+        is no longer this supervisor's.  The answer also names its runs with a
+        cancel requested (``request_cancel``).
+        """
+        at = at or self.clock.now()
+        until = at + timedelta(seconds=lease_seconds)
+        mine = and_(runs.c.claimed_by == supervisor_id, runs.c.status == RunStatus.RUNNING.value)
+        with self._write() as connection:
+            connection.execute(
+                update(supervisors)
+                .where(supervisors.c.id == supervisor_id)
+                .values(heartbeat_at=at, stopped_at=None)
+            )
+            renewed = connection.execute(
+                update(runs)
+                .where(mine, or_(runs.c.lease_expires_at.is_(None), runs.c.lease_expires_at > at))
+                .values(lease_expires_at=until)
+                .returning(runs.c.id, runs.c.cancel_requested_at)
+            ).all()
+        kept = {str(row.id) for row in renewed}
+        return LeaseRenewal(
+            supervisor_id=supervisor_id,
+            expires_at=until,
+            renewed=tuple(sorted(kept)),
+            lost=tuple(sorted(set(holding) - kept)),
+            cancel_requested=tuple(
+                sorted(str(row.id) for row in renewed if row.cancel_requested_at is not None)
+            ),
+        )
+
+    def supervisor_stopped(self, supervisor_id: str, at: datetime | None = None) -> None:
+        """Mark the supervisor stopped (a clean stop): machine lists show it as down."""
+        at = at or self.clock.now()
+        with self._write() as connection:
+            connection.execute(
+                update(supervisors).where(supervisors.c.id == supervisor_id).values(stopped_at=at)
+            )
+
+    def list_supervisors(self) -> list[SupervisorRecord]:
+        """Every supervisor that ever registered, by host then id."""
+        with self._read() as connection:
+            rows = connection.execute(
+                select(supervisors).order_by(supervisors.c.host, supervisors.c.id)
+            ).all()
+        return [supervisor_record(row) for row in rows]
+
+    # -- cancels and reaping ----------------------------------------------------------
+
+    def request_cancel(self, run_id: str, at: datetime | None = None) -> RunRecord:
+        """Cancel a run wherever it is: a queued one at once, a running one through its owner.
+
+        A queued run becomes ``cancelled`` here (compare-and-set on ``queued``,
+        so a claim that got there first wins and the request is kept instead).
+        A running or interrupted run gets ``cancel_requested_at``, which its
+        owner receives with its next heartbeat.  A finished run is left alone.
+        Returns the run as it is afterwards.
+        """
+        at = at or self.clock.now()
+        with self._write() as connection:
+            cancelled = connection.execute(
+                update(runs)
+                .where(runs.c.id == run_id, runs.c.status == RunStatus.QUEUED.value)
+                .values(
+                    status=RunStatus.CANCELLED.value,
+                    cancel_requested_at=at,
+                    finished_at=at,
+                    stopped_reason="cancelled before it started",
+                )
+            ).rowcount
+            if not cancelled:
+                connection.execute(
+                    update(runs)
+                    .where(
+                        runs.c.id == run_id,
+                        runs.c.status.in_([RunStatus.RUNNING.value, RunStatus.INTERRUPTED.value]),
+                        runs.c.cancel_requested_at.is_(None),
+                    )
+                    .values(cancel_requested_at=at)
+                )
+            row = connection.execute(select(runs).where(runs.c.id == run_id)).first()
+        if row is None:
+            raise RunNotFound(run_id)
+        return run_record(row)
+
+    def reap_expired_leases(self, now: datetime | None = None) -> list[str]:
+        """Take back the runs whose owner's lease expired; returns their ids.
+
+        Each such run is queued again to resume (its ``resumes`` counts one
+        more; steps it left running are closed as interrupted), or cancelled if
+        a cancel was requested for it.  Its claim is cleared, so the old owner's
+        fenced writes are refused from now on.  A note in the run's log says
+        whose lease expired.  Any supervisor may call this; on PostgreSQL two
+        reapers skip each other's rows.
+        """
+        now = now or self.clock.now()
+        with self._write() as connection:
+            expired = (
+                select(
+                    runs.c.id,
+                    runs.c.claimed_by,
+                    runs.c.started_at,
+                    runs.c.cancel_requested_at,
+                    runs.c.lease_expires_at,
+                )
+                .where(
+                    runs.c.status == RunStatus.RUNNING.value,
+                    runs.c.lease_expires_at.is_not(None),
+                    runs.c.lease_expires_at < now,
+                )
+                .order_by(runs.c.lease_expires_at)
+            )
+            if connection.dialect.name == "postgresql":
+                expired = expired.with_for_update(skip_locked=True)
+            rows = connection.execute(expired).all()
+            for row in rows:
+                self._reap(connection, row, now)
+        reaped = [str(row.id) for row in rows]
+        if reaped:
+            logger.warning("took back %d runs whose lease expired: %s", len(reaped), reaped)
+        return reaped
+
+    @staticmethod
+    def _reap(connection: Connection, row: Any, now: datetime) -> None:
+        owner = row.claimed_by or "a supervisor"
+        message = (
+            f"the lease of {owner} on this run expired at {row.lease_expires_at.isoformat()} "
+            "(it stopped renewing it: killed, frozen or cut off)"
+        )
+        connection.execute(
+            update(step_runs)
+            .where(step_runs.c.run_id == row.id, step_runs.c.status == StepStatus.RUNNING.value)
+            .values(
+                status=StepStatus.FAILED.value,
+                failure="interrupted",
+                error=f"{message}; on resume this step runs again unless its postcondition "
+                "shows it took effect",
+                finished_at=now,
+            )
+        )
+        fence = and_(
+            runs.c.id == row.id,
+            runs.c.status == RunStatus.RUNNING.value,
+            runs.c.claimed_by.is_(None) if row.claimed_by is None else runs.c.claimed_by == owner,
+        )
+        values: dict[str, Any] = {"lease_expires_at": None}
+        if row.cancel_requested_at is not None:
+            values.update(
+                status=RunStatus.CANCELLED.value,
+                finished_at=now,
+                stopped_reason="cancelled while its supervisor was lost",
+            )
+            if row.started_at is not None:
+                values["duration"] = whole_span(row.started_at, now)
+            note = f"{message}; it was cancelled, as requested"
+        else:
+            values.update(
+                status=RunStatus.QUEUED.value,
+                claimed_by=None,
+                claimed_at=None,
+                resumes=runs.c.resumes + 1,
+            )
+            note = f"{message}; it is queued again to resume on any supervisor"
+        connection.execute(update(runs).where(fence).values(**values))
+        seq = connection.execute(
+            select(func.coalesce(func.max(events.c.seq), 0)).where(events.c.run_id == row.id)
+        ).scalar_one()
+        connection.execute(
+            events.insert().values(
+                run_id=row.id,
+                seq=int(seq) + 1,
+                kind="log",
+                at=now,
+                level="warning",
+                message=note,
+                data={"reason": "lease_expired", "owner": row.claimed_by},
+            )
+        )
+
+    # -- schedule fires ---------------------------------------------------------------
+
+    def claim_fire(
+        self,
+        workflow: str,
+        trigger_key: str,
+        slot: datetime,
+        *,
+        fired_by: str,
+        run_id: str | None = None,
+        at: datetime | None = None,
+    ) -> bool:
+        """Take schedule ``trigger_key``'s fire at ``slot``; True if this caller won it.
+
+        The fire key (workflow, trigger, slot time) is unique in the database:
+        of any number of supervisors firing the same slot, exactly one gets
+        True and runs it; the others get False and do nothing.
+        """
+        at = at or self.clock.now()
+        with self._write() as connection:
+            return insert_or_ignore(
+                connection,
+                fires,
+                {
+                    "workflow_name": workflow,
+                    "trigger_key": trigger_key,
+                    "slot_at": slot,
+                    "fired_by": fired_by,
+                    "run_id": run_id,
+                    "created_at": at,
+                },
+                ["workflow_name", "trigger_key", "slot_at"],
+            )
+
+    def fire_owner(self, workflow: str, trigger_key: str, slot: datetime) -> str | None:
+        """Who took that fire (``claim_fire``), or None if nobody has yet."""
+        with self._read() as connection:
+            found = connection.execute(
+                select(fires.c.fired_by).where(
+                    fires.c.workflow_name == workflow,
+                    fires.c.trigger_key == trigger_key,
+                    fires.c.slot_at == slot,
+                )
+            ).scalar()
+        return None if found is None else str(found)
