@@ -1,0 +1,151 @@
+"""Wake a supervisor when work is queued: LISTEN/NOTIFY on PostgreSQL, polling everywhere.
+
+On PostgreSQL every run that becomes ``queued`` sends a notification on
+``deskpilot_queued`` (a trigger installed by migration 0005; the payload is
+its target host, empty for any machine).  ``QueueWatcher`` listens on a
+connection of its own, on the supervisor's asyncio loop (psycopg's async
+connection: nothing blocks the loop), and ``wait()`` returns as soon as a
+notification for this machine arrives.
+
+Polling is the fallback, never skipped: ``wait()`` also returns after
+``poll_interval`` so a lost notification (connection dropped, server
+restarted, a database without the trigger) costs one interval, not the run.
+While the listening connection is down the watcher reconnects with a
+growing delay, and wakes its waiter on each reconnect (notifications sent
+meanwhile are lost).  On SQLite there is no NOTIFY: ``wait()`` is a poll, and
+``poke()`` lets the supervisor's own submissions wake it at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from sqlalchemy.engine import URL, make_url
+
+logger = logging.getLogger(__name__)
+
+CHANNEL = "deskpilot_queued"
+DEFAULT_POLL_INTERVAL = 1.0
+_RECONNECT_FIRST = 0.5
+_RECONNECT_MAX = 15.0
+
+
+def libpq_conninfo(url: URL) -> str:
+    """The libpq form of a SQLAlchemy PostgreSQL URL (``postgresql+psycopg://`` -> ``postgresql://``)."""
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+class QueueWatcher:
+    """Tells a supervisor's loop when queued work may be waiting for it.
+
+    Use from the loop: ``await start()``, then ``await wait()`` before each
+    claim, ``poke()`` after queuing work itself, ``await close()`` at stop.
+    ``host`` filters notifications: runs routed to other machines do not wake
+    this one.
+    """
+
+    def __init__(
+        self,
+        url: str | URL,
+        *,
+        host: str | None = None,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+    ) -> None:
+        if poll_interval <= 0:
+            raise ValueError(f"poll_interval must be positive, got {poll_interval}")
+        self.url = make_url(url)
+        self.host = host
+        self.poll_interval = poll_interval
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._connection: Any = None
+        self._closed = False
+        #: True while a LISTEN connection is open (PostgreSQL only).
+        self.listening = False
+        #: Notifications received (that concerned this machine), for /metrics and tests.
+        self.notified = 0
+
+    @property
+    def uses_notify(self) -> bool:
+        return self.url.get_backend_name() == "postgresql"
+
+    async def start(self) -> None:
+        """Start listening (PostgreSQL); returns once the first LISTEN is in place or failed."""
+        if not self.uses_notify or self._task is not None:
+            return
+        ready = asyncio.Event()
+        self._task = asyncio.get_running_loop().create_task(
+            self._listen(ready), name="deskpilot-queue-watcher"
+        )
+        await ready.wait()
+
+    def poke(self) -> None:
+        """Wake the waiter now (this supervisor queued something itself)."""
+        self._wake.set()
+
+    async def wait(self, timeout: float | None = None) -> bool:
+        """Until work may be waiting: True when notified or poked, False after the poll interval."""
+        limit = self.poll_interval if timeout is None else timeout
+        try:
+            await asyncio.wait_for(self._wake.wait(), limit)
+        except TimeoutError:
+            return False
+        self._wake.clear()
+        return True
+
+    async def close(self) -> None:
+        self._closed = True
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self._drop()
+
+    async def _drop(self) -> None:
+        connection, self._connection = self._connection, None
+        self.listening = False
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                await connection.close()
+
+    async def _listen(self, ready: asyncio.Event) -> None:
+        import psycopg
+
+        delay = _RECONNECT_FIRST
+        while not self._closed:
+            try:
+                self._connection = await psycopg.AsyncConnection.connect(
+                    libpq_conninfo(self.url), autocommit=True, connect_timeout=10
+                )
+                await self._connection.execute(f"LISTEN {CHANNEL}")
+                self.listening = True
+                delay = _RECONNECT_FIRST
+                ready.set()
+                self._wake.set()  # what was queued while not listening is unannounced
+                async for notify in self._connection.notifies():
+                    if self.host is None or notify.payload in ("", self.host):
+                        self.notified += 1
+                        self._wake.set()
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # the connection or server went away
+                if not self._closed:
+                    logger.warning(
+                        "listening for queued runs failed (%s); polling every %.1f s, "
+                        "reconnecting in %.1f s",
+                        error,
+                        self.poll_interval,
+                        delay,
+                    )
+            finally:
+                ready.set()
+                await self._drop()
+            if self._closed:
+                return
+            self._wake.set()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, _RECONNECT_MAX)
