@@ -252,6 +252,10 @@ class SupervisorClient:
     def get_run(self, run_id: str) -> RunDetail:
         return self._get(f"/runs/{_seg(run_id)}", RunDetail)
 
+    def artifact(self, run_id: str, artifact_id: int) -> bytes:
+        """An artifact's bytes, whichever machine made it (the history keeps a copy)."""
+        return self.request("GET", f"/runs/{_seg(run_id)}/artifacts/{int(artifact_id)}").content
+
     def run_events(self, run_id: str, *, after: int = 0, limit: int = 1000) -> list[EventInfo]:
         return self._list(f"/runs/{_seg(run_id)}/events", EventInfo, after=after, limit=limit)
 

@@ -59,7 +59,9 @@ class LiveRunView(QWidget):
         self.cancel_button.setEnabled(False)
         self.cancel_button.clicked.connect(lambda _c=False: self.cancel())
         self.pane = RunPane(
-            theme, empty_text="No run yet: press Run (F5) in an editor, or open one from History."
+            theme,
+            empty_text="No run yet: press Run (F5) in an editor, or open one from History.",
+            link=link,
         )
         self.pane.header_bar.addWidget(self.elapsed)
         self.pane.header_bar.addSpacing(8)

@@ -117,11 +117,18 @@ class LogLine:
 
 @dataclass
 class Artifact:
+    #: where the file was made, on the machine that ran the run: a label, never opened here
     path: str
     kind: str
     description: str = ""
     node_id: str | None = None
     step: int | None = None
+    #: the history's id, by which the API serves the bytes (None until the row is read)
+    id: int | None = None
+
+    @property
+    def name(self) -> str:
+        return self.path.replace("\\", "/").rsplit("/", 1)[-1]
 
     @property
     def is_image(self) -> bool:
@@ -333,6 +340,7 @@ class RunRecord:
             attempt.error = step.error
         for info in detail.artifacts:
             artifact = Artifact(
+                id=info.id,
                 path=info.path,
                 kind=info.kind,
                 description=info.description or "",

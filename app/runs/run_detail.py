@@ -15,16 +15,16 @@ from __future__ import annotations
 import html
 import json
 import logging
-from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, QUrl, Signal
-from PySide6.QtGui import QColor, QPixmap
+from PySide6.QtGui import QColor, QImage, QPixmap, QTextDocument
 from PySide6.QtWidgets import (
     QDialog,
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QPlainTextEdit,
     QScrollArea,
     QSplitter,
     QTextBrowser,
@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.runs.artifact_files import ArtifactFiles, as_text
 from app.runs.records import (
     Artifact,
     NodeRecord,
@@ -75,13 +76,14 @@ def _pretty(value: Any) -> str:
 class ImageDialog(QDialog):
     """A screenshot at full size, scrollable."""
 
-    def __init__(self, path: Path, title: str, parent: QWidget | None = None) -> None:
+    def __init__(self, image: QImage, title: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle(title)
         label = QLabel()
-        pixmap = QPixmap(str(path))
+        label.setObjectName("artifact_image")
+        pixmap = QPixmap.fromImage(image)
         if pixmap.isNull():
-            label.setText(f"Cannot show {path}: the file is missing or not an image.")
+            label.setText("This file is not an image this window can show.")
         else:
             label.setPixmap(pixmap)
         area = QScrollArea()
@@ -89,6 +91,21 @@ class ImageDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addWidget(area)
         self.resize(min(pixmap.width() + 40, 1400) or 500, min(pixmap.height() + 40, 900) or 200)
+
+
+class TextDialog(QDialog):
+    """Text evidence (a hung worker's stacks, its log tail) as the API served it."""
+
+    def __init__(self, text: str, title: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(title)
+        view = QPlainTextEdit(text)
+        view.setObjectName("artifact_text")
+        view.setReadOnly(True)
+        view.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        layout = QVBoxLayout(self)
+        layout.addWidget(view)
+        self.resize(900, 600)
 
 
 class RunPane(QWidget):
@@ -103,9 +120,16 @@ class RunPane(QWidget):
         *,
         orientation: Qt.Orientation = Qt.Orientation.Horizontal,
         empty_text: str = "No run selected.",
+        link: SupervisorLink | None = None,
     ) -> None:
         super().__init__(parent)
         self.theme = theme
+        #: artifacts come through the API, never from a path (the run may be another machine's)
+        self.files = ArtifactFiles(link, self)
+        self.files.arrived.connect(self._artifacts_arrived)
+        #: the dialog an artifact link opened, or is waiting to open when its bytes arrive
+        self.dialog: QDialog | None = None
+        self._opening: Artifact | None = None
         self.empty_text = empty_text
         self.record: RunRecord | None = None
         self.order: list[str] = []
@@ -182,6 +206,7 @@ class RunPane(QWidget):
     # -- content -------------------------------------------------------------------------
     def show_record(self, record: RunRecord | None, *, select: str | None = None) -> None:
         self.record = record
+        self.files.keep_only(record.run_id if record is not None else None)
         self.nodes.clear()
         self._items = {}
         self.order = []
@@ -406,48 +431,93 @@ class RunPane(QWidget):
         return [self._section("Log"), "<table cellspacing='4'>", *rows, "</table>"]
 
     def _artifacts_html(self, artifacts: list[Artifact]) -> list[str]:
-        if not artifacts:
+        if not artifacts or self.record is None:
             return []
+        run_id = self.record.run_id
+        self.files.want(run_id, artifacts)
         out = [self._section("Screenshots and files")]
+        muted = self.theme.muted
         for index, artifact in enumerate(artifacts):
-            path = Path(artifact.path)
-            caption = _esc(artifact.description or path.name)
+            caption = _esc(artifact.description or artifact.name)
             link = f"artifact:{index}"
-            if artifact.is_image and path.is_file():
-                width = self._thumb_width(path)
-                out.append(
-                    f"<p><a href='{link}'><img src='{QUrl.fromLocalFile(str(path)).toString()}'"
-                    f" width='{width}'></a><br><span style='color:{self.theme.muted}'>"
-                    f"{caption}</span></p>"
+            image = self.files.image(run_id, artifact) if artifact.is_image else None
+            error = self.files.error(run_id, artifact)
+            if image is not None and artifact.id is not None:
+                url = QUrl(f"artifact-image:{run_id}/{artifact.id}")
+                self.detail.document().addResource(
+                    QTextDocument.ResourceType.ImageResource, url, image
                 )
+                out.append(
+                    f"<p><a href='{link}'><img src='{url.toString()}'"
+                    f" width='{self._thumb_width(image)}'></a><br>"
+                    f"<span style='color:{muted}'>{caption}</span></p>"
+                )
+            elif error is not None:
+                out.append(
+                    f"<p>{caption}: <span style='color:{self.theme.error}'>cannot be shown: "
+                    f"{_esc(error)}</span><br><span style='color:{muted}'>made as "
+                    f"<code>{_esc(artifact.path)}</code> on the machine that ran the run</span></p>"
+                )
+            elif artifact.is_image:
+                out.append(f"<p>{caption} <span style='color:{muted}'>(loading…)</span></p>")
             else:
-                missing = "" if path.exists() else " (file no longer exists)"
-                out.append(f"<p>{caption}: <code>{_esc(path)}</code>{missing}</p>")
+                out.append(
+                    f"<p><a href='{link}'>{caption}</a> "
+                    f"<span style='color:{muted}'>{_esc(artifact.name)}</span></p>"
+                )
         return out
 
-    def _thumb_width(self, path: Path) -> int:
+    def _thumb_width(self, image: QImage) -> int:
         """Small enough to sit beside the text: at most THUMB_WIDTH wide, THUMB_HEIGHT high."""
-        pixmap = QPixmap(str(path))
         room = max(200, self.detail.viewport().width() - 40)
-        width = min(pixmap.width() or THUMB_WIDTH, THUMB_WIDTH, room)
-        if pixmap.height() and pixmap.width():
-            width = min(width, int(THUMB_HEIGHT * pixmap.width() / pixmap.height()))
+        width = min(image.width() or THUMB_WIDTH, THUMB_WIDTH, room)
+        if image.height() and image.width():
+            width = min(width, int(THUMB_HEIGHT * image.width() / image.height()))
         return width
+
+    def _shown_artifacts(self) -> list[Artifact]:
+        if self.record is None:
+            return []
+        node_id = self.current_node()
+        if node_id in (None, WHOLE_RUN) or str(node_id) not in self.record.nodes:
+            return self.record.artifacts
+        return self.record.nodes[str(node_id)].artifacts
 
     def _anchor(self, url: QUrl) -> None:
         text = url.toString()
         if not text.startswith("artifact:") or self.record is None:
             return
-        node_id = self.current_node()
-        artifacts = (
-            self.record.artifacts
-            if node_id in (None, WHOLE_RUN)
-            else self.record.nodes[str(node_id)].artifacts
-        )
+        artifacts = self._shown_artifacts()
         index = int(text.split(":", 1)[1])
         if 0 <= index < len(artifacts):
-            artifact = artifacts[index]
-            ImageDialog(Path(artifact.path), artifact.description or "Screenshot", self).exec()
+            self._opening = artifacts[index]
+            self._open_when_here()
+
+    def _open_when_here(self) -> None:
+        """Open the clicked artifact once its bytes are here (asked for when it was drawn)."""
+        artifact, record = self._opening, self.record
+        if artifact is None or record is None:
+            return
+        title = artifact.description or artifact.name
+        if artifact.is_image:
+            image = self.files.image(record.run_id, artifact)
+            if image is None:
+                return
+            self.dialog = ImageDialog(image, title or "Screenshot", self)
+        else:
+            data = self.files.data(record.run_id, artifact)
+            if data is None:
+                self.files.want(record.run_id, [artifact])
+                return
+            self.dialog = TextDialog(as_text(data), title, self)
+        self._opening = None
+        self.dialog.open()
+
+    def _artifacts_arrived(self) -> None:
+        current = self.current_node()
+        if current is not None:
+            self._show_detail(current)
+        self._open_when_here()
 
     def set_theme(self, theme: Theme) -> None:
         self.theme = theme
@@ -469,7 +539,7 @@ class RunDetailView(QWidget):
     ) -> None:
         super().__init__(parent)
         self.link = link
-        self.pane = RunPane(theme, orientation=orientation)
+        self.pane = RunPane(theme, orientation=orientation, link=link)
         self.run_id: str | None = None
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)

@@ -139,12 +139,18 @@ class StepInfo(Answer):
 
 class ArtifactInfo(Answer):
     id: int
-    path: str
+    path: str = Field(description="where the file was made, on the machine that ran the run")
     kind: str
     created_at: datetime
     step: int | None = None
     node_id: str | None = None
     description: str | None = None
+    size: int | None = Field(None, description="bytes of the copy the history keeps")
+    stored: bool = Field(
+        False,
+        description="the history keeps a copy: GET /runs/{run_id}/artifacts/{id} serves it "
+        "from any machine",
+    )
 
 
 class RunDetail(Answer):

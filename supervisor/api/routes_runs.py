@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+from fastapi.responses import FileResponse, Response
 
 from automation.engine.events import RunStatus
 from automation.inputs import read_text_inputs
@@ -34,6 +35,7 @@ from supervisor.api.models import (
 from supervisor.api.problems import Problem
 from supervisor.daemon import DaemonParts
 from supervisor.debugging import DebugOptions
+from supervisor.store.artifacts import MAX_STORED_BYTES, media_type
 from supervisor.store.errors import RunNotFound
 from supervisor.store.records import RunRecord
 
@@ -80,6 +82,54 @@ def get_run(parts: Parts, run_id: str) -> RunDetail:
             ArtifactInfo.model_validate(a, from_attributes=True) for a in store.artifacts(run_id)
         ],
     )
+
+
+@router.get(
+    "/runs/{run_id}/artifacts/{artifact_id}",
+    response_class=Response,
+    summary="An artifact's bytes (a failure screenshot, hang evidence), from any machine",
+    responses={200: {"content": {"application/octet-stream": {}, "image/png": {}}}},
+)
+def get_artifact(parts: Parts, run_id: str, artifact_id: int) -> Response:
+    """The copy the history keeps; else the file itself, if this machine made it."""
+    require_run(parts, run_id)
+    store = parts.store
+    record = next((a for a in store.artifacts(run_id) if a.id == artifact_id), None)
+    if record is None:
+        raise Problem(
+            404, f"run {run_id} has no artifact {artifact_id}; 'GET /runs/{run_id}' lists them"
+        )
+    name = Path(record.path).name
+    headers = {"Content-Disposition": f'inline; filename="{_header_safe(name)}"'}
+    content = store.artifact_content(run_id, artifact_id)
+    if content is not None:
+        return Response(content.content, media_type=content.media_type, headers=headers)
+    local = _local_artifact(parts, record.path)
+    if local is not None:
+        return FileResponse(local, media_type=media_type(local), headers=headers)
+    raise Problem(
+        404,
+        f"artifact {artifact_id} of run {run_id} ({record.path}) has no copy in the history "
+        f"(the file was missing, or larger than {MAX_STORED_BYTES // (1024 * 1024)} MiB, when "
+        "it was recorded); only the machine that ran the run may still have it",
+    )
+
+
+def _header_safe(name: str) -> str:
+    return "".join(c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in name)
+
+
+def _local_artifact(parts: DaemonParts, text_path: str) -> Path | None:
+    """The artifact's file, if it is in this machine's artifacts folder (older records).
+
+    Only that folder: a path in the shared history is not a licence to read any file.
+    """
+    folder = parts.paths.artifacts_dir.resolve()
+    try:
+        path = Path(text_path).resolve(strict=True)
+    except (OSError, RuntimeError, ValueError):
+        return None
+    return path if path.is_relative_to(folder) and path.is_file() else None
 
 
 @router.get(

@@ -11,8 +11,9 @@ from contextlib import AbstractContextManager
 from sqlalchemy import Connection, select
 
 from automation.engine.events import StepStatus
+from supervisor.store.artifacts import ArtifactContent, list_artifacts, load_content
 from supervisor.store.records import ArtifactRecord, EventRecord, StepRecord, step_record
-from supervisor.store.schema import artifacts, events, step_runs
+from supervisor.store.schema import events, step_runs
 
 
 class RunDetails:
@@ -74,20 +75,11 @@ class RunDetails:
         ]
 
     def artifacts(self, run_id: str) -> list[ArtifactRecord]:
+        """The run's artifacts in the order they were recorded, with the size of each copy."""
         with self._read() as connection:
-            rows = connection.execute(
-                select(artifacts).where(artifacts.c.run_id == run_id).order_by(artifacts.c.id)
-            ).all()
-        return [
-            ArtifactRecord(
-                id=row.id,
-                run_id=row.run_id,
-                path=row.path,
-                kind=row.kind,
-                created_at=row.created_at,
-                step=row.step,
-                node_id=row.node_id,
-                description=row.description,
-            )
-            for row in rows
-        ]
+            return list_artifacts(connection, run_id)
+
+    def artifact_content(self, run_id: str, artifact_id: int) -> ArtifactContent | None:
+        """The copy of the run's artifact kept in the history, if one was kept."""
+        with self._read() as connection:
+            return load_content(connection, run_id, artifact_id)

@@ -38,6 +38,7 @@ from automation.engine.events import (
     RunStatus,
     StepStatus,
 )
+from supervisor.store.artifacts import ArtifactContent, insert_contents, read_content
 from supervisor.store.records import whole_span
 from supervisor.store.schema import runs, workflow_versions, workflows
 from supervisor.store.statements import (
@@ -139,6 +140,8 @@ class _Segment:
     failed: list[tuple[Any, ...]] = field(default_factory=list)
     event_rows: list[tuple[Any, ...]] = field(default_factory=list)
     artifact_rows: list[tuple[Any, ...]] = field(default_factory=list)
+    #: Copies of those artifacts' bytes: (run id, path) -> content (the newest row gets it).
+    artifact_contents: dict[tuple[str, str], ArtifactContent] = field(default_factory=dict)
     ended: dict[StepKey, NodeFinished | NodeFailed] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
@@ -298,6 +301,9 @@ class Ingest:
                 to_micros(event.at),
             )
         )
+        content = read_content(event.path)
+        if content is not None:
+            self._segment.artifact_contents[(event.run_id, event.path)] = content
 
     # -- runs -----------------------------------------------------------------------
 
@@ -402,6 +408,7 @@ class Ingest:
                 INSERT_EVENT.executemany(connection, segment.event_rows)
             if segment.artifact_rows:
                 INSERT_ARTIFACT.executemany(connection, segment.artifact_rows)
+                insert_contents(connection, segment.artifact_contents)
             self._segment = _Segment()
         return self._segment
 

@@ -142,6 +142,12 @@ class ArtifactRecord:
     step: int | None = None
     node_id: str | None = None
     description: str | None = None
+    #: Bytes of the copy the history keeps (``supervisor.store.artifacts``); None: no copy.
+    size: int | None = None
+
+    @property
+    def stored(self) -> bool:
+        return self.size is not None
 
 
 def run_record(row: Row[Any]) -> RunRecord:

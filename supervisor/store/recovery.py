@@ -28,7 +28,15 @@ from typing import Any
 from sqlalchemy import Connection, delete, func, insert, select
 
 from supervisor.store.engine import make_engine
-from supervisor.store.schema import artifacts, events, runs, step_runs, workflow_versions, workflows
+from supervisor.store.schema import (
+    artifact_contents,
+    artifacts,
+    events,
+    runs,
+    step_runs,
+    workflow_versions,
+    workflows,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +86,7 @@ def _copy_runs(source: Connection, target: Connection) -> int:
         row["version_id"] = _version(source, target, run["version_id"], row, version_ids)
         target.execute(delete(runs).where(runs.c.id == run["id"]))  # its children cascade
         target.execute(insert(runs).values(**row))
-        for table in (step_runs, events, artifacts):
+        for table in (step_runs, events):
             children = [
                 {key: value for key, value in child.items() if key != "id"}
                 for child in source.execute(
@@ -87,8 +95,31 @@ def _copy_runs(source: Connection, target: Connection) -> int:
             ]
             if children:
                 target.execute(insert(table), children)
+        _copy_artifacts(source, target, run["id"])
         copied += 1
     return copied
+
+
+def _copy_artifacts(source: Connection, target: Connection, run_id: str) -> None:
+    """A run's artifacts with the copies of their bytes (their ids differ in the target)."""
+    rows = source.execute(
+        select(artifacts, artifact_contents.c.media_type, artifact_contents.c.content)
+        .outerjoin(artifact_contents, artifact_contents.c.artifact_id == artifacts.c.id)
+        .where(artifacts.c.run_id == run_id)
+        .order_by(artifacts.c.id)
+    ).mappings()
+    for row in rows:
+        values = {column.name: row[column.name] for column in artifacts.c if column.name != "id"}
+        key = target.execute(insert(artifacts).values(**values)).inserted_primary_key
+        if row["content"] is not None and key is not None:
+            target.execute(
+                insert(artifact_contents).values(
+                    artifact_id=key[0],
+                    media_type=row["media_type"],
+                    size=len(row["content"]),
+                    content=row["content"],
+                )
+            )
 
 
 def _ids(row: dict[str, Any]) -> dict[str, Any]:

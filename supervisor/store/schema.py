@@ -19,6 +19,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -165,6 +166,23 @@ artifacts = Table(
     Column("description", Text),
     Column("created_at", UTCDateTime, nullable=False),
     Index(None, "run_id"),
+)
+
+#: A copy of an artifact's bytes (``supervisor.store.artifacts``), so that any machine's API
+#: can serve it while the machine that made the file is down.
+artifact_contents = Table(
+    "artifact_contents",
+    metadata,
+    Column(
+        "artifact_id",
+        Integer,
+        ForeignKey("artifacts.id", ondelete="CASCADE"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    Column("media_type", String(100), nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("content", LargeBinary, nullable=False),
 )
 
 triggers = Table(

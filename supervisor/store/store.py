@@ -15,7 +15,7 @@ import sqlite3
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,7 @@ from automation.engine.events import (
     check_run_transition,
 )
 from supervisor.errors import RunStatusChanged
+from supervisor.store.artifacts import insert_artifact
 from supervisor.store.claims import insert_or_ignore
 from supervisor.store.details import RunDetails
 from supervisor.store.engine import (
@@ -74,7 +75,7 @@ from supervisor.store.recovery import (
     pending_recoveries,
     recovery_path,
 )
-from supervisor.store.schema import artifacts, events, runs, step_runs, workflow_versions, workflows
+from supervisor.store.schema import events, runs, step_runs, workflow_versions, workflows
 from supervisor.store.types import UTCDateTime
 from supervisor.store.writer import BatchWriter
 
@@ -548,34 +549,21 @@ class HistoryStore(FleetMethods, RunDetails):
         node_id: str | None = None,
         at: datetime | None = None,
     ) -> ArtifactRecord:
-        """Attach a file the supervisor made (evidence from a hung worker) to a run."""
-        at = at or self.clock.now()
+        """Attach a file the supervisor made (evidence from a hung worker) to a run.
+
+        A copy of its bytes is kept with it (``supervisor.store.artifacts``).
+        """
         with self._write() as connection:
-            if connection.execute(select(runs.c.id).where(runs.c.id == run_id)).first() is None:
-                raise RunNotFound(run_id)
-            artifact_id = _new_id(
-                connection.execute(
-                    insert(artifacts).values(
-                        run_id=run_id,
-                        step=step,
-                        node_id=node_id,
-                        path=str(path),
-                        kind=kind,
-                        description=description,
-                        created_at=at,
-                    )
-                )
+            return insert_artifact(
+                connection,
+                run_id,
+                str(path),
+                kind=kind,
+                description=description,
+                step=step,
+                node_id=node_id,
+                at=at or self.clock.now(),
             )
-        return ArtifactRecord(
-            id=artifact_id,
-            run_id=run_id,
-            path=str(path),
-            kind=kind,
-            created_at=at.astimezone(UTC),
-            step=step,
-            node_id=node_id,
-            description=description,
-        )
 
     @staticmethod
     def _close_running_steps(

@@ -112,9 +112,10 @@ class RunningDaemon:
         api: bool = True,
         triggers: bool = False,
         workflows: dict[str, str] | None = None,
+        database_url: str | None = None,
     ) -> None:
         self.home = home
-        self.paths = DeskpilotPaths.under(home).ensure()
+        self.paths = DeskpilotPaths.under(home, database_url=database_url).ensure()
         for name, text in (workflows or {}).items():
             (self.paths.workflows_dir / f"{name}.yaml").write_text(text, encoding="utf-8")
         self.daemon = Daemon(self.paths, config, api=api, triggers=triggers)
