@@ -70,6 +70,7 @@ from supervisor.bus import (
 )
 from supervisor.config import SupervisorConfig
 from supervisor.debugging import DebugOptions, Pause, cut_checkpoint, start_fields
+from supervisor.desktop_gate import DesktopGate
 from supervisor.errors import SupervisorError as SupervisorError  # re-exported: older imports
 from supervisor.masking import evidence_redactor
 from supervisor.protocol import EVENT_MESSAGES, ProtocolError, decode, message_event
@@ -220,6 +221,9 @@ class Supervisor:
         #: Why the history last refused a write, while it still does (shown by ``health``).
         self.store_trouble: str | None = None
         self._strays: asyncio.TimerHandle | None = None
+        #: Holds queued desktop runs while the screen is locked or the machine goes to sleep
+        #: (``supervisor/desktop_gate.py``); None lets them start whenever the desktop is free.
+        self.desktop_gate: DesktopGate | None = None
         self.recorder = Recorder(store, on_committed=self._committed)
         #: The one thread that runs the loop's store calls, in the order they were made: a
         #: locked or slow database delays them, never the loop (health, heartbeats, the API).
@@ -1433,6 +1437,12 @@ class Supervisor:
                 continue
             if "desktop" in entry.resources and desktop_busy:
                 continue
+            if (
+                "desktop" in entry.resources
+                and self.desktop_gate
+                and self.desktop_gate.holds(entry)
+            ):
+                continue  # the gate wakes the dispatch when the session is usable again
             breaker = self.breaker(entry.workflow)
             if not breaker.allows(now):
                 reopen = breaker.reopens_at()
@@ -1485,7 +1495,7 @@ class Supervisor:
         checkpoint: dict[str, Any] = {}
         attempts_used: dict[str, int] = {}
         interrupted: dict[str, Any] | None = None
-        seq_after = 0
+        seq_after = entry.last_seq  # notes written while it waited (``desktop_gate``)
         if entry.resume:
             checkpoint = {
                 str(step): {

@@ -24,11 +24,13 @@ from automation.errors import DeskpilotError
 from automation.redaction import redact_logging
 from supervisor.config import SupervisorConfig
 from supervisor.core import Supervisor
+from supervisor.desktop_gate import DesktopGate
 from supervisor.instance_lock import LOCK_FILE, InstanceLock
 from supervisor.logs import json_handler
 from supervisor.paths import DeskpilotPaths
 from supervisor.rate import RateLimits
 from supervisor.retention import RetentionPolicy, schedule_retention, stop_retention
+from supervisor.session_watch import SessionWatch, default_watch
 from supervisor.stop_marker import clear_stopped
 from supervisor.store.migrate import upgrade_in_child
 from supervisor.store.store import HistoryStore
@@ -50,6 +52,8 @@ class DaemonParts:
     catalog: Any = None
     started_at: float = 0.0
     stop: Callable[[], None] = field(default=lambda: None)
+    #: Whether the screen is locked or the machine going to sleep (D-Bus signals).
+    session: SessionWatch | None = None
 
 
 class Daemon:
@@ -62,6 +66,7 @@ class Daemon:
         registry: BlockRegistry | None = None,
         api: bool = True,
         triggers: bool = True,
+        session: SessionWatch | None = None,
     ) -> None:
         self.paths = paths
         # deskpilotd's own settings: the run-rate ceilings of [rate_limits] in config.toml
@@ -72,6 +77,7 @@ class Daemon:
         self.registry = registry or BlockRegistry.with_builtins()
         self.api = api
         self.triggers = triggers
+        self.session = session
         self.lock = InstanceLock(paths.state_dir / LOCK_FILE)
         self._stop = asyncio.Event()
         self.parts: DaemonParts | None = None
@@ -127,7 +133,10 @@ class Daemon:
         retention: asyncio.Task[None] | None = None
         notifier = Notifier.from_env()
         watchdog: asyncio.Task[None] | None = None
+        session = parts.session = self.session or default_watch()
         try:
+            await session.start()  # before the first dispatch: a locked screen holds desktop runs
+            supervisor.desktop_gate = DesktopGate(supervisor, session)
             await supervisor.start()
             retention = schedule_retention(
                 supervisor, lambda: RetentionPolicy.from_config(self.paths.config_dir)
@@ -157,6 +166,7 @@ class Daemon:
             await stop_retention(retention)
             if parts.triggers is not None:
                 await parts.triggers.stop()
+            await session.stop()
             await supervisor.stop()
             aclose = getattr(launcher, "aclose", None)
             if aclose is not None:

@@ -2,8 +2,12 @@
 
 A scheduled run that clicks and types on a locked screen types into the lock
 screen, or fails on a window that is not there.  The trigger manager asks
-this module before a desktop schedule fires, and holds the fire back while
-the session is not usable (``supervisor/triggers/deferral.py``).
+before a desktop schedule fires, and holds the fire back while the session
+is not usable (``supervisor/triggers/deferral.py``); the supervisor's
+dispatch asks before it starts a queued desktop run
+(``supervisor/desktop_gate.py``).  Both ask a ``SessionWatch``
+(``supervisor/session_watch.py``), which keeps the state current from
+D-Bus signals and uses the probe here for whole reads.
 
 Two parts, as elsewhere in the supervisor: a pure decision
 (``unusable_reason``) on a ``SessionState``, and a probe behind a small
@@ -78,12 +82,21 @@ class DBusSessionProbe:
 
     ``session_bus`` and ``system_bus`` are D-Bus addresses; None means the
     usual ones (``DBUS_SESSION_BUS_ADDRESS``, the system bus socket).  An
-    empty string skips that bus.
+    empty string skips that bus.  ``session_path`` is logind's object for
+    this user's session when it is known (``SessionWatch`` finds it);
+    otherwise ``XDG_SESSION_ID`` or logind's ``auto`` alias is asked.
     """
 
-    def __init__(self, *, session_bus: str | None = None, system_bus: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        session_bus: str | None = None,
+        system_bus: str | None = None,
+        session_path: str | None = None,
+    ) -> None:
         self.session_bus = session_bus
         self.system_bus = system_bus
+        self.session_path = session_path
 
     def read(self) -> SessionState:
         locked_by = self._screensaver()
@@ -121,8 +134,8 @@ class DBusSessionProbe:
                 "PreparingForSleep",
             )
             session = os.environ.get("XDG_SESSION_ID")
-            path = "/org/freedesktop/login1/session/auto"
-            if session:
+            path = self.session_path or "/org/freedesktop/login1/session/auto"
+            if session and self.session_path is None:
                 found = _call(
                     conn, LOGIND, "/org/freedesktop/login1", "org.freedesktop.login1.Manager",
                     "GetSession", ("s", (session,)),

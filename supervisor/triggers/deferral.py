@@ -2,12 +2,13 @@
 
 When a schedule of a workflow that needs the ``desktop`` resource wakes up,
 the trigger manager asks ``DesktopDeferral.holds`` first.  If the session is
-locked or going to sleep, the fire is held back: the schedule's
+locked or going to sleep (``SessionWatch``, kept current by D-Bus
+signals), the fire is held back: the schedule's
 ``checked_through`` mark does not move, the reason goes into the history
 once per deferral (a cancelled entry with trigger ``deferred:<key>@<since>``)
 and onto the trigger as its problem, and the probe is asked again every
 ``poll`` seconds (only while something is deferred: an idle supervisor does
-not poll).  When the session is usable again the manager accounts for every
+not poll), or at once when the watch hears the session change.  When the session is usable again the manager accounts for every
 fire held back with the schedule's own misfire policy, like fires missed
 while the supervisor was down, with the reason in each missed record.
 
@@ -148,7 +149,11 @@ class DesktopDeferral:
 
     async def _wait_until_usable(self) -> None:
         while self.deferred:
-            await asyncio.sleep(self.poll)
+            changed = getattr(self.probe, "changed", None)
+            if changed is not None:  # a SessionWatch: woken by the unlock signal itself
+                await changed(self.poll)
+            else:
+                await asyncio.sleep(self.poll)
             try:
                 reason = unusable_reason(await asyncio.to_thread(self.probe.read))
             except Exception:  # a probe bug must not hold schedules back for ever

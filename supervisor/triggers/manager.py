@@ -137,7 +137,8 @@ class TriggerManager:
         self._stopped = False
         self.passes = SchedulePasses(self)
         #: Desktop schedules wait while the screen is locked or the machine goes to sleep.
-        self.deferral = DesktopDeferral(self, session or default_probe(), poll=session_poll)
+        probe = session or parts.session or default_probe()
+        self.deferral = DesktopDeferral(self, probe, poll=session_poll)
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:

@@ -1,14 +1,20 @@
-"""D-Bus services that answer as a screen saver and as logind do: for session tests.
+"""D-Bus services that answer and signal as a screen saver and as logind do: for session tests.
 
-``python -m tests.helpers.fake_screensaver ADDRESS STATE_FILE [--logind]``
+``python -m tests.helpers.fake_screensaver ADDRESS STATE_FILE [--logind|--gnome] [--quiet]``
 connects to the bus at ``ADDRESS`` and owns ``org.freedesktop.ScreenSaver``
-(``GetActive`` on ``/org/freedesktop/ScreenSaver`` is True while
-``STATE_FILE`` holds "locked"), or with ``--logind`` owns
-``org.freedesktop.login1`` (``Properties.Get`` of the session's
-``LockedHint`` is True while the file holds "locked-hint", the manager's
-``PreparingForSleep`` while it holds "sleeping").  It prints "ready" once it
-owns its name.  Real services on a real bus: only the state behind them is
-a file, since no desktop session or logind runs here.
+(or ``org.gnome.ScreenSaver`` with ``--gnome``): ``GetActive`` is True
+while ``STATE_FILE`` holds "locked", and ``ActiveChanged(b)`` is emitted
+when that changes.  With ``--logind`` it owns ``org.freedesktop.login1``:
+``GetSession``/``GetSessionByPID`` name one session object,
+``Properties.Get`` of its ``LockedHint`` is True while the file holds
+"locked-hint" (``Lock``/``Unlock`` and ``PropertiesChanged`` are emitted
+when that changes), the manager's ``PreparingForSleep`` while it holds
+"sleeping" (``PrepareForSleep(b)`` on each change).  ``--quiet`` answers
+calls but emits no signals (a service that does not signal: only polling
+sees it).  It prints "ready" once it owns its name.
+
+Real services on a real (private) bus: logind and a desktop's screen saver
+cannot run on these machines, so only the state behind them is a file.
 """
 
 from __future__ import annotations
@@ -16,43 +22,103 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from jeepney import HeaderFields, MessageType, new_error, new_method_return
+from jeepney import (
+    DBusAddress,
+    HeaderFields,
+    MessageType,
+    new_error,
+    new_method_return,
+    new_signal,
+)
 from jeepney.bus_messages import message_bus
 from jeepney.io.blocking import open_dbus_connection
 
-SCREENSAVER = ("org.freedesktop.ScreenSaver", "/org/freedesktop/ScreenSaver")
+SCREENSAVERS = {
+    "freedesktop": ("org.freedesktop.ScreenSaver", "/org/freedesktop/ScreenSaver"),
+    "gnome": ("org.gnome.ScreenSaver", "/org/gnome/ScreenSaver"),
+}
 LOGIND = "org.freedesktop.login1"
-SESSION_PATH = "/org/freedesktop/login1/session/auto"
+SESSION_PATH = "/org/freedesktop/login1/session/_3test"
+AUTO_PATH = "/org/freedesktop/login1/session/auto"
 MANAGER_PATH = "/org/freedesktop/login1"
+SESSION = "org.freedesktop.login1.Session"
+MANAGER = "org.freedesktop.login1.Manager"
+#: Seconds between looks at the state file.
+LOOK = 0.02
 
 
 def _state(path: Path) -> str:
-    return path.read_text().strip() if path.exists() else ""
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        return ""
 
 
-def main(address: str, state: Path, logind: bool) -> None:
-    name = LOGIND if logind else SCREENSAVER[0]
+def _signals(logind: bool, name: str, path: str, before: str, after: str) -> list[object]:
+    """What the real service emits when its state goes from ``before`` to ``after``."""
+    out: list[object] = []
+    if not logind:
+        was, now = before == "locked", after == "locked"
+        if was != now:
+            out.append(new_signal(DBusAddress(path, interface=name), "ActiveChanged", "b", (now,)))
+        return out
+    was, now = before == "locked-hint", after == "locked-hint"
+    if was != now:
+        session = DBusAddress(SESSION_PATH, interface=SESSION)
+        out.append(new_signal(session, "Lock" if now else "Unlock"))
+        props = DBusAddress(SESSION_PATH, interface="org.freedesktop.DBus.Properties")
+        out.append(
+            new_signal(
+                props, "PropertiesChanged", "sa{sv}as", (SESSION, {"LockedHint": ("b", now)}, [])
+            )
+        )
+    was, now = before == "sleeping", after == "sleeping"
+    if was != now:
+        manager = DBusAddress(MANAGER_PATH, interface=MANAGER)
+        out.append(new_signal(manager, "PrepareForSleep", "b", (now,)))
+    return out
+
+
+def main(address: str, state: Path, flags: list[str]) -> None:
+    logind = "--logind" in flags
+    quiet = "--quiet" in flags
+    name, path = SCREENSAVERS["gnome" if "--gnome" in flags else "freedesktop"]
+    if logind:
+        name, path = LOGIND, MANAGER_PATH
     conn = open_dbus_connection(bus=address)
     reply = conn.send_and_get_reply(message_bus.RequestName(name, 4))  # 4: do not queue
     if reply.body[0] != 1:
         raise SystemExit(f"could not own {name}: {reply.body}")
     sys.stdout.write("ready\n")
     sys.stdout.flush()
+    seen = _state(state)
     while True:
-        message = conn.receive()
+        now = _state(state)
+        if now != seen and not quiet:
+            for signal in _signals(logind, name, path, seen, now):
+                conn.send(signal)
+        seen = now
+        try:
+            message = conn.receive(timeout=LOOK)
+        except TimeoutError:
+            continue
         header = message.header
         if header.message_type is not MessageType.method_call:
             continue
         member = header.fields.get(HeaderFields.member)
-        path = header.fields.get(HeaderFields.path)
-        if not logind and path == SCREENSAVER[1] and member == "GetActive":
-            conn.send(new_method_return(message, "b", (_state(state) == "locked",)))
-        elif logind and member == "Get" and path in (SESSION_PATH, MANAGER_PATH):
+        at = header.fields.get(HeaderFields.path)
+        current = _state(state)
+        if not logind and at == path and member == "GetActive":
+            conn.send(new_method_return(message, "b", (current == "locked",)))
+        elif logind and member in ("GetSession", "GetSessionByPID") and at == MANAGER_PATH:
+            conn.send(new_method_return(message, "o", (SESSION_PATH,)))
+        elif logind and member == "Get" and at in (SESSION_PATH, AUTO_PATH, MANAGER_PATH):
             _interface, prop = message.body
+            session = at in (SESSION_PATH, AUTO_PATH)
             value = {
-                (SESSION_PATH, "LockedHint"): _state(state) == "locked-hint",
-                (MANAGER_PATH, "PreparingForSleep"): _state(state) == "sleeping",
-            }.get((path, prop))
+                (True, "LockedHint"): current == "locked-hint",
+                (False, "PreparingForSleep"): current == "sleeping",
+            }.get((session, prop))
             if value is None:
                 conn.send(new_error(message, "org.freedesktop.DBus.Error.UnknownProperty"))
             else:
@@ -62,4 +128,4 @@ def main(address: str, state: Path, logind: bool) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], Path(sys.argv[2]), "--logind" in sys.argv[3:])
+    main(sys.argv[1], Path(sys.argv[2]), sys.argv[3:])

@@ -43,11 +43,16 @@ def small_config(**overrides: Any) -> SupervisorConfig:
 
 class DaemonThread:
     def __init__(
-        self, home: Path, registry: BlockRegistry, config: SupervisorConfig | None = None
+        self,
+        home: Path,
+        registry: BlockRegistry,
+        config: SupervisorConfig | None = None,
+        *,
+        triggers: bool = True,
     ) -> None:
         self.paths = DeskpilotPaths.under(home)
         self.daemon = Daemon(
-            self.paths, config or small_config(), registry=registry, api=False, triggers=True
+            self.paths, config or small_config(), registry=registry, api=False, triggers=triggers
         )
         self._ready = threading.Event()
         self._error: BaseException | None = None

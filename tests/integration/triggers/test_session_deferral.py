@@ -5,16 +5,22 @@ A real daemon (real workers, real SQLite) whose session probe is the real
 which a real D-Bus service answers as ``org.freedesktop.ScreenSaver``
 (``tests/helpers/fake_screensaver.py``: only the lock behind it is a file).
 The system bus is pointed at nothing, so logind says nothing here.
+
+The same fake answers as logind on a private bus where a test needs it:
+logind cannot run on these machines, so its interface (methods, properties
+and the ``Lock``/``Unlock``/``PrepareForSleep`` signals) is driven by the
+fake, and Deskpilot's side is the real code on a real bus.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import select
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -22,6 +28,7 @@ import pytest
 from automation.blocks.registry import BlockRegistry
 from automation.engine.events import RunStatus
 from supervisor.session import DBusSessionProbe, SessionState, unusable_reason
+from supervisor.session_watch import SessionWatch
 from tests.helpers.common import eventually
 from tests.integration.triggers.harness import DaemonThread, write_workflow
 
@@ -173,3 +180,176 @@ def test_desktop_schedule_waits_while_locked_and_runs_once_unlocked(
     assert missed, daemon.runs("clicker")
     assert all("because the screen is locked" in (r.error or "") for r in missed)
     assert all("one run was made instead" in (r.error or "") for r in missed)
+
+
+# -- signals: the watch hears a lock as it happens, not at its next poll -----------------------
+
+SIGNALLED = [
+    pytest.param((), "locked", "org.freedesktop.ScreenSaver ActiveChanged", id="freedesktop"),
+    pytest.param(("--gnome",), "locked", "org.gnome.ScreenSaver ActiveChanged", id="gnome"),
+]
+
+
+async def _watch_until(watch: SessionWatch, wanted: str | None, timeout: float) -> float:
+    """Seconds until ``watch.reason()`` is ``wanted`` (woken by its change, never a sleep)."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    deadline = started + timeout
+    while watch.reason() != wanted:
+        left = deadline - loop.time()
+        if left <= 0:
+            raise AssertionError(f"the watch still says {watch.reason()!r}, not {wanted!r}")
+        await watch.changed(left)
+    return loop.time() - started
+
+
+@pytest.mark.parametrize(("flags", "lock", "source"), SIGNALLED)
+def test_watch_hears_the_screen_saver_signal_without_polling(
+    private_bus: str, tmp_path: Path, flags: tuple[str, ...], lock: str, source: str
+) -> None:
+    state = tmp_path / "screen-lock"
+    nowhere = f"unix:path={tmp_path / 'none'}"
+
+    async def scenario() -> tuple[float, float, int]:
+        # polls far apart: only a signal can bring the change within the test's deadline
+        watch = SessionWatch(
+            DBusSessionProbe(session_bus=private_bus, system_bus=nowhere),
+            session_bus=private_bus,
+            system_bus="",
+            poll=600,
+            fallback_poll=600,
+        )
+        await watch.start()
+        try:
+            await _eventually_async(lambda: "session" in watch.listening)
+            assert watch.reason() is None
+            state.write_text(lock)
+            locked = await _watch_until(watch, f"the screen is locked ({source})", 15)
+            state.write_text("")
+            unlocked = await _watch_until(watch, None, 15)
+            return locked, unlocked, watch.signals_seen
+        finally:
+            await watch.stop()
+
+    with _service(private_bus, state, *flags):
+        locked, unlocked, seen = asyncio.run(scenario())
+    assert seen == 2
+    # within the test's deadline, not at the next poll (600 s away); the figure on a quiet
+    # machine is a few milliseconds
+    assert locked < 15 and unlocked < 15
+
+
+def test_watch_hears_logind_lock_unlock_and_sleep(private_bus: str, tmp_path: Path) -> None:
+    state = tmp_path / "logind"
+    nowhere = f"unix:path={tmp_path / 'none'}"
+
+    async def scenario() -> DBusSessionProbe:
+        probe = DBusSessionProbe(session_bus=nowhere, system_bus=private_bus)
+        watch = SessionWatch(
+            probe, session_bus="", system_bus=private_bus, poll=600, fallback_poll=600
+        )
+        await watch.start()
+        try:
+            await _eventually_async(lambda: "system" in watch.listening)
+            state.write_text("locked-hint")  # Lock, then PropertiesChanged(LockedHint=True)
+            await _watch_until(watch, "the screen is locked (logind Lock)", 15)
+            state.write_text("sleeping")  # Unlock, then PrepareForSleep(True)
+            await _watch_until(watch, "the machine is going to sleep (logind PrepareForSleep)", 15)
+            state.write_text("")  # PrepareForSleep(False): woken up
+            await _watch_until(watch, None, 15)
+            return probe
+        finally:
+            await watch.stop()
+
+    with _service(private_bus, state, "--logind"):
+        probe = asyncio.run(scenario())
+    # the probe's whole reads look at the session object the watch found
+    assert probe.session_path == "/org/freedesktop/login1/session/_3test"
+
+
+def test_a_service_that_never_signals_is_still_seen_by_the_fallback_poll(
+    private_bus: str, tmp_path: Path
+) -> None:
+    state = tmp_path / "screen-lock"
+
+    async def scenario() -> int:
+        watch = SessionWatch(
+            DBusSessionProbe(session_bus=private_bus, system_bus=""),
+            session_bus=private_bus,
+            system_bus="",
+            poll=600,
+            fallback_poll=0.2,
+        )
+        await watch.start()
+        try:
+            await _eventually_async(lambda: "session" in watch.listening)
+            state.write_text("locked")
+            await _watch_until(
+                watch, "the screen is locked (org.freedesktop.ScreenSaver GetActive)", 15
+            )
+            return watch.signals_seen
+        finally:
+            await watch.stop()
+
+    with _service(private_bus, state, "--quiet"):
+        assert asyncio.run(scenario()) == 0
+
+
+async def _eventually_async(check: Callable[[], bool], timeout: float = 15.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not check():
+        if loop.time() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        await asyncio.sleep(0.01)
+
+
+# -- queued runs: a desktop run submitted while locked waits, then starts ------------------------
+
+CLICKER = """\
+nodes:
+  where: {block: mouse.position}
+"""
+
+
+def test_a_queued_desktop_run_waits_while_locked_and_starts_when_unlocked(
+    tmp_path: Path, screensaver: Path, xvfb_display: object
+) -> None:
+    from automation.blocks import desktop
+
+    registry = BlockRegistry.with_builtins(plugins=False)
+    if "mouse.position" not in registry:
+        registry.register_module(desktop)
+    clicker = write_workflow(tmp_path / "workflows", "clicker", CLICKER)
+    plain = write_workflow(tmp_path / "workflows", "plain", PLAIN.split("triggers:")[0])
+    screensaver.write_text("locked")
+    daemon = DaemonThread(tmp_path, registry, triggers=False).start()
+    try:
+        supervisor = daemon.parts.supervisor
+        watch = daemon.parts.session
+        assert watch is not None
+        eventually(lambda: watch.reason() is not None, timeout=10)
+        waiting = daemon.call(lambda: supervisor.submit(supervisor.load(clicker)))
+        # a plain run submitted after it goes ahead: only the desktop waits
+        other = daemon.call(lambda: supervisor.submit(supervisor.load(plain)))
+        store = daemon.parts.store
+        eventually(lambda: store.get_run(other).status is RunStatus.SUCCEEDED, timeout=20)
+        eventually(lambda: store.events(waiting), timeout=10)
+        assert store.get_run(waiting).status is RunStatus.QUEUED
+        [note] = store.events(waiting)
+        assert (note.message or "").startswith(
+            "waiting: the screen is locked (org.freedesktop.ScreenSaver"
+        ), note.message
+        assert (note.message or "").endswith("desktop runs start when the session is usable again")
+
+        screensaver.write_text("")  # unlocked: the signal lets it start
+        eventually(lambda: store.get_run(waiting).status is RunStatus.SUCCEEDED, timeout=20)
+        events = store.events(waiting)
+    finally:
+        daemon.stop()
+    messages = [e.message or "" for e in events]
+    assert messages[1].startswith("the session is usable again: the run starts after waiting")
+    assert "because the screen is locked" in messages[1]
+    # one log, in order: the worker's events number on after the notes
+    seqs = [e.seq for e in events]
+    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs), seqs

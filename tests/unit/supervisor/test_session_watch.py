@@ -1,0 +1,137 @@
+"""How signals change the watched session state, and how the dispatch gate holds desktop runs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from supervisor.core import QueuedRun
+from supervisor.desktop_gate import DesktopGate
+from supervisor.session import SessionState
+from supervisor.session_watch import WatchedState, apply_signal
+
+FREEDESKTOP = "org.freedesktop.ScreenSaver"
+GNOME = "org.gnome.ScreenSaver"
+SESSION = "org.freedesktop.login1.Session"
+
+
+def test_screen_savers_lock_and_unlock_on_their_own() -> None:
+    state = apply_signal(WatchedState(), FREEDESKTOP, "ActiveChanged", (True,))
+    state = apply_signal(state, GNOME, "ActiveChanged", (True,))
+    assert state.session_state().locked_by == f"{FREEDESKTOP} ActiveChanged"
+    state = apply_signal(state, FREEDESKTOP, "ActiveChanged", (False,))
+    # GNOME's lock is still on: the session is still locked
+    assert state.session_state() == SessionState(locked_by=f"{GNOME} ActiveChanged")
+    state = apply_signal(state, GNOME, "ActiveChanged", (False,))
+    assert state.session_state() == SessionState()
+
+
+def test_logind_lock_hint_and_sleep() -> None:
+    state = apply_signal(WatchedState(), SESSION, "Lock", ())
+    # the LockedHint that follows a Lock keeps the first word on it
+    state = apply_signal(
+        state,
+        "org.freedesktop.DBus.Properties",
+        "PropertiesChanged",
+        (SESSION, {"LockedHint": ("b", True)}, []),
+    )
+    assert state.session_state().locked_by == "logind Lock"
+    state = apply_signal(state, SESSION, "Unlock", ())
+    assert state.session_state().locked_by is None
+    state = apply_signal(state, "org.freedesktop.login1.Manager", "PrepareForSleep", (True,))
+    assert state.session_state().sleeping
+    state = apply_signal(state, "org.freedesktop.login1.Manager", "PrepareForSleep", (False,))
+    assert state.session_state() == SessionState()
+
+
+def test_signals_about_other_things_change_nothing() -> None:
+    state = WatchedState(locks={"logind": "logind Lock"})
+    assert apply_signal(state, SESSION, "PauseDevice", (1, 2, "x")) is state
+    props = ("org.freedesktop.login1.Session", {"IdleHint": ("b", True)}, [])
+    assert (
+        apply_signal(state, "org.freedesktop.DBus.Properties", "PropertiesChanged", props) is state
+    )
+
+
+def test_a_whole_read_replaces_what_signals_said() -> None:
+    read = SessionState(locked_by="logind LockedHint", sleeping=False)
+    assert WatchedState.from_read(read).locks == {"logind": "logind LockedHint"}
+    assert WatchedState.from_read(SessionState()).locks == {}
+
+
+class FakeWatch:
+    """The gate's side of a SessionWatch: a reason set by the test."""
+
+    def __init__(self) -> None:
+        self.now: str | None = None
+        self.callbacks: list[Callable[[str | None], None]] = []
+
+    def reason(self) -> str | None:
+        return self.now
+
+    def subscribe(self, callback: Callable[[str | None], None]) -> None:
+        self.callbacks.append(callback)
+
+    def set(self, reason: str | None) -> None:
+        self.now = reason
+        for callback in self.callbacks:
+            callback(reason)
+
+
+class FakeSupervisor:
+    def __init__(self) -> None:
+        self.queue: dict[str, Any] = {}
+        self.notes: list[tuple[str, int, str, dict[str, Any]]] = []
+        self.dispatches = 0
+
+    def _note(self, run_id: str, seq: int, message: str, data: dict[str, Any]) -> None:
+        self.notes.append((run_id, seq, message, data))
+
+    def _dispatch(self) -> None:
+        self.dispatches += 1
+
+
+def test_the_gate_holds_a_desktop_run_notes_why_once_and_lets_it_go_when_usable() -> None:
+    t0 = datetime(2026, 3, 1, 12, tzinfo=UTC)
+    clock = [t0]
+    watch, supervisor = FakeWatch(), FakeSupervisor()
+    gate = DesktopGate(supervisor, watch, now=lambda: clock[0])
+    entry = QueuedRun(run_id="r1", workflow="w", text="", path=None, inputs={}, last_seq=4)
+    supervisor.queue["r1"] = entry
+
+    assert not gate.holds(entry)  # usable: nothing to say
+    watch.set("the screen is locked (x)")
+    assert supervisor.dispatches == 0  # locking wakes nobody
+    assert gate.holds(entry) and gate.holds(entry)
+    assert [n[1:3] for n in supervisor.notes] == [
+        (
+            5,
+            "waiting: the screen is locked (x); desktop runs start when the session is usable again",
+        )
+    ]
+    watch.set("the machine is going to sleep (y)")  # a new reason is a new line
+    assert gate.holds(entry)
+    assert supervisor.notes[-1][1] == 6 and "going to sleep" in supervisor.notes[-1][2]
+
+    clock[0] = t0 + timedelta(seconds=90)
+    watch.set(None)
+    assert supervisor.dispatches == 1  # the dispatch is asked again at once
+    assert not gate.holds(entry)
+    assert supervisor.notes[-1][1:3] == (
+        7,
+        "the session is usable again: the run starts after waiting 90.0s because the "
+        "machine is going to sleep (y)",
+    )
+    assert entry.last_seq == 7  # the worker numbers its events on from here
+    assert not gate.holds(entry) and len(supervisor.notes) == 3
+
+
+def test_a_run_cancelled_while_it_waited_is_forgotten() -> None:
+    watch, supervisor = FakeWatch(), FakeSupervisor()
+    gate = DesktopGate(supervisor, watch)
+    entry = QueuedRun(run_id="r1", workflow="w", text="", path=None, inputs={})
+    watch.set("locked")
+    assert gate.holds(entry)
+    watch.set(None)  # r1 is not in the queue any more
+    assert gate.held == {} and supervisor.dispatches == 0
