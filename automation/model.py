@@ -169,6 +169,12 @@ class Node(_Frozen):
     disabled: bool = Field(
         False, description="a disabled node never runs; nor does what only it feeds"
     )
+    break_: bool = Field(
+        False,
+        alias="break",
+        description="a breakpoint: runs started by hand (deskpilot run, submit --wait, the "
+        "window's Run) pause before this node; triggered runs ignore it",
+    )
     position: tuple[float, float] | None = Field(None, description="where the editor draws it")
 
 
@@ -402,6 +408,10 @@ class Workflow(_Frozen):
                     "starting with a letter"
                 )
         return value
+
+    def breakpoints(self) -> list[str]:
+        """Nodes marked ``break: true`` in the file, in file order."""
+        return [node_id for node_id, node in self.nodes.items() if node.break_]
 
     def node_retry(self, node_id: str) -> RetryPolicy:
         return self.nodes[node_id].retry or self.defaults.retry

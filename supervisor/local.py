@@ -23,13 +23,15 @@ from typing import Any
 from automation.blocks.context import CancelToken
 from automation.blocks.registry import BlockRegistry
 from automation.engine.debugger import Debugger
-from automation.engine.engine import Engine, RunResult, coerce_inputs
+from automation.engine.engine import Engine, RunResult, StepCheckpoint, coerce_inputs
 from automation.engine.events import Event
 from automation.errors import WorkflowError, WorkflowInvalid
+from automation.inputs import read_input_text
 from automation.loader import LoadedWorkflow, read_workflow_file
 from automation.redaction import RedactingFilter, Redactor, process_redactor, redact_logging
 from automation.secrets import SecretStore, secret_store_from_env
 from automation.validation import referenced_secrets, validate
+from supervisor.debugging import cut_checkpoint
 from supervisor.paths import DeskpilotPaths
 from supervisor.store.recorder import Recorder
 from supervisor.store.store import HistoryStore
@@ -92,6 +94,77 @@ def attach_file_log(paths: DeskpilotPaths, redactor: Redactor | None = None) -> 
     return handler
 
 
+@dataclass(frozen=True)
+class EarlierRun:
+    """What "run from here" reuses of an earlier run: its inputs and the steps before the node."""
+
+    run_id: str
+    inputs: dict[str, Any]
+    checkpoint: dict[int, StepCheckpoint]
+
+
+def reuse_before(
+    store: HistoryStore, workflow: str, node_id: str, run_id: str | None = None
+) -> EarlierRun:
+    """The steps of ``run_id`` (default: ``workflow``'s newest finished run) before ``node_id``.
+
+    The same cut the supervisor makes for a re-run from a node
+    (``supervisor.debugging.cut_checkpoint``), so both run from the same place.
+    """
+    if run_id is None:
+        finished = [r for r in store.list_runs(workflow=workflow, limit=50) if r.status.terminal]
+        if not finished:
+            raise WorkflowError(
+                f"'{workflow}' has no finished run to reuse the outputs of; run it once "
+                "first, or name one with --of RUN_ID"
+            )
+        record = finished[0]
+    else:
+        found = store.get_run(run_id)
+        if found is None:
+            raise WorkflowError(f"no run with id '{run_id}'; see 'deskpilot runs list'")
+        if found.workflow_name != workflow:
+            raise WorkflowError(
+                f"run {run_id} is a run of '{found.workflow_name}', not of '{workflow}'"
+            )
+        if not found.status.terminal:
+            raise WorkflowError(f"run {run_id} is {found.status}; only a finished run is reused")
+        record = found
+    steps = {
+        str(step): {
+            "node_id": rec.node_id,
+            "emissions": rec.emissions or [],
+            "vars_set": rec.vars_set or {},
+        }
+        for step, rec in store.checkpoint(record.id).items()
+    }
+    kept = cut_checkpoint(steps, node_id)
+    return EarlierRun(
+        run_id=record.id,
+        inputs=dict(record.inputs or {}),
+        checkpoint={
+            int(step): StepCheckpoint(
+                node_id=data["node_id"], emissions=data["emissions"], vars_set=data["vars_set"]
+            )
+            for step, data in kept.items()
+        },
+    )
+
+
+def _read_text(loaded: LoadedWorkflow, raw: Mapping[str, Any]) -> dict[str, Any]:
+    """Text inputs read by their declared types, as ``coerce_inputs(from_text=True)`` does."""
+    values: dict[str, Any] = {}
+    for name, value in raw.items():
+        spec = loaded.workflow.inputs.get(name)
+        if spec is not None and isinstance(value, str):
+            try:
+                value = read_input_text(name, spec, value)
+            except ValueError as exc:
+                raise WorkflowError(str(exc)) from None
+        values[name] = value
+    return values
+
+
 def run_file(
     path: Path,
     raw_inputs: Mapping[str, Any],
@@ -105,13 +178,18 @@ def run_file(
     trigger: str = "manual",
     debugger: Callable[[CancelToken], Debugger] | None = None,
     breakpoints: Sequence[str] = (),
+    run_from: str | None = None,
+    earlier_run: str | None = None,
 ) -> LocalRun:
     """Validate, record and run one workflow file; return when it has finished.
 
     ``debugger``, given the run's cancel token, makes the step debugger that
     pauses the run (``deskpilot run --break``); ``breakpoints`` are checked
-    against the workflow's nodes first.  Everything the run reported is
-    committed before this returns.
+    against the workflow's nodes first.  ``run_from`` is "run from here": the
+    node runs again with what follows it, reusing the outputs of the steps
+    before it from ``earlier_run`` (by default the workflow's newest finished
+    run) and that run's inputs, over which ``raw_inputs`` are laid.
+    Everything the run reported is committed before this returns.
     """
     registry = registry or BlockRegistry.with_builtins()
     loaded = read_workflow_file(path)
@@ -123,19 +201,42 @@ def run_file(
     issues = validate(loaded, registry, secret_names=names)
     if issues:
         raise WorkflowInvalid(issues)
+    known = ", ".join(sorted(loaded.workflow.nodes))
     unknown = [node for node in breakpoints if node not in loaded.workflow.nodes]
     if unknown:
-        known = ", ".join(sorted(loaded.workflow.nodes))
         raise WorkflowError(
             f"{path}: --break names no node of this workflow: {', '.join(unknown)} "
             f"(its nodes: {known})"
         )
+    if run_from is not None and run_from not in loaded.workflow.nodes:
+        raise WorkflowError(
+            f"{path}: --from names no node of this workflow: {run_from} (its nodes: {known})"
+        )
     gc.freeze()  # what is loaded lives as long as the command; spare the collector the walk
-    inputs = coerce_inputs(loaded.workflow, raw_inputs, from_text=inputs_from_text)
     paths.ensure()
+    store = HistoryStore.open(paths.database_url)
+    checkpoint: dict[int, StepCheckpoint] | None = None
+    if run_from is not None:
+        try:
+            earlier = reuse_before(store, loaded.workflow.name, run_from, earlier_run)
+        except BaseException:
+            store.close()
+            raise
+        checkpoint = earlier.checkpoint
+        trigger = f"rerun:{earlier.run_id}"
+    try:
+        if run_from is not None:
+            # the earlier run's values are typed already; only what was typed now is text
+            given = {n: v for n, v in earlier.inputs.items() if n in loaded.workflow.inputs}
+            given.update(_read_text(loaded, raw_inputs) if inputs_from_text else raw_inputs)
+            inputs = coerce_inputs(loaded.workflow, given)
+        else:
+            inputs = coerce_inputs(loaded.workflow, raw_inputs, from_text=inputs_from_text)
+    except BaseException:
+        store.close()
+        raise
     redactor = Redactor(parent=process_redactor())
     log_handler = attach_file_log(paths)
-    store = HistoryStore.open(paths.database_url)
     recorder = Recorder(store, on_committed=on_committed)
     engine = Engine(
         registry, sink=recorder, secrets=secret_store, artifacts_dir=paths.artifacts_dir
@@ -156,6 +257,7 @@ def run_file(
                 redactor=redactor,
                 validated_inputs=True,
                 debugger=debug,
+                checkpoint=checkpoint,
             )
     finally:
         try:

@@ -44,7 +44,7 @@ TOP_LEVEL_ORDER: Final = (
 )  # fmt: skip
 #: Key order for node keys a node does not have yet.
 NODE_KEY_ORDER: Final = (
-    "block", "title", "notes", "with", "retry", "timeout", "disabled", "position",
+    "block", "title", "notes", "with", "retry", "timeout", "disabled", "break", "position",
 )  # fmt: skip
 
 

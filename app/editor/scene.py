@@ -62,8 +62,6 @@ class EditorScene(QGraphicsScene):
         self.registry = registry
         self.theme = theme
         self.node_items: dict[str, NodeItem] = {}
-        #: Nodes the step debugger pauses before: kept with the view, not in the file.
-        self.breakpoints: set[str] = set()
         self.link_items: dict[Link, LinkItem] = {}
         self._links_by_node: dict[str, set[Link]] = defaultdict(set)
         #: where nodes the file does not place were put by the automatic layout
@@ -109,20 +107,13 @@ class EditorScene(QGraphicsScene):
         item.set_values(dict(inputs) if isinstance(inputs, dict) else {})
         item.setOpacity(0.55 if node.get("disabled") else 1.0)
         item.set_issues(self._issues.get(node_id, []))
-        item.set_breakpoint(node_id in self.breakpoints)
+        item.set_breakpoint(bool(node.get("break")))
         return item
 
-    def toggle_breakpoint(self, node_id: str) -> bool:
-        """Set or clear the step debugger's breakpoint on a node; whether it is set now."""
-        on = node_id not in self.breakpoints
-        if on:
-            self.breakpoints.add(node_id)
-        else:
-            self.breakpoints.discard(node_id)
-        item = self.node_items.get(node_id)
-        if item is not None:
-            item.set_breakpoint(on)
-        return on
+    @property
+    def breakpoints(self) -> set[str]:
+        """Nodes the step debugger pauses before: ``break: true`` in the file, saved with it."""
+        return {node_id for node_id, node in self.document.nodes.items() if node.get("break")}
 
     def rebuild(self) -> None:
         """Recreate every item from the document (on open and after a reset)."""
@@ -262,6 +253,8 @@ class EditorScene(QGraphicsScene):
             item.set_values(dict(inputs) if isinstance(inputs, dict) else {})
         elif key == "disabled":
             item.setOpacity(0.55 if node.get("disabled") else 1.0)
+        elif key == "break":
+            item.set_breakpoint(bool(node.get("break")))
         elif key == "title":
             block = self.registry.get(str(node["block"]))
             item.set_title(

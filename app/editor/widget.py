@@ -48,10 +48,11 @@ from app.editor.commands import (
     AddNodeCommand,
     MoveNodesCommand,
     RemoveItemsCommand,
+    SetNodeKeyCommand,
     connect_command,
     paste_command,
 )
-from app.editor.document import WorkflowDocument
+from app.editor.document import UNSET, WorkflowDocument
 from app.editor.layout import free_spot
 from app.editor.node_item import WIDTH
 from app.editor.palette import BlockPalette
@@ -480,13 +481,19 @@ class EditorWidget(QWidget):
         return run_id
 
     def toggle_breakpoint(self) -> None:
-        """Set or clear a breakpoint on each selected node; the next run pauses before them."""
+        """Set or clear a breakpoint on each selected node; the next run pauses before them.
+
+        A breakpoint is ``break: true`` on the node, saved with the file (and
+        undone with Ctrl+Z), so ``deskpilot run`` and ``submit --wait`` pause
+        there too.
+        """
         selected = self.scene.selected_node_ids()
         if not selected:
             self.status_message.emit("Select a node to set a breakpoint on it")
             return
         for node_id in selected:
-            on = self.scene.toggle_breakpoint(node_id)
+            on = not self.document.node(node_id).get("break")
+            self.push(SetNodeKeyCommand(self.document, node_id, "break", True if on else UNSET))
             self.status_message.emit(
                 f"Breakpoint {'set on' if on else 'cleared from'} '{node_id}'"
                 + ("; runs started with Run (F5) pause before it" if on else "")

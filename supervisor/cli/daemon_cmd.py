@@ -1,11 +1,11 @@
-"""``deskpilot supervisor start|stop|status``, ``submit``, ``triggers``, ``workers``.
+"""``deskpilot supervisor start|stop|status``, ``triggers``, ``workers``.
 
 Everything here goes through the supervisor's local API (``SupervisorClient``);
 only starting and stopping also look at the daemon's instance lock, which
 tells the truth even when the API does not answer.
 
-Exported for ``supervisor.cli.main``: ``supervisor_group``, ``submit_cmd``,
-``triggers_group``, ``workers_cmd``.
+Exported for ``supervisor.cli.main``: ``supervisor_group``, ``triggers_group``,
+``workers_cmd`` (``submit`` lives in ``supervisor.cli.submit_cmd``).
 """
 
 from __future__ import annotations
@@ -16,16 +16,13 @@ import os
 import signal
 import sys
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 import click
 
-from automation.engine.events import EVENT_TYPES, event_from_dict
-from supervisor.api.models import Health, RunDetail, TriggerInfo
+from supervisor.api.models import Health, TriggerInfo
 from supervisor.cli import output
-from supervisor.cli.run_cmd import parse_inputs
 from supervisor.client import (
     START_LOG,
     SupervisorClient,
@@ -38,7 +35,6 @@ from supervisor.daemon import Daemon, DaemonParts
 from supervisor.errors import SupervisorError
 from supervisor.instance_lock import LOCK_FILE, read_lock_holder
 from supervisor.paths import HOME_VARIABLE, DeskpilotPaths
-from supervisor.run_report import report_from_api, report_json
 from supervisor.stop_marker import mark_stopped
 
 
@@ -335,123 +331,3 @@ def triggers_pause(key: str | None, every: bool) -> None:
 def triggers_resume(key: str | None, every: bool) -> None:
     """Resume a paused trigger."""
     _change(key, every, "resume")
-
-
-# -- submit -------------------------------------------------------------------------------
-
-
-@click.command("submit")
-@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
-@click.option(
-    "-i", "--input", "inputs", multiple=True, metavar="NAME=VALUE", help="A workflow input; repeat."
-)
-@click.option("--priority", default=0, type=click.IntRange(-1000, 1000), help="Higher runs first.")
-@click.option("--deadline", type=click.FloatRange(min=0, min_open=True), help="Run time limit (s).")
-@click.option("--wait", is_flag=True, help="Follow the run; exit 0 if it succeeded, 1 if not.")
-@click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    help="Print JSON: with --wait the run as 'deskpilot schema run' describes, "
-    "without it the queued run's id.",
-)
-def submit_cmd(
-    file: Path,
-    inputs: tuple[str, ...],
-    priority: int,
-    deadline: float | None,
-    wait: bool,
-    as_json: bool,
-) -> None:
-    """Queue a workflow file on the supervisor (see also 'deskpilot run', which runs it here)."""
-    values = parse_inputs(inputs)
-    path = file.expanduser().resolve()
-    with SupervisorClient(_paths()) as client:
-        if not wait:
-            submitted = client.submit(
-                path, text_inputs=values, priority=priority, deadline_seconds=deadline
-            )
-            if as_json:
-                output.emit_json(submitted.model_dump(mode="json"))
-            else:
-                output.line(f"queued run {submitted.run_id} of '{submitted.workflow}'")
-            return
-        run_id = uuid.uuid4().hex
-        try:
-            _follow(client, run_id, path, values, priority, deadline, show=not as_json)
-        except KeyboardInterrupt:
-            output.error(
-                f"stopped following; run {run_id} goes on in the supervisor "
-                f"('deskpilot runs show {run_id}' shows it later)"
-            )
-            sys.exit(130)
-        if as_json:
-            report = report_from_api(client, run_id)
-            output.emit_json(report_json(report))
-            sys.exit(0 if report.status == "succeeded" else 1)
-        detail = client.get_run(run_id)
-    _report(detail)
-    sys.exit(0 if detail.run.status == "succeeded" else 1)
-
-
-def _follow(
-    client: SupervisorClient,
-    run_id: str,
-    path: Path,
-    values: dict[str, Any],
-    priority: int,
-    deadline: float | None,
-    *,
-    show: bool,
-) -> None:
-    """Subscribe to the run's events, then submit it, then show them until it ends."""
-    view = output.ProgressView(live=show and sys.stderr.isatty())
-    ended = False
-    try:
-        with client.events(run_id=run_id) as stream:
-            client.submit(
-                path, text_inputs=values, priority=priority, deadline_seconds=deadline, run_id=run_id
-            )
-            if show:
-                view.start([])
-            for item in stream:
-                kind = item.get("kind")
-                if kind == "run_status":
-                    ended = True
-                    break
-                if show:
-                    _show_event(view, item)
-    except SupervisorUnavailable:
-        ended = False  # the stream broke (supervisor restarting?): fall back to polling below
-    finally:
-        view.stop()
-    while not ended:
-        ended = client.wait(run_id, timeout=30.0).finished
-
-
-def _show_event(view: output.ProgressView, item: dict[str, Any]) -> None:
-    kind = str(item.get("kind"))
-    if kind in EVENT_TYPES:
-        view([event_from_dict(item)])
-        return
-    text = None
-    if kind == "run_queued":
-        text = f"run {item.get('run_id')} queued"
-    elif kind == "run_interrupted":
-        tail = "resuming" if item.get("will_resume") else "giving up"
-        text = f"run interrupted: {item.get('detail')}; {tail}"
-    elif kind == "run_cancelled":
-        text = "run cancelled"
-    if text is not None:
-        output.line(text, stream=sys.stderr)
-
-
-def _report(detail: RunDetail) -> None:
-    run = detail.run
-    for name, value in (run.outputs or {}).items():
-        output.line(f"{name}: {value}")
-    took = f" in {run.duration:.2f}s" if run.duration is not None else ""
-    verdict = f"{run.workflow_name}: {run.status}{took}, {run.steps or 0} steps (run {run.id})"
-    if run.error:
-        verdict += f"\n  {run.error}"
-    output.line(verdict)

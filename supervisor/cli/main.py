@@ -55,7 +55,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     ),
     "secrets": ("supervisor.cli.secrets_cmd", "secrets_group", "Secrets in the OS keyring."),
     "submit": (
-        "supervisor.cli.daemon_cmd",
+        "supervisor.cli.submit_cmd",
         "submit_cmd",
         "Queue a run on the supervisor.",
     ),

@@ -127,7 +127,7 @@ class ProgressView:
         elif isinstance(event, NodeReplayed):
             row = self._row(event.node_id)
             row.status, row.executions = "replayed", row.executions + 1
-            text = f"{event.node_id} already done before the interruption: reused its outputs"
+            text = f"{event.node_id} already done in an earlier attempt or run: reused its outputs"
         elif isinstance(event, NodeFailed):
             row = self._row(event.node_id)
             row.status = (

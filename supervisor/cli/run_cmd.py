@@ -11,9 +11,11 @@ import click
 
 from automation.blocks.context import CancelToken
 from automation.engine.debugger import DEFAULT_PAUSE_TIMEOUT, Breakpoints
-from automation.loader import LoadedWorkflow
+from automation.errors import DeskpilotError
+from automation.loader import LoadedWorkflow, read_workflow_file
 from supervisor.cli import output
 from supervisor.cli.debug_prompt import TerminalPrompt
+from supervisor.cli.history_cmd import complete_run_id, resolve_run_id
 from supervisor.local import LocalRun, run_file
 from supervisor.paths import DeskpilotPaths
 from supervisor.run_report import report_from_store, report_json
@@ -27,6 +29,39 @@ def parse_inputs(pairs: tuple[str, ...]) -> dict[str, str]:
             raise click.BadParameter(f"'{pair}' is not NAME=VALUE", param_hint="--input")
         values[name.strip()] = value
     return values
+
+
+def answerable(break_timeout: float | None) -> bool:
+    """Whether a pause can be answered: a terminal, or commands piped in with a time limit."""
+    return sys.stdin.isatty() or break_timeout is not None
+
+
+def with_saved_breakpoints(
+    file: Path, breaks: tuple[str, ...], *, ignore: bool, answerable: bool
+) -> tuple[str, ...]:
+    """``--break`` nodes plus those the file marks ``break: true`` (unless ignored).
+
+    Saved breakpoints nobody can answer are skipped with a note on stderr, so a
+    file left with one still runs unattended (in CI, from cron) as before.
+    """
+    if ignore:
+        return breaks
+    try:
+        saved = read_workflow_file(file).workflow.breakpoints()
+    except DeskpilotError:
+        return breaks  # the run itself reports what is wrong with the file
+    extra = [node for node in saved if node not in breaks]
+    if not extra:
+        return breaks
+    if not answerable:
+        output.line(
+            f"note: {file} has breakpoints on {', '.join(extra)}; stdin is not a terminal, so "
+            "this run does not pause there (give --break-timeout SECONDS to pipe commands in, "
+            "or --ignore-breakpoints to silence this)",
+            sys.stderr,
+        )
+        return breaks
+    return (*breaks, *extra)
 
 
 def report(run: LocalRun, paths: DeskpilotPaths) -> dict[str, Any]:
@@ -79,6 +114,25 @@ def report(run: LocalRun, paths: DeskpilotPaths) -> dict[str, Any]:
     help=f"How long a pause waits for a command before the run continues without breakpoints "
     f"(default {DEFAULT_PAUSE_TIMEOUT:g}; needed when stdin is not a terminal).",
 )
+@click.option(
+    "--ignore-breakpoints",
+    is_flag=True,
+    help="Do not pause at the breakpoints saved in the file (nodes with 'break: true').",
+)
+@click.option(
+    "--from",
+    "run_from",
+    metavar="NODE",
+    help="Run from here: run NODE and what follows, reusing the outputs of the nodes before "
+    "it (and the inputs) of the workflow's last finished run.",
+)
+@click.option(
+    "--of",
+    "earlier",
+    metavar="RUN_ID",
+    shell_complete=complete_run_id,
+    help="With --from: reuse this run instead of the last one (a unique id prefix is enough).",
+)
 def run_cmd(
     file: Path,
     inputs: tuple[str, ...],
@@ -86,15 +140,27 @@ def run_cmd(
     quiet: bool,
     breaks: tuple[str, ...],
     break_timeout: float | None,
+    ignore_breakpoints: bool,
+    run_from: str | None,
+    earlier: str | None,
 ) -> None:
     """Run a workflow file in this process, record it in history, exit 0 if it succeeded.
 
-    With --break, the run pauses before each named node and reads commands:
-    c (continue), s (step), p [NAME] (print), set NAME=VALUE, q (quit).
+    With --break, or at a node saved with 'break: true', the run pauses before
+    the node and reads commands: c (continue), s (step), p [NAME] (print),
+    set NAME=VALUE, q (quit).  Saved breakpoints need someone to answer: with
+    stdin not a terminal and no --break-timeout they are skipped, with a note.
     """
+    if earlier is not None and run_from is None:
+        raise click.UsageError("--of goes with --from NODE")
+    if earlier is not None:
+        earlier = resolve_run_id(earlier)
+    breaks = with_saved_breakpoints(
+        file, breaks, ignore=ignore_breakpoints, answerable=answerable(break_timeout)
+    )
     debugger = None
     if breaks:
-        if not sys.stdin.isatty() and break_timeout is None:
+        if not answerable(break_timeout):
             raise click.UsageError(
                 "--break reads debugger commands from the terminal, and stdin is not one; "
                 "run it in a terminal, or pipe the commands in and give --break-timeout SECONDS"
@@ -127,6 +193,8 @@ def run_cmd(
                 before_start=start,
                 debugger=debugger,
                 breakpoints=breaks,
+                run_from=run_from,
+                earlier_run=earlier,
             )
     finally:
         view.stop()

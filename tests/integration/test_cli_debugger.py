@@ -159,3 +159,63 @@ def test_an_unanswered_pause_times_out_and_the_run_goes_on(home: Path) -> None:
             "select level, message from events where kind = 'node_resumed'"
         ).fetchall()
     assert level == "warning" and "nobody answered the pause" in message
+
+
+def test_run_from_here_reuses_the_last_runs_upstream_outputs(home: Path, tmp_path: Path) -> None:
+    flow = tmp_path / "hello.yaml"
+    flow.write_text(Path(HELLO).read_text(encoding="utf-8"), encoding="utf-8")
+    first = json.loads(deskpilot("run", str(flow), "-i", "who=Ada", "--json", home=home).stdout)
+    # 'greet' changes in the file; running from 'say' keeps what 'greet' said last time
+    flow.write_text(flow.read_text(encoding="utf-8").replace("Hello,", "Bye,"), encoding="utf-8")
+    result = deskpilot("run", str(flow), "--from", "say", "--json", home=home, stdin="")
+    assert result.returncode == 0, result.stderr
+    again = json.loads(result.stdout)
+    assert again["trigger"] == f"rerun:{first['run_id']}"
+    assert again["inputs"] == first["inputs"]  # the earlier run's inputs
+    assert again["outputs"]["greeting"] == "Hello, Ada!"
+    assert "greet" not in again["nodes"] and again["nodes"]["say"]["status"] == "succeeded"
+    assert "greet already done in an earlier attempt or run" in result.stderr
+
+    # --of picks the run (by a prefix of its id); --input overrides one of its inputs
+    picked = deskpilot(
+        "run", str(flow), "--from", "greet", "--of", first["run_id"][:8], "-i", "who=Bo", "--json",
+        home=home, stdin="",
+    )  # fmt: skip
+    assert picked.returncode == 0, picked.stderr
+    assert json.loads(picked.stdout)["outputs"]["greeting"] == "Bye, Bo!"
+
+    assert "--of goes with --from" in deskpilot("run", str(flow), "--of", "ab", home=home).stderr
+    unknown = deskpilot("run", str(flow), "--from", "nowhere", home=home, stdin="")
+    assert unknown.returncode == 1 and "--from names no node of this workflow: nowhere" in unknown.stderr
+
+
+def test_run_from_here_needs_an_earlier_run(home: Path) -> None:
+    result = deskpilot("run", HELLO, "--from", "say", home=home, stdin="")
+    assert result.returncode == 1
+    assert "'hello' has no finished run to reuse the outputs of" in result.stderr
+
+
+def test_breakpoints_saved_in_the_file_pause_run_unless_nobody_can_answer(
+    home: Path, tmp_path: Path
+) -> None:
+    flow = tmp_path / "hello.yaml"
+    flow.write_text(
+        Path(HELLO).read_text(encoding="utf-8").replace(
+            "  say:\n    block: notify.log\n", "  say:\n    block: notify.log\n    break: true\n"
+        ),
+        encoding="utf-8",
+    )
+    piped = deskpilot(
+        "run", str(flow), "--break-timeout", "30", "--json", home=home, stdin="set message=hi\nc\n"
+    )
+    assert piped.returncode == 0, piped.stderr
+    assert "paused before node 'say' (notify.log), step 2 [breakpoint]" in piped.stderr
+    assert json.loads(piped.stdout)["nodes"]["say"]["outputs"] == {"message": "hi"}
+
+    # unattended (stdin is no terminal, no --break-timeout): it runs through, and says so
+    unattended = deskpilot("run", str(flow), "--json", home=home, stdin="")
+    assert unattended.returncode == 0, unattended.stderr
+    assert "has breakpoints on say; stdin is not a terminal" in unattended.stderr
+    assert "paused" not in unattended.stderr
+    ignored = deskpilot("run", str(flow), "--ignore-breakpoints", home=home, stdin="")
+    assert ignored.returncode == 0 and "breakpoints" not in ignored.stderr

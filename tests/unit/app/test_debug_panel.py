@@ -17,6 +17,7 @@ from app.runs.live_view import LiveRunView
 from app.supervisor_link import SupervisorLink
 from app.theme import LIGHT
 from automation.blocks.registry import BlockRegistry
+from automation.loader import read_workflow_file
 from tests.unit.app.runkit import link_fixture, wait_until  # noqa: F401
 
 FLOW = """\
@@ -77,9 +78,12 @@ def test_pause_inspect_edit_and_continue_a_run_from_the_editor(
     editor.toggle_breakpoint()
     assert editor.scene.node_items["first"].breakpoint
     assert editor.breakpoints() == {"first"}
+    assert editor.document.node("first").get("break") is True and editor.is_dirty()
 
     run_id = editor.run()
     assert run_id is not None
+    # Run saved the file first, with the breakpoint in it: the command line pauses there too
+    assert read_workflow_file(flow).workflow.breakpoints() == ["first"]
     view.follow(run_id, workflow_path=flow, editor=editor)
     wait_until(qapp, lambda: view.debug.paused, timeout=30)
     assert view.debug.node_id == "first" and view.debug.isVisibleTo(view)

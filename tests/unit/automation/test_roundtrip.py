@@ -361,3 +361,19 @@ def test_placing_unplaced_nodes_adds_one_line_each() -> None:
         "  c: {block: notify.log, position: [200, 0]}\n",
     ]
     assert "      lines\n    position: [0, 0]\n\n  # b's own comment\n" in text
+
+
+def test_a_breakpoint_is_one_line_added_and_one_removed() -> None:
+    """``break: true`` set from the editor touches its node's line alone, and is read back."""
+    data = data_of(COMMENTED)
+    data["nodes"]["check"] = dict(
+        list(data["nodes"]["check"].items())[:2]
+        + [("break", True)]
+        + list(data["nodes"]["check"].items())[2:]
+    )
+    text = update_text(COMMENTED, data)
+    removed, added = changed_lines(COMMENTED, text)
+    assert (removed, added) == ([], ["    break: true\n"])
+    assert parse_workflow(text).workflow.breakpoints() == ["check"]
+    del data["nodes"]["check"]["break"]
+    assert update_text(text, data) == COMMENTED
