@@ -31,6 +31,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--tray", action="store_true", help="start in the tray without opening the window"
     )
     parser.add_argument(
+        "--gallery",
+        action="store_true",
+        help="show the welcome page and its example gallery, even when workflows are open",
+    )
+    parser.add_argument(
         "--no-supervisor",
         action="store_true",
         help="do not start the supervisor when it is not running (wait for it instead)",
@@ -59,6 +64,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     link = SupervisorLink(paths, autostart=not args.no_supervisor)
     shell = DesktopShell(app, registry, paths, theme, link=link)
     shell.start(args.files, show_window=not args.tray)
+    if args.gallery and shell.window is not None:
+        shell.window.show_welcome()
     return app.exec()
 
 

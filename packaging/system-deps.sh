@@ -15,6 +15,8 @@
 #
 #   bash packaging/system-deps.sh            # everything the tests need
 #   bash packaging/system-deps.sh runtime    # only what Deskpilot itself needs to install and run
+#   bash packaging/system-deps.sh demo       # runtime, and xmessage (x11-utils), the dialog
+#                                            # packaging/demo.sh's desktop example clicks
 set -euo pipefail
 # Installing and running Deskpilot: PyGObject and pycairo build from source (their -dev
 # packages, pkg-config and a compiler), the accessibility bus, tesseract for text on
@@ -38,6 +40,8 @@ tests=(
 )
 if [ "${1:-all}" = "runtime" ]; then
   packages=("${runtime[@]}")
+elif [ "${1:-all}" = "demo" ]; then
+  packages=("${runtime[@]}" x11-utils)
 else
   packages=("${runtime[@]}" "${tests[@]}")
 fi

@@ -403,11 +403,9 @@ class EditorWidget(QWidget):
         target = path or self.document.path
         if target is None:
             raise DeskpilotError("choose where to save this workflow first")
-        if self.document.is_modified or path is not None:
-            # nodes the file did not place keep the place they have on screen
-            for node_id in list(self.document.nodes):
-                if "position" not in self.document.nodes[node_id]:
-                    self.document.move_node(node_id, self.scene.display_position(node_id))
+        # Nodes the file does not place stay unplaced: the automatic layout puts them
+        # back where they were on the next open, and a save after editing one node
+        # changes that node's lines and nothing else in the person's file.
         text = self.document.to_text()
         if not _holds(target, text):  # an unchanged file is not touched (no needless reload)
             write_atomically(target, text)

@@ -234,12 +234,16 @@ def _type_name(prop: dict[str, Any]) -> str:
 
 @click.command("gui")
 @click.argument("files", nargs=-1, type=click.Path(path_type=Path))
-def gui_cmd(files: tuple[Path, ...]) -> None:
+@click.option(
+    "--gallery", is_flag=True, help="Open on the welcome page and its example gallery."
+)
+def gui_cmd(files: tuple[Path, ...], gallery: bool) -> None:
     """Open the desktop app (it starts the supervisor if it is not running)."""
     import subprocess
 
     # The GUI is a separate process: nothing under supervisor/ may import Qt.
+    extra = ["--gallery"] if gallery else []
     process = subprocess.Popen(
-        [sys.executable, *module_args("app"), *map(str, files)], start_new_session=True
+        [sys.executable, *module_args("app"), *extra, *map(str, files)], start_new_session=True
     )
     output.line(f"Deskpilot window started (pid {process.pid})")
