@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QSettings, Qt
+from PySide6.QtCore import QByteArray, QRect, QSettings, Qt
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
@@ -49,6 +49,20 @@ from supervisor.paths import DeskpilotPaths
 log = logging.getLogger(__name__)
 
 SETTINGS_FILE = "gui.ini"
+#: the window's size on the first start, on a screen with room for it
+DEFAULT_SIZE = (1440, 900)
+#: the narrowest the workflows pane gets: a name of 20 characters and its state
+WORKFLOWS_PANE_MIN = 180
+
+
+def workflows_pane_width(window_width: int) -> int:
+    """The workflows pane's first width: a sixth of the window, 220 to 320 pixels.
+
+    Enough for a name like "desktop-click-image" and its state; the triggers and
+    last-run columns show once the pane is wider (``WorkflowListView``), and the
+    canvas keeps most of a 1366-pixel window.
+    """
+    return max(WORKFLOWS_PANE_MIN + 40, min(320, window_width // 6))
 
 
 def open_settings(paths: DeskpilotPaths) -> QSettings:
@@ -103,8 +117,9 @@ class MainWindow(QMainWindow):
         self.splitter.addWidget(right)
         self.splitter.setStretchFactor(0, 0)
         self.splitter.setStretchFactor(1, 1)
-        # room for a name like "desktop-click-image" beside its state, triggers and last run
-        self.splitter.setSizes([340, 1100])
+        # the workflows pane can be made narrow, never closed by a drag: names stay readable
+        self.splitter.setCollapsible(0, False)
+        self.splitter.setSizes([workflows_pane_width(DEFAULT_SIZE[0]), DEFAULT_SIZE[0]])
         self.setCentralWidget(self.splitter)
         self.connection_label = QLabel()
         self.statusBar().addPermanentWidget(self.connection_label)
@@ -128,6 +143,7 @@ class MainWindow(QMainWindow):
 
     def _left_panel(self) -> QWidget:
         panel = QWidget()
+        panel.setMinimumWidth(WORKFLOWS_PANE_MIN)
         layout = QVBoxLayout(panel)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
@@ -612,13 +628,15 @@ class MainWindow(QMainWindow):
         if isinstance(geometry, QByteArray):
             self.restoreGeometry(geometry)
         else:
-            self.resize(1440, 900)
+            self.fit_to_screen()
         state = self.settings.value("window/state")
         if isinstance(state, QByteArray):
             self.restoreState(state)
         splitter = self.settings.value("window/splitter")
         if isinstance(splitter, QByteArray):
             self.splitter.restoreState(splitter)
+        else:
+            self.default_split()
         files = self.settings.value("session/open_files") or []
         if isinstance(files, str):
             files = [files]
@@ -629,6 +647,33 @@ class MainWindow(QMainWindow):
         current = self.settings.value("session/current_tab")
         if current is not None and str(current).isdigit() and int(str(current)) < self.tabs.count():
             self.tabs.setCurrentIndex(int(str(current)))
+
+    def fit_to_screen(self, room: QRect | None = None) -> None:
+        """The first start's size: 1440x900, or the whole of a smaller screen.
+
+        A window larger than a 1366x768 screen has its status bar and the run
+        panels' lower edge off the screen, with no window manager to fix it.
+        ``room``: the screen's available area (default: the window's screen's).
+        """
+        if room is None:
+            screen = self.screen() or QGuiApplication.primaryScreen()
+            if screen is None:
+                self.resize(DEFAULT_SIZE[0], DEFAULT_SIZE[1])
+                return
+            room = screen.availableGeometry()
+        if room.width() >= DEFAULT_SIZE[0] + 80 and room.height() >= DEFAULT_SIZE[1] + 80:
+            self.resize(DEFAULT_SIZE[0], DEFAULT_SIZE[1])
+            self.move(room.center() - self.rect().center())
+            return
+        frame = self.frameGeometry().size() - self.geometry().size()  # the title bar, if any
+        self.resize(room.width() - frame.width(), room.height() - frame.height())
+        self.move(room.topLeft())
+        self.setWindowState(self.windowState() | Qt.WindowState.WindowMaximized)
+
+    def default_split(self) -> None:
+        """The workflows pane's first width, for this window's width."""
+        left = workflows_pane_width(self.width())
+        self.splitter.setSizes([left, self.width() - left])
 
     def save_state(self) -> None:
         self.settings.setValue("window/geometry", self.saveGeometry())

@@ -52,6 +52,8 @@ class ExampleCard(QFrame):
         description.setMinimumHeight(2 * description.fontMetrics().lineSpacing())
         description.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.open_button = QPushButton("Open a copy")
+        # a screen reader (and an accessibility selector) tells the cards' buttons apart
+        self.open_button.setAccessibleName(f"Open a copy of {sample.title}")
         self.open_button.setToolTip(
             f"Copy {sample.path.name} (with the files it uses) into the workflows folder and open it"
         )

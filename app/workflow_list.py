@@ -21,7 +21,7 @@ from PySide6.QtCore import (
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QColor
+from PySide6.QtGui import QColor, QResizeEvent
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTreeView, QWidget
 
 from app.connection import SupervisorConnection
@@ -33,6 +33,10 @@ from automation.blocks.registry import BlockRegistry
 PATH_ROLE = Qt.ItemDataRole.UserRole + 10
 _COLUMNS = ("Workflow", "State", "Triggers", "Last run")
 _RESCAN_DELAY_MS = 250
+#: pixels a column wants before it is shown: the name column's first
+NAME_ROOM = 190
+TRIGGERS_ROOM = 80
+LAST_RUN_ROOM = 80
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -178,8 +182,25 @@ class WorkflowListView(QTreeView):
         # tooltip has it whole), so the names keep the room in a narrow pane.
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.Interactive)
         header.resizeSection(2, 80)
+        header.setMinimumSectionSize(40)
+        self._fit_columns()
         self.doubleClicked.connect(self._open)
         self.activated.connect(self._open)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt's name)
+        super().resizeEvent(event)
+        self._fit_columns()
+
+    def _fit_columns(self) -> None:
+        """Names first: in a narrow pane the triggers, then the last run, give way.
+
+        Squeezed beside three other columns a name was cut to "a…s"; what a
+        hidden column said is in the row's tooltip, and widening the pane brings
+        it back.
+        """
+        width = self.viewport().width()
+        self.setColumnHidden(2, width < NAME_ROOM + TRIGGERS_ROOM + LAST_RUN_ROOM)
+        self.setColumnHidden(3, width < NAME_ROOM + LAST_RUN_ROOM)
 
     @property
     def list_model(self) -> WorkflowListModel:

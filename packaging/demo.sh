@@ -118,7 +118,14 @@ for artifact in others:
 if not shots:
     print("  no screenshot was recorded")
 print(f"  steps, logs and artifacts: {dp} runs show {run['id'][:8]}")
+print(f"  the whole history:         {dp} runs list")
+import deskpilot  # noqa: E402 - Deskpilot's own packages, found as its programs find them
+
+deskpilot.activate()
+from supervisor.paths import DeskpilotPaths  # noqa: E402
+
+paths = DeskpilotPaths.from_env()
+print(f"  history database:          {paths.database_url}")
+print(f"  supervisor log:            {paths.log_dir / 'deskpilotd.log'}")
 EOF
-echo "  the whole history:         $dp runs list"
-"$dp" supervisor status | sed -n 's/^ *status: .*database: \(.*\)$/  history database:          \1/p'
 exit "$status"

@@ -108,7 +108,7 @@ class EditorWidget(QWidget):
         self.problems = QListWidget()
         self.problems.setAccessibleName("Problems")
         # a fixed strip, shown even when empty: the canvas does not jump as problems come and go
-        self.problems.setFixedHeight(84)
+        self.problems.setFixedHeight(3 * self.problems.fontMetrics().lineSpacing() + 8)
         self.problems.setWordWrap(True)
         self.problems.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self._build_layout()
@@ -196,7 +196,8 @@ class EditorWidget(QWidget):
         self.splitter.setStretchFactor(0, 0)
         self.splitter.setStretchFactor(1, 1)
         self.splitter.setStretchFactor(2, 0)
-        self.splitter.setSizes([180, 800, 310])
+        # the canvas takes what the palette and the form leave (stretch 1)
+        self.splitter.setSizes([170, 800, 290])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(2)

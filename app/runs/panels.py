@@ -31,6 +31,15 @@ from app.triggers_view import TriggersView
 log = logging.getLogger(__name__)
 
 
+def dock_height(window_height: int) -> int:
+    """The run panels' first height: a fifth of the window, 150 to 300 pixels.
+
+    The canvas gets most of the window (over half its height at 1366x768); a
+    dragged height is kept in the window's state.
+    """
+    return max(150, min(300, window_height // 5))
+
+
 class RunPanels(QObject):
     """The runs, triggers and secrets views of one main window.
 
@@ -60,7 +69,7 @@ class RunPanels(QObject):
         for key in ("history", "triggers", "secrets"):
             window.tabifyDockWidget(first, self.docks[key])
         first.raise_()
-        window.resizeDocks([first], [270], Qt.Orientation.Vertical)
+        window.resizeDocks([first], [dock_height(window.height())], Qt.Orientation.Vertical)
         self.banner = ConnectionBanner(link)
         self.banner_bar = QToolBar("Supervisor status")
         self.banner_bar.setObjectName("supervisor_banner")
@@ -92,6 +101,9 @@ class RunPanels(QObject):
         scroller.setFrameShape(QFrame.Shape.NoFrame)
         scroller.setWidget(widget)
         dock.setWidget(scroller)
+        # Tabbed together, the tabs name the panels: a title bar above them would take
+        # another line of a small screen from the canvas.  (Runs menu shows a closed one.)
+        dock.setTitleBarWidget(QWidget())
         self.views[key] = widget
         dock.setAllowedAreas(
             Qt.DockWidgetArea.BottomDockWidgetArea | Qt.DockWidgetArea.RightDockWidgetArea

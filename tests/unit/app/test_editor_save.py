@@ -87,3 +87,55 @@ def test_move_a_node_change_a_field_save_changes_only_its_lines(
     workflow = read_workflow_file(path).workflow
     assert workflow.nodes["bye"].with_["message"] == "see you"
     assert not editor.document.is_modified
+
+
+UNPLACED = """\
+# Nobody placed these nodes: the editor lays them out.
+deskpilot: 1
+name: unplaced
+nodes:
+  first:
+    block: notify.log
+    with: {message: one}
+  second:
+    block: notify.log
+    with: {message: two}   # the one we edit
+  third:
+    block: notify.log
+    with: {message: three}
+links:
+  - first -> second
+  - second -> third
+"""
+
+
+def test_the_first_save_adds_no_positions_the_user_never_placed(
+    qtbot: QtBot, registry: BlockRegistry, tmp_path: Path
+) -> None:
+    path = tmp_path / "unplaced.yaml"
+    path.write_text(UNPLACED, encoding="utf-8")
+    editor = EditorWidget(WorkflowDocument.open(path), registry, themes.LIGHT)
+    qtbot.addWidget(editor)
+    before = {n: editor.scene.display_position(n) for n in ("first", "second", "third")}
+    editor.scene.select_nodes(["second"])
+    message = editor.properties.fields["message"]
+    assert isinstance(message, FieldEditor) and isinstance(message.literal, QLineEdit)
+    message.literal.selectAll()
+    qtbot.keyClicks(message.literal, "deux")
+    qtbot.keyClick(message.literal, Qt.Key.Key_Return)
+    editor.save()
+    changes = [
+        line
+        for line in difflib.unified_diff(
+            UNPLACED.splitlines(True), path.read_text(encoding="utf-8").splitlines(True), n=0
+        )
+        if line.startswith(("-", "+")) and not line.startswith(("---", "+++"))
+    ]
+    assert changes == [
+        "-    with: {message: two}   # the one we edit\n",
+        "+    with: {message: deux}  # the one we edit\n",  # the comment keeps its column
+    ]
+    # reopened, the automatic layout puts them where they were
+    again = EditorWidget(WorkflowDocument.open(path), registry, themes.LIGHT)
+    qtbot.addWidget(again)
+    assert {n: again.scene.display_position(n) for n in before} == before

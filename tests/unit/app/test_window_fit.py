@@ -6,7 +6,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from PySide6.QtCore import QRectF
+import pytest
+from PySide6.QtCore import QRect, QRectF, Qt
 from PySide6.QtWidgets import QWidget
 from pytestqt.qtbot import QtBot
 
@@ -166,3 +167,69 @@ def test_the_run_panels_leave_the_canvas_most_of_a_small_screen(
     assert window.centralWidget().height() > 1.5 * panels.docks["live"].height()
     menus = [a.text().replace("&", "") for a in window.menuBar().actions()]
     assert menus[-2:] == ["Runs", "Help"]
+
+
+def _main_window_with_panels(
+    qtbot: QtBot, registry: BlockRegistry, tmp_path: Path, size: tuple[int, int]
+) -> tuple[object, object]:
+    from app.main_window import MainWindow
+    from app.prompts import Prompts
+    from app.runs.panels import RunPanels
+    from app.supervisor_link import SupervisorLink
+    from supervisor.paths import DeskpilotPaths
+
+    paths = DeskpilotPaths.under(tmp_path / "home").ensure()
+    shutil.copy(EXAMPLES / "hello.yaml", paths.workflows_dir / "desktop-click-image-copy.yaml")
+    link = SupervisorLink(paths, autostart=False, poll_interval=0.5)
+    window = MainWindow(registry, paths, theme=themes.LIGHT, connection=link, prompts=Prompts())
+    qtbot.addWidget(window)
+    # the first start on a screen of that size (the offscreen screen is smaller)
+    window.fit_to_screen(QRect(0, 0, *size))
+    window.default_split()
+    panels = RunPanels.install(window, link)
+    # laid out as shown, without a platform window: the offscreen platform would clamp it
+    # to its 800x800 screen
+    window.setAttribute(Qt.WidgetAttribute.WA_DontShowOnScreen)
+    window.show()
+    return window, panels
+
+
+@pytest.mark.parametrize("size", [(1366, 768), (1920, 1080)])
+def test_the_canvas_gets_most_of_the_window(
+    qtbot: QtBot, registry: BlockRegistry, tmp_path: Path, size: tuple[int, int]
+) -> None:
+    """Screenshots at 1366x768 showed the canvas in a quarter of the window's height."""
+    window, _panels = _main_window_with_panels(qtbot, registry, tmp_path, size)
+    editor = window.open_workflow(window.paths.workflows_dir / "desktop-click-image-copy.yaml")
+    assert editor is not None
+    canvas = editor.view.viewport()
+    # the layout settles in the event loop
+    qtbot.waitUntil(lambda: canvas.height() > 0.5 * window.height(), timeout=2000)
+    assert canvas.width() > 0.45 * window.width(), (canvas.width(), window.width())
+    others = [editor.blocks, editor.properties, window.splitter.widget(0)]
+    assert all(canvas.width() > w.width() for w in others)
+
+
+def test_names_stay_readable_in_a_narrow_workflows_pane(
+    qtbot: QtBot, registry: BlockRegistry, tmp_path: Path
+) -> None:
+    """Squeezed beside state, triggers and last run, names read "a…s"."""
+    window, _panels = _main_window_with_panels(qtbot, registry, tmp_path, (1366, 768))
+    view = window.workflows
+    name = "desktop-click-image-copy"
+
+    def shown() -> str:  # what the name column shows, beside the state icon
+        room = view.columnWidth(0) - view.iconSize().width() - 16
+        return view.fontMetrics().elidedText(name, Qt.TextElideMode.ElideMiddle, room)
+
+    for pane in (window.splitter.sizes()[0], 0):  # the default, and dragged as far as it goes
+        window.splitter.setSizes([pane, window.width() - pane])
+        # the columns settle in the event loop
+        qtbot.waitUntil(lambda: view.isColumnHidden(2) and view.isColumnHidden(3), timeout=2000)
+        assert window.splitter.sizes()[0] >= 180
+        # both ends of the name stay: "desktop-cl…image-copy", never "d…y"
+        text = shown()
+        assert len(text) >= 16 and text[:6] == name[:6] and text[-5:] == name[-5:], text
+    window.splitter.setSizes([600, window.width() - 600])  # a wide pane shows every column
+    qtbot.waitUntil(lambda: not view.isColumnHidden(3) and not view.isColumnHidden(2))
+    assert view.textElideMode() == Qt.TextElideMode.ElideMiddle
