@@ -104,20 +104,21 @@ try:
         result = json.load(handle)
 except (OSError, ValueError) as exc:
     sys.exit(f"the run's result could not be read ({exc}); see '{dp} runs list'")
-run = result["run"]
-print(f"\nRun {run['id'][:8]} of {run['workflow_name']}: {run['status']} "
-      f"in {run.get('duration') or 0:.1f} s, {run['steps']} steps")
+run = result  # the RunReport ('deskpilot schema run')
+run_id = run["run_id"]
+print(f"\nRun {run_id[:8]} of {run['workflow']}: {run['status']} "
+      f"in {run.get('duration') or 0:.1f} s, {run['step_count']} steps")
 if run.get("error"):
     print(f"  failed at node {run.get('failed_node')}: {run['error']}")
-shots = [a for a in result.get("artifacts", []) if a.get("kind") == "screenshot"]
-others = [a for a in result.get("artifacts", []) if a.get("kind") != "screenshot"]
+shots = [a for a in run.get("artifacts", []) if a.get("kind") == "screenshot"]
+others = [a for a in run.get("artifacts", []) if a.get("kind") != "screenshot"]
 for artifact in shots:
     print(f"  screenshot ({artifact.get('node_id')}): {artifact['path']}")
 for artifact in others:
     print(f"  {artifact.get('kind')} ({artifact.get('node_id')}): {artifact['path']}")
 if not shots:
     print("  no screenshot was recorded")
-print(f"  steps, logs and artifacts: {dp} runs show {run['id'][:8]}")
+print(f"  steps, logs and artifacts: {dp} runs show {run_id[:8]}")
 print(f"  the whole history:         {dp} runs list")
 import deskpilot  # noqa: E402 - Deskpilot's own packages, found as its programs find them
 
