@@ -137,7 +137,9 @@ def runs_list(
 
 @runs_group.command("show")
 @click.argument("run_id", shell_complete=complete_run_id)
-@click.option("--json", "as_json", is_flag=True, help="Print the run as 'deskpilot schema run' describes.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the run as 'deskpilot schema run' describes."
+)
 def runs_show(run_id: str, as_json: bool) -> None:
     """One run with its steps, attempts, logs and artifacts (a unique id prefix is enough)."""
     store = open_store()

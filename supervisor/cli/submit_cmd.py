@@ -116,9 +116,7 @@ def submit_cmd(
     values = parse_inputs(inputs)
     path = file.expanduser().resolve()
     prompting = wait and (sys.stdin.isatty() or break_timeout is not None)
-    breaks = with_saved_breakpoints(
-        path, breaks, ignore=ignore_breakpoints, answerable=prompting
-    )
+    breaks = with_saved_breakpoints(path, breaks, ignore=ignore_breakpoints, answerable=prompting)
     with SupervisorClient(DeskpilotPaths.from_env()) as client:
         if run_from is not None:
             source = _earlier_run(client, path, earlier)
@@ -222,7 +220,9 @@ class _Answering:
             )
             return
         timeout = left if self.timeout is None else min(left, self.timeout)
-        answer = self.prompt.next_command(_snapshot(state, self.blocks), max(round(timeout, 1), 0.1))
+        answer = self.prompt.next_command(
+            _snapshot(state, self.blocks), max(round(timeout, 1), 0.1)
+        )
         if answer is None:
             return  # the supervisor ends the pause by itself, and drops the breakpoints
         try:

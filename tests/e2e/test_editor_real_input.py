@@ -1,0 +1,150 @@
+"""The editor in a real window on Xvfb, driven by real X input (``xdotool``), not QTest.
+
+One window, one workflow, built up by typing and clicking as a newcomer does:
+the palette's ranking (Enter inserts the best match), new nodes in free
+space, a form that stays still while its errors come and go (so a click
+aimed at a checkbox lands on it), a list input typed as a shell splits it,
+and a breakpoint toggled with F9 and saved in the file.  (The list input is the
+shell-split text box of ``process.run``'s ``args``: the editor's list editor.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from PySide6.QtCore import QPoint
+from PySide6.QtWidgets import QApplication, QWidget
+
+from app.editor.document import WorkflowDocument
+from app.editor.widget import EditorWidget
+from app.theme import LIGHT
+from automation.blocks.registry import BlockRegistry
+from automation.loader import read_workflow_file
+from tests.e2e.realinput import RealInput, pump_until
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture
+def editor(qapp: QApplication, registry: BlockRegistry, tmp_path: Path) -> Iterator[EditorWidget]:
+    path = tmp_path / "typed.yaml"
+    document = WorkflowDocument.new("typed", path)
+    widget = EditorWidget(document, registry, LIGHT)
+    widget.resize(1366, 768)
+    widget.move(0, 0)
+    widget.show()
+    pump_until(lambda: widget.isVisible() and widget.windowHandle().isExposed())
+    try:
+        yield widget
+    finally:
+        widget.close()
+        widget.deleteLater()
+
+
+def _insert(real: RealInput, editor: EditorWidget, query: str) -> str:
+    """Type ``query`` into the palette's search and press Enter: the node that was added."""
+    before = set(editor.document.nodes)
+    search = editor.blocks.search
+    real.click(search)
+    pump_until(search.hasFocus)
+    real.key("ctrl+a", "BackSpace")
+    real.type(query)
+    pump_until(lambda: search.text() == query)
+    real.key("Return")
+    added = pump_until(lambda: set(editor.document.nodes) - before)
+    (node_id,) = added
+    return node_id
+
+
+def _scroll_into_view(real: RealInput, editor: EditorWidget, widget: QWidget) -> None:
+    """Turn the mouse wheel over the property panel until ``widget`` shows whole."""
+    panel = editor.properties
+    real.move(real.point(panel.viewport()))
+
+    def shown() -> bool:
+        if widget.visibleRegion().boundingRect().height() >= widget.height():
+            return True
+        real.wheel_down()
+        return False
+
+    pump_until(shown)
+
+
+def test_palette_placement_forms_lists_and_breakpoints_by_real_input(
+    editor: EditorWidget, registry: BlockRegistry
+) -> None:
+    real = RealInput()
+    real.focus(editor)
+
+    # the palette ranks exact ids and titles first; Enter inserts the top result
+    # (the queries that used to insert Fail, Delay, Delay, Drag and Click image)
+    ranked = (
+        ("if", "control.if"),
+        ("pass", "control.pass"),
+        ("run", "process.run"),
+        ("move", "mouse.move"),
+        ("click", "mouse.click"),
+    )
+    for query, block in ranked:
+        node_id = _insert(real, editor, query)
+        assert editor.document.nodes[node_id]["block"] == block, query
+
+    # each new node went into free space: no two overlap on the canvas
+    rects = [item.sceneBoundingRect() for item in editor.scene.node_items.values()]
+    assert len(rects) == len(ranked)
+    for i, one in enumerate(rects):
+        for other in rects[i + 1 :]:
+            assert not one.intersects(other), (one, other)
+
+    # a list input ('args' of process.run) is typed as a shell splits it
+    run_node = next(n for n, v in editor.document.nodes.items() if v["block"] == "process.run")
+    editor.scene.select_nodes([run_node])
+    args = pump_until(lambda: editor.properties.fields.get("args"))
+    real.click(args.literal)
+    pump_until(args.literal.hasFocus)
+    real.type('echo "two words" three')
+    real.key("Tab")  # leaving the field commits it
+    pump_until(
+        lambda: editor.document.node_inputs(run_node).get("args") == ["echo", "two words", "three"]
+    )
+
+    # the form stays still while an error appears under a field: a click aimed at the
+    # retry checkbox before typing still lands on it
+    args = editor.properties.fields["args"]
+    real.click(args.literal)
+    pump_until(args.literal.hasFocus)
+    real.key("ctrl+a", "BackSpace")
+    retry = editor.properties.retry_box
+    _scroll_into_view(real, editor, retry)  # with the wheel, as a person would
+    aimed = real.point(retry, QPoint(8, retry.height() // 2))
+    real.type('echo "unclosed')  # the focus stayed in the field
+    pump_until(lambda: bool(args.error.text()))
+    assert real.point(retry, QPoint(8, retry.height() // 2)) == aimed, "the form moved"
+    real.click_at(aimed)
+    pump_until(retry.isChecked)
+    assert editor.document.node(run_node).get("retry")
+
+    # F9 on the selected node sets a breakpoint, drawn on it and saved with the file
+    if_node = next(n for n, v in editor.document.nodes.items() if v["block"] == "control.if")
+    item = editor.scene.node_items[if_node]
+    viewport = editor.view.viewport()
+    centre = editor.view.mapFromScene(item.sceneBoundingRect().center())
+    real.click(viewport, centre)
+    pump_until(lambda: editor.scene.selected_node_ids() == [if_node])
+    real.key("F9")
+    pump_until(lambda: item.breakpoint)
+    assert editor.document.node(if_node).get("break") is True
+    editor.save()  # Ctrl+S belongs to the main window, not to this bare editor
+    path = editor.document.path
+    assert path is not None
+    pump_until(lambda: path.exists() and "break: true" in path.read_text(encoding="utf-8"))
+    assert yaml.safe_load(path.read_text(encoding="utf-8"))["nodes"][if_node]["break"] is True
+    # F9 again clears it (the file keeps no 'break' key)
+    real.key("F9")
+    pump_until(lambda: not item.breakpoint)
+    editor.save()
+    pump_until(lambda: "break" not in path.read_text(encoding="utf-8"))
+    assert read_workflow_file(path).workflow.breakpoints() == []
