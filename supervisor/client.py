@@ -38,6 +38,7 @@ from supervisor.api.models import (
     EventInfo,
     Health,
     IssueInfo,
+    MachineInfo,
     RunDetail,
     RunPage,
     ShutdownAccepted,
@@ -223,6 +224,10 @@ class SupervisorClient:
     def openapi(self) -> dict[str, Any]:
         data: dict[str, Any] = self.request("GET", "/openapi.json").json()
         return data
+
+    def machines(self) -> list[MachineInfo]:
+        """Every supervisor sharing the database, as this one sees them."""
+        return self._list("/machines", MachineInfo)
 
     def workers(self) -> list[WorkerInfo]:
         return self._list("/workers", WorkerInfo)

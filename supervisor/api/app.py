@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from supervisor.api import (
+    machines,
     problems,
     routes_debug,
     routes_events,
@@ -69,6 +70,7 @@ def create_app(parts: DaemonParts, *, token: str | None = None) -> FastAPI:
     app.state.closing = asyncio.Event()
     problems.install(app)
     app.include_router(routes_system.router)
+    app.include_router(machines.router)
     app.include_router(routes_runs.router)
     app.include_router(routes_debug.router)
     app.include_router(routes_events.router)

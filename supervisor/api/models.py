@@ -102,6 +102,27 @@ class ShutdownAccepted(Answer):
 # -- runs -------------------------------------------------------------------------------
 
 
+class MachineInfo(Answer):
+    """One supervisor sharing the database (``GET /machines``)."""
+
+    id: str = Field(description="the supervisor's id, stable per Deskpilot home")
+    host: str = Field(description="its machine's name (DESKPILOT_HOST, else the host name)")
+    state: str = Field(
+        description="'alive' (heard from within a lease), 'late', or 'gone' (silent long, "
+        "or stopped)"
+    )
+    heartbeat_age_seconds: float
+    heartbeat_at: datetime
+    started_at: datetime
+    stopped_at: datetime | None = None
+    running: int = Field(description="runs it executes now")
+    version: str | None = None
+    api_url: str | None = Field(None, description="where its API answers, if it said")
+    pid: int | None = None
+    resources: dict[str, Any] = Field(default_factory=dict)
+    this: bool = Field(False, description="the supervisor that answered this request")
+
+
 class RunInfo(Answer):
     id: str
     workflow_name: str

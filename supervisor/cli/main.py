@@ -40,6 +40,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     ),
     "gui": ("supervisor.cli.workflow_cmd", "gui_cmd", "Open the desktop app."),
     "history": ("supervisor.cli.backup_cmd", "history_group", "Prune the run history."),
+    "machines": (
+        "supervisor.cli.machines_cmd",
+        "machines_cmd",
+        "Supervisors sharing the database: state, runs, API.",
+    ),
     "record": (
         "supervisor.cli.record_cmd",
         "record_cmd",

@@ -204,6 +204,29 @@ class FleetMethods:
             ).all()
         return [supervisor_record(row) for row in rows]
 
+    def running_by_claimant(self) -> dict[str, int]:
+        """How many running runs each supervisor holds (``GET /machines``)."""
+        with self._read() as connection:
+            rows = connection.execute(
+                select(runs.c.claimed_by, func.count())
+                .where(runs.c.status == RunStatus.RUNNING.value, runs.c.claimed_by.is_not(None))
+                .group_by(runs.c.claimed_by)
+            ).all()
+        return {str(claimant): int(count) for claimant, count in rows}
+
+    def oldest_queued(self) -> dict[str | None, datetime]:
+        """When the oldest queued run was queued, by target host (None: any machine).
+
+        What ``/metrics`` alerts on: runs waiting for a machine that is down.
+        """
+        with self._read() as connection:
+            rows = connection.execute(
+                select(runs.c.target_host, func.min(runs.c.queued_at))
+                .where(runs.c.status == RunStatus.QUEUED.value)
+                .group_by(runs.c.target_host)
+            ).all()
+        return {host: at for host, at in rows if at is not None}
+
     # -- cancels and reaping ----------------------------------------------------------
 
     def request_cancel(self, run_id: str, at: datetime | None = None) -> RunRecord:

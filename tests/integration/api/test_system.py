@@ -43,6 +43,11 @@ METRICS = {
     "deskpilot_event_subscribers",
     "deskpilot_uptime_seconds",
     "deskpilot_step_duration_seconds",
+    "deskpilot_runs_ended",
+    "deskpilot_breaker_open",
+    "deskpilot_supervisors",
+    "deskpilot_supervisor_heartbeat_age_seconds",
+    "deskpilot_oldest_queued_run_age_seconds",
 }
 
 
@@ -132,6 +137,8 @@ def test_the_openapi_document_is_valid_and_complete(api_client: SupervisorClient
         "/triggers/resume-all": {"post"},
         "/webhooks/{name}": {"post"},
         "/workers": {"get"},
+        "/machines": {"get"},
+        "/runs/{run_id}/artifacts/{artifact_id}": {"get"},
         "/breakers": {"get"},
         "/breakers/{workflow}/reset": {"post"},
         "/shutdown": {"post"},

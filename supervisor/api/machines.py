@@ -1,0 +1,94 @@
+"""``GET /machines``: every supervisor sharing this database, and how each one is doing.
+
+Any supervisor's API answers for the whole fleet: the ``supervisors`` table
+and the ``runs`` table are shared, so the list is the same whichever machine
+is asked.  A machine's state is a pure function of its last heartbeat, its
+clean stop and the time now (``machine_state``):
+
+- ``alive``: heard from within ``late_after`` seconds (one lease);
+- ``late``: silent for longer, not yet ``gone_after``: its runs are about to
+  be (or were just) taken over by another machine;
+- ``gone``: stopped cleanly, or silent for longer than ``gone_after``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+from datetime import datetime
+
+from fastapi import APIRouter
+
+from supervisor.api.deps import BEARER, Parts
+from supervisor.api.models import ErrorBody, MachineInfo
+from supervisor.daemon import DaemonParts
+from supervisor.machine import supervisor_id
+from supervisor.store.records import SupervisorRecord
+
+#: A heartbeat older than this is late: the store's default run lease.
+LATE_AFTER = 10.0
+#: A heartbeat older than this means the machine is gone.
+GONE_AFTER = 30.0
+
+
+class MachineState(enum.StrEnum):
+    ALIVE = "alive"
+    LATE = "late"
+    GONE = "gone"
+
+
+def machine_state(
+    record: SupervisorRecord,
+    now: datetime,
+    *,
+    late_after: float = LATE_AFTER,
+    gone_after: float = GONE_AFTER,
+) -> MachineState:
+    """Alive, late or gone, from the heartbeat's age at ``now`` and a clean stop."""
+    if record.stopped_at is not None:
+        return MachineState.GONE
+    age = (now - record.heartbeat_at).total_seconds()
+    if age <= late_after:
+        return MachineState.ALIVE
+    if age <= gone_after:
+        return MachineState.LATE
+    return MachineState.GONE
+
+
+def machine_infos(parts: DaemonParts, now: datetime) -> list[MachineInfo]:
+    """Every registered supervisor, as ``GET /machines`` answers (reads the store)."""
+    store = parts.store
+    records = store.list_supervisors()
+    running = store.running_by_claimant()
+    me = supervisor_id(parts.paths.data_dir)
+    return [
+        MachineInfo(
+            id=record.id,
+            host=record.host,
+            state=machine_state(record, now).value,
+            heartbeat_age_seconds=max(0.0, (now - record.heartbeat_at).total_seconds()),
+            heartbeat_at=record.heartbeat_at,
+            started_at=record.started_at,
+            stopped_at=record.stopped_at,
+            running=running.get(record.id, 0),
+            version=record.version,
+            api_url=record.api_url,
+            pid=record.pid,
+            resources=record.resources or {},
+            this=record.id == me,
+        )
+        for record in records
+    ]
+
+
+router = APIRouter(tags=["fleet"], dependencies=BEARER, responses={401: {"model": ErrorBody}})
+
+
+@router.get(
+    "/machines",
+    response_model=list[MachineInfo],
+    summary="Every supervisor sharing the database: host, state, running runs, version, API",
+)
+async def machines(parts: Parts) -> list[MachineInfo]:
+    now = parts.store.clock.now()
+    return await asyncio.to_thread(machine_infos, parts, now)

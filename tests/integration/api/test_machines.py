@@ -1,0 +1,164 @@
+"""One view of the fleet: any supervisor's API lists every machine and every run.
+
+Two real supervisors (their own homes, workers and API sockets) share one
+SQLite history.  The other machines of the fleet are rows their supervisors
+would have written through the same store calls (``register_supervisor``,
+``claim_queued``), at chosen times, so that each state (alive, late, gone,
+stopped) is on the list at once.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from subprocess import CompletedProcess
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from supervisor.api.models import MachineInfo
+from supervisor.machine import machine_host, supervisor_id
+from supervisor.paths import sqlite_url
+from tests.helpers.daemon import RunningDaemon, short_home, write_workflow
+
+OTHERS = {"desk-late": 20, "desk-gone": 300, "desk-stopped": 1}
+
+
+@dataclass
+class Fleet:
+    first: RunningDaemon
+    second: RunningDaemon
+    ids: dict[str, str]  # host -> supervisor id
+    busy_run: str  # running on desk-late
+    waiting_run: str  # queued for desk-gone
+
+
+@pytest.fixture(scope="module")
+def fleet() -> Iterator[Fleet]:
+    shared = short_home("dp-db-")
+    url = sqlite_url(shared / "history.sqlite3")
+    homes = [short_home("dp-a-"), short_home("dp-b-")]
+    daemons: list[RunningDaemon] = []
+    try:
+        for home in homes:
+            daemons.append(RunningDaemon(home, database_url=url).start())
+        first, second = daemons
+        store = first.parts.store
+        now = store.clock.now()
+        ids: dict[str, str] = {}
+        for daemon in daemons:  # as each supervisor registers itself when it starts
+            own = supervisor_id(daemon.paths.data_dir)
+            store.register_supervisor(own, host=machine_host(), version="test", pid=1)
+            ids[f"self-{daemon.home.name}"] = own
+        for host, silent in OTHERS.items():
+            made = store.register_supervisor(
+                host.replace("-", "")[:8] + "0" * 24,
+                host=host,
+                pid=4000 + silent,
+                api_url=f"http://{host}:8765",
+                version="0.9.0",
+                at=now - timedelta(seconds=silent),
+            )
+            ids[host] = made.id
+        store.supervisor_stopped(ids["desk-stopped"])
+        busy = store.create_run("b" * 32, "invoices", target_host="desk-late")
+        claimed = store.claim_queued(ids["desk-late"], host="desk-late", lease_seconds=3600)
+        assert [r.id for r in claimed] == [busy.id]
+        waiting = store.create_run(
+            "c" * 32, "nightly", target_host="desk-gone", at=now - timedelta(minutes=10)
+        )
+        yield Fleet(first, second, ids, busy.id, waiting.id)
+    finally:
+        for daemon in daemons:
+            daemon.stop()
+        for folder in (*homes, shared):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _by_host(machines: list[MachineInfo]) -> dict[str, MachineInfo]:
+    return {m.host: m for m in machines if m.host in OTHERS}
+
+
+def test_every_supervisor_lists_every_machine_with_its_state(fleet: Fleet) -> None:
+    with fleet.first.client() as one, fleet.second.client() as two:
+        seen_by_first, seen_by_second = one.machines(), two.machines()
+    assert {m.id for m in seen_by_first} == {m.id for m in seen_by_second}
+    others = _by_host(seen_by_second)
+    assert {host: m.state for host, m in others.items()} == {
+        "desk-late": "late",
+        "desk-gone": "gone",
+        "desk-stopped": "gone",
+    }
+    late = others["desk-late"]
+    assert late.running == 1 and late.version == "0.9.0"
+    assert late.api_url == "http://desk-late:8765" and late.pid == 4020
+    assert 19 <= late.heartbeat_age_seconds < 60
+    assert others["desk-stopped"].stopped_at is not None
+    # each answers as itself
+    first_id, second_id = (supervisor_id(d.paths.data_dir) for d in (fleet.first, fleet.second))
+    assert [m.id for m in seen_by_first if m.this] == [first_id]
+    assert [m.id for m in seen_by_second if m.this] == [second_id]
+    assert {m.state for m in seen_by_first if m.id in (first_id, second_id)} == {"alive"}
+
+
+def test_every_supervisor_lists_every_run(fleet: Fleet, tmp_path: Path) -> None:
+    with fleet.first.client() as one, fleet.second.client() as two:
+        mine = one.submit(write_workflow(tmp_path, "shared-history")).run_id
+        assert one.wait(mine, timeout=30).finished
+        listed = {r.id for r in two.list_runs(limit=500).runs}
+        assert {mine, fleet.busy_run, fleet.waiting_run} <= listed
+        assert two.get_run(mine).run.status == "succeeded"
+
+
+def test_metrics_label_the_machine_and_show_the_fleet(fleet: Fleet) -> None:
+    with fleet.second.http() as http:
+        text = http.get("/metrics").text
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    host = machine_host()
+    for name in ("deskpilot_queue_depth", "deskpilot_workers", "deskpilot_breakers_open"):
+        assert {s.labels["machine"] for s in families[name].samples} == {host}, name
+    states = {s.labels["state"]: s.value for s in families["deskpilot_supervisors"].samples}
+    assert states["late"] >= 1 and states["gone"] >= 2 and states["alive"] >= 2
+    ages = {
+        s.labels["host"]: s.value
+        for s in families["deskpilot_supervisor_heartbeat_age_seconds"].samples
+    }
+    assert ages["desk-gone"] >= 300 and "desk-stopped" not in ages
+    oldest = {
+        s.labels["target"]: s.value
+        for s in families["deskpilot_oldest_queued_run_age_seconds"].samples
+    }
+    assert oldest["desk-gone"] >= 600 and "any" in oldest
+
+
+def test_the_machines_command_prints_a_table_and_json(
+    fleet: Fleet, deskpilot_cli: Callable[..., CompletedProcess[str]]
+) -> None:
+    home = fleet.first.home
+    table = deskpilot_cli(home, "machines")
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.splitlines()
+    assert lines[0].split() == ["id", "host", "state", "heartbeat", "running", "version", "api"]
+    late = next(line for line in lines if "desk-late" in line)
+    # piped: one unwrapped line per machine, the id as a 12-character prefix
+    assert late.split()[:3] == [fleet.ids["desk-late"][:12], "desk-late", "late"]
+    assert "http://desk-late:8765" in late
+    assert any("(this)" in line for line in lines)
+
+    as_json = deskpilot_cli(home, "machines", "--json")
+    assert as_json.returncode == 0, as_json.stderr
+    data = {m["host"]: m for m in json.loads(as_json.stdout)}
+    assert data["desk-late"]["id"] == fleet.ids["desk-late"]
+    assert data["desk-late"]["running"] == 1
+
+    one = deskpilot_cli(home, "machines", fleet.ids["desk-gone"][:6], "--json")
+    assert [m["host"] for m in json.loads(one.stdout)] == ["desk-gone"]
+    by_host = deskpilot_cli(home, "machines", "desk-stopped", "--json")
+    assert [m["state"] for m in json.loads(by_host.stdout)] == ["gone"]
+    unknown = deskpilot_cli(home, "machines", "no-such-desk")
+    assert unknown.returncode == 1
+    assert "no machine named 'no-such-desk'" in unknown.stderr
