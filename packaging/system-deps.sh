@@ -11,7 +11,9 @@
 # recorder's tests, which record a session on a desktop with a window manager,
 # and the OCR tests, which read title bars and several windows; postgresql for
 # the store tests, which start a throwaway server of their own on 127.0.0.1; dunst,
-# a desktop notification server the notification tests send to.
+# a desktop notification server the notification tests send to; prometheus for its
+# promtool, which checks and unit-tests the alert rules and dashboard queries in
+# packaging/monitoring.
 #
 #   bash packaging/system-deps.sh            # everything the tests need
 #   bash packaging/system-deps.sh runtime    # only what Deskpilot itself needs to install and run
@@ -37,6 +39,7 @@ tests=(
   openbox wmctrl x11-utils
   postgresql
   dunst
+  prometheus
 )
 if [ "${1:-all}" = "runtime" ]; then
   packages=("${runtime[@]}")
