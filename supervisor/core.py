@@ -649,9 +649,11 @@ class Supervisor:
         finally:
             pending, self._batch = self._batch, None
             if pending:
-                self.store.create_runs([row for row, _ in pending])
+                # A schedule fire another supervisor already ran is not ours to run.
+                lost = set(self.store.create_runs([row for row, _ in pending]))
                 for _, entry in pending:
-                    self._enqueue(entry)
+                    if entry.run_id not in lost:
+                        self._enqueue(entry)
                 self._dispatch()
 
     @contextlib.contextmanager
@@ -682,8 +684,12 @@ class Supervisor:
         self,
         items: list[tuple[QueuedRun, LoadedWorkflow, VersionRef | None]],
         after: list[Callable[[], object]],
-    ) -> list[VersionRef]:
-        """Store lane: the versions not saved yet, all the runs in one transaction, then ``after``."""
+    ) -> tuple[list[VersionRef], set[str]]:
+        """Store lane: the versions not saved yet, all the runs in one transaction, then ``after``.
+
+        Returns the versions, and the runs not written because another
+        supervisor already ran their schedule fire (``HistoryStore.create_runs``).
+        """
         versions: list[VersionRef] = []
         saved: dict[tuple[str, str | None, str], VersionRef] = {}
         for entry, loaded, known in items:
@@ -692,7 +698,7 @@ class Supervisor:
                 version = self.store.save_workflow_version(entry.workflow, entry.path, loaded.text)
                 saved[_version_key(loaded)] = version
             versions.append(version)
-        self.store.create_runs(
+        lost = self.store.create_runs(
             [
                 QueuedRow(e.run_id, e.workflow, v, e.trigger, e.priority, e.inputs)
                 for (e, _, _), v in zip(items, versions, strict=True)
@@ -700,19 +706,23 @@ class Supervisor:
         )
         for call in after:
             call()
-        return versions
+        return versions, set(lost)
 
     def _behind_written(
         self,
         pending: list[tuple[QueuedRun, LoadedWorkflow]],
-        written: asyncio.Future[list[VersionRef]],
+        written: asyncio.Future[tuple[list[VersionRef], set[str]]],
     ) -> None:
         if written.cancelled() or written.exception() is not None:
             for entry, _ in pending:
                 self._checkpoint_sources.pop(entry.run_id, None)
             return  # the caller reports it (see ``BehindBatch.written``)
-        for (entry, loaded), version in zip(pending, written.result(), strict=True):
+        versions, lost = written.result()
+        for (entry, loaded), version in zip(pending, versions, strict=True):
             self._remember_version(loaded, version)
+            if entry.run_id in lost:
+                self._checkpoint_sources.pop(entry.run_id, None)
+                continue  # another supervisor ran this schedule fire
             self._enqueue(entry)
         if pending:
             self._dispatch()
@@ -1708,7 +1718,7 @@ class BehindBatch:
     #: Store-lane calls run after the runs are written, only if they were.
     after: list[Callable[[], object]] = field(default_factory=list)
     #: Resolves once the write is done (raises its error if it failed); set as the block ends.
-    written: asyncio.Future[list[VersionRef]] | None = None
+    written: asyncio.Future[tuple[list[VersionRef], set[str]]] | None = None
 
     def then(self, call: Callable[[], object]) -> None:
         self.after.append(call)

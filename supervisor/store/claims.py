@@ -7,7 +7,7 @@ them instead of waiting or taking them too; SQLite's ``BEGIN IMMEDIATE``
 compare-and-set on ``queued`` as well, so a run is never claimed twice even
 where locking would allow it.  Claims honour routing (a run's
 ``target_host``) and take at most one run that needs the desktop per
-machine (serialised per machine by an advisory lock on PostgreSQL).
+machine (a unique index over running runs' ``desktop_claim`` holds it).
 
 ``insert_or_ignore`` is the insert-or-get for rows with a unique key
 (workflows, their versions): a read-then-insert raced by another process
@@ -21,11 +21,23 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, exists, func, insert, literal, or_, select, true, update
+from sqlalchemy import (
+    Connection,
+    case,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    true,
+    union_all,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from automation.engine.events import RunStatus
-from supervisor.store.schema import runs, supervisors
+from supervisor.store.schema import runs
 from supervisor.store.types import UTCDateTime
 
 
@@ -45,81 +57,85 @@ class ClaimRequest:
 
 
 def claim_rows(connection: Connection, request: ClaimRequest) -> list[Any]:
-    """Claim up to ``request.limit`` queued runs inside ``connection``'s write transaction.
+    """Claim up to ``request.limit`` queued runs: one statement, one round trip.
 
-    Runs routed to another machine are not taken.  A run that needs the
-    desktop is taken only if ``request.desktop`` and no run of this machine
-    (or claimant) that needs the desktop is running: one at a time per
-    machine, at most one per claim.  Without desktop runs to consider this is
-    one statement: ``UPDATE runs ... WHERE id is one of the next queued ids
-    AND status = 'queued' RETURNING *``.  Returns the claimed ``runs`` rows in
-    claim order (highest priority, then oldest, first).
+    ``UPDATE runs SET <claimed> WHERE id IN (<next queued ids>) AND status =
+    'queued' RETURNING *``.  Runs routed to another machine are not taken.
+    A run that needs the desktop is taken only if ``request.desktop`` and no
+    run of this machine (or claimant) that needs the desktop is running, at
+    most one per claim; its ``desktop_claim`` is set to the machine, and a
+    unique index over running runs refuses a second one, should another
+    supervisor of the machine claim one at the same moment (the statement
+    then fails with ``IntegrityError``, and nothing was claimed).  Returns
+    the claimed ``runs`` rows in claim order (highest priority, then oldest).
     """
-    rows: list[Any] = []
-    if request.desktop and request.limit > 0:
-        rows += _claim(connection, request, 1, desktop=True)
-    left = request.limit - len(rows)
-    if left > 0:
-        rows += _claim(connection, request, left, desktop=False)
-    return sorted(rows, key=lambda row: (-row.priority, row.queued_at, row.id))
-
-
-def _claim(
-    connection: Connection, request: ClaimRequest, limit: int, *, desktop: bool
-) -> list[Any]:
-    queued = runs.c.status == RunStatus.QUEUED.value
-    conditions: list[Any] = [queued, runs.c.needs_desktop == desktop]
-    if request.host is not None:
-        conditions.append(or_(runs.c.target_host.is_(None), runs.c.target_host == request.host))
     postgres = connection.dialect.name == "postgresql"
-    if desktop:
-        if postgres:
-            # Two claimants of one machine must not both see its desktop free: the
-            # check below runs after the other's claim committed, in a new snapshot.
-            connection.execute(
-                select(func.pg_advisory_xact_lock(func.hashtext(_desktop_key(request))))
-            )
-        conditions.append(~_desktop_busy(request))
-    picked = (
-        select(runs.c.id)
-        .where(*conditions)
-        .order_by(runs.c.priority.desc(), runs.c.queued_at, runs.c.id)
-        .limit(limit)
-    )
+    order = (runs.c.priority.desc(), runs.c.queued_at, runs.c.id)
+    queued = runs.c.status == RunStatus.QUEUED.value
+    routed: list[Any] = [queued]
+    if request.host is not None:
+        routed.append(or_(runs.c.target_host.is_(None), runs.c.target_host == request.host))
+
+    def pick(desktop: bool, limit: int) -> Any:
+        conditions = [*routed, runs.c.needs_desktop == desktop]
+        if desktop:
+            conditions.append(~_desktop_busy(request))
+        picked = (
+            select(runs.c.id, runs.c.priority, runs.c.queued_at)
+            .where(*conditions)
+            .order_by(*order)
+            .limit(limit)
+        )
+        # Locked rows are skipped, not waited for: another claimant has them.
+        return picked.with_for_update(skip_locked=True) if postgres else picked
+
+    parts = [pick(False, request.limit)]
+    if request.desktop:
+        parts.insert(0, pick(True, 1))
+    if len(parts) == 1:
+        chosen: Any = parts[0]
+    else:
+        both = union_all(*(part.subquery().select() for part in parts)).subquery()
+        chosen = (
+            select(both.c.id, both.c.priority, both.c.queued_at)
+            .order_by(both.c.priority.desc(), both.c.queued_at, both.c.id)
+            .limit(request.limit)
+        )
     values = {
         "status": RunStatus.RUNNING.value,
         "claimed_by": request.claimant,
         "claimed_at": request.at,
         "lease_expires_at": request.lease_until,
         "started_at": func.coalesce(runs.c.started_at, literal(request.at, UTCDateTime())),
+        "desktop_claim": case((runs.c.needs_desktop == true(), _desktop_key(request)), else_=None),
     }
     if postgres:
-        # A CTE, locked and evaluated once: as ``id IN (subquery)`` the planner may
-        # run the LIMITed subquery again and claim more rows than asked for.
-        locked = picked.with_for_update(skip_locked=True).cte("picked")
-        statement = update(runs).where(runs.c.id == locked.c.id, queued)
+        # A CTE, evaluated once: as ``id IN (subquery)`` the planner may run the
+        # LIMITed subquery again and claim more rows than asked for.
+        ids = chosen.cte("picked")
+        statement = update(runs).where(runs.c.id == ids.c.id, queued)
     else:
-        statement = update(runs).where(runs.c.id.in_(picked.scalar_subquery()), queued)
-    return list(connection.execute(statement.values(values).returning(*runs.c)).all())
+        statement = update(runs).where(
+            runs.c.id.in_(select(chosen.subquery().c.id).scalar_subquery()), queued
+        )
+    rows = connection.execute(statement.values(values).returning(*runs.c)).all()
+    return sorted(rows, key=lambda row: (-row.priority, row.queued_at, row.id))
 
 
 def _desktop_key(request: ClaimRequest) -> str:
-    return f"deskpilot-desktop:{request.host if request.host is not None else request.claimant}"
+    return request.host if request.host is not None else request.claimant
 
 
 def _desktop_busy(request: ClaimRequest) -> Any:
     """A run of this machine (or this claimant) that needs the desktop is running."""
     running = runs.alias("running")
-    mine = running.c.claimed_by == request.claimant
-    if request.host is not None:
-        mine = or_(
-            mine,
-            running.c.claimed_by.in_(
-                select(supervisors.c.id).where(supervisors.c.host == request.host)
-            ),
-        )
     return exists().where(
-        running.c.status == RunStatus.RUNNING.value, running.c.needs_desktop == true(), mine
+        running.c.status == RunStatus.RUNNING.value,
+        running.c.needs_desktop == true(),
+        or_(
+            running.c.desktop_claim == _desktop_key(request),
+            running.c.claimed_by == request.claimant,
+        ),
     )
 
 

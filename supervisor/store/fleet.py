@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, and_, func, or_, select, update
+from sqlalchemy import exc as sa_exc
 
 from automation.clock import Clock
 from automation.engine.events import RunStatus, StepStatus
@@ -39,6 +40,7 @@ from supervisor.store.schema import events, fires, runs, step_runs, supervisors
 
 logger = logging.getLogger(__name__)
 
+_CLAIM_ATTEMPTS = 3
 _SUPERVISOR_COLUMNS = ["host", "pid", "api_url", "version", "resources", "started_at"]
 
 
@@ -51,11 +53,15 @@ class FleetMethods:
     """Claims, leases, supervisors, cancel requests and fire keys (mixed into HistoryStore)."""
 
     clock: Clock
+    fired_by: str
 
     def _write(self) -> AbstractContextManager[Connection]:  # pragma: no cover - HistoryStore's
         raise NotImplementedError
 
     def _read(self) -> AbstractContextManager[Connection]:  # pragma: no cover - HistoryStore's
+        raise NotImplementedError
+
+    def _claiming(self) -> AbstractContextManager[Connection]:  # pragma: no cover - HistoryStore's
         raise NotImplementedError
 
     # -- claims -----------------------------------------------------------------------
@@ -92,8 +98,16 @@ class FleetMethods:
             lease_until=None if lease_seconds is None else at + timedelta(seconds=lease_seconds),
             desktop=desktop,
         )
-        with self._write() as connection:
-            rows = claim_rows(connection, request)
+        for attempt in range(_CLAIM_ATTEMPTS):
+            try:
+                with self._claiming() as connection:
+                    rows = claim_rows(connection, request)
+                break
+            except sa_exc.IntegrityError:
+                # Another supervisor of this machine took a desktop run at the same
+                # moment; it has committed, so the next try sees its run running.
+                if attempt == _CLAIM_ATTEMPTS - 1:
+                    raise
         return [run_record(row) for row in rows]
 
     def claimant_of(self, run_id: str) -> str | None:
@@ -145,6 +159,7 @@ class FleetMethods:
             found = connection.execute(
                 select(supervisors).where(supervisors.c.id == supervisor_id)
             ).one()
+        self.fired_by = supervisor_id  # schedule fires it takes are recorded as its own
         return supervisor_record(found)
 
     def supervisor_heartbeat(
@@ -325,7 +340,7 @@ class FleetMethods:
             runs.c.status == RunStatus.RUNNING.value,
             runs.c.claimed_by.is_(None) if row.claimed_by is None else runs.c.claimed_by == owner,
         )
-        values: dict[str, Any] = {"lease_expires_at": None}
+        values: dict[str, Any] = {"lease_expires_at": None, "desktop_claim": None}
         if row.cancel_requested_at is not None:
             values.update(
                 status=RunStatus.CANCELLED.value,

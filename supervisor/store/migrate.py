@@ -37,7 +37,7 @@ logger = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 #: The newest revision in ``migrations/versions``; a test keeps it equal to Alembic's head.
-HEAD_REVISION = "0006_artifact_contents"
+HEAD_REVISION = "0007_desktop_claims"
 
 
 def alembic_config() -> Config:

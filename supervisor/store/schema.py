@@ -26,6 +26,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
     true,
 )
 
@@ -102,6 +103,8 @@ runs = Table(
     Column("needs_desktop", Boolean, nullable=False, server_default=false()),
     # A cancel asked for through any machine's API; the owner sees it with its heartbeat.
     Column("cancel_requested_at", UTCDateTime),
+    # The machine whose desktop a claimed run uses (``claim_queued``): one running per machine.
+    Column("desktop_claim", String(255)),
     Index(None, "workflow_name", "started_at"),
     Index(None, "status"),
     Index(None, "queued_at", "id"),
@@ -112,6 +115,23 @@ runs = Table(
     Index(None, "status", "priority", "queued_at"),
     # A heartbeat renews the leases of its own runs.
     Index(None, "claimed_by"),
+    Index(
+        "ux_runs_desktop_claim",
+        "desktop_claim",
+        unique=True,
+        sqlite_where=text("status = 'running'"),
+        postgresql_where=text("status = 'running'"),
+    ),
+)
+
+# Claim order over queued runs only (``claims.claim_rows``).
+Index(
+    "ix_runs_queue_order",
+    runs.c.priority.desc(),
+    runs.c.queued_at,
+    runs.c.id,
+    sqlite_where=text("status = 'queued'"),
+    postgresql_where=text("status = 'queued'"),
 )
 
 step_runs = Table(

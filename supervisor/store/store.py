@@ -25,6 +25,7 @@ from sqlalchemy import (
     Engine,
     Select,
     and_,
+    create_engine,
     delete,
     func,
     insert,
@@ -59,6 +60,7 @@ from supervisor.store.engine import (
     write_options,
 )
 from supervisor.store.errors import RunNotFound, StoreError, translate
+from supervisor.store.fires import default_firer, insert_runs_once
 from supervisor.store.fleet import FleetMethods
 from supervisor.store.identity import FileIdentity
 from supervisor.store.migrate import upgrade_to_head
@@ -122,11 +124,14 @@ class HistoryStore(FleetMethods, RunDetails):
     ) -> None:
         self.engine = engine
         self.clock = clock
+        #: Who this store's writes are by in a fleet (the supervisor id, once registered).
+        self.fired_by = default_firer()
         self.database = describe(engine.url)
         self._owns_engine = owns_engine
         self._write_options = write_options(engine)
         self._busy_timeout = self._guard(read_busy_timeout, engine)
         self._writer = BatchWriter(engine)
+        self._claims_engine: Engine | None = None
         #: The file this store writes (SQLite files only): a write checks it is still there.
         self.identity: FileIdentity | None = None
         #: A connection that keeps the opened file readable if it is deleted or replaced, so
@@ -162,6 +167,8 @@ class HistoryStore(FleetMethods, RunDetails):
 
     def close(self) -> None:
         self._writer.close()
+        if self._claims_engine is not None:
+            self._claims_engine.dispose()
         if self._anchor is not None:
             self._anchor.close()
             self._anchor = None
@@ -252,6 +259,31 @@ class HistoryStore(FleetMethods, RunDetails):
                 self.engine.connect().execution_options(**self._write_options) as connection,
                 connection.begin(),
             ):
+                yield connection
+        except sa_exc.DBAPIError as error:
+            if _is_environmental(error):
+                raise translate(error, self.database, self._busy_timeout) from error
+            raise
+
+    @contextmanager
+    def _claiming(self) -> Iterator[Connection]:
+        """Where a claim runs: its one statement is its own transaction, in one round trip.
+
+        On PostgreSQL, an autocommit connection of a small engine kept for claims,
+        without the pool's liveness ping (a claim on a dropped connection fails
+        once; the supervisor claims again at its next wake-up).  On SQLite, a
+        write transaction (``BEGIN IMMEDIATE``) like any other.
+        """
+        if self.engine.dialect.name != "postgresql":
+            with self._write() as connection:
+                yield connection
+            return
+        if self._claims_engine is None:
+            self._claims_engine = create_engine(
+                self.engine.url, pool_size=2, pool_pre_ping=False, isolation_level="AUTOCOMMIT"
+            )
+        try:
+            with self._claims_engine.connect() as connection:
                 yield connection
         except sa_exc.DBAPIError as error:
             if _is_environmental(error):
@@ -396,39 +428,45 @@ class HistoryStore(FleetMethods, RunDetails):
             )
             return self._run_row(connection, run_id)
 
-    def create_runs(self, queued: Sequence[QueuedRow], at: datetime | None = None) -> None:
+    def create_runs(self, queued: Sequence[QueuedRow], at: datetime | None = None) -> list[str]:
         """Record several queued runs in one transaction: all of them are durable, or none.
 
         Schedules on a common grid fire together; one commit for all their runs
         instead of one each keeps the last of them from being late by the others.
+        A schedule fire another supervisor already ran (its fire key is taken,
+        see ``supervisor.store.fires``) is not recorded: returns those run ids,
+        which the caller must not run.
         """
         if not queued:
-            return
+            return []
         at = at or self.clock.now()
+        rows = [
+            {
+                "id": row.run_id,
+                "workflow_id": row.version.workflow_id,
+                "version_id": row.version.version_id,
+                "workflow_name": row.workflow_name,
+                "parent_run_id": None,
+                "status": RunStatus.QUEUED.value,
+                "trigger": row.trigger,
+                "priority": row.priority,
+                "inputs": row.inputs,
+                # a microsecond apart: the history lists them in the order submitted
+                "queued_at": at + timedelta(microseconds=index),
+                "started_at": None,
+                "finished_at": None,
+                "target_host": row.target_host,
+                "needs_desktop": row.needs_desktop,
+            }
+            for index, row in enumerate(queued)
+        ]
         with self._write() as connection:
-            connection.execute(
-                insert(runs),
-                [
-                    {
-                        "id": row.run_id,
-                        "workflow_id": row.version.workflow_id,
-                        "version_id": row.version.version_id,
-                        "workflow_name": row.workflow_name,
-                        "parent_run_id": None,
-                        "status": RunStatus.QUEUED.value,
-                        "trigger": row.trigger,
-                        "priority": row.priority,
-                        "inputs": row.inputs,
-                        # a microsecond apart: the history lists them in the order submitted
-                        "queued_at": at + timedelta(microseconds=index),
-                        "started_at": None,
-                        "finished_at": None,
-                        "target_host": row.target_host,
-                        "needs_desktop": row.needs_desktop,
-                    }
-                    for index, row in enumerate(queued)
-                ],
+            lost = insert_runs_once(connection, rows, self.fired_by, at)
+        if lost:
+            logger.info(
+                "%d schedule fire(s) already run by another supervisor: %s", len(lost), lost
             )
+        return lost
 
     def record(self, batch: Sequence[Event]) -> None:
         """Apply a batch of engine events in one transaction (see ``supervisor.store.ingest``)."""
@@ -501,6 +539,8 @@ class HistoryStore(FleetMethods, RunDetails):
             except IllegalTransition as exc:
                 raise IllegalTransition(f"run {run_id}: {exc}") from None
             values: dict[str, Any] = {"status": new.value}
+            if new is not RunStatus.RUNNING:
+                values["desktop_claim"] = None  # only a claim takes a machine's desktop
             if new is RunStatus.QUEUED:
                 values.update(
                     finished_at=None,

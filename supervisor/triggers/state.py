@@ -35,13 +35,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, func, select
 from sqlalchemy import exc as sa_exc
 
 from automation.engine.events import RunStatus
 from supervisor.store.claims import upsert
 from supervisor.store.engine import write_options
 from supervisor.store.errors import translate
+from supervisor.store.fires import insert_runs_once
 from supervisor.store.schema import runs, triggers
 from supervisor.store.store import HistoryStore
 
@@ -237,6 +238,8 @@ class TriggerStateStore:
 
         ``version`` is (workflow_id, version_id) of the workflow text the fire
         belonged to, so the history links the record to what would have run.
+        A missed schedule fire whose slot another supervisor already accounted
+        for (its fire key is taken) is not written again, nor returned.
         """
         if not items:
             return []
@@ -262,5 +265,5 @@ class TriggerStateStore:
                 }
             )
         with self._write() as connection:
-            connection.execute(insert(runs), rows)
-        return ids
+            lost = insert_runs_once(connection, rows, self.store.fired_by, now)
+        return [run_id for run_id in ids if run_id not in lost]

@@ -18,7 +18,10 @@ from automation.engine.events import RunStatus
 from supervisor.errors import RunStatusChanged
 from supervisor.machine import HOST_VARIABLE, machine_host, supervisor_id
 from supervisor.store import HistoryStore
+from supervisor.store.fires import FireKey, schedule_fire
 from supervisor.store.store import QueuedRow
+from supervisor.triggers.specs import gap_label, schedule_label
+from supervisor.triggers.state import NotRun, TriggerStateStore
 from tests.helpers.storage import RunEvents, StoreFactory
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -266,3 +269,86 @@ def test_the_supervisor_id_is_kept_per_home(tmp_path: Path) -> None:
 def test_the_host_comes_from_the_environment_when_set() -> None:
     assert machine_host({HOST_VARIABLE: "robot-3"}) == "robot-3"
     assert machine_host({}) == machine_host({HOST_VARIABLE: "  "})
+
+
+def test_the_fire_key_is_read_from_the_schedule_labels() -> None:
+    slot = START + timedelta(minutes=5)
+    end = slot + timedelta(hours=1)
+
+    assert schedule_fire("w", schedule_label("w:0", slot)) == FireKey(
+        workflow="w", trigger_key="w:0", slot=slot
+    )
+    assert schedule_fire("w", gap_label("w:0", slot, end)) == FireKey(
+        workflow="w", trigger_key="w:0", slot=slot
+    )
+    assert schedule_fire("w", "manual") is None
+    assert schedule_fire("w", "webhook:w:0") is None
+    assert schedule_fire("w", schedule_label("x" * 300, slot)) is None  # cut: no time to read
+
+
+def test_each_schedule_slot_becomes_one_run_across_supervisors(
+    store_factory: StoreFactory, clock: FakeClock
+) -> None:
+    first, second = store_factory(clock=clock), store_factory(clock=clock)
+    first.register_supervisor("a" * 32, host="pc-1")
+    second.register_supervisor("b" * 32, host="pc-2")
+    version = first.save_workflow_version("invoices", None, "nodes: []\n")
+    slots = [START + timedelta(minutes=minute) for minute in (5, 10)]
+
+    def fire(store: HistoryStore, slot_list: list[datetime]) -> tuple[list[str], list[str]]:
+        rows = [
+            QueuedRow(uuid.uuid4().hex, "invoices", version, trigger=schedule_label("w:0", slot))
+            for slot in slot_list
+        ]
+        rows.append(QueuedRow(uuid.uuid4().hex, "invoices", version))  # manual: never a fire
+        return [row.run_id for row in rows], store.create_runs(rows)
+
+    ids_a, lost_a = fire(first, slots[:1])
+    ids_b, lost_b = fire(second, slots)
+
+    assert lost_a == []
+    assert lost_b == [ids_b[0]]  # the 09:05 slot was first's
+    assert first.get_run(ids_b[0]) is None
+    assert {run.id for run in first.list_runs(limit=None)} == {*ids_a, *ids_b[1:]}
+    assert first.fire_owner("invoices", "w:0", slots[0]) == "a" * 32
+    assert first.fire_owner("invoices", "w:0", slots[1]) == "b" * 32
+
+
+def test_a_missed_fire_is_recorded_once_across_supervisors(
+    store_factory: StoreFactory, clock: FakeClock
+) -> None:
+    first, second = store_factory(clock=clock), store_factory(clock=clock)
+    slot = START + timedelta(minutes=5)
+    label = schedule_label("w:0", slot)
+    missed = [NotRun(workflow="invoices", trigger=label, error="missed: down", at=slot)]
+
+    recorded = TriggerStateStore(first, clock.now).record_not_run(missed)
+    again = TriggerStateStore(second, clock.now).record_not_run(missed)
+
+    assert len(recorded) == 1 and again == []
+    assert first.count_runs(status=RunStatus.CANCELLED) == 1
+
+
+def test_supervisors_of_one_machine_claiming_at_once_take_one_desktop_run(
+    store_factory: StoreFactory,
+) -> None:
+    stores = [store_factory() for _ in range(4)]
+    queue(stores[0], 12, host="pc-1", desktop=True)
+    queue(stores[0], 12)
+    start = threading.Barrier(len(stores))
+    got: list[list[str]] = [[] for _ in stores]
+
+    def claim(index: int) -> None:
+        start.wait(timeout=60)
+        for _ in range(6):
+            runs = stores[index].claim_queued(f"sup-{index}", limit=3, host="pc-1")
+            got[index] += [run.id for run in runs if run.needs_desktop]
+
+    threads = [threading.Thread(target=claim, args=(index,)) for index in range(len(stores))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+    assert sum(len(ids) for ids in got) == 1
+    assert stores[0].count_runs(status=RunStatus.RUNNING) == 13

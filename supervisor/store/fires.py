@@ -1,0 +1,111 @@
+"""Fire keys: each schedule slot becomes one run (or one not-run record), across supervisors.
+
+Every supervisor that loads a workflow arms its schedules, so each slot is
+fired by all of them.  The run of a schedule fire carries the label
+``schedule:<key>@<UTC ISO time>`` (``supervisor.triggers.specs``; a gap of
+missed fires is ``@<start>..<end>``); its fire key is (workflow, key, slot
+time).  The runs are inserted together with their fire keys in one
+transaction: ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` on the unique
+key says which fires this writer won, and only those runs are inserted.  The
+others were run by another supervisor and are left out, reported to the
+caller.  As the key and the run commit together, a crash cannot leave a
+fire taken with no run, nor a run without its key.
+
+A label cut to the column's width (a very long trigger key) has no readable
+time and so no fire key: such a schedule fires once per supervisor, as
+before.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, insert
+from sqlalchemy.dialects import postgresql, sqlite
+
+from supervisor.store.schema import fires, runs
+
+_PREFIX = "schedule:"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class FireKey:
+    """One slot of one schedule of one workflow."""
+
+    workflow: str
+    trigger_key: str
+    slot: datetime
+
+
+def schedule_fire(workflow: str, label: str) -> FireKey | None:
+    """The fire key of a run labelled ``label``; None if it is not a schedule fire's."""
+    if not label.startswith(_PREFIX):
+        return None
+    key, at, when = label[len(_PREFIX) :].rpartition("@")
+    if not at or not key:
+        return None
+    try:
+        slot = datetime.fromisoformat(when.partition("..")[0])
+    except ValueError:
+        return None  # cut short: see the module docstring
+    if slot.tzinfo is None:
+        return None
+    return FireKey(workflow=workflow, trigger_key=key, slot=slot)
+
+
+def default_firer() -> str:
+    """Who fires when no supervisor id was given: this process on this machine."""
+    return f"{socket.gethostname()[:40]}:{os.getpid()}"
+
+
+def insert_runs_once(
+    connection: Connection, rows: Sequence[dict[str, Any]], fired_by: str, at: datetime
+) -> list[str]:
+    """Insert these ``runs`` rows, except schedule fires another writer took; returns those ids.
+
+    ``rows`` are complete ``runs`` values (``id``, ``workflow_name`` and
+    ``trigger`` among them).  One statement for the fire keys, one for the runs.
+    """
+    keyed = {
+        str(row["id"]): key
+        for row in rows
+        if (key := schedule_fire(str(row["workflow_name"]), str(row["trigger"]))) is not None
+    }
+    lost: set[str] = set()
+    if keyed:
+        won = _take(connection, keyed, fired_by, at)
+        lost = set(keyed) - won
+    kept = [row for row in rows if str(row["id"]) not in lost]
+    if kept:
+        connection.execute(insert(runs), kept)
+    return [str(row["id"]) for row in rows if str(row["id"]) in lost]
+
+
+def _take(
+    connection: Connection, keyed: dict[str, FireKey], fired_by: str, at: datetime
+) -> set[str]:
+    values = [
+        {
+            "workflow_name": key.workflow,
+            "trigger_key": key.trigger_key,
+            "slot_at": key.slot,
+            "fired_by": fired_by,
+            "run_id": run_id,
+            "created_at": at,
+        }
+        for run_id, key in keyed.items()
+    ]
+    unique = ["workflow_name", "trigger_key", "slot_at"]
+    statement: Any
+    if connection.dialect.name == "postgresql":
+        statement = postgresql.insert(fires).on_conflict_do_nothing(index_elements=unique)
+    else:
+        statement = sqlite.insert(fires).on_conflict_do_nothing(index_elements=unique)
+    # One multi-row INSERT (RETURNING needs it: executemany returns nothing here).
+    result = connection.execute(statement.values(values).returning(fires.c.run_id))
+    return {str(run_id) for (run_id,) in result}
