@@ -20,6 +20,7 @@ from automation.blocks.context import BlockContext
 from automation.blocks.desktop.common import DesktopBlock, Evidence
 from automation.blocks.desktop.display import CLICK_GAP, Box, gui
 from automation.blocks.desktop.expect import ActionInput
+from automation.blocks.desktop.windows import WindowSelector
 from automation.errors import BlockInputError
 
 Button = Literal["left", "right", "middle"]
@@ -34,6 +35,31 @@ def check_key(ctx: BlockContext, block_id: str, key: str) -> str:
     close = difflib.get_close_matches(name, known, n=3)
     hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
     raise BlockInputError(f"node '{ctx.node_id}' ({block_id}): unknown key {key!r}{hint}")
+
+
+class AimedInput(ActionInput):
+    """An input action that may name the window it is meant for (``focus.py``)."""
+
+    window: WindowSelector | None = Field(
+        default=None,
+        description=(
+            "the window this input is meant for: {title: regex}, {window_id: ...} or "
+            "{pid: ...} (e.g. from app.launch); the step fails, with a screenshot, if "
+            "another window or a modal dialog would get the input"
+        ),
+    )
+
+
+def _aim(
+    ctx: BlockContext,
+    inputs: AimedInput,
+    evidence: Evidence,
+    doing: str,
+    point: tuple[int, int] | None = None,
+) -> None:
+    from automation.blocks.desktop.focus import check_input_target
+
+    check_input_target(ctx, inputs.window, evidence, doing=doing, point=point)
 
 
 class PositionOutput(BlockOutput):
@@ -93,7 +119,7 @@ def _glide(ctx: BlockContext, x: int, y: int, duration: float) -> None:
         ctx.sleep(duration / steps)
 
 
-class ClickInput(ActionInput):
+class ClickInput(AimedInput):
     x: int | None = Field(default=None, description="where to click; the current position if unset")
     y: int | None = Field(default=None, description="where to click; the current position if unset")
     button: Button = Field(default="left", description="left, right or middle")
@@ -123,6 +149,12 @@ class MouseClick(DesktopBlock[ClickInput]):
                 f"node '{ctx.node_id}' (mouse.click): give both x and y, or neither"
             )
         pg = gui()
+        if inputs.x is not None and inputs.y is not None:
+            point = (inputs.x, inputs.y)
+        else:
+            px, py = pg.position()
+            point = (int(px), int(py))
+        _aim(ctx, inputs, evidence, f"a click at {point}", point)
         if inputs.x is not None and inputs.y is not None:
             evidence.candidate = Box(inputs.x - 5, inputs.y - 5, 10, 10)
             pg.moveTo(inputs.x, inputs.y)
@@ -212,7 +244,7 @@ class MousePosition(DesktopBlock[BlockInput]):
 # -- keyboard -----------------------------------------------------------------------------
 
 
-class TypeInput(ActionInput):
+class TypeInput(AimedInput):
     text: str = Field(description="the text to type; any Unicode")
     interval: float = Field(default=0.0, ge=0, le=2, description="seconds between keystrokes")
     method: Literal["auto", "keys", "clipboard", "xdotool"] = Field(
@@ -270,6 +302,7 @@ class KeyboardType(DesktopBlock[TypeInput]):
     def perform(self, inputs: TypeInput, ctx: BlockContext, evidence: Evidence) -> TypeOutput:
         from automation.blocks.desktop import text_entry as typer
 
+        _aim(ctx, inputs, evidence, "typing")
         target = typer.focused_target()
         checker = typer.TextCheck.prepare(ctx, target) if inputs.verify else None
         method = typer.type_text(ctx, inputs.text, inputs.method, inputs.interval, target)
@@ -282,7 +315,7 @@ class KeyboardType(DesktopBlock[TypeInput]):
         )
 
 
-class PressInput(ActionInput):
+class PressInput(AimedInput):
     key: str = Field(description="key name: enter, tab, esc, f5, a, ... (pyautogui names)")
     presses: int = Field(default=1, ge=1, le=100, description="how many times")
     interval: float = Field(default=0.0, ge=0, le=5, description="seconds between presses")
@@ -297,6 +330,7 @@ class KeyboardPress(DesktopBlock[PressInput]):
 
     def perform(self, inputs: PressInput, ctx: BlockContext, evidence: Evidence) -> None:
         key = check_key(ctx, self.id, inputs.key)
+        _aim(ctx, inputs, evidence, f"pressing {key}")
         pg = gui()
         for i in range(inputs.presses):
             if i and inputs.interval:
@@ -304,7 +338,7 @@ class KeyboardPress(DesktopBlock[PressInput]):
             pg.press(key)
 
 
-class HotkeyInput(ActionInput):
+class HotkeyInput(AimedInput):
     keys: list[str] = Field(
         min_length=1, description="keys pressed in order and released in reverse: [ctrl, shift, s]"
     )
@@ -319,6 +353,7 @@ class KeyboardHotkey(DesktopBlock[HotkeyInput]):
 
     def perform(self, inputs: HotkeyInput, ctx: BlockContext, evidence: Evidence) -> None:
         keys = [check_key(ctx, self.id, key) for key in inputs.keys]
+        _aim(ctx, inputs, evidence, f"the hotkey {'+'.join(keys)}")
         gui().hotkey(*keys)
 
 

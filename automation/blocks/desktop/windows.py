@@ -340,6 +340,9 @@ class WindowFocus(DesktopBlock[WindowInput]):
         info = _one(ctx, inputs, inputs.timeout)
         evidence.candidate = info.box
         _act(info, "focus")
+        from automation.blocks.desktop.focus import settle_focus
+
+        settle_focus(ctx, info.id, evidence)  # not a modal dialog of it, not another window
         return _output(info)
 
 

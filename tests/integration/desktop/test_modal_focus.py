@@ -1,0 +1,197 @@
+"""Input meant for a window behind a modal dialog fails loudly instead of landing elsewhere.
+
+Mousepad (GTK, from Debian) under openbox, on a display of this module's own
+(openbox would reparent the other desktop tests' windows).  Its Save As
+dialog is modal and transient for the editor: openbox hands the focus to the
+dialog when the editor is activated, so text meant for the document would
+be typed into the dialog's file name field and the step would succeed.
+Now ``window.focus`` on the editor, and ``keyboard.type``/``keyboard.hotkey``
+naming the editor as their ``window``, fail and name both windows, with a
+screenshot; once the dialog is closed the same steps type and save.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from automation.blocks.desktop.display import Box
+from automation.blocks.desktop.input import KeyboardHotkey, KeyboardType, MouseClick
+from automation.blocks.desktop.windows import WindowFocus, WindowInfo, list_windows
+from automation.errors import BlockError
+from automation.testing import run_block
+from tests.helpers.a11y import _stop_children
+from tests.helpers.common import eventually
+from tests.helpers.keyring_session import _read_bus_address
+from tests.helpers.xvfb import XDisplay, start_xvfb
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@dataclass
+class Editor:
+    display: XDisplay
+    env: dict[str, str]
+    window: WindowInfo
+    document: Path
+    folder: Path
+
+    def xdotool(self, *args: str) -> None:
+        subprocess.run(["xdotool", *args], env=self.env, check=True, timeout=10)
+
+    def dialog(self) -> WindowInfo | None:
+        return next((w for w in list_windows("^Save As$", include_hidden=False)), None)
+
+
+@pytest.fixture(scope="module")
+def editor(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Editor]:
+    for program in ("openbox", "mousepad", "dbus-daemon", "xdotool"):
+        if shutil.which(program) is None:
+            pytest.fail(f"{program} is missing: bash packaging/system-deps.sh", pytrace=False)
+    folder = tmp_path_factory.mktemp("modal")
+    display = start_xvfb(xauthority_dir=folder)
+    processes: list[subprocess.Popen[bytes]] = []
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DISPLAY", display.name)
+        patch.setenv("XAUTHORITY", str(display.xauthority))
+        env = display.env(
+            XDG_CONFIG_HOME=str(folder / "config"),
+            XDG_DATA_HOME=str(folder),
+            NO_AT_BRIDGE="1",
+            LANG="C.UTF-8",
+            LC_ALL="C.UTF-8",
+        )
+        env.pop("DBUS_SESSION_BUS_ADDRESS", None)
+        try:
+            bus = subprocess.Popen(
+                ["dbus-daemon", "--session", "--nofork", "--print-address=1"],
+                env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+            processes.append(bus)
+            env["DBUS_SESSION_BUS_ADDRESS"] = _read_bus_address(bus)
+            processes.append(subprocess.Popen(["openbox"], env=env, stderr=subprocess.DEVNULL))
+            document = folder / "letter.txt"
+            document.write_text("", encoding="utf-8")
+            processes.append(
+                subprocess.Popen(
+                    ["mousepad", "--disable-server", str(document)],
+                    env=env,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+            window = eventually(
+                lambda: next(
+                    iter(list_windows("letter.txt - Mousepad$", include_hidden=False)), None
+                ),
+                timeout=30,
+            )
+            yield Editor(display, env, window, document, folder)
+        finally:
+            for process in processes:  # what the bus started for mousepad (dconf) goes too
+                _stop_children(process.pid)
+            for process in reversed(processes):
+                process.terminate()
+            for process in processes:
+                try:
+                    process.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+                if process.stdout is not None:
+                    process.stdout.close()
+            display.stop()
+
+
+def _open_save_as(editor: Editor) -> WindowInfo:
+    # wider than the dialog, so that part of the editor stays uncovered to click on
+    window = str(editor.window.id)
+    editor.xdotool(
+        "windowmove", "--sync", window, "0", "0", "windowsize", "--sync", window, "1900", "1040"
+    )
+    run_block(WindowFocus, {"window_id": editor.window.id}, workflow_dir=editor.folder)
+    editor.xdotool("key", "--clearmodifiers", "ctrl+shift+s")
+    dialog: WindowInfo = eventually(editor.dialog, timeout=15, interval=0.05)
+    return dialog
+
+
+def _uncovered(window: Box, dialog: Box) -> tuple[int, int]:
+    """A point of ``window`` that ``dialog`` does not cover."""
+    for fx in (0.1, 0.5, 0.9):
+        for fy in (0.3, 0.6, 0.9):
+            x, y = window.x + int(window.width * fx), window.y + int(window.height * fy)
+            inside = (
+                dialog.x <= x < dialog.x + dialog.width and dialog.y <= y < dialog.y + dialog.height
+            )
+            if not inside:
+                return x, y
+    raise AssertionError(f"the dialog {dialog} covers the whole editor {window}")
+
+
+def _close(editor: Editor, dialog: WindowInfo) -> None:
+    editor.xdotool("key", "--window", str(dialog.id), "Escape")
+    if editor.dialog() is not None:
+        editor.xdotool("windowactivate", "--sync", str(dialog.id), "key", "Escape")
+    eventually(lambda: editor.dialog() is None, timeout=10, interval=0.05)
+
+
+def test_input_meant_for_an_editor_behind_its_modal_dialog_fails_with_evidence(
+    editor: Editor,
+) -> None:
+    dialog = _open_save_as(editor)
+    me = {"window_id": editor.window.id}
+    try:
+        # activating the editor puts the focus into the dialog: refused, naming both
+        with pytest.raises(BlockError) as focused:
+            run_block(WindowFocus, me, workflow_dir=editor.folder)
+        message = str(focused.value)
+        assert "modal dialog 'Save As'" in message, message
+        assert "letter.txt - Mousepad' (id" in message, message
+        screenshot = Path(message.split("(screenshot: ")[1].rstrip(")"))
+        assert screenshot.is_file() and screenshot.stat().st_size > 0
+
+        with pytest.raises(BlockError, match="modal dialog 'Save As'.*would get the input"):
+            run_block(KeyboardType, {"text": "Dear Ada", "window": me}, workflow_dir=editor.folder)
+        with pytest.raises(BlockError, match="modal dialog 'Save As'"):
+            run_block(
+                KeyboardHotkey, {"keys": ["ctrl", "s"], "window": me}, workflow_dir=editor.folder
+            )
+        # a click on the editor's text while the dialog is open is refused too
+        box = next(w.box for w in list_windows() if w.id == editor.window.id)
+        x, y = _uncovered(box, dialog.box)
+        with pytest.raises(BlockError, match="is open over '.*letter.txt - Mousepad'"):
+            run_block(MouseClick, {"x": x, "y": y}, workflow_dir=editor.folder)
+    finally:
+        _close(editor, dialog)
+
+    # the dialog closed: the same steps type into the document and save it
+    run_block(WindowFocus, me, workflow_dir=editor.folder)
+    run_block(KeyboardType, {"text": "Dear Ada", "window": me}, workflow_dir=editor.folder)
+    run_block(KeyboardHotkey, {"keys": ["ctrl", "s"], "window": me}, workflow_dir=editor.folder)
+    eventually(lambda: editor.document.read_text(encoding="utf-8") == "Dear Ada", timeout=10)
+
+
+def test_another_window_with_the_focus_is_named(editor: Editor) -> None:
+    other = subprocess.Popen(
+        ["xmessage", "-name", "intruder", "-title", "Intruder", "I took the focus"],
+        env=editor.env,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        intruder = eventually(
+            lambda: next(iter(list_windows("^Intruder$", include_hidden=False)), None), timeout=15
+        )
+        run_block(WindowFocus, {"window_id": intruder.id}, workflow_dir=editor.folder)
+        with pytest.raises(BlockError, match="'Intruder' .* would get the input, not '.*letter"):
+            run_block(
+                KeyboardType,
+                {"text": "never", "window": {"window_id": editor.window.id}},
+                workflow_dir=editor.folder,
+            )
+    finally:
+        other.kill()
+        other.wait()
