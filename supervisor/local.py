@@ -23,10 +23,12 @@ from typing import Any
 from automation.blocks.context import CancelToken
 from automation.blocks.registry import BlockRegistry
 from automation.engine.debugger import Debugger
-from automation.engine.engine import Engine, RunResult, StepCheckpoint, coerce_inputs
+from automation.engine.engine import Engine
 from automation.engine.events import Event
+from automation.engine.options import RunOptions, StepCheckpoint
+from automation.engine.result import RunResult
 from automation.errors import WorkflowError, WorkflowInvalid
-from automation.inputs import read_input_text
+from automation.inputs import coerce_inputs, read_input_text
 from automation.loader import LoadedWorkflow, read_workflow_file
 from automation.redaction import RedactingFilter, Redactor, process_redactor, redact_logging
 from automation.secrets import SecretStore, secret_store_from_env
@@ -248,17 +250,16 @@ def run_file(
         if before_start is not None:
             before_start(loaded)
         with cancel_on_signals(token):
-            result = engine.run(
-                loaded,
-                inputs,
+            options = RunOptions(
                 run_id=uuid.uuid4().hex,
                 trigger=trigger,
                 cancel=token,
                 redactor=redactor,
-                validated_inputs=True,
+                inputs_validated=True,
                 debugger=debug,
-                checkpoint=checkpoint,
+                checkpoint=checkpoint or {},
             )
+            result = engine.run(loaded, inputs, options)
     finally:
         try:
             recorder.close()

@@ -44,8 +44,9 @@ from automation.engine.debugger import (
     Resume,
     resume_from,
 )
-from automation.engine.engine import Engine, InterruptedStep, StepCheckpoint
+from automation.engine.engine import Engine
 from automation.engine.events import Event
+from automation.engine.options import InterruptedStep, RunOptions, StepCheckpoint
 from automation.errors import DeskpilotError, WorkflowInvalid
 from automation.loader import LoadedWorkflow, parse_workflow
 from automation.redaction import RedactingStream, process_redactor
@@ -247,9 +248,7 @@ def serve(
             commands,
             timeout=float(start.get("pause_timeout") or DEFAULT_PAUSE_TIMEOUT),
         )
-        result = engine.run(
-            loaded,
-            start.get("inputs") or {},
+        options = RunOptions(
             run_id=start["run_id"],
             trigger=start.get("trigger", "manual"),
             cancel=token,
@@ -258,11 +257,12 @@ def serve(
             interrupted=_interrupted(start.get("interrupted")),
             seq_after=int(start.get("seq_after") or 0),
             deadline=engine.clock.monotonic() + float(deadline) if deadline else None,
-            validated_inputs=bool(start.get("inputs_validated", True)),
+            inputs_validated=bool(start.get("inputs_validated", True)),
             drain=drain,
             on_drained=lambda: channel.send({"type": "drained"}),
             debugger=commands.breakpoints,
         )
+        result = engine.run(loaded, start.get("inputs") or {}, options)
         engine.close()
     except DeskpilotError as exc:
         channel.send({"type": "fatal", "message": _fatal_message(exc, loaded, registry)})

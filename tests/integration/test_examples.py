@@ -12,8 +12,9 @@ import pytest
 
 from automation.blocks.registry import BlockRegistry
 from automation.clock import FakeClock
-from automation.engine.engine import Engine, RunResult
+from automation.engine.engine import Engine
 from automation.engine.events import Event, LogEmitted
+from automation.engine.result import RunResult
 from automation.loader import read_workflow_file
 from automation.validation import load_valid, validate
 from tests.helpers.common import eventually

@@ -14,8 +14,9 @@ import pytest
 
 from automation.blocks import desktop
 from automation.blocks.registry import BlockRegistry
-from automation.engine.engine import Engine, RunResult
+from automation.engine.engine import Engine
 from automation.engine.events import Event
+from automation.engine.result import RunResult
 from automation.validation import load_valid
 from tests.helpers.common import eventually
 from tests.helpers.xvfb import XDisplay

@@ -97,6 +97,7 @@ DAEMON_ONLY = (
     "supervisor.store",
     "supervisor.workers",
     "automation.engine.engine",
+    "automation.engine.execution",
 )
 
 

@@ -24,8 +24,10 @@ from automation.blocks.base import Block, BlockInput, BlockOutput, NoOutput
 from automation.blocks.context import BlockContext, CancelToken
 from automation.blocks.registry import BlockRegistry
 from automation.clock import Clock, FakeClock
-from automation.engine.engine import Engine, RunResult, StepCheckpoint
+from automation.engine.engine import Engine
 from automation.engine.events import Event, NodeFinished
+from automation.engine.options import RunOptions, StepCheckpoint
+from automation.engine.result import RunResult
 from automation.errors import BlockError
 from automation.loader import LoadedWorkflow, read_workflow_file
 
@@ -406,7 +408,8 @@ class Harness:
         cancel: CancelToken | None = None,
     ) -> RunResult:
         loaded = self.load(text)
-        return (engine or self.engine()).run(loaded, inputs, checkpoint=checkpoint, cancel=cancel)
+        options = RunOptions(checkpoint=checkpoint or {}, cancel=cancel)
+        return (engine or self.engine()).run(loaded, inputs, options)
 
     def close(self) -> None:
         for engine in self._engines:

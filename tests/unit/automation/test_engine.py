@@ -17,7 +17,6 @@ import pytest
 
 from automation.blocks.context import CancelToken
 from automation.clock import SYSTEM_CLOCK, FakeClock
-from automation.engine.engine import coerce_inputs
 from automation.engine.events import (
     LogEmitted,
     NodeFailed,
@@ -30,7 +29,9 @@ from automation.engine.events import (
     RunStatus,
     event_from_dict,
 )
+from automation.engine.options import RunOptions
 from automation.errors import WorkflowError
+from automation.inputs import coerce_inputs
 from automation.loader import parse_workflow
 from tests.helpers.common import eventually
 from tests.unit.automation.blockkit import Harness, MemorySecrets, checkpoint_of
@@ -615,7 +616,7 @@ def test_cancel_reaches_a_running_subflow(tmp_path: Path) -> None:
         token = CancelToken()
         results: list[Any] = []
         worker = threading.Thread(
-            target=lambda: results.append(h.engine().run(loaded, cancel=token))
+            target=lambda: results.append(h.engine().run(loaded, options=RunOptions(cancel=token)))
         )
         worker.start()
         assert h.journal.started.wait(10)
@@ -650,7 +651,9 @@ def test_cancel_from_another_thread_stops_a_sleeping_step(tmp_path: Path) -> Non
         token = CancelToken()
         results: list[Any] = []
         engine = h.engine()
-        worker = threading.Thread(target=lambda: results.append(engine.run(loaded, cancel=token)))
+        worker = threading.Thread(
+            target=lambda: results.append(engine.run(loaded, options=RunOptions(cancel=token)))
+        )
         worker.start()
         assert h.journal.started.wait(10)
         cancelled_at = time.monotonic()
@@ -676,7 +679,7 @@ def test_cancel_during_a_retry_wait(tmp_path: Path) -> None:
         token = CancelToken()
         results: list[Any] = []
         worker = threading.Thread(
-            target=lambda: results.append(h.engine().run(loaded, cancel=token))
+            target=lambda: results.append(h.engine().run(loaded, options=RunOptions(cancel=token)))
         )
         worker.start()
         eventually(lambda: h.typed(NodeRetrying))
@@ -1031,7 +1034,9 @@ def test_a_drained_run_starts_no_new_step_and_waits_to_be_stopped(h: Harness) ->
     results: list[Any] = []
     worker = threading.Thread(
         target=lambda: results.append(
-            h.engine().run(loaded, cancel=token, drain=drain, on_drained=said.set)
+            h.engine().run(
+                loaded, options=RunOptions(cancel=token, drain=drain, on_drained=said.set)
+            )
         )
     )
     worker.start()

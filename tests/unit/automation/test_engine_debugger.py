@@ -18,6 +18,7 @@ from automation.engine.debugger import (
     resume_from,
 )
 from automation.engine.events import NodePaused, NodeResumed, RunStatus
+from automation.engine.options import RunOptions
 from tests.unit.automation.blockkit import Harness
 
 FLOW = """\
@@ -61,7 +62,7 @@ def h(tmp_path: Path, fake_clock: FakeClock) -> Iterator[Harness]:
 
 def test_pauses_before_a_breakpoint_with_its_pins_inputs_and_vars(h: Harness) -> None:
     source = Scripted([Resume()])
-    result = h.engine().run(h.load(FLOW), debugger=Breakpoints(["b"], source))
+    result = h.engine().run(h.load(FLOW), options=RunOptions(debugger=Breakpoints(["b"], source)))
     assert result.ok
     [snap] = source.seen
     assert (snap.node_id, snap.block, snap.step, snap.reason) == (
@@ -86,7 +87,7 @@ def test_pauses_before_a_breakpoint_with_its_pins_inputs_and_vars(h: Harness) ->
 
 def test_step_pauses_before_every_following_node_until_continue(h: Harness) -> None:
     source = Scripted([Resume(action=DebugAction.STEP), Resume(action=DebugAction.CONTINUE)])
-    result = h.engine().run(h.load(FLOW), debugger=Breakpoints(["a"], source))
+    result = h.engine().run(h.load(FLOW), options=RunOptions(debugger=Breakpoints(["a"], source)))
     assert result.ok
     assert [(s.node_id, s.reason) for s in source.seen] == [
         ("a", PauseReason.BREAKPOINT),
@@ -97,7 +98,7 @@ def test_step_pauses_before_every_following_node_until_continue(h: Harness) -> N
 
 def test_edited_input_and_var_are_what_the_node_runs_with(h: Harness) -> None:
     source = Scripted([Resume(inputs={"value": "edited"}, vars={"greeting": "bye"})])
-    result = h.engine().run(h.load(FLOW), debugger=Breakpoints(["b"], source))
+    result = h.engine().run(h.load(FLOW), options=RunOptions(debugger=Breakpoints(["b"], source)))
     assert result.ok
     assert h.journal.values("b") == ["edited"]
     assert result.outputs == {"last": "edited"}
@@ -107,7 +108,7 @@ def test_edited_input_and_var_are_what_the_node_runs_with(h: Harness) -> None:
 
 def test_abort_cancels_the_run_at_the_paused_node(h: Harness) -> None:
     source = Scripted([Resume(action=DebugAction.ABORT)])
-    result = h.engine().run(h.load(FLOW), debugger=Breakpoints(["b"], source))
+    result = h.engine().run(h.load(FLOW), options=RunOptions(debugger=Breakpoints(["b"], source)))
     assert result.status is RunStatus.CANCELLED
     assert result.failed_node == "b"
     assert h.journal.order() == ["a"]
@@ -118,7 +119,7 @@ def test_unanswered_pause_times_out_continues_and_drops_breakpoints(
 ) -> None:
     source = Scripted([None], clock=fake_clock, wait=30.0)
     debugger = Breakpoints(["b", "c"], source, timeout=30.0)
-    result = h.engine().run(h.load(FLOW), debugger=debugger)
+    result = h.engine().run(h.load(FLOW), options=RunOptions(debugger=debugger))
     assert result.ok
     assert [s.node_id for s in source.seen] == ["b"]  # c's breakpoint went with the timeout
     assert source.timeouts == [30.0]
@@ -134,7 +135,9 @@ def test_a_pause_does_not_count_against_the_run_time_limit(
 ) -> None:
     limited = FLOW.replace("vars:", "limits: {max_duration: 60}\nvars:")
     source = Scripted([Resume()], clock=fake_clock, wait=120.0)
-    result = h.engine().run(h.load(limited), debugger=Breakpoints(["b"], source))
+    result = h.engine().run(
+        h.load(limited), options=RunOptions(debugger=Breakpoints(["b"], source))
+    )
     assert result.ok, result.error
 
 
@@ -144,7 +147,7 @@ def test_secrets_are_masked_in_the_snapshot_and_the_pause_event(h: Harness) -> N
     flow = FLOW.replace('"{{ vars.greeting }}"', '"{{ secrets.token }}"')
     source = Scripted([Resume()])
     engine = h.engine(secrets=MemorySecrets({"token": "s3cr3t-value"}))
-    result = engine.run(h.load(flow), debugger=Breakpoints(["c"], source))
+    result = engine.run(h.load(flow), options=RunOptions(debugger=Breakpoints(["c"], source)))
     assert result.ok
     assert "s3cr3t-value" not in repr(source.seen[0])
     assert "s3cr3t-value" not in repr(h.typed(NodePaused))

@@ -1,6 +1,6 @@
 """The step a dead worker left in flight: its block's postcondition decides if it runs again.
 
-The engine is driven directly with ``interrupted=`` (what the supervisor's
+The engine is driven directly with ``RunOptions(interrupted=...)`` (what the supervisor's
 ``start`` message carries); the block here states its postcondition as "the
 file exists", so the test needs no display.
 """
@@ -15,8 +15,9 @@ from pydantic import Field
 from automation.blocks.base import Block, BlockInput, BlockOutput, ResumeCheck, resolve_path
 from automation.blocks.context import BlockContext
 from automation.blocks.registry import BlockRegistry
-from automation.engine.engine import Engine, InterruptedStep, StepCheckpoint
+from automation.engine.engine import Engine
 from automation.engine.events import Event, LogEmitted, NodeFinished, NodeStarted
+from automation.engine.options import InterruptedStep, RunOptions, StepCheckpoint
 from automation.loader import parse_workflow
 
 
@@ -84,9 +85,11 @@ def _resume(engine: Engine, tmp_path: Path) -> object:
     return engine.run(
         loaded,
         {"name": "made.txt"},
-        checkpoint={1: StepCheckpoint(node_id="first", emissions=[{}])},
-        attempts_used={2: 1},
-        interrupted=InterruptedStep(step=2, node_id="touch", attempt=1),
+        RunOptions(
+            checkpoint={1: StepCheckpoint(node_id="first", emissions=[{}])},
+            attempts_used={2: 1},
+            interrupted=InterruptedStep(step=2, node_id="touch", attempt=1),
+        ),
     )
 
 
@@ -147,7 +150,8 @@ def test_a_block_without_postcondition_runs_again_and_says_so(tmp_path: Path) ->
         "    with: {path: log.txt, content: x}\n",
         path=tmp_path / "flow.yaml",
     )
-    result = engine.run(loaded, {}, attempts_used={1: 1}, interrupted=InterruptedStep(1, "a", 1))
+    options = RunOptions(attempts_used={1: 1}, interrupted=InterruptedStep(1, "a", 1))
+    result = engine.run(loaded, {}, options)
     assert result.ok
     assert _decisions(events) == [("none", True)]
     assert (tmp_path / "log.txt").read_text() == "x"
@@ -161,7 +165,7 @@ def test_a_stale_interrupted_step_for_another_node_is_ignored(
     result = engine.run(
         loaded,
         {"name": "made.txt"},
-        interrupted=InterruptedStep(step=2, node_id="other", attempt=1),
+        RunOptions(interrupted=InterruptedStep(step=2, node_id="other", attempt=1)),
     )
     assert result.ok
     assert Touch.runs == [1]
@@ -181,9 +185,11 @@ def test_outputs_used_by_a_template_elsewhere_count_as_used(
     result = engine.run(
         loaded,
         {"name": "made.txt"},
-        checkpoint={1: StepCheckpoint(node_id="first", emissions=[{}])},
-        attempts_used={2: 1},
-        interrupted=InterruptedStep(step=2, node_id="touch", attempt=1),
+        RunOptions(
+            checkpoint={1: StepCheckpoint(node_id="first", emissions=[{}])},
+            attempts_used={2: 1},
+            interrupted=InterruptedStep(step=2, node_id="touch", attempt=1),
+        ),
     )
     assert result.ok, result.error
     assert Touch.runs == [2]

@@ -65,7 +65,7 @@ def test_a_step_without_a_display_fails_plainly(tmp_path) -> None:
 
 def test_every_desktop_step_has_a_default_timeout() -> None:
     """A node that sets no timeout (and a workflow with no default) still gets one."""
-    from automation.engine.engine import step_timeout
+    from automation.engine.plan import step_timeout
     from automation.loader import parse_workflow
 
     registry = BlockRegistry()
