@@ -1,7 +1,7 @@
 """Put the supervisor's views into a main window: docks, a Runs menu, the banner.
 
 ``RunPanels.install(window, link)`` adds, without the window knowing about
-them: the live run, the history, schedules & triggers and secrets as
+them: the live run, the history, schedules & triggers, secrets and machines as
 dockable panels (tabbed along the bottom, restored where the user left
 them), a Runs menu with a shortcut for each, Cancel run next to Run, and the
 banner that says when the supervisor cannot be reached.  It also connects
@@ -20,6 +20,7 @@ from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QFrame, QMenu, QScrollArea, QToolBar, QWidget
 
 from app.editor.widget import EditorWidget
+from app.machines_view import MachinesView
 from app.main_window import MainWindow
 from app.runs.history_view import HistoryView
 from app.runs.inputs_dialog import ask_inputs
@@ -56,6 +57,7 @@ class RunPanels(QObject):
         self.history = HistoryView(link, theme)
         self.triggers = TriggersView(link, theme, editor_for=window.editor_for)
         self.secrets = SecretsView(theme)
+        self.machines = MachinesView(link, theme)
         self.docks: dict[str, QDockWidget] = {}
         self.views: dict[str, QWidget] = {}
         for key, title, widget in (
@@ -63,10 +65,11 @@ class RunPanels(QObject):
             ("history", "History", self.history),
             ("triggers", "Triggers", self.triggers),
             ("secrets", "Secrets", self.secrets),
+            ("machines", "Machines", self.machines),
         ):
             self.docks[key] = self._dock(key, title, widget)
         first = self.docks["live"]
-        for key in ("history", "triggers", "secrets"):
+        for key in ("history", "triggers", "secrets", "machines"):
             window.tabifyDockWidget(first, self.docks[key])
         first.raise_()
         window.resizeDocks([first], [dock_height(window.height())], Qt.Orientation.Vertical)
@@ -141,11 +144,15 @@ class RunPanels(QObject):
         self.show_secrets = self._action(
             "S&ecrets", "Ctrl+Shift+K", lambda: self.show_panel("secrets")
         )
+        self.show_machines = self._action(
+            "&Machines", "Ctrl+Shift+M", lambda: self.show_panel("machines")
+        )
         self.cancel_action = self._action("&Cancel run", "Shift+F5", self.live.cancel)
         self.cancel_action.setEnabled(False)
         self.start_action = QAction("Start the &supervisor", window)
         self.start_action.triggered.connect(lambda _c=False: self.link.start_supervisor())
-        for action in (self.show_live, self.show_history, self.show_triggers, self.show_secrets):
+        for action in (self.show_live, self.show_history, self.show_triggers, self.show_secrets,
+                       self.show_machines):  # fmt: skip
             menu.addAction(action)
         menu.addSeparator()
         menu.addAction(self.cancel_action)
@@ -188,6 +195,7 @@ class RunPanels(QObject):
         self.history.open_in_editor.connect(self.open_run)
         self.triggers.message.connect(self._status)
         self.secrets.message.connect(self._status)
+        self.machines.message.connect(self._status)
         self.secrets.changed.connect(link.forget_secret_names)
         self.docks["history"].visibilityChanged.connect(
             lambda visible: self.history.start() if visible else None
@@ -250,3 +258,4 @@ class RunPanels(QObject):
         self.live.set_theme(theme)
         self.history.set_theme(theme)
         self.triggers.set_theme(theme)
+        self.machines.set_theme(theme)

@@ -65,7 +65,7 @@ def fleet() -> Iterator[Fleet]:
             )
             ids[host] = made.id
         store.supervisor_stopped(ids["desk-stopped"])
-        busy = store.create_run("b" * 32, "invoices", target_host="desk-late")
+        busy = store.create_run("b" * 32, "invoices", target_host="desk-late", priority=999)
         claimed = store.claim_queued(ids["desk-late"], host="desk-late", lease_seconds=3600)
         assert [r.id for r in claimed] == [busy.id]
         waiting = store.create_run(

@@ -1,0 +1,224 @@
+"""Machines: every supervisor sharing the history, and how each is doing.
+
+The list comes from the supervisor this window talks to (``GET /machines``):
+any supervisor answers for the whole fleet, so a desktop sees the machines
+it does not run on too, including one that went silent.  A machine's state
+follows its heartbeat in the shared database: alive, late (its runs are
+about to be taken over), gone (silent for long, or stopped).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QFont
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.runs.records import local_time
+from app.supervisor_link import SupervisorLink, run_job
+from app.theme import Theme
+from supervisor.api.models import MachineInfo
+
+log = logging.getLogger(__name__)
+
+REFRESH_MS = 5_000
+ID_ROLE = Qt.ItemDataRole.UserRole + 50
+COLUMNS = ["Host", "State", "Heartbeat", "Running", "Version", "API address", "Supervisor"]
+#: Characters of a supervisor id shown (as ``deskpilot machines`` shows them).
+SHORT_ID = 12
+
+
+def heartbeat_text(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s ago"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min ago"
+    if seconds < 48 * 3600:
+        return f"{seconds / 3600:.0f} h ago"
+    return f"{seconds / 86400:.0f} days ago"
+
+
+def _heartbeat_cell(machine: MachineInfo) -> str:
+    if machine.stopped_at is not None:
+        return "stopped " + heartbeat_text(machine.heartbeat_age_seconds)
+    return heartbeat_text(machine.heartbeat_age_seconds)
+
+
+def summary(machines: list[MachineInfo]) -> str:
+    """'3 machines: 2 alive, 1 late' (states in a fixed order, empty ones left out)."""
+    if not machines:
+        return "no machines"
+    counts = {state: sum(1 for m in machines if m.state == state) for state in ("alive", "late")}
+    counts["gone"] = len(machines) - counts["alive"] - counts["late"]
+    parts = [f"{count} {state}" for state, count in counts.items() if count]
+    noun = "machine" if len(machines) == 1 else "machines"
+    return f"{len(machines)} {noun}: " + ", ".join(parts)
+
+
+class MachinesView(QWidget):
+    """The fleet as the supervisor sees it, refreshed every few seconds while shown."""
+
+    message = Signal(str)
+    #: the list was reloaded from the supervisor
+    refreshed = Signal()
+
+    def __init__(self, link: SupervisorLink, theme: Theme, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.link = link
+        self.theme = theme
+        self.machines: list[MachineInfo] = []
+        self.error = ""
+        self.loaded_once = False
+        self.heading = QLabel()
+        self.heading.setObjectName("machines_summary")
+        self.heading.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.heading.setToolTip(
+            "Every supervisor sharing this history.\nalive: heard from within a lease\n"
+            "late: its runs are about to move to another machine\n"
+            "gone: silent for long, or stopped"
+        )
+        self.refresh_button = QPushButton("Refresh")
+        self.refresh_button.clicked.connect(lambda _c=False: self.reload())
+        self.tree = QTreeWidget()
+        self.tree.setObjectName("machines_tree")
+        self.tree.setAccessibleName("Machines")
+        self.tree.setHeaderLabels(COLUMNS)
+        self.tree.setRootIsDecorated(False)
+        self.tree.setUniformRowHeights(True)
+        self.tree.setAlternatingRowColors(True)
+        self.tree.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        header = self.tree.header()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        for column, width in enumerate((190, 70, 130, 70, 90, 220, 120)):
+            self.tree.setColumnWidth(column, width)
+        header.setSectionResizeMode(5, QHeaderView.ResizeMode.Stretch)
+        self.status = QLabel()
+        self.status.setObjectName("machines_status")
+        self.status.setWordWrap(True)
+        bar = QHBoxLayout()
+        bar.addWidget(self.heading, 1)
+        bar.addWidget(self.refresh_button)
+        layout = QVBoxLayout(self)
+        # a small dock at 1366x768: every pixel of height goes to the list
+        layout.setContentsMargins(6, 2, 6, 2)
+        layout.setSpacing(2)
+        layout.addLayout(bar)
+        layout.addWidget(self.tree, 1)
+        layout.addWidget(self.status)
+        self._timer = QTimer(self)
+        self._timer.setInterval(REFRESH_MS)
+        self._timer.timeout.connect(self.reload)
+        link.signals.connected_changed.connect(self._connected_changed)
+        self._show()
+
+    # -- loading -----------------------------------------------------------------------------
+    def showEvent(self, event: Any) -> None:  # noqa: N802 (Qt's name)
+        super().showEvent(event)
+        self._timer.start()
+        self.reload()
+
+    def hideEvent(self, event: Any) -> None:  # noqa: N802
+        super().hideEvent(event)
+        self._timer.stop()
+
+    def _connected_changed(self, _connected: bool) -> None:
+        if self.isVisible():
+            self.reload()
+
+    def reload(self) -> None:
+        if not self.link.connected:
+            self.error = "The supervisor is not running: the machines cannot be listed."
+            self._show()
+            return
+        run_job(self.link.client.machines, self._loaded, self._failed, owner=self)
+
+    def _loaded(self, machines: list[MachineInfo]) -> None:
+        self.machines, self.error, self.loaded_once = machines, "", True
+        self._show()
+        self.refreshed.emit()
+
+    def _failed(self, error: Exception) -> None:
+        self.error = f"Cannot list the machines: {error}"
+        self._show()
+
+    # -- drawing ------------------------------------------------------------------------------
+    def _state_color(self, state: str) -> QColor:
+        colour = {"alive": self.theme.ok, "late": self.theme.warning}.get(state, self.theme.error)
+        return QColor(colour)
+
+    def _show(self) -> None:
+        selected = self.selected_id()
+        self.tree.clear()
+        bold = QFont(self.tree.font())
+        bold.setBold(True)
+        for machine in self.machines:
+            item = QTreeWidgetItem(
+                [
+                    machine.host + ("  (this machine)" if machine.this else ""),
+                    machine.state,
+                    _heartbeat_cell(machine),
+                    str(machine.running),
+                    machine.version or "",
+                    machine.api_url or "",
+                    machine.id[:SHORT_ID],
+                ]
+            )
+            item.setData(0, ID_ROLE, machine.id)
+            item.setForeground(1, self._state_color(machine.state))
+            item.setFont(1, bold)
+            item.setTextAlignment(3, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            if machine.this:
+                item.setFont(0, bold)
+            item.setToolTip(0, self._tooltip(machine))
+            item.setToolTip(2, local_time(machine.heartbeat_at))
+            if machine.state == "gone":
+                for column in (0, 2, 3, 4, 5, 6):
+                    item.setForeground(column, QColor(self.theme.muted))
+            self.tree.addTopLevelItem(item)
+            if machine.id == selected:
+                self.tree.setCurrentItem(item)
+        if self.machines:
+            self.heading.setText(f"<b>{summary(self.machines)}</b>")
+        elif self.loaded_once:
+            self.heading.setText(
+                "<b>No machines yet</b>: a supervisor lists itself here when it starts"
+            )
+        else:
+            self.heading.setText("<b>Machines</b>")
+        # the panel shares a small dock: the explanation is a tooltip, only trouble takes a line
+        self.status.setVisible(bool(self.error))
+        self.status.setText(f"<span style='color:{self.theme.error}'>{self.error}</span>")
+
+    def _tooltip(self, machine: MachineInfo) -> str:
+        lines = [f"supervisor {machine.id}", f"started {local_time(machine.started_at)}"]
+        if machine.pid is not None:
+            lines.append(f"pid {machine.pid}")
+        if machine.stopped_at is not None:
+            lines.append(f"stopped {local_time(machine.stopped_at)}")
+        for key, value in sorted(machine.resources.items()):
+            lines.append(f"{key}: {value}")
+        return "\n".join(lines)
+
+    def selected_id(self) -> str | None:
+        item = self.tree.currentItem()
+        if item is None:
+            return None
+        value = item.data(0, ID_ROLE)
+        return str(value) if value is not None else None
+
+    def set_theme(self, theme: Theme) -> None:
+        self.theme = theme
+        self._show()
