@@ -7,13 +7,18 @@ dialog when the editor is activated, so text meant for the document would
 be typed into the dialog's file name field and the step would succeed.
 Now ``window.focus`` on the editor, and ``keyboard.type``/``keyboard.hotkey``
 naming the editor as their ``window``, fail and name both windows, with a
-screenshot; once the dialog is closed the same steps type and save.
+screenshot; once the dialog is closed the same steps type and save.  The
+blocks run in a child process (``block_probe.py``): pyautogui stays bound to
+the display it was first imported on.
 """
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,14 +26,12 @@ from pathlib import Path
 import pytest
 
 from automation.blocks.desktop.display import Box
-from automation.blocks.desktop.input import KeyboardHotkey, KeyboardType, MouseClick
-from automation.blocks.desktop.windows import WindowFocus, WindowInfo, list_windows
-from automation.errors import BlockError
-from automation.testing import run_block
+from automation.blocks.desktop.windows import WindowInfo, list_windows
 from tests.helpers.a11y import _stop_children
 from tests.helpers.common import eventually
 from tests.helpers.keyring_session import _read_bus_address
 from tests.helpers.xvfb import XDisplay, start_xvfb
+from tests.integration.desktop.conftest import ROOT
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -107,13 +110,31 @@ def editor(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Editor]:
             display.stop()
 
 
+def _run(editor: Editor, *steps: tuple[str, dict[str, object]]) -> list[dict[str, object]]:
+    """Run blocks in a child process on this module's display (``block_probe``)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.integration.desktop.block_probe", str(editor.folder),
+         json.dumps(steps)],
+        cwd=ROOT, env={**editor.env, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
+        timeout=90,
+    )  # fmt: skip
+    lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    assert done.returncode == 0 and len(lines) == len(steps), done.stderr[-3000:]
+    return lines
+
+
+def _error(line: dict[str, object]) -> str:
+    assert "error" in line, f"the step succeeded: {line}"
+    return str(line["error"])
+
+
 def _open_save_as(editor: Editor) -> WindowInfo:
     # wider than the dialog, so that part of the editor stays uncovered to click on
     window = str(editor.window.id)
     editor.xdotool(
         "windowmove", "--sync", window, "0", "0", "windowsize", "--sync", window, "1900", "1040"
     )
-    run_block(WindowFocus, {"window_id": editor.window.id}, workflow_dir=editor.folder)
+    editor.xdotool("windowactivate", "--sync", window)
     editor.xdotool("key", "--clearmodifiers", "ctrl+shift+s")
     dialog: WindowInfo = eventually(editor.dialog, timeout=15, interval=0.05)
     return dialog
@@ -145,33 +166,36 @@ def test_input_meant_for_an_editor_behind_its_modal_dialog_fails_with_evidence(
     dialog = _open_save_as(editor)
     me = {"window_id": editor.window.id}
     try:
-        # activating the editor puts the focus into the dialog: refused, naming both
-        with pytest.raises(BlockError) as focused:
-            run_block(WindowFocus, me, workflow_dir=editor.folder)
-        message = str(focused.value)
-        assert "modal dialog 'Save As'" in message, message
-        assert "letter.txt - Mousepad' (id" in message, message
-        screenshot = Path(message.split("(screenshot: ")[1].rstrip(")"))
-        assert screenshot.is_file() and screenshot.stat().st_size > 0
-
-        with pytest.raises(BlockError, match="modal dialog 'Save As'.*would get the input"):
-            run_block(KeyboardType, {"text": "Dear Ada", "window": me}, workflow_dir=editor.folder)
-        with pytest.raises(BlockError, match="modal dialog 'Save As'"):
-            run_block(
-                KeyboardHotkey, {"keys": ["ctrl", "s"], "window": me}, workflow_dir=editor.folder
-            )
-        # a click on the editor's text while the dialog is open is refused too
         box = next(w.box for w in list_windows() if w.id == editor.window.id)
         x, y = _uncovered(box, dialog.box)
-        with pytest.raises(BlockError, match="is open over '.*letter.txt - Mousepad'"):
-            run_block(MouseClick, {"x": x, "y": y}, workflow_dir=editor.folder)
+        focused, typed, saved, clicked = _run(
+            editor,
+            # activating the editor puts the focus into the dialog: refused, naming both
+            ("window.focus", me),
+            ("keyboard.type", {"text": "Dear Ada", "window": me}),
+            ("keyboard.hotkey", {"keys": ["ctrl", "s"], "window": me}),
+            # a click on the editor's text while the dialog is open is refused too
+            ("mouse.click", {"x": x, "y": y}),
+        )
     finally:
         _close(editor, dialog)
+    message = _error(focused)
+    assert "modal dialog 'Save As'" in message, message
+    assert "letter.txt - Mousepad' (id" in message, message
+    screenshot = Path(message.split("(screenshot: ")[1].rstrip(")"))
+    assert screenshot.is_file() and screenshot.stat().st_size > 0
+    assert re.search("modal dialog 'Save As'.*would get the input", _error(typed))
+    assert "modal dialog 'Save As'" in _error(saved)
+    assert re.search("is open over '.*letter.txt - Mousepad'", _error(clicked))
 
     # the dialog closed: the same steps type into the document and save it
-    run_block(WindowFocus, me, workflow_dir=editor.folder)
-    run_block(KeyboardType, {"text": "Dear Ada", "window": me}, workflow_dir=editor.folder)
-    run_block(KeyboardHotkey, {"keys": ["ctrl", "s"], "window": me}, workflow_dir=editor.folder)
+    steps = _run(
+        editor,
+        ("window.focus", me),
+        ("keyboard.type", {"text": "Dear Ada", "window": me}),
+        ("keyboard.hotkey", {"keys": ["ctrl", "s"], "window": me}),
+    )
+    assert all("outputs" in step for step in steps), steps
     eventually(lambda: editor.document.read_text(encoding="utf-8") == "Dear Ada", timeout=10)
 
 
@@ -185,13 +209,13 @@ def test_another_window_with_the_focus_is_named(editor: Editor) -> None:
         intruder = eventually(
             lambda: next(iter(list_windows("^Intruder$", include_hidden=False)), None), timeout=15
         )
-        run_block(WindowFocus, {"window_id": intruder.id}, workflow_dir=editor.folder)
-        with pytest.raises(BlockError, match="'Intruder' .* would get the input, not '.*letter"):
-            run_block(
-                KeyboardType,
-                {"text": "never", "window": {"window_id": editor.window.id}},
-                workflow_dir=editor.folder,
-            )
+        focused, typed = _run(
+            editor,
+            ("window.focus", {"window_id": intruder.id}),
+            ("keyboard.type", {"text": "never", "window": {"window_id": editor.window.id}}),
+        )
+        assert "outputs" in focused, focused
+        assert re.search("'Intruder' .* would get the input, not '.*letter", _error(typed))
     finally:
         other.kill()
         other.wait()
