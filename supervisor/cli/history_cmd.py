@@ -1,8 +1,9 @@
 """``deskpilot runs``: read the run history (runs, steps, logs, artifacts), cancel and wait.
 
 ``list`` and ``show`` read the history file directly (they work with the
-supervisor stopped; SQLite in WAL mode lets them read beside it); ``cancel``
-and ``wait`` need the running supervisor and go through its API.
+supervisor stopped; SQLite in WAL mode lets them read beside it); ``cancel``,
+``wait`` and ``artifact`` need the running supervisor and go through its API
+(an artifact comes from the history's copy, whichever machine made it).
 """
 
 from __future__ import annotations
@@ -197,9 +198,38 @@ def runs_show(run_id: str, as_json: bool) -> None:
         output.line("artifacts:")
         for artifact in artifacts:
             output.line(
-                f"  {artifact.kind}: {artifact.path}"
+                f"  [{artifact.id}] {artifact.kind}: {artifact.path}"
                 + (f" (node '{artifact.node_id}')" if artifact.node_id else "")
+                + ("" if artifact.stored else " (no copy in the history)")
             )
+        output.line(f"  ('deskpilot runs artifact {record.id[:12]} ID -o FILE' saves one)")
+
+
+@runs_group.command("artifact")
+@click.argument("run_id", shell_complete=complete_run_id)
+@click.argument("artifact_id", type=click.IntRange(min=1))
+@click.option(
+    "-o",
+    "--output",
+    "target",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Write it to this file (default: stdout, when that is not a terminal).",
+)
+def runs_artifact(run_id: str, artifact_id: int, target: Path | None) -> None:
+    """Save a run's screenshot or evidence, from whichever machine ran it (needs the supervisor).
+
+    ARTIFACT_ID is the number in brackets in 'deskpilot runs show'.
+    """
+    run_id = resolve_run_id(run_id)
+    if target is None and sys.stdout.isatty():
+        raise click.UsageError("give -o FILE: the artifact is not text for a terminal")
+    with SupervisorClient(DeskpilotPaths.from_env()) as client:
+        data = client.artifact(run_id, artifact_id)
+    if target is None:
+        output.emit_bytes(data)
+        return
+    target.write_bytes(data)
+    output.line(f"saved artifact {artifact_id} of run {run_id} to {target} ({len(data)} bytes)")
 
 
 @runs_group.command("cancel")

@@ -59,6 +59,13 @@ def line(text: str = "", stream: TextIO | None = None) -> None:
     print(text, file=stream or sys.stdout)
 
 
+def emit_bytes(data: bytes) -> None:
+    """A file's bytes as they are, for a pipe (an artifact: a screenshot, evidence)."""
+    sys.stdout.flush()
+    sys.stdout.buffer.write(data)
+    sys.stdout.buffer.flush()
+
+
 @dataclass
 class _NodeRow:
     node_id: str

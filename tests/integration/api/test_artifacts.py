@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import io
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from subprocess import CompletedProcess
 
 import pytest
 from PIL import Image
@@ -116,3 +117,29 @@ def test_without_a_copy_only_the_machine_that_made_the_file_serves_it(
         assert refused.value.status == 404
         assert "has no copy in the history" in str(refused.value)
         assert str(elsewhere) in str(refused.value)
+
+
+def test_the_command_line_lists_and_saves_artifacts_through_the_api(
+    api_daemon: RunningDaemon,
+    tmp_path: Path,
+    deskpilot_cli: Callable[..., CompletedProcess[str]],
+) -> None:
+    with api_daemon.client() as client:
+        run_id = client.submit(write_workflow(tmp_path, "evidence-saved")).run_id
+        assert client.wait(run_id, timeout=30).finished
+    evidence = tmp_path / "worker-2-hung.json"
+    evidence.write_text('{"reason": "hung"}', encoding="utf-8")
+    added = api_daemon.parts.store.add_artifact(run_id, evidence, kind="evidence")
+    evidence.unlink()
+
+    shown = deskpilot_cli(api_daemon.home, "runs", "show", run_id[:10])
+    assert shown.returncode == 0, shown.stderr
+    assert f"[{added.id}] evidence: {evidence}" in shown.stdout
+    saved = tmp_path / "copy.json"
+    result = deskpilot_cli(
+        api_daemon.home, "runs", "artifact", run_id[:10], str(added.id), "-o", str(saved)
+    )
+    assert result.returncode == 0, result.stderr
+    assert saved.read_text(encoding="utf-8") == '{"reason": "hung"}'
+    piped = deskpilot_cli(api_daemon.home, "runs", "artifact", run_id, str(added.id))
+    assert piped.stdout == '{"reason": "hung"}'

@@ -99,3 +99,30 @@ def test_pruning_a_run_deletes_the_copies_of_its_artifacts(
     assert store.artifact_content(run.run_id, record.id) is None
     with store.engine.connect() as connection:
         assert connection.execute(select(func.count()).select_from(artifact_contents)).scalar() == 0
+
+
+def test_a_recovery_file_brings_the_copies_along(tmp_path: Path) -> None:
+    """A screenshot recorded while the history file was gone comes back with its bytes."""
+    database = tmp_path / "history.sqlite3"
+    store = HistoryStore.open(f"sqlite:///{database}")
+    run = RunEvents()
+    store.create_run(run.run_id, run.workflow)
+    store.record([run.run_started()])
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{database}{suffix}").unlink(missing_ok=True)
+    shot = tmp_path / "shot.png"
+    shot.write_bytes(PNG)
+    store.divert()
+    store.record([run.artifact(1, str(shot)), *run.step(1), run.run_finished(steps=1)])
+    store.close()
+    shot.unlink()
+
+    again = HistoryStore.open(f"sqlite:///{database}")
+    try:
+        [(_, copied)] = again.import_recoveries()
+        assert copied == 1
+        [record] = again.artifacts(run.run_id)
+        content = again.artifact_content(run.run_id, record.id)
+        assert content is not None and content.content == PNG
+    finally:
+        again.close()
