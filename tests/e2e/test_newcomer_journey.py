@@ -92,8 +92,12 @@ def desktop() -> Iterator[tuple[XDisplay, A11ySession, RealKeyring]]:
     """A small laptop's screen, its accessibility bus and a keyring."""
     display = start_xvfb(((1366, 768),))
     try:
-        with _private_keyring() as keyring, start_a11y(display) as a11y:
-            yield display, a11y, keyring
+        # this process's accessibility client finds the bus through the display it is on
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("DISPLAY", display.name)
+            patch.setenv("XAUTHORITY", str(display.xauthority))
+            with _private_keyring() as keyring, start_a11y(display) as a11y:
+                yield display, a11y, keyring
     finally:
         display.stop()
 
