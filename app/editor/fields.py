@@ -269,6 +269,7 @@ class FieldEditor(QWidget):
             self.stack.setCurrentWidget(self.template if templated else self.literal)
             if templated:
                 self.template.setText(str(value))
+                self.template.setCursorPosition(0)  # a long template shows its start, "{{ ..."
             else:
                 self._show_literal(value)
             self.reset_button.setEnabled(value is not UNSET)
@@ -312,6 +313,7 @@ class FieldEditor(QWidget):
                 widget.setText(str(value))
             else:
                 widget.setText(format_loose(value))
+            widget.setCursorPosition(0)  # a long value shows its start, not its end
 
     def _json_text(self, value: Any) -> str:
         """A command as a shell line when it reads back the same, else JSON."""

@@ -233,3 +233,18 @@ def test_names_stay_readable_in_a_narrow_workflows_pane(
     window.splitter.setSizes([600, window.width() - 600])  # a wide pane shows every column
     qtbot.waitUntil(lambda: not view.isColumnHidden(3) and not view.isColumnHidden(2))
     assert view.textElideMode() == Qt.TextElideMode.ElideMiddle
+
+
+def test_a_long_value_shows_its_start(qtbot: QtBot, registry: BlockRegistry) -> None:
+    """The debugger screenshot showed a template as "[ vars.total + nodes.numbers.item }}"."""
+    flow = COMMAND_FLOW.replace(
+        "      args: [echo, \"two words\", it's]\n",
+        "      args: [echo]\n      cwd: \"{{ vars.a_rather_long_folder_name + '/' + inputs.sub }}\"\n",
+    )
+    editor = _editor(qtbot, registry, WorkflowDocument.from_text(flow))
+    editor.resize(900, 700)
+    editor.scene.select_nodes(["run"])
+    cwd = editor.properties.fields["cwd"]
+    assert isinstance(cwd, FieldEditor)
+    shown = cwd.template if cwd.template.isVisibleTo(editor) else cwd.literal
+    assert shown.text().startswith("{{") and shown.cursorPosition() == 0
