@@ -5,10 +5,13 @@ and the ``runs`` table are shared, so the list is the same whichever machine
 is asked.  A machine's state is a pure function of its last heartbeat, its
 clean stop and the time now (``machine_state``):
 
-- ``alive``: heard from within ``late_after`` seconds (one lease);
-- ``late``: silent for longer, not yet ``gone_after``: its runs are about to
-  be (or were just) taken over by another machine;
-- ``gone``: stopped cleanly, or silent for longer than ``gone_after``.
+- ``alive``: heard from within its lease (the ``lease_seconds`` it registered
+  with; without a lease, three of its renewals, ``renew_every``; without
+  either, ``LATE_AFTER``);
+- ``late``: silent for longer: its runs are about to be (or were just) taken
+  over by another machine;
+- ``gone``: stopped cleanly, or silent for four times that long (at least
+  ``GONE_AFTER``).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import enum
 from datetime import datetime
+from typing import Any
 
 from fastapi import APIRouter
 
@@ -25,10 +29,11 @@ from supervisor.daemon import DaemonParts
 from supervisor.machine import supervisor_id
 from supervisor.store.records import SupervisorRecord
 
-#: A heartbeat older than this is late: the store's default run lease.
-LATE_AFTER = 10.0
-#: A heartbeat older than this means the machine is gone.
-GONE_AFTER = 30.0
+#: A heartbeat older than this is late, for a supervisor that registered no lease nor renewal
+#: period (a lone supervisor on SQLite renews every 10 s).
+LATE_AFTER = 30.0
+#: A heartbeat older than this (at the least) means the machine is gone.
+GONE_AFTER = 60.0
 
 
 class MachineState(enum.StrEnum):
@@ -37,20 +42,38 @@ class MachineState(enum.StrEnum):
     GONE = "gone"
 
 
+def _seconds(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        return None
+    return float(value)
+
+
+def late_after(record: SupervisorRecord) -> float:
+    """How long the supervisor may be silent and still be alive, from what it registered."""
+    resources = record.resources or {}
+    lease = _seconds(resources.get("lease_seconds"))
+    if lease is not None:
+        return lease
+    renew = _seconds(resources.get("renew_every"))
+    return 3 * renew if renew is not None else LATE_AFTER
+
+
 def machine_state(
     record: SupervisorRecord,
     now: datetime,
     *,
-    late_after: float = LATE_AFTER,
-    gone_after: float = GONE_AFTER,
+    late: float | None = None,
+    gone: float | None = None,
 ) -> MachineState:
     """Alive, late or gone, from the heartbeat's age at ``now`` and a clean stop."""
     if record.stopped_at is not None:
         return MachineState.GONE
+    late = late_after(record) if late is None else late
+    gone = max(GONE_AFTER, 4 * late) if gone is None else gone
     age = (now - record.heartbeat_at).total_seconds()
-    if age <= late_after:
+    if age <= late:
         return MachineState.ALIVE
-    if age <= gone_after:
+    if age <= gone:
         return MachineState.LATE
     return MachineState.GONE
 

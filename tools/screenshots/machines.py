@@ -101,7 +101,7 @@ def _register_fleet(home: Path) -> None:
                 pid=4000 + len(host),
                 api_url=f"http://{host}.office.lan:8765",
                 version=version,
-                resources={"workers": 2, "desktop": True},
+                resources={"workers": 2, "desktop": True, "lease_seconds": 8.0},
                 at=now - timedelta(seconds=silent),
             )
             if stopped:

@@ -61,6 +61,7 @@ def fleet() -> Iterator[Fleet]:
                 pid=4000 + silent,
                 api_url=f"http://{host}:8765",
                 version="0.9.0",
+                resources={"workers": 2, "desktop": True, "lease_seconds": 8.0},
                 at=now - timedelta(seconds=silent),
             )
             ids[host] = made.id

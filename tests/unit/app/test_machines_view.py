@@ -37,7 +37,7 @@ def _register_fleet(daemon: RunningDaemon) -> dict[str, str]:
             host=host,
             version="1.3.2",
             api_url=f"http://{host}.lan:8765",
-            resources={"workers": 2, "desktop": True},
+            resources={"workers": 2, "desktop": True, "lease_seconds": 8.0},
             at=now - timedelta(seconds=silent),
         )
         ids[host] = made.id

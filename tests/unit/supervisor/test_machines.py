@@ -14,13 +14,16 @@ from supervisor.store.records import SupervisorRecord
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
 
 
-def _record(silent: float, *, stopped: bool = False) -> SupervisorRecord:
+def _record(
+    silent: float, *, stopped: bool = False, resources: dict[str, Any] | None = None
+) -> SupervisorRecord:
     return SupervisorRecord(
         id="a" * 32,
         host="desk-1",
         started_at=NOW - timedelta(hours=1),
         heartbeat_at=NOW - timedelta(seconds=silent),
         stopped_at=NOW if stopped else None,
+        resources=resources,
     )
 
 
@@ -28,15 +31,34 @@ def _record(silent: float, *, stopped: bool = False) -> SupervisorRecord:
     ("silent", "state"),
     [
         (0, MachineState.ALIVE),
-        (10, MachineState.ALIVE),
-        (10.5, MachineState.LATE),
-        (30, MachineState.LATE),
-        (31, MachineState.GONE),
+        (30, MachineState.ALIVE),
+        (31, MachineState.LATE),
+        (120, MachineState.LATE),
+        (121, MachineState.GONE),
         (-2, MachineState.ALIVE),  # a clock slightly ahead of ours
     ],
 )
-def test_state_follows_the_heartbeats_age(silent: float, state: MachineState) -> None:
+def test_without_a_lease_state_follows_the_default_thresholds(
+    silent: float, state: MachineState
+) -> None:
     assert machine_state(_record(silent), NOW) is state
+
+
+@pytest.mark.parametrize(
+    ("resources", "silent", "state"),
+    [
+        ({"lease_seconds": 8.0}, 8, MachineState.ALIVE),
+        ({"lease_seconds": 8.0}, 9, MachineState.LATE),  # its runs are up for reaping
+        ({"lease_seconds": 8.0}, 61, MachineState.GONE),  # at least GONE_AFTER
+        ({"lease_seconds": None, "renew_every": 10}, 29, MachineState.ALIVE),
+        ({"lease_seconds": None, "renew_every": 10}, 31, MachineState.LATE),
+        ({"lease_seconds": "soon"}, 29, MachineState.ALIVE),  # nonsense: the defaults
+    ],
+)
+def test_a_registered_lease_or_renewal_period_sets_the_thresholds(
+    resources: dict[str, Any], silent: float, state: MachineState
+) -> None:
+    assert machine_state(_record(silent, resources=resources), NOW) is state
 
 
 def test_a_clean_stop_is_gone_at_once() -> None:
@@ -44,7 +66,7 @@ def test_a_clean_stop_is_gone_at_once() -> None:
 
 
 def test_thresholds_are_parameters() -> None:
-    assert machine_state(_record(5), NOW, late_after=2, gone_after=4) is MachineState.GONE
+    assert machine_state(_record(5), NOW, late=2, gone=4) is MachineState.GONE
 
 
 def test_run_endings_are_counted_by_machine_workflow_and_status() -> None:
