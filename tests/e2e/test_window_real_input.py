@@ -1,0 +1,188 @@
+"""The main window on Xvfb with a real supervisor behind it, driven by real X input.
+
+- The step debugger: a click on a node and F9 set a breakpoint, F5 runs, the
+  run pauses in a worker, the debug panel shows the values; a double-click on
+  an input, typing and Enter edit it, and a click on Continue runs the node
+  with it.
+- File › Quit (Ctrl+Q) asks whether the supervisor keeps running, in a real
+  dialog answered with real keys and clicks: Escape cancels, the button quits.
+
+The supervisor is the test package's in-process daemon (real worker
+processes); its start-up is shared with the other tests here.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QAbstractButton, QApplication, QMessageBox, QTreeWidgetItem
+
+from app.supervisor_link import SupervisorLink
+from app.theme import LIGHT
+from app.tray import DesktopShell
+from automation.blocks.registry import BlockRegistry
+from tests.e2e.realinput import RealInput, pump_until
+from tests.helpers.daemon import RunningDaemon
+
+pytestmark = pytest.mark.timeout(120)
+
+FLOW = """\
+deskpilot: 1
+name: {name}
+nodes:
+  first:
+    block: control.pass
+    with: {{value: typed}}
+    position: [0, 0]
+  second:
+    block: control.pass
+    position: [320, 0]
+links:
+  - first.value -> second.value
+outputs:
+  echoed: "{{{{ nodes.second.value }}}}"
+"""
+
+
+class _NoQuit:
+    """Stands in for QApplication.quit: the test process must outlive File › Quit."""
+
+    def __init__(self) -> None:
+        self.quits = 0
+
+    def quit(self) -> None:
+        self.quits += 1
+
+
+@pytest.fixture
+def shell(
+    qapp: QApplication, api_daemon: RunningDaemon, registry: BlockRegistry
+) -> Iterator[DesktopShell]:
+    link = SupervisorLink(api_daemon.paths, autostart=False, poll_interval=0.3)
+    made = DesktopShell(qapp, registry, api_daemon.paths, LIGHT, link=link, use_tray=False)
+    made.start(show_window=True)
+    window = made.window
+    try:
+        window.resize(1366, 768)
+        window.move(0, 0)
+        pump_until(lambda: window.isVisible() and link.connected and link.stream_open, timeout=30)
+        yield made
+    finally:
+        for editor in window.editors():
+            editor.undo_stack.setClean()  # nothing left to ask about when it closes
+        window.close()
+        link.stop()
+
+
+def _item(tree: Any, section: str, name: str) -> QTreeWidgetItem | None:
+    for index in range(tree.topLevelItemCount()):
+        top = tree.topLevelItem(index)
+        if top is not None and top.text(0) == section:
+            for row in range(top.childCount()):
+                child = top.child(row)
+                if child is not None and child.text(0) == name:
+                    return child
+    return None
+
+
+def test_breakpoint_pause_inspect_edit_and_continue_by_real_input(
+    shell: DesktopShell, api_daemon: RunningDaemon, tmp_path: Path
+) -> None:
+    real = RealInput()
+    window = shell.window
+    path = tmp_path / "debugged.yaml"
+    path.write_text(FLOW.format(name=f"e2e-debug-{uuid.uuid4().hex[:6]}"), encoding="utf-8")
+    editor = window.open_workflow(path)
+    assert editor is not None
+    real.focus(window)
+
+    # a click on 'first' selects it; F9 sets the breakpoint (drawn, and in the file)
+    item = editor.scene.node_items["first"]
+    editor.view.centerOn(item)
+    centre = editor.view.mapFromScene(item.sceneBoundingRect().center())
+    real.click(editor.view.viewport(), centre)
+    pump_until(lambda: editor.scene.selected_node_ids() == ["first"])
+    real.key("F9")
+    pump_until(lambda: item.breakpoint)
+
+    # F5 saves and runs; the run pauses before 'first' in a supervisor worker
+    real.key("F5")
+    panels = window.run_panels
+    debug = panels.live.debug
+    pump_until(lambda: debug.paused and debug.node_id == "first", timeout=40)
+    assert "break: true" in path.read_text(encoding="utf-8")
+    assert debug.isVisible() and debug.continue_button.isVisible()
+    value = pump_until(lambda: _item(debug.values, "Inputs", "value"))
+    assert value.text(1) == '"typed"'  # inspected: the rendered input
+
+    # edit it in place: double-click the value, type, Enter
+    tree = debug.values
+    tree.scrollToItem(value)
+    cell = tree.visualItemRect(value)
+    cell.setLeft(tree.columnViewportPosition(1))
+    real.click(tree.viewport(), cell.center(), double=True)
+    editor_open = pump_until(lambda: tree.isPersistentEditorOpen(value, 1) or tree.focusWidget())
+    assert editor_open
+    real.key("ctrl+a")
+    real.type("'edited for real'")
+    real.key("Return")
+    pump_until(lambda: value.text(1) == "'edited for real'")
+
+    # Continue: the node runs with the edited value, and the run finishes with it
+    real.click(debug.continue_button)
+    live = panels.live
+    pump_until(lambda: live.record is not None and live.record.finished, timeout=40)
+    assert live.record is not None and live.record.status == "succeeded"
+    with api_daemon.client() as client:
+        run = client.get_run(live.record.run_id).run
+        kinds = [e.kind for e in client.run_events(run.id)]
+    assert run.outputs == {"echoed": "edited for real"}
+    assert "node_paused" in kinds and "node_resumed" in kinds  # the pause is in history
+
+
+def _answer_modal(real: RealInput, answer: Any) -> list[str]:
+    """When a modal message box shows, answer it with real input (``answer(real, box)``)."""
+    seen: list[str] = []
+
+    def look() -> None:
+        box = QApplication.activeModalWidget()
+        if not isinstance(box, QMessageBox) or not box.isVisible():
+            QTimer.singleShot(30, look)
+            return
+        seen.append(box.text())
+        answer(real, box)
+
+    QTimer.singleShot(30, look)
+    return seen
+
+
+def _button(box: QMessageBox, text: str) -> QAbstractButton:
+    return next(b for b in box.buttons() if b.text() == text)
+
+
+def test_file_quit_asks_in_a_real_dialog_and_quits(shell: DesktopShell) -> None:
+    real = RealInput()
+    window = shell.window
+    fake = _NoQuit()
+    shell.app = fake  # type: ignore[assignment]
+    real.focus(window)
+
+    # Ctrl+Q asks; Escape cancels: everything stays
+    asked = _answer_modal(real, lambda r, box: (r.focus(box), r.key("Escape")))
+    real.key("ctrl+q")
+    pump_until(lambda: asked)
+    assert "background" in asked[0]
+    pump_until(lambda: QApplication.activeModalWidget() is None)
+    assert fake.quits == 0 and window.isVisible()
+
+    # Ctrl+Q again, and a click on "Quit, keep it running": the app quits, window and all
+    real.focus(window)
+    asked = _answer_modal(real, lambda r, box: r.click(_button(box, "Quit, keep it running")))
+    real.key("ctrl+q")
+    pump_until(lambda: fake.quits == 1)
+    assert asked and not window.isVisible()
