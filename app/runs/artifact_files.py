@@ -48,6 +48,8 @@ class ArtifactFiles(QObject):
         #: runs whose artifact list is being read (or will be again shortly)
         self._resolving: set[str] = set()
         self._tries: dict[str, int] = {}
+        if link is not None:
+            link.signals.connected_changed.connect(self._connected_changed)
 
     # -- what is known now -------------------------------------------------------------------
     def image(self, run_id: str, artifact: Artifact) -> QImage | None:
@@ -75,6 +77,13 @@ class ArtifactFiles(QObject):
             for key in [k for k in cache if k[0] != run_id]:
                 del cache[key]
 
+    def _connected_changed(self, connected: bool) -> None:
+        """Back in touch: what failed while the supervisor was away is asked for again."""
+        if connected and (self._errors or self._tries):
+            self._errors.clear()
+            self._tries.clear()
+            self.arrived.emit()
+
     # -- asking the API -----------------------------------------------------------------------
     def want(self, run_id: str, artifacts: list[Artifact]) -> None:
         """Fetch what is not here yet; ``arrived`` is emitted as each answer comes."""
@@ -86,7 +95,9 @@ class ArtifactFiles(QObject):
             if artifact.id is None:
                 continue
             key = (run_id, artifact.id)
-            if key in self._data or key in self._errors or key in self._loading:
+            if any(key in known for known in (self._data, self._images, self._errors)):
+                continue
+            if key in self._loading:
                 continue
             self._fetch(key, artifact.is_image)
 
@@ -100,13 +111,14 @@ class ArtifactFiles(QObject):
 
         def done(data: bytes) -> None:
             self._loading.discard(key)
-            self._data[key] = data
-            if is_image:
+            if is_image:  # kept decoded only: a screenshot's bytes are not needed twice
                 image = QImage()
                 if image.loadFromData(data):
                     self._images[key] = image
                 else:
                     self._errors[key] = "the file is not an image this window can show"
+            else:
+                self._data[key] = data
             self.arrived.emit()
 
         def failed(error: Exception) -> None:
