@@ -4,7 +4,8 @@ One window, one workflow, built up by typing and clicking as a newcomer does:
 the palette's ranking (Enter inserts the best match), new nodes in free
 space, a form that stays still while its errors come and go (so a click
 aimed at a checkbox lands on it), a list input typed as a shell splits it,
-and a breakpoint toggled with F9 and saved in the file.  (The list input is the
+and a breakpoint toggled with F9 and saved in the file; and the capture
+overlay, whose screen grab must not hold the editor's own window.  (The list input is the
 shell-split text box of ``process.run``'s ``args``: the editor's list editor.)
 """
 
@@ -18,12 +19,14 @@ import yaml
 from PySide6.QtCore import QPoint
 from PySide6.QtWidgets import QApplication, QWidget
 
+from app.editor.capture_tools import CaptureTools
 from app.editor.document import WorkflowDocument
 from app.editor.widget import EditorWidget
 from app.theme import LIGHT
 from automation.blocks.registry import BlockRegistry
 from automation.loader import read_workflow_file
 from tests.e2e.realinput import RealInput, pump_until
+from tests.helpers.xvfb import XDisplay
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -148,3 +151,60 @@ def test_palette_placement_forms_lists_and_breakpoints_by_real_input(
     editor.save()
     pump_until(lambda: "break" not in path.read_text(encoding="utf-8"))
     assert read_workflow_file(path).workflow.breakpoints() == []
+
+
+CAPTURED = """\
+deskpilot: 1
+name: captured
+nodes:
+  click:
+    block: image.click
+    with:
+      target:
+        anchors:
+          - {text: Save}
+"""
+
+
+def test_the_capture_overlay_grabs_the_screen_without_deskpilots_window(
+    qapp: QApplication, registry: BlockRegistry, tmp_path: Path, gui_display: XDisplay
+) -> None:
+    """A click on 'Capture image' hides the editor before the grab: where the window was,
+    the capture holds what is behind it (a painted desktop), not the editor's pixels."""
+    import numpy as np
+
+    from automation.blocks.desktop.display import Box
+    from tests.unit.app.test_capture import paint_root
+
+    width, height = gui_display.screens[0]
+    picture = np.random.default_rng(11).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    connection = paint_root(gui_display, picture)
+    path = tmp_path / "captured.yaml"
+    path.write_text(CAPTURED, encoding="utf-8")
+    editor = EditorWidget(WorkflowDocument.open(path), registry, LIGHT)
+    try:
+        editor.resize(1366, 768)
+        editor.move(0, 0)
+        editor.show()
+        pump_until(lambda: editor.windowHandle().isExposed())
+        real = RealInput()
+        real.focus(editor)
+        editor.scene.select_nodes(["click"])
+        tools = pump_until(lambda: editor.properties.findChild(CaptureTools))
+        button = tools.buttons["capture_image"]
+        _scroll_into_view(real, editor, button)
+        area = editor.frameGeometry()
+        real.click(button)
+        controller = editor.properties.capture
+        pump_until(lambda: controller.overlay is not None and controller.overlay.isVisible())
+        overlay = controller.overlay
+        assert overlay is not None
+        seen = overlay.shot.crop(Box(area.x(), area.y(), area.width(), area.height()))
+        behind = picture[area.y() : area.bottom() + 1, area.x() : area.right() + 1]
+        assert np.array_equal(seen, behind), "the grab holds Deskpilot's window, not the desktop"
+        real.key("Escape")
+        pump_until(lambda: controller.overlay is None and editor.isVisible())
+    finally:
+        editor.close()
+        editor.deleteLater()
+        connection.close()

@@ -121,9 +121,7 @@ class Screen:
         self.scope = f"pid={pid}"
 
     def xdotool(self, *args: str | int) -> None:
-        subprocess.run(
-            ["xdotool", *map(str, args)], env=self.display.env(), check=True, timeout=10
-        )
+        subprocess.run(["xdotool", *map(str, args)], env=self.display.env(), check=True, timeout=10)
 
     def find(self, selector: str, timeout: float = 30.0):  # noqa: ANN201 - an Element
         from automation.blocks.desktop import accessibility
@@ -180,7 +178,9 @@ def test_a_newcomer_installs_opens_an_example_breaks_inspects_continues_and_find
         copy = home / "workflows" / "hello.yaml"
         eventually("the copy", copy.is_file)
         screen.find("page tab[name=hello]")
-        eventually("the supervisor", lambda: screen.present("label[name=Supervisor: connected]"), 60)
+        eventually(
+            "the supervisor", lambda: screen.present("label[name=Supervisor: connected]"), 60
+        )
 
         # the canvas (Ctrl+2), Tab from node to node until the form shows tally's block
         screen.click("label[name=✓ valid]")  # the window takes the keyboard
@@ -211,8 +211,9 @@ def test_a_newcomer_installs_opens_an_example_breaks_inspects_continues_and_find
             screen.click("push button[name=Continue]")
             eventually(
                 "the next pause or the end",
-                lambda before=before: not screen.present(where)
-                or screen.find(where).name != before,
+                lambda before=before: (
+                    not screen.present(where) or screen.find(where).name != before
+                ),
             )
         eventually("the run's end", lambda: not screen.present(where), 30)
 

@@ -6,6 +6,8 @@
   with it.
 - File › Quit (Ctrl+Q) asks whether the supervisor keeps running, in a real
   dialog answered with real keys and clicks: Escape cancels, the button quits.
+- A new schedule's form names the local time zone, defaults to it, and
+  previews a cron typed into it in that zone.
 
 The supervisor is the test package's in-process daemon (real worker
 processes); its start-up is shared with the other tests here.
@@ -20,7 +22,13 @@ from typing import Any
 
 import pytest
 from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QAbstractButton, QApplication, QMessageBox, QTreeWidgetItem
+from PySide6.QtWidgets import (
+    QAbstractButton,
+    QApplication,
+    QLabel,
+    QMessageBox,
+    QTreeWidgetItem,
+)
 
 from app.supervisor_link import SupervisorLink
 from app.theme import LIGHT
@@ -186,3 +194,58 @@ def test_file_quit_asks_in_a_real_dialog_and_quits(shell: DesktopShell) -> None:
     real.key("ctrl+q")
     pump_until(lambda: fake.quits == 1)
     assert asked and not window.isVisible()
+
+
+def test_a_new_schedule_shows_and_follows_the_local_time_zone(
+    shell: DesktopShell, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl+Shift+T, then Add…: the form says which zone 'local' is, defaults to it, and
+    previews a typed cron in it (a zone far from UTC, so that a UTC default would show)."""
+    import time
+
+    import tzlocal
+
+    from app.runs.records import local_time
+    from app.trigger_form import TriggerDialog, next_fire_times, parse_trigger
+
+    monkeypatch.setenv("TZ", "Pacific/Auckland")
+    time.tzset()
+    tzlocal.reload_localzone()
+    try:
+        real = RealInput()
+        window = shell.window
+        real.focus(window)
+        real.key("ctrl+shift+t")
+        triggers = window.run_panels.triggers
+        pump_until(lambda: triggers.add_button.isVisible() and triggers.add_button.isEnabled())
+        seen: dict[str, Any] = {}
+
+        def answer() -> None:
+            dialog = QApplication.activeModalWidget()
+            if not isinstance(dialog, TriggerDialog) or not dialog.isVisible():
+                QTimer.singleShot(30, answer)
+                return
+            labels = [label.text() for label in dialog.findChildren(QLabel)]
+            seen["labels"] = labels
+            seen["zone"] = dialog.timezone.currentText()
+            real.focus(dialog)
+            real.click(dialog.cron)
+            pump_until(dialog.cron.hasFocus)
+            real.key("ctrl+a", "BackSpace")
+            real.type("0 9 * * *")
+            pump_until(lambda: dialog.cron.text() == "0 9 * * *")
+            seen["preview"] = dialog.preview.text()
+            real.key("Escape")
+
+        QTimer.singleShot(30, answer)
+        real.click(triggers.add_button)
+        pump_until(lambda: "preview" in seen and QApplication.activeModalWidget() is None)
+        assert seen["zone"] == "local"
+        assert any("Time zone (here: Pacific/Auckland)" in text for text in seen["labels"])
+        expected = next_fire_times(parse_trigger({"type": "schedule", "cron": "0 9 * * *"}))
+        assert expected and all(local_time(t) in seen["preview"] for t in expected)
+        assert all(local_time(t).endswith("09:00:00") for t in expected), "nine, here"
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+        tzlocal.reload_localzone()
