@@ -17,17 +17,20 @@ other transaction and then finds its row.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
     Connection,
+    Integer,
+    bindparam,
     case,
     exists,
     func,
     insert,
-    literal,
     or_,
     select,
     true,
@@ -69,45 +72,69 @@ def claim_rows(connection: Connection, request: ClaimRequest) -> list[Any]:
     then fails with ``IntegrityError``, and nothing was claimed).  Returns
     the claimed ``runs`` rows in claim order (highest priority, then oldest).
     """
-    postgres = connection.dialect.name == "postgresql"
+    statement = _claim_statement(
+        connection.dialect.name == "postgresql", request.host is not None, request.desktop
+    )
+    params = {
+        "claimant": request.claimant,
+        "claimed_at": request.at,
+        "lease_until": request.lease_until,
+        "host": request.host,
+        "desktop_key": request.host if request.host is not None else request.claimant,
+        "limit": request.limit,
+    }
+    rows = connection.execute(statement, params).all()
+    return sorted(rows, key=lambda row: (-row.priority, row.queued_at, row.id))
+
+
+@functools.cache
+def _claim_statement(postgres: bool, routed: bool, desktop: bool) -> Any:
+    """The claim for this case, built once: its values are bound parameters.
+
+    Building the statement cost more Python time than PostgreSQL spent
+    running it; built once, SQLAlchemy's compiled cache and psycopg's
+    prepared statement take it from there.
+    """
     order = (runs.c.priority.desc(), runs.c.queued_at, runs.c.id)
     queued = runs.c.status == RunStatus.QUEUED.value
-    routed: list[Any] = [queued]
-    if request.host is not None:
-        routed.append(or_(runs.c.target_host.is_(None), runs.c.target_host == request.host))
+    conditions: list[Any] = [queued]
+    if routed:
+        conditions.append(
+            or_(runs.c.target_host.is_(None), runs.c.target_host == bindparam("host"))
+        )
+    limit = bindparam("limit", type_=Integer())
 
-    def pick(desktop: bool, limit: int) -> Any:
-        conditions = [*routed, runs.c.needs_desktop == desktop]
-        if desktop:
-            conditions.append(~_desktop_busy(request))
+    def pick(for_desktop: bool, most: Any) -> Any:
+        where = [*conditions, runs.c.needs_desktop == for_desktop]
+        if for_desktop:
+            where.append(~_desktop_busy())
         picked = (
             select(runs.c.id, runs.c.priority, runs.c.queued_at)
-            .where(*conditions)
+            .where(*where)
             .order_by(*order)
-            .limit(limit)
+            .limit(most)
         )
         # Locked rows are skipped, not waited for: another claimant has them.
         return picked.with_for_update(skip_locked=True) if postgres else picked
 
-    parts = [pick(False, request.limit)]
-    if request.desktop:
-        parts.insert(0, pick(True, 1))
-    if len(parts) == 1:
-        chosen: Any = parts[0]
-    else:
-        both = union_all(*(part.subquery().select() for part in parts)).subquery()
+    chosen: Any = pick(False, limit)
+    if desktop:
+        both = union_all(pick(True, 1).subquery().select(), chosen.subquery().select()).subquery()
         chosen = (
             select(both.c.id, both.c.priority, both.c.queued_at)
             .order_by(both.c.priority.desc(), both.c.queued_at, both.c.id)
-            .limit(request.limit)
+            .limit(limit)
         )
+    at = bindparam("claimed_at", type_=UTCDateTime())
     values = {
         "status": RunStatus.RUNNING.value,
-        "claimed_by": request.claimant,
-        "claimed_at": request.at,
-        "lease_expires_at": request.lease_until,
-        "started_at": func.coalesce(runs.c.started_at, literal(request.at, UTCDateTime())),
-        "desktop_claim": case((runs.c.needs_desktop == true(), _desktop_key(request)), else_=None),
+        "claimed_by": bindparam("claimant"),
+        "claimed_at": at,
+        "lease_expires_at": bindparam("lease_until", type_=UTCDateTime()),
+        "started_at": func.coalesce(runs.c.started_at, at),
+        "desktop_claim": case(
+            (runs.c.needs_desktop == true(), bindparam("desktop_key")), else_=None
+        ),
     }
     if postgres:
         # A CTE, evaluated once: as ``id IN (subquery)`` the planner may run the
@@ -118,23 +145,18 @@ def claim_rows(connection: Connection, request: ClaimRequest) -> list[Any]:
         statement = update(runs).where(
             runs.c.id.in_(select(chosen.subquery().c.id).scalar_subquery()), queued
         )
-    rows = connection.execute(statement.values(values).returning(*runs.c)).all()
-    return sorted(rows, key=lambda row: (-row.priority, row.queued_at, row.id))
+    return statement.values(values).returning(*runs.c)
 
 
-def _desktop_key(request: ClaimRequest) -> str:
-    return request.host if request.host is not None else request.claimant
-
-
-def _desktop_busy(request: ClaimRequest) -> Any:
+def _desktop_busy() -> Any:
     """A run of this machine (or this claimant) that needs the desktop is running."""
     running = runs.alias("running")
     return exists().where(
         running.c.status == RunStatus.RUNNING.value,
         running.c.needs_desktop == true(),
         or_(
-            running.c.desktop_claim == _desktop_key(request),
-            running.c.claimed_by == request.claimant,
+            running.c.desktop_claim == bindparam("desktop_key"),
+            running.c.claimed_by == bindparam("claimant"),
         ),
     )
 
@@ -171,23 +193,30 @@ def insert_or_ignore(
     return connection.execute(statement.returning(table.c[unique[0]])).first() is not None
 
 
-def upsert(connection: Connection, table: Any, unique: list[str], columns: list[str]) -> Any:
+def upsert(
+    connection: Connection,
+    table: Any,
+    unique: list[str],
+    columns: list[str],
+    computed: Callable[[Any], dict[str, Any]] | None = None,
+) -> Any:
     """INSERT ... ON CONFLICT (``unique``) DO UPDATE SET ``columns``, for this dialect.
 
     Execute it with a list of rows: one statement inserts the new ones and
     overwrites the others, with no window between a read and an insert.
+    ``computed(excluded)`` adds SET expressions of its own (given the
+    proposed row as ``excluded``), for columns that must not simply be
+    overwritten.
     """
     name = connection.dialect.name
+    statement: Any
     if name == "postgresql":
-        pg_statement = postgresql.insert(table)
-        return pg_statement.on_conflict_do_update(
-            index_elements=unique,
-            set_={column: pg_statement.excluded[column] for column in columns},
-        )
-    if name == "sqlite":
-        sqlite_statement = sqlite.insert(table)
-        return sqlite_statement.on_conflict_do_update(
-            index_elements=unique,
-            set_={column: sqlite_statement.excluded[column] for column in columns},
-        )
-    raise NotImplementedError(f"no upsert for {name}: Deskpilot supports SQLite and PostgreSQL")
+        statement = postgresql.insert(table)
+    elif name == "sqlite":
+        statement = sqlite.insert(table)
+    else:
+        raise NotImplementedError(f"no upsert for {name}: Deskpilot supports SQLite and PostgreSQL")
+    values = {column: statement.excluded[column] for column in columns}
+    if computed is not None:
+        values.update(computed(statement.excluded))
+    return statement.on_conflict_do_update(index_elements=unique, set_=values)

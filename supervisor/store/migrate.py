@@ -37,7 +37,9 @@ logger = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 #: The newest revision in ``migrations/versions``; a test keeps it equal to Alembic's head.
-HEAD_REVISION = "0007_desktop_claims"
+HEAD_REVISION = "0008_trigger_anchor"
+#: The advisory lock migrations take on PostgreSQL (any constant; "DESKPILOT" in ASCII).
+_MIGRATION_LOCK = 0x4445534B50494C4F
 
 
 def alembic_config() -> Config:
@@ -120,6 +122,12 @@ def upgrade_to_head(engine: Engine) -> str:
             engine.connect().execution_options(**write_options(engine)) as connection,
             connection.begin(),
         ):
+            if connection.dialect.name == "postgresql":
+                # PostgreSQL has no database write lock: supervisors starting together
+                # on a new database would all create the tables.  One migrates at a time.
+                connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK}
+                )
             # Re-read under the write lock: another process may have migrated meanwhile.
             revisions = current_revisions(connection)
             check_known(revisions, script, database)

@@ -216,6 +216,9 @@ triggers = Table(
     Column("paused", Boolean, nullable=False, server_default=false()),
     Column("state", JSONText),
     Column("updated_at", UTCDateTime, nullable=False),
+    # Kept out of ``state`` so a save can keep the stored anchor (``TriggerStateStore``).
+    Column("spec_hash", String(64)),
+    Column("anchor", UTCDateTime),
     UniqueConstraint("workflow_name", "trigger_key"),
 )
 

@@ -373,11 +373,24 @@ class TriggerManager:
             newest = await self.supervisor.store_behind(
                 self.state_store.newest_fire, trigger.workflow, trigger.key
             )
+            anchor = None
+            if spec.interval is not None:
+                anchor = await self.supervisor.store_behind(
+                    self.state_store.stored_anchor,
+                    trigger.workflow,
+                    trigger.key,
+                    trigger.state.spec_hash,
+                )
         except DeskpilotError as exc:
             logger.error("cannot read the fires of schedule %s: %s", trigger.key, exc)
-            newest = UNKNOWN_HISTORY
+            newest, anchor = UNKNOWN_HISTORY, None
         if self._stopped or trigger.generation != generation:
             return  # deactivated meanwhile: its next activation reads again
+        if anchor is not None and anchor != trigger.state.anchor:
+            # Another supervisor on this database anchored it first: fire on its phase,
+            # so both compute the same slots and each slot runs once (its fire key).
+            trigger.state.anchor = anchor
+            trigger.schedule = build_schedule(spec, anchor)
         trigger.history_through = newest
         if self.deferral.needs_desktop(trigger.key):
             self._spawn(self.deferral.reconcile_when_usable(trigger))

@@ -9,7 +9,9 @@ state instead, one row of the ``triggers`` table per trigger key:
   was recorded as missed, or fell while the trigger was paused, disabled or
   absent, when not firing is what the user asked for);
 * ``anchor``: where an interval schedule counts from, so its phase survives
-  restarts;
+  restarts; also kept in a column of its own that a save does not overwrite
+  while the timing is unchanged, so supervisors sharing a database agree on
+  it (``stored_anchor``);
 * ``spec_hash``: a hash of the schedule's timing; when it changes the trigger
   starts afresh (old fire times mean nothing for a new schedule);
 * ``last_fire_at``, ``last_error``; the ``paused`` column is the user's pause
@@ -35,7 +37,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, and_, case, func, select
 from sqlalchemy import exc as sa_exc
 
 from automation.engine.events import RunStatus
@@ -121,6 +123,22 @@ def _parse(value: Any) -> datetime | None:
         return None
 
 
+def _keep_anchor(proposed: Any) -> dict[str, Any]:
+    """A save keeps the stored anchor while the timing is the same: the first saver's wins."""
+    return {
+        "anchor": case(
+            (
+                and_(
+                    triggers.c.spec_hash == proposed.spec_hash,
+                    triggers.c.anchor.is_not(None),
+                ),
+                triggers.c.anchor,
+            ),
+            else_=proposed.anchor,
+        )
+    }
+
+
 class TriggerStateStore:
     """Reads and writes trigger rows and not-run records on the history store's engine."""
 
@@ -176,6 +194,8 @@ class TriggerStateStore:
                 "paused": state.paused,
                 "state": state.to_json(),
                 "updated_at": now,
+                "spec_hash": state.spec_hash,
+                "anchor": state.anchor,
             }
             for state in states
         ]
@@ -187,10 +207,27 @@ class TriggerStateStore:
                     connection,
                     triggers,
                     ["workflow_name", "trigger_key"],
-                    ["spec", "enabled", "paused", "state", "updated_at"],
+                    ["spec", "enabled", "paused", "state", "updated_at", "spec_hash"],
+                    _keep_anchor,
                 ),
                 rows,
             )
+
+    def stored_anchor(self, workflow: str, key: str, spec_hash: str) -> datetime | None:
+        """The anchor saved for this trigger with this timing (the first saver's), or None.
+
+        Supervisors sharing the database count an interval schedule from the
+        same anchor, so they agree on its fire times and so on its fire keys.
+        """
+        with self._read() as connection:
+            row = connection.execute(
+                select(triggers.c.anchor).where(
+                    triggers.c.workflow_name == workflow,
+                    triggers.c.trigger_key == key,
+                    triggers.c.spec_hash == spec_hash,
+                )
+            ).first()
+        return None if row is None else row.anchor
 
     def newest_fire(self, workflow: str, key: str) -> datetime | None:
         """The newest fire time of schedule ``key`` that has a run or a not-run record.

@@ -15,7 +15,7 @@ nothing.  Every decision is a line appended to LOG (``start``, ``done``,
 ``time.time()``), so tests see what each process did even after a SIGKILL.
 
 OPTIONS_JSON: ``workers`` (2), ``lease`` (3.0 s), ``beat`` (0.5 s),
-``poll`` (1.0 s).  The fleet tests and ``tests/benchmarks/bench_fleet.py``
+``poll`` (1.0 s), ``notify`` (true; false polls only).  The fleet tests and ``tests/benchmarks/bench_fleet.py``
 run three of these on one PostgreSQL.
 """
 
@@ -45,6 +45,8 @@ class Member:
         self.lease = float(options.get("lease", 3.0))
         self.beat = float(options.get("beat", 0.5))
         self.poll = float(options.get("poll", 1.0))
+        #: False: never LISTEN, only poll (to compare with NOTIFY).
+        self.notify = bool(options.get("notify", True))
         self.store = HistoryStore.open(url, busy_timeout=30.0)
         self.log_fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         self.running: dict[str, asyncio.Task[None]] = {}
@@ -62,7 +64,8 @@ class Member:
             self.store.register_supervisor, self.me, host=self.host, pid=os.getpid()
         )
         watcher = self.watcher
-        await watcher.start()
+        if self.notify:
+            await watcher.start()
         self.lease_until = loop.time() + self.lease
         beating = loop.create_task(self.heartbeats())
         self.note("ready")

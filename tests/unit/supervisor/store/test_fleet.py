@@ -21,7 +21,7 @@ from supervisor.store import HistoryStore
 from supervisor.store.fires import FireKey, schedule_fire
 from supervisor.store.store import QueuedRow
 from supervisor.triggers.specs import gap_label, schedule_label
-from supervisor.triggers.state import NotRun, TriggerStateStore
+from supervisor.triggers.state import NotRun, TriggerState, TriggerStateStore
 from tests.helpers.storage import RunEvents, StoreFactory
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -352,3 +352,25 @@ def test_supervisors_of_one_machine_claiming_at_once_take_one_desktop_run(
 
     assert sum(len(ids) for ids in got) == 1
     assert stores[0].count_runs(status=RunStatus.RUNNING) == 13
+
+
+def test_supervisors_saving_one_schedule_agree_on_the_first_anchor(
+    store_factory: StoreFactory, clock: FakeClock
+) -> None:
+    first, second = store_factory(clock=clock), store_factory(clock=clock)
+    states = [TriggerStateStore(store, clock.now) for store in (first, second)]
+
+    def state(anchor: datetime, spec_hash: str = "every-3s") -> TriggerState:
+        return TriggerState(
+            workflow="ticker", key="ticker:0", spec={}, spec_hash=spec_hash, anchor=anchor
+        )
+
+    states[0].save(state(START))
+    states[1].save(state(START + timedelta(seconds=1)))  # started a second later
+
+    assert states[1].stored_anchor("ticker", "ticker:0", "every-3s") == START
+    # New timing: the schedule starts afresh, with the anchor of whoever saves it first.
+    states[1].save(state(START + timedelta(seconds=7), "every-5s"))
+    states[0].save(state(START + timedelta(seconds=8), "every-5s"))
+    assert states[0].stored_anchor("ticker", "ticker:0", "every-5s") == START + timedelta(seconds=7)
+    assert states[0].stored_anchor("ticker", "ticker:0", "every-3s") is None
