@@ -57,6 +57,8 @@ class ClaimRequest:
     lease_until: datetime | None = None
     #: Whether the claimant's desktop is free for a run that needs it.
     desktop: bool = True
+    #: Only these runs (the ones a supervisor's dispatch chose); None: any queued run.
+    run_ids: tuple[str, ...] | None = None
 
 
 def claim_rows(connection: Connection, request: ClaimRequest) -> list[Any]:
@@ -73,7 +75,10 @@ def claim_rows(connection: Connection, request: ClaimRequest) -> list[Any]:
     the claimed ``runs`` rows in claim order (highest priority, then oldest).
     """
     statement = _claim_statement(
-        connection.dialect.name == "postgresql", request.host is not None, request.desktop
+        connection.dialect.name == "postgresql",
+        request.host is not None,
+        request.desktop,
+        request.run_ids is not None,
     )
     params = {
         "claimant": request.claimant,
@@ -83,12 +88,14 @@ def claim_rows(connection: Connection, request: ClaimRequest) -> list[Any]:
         "desktop_key": request.host if request.host is not None else request.claimant,
         "limit": request.limit,
     }
+    if request.run_ids is not None:
+        params["run_ids"] = list(request.run_ids)
     rows = connection.execute(statement, params).all()
     return sorted(rows, key=lambda row: (-row.priority, row.queued_at, row.id))
 
 
 @functools.cache
-def _claim_statement(postgres: bool, routed: bool, desktop: bool) -> Any:
+def _claim_statement(postgres: bool, routed: bool, desktop: bool, chosen_ids: bool) -> Any:
     """The claim for this case, built once: its values are bound parameters.
 
     Building the statement cost more Python time than PostgreSQL spent
@@ -102,6 +109,8 @@ def _claim_statement(postgres: bool, routed: bool, desktop: bool) -> Any:
         conditions.append(
             or_(runs.c.target_host.is_(None), runs.c.target_host == bindparam("host"))
         )
+    if chosen_ids:
+        conditions.append(runs.c.id.in_(bindparam("run_ids", expanding=True)))
     limit = bindparam("limit", type_=Integer())
 
     def pick(for_desktop: bool, most: Any) -> Any:

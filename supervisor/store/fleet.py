@@ -75,6 +75,7 @@ class FleetMethods:
         host: str | None = None,
         lease_seconds: float | None = None,
         desktop: bool = True,
+        run_ids: Collection[str] | None = None,
     ) -> list[RunRecord]:
         """Take up to ``limit`` queued runs (priority, then age) for ``claimant``: now running.
 
@@ -84,7 +85,8 @@ class FleetMethods:
         needs the desktop is taken only while ``desktop`` and no such run of
         this machine runs.  ``lease_seconds`` starts each run's lease, which
         ``supervisor_heartbeat`` renews; ``claimant`` fences later changes
-        (``set_run_status(..., owner=...)``).
+        (``set_run_status(..., owner=...)``).  ``run_ids`` limits the claim to
+        those runs: a supervisor claims the ones its dispatch chose.
         """
         _check_id("claimant id", claimant, 64)
         if limit < 1:
@@ -97,6 +99,7 @@ class FleetMethods:
             host=host,
             lease_until=None if lease_seconds is None else at + timedelta(seconds=lease_seconds),
             desktop=desktop,
+            run_ids=None if run_ids is None else tuple(run_ids),
         )
         for attempt in range(_CLAIM_ATTEMPTS):
             try:

@@ -374,3 +374,13 @@ def test_supervisors_saving_one_schedule_agree_on_the_first_anchor(
     states[0].save(state(START + timedelta(seconds=8), "every-5s"))
     assert states[0].stored_anchor("ticker", "ticker:0", "every-5s") == START + timedelta(seconds=7)
     assert states[0].stored_anchor("ticker", "ticker:0", "every-3s") is None
+
+
+def test_a_claim_can_be_limited_to_the_runs_a_dispatch_chose(fleet: HistoryStore) -> None:
+    first, second, third = queue(fleet, 3)
+
+    got = fleet.claim_queued("sup-a", limit=5, run_ids=[third, first])
+
+    assert {run.id for run in got} == {first, third}
+    assert fleet.claim_queued("sup-a", limit=5, run_ids=[first]) == []  # already claimed
+    assert [run.id for run in fleet.claim_queued("sup-b", limit=5)] == [second]
