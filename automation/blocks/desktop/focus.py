@@ -29,15 +29,40 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+from pydantic import Field
 
 from automation.blocks.context import BlockContext
 from automation.blocks.desktop.common import Evidence
 from automation.blocks.desktop.display import Box
+from automation.blocks.desktop.expect import ActionInput
+from automation.blocks.desktop.windows import WindowSelector
 from automation.errors import BlockError
 
-if TYPE_CHECKING:
-    from automation.blocks.desktop.windows import WindowSelector
+
+class AimedInput(ActionInput):
+    """An input action that may name the window it is meant for."""
+
+    window: WindowSelector | None = Field(
+        default=None,
+        description=(
+            "the window this input is meant for: {title: regex}, {window_id: ...} or "
+            "{pid: ...} (e.g. from app.launch); the step fails, with a screenshot, if "
+            "another window or a modal dialog would get the input"
+        ),
+    )
+
+
+def aim(
+    ctx: BlockContext,
+    inputs: AimedInput,
+    evidence: Evidence,
+    doing: str,
+    point: tuple[int, int] | None = None,
+) -> None:
+    """Check, before an input block acts, that its input reaches the window it means."""
+    check_input_target(ctx, inputs.window, evidence, doing=doing, point=point)
 
 
 @dataclass(frozen=True)
@@ -220,8 +245,6 @@ def settle_focus(ctx: BlockContext, window_id: int, evidence: Evidence) -> None:
     ``FOCUS_SETTLE``; a modal dialog that took the focus instead fails the
     step, since the next keys would land in the dialog.
     """
-    from automation.blocks.desktop.windows import WindowSelector
-
     selector = WindowSelector(window_id=window_id)
 
     def focused() -> bool:

@@ -17,7 +17,7 @@ from automation.blocks.context import BlockContext
 from automation.blocks.desktop import matching
 from automation.blocks.desktop.common import DesktopBlock, Evidence, region_field, to_box
 from automation.blocks.desktop.display import CLICK_GAP, grab_raw, gui
-from automation.blocks.desktop.expect import ActionInput
+from automation.blocks.desktop.focus import AimedInput, aim
 from automation.blocks.desktop.targets import (
     Located,
     SearchOptions,
@@ -208,7 +208,7 @@ class ImageWait(DesktopBlock[WaitInput]):
         return _output(wait_for(ctx, self.id, inputs, evidence), evidence)
 
 
-class ClickImageInput(FindInput, ActionInput):
+class ClickImageInput(FindInput, AimedInput):
     offset: list[int] = Field(
         default=[0, 0], min_length=2, max_length=2, description="[dx, dy] from the match's centre"
     )
@@ -238,7 +238,9 @@ class ImageClick(DesktopBlock[ClickImageInput]):
     def perform(self, inputs: ClickImageInput, ctx: BlockContext, evidence: Evidence) -> FindOutput:
         if inputs.timeout > 0:
             wait = WaitInput(
-                **inputs.model_dump(exclude={"offset", "which", "button", "clicks", "expect"})
+                **inputs.model_dump(
+                    exclude={"offset", "which", "button", "clicks", "expect", "window"}
+                )
             )
             found = wait_for(ctx, self.id, wait, evidence)
         else:
@@ -256,6 +258,7 @@ class ImageClick(DesktopBlock[ClickImageInput]):
             x, y = int(ordered[inputs.which]["x"]), int(ordered[inputs.which]["y"])
         x, y = x + inputs.offset[0], y + inputs.offset[1]
         evidence.candidate = found.box
+        aim(ctx, inputs, evidence, f"a click at {(x, y)}", (x, y))
         gap = CLICK_GAP if inputs.clicks > 1 else 0.0
         gui().click(x, y, button=inputs.button, clicks=inputs.clicks, interval=gap)
         output = _output(found, evidence)

@@ -20,7 +20,7 @@ from automation.blocks.context import BlockContext
 from automation.blocks.desktop.common import DesktopBlock, Evidence
 from automation.blocks.desktop.display import CLICK_GAP, Box, gui
 from automation.blocks.desktop.expect import ActionInput
-from automation.blocks.desktop.windows import WindowSelector
+from automation.blocks.desktop.focus import AimedInput, aim
 from automation.errors import BlockInputError
 
 Button = Literal["left", "right", "middle"]
@@ -35,31 +35,6 @@ def check_key(ctx: BlockContext, block_id: str, key: str) -> str:
     close = difflib.get_close_matches(name, known, n=3)
     hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
     raise BlockInputError(f"node '{ctx.node_id}' ({block_id}): unknown key {key!r}{hint}")
-
-
-class AimedInput(ActionInput):
-    """An input action that may name the window it is meant for (``focus.py``)."""
-
-    window: WindowSelector | None = Field(
-        default=None,
-        description=(
-            "the window this input is meant for: {title: regex}, {window_id: ...} or "
-            "{pid: ...} (e.g. from app.launch); the step fails, with a screenshot, if "
-            "another window or a modal dialog would get the input"
-        ),
-    )
-
-
-def _aim(
-    ctx: BlockContext,
-    inputs: AimedInput,
-    evidence: Evidence,
-    doing: str,
-    point: tuple[int, int] | None = None,
-) -> None:
-    from automation.blocks.desktop.focus import check_input_target
-
-    check_input_target(ctx, inputs.window, evidence, doing=doing, point=point)
 
 
 class PositionOutput(BlockOutput):
@@ -154,7 +129,7 @@ class MouseClick(DesktopBlock[ClickInput]):
         else:
             px, py = pg.position()
             point = (int(px), int(py))
-        _aim(ctx, inputs, evidence, f"a click at {point}", point)
+        aim(ctx, inputs, evidence, f"a click at {point}", point)
         if inputs.x is not None and inputs.y is not None:
             evidence.candidate = Box(inputs.x - 5, inputs.y - 5, 10, 10)
             pg.moveTo(inputs.x, inputs.y)
@@ -163,7 +138,7 @@ class MouseClick(DesktopBlock[ClickInput]):
         return _position()
 
 
-class DragInput(ActionInput):
+class DragInput(AimedInput):
     to_x: int = Field(description="where to release, x")
     to_y: int = Field(description="where to release, y")
     from_x: int | None = Field(default=None, description="where to press; the pointer if unset")
@@ -190,6 +165,12 @@ class MouseDrag(DesktopBlock[DragInput]):
                 f"node '{ctx.node_id}' (mouse.drag): give both from_x and from_y, or neither"
             )
         if inputs.from_x is not None and inputs.from_y is not None:
+            start = (inputs.from_x, inputs.from_y)
+        else:
+            px, py = pg.position()
+            start = (int(px), int(py))
+        aim(ctx, inputs, evidence, f"a drag from {start}", start)
+        if inputs.from_x is not None and inputs.from_y is not None:
             pg.moveTo(inputs.from_x, inputs.from_y)
         evidence.candidate = Box(inputs.to_x - 5, inputs.to_y - 5, 10, 10)
         pg.mouseDown(button=inputs.button)
@@ -200,7 +181,7 @@ class MouseDrag(DesktopBlock[DragInput]):
         return _position()
 
 
-class ScrollInput(ActionInput):
+class ScrollInput(AimedInput):
     clicks: int = Field(description="wheel steps: positive scrolls up (or right), negative down")
     x: int | None = Field(default=None, description="scroll over this point; the pointer if unset")
     y: int | None = Field(default=None, description="scroll over this point; the pointer if unset")
@@ -220,6 +201,12 @@ class MouseScroll(DesktopBlock[ScrollInput]):
 
     def perform(self, inputs: ScrollInput, ctx: BlockContext, evidence: Evidence) -> PositionOutput:
         pg = gui()
+        if inputs.x is not None and inputs.y is not None:
+            point = (inputs.x, inputs.y)
+        else:
+            px, py = pg.position()
+            point = (int(px), int(py))
+        aim(ctx, inputs, evidence, f"scrolling at {point}", point)
         if inputs.x is not None and inputs.y is not None:
             pg.moveTo(inputs.x, inputs.y)
         if inputs.horizontal:
@@ -302,7 +289,7 @@ class KeyboardType(DesktopBlock[TypeInput]):
     def perform(self, inputs: TypeInput, ctx: BlockContext, evidence: Evidence) -> TypeOutput:
         from automation.blocks.desktop import text_entry as typer
 
-        _aim(ctx, inputs, evidence, "typing")
+        aim(ctx, inputs, evidence, "typing")
         target = typer.focused_target()
         checker = typer.TextCheck.prepare(ctx, target) if inputs.verify else None
         method = typer.type_text(ctx, inputs.text, inputs.method, inputs.interval, target)
@@ -330,7 +317,7 @@ class KeyboardPress(DesktopBlock[PressInput]):
 
     def perform(self, inputs: PressInput, ctx: BlockContext, evidence: Evidence) -> None:
         key = check_key(ctx, self.id, inputs.key)
-        _aim(ctx, inputs, evidence, f"pressing {key}")
+        aim(ctx, inputs, evidence, f"pressing {key}")
         pg = gui()
         for i in range(inputs.presses):
             if i and inputs.interval:
@@ -353,7 +340,7 @@ class KeyboardHotkey(DesktopBlock[HotkeyInput]):
 
     def perform(self, inputs: HotkeyInput, ctx: BlockContext, evidence: Evidence) -> None:
         keys = [check_key(ctx, self.id, key) for key in inputs.keys]
-        _aim(ctx, inputs, evidence, f"the hotkey {'+'.join(keys)}")
+        aim(ctx, inputs, evidence, f"the hotkey {'+'.join(keys)}")
         gui().hotkey(*keys)
 
 

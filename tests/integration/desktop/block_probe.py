@@ -15,12 +15,15 @@ import json
 import sys
 from pathlib import Path
 
-from automation.blocks.desktop.input import KeyboardHotkey, KeyboardType, MouseClick
+from automation.blocks.desktop.input import KeyboardHotkey, KeyboardType, MouseClick, MouseScroll
 from automation.blocks.desktop.windows import WindowFocus
 from automation.errors import DeskpilotError
 from automation.testing import run_block
 
-BLOCKS = {block.id: block for block in (WindowFocus, KeyboardType, KeyboardHotkey, MouseClick)}
+BLOCKS = {
+    block.id: block
+    for block in (WindowFocus, KeyboardType, KeyboardHotkey, MouseClick, MouseScroll)
+}
 
 
 def main(folder: Path, steps: list[tuple[str, dict[str, object]]]) -> None:

@@ -168,14 +168,15 @@ def test_input_meant_for_an_editor_behind_its_modal_dialog_fails_with_evidence(
     try:
         box = next(w.box for w in list_windows() if w.id == editor.window.id)
         x, y = _uncovered(box, dialog.box)
-        focused, typed, saved, clicked = _run(
+        focused, typed, saved, clicked, scrolled = _run(
             editor,
             # activating the editor puts the focus into the dialog: refused, naming both
             ("window.focus", me),
             ("keyboard.type", {"text": "Dear Ada", "window": me}),
             ("keyboard.hotkey", {"keys": ["ctrl", "s"], "window": me}),
-            # a click on the editor's text while the dialog is open is refused too
+            # a click or a scroll on the editor's text while the dialog is open is refused too
             ("mouse.click", {"x": x, "y": y}),
+            ("mouse.scroll", {"clicks": -2, "x": x, "y": y}),
         )
     finally:
         _close(editor, dialog)
@@ -187,6 +188,7 @@ def test_input_meant_for_an_editor_behind_its_modal_dialog_fails_with_evidence(
     assert re.search("modal dialog 'Save As'.*would get the input", _error(typed))
     assert "modal dialog 'Save As'" in _error(saved)
     assert re.search("is open over '.*letter.txt - Mousepad'", _error(clicked))
+    assert re.search("scrolling at .* refused", _error(scrolled))
 
     # the dialog closed: the same steps type into the document and save it
     steps = _run(
