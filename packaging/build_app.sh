@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build the one-folder app with PyInstaller, then run the built program to prove it works:
-# --version, and --self-check (renders the main window offscreen, loads every block, starts
-# a supervisor from the bundle, runs a workflow in a worker, stops the supervisor).
+# --version, --self-check (renders the main window offscreen, loads every block, starts
+# a supervisor from the bundle, runs a workflow in a worker, stops the supervisor), and
+# packaging/smoke_bundle.sh (finds and clicks a button by its picture on a private Xvfb).
 #   bash packaging/build_app.sh              # result in build/dist/deskpilot/
 #   DIST=/opt/deskpilot-build bash packaging/build_app.sh
 # Needs PyInstaller in the venv:  .venv/bin/pip install -e '.[package]'
@@ -9,6 +10,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 dist="${DIST:-build/dist}"
 work="${WORK:-build/pyinstaller}"
+for tool in cc nm readelf strip; do
+  command -v "$tool" >/dev/null || { echo "$tool is needed (apt-get install build-essential)" >&2; exit 2; }
+done
 if ! .venv/bin/python -c "import PyInstaller" 2>/dev/null; then
   echo "PyInstaller is not installed: .venv/bin/pip install -e '.[package]'" >&2
   exit 2
@@ -16,10 +20,19 @@ fi
 .venv/bin/python -m PyInstaller --noconfirm --clean --log-level WARN \
   --distpath "$dist" --workpath "$work" packaging/deskpilot.spec
 app="$dist/deskpilot/deskpilot"
-# libpython carries 16 MB of debug symbols; stripping every binary (the spec's strip=True)
-# breaks numpy's OpenBLAS, so only this one is stripped
-strip --strip-debug "$dist"/deskpilot/_internal/libpython3*.so.*
+# OpenCV's FFmpeg and AV1 codecs and the OpenBLAS of OpenCV and numpy become stubs that abort
+# with a message if ever called (Deskpilot never does; see the script's docstring)
+.venv/bin/python packaging/stub_libraries.py "$dist/deskpilot"
+# Symbol tables and debug sections are of no use in the bundle (libpython alone carries 16 MB).
+# Libraries that auditwheel grafted into wheels (the *.libs folders) are left alone: strip
+# damages their patched headers (numpy's gfortran runtime no longer loads).
+find "$dist/deskpilot" -type f -name '*.so*' ! -path '*.libs/*' -exec strip --strip-unneeded {} +
 "$app" --version
 env -u DISPLAY -u DESKPILOT_HOME "$app" --self-check
+if command -v Xvfb >/dev/null && command -v xmessage >/dev/null; then
+  bash packaging/smoke_bundle.sh "$dist/deskpilot"
+else
+  echo "Xvfb or xmessage is missing: the on-screen smoke test (packaging/smoke_bundle.sh) was skipped"
+fi
 echo "built $(du -sh "$dist/deskpilot" | cut -f1) in $dist/deskpilot; run it with $app"
 echo "sizes: .venv/bin/python -m tests.benchmarks.bench_bundle $dist/deskpilot"

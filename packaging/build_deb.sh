@@ -83,6 +83,9 @@ export DESKPILOT_HOME="$check/home"
 out="$("$check/root/usr/bin/deskpilot" run "$check/root/opt/deskpilot/_internal/resources/examples/hello.yaml" --input who=deb)"
 grep -q "Hello, deb!" <<<"$out" || { echo "hello.yaml from the package did not greet:" >&2; echo "$out" >&2; exit 1; }
 env -u DISPLAY -u DESKPILOT_HOME "$check/root/opt/deskpilot/deskpilot" --self-check
+if command -v Xvfb >/dev/null && command -v xmessage >/dev/null; then
+  bash packaging/smoke_bundle.sh "$check/root/opt/deskpilot"
+fi
 if command -v desktop-file-validate >/dev/null; then
   desktop-file-validate "$check/root/usr/share/applications/deskpilot.desktop"
 fi

@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 
 def version() -> str:
@@ -63,10 +64,14 @@ def native_libraries() -> dict[str, object]:
     scores = cv2.matchTemplate(cv2.GaussianBlur(image, (3, 3), 0), template, cv2.TM_CCOEFF_NORMED)
     found["opencv_match"] = list(cv2.minMaxLoc(scores)[3]) == [50, 40]
     found["opencv_png"] = bool(cv2.imencode(".png", image)[0])
+    # numpy's dot product runs in the stub that stands in for OpenBLAS (stub_libraries.py)
+    vector = np.arange(1, 5, dtype=np.float32)
+    found["numpy_dot"] = float(vector.dot(vector)) == 30.0
     try:
         import tesserocr
 
         found["tesseract"] = str(tesserocr.tesseract_version()).split()[1]
+        found["ocr"] = _read_text(tesserocr, cv2, np)
     except Exception as exc:  # reported, not raised: the check shows every failure at once
         found["tesseract"] = f"error: {exc}"
     try:
@@ -79,6 +84,24 @@ def native_libraries() -> dict[str, object]:
     except Exception as exc:
         found["atspi"] = f"error: {exc}"
     return found
+
+
+def _read_text(tesserocr: Any, cv2: Any, np: Any) -> str:
+    """Tesseract reading a word drawn with OpenCV, where language data is installed."""
+    from automation.blocks.desktop.ocr import OcrUnavailable, tessdata_dir
+
+    try:
+        folder = tessdata_dir()
+    except OcrUnavailable:
+        return "skipped: no language data (apt-get install tesseract-ocr-eng)"
+    canvas = np.full((80, 360), 255, dtype=np.uint8)
+    cv2.putText(canvas, "DESKPILOT", (12, 56), cv2.FONT_HERSHEY_SIMPLEX, 1.6, 0, 3)
+    from PIL import Image
+
+    with tesserocr.PyTessBaseAPI(path=folder, lang="eng") as api:
+        api.SetImage(Image.fromarray(canvas))
+        text = api.GetUTF8Text().strip()
+    return "ok" if text == "DESKPILOT" else f"error: read {text!r}"
 
 
 def self_check() -> int:
@@ -142,7 +165,9 @@ def self_check() -> int:
         and report.get("opencv_match") is True
         and report.get("opencv_png") is True
         and report.get("atspi") == "ok"
+        and report.get("numpy_dot") is True
         and not str(report.get("tesseract")).startswith("error")
+        and not str(report.get("ocr")).startswith("error")
     )
     return 0 if ok else 1
 

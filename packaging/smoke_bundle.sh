@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Smoke test of the one-folder bundle on a private Xvfb, as a person would use it: a workflow
+# that finds a button by its picture and clicks it (OpenCV, the screen, the mouse), run in-process
+# with `deskpilot run`, then through a supervisor started from the bundle, next to hello.yaml.
+#   bash packaging/smoke_bundle.sh [BUNDLE]     # default build/dist/deskpilot
+# Needs Xvfb and xmessage (apt-get install xvfb x11-utils).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bundle="$(readlink -f "${1:-build/dist/deskpilot}")"
+app="$bundle/deskpilot"
+examples="$bundle/_internal/resources/examples"
+work="$(mktemp -d /tmp/deskpilot-smoke.XXXXXX)"
+exec 3>"$work/display"
+Xvfb -displayfd 3 -screen 0 1920x1080x24 -nolisten tcp -ac >"$work/xvfb.log" 2>&1 &
+xvfb=$!
+exec 3>&-
+cleanup() {
+  "$app" cli supervisor stop >/dev/null 2>&1 || true
+  kill "$xvfb" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+for _ in $(seq 100); do [[ -s "$work/display" ]] && break; sleep 0.1; done
+[[ -s "$work/display" ]] || { echo "Xvfb did not start:" >&2; cat "$work/xvfb.log" >&2; exit 1; }
+export DISPLAY=":$(head -1 "$work/display")"
+touch "$work/xauthority"
+export XAUTHORITY="$work/xauthority" DESKPILOT_HOME="$work/home" SHELL=/bin/sh
+
+succeeded() {  # FILE NAME: the run's --json report says it succeeded; print its outputs
+  python3 - "$1" "$2" <<'PY'
+import json, sys
+report = json.load(open(sys.argv[1]))
+print(f"{sys.argv[2]}: {report['status']}, outputs {report.get('outputs')}")
+sys.exit(0 if report["status"] == "succeeded" else 1)
+PY
+}
+
+"$app" cli run "$examples/desktop_click_image.yaml" --json >"$work/in-process.json" 2>"$work/in-process.log" \
+  || { cat "$work/in-process.log" >&2; }
+succeeded "$work/in-process.json" "desktop_click_image.yaml in-process"
+"$app" cli supervisor start >/dev/null
+"$app" cli submit "$examples/hello.yaml" --input who=bundle --wait --json >"$work/hello.json"
+succeeded "$work/hello.json" "hello.yaml through the supervisor"
+"$app" cli submit "$examples/desktop_click_image.yaml" --wait --json >"$work/image.json"
+succeeded "$work/image.json" "desktop_click_image.yaml through the supervisor"
+echo "smoke test passed: $bundle"
