@@ -353,3 +353,37 @@ def test_a_queued_desktop_run_waits_while_locked_and_starts_when_unlocked(
     # one log, in order: the worker's events number on after the notes
     seqs = [e.seq for e in events]
     assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs), seqs
+
+
+def test_a_bus_that_goes_away_leaves_the_watch_polling(tmp_path: Path) -> None:
+    """The session bus dies: the watch notices (EOF), stops counting on signals, polls."""
+    bus = subprocess.Popen(
+        ["dbus-daemon", "--session", "--nofork", "--print-address=1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        address = _first_line(bus, "dbus-daemon")
+
+        async def scenario() -> None:
+            watch = SessionWatch(
+                DBusSessionProbe(session_bus=address, system_bus=""),
+                session_bus=address,
+                system_bus="",
+                poll=0.1,
+                fallback_poll=600,
+                reconnect_delay=600,
+            )
+            await watch.start()
+            try:
+                await _eventually_async(lambda: "session" in watch.listening)
+                bus.kill()
+                await _eventually_async(lambda: not watch.listening)
+                assert watch.reason() is None  # a bus that is gone says nothing: usable
+            finally:
+                await watch.stop()
+
+        asyncio.run(scenario())
+    finally:
+        _stop(bus)
