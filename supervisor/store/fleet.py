@@ -64,6 +64,9 @@ class FleetMethods:
     def _claiming(self) -> AbstractContextManager[Connection]:  # pragma: no cover - HistoryStore's
         raise NotImplementedError
 
+    def _fence_events(self, owner: str) -> None:  # pragma: no cover - HistoryStore's
+        raise NotImplementedError
+
     # -- claims -----------------------------------------------------------------------
 
     def claim_queued(
@@ -163,6 +166,7 @@ class FleetMethods:
                 select(supervisors).where(supervisors.c.id == supervisor_id)
             ).one()
         self.fired_by = supervisor_id  # schedule fires it takes are recorded as its own
+        self._fence_events(supervisor_id)
         return supervisor_record(found)
 
     def supervisor_heartbeat(

@@ -265,6 +265,10 @@ class HistoryStore(FleetMethods, RunDetails):
                 raise translate(error, self.database, self._busy_timeout) from error
             raise
 
+    def _fence_events(self, owner: str) -> None:
+        """Recorded events of runs ``owner`` lost are dropped (see ``writer``)."""
+        self._writer.fence_for(owner, self.clock.now)
+
     @contextmanager
     def _claiming(self) -> Iterator[Connection]:
         """Where a claim runs: its one statement is its own transaction, in one round trip.

@@ -8,6 +8,11 @@ writer keeps its connection, and on SQLite a batch made only of step, log and
 artifact events (the usual case) is framed with ``BEGIN IMMEDIATE``/``COMMIT``
 on the driver directly; a batch that starts or finishes a run goes through
 SQLAlchemy, whose Core statements those events use.
+
+In a fleet the writer is fenced (``fence_for``): events of a run that is no
+longer this supervisor's (taken back after its lease expired, or its lease
+ran out while this process was frozen) are dropped, not written into the
+history the new owner is writing.
 """
 
 from __future__ import annotations
@@ -15,15 +20,18 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, and_, or_, select
 from sqlalchemy import exc as sa_exc
 
 from automation.engine.events import Event, RunFinished, RunStarted
 from supervisor.store.engine import is_sqlite, write_options
 from supervisor.store.ingest import apply_events
+from supervisor.store.schema import runs
+from supervisor.store.types import to_micros
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +49,14 @@ class BatchWriter:
         self._direct = is_sqlite(engine)
         self._connection: Connection | None = None
         self._lock = threading.Lock()
+        #: The supervisor whose runs these events are, and its clock (``fence_for``).
+        self._owner: str | None = None
+        self._now: Callable[[], datetime] | None = None
+
+    def fence_for(self, owner: str, now: Callable[[], datetime]) -> None:
+        """From now on write only events of runs ``owner`` holds under a live lease."""
+        self._owner = owner
+        self._now = now
 
     def record(self, batch: Sequence[Event]) -> None:
         with self._lock:
@@ -54,7 +70,7 @@ class BatchWriter:
                     self._record_direct(connection, batch)
                 else:
                     with connection.begin():
-                        apply_events(connection, batch)
+                        apply_events(connection, self._fenced(connection, batch))
             except BaseException:
                 # The next batch starts on a fresh connection, whatever state this one is in.
                 self._drop()
@@ -64,11 +80,58 @@ class BatchWriter:
         with self._lock:
             self._drop()
 
+    def _fenced(
+        self, connection: Connection, batch: Sequence[Event], driver: Any = None
+    ) -> Sequence[Event]:
+        """The batch without events of runs another supervisor owns now (one SELECT).
+
+        ``driver``: the SQLite driver connection of a batch framed directly (its
+        transaction is not SQLAlchemy's, so the SELECT goes to the driver too).
+        """
+        if self._owner is None or self._now is None or not batch:
+            return batch
+        now = self._now()
+        ids = sorted({event.run_id for event in batch})
+        if driver is not None:
+            marks = ", ".join("?" * len(ids))
+            rows = driver.execute(
+                f"SELECT id FROM runs WHERE id IN ({marks}) AND claimed_by IS NOT NULL "
+                "AND (claimed_by != ? OR (lease_expires_at IS NOT NULL "
+                "AND lease_expires_at <= ?))",
+                [*ids, self._owner, to_micros(now)],
+            ).fetchall()
+            lost = {str(row[0]) for row in rows}
+        else:
+            lost = set(
+                connection.execute(
+                    select(runs.c.id).where(
+                        runs.c.id.in_(ids),
+                        runs.c.claimed_by.is_not(None),
+                        or_(
+                            runs.c.claimed_by != self._owner,
+                            and_(
+                                runs.c.lease_expires_at.is_not(None),
+                                runs.c.lease_expires_at <= now,
+                            ),
+                        ),
+                    )
+                ).scalars()
+            )
+        if not lost:
+            return batch
+        logger.warning(
+            "dropped the events of %d run(s) no longer this supervisor's (lease expired or "
+            "taken over): %s",
+            len(lost),
+            sorted(lost),
+        )
+        return [event for event in batch if event.run_id not in lost]
+
     def _record_direct(self, connection: Connection, batch: Sequence[Event]) -> None:
         driver: Any = connection.connection.dbapi_connection
         _call(connection, "BEGIN IMMEDIATE", driver.execute, "BEGIN IMMEDIATE")
         try:
-            apply_events(connection, batch)
+            apply_events(connection, self._fenced(connection, batch, driver))
             _call(connection, "COMMIT", driver.commit)
         except BaseException:
             if driver.in_transaction:

@@ -384,3 +384,29 @@ def test_a_claim_can_be_limited_to_the_runs_a_dispatch_chose(fleet: HistoryStore
     assert {run.id for run in got} == {first, third}
     assert fleet.claim_queued("sup-a", limit=5, run_ids=[first]) == []  # already claimed
     assert [run.id for run in fleet.claim_queued("sup-b", limit=5)] == [second]
+
+
+def test_a_supervisor_that_lost_a_run_records_none_of_its_events(
+    store_factory: StoreFactory, clock: FakeClock
+) -> None:
+    first, second = store_factory(clock=clock), store_factory(clock=clock)
+    first.register_supervisor("a" * 32, host="pc-1")
+    second.register_supervisor("b" * 32, host="pc-2")
+    (run_id,) = queue(first)
+    events = RunEvents(run_id=run_id)
+    first.claim_queued("a" * 32, lease_seconds=10)
+    first.record([events.run_started(), *events.step(1)])
+    clock.advance(11)  # frozen past its lease: its worker's next events are not its to write
+
+    first.record([events.log("late", step=2), *events.step(2)])
+    assert [step.step for step in first.steps(run_id)] == [1]
+
+    second.reap_expired_leases()
+    second.claim_queued("b" * 32, lease_seconds=10)
+    first.record([*events.step(3)])  # taken over: still refused
+    second.record([*events.step(4)])  # the new owner's are written
+
+    assert [step.step for step in first.steps(run_id)] == [1, 4]
+    messages = [event.message or "" for event in first.events(run_id)]
+    assert "late" not in messages
+    assert len(messages) == 1 and "lease of" in messages[0]  # only the reaper's note
