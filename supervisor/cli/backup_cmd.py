@@ -13,23 +13,15 @@ from __future__ import annotations
 import sys
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from supervisor.backup import (
-    SECRETS_NOTE,
-    BackupResult,
-    RestoreResult,
-    VerifiedBackup,
-    create_backup,
-    opened_backup,
-    restore_backup,
-    verify_backup,
-)
 from supervisor.cli import output
 from supervisor.paths import DeskpilotPaths
-from supervisor.retention import RetentionPolicy, prunable, prune
-from supervisor.store.store import HistoryStore
+
+if TYPE_CHECKING:  # the store loads when a command runs, not for '--help'
+    from supervisor.backup import BackupResult, RestoreResult, VerifiedBackup
 
 
 def _size(size: int) -> str:
@@ -56,6 +48,8 @@ def backup_cmd(path: Path | None, archive: bool, as_json: bool) -> None:
     SHA-256 goes in manifest.json, which 'deskpilot restore' checks.  Secrets
     are not included: they stay in the system keyring.
     """
+    from supervisor.backup import create_backup
+
     paths = DeskpilotPaths.from_env()
     result = create_backup(paths, path, archive=archive)
     if as_json:
@@ -83,6 +77,8 @@ def _show_backup(result: BackupResult, paths: DeskpilotPaths) -> None:
         f"  {_plural(counts['files'], 'file')}, {_size(result.size)}; "
         "SHA-256 of each in manifest.json"
     )
+    from supervisor.backup import SECRETS_NOTE
+
     output.line(f"  {SECRETS_NOTE}")
     output.line(f"  not included: run artifacts in {paths.artifacts_dir}")
 
@@ -98,6 +94,8 @@ def restore_cmd(path: Path, yes: bool) -> None:
     first.  The current database and workflows folder are kept beside the
     restored ones (*.before-restore-<time>), not deleted.
     """
+    from supervisor.backup import opened_backup, restore_backup, verify_backup
+
     paths = DeskpilotPaths.from_env()
     if not yes:
         with opened_backup(path) as root:
@@ -132,6 +130,8 @@ def _show_restore(result: RestoreResult) -> None:
     output.line(f"Restored workflows folder: {_plural(files, 'file')} in {result.workflows_dir}")
     if result.previous_workflows is not None:
         output.line(f"  the previous folder was moved to {result.previous_workflows}")
+    from supervisor.backup import SECRETS_NOTE
+
     output.line(SECRETS_NOTE)
     output.line("Start the supervisor again with 'deskpilot supervisor start'.")
 
@@ -161,6 +161,9 @@ def prune_cmd(max_age_days: float | None, max_runs: int | None, dry_run: bool) -
     With options, only the limits given apply.  Queued, running and
     interrupted runs are never deleted.
     """
+    from supervisor.retention import RetentionPolicy, prunable, prune
+    from supervisor.store.store import HistoryStore
+
     paths = DeskpilotPaths.from_env().ensure()
     if max_age_days is None and max_runs is None:
         policy = RetentionPolicy.from_config(paths.config_dir)

@@ -6,14 +6,20 @@ its breaker reset button, so the CLI and the GUI see the same thing.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from supervisor.cli import output
-from supervisor.client import SupervisorClient
 from supervisor.paths import DeskpilotPaths
+
+if TYPE_CHECKING:
+    from supervisor.client import SupervisorClient
 
 
 def _client() -> SupervisorClient:
+    from supervisor.client import SupervisorClient  # here: '--help' needs no HTTP client
+
     return SupervisorClient(DeskpilotPaths.from_env())
 
 

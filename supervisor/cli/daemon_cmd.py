@@ -17,25 +17,26 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from supervisor.api.models import Health, TriggerInfo
 from supervisor.cli import output
-from supervisor.client import (
-    START_LOG,
-    SupervisorClient,
-    SupervisorUnavailable,
-    is_running,
-    start_detached,
-    start_log_tail,
-)
-from supervisor.daemon import Daemon, DaemonParts
 from supervisor.errors import SupervisorError
 from supervisor.instance_lock import LOCK_FILE, read_lock_holder
 from supervisor.paths import HOME_VARIABLE, DeskpilotPaths
 from supervisor.stop_marker import mark_stopped
+
+if TYPE_CHECKING:  # the API client and the daemon load when a command runs, not for '--help'
+    from supervisor.api.models import Health, TriggerInfo
+    from supervisor.client import SupervisorClient
+    from supervisor.daemon import DaemonParts
+
+
+def _client(paths: DeskpilotPaths | None = None) -> SupervisorClient:
+    from supervisor.client import SupervisorClient
+
+    return SupervisorClient(paths or _paths())
 
 
 def _paths() -> DeskpilotPaths:
@@ -95,6 +96,8 @@ def _run_foreground(paths: DeskpilotPaths) -> None:
     def ready(parts: DaemonParts) -> None:
         output.line(f"supervisor running (pid {os.getpid()}); press Ctrl+C to stop it")
 
+    from supervisor.daemon import Daemon
+
     asyncio.run(Daemon(paths).serve(ready=ready))
     output.line("supervisor stopped")
 
@@ -104,6 +107,8 @@ def _spawn(paths: DeskpilotPaths, timeout: float) -> int:
     if env.get(HOME_VARIABLE):
         # The daemon runs from '/', so a relative home would point elsewhere.
         env[HOME_VARIABLE] = str(Path(env[HOME_VARIABLE]).expanduser().resolve())
+    from supervisor.client import START_LOG, is_running, start_detached, start_log_tail
+
     process = start_detached(paths, env, requested_by="'deskpilot supervisor start'")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -138,9 +143,11 @@ def stop_cmd(timeout: float) -> None:
     if holder is None:
         output.line("supervisor is not running")
         return
+    from supervisor.client import SupervisorUnavailable
+
     signalled = False
     try:
-        with SupervisorClient(paths) as client:
+        with _client(paths) as client:
             client.shutdown()
     except SupervisorUnavailable:
         signalled = _terminate(holder)
@@ -183,7 +190,9 @@ def status_cmd(as_json: bool) -> None:
     holder = _lock_holder(paths)
     health: Health | None = None
     if holder is not None:
-        with contextlib.suppress(SupervisorUnavailable), SupervisorClient(paths) as client:
+        from supervisor.client import SupervisorUnavailable
+
+        with contextlib.suppress(SupervisorUnavailable), _client(paths) as client:
             health = client.health()
     if as_json:
         # One shape whatever the state: "running" is always a boolean (the health's run
@@ -249,7 +258,7 @@ def _when(value: Any) -> str:
 @click.option("--json", "as_json", is_flag=True)
 def workers_cmd(as_json: bool) -> None:
     """The supervisor's worker processes and their heartbeats."""
-    with SupervisorClient(_paths()) as client:
+    with _client() as client:
         health = client.health()
     if as_json:
         output.emit_json([w.model_dump(mode="json") for w in health.workers])
@@ -288,7 +297,7 @@ def _triggers_table(triggers: list[TriggerInfo]) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def triggers_list(as_json: bool) -> None:
     """Every trigger of every workflow in the catalog."""
-    with SupervisorClient(_paths()) as client:
+    with _client() as client:
         triggers = client.triggers()
     if as_json:
         output.emit_json([t.model_dump(mode="json") for t in triggers])
@@ -299,7 +308,7 @@ def triggers_list(as_json: bool) -> None:
 def _change(key: str | None, every: bool, verb: str) -> None:
     if (key is None) == (not every):
         raise click.UsageError(f"give a trigger key or --all (not both) to {verb}")
-    with SupervisorClient(_paths()) as client:
+    with _client() as client:
         if every:
             changed = client.pause_all() if verb == "pause" else client.resume_all()
             output.line(f"{verb}d every trigger ({len(changed)})")

@@ -13,22 +13,25 @@ import time
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from click.shell_completion import CompletionItem
 
 from automation.engine.events import RunStatus
 from supervisor.cli import output
-from supervisor.client import SupervisorClient
 from supervisor.paths import DeskpilotPaths
-from supervisor.run_report import report_from_api, report_from_store, report_json
-from supervisor.store.store import HistoryStore
+
+if TYPE_CHECKING:  # imported when a command runs, so that '--help' answers at once
+    from supervisor.client import SupervisorClient
+    from supervisor.store.store import HistoryStore
 
 STATUSES = [status.value for status in RunStatus]
 
 
 def open_store() -> HistoryStore:
+    from supervisor.store.store import HistoryStore
+
     paths = DeskpilotPaths.from_env()
     paths.ensure()
     return HistoryStore.open(paths.database_url)
@@ -40,6 +43,12 @@ def _when(value: datetime | None) -> str:
 
 def _duration(value: float | None) -> str:
     return "" if value is None else f"{value:.2f}s"
+
+
+def _client() -> SupervisorClient:
+    from supervisor.client import SupervisorClient
+
+    return SupervisorClient(DeskpilotPaths.from_env())
 
 
 def _resolve(store: HistoryStore, run_id: str) -> str:
@@ -148,6 +157,8 @@ def runs_show(run_id: str, as_json: bool) -> None:
         record = store.get_run(run_id) or store.get_run(_resolve(store, run_id))
         assert record is not None
         if as_json:
+            from supervisor.run_report import report_from_store, report_json
+
             found = report_from_store(store, record.id)
             assert found is not None
             output.emit_json(report_json(found))
@@ -223,7 +234,7 @@ def runs_artifact(run_id: str, artifact_id: int, target: Path | None) -> None:
     run_id = resolve_run_id(run_id)
     if target is None and sys.stdout.isatty():
         raise click.UsageError("give -o FILE: the artifact is not text for a terminal")
-    with SupervisorClient(DeskpilotPaths.from_env()) as client:
+    with _client() as client:
         data = client.artifact(run_id, artifact_id)
     if target is None:
         output.emit_bytes(data)
@@ -237,7 +248,7 @@ def runs_artifact(run_id: str, artifact_id: int, target: Path | None) -> None:
 def runs_cancel(run_id: str) -> None:
     """Cancel a queued or running run (needs the supervisor; a unique id prefix is enough)."""
     run_id = resolve_run_id(run_id)
-    with SupervisorClient(DeskpilotPaths.from_env()) as client:
+    with _client() as client:
         result = client.cancel(run_id)
     output.line(f"cancelled run {result.run_id} (now {result.status})")
 
@@ -268,7 +279,7 @@ def runs_rerun(run_id: str, mode: str, path: Path | None, as_json: bool) -> None
     if path is not None and mode != "current":
         raise click.UsageError("--file goes with --from current")
     run_id = resolve_run_id(run_id)
-    with SupervisorClient(DeskpilotPaths.from_env()) as client:
+    with _client() as client:
         submitted = client.rerun(run_id, _RERUN_MODES[mode], path=path)  # type: ignore[arg-type]
     if as_json:
         output.emit_json(submitted.model_dump(mode="json"))
@@ -294,12 +305,14 @@ def runs_wait(run_id: str, timeout: float | None, as_json: bool) -> None:
     """Wait for a run to end (needs the supervisor); exit 0 if it succeeded, 1 if not."""
     run_id = resolve_run_id(run_id)
     deadline = None if timeout is None else time.monotonic() + timeout
-    with SupervisorClient(DeskpilotPaths.from_env()) as client:
+    with _client() as client:
         while True:
             left = _WAIT_CHUNK if deadline is None else deadline - time.monotonic()
             result = client.wait(run_id, timeout=max(0.0, min(_WAIT_CHUNK, left)))
             if result.finished or (deadline is not None and time.monotonic() >= deadline):
                 break
+        from supervisor.run_report import report_from_api, report_json
+
         report = report_from_api(client, run_id) if as_json else None
     run = result.run
     if report is not None:

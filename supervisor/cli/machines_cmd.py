@@ -8,13 +8,15 @@ machine is picked by its host name or any unique prefix of its id.
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
-from supervisor.api.models import MachineInfo
 from supervisor.cli import output
-from supervisor.client import SupervisorClient
 from supervisor.paths import DeskpilotPaths
+
+if TYPE_CHECKING:  # the API client loads when the command runs, not for '--help'
+    from supervisor.api.models import MachineInfo
 
 #: Characters of a supervisor id shown in the table.
 SHORT_ID = 12
@@ -47,6 +49,8 @@ def machines_cmd(machine: str | None, as_json: bool) -> None:
 
     MACHINE (a host name, or a unique prefix of a supervisor id) shows only that one.
     """
+    from supervisor.client import SupervisorClient
+
     with SupervisorClient(DeskpilotPaths.from_env()) as client:
         machines = client.machines()
     if machine is not None:

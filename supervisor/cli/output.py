@@ -12,12 +12,7 @@ import json
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TextIO
-
-from rich.console import Console
-from rich.live import Live
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING, Any, TextIO
 
 from automation.engine.events import (
     ArtifactSaved,
@@ -31,6 +26,10 @@ from automation.engine.events import (
     RunFinished,
     RunStarted,
 )
+
+if TYPE_CHECKING:  # rich takes a fifth of a second to import: only when something is drawn
+    from rich.live import Live
+    from rich.table import Table
 
 STATUS_STYLE = {
     "pending": "dim",
@@ -92,6 +91,9 @@ class ProgressView:
         for node_id in node_ids:
             self.rows.setdefault(node_id, _NodeRow(node_id))
         if self.live:
+            from rich.console import Console
+            from rich.live import Live
+
             console = Console(file=self.stream)
             self._live = Live(self._table(), console=console, refresh_per_second=8, transient=False)
             self._live.start()
@@ -168,6 +170,9 @@ class ProgressView:
             print(text, file=self.stream, flush=True)
 
     def _table(self) -> Table:
+        from rich.table import Table
+        from rich.text import Text
+
         table = Table(box=None, pad_edge=False, show_header=True, header_style="bold")
         table.add_column("node")
         table.add_column("block", style="dim")
@@ -203,6 +208,10 @@ PIPE_WIDTH = 100_000
 
 def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> None:
     """A plain table on stdout: fitted to a terminal, one unwrapped line per row in a pipe."""
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
     out = Table(box=None, pad_edge=False, header_style="bold")
     for header in headers:
         if header in ID_COLUMNS:

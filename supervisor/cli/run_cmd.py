@@ -5,20 +5,21 @@ from __future__ import annotations
 import contextlib
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from automation.blocks.context import CancelToken
 from automation.engine.debugger import DEFAULT_PAUSE_TIMEOUT, Breakpoints
 from automation.errors import DeskpilotError
-from automation.loader import LoadedWorkflow, read_workflow_file
 from supervisor.cli import output
 from supervisor.cli.debug_prompt import TerminalPrompt
 from supervisor.cli.history_cmd import complete_run_id, resolve_run_id
-from supervisor.local import LocalRun, run_file
 from supervisor.paths import DeskpilotPaths
-from supervisor.run_report import report_from_store, report_json
+
+if TYPE_CHECKING:  # the engine and the store load when a run starts, not for '--help'
+    from automation.blocks.context import CancelToken
+    from automation.loader import LoadedWorkflow
+    from supervisor.local import LocalRun
 
 
 def parse_inputs(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -46,6 +47,8 @@ def with_saved_breakpoints(
     """
     if ignore:
         return breaks
+    from automation.loader import read_workflow_file
+
     try:
         saved = read_workflow_file(file).workflow.breakpoints()
     except DeskpilotError:
@@ -70,6 +73,7 @@ def report(run: LocalRun, paths: DeskpilotPaths) -> dict[str, Any]:
     Read from the history, not from the engine's result, so that ``run``,
     ``submit --wait`` and ``runs show`` print the same thing for the same run.
     """
+    from supervisor.run_report import report_from_store, report_json
     from supervisor.store.store import HistoryStore
 
     store = HistoryStore.open(paths.database_url)
@@ -151,6 +155,8 @@ def run_cmd(
     set NAME=VALUE, q (quit).  Saved breakpoints need someone to answer: with
     stdin not a terminal and no --break-timeout they are skipped, with a note.
     """
+    from supervisor.local import run_file
+
     if earlier is not None and run_from is None:
         raise click.UsageError("--of goes with --from NODE")
     if earlier is not None:

@@ -16,22 +16,22 @@ import sys
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import click
 
 from automation.engine.debugger import DebugAction, PauseReason, PauseSnapshot
 from automation.engine.events import EVENT_TYPES, event_from_dict
 from automation.errors import DeskpilotError, WorkflowError
-from automation.loader import read_workflow_file
-from supervisor.api.models import DebugState, RunDetail, Submitted
 from supervisor.cli import output
 from supervisor.cli.debug_prompt import TerminalPrompt
 from supervisor.cli.history_cmd import complete_run_id, resolve_run_id
 from supervisor.cli.run_cmd import parse_inputs, with_saved_breakpoints
-from supervisor.client import SupervisorApiError, SupervisorClient, SupervisorUnavailable
 from supervisor.paths import DeskpilotPaths
-from supervisor.run_report import report_from_api, report_json
+
+if TYPE_CHECKING:  # the API client loads when the command runs, not for '--help'
+    from supervisor.api.models import DebugState, RunDetail, Submitted
+    from supervisor.client import SupervisorClient
 
 _ACTIONS: dict[DebugAction, Literal["continue", "step", "abort"]] = {
     DebugAction.CONTINUE: "continue",
@@ -106,6 +106,9 @@ def submit_cmd(
     earlier: str | None,
 ) -> None:
     """Queue a workflow file on the supervisor (see also 'deskpilot run', which runs it here)."""
+    from supervisor.client import SupervisorClient
+    from supervisor.run_report import report_from_api, report_json
+
     if earlier is not None and run_from is None:
         raise click.UsageError("--of goes with --from NODE")
     if run_from is not None and (inputs or priority or deadline is not None):
@@ -173,6 +176,8 @@ def submit_cmd(
 
 def _earlier_run(client: SupervisorClient, path: Path, earlier: str | None) -> str:
     """The run ``--from`` reuses: ``--of``, or the workflow's newest finished run."""
+    from automation.loader import read_workflow_file
+
     if earlier is not None:
         return resolve_run_id(earlier)
     name = read_workflow_file(path).workflow.name
@@ -196,6 +201,8 @@ class _Answering:
         self.timeout = timeout
         self.answered: set[tuple[str, int]] = set()
         self.prompt = TerminalPrompt(sys.stdin.fileno(), sys.stderr) if prompting else None
+        from automation.loader import read_workflow_file
+
         try:
             nodes = read_workflow_file(path).workflow.nodes
             self.blocks = {node_id: node.block for node_id, node in nodes.items()}
@@ -219,6 +226,8 @@ class _Answering:
                 sys.stderr,
             )
             return
+        from supervisor.client import SupervisorApiError
+
         timeout = left if self.timeout is None else min(left, self.timeout)
         answer = self.prompt.next_command(
             _snapshot(state, self.blocks), max(round(timeout, 1), 0.1)
@@ -261,6 +270,8 @@ def _follow(
     missed; a re-run gets its id from the supervisor, so its stream opens just
     after it was queued (the history has every event either way).
     """
+    from supervisor.client import SupervisorUnavailable
+
     view = output.ProgressView(live=show and sys.stderr.isatty() and not debugger.prompting)
     ended = False
     started: str | None = None

@@ -10,22 +10,21 @@ import json
 import sys
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from click.shell_completion import CompletionItem
 
-from automation.blocks.registry import BlockRegistry
 from automation.errors import DeskpilotError, ValidationIssue, WorkflowInvalid, errors_only
-from automation.loader import read_workflow_file
-from automation.model import workflow_json_schema
-from automation.validation import validate
 from supervisor.cli import output
-from supervisor.interpreter import module_args
-from supervisor.local import known_secret_names
+
+if TYPE_CHECKING:  # the registry and the validator load when a command runs, not for '--help'
+    from automation.blocks.registry import BlockRegistry
 
 
 def _registry() -> BlockRegistry:
+    from automation.blocks.registry import BlockRegistry
+
     return BlockRegistry.with_builtins()
 
 
@@ -47,6 +46,10 @@ def validate_cmd(files: tuple[Path, ...], fmt: str, as_json: bool) -> None:
     Warnings (a template that changes a value's type, say) are printed but
     never fail the check.
     """
+    from automation.loader import read_workflow_file
+    from automation.validation import validate
+    from supervisor.local import known_secret_names
+
     registry = _registry()
     report: dict[str, list[ValidationIssue]] = {}
     for path in files:
@@ -109,6 +112,8 @@ def schema_cmd(what: str, target: Path | None) -> None:
 
         schema = run_report_json_schema()
     else:
+        from automation.model import workflow_json_schema
+
         schema = workflow_json_schema()
     text = json.dumps(schema, indent=2)
     if target:
@@ -240,6 +245,8 @@ def _type_name(prop: dict[str, Any]) -> str:
 def gui_cmd(files: tuple[Path, ...], gallery: bool) -> None:
     """Open the desktop app (it starts the supervisor if it is not running)."""
     import subprocess
+
+    from supervisor.interpreter import module_args
 
     # The GUI is a separate process: nothing under supervisor/ may import Qt.
     extra = ["--gallery"] if gallery else []

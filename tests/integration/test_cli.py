@@ -264,12 +264,32 @@ def test_help_imports_no_subcommand() -> None:
 
 
 def test_every_subcommand_loads_and_has_help(home: Path) -> None:
+    """Each command's ``--help`` answers without loading the HTTP client, the store, rich or the
+    blocks: those load when the command runs (issue: ``run --help`` took 3 s)."""
     from supervisor.cli.main import COMMANDS
 
+    probe = (
+        "import sys\n"
+        "from supervisor.cli.main import cli\n"
+        "try:\n"
+        "    cli(sys.argv[1:], prog_name='deskpilot')\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "heavy = ('sqlalchemy', 'httpx', 'rich', 'fastapi', 'automation.blocks', 'supervisor.store', 'alembic')\n"
+        "print('LOADED', sorted({m.split('.')[0] for m in sys.modules if m.startswith(heavy)}))\n"
+    )
     for name in COMMANDS:
-        shown = deskpilot(name, "--help", home=home)
+        shown = subprocess.run(
+            [sys.executable, "-c", probe, name, "--help"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=ROOT,
+            env={**os.environ, "DESKPILOT_HOME": str(home)},
+        )
         assert shown.returncode == 0, (name, shown.stderr)
         assert "Usage: deskpilot" in shown.stdout
+        assert "LOADED []" in shown.stdout, (name, shown.stdout[-300:])
 
 
 def test_completion_offers_run_ids_by_prefix(home: Path) -> None:
