@@ -24,6 +24,8 @@ COMMANDS: list[tuple[str, list[str]]] = [
     ("python -c pass", [sys.executable, "-c", "pass"]),
     ("deskpilot --help", [sys.executable, "-m", "supervisor.cli.main", "--help"]),
     ("deskpilot runs --help", [sys.executable, "-m", "supervisor.cli.main", "runs", "--help"]),
+    ("deskpilot run --help", [sys.executable, "-m", "supervisor.cli.main", "run", "--help"]),
+    ("deskpilot submit --help", [sys.executable, "-m", "supervisor.cli.main", "submit", "--help"]),
     ("deskpilot blocks list", [sys.executable, "-m", "supervisor.cli.main", "blocks", "list"]),
     ("deskpilot runs list", [sys.executable, "-m", "supervisor.cli.main", "runs", "list"]),
 ]

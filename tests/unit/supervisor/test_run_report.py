@@ -1,0 +1,62 @@
+"""The RunReport built from history rows: node summaries from steps, the published schema."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import jsonschema
+
+from automation.engine.events import RunStatus, StepStatus
+from supervisor.run_report import build_report, report_json, run_report_json_schema
+from supervisor.store.records import ArtifactRecord, EventRecord, RunRecord, StepRecord
+
+AT = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
+
+
+def _step(step: int, node: str, attempt: int, status: StepStatus, **more: object) -> StepRecord:
+    return StepRecord(run_id="r1", step=step, node_id=node, attempt=attempt, status=status, **more)  # type: ignore[arg-type]
+
+
+def test_nodes_summarise_loops_and_retries_and_the_json_fits_the_schema() -> None:
+    run = RunRecord(
+        id="r1", workflow_name="flow", status=RunStatus.FAILED, trigger="manual", priority=0,
+        queued_at=AT, started_at=AT, finished_at=AT, duration=1.5, inputs={"n": 2},
+        outputs=None, error="boom", failed_node="fetch", steps=4,
+    )  # fmt: skip
+    steps = [
+        _step(3, "fetch", 1, StepStatus.FAILED, error="timeout", failure="timeout"),
+        _step(1, "tally", 1, StepStatus.SUCCEEDED, outputs={"v": 1}),
+        _step(2, "tally", 1, StepStatus.SUCCEEDED, outputs={"v": 2}),
+        _step(3, "fetch", 2, StepStatus.FAILED, error="boom", failure="error"),
+    ]
+    artifacts = [
+        ArtifactRecord(id=1, run_id="r1", path="/a.png", kind="screenshot", created_at=AT, node_id="fetch")
+    ]
+    events = [
+        EventRecord(id=1, run_id="r1", seq=1, kind="log", at=AT, level="info", message="hi"),
+        EventRecord(id=2, run_id="r1", seq=2, kind="node_paused", at=AT, node_id="fetch"),
+    ]
+    report = build_report(run, steps, artifacts, events)
+
+    assert [(s.step, s.attempt) for s in report.steps] == [(1, 1), (2, 1), (3, 1), (3, 2)]
+    assert report.nodes["tally"].executions == 2 and report.nodes["tally"].outputs == {"v": 2}
+    fetch = report.nodes["fetch"]
+    assert (fetch.status, fetch.attempts, fetch.executions, fetch.error) == (
+        StepStatus.FAILED, 2, 1, "boom",
+    )  # fmt: skip
+    assert report.finished and report.outputs == {} and report.step_count == 4
+    assert [log.message for log in report.logs] == ["hi"]  # logs only, not debugger events
+
+    data = report_json(report)
+    jsonschema.Draft202012Validator(run_report_json_schema()).validate(data)
+    assert data["status"] == "failed" and data["nodes"]["fetch"]["status"] == "failed"
+
+
+def test_a_queued_run_is_not_finished() -> None:
+    run = RunRecord(
+        id="r2", workflow_name="flow", status=RunStatus.QUEUED, trigger="api", priority=5,
+        queued_at=AT,
+    )  # fmt: skip
+    report = build_report(run, [], [])
+    assert not report.finished and report.nodes == {} and report.steps == []
+    jsonschema.Draft202012Validator(run_report_json_schema()).validate(report_json(report))
