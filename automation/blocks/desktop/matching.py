@@ -11,9 +11,17 @@ nothing that reaches the bar:
 3. ``inverted``: a strongly *negative* grey correlation, at every scale. A dark
    theme usually maps light to dark and dark to light monotonically, which
    flips the sign of the correlation and nothing else; the bar is stricter;
-4. ``edges``: blurred Canny edge maps of template and screen, at every scale,
-   for palette changes that are not a plain inversion. An outline match also
-   needs some grey correlation (of either sign) at its spot.
+4. ``edges``: blurred Canny edge maps of template and screen, for palette
+   changes that are not a plain inversion.  Outlines alone are weak evidence
+   (every key of a keypad has the same outline; "-" once matched "."), so an
+   edge match is only looked for where the grey evidence points at one place:
+   at each scale, the best grey correlation of one polarity, at least
+   ``EDGE_GREY_SUPPORT``, with every other place at least ``EDGE_GREY_GAP``
+   below it (a wider gap than the margin: at these grey levels look-alike
+   keys are close, and an upscaled template's outline fits rounder ones, "8"
+   on "0" at 200 %, about as well as the crisp original).  And
+   when two different places pass at different scales, the stage answers
+   nothing: a miss is an error the user sees, a wrong click is not.
 
 **Every location that could pass is scored at full resolution.**  Each scale
 is first correlated on a blurred, downscaled copy of the screen (cheap), and
@@ -23,7 +31,9 @@ insensitive to where the template falls on the coarse pixel grid, so a true
 match loses at most about 0.2 there (measured on keypads at every sub-pixel
 phase); the slack is larger than that.  When a template has too many coarse
 peaks to re-score one by one (a pattern that fits everywhere), the whole
-screen is correlated at full resolution instead.  Nothing is kept or dropped
+screen is correlated at full resolution instead.  Scans are shared between
+stages: the grey scan of one scale and polarity is reused by a later stage
+whenever it is complete for that stage's floor.  Nothing is kept or dropped
 by rank: an earlier version kept the five best coarse peaks and, on a keypad
 of near-identical buttons, dropped the true one and reported a look-alike.
 
@@ -68,6 +78,8 @@ DEFAULT_MARGIN = 0.05
 MIN_TEMPLATE_STDDEV = 6.0
 #: An edge match also needs this much grey correlation (of either sign) at its spot.
 EDGE_GREY_SUPPORT = 0.6
+#: For an edge match, every other place must correlate in grey this much less than its spot.
+EDGE_GREY_GAP = 0.2
 #: A hit this good ends the search over scales early.
 EARLY_STOP = 0.95
 #: A light/dark-swapped match must correlate at least this well.
@@ -216,23 +228,15 @@ def _coarse(image: Image, factor: int) -> Image:
 
 
 class _Feature:
-    """What is correlated: grey levels, or edge maps.  Coarse screen copies are cached.
+    """The grey screen and its blurred, shrunk copies (cached), for one search."""
 
-    The coarse edge map is computed from a half-resolution screen; the exact
-    re-scoring reads a full-resolution edge map, computed once.
-    """
-
-    def __init__(self, gray: Image, kind: str, margin: float) -> None:
+    def __init__(self, gray: Image, margin: float) -> None:
         self.gray = gray
-        self.kind = kind
         self.margin = margin
         self._cache: dict[int, Image] = {}
         # keyed by the template array's id; the array is kept so the id stays unique
         self._scores: dict[tuple[int, int], tuple[Image, FloatImage, int]] = {}
         self._spread: dict[tuple[int, int, int], FloatImage] = {}
-
-    def template(self, gray_tpl: Image) -> Image:
-        return gray_tpl if self.kind == "gray" else edge_map(gray_tpl)
 
     def coarse_template(self, gray_tpl: Image, factor: int) -> tuple[Image, int]:
         """The template through exactly the pipeline ``screen(factor)`` uses, less its rim.
@@ -243,23 +247,25 @@ class _Feature:
         two differ a lot (an exact crop scored 0.5 on the coarse map with its
         rim), so the rim (``_COARSE_RIM``) is left out; peaks are shifted back.
         """
-        if self.kind == "gray" or factor == 1:
-            coarse = _coarse(self.template(gray_tpl), factor)
-        else:
-            coarse = _coarse(edge_map(_coarse(gray_tpl, 2)), factor // 2)
+        coarse = _coarse(gray_tpl, factor)
         rim = _COARSE_RIM if min(coarse.shape[:2]) > 2 * _COARSE_RIM + 2 else 0
         return coarse[rim : coarse.shape[0] - rim, rim : coarse.shape[1] - rim], rim
 
+    def full_scores(self, gray_tpl: Image) -> FloatImage:
+        """The full-resolution correlation map of one template (cached: both polarities
+        and every floor read the same map)."""
+        import cv2
+
+        key = (id(gray_tpl), 1)
+        if key not in self._scores:
+            scores = cv2.matchTemplate(self.gray, gray_tpl, cv2.TM_CCOEFF_NORMED)
+            cv2.patchNaNs(scores, 0.0)
+            self._scores[key] = (gray_tpl, scores, 0)
+        return self._scores[key][1]
+
     def screen(self, factor: int) -> Image:
         if factor not in self._cache:
-            if self.kind == "gray":
-                self._cache[factor] = _coarse(self.gray, factor)
-            elif factor == 1:
-                self._cache[factor] = edge_map(self.gray)
-            else:
-                # Canny at half resolution: on a full 1920x1080 frame it costs more
-                # than the rest of the search
-                self._cache[factor] = _coarse(edge_map(_coarse(self.gray, 2)), factor // 2)
+            self._cache[factor] = _coarse(self.gray, factor)
         return self._cache[factor]
 
     def flat(self, factor: int, size: tuple[int, int], spread: float) -> Any:
@@ -321,14 +327,16 @@ def _coarse_factor(tw: int, th: int) -> int:
     return factor
 
 
-def _local_peaks(scores: FloatImage, floor: float) -> list[tuple[int, int]]:
-    """Every local maximum (3x3) of ``scores`` at or above ``floor``, as (x, y)."""
+def _local_peaks(scores: FloatImage, floor: float) -> tuple[Any, Any]:
+    """Every local maximum (3x3) of ``scores`` at or above ``floor``: arrays (xs, ys),
+    best first."""
     import cv2
     import numpy as np
 
     dilated = cv2.dilate(scores, np.ones((3, 3), np.uint8))
     ys, xs = np.nonzero((scores >= dilated) & (scores >= floor))
-    return list(zip(xs.tolist(), ys.tolist(), strict=True))
+    order = np.argsort(-scores[ys, xs], kind="stable")
+    return xs[order], ys[order]
 
 
 def _best_in(window: Image, template: Image, sign: int) -> tuple[int, int, float]:
@@ -350,7 +358,6 @@ def _scan(
     gray_tpl: Image,
     sign: int,
     floor: float,
-    support: _Feature | None = None,
 ) -> list[tuple[int, int, float]]:
     """Full-resolution local bests (x, y, sign * score): every one that reaches
     ``floor`` or comes within the margin of the best, plus the best one overall
@@ -358,11 +365,11 @@ def _scan(
 
     The coarse map only decides where to look; each score returned was computed
     at full resolution.  Coarse peaks are re-scored best first, in batches, and
-    a peak is skipped only when even ``COARSE_SLACK`` above its coarse score it
-    could not reach the floor nor come within the margin of the best so far.
-    With ``support`` (the grey feature, for an edge scan) a peak is also skipped
-    where the grey coarse correlation of either sign, ``COARSE_SLACK`` higher,
-    could not reach ``EDGE_GREY_SUPPORT``: the exact check would refuse it.
+    the rest are skipped only once even ``COARSE_SLACK`` above its coarse score
+    the next could not reach the floor nor come within the margin of the best
+    so far.  When more than ``MAX_REFINE`` peaks would need re-scoring (a
+    pattern that fits everywhere), the whole screen is correlated at full
+    resolution instead.
     """
     import cv2
     import numpy as np
@@ -371,62 +378,61 @@ def _scan(
     sh, sw = feature.gray.shape[:2]
     if th > sh or tw > sw or th < 3 or tw < 3:
         return []
-    full_tpl = feature.template(gray_tpl)
-    if feature.kind == "edges" and float(full_tpl.std()) < MIN_TEMPLATE_STDDEV / 2:
-        return []
+    full_tpl = gray_tpl
     factor = _coarse_factor(tw, th)
     if factor > 1:
         scores, rim = feature.coarse_scores(gray_tpl, factor)
         coarse = scores * sign
-        peaks = _local_peaks(coarse, floor - COARSE_SLACK)
-        if support is not None and peaks:
-            grey, _ = support.coarse_scores(gray_tpl, factor)
-            near = cv2.dilate(np.abs(grey), np.ones((3, 3), np.uint8))
-            bar = EDGE_GREY_SUPPORT - COARSE_SLACK
-            gh, gw = near.shape[:2]
-            peaks = [(x, y) for x, y in peaks if near[min(y, gh - 1), min(x, gw - 1)] >= bar]
-        if len(peaks) <= MAX_REFINE:
-            if not peaks:
-                _, _, _, (tx, ty) = cv2.minMaxLoc(coarse)
-                peaks = [(int(tx), int(ty))]
-            peaks.sort(key=lambda p: -float(coarse[p[1], p[0]]))
-            found: dict[tuple[int, int], float] = {}
-            best = -1.0
-            full = feature.screen(1) if feature.kind == "edges" else feature.gray
-            for start in range(0, len(peaks), _REFINE_BATCH):
-                batch = peaks[start : start + _REFINE_BATCH]
-                bound = max(floor, best - feature.margin)
-                if found and coarse[batch[0][1], batch[0][0]] + COARSE_SLACK < bound:
-                    break
-                corners = [((x - rim) * factor, (y - rim) * factor) for x, y in batch]
-                pad = factor + _REFINE_PAD
-                if factor >= 4:
-                    # a half-resolution pass first: 4x cheaper, and sharper than the
-                    # coarse map, so few places go on to full resolution
-                    mid, mid_rim = feature.coarse_template(gray_tpl, 2)
-                    halves = _best_near(
-                        feature.screen(2),
-                        mid,
-                        [(x // 2 + mid_rim, y // 2 + mid_rim) for x, y in corners],
-                        factor // 2 + _REFINE_PAD,
-                        sign,
-                    )
-                    kept = [
-                        ((x - mid_rim) * 2, (y - mid_rim) * 2)
-                        for x, y, score in halves
-                        if score + MID_SLACK >= bound
-                    ]
-                    corners, pad = kept or ([] if found else corners[:1]), 2 + _REFINE_PAD
-                for x, y, score in _best_near(full, full_tpl, corners, pad, sign):
-                    found[(x, y)] = score
-                    best = max(best, score)
+        xs, ys = _local_peaks(coarse, floor - COARSE_SLACK)
+        if not len(xs):
+            _, _, _, (tx, ty) = cv2.minMaxLoc(coarse)
+            xs, ys = np.array([tx]), np.array([ty])
+        levels = coarse[ys, xs].tolist()
+        peaks = list(zip(xs.tolist(), ys.tolist(), strict=True))
+        found: dict[tuple[int, int], float] = {}
+        best = -1.0
+        full = feature.gray
+        for start in range(0, len(peaks), _REFINE_BATCH):
+            bound = max(floor, best - feature.margin)
+            if found and levels[start] + COARSE_SLACK < bound:
+                return [(x, y, s) for (x, y), s in found.items()]
+            if start >= MAX_REFINE:
+                break  # too many places could still pass: one full-resolution pass
+            batch = peaks[start : start + _REFINE_BATCH]
+            corners = [((x - rim) * factor, (y - rim) * factor) for x, y in batch]
+            pad = factor + _REFINE_PAD
+            if factor >= 4:
+                # a half-resolution pass first: 4x cheaper, and sharper than the
+                # coarse map, so few places go on to full resolution
+                mid, mid_rim = feature.coarse_template(gray_tpl, 2)
+                halves = _best_near(
+                    feature.screen(2),
+                    mid,
+                    [(x // 2 + mid_rim, y // 2 + mid_rim) for x, y in corners],
+                    factor // 2 + _REFINE_PAD,
+                    sign,
+                )
+                kept = [
+                    ((x - mid_rim) * 2, (y - mid_rim) * 2)
+                    for x, y, score in halves
+                    if score + MID_SLACK >= bound
+                ]
+                corners, pad = kept or ([] if found else corners[:1]), 2 + _REFINE_PAD
+            for x, y, score in _best_near(full, full_tpl, corners, pad, sign):
+                found[(x, y)] = score
+                best = max(best, score)
+        else:
             return [(x, y, s) for (x, y), s in found.items()]
     # small template, or a pattern that fits everywhere: correlate at full resolution
-    scores = cv2.matchTemplate(feature.screen(1), full_tpl, cv2.TM_CCOEFF_NORMED)
-    scores = np.nan_to_num(scores * sign, nan=-1.0)
+    scores = feature.full_scores(full_tpl)
+    if sign < 0:
+        scores = -scores
     _, high, _, (hx, hy) = cv2.minMaxLoc(scores)
-    peaks = _local_peaks(scores, min(floor, high - feature.margin))
-    return [(x, y, float(scores[y, x])) for x, y in peaks] + [(int(hx), int(hy), float(high))]
+    xs, ys = _local_peaks(scores, min(floor, high - feature.margin))
+    places: list[tuple[int, int, float]] = list(
+        zip(xs.tolist(), ys.tolist(), scores[ys, xs].tolist(), strict=True)
+    )
+    return [*places, (int(hx), int(hy), float(high))]
 
 
 def _best_near(
@@ -467,13 +473,18 @@ def _best_near(
     if sign < 0:
         scores = -scores
     span_y, span_x = height - th + 1, width - tw + 1
-    found = []
-    for index, (x0, y0) in enumerate(origins):
-        r, c = divmod(index, columns)
-        block = scores[r * height : r * height + span_y, c * width : c * width + span_x]
-        py, px = np.unravel_index(int(np.argmax(block)), block.shape)
-        found.append((x0 + int(px), y0 + int(py), float(block[py, px])))
-    return found
+    # every tile's own block of the result, side by side: (rows, columns, span_y * span_x)
+    grid = np.full((rows * height, columns * width), -np.inf, np.float32)
+    grid[: scores.shape[0], : scores.shape[1]] = scores
+    blocks = grid.reshape(rows, height, columns, width)[:, :span_y, :, :span_x]
+    blocks = blocks.transpose(0, 2, 1, 3).reshape(rows * columns, span_y * span_x)
+    flat_best = np.argmax(blocks[: len(origins)], axis=1)
+    values = blocks[np.arange(len(origins)), flat_best].tolist()
+    pys, pxs = np.divmod(flat_best, span_x)
+    return [
+        (x0 + px, y0 + py, value)
+        for (x0, y0), px, py, value in zip(origins, pxs.tolist(), pys.tolist(), values, strict=True)
+    ]
 
 
 def find(
@@ -530,10 +541,30 @@ class _Search:
         self.confidence = confidence
         self.margin = margin
         self.color = color and screen.ndim == 3 and template.ndim == 3
-        self.gray = _Feature(to_gray(screen), "gray", margin)
+        self.gray = _Feature(to_gray(screen), margin)
         self.gray_tpl = to_gray(template)
-        self._edges: _Feature | None = None
         self._tpls: dict[float, Image] = {}
+        self._scans: dict[tuple[float, int], tuple[float, list[tuple[int, int, float]]]] = {}
+
+    def scan(self, scale: float, sign: int, floor: float) -> list[tuple[int, int, float]]:
+        """``_scan`` of the grey template at ``scale``, reusing an earlier scan of the same
+        polarity when it is complete for ``floor``: its floor was no higher, or its best
+        cleared its floor by the margin (then every place within the margin of the best,
+        the only ones a lower floor could add that matter, was re-scored already)."""
+        known = self._scans.get((scale, sign))
+        if known is not None:
+            done_floor, places = known
+            best = max((p[2] for p in places), default=-1.0)
+            if done_floor <= floor or best - self.margin >= done_floor:
+                return places
+        places = _scan(self.gray, self._template(scale), sign, floor)
+        self._scans[(scale, sign)] = (floor, places)
+        return places
+
+    def _template(self, scale: float) -> Image:
+        if scale not in self._tpls:
+            self._tpls[scale] = _resize(self.gray_tpl, scale)
+        return self._tpls[scale]
 
     def stage(
         self, stage: str, scales: list[float], result: SearchResult
@@ -555,40 +586,76 @@ class _Search:
                     found.append(match)
             if found and max(m.score for m in found) >= max(bar, EARLY_STOP):
                 break
-        return _distinct(found), bar
+        distinct = _distinct(found)
+        if stage == "edges" and len(distinct) > 1:
+            # outlines of different places at different scales: the edge evidence
+            # does not single out one place, and a guess is worse than not found
+            return [], bar
+        return distinct, bar
 
     def _at_scale(self, stage: str, scale: float, floor: float) -> list[Match]:
-        if scale not in self._tpls:
-            self._tpls[scale] = _resize(self.gray_tpl, scale)
-        tpl = self._tpls[scale]
+        tpl = self._template(scale)
         th, tw = tpl.shape[:2]
         if stage == "edges":
-            raw = self._scan_edges(tpl, floor)
+            raw = self._scan_edges(scale, floor)
             method = "edges"
         else:
             sign = -1 if stage == "inverted" else 1
-            raw = _scan(self.gray, tpl, sign, floor)
+            raw = self.scan(scale, sign, floor)
             method = "inverted" if sign < 0 else "gray"
+        if not raw:
+            return []
+        # the places that pass the floor, and the best one (evidence when nothing passes)
+        top = max(raw, key=lambda p: p[2])
+        raw = [p for p in raw if p[2] >= floor] or [top]
         matches = [Match(x, y, tw, th, score, scale, method) for x, y, score in raw]
         if method == "gray" and self.color:
             matches = [self._colour(m) if m.score >= floor else m for m in matches]
         return matches
 
-    def _scan_edges(self, tpl: Image, floor: float) -> list[tuple[int, int, float]]:
-        if self._edges is None:
-            self._edges = _Feature(self.gray.gray, "edges", self.margin)
+    def _scan_edges(self, scale: float, floor: float) -> list[tuple[int, int, float]]:
+        """The edge fallback: outlines that agree where the grey evidence points.
+
+        Blurred edges of any text correlate fairly well with other text, and a
+        button's outline with every other button's: outline matching alone
+        picked the "." key for the "-" key.  So an edge match counts only at
+        the place that is the one clear grey match at this scale: the best grey
+        correlation of one polarity, at least ``EDGE_GREY_SUPPORT``, with every
+        other place at least ``EDGE_GREY_GAP`` below it.  There the edge maps are compared
+        at full resolution; anywhere else, or when the grey evidence is split
+        between look-alikes, there is no edge match (not found, never a guess).
+        """
+        tpl = self._template(scale)
+        th, tw = tpl.shape[:2]
+        edge_tpl = edge_map(tpl)
+        if float(edge_tpl.std()) < MIN_TEMPLATE_STDDEV / 2:
+            return []
         kept = []
-        for x, y, score in _scan(self._edges, tpl, 1, floor, support=self.gray):
-            if score < floor:
+        gap = max(self.margin, EDGE_GREY_GAP)
+        for sign in (1, -1):
+            places = self.scan(scale, sign, EDGE_GREY_SUPPORT - self.margin)
+            if not places:
                 continue
-            # an outline match must also be a plausible grey match (either polarity):
-            # blurred edges of any text correlate fairly well with other text
-            window = self.gray.gray[max(0, y - 1) : y + tpl.shape[0] + 1, max(0, x - 1) :]
-            window = window[:, : tpl.shape[1] + 2]
-            _, _, positive = _best_in(window, tpl, 1)
-            _, _, negative = _best_in(window, tpl, -1)
-            if max(positive, negative) >= EDGE_GREY_SUPPORT:
-                kept.append((x, y, score))
+            bx, by, grey = max(places, key=lambda p: p[2])
+            if grey < EDGE_GREY_SUPPORT:
+                continue
+            if gap > self.margin:  # every rival down to the gap, re-scored
+                places = self.scan(scale, sign, grey - gap)
+            here = Match(bx, by, tw, th, grey, 1.0, "gray")
+            if any(
+                score >= grey - gap and not here.same_place(Match(x, y, tw, th, score, 1.0, "gray"))
+                for x, y, score in places
+            ):
+                continue  # the grey evidence does not single out one place
+            # Canny needs a few pixels of context around the window it is compared in
+            context = _REFINE_PAD + 4
+            x0, y0 = max(0, bx - context), max(0, by - context)
+            edges = edge_map(self.gray.gray[y0 : by + th + context, x0 : bx + tw + context])
+            wx, wy = max(0, bx - _REFINE_PAD - x0), max(0, by - _REFINE_PAD - y0)
+            window = edges[wy : by - y0 + th + _REFINE_PAD, wx : bx - x0 + tw + _REFINE_PAD]
+            x, y, score = _best_in(window, edge_tpl, 1)
+            if score >= floor:
+                kept.append((x0 + wx + x, y0 + wy + y, score))
         return kept
 
     def _colour(self, found: Match) -> Match:
