@@ -1,6 +1,7 @@
 """Image targeting on real keypads: Deskpilot against plain OpenCV and pyautogui, in one run.
 
     .venv/bin/python -m tests.benchmarks.bench_targeting [--quick] [--apps a,b] [--json PATH]
+        [--every K] [--no-resolvers] [--a11y-buttons N] [--ocr-buttons N]
 
 Starts its own Xvfb (1920x1080x24), a session bus and the accessibility bus,
 and real calculators from Debian: galculator (GTK 3), qalculate-gtk (GTK 3)
@@ -43,6 +44,16 @@ those boxes are multiplied by the scale to get screen pixels.
 * pyautogui: ``pyautogui.locateOnScreen(confidence=0.9)`` with OpenCV (its
   own Pillow grab); None is "not found".
 
+Each is timed twice: wall clock (``ms``) and the CPU time of this process
+(``cpu``, every thread; ``time.process_time``), since on a loaded machine
+the wall clock mostly measures the wait for a core.
+
+**Other resolvers**, at the second window position of every configuration:
+accessibility (``accessibility.find`` by name in a child process on the
+apps' bus, as an ``accessibility`` anchor resolves; only names one button
+carries) and OCR (grab, ``ocr.read_screen``, ``ocr.find_one`` on the
+button's label, as a ``text`` anchor resolves; only alphanumeric labels).
+
 A hit is a chosen centre inside the true box; anything else it answered is
 a wrong hit.  **Not-found** time: Deskpilot on the 16 keys of a synthetic
 keypad drawn with OpenCV's Hershey font (shaped like buttons, absent from
@@ -58,6 +69,7 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -69,7 +81,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from tests.helpers.desktop_apps import App, Button, DesktopSession
+from tests.helpers.desktop_apps import ROOT, App, Button, DesktopSession
 from tests.helpers.xvfb import start_xvfb
 
 POSITIONS = ((40, 60), (610, 250), (1100, 430))
@@ -101,10 +113,12 @@ def configs(quick: bool) -> list[Config]:
 class Tally:
     outcomes: Counter[str] = field(default_factory=Counter)
     times: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
 
-    def add(self, outcome: str, seconds: float) -> None:
+    def add(self, outcome: str, seconds: float, cpu_seconds: float = float("nan")) -> None:
         self.outcomes[outcome] += 1
         self.times.append(seconds * 1000)
+        self.cpu.append(cpu_seconds * 1000)
 
     @property
     def cases(self) -> int:
@@ -115,6 +129,9 @@ class Tally:
 
     def median(self) -> float:
         return statistics.median(self.times) if self.times else float("nan")
+
+    def median_cpu(self) -> float:
+        return statistics.median(self.cpu) if self.cpu else float("nan")
 
 
 def keyed(buttons: list[Button]) -> dict[tuple[str, str, int], Button]:
@@ -246,6 +263,15 @@ def main() -> int:
     parser.add_argument(
         "--every", type=int, default=1, help="use every K-th button only (a shorter run)"
     )
+    parser.add_argument(
+        "--no-resolvers", action="store_true", help="skip the accessibility and OCR timings"
+    )
+    parser.add_argument(
+        "--a11y-buttons", type=int, default=12, help="buttons resolved over AT-SPI per config"
+    )
+    parser.add_argument(
+        "--ocr-buttons", type=int, default=4, help="buttons resolved by OCR per config"
+    )
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="deskpilot-bench-targeting-"))
     display = start_xvfb(xauthority_dir=folder)
@@ -253,9 +279,10 @@ def main() -> int:
     session = DesktopSession(display)
     tallies: dict[tuple[str, str, str], Tally] = defaultdict(Tally)  # (method, config, crop)
     per_app: dict[tuple[str, str], Tally] = defaultdict(Tally)  # (method, app) at 100 % light
+    resolvers: dict[tuple[str, str], Tally] = defaultdict(Tally)  # (a11y or ocr, scale/theme)
     cases: list[dict[str, Any]] = []
     wrong: list[str] = []
-    not_found: dict[str, list[float]] = {}
+    not_found: dict[str, list[tuple[float, float]]] = {}
     started = time.monotonic()
     try:
         methods = Methods()
@@ -287,17 +314,19 @@ def main() -> int:
                         find = getattr(
                             methods, "pyautogui_locate" if method == "pyautogui" else method
                         )
-                        begin = time.perf_counter()
+                        begin, cpu = time.perf_counter(), time.process_time()
                         answer = find(template)
                         seconds = time.perf_counter() - begin
+                        cpu_seconds = time.process_time() - cpu
                         outcome = judge(answer, real)
                         group = f"{config.scale * 100:.0f}% {'dark' if config.dark else 'light'}"
-                        tallies[(method, group, crop)].add(outcome, seconds)
+                        tallies[(method, group, crop)].add(outcome, seconds, cpu_seconds)
                         if config.scale == 1.0 and not config.dark:
-                            per_app[(method, key)].add(outcome, seconds)
+                            per_app[(method, key)].add(outcome, seconds, cpu_seconds)
                         row[method] = {
                             "outcome": outcome,
                             "ms": round(seconds * 1000, 2),
+                            "cpu_ms": round(cpu_seconds * 1000, 2),
                             "point": answer[1],
                         }
                         if method == "deskpilot" and outcome == "wrong":
@@ -309,28 +338,115 @@ def main() -> int:
                     cases.append(row)
                 if config == Config(1.0, False, 0):
                     not_found[key] = measure_not_found(methods)
+                group = f"{config.scale * 100:.0f}% {'dark' if config.dark else 'light'}"
+                if not args.no_resolvers and config.position == 1:
+                    for outcome, wall, cpu_ms in measure_a11y(app, truth, args.a11y_buttons):
+                        resolvers[("accessibility", group)].add(outcome, wall / 1000, cpu_ms / 1000)
+                    for outcome, wall, cpu_ms in measure_ocr(truth, args.ocr_buttons):
+                        resolvers[("ocr", group)].add(outcome, wall / 1000, cpu_ms / 1000)
                 app.close()
                 log(f"  {config.label}: done ({time.monotonic() - started:.0f} s)")
     finally:
         session.stop()
         display.stop()
     report(tallies, per_app, not_found, wrong, args)
+    report_resolvers(resolvers)
     if args.json:
         args.json.write_text(json.dumps({"cases": cases, "not_found_ms": not_found}, indent=1))
     return 1 if wrong else 0
 
 
-def measure_not_found(methods: Methods) -> list[float]:
-    """Deskpilot on keys absent from the screen (a synthetic OpenCV keypad), ms each."""
+def spread(names: list[tuple[str, str, int]], count: int) -> list[tuple[str, str, int]]:
+    """``count`` of ``names``, evenly spread over them (all when there are fewer)."""
+    if len(names) <= count:
+        return names
+    step = len(names) / count
+    return [names[int(i * step)] for i in range(count)]
+
+
+def measure_a11y(
+    app: App, truth: dict[tuple[str, str, int], Button], count: int
+) -> list[tuple[str, float, float]]:
+    """AT-SPI resolution of buttons by name: (outcome, wall ms, cpu ms) each.
+
+    Only names one button carries (an accessibility anchor naming a shared name
+    is an ambiguity error by design, which says nothing about speed).  A hit is
+    an element whose centre lies in the button's true box.
+    """
+    unique = [k for k in truth if k[2] == 0 and (k[0], k[1], 1) not in truth and k[0].strip()]
+    chosen = spread(sorted(unique), count)
+    if not chosen:
+        return []
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.benchmarks._a11y_timing", app.spec.bus_name]
+        + [name for name, _, _ in chosen],
+        cwd=ROOT,
+        env=app.session.env(PYTHONPATH=os.environ.get("PYTHONPATH", str(ROOT))),
+        capture_output=True,
+        timeout=300,
+        check=False,
+    )
+    if done.returncode != 0:
+        log(f"accessibility timing failed: {done.stderr.decode(errors='replace')[-800:]}")
+        return []
+    out = []
+    for (name, outcome, wall, cpu, centre), key in zip(
+        json.loads(done.stdout.decode().strip().splitlines()[-1]), chosen, strict=True
+    ):
+        assert name == key[0]
+        if outcome == "found":
+            outcome = "hit" if centre and truth[key].contains(*centre) else "wrong"
+        out.append((outcome, float(wall), float(cpu)))
+    return out
+
+
+def measure_ocr(
+    truth: dict[tuple[str, str, int], Button], count: int
+) -> list[tuple[str, float, float]]:
+    """OCR resolution of buttons by their label, as a ``text`` anchor does it: grab the
+    screen, read it window by window, find the phrase fuzzily.  (outcome, wall, cpu).
+
+    Labels read alike in two places (a digit also shown on the display) are an
+    ambiguity error by design; they are counted as such.
+    """
+    from automation.blocks.desktop import display, ocr
+
+    labels = [k for k in truth if k[2] == 0 and (k[0], k[1], 1) not in truth]
+    labels = [k for k in labels if k[0].isalnum() and len(k[0]) <= 6]
+    out = []
+    for key in spread(sorted(labels), count):
+        begin, cpu = time.perf_counter(), time.process_time()
+        try:
+            screen, origin = display.grab(None)
+            words = ocr.read_screen(screen, origin)
+            hit = ocr.find_one(words, key[0])
+            if hit is None:
+                outcome = "not found"
+            else:
+                outcome = "hit" if truth[key].contains(*hit.box.center) else "wrong"
+        except ocr.AmbiguousText:
+            outcome = "ambiguous"
+        except ocr.OcrUnavailable as exc:
+            log(f"OCR timing skipped: {exc}")
+            return out
+        wall = (time.perf_counter() - begin) * 1000
+        out.append((outcome, wall, (time.process_time() - cpu) * 1000))
+    return out
+
+
+def measure_not_found(methods: Methods) -> list[tuple[float, float]]:
+    """Deskpilot on keys absent from the screen (a synthetic OpenCV keypad): (wall, cpu)
+    ms each."""
     from tests.unit.automation.desktop.test_keypad import crop, keypad
 
     screen, boxes = keypad()
     times = []
     for box in boxes.values():
         template = crop(screen, box, glyph=False)
-        begin = time.perf_counter()
+        begin, cpu = time.perf_counter(), time.process_time()
         outcome, _ = methods.deskpilot(template)
-        times.append((time.perf_counter() - begin) * 1000)
+        wall = (time.perf_counter() - begin) * 1000
+        times.append((wall, (time.process_time() - cpu) * 1000))
         if outcome == "answer":
             log(f"not-found case answered anyway: {box}")
     return times
@@ -339,7 +455,7 @@ def measure_not_found(methods: Methods) -> list[float]:
 def report(
     tallies: dict[tuple[str, str, str], Tally],
     per_app: dict[tuple[str, str], Tally],
-    not_found: dict[str, list[float]],
+    not_found: dict[str, list[tuple[float, float]]],
     wrong: list[str],
     args: argparse.Namespace,
 ) -> None:
@@ -351,7 +467,7 @@ def report(
     )
     head = f"{'config':<12} {'crop':<6} {'cases':>5} |"
     for method in METHODS:
-        head += f" {method + ' hit/wrong %':>22} {'ms':>6} |"
+        head += f" {method + ' hit/wrong %':>22} {'ms':>6} {'cpu':>5} |"
     out.write(head + "  deskpilot ambiguous/not found %\n")
     out.write("-" * len(head) + "\n")
     groups = sorted(
@@ -362,15 +478,36 @@ def report(
         line = f"{group:<12} {crop:<6} {tallies[('deskpilot', group, crop)].cases:>5} |"
         for method in METHODS:
             t = tallies[(method, group, crop)]
-            line += f" {t.rate('hit'):>13.1f} / {t.rate('wrong'):>5.1f} {t.median():>6.1f} |"
+            line += (
+                f" {t.rate('hit'):>13.1f} / {t.rate('wrong'):>5.1f} {t.median():>6.1f}"
+                f" {t.median_cpu():>5.1f} |"
+            )
         d = tallies[("deskpilot", group, crop)]
         line += f"  {d.rate('ambiguous'):.1f} / {d.rate('not found') + d.rate('uniform'):.1f}\n"
         out.write(line)
+    out.write("\nPer scale and theme (whole and glyph crops together):\n")
+    pooled: dict[tuple[str, str], Tally] = defaultdict(Tally)
+    for (method, group, _), t in tallies.items():
+        pooled[(method, group)].outcomes.update(t.outcomes)
+        pooled[(method, group)].times += t.times
+        pooled[(method, group)].cpu += t.cpu
+    out.write(head.replace(f" {'crop':<6}", "       ") + "\n")
+    for group in sorted(
+        {g for _, g in pooled}, key=lambda g: (g.split()[1], float(g[:-1].split("%")[0]))
+    ):
+        line = f"{group:<12}        {pooled[('deskpilot', group)].cases:>5} |"
+        for method in METHODS:
+            t = pooled[(method, group)]
+            line += (
+                f" {t.rate('hit'):>13.1f} / {t.rate('wrong'):>5.1f} {t.median():>6.1f}"
+                f" {t.median_cpu():>5.1f} |"
+            )
+        out.write(line + "\n")
     out.write("\nAt 100 % light (three window positions), per app:\n")
     for (method, key), t in sorted(per_app.items(), key=lambda i: (i[0][1], i[0][0])):
         out.write(
             f"  {key:<12} {method:<10} hit {t.rate('hit'):5.1f} %  wrong {t.rate('wrong'):5.1f} %"
-            f"  median {t.median():6.1f} ms  ({t.cases} cases)\n"
+            f"  median {t.median():6.1f} ms (cpu {t.median_cpu():5.1f})  ({t.cases} cases)\n"
         )
     out.write("\nTotals over every scale and theme:\n")
     for method in METHODS:
@@ -379,18 +516,46 @@ def report(
             if m == method:
                 total.outcomes.update(t.outcomes)
                 total.times += t.times
+                total.cpu += t.cpu
         out.write(
             f"  {method:<10} hit {total.rate('hit'):5.1f} %  wrong {total.rate('wrong'):5.1f} %"
+            f"  median {total.median():6.1f} ms (cpu {total.median_cpu():5.1f})"
             f"  ({total.cases} cases; {dict(total.outcomes)})\n"
         )
     out.write("\nDeskpilot not found (16 keys absent from the app's screen, 100 % light):\n")
-    for key, times in not_found.items():
+    for key, pairs in not_found.items():
+        walls, cpus = [w for w, _ in pairs], [c for _, c in pairs]
         out.write(
-            f"  {key:<12} median {statistics.median(times):6.1f} ms  max {max(times):6.1f} ms\n"
+            f"  {key:<12} median {statistics.median(walls):6.1f} ms  max {max(walls):6.1f} ms"
+            f"  cpu median {statistics.median(cpus):6.1f} ms  max {max(cpus):6.1f} ms\n"
         )
     out.write(f"Deskpilot wrong hits: {len(wrong)}\n")
     for line in wrong[:20]:
         out.write(f"  {line}\n")
+
+
+def report_resolvers(resolvers: dict[tuple[str, str], Tally]) -> None:
+    """Accessibility and OCR resolution of the same buttons, per scale and theme."""
+    if not resolvers:
+        return
+    out = sys.stdout
+    out.write(
+        "\nAccessibility (AT-SPI find by name) and OCR (grab + read + fuzzy find) resolution,"
+        " at the second window position:\n"
+    )
+    out.write(
+        f"  {'resolver':<14} {'config':<12} {'cases':>5}  {'hit %':>6} {'wrong %':>7}"
+        f"  {'median ms':>9} {'cpu ms':>7}  outcomes\n"
+    )
+    for (resolver, group), t in sorted(
+        resolvers.items(),
+        key=lambda i: (i[0][0], i[0][1].split()[1], float(i[0][1].split("%")[0])),
+    ):
+        out.write(
+            f"  {resolver:<14} {group:<12} {t.cases:>5}  {t.rate('hit'):>6.1f} "
+            f"{t.rate('wrong'):>7.1f}  {t.median():>9.1f} {t.median_cpu():>7.1f}"
+            f"  {dict(t.outcomes)}\n"
+        )
 
 
 if __name__ == "__main__":
