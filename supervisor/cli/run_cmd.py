@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
+from click.shell_completion import CompletionItem
 
 from automation.engine.debugger import DEFAULT_PAUSE_TIMEOUT, Breakpoints
 from automation.errors import DeskpilotError
@@ -30,6 +31,27 @@ def parse_inputs(pairs: tuple[str, ...]) -> dict[str, str]:
             raise click.BadParameter(f"'{pair}' is not NAME=VALUE", param_hint="--input")
         values[name.strip()] = value
     return values
+
+
+def complete_node_id(
+    ctx: click.Context, param: click.Parameter, incomplete: str
+) -> list[CompletionItem]:
+    """Shell completion of ``--break`` and ``--from``: the nodes of the FILE already typed."""
+    # while an option's value is completed, click leaves the FILE argument in ctx.args
+    file = ctx.params.get("file") or next(iter(ctx.args), None)
+    if file is None:
+        return []
+    try:
+        from automation.loader import read_workflow_file
+
+        nodes = read_workflow_file(Path(file)).workflow.nodes
+    except Exception:  # completion must never print a traceback into the shell
+        return []
+    return [
+        CompletionItem(node_id, help=node.title or node.block)
+        for node_id, node in nodes.items()
+        if node_id.startswith(incomplete)
+    ]
 
 
 def answerable(break_timeout: float | None) -> bool:
@@ -108,6 +130,7 @@ def report(run: LocalRun, paths: DeskpilotPaths) -> dict[str, Any]:
     "breaks",
     multiple=True,
     metavar="NODE",
+    shell_complete=complete_node_id,
     help="Pause before this node and take debugger commands from the terminal; repeat for more.",
 )
 @click.option(
@@ -127,6 +150,7 @@ def report(run: LocalRun, paths: DeskpilotPaths) -> dict[str, Any]:
     "--from",
     "run_from",
     metavar="NODE",
+    shell_complete=complete_node_id,
     help="Run from here: run NODE and what follows, reusing the outputs of the nodes before "
     "it (and the inputs) of the workflow's last finished run.",
 )

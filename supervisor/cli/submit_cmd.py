@@ -26,7 +26,7 @@ from automation.errors import DeskpilotError, WorkflowError
 from supervisor.cli import output
 from supervisor.cli.debug_prompt import TerminalPrompt
 from supervisor.cli.history_cmd import complete_run_id, resolve_run_id
-from supervisor.cli.run_cmd import parse_inputs, with_saved_breakpoints
+from supervisor.cli.run_cmd import complete_node_id, parse_inputs, with_saved_breakpoints
 from supervisor.paths import DeskpilotPaths
 
 if TYPE_CHECKING:  # the API client loads when the command runs, not for '--help'
@@ -62,6 +62,7 @@ _PAUSE_POLL = 1.0
     "breaks",
     multiple=True,
     metavar="NODE",
+    shell_complete=complete_node_id,
     help="Pause before this node (repeat for more); with --wait the terminal answers, "
     "otherwise the window's debug panel.",
 )
@@ -82,6 +83,7 @@ _PAUSE_POLL = 1.0
     "--from",
     "run_from",
     metavar="NODE",
+    shell_complete=complete_node_id,
     help="Run from here: NODE and what follows run from the file as it is now, reusing the "
     "outputs of the nodes before it and the inputs of the workflow's last finished run.",
 )

@@ -317,6 +317,18 @@ def test_completion_offers_run_ids_by_prefix(home: Path) -> None:
     )
     assert "plain,data.template" in blocks.stdout.splitlines(), blocks.stdout + blocks.stderr
 
+    words = f"deskpilot run {EXAMPLES / 'hello.yaml'} --break g"
+    env = {"_DESKPILOT_COMPLETE": "bash_complete", "COMP_WORDS": words, "COMP_CWORD": "4"}
+    nodes = subprocess.run(
+        [sys.executable, "-c", "from supervisor.cli.main import cli; cli(prog_name='deskpilot')"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        env={**os.environ, "DESKPILOT_HOME": str(home), **env},
+    )
+    assert nodes.stdout.splitlines() == ["plain,greet"], nodes.stdout + nodes.stderr
+
 
 NUMBERS_IN_A_COMMAND = """\
 deskpilot: 1
