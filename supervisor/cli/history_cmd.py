@@ -271,16 +271,46 @@ _RERUN_MODES = {"start": "start", "failed-node": "failed_node", "current": "curr
     "--file",
     "path",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="With --from current: run this file instead of the workflow's own.",
+    help="With --from current or --node: run this file (as edited since) instead of the "
+    "workflow's own version.",
+)
+@click.option(
+    "--node",
+    metavar="NODE",
+    help="Run from here: NODE and what follows run again, reusing the outputs of the steps "
+    "before it (the same version, or --file).",
+)
+@click.option(
+    "--break",
+    "breaks",
+    multiple=True,
+    metavar="NODE",
+    help="Pause before this node (repeat for more); the window's debug panel answers.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def runs_rerun(run_id: str, mode: str, path: Path | None, as_json: bool) -> None:
+def runs_rerun(
+    run_id: str,
+    mode: str,
+    path: Path | None,
+    node: str | None,
+    breaks: tuple[str, ...],
+    as_json: bool,
+) -> None:
     """Queue a run again with the same inputs (needs the supervisor)."""
-    if path is not None and mode != "current":
-        raise click.UsageError("--file goes with --from current")
+    if node is not None and mode != "start":
+        raise click.UsageError("--node runs from that node: leave out --from")
+    if path is not None and mode != "current" and node is None:
+        raise click.UsageError("--file goes with --from current or --node")
     run_id = resolve_run_id(run_id)
+    chosen = "from_node" if node is not None else _RERUN_MODES[mode]
     with _client() as client:
-        submitted = client.rerun(run_id, _RERUN_MODES[mode], path=path)  # type: ignore[arg-type]
+        submitted = client.rerun(
+            run_id,
+            chosen,  # type: ignore[arg-type]
+            path=path,
+            node=node,
+            breakpoints=breaks,
+        )
     if as_json:
         output.emit_json(submitted.model_dump(mode="json"))
         return

@@ -35,6 +35,12 @@ def test_submit_pauses_takes_commands_and_runs_from_here(
     assert report["trigger"] == f"rerun:{first['run_id']}"
     assert report["outputs"] == {"echoed": "edited"}
     assert list(report["nodes"]) == ["second"]
+    # the same from a run id alone: 'runs rerun RUN --node NODE'
+    queued = deskpilot_cli(home, "runs", "rerun", first["run_id"][:10], "--node", "second", "--json")
+    assert queued.returncode == 0, queued.stderr
+    rerun_id = json.loads(queued.stdout)["run_id"]
+    waited = json.loads(deskpilot_cli(home, "runs", "wait", rerun_id, "--json").stdout)
+    assert (waited["outputs"], list(waited["nodes"])) == ({"echoed": "edited"}, ["second"])
 
     # a breakpoint saved in the file pauses a submitted run too
     flow.write_text(
