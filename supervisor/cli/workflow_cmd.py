@@ -247,10 +247,18 @@ def gui_cmd(files: tuple[Path, ...], gallery: bool) -> None:
     import subprocess
 
     from supervisor.interpreter import module_args
+    from supervisor.paths import DeskpilotPaths
 
-    # The GUI is a separate process: nothing under supervisor/ may import Qt.
+    # The GUI is a separate process: nothing under supervisor/ may import Qt.  It outlives
+    # this command, so it must not hold the terminal's (or a pipe's) stdout: a script that
+    # runs 'deskpilot gui | tee' would wait for the window to close.  Its log goes to a file.
     extra = ["--gallery"] if gallery else []
-    process = subprocess.Popen(
-        [sys.executable, *module_args("app"), *extra, *map(str, files)], start_new_session=True
-    )
-    output.line(f"Deskpilot window started (pid {process.pid})")
+    log_dir = DeskpilotPaths.from_env().log_dir
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / "gui.log"
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, *module_args("app"), *extra, *(str(f.resolve()) for f in files)],
+            start_new_session=True, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+        )  # fmt: skip
+    output.line(f"Deskpilot window started (pid {process.pid}); its log: {log_path}")
