@@ -9,7 +9,7 @@ artifact events (the usual case) is framed with ``BEGIN IMMEDIATE``/``COMMIT``
 on the driver directly; a batch that starts or finishes a run goes through
 SQLAlchemy, whose Core statements those events use.
 
-In a fleet the writer is fenced (``fence_for``): events of a run that is no
+On a shared server the writer is fenced (``fence_for``): events of a run that is no
 longer this supervisor's (taken back after its lease expired, or its lease
 ran out while this process was frozen) are dropped, not written into the
 history the new owner is writing.

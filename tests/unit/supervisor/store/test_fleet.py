@@ -390,6 +390,8 @@ def test_a_supervisor_that_lost_a_run_records_none_of_its_events(
     store_factory: StoreFactory, clock: FakeClock
 ) -> None:
     first, second = store_factory(clock=clock), store_factory(clock=clock)
+    if first.engine.dialect.name == "sqlite":
+        pytest.skip("events are fenced on a shared server; a SQLite file has one supervisor")
     first.register_supervisor("a" * 32, host="pc-1")
     second.register_supervisor("b" * 32, host="pc-2")
     (run_id,) = queue(first)
