@@ -44,6 +44,8 @@ class DebugPanel(QWidget):
 
     #: a sentence for the status bar
     message = Signal(str)
+    #: a pause is shown (the run panels give the values room)
+    pause_shown = Signal()
 
     def __init__(self, link: SupervisorLink, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -116,6 +118,7 @@ class DebugPanel(QWidget):
         self._left = float(left) if isinstance(left, int | float) else None
         self._where_text = f"Paused before '{self.node_id}' (step {step}, {reason})"
         self._tick()
+        self.pause_shown.emit()
         self.values.clear()
         for key, title, editable in SECTIONS:
             values = pause.get(key) or {}

@@ -41,6 +41,10 @@ def dock_height(window_height: int) -> int:
     return max(150, min(300, window_height // 5))
 
 
+#: how tall the run panel grows when the debugger pauses (at most a third of the window)
+DEBUG_HEIGHT = 300
+
+
 class RunPanels(QObject):
     """The runs, triggers and secrets views of one main window.
 
@@ -191,6 +195,7 @@ class RunPanels(QObject):
         link.signals.connected_changed.connect(self._connected_changed)
         self.live.status_changed.connect(lambda _r, _s: self._update_cancel())
         self.live.message.connect(self._status)
+        self.live.debug.pause_shown.connect(self._give_the_debugger_room)
         self.history.message.connect(self._status)
         self.history.open_in_editor.connect(self.open_run)
         self.triggers.message.connect(self._status)
@@ -204,6 +209,17 @@ class RunPanels(QObject):
         self._hook_editors()
         QGuiApplication.styleHints().colorSchemeChanged.connect(self._scheme_changed)
         self._connected_changed(link.connected)
+
+    def _give_the_debugger_room(self) -> None:
+        """A pause grows a short run panel to a third of the window, so the values read.
+
+        The panels start small to leave the canvas most of a small screen; paused, the
+        values are what the user looks at.  A panel the user made taller stays as it is.
+        """
+        dock = self.docks["live"]
+        wanted = min(DEBUG_HEIGHT, self.window.height() // 3)
+        if dock.isVisible() and not dock.isFloating() and dock.height() < wanted:
+            self.window.resizeDocks([dock], [wanted], Qt.Orientation.Vertical)
 
     def _status(self, text: str) -> None:
         self.window.statusBar().showMessage(text, 8000)

@@ -198,10 +198,16 @@ def test_a_newcomer_installs_opens_an_example_breaks_inspects_continues_and_find
         where = "label[name~=\"Paused before 'tally'.*\"]"
         paused = screen.find(where, timeout=60)
         assert "breakpoint" in paused.name
-        values = screen.names("tree[name=Paused values] / table cell")
-        # its rendered inputs: vars.total (0) + the first number (1)
+        # the run panel grows to show them all: rendered inputs, pins and vars
+        values = eventually(
+            "the values, vars included",
+            lambda: (names := screen.names("tree[name=Paused values] / table cell"))
+            and "Vars" in names
+            and names,
+        )
         assert values[values.index("name") + 1] == '"total"', values
-        assert values[values.index("value") + 1] == "1", values
+        assert values[values.index("value") + 1] == "1", values  # vars.total (0) + 1
+        assert values[values.index("Vars") + 2 :][:2] == ["total", "0"], values
 
         # Continue, once per number the loop gives tally (three), until it ends
         for _ in range(5):

@@ -14,7 +14,7 @@ the real window with its run panels and the supervisor it starts, exactly as
 
 It prints, for each size, how much of the window the canvas gets.  Runs from
 a checkout (``PYTHONPATH=. python -m tools.screenshots.first_run shots/``);
-it needs Xvfb, nothing else of the desktop.
+it needs Xvfb, and dbus and gnome-keyring for a private keyring.
 """
 
 from __future__ import annotations
@@ -59,21 +59,28 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _shoot(outdir: Path, size: str, *, dark: bool) -> int:
     width, height = (int(v) for v in size.lower().split("x"))
+    from tests.helpers.keyring_session import _private_keyring
     from tests.helpers.xvfb import start_xvfb
 
     display = start_xvfb(((width, height),))
     home = Path(tempfile.mkdtemp(prefix="dp-shots-"))
-    os.environ.update(
-        DISPLAY=display.name,
-        XAUTHORITY=str(display.xauthority),
-        QT_QPA_PLATFORM="xcb",
-        DESKPILOT_HOME=str(home),
-    )
-    os.environ.pop("WAYLAND_DISPLAY", None)
     try:
-        return _scenes(outdir, f"{width}x{height}", home, dark=dark)
+        # a desktop session has a keyring: without one the window says so in its status bar
+        with _private_keyring() as keyring:
+            os.environ.update(
+                DISPLAY=display.name,
+                XAUTHORITY=str(display.xauthority),
+                QT_QPA_PLATFORM="xcb",
+                DESKPILOT_HOME=str(home),
+                DBUS_SESSION_BUS_ADDRESS=keyring.bus_address,
+                PYTHON_KEYRING_BACKEND=keyring.backend_name,
+            )
+            os.environ.pop("WAYLAND_DISPLAY", None)
+            try:
+                return _scenes(outdir, f"{width}x{height}", home, dark=dark)
+            finally:
+                _stop_supervisor(home)
     finally:
-        _stop_supervisor(home)
         display.stop()
         shutil.rmtree(home, ignore_errors=True)
 
@@ -135,13 +142,14 @@ def _scenes(outdir: Path, size: str, home: Path, *, dark: bool) -> int:
     editor = window.current_editor()
     assert editor is not None
     editor.ask_inputs = lambda _document: {}  # the defaults: the dialog is not the subject
+    settle()
+    _report(size, window, editor, panels)  # the layout as it opens, before a pause grows it
     editor.scene.select_nodes(["tally"])
     editor.toggle_breakpoint()
     window.run_action.trigger()
     debug = panels.live.debug
     until("the pause", lambda: debug.node_id == "tally")
     editor.scene.select_nodes(["tally"])
-    _report(size, window, editor, panels)
     shot("debugger")
     record = panels.live.record
     while not (record is not None and record.finished):  # tally pauses once per number

@@ -248,3 +248,19 @@ def test_a_long_value_shows_its_start(qtbot: QtBot, registry: BlockRegistry) -> 
     assert isinstance(cwd, FieldEditor)
     shown = cwd.template if cwd.template.isVisibleTo(editor) else cwd.literal
     assert shown.text().startswith("{{") and shown.cursorPosition() == 0
+
+
+def test_a_pause_gives_the_debugger_values_room(
+    qtbot: QtBot, registry: BlockRegistry, tmp_path: Path
+) -> None:
+    """The run panel starts small; paused, its values were cut after two rows at 1366x768."""
+    window, panels = _main_window_with_panels(qtbot, registry, tmp_path, (1366, 768))
+    dock = panels.docks["live"]
+    qtbot.waitUntil(lambda: dock.height() > 0, timeout=2000)
+    before = dock.height()
+    assert before < window.height() // 4
+    pause = {"node_id": "tally", "step": 4, "reason": "breakpoint", "timeout": 600,
+             "inputs": {"name": "total", "value": 1}, "pins": {}, "vars": {"total": 0}}  # fmt: skip
+    panels.live.debug.show_pause("run-1", pause)
+    # a third of the window, the tabs included
+    qtbot.waitUntil(lambda: dock.height() > max(200, before + 80), timeout=2000)
