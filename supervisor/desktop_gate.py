@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from supervisor.core import QueuedRun
+    from supervisor.runqueue import QueuedRun
 
 logger = logging.getLogger(__name__)
 

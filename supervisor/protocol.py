@@ -27,12 +27,20 @@ Worker to supervisor (the worker's stdout, which nothing else may write)::
 
 Every line is one JSON object.  A worker that stops sending heartbeats is
 presumed hung; a closed pipe means it exited.
+
+Both ends speak in the typed messages below, never in loose dicts: each has
+``to_dict`` (its wire form above) and ``from_dict``, which refuses a message
+missing a field with a ``ProtocolError``.  ``to_worker`` and ``from_worker``
+read a decoded line into the right one, so what the worker reads is, by
+construction, what the supervisor sends.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, TypeVar
 
 from automation.engine.events import Event, event_from_dict
 
@@ -56,7 +64,7 @@ EVENT_MESSAGES = frozenset(MESSAGE_FOR_EVENT.values())
 
 
 class ProtocolError(ValueError):
-    """A line from a worker that is not a protocol message."""
+    """A line from the other end that is not a protocol message, or lacks a field."""
 
 
 def encode(message: dict[str, Any]) -> bytes:
@@ -64,7 +72,7 @@ def encode(message: dict[str, Any]) -> bytes:
 
 
 def event_message(event: Event) -> dict[str, Any]:
-    return {"type": MESSAGE_FOR_EVENT[event.kind], "event": event.to_dict()}
+    return EngineEvent(event=event).to_dict()
 
 
 def decode(line: bytes | str) -> dict[str, Any]:
@@ -82,3 +90,309 @@ def message_event(message: dict[str, Any]) -> Event:
         return event_from_dict(message["event"])
     except (KeyError, TypeError, ValueError) as exc:
         raise ProtocolError(f"bad event in {message.get('type')}: {exc}") from exc
+
+
+R = TypeVar("R")
+
+
+def _field(message: Mapping[str, Any], key: str, convert: Callable[[Any], R]) -> R:
+    """``message[key]`` converted, or a ``ProtocolError`` naming the message and the field."""
+    try:
+        return convert(message[key])
+    except KeyError:
+        raise ProtocolError(f"a {message.get('type')!r} message without {key!r}") from None
+    except (TypeError, ValueError) as exc:
+        raise ProtocolError(f"bad {key!r} in a {message.get('type')!r} message: {exc}") from exc
+
+
+def _optional(convert: Callable[[Any], R]) -> Callable[[Any], R | None]:
+    return lambda value: None if value is None else convert(value)
+
+
+# -- supervisor to worker ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class DoneStep:
+    """A step an earlier attempt finished: the resumed run replays its outputs."""
+
+    node_id: str
+    emissions: list[Any] = field(default_factory=list)
+    vars_set: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"node_id": self.node_id, "emissions": self.emissions, "vars_set": self.vars_set}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DoneStep:
+        return cls(
+            node_id=_field(data, "node_id", str),
+            emissions=_field(data, "emissions", list),
+            vars_set=_field(data, "vars_set", dict),
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class StepInFlight:
+    """The step an earlier attempt left running: its ``expect:`` decides if it took effect."""
+
+    step: int
+    node_id: str
+    attempt: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"step": self.step, "node_id": self.node_id, "attempt": self.attempt}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> StepInFlight:
+        return cls(
+            step=_field(data, "step", int),
+            node_id=_field(data, "node_id", str),
+            attempt=_field(data, "attempt", int),
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Start:
+    """Run this run: the workflow snapshot, its inputs, and what it resumes from."""
+
+    type: ClassVar[str] = "start"
+    run_id: str
+    workflow_text: str
+    #: Gives relative paths in the workflow their meaning; None for a workflow from text.
+    workflow_path: str | None
+    inputs: dict[str, Any]
+    #: The supervisor coerced the inputs against the workflow when the run was submitted.
+    inputs_validated: bool = True
+    #: Steps finished by earlier attempts, by step number.
+    checkpoint: dict[int, DoneStep] = field(default_factory=dict)
+    #: Attempts earlier attempts of the run used on steps they did not finish.
+    attempts_used: dict[int, int] = field(default_factory=dict)
+    interrupted: StepInFlight | None = None
+    #: The last event number earlier attempts used: this one numbers on from it.
+    seq_after: int = 0
+    trigger: str = "manual"
+    artifacts_dir: str | None = None
+    #: What is left of the run's time limit (a resumed run does not get it afresh).
+    deadline_seconds: float | None = None
+    breakpoints: tuple[str, ...] = ()
+    pause_timeout: float = 600.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "type": self.type,
+            "run_id": self.run_id,
+            "workflow_path": self.workflow_path,
+            "workflow_text": self.workflow_text,
+            "inputs": self.inputs,
+            "inputs_validated": self.inputs_validated,
+            "checkpoint": {str(step): done.to_dict() for step, done in self.checkpoint.items()},
+            "attempts_used": {str(step): used for step, used in self.attempts_used.items()},
+            "interrupted": None if self.interrupted is None else self.interrupted.to_dict(),
+            "seq_after": self.seq_after,
+            "trigger": self.trigger,
+            "artifacts_dir": self.artifacts_dir,
+            "deadline_seconds": self.deadline_seconds,
+            "breakpoints": list(self.breakpoints),
+            "pause_timeout": self.pause_timeout,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Start:
+        return cls(
+            run_id=_field(data, "run_id", str),
+            workflow_text=_field(data, "workflow_text", str),
+            workflow_path=_field(data, "workflow_path", _optional(str)),
+            inputs=_field(data, "inputs", dict),
+            inputs_validated=_field(data, "inputs_validated", bool),
+            checkpoint=_field(
+                data,
+                "checkpoint",
+                lambda raw: {int(step): DoneStep.from_dict(done) for step, done in raw.items()},
+            ),
+            attempts_used=_field(
+                data, "attempts_used", lambda raw: {int(k): int(v) for k, v in raw.items()}
+            ),
+            interrupted=_field(data, "interrupted", _optional(StepInFlight.from_dict)),
+            seq_after=_field(data, "seq_after", int),
+            trigger=_field(data, "trigger", str),
+            artifacts_dir=_field(data, "artifacts_dir", _optional(str)),
+            deadline_seconds=_field(data, "deadline_seconds", _optional(float)),
+            breakpoints=_field(data, "breakpoints", lambda raw: tuple(str(n) for n in raw)),
+            pause_timeout=_field(data, "pause_timeout", float),
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Cancel:
+    """Stop the run: the engine stops at the next point it checks."""
+
+    type: ClassVar[str] = "cancel"
+    reason: str = "cancelled"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type, "reason": self.reason}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Cancel:
+        return cls(reason=str(data.get("reason") or "cancelled"))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Debug:
+    """Answers the run's pause: continue, step or abort, with optional edits."""
+
+    type: ClassVar[str] = "debug"
+    action: str = "continue"
+    inputs: dict[str, Any] = field(default_factory=dict)
+    vars: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type, "action": self.action, "inputs": self.inputs, "vars": self.vars}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Debug:
+        return cls(
+            action=_field(data, "action", str),
+            inputs=_field(data, "inputs", dict),
+            vars=_field(data, "vars", dict),
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class SetBreakpoints:
+    """The run's new set of breakpoints."""
+
+    type: ClassVar[str] = "breakpoints"
+    nodes: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type, "nodes": list(self.nodes)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SetBreakpoints:
+        return cls(nodes=_field(data, "nodes", lambda raw: tuple(str(n) for n in raw)))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Drain:
+    """The supervisor is shutting down: finish the running step, start no other."""
+
+    type: ClassVar[str] = "drain"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Drain:
+        return cls()
+
+
+ToWorker = Start | Cancel | Debug | SetBreakpoints | Drain
+_TO_WORKER: dict[str, Callable[[Mapping[str, Any]], ToWorker]] = {
+    kind.type: kind.from_dict for kind in (Start, Cancel, Debug, SetBreakpoints, Drain)
+}
+
+
+def to_worker(message: Mapping[str, Any]) -> ToWorker:
+    """A decoded line from the supervisor as its message; ``ProtocolError`` if it is none."""
+    reader = _TO_WORKER.get(str(message.get("type")))
+    if reader is None:
+        raise ProtocolError(f"not a message to a worker: {message.get('type')!r}")
+    return reader(message)
+
+
+# -- worker to supervisor ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class Hello:
+    """Imports done, blocks registered: a warm spare, ready for its ``start``."""
+
+    type: ClassVar[str] = "hello"
+    pid: int
+    protocol: int = PROTOCOL_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type, "pid": self.pid, "protocol": self.protocol}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Hello:
+        return cls(pid=_field(data, "pid", int), protocol=_field(data, "protocol", int))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Heartbeat:
+    """Still alive (from its own thread): renews a busy worker's lease."""
+
+    type: ClassVar[str] = "heartbeat"
+    seq: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type, "seq": self.seq}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Heartbeat:
+        return cls(seq=_field(data, "seq", int))
+
+
+@dataclass(frozen=True, kw_only=True)
+class EngineEvent:
+    """An engine event of the run, already redacted."""
+
+    event: Event
+
+    @property
+    def type(self) -> str:
+        return MESSAGE_FOR_EVENT[self.event.kind]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type, "event": self.event.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> EngineEvent:
+        return cls(event=message_event(dict(data)))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Fatal:
+    """The worker could not run its run at all (a workflow it cannot load, no display)."""
+
+    type: ClassVar[str] = "fatal"
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type, "message": self.message}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Fatal:
+        return cls(message=str(data.get("message") or "the worker gave no reason"))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Drained:
+    """After ``drain``: between steps now, waiting to be stopped."""
+
+    type: ClassVar[str] = "drained"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Drained:
+        return cls()
+
+
+FromWorker = Hello | Heartbeat | EngineEvent | Fatal | Drained
+_FROM_WORKER: dict[str, Callable[[Mapping[str, Any]], FromWorker]] = {
+    **{kind.type: kind.from_dict for kind in (Hello, Heartbeat, Fatal, Drained)},
+    **{message: EngineEvent.from_dict for message in EVENT_MESSAGES},
+}
+
+
+def from_worker(message: Mapping[str, Any]) -> FromWorker:
+    """A decoded line from a worker as its message; ``ProtocolError`` if it is none."""
+    reader = _FROM_WORKER.get(str(message.get("type")))
+    if reader is None:
+        raise ProtocolError(f"not a message from a worker: {message.get('type')!r}")
+    return reader(message)

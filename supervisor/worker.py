@@ -53,7 +53,25 @@ from automation.redaction import RedactingStream, process_redactor
 from automation.secrets import secret_store_from_env
 from automation.validation import validate
 from supervisor.logs import json_handler
-from supervisor.protocol import PROTOCOL_VERSION, decode, encode, event_message
+from supervisor.protocol import (
+    PROTOCOL_VERSION,
+    Cancel,
+    Debug,
+    DoneStep,
+    Drain,
+    Drained,
+    EngineEvent,
+    Fatal,
+    FromWorker,
+    Heartbeat,
+    Hello,
+    SetBreakpoints,
+    Start,
+    StepInFlight,
+    decode,
+    encode,
+    to_worker,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -66,10 +84,10 @@ class _Channel:
         self._lock = threading.Lock()
         self.closed = False
 
-    def send(self, message: dict[str, Any]) -> None:
+    def send(self, message: FromWorker) -> None:
         # Masked again as it leaves: engine events are masked already, but a fatal
         # message or anything else said here passes no other redactor.
-        data = encode(process_redactor().value(message))
+        data = encode(process_redactor().value(message.to_dict()))
         with self._lock:
             if self.closed:
                 return
@@ -81,7 +99,7 @@ class _Channel:
                 self.closed = True
 
     def sink(self, event: Event) -> None:
-        self.send(event_message(event))
+        self.send(EngineEvent(event=event))
 
 
 #: A spare waiting for its run beats this often: nobody needs its heartbeats (leases are for
@@ -103,7 +121,7 @@ def _heartbeats(
             if stop.is_set():
                 return
         seq += 1
-        channel.send({"type": "heartbeat", "seq": seq})
+        channel.send(Heartbeat(seq=seq))
 
 
 class _PipeCommands:
@@ -123,15 +141,15 @@ class _PipeCommands:
         except queue.Empty:
             return None
 
-    def command(self, message: dict[str, Any]) -> None:
+    def command(self, message: Debug) -> None:
         try:
-            self.queue.put(resume_from(message))
+            self.queue.put(resume_from(message.to_dict()))
         except ValueError as exc:
             logger.warning("ignored a debugger command: %s", exc)
 
-    def set_breakpoints(self, nodes: Any) -> None:
-        if self.breakpoints is not None and isinstance(nodes, list):
-            self.breakpoints.set_nodes(str(node) for node in nodes)
+    def set_breakpoints(self, nodes: tuple[str, ...]) -> None:
+        if self.breakpoints is not None:
+            self.breakpoints.set_nodes(nodes)
 
     def wake(self, action: DebugAction) -> None:
         self.queue.put(Resume(action=action))
@@ -141,7 +159,7 @@ def _listen(
     stdin: IO[bytes],
     token: CancelToken,
     started: threading.Event,
-    box: dict[str, Any],
+    box: list[Start],
     drain: threading.Event,
     commands: _PipeCommands | None = None,
 ) -> None:
@@ -149,45 +167,42 @@ def _listen(
     commands = commands or _PipeCommands()
     for raw in stdin:
         try:
-            message = decode(raw)
-        except ValueError:
+            message = to_worker(decode(raw))
+        except ValueError as exc:  # ProtocolError: a line that is not a message to us
+            logger.warning("ignored a line from the supervisor: %s", exc)
             continue
-        if message["type"] == "start" and not started.is_set():
-            box["start"] = message
+        if isinstance(message, Start) and not started.is_set():
+            box.append(message)
             started.set()
-        elif message["type"] == "cancel":
-            token.set(str(message.get("reason") or "cancelled"))
+        elif isinstance(message, Cancel):
+            token.set(message.reason)
             commands.wake(DebugAction.ABORT)
-        elif message["type"] == "drain":
+        elif isinstance(message, Drain):
             drain.set()
             commands.wake(DebugAction.CONTINUE)
-        elif message["type"] == "debug":
+        elif isinstance(message, Debug):
             commands.command(message)
-        elif message["type"] == "breakpoints":
-            commands.set_breakpoints(message.get("nodes"))
+        elif isinstance(message, SetBreakpoints):
+            commands.set_breakpoints(message.nodes)
     # stdin closed: the supervisor went away; stop the run rather than orphan it
     token.set("cancelled")
     commands.wake(DebugAction.ABORT)
     started.set()
 
 
-def _checkpoint(raw: dict[str, Any] | None) -> dict[int, StepCheckpoint]:
+def _checkpoint(done: dict[int, DoneStep]) -> dict[int, StepCheckpoint]:
     return {
-        int(step): StepCheckpoint(
-            node_id=item["node_id"],
-            emissions=list(item.get("emissions") or []),
-            vars_set=dict(item.get("vars_set") or {}),
+        step: StepCheckpoint(
+            node_id=item.node_id, emissions=list(item.emissions), vars_set=dict(item.vars_set)
         )
-        for step, item in (raw or {}).items()
+        for step, item in done.items()
     }
 
 
-def _interrupted(raw: dict[str, Any] | None) -> InterruptedStep | None:
-    if not raw:
+def _interrupted(step: StepInFlight | None) -> InterruptedStep | None:
+    if step is None:
         return None
-    return InterruptedStep(
-        step=int(raw["step"]), node_id=str(raw["node_id"]), attempt=int(raw["attempt"])
-    )
+    return InterruptedStep(step=step.step, node_id=step.node_id, attempt=step.attempt)
 
 
 def serve(
@@ -200,7 +215,7 @@ def serve(
     channel = _Channel(stdout)
     token = CancelToken()
     started = threading.Event()
-    box: dict[str, Any] = {}
+    box: list[Start] = []  # the start message, once it came
     stop_beats = threading.Event()
     drain = threading.Event()
     registry = registry or BlockRegistry.with_builtins()
@@ -219,18 +234,18 @@ def serve(
         name="listen",
     )
     listener.start()
-    channel.send({"type": "hello", "pid": os.getpid(), "protocol": PROTOCOL_VERSION})
+    channel.send(Hello(pid=os.getpid(), protocol=PROTOCOL_VERSION))
     started.wait()
-    start = box.get("start")
-    if start is None:
+    if not box:
         return 0
+    start = box[0]
     loaded: LoadedWorkflow | None = None
     try:
-        path = Path(start["workflow_path"]) if start.get("workflow_path") else None
-        loaded = parse_workflow(start["workflow_text"], path=path)
+        path = Path(start.workflow_path) if start.workflow_path else None
+        loaded = parse_workflow(start.workflow_text, path=path)
         problem = _desktop_problem(loaded, registry)
         if problem is not None:
-            channel.send({"type": "fatal", "message": problem})
+            channel.send(Fatal(message=problem))
             return 3
         # Everything loaded so far lives as long as the process: keep the
         # collector from walking it again and again during the run.
@@ -239,33 +254,33 @@ def serve(
             registry,
             sink=channel.sink,
             secrets=secret_store_from_env(),
-            artifacts_dir=Path(start["artifacts_dir"]) if start.get("artifacts_dir") else None,
+            artifacts_dir=Path(start.artifacts_dir) if start.artifacts_dir else None,
         )
-        deadline = start.get("deadline_seconds")
+        deadline = start.deadline_seconds
         # Always there, even with no breakpoint yet: the GUI may set one on the running run.
         commands.breakpoints = Breakpoints(
-            [str(node) for node in start.get("breakpoints") or []],
+            list(start.breakpoints),
             commands,
-            timeout=float(start.get("pause_timeout") or DEFAULT_PAUSE_TIMEOUT),
+            timeout=start.pause_timeout or DEFAULT_PAUSE_TIMEOUT,
         )
         options = RunOptions(
-            run_id=start["run_id"],
-            trigger=start.get("trigger", "manual"),
+            run_id=start.run_id,
+            trigger=start.trigger,
             cancel=token,
-            checkpoint=_checkpoint(start.get("checkpoint")),
-            attempts_used={int(k): int(v) for k, v in (start.get("attempts_used") or {}).items()},
-            interrupted=_interrupted(start.get("interrupted")),
-            seq_after=int(start.get("seq_after") or 0),
-            deadline=engine.clock.monotonic() + float(deadline) if deadline else None,
-            inputs_validated=bool(start.get("inputs_validated", True)),
+            checkpoint=_checkpoint(start.checkpoint),
+            attempts_used=dict(start.attempts_used),
+            interrupted=_interrupted(start.interrupted),
+            seq_after=start.seq_after,
+            deadline=engine.clock.monotonic() + deadline if deadline else None,
+            inputs_validated=start.inputs_validated,
             drain=drain,
-            on_drained=lambda: channel.send({"type": "drained"}),
+            on_drained=lambda: channel.send(Drained()),
             debugger=commands.breakpoints,
         )
-        result = engine.run(loaded, start.get("inputs") or {}, options)
+        result = engine.run(loaded, start.inputs, options)
         engine.close()
     except DeskpilotError as exc:
-        channel.send({"type": "fatal", "message": _fatal_message(exc, loaded, registry)})
+        channel.send(Fatal(message=_fatal_message(exc, loaded, registry)))
         return 3
     finally:
         stop_beats.set()

@@ -33,7 +33,7 @@ import psutil
 from automation.redaction import Redactor
 from supervisor.interpreter import module_args
 from supervisor.masking import mask_evidence
-from supervisor.protocol import encode
+from supervisor.protocol import ToWorker, encode
 
 logger = logging.getLogger(__name__)
 
@@ -473,12 +473,13 @@ class WorkerHandle:
         self.state = new
         return old
 
-    async def send(self, message: dict[str, Any]) -> bool:
+    async def send(self, message: ToWorker) -> bool:
+        """Write one message to the worker; False if its pipe is gone."""
         stdin = self.process.stdin
         if stdin is None or stdin.is_closing():
             return False
         try:
-            stdin.write(encode(message))
+            stdin.write(encode(message.to_dict()))
             await stdin.drain()
         except (BrokenPipeError, ConnectionResetError):
             return False

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from automation.engine.events import RunStatus
-from supervisor.core import settlement
+from supervisor.settlement import settlement
 from supervisor.workers import ExitReason
 
 INT, Q, F, C = RunStatus.INTERRUPTED, RunStatus.QUEUED, RunStatus.FAILED, RunStatus.CANCELLED

@@ -1,0 +1,150 @@
+"""Runs the history holds that nothing here does: after a restart, or a refused write."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from automation.engine.events import (
+    RunStatus,
+)
+from automation.errors import DeskpilotError, WorkflowError
+from automation.loader import parse_workflow
+from supervisor.runqueue import (
+    QueuedRun,
+    resources_of,
+    step_timeouts,
+)
+from supervisor.runtime import SupervisorBase
+
+logger = logging.getLogger(__name__)
+
+
+class Reconciling(SupervisorBase):
+    # -- start-up reconciliation ----------------------------------------------------
+    def _reconcile(self) -> None:
+        """Runs left ``running`` by a dead supervisor are interrupted and resumed; queued ones reload.
+
+        Runs at start, before the API serves: nothing waits on the loop yet.
+        """
+        for record in self.store.list_runs(status=RunStatus.RUNNING, limit=None):
+            detail = "the supervisor stopped while this run was in progress"
+            self._hold(
+                self._resume_lost(record.id, detail, "supervisor_lost", "supervisor restarted")
+            )
+        for record in self.store.list_runs(status=RunStatus.INTERRUPTED, limit=None):
+            logger.info("run %s was interrupted by the last shutdown; resuming it", record.id)
+            self._hold(
+                self._requeue_from_store(record.id, reason="interrupted before the last shutdown")
+            )
+        for record in reversed(self.store.list_runs(status=RunStatus.QUEUED, limit=None)):
+            if record.id not in self.queue:
+                self._hold(self._load_queued(record.id))
+
+    def _hold(self, entry: QueuedRun | None) -> None:
+        if entry is not None:
+            self.queue[entry.run_id] = entry
+
+    def _resume_lost(self, run_id: str, detail: str, tag: str, reason: str) -> QueuedRun | None:
+        """A run the history shows running that no worker runs: note why, interrupt, resume."""
+        seq = self.store.last_seq(run_id) + 1
+        self._note(run_id, seq, detail, {"reason": tag})
+        self.store.set_run_status(run_id, RunStatus.INTERRUPTED, error=detail)
+        logger.warning("run %s: %s; resuming it", run_id, detail)
+        return self._requeue_from_store(run_id, reason=reason, last_seq=seq)
+
+    def _settle_strays(self) -> None:
+        self._strays = None
+        if self.accepting:
+            self._spawn_task(self._resume_strays())
+
+    async def _resume_strays(self) -> None:
+        """Resume runs the history shows running or interrupted that nothing here holds.
+
+        They are runs whose status change failed to save; resuming them is what
+        a restart would do, without the restart.
+        """
+        held = (
+            self.active.keys()
+            | self.queue.keys()
+            | self._finishing.keys()
+            | self._starting.keys()
+            | self._settling.keys()
+        )
+        try:
+            found = await self._in_store(self._find_strays, held)
+        except DeskpilotError as exc:
+            self._store_failed("resume runs whose status was not saved", exc)
+            return
+        for entry in found:
+            self._hold(entry)
+        self._store_ok()
+        self._dispatch()
+
+    def _find_strays(self, held: set[str]) -> list[QueuedRun]:
+        """Store lane: requeue the runs nothing holds; returns their queue entries."""
+        found: list[QueuedRun | None] = []
+        for record in self.store.list_runs(status=RunStatus.RUNNING, limit=None):
+            if record.id not in held:
+                detail = "the supervisor could not save how this run's worker ended"
+                found.append(
+                    self._resume_lost(record.id, detail, "status_not_saved", "status not saved")
+                )
+        for record in self.store.list_runs(status=RunStatus.INTERRUPTED, limit=None):
+            if record.id not in held:
+                found.append(self._requeue_from_store(record.id, reason="status not saved"))
+        return [entry for entry in found if entry is not None]
+
+    def _entry_from_record(self, run_id: str) -> QueuedRun | None:
+        record = self.store.get_run(run_id)
+        if record is None or record.version_id is None:
+            return None
+        text = self.store.version_content(record.version_id)
+        if text is None:
+            return None
+        # The file's path gives relative paths in the workflow their meaning: a resumed run
+        # must resolve them where its first attempt did.
+        path = self.store.workflow_path(record.workflow_id)
+        try:
+            loaded = parse_workflow(text, path=Path(path) if path else None)
+        except WorkflowError:
+            return None
+        self._order += 1
+        return QueuedRun(
+            run_id=record.id,
+            workflow=record.workflow_name,
+            text=text,
+            path=path,
+            inputs=dict(record.inputs or {}),
+            priority=record.priority,
+            trigger=record.trigger,
+            resources=resources_of(loaded, self.registry),
+            restarts=record.resumes,
+            order=self._order,
+            step_timeouts=step_timeouts(loaded, self.registry),
+        )
+
+    def _load_queued(self, run_id: str) -> QueuedRun | None:
+        entry = self._entry_from_record(run_id)
+        if entry is None:
+            self.store.set_run_status(
+                run_id, RunStatus.CANCELLED, error="its workflow version is missing"
+            )
+            return None
+        entry.resume = bool(self.store.checkpoint(run_id))
+        return entry
+
+    def _requeue_from_store(self, run_id: str, reason: str, last_seq: int = 0) -> QueuedRun | None:
+        entry = self._entry_from_record(run_id)
+        if entry is None:
+            self.store.set_run_status(
+                run_id,
+                RunStatus.FAILED,
+                error=f"cannot resume ({reason}): workflow version missing",
+            )
+            return None
+        entry.restarts += 1
+        entry.resume = True
+        entry.last_seq = last_seq
+        self.store.set_run_status(run_id, RunStatus.QUEUED)
+        return entry

@@ -1,0 +1,507 @@
+"""Runs on workers: their messages, ends, interruptions, deadlines and the debugger."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+from automation.engine.debugger import resume_from
+from automation.engine.events import (
+    LogEmitted,
+    NodeFailed,
+    NodeFinished,
+    NodePaused,
+    NodeResumed,
+    NodeStarted,
+    RunFinished,
+    RunStatus,
+)
+from automation.errors import DeskpilotError
+from supervisor.bus import (
+    HeartbeatMissed,
+    RunInterrupted,
+    WorkerExited,
+    WorkerStarted,
+)
+from supervisor.debugging import Pause
+from supervisor.errors import SupervisorError
+from supervisor.leases import LeaseVerdict, check_lease
+from supervisor.protocol import (
+    Debug,
+    Drained,
+    EngineEvent,
+    Fatal,
+    Heartbeat,
+    Hello,
+    ProtocolError,
+    SetBreakpoints,
+    decode,
+    from_worker,
+)
+from supervisor.runqueue import (
+    ActiveRun,
+    node_ids,
+)
+from supervisor.runtime import SupervisorBase
+from supervisor.settlement import Settlement, describe_exit, run_deadline, settlement
+from supervisor.workers import (
+    ExitReason,
+    WorkerHandle,
+    WorkerState,
+    request_stack_dump,
+)
+
+logger = logging.getLogger(__name__)
+
+
+class Running(SupervisorBase):
+    # -- workers ---------------------------------------------------------------------
+    def _ensure_spares(self) -> None:
+        if not self.accepting:
+            return
+        # A worker reserved for a run being handed over counts as busy, not as a spare.
+        reserved = {worker.id for _, worker in self._starting.values()}
+        idle = sum(
+            1
+            for w in self.workers.values()
+            if w.state in (WorkerState.STARTING, WorkerState.IDLE) and w.id not in reserved
+        )
+        want = self.config.spare_workers + max(
+            0, min(len(self.queue), self.config.worker_limit) - idle
+        )
+        busy = sum(
+            1 for w in self.workers.values() if w.state is WorkerState.BUSY or w.id in reserved
+        )
+        want = min(want, self.config.worker_limit + self.config.spare_workers - busy)
+        for _ in range(max(0, want - idle - self._spawning)):
+            self._spawning += 1
+            self._spawn_task(self._start_worker())
+
+    async def _start_worker(self) -> None:
+        try:
+            from supervisor.workers import _ids
+
+            worker_id = next(_ids)
+            process = await self.launcher.spawn(worker_id)
+        except OSError as exc:
+            logger.error("could not start a worker: %s", exc)
+            self._spawning -= 1
+            self._wake_in(1.0)
+            return
+        self._spawning -= 1
+        if not self.accepting:
+            # stop() began while this worker started: nobody would ever stop it
+            self.kill_process(process.pid)
+            await process.wait()
+            return
+        worker = WorkerHandle(process=process, id=worker_id)
+        worker.lease_expires = self.clock() + self._start_timeout()
+        self.workers[worker.id] = worker
+        self.counters["workers_started"] += 1
+        self.publish(WorkerStarted(worker_id=worker.id, pid=worker.pid))
+        self._spawn_task(self._read(worker))
+        self._arm(worker)
+
+    def _start_timeout(self) -> float:
+        """How long a new worker may take to say hello (imports can be slow on a busy machine)."""
+        return self.worker_start_timeout
+
+    async def _read(self, worker: WorkerHandle) -> None:
+        stdout = worker.process.stdout
+        assert stdout is not None
+        while True:
+            try:
+                line = await stdout.readline()
+            except (ValueError, asyncio.LimitOverrunError):
+                logger.error("worker %s sent an over-long line; stopping it", worker.pid)
+                self.kill_process(worker.pid)
+                break
+            if not line:
+                break
+            try:
+                message = decode(line)
+            except ProtocolError as exc:
+                logger.warning("worker %s: %s", worker.pid, exc)
+                continue
+            try:
+                self._on_message(worker, message)
+            except Exception:
+                # This task is the only one that notices the worker's exit: whatever went
+                # wrong with one message, it must go on reading.
+                logger.exception(
+                    "worker %s: could not handle a %r message", worker.pid, message.get("type")
+                )
+        returncode = await worker.process.wait()
+        try:
+            self._on_exit(worker, returncode)
+        except Exception:
+            logger.exception("worker %s: could not handle its exit", worker.pid)
+            self._dispatch()
+
+    def _on_message(self, worker: WorkerHandle, raw: dict[str, Any]) -> None:
+        now = self.clock()
+        if worker.state is WorkerState.BUSY:
+            worker.lease_expires = now + self.config.lease  # any line is a sign of life
+        try:
+            message = from_worker(raw)
+        except ProtocolError as exc:
+            logger.warning("worker %s: %s", worker.pid, exc)
+            return
+        if isinstance(message, Hello):
+            if worker.state is WorkerState.STARTING:
+                if worker.timer is not None:  # the start-up deadline is met
+                    worker.timer.cancel()
+                    worker.timer = None
+                worker.move(WorkerState.IDLE)
+                worker.ready.set()
+                self._dispatch()
+        elif isinstance(message, Heartbeat):
+            worker.heartbeats += 1
+            worker.last_heartbeat = datetime.now(UTC)
+        elif isinstance(message, EngineEvent):
+            event = message.event
+            self.recorder(event)
+            worker.last_seq = max(worker.last_seq, event.seq)
+            if isinstance(event, NodeStarted):
+                self._watch_step(worker, event)
+            elif isinstance(event, NodePaused | NodeResumed):
+                self._paused_or_resumed(worker, event)
+            elif isinstance(event, NodeFinished | NodeFailed):
+                self._unwatch_step(worker)
+            if isinstance(event, RunFinished) and event.run_id == worker.run_id:
+                worker.finished_run = True
+                self._run_ended(worker, event)
+        elif isinstance(message, Fatal):
+            self._fatal(worker, message.message)
+        elif isinstance(message, Drained):
+            worker.drained = True
+
+    def _fatal(self, worker: WorkerHandle, reason: str) -> None:
+        """The worker could not run its run at all: the run fails, as if its engine had said so.
+
+        Its end goes through the recorder like any engine's ``run_finished``, so
+        the history, the live stream (API, GUI), chained triggers and the breaker
+        all learn of it the one way they learn of every other end.
+        """
+        run_id = worker.run_id
+        logger.error("worker %s could not run %s: %s", worker.pid, run_id, reason)
+        if run_id is None:
+            return
+        active = self.active.get(run_id)
+        started = active.started if active is not None else self.clock()
+        event = RunFinished(
+            run_id=run_id,
+            seq=worker.last_seq + 1,
+            at=datetime.now(UTC),
+            status=RunStatus.FAILED,
+            duration=max(0.0, self.clock() - started),
+            error=reason,
+        )
+        worker.last_seq = event.seq
+        self.recorder(event)
+        worker.finished_run = True
+        self._run_ended(worker, event)
+
+    def _watch_step(self, worker: WorkerHandle, event: NodeStarted) -> None:
+        active = self.active.get(event.run_id)
+        if active is None:
+            return
+        timeout = active.entry.step_timeouts.get(event.node_id)
+        if timeout is not None and not active.cancel_requested:
+            # a step's deadline never extends the run's, nor a cancel's kill deadline
+            step_deadline = self.clock() + timeout + 2 * self.config.kill_grace + 1.0
+            worker.hard_deadline = min(step_deadline, self._run_deadline(active))
+            worker.hard_deadline_reason = ExitReason.TIMED_OUT
+            self._arm(worker)
+
+    def _unwatch_step(self, worker: WorkerHandle) -> None:
+        active = self.active.get(worker.run_id or "")
+        if active is not None and not active.cancel_requested:
+            worker.hard_deadline = self._run_deadline(active)
+            worker.hard_deadline_reason = ExitReason.TIMED_OUT
+
+    def _run_deadline(self, active: ActiveRun) -> float:
+        return run_deadline(
+            active.entry,
+            started=active.started,
+            pause=active.pause,
+            now=self.clock(),
+            kill_grace=self.config.kill_grace,
+        )
+
+    # -- the step debugger ---------------------------------------------------------
+    def _paused_or_resumed(self, worker: WorkerHandle, event: NodePaused | NodeResumed) -> None:
+        active = self.active.get(event.run_id)
+        if active is None:
+            return
+        if isinstance(event, NodePaused):
+            active.pause = Pause(
+                event=event, since=self.clock(), breakpoints=active.entry.debug.breakpoints
+            )
+        else:
+            if active.pause is not None:
+                active.entry.paused_seconds += max(0.0, self.clock() - active.pause.since)
+            active.pause = None
+        if not active.cancel_requested:
+            worker.hard_deadline = self._run_deadline(active)
+            worker.hard_deadline_reason = ExitReason.TIMED_OUT
+            self._arm(worker)
+
+    def paused(self, run_id: str) -> Pause | None:
+        """The run's pause, if the debugger holds it before a node now."""
+        active = self.active.get(run_id)
+        return None if active is None else active.pause
+
+    def breakpoints(self, run_id: str) -> tuple[str, ...] | None:
+        """The breakpoints of a queued or running run; None if it is neither."""
+        entry = self.queue.get(run_id)
+        if entry is None:
+            active = self.active.get(run_id)
+            entry = active.entry if active is not None else None
+        return None if entry is None else entry.debug.breakpoints
+
+    async def debug_command(self, run_id: str, command: Mapping[str, Any]) -> None:
+        """Send a paused run's command (continue, step, abort; edits) to its worker."""
+        active = self.active.get(run_id)
+        if active is None or active.pause is None:
+            raise SupervisorError(
+                f"run {run_id} is not paused; commands are for a run stopped at a breakpoint"
+            )
+        resume = resume_from(command)  # refuse a bad command here, with its reason
+        active.pause = None  # one command per pause: the next pause event sets it again
+        message = Debug(action=str(resume.action), inputs=resume.inputs, vars=resume.vars)
+        if not await active.worker.send(message):
+            raise SupervisorError(f"run {run_id}'s worker went away")
+
+    async def set_breakpoints(self, run_id: str, nodes: Sequence[str]) -> tuple[str, ...]:
+        """Replace a queued or running run's breakpoints; what it has now."""
+        entry = self.queue.get(run_id)
+        active = self.active.get(run_id)
+        if active is not None:
+            entry = active.entry
+        if entry is None:
+            raise SupervisorError(f"run {run_id} is not queued or running")
+        loaded_nodes = node_ids(entry.text)
+        unknown = [node for node in nodes if node not in loaded_nodes]
+        if unknown:
+            raise SupervisorError(
+                f"no node {', '.join(map(repr, unknown))} in workflow '{entry.workflow}'"
+            )
+        entry.debug = replace(entry.debug, breakpoints=tuple(dict.fromkeys(nodes)))
+        if active is not None:
+            await active.worker.send(SetBreakpoints(nodes=entry.debug.breakpoints))
+        return entry.debug.breakpoints
+
+    def _run_ended(self, worker: WorkerHandle, event: RunFinished) -> None:
+        active = self.active.pop(event.run_id, None)
+        worker.run_id = None
+        if worker.state is WorkerState.BUSY:
+            worker.move(WorkerState.STOPPING)
+        self.counters["runs_finished"] += 1
+        if active is not None:
+            # Listeners read the final status from history: they hear of the end once it is
+            # committed (_publish_many), rather than the loop waiting here for the disk.
+            self._finishing[event.run_id] = (active.entry.workflow, event.status)
+        self._ensure_spares()
+        self._dispatch()
+
+    def _on_exit(self, worker: WorkerHandle, returncode: int | None) -> None:
+        self.workers.pop(worker.id, None)
+        if worker.state is not WorkerState.EXITED:
+            worker.move(WorkerState.EXITED)
+        run_id = worker.run_id
+        reason = worker.kill_reason or (
+            ExitReason.FINISHED if worker.finished_run or run_id is None else ExitReason.CRASHED
+        )
+        self.publish(
+            WorkerExited(
+                worker_id=worker.id,
+                pid=worker.pid,
+                run_id=run_id,
+                reason=str(reason),
+                returncode=returncode,
+            )
+        )
+        if run_id is not None and not worker.finished_run:
+            self._interrupted(run_id, reason, returncode, pid=worker.pid, seq=worker.last_seq + 1)
+        self._ensure_spares()
+        self._dispatch()
+
+    def _interrupted(
+        self, run_id: str, reason: ExitReason, returncode: int | None, *, pid: int, seq: int
+    ) -> None:
+        active = self.active.pop(run_id, None)
+        if active is None:
+            return
+        entry = active.entry
+        detail = describe_exit(reason, returncode)
+        entry.last_seq = max(entry.last_seq, seq)
+        # The run's error is cleared when it resumes; this note keeps what happened to the
+        # worker (crashed, hung, timed out) in the run's history for good.
+        self._note(
+            run_id,
+            seq,
+            detail,
+            {"reason": str(reason), "returncode": returncode, "pid": pid},
+        )
+        self._spawn_task(self._settle(active, reason, detail))
+
+    async def _settle(self, active: ActiveRun, reason: ExitReason, detail: str) -> None:
+        """Record how an interrupted run ends or resumes: on the store lane, then here.
+
+        Until it is settled the run is held in ``_settling``, so that neither
+        ``_settle_strays`` nor a cancel takes it for lost.
+        """
+        entry = active.entry
+        run_id = entry.run_id
+        self._settling[run_id] = entry
+        run_limit_hit = (
+            reason is ExitReason.TIMED_OUT and self.clock() >= self._run_deadline(active) - 1e-6
+        )
+        plan = settlement(
+            reason,
+            cancelled=active.cancel_requested,
+            restarts=entry.restarts,
+            max_restarts=self.config.max_restarts,
+            run_limit_hit=run_limit_hit,
+            detail=detail,
+        )
+        try:
+            await self._in_store(self._write_settlement, run_id, plan)
+        except DeskpilotError as exc:
+            # The run is still 'running' (or 'interrupted') in the history and nowhere here:
+            # _settle_strays resumes it once the history takes writes again.
+            self._store_failed(f"record how run {run_id} stopped", exc)
+            return
+        finally:
+            self._settling.pop(run_id, None)
+        self._store_ok()
+        if plan.statuses[-1][0] is RunStatus.INTERRUPTED:  # a shutdown: the next start resumes it
+            self._cancel_pending.discard(run_id)
+            return
+        if plan.outcome is RunStatus.CANCELLED:
+            self._cancel_pending.discard(run_id)
+            self._finished(entry.workflow, run_id, RunStatus.CANCELLED)
+            return
+        entry.restarts = plan.restarts
+        self.counters["restarts"] += 1
+        self.publish(
+            RunInterrupted(
+                run_id=run_id,
+                workflow=entry.workflow,
+                reason=str(reason),
+                detail=detail,
+                restarts=entry.restarts,
+                will_resume=plan.outcome is None,
+            )
+        )
+        if plan.outcome is not None:
+            self._cancel_pending.discard(run_id)
+            self._finished(entry.workflow, run_id, plan.outcome)
+            return
+        delay = self.config.restart_backoff(entry.restarts, self.rng.random())
+        entry.not_before = self.clock() + delay
+        entry.resume = True
+        self.queue[run_id] = entry
+        logger.warning("run %s interrupted (%s); resuming in %.2fs", run_id, detail, delay)
+        if run_id in self._cancel_pending:
+            self._cancel_pending.discard(run_id)
+            self._spawn_task(self.cancel_off_loop(run_id))
+        self._dispatch()
+
+    def _write_settlement(self, run_id: str, plan: Settlement) -> None:
+        """Store lane: the run's last events first (in order), then its status changes."""
+        try:
+            self.recorder.flush(timeout=10)
+        except (DeskpilotError, TimeoutError) as exc:
+            logger.error("could not record the last events of run %s: %s", run_id, exc)
+        for status, error in plan.statuses:
+            self.store.set_run_status(run_id, status, error=error)
+
+    def _note(self, run_id: str, seq: int, message: str, data: dict[str, Any]) -> None:
+        """Add a warning to a run's event log, written in order with the worker's events."""
+        event = LogEmitted(
+            run_id=run_id,
+            seq=seq,
+            at=datetime.now(UTC),
+            node_id=None,
+            level="warning",
+            message=message,
+            data=data,
+        )
+        try:
+            self.recorder(event)
+        except DeskpilotError as exc:
+            logger.error("could not record why run %s stopped: %s", run_id, exc)
+
+    # -- leases and deadlines ---------------------------------------------------------------
+    def _arm(self, worker: WorkerHandle) -> None:
+        """Wake up at the worker's next deadline (lease or hard deadline)."""
+        loop = self._loop
+        if loop is None:
+            return
+        when = min(worker.lease_expires, worker.hard_deadline)
+        if when == float("inf"):
+            return
+        # One timer per worker: an earlier one re-arms itself when it fires, so arming on
+        # every step must not pile up timers that each wake the loop for the whole run.
+        if worker.timer is not None:
+            if worker.timer_due <= when:
+                return
+            worker.timer.cancel()
+        worker.timer_due = when
+        worker.timer = loop.call_later(max(0.0, when - self.clock()), self._check_worker, worker)
+
+    def _check_worker(self, worker: WorkerHandle) -> None:
+        """The worker's timer: act on what ``check_lease`` finds."""
+        worker.timer = None
+        if worker.kill_reason is not None:
+            return
+        now = self.clock()
+        verdict = check_lease(
+            worker.state,
+            now=now,
+            due=worker.timer_due,
+            lease_expires=worker.lease_expires,
+            hard_deadline=worker.hard_deadline,
+        )
+        if verdict is LeaseVerdict.STALLED:
+            logger.warning(
+                "the supervisor was stalled for %.1fs; giving worker %s a fresh lease",
+                now - worker.timer_due,
+                worker.pid,
+            )
+            worker.lease_expires = now + (
+                self.config.lease if worker.state is WorkerState.BUSY else self._start_timeout()
+            )
+            self._arm(worker)
+        elif verdict is LeaseVerdict.WAIT:
+            self._arm(worker)
+        elif verdict is LeaseVerdict.NEVER_STARTED:
+            # Never said hello (frozen, or stuck importing).  Counted as a coming spare, it
+            # would hold back the workers the queue needs for ever.
+            logger.warning("worker %s did not start within its time; killing it", worker.pid)
+            self._kill(worker, ExitReason.HUNG)
+        elif verdict is LeaseVerdict.DEADLINE_PASSED:
+            self._kill(worker, worker.hard_deadline_reason)
+        elif verdict is LeaseVerdict.LEASE_EXPIRED:
+            self.counters["heartbeat_misses"] += 1
+            silent = now - (worker.lease_expires - self.config.lease)
+            self.publish(
+                HeartbeatMissed(
+                    worker_id=worker.id, pid=worker.pid, run_id=worker.run_id, silent_for=silent
+                )
+            )
+            self._kill(worker, ExitReason.HUNG)
+
+    def _kill(self, worker: WorkerHandle, reason: ExitReason) -> None:
+        worker.kill_reason = reason
+        if worker.state is WorkerState.BUSY:
+            worker.move(WorkerState.STOPPING)
+        if reason is ExitReason.HUNG:
+            request_stack_dump(worker.pid)
+        self._spawn_task(self._collect_and_kill(worker, reason))

@@ -1,0 +1,121 @@
+"""Runs as the supervisor holds them in memory: queued, on a worker, and what they need."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from automation.blocks.registry import BlockRegistry
+from automation.engine.engine import step_timeout
+from automation.errors import WorkflowError
+from automation.loader import LoadedWorkflow, parse_workflow
+from supervisor.debugging import DebugOptions, Pause
+from supervisor.store.records import VersionRef
+from supervisor.store.store import content_hash
+from supervisor.workers import (
+    WorkerHandle,
+)
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class QueuedRun:
+    run_id: str
+    workflow: str
+    text: str
+    path: str | None
+    inputs: dict[str, Any]
+    priority: int = 0
+    trigger: str = "manual"
+    resources: frozenset[str] = frozenset()
+    restarts: int = 0
+    not_before: float = 0.0
+    order: int = 0
+    resume: bool = False
+    deadline_seconds: float | None = None
+    step_timeouts: dict[str, float] = field(default_factory=dict)
+    #: When the run first started (monotonic): its time limit counts from here, across resumes.
+    first_started: float | None = None
+    #: The last event number its earlier attempts used: a resumed attempt numbers on from it.
+    last_seq: int = 0
+    #: Breakpoints, pause timeout, "run from here" (``supervisor.debugging``).
+    debug: DebugOptions = field(default_factory=DebugOptions)
+    #: Seconds the run spent paused by the debugger, across resumes: not counted
+    #: against its time limit.
+    paused_seconds: float = 0.0
+
+    def time_left(self, now: float) -> float | None:
+        if self.deadline_seconds is None:
+            return None
+        started = now if self.first_started is None else self.first_started
+        return self.deadline_seconds + self.paused_seconds - (now - started)
+
+
+@dataclass
+class ActiveRun:
+    entry: QueuedRun
+    worker: WorkerHandle
+    started: float
+    cancel_requested: bool = False
+    #: Set while the debugger holds the run before a node.
+    pause: Pause | None = None
+
+
+def resources_of(loaded: LoadedWorkflow, registry: BlockRegistry) -> frozenset[str]:
+    needed: set[str] = set()
+    for node in loaded.workflow.nodes.values():
+        block = registry.get(node.block)
+        if block is not None and not node.disabled:
+            needed |= block.resources
+    return frozenset(needed)
+
+
+def version_key(loaded: LoadedWorkflow) -> tuple[str, str | None, str]:
+    path = str(loaded.path) if loaded.path else None
+    return (loaded.workflow.name, path, content_hash(loaded.text))
+
+
+def step_timeouts(loaded: LoadedWorkflow, registry: BlockRegistry) -> dict[str, float]:
+    workflow = loaded.workflow
+    result = {}
+    for node_id, node in workflow.nodes.items():
+        timeout = step_timeout(workflow, node_id, registry.get(node.block))
+        if timeout is not None:
+            result[node_id] = timeout
+    return result
+
+
+def checked_debug(loaded: LoadedWorkflow, debug: DebugOptions | None) -> DebugOptions:
+    """``debug`` with its node names checked against the workflow: a typo is refused."""
+    if debug is None:
+        return DebugOptions()
+    nodes = loaded.workflow.nodes
+    named = [*debug.breakpoints, *([debug.run_from] if debug.run_from else [])]
+    unknown = [node for node in named if node not in nodes]
+    if unknown:
+        raise WorkflowError(
+            f"workflow '{loaded.workflow.name}' has no node {', '.join(map(repr, unknown))} "
+            f"(its nodes: {', '.join(sorted(nodes))})"
+        )
+    return debug
+
+
+def node_ids(text: str) -> frozenset[str]:
+    return frozenset(parse_workflow(text).workflow.nodes)
+
+
+@dataclass
+class BehindBatch:
+    """What ``Supervisor.batch_behind`` queued: calls to run after its commit, and its outcome."""
+
+    #: Store-lane calls run after the runs are written, only if they were.
+    after: list[Callable[[], object]] = field(default_factory=list)
+    #: Resolves once the write is done (raises its error if it failed); set as the block ends.
+    written: asyncio.Future[tuple[list[VersionRef], set[str]]] | None = None
+
+    def then(self, call: Callable[[], object]) -> None:
+        self.after.append(call)

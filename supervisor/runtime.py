@@ -1,0 +1,346 @@
+"""The supervisor's state and the plumbing every part of it shares."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import functools
+import logging
+import random
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from automation.blocks.registry import BlockRegistry
+from automation.engine.events import (
+    Event,
+    RunStatus,
+)
+from automation.errors import DeskpilotError
+from automation.loader import LoadedWorkflow
+from supervisor.breaker import BreakerState, CircuitBreaker, OpenedFor
+from supervisor.bus import (
+    BreakerClosed,
+    BreakerOpened,
+    EventBus,
+    HistoryWriteFailed,
+    SupervisorEvent,
+)
+from supervisor.config import SupervisorConfig
+from supervisor.desktop_gate import DesktopGate
+from supervisor.runqueue import ActiveRun, BehindBatch, QueuedRun
+from supervisor.store.recorder import Recorder
+from supervisor.store.records import VersionRef
+from supervisor.store.store import HistoryStore, QueuedRow
+from supervisor.workers import (
+    ExitReason,
+    WorkerHandle,
+    WorkerLauncher,
+    kill_tree,
+)
+
+logger = logging.getLogger(__name__)
+
+
+T = TypeVar("T")
+
+#: After the history refused a write (disk full, database locked), try again this much later.
+STORE_RETRY_SECONDS = 2.0
+
+
+class SupervisorBase:
+    def __init__(
+        self,
+        *,
+        store: HistoryStore,
+        launcher: WorkerLauncher,
+        registry: BlockRegistry,
+        config: SupervisorConfig | None = None,
+        artifacts_dir: Path,
+        worker_log: Callable[[int], Path] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+        kill: Callable[[int], object] = kill_tree,
+    ) -> None:
+        self.store = store
+        self.launcher = launcher
+        self.registry = registry
+        self.config = config or SupervisorConfig()
+        self.artifacts_dir = artifacts_dir
+        self.worker_log = worker_log
+        self.clock = clock
+        self.rng = rng or random.Random()
+        #: Kills a worker's whole process tree (a seam: tests with fake workers pass their own).
+        self.kill_process = kill
+        self.bus = EventBus()
+        self.queue: dict[str, QueuedRun] = {}
+        self.active: dict[str, ActiveRun] = {}
+        self.workers: dict[int, WorkerHandle] = {}
+        self.breakers: dict[str, CircuitBreaker] = {}
+        self.counters: dict[str, int] = {
+            "restarts": 0,
+            "heartbeat_misses": 0,
+            "workers_started": 0,
+            "runs_finished": 0,
+        }
+        #: Called with (workflow name, status) when a run ends (chained triggers listen here).
+        self.on_run_finished: list[Callable[[str, str, str], None]] = []
+        #: Called with a workflow name when its breaker opens or closes.
+        self.on_breaker: list[Callable[[str, BreakerState], None]] = []
+        #: Where a re-run from a failed node takes its finished steps from.
+        self._checkpoint_sources: dict[str, str] = {}
+        #: Runs whose end is waiting to be committed: run id -> (workflow, status).
+        self._finishing: dict[str, tuple[str, RunStatus]] = {}
+        self.accepting = False
+        #: A new worker that has not said hello after this long is killed (as hung).
+        self.worker_start_timeout = 10.0
+        self._order = 0
+        #: Submits waiting for the end of ``batch()``: their rows and queue entries.
+        self._batch: list[tuple[QueuedRow, QueuedRun]] | None = None
+        #: Submits waiting for the end of ``batch_behind()``: their queue entries and workflows.
+        self._behind: list[tuple[QueuedRun, LoadedWorkflow]] | None = None
+        self._behind_batch: BehindBatch | None = None
+        #: Saved workflow versions by (name, path, content hash): a submit of an unchanged
+        #: file needs no write for its version.
+        self._versions: dict[tuple[str, str | None, str], VersionRef] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake: asyncio.TimerHandle | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._spawning = 0
+        #: Runs being handed to a reserved worker while the history marks them running.
+        self._starting: dict[str, tuple[QueuedRun, WorkerHandle]] = {}
+        #: Interrupted runs whose settlement is being written to the history.
+        self._settling: dict[str, QueuedRun] = {}
+        #: Runs to cancel once they are on a worker or back in the queue.
+        self._cancel_pending: set[str] = set()
+        #: Why the history last refused a write, while it still does (shown by ``health``).
+        self.store_trouble: str | None = None
+        self._strays: asyncio.TimerHandle | None = None
+        #: Holds queued desktop runs while the screen is locked or the machine goes to sleep
+        #: (``supervisor/desktop_gate.py``); None lets them start whenever the desktop is free.
+        self.desktop_gate: DesktopGate | None = None
+        self.recorder = Recorder(store, on_committed=self._committed)
+        #: The one thread that runs the loop's store calls, in the order they were made: a
+        #: locked or slow database delays them, never the loop (health, heartbeats, the API).
+        self._store_lane = concurrent.futures.ThreadPoolExecutor(1, "history-calls")
+
+    async def _in_store(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a blocking store call (or other file work) on the store lane, off the loop."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._store_lane, functools.partial(function, *args, **kwargs)
+        )
+
+    def _spawn_task(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("supervisor task failed", exc_info=task.exception())
+
+    def publish(self, event: SupervisorEvent) -> None:
+        self.bus.publish(event.to_dict())
+
+    def _committed(self, events: Sequence[Event]) -> None:
+        """Recorder thread: events are durable now; hand them to live clients."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        payload = [event.to_dict() for event in events]
+        with contextlib.suppress(RuntimeError):  # the loop closed while we were committing
+            loop.call_soon_threadsafe(self._publish_many, payload)
+
+    def _publish_many(self, payload: list[dict[str, Any]]) -> None:
+        ended = False
+        for item in payload:
+            self.bus.publish(item)
+            if item.get("kind") == "run_finished":
+                pending = self._finishing.pop(str(item.get("run_id")), None)
+                if pending is not None:
+                    self._finished(pending[0], str(item["run_id"]), pending[1])
+                    ended = True
+        if ended:
+            self._dispatch()  # a breaker may have closed
+
+    # -- when the history refuses a write ---------------------------------------------
+    def _store_failed(self, doing: str, exc: DeskpilotError) -> None:
+        """A write failed (disk full, database locked): say so once, and try again later.
+
+        Nothing is dropped: the run that could not start stays queued, and a run
+        whose end could not be recorded is found again by ``_settle_strays``.
+        """
+        if self.store_trouble != str(exc):
+            logger.error("could not %s: %s", doing, exc)
+            self.publish(HistoryWriteFailed(doing=doing, error=str(exc)))
+        self.store_trouble = str(exc)
+        loop = self._loop
+        if loop is not None and self._strays is None and self.accepting:
+            self._strays = loop.call_later(STORE_RETRY_SECONDS, self._settle_strays)
+
+    def _store_ok(self) -> None:
+        if self.store_trouble is not None:
+            logger.info("the history accepts writes again")
+            self.store_trouble = None
+
+    def store_behind(self, function: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+        """Queue a blocking store call on the store lane and return at once, on the loop.
+
+        The lane runs its calls one at a time in the order they were queued
+        (``_in_store``'s among them): a write queued after another lands after it.
+        """
+        loop = self._loop or asyncio.get_running_loop()
+        return loop.run_in_executor(self._store_lane, functools.partial(function, *args))
+
+    # -- dispatching -------------------------------------------------------------------------
+    def _wake_in(self, delay: float) -> None:
+        loop = self._loop
+        if loop is None:
+            return
+        if self._wake is not None:
+            if self._wake.when() <= loop.time() + delay:
+                return
+            self._wake.cancel()
+        self._wake = loop.call_later(delay, self._woken)
+
+    def _woken(self) -> None:
+        self._wake = None
+        self._dispatch()
+
+    def reset_breaker(self, workflow: str) -> bool:
+        """Close a workflow's breaker by hand; False if it was not open."""
+        breaker = self.breakers.get(workflow)
+        if breaker is None or breaker.opened_at is None:
+            return False
+        breaker.reset()
+        self.publish(BreakerClosed(workflow=workflow))
+        self._breaker_changed(workflow, BreakerState.CLOSED)
+        self._dispatch()
+        return True
+
+    def breaker(self, workflow: str) -> CircuitBreaker:
+        breaker = self.breakers.get(workflow)
+        if breaker is None:
+            breaker = self.breakers[workflow] = CircuitBreaker(self.config.breaker)
+        return breaker
+
+    # -- outcomes ------------------------------------------------------------------------------
+    def _breaker_opened(self, workflow: str, now: float) -> None:
+        """A breaker opened, on failures or on run rate: pause, tell, and wake at half-open."""
+        breaker = self.breaker(workflow)
+        self.publish(
+            BreakerOpened(
+                workflow=workflow,
+                failures=len(breaker.failures),
+                reason=str(breaker.opened_for or OpenedFor.FAILURES),
+            )
+        )
+        if breaker.opened_for is OpenedFor.RUN_RATE:
+            policy = breaker.policy
+            logger.warning(
+                "workflow %s started more than %d runs in %g s: circuit breaker opened",
+                workflow,
+                policy.max_starts,
+                policy.rate_window,
+            )
+        else:
+            logger.warning("workflow %s keeps failing: circuit breaker opened", workflow)
+        self._breaker_changed(workflow, BreakerState.OPEN)
+        reopen = breaker.reopens_at()
+        if reopen is not None:
+            self._wake_in(max(0.0, reopen - now))
+            if self._loop is not None:
+                self._loop.call_later(
+                    max(0.0, reopen - now), self._breaker_half_open, workflow, reopen
+                )
+
+    def _finished(self, workflow: str, run_id: str, status: RunStatus) -> None:
+        now = self.clock()
+        breaker = self.breaker(workflow)
+        if status is RunStatus.SUCCEEDED:
+            if breaker.record_success(now):
+                self.publish(BreakerClosed(workflow=workflow))
+                self._breaker_changed(workflow, BreakerState.CLOSED)
+        elif status is RunStatus.FAILED and breaker.record_failure(now):
+            self._breaker_opened(workflow, now)
+        for listener in self.on_run_finished:
+            try:
+                listener(workflow, run_id, str(status))
+            except Exception:
+                logger.exception("run-finished callback failed")
+
+    def _breaker_changed(self, workflow: str, state: BreakerState) -> None:
+        for listener in self.on_breaker:
+            try:
+                listener(workflow, state)
+            except Exception:
+                logger.exception("breaker callback failed")
+
+    def _breaker_half_open(self, workflow: str, reopen: float) -> None:
+        """The cool-down ended: let listeners (paused triggers) send the probe run."""
+        breaker = self.breaker(workflow)
+        if breaker.reopens_at() == reopen and breaker.state(self.clock()) is BreakerState.HALF_OPEN:
+            self._breaker_changed(workflow, BreakerState.HALF_OPEN)
+            self._dispatch()
+
+    # -- reading state ---------------------------------------------------------------------------
+    def health(self) -> dict[str, Any]:
+        """What ``/health`` reports; it reads no table, so a locked database cannot stall it.
+
+        The database's state is what the last writes met (each commit batch checks
+        the file is still the one opened), plus one ``stat`` of the file now.
+        """
+        problem = self.store.problem()
+        failure = self.recorder.failure
+        trouble = problem or self.store_trouble or (str(failure) if failure is not None else None)
+        database = "ok" if trouble is None else f"error: {trouble}"
+        return {
+            "status": "ok" if database == "ok" else "degraded",
+            "accepting": self.accepting,
+            "queue_depth": len(self.queue),
+            "running": len(self.active),
+            "workers": [w.info() for w in self.workers.values()],
+            "database": database,
+            "breakers": {
+                name: str(b.state(self.clock()))
+                for name, b in self.breakers.items()
+                if b.opened_at is not None
+            },
+        }
+
+    # -- what the other parts provide (``Supervisor`` joins them) ----------------------------
+    def _dispatch(self) -> None:
+        """Start what the queue allows now (``core``)."""
+        raise NotImplementedError
+
+    def _ensure_spares(self) -> None:
+        """Start workers so that spares wait for the queue (``running``)."""
+        raise NotImplementedError
+
+    def _settle_strays(self) -> None:
+        """Resume runs the history holds that nothing here does (``reconcile``)."""
+        raise NotImplementedError
+
+    def _cancel_active(self, active: ActiveRun) -> None:
+        """Stop a run on its worker (``running``)."""
+        raise NotImplementedError
+
+    async def cancel_off_loop(self, run_id: str) -> bool:
+        """Cancel a run, writing on the store lane (``submitting``)."""
+        raise NotImplementedError
+
+    def _arm(self, worker: WorkerHandle) -> None:
+        """Wake up at the worker's next deadline (``running``)."""
+        raise NotImplementedError
+
+    def _note(self, run_id: str, seq: int, message: str, data: dict[str, Any]) -> None:
+        """Add a warning to a run's event log (``running``)."""
+        raise NotImplementedError
+
+    async def _collect_and_kill(self, worker: WorkerHandle, reason: ExitReason) -> None:
+        """Save a worker's evidence, then kill it (``evidence``)."""
+        raise NotImplementedError

@@ -1,0 +1,442 @@
+"""New runs: submitting, batching, re-running and cancelling."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from automation.engine.engine import coerce_inputs
+from automation.engine.events import (
+    RunStatus,
+)
+from automation.errors import WorkflowInvalid
+from automation.loader import LoadedWorkflow, parse_workflow, read_workflow_file
+from automation.validation import validate
+from supervisor.bus import (
+    RunCancelled,
+    RunQueued,
+)
+from supervisor.debugging import DebugOptions
+from supervisor.errors import SupervisorError
+from supervisor.protocol import Cancel
+from supervisor.runqueue import (
+    ActiveRun,
+    BehindBatch,
+    QueuedRun,
+    checked_debug,
+    resources_of,
+    step_timeouts,
+    version_key,
+)
+from supervisor.runtime import SupervisorBase, T
+from supervisor.store.errors import DatabaseGone
+from supervisor.store.records import VersionRef
+from supervisor.store.store import QueuedRow
+from supervisor.workers import (
+    ExitReason,
+)
+
+logger = logging.getLogger(__name__)
+
+
+class Submitting(SupervisorBase):
+    # -- submitting -------------------------------------------------------------------
+    def load(self, path: Path) -> LoadedWorkflow:
+        loaded = read_workflow_file(path)
+        issues = validate(loaded, self.registry)
+        if issues:
+            raise WorkflowInvalid(issues)
+        return loaded
+
+    def submit(
+        self,
+        loaded: LoadedWorkflow,
+        inputs: dict[str, Any] | None = None,
+        *,
+        priority: int = 0,
+        trigger: str = "manual",
+        run_id: str | None = None,
+        deadline_seconds: float | None = None,
+        checkpoint_from: str | None = None,
+        debug: DebugOptions | None = None,
+    ) -> str:
+        """Queue a run of a validated workflow; returns its id once it is durable.
+
+        Writes on the calling thread (the loop): triggers batch their submits
+        (``batch()``); the API uses ``submit_off_loop``.
+        """
+        entry = self._new_entry(
+            loaded, inputs, priority, trigger, run_id, deadline_seconds, checkpoint_from
+        )
+        entry.debug = checked_debug(loaded, debug)
+        if self._behind is not None:
+            if checkpoint_from is not None:
+                self._checkpoint_sources[entry.run_id] = checkpoint_from
+            self._behind.append((entry, loaded))
+            return entry.run_id
+        if self._batch is not None:
+            if checkpoint_from is not None:
+                self._checkpoint_sources[entry.run_id] = checkpoint_from
+            version = self._version_of(loaded)
+            row = QueuedRow(entry.run_id, entry.workflow, version, trigger, priority, entry.inputs)
+            self._batch.append((row, entry))
+            return entry.run_id
+        self._remember_version(loaded, self._write_new_run(loaded, entry, self._known(loaded)))
+        return self._accepted(entry, checkpoint_from)
+
+    async def submit_off_loop(
+        self,
+        loaded: LoadedWorkflow,
+        inputs: dict[str, Any] | None = None,
+        *,
+        priority: int = 0,
+        trigger: str = "manual",
+        run_id: str | None = None,
+        deadline_seconds: float | None = None,
+        checkpoint_from: str | None = None,
+        debug: DebugOptions | None = None,
+    ) -> str:
+        """``submit`` whose history writes wait on the store lane, not on the loop.
+
+        A locked database delays this submit (up to the busy timeout, then a
+        ``DatabaseLocked``), never ``/health``, ``/workers`` or heartbeats.
+        """
+        entry = self._new_entry(
+            loaded, inputs, priority, trigger, run_id, deadline_seconds, checkpoint_from
+        )
+        entry.debug = checked_debug(loaded, debug)
+        version = await self._in_store(self._write_new_run, loaded, entry, self._known(loaded))
+        self._remember_version(loaded, version)
+        if not self.accepting:
+            raise SupervisorError("the supervisor is shutting down; try again when it is back")
+        return self._accepted(entry, checkpoint_from)
+
+    def _new_entry(
+        self,
+        loaded: LoadedWorkflow,
+        inputs: dict[str, Any] | None,
+        priority: int,
+        trigger: str,
+        run_id: str | None,
+        deadline_seconds: float | None,
+        checkpoint_from: str | None,
+    ) -> QueuedRun:
+        if not self.accepting:
+            raise SupervisorError("the supervisor is shutting down; try again when it is back")
+        problem = self.store.problem()
+        if problem is not None:
+            # nothing is written into a vanished file: refuse rather than accept and lose it
+            raise DatabaseGone(f"{problem} New runs are refused until it is back.")
+        values = coerce_inputs(loaded.workflow, inputs or {})
+        self._order += 1
+        entry = QueuedRun(
+            run_id=run_id or uuid.uuid4().hex,
+            workflow=loaded.workflow.name,
+            text=loaded.text,
+            path=str(loaded.path) if loaded.path else None,
+            inputs=values,
+            priority=priority,
+            trigger=trigger,
+            resources=resources_of(loaded, self.registry),
+            order=self._order,
+            deadline_seconds=deadline_seconds,
+            step_timeouts=step_timeouts(loaded, self.registry),
+        )
+        if checkpoint_from is not None:
+            entry.resume = True
+        return entry
+
+    def _write_new_run(
+        self, loaded: LoadedWorkflow, entry: QueuedRun, version: VersionRef | None
+    ) -> VersionRef:
+        """The run's version (unless already known) and queued row: blocking store writes."""
+        if version is None:
+            version = self.store.save_workflow_version(entry.workflow, entry.path, loaded.text)
+        self.store.create_run(
+            entry.run_id,
+            entry.workflow,
+            trigger=entry.trigger,
+            inputs=entry.inputs,
+            priority=entry.priority,
+            version=version,
+        )
+        return version
+
+    def _accepted(self, entry: QueuedRun, checkpoint_from: str | None) -> str:
+        if checkpoint_from is not None:
+            self._checkpoint_sources[entry.run_id] = checkpoint_from
+        self._enqueue(entry)
+        self._dispatch()
+        return entry.run_id
+
+    def _enqueue(self, entry: QueuedRun) -> None:
+        self.queue[entry.run_id] = entry
+        self.publish(
+            RunQueued(
+                run_id=entry.run_id,
+                workflow=entry.workflow,
+                priority=entry.priority,
+                trigger=entry.trigger,
+            )
+        )
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Submits inside are written in one transaction when the block ends, then dispatched.
+
+        For triggers that fire together (schedules on a common grid): one
+        commit for all their runs, so the last is not late by the others'
+        writes.  The ids ``submit`` returns inside are durable only once the
+        block has ended without an error; if the write fails, none of the runs
+        exists and the error propagates (the caller must not count them as run).
+        """
+        if self._batch is not None:  # nested: the outermost block writes
+            yield
+            return
+        self._batch = []
+        try:
+            yield
+        finally:
+            pending, self._batch = self._batch, None
+            if pending:
+                # A schedule fire another supervisor already ran is not ours to run.
+                lost = set(self.store.create_runs([row for row, _ in pending]))
+                for _, entry in pending:
+                    if entry.run_id not in lost:
+                        self._enqueue(entry)
+                self._dispatch()
+
+    @contextlib.contextmanager
+    def batch_behind(self) -> Iterator[BehindBatch]:
+        """``batch`` whose one transaction is queued on the store lane as the block ends.
+
+        The loop never waits for the database: the block's submits return their
+        ids at once, and the runs are queued (and dispatched) once the write
+        has committed.  Calls added with ``BehindBatch.then`` run on the lane
+        right after that commit, and only if it succeeded.  ``written`` (set
+        as the block ends) tells the caller how the write went; if it failed,
+        none of the runs exists.  Later store-lane calls run after this write.
+        """
+        if self._behind_batch is not None:  # nested: the outermost block writes
+            yield self._behind_batch
+            return
+        batch = self._behind_batch = BehindBatch()
+        self._behind = []
+        try:
+            yield batch
+        finally:
+            pending, self._behind, self._behind_batch = self._behind, None, None
+            items = [(entry, loaded, self._known(loaded)) for entry, loaded in pending]
+            batch.written = self.store_behind(self._write_behind, items, batch.after)
+            batch.written.add_done_callback(functools.partial(self._behind_written, pending))
+
+    def _write_behind(
+        self,
+        items: list[tuple[QueuedRun, LoadedWorkflow, VersionRef | None]],
+        after: list[Callable[[], object]],
+    ) -> tuple[list[VersionRef], set[str]]:
+        """Store lane: the versions not saved yet, all the runs in one transaction, then ``after``.
+
+        Returns the versions, and the runs not written because another
+        supervisor already ran their schedule fire (``HistoryStore.create_runs``).
+        """
+        versions: list[VersionRef] = []
+        saved: dict[tuple[str, str | None, str], VersionRef] = {}
+        for entry, loaded, known in items:
+            version = known or saved.get(version_key(loaded))
+            if version is None:
+                version = self.store.save_workflow_version(entry.workflow, entry.path, loaded.text)
+                saved[version_key(loaded)] = version
+            versions.append(version)
+        lost = self.store.create_runs(
+            [
+                QueuedRow(e.run_id, e.workflow, v, e.trigger, e.priority, e.inputs)
+                for (e, _, _), v in zip(items, versions, strict=True)
+            ]
+        )
+        for call in after:
+            call()
+        return versions, set(lost)
+
+    def _behind_written(
+        self,
+        pending: list[tuple[QueuedRun, LoadedWorkflow]],
+        written: asyncio.Future[tuple[list[VersionRef], set[str]]],
+    ) -> None:
+        if written.cancelled() or written.exception() is not None:
+            for entry, _ in pending:
+                self._checkpoint_sources.pop(entry.run_id, None)
+            return  # the caller reports it (see ``BehindBatch.written``)
+        versions, lost = written.result()
+        for (entry, loaded), version in zip(pending, versions, strict=True):
+            self._remember_version(loaded, version)
+            if entry.run_id in lost:
+                self._checkpoint_sources.pop(entry.run_id, None)
+                continue  # another supervisor ran this schedule fire
+            self._enqueue(entry)
+        if pending:
+            self._dispatch()
+
+    def store_behind(self, function: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+        """Queue a blocking store call on the store lane and return at once, on the loop.
+
+        The lane runs its calls one at a time in the order they were queued
+        (``_in_store``'s among them): a write queued after another lands after it.
+        """
+        loop = self._loop or asyncio.get_running_loop()
+        return loop.run_in_executor(self._store_lane, functools.partial(function, *args))
+
+    def prepare(self, loaded: LoadedWorkflow) -> None:
+        """Record ``loaded``'s version ahead of its first run, off the path of a timed fire."""
+        self._version_of(loaded)
+
+    async def prepare_off_loop(self, loaded: LoadedWorkflow) -> None:
+        """``prepare`` with the write on the store lane: a locked database does not stop the loop."""
+        if self._known(loaded) is None:
+            path = str(loaded.path) if loaded.path else None
+            version = await self._in_store(
+                self.store.save_workflow_version, loaded.workflow.name, path, loaded.text
+            )
+            self._remember_version(loaded, version)
+
+    def _version_of(self, loaded: LoadedWorkflow) -> VersionRef:
+        version = self._known(loaded)
+        if version is None:
+            path = str(loaded.path) if loaded.path else None
+            version = self.store.save_workflow_version(loaded.workflow.name, path, loaded.text)
+            self._remember_version(loaded, version)
+        return version
+
+    def _known(self, loaded: LoadedWorkflow) -> VersionRef | None:
+        """The saved version of ``loaded`` if this supervisor saved it before (no write needed)."""
+        return self._versions.get(version_key(loaded))
+
+    def _remember_version(self, loaded: LoadedWorkflow, version: VersionRef) -> None:
+        if len(self._versions) >= 512:
+            self._versions.clear()  # a crude bound; misses only cost one write
+        self._versions[version_key(loaded)] = version
+
+    def rerun(
+        self,
+        run_id: str,
+        *,
+        mode: str = "start",
+        current_path: Path | None = None,
+        debug: DebugOptions | None = None,
+    ) -> str:
+        """Run a finished run again: from the start, from its failed node, or on the current file.
+
+        Mode ``from_node`` ("run from here") reuses the outputs of the steps
+        before ``debug.run_from``, which must be given.
+        """
+        loaded, options = self._rerun_of(run_id, mode, current_path, debug)
+        return self.submit(loaded, **options)
+
+    async def rerun_off_loop(
+        self,
+        run_id: str,
+        *,
+        mode: str = "start",
+        current_path: Path | None = None,
+        debug: DebugOptions | None = None,
+    ) -> str:
+        """``rerun`` whose history reads and writes wait on the store lane, not on the loop."""
+        loaded, options = await self._in_store(self._rerun_of, run_id, mode, current_path, debug)
+        return await self.submit_off_loop(loaded, **options)
+
+    def _rerun_of(
+        self, run_id: str, mode: str, current_path: Path | None, debug: DebugOptions | None = None
+    ) -> tuple[LoadedWorkflow, dict[str, Any]]:
+        """What to submit to run ``run_id`` again (blocking: reads the history and files)."""
+        if mode == "from_node" and (debug is None or debug.run_from is None):
+            raise SupervisorError("running from a node needs the node's id")
+        record = self.store.get_run(run_id)
+        if record is None:
+            raise SupervisorError(f"no run with id '{run_id}'")
+        if not record.status.terminal:
+            raise SupervisorError(
+                f"run {run_id} is {record.status}; only finished runs can be re-run"
+            )
+        if mode == "current" or (mode == "from_node" and current_path is not None):
+            # "run from here" on the file as it is now: the node just fixed runs as edited
+            if current_path is None:
+                raise SupervisorError(
+                    "re-running on the current version needs the workflow file's path"
+                )
+            loaded = self.load(current_path)
+        else:
+            text = self.store.version_content(record.version_id) if record.version_id else None
+            if text is None:
+                raise SupervisorError(f"run {run_id}'s workflow version is no longer stored")
+            path = self.store.workflow_path(record.workflow_id)
+            loaded = parse_workflow(text, path=Path(path) if path else None)
+        return loaded, {
+            "inputs": dict(record.inputs or {}),
+            "priority": record.priority,
+            "trigger": f"rerun:{run_id}",
+            "checkpoint_from": run_id if mode in ("failed_node", "from_node") else None,
+            "debug": debug,
+        }
+
+    def cancel(self, run_id: str) -> bool:
+        """Cancel a queued or running run; False if it already ended."""
+        entry = self.queue.get(run_id)
+        if entry is not None:
+            # saved first: if the history refuses, the run stays queued and the caller hears why
+            self.store.set_run_status(
+                run_id, RunStatus.CANCELLED, error="cancelled before it started"
+            )
+            del self.queue[run_id]
+            self._cancelled_queued(entry)
+            return True
+        return self._cancel_elsewhere(run_id)
+
+    async def cancel_off_loop(self, run_id: str) -> bool:
+        """``cancel`` whose history write waits on the store lane, not on the loop."""
+        entry = self.queue.pop(run_id, None)
+        if entry is None:
+            return self._cancel_elsewhere(run_id)
+        try:
+            await self._in_store(
+                self.store.set_run_status,
+                run_id,
+                RunStatus.CANCELLED,
+                error="cancelled before it started",
+            )
+        except BaseException:
+            self.queue[run_id] = (
+                entry  # the history refused: still queued, and the caller hears why
+            )
+            self._dispatch()
+            raise
+        self._cancelled_queued(entry)
+        return True
+
+    def _cancelled_queued(self, entry: QueuedRun) -> None:
+        self.publish(RunCancelled(run_id=entry.run_id))
+        self._finished(entry.workflow, entry.run_id, RunStatus.CANCELLED)
+
+    def _cancel_elsewhere(self, run_id: str) -> bool:
+        """A run on a worker, being handed to one, or being settled; False if it ended."""
+        active = self.active.get(run_id)
+        if active is not None:
+            self._cancel_active(active)
+            return True
+        if run_id in self._starting or run_id in self._settling:
+            self._cancel_pending.add(run_id)  # done as soon as it is on a worker or queued
+            return True
+        return False
+
+    def _cancel_active(self, active: ActiveRun) -> None:
+        active.cancel_requested = True
+        worker = active.worker
+        self._spawn_task(worker.send(Cancel(reason="cancelled")))
+        worker.hard_deadline = min(worker.hard_deadline, self.clock() + self.config.kill_grace)
+        worker.hard_deadline_reason = ExitReason.CANCELLED
+        self._arm(worker)

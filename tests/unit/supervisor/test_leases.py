@@ -1,0 +1,53 @@
+"""A worker's lease and deadlines, judged with plain numbers for the clock."""
+
+from __future__ import annotations
+
+from supervisor.leases import LeaseVerdict, check_lease
+from supervisor.runqueue import QueuedRun
+from supervisor.settlement import run_deadline
+from supervisor.workers import WorkerState
+
+BUSY, STARTING, IDLE = WorkerState.BUSY, WorkerState.STARTING, WorkerState.IDLE
+
+
+def judge(state: WorkerState, now: float, **values: float) -> LeaseVerdict:
+    options = {"due": now, "lease_expires": 10.0, "hard_deadline": float("inf"), **values}
+    return check_lease(state, now=now, **options)
+
+
+def test_a_busy_worker_heard_from_within_its_lease_is_left_alone() -> None:
+    assert judge(BUSY, 9.0) is LeaseVerdict.WAIT
+
+
+def test_a_busy_worker_silent_past_its_lease_is_hung() -> None:
+    assert judge(BUSY, 10.0) is LeaseVerdict.LEASE_EXPIRED
+
+
+def test_the_hard_deadline_comes_before_the_lease() -> None:
+    assert judge(BUSY, 12.0, hard_deadline=11.0) is LeaseVerdict.DEADLINE_PASSED
+    assert judge(BUSY, 9.0, hard_deadline=9.0) is LeaseVerdict.DEADLINE_PASSED
+
+
+def test_a_timer_that_fired_late_means_the_supervisor_stalled_not_the_worker() -> None:
+    assert judge(BUSY, 12.0, due=10.0) is LeaseVerdict.STALLED
+    assert judge(BUSY, 10.4, due=10.0) is LeaseVerdict.LEASE_EXPIRED  # within the tolerance
+
+
+def test_a_new_worker_has_until_its_start_up_lease_to_say_hello() -> None:
+    assert judge(STARTING, 9.0) is LeaseVerdict.WAIT
+    assert judge(STARTING, 10.0) is LeaseVerdict.NEVER_STARTED
+
+
+def test_idle_workers_have_nothing_to_watch() -> None:
+    assert judge(IDLE, 50.0, due=50.0, hard_deadline=1.0) is LeaseVerdict.NOTHING
+
+
+def test_a_runs_deadline_counts_from_its_first_start_plus_time_paused() -> None:
+    entry = QueuedRun(
+        run_id="r", workflow="w", text="", path=None, inputs={}, deadline_seconds=60.0
+    )
+    assert run_deadline(entry, started=100.0, pause=None, now=100.0, kill_grace=2.0) == 165.0
+    entry.first_started, entry.paused_seconds = 50.0, 10.0  # resumed: the limit is not afresh
+    assert run_deadline(entry, started=100.0, pause=None, now=100.0, kill_grace=2.0) == 125.0
+    unlimited = QueuedRun(run_id="u", workflow="w", text="", path=None, inputs={})
+    assert run_deadline(unlimited, started=0.0, pause=None, now=0.0, kill_grace=2.0) == float("inf")
