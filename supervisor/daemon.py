@@ -16,7 +16,6 @@ import logging
 import os
 import signal
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from automation.blocks.registry import BlockRegistry
@@ -27,6 +26,7 @@ from supervisor.core import Supervisor
 from supervisor.desktop_gate import DesktopGate
 from supervisor.instance_lock import LOCK_FILE, InstanceLock
 from supervisor.logs import json_handler
+from supervisor.parts import DaemonParts as DaemonParts  # re-exported: older imports
 from supervisor.paths import DeskpilotPaths
 from supervisor.rate import RateLimits
 from supervisor.retention import RetentionPolicy, schedule_retention, stop_retention
@@ -38,22 +38,6 @@ from supervisor.systemd import Notifier, start_watchdog, stop_watchdog
 from supervisor.workers import ForkServerLauncher, PythonWorkerLauncher, WorkerLauncher
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class DaemonParts:
-    """What the API serves: the supervisor plus the optional parts around it."""
-
-    paths: DeskpilotPaths
-    supervisor: Supervisor
-    store: HistoryStore
-    registry: BlockRegistry
-    triggers: Any = None
-    catalog: Any = None
-    started_at: float = 0.0
-    stop: Callable[[], None] = field(default=lambda: None)
-    #: Whether the screen is locked or the machine going to sleep (D-Bus signals).
-    session: SessionWatch | None = None
 
 
 class Daemon:

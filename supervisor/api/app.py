@@ -21,7 +21,7 @@ from supervisor.api.auth import BearerGate
 from supervisor.api.masking import MaskedJSONResponse
 from supervisor.api.metrics import Metrics
 from supervisor.api.tokenfile import ensure_token, token_path
-from supervisor.daemon import DaemonParts
+from supervisor.parts import DaemonParts
 
 #: Request bodies are small JSON documents; this bounds what a confused client can make us read.
 MAX_BODY_BYTES = 8 * 1024 * 1024

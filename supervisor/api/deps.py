@@ -9,7 +9,7 @@ from fastapi.security import HTTPBearer
 
 from supervisor.api.models import RunInfo
 from supervisor.api.problems import Problem
-from supervisor.daemon import DaemonParts
+from supervisor.parts import DaemonParts
 from supervisor.store.records import RunRecord
 
 #: Documents the token in the OpenAPI document; ``auth.BearerGate`` enforces it.

@@ -25,8 +25,8 @@ from fastapi import APIRouter
 
 from supervisor.api.deps import BEARER, Parts
 from supervisor.api.models import ErrorBody, MachineInfo
-from supervisor.daemon import DaemonParts
 from supervisor.machine import supervisor_id
+from supervisor.parts import DaemonParts
 from supervisor.store.records import SupervisorRecord
 
 #: A heartbeat older than this is late, for a supervisor that registered no lease nor renewal

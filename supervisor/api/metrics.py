@@ -40,7 +40,7 @@ from supervisor.machine import machine_host
 from supervisor.workers import WorkerState
 
 if TYPE_CHECKING:
-    from supervisor.daemon import DaemonParts
+    from supervisor.parts import DaemonParts
     from supervisor.store import HistoryStore
 
 logger = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ from fastapi import APIRouter
 from supervisor.api.deps import BEARER, Parts, require_run
 from supervisor.api.models import BreakpointsRequest, DebugCommand, DebugState, ErrorBody
 from supervisor.api.problems import Problem
-from supervisor.daemon import DaemonParts
+from supervisor.parts import DaemonParts
 
 router = APIRouter(
     tags=["debugger"],

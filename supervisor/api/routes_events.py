@@ -26,7 +26,7 @@ from starlette.types import Receive, Scope, Send
 from supervisor.api.deps import BEARER, Parts
 from supervisor.api.masking import masked
 from supervisor.api.models import ErrorBody
-from supervisor.daemon import DaemonParts
+from supervisor.parts import DaemonParts
 
 HEARTBEAT_SECONDS = 15.0
 #: How often a one-run stream looks at the store for an ending that published no event.

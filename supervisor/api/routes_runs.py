@@ -33,8 +33,8 @@ from supervisor.api.models import (
     WaitResult,
 )
 from supervisor.api.problems import Problem
-from supervisor.daemon import DaemonParts
 from supervisor.debugging import DebugOptions
+from supervisor.parts import DaemonParts
 from supervisor.store.artifacts import MAX_STORED_BYTES, media_type
 from supervisor.store.errors import RunNotFound
 from supervisor.store.records import RunRecord

@@ -14,7 +14,7 @@ cannot be replayed.  It is still only reachable on the user's socket.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request, Security
 from fastapi.security import APIKeyHeader
@@ -29,7 +29,10 @@ from supervisor.api.models import (
     WorkflowInfo,
 )
 from supervisor.api.problems import Problem
-from supervisor.daemon import DaemonParts
+from supervisor.parts import DaemonParts
+
+if TYPE_CHECKING:
+    from supervisor.triggers.manager import TriggerManager
 
 MAX_WEBHOOK_BYTES = 1024 * 1024
 
@@ -49,7 +52,7 @@ _NO_TRIGGERS = (
 )
 
 
-def _triggers(parts: DaemonParts) -> Any:
+def _triggers(parts: DaemonParts) -> TriggerManager:
     if parts.triggers is None:
         raise Problem(503, _NO_TRIGGERS)
     return parts.triggers

@@ -35,8 +35,8 @@ from supervisor.api.endpoint import (
     write_port_file,
 )
 from supervisor.api.tokenfile import ensure_token, socket_path, token_path
-from supervisor.daemon import DaemonParts
 from supervisor.errors import SupervisorError
+from supervisor.parts import DaemonParts
 
 logger = logging.getLogger(__name__)
 

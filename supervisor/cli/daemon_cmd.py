@@ -30,7 +30,7 @@ from supervisor.stop_marker import mark_stopped
 if TYPE_CHECKING:  # the API client and the daemon load when a command runs, not for '--help'
     from supervisor.api.models import Health, TriggerInfo
     from supervisor.client import SupervisorClient
-    from supervisor.daemon import DaemonParts
+    from supervisor.parts import DaemonParts
 
 
 def _client(paths: DeskpilotPaths | None = None) -> SupervisorClient:

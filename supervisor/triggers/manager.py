@@ -32,7 +32,7 @@ import logging
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from automation.errors import DeskpilotError
 from automation.hotkeys import parse_hotkey
@@ -76,17 +76,32 @@ from supervisor.triggers.writes import TriggerWrites
 from supervisor.webhook_signature import ReplayCache
 
 if TYPE_CHECKING:
-    from supervisor.daemon import DaemonParts
+    from automation.blocks.registry import BlockRegistry
+    from supervisor.core import Supervisor
+    from supervisor.paths import DeskpilotPaths
+    from supervisor.session_watch import SessionWatch
+    from supervisor.store.store import HistoryStore
 
 logger = logging.getLogger(__name__)
 
 
+class TriggerHost(Protocol):
+    """What the triggers use of their daemon (``supervisor.parts.DaemonParts`` has it)."""
+
+    paths: DeskpilotPaths
+    supervisor: Supervisor
+    store: HistoryStore
+    registry: BlockRegistry
+    #: Whether the screen is locked or the machine going to sleep; None: probe it here.
+    session: SessionWatch | None
+
+
 class TriggerManager:
-    """Runs the triggers of the workflows folder for one supervisor (``DaemonParts``)."""
+    """Runs the triggers of the workflows folder for one supervisor (its ``TriggerHost``)."""
 
     def __init__(
         self,
-        parts: DaemonParts,
+        parts: TriggerHost,
         *,
         now: Callable[[], datetime] | None = None,
         scheduler: Any = None,
