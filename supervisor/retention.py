@@ -31,11 +31,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
-from sqlalchemy import and_, func, or_, select
-
 from automation.errors import DeskpilotError
-from supervisor.store.schema import runs
-from supervisor.store.store import TERMINAL_STATUSES, HistoryStore
+from supervisor.store.pruning import finished_before, missing_runs, prunable_runs
+from supervisor.store.store import HistoryStore
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +49,6 @@ DEFAULT_INTERVAL = timedelta(hours=6)
 DEFAULT_FIRST_DELAY = 60.0
 #: After a failed prune (database locked, disk full), try again this much sooner.
 RETRY_DELAY = 600.0
-_ID_CHUNK = 500
 #: Runs deleted per transaction (with their steps, events and artifacts rows).
 BATCH_RUNS = 1000
 #: Pause between two prune transactions, so other writers get the lock.
@@ -188,34 +185,7 @@ def prunable(store: HistoryStore, policy: RetentionPolicy) -> list[str]:
     """Ids of the runs ``prune`` would delete now (the same rules as ``HistoryStore.prune``)."""
     if not policy.enabled:
         return []
-    finished = runs.c.status.in_(TERMINAL_STATUSES)
-    rules = []
-    with store.engine.connect() as connection:
-        if policy.max_age is not None:
-            cutoff = store.clock.now() - policy.max_age
-            ended = func.coalesce(runs.c.finished_at, runs.c.queued_at)
-            rules.append(ended < cutoff)
-        if policy.max_runs is not None:
-            newest_dropped = connection.execute(
-                select(runs.c.queued_at, runs.c.id)
-                .order_by(runs.c.queued_at.desc(), runs.c.id.desc())
-                .offset(policy.max_runs)
-                .limit(1)
-            ).first()
-            if newest_dropped is not None:
-                rules.append(
-                    or_(
-                        runs.c.queued_at < newest_dropped.queued_at,
-                        and_(
-                            runs.c.queued_at == newest_dropped.queued_at,
-                            runs.c.id <= newest_dropped.id,
-                        ),
-                    )
-                )
-        if not rules:
-            return []
-        query = select(runs.c.id).where(finished, or_(*rules)).order_by(runs.c.queued_at)
-        return [str(run_id) for run_id in connection.execute(query).scalars()]
+    return prunable_runs(store, policy.max_age, policy.max_runs)
 
 
 def prune(
@@ -251,7 +221,7 @@ def prune(
             time.sleep(BATCH_PAUSE)
         deleted += store.prune(**limit)
     if artifacts_dir is not None and doomed:
-        folders = remove_artifacts(artifacts_dir, _absent(store, doomed))
+        folders = remove_artifacts(artifacts_dir, missing_runs(store, doomed))
         if folders:
             logger.info("removed the artifacts folders of %d pruned runs", folders)
     return deleted
@@ -260,14 +230,8 @@ def prune(
 def _age_steps(store: HistoryStore, max_age: timedelta, batch: int) -> list[timedelta]:
     """Growing cutoffs (as ages) that each take about ``batch`` more runs, ending at ``max_age``."""
     now = store.clock.now()
-    ended = func.coalesce(runs.c.finished_at, runs.c.queued_at)
-    with store.engine.connect() as connection:
-        times = connection.execute(
-            select(ended)
-            .where(runs.c.status.in_(TERMINAL_STATUSES), ended < now - max_age)
-            .order_by(ended)
-        ).scalars()
-        boundaries = [at for number, at in enumerate(times, start=1) if number % batch == 0]
+    times = finished_before(store, now - max_age)
+    boundaries = [at for number, at in enumerate(times, start=1) if number % batch == 0]
     return [now - at for at in boundaries if now - at > max_age] + [max_age]
 
 
@@ -275,17 +239,6 @@ def _count_steps(store: HistoryStore, max_runs: int, batch: int) -> list[int]:
     """Shrinking run counts, ``batch`` apart, ending at ``max_runs``."""
     total = store.count_runs()
     return [*range(total - batch, max_runs, -batch), max_runs]
-
-
-def _absent(store: HistoryStore, run_ids: list[str]) -> list[str]:
-    present: set[str] = set()
-    with store.engine.connect() as connection:
-        for start in range(0, len(run_ids), _ID_CHUNK):
-            chunk = run_ids[start : start + _ID_CHUNK]
-            present.update(
-                connection.execute(select(runs.c.id).where(runs.c.id.in_(chunk))).scalars()
-            )
-    return [run_id for run_id in run_ids if run_id not in present]
 
 
 def remove_artifacts(artifacts_dir: Path, run_ids: Collection[str]) -> int:

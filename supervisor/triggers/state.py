@@ -23,34 +23,25 @@ starts with ``missed:``, ``not started:`` or ``skipped:`` (past a run-rate ceili
 The run rows also make firing idempotent: every fire's run carries the label
 ``schedule:<key>@<time>``, so after a crash between submitting and saving
 ``checked_through``, the next start finds the label and does not fire twice.
-``HistoryStore`` has no batch insert of finished runs yet, so this module
-writes those rows with SQLAlchemy Core on the store's engine.
+The rows themselves are read and written by the store
+(``supervisor.store.trigger_rows``).
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, func, select
-from sqlalchemy import exc as sa_exc
-
 from automation.engine.events import RunStatus
-from supervisor.store.claims import upsert
-from supervisor.store.engine import write_options
-from supervisor.store.errors import translate
-from supervisor.store.fires import insert_runs_once
-from supervisor.store.schema import runs, triggers
 from supervisor.store.store import HistoryStore
+from supervisor.store.trigger_rows import TriggerRows
 
 logger = logging.getLogger(__name__)
 
-_LABEL_CHUNK = 400
 #: ``newest_fire`` when it cannot tell: every due fire is then looked up in the history.
 UNKNOWN_HISTORY = datetime.max.replace(tzinfo=UTC)
 
@@ -123,61 +114,22 @@ def _parse(value: Any) -> datetime | None:
         return None
 
 
-def _keep_anchor(proposed: Any) -> dict[str, Any]:
-    """A save keeps the stored anchor while the timing is the same: the first saver's wins."""
-    return {
-        "anchor": case(
-            (
-                and_(
-                    triggers.c.spec_hash == proposed.spec_hash,
-                    triggers.c.anchor.is_not(None),
-                ),
-                triggers.c.anchor,
-            ),
-            else_=proposed.anchor,
-        )
-    }
-
-
 class TriggerStateStore:
-    """Reads and writes trigger rows and not-run records on the history store's engine."""
+    """Trigger states and not-run records, kept in the history (``TriggerRows``)."""
 
     def __init__(self, store: HistoryStore, now: Callable[[], datetime]) -> None:
         self.store = store
-        self.engine = store.engine
+        self.rows = TriggerRows(store)
         self.now = now
-        self._options = write_options(self.engine)
-
-    @contextmanager
-    def _write(self) -> Iterator[Connection]:
-        self.store.check_file()  # a deleted or replaced history file is not written into
-        try:
-            with (
-                self.engine.connect().execution_options(**self._options) as connection,
-                connection.begin(),
-            ):
-                yield connection
-        except sa_exc.DBAPIError as error:
-            raise translate(error, self.store.database) from error
-
-    @contextmanager
-    def _read(self) -> Iterator[Connection]:
-        try:
-            with self.engine.connect() as connection:
-                yield connection
-        except sa_exc.DBAPIError as error:
-            raise translate(error, self.store.database) from error
 
     def load_all(self) -> dict[str, TriggerState]:
-        with self._read() as connection:
-            rows = connection.execute(select(triggers)).all()
-        return {row.trigger_key: TriggerState.from_row(row) for row in rows}
+        return {row.trigger_key: TriggerState.from_row(row) for row in self.rows.load_all()}
 
     def save(self, state: TriggerState) -> None:
         self.save_many([state])
 
     def save_many(self, states: Sequence[TriggerState]) -> None:
-        """Write these states in one transaction and two statements at most.
+        """Write these states in one transaction and one statement.
 
         Schedules that fire together are saved together: one commit and one
         executemany instead of a transaction per trigger.
@@ -185,33 +137,22 @@ class TriggerStateStore:
         if not states:
             return
         now = self.now()
-        rows = [
-            {
-                "workflow_name": state.workflow,
-                "trigger_key": state.key,
-                "spec": state.spec,
-                "enabled": state.enabled,
-                "paused": state.paused,
-                "state": state.to_json(),
-                "updated_at": now,
-                "spec_hash": state.spec_hash,
-                "anchor": state.anchor,
-            }
-            for state in states
-        ]
-        with self._write() as connection:
-            # An upsert on the unique (workflow, key): two processes saving the same
-            # trigger cannot both insert it, where a read-then-insert could.
-            connection.execute(
-                upsert(
-                    connection,
-                    triggers,
-                    ["workflow_name", "trigger_key"],
-                    ["spec", "enabled", "paused", "state", "updated_at", "spec_hash"],
-                    _keep_anchor,
-                ),
-                rows,
-            )
+        self.rows.save_many(
+            [
+                {
+                    "workflow_name": state.workflow,
+                    "trigger_key": state.key,
+                    "spec": state.spec,
+                    "enabled": state.enabled,
+                    "paused": state.paused,
+                    "state": state.to_json(),
+                    "updated_at": now,
+                    "spec_hash": state.spec_hash,
+                    "anchor": state.anchor,
+                }
+                for state in states
+            ]
+        )
 
     def stored_anchor(self, workflow: str, key: str, spec_hash: str) -> datetime | None:
         """The anchor saved for this trigger with this timing (the first saver's), or None.
@@ -219,15 +160,7 @@ class TriggerStateStore:
         Supervisors sharing the database count an interval schedule from the
         same anchor, so they agree on its fire times and so on its fire keys.
         """
-        with self._read() as connection:
-            row = connection.execute(
-                select(triggers.c.anchor).where(
-                    triggers.c.workflow_name == workflow,
-                    triggers.c.trigger_key == key,
-                    triggers.c.spec_hash == spec_hash,
-                )
-            ).first()
-        return None if row is None else row.anchor
+        return self.rows.stored_anchor(workflow, key, spec_hash)
 
     def newest_fire(self, workflow: str, key: str) -> datetime | None:
         """The newest fire time of schedule ``key`` that has a run or a not-run record.
@@ -237,17 +170,10 @@ class TriggerStateStore:
         to the column's width cannot be read: then ``UNKNOWN_HISTORY``.
         """
         prefix = f"schedule:{key}@"
-        with self._read() as connection:
-            label = connection.execute(
-                select(func.max(runs.c.trigger)).where(
-                    runs.c.workflow_name == workflow,
-                    runs.c.trigger >= prefix,
-                    runs.c.trigger < prefix[:-1] + chr(ord("@") + 1),
-                )
-            ).scalar()
+        label = self.rows.greatest_label(workflow, prefix)
         if label is None:
             return None
-        when = str(label)[len(prefix) :].rpartition("..")[2]
+        when = label[len(prefix) :].rpartition("..")[2]
         try:
             return datetime.fromisoformat(when)
         except ValueError:
@@ -255,18 +181,7 @@ class TriggerStateStore:
 
     def recorded(self, workflow: str, labels: Sequence[str]) -> set[str]:
         """Which of these trigger labels already have a run (or a not-run record)."""
-        found: set[str] = set()
-        with self._read() as connection:
-            for start in range(0, len(labels), _LABEL_CHUNK):
-                chunk = list(labels[start : start + _LABEL_CHUNK])
-                found.update(
-                    connection.execute(
-                        select(runs.c.trigger).where(
-                            runs.c.workflow_name == workflow, runs.c.trigger.in_(chunk)
-                        )
-                    ).scalars()
-                )
-        return found
+        return self.rows.recorded(workflow, labels)
 
     def record_not_run(
         self, items: Sequence[NotRun], version: tuple[int, int] | None = None
@@ -301,6 +216,5 @@ class TriggerStateStore:
                     "finished_at": now,
                 }
             )
-        with self._write() as connection:
-            lost = insert_runs_once(connection, rows, self.store.fired_by, now)
+        lost = self.rows.insert_runs(rows, self.store.fired_by, now)
         return [run_id for run_id in ids if run_id not in lost]
