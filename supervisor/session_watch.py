@@ -143,7 +143,7 @@ class SessionWatch:
         self.state = WatchedState()
         #: Buses whose signals arrive now ("session", "system").
         self.listening: set[str] = set()
-        #: The signals applied so far (for tests and /health).
+        #: The session signals received so far (for tests and /health).
         self.signals_seen = 0
         self._callbacks: list[Callable[[str | None], None]] = []
         self._changed = asyncio.Event()
@@ -280,6 +280,8 @@ class SessionWatch:
                     fields = message.header.fields
                     interface = fields.get(HeaderFields.interface, "")
                     member = fields.get(HeaderFields.member, "")
+                    if interface == "org.freedesktop.DBus":
+                        continue  # the bus's own news (NameAcquired), not the session's
                     self.signals_seen += 1
                     self._set(apply_signal(self.state, interface, member, tuple(message.body)))
             except asyncio.CancelledError:
