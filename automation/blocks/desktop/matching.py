@@ -510,6 +510,7 @@ def find(
     check_template(template)
     search = _Search(screen, template, confidence, not grayscale, margin)
     order = _ordered(scales)
+    search.first_scale = order[0]
     plan: list[tuple[str, list[float]]] = [("direct", order[:1]), ("scales", order[1:])]
     plan += [("inverted", order)]
     if edges:
@@ -544,6 +545,7 @@ class _Search:
         self.gray = _Feature(to_gray(screen), margin)
         self.gray_tpl = to_gray(template)
         self._tpls: dict[float, Image] = {}
+        self.first_scale = 1.0
         self._scans: dict[tuple[float, int], tuple[float, list[tuple[int, int, float]]]] = {}
 
     def scan(self, scale: float, sign: int, floor: float) -> list[tuple[int, int, float]]:
@@ -633,20 +635,19 @@ class _Search:
         kept = []
         gap = max(self.margin, EDGE_GREY_GAP)
         for sign in (1, -1):
+            # away from the first scale, only where the grey stages already saw a place
+            # good enough (a cheap filter: a full scan down to the support at every
+            # scale cost more than all the other stages together)
+            known = self._scans.get((scale, sign))
+            seen = max((p[2] for p in known[1]), default=-1.0) if known else 1.0
+            if scale != self.first_scale and seen < EDGE_GREY_SUPPORT:
+                continue
             places = self.scan(scale, sign, EDGE_GREY_SUPPORT - self.margin)
             if not places:
                 continue
             bx, by, grey = max(places, key=lambda p: p[2])
             if grey < EDGE_GREY_SUPPORT:
                 continue
-            if gap > self.margin:  # every rival down to the gap, re-scored
-                places = self.scan(scale, sign, grey - gap)
-            here = Match(bx, by, tw, th, grey, 1.0, "gray")
-            if any(
-                score >= grey - gap and not here.same_place(Match(x, y, tw, th, score, 1.0, "gray"))
-                for x, y, score in places
-            ):
-                continue  # the grey evidence does not single out one place
             # Canny needs a few pixels of context around the window it is compared in
             context = _REFINE_PAD + 4
             x0, y0 = max(0, bx - context), max(0, by - context)
@@ -654,8 +655,19 @@ class _Search:
             wx, wy = max(0, bx - _REFINE_PAD - x0), max(0, by - _REFINE_PAD - y0)
             window = edges[wy : by - y0 + th + _REFINE_PAD, wx : bx - x0 + tw + _REFINE_PAD]
             x, y, score = _best_in(window, edge_tpl, 1)
-            if score >= floor:
-                kept.append((x0 + wx + x, y0 + wy + y, score))
+            if score < floor:
+                continue
+            # only now the costlier proof that no other place comes close in grey
+            if gap > self.margin:
+                places = self.scan(scale, sign, grey - gap)
+            here = Match(bx, by, tw, th, grey, 1.0, "gray")
+            if any(
+                other >= grey - gap
+                and not here.same_place(Match(ox, oy, tw, th, other, 1.0, "gray"))
+                for ox, oy, other in places
+            ):
+                continue  # the grey evidence does not single out one place
+            kept.append((x0 + wx + x, y0 + wy + y, score))
         return kept
 
     def _colour(self, found: Match) -> Match:
