@@ -23,6 +23,8 @@ app="$dist/deskpilot/deskpilot"
 # OpenCV's FFmpeg and AV1 codecs and the OpenBLAS of OpenCV and numpy become stubs that abort
 # with a message if ever called (Deskpilot never does; see the script's docstring)
 .venv/bin/python packaging/stub_libraries.py "$dist/deskpilot"
+# auditwheel's patched libraries carry megabytes of zero padding each (19 MB in Tesseract's)
+.venv/bin/python packaging/compact_libraries.py "$dist/deskpilot"
 # Symbol tables and debug sections are of no use in the bundle (libpython alone carries 16 MB).
 # Libraries that auditwheel grafted into wheels (the *.libs folders) are left alone: strip
 # damages their patched headers (numpy's gfortran runtime no longer loads).
