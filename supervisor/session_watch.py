@@ -46,6 +46,7 @@ logger = logging.getLogger(__name__)
 
 #: Seconds to connect to a bus and say hello, or to get an answer while subscribing.
 CONNECT_TIMEOUT = 2.0
+STOP_TIMEOUT = 3.0  # seconds stop() waits for its tasks before leaving them behind
 #: Seconds between attempts to reach a bus that is not there (or went away).
 RECONNECT_DELAY = 30.0
 #: Seconds between safety reads while signals arrive.
@@ -150,6 +151,10 @@ class SessionWatch:
         self._listening_event = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._reading: asyncio.Lock | None = None
+        # Loops end on this flag as well as on cancellation: on Python 3.11 a
+        # cancel that races a finishing ``wait_for`` is swallowed, and a loop that
+        # missed it would hold the daemon's shutdown for ever.
+        self._stopping = False
 
     # -- what others read -----------------------------------------------------------------
     def read(self) -> SessionState:
@@ -187,12 +192,19 @@ class SessionWatch:
             self._tasks.append(loop.create_task(self._poll()))
 
     async def stop(self) -> None:
-        for task in self._tasks:
+        self._stopping = True
+        self._listening_event.set()
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        self._tasks.clear()
+        if not tasks:
+            return
+        _, pending = await asyncio.wait(tasks, timeout=STOP_TIMEOUT)
+        for task in pending:  # deaf to cancellation: leave it, never hold the shutdown
+            logger.warning("a session watch task did not stop within %ss: %r", STOP_TIMEOUT, task)
+        for task in tasks:
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                logger.debug("session watch task ended with %r", task.exception())
 
     async def refresh(self) -> None:
         """Read the whole state through the probe (in a thread: it blocks for a moment)."""
@@ -226,7 +238,7 @@ class SessionWatch:
 
     async def _poll(self) -> None:
         assert self.poll is not None
-        while True:
+        while not self._stopping:
             listening = bool(self.listening)
             interval = self.fallback_poll if listening else self.poll
             deadline = asyncio.get_running_loop().time() + interval
@@ -264,7 +276,7 @@ class SessionWatch:
         from jeepney.bus_messages import message_bus  # type: ignore[import-untyped]
         from jeepney.io.asyncio import open_dbus_connection  # type: ignore[import-untyped]
 
-        while True:
+        while not self._stopping:
             conn: Any = None
             try:
                 conn = await asyncio.wait_for(open_dbus_connection(bus), CONNECT_TIMEOUT)
@@ -273,7 +285,7 @@ class SessionWatch:
                 await self.refresh()  # what changed before the subscription took
                 self._listening_now(name, True)
                 logger.debug("listening for session signals on the %s bus", name)
-                while True:
+                while not self._stopping:
                     message = await conn.receive()
                     if message.header.message_type is not MessageType.signal:
                         continue
