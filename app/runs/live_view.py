@@ -69,6 +69,7 @@ class LiveRunView(QWidget):
         self.pane.node_selected.connect(self._pane_selected)
         self.debug = DebugPanel(link, self)
         self.debug.message.connect(self.message)
+        self.debug.pause_shown.connect(self._tick)
         # beside the run, not above it: a pause must not take height from the canvas
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.setObjectName("live_splitter")
@@ -328,6 +329,9 @@ class LiveRunView(QWidget):
             return
         if record.finished:
             self.elapsed.setText(human_duration(record.duration))
+            return
+        if self.debug.node_id is not None:  # not "running for ..." while it waits for the user
+            self.elapsed.setText(f"paused before '{self.debug.node_id}'")
             return
         if record.started_at is not None:
             seconds = (datetime.now(UTC) - record.started_at).total_seconds()

@@ -198,6 +198,7 @@ def test_a_newcomer_installs_opens_an_example_breaks_inspects_continues_and_find
         where = "label[name~=\"Paused before 'tally'.*\"]"
         paused = screen.find(where, timeout=60)
         assert "breakpoint" in paused.name
+        screen.find("label[name=\"paused before 'tally'\"]")  # not "running for ..."
         # the run panel grows to show them all: rendered inputs, pins and vars
         values = eventually(
             "the values, vars included",
