@@ -478,10 +478,17 @@ def actions(element: Element) -> list[str]:
             return []
 
 
-def click(element: Element, *, method: str = "auto") -> str:
+def click(
+    element: Element,
+    *,
+    method: str = "auto",
+    before_mouse: Callable[[tuple[int, int]], None] | None = None,
+) -> str:
     """Press the element: through its action (``action``), a mouse click on the centre of its
     box (``mouse``), or the action when it has one and the mouse otherwise (``auto``).
 
+    ``before_mouse`` is called with the point just before a mouse click (the ui.click
+    block checks there that the click reaches the element's window); it may raise.
     Returns how it was clicked ("action:<name>" or "mouse").
     """
     if method not in ("auto", "action", "mouse"):
@@ -510,6 +517,8 @@ def click(element: Element, *, method: str = "auto") -> str:
     from automation.blocks.desktop.display import gui
 
     x, y = element.box.center
+    if before_mouse is not None:
+        before_mouse((x, y))
     gui().click(x, y)
     return "mouse"
 

@@ -50,7 +50,7 @@ def _position() -> PositionOutput:
 # -- mouse --------------------------------------------------------------------------------
 
 
-class MoveInput(ActionInput):
+class MoveInput(AimedInput):
     x: int = Field(description="target x (virtual-desktop pixels, or offset if relative)")
     y: int = Field(description="target y (virtual-desktop pixels, or offset if relative)")
     duration: float = Field(default=0.0, ge=0, le=60, description="seconds the movement takes")
@@ -58,7 +58,13 @@ class MoveInput(ActionInput):
 
 
 class MouseMove(DesktopBlock[MoveInput]):
-    """Move the mouse pointer, instantly or over a duration."""
+    """Move the mouse pointer, instantly or over a duration.
+
+    The pointer is moved to hover (a tooltip, a menu that opens on hover), so the
+    window under the destination is checked as for a click: one whose modal
+    dialog is open ignores the hover, and with ``window:`` another window there
+    is refused.
+    """
 
     id = "mouse.move"
     title = "Move mouse"
@@ -75,6 +81,7 @@ class MouseMove(DesktopBlock[MoveInput]):
         if inputs.relative:
             px, py = pg.position()
             x, y = int(px) + x, int(py) + y
+        aim(ctx, inputs, evidence, f"moving the pointer to {(x, y)}", (x, y))
         evidence.candidate = Box(x - 5, y - 5, 10, 10)
         _glide(ctx, x, y, inputs.duration)
         return _position()
@@ -348,19 +355,30 @@ class KeyInput(ActionInput):
     key: str = Field(description="key name (pyautogui names: shift, ctrl, alt, a, ...)")
 
 
-class KeyDown(DesktopBlock[KeyInput]):
+class KeyDownInput(KeyInput, AimedInput):
+    pass
+
+
+class KeyDown(DesktopBlock[KeyDownInput]):
     """Hold a key down until a keyboard.key_up step releases it."""
 
     id = "keyboard.key_down"
     title = "Key down"
-    Input = KeyInput
+    Input = KeyDownInput
 
-    def perform(self, inputs: KeyInput, ctx: BlockContext, evidence: Evidence) -> None:
-        gui().keyDown(check_key(ctx, self.id, inputs.key))
+    def perform(self, inputs: KeyDownInput, ctx: BlockContext, evidence: Evidence) -> None:
+        key = check_key(ctx, self.id, inputs.key)
+        aim(ctx, inputs, evidence, f"holding {key} down")
+        gui().keyDown(key)
 
 
 class KeyUp(DesktopBlock[KeyInput]):
-    """Release a key held by keyboard.key_down."""
+    """Release a key held by keyboard.key_down.
+
+    It is never refused, whatever window has the focus: a release that did not
+    happen would leave the key held for every later step and for the person at
+    the machine, and a release alone does not type anything.
+    """
 
     id = "keyboard.key_up"
     title = "Key up"

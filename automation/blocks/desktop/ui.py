@@ -25,6 +25,7 @@ from automation.blocks.context import BlockContext
 from automation.blocks.desktop import accessibility as a11y
 from automation.blocks.desktop.common import DesktopBlock, Evidence
 from automation.blocks.desktop.expect import ActionInput
+from automation.blocks.desktop.focus import AimedInput, aim
 from automation.errors import BlockInputError
 
 
@@ -146,7 +147,7 @@ class UiFind(DesktopBlock[ElementInput]):
         return ElementOutput(**element_fields(element))
 
 
-class ClickInput(ElementInput, ActionInput):
+class ClickInput(ElementInput, AimedInput):
     method: Literal["auto", "action", "mouse"] = Field(
         default="auto",
         description="action: the element's own press action; mouse: a click on its centre; "
@@ -159,7 +160,13 @@ class ClickOutput(ElementOutput):
 
 
 class UiClick(DesktopBlock[ClickInput]):
-    """Click a UI element through its press action or at the centre of its box."""
+    """Click a UI element through its press action or at the centre of its box.
+
+    A click with the mouse is checked like ``mouse.click``: it is refused when the
+    window under the point is not the element's (``window:``) or has a modal dialog
+    open, since the click would land elsewhere or be dropped.  The press action goes
+    to the element itself, not through the pointer.
+    """
 
     id = "ui.click"
     title = "Click UI element"
@@ -168,7 +175,11 @@ class UiClick(DesktopBlock[ClickInput]):
 
     def perform(self, inputs: ClickInput, ctx: BlockContext, evidence: Evidence) -> ClickOutput:
         element = locate(ctx, inputs, evidence)
-        how = a11y.click(element, method=inputs.method)
+
+        def check(point: tuple[int, int]) -> None:
+            aim(ctx, inputs, evidence, f"a click at {point} on {element.describe()}", point)
+
+        how = a11y.click(element, method=inputs.method, before_mouse=check)
         ctx.log(f"clicked {element.describe()} by {how}", "info", path=element.path)
         return ClickOutput(**element_fields(element), clicked_by=how)
 

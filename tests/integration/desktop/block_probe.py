@@ -15,14 +15,33 @@ import json
 import sys
 from pathlib import Path
 
-from automation.blocks.desktop.input import KeyboardHotkey, KeyboardType, MouseClick, MouseScroll
+from automation.blocks.desktop.input import (
+    KeyboardHotkey,
+    KeyboardType,
+    KeyDown,
+    KeyUp,
+    MouseClick,
+    MouseMove,
+    MouseScroll,
+)
+from automation.blocks.desktop.ui import UiClick
 from automation.blocks.desktop.windows import WindowFocus
 from automation.errors import DeskpilotError
 from automation.testing import run_block
 
 BLOCKS = {
     block.id: block
-    for block in (WindowFocus, KeyboardType, KeyboardHotkey, MouseClick, MouseScroll)
+    for block in (
+        WindowFocus,
+        KeyboardType,
+        KeyboardHotkey,
+        KeyDown,
+        KeyUp,
+        MouseClick,
+        MouseMove,
+        MouseScroll,
+        UiClick,
+    )
 }
 
 

@@ -7,9 +7,11 @@ dialog when the editor is activated, so text meant for the document would
 be typed into the dialog's file name field and the step would succeed.
 Now ``window.focus`` on the editor, and ``keyboard.type``/``keyboard.hotkey``
 naming the editor as their ``window``, fail and name both windows, with a
-screenshot; once the dialog is closed the same steps type and save.  The
-blocks run in a child process (``block_probe.py``): pyautogui stays bound to
-the display it was first imported on.
+screenshot; once the dialog is closed the same steps type and save.  Held
+keys, pointer moves and ``ui.click``'s mouse clicks are checked the same way
+(mousepad's session bus starts the accessibility bus for that).  The blocks
+run in a child process (``block_probe.py``): pyautogui stays bound to the
+display it was first imported on, and libatspi to the first accessibility bus.
 """
 
 from __future__ import annotations
@@ -65,7 +67,6 @@ def editor(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Editor]:
         env = display.env(
             XDG_CONFIG_HOME=str(folder / "config"),
             XDG_DATA_HOME=str(folder),
-            NO_AT_BRIDGE="1",
             LANG="C.UTF-8",
             LC_ALL="C.UTF-8",
         )
@@ -221,3 +222,44 @@ def test_another_window_with_the_focus_is_named(editor: Editor) -> None:
     finally:
         other.kill()
         other.wait()
+
+
+FILE_MENU = "app~=(?i)mousepad / ... / menu[name=File]"
+
+
+def test_held_keys_pointer_moves_and_element_clicks_are_checked_too(editor: Editor) -> None:
+    dialog = _open_save_as(editor)
+    me = {"window_id": editor.window.id}
+    try:
+        box = next(w.box for w in list_windows() if w.id == editor.window.id)
+        x, y = _uncovered(box, dialog.box)
+        held, released, moved, clicked = _run(
+            editor,
+            ("keyboard.key_down", {"key": "shift", "window": me}),
+            # a release is never refused: a key left held would spoil every later step
+            ("keyboard.key_up", {"key": "shift"}),
+            ("mouse.move", {"x": x, "y": y}),
+            # the File menu is outside the dialog: a mouse click there reaches the editor
+            ("ui.click", {"selector": FILE_MENU, "method": "mouse", "timeout": 10}),
+        )
+    finally:
+        _close(editor, dialog)
+    assert re.search("modal dialog 'Save As'.*would get the input.*holding shift", _error(held))
+    assert "outputs" in released, released
+    assert re.search("is open over '.*letter.txt - Mousepad'.*moving the pointer", _error(moved))
+    message = _error(clicked)
+    assert re.search(r"is open over '.*letter.txt - Mousepad'.*a click at .*File", message)
+    assert Path(message.split("(screenshot: ")[1].rstrip(")")).is_file()
+
+    # the dialog closed: the same steps go ahead
+    steps = _run(
+        editor,
+        ("window.focus", me),
+        ("keyboard.key_down", {"key": "shift", "window": me}),
+        ("keyboard.key_up", {"key": "shift"}),
+        ("mouse.move", {"x": x, "y": y, "window": me}),
+        ("ui.click", {"selector": FILE_MENU, "method": "mouse", "window": me}),
+    )
+    editor.xdotool("key", "Escape")  # the File menu the click opened
+    assert all("outputs" in step for step in steps), steps
+    assert steps[-1]["outputs"]["clicked_by"] == "mouse", steps[-1]  # type: ignore[index]
