@@ -6,7 +6,8 @@
 | integer, number | spin box (an optional input without a value shows "default") |
 | boolean         | check box                                |
 | enum            | combo box                                |
-| object, array   | JSON text editor; an array of strings (a command) is also read as a shell splits it: `xterm -T "My shell"` |
+| array of strings | list editor: one item a row, each a text or a template (``list_field``) |
+| object, array   | JSON text editor                         |
 | any / unions    | line edit read as JSON when it parses, else text |
 
 Any input may hold a template instead of a literal: the ``{}`` button swaps
@@ -20,7 +21,6 @@ or validation marks the node if the input is required).
 from __future__ import annotations
 
 import json
-import shlex
 from collections.abc import Callable
 from typing import Any
 
@@ -44,8 +44,9 @@ from PySide6.QtWidgets import (
 
 from app.editor.completer import TemplateLineEdit
 from app.editor.document import UNSET
+from app.editor.list_field import ListEditor
 from app.editor.schema import FieldSpec, format_loose, parse_loose
-from automation.templates import is_template
+from automation.templates import check_syntax, is_template
 
 _INT_LIMIT = 2**31 - 1
 
@@ -91,6 +92,25 @@ class _Spin(QDoubleSpinBox):
         return f"{value:.6f}".rstrip("0").rstrip(".")
 
 
+def _each_item_checked(check: Callable[[Any], str | None]) -> Callable[[Any], str | None]:
+    """``check`` for a list that first checks each item's template syntax, naming the item.
+
+    Each row of a list may be a template; the schema check alone would pass a
+    broken ``{{ x`` inside a list as a plain string.
+    """
+
+    def checked(value: Any) -> str | None:
+        if isinstance(value, list):
+            for number, item in enumerate(value, 1):
+                if isinstance(item, str) and is_template(item):
+                    error = check_syntax(item)
+                    if error is not None:
+                        return f"item {number}: {error}"
+        return check(value)
+
+    return checked
+
+
 class FieldEditor(QWidget):
     """Edits one input.  Emits ``committed(value)``; the value is ``UNSET`` to clear the input."""
 
@@ -108,7 +128,7 @@ class FieldEditor(QWidget):
     ) -> None:
         super().__init__(parent)
         self.spec = spec
-        self._check = check
+        self._check = _each_item_checked(check) if spec.string_list else check
         self._candidates = candidates
         self._value: Any = value
         self._setting = False
@@ -224,6 +244,11 @@ class FieldEditor(QWidget):
                 combo.addItem(str(option), option)
             combo.activated.connect(lambda index: self._commit(combo.itemData(index)))
             return combo
+        if spec.kind == "json" and spec.string_list:
+            rows = ListEditor(self._candidates)
+            rows.changed.connect(lambda items: self._commit(items if items else UNSET))
+            rows.edited.connect(lambda items: self._live_value(items if items else UNSET))
+            return rows
         if spec.kind == "json":
             code = CommitTextEdit()
             code.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
@@ -231,15 +256,8 @@ class FieldEditor(QWidget):
             code.setPlaceholderText(
                 json.dumps(spec.default)
                 if spec.has_default and spec.default is not None
-                else 'program arguments "one argument" (or a JSON array)'
-                if spec.string_list
                 else 'JSON, e.g. [1, 2] or {"a": 1}'
             )
-            if spec.string_list:
-                code.setToolTip(
-                    "Split as a shell splits it: quote an argument with spaces. "
-                    'A JSON array (["a", "b c"]) works too.'
-                )
             code.setTabChangesFocus(True)
             code.textChanged.connect(lambda: self._live(code.toPlainText()))
             code.editing_finished.connect(lambda: self._commit_text(code.toPlainText()))
@@ -301,9 +319,14 @@ class FieldEditor(QWidget):
             widget.setCurrentIndex(
                 max(index, 0) if value is not UNSET or not self.spec.required else -1
             )
+        elif isinstance(widget, ListEditor):
+            if value is UNSET or value is None:
+                widget.set_items([])
+            else:
+                widget.set_items(list(value) if isinstance(value, list) else [value])
         elif isinstance(widget, CommitTextEdit):
             if self.spec.kind == "json":
-                widget.setPlainText("" if value is UNSET else self._json_text(value))
+                widget.setPlainText("" if value is UNSET else json.dumps(value, ensure_ascii=False))
             else:
                 widget.setPlainText("" if value is UNSET else str(value))
         elif isinstance(widget, QLineEdit):
@@ -314,19 +337,6 @@ class FieldEditor(QWidget):
             else:
                 widget.setText(format_loose(value))
             widget.setCursorPosition(0)  # a long value shows its start, not its end
-
-    def _json_text(self, value: Any) -> str:
-        """A command as a shell line when it reads back the same, else JSON."""
-        if (
-            self.spec.string_list
-            and isinstance(value, list)
-            and value
-            and all(isinstance(v, str) for v in value)
-        ):
-            line = shlex.join(value)
-            if shlex.split(line) == value and not line.lstrip().startswith("["):
-                return line
-        return json.dumps(value, ensure_ascii=False)
 
     def _missing(self) -> str | None:
         if self.spec.required:
@@ -346,11 +356,6 @@ class FieldEditor(QWidget):
         if self.stack.currentWidget() is self.template or self.spec.kind == "string":
             return text, None
         if self.spec.kind == "json":
-            if self.spec.string_list and not text.lstrip().startswith("["):
-                try:
-                    return shlex.split(text), None
-                except ValueError as exc:  # an unclosed quote
-                    return UNSET, f"cannot split it as a shell would: {exc}"
             try:
                 return json.loads(text), None
             except ValueError as exc:
@@ -362,8 +367,15 @@ class FieldEditor(QWidget):
             return
         value, error = self._parse(text)
         if error is None:
-            error = self._check(value) if value is not UNSET else self._missing()
-        self.show_error(error)
+            self._live_value(value)
+        else:
+            self.show_error(error)
+
+    def _live_value(self, value: Any) -> None:
+        """Check a value as it is being typed and show what is wrong, without saving it."""
+        if self._setting:
+            return
+        self.show_error(self._check(value) if value is not UNSET else self._missing())
 
     def _commit_text(self, text: str) -> None:
         if self._setting:

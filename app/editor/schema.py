@@ -37,7 +37,7 @@ class FieldSpec:
     maximum: float | None = None
     #: a raw input keeps template text unrendered (control.while's condition)
     raw: bool = False
-    #: an array of strings (a command line): typed as a shell would split it, or as JSON
+    #: an array of strings (a command line): edited as rows, one item a row (``list_field``)
     string_list: bool = False
 
     @property

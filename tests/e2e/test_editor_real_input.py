@@ -3,10 +3,10 @@
 One window, one workflow, built up by typing and clicking as a newcomer does:
 the palette's ranking (Enter inserts the best match), new nodes in free
 space, a form that stays still while its errors come and go (so a click
-aimed at a checkbox lands on it), a list input typed as a shell splits it,
+aimed at a checkbox lands on it), a list input edited a row per item,
 and a breakpoint toggled with F9 and saved in the file; and the capture
-overlay, whose screen grab must not hold the editor's own window.  (The list input is the
-shell-split text box of ``process.run``'s ``args``: the editor's list editor.)
+overlay, whose screen grab must not hold the editor's own window.  (The list input is
+``process.run``'s ``args`` in the editor's list editor, ``app/editor/list_field.py``.)
 """
 
 from __future__ import annotations
@@ -17,10 +17,12 @@ from pathlib import Path
 import pytest
 import yaml
 from PySide6.QtCore import QPoint
-from PySide6.QtWidgets import QApplication, QWidget
+from PySide6.QtWidgets import QApplication, QToolButton, QWidget
 
 from app.editor.capture_tools import CaptureTools
 from app.editor.document import WorkflowDocument
+from app.editor.fields import FieldEditor
+from app.editor.list_field import ListEditor
 from app.editor.widget import EditorWidget
 from app.theme import LIGHT
 from automation.blocks.registry import BlockRegistry
@@ -76,6 +78,12 @@ def _scroll_into_view(real: RealInput, editor: EditorWidget, widget: QWidget) ->
     pump_until(shown)
 
 
+def _remove_button(rows: ListEditor, index: int) -> QWidget:
+    line = rows.rows[index].line
+    (button,) = [b for b in line.findChildren(QToolButton) if b.accessibleName() == "Remove item"]
+    return button
+
+
 def test_palette_placement_forms_lists_and_breakpoints_by_real_input(
     editor: EditorWidget, registry: BlockRegistry
 ) -> None:
@@ -102,33 +110,58 @@ def test_palette_placement_forms_lists_and_breakpoints_by_real_input(
         for other in rects[i + 1 :]:
             assert not one.intersects(other), (one, other)
 
-    # a list input ('args' of process.run) is typed as a shell splits it
+    # a list input ('args' of process.run) has a row per item: Enter ends one and opens
+    # the next, Delete in an empty row removes it, each finished item is one undo step
     run_node = next(n for n, v in editor.document.nodes.items() if v["block"] == "process.run")
     editor.scene.select_nodes([run_node])
     args = pump_until(lambda: editor.properties.fields.get("args"))
-    real.click(args.literal)
-    pump_until(args.literal.hasFocus)
-    real.type('echo "two words" three')
-    real.key("Tab")  # leaving the field commits it
+    assert isinstance(args, FieldEditor) and isinstance(args.literal, ListEditor)
+    rows = args.literal
+    _scroll_into_view(real, editor, args)
+    real.click(rows.add_button)
+    first = pump_until(lambda: rows.rows and rows.rows[0].hasFocus() and rows.rows[0])
+    steps = editor.undo_stack.count()
+    real.type("echo")
+    real.key("Return")
+    pump_until(lambda: len(rows.rows) == 2 and rows.rows[1].hasFocus())
+    real.type("two words")  # no quoting: a row is one argument
+    real.key("Return")
+    real.type("{{ inputs.missing }}")  # an item may be a template
+    real.key("Return")
+    pump_until(lambda: len(rows.rows) == 4 and rows.rows[3].hasFocus())
+    real.key("Delete")  # the empty row goes
+    pump_until(lambda: len(rows.rows) == 3 and rows.rows[2].hasFocus())
+    saved = ["echo", "two words", "{{ inputs.missing }}"]
+    pump_until(lambda: editor.document.node_inputs(run_node).get("args") == saved)
+    assert editor.undo_stack.count() == steps + 3
+    real.key("alt+Up")  # the template moves above "two words"
     pump_until(
-        lambda: editor.document.node_inputs(run_node).get("args") == ["echo", "two words", "three"]
+        lambda: (
+            editor.document.node_inputs(run_node).get("args")
+            == ["echo", "{{ inputs.missing }}", "two words"]
+        )
     )
+    real.click(_remove_button(rows, 1))
+    pump_until(lambda: editor.document.node_inputs(run_node).get("args") == ["echo", "two words"])
+    assert first is rows.rows[0]
 
-    # the form stays still while an error appears under a field: a click aimed at the
-    # retry checkbox before typing still lands on it
-    args = editor.properties.fields["args"]
-    real.click(args.literal)
-    pump_until(args.literal.hasFocus)
-    real.key("ctrl+a", "BackSpace")
+    # the form stays still while rows are added and an error appears under the list: a
+    # click aimed at the retry checkbox before typing still lands on it
     retry = editor.properties.retry_box
     _scroll_into_view(real, editor, retry)  # with the wheel, as a person would
     aimed = real.point(retry, QPoint(8, retry.height() // 2))
-    real.type('echo "unclosed')  # the focus stayed in the field
+    real.click(rows.rows[-1])
+    pump_until(rows.rows[-1].hasFocus)
+    for _ in range(5):  # more rows than the list shows: it scrolls, the form does not move
+        real.key("End", "Return")
+    pump_until(lambda: len(rows.rows) == 7 and rows.rows[-1].hasFocus())
+    real.type("{{ unclosed")
     pump_until(lambda: bool(args.error.text()))
     assert real.point(retry, QPoint(8, retry.height() // 2)) == aimed, "the form moved"
     real.click_at(aimed)
     pump_until(retry.isChecked)
     assert editor.document.node(run_node).get("retry")
+    assert editor.document.node_inputs(run_node).get("args") == ["echo", "two words"]
 
     # F9 on the selected node sets a breakpoint, drawn on it and saved with the file
     if_node = next(n for n, v in editor.document.nodes.items() if v["block"] == "control.if")

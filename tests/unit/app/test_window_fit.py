@@ -1,5 +1,5 @@
 """The window does not get in the way: new nodes find free space, names stay readable,
-commands are typed as a shell would split them."""
+commands are edited one argument a row."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ from pytestqt.qtbot import QtBot
 
 from app import theme as themes
 from app.editor.document import WorkflowDocument
-from app.editor.fields import CommitTextEdit, FieldEditor
+from app.editor.fields import FieldEditor
 from app.editor.layout import free_spot
+from app.editor.list_field import ListEditor
 from app.editor.widget import EditorWidget
 from automation.blocks.registry import BlockRegistry
 from tests.unit.app.appkit import EXAMPLES
@@ -55,9 +56,7 @@ def test_new_nodes_go_into_free_space_near_the_view_centre(
     assert abs(first.center().x() - centre.x()) < 600 and abs(first.center().y() - centre.y()) < 400
 
 
-def test_a_new_node_goes_beside_the_selected_one(
-    qtbot: QtBot, registry: BlockRegistry
-) -> None:
+def test_a_new_node_goes_beside_the_selected_one(qtbot: QtBot, registry: BlockRegistry) -> None:
     editor = _editor(qtbot, registry, WorkflowDocument.new("empty"))
     first = editor.add_block("notify.log")
     assert first is not None
@@ -88,25 +87,16 @@ nodes:
 """
 
 
-def test_a_command_is_typed_as_a_shell_splits_it_or_as_json(
-    qtbot: QtBot, registry: BlockRegistry
-) -> None:
+def test_a_command_is_edited_one_argument_a_row(qtbot: QtBot, registry: BlockRegistry) -> None:
     editor = _editor(qtbot, registry, WorkflowDocument.from_text(COMMAND_FLOW))
     editor.scene.select_nodes(["run"])
     args = editor.properties.fields["args"]
-    assert isinstance(args, FieldEditor) and isinstance(args.literal, CommitTextEdit)
-    # shown as a shell line that splits back to the same list
-    assert args.literal.toPlainText() == "echo 'two words' 'it'\"'\"'s'"
-    args.literal.setPlainText('xterm -T "My shell" -e top')
-    args.literal.editing_finished.emit()
-    assert editor.document.node_inputs("run")["args"] == ["xterm", "-T", "My shell", "-e", "top"]
-    args.literal.setPlainText('["ls", "-l"]')  # the JSON array form still works
-    args.literal.editing_finished.emit()
-    assert editor.document.node_inputs("run")["args"] == ["ls", "-l"]
-    args.literal.setPlainText('echo "unclosed')
-    assert "cannot split it as a shell would" in args.error.text()
-    args.literal.editing_finished.emit()
-    assert editor.document.node_inputs("run")["args"] == ["ls", "-l"]
+    assert isinstance(args, FieldEditor) and isinstance(args.literal, ListEditor)
+    # no quoting to learn: each argument is a row of its own
+    assert [row.text() for row in args.literal.rows] == ["echo", "two words", "it's"]
+    args.literal.rows[1].setText("My shell")
+    args.literal.rows[1].editingFinished.emit()
+    assert editor.document.node_inputs("run")["args"] == ["echo", "My shell", "it's"]
 
 
 def test_form_errors_and_problems_do_not_move_what_is_under_the_pointer(
@@ -119,11 +109,15 @@ def test_form_errors_and_problems_do_not_move_what_is_under_the_pointer(
     assert isinstance(args, FieldEditor)
     before = below.mapTo(editor, below.rect().topLeft())
     canvas_before = editor.view.height()
-    args.literal.setPlainText('echo "unclosed')  # an error appears under the field...
+    assert isinstance(args.literal, ListEditor)
+    row = args.literal.rows[0]
+    row.setText("{{ unclosed")
+    row.textEdited.emit(row.text())  # an error appears under the field...
     qtbot.wait(1)  # the layout settles in the event loop
     assert not args.error.isHidden()
     assert below.mapTo(editor, below.rect().topLeft()) == before
-    args.literal.setPlainText("echo fine")  # ...and goes
+    row.setText("echo")
+    row.textEdited.emit(row.text())  # ...and goes
     editor.validate_now()
     qtbot.wait(1)
     assert args.error.isHidden()
@@ -238,7 +232,7 @@ def test_names_stay_readable_in_a_narrow_workflows_pane(
 def test_a_long_value_shows_its_start(qtbot: QtBot, registry: BlockRegistry) -> None:
     """The debugger screenshot showed a template as "[ vars.total + nodes.numbers.item }}"."""
     flow = COMMAND_FLOW.replace(
-        "      args: [echo, \"two words\", it's]\n",
+        '      args: [echo, "two words", it\'s]\n',
         "      args: [echo]\n      cwd: \"{{ vars.a_rather_long_folder_name + '/' + inputs.sub }}\"\n",
     )
     editor = _editor(qtbot, registry, WorkflowDocument.from_text(flow))
