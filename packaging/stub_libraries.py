@@ -217,12 +217,18 @@ def stub_bundle(bundle: Path) -> list[str]:
                 f"stubbed {library.relative_to(internal)}: {before / 1e6:.1f} MB -> "
                 f"{library.stat().st_size / 1e3:.0f} kB, {count} symbols ({reason})"
             )
+    removed: set[Path] = set()
     while leftovers := unneeded(bundle, folders):
         for path in leftovers:
+            removed.add(path)
             report.append(
                 f"removed {path.relative_to(internal)} ({path.stat().st_size / 1e6:.1f} MB), needed by nothing now"
             )
             path.unlink()
+    # PyInstaller links each grafted library into _internal/ too; drop the links left dangling
+    for link in internal.iterdir():
+        if link.is_symlink() and (link.parent / link.readlink()) in removed:
+            link.unlink()
     return report
 
 
