@@ -219,6 +219,14 @@ MisfirePolicy = Literal["run_once", "skip", "catch_up"]
 class _TriggerBase(_Frozen):
     enabled: bool = True
     inputs: dict[str, Any] = Field(default_factory=dict, description="inputs given to each run")
+    on: str | None = Field(
+        None,
+        min_length=1,
+        max_length=255,
+        description="the machine that runs its runs (a supervisor's host name); by default "
+        "the machine the trigger fires on for a workflow that drives the desktop, any "
+        "machine sharing the database otherwise",
+    )
 
 
 #: Shortest schedule interval, in seconds: ``interval: 1ms`` once made 11,000 runs in 11 s.

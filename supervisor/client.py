@@ -276,11 +276,13 @@ class SupervisorClient:
         run_id: str | None = None,
         breakpoints: Sequence[str] = (),
         pause_timeout: float | None = None,
+        on: str | None = None,
     ) -> Submitted:
         """Queue a run of a workflow file (made absolute here) or of a catalog workflow.
 
         ``text_inputs`` are values written as text (``--input n=5``): the supervisor reads
-        each by its declared type, as ``deskpilot run`` does.
+        each by its declared type, as ``deskpilot run`` does.  ``on`` names the machine
+        that must run it.
         """
         body: dict[str, Any] = {"inputs": inputs or {}, "priority": priority}
         if text_inputs:
@@ -297,6 +299,8 @@ class SupervisorClient:
             body["breakpoints"] = list(breakpoints)
         if pause_timeout is not None:
             body["pause_timeout"] = pause_timeout
+        if on is not None:
+            body["on"] = on
         return self._post("/runs", Submitted, body)
 
     def cancel(self, run_id: str) -> CancelResult:

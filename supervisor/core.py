@@ -53,6 +53,7 @@ from supervisor.dispatch import DESKTOP, plan_dispatch
 from supervisor.errors import IllegalTransition
 from supervisor.errors import SupervisorError as SupervisorError  # re-exported: older imports
 from supervisor.evidence import Evidence
+from supervisor.fleetlink import FleetLink
 from supervisor.protocol import DoneStep, Drain, Start, StepInFlight
 from supervisor.reconcile import Reconciling
 from supervisor.resume import interrupted_step
@@ -72,8 +73,12 @@ from supervisor.workers import (
 
 logger = logging.getLogger(__name__)
 
+#: A run its machine's desktop could not take yet (another supervisor's run has it) is
+#: tried again this much later.
+NOT_CLAIMED_RETRY = 1.0
 
-class Supervisor(Running, Evidence, Submitting, Reconciling, SupervisorBase):
+
+class Supervisor(Running, Evidence, Submitting, Reconciling, FleetLink, SupervisorBase):
     # -- lifecycle ------------------------------------------------------------------
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -84,8 +89,10 @@ class Supervisor(Running, Evidence, Submitting, Reconciling, SupervisorBase):
                 logger.warning(
                     "killed %d worker processes a previous supervisor left behind", len(stray)
                 )
+        self._join()
         self._reconcile()
         self.accepting = True
+        self._start_link()
         self._ensure_spares()
         self._dispatch()
 
@@ -137,6 +144,8 @@ class Supervisor(Running, Evidence, Submitting, Reconciling, SupervisorBase):
                     await asyncio.wait_for(task, timeout=2)
                 except (TimeoutError, asyncio.CancelledError):
                     task.cancel()
+        # Leases were renewed until here, so the settlements above were still its to write.
+        await self._leave()
         if self._wake is not None:
             self._wake.cancel()
         if self._strays is not None:
@@ -148,8 +157,8 @@ class Supervisor(Running, Evidence, Submitting, Reconciling, SupervisorBase):
 
     def _dispatch(self) -> None:
         """Carry out the dispatch plan (``supervisor.dispatch``) for the queue as it is now."""
-        if not self.accepting:
-            return
+        if not self.accepting or not self._lease_holds():
+            return  # past its lease it claims nothing until a renewal gets through
         now = self.clock()
         gate = self.desktop_gate
         plan = plan_dispatch(
@@ -200,7 +209,22 @@ class Supervisor(Running, Evidence, Submitting, Reconciling, SupervisorBase):
         self._spawn_task(self._hand_over(entry, worker, written))
 
     def _mark_running(self, entry: QueuedRun, source: str) -> Handover:
-        """Store lane: what the run resumes from, then its ``running`` status."""
+        """Store lane: claim the run (now ``running``, this supervisor's), then what it resumes from.
+
+        The claim is a compare-and-set on ``queued`` in the store: of any
+        number of supervisors that chose this run, one gets it; the others
+        hear ``NotClaimed``.
+        """
+        member = self.membership
+        claimed = self.store.claim_queued(
+            member.id,
+            host=member.host,
+            lease_seconds=member.lease_seconds,
+            run_ids=(entry.run_id,),
+        )
+        if not claimed:
+            found = self.store.get_run(entry.run_id)
+            raise NotClaimed(found is not None and found.status is RunStatus.QUEUED)
         checkpoint: dict[str, Any] = {}
         attempts_used: dict[str, int] = {}
         interrupted: dict[str, Any] | None = None
@@ -227,7 +251,6 @@ class Supervisor(Running, Evidence, Submitting, Reconciling, SupervisorBase):
                 interrupted = interrupted_step(records, {int(s) for s in checkpoint})
             if entry.debug.run_from is not None and source != entry.run_id:
                 checkpoint = cut_checkpoint(checkpoint, entry.debug.run_from)
-        self.store.set_run_status(entry.run_id, RunStatus.RUNNING)
         return Handover(checkpoint, attempts_used, seq_after, interrupted)
 
     async def _hand_over(
@@ -236,6 +259,17 @@ class Supervisor(Running, Evidence, Submitting, Reconciling, SupervisorBase):
         run_id = entry.run_id
         try:
             handover = await written
+        except NotClaimed as exc:
+            self._starting.pop(run_id, None)
+            if exc.still_queued:
+                # Its machine's desktop is taken by another supervisor's run: wait a moment.
+                entry.not_before = self.clock() + NOT_CLAIMED_RETRY
+                self.queue[run_id] = entry
+                self._wake_in(NOT_CLAIMED_RETRY)
+            else:  # another supervisor took it, or it was cancelled: not ours to run
+                self._cancel_pending.discard(run_id)
+            self._dispatch()
+            return
         except StoreError as exc:
             self._starting.pop(run_id, None)
             self.queue[run_id] = entry  # still queued in the history: it waits its turn again
@@ -345,6 +379,15 @@ class Supervisor(Running, Evidence, Submitting, Reconciling, SupervisorBase):
     async def _send_start(self, worker: WorkerHandle, message: Start) -> None:
         if not await worker.send(message):
             logger.warning("worker %s went away before its start message", worker.pid)
+
+
+class NotClaimed(Exception):
+    """The store did not give this supervisor the run it chose (another claimed it first)."""
+
+    def __init__(self, still_queued: bool) -> None:
+        super().__init__("the run was not claimed")
+        #: Still queued (its machine's desktop is busy): it may be claimed a little later.
+        self.still_queued = still_queued
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from supervisor.core import Supervisor
 from supervisor.desktop_gate import DesktopGate
 from supervisor.instance_lock import LOCK_FILE, InstanceLock
 from supervisor.logs import json_handler
+from supervisor.membership import Membership
 from supervisor.parts import DaemonParts as DaemonParts  # re-exported: older imports
 from supervisor.paths import DeskpilotPaths
 from supervisor.rate import RateLimits
@@ -33,6 +34,7 @@ from supervisor.retention import RetentionPolicy, schedule_retention, stop_reten
 from supervisor.session_watch import SessionWatch, default_watch
 from supervisor.stop_marker import clear_stopped
 from supervisor.store.migrate import upgrade_in_child
+from supervisor.store.notify import QueueWatcher
 from supervisor.store.store import HistoryStore
 from supervisor.systemd import Notifier, start_watchdog, stop_watchdog
 from supervisor.workers import ForkServerLauncher, PythonWorkerLauncher, WorkerLauncher
@@ -95,6 +97,13 @@ class Daemon:
             raise
         launcher = self.launcher or default_launcher(self.paths, self.config)
         worker_log = launcher.log_path if isinstance(launcher, PythonWorkerLauncher) else None
+        # On a shared database (PostgreSQL) runs are held under leases and new work is
+        # announced by NOTIFY; on SQLite this supervisor is alone with its history.
+        shared = self.paths.database_url.startswith("postgresql")
+        membership = Membership.of_home(self.paths.data_dir, shared=shared)
+        watcher = QueueWatcher(self.paths.database_url, host=membership.host) if shared else None
+        if watcher is not None:
+            await watcher.start()
         supervisor = Supervisor(
             store=store,
             launcher=launcher,
@@ -102,6 +111,8 @@ class Daemon:
             config=self.config,
             artifacts_dir=self.paths.artifacts_dir,
             worker_log=worker_log,
+            membership=membership,
+            watcher=watcher,
         )
         parts = DaemonParts(
             paths=self.paths,
@@ -132,9 +143,13 @@ class Daemon:
                 parts.catalog = parts.triggers.catalog
                 await parts.triggers.start()
             if self.api:
+                from supervisor.api.endpoint import locate
                 from supervisor.api.server import start_api_server
 
                 server, server_task = await start_api_server(parts)
+                endpoint = locate(self.paths.state_dir)
+                if endpoint is not None:
+                    await supervisor.announce(str(endpoint))
             logger.info("supervisor ready (pid %s, home %s)", os.getpid(), self.paths.data_dir)
             if notifier is not None:
                 notifier.notify("READY=1", f"MAINPID={os.getpid()}", "STATUS=serving")
@@ -152,6 +167,8 @@ class Daemon:
                 await parts.triggers.stop()
             await session.stop()
             await supervisor.stop()
+            if watcher is not None:
+                await watcher.close()
             aclose = getattr(launcher, "aclose", None)
             if aclose is not None:
                 with contextlib.suppress(Exception):

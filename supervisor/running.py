@@ -28,7 +28,7 @@ from supervisor.bus import (
     WorkerStarted,
 )
 from supervisor.debugging import Pause
-from supervisor.errors import SupervisorError
+from supervisor.errors import IllegalTransition, SupervisorError
 from supervisor.leases import LeaseVerdict, check_lease
 from supervisor.protocol import (
     Debug,
@@ -163,6 +163,12 @@ class Running(SupervisorBase):
             worker.heartbeats += 1
             worker.last_heartbeat = datetime.now(UTC)
         elif isinstance(message, EngineEvent):
+            if worker.kill_reason is ExitReason.LOST:
+                return  # its run is someone else's now: nothing more is written for it
+            if not self._lease_holds():
+                # Woken past its lease (frozen, or cut off): its runs may be resuming elsewhere.
+                self._fence("its lease on them lapsed")
+                return
             event = message.event
             self.recorder(event)
             worker.last_seq = max(worker.last_seq, event.seq)
@@ -372,6 +378,12 @@ class Running(SupervisorBase):
         )
         try:
             await self._in_store(self._write_settlement, run_id, plan)
+        except IllegalTransition as exc:
+            # Its lease lapsed and another supervisor took it back (or it was changed
+            # under us): how it goes on is not ours to record.
+            logger.warning("run %s is no longer this supervisor's to settle: %s", run_id, exc)
+            self._cancel_pending.discard(run_id)
+            return
         except DeskpilotError as exc:
             # The run is still 'running' (or 'interrupted') in the history and nowhere here:
             # _settle_strays resumes it once the history takes writes again.
@@ -420,7 +432,7 @@ class Running(SupervisorBase):
         except (DeskpilotError, TimeoutError) as exc:
             logger.error("could not record the last events of run %s: %s", run_id, exc)
         for status, error in plan.statuses:
-            self.store.set_run_status(run_id, status, error=error)
+            self.store.set_run_status(run_id, status, error=error, owner=self.membership.id)
 
     def _note(self, run_id: str, seq: int, message: str, data: dict[str, Any]) -> None:
         """Add a warning to a run's event log, written in order with the worker's events."""

@@ -14,7 +14,7 @@ from automation.errors import WorkflowError
 from automation.loader import LoadedWorkflow, parse_workflow
 from supervisor.debugging import DebugOptions, Pause
 from supervisor.store.records import VersionRef
-from supervisor.store.store import content_hash
+from supervisor.store.store import QueuedRow, content_hash
 from supervisor.workers import (
     WorkerHandle,
 )
@@ -47,6 +47,8 @@ class QueuedRun:
     #: Seconds the run spent paused by the debugger, across resumes: not counted
     #: against its time limit.
     paused_seconds: float = 0.0
+    #: The machine that must run it (``route``); None: any machine sharing the database.
+    target_host: str | None = None
 
     def time_left(self, now: float) -> float | None:
         if self.deadline_seconds is None:
@@ -119,3 +121,29 @@ class BehindBatch:
 
     def then(self, call: Callable[[], object]) -> None:
         self.after.append(call)
+
+
+def route(on: str | None, *, desktop: bool, here: str) -> str | None:
+    """The machine a run must run on: the one named, else here for a desktop run, else any.
+
+    A run that drives the desktop drives a particular screen: the one of the
+    machine it was submitted on, unless the submit named another (``--on``,
+    a trigger's ``on:``).  Other runs go to whichever machine claims them.
+    """
+    if on is not None:
+        return on
+    return here if desktop else None
+
+
+def queued_row(entry: QueuedRun, version: VersionRef) -> QueuedRow:
+    """The history's row for a run about to be queued (``HistoryStore.create_runs``)."""
+    return QueuedRow(
+        entry.run_id,
+        entry.workflow,
+        version,
+        entry.trigger,
+        entry.priority,
+        entry.inputs,
+        target_host=entry.target_host,
+        needs_desktop="desktop" in entry.resources,
+    )

@@ -11,7 +11,7 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from automation.blocks.registry import BlockRegistry
 from automation.engine.events import (
@@ -30,9 +30,10 @@ from supervisor.bus import (
 )
 from supervisor.config import SupervisorConfig
 from supervisor.desktop_gate import DesktopGate
+from supervisor.membership import Membership, lease_holds
 from supervisor.runqueue import ActiveRun, BehindBatch, QueuedRun
 from supervisor.store.recorder import Recorder
-from supervisor.store.records import VersionRef
+from supervisor.store.records import RunRecord, VersionRef
 from supervisor.store.store import HistoryStore, QueuedRow
 from supervisor.workers import (
     ExitReason,
@@ -41,7 +42,13 @@ from supervisor.workers import (
     kill_tree,
 )
 
+if TYPE_CHECKING:
+    from supervisor.store.notify import QueueWatcher
+
 logger = logging.getLogger(__name__)
+
+#: A stored workflow version, parsed: its text, path, resources and step timeouts.
+ParsedVersion = tuple[str, str | None, frozenset[str], dict[str, float]]
 
 
 T = TypeVar("T")
@@ -63,6 +70,9 @@ class SupervisorBase:
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
         kill: Callable[[int], object] = kill_tree,
+        membership: Membership | None = None,
+        watcher: QueueWatcher | None = None,
+        api_url: str | None = None,
     ) -> None:
         self.store = store
         self.launcher = launcher
@@ -105,6 +115,8 @@ class SupervisorBase:
         #: Saved workflow versions by (name, path, content hash): a submit of an unchanged
         #: file needs no write for its version.
         self._versions: dict[tuple[str, str | None, str], VersionRef] = {}
+        #: Workflow versions parsed for runs loaded from the history, by version id.
+        self._parsed: dict[int, ParsedVersion] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -121,6 +133,20 @@ class SupervisorBase:
         #: Holds queued desktop runs while the screen is locked or the machine goes to sleep
         #: (``supervisor/desktop_gate.py``); None lets them start whenever the desktop is free.
         self.desktop_gate: DesktopGate | None = None
+        #: Who this supervisor is among those sharing its database, and how it holds runs.
+        # By default the one of the home these artifacts belong to: the same one again
+        # after a restart, so it finds its own runs.
+        self.membership = membership or Membership.of_home(artifacts_dir.parent, shared=False)
+        #: Announces runs queued by others (LISTEN/NOTIFY on PostgreSQL); None: polling only.
+        self.watcher = watcher
+        #: Where this supervisor's API answers, as other machines are told (``supervisors``).
+        self.api_url = api_url
+        #: When the last renewal of its lease that got through was sent (monotonic).
+        self._renewed_at: float | None = None
+        self._link_wake: asyncio.Event | None = None
+        self._link_tasks: list[asyncio.Task[None]] = []
+        #: Heartbeats go on a thread of their own: a backlog of writes must not delay them.
+        self._lease_lane = concurrent.futures.ThreadPoolExecutor(1, "lease-renewal")
         self.recorder = Recorder(store, on_committed=self._committed)
         #: The one thread that runs the loop's store calls, in the order they were made: a
         #: locked or slow database delays them, never the loop (health, heartbeats, the API).
@@ -312,6 +338,10 @@ class SupervisorBase:
             },
         }
 
+    def _lease_holds(self) -> bool:
+        """Whether the runs it claimed are still its own (``membership.lease_holds``)."""
+        return lease_holds(self.clock(), self._renewed_at, self.membership.lease_seconds)
+
     # -- what the other parts provide (``Supervisor`` joins them) ----------------------------
     def _dispatch(self) -> None:
         """Start what the queue allows now (``core``)."""
@@ -329,6 +359,10 @@ class SupervisorBase:
         """Stop a run on its worker (``running``)."""
         raise NotImplementedError
 
+    def _entry_from_record(self, run_id: str, record: RunRecord | None = None) -> QueuedRun | None:
+        """A queue entry for a run of the history (``reconcile``)."""
+        raise NotImplementedError
+
     async def cancel_off_loop(self, run_id: str) -> bool:
         """Cancel a run, writing on the store lane (``submitting``)."""
         raise NotImplementedError
@@ -343,4 +377,12 @@ class SupervisorBase:
 
     async def _collect_and_kill(self, worker: WorkerHandle, reason: ExitReason) -> None:
         """Save a worker's evidence, then kill it (``evidence``)."""
+        raise NotImplementedError
+
+    def poke(self) -> None:
+        """Look for queued work now (``fleetlink``)."""
+        raise NotImplementedError
+
+    def _fence(self, why: str, run_ids: list[str] | None = None) -> None:
+        """Stop the workers of runs that are no longer its own, writing nothing (``fleetlink``)."""
         raise NotImplementedError

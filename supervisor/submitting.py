@@ -23,21 +23,23 @@ from supervisor.bus import (
     RunQueued,
 )
 from supervisor.debugging import DebugOptions
-from supervisor.errors import SupervisorError
+from supervisor.dispatch import DESKTOP
+from supervisor.errors import IllegalTransition, SupervisorError
 from supervisor.protocol import Cancel
 from supervisor.runqueue import (
     ActiveRun,
     BehindBatch,
     QueuedRun,
     checked_debug,
+    queued_row,
     resources_of,
+    route,
     step_timeouts,
     version_key,
 )
 from supervisor.runtime import SupervisorBase, T
 from supervisor.store.errors import DatabaseGone
 from supervisor.store.records import VersionRef
-from supervisor.store.store import QueuedRow
 from supervisor.workers import (
     ExitReason,
 )
@@ -65,16 +67,21 @@ class Submitting(SupervisorBase):
         deadline_seconds: float | None = None,
         checkpoint_from: str | None = None,
         debug: DebugOptions | None = None,
+        on: str | None = None,
     ) -> str:
         """Queue a run of a validated workflow; returns its id once it is durable.
 
-        Writes on the calling thread (the loop): triggers batch their submits
-        (``batch()``); the API uses ``submit_off_loop``.
+        ``on`` names the machine that must run it (``route``).  Writes on the
+        calling thread (the loop): triggers batch their submits (``batch()``);
+        the API uses ``submit_off_loop``.
         """
         entry = self._new_entry(
             loaded, inputs, priority, trigger, run_id, deadline_seconds, checkpoint_from
         )
         entry.debug = checked_debug(loaded, debug)
+        entry.target_host = self._routed(entry, on)
+        if entry.target_host not in (None, self.membership.host):
+            self._check_host(entry.target_host)
         if self._behind is not None:
             if checkpoint_from is not None:
                 self._checkpoint_sources[entry.run_id] = checkpoint_from
@@ -84,8 +91,7 @@ class Submitting(SupervisorBase):
             if checkpoint_from is not None:
                 self._checkpoint_sources[entry.run_id] = checkpoint_from
             version = self._version_of(loaded)
-            row = QueuedRow(entry.run_id, entry.workflow, version, trigger, priority, entry.inputs)
-            self._batch.append((row, entry))
+            self._batch.append((queued_row(entry, version), entry))
             return entry.run_id
         self._remember_version(loaded, self._write_new_run(loaded, entry, self._known(loaded)))
         return self._accepted(entry, checkpoint_from)
@@ -101,6 +107,7 @@ class Submitting(SupervisorBase):
         deadline_seconds: float | None = None,
         checkpoint_from: str | None = None,
         debug: DebugOptions | None = None,
+        on: str | None = None,
     ) -> str:
         """``submit`` whose history writes wait on the store lane, not on the loop.
 
@@ -111,6 +118,9 @@ class Submitting(SupervisorBase):
             loaded, inputs, priority, trigger, run_id, deadline_seconds, checkpoint_from
         )
         entry.debug = checked_debug(loaded, debug)
+        entry.target_host = self._routed(entry, on)
+        if entry.target_host not in (None, self.membership.host):
+            await self._in_store(self._check_host, entry.target_host)
         version = await self._in_store(self._write_new_run, loaded, entry, self._known(loaded))
         self._remember_version(loaded, version)
         if not self.accepting:
@@ -165,6 +175,8 @@ class Submitting(SupervisorBase):
             inputs=entry.inputs,
             priority=entry.priority,
             version=version,
+            target_host=entry.target_host,
+            needs_desktop=DESKTOP in entry.resources,
         )
         return version
 
@@ -175,8 +187,37 @@ class Submitting(SupervisorBase):
         self._dispatch()
         return entry.run_id
 
+    def _routed(self, entry: QueuedRun, on: str | None) -> str | None:
+        """Where ``entry`` must run (``runqueue.route``); a run only this one can take stays here."""
+        here = self.membership.host
+        target = route(on, desktop=DESKTOP in entry.resources, here=here)
+        local_only = (
+            entry.debug != DebugOptions() or entry.deadline_seconds is not None or entry.resume
+        )
+        if local_only and target != here:
+            if on is not None:
+                raise SupervisorError(
+                    f"a run with breakpoints, a time limit or a re-run from a node runs on the "
+                    f"machine it was submitted to ({here}), not on {on!r}; submit it there"
+                )
+            target = here  # what makes it special is kept in this supervisor's memory only
+        return target
+
+    def _check_host(self, host: str) -> None:
+        """Refuse a run routed to a machine no supervisor of this database ever ran on."""
+        known = {record.host for record in self.store.list_supervisors()}
+        if host not in known:
+            raise SupervisorError(
+                f"no supervisor on a machine named {host!r} shares this database "
+                f"(known machines: {', '.join(sorted(known)) or 'none'}); "
+                "'deskpilot machines' lists them"
+            )
+
     def _enqueue(self, entry: QueuedRun) -> None:
-        self.queue[entry.run_id] = entry
+        if entry.target_host in (None, self.membership.host):
+            self.queue[entry.run_id] = entry
+        else:
+            self.poke()  # the store announces it to its machine; nothing to dispatch here
         self.publish(
             RunQueued(
                 run_id=entry.run_id,
@@ -255,10 +296,7 @@ class Submitting(SupervisorBase):
                 saved[version_key(loaded)] = version
             versions.append(version)
         lost = self.store.create_runs(
-            [
-                QueuedRow(e.run_id, e.workflow, v, e.trigger, e.priority, e.inputs)
-                for (e, _, _), v in zip(items, versions, strict=True)
-            ]
+            [queued_row(e, v) for (e, _, _), v in zip(items, versions, strict=True)]
         )
         for call in after:
             call()
@@ -385,30 +423,42 @@ class Submitting(SupervisorBase):
         }
 
     def cancel(self, run_id: str) -> bool:
-        """Cancel a queued or running run; False if it already ended."""
+        """Cancel a queued or running run, wherever it is; False if it already ended."""
         entry = self.queue.get(run_id)
         if entry is not None:
             # saved first: if the history refuses, the run stays queued and the caller hears why
-            self.store.set_run_status(
-                run_id, RunStatus.CANCELLED, error="cancelled before it started"
-            )
+            try:
+                self.store.set_run_status(
+                    run_id,
+                    RunStatus.CANCELLED,
+                    error="cancelled before it started",
+                    expected=RunStatus.QUEUED,
+                )
+            except IllegalTransition:  # another supervisor claimed it meanwhile
+                self.queue.pop(run_id, None)
+                return self._request_cancel(run_id)
             del self.queue[run_id]
             self._cancelled_queued(entry)
             return True
-        return self._cancel_elsewhere(run_id)
+        return self._cancel_elsewhere(run_id) or self._request_cancel(run_id)
 
     async def cancel_off_loop(self, run_id: str) -> bool:
-        """``cancel`` whose history write waits on the store lane, not on the loop."""
+        """``cancel`` whose history writes wait on the store lane, not on the loop."""
         entry = self.queue.pop(run_id, None)
         if entry is None:
-            return self._cancel_elsewhere(run_id)
+            if self._cancel_elsewhere(run_id):
+                return True
+            return bool(await self._in_store(self._request_cancel, run_id))
         try:
             await self._in_store(
                 self.store.set_run_status,
                 run_id,
                 RunStatus.CANCELLED,
                 error="cancelled before it started",
+                expected=RunStatus.QUEUED,
             )
+        except IllegalTransition:  # another supervisor claimed it meanwhile
+            return bool(await self._in_store(self._request_cancel, run_id))
         except BaseException:
             self.queue[run_id] = (
                 entry  # the history refused: still queued, and the caller hears why
@@ -416,6 +466,18 @@ class Submitting(SupervisorBase):
             self._dispatch()
             raise
         self._cancelled_queued(entry)
+        return True
+
+    def _request_cancel(self, run_id: str) -> bool:
+        """A run this supervisor does not hold: ask its owner through the store (blocking).
+
+        A queued one is cancelled at once; a running one stops when its
+        supervisor renews its lease.  False if it already ended, or is unknown.
+        """
+        record = self.store.get_run(run_id)
+        if record is None or record.status.terminal:
+            return False
+        self.store.request_cancel(run_id)
         return True
 
     def _cancelled_queued(self, entry: QueuedRun) -> None:

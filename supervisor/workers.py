@@ -68,6 +68,8 @@ class ExitReason(StrEnum):
     TIMED_OUT = "timed_out"
     CANCELLED = "cancelled"
     SHUTDOWN = "shutdown"
+    #: Its supervisor lost the lease on its run: the run is someone else's to resume.
+    LOST = "lost"
 
 
 class WorkerProcess(Protocol):

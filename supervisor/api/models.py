@@ -220,6 +220,14 @@ class SubmitRequest(Request):
         pattern=RUN_ID_PATTERN,
         description="choose the run's id, e.g. to subscribe to its events before it starts",
     )
+    on: str | None = Field(
+        None,
+        min_length=1,
+        max_length=255,
+        description="the machine that must run it (a supervisor's host, as 'deskpilot "
+        "machines' lists them); by default this machine for a workflow that drives the "
+        "desktop, any machine sharing the database otherwise",
+    )
     breakpoints: list[str] = Field(
         default_factory=list,
         max_length=1000,

@@ -232,6 +232,7 @@ async def submit_run(parts: Parts, body: SubmitRequest) -> Submitted:
         run_id=body.run_id,
         deadline_seconds=body.deadline_seconds,
         debug=DebugOptions(breakpoints=tuple(body.breakpoints), pause_timeout=body.pause_timeout),
+        on=body.on,
     )
     return Submitted(run_id=run_id, workflow=loaded.workflow.name)
 

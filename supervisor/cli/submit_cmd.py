@@ -49,6 +49,13 @@ _PAUSE_POLL = 1.0
 )
 @click.option("--priority", default=0, type=click.IntRange(-1000, 1000), help="Higher runs first.")
 @click.option("--deadline", type=click.FloatRange(min=0, min_open=True), help="Run time limit (s).")
+@click.option(
+    "--on",
+    "on",
+    metavar="HOST",
+    help="The machine that must run it ('deskpilot machines' lists them); by default this "
+    "machine for a workflow that drives the desktop, any machine otherwise.",
+)
 @click.option("--wait", is_flag=True, help="Follow the run; exit 0 if it succeeded, 1 if not.")
 @click.option(
     "--json",
@@ -99,6 +106,7 @@ def submit_cmd(
     inputs: tuple[str, ...],
     priority: int,
     deadline: float | None,
+    on: str | None,
     wait: bool,
     as_json: bool,
     breaks: tuple[str, ...],
@@ -113,6 +121,8 @@ def submit_cmd(
 
     if earlier is not None and run_from is None:
         raise click.UsageError("--of goes with --from NODE")
+    if run_from is not None and on is not None:
+        raise click.UsageError("--from runs again where the earlier run's history is; drop --on")
     if run_from is not None and (inputs or priority or deadline is not None):
         raise click.UsageError(
             "--from reuses the earlier run's inputs, priority and time limit; "
@@ -141,6 +151,7 @@ def submit_cmd(
                     priority=priority,
                     deadline_seconds=deadline,
                     run_id=run_id,
+                    on=on,
                     breakpoints=breaks,
                     pause_timeout=break_timeout,
                 )

@@ -588,7 +588,8 @@ class TriggerManager:
         if admitted is None:
             return None
         trigger, loaded, inputs, label = admitted
-        return self._webhook_started(trigger, self.supervisor.submit(loaded, inputs, trigger=label))
+        run_id = self.supervisor.submit(loaded, inputs, trigger=label, on=trigger.spec.on)
+        return self._webhook_started(trigger, run_id)
 
     async def call_webhook(self, name: str, header: str | None, body: bytes) -> str | None:
         """``webhook`` with the keyring read in a thread (D-Bus takes tens of milliseconds)
@@ -723,7 +724,7 @@ class TriggerManager:
         try:
             # Written behind, on the store lane; inside a schedules' pass, in its transaction.
             with self.supervisor.batch_behind() as batch:
-                run_id = self.supervisor.submit(loaded, inputs, trigger=label)
+                run_id = self.supervisor.submit(loaded, inputs, trigger=label, on=trigger.spec.on)
                 trigger.state.last_fire_at = at
                 trigger.state.last_error = None
                 if save:

@@ -74,6 +74,8 @@ def spec_hash(trigger: Trigger) -> str:
     start, no spurious misfires); changing when it fires starts it afresh.
     """
     data = spec_dump(trigger)
+    if data.get("on") is None:
+        data.pop("on", None)  # as before the option existed: saved states stay valid
     if isinstance(trigger, ScheduleTrigger):
         data = {k: data[k] for k in ("type", "cron", "interval", "at", "timezone")}
     text = json.dumps(data, sort_keys=True, default=str)

@@ -92,15 +92,15 @@ def test_a_hand_over_that_raises_fails_that_run_and_the_next_runs_still_start(
     async def scenario() -> None:
         async with running(tmp_path, launcher, FakeClock(), worker_limit=1) as supervisor:
             store = supervisor.store
-            real = store.set_run_status
+            real = store.claim_queued
             broken: set[str] = set()
 
-            def set_run_status(run_id: str, status: Any, **options: Any) -> Any:
-                if run_id in broken and RunStatus(status) is RunStatus.RUNNING:
+            def claim_queued(claimant: str, **options: Any) -> Any:
+                if broken & set(options.get("run_ids") or ()):
                     raise RuntimeError("a bug in the hand-over")
-                return real(run_id, status, **options)
+                return real(claimant, **options)
 
-            store.set_run_status = set_run_status  # type: ignore[method-assign]
+            store.claim_queued = claim_queued  # type: ignore[method-assign]
             loaded = supervisor.load(workflow_file(tmp_path))
             first = supervisor.submit(loaded, priority=5, run_id="a" * 32)
             broken.add(first)

@@ -1,0 +1,270 @@
+"""The supervisor's link to the others sharing its database: heartbeat, reaping, new work.
+
+Every ``renew_every`` seconds (sooner when the store announces queued work)
+the supervisor
+
+* renews its heartbeat, which extends the leases of the runs it holds and
+  answers with the runs it lost and the cancels asked for through any
+  machine's API (``HistoryStore.supervisor_heartbeat``);
+* reaps the runs of supervisors whose lease expired
+  (``HistoryStore.reap_expired_leases``): they are queued again, and resume
+  on whichever supervisor claims them, through the ordinary resume path;
+* loads queued runs this supervisor does not hold yet (submitted through
+  another machine's API, or reaped) into its queue, where the dispatch plan
+  weighs them like its own; the claim at hand-over decides which supervisor
+  runs each (``Supervisor._mark_running``).
+
+A supervisor that finds its lease lapsed (``membership.lease_holds``: it was
+frozen, or its heartbeats did not get through) stops the workers of the
+runs it held and writes nothing more for them: they are someone else's to
+resume now.  Renewals run on a thread of their own, so a backlog of history
+writes on the store lane does not delay them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import os
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from automation.engine.events import RunStatus
+from automation.errors import DeskpilotError
+from supervisor.runqueue import QueuedRun
+from supervisor.runtime import SupervisorBase
+from supervisor.store.records import LeaseRenewal, RunRecord
+from supervisor.workers import ExitReason
+
+logger = logging.getLogger(__name__)
+
+#: Runs on SQLite are claimed without a lease; the heartbeat still extends the lease of what a
+#: supervisor holds, so there it asks for one that outlives any stall: a year.
+NO_EXPIRY_SECONDS = 365 * 24 * 3600.0
+#: Queued runs loaded into the queue per look (the best first): the rest wait for the next.
+SCAN_LIMIT = 200
+
+
+def _version() -> str | None:
+    try:
+        return version("deskpilot")
+    except PackageNotFoundError:
+        return None
+
+
+class FleetLink(SupervisorBase):
+    """Registration, lease renewal, reaping and loading queued work (see the module)."""
+
+    # -- joining and leaving --------------------------------------------------------------
+    def _join(self) -> None:
+        """Register this supervisor (blocking: at start, before the API serves)."""
+        sent = self.clock()
+        self._register()
+        self._renewed_at = sent
+        if self.membership.lease_seconds is not None:
+            # Runs of supervisors that died while this one was down are taken back first.
+            self.store.reap_expired_leases()
+
+    async def announce(self, api_url: str) -> None:
+        """Tell the others where this supervisor's API answers, once it does."""
+        self.api_url = api_url
+        try:
+            await self._in_store(self._register)
+        except DeskpilotError as exc:  # the next start says it again; nothing else needs it
+            logger.warning("could not record where this supervisor's API answers: %s", exc)
+
+    def _register(self) -> None:
+        member = self.membership
+        self.store.register_supervisor(
+            member.id,
+            host=member.host,
+            pid=os.getpid(),
+            api_url=self.api_url,
+            version=_version(),
+            resources={
+                "workers": self.config.worker_limit,
+                "desktop": True,
+                "lease_seconds": member.lease_seconds,
+            },
+        )
+
+    def _start_link(self) -> None:
+        """Start renewing (until ``_leave``: through a stop's grace too) and listening."""
+        loop = asyncio.get_running_loop()
+        self._link_wake = asyncio.Event()
+        self._link_tasks.append(loop.create_task(self._keep_lease(), name="lease-renewal"))
+        self._link_tasks.append(loop.create_task(self._look_for_work(), name="queued-work"))
+        watcher = self.watcher
+        if watcher is not None:
+            self._link_tasks.append(loop.create_task(self._listen(watcher), name="queue-watch"))
+
+    async def _leave(self) -> None:
+        """The end of a stop: renewals end, and the machine shows as stopped."""
+        tasks, self._link_tasks = self._link_tasks, []
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        with contextlib.suppress(DeskpilotError, RuntimeError):
+            await self._in_lease_lane(self.store.supervisor_stopped, self.membership.id)
+        self._lease_lane.shutdown(wait=False)
+
+    def poke(self) -> None:
+        """Look for work now (a run was queued, or a lease may have been freed)."""
+        if self._link_wake is not None:
+            self._link_wake.set()
+
+    async def _in_lease_lane(self, function: Any, *args: Any, **kwargs: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._lease_lane, functools.partial(function, *args, **kwargs)
+        )
+
+    async def _listen(self, watcher: Any) -> None:
+        """Forward the store's announcements of queued work to the renewal loop."""
+        while self.accepting:
+            if await watcher.wait():
+                self.poke()
+
+    # -- the loop ---------------------------------------------------------------------------
+    async def _keep_lease(self) -> None:
+        """Renew every ``renew_every`` seconds, on the lease lane: nothing else waits here."""
+        while True:  # until ``_leave`` cancels it
+            await asyncio.sleep(self.membership.renew_every)
+            try:
+                await self._renew()
+            except Exception:  # one failed round must not end the renewals
+                logger.exception("renewing this supervisor's lease failed")
+
+    async def _look_for_work(self) -> None:
+        """Load queued work when the store announces some, and at each renewal's pace."""
+        while True:  # until ``_leave`` cancels it
+            wake = self._link_wake
+            assert wake is not None
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), self.membership.renew_every)
+            wake.clear()
+            if not self.accepting:
+                continue
+            try:
+                await self._load_queued_work()
+            except Exception:
+                logger.exception("looking for queued runs failed")
+
+    async def _renew(self) -> None:
+        """Renew the heartbeat and leases; act on what the store answers; reap others'."""
+        member = self.membership
+        if not self._lease_holds():
+            self._fence("its lease on them lapsed before it could renew it")
+        holding = sorted(self.active.keys() | self._starting.keys())
+        sent = self.clock()
+        try:
+            renewal: LeaseRenewal = await self._in_lease_lane(
+                self.store.supervisor_heartbeat,
+                member.id,
+                lease_seconds=member.lease_seconds or NO_EXPIRY_SECONDS,
+                holding=holding,
+            )
+            reaped: list[str] = []
+            if member.lease_seconds is not None:
+                reaped = await self._in_lease_lane(self.store.reap_expired_leases)
+        except DeskpilotError as exc:
+            logger.warning("could not renew this supervisor's heartbeat: %s", exc)
+            return
+        except RuntimeError:  # stopping: the lane no longer takes calls
+            return
+        lapsed = not self._lease_holds()
+        self._renewed_at = sent
+        if lapsed:
+            self._dispatch()  # it may claim runs again
+        lost = [run_id for run_id in renewal.lost if run_id in self.active]
+        if lost:
+            self._fence("another supervisor holds them now", lost)
+        for run_id in renewal.cancel_requested:
+            active = self.active.get(run_id)
+            if active is not None and not active.cancel_requested:
+                logger.info("run %s: a cancel was asked for through another machine", run_id)
+                self._cancel_active(active)
+            elif run_id in self._starting:
+                self._cancel_pending.add(run_id)
+        if reaped:
+            logger.info("took back %d runs of supervisors that went silent", len(reaped))
+            self.poke()  # queued again: load and claim them now
+
+    def _fence(self, why: str, run_ids: list[str] | None = None) -> None:
+        """Stop the workers of runs that are no longer this supervisor's; write nothing for them.
+
+        Their runs resume wherever they are claimed next (the reaper queued
+        them again, or will).  Without ``run_ids``: every run it holds.
+        """
+        targets = list(self.active) if run_ids is None else run_ids
+        for run_id in targets:
+            active = self.active.pop(run_id, None)
+            if active is None:
+                continue
+            worker = active.worker
+            logger.warning(
+                "run %s is no longer this supervisor's (%s); stopping worker %s without "
+                "recording anything more",
+                run_id,
+                why,
+                worker.pid,
+            )
+            worker.kill_reason = ExitReason.LOST
+            worker.run_id = None
+            self.kill_process(worker.pid)
+        self._dispatch()
+
+    # -- queued work from elsewhere ---------------------------------------------------------------
+    async def _load_queued_work(self) -> None:
+        """Put queued runs routed here that this supervisor does not hold yet into its queue."""
+        held = self._held()
+        waiting = set(self.queue)
+        try:
+            found, queued = await self._in_store(self._queued_elsewhere, held)
+        except DeskpilotError as exc:
+            logger.warning("could not look for queued runs: %s", exc)
+            return
+        # Runs this queue held before the look that the history no longer has queued were
+        # claimed by another supervisor (or cancelled there): they are not ours to start.
+        for run_id in waiting - queued:
+            self.queue.pop(run_id, None)
+        added = False
+        for entry in found:
+            if entry.run_id not in self._held():
+                self.queue[entry.run_id] = entry
+                added = True
+        if added:
+            self._dispatch()
+
+    def _queued_elsewhere(self, held: set[str]) -> tuple[list[QueuedRun], set[str]]:
+        """Store lane: entries for the queued runs routed here that ``held`` lacks; all queued ids."""
+        host = self.membership.host
+        everything = self.store.list_runs(status=RunStatus.QUEUED, limit=None)
+        records: list[RunRecord] = [
+            record
+            for record in everything
+            if record.id not in held and record.target_host in (None, host)
+        ]
+        records.sort(key=lambda record: (-record.priority, record.queued_at, record.id))
+        entries = []
+        for record in records[:SCAN_LIMIT]:
+            entry = self._entry_from_record(record.id, record)
+            if entry is not None:
+                # Reaped, or interrupted elsewhere: it numbers its events on and replays
+                # what its earlier attempts finished.
+                entry.resume = record.resumes > 0
+                entries.append(entry)
+        return entries, {record.id for record in everything}
+
+    def _held(self) -> set[str]:
+        return (
+            self.queue.keys()
+            | self.active.keys()
+            | self._starting.keys()
+            | self._settling.keys()
+            | self._finishing.keys()
+        )
