@@ -87,6 +87,7 @@ class FleetLink(SupervisorBase):
                 "workers": self.config.worker_limit,
                 "desktop": True,
                 "lease_seconds": member.lease_seconds,
+                "renew_every": member.renew_every,
             },
         )
 
