@@ -130,14 +130,10 @@ def check_input_target(
     """
     if not (sys.platform.startswith("linux") and os.environ.get("DISPLAY")):
         return None
-    target_info = None
-    if selector is not None:
-        from automation.blocks.desktop.windows import _one
+    from automation.blocks.desktop.windows import _one, connect
 
-        target_info = _one(ctx, selector, 0.0)
-    from automation.blocks.desktop.windows import connect
-
-    with connect() as conn:
+    with connect() as conn:  # one connection for the whole check: opening one costs more
+        target_info = _one(ctx, selector, 0.0, conn) if selector is not None else None
         subject_id = _window_at(conn, point) if point is not None else _focused(conn)
         subject = _read(conn, subject_id) if subject_id is not None else None
         target = _read(conn, target_info.id) if target_info is not None else None

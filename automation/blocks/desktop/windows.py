@@ -73,8 +73,22 @@ def connect() -> Iterator[Any]:
 _x = connect
 
 
+@contextmanager
+def reuse(conn: Any | None) -> Iterator[Any]:
+    """``conn`` when the caller already has a connection, else a new one for this call.
+
+    Opening one costs python-xlib a dozen round trips (setup, extension
+    queries), more than a whole window check: a step shares one.
+    """
+    if conn is not None:
+        yield conn
+        return
+    with connect() as fresh:
+        yield fresh
+
+
 def _atom(conn: Any, name: str) -> int:
-    return int(conn.intern_atom(name))
+    return int(conn.get_atom(name))  # cached per connection: atoms never change
 
 
 def title_of(conn: Any, window: Any) -> str | None:
@@ -119,9 +133,11 @@ def _info(conn: Any, window: Any) -> WindowInfo | None:
     return WindowInfo(int(window.id), title, pid, box, attrs.map_state == X.IsViewable)
 
 
-def list_windows(pattern: str | None = None, *, include_hidden: bool = True) -> list[WindowInfo]:
+def list_windows(
+    pattern: str | None = None, *, include_hidden: bool = True, conn: Any | None = None
+) -> list[WindowInfo]:
     regex = re.compile(pattern) if pattern else None
-    with connect() as conn:
+    with reuse(conn) as conn:
         found = []
         for window in _clients(conn):
             info = _info(conn, window)
@@ -152,10 +168,12 @@ def _family(pid: int) -> set[int]:
         return {pid}
 
 
-def matching(ctx: BlockContext, selector: WindowSelector) -> list[WindowInfo]:
+def matching(
+    ctx: BlockContext, selector: WindowSelector, conn: Any | None = None
+) -> list[WindowInfo]:
     """Windows that fit every part of ``selector`` given (title, window id, pid)."""
     pattern = _compile(ctx, selector.title) if selector.title else None
-    found = list_windows(pattern)
+    found = list_windows(pattern, conn=conn)
     if selector.window_id is not None:
         found = [w for w in found if w.id == selector.window_id]
     if selector.pid is not None:
@@ -168,7 +186,9 @@ def _listing(windows: list[WindowInfo]) -> str:
     return "; ".join(f"id {w.id} {w.title!r} pid {w.pid}" for w in windows[:10])
 
 
-def _one(ctx: BlockContext, selector: WindowSelector, timeout: float) -> WindowInfo:
+def _one(
+    ctx: BlockContext, selector: WindowSelector, timeout: float, conn: Any | None = None
+) -> WindowInfo:
     """The one window the selector names, waiting up to ``timeout`` for it.
 
     Several matches are an error listing them: acting on whichever came first
@@ -177,11 +197,11 @@ def _one(ctx: BlockContext, selector: WindowSelector, timeout: float) -> WindowI
     found: list[WindowInfo] = []
 
     def look() -> bool:
-        found[:] = matching(ctx, selector)
+        found[:] = matching(ctx, selector, conn)
         return bool(found)
 
     if not ctx.wait_until(look, timeout=ctx.remaining(timeout) or timeout, interval=0.1):
-        titles = [w.title for w in list_windows() if w.title][:15]
+        titles = [w.title for w in list_windows(conn=conn) if w.title][:15]
         raise BlockError(f"no window matches {selector.describe()}; open windows: {titles}")
     visible = [w for w in found if w.visible] or found
     if len(visible) > 1:

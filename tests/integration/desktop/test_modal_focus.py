@@ -263,3 +263,30 @@ def test_held_keys_pointer_moves_and_element_clicks_are_checked_too(editor: Edit
     editor.xdotool("key", "Escape")  # the File menu the click opened
     assert all("outputs" in step for step in steps), steps
     assert steps[-1]["outputs"]["clicked_by"] == "mouse", steps[-1]  # type: ignore[index]
+
+
+def test_the_window_check_opens_one_x_connection(editor: Editor, tmp_path: Path) -> None:
+    """Opening a connection costs more than the check itself: a step shares one."""
+    from Xlib import display as xdisplay  # type: ignore[import-untyped]
+
+    from automation.blocks.context import BlockContext
+    from automation.blocks.desktop.common import Evidence
+    from automation.blocks.desktop.focus import check_input_target
+    from automation.blocks.desktop.windows import WindowSelector
+
+    opened = 0
+    original = xdisplay.Display.__init__
+
+    def counting(self: object, *args: object, **kwargs: object) -> None:
+        nonlocal opened
+        opened += 1
+        original(self, *args, **kwargs)
+
+    ctx = BlockContext(run_id="test", node_id="node", workflow_dir=tmp_path)
+    me = WindowSelector(window_id=editor.window.id)
+    point = next(w.box for w in list_windows() if w.id == editor.window.id).center
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(xdisplay.Display, "__init__", counting)
+        subject = check_input_target(ctx, me, Evidence(), doing="a click", point=point)
+    assert opened == 1
+    assert subject is not None and subject.id == editor.window.id
