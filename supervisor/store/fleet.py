@@ -16,10 +16,10 @@ makes each schedule slot run once, whichever supervisor gets there first.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, and_, func, or_, select, update
 from sqlalchemy import exc as sa_exc
@@ -27,7 +27,7 @@ from sqlalchemy import exc as sa_exc
 from automation.clock import Clock
 from automation.engine.events import RunStatus, StepStatus
 from supervisor.store.claims import ClaimRequest, claim_rows, insert_or_ignore, upsert
-from supervisor.store.errors import RunNotFound
+from supervisor.store.errors import RunNotFound, StoreError
 from supervisor.store.records import (
     LeaseRenewal,
     RunRecord,
@@ -41,7 +41,29 @@ from supervisor.store.schema import events, fires, runs, step_runs, supervisors
 logger = logging.getLogger(__name__)
 
 _CLAIM_ATTEMPTS = 3
+_DEADLOCK_ATTEMPTS = 3
+T = TypeVar("T")
 _SUPERVISOR_COLUMNS = ["host", "pid", "api_url", "version", "resources", "started_at"]
+
+
+def _retrying_deadlocks(write: Callable[[], T]) -> T:
+    """Run ``write`` again when PostgreSQL aborted it to break a deadlock (or a serialisation).
+
+    A renewal locks every run of its supervisor while that supervisor's
+    recorder and status writes lock some of them too; PostgreSQL then aborts
+    one of the two, which is safe to run again at once.
+    """
+    for attempt in range(_DEADLOCK_ATTEMPTS):
+        try:
+            return write()
+        except StoreError as error:
+            driver_error = getattr(error.__cause__, "orig", None)
+            if getattr(driver_error, "sqlstate", None) not in ("40P01", "40001"):
+                raise
+            if attempt == _DEADLOCK_ATTEMPTS - 1:
+                raise
+            logger.info("a fleet write met a deadlock and runs again: %s", driver_error)
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _check_id(kind: str, value: str, longest: int) -> None:
@@ -186,19 +208,35 @@ class FleetMethods:
         """
         at = at or self.clock.now()
         until = at + timedelta(seconds=lease_seconds)
-        mine = and_(runs.c.claimed_by == supervisor_id, runs.c.status == RunStatus.RUNNING.value)
-        with self._write() as connection:
-            connection.execute(
-                update(supervisors)
-                .where(supervisors.c.id == supervisor_id)
-                .values(heartbeat_at=at, stopped_at=None)
-            )
-            renewed = connection.execute(
-                update(runs)
-                .where(mine, or_(runs.c.lease_expires_at.is_(None), runs.c.lease_expires_at > at))
-                .values(lease_expires_at=until)
-                .returning(runs.c.id, runs.c.cancel_requested_at)
-            ).all()
+        mine = and_(
+            runs.c.claimed_by == supervisor_id,
+            runs.c.status == RunStatus.RUNNING.value,
+            or_(runs.c.lease_expires_at.is_(None), runs.c.lease_expires_at > at),
+        )
+
+        def renew() -> list[Any]:
+            with self._write() as connection:
+                connection.execute(
+                    update(supervisors)
+                    .where(supervisors.c.id == supervisor_id)
+                    .values(heartbeat_at=at, stopped_at=None)
+                )
+                # Rows locked in id order, as every batch of renewals does: two renewals
+                # never wait on each other crosswise.
+                ids = select(runs.c.id).where(mine).order_by(runs.c.id)
+                if connection.dialect.name == "postgresql":
+                    ids = ids.with_for_update()
+                picked = ids.cte("renewed")
+                return list(
+                    connection.execute(
+                        update(runs)
+                        .where(runs.c.id == picked.c.id)
+                        .values(lease_expires_at=until)
+                        .returning(runs.c.id, runs.c.cancel_requested_at)
+                    ).all()
+                )
+
+        renewed = _retrying_deadlocks(renew)
         kept = {str(row.id) for row in renewed}
         return LeaseRenewal(
             supervisor_id=supervisor_id,
@@ -298,6 +336,9 @@ class FleetMethods:
         reapers skip each other's rows.
         """
         now = now or self.clock.now()
+        return _retrying_deadlocks(lambda: self._reap_expired(now))
+
+    def _reap_expired(self, now: datetime) -> list[str]:
         with self._write() as connection:
             expired = (
                 select(
