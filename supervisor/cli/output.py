@@ -14,22 +14,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
 
-from automation.engine.events import (
-    ArtifactSaved,
-    Event,
-    LogEmitted,
-    NodeFailed,
-    NodeFinished,
-    NodeReplayed,
-    NodeRetrying,
-    NodeStarted,
-    RunFinished,
-    RunStarted,
-)
-
 if TYPE_CHECKING:  # rich takes a fifth of a second to import: only when something is drawn
     from rich.live import Live
     from rich.table import Table
+
+    # and the engine's events, imported by the view that draws them: every subcommand's
+    # module imports this one, and its --help must not pay for them
+    from automation.engine.events import Event
 
 STATUS_STYLE = {
     "pending": "dim",
@@ -116,6 +107,18 @@ class ProgressView:
         return self.rows.setdefault(node_id, _NodeRow(node_id))
 
     def _apply(self, event: Event) -> None:
+        from automation.engine.events import (
+            ArtifactSaved,
+            LogEmitted,
+            NodeFailed,
+            NodeFinished,
+            NodeReplayed,
+            NodeRetrying,
+            NodeStarted,
+            RunFinished,
+            RunStarted,
+        )
+
         text: str | None = None
         if isinstance(event, RunStarted):
             if event.parent_run_id is None:

@@ -13,14 +13,21 @@ from click.shell_completion import CompletionItem
 from automation.engine.debugger import DEFAULT_PAUSE_TIMEOUT, Breakpoints
 from automation.errors import DeskpilotError
 from supervisor.cli import output
-from supervisor.cli.debug_prompt import TerminalPrompt
-from supervisor.cli.history_cmd import complete_run_id, resolve_run_id
-from supervisor.paths import DeskpilotPaths
 
 if TYPE_CHECKING:  # the engine and the store load when a run starts, not for '--help'
     from automation.blocks.context import CancelToken
     from automation.loader import LoadedWorkflow
     from supervisor.local import LocalRun
+    from supervisor.paths import DeskpilotPaths
+
+
+def complete_earlier_run(
+    ctx: click.Context, param: click.Parameter, incomplete: str
+) -> list[CompletionItem]:
+    """Shell completion of ``--of``: run ids, with the history read only when asked."""
+    from supervisor.cli.history_cmd import complete_run_id
+
+    return complete_run_id(ctx, param, incomplete)
 
 
 def parse_inputs(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -158,7 +165,7 @@ def report(run: LocalRun, paths: DeskpilotPaths) -> dict[str, Any]:
     "--of",
     "earlier",
     metavar="RUN_ID",
-    shell_complete=complete_run_id,
+    shell_complete=complete_earlier_run,
     help="With --from: reuse this run instead of the last one (a unique id prefix is enough).",
 )
 def run_cmd(
@@ -179,7 +186,10 @@ def run_cmd(
     set NAME=VALUE, q (quit).  Saved breakpoints need someone to answer: with
     stdin not a terminal and no --break-timeout they are skipped, with a note.
     """
+    from supervisor.cli.debug_prompt import TerminalPrompt
+    from supervisor.cli.history_cmd import resolve_run_id
     from supervisor.local import run_file
+    from supervisor.paths import DeskpilotPaths
 
     if earlier is not None and run_from is None:
         raise click.UsageError("--of goes with --from NODE")

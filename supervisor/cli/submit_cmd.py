@@ -21,15 +21,16 @@ from typing import TYPE_CHECKING, Any, Literal
 import click
 
 from automation.engine.debugger import DebugAction, PauseReason, PauseSnapshot
-from automation.engine.events import EVENT_TYPES, event_from_dict
 from automation.errors import DeskpilotError, WorkflowError
 from supervisor.cli import output
-from supervisor.cli.debug_prompt import TerminalPrompt
-from supervisor.cli.history_cmd import complete_run_id, resolve_run_id
-from supervisor.cli.run_cmd import complete_node_id, parse_inputs, with_saved_breakpoints
-from supervisor.paths import DeskpilotPaths
+from supervisor.cli.run_cmd import (
+    complete_earlier_run,
+    complete_node_id,
+    parse_inputs,
+    with_saved_breakpoints,
+)
 
-if TYPE_CHECKING:  # the API client loads when the command runs, not for '--help'
+if TYPE_CHECKING:  # the API client and the events load when the command runs, not for '--help'
     from supervisor.api.models import DebugState, RunDetail, Submitted
     from supervisor.client import SupervisorClient
 
@@ -98,7 +99,7 @@ _PAUSE_POLL = 1.0
     "--of",
     "earlier",
     metavar="RUN_ID",
-    shell_complete=complete_run_id,
+    shell_complete=complete_earlier_run,
     help="With --from: reuse this run instead of the last one (a unique id prefix is enough).",
 )
 def submit_cmd(
@@ -117,6 +118,7 @@ def submit_cmd(
 ) -> None:
     """Queue a workflow file on the supervisor (see also 'deskpilot run', which runs it here)."""
     from supervisor.client import SupervisorClient
+    from supervisor.paths import DeskpilotPaths
     from supervisor.run_report import report_from_api, report_json
 
     if earlier is not None and run_from is None:
@@ -190,6 +192,7 @@ def submit_cmd(
 def _earlier_run(client: SupervisorClient, path: Path, earlier: str | None) -> str:
     """The run ``--from`` reuses: ``--of``, or the workflow's newest finished run."""
     from automation.loader import read_workflow_file
+    from supervisor.cli.history_cmd import resolve_run_id
 
     if earlier is not None:
         return resolve_run_id(earlier)
@@ -213,6 +216,8 @@ class _Answering:
         self.prompting = prompting
         self.timeout = timeout
         self.answered: set[tuple[str, int]] = set()
+        from supervisor.cli.debug_prompt import TerminalPrompt
+
         self.prompt = TerminalPrompt(sys.stdin.fileno(), sys.stderr) if prompting else None
         from automation.loader import read_workflow_file
 
@@ -321,6 +326,8 @@ def _follow(
 
 
 def _show_event(view: output.ProgressView, item: dict[str, Any]) -> None:
+    from automation.engine.events import EVENT_TYPES, event_from_dict
+
     kind = str(item.get("kind"))
     if kind in EVENT_TYPES:
         view([event_from_dict(item)])

@@ -292,6 +292,34 @@ def test_every_subcommand_loads_and_has_help(home: Path) -> None:
         assert "LOADED []" in shown.stdout, (name, shown.stdout[-300:])
 
 
+def test_run_and_submit_help_leave_the_engine_events_for_the_run(home: Path) -> None:
+    """``run --help`` and ``submit --help`` do not import the engine's events, the history
+    commands or the paths: those cost a third of their --help time and load when they run."""
+    probe = (
+        "import sys\n"
+        "from supervisor.cli.main import cli\n"
+        "try:\n"
+        "    cli(sys.argv[1:], prog_name='deskpilot')\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "later = ('automation.engine.events', 'supervisor.cli.history_cmd', "
+        "'supervisor.cli.debug_prompt', 'supervisor.paths')\n"
+        "print('LOADED', sorted(m for m in sys.modules if m in later))\n"
+    )
+    for name in ("run", "submit"):
+        shown = subprocess.run(
+            [sys.executable, "-c", probe, name, "--help"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=ROOT,
+            env={**os.environ, "DESKPILOT_HOME": str(home)},
+        )
+        assert shown.returncode == 0, (name, shown.stderr)
+        assert "--break" in shown.stdout
+        assert "LOADED []" in shown.stdout, (name, shown.stdout[-300:])
+
+
 def test_completion_offers_run_ids_by_prefix(home: Path) -> None:
     ran = deskpilot("run", str(EXAMPLES / "hello.yaml"), "--json", home=home)
     run_id = json.loads(ran.stdout)["run_id"]
