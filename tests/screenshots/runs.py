@@ -1,6 +1,6 @@
-"""``python -m tools.screenshots.runs OUTDIR``: pictures of the runs views, with real runs.
+"""``python -m tests.screenshots.runs OUTDIR``: pictures of the runs views, with real runs.
 
-Beside ``python -m tools.screenshots.views`` (main window and editor), this one needs
+Beside ``python -m tests.screenshots.views`` (main window and editor), this one needs
 the supervisor: it makes a throw-away ``DESKPILOT_HOME``, lets the window
 start a supervisor there, and runs real workflows.  The window itself is
 rendered offscreen; the runs' desktop steps get a private Xvfb display
@@ -42,7 +42,7 @@ from app.runs.panels import RunPanels  # noqa: E402
 from app.supervisor_link import SupervisorLink  # noqa: E402
 from automation.blocks.registry import BlockRegistry  # noqa: E402
 from supervisor.paths import DeskpilotPaths  # noqa: E402
-from tools.screenshots.views import save_png  # noqa: E402
+from tests.screenshots.views import save_png  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -381,7 +381,7 @@ def _trends_and_triggers(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.screenshots.runs", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m tests.screenshots.runs", description=__doc__)
     parser.add_argument("outdir", type=Path, help="folder for the PNG files")
     parser.add_argument(
         "--only", action="append", choices=VIEWS, help="take only these views (repeatable)"

@@ -1,4 +1,4 @@
-"""``python -m tools.screenshots.first_run OUTDIR``: what a newcomer sees, as PNG files.
+"""``python -m tests.screenshots.first_run OUTDIR``: what a newcomer sees, as PNG files.
 
 For each screen size (1366x768 and 1920x1080 unless ``--size`` says), in a
 process of its own: a private Xvfb of that size, a fresh ``DESKPILOT_HOME``,
@@ -13,7 +13,7 @@ the real window with its run panels and the supervisor it starts, exactly as
 * ``history-WxH.png``: that run finished, in the History panel.
 
 It prints, for each size, how much of the window the canvas gets.  Runs from
-a checkout (``PYTHONPATH=. python -m tools.screenshots.first_run shots/``);
+a checkout (``PYTHONPATH=. python -m tests.screenshots.first_run shots/``);
 it needs Xvfb, and dbus and gnome-keyring for a private keyring.
 """
 
@@ -39,7 +39,7 @@ SIZES = ("1366x768", "1920x1080")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.screenshots.first_run")
+    parser = argparse.ArgumentParser(prog="python -m tests.screenshots.first_run")
     parser.add_argument("outdir", type=Path)
     parser.add_argument("--size", action="append", help="WIDTHxHEIGHT; repeat (default: both)")
     parser.add_argument("--dark", action="store_true", help="the dark theme")
@@ -51,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _shoot(args.outdir, sizes[0], dark=args.dark)
     failed = 0
     for size in sizes:
-        command = [sys.executable, "-m", "tools.screenshots.first_run", str(args.outdir),
+        command = [sys.executable, "-m", "tests.screenshots.first_run", str(args.outdir),
                    "--size", size, "--child", *(["--dark"] if args.dark else [])]  # fmt: skip
         failed += subprocess.run(command, check=False, timeout=300).returncode != 0
     return 1 if failed else 0

@@ -1,4 +1,4 @@
-"""``python -m tools.screenshots.machines OUTDIR``: the Machines panel of a fleet, as PNG files.
+"""``python -m tests.screenshots.machines OUTDIR``: the Machines panel of a fleet, as PNG files.
 
 For each screen size (1366x768 unless ``--size`` says), in a process of its
 own: a private Xvfb of that size, a fresh ``DESKPILOT_HOME``, the real window
@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
 
-from tools.screenshots.first_run import _stop_supervisor
+from tests.screenshots.first_run import _stop_supervisor
 
 SIZES = ("1366x768",)
 #: host -> (seconds since its heartbeat, stopped, runs it holds, version)
@@ -36,7 +36,7 @@ FLEET = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.screenshots.machines")
+    parser = argparse.ArgumentParser(prog="python -m tests.screenshots.machines")
     parser.add_argument("outdir", type=Path)
     parser.add_argument("--size", action="append", help="WIDTHxHEIGHT; repeat (default: 1366x768)")
     parser.add_argument("--dark", action="store_true", help="the dark theme")
@@ -48,7 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _shoot(args.outdir, sizes[0], dark=args.dark)
     failed = 0
     for size in sizes:
-        command = [sys.executable, "-m", "tools.screenshots.machines", str(args.outdir),
+        command = [sys.executable, "-m", "tests.screenshots.machines", str(args.outdir),
                    "--size", size, "--child", *(["--dark"] if args.dark else [])]  # fmt: skip
         failed += subprocess.run(command, check=False, timeout=300).returncode != 0
     return 1 if failed else 0

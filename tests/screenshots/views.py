@@ -1,9 +1,9 @@
-"""``python -m tools.screenshots.views OUTDIR``: render the GUI's views to PNG files.
+"""``python -m tests.screenshots.views OUTDIR``: render the GUI's views to PNG files.
 
 The main window and editor first; then a fresh install at 1366x768 and
 1920x1080 (welcome page, example gallery, an example opened from it); then,
 unless ``--no-runs``, the runs views
-with real runs (``tools.screenshots.runs``: live run, run detail with a failure
+with real runs (``tests.screenshots.runs``: live run, run detail with a failure
 screenshot, trends, triggers).
 
 Runs offscreen (no display needed) in a throw-away ``DESKPILOT_HOME`` filled
@@ -227,7 +227,7 @@ def _capture_shots(window: MainWindow, folder: Path, outdir: Path, app: QApplica
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.screenshots.views", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m tests.screenshots.views", description=__doc__)
     parser.add_argument("outdir", type=Path, help="folder for the PNG files")
     parser.add_argument(
         "--no-runs",
@@ -243,7 +243,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     paths = take(args.outdir, app, registry)
     paths += take_first_run(args.outdir, app, registry)
     if not args.no_runs:
-        from tools.screenshots import runs as runs_screenshots
+        from tests.screenshots import runs as runs_screenshots
 
         paths += runs_screenshots.take(args.outdir, app, registry)
     log.info("%d screenshots in %s", len(paths), args.outdir)
