@@ -78,6 +78,32 @@ class LogReport(_Report):
     message: str | None = None
 
 
+#: How a pause ended, by the command that ended it (``node_resumed``'s action).
+_ENDINGS = {"continue": "continued", "step": "stepped", "abort": "aborted"}
+
+
+class PauseReport(_Report):
+    """A stop of the debugger before a node: when, why, how long and how it ended.
+
+    Only the names of values edited during the pause, never the values (one of
+    them might have been typed in place of a secret).
+    """
+
+    node_id: str
+    step: int | None = Field(None, description="the execution the run paused before")
+    reason: str | None = Field(None, description="breakpoint or step")
+    paused_at: datetime
+    resumed_at: datetime | None = None
+    ended: Literal["continued", "stepped", "aborted", "timed_out"] | None = Field(
+        None, description="null while still paused, or when the run stopped during the pause"
+    )
+    waited: float | None = Field(None, description="seconds the pause lasted")
+    timeout: float | None = Field(None, description="seconds it would wait for a command")
+    edited: list[str] = Field(
+        default_factory=list, description="what was edited before going on: inputs.NAME, vars.NAME"
+    )
+
+
 class RunReport(_Report):
     """A run: what ran, how it ended, what each node did."""
 
@@ -104,6 +130,9 @@ class RunReport(_Report):
     steps: list[StepReport]
     artifacts: list[ArtifactReport]
     logs: list[LogReport]
+    pauses: list[PauseReport] = Field(
+        default_factory=list, description="each stop of the debugger, in order"
+    )
 
 
 class RunLike(Protocol):
@@ -146,6 +175,10 @@ class RunLike(Protocol):
 
 
 class LogLike(Protocol):
+    """An entry of a run's stored log (the store's ``EventRecord``, the API's ``EventInfo``)."""
+
+    @property
+    def seq(self) -> int: ...
     @property
     def kind(self) -> str: ...
     @property
@@ -155,12 +188,58 @@ class LogLike(Protocol):
     @property
     def node_id(self) -> str | None: ...
     @property
+    def step(self) -> int | None: ...
+    @property
     def message(self) -> str | None: ...
+    @property
+    def data(self) -> dict[str, Any] | None: ...
 
 
 def _text(value: Any) -> str:
     """An enum member or a string, as its plain value."""
     return str(getattr(value, "value", value))
+
+
+def pauses_from_events(events: Iterable[LogLike]) -> list[PauseReport]:
+    """The run's debugger pauses, each ``node_paused`` joined to the ``node_resumed`` ending it.
+
+    The one place the history's pause events are read, so the CLI, the JSON and
+    the window tell the same story.  A pause with no ending (the run is still
+    paused, or stopped while paused) keeps ``ended`` null.
+    """
+    pauses: list[PauseReport] = []
+    open_at: dict[tuple[str, int | None], int] = {}
+    for event in sorted(events, key=lambda e: e.seq):
+        data = event.data or {}
+        if event.kind == "node_paused" and event.node_id:
+            timeout = data.get("timeout")
+            open_at[(event.node_id, event.step)] = len(pauses)
+            pauses.append(
+                PauseReport(
+                    node_id=event.node_id,
+                    step=event.step,
+                    reason=str(data["reason"]) if data.get("reason") else None,
+                    paused_at=event.at,
+                    timeout=float(timeout) if isinstance(timeout, int | float) else None,
+                )
+            )
+        elif event.kind == "node_resumed" and event.node_id:
+            index = open_at.pop((event.node_id, event.step), None)
+            if index is None:
+                continue
+            waited = data.get("waited")
+            edited = data.get("edited")
+            ended = "timed_out" if data.get("timed_out") else _ENDINGS.get(str(data.get("action")))
+            pauses[index] = PauseReport.model_validate(
+                {
+                    **pauses[index].model_dump(),
+                    "resumed_at": event.at,
+                    "ended": ended,
+                    "waited": float(waited) if isinstance(waited, int | float) else None,
+                    "edited": [str(name) for name in edited] if isinstance(edited, list) else [],
+                }
+            )
+    return pauses
 
 
 def build_report(
@@ -170,6 +249,7 @@ def build_report(
     events: Iterable[LogLike] = (),
 ) -> RunReport:
     """The report of ``run`` from its history rows (store records or API answers alike)."""
+    events = list(events)
     step_reports = [
         StepReport.model_validate(
             {
@@ -221,6 +301,7 @@ def build_report(
             for e in events
             if e.kind == "log"
         ],
+        pauses=pauses_from_events(events),
     )
 
 

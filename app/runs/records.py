@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from supervisor.api.models import EventInfo, RunDetail
+from supervisor.run_report import PauseReport, pauses_from_events
 
 #: Step statuses (``StepStatus``) as the editor's badges name them.
 BADGE = {
@@ -190,6 +191,8 @@ class RunRecord:
     artifacts: list[Artifact] = field(default_factory=list)
     last_seq: int = 0
     notes: list[str] = field(default_factory=list)
+    #: the debugger's stops, from the stored history (``deskpilot runs show`` lists the same)
+    pauses: list[PauseReport] = field(default_factory=list)
 
     @property
     def finished(self) -> bool:
@@ -350,6 +353,7 @@ class RunRecord:
             record.artifacts.append(artifact)
             if info.node_id:
                 record.node(info.node_id).artifacts.append(artifact)
+        record.pauses = pauses_from_events(events or [])
         for event in events or []:
             record.last_seq = max(record.last_seq, event.seq)
             if event.kind != "log":

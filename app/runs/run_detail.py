@@ -46,6 +46,7 @@ from app.runs.records import (
 from app.supervisor_link import SupervisorLink, run_job
 from app.theme import Theme
 from supervisor.api.models import EventInfo, RunDetail
+from supervisor.run_report import PauseReport
 
 log = logging.getLogger(__name__)
 
@@ -370,6 +371,7 @@ class RunPane(QWidget):
             ]
         for note in record.notes:
             out.append(f"<p>{_esc(note)}</p>")
+        out += self._pauses_html(record.pauses, with_node=True)
         out += self._logs_html(record.all_logs(), with_node=True)
         out += self._artifacts_html(record.artifacts)
         return "".join(out)
@@ -407,9 +409,41 @@ class RunPane(QWidget):
             if attempt.outputs not in (None, {}, []):
                 out.append("<p style='margin:4px 0 0 0'>Outputs:</p>")
                 out.append(self._value_block(attempt.outputs))
+        if self.record is not None:
+            mine = [p for p in self.record.pauses if p.node_id == node.node_id]
+            out += self._pauses_html(mine, with_node=False)
         out += self._logs_html(node.logs, with_node=False)
         out += self._artifacts_html(node.artifacts)
         return "".join(out)
+
+    def _pauses_html(self, pauses: list[PauseReport], *, with_node: bool) -> list[str]:
+        """The debugger's stops in time order: where, why, how long, how each ended."""
+        if not pauses:
+            return []
+        rows = []
+        for pause in pauses:
+            when = pause.paused_at.astimezone().strftime("%H:%M:%S")
+            where = f"before <b>{_esc(pause.node_id)}</b> " if with_node else ""
+            why = _esc(pause.reason or "paused")
+            if pause.step is not None:
+                why += f", step {pause.step}"
+            if pause.ended is None:
+                how, colour = "not answered (the run stopped while paused)", self.theme.warning
+                if not self.record or not self.record.finished:
+                    how = "paused"
+            else:
+                how = pause.ended.replace("_", " ")
+                colour = self.theme.warning if pause.ended == "timed_out" else self.theme.text
+                if pause.waited is not None:
+                    how += f" after {human_duration(pause.waited)}"
+                if pause.edited:
+                    how += f", edited {', '.join(pause.edited)}"
+            rows.append(
+                f"<tr><td style='color:{self.theme.muted}'>{when}</td>"
+                f"<td>{where}({why})</td>"
+                f"<td style='color:{colour}'>{_esc(how)}</td></tr>"
+            )
+        return [self._section("Pauses"), "<table cellspacing='4'>", *rows, "</table>"]
 
     def _logs_html(self, lines: list[Any], *, with_node: bool) -> list[str]:
         if not lines:

@@ -197,6 +197,7 @@ def runs_show(run_id: str, as_json: bool) -> None:
         ],
         ["step", "node", "block", "try", "status", "took", "outputs / error"],
     )
+    _show_pauses(events)
     logs = [e for e in events if e.kind == "log"]
     if logs:
         output.line()
@@ -214,6 +215,29 @@ def runs_show(run_id: str, as_json: bool) -> None:
                 + ("" if artifact.stored else " (no copy in the history)")
             )
         output.line(f"  ('deskpilot runs artifact {record.id[:12]} ID -o FILE' saves one)")
+
+
+def _show_pauses(events: list[Any]) -> None:
+    """The debugger's stops: where, why, how each ended (edited names, never values)."""
+    from supervisor.run_report import pauses_from_events
+
+    pauses = pauses_from_events(events)
+    if not pauses:
+        return
+    output.line()
+    output.line("pauses:")
+    for pause in pauses:
+        why = f"{pause.reason}, " if pause.reason else ""
+        step = f"step {pause.step}" if pause.step is not None else "step ?"
+        if pause.ended is None:
+            how = "never answered (still paused, or the run stopped while paused)"
+        else:
+            how = pause.ended.replace("_", " ")
+            if pause.waited is not None:
+                how += f" after {_duration(pause.waited)}"
+            if pause.edited:
+                how += f", edited {', '.join(pause.edited)}"
+        output.line(f"  {_when(pause.paused_at)} before '{pause.node_id}' ({why}{step}): {how}")
 
 
 @runs_group.command("artifact")

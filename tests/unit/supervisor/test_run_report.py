@@ -7,7 +7,12 @@ from datetime import UTC, datetime
 import jsonschema
 
 from automation.engine.events import RunStatus, StepStatus
-from supervisor.run_report import build_report, report_json, run_report_json_schema
+from supervisor.run_report import (
+    build_report,
+    pauses_from_events,
+    report_json,
+    run_report_json_schema,
+)
 from supervisor.store.records import ArtifactRecord, EventRecord, RunRecord, StepRecord
 
 AT = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
@@ -60,3 +65,36 @@ def test_a_queued_run_is_not_finished() -> None:
     report = build_report(run, [], [])
     assert not report.finished and report.nodes == {} and report.steps == []
     jsonschema.Draft202012Validator(run_report_json_schema()).validate(report_json(report))
+
+
+def _event(seq: int, kind: str, node: str, step: int, **data: object) -> EventRecord:
+    return EventRecord(
+        id=seq, run_id="r1", seq=seq, kind=kind, at=AT, node_id=node, step=step, data=data
+    )
+
+
+def test_pauses_pair_each_stop_with_its_ending_and_keep_names_not_values() -> None:
+    events = [
+        _event(4, "node_resumed", "b", 2, action="abort", waited=1.0, edited=["vars.token"]),
+        _event(1, "node_paused", "a", 1, reason="breakpoint", timeout=600, inputs={"pw": "s3"}),
+        _event(2, "node_resumed", "a", 1, action="step", waited=0.25, timed_out=False),
+        _event(3, "node_paused", "b", 2, reason="step", timeout=600, vars={"token": "s3"}),
+        _event(5, "node_paused", "c", 3, reason="breakpoint", timeout=5),
+        _event(6, "node_resumed", "c", 3, action="continue", waited=5.0, timed_out=True),
+        _event(7, "node_paused", "d", 4, reason="breakpoint", timeout=5),  # the run stopped here
+        _event(8, "node_resumed", "e", 9, action="continue", waited=1.0),  # no pause: ignored
+    ]
+    pauses = pauses_from_events(events)
+    assert [(p.node_id, p.ended, p.waited, p.edited) for p in pauses] == [
+        ("a", "stepped", 0.25, []),
+        ("b", "aborted", 1.0, ["vars.token"]),
+        ("c", "timed_out", 5.0, []),
+        ("d", None, None, []),
+    ]
+    assert pauses[3].resumed_at is None and pauses[2].timeout == 5.0
+    run = RunRecord(
+        id="r1", workflow_name="flow", status=RunStatus.CANCELLED, trigger="manual", priority=0, queued_at=AT,
+    )  # fmt: skip
+    data = report_json(build_report(run, [], [], events))
+    jsonschema.Draft202012Validator(run_report_json_schema()).validate(data)
+    assert len(data["pauses"]) == 4 and "s3" not in str(data)
