@@ -314,9 +314,28 @@ class SupervisorClient:
         path: str | Path | None = None,
         node: str | None = None,
         breakpoints: Sequence[str] = (),
+        inputs: Mapping[str, Any] | None = None,
+        text_inputs: Mapping[str, str] | None = None,
+        priority: int | None = None,
+        deadline_seconds: float | None = None,
+        pause_timeout: float | None = None,
     ) -> Submitted:
-        """Run a finished run again; ``from_node`` with ``node`` is "run from here"."""
+        """Run a finished run again; ``from_node`` with ``node`` is "run from here".
+
+        ``inputs`` and ``text_inputs`` replace those of the earlier run's inputs;
+        ``priority`` replaces its priority (by default the earlier run's).
+        """
         body: dict[str, Any] = {"mode": mode}
+        if inputs:
+            body["inputs"] = dict(inputs)
+        if text_inputs:
+            body["text_inputs"] = dict(text_inputs)
+        if priority is not None:
+            body["priority"] = priority
+        if deadline_seconds is not None:
+            body["deadline_seconds"] = deadline_seconds
+        if pause_timeout is not None:
+            body["pause_timeout"] = pause_timeout
         if path is not None:
             body["path"] = str(Path(path).expanduser().absolute())
         if node is not None:

@@ -8,6 +8,7 @@ import functools
 import logging
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from automation.engine.events import (
     RunStatus,
 )
 from automation.errors import WorkflowInvalid
+from automation.inputs import read_text_inputs
 from automation.loader import LoadedWorkflow, parse_workflow, read_workflow_file
 from automation.validation import validate
 from supervisor.bus import (
@@ -45,6 +47,21 @@ from supervisor.workers import (
 )
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RerunChanges:
+    """What a re-run changes of the earlier run; left empty, the earlier run's values hold.
+
+    ``inputs`` and ``text_inputs`` (written as text, read by each input's declared
+    type) replace those inputs only; ``priority`` replaces the earlier run's;
+    ``deadline_seconds`` sets the new run's time limit.
+    """
+
+    inputs: dict[str, Any] = field(default_factory=dict)
+    text_inputs: dict[str, str] = field(default_factory=dict)
+    priority: int | None = None
+    deadline_seconds: float | None = None
 
 
 class Submitting(SupervisorBase):
@@ -367,13 +384,15 @@ class Submitting(SupervisorBase):
         mode: str = "start",
         current_path: Path | None = None,
         debug: DebugOptions | None = None,
+        changes: RerunChanges | None = None,
     ) -> str:
         """Run a finished run again: from the start, from its failed node, or on the current file.
 
         Mode ``from_node`` ("run from here") reuses the outputs of the steps
-        before ``debug.run_from``, which must be given.
+        before ``debug.run_from``, which must be given.  ``changes`` replaces
+        some of the earlier run's inputs, its priority or its time limit.
         """
-        loaded, options = self._rerun_of(run_id, mode, current_path, debug)
+        loaded, options = self._rerun_of(run_id, mode, current_path, debug, changes)
         return self.submit(loaded, **options)
 
     async def rerun_off_loop(
@@ -383,13 +402,21 @@ class Submitting(SupervisorBase):
         mode: str = "start",
         current_path: Path | None = None,
         debug: DebugOptions | None = None,
+        changes: RerunChanges | None = None,
     ) -> str:
         """``rerun`` whose history reads and writes wait on the store lane, not on the loop."""
-        loaded, options = await self._in_store(self._rerun_of, run_id, mode, current_path, debug)
+        loaded, options = await self._in_store(
+            self._rerun_of, run_id, mode, current_path, debug, changes
+        )
         return await self.submit_off_loop(loaded, **options)
 
     def _rerun_of(
-        self, run_id: str, mode: str, current_path: Path | None, debug: DebugOptions | None = None
+        self,
+        run_id: str,
+        mode: str,
+        current_path: Path | None,
+        debug: DebugOptions | None = None,
+        changes: RerunChanges | None = None,
     ) -> tuple[LoadedWorkflow, dict[str, Any]]:
         """What to submit to run ``run_id`` again (blocking: reads the history and files)."""
         if mode == "from_node" and (debug is None or debug.run_from is None):
@@ -414,12 +441,19 @@ class Submitting(SupervisorBase):
                 raise SupervisorError(f"run {run_id}'s workflow version is no longer stored")
             path = self.store.workflow_path(record.workflow_id)
             loaded = parse_workflow(text, path=Path(path) if path else None)
+        changes = changes or RerunChanges()
+        inputs = {
+            **(record.inputs or {}),
+            **changes.inputs,
+            **read_text_inputs(loaded.workflow, changes.text_inputs),
+        }
         return loaded, {
-            "inputs": dict(record.inputs or {}),
-            "priority": record.priority,
+            "inputs": inputs,
+            "priority": record.priority if changes.priority is None else changes.priority,
             "trigger": f"rerun:{run_id}",
             "checkpoint_from": run_id if mode in ("failed_node", "from_node") else None,
             "debug": debug,
+            "deadline_seconds": changes.deadline_seconds,
         }
 
     def cancel(self, run_id: str) -> bool:

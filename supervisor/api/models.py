@@ -272,6 +272,33 @@ class RerunRequest(Request):
         "with 'from_node': run that file as it is now (edited since), reusing the earlier "
         "run's outputs before the node",
     )
+    inputs: dict[str, Any] = Field(
+        default_factory=dict,
+        description="inputs to change: each replaces the earlier run's value of that input "
+        "(the others are the earlier run's)",
+    )
+    text_inputs: dict[str, str] = Field(
+        default_factory=dict,
+        description="inputs to change, written as text (NAME=VALUE): each read by its "
+        "declared type, as in a submit; over 'inputs'",
+    )
+    priority: int | None = Field(
+        None,
+        ge=-PRIORITY_LIMIT,
+        le=PRIORITY_LIMIT,
+        description="higher runs first; default: the earlier run's",
+    )
+    deadline_seconds: float | None = Field(
+        None, gt=0, le=7 * 24 * 3600, allow_inf_nan=False, description="time limit of the run"
+    )
+    pause_timeout: float | None = Field(
+        None,
+        gt=0,
+        le=24 * 3600,
+        allow_inf_nan=False,
+        description="seconds a pause waits for a command before the run continues without "
+        "breakpoints; default: the supervisor's setting (600)",
+    )
 
 
 class CancelResult(Answer):

@@ -38,6 +38,7 @@ from supervisor.parts import DaemonParts
 from supervisor.store.artifacts import MAX_STORED_BYTES, media_type
 from supervisor.store.errors import RunNotFound
 from supervisor.store.records import RunRecord
+from supervisor.submitting import RerunChanges
 
 #: Larger files are not workflows anyone wrote by hand or in the editor.
 MAX_WORKFLOW_BYTES = 5 * 1024 * 1024
@@ -279,9 +280,19 @@ async def rerun_run(parts: Parts, run_id: str, body: RerunRequest | None = None)
     debug = DebugOptions(
         breakpoints=tuple(body.breakpoints),
         run_from=body.node if body.mode == "from_node" else None,
+        pause_timeout=body.pause_timeout,
     )
     new_id = await parts.supervisor.rerun_off_loop(
-        run_id, mode=body.mode, current_path=current, debug=debug
+        run_id,
+        mode=body.mode,
+        current_path=current,
+        debug=debug,
+        changes=RerunChanges(
+            inputs=dict(body.inputs),
+            text_inputs=dict(body.text_inputs),
+            priority=body.priority,
+            deadline_seconds=body.deadline_seconds,
+        ),
     )
     return Submitted(run_id=new_id, workflow=record.workflow_name)
 

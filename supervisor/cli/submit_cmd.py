@@ -7,7 +7,9 @@ each pause through the API (``POST /runs/{id}/debug``).  Without a terminal
 or piped commands the pause waits for the window's debug panel, and ends by
 itself after the pause timeout, as every pause does.  ``--from NODE`` is "run
 from here": a re-run of the workflow's last finished run (or ``--of``) on
-the file as it is now, reusing the outputs of the nodes before NODE.
+the file as it is now, reusing the outputs of the nodes before NODE; with
+``--input`` an input differs from the earlier run's, and ``--priority``,
+``--deadline`` and ``--break-timeout`` apply to the new run.
 """
 
 from __future__ import annotations
@@ -48,7 +50,12 @@ _PAUSE_POLL = 1.0
 @click.option(
     "-i", "--input", "inputs", multiple=True, metavar="NAME=VALUE", help="A workflow input; repeat."
 )
-@click.option("--priority", default=0, type=click.IntRange(-1000, 1000), help="Higher runs first.")
+@click.option(
+    "--priority",
+    default=None,
+    type=click.IntRange(-1000, 1000),
+    help="Higher runs first (default 0; with --from, the earlier run's).",
+)
 @click.option("--deadline", type=click.FloatRange(min=0, min_open=True), help="Run time limit (s).")
 @click.option(
     "--on",
@@ -93,7 +100,8 @@ _PAUSE_POLL = 1.0
     metavar="NODE",
     shell_complete=complete_node_id,
     help="Run from here: NODE and what follows run from the file as it is now, reusing the "
-    "outputs of the nodes before it and the inputs of the workflow's last finished run.",
+    "outputs of the nodes before it and the inputs of the workflow's last finished run "
+    "(--input changes one; --priority, --deadline and --break-timeout apply as usual).",
 )
 @click.option(
     "--of",
@@ -105,7 +113,7 @@ _PAUSE_POLL = 1.0
 def submit_cmd(
     file: Path,
     inputs: tuple[str, ...],
-    priority: int,
+    priority: int | None,
     deadline: float | None,
     on: str | None,
     wait: bool,
@@ -125,11 +133,6 @@ def submit_cmd(
         raise click.UsageError("--of goes with --from NODE")
     if run_from is not None and on is not None:
         raise click.UsageError("--from runs again where the earlier run's history is; drop --on")
-    if run_from is not None and (inputs or priority or deadline is not None):
-        raise click.UsageError(
-            "--from reuses the earlier run's inputs, priority and time limit; "
-            "drop --input, --priority and --deadline"
-        )
     values = parse_inputs(inputs)
     path = file.expanduser().resolve()
     prompting = wait and (sys.stdin.isatty() or break_timeout is not None)
@@ -141,7 +144,15 @@ def submit_cmd(
             def start(run_id: str | None) -> Submitted:
                 assert run_from is not None
                 return client.rerun(
-                    source, "from_node", path=path, node=run_from, breakpoints=breaks
+                    source,
+                    "from_node",
+                    path=path,
+                    node=run_from,
+                    breakpoints=breaks,
+                    text_inputs=values,
+                    priority=priority,
+                    deadline_seconds=deadline,
+                    pause_timeout=break_timeout,
                 )
 
         else:
@@ -150,7 +161,7 @@ def submit_cmd(
                 return client.submit(
                     path,
                     text_inputs=values,
-                    priority=priority,
+                    priority=priority or 0,
                     deadline_seconds=deadline,
                     run_id=run_id,
                     on=on,

@@ -35,6 +35,18 @@ def test_submit_pauses_takes_commands_and_runs_from_here(
     assert report["trigger"] == f"rerun:{first['run_id']}"
     assert report["outputs"] == {"echoed": "edited"}
     assert list(report["nodes"]) == ["second"]
+    # run from here with an input, a priority, a time limit and a pause timeout of its own
+    changed = deskpilot_cli(
+        home, "submit", str(flow), "--from", "second", "--of", first["run_id"],
+        "--input", "word=changed",
+        "--priority", "9", "--deadline", "60", "--break", "second", "--break-timeout", "30",
+        "--wait", "--json", input="c\n",
+    )  # fmt: skip
+    assert changed.returncode == 0, changed.stderr
+    report = json.loads(changed.stdout)
+    assert "paused before node 'second'" in changed.stderr
+    assert (report["inputs"]["word"], report["priority"]) == ("changed", 9)
+    assert report["outputs"] == {"echoed": "edited"}  # 'first' replayed from the earlier run
     # the same from a run id alone: 'runs rerun RUN --node NODE'
     queued = deskpilot_cli(home, "runs", "rerun", first["run_id"][:10], "--node", "second", "--json")
     assert queued.returncode == 0, queued.stderr

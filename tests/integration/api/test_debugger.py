@@ -139,3 +139,70 @@ def test_run_from_here_on_the_file_as_edited_since(
     assert run.status == "succeeded", run.error
     assert run.outputs == {"echoed": "kept, then edited"}
     assert [s.node_id for s in api_client.get_run(rerun_id).steps] == ["second"]
+
+
+SLOW_WORKFLOW = """\
+deskpilot: 1
+name: {name}
+inputs:
+  word: {{type: string, default: hello}}
+  wait: {{type: number, default: 0}}
+nodes:
+  first:
+    block: control.pass
+    with: {{value: "{{{{ inputs.word }}}}"}}
+  pause:
+    block: control.delay
+    with: {{seconds: "{{{{ inputs.wait }}}}"}}
+  second:
+    block: data.template
+    with: {{text: "{{{{ nodes.first.value }}}} {{{{ inputs.word }}}}"}}
+links:
+  - first -> pause
+  - pause -> second
+outputs:
+  echoed: "{{{{ nodes.second.text }}}}"
+"""
+
+
+def test_run_from_here_takes_new_inputs_priority_deadline_and_pause_timeout(
+    api_client: SupervisorClient, tmp_path: Path
+) -> None:
+    """A re-run request changes inputs (as values or as text read by type), the priority,
+    the time limit and the pause timeout; what it does not change is the earlier run's."""
+    path = write_workflow(tmp_path, "changed", SLOW_WORKFLOW)
+    first_id = api_client.submit(path, inputs={"word": "old"}, priority=3).run_id
+    assert api_client.wait(first_id, timeout=30).run.status == "succeeded"
+
+    rerun_id = api_client.rerun(
+        first_id,
+        "from_node",
+        node="second",
+        breakpoints=["second"],
+        text_inputs={"word": "new"},
+        priority=7,
+        pause_timeout=42,
+    ).run_id
+    state = _paused_at(api_client, rerun_id, "second")
+    assert state.seconds_left is not None and 30 < state.seconds_left <= 42
+    api_client.debug(rerun_id, "continue")
+    run = api_client.wait(rerun_id, timeout=30).run
+    assert run.status == "succeeded", run.error
+    # 'first' is replayed from history (its value stays "old"); the input is the new one
+    assert run.outputs == {"echoed": "old new"}
+    assert (run.inputs or {})["word"] == "new"
+    assert run.priority == 7
+
+    kept = api_client.rerun(first_id, "from_node", node="second").run_id
+    run = api_client.wait(kept, timeout=30).run
+    assert ((run.inputs or {})["word"], run.priority) == ("old", 3)
+    assert run.outputs == {"echoed": "old old"}
+
+    # the time limit applies to the new run: a 2 s delay under a 0.5 s limit fails it
+    slow = api_client.rerun(
+        first_id, "from_node", node="pause", inputs={"wait": 2}, deadline_seconds=0.5
+    ).run_id
+    run = api_client.wait(slow, timeout=30).run
+    assert run.status != "succeeded" and run.status.terminal, run.status
+    assert run.error is not None and "deadline" in run.error, run.error
+    assert run.failed_node == "pause"
