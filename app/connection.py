@@ -54,6 +54,14 @@ class SupervisorConnection(abc.ABC):
         """
         raise DeskpilotError("running from a node needs the supervisor")
 
+    def set_breakpoints(self, run_id: str, nodes: Sequence[str]) -> bool:
+        """Replace the breakpoints of a queued or running run; False when it has ended.
+
+        Raises ``DeskpilotError`` when the supervisor refuses them (a node the
+        run's version does not have).
+        """
+        raise DeskpilotError("changing a run's breakpoints needs the supervisor")
+
     def secret_names(self) -> Sequence[str]:
         """Names (never values) of the secrets the keyring holds, for completion."""
         return ()

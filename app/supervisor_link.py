@@ -42,6 +42,7 @@ from automation.errors import DeskpilotError
 from supervisor.api.models import Health, WorkflowInfo
 from supervisor.client import (
     START_LOG,
+    SupervisorApiError,
     SupervisorClient,
     SupervisorUnavailable,
     endpoint_answers,
@@ -584,6 +585,15 @@ class SupervisorLink(SupervisorConnection):
 
     def cancel_run(self, run_id: str) -> bool:
         return self.client.cancel(run_id).cancelled
+
+    def set_breakpoints(self, run_id: str, nodes: Sequence[str]) -> bool:
+        try:
+            self.client.set_breakpoints(run_id, nodes)
+        except SupervisorApiError as exc:
+            if exc.status == 409 and self.client.get_run(run_id).run.status.terminal:
+                return False  # it ended before the change reached it
+            raise
+        return True
 
     def secret_names(self) -> Sequence[str]:
         fetched, names = self._secret_names

@@ -54,6 +54,7 @@ from app.editor.commands import (
 )
 from app.editor.document import UNSET, WorkflowDocument
 from app.editor.layout import free_spot
+from app.editor.live_breakpoints import LiveBreakpoints
 from app.editor.node_item import WIDTH
 from app.editor.palette import BlockPalette
 from app.editor.properties import PropertyPanel
@@ -129,6 +130,10 @@ class EditorWidget(QWidget):
         self.problems.itemActivated.connect(self._problem_activated)
         self.problems.itemClicked.connect(self._problem_activated)
         self.undo_stack.cleanChanged.connect(self._clean_changed)
+        #: the runs this editor started, told when its breakpoints change
+        self.live_breakpoints = LiveBreakpoints(connection, self.status_message.emit)
+        self._shown_breakpoints = self._document_breakpoints()
+        self.breakpoints_changed.connect(self.live_breakpoints.changed)
         document.subscribe(self._on_document)
         if connection is not None:
             connection.subscribe(self._connection_changed)
@@ -373,6 +378,13 @@ class EditorWidget(QWidget):
 
     def _on_document(self, _event: Any) -> None:
         self._validation_timer.start()
+        now = self._document_breakpoints()
+        if now != self._shown_breakpoints:  # toggled, or an undo/redo that touched one
+            self._shown_breakpoints = now
+            self.breakpoints_changed.emit(now)
+
+    def _document_breakpoints(self) -> list[str]:
+        return sorted(n for n, node in self.document.nodes.items() if node.get("break"))
 
     def validate_now(self) -> CheckResult:
         self._validation_timer.stop()
@@ -444,6 +456,7 @@ class EditorWidget(QWidget):
         except DeskpilotError as exc:
             self.status_message.emit(f"Cannot run: {exc}")
             return None
+        self.live_breakpoints.started(run_id)
         self.status_message.emit(f"Started run {run_id}")
         return run_id
 
@@ -476,6 +489,7 @@ class EditorWidget(QWidget):
         except DeskpilotError as exc:
             self.status_message.emit(f"Cannot run from '{selected[0]}': {exc}")
             return None
+        self.live_breakpoints.started(run_id)
         self.status_message.emit(f"Started run {run_id} from '{selected[0]}'")
         return run_id
 
@@ -497,7 +511,6 @@ class EditorWidget(QWidget):
                 f"Breakpoint {'set on' if on else 'cleared from'} '{node_id}'"
                 + ("; runs started with Run (F5) pause before it" if on else "")
             )
-        self.breakpoints_changed.emit(sorted(self.breakpoints()))
 
     # -- recording ---------------------------------------------------------------------------
     def toggle_recording(self) -> None:

@@ -153,3 +153,46 @@ def test_run_from_here_reuses_the_last_run_of_the_file(
     assert view.record is not None and view.record.status == "succeeded"
     steps = link.client.get_run(run_id).steps
     assert [s.node_id for s in steps] == ["second"]
+
+
+def test_breakpoints_toggled_or_undone_reach_the_run_going(
+    qtbot: QtBot,
+    qapp: QApplication,
+    link: SupervisorLink,
+    flow: Path,
+    registry: BlockRegistry,
+) -> None:
+    """F9 (and Ctrl+Z) while a run started from the editor is going change that run's
+    breakpoints through the API: it pauses where the canvas now says, not where it started."""
+    editor = EditorWidget(WorkflowDocument.open(flow), registry, LIGHT, connection=link)
+    qtbot.addWidget(editor)
+    editor.scene.select_nodes(["first"])
+    editor.toggle_breakpoint()
+    run_id = editor.run()
+    assert run_id is not None
+    wait_until(qapp, lambda: link.client.debug_state(run_id).paused, timeout=30)
+    assert link.client.debug_state(run_id).node_id == "first"
+
+    editor.scene.select_nodes(["second"])
+    editor.toggle_breakpoint()  # F9 on 'second' while the run waits at 'first'
+    assert link.client.debug_state(run_id).breakpoints == ["first", "second"]
+    editor.undo_stack.undo()  # Ctrl+Z takes it back, in the run too
+    assert link.client.debug_state(run_id).breakpoints == ["first"]
+    editor.undo_stack.redo()
+    assert link.client.debug_state(run_id).breakpoints == ["first", "second"]
+
+    link.client.debug(run_id, "continue")
+    wait_until(
+        qapp,
+        lambda: (state := link.client.debug_state(run_id)).paused and state.node_id == "second",
+        timeout=30,
+    )
+    editor.scene.select_nodes(["first"])
+    editor.toggle_breakpoint()  # cleared on the canvas: the run has only 'second' left
+    assert link.client.debug_state(run_id).breakpoints == ["second"]
+    link.client.debug(run_id, "continue")
+    assert link.client.wait(run_id, timeout=30).run.status == "succeeded"
+
+    # the run has ended: the next change is not sent to it, and it is forgotten
+    editor.toggle_breakpoint()
+    assert editor.live_breakpoints.runs == []
