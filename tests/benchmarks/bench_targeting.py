@@ -101,9 +101,12 @@ class Config:
 
 
 def configs(quick: bool) -> list[Config]:
-    out = [Config(1.0, False, p) for p in range(len(POSITIONS))]
-    out += [Config(s, False, 1) for s in SCALES[1:]]
-    out += [Config(s, True, 1) for s in SCALES]
+    # light and dark of each scale side by side, the extra window positions last:
+    # a run cut short by --budget still has both themes of the scales it reached
+    out = [Config(1.0, False, 0), Config(1.0, True, 1)]
+    for scale in SCALES[1:]:
+        out += [Config(scale, False, 1), Config(scale, True, 1)]
+    out += [Config(1.0, False, p) for p in range(1, len(POSITIONS))]
     if quick:
         out = [c for c in out if c.position != 2 and c.scale in (1.0, 1.5, 2.0)]
     return out
@@ -264,6 +267,12 @@ def main() -> int:
         "--every", type=int, default=1, help="use every K-th button only (a shorter run)"
     )
     parser.add_argument(
+        "--budget",
+        type=float,
+        default=0.0,
+        help="seconds after which no further configuration is started (0: no limit)",
+    )
+    parser.add_argument(
         "--no-resolvers", action="store_true", help="skip the accessibility and OCR timings"
     )
     parser.add_argument(
@@ -283,9 +292,11 @@ def main() -> int:
     cases: list[dict[str, Any]] = []
     wrong: list[str] = []
     not_found: dict[str, list[tuple[float, float]]] = {}
+    skipped: list[str] = []
     started = time.monotonic()
     try:
         methods = Methods()
+        captured: dict[str, list[tuple[tuple[str, str, int], str, np.ndarray]]] = {}
         for key in args.apps.split(","):
             app = session.launch(key)
             reference = settle(app, POSITIONS[0])
@@ -299,8 +310,16 @@ def main() -> int:
                 gx, gy, gw, gh = glyph_box(button)
                 templates.append((name, "glyph", shot[gy : gy + gh, gx : gx + gw].copy()))
             app.close()
+            captured[key] = templates
             log(f"{key}: {len(templates)} templates from {len(reference)} buttons")
-            for config in configs(args.quick):
+        # configurations outside, apps inside: a run cut short by --budget still
+        # covers every app, in the configurations it reached
+        for config in configs(args.quick):
+            if args.budget and time.monotonic() - started > args.budget:
+                log(f"time budget of {args.budget:.0f} s spent: stopping before {config.label}")
+                skipped.append(config.label)
+                continue
+            for key, templates in captured.items():
                 app = session.launch(key, scale=config.scale, dark=config.dark)
                 laid_out = settle(app, POSITIONS[config.position])
                 truth = keyed(to_screen(laid_out, device_scale(app, config)))
@@ -345,12 +364,14 @@ def main() -> int:
                     for outcome, wall, cpu_ms in measure_ocr(truth, args.ocr_buttons):
                         resolvers[("ocr", group)].add(outcome, wall / 1000, cpu_ms / 1000)
                 app.close()
-                log(f"  {config.label}: done ({time.monotonic() - started:.0f} s)")
+                log(f"  {key} {config.label}: done ({time.monotonic() - started:.0f} s)")
     finally:
         session.stop()
         display.stop()
     report(tallies, per_app, not_found, wrong, args)
     report_resolvers(resolvers)
+    if skipped:
+        sys.stdout.write(f"\nNot measured (time budget spent): {', '.join(skipped)}\n")
     if args.json:
         args.json.write_text(json.dumps({"cases": cases, "not_found_ms": not_found}, indent=1))
     return 1 if wrong else 0
