@@ -274,12 +274,11 @@ class SessionWatch:
         """Subscribe on one bus and apply its signals; reconnect if it goes away."""
         from jeepney import HeaderFields, MessageType  # type: ignore[import-untyped]
         from jeepney.bus_messages import message_bus  # type: ignore[import-untyped]
-        from jeepney.io.asyncio import open_dbus_connection  # type: ignore[import-untyped]
 
         while not self._stopping:
             conn: Any = None
             try:
-                conn = await asyncio.wait_for(open_dbus_connection(bus), CONNECT_TIMEOUT)
+                conn = await asyncio.wait_for(_open_connection(bus), CONNECT_TIMEOUT)
                 for rule in await asyncio.wait_for(rules(conn), CONNECT_TIMEOUT):
                     await conn.send(message_bus.AddMatch(rule))
                 await self.refresh()  # what changed before the subscription took
@@ -419,3 +418,37 @@ def default_watch() -> SessionWatch:
     if sys.platform.startswith("linux"):
         return SessionWatch(DBusSessionProbe())
     return SessionWatch(UsableSession(), session_bus="", system_bus="", poll=None)
+
+
+async def _open_connection(bus: str) -> Any:
+    """jeepney's ``open_dbus_connection``, closing its socket when it fails.
+
+    jeepney leaves the stream open when the connect is cancelled half-way (a
+    timeout under load), and the stream then warns when the garbage collector
+    finds it; this copy of its handshake closes the stream on any way out.
+    """
+    from jeepney.auth import BEGIN, Authenticator  # type: ignore[import-untyped]
+    from jeepney.bus import get_bus  # type: ignore[import-untyped]
+    from jeepney.bus_messages import message_bus
+    from jeepney.io.asyncio import DBusConnection, DBusRouter, Proxy  # type: ignore[import-untyped]
+
+    reader, writer = await asyncio.open_unix_connection(get_bus(bus))
+    try:
+        authenticator = Authenticator()
+        for request in authenticator:
+            writer.write(request)
+            await writer.drain()
+            answer = await reader.read(1024)
+            if not answer:
+                raise EOFError("the bus closed the socket before authentication")
+            authenticator.feed(answer)
+        writer.write(BEGIN)
+        await writer.drain()
+        conn = DBusConnection(reader, writer)
+        async with DBusRouter(conn) as router:
+            reply = await Proxy(message_bus, router).Hello()
+            conn.unique_name = reply[0]
+        return conn
+    except BaseException:
+        writer.close()
+        raise
