@@ -158,10 +158,14 @@ def test_a_frozen_supervisor_writes_nothing_when_it_wakes(
     fleet: FleetDaemons, store: HistoryStore
 ) -> None:
     (run_id,) = queue(store, "slow", SLOW, 1)
+    # Its step must be in the history before the freeze: steps are recorded in
+    # batches, and an attempt frozen before its first batch leaves no row to compare.
     waited_for(
-        lambda: (run := store.get_run(run_id)) is not None and run.status is RunStatus.RUNNING,
+        lambda: (run := store.get_run(run_id)) is not None
+        and run.status is RunStatus.RUNNING
+        and bool(store.steps(run_id)),
         60,
-        "the run is running",
+        "the run is running and its step recorded",
     )
     frozen = fleet.host_of(store.get_run(run_id).claimed_by)  # type: ignore[union-attr]
     assert frozen is not None
