@@ -28,7 +28,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from app.editor.widget import EditorWidget
@@ -85,15 +85,14 @@ def _shoot(outdir: Path, size: str, *, dark: bool) -> int:
         shutil.rmtree(home, ignore_errors=True)
 
 
-def _scenes(outdir: Path, size: str, home: Path, *, dark: bool) -> int:
+def open_shell(home: Path, *, dark: bool) -> tuple[Any, Any, Any, Any]:
+    """The real window, its supervisor link and paths under ``home``, as a user opens them."""
     from PySide6.QtCore import Qt
     from PySide6.QtWidgets import QApplication
 
     from app import theme as themes
-    from app.resources import examples_dir
     from app.supervisor_link import SupervisorLink
     from app.tray import DesktopShell
-    from app.welcome import WelcomePage
     from automation.blocks.registry import BlockRegistry
     from supervisor.paths import DeskpilotPaths
 
@@ -106,8 +105,11 @@ def _scenes(outdir: Path, size: str, home: Path, *, dark: bool) -> int:
     link = SupervisorLink(paths, poll_interval=0.3)
     shell = DesktopShell(app, BlockRegistry.with_builtins(), paths, theme, link=link, use_tray=False)
     shell.start(show_window=True)
-    window = shell.window
-    panels = window.run_panels
+    return app, shell, link, paths
+
+
+def poller(app: Any, size: str) -> Callable[..., None]:
+    """``until(what, check, timeout)``: process Qt events until ``check()`` holds, or exit."""
 
     def until(what: str, check: Callable[[], object], timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
@@ -116,6 +118,18 @@ def _scenes(outdir: Path, size: str, home: Path, *, dark: bool) -> int:
                 raise SystemExit(f"{size}: {what} did not happen within {timeout:g}s")
             app.processEvents()
             time.sleep(0.02)  # polling interval, bounded by the deadline
+
+    return until
+
+
+def _scenes(outdir: Path, size: str, home: Path, *, dark: bool) -> int:
+    from app.resources import examples_dir
+    from app.welcome import WelcomePage
+
+    app, shell, link, paths = open_shell(home, dark=dark)
+    window = shell.window
+    panels = window.run_panels
+    until = poller(app, size)
 
     def settle() -> None:
         until("painting", lambda: True)

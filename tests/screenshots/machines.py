@@ -19,11 +19,11 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 
-from tests.screenshots.first_run import _stop_supervisor
+from tests.screenshots.first_run import _stop_supervisor, open_shell, poller
 
 SIZES = ("1366x768",)
 #: host -> (seconds since its heartbeat, stopped, runs it holds, version)
@@ -114,34 +114,10 @@ def _register_fleet(home: Path) -> None:
 
 
 def _scene(outdir: Path, size: str, home: Path, *, dark: bool) -> int:
-    from PySide6.QtCore import Qt
-    from PySide6.QtWidgets import QApplication
-
-    from app import theme as themes
-    from app.supervisor_link import SupervisorLink
-    from app.tray import DesktopShell
-    from automation.blocks.registry import BlockRegistry
-    from supervisor.paths import DeskpilotPaths
-
-    app = QApplication(["deskpilot"])
-    app.setApplicationName("Deskpilot")
-    if dark:
-        app.styleHints().setColorScheme(Qt.ColorScheme.Dark)
-    theme = themes.apply(app)
-    paths = DeskpilotPaths.under(home).ensure()
-    link = SupervisorLink(paths, poll_interval=0.3)
-    shell = DesktopShell(app, BlockRegistry.with_builtins(), paths, theme, link=link, use_tray=False)
-    shell.start(show_window=True)
+    app, shell, link, paths = open_shell(home, dark=dark)
     window = shell.window
     panels = window.run_panels
-
-    def until(what: str, check: Callable[[], object], timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while not check():
-            if time.monotonic() > deadline:
-                raise SystemExit(f"{size}: {what} did not happen within {timeout:g}s")
-            app.processEvents()
-            time.sleep(0.02)  # polling interval, bounded by the deadline
+    until = poller(app, size)
 
     until("the window", window.isVisible)
     until("the supervisor", lambda: link.connected and link.stream_open, 90)
