@@ -224,7 +224,8 @@ class Supervisor(Running, Evidence, Submitting, Reconciling, FleetLink, Supervis
         )
         if not claimed:
             found = self.store.get_run(entry.run_id)
-            raise NotClaimed(found is not None and found.status is RunStatus.QUEUED)
+            still = found is not None and found.status is RunStatus.QUEUED
+            raise NotClaimed(still, None if found is None else self._local_time(found.not_before))
         checkpoint: dict[str, Any] = {}
         attempts_used: dict[str, int] = {}
         interrupted: dict[str, Any] | None = None
@@ -262,10 +263,13 @@ class Supervisor(Running, Evidence, Submitting, Reconciling, FleetLink, Supervis
         except NotClaimed as exc:
             self._starting.pop(run_id, None)
             if exc.still_queued:
-                # Its machine's desktop is taken by another supervisor's run: wait a moment.
-                entry.not_before = self.clock() + NOT_CLAIMED_RETRY
+                # Its machine's desktop is taken by another supervisor's run (wait a moment),
+                # or it waits out a restart delay another supervisor gave it (until its end).
+                now = self.clock()
+                waits = exc.not_before or 0.0
+                entry.not_before = waits if waits > now else now + NOT_CLAIMED_RETRY
                 self.queue[run_id] = entry
-                self._wake_in(NOT_CLAIMED_RETRY)
+                self._wake_in(max(0.0, entry.not_before - now))
             else:  # another supervisor took it, or it was cancelled: not ours to run
                 self._cancel_pending.discard(run_id)
             self._dispatch()
@@ -384,10 +388,12 @@ class Supervisor(Running, Evidence, Submitting, Reconciling, FleetLink, Supervis
 class NotClaimed(Exception):
     """The store did not give this supervisor the run it chose (another claimed it first)."""
 
-    def __init__(self, still_queued: bool) -> None:
+    def __init__(self, still_queued: bool, not_before: float | None = None) -> None:
         super().__init__("the run was not claimed")
         #: Still queued (its machine's desktop is busy): it may be claimed a little later.
         self.still_queued = still_queued
+        #: When its restart delay ends, on the supervisor's clock (0 or None: not waiting).
+        self.not_before = not_before
 
 
 @dataclass(frozen=True)

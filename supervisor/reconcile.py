@@ -134,7 +134,7 @@ class Reconciling(SupervisorBase):
             return None
         text, path, resources, timeouts = version
         self._order += 1
-        return QueuedRun(
+        entry = QueuedRun(
             run_id=record.id,
             workflow=record.workflow_name,
             text=text,
@@ -147,6 +147,8 @@ class Reconciling(SupervisorBase):
             order=self._order,
             step_timeouts=dict(timeouts),
         )
+        entry.not_before = self._local_time(record.not_before)
+        return entry
 
     def _parsed_version(self, record: RunRecord) -> ParsedVersion | None:
         """The run's workflow version: its text and path, what it needs, its step timeouts.

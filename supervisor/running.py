@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from automation.engine.debugger import resume_from
@@ -376,8 +376,18 @@ class Running(SupervisorBase):
             run_limit_hit=run_limit_hit,
             detail=detail,
         )
+        # The restart delay is decided before the write: the history keeps its end, so
+        # whichever supervisor claims the run next (this one, or another after a takeover)
+        # starts it no earlier.
+        delay = 0.0
+        resume_at: datetime | None = None
+        if plan.outcome is None and plan.statuses[-1][0] is RunStatus.QUEUED:
+            delay = self.config.restart_backoff(plan.restarts, self.rng.random())
+            if delay > 0:
+                resume_at = self.store.clock.now() + timedelta(seconds=delay)
+        decided = self.clock()
         try:
-            await self._in_store(self._write_settlement, run_id, plan)
+            await self._in_store(self._write_settlement, run_id, plan, resume_at)
         except IllegalTransition as exc:
             # Its lease lapsed and another supervisor took it back (or it was changed
             # under us): how it goes on is not ours to record.
@@ -415,8 +425,7 @@ class Running(SupervisorBase):
             self._cancel_pending.discard(run_id)
             self._finished(entry.workflow, run_id, plan.outcome)
             return
-        delay = self.config.restart_backoff(entry.restarts, self.rng.random())
-        entry.not_before = self.clock() + delay
+        entry.not_before = decided + delay
         entry.resume = True
         self.queue[run_id] = entry
         logger.warning("run %s interrupted (%s); resuming in %.2fs", run_id, detail, delay)
@@ -425,14 +434,25 @@ class Running(SupervisorBase):
             self._spawn_task(self.cancel_off_loop(run_id))
         self._dispatch()
 
-    def _write_settlement(self, run_id: str, plan: Settlement) -> None:
-        """Store lane: the run's last events first (in order), then its status changes."""
+    def _write_settlement(
+        self, run_id: str, plan: Settlement, resume_at: datetime | None = None
+    ) -> None:
+        """Store lane: the run's last events first (in order), then its status changes.
+
+        A run queued again keeps ``resume_at``, the end of its restart delay, in its row.
+        """
         try:
             self.recorder.flush(timeout=10)
         except (DeskpilotError, TimeoutError) as exc:
             logger.error("could not record the last events of run %s: %s", run_id, exc)
         for status, error in plan.statuses:
-            self.store.set_run_status(run_id, status, error=error, owner=self.membership.id)
+            self.store.set_run_status(
+                run_id,
+                status,
+                error=error,
+                owner=self.membership.id,
+                not_before=resume_at if status is RunStatus.QUEUED else None,
+            )
 
     def _note(self, run_id: str, seq: int, message: str, data: dict[str, Any]) -> None:
         """Add a warning to a run's event log, written in order with the worker's events."""

@@ -10,6 +10,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -337,6 +338,13 @@ class SupervisorBase:
                 if b.opened_at is not None
             },
         }
+
+    def _local_time(self, at: datetime | None) -> float:
+        """A UTC time from the history on this supervisor's clock (0: it has passed, or None)."""
+        if at is None:
+            return 0.0
+        wait = (at - self.store.clock.now()).total_seconds()
+        return self.clock() + wait if wait > 0 else 0.0
 
     def _lease_holds(self) -> bool:
         """Whether the runs it claimed are still its own (``membership.lease_holds``)."""

@@ -104,7 +104,9 @@ def _claim_statement(postgres: bool, routed: bool, desktop: bool, chosen_ids: bo
     """
     order = (runs.c.priority.desc(), runs.c.queued_at, runs.c.id)
     queued = runs.c.status == RunStatus.QUEUED.value
-    conditions: list[Any] = [queued]
+    at = bindparam("claimed_at", type_=UTCDateTime())
+    # A run waiting out its restart delay is not taken before it ends, by any claimant.
+    conditions: list[Any] = [queued, or_(runs.c.not_before.is_(None), runs.c.not_before <= at)]
     if routed:
         conditions.append(
             or_(runs.c.target_host.is_(None), runs.c.target_host == bindparam("host"))
@@ -134,7 +136,6 @@ def _claim_statement(postgres: bool, routed: bool, desktop: bool, chosen_ids: bo
             .order_by(both.c.priority.desc(), both.c.queued_at, both.c.id)
             .limit(limit)
         )
-    at = bindparam("claimed_at", type_=UTCDateTime())
     values = {
         "status": RunStatus.RUNNING.value,
         "claimed_by": bindparam("claimant"),

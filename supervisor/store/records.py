@@ -54,6 +54,8 @@ class RunRecord:
     needs_desktop: bool = False
     #: When a cancel was asked for through some machine's API (the owner acts on it).
     cancel_requested_at: datetime | None = None
+    #: A queued run waiting out its restart delay: no supervisor claims it before then.
+    not_before: datetime | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -177,6 +179,7 @@ def run_record(row: Row[Any]) -> RunRecord:
         target_host=row.target_host,
         needs_desktop=bool(row.needs_desktop),
         cancel_requested_at=row.cancel_requested_at,
+        not_before=row.not_before,
     )
 
 

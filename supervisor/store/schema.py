@@ -105,6 +105,8 @@ runs = Table(
     Column("cancel_requested_at", UTCDateTime),
     # The machine whose desktop a claimed run uses (``claim_queued``): one running per machine.
     Column("desktop_claim", String(255)),
+    # A run waiting out its restart delay: no claim takes it before then (any supervisor).
+    Column("not_before", UTCDateTime),
     Index(None, "workflow_name", "started_at"),
     Index(None, "status"),
     Index(None, "queued_at", "id"),

@@ -499,6 +499,7 @@ class HistoryStore(FleetMethods, RunDetails):
         at: datetime | None = None,
         expected: RunStatus | str | None = None,
         owner: str | None = None,
+        not_before: datetime | None = None,
     ) -> RunRecord:
         """Move a run along its lifecycle; an illegal change raises ``IllegalTransition``.
 
@@ -512,6 +513,9 @@ class HistoryStore(FleetMethods, RunDetails):
         A run that stops here (interrupted, failed or cancelled by the
         supervisor, not by its engine) also closes the step attempts it left
         running, so they do not show as running forever.
+
+        A run queued again may be given ``not_before``, the end of its restart
+        delay: no claim takes it earlier, whichever supervisor tries.
         """
         new = RunStatus(status)
         want = None if expected is None else RunStatus(expected)
@@ -557,6 +561,7 @@ class HistoryStore(FleetMethods, RunDetails):
                     claimed_by=None,
                     claimed_at=None,
                     lease_expires_at=None,
+                    not_before=not_before,
                 )
                 if current is RunStatus.INTERRUPTED:
                     # Counted where the resume is decided: a run interrupted before its

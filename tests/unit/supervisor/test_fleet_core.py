@@ -83,6 +83,7 @@ async def member(
     *,
     workers: int = 2,
     clock: Callable[[], float] = time.monotonic,
+    **config: Any,
 ) -> AsyncIterator[Supervisor]:
     paths = DeskpilotPaths.under(home, database_url=sqlite_url(shared)).ensure()
     store = HistoryStore.open(paths.database_url)
@@ -98,6 +99,7 @@ async def member(
             spare_workers=0,
             shutdown_grace=0.1,
             heartbeat_timeout=60.0,  # fake workers send no heartbeats
+            **config,
         ),
         artifacts_dir=paths.artifacts_dir,
         clock=clock,

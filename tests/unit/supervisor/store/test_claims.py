@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import threading
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -128,3 +128,23 @@ def test_racing_processes_never_take_the_same_run_twice(
     if mode == "claim":
         for claimant, got in result.claimed.items():
             assert all(store.claimant_of(run_id) == claimant for run_id in got[:20])
+
+
+def test_a_run_waiting_out_its_restart_delay_is_claimed_by_nobody_before_it_ends(
+    store_factory: StoreFactory,
+) -> None:
+    clock = FakeClock(start=datetime(2026, 1, 1, 9, 0, tzinfo=UTC))
+    store = store_factory(clock=clock)
+    (run_id,) = queue(store, 1)
+    assert [run.id for run in store.claim_queued("sup-a", lease_seconds=30)] == [run_id]
+    store.set_run_status(run_id, RunStatus.INTERRUPTED, owner="sup-a")
+    resume_at = clock.now() + timedelta(seconds=5)
+    store.set_run_status(run_id, RunStatus.QUEUED, owner="sup-a", not_before=resume_at)
+    record = store.get_run(run_id)
+    assert record is not None and record.not_before == resume_at
+
+    clock.advance(4.9)
+    assert store.claim_queued("sup-b") == []
+    assert store.claim_queued("sup-b", run_ids=[run_id]) == []
+    clock.advance(0.1)
+    assert [run.id for run in store.claim_queued("sup-b")] == [run_id]
