@@ -12,6 +12,7 @@ The hierarchy, root first::
     │   ├── StepTimeout             the step's deadline passed (retryable)
     │   ├── StepCancelled           the run was cancelled while the step ran (not retryable)
     │   ├── BlockInputError         the resolved inputs do not fit the block (not retryable)
+    │   ├── SessionInterrupted      the screen locked while a desktop step acted (retryable)
     │   └── WorkflowFailed          a ``control.fail`` node failed the run on purpose
     └── RunError                    the run as a whole cannot go on (time limit, node limit)
 
@@ -148,6 +149,21 @@ class BlockInputError(BlockError):
     """The inputs resolved for a step do not fit the block's input model."""
 
     retryable = False
+
+
+class SessionInterrupted(BlockError):
+    """The session became unusable (a locked screen) while a desktop step sent input.
+
+    The input may have gone to the lock screen: the engine waits for the
+    unlock, then the step's postcondition decides whether it runs again.
+    """
+
+    retryable = True
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        #: Why the session was not usable ("the screen is locked (...)").
+        self.reason = reason
 
 
 class WorkflowFailed(BlockError):

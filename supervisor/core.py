@@ -350,6 +350,8 @@ class Supervisor(Running, Evidence, Submitting, Reconciling, FleetLink, Supervis
         )
         self._spawn_task(self._send_start(worker, message))
         self._arm(worker)
+        if self.desktop_gate is not None:  # locked since the dispatch: it holds at once
+            self.desktop_gate.started(active)
         if run_id in self._cancel_pending:
             self._cancel_pending.discard(run_id)
             self._cancel_active(active)

@@ -9,6 +9,13 @@ when.  When the watch reports the session usable again the gate asks the
 supervisor to dispatch, and the run's history gets a second line saying how
 long it waited before it started.
 
+A desktop run already running when the screen locks is told to hold (a
+``Hold`` message to its worker; ``automation/engine/hold.py`` is the engine's
+side): its desktop steps wait, before the next one or between two chunks of a
+long input, until the gate sends ``Release`` at the unlock.  While a run is
+held its step's kill deadline is lifted (the step's clock is stopped in the
+worker); the run's own time limit still applies.
+
 Only desktop runs wait: HTTP or file workflows do not need the screen.
 Scheduled fires are held back earlier, by the trigger manager
 (``supervisor/triggers/deferral.py``); this gate covers every other way a
@@ -24,10 +31,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from supervisor.protocol import Hold, Release
+
 if TYPE_CHECKING:
-    from supervisor.runqueue import QueuedRun
+    from supervisor.config import SupervisorConfig
+    from supervisor.runqueue import ActiveRun, QueuedRun
+    from supervisor.workers import WorkerHandle
 
 logger = logging.getLogger(__name__)
+
+DESKTOP = "desktop"
 
 
 class Watch(Protocol):
@@ -37,10 +50,26 @@ class Watch(Protocol):
 
 
 class Notes(Protocol):
-    """What the gate needs from the supervisor: its queue, a line in a run's history, a dispatch."""
+    """What the gate needs from the supervisor: its queue, a line in a run's history, a dispatch,
+    and its running runs with what lets it message their workers and move their deadlines."""
 
     @property
     def queue(self) -> Mapping[str, Any]: ...
+
+    @property
+    def active(self) -> Mapping[str, ActiveRun]: ...
+
+    @property
+    def config(self) -> SupervisorConfig: ...
+
+    def _spawn_task(self, coro: Any) -> None: ...
+
+    def _run_deadline(self, active: ActiveRun) -> float: ...
+
+    def _arm(self, worker: WorkerHandle) -> None: ...
+
+    @property
+    def clock(self) -> Callable[[], float]: ...
 
     def _note(self, run_id: str, seq: int, message: str, data: dict[str, Any]) -> None: ...
 
@@ -68,6 +97,10 @@ class DesktopGate:
         self.now = now
         #: Runs held back now (run id -> why and since when).
         self.held: dict[str, Held] = {}
+        #: Running runs told to hold (run id -> the reason sent).
+        self.holding: dict[str, str] = {}
+        #: When the session became unusable; None while it is usable.
+        self.since: datetime | None = None if watch.reason() is None else self.now()
         watch.subscribe(self._changed)
 
     def holds(self, entry: QueuedRun) -> bool:
@@ -101,8 +134,59 @@ class DesktopGate:
         entry.last_seq += 1
         self.supervisor._note(entry.run_id, entry.last_seq, message, data)
 
+    def started(self, active: ActiveRun) -> None:
+        """A run was just handed to its worker: a desktop run holds at once if the session
+        became unusable between the dispatch and now."""
+        reason = self.watch.reason()
+        if reason is not None and DESKTOP in active.entry.resources:
+            self._hold(active, reason)
+
     def _changed(self, reason: str | None) -> None:
         # runs cancelled while they waited are forgotten here
         self.held = {k: v for k, v in self.held.items() if k in self.supervisor.queue}
+        if reason is None:
+            self.since = None
+        elif self.since is None:
+            self.since = self.now()
+        self.holding = {k: v for k, v in self.holding.items() if k in self.supervisor.active}
+        for active in list(self.supervisor.active.values()):
+            if DESKTOP not in active.entry.resources:
+                continue  # runs that do not drive the desktop go on
+            if reason is None:
+                self._release(active)
+            else:
+                self._hold(active, reason)
         if reason is None and self.held:
             self.supervisor._dispatch()
+
+    def _hold(self, active: ActiveRun, reason: str) -> None:
+        run_id = active.entry.run_id
+        if self.holding.get(run_id) == reason:
+            return
+        self.holding[run_id] = reason
+        logger.info("run %s holds its desktop steps: %s", run_id, reason)
+        since = self.since or self.now()
+        self.supervisor._spawn_task(active.worker.send(Hold(reason=reason, since=since)))
+        if not active.cancel_requested:
+            # the worker stops its step's clock while held: only the run's limit may kill it
+            worker = active.worker
+            worker.hard_deadline = self.supervisor._run_deadline(active)
+            self.supervisor._arm(worker)
+
+    def _release(self, active: ActiveRun) -> None:
+        run_id = active.entry.run_id
+        if self.holding.pop(run_id, None) is None:
+            return
+        logger.info("run %s goes on: the session is usable again", run_id)
+        self.supervisor._spawn_task(active.worker.send(Release()))
+        if not active.cancel_requested:
+            # a held step's clock starts again: the longest step's kill deadline, from now
+            longest = max(active.entry.step_timeouts.values(), default=None)
+            worker = active.worker
+            deadline = self.supervisor._run_deadline(active)
+            if longest is not None:
+                grace = self.supervisor.config.kill_grace
+                step = self.supervisor.clock() + longest + 2 * grace + 1.0
+                deadline = min(deadline, step)
+            worker.hard_deadline = deadline
+            self.supervisor._arm(worker)

@@ -13,6 +13,8 @@ Supervisor to worker (the worker's stdin)::
      "inputs": {...}, "vars": {...}}     # answers the run's pause (edits optional)
     {"type": "breakpoints", "nodes": [...]}   # the run's new set of breakpoints
     {"type": "drain"}         # shutting down: finish the running step, start no other
+    {"type": "hold", "reason": ..., "since": "2026-...Z"}   # the screen locked: desktop input waits
+    {"type": "release"}       # the session is usable again: held desktop steps go on
 
 Worker to supervisor (the worker's stdout, which nothing else may write)::
 
@@ -40,6 +42,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, ClassVar, TypeVar
 
 from automation.engine.events import Event, event_from_dict
@@ -288,9 +291,51 @@ class Drain:
         return cls()
 
 
-ToWorker = Start | Cancel | Debug | SetBreakpoints | Drain
+def _aware(value: Any) -> datetime:
+    when = datetime.fromisoformat(str(value))
+    if when.tzinfo is None:
+        raise ValueError(f"{value!r} has no time zone")
+    return when
+
+
+@dataclass(frozen=True, kw_only=True)
+class Hold:
+    """The session cannot take input (a locked screen, sleep): desktop steps wait.
+
+    Sent only to a worker whose run needs the desktop; ``since`` is when the
+    session became unusable, for the run's history.
+    """
+
+    type: ClassVar[str] = "hold"
+    reason: str
+    since: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type, "reason": self.reason, "since": self.since.isoformat()}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Hold:
+        return cls(reason=_field(data, "reason", str), since=_field(data, "since", _aware))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Release:
+    """The session is usable again: held desktop steps go on."""
+
+    type: ClassVar[str] = "release"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Release:
+        return cls()
+
+
+ToWorker = Start | Cancel | Debug | SetBreakpoints | Drain | Hold | Release
 _TO_WORKER: dict[str, Callable[[Mapping[str, Any]], ToWorker]] = {
-    kind.type: kind.from_dict for kind in (Start, Cancel, Debug, SetBreakpoints, Drain)
+    kind.type: kind.from_dict
+    for kind in (Start, Cancel, Debug, SetBreakpoints, Drain, Hold, Release)
 }
 
 

@@ -46,6 +46,7 @@ from automation.engine.debugger import (
 )
 from automation.engine.engine import Engine
 from automation.engine.events import Event
+from automation.engine.hold import SessionHold
 from automation.engine.options import InterruptedStep, RunOptions, StepCheckpoint
 from automation.errors import DeskpilotError, WorkflowInvalid
 from automation.loader import LoadedWorkflow, parse_workflow
@@ -65,6 +66,8 @@ from supervisor.protocol import (
     FromWorker,
     Heartbeat,
     Hello,
+    Hold,
+    Release,
     SetBreakpoints,
     Start,
     StepInFlight,
@@ -162,9 +165,15 @@ def _listen(
     box: list[Start],
     drain: threading.Event,
     commands: _PipeCommands | None = None,
+    hold: SessionHold | None = None,
 ) -> None:
-    """Read supervisor messages: the first ``start``, then ``cancel``, ``drain``, ``debug``."""
+    """Read supervisor messages: the first ``start``, then ``cancel``, ``drain``, ``debug``...
+
+    ``hold`` and ``release`` (the screen locked, then unlocked) set the run's
+    ``SessionHold``, which its desktop steps wait on.
+    """
     commands = commands or _PipeCommands()
+    hold = hold or SessionHold()
     for raw in stdin:
         try:
             message = to_worker(decode(raw))
@@ -177,9 +186,15 @@ def _listen(
         elif isinstance(message, Cancel):
             token.set(message.reason)
             commands.wake(DebugAction.ABORT)
+            hold.wake()
         elif isinstance(message, Drain):
             drain.set()
             commands.wake(DebugAction.CONTINUE)
+            hold.wake()
+        elif isinstance(message, Hold):
+            hold.hold(message.reason, message.since)
+        elif isinstance(message, Release):
+            hold.release()
         elif isinstance(message, Debug):
             commands.command(message)
         elif isinstance(message, SetBreakpoints):
@@ -187,6 +202,7 @@ def _listen(
     # stdin closed: the supervisor went away; stop the run rather than orphan it
     token.set("cancelled")
     commands.wake(DebugAction.ABORT)
+    hold.wake()
     started.set()
 
 
@@ -227,9 +243,11 @@ def serve(
     )
     beats.start()
     commands = _PipeCommands()
+    # made before the run starts: a hold may arrive right behind the start message
+    hold = SessionHold()
     listener = threading.Thread(
         target=_listen,
-        args=(stdin, token, started, box, drain, commands),
+        args=(stdin, token, started, box, drain, commands, hold),
         daemon=True,
         name="listen",
     )
@@ -276,6 +294,7 @@ def serve(
             drain=drain,
             on_drained=lambda: channel.send(Drained()),
             debugger=commands.breakpoints,
+            hold=hold,
         )
         result = engine.run(loaded, start.inputs, options)
         engine.close()

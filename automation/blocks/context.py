@@ -104,6 +104,9 @@ class BlockContext:
     run_vars: dict[str, Any] = field(default_factory=dict)
     #: Variables this step set, recorded with the step so a resumed run replays them.
     vars_set: dict[str, Any] = field(default_factory=dict)
+    #: The engine's hold point for a step that drives the desktop: ``input_pause`` waits in
+    #: it while the screen is locked (``automation.engine.hold``); None elsewhere.
+    hold: Callable[[BlockContext], None] | None = None
 
     # -- variables -------------------------------------------------------------
     @property
@@ -142,6 +145,20 @@ class BlockContext:
                 raise StepTimeout(f"node '{self.node_id}' ran past its deadline")
         self.clock.sleep(seconds, self.cancel.event)
         self.check_cancelled()
+
+    def input_pause(self, seconds: float = 0.0) -> None:
+        """Between two pieces of input (key chunks, the motions of a drag): a safe place to stop.
+
+        A desktop step waits here while the screen is locked, with its clock
+        stopped, and goes on after the unlock; no input is sent meanwhile.
+        Then it sleeps ``seconds`` (cancellably) or checks for cancellation.
+        """
+        if self.hold is not None:
+            self.hold(self)
+        if seconds > 0:
+            self.sleep(seconds)
+        else:
+            self.check_cancelled()
 
     def wait_until(
         self, condition: Callable[[], bool], *, timeout: float, interval: float = 0.1

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -47,6 +48,7 @@ from automation.engine.events import (
 )
 from automation.engine.failures import RunCancelled, RunFailed, error_message, failure_kind
 from automation.engine.frames import END, Activation, Context, Frame, StreamFrame
+from automation.engine.hold import DESKTOP, Held, hold_before, hold_inside, lock_cut
 from automation.engine.options import RunOptions, StepCheckpoint
 from automation.engine.plan import NodePlan, plan_node
 from automation.engine.result import NodeSummary, RunResult
@@ -57,6 +59,7 @@ from automation.errors import (
     DeskpilotError,
     RunError,
     SecretError,
+    SessionInterrupted,
     StepTimeout,
     TemplateError,
     is_retryable,
@@ -118,6 +121,13 @@ class Execution(RunHooks):
         #: The step a dead worker left in flight, until this run reaches it.
         self.interrupted = options.interrupted
         self.debugger = options.debugger
+        #: Set while a locked screen holds desktop steps (``automation.engine.hold``).
+        self.hold = options.hold
+        #: The hold generation the running desktop step has seen (started in, or waited out).
+        self.lock_seen = 0
+        #: The hold the run was still in when its time ran out: its error names it.
+        self.held_at_deadline: Held | None = None
+        self.thread = threading.get_ident()
         self.random = random.Random(engine.seed)
         # One watchdog per run: runs in other threads on the same engine keep their own.
         self.watchdog = StepWatchdog(grace=engine.kill_grace)
@@ -220,6 +230,7 @@ class Execution(RunHooks):
 
     # -- the run -------------------------------------------------------------------
     def execute(self) -> RunResult:
+        self.thread = threading.get_ident()
         self.emit(
             RunStarted,
             workflow=self.workflow.name,
@@ -305,25 +316,43 @@ class Execution(RunHooks):
             pass
 
     def _check_limits(self) -> None:
-        if self.cancel.is_set():
-            if self.cancel.reason == "timeout":
-                raise RunError(self._time_limit_message())
-            raise RunCancelled()
+        self._check_time()
         if self.step >= self.workflow.limits.max_steps:
             raise RunError(
                 f"the run reached its limit of {self.workflow.limits.max_steps} steps; "
                 "raise limits.max_steps if this is expected, or check for a runaway loop"
             )
+
+    def _check_time(self) -> None:
+        if self.cancel.is_set():
+            if self.cancel.reason == "timeout":
+                raise RunError(self._time_limit_message())
+            raise RunCancelled()
         if self.clock.monotonic() >= self.deadline:
             raise RunError(self._time_limit_message())
 
     def _time_limit_message(self) -> str:
         if self.deadline_given:
-            return "the run reached the deadline its caller gave it"
-        return (
-            f"the run exceeded its time limit ({self.workflow.limits.max_duration:g}s); "
-            "raise limits.max_duration if this is expected"
-        )
+            text = "the run reached the deadline its caller gave it"
+        else:
+            text = (
+                f"the run exceeded its time limit ({self.workflow.limits.max_duration:g}s); "
+                "raise limits.max_duration if this is expected"
+            )
+        held = self.held_at_deadline
+        if held is not None:
+            text = f"{text}; it was held, waiting for the desktop, because {held.describe()}"
+        return text
+
+    def _hold_before(self, plan: NodePlan, step: int) -> None:
+        """Before an attempt of a desktop step: wait while the screen is locked."""
+        self.lock_seen = hold_before(self, plan.node_id, step)
+        if self.drain is not None and self.drain.is_set():
+            self._hold_for_shutdown()
+        self._check_time()
+
+    def _hold_point(self, ctx: BlockContext) -> None:
+        hold_inside(self, ctx)
 
     # -- delivering emissions ---------------------------------------------------------
     def deliver(
@@ -378,13 +407,28 @@ class Execution(RunHooks):
         if self.debugger is not None:
             self._debug_pause(plan, step, pins, values)
         first = attempt + 1
+        desktop = self.hold is not None and DESKTOP in plan.block.resources
         while True:
             attempt += 1
             summary.attempts += 1
+            if desktop:
+                self._hold_before(plan, step)
             outcome = self._attempt(plan, step, attempt, values, stack)
             if outcome is None:
                 return
             exc, duration = outcome
+            if isinstance(exc, SessionInterrupted):
+                # the lock may have taken the input: after the unlock the postcondition
+                # decides, and the cut attempt does not count against the retries
+                self._emit_failed(
+                    plan, step, attempt, duration, exc, will_retry=True, handled=False
+                )
+                first += 1
+                self._hold_before(plan, step)
+                cause = f"the session became unusable ({exc.reason})"
+                if settle_interrupted(self, plan, step, attempt + 1, values, stack, cause=cause):
+                    return
+                continue
             retry = plan.retry
             will_retry = (
                 is_retryable(exc)
@@ -476,7 +520,9 @@ class Execution(RunHooks):
         deadline = self.deadline
         if plan.timeout is not None:
             deadline = min(deadline, self.clock.monotonic() + plan.timeout)
+        desktop = self.hold is not None and DESKTOP in plan.block.resources
         return BlockContext(
+            hold=self._hold_point if desktop else None,
             run_id=self.run_id,
             node_id=plan.node_id,
             step=step,
@@ -538,7 +584,10 @@ class Execution(RunHooks):
                 return None
             pins = emission_pins(plan.block, result, plan.node_id) if result is not None else {}
         except (Exception, StepTimeout) as exc:
-            return exc, self.clock.monotonic() - started
+            return lock_cut(self, plan, exc) or exc, self.clock.monotonic() - started
+        cut = lock_cut(self, plan, None)
+        if cut is not None:  # it finished, but a lock came while it acted: not trusted
+            return cut, self.clock.monotonic() - started
         self.finish(
             plan, step, attempt, started, [pins] if result is not None else [], ctx.vars_set
         )

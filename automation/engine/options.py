@@ -16,6 +16,7 @@ from typing import Any
 
 from automation.blocks.context import CancelToken
 from automation.engine.debugger import Debugger
+from automation.engine.hold import SessionHold
 from automation.redaction import Redactor
 
 
@@ -60,6 +61,9 @@ class RunOptions:
     its process is stopped), so a shutdown interrupts it between steps and the
     next start resumes it there, instead of cutting a step short.
 
+    ``hold``, when given, is set while the session cannot take input (a locked
+    screen): steps that drive the desktop wait on it (``automation.engine.hold``).
+
     ``debugger``, when given, is asked before each node whether to pause there
     (``automation.engine.debugger``); subflows run without it.
     """
@@ -88,6 +92,7 @@ class RunOptions:
     drain: threading.Event | None = None
     on_drained: Callable[[], None] | None = None
     debugger: Debugger | None = None
+    hold: SessionHold | None = None
 
     def __post_init__(self) -> None:
         if self.run_id is not None and not self.run_id:

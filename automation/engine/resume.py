@@ -36,11 +36,14 @@ def settle_interrupted(
     attempt: int,
     values: dict[str, Any],
     stack: list[Frame],
+    *,
+    cause: str = "the worker stopped",
 ) -> bool:
     """Decide whether ``step``, left in flight, runs again; True if it does not.
 
     When it does not, the step is recorded as succeeded by ``attempt`` and what
     it emitted (the postcondition's output, if any) is delivered as if it had run.
+    ``cause`` says what cut it short (a dead worker; a locked screen, ``hold``).
     """
     node_id = plan.node_id
     token = run.current_token = CancelToken()
@@ -58,16 +61,22 @@ def settle_interrupted(
             run,
             step,
             node_id,
+            cause,
             "unchecked",
             f"could not be checked ({error_message(exc)}): repeated",
         )
         return False
     if check is None:
-        _record(run, step, node_id, "none", "no postcondition to check: repeated")
+        _record(run, step, node_id, cause, "none", "no postcondition to check: repeated")
         return False
     if not check.held:
         _record(
-            run, step, node_id, "not_held", f"postcondition not held: repeated ({check.detail})"
+            run,
+            step,
+            node_id,
+            cause,
+            "not_held",
+            f"postcondition not held: repeated ({check.detail})",
         )
         return False
     pins: dict[str, Any] = {}
@@ -78,12 +87,13 @@ def settle_interrupted(
             run,
             step,
             node_id,
+            cause,
             "held_outputs_unknown",
             f"postcondition held ({check.detail}), but other nodes use this step's "
             "outputs, which only running it gives: repeated",
         )
         return False
-    _record(run, step, node_id, "held", f"postcondition held: not repeated ({check.detail})")
+    _record(run, step, node_id, cause, "held", f"postcondition held: not repeated ({check.detail})")
     run.emit(NodeStarted, node_id=node_id, block=plan.block.id, step=step, attempt=attempt)
     run.finish(plan, step, attempt, started, [pins] if pins else [], ctx.vars_set)
     if pins:
@@ -103,13 +113,15 @@ def outputs_used(workflow: Workflow, plan: NodePlan) -> bool:
     return any(mention.search(text) for text in _strings(values))
 
 
-def _record(run: Execution, step: int, node_id: str, decision: str, message: str) -> None:
+def _record(
+    run: Execution, step: int, node_id: str, cause: str, decision: str, message: str
+) -> None:
     level: LogLevel = "info" if decision == "held" else "warning"
     run.emit(
         LogEmitted,
         node_id=node_id,
         level=level,
-        message=f"step {step} was in flight when the worker stopped; {message}",
+        message=f"step {step} was in flight when {cause}; {message}",
         data={"resume_check": decision, "repeated": decision != "held"},
         step=step,
     )

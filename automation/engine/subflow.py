@@ -54,6 +54,7 @@ def run_subflow(
             deadline=deadline if deadline is not None else parent.deadline,
             redactor=parent.redactor,
             depth=parent.depth + 1,
+            hold=parent.hold,
         )
         result = Execution(parent.engine, child, values, options).execute()
     finally:

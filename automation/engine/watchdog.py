@@ -57,6 +57,12 @@ class StepWatchdog:
                 # deadline recomputed each step must not wake it every time
                 self._cond.notify()
 
+    @property
+    def armed(self) -> bool:
+        """Whether the calling engine's step is watched now."""
+        with self._cond:
+            return self._armed is not None
+
     def disarm(self) -> bool:
         """Stop watching; True if the step was interrupted (an exception may be pending)."""
         with self._cond:

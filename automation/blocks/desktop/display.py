@@ -178,8 +178,9 @@ def control_dir() -> Path:
 
 
 def checkpoint(ctx: BlockContext) -> None:
-    """Called before every action: honours abort, waits while paused, and cancellation."""
-    ctx.check_cancelled()
+    """Called before every action: honours abort, waits while paused or the screen is locked,
+    and cancellation."""
+    ctx.input_pause()
     problem = session_problem()
     if problem is not None:
         raise DisplayUnavailable(problem)

@@ -98,7 +98,7 @@ def _glide(ctx: BlockContext, x: int, y: int, duration: float) -> None:
     for i in range(1, steps + 1):
         t = i / steps
         pg.moveTo(round(sx + (x - sx) * t), round(sy + (y - sy) * t))
-        ctx.sleep(duration / steps)
+        ctx.input_pause(duration / steps)  # a locked screen holds the motion here
 
 
 class ClickInput(AimedInput):
@@ -327,8 +327,8 @@ class KeyboardPress(DesktopBlock[PressInput]):
         aim(ctx, inputs, evidence, f"pressing {key}")
         pg = gui()
         for i in range(inputs.presses):
-            if i and inputs.interval:
-                ctx.sleep(inputs.interval)
+            if i:
+                ctx.input_pause(inputs.interval)  # a locked screen holds the presses here
             pg.press(key)
 
 

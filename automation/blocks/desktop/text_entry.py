@@ -153,10 +153,7 @@ def type_text(ctx: BlockContext, text: str, method: str, interval: float, target
 
 
 def _pace(ctx: BlockContext, seconds: float) -> None:
-    if seconds > 0:
-        ctx.sleep(seconds)
-    else:
-        ctx.check_cancelled()
+    ctx.input_pause(seconds)  # between keys or chunks: where a locked screen holds the typing
 
 
 def _paste(ctx: BlockContext, text: str, target: Target, interval: float, *, fallback: bool) -> str:

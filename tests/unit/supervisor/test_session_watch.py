@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from supervisor.config import SupervisorConfig
 from supervisor.core import QueuedRun
 from supervisor.desktop_gate import DesktopGate
+from supervisor.protocol import Hold, Release, ToWorker
 from supervisor.session import SessionState
 from supervisor.session_watch import WatchedState, apply_signal
 
@@ -79,11 +83,42 @@ class FakeWatch:
             callback(reason)
 
 
+@dataclass
+class FakeWorker:
+    sent: list[ToWorker] = field(default_factory=list)
+    hard_deadline: float = 0.0
+
+    async def send(self, message: ToWorker) -> bool:
+        self.sent.append(message)
+        return True
+
+
+@dataclass
+class FakeActive:
+    entry: QueuedRun
+    worker: FakeWorker = field(default_factory=FakeWorker)
+    cancel_requested: bool = False
+
+
 class FakeSupervisor:
     def __init__(self) -> None:
         self.queue: dict[str, Any] = {}
+        self.active: dict[str, Any] = {}
+        self.config = SupervisorConfig(kill_grace=1.0)
         self.notes: list[tuple[str, int, str, dict[str, Any]]] = []
         self.dispatches = 0
+        self.now = 100.0
+        self.clock = lambda: self.now
+
+    def _spawn_task(self, coro: Any) -> None:
+        with contextlib.suppress(StopIteration):  # the fake worker's send never waits
+            coro.send(None)
+
+    def _run_deadline(self, active: Any) -> float:
+        return 1000.0
+
+    def _arm(self, worker: Any) -> None:
+        pass
 
     def _note(self, run_id: str, seq: int, message: str, data: dict[str, Any]) -> None:
         self.notes.append((run_id, seq, message, data))
@@ -135,3 +170,56 @@ def test_a_run_cancelled_while_it_waited_is_forgotten() -> None:
     assert gate.holds(entry)
     watch.set(None)  # r1 is not in the queue any more
     assert gate.held == {} and supervisor.dispatches == 0
+
+
+def test_running_desktop_runs_are_told_to_hold_and_release_and_others_are_not() -> None:
+    t0 = datetime(2026, 3, 1, 12, tzinfo=UTC)
+    watch, supervisor = FakeWatch(), FakeSupervisor()
+    DesktopGate(supervisor, watch, now=lambda: t0)  # it subscribes to the watch
+    desktop = FakeActive(
+        QueuedRun(
+            run_id="d",
+            workflow="w",
+            text="",
+            path=None,
+            inputs={},
+            resources=frozenset({"desktop"}),
+            step_timeouts={"type": 30.0},
+        )
+    )
+    plain = FakeActive(QueuedRun(run_id="p", workflow="w", text="", path=None, inputs={}))
+    supervisor.active = {"d": desktop, "p": plain}
+    desktop.worker.hard_deadline = 140.0  # its step's kill deadline
+
+    watch.set("the screen is locked (x)")
+    watch.set("the screen is locked (x)")  # said again: not sent again
+    assert desktop.worker.sent == [Hold(reason="the screen is locked (x)", since=t0)]
+    assert desktop.worker.hard_deadline == 1000.0  # only the run's limit while held
+    watch.set("the machine is going to sleep (y)")  # a new reason is passed on
+    assert desktop.worker.sent[-1] == Hold(reason="the machine is going to sleep (y)", since=t0)
+
+    supervisor.now = 500.0
+    watch.set(None)
+    assert desktop.worker.sent[-1] == Release()
+    assert desktop.worker.hard_deadline == 500.0 + 30.0 + 2 * 1.0 + 1.0  # the step's, from now
+    assert plain.worker.sent == []  # a run that does not drive the desktop goes on
+
+
+def test_a_desktop_run_handed_over_while_locked_holds_at_once() -> None:
+    t0 = datetime(2026, 3, 1, 12, tzinfo=UTC)
+    watch, supervisor = FakeWatch(), FakeSupervisor()
+    gate = DesktopGate(supervisor, watch, now=lambda: t0)
+    watch.set("locked")
+    run = FakeActive(
+        QueuedRun(
+            run_id="d",
+            workflow="w",
+            text="",
+            path=None,
+            inputs={},
+            resources=frozenset({"desktop"}),
+        )
+    )
+    supervisor.active = {"d": run}
+    gate.started(run)  # type: ignore[arg-type]
+    assert run.worker.sent == [Hold(reason="locked", since=t0)]
