@@ -10,4 +10,5 @@ pytest_plugins = [
     "tests.helpers.daemon",
     "tests.helpers.xvfb",
     "tests.helpers.a11y",
+    "tests.helpers.session_bus",
 ]

@@ -15,12 +15,8 @@ fake, and Deskpilot's side is the real code on a real bus.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import select
-import shutil
 import subprocess
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -30,69 +26,13 @@ from automation.engine.events import RunStatus
 from supervisor.session import DBusSessionProbe, SessionState, unusable_reason
 from supervisor.session_watch import SessionWatch
 from tests.helpers.common import eventually
+from tests.helpers.session_bus import first_line as _first_line
+from tests.helpers.session_bus import service as _service
+from tests.helpers.session_bus import stop as _stop
 from tests.integration.triggers.harness import DaemonThread, write_workflow
 
 ROOT = Path(__file__).resolve().parents[3]
 pytestmark = pytest.mark.timeout(90)
-
-
-def _first_line(process: subprocess.Popen[str], what: str, timeout: float = 10.0) -> str:
-    assert process.stdout is not None
-    ready, _, _ = select.select([process.stdout], [], [], timeout)
-    if not ready:
-        raise AssertionError(f"{what} printed nothing within {timeout}s")
-    return process.stdout.readline().strip()
-
-
-@pytest.fixture
-def private_bus() -> Iterator[str]:
-    """A private ``dbus-daemon``; its address."""
-    if shutil.which("dbus-daemon") is None:
-        pytest.fail("dbus-daemon is not installed (apt-get install dbus)", pytrace=False)
-    bus = subprocess.Popen(
-        ["dbus-daemon", "--session", "--nofork", "--print-address=1"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        yield _first_line(bus, "dbus-daemon")
-    finally:
-        _stop(bus)
-
-
-def _stop(process: subprocess.Popen[str]) -> None:
-    process.kill()
-    process.wait(timeout=10)
-    if process.stdout is not None:
-        process.stdout.close()
-
-
-@contextlib.contextmanager
-def _service(address: str, state: Path, *args: str) -> Iterator[None]:
-    service = subprocess.Popen(
-        [sys.executable, "-m", "tests.helpers.fake_screensaver", address, str(state), *args],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert _first_line(service, "the fake service") == "ready"
-        yield
-    finally:
-        _stop(service)
-
-
-@pytest.fixture
-def screensaver(
-    private_bus: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Path]:
-    """The session bus is a private one with a fake screen saver; returns its state file."""
-    state = tmp_path / "screen-lock"
-    with _service(private_bus, state):
-        monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", private_bus)
-        monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", f"unix:path={tmp_path / 'no-system-bus'}")
-        yield state
 
 
 def test_probe_reads_the_screen_saver_over_dbus(screensaver: Path) -> None:

@@ -1,0 +1,186 @@
+"""A desktop run already running when the screen locks holds: no input reaches the lock screen.
+
+A real daemon with real worker processes (the fork server, and fresh
+interpreters with ``DESKPILOT_WORKER_LAUNCHER=exec``: both dispatch paths),
+real Xvfb, a real xterm from Debian, and the real ``SessionWatch`` on a
+private session bus where a real D-Bus service answers and signals as
+``org.freedesktop.ScreenSaver`` (``tests/helpers/fake_screensaver.py``; only
+the lock behind it is a file: these machines have no screen locker).  The
+fake lock does not stop X input, so anything Deskpilot sent while "locked"
+would show up in the terminal: the tests watch for it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from automation.blocks import desktop
+from automation.blocks.desktop.windows import WindowInfo
+from automation.blocks.registry import BlockRegistry
+from automation.engine.events import RunStatus
+from supervisor.store.records import EventRecord
+from tests.helpers.common import eventually
+from tests.helpers.xvfb import XDisplay
+from tests.integration.desktop.apps import started
+from tests.integration.triggers.harness import DaemonThread, write_workflow
+
+pytestmark = pytest.mark.timeout(90)
+
+TYPING = """\
+inputs:
+  window: {type: integer}
+  text: {type: string}
+nodes:
+  focus:
+    block: window.focus
+    with: {window_id: "{{ inputs.window }}"}
+  type:
+    block: keyboard.type
+    with: {text: "{{ inputs.text }}", interval: 0.03}
+    timeout: 6s
+links:
+  - focus -> type
+"""
+#: 100 characters, each one key: about 3 s of typing.
+TEXT = "".join(f"{i:02d}abcdefgh" for i in range(10))
+#: Seconds the screen stays locked: longer than the worker's lease (heartbeats must go on)
+#: and, with the typing, than the step's timeout (its clock must stop).
+LOCKED_FOR = 2.5
+
+
+def _registry() -> BlockRegistry:
+    registry = BlockRegistry.with_builtins(plugins=False)
+    if "keyboard.type" not in registry:
+        registry.register_module(desktop)
+    return registry
+
+
+def _focus_pointer(window: WindowInfo) -> None:
+    """Without a window manager keys follow the pointer once focus reverts: keep it on."""
+    from automation.blocks.desktop.display import gui
+
+    x, y = window.box.center
+    gui().moveTo(x, y)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+def _holds(events: list[EventRecord], kind: str) -> list[EventRecord]:
+    return [e for e in events if (e.data or {}).get("hold") == kind]
+
+
+def _steady(measure: Callable[[], int], seconds: float) -> list[int]:
+    """``measure()`` sampled every 20 ms for ``seconds``: an observation, not a wait."""
+    samples = []
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        samples.append(measure())
+        time.sleep(0.02)
+    return samples
+
+
+def test_a_running_run_holds_its_typing_while_locked_and_finishes_it_once_unlocked(
+    xvfb_display: XDisplay, screensaver: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "typed.txt"
+    # raw terminal: cat gets (and writes) every key as it arrives, not a line at a time
+    shell = f"stty -icanon -echo; exec cat > '{out}'"
+    command = ["xterm", "-T", "locked-xterm", "-e", "sh", "-c", shell]
+    flow = write_workflow(tmp_path / "workflows", "locked-typing", TYPING)
+    with started(xvfb_display, command, "locked-xterm", tmp_path / "xterm.log") as app:
+        _focus_pointer(app.window)
+        daemon = DaemonThread(tmp_path, _registry(), triggers=False).start()
+        try:
+            supervisor, store = daemon.parts.supervisor, daemon.parts.store
+            run_id = daemon.call(
+                lambda: supervisor.submit(
+                    supervisor.load(flow), {"window": app.window.id, "text": TEXT}
+                )
+            )
+            eventually(lambda: _size(out) >= 15, timeout=20)
+            locked_at = _size(out)
+            screensaver.write_text("locked")  # ActiveChanged(true) on the bus
+            held = eventually(lambda: _holds(store.events(run_id), "held"), timeout=10)
+            at_hold = _size(out)
+            # while locked, nothing more arrives: keys already in the X server and the pty
+            # land within moments, then the count must stay put for the rest of the lock
+            samples = _steady(lambda: _size(out), LOCKED_FOR)
+            settled = samples[len(samples) // 5 :]
+            screensaver.write_text("")  # unlocked
+            eventually(lambda: store.get_run(run_id).status is RunStatus.SUCCEEDED, timeout=20)
+            events = store.events(run_id)
+            steps = store.steps(run_id)
+        finally:
+            daemon.stop()
+        eventually(lambda: out.read_text(encoding="utf-8") == TEXT, timeout=10)
+
+    assert len(set(settled)) == 1, f"keys arrived while the screen was locked: {samples}"
+    assert settled[0] < len(TEXT), "the typing was over before the lock: nothing was held"
+    # the keys sent between the lock and the worker hearing of it (a signal and a pipe away)
+    assert at_hold - locked_at <= 5, (locked_at, at_hold)
+    [held] = held
+    assert (held.message or "").startswith("held: the screen is locked (org.freedesktop.Scr")
+    assert "(since 20" in (held.message or "") and "inside step 2" in (held.message or "")
+    [released] = _holds(events, "released")
+    assert released.data["held_seconds"] >= LOCKED_FOR
+    # held, not failed: one attempt of the typing step, and it finished exactly once
+    typing = [s for s in steps if s.node_id == "type"]
+    assert [(s.attempt, str(s.status)) for s in typing] == [(1, "succeeded")], typing
+
+
+MOVING = """\
+limits: {max_duration: 4s}
+nodes:
+  start:
+    block: mouse.move
+    with: {x: 10, y: 10}
+  move:
+    block: mouse.move
+    with: {x: 1000, y: 1000, duration: 3}
+links:
+  - start -> move
+"""
+
+
+def test_a_run_held_past_its_time_limit_fails_naming_the_lock(
+    xvfb_display: XDisplay, screensaver: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from automation.blocks.desktop.display import gui
+
+    monkeypatch.setenv("DESKPILOT_WORKER_LAUNCHER", "exec")  # fresh interpreters, no fork
+    flow = write_workflow(tmp_path / "workflows", "locked-move", MOVING)
+    daemon = DaemonThread(tmp_path, _registry(), triggers=False).start()
+    try:
+        supervisor, store = daemon.parts.supervisor, daemon.parts.store
+        run_id = daemon.call(lambda: supervisor.submit(supervisor.load(flow)))
+
+        def moving() -> bool:
+            under_way = any(s.node_id == "move" for s in store.steps(run_id))
+            return under_way and 100 < gui().position()[0] < 900
+
+        eventually(moving, timeout=20)
+        screensaver.write_text("locked")
+        eventually(lambda: _holds(store.events(run_id), "held"), timeout=10)
+        samples = _steady(lambda: int(gui().position()[0]), 1.0)
+        eventually(lambda: store.get_run(run_id).status is RunStatus.FAILED, timeout=20)
+        record = store.get_run(run_id)
+        events = store.events(run_id)
+    finally:
+        daemon.stop()
+    settled = samples[len(samples) // 5 :]
+    assert len(set(settled)) == 1, f"the pointer moved while the screen was locked: {samples}"
+    error = record.error or ""
+    assert "time limit" in error or "deadline" in error, error
+    assert "held, waiting for the desktop, because the screen is locked" in error, error
+    # it ended by its own limit, in the worker, not killed by the supervisor
+    assert not any("killed" in (e.message or "") for e in events), [e.message for e in events]
+    assert _holds(events, "gave_up")
