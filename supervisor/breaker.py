@@ -58,6 +58,8 @@ class CircuitBreaker:
     opened_at: float | None = None
     opened_for: OpenedFor | None = None
     probing: bool = False
+    #: The run probing it while half-open, when known (a fleet shares one probe).
+    probe_run: str | None = None
 
     def state(self, now: float) -> BreakerState:
         if self.opened_at is None:
@@ -96,6 +98,7 @@ class CircuitBreaker:
         self.opened_at = None
         self.opened_for = None
         self.probing = False
+        self.probe_run = None
         return was_open
 
     def record_failure(self, now: float) -> bool:
@@ -103,6 +106,7 @@ class CircuitBreaker:
         if self.probing or self.state(now) is BreakerState.HALF_OPEN:
             self.opened_at = now
             self.probing = False
+            self.probe_run = None
             return True
         self.failures.append(now)
         while self.failures and now - self.failures[0] > self.policy.window:
@@ -118,6 +122,7 @@ class CircuitBreaker:
         self.opened_at = None
         self.opened_for = None
         self.probing = False
+        self.probe_run = None
 
     def reopens_at(self) -> float | None:
         return None if self.opened_at is None else self.opened_at + self.policy.cooldown

@@ -48,6 +48,8 @@ from typing import Any
 
 from automation.engine.events import RunFinished, RunStatus
 from automation.errors import DeskpilotError
+from supervisor.breaker_link import BreakerLink
+from supervisor.breaker_sync import Change
 from supervisor.debugging import cut_checkpoint
 from supervisor.dispatch import DESKTOP, plan_dispatch
 from supervisor.errors import IllegalTransition
@@ -63,6 +65,7 @@ from supervisor.runqueue import resources_of as resources_of  # re-exported: old
 from supervisor.runtime import STORE_RETRY_SECONDS, SupervisorBase
 from supervisor.settlement import Settlement as Settlement  # re-exported: older imports
 from supervisor.settlement import settlement as settlement  # re-exported: older imports
+from supervisor.store.breaker_rows import BreakerRow
 from supervisor.store.errors import StoreError
 from supervisor.submitting import Submitting
 from supervisor.workers import (
@@ -78,7 +81,9 @@ logger = logging.getLogger(__name__)
 NOT_CLAIMED_RETRY = 1.0
 
 
-class Supervisor(Running, Evidence, Submitting, Reconciling, FleetLink, SupervisorBase):
+class Supervisor(
+    Running, Evidence, Submitting, Reconciling, FleetLink, BreakerLink, SupervisorBase
+):
     # -- lifecycle ------------------------------------------------------------------
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -90,6 +95,7 @@ class Supervisor(Running, Evidence, Submitting, Reconciling, FleetLink, Supervis
                     "killed %d worker processes a previous supervisor left behind", len(stray)
                 )
         self._join()
+        self._load_breakers()
         self._reconcile()
         self.accepting = True
         self._start_link()
@@ -173,9 +179,10 @@ class Supervisor(Running, Evidence, Submitting, Reconciling, FleetLink, Supervis
             desktop_held=None if gate is None else gate.holds,
         )
         for start in plan.starts:
-            self._start_run(start.entry, start.worker)
+            self._start_run(start.entry, start.worker, probe=start.probe)
             if start.opened_breaker:
                 self._breaker_opened(start.entry.workflow, now)
+                self._share_breaker(start.entry.workflow, Change.RATE_OPENED)
         if plan.wake_at is not None:
             self._wake_in(max(0.0, plan.wake_at - now))
         self._ensure_spares()
@@ -191,7 +198,7 @@ class Supervisor(Running, Evidence, Submitting, Reconciling, FleetLink, Supervis
             w for w in self.workers.values() if w.state is WorkerState.IDLE and w.id not in reserved
         )
 
-    def _start_run(self, entry: QueuedRun, worker: WorkerHandle) -> None:
+    def _start_run(self, entry: QueuedRun, worker: WorkerHandle, *, probe: bool = False) -> None:
         """Hand a queued run to an idle worker, once the history has it running.
 
         The worker is reserved and the history's part (the checkpoint, the
@@ -205,16 +212,23 @@ class Supervisor(Running, Evidence, Submitting, Reconciling, FleetLink, Supervis
         self._starting[entry.run_id] = (entry, worker)
         source = self._checkpoint_sources.get(entry.run_id, entry.run_id)
         loop = asyncio.get_running_loop()
-        written = loop.run_in_executor(self._store_lane, self._mark_running, entry, source)
+        written = loop.run_in_executor(self._store_lane, self._mark_running, entry, source, probe)
         self._spawn_task(self._hand_over(entry, worker, written))
 
-    def _mark_running(self, entry: QueuedRun, source: str) -> Handover:
+    def _mark_running(self, entry: QueuedRun, source: str, probe: bool = False) -> Handover:
         """Store lane: claim the run (now ``running``, this supervisor's), then what it resumes from.
 
         The claim is a compare-and-set on ``queued`` in the store: of any
         number of supervisors that chose this run, one gets it; the others
-        hear ``NotClaimed``.
+        hear ``NotClaimed``.  A ``probe`` of a half-open breaker first claims
+        the probe in the breaker's row: if another run probes it already (on
+        any supervisor), this one waits (``NotClaimed`` with the row).
         """
+        breaker: BreakerRow | None = None
+        if probe:
+            holds, breaker = self._claim_probe(entry.workflow, entry.run_id)
+            if not holds:
+                raise NotClaimed(True, self.clock() + NOT_CLAIMED_RETRY, breaker=breaker)
         member = self.membership
         claimed = self.store.claim_queued(
             member.id,
@@ -252,7 +266,7 @@ class Supervisor(Running, Evidence, Submitting, Reconciling, FleetLink, Supervis
                 interrupted = interrupted_step(records, {int(s) for s in checkpoint})
             if entry.debug.run_from is not None and source != entry.run_id:
                 checkpoint = cut_checkpoint(checkpoint, entry.debug.run_from)
-        return Handover(checkpoint, attempts_used, seq_after, interrupted)
+        return Handover(checkpoint, attempts_used, seq_after, interrupted, breaker)
 
     async def _hand_over(
         self, entry: QueuedRun, worker: WorkerHandle, written: asyncio.Future[Handover]
@@ -262,6 +276,8 @@ class Supervisor(Running, Evidence, Submitting, Reconciling, FleetLink, Supervis
             handover = await written
         except NotClaimed as exc:
             self._starting.pop(run_id, None)
+            if exc.breaker is not None:
+                self._adopt_breaker(exc.breaker)
             if exc.still_queued:
                 # Its machine's desktop is taken by another supervisor's run (wait a moment),
                 # or it waits out a restart delay another supervisor gave it (until its end).
@@ -299,6 +315,8 @@ class Supervisor(Running, Evidence, Submitting, Reconciling, FleetLink, Supervis
             return
         self._starting.pop(run_id, None)
         self._store_ok()
+        if handover.breaker is not None:
+            self._adopt_breaker(handover.breaker)
         if worker.state is not WorkerState.IDLE or worker.id not in self.workers:
             # The worker died while the history was written: the run is 'running' with no
             # worker, so it goes back through the interruption path, as after a crash.
@@ -390,8 +408,16 @@ class Supervisor(Running, Evidence, Submitting, Reconciling, FleetLink, Supervis
 class NotClaimed(Exception):
     """The store did not give this supervisor the run it chose (another claimed it first)."""
 
-    def __init__(self, still_queued: bool, not_before: float | None = None) -> None:
+    def __init__(
+        self,
+        still_queued: bool,
+        not_before: float | None = None,
+        *,
+        breaker: BreakerRow | None = None,
+    ) -> None:
         super().__init__("the run was not claimed")
+        #: The breaker's row, when another run probes it.
+        self.breaker = breaker
         #: Still queued (its machine's desktop is busy): it may be claimed a little later.
         self.still_queued = still_queued
         #: When its restart delay ends, on the supervisor's clock (0 or None: not waiting).
@@ -406,3 +432,5 @@ class Handover:
     attempts_used: dict[str, int]
     seq_after: int
     interrupted: dict[str, Any] | None
+    #: The breaker's row, when this run claimed its probe.
+    breaker: BreakerRow | None = None

@@ -13,7 +13,8 @@ then oldest:
   when to look again;
 * one run at a time holds the ``desktop`` resource (mouse and keyboard),
   and none while the session cannot be used (``desktop_held``);
-* a workflow whose circuit breaker is open waits for its half-open probe;
+* a workflow whose circuit breaker is open waits for its half-open probe
+  (a run already chosen as the probe, before an interruption, may go);
 * a run starts only on an idle worker; without one the plan stops and asks
   for workers.
 
@@ -29,7 +30,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from supervisor.breaker import CircuitBreaker
+from supervisor.breaker import BreakerState, CircuitBreaker
 from supervisor.runqueue import QueuedRun
 
 W = TypeVar("W")
@@ -40,11 +41,16 @@ DESKTOP = "desktop"
 
 @dataclass(frozen=True)
 class Start(Generic[W]):
-    """One run to hand to one worker; ``opened_breaker`` when this start tripped the rate ceiling."""
+    """One run to hand to one worker; ``opened_breaker`` when this start tripped the rate ceiling.
+
+    ``probe`` when it is its half-open breaker's probe: the hand-over claims
+    that in the store, so one probe goes across the fleet.
+    """
 
     entry: QueuedRun
     worker: W
     opened_breaker: bool = False
+    probe: bool = False
 
 
 @dataclass(frozen=True)
@@ -93,7 +99,8 @@ def plan_dispatch(
         if desktop and desktop_held is not None and desktop_held(entry):
             continue
         gate = breaker(entry.workflow)
-        if not gate.allows(now):
+        chosen = gate.probe_run == entry.run_id and gate.opened_at is not None
+        if not gate.allows(now) and not chosen:
             reopen = gate.reopens_at()
             if reopen is not None:
                 wake_at = reopen if wake_at is None else min(wake_at, reopen)
@@ -102,7 +109,8 @@ def plan_dispatch(
         if worker is None:
             short = True
             break
-        starts.append(Start(entry, worker, opened_breaker=gate.started(now)))
+        probe = gate.state(now) is BreakerState.HALF_OPEN
+        starts.append(Start(entry, worker, opened_breaker=gate.started(now), probe=probe))
         if desktop:
             desktop_busy = True
     return DispatchPlan(tuple(starts), wake_at, short)

@@ -172,6 +172,8 @@ class FleetLink(SupervisorBase):
             reaped: list[str] = []
             if member.lease_seconds is not None:
                 reaped = await self._in_lease_lane(self.store.reap_expired_leases)
+            # Breakers opened, closed or reset by the others (``breaker_link``).
+            breakers = await self._in_lease_lane(self.store.breaker_rows)
         except DeskpilotError as exc:
             logger.warning("could not renew this supervisor's heartbeat: %s", exc)
             return
@@ -181,6 +183,7 @@ class FleetLink(SupervisorBase):
         self._renewed_at = sent
         if lapsed:
             self._dispatch()  # it may claim runs again
+        self._refresh_breakers(breakers)
         lost = [run_id for run_id in renewal.lost if run_id in self.active]
         if lost:
             self._fence("another supervisor holds them now", lost)

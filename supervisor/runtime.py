@@ -22,6 +22,7 @@ from automation.engine.events import (
 from automation.errors import DeskpilotError
 from automation.loader import LoadedWorkflow
 from supervisor.breaker import BreakerState, CircuitBreaker, OpenedFor
+from supervisor.breaker_sync import Change
 from supervisor.bus import (
     BreakerClosed,
     BreakerOpened,
@@ -44,6 +45,7 @@ from supervisor.workers import (
 )
 
 if TYPE_CHECKING:
+    from supervisor.store.breaker_rows import BreakerRow
     from supervisor.store.notify import QueueWatcher
 
 logger = logging.getLogger(__name__)
@@ -89,7 +91,13 @@ class SupervisorBase:
         self.queue: dict[str, QueuedRun] = {}
         self.active: dict[str, ActiveRun] = {}
         self.workers: dict[int, WorkerHandle] = {}
+        #: This supervisor's view of each workflow's breaker, shared through the store
+        #: (``breaker_link``).
         self.breakers: dict[str, CircuitBreaker] = {}
+        #: Breaker writes on the store lane not answered yet, per workflow.
+        self._breaker_pending: dict[str, int] = {}
+        #: The version of the stored breaker row each view was last made from.
+        self._breaker_versions: dict[str, int] = {}
         self.counters: dict[str, int] = {
             "restarts": 0,
             "heartbeat_misses": 0,
@@ -238,12 +246,18 @@ class SupervisorBase:
         self._wake = None
         self._dispatch()
 
-    def reset_breaker(self, workflow: str) -> bool:
-        """Close a workflow's breaker by hand; False if it was not open."""
+    def reset_breaker(self, workflow: str, *, share: bool = True) -> bool:
+        """Close a workflow's breaker by hand; False if it was not open here.
+
+        With ``share`` the reset is written to the store too, for every
+        supervisor (``reset_breaker_everywhere`` waits for that write).
+        """
         breaker = self.breakers.get(workflow)
         if breaker is None or breaker.opened_at is None:
             return False
         breaker.reset()
+        if share:
+            self._share_breaker(workflow, Change.RESET)
         self.publish(BreakerClosed(workflow=workflow))
         self._breaker_changed(workflow, BreakerState.CLOSED)
         self._dispatch()
@@ -289,11 +303,17 @@ class SupervisorBase:
         now = self.clock()
         breaker = self.breaker(workflow)
         if status is RunStatus.SUCCEEDED:
+            # Only a success that changes something is written: most runs cost no write.
+            counted = bool(breaker.failures) or breaker.opened_at is not None
             if breaker.record_success(now):
                 self.publish(BreakerClosed(workflow=workflow))
                 self._breaker_changed(workflow, BreakerState.CLOSED)
-        elif status is RunStatus.FAILED and breaker.record_failure(now):
-            self._breaker_opened(workflow, now)
+            if counted:
+                self._share_breaker(workflow, Change.SUCCEEDED, run_id)
+        elif status is RunStatus.FAILED:
+            if breaker.record_failure(now):
+                self._breaker_opened(workflow, now)
+            self._share_breaker(workflow, Change.FAILED, run_id)
         for listener in self.on_run_finished:
             try:
                 listener(workflow, run_id, str(status))
@@ -389,6 +409,14 @@ class SupervisorBase:
 
     def poke(self) -> None:
         """Look for queued work now (``fleetlink``)."""
+        raise NotImplementedError
+
+    def _share_breaker(self, workflow: str, change: Change, run_id: str | None = None) -> None:
+        """Write a breaker change to the store for every supervisor (``breaker_link``)."""
+        raise NotImplementedError
+
+    def _refresh_breakers(self, rows: list[BreakerRow]) -> None:
+        """Adopt the breaker rows a renewal read (``breaker_link``)."""
         raise NotImplementedError
 
     def _fence(self, why: str, run_ids: list[str] | None = None) -> None:

@@ -131,7 +131,7 @@ class _StateCollector(Collector):
         now = sup.clock()
         breaker = GaugeMetricFamily(
             "deskpilot_breaker_open",
-            "1 for each workflow whose circuit breaker is open or half-open here.",
+            "1 for each workflow whose circuit breaker (shared by the fleet) is open or half-open.",
             labels=["machine", "workflow"],
         )
         open_breakers = 0

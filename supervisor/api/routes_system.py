@@ -7,6 +7,7 @@ run on its loop, never beside it in a thread.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import time
 from importlib.metadata import PackageNotFoundError, version
@@ -15,11 +16,15 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from automation.errors import DeskpilotError
 from supervisor.api.deps import BEARER, Parts
 from supervisor.api.metrics import Metrics
 from supervisor.api.models import BreakerInfo, ErrorBody, Health, ShutdownAccepted, WorkerInfo
 from supervisor.api.problems import Problem
+from supervisor.core import Supervisor
 from supervisor.stop_marker import mark_stopped
+
+logger = logging.getLogger(__name__)
 
 router = APIRouter(tags=["supervisor"], dependencies=BEARER, responses={401: {"model": ErrorBody}})
 
@@ -65,7 +70,9 @@ async def workers(parts: Parts) -> list[WorkerInfo]:
 
 @router.get("/breakers", response_model=list[BreakerInfo], summary="Circuit breakers per workflow")
 async def breakers(parts: Parts) -> list[BreakerInfo]:
+    """Every workflow's breaker as the store holds it: shared by every supervisor."""
     sup = parts.supervisor
+    await _refreshed(sup)
     now = sup.clock()
     result = []
     for name, breaker in sorted(sup.breakers.items()):
@@ -88,12 +95,27 @@ async def breakers(parts: Parts) -> list[BreakerInfo]:
     responses={404: {"model": ErrorBody}},
 )
 async def reset_breaker(parts: Parts, workflow: str) -> BreakerInfo:
+    """Close it for every supervisor: here at once, on the others with their next renewal."""
     sup = parts.supervisor
-    breaker = sup.breakers.get(workflow)
-    if breaker is None:
+    await _refreshed(sup)
+    if sup.breakers.get(workflow) is None:
         raise Problem(404, f"workflow '{workflow}' has no circuit breaker (it has not run yet)")
-    sup.reset_breaker(workflow)
-    return BreakerInfo(workflow=workflow, state=str(breaker.state(sup.clock())), failures=0)
+    try:
+        await sup.reset_breaker_everywhere(workflow)
+    except DeskpilotError as exc:
+        raise Problem(503, f"could not reset the breaker in the history: {exc}") from exc
+    breaker = sup.breakers[workflow]
+    return BreakerInfo(
+        workflow=workflow, state=str(breaker.state(sup.clock())), failures=len(breaker.failures)
+    )
+
+
+async def _refreshed(sup: Supervisor) -> None:
+    """Read the stored breakers first; if the history cannot answer, show what is known here."""
+    try:
+        await sup.refresh_breakers()
+    except DeskpilotError as exc:
+        logger.warning("could not read the breakers from the history: %s", exc)
 
 
 @router.post(

@@ -62,7 +62,7 @@ def breakers_group() -> None:
 @breakers_group.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def breakers_list(as_json: bool) -> None:
-    """Every workflow's breaker that has counted failures."""
+    """Every workflow's breaker that has counted failures, on any machine of the database."""
     with _client() as client:
         breakers = client.breakers()
     if as_json:

@@ -255,6 +255,22 @@ fires = Table(
     UniqueConstraint("workflow_name", "trigger_key", "slot_at"),
 )
 
+#: Each workflow's circuit breaker, shared by every supervisor (``store.breaker_rows``).
+breakers = Table(
+    "breakers",
+    metadata,
+    Column("workflow_name", String(200), primary_key=True),
+    # Failures inside the window, as epoch seconds: wall clock, the one machines share.
+    Column("failures", JSONText),
+    Column("opened_at", Float),
+    Column("opened_for", String(16)),
+    # The run probing a half-open breaker: one probe across the fleet.
+    Column("probe_run", String(32)),
+    # Bumped by every change: the compare-and-set's witness.
+    Column("version", Integer, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
 workers = Table(
     "workers",
     metadata,

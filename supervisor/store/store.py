@@ -47,6 +47,7 @@ from automation.engine.events import (
 )
 from supervisor.errors import RunStatusChanged
 from supervisor.store.artifacts import insert_artifact
+from supervisor.store.breaker_rows import BreakerMethods
 from supervisor.store.claims import insert_or_ignore
 from supervisor.store.details import RunDetails
 from supervisor.store.engine import (
@@ -112,7 +113,7 @@ def _is_environmental(error: sa_exc.DBAPIError) -> bool:
     return isinstance(error, sa_exc.OperationalError) or type(error) is sa_exc.DatabaseError
 
 
-class HistoryStore(FleetMethods, RunDetails):
+class HistoryStore(FleetMethods, BreakerMethods, RunDetails):
     """Run history on any SQLAlchemy engine; ``open(url)`` also migrates the database."""
 
     def __init__(

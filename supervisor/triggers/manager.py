@@ -8,8 +8,9 @@ pauses a workflow's triggers while its circuit breaker is open.
 
 Pausing: a trigger paused by the user stays paused across restarts (the
 ``paused`` column); one paused by its workflow's breaker resumes when the
-breaker closes or half-opens (to let the probe run through), and is not
-persisted (breakers restart closed).  While paused, disabled or absent from
+breaker closes or half-opens (to let the probe run through); that pause is
+not saved with the trigger: it follows the breaker, which the store keeps for
+every supervisor on the database (``supervisor.breaker_link``).  While paused, disabled or absent from
 the catalog a trigger does not fire, and those fire times are not misfires:
 not firing is what was asked for.  When it becomes active again, schedules
 count from that moment.

@@ -15,7 +15,7 @@ state instead, one row of the ``triggers`` table per trigger key:
 * ``spec_hash``: a hash of the schedule's timing; when it changes the trigger
   starts afresh (old fire times mean nothing for a new schedule);
 * ``last_fire_at``, ``last_error``; the ``paused`` column is the user's pause
-  (a circuit breaker's pause is not persisted: breakers restart closed).
+  (a circuit breaker's pause follows the breaker, which the store keeps).
 
 Fires that did not run are written as ``cancelled`` runs whose ``error``
 starts with ``missed:``, ``not started:`` or ``skipped:`` (past a run-rate ceiling,

@@ -7,11 +7,14 @@ Two supervisors in one process on one real SQLite history, as in
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from automation.engine.events import RunStatus
+from supervisor.breaker import BreakerPolicy
+from supervisor.core import Supervisor
 from tests.unit.supervisor.fakes import FakeLauncher, FakeWorker
 from tests.unit.supervisor.test_fleet_core import TINY, member, status, until, workflow
 
@@ -71,3 +74,58 @@ def test_a_restart_delay_holds_on_whichever_supervisor_takes_the_run(tmp_path: P
             assert (other.arrivals[0] - record.not_before).total_seconds() < 3.0
 
     asyncio.run(scenario())
+
+
+def fail(worker: FakeWorker, message: dict[str, Any]) -> None:
+    """Each run fails as soon as it starts."""
+    if message["type"] == "start":
+        worker.finish(message, RunStatus.FAILED)
+
+
+def test_a_breaker_opened_on_one_supervisor_holds_on_the_other(tmp_path: Path) -> None:
+    """Failures on a open the breaker for b too; after the cool-down one probe goes, on
+    either; a reset through b closes it for a."""
+    cooldown = 2.5
+    policy = {"breaker": BreakerPolicy(threshold=2, window=60.0, cooldown=cooldown)}
+    one, two = FakeLauncher(fail), FakeLauncher(fail)
+    db = tmp_path / "shared.db"
+
+    async def scenario() -> None:
+        async with (
+            member(db, tmp_path / "a", "a", "m1", one, **policy) as a,
+            member(db, tmp_path / "b", "b", "m2", two, **policy) as b,
+        ):
+            b.accepting = False  # a runs the failures
+            loaded = a.load(workflow(tmp_path, TINY))
+            failed = [a.submit(loaded) for _ in range(2)]
+            await until(lambda: all(status(a, r) is RunStatus.FAILED for r in failed))
+            await until(lambda: is_open(a) and is_open(b))  # b hears it with a renewal
+            b.accepting = True
+            opened = time.monotonic()
+            waiting = [b.submit(b.load(workflow(tmp_path, TINY))) for _ in range(3)]
+            a.poke()
+            # open: nobody starts them; half-open: one probe, on one of the two
+            await until(lambda: len(started(one) + started(two)) == 3)
+            assert time.monotonic() - opened >= cooldown - 0.5
+            await asyncio.sleep(1.0)
+            assert len(started(one) + started(two)) == 3  # the probe failed: open again
+            assert [status(b, r) for r in waiting].count(RunStatus.QUEUED) == 2
+            reset = await b.reset_breaker_everywhere(TINY_NAME)
+            assert reset.opened_at is None and reset.failures == ()
+            # both let the waiting runs go (their failures open it again: threshold 2)
+            await until(lambda: a._breaker_versions.get(TINY_NAME, 0) >= reset.version)
+            await until(lambda: all(status(b, r) is RunStatus.FAILED for r in waiting))
+
+    asyncio.run(scenario())
+
+
+TINY_NAME = "tiny"
+
+
+def is_open(supervisor: Supervisor) -> bool:
+    breaker = supervisor.breakers.get(TINY_NAME)
+    return breaker is not None and breaker.opened_at is not None
+
+
+def started(launcher: FakeLauncher) -> list[str]:
+    return [str(message["run_id"]) for message in launcher.starts()]

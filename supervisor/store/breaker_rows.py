@@ -1,0 +1,143 @@
+"""Circuit breakers shared by every supervisor on the database: one row per workflow.
+
+A breaker's state (its failures in the window, when it opened and why, the
+run that probes it while half-open) lives in the ``breakers`` table, so a
+workflow paused on one machine is paused on all of them.  Times are wall
+clock seconds since the epoch (each supervisor turns them into its own
+monotonic clock), since supervisors on different machines share no other
+clock.
+
+Every change is a compare-and-set on the row's ``version``: read the row,
+decide the new state (a pure function, ``supervisor.breaker_sync``), write
+it only if nobody changed the row since the read, and otherwise read it
+again and decide again.  No change made by one supervisor is lost to
+another's.  ``HistoryStore`` takes these methods from ``BreakerMethods``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, select, update
+
+from automation.clock import Clock
+from supervisor.store.claims import insert_or_ignore
+from supervisor.store.schema import breakers
+
+#: A change that keeps losing the race this often is refused (it never should be).
+_CAS_ATTEMPTS = 50
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class BreakerRow:
+    """One workflow's breaker as stored; ``version`` counts its changes (0: never stored)."""
+
+    workflow: str
+    #: Failures inside the window (epoch seconds), oldest first.
+    failures: tuple[float, ...] = ()
+    #: When it opened (epoch seconds); None: closed.
+    opened_at: float | None = None
+    #: Why it opened (``breaker.OpenedFor``'s value).
+    opened_for: str | None = None
+    #: The run that probes it while half-open; None: no probe has started.
+    probe_run: str | None = None
+    version: int = 0
+    updated_at: datetime | None = None
+
+
+class BreakerConflict(Exception):
+    """A breaker's row kept changing under a compare-and-set (a bug or a pathological race)."""
+
+
+class BreakerMethods:
+    """The breaker rows, on ``HistoryStore``'s transactions and clock."""
+
+    clock: Clock
+
+    def _write(self) -> AbstractContextManager[Connection]:  # pragma: no cover - HistoryStore's
+        raise NotImplementedError
+
+    def _read(self) -> AbstractContextManager[Connection]:  # pragma: no cover - HistoryStore's
+        raise NotImplementedError
+
+    def breaker_rows(self) -> list[BreakerRow]:
+        """Every workflow's stored breaker (one small table: read whole)."""
+        with self._read() as connection:
+            rows = connection.execute(select(breakers).order_by(breakers.c.workflow_name)).all()
+        return [_record(row) for row in rows]
+
+    def breaker_row(self, workflow: str) -> BreakerRow:
+        """One workflow's breaker; a closed one at version 0 if none is stored."""
+        with self._read() as connection:
+            return _fetch(connection, workflow)
+
+    def change_breaker(
+        self, workflow: str, change: Callable[[BreakerRow], BreakerRow | None]
+    ) -> tuple[BreakerRow, bool]:
+        """Compare-and-set ``change(current)`` on a workflow's breaker.
+
+        ``change`` is called with the row as stored now and returns the new
+        row, or None to leave it as it is (it may be called again, with a
+        newer row, if another supervisor changed it meanwhile).  Returns the
+        row as stored after the call, and whether this call changed it.
+        """
+        for _ in range(_CAS_ATTEMPTS):
+            with self._read() as connection:
+                current = _fetch(connection, workflow)
+            wanted = change(current)
+            if wanted is None:
+                return current, False
+            values: dict[str, Any] = {
+                "failures": list(wanted.failures),
+                "opened_at": wanted.opened_at,
+                "opened_for": wanted.opened_for,
+                "probe_run": wanted.probe_run,
+                "version": current.version + 1,
+                "updated_at": self.clock.now(),
+            }
+            with self._write() as connection:
+                if current.version == 0:
+                    done = insert_or_ignore(
+                        connection,
+                        breakers,
+                        {"workflow_name": workflow, **values},
+                        ["workflow_name"],
+                    )
+                else:
+                    done = (
+                        connection.execute(
+                            update(breakers)
+                            .where(
+                                breakers.c.workflow_name == workflow,
+                                breakers.c.version == current.version,
+                            )
+                            .values(values)
+                        ).rowcount
+                        == 1
+                    )
+                if done:
+                    return _fetch(connection, workflow), True
+        raise BreakerConflict(
+            f"the breaker of workflow '{workflow}' changed {_CAS_ATTEMPTS} times under one update"
+        )
+
+
+def _fetch(connection: Connection, workflow: str) -> BreakerRow:
+    row = connection.execute(select(breakers).where(breakers.c.workflow_name == workflow)).first()
+    return BreakerRow(workflow=workflow) if row is None else _record(row)
+
+
+def _record(row: Any) -> BreakerRow:
+    return BreakerRow(
+        workflow=row.workflow_name,
+        failures=tuple(float(at) for at in (row.failures or ())),
+        opened_at=row.opened_at,
+        opened_for=row.opened_for,
+        probe_run=row.probe_run,
+        version=row.version,
+        updated_at=row.updated_at,
+    )
