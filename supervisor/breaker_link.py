@@ -40,8 +40,14 @@ class BreakerLink(SupervisorBase):
         """Write ``change`` to the workflow's row on the store lane; adopt the row as written."""
         if self._loop is None:
             return
+        try:
+            written = self.store_behind(
+                self._write_breaker, workflow, change, self._wall_now(), run_id
+            )
+        except RuntimeError:  # stopped: the store lane takes no more calls
+            logger.warning("breaker change of %s not recorded: the supervisor stopped", workflow)
+            return
         self._breaker_pending[workflow] = self._breaker_pending.get(workflow, 0) + 1
-        written = self.store_behind(self._write_breaker, workflow, change, self._wall_now(), run_id)
         written.add_done_callback(lambda done: self._breaker_written(workflow, done))
 
     def _write_breaker(
