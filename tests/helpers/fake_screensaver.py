@@ -9,7 +9,13 @@ when that changes.  With ``--logind`` it owns ``org.freedesktop.login1``:
 ``Properties.Get`` of its ``LockedHint`` is True while the file holds
 "locked-hint" (``Lock``/``Unlock`` and ``PropertiesChanged`` are emitted
 when that changes), the manager's ``PreparingForSleep`` while it holds
-"sleeping" (``PrepareForSleep(b)`` on each change).  ``--quiet`` answers
+"sleeping" (``PrepareForSleep(b)`` on each change).  With ``--display-only``
+as well, the process has no session of its own (``GetSession`` and
+``GetSessionByPID`` answer logind's errors, as for a supervisor started as a
+systemd user service): only the user object's ``Display`` property names the
+graphical session, whose object then carries the lock; a lock also emits a
+decoy ``Lock`` from another session first, which a watch must not be
+subscribed to.  ``--quiet`` answers
 calls but emits no signals (a service that does not signal: only polling
 sees it).  It prints "ready" once it owns its name.
 
@@ -40,6 +46,12 @@ SCREENSAVERS = {
 LOGIND = "org.freedesktop.login1"
 SESSION_PATH = "/org/freedesktop/login1/session/_3test"
 AUTO_PATH = "/org/freedesktop/login1/session/auto"
+USER_PATH = "/org/freedesktop/login1/user/self"
+#: The user's graphical session, found only through ``User.Display`` (``--display-only``).
+DISPLAY_ID = "c7"
+DISPLAY_PATH = f"/org/freedesktop/login1/session/{DISPLAY_ID}"
+#: Another session of the user (a text login): its Lock says nothing about the display.
+OTHER_PATH = "/org/freedesktop/login1/session/c9"
 MANAGER_PATH = "/org/freedesktop/login1"
 SESSION = "org.freedesktop.login1.Session"
 MANAGER = "org.freedesktop.login1.Manager"
@@ -54,7 +66,9 @@ def _state(path: Path) -> str:
         return ""
 
 
-def _signals(logind: bool, name: str, path: str, before: str, after: str) -> list[object]:
+def _signals(
+    logind: bool, name: str, path: str, before: str, after: str, session_path: str = SESSION_PATH
+) -> list[object]:
     """What the real service emits when its state goes from ``before`` to ``after``."""
     out: list[object] = []
     if not logind:
@@ -64,9 +78,11 @@ def _signals(logind: bool, name: str, path: str, before: str, after: str) -> lis
         return out
     was, now = before == "locked-hint", after == "locked-hint"
     if was != now:
-        session = DBusAddress(SESSION_PATH, interface=SESSION)
+        if now and session_path != SESSION_PATH:
+            out.append(new_signal(DBusAddress(OTHER_PATH, interface=SESSION), "Lock"))
+        session = DBusAddress(session_path, interface=SESSION)
         out.append(new_signal(session, "Lock" if now else "Unlock"))
-        props = DBusAddress(SESSION_PATH, interface="org.freedesktop.DBus.Properties")
+        props = DBusAddress(session_path, interface="org.freedesktop.DBus.Properties")
         out.append(
             new_signal(
                 props, "PropertiesChanged", "sa{sv}as", (SESSION, {"LockedHint": ("b", now)}, [])
@@ -82,6 +98,8 @@ def _signals(logind: bool, name: str, path: str, before: str, after: str) -> lis
 def main(address: str, state: Path, flags: list[str]) -> None:
     logind = "--logind" in flags
     quiet = "--quiet" in flags
+    display_only = "--display-only" in flags
+    session_path = DISPLAY_PATH if display_only else SESSION_PATH
     name, path = SCREENSAVERS["gnome" if "--gnome" in flags else "freedesktop"]
     if logind:
         name, path = LOGIND, MANAGER_PATH
@@ -95,7 +113,7 @@ def main(address: str, state: Path, flags: list[str]) -> None:
     while True:
         now = _state(state)
         if now != seen and not quiet:
-            for signal in _signals(logind, name, path, seen, now):
+            for signal in _signals(logind, name, path, seen, now, session_path):
                 conn.send(signal)
         seen = now
         try:
@@ -111,10 +129,17 @@ def main(address: str, state: Path, flags: list[str]) -> None:
         if not logind and at == path and member == "GetActive":
             conn.send(new_method_return(message, "b", (current == "locked",)))
         elif logind and member in ("GetSession", "GetSessionByPID") and at == MANAGER_PATH:
-            conn.send(new_method_return(message, "o", (SESSION_PATH,)))
-        elif logind and member == "Get" and at in (SESSION_PATH, AUTO_PATH, MANAGER_PATH):
+            if display_only:
+                error = "NoSuchSession" if member == "GetSession" else "NoSessionForPID"
+                conn.send(new_error(message, f"org.freedesktop.login1.{error}"))
+            else:
+                conn.send(new_method_return(message, "o", (SESSION_PATH,)))
+        elif logind and member == "Get" and at == USER_PATH and message.body[1] == "Display":
+            display = (DISPLAY_ID, DISPLAY_PATH) if display_only else ("", "/")
+            conn.send(new_method_return(message, "v", (("(so)", display),)))
+        elif logind and member == "Get" and at in (session_path, AUTO_PATH, MANAGER_PATH):
             _interface, prop = message.body
-            session = at in (SESSION_PATH, AUTO_PATH)
+            session = at in (session_path, AUTO_PATH)
             value = {
                 (True, "LockedHint"): current == "locked-hint",
                 (False, "PreparingForSleep"): current == "sleeping",

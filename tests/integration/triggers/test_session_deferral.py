@@ -26,6 +26,7 @@ from automation.engine.events import RunStatus
 from supervisor.session import DBusSessionProbe, SessionState, unusable_reason
 from supervisor.session_watch import SessionWatch
 from tests.helpers.common import eventually
+from tests.helpers.fake_screensaver import DISPLAY_PATH
 from tests.helpers.session_bus import first_line as _first_line
 from tests.helpers.session_bus import service as _service
 from tests.helpers.session_bus import stop as _stop
@@ -205,6 +206,48 @@ def test_watch_hears_logind_lock_unlock_and_sleep(private_bus: str, tmp_path: Pa
         probe = asyncio.run(scenario())
     # the probe's whole reads look at the session object the watch found
     assert probe.session_path == "/org/freedesktop/login1/session/_3test"
+
+
+def test_watch_finds_the_display_session_through_logind_user_display(
+    private_bus: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A supervisor outside any session (a systemd user service) watches the user's display.
+
+    logind knows no session for the process (``GetSession`` and
+    ``GetSessionByPID`` fail), so the graphical session is found through the
+    user object's ``Display``; its lock is heard, a decoy lock of another of
+    the user's sessions is not even delivered.  The system bus is found the
+    usual way, through ``DBUS_SYSTEM_BUS_ADDRESS``.
+    """
+    state = tmp_path / "logind"
+    monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", private_bus)
+    monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", f"unix:path={tmp_path / 'none'}")
+    monkeypatch.delenv("XDG_SESSION_ID", raising=False)
+
+    async def scenario() -> tuple[DBusSessionProbe, int, str | None]:
+        probe = DBusSessionProbe()
+        watch = SessionWatch(probe, poll=600, fallback_poll=600)
+        await watch.start()
+        try:
+            await _eventually_async(lambda: "system" in watch.listening)
+            state.write_text("locked-hint")  # a decoy Lock elsewhere, then Lock, LockedHint
+            await _watch_until(watch, "the screen is locked (logind Lock)", 15)
+            read = unusable_reason(await asyncio.to_thread(probe.read))
+            state.write_text("")  # Unlock, LockedHint false
+            await _watch_until(watch, None, 15)
+            # the last PropertiesChanged may come just after the Unlock that made it usable;
+            # a delivered decoy would have come first, so the count would pass 4
+            await _eventually_async(lambda: watch.signals_seen >= 4)
+            return probe, watch.signals_seen, read
+        finally:
+            await watch.stop()
+
+    with _service(private_bus, state, "--logind", "--display-only"):
+        probe, seen, read = asyncio.run(scenario())
+    assert probe.session_path == DISPLAY_PATH
+    # the whole read looks at the display session too
+    assert read == "the screen is locked (logind LockedHint)"
+    assert seen == 4  # Lock and PropertiesChanged, twice; never the other session's Lock
 
 
 def test_a_service_that_never_signals_is_still_seen_by_the_fallback_poll(
