@@ -171,12 +171,21 @@ class SessionWatch:
 
     async def changed(self, timeout: float) -> None:
         """Return when the state changes, or after ``timeout`` seconds."""
-        event = self._changed
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(event.wait(), timeout)
+        await _wait(self._changed, timeout)
 
     # -- lifecycle --------------------------------------------------------------------------
     async def start(self) -> None:
+        """Read the state, then listen and poll until ``stop``; a stopped watch may start again.
+
+        Everything tied to a loop is made here, so a watch can be started again
+        after ``stop`` (a daemon served twice in one process), on another loop too.
+        """
+        if self._tasks:
+            raise RuntimeError("the session watch is already started; stop it first")
+        self._stopping = False
+        self.listening = set()
+        self._changed = asyncio.Event()
+        self._listening_event = asyncio.Event()
         self._reading = asyncio.Lock()
         await self.refresh()
         loop = asyncio.get_running_loop()
@@ -253,9 +262,7 @@ class SessionWatch:
             await self.refresh()
 
     async def _buses_changed(self, timeout: float) -> None:
-        event = self._listening_event
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(event.wait(), timeout)
+        await _wait(self._listening_event, timeout)
 
     def _listening_now(self, name: str, live: bool) -> None:
         if live:
@@ -278,8 +285,14 @@ class SessionWatch:
         while not self._stopping:
             conn: Any = None
             try:
-                conn = await asyncio.wait_for(_open_connection(bus), CONNECT_TIMEOUT)
-                for rule in await asyncio.wait_for(rules(conn), CONNECT_TIMEOUT):
+                # ``asyncio.timeout``, not ``wait_for``: on Python 3.11 a cancel (stop) that
+                # races a connect just finished makes ``wait_for`` drop the connection it
+                # made, open, with nobody left to close it; inline, it is ours at once.
+                async with asyncio.timeout(CONNECT_TIMEOUT):
+                    conn = await _open_connection(bus)
+                async with asyncio.timeout(CONNECT_TIMEOUT):
+                    subscribed = await rules(conn)
+                for rule in subscribed:
                     await conn.send(message_bus.AddMatch(rule))
                 await self.refresh()  # what changed before the subscription took
                 self._listening_now(name, True)
@@ -303,8 +316,10 @@ class SessionWatch:
                 if name in self.listening:
                     self._listening_now(name, False)
                 if conn is not None:
+                    # dropped, not closed: a close waits to flush what the bus has not read,
+                    # and a bus that reads nothing would hold the stop for ever
                     with contextlib.suppress(Exception):
-                        await conn.close()
+                        conn.writer.transport.abort()
             await asyncio.sleep(self.reconnect_delay)
 
     async def _session_rules(self, _conn: Any) -> list[Any]:
@@ -346,6 +361,18 @@ class SessionWatch:
             )
         )
         return rules
+
+
+async def _wait(event: asyncio.Event, timeout: float) -> None:
+    """Wait for ``event`` at most ``timeout`` seconds.
+
+    ``asyncio.timeout`` rather than ``wait_for``: on Python 3.11 a cancel that
+    races ``wait_for``'s own timeout can be swallowed, and the caller's loop
+    would not end when it is stopped.
+    """
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(timeout):
+            await event.wait()
 
 
 def _bus_address(name: str, address: str | None) -> str | None:
