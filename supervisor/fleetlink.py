@@ -197,6 +197,11 @@ class FleetLink(SupervisorBase):
         if reaped:
             logger.info("took back %d runs of supervisors that went silent", len(reaped))
             self.poke()  # queued again: load and claim them now
+        for listener in self.on_renewed:
+            try:
+                listener()
+            except Exception:
+                logger.exception("a renewal listener failed")
 
     def _fence(self, why: str, run_ids: list[str] | None = None) -> None:
         """Stop the workers of runs that are no longer this supervisor's; write nothing for them.

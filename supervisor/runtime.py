@@ -106,6 +106,9 @@ class SupervisorBase:
         }
         #: Called with (workflow name, status) when a run ends (chained triggers listen here).
         self.on_run_finished: list[Callable[[str, str, str], None]] = []
+        #: Called after each renewal of this supervisor's lease (chained triggers left
+        #: waiting by others are drained then).
+        self.on_renewed: list[Callable[[], None]] = []
         #: Called with a workflow name when its breaker opens or closes.
         self.on_breaker: list[Callable[[str, BreakerState], None]] = []
         #: Where a re-run from a failed node takes its finished steps from.

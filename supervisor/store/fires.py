@@ -31,6 +31,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from supervisor.store.schema import fires, runs
 
 _PREFIX = "schedule:"
+#: The label of a chained run (``specs.after_label``).
+_CHAINED = "after:"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -81,9 +83,30 @@ def insert_runs_once(
         won = _take(connection, keyed, fired_by, at)
         lost = set(keyed) - won
     kept = [row for row in rows if str(row["id"]) not in lost]
+    # A chained run's id is its fire key (``chain_fires.chained_run_id``): one that exists
+    # was started by another supervisor draining the same chain.
+    chained = [row for row in kept if str(row["trigger"]).startswith(_CHAINED)]
+    if chained:
+        inserted = _insert_new(connection, chained)
+        lost |= {str(row["id"]) for row in chained} - inserted
+        kept = [row for row in kept if not str(row["trigger"]).startswith(_CHAINED)]
     if kept:
         connection.execute(insert(runs), kept)
     return [str(row["id"]) for row in rows if str(row["id"]) in lost]
+
+
+def _insert_new(connection: Connection, rows: Sequence[dict[str, Any]]) -> set[str]:
+    """INSERT these runs, skipping ids that exist; returns the ids inserted."""
+    statement: Any
+    if connection.dialect.name == "postgresql":
+        statement = postgresql.insert(runs).on_conflict_do_nothing(index_elements=["id"])
+    else:
+        statement = sqlite.insert(runs).on_conflict_do_nothing(index_elements=["id"])
+    inserted: set[str] = set()
+    for row in rows:  # chains are short: a row at a time keeps RETURNING simple
+        result = connection.execute(statement.values(row).returning(runs.c.id))
+        inserted.update(str(run_id) for (run_id,) in result)
+    return inserted
 
 
 def _take(

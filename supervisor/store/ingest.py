@@ -39,6 +39,7 @@ from automation.engine.events import (
     StepStatus,
 )
 from supervisor.store.artifacts import ArtifactContent, insert_contents, read_content
+from supervisor.store.chain_fires import add_chain_fire
 from supervisor.store.records import whole_span
 from supervisor.store.schema import runs, workflow_versions, workflows
 from supervisor.store.statements import (
@@ -153,8 +154,10 @@ class _Segment:
 class Ingest:
     """Applies batches of events on one connection; build one per transaction."""
 
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, chain_sources: frozenset[str] = frozenset()) -> None:
         self.connection = connection
+        #: Workflows ``after`` triggers chain from: their runs' ends go to the chain outbox.
+        self.chain_sources = chain_sources
         self._segment = _Segment()
         self._handlers: dict[type[Event], Callable[[Any], None]] = {
             NodeStarted: self._node_started,
@@ -366,9 +369,10 @@ class Ingest:
         self._flush()
         status = RunStatus(event.status)
         # The event's duration is the last attempt's; the run's covers every attempt.
-        started_at = self.connection.execute(
-            select(runs.c.started_at).where(runs.c.id == event.run_id)
-        ).scalar()
+        found = self.connection.execute(
+            select(runs.c.started_at, runs.c.workflow_name).where(runs.c.id == event.run_id)
+        ).first()
+        started_at = None if found is None else found.started_at
         duration = (
             event.duration
             if started_at is None
@@ -388,6 +392,9 @@ class Ingest:
                 finished_at=event.at if status.terminal else None,
             )
         )
+        if status.terminal and found is not None and found.workflow_name in self.chain_sources:
+            # In this transaction: the end and the chain that waits on it commit together.
+            add_chain_fire(self.connection, event.run_id, found.workflow_name, status, event.at)
 
     # -- writing ----------------------------------------------------------------------
 
@@ -445,6 +452,8 @@ class Ingest:
             statement.executemany(connection, [row])
 
 
-def apply_events(connection: Connection, batch: Sequence[Event]) -> None:
+def apply_events(
+    connection: Connection, batch: Sequence[Event], chain_sources: frozenset[str] = frozenset()
+) -> None:
     """Apply ``batch`` in order on ``connection`` (the caller owns the transaction)."""
-    Ingest(connection).apply(batch)
+    Ingest(connection, chain_sources).apply(batch)

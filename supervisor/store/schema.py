@@ -271,6 +271,23 @@ breakers = Table(
     Column("updated_at", UTCDateTime, nullable=False),
 )
 
+#: The chain outbox (``store.chain_fires``): ends of runs that ``after`` triggers wait on.
+chain_fires = Table(
+    "chain_fires",
+    metadata,
+    # Not a foreign key: the row outlives a pruned run until it is done.
+    Column("run_id", String(32), primary_key=True),
+    Column("workflow_name", String(200), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("finished_at", UTCDateTime, nullable=False),
+    # Who is firing its chained triggers, until when; then anyone may.
+    Column("claimed_by", String(64)),
+    Column("claimed_until", UTCDateTime),
+    # When its chained runs were written.
+    Column("done_at", UTCDateTime),
+    Index(None, "done_at"),
+)
+
 workers = Table(
     "workers",
     metadata,

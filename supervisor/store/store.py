@@ -48,6 +48,7 @@ from automation.engine.events import (
 from supervisor.errors import RunStatusChanged
 from supervisor.store.artifacts import insert_artifact
 from supervisor.store.breaker_rows import BreakerMethods
+from supervisor.store.chain_fires import ChainFireMethods, add_chain_fire
 from supervisor.store.claims import insert_or_ignore
 from supervisor.store.details import RunDetails
 from supervisor.store.engine import (
@@ -113,7 +114,7 @@ def _is_environmental(error: sa_exc.DBAPIError) -> bool:
     return isinstance(error, sa_exc.OperationalError) or type(error) is sa_exc.DatabaseError
 
 
-class HistoryStore(FleetMethods, BreakerMethods, RunDetails):
+class HistoryStore(FleetMethods, BreakerMethods, ChainFireMethods, RunDetails):
     """Run history on any SQLAlchemy engine; ``open(url)`` also migrates the database."""
 
     def __init__(
@@ -265,6 +266,15 @@ class HistoryStore(FleetMethods, BreakerMethods, RunDetails):
             if _is_environmental(error):
                 raise translate(error, self.database, self._busy_timeout) from error
             raise
+
+    @property
+    def chain_sources(self) -> frozenset[str]:
+        """Workflows ``after`` triggers chain from: their runs' ends go to the chain outbox."""
+        return self._writer.chain_sources
+
+    @chain_sources.setter
+    def chain_sources(self, names: frozenset[str]) -> None:
+        self._writer.chain_sources = frozenset(names)
 
     def _fence_events(self, owner: str) -> None:
         """Recorded events of runs ``owner`` lost are dropped (see ``writer``).
@@ -474,7 +484,7 @@ class HistoryStore(FleetMethods, BreakerMethods, RunDetails):
             lost = insert_runs_once(connection, rows, self.fired_by, at)
         if lost:
             logger.info(
-                "%d schedule fire(s) already run by another supervisor: %s", len(lost), lost
+                "%d fire(s) (schedule slots, chained runs) already run by another supervisor: %s", len(lost), lost
             )
         return lost
 
@@ -524,7 +534,11 @@ class HistoryStore(FleetMethods, BreakerMethods, RunDetails):
         with self._write() as connection:
             row = connection.execute(
                 select(
-                    runs.c.status, runs.c.started_at, runs.c.claimed_by, runs.c.lease_expires_at
+                    runs.c.status,
+                    runs.c.started_at,
+                    runs.c.claimed_by,
+                    runs.c.lease_expires_at,
+                    runs.c.workflow_name,
                 ).where(runs.c.id == run_id)
             ).first()
             if row is None:
@@ -591,6 +605,8 @@ class HistoryStore(FleetMethods, BreakerMethods, RunDetails):
                 raise RunStatusChanged(run_id, current.value, found)
             if new in (RunStatus.INTERRUPTED, RunStatus.FAILED, RunStatus.CANCELLED):
                 self._close_running_steps(connection, run_id, new, at)
+            if new.terminal and row.workflow_name in self._writer.chain_sources:
+                add_chain_fire(connection, run_id, row.workflow_name, new, at)
             return self._run_row(connection, run_id)
 
     def add_artifact(

@@ -52,6 +52,8 @@ class BatchWriter:
         #: The supervisor whose runs these events are, and its clock (``fence_for``).
         self._owner: str | None = None
         self._now: Callable[[], datetime] | None = None
+        #: Workflows whose runs' ends go to the chain outbox (``store.chain_fires``).
+        self.chain_sources: frozenset[str] = frozenset()
 
     def fence_for(self, owner: str, now: Callable[[], datetime]) -> None:
         """From now on write only events of runs ``owner`` holds under a live lease."""
@@ -70,7 +72,7 @@ class BatchWriter:
                     self._record_direct(connection, batch)
                 else:
                     with connection.begin():
-                        apply_events(connection, self._fenced(connection, batch))
+                        apply_events(connection, self._fenced(connection, batch), self.chain_sources)
             except BaseException:
                 # The next batch starts on a fresh connection, whatever state this one is in.
                 self._drop()
@@ -131,7 +133,9 @@ class BatchWriter:
         driver: Any = connection.connection.dbapi_connection
         _call(connection, "BEGIN IMMEDIATE", driver.execute, "BEGIN IMMEDIATE")
         try:
-            apply_events(connection, self._fenced(connection, batch, driver))
+            apply_events(
+                connection, self._fenced(connection, batch, driver), self.chain_sources
+            )
             _call(connection, "COMMIT", driver.commit)
         except BaseException:
             if driver.in_transaction:

@@ -9,6 +9,14 @@ the runs of that chain queued in the last ``window`` seconds (60 by
 default): a loop that comes around that fast is a runaway, not a plan.  A
 slower cycle (each workflow taking minutes) is allowed to continue.  The
 refusal is recorded in the history as a cancelled run, not dropped.
+
+Across a fleet, the end of a run that a trigger chains from is written to
+the chain outbox with the end itself (``supervisor.store.chain_fires``).
+The supervisor that recorded the end fires its chains at once
+(``drain_chains`` for that run); any supervisor drains what is left (after
+its own start, and with each lease renewal), so a chain outlives the death
+of the supervisor that ran the upstream run.  Each chained run's id comes
+from (upstream run, trigger), so a chain drained twice starts one run.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from automation.errors import DeskpilotError
+from supervisor.store.chain_fires import chained_run_id
 from supervisor.store.store import HistoryStore
 from supervisor.triggers.specs import after_label, parse_after_label
 from supervisor.triggers.state import NotRun
@@ -28,6 +37,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 CHAIN_WINDOW = 60.0
+#: A supervisor firing a run's chains holds them this long; then another may.
+CHAIN_CLAIM_SECONDS = 30.0
 #: Runs walked back at most, so a long (legitimate) chain costs bounded reads.
 MAX_WALK = 50
 
@@ -61,16 +72,64 @@ def loop_refusal(chain: list[str], target: str, window: float) -> str | None:
     )
 
 
+async def drain_chains(manager: TriggerManager, run_id: str | None = None) -> None:
+    """Fire the chains waiting in the outbox: ``run_id``'s end, or every outstanding one.
+
+    Only ends of workflows this supervisor's triggers chain from are claimed;
+    each is claimed for ``CHAIN_CLAIM_SECONDS``, its chained runs submitted,
+    and the row marked done once they are written.
+    """
+    supervisor = manager.supervisor
+    sources = manager.chain_sources()
+    if not sources or manager._stopped:
+        return
+    me = supervisor.membership.id
+    store = manager.store
+    try:
+        fires = await supervisor.store_behind(
+            lambda: store.claim_chain_fires(
+                me, seconds=CHAIN_CLAIM_SECONDS, run_id=run_id, workflows=sources
+            )
+        )
+    except DeskpilotError as exc:
+        logger.warning("could not read the chained triggers waiting to fire: %s", exc)
+        return
+    for fire in fires:
+        if run_id is None:
+            logger.info(
+                "firing the chained triggers of run %s (%s), left waiting",
+                fire.run_id,
+                fire.workflow,
+            )
+        keys = manager.chained_keys(fire.workflow, str(fire.status))
+        started = await start_chained(manager, keys, fire.workflow, fire.run_id)
+        supervisor.store_behind(_mark_done, store, fire.run_id, me, started)
+
+
+def _mark_done(store: HistoryStore, run_id: str, claimant: str, started: list[str]) -> None:
+    """Store lane, after the chained submits: done if every chained run is in the history.
+
+    A run whose write failed leaves the row for the next drain, once this
+    claim runs out; that drain starts only the runs still missing.
+    """
+    if all(store.get_run(chained) is not None for chained in started):
+        store.chain_fire_done(run_id, claimant)
+    else:
+        logger.warning("chained runs of run %s were not all written; they are tried again", run_id)
+
+
 async def start_chained(
     manager: TriggerManager, keys: list[str], workflow: str, run_id: str
-) -> None:
+) -> list[str]:
     """Start the runs of ``after`` triggers ``keys`` once run ``run_id`` of ``workflow`` ended.
 
     The chain is read on the store lane, off the loop; a run whose workflow is
-    already in it is refused and recorded (``loop_refusal``).
+    already in it is refused and recorded (``loop_refusal``).  Each run's id
+    is its fire key (``chained_run_id``).  Returns the ids of the runs submitted.
     """
+    started: list[str] = []
     if not any((t := manager._triggers.get(key)) is not None and t.active for key in keys):
-        return
+        return started
     try:
         chain = await manager.supervisor.store_behind(
             recent_chain, manager.store, run_id, manager.now(), manager.chain_window
@@ -86,7 +145,16 @@ async def start_chained(
         loaded = manager.catalog.get(trigger.workflow)
         refusal = loop_refusal(chain, trigger.workflow, manager.chain_window)
         if refusal is None:
-            manager._submit(trigger, loaded, dict(trigger.spec.inputs), label, at=manager.now())
+            chained = manager._submit(
+                trigger,
+                loaded,
+                dict(trigger.spec.inputs),
+                label,
+                at=manager.now(),
+                run_id=chained_run_id(run_id, key),
+            )
+            if chained is not None:
+                started.append(chained)
             continue
         logger.warning("trigger %s: %s", key, refusal)
         trigger.state.last_error = refusal
@@ -99,3 +167,4 @@ async def start_chained(
             inputs=trigger.spec.inputs,
         )
         manager._record(loaded, [row])
+    return started

@@ -52,7 +52,7 @@ from supervisor.rate import RunRate
 from supervisor.session import SessionProbe, default_probe
 from supervisor.triggers.active import ActiveTrigger
 from supervisor.triggers.catalog import WorkflowCatalog
-from supervisor.triggers.chain import CHAIN_WINDOW, start_chained
+from supervisor.triggers.chain import CHAIN_WINDOW, drain_chains, start_chained
 from supervisor.triggers.deferral import DEFAULT_POLL, DesktopDeferral
 from supervisor.triggers.errors import TriggerError
 from supervisor.triggers.files import FileTriggerWatch, resolve_folder
@@ -163,6 +163,7 @@ class TriggerManager:
         self.jobs.start()
         self.supervisor.on_run_finished.append(self._run_finished)
         self.supervisor.on_breaker.append(self._breaker_changed)
+        self.supervisor.on_renewed.append(self._drain_left_chains)
         await self.catalog.start(self._loop)
         now = self.now()
         for state in self._states.values():
@@ -174,6 +175,8 @@ class TriggerManager:
             await asyncio.gather(*list(self._activations), return_exceptions=True)
         await self.passes.idle()
         await self.supervisor.store_behind(lambda: None)
+        # Chains left waiting by a supervisor that stopped (this one, or another) fire now.
+        self._spawn(drain_chains(self))
         logger.info(
             "triggers started: %d workflows, %d triggers",
             len(self.catalog.names()),
@@ -189,6 +192,8 @@ class TriggerManager:
             self.supervisor.on_run_finished.remove(self._run_finished)
         if self._breaker_changed in self.supervisor.on_breaker:
             self.supervisor.on_breaker.remove(self._breaker_changed)
+        if self._drain_left_chains in self.supervisor.on_renewed:
+            self.supervisor.on_renewed.remove(self._drain_left_chains)
         for handle in self._breaker_timers.values():
             handle.cancel()
         self._breaker_timers.clear()
@@ -324,6 +329,8 @@ class TriggerManager:
             workflow_dir=loaded.directory,
         )
         self._triggers[key] = trigger
+        if isinstance(spec, WorkflowFinishedTrigger):
+            self._sync_chain_sources()
         breaker = self.supervisor.breakers.get(name)
         if breaker is not None and breaker.state(self.supervisor.clock()) is BreakerState.OPEN:
             trigger.breaker_paused = True
@@ -334,6 +341,8 @@ class TriggerManager:
 
     def _remove(self, key: str, *, replaced: bool = False) -> None:
         trigger = self._triggers.pop(key, None)
+        if trigger is not None and isinstance(trigger.spec, WorkflowFinishedTrigger):
+            self._sync_chain_sources()
         if trigger is None:
             return
         self._deactivate(trigger)
@@ -612,16 +621,45 @@ class TriggerManager:
 
     # -- chaining --------------------------------------------------------------------------
     def _run_finished(self, workflow: str, run_id: str, status: str) -> None:
-        """Called by the supervisor as a run ends; the chained submits happen just after."""
-        keys = [
+        """Called by the supervisor as a run ends; the chained submits happen just after.
+
+        Its end is in the chain outbox (written with the end), so the chains
+        are fired from there: exactly once, here or by another supervisor.
+        """
+        keys = self.chained_keys(workflow, status)
+        if not keys or self._loop is None:
+            return
+        if workflow in self.store.chain_sources:
+            self._spawn(drain_chains(self, run_id))
+        else:  # a trigger added since the end was recorded: fire from memory, as before
+            self._spawn(start_chained(self, keys, workflow, run_id))
+
+    def chained_keys(self, workflow: str, status: str) -> builtins.list[str]:
+        """The ``after`` triggers that start a run when ``workflow`` ends with ``status``."""
+        return [
             t.key
             for t in self._triggers.values()
             if isinstance(t.spec, WorkflowFinishedTrigger)
             and t.spec.workflow == workflow
             and status in t.spec.status
         ]
-        if keys and self._loop is not None:
-            self._spawn(start_chained(self, keys, workflow, run_id))
+
+    def chain_sources(self) -> frozenset[str]:
+        """Workflows the loaded ``after`` triggers chain from."""
+        return frozenset(
+            t.spec.workflow
+            for t in self._triggers.values()
+            if isinstance(t.spec, WorkflowFinishedTrigger)
+        )
+
+    def _sync_chain_sources(self) -> None:
+        """Tell the store whose runs' ends go to the chain outbox."""
+        self.store.chain_sources = self.chain_sources()
+
+    def _drain_left_chains(self) -> None:
+        """Called with each lease renewal: fire chains another supervisor left waiting."""
+        if self._loop is not None and not self._stopped and self.store.chain_sources:
+            self._spawn(drain_chains(self))
 
     # -- circuit breakers ------------------------------------------------------------------
     def _breaker_changed(self, workflow: str, state: BreakerState) -> None:
@@ -700,10 +738,12 @@ class TriggerManager:
         *,
         at: datetime,
         save: bool = True,
+        run_id: str | None = None,
     ) -> str | None:
         """Submit a run; a fire that cannot become a run is recorded with the reason.
 
-        ``save=False`` leaves saving the trigger's state to the caller.
+        ``save=False`` leaves saving the trigger's state to the caller;
+        ``run_id`` is a chained run's fire key (``chain.chained_run_id``).
         """
         if self._stopped:
             return None  # fires after stop() are the next start's to account for
@@ -725,7 +765,9 @@ class TriggerManager:
         try:
             # Written behind, on the store lane; inside a schedules' pass, in its transaction.
             with self.supervisor.batch_behind() as batch:
-                run_id = self.supervisor.submit(loaded, inputs, trigger=label, on=trigger.spec.on)
+                run_id = self.supervisor.submit(
+                    loaded, inputs, trigger=label, on=trigger.spec.on, run_id=run_id
+                )
                 trigger.state.last_fire_at = at
                 trigger.state.last_error = None
                 if save:

@@ -1,0 +1,151 @@
+"""The chain outbox: a run's end that chained triggers wait on, kept until they have fired.
+
+``after`` triggers start a workflow when another one finishes.  Firing them
+only in the memory of the supervisor that ran the upstream run lost the
+chain if that supervisor died between recording the end and submitting the
+chained runs.  Now the end of a run whose workflow some trigger chains from
+(``chain_sources``) adds a ``chain_fires`` row in the same transaction that
+records the end (the recorder's batch, or ``set_run_status``).  Any
+supervisor drains outstanding rows: it claims a row for a while
+(``claim_chain_fires``), submits the chained runs, and marks the row done
+after those runs are written (``chain_fire_done``).  A claimant that dies
+leaves the row to the next one once its claim runs out.
+
+The chained runs' ids are derived from (upstream run, trigger) by
+``chained_run_id``, and a run whose id exists already is not inserted again
+(``fires.insert_runs_once``): that is the fire key, so a chain fired twice
+(a claim that ran out while its holder was slow) still starts one run.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, and_, or_, select, update
+
+from automation.clock import Clock
+from automation.engine.events import RunStatus
+from supervisor.store.claims import insert_or_ignore
+from supervisor.store.schema import chain_fires
+
+#: Namespace of chained runs' ids (``chained_run_id``); never change it.
+_CHAIN_NAMESPACE = uuid.UUID("6f1d8a52-8f0e-4c55-9a43-2f6b1c0d7e31")
+
+
+def chained_run_id(upstream_run_id: str, trigger_key: str) -> str:
+    """The id of the run trigger ``trigger_key`` starts after run ``upstream_run_id``: its fire key."""
+    return uuid.uuid5(_CHAIN_NAMESPACE, f"{upstream_run_id}/{trigger_key}").hex
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ChainFire:
+    """A run's end that chained triggers have not (all) acted on yet."""
+
+    run_id: str
+    workflow: str
+    status: RunStatus
+    finished_at: datetime
+
+
+def add_chain_fire(
+    connection: Connection, run_id: str, workflow: str, status: RunStatus, at: datetime
+) -> None:
+    """Inside the transaction that records a run's end: its outbox row (once per run)."""
+    insert_or_ignore(
+        connection,
+        chain_fires,
+        {"run_id": run_id, "workflow_name": workflow, "status": status.value, "finished_at": at},
+        ["run_id"],
+    )
+
+
+class ChainFireMethods:
+    """The outbox rows, on ``HistoryStore``'s transactions and clock."""
+
+    clock: Clock
+
+    def _write(self) -> AbstractContextManager[Connection]:  # pragma: no cover - HistoryStore's
+        raise NotImplementedError
+
+    def _read(self) -> AbstractContextManager[Connection]:  # pragma: no cover - HistoryStore's
+        raise NotImplementedError
+
+    def claim_chain_fires(
+        self,
+        claimant: str,
+        *,
+        seconds: float,
+        run_id: str | None = None,
+        workflows: Collection[str] | None = None,
+    ) -> list[ChainFire]:
+        """Take outstanding outbox rows for ``seconds`` (one run's, or those of ``workflows``).
+
+        A row is taken if nobody holds it, or its holder's time ran out.  The
+        UPDATE re-checks that under the row's lock, so two claimants never
+        both get it while a claim holds.
+        """
+        if workflows is not None and not workflows:
+            return []
+        now = self.clock.now()
+        conditions: list[Any] = [
+            chain_fires.c.done_at.is_(None),
+            or_(chain_fires.c.claimed_until.is_(None), chain_fires.c.claimed_until < now),
+        ]
+        if run_id is not None:
+            conditions.append(chain_fires.c.run_id == run_id)
+        if workflows is not None:
+            conditions.append(chain_fires.c.workflow_name.in_(sorted(workflows)))
+        statement = (
+            update(chain_fires)
+            .where(and_(*conditions))
+            .values(claimed_by=claimant, claimed_until=now + timedelta(seconds=seconds))
+            .returning(
+                chain_fires.c.run_id,
+                chain_fires.c.workflow_name,
+                chain_fires.c.status,
+                chain_fires.c.finished_at,
+            )
+        )
+        with self._write() as connection:
+            rows = connection.execute(statement).all()
+        return sorted(
+            (
+                ChainFire(
+                    run_id=row.run_id,
+                    workflow=row.workflow_name,
+                    status=RunStatus(row.status),
+                    finished_at=row.finished_at,
+                )
+                for row in rows
+            ),
+            key=lambda fire: (fire.finished_at, fire.run_id),
+        )
+
+    def chain_fire_done(self, run_id: str, claimant: str) -> bool:
+        """The chained runs of ``run_id``'s end are written: the row is done (if still ours)."""
+        with self._write() as connection:
+            changed = connection.execute(
+                update(chain_fires)
+                .where(
+                    chain_fires.c.run_id == run_id,
+                    chain_fires.c.claimed_by == claimant,
+                    chain_fires.c.done_at.is_(None),
+                )
+                .values(done_at=self.clock.now())
+            ).rowcount
+        return changed == 1
+
+    def outstanding_chain_fires(self) -> list[str]:
+        """Ids of runs whose chained triggers have not all been fired (oldest first)."""
+        with self._read() as connection:
+            rows = connection.execute(
+                select(chain_fires.c.run_id)
+                .where(chain_fires.c.done_at.is_(None))
+                .order_by(chain_fires.c.finished_at)
+            ).all()
+        return [row.run_id for row in rows]
