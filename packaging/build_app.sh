@@ -5,7 +5,8 @@
 # packaging/smoke_bundle.sh (finds and clicks a button by its picture on a private Xvfb).
 #   bash packaging/build_app.sh              # result in build/dist/deskpilot/
 #   DIST=/opt/deskpilot-build bash packaging/build_app.sh
-# Needs PyInstaller in the venv:  .venv/bin/pip install -e '.[package]'
+# Needs PyInstaller in the venv:  .venv/bin/pip install -e '.[package]'; and icupkg
+# (apt-get install icu-devtools) for trim_icu_data.py.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dist="${DIST:-build/dist}"
@@ -13,6 +14,7 @@ work="${WORK:-build/pyinstaller}"
 for tool in cc nm readelf strip; do
   command -v "$tool" >/dev/null || { echo "$tool is needed (apt-get install build-essential)" >&2; exit 2; }
 done
+command -v icupkg >/dev/null || { echo "icupkg is needed (apt-get install icu-devtools)" >&2; exit 2; }
 if ! .venv/bin/python -c "import PyInstaller" 2>/dev/null; then
   echo "PyInstaller is not installed: .venv/bin/pip install -e '.[package]'" >&2
   exit 2
@@ -23,12 +25,15 @@ app="$dist/deskpilot/deskpilot"
 # OpenCV's FFmpeg and AV1 codecs and the OpenBLAS of OpenCV and numpy become stubs that abort
 # with a message if ever called (Deskpilot never does; see the script's docstring)
 .venv/bin/python packaging/stub_libraries.py "$dist/deskpilot"
+# ICU's locale display names, transliterators and number spellings: Qt never reads them
+.venv/bin/python packaging/trim_icu_data.py "$dist/deskpilot"
 # auditwheel's patched libraries carry megabytes of zero padding each (19 MB in Tesseract's)
 .venv/bin/python packaging/compact_libraries.py "$dist/deskpilot"
 # Symbol tables and debug sections are of no use in the bundle (libpython alone carries 16 MB).
-# Libraries that auditwheel grafted into wheels (the *.libs folders) are left alone: strip
-# damages their patched headers (numpy's gfortran runtime no longer loads).
-find "$dist/deskpilot" -type f -name '*.so*' ! -path '*.libs/*' -exec strip --strip-unneeded {} +
+# The libraries auditwheel grafted into wheels (the *.libs folders) are stripped too, after
+# compact_libraries.py (Tesseract's and Leptonica's symbol tables, 1.3 MB); the self-check
+# below loads each of them (OCR, Pillow, numpy).
+find "$dist/deskpilot" -type f -name '*.so*' -exec strip --strip-unneeded {} +
 "$app" --version
 env -u DISPLAY -u DESKPILOT_HOME "$app" --self-check
 if command -v Xvfb >/dev/null && command -v xmessage >/dev/null; then

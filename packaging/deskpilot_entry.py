@@ -63,7 +63,11 @@ def native_libraries() -> dict[str, object]:
     template = image[40:70, 50:90].copy()
     scores = cv2.matchTemplate(cv2.GaussianBlur(image, (3, 3), 0), template, cv2.TM_CCOEFF_NORMED)
     found["opencv_match"] = list(cv2.minMaxLoc(scores)[3]) == [50, 40]
-    found["opencv_png"] = bool(cv2.imencode(".png", image)[0])
+    # a PNG round trip: targets are read with imread, screenshots written with imwrite
+    encoded, png = cv2.imencode(".png", image)
+    decoded = cv2.imdecode(png, cv2.IMREAD_COLOR) if encoded else None
+    found["opencv_png"] = decoded is not None and bool((decoded == image).all())
+    found["opencv_modules"] = _opencv_modules(cv2)
     # numpy's dot product runs in the stub that stands in for OpenBLAS (stub_libraries.py)
     vector = np.arange(1, 5, dtype=np.float32)
     found["numpy_dot"] = float(vector.dot(vector)) == 30.0
@@ -84,6 +88,14 @@ def native_libraries() -> dict[str, object]:
     except Exception as exc:
         found["atspi"] = f"error: {exc}"
     return found
+
+
+def _opencv_modules(cv2: Any) -> str:
+    """The OpenCV modules built into cv2 (build_app.sh bundles a build of only those used)."""
+    for line in cv2.getBuildInformation().splitlines():
+        if line.strip().startswith("To be built:"):
+            return line.split(":", 1)[1].strip()
+    return "?"
 
 
 def _read_text(tesserocr: Any, cv2: Any, np: Any) -> str:

@@ -26,21 +26,33 @@ export DISPLAY=":$(head -1 "$work/display")"
 touch "$work/xauthority"
 export XAUTHORITY="$work/xauthority" DESKPILOT_HOME="$work/home" SHELL=/bin/sh
 
-succeeded() {  # FILE NAME: the run's --json report says it succeeded; print its outputs
+succeeded() {  # FILE NAME: the run's --json report says it succeeded; print its outputs,
+  # or on failure the whole report and what the command wrote to stderr (FILE.log)
   python3 - "$1" "$2" <<'PY'
-import json, sys
-report = json.load(open(sys.argv[1]))
-print(f"{sys.argv[2]}: {report['status']}, outputs {report.get('outputs')}")
-sys.exit(0 if report["status"] == "succeeded" else 1)
+import json, pathlib, sys
+path = pathlib.Path(sys.argv[1])
+text = path.read_text(errors="replace")
+try:
+    report = json.loads(text)
+except ValueError:
+    report = {"status": "no JSON report"}
+print(f"{sys.argv[2]}: {report.get('status')}, outputs {report.get('outputs')}")
+if report.get("status") != "succeeded":
+    log = pathlib.Path(f"{path}.log")
+    sys.stderr.write(f"report:\n{text}\nstderr:\n{log.read_text(errors='replace') if log.exists() else ''}\n")
+    sys.exit(1)
 PY
 }
 
-"$app" cli run "$examples/desktop_click_image.yaml" --json >"$work/in-process.json" 2>"$work/in-process.log" \
-  || { cat "$work/in-process.log" >&2; }
+# each command's exit status is judged from its report (succeeded() shows why it failed)
+"$app" cli run "$examples/desktop_click_image.yaml" --json >"$work/in-process.json" \
+  2>"$work/in-process.json.log" || true
 succeeded "$work/in-process.json" "desktop_click_image.yaml in-process"
 "$app" cli supervisor start >/dev/null
-"$app" cli submit "$examples/hello.yaml" --input who=bundle --wait --json >"$work/hello.json"
+"$app" cli submit "$examples/hello.yaml" --input who=bundle --wait --json >"$work/hello.json" \
+  2>"$work/hello.json.log" || true
 succeeded "$work/hello.json" "hello.yaml through the supervisor"
-"$app" cli submit "$examples/desktop_click_image.yaml" --wait --json >"$work/image.json"
+"$app" cli submit "$examples/desktop_click_image.yaml" --wait --json >"$work/image.json" \
+  2>"$work/image.json.log" || true
 succeeded "$work/image.json" "desktop_click_image.yaml through the supervisor"
 echo "smoke test passed: $bundle"

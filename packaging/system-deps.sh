@@ -13,12 +13,15 @@
 # the store tests, which start a throwaway server of their own on 127.0.0.1; dunst,
 # a desktop notification server the notification tests send to; prometheus for its
 # promtool, which checks and unit-tests the alert rules and dashboard queries in
-# packaging/monitoring.
+# packaging/monitoring; icu-devtools for icupkg, with which the tests trim Qt's ICU data
+# as the bundle build does (packaging/trim_icu_data.py).
 #
 #   bash packaging/system-deps.sh            # everything the tests need
 #   bash packaging/system-deps.sh runtime    # only what Deskpilot itself needs to install and run
 #   bash packaging/system-deps.sh demo       # runtime, and xmessage (x11-utils), the dialog
 #                                            # packaging/demo.sh's desktop example clicks
+#   bash packaging/system-deps.sh bundle     # runtime, and what build_app.sh needs: binutils,
+#                                            # icupkg (icu-devtools), xmessage for its smoke test
 set -euo pipefail
 # Installing and running Deskpilot: PyGObject and pycairo build from source (their -dev
 # packages, pkg-config and a compiler), the accessibility bus, tesseract for text on
@@ -40,11 +43,14 @@ tests=(
   postgresql
   dunst
   prometheus
+  icu-devtools
 )
 if [ "${1:-all}" = "runtime" ]; then
   packages=("${runtime[@]}")
 elif [ "${1:-all}" = "demo" ]; then
   packages=("${runtime[@]}" x11-utils)
+elif [ "${1:-all}" = "bundle" ]; then
+  packages=("${runtime[@]}" x11-utils binutils icu-devtools)
 else
   packages=("${runtime[@]}" "${tests[@]}")
 fi
