@@ -34,6 +34,8 @@ TYPING = """\
 inputs:
   window: {type: integer}
   text: {type: string}
+  more: {type: string}
+  out: {type: string}
 nodes:
   focus:
     block: window.focus
@@ -42,11 +44,20 @@ nodes:
     block: keyboard.type
     with: {text: "{{ inputs.text }}", interval: 0.03}
     timeout: 6s
+  more:
+    block: keyboard.type
+    with:
+      text: "{{ inputs.more }}"
+      method: xdotool
+      expect: {file: {path: "{{ inputs.out }}", contains: "{{ inputs.more }}"}}
 links:
   - focus -> type
+  - type -> more
 """
 #: 100 characters, each one key: about 3 s of typing.
 TEXT = "".join(f"{i:02d}abcdefgh" for i in range(10))
+#: Typed by one ``xdotool type`` (40 ms a key): a step that cannot stop half-way.
+MORE = "".join(f"<{i}>xyz" for i in range(10))
 #: Seconds the screen stays locked: longer than the worker's lease (heartbeats must go on)
 #: and, with the typing, than the step's timeout (its clock must stop).
 LOCKED_FOR = 2.5
@@ -103,7 +114,8 @@ def test_a_running_run_holds_its_typing_while_locked_and_finishes_it_once_unlock
             supervisor, store = daemon.parts.supervisor, daemon.parts.store
             run_id = daemon.call(
                 lambda: supervisor.submit(
-                    supervisor.load(flow), {"window": app.window.id, "text": TEXT}
+                    supervisor.load(flow),
+                    {"window": app.window.id, "text": TEXT, "more": MORE, "out": str(out)},
                 )
             )
             eventually(lambda: _size(out) >= 15, timeout=20)
@@ -116,12 +128,17 @@ def test_a_running_run_holds_its_typing_while_locked_and_finishes_it_once_unlock
             samples = _steady(lambda: _size(out), LOCKED_FOR)
             settled = samples[len(samples) // 5 :]
             screensaver.write_text("")  # unlocked
+            # locked again while xdotool types, which nothing can pause: the step is cut
+            eventually(lambda: _size(out) >= len(TEXT) + 5, timeout=20)
+            screensaver.write_text("locked")
+            eventually(lambda: len(_holds(store.events(run_id), "held")) == 2, timeout=10)
+            screensaver.write_text("")
             eventually(lambda: store.get_run(run_id).status is RunStatus.SUCCEEDED, timeout=20)
             events = store.events(run_id)
             steps = store.steps(run_id)
         finally:
             daemon.stop()
-        eventually(lambda: out.read_text(encoding="utf-8") == TEXT, timeout=10)
+        eventually(lambda: out.read_text(encoding="utf-8") == TEXT + MORE, timeout=10)
 
     assert len(set(settled)) == 1, f"keys arrived while the screen was locked: {samples}"
     assert settled[0] < len(TEXT), "the typing was over before the lock: nothing was held"
@@ -130,11 +147,21 @@ def test_a_running_run_holds_its_typing_while_locked_and_finishes_it_once_unlock
     [held] = held
     assert (held.message or "").startswith("held: the screen is locked (org.freedesktop.Scr")
     assert "(since 20" in (held.message or "") and "inside step 2" in (held.message or "")
-    [released] = _holds(events, "released")
-    assert released.data["held_seconds"] >= LOCKED_FOR
+    released = _holds(events, "released")
+    assert released[0].data["held_seconds"] >= LOCKED_FOR
     # held, not failed: one attempt of the typing step, and it finished exactly once
     typing = [s for s in steps if s.node_id == "type"]
     assert [(s.attempt, str(s.status)) for s in typing] == [(1, "succeeded")], typing
+    # the step the lock caught mid-way: cut, held until the unlock, then its postcondition
+    # (the file holds the text: the fake lock let the keys through) says it took effect
+    more = [(s.attempt, str(s.status)) for s in steps if s.node_id == "more"]
+    assert more == [(1, "failed"), (2, "succeeded")], more
+    assert "before step 3" in (_holds(events, "held")[1].message or "")
+    [settled] = [e for e in events if "resume_check" in (e.data or {})]
+    assert (settled.message or "").startswith(
+        "step 3 was in flight when the session became unusable (the screen is locked ("
+    )
+    assert "postcondition held: not repeated" in (settled.message or ""), settled.message
 
 
 MOVING = """\

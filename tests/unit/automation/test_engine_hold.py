@@ -84,6 +84,14 @@ class Click(Block[BlockInput]):
         return ResumeCheck(held=Click.took_effect, detail=f"took effect: {Click.took_effect}")
 
 
+@pytest.fixture(scope="module")
+def registry() -> BlockRegistry:
+    registry = BlockRegistry.with_builtins(plugins=False)
+    registry.register(Pieces)
+    registry.register(Click)
+    return registry
+
+
 @pytest.fixture
 def hold() -> SessionHold:
     Pieces.hold = SessionHold()
@@ -97,10 +105,9 @@ def hold() -> SessionHold:
 class Running:
     """A run in a thread of its own, its events collected as they come."""
 
-    def __init__(self, tmp_path: Path, text: str, hold: SessionHold) -> None:
-        registry = BlockRegistry.with_builtins(plugins=False)
-        registry.register(Pieces)
-        registry.register(Click)
+    def __init__(
+        self, registry: BlockRegistry, tmp_path: Path, text: str, hold: SessionHold
+    ) -> None:
         self.events: list[Event] = []
         engine = Engine(registry, sink=self.events.append, artifacts_dir=tmp_path / "artifacts")
         loaded = parse_workflow(text, path=tmp_path / "flow.yaml")
@@ -129,10 +136,11 @@ def _flow(nodes: str, limits: str = "") -> str:
 
 
 def test_a_held_session_holds_the_desktop_step_before_it_starts(
-    tmp_path: Path, hold: SessionHold
+    registry: BlockRegistry, tmp_path: Path, hold: SessionHold
 ) -> None:
     hold.hold(LOCKED)
     run = Running(
+        registry,
         tmp_path,
         _flow(
             "  plain: {block: control.pass, with: {value: 1}}\n"
@@ -157,10 +165,11 @@ def test_a_held_session_holds_the_desktop_step_before_it_starts(
 
 
 def test_a_lock_mid_step_stops_the_input_between_pieces_and_the_step_goes_on(
-    tmp_path: Path, hold: SessionHold
+    registry: BlockRegistry, tmp_path: Path, hold: SessionHold
 ) -> None:
     # the step's own timeout is far shorter than the hold: its clock stops while held
     run = Running(
+        registry,
         tmp_path,
         _flow("  keys: {block: holdtest.pieces, with: {pieces: 10, lock_after: 3}, timeout: 1}\n"),
         hold,
@@ -181,10 +190,10 @@ def test_a_lock_mid_step_stops_the_input_between_pieces_and_the_step_goes_on(
 
 
 def test_a_step_the_lock_cut_short_is_settled_by_its_postcondition(
-    tmp_path: Path, hold: SessionHold
+    registry: BlockRegistry, tmp_path: Path, hold: SessionHold
 ) -> None:
     Click.lock_during = True
-    run = Running(tmp_path, _flow("  click: {block: holdtest.click}\n"), hold)
+    run = Running(registry, tmp_path, _flow("  click: {block: holdtest.click}\n"), hold)
     run.wait_for(lambda: run.logs("held"))
     assert Click.runs == [1]
     hold.release()
@@ -205,11 +214,11 @@ def test_a_step_the_lock_cut_short_is_settled_by_its_postcondition(
 
 
 def test_a_cut_step_whose_postcondition_holds_is_not_repeated(
-    tmp_path: Path, hold: SessionHold
+    registry: BlockRegistry, tmp_path: Path, hold: SessionHold
 ) -> None:
     Click.lock_during = True
     Click.took_effect = True
-    run = Running(tmp_path, _flow("  click: {block: holdtest.click}\n"), hold)
+    run = Running(registry, tmp_path, _flow("  click: {block: holdtest.click}\n"), hold)
     run.wait_for(lambda: run.logs("held"))
     hold.release()
     result = run.finished()
@@ -218,10 +227,11 @@ def test_a_cut_step_whose_postcondition_holds_is_not_repeated(
 
 
 def test_a_run_held_past_its_time_limit_fails_naming_the_lock(
-    tmp_path: Path, hold: SessionHold
+    registry: BlockRegistry, tmp_path: Path, hold: SessionHold
 ) -> None:
     hold.hold(LOCKED)
     run = Running(
+        registry,
         tmp_path,
         _flow("  keys: {block: holdtest.pieces}\n", limits="limits: {max_duration: 1s}\n"),
         hold,
@@ -234,10 +244,12 @@ def test_a_run_held_past_its_time_limit_fails_naming_the_lock(
 
 
 def test_steps_that_do_not_drive_the_desktop_are_never_held(
-    tmp_path: Path, hold: SessionHold
+    registry: BlockRegistry, tmp_path: Path, hold: SessionHold
 ) -> None:
     hold.hold(LOCKED)
-    run = Running(tmp_path, _flow("  plain: {block: control.pass, with: {value: 1}}\n"), hold)
+    run = Running(
+        registry, tmp_path, _flow("  plain: {block: control.pass, with: {value: 1}}\n"), hold
+    )
     result = run.finished()
     assert result.ok, result.error
     assert not run.logs("held")

@@ -28,7 +28,9 @@ from supervisor.protocol import (
     Fatal,
     Heartbeat,
     Hello,
+    Hold,
     ProtocolError,
+    Release,
     SetBreakpoints,
     Start,
     StepInFlight,
@@ -95,6 +97,8 @@ def over_the_wire(message: dict[str, Any]) -> dict[str, Any]:
         Debug(action="step", inputs={"x": 1}, vars={}),
         SetBreakpoints(nodes=("a", "b")),
         Drain(),
+        Hold(reason="the screen is locked (x)", since=datetime(2026, 3, 1, 12, tzinfo=UTC)),
+        Release(),
     ],
 )
 def test_messages_to_a_worker_survive_the_wire(message: protocol.ToWorker) -> None:
@@ -127,6 +131,13 @@ def test_a_start_without_a_field_is_refused_naming_it() -> None:
         to_worker(sent)
     with pytest.raises(ProtocolError, match="not a message to a worker"):
         to_worker({"type": "hello"})
+
+
+def test_a_hold_needs_its_reason_and_an_aware_time() -> None:
+    with pytest.raises(ProtocolError, match="'hold' message without 'reason'"):
+        to_worker({"type": "hold", "since": "2026-03-01T12:00:00+00:00"})
+    with pytest.raises(ProtocolError, match="bad 'since' in a 'hold' message"):
+        to_worker({"type": "hold", "reason": "locked", "since": "2026-03-01T12:00:00"})
 
 
 def _is_text(node: ast.expr) -> bool:
