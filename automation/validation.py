@@ -98,8 +98,10 @@ class _Checker:
         registry: BlockRegistry,
         secret_names: Iterable[str] | None,
         warnings: bool = False,
+        known_hosts: Iterable[str] | None = None,
     ) -> None:
         self.loaded = loaded
+        self.known_hosts = None if known_hosts is None else set(known_hosts)
         self.workflow: Workflow = loaded.workflow
         self.registry = registry
         self.secret_names = set(secret_names) if secret_names is not None else None
@@ -161,7 +163,27 @@ class _Checker:
                         field=f"triggers[{index}].inputs.{key}",
                         hint=f"declare it under 'inputs:' or remove it; inputs: {self._names(self.workflow.inputs)}",
                     )
+            self.check_host(index, trigger.on)
         return self.issues
+
+    def check_host(self, index: int, host: str | None) -> None:
+        """A trigger's ``on:`` names a machine no supervisor ever ran on: a typo, or a new one.
+
+        A warning, not an error: a machine may join the database later.
+        """
+        if not self.warnings or host is None or self.known_hosts is None:
+            return
+        if host in self.known_hosts:
+            return
+        self.add(
+            f"no supervisor on a machine named '{host}' has joined this database; "
+            "until one does, its fires are recorded as not run",
+            loc=("triggers", index, "on"),
+            field=f"triggers[{index}].on",
+            hint=f"known machines: {self._names(self.known_hosts)} "
+            "('deskpilot machines' lists them); fix the name if it is a typo",
+            severity="warning",
+        )
 
     @staticmethod
     def _names(items: Iterable[str]) -> str:
@@ -502,6 +524,7 @@ def validate(
     *,
     secret_names: Iterable[str] | None = None,
     warnings: bool = False,
+    known_hosts: Iterable[str] | None = None,
 ) -> list[ValidationIssue]:
     """Every problem in a loaded workflow; no errors means it may run.
 
@@ -510,9 +533,11 @@ def validate(
     ``"warning"``): things that run but are probably not meant, such as a
     template that changes a value's type.  Callers that decide whether a
     workflow may run leave them out (the default), or filter with
-    ``errors_only``.
+    ``errors_only``.  ``known_hosts`` are the machines of the database's
+    supervisors: a trigger's ``on:`` naming another is a warning (None skips
+    that check).
     """
-    return _Checker(loaded, registry, secret_names, warnings).run()
+    return _Checker(loaded, registry, secret_names, warnings, known_hosts).run()
 
 
 def load_valid(

@@ -52,11 +52,16 @@ def validate_cmd(files: tuple[Path, ...], fmt: str, as_json: bool) -> None:
 
     registry = _registry()
     report: dict[str, list[ValidationIssue]] = {}
+    hosts = _Hosts()
     for path in files:
         try:
             loaded = read_workflow_file(path)
             found = validate(
-                loaded, registry, secret_names=known_secret_names(loaded), warnings=True
+                loaded,
+                registry,
+                secret_names=known_secret_names(loaded),
+                warnings=True,
+                known_hosts=hosts.known() if any(t.on for t in loaded.workflow.triggers) else None,
             )
         except WorkflowInvalid as exc:
             found = exc.issues
@@ -73,6 +78,23 @@ def validate_cmd(files: tuple[Path, ...], fmt: str, as_json: bool) -> None:
                 output.line(str(issue))
             output.line(f"{name}: {_summary(issues)}")
     sys.exit(1 if any(errors_only(issues) for issues in report.values()) else 0)
+
+
+class _Hosts:
+    """The machines of this Deskpilot's database, read once and only if a trigger names one."""
+
+    def __init__(self) -> None:
+        self._known: set[str] | None = None
+        self._read = False
+
+    def known(self) -> set[str] | None:
+        if not self._read:
+            from supervisor.paths import DeskpilotPaths
+            from supervisor.store.fleet import registered_hosts
+
+            self._known = registered_hosts(DeskpilotPaths.from_env().database_url)
+            self._read = True
+        return self._known
 
 
 def _issue_json(issue: ValidationIssue) -> dict[str, Any]:

@@ -467,3 +467,32 @@ class FleetMethods:
                 )
             ).scalar()
         return None if found is None else str(found)
+
+
+def registered_hosts(url: str) -> set[str] | None:
+    """The machines any supervisor of the database at ``url`` ran on; None if it cannot tell.
+
+    Read-only, without migrating or creating anything: ``deskpilot validate``
+    asks it, and checking a file must not change a database (nor make an
+    empty SQLite file where there was none).
+    """
+    from pathlib import Path
+
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and not (
+        parsed.database and Path(parsed.database).is_file()
+    ):
+        return None
+    try:
+        engine = create_engine(parsed)
+        try:
+            with engine.connect() as connection:
+                rows = connection.execute(select(supervisors.c.host).distinct()).all()
+        finally:
+            engine.dispose()
+    except sa_exc.SQLAlchemyError:
+        return None  # no such table yet, or the server is down: nothing known
+    return {str(row.host) for row in rows}

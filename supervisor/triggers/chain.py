@@ -22,16 +22,19 @@ from (upstream run, trigger), so a chain drained twice starts one run.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from automation.errors import DeskpilotError
+from automation.model import WorkflowFinishedTrigger
 from supervisor.store.chain_fires import chained_run_id
 from supervisor.store.store import HistoryStore
 from supervisor.triggers.specs import after_label, parse_after_label
 from supervisor.triggers.state import NotRun
 
 if TYPE_CHECKING:
+    from supervisor.triggers.active import ActiveTrigger
     from supervisor.triggers.manager import TriggerManager
 
 logger = logging.getLogger(__name__)
@@ -72,6 +75,39 @@ def loop_refusal(chain: list[str], target: str, window: float) -> str | None:
     )
 
 
+def run_finished(manager: TriggerManager, workflow: str, run_id: str, status: str) -> None:
+    """A run ended: fire the chains waiting on it, just after.
+
+    Its end is in the chain outbox (written with the end), so the chains are
+    fired from there: exactly once, here or by another supervisor.
+    """
+    keys = chained_keys(manager._triggers.values(), workflow, status)
+    if not keys or manager._loop is None:
+        return
+    if workflow in manager.store.chain_sources:
+        manager._spawn(drain_chains(manager, run_id))
+    else:  # a trigger added since the end was recorded: fire from memory, as before
+        manager._spawn(start_chained(manager, keys, workflow, run_id))
+
+
+def chained_keys(triggers: Iterable[ActiveTrigger], workflow: str, status: str) -> list[str]:
+    """The ``after`` triggers that start a run when ``workflow`` ends with ``status``."""
+    return [
+        t.key
+        for t in triggers
+        if isinstance(t.spec, WorkflowFinishedTrigger)
+        and t.spec.workflow == workflow
+        and status in t.spec.status
+    ]
+
+
+def chain_sources(triggers: Iterable[ActiveTrigger]) -> frozenset[str]:
+    """Workflows the loaded ``after`` triggers chain from: their ends go to the outbox."""
+    return frozenset(
+        t.spec.workflow for t in triggers if isinstance(t.spec, WorkflowFinishedTrigger)
+    )
+
+
 async def drain_chains(manager: TriggerManager, run_id: str | None = None) -> None:
     """Fire the chains waiting in the outbox: ``run_id``'s end, or every outstanding one.
 
@@ -80,7 +116,7 @@ async def drain_chains(manager: TriggerManager, run_id: str | None = None) -> No
     and the row marked done once they are written.
     """
     supervisor = manager.supervisor
-    sources = manager.chain_sources()
+    sources = chain_sources(manager._triggers.values())
     if not sources or manager._stopped:
         return
     me = supervisor.membership.id
@@ -101,7 +137,7 @@ async def drain_chains(manager: TriggerManager, run_id: str | None = None) -> No
                 fire.run_id,
                 fire.workflow,
             )
-        keys = manager.chained_keys(fire.workflow, str(fire.status))
+        keys = chained_keys(manager._triggers.values(), fire.workflow, str(fire.status))
         started = await start_chained(manager, keys, fire.workflow, fire.run_id)
         supervisor.store_behind(_mark_done, store, fire.run_id, me, started)
 

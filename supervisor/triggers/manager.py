@@ -51,12 +51,14 @@ from supervisor.breaker import BreakerState
 from supervisor.rate import RunRate
 from supervisor.session import SessionProbe, default_probe
 from supervisor.triggers.active import ActiveTrigger
+from supervisor.triggers.breaker_pause import BreakerPauses
 from supervisor.triggers.catalog import WorkflowCatalog
-from supervisor.triggers.chain import CHAIN_WINDOW, drain_chains, start_chained
+from supervisor.triggers.chain import CHAIN_WINDOW, chain_sources, drain_chains, run_finished
 from supervisor.triggers.deferral import DEFAULT_POLL, DesktopDeferral
 from supervisor.triggers.errors import TriggerError
 from supervisor.triggers.files import FileTriggerWatch, resolve_folder
 from supervisor.triggers.hotkeys import HotkeyBindings
+from supervisor.triggers.machines import check_machine
 from supervisor.triggers.passes import SchedulePasses
 from supervisor.triggers.schedules import (
     ScheduleJobs,
@@ -97,7 +99,7 @@ class TriggerHost(Protocol):
     session: SessionWatch | None
 
 
-class TriggerManager:
+class TriggerManager(BreakerPauses):
     """Runs the triggers of the workflows folder for one supervisor (its ``TriggerHost``)."""
 
     def __init__(
@@ -330,7 +332,17 @@ class TriggerManager:
         )
         self._triggers[key] = trigger
         if isinstance(spec, WorkflowFinishedTrigger):
-            self._sync_chain_sources()
+            self.store.chain_sources = chain_sources(self._triggers.values())
+        if spec.on is not None and spec.on != self.supervisor.membership.host:
+            self._spawn(
+                check_machine(
+                    self.supervisor,
+                    trigger,
+                    loaded.path,
+                    still_loaded=lambda: self._triggers.get(key) is trigger,
+                    save=self._save,
+                )
+            )
         breaker = self.supervisor.breakers.get(name)
         if breaker is not None and breaker.state(self.supervisor.clock()) is BreakerState.OPEN:
             trigger.breaker_paused = True
@@ -342,7 +354,7 @@ class TriggerManager:
     def _remove(self, key: str, *, replaced: bool = False) -> None:
         trigger = self._triggers.pop(key, None)
         if trigger is not None and isinstance(trigger.spec, WorkflowFinishedTrigger):
-            self._sync_chain_sources()
+            self.store.chain_sources = chain_sources(self._triggers.values())
         if trigger is None:
             return
         self._deactivate(trigger)
@@ -619,97 +631,15 @@ class TriggerManager:
         self._save(trigger.state)
         return run_id
 
-    # -- chaining --------------------------------------------------------------------------
+    # -- chaining (``chain``) ----------------------------------------------------------------
     def _run_finished(self, workflow: str, run_id: str, status: str) -> None:
-        """Called by the supervisor as a run ends; the chained submits happen just after.
-
-        Its end is in the chain outbox (written with the end), so the chains
-        are fired from there: exactly once, here or by another supervisor.
-        """
-        keys = self.chained_keys(workflow, status)
-        if not keys or self._loop is None:
-            return
-        if workflow in self.store.chain_sources:
-            self._spawn(drain_chains(self, run_id))
-        else:  # a trigger added since the end was recorded: fire from memory, as before
-            self._spawn(start_chained(self, keys, workflow, run_id))
-
-    def chained_keys(self, workflow: str, status: str) -> builtins.list[str]:
-        """The ``after`` triggers that start a run when ``workflow`` ends with ``status``."""
-        return [
-            t.key
-            for t in self._triggers.values()
-            if isinstance(t.spec, WorkflowFinishedTrigger)
-            and t.spec.workflow == workflow
-            and status in t.spec.status
-        ]
-
-    def chain_sources(self) -> frozenset[str]:
-        """Workflows the loaded ``after`` triggers chain from."""
-        return frozenset(
-            t.spec.workflow
-            for t in self._triggers.values()
-            if isinstance(t.spec, WorkflowFinishedTrigger)
-        )
-
-    def _sync_chain_sources(self) -> None:
-        """Tell the store whose runs' ends go to the chain outbox."""
-        self.store.chain_sources = self.chain_sources()
+        """Called by the supervisor as a run ends: its chains fire (``chain.run_finished``)."""
+        run_finished(self, workflow, run_id, status)
 
     def _drain_left_chains(self) -> None:
         """Called with each lease renewal: fire chains another supervisor left waiting."""
         if self._loop is not None and not self._stopped and self.store.chain_sources:
             self._spawn(drain_chains(self))
-
-    # -- circuit breakers ------------------------------------------------------------------
-    def _breaker_changed(self, workflow: str, state: BreakerState) -> None:
-        if state is BreakerState.OPEN:
-            for trigger in [t for t in self._triggers.values() if t.workflow == workflow]:
-                if not trigger.breaker_paused:
-                    was_active = trigger.active
-                    trigger.breaker_paused = True
-                    if was_active:
-                        self._deactivate(trigger)
-            logger.warning("workflow %s keeps failing: its triggers are paused", workflow)
-            self._arm_breaker_timer(workflow)
-        else:
-            self._breaker_released(workflow, "its circuit breaker closed")
-
-    def _arm_breaker_timer(self, workflow: str) -> None:
-        """Breakers report opening and closing only; we look again when the cool-down ends."""
-        if self._loop is None:
-            return
-        reopens = self.supervisor.breaker(workflow).reopens_at()
-        if reopens is None:
-            return
-        old = self._breaker_timers.pop(workflow, None)
-        if old is not None:
-            old.cancel()
-        delay = max(0.0, reopens - self.supervisor.clock())
-        self._breaker_timers[workflow] = self._loop.call_later(
-            delay + 0.01, self._breaker_cooled, workflow
-        )
-
-    def _breaker_cooled(self, workflow: str) -> None:
-        self._breaker_timers.pop(workflow, None)
-        state = self.supervisor.breaker(workflow).state(self.supervisor.clock())
-        if state is BreakerState.OPEN:
-            self._arm_breaker_timer(workflow)  # opened again meanwhile
-        else:
-            self._breaker_released(workflow, f"its circuit breaker is {state}: a probe run may go")
-
-    def _breaker_released(self, workflow: str, why: str) -> None:
-        timer = self._breaker_timers.pop(workflow, None)
-        if timer is not None:
-            timer.cancel()
-        released = [
-            t for t in self._triggers.values() if t.workflow == workflow and t.breaker_paused
-        ]
-        for trigger in released:
-            trigger.breaker_paused = False
-            self._reactivate(trigger)
-        if released:
-            logger.info("triggers of %s resumed: %s", workflow, why)
 
     # -- effects ---------------------------------------------------------------------------
     def _skip(

@@ -15,6 +15,8 @@ from typing import Any
 from automation.engine.events import RunStatus
 from supervisor.breaker import BreakerPolicy
 from supervisor.core import Supervisor
+from supervisor.store import HistoryStore
+from supervisor.store.fleet import registered_hosts
 from tests.unit.supervisor.fakes import FakeLauncher, FakeWorker
 from tests.unit.supervisor.test_fleet_core import TINY, member, status, until, workflow
 
@@ -130,3 +132,17 @@ def is_open(supervisor: Supervisor) -> bool:
 
 def started(launcher: FakeLauncher) -> list[str]:
     return [str(message["run_id"]) for message in launcher.starts()]
+
+
+def test_the_machines_are_read_without_creating_or_migrating_anything(tmp_path: Path) -> None:
+    missing = tmp_path / "none.sqlite3"
+    assert registered_hosts(f"sqlite:///{missing}") is None
+    assert not missing.exists()
+    url = f"sqlite:///{tmp_path / 'history.sqlite3'}"
+    store = HistoryStore.open(url)
+    try:
+        assert registered_hosts(url) == set()
+        store.register_supervisor("a" * 32, host="pc-a", pid=1)
+        assert registered_hosts(url) == {"pc-a"}
+    finally:
+        store.close()
