@@ -69,6 +69,7 @@ def run_block(
     deadline: float | None = None,
     cancel: CancelToken | None = None,
     run_vars: dict[str, Any] | None = None,
+    run_state: dict[str, Any] | None = None,
     scope: dict[str, Any] | None = None,
     secrets: dict[str, str] | None = None,
 ) -> HarnessResult:
@@ -86,6 +87,7 @@ def run_block(
         redactor=Redactor(list((secrets or {}).values())),
         hooks=_HarnessHooks(result, {"vars": variables, **(scope or {})}, secrets or {}),
         run_vars=variables,
+        run_state=run_state if run_state is not None else {},
     )
     model = validate_inputs(block, inputs, "node")
     instance = block()

@@ -107,6 +107,10 @@ class BlockContext:
     #: The engine's hold point for a step that drives the desktop: ``input_pause`` waits in
     #: it while the screen is locked (``automation.engine.hold``); None elsewhere.
     hold: Callable[[BlockContext], None] | None = None
+    #: What blocks remember from one step of the run to the next (the window the last
+    #: desktop step acted on): shared by the run's steps, never shown to templates nor
+    #: recorded, so a resumed run starts it empty.
+    run_state: dict[str, Any] = field(default_factory=dict)
 
     # -- variables -------------------------------------------------------------
     @property

@@ -140,6 +140,8 @@ class Execution(RunHooks):
         #: True when the deadline came from outside (a subflow node's timeout), not our limit.
         self.deadline_given = deadline is not None and deadline < limit
         self.vars: dict[str, Any] = dict(self.workflow.vars)
+        #: BlockContext.run_state: what one step leaves for the next (not recorded)
+        self.block_state: dict[str, Any] = {}
         self.node_outputs: dict[str, dict[str, Any]] = {}
         self.summaries: dict[str, NodeSummary] = {nid: NodeSummary() for nid in self.workflow.nodes}
         self.graph = WorkflowGraph(self.workflow)
@@ -536,6 +538,7 @@ class Execution(RunHooks):
             redactor=self.redactor,
             hooks=self,
             run_vars=self.vars,
+            run_state=self.block_state,
         )
 
     def call(self, plan: NodePlan, ctx: BlockContext, fn: Callable[[], Any]) -> Any:

@@ -348,6 +348,7 @@ def verify(ctx: BlockContext, expect: Expect, evidence: Evidence) -> ExpectResul
             "debug",
             postcondition="held",
         )
+        _remember_window(ctx, expect)
         return result
     failed = result.failed()
     first = failed[0] if failed else None
@@ -361,6 +362,27 @@ def verify(ctx: BlockContext, expect: Expect, evidence: Evidence) -> ExpectResul
         f"postcondition did not hold within {expect.timeout:g}s: "
         f"expected {result.expected}; saw {seen}"
     )
+
+
+def _remember_window(ctx: BlockContext, expect: Expect) -> None:
+    """A window the action was expected to open (or activate) is where keys go next.
+
+    ``hotkey ctrl+shift+s`` with ``expect: {window: {title: Save As}}`` is
+    followed by typing the file name into that dialog: without this, the focus
+    check of the typing step would refuse the dialog as a window that took the
+    focus by itself.
+    """
+    condition = expect.window
+    if condition is None or condition.state == "disappears":
+        return
+    found = matching_windows(condition)
+    if condition.state == "active":
+        active = active_window()
+        found = [w for w in found if w.id == active]
+    if len(found) == 1:
+        from automation.blocks.desktop.focus import remember_window
+
+        remember_window(ctx, found[0].id)
 
 
 def _probe(condition: Condition) -> Callable[[BlockContext], Look]:

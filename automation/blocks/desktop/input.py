@@ -60,10 +60,12 @@ class MoveInput(AimedInput):
 class MouseMove(DesktopBlock[MoveInput]):
     """Move the mouse pointer, instantly or over a duration.
 
-    The pointer is moved to hover (a tooltip, a menu that opens on hover), so the
-    window under the destination is checked as for a click: one whose modal
-    dialog is open ignores the hover, and with ``window:`` another window there
-    is refused.
+    With ``window:`` the window under the destination is checked as for a click:
+    another window there, or a modal dialog open over it, is refused.  Without it
+    the move always goes ahead: moving the pointer changes nothing in the window
+    under it (a move out of the way, to where a drag starts, next to a dialog),
+    and a hover that must have an effect (a tooltip, a menu) says so with
+    ``expect:``.  A move never changes the window later keys are held to.
     """
 
     id = "mouse.move"
@@ -81,7 +83,7 @@ class MouseMove(DesktopBlock[MoveInput]):
         if inputs.relative:
             px, py = pg.position()
             x, y = int(px) + x, int(py) + y
-        aim(ctx, inputs, evidence, f"moving the pointer to {(x, y)}", (x, y))
+        aim(ctx, inputs, evidence, f"moving the pointer to {(x, y)}", (x, y), kind="hover")
         evidence.candidate = Box(x - 5, y - 5, 10, 10)
         _glide(ctx, x, y, inputs.duration)
         return _position()
@@ -213,7 +215,8 @@ class MouseScroll(DesktopBlock[ScrollInput]):
         else:
             px, py = pg.position()
             point = (int(px), int(py))
-        aim(ctx, inputs, evidence, f"scrolling at {point}", point)
+        # a scroll acts on the window under it but does not move the focus there
+        aim(ctx, inputs, evidence, f"scrolling at {point}", point, record=False)
         if inputs.x is not None and inputs.y is not None:
             pg.moveTo(inputs.x, inputs.y)
         if inputs.horizontal:
@@ -296,10 +299,16 @@ class KeyboardType(DesktopBlock[TypeInput]):
     def perform(self, inputs: TypeInput, ctx: BlockContext, evidence: Evidence) -> TypeOutput:
         from automation.blocks.desktop import text_entry as typer
 
-        aim(ctx, inputs, evidence, "typing")
-        target = typer.focused_target()
-        checker = typer.TextCheck.prepare(ctx, target) if inputs.verify else None
-        method = typer.type_text(ctx, inputs.text, inputs.method, inputs.interval, target)
+        # one X connection for the whole step (the check, the target, the key events);
+        # closed on every way out, an error or the deadline's interrupt included
+        with typer.connection() as conn:
+            aim(ctx, inputs, evidence, "typing", conn=conn)
+            target = typer.focused_target(conn)
+            checker = typer.TextCheck.prepare(ctx, target) if inputs.verify else None
+            method = typer.type_text(
+                ctx, inputs.text, inputs.method, inputs.interval, target, conn=conn
+            )
+            typer.check_still_focused(ctx, target, inputs.text, conn, evidence)
         verified = False
         if checker is not None:
             checker.confirm(ctx, inputs.text)

@@ -54,34 +54,49 @@ def keysym_of(char: str) -> int:
 
 
 @contextlib.contextmanager
-def _display() -> Iterator[Any]:
+def _display(given: Any | None = None) -> Iterator[Any]:
+    """``given`` (the step's connection, left open), else a connection of its own, closed
+    on every way out; either must have XTEST."""
     from Xlib import display as xdisplay  # type: ignore[import-untyped,unused-ignore]
     from Xlib.ext import xtest  # type: ignore[import-untyped,unused-ignore]  # noqa: F401
 
+    if given is not None:
+        _need_xtest(given)
+        yield given
+        return
     try:
         conn = xdisplay.Display()
     except Exception as exc:
         raise BlockError(f"cannot connect to the X display to type: {exc}") from None
     try:
-        if not conn.has_extension("XTEST"):
-            raise BlockError("the X server has no XTEST extension: keys cannot be sent")
+        _need_xtest(conn)
         yield conn
     finally:
         conn.close()
 
 
+def _need_xtest(conn: Any) -> None:
+    if not conn.has_extension("XTEST"):
+        raise BlockError("the X server has no XTEST extension: keys cannot be sent")
+
+
 def type_keys(
-    text: str, *, interval: float = 0.0, between: Callable[[float], None] | None = None
+    text: str,
+    *,
+    interval: float = 0.0,
+    between: Callable[[float], None] | None = None,
+    conn: Any | None = None,
 ) -> None:
     """Send ``text`` as key presses to the focused window.
 
     ``between(seconds)`` is called between chunks (and between keys when
     ``interval`` is set): the step's cancellable sleep, so a long text stops at
     the deadline, and the pause before a keycode typed moments ago is bound to
-    another character.
+    another character.  ``conn``: the step's X connection (one is opened and
+    closed here without it).
     """
     pause = between or time.sleep
-    with _lock, _display() as conn:
+    with _lock, _display(conn) as conn:
         keymap = _Keymap(conn)
         for chunk in keymap.chunks(text):
             keys = keymap.prepare(chunk, pause)

@@ -23,16 +23,21 @@ unverifiable step never passes as verified.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from automation.blocks.context import BlockContext
 from automation.blocks.desktop.display import gui
 from automation.blocks.desktop.tools import run_tool
 from automation.errors import BlockError
+
+if TYPE_CHECKING:
+    from automation.blocks.desktop.common import Evidence
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +84,24 @@ def _x11() -> bool:
     return sys.platform.startswith("linux") and bool(os.environ.get("DISPLAY"))
 
 
-def focused_target() -> Target:
+@contextlib.contextmanager
+def connection() -> Iterator[Any]:
+    """The X connection a typing step uses for all it does (None off X11), closed after.
+
+    Opening one costs a dozen round trips, and every connection left open is
+    one more the server holds: the focus check, the target and the key events
+    share this one.
+    """
+    if not _x11():
+        yield None
+        return
+    from automation.blocks.desktop.windows import connect
+
+    with connect() as conn:
+        yield conn
+
+
+def focused_target(conn: Any | None = None) -> Target:
     """The top-level client window that keyboard input goes to now.
 
     Without a window manager the focus is often ``PointerRoot`` (keys go to the
@@ -89,9 +111,9 @@ def focused_target() -> Target:
         return Target(None, "", (), None)
     from Xlib import X  # type: ignore[import-untyped]
 
-    from automation.blocks.desktop.windows import connect, title_of
+    from automation.blocks.desktop.windows import reuse, title_of
 
-    with connect() as conn:
+    with reuse(conn) as conn:
         root = conn.screen().root
         focus = conn.get_input_focus().focus
         if isinstance(focus, int) or focus.id in (X.NONE, X.PointerRoot, root.id):
@@ -129,8 +151,20 @@ def _client(conn: Any, window: Any, root: Any) -> Any:
     return None
 
 
-def type_text(ctx: BlockContext, text: str, method: str, interval: float, target: Target) -> str:
-    """Send ``text`` to ``target`` by ``method`` ("auto" chooses); returns the method used."""
+def type_text(
+    ctx: BlockContext,
+    text: str,
+    method: str,
+    interval: float,
+    target: Target,
+    *,
+    conn: Any | None = None,
+) -> str:
+    """Send ``text`` to ``target`` by ``method`` ("auto" chooses); returns the method used.
+
+    ``conn`` is the step's X connection, used for key events (a paste serves the
+    clipboard on a connection of its own: a thread answers the requests there).
+    """
     if not _x11():
         return _type_elsewhere(ctx, text, method, interval)
     if method == "auto":
@@ -140,23 +174,31 @@ def type_text(ctx: BlockContext, text: str, method: str, interval: float, target
         elif text.isascii():
             method = "keys"
         else:
-            return _paste(ctx, text, target, interval, fallback=True)
+            return _paste(ctx, text, target, interval, fallback=True, conn=conn)
     if method == "keys":
         from automation.blocks.desktop.keys import type_keys
 
-        type_keys(text, interval=interval, between=lambda s: _pace(ctx, s))
+        type_keys(text, interval=interval, between=lambda s: _pace(ctx, s), conn=conn)
         return "keys"
     if method == "xdotool":
         _xdotool_type(ctx, text, interval)
         return "xdotool"
-    return _paste(ctx, text, target, interval, fallback=False)
+    return _paste(ctx, text, target, interval, fallback=False, conn=conn)
 
 
 def _pace(ctx: BlockContext, seconds: float) -> None:
     ctx.input_pause(seconds)  # between keys or chunks: where a locked screen holds the typing
 
 
-def _paste(ctx: BlockContext, text: str, target: Target, interval: float, *, fallback: bool) -> str:
+def _paste(
+    ctx: BlockContext,
+    text: str,
+    target: Target,
+    interval: float,
+    *,
+    fallback: bool,
+    conn: Any | None = None,
+) -> str:
     from automation.blocks.desktop.selection import ClipboardOwner
 
     owner = ClipboardOwner(text, from_pid=target.pid)
@@ -193,11 +235,34 @@ def _paste(ctx: BlockContext, text: str, target: Target, interval: float, *, fal
         )
         from automation.blocks.desktop.keys import type_keys
 
-        type_keys(text, interval=interval, between=lambda s: _pace(ctx, s))
+        type_keys(text, interval=interval, between=lambda s: _pace(ctx, s), conn=conn)
         return "keys"
     raise BlockError(
         f"{target.describe()} did not take the paste within {wait:.3g}s (it asked for "
         f"{', '.join(asked)}); it may ignore Ctrl+V: use method: keys or auto"
+    )
+
+
+def check_still_focused(
+    ctx: BlockContext, target: Target, text: str, conn: Any | None, evidence: Evidence
+) -> None:
+    """After typing: the window that had the focus before still has it.
+
+    A window that took the focus while the keys went out (a dialog, a
+    notification) got the rest of the text, and the step must not pass.  A
+    text with a line break is not checked: its Enter may rightly close a
+    dialog or open one.
+    """
+    if target.id is None or "\n" in text or "\r" in text:
+        return
+    now = focused_target(conn)
+    if now.id == target.id:
+        return
+    evidence.label = "the focus moved while typing"
+    raise BlockError(
+        f"node '{ctx.node_id}': the focus moved from {target.describe()} to {now.describe()} "
+        "while typing; part of the text may have gone there",
+        retryable=False,
     )
 
 

@@ -503,6 +503,10 @@ class WindowWait(DesktopBlock[WaitWindowInput]):
             raise BlockError(
                 f"no window matching {inputs.describe()} did {verb} within {inputs.timeout:g}s"
             )
+        if inputs.until == "appears" and len(seen) == 1:
+            from automation.blocks.desktop.focus import remember_window
+
+            remember_window(ctx, seen[0].id)  # keys that follow are meant for it
         return WaitWindowOutput(windows=[w.as_dict() for w in seen])
 
 
@@ -571,9 +575,13 @@ class AppLaunch(DesktopBlock[LaunchInput]):
             ) from None
         _keep(process)
         ctx.log(f"started {inputs.command[0]} (pid {process.pid})", pid=process.pid)
+        from automation.blocks.desktop import focus
+
         if pattern is None:
+            focus.remember(ctx, pid=process.pid)  # keys that follow go to one of its windows
             return LaunchOutput(pid=process.pid, window_id=None, title=None, box=None)
         window = self._wait_window(ctx, inputs, process, pattern, before)
+        focus.remember_window(ctx, window.id)
         return LaunchOutput(
             pid=process.pid, window_id=window.id, title=window.title, box=window.box.as_list()
         )

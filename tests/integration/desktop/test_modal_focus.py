@@ -8,7 +8,8 @@ be typed into the dialog's file name field and the step would succeed.
 Now ``window.focus`` on the editor, and ``keyboard.type``/``keyboard.hotkey``
 naming the editor as their ``window``, fail and name both windows, with a
 screenshot; once the dialog is closed the same steps type and save.  Held
-keys, pointer moves and ``ui.click``'s mouse clicks are checked the same way
+keys, pointer moves naming the window and ``ui.click``'s mouse clicks are
+checked the same way
 (mousepad's session bus starts the accessibility bus for that).  The blocks
 run in a child process (``block_probe.py``): pyautogui stays bound to the
 display it was first imported on, and libatspi to the first accessibility bus.
@@ -233,12 +234,15 @@ def test_held_keys_pointer_moves_and_element_clicks_are_checked_too(editor: Edit
     try:
         box = next(w.box for w in list_windows() if w.id == editor.window.id)
         x, y = _uncovered(box, dialog.box)
-        held, released, moved, clicked = _run(
+        held, released, moved, hovered, clicked = _run(
             editor,
             ("keyboard.key_down", {"key": "shift", "window": me}),
             # a release is never refused: a key left held would spoil every later step
             ("keyboard.key_up", {"key": "shift"}),
+            # a bare move changes nothing in the window under it: it goes ahead; a hover
+            # meant for the editor (window: named) is refused
             ("mouse.move", {"x": x, "y": y}),
+            ("mouse.move", {"x": x, "y": y, "window": me}),
             # the File menu is outside the dialog: a mouse click there reaches the editor
             ("ui.click", {"selector": FILE_MENU, "method": "mouse", "timeout": 10}),
         )
@@ -246,7 +250,8 @@ def test_held_keys_pointer_moves_and_element_clicks_are_checked_too(editor: Edit
         _close(editor, dialog)
     assert re.search("modal dialog 'Save As'.*would get the input.*holding shift", _error(held))
     assert "outputs" in released, released
-    assert re.search("is open over '.*letter.txt - Mousepad'.*moving the pointer", _error(moved))
+    assert moved["outputs"] == {"x": x, "y": y}, moved
+    assert re.search("is open over '.*letter.txt - Mousepad'.*moving the pointer", _error(hovered))
     message = _error(clicked)
     assert re.search(r"is open over '.*letter.txt - Mousepad'.*a click at .*File", message)
     assert Path(message.split("(screenshot: ")[1].rstrip(")")).is_file()
@@ -290,3 +295,163 @@ def test_the_window_check_opens_one_x_connection(editor: Editor, tmp_path: Path)
         subject = check_input_target(ctx, me, Evidence(), doing="a click", point=point)
     assert opened == 1
     assert subject is not None and subject.id == editor.window.id
+
+
+# -- keys without window: are held to the window the run last acted on ---------------------
+
+SAVE_CHANGES = "^Save Changes$"
+
+
+def _details(message: str) -> None:
+    """A refusal names the focused window and the expected one with title, class and pid."""
+    assert re.search(r"'Save Changes' \(id \d+, class mousepad/Mousepad, pid \d+", message), message
+    assert re.search(r"letter.txt - Mousepad' \(id \d+, class mousepad/Mousepad, pid \d+", message)
+    assert Path(message.split("(screenshot: ")[1].rstrip(")")).is_file(), message
+
+
+def test_keys_without_window_refuse_a_dialog_that_took_the_focus(editor: Editor) -> None:
+    """Mousepad's modal "Save Changes" comes up over the document the run was typing into:
+    typing and Enter without ``window:`` fail with evidence, the dialog gets nothing; a step
+    that says ``window: any`` goes ahead, and once the dialog is gone the document is the
+    run's window again."""
+    before = editor.document.read_text(encoding="utf-8")
+    me = {"window_id": editor.window.id}
+    try:
+        focused, typed, closing, dialog, enter, more, still, escape, after = _run(
+            editor,
+            ("window.focus", me),
+            ("keyboard.type", {"text": " P.S."}),
+            ("keyboard.hotkey", {"keys": ["ctrl", "w"]}),  # unsaved: mousepad asks
+            ("probe.window", {"title": SAVE_CHANGES}),
+            ("keyboard.press", {"key": "enter"}),  # would answer the dialog: "Save"
+            ("keyboard.type", {"text": "oops"}),
+            ("probe.window", {"title": SAVE_CHANGES}),
+            ("keyboard.press", {"key": "escape", "window": "any"}),  # cancels the close
+            ("keyboard.type", {"text": "!"}),  # the dialog went: back to the document
+        )
+    finally:
+        if editor.dialog() is not None or list_windows(SAVE_CHANGES, include_hidden=False):
+            editor.xdotool("key", "Escape")
+    assert all("outputs" in line for line in (focused, typed, closing, dialog)), (typed, closing)
+    message = _error(enter)
+    assert re.search(r"modal dialog 'Save Changes' .* has the focus, not '.*letter", message)
+    assert "pressing enter refused" in message and "window: any" in message, message
+    _details(message)
+    _details(_error(more))
+    assert still["outputs"]["ids"] == dialog["outputs"]["ids"], still  # type: ignore[index]
+    assert "outputs" in escape, escape
+    assert "outputs" in after, after
+    assert editor.document.read_text(encoding="utf-8") == before  # nothing was saved
+
+
+def test_keys_follow_a_dialog_the_run_waited_for(editor: Editor) -> None:
+    """Typing into the Save As dialog the run opened is fine once the run says it expects it:
+    through the postcondition of the step that opens it, or a window.wait."""
+    try:
+        by_expect = _run(
+            editor,
+            ("window.focus", {"window_id": editor.window.id}),
+            ("keyboard.hotkey", {"keys": ["ctrl", "shift", "s"],
+                                 "expect": {"window": {"title": "^Save As$"}}}),
+            ("keyboard.type", {"text": "copy.txt"}),
+            ("keyboard.press", {"key": "escape"}),
+        )  # fmt: skip
+        eventually(lambda: editor.dialog() is None, timeout=10, interval=0.05)
+        by_wait = _run(
+            editor,
+            ("window.focus", {"window_id": editor.window.id}),
+            ("keyboard.hotkey", {"keys": ["ctrl", "shift", "s"]}),
+            ("window.wait", {"title": "^Save As$"}),
+            ("keyboard.type", {"text": "copy.txt"}),
+            ("keyboard.press", {"key": "escape"}),
+        )
+        unannounced = _run(
+            editor,
+            ("window.focus", {"window_id": editor.window.id}),
+            ("keyboard.hotkey", {"keys": ["ctrl", "shift", "s"]}),
+            ("probe.window", {"title": "^Save As$"}),
+            ("keyboard.type", {"text": "copy.txt"}),
+        )
+    finally:
+        if editor.dialog() is not None:
+            _close(editor, editor.dialog())  # type: ignore[arg-type]
+    assert all("outputs" in line for line in by_expect + by_wait), by_expect + by_wait
+    assert re.search(r"modal dialog 'Save As' .* has the focus", _error(unannounced[-1]))
+
+
+def test_keys_without_window_refuse_another_app_that_took_the_focus(editor: Editor) -> None:
+    me = {"window_id": editor.window.id}
+    intruder = ["xmessage", "-name", "intruder", "-title", "Intruder", "I took the focus"]
+    spawned = None
+    try:
+        lines = _run(
+            editor,
+            ("window.focus", me),
+            ("keyboard.type", {"text": "x"}),
+            ("probe.spawn", {"argv": intruder, "title": "^Intruder$"}),
+            ("keyboard.type", {"text": "never"}),
+        )
+        spawned = lines[2]["outputs"]["pid"]  # type: ignore[index]
+    finally:
+        if spawned is not None:
+            subprocess.run(["kill", str(spawned)], check=False)
+    assert "outputs" in lines[1], lines[1]
+    message = _error(lines[3])
+    assert re.search(
+        r"'Intruder' \(id \d+, class intruder/Xmessage, pid \d+\) has the focus", message
+    )
+    assert "letter.txt - Mousepad' (id" in message, message
+
+
+COUNT_CONNECTIONS = """
+import json, sys
+from pathlib import Path
+from Xlib import display
+from automation.blocks.desktop.input import KeyboardType
+from automation.errors import DeskpilotError
+from automation.testing import run_block
+
+opened = closed = 0
+init, close = display.Display.__init__, display.Display.close
+
+def counting_init(self, *args, **kwargs):
+    global opened
+    opened += 1
+    init(self, *args, **kwargs)
+
+def counting_close(self):
+    global closed
+    closed += 1
+    close(self)
+
+display.Display.__init__, display.Display.close = counting_init, counting_close
+counts = []
+for inputs in json.loads(sys.argv[1]):
+    opened = closed = 0
+    try:
+        run_block(KeyboardType, inputs, workflow_dir=Path(sys.argv[2]))
+        outcome = "ok"
+    except DeskpilotError as exc:
+        outcome = str(exc)
+    counts.append([opened, closed, outcome])
+print(json.dumps(counts))
+"""
+
+
+def test_typing_uses_one_x_connection_and_closes_it_on_every_path(editor: Editor) -> None:
+    me = {"window_id": editor.window.id}
+    steps = [
+        {"text": "", "window": me, "method": "keys"},  # warms the imports up
+        {"text": "ok", "window": me, "method": "keys"},
+        {"text": "no", "window": {"title": "^no such window$"}},  # refused before typing
+    ]
+    _run(editor, ("window.focus", me))
+    done = subprocess.run(
+        [sys.executable, "-c", COUNT_CONNECTIONS, json.dumps(steps), str(editor.folder)],
+        cwd=ROOT, env={**editor.env, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    _, typed, refused = json.loads(done.stdout.splitlines()[-1])
+    assert typed == [1, 1, "ok"], typed
+    assert refused[:2] == [1, 1] and "no window matches" in refused[2], refused
