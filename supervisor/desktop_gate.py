@@ -137,6 +137,7 @@ class DesktopGate:
     def started(self, active: ActiveRun) -> None:
         """A run was just handed to its worker: a desktop run holds at once if the session
         became unusable between the dispatch and now."""
+        self.holding.pop(active.entry.run_id, None)  # a new worker has heard nothing yet
         reason = self.watch.reason()
         if reason is not None and DESKTOP in active.entry.resources:
             self._hold(active, reason)

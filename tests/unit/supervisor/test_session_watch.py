@@ -223,3 +223,8 @@ def test_a_desktop_run_handed_over_while_locked_holds_at_once() -> None:
     supervisor.active = {"d": run}
     gate.started(run)  # type: ignore[arg-type]
     assert run.worker.sent == [Hold(reason="locked", since=t0)]
+    # its worker died and the run went on on another one: that one is told again
+    again = FakeActive(run.entry)
+    supervisor.active = {"d": again}
+    gate.started(again)  # type: ignore[arg-type]
+    assert again.worker.sent == [Hold(reason="locked", since=t0)]
