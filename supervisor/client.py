@@ -319,6 +319,7 @@ class SupervisorClient:
         priority: int | None = None,
         deadline_seconds: float | None = None,
         pause_timeout: float | None = None,
+        on: str | None = None,
     ) -> Submitted:
         """Run a finished run again; ``from_node`` with ``node`` is "run from here".
 
@@ -342,6 +343,8 @@ class SupervisorClient:
             body["node"] = node
         if breakpoints:
             body["breakpoints"] = list(breakpoints)
+        if on is not None:
+            body["on"] = on
         return self._post(f"/runs/{_seg(run_id)}/rerun", Submitted, body)
 
     # -- the step debugger --------------------------------------------------------------------

@@ -32,6 +32,7 @@ carries them out; its parts, one per noun, share its state
 * ``core``: start, stop, dispatch and the hand-over of a run to a worker;
 * ``submitting``: new runs, batches, re-runs and cancels;
 * ``running``: workers' messages, ends, interruptions, deadlines, the debugger;
+* ``debugrelay``: debugger commands for runs other supervisors hold, and theirs;
 * ``evidence``: what is saved of a worker before it is killed;
 * ``reconcile``: runs the history holds that nothing here does (after a
   restart, or a refused write).
@@ -51,6 +52,7 @@ from automation.errors import DeskpilotError
 from supervisor.breaker_link import BreakerLink
 from supervisor.breaker_sync import Change
 from supervisor.debugging import cut_checkpoint
+from supervisor.debugrelay import DebugRelay
 from supervisor.dispatch import DESKTOP, plan_dispatch
 from supervisor.errors import IllegalTransition
 from supervisor.errors import SupervisorError as SupervisorError  # re-exported: older imports
@@ -60,13 +62,14 @@ from supervisor.protocol import DoneStep, Drain, Start, StepInFlight
 from supervisor.reconcile import Reconciling
 from supervisor.resume import interrupted_step
 from supervisor.running import Running
-from supervisor.runqueue import ActiveRun, QueuedRun
+from supervisor.runqueue import ActiveRun, QueuedRun, apply_options
 from supervisor.runqueue import resources_of as resources_of  # re-exported: older imports
 from supervisor.runtime import STORE_RETRY_SECONDS, SupervisorBase
 from supervisor.settlement import Settlement as Settlement  # re-exported: older imports
 from supervisor.settlement import settlement as settlement  # re-exported: older imports
 from supervisor.store.breaker_rows import BreakerRow
 from supervisor.store.errors import StoreError
+from supervisor.store.records import StepRecord
 from supervisor.submitting import Submitting
 from supervisor.workers import (
     ExitReason,
@@ -82,7 +85,14 @@ NOT_CLAIMED_RETRY = 1.0
 
 
 class Supervisor(
-    Running, Evidence, Submitting, Reconciling, FleetLink, BreakerLink, SupervisorBase
+    Running,
+    Evidence,
+    Submitting,
+    Reconciling,
+    DebugRelay,
+    FleetLink,
+    BreakerLink,
+    SupervisorBase,
 ):
     # -- lifecycle ------------------------------------------------------------------
     async def start(self) -> None:
@@ -99,6 +109,9 @@ class Supervisor(
         self._reconcile()
         self.accepting = True
         self._start_link()
+        self._link_tasks.append(
+            self._loop.create_task(self._serve_debug_requests(), name="debug-requests")
+        )
         self._ensure_spares()
         self._dispatch()
 
@@ -210,12 +223,11 @@ class Supervisor(
         """
         del self.queue[entry.run_id]
         self._starting[entry.run_id] = (entry, worker)
-        source = self._checkpoint_sources.get(entry.run_id, entry.run_id)
         loop = asyncio.get_running_loop()
-        written = loop.run_in_executor(self._store_lane, self._mark_running, entry, source, probe)
+        written = loop.run_in_executor(self._store_lane, self._mark_running, entry, probe)
         self._spawn_task(self._hand_over(entry, worker, written))
 
-    def _mark_running(self, entry: QueuedRun, source: str, probe: bool = False) -> Handover:
+    def _mark_running(self, entry: QueuedRun, probe: bool = False) -> Handover:
         """Store lane: claim the run (now ``running``, this supervisor's), then what it resumes from.
 
         The claim is a compare-and-set on ``queued`` in the store: of any
@@ -240,32 +252,31 @@ class Supervisor(
             found = self.store.get_run(entry.run_id)
             still = found is not None and found.status is RunStatus.QUEUED
             raise NotClaimed(still, None if found is None else self._local_time(found.not_before))
+        # Breakpoints set through any machine while it waited are in the row it claimed.
+        apply_options(entry, claimed[0].options)
         checkpoint: dict[str, Any] = {}
         attempts_used: dict[str, int] = {}
         interrupted: dict[str, Any] | None = None
         seq_after = entry.last_seq  # notes written while it waited (``desktop_gate``)
         if entry.resume:
-            checkpoint = {
-                str(step): {
-                    "node_id": rec.node_id,
-                    "emissions": rec.emissions or [],
-                    "vars_set": rec.vars_set or {},
-                }
-                for step, rec in self.store.checkpoint(source).items()
-            }
-            if source == entry.run_id:
-                # Its events number on after the earlier attempts' (and the notes about
-                # why they stopped), so the run's log stays one ordered, unique sequence.
-                seq_after = max(entry.last_seq, self.store.last_seq(entry.run_id))
-                records = self.store.steps(entry.run_id)
-                for record in records:
-                    if str(record.step) not in checkpoint:
-                        attempts_used[str(record.step)] = max(
-                            attempts_used.get(str(record.step), 0), record.attempt
-                        )
-                interrupted = interrupted_step(records, {int(s) for s in checkpoint})
-            if entry.debug.run_from is not None and source != entry.run_id:
-                checkpoint = cut_checkpoint(checkpoint, entry.debug.run_from)
+            source = entry.checkpoint_from
+            if source is not None:
+                # "Run from here" (or from the failed node): the earlier run's steps before
+                # the node, on every attempt, whichever machine runs it.
+                checkpoint = _as_checkpoint(self.store.checkpoint(source))
+                if entry.debug.run_from is not None:
+                    checkpoint = cut_checkpoint(checkpoint, entry.debug.run_from)
+            # Its events number on after the earlier attempts' (and the notes about
+            # why they stopped), so the run's log stays one ordered, unique sequence.
+            seq_after = max(entry.last_seq, self.store.last_seq(entry.run_id))
+            checkpoint.update(_as_checkpoint(self.store.checkpoint(entry.run_id)))
+            records = self.store.steps(entry.run_id)
+            for record in records:
+                if str(record.step) not in checkpoint:
+                    attempts_used[str(record.step)] = max(
+                        attempts_used.get(str(record.step), 0), record.attempt
+                    )
+            interrupted = interrupted_step(records, {int(s) for s in checkpoint})
         return Handover(checkpoint, attempts_used, seq_after, interrupted, breaker)
 
     async def _hand_over(
@@ -329,7 +340,6 @@ class Supervisor(
                 )
             )
             return
-        self._checkpoint_sources.pop(run_id, None)
         worker.move(WorkerState.BUSY)
         worker.run_id = run_id
         worker.last_seq = handover.seq_after  # a note on how this attempt ends numbers on from here
@@ -422,6 +432,18 @@ class NotClaimed(Exception):
         self.still_queued = still_queued
         #: When its restart delay ends, on the supervisor's clock (0 or None: not waiting).
         self.not_before = not_before
+
+
+def _as_checkpoint(steps: dict[int, StepRecord]) -> dict[str, Any]:
+    """Recorded steps as the worker's checkpoint: step -> what the step emitted and set."""
+    return {
+        str(step): {
+            "node_id": rec.node_id,
+            "emissions": rec.emissions or [],
+            "vars_set": rec.vars_set or {},
+        }
+        for step, rec in steps.items()
+    }
 
 
 @dataclass(frozen=True)

@@ -101,7 +101,11 @@ class Daemon:
         # announced by NOTIFY; on SQLite this supervisor is alone with its history.
         shared = self.paths.database_url.startswith("postgresql")
         membership = Membership.of_home(self.paths.data_dir, shared=shared)
-        watcher = QueueWatcher(self.paths.database_url, host=membership.host) if shared else None
+        watcher = (
+            QueueWatcher(self.paths.database_url, host=membership.host, supervisor_id=membership.id)
+            if shared
+            else None
+        )
         if watcher is not None:
             await watcher.start()
         supervisor = Supervisor(

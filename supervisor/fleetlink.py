@@ -265,7 +265,7 @@ class FleetLink(SupervisorBase):
             if entry is not None:
                 # Reaped, or interrupted elsewhere: it numbers its events on and replays
                 # what its earlier attempts finished.
-                entry.resume = record.resumes > 0
+                entry.resume = entry.resume or record.resumes > 0
                 entries.append(entry)
         return entries, {record.id for record in everything}
 

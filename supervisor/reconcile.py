@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from pathlib import Path
 
 from automation.engine.events import (
@@ -12,6 +13,7 @@ from automation.errors import DeskpilotError, WorkflowError
 from automation.loader import parse_workflow
 from supervisor.runqueue import (
     QueuedRun,
+    apply_options,
     resources_of,
     step_timeouts,
 )
@@ -146,8 +148,16 @@ class Reconciling(SupervisorBase):
             restarts=record.resumes,
             order=self._order,
             step_timeouts=dict(timeouts),
+            target_host=record.target_host,
         )
         entry.not_before = self._local_time(record.not_before)
+        # Breakpoints, time limit, "run from here": as submitted, on whichever machine.
+        apply_options(entry, record.options)
+        if entry.deadline_seconds is not None and record.started_at is not None:
+            # Its time limit counts from its first start, on any machine, less its pauses.
+            ran = (datetime.now(UTC) - record.started_at).total_seconds()
+            entry.first_started = self.clock() - max(0.0, ran)
+            entry.paused_seconds = self.store.paused_seconds(record.id)
         return entry
 
     def _parsed_version(self, record: RunRecord) -> ParsedVersion | None:
@@ -191,7 +201,7 @@ class Reconciling(SupervisorBase):
             )
             return None
         # Interrupted before (here or on another machine): its events number on.
-        entry.resume = entry.restarts > 0 or bool(self.store.checkpoint(run_id))
+        entry.resume = entry.resume or entry.restarts > 0 or bool(self.store.checkpoint(run_id))
         return entry
 
     def _requeue_from_store(

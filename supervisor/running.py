@@ -45,6 +45,7 @@ from supervisor.protocol import (
 from supervisor.runqueue import (
     ActiveRun,
     node_ids,
+    run_options,
 )
 from supervisor.runtime import SupervisorBase
 from supervisor.settlement import Settlement, describe_exit, run_deadline, settlement
@@ -298,6 +299,8 @@ class Running(SupervisorBase):
                 f"no node {', '.join(map(repr, unknown))} in workflow '{entry.workflow}'"
             )
         entry.debug = replace(entry.debug, breakpoints=tuple(dict.fromkeys(nodes)))
+        # Kept with the run too: a takeover, or the machine that claims it, pauses there.
+        self._spawn_task(self._in_store(self.store.set_run_options, run_id, run_options(entry)))
         if active is not None:
             await active.worker.send(SetBreakpoints(nodes=entry.debug.breakpoints))
         return entry.debug.breakpoints

@@ -49,6 +49,8 @@ class QueuedRun:
     paused_seconds: float = 0.0
     #: The machine that must run it (``route``); None: any machine sharing the database.
     target_host: str | None = None
+    #: A re-run from a node (or from the failed node) replays this run's finished steps.
+    checkpoint_from: str | None = None
 
     def time_left(self, now: float) -> float | None:
         if self.deadline_seconds is None:
@@ -135,6 +137,48 @@ def route(on: str | None, *, desktop: bool, here: str) -> str | None:
     return here if desktop else None
 
 
+def run_options(entry: QueuedRun) -> dict[str, Any] | None:
+    """What the history keeps of how ``entry`` runs, so any supervisor can claim it.
+
+    Node ids, seconds and a run id: never a value.  "Run from here" reuses
+    the outputs the earlier run recorded, which the history holds already
+    (masked of secrets, like all of it); only that run's id is kept here.
+    """
+    debug = entry.debug
+    options: dict[str, Any] = {}
+    if debug.breakpoints:
+        options["breakpoints"] = list(debug.breakpoints)
+    if debug.pause_timeout is not None:
+        options["pause_timeout"] = debug.pause_timeout
+    if debug.run_from is not None:
+        options["run_from"] = debug.run_from
+    if entry.deadline_seconds is not None:
+        options["deadline_seconds"] = entry.deadline_seconds
+    if entry.checkpoint_from is not None:
+        options["checkpoint_from"] = entry.checkpoint_from
+    return options or None
+
+
+def apply_options(entry: QueuedRun, options: dict[str, Any] | None) -> None:
+    """Give ``entry`` the options its run was stored with (``run_options``)."""
+    options = options or {}
+    timeout = options.get("pause_timeout")
+    try:
+        entry.debug = DebugOptions(
+            breakpoints=tuple(str(node) for node in options.get("breakpoints") or ()),
+            pause_timeout=None if timeout is None else float(timeout),
+            run_from=None if options.get("run_from") is None else str(options["run_from"]),
+        )
+    except (TypeError, ValueError) as exc:  # written by a newer or damaged supervisor
+        logger.warning("run %s: ignoring its stored debugger options: %s", entry.run_id, exc)
+    deadline = options.get("deadline_seconds")
+    entry.deadline_seconds = float(deadline) if isinstance(deadline, int | float) else None
+    source = options.get("checkpoint_from")
+    entry.checkpoint_from = str(source) if source else None
+    if entry.checkpoint_from is not None:
+        entry.resume = True
+
+
 def queued_row(entry: QueuedRun, version: VersionRef) -> QueuedRow:
     """The history's row for a run about to be queued (``HistoryStore.create_runs``)."""
     return QueuedRow(
@@ -146,4 +190,5 @@ def queued_row(entry: QueuedRun, version: VersionRef) -> QueuedRow:
         entry.inputs,
         target_host=entry.target_host,
         needs_desktop="desktop" in entry.resources,
+        options=run_options(entry),
     )

@@ -111,8 +111,6 @@ class SupervisorBase:
         self.on_renewed: list[Callable[[], None]] = []
         #: Called with a workflow name when its breaker opens or closes.
         self.on_breaker: list[Callable[[str, BreakerState], None]] = []
-        #: Where a re-run from a failed node takes its finished steps from.
-        self._checkpoint_sources: dict[str, str] = {}
         #: Runs whose end is waiting to be committed: run id -> (workflow, status).
         self._finishing: dict[str, tuple[str, RunStatus]] = {}
         self.accepting = False

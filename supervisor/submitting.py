@@ -36,6 +36,7 @@ from supervisor.runqueue import (
     queued_row,
     resources_of,
     route,
+    run_options,
     step_timeouts,
     version_key,
 )
@@ -55,13 +56,15 @@ class RerunChanges:
 
     ``inputs`` and ``text_inputs`` (written as text, read by each input's declared
     type) replace those inputs only; ``priority`` replaces the earlier run's;
-    ``deadline_seconds`` sets the new run's time limit.
+    ``deadline_seconds`` sets the new run's time limit; ``on`` names the machine.
     """
 
     inputs: dict[str, Any] = field(default_factory=dict)
     text_inputs: dict[str, str] = field(default_factory=dict)
     priority: int | None = None
     deadline_seconds: float | None = None
+    #: The machine that must run it (``runqueue.route``); None: as a submit would route it.
+    on: str | None = None
 
 
 class Submitting(SupervisorBase):
@@ -100,18 +103,14 @@ class Submitting(SupervisorBase):
         if entry.target_host not in (None, self.membership.host):
             self._check_host(entry.target_host)
         if self._behind is not None:
-            if checkpoint_from is not None:
-                self._checkpoint_sources[entry.run_id] = checkpoint_from
             self._behind.append((entry, loaded))
             return entry.run_id
         if self._batch is not None:
-            if checkpoint_from is not None:
-                self._checkpoint_sources[entry.run_id] = checkpoint_from
             version = self._version_of(loaded)
             self._batch.append((queued_row(entry, version), entry))
             return entry.run_id
         self._remember_version(loaded, self._write_new_run(loaded, entry, self._known(loaded)))
-        return self._accepted(entry, checkpoint_from)
+        return self._accepted(entry)
 
     async def submit_off_loop(
         self,
@@ -142,7 +141,7 @@ class Submitting(SupervisorBase):
         self._remember_version(loaded, version)
         if not self.accepting:
             raise SupervisorError("the supervisor is shutting down; try again when it is back")
-        return self._accepted(entry, checkpoint_from)
+        return self._accepted(entry)
 
     def _new_entry(
         self,
@@ -177,6 +176,7 @@ class Submitting(SupervisorBase):
         )
         if checkpoint_from is not None:
             entry.resume = True
+            entry.checkpoint_from = checkpoint_from
         return entry
 
     def _write_new_run(
@@ -194,31 +194,22 @@ class Submitting(SupervisorBase):
             version=version,
             target_host=entry.target_host,
             needs_desktop=DESKTOP in entry.resources,
+            options=run_options(entry),
         )
         return version
 
-    def _accepted(self, entry: QueuedRun, checkpoint_from: str | None) -> str:
-        if checkpoint_from is not None:
-            self._checkpoint_sources[entry.run_id] = checkpoint_from
+    def _accepted(self, entry: QueuedRun) -> str:
         self._enqueue(entry)
         self._dispatch()
         return entry.run_id
 
     def _routed(self, entry: QueuedRun, on: str | None) -> str | None:
-        """Where ``entry`` must run (``runqueue.route``); a run only this one can take stays here."""
-        here = self.membership.host
-        target = route(on, desktop=DESKTOP in entry.resources, here=here)
-        local_only = (
-            entry.debug != DebugOptions() or entry.deadline_seconds is not None or entry.resume
-        )
-        if local_only and target != here:
-            if on is not None:
-                raise SupervisorError(
-                    f"a run with breakpoints, a time limit or a re-run from a node runs on the "
-                    f"machine it was submitted to ({here}), not on {on!r}; submit it there"
-                )
-            target = here  # what makes it special is kept in this supervisor's memory only
-        return target
+        """Where ``entry`` must run (``runqueue.route``).
+
+        Breakpoints, a time limit and "run from here" are stored with the run
+        (``runqueue.run_options``), so such runs go wherever the route allows.
+        """
+        return route(on, desktop=DESKTOP in entry.resources, here=self.membership.host)
 
     def _check_host(self, host: str) -> None:
         """Refuse a run routed to a machine no supervisor of this database ever ran on."""
@@ -325,14 +316,11 @@ class Submitting(SupervisorBase):
         written: asyncio.Future[tuple[list[VersionRef], set[str]]],
     ) -> None:
         if written.cancelled() or written.exception() is not None:
-            for entry, _ in pending:
-                self._checkpoint_sources.pop(entry.run_id, None)
             return  # the caller reports it (see ``BehindBatch.written``)
         versions, lost = written.result()
         for (entry, loaded), version in zip(pending, versions, strict=True):
             self._remember_version(loaded, version)
             if entry.run_id in lost:
-                self._checkpoint_sources.pop(entry.run_id, None)
                 continue  # another supervisor ran this schedule fire
             self._enqueue(entry)
         if pending:
@@ -454,6 +442,7 @@ class Submitting(SupervisorBase):
             "checkpoint_from": run_id if mode in ("failed_node", "from_node") else None,
             "debug": debug,
             "deadline_seconds": changes.deadline_seconds,
+            "on": changes.on,
         }
 
     def cancel(self, run_id: str) -> bool:

@@ -299,6 +299,12 @@ class RerunRequest(Request):
         description="seconds a pause waits for a command before the run continues without "
         "breakpoints; default: the supervisor's setting (600)",
     )
+    on: str | None = Field(
+        None,
+        min_length=1,
+        max_length=255,
+        description="the machine that must run it, as in a submit; by default as in a submit",
+    )
 
 
 class CancelResult(Answer):

@@ -292,6 +292,7 @@ async def rerun_run(parts: Parts, run_id: str, body: RerunRequest | None = None)
             text_inputs=dict(body.text_inputs),
             priority=body.priority,
             deadline_seconds=body.deadline_seconds,
+            on=body.on,
         ),
     )
     return Submitted(run_id=new_id, workflow=record.workflow_name)

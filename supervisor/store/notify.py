@@ -14,6 +14,11 @@ While the listening connection is down the watcher reconnects with a
 growing delay, and wakes its waiter on each reconnect (notifications sent
 meanwhile are lost).  On SQLite there is no NOTIFY: ``wait()`` is a poll, and
 ``poke()`` lets the supervisor's own submissions wake it at once.
+
+Given a ``supervisor_id`` it also listens on ``deskpilot_debug``, where the
+store announces debugger requests asked through another machine's API for a
+run this supervisor holds (``supervisor.debugrelay``); ``wait_debug()`` waits
+for those.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ import logging
 from typing import Any
 
 from sqlalchemy.engine import URL, make_url
+
+from supervisor.store.debug_requests import DEBUG_CHANNEL
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +60,7 @@ class QueueWatcher:
         *,
         host: str | None = None,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
+        supervisor_id: str | None = None,
     ) -> None:
         if poll_interval <= 0:
             raise ValueError(f"poll_interval must be positive, got {poll_interval}")
@@ -60,6 +68,9 @@ class QueueWatcher:
         self.host = host
         self.poll_interval = poll_interval
         self._wake = asyncio.Event()
+        #: Also listens for debugger requests for this supervisor (``DEBUG_CHANNEL``).
+        self.supervisor_id = supervisor_id
+        self._debug_wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._connection: Any = None
         self._closed = False
@@ -96,6 +107,15 @@ class QueueWatcher:
         self._wake.clear()
         return True
 
+    async def wait_debug(self, timeout: float) -> bool:
+        """Until a debugger request for this supervisor may be waiting, or ``timeout``."""
+        try:
+            await asyncio.wait_for(self._debug_wake.wait(), timeout)
+        except TimeoutError:
+            return False
+        self._debug_wake.clear()
+        return True
+
     async def close(self) -> None:
         self._closed = True
         task, self._task = self._task, None
@@ -122,11 +142,18 @@ class QueueWatcher:
                     libpq_conninfo(self.url), autocommit=True, connect_timeout=10
                 )
                 await self._connection.execute(f"LISTEN {CHANNEL}")
+                if self.supervisor_id is not None:
+                    await self._connection.execute(f"LISTEN {DEBUG_CHANNEL}")
                 self.listening = True
                 delay = _RECONNECT_FIRST
                 ready.set()
                 self._wake.set()  # what was queued while not listening is unannounced
+                self._debug_wake.set()
                 async for notify in self._connection.notifies():
+                    if notify.channel == DEBUG_CHANNEL:
+                        if notify.payload == self.supervisor_id:
+                            self._debug_wake.set()
+                        continue
                     if self.host is None or notify.payload in ("", self.host):
                         self.notified += 1
                         self._wake.set()
@@ -147,5 +174,6 @@ class QueueWatcher:
             if self._closed:
                 return
             self._wake.set()
+            self._debug_wake.set()
             await asyncio.sleep(delay)
             delay = min(delay * 2, _RECONNECT_MAX)

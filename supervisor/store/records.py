@@ -56,6 +56,8 @@ class RunRecord:
     cancel_requested_at: datetime | None = None
     #: A queued run waiting out its restart delay: no supervisor claims it before then.
     not_before: datetime | None = None
+    #: Breakpoints, pause timeout, time limit, "run from here" (``runqueue.run_options``).
+    options: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -180,6 +182,7 @@ def run_record(row: Row[Any]) -> RunRecord:
         needs_desktop=bool(row.needs_desktop),
         cancel_requested_at=row.cancel_requested_at,
         not_before=row.not_before,
+        options=row.options,
     )
 
 

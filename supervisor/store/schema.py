@@ -107,6 +107,9 @@ runs = Table(
     Column("desktop_claim", String(255)),
     # A run waiting out its restart delay: no claim takes it before then (any supervisor).
     Column("not_before", UTCDateTime),
+    # What the submit asked for beyond inputs (``runqueue.run_options``): breakpoints, pause
+    # timeout, time limit, the run and node a re-run from a node starts from.  No values.
+    Column("options", JSONText),
     Index(None, "workflow_name", "started_at"),
     Index(None, "status"),
     Index(None, "queued_at", "id"),
@@ -238,6 +241,25 @@ supervisors = Table(
     Column("started_at", UTCDateTime, nullable=False),
     Column("heartbeat_at", UTCDateTime, nullable=False),
     Column("stopped_at", UTCDateTime),
+)
+
+#: A debugger command asked for through one machine's API for a run another supervisor holds
+#: (``supervisor.store.debug_requests``); its owner answers in the row.
+debug_requests = Table(
+    "debug_requests",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    # The supervisor holding the run when it was asked: the one that answers.
+    Column("supervisor_id", String(32), nullable=False),
+    Column("kind", String(16), nullable=False),
+    # Cleared once answered: edited values stay no longer than it takes to hand them over.
+    Column("payload", JSONText),
+    Column("requested_at", UTCDateTime, nullable=False),
+    Column("answered_at", UTCDateTime),
+    # Why the owner refused it; None when it was carried out.
+    Column("outcome", Text),
+    Index(None, "supervisor_id"),
 )
 
 fires = Table(

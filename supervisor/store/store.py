@@ -50,6 +50,7 @@ from supervisor.store.artifacts import insert_artifact
 from supervisor.store.breaker_rows import BreakerMethods
 from supervisor.store.chain_fires import ChainFireMethods, add_chain_fire
 from supervisor.store.claims import insert_or_ignore
+from supervisor.store.debug_requests import DebugRequestMethods
 from supervisor.store.details import RunDetails
 from supervisor.store.engine import (
     DEFAULT_BUSY_TIMEOUT,
@@ -103,6 +104,8 @@ class QueuedRow:
     #: The machine that must run it (None: any); see ``HistoryStore.claim_queued``.
     target_host: str | None = None
     needs_desktop: bool = False
+    #: Breakpoints, time limit, "run from here" (``supervisor.runqueue.run_options``).
+    options: dict[str, Any] | None = None
 
 
 def content_hash(content: str) -> str:
@@ -114,7 +117,7 @@ def _is_environmental(error: sa_exc.DBAPIError) -> bool:
     return isinstance(error, sa_exc.OperationalError) or type(error) is sa_exc.DatabaseError
 
 
-class HistoryStore(FleetMethods, BreakerMethods, ChainFireMethods, RunDetails):
+class HistoryStore(FleetMethods, BreakerMethods, ChainFireMethods, DebugRequestMethods, RunDetails):
     """Run history on any SQLAlchemy engine; ``open(url)`` also migrates the database."""
 
     def __init__(
@@ -412,11 +415,14 @@ class HistoryStore(FleetMethods, BreakerMethods, ChainFireMethods, RunDetails):
         at: datetime | None = None,
         target_host: str | None = None,
         needs_desktop: bool = False,
+        options: dict[str, Any] | None = None,
     ) -> RunRecord:
         """Record a run before a worker starts it (the queue's view of it).
 
         ``target_host`` routes it to one machine, ``needs_desktop`` makes it
-        wait for that machine's desktop (see ``claim_queued``).
+        wait for that machine's desktop (see ``claim_queued``); ``options``
+        are how whichever supervisor claims it runs it (breakpoints, time
+        limit, "run from here").
         """
         at = at or self.clock.now()
         status = RunStatus(status)
@@ -444,6 +450,7 @@ class HistoryStore(FleetMethods, BreakerMethods, ChainFireMethods, RunDetails):
                     finished_at=at if status.terminal else None,
                     target_host=target_host,
                     needs_desktop=needs_desktop,
+                    options=options or None,
                 )
             )
             return self._run_row(connection, run_id)
@@ -477,6 +484,7 @@ class HistoryStore(FleetMethods, BreakerMethods, ChainFireMethods, RunDetails):
                 "finished_at": None,
                 "target_host": row.target_host,
                 "needs_desktop": row.needs_desktop,
+                "options": row.options or None,
             }
             for index, row in enumerate(queued)
         ]
@@ -484,7 +492,9 @@ class HistoryStore(FleetMethods, BreakerMethods, ChainFireMethods, RunDetails):
             lost = insert_runs_once(connection, rows, self.fired_by, at)
         if lost:
             logger.info(
-                "%d fire(s) (schedule slots, chained runs) already run by another supervisor: %s", len(lost), lost
+                "%d fire(s) (schedule slots, chained runs) already run by another supervisor: %s",
+                len(lost),
+                lost,
             )
         return lost
 

@@ -26,6 +26,7 @@ from automation.engine.events import LogEmitted, RunStatus
 from automation.loader import parse_workflow
 from supervisor.config import SupervisorConfig
 from supervisor.core import Supervisor
+from supervisor.debugging import DebugOptions
 from supervisor.errors import SupervisorError
 from supervisor.membership import Membership
 from supervisor.paths import DeskpilotPaths, sqlite_url
@@ -292,8 +293,41 @@ def test_a_run_for_a_machine_nobody_runs_on_is_refused(tmp_path: Path) -> None:
             loaded = a.load(workflow(tmp_path, TINY))
             with pytest.raises(SupervisorError, match=r"no supervisor on a machine named 'm9'.*m1"):
                 await a.submit_off_loop(loaded, on="m9")
-            with pytest.raises(SupervisorError, match="breakpoints, a time limit"):
-                await a.submit_off_loop(loaded, on="m9", deadline_seconds=5)
+
+    asyncio.run(scenario())
+
+
+def test_breakpoints_a_time_limit_and_run_from_here_go_with_the_run(tmp_path: Path) -> None:
+    """Kept in the run's row, they reach the machine that claims it, not only the submitter's."""
+    db = tmp_path / "shared.db"
+    there = FakeLauncher(succeed)
+
+    async def scenario() -> None:
+        async with (
+            member(db, tmp_path / "a", "a", "m1", FakeLauncher()) as a,
+            member(db, tmp_path / "b", "b", "m2", there) as b,
+        ):
+            loaded = a.load(workflow(tmp_path, TINY))
+            first = await a.submit_off_loop(loaded, on="m2")
+            await until(lambda: status(b, first) is RunStatus.SUCCEEDED)
+            debug = DebugOptions(breakpoints=("only",), pause_timeout=7.0)
+            run_id = await a.submit_off_loop(loaded, on="m2", deadline_seconds=30, debug=debug)
+            again = await a.submit_off_loop(
+                loaded,
+                on="m2",
+                checkpoint_from=first,
+                debug=DebugOptions(run_from="only"),
+            )
+            await until(lambda: status(b, run_id) is RunStatus.SUCCEEDED)
+            await until(lambda: status(b, again) is RunStatus.SUCCEEDED)
+            starts = {str(m["run_id"]): m for m in there.starts()}
+            assert starts[run_id]["breakpoints"] == ["only"]
+            assert starts[run_id]["pause_timeout"] == 7.0
+            assert 0 < starts[run_id]["deadline_seconds"] <= 30
+            assert b.store.get_run(again).options == {  # type: ignore[union-attr]
+                "run_from": "only",
+                "checkpoint_from": first,
+            }
 
     asyncio.run(scenario())
 

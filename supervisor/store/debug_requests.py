@@ -1,0 +1,232 @@
+"""The store's side of the step debugger across machines: requests, pauses, run options.
+
+A run paused on machine B may be answered through machine A's API (or the
+window connected to A).  A writes a request row for the supervisor holding
+the run (``request_debug``); on PostgreSQL the same transaction sends
+``NOTIFY deskpilot_debug`` with that supervisor's id, so B hears of it at
+once (``supervisor.store.notify``), and polls while it holds a paused run
+in case a notification was lost.  B carries it out and answers in the row
+(``answer_debug_request``: when, and why not if it refused), clearing the
+payload; A reads the answer and deletes the row.  Nothing is forwarded over
+the network between supervisors: the database they share already is the
+channel, and a machine's API stays on its own machine.
+
+What a paused run waits with is already in the history: the engine's
+``node_paused`` event (masked of secrets by the worker, like every event)
+and ``node_resumed`` when the pause ends.  ``run_pause`` reads the latest of
+them for the run's current claim, so every machine's API shows the pause.
+
+``HistoryStore`` takes these methods from ``DebugRequestMethods``; they use
+its ``_write``/``_read`` transactions and its clock.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, delete, func, insert, select, update
+
+from automation.clock import Clock
+from automation.engine.events import RunStatus
+from supervisor.store.errors import RunNotFound, StoreError
+from supervisor.store.records import EventRecord
+from supervisor.store.schema import debug_requests, events, runs
+
+#: PostgreSQL channel announcing a debugger request; the payload is the supervisor id it is for.
+DEBUG_CHANNEL = "deskpilot_debug"
+#: Kinds of request: a command to a paused run, or a new set of breakpoints.
+COMMAND = "command"
+BREAKPOINTS = "breakpoints"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DebugRequestRecord:
+    id: int
+    run_id: str
+    supervisor_id: str
+    kind: str
+    payload: dict[str, Any] | None
+    requested_at: datetime
+    answered_at: datetime | None = None
+    #: Why the owner refused it; None when it was carried out (or not answered yet).
+    outcome: str | None = None
+
+
+class NotHeldElsewhere(StoreError):
+    """The run is not running under any supervisor: there is nobody to ask."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(f"run {run_id} is not running on any machine; there is nobody to ask")
+        self.run_id = run_id
+
+
+def _record(row: Any) -> DebugRequestRecord:
+    return DebugRequestRecord(
+        id=row.id,
+        run_id=row.run_id,
+        supervisor_id=row.supervisor_id,
+        kind=row.kind,
+        payload=row.payload,
+        requested_at=row.requested_at,
+        answered_at=row.answered_at,
+        outcome=row.outcome,
+    )
+
+
+class DebugRequestMethods:
+    """Debugger requests between supervisors, pauses and run options (mixed into HistoryStore)."""
+
+    clock: Clock
+
+    def _write(self) -> AbstractContextManager[Connection]:  # pragma: no cover - HistoryStore's
+        raise NotImplementedError
+
+    def _read(self) -> AbstractContextManager[Connection]:  # pragma: no cover - HistoryStore's
+        raise NotImplementedError
+
+    # -- requests ---------------------------------------------------------------------------
+    def request_debug(self, run_id: str, kind: str, payload: dict[str, Any]) -> DebugRequestRecord:
+        """Ask the supervisor running ``run_id`` to carry out ``payload``; the request row.
+
+        Raises ``NotHeldElsewhere`` when the run is not running under a
+        claim (queued, ended, or run by a supervisor that claims nothing).
+        """
+        at = self.clock.now()
+        with self._write() as connection:
+            row = connection.execute(
+                select(runs.c.status, runs.c.claimed_by).where(runs.c.id == run_id)
+            ).first()
+            if row is None:
+                raise RunNotFound(run_id)
+            if row.status != RunStatus.RUNNING.value or row.claimed_by is None:
+                raise NotHeldElsewhere(run_id)
+            request_id = connection.execute(
+                insert(debug_requests)
+                .values(
+                    run_id=run_id,
+                    supervisor_id=row.claimed_by,
+                    kind=kind,
+                    payload=payload,
+                    requested_at=at,
+                )
+                .returning(debug_requests.c.id)
+            ).scalar_one()
+            if connection.dialect.name == "postgresql":
+                # Delivered when this transaction commits, with the row already visible.
+                connection.execute(select(func.pg_notify(DEBUG_CHANNEL, row.claimed_by)))
+        return DebugRequestRecord(
+            id=int(request_id),
+            run_id=run_id,
+            supervisor_id=str(row.claimed_by),
+            kind=kind,
+            payload=payload,
+            requested_at=at,
+        )
+
+    def pending_debug_requests(self, supervisor_id: str) -> list[DebugRequestRecord]:
+        """Requests for ``supervisor_id`` not answered yet, oldest first."""
+        with self._read() as connection:
+            rows = connection.execute(
+                select(debug_requests)
+                .where(
+                    debug_requests.c.supervisor_id == supervisor_id,
+                    debug_requests.c.answered_at.is_(None),
+                )
+                .order_by(debug_requests.c.id)
+            ).all()
+        return [_record(row) for row in rows]
+
+    def answer_debug_request(self, request_id: int, outcome: str | None = None) -> None:
+        """Mark a request carried out (``outcome`` None) or refused (why); its payload goes."""
+        with self._write() as connection:
+            connection.execute(
+                update(debug_requests)
+                .where(debug_requests.c.id == request_id, debug_requests.c.answered_at.is_(None))
+                .values(answered_at=self.clock.now(), outcome=outcome, payload=None)
+            )
+
+    def debug_request(self, request_id: int) -> DebugRequestRecord | None:
+        with self._read() as connection:
+            row = connection.execute(
+                select(debug_requests).where(debug_requests.c.id == request_id)
+            ).first()
+        return None if row is None else _record(row)
+
+    def withdraw_debug_request(self, request_id: int) -> bool:
+        """Delete a request nobody answered yet; False if it was answered meanwhile."""
+        with self._write() as connection:
+            gone = connection.execute(
+                delete(debug_requests).where(
+                    debug_requests.c.id == request_id, debug_requests.c.answered_at.is_(None)
+                )
+            ).rowcount
+        return gone == 1
+
+    def forget_debug_request(self, request_id: int) -> None:
+        """Delete a request whose answer has been read."""
+        with self._write() as connection:
+            connection.execute(delete(debug_requests).where(debug_requests.c.id == request_id))
+
+    # -- what a run is run with, and its pause ---------------------------------------------
+    def set_run_options(self, run_id: str, options: dict[str, Any] | None) -> None:
+        """Replace a run's options (new breakpoints), so a takeover runs it with them."""
+        with self._write() as connection:
+            connection.execute(
+                update(runs).where(runs.c.id == run_id).values(options=options or None)
+            )
+
+    def run_pause(self, run_id: str) -> EventRecord | None:
+        """The ``node_paused`` event the run waits at now; None if it is not paused.
+
+        The latest pause or resume of the run, if it is a pause made under
+        the run's current claim: a pause of an attempt that was killed (and
+        taken over) is over, though no ``node_resumed`` says so.
+        """
+        with self._read() as connection:
+            run = connection.execute(
+                select(runs.c.status, runs.c.claimed_at).where(runs.c.id == run_id)
+            ).first()
+            if run is None or run.status != RunStatus.RUNNING.value:
+                return None
+            row = connection.execute(
+                select(events)
+                .where(
+                    events.c.run_id == run_id, events.c.kind.in_(("node_paused", "node_resumed"))
+                )
+                .order_by(events.c.seq.desc(), events.c.id.desc())
+                .limit(1)
+            ).first()
+        if row is None or row.kind != "node_paused":
+            return None
+        if run.claimed_at is not None and row.at < run.claimed_at:
+            return None
+        return EventRecord(
+            id=row.id,
+            run_id=row.run_id,
+            seq=row.seq,
+            kind=row.kind,
+            at=row.at,
+            node_id=row.node_id,
+            step=row.step,
+            level=row.level,
+            message=row.message,
+            data=row.data,
+        )
+
+    def paused_seconds(self, run_id: str) -> float:
+        """Seconds the run spent paused by the debugger, over every attempt: not on its clock."""
+        with self._read() as connection:
+            rows = connection.execute(
+                select(events.c.data).where(
+                    events.c.run_id == run_id, events.c.kind == "node_resumed"
+                )
+            ).all()
+        total = 0.0
+        for (data,) in rows:
+            waited = (data or {}).get("waited")
+            if isinstance(waited, int | float):
+                total += float(waited)
+        return total

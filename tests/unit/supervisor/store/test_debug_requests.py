@@ -1,0 +1,122 @@
+"""Debugger requests between supervisors, a run's pause read from history, its stored options.
+
+Every test runs on SQLite and on the suite's PostgreSQL (``store_factory``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from automation.clock import FakeClock
+from automation.engine.events import NodePaused, NodeResumed, RunStatus
+from supervisor.store import HistoryStore
+from supervisor.store.debug_requests import COMMAND, NotHeldElsewhere
+from supervisor.store.notify import QueueWatcher
+from supervisor.store.store import QueuedRow
+from tests.helpers.storage import StoreFactory
+
+START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def store(store_factory: StoreFactory) -> HistoryStore:
+    return store_factory(clock=FakeClock(start=START))
+
+
+def running(store: HistoryStore, claimant: str = "b" * 32, **options: object) -> str:
+    version = store.save_workflow_version("stepped", None, "nodes: []\n")
+    run_id = uuid.uuid4().hex
+    store.create_runs([QueuedRow(run_id, "stepped", version, options=dict(options) or None)])
+    assert store.claim_queued(claimant, run_ids=(run_id,), lease_seconds=60)
+    return run_id
+
+
+def test_a_request_reaches_the_runs_supervisor_and_comes_back_answered(
+    store: HistoryStore,
+) -> None:
+    run_id = running(store)
+    asked = store.request_debug(run_id, COMMAND, {"action": "continue", "inputs": {"v": 1}})
+    assert asked.supervisor_id == "b" * 32
+    assert store.pending_debug_requests("a" * 32) == []
+    (pending,) = store.pending_debug_requests("b" * 32)
+    assert pending.payload == {"action": "continue", "inputs": {"v": 1}}
+
+    store.answer_debug_request(pending.id, "run is not paused")
+    answer = store.debug_request(asked.id)
+    assert answer is not None and answer.answered_at is not None
+    assert (answer.outcome, answer.payload) == ("run is not paused", None)  # values do not stay
+    assert store.pending_debug_requests("b" * 32) == []
+    assert not store.withdraw_debug_request(asked.id)  # answered: not withdrawn
+    store.forget_debug_request(asked.id)
+    assert store.debug_request(asked.id) is None
+
+
+def test_nobody_is_asked_about_a_run_that_is_not_running(store: HistoryStore) -> None:
+    version = store.save_workflow_version("stepped", None, "nodes: []\n")
+    run_id = uuid.uuid4().hex
+    store.create_runs([QueuedRow(run_id, "stepped", version)])
+    with pytest.raises(NotHeldElsewhere, match="not running on any machine"):
+        store.request_debug(run_id, COMMAND, {})
+    unanswered = store.request_debug(running(store), COMMAND, {})
+    assert store.withdraw_debug_request(unanswered.id)
+
+
+def test_the_pause_is_the_latest_of_the_current_claim(store: HistoryStore) -> None:
+    run_id = running(store, breakpoints=["second"], deadline_seconds=30)
+    record = store.get_run(run_id)
+    assert record is not None
+    assert record.options == {"breakpoints": ["second"], "deadline_seconds": 30}
+    assert store.run_pause(run_id) is None
+    at = START + timedelta(seconds=1)
+    paused = NodePaused(
+        run_id=run_id,
+        seq=1,
+        at=at,
+        node_id="second",
+        step=2,
+        reason="breakpoint",
+        pins={"value": "***"},
+        timeout=600,
+    )
+    store.record([paused])
+    found = store.run_pause(run_id)
+    assert found is not None and (found.node_id, found.step) == ("second", 2)
+    assert (found.data or {})["pins"] == {"value": "***"}
+    resumed = NodeResumed(
+        run_id=run_id, seq=2, at=at, node_id="second", step=2, action="step", waited=4.5
+    )
+    store.record([resumed])
+    assert store.run_pause(run_id) is None
+    assert store.paused_seconds(run_id) == 4.5
+
+    store.set_run_options(run_id, {"breakpoints": ["first"]})
+    assert store.get_run(run_id).options == {"breakpoints": ["first"]}  # type: ignore[union-attr]
+    store.set_run_status(run_id, RunStatus.SUCCEEDED)
+    assert store.run_pause(run_id) is None
+
+
+def test_a_request_is_announced_to_its_supervisor(store: HistoryStore) -> None:
+    if store.engine.url.get_backend_name() != "postgresql":
+        pytest.skip("NOTIFY is PostgreSQL's; on SQLite the owner polls")
+    run_id = running(store)
+
+    async def scenario() -> None:
+        watcher = QueueWatcher(store.engine.url, supervisor_id="b" * 32, poll_interval=30)
+        other = QueueWatcher(store.engine.url, supervisor_id="c" * 32, poll_interval=30)
+        await watcher.start()
+        await other.start()
+        try:
+            await watcher.wait_debug(0.01)  # the wake-up every (re)connect gives
+            await other.wait_debug(0.01)
+            await asyncio.to_thread(store.request_debug, run_id, COMMAND, {})
+            assert await watcher.wait_debug(10)
+            assert not await other.wait_debug(0.3)  # another supervisor's request
+        finally:
+            await watcher.close()
+            await other.close()
+
+    asyncio.run(scenario())
