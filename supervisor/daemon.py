@@ -72,6 +72,10 @@ class Daemon:
         self._stop.set()
 
     async def serve(self, ready: Callable[[DaemonParts], None] | None = None) -> None:
+        if self.api:
+            from supervisor.api.listen import network_listen
+
+            network_listen(os.environ)  # a bad or unsafe API address stops it before it starts
         self.paths.ensure()
         self.lock.acquire()
         clear_stopped(self.paths.state_dir)  # running again, however it was started
@@ -152,8 +156,10 @@ class Daemon:
 
                 server, server_task = await start_api_server(parts)
                 endpoint = locate(self.paths.state_dir)
-                if endpoint is not None:
-                    await supervisor.announce(str(endpoint))
+                # Other machines are told the address they can reach, when there is one.
+                advertised = server.advertised_url or (None if endpoint is None else str(endpoint))
+                if advertised is not None:
+                    await supervisor.announce(advertised)
             logger.info("supervisor ready (pid %s, home %s)", os.getpid(), self.paths.data_dir)
             if notifier is not None:
                 notifier.notify("READY=1", f"MAINPID={os.getpid()}", "STATUS=serving")

@@ -29,9 +29,10 @@ MAX_BODY_BYTES = 8 * 1024 * 1024
 DESCRIPTION = """\
 Control and observe the Deskpilot supervisor.
 
-Served on a Unix domain socket only. Every route needs
-`Authorization: Bearer <token>` (the contents of the `api-token` file in
-Deskpilot's config folder), except `POST /webhooks/{name}`, which takes the
+Served on a Unix domain socket, and on TCP where `DESKPILOT_API_LISTEN` asks
+for it. Every route needs `Authorization: Bearer <token>` (the contents of
+the `api-token` file in Deskpilot's config folder, or `DESKPILOT_API_TOKEN`
+where it is set), except `POST /webhooks/{name}`, which takes the
 webhook trigger's own secret in `X-Deskpilot-Secret`.
 
 Errors are JSON objects with an `error` message; workflow validation errors
@@ -39,8 +40,13 @@ add `issues`, request validation errors add `detail`.
 """
 
 
-def create_app(parts: DaemonParts, *, token: str | None = None) -> FastAPI:
-    """The API over ``parts``; the token defaults to the one in the config folder."""
+def create_app(
+    parts: DaemonParts, *, token: str | None = None, remote_token: str | None = None
+) -> FastAPI:
+    """The API over ``parts``; the token defaults to the one in the config folder.
+
+    ``remote_token`` (``DESKPILOT_API_TOKEN``, see ``listen``) is accepted too.
+    """
     metrics = Metrics(parts)
 
     @asynccontextmanager
@@ -77,5 +83,6 @@ def create_app(parts: DaemonParts, *, token: str | None = None) -> FastAPI:
     app.include_router(routes_triggers.router)
     app.include_router(routes_triggers.webhooks)
     secret = token if token is not None else ensure_token(token_path(parts.paths.config_dir))
-    app.add_middleware(BearerGate, token=secret)
+    also = (remote_token,) if remote_token else ()
+    app.add_middleware(BearerGate, token=secret, also=also)
     return app

@@ -40,17 +40,25 @@ class BearerGate:
     """
 
     def __init__(
-        self, app: ASGIApp, *, token: str, exempt: Callable[[Scope], bool] = is_webhook
+        self,
+        app: ASGIApp,
+        *,
+        token: str,
+        exempt: Callable[[Scope], bool] = is_webhook,
+        also: tuple[str, ...] = (),
     ) -> None:
         self.app = app
         self.token = token
+        #: Other tokens accepted (``DESKPILOT_API_TOKEN`` for remote clients: ``listen``).
+        self.also = also
         self.exempt = exempt
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket") or self.exempt(scope):
             await self.app(scope, receive, send)
             return
-        if token_matches(Headers(scope=scope).get("authorization"), self.token):
+        header = Headers(scope=scope).get("authorization")
+        if any(token_matches(header, token) for token in (self.token, *self.also)):
             await self.app(scope, receive, send)
             return
         if scope["type"] == "websocket":

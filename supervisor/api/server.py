@@ -6,6 +6,8 @@ permissions; its folder (the state folder) is 0700 besides.  A socket left by
 a supervisor that died is removed; one that still answers is someone else's
 and is left alone.  Where Unix sockets are not the choice (see ``endpoint``)
 it listens on 127.0.0.1 and advertises the port in ``api.port`` instead.
+``DESKPILOT_API_LISTEN`` adds a TCP listener other machines can reach
+(``supervisor.api.listen``), behind the same bearer gate.
 
 uvicorn runs as a task on the supervisor's loop, with our logging and without
 its signal handlers: the daemon owns SIGTERM and stops the API last, so
@@ -34,6 +36,7 @@ from supervisor.api.endpoint import (
     remove_port_file_if_ours,
     write_port_file,
 )
+from supervisor.api.listen import bind_network, network_listen
 from supervisor.api.tokenfile import ensure_token, socket_path, token_path
 from supervisor.errors import SupervisorError
 from supervisor.parts import DaemonParts
@@ -50,6 +53,8 @@ class ApiServer(uvicorn.Server):
         self._exit = asyncio.Event()
         super().__init__(config)
         self.closing = closing
+        #: Where other machines reach this API (``listen``); None: this machine only.
+        self.advertised_url: str | None = None
 
     @property
     def should_exit(self) -> bool:
@@ -159,7 +164,7 @@ def bind_loopback(port_file: Path) -> socket.socket:
 
 async def start_api_server(
     parts: DaemonParts, transport: Transport | None = None
-) -> tuple[uvicorn.Server, asyncio.Task[None]]:
+) -> tuple[ApiServer, asyncio.Task[None]]:
     """Serve the API where ``transport`` says (default: ``DESKPILOT_API_TRANSPORT`` or the
     platform's choice); returns once it accepts connections."""
     token = ensure_token(token_path(parts.paths.config_dir))
@@ -176,7 +181,17 @@ async def start_api_server(
         _remove_stale(path)  # so clients, which try the socket first, find the port
         sock = bind_loopback(port_file)
         where = f"{LOOPBACK}:{sock.getsockname()[1]} (advertised in {port_file})"
-    app = create_app(parts, token=token)
+    listen = network_listen(os.environ)  # refused here, before anything is bound
+    sockets = [sock]
+    if listen is not None:
+        try:
+            sockets.append(bind_network(listen))
+        except BaseException:
+            sock.close()
+            if inode is not None:
+                _unlink_if_ours(path, inode)
+            raise
+    app = create_app(parts, token=token, remote_token=None if listen is None else listen.token)
     config = uvicorn.Config(
         app,
         log_config=None,
@@ -190,12 +205,17 @@ async def start_api_server(
         timeout_graceful_shutdown=3,
     )
     server = ApiServer(config, closing=app.state.closing)
+    if listen is not None:
+        bound = sockets[1].getsockname()[1]
+        server.advertised_url = listen.advertised(bound)
+        where += f", and on {listen.host}:{bound} (advertised as {server.advertised_url})"
 
     async def serve() -> None:
         try:
-            await server.serve(sockets=[sock])
+            await server.serve(sockets=sockets)
         finally:
-            sock.close()
+            for each in sockets:
+                each.close()
             if inode is not None:
                 _unlink_if_ours(path, inode)
             else:

@@ -25,10 +25,18 @@ class FleetDaemons:
     url: str
     homes: dict[str, Path] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen[str]] = field(default_factory=dict)
+    #: Extra environment of each supervisor (``prepare``'s ``env``).
+    envs: dict[str, dict[str, str]] = field(default_factory=dict)
 
-    def prepare(self, host: str, workflows: dict[str, str] | None = None) -> Path:
+    def prepare(
+        self,
+        host: str,
+        workflows: dict[str, str] | None = None,
+        env: dict[str, str] | None = None,
+    ) -> Path:
         home = short_home("dpf-")
         self.homes[host] = home
+        self.envs[host] = dict(env or {})
         (home / "workflows").mkdir()
         for name, text in (workflows or {}).items():
             (home / "workflows" / f"{name}.yaml").write_text(text)
@@ -43,6 +51,7 @@ class FleetDaemons:
                 "DESKPILOT_DATABASE_URL": self.url,
                 "DESKPILOT_HOST": host,
                 "SHELL": "/bin/sh",
+                **self.envs.get(host, {}),
             }
             with (home / "stderr.txt").open("w") as errors:  # the child keeps its own copy
                 self.processes[host] = subprocess.Popen(

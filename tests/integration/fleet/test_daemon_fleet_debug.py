@@ -9,11 +9,16 @@ that holds the paused run through the store.  The kill comes last.
 
 from __future__ import annotations
 
+import os
+import shutil
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from automation.engine.events import RunStatus
@@ -21,11 +26,13 @@ from supervisor.api.models import DebugState
 from supervisor.client import SupervisorClient
 from supervisor.paths import DeskpilotPaths
 from supervisor.store import HistoryStore
+from tests.helpers.daemon import CLI_BOOT, short_home
 from tests.helpers.fleet import waited_for
 from tests.helpers.fleet_daemons import FleetDaemons
 from tests.helpers.postgres import PostgresServer
 
 A, B = "dr-a", "dr-b"
+TOKEN = "fleet-token-" + "x" * 32
 TAKEOVER_LIMIT = 15.0
 
 TWO_STEPS = """\
@@ -63,8 +70,11 @@ def fleet_url(postgres_server: PostgresServer) -> str:
 def fleet(fleet_url: str) -> Iterator[FleetDaemons]:
     daemons = FleetDaemons(fleet_url)
     try:
-        for host in (A, B):
-            daemons.prepare(host)
+        daemons.prepare(A)
+        # B also listens on TCP, as a machine reachable from others would.
+        daemons.prepare(
+            B, env={"DESKPILOT_API_LISTEN": "127.0.0.1:0", "DESKPILOT_API_TOKEN": TOKEN}
+        )
         daemons.start_all()
         yield daemons
     finally:
@@ -160,6 +170,45 @@ def test_run_from_here_on_another_machine_reuses_the_recorded_outputs(
     assert claimant(fleet, store, again) == B
     assert [step.node_id for step in store.steps(again)] == ["second"]  # "first" was reused
     assert "node_replayed" in [event.kind for event in store.events(again)]
+
+
+def test_machines_show_the_advertised_address_which_needs_the_token(fleet: FleetDaemons) -> None:
+    with client(fleet, A) as api:
+        machines = {m.host: m for m in api.machines()}
+    url = machines[B].api_url
+    assert url is not None and url.startswith("http://127.0.0.1:"), url
+    assert machines[A].api_url == str(fleet.homes[A] / "state" / "api.sock")  # this machine only
+    with httpx.Client(base_url=url, timeout=10) as http:
+        assert http.get("/health").status_code == 401
+        answer = http.get("/machines", headers={"Authorization": f"Bearer {TOKEN}"})
+        assert answer.status_code == 200
+        assert {m["host"] for m in answer.json()} >= {A, B}
+
+
+def test_a_bind_beyond_this_machine_without_a_token_is_refused(fleet: FleetDaemons) -> None:
+    home = short_home("dpf-")
+    try:
+        env = {
+            **os.environ,
+            "DESKPILOT_HOME": str(home),
+            "DESKPILOT_DATABASE_URL": fleet.url,
+            "DESKPILOT_HOST": "dr-open",
+            "DESKPILOT_API_LISTEN": "0.0.0.0:0",
+            "SHELL": "/bin/sh",
+        }
+        env.pop("DESKPILOT_API_TOKEN", None)
+        done = subprocess.run(
+            [sys.executable, "-c", CLI_BOOT, "supervisor", "start", "--foreground"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+    assert done.returncode != 0
+    said = done.stdout + done.stderr
+    assert "no DESKPILOT_API_TOKEN is set" in said, said[-2000:]
 
 
 def test_a_takeover_after_a_kill_keeps_the_breakpoints_and_time_limit(

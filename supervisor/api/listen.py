@@ -1,0 +1,151 @@
+"""Serving the API beyond this machine: where to listen, what to advertise, which token.
+
+By default the API answers on this machine only (``endpoint``), and the
+``supervisors`` table shows that local address, which no other machine can
+use.  A fleet member that should be reachable from elsewhere (the window on
+another desktop, a monitoring script) also listens on TCP:
+
+* ``DESKPILOT_API_LISTEN=HOST:PORT`` binds the address (``0.0.0.0:8750``
+  for every interface, ``127.0.0.1:8750`` for this machine only; port 0
+  lets the kernel choose);
+* ``DESKPILOT_API_URL`` is the address other machines are told
+  (``https://robot-2.example.com:8750`` behind a TLS proxy); by default
+  ``http://HOST:PORT`` with this machine's name for a wildcard bind;
+* ``DESKPILOT_API_TOKEN`` is the bearer token remote clients send (at least
+  32 characters; the same on every machine makes one token for the fleet).
+  The local ``api-token`` file's token is accepted too.
+
+Every route on that listener sits behind the same bearer gate as the local
+socket (``auth.BearerGate``).  A bind beyond loopback without
+``DESKPILOT_API_TOKEN`` is refused: the file token is made for this user on
+this machine, and serving it to the network by surprise is not a default
+anyone chose.  The API speaks plain HTTP; put a TLS proxy in front of it on
+a network you do not trust, and advertise the proxy's URL.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from supervisor.errors import SupervisorError
+
+LISTEN_VARIABLE = "DESKPILOT_API_LISTEN"
+URL_VARIABLE = "DESKPILOT_API_URL"
+TOKEN_VARIABLE = "DESKPILOT_API_TOKEN"
+MIN_TOKEN_LENGTH = 32
+_WILDCARDS = {"", "0.0.0.0", "::", "*"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class NetworkListen:
+    """A TCP listener for the API, as the environment asks for it."""
+
+    host: str
+    port: int
+    #: The advertised URL if given; None: made from the bound address (``advertised``).
+    url: str | None
+    #: The token remote clients send; None only for a loopback bind.
+    token: str | None
+
+    @property
+    def loopback(self) -> bool:
+        return is_loopback(self.host)
+
+    def advertised(self, bound_port: int) -> str:
+        """The URL other machines are told, once the port is known."""
+        if self.url is not None:
+            return self.url
+        host = socket.gethostname() if self.host in _WILDCARDS else self.host
+        if ":" in host:  # an IPv6 literal
+            host = f"[{host}]"
+        return f"http://{host}:{bound_port}"
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name: it may resolve to anything
+
+
+def network_listen(environ: Mapping[str, str]) -> NetworkListen | None:
+    """The TCP listener ``DESKPILOT_API_LISTEN`` asks for; None: this machine only.
+
+    Bad values, and a bind beyond loopback without a token, raise
+    ``SupervisorError`` naming the variable and what to do.
+    """
+    value = environ.get(LISTEN_VARIABLE, "").strip()
+    url = environ.get(URL_VARIABLE, "").strip() or None
+    token = environ.get(TOKEN_VARIABLE, "").strip() or None
+    if not value:
+        if url is not None:
+            raise SupervisorError(
+                f"{URL_VARIABLE} is set, but {LISTEN_VARIABLE} is not: the API answers on this "
+                f"machine only, so there is nothing to advertise; set {LISTEN_VARIABLE}=HOST:PORT "
+                "too (e.g. 0.0.0.0:8750), or unset it"
+            )
+        return None
+    host, port = _host_port(value)
+    if url is not None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise SupervisorError(
+                f"{URL_VARIABLE} is {url!r}; give an http:// or https:// URL with a host name, "
+                "as other machines reach this one"
+            )
+    if token is not None and len(token) < MIN_TOKEN_LENGTH:
+        raise SupervisorError(
+            f"{TOKEN_VARIABLE} has {len(token)} characters; use at least {MIN_TOKEN_LENGTH} "
+            "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+        )
+    if token is None and not is_loopback(host):
+        raise SupervisorError(
+            f"{LISTEN_VARIABLE}={value} would serve the API beyond this machine, but no "
+            f"{TOKEN_VARIABLE} is set: the API refuses to listen there without a token for "
+            f"remote clients.  Set {TOKEN_VARIABLE} (at least {MIN_TOKEN_LENGTH} characters, "
+            "e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))'), the same on "
+            f"every machine that should reach it, or listen on 127.0.0.1"
+        )
+    return NetworkListen(host=host, port=port, url=url, token=token)
+
+
+def _host_port(value: str) -> tuple[str, int]:
+    if value.startswith("["):  # [::1]:8750
+        host, _, rest = value[1:].partition("]")
+        port_text = rest[1:] if rest.startswith(":") else ""
+    else:
+        host, _, port_text = value.rpartition(":")
+    try:
+        port = int(port_text)
+    except ValueError:
+        port = -1
+    if not 0 <= port < 65536 or (not host and not value.startswith(":")):
+        raise SupervisorError(
+            f"{LISTEN_VARIABLE} is {value!r}; write HOST:PORT, e.g. 0.0.0.0:8750, "
+            "127.0.0.1:8750 or [::]:8750 (port 0: any free port)"
+        )
+    return host, port
+
+
+def bind_network(listen: NetworkListen) -> socket.socket:
+    """A listening TCP socket at the address ``listen`` names."""
+    family = socket.AF_INET6 if ":" in listen.host else socket.AF_INET
+    host = "" if listen.host == "*" else listen.host
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, listen.port))
+        sock.listen(128)
+        sock.setblocking(False)
+    except OSError as exc:
+        sock.close()
+        raise SupervisorError(
+            f"cannot listen on {listen.host}:{listen.port} ({LISTEN_VARIABLE}): {exc.strerror or exc}"
+        ) from None
+    return sock

@@ -1,0 +1,51 @@
+"""Where the API listens beyond this machine: the variables read, and what is refused."""
+
+from __future__ import annotations
+
+import pytest
+
+from supervisor.api.listen import network_listen
+from supervisor.errors import SupervisorError
+
+TOKEN = "t" * 32
+
+
+def test_without_a_listen_address_the_api_stays_on_this_machine() -> None:
+    assert network_listen({}) is None
+    with pytest.raises(SupervisorError, match="DESKPILOT_API_LISTEN is not"):
+        network_listen({"DESKPILOT_API_URL": "http://robot-2:8750"})
+
+
+def test_a_bind_beyond_loopback_needs_a_token() -> None:
+    with pytest.raises(SupervisorError, match=r"0\.0\.0\.0:8750 would serve.*DESKPILOT_API_TOKEN"):
+        network_listen({"DESKPILOT_API_LISTEN": "0.0.0.0:8750"})
+    with pytest.raises(SupervisorError, match="at least 32"):
+        network_listen({"DESKPILOT_API_LISTEN": "0.0.0.0:8750", "DESKPILOT_API_TOKEN": "short"})
+    listen = network_listen({"DESKPILOT_API_LISTEN": "0.0.0.0:8750", "DESKPILOT_API_TOKEN": TOKEN})
+    assert listen is not None and listen.token == TOKEN and not listen.loopback
+    assert listen.advertised(8750).endswith(":8750")
+
+
+def test_loopback_needs_no_token_and_the_url_can_be_given() -> None:
+    listen = network_listen({"DESKPILOT_API_LISTEN": "127.0.0.1:0"})
+    assert listen is not None and listen.loopback and listen.token is None
+    assert listen.advertised(41234) == "http://127.0.0.1:41234"
+    given = network_listen(
+        {
+            "DESKPILOT_API_LISTEN": "[::1]:8750",
+            "DESKPILOT_API_URL": "https://robot-2.example.com",
+        }
+    )
+    assert given is not None and given.host == "::1"
+    assert given.advertised(8750) == "https://robot-2.example.com"
+
+
+@pytest.mark.parametrize("value", ["8750", "host:", "host:99999", "host:port"])
+def test_a_bad_address_names_the_variable_and_the_form(value: str) -> None:
+    with pytest.raises(SupervisorError, match="DESKPILOT_API_LISTEN.*HOST:PORT"):
+        network_listen({"DESKPILOT_API_LISTEN": value})
+
+
+def test_an_advertised_url_must_be_http() -> None:
+    with pytest.raises(SupervisorError, match="http:// or https://"):
+        network_listen({"DESKPILOT_API_LISTEN": "127.0.0.1:1", "DESKPILOT_API_URL": "robot-2"})
