@@ -9,12 +9,18 @@ tests run several "machines" on one box by giving each its own.
 
 from __future__ import annotations
 
+import enum
 import os
 import re
 import socket
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from supervisor.store.records import SupervisorRecord
 
 HOST_VARIABLE = "DESKPILOT_HOST"
 ID_FILE = "supervisor-id"
@@ -57,3 +63,69 @@ def supervisor_id(data_dir: Path) -> str:
             handle.write(new + "\n")
         return new
     raise OSError(f"cannot make a supervisor id in {path}")
+
+
+# -- how a machine is doing, from its heartbeat (``GET /machines``) ------------------------
+
+#: A heartbeat older than this is late, for a supervisor that registered no lease nor renewal
+#: period (a lone supervisor on SQLite renews every 10 s).
+LATE_AFTER = 30.0
+#: A heartbeat older than this (at the least) means the machine is gone.
+GONE_AFTER = 60.0
+
+
+class MachineState(enum.StrEnum):
+    ALIVE = "alive"
+    LATE = "late"
+    GONE = "gone"
+
+
+def _seconds(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        return None
+    return float(value)
+
+
+def late_after(record: SupervisorRecord) -> float:
+    """How long the supervisor may be silent and still be alive, from what it registered."""
+    resources = record.resources or {}
+    lease = _seconds(resources.get("lease_seconds"))
+    if lease is not None:
+        return lease
+    renew = _seconds(resources.get("renew_every"))
+    return 3 * renew if renew is not None else LATE_AFTER
+
+
+def machine_state(
+    record: SupervisorRecord,
+    now: datetime,
+    *,
+    late: float | None = None,
+    gone: float | None = None,
+) -> MachineState:
+    """Alive, late or gone, from the heartbeat's age at ``now`` and a clean stop."""
+    if record.stopped_at is not None:
+        return MachineState.GONE
+    late = late_after(record) if late is None else late
+    gone = max(GONE_AFTER, 4 * late) if gone is None else gone
+    age = (now - record.heartbeat_at).total_seconds()
+    if age <= late:
+        return MachineState.ALIVE
+    if age <= gone:
+        return MachineState.LATE
+    return MachineState.GONE
+
+
+def waiting_for(host: str, supervisors: Sequence[SupervisorRecord], now: datetime) -> str | None:
+    """Why a run queued for machine ``host`` is not taken, or None if a supervisor there is alive."""
+    there = [record for record in supervisors if record.host == host]
+    if any(machine_state(record, now) is MachineState.ALIVE for record in there):
+        return None
+    if not there:
+        return f"no supervisor on machine '{host}' has joined this database; it runs once one does"
+    last = max(record.heartbeat_at for record in there)
+    silent = max(0.0, (now - last).total_seconds())
+    return (
+        f"no supervisor on machine '{host}' is alive (last heartbeat {silent:.0f} s ago); "
+        f"it runs once one starts there ('deskpilot machines {host}')"
+    )

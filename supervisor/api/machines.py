@@ -3,7 +3,7 @@
 Any supervisor's API answers for the whole fleet: the ``supervisors`` table
 and the ``runs`` table are shared, so the list is the same whichever machine
 is asked.  A machine's state is a pure function of its last heartbeat, its
-clean stop and the time now (``machine_state``):
+clean stop and the time now (``supervisor.machine.machine_state``):
 
 - ``alive``: heard from within its lease (the ``lease_seconds`` it registered
   with; without a lease, three of its renewals, ``renew_every``; without
@@ -17,65 +17,14 @@ clean stop and the time now (``machine_state``):
 from __future__ import annotations
 
 import asyncio
-import enum
 from datetime import datetime
-from typing import Any
 
 from fastapi import APIRouter
 
 from supervisor.api.deps import BEARER, Parts
 from supervisor.api.models import ErrorBody, MachineInfo
-from supervisor.machine import supervisor_id
+from supervisor.machine import machine_state, supervisor_id
 from supervisor.parts import DaemonParts
-from supervisor.store.records import SupervisorRecord
-
-#: A heartbeat older than this is late, for a supervisor that registered no lease nor renewal
-#: period (a lone supervisor on SQLite renews every 10 s).
-LATE_AFTER = 30.0
-#: A heartbeat older than this (at the least) means the machine is gone.
-GONE_AFTER = 60.0
-
-
-class MachineState(enum.StrEnum):
-    ALIVE = "alive"
-    LATE = "late"
-    GONE = "gone"
-
-
-def _seconds(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        return None
-    return float(value)
-
-
-def late_after(record: SupervisorRecord) -> float:
-    """How long the supervisor may be silent and still be alive, from what it registered."""
-    resources = record.resources or {}
-    lease = _seconds(resources.get("lease_seconds"))
-    if lease is not None:
-        return lease
-    renew = _seconds(resources.get("renew_every"))
-    return 3 * renew if renew is not None else LATE_AFTER
-
-
-def machine_state(
-    record: SupervisorRecord,
-    now: datetime,
-    *,
-    late: float | None = None,
-    gone: float | None = None,
-) -> MachineState:
-    """Alive, late or gone, from the heartbeat's age at ``now`` and a clean stop."""
-    if record.stopped_at is not None:
-        return MachineState.GONE
-    late = late_after(record) if late is None else late
-    gone = max(GONE_AFTER, 4 * late) if gone is None else gone
-    age = (now - record.heartbeat_at).total_seconds()
-    if age <= late:
-        return MachineState.ALIVE
-    if age <= gone:
-        return MachineState.LATE
-    return MachineState.GONE
 
 
 def machine_infos(parts: DaemonParts, now: datetime) -> list[MachineInfo]:
@@ -83,6 +32,7 @@ def machine_infos(parts: DaemonParts, now: datetime) -> list[MachineInfo]:
     store = parts.store
     records = store.list_supervisors()
     running = store.running_by_claimant()
+    queued = store.queued_by_host()
     me = supervisor_id(parts.paths.data_dir)
     return [
         MachineInfo(
@@ -94,6 +44,7 @@ def machine_infos(parts: DaemonParts, now: datetime) -> list[MachineInfo]:
             started_at=record.started_at,
             stopped_at=record.stopped_at,
             running=running.get(record.id, 0),
+            queued=queued.get(record.host, 0),
             version=record.version,
             api_url=record.api_url,
             pid=record.pid,

@@ -34,9 +34,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from automation.engine.events import RunStatus
-from supervisor.api.machines import MachineState, machine_state
 from supervisor.breaker import BreakerState
-from supervisor.machine import machine_host
+from supervisor.machine import MachineState, machine_host, machine_state
 from supervisor.workers import WorkerState
 
 if TYPE_CHECKING:

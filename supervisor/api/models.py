@@ -116,6 +116,7 @@ class MachineInfo(Answer):
     started_at: datetime
     stopped_at: datetime | None = None
     running: int = Field(description="runs it executes now")
+    queued: int = Field(0, description="queued runs that wait for its machine (routed to its host)")
     version: str | None = None
     api_url: str | None = Field(None, description="where its API answers, if it said")
     pid: int | None = None

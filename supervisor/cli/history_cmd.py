@@ -166,12 +166,19 @@ def runs_show(run_id: str, as_json: bool) -> None:
         steps = store.steps(record.id)
         events = store.events(record.id, limit=None)
         artifacts = store.artifacts(record.id)
+        waiting = None
+        if record.status is RunStatus.QUEUED and record.target_host is not None:
+            from supervisor.machine import waiting_for
+
+            waiting = waiting_for(record.target_host, store.list_supervisors(), store.clock.now())
     finally:
         store.close()
     output.line(f"run {record.id}  {record.workflow_name}  {record.status}")
     output.line(
         f"  trigger {record.trigger}; queued {_when(record.queued_at)}; started {_when(record.started_at)}; took {_duration(record.duration)}"
     )
+    if record.target_host is not None:
+        output.line(f"  machine: {record.target_host}" + (f"; waiting: {waiting}" if waiting else ""))
     if record.inputs:
         output.line(f"  inputs: {record.inputs}")
     if record.error:

@@ -74,10 +74,19 @@ def machines_cmd(machine: str | None, as_json: bool) -> None:
                 m.state,
                 age(m.heartbeat_age_seconds),
                 m.running,
+                m.queued,
                 m.version or "",
                 m.api_url or "",
             )
             for m in machines
         ],
-        ["id", "host", "state", "heartbeat", "running", "version", "api"],
+        ["id", "host", "state", "heartbeat", "running", "queued", "version", "api"],
     )
+    for host in sorted({m.host for m in machines}):
+        there = [m for m in machines if m.host == host]
+        waiting = there[0].queued
+        if waiting and not any(m.state == "alive" for m in there):
+            output.line(
+                f"{waiting} queued run{'s' if waiting != 1 else ''} wait for {host}, "
+                "where no supervisor is alive: they run once one starts there"
+            )

@@ -274,6 +274,16 @@ class FleetMethods:
             ).all()
         return {str(claimant): int(count) for claimant, count in rows}
 
+    def queued_by_host(self) -> dict[str, int]:
+        """How many queued runs wait for each machine (runs routed to a host)."""
+        with self._read() as connection:
+            rows = connection.execute(
+                select(runs.c.target_host, func.count())
+                .where(runs.c.status == RunStatus.QUEUED.value, runs.c.target_host.is_not(None))
+                .group_by(runs.c.target_host)
+            ).all()
+        return {str(host): int(count) for host, count in rows}
+
     def oldest_queued(self) -> dict[str | None, datetime]:
         """When the oldest queued run was queued, by target host (None: any machine).
 

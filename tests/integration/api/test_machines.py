@@ -10,7 +10,10 @@ stopped) is on the list at once.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -23,7 +26,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from supervisor.api.models import MachineInfo
 from supervisor.machine import machine_host, supervisor_id
 from supervisor.paths import sqlite_url
-from tests.helpers.daemon import RunningDaemon, short_home, write_workflow
+from tests.helpers.daemon import CLI_BOOT, RunningDaemon, short_home, write_workflow
 
 OTHERS = {"desk-late": 20, "desk-gone": 300, "desk-stopped": 1}
 
@@ -143,7 +146,19 @@ def test_the_machines_command_prints_a_table_and_json(
     table = deskpilot_cli(home, "machines")
     assert table.returncode == 0, table.stderr
     lines = table.stdout.splitlines()
-    assert lines[0].split() == ["id", "host", "state", "heartbeat", "running", "version", "api"]
+    assert lines[0].split() == [
+        "id",
+        "host",
+        "state",
+        "heartbeat",
+        "running",
+        "queued",
+        "version",
+        "api",
+    ]
+    # a run queued for a machine where no supervisor is alive says so
+    assert "1 queued run wait for desk-gone, where no supervisor is alive" in table.stdout
+    assert "wait for desk-late" not in table.stdout  # nothing queued there
     late = next(line for line in lines if "desk-late" in line)
     # piped: one unwrapped line per machine, the id as a 12-character prefix
     assert late.split()[:3] == [fleet.ids["desk-late"][:12], "desk-late", "late"]
@@ -155,6 +170,7 @@ def test_the_machines_command_prints_a_table_and_json(
     data = {m["host"]: m for m in json.loads(as_json.stdout)}
     assert data["desk-late"]["id"] == fleet.ids["desk-late"]
     assert data["desk-late"]["running"] == 1
+    assert (data["desk-gone"]["queued"], data["desk-late"]["queued"]) == (1, 0)
 
     one = deskpilot_cli(home, "machines", fleet.ids["desk-gone"][:6], "--json")
     assert [m["host"] for m in json.loads(one.stdout)] == ["desk-gone"]
@@ -163,3 +179,23 @@ def test_the_machines_command_prints_a_table_and_json(
     unknown = deskpilot_cli(home, "machines", "no-such-desk")
     assert unknown.returncode == 1
     assert "no machine named 'no-such-desk'" in unknown.stderr
+
+
+def test_runs_show_says_a_queued_run_waits_for_a_machine_nobody_runs_on(fleet: Fleet) -> None:
+    env = {
+        **os.environ,
+        "DESKPILOT_HOME": str(fleet.first.home),
+        "DESKPILOT_DATABASE_URL": fleet.first.paths.database_url,
+    }
+    shown = subprocess.run(
+        [sys.executable, "-c", CLI_BOOT, "runs", "show", fleet.waiting_run],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "machine: desk-gone; waiting: no supervisor on machine 'desk-gone' is alive" in (
+        shown.stdout
+    )

@@ -7,8 +7,8 @@ from typing import Any, cast
 
 import pytest
 
-from supervisor.api.machines import MachineState, machine_state
 from supervisor.api.metrics import Metrics
+from supervisor.machine import MachineState, machine_state, waiting_for
 from supervisor.store.records import SupervisorRecord
 
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
@@ -102,3 +102,24 @@ def test_run_endings_are_counted_by_machine_workflow_and_status() -> None:
     assert ended("nightly", "cancelled") == 1
     assert ended("nightly", "failed") == 1
     assert metrics._workflows == {}
+
+
+def test_a_run_queued_for_a_machine_says_why_it_waits() -> None:
+    now = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
+    lease = {"lease_seconds": 8.0}
+
+    def joined(host: str, silent: float) -> SupervisorRecord:
+        return SupervisorRecord(
+            id=host * 4,
+            host=host,
+            started_at=now - timedelta(hours=1),
+            heartbeat_at=now - timedelta(seconds=silent),
+            resources=lease,
+        )
+
+    fleet = [joined("pc-a", 1), joined("pc-c", 300), joined("pc-c", 400)]
+    assert waiting_for("pc-a", fleet, now) is None
+    gone = waiting_for("pc-c", fleet, now)
+    assert gone is not None and "'pc-c' is alive (last heartbeat 300 s ago)" in gone
+    never = waiting_for("pc-x", fleet, now)
+    assert never is not None and "has joined this database" in never
