@@ -1,4 +1,10 @@
-"""Real supervisors on one PostgreSQL fire a chain left behind by a dead supervisor, once.
+"""Real supervisors on one PostgreSQL share breakers and chains, as one machine would.
+
+``deskpilot supervisor start --foreground`` processes, each with its own
+home and ``DESKPILOT_HOST``, on one database (``tests.helpers.fleet_daemons``).
+
+A breaker opened by failures on any of them holds on all, and a reset
+through one machine's API lets the others go.
 
 A supervisor SIGKILLed between recording a run's end and submitting the
 runs its ``after`` triggers start leaves exactly this in the history: the
@@ -13,13 +19,18 @@ start and race for it: the chained workflow runs, once.
 
 from __future__ import annotations
 
+import time
+import uuid
 from collections.abc import Iterator
 
 import pytest
 
 from automation.engine.events import RunStatus
+from supervisor.client import SupervisorClient
+from supervisor.paths import DeskpilotPaths
 from supervisor.store import HistoryStore
 from supervisor.store.chain_fires import chained_run_id
+from supervisor.store.store import QueuedRow
 from tests.helpers.fleet import waited_for
 from tests.helpers.fleet_daemons import FleetDaemons
 from tests.helpers.storage import RunEvents
@@ -38,6 +49,14 @@ nodes:
 triggers:
   - {type: after, workflow: first}
 """
+BROKEN = """\
+deskpilot: 1
+name: broken
+nodes:
+  boom: {block: control.fail, with: {message: on purpose}}
+"""
+#: The default breaker: open at 5 failures, for 300 s (longer than this test).
+THRESHOLD = 5
 
 
 @pytest.fixture
@@ -77,4 +96,46 @@ def test_a_chain_left_by_a_killed_supervisor_fires_once_on_the_others(
         assert [run.id for run in runs] == [chained_run_id(upstream.run_id, "second:0")]
         assert runs[0].trigger == f"after:first:{upstream.run_id}"
     finally:
+        store.close()
+
+
+def queue(store: HistoryStore, count: int) -> list[str]:
+    version = store.save_workflow_version("broken", None, BROKEN)
+    ids = [uuid.uuid4().hex for _ in range(count)]
+    store.create_runs([QueuedRow(run_id, "broken", version) for run_id in ids])
+    return ids
+
+
+def test_a_breaker_opened_on_any_machine_holds_on_all_and_a_reset_anywhere_lifts_it(
+    postgres_url: str, fleet: FleetDaemons
+) -> None:
+    for host in ("pc-a", "pc-b"):
+        fleet.prepare(host)
+    fleet.start_all()
+    store = HistoryStore.open(postgres_url)
+    clients = [SupervisorClient(DeskpilotPaths.under(fleet.homes[h])) for h in ("pc-a", "pc-b")]
+    try:
+
+        def statuses(ids: list[str]) -> list[RunStatus | None]:
+            return [None if (r := store.get_run(i)) is None else r.status for i in ids]
+
+        failed = queue(store, THRESHOLD)
+        waited_for(
+            lambda: statuses(failed) == [RunStatus.FAILED] * THRESHOLD, 90, "the runs failed"
+        )
+        waited_for(lambda: store.breaker_row("broken").opened_at is not None, 15, "it opened")
+        for client in clients:  # each lists the shared breaker (and adopts it)
+            (breaker,) = [b for b in client.breakers() if b.workflow == "broken"]
+            assert breaker.state == "open" and breaker.failures == THRESHOLD
+        waiting = queue(store, 3)
+        deadline = time.monotonic() + 5.0  # two renewals and more: none starts them
+        while time.monotonic() < deadline:
+            assert statuses(waiting) == [RunStatus.QUEUED] * 3
+            time.sleep(0.2)
+        reset = clients[1].reset_breaker("broken")
+        assert (reset.state, reset.failures) == ("closed", 0)
+        waited_for(lambda: statuses(waiting) == [RunStatus.FAILED] * 3, 60, "they ran after it")
+    finally:
+        for client in clients:
+            client.close()
         store.close()
