@@ -28,6 +28,9 @@ from automation.blocks.desktop.expect import ActionInput
 from automation.blocks.desktop.focus import AimedInput, aim
 from automation.errors import BlockInputError
 
+#: Seconds ui.click watches for its press to change something (``verify_timeout``).
+PRESS_EFFECT_WAIT = 1.0
+
 
 class ElementInput(BlockInput):
     selector: str = Field(
@@ -153,19 +156,48 @@ class ClickInput(ElementInput, AimedInput):
         description="action: the element's own press action; mouse: a click on its centre; "
         "auto: the action when it has one",
     )
+    verify: bool = Field(
+        default=False,
+        description=(
+            "fail unless the press is seen to take effect: its postcondition (expect) when "
+            "given, else a change of the element's states or text, of the focus, or of the "
+            "app's elements and windows within verify_timeout"
+        ),
+    )
+    verify_timeout: float = Field(
+        default=PRESS_EFFECT_WAIT,
+        gt=0,
+        le=60,
+        description="seconds to watch for the press's effect",
+    )
 
 
 class ClickOutput(ElementOutput):
     clicked_by: str = Field(description="how it was clicked: action:<name> or mouse")
+    effect: str = Field(
+        description="what was seen to change after the press ('none seen' when nothing did; "
+        "'postcondition' when expect decides)"
+    )
 
 
 class UiClick(DesktopBlock[ClickInput]):
     """Click a UI element through its press action or at the centre of its box.
 
+    Before pressing, the element must be able to take it: a disabled (insensitive)
+    element is waited for up to ``timeout`` to become enabled, and a destroyed one
+    (``defunct``) fails; either would swallow the press and report success.
+
     A click with the mouse is checked like ``mouse.click``: it is refused when the
     window under the point is not the element's (``window:``) or has a modal dialog
     open, since the click would land elsewhere or be dropped.  The press action goes
-    to the element itself, not through the pointer.
+    to the element itself, not through the pointer, and an app can answer "done" to
+    it and do nothing; so after the press the app is watched (``press_effect.py``):
+    the output ``effect`` says what changed.  Some presses change nothing that can
+    be seen (a calculator's memory key, a button that starts work in the
+    background): nothing seen is a warning in the log, and fails the step only
+    with ``verify: true``, where the node demands an effect.  With ``expect:`` the
+    postcondition decides instead.  A press with no effect seen is never repeated
+    with the mouse: when the app did act invisibly, that would press twice.
     """
 
     id = "ui.click"
@@ -174,14 +206,25 @@ class UiClick(DesktopBlock[ClickInput]):
     Output = ClickOutput
 
     def perform(self, inputs: ClickInput, ctx: BlockContext, evidence: Evidence) -> ClickOutput:
+        from automation.blocks.desktop import press_effect
+
         element = locate(ctx, inputs, evidence)
+        element = press_effect.ready(ctx, element, inputs.timeout, evidence)
 
         def check(point: tuple[int, int]) -> None:
             aim(ctx, inputs, evidence, f"a click at {point} on {element.describe()}", point)
 
+        watch = inputs.expect is None
+        before = press_effect.snapshot(element) if watch else None
         how = a11y.click(element, method=inputs.method, before_mouse=check)
         ctx.log(f"clicked {element.describe()} by {how}", "info", path=element.path)
-        return ClickOutput(**element_fields(element), clicked_by=how)
+        effect = "postcondition"
+        if before is not None:
+            effect = press_effect.watch(
+                ctx, element, before, inputs.verify_timeout, demand=inputs.verify,
+                evidence=evidence, how=how,
+            )  # fmt: skip
+        return ClickOutput(**element_fields(element), clicked_by=how, effect=effect)
 
 
 class TextOutput(ElementOutput):

@@ -149,6 +149,26 @@ def test_wait_for_a_state_and_for_it_to_go(calculator) -> None:
         run_block(UiWait, {"selector": GALC + "button[name=7]", "state": "shiny"})
 
 
+def test_a_disabled_button_is_not_pressed_and_fails_with_its_states(calculator) -> None:
+    """galculator's MR is insensitive while the memory is empty: its press action would be
+    answered "done" and do nothing, so the step fails instead, after waiting ``timeout``."""
+    with pytest.raises(BlockError) as caught:
+        run_block(UiClick, {"selector": GALC + "button[name=MR]", "timeout": 0.3})
+    message = str(caught.value)
+    assert 'toggle button "MR"' in message and "is disabled" in message, message
+    assert "stayed so for 0.3s" in message and "states: focusable" in message, message
+    assert "screenshot:" in message
+    assert a11y.read_text(a11y.find(DISPLAY)) == "0"
+
+
+def test_a_press_reports_what_it_changed(calculator) -> None:
+    out = run_block(UiClick, {"selector": GALC + "button[name=7]", "verify": True}).last
+    assert out["clicked_by"] == "action:click"
+    # a toggle button's own state flips with the press (the display changes too)
+    assert out["effect"].startswith('toggle button "7"') and "checked" in out["effect"], out
+    assert eventually(lambda: a11y.read_text(a11y.find(DISPLAY)) == "7", timeout=5)
+
+
 @pytest.fixture(scope="module")
 def speedcrunch(a11y_session: A11ySession) -> Iterator[subprocess.Popen[bytes]]:
     process = a11y_session.launch(["speedcrunch"], "SpeedCrunch")
