@@ -81,7 +81,10 @@ def write_clipboard(
     while read_clipboard(ctx) != text:
         if time.monotonic() >= deadline:
             raise BlockError(f"the clipboard did not take the new text within {settle:g}s")
-        time.sleep(_SETTLE_POLL)
+        if ctx is not None:
+            ctx.sleep(_SETTLE_POLL)  # a cancelled run or the step's deadline ends the wait
+        else:
+            time.sleep(_SETTLE_POLL)
 
 
 def read_clipboard(ctx: BlockContext | None = None) -> str:

@@ -10,6 +10,7 @@ key events with remapped keys for non-ASCII) is in ``text_entry.py``.
 from __future__ import annotations
 
 import difflib
+import sys
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -21,7 +22,7 @@ from automation.blocks.desktop.common import DesktopBlock, Evidence
 from automation.blocks.desktop.display import CLICK_GAP, Box, gui
 from automation.blocks.desktop.expect import ActionInput
 from automation.blocks.desktop.focus import AimedInput, aim
-from automation.errors import BlockInputError
+from automation.errors import BlockError, BlockInputError
 
 Button = Literal["left", "right", "middle"]
 
@@ -35,6 +36,29 @@ def check_key(ctx: BlockContext, block_id: str, key: str) -> str:
     close = difflib.get_close_matches(name, known, n=3)
     hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
     raise BlockInputError(f"node '{ctx.node_id}' ({block_id}): unknown key {key!r}{hint}")
+
+
+def sends_nothing(key: str) -> bool:
+    """Whether pyautogui would drop ``key`` without a word.
+
+    On X11 pyautogui presses keys through a table made when it was imported: a
+    key missing from it (é, € on a US map) or bound to no keycode (a media key
+    the server's map lacks) is skipped, and the step would succeed having sent
+    nothing.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    mapping = getattr(getattr(gui(), "platformModule", None), "keyboardMapping", None)
+    return isinstance(mapping, dict) and not mapping.get(key)
+
+
+def unsendable(ctx: BlockContext, block_id: str, key: str) -> BlockError:
+    hint = "; type characters with keyboard.type" if len(key) == 1 else ""
+    return BlockError(
+        f"node '{ctx.node_id}' ({block_id}): the key {key!r} is not on this display's "
+        f"keyboard map, so pressing it would send nothing{hint}",
+        retryable=False,
+    )
 
 
 class PositionOutput(BlockOutput):
@@ -335,6 +359,14 @@ class KeyboardPress(DesktopBlock[PressInput]):
         key = check_key(ctx, self.id, inputs.key)
         aim(ctx, inputs, evidence, f"pressing {key}")
         pg = gui()
+        if sends_nothing(key):
+            if len(key) != 1:
+                raise unsendable(ctx, self.id, key)
+            from automation.blocks.desktop.keys import type_keys
+
+            # a character missing from the map (é): bound to a spare key, as keyboard.type does
+            type_keys(key * inputs.presses, interval=inputs.interval, between=ctx.sleep)
+            return
         for i in range(inputs.presses):
             if i:
                 ctx.input_pause(inputs.interval)  # a locked screen holds the presses here
@@ -356,6 +388,9 @@ class KeyboardHotkey(DesktopBlock[HotkeyInput]):
 
     def perform(self, inputs: HotkeyInput, ctx: BlockContext, evidence: Evidence) -> None:
         keys = [check_key(ctx, self.id, key) for key in inputs.keys]
+        for key in keys:
+            if sends_nothing(key):
+                raise unsendable(ctx, self.id, key)
         aim(ctx, inputs, evidence, f"the hotkey {'+'.join(keys)}")
         gui().hotkey(*keys)
 
@@ -377,6 +412,8 @@ class KeyDown(DesktopBlock[KeyDownInput]):
 
     def perform(self, inputs: KeyDownInput, ctx: BlockContext, evidence: Evidence) -> None:
         key = check_key(ctx, self.id, inputs.key)
+        if sends_nothing(key):
+            raise unsendable(ctx, self.id, key)
         aim(ctx, inputs, evidence, f"holding {key} down")
         gui().keyDown(key)
 

@@ -182,6 +182,24 @@ def test_press_key_moves_the_list_selection(open_window, tmp_path: Path) -> None
     window.wait_for(lambda s: s["current_item"] == "item 03")
 
 
+def test_a_key_missing_from_the_map_is_pressed_or_refused_never_dropped(
+    open_window, tmp_path: Path
+) -> None:
+    """pyautogui skips a key its table lacks without a word: é is pressed through a spare
+    keycode instead, and a chord or a held key with it fails before sending anything."""
+    from automation.blocks.desktop.input import KeyboardHotkey, KeyDown, MouseClick
+
+    window = open_window()
+    x, y = window.center("name")
+    run_block(MouseClick, {"x": x, "y": y}, workflow_dir=tmp_path)
+    run_block(KeyboardPress, {"key": "é", "presses": 2}, workflow_dir=tmp_path)
+    window.wait_for(lambda s: s["text"] == "éé")
+    for block, inputs in ((KeyboardHotkey, {"keys": ["ctrl", "é"]}), (KeyDown, {"key": "é"})):
+        with pytest.raises(BlockError, match="'é' is not on this display's keyboard map"):
+            run_block(block, inputs, workflow_dir=tmp_path)
+    assert window.state()["text"] == "éé"
+
+
 def test_unknown_key_is_a_clear_input_error(xvfb_display, tmp_path: Path) -> None:
     with pytest.raises(BlockInputError, match="unknown key 'entr'.*'enter'"):
         run_block(KeyboardPress, {"key": "entr"}, workflow_dir=tmp_path)
