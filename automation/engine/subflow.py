@@ -56,7 +56,11 @@ def run_subflow(
             depth=parent.depth + 1,
             hold=parent.hold,
         )
-        result = Execution(parent.engine, child, values, options).execute()
+        run = Execution(parent.engine, child, values, options)
+        # one desktop: the child's steps go on from the window the parent's last acted on,
+        # and the parent's next step from the child's (BlockContext.run_state)
+        run.block_state = parent.block_state
+        result = run.execute()
     finally:
         parent_token.remove_listener(token.set)
     if result.status is RunStatus.CANCELLED:

@@ -567,6 +567,46 @@ def test_subflow_takes_inputs_and_returns_outputs(h: Harness) -> None:
     assert starts[1].trigger == f"subflow:{result.run_id}"
 
 
+def test_a_run_and_its_subflows_share_what_steps_leave_for_the_next(h: Harness) -> None:
+    """``BlockContext.run_state`` (the window the last desktop step acted on) is one per
+    run, shared with its subflows, and not carried from one run to the next."""
+    from automation.blocks.base import Block
+    from automation.blocks.context import BlockContext
+    from tests.unit.automation.blockkit import ValueIn, ValueOut
+
+    class Remember(Block[ValueIn]):
+        """Return what the previous step left, and leave this step's value."""
+
+        id = "kit.remember"
+        Input = ValueIn
+        Output = ValueOut
+
+        def run(self, inputs: ValueIn, ctx: BlockContext) -> ValueOut:
+            before = ctx.run_state.get("last")
+            ctx.run_state["last"] = inputs.value
+            return ValueOut(value=before)
+
+    h.registry.register(Remember)
+    h.write(
+        "name: child\nnodes:\n  mid: {block: kit.remember, with: {value: child}}\n"
+        "outputs: {saw: '{{ nodes.mid.value }}'}\n",
+        "flows/child.yaml",
+    )
+    flow = (
+        "name: parent\nnodes:\n"
+        "  first: {block: kit.remember, with: {value: parent}}\n"
+        "  sub: {block: control.subflow, with: {path: flows/child.yaml}}\n"
+        "  last: {block: kit.remember, with: {value: end}}\n"
+        "links: [first -> sub, sub -> last]\n"
+        "outputs: {first: '{{ nodes.first.value }}', child: '{{ nodes.sub.outputs.saw }}',"
+        " last: '{{ nodes.last.value }}'}\n"
+    )
+    for _ in range(2):  # the second run starts empty again
+        result = h.run(flow)
+        assert result.ok, result.error
+        assert result.outputs == {"first": None, "child": "parent", "last": "child"}
+
+
 def test_failing_subflow_fails_its_node(h: Harness) -> None:
     h.write(
         "name: child\nnodes:\n  bad: {block: kit.boom, with: {message: deep trouble}}\n",
