@@ -10,7 +10,6 @@ Exported for ``supervisor.cli.main``: ``supervisor_group``, ``triggers_group``,
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import signal
@@ -95,6 +94,8 @@ def start_cmd(foreground: bool, timeout: float) -> None:
 def _run_foreground(paths: DeskpilotPaths) -> None:
     def ready(parts: DaemonParts) -> None:
         output.line(f"supervisor running (pid {os.getpid()}); press Ctrl+C to stop it")
+
+    import asyncio  # here: 'supervisor --help' does not pay for the event loop
 
     from supervisor.daemon import Daemon
 

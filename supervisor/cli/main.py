@@ -145,9 +145,26 @@ def cli(ctx: click.Context, debug: bool) -> None:
         level=logging.DEBUG if debug else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    from automation.redaction import redact_logging  # here: --help never gets this far
+    # Click runs this callback before a subcommand reads its own '--help', so the
+    # redaction module (and the secret patterns it compiles) loads with the first
+    # log record instead: '--help' never logs, a run does, and is masked.
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_RedactOnFirstRecord())
 
-    redact_logging()
+
+class _RedactOnFirstRecord(logging.Filter):
+    """``automation.redaction``'s filter, imported when the first record passes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._inner: logging.Filter | None = None
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self._inner is None:
+            from automation.redaction import RedactingFilter
+
+            self._inner = RedactingFilter()
+        return bool(self._inner.filter(record))
 
 
 def main() -> None:

@@ -28,6 +28,14 @@ COMMANDS: list[tuple[str, list[str]]] = [
     ("deskpilot runs --help", [sys.executable, "-m", "supervisor.cli.main", "runs", "--help"]),
     ("deskpilot run --help", [sys.executable, "-m", "supervisor.cli.main", "run", "--help"]),
     ("deskpilot submit --help", [sys.executable, "-m", "supervisor.cli.main", "submit", "--help"]),
+    (
+        "deskpilot supervisor --help",
+        [sys.executable, "-m", "supervisor.cli.main", "supervisor", "--help"],
+    ),
+    (
+        "deskpilot runs rerun --help",
+        [sys.executable, "-m", "supervisor.cli.main", "runs", "rerun", "--help"],
+    ),
     ("deskpilot blocks list", [sys.executable, "-m", "supervisor.cli.main", "blocks", "list"]),
     ("deskpilot runs list", [sys.executable, "-m", "supervisor.cli.main", "runs", "list"]),
 ]
@@ -67,13 +75,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as home:
         env = {**os.environ, "DESKPILOT_HOME": home}
         print(f"load average at start: {os.getloadavg()[0]:.2f} ({os.cpu_count()} CPUs)")
-        print(f"{'command':<24} {'median ms':>10} {'p90 ms':>8} {'min ms':>8} {'cpu ms':>8}")
+        print(f"{'command':<28} {'median ms':>10} {'p90 ms':>8} {'min ms':>8} {'cpu ms':>8}")
         for label, argv in COMMANDS:
             wall, cpu = measure(argv, args.repeat, env)
             times = sorted(wall)
             p90 = times[min(len(times) - 1, int(len(times) * 0.9))]
             print(
-                f"{label:<24} {statistics.median(times) * 1000:>10.0f} "
+                f"{label:<28} {statistics.median(times) * 1000:>10.0f} "
                 f"{p90 * 1000:>8.0f} {times[0] * 1000:>8.0f} "
                 f"{statistics.median(cpu) * 1000:>8.0f}"
             )
