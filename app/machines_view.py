@@ -10,9 +10,8 @@ about to be taken over), gone (silent for long, or stopped).
 from __future__ import annotations
 
 import logging
-from typing import Any
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -26,6 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.refresh import RefreshWhileShown
 from app.runs.records import local_time
 from app.supervisor_link import SupervisorLink, run_job
 from app.theme import Theme
@@ -118,22 +118,11 @@ class MachinesView(QWidget):
         layout.addLayout(bar)
         layout.addWidget(self.tree, 1)
         layout.addWidget(self.status)
-        self._timer = QTimer(self)
-        self._timer.setInterval(REFRESH_MS)
-        self._timer.timeout.connect(self.reload)
+        self._refresh = RefreshWhileShown(self, REFRESH_MS, self.reload)
         link.signals.connected_changed.connect(self._connected_changed)
         self._show()
 
     # -- loading -----------------------------------------------------------------------------
-    def showEvent(self, event: Any) -> None:  # noqa: N802 (Qt's name)
-        super().showEvent(event)
-        self._timer.start()
-        self.reload()
-
-    def hideEvent(self, event: Any) -> None:  # noqa: N802
-        super().hideEvent(event)
-        self._timer.stop()
-
     def _connected_changed(self, _connected: bool) -> None:
         if self.isVisible():
             self.reload()

@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 
 from app.editor.document import WorkflowDocument
 from app.editor.widget import EditorWidget
+from app.refresh import RefreshWhileShown
 from app.runs.records import human_duration, local_time
 from app.supervisor_link import SupervisorLink, run_job
 from app.theme import Theme
@@ -144,23 +145,12 @@ class TriggersView(QWidget):
         layout.addLayout(breaker_bar)
         layout.addWidget(self.breaker_tree)
         layout.addWidget(self.status)
-        self._timer = QTimer(self)
-        self._timer.setInterval(REFRESH_MS)
-        self._timer.timeout.connect(self.reload)
+        self._refresh = RefreshWhileShown(self, REFRESH_MS, self.reload)
         link.signals.received.connect(self._event)
         link.signals.connected_changed.connect(self._connected_changed)
         self._selection_changed()
 
     # -- loading ---------------------------------------------------------------------------
-    def showEvent(self, event: Any) -> None:  # noqa: N802 (Qt's name)
-        super().showEvent(event)
-        self._timer.start()
-        self.reload()
-
-    def hideEvent(self, event: Any) -> None:  # noqa: N802
-        super().hideEvent(event)
-        self._timer.stop()
-
     def _connected_changed(self, _connected: bool) -> None:
         if self.isVisible():
             self.reload()
