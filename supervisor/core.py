@@ -263,7 +263,7 @@ class Supervisor(
             if source is not None:
                 # "Run from here" (or from the failed node): the earlier run's steps before
                 # the node, on every attempt, whichever machine runs it.
-                checkpoint = _as_checkpoint(self.store.checkpoint(source))
+                checkpoint = _as_checkpoint(self.store.reusable_steps(source))
                 if entry.debug.run_from is not None:
                     checkpoint = cut_checkpoint(checkpoint, entry.debug.run_from)
             # Its events number on after the earlier attempts' (and the notes about

@@ -138,7 +138,7 @@ def reuse_before(
             "emissions": rec.emissions or [],
             "vars_set": rec.vars_set or {},
         }
-        for step, rec in store.checkpoint(record.id).items()
+        for step, rec in store.reusable_steps(record.id).items()
     }
     kept = cut_checkpoint(steps, node_id)
     return EarlierRun(

@@ -13,7 +13,7 @@ from sqlalchemy import Connection, select
 from automation.engine.events import StepStatus
 from supervisor.store.artifacts import ArtifactContent, list_artifacts, load_content
 from supervisor.store.records import ArtifactRecord, EventRecord, StepRecord, step_record
-from supervisor.store.schema import events, step_runs
+from supervisor.store.schema import events, runs, step_runs
 
 
 class RunDetails:
@@ -44,6 +44,45 @@ class RunDetails:
                 .order_by(step_runs.c.step, step_runs.c.attempt)
             ).all()
         return {row.step: step_record(row) for row in rows}
+
+    def reusable_steps(self, run_id: str) -> dict[int, StepRecord]:
+        """``checkpoint`` plus the steps the run itself reused from the run it re-ran.
+
+        A re-run (from a node, from the failed node) replays the earlier run's
+        steps without recording them as its own: only a ``node_replayed`` event
+        says it reused them.  Re-running that re-run must reuse them too, so
+        they are looked up where they came from (the run its ``rerun:ID``
+        trigger names), along the whole chain.
+        """
+        found: dict[int, StepRecord] = {}
+        seen: set[str] = set()
+        wanted: set[int] | None = None  # None: every step of the first run
+        current: str | None = run_id
+        while current is not None and current not in seen:
+            seen.add(current)
+            own = self.checkpoint(current)
+            for step, record in own.items():
+                if (wanted is None or step in wanted) and step not in found:
+                    found[step] = record
+            with self._read() as connection:
+                trigger = connection.execute(
+                    select(runs.c.trigger).where(runs.c.id == current)
+                ).scalar()
+                replayed = {
+                    row.step
+                    for row in connection.execute(
+                        select(events.c.step).where(
+                            events.c.run_id == current, events.c.kind == "node_replayed"
+                        )
+                    )
+                    if row.step is not None
+                }
+            missing = {step for step in replayed if step not in found}
+            if not missing or not (trigger or "").startswith("rerun:"):
+                break
+            wanted = missing if wanted is None else (wanted & missing)
+            current = str(trigger)[len("rerun:") :]
+        return dict(sorted(found.items()))
 
     def events(
         self, run_id: str, after_seq: int = 0, limit: int | None = 1000

@@ -219,3 +219,54 @@ def test_breakpoints_saved_in_the_file_pause_run_unless_nobody_can_answer(
     assert "paused" not in unattended.stderr
     ignored = deskpilot("run", str(flow), "--ignore-breakpoints", home=home, stdin="")
     assert ignored.returncode == 0 and "breakpoints" not in ignored.stderr
+
+
+CHAIN = """\
+deskpilot: 1
+name: {name}
+inputs:
+  word: {{type: string, default: hello}}
+  count: {{type: integer, default: 1}}
+nodes:
+  first:
+    block: control.pass
+    with: {{value: "{{{{ inputs.word }}}}"}}
+  second:
+    block: control.pass
+    with: {{value: "second saw {{{{ nodes.first.value }}}}"}}
+  third:
+    block: control.pass
+    with: {{value: "third saw {{{{ nodes.second.value }}}}"}}
+links:
+  - first -> second
+  - second -> third
+outputs:
+  echoed: "{{{{ nodes.third.value }}}}"
+"""
+
+
+def test_run_from_here_of_a_run_from_here_reuses_what_both_reused(
+    home: Path, tmp_path: Path
+) -> None:
+    """The second run from here reuses 'first' (which the first one reused) and 'second'
+    (which it computed): nothing upstream runs again, even with other inputs."""
+    flow = tmp_path / "chain.yaml"
+    flow.write_text(CHAIN.format(name="chain"), encoding="utf-8")
+    start = json.loads(deskpilot("run", str(flow), "-i", "word=one", "--json", home=home).stdout)
+    middle = json.loads(
+        deskpilot(
+            "run", str(flow), "--from", "second", "-i", "word=two", "--json", home=home, stdin=""
+        ).stdout
+    )
+    assert middle["trigger"] == f"rerun:{start['run_id']}" and list(middle["nodes"]) == [
+        "second",
+        "third",
+    ]
+    last = deskpilot(
+        "run", str(flow), "--from", "third", "-i", "word=three", "--json", home=home, stdin=""
+    )
+    assert last.returncode == 0, last.stderr
+    report = json.loads(last.stdout)
+    assert report["trigger"] == f"rerun:{middle['run_id']}"
+    assert list(report["nodes"]) == ["third"], "'first' and 'second' are reused, not run"
+    assert report["outputs"] == {"echoed": "third saw second saw one"}
