@@ -1,7 +1,8 @@
 """One run, as every command prints it with ``--json``: the ``RunReport`` schema.
 
 ``deskpilot run --json``, ``deskpilot submit --wait --json``, ``deskpilot runs
-show --json`` and ``deskpilot runs wait --json`` all print a ``RunReport``,
+show --json``, ``deskpilot runs wait --json`` and ``deskpilot runs rerun --json``
+all print a ``RunReport``,
 so a script written against one works against the others: the same keys,
 and for the same run the same values.  Each is built from the run's history
 (the store, or the supervisor's API reading the same store), never from what

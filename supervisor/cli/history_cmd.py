@@ -23,6 +23,7 @@ from supervisor.cli import output
 from supervisor.paths import DeskpilotPaths
 
 if TYPE_CHECKING:  # imported when a command runs, so that '--help' answers at once
+    from supervisor.api.models import Submitted
     from supervisor.client import SupervisorClient
     from supervisor.store.store import HistoryStore
 
@@ -312,40 +313,114 @@ _RERUN_MODES = {"start": "start", "failed-node": "failed_node", "current": "curr
     "before it (the same version, or --file).",
 )
 @click.option(
+    "-i",
+    "--input",
+    "inputs",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Change one of the earlier run's inputs, read by its declared type as 'run' and "
+    "'submit' read it; repeat for more.",
+)
+@click.option(
+    "--priority",
+    default=None,
+    type=click.IntRange(-1000, 1000),
+    help="Higher runs first (default: the earlier run's).",
+)
+@click.option("--deadline", type=click.FloatRange(min=0, min_open=True), help="Run time limit (s).")
+@click.option(
     "--break",
     "breaks",
     multiple=True,
     metavar="NODE",
-    help="Pause before this node (repeat for more); the window's debug panel answers.",
+    help="Pause before this node (repeat for more); with --wait the terminal answers, "
+    "otherwise the window's debug panel.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option(
+    "--break-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    metavar="SECONDS",
+    help="How long a pause waits for a command before the run goes on without breakpoints "
+    "(default: the supervisor's setting; needed to pipe commands in).",
+)
+@click.option("--wait", is_flag=True, help="Follow the run; exit 0 if it succeeded, 1 if not.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the new run as 'deskpilot schema run' describes: with --wait once it ended, "
+    "otherwise as queued.",
+)
 def runs_rerun(
     run_id: str,
     mode: str,
     path: Path | None,
     node: str | None,
+    inputs: tuple[str, ...],
+    priority: int | None,
+    deadline: float | None,
     breaks: tuple[str, ...],
+    break_timeout: float | None,
+    wait: bool,
     as_json: bool,
 ) -> None:
-    """Queue a run again with the same inputs (needs the supervisor)."""
+    """Queue a run again with the same inputs (needs the supervisor; a unique id prefix is enough)."""
+    from supervisor.cli.run_cmd import parse_inputs
+    from supervisor.run_report import report_from_api, report_json
+
     if node is not None and mode != "start":
         raise click.UsageError("--node runs from that node: leave out --from")
     if path is not None and mode != "current" and node is None:
         raise click.UsageError("--file goes with --from current or --node")
+    values = parse_inputs(inputs)
     run_id = resolve_run_id(run_id)
     chosen = "from_node" if node is not None else _RERUN_MODES[mode]
     with _client() as client:
-        submitted = client.rerun(
-            run_id,
-            chosen,  # type: ignore[arg-type]
-            path=path,
-            node=node,
-            breakpoints=breaks,
-        )
+
+        def start(_run_id: str | None) -> Submitted:
+            return client.rerun(
+                run_id,
+                chosen,  # type: ignore[arg-type]
+                path=path,
+                node=node,
+                breakpoints=breaks,
+                text_inputs=values,
+                priority=priority,
+                deadline_seconds=deadline,
+                pause_timeout=break_timeout,
+            )
+
+        if not wait:
+            submitted = start(None)
+            if as_json:
+                output.emit_json(report_json(report_from_api(client, submitted.run_id)))
+            else:
+                output.line(
+                    f"queued run {submitted.run_id} of '{submitted.workflow}' (rerun of {run_id})"
+                )
+            return
+        from supervisor.cli.submit_cmd import _Answering, _follow
+
+        prompting = sys.stdin.isatty() or break_timeout is not None
+        answering = _Answering(client, path, prompting, break_timeout)
+        try:
+            new_id = _follow(client, start, None, answering, show=not as_json)
+        except KeyboardInterrupt:
+            output.error("stopped following; the run goes on in the supervisor")
+            sys.exit(130)
+        report = report_from_api(client, new_id)
     if as_json:
-        output.emit_json(submitted.model_dump(mode="json"))
-        return
-    output.line(f"queued run {submitted.run_id} of '{submitted.workflow}' (rerun of {run_id})")
+        output.emit_json(report_json(report))
+    else:
+        for name, value in report.outputs.items():
+            output.line(f"{name}: {value}")
+        took = f" in {report.duration:.2f}s" if report.duration is not None else ""
+        verdict = f"{report.workflow}: {report.status}{took}, {report.step_count} steps"
+        output.line(f"{verdict} (run {new_id}, rerun of {run_id})")
+        if report.error:
+            output.line(f"  {report.error}")
+    sys.exit(0 if report.status == RunStatus.SUCCEEDED else 1)
 
 
 #: One wait request lasts at most this long; longer waits ask again.

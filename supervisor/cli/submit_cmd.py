@@ -221,7 +221,7 @@ class _Answering:
     """Answers a paused run from the terminal, through the API; or says where to answer it."""
 
     def __init__(
-        self, client: SupervisorClient, path: Path, prompting: bool, timeout: float | None
+        self, client: SupervisorClient, path: Path | None, prompting: bool, timeout: float | None
     ) -> None:
         self.client = client
         self.prompting = prompting
@@ -232,11 +232,13 @@ class _Answering:
         self.prompt = TerminalPrompt(sys.stdin.fileno(), sys.stderr) if prompting else None
         from automation.loader import read_workflow_file
 
-        try:
-            nodes = read_workflow_file(path).workflow.nodes
-            self.blocks = {node_id: node.block for node_id, node in nodes.items()}
-        except DeskpilotError:
-            self.blocks = {}
+        self.blocks: dict[str, str] = {}
+        if path is not None:  # without one (a re-run of a stored version) blocks show as '?'
+            try:
+                nodes = read_workflow_file(path).workflow.nodes
+                self.blocks = {node_id: node.block for node_id, node in nodes.items()}
+            except DeskpilotError:
+                pass
 
     def check(self, run_id: str) -> None:
         """If the run is paused at a pause not yet answered, answer it (or say how)."""

@@ -126,8 +126,8 @@ def _summary(issues: list[ValidationIssue]) -> str:
 def schema_cmd(what: str, target: Path | None) -> None:
     """Print a JSON Schema: of the workflow file format (the default), or of a run.
 
-    'run' is what 'run --json', 'submit --wait --json', 'runs show --json' and
-    'runs wait --json' print.
+    'run' is what 'run --json', 'submit --wait --json', 'runs show --json',
+    'runs wait --json' and 'runs rerun --json' print.
     """
     if what == "run":
         from supervisor.run_report import run_report_json_schema

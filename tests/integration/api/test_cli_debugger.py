@@ -87,3 +87,46 @@ def test_submit_without_wait_leaves_the_pause_to_the_window(
         resumed = [e for e in client.run_events(run_id) if e.kind == "node_resumed"]
     assert ("node_paused", "second") in pauses
     assert resumed and resumed[0].data is not None and resumed[0].data.get("timed_out") is True
+
+
+def test_rerun_from_a_rerun_from_here_in_a_worker_reuses_the_whole_chain(
+    api_daemon: RunningDaemon, deskpilot_cli: Cli, tmp_path: Path
+) -> None:
+    """'runs rerun' takes --input, --priority and --deadline as 'submit' does and prints the
+    run schema; a run from here of a run from here reuses what both reused or computed."""
+    from supervisor.run_report import RunReport
+    from tests.integration.test_cli_debugger import CHAIN
+
+    home = api_daemon.home
+    flow = tmp_path / "chain-worker.yaml"
+    flow.write_text(CHAIN.format(name="chain-worker"), encoding="utf-8")
+    start = deskpilot_cli(home, "submit", str(flow), "-i", "word=one", "--wait", "--json")
+    assert start.returncode == 0, start.stderr
+    first = json.loads(start.stdout)["run_id"]
+    middle = deskpilot_cli(
+        home, "runs", "rerun", first[:10], "--node", "second", "-i", "word=two", "-i", "count=5",
+        "--priority", "7", "--deadline", "60", "--wait", "--json", input="",
+    )  # fmt: skip
+    assert middle.returncode == 0, middle.stderr
+    report = json.loads(middle.stdout)
+    assert (report["priority"], report["inputs"]) == (7, {"word": "two", "count": 5})
+    assert list(report["nodes"]) == ["second", "third"]
+    assert report["outputs"] == {"echoed": "third saw second saw one"}
+
+    queued = deskpilot_cli(
+        home, "runs", "rerun", report["run_id"][:10], "--node", "third", "--input", "word=x",
+        "--json",
+    )  # fmt: skip
+    assert queued.returncode == 0, queued.stderr
+    shown = RunReport.model_validate(json.loads(queued.stdout))  # the one run schema
+    assert shown.trigger == f"rerun:{report['run_id']}" and shown.inputs["word"] == "x"
+    waited = json.loads(deskpilot_cli(home, "runs", "wait", shown.run_id, "--json").stdout)
+    assert list(waited["nodes"]) == ["third"], "'first' and 'second' are reused, not run"
+    assert waited["outputs"] == {"echoed": "third saw second saw one"}
+
+    # an input is read by its declared type, as 'run' and 'submit' read it
+    wrong = deskpilot_cli(home, "runs", "rerun", first[:10], "-i", "count=lots")
+    assert wrong.returncode == 1 and "input 'count' must be of type integer" in wrong.stderr
+    assert "Traceback" not in wrong.stderr
+    bad = deskpilot_cli(home, "runs", "rerun", first[:10], "-i", "count")
+    assert bad.returncode == 2 and "'count' is not NAME=VALUE" in bad.stderr
