@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from supervisor.api.models import EventInfo, RunDetail
@@ -144,6 +144,8 @@ class NodeRecord:
     logs: list[LogLine] = field(default_factory=list)
     artifacts: list[Artifact] = field(default_factory=list)
     replayed: bool = False
+    #: the run is paused before this node now (live ``node_paused``, not yet resumed)
+    paused: bool = False
 
     @property
     def last(self) -> Attempt | None:
@@ -152,6 +154,8 @@ class NodeRecord:
     @property
     def status(self) -> str | None:
         """The node's state as a badge: its last attempt's, 'retrying' between attempts."""
+        if self.paused:
+            return "paused"
         last = self.last
         if last is None:
             return "succeeded" if self.replayed else None
@@ -192,7 +196,16 @@ class RunRecord:
     last_seq: int = 0
     notes: list[str] = field(default_factory=list)
     #: the debugger's stops, from the stored history (``deskpilot runs show`` lists the same)
+    #: and, for a run being watched, from its live events as they arrive
     pauses: list[PauseReport] = field(default_factory=list)
+    _pause_events: dict[int, _PauseEvent] = field(default_factory=dict, repr=False)
+
+    @property
+    def paused_at(self) -> str | None:
+        """The node the run is paused before now, if it is paused."""
+        if self.finished:
+            return None
+        return next((p.node_id for p in reversed(self.pauses) if p.ended is None), None)
 
     @property
     def finished(self) -> bool:
@@ -255,8 +268,11 @@ class RunRecord:
             if kind == "log":
                 self.run_logs.append(_log_line(item, at))
             return set()
+        if kind in _PAUSE_KINDS:
+            return self._apply_pause(item, node_id, at)
         node = self.node(node_id)
         if kind == "node_started":
+            node.paused = False
             node.block = item.get("block") or node.block
             attempt = node.attempt(int(item.get("step") or 0), int(item.get("attempt") or 1))
             attempt.status, attempt.started_at, attempt.block = "running", at, node.block
@@ -301,12 +317,40 @@ class RunRecord:
             return set()
         return {node_id}
 
+    def _apply_pause(self, item: dict[str, Any], node_id: str, at: datetime | None) -> set[str]:
+        """A live pause or its end: the Pauses list and the node's badge follow at once.
+
+        Read by ``pauses_from_events``, as the stored history is, so a pause
+        looks the same live and after a reload; the node shows in the list
+        while paused (before it ever ran) and goes back to its own state after.
+        """
+        seq = item.get("seq")
+        key = seq if isinstance(seq, int) else -1 - len(self._pause_events)
+        data = {k: v for k, v in item.items() if k not in _EVENT_FIELDS}
+        self._pause_events[key] = _PauseEvent(
+            seq=key if key >= 0 else 1 << 62,
+            kind=str(item.get("kind")),
+            at=at or datetime.now(UTC),
+            node_id=node_id,
+            step=item.get("step") if isinstance(item.get("step"), int) else None,
+            data=data,
+        )
+        self.pauses = pauses_from_events(self._pause_events.values())
+        node = self.node(node_id)
+        # from the joined pauses, not the event's kind: an old pause event seen again
+        # (a reconnect replays recent events) does not pause a node that went on
+        node.paused = any(p.node_id == node_id and p.ended is None for p in self.pauses)
+        return {node_id}
+
     def _close_running(self) -> set[str]:
         """A run that ended leaves no attempt 'running' (a killed worker reports none)."""
         changed: set[str] = set()
         if not self.finished:
             return changed
         for node_id, node in self.nodes.items():
+            if node.paused:
+                node.paused = False
+                changed.add(node_id)
             for attempt in node.attempts:
                 if attempt.status in ("running", "retrying"):
                     attempt.status = "cancelled" if self.status == "cancelled" else "failed"
@@ -353,6 +397,18 @@ class RunRecord:
             record.artifacts.append(artifact)
             if info.node_id:
                 record.node(info.node_id).artifacts.append(artifact)
+        record._pause_events = {
+            event.seq: _PauseEvent(
+                seq=event.seq,
+                kind=event.kind,
+                at=event.at,
+                node_id=event.node_id,
+                step=event.step,
+                data=event.data,
+            )
+            for event in events or []
+            if event.kind in _PAUSE_KINDS
+        }
         record.pauses = pauses_from_events(events or [])
         for event in events or []:
             record.last_seq = max(record.last_seq, event.seq)
@@ -374,6 +430,25 @@ class RunRecord:
         for node in self.nodes.values():
             lines.extend(node.logs)
         return sorted(lines, key=lambda line: (line.at is None, line.at or datetime.min))
+
+
+_PAUSE_KINDS = ("node_paused", "node_resumed")
+#: fields every live event has; the rest is the event's own data (as the history stores it)
+_EVENT_FIELDS = {"kind", "run_id", "seq", "at", "node_id", "step", "level", "message"}
+
+
+@dataclass(frozen=True)
+class _PauseEvent:
+    """A pause event, live or stored, in the shape ``pauses_from_events`` reads."""
+
+    seq: int
+    kind: str
+    at: datetime
+    node_id: str | None
+    step: int | None
+    data: dict[str, Any] | None
+    level: str | None = None
+    message: str | None = None
 
 
 def _when(value: Any) -> datetime | None:

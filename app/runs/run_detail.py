@@ -287,6 +287,10 @@ class RunPane(QWidget):
             "cancelled" if record.status == "interrupted" else record.status
         ).name()
         parts = [f"<b style='color:{colour}'>● {_esc(record.status)}</b>"]
+        paused = record.paused_at
+        if paused is not None:  # live, from the pause event: no reload needed to see it
+            tint = self.theme.status_color("paused").name()
+            parts.append(f"<b style='color:{tint}'>paused before {_esc(paused)}</b>")
         parts.append(f"<b>{_esc(record.workflow or 'run')}</b>")
         parts.append(f"run <code>{_esc(record.run_id[:12])}</code>")
         if record.trigger:

@@ -15,13 +15,14 @@ processes); its start-up is shared with the other tests here.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
     QAbstractButton,
     QApplication,
@@ -119,12 +120,24 @@ def test_breakpoint_pause_inspect_edit_and_continue_by_real_input(
     pump_until(lambda: item.breakpoint)
 
     # F5 saves and runs; the run pauses before 'first' in a supervisor worker
-    real.key("F5")
     panels = window.run_panels
-    debug = panels.live.debug
+    live = panels.live
+    reloads: list[str] = []  # the pause must show from its event, with no reload of the run
+    live.debug.refresh = lambda run_id: reloads.append(run_id)  # type: ignore[method-assign]
+    real.key("F5")
+    debug = live.debug
     pump_until(lambda: debug.paused and debug.node_id == "first", timeout=40)
     assert "break: true" in path.read_text(encoding="utf-8")
     assert debug.isVisible() and debug.continue_button.isVisible()
+    assert debug.continue_button.isEnabled() and debug.step_button.isEnabled()
+    # the run panel shows the pause live: its header, the whole run's Pauses, the node's row
+    assert live.record is not None and live.record.paused_at == "first"
+    assert "paused before first" in live.pane.header.text()
+    whole = live.pane.detail.toPlainText()
+    assert "Pauses" in whole and re.search(r"\(breakpoint, step 1\)\s+paused", whole), whole
+    [row] = live.pane.nodes.findItems("first", Qt.MatchFlag.MatchExactly, 0)
+    assert row.text(1) == "paused"
+    assert reloads == [] and not live._loading
     value = pump_until(lambda: _item(debug.values, "Inputs", "value"))
     assert value.text(1) == '"typed"'  # inspected: the rendered input
 
@@ -141,9 +154,13 @@ def test_breakpoint_pause_inspect_edit_and_continue_by_real_input(
     real.key("Return")
     pump_until(lambda: value.text(1) == "'edited for real'")
 
-    # Continue: the node runs with the edited value, and the run finishes with it
+    # Continue: the pause goes at once; the node runs with the edited value, and the run
+    # finishes with it
     real.click(debug.continue_button)
-    live = panels.live
+    pump_until(lambda: live.record is not None and live.record.paused_at is None, timeout=40)
+    assert not debug.isVisible() and not debug.continue_button.isEnabled()
+    assert "paused before" not in live.pane.header.text()
+    pump_until(lambda: "continued after" in live.pane.detail.toPlainText(), timeout=40)
     pump_until(lambda: live.record is not None and live.record.finished, timeout=40)
     assert live.record is not None and live.record.status == "succeeded"
     with api_daemon.client() as client:

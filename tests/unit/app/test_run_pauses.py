@@ -50,3 +50,40 @@ def test_the_run_detail_shows_each_pause_and_how_it_ended(
     node_text = pane.detail.toPlainText()
     assert "Pauses" in node_text and "(step, step 2)" in node_text
     assert "continued after" in node_text and "stepped" not in node_text
+
+
+def test_a_live_pause_shows_in_the_record_as_its_event_arrives_and_ends_on_continue() -> None:
+    """The window's run panel reads pauses from the live events too, the way it reads the
+    history: the Pauses list, the paused node's badge and the header need no reload."""
+    from datetime import UTC, datetime
+
+    from app.runs.records import RunRecord
+    from automation.engine.events import NodePaused, NodeResumed, NodeStarted
+
+    now = datetime.now(UTC)
+    record = RunRecord(run_id="r1", status="running")
+
+    def live(event: NodePaused | NodeResumed | NodeStarted) -> dict[str, object]:
+        return event.to_dict()
+
+    paused = NodePaused(
+        run_id="r1", seq=5, at=now, node_id="second", step=2, reason="breakpoint", timeout=600.0
+    )
+    assert record.apply(live(paused)) == {"second"}
+    assert record.paused_at == "second" and record.nodes["second"].status == "paused"
+    assert [(p.node_id, p.step, p.reason, p.ended) for p in record.pauses] == [
+        ("second", 2, "breakpoint", None)
+    ]
+    resumed = NodeResumed(
+        run_id="r1", seq=6, at=now, node_id="second", step=2, action="continue", waited=1.5
+    )
+    assert record.apply(live(resumed)) == {"second"}
+    assert record.paused_at is None and record.nodes["second"].status is None
+    assert [(p.ended, p.waited) for p in record.pauses] == [("continued", 1.5)]
+    started = NodeStarted(
+        run_id="r1", seq=7, at=now, node_id="second", step=2, attempt=1, block="control.pass"
+    )
+    record.apply(live(started))
+    assert record.nodes["second"].status == "running"
+    record.apply(live(resumed))  # the same event again (a reconnect replays recent ones)
+    assert len(record.pauses) == 1 and record.nodes["second"].status == "running"
