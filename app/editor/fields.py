@@ -46,6 +46,7 @@ from app.editor.completer import TemplateLineEdit
 from app.editor.document import UNSET
 from app.editor.list_field import ListEditor
 from app.editor.schema import FieldSpec, format_loose, parse_loose
+from app.editor.wrapping import WrappingCheckBox
 from automation.templates import check_syntax, is_template
 
 _INT_LIMIT = 2**31 - 1
@@ -171,9 +172,18 @@ class FieldEditor(QWidget):
         self.stack.addWidget(self.literal)
         self.stack.addWidget(self.template)
         self.stack.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
-        fixed = self.literal.minimumHeight() == self.literal.maximumHeight()
-        literal_height = self.literal.minimumHeight() if fixed else self.literal.sizeHint().height()
-        self.stack.setFixedHeight(max(literal_height, self.template.sizeHint().height()))
+        if isinstance(self.literal, WrappingCheckBox):
+            # as tall as its text wraps to at the panel's width (which typing never changes)
+            policy = QSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
+            policy.setHeightForWidth(True)
+            self.stack.setSizePolicy(policy)
+            self.stack.setMinimumHeight(self.template.sizeHint().height())
+        else:
+            fixed = self.literal.minimumHeight() == self.literal.maximumHeight()
+            literal_height = (
+                self.literal.minimumHeight() if fixed else self.literal.sizeHint().height()
+            )
+            self.stack.setFixedHeight(max(literal_height, self.template.sizeHint().height()))
         layout.addWidget(self.stack)
         self.error = ErrorLine()
         self.error.setStyleSheet(f"color: {error_colour};")
@@ -231,7 +241,7 @@ class FieldEditor(QWidget):
             return number
         if spec.kind == "boolean":
             text = spec.description if 0 < len(spec.description) <= 48 else "on"
-            box = QCheckBox(text)
+            box = WrappingCheckBox(text)
             box.toggled.connect(lambda on: self._commit(on))
             return box
         if spec.kind == "enum":

@@ -88,7 +88,11 @@ class PropertyPanel(QScrollArea):
         #: capture a template, pick a point, test a target (desktop blocks only)
         self.capture = CaptureController(document, push, theme, self)
         self.setWidgetResizable(True)
+        # The form is as wide as the panel (it wraps rather than widens, and nothing is cut
+        # off at the right); the vertical bar is always there, so that a form growing past
+        # the panel's height does not narrow it and re-wrap its text under the pointer.
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOn)
         self.setMinimumWidth(280)
         self.setAccessibleName("Node properties")
         self._show_placeholder("Select a node to edit it.\n\nAdd nodes from the block palette "

@@ -22,15 +22,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QPoint, QPointF, Qt, QTimer
 from PySide6.QtWidgets import (
     QAbstractButton,
     QApplication,
     QLabel,
     QMessageBox,
     QTreeWidgetItem,
+    QWidget,
 )
 
+from app.editor.fields import FieldEditor
+from app.editor.wrapping import WrappingCheckBox
 from app.supervisor_link import SupervisorLink
 from app.theme import LIGHT
 from app.tray import DesktopShell
@@ -266,3 +269,69 @@ def test_a_new_schedule_shows_and_follows_the_local_time_zone(
         monkeypatch.undo()
         time.tzset()
         tzlocal.reload_localzone()
+
+
+FITS = """\
+deskpilot: 1
+name: {name}
+nodes:
+  match:
+    block: data.regex_match
+    position: [0, 0]
+  read:
+    block: file.read
+    position: [320, 0]
+  click:
+    block: image.click
+    position: [640, 0]
+"""
+
+
+def _sticking_out(panel: Any) -> list[str]:
+    """The property panel's widgets whose right edge is past the panel's visible right edge."""
+    viewport = panel.viewport()
+    right = viewport.mapToGlobal(QPoint(viewport.width(), 0)).x()
+    out = []
+    for child in panel.widget().findChildren(QWidget):
+        if child.isVisibleTo(panel.widget()) and child.width() > 0:
+            edge = child.mapToGlobal(QPoint(child.width(), 0)).x()
+            if edge > right + 1:
+                out.append(f"{type(child).__name__} {child.objectName()!r} +{edge - right}px")
+    return out
+
+
+def test_the_property_panel_fits_the_default_window_sizes_by_real_input(
+    shell: DesktopShell, tmp_path: Path
+) -> None:
+    """At the window's default sizes (1366x768, and 1440x900 on a 1920x1080 screen) no field
+    or button of a form sticks out past the panel: a long check box text wraps instead."""
+    real = RealInput()
+    window = shell.window
+    path = tmp_path / "fits.yaml"
+    path.write_text(FITS.format(name=f"e2e-fits-{uuid.uuid4().hex[:6]}"), encoding="utf-8")
+    editor = window.open_workflow(path)
+    assert editor is not None
+    real.focus(window)
+    panel = editor.properties
+    for width, height in ((1366, 768), (1440, 900)):
+        window.resize(width, height)
+        pump_until(lambda w=width, h=height: (window.width(), window.height()) == (w, h))
+        for node_id in ("match", "read", "click"):
+            item = editor.scene.node_items[node_id]
+            editor.view.centerOn(item)
+            title = item.sceneBoundingRect().topLeft() + QPointF(40, 12)
+            real.click(editor.view.viewport(), editor.view.mapFromScene(title))
+            pump_until(lambda n=node_id: panel.node_id == n and panel.widget().isVisible())
+            pump_until(lambda: _sticking_out(panel) == [], timeout=5)
+
+    # the end of a wrapped check box text is on screen, and a click on it ticks the box
+    editor.scene.select_nodes(["match"])
+    field = pump_until(lambda: panel.fields.get("multiline"))
+    assert isinstance(field, FieldEditor) and isinstance(field.literal, WrappingCheckBox)
+    box = field.literal
+    assert box.label.height() > box.fontMetrics().lineSpacing(), "the text took two lines"
+    panel.ensureWidgetVisible(box)
+    line = box.label
+    real.click(line, QPoint(line.width() - 12, line.fontMetrics().lineSpacing() // 2))
+    pump_until(lambda: editor.document.node_inputs("match").get("multiline") is True)
+    editor.undo_stack.setClean()
