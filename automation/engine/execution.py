@@ -50,6 +50,7 @@ from automation.engine.failures import RunCancelled, RunFailed, error_message, f
 from automation.engine.frames import END, Activation, Context, Frame, StreamFrame
 from automation.engine.hold import DESKTOP, Held, hold_before, hold_inside, lock_cut
 from automation.engine.options import RunOptions, StepCheckpoint
+from automation.engine.pause_values import shown_values
 from automation.engine.plan import NodePlan, plan_node
 from automation.engine.result import NodeSummary, RunResult
 from automation.engine.resume import settle_interrupted
@@ -475,14 +476,18 @@ class Execution(RunHooks):
             nodes=self.safe(self.node_outputs),
         )
         timeout = self.debugger.timeout
+        # the event (sent, streamed and stored) gets bounded copies: see pause_values
+        shown = shown_values(
+            {"pins": snapshot.pins, "inputs": snapshot.inputs, "vars": snapshot.vars}
+        )
         self.emit(
             NodePaused,
             node_id=plan.node_id,
             step=step,
             reason=str(reason),
-            pins=snapshot.pins,
-            inputs=snapshot.inputs,
-            vars=snapshot.vars,
+            pins=shown["pins"],
+            inputs=shown["inputs"],
+            vars=shown["vars"],
             timeout=timeout,
         )
         paused = self.clock.monotonic()

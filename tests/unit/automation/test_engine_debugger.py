@@ -170,3 +170,37 @@ def test_assignments_typed_at_a_pause() -> None:
 def test_pause_timeout_must_be_positive() -> None:
     with pytest.raises(ValueError, match="positive"):
         Breakpoints([], Scripted([]), timeout=0)
+
+
+def test_a_pause_event_holds_masked_values_cut_to_a_bounded_size(h: Harness) -> None:
+    """A huge value and a secret in a paused node's values: the event (sent, streamed and
+    stored in the history) has the secret masked and every value cut, yet the node runs
+    with the whole value."""
+    import json
+
+    from automation.engine.pause_values import STRING_LIMIT, TOTAL_LIMIT
+    from tests.unit.automation.blockkit import MemorySecrets
+
+    canary = "canary-Pause-s3cret-41d2"
+    huge = "x" * 1_000_000
+    flow = (
+        "name: big\n"
+        f"vars: {{blob: {huge}, many: [{', '.join(['1'] * 5000)}]}}\n"
+        "nodes:\n"
+        "  a: {block: kit.emit, with: {value: 'Bearer {{ secrets.token }}'}}\n"
+        "  b: {block: kit.emit, with: {value: '{{ vars.blob }}'}}\n"
+        "links: [a -> b]\n"
+    )
+    engine = h.engine(secrets=MemorySecrets({"token": canary}))
+    source = Scripted([Resume(action=DebugAction.STEP), Resume()])
+    result = engine.run(h.load(flow), options=RunOptions(debugger=Breakpoints(["a"], source)))
+    assert result.ok
+    assert h.journal.values("b") == [huge], "the node ran with the whole value"
+    first, second = h.typed(NodePaused)
+    assert first.inputs == {"value": "Bearer ***"}
+    assert second.inputs["value"].startswith("x" * STRING_LIMIT + "… (1000000 characters)")
+    assert second.vars["many"][-1] == "… 4900 more items"
+    for event in (first, second):
+        size = len(json.dumps(event.to_dict(), default=str))
+        assert size < TOTAL_LIMIT + 4096, size
+    assert canary not in h.serialised()
