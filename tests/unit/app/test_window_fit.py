@@ -258,3 +258,26 @@ def test_a_pause_gives_the_debugger_values_room(
     panels.live.debug.show_pause("run-1", pause)
     # a third of the window, the tabs included
     qtbot.waitUntil(lambda: dock.height() > max(200, before + 80), timeout=2000)
+
+
+def test_every_blocks_form_fits_the_property_panel_at_its_default_width(
+    qtbot: QtBot, registry: BlockRegistry
+) -> None:
+    """No block's form is wider than the panel it opens in (290 px, the default at 1366x768
+    and 1440x900): its right edge was cut off for 18 blocks, whose check box sentences
+    did not wrap."""
+    lines = ["deskpilot: 1", "name: every-block", "nodes:"]
+    ids = registry.ids()
+    for index, block_id in enumerate(ids):
+        lines += [f"  n{index}:", f"    block: {block_id}", f"    position: [{index * 300}, 0]"]
+    editor = _editor(qtbot, registry, WorkflowDocument.from_text("\n".join(lines) + "\n"))
+    panel = editor.properties
+    assert panel.width() <= 300
+    wider = []
+    for index, block_id in enumerate(ids):
+        editor.scene.select_nodes([f"n{index}"])
+        body = panel.widget()
+        assert body is not None
+        if body.minimumSizeHint().width() > panel.viewport().width():
+            wider.append(f"{block_id}: {body.minimumSizeHint().width()} px")
+    assert wider == [], f"wider than the panel's {panel.viewport().width()} px: {wider}"
