@@ -27,7 +27,7 @@ from sqlalchemy import exc as sa_exc
 from automation.clock import Clock
 from automation.engine.events import RunStatus, StepStatus
 from supervisor.store.claims import ClaimRequest, claim_rows, insert_or_ignore, upsert
-from supervisor.store.errors import RunNotFound, StoreError
+from supervisor.store.errors import RunNotFound
 from supervisor.store.records import (
     LeaseRenewal,
     RunRecord,
@@ -36,34 +36,14 @@ from supervisor.store.records import (
     supervisor_record,
     whole_span,
 )
+from supervisor.store.retry import retrying
 from supervisor.store.schema import events, fires, runs, step_runs, supervisors
 
 logger = logging.getLogger(__name__)
 
 _CLAIM_ATTEMPTS = 3
-_DEADLOCK_ATTEMPTS = 3
 T = TypeVar("T")
 _SUPERVISOR_COLUMNS = ["host", "pid", "api_url", "version", "resources", "started_at"]
-
-
-def _retrying_deadlocks(write: Callable[[], T]) -> T:
-    """Run ``write`` again when PostgreSQL aborted it to break a deadlock (or a serialisation).
-
-    A renewal locks every run of its supervisor while that supervisor's
-    recorder and status writes lock some of them too; PostgreSQL then aborts
-    one of the two, which is safe to run again at once.
-    """
-    for attempt in range(_DEADLOCK_ATTEMPTS):
-        try:
-            return write()
-        except StoreError as error:
-            driver_error = getattr(error.__cause__, "orig", None)
-            if getattr(driver_error, "sqlstate", None) not in ("40P01", "40001"):
-                raise
-            if attempt == _DEADLOCK_ATTEMPTS - 1:
-                raise
-            logger.info("a fleet write met a deadlock and runs again: %s", driver_error)
-    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _check_id(kind: str, value: str, longest: int) -> None:
@@ -88,6 +68,17 @@ class FleetMethods:
 
     def _fence_events(self, owner: str) -> None:  # pragma: no cover - HistoryStore's
         raise NotImplementedError
+
+    def _transaction(
+        self, work: Callable[[Connection], T], what: str, *, idempotent: bool = False
+    ) -> T:
+        """``work`` in one write transaction, run again after a deadlock and the like (``retry``)."""
+
+        def attempt() -> T:
+            with self._write() as connection:
+                return work(connection)
+
+        return retrying(attempt, what, idempotent=idempotent)
 
     # -- claims -----------------------------------------------------------------------
 
@@ -128,8 +119,7 @@ class FleetMethods:
         )
         for attempt in range(_CLAIM_ATTEMPTS):
             try:
-                with self._claiming() as connection:
-                    rows = claim_rows(connection, request)
+                rows = retrying(lambda: self._claim(request), f"a claim by {claimant}")
                 break
             except sa_exc.IntegrityError:
                 # Another supervisor of this machine took a desktop run at the same
@@ -137,6 +127,10 @@ class FleetMethods:
                 if attempt == _CLAIM_ATTEMPTS - 1:
                     raise
         return [run_record(row) for row in rows]
+
+    def _claim(self, request: ClaimRequest) -> list[Any]:
+        with self._claiming() as connection:
+            return claim_rows(connection, request)
 
     def claimant_of(self, run_id: str) -> str | None:
         """Who claimed the run (``claim_queued``); None if nobody, or it was queued again."""
@@ -174,7 +168,8 @@ class FleetMethods:
             "heartbeat_at": at,
             "stopped_at": None,
         }
-        with self._write() as connection:
+
+        def register(connection: Connection) -> Any:
             connection.execute(
                 upsert(
                     connection,
@@ -184,9 +179,11 @@ class FleetMethods:
                 ),
                 [row],
             )
-            found = connection.execute(
+            return connection.execute(
                 select(supervisors).where(supervisors.c.id == supervisor_id)
             ).one()
+
+        found = self._transaction(register, "registering this supervisor", idempotent=True)
         self.fired_by = supervisor_id  # schedule fires it takes are recorded as its own
         self._fence_events(supervisor_id)
         return supervisor_record(found)
@@ -214,29 +211,30 @@ class FleetMethods:
             or_(runs.c.lease_expires_at.is_(None), runs.c.lease_expires_at > at),
         )
 
-        def renew() -> list[Any]:
-            with self._write() as connection:
+        def renew(connection: Connection) -> list[Any]:
+            connection.execute(
+                update(supervisors)
+                .where(supervisors.c.id == supervisor_id)
+                .values(heartbeat_at=at, stopped_at=None)
+            )
+            # Rows locked in id order, as every batch of renewals does: two renewals
+            # never wait on each other crosswise.
+            ids = select(runs.c.id).where(mine).order_by(runs.c.id)
+            if connection.dialect.name == "postgresql":
+                ids = ids.with_for_update()
+            picked = ids.cte("renewed")
+            return list(
                 connection.execute(
-                    update(supervisors)
-                    .where(supervisors.c.id == supervisor_id)
-                    .values(heartbeat_at=at, stopped_at=None)
-                )
-                # Rows locked in id order, as every batch of renewals does: two renewals
-                # never wait on each other crosswise.
-                ids = select(runs.c.id).where(mine).order_by(runs.c.id)
-                if connection.dialect.name == "postgresql":
-                    ids = ids.with_for_update()
-                picked = ids.cte("renewed")
-                return list(
-                    connection.execute(
-                        update(runs)
-                        .where(runs.c.id == picked.c.id)
-                        .values(lease_expires_at=until)
-                        .returning(runs.c.id, runs.c.cancel_requested_at)
-                    ).all()
-                )
+                    update(runs)
+                    .where(runs.c.id == picked.c.id)
+                    .values(lease_expires_at=until)
+                    .returning(runs.c.id, runs.c.cancel_requested_at)
+                ).all()
+            )
 
-        renewed = _retrying_deadlocks(renew)
+        # A renewal locks every run of its supervisor while that supervisor's recorder and
+        # status writes lock some of them too: PostgreSQL may abort one of them.
+        renewed = self._transaction(renew, "renewing the heartbeat", idempotent=True)
         kept = {str(row.id) for row in renewed}
         return LeaseRenewal(
             supervisor_id=supervisor_id,
@@ -251,10 +249,13 @@ class FleetMethods:
     def supervisor_stopped(self, supervisor_id: str, at: datetime | None = None) -> None:
         """Mark the supervisor stopped (a clean stop): machine lists show it as down."""
         at = at or self.clock.now()
-        with self._write() as connection:
-            connection.execute(
+        self._transaction(
+            lambda connection: connection.execute(
                 update(supervisors).where(supervisors.c.id == supervisor_id).values(stopped_at=at)
-            )
+            ),
+            "marking this supervisor stopped",
+            idempotent=True,
+        )
 
     def list_supervisors(self) -> list[SupervisorRecord]:
         """Every supervisor that ever registered, by host then id."""
@@ -309,7 +310,8 @@ class FleetMethods:
         Returns the run as it is afterwards.
         """
         at = at or self.clock.now()
-        with self._write() as connection:
+
+        def request(connection: Connection) -> Any:
             cancelled = connection.execute(
                 update(runs)
                 .where(runs.c.id == run_id, runs.c.status == RunStatus.QUEUED.value)
@@ -330,7 +332,9 @@ class FleetMethods:
                     )
                     .values(cancel_requested_at=at)
                 )
-            row = connection.execute(select(runs).where(runs.c.id == run_id)).first()
+            return connection.execute(select(runs).where(runs.c.id == run_id)).first()
+
+        row = self._transaction(request, f"asking to cancel run {run_id}", idempotent=True)
         if row is None:
             raise RunNotFound(run_id)
         return run_record(row)
@@ -346,34 +350,38 @@ class FleetMethods:
         reapers skip each other's rows.
         """
         now = now or self.clock.now()
-        return _retrying_deadlocks(lambda: self._reap_expired(now))
-
-    def _reap_expired(self, now: datetime) -> list[str]:
-        with self._write() as connection:
-            expired = (
-                select(
-                    runs.c.id,
-                    runs.c.claimed_by,
-                    runs.c.started_at,
-                    runs.c.cancel_requested_at,
-                    runs.c.lease_expires_at,
-                )
-                .where(
-                    runs.c.status == RunStatus.RUNNING.value,
-                    runs.c.lease_expires_at.is_not(None),
-                    runs.c.lease_expires_at < now,
-                )
-                .order_by(runs.c.lease_expires_at)
-            )
-            if connection.dialect.name == "postgresql":
-                expired = expired.with_for_update(skip_locked=True)
-            rows = connection.execute(expired).all()
-            for row in rows:
-                self._reap(connection, row, now)
+        rows = self._transaction(
+            lambda connection: self._reap_expired(connection, now),
+            "taking back expired leases",
+            idempotent=True,
+        )
         reaped = [str(row.id) for row in rows]
         if reaped:
             logger.warning("took back %d runs whose lease expired: %s", len(reaped), reaped)
         return reaped
+
+    def _reap_expired(self, connection: Connection, now: datetime) -> list[Any]:
+        expired = (
+            select(
+                runs.c.id,
+                runs.c.claimed_by,
+                runs.c.started_at,
+                runs.c.cancel_requested_at,
+                runs.c.lease_expires_at,
+            )
+            .where(
+                runs.c.status == RunStatus.RUNNING.value,
+                runs.c.lease_expires_at.is_not(None),
+                runs.c.lease_expires_at < now,
+            )
+            .order_by(runs.c.lease_expires_at)
+        )
+        if connection.dialect.name == "postgresql":
+            expired = expired.with_for_update(skip_locked=True)
+        rows = connection.execute(expired).all()
+        for row in rows:
+            self._reap(connection, row, now)
+        return list(rows)
 
     @staticmethod
     def _reap(connection: Connection, row: Any, now: datetime) -> None:
@@ -451,8 +459,8 @@ class FleetMethods:
         True and runs it; the others get False and do nothing.
         """
         at = at or self.clock.now()
-        with self._write() as connection:
-            return insert_or_ignore(
+        return self._transaction(
+            lambda connection: insert_or_ignore(
                 connection,
                 fires,
                 {
@@ -464,7 +472,9 @@ class FleetMethods:
                     "created_at": at,
                 },
                 ["workflow_name", "trigger_key", "slot_at"],
-            )
+            ),
+            f"taking the fire of {workflow} at {slot.isoformat()}",
+        )
 
     def fire_owner(self, workflow: str, trigger_key: str, slot: datetime) -> str | None:
         """Who took that fire (``claim_fire``), or None if nobody has yet."""

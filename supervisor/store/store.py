@@ -333,7 +333,8 @@ class HistoryStore(FleetMethods, BreakerMethods, ChainFireMethods, DebugRequestM
         digest = content_hash(content)
         now = self.clock.now()
         path_text = None if path is None else str(path)
-        with self._write() as connection:
+
+        def save(connection: Connection) -> VersionRef:
             insert_or_ignore(
                 connection,
                 workflows,
@@ -371,7 +372,11 @@ class HistoryStore(FleetMethods, BreakerMethods, ChainFireMethods, DebugRequestM
                 connection.execute(
                     update(workflows).where(workflows.c.id == workflow_id).values(updated_at=now)
                 )
-        return VersionRef(workflow_id=workflow_id, version_id=int(version_id), content_hash=digest)
+            return VersionRef(
+                workflow_id=workflow_id, version_id=int(version_id), content_hash=digest
+            )
+
+        return self._transaction(save, "saving a workflow version", idempotent=True)
 
     def version_content(self, version_id: int) -> str | None:
         """The exact workflow text a run used, to resume it on the same version."""
@@ -426,7 +431,8 @@ class HistoryStore(FleetMethods, BreakerMethods, ChainFireMethods, DebugRequestM
         """
         at = at or self.clock.now()
         status = RunStatus(status)
-        with self._write() as connection:
+
+        def create(connection: Connection) -> RunRecord:
             workflow_id = (
                 version.workflow_id
                 if version is not None
@@ -454,6 +460,8 @@ class HistoryStore(FleetMethods, BreakerMethods, ChainFireMethods, DebugRequestM
                 )
             )
             return self._run_row(connection, run_id)
+
+        return self._transaction(create, "recording a new run")
 
     def create_runs(self, queued: Sequence[QueuedRow], at: datetime | None = None) -> list[str]:
         """Record several queued runs in one transaction: all of them are durable, or none.
@@ -488,8 +496,10 @@ class HistoryStore(FleetMethods, BreakerMethods, ChainFireMethods, DebugRequestM
             }
             for index, row in enumerate(queued)
         ]
-        with self._write() as connection:
-            lost = insert_runs_once(connection, rows, self.fired_by, at)
+        lost = self._transaction(
+            lambda connection: insert_runs_once(connection, rows, self.fired_by, at),
+            "recording queued runs",
+        )
         if lost:
             logger.info(
                 "%d fire(s) (schedule slots, chained runs) already run by another supervisor: %s",
@@ -541,7 +551,8 @@ class HistoryStore(FleetMethods, BreakerMethods, ChainFireMethods, DebugRequestM
         new = RunStatus(status)
         want = None if expected is None else RunStatus(expected)
         at = at or self.clock.now()
-        with self._write() as connection:
+
+        def change(connection: Connection) -> RunRecord:
             row = connection.execute(
                 select(
                     runs.c.status,
@@ -619,6 +630,8 @@ class HistoryStore(FleetMethods, BreakerMethods, ChainFireMethods, DebugRequestM
                 add_chain_fire(connection, run_id, row.workflow_name, new, at)
             return self._run_row(connection, run_id)
 
+        return self._transaction(change, f"changing the status of run {run_id}")
+
     def add_artifact(
         self,
         run_id: str,
@@ -634,8 +647,8 @@ class HistoryStore(FleetMethods, BreakerMethods, ChainFireMethods, DebugRequestM
 
         A copy of its bytes is kept with it (``supervisor.store.artifacts``).
         """
-        with self._write() as connection:
-            return insert_artifact(
+        return self._transaction(
+            lambda connection: insert_artifact(
                 connection,
                 run_id,
                 str(path),
@@ -644,7 +657,9 @@ class HistoryStore(FleetMethods, BreakerMethods, ChainFireMethods, DebugRequestM
                 step=step,
                 node_id=node_id,
                 at=at or self.clock.now(),
-            )
+            ),
+            f"recording an artifact of run {run_id}",
+        )
 
     @staticmethod
     def _close_running_steps(
@@ -679,8 +694,9 @@ class HistoryStore(FleetMethods, BreakerMethods, ChainFireMethods, DebugRequestM
         if max_runs is not None and max_runs < 0:
             raise ValueError(f"max_runs must not be negative, got {max_runs}")
         finished = runs.c.status.in_(TERMINAL_STATUSES)
-        deleted = 0
-        with self._write() as connection:
+
+        def prune(connection: Connection) -> int:
+            deleted = 0
             if max_age is not None:
                 cutoff = self.clock.now() - max_age
                 ended = func.coalesce(runs.c.finished_at, runs.c.queued_at)
@@ -699,6 +715,9 @@ class HistoryStore(FleetMethods, BreakerMethods, ChainFireMethods, DebugRequestM
                             _at_or_before(newest_dropped.queued_at, newest_dropped.id),
                         )
                     ).rowcount
+            return deleted
+
+        deleted = self._transaction(prune, "pruning the history", idempotent=True)
         if deleted:
             logger.info("pruned %d runs from the history", deleted)
         return deleted

@@ -21,6 +21,7 @@ from supervisor.store.claims import upsert
 from supervisor.store.engine import write_options
 from supervisor.store.errors import translate
 from supervisor.store.fires import insert_runs_once
+from supervisor.store.retry import retrying
 from supervisor.store.schema import runs, triggers
 from supervisor.store.store import HistoryStore
 
@@ -80,19 +81,23 @@ class TriggerRows:
         """Upsert these trigger rows in one transaction and one statement."""
         if not rows:
             return
-        with self._write() as connection:
-            # An upsert on the unique (workflow, key): two processes saving the same
-            # trigger cannot both insert it, where a read-then-insert could.
-            connection.execute(
-                upsert(
-                    connection,
-                    triggers,
-                    ["workflow_name", "trigger_key"],
-                    ["spec", "enabled", "paused", "state", "updated_at", "spec_hash"],
-                    _keep_anchor,
-                ),
-                [dict(row) for row in rows],
-            )
+
+        def save() -> None:
+            with self._write() as connection:
+                # An upsert on the unique (workflow, key): two processes saving the same
+                # trigger cannot both insert it, where a read-then-insert could.
+                connection.execute(
+                    upsert(
+                        connection,
+                        triggers,
+                        ["workflow_name", "trigger_key"],
+                        ["spec", "enabled", "paused", "state", "updated_at", "spec_hash"],
+                        _keep_anchor,
+                    ),
+                    [dict(row) for row in rows],
+                )
+
+        retrying(save, "saving trigger state", idempotent=True)
 
     def stored_anchor(self, workflow: str, key: str, spec_hash: str) -> datetime | None:
         """The anchor saved for this trigger with this timing, or None."""
@@ -143,5 +148,9 @@ class TriggerRows:
         """
         if not rows:
             return set()
-        with self._write() as connection:
-            return set(insert_runs_once(connection, [dict(row) for row in rows], fired_by, at))
+
+        def insert() -> set[str]:
+            with self._write() as connection:
+                return set(insert_runs_once(connection, [dict(row) for row in rows], fired_by, at))
+
+        return retrying(insert, "recording the runs of schedule fires")

@@ -30,6 +30,7 @@ from sqlalchemy import exc as sa_exc
 from automation.engine.events import Event, RunFinished, RunStarted
 from supervisor.store.engine import is_sqlite, write_options
 from supervisor.store.ingest import apply_events
+from supervisor.store.retry import retrying
 from supervisor.store.schema import runs
 from supervisor.store.types import to_micros
 
@@ -61,22 +62,26 @@ class BatchWriter:
         self._now = now
 
     def record(self, batch: Sequence[Event]) -> None:
+        """Apply ``batch`` in one transaction; run it again if the server aborted it (``retry``)."""
         with self._lock:
-            try:
-                connection = self._connection
-                if connection is None:
-                    connection = self._connection = self._engine.connect().execution_options(
-                        **self._options
-                    )
-                if self._direct and not any(isinstance(e, _RUN_EVENTS) for e in batch):
-                    self._record_direct(connection, batch)
-                else:
-                    with connection.begin():
-                        apply_events(connection, self._fenced(connection, batch), self.chain_sources)
-            except BaseException:
-                # The next batch starts on a fresh connection, whatever state this one is in.
-                self._drop()
-                raise
+            retrying(lambda: self._record(batch), f"recording {len(batch)} events")
+
+    def _record(self, batch: Sequence[Event]) -> None:
+        try:
+            connection = self._connection
+            if connection is None:
+                connection = self._connection = self._engine.connect().execution_options(
+                    **self._options
+                )
+            if self._direct and not any(isinstance(e, _RUN_EVENTS) for e in batch):
+                self._record_direct(connection, batch)
+            else:
+                with connection.begin():
+                    apply_events(connection, self._fenced(connection, batch), self.chain_sources)
+        except BaseException:
+            # The next batch starts on a fresh connection, whatever state this one is in.
+            self._drop()
+            raise
 
     def close(self) -> None:
         with self._lock:
@@ -133,9 +138,7 @@ class BatchWriter:
         driver: Any = connection.connection.dbapi_connection
         _call(connection, "BEGIN IMMEDIATE", driver.execute, "BEGIN IMMEDIATE")
         try:
-            apply_events(
-                connection, self._fenced(connection, batch, driver), self.chain_sources
-            )
+            apply_events(connection, self._fenced(connection, batch, driver), self.chain_sources)
             _call(connection, "COMMIT", driver.commit)
         except BaseException:
             if driver.in_transaction:

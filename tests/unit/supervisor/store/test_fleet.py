@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -413,40 +412,3 @@ def test_a_supervisor_that_lost_a_run_records_none_of_its_events(
     messages = [event.message or "" for event in first.events(run_id)]
     assert "late" not in messages
     assert len(messages) == 1 and "lease of" in messages[0]  # only the reaper's note
-
-
-def test_a_fleet_write_aborted_to_break_a_deadlock_runs_again() -> None:
-    """PostgreSQL aborts one of two deadlocked transactions (SQLSTATE 40P01): safe to redo.
-
-    The driver error is built by hand: a real deadlock needs two sessions
-    locking crosswise at the right moment, which a test cannot time.
-    """
-    from supervisor.store.errors import StoreError
-    from supervisor.store.fleet import _retrying_deadlocks
-
-    class DriverError(Exception):
-        def __init__(self, sqlstate: str) -> None:
-            super().__init__(f"sqlstate {sqlstate}")
-            self.sqlstate = sqlstate
-
-    class Wrapped(Exception):
-        def __init__(self, sqlstate: str) -> None:
-            super().__init__("wrapped")
-            self.orig = DriverError(sqlstate)
-
-    def failing(sqlstate: str, times: int) -> Callable[[], str]:
-        left = [times]
-
-        def write() -> str:
-            if left[0]:
-                left[0] -= 1
-                raise StoreError("could not be used") from Wrapped(sqlstate)
-            return "written"
-
-        return write
-
-    assert _retrying_deadlocks(failing("40P01", 2)) == "written"
-    with pytest.raises(StoreError):
-        _retrying_deadlocks(failing("40P01", 3))
-    with pytest.raises(StoreError):
-        _retrying_deadlocks(failing("53100", 1))  # disk full: not retried here
