@@ -13,11 +13,19 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from automation.engine.events import RunStatus
+from supervisor.client import SupervisorClient
 from supervisor.machine import ID_FILE
+from supervisor.paths import DeskpilotPaths
+from supervisor.store import HistoryStore
 from tests.helpers.daemon import CLI_BOOT, short_home
+
+#: Seconds a teardown waits for cancelled runs to end before it stops the supervisors anyway.
+CANCEL_WAIT = 15.0
 
 
 @dataclass
@@ -44,29 +52,73 @@ class FleetDaemons:
 
     def start_all(self) -> None:
         """Start every prepared supervisor at once, then wait for each to serve."""
-        for host, home in self.homes.items():
-            env = {
-                **os.environ,
-                "DESKPILOT_HOME": str(home),
-                "DESKPILOT_DATABASE_URL": self.url,
-                "DESKPILOT_HOST": host,
-                "SHELL": "/bin/sh",
-                **self.envs.get(host, {}),
-            }
-            with (home / "stderr.txt").open("w") as errors:  # the child keeps its own copy
-                self.processes[host] = subprocess.Popen(
-                    [sys.executable, "-c", CLI_BOOT, "supervisor", "start", "--foreground"],
-                    env=env,
-                    stdout=subprocess.PIPE,
-                    stderr=errors,
-                    text=True,
-                )
-        for host, process in self.processes.items():
-            assert process.stdout is not None
-            line = process.stdout.readline()
-            if "supervisor running" not in line:
-                tail = (self.homes[host] / "stderr.txt").read_text()[-3000:]
-                raise AssertionError(f"supervisor {host} did not start: {line!r} {tail}")
+        for host in self.homes:
+            self.spawn(host)
+        for host in self.homes:
+            self.wait_serving(host)
+
+    def spawn(self, host: str) -> subprocess.Popen[str]:
+        """Start supervisor ``host`` (``prepare`` first); its stderr goes to its home."""
+        earlier = self.processes.get(host)
+        if earlier is not None:  # it ended (refused, or stopped): this start replaces it
+            assert earlier.poll() is not None, f"supervisor {host} still runs"
+            if earlier.stdout is not None:
+                earlier.stdout.close()
+        home = self.homes[host]
+        env = {
+            **os.environ,
+            "DESKPILOT_HOME": str(home),
+            "DESKPILOT_DATABASE_URL": self.url,
+            "DESKPILOT_HOST": host,
+            "SHELL": "/bin/sh",
+            **self.envs.get(host, {}),
+        }
+        with (home / "stderr.txt").open("w") as errors:  # the child keeps its own copy
+            process = self.processes[host] = subprocess.Popen(
+                [sys.executable, "-c", CLI_BOOT, "supervisor", "start", "--foreground"],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=errors,
+                text=True,
+            )
+        return process
+
+    def wait_serving(self, host: str) -> None:
+        process = self.processes[host]
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        if "supervisor running" not in line:
+            raise AssertionError(f"supervisor {host} did not start: {line!r} {self.stderr(host)}")
+
+    def stderr(self, host: str) -> str:
+        return (self.homes[host] / "stderr.txt").read_text()[-3000:]
+
+    def _cancel_running(self) -> None:
+        """Cancel what still runs, so the stops need not wait out their shutdown grace."""
+        live = {
+            self.supervisor_id(host)
+            for host, process in self.processes.items()
+            if process.poll() is None
+        }
+        if not self.url.startswith("postgresql"):
+            return  # a SQLite history has one supervisor; its stop is quick enough
+        store = HistoryStore.open(self.url)
+        try:
+
+            def held() -> list[str]:
+                return [
+                    run.id
+                    for run in store.list_runs(status=RunStatus.RUNNING, limit=None)
+                    if run.claimed_by in live  # a killed one's wait for their lease to expire
+                ]
+
+            for run_id in held():
+                store.request_cancel(run_id)
+            deadline = time.monotonic() + CANCEL_WAIT
+            while held() and time.monotonic() < deadline:
+                time.sleep(0.2)
+        finally:
+            store.close()
 
     def supervisor_id(self, host: str) -> str:
         return (self.homes[host] / "data" / ID_FILE).read_text().strip()
@@ -77,6 +129,16 @@ class FleetDaemons:
                 return host
         return None
 
+    def worker_pid(self, host: str, run_id: str) -> int:
+        """The pid of the worker that supervisor ``host`` runs ``run_id`` in (its API says)."""
+        client = SupervisorClient(DeskpilotPaths.under(self.homes[host]))
+        try:
+            pids = [worker.pid for worker in client.workers() if worker.run_id == run_id]
+        finally:
+            client.close()
+        assert len(pids) == 1, f"{host} runs {run_id} in workers {pids}"
+        return pids[0]
+
     def signal(self, host: str, signum: signal.Signals) -> None:
         self.processes[host].send_signal(signum)
 
@@ -84,6 +146,9 @@ class FleetDaemons:
         for process in self.processes.values():
             if process.poll() is None:
                 process.send_signal(signal.SIGCONT)
+        self._cancel_running()
+        for process in self.processes.values():
+            if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
         for process in self.processes.values():
             try:
@@ -95,3 +160,13 @@ class FleetDaemons:
                 process.stdout.close()
         for home in self.homes.values():
             shutil.rmtree(home, ignore_errors=True)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs: a zombie (dead, not yet reaped) counts as gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            state = stat.read().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+    return state not in ("Z", "X")
