@@ -24,7 +24,7 @@ from automation.redaction import redact_logging
 from supervisor.config import SupervisorConfig
 from supervisor.core import Supervisor
 from supervisor.desktop_gate import DesktopGate
-from supervisor.instance_lock import LOCK_FILE, InstanceLock
+from supervisor.instance_lock import LOCK_FILE, HistoryLock, InstanceLock, history_lock
 from supervisor.logs import json_handler
 from supervisor.membership import Membership
 from supervisor.parts import DaemonParts as DaemonParts  # re-exported: older imports
@@ -65,11 +65,19 @@ class Daemon:
         self.triggers = triggers
         self.session = session
         self.lock = InstanceLock(paths.state_dir / LOCK_FILE)
+        self.history_lock: HistoryLock | None = None
         self._stop = asyncio.Event()
         self.parts: DaemonParts | None = None
 
     def request_stop(self) -> None:
         self._stop.set()
+
+    def _lock_history(self) -> None:
+        """A SQLite history file has one supervisor, whatever home it runs from (``HistoryLock``)."""
+        lock = history_lock(self.paths)
+        if lock is not None:  # None on PostgreSQL: supervisors share it under leases
+            lock.acquire()
+            self.history_lock = lock
 
     async def serve(self, ready: Callable[[DaemonParts], None] | None = None) -> None:
         if self.api:
@@ -78,6 +86,11 @@ class Daemon:
             network_listen(os.environ)  # a bad or unsafe API address stops it before it starts
         self.paths.ensure()
         self.lock.acquire()
+        try:
+            self._lock_history()
+        except BaseException:
+            self.lock.release()
+            raise
         clear_stopped(self.paths.state_dir)  # running again, however it was started
         handler = json_handler(self.paths.log_dir / "deskpilotd.log")
         root = logging.getLogger()
@@ -189,6 +202,8 @@ class Daemon:
                     with contextlib.suppress(Exception):
                         await asyncio.wait_for(server_task, timeout=5)
             store.close()
+            if self.history_lock is not None:
+                self.history_lock.release()
             self.lock.release()
             root.removeHandler(handler)
             handler.close()

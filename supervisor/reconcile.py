@@ -28,8 +28,8 @@ class Reconciling(SupervisorBase):
     def _reconcile(self) -> None:
         """This supervisor's runs left ``running`` are interrupted and resumed; queued ones reload.
 
-        Only its own: runs it claimed before it stopped (or that nobody
-        claimed, from before claims were recorded).  Another supervisor's live
+        Only its own (``_mine``): runs it claimed before it stopped (or that
+        nobody claimed, from before claims were recorded; on SQLite, any).  Another supervisor's live
         runs are left alone; those whose lease expired were reaped at
         ``_join`` and are queued again, so they reload here like any queued
         run routed to this machine.  Runs at start, before the API serves:
@@ -57,7 +57,15 @@ class Reconciling(SupervisorBase):
                 self._hold(self._load_queued(record.id))
 
     def _mine(self, record: RunRecord) -> bool:
-        """Whether a run the history shows running or interrupted is this supervisor's to resume."""
+        """Whether a run the history shows running or interrupted is this supervisor's to resume.
+
+        Without leases (a SQLite file) every such run is: the daemon holds the
+        file's history lock (``supervisor.instance_lock.HistoryLock``), so no
+        other supervisor is alive on it, and a run another home's supervisor
+        left running was lost with it (killed, or the machine went down).
+        """
+        if self.membership.lease_seconds is None:
+            return True
         return record.claimed_by in (None, self.membership.id)
 
     def _owner(self, record: RunRecord) -> str | None:

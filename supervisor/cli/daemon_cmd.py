@@ -22,7 +22,7 @@ import click
 
 from supervisor.cli import output
 from supervisor.errors import SupervisorError
-from supervisor.instance_lock import LOCK_FILE, read_lock_holder
+from supervisor.instance_lock import LOCK_FILE, history_lock, read_lock_holder
 from supervisor.paths import HOME_VARIABLE, DeskpilotPaths
 from supervisor.stop_marker import mark_stopped
 
@@ -84,6 +84,9 @@ def start_cmd(foreground: bool, timeout: float) -> None:
             f"the supervisor is already running ({_pid_text(holder)}); "
             "'deskpilot supervisor status' shows what it is doing"
         )
+    shared_file = history_lock(paths)
+    if shared_file is not None:
+        shared_file.check_free()  # another home's supervisor writes this SQLite file
     if foreground:
         _run_foreground(paths)
         return

@@ -55,6 +55,17 @@ def sqlite_file(engine: Engine) -> Path | None:
     return Path(engine.url.database).expanduser().resolve()
 
 
+def sqlite_file_of_url(url: URL | str) -> Path | None:
+    """The file a SQLite URL names (None for other backends, in-memory and URI names)."""
+    url = make_url(url)
+    database = url.database
+    if url.get_backend_name() != "sqlite" or database in (None, "", ":memory:"):
+        return None
+    if database.startswith("file:"):
+        return None
+    return Path(database).expanduser().resolve()
+
+
 def sqlite_url_of(path: Path) -> URL:
     return URL.create("sqlite", database=str(path))
 

@@ -2,7 +2,7 @@
 machine that made it is down and its file is gone.
 
 Two real supervisors (each with its own home, worker processes and API
-socket) share one SQLite history; the run fails a real image search on a
+socket) share one PostgreSQL history; the run fails a real image search on a
 real Xvfb display, so the screenshot is the one a user would look at.
 """
 
@@ -18,7 +18,7 @@ import pytest
 from PIL import Image
 
 from supervisor.client import SupervisorApiError
-from supervisor.paths import sqlite_url
+from supervisor.store import HistoryStore
 from supervisor.store import artifacts as artifact_store
 from tests.helpers.daemon import RunningDaemon, short_home, write_workflow
 from tests.helpers.xvfb import XDisplay
@@ -34,9 +34,11 @@ nodes:
 
 
 @pytest.fixture
-def two_machines(xvfb_display: XDisplay) -> Iterator[tuple[RunningDaemon, RunningDaemon]]:
-    shared = short_home("dp-db-")
-    url = sqlite_url(shared / "history.sqlite3")
+def two_machines(
+    xvfb_display: XDisplay, postgres_url: str
+) -> Iterator[tuple[RunningDaemon, RunningDaemon]]:
+    url = postgres_url  # a fleet shares PostgreSQL: a SQLite file takes one supervisor
+    HistoryStore.open(url).close()  # migrated once, not by both supervisors at start
     homes = [short_home("dp-a-"), short_home("dp-b-")]
     daemons: list[RunningDaemon] = []
     try:
@@ -46,7 +48,7 @@ def two_machines(xvfb_display: XDisplay) -> Iterator[tuple[RunningDaemon, Runnin
     finally:
         for daemon in daemons:
             daemon.stop()
-        for folder in (*homes, shared):
+        for folder in homes:
             shutil.rmtree(folder, ignore_errors=True)
 
 

@@ -1,8 +1,8 @@
 """One view of the fleet: any supervisor's API lists every machine and every run.
 
 Two real supervisors (their own homes, workers and API sockets) share one
-SQLite history.  The other machines of the fleet are rows their supervisors
-would have written through the same store calls (``register_supervisor``,
+PostgreSQL history, as a fleet does (a SQLite file takes one supervisor).
+The other machines of the fleet are rows their supervisors would have written through the same store calls (``register_supervisor``,
 ``claim_queued``), at chosen times, so that each state (alive, late, gone,
 stopped) is on the list at once.
 """
@@ -25,8 +25,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from supervisor.api.models import MachineInfo
 from supervisor.machine import machine_host, supervisor_id
-from supervisor.paths import sqlite_url
+from supervisor.store import HistoryStore
 from tests.helpers.daemon import CLI_BOOT, RunningDaemon, short_home, write_workflow
+from tests.helpers.postgres import PostgresServer
 
 OTHERS = {"desk-late": 20, "desk-gone": 300, "desk-stopped": 1}
 
@@ -41,16 +42,17 @@ class Fleet:
 
 
 @pytest.fixture(scope="module")
-def fleet() -> Iterator[Fleet]:
-    shared = short_home("dp-db-")
-    url = sqlite_url(shared / "history.sqlite3")
+def fleet(postgres_server: PostgresServer) -> Iterator[Fleet]:
+    url = postgres_server.new_database()
+    # The rows the others wrote, through a store of their own: registering through a
+    # supervisor's store would fence its recorder to the id registered.
+    store = HistoryStore.open(url)  # and migrated once, not by both supervisors at start
     homes = [short_home("dp-a-"), short_home("dp-b-")]
     daemons: list[RunningDaemon] = []
     try:
         for home in homes:
             daemons.append(RunningDaemon(home, database_url=url).start())
         first, second = daemons
-        store = first.parts.store
         now = store.clock.now()
         ids: dict[str, str] = {}
         for daemon in daemons:  # as each supervisor registers itself when it starts
@@ -79,7 +81,8 @@ def fleet() -> Iterator[Fleet]:
     finally:
         for daemon in daemons:
             daemon.stop()
-        for folder in (*homes, shared):
+        store.close()
+        for folder in homes:
             shutil.rmtree(folder, ignore_errors=True)
 
 
