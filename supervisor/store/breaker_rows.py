@@ -16,6 +16,7 @@ another's.  ``HistoryStore`` takes these methods from ``BreakerMethods``.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from sqlalchemy import Connection, select, update
 
 from automation.clock import Clock
 from supervisor.store.claims import insert_or_ignore
+from supervisor.store.retry import retrying
 from supervisor.store.schema import breakers
 
 #: A change that keeps losing the race this often is refused (it never should be).
@@ -99,28 +101,35 @@ class BreakerMethods:
                 "version": current.version + 1,
                 "updated_at": self.clock.now(),
             }
-            with self._write() as connection:
-                if current.version == 0:
-                    done = insert_or_ignore(
-                        connection,
-                        breakers,
-                        {"workflow_name": workflow, **values},
-                        ["workflow_name"],
-                    )
-                else:
-                    done = (
-                        connection.execute(
-                            update(breakers)
-                            .where(
-                                breakers.c.workflow_name == workflow,
-                                breakers.c.version == current.version,
-                            )
-                            .values(values)
-                        ).rowcount
-                        == 1
-                    )
-                if done:
-                    return _fetch(connection, workflow), True
+
+            def write(current: BreakerRow, values: dict[str, Any]) -> BreakerRow | None:
+                with self._write() as connection:
+                    if current.version == 0:
+                        done = insert_or_ignore(
+                            connection,
+                            breakers,
+                            {"workflow_name": workflow, **values},
+                            ["workflow_name"],
+                        )
+                    else:
+                        done = (
+                            connection.execute(
+                                update(breakers)
+                                .where(
+                                    breakers.c.workflow_name == workflow,
+                                    breakers.c.version == current.version,
+                                )
+                                .values(values)
+                            ).rowcount
+                            == 1
+                        )
+                    return _fetch(connection, workflow) if done else None
+
+            stored = retrying(
+                functools.partial(write, current, values), f"updating the breaker of {workflow}"
+            )
+            if stored is not None:
+                return stored, True
         raise BreakerConflict(
             f"the breaker of workflow '{workflow}' changed {_CAS_ATTEMPTS} times under one update"
         )

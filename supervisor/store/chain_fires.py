@@ -31,6 +31,7 @@ from sqlalchemy import Connection, and_, or_, select, update
 from automation.clock import Clock
 from automation.engine.events import RunStatus
 from supervisor.store.claims import insert_or_ignore
+from supervisor.store.retry import retrying
 from supervisor.store.schema import chain_fires
 
 #: Namespace of chained runs' ids (``chained_run_id``); never change it.
@@ -111,8 +112,12 @@ class ChainFireMethods:
                 chain_fires.c.finished_at,
             )
         )
-        with self._write() as connection:
-            rows = connection.execute(statement).all()
+
+        def claim() -> list[Any]:
+            with self._write() as connection:
+                return list(connection.execute(statement).all())
+
+        rows = retrying(claim, f"a claim of chain fires by {claimant}")
         return sorted(
             (
                 ChainFire(
@@ -128,17 +133,22 @@ class ChainFireMethods:
 
     def chain_fire_done(self, run_id: str, claimant: str) -> bool:
         """The chained runs of ``run_id``'s end are written: the row is done (if still ours)."""
-        with self._write() as connection:
-            changed = connection.execute(
-                update(chain_fires)
-                .where(
-                    chain_fires.c.run_id == run_id,
-                    chain_fires.c.claimed_by == claimant,
-                    chain_fires.c.done_at.is_(None),
+
+        def done() -> int:
+            with self._write() as connection:
+                return int(
+                    connection.execute(
+                        update(chain_fires)
+                        .where(
+                            chain_fires.c.run_id == run_id,
+                            chain_fires.c.claimed_by == claimant,
+                            chain_fires.c.done_at.is_(None),
+                        )
+                        .values(done_at=self.clock.now())
+                    ).rowcount
                 )
-                .values(done_at=self.clock.now())
-            ).rowcount
-        return changed == 1
+
+        return retrying(done, f"marking the chain fires of run {run_id} done") == 1
 
     def outstanding_chain_fires(self) -> list[str]:
         """Ids of runs whose chained triggers have not all been fired (oldest first)."""
