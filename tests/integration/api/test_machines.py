@@ -2,7 +2,8 @@
 
 Two real supervisors (their own homes, workers and API sockets) share one
 PostgreSQL history, as a fleet does (a SQLite file takes one supervisor).
-The other machines of the fleet are rows their supervisors would have written through the same store calls (``register_supervisor``,
+The other machines of the fleet are rows their supervisors would have
+written through the same store calls (``register_supervisor``,
 ``claim_queued``), at chosen times, so that each state (alive, late, gone,
 stopped) is on the list at once.
 """
