@@ -126,6 +126,12 @@ def focused_target(conn: Any | None = None) -> Target:
         wm_class = tuple(client.get_wm_class() or ())
         pid_prop = client.get_full_property(conn.intern_atom("_NET_WM_PID"), 0)
         pid = int(pid_prop.value[0]) if pid_prop is not None and len(pid_prop.value) else None
+        if pid is None:
+            # no _NET_WM_PID (xterm without a window manager's help, Xaw apps): the server
+            # knows; without a pid a paste would count any reader, a clipboard manager too
+            from automation.blocks.desktop.selection import _client_pid
+
+            pid = _client_pid(conn, int(client.id))
         return Target(int(client.id), title_of(conn, client) or "", wm_class, pid)
 
 
