@@ -25,6 +25,7 @@ from automation.blocks.registry import BlockRegistry
 from automation.engine.debugger import Debugger
 from automation.engine.engine import Engine
 from automation.engine.events import Event
+from automation.engine.hold import SessionHold
 from automation.engine.options import RunOptions, StepCheckpoint
 from automation.engine.result import RunResult
 from automation.errors import WorkflowError, WorkflowInvalid
@@ -167,6 +168,27 @@ def _read_text(loaded: LoadedWorkflow, raw: Mapping[str, Any]) -> dict[str, Any]
     return values
 
 
+def _drives_desktop(loaded: LoadedWorkflow, registry: BlockRegistry) -> bool:
+    return any(
+        "desktop" in block.resources
+        for node in loaded.workflow.nodes.values()
+        if not node.disabled and (block := registry.get(node.block)) is not None
+    )
+
+
+@contextmanager
+def _session_hold(hold: SessionHold | None, token: CancelToken) -> Iterator[None]:
+    """Watch the session for ``hold`` while the run lasts; Ctrl+C wakes a held run."""
+    if hold is None:
+        yield
+        return
+    from supervisor.session_thread import hold_while_unusable
+
+    token.add_listener(lambda _reason: hold.wake())
+    with hold_while_unusable(hold):
+        yield
+
+
 def run_file(
     path: Path,
     raw_inputs: Mapping[str, Any],
@@ -245,11 +267,13 @@ def run_file(
     )
     token = CancelToken()
     debug = debugger(token) if debugger is not None else None
+    # a desktop run holds while the screen is locked, as it would under the supervisor
+    hold = SessionHold() if _drives_desktop(loaded, registry) else None
     try:
         store.save_workflow_version(loaded.workflow.name, str(path.resolve()), loaded.text)
         if before_start is not None:
             before_start(loaded)
-        with cancel_on_signals(token):
+        with cancel_on_signals(token), _session_hold(hold, token):
             options = RunOptions(
                 run_id=uuid.uuid4().hex,
                 trigger=trigger,
@@ -258,6 +282,7 @@ def run_file(
                 inputs_validated=True,
                 debugger=debug,
                 checkpoint=checkpoint or {},
+                hold=hold,
             )
             result = engine.run(loaded, inputs, options)
     finally:

@@ -12,6 +12,7 @@ would show up in the terminal: the tests watch for it.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,7 +22,7 @@ import pytest
 from automation.blocks import desktop
 from automation.blocks.desktop.windows import WindowInfo
 from automation.blocks.registry import BlockRegistry
-from automation.engine.events import RunStatus
+from automation.engine.events import Event, RunStatus
 from supervisor.store.records import EventRecord
 from tests.helpers.common import eventually
 from tests.helpers.xvfb import XDisplay
@@ -211,3 +212,77 @@ def test_a_run_held_past_its_time_limit_fails_naming_the_lock(
     # it ended by its own limit, in the worker, not killed by the supervisor
     assert not any("killed" in (e.message or "") for e in events), [e.message for e in events]
     assert _holds(events, "gave_up")
+
+
+GLIDE = """\
+nodes:
+  start:
+    block: mouse.move
+    with: {x: 10, y: 10}
+  move:
+    block: mouse.move
+    with: {x: 1000, y: 1000, duration: 2}
+links:
+  - start -> move
+"""
+
+
+def test_deskpilot_run_in_its_own_process_holds_too(
+    xvfb_display: XDisplay, screensaver: Path, tmp_path: Path
+) -> None:
+    """``deskpilot run`` has no supervisor: it watches the session on a thread of its own."""
+    from supervisor.local import LocalRun, run_file
+    from supervisor.paths import DeskpilotPaths
+
+    flow = write_workflow(tmp_path / "workflows", "local-glide", GLIDE)
+    events: list[Event] = []
+    done: list[LocalRun] = []
+
+    def run() -> None:
+        done.append(
+            run_file(
+                flow,
+                {},
+                paths=DeskpilotPaths.under(tmp_path),
+                registry=_registry(),
+                on_committed=events.extend,
+            )
+        )
+
+    pointer = _Pointer()  # its own X connection: the run's thread uses pyautogui's
+    runner = threading.Thread(target=run, daemon=True)
+    runner.start()
+    try:
+        eventually(lambda: 100 < pointer.x() < 900, timeout=20)  # under way
+        screensaver.write_text("locked")
+        eventually(lambda: [e for e in list(events) if _hold_of(e) == "held"], timeout=10)
+        samples = _steady(pointer.x, 1.0)
+        screensaver.write_text("")
+    finally:
+        runner.join(30)
+    try:
+        assert pointer.x() == 1000
+    finally:
+        pointer.conn.close()
+    [local] = done
+    assert local.result.ok, local.result.error
+    settled = samples[len(samples) // 5 :]
+    assert len(set(settled)) == 1, f"the pointer moved while the screen was locked: {samples}"
+    released = [e for e in events if _hold_of(e) == "released"]
+    assert released and released[0].data["held_seconds"] >= 1.0  # type: ignore[attr-defined]
+
+
+class _Pointer:
+    """Where the pointer is, read on an X connection of the test's own."""
+
+    def __init__(self) -> None:
+        from Xlib import display  # type: ignore[import-untyped]
+
+        self.conn = display.Display()
+
+    def x(self) -> int:
+        return int(self.conn.screen().root.query_pointer().root_x)
+
+
+def _hold_of(event: Event) -> object:
+    return getattr(event, "data", {}).get("hold")
