@@ -350,8 +350,13 @@ def test_canary_never_leaves_the_keyring_through_the_supervisor(
         client = stack.enter_context(daemon.client(timeout=30))
         runs = {
             name: client.submit(flows[name], run_id=uuid.uuid4().hex).run_id
-            for name in ("canary-main", "canary-boom", "canary-screen", "canary-hang")
+            for name in ("canary-boom", "canary-screen", "canary-hang")
         }
+        # paused before 'call', whose rendered inputs hold the canary: nobody answers, the
+        # pause times out; its node_paused event is streamed and stored like the others
+        runs["canary-main"] = client.submit(
+            flows["canary-main"], run_id=uuid.uuid4().hex, breakpoints=["call"], pause_timeout=0.5
+        ).run_id
         hung_pid = _hang_the_worker(daemon, runs["canary-hang"])
 
         def evidence() -> list[Any] | None:
@@ -378,7 +383,9 @@ def test_canary_never_leaves_the_keyring_through_the_supervisor(
     tap.join(10)
 
     # the workflows really carried the canary where they were meant to
-    main, boom, screen, hang = (details[n] for n in runs)
+    order = ("canary-main", "canary-boom", "canary-screen", "canary-hang")
+    main, boom, screen, hang = (details[n] for n in order)
+    assert b"node_paused" in tap.data and b"node_paused" in answers
     assert main.run.status == "succeeded", main.run.error
     assert main.run.outputs is not None and main.run.outputs["leaked"] == "***"
     assert boom.run.status == "failed" and "***" in (boom.run.error or "")
@@ -426,9 +433,16 @@ def test_canary_never_leaves_the_keyring_in_deskpilot_run(
     home = tmp_path / "home"
     home.mkdir()
     names = ("canary-main", "canary-boom", "canary-screen")
+    # canary-main pauses before 'call' (its rendered inputs hold the canary), prints the
+    # values ('p') and goes on: the prompt's output and the stored pause are swept too
+    pause = ("--break", "call", "--break-timeout", "30")
     with ThreadPoolExecutor(len(names)) as pool:
         started = {
-            name: pool.submit(deskpilot, "run", str(flows[name]), "--json", home=home)
+            name: pool.submit(
+                deskpilot, "run", str(flows[name]), "--json",
+                *(pause if name == "canary-main" else ()), home=home,
+                stdin="p\nc\n" if name == "canary-main" else None,
+            )  # fmt: skip
             for name in names
         }
         results = {name: future.result() for name, future in started.items()}
@@ -438,6 +452,8 @@ def test_canary_never_leaves_the_keyring_in_deskpilot_run(
         for name, result in results.items()
     }
     assert results["canary-main"].returncode == 0, results["canary-main"].stderr
+    assert "paused before node 'call'" in results["canary-main"].stderr
+    assert "***" in results["canary-main"].stderr  # the inputs were printed, masked
     assert summaries["canary-boom"]["failed_node"] == "boom"
     assert "***" in summaries["canary-screen"]["error"]
     _assert_the_server_saw_the_canary(http_server)
