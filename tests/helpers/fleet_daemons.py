@@ -112,10 +112,11 @@ class FleetDaemons:
                     if run.claimed_by in live  # a killed one's wait for their lease to expire
                 ]
 
-            for run_id in held():
+            cancelled = set(held())
+            for run_id in cancelled:
                 store.request_cancel(run_id)
             deadline = time.monotonic() + CANCEL_WAIT
-            while held() and time.monotonic() < deadline:
+            while cancelled & set(held()) and time.monotonic() < deadline:
                 time.sleep(0.2)
         finally:
             store.close()

@@ -1,10 +1,12 @@
-"""Three real supervisors on one PostgreSQL: each run once, a kill taken over, a cancel from afar.
+"""Three real supervisors on one PostgreSQL: each run and slot once, a freeze, a kill, a cancel.
 
 ``deskpilot supervisor start --foreground`` three times, each with its own
 home and ``DESKPILOT_HOST``, real workers.  Runs are queued in the shared
 store (as any machine's API would), and whichever supervisor claims one runs
-it.  ``DESKPILOT_FLEET_DAEMON_RUNS`` sets how many the first test queues
-(120 by default; the done-means figure is 600).
+it.  ``DESKPILOT_FLEET_DAEMON_RUNS`` sets how many the each-run-once test
+queues (120 by default; the done-means figure is 600).  A schedule every
+supervisor loads ticks through the whole module; the last test checks that
+it fired once per slot.
 """
 
 from __future__ import annotations
@@ -38,6 +40,19 @@ RUNS = int(os.environ.get("DESKPILOT_FLEET_DAEMON_RUNS", "120"))
 TAKEOVER_LIMIT = 15.0
 HOSTS = ("pc-a", "pc-b", "pc-c")
 
+#: The ticker: a schedule every supervisor loads (``INTERVAL`` s apart; ``SLOTS`` awaited).
+TICKER = """\
+deskpilot: 1
+name: ticker
+nodes:
+  only:
+    block: control.pass
+triggers:
+  - {type: schedule, interval: 3s}
+"""
+SLOTS = 4
+INTERVAL = 3
+
 QUICK = """\
 deskpilot: 1
 name: quick
@@ -66,24 +81,21 @@ nodes:
 
 @pytest.fixture(scope="module")
 def fleet_url(postgres_server: PostgresServer) -> str:
-    """One database for the module: starting three supervisors takes a while.
-
-    Migrated here, once: each supervisor then finds it current and skips its
-    migration child (a fresh database migrating at start is
-    ``test_daemon_schedules``'s case).
-    """
-    url = postgres_server.new_database()
-    HistoryStore.open(url).close()
-    return url
+    """One fresh database for the module: the three supervisors migrate it as they start."""
+    return postgres_server.new_database()
 
 
 @pytest.fixture(scope="module")
 def fleet(fleet_url: str) -> Iterator[FleetDaemons]:
-    """Three supervisors for the whole module; the tests run in order, the kill last."""
+    """Three supervisors for the whole module; the tests run in order, the kill near the end.
+
+    Each loads the ticker schedule: it fires all through the module, the
+    freeze and the kill included, and must fire once per slot throughout.
+    """
     daemons = FleetDaemons(fleet_url)
     try:
         for host in HOSTS:
-            daemons.prepare(host)
+            daemons.prepare(host, workflows={"ticker": TICKER})
         daemons.start_all()
         yield daemons
     finally:
@@ -102,6 +114,22 @@ def queue(store: HistoryStore, name: str, text: str, count: int) -> list[str]:
     ids = [uuid.uuid4().hex for _ in range(count)]
     store.create_runs([QueuedRow(run_id, name, version) for run_id in ids])
     return ids
+
+
+def schedule_labels(store: HistoryStore) -> Counter[str]:
+    """How many runs each schedule slot of the ticker started (its run label names the slot)."""
+    return Counter(
+        run.trigger
+        for run in store.list_runs(workflow="ticker", limit=None)
+        if run.trigger.startswith("schedule:")
+    )
+
+
+def assert_once_per_slot(fired: Counter[str]) -> None:
+    assert max(fired.values()) == 1, [label for label, count in fired.items() if count > 1]
+    slots = sorted(datetime.fromisoformat(label.rpartition("@")[2]) for label in fired)
+    # One phase: every slot a whole number of intervals after the first (one anchor).
+    assert {(slot - slots[0]).total_seconds() % INTERVAL for slot in slots} == {0.0}
 
 
 def test_each_run_is_executed_once_by_three_supervisors(
@@ -264,3 +292,17 @@ def test_a_killed_supervisors_runs_are_taken_over_within_15_seconds(
     waited_for(taken_over, TAKEOVER_LIMIT + 5, f"{owner}'s runs taken over")
     took = time.monotonic() - killed
     assert took <= TAKEOVER_LIMIT, f"taken over after {took:.1f} s"
+
+
+def test_a_schedule_loaded_by_three_supervisors_fired_once_per_slot_throughout(
+    fleet: FleetDaemons, store: HistoryStore
+) -> None:
+    # They started together on a fresh database: none found the others' trigger state
+    # when it loaded its own, so each anchored the interval at its own start.  They must
+    # agree on one anchor (the first saver's, ``TriggerStateStore.stored_anchor``) and
+    # take each slot's fire key once (``supervisor.store.fires``): while the others ran
+    # hundreds of runs, while one was frozen (and woke with slots to catch up on), and
+    # when one was killed with its fires in flight.
+    waited_for(lambda: len(schedule_labels(store)) >= SLOTS, 90, f"{SLOTS} slots fired")
+
+    assert_once_per_slot(schedule_labels(store))
