@@ -375,14 +375,16 @@ def _remember_window(ctx: BlockContext, expect: Expect) -> None:
     condition = expect.window
     if condition is None or condition.state == "disappears":
         return
-    found = matching_windows(condition)
-    if condition.state == "active":
-        active = active_window()
-        found = [w for w in found if w.id == active]
-    if len(found) == 1:
-        from automation.blocks.desktop.focus import remember_window
+    from automation.blocks.desktop.focus import remember_window
+    from automation.blocks.desktop.windows import connect
 
-        remember_window(ctx, found[0].id)
+    with connect() as conn:
+        found = matching_windows(condition, conn)
+        if condition.state == "active":
+            active = active_window(conn)
+            found = [w for w in found if w.id == active]
+        if len(found) == 1:
+            remember_window(ctx, found[0].id, conn)
 
 
 def _probe(condition: Condition) -> Callable[[BlockContext], Look]:
@@ -418,30 +420,34 @@ def _look_target(ctx: BlockContext, condition: TargetCondition) -> Look:
     return Look(condition.state == "vanishes", seen, region, evidence.candidate)
 
 
-def matching_windows(condition: WindowCondition) -> list[WindowInfo]:
+def matching_windows(condition: WindowCondition, conn: Any | None = None) -> list[WindowInfo]:
     """The visible windows the condition's title and class patterns name."""
-    from automation.blocks.desktop.windows import list_windows
+    from automation.blocks.desktop.windows import list_windows, reuse
 
-    return [
-        info
-        for info in list_windows(condition.title, include_hidden=False)
-        if condition.wm_class is None or _class_matches(info.id, condition.wm_class)
-    ]
+    with reuse(conn) as c:
+        return [
+            info
+            for info in list_windows(condition.title, include_hidden=False, conn=c)
+            if condition.wm_class is None or _class_matches(c, info.id, condition.wm_class)
+        ]
 
 
 def _look_window(condition: WindowCondition) -> Look:
-    from automation.blocks.desktop.windows import list_windows
+    from automation.blocks.desktop.windows import connect, list_windows
 
-    matching = matching_windows(condition)
-    box = matching[0].box if matching else None
-    if condition.state == "active":
-        active = active_window()
-        hit = next((w for w in matching if w.id == active), None)
-        if hit is not None:
-            return Look(True, f"window {hit.title!r} is active", box, hit.box)
-        titles = {w.id: w.title for w in list_windows(include_hidden=False)}
-        now = titles.get(active or -1, "none" if active is None else f"0x{active:x}")
-        return Look(False, f"{len(matching)} matching window(s); the active window is {now!r}", box)
+    with connect() as conn:  # one connection a look: a poll opens no more
+        matching = matching_windows(condition, conn)
+        box = matching[0].box if matching else None
+        if condition.state == "active":
+            active = active_window(conn)
+            hit = next((w for w in matching if w.id == active), None)
+            if hit is not None:
+                return Look(True, f"window {hit.title!r} is active", box, hit.box)
+            titles = {w.id: w.title for w in list_windows(include_hidden=False, conn=conn)}
+            now = titles.get(active or -1, "none" if active is None else f"0x{active:x}")
+            return Look(
+                False, f"{len(matching)} matching window(s); the active window is {now!r}", box
+            )
     titles_seen = [w.title for w in matching][:5]
     if matching:
         return Look(
@@ -453,23 +459,20 @@ def _look_window(condition: WindowCondition) -> Look:
     return Look(condition.state == "disappears", "no matching window", None)
 
 
-def _class_matches(window_id: int, pattern: str) -> bool:
-    from automation.blocks.desktop.windows import _x
-
+def _class_matches(conn: Any, window_id: int, pattern: str) -> bool:
     regex = re.compile(pattern)
-    with _x() as conn:
-        try:
-            names = conn.create_resource_object("window", window_id).get_wm_class() or ()
-        except Exception:  # the window went away while we looked
-            return False
+    try:
+        names = conn.create_resource_object("window", window_id).get_wm_class() or ()
+    except Exception:  # the window went away while we looked
+        return False
     return any(regex.search(str(name)) for name in names)
 
 
-def active_window() -> int | None:
+def active_window(conn: Any | None = None) -> int | None:
     """The top-level window with the keyboard focus (EWMH's active window when a WM runs)."""
-    from automation.blocks.desktop.windows import _x
+    from automation.blocks.desktop.windows import reuse
 
-    with _x() as conn:
+    with reuse(conn) as conn:
         root = conn.screen().root
         prop = root.get_full_property(conn.intern_atom("_NET_ACTIVE_WINDOW"), 0)
         if prop is not None and len(prop.value) and int(prop.value[0]):

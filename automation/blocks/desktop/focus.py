@@ -233,7 +233,7 @@ def expectation_problem(
         if subject.id in expected.win.owners:
             return None  # the dialog the run typed into was confirmed: back to its owner
         return (
-            f"{expected.describe()} is gone, and {subject.details()} has the focus; "
+            f"{expected.describe()} is gone or hidden, and {subject.details()} has the focus; "
             f"{doing} refused{fix}"
         )
     if subject.id == now.id or (now.id in subject.owners and not subject.modal):

@@ -455,3 +455,33 @@ def test_typing_uses_one_x_connection_and_closes_it_on_every_path(editor: Editor
     _, typed, refused = json.loads(done.stdout.splitlines()[-1])
     assert typed == [1, 1, "ok"], typed
     assert refused[:2] == [1, 1] and "no window matches" in refused[2], refused
+
+
+def test_a_window_postcondition_looks_through_one_x_connection(editor: Editor, tmp_path) -> None:
+    """Each look of a polled ``expect: window`` opens one connection (it opened one per
+    matching window more, and one for the active window)."""
+    from Xlib import display as xdisplay  # type: ignore[import-untyped]
+
+    from automation.blocks.context import BlockContext
+    from automation.blocks.desktop.expect import Expect, check_expect
+
+    opened = 0
+    original = xdisplay.Display.__init__
+
+    def counting(self: object, *args: object, **kwargs: object) -> None:
+        nonlocal opened
+        opened += 1
+        original(self, *args, **kwargs)
+
+    ctx = BlockContext(run_id="test", node_id="node", workflow_dir=tmp_path)
+    expect = Expect.model_validate(
+        {"window": {"title": "letter.txt - Mousepad$", "wm_class": "^mousepad$", "state": "active"}}
+    )
+    subprocess.run(
+        ["xdotool", "windowactivate", "--sync", str(editor.window.id)], env=editor.env, check=True
+    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(xdisplay.Display, "__init__", counting)
+        result = check_expect(ctx, expect)
+    assert result.held, result.seen
+    assert opened == 1

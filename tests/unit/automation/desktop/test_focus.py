@@ -82,7 +82,7 @@ def test_when_the_remembered_window_is_gone_only_its_owner_may_have_the_focus() 
     assert _judge(EDITOR, now=None, expected=typed_into_dialog) is None  # confirmed: back
     problem = _judge(OTHER, now=None, expected=typed_into_dialog)
     assert problem is not None and problem.startswith("modal dialog 'Save As' (id 11, trans")
-    assert "is gone, and 'Intruder' (id 20) has the focus" in problem
+    assert "is gone or hidden, and 'Intruder' (id 20) has the focus" in problem
     assert _judge(None) == (
         "no window has the focus; typing is meant for 'letter.txt - Mousepad' (id 10), the "
         "window node 'focus' acted on; refused"
