@@ -53,6 +53,8 @@ PAUSED_POLL = 0.5
 ANSWER_TIMEOUT = 10.0
 #: How often the asking side looks for the answer.
 ANSWER_POLL = 0.05
+#: An answer nobody read for this long is deleted (its asker stopped while it waited).
+UNREAD_ANSWER_AGE = 6 * ANSWER_TIMEOUT
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -105,6 +107,12 @@ class DebugRelay(SupervisorBase):
                 )
                 for request in pending:
                     await self._carry_out(request)
+                if pending:  # answers their askers never read (they stopped meanwhile)
+                    await asyncio.to_thread(
+                        self.store.drop_answered_debug_requests,
+                        self.membership.id,
+                        UNREAD_ANSWER_AGE,
+                    )
             except DeskpilotError as exc:
                 logger.warning("could not read the debugger's requests: %s", exc)
             except Exception:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select, update
@@ -169,6 +169,22 @@ class DebugRequestMethods:
         """Delete a request whose answer has been read."""
         with self._write() as connection:
             connection.execute(delete(debug_requests).where(debug_requests.c.id == request_id))
+
+    def drop_answered_debug_requests(self, supervisor_id: str, older_than: float) -> int:
+        """Delete answers to ``supervisor_id``'s requests nobody read for ``older_than`` seconds.
+
+        The asking supervisor deletes an answer once it has read it; one that
+        died meanwhile leaves it behind, payload already cleared.
+        """
+        before = self.clock.now() - timedelta(seconds=older_than)
+        with self._write() as connection:
+            gone = connection.execute(
+                delete(debug_requests).where(
+                    debug_requests.c.supervisor_id == supervisor_id,
+                    debug_requests.c.answered_at < before,
+                )
+            ).rowcount
+        return int(gone or 0)
 
     # -- what a run is run with, and its pause ---------------------------------------------
     def set_run_options(self, run_id: str, options: dict[str, Any] | None) -> None:

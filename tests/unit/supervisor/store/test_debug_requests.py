@@ -55,6 +55,19 @@ def test_a_request_reaches_the_runs_supervisor_and_comes_back_answered(
     assert store.debug_request(asked.id) is None
 
 
+def test_answers_nobody_read_are_dropped_after_a_while(store_factory: StoreFactory) -> None:
+    clock = FakeClock(start=START)
+    store = store_factory(clock=clock)
+    run_id = running(store)
+    left = store.request_debug(run_id, COMMAND, {})
+    store.answer_debug_request(left.id)
+    clock.advance(30)
+    assert store.drop_answered_debug_requests("b" * 32, older_than=60) == 0
+    clock.advance(31)
+    assert store.drop_answered_debug_requests("b" * 32, older_than=60) == 1
+    assert store.debug_request(left.id) is None
+
+
 def test_nobody_is_asked_about_a_run_that_is_not_running(store: HistoryStore) -> None:
     version = store.save_workflow_version("stepped", None, "nodes: []\n")
     run_id = uuid.uuid4().hex
