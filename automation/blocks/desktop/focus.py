@@ -267,7 +267,7 @@ def check_input_target(
     """
     if not _x11():
         return None
-    from automation.blocks.desktop.windows import _one, matching, reuse
+    from automation.blocks.desktop.windows import _family, _one, matching, reuse
 
     named = selector if isinstance(selector, WindowSelector) else None
     expected = recall(ctx) if kind == "keys" and selector is None else None
@@ -285,6 +285,9 @@ def check_input_target(
             now = _read(c, expected.win.id) if _viewable(c, expected.win.id) else None
         elif expected is not None and expected.pid is not None:
             family = {w.id for w in matching(ctx, WindowSelector(pid=expected.pid), c)}
+            # a window without _NET_WM_PID (xmessage): its pid came from the server
+            if subject is not None and subject.pid in _family(expected.pid):
+                family.add(subject.id)
         problem = focus_problem(target=target, subject=subject, modals=modals, doing=doing)
         if problem is None and expected is not None:
             problem = expectation_problem(

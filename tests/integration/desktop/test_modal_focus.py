@@ -485,3 +485,23 @@ def test_a_window_postcondition_looks_through_one_x_connection(editor: Editor, t
         result = check_expect(ctx, expect)
     assert result.held, result.seen
     assert opened == 1
+
+
+def test_keys_go_to_the_program_app_launch_started(editor: Editor) -> None:
+    """``app.launch`` without ``window:`` makes any window of its program the expected one,
+    even one without ``_NET_WM_PID`` (xmessage): the pid comes from the X server then."""
+    me = {"window_id": editor.window.id}
+    launched = None
+    try:
+        lines = _run(
+            editor,
+            ("window.focus", me),
+            ("app.launch", {"command": ["xmessage", "-title", "Launched", "hello"]}),
+            ("probe.window", {"title": "^Launched$"}),
+            ("keyboard.press", {"key": "shift"}),
+        )
+        launched = lines[1].get("outputs", {}).get("pid")  # type: ignore[union-attr]
+    finally:
+        if launched is not None:
+            subprocess.run(["kill", str(launched)], check=False)
+    assert all("outputs" in line for line in lines), lines
