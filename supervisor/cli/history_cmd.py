@@ -399,6 +399,11 @@ def runs_rerun(
                 output.line(
                     f"queued run {submitted.run_id} of '{submitted.workflow}' (rerun of {run_id})"
                 )
+                if breaks:
+                    output.line(
+                        f"  it pauses before {', '.join(breaks)}: answer in the window's debug "
+                        "panel (or rerun with --wait); an unanswered pause ends by itself"
+                    )
             return
         from supervisor.cli.submit_cmd import _Answering, _follow
 
