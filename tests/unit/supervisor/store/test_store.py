@@ -275,6 +275,53 @@ def test_a_step_that_succeeded_on_a_retry_is_in_the_checkpoint(store: HistorySto
     assert checkpoint[1].emissions == [{"value": "second"}]
 
 
+def test_reusable_steps_follow_what_each_rerun_replayed_along_the_chain(
+    store: HistoryStore,
+) -> None:
+    """A run from here replays steps without recording them as its own; re-running it must
+    still find them, in the run it re-ran (and that one's source, and so on)."""
+    first = RunEvents()
+    store.record(
+        [
+            first.run_started(),
+            *first.step(1, emissions=[{"v": "a1"}]),
+            *first.step(2, emissions=[{"v": "a2"}]),
+            *first.step(3, emissions=[{"v": "a3"}]),
+        ]
+    )
+    second = RunEvents()  # from step 3: replays 1 and 2, runs 3 and 4
+    store.record(
+        [
+            second.run_started(trigger=f"rerun:{first.run_id}"),
+            second.replayed(1),
+            second.replayed(2),
+            *second.step(3, emissions=[{"v": "b3"}]),
+            *second.step(4, emissions=[{"v": "b4"}]),
+        ]
+    )
+    third = RunEvents()  # from step 4: replays 1, 2 and 3
+    store.record(
+        [
+            third.run_started(trigger=f"rerun:{second.run_id}"),
+            *(third.replayed(step) for step in (1, 2, 3)),
+            *third.step(4, emissions=[{"v": "c4"}]),
+        ]
+    )
+    assert sorted(store.checkpoint(third.run_id)) == [4]  # its own steps alone
+    found = store.reusable_steps(third.run_id)
+    assert {step: rec.emissions for step, rec in found.items()} == {
+        1: [{"v": "a1"}],
+        2: [{"v": "a2"}],
+        3: [{"v": "b3"}],
+        4: [{"v": "c4"}],
+    }
+    looped = RunEvents()  # a trigger naming the run itself ends the walk
+    store.record(
+        [looped.run_started(trigger=f"rerun:{looped.run_id}"), looped.replayed(1)]
+    )
+    assert store.reusable_steps(looped.run_id) == {}
+
+
 def test_events_page_by_sequence_number(store: HistoryStore) -> None:
     run = RunEvents()
     store.record([run.run_started(), *(run.log(f"line {n}") for n in range(10))])
