@@ -2,6 +2,7 @@
 
     .venv/bin/python -m tests.benchmarks.bench_targeting [--quick] [--apps a,b] [--json PATH]
         [--every K] [--no-resolvers] [--a11y-buttons N] [--ocr-buttons N]
+        [--save DIR] [--from DIR]
 
 Starts its own Xvfb (1920x1080x24), a session bus and the accessibility bus,
 and real calculators from Debian: galculator (GTK 3), qalculate-gtk (GTK 3)
@@ -58,6 +59,13 @@ A hit is a chosen centre inside the true box; anything else it answered is
 a wrong hit.  **Not-found** time: Deskpilot on the 16 keys of a synthetic
 keypad drawn with OpenCV's Hershey font (shaped like buttons, absent from
 every app), searched while each app shows at 100 % light.
+
+**Replay**: ``--save DIR`` also stores, per app, the templates and, per
+configuration, the screenshot the cases were searched on and the AT-SPI
+truth; ``--from DIR`` runs Deskpilot and plain OpenCV again on those saved
+screens (no Xvfb, no apps: seconds instead of minutes, for tuning the
+matcher).  Replayed times exclude the grab, and pyautogui (which grabs
+itself) is left out; the live run stays the figure of record.
 
 Progress goes to stderr, the table to stdout.  Exit status 0 unless a
 Deskpilot wrong hit happened (the one target that is a correctness bug).
@@ -205,20 +213,24 @@ def settle(app: App, position: tuple[int, int] | None) -> list[Button]:
 class Methods:
     """The three ways to find a template on the live screen, each including its grab."""
 
-    def __init__(self) -> None:
-        import pyautogui  # type: ignore[import-untyped]
-        import pyscreeze  # type: ignore[import-untyped]
-
+    def __init__(self, live: bool = True) -> None:
         from automation.blocks.desktop import display, matching, picking
 
-        pyscreeze.GNOMESCREENSHOT_EXISTS = True  # Pillow grabs X itself
-        pyscreeze.USE_IMAGE_NOT_FOUND_EXCEPTION = False
-        pyautogui.useImageNotFoundException(False)
-        self.pyautogui = pyautogui
         self.display, self.matching, self.picking = display, matching, picking
+        if live:  # pyautogui needs a display as soon as it is imported
+            import pyautogui  # type: ignore[import-untyped]
+            import pyscreeze  # type: ignore[import-untyped]
 
-    def deskpilot(self, template: np.ndarray) -> tuple[str, tuple[int, int] | None]:
-        screen, _ = self.display.grab_raw(None)
+            pyscreeze.GNOMESCREENSHOT_EXISTS = True  # Pillow grabs X itself
+            pyscreeze.USE_IMAGE_NOT_FOUND_EXCEPTION = False
+            pyautogui.useImageNotFoundException(False)
+            self.pyautogui = pyautogui
+
+    def deskpilot(
+        self, template: np.ndarray, screen: np.ndarray | None = None
+    ) -> tuple[str, tuple[int, int] | None]:
+        if screen is None:
+            screen, _ = self.display.grab_raw(None)
         try:
             result = self.matching.find(screen, template)
         except self.matching.TemplateTooUniform:
@@ -231,11 +243,14 @@ class Methods:
             return "ambiguous", None
         return "answer", chosen.center
 
-    def opencv(self, template: np.ndarray) -> tuple[str, tuple[int, int] | None]:
-        screen, _ = self.display.grab_raw(None)
-        scores = cv2.matchTemplate(
-            cv2.cvtColor(screen, cv2.COLOR_BGRA2BGR), template, cv2.TM_CCOEFF_NORMED
-        )
+    def opencv(
+        self, template: np.ndarray, screen: np.ndarray | None = None
+    ) -> tuple[str, tuple[int, int] | None]:
+        if screen is None:
+            screen, _ = self.display.grab_raw(None)
+        if screen.ndim == 3 and screen.shape[2] == 4:
+            screen = cv2.cvtColor(screen, cv2.COLOR_BGRA2BGR)
+        scores = cv2.matchTemplate(screen, template, cv2.TM_CCOEFF_NORMED)
         _, _, _, (x, y) = cv2.minMaxLoc(scores)
         return "answer", (x + template.shape[1] // 2, y + template.shape[0] // 2)
 
@@ -281,7 +296,24 @@ def main() -> int:
     parser.add_argument(
         "--ocr-buttons", type=int, default=4, help="buttons resolved by OCR per config"
     )
+    parser.add_argument(
+        "--save", type=Path, help="store templates, screenshots and truth here (for --from)"
+    )
+    parser.add_argument(
+        "--from",
+        dest="replay",
+        type=Path,
+        help="replay Deskpilot and OpenCV on what --save stored (no apps, no grab)",
+    )
+    parser.add_argument(
+        "--methods",
+        default=",".join(METHODS),
+        help="methods to measure, comma-separated (none: only --save the screens)",
+    )
     args = parser.parse_args()
+    args.method_names = tuple(m for m in args.methods.split(",") if m in METHODS)
+    if args.replay:
+        return replay(args)
     folder = Path(tempfile.mkdtemp(prefix="deskpilot-bench-targeting-"))
     display = start_xvfb(xauthority_dir=folder)
     os.environ.update(DISPLAY=display.name, XAUTHORITY=str(display.xauthority))
@@ -311,6 +343,8 @@ def main() -> int:
                 templates.append((name, "glyph", shot[gy : gy + gh, gx : gx + gw].copy()))
             app.close()
             captured[key] = templates
+            if args.save:
+                save_templates(args.save, key, templates)
             log(f"{key}: {len(templates)} templates from {len(reference)} buttons")
         # configurations outside, apps inside: a run cut short by --budget still
         # covers every app, in the configurations it reached
@@ -323,39 +357,22 @@ def main() -> int:
                 app = session.launch(key, scale=config.scale, dark=config.dark)
                 laid_out = settle(app, POSITIONS[config.position])
                 truth = keyed(to_screen(laid_out, device_scale(app, config)))
-                for name, crop, template in templates:
-                    real = truth.get(name)
-                    if real is None or not on_screen(real):
-                        continue
-                    row: dict[str, Any] = {"app": key, "config": config.label, "crop": crop}
-                    row["button"] = list(name)
-                    for method in METHODS:
-                        find = getattr(
-                            methods, "pyautogui_locate" if method == "pyautogui" else method
-                        )
-                        begin, cpu = time.perf_counter(), time.process_time()
-                        answer = find(template)
-                        seconds = time.perf_counter() - begin
-                        cpu_seconds = time.process_time() - cpu
-                        outcome = judge(answer, real)
-                        group = f"{config.scale * 100:.0f}% {'dark' if config.dark else 'light'}"
-                        tallies[(method, group, crop)].add(outcome, seconds, cpu_seconds)
-                        if config.scale == 1.0 and not config.dark:
-                            per_app[(method, key)].add(outcome, seconds, cpu_seconds)
-                        row[method] = {
-                            "outcome": outcome,
-                            "ms": round(seconds * 1000, 2),
-                            "cpu_ms": round(cpu_seconds * 1000, 2),
-                            "point": answer[1],
-                        }
-                        if method == "deskpilot" and outcome == "wrong":
-                            wrong.append(
-                                f"{key} {name} {crop} {config.label} -> {answer[1]}, "
-                                f"true box {list(real.box)}"
-                            )
-                    row["truth"] = list(real.box)
-                    cases.append(row)
-                if config == Config(1.0, False, 0):
+                if args.save:
+                    save_config(args.save, key, config, truth)
+                run_cases(
+                    methods,
+                    key,
+                    config,
+                    templates,
+                    truth,
+                    None,
+                    args.method_names,
+                    tallies,
+                    per_app,
+                    cases,
+                    wrong,
+                )
+                if config == Config(1.0, False, 0) and "deskpilot" in args.method_names:
                     not_found[key] = measure_not_found(methods)
                 group = f"{config.scale * 100:.0f}% {'dark' if config.dark else 'light'}"
                 if not args.no_resolvers and config.position == 1:
@@ -368,10 +385,154 @@ def main() -> int:
     finally:
         session.stop()
         display.stop()
-    report(tallies, per_app, not_found, wrong, args)
+    report(tallies, per_app, not_found, wrong, args, args.method_names)
     report_resolvers(resolvers)
     if skipped:
         sys.stdout.write(f"\nNot measured (time budget spent): {', '.join(skipped)}\n")
+    if args.json:
+        args.json.write_text(json.dumps({"cases": cases, "not_found_ms": not_found}, indent=1))
+    return 1 if wrong else 0
+
+
+Captured = list[tuple[tuple[str, str, int], str, np.ndarray]]
+
+
+def run_cases(
+    methods: Methods,
+    key: str,
+    config: Config,
+    templates: Captured,
+    truth: dict[tuple[str, str, int], Button],
+    screen: np.ndarray | None,
+    method_names: tuple[str, ...],
+    tallies: dict[tuple[str, str, str], Tally],
+    per_app: dict[tuple[str, str], Tally],
+    cases: list[dict[str, Any]],
+    wrong: list[str],
+) -> None:
+    """Every template of one app searched by every method in one configuration.
+
+    ``screen`` None: each method grabs the live screen itself (and is timed with
+    its grab); otherwise the saved screen is searched (replay)."""
+    group = f"{config.scale * 100:.0f}% {'dark' if config.dark else 'light'}"
+    for name, crop, template in templates:
+        real = truth.get(name)
+        if real is None or not on_screen(real):
+            continue
+        row: dict[str, Any] = {"app": key, "config": config.label, "crop": crop}
+        row["button"] = list(name)
+        for method in method_names:
+            begin, cpu = time.perf_counter(), time.process_time()
+            if method == "pyautogui":
+                answer = methods.pyautogui_locate(template)
+            else:
+                answer = getattr(methods, method)(template, screen)
+            seconds = time.perf_counter() - begin
+            cpu_seconds = time.process_time() - cpu
+            outcome = judge(answer, real)
+            tallies[(method, group, crop)].add(outcome, seconds, cpu_seconds)
+            if config.scale == 1.0 and not config.dark:
+                per_app[(method, key)].add(outcome, seconds, cpu_seconds)
+            row[method] = {
+                "outcome": outcome,
+                "ms": round(seconds * 1000, 2),
+                "cpu_ms": round(cpu_seconds * 1000, 2),
+                "point": answer[1],
+            }
+            if method == "deskpilot" and outcome == "wrong":
+                wrong.append(
+                    f"{key} {name} {crop} {config.label} -> {answer[1]}, true box {list(real.box)}"
+                )
+        row["truth"] = list(real.box)
+        cases.append(row)
+
+
+def _config_stem(config: Config) -> str:
+    return f"{config.scale * 100:.0f}-{'dark' if config.dark else 'light'}-{config.position}"
+
+
+def save_templates(folder: Path, key: str, templates: Captured) -> None:
+    """The templates of one app as PNGs, with an index naming each one's button and crop."""
+    target = folder / key / "templates"
+    target.mkdir(parents=True, exist_ok=True)
+    index = []
+    for number, (name, crop, template) in enumerate(templates):
+        path = target / f"{number:03d}-{crop}.png"
+        cv2.imwrite(str(path), template)
+        index.append({"button": list(name), "crop": crop, "file": path.name})
+    (target / "index.json").write_text(json.dumps(index, indent=1))
+
+
+def save_config(
+    folder: Path, key: str, config: Config, truth: dict[tuple[str, str, int], Button]
+) -> None:
+    """The live screen and the AT-SPI truth of one app in one configuration."""
+    from automation.blocks.desktop import display
+
+    target = folder / key
+    target.mkdir(parents=True, exist_ok=True)
+    screen, _ = display.grab(None)
+    stem = _config_stem(config)
+    cv2.imwrite(str(target / f"{stem}.png"), screen)
+    rows = [{"button": list(name), "box": list(b.box)} for name, b in truth.items()]
+    meta = {"scale": config.scale, "dark": config.dark, "position": config.position}
+    (target / f"{stem}.json").write_text(json.dumps({"config": meta, "truth": rows}))
+
+
+def replay(args: argparse.Namespace) -> int:
+    """Deskpilot and plain OpenCV on the screens and templates ``--save`` stored."""
+    methods = Methods(live=False)
+    tallies: dict[tuple[str, str, str], Tally] = defaultdict(Tally)
+    per_app: dict[tuple[str, str], Tally] = defaultdict(Tally)
+    cases: list[dict[str, Any]] = []
+    wrong: list[str] = []
+    not_found: dict[str, list[tuple[float, float]]] = {}
+    names = tuple(m for m in args.method_names if m != "pyautogui") or ("deskpilot", "opencv")
+    for key in args.apps.split(","):
+        folder = args.replay / key
+        if not folder.is_dir():
+            log(f"{key}: nothing saved in {folder}")
+            continue
+        index = json.loads((folder / "templates" / "index.json").read_text())
+        templates: Captured = [
+            (
+                (row["button"][0], row["button"][1], int(row["button"][2])),
+                row["crop"],
+                cv2.imread(str(folder / "templates" / row["file"]), cv2.IMREAD_COLOR),
+            )
+            for number, row in enumerate(index)
+            if (number // 2) % max(1, args.every) == 0  # whole and glyph of a button together
+        ]
+        for config in configs(args.quick):
+            stem = folder / _config_stem(config)
+            if not stem.with_suffix(".json").exists():
+                continue
+            saved = json.loads(stem.with_suffix(".json").read_text())
+            truth = {
+                (r["button"][0], r["button"][1], int(r["button"][2])): Button(
+                    r["button"][0], r["button"][1], *r["box"]
+                )
+                for r in saved["truth"]
+            }
+            screen = cv2.imread(str(stem.with_suffix(".png")), cv2.IMREAD_COLOR)
+            run_cases(
+                methods,
+                key,
+                config,
+                templates,
+                truth,
+                screen,
+                names,
+                tallies,
+                per_app,
+                cases,
+                wrong,
+            )
+            if config == Config(1.0, False, 0) and "deskpilot" in names:
+                not_found[key] = measure_not_found(methods, screen)
+            log(f"  {key} {config.label}: replayed")
+    names = tuple(m for m in args.method_names if m != "pyautogui") or ("deskpilot", "opencv")
+    report(tallies, per_app, not_found, wrong, args, names)
     if args.json:
         args.json.write_text(json.dumps({"cases": cases, "not_found_ms": not_found}, indent=1))
     return 1 if wrong else 0
@@ -455,7 +616,9 @@ def measure_ocr(
     return out
 
 
-def measure_not_found(methods: Methods) -> list[tuple[float, float]]:
+def measure_not_found(
+    methods: Methods, app_screen: np.ndarray | None = None
+) -> list[tuple[float, float]]:
     """Deskpilot on keys absent from the screen (a synthetic OpenCV keypad): (wall, cpu)
     ms each."""
     from tests.unit.automation.desktop.test_keypad import crop, keypad
@@ -465,7 +628,7 @@ def measure_not_found(methods: Methods) -> list[tuple[float, float]]:
     for box in boxes.values():
         template = crop(screen, box, glyph=False)
         begin, cpu = time.perf_counter(), time.process_time()
-        outcome, _ = methods.deskpilot(template)
+        outcome, _ = methods.deskpilot(template, app_screen)
         wall = (time.perf_counter() - begin) * 1000
         times.append((wall, (time.process_time() - cpu) * 1000))
         if outcome == "answer":
@@ -479,15 +642,17 @@ def report(
     not_found: dict[str, list[tuple[float, float]]],
     wrong: list[str],
     args: argparse.Namespace,
+    method_names: tuple[str, ...] = METHODS,
 ) -> None:
     out = sys.stdout
     load = os.getloadavg()[0]
     out.write(
         f"\nImage targeting on real keypads ({args.apps}; every {args.every}. button"
-        f"{', quick' if args.quick else ''}); load average {load:.1f}\n\n"
+        f"{', quick' if args.quick else ''}{', replayed' if args.replay else ''});"
+        f" load average {load:.1f}\n\n"
     )
     head = f"{'config':<12} {'crop':<6} {'cases':>5} |"
-    for method in METHODS:
+    for method in method_names:
         head += f" {method + ' hit/wrong %':>22} {'ms':>6} {'cpu':>5} |"
     out.write(head + "  deskpilot ambiguous/not found %\n")
     out.write("-" * len(head) + "\n")
@@ -497,7 +662,7 @@ def report(
     )
     for group, crop in groups:
         line = f"{group:<12} {crop:<6} {tallies[('deskpilot', group, crop)].cases:>5} |"
-        for method in METHODS:
+        for method in method_names:
             t = tallies[(method, group, crop)]
             line += (
                 f" {t.rate('hit'):>13.1f} / {t.rate('wrong'):>5.1f} {t.median():>6.1f}"
@@ -517,7 +682,7 @@ def report(
         {g for _, g in pooled}, key=lambda g: (g.split()[1], float(g[:-1].split("%")[0]))
     ):
         line = f"{group:<12}        {pooled[('deskpilot', group)].cases:>5} |"
-        for method in METHODS:
+        for method in method_names:
             t = pooled[(method, group)]
             line += (
                 f" {t.rate('hit'):>13.1f} / {t.rate('wrong'):>5.1f} {t.median():>6.1f}"
@@ -531,7 +696,7 @@ def report(
             f"  median {t.median():6.1f} ms (cpu {t.median_cpu():5.1f})  ({t.cases} cases)\n"
         )
     out.write("\nTotals over every scale and theme:\n")
-    for method in METHODS:
+    for method in method_names:
         total = Tally()
         for (m, _, _), t in tallies.items():
             if m == method:
