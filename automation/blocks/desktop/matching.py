@@ -11,7 +11,14 @@ nothing that reaches the bar:
 3. ``inverted``: a strongly *negative* grey correlation, at every scale. A dark
    theme usually maps light to dark and dark to light monotonically, which
    flips the sign of the correlation and nothing else; the bar is stricter;
-4. ``edges``: blurred Canny edge maps of template and screen, for palette
+4. ``label``: the template's label (the ink inside it that does not touch its
+   edge) at any size and either polarity, found through the screen's ink
+   components and verified at full resolution (see ``labels``).  It covers
+   what the whole template cannot: font-only scaling (labels grow, borders do
+   not) and dark themes with differently drawn buttons.  It answers only when
+   one place is clearly best and the screen around it is as clear of ink as
+   the template ("x" is not found inside "x=");
+5. ``edges``: blurred Canny edge maps of template and screen, for palette
    changes that are not a plain inversion.  Outlines alone are weak evidence
    (every key of a keypad has the same outline; "-" once matched "."), so an
    edge match is only looked for where the grey evidence points at one place:
@@ -99,7 +106,7 @@ _REFINE_PAD = 2
 _REFINE_BATCH = 48
 _COARSE_RIM = 1
 
-STAGES = ("direct", "scales", "inverted", "edges")
+STAGES = ("direct", "scales", "inverted", "label", "edges")
 
 
 class TemplateTooUniform(ValueError):
@@ -512,7 +519,7 @@ def find(
     order = _ordered(scales)
     search.first_scale = order[0]
     plan: list[tuple[str, list[float]]] = [("direct", order[:1]), ("scales", order[1:])]
-    plan += [("inverted", order)]
+    plan += [("inverted", order), ("label", order)]
     if edges:
         plan += [("edges", order)]
     result = SearchResult(matches=[], best=None)
@@ -547,6 +554,7 @@ class _Search:
         self._tpls: dict[float, Image] = {}
         self.first_scale = 1.0
         self._scans: dict[tuple[float, int], tuple[float, list[tuple[int, int, float]]]] = {}
+        self._ink: Any = None
 
     def scan(self, scale: float, sign: int, floor: float) -> list[tuple[int, int, float]]:
         """``_scan`` of the grey template at ``scale``, reusing an earlier scan of the same
@@ -577,6 +585,8 @@ class _Search:
             "edges": edge_bar(self.confidence),
         }.get(stage, self.confidence)
         floor = bar - self.margin
+        if stage == "label":
+            return self._label_stage(bar, result), bar
         found: list[Match] = []
         for scale in scales:
             if stage in ("direct", "scales"):
@@ -669,6 +679,38 @@ class _Search:
                 continue  # the grey evidence does not single out one place
             kept.append((x0 + wx + x, y0 + wy + y, score))
         return kept
+
+    def _label_stage(self, bar: float, result: SearchResult) -> list[Match]:
+        """The template's label at any size and polarity (see ``labels``): the best
+        place, when every other distinct place scores ``LABEL_GAP`` below it."""
+        from automation.blocks.desktop import labels
+
+        label = labels.extract(self.gray_tpl)
+        if label is None:
+            return []
+        if self._ink is None:
+            self._ink = labels.ScreenInk(self.gray.gray)
+        th, tw = self.gray_tpl.shape[:2]
+        found = [
+            Match(
+                round(x - label.x * scale),
+                round(y - label.y * scale),
+                max(1, round(tw * scale)),
+                max(1, round(th * scale)),
+                score,
+                round(scale, 2),
+                "label",
+            )
+            for x, y, score, scale in labels.search(self._ink, label, bar - labels.LABEL_GAP)
+        ]
+        distinct = _distinct(found)
+        if not distinct:
+            return []
+        if result.best is None or distinct[0].score > result.best.score:
+            result.best = distinct[0]
+        if len(distinct) > 1 and distinct[1].score > distinct[0].score - labels.LABEL_GAP:
+            return []  # a look-alike label too close: not found, never a guess
+        return distinct[:1]
 
     def _colour(self, found: Match) -> Match:
         """Grey agreed; score the colours too (a red and a green button differ)."""

@@ -9,6 +9,11 @@ answer would have been a wrong click.  Here each crop of the keys involved
 ``image.find``: the answer is the true key (its box from the accessibility
 bus, never from the matcher), or not found, or an ambiguity error; never
 another place.
+
+Under font-only scaling (``GDK_DPI_SCALE``: labels grow, borders do not) a
+whole-key crop no longer fits as a whole; the label stage must find the
+digit keys there, in the light and the dark theme, while their look-alikes
+("3", "8" beside "0" and "5") stay right or refused.
 """
 
 from __future__ import annotations
@@ -26,7 +31,9 @@ from automation.testing import run_block
 from tests.helpers.desktop_apps import Button, DesktopSession
 from tests.helpers.xvfb import XDisplay
 
-KEYS = (".", "3", "*", "-", "2")
+KEYS = (".", "3", "*", "-", "2", "7", "5", "0", "8")
+#: Whole-key crops found by their label under font-only scaling, light and dark.
+BY_LABEL = ("7", "5", "0")
 
 
 @pytest.fixture(scope="module")
@@ -95,5 +102,37 @@ def test_light_crops_in_the_dark_theme_are_right_or_refused(
             outcomes.append((name, crop, out["method"]))
         # the check above must be able to fail: some crops are found (inverted or edges)
         assert any(o not in ("ambiguous", "not found") for _, _, o in outcomes), outcomes
+    finally:
+        app.close()
+
+
+@pytest.mark.parametrize(
+    ("dark", "label"), [(False, "150% fonts light"), (True, "150% fonts dark")]
+)
+def test_whole_keys_are_found_by_their_label_under_font_scaling(
+    session: DesktopSession,
+    light_crops: dict[tuple[str, str], Path],
+    tmp_path: Path,
+    dark: bool,
+    label: str,
+) -> None:
+    app = session.launch("galculator", font_scale=1.5, dark=dark)
+    try:
+        keys: dict[str, Button] = {b.name: b for b in app.buttons()}
+        for (name, crop), template in light_crops.items():
+            if crop != "whole":
+                continue
+            try:
+                out = run_block(ImageFind, {"template": str(template)}, workflow_dir=tmp_path).last
+            except AmbiguousTarget:
+                assert name not in BY_LABEL, f"{label}: {name!r} was reported ambiguous"
+                continue
+            if name in BY_LABEL:
+                assert out["found"] and out["method"] == "label", (label, name, out)
+            if out["found"]:
+                assert keys[name].contains(out["x"], out["y"]), (
+                    f"{label}: {name!r} was found at {(out['x'], out['y'])} ({out['method']}, "
+                    f"scale {out['scale']}), but the key is at {list(keys[name].box)}"
+                )
     finally:
         app.close()

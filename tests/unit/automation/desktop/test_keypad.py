@@ -113,7 +113,9 @@ def test_keys_captured_at_100_percent_light_are_right_or_refused(scale: float, d
         except picking.Ambiguous:
             continue
         assert inside(chosen.center, scaled[label]), (label, chosen)
-        assert chosen.scale == pytest.approx(scale, abs=0.01)
+        # a label match measures its scale from the ink's height: to a few per cent
+        tolerance = 0.06 if chosen.method == "label" else 0.01
+        assert chosen.scale == pytest.approx(scale, abs=tolerance)
         found += 1
     assert found >= len(boxes) // 4  # most keys are still told apart
 

@@ -1,0 +1,302 @@
+"""Finding a template by its label: the ink inside it, at any size and either polarity.
+
+The ``label`` stage of ``matching.find``, tried when the template as a whole
+was not found.  Two changes defeat whole-template correlation on real apps:
+
+* **font-only scaling** (GTK's ``GDK_DPI_SCALE``, a terminal's font size):
+  a button's label grows while its border, padding and height do not, so no
+  single scale of the whole crop fits;
+* **dark themes**: light ink on a dark face instead of dark ink on a light
+  one, and a differently drawn border.
+
+What survives both is the label: the ink inside the crop that does not touch
+its edge (a border or a neighbour's edge does).  It is cut from the template
+with a small pad of face around it, and found on the screen like this:
+
+1. the screen's ink is segmented once per search (dark ink and light ink,
+   each against the local mean: ``cv2.adaptiveThreshold``) into connected
+   components;
+2. every component shaped like the label's *anchor* (its tallest piece of
+   ink) at some scale between ``MIN_SCALE`` and ``MAX_SCALE`` proposes a
+   place and a scale: the scale is the height ratio, so no fixed list of
+   scales is tried and font sizes in between are found too;
+3. each proposal is verified at full resolution by the normalised
+   correlation of the label (resized to the proposed scale) in a small window
+   around the proposed place, with the sign of the ink's polarity (light ink
+   on dark anti-correlates with dark ink on light).
+
+Only the verified scores count.  A label is small evidence, so the stage is
+stricter than the others: the best place must reach the bar, and every other
+distinct place must stay ``LABEL_GAP`` below it, or the stage answers
+nothing (a miss is an error the user sees; a wrong click is not).  The match
+is reported as the template's box around the label, scaled, so its centre is
+where the template's centre falls.
+
+cv2 and numpy are imported inside the functions (see ``matching``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    import numpy.typing as npt
+
+    Image: TypeAlias = npt.NDArray[Any]
+
+#: Sizes of the label relative to the template searched for (font sizes, toolkit scaling).
+MIN_SCALE = 0.6
+MAX_SCALE = 2.4
+#: Every other distinct place must score at least this much below the best label match.
+LABEL_GAP = 0.12
+#: Ink differs from the local mean by at least this many grey levels.
+INK_CONTRAST = 24
+#: Side of the window the local mean is taken over (larger than any stroke is wide).
+INK_BLOCK = 25
+#: Face kept around the label's ink, in template pixels.
+LABEL_PAD = 2
+#: Proposed places are verified within this many pixels of where the anchor puts them.
+VERIFY_PAD = 3
+#: Proposed scales are rounded to this step (one resized label per step).
+SCALE_STEP = 0.04
+#: Clear face around the label checked on screen, at most this many pixels on a side.
+RING = 5
+#: Ink this close to the label's own box belongs to it (anti-aliasing at another size).
+RING_SLACK = 2
+_MIN_INK_AREA = 3
+_MAX_PROPOSALS = 3000
+
+
+@dataclass(frozen=True)
+class Label:
+    """The label cut from a grey template, and where it lies in the template."""
+
+    image: Image  # grey, the ink plus LABEL_PAD of face
+    x: int  # the label's top-left corner in the template
+    y: int
+    dark: bool  # dark ink on a lighter face
+    # the anchor component: its box relative to the label image
+    ax: int
+    ay: int
+    aw: int
+    ah: int
+    # the ink's box relative to the label image, and the clear face around it in
+    # the template (left, top, right, bottom), capped at RING
+    ink: tuple[int, int, int, int] = (0, 0, 0, 0)
+    ring: tuple[int, int, int, int] = (0, 0, 0, 0)
+
+
+def _ink(gray: Image, dark: bool) -> Image:
+    import cv2
+
+    mode = cv2.THRESH_BINARY_INV if dark else cv2.THRESH_BINARY
+    block = min(INK_BLOCK, (min(gray.shape[:2]) // 2) * 2 + 1)
+    block = max(block, 3)
+    return cv2.adaptiveThreshold(
+        gray,
+        255,
+        cv2.ADAPTIVE_THRESH_MEAN_C,
+        mode,
+        block,
+        INK_CONTRAST if dark else -INK_CONTRAST,
+    )
+
+
+def extract(gray_tpl: Image) -> Label | None:
+    """The template's label, or None when it has no ink clear of its edge.
+
+    The polarity is the one whose ink is more (in area) inside the crop:
+    a label is the densest detail on its face.
+    """
+    import cv2
+    import numpy as np
+
+    th, tw = gray_tpl.shape[:2]
+    if th < 6 or tw < 6:
+        return None
+    # the face colour: the median grey; ink is what differs from it by the contrast
+    face = float(np.median(gray_tpl))
+    best: tuple[int, Any, bool] | None = None
+    for dark in (True, False):
+        diff = (face - gray_tpl.astype(np.int16)) if dark else (gray_tpl.astype(np.int16) - face)
+        mask = (diff >= INK_CONTRAST).astype(np.uint8)
+        count, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+        inner = [
+            s
+            for s in stats[1:count]
+            if s[4] >= _MIN_INK_AREA
+            and s[0] > 0
+            and s[1] > 0
+            and s[0] + s[2] < tw
+            and s[1] + s[3] < th
+        ]
+        area = sum(int(s[4]) for s in inner)
+        if inner and (best is None or area > best[0]):
+            best = (area, inner, dark)
+    if best is None:
+        return None
+    _, inner, dark = best
+    ix0, iy0 = min(int(s[0]) for s in inner), min(int(s[1]) for s in inner)
+    ix1, iy1 = max(int(s[0] + s[2]) for s in inner), max(int(s[1] + s[3]) for s in inner)
+    x0, y0 = max(0, ix0 - LABEL_PAD), max(0, iy0 - LABEL_PAD)
+    x1, y1 = min(tw, ix1 + LABEL_PAD), min(th, iy1 + LABEL_PAD)
+    if x1 - x0 < 5 or y1 - y0 < 5 or (x1 - x0) * (y1 - y0) > 0.8 * tw * th:
+        return None  # no label smaller than the crop itself: nothing to gain
+    image = np.ascontiguousarray(gray_tpl[y0:y1, x0:x1])
+    if float(image.std()) < 6.0:
+        return None
+    anchor = max(inner, key=lambda s: (int(s[3]), int(s[4])))
+    ax, ay, aw, ah = (int(v) for v in anchor[:4])
+    if ah < 4:
+        return None  # a dash or a dot: its height says nothing about the scale
+    # the clear face around the ink: up to RING pixels on each side where the
+    # template has no ink of either polarity (the ring is checked on screen too)
+    any_ink = np.abs(gray_tpl.astype(np.int16) - face) >= INK_CONTRAST
+    ring = []
+    for side in range(4):
+        width = 0
+        for step in range(1, RING + 1):
+            box = _grow((ix0, iy0, ix1, iy1), side, step)
+            if box is None or box[0] < 0 or box[1] < 0 or box[2] > tw or box[3] > th:
+                break
+            if any_ink[box[1] : box[3], box[0] : box[2]].any():
+                break
+            width = step
+        ring.append(width)
+    return Label(
+        image,
+        x0,
+        y0,
+        dark,
+        ax - x0,
+        ay - y0,
+        aw,
+        ah,
+        (ix0 - x0, iy0 - y0, ix1 - ix0, iy1 - iy0),
+        (ring[0], ring[1], ring[2], ring[3]),
+    )
+
+
+def _grow(box: tuple[int, int, int, int], side: int, step: int) -> tuple[int, int, int, int] | None:
+    """The strip ``step`` pixels outside one side (0 left, 1 top, 2 right, 3 bottom) of a
+    (x0, y0, x1, y1) box, spanning that side."""
+    x0, y0, x1, y1 = box
+    if side == 0:
+        return x0 - step, y0, x0 - step + 1, y1
+    if side == 1:
+        return x0, y0 - step, x1, y0 - step + 1
+    if side == 2:
+        return x1 + step - 1, y0, x1 + step, y1
+    return x0, y1 + step - 1, x1, y1 + step
+
+
+def isolated(ink: ScreenInk, label: Label, x: int, y: int, scale: float, dark: bool) -> bool:
+    """True when the screen around a verified label is as clear of ink as the template.
+
+    A label can be part of a longer one: "x" inside "x=", "1" inside "10".  Where
+    the template shows clear face next to the ink (``Label.ring``), the screen
+    must too, beyond a pixel of slack, else the place is not this label.  Only
+    ink of the label's polarity on screen (``dark``) counts: the face next to
+    dark text is lighter than its local mean, a halo, not a neighbour.
+    """
+    ix, iy, iw, ih = label.ink
+    x0, y0 = x + round(ix * scale), y + round(iy * scale)
+    x1, y1 = x0 + round(iw * scale), y0 + round(ih * scale)
+    left, top, right, bottom = label.ring
+    inner = (x0 - RING_SLACK, y0 - RING_SLACK, x1 + RING_SLACK, y1 + RING_SLACK)
+    outer = (x0 - left, y0 - top, x1 + right, y1 + bottom)
+    height, width = ink.gray.shape[:2]
+    if outer[0] < 0 or outer[1] < 0 or outer[2] > width or outer[3] > height:
+        return False
+    mask = ink.mask(dark)
+    total = int(mask[outer[1] : outer[3], outer[0] : outer[2]].sum()) // 255
+    kept = int(mask[max(0, inner[1]) : inner[3], max(0, inner[0]) : inner[2]].sum()) // 255
+    return total - kept <= 1
+
+
+class ScreenInk:
+    """The screen's dark and light ink components, computed once per search."""
+
+    def __init__(self, gray: Image) -> None:
+        self.gray = gray
+        self._stats: dict[bool, Any] = {}
+        self._masks: dict[bool, Any] = {}
+
+    def mask(self, dark: bool) -> Any:
+        """255 where the screen has ink of this polarity."""
+        if dark not in self._masks:
+            self._masks[dark] = _ink(self.gray, dark)
+        return self._masks[dark]
+
+    def components(self, dark: bool) -> Any:
+        """(n, 5) int array: x, y, width, height, area of every ink component."""
+        import cv2
+
+        if dark not in self._stats:
+            mask = self.mask(dark)
+            # only the part with ink: most of a desktop is plain, and labelling
+            # is the costly step
+            x, y, w, h = cv2.boundingRect(mask)
+            count, _, stats, _ = cv2.connectedComponentsWithStats(
+                mask[y : y + h, x : x + w], connectivity=8
+            )
+            stats = stats[1:count].copy()
+            stats[:, 0] += x
+            stats[:, 1] += y
+            self._stats[dark] = stats
+        return self._stats[dark]
+
+
+def search(ink: ScreenInk, label: Label, floor: float) -> list[tuple[int, int, float, float]]:
+    """Verified label places (x, y, score, scale), x and y of the label's top-left corner.
+
+    Scores are signed so that the template's own polarity and the opposite one
+    both count positively (the opposite polarity is a theme swap).
+    """
+    import cv2
+    import numpy as np
+
+    from automation.blocks.desktop.matching import _best_near
+
+    lh, lw = label.image.shape[:2]
+    places: list[tuple[int, int, float, float]] = []
+    for screen_dark in (True, False):
+        stats = ink.components(screen_dark)
+        if not len(stats):
+            continue
+        sign = 1 if screen_dark == label.dark else -1
+        heights = stats[:, 3].astype(np.float32)
+        scales = heights / label.ah
+        widths = stats[:, 2].astype(np.float32)
+        expected = label.aw * scales
+        ok = (
+            (scales >= MIN_SCALE)
+            & (scales <= MAX_SCALE)
+            & (np.abs(widths - expected) <= np.maximum(2.0, 0.3 * expected))
+            & (stats[:, 4] >= _MIN_INK_AREA)
+        )
+        picked = stats[ok]
+        picked_scales = scales[ok]
+        if len(picked) > _MAX_PROPOSALS:
+            return []  # ink everywhere (text, a pattern): the label cannot single out a place
+        # group proposals by scale step, one resized label per step; each proposal is
+        # also tried a step either side (a component's height is off by a pixel
+        # now and then, after anti-aliasing at another size)
+        steps = np.round(picked_scales / SCALE_STEP).astype(int)
+        for step in np.unique(np.concatenate([steps - 1, steps, steps + 1])).tolist():
+            scale = step * SCALE_STEP
+            chosen = picked[np.abs(steps - step) <= 1]
+            if scale <= 0:
+                continue
+            size = (max(3, round(lw * scale)), max(3, round(lh * scale)))
+            interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
+            tpl = cv2.resize(label.image, size, interpolation=interpolation)
+            corners = [(int(s[0] - label.ax * scale), int(s[1] - label.ay * scale)) for s in chosen]
+            pad = VERIFY_PAD + int(abs(scale - 1) * 2)
+            for x, y, score in _best_near(ink.gray, tpl, corners, pad, sign):
+                if score >= floor and isolated(ink, label, x, y, scale, screen_dark):
+                    places.append((int(x), int(y), float(score), float(scale)))
+    return places
