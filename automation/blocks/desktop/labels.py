@@ -234,14 +234,18 @@ class ScreenInk:
     def components(self, dark: bool) -> Any:
         """(n, 5) int array: x, y, width, height, area of every ink component."""
         import cv2
+        import numpy as np
 
         if dark not in self._stats:
             mask = self.mask(dark)
             # only the part with ink: most of a desktop is plain, and labelling
             # is the costly step
             x, y, w, h = cv2.boundingRect(mask)
+            if w == 0 or h == 0:
+                self._stats[dark] = np.zeros((0, 5), np.int32)
+                return self._stats[dark]
             count, _, stats, _ = cv2.connectedComponentsWithStats(
-                mask[y : y + h, x : x + w], connectivity=8
+                np.ascontiguousarray(mask[y : y + h, x : x + w]), connectivity=8
             )
             stats = stats[1:count].copy()
             stats[:, 0] += x

@@ -101,3 +101,9 @@ def test_two_equal_labels_are_no_answer_from_the_label_stage() -> None:
     screen, _ = keypad(0.7, keys="1231")
     result = matching.find(screen, template_of("1"))
     assert not result.found, result.matches
+
+
+def test_a_screen_without_ink_is_searched_without_error() -> None:
+    """A region of plain face (nothing to label) is a plain miss, not an OpenCV error."""
+    screen = np.full((120, 200, 3), 238, np.uint8)
+    assert not matching.find(screen, template_of("7")).found
