@@ -191,6 +191,7 @@ class RunPanels(QObject):
     def _connect(self) -> None:
         link, window = self.link, self.window
         link.signals.run_submitted.connect(self._run_submitted)
+        link.signals.received.connect(self._paused_elsewhere)
         link.signals.banner_changed.connect(self._banner_changed)
         link.signals.connected_changed.connect(self._connected_changed)
         self.live.status_changed.connect(lambda _r, _s: self._update_cancel())
@@ -240,6 +241,37 @@ class RunPanels(QObject):
         if editor is not None:
             editor.setFocus()
         self._update_cancel()
+
+    def _paused_elsewhere(self, item: dict[str, Any]) -> None:
+        """A run this window is not following paused: show it here, where it is answered.
+
+        ``deskpilot submit --break`` (without ``--wait``) and the API leave the pause to
+        the window's debug panel.  When the run panel is free (no run, or its run ended)
+        it follows the paused run at once; when it follows a run still going, the status
+        bar says which run waits (History opens it).
+        """
+        run_id = item.get("run_id")
+        if item.get("kind") != "node_paused" or not isinstance(run_id, str):
+            return
+        if run_id == self.live.run_id:
+            return
+        record = self.live.record
+        if record is not None and not record.finished:
+            self._status(
+                f"Run {run_id[:12]} paused before '{item.get('node_id')}': open it from "
+                "History to continue it"
+            )
+            return
+        workflow = next(
+            (str(e["workflow"]) for e in self.link.recent_events(run_id) if e.get("workflow")),
+            None,
+        )
+        if workflow is not None:
+            self.open_run(run_id, workflow)
+        else:
+            self.live.follow(run_id, load=True)
+            self.show_panel("live")
+            self._update_cancel()
 
     def open_run(self, run_id: str, workflow: str) -> EditorWidget | None:
         """Show a run of the history on its workflow's canvas (loading what already happened)."""

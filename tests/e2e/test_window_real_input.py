@@ -335,3 +335,26 @@ def test_the_property_panel_fits_the_default_window_sizes_by_real_input(
     real.click(line, QPoint(line.width() - 12, line.fontMetrics().lineSpacing() // 2))
     pump_until(lambda: editor.document.node_inputs("match").get("multiline") is True)
     editor.undo_stack.setClean()
+
+
+def test_a_run_paused_from_elsewhere_shows_in_the_free_run_panel_by_real_input(
+    shell: DesktopShell, api_daemon: RunningDaemon, tmp_path: Path
+) -> None:
+    """'deskpilot submit --break' without --wait leaves the pause to the window: with no run
+    followed, the run panel follows the paused run as its pause arrives; Continue ends it."""
+    real = RealInput()
+    window = shell.window
+    live = window.run_panels.live
+    assert live.record is None
+    path = tmp_path / "elsewhere.yaml"
+    path.write_text(FLOW.format(name=f"e2e-elsewhere-{uuid.uuid4().hex[:6]}"), encoding="utf-8")
+    with api_daemon.client() as client:
+        run_id = client.submit(path, breakpoints=["second"], pause_timeout=60).run_id
+    debug = live.debug
+    pump_until(lambda: live.run_id == run_id and debug.paused, timeout=40)
+    assert debug.node_id == "second" and debug.continue_button.isEnabled()
+    pump_until(lambda: "paused before second" in live.pane.header.text())
+    real.focus(window)
+    real.click(debug.continue_button)
+    pump_until(lambda: live.record is not None and live.record.finished, timeout=40)
+    assert live.record is not None and live.record.status == "succeeded"
