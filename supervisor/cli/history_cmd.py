@@ -16,26 +16,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
-from click.shell_completion import CompletionItem
 
 from automation.engine.events import RunStatus
 from supervisor.cli import output
+from supervisor.cli.run_ids import complete_run_id, open_store, resolve_in, resolve_run_id
 from supervisor.paths import DeskpilotPaths
 
 if TYPE_CHECKING:  # imported when a command runs, so that '--help' answers at once
     from supervisor.api.models import Submitted
     from supervisor.client import SupervisorClient
-    from supervisor.store.store import HistoryStore
 
 STATUSES = [status.value for status in RunStatus]
-
-
-def open_store() -> HistoryStore:
-    from supervisor.store.store import HistoryStore
-
-    paths = DeskpilotPaths.from_env()
-    paths.ensure()
-    return HistoryStore.open(paths.database_url)
 
 
 def _when(value: datetime | None) -> str:
@@ -50,48 +41,6 @@ def _client() -> SupervisorClient:
     from supervisor.client import SupervisorClient
 
     return SupervisorClient(DeskpilotPaths.from_env())
-
-
-def _resolve(store: HistoryStore, run_id: str) -> str:
-    """The full id of the one run ``run_id`` starts; exit 1 with a clear line otherwise."""
-    matches = store.run_ids_with_prefix(run_id.strip().lower(), limit=6)
-    if len(matches) == 1:
-        return matches[0]
-    if not matches:
-        output.error(f"no run with id '{run_id}'; see 'deskpilot runs list'")
-    else:
-        shown = ", ".join(m[: len(run_id) + 4] + "…" for m in matches[:5])
-        output.error(f"'{run_id}' starts {len(matches)}+ run ids ({shown}); give more of the id")
-    sys.exit(1)
-
-
-def resolve_run_id(run_id: str) -> str:
-    """Full id for a unique prefix (as ``git`` takes a short commit id)."""
-    store = open_store()
-    try:
-        return _resolve(store, run_id)
-    finally:
-        store.close()
-
-
-def complete_run_id(
-    ctx: click.Context, param: click.Parameter, incomplete: str
-) -> list[CompletionItem]:
-    """Shell completion: run ids starting with what was typed, with their workflow and status."""
-    try:
-        store = open_store()
-    except Exception:  # completion must never print a traceback into the shell
-        return []
-    try:
-        ids = store.run_ids_with_prefix(incomplete.lower(), limit=50) if incomplete else []
-        records = [store.get_run(run_id) for run_id in ids] if ids else store.list_runs(limit=20)
-        return [
-            CompletionItem(r.id, help=f"{r.workflow_name} {r.status}")
-            for r in records
-            if r is not None
-        ]
-    finally:
-        store.close()
 
 
 @click.group("runs")
@@ -119,7 +68,7 @@ def runs_list(
             workflow=workflow,
             status=RunStatus(status) if status else None,
             limit=limit,
-            before=_resolve(store, before) if before else None,
+            before=resolve_in(store, before) if before else None,
         )
     finally:
         store.close()
@@ -155,7 +104,7 @@ def runs_show(run_id: str, as_json: bool) -> None:
     """One run with its steps, attempts, logs and artifacts (a unique id prefix is enough)."""
     store = open_store()
     try:
-        record = store.get_run(run_id) or store.get_run(_resolve(store, run_id))
+        record = store.get_run(run_id) or store.get_run(resolve_in(store, run_id))
         assert record is not None
         if as_json:
             from supervisor.run_report import report_from_store, report_json
@@ -179,7 +128,9 @@ def runs_show(run_id: str, as_json: bool) -> None:
         f"  trigger {record.trigger}; queued {_when(record.queued_at)}; started {_when(record.started_at)}; took {_duration(record.duration)}"
     )
     if record.target_host is not None:
-        output.line(f"  machine: {record.target_host}" + (f"; waiting: {waiting}" if waiting else ""))
+        output.line(
+            f"  machine: {record.target_host}" + (f"; waiting: {waiting}" if waiting else "")
+        )
     if record.inputs:
         output.line(f"  inputs: {record.inputs}")
     if record.error:

@@ -25,7 +25,7 @@ def complete_earlier_run(
     ctx: click.Context, param: click.Parameter, incomplete: str
 ) -> list[CompletionItem]:
     """Shell completion of ``--of``: run ids, with the history read only when asked."""
-    from supervisor.cli.history_cmd import complete_run_id
+    from supervisor.cli.run_ids import complete_run_id
 
     return complete_run_id(ctx, param, incomplete)
 
@@ -187,7 +187,7 @@ def run_cmd(
     stdin not a terminal and no --break-timeout they are skipped, with a note.
     """
     from supervisor.cli.debug_prompt import TerminalPrompt
-    from supervisor.cli.history_cmd import resolve_run_id
+    from supervisor.cli.run_ids import resolve_run_id
     from supervisor.local import run_file
     from supervisor.paths import DeskpilotPaths
 

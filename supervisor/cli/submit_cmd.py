@@ -203,7 +203,7 @@ def submit_cmd(
 def _earlier_run(client: SupervisorClient, path: Path, earlier: str | None) -> str:
     """The run ``--from`` reuses: ``--of``, or the workflow's newest finished run."""
     from automation.loader import read_workflow_file
-    from supervisor.cli.history_cmd import resolve_run_id
+    from supervisor.cli.run_ids import resolve_run_id
 
     if earlier is not None:
         return resolve_run_id(earlier)

@@ -1,0 +1,69 @@
+"""Run ids on the command line: a unique prefix is enough, and the shell completes them.
+
+Shared by ``runs``, ``run`` and ``submit``, which import each other's commands
+otherwise; kept apart so none of them has to import another for these.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+import click
+from click.shell_completion import CompletionItem
+
+from supervisor.cli import output
+from supervisor.paths import DeskpilotPaths
+
+if TYPE_CHECKING:  # imported when a command runs, so that '--help' answers at once
+    from supervisor.store.store import HistoryStore
+
+
+def open_store() -> HistoryStore:
+    from supervisor.store.store import HistoryStore
+
+    paths = DeskpilotPaths.from_env()
+    paths.ensure()
+    return HistoryStore.open(paths.database_url)
+
+
+def resolve_in(store: HistoryStore, run_id: str) -> str:
+    """The full id of the one run ``run_id`` starts; exit 1 with a clear line otherwise."""
+    matches = store.run_ids_with_prefix(run_id.strip().lower(), limit=6)
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        output.error(f"no run with id '{run_id}'; see 'deskpilot runs list'")
+    else:
+        shown = ", ".join(m[: len(run_id) + 4] + "…" for m in matches[:5])
+        output.error(f"'{run_id}' starts {len(matches)}+ run ids ({shown}); give more of the id")
+    sys.exit(1)
+
+
+def resolve_run_id(run_id: str) -> str:
+    """Full id for a unique prefix (as ``git`` takes a short commit id)."""
+    store = open_store()
+    try:
+        return resolve_in(store, run_id)
+    finally:
+        store.close()
+
+
+def complete_run_id(
+    ctx: click.Context, param: click.Parameter, incomplete: str
+) -> list[CompletionItem]:
+    """Shell completion: run ids starting with what was typed, with their workflow and status."""
+    try:
+        store = open_store()
+    except Exception:  # completion must never print a traceback into the shell
+        return []
+    try:
+        ids = store.run_ids_with_prefix(incomplete.lower(), limit=50) if incomplete else []
+        records = [store.get_run(run_id) for run_id in ids] if ids else store.list_runs(limit=20)
+        return [
+            CompletionItem(r.id, help=f"{r.workflow_name} {r.status}")
+            for r in records
+            if r is not None
+        ]
+    finally:
+        store.close()
