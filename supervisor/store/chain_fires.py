@@ -24,7 +24,7 @@ from collections.abc import Collection
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Connection, and_, or_, select, update
 
@@ -65,10 +65,26 @@ def add_chain_fire(
     )
 
 
+class _Sources(Protocol):
+    """What the store's writer holds for the outbox (``writer.BatchWriter``)."""
+
+    chain_sources: frozenset[str]
+
+
 class ChainFireMethods:
     """The outbox rows, on ``HistoryStore``'s transactions and clock."""
 
     clock: Clock
+    _writer: _Sources
+
+    @property
+    def chain_sources(self) -> frozenset[str]:
+        """Workflows ``after`` triggers chain from: their runs' ends go to the chain outbox."""
+        return self._writer.chain_sources
+
+    @chain_sources.setter
+    def chain_sources(self, names: frozenset[str]) -> None:
+        self._writer.chain_sources = frozenset(names)
 
     def _write(self) -> AbstractContextManager[Connection]:  # pragma: no cover - HistoryStore's
         raise NotImplementedError

@@ -6,7 +6,7 @@ values (``None`` when nothing was stored).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -231,3 +231,20 @@ def whole_span(started_at: datetime, ended_at: datetime, at_least: float = 0.0) 
     clock set back meanwhile.
     """
     return max((ended_at - started_at).total_seconds(), at_least, 0.0)
+
+
+@dataclass(frozen=True)
+class QueuedRow:
+    """A run for ``HistoryStore.create_runs``: queued, of a version already saved."""
+
+    run_id: str
+    workflow_name: str
+    version: VersionRef
+    trigger: str = "manual"
+    priority: int = 0
+    inputs: dict[str, Any] = field(default_factory=dict)
+    #: The machine that must run it (None: any); see ``HistoryStore.claim_queued``.
+    target_host: str | None = None
+    needs_desktop: bool = False
+    #: Breakpoints, time limit, "run from here" (``supervisor.runqueue.run_options``).
+    options: dict[str, Any] | None = None

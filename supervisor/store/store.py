@@ -14,7 +14,6 @@ import logging
 import sqlite3
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -74,6 +73,7 @@ from supervisor.store.records import (
     run_record,
     whole_span,
 )
+from supervisor.store.records import QueuedRow as QueuedRow  # re-exported: older imports
 from supervisor.store.recovery import (
     import_recovery,
     mark_imported,
@@ -89,23 +89,6 @@ logger = logging.getLogger(__name__)
 TERMINAL_STATUSES = tuple(status.value for status in RunStatus if status.terminal)
 
 StatusFilter = RunStatus | str | Collection[RunStatus | str] | None
-
-
-@dataclass(frozen=True)
-class QueuedRow:
-    """A run for ``HistoryStore.create_runs``: queued, of a version already saved."""
-
-    run_id: str
-    workflow_name: str
-    version: VersionRef
-    trigger: str = "manual"
-    priority: int = 0
-    inputs: dict[str, Any] = field(default_factory=dict)
-    #: The machine that must run it (None: any); see ``HistoryStore.claim_queued``.
-    target_host: str | None = None
-    needs_desktop: bool = False
-    #: Breakpoints, time limit, "run from here" (``supervisor.runqueue.run_options``).
-    options: dict[str, Any] | None = None
 
 
 def content_hash(content: str) -> str:
@@ -135,7 +118,7 @@ class HistoryStore(FleetMethods, BreakerMethods, ChainFireMethods, DebugRequestM
         self._owns_engine = owns_engine
         self._write_options = write_options(engine)
         self._busy_timeout = self._guard(read_busy_timeout, engine)
-        self._writer = BatchWriter(engine)
+        self._writer: BatchWriter = BatchWriter(engine)
         self._claims_engine: Engine | None = None
         #: The file this store writes (SQLite files only): a write checks it is still there.
         self.identity: FileIdentity | None = None
@@ -269,15 +252,6 @@ class HistoryStore(FleetMethods, BreakerMethods, ChainFireMethods, DebugRequestM
             if _is_environmental(error):
                 raise translate(error, self.database, self._busy_timeout) from error
             raise
-
-    @property
-    def chain_sources(self) -> frozenset[str]:
-        """Workflows ``after`` triggers chain from: their runs' ends go to the chain outbox."""
-        return self._writer.chain_sources
-
-    @chain_sources.setter
-    def chain_sources(self, names: frozenset[str]) -> None:
-        self._writer.chain_sources = frozenset(names)
 
     def _fence_events(self, owner: str) -> None:
         """Recorded events of runs ``owner`` lost are dropped (see ``writer``).
