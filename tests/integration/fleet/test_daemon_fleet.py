@@ -132,6 +132,9 @@ def assert_once_per_slot(fired: Counter[str]) -> None:
     assert {(slot - slots[0]).total_seconds() % INTERVAL for slot in slots} == {0.0}
 
 
+# Its own deadline below is what counts: the module's three supervisors start in this
+# test's setup, and 600 runs take minutes on a loaded machine.
+@pytest.mark.timeout(420)
 def test_each_run_is_executed_once_by_three_supervisors(
     fleet: FleetDaemons, store: HistoryStore
 ) -> None:
@@ -252,7 +255,8 @@ def test_a_frozen_supervisor_stops_its_worker_writes_nothing_and_rejoins(
     waited_for(renewed, 15, f"{frozen} renewed its heartbeat after it woke")
     version = store.save_workflow_version("quick", None, QUICK)
     routed = uuid.uuid4().hex
-    store.create_runs([QueuedRow(routed, "quick", version, target_host=frozen)])
+    # Ahead of whatever is still queued: it proves the machine claims again, not how fast.
+    store.create_runs([QueuedRow(routed, "quick", version, priority=100, target_host=frozen)])
 
     def ran_there() -> bool:
         nothing_written()
