@@ -33,6 +33,7 @@ from automation.clock import Clock
 from automation.engine.events import RunStatus
 from supervisor.store.errors import RunNotFound, StoreError
 from supervisor.store.records import EventRecord
+from supervisor.store.retry import retrying
 from supervisor.store.schema import debug_requests, events, runs
 
 #: PostgreSQL channel announcing a debugger request; the payload is the supervisor id it is for.
@@ -95,28 +96,12 @@ class DebugRequestMethods:
         claim (queued, ended, or run by a supervisor that claims nothing).
         """
         at = self.clock.now()
-        with self._write() as connection:
-            row = connection.execute(
-                select(runs.c.status, runs.c.claimed_by).where(runs.c.id == run_id)
-            ).first()
-            if row is None:
-                raise RunNotFound(run_id)
-            if row.status != RunStatus.RUNNING.value or row.claimed_by is None:
-                raise NotHeldElsewhere(run_id)
-            request_id = connection.execute(
-                insert(debug_requests)
-                .values(
-                    run_id=run_id,
-                    supervisor_id=row.claimed_by,
-                    kind=kind,
-                    payload=payload,
-                    requested_at=at,
-                )
-                .returning(debug_requests.c.id)
-            ).scalar_one()
-            if connection.dialect.name == "postgresql":
-                # Delivered when this transaction commits, with the row already visible.
-                connection.execute(select(func.pg_notify(DEBUG_CHANNEL, row.claimed_by)))
+
+        def ask() -> tuple[Any, int]:
+            with self._write() as connection:
+                return self._insert_request(connection, run_id, kind, payload, at)
+
+        row, request_id = retrying(ask, f"a debugger request for run {run_id}")
         return DebugRequestRecord(
             id=int(request_id),
             run_id=run_id,
@@ -125,6 +110,33 @@ class DebugRequestMethods:
             payload=payload,
             requested_at=at,
         )
+
+    @staticmethod
+    def _insert_request(
+        connection: Connection, run_id: str, kind: str, payload: dict[str, Any], at: datetime
+    ) -> tuple[Any, int]:
+        row = connection.execute(
+            select(runs.c.status, runs.c.claimed_by).where(runs.c.id == run_id)
+        ).first()
+        if row is None:
+            raise RunNotFound(run_id)
+        if row.status != RunStatus.RUNNING.value or row.claimed_by is None:
+            raise NotHeldElsewhere(run_id)
+        request_id = connection.execute(
+            insert(debug_requests)
+            .values(
+                run_id=run_id,
+                supervisor_id=row.claimed_by,
+                kind=kind,
+                payload=payload,
+                requested_at=at,
+            )
+            .returning(debug_requests.c.id)
+        ).scalar_one()
+        if connection.dialect.name == "postgresql":
+            # Delivered when this transaction commits, with the row already visible.
+            connection.execute(select(func.pg_notify(DEBUG_CHANNEL, row.claimed_by)))
+        return row, int(request_id)
 
     def pending_debug_requests(self, supervisor_id: str) -> list[DebugRequestRecord]:
         """Requests for ``supervisor_id`` not answered yet, oldest first."""
@@ -141,12 +153,18 @@ class DebugRequestMethods:
 
     def answer_debug_request(self, request_id: int, outcome: str | None = None) -> None:
         """Mark a request carried out (``outcome`` None) or refused (why); its payload goes."""
-        with self._write() as connection:
-            connection.execute(
-                update(debug_requests)
-                .where(debug_requests.c.id == request_id, debug_requests.c.answered_at.is_(None))
-                .values(answered_at=self.clock.now(), outcome=outcome, payload=None)
-            )
+
+        def answer() -> None:
+            with self._write() as connection:
+                connection.execute(
+                    update(debug_requests)
+                    .where(
+                        debug_requests.c.id == request_id, debug_requests.c.answered_at.is_(None)
+                    )
+                    .values(answered_at=self.clock.now(), outcome=outcome, payload=None)
+                )
+
+        retrying(answer, f"answering debugger request {request_id}", idempotent=True)
 
     def debug_request(self, request_id: int) -> DebugRequestRecord | None:
         with self._read() as connection:
@@ -157,18 +175,28 @@ class DebugRequestMethods:
 
     def withdraw_debug_request(self, request_id: int) -> bool:
         """Delete a request nobody answered yet; False if it was answered meanwhile."""
-        with self._write() as connection:
-            gone = connection.execute(
-                delete(debug_requests).where(
-                    debug_requests.c.id == request_id, debug_requests.c.answered_at.is_(None)
+
+        def withdraw() -> int:
+            with self._write() as connection:
+                return int(
+                    connection.execute(
+                        delete(debug_requests).where(
+                            debug_requests.c.id == request_id,
+                            debug_requests.c.answered_at.is_(None),
+                        )
+                    ).rowcount
                 )
-            ).rowcount
-        return gone == 1
+
+        return retrying(withdraw, f"withdrawing debugger request {request_id}") == 1
 
     def forget_debug_request(self, request_id: int) -> None:
         """Delete a request whose answer has been read."""
-        with self._write() as connection:
-            connection.execute(delete(debug_requests).where(debug_requests.c.id == request_id))
+
+        def forget() -> None:
+            with self._write() as connection:
+                connection.execute(delete(debug_requests).where(debug_requests.c.id == request_id))
+
+        retrying(forget, f"deleting debugger request {request_id}", idempotent=True)
 
     def drop_answered_debug_requests(self, supervisor_id: str, older_than: float) -> int:
         """Delete answers to ``supervisor_id``'s requests nobody read for ``older_than`` seconds.
@@ -177,22 +205,30 @@ class DebugRequestMethods:
         died meanwhile leaves it behind, payload already cleared.
         """
         before = self.clock.now() - timedelta(seconds=older_than)
-        with self._write() as connection:
-            gone = connection.execute(
-                delete(debug_requests).where(
-                    debug_requests.c.supervisor_id == supervisor_id,
-                    debug_requests.c.answered_at < before,
-                )
-            ).rowcount
-        return int(gone or 0)
+
+        def drop() -> int:
+            with self._write() as connection:
+                gone = connection.execute(
+                    delete(debug_requests).where(
+                        debug_requests.c.supervisor_id == supervisor_id,
+                        debug_requests.c.answered_at < before,
+                    )
+                ).rowcount
+            return int(gone or 0)
+
+        return retrying(drop, "deleting unread debugger answers", idempotent=True)
 
     # -- what a run is run with, and its pause ---------------------------------------------
     def set_run_options(self, run_id: str, options: dict[str, Any] | None) -> None:
         """Replace a run's options (new breakpoints), so a takeover runs it with them."""
-        with self._write() as connection:
-            connection.execute(
-                update(runs).where(runs.c.id == run_id).values(options=options or None)
-            )
+
+        def replace() -> None:
+            with self._write() as connection:
+                connection.execute(
+                    update(runs).where(runs.c.id == run_id).values(options=options or None)
+                )
+
+        retrying(replace, f"saving the options of run {run_id}", idempotent=True)
 
     def run_pause(self, run_id: str) -> EventRecord | None:
         """The ``node_paused`` event the run waits at now; None if it is not paused.
