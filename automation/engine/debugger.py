@@ -21,10 +21,12 @@ timeouts or the run's time limit.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
+
+from automation.redaction import MASK
 
 #: How long a pause waits for a command before the run continues on its own.
 DEFAULT_PAUSE_TIMEOUT = 600.0
@@ -174,6 +176,71 @@ def apply_edits(values: dict[str, Any], variables: dict[str, Any], resume: Resum
     return changed
 
 
+def keep_secrets(
+    values: Mapping[str, Any],
+    variables: Mapping[str, Any],
+    resume: Resume,
+    safe: Callable[[Any], Any],
+) -> tuple[Resume, list[str]]:
+    """``resume`` without edits that would turn a masked ``***`` into the literal value.
+
+    A pause shows values masked of secrets.  A front end that sends back a
+    value as it was shown (a whole object, one field of it edited) would
+    replace the secret with the text ``***``, and the node would run with it.
+    So an edit of a value that held a secret is dropped when it is what was
+    shown (nothing was edited: the real value stays), or when it still holds
+    ``***`` (the secret cannot be put back from its mask): the real value
+    stays, and the note returned says so, for the run's history.  Typing a
+    whole new value is applied as usual.
+    """
+    notes: list[str] = []
+
+    def kept(scope: str, current: Mapping[str, Any], edits: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name, value in edits.items():
+            if name in current and _held_secret(current[name], safe):
+                if _same(value, safe(current[name])):
+                    notes.append(f"{scope}.{name} came back as shown (masked): the real value kept")
+                    continue
+                if _mentions_mask(value):
+                    notes.append(
+                        f"{scope}.{name} was not changed: the edit still holds {MASK}, where the "
+                        "value held a secret; give the whole value to change it"
+                    )
+                    continue
+            out[name] = value
+        return out
+
+    filtered = Resume(
+        action=resume.action,
+        inputs=kept("inputs", values, resume.inputs),
+        vars=kept("vars", variables, resume.vars),
+        timed_out=resume.timed_out,
+    )
+    return filtered, notes
+
+
+def _held_secret(value: Any, safe: Callable[[Any], Any]) -> bool:
+    return _mentions_mask(safe(value)) and not _mentions_mask(value)
+
+
+def _same(a: Any, b: Any) -> bool:
+    try:
+        return bool(a == b)
+    except Exception:  # an object whose == raises or is ambiguous (an array)
+        return False
+
+
+def _mentions_mask(value: Any) -> bool:
+    if isinstance(value, str):
+        return MASK in value
+    if isinstance(value, Mapping):
+        return any(_mentions_mask(k) or _mentions_mask(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_mentions_mask(item) for item in value)
+    return False
+
+
 def resume_from(data: Mapping[str, Any]) -> Resume:
     """A ``Resume`` from its wire form (the worker pipe, the API)."""
     try:
@@ -199,6 +266,7 @@ __all__ = [
     "PauseSnapshot",
     "Resume",
     "apply_edits",
+    "keep_secrets",
     "parse_assignment",
     "resume_from",
 ]

@@ -30,7 +30,7 @@ from automation.blocks.base import BlockInput
 from automation.blocks.context import BlockContext, CancelToken, LogLevel, RunHooks
 from automation.blocks.invoke import emission_pins, is_generator, validate_inputs
 from automation.engine.dataflow import Dataflow
-from automation.engine.debugger import DebugAction, PauseSnapshot, apply_edits
+from automation.engine.debugger import DebugAction, PauseSnapshot, apply_edits, keep_secrets
 from automation.engine.events import (
     ArtifactSaved,
     Event,
@@ -52,6 +52,13 @@ from automation.engine.hold import DESKTOP, Held, hold_before, hold_inside, lock
 from automation.engine.options import RunOptions, StepCheckpoint
 from automation.engine.pause_values import shown_values
 from automation.engine.plan import NodePlan, plan_node
+from automation.engine.replayable import (
+    altered,
+    check_up_front,
+    settle_altered,
+    stored,
+    without_marker,
+)
 from automation.engine.result import NodeSummary, RunResult
 from automation.engine.resume import settle_interrupted
 from automation.engine.subflow import run_subflow
@@ -250,6 +257,7 @@ class Execution(RunHooks):
         failed_node: str | None = None
         outputs: dict[str, Any] = {}
         try:
+            check_up_front(self)
             while stack and self.stopped_reason is None:
                 frame = stack.pop()
                 if isinstance(frame, Activation):
@@ -389,8 +397,8 @@ class Execution(RunHooks):
         self.current_node, self.current_step = node_id, step
 
         recorded = self.checkpoint.get(step)
-        if recorded is not None and recorded.node_id == node_id:
-            self._replay(plan, step, recorded, stack)
+        if recorded is not None and recorded.node_id == node_id and not altered(recorded):
+            self.replay_step(plan, step, recorded, stack)
             return
 
         try:
@@ -400,6 +408,13 @@ class Execution(RunHooks):
             self._fail(plan, step, 1, 0.0, render_error, stack)
             return
 
+        # a recorded step stored masked (a secret) or as text is not its value: ``replayable``
+        if (
+            recorded is not None
+            and recorded.node_id == node_id
+            and settle_altered(self, plan, step, recorded, values, stack)
+        ):
+            return
         attempt = self.attempts_used.get(step, 0)
         interrupted = self.interrupted
         if interrupted is not None and (interrupted.step, interrupted.node_id) == (step, node_id):
@@ -494,6 +509,9 @@ class Execution(RunHooks):
         answer = self.debugger.pause(snapshot)
         waited = self.clock.monotonic() - paused
         self.deadline += waited
+        answer, notes = keep_secrets(values, self.vars, answer, self.safe)
+        for note in notes:  # a masked value sent back is not the value: see keep_secrets
+            self.log(plan.node_id, "warning", f"edit at the pause: {note}", {"step": step})
         edited = apply_edits(values, self.vars, answer)
         self.emit(
             NodeResumed,
@@ -626,8 +644,9 @@ class Execution(RunHooks):
             step=step,
             attempt=attempt,
             duration=self.clock.monotonic() - started,
-            emissions=self.safe(emissions),
-            vars_set=self.safe(vars_set),
+            # masked, and marked where that (or JSON) altered a value: ``replayable``
+            emissions=[stored(pins, self.redactor) for pins in emissions],
+            vars_set=stored(vars_set, self.redactor) if vars_set else {},
         )
 
     # -- streaming blocks ----------------------------------------------------------
@@ -675,20 +694,20 @@ class Execution(RunHooks):
                 stack,
             )
 
-    def _replay(
+    def replay_step(
         self, plan: NodePlan, step: int, recorded: StepCheckpoint, stack: list[Frame]
     ) -> None:
-        self.vars.update(recorded.vars_set)
+        """Hand on what ``step`` recorded instead of running it (a resumed or re-run run)."""
+        self.vars.update(without_marker(recorded.vars_set))
         summary = self.summaries[plan.node_id]
         summary.status = "replayed"
         self.emit(NodeReplayed, node_id=plan.node_id, step=step)
         if plan.streams:
-            frame = StreamFrame(
-                plan, step, 0, iter(recorded.emissions), None, 0.0, [], replay=True, turn=self.ctx
-            )
+            emissions = iter([without_marker(pins) for pins in recorded.emissions])
+            frame = StreamFrame(plan, step, 0, emissions, None, 0.0, [], replay=True, turn=self.ctx)
             self._stream_item(frame, next(frame.generator, END), stack)
             return
-        pins = recorded.emissions[-1] if recorded.emissions else {}
+        pins = without_marker(recorded.emissions[-1]) if recorded.emissions else {}
         if pins:
             summary.outputs = pins
             self.record_outputs(plan, pins)
