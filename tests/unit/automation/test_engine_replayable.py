@@ -4,7 +4,7 @@ The engine is driven directly: a first run's ``NodeFinished`` events are what
 history stores, and a second run gets them back as its checkpoint (what a
 resume and "run from here" hand it).  An in-memory secret source stands in
 for the keyring here; the real keyring, a real SIGKILL and the supervisor are
-in ``tests/integration/test_replay_secrets.py``.
+in ``tests/integration/supervisor/test_replay_secrets.py``.
 """
 
 from __future__ import annotations
