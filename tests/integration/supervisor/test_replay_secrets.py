@@ -124,9 +124,7 @@ def test_a_secret_output_is_run_again_not_replayed_as_its_mask(
     paths = DeskpilotPaths.under(
         tmp_path / "local", database_url=sqlite_url(harness.home / "history.sqlite3")
     )
-    local = run_file(
-        path, {}, paths=paths, secrets=secret_store, run_from="use", earlier_run=again
-    )
+    local = run_file(path, {}, paths=paths, secrets=secret_store, run_from="use", earlier_run=again)
     assert local.result.status is RunStatus.SUCCEEDED, local.result.error
     assert received(folder) == REAL
     assert decisions(harness, local.result.run_id) == {
