@@ -184,3 +184,32 @@ def test_a_masked_value_sent_back_from_a_pause_keeps_the_real_value() -> None:
     answer = Resume(inputs={"text": "typed anew"})
     kept, notes = keep_secrets(values, variables, answer, redactor.value)
     assert kept.inputs == {"text": "typed anew"} and notes == []
+
+
+def test_a_pause_answered_with_the_shown_mask_runs_the_node_with_the_secret(
+    tmp_path: Path,
+) -> None:
+    """Through the engine: the front end sends back the input it was shown (``***``)."""
+    from automation.engine.debugger import Breakpoints, PauseSnapshot
+
+    class EchoShown:
+        def next_command(self, snapshot: PauseSnapshot, timeout: float) -> Resume:
+            return Resume(inputs=dict(snapshot.inputs))
+
+    text = flow("data.template").replace("value:", "text:").replace("login.value", "login.text")
+    registry = BlockRegistry.with_builtins(plugins=False)
+    events: list[Event] = []
+    engine = Engine(
+        registry,
+        sink=events.append,
+        secrets=MemorySecrets({"token": SECRET_VALUE}),
+        artifacts_dir=tmp_path / "artifacts",
+    )
+    loaded = parse_workflow(text, path=tmp_path / "flow.yaml")
+    options = RunOptions(debugger=Breakpoints(["after"], EchoShown()), redactor=Redactor())
+    result = engine.run(loaded, {}, options)
+    assert result.status is RunStatus.SUCCEEDED, result.error
+    assert (tmp_path / "out.txt").read_text() == f"token {SECRET_VALUE}"
+    notes = [e.message for e in events if isinstance(e, LogEmitted)]
+    assert any("inputs.content came back as shown" in n for n in notes), notes
+    assert SECRET_VALUE not in repr(events)
