@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from automation.blocks.base import Block, BlockInput, BlockOutput
+from automation.blocks.base import Block, BlockInput, BlockOutput, ResumeCheck
 from automation.blocks.context import BlockContext
 from automation.blocks.registry import BlockRegistry
 from automation.engine.debugger import DebugAction, Resume, keep_secrets
@@ -51,6 +51,15 @@ class Typed(Block[ValueInput]):
         return ValueOutput(value=inputs.value)
 
 
+class Checked(Typed):
+    """Not safe to repeat, but its postcondition gives its outputs afresh (``expect``)."""
+
+    id = "replaytest.checked"
+
+    def check_resumed(self, inputs: ValueInput, ctx: BlockContext) -> ResumeCheck | None:
+        return ResumeCheck(held=True, detail="seen", output=ValueOutput(value=inputs.value))
+
+
 class AsBytes(Block[ValueInput]):
     """Emits bytes, which history's JSON keeps only as their text."""
 
@@ -85,6 +94,7 @@ def run(
     registry = BlockRegistry.with_builtins(plugins=False)
     registry.register(Typed)
     registry.register(AsBytes)
+    registry.register(Checked)
     events: list[Event] = []
     engine = Engine(
         registry,
@@ -142,6 +152,18 @@ def test_a_step_not_safe_to_repeat_fails_the_run_before_any_step(tmp_path: Path)
     assert "'value' held a secret" in again.error and "not safe to repeat" in again.error
     assert not [e for e in events if isinstance(e, NodeStarted)]  # up front
     assert Typed.runs == [f"token {SECRET_VALUE}"]
+
+
+def test_a_postcondition_gives_the_outputs_of_a_step_not_safe_to_repeat(tmp_path: Path) -> None:
+    Typed.runs.clear()
+    first, events = run(tmp_path, flow("replaytest.checked"))
+    assert first.status is RunStatus.SUCCEEDED, first.error
+    again, events = run(tmp_path, flow("replaytest.checked"), recorded(events, upto=2))
+    assert again.status is RunStatus.SUCCEEDED, again.error
+    assert Typed.runs == [f"token {SECRET_VALUE}"]  # not typed twice
+    assert (tmp_path / "wf" / "out.txt").read_text() == f"token {SECRET_VALUE}"
+    notes = [e.data["replay_check"] for e in events if isinstance(e, LogEmitted) and e.data]
+    assert notes == ["postcondition_outputs"]
 
 
 def test_masked_outputs_nothing_uses_are_replayed(tmp_path: Path) -> None:
