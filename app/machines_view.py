@@ -9,6 +9,7 @@ about to be taken over), gone (silent for long, or stopped).
 
 from __future__ import annotations
 
+import html
 import logging
 
 from PySide6.QtCore import Qt, Signal
@@ -35,7 +36,18 @@ log = logging.getLogger(__name__)
 
 REFRESH_MS = 5_000
 ID_ROLE = Qt.ItemDataRole.UserRole + 50
-COLUMNS = ["Host", "State", "Heartbeat", "Running", "Version", "API address", "Supervisor"]
+COLUMNS = [
+    "Host",
+    "State",
+    "Heartbeat",
+    "Running",
+    "Queued",
+    "Version",
+    "API address",
+    "Supervisor",
+]
+#: The stretching column (the API address).
+ADDRESS = 6
 #: Characters of a supervisor id shown (as ``deskpilot machines`` shows them).
 SHORT_ID = 12
 
@@ -54,6 +66,26 @@ def _heartbeat_cell(machine: MachineInfo) -> str:
     if machine.stopped_at is not None:
         return "stopped " + heartbeat_text(machine.heartbeat_age_seconds)
     return heartbeat_text(machine.heartbeat_age_seconds)
+
+
+def stranded(machines: list[MachineInfo]) -> str:
+    """'robot-gone: 2 runs wait, no live supervisor there', for each such machine; '' if none.
+
+    Runs are routed to a host, not a supervisor: a host counts as down when no
+    supervisor on it is alive (a late one is about to have its runs taken over).
+    """
+    queued: dict[str, int] = {}
+    alive: set[str] = set()
+    for machine in machines:
+        queued[machine.host] = max(queued.get(machine.host, 0), machine.queued)
+        if machine.state == "alive":
+            alive.add(machine.host)
+    parts = []
+    for host, count in sorted(queued.items()):
+        if count and host not in alive:
+            runs = "1 run waits" if count == 1 else f"{count} runs wait"
+            parts.append(f"{host}: {runs}, no live supervisor there")
+    return "; ".join(parts)
 
 
 def summary(machines: list[MachineInfo]) -> str:
@@ -102,9 +134,17 @@ class MachinesView(QWidget):
         header = self.tree.header()
         header.setStretchLastSection(False)
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        for column, width in enumerate((190, 70, 130, 70, 90, 220, 120)):
+        for column, width in enumerate((190, 70, 130, 70, 70, 90, 220, 120)):
             self.tree.setColumnWidth(column, width)
-        header.setSectionResizeMode(5, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(ADDRESS, QHeaderView.ResizeMode.Stretch)
+        self.stranded = QLabel()
+        self.stranded.setObjectName("machines_stranded")
+        self.stranded.setWordWrap(True)
+        self.stranded.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.stranded.setToolTip(
+            "Queued runs routed to a machine no supervisor is alive on: they start once "
+            "one starts there ('deskpilot machines HOST')"
+        )
         self.status = QLabel()
         self.status.setObjectName("machines_status")
         self.status.setWordWrap(True)
@@ -117,6 +157,7 @@ class MachinesView(QWidget):
         layout.setSpacing(2)
         layout.addLayout(bar)
         layout.addWidget(self.tree, 1)
+        layout.addWidget(self.stranded)
         layout.addWidget(self.status)
         self._refresh = RefreshWhileShown(self, REFRESH_MS, self.reload)
         link.signals.connected_changed.connect(self._connected_changed)
@@ -160,6 +201,7 @@ class MachinesView(QWidget):
                     machine.state,
                     _heartbeat_cell(machine),
                     str(machine.running),
+                    str(machine.queued),
                     machine.version or "",
                     machine.api_url or "",
                     machine.id[:SHORT_ID],
@@ -168,13 +210,16 @@ class MachinesView(QWidget):
             item.setData(0, ID_ROLE, machine.id)
             item.setForeground(1, self._state_color(machine.state))
             item.setFont(1, bold)
-            item.setTextAlignment(3, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            for column in (3, 4):
+                item.setTextAlignment(
+                    column, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+                )
             if machine.this:
                 item.setFont(0, bold)
             item.setToolTip(0, self._tooltip(machine))
             item.setToolTip(2, local_time(machine.heartbeat_at))
             if machine.state == "gone":
-                for column in (0, 2, 3, 4, 5, 6):
+                for column in (0, 2, 3, 5, 6, 7):
                     item.setForeground(column, QColor(self.theme.muted))
             self.tree.addTopLevelItem(item)
             if machine.id == selected:
@@ -188,6 +233,12 @@ class MachinesView(QWidget):
         else:
             self.heading.setText("<b>Machines</b>")
         # the panel shares a small dock: the explanation is a tooltip, only trouble takes a line
+        waiting = stranded(self.machines)
+        self.stranded.setVisible(bool(waiting))
+        self.stranded.setText(
+            f"<span style='color:{self.theme.warning}'>Waiting for a machine: "
+            f"{html.escape(waiting)}</span>"
+        )
         self.status.setVisible(bool(self.error))
         self.status.setText(f"<span style='color:{self.theme.error}'>{self.error}</span>")
 

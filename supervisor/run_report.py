@@ -134,6 +134,17 @@ class RunReport(_Report):
     pauses: list[PauseReport] = Field(
         default_factory=list, description="each stop of the debugger, in order"
     )
+    machine: str | None = Field(None, description="the machine that must run it; null: any")
+    waiting: str | None = Field(
+        None,
+        description="while queued for a machine no live supervisor runs on: why it waits "
+        "(as 'deskpilot runs show' prints it); null otherwise",
+    )
+    not_before: datetime | None = Field(
+        None,
+        description="while queued and waiting out its restart delay: the earliest time a "
+        "supervisor may take it; null otherwise",
+    )
 
 
 class RunLike(Protocol):
@@ -173,6 +184,10 @@ class RunLike(Protocol):
     def steps(self) -> int | None: ...
     @property
     def resumes(self) -> int: ...
+    @property
+    def target_host(self) -> str | None: ...
+    @property
+    def not_before(self) -> datetime | None: ...
 
 
 class LogLike(Protocol):
@@ -248,8 +263,14 @@ def build_report(
     steps: Iterable[Any],
     artifacts: Iterable[Any],
     events: Iterable[LogLike] = (),
+    *,
+    waiting: str | None = None,
 ) -> RunReport:
-    """The report of ``run`` from its history rows (store records or API answers alike)."""
+    """The report of ``run`` from its history rows (store records or API answers alike).
+
+    ``waiting`` is ``waiting_reason``'s answer, worked out by whoever reads the
+    supervisors (the store or the API): the run's rows alone cannot say it.
+    """
     events = list(events)
     step_reports = [
         StepReport.model_validate(
@@ -303,6 +324,9 @@ def build_report(
             if e.kind == "log"
         ],
         pauses=pauses_from_events(events),
+        machine=run.target_host,
+        waiting=waiting if status is RunStatus.QUEUED else None,
+        not_before=run.not_before if status is RunStatus.QUEUED else None,
     )
 
 
@@ -338,6 +362,19 @@ def run_report_json_schema() -> dict[str, Any]:
     return schema
 
 
+def waiting_reason(store: HistoryStore, record: RunLike) -> str | None:
+    """Why a queued run routed to a machine is not taken: no live supervisor there; else None.
+
+    The one place ``runs show``, its ``--json`` and ``GET /runs/{id}`` ask, so
+    all three say the same thing.
+    """
+    if _text(record.status) != RunStatus.QUEUED.value or record.target_host is None:
+        return None
+    from supervisor.machine import waiting_for
+
+    return waiting_for(record.target_host, store.list_supervisors(), store.clock.now())
+
+
 def report_from_store(store: HistoryStore, run_id: str) -> RunReport | None:
     """The report of a run read from the history; None when there is no such run."""
     record = store.get_run(run_id)
@@ -348,6 +385,7 @@ def report_from_store(store: HistoryStore, run_id: str) -> RunReport | None:
         store.steps(run_id),
         store.artifacts(run_id),
         store.events(run_id, limit=None),
+        waiting=waiting_reason(store, record),
     )
 
 
@@ -360,4 +398,6 @@ def report_from_api(client: SupervisorClient, run_id: str) -> RunReport:
         events.extend(page)
         if len(page) < 1000:
             break
-    return build_report(detail.run, detail.steps, detail.artifacts, events)
+    return build_report(
+        detail.run, detail.steps, detail.artifacts, events, waiting=detail.run.waiting
+    )

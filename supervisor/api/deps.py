@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPBearer
 
+from automation.engine.events import RunStatus
 from supervisor.api.models import RunInfo
 from supervisor.api.problems import Problem
 from supervisor.parts import DaemonParts
@@ -26,7 +27,11 @@ Parts = Annotated[DaemonParts, Depends(get_parts)]
 
 
 def run_info(record: RunRecord) -> RunInfo:
-    return RunInfo.model_validate(record, from_attributes=True)
+    info = RunInfo.model_validate(record, from_attributes=True)
+    if record.not_before is not None and record.status is not RunStatus.QUEUED:
+        # a claim leaves the column as it was: only a queued run still waits for it
+        info = info.model_copy(update={"not_before": None})
+    return info
 
 
 def require_run(parts: DaemonParts, run_id: str) -> RunRecord:

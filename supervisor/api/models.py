@@ -142,6 +142,17 @@ class RunInfo(Answer):
     steps: int | None = None
     resumes: int = 0
     parent_run_id: str | None = None
+    target_host: str | None = Field(None, description="the machine that must run it; null: any")
+    not_before: datetime | None = Field(
+        None,
+        description="while queued: the end of its restart delay, before which no supervisor "
+        "takes it",
+    )
+    waiting: str | None = Field(
+        None,
+        description="GET /runs/{run_id}: while queued for a machine no live supervisor runs "
+        "on, why it waits",
+    )
 
 
 class StepInfo(Answer):

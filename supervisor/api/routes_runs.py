@@ -35,6 +35,7 @@ from supervisor.api.models import (
 from supervisor.api.problems import Problem
 from supervisor.debugging import DebugOptions
 from supervisor.parts import DaemonParts
+from supervisor.run_report import waiting_reason
 from supervisor.store.artifacts import MAX_STORED_BYTES, media_type
 from supervisor.store.errors import RunNotFound
 from supervisor.store.records import RunRecord
@@ -76,8 +77,9 @@ def list_runs(
 def get_run(parts: Parts, run_id: str) -> RunDetail:
     record = require_run(parts, run_id)
     store = parts.store
+    info = run_info(record).model_copy(update={"waiting": waiting_reason(store, record)})
     return RunDetail(
-        run=run_info(record),
+        run=info,
         steps=[StepInfo.model_validate(s, from_attributes=True) for s in store.steps(run_id)],
         artifacts=[
             ArtifactInfo.model_validate(a, from_attributes=True) for a in store.artifacts(run_id)

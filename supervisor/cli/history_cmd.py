@@ -116,11 +116,10 @@ def runs_show(run_id: str, as_json: bool) -> None:
         steps = store.steps(record.id)
         events = store.events(record.id, limit=None)
         artifacts = store.artifacts(record.id)
-        waiting = None
-        if record.status is RunStatus.QUEUED and record.target_host is not None:
-            from supervisor.machine import waiting_for
+        from supervisor.run_report import waiting_reason
 
-            waiting = waiting_for(record.target_host, store.list_supervisors(), store.clock.now())
+        waiting = waiting_reason(store, record)
+        now = store.clock.now()
     finally:
         store.close()
     output.line(f"run {record.id}  {record.workflow_name}  {record.status}")
@@ -131,6 +130,8 @@ def runs_show(run_id: str, as_json: bool) -> None:
         output.line(
             f"  machine: {record.target_host}" + (f"; waiting: {waiting}" if waiting else "")
         )
+    if record.status is RunStatus.QUEUED and record.not_before is not None:
+        output.line(_restart_line(record.not_before, now))
     if record.inputs:
         output.line(f"  inputs: {record.inputs}")
     if record.error:
@@ -174,6 +175,14 @@ def runs_show(run_id: str, as_json: bool) -> None:
                 + ("" if artifact.stored else " (no copy in the history)")
             )
         output.line(f"  ('deskpilot runs artifact {record.id[:12]} ID -o FILE' saves one)")
+
+
+def _restart_line(not_before: datetime, now: datetime) -> str:
+    """'waiting to restart until 14:03:07 (in 12 s)': a queued run's restart delay."""
+    left = (not_before - now).total_seconds()
+    if left <= 0:
+        return f"  restart delay ended at {not_before.astimezone():%H:%M:%S}; it runs when taken"
+    return f"  waiting to restart until {not_before.astimezone():%H:%M:%S} (in {left:.0f} s)"
 
 
 def _show_pauses(events: list[Any]) -> None:

@@ -45,6 +45,9 @@ def _register_fleet(daemon: RunningDaemon) -> dict[str, str]:
     run = store.create_run(uuid.uuid4().hex, "invoices", target_host="robot-late", priority=999)
     claimed = store.claim_queued(ids["robot-late"], host="robot-late", lease_seconds=3600)
     assert [r.id for r in claimed] == [run.id]
+    # routed to a machine whose supervisor is gone: nobody takes them
+    for _ in range(2):
+        store.create_run(uuid.uuid4().hex, "nightly", target_host="robot-gone")
     return ids
 
 
@@ -68,15 +71,20 @@ def test_the_panel_shows_every_machine_of_the_fleet(
     wait_until(qapp, lambda: view.loaded_once and len(view.machines) >= 3)
     rows = _rows(view)
     late = rows["robot-late"]
-    assert (late[1], late[3]) == ("late", "1") and late[2] in ("25 s ago", "26 s ago")
-    assert late[4:] == ["1.3.2", "http://robot-late.lan:8765", ids["robot-late"][:12]]
-    assert rows["robot-gone"][1:3] == ["gone", "67 min ago"]
+    assert (late[1], late[3], late[4]) == ("late", "1", "0")
+    assert late[2] in ("25 s ago", "26 s ago")
+    assert late[5:] == ["1.3.2", "http://robot-late.lan:8765", ids["robot-late"][:12]]
+    assert rows["robot-gone"][1:5] == ["gone", "67 min ago", "0", "2"]
     mine = rows[machine_host()]
-    assert mine[1] == "alive" and mine[6] == ids["self"][:12]
+    assert mine[1] == "alive" and mine[7] == ids["self"][:12]
+    # the machine that is down with runs waiting for it takes a visible line
+    assert not view.stranded.isHidden()
+    assert "robot-gone: 2 runs wait, no live supervisor there" in view.stranded.text()
+    assert "robot-late" not in view.stranded.text()
     this = next(
         view.tree.topLevelItem(i)
         for i in range(view.tree.topLevelItemCount())
-        if view.tree.topLevelItem(i).text(6) == ids["self"][:12]
+        if view.tree.topLevelItem(i).text(7) == ids["self"][:12]
     )
     assert this.text(0).endswith("(this machine)") and this.font(0).bold()
     assert "1 late" in view.heading.text() and "1 gone" in view.heading.text()
@@ -128,3 +136,33 @@ def test_without_a_supervisor_the_panel_says_so(qtbot: QtBot, tmp_path: Path) ->
     qtbot.addWidget(view)
     view.reload()
     assert "not running" in view.status.text() and not view.status.isHidden()
+
+
+def test_a_host_is_down_only_when_no_supervisor_there_is_alive() -> None:
+    from datetime import UTC, datetime
+
+    from app.machines_view import stranded
+    from supervisor.api.models import MachineInfo
+
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def machine(host: str, state: str, queued: int) -> MachineInfo:
+        return MachineInfo(
+            id=uuid.uuid4().hex,
+            host=host,
+            state=state,
+            heartbeat_age_seconds=1.0,
+            heartbeat_at=at,
+            started_at=at,
+            running=0,
+            queued=queued,
+        )
+
+    fleet = [
+        machine("a", "gone", 3),
+        machine("a", "alive", 3),  # a restarted supervisor on the same host takes them
+        machine("b", "late", 1),
+        machine("c", "gone", 0),
+    ]
+    assert stranded(fleet) == "b: 1 run waits, no live supervisor there"
+    assert stranded([machine("a", "alive", 5)]) == ""

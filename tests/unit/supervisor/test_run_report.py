@@ -67,6 +67,25 @@ def test_a_queued_run_is_not_finished() -> None:
     jsonschema.Draft202012Validator(run_report_json_schema()).validate(report_json(report))
 
 
+def test_waiting_and_the_restart_delay_are_said_only_while_queued() -> None:
+    """A claim leaves ``not_before`` in the row: a run that started no longer waits for it."""
+    later = AT.replace(hour=AT.hour + 1)
+    queued = RunRecord(
+        id="r3", workflow_name="flow", status=RunStatus.QUEUED, trigger="api", priority=0,
+        queued_at=AT, target_host="desk-2", not_before=later,
+    )  # fmt: skip
+    report = build_report(queued, [], [], waiting="no supervisor on machine 'desk-2' is alive")
+    assert (report.machine, report.not_before) == ("desk-2", later)
+    assert report.waiting == "no supervisor on machine 'desk-2' is alive"
+    jsonschema.Draft202012Validator(run_report_json_schema()).validate(report_json(report))
+    running = RunRecord(
+        id="r3", workflow_name="flow", status=RunStatus.RUNNING, trigger="api", priority=0,
+        queued_at=AT, target_host="desk-2", not_before=later,
+    )  # fmt: skip
+    report = build_report(running, [], [], waiting="stale")
+    assert (report.machine, report.waiting, report.not_before) == ("desk-2", None, None)
+
+
 def _event(seq: int, kind: str, node: str, step: int, **data: object) -> EventRecord:
     return EventRecord(
         id=seq, run_id="r1", seq=seq, kind=kind, at=AT, node_id=node, step=step, data=data
