@@ -181,6 +181,7 @@ def keep_secrets(
     variables: Mapping[str, Any],
     resume: Resume,
     safe: Callable[[Any], Any],
+    shown: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> tuple[Resume, list[str]]:
     """``resume`` without edits that would turn a masked ``***`` into the literal value.
 
@@ -192,12 +193,22 @@ def keep_secrets(
     ``***`` (the secret cannot be put back from its mask): the real value
     stays, and the note returned says so, for the run's history.  Typing a
     whole new value is applied as usual.
+
+    The same goes for a value the pause event showed cut for size
+    (``pause_values``; ``shown`` holds those copies by section): sent back as
+    shown, it would replace the whole value with its first 2 KB and a note.
     """
     notes: list[str] = []
 
     def kept(scope: str, current: Mapping[str, Any], edits: dict[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = {}
+        copies = (shown or {}).get(scope, {})
         for name, value in edits.items():
+            if name in current and name in copies:
+                copy = copies[name]
+                if _same(value, copy) and not _same(copy, safe(current[name])):
+                    notes.append(f"{scope}.{name} came back as shown (cut): the real value kept")
+                    continue
             if name in current and _held_secret(current[name], safe):
                 if _same(value, safe(current[name])):
                     notes.append(f"{scope}.{name} came back as shown (masked): the real value kept")

@@ -509,7 +509,7 @@ class Execution(RunHooks):
         answer = self.debugger.pause(snapshot)
         waited = self.clock.monotonic() - paused
         self.deadline += waited
-        answer, notes = keep_secrets(values, self.vars, answer, self.safe)
+        answer, notes = keep_secrets(values, self.vars, answer, self.safe, shown)
         for note in notes:  # a masked value sent back is not the value: see keep_secrets
             self.log(plan.node_id, "warning", f"edit at the pause: {note}", {"step": step})
         edited = apply_edits(values, self.vars, answer)

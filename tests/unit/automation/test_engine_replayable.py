@@ -235,3 +235,14 @@ def test_a_pause_answered_with_the_shown_mask_runs_the_node_with_the_secret(
     notes = [e.message for e in events if isinstance(e, LogEmitted)]
     assert any("inputs.content came back as shown" in n for n in notes), notes
     assert SECRET_VALUE not in repr(events)
+
+
+def test_a_value_cut_for_the_pause_event_sent_back_keeps_the_whole_value() -> None:
+    from automation.engine.pause_values import shown_values
+
+    values = {"text": "x" * 5000}
+    shown = shown_values({"inputs": values, "vars": {}})
+    kept, notes = keep_secrets(values, {}, Resume(inputs=dict(shown["inputs"])), lambda v: v, shown)
+    assert kept.inputs == {} and notes == [
+        "inputs.text came back as shown (cut): the real value kept"
+    ]
