@@ -75,10 +75,18 @@ class CircuitBreaker:
             return True
         return state is BreakerState.HALF_OPEN and not self.probing
 
-    def started(self, now: float) -> bool:
-        """Record a run's start; True if the start rate opened the breaker."""
+    def started(self, now: float, *, new_run: bool = True) -> bool:
+        """Record a run's start; True if the start rate opened the breaker.
+
+        Only a run's first start counts toward the rate: a run resumed after
+        a crash, a hang or a takeover is the same run going on, and counting
+        it made a supervisor that took back a dead one's runs trip the
+        ceiling on work that was never a flood.
+        """
         if self.state(now) is BreakerState.HALF_OPEN:
             self.probing = True
+            return False
+        if not new_run:
             return False
         self.starts.append(now)
         while self.starts and now - self.starts[0] >= self.policy.rate_window:

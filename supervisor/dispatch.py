@@ -110,7 +110,8 @@ def plan_dispatch(
             short = True
             break
         probe = gate.state(now) is BreakerState.HALF_OPEN
-        starts.append(Start(entry, worker, opened_breaker=gate.started(now), probe=probe))
+        opened = gate.started(now, new_run=not (entry.resume or entry.restarts))
+        starts.append(Start(entry, worker, opened_breaker=opened, probe=probe))
         if desktop:
             desktop_busy = True
     return DispatchPlan(tuple(starts), wake_at, short)

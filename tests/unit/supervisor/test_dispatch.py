@@ -104,3 +104,17 @@ def test_a_start_that_trips_the_run_rate_ceiling_says_so_and_holds_the_rest() ->
         ("1", False),
         ("2", True),
     ]
+
+
+def test_resumed_and_restarted_runs_do_not_count_toward_the_run_rate() -> None:
+    # a supervisor taking back a dead one's runs starts them again: that is not a flood
+    breakers = Breakers(BreakerPolicy(max_starts=2, rate_window=60))
+    queue = [run(f"r{n}", order=n, workflow="quick", resume=True) for n in range(3)]
+    queue += [run(f"x{n}", order=10 + n, workflow="quick", restarts=1) for n in range(2)]
+    result = plan(queue, breaker=breakers, worker_limit=8, idle_workers=[f"w{n}" for n in range(8)])
+    assert [s.opened_breaker for s in result.starts] == [False] * 5
+    assert breakers("quick").state(NOW).value == "closed"
+    # new runs still count: the third new one opens it
+    fresh = [run(f"n{n}", order=20 + n, workflow="quick") for n in range(3)]
+    again = plan(fresh, breaker=breakers)
+    assert [s.opened_breaker for s in again.starts] == [False, False, True]
