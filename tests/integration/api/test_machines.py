@@ -203,3 +203,20 @@ def test_runs_show_says_a_queued_run_waits_for_a_machine_nobody_runs_on(fleet: F
     assert "machine: desk-gone; waiting: no supervisor on machine 'desk-gone' is alive" in (
         shown.stdout
     )
+    # the same fact in the JSON and the API, from either supervisor
+    printed = subprocess.run(
+        [sys.executable, "-c", CLI_BOOT, "runs", "show", fleet.waiting_run, "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert printed.returncode == 0, printed.stderr
+    report = json.loads(printed.stdout)
+    assert report["machine"] == "desk-gone"
+    assert report["waiting"].startswith("no supervisor on machine 'desk-gone' is alive (last ")
+    with fleet.second.client() as client:
+        run = client.get_run(fleet.waiting_run).run
+    assert run.target_host == "desk-gone" and run.waiting is not None
+    assert run.waiting.startswith("no supervisor on machine 'desk-gone' is alive (last heartbeat")
