@@ -272,9 +272,7 @@ class MainWindow(QMainWindow):
         help_menu = self.help_menu = bar.addMenu("&Help")
         self.welcome_action = self._action("&Welcome and examples", None, self.show_welcome)
         self.docs_action = self._action("&Documentation", "F1", self.show_documentation)
-        self.shortcuts_action = self._action(
-            "&Keyboard shortcuts", "Ctrl+/", self.show_shortcuts
-        )
+        self.shortcuts_action = self._action("&Keyboard shortcuts", "Ctrl+/", self.show_shortcuts)
         self.about_action = self._action("&About Deskpilot", None, self.show_about)
         for action in (self.welcome_action, self.docs_action, self.shortcuts_action, None,
                        self.about_action):  # fmt: skip

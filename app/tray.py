@@ -158,7 +158,9 @@ class DeskpilotTray(QObject):
         self.failures_menu = QMenu("Recent failures", menu)
         self.failures_menu.aboutToShow.connect(self.fill_failures_menu)
         self.quit_action = QAction("Quit Deskpilot", menu)
-        self.quit_action.setToolTip("Close the window and the tray (asks whether the supervisor keeps running)")
+        self.quit_action.setToolTip(
+            "Close the window and the tray (asks whether the supervisor keeps running)"
+        )
         self.quit_action.triggered.connect(lambda _c=False: self.quit_app())
         menu.addAction(self.open_action)
         menu.addMenu(self.run_menu)

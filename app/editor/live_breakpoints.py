@@ -26,9 +26,7 @@ _KEPT = 16
 class LiveBreakpoints:
     """The runs one editor started, and the sending of its breakpoints to them."""
 
-    def __init__(
-        self, connection: SupervisorConnection | None, say: Callable[[str], None]
-    ) -> None:
+    def __init__(self, connection: SupervisorConnection | None, say: Callable[[str], None]) -> None:
         self.connection = connection
         self.say = say
         self.runs: list[str] = []

@@ -58,8 +58,12 @@ class DebugPanel(QWidget):
         self.where = QLabel()
         self.where.setObjectName("debug_where")
         self.where.setTextFormat(Qt.TextFormat.PlainText)
-        self.continue_button = self._tool("Continue", "Run on to the next breakpoint (F8)", "continue")
-        self.step_button = self._tool("Step", "Run this node and pause before the next (F10)", "step")
+        self.continue_button = self._tool(
+            "Continue", "Run on to the next breakpoint (F8)", "continue"
+        )
+        self.step_button = self._tool(
+            "Step", "Run this node and pause before the next (F10)", "step"
+        )
         self.stop_button = self._tool("Stop", "Cancel the run here", "stop")
         self.continue_button.clicked.connect(lambda _c=False: self.send("continue"))
         self.step_button.clicked.connect(lambda _c=False: self.send("step"))
@@ -190,7 +194,9 @@ class DebugPanel(QWidget):
                 try:
                     changed[scope][item.text(0)] = yaml.safe_load(text) if text.strip() else ""
                 except yaml.YAMLError as exc:
-                    raise ValueError(f"{scope}.{item.text(0)}: cannot read {text!r}: {exc}") from None
+                    raise ValueError(
+                        f"{scope}.{item.text(0)}: cannot read {text!r}: {exc}"
+                    ) from None
         return changed["inputs"], changed["vars"]
 
     def send(self, action: DebugActionName) -> None:

@@ -261,9 +261,7 @@ def _type_name(prop: dict[str, Any]) -> str:
 
 @click.command("gui")
 @click.argument("files", nargs=-1, type=click.Path(path_type=Path))
-@click.option(
-    "--gallery", is_flag=True, help="Open on the welcome page and its example gallery."
-)
+@click.option("--gallery", is_flag=True, help="Open on the welcome page and its example gallery.")
 def gui_cmd(files: tuple[Path, ...], gallery: bool) -> None:
     """Open the desktop app (it starts the supervisor if it is not running)."""
     import subprocess

@@ -89,7 +89,9 @@ class Recorder:
         if max_batch < 1:
             raise ValueError(f"max_batch must be at least 1, got {max_batch}")
         if max_pending < max_batch:
-            raise ValueError(f"max_pending ({max_pending}) must be at least max_batch ({max_batch})")
+            raise ValueError(
+                f"max_pending ({max_pending}) must be at least max_batch ({max_batch})"
+            )
         self._store = store
         self._on_committed = on_committed
         self._on_error = on_error

@@ -202,9 +202,11 @@ def test_a_newcomer_installs_opens_an_example_breaks_inspects_continues_and_find
         # the run panel grows to show them all: rendered inputs, pins and vars
         values = eventually(
             "the values, vars included",
-            lambda: (names := screen.names("tree[name=Paused values] / table cell"))
-            and "Vars" in names
-            and names,
+            lambda: (
+                (names := screen.names("tree[name=Paused values] / table cell"))
+                and "Vars" in names
+                and names
+            ),
         )
         assert values[values.index("name") + 1] == '"total"', values
         assert values[values.index("value") + 1] == "1", values  # vars.total (0) + 1

@@ -439,8 +439,12 @@ def test_canary_never_leaves_the_keyring_in_deskpilot_run(
     with ThreadPoolExecutor(len(names)) as pool:
         started = {
             name: pool.submit(
-                deskpilot, "run", str(flows[name]), "--json",
-                *(pause if name == "canary-main" else ()), home=home,
+                deskpilot,
+                "run",
+                str(flows[name]),
+                "--json",
+                *(pause if name == "canary-main" else ()),
+                home=home,
                 stdin="p\nc\n" if name == "canary-main" else None,
             )  # fmt: skip
             for name in names

@@ -17,7 +17,11 @@ EXAMPLES = ROOT / "resources" / "examples"
 
 
 def deskpilot(
-    *args: str, home: Path, stdin: str | None = None, env: dict[str, str] | None = None, timeout: float = 60
+    *args: str,
+    home: Path,
+    stdin: str | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 60,
 ) -> subprocess.CompletedProcess[str]:
     environment = {**os.environ, "DESKPILOT_HOME": str(home), **(env or {})}
     return subprocess.run(
@@ -39,7 +43,16 @@ def home(tmp_path: Path) -> Path:
 
 
 def test_run_hello_succeeds_records_history_and_prints_json(home: Path) -> None:
-    result = deskpilot("run", str(EXAMPLES / "hello.yaml"), "--input", "who=Ada", "--input", "count=4", "--json", home=home)
+    result = deskpilot(
+        "run",
+        str(EXAMPLES / "hello.yaml"),
+        "--input",
+        "who=Ada",
+        "--input",
+        "count=4",
+        "--json",
+        home=home,
+    )
 
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
@@ -85,7 +98,9 @@ def test_failed_run_exits_one_and_names_the_node(home: Path, tmp_path: Path) -> 
 
 def test_invalid_file_is_one_clear_message_not_a_traceback(home: Path, tmp_path: Path) -> None:
     workflow = tmp_path / "bad.yaml"
-    workflow.write_text("name: bad\nnodes:\n  a:\n    block: no.such_block\n  b:\n    block: control.pass\n    timeout: soon\n")
+    workflow.write_text(
+        "name: bad\nnodes:\n  a:\n    block: no.such_block\n  b:\n    block: control.pass\n    timeout: soon\n"
+    )
     result = deskpilot("run", str(workflow), home=home)
 
     assert result.returncode == 1
@@ -215,10 +230,16 @@ def test_third_party_block_from_an_installed_distribution(home: Path, tmp_path: 
     (site / "deskpilot_demo_plugin.py").write_text(PLUGIN)
     dist = site / "deskpilot_demo_plugin-1.0.dist-info"
     dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: deskpilot-demo-plugin\nVersion: 1.0\n")
-    (dist / "entry_points.txt").write_text("[deskpilot.blocks]\nshout = deskpilot_demo_plugin:Shout\n")
+    (dist / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: deskpilot-demo-plugin\nVersion: 1.0\n"
+    )
+    (dist / "entry_points.txt").write_text(
+        "[deskpilot.blocks]\nshout = deskpilot_demo_plugin:Shout\n"
+    )
     workflow = tmp_path / "shout.yaml"
-    workflow.write_text("name: shout\nnodes:\n  s:\n    block: demo.shout\n    with: {text: hi}\noutputs:\n  out: '{{ nodes.s.text }}'\n")
+    workflow.write_text(
+        "name: shout\nnodes:\n  s:\n    block: demo.shout\n    with: {text: hi}\noutputs:\n  out: '{{ nodes.s.text }}'\n"
+    )
     env = {"PYTHONPATH": str(site)}
 
     listed = deskpilot("blocks", "list", "--json", home=home, env=env)
@@ -327,7 +348,11 @@ def test_run_and_submit_help_leave_the_engine_events_for_the_run(home: Path) -> 
 def test_completion_offers_run_ids_by_prefix(home: Path) -> None:
     ran = deskpilot("run", str(EXAMPLES / "hello.yaml"), "--json", home=home)
     run_id = json.loads(ran.stdout)["run_id"]
-    env = {"_DESKPILOT_COMPLETE": "bash_complete", "COMP_WORDS": f"deskpilot runs show {run_id[:3]}", "COMP_CWORD": "3"}
+    env = {
+        "_DESKPILOT_COMPLETE": "bash_complete",
+        "COMP_WORDS": f"deskpilot runs show {run_id[:3]}",
+        "COMP_CWORD": "3",
+    }
     done = subprocess.run(
         [sys.executable, "-c", "from supervisor.cli.main import cli; cli(prog_name='deskpilot')"],
         capture_output=True,
@@ -338,7 +363,11 @@ def test_completion_offers_run_ids_by_prefix(home: Path) -> None:
     )
     assert f"plain,{run_id}" in done.stdout.splitlines(), done.stdout + done.stderr
 
-    env = {"_DESKPILOT_COMPLETE": "bash_complete", "COMP_WORDS": "deskpilot blocks show data.t", "COMP_CWORD": "3"}
+    env = {
+        "_DESKPILOT_COMPLETE": "bash_complete",
+        "COMP_WORDS": "deskpilot blocks show data.t",
+        "COMP_CWORD": "3",
+    }
     blocks = subprocess.run(
         [sys.executable, "-c", "from supervisor.cli.main import cli; cli(prog_name='deskpilot')"],
         capture_output=True,

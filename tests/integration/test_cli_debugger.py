@@ -186,7 +186,10 @@ def test_run_from_here_reuses_the_last_runs_upstream_outputs(home: Path, tmp_pat
 
     assert "--of goes with --from" in deskpilot("run", str(flow), "--of", "ab", home=home).stderr
     unknown = deskpilot("run", str(flow), "--from", "nowhere", home=home, stdin="")
-    assert unknown.returncode == 1 and "--from names no node of this workflow: nowhere" in unknown.stderr
+    assert (
+        unknown.returncode == 1
+        and "--from names no node of this workflow: nowhere" in unknown.stderr
+    )
 
 
 def test_run_from_here_needs_an_earlier_run(home: Path) -> None:
@@ -200,7 +203,9 @@ def test_breakpoints_saved_in_the_file_pause_run_unless_nobody_can_answer(
 ) -> None:
     flow = tmp_path / "hello.yaml"
     flow.write_text(
-        Path(HELLO).read_text(encoding="utf-8").replace(
+        Path(HELLO)
+        .read_text(encoding="utf-8")
+        .replace(
             "  say:\n    block: notify.log\n", "  say:\n    block: notify.log\n    break: true\n"
         ),
         encoding="utf-8",

@@ -94,7 +94,9 @@ def test_a_value_too_short_to_mask_is_refused_with_the_reason(
 
     assert result.exit_code == 2
     message = result.stderr.strip()
-    assert message.startswith("Error: refusing to store secret 'token': the value is shorter than 8")
+    assert message.startswith(
+        "Error: refusing to store secret 'token': the value is shorter than 8"
+    )
     assert "cannot be masked safely" in message
     assert secret_store.get("token") is None
     assert secret_store.names() == []

@@ -103,7 +103,9 @@ def open_shell(home: Path, *, dark: bool) -> tuple[Any, Any, Any, Any]:
     theme = themes.apply(app)
     paths = DeskpilotPaths.under(home).ensure()
     link = SupervisorLink(paths, poll_interval=0.3)
-    shell = DesktopShell(app, BlockRegistry.with_builtins(), paths, theme, link=link, use_tray=False)
+    shell = DesktopShell(
+        app, BlockRegistry.with_builtins(), paths, theme, link=link, use_tray=False
+    )
     shell.start(show_window=True)
     return app, shell, link, paths
 

@@ -293,9 +293,7 @@ def _live_run(app: QApplication, window: MainWindow, panels: RunPanels, outdir: 
     return shots
 
 
-def _debugger(
-    app: QApplication, window: MainWindow, panels: RunPanels, outdir: Path
-) -> list[Path]:
+def _debugger(app: QApplication, window: MainWindow, panels: RunPanels, outdir: Path) -> list[Path]:
     """The hello example paused at a breakpoint on 'check', at two common screen sizes."""
     editor = window.open_workflow(window.paths.workflows_dir / "hello.yaml")
     assert isinstance(editor, EditorWidget)

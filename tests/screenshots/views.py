@@ -163,7 +163,9 @@ def take_first_run(outdir: Path, app: QApplication, registry: BlockRegistry) -> 
             page.ensureWidgetVisible(page.cards[-1])
             _settle(app)
             written.append(save_png(window, outdir / f"gallery-{size}.png"))
-            example = next(c for c in page.cards if c.sample.path.name == "desktop_click_image.yaml")
+            example = next(
+                c for c in page.cards if c.sample.path.name == "desktop_click_image.yaml"
+            )
             example.open_button.click()
             _settle(app)
             editor = window.current_editor()

@@ -33,4 +33,3 @@ def test_no_module_is_over_800_lines() -> None:
         f"modules over {MAX_LINES} lines: {over}; split each by noun "
         "(a package with small modules, as supervisor/backup/ and automation/engine/ are)"
     )
-

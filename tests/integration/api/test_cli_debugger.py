@@ -29,7 +29,9 @@ def test_submit_pauses_takes_commands_and_runs_from_here(
     assert 'value = "hello"' in paused.stderr  # the rendered input, shown before the edit
 
     # run from 'second' in a worker: 'first' is not run again, its edited output is reused
-    again = deskpilot_cli(home, "submit", str(flow), "--from", "second", "--wait", "--json", input="")
+    again = deskpilot_cli(
+        home, "submit", str(flow), "--from", "second", "--wait", "--json", input=""
+    )
     assert again.returncode == 0, again.stderr
     report = json.loads(again.stdout)
     assert report["trigger"] == f"rerun:{first['run_id']}"
@@ -48,7 +50,9 @@ def test_submit_pauses_takes_commands_and_runs_from_here(
     assert (report["inputs"]["word"], report["priority"]) == ("changed", 9)
     assert report["outputs"] == {"echoed": "edited"}  # 'first' replayed from the earlier run
     # the same from a run id alone: 'runs rerun RUN --node NODE'
-    queued = deskpilot_cli(home, "runs", "rerun", first["run_id"][:10], "--node", "second", "--json")
+    queued = deskpilot_cli(
+        home, "runs", "rerun", first["run_id"][:10], "--node", "second", "--json"
+    )
     assert queued.returncode == 0, queued.stderr
     rerun_id = json.loads(queued.stdout)["run_id"]
     waited = json.loads(deskpilot_cli(home, "runs", "wait", rerun_id, "--json").stdout)
@@ -57,7 +61,8 @@ def test_submit_pauses_takes_commands_and_runs_from_here(
     # a breakpoint saved in the file pauses a submitted run too
     flow.write_text(
         flow.read_text(encoding="utf-8").replace(
-            "  first:\n    block: control.pass\n", "  first:\n    block: control.pass\n    break: true\n"
+            "  first:\n    block: control.pass\n",
+            "  first:\n    block: control.pass\n    break: true\n",
         ),
         encoding="utf-8",
     )

@@ -31,9 +31,7 @@ def _kinds(client: SupervisorClient, run_id: str) -> list[tuple[str, str | None]
     return [(e.kind, e.node_id) for e in client.run_events(run_id)]
 
 
-def test_pause_inspect_edit_step_and_continue(
-    api_client: SupervisorClient, tmp_path: Path
-) -> None:
+def test_pause_inspect_edit_step_and_continue(api_client: SupervisorClient, tmp_path: Path) -> None:
     path = write_workflow(tmp_path, "debugged")
     run_id = api_client.submit(path, inputs={"word": "original"}, breakpoints=["first"]).run_id
 
@@ -108,9 +106,7 @@ def test_run_from_here_reuses_the_upstream_outputs(
     first_id = api_client.submit(path, inputs={"word": "from history"}).run_id
     assert api_client.wait(first_id, timeout=30).run.status == "succeeded"
 
-    rerun_id = api_client.rerun(
-        first_id, "from_node", node="second", breakpoints=["second"]
-    ).run_id
+    rerun_id = api_client.rerun(first_id, "from_node", node="second", breakpoints=["second"]).run_id
     state = _paused_at(api_client, rerun_id, "second")
     assert state.pins == {"value": "from history"}
     api_client.debug(rerun_id, "continue")

@@ -47,7 +47,9 @@ def test_run_submit_show_and_wait_print_one_schema(
     validator = jsonschema.Draft202012Validator(schema)
     flow = write_workflow(tmp_path, "report-shape")
 
-    submitted = _json(deskpilot_cli(home, "submit", str(flow), "-i", "word=same", "--wait", "--json"))
+    submitted = _json(
+        deskpilot_cli(home, "submit", str(flow), "-i", "word=same", "--wait", "--json")
+    )
     validator.validate(submitted)
     assert submitted["status"] == "succeeded" and submitted["finished"] is True
     assert submitted["outputs"] == {"echoed": "same"}
@@ -185,7 +187,11 @@ def _waiting_runs_say_why(
     assert "waiting to restart" not in shown.stdout
     printed = _json(deskpilot_cli(home, "runs", "show", stranded, "--json"))
     jsonschema.Draft202012Validator(_json(deskpilot_cli(home, "schema", "run"))).validate(printed)
-    assert (printed["status"], printed["machine"], printed["waiting"]) == ("queued", "desk-away", why)
+    assert (printed["status"], printed["machine"], printed["waiting"]) == (
+        "queued",
+        "desk-away",
+        why,
+    )
     assert printed["not_before"] is None
 
     shown = deskpilot_cli(home, "runs", "show", again)

@@ -218,10 +218,10 @@ def test_triggers_pause_and_resume(api_client: SupervisorClient) -> None:
         assert not resumed.paused
         # armed once its newest recorded fire is read, on the store lane (off the loop)
         eventually(
-            lambda: next(
-                t for t in api_client.triggers() if t.key == nightly.key
-            ).next_fire_at
-            is not None
+            lambda: (
+                next(t for t in api_client.triggers() if t.key == nightly.key).next_fire_at
+                is not None
+            )
         )
         by_workflow = api_client.pause_trigger("hooked")
         assert [t.workflow for t in by_workflow] == ["hooked"] and by_workflow[0].paused

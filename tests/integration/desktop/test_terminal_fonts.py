@@ -134,7 +134,9 @@ def test_terminal_text_across_font_sizes_is_right_or_loud(
     rows = []
     for size in sizes:
         with _xterm(xvfb_display, size, line) as window:
-            word = eventually(lambda window=window: _word_box(window, line), timeout=10, interval=0.05)
+            word = eventually(
+                lambda window=window: _word_box(window, line), timeout=10, interval=0.05
+            )
             region = list(window.box.as_list())
             try:
                 alone = run_block(

@@ -197,7 +197,10 @@ def test_worker_frozen_while_starting_is_replaced(start_supervisor) -> None:
     it would count as the coming spare for ever and the queue would never move."""
     harness = start_supervisor(
         # a fresh interpreter imports for ~1 s on a quiet machine and 2-3 s on a loaded one
-        worker_limit=1, spare_workers=1, worker_start_timeout=6.0, fork=False
+        worker_limit=1,
+        spare_workers=1,
+        worker_start_timeout=6.0,
+        fork=False,
     )
     first = harness.wait_event("worker_started")
     os.kill(first["pid"], signal.SIGSTOP)  # it is still importing: no hello yet

@@ -129,7 +129,9 @@ def test_without_a_tray_failures_still_notify(
     try:
         assert not shell.tray_available and not shell.tray.icon.isVisible()
         link.signals.received.emit({"kind": "breaker_opened", "workflow": "nightly", "failures": 3})
-        wait_until(qapp, lambda: any(n["summary"] == "nightly keeps failing" for n in server.received()))
+        wait_until(
+            qapp, lambda: any(n["summary"] == "nightly keeps failing" for n in server.received())
+        )
     finally:
         link.stop()
         shutil.rmtree(paths.data_dir, ignore_errors=True)

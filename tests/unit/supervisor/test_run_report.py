@@ -35,7 +35,9 @@ def test_nodes_summarise_loops_and_retries_and_the_json_fits_the_schema() -> Non
         _step(3, "fetch", 2, StepStatus.FAILED, error="boom", failure="error"),
     ]
     artifacts = [
-        ArtifactRecord(id=1, run_id="r1", path="/a.png", kind="screenshot", created_at=AT, node_id="fetch")
+        ArtifactRecord(
+            id=1, run_id="r1", path="/a.png", kind="screenshot", created_at=AT, node_id="fetch"
+        )
     ]
     events = [
         EventRecord(id=1, run_id="r1", seq=1, kind="log", at=AT, level="info", message="hi"),

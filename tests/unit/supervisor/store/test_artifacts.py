@@ -83,9 +83,7 @@ def test_missing_and_oversized_files_are_recorded_without_a_copy(
     assert store.artifact_content(run.run_id, added.id) is None
 
 
-def test_pruning_a_run_deletes_the_copies_of_its_artifacts(
-    store_factory, tmp_path: Path
-) -> None:
+def test_pruning_a_run_deletes_the_copies_of_its_artifacts(store_factory, tmp_path: Path) -> None:
     clock = FakeClock(start=datetime(2026, 6, 1, tzinfo=UTC))
     store = store_factory(clock=clock)
     run = RunEvents(start=datetime(2026, 1, 1, tzinfo=UTC))

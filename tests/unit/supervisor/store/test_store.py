@@ -316,9 +316,7 @@ def test_reusable_steps_follow_what_each_rerun_replayed_along_the_chain(
         4: [{"v": "c4"}],
     }
     looped = RunEvents()  # a trigger naming the run itself ends the walk
-    store.record(
-        [looped.run_started(trigger=f"rerun:{looped.run_id}"), looped.replayed(1)]
-    )
+    store.record([looped.run_started(trigger=f"rerun:{looped.run_id}"), looped.replayed(1)])
     assert store.reusable_steps(looped.run_id) == {}
 
 
