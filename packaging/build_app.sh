@@ -5,8 +5,12 @@
 # packaging/smoke_bundle.sh (finds and clicks a button by its picture on a private Xvfb).
 #   bash packaging/build_app.sh              # result in build/dist/deskpilot/
 #   DIST=/opt/deskpilot-build bash packaging/build_app.sh
+#   OPENCV=venv bash packaging/build_app.sh  # bundle the venv's full OpenCV wheel instead of
+#                                            # the slim build (78 MB more)
 # Needs PyInstaller in the venv:  .venv/bin/pip install -e '.[package]'; and icupkg
-# (apt-get install icu-devtools) for trim_icu_data.py.
+# (apt-get install icu-devtools) for trim_icu_data.py. The first build compiles OpenCV's
+# core, imgproc and imgcodecs (packaging/build_slim_opencv.sh, about 10 minutes on two
+# cores, then cached in ~/.cache/deskpilot/wheels).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dist="${DIST:-build/dist}"
@@ -19,11 +23,25 @@ if ! .venv/bin/python -c "import PyInstaller" 2>/dev/null; then
   echo "PyInstaller is not installed: .venv/bin/pip install -e '.[package]'" >&2
   exit 2
 fi
-.venv/bin/python -m PyInstaller --noconfirm --clean --log-level WARN \
-  --distpath "$dist" --workpath "$work" packaging/deskpilot.spec
+# The slim OpenCV goes ahead of the venv's on the path PyInstaller analyses, so its cv2 is
+# the one bundled; the venv (and the tests) keep the full wheel.
+opencv_path=""
+if [[ "${OPENCV:-slim}" == slim ]]; then
+  wheel="$(bash packaging/build_slim_opencv.sh | tail -1)"
+  opencv_path="$work/slim-opencv"
+  rm -rf "$opencv_path"
+  .venv/bin/python -m pip install --quiet --no-deps --no-compile --target "$opencv_path" "$wheel"
+fi
+PYTHONPATH="$opencv_path${PYTHONPATH:+:$PYTHONPATH}" .venv/bin/python -m PyInstaller \
+  --noconfirm --clean --log-level WARN --distpath "$dist" --workpath "$work" packaging/deskpilot.spec
 app="$dist/deskpilot/deskpilot"
-# OpenCV's FFmpeg and AV1 codecs and the OpenBLAS of OpenCV and numpy become stubs that abort
-# with a message if ever called (Deskpilot never does; see the script's docstring)
+if [[ -n "$opencv_path" ]] && readelf -dW "$dist"/deskpilot/_internal/cv2/cv2*.so | grep -q 'libav'; then
+  echo "the bundled cv2 is the full wheel's, not the slim build from $opencv_path" >&2
+  exit 1
+fi
+# numpy's OpenBLAS (and with OPENCV=venv the full OpenCV wheel's FFmpeg, AV1 codec and
+# OpenBLAS) become stubs that abort with a message if ever called (Deskpilot never does; see
+# the script's docstring)
 .venv/bin/python packaging/stub_libraries.py "$dist/deskpilot"
 # ICU's locale display names, transliterators and number spellings: Qt never reads them
 .venv/bin/python packaging/trim_icu_data.py "$dist/deskpilot"

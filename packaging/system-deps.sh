@@ -20,7 +20,8 @@
 #   bash packaging/system-deps.sh runtime    # only what Deskpilot itself needs to install and run
 #   bash packaging/system-deps.sh demo       # runtime, and xmessage (x11-utils), the dialog
 #                                            # packaging/demo.sh's desktop example clicks
-#   bash packaging/system-deps.sh bundle     # runtime, and what build_app.sh needs: binutils,
+#   bash packaging/system-deps.sh bundle     # runtime, and what build_app.sh needs: a C/C++
+#                                            # compiler and cmake (the slim OpenCV), binutils,
 #                                            # icupkg (icu-devtools), xmessage for its smoke test
 set -euo pipefail
 # Installing and running Deskpilot: PyGObject and pycairo build from source (their -dev
@@ -50,7 +51,7 @@ if [ "${1:-all}" = "runtime" ]; then
 elif [ "${1:-all}" = "demo" ]; then
   packages=("${runtime[@]}" x11-utils)
 elif [ "${1:-all}" = "bundle" ]; then
-  packages=("${runtime[@]}" x11-utils binutils icu-devtools)
+  packages=("${runtime[@]}" x11-utils g++ cmake binutils icu-devtools)
 else
   packages=("${runtime[@]}" "${tests[@]}")
 fi
