@@ -32,6 +32,9 @@ options=(
   # the SIMD paths that matchTemplate, resize and the filters use on today's x86 machines
   -DCPU_DISPATCH=SSE4_1,SSE4_2,AVX,FP16,AVX2
   -DENABLE_PRECOMPILED_HEADERS=OFF -DBUILD_JAVA=OFF -DBUILD_opencv_js=OFF
+  # the venv's numpy headers, not those of pip's throwaway build environment, which are gone
+  # when a cut-short build resumes
+  "-DPYTHON3_NUMPY_INCLUDE_DIRS=$("$python" -c 'import numpy; print(numpy.get_include())')"
 )
 digest=$(printf '%s\n' "$version" "${options[@]}" | sha256sum | cut -c1-12)
 wheel_dir="$cache/opencv-slim-$version-$digest"
@@ -51,13 +54,16 @@ if [[ ! -f "$source_dir/setup.py" ]]; then
   "$python" -m pip download --quiet --no-deps --no-binary opencv-python-headless \
     --dest "$source_root" "opencv-python-headless==$version" >&2
   tar -xzf "$source_root/opencv_python_headless-$version.tar.gz" -C "$source_root"
-  # The typing stubs describe every module; with some left out their generator gives up and
-  # writes no py.typed, which the package layout requires. The module works without them.
-  sed -i 's|opencv_python_install("" GLOB "${_loader}/py.typed")|opencv_python_install("" OPTIONAL GLOB "${_loader}/py.typed")|' \
-    "$source_dir/cmake/package/install_package.cmake"
-  grep -q 'OPTIONAL GLOB "${_loader}/py.typed"' "$source_dir/cmake/package/install_package.cmake" \
-    || { echo "$source_dir/cmake/package/install_package.cmake changed: adapt the py.typed edit" >&2; exit 1; }
 fi
+# The typing stubs describe every module; with some left out their generator gives up and
+# writes neither py.typed nor cv2/typing, which the package layout requires. The module
+# works without them: both become optional.
+layout="$source_dir/cmake/package/install_package.cmake"
+sed -i -e 's|opencv_python_install("" GLOB "${_loader}/py.typed")|opencv_python_install("" OPTIONAL GLOB "${_loader}/py.typed")|' \
+  -e 's|opencv_python_install(${_subpackage} RECURSE GLOB|opencv_python_install(${_subpackage} OPTIONAL RECURSE GLOB|' \
+  "$layout"
+grep -q 'OPTIONAL GLOB "${_loader}/py.typed"' "$layout" && grep -q '${_subpackage} OPTIONAL RECURSE' "$layout" \
+  || { echo "$layout changed: adapt the edits that make the typing stubs optional" >&2; exit 1; }
 mkdir -p "$wheel_dir.partial"
 started=$(date +%s)
 # ENABLE_HEADLESS picks the headless package layout; CMAKE_ARGS reaches OpenCV's cmake
