@@ -18,13 +18,16 @@ cache="${XDG_CACHE_HOME:-$HOME/.cache}/deskpilot/wheels"
 # The same version as the pip wheel the tests run with, so both behave alike.
 options=(
   -DBUILD_LIST=core,imgproc,imgcodecs,python3
+  # said outright: once a configure has switched the Python module off, the kept build folder
+  # remembers it and scikit-build packs the previous cv2.abi3.so from its install folder
+  -DBUILD_opencv_python3=ON -DBUILD_opencv_python_bindings_generator=ON
   # no downloads at configure time (IPP, ADE, ...): the build works offline
   -DWITH_IPP=OFF -DWITH_ITT=OFF -DWITH_ADE=OFF -DWITH_OPENCL=OFF -DWITH_VA=OFF -DWITH_VA_INTEL=OFF
   -DWITH_FFMPEG=OFF -DWITH_GSTREAMER=OFF -DWITH_V4L=OFF -DWITH_1394=OFF -DWITH_OBSENSOR=OFF
   -DWITH_LAPACK=OFF -DWITH_EIGEN=OFF -DWITH_PROTOBUF=OFF -DWITH_FLATBUFFERS=OFF -DWITH_QUIRC=OFF
   -DWITH_GTK=OFF -DWITH_QT=OFF -DWITH_OPENGL=OFF -DWITH_FREETYPE=OFF
   # OpenCV 5 draws text (putText: the evidence screenshots, the self-check) with HarfBuzz
-  -DWITH_HARFBUZZ=ON
+  -DWITH_HARFBUZZ=ON -DBUILD_HARFBUZZ=ON  # its own copy, linked in: no system HarfBuzz, FreeType or GLib
   -DWITH_TIFF=OFF -DWITH_WEBP=OFF -DWITH_OPENJPEG=OFF -DWITH_JASPER=OFF -DWITH_OPENEXR=OFF
   -DBUILD_OPENEXR=OFF -DWITH_AVIF=OFF -DWITH_JPEGXL=OFF -DWITH_SPNG=OFF -DWITH_GDAL=OFF
   -DWITH_GDCM=OFF -DWITH_IMGCODEC_HDR=OFF -DWITH_IMGCODEC_SUNRASTER=OFF -DWITH_IMGCODEC_PXM=OFF
@@ -73,6 +76,22 @@ started=$(date +%s)
 ENABLE_HEADLESS=1 CMAKE_ARGS="${options[*]}" \
   CMAKE_BUILD_PARALLEL_LEVEL="${JOBS:-$(nproc)}" MAKEFLAGS="-j${JOBS:-$(nproc)}" \
   "$python" -m pip wheel --no-deps --wheel-dir "$wheel_dir.partial" "$source_dir" >&2
+# Only a wheel whose module draws text is kept: a module without HarfBuzz imports and matches
+# images but raises on putText (the evidence screenshots, the self-check).
+check_dir=$(mktemp -d)
+trap 'rm -rf "$check_dir"' EXIT
+"$python" -m zipfile -e "$(ls "$wheel_dir.partial"/opencv_python_headless-*.whl | head -1)" "$check_dir"
+"$python" - "$check_dir" <<'PY' >&2 || { echo "the slim OpenCV in $wheel_dir.partial does not draw text: not kept" >&2; exit 1; }
+import sys
+sys.path.insert(0, sys.argv[1])
+import cv2
+import numpy as np
+assert cv2.__file__.startswith(sys.argv[1]), cv2.__file__
+image = np.zeros((40, 200, 3), np.uint8)
+cv2.putText(image, "Deskpilot", (5, 30), cv2.FONT_HERSHEY_SIMPLEX, 1.0, (255, 255, 255), 2)
+assert image.any(), "putText drew nothing"
+print("the slim OpenCV draws text:", cv2.__file__)
+PY
 rm -rf "$wheel_dir"
 mv "$wheel_dir.partial" "$wheel_dir"
 echo "built the slim OpenCV $version in $(( $(date +%s) - started )) s" >&2
