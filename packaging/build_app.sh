@@ -9,7 +9,7 @@
 #                                            # the slim build (78 MB more)
 # Needs PyInstaller in the venv:  .venv/bin/pip install -e '.[package]'; and icupkg
 # (apt-get install icu-devtools) for trim_icu_data.py. The first build compiles OpenCV's
-# core, imgproc and imgcodecs (packaging/build_slim_opencv.sh, about 10 minutes on two
+# core, imgproc and imgcodecs (packaging/build_slim_opencv.sh, 15 to 20 minutes on two
 # cores, then cached in ~/.cache/deskpilot/wheels).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -8,7 +8,7 @@
 #   JOBS=2 bash packaging/build_slim_opencv.sh   # compile jobs (default: the number of cores)
 # The wheel is kept in ${XDG_CACHE_HOME:-~/.cache}/deskpilot/wheels under a name that carries
 # the OpenCV version and a digest of the build options, so a change of either builds anew.
-# It compiles from the opencv-python-headless source release on PyPI (about 10 minutes on
+# It compiles from the opencv-python-headless source release on PyPI (15 to 20 minutes on
 # two cores); needs cmake, a C++ compiler and Python's headers. Not part of CI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
