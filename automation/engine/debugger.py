@@ -26,8 +26,6 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
-from automation.redaction import MASK
-
 #: How long a pause waits for a command before the run continues on its own.
 DEFAULT_PAUSE_TIMEOUT = 600.0
 
@@ -176,6 +174,14 @@ def apply_edits(values: dict[str, Any], variables: dict[str, Any], resume: Resum
     return changed
 
 
+def _mask() -> str:
+    # imported when an edit is checked: the CLI's ``run --help`` loads this module, and
+    # the redaction patterns are not cheap to import
+    from automation.redaction import MASK
+
+    return MASK
+
+
 def keep_secrets(
     values: Mapping[str, Any],
     variables: Mapping[str, Any],
@@ -215,7 +221,7 @@ def keep_secrets(
                     continue
                 if _mentions_mask(value):
                     notes.append(
-                        f"{scope}.{name} was not changed: the edit still holds {MASK}, where the "
+                        f"{scope}.{name} was not changed: the edit still holds {_mask()}, where the "
                         "value held a secret; give the whole value to change it"
                     )
                     continue
@@ -244,7 +250,7 @@ def _same(a: Any, b: Any) -> bool:
 
 def _mentions_mask(value: Any) -> bool:
     if isinstance(value, str):
-        return MASK in value
+        return _mask() in value
     if isinstance(value, Mapping):
         return any(_mentions_mask(k) or _mentions_mask(v) for k, v in value.items())
     if isinstance(value, list | tuple):

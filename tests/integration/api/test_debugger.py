@@ -39,7 +39,10 @@ def test_pause_inspect_edit_step_and_continue(api_client: SupervisorClient, tmp_
     assert state.reason == "breakpoint" and state.breakpoints == ["first"]
     assert state.inputs == {"value": "original"}  # rendered from {{ inputs.word }}
     assert state.seconds_left is not None and 0 < state.seconds_left <= 600
-    assert ("node_paused", "first") in _kinds(api_client, run_id)
+    # the pause is live at once; its event reaches the history with the recorder's next batch
+    eventually(
+        lambda: ("node_paused", "first") in _kinds(api_client, run_id), timeout=30, interval=0.1
+    )
 
     after = api_client.debug(run_id, "step", inputs={"value": "edited"}, variables={"note": 1})
     assert not after.paused
