@@ -255,18 +255,7 @@ class DebugRequestMethods:
             return None
         if run.claimed_at is not None and row.at < run.claimed_at:
             return None
-        return EventRecord(
-            id=row.id,
-            run_id=row.run_id,
-            seq=row.seq,
-            kind=row.kind,
-            at=row.at,
-            node_id=row.node_id,
-            step=row.step,
-            level=row.level,
-            message=row.message,
-            data=row.data,
-        )
+        return EventRecord.from_row(row)
 
     def paused_seconds(self, run_id: str) -> float:
         """Seconds the run spent paused by the debugger, over every attempt: not on its clock."""

@@ -97,21 +97,7 @@ class RunDetails:
             query = query.limit(limit)
         with self._read() as connection:
             rows = connection.execute(query).all()
-        return [
-            EventRecord(
-                id=row.id,
-                run_id=row.run_id,
-                seq=row.seq,
-                kind=row.kind,
-                at=row.at,
-                node_id=row.node_id,
-                step=row.step,
-                level=row.level,
-                message=row.message,
-                data=row.data,
-            )
-            for row in rows
-        ]
+        return [EventRecord.from_row(row) for row in rows]
 
     def artifacts(self, run_id: str) -> list[ArtifactRecord]:
         """The run's artifacts in the order they were recorded, with the size of each copy."""

@@ -135,6 +135,22 @@ class EventRecord:
     message: str | None = None
     data: dict[str, Any] | None = None
 
+    @classmethod
+    def from_row(cls, row: Row[Any]) -> EventRecord:
+        """A row of the ``events`` table, as the store's readers return it."""
+        return cls(
+            id=row.id,
+            run_id=row.run_id,
+            seq=row.seq,
+            kind=row.kind,
+            at=row.at,
+            node_id=row.node_id,
+            step=row.step,
+            level=row.level,
+            message=row.message,
+            data=row.data,
+        )
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ArtifactRecord:
