@@ -265,6 +265,14 @@ def test_a_hung_run_without_the_desktop_takes_no_screenshot(
     assert harness.wait_terminal(run_id).status is RunStatus.SUCCEEDED
 
 
+def _pids_written(path: Path) -> list[str] | None:
+    """The pids the block wrote, or None while it has not yet written its file."""
+    try:
+        return path.read_text().split() or None
+    except FileNotFoundError:
+        return None
+
+
 CHILD_HANG = """\
 deskpilot: 1
 name: desk-child
@@ -287,7 +295,7 @@ def test_a_desktop_step_stuck_in_a_helper_is_killed_with_it_at_the_default_timeo
     run_id = harness.submit(path)
     started = harness.wait_event("node_started", run_id=run_id, node_id="wait")
     pid = harness.busy_pid(run_id)
-    helper = int(wait_for(lambda: (path.parent / "helper.pid").read_text().split() or None)[0])
+    helper = int(wait_for(lambda: _pids_written(path.parent / "helper.pid"))[0])
 
     killed = harness.wait_event("worker_exited", pid=pid)
     assert killed["reason"] == "timed_out"
