@@ -5,16 +5,27 @@ One method per API route, answers parsed into the API's own models
 
     DeskpilotError
     ├── SupervisorUnavailable   nothing answers on the socket (not started, stopping, crashed)
-    └── SupervisorApiError      the supervisor answered with an error; ``status`` is the HTTP
-                                status, ``issues`` the workflow problems of a 422
+    │   │                       or at the remote URL (host down, port closed, no route)
+    │   └── SupervisorTlsError  a remote API's certificate was not trusted, or one side
+    │                           speaks TLS and the other does not
+    ├── SupervisorApiError      the supervisor answered with an error; ``status`` is the HTTP
+    │   │                       status, ``issues`` the workflow problems of a 422
+    │   └── SupervisorAuthError a remote API refused the token (401)
+    ├── SupervisorVersionMismatch  a remote supervisor runs another Deskpilot release
+    └── ConnectionSettingError  the remote URL, CA file or token setting is unusable
 
-The token is read from the config folder on first use, so making a client is
-free and never fails.
+Which supervisor answers is ``supervisor.remote``'s choice: this machine's
+(socket or loopback port, with the ``api-token`` file's token), or another
+machine's API by URL, over TLS, with a token from the environment or keyring.
+The token and the target are read on first use, so making a client is free
+and never fails.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import ssl
 import subprocess
 import sys
 import time
@@ -53,6 +64,15 @@ from supervisor.api.models import (
 from supervisor.api.tokenfile import read_token, token_path
 from supervisor.interpreter import module_args
 from supervisor.paths import DeskpilotPaths
+from supervisor.remote import (
+    CA_VARIABLE,
+    REMOTE_VARIABLE,
+    TOKEN_VARIABLE,
+    ConnectionSettingError,
+    RemoteApi,
+    check_transport_security,
+    resolve,
+)
 
 M = TypeVar("M", bound=BaseModel)
 START_HINT = "start it with 'deskpilot supervisor start'"
@@ -64,6 +84,14 @@ START_LOG = "deskpilotd.out"
 
 class SupervisorUnavailable(DeskpilotError):
     """No supervisor answers on this DESKPILOT_HOME's socket."""
+
+
+class SupervisorTlsError(SupervisorUnavailable):
+    """TLS with a remote API failed: an untrusted certificate, or a TLS/plain mismatch."""
+
+
+class SupervisorVersionMismatch(DeskpilotError):
+    """A remote supervisor runs a Deskpilot release this client does not speak to."""
 
 
 class SupervisorApiError(DeskpilotError):
@@ -95,6 +123,10 @@ class SupervisorApiError(DeskpilotError):
         return cls(response.status_code, message, issues=issues, body=body)
 
 
+class SupervisorAuthError(SupervisorApiError):
+    """A remote API refused the token this client sent (HTTP 401)."""
+
+
 class EventReader:
     """The items of an event stream, as dicts with a ``kind``, in order."""
 
@@ -119,17 +151,41 @@ class EventReader:
 
 
 class SupervisorClient:
-    """A synchronous client of the supervisor's API (its Unix socket, or loopback TCP)."""
+    """A synchronous client of a supervisor's API: this machine's (its Unix socket, or
+    loopback TCP) or another machine's by URL.
 
-    def __init__(self, paths: DeskpilotPaths | None = None, *, timeout: float = 10.0) -> None:
+    ``remote`` picks the target: ``"auto"`` (the default) resolves it as
+    ``supervisor.remote.resolve`` says (``--api``, ``DESKPILOT_REMOTE``, the saved
+    connection) on first use; None is this machine's supervisor; a ``RemoteApi`` is that one.
+    """
+
+    def __init__(
+        self,
+        paths: DeskpilotPaths | None = None,
+        *,
+        timeout: float = 10.0,
+        remote: RemoteApi | None | Literal["auto"] = "auto",
+    ) -> None:
         self.paths = paths or DeskpilotPaths.from_env()
         self.timeout = timeout
         #: Where the open connection goes (found when the first request is made).
         self.endpoint: Endpoint | None = None
         self._http: httpx.Client | None = None
+        self._remote_resolved = remote != "auto"
+        self._remote: RemoteApi | None = None if remote == "auto" else remote
+
+    @property
+    def remote(self) -> RemoteApi | None:
+        """The remote API this client talks to; None: this machine's supervisor."""
+        if not self._remote_resolved:
+            self._remote = resolve(self.paths.config_dir, os.environ)
+            self._remote_resolved = True
+        return self._remote
 
     # -- plumbing -------------------------------------------------------------------------
     def _client(self) -> httpx.Client:
+        if self._http is None and self.remote is not None:
+            self._http = self._connect_remote(self.remote)
         if self._http is None:
             endpoint = locate(self.paths.state_dir)
             if endpoint is None:
@@ -147,9 +203,41 @@ class SupervisorClient:
             self.endpoint = endpoint
         return self._http
 
+    def _connect_remote(self, remote: RemoteApi) -> httpx.Client:
+        """A client for ``remote``, once its release is known to match this one."""
+        check_transport_security(remote.url, os.environ)
+        if remote.token is None:
+            why = f" (the keyring: {remote.token_problem})" if remote.token_problem else ""
+            raise ConnectionSettingError(
+                f"no API token for {remote.url}{why}: save it with 'deskpilot connection set "
+                f"{remote.url}' (kept in the OS keyring), or set {TOKEN_VARIABLE}"
+            )
+        client = httpx.Client(
+            base_url=remote.url,
+            headers={"Authorization": f"Bearer {remote.token}"},
+            timeout=self.timeout,
+            verify=remote.ssl_context() if remote.secure else True,
+            trust_env=False,  # a proxy from the environment would see the token
+        )
+        try:
+            health = Health.model_validate(self._send(client, "GET", "/health").json())
+            theirs, ours = health.version, client_version()
+            if not compatible_versions(theirs, ours):
+                raise SupervisorVersionMismatch(
+                    f"the supervisor at {remote.url} runs Deskpilot {theirs}, this client is "
+                    f"{ours}: install the same release on both machines "
+                    f"(pip install 'deskpilot=={theirs}' here, or upgrade that machine)"
+                )
+        except BaseException:
+            client.close()
+            raise
+        return client
+
     @property
     def where(self) -> str:
         """The endpoint in use, or where one is looked for, for messages."""
+        if self._remote is not None:
+            return self._remote.url
         return str(self.endpoint) if self.endpoint else str(self.paths.state_dir)
 
     def close(self) -> None:
@@ -166,6 +254,8 @@ class SupervisorClient:
         self.close()
 
     def _unavailable(self, exc: Exception) -> SupervisorUnavailable:
+        if self._remote is not None:
+            return remote_unavailable(self._remote, exc)
         if isinstance(exc, httpx.TimeoutException):
             return SupervisorUnavailable(
                 f"the Deskpilot supervisor did not answer in time on {self.where}; "
@@ -187,7 +277,21 @@ class SupervisorClient:
         timeout: float | None = None,
     ) -> httpx.Response:
         """One request; errors come back as ``SupervisorApiError`` / ``SupervisorUnavailable``."""
-        client = self._client()
+        return self._send(
+            self._client(), method, url, json=json, params=params, headers=headers, timeout=timeout
+        )
+
+    def _send(
+        self,
+        client: httpx.Client,
+        method: str,
+        url: str,
+        *,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> httpx.Response:
         query = {k: v for k, v in (params or {}).items() if v is not None}
         try:
             response = client.request(
@@ -201,8 +305,22 @@ class SupervisorClient:
         except httpx.TransportError as exc:
             raise self._unavailable(exc) from None
         if response.status_code >= 400:
-            raise SupervisorApiError.from_response(response)
+            raise self._refused(response)
         return response
+
+    def _refused(self, response: httpx.Response) -> SupervisorApiError:
+        error = SupervisorApiError.from_response(response)
+        if response.status_code == 401 and self._remote is not None:
+            remote = self._remote
+            return SupervisorAuthError(
+                401,
+                f"the supervisor at {remote.url} refused the API token (401): it accepts its "
+                f"own {TOKEN_VARIABLE} (the fleet's token) and its api-token file's; save the "
+                f"right one with 'deskpilot connection set {remote.url}' (OS keyring) or set "
+                f"{TOKEN_VARIABLE}",
+                body=error.body,
+            )
+        return error
 
     def _get(self, url: str, model: type[M], **params: Any) -> M:
         return model.model_validate(self.request("GET", url, params=params).json())
@@ -400,7 +518,7 @@ class SupervisorClient:
             with client.stream("GET", "/events", params=params, timeout=timeout) as response:
                 if response.status_code >= 400:
                     response.read()
-                    raise SupervisorApiError.from_response(response)
+                    raise self._refused(response)
                 yield EventReader(response)
         except httpx.TransportError as exc:
             raise self._unavailable(exc) from None
@@ -449,18 +567,86 @@ class SupervisorClient:
         return WebhookAccepted.model_validate(response.json())
 
 
+def client_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("deskpilot")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def compatible_versions(theirs: str, ours: str) -> bool:
+    """Whether a client of release ``ours`` may talk to a supervisor of release ``theirs``.
+
+    The API changes only with minor releases, so major.minor must match; an
+    unknown version (a source tree without metadata) is not held against anyone.
+    """
+    if "unknown" in (theirs, ours):
+        return True
+    return theirs.split(".")[:2] == ours.split(".")[:2]
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def remote_unavailable(remote: RemoteApi, exc: Exception) -> SupervisorUnavailable:
+    """What went wrong reaching ``remote``, and what to do about it."""
+    url = remote.url
+    for cause in _causes(exc):
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            trusted = f"the CA file {remote.ca_file}" if remote.ca_file else "the system's CAs"
+            return SupervisorTlsError(
+                f"TLS: the certificate of {url} is not trusted ({cause.verify_message}, checked "
+                f"against {trusted}); if this is the right machine, give its CA or its own "
+                f"certificate with --ca FILE, {CA_VARIABLE}, or 'deskpilot connection set "
+                f"{url} --ca FILE'"
+            )
+    text = " ".join(str(cause) for cause in _causes(exc))
+    if "WRONG_VERSION_NUMBER" in text or "record layer failure" in text:
+        return SupervisorTlsError(
+            f"TLS: {url} does not answer with TLS (it may serve plain HTTP); use "
+            f"{url.replace('https://', 'http://', 1)} if it does, or turn TLS on there "
+            "(DESKPILOT_API_TLS_CERT and DESKPILOT_API_TLS_KEY)"
+        )
+    if isinstance(exc, ssl.SSLError) or "SSL" in text:
+        return SupervisorTlsError(f"TLS with {url} failed ({text}); check the URL and certificate")
+    if isinstance(exc, httpx.RemoteProtocolError) and not remote.secure:
+        return SupervisorTlsError(
+            f"{url} closed the connection without answering; if it serves TLS, connect with "
+            f"{url.replace('http://', 'https://', 1)}"
+        )
+    if isinstance(exc, httpx.TimeoutException):
+        return SupervisorUnavailable(
+            f"the supervisor at {url} did not answer in time ({type(exc).__name__}); check "
+            "that the machine is up and no firewall drops the port"
+        )
+    return SupervisorUnavailable(
+        f"cannot reach the supervisor at {url} ({exc}); check the address and port "
+        f"(from {remote.source or REMOTE_VARIABLE}), that the supervisor runs there with "
+        "DESKPILOT_API_LISTEN, and that no firewall blocks the port"
+    )
+
+
 def _seg(value: str) -> str:
     """One path segment, whatever the name holds ('/' included)."""
     return quote(value, safe="")
 
 
 def is_running(paths: DeskpilotPaths | None = None, *, timeout: float = 2.0) -> bool:
-    """Whether a supervisor answers ``/health`` for this DESKPILOT_HOME."""
+    """Whether a supervisor answers ``/health`` for this DESKPILOT_HOME (this machine's,
+    whatever remote connection is chosen)."""
     paths = paths or DeskpilotPaths.from_env()
     if not endpoint_answers(paths, timeout=timeout):
         return False
     try:
-        with SupervisorClient(paths, timeout=timeout) as client:
+        with SupervisorClient(paths, timeout=timeout, remote=None) as client:
             client.health()
     except DeskpilotError:
         return False

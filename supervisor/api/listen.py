@@ -14,19 +14,27 @@ another desktop, a monitoring script) also listens on TCP:
 * ``DESKPILOT_API_TOKEN`` is the bearer token remote clients send (at least
   32 characters; the same on every machine makes one token for the fleet).
   The local ``api-token`` file's token is accepted too.
+* ``DESKPILOT_API_TLS_CERT`` and ``DESKPILOT_API_TLS_KEY`` (PEM files) make
+  that listener speak HTTPS; the advertised URL then starts with https://.
 
 Every route on that listener sits behind the same bearer gate as the local
 socket (``auth.BearerGate``).  A bind beyond loopback without
 ``DESKPILOT_API_TOKEN`` is refused: the file token is made for this user on
 this machine, and serving it to the network by surprise is not a default
-anyone chose.  The API speaks plain HTTP; put a TLS proxy in front of it on
-a network you do not trust, and advertise the proxy's URL.
+anyone chose.  Without TLS the token crosses the network in clear: the daemon
+warns, and clients refuse plain http:// to another machine unless told
+(``supervisor.remote``); a TLS proxy in front, advertised by its URL, is the
+other way.  The certificate and key are loaded here, before anything is
+bound, so a wrong path or a key that does not match fails the start with a
+message naming the variable.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -36,6 +44,8 @@ from supervisor.errors import SupervisorError
 LISTEN_VARIABLE = "DESKPILOT_API_LISTEN"
 URL_VARIABLE = "DESKPILOT_API_URL"
 TOKEN_VARIABLE = "DESKPILOT_API_TOKEN"
+CERT_VARIABLE = "DESKPILOT_API_TLS_CERT"
+KEY_VARIABLE = "DESKPILOT_API_TLS_KEY"
 MIN_TOKEN_LENGTH = 32
 _WILDCARDS = {"", "0.0.0.0", "::", "*"}
 
@@ -50,10 +60,17 @@ class NetworkListen:
     url: str | None
     #: The token remote clients send; None only for a loopback bind.
     token: str | None
+    #: The PEM certificate (chain) and key the listener serves HTTPS with; None: plain HTTP.
+    tls_cert: str | None = None
+    tls_key: str | None = None
 
     @property
     def loopback(self) -> bool:
         return is_loopback(self.host)
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert is not None
 
     def advertised(self, bound_port: int) -> str:
         """The URL other machines are told, once the port is known."""
@@ -62,7 +79,7 @@ class NetworkListen:
         host = socket.gethostname() if self.host in _WILDCARDS else self.host
         if ":" in host:  # an IPv6 literal
             host = f"[{host}]"
-        return f"http://{host}:{bound_port}"
+        return f"{'https' if self.tls else 'http'}://{host}:{bound_port}"
 
 
 def is_loopback(host: str) -> bool:
@@ -112,7 +129,41 @@ def network_listen(environ: Mapping[str, str]) -> NetworkListen | None:
             "e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))'), the same on "
             f"every machine that should reach it, or listen on 127.0.0.1"
         )
-    return NetworkListen(host=host, port=port, url=url, token=token)
+    cert, key = _tls_files(environ)
+    return NetworkListen(host=host, port=port, url=url, token=token, tls_cert=cert, tls_key=key)
+
+
+def _tls_files(environ: Mapping[str, str]) -> tuple[str | None, str | None]:
+    """The certificate and key files, checked by loading them as the server will."""
+    cert = environ.get(CERT_VARIABLE, "").strip() or None
+    key = environ.get(KEY_VARIABLE, "").strip() or None
+    if cert is None and key is None:
+        return None, None
+    if cert is None or key is None:
+        missing, given = (
+            (CERT_VARIABLE, KEY_VARIABLE) if cert is None else (KEY_VARIABLE, CERT_VARIABLE)
+        )
+        raise SupervisorError(
+            f"{given} is set but {missing} is not: HTTPS needs both the certificate and its "
+            "private key (PEM files; the README shows an openssl command that makes them)"
+        )
+    cert, key = os.path.abspath(os.path.expanduser(cert)), os.path.abspath(os.path.expanduser(key))
+    for variable, path in ((CERT_VARIABLE, cert), (KEY_VARIABLE, key)):
+        if not os.access(path, os.R_OK):
+            raise SupervisorError(
+                f"{variable} is {path}, which does not exist or cannot be read by this user"
+            )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        # a password callback, so an encrypted key fails here instead of prompting on a tty
+        context.load_cert_chain(cert, key, password=lambda: b"")
+    except ssl.SSLError as exc:
+        raise SupervisorError(
+            f"cannot serve HTTPS with {CERT_VARIABLE}={cert} and {KEY_VARIABLE}={key}: "
+            f"{exc.reason or exc}; give a PEM certificate and the private key that belongs "
+            "to it (an encrypted key is not supported: the daemon cannot ask for a passphrase)"
+        ) from None
+    return cert, key
 
 
 def _host_port(value: str) -> tuple[str, int]:

@@ -7,7 +7,10 @@ a supervisor that died is removed; one that still answers is someone else's
 and is left alone.  Where Unix sockets are not the choice (see ``endpoint``)
 it listens on 127.0.0.1 and advertises the port in ``api.port`` instead.
 ``DESKPILOT_API_LISTEN`` adds a TCP listener other machines can reach
-(``supervisor.api.listen``), behind the same bearer gate.
+(``supervisor.api.listen``), behind the same bearer gate.  With a certificate
+it speaks HTTPS: uvicorn puts one TLS context on every socket a server
+serves, so the network listener gets a server of its own (same app, no
+lifespan of its own), which starts and stops with the local one.
 
 uvicorn runs as a task on the supervisor's loop, with our logging and without
 its signal handlers: the daemon owns SIGTERM and stops the API last, so
@@ -24,6 +27,7 @@ import socket
 import stat
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, Literal
 
 import uvicorn
 
@@ -55,6 +59,8 @@ class ApiServer(uvicorn.Server):
         self.closing = closing
         #: Where other machines reach this API (``listen``); None: this machine only.
         self.advertised_url: str | None = None
+        #: The network listener's own server, told to stop with this one.
+        self.companion: ApiServer | None = None
 
     @property
     def should_exit(self) -> bool:
@@ -66,6 +72,9 @@ class ApiServer(uvicorn.Server):
             self._exit.set()
         else:
             self._exit.clear()
+        companion = getattr(self, "companion", None)  # uvicorn sets it while constructing
+        if companion is not None:
+            companion.should_exit = value
 
     async def main_loop(self) -> None:
         """Sleep until told to stop.
@@ -162,6 +171,25 @@ def bind_loopback(port_file: Path) -> socket.socket:
     return sock
 
 
+def _config(
+    app: Any, *, lifespan: Literal["on", "off"], cert: str | None = None, key: str | None = None
+) -> uvicorn.Config:
+    return uvicorn.Config(
+        app,
+        log_config=None,
+        access_log=False,
+        lifespan=lifespan,
+        http="h11",
+        ws="none",
+        proxy_headers=False,
+        server_header=False,
+        date_header=False,
+        timeout_graceful_shutdown=3,
+        ssl_certfile=cert,
+        ssl_keyfile=key,
+    )
+
+
 async def start_api_server(
     parts: DaemonParts, transport: Transport | None = None
 ) -> tuple[ApiServer, asyncio.Task[None]]:
@@ -181,40 +209,47 @@ async def start_api_server(
         _remove_stale(path)  # so clients, which try the socket first, find the port
         sock = bind_loopback(port_file)
         where = f"{LOOPBACK}:{sock.getsockname()[1]} (advertised in {port_file})"
-    listen = network_listen(os.environ)  # refused here, before anything is bound
-    sockets = [sock]
-    if listen is not None:
-        try:
-            sockets.append(bind_network(listen))
-        except BaseException:
-            sock.close()
-            if inode is not None:
-                _unlink_if_ours(path, inode)
-            raise
+    try:
+        listen = network_listen(os.environ)  # refused here, before anything else is bound
+        network = None if listen is None else bind_network(listen)
+    except BaseException:
+        sock.close()
+        if inode is not None:
+            _unlink_if_ours(path, inode)
+        raise
     app = create_app(parts, token=token, remote_token=None if listen is None else listen.token)
-    config = uvicorn.Config(
-        app,
-        log_config=None,
-        access_log=False,
-        lifespan="on",
-        http="h11",
-        ws="none",
-        proxy_headers=False,
-        server_header=False,
-        date_header=False,
-        timeout_graceful_shutdown=3,
-    )
-    server = ApiServer(config, closing=app.state.closing)
-    if listen is not None:
-        bound = sockets[1].getsockname()[1]
+    server = ApiServer(_config(app, lifespan="on"), closing=app.state.closing)
+    sockets = [sock]
+    if listen is not None and network is not None:
+        bound = network.getsockname()[1]
         server.advertised_url = listen.advertised(bound)
         where += f", and on {listen.host}:{bound} (advertised as {server.advertised_url})"
+        if listen.tls:
+            where += " with TLS"
+            server.companion = ApiServer(
+                _config(app, lifespan="off", cert=listen.tls_cert, key=listen.tls_key),
+                closing=app.state.closing,
+            )
+        else:
+            sockets.append(network)
+            if not listen.loopback:
+                logger.warning(
+                    "the API on %s:%s speaks plain HTTP: its token crosses the network "
+                    "unencrypted; set DESKPILOT_API_TLS_CERT and DESKPILOT_API_TLS_KEY",
+                    listen.host,
+                    bound,
+                )
 
     async def serve() -> None:
         try:
-            await server.serve(sockets=sockets)
+            if server.companion is not None and network is not None:
+                await asyncio.gather(
+                    server.serve(sockets=sockets), server.companion.serve(sockets=[network])
+                )
+            else:
+                await server.serve(sockets=sockets)
         finally:
-            for each in sockets:
+            for each in (*sockets, *([] if network is None else [network])):
                 each.close()
             if inode is not None:
                 _unlink_if_ours(path, inode)
@@ -223,7 +258,7 @@ async def start_api_server(
 
     task = asyncio.get_running_loop().create_task(serve(), name="deskpilot-api")
     deadline = asyncio.get_running_loop().time() + STARTUP_TIMEOUT
-    while not server.started:
+    while not (server.started and (server.companion is None or server.companion.started)):
         if task.done():
             error = task.exception() if not task.cancelled() else None
             raise SupervisorError(f"the API server did not start: {error or 'cancelled'}")

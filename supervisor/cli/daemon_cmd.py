@@ -32,9 +32,13 @@ if TYPE_CHECKING:  # the API client and the daemon load when a command runs, not
     from supervisor.parts import DaemonParts
 
 
-def _client(paths: DeskpilotPaths | None = None) -> SupervisorClient:
+def _client(paths: DeskpilotPaths | None = None, *, local: bool = False) -> SupervisorClient:
+    """A client of the chosen supervisor; ``local``: this machine's, whatever ``--api`` says
+    (start, stop and status manage the daemon whose lock is here)."""
     from supervisor.client import SupervisorClient
 
+    if local:
+        return SupervisorClient(paths or _paths(), remote=None)
     return SupervisorClient(paths or _paths())
 
 
@@ -151,7 +155,7 @@ def stop_cmd(timeout: float) -> None:
 
     signalled = False
     try:
-        with _client(paths) as client:
+        with _client(paths, local=True) as client:
             client.shutdown()
     except SupervisorUnavailable:
         signalled = _terminate(holder)
@@ -196,7 +200,7 @@ def status_cmd(as_json: bool) -> None:
     if holder is not None:
         from supervisor.client import SupervisorUnavailable
 
-        with contextlib.suppress(SupervisorUnavailable), _client(paths) as client:
+        with contextlib.suppress(SupervisorUnavailable), _client(paths, local=True) as client:
             health = client.health()
     if as_json:
         # One shape whatever the state: "running" is always a boolean (the health's run

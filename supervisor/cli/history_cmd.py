@@ -19,7 +19,13 @@ import click
 
 from automation.engine.events import RunStatus
 from supervisor.cli import output
-from supervisor.cli.run_ids import complete_run_id, open_store, resolve_in, resolve_run_id
+from supervisor.cli.run_ids import (
+    complete_run_id,
+    open_store,
+    remote_chosen,
+    resolve_in,
+    resolve_run_id,
+)
 from supervisor.paths import DeskpilotPaths
 
 if TYPE_CHECKING:  # imported when a command runs, so that '--help' answers at once
@@ -62,6 +68,9 @@ def runs_list(
     workflow: str | None, status: str | None, limit: int, before: str | None, as_json: bool
 ) -> None:
     """List runs, newest first."""
+    if remote_chosen() is not None:
+        _remote_list(workflow, status, limit, before, as_json)
+        return
     store = open_store()
     try:
         records = store.list_runs(
@@ -102,6 +111,9 @@ def runs_list(
 )
 def runs_show(run_id: str, as_json: bool) -> None:
     """One run with its steps, attempts, logs and artifacts (a unique id prefix is enough)."""
+    if remote_chosen() is not None:
+        _remote_show(run_id, as_json)
+        return
     store = open_store()
     try:
         record = store.get_run(run_id) or store.get_run(resolve_in(store, run_id))
@@ -175,6 +187,86 @@ def runs_show(run_id: str, as_json: bool) -> None:
                 + ("" if artifact.stored else " (no copy in the history)")
             )
         output.line(f"  ('deskpilot runs artifact {record.id[:12]} ID -o FILE' saves one)")
+
+
+def _remote_list(
+    workflow: str | None, status: str | None, limit: int, before: str | None, as_json: bool
+) -> None:
+    """``runs list`` through another machine's API (the fleet's history, as it sees it)."""
+    with _client() as client:
+        page = client.list_runs(workflow=workflow, status=status, limit=limit, before=before)
+    if as_json:
+        output.emit_json([r.model_dump(mode="json") for r in page.runs])
+        return
+    if not page.runs:
+        output.line("no runs yet")
+        return
+    output.table(
+        [
+            (
+                r.id,
+                r.workflow_name,
+                str(r.status),
+                r.trigger,
+                _when(r.started_at or r.queued_at),
+                _duration(r.duration),
+                r.error or "",
+            )
+            for r in page.runs
+        ],
+        ["run", "workflow", "status", "trigger", "started", "took", "error"],
+    )
+
+
+def _remote_show(run_id: str, as_json: bool) -> None:
+    """``runs show`` through another machine's API: the run, its steps, its log."""
+    with _client() as client:
+        detail = client.get_run(run_id.strip())
+        events = client.run_events(detail.run.id)
+    if as_json:
+        output.emit_json(detail.model_dump(mode="json"))
+        return
+    run = detail.run
+    output.line(f"run {run.id}  {run.workflow_name}  {run.status}")
+    output.line(
+        f"  trigger {run.trigger}; queued {_when(run.queued_at)}; "
+        f"started {_when(run.started_at)}; took {_duration(run.duration)}"
+    )
+    if run.target_host is not None:
+        output.line(
+            f"  machine: {run.target_host}" + (f"; waiting: {run.waiting}" if run.waiting else "")
+        )
+    if run.error:
+        output.line(
+            f"  error: {run.error}" + (f" (node '{run.failed_node}')" if run.failed_node else "")
+        )
+    if run.outputs:
+        output.line(f"  outputs: {run.outputs}")
+    output.line()
+    output.table(
+        [
+            (
+                s.step,
+                s.node_id,
+                s.block or "",
+                s.attempt,
+                str(s.status),
+                _duration(s.duration),
+                s.error or _short(s.outputs),
+            )
+            for s in detail.steps
+        ],
+        ["step", "node", "block", "try", "status", "took", "outputs / error"],
+    )
+    logs = [e for e in events if e.kind == "log"]
+    if logs:
+        output.line()
+        output.line("log:")
+        for event in logs:
+            where = f"{event.node_id}: " if event.node_id else ""
+            output.line(f"  {_when(event.at)} [{event.level}] {where}{event.message}")
+    for artifact in detail.artifacts:
+        output.line(f"  [{artifact.id}] {artifact.kind}: {artifact.path}")
 
 
 def _restart_line(not_before: datetime, now: datetime) -> str:

@@ -11,6 +11,11 @@ and the API client together take over a second to import, which made
 names each one's module and one-line help, so the top-level help is drawn
 without importing any of them.
 
+``--api URL`` / ``--machine HOST`` point every command that talks to a
+supervisor at another machine's API (``supervisor.remote`` says how the
+target, the certificate and the token are found); ``deskpilot supervisor
+start|stop|status`` always mean this machine's supervisor.
+
 Shell completion (workflow files, block ids, run ids) comes from click::
 
     eval "$(_DESKPILOT_COMPLETE=bash_source deskpilot)"    # ~/.bashrc
@@ -33,6 +38,11 @@ from automation.errors import DeskpilotError, WorkflowInvalid
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "backup": ("supervisor.cli.backup_cmd", "backup_cmd", "Copy the history and settings."),
     "blocks": ("supervisor.cli.workflow_cmd", "blocks_group", "The blocks workflows are made of."),
+    "connection": (
+        "supervisor.cli.connection_cmd",
+        "connection_group",
+        "Which machine's supervisor the CLI and the window talk to.",
+    ),
     "breakers": (
         "supervisor.cli.catalog_cmd",
         "breakers_group",
@@ -135,12 +145,40 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
+@click.option(
+    "--api",
+    "api_url",
+    metavar="URL",
+    help="Talk to the supervisor API at URL (another machine's, e.g. "
+    "https://robot-2:8750), or 'local'. Default: $DESKPILOT_REMOTE, else the saved "
+    "connection, else this machine.",
+)
+@click.option(
+    "--machine",
+    metavar="HOST",
+    help="Talk to the supervisor of HOST, at the API address it advertises to the fleet "
+    "(see 'deskpilot machines').",
+)
+@click.option(
+    "--ca",
+    "ca_file",
+    metavar="FILE",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Trust this PEM file (a CA, or the supervisor's own certificate) for --api's TLS.",
+)
 @click.version_option(package_name="deskpilot")
 @click.pass_context
-def cli(ctx: click.Context, debug: bool) -> None:
+def cli(
+    ctx: click.Context,
+    debug: bool,
+    api_url: str | None,
+    machine: str | None,
+    ca_file: str | None,
+) -> None:
     """Deskpilot: desktop automation that keeps itself running."""
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
+    _choose_target(ctx, api_url, machine, ca_file)
     logging.basicConfig(
         level=logging.DEBUG if debug else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
@@ -150,6 +188,40 @@ def cli(ctx: click.Context, debug: bool) -> None:
     # log record instead: '--help' never logs, a run does, and is masked.
     for handler in logging.getLogger().handlers:
         handler.addFilter(_RedactOnFirstRecord())
+
+
+def _choose_target(
+    ctx: click.Context, api_url: str | None, machine: str | None, ca_file: str | None
+) -> None:
+    """Point every client this process (and its children) makes at the chosen API.
+
+    Through the environment, because the commands make their clients in many
+    places; ``supervisor.remote.resolve`` reads it.
+    """
+    if not (api_url or machine or ca_file):
+        return  # '--help' and shell completion stay free of the client's imports
+    import os
+
+    from supervisor.remote import CA_VARIABLE, REMOTE_VARIABLE
+
+    if api_url and machine:
+        raise click.UsageError("give --api or --machine, not both")
+    if ca_file:
+        os.environ[CA_VARIABLE] = os.path.abspath(ca_file)
+    if api_url:
+        os.environ[REMOTE_VARIABLE] = api_url
+    elif machine:
+        from supervisor.cli.connection_cmd import machine_url
+
+        try:
+            os.environ[REMOTE_VARIABLE] = machine_url(machine)
+        except DeskpilotError as exc:
+            if ctx.obj.get("debug"):
+                raise
+            from supervisor.cli import output
+
+            output.error(str(exc))
+            sys.exit(1)
 
 
 class _RedactOnFirstRecord(logging.Filter):

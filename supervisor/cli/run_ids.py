@@ -19,9 +19,29 @@ if TYPE_CHECKING:  # imported when a command runs, so that '--help' answers at o
     from supervisor.store.store import HistoryStore
 
 
+def remote_chosen() -> str | None:
+    """The remote API's URL when ``--api`` / ``DESKPILOT_REMOTE`` / the saved connection
+    points elsewhere; None: this machine's supervisor and history."""
+    from supervisor.remote import resolve
+
+    remote = resolve(DeskpilotPaths.from_env().config_dir)
+    return None if remote is None else remote.url
+
+
 def open_store() -> HistoryStore:
+    """This machine's history; refused while another machine's API is chosen, where it
+    would show the wrong machine's runs as if they were that one's."""
     from supervisor.store.store import HistoryStore
 
+    remote = remote_chosen()
+    if remote is not None:
+        from supervisor.remote import ConnectionSettingError
+
+        raise ConnectionSettingError(
+            f"this command reads this machine's history file, but the supervisor at {remote} "
+            "is chosen (--api, DESKPILOT_REMOTE or the saved connection); give a full run id, "
+            "run it on that machine, or add '--api local'"
+        )
     paths = DeskpilotPaths.from_env()
     paths.ensure()
     return HistoryStore.open(paths.database_url)
@@ -41,7 +61,12 @@ def resolve_in(store: HistoryStore, run_id: str) -> str:
 
 
 def resolve_run_id(run_id: str) -> str:
-    """Full id for a unique prefix (as ``git`` takes a short commit id)."""
+    """Full id for a unique prefix (as ``git`` takes a short commit id).
+
+    With another machine's API chosen the id goes as it is (its API knows no prefixes).
+    """
+    if remote_chosen() is not None:
+        return run_id.strip()
     store = open_store()
     try:
         return resolve_in(store, run_id)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from supervisor.api.listen import network_listen
@@ -49,3 +51,34 @@ def test_a_bad_address_names_the_variable_and_the_form(value: str) -> None:
 def test_an_advertised_url_must_be_http() -> None:
     with pytest.raises(SupervisorError, match="http:// or https://"):
         network_listen({"DESKPILOT_API_LISTEN": "127.0.0.1:1", "DESKPILOT_API_URL": "robot-2"})
+
+
+def test_tls_needs_both_files_and_a_key_that_matches(tmp_path: Path) -> None:
+    from tests.helpers.tls import self_signed
+
+    one = self_signed(tmp_path, "one")
+    other = self_signed(tmp_path, "other")
+    base = {"DESKPILOT_API_LISTEN": "127.0.0.1:0"}
+    with pytest.raises(SupervisorError, match="DESKPILOT_API_TLS_KEY is not"):
+        network_listen({**base, "DESKPILOT_API_TLS_CERT": str(one.cert)})
+    with pytest.raises(SupervisorError, match="does not exist"):
+        network_listen(
+            {
+                **base,
+                "DESKPILOT_API_TLS_CERT": str(tmp_path / "x"),
+                "DESKPILOT_API_TLS_KEY": str(one.key),
+            }
+        )
+    with pytest.raises(SupervisorError, match="cannot serve HTTPS"):
+        network_listen(
+            {
+                **base,
+                "DESKPILOT_API_TLS_CERT": str(one.cert),
+                "DESKPILOT_API_TLS_KEY": str(other.key),
+            }
+        )
+    listen = network_listen(
+        {**base, "DESKPILOT_API_TLS_CERT": str(one.cert), "DESKPILOT_API_TLS_KEY": str(one.key)}
+    )
+    assert listen is not None and listen.tls
+    assert listen.advertised(8750) == "https://127.0.0.1:8750"
