@@ -183,7 +183,7 @@ def run_cmd(
 
     With --break, or at a node saved with 'break: true', the run pauses before
     the node and reads commands: c (continue), s (step), p [NAME] (print),
-    set NAME=VALUE, q (quit).  Saved breakpoints need someone to answer: with
+    show NAME (one value in full, masked), set NAME=VALUE, q (quit).  Saved breakpoints need someone to answer: with
     stdin not a terminal and no --break-timeout they are skipped, with a note.
     """
     from supervisor.cli.debug_prompt import TerminalPrompt

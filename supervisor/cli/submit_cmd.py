@@ -229,7 +229,9 @@ class _Answering:
         self.answered: set[tuple[str, int]] = set()
         from supervisor.cli.debug_prompt import TerminalPrompt
 
-        self.prompt = TerminalPrompt(sys.stdin.fileno(), sys.stderr) if prompting else None
+        self.prompt = (
+            TerminalPrompt(sys.stdin.fileno(), sys.stderr, values_shown=True) if prompting else None
+        )
         from automation.loader import read_workflow_file
 
         self.blocks: dict[str, str] = {}

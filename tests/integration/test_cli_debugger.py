@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from automation.secrets import KeyringSecretStore
 from tests.integration.test_cli import EXAMPLES, ROOT, deskpilot
 
 HELLO = str(EXAMPLES / "hello.yaml")
@@ -275,3 +276,61 @@ def test_run_from_here_of_a_run_from_here_reuses_what_both_reused(
     assert report["trigger"] == f"rerun:{middle['run_id']}"
     assert list(report["nodes"]) == ["third"], "'first' and 'second' are reused, not run"
     assert report["outputs"] == {"echoed": "third saw second saw one"}
+
+
+SHOWN_VALUES = """\
+deskpilot: 1
+name: shown-values
+inputs:
+  blob: {type: string}
+nodes:
+  make:
+    block: data.template
+    with:
+      text: "key {{ secrets.canary }} then {{ inputs.blob }}"
+  use:
+    block: notify.log
+    with:
+      message: "{{ nodes.make.text }}"
+links:
+  - make -> use
+"""
+
+
+@pytest.mark.keyring
+def test_the_prompt_shows_values_masked_and_bounded_as_the_window_does(
+    home: Path, tmp_path: Path, secret_store: KeyringSecretStore
+) -> None:
+    """A real keyring secret and a 100,000-character value at an in-process pause.
+
+    The prompt shows the pause event's display copies: the secret masked, each
+    line cut with the way to see more, and ``show`` printing no more than the
+    window would (2048 characters of a text), still masked.
+    """
+    canary = "Prompt-Can4ry wörd-91c2"
+    secret_store.set("canary", canary)
+    flow = tmp_path / "shown.yaml"
+    flow.write_text(SHOWN_VALUES, encoding="utf-8")
+    blob = "z" * 100_000
+    result = deskpilot(
+        "run", str(flow), "--input", f"blob={blob}", "--break", "use", "--break-timeout", "30",
+        "--json", home=home, stdin="p\np make\nshow inputs.message\nshow nodes.make\nc\n",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    err = result.stderr
+    assert canary not in err and canary not in result.stdout
+    assert '"key *** then zzz' in err  # masked before it was cut
+    assert "… (cut at 200 of " in err and "'show inputs.message')" in err
+    assert "'show nodes.make')" in err
+    assert "inputs.message =\n" in err and "nodes.make =\n" in err
+    assert "… (100013 characters)" in err  # the display copy's own note of the whole size
+    assert "a pause shows 2048 characters of a text" in err
+    # every value the prompt printed is a display copy: the 100,000 characters never reach
+    # the terminal (the node's own log line, after the pause, is the workflow's choice)
+    prompt = err.split("[info] use:")[0]
+    assert "(debug)" in prompt and "nodes.make =" in prompt
+    assert max(len(line) for line in prompt.splitlines()) < 2200
+    assert len(prompt) < 12_000
+    # the node ran with the whole value
+    summary = json.loads(result.stdout[result.stdout.index("{") :])
+    assert summary["status"] == "succeeded"
