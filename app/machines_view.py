@@ -5,6 +5,11 @@ any supervisor answers for the whole fleet, so a desktop sees the machines
 it does not run on too, including one that went silent.  A machine's state
 follows its heartbeat in the shared database: alive, late (its runs are
 about to be taken over), gone (silent for long, or stopped).
+
+**Connect** points the window at the selected machine's supervisor (the API
+address it advertises), **Connect to…** at any address, **This machine** back
+at the local one (``app.remote_connect``); the line above the list names the
+supervisor the window talks to.
 """
 
 from __future__ import annotations
@@ -123,6 +128,20 @@ class MachinesView(QWidget):
         )
         self.refresh_button = QPushButton("Refresh")
         self.refresh_button.clicked.connect(lambda _c=False: self.reload())
+        self.target = QLabel()
+        self.target.setObjectName("machines_target")
+        self.target.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.connect_button = QPushButton("Connect")
+        self.connect_button.setObjectName("machines_connect")
+        self.connect_button.setToolTip("Talk to the selected machine's supervisor")
+        self.connect_button.clicked.connect(lambda _c=False: self.connect_selected())
+        self.connect_to_button = QPushButton("Connect to…")
+        self.connect_to_button.setToolTip("Talk to the supervisor API at an address")
+        self.connect_to_button.clicked.connect(lambda _c=False: self.connect_to(""))
+        self.local_button = QPushButton("This machine")
+        self.local_button.setObjectName("machines_local")
+        self.local_button.setToolTip("Talk to this machine's supervisor again")
+        self.local_button.clicked.connect(lambda _c=False: self._go_local())
         self.tree = QTreeWidget()
         self.tree.setObjectName("machines_tree")
         self.tree.setAccessibleName("Machines")
@@ -151,17 +170,58 @@ class MachinesView(QWidget):
         bar = QHBoxLayout()
         bar.addWidget(self.heading, 1)
         bar.addWidget(self.refresh_button)
+        target_bar = QHBoxLayout()
+        target_bar.addWidget(self.target, 1)
+        for button in (self.connect_button, self.connect_to_button, self.local_button):
+            target_bar.addWidget(button)
         layout = QVBoxLayout(self)
         # a small dock at 1366x768: every pixel of height goes to the list
         layout.setContentsMargins(6, 2, 6, 2)
         layout.setSpacing(2)
         layout.addLayout(bar)
+        layout.addLayout(target_bar)
         layout.addWidget(self.tree, 1)
         layout.addWidget(self.stranded)
         layout.addWidget(self.status)
         self._refresh = RefreshWhileShown(self, REFRESH_MS, self.reload)
         link.signals.connected_changed.connect(self._connected_changed)
+        link.signals.target_changed.connect(self._target_changed)
+        self.tree.currentItemChanged.connect(lambda *_: self._update_buttons())
         self._show()
+
+    # -- which supervisor -------------------------------------------------------------------
+    def _target_changed(self, _target: str) -> None:
+        self.machines, self.loaded_once = [], False
+        self._show()
+
+    def _update_buttons(self) -> None:
+        self.target.setText(f"Talking to {self.link.target}")
+        chosen = self.selected_machine()
+        self.connect_button.setEnabled(
+            chosen is not None
+            and not chosen.this
+            and (chosen.api_url or "").startswith(("http://", "https://"))
+        )
+        self.local_button.setVisible(self.link.remote is not None)
+
+    def selected_machine(self) -> MachineInfo | None:
+        wanted = self.selected_id()
+        return next((m for m in self.machines if m.id == wanted), None)
+
+    def connect_selected(self) -> None:
+        chosen = self.selected_machine()
+        if chosen is not None and chosen.api_url:
+            self.connect_to(chosen.api_url)
+
+    def connect_to(self, url: str) -> None:
+        from app.remote_connect import ConnectDialog
+
+        ConnectDialog(self.link, url, self).open()
+
+    def _go_local(self) -> None:
+        from app.remote_connect import connect_local
+
+        connect_local(self.link, self)
 
     # -- loading -----------------------------------------------------------------------------
     def _connected_changed(self, _connected: bool) -> None:
@@ -194,10 +254,11 @@ class MachinesView(QWidget):
         self.tree.clear()
         bold = QFont(self.tree.font())
         bold.setBold(True)
+        here = "this machine" if self.link.remote is None else "connected"
         for machine in self.machines:
             item = QTreeWidgetItem(
                 [
-                    machine.host + ("  (this machine)" if machine.this else ""),
+                    machine.host + (f"  ({here})" if machine.this else ""),
                     machine.state,
                     _heartbeat_cell(machine),
                     str(machine.running),
@@ -241,6 +302,7 @@ class MachinesView(QWidget):
         )
         self.status.setVisible(bool(self.error))
         self.status.setText(f"<span style='color:{self.theme.error}'>{self.error}</span>")
+        self._update_buttons()
 
     def _tooltip(self, machine: MachineInfo) -> str:
         lines = [f"supervisor {machine.id}", f"started {local_time(machine.started_at)}"]

@@ -28,14 +28,13 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import httpcore
 import httpx
 import shiboken6
 from httpcore._backends.sync import SyncStream
 from PySide6.QtCore import QObject, QRunnable, Qt, QThread, QThreadPool, Signal, Slot
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QWidget
 
 from app.connection import SupervisorConnection
 from automation.errors import DeskpilotError
@@ -51,6 +50,7 @@ from supervisor.client import (
     start_log_tail,
 )
 from supervisor.paths import DATABASE_URL_VARIABLE, HOME_VARIABLE, DeskpilotPaths
+from supervisor.remote import RemoteApi, resolve
 from supervisor.stop_marker import stopped_by_user
 
 log = logging.getLogger(__name__)
@@ -152,8 +152,14 @@ class SharedClient(SupervisorClient):
     between threads; making one costs tens of milliseconds, so views must not each make
     their own).  Only its lazy creation needs a lock."""
 
-    def __init__(self, paths: DeskpilotPaths, *, timeout: float = 10.0) -> None:
-        super().__init__(paths, timeout=timeout)
+    def __init__(
+        self,
+        paths: DeskpilotPaths,
+        *,
+        timeout: float = 10.0,
+        remote: RemoteApi | None | Literal["auto"] = "auto",
+    ) -> None:
+        super().__init__(paths, timeout=timeout, remote=remote)
         self._making = threading.Lock()
         self._closed = False
 
@@ -272,11 +278,13 @@ class _HealthPoller(QThread):
         interval: float,
         autostart: bool,
         launcher: Callable[[DeskpilotPaths], subprocess.Popen[bytes]],
+        remote: RemoteApi | None = None,
     ) -> None:
         super().__init__()
         self.paths = paths
         self.interval = interval
-        self.autostart = autostart
+        self.remote = remote
+        self.autostart = autostart and remote is None  # another machine's is not ours to start
         self.launcher = launcher
         self.stopping = threading.Event()
         self.wake = threading.Event()
@@ -293,12 +301,14 @@ class _HealthPoller(QThread):
         seen_running = False
         while not self.stopping.is_set():
             try:
-                if not endpoint_answers(self.paths):
+                if self.remote is None and not endpoint_answers(self.paths):
                     raise SupervisorUnavailable(
                         "the Deskpilot supervisor is not running (nothing answers in "
                         f"{self.paths.state_dir})"
                     )
-                client = client or SharedClient(self.paths, timeout=max(2.0, self.interval))
+                client = client or SharedClient(
+                    self.paths, timeout=max(2.0, self.interval), remote=self.remote
+                )
                 health = client.health()
                 workflows = client.workflows()
             except DeskpilotError as exc:
@@ -392,9 +402,10 @@ class _EventFollower(QThread):
     KEEPALIVE = 0.5
     MAX_PAUSE = 3.0
 
-    def __init__(self, paths: DeskpilotPaths) -> None:
+    def __init__(self, paths: DeskpilotPaths, remote: RemoteApi | None = None) -> None:
         super().__init__()
         self.paths = paths
+        self.remote = remote
         self.stopping = threading.Event()
         #: set to retry at once (the poller saw the supervisor come back)
         self.wake = threading.Event()
@@ -406,12 +417,12 @@ class _EventFollower(QThread):
     def run(self) -> None:
         pause = 0.2
         while not self.stopping.is_set():
-            if not endpoint_answers(self.paths):
+            if self.remote is None and not endpoint_answers(self.paths):
                 self.closed.emit("nothing answers on the supervisor's socket")
                 self._pause(pause)
                 pause = min(pause * 2, self.MAX_PAUSE)
                 continue
-            client = SharedClient(self.paths, timeout=5.0)
+            client = SharedClient(self.paths, timeout=5.0, remote=self.remote)
             try:
                 with client.events(heartbeat=self.KEEPALIVE, read_timeout=10.0) as reader:
                     self.opened.emit()
@@ -448,6 +459,8 @@ class LinkSignals(QObject):
     run_submitted = Signal(str, Path)
     #: the event stream (re)opened: views refresh what they may have missed
     stream_opened = Signal()
+    #: the link now talks to another supervisor (``SupervisorLink.target`` describes it)
+    target_changed = Signal(str)
 
     def __init__(self, link: SupervisorLink) -> None:
         super().__init__()
@@ -484,11 +497,13 @@ class LinkSignals(QObject):
 
 
 class SupervisorLink(SupervisorConnection):
-    """The GUI's connection to ``deskpilotd`` over its local API.
+    """The GUI's connection to ``deskpilotd``: this machine's local API, or another
+    machine's by URL (``remote``; by default the saved connection the CLI uses too).
 
     ``start()`` begins polling and following; ``stop()`` ends the threads (the
-    supervisor keeps running).  ``banner`` is the sentence to show while the
-    supervisor is unreachable ("" when connected).
+    supervisor keeps running); ``switch()`` points them at another supervisor.
+    ``banner`` is the sentence to show while the supervisor is unreachable ("" when
+    connected).
     """
 
     def __init__(
@@ -499,25 +514,40 @@ class SupervisorLink(SupervisorConnection):
         poll_interval: float = 2.0,
         launcher: Callable[[DeskpilotPaths], subprocess.Popen[bytes]] = launch_supervisor,
         client_timeout: float = 5.0,
+        remote: RemoteApi | None | Literal["auto"] = "auto",
     ) -> None:
         super().__init__()
         # every poll is a request: httpx's INFO line per request would drown the GUI's log
         logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger("httpx").level))
         self.paths = paths
         self.signals = LinkSignals(self)
-        self.client: SupervisorClient = SharedClient(paths, timeout=client_timeout)
+        self._settings = (poll_interval, autostart, launcher, client_timeout)
+        self.last_problem = ""
+        if remote == "auto":
+            try:
+                remote = resolve(paths.config_dir)
+            except DeskpilotError as exc:  # a damaged connection.json: this machine, and say so
+                log.warning("%s", exc)
+                remote, self.last_problem = None, str(exc)
+        #: The other machine's API this window talks to; None: this machine's supervisor.
+        self.remote: RemoteApi | None = remote
+        self.client: SupervisorClient = SharedClient(paths, timeout=client_timeout, remote=remote)
         self.health: Health | None = None
         self.workflows: dict[str, WorkflowInfo] = {}
-        self.banner = "Connecting to the supervisor…"
+        self.banner = self._connecting()
         self.starting = False
-        self.last_problem = ""
         #: whether live events arrive now; views reload what they missed when it reopens
         self.stream_open = False
         self._connected = False
         self._recent: OrderedDict[str, deque[dict[str, Any]]] = OrderedDict()
         self._secret_names: tuple[float, list[str]] = (0.0, [])
-        self._poller = _HealthPoller(paths, poll_interval, autostart, launcher)
-        self._follower = _EventFollower(paths)
+        self._poller, self._follower = self._threads()
+
+    def _threads(self) -> tuple[_HealthPoller, _EventFollower]:
+        interval, autostart, launcher, _ = self._settings
+        poller = _HealthPoller(self.paths, interval, autostart, launcher, self.remote)
+        follower = _EventFollower(self.paths, self.remote)
+        self._poller, self._follower = poller, follower
         self._poller.polled.connect(self.signals._polled)
         self._poller.unreachable.connect(self.signals._unreachable)
         self._poller.starting.connect(self.signals._starting)
@@ -525,6 +555,39 @@ class SupervisorLink(SupervisorConnection):
         self._follower.received.connect(self.signals._event)
         self._follower.opened.connect(self.signals._opened)
         self._follower.closed.connect(self.signals._closed)
+        return poller, follower
+
+    def _connecting(self) -> str:
+        return (
+            "Connecting to the supervisor…"
+            if self.remote is None
+            else f"Connecting to {self.target}…"
+        )
+
+    @property
+    def target(self) -> str:
+        """Which supervisor this is, for titles and banners."""
+        if self.remote is None:
+            return "this machine's supervisor"
+        return f"the supervisor on {self.remote.host} ({self.remote.url})"
+
+    def switch(self, remote: RemoteApi | None) -> None:
+        """Talk to ``remote`` (None: this machine's supervisor) from now on.
+
+        The threads and the shared client are replaced; views see a disconnect and a
+        connect, and reload as they do when the supervisor restarts.
+        """
+        self.stop()
+        self.remote = remote
+        self.client = SharedClient(self.paths, timeout=self._settings[3], remote=remote)
+        self.health, self.workflows, self.last_problem = None, {}, ""
+        self._recent.clear()
+        self._secret_names = (0.0, [])
+        self._set_connected(False)
+        self._set_banner(self._connecting())
+        self.signals.target_changed.emit(self.target)
+        self._threads()
+        self.start()
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> SupervisorLink:
@@ -680,7 +743,9 @@ class SupervisorLink(SupervisorConnection):
         self.last_problem = reason
         was = self._connected
         self._set_connected(False)
-        if not self.starting:
+        if self.remote is not None:
+            self._set_banner(f"Cannot reach {self.target}: {reason}")
+        elif not self.starting:
             stopped = stopped_by_user(self.paths.state_dir)
             if stopped is not None:
                 self._set_banner(
@@ -716,52 +781,3 @@ class SupervisorLink(SupervisorConnection):
         if text != self.banner:
             self.banner = text
             self.signals.banner_changed.emit(text)
-
-
-# -- the banner -----------------------------------------------------------------------------
-
-
-class ConnectionBanner(QFrame):
-    """A strip above the views that says why the supervisor cannot be reached.
-
-    It hides itself while the link is connected and offers to start the
-    supervisor when it is simply not running.
-    """
-
-    def __init__(self, link: SupervisorLink, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.link = link
-        self.setObjectName("connection_banner")
-        self.setFrameShape(QFrame.Shape.StyledPanel)
-        self.setStyleSheet(
-            "#connection_banner { background: #fff4e5; border: 1px solid #f0b35a; }"
-            "#connection_banner QLabel { color: #5d3a00; }"
-        )
-        self.label = QLabel()
-        self.label.setWordWrap(True)
-        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.start_button = QPushButton("Start supervisor")
-        self.start_button.setToolTip("Start deskpilotd, the background process that runs workflows")
-        self.start_button.clicked.connect(lambda _c=False: self._start())
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(10, 6, 10, 6)
-        layout.addWidget(self.label, 1)
-        layout.addWidget(self.start_button)
-        link.signals.banner_changed.connect(self._update)
-        link.signals.connected_changed.connect(self._connected_changed)
-        self._update(link.banner)
-
-    def _connected_changed(self, _connected: bool) -> None:
-        self._update(self.link.banner)
-
-    def _start(self) -> None:
-        self.start_button.setEnabled(False)
-        self.link.start_supervisor()
-
-    def _update(self, text: str) -> None:
-        self.label.setText(text)
-        self.label.setToolTip(self.link.last_problem)
-        self.setVisible(bool(text))
-        down = not self.link.connected and not self.link.starting
-        self.start_button.setVisible(down)
-        self.start_button.setEnabled(down)

@@ -19,6 +19,7 @@ from PySide6.QtCore import QByteArray, QObject, Qt
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QFrame, QMenu, QScrollArea, QToolBar, QWidget
 
+from app.connection_banner import ConnectionBanner
 from app.editor.widget import EditorWidget
 from app.machines_view import MachinesView
 from app.main_window import MainWindow
@@ -26,7 +27,7 @@ from app.runs.history_view import HistoryView
 from app.runs.inputs_dialog import ask_inputs
 from app.runs.live_view import LiveRunView
 from app.secrets_view import SecretsView
-from app.supervisor_link import ConnectionBanner, SupervisorLink
+from app.supervisor_link import SupervisorLink
 from app.triggers_view import TriggersView
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,7 @@ class RunPanels(QObject):
         self._restore_docks()
         self._connect()
         self._banner_changed(link.banner)
+        self._target_changed(link.target)
 
     @classmethod
     def install(cls, window: MainWindow, link: SupervisorLink) -> RunPanels:
@@ -193,6 +195,7 @@ class RunPanels(QObject):
         link.signals.run_submitted.connect(self._run_submitted)
         link.signals.received.connect(self._paused_elsewhere)
         link.signals.banner_changed.connect(self._banner_changed)
+        link.signals.target_changed.connect(self._target_changed)
         link.signals.connected_changed.connect(self._connected_changed)
         self.live.status_changed.connect(lambda _r, _s: self._update_cancel())
         self.live.message.connect(self._status)
@@ -297,6 +300,11 @@ class RunPanels(QObject):
 
     def _banner_changed(self, text: str) -> None:
         self.banner_bar.setVisible(bool(text))
+
+    def _target_changed(self, _target: str) -> None:
+        """The title names the machine whose supervisor the window talks to, if not this one."""
+        remote = self.link.remote
+        self.window.setWindowTitle("Deskpilot" if remote is None else f"Deskpilot — {remote.host}")
 
     def _scheme_changed(self, _scheme: object) -> None:
         self.set_theme()

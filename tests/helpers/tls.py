@@ -4,14 +4,26 @@
 ``name.key`` (unencrypted private key) for ``127.0.0.1`` and ``localhost``,
 as the README's openssl command makes them: the certificate is its own CA,
 so a client that trusts the file has pinned this one server.
+
+``tls_daemon(token)`` runs a real supervisor whose API also listens on
+127.0.0.1 with such a certificate and ``token`` as the fleet token.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import ipaddress
+import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from tests.helpers.daemon import RunningDaemon
 
 
 @dataclass(frozen=True)
@@ -57,3 +69,43 @@ def self_signed(folder: Path, name: str, *, common_name: str = "localhost") -> C
     )
     files.key.chmod(0o600)
     return files
+
+
+@dataclass
+class TlsDaemon:
+    """A supervisor whose API also listens on 127.0.0.1 with TLS and a fleet token."""
+
+    daemon: RunningDaemon
+    url: str
+    cert: CertFiles
+    #: a certificate nobody vouched for: trusting it must not let a client in
+    stranger: CertFiles
+    files: Path
+
+
+@contextlib.contextmanager
+def tls_daemon(token: str) -> Iterator[TlsDaemon]:
+    """A real daemon (in this process) serving HTTPS with a certificate made here."""
+    from supervisor.client import SupervisorClient
+    from tests.helpers.daemon import RunningDaemon, short_home
+
+    files = short_home("dp-tls-")
+    cert = self_signed(files, "server")
+    stranger = self_signed(files, "stranger")
+    home = short_home()
+    daemon = RunningDaemon(home)
+    try:
+        with pytest.MonkeyPatch.context() as patch:  # read once, when the API starts
+            patch.setenv("DESKPILOT_API_LISTEN", "127.0.0.1:0")
+            patch.setenv("DESKPILOT_API_TOKEN", token)
+            patch.setenv("DESKPILOT_API_TLS_CERT", str(cert.cert))
+            patch.setenv("DESKPILOT_API_TLS_KEY", str(cert.key))
+            daemon.start()
+        with SupervisorClient(daemon.paths, remote=None) as local:
+            url = next(m.api_url for m in local.machines() if m.this)
+        assert url is not None and url.startswith("https://127.0.0.1:"), url
+        yield TlsDaemon(daemon, url, cert, stranger, files)
+    finally:
+        daemon.stop()
+        for folder in (home, files):
+            shutil.rmtree(folder, ignore_errors=True)

@@ -22,48 +22,28 @@ from pathlib import Path
 
 import pytest
 
-from supervisor.client import SupervisorClient
-from tests.helpers.daemon import CLI_BOOT, RunningDaemon, short_home, write_workflow
+from tests.helpers.daemon import CLI_BOOT, short_home, write_workflow
 from tests.helpers.keyring_session import RealKeyring
-from tests.helpers.tls import CertFiles, self_signed
+from tests.helpers.tls import TlsDaemon, tls_daemon
 
 CANARY = "canary-remote-token-7f3a9c1e5b2d4680aa11bb22cc33dd44"
 
 
 @dataclass
-class Served:
-    daemon: RunningDaemon
-    url: str
-    cert: CertFiles
-    stranger: CertFiles
+class Served(TlsDaemon):
     client_home: Path
-    files: Path
 
 
 @pytest.fixture(scope="module")
 def served() -> Iterator[Served]:
-    files = short_home("dp-tls-")
-    cert = self_signed(files, "server")
-    stranger = self_signed(files, "stranger")
-    home = short_home()
     client_home = short_home()
-    daemon = RunningDaemon(home)
-    with pytest.MonkeyPatch.context() as patch:  # read once, when the API starts
-        patch.setenv("DESKPILOT_API_LISTEN", "127.0.0.1:0")
-        patch.setenv("DESKPILOT_API_TOKEN", CANARY)
-        patch.setenv("DESKPILOT_API_TLS_CERT", str(cert.cert))
-        patch.setenv("DESKPILOT_API_TLS_KEY", str(cert.key))
-        daemon.start()
     try:
-        with SupervisorClient(daemon.paths, remote=None) as local:
-            this = [m for m in local.machines() if m.this]
-        url = this[0].api_url
-        assert url is not None and url.startswith("https://127.0.0.1:"), url
-        yield Served(daemon, url, cert, stranger, client_home, files)
+        with tls_daemon(CANARY) as served:
+            yield Served(
+                served.daemon, served.url, served.cert, served.stranger, served.files, client_home
+            )
     finally:
-        daemon.stop()
-        for folder in (home, client_home, files):
-            shutil.rmtree(folder, ignore_errors=True)
+        shutil.rmtree(client_home, ignore_errors=True)
 
 
 def cli(

@@ -16,8 +16,8 @@ import shiboken6
 from PySide6.QtCore import QObject, QThread
 from PySide6.QtWidgets import QApplication
 
+from app.connection_banner import ConnectionBanner
 from app.supervisor_link import (
-    ConnectionBanner,
     SupervisorLink,
     daemon_environment,
     is_unattended,

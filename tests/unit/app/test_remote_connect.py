@@ -1,0 +1,118 @@
+"""The window talks to another machine's supervisor: over TLS, chosen in the Machines panel.
+
+A real supervisor serves HTTPS on 127.0.0.1 with a certificate made here;
+the window's link lives in another home with no supervisor of its own, so
+whatever it shows came over the remote connection.  The token is kept in a
+real (private) keyring, never in the saved connection.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PySide6.QtWidgets import QApplication, QDialog
+
+from app.machines_view import MachinesView
+from app.remote_connect import ConnectDialog
+from app.supervisor_link import SupervisorLink, job_pool
+from app.theme import LIGHT
+from supervisor.paths import DeskpilotPaths
+from supervisor.remote import RemoteApi, connection_path, keyring_token
+from tests.helpers.common import eventually
+from tests.helpers.keyring_session import RealKeyring
+from tests.helpers.tls import TlsDaemon, tls_daemon
+
+TOKEN = "window-remote-token-0b9e8d7c6a5f4e3d2c1b0a99887766"
+
+
+@pytest.fixture(scope="module")
+def served() -> Iterator[TlsDaemon]:
+    with tls_daemon(TOKEN) as daemon:
+        yield daemon
+
+
+def pumped(qapp: QApplication, check: object) -> object:
+    def once() -> object:
+        qapp.processEvents()
+        return check() if callable(check) else check
+
+    return eventually(once, timeout=20)
+
+
+def stopped(link: SupervisorLink, qapp: QApplication) -> None:
+    link.stop()
+    job_pool().waitForDone(10_000)
+    qapp.processEvents()
+
+
+def test_the_link_follows_a_remote_supervisor(
+    served: TlsDaemon, qapp: QApplication, tmp_path: Path
+) -> None:
+    remote = RemoteApi(url=served.url, ca_file=served.cert.cert, token=TOKEN)
+    link = SupervisorLink(
+        DeskpilotPaths.under(tmp_path), autostart=False, poll_interval=0.5, remote=remote
+    )
+    link.start()
+    try:
+        pumped(qapp, lambda: link.connected and link.stream_open)
+        assert link.health is not None and link.health.pid == os.getpid()
+        assert served.url in link.target
+        assert link.supervisor_process is None  # another machine's is never started from here
+    finally:
+        stopped(link, qapp)
+
+
+def test_a_wrong_token_shows_why_in_the_banner(
+    served: TlsDaemon, qapp: QApplication, tmp_path: Path
+) -> None:
+    remote = RemoteApi(url=served.url, ca_file=served.cert.cert, token="w" * 40)
+    link = SupervisorLink(
+        DeskpilotPaths.under(tmp_path), autostart=False, poll_interval=0.5, remote=remote
+    )
+    link.start()
+    try:
+        pumped(qapp, lambda: "refused the API token (401)" in link.banner)
+        assert not link.connected and served.url in link.banner
+    finally:
+        stopped(link, qapp)
+
+
+def test_connect_from_the_machines_panel_and_back(
+    served: TlsDaemon,
+    qapp: QApplication,
+    tmp_path: Path,
+    real_keyring: RealKeyring,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DESKPILOT_KEYRING_SERVICE", "dp-window-remote-test")
+    monkeypatch.delenv("DESKPILOT_API_TOKEN", raising=False)
+    paths = DeskpilotPaths.under(tmp_path).ensure()
+    link = SupervisorLink(paths, autostart=False, poll_interval=0.5, remote=None)
+    view = MachinesView(link, LIGHT)
+    link.start()
+    try:
+        assert "this machine" in view.target.text() and not view.local_button.isVisibleTo(view)
+        dialog = ConnectDialog(link, served.url, view)
+        dialog.ca_edit.setText(str(served.stranger.cert))
+        dialog.token_edit.setText(TOKEN)
+        dialog.try_connect()
+        pumped(qapp, lambda: "not trusted" in dialog.status.text())
+        assert link.remote is None  # nothing saved or switched on a failure
+        dialog.ca_edit.setText(str(served.cert.cert))
+        dialog.try_connect()
+        pumped(qapp, lambda: dialog.result() == QDialog.DialogCode.Accepted)
+        assert link.remote is not None and link.remote.url == served.url
+        pumped(qapp, lambda: link.connected)
+        assert served.url in view.target.text() and view.local_button.isVisibleTo(view)
+        saved = connection_path(paths.config_dir).read_text()
+        assert served.url in saved and TOKEN not in saved
+        assert keyring_token(served.url) == TOKEN
+        view.local_button.click()
+        assert link.remote is None and not connection_path(paths.config_dir).exists()
+        assert "this machine" in view.target.text()
+    finally:
+        stopped(link, qapp)
+        view.deleteLater()
