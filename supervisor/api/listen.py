@@ -17,6 +17,12 @@ another desktop, a monitoring script) also listens on TCP:
 * ``DESKPILOT_API_TLS_CERT`` and ``DESKPILOT_API_TLS_KEY`` (PEM files) make
   that listener speak HTTPS; the advertised URL then starts with https://.
 
+The same settings (except the token, a secret that belongs in the
+environment or a service manager's credential store, not a settings file)
+may sit in ``[api]`` of ``config.toml`` as ``listen``, ``url``, ``tls_cert``
+and ``tls_key``; a variable that is set wins over its setting
+(``listen_settings``).
+
 Every route on that listener sits behind the same bearer gate as the local
 socket (``auth.BearerGate``).  A bind beyond loopback without
 ``DESKPILOT_API_TOKEN`` is refused: the file token is made for this user on
@@ -35,8 +41,11 @@ import ipaddress
 import os
 import socket
 import ssl
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from supervisor.errors import SupervisorError
@@ -47,6 +56,14 @@ TOKEN_VARIABLE = "DESKPILOT_API_TOKEN"
 CERT_VARIABLE = "DESKPILOT_API_TLS_CERT"
 KEY_VARIABLE = "DESKPILOT_API_TLS_KEY"
 MIN_TOKEN_LENGTH = 32
+SECTION = "api"
+#: ``[api]`` settings of config.toml, and the variable each stands for.
+SETTINGS = {
+    "listen": LISTEN_VARIABLE,
+    "url": URL_VARIABLE,
+    "tls_cert": CERT_VARIABLE,
+    "tls_key": KEY_VARIABLE,
+}
 _WILDCARDS = {"", "0.0.0.0", "::", "*"}
 
 
@@ -82,6 +99,41 @@ class NetworkListen:
         return f"{'https' if self.tls else 'http'}://{host}:{bound_port}"
 
 
+def listen_settings(config_dir: Path, environ: Mapping[str, str]) -> dict[str, str]:
+    """``environ`` over the ``[api]`` settings of ``config_dir/config.toml``, as variables.
+
+    A token in the file is refused: settings files get copied, backed up and shown.
+    """
+    path = config_dir / "config.toml"
+    try:
+        with path.open("rb") as stream:
+            section: Any = tomllib.load(stream).get(SECTION, {})
+    except FileNotFoundError:
+        return dict(environ)
+    except (tomllib.TOMLDecodeError, OSError) as exc:
+        raise SupervisorError(f"cannot read {path}: {exc}") from None
+    if not isinstance(section, dict):
+        raise SupervisorError(f"[{SECTION}] in {path} must be a table of settings")
+    if "token" in section:
+        raise SupervisorError(
+            f"[{SECTION}] in {path} holds a token: remove it, and give the token in "
+            f"{TOKEN_VARIABLE} (the environment, or the service manager's credentials)"
+        )
+    unknown = sorted(set(section) - set(SETTINGS))
+    if unknown:
+        raise SupervisorError(
+            f"unknown setting {', '.join(unknown)} in [{SECTION}] of {path}; "
+            f"known: {', '.join(SETTINGS)}"
+        )
+    merged: dict[str, str] = {}
+    for key, value in section.items():
+        if not isinstance(value, str):
+            raise SupervisorError(f"{key} in [{SECTION}] of {path} must be a string")
+        merged[SETTINGS[key]] = value
+    merged.update({k: v for k, v in environ.items() if v.strip() or k not in merged})
+    return merged
+
+
 def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -93,6 +145,8 @@ def is_loopback(host: str) -> bool:
 
 def network_listen(environ: Mapping[str, str]) -> NetworkListen | None:
     """The TCP listener ``DESKPILOT_API_LISTEN`` asks for; None: this machine only.
+
+    ``environ`` is the environment, or ``listen_settings`` with config.toml's ``[api]``.
 
     Bad values, and a bind beyond loopback without a token, raise
     ``SupervisorError`` naming the variable and what to do.

@@ -40,7 +40,7 @@ from supervisor.api.endpoint import (
     remove_port_file_if_ours,
     write_port_file,
 )
-from supervisor.api.listen import bind_network, network_listen
+from supervisor.api.listen import bind_network, listen_settings, network_listen
 from supervisor.api.tokenfile import ensure_token, socket_path, token_path
 from supervisor.errors import SupervisorError
 from supervisor.parts import DaemonParts
@@ -210,7 +210,8 @@ async def start_api_server(
         sock = bind_loopback(port_file)
         where = f"{LOOPBACK}:{sock.getsockname()[1]} (advertised in {port_file})"
     try:
-        listen = network_listen(os.environ)  # refused here, before anything else is bound
+        # refused here, before anything else is bound
+        listen = network_listen(listen_settings(parts.paths.config_dir, os.environ))
         network = None if listen is None else bind_network(listen)
     except BaseException:
         sock.close()

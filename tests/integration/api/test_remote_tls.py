@@ -178,6 +178,21 @@ def test_the_saved_connection_takes_its_token_from_the_keyring(
     assert not (served.client_home / "config" / "connection.json").exists()
 
 
+def test_machine_names_a_fleet_member_by_its_advertised_address(served: Served) -> None:
+    """--machine HOST: the address from the supervisors table, asked of the local API."""
+    store = served.daemon.parts.store
+    store.register_supervisor("a" * 32, host="robot-tls", api_url=served.url, version="0")
+    store.register_supervisor("b" * 32, host="robot-quiet", api_url="/run/x/api.sock")
+    home = {"DESKPILOT_HOME": str(served.daemon.home), "DESKPILOT_API_TOKEN": CANARY}
+    done = cli(served, "--machine", "robot-tls", "--ca", str(served.cert.cert), "workers", env=home)
+    assert done.returncode == 0, done.stderr
+    unknown = cli(served, "--machine", "robot-none", "workers", env=home)
+    assert unknown.returncode == 1 and "no machine named 'robot-none'" in unknown.stderr
+    assert "robot-tls" in unknown.stderr  # the known ones are listed
+    quiet = cli(served, "--machine", "robot-quiet", "workers", env=home)
+    assert quiet.returncode == 1 and "answers on that machine only" in quiet.stderr
+
+
 def test_the_canary_token_is_nowhere_on_disk(served: Served) -> None:
     """Logs, events, the database, the settings: run last, after the others used the token."""
     debug = cli(

@@ -82,3 +82,23 @@ def test_tls_needs_both_files_and_a_key_that_matches(tmp_path: Path) -> None:
     )
     assert listen is not None and listen.tls
     assert listen.advertised(8750) == "https://127.0.0.1:8750"
+
+
+def test_config_toml_api_settings_yield_to_the_environment(tmp_path: Path) -> None:
+    from supervisor.api.listen import listen_settings
+
+    assert listen_settings(tmp_path, {"X": "1"}) == {"X": "1"}
+    (tmp_path / "config.toml").write_text(
+        '[api]\nlisten = "127.0.0.1:8750"\nurl = "https://robot-2:8750"\n'
+    )
+    merged = listen_settings(tmp_path, {"DESKPILOT_API_URL": "", "DESKPILOT_API_LISTEN": "[::1]:0"})
+    assert merged["DESKPILOT_API_LISTEN"] == "[::1]:0"  # the environment wins
+    assert merged["DESKPILOT_API_URL"] == "https://robot-2:8750"  # an empty variable does not
+    listen = network_listen(listen_settings(tmp_path, {}))
+    assert listen is not None and listen.port == 8750
+    (tmp_path / "config.toml").write_text(f'[api]\nlisten = "0.0.0.0:1"\ntoken = "{TOKEN}"\n')
+    with pytest.raises(SupervisorError, match="holds a token"):
+        listen_settings(tmp_path, {})
+    (tmp_path / "config.toml").write_text("[api]\nport = 1\n")
+    with pytest.raises(SupervisorError, match="unknown setting port"):
+        listen_settings(tmp_path, {})
