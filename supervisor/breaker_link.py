@@ -7,8 +7,10 @@ start rate opened it, a reset) is applied to the view at once and written
 to the row on the store lane, as a compare-and-set; the row as written
 replaces the view, and what changed between the two (another supervisor's
 failures opened it, a reset elsewhere closed it) is announced as if it had
-happened here.  Each lease renewal reads every row, so changes made by
-other supervisors reach this one within ``renew_every`` seconds.  A
+happened here.  On a shared database each lease renewal reads every row, so
+changes made by other supervisors reach this one within ``renew_every``
+seconds; alone with a SQLite history, every change is made here and the
+renewal reads none.  A
 half-open breaker's probe is claimed in the row at hand-over
 (``Supervisor._mark_running``): one probe across the fleet.
 """

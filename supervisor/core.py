@@ -109,9 +109,10 @@ class Supervisor(
         self._reconcile()
         self.accepting = True
         self._start_link()
-        self._link_tasks.append(
-            self._loop.create_task(self._serve_debug_requests(), name="debug-requests")
-        )
+        if self.membership.shared:  # alone on SQLite, every debugger command comes through its API
+            self._link_tasks.append(
+                self._loop.create_task(self._serve_debug_requests(), name="debug-requests")
+            )
         self._ensure_spares()
         self._dispatch()
 

@@ -13,6 +13,9 @@ connected to A) by way of the database they share, not by A calling B:
 * A waits for the answer (a refusal comes back as B's reason) and deletes
   the row.
 
+A supervisor alone with a SQLite history has nobody to relay to or from: it
+neither writes requests nor looks for them (``Membership.shared``).
+
 Why the store and not a call to B's advertised API: every supervisor can
 already reach the database, while B's API may listen on its own machine only
 (the default), and calling it would need B's token on A.  The request takes a
@@ -184,6 +187,10 @@ class DebugRelay(SupervisorBase):
                 await self.relay_breakpoints(run_id, nodes)
 
     async def _relay(self, run_id: str, kind: str, payload: dict[str, Any]) -> None:
+        if not self.membership.shared:
+            # Alone with its history (SQLite) nobody else runs anything: a run it does not
+            # hold is ending, and no supervisor would read the request.
+            raise NotHeldElsewhere(run_id)
         request = await asyncio.to_thread(self.store.request_debug, run_id, kind, payload)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + ANSWER_TIMEOUT

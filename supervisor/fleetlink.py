@@ -35,6 +35,7 @@ from automation.engine.events import RunStatus
 from automation.errors import DeskpilotError
 from supervisor.runqueue import QueuedRun
 from supervisor.runtime import SupervisorBase
+from supervisor.store.breaker_rows import BreakerRow
 from supervisor.store.records import LeaseRenewal, RunRecord
 from supervisor.workers import ExitReason
 
@@ -63,7 +64,7 @@ class FleetLink(SupervisorBase):
         sent = self.clock()
         self._register()
         self._renewed_at = sent
-        if self.membership.lease_seconds is not None:
+        if self.membership.shared:
             # Runs of supervisors that died while this one was down are taken back first.
             self.store.reap_expired_leases()
 
@@ -170,10 +171,12 @@ class FleetLink(SupervisorBase):
                 holding=holding,
             )
             reaped: list[str] = []
-            if member.lease_seconds is not None:
+            breakers: list[BreakerRow] = []
+            if member.shared:
                 reaped = await self._in_lease_lane(self.store.reap_expired_leases)
-            # Breakers opened, closed or reset by the others (``breaker_link``).
-            breakers = await self._in_lease_lane(self.store.breaker_rows)
+                # Breakers opened, closed or reset by the others (``breaker_link``); alone,
+                # every change to them is made here and already in its view.
+                breakers = await self._in_lease_lane(self.store.breaker_rows)
         except DeskpilotError as exc:
             logger.warning("could not renew this supervisor's heartbeat: %s", exc)
             return

@@ -52,6 +52,16 @@ class Membership:
     lease_seconds: float | None = None
     renew_every: float = DEFAULT_RENEW_EVERY
 
+    @property
+    def shared(self) -> bool:
+        """Whether other supervisors may share its database (it holds runs under leases).
+
+        Without leases (SQLite) it is alone with its history (``HistoryLock``):
+        nobody else writes breakers or debugger requests for it to pick up, so
+        the loops that look for them are not started.
+        """
+        return self.lease_seconds is not None
+
     def __post_init__(self) -> None:
         if not self.id or len(self.id) > 32:
             raise ValueError(f"a supervisor id is 1 to 32 characters, got {self.id!r}")

@@ -97,8 +97,13 @@ class DBusSessionProbe:
         self.session_bus = session_bus
         self.system_bus = system_bus
         self.session_path = session_path
+        #: Whether the last ``read`` reached a bus at all (None: not read yet).  A read
+        #: that reached none learnt nothing, and reading again learns nothing until a
+        #: bus appears: ``SessionWatch`` then stops polling and waits for its reconnects.
+        self.reached: bool | None = None
 
     def read(self) -> SessionState:
+        self.reached = False
         locked_by = self._screensaver()
         sleeping, logind_locked = self._logind()
         if locked_by is None and logind_locked:
@@ -114,6 +119,7 @@ class DBusSessionProbe:
         with _connection(address) as conn:
             if conn is None:
                 return None
+            self.reached = True
             for name, path, interface in SCREENSAVERS:
                 active = _call(conn, name, path, interface, "GetActive")
                 if active:
@@ -127,6 +133,7 @@ class DBusSessionProbe:
         with _connection(address) as conn:
             if conn is None:
                 return False, False
+            self.reached = True
             sleeping = _property(
                 conn,
                 "/org/freedesktop/login1",

@@ -15,7 +15,13 @@ subscription (a change may have happened before it), then applies each
 signal as it arrives (``apply_signal``, a pure function of the state and
 the message).  The probe is still asked every ``fallback_poll`` seconds in
 case a signal was lost, and every ``poll`` seconds while no bus could be
-subscribed to (no D-Bus, a bus that went away: it reconnects).
+subscribed to but the probe still reaches one (a bus that refused the
+subscription).  When the probe reaches no bus at all (no D-Bus here, as on
+a headless machine, or every bus gone) a read learns nothing either: it is
+then asked every ``fallback_poll`` seconds only, and a bus that appears is
+found by the reconnects every ``reconnect_delay`` seconds, each of which
+reads the whole state once it is subscribed.  An idle supervisor without
+D-Bus so wakes up for the session twice a minute, not every ``poll``.
 
 The supervisor's dispatch and the trigger manager read ``reason()`` (no
 I/O) and ``subscribe`` to hear when it changes, so a run held back by a
@@ -245,11 +251,17 @@ class SessionWatch:
             except Exception:
                 logger.exception("a session listener failed")
 
-    async def _poll(self) -> None:
+    def _poll_interval(self) -> float:
+        """``poll`` while no bus is subscribed to but the probe reaches one; else ``fallback_poll``."""
         assert self.poll is not None
+        if self.listening or getattr(self.probe, "reached", True) is False:
+            return self.fallback_poll
+        return self.poll
+
+    async def _poll(self) -> None:
         while not self._stopping:
             listening = bool(self.listening)
-            interval = self.fallback_poll if listening else self.poll
+            interval = self._poll_interval()
             deadline = asyncio.get_running_loop().time() + interval
             # a bus subscribed or lost meanwhile changes the interval at once
             while bool(self.listening) == listening:
