@@ -8,6 +8,9 @@ from dataclasses import dataclass, field
 from supervisor.breaker import BreakerPolicy
 from supervisor.rate import RateLimits
 
+#: Seconds a new worker may take to say hello (imports can be slow on a busy machine).
+WORKER_START_TIMEOUT = 10.0
+
 
 @dataclass(frozen=True, kw_only=True)
 class SupervisorConfig:
@@ -35,6 +38,10 @@ class SupervisorConfig:
     #: Seconds a run paused by the debugger waits for a command before it continues
     #: without its breakpoints (a submit may give its own).
     pause_timeout: float = 600.0
+    #: Seconds a run this supervisor claimed may go without a worker reporting it started
+    #: before it is released back to the queue (its hand-over was lost).  None: a worker's
+    #: start-up time plus two heartbeat leases (``handover_deadline``).
+    handover_timeout: float | None = None
 
     def __post_init__(self) -> None:
         if self.pause_timeout <= 0:
@@ -49,12 +56,28 @@ class SupervisorConfig:
             raise ValueError(
                 f"the webhook replay window must be positive, got {self.webhook_window}"
             )
+        if self.handover_timeout is not None and self.handover_timeout <= 0:
+            raise ValueError(
+                f"the hand-over timeout must be positive, got {self.handover_timeout}"
+            )
         if self.max_restarts < 0 or self.spare_workers < 0:
             raise ValueError("max_restarts and spare_workers cannot be negative")
 
     @property
     def lease(self) -> float:
         return self.heartbeat_timeout or 3 * self.heartbeat_interval
+
+    @property
+    def handover_deadline(self) -> float:
+        """How long a claimed run may wait for a worker to report it started.
+
+        A healthy hand-over takes milliseconds: the worker is warm and only
+        parses the workflow.  On a loaded machine it may take as long as a
+        worker's start, plus a lease or two of heartbeats stuck behind it.
+        """
+        if self.handover_timeout is not None:
+            return self.handover_timeout
+        return WORKER_START_TIMEOUT + 2 * self.lease
 
     def restart_backoff(self, restarts: int, random_unit: float) -> float:
         """Delay before restart number ``restarts`` (1-based): the first is immediate."""

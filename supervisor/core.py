@@ -349,6 +349,8 @@ class Supervisor(
             entry.first_started = now
         time_left = entry.time_left(now)
         worker.lease_expires = now + self.config.lease
+        # Its first event must come within this, or the hand-over was lost (``leases``).
+        worker.start_due = now + self.config.handover_deadline
         active = ActiveRun(entry=entry, worker=worker, started=now)
         self.active[run_id] = active
         worker.hard_deadline = self._run_deadline(active)

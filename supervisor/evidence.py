@@ -29,7 +29,7 @@ class Evidence(SupervisorBase):
     async def _collect_and_kill(self, worker: WorkerHandle, reason: ExitReason) -> None:
         run_id = worker.run_id
         if run_id:
-            stuck = reason in (ExitReason.HUNG, ExitReason.TIMED_OUT)
+            stuck = reason in (ExitReason.HUNG, ExitReason.TIMED_OUT, ExitReason.NOT_STARTED)
             path = self.artifacts_dir / run_id / f"worker-{worker.id}-{reason}.json"
             log_path = self.worker_log(worker.id) if self.worker_log else None
             extra = {"worker_id": worker.id, "heartbeats": worker.heartbeats}

@@ -28,11 +28,14 @@ import contextlib
 import functools
 import logging
 import os
+from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from automation.engine.events import RunStatus
 from automation.errors import DeskpilotError
+from supervisor.errors import IllegalTransition
+from supervisor.leases import unheld_claims
 from supervisor.runqueue import QueuedRun
 from supervisor.runtime import SupervisorBase
 from supervisor.store.breaker_rows import BreakerRow
@@ -161,7 +164,12 @@ class FleetLink(SupervisorBase):
         member = self.membership
         if not self._lease_holds():
             self._fence("its lease on them lapsed before it could renew it")
-        holding = sorted(self.active.keys() | self._starting.keys())
+        # What runs on its workers as the renewal leaves: only these can be found lost.  A run
+        # still being handed over may not be claimed yet when the renewal reads the store, and
+        # would be reported lost although its claim commits a moment later.
+        on_workers = dict(self.active)
+        holding = sorted(on_workers)
+        held = self._held()
         sent = self.clock()
         try:
             renewal: LeaseRenewal = await self._in_lease_lane(
@@ -187,7 +195,12 @@ class FleetLink(SupervisorBase):
         if lapsed:
             self._dispatch()  # it may claim runs again
         self._refresh_breakers(breakers)
-        lost = [run_id for run_id in renewal.lost if run_id in self.active]
+        # The same attempt as when the renewal left (not one claimed again since): lost.
+        lost = [
+            run_id
+            for run_id in renewal.lost
+            if run_id in on_workers and self.active.get(run_id) is on_workers[run_id]
+        ]
         if lost:
             self._fence("another supervisor holds them now", lost)
         for run_id in renewal.cancel_requested:
@@ -197,6 +210,7 @@ class FleetLink(SupervisorBase):
                 self._cancel_active(active)
             elif run_id in self._starting:
                 self._cancel_pending.add(run_id)
+        self._look_for_unheld(renewal.renewed, held)
         if reaped:
             logger.info("took back %d runs of supervisors that went silent", len(reaped))
             self.poke()  # queued again: load and claim them now
@@ -228,7 +242,89 @@ class FleetLink(SupervisorBase):
             worker.kill_reason = ExitReason.LOST
             worker.run_id = None
             self.kill_process(worker.pid)
+            # Its lease in the store may not have run out yet (this supervisor stops acting on
+            # its runs a margin early): if the next renewal finds it still claimed here, that
+            # renewal extended it, and nobody else ever would take it back; it is released.
+            self._unheld_since[run_id] = float("-inf")
         self._dispatch()
+
+    # -- claims nothing here holds -----------------------------------------------------------------
+    def _look_for_unheld(self, claimed: Sequence[str], held_when_sent: set[str]) -> None:
+        """Release runs the store renewed as this supervisor's that nothing here holds.
+
+        A renewal extends the lease of every run the store has claimed by this
+        supervisor.  One that lost its hand-over (its worker was stopped by a
+        fence, or the dispatch lost it) would stay ``running`` for ever, its
+        lease renewed and no worker on it: ``leases.unheld_claims`` finds
+        those, and after ``handover_deadline`` they go back to the queue.
+        """
+        seen, due = unheld_claims(
+            claimed,
+            held_when_sent | self._held(),
+            self._unheld_since,
+            now=self.clock(),
+            deadline=self.config.handover_deadline,
+        )
+        self._unheld_since = seen
+        if due and self.accepting:
+            for run_id in due:
+                del self._unheld_since[run_id]
+            self._spawn_task(self._release_unheld(due))
+
+    async def _release_unheld(self, run_ids: list[str]) -> None:
+        try:
+            released = await self._in_store(self._release_claims, run_ids, self._held())
+        except DeskpilotError as exc:
+            self._store_failed("release runs nothing here was running", exc)
+            return
+        self.counters["handovers_lost"] = self.counters.get("handovers_lost", 0) + len(released)
+        for entry in released:
+            if entry.run_id not in self._held():
+                self.queue[entry.run_id] = entry
+        if released:
+            self._dispatch()
+
+    def _release_claims(self, run_ids: list[str], held: set[str]) -> list[QueuedRun]:
+        """Store lane: interrupt and queue again each run still claimed here and not held.
+
+        Every write is fenced by this supervisor's claim: a run that ended,
+        was taken back, or is claimed by another supervisor meanwhile is left
+        alone.  A note in the run's log says what happened.
+        """
+        released: list[QueuedRun] = []
+        member = self.membership.id
+        deadline = self.config.handover_deadline
+        for run_id in run_ids:
+            record = self.store.get_run(run_id)
+            if (
+                run_id in held
+                or record is None
+                or record.status is not RunStatus.RUNNING
+                or record.claimed_by != member
+            ):
+                continue
+            detail = (
+                f"this supervisor claimed the run, but no worker of its reported it started "
+                f"within {deadline:g} s (its hand-over was lost); it is queued again"
+            )
+            seq = self.store.last_seq(run_id) + 1
+            self._note(run_id, seq, detail, {"reason": "handover_lost"})
+            try:
+                self.recorder.flush(timeout=10)  # the note first: once queued it is fenced off
+            except (TimeoutError, DeskpilotError) as exc:
+                logger.error("could not record why run %s is released: %s", run_id, exc)
+            try:
+                self.store.set_run_status(run_id, RunStatus.INTERRUPTED, error=detail, owner=member)
+                logger.warning("run %s: %s", run_id, detail)
+                entry = self._requeue_from_store(
+                    run_id, reason="its hand-over was lost", last_seq=seq, owner=member
+                )
+            except IllegalTransition as exc:  # ended, or taken back, meanwhile
+                logger.info("run %s was not released: %s", run_id, exc)
+                continue
+            if entry is not None:
+                released.append(entry)
+        return released
 
     # -- queued work from elsewhere ---------------------------------------------------------------
     async def _load_queued_work(self) -> None:

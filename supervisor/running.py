@@ -173,6 +173,8 @@ class Running(SupervisorBase):
             event = message.event
             self.recorder(event)
             worker.last_seq = max(worker.last_seq, event.seq)
+            if event.run_id == worker.run_id:
+                worker.start_due = float("inf")  # the hand-over reached the engine
             if isinstance(event, NodeStarted):
                 self._watch_step(worker, event)
             elif isinstance(event, NodePaused | NodeResumed):
@@ -479,7 +481,7 @@ class Running(SupervisorBase):
         loop = self._loop
         if loop is None:
             return
-        when = min(worker.lease_expires, worker.hard_deadline)
+        when = min(worker.lease_expires, worker.hard_deadline, worker.start_due)
         if when == float("inf"):
             return
         # One timer per worker: an earlier one re-arms itself when it fires, so arming on
@@ -503,6 +505,7 @@ class Running(SupervisorBase):
             due=worker.timer_due,
             lease_expires=worker.lease_expires,
             hard_deadline=worker.hard_deadline,
+            start_due=worker.start_due,
         )
         if verdict is LeaseVerdict.STALLED:
             logger.warning(
@@ -513,6 +516,8 @@ class Running(SupervisorBase):
             worker.lease_expires = now + (
                 self.config.lease if worker.state is WorkerState.BUSY else self._start_timeout()
             )
+            if worker.start_due <= now:  # its run's first events may be waiting unread too
+                worker.start_due = now + self.config.lease
             self._arm(worker)
         elif verdict is LeaseVerdict.WAIT:
             self._arm(worker)
@@ -532,11 +537,34 @@ class Running(SupervisorBase):
                 )
             )
             self._kill(worker, ExitReason.HUNG)
+        elif verdict is LeaseVerdict.START_NOT_REPORTED:
+            self._start_not_reported(worker)
+
+    def _start_not_reported(self, worker: WorkerHandle) -> None:
+        """A worker beats but the run handed to it never began: stop it; the run resumes.
+
+        The start never reached its engine (lost on the pipe, or the run
+        thread stuck before its first event).  The worker is killed like a
+        hung one and its run goes through the interruption path once it has
+        exited: whatever it reported until then is recorded first, so a
+        start that comes late is not run a second time past what it did.
+        """
+        run_id = worker.run_id
+        deadline = self.config.handover_deadline
+        logger.warning(
+            "worker %s was handed run %s but did not report it started within %.1f s; "
+            "killing it, the run resumes",
+            worker.pid,
+            run_id,
+            deadline,
+        )
+        self.counters["handovers_lost"] = self.counters.get("handovers_lost", 0) + 1
+        self._kill(worker, ExitReason.NOT_STARTED)
 
     def _kill(self, worker: WorkerHandle, reason: ExitReason) -> None:
         worker.kill_reason = reason
         if worker.state is WorkerState.BUSY:
             worker.move(WorkerState.STOPPING)
-        if reason is ExitReason.HUNG:
+        if reason in (ExitReason.HUNG, ExitReason.NOT_STARTED):
             request_stack_dump(worker.pid)
         self._spawn_task(self._collect_and_kill(worker, reason))

@@ -30,7 +30,7 @@ from supervisor.bus import (
     HistoryWriteFailed,
     SupervisorEvent,
 )
-from supervisor.config import SupervisorConfig
+from supervisor.config import WORKER_START_TIMEOUT, SupervisorConfig
 from supervisor.desktop_gate import DesktopGate
 from supervisor.membership import Membership, lease_holds
 from supervisor.runqueue import ActiveRun, BehindBatch, QueuedRun
@@ -115,7 +115,10 @@ class SupervisorBase:
         self._finishing: dict[str, tuple[str, RunStatus]] = {}
         self.accepting = False
         #: A new worker that has not said hello after this long is killed (as hung).
-        self.worker_start_timeout = 10.0
+        self.worker_start_timeout = WORKER_START_TIMEOUT
+        #: Runs the store says this supervisor claimed that it does not hold: when each was
+        #: first found so (``leases.unheld_claims``); -inf: release at the next look.
+        self._unheld_since: dict[str, float] = {}
         self._order = 0
         #: Submits waiting for the end of ``batch()``: their rows and queue entries.
         self._batch: list[tuple[QueuedRow, QueuedRun]] | None = None
@@ -390,6 +393,12 @@ class SupervisorBase:
 
     def _entry_from_record(self, run_id: str, record: RunRecord | None = None) -> QueuedRun | None:
         """A queue entry for a run of the history (``reconcile``)."""
+        raise NotImplementedError
+
+    def _requeue_from_store(
+        self, run_id: str, reason: str, last_seq: int = 0, owner: str | None = None
+    ) -> QueuedRun | None:
+        """Queue an interrupted run again, to resume (``reconcile``)."""
         raise NotImplementedError
 
     async def cancel_off_loop(self, run_id: str) -> bool:

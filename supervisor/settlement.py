@@ -58,6 +58,11 @@ def settlement(
 def describe_exit(reason: ExitReason, returncode: int | None) -> str:
     if reason is ExitReason.HUNG:
         return "worker hung: no heartbeat within its lease; evidence saved, process tree killed"
+    if reason is ExitReason.NOT_STARTED:
+        return (
+            "its hand-over was lost: the worker never reported the run started; "
+            "evidence saved, process tree killed"
+        )
     if reason is ExitReason.TIMED_OUT:
         return "worker timed out: a step or the run outlived its deadline and did not stop; killed"
     if reason is ExitReason.SHUTDOWN:

@@ -70,6 +70,8 @@ class ExitReason(StrEnum):
     SHUTDOWN = "shutdown"
     #: Its supervisor lost the lease on its run: the run is someone else's to resume.
     LOST = "lost"
+    #: The run handed to it never reported it started (``SupervisorConfig.handover_deadline``).
+    NOT_STARTED = "not_started"
 
 
 class WorkerProcess(Protocol):
@@ -450,6 +452,8 @@ class WorkerHandle:
     #: Backstop deadline for the current step or run (monotonic), inf when none.
     hard_deadline: float = float("inf")
     hard_deadline_reason: ExitReason = ExitReason.TIMED_OUT
+    #: When the run handed to it must have reported it started (monotonic); inf once it has.
+    start_due: float = float("inf")
     kill_reason: ExitReason | None = None
     heartbeats: int = 0
     #: Sequence number of the last event of its run seen from this worker.

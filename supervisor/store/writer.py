@@ -24,10 +24,10 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, or_, select
+from sqlalchemy import Connection, Engine, select
 from sqlalchemy import exc as sa_exc
 
-from automation.engine.events import Event, RunFinished, RunStarted
+from automation.engine.events import Event, LogEmitted, RunFinished, RunStarted, RunStatus
 from supervisor.store.engine import is_sqlite, write_options
 from supervisor.store.ingest import apply_events
 from supervisor.store.retry import retrying
@@ -90,7 +90,14 @@ class BatchWriter:
     def _fenced(
         self, connection: Connection, batch: Sequence[Event], driver: Any = None
     ) -> Sequence[Event]:
-        """The batch without events of runs another supervisor owns now (one SELECT).
+        """The batch without events of runs that are not this supervisor's now (one SELECT).
+
+        Dropped: every event of a run another supervisor claims, or whose
+        lease ran out; and of a run queued with no claim (taken back after its
+        lease expired, waiting for whoever claims it next), everything but a
+        note: a late ``run_started`` from the worker that lost it would put it
+        back to ``running`` with nobody holding it, and nothing would ever
+        claim or take it back again.
 
         ``driver``: the SQLite driver connection of a batch framed directly (its
         transaction is not SQLAlchemy's, so the SELECT goes to the driver too).
@@ -101,38 +108,54 @@ class BatchWriter:
         ids = sorted({event.run_id for event in batch})
         if driver is not None:
             marks = ", ".join("?" * len(ids))
-            rows = driver.execute(
-                f"SELECT id FROM runs WHERE id IN ({marks}) AND claimed_by IS NOT NULL "
-                "AND (claimed_by != ? OR (lease_expires_at IS NOT NULL "
-                "AND lease_expires_at <= ?))",
-                [*ids, self._owner, to_micros(now)],
+            found = driver.execute(
+                f"SELECT id, claimed_by, status, lease_expires_at FROM runs WHERE id IN ({marks})",
+                ids,
             ).fetchall()
-            lost = {str(row[0]) for row in rows}
+            rows = [
+                (str(i), c, st, None if e is None else int(e) <= to_micros(now))
+                for i, c, st, e in found
+            ]
         else:
-            lost = set(
-                connection.execute(
-                    select(runs.c.id).where(
-                        runs.c.id.in_(ids),
-                        runs.c.claimed_by.is_not(None),
-                        or_(
-                            runs.c.claimed_by != self._owner,
-                            and_(
-                                runs.c.lease_expires_at.is_not(None),
-                                runs.c.lease_expires_at <= now,
-                            ),
-                        ),
-                    )
-                ).scalars()
-            )
-        if not lost:
+            rows = [
+                (
+                    str(row.id),
+                    row.claimed_by,
+                    row.status,
+                    None if row.lease_expires_at is None else row.lease_expires_at <= now,
+                )
+                for row in connection.execute(
+                    select(
+                        runs.c.id, runs.c.claimed_by, runs.c.status, runs.c.lease_expires_at
+                    ).where(runs.c.id.in_(ids))
+                )
+            ]
+        lost: set[str] = set()
+        unclaimed: set[str] = set()
+        for run_id, claimed_by, status, expired in rows:
+            if claimed_by is not None and (claimed_by != self._owner or expired):
+                lost.add(run_id)
+            elif claimed_by is None and status == RunStatus.QUEUED.value:
+                unclaimed.add(run_id)
+        kept = [
+            event
+            for event in batch
+            if event.run_id not in lost
+            and (event.run_id not in unclaimed or isinstance(event, LogEmitted))
+        ]
+        if len(kept) == len(batch):
             return batch
-        logger.warning(
-            "dropped the events of %d run(s) no longer this supervisor's (lease expired or "
-            "taken over): %s",
-            len(lost),
-            sorted(lost),
+        dropped = sorted(
+            lost
+            | {e.run_id for e in batch if e.run_id in unclaimed and not isinstance(e, LogEmitted)}
         )
-        return [event for event in batch if event.run_id not in lost]
+        logger.warning(
+            "dropped the events of %d run(s) no longer this supervisor's (lease expired, "
+            "taken over, or queued again for another claim): %s",
+            len(dropped),
+            dropped,
+        )
+        return kept
 
     def _record_direct(self, connection: Connection, batch: Sequence[Event]) -> None:
         driver: Any = connection.connection.dbapi_connection

@@ -168,6 +168,48 @@ def test_more_runs_than_one_machine_has_workers_for_are_shared(
     assert None not in hosts and len(hosts) >= 2, hosts
 
 
+def test_a_run_claimed_by_a_live_supervisor_that_never_started_is_released_and_runs_once(
+    fleet: FleetDaemons, store: HistoryStore
+) -> None:
+    """A hand-over lost between the claim and the worker: the run is queued again, not stuck.
+
+    The run is claimed in the store for a live supervisor exactly as its
+    dispatch claims one, but nothing in that supervisor holds it (as after a
+    fence stopped its worker, or a dispatch that lost it).  Its heartbeats go
+    on renewing the lease, so no other supervisor would ever take it back:
+    past its hand-over deadline the supervisor itself releases it, with a
+    note in the run's log.
+    """
+    owner = HOSTS[0]
+    owner_id = fleet.supervisor_id(owner)
+    version = store.save_workflow_version("quick", None, QUICK)
+    run_id = ""
+    for _ in range(10):  # a supervisor may claim it first, on NOTIFY: then try another
+        candidate = uuid.uuid4().hex
+        store.create_runs([QueuedRow(candidate, "quick", version, target_host=owner)])
+        if store.claim_queued(owner_id, host=owner, lease_seconds=8.0, run_ids=(candidate,)):
+            run_id = candidate
+            break
+    assert run_id, "every run was claimed by its supervisor before the test could claim one"
+    lost_at = time.monotonic()
+
+    waited_for(
+        lambda: (run := store.get_run(run_id)) is not None and run.status is RunStatus.SUCCEEDED,
+        60,
+        f"the run {owner} claimed without a worker succeeded",
+    )
+    took = time.monotonic() - lost_at
+    assert [(step.step, step.attempt) for step in store.steps(run_id)] == [(1, 1)]
+    notes = [
+        event.message or ""
+        for event in store.events(run_id)
+        if (event.data or {}).get("reason") == "handover_lost"
+    ]
+    assert len(notes) == 1 and "no worker of its reported it started" in notes[0], notes
+    assert took < 45, f"released after {took:.1f} s"
+    assert fleet.processes[owner].poll() is None
+
+
 def test_a_cancel_through_another_machines_api_stops_the_run(
     fleet: FleetDaemons, store: HistoryStore
 ) -> None:

@@ -412,3 +412,30 @@ def test_a_supervisor_that_lost_a_run_records_none_of_its_events(
     messages = [event.message or "" for event in first.events(run_id)]
     assert "late" not in messages
     assert len(messages) == 1 and "lease of" in messages[0]  # only the reaper's note
+
+
+def test_a_late_start_of_a_run_taken_back_does_not_make_it_running_again(
+    store_factory: StoreFactory, clock: FakeClock
+) -> None:
+    """Reaped and queued for anyone, a run must stay queued whatever its old owner's worker says.
+
+    Its ``run_started`` would make it ``running`` with no claim and no lease:
+    no supervisor would ever claim it or take it back again.
+    """
+    first, second = store_factory(clock=clock), store_factory(clock=clock)
+    if first.engine.dialect.name == "sqlite":
+        pytest.skip("events are fenced on a shared server; a SQLite file has one supervisor")
+    first.register_supervisor("a" * 32, host="pc-1")
+    (run_id,) = queue(first)
+    events = RunEvents(run_id=run_id)
+    first.claim_queued("a" * 32, lease_seconds=10)
+    clock.advance(11)
+    assert second.reap_expired_leases() == [run_id]
+
+    first.record([events.run_started(), *events.step(1), events.log("a note", step=None)])
+
+    run = first.get_run(run_id)
+    assert run is not None and (run.status, run.claimed_by) == (RunStatus.QUEUED, None)
+    assert first.steps(run_id) == []
+    assert "a note" in [event.message for event in first.events(run_id)]
+    assert [run.id for run in second.claim_queued("b" * 32, lease_seconds=10)] == [run_id]
