@@ -625,9 +625,22 @@ class SupervisorLink(SupervisorConnection):
     def connected(self) -> bool:
         return self._connected
 
+    def _runnable_there(self, workflow: Path) -> None:
+        """Another machine's supervisor reads a path on its own disk, where it may hold
+        another file or an older copy: only a file of its own catalog is known to be it."""
+        theirs = {info.path for info in self.workflows.values() if info.path}
+        if self.remote is None or str(workflow) in theirs:
+            return
+        raise DeskpilotError(
+            f"{workflow} is a file on this machine, but the window talks to {self.target}, "
+            "which reads workflow paths on its own disk. Run it here after choosing This "
+            "machine (Runs → Machines), or copy it into that machine's workflows folder"
+        )
+
     def start_run(
         self, workflow: Path, inputs: Mapping[str, Any], *, breakpoints: Sequence[str] = ()
     ) -> str:
+        self._runnable_there(workflow)
         submitted = self.client.submit(workflow, inputs=dict(inputs), breakpoints=breakpoints)
         self.signals.run_submitted.emit(submitted.run_id, Path(workflow))
         return submitted.run_id
@@ -635,6 +648,7 @@ class SupervisorLink(SupervisorConnection):
     def run_from(
         self, workflow: Path, name: str, node: str, *, breakpoints: Sequence[str] = ()
     ) -> str:
+        self._runnable_there(workflow)
         last = [r for r in self.client.list_runs(workflow=name, limit=20).runs if r.finished_at]
         if not last:
             raise DeskpilotError(

@@ -138,6 +138,7 @@ def submit_cmd(
     prompting = wait and (sys.stdin.isatty() or break_timeout is not None)
     breaks = with_saved_breakpoints(path, breaks, ignore=ignore_breakpoints, answerable=prompting)
     with SupervisorClient(DeskpilotPaths.from_env()) as client:
+        _check_path_there(client, path)
         if run_from is not None:
             source = _earlier_run(client, path, earlier)
 
@@ -198,6 +199,23 @@ def submit_cmd(
         detail = client.get_run(run_id)
     _report(detail)
     sys.exit(0 if detail.run.status == "succeeded" else 1)
+
+
+def _check_path_there(client: SupervisorClient, path: Path) -> None:
+    """Another machine's supervisor reads ``path`` on its own disk: only a file of its own
+    catalog is known to be the same file there; anything else could run another copy."""
+    remote = client.remote
+    if remote is None:
+        return
+    if any(info.path == str(path) for info in client.workflows()):
+        return
+    raise DeskpilotError(
+        f"{path} is a file on this machine, but the supervisor at {remote.url} reads workflow "
+        "paths on its own disk, where this path may hold another file or nothing.  Copy the "
+        "file into that machine's workflows folder and submit that path ('deskpilot --api "
+        f"{remote.url} workflows list' shows them), or submit it to this machine's supervisor "
+        "('--api local')"
+    )
 
 
 def _earlier_run(client: SupervisorClient, path: Path, earlier: str | None) -> str:

@@ -6,7 +6,8 @@ as the README's openssl command makes them: the certificate is its own CA,
 so a client that trusts the file has pinned this one server.
 
 ``tls_daemon(token)`` runs a real supervisor whose API also listens on
-127.0.0.1 with such a certificate and ``token`` as the fleet token.
+127.0.0.1 with such a certificate and ``token`` as the fleet token; its
+catalog holds one workflow, ``far``.
 """
 
 from __future__ import annotations
@@ -87,13 +88,14 @@ class TlsDaemon:
 def tls_daemon(token: str) -> Iterator[TlsDaemon]:
     """A real daemon (in this process) serving HTTPS with a certificate made here."""
     from supervisor.client import SupervisorClient
-    from tests.helpers.daemon import RunningDaemon, short_home
+    from tests.helpers.daemon import TINY_WORKFLOW, RunningDaemon, short_home
 
     files = short_home("dp-tls-")
     cert = self_signed(files, "server")
     stranger = self_signed(files, "stranger")
     home = short_home()
-    daemon = RunningDaemon(home)
+    # with its catalog: another machine may submit the paths the catalog lists
+    daemon = RunningDaemon(home, triggers=True, workflows={"far": TINY_WORKFLOW.format(name="far")})
     try:
         with pytest.MonkeyPatch.context() as patch:  # read once, when the API starts
             patch.setenv("DESKPILOT_API_LISTEN", "127.0.0.1:0")

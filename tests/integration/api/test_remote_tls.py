@@ -80,19 +80,18 @@ def test_the_cli_reaches_the_remote_api_with_the_pinned_certificate(
     )
     assert done.returncode == 0, done.stderr
     assert '"this": true' in done.stdout
-    # a run submitted from the other home runs on the served machine
-    flow = write_workflow(tmp_path, "far")
-    done = cli(
-        served,
-        "submit",
-        str(flow),
-        "--wait",
-        env={
-            "DESKPILOT_REMOTE": served.url,
-            "DESKPILOT_API_CA": str(served.cert.cert),
-            "DESKPILOT_API_TOKEN": CANARY,
-        },
-    )
+    remote = {
+        "DESKPILOT_REMOTE": served.url,
+        "DESKPILOT_API_CA": str(served.cert.cert),
+        "DESKPILOT_API_TOKEN": CANARY,
+    }
+    # a file of this machine: the other one would read that path on its own disk
+    refused = cli(served, "submit", str(write_workflow(tmp_path, "mine")), env=remote)
+    assert refused.returncode == 1
+    assert "is a file on this machine" in refused.stderr, refused.stderr
+    # a file of its catalog runs there
+    theirs = served.daemon.paths.workflows_dir / "far.yaml"
+    done = cli(served, "submit", str(theirs), "--wait", env=remote)
     assert done.returncode == 0, done.stderr + done.stdout
     assert "succeeded" in done.stdout + done.stderr
 

@@ -19,6 +19,7 @@ from app.machines_view import MachinesView
 from app.remote_connect import ConnectDialog
 from app.supervisor_link import SupervisorLink, job_pool
 from app.theme import LIGHT
+from automation.errors import DeskpilotError
 from supervisor.paths import DeskpilotPaths
 from supervisor.remote import RemoteApi, connection_path, keyring_token
 from tests.helpers.common import eventually
@@ -61,6 +62,8 @@ def test_the_link_follows_a_remote_supervisor(
         assert link.health is not None and link.health.pid == os.getpid()
         assert served.url in link.target
         assert link.supervisor_process is None  # another machine's is never started from here
+        with pytest.raises(DeskpilotError, match="is a file on this machine"):
+            link.start_run(tmp_path / "mine.yaml", {})  # its supervisor would read its own disk
     finally:
         stopped(link, qapp)
 
