@@ -159,7 +159,7 @@ def self_check() -> int:
                     sys.stderr.write(f"the supervisor did not start:\n{log[-3000:]}\n")
                     return 1
                 time.sleep(0.2)
-            with SupervisorClient(paths) as client:
+            with SupervisorClient(paths, remote=None) as client:  # the one just started
                 run_id = client.submit(workflow).run_id
                 result = client.wait(run_id, timeout=60)
                 report["run"] = str(result.run.status)

@@ -192,6 +192,27 @@ def test_machine_names_a_fleet_member_by_its_advertised_address(served: Served) 
     assert quiet.returncode == 1 and "answers on that machine only" in quiet.stderr
 
 
+def test_a_supervisor_of_another_release_is_refused_with_what_to_do(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import supervisor.api.routes_system as routes_system
+
+    # the served supervisor runs in this process: its /health now reports another release
+    monkeypatch.setattr(routes_system, "_version", lambda: "99.0.0")
+    done = cli(
+        served,
+        "--api",
+        served.url,
+        "--ca",
+        str(served.cert.cert),
+        "workers",
+        env={"DESKPILOT_API_TOKEN": CANARY},
+    )
+    assert done.returncode == 1
+    assert f"the supervisor at {served.url} runs Deskpilot 99.0.0" in done.stderr, done.stderr
+    assert "install the same release on both machines" in done.stderr
+
+
 def test_the_canary_token_is_nowhere_on_disk(served: Served) -> None:
     """Logs, events, the database, the settings: run last, after the others used the token."""
     debug = cli(
