@@ -85,3 +85,33 @@ def test_versions_must_share_major_and_minor() -> None:
     assert compatible_versions("1.4.2", "1.4.0")
     assert not compatible_versions("1.5.0", "1.4.9")
     assert compatible_versions("unknown", "1.4.0")
+
+
+def test_https_to_a_plain_http_server_says_so(tmp_path: Path) -> None:
+    """A real plain-HTTP listener on loopback answers a TLS hello with HTTP."""
+    import socket
+    import threading
+
+    from supervisor.client import SupervisorTlsError
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def answer_once() -> None:
+        connection, _ = listener.accept()
+        with connection:
+            connection.recv(4096)
+            connection.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+
+    thread = threading.Thread(target=answer_once, daemon=True)
+    thread.start()
+    remote = RemoteApi(url=f"https://127.0.0.1:{port}", token=TOKEN)
+    try:
+        with (
+            SupervisorClient(DeskpilotPaths.under(tmp_path), remote=remote) as client,
+            pytest.raises(SupervisorTlsError, match="does not answer with TLS.*use http://"),
+        ):
+            client.health()
+    finally:
+        thread.join(10)
+        listener.close()
