@@ -141,7 +141,7 @@ class MachinesView(QWidget):
         self.local_button = QPushButton("This machine")
         self.local_button.setObjectName("machines_local")
         self.local_button.setToolTip("Talk to this machine's supervisor again")
-        self.local_button.clicked.connect(lambda _c=False: self._go_local())
+        self.local_button.clicked.connect(lambda _c=False: self.go_local())
         self.tree = QTreeWidget()
         self.tree.setObjectName("machines_tree")
         self.tree.setAccessibleName("Machines")
@@ -218,7 +218,7 @@ class MachinesView(QWidget):
 
         ConnectDialog(self.link, url, self).open()
 
-    def _go_local(self) -> None:
+    def go_local(self) -> None:
         from app.remote_connect import connect_local
 
         connect_local(self.link, self)

@@ -611,7 +611,9 @@ class SupervisorLink(SupervisorConnection):
         self._poller.wake.set()
 
     def start_supervisor(self) -> None:
-        """The banner's button: start the supervisor now."""
+        """The banner's button: start the supervisor now (this machine's only)."""
+        if self.remote is not None:
+            return
         self._poller.start_requested.set()
         self._poller.wake.set()
 

@@ -163,6 +163,13 @@ class RunPanels(QObject):
         menu.addSeparator()
         menu.addAction(self.cancel_action)
         menu.addAction(self.start_action)
+        menu.addSeparator()
+        self.connect_action = QAction("Connect to a &supervisor…", window)
+        self.connect_action.triggered.connect(lambda _c=False: self.machines.connect_to(""))
+        self.local_action = QAction("This &machine's supervisor", window)
+        self.local_action.triggered.connect(lambda _c=False: self.machines.go_local())
+        menu.addAction(self.connect_action)
+        menu.addAction(self.local_action)
         help_menu = getattr(window, "help_menu", None)  # Help stays the last menu
         if help_menu is not None:
             window.menuBar().insertMenu(help_menu.menuAction(), menu)
@@ -295,7 +302,7 @@ class RunPanels(QObject):
         self.cancel_action.setEnabled(self.live.can_cancel and self.link.connected)
 
     def _connected_changed(self, connected: bool) -> None:
-        self.start_action.setEnabled(not connected)
+        self.start_action.setEnabled(not connected and self.link.remote is None)
         self._update_cancel()
 
     def _banner_changed(self, text: str) -> None:
@@ -305,6 +312,9 @@ class RunPanels(QObject):
         """The title names the machine whose supervisor the window talks to, if not this one."""
         remote = self.link.remote
         self.window.setWindowTitle("Deskpilot" if remote is None else f"Deskpilot — {remote.host}")
+        self.local_action.setEnabled(remote is not None)
+        # another machine's supervisor is not ours to start
+        self.start_action.setEnabled(not self.link.connected and remote is None)
 
     def _scheme_changed(self, _scheme: object) -> None:
         self.set_theme()

@@ -14,11 +14,13 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtWidgets import QApplication, QDialog
+from pytestqt.qtbot import QtBot
 
 from app.machines_view import MachinesView
 from app.remote_connect import ConnectDialog
 from app.supervisor_link import SupervisorLink, job_pool
 from app.theme import LIGHT
+from automation.blocks.registry import BlockRegistry
 from automation.errors import DeskpilotError
 from supervisor.paths import DeskpilotPaths
 from supervisor.remote import RemoteApi, connection_path, keyring_token
@@ -119,3 +121,31 @@ def test_connect_from_the_machines_panel_and_back(
     finally:
         stopped(link, qapp)
         view.deleteLater()
+
+
+def test_the_window_title_and_menu_follow_the_connection(
+    served: TlsDaemon, qapp: QApplication, qtbot: QtBot, registry: BlockRegistry, tmp_path: Path
+) -> None:
+    from app import theme as themes
+    from app.main_window import MainWindow
+    from app.prompts import Prompts
+    from app.runs.panels import RunPanels
+
+    paths = DeskpilotPaths.under(tmp_path).ensure()
+    link = SupervisorLink(paths, autostart=False, poll_interval=0.5, remote=None)
+    window = MainWindow(registry, paths, theme=themes.LIGHT, connection=link, prompts=Prompts())
+    qtbot.addWidget(window)
+    panels = RunPanels.install(window, link)
+    link.start()
+    try:
+        assert window.windowTitle() == "Deskpilot" and not panels.local_action.isEnabled()
+        link.switch(RemoteApi(url=served.url, ca_file=served.cert.cert, token=TOKEN))
+        assert window.windowTitle() == "Deskpilot — 127.0.0.1"
+        assert panels.local_action.isEnabled() and not panels.start_action.isEnabled()
+        pumped(qapp, lambda: link.connected)
+        link.start_supervisor()  # another machine's: nothing is started here
+        assert link.supervisor_process is None
+        panels.local_action.trigger()
+        assert window.windowTitle() == "Deskpilot" and link.remote is None
+    finally:
+        stopped(link, qapp)
