@@ -10,8 +10,12 @@ bundle="$(readlink -f "${1:-build/dist/deskpilot}")"
 app="$bundle/deskpilot"
 examples="$bundle/_internal/resources/examples"
 work="$(mktemp -d /tmp/deskpilot-smoke.XXXXXX)"
+# -noreset: by default Xvfb resets when its last client disconnects and refuses the clients
+# that connect meanwhile.  Between two runs nothing holds the display, so a dialog started
+# then got "Can't open display" and xmessage exited 1 (seen under load, where a reset takes
+# longer: 13 of 150 starts failed that way on a busy machine, none with -noreset).
 exec 3>"$work/display"
-Xvfb -displayfd 3 -screen 0 1920x1080x24 -nolisten tcp -ac >"$work/xvfb.log" 2>&1 &
+Xvfb -displayfd 3 -screen 0 1920x1080x24 -nolisten tcp -ac -noreset >"$work/xvfb.log" 2>&1 &
 xvfb=$!
 exec 3>&-
 cleanup() {
@@ -20,11 +24,28 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-for _ in $(seq 100); do [[ -s "$work/display" ]] && break; sleep 0.1; done
-[[ -s "$work/display" ]] || { echo "Xvfb did not start:" >&2; cat "$work/xvfb.log" >&2; exit 1; }
+xvfb_failed() {  # WHY: say so with Xvfb's own output, and stop
+  echo "Xvfb $1:" >&2
+  cat "$work/xvfb.log" >&2
+  exit 1
+}
+# Xvfb writes its display number to fd 3 once it accepts clients: wait for it, for Xvfb
+# ending, or for the deadline (a time, not a count of sleeps, which a loaded machine stretches)
+deadline=$((SECONDS + 30))
+until [[ -s "$work/display" ]]; do
+  kill -0 "$xvfb" 2>/dev/null || xvfb_failed "exited before it was ready"
+  ((SECONDS < deadline)) || xvfb_failed "reported no display within 30 s"
+  sleep 0.1
+done
 export DISPLAY=":$(head -1 "$work/display")"
 touch "$work/xauthority"
 export XAUTHORITY="$work/xauthority" DESKPILOT_HOME="$work/home" SHELL=/bin/sh
+# and a client is served (xdpyinfo, from x11-utils as xmessage), before the first run needs it
+until xdpyinfo >/dev/null 2>&1; do
+  kill -0 "$xvfb" 2>/dev/null || xvfb_failed "exited before it served a client"
+  ((SECONDS < deadline)) || xvfb_failed "served no client on $DISPLAY within 30 s"
+  sleep 0.1
+done
 
 succeeded() {  # FILE NAME: the run's --json report says it succeeded; print its outputs,
   # or on failure the whole report and what the command wrote to stderr (FILE.log)
