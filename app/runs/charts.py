@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.runs.history_model import compact
 from app.runs.records import human_duration
 from app.supervisor_link import SupervisorLink, run_job
 from app.theme import Theme
@@ -341,7 +342,7 @@ class TrendsPanel(QWidget):
             before: str | None = None
             while len(runs) < want:
                 page = client.list_runs(workflow=workflow, limit=min(500, want), before=before)
-                runs.extend(page.runs)
+                runs.extend(compact(page.runs))
                 before = page.next_before
                 if before is None:
                     break

@@ -118,7 +118,14 @@ def start_supervisor(home: Path) -> subprocess.Popen[bytes]:
     from supervisor.client import is_running
     from supervisor.paths import DeskpilotPaths
 
-    env = {**os.environ, "DESKPILOT_HOME": str(home)}
+    # the runs are dated January 2026: retention (90 days, first prune a minute after the
+    # start) would delete them while a slow round still measures
+    env = {
+        **os.environ,
+        "DESKPILOT_HOME": str(home),
+        "DESKPILOT_RETENTION_MAX_AGE_DAYS": "off",
+        "DESKPILOT_RETENTION_MAX_RUNS": "off",
+    }
     process = subprocess.Popen(
         [sys.executable, "-m", "supervisor.daemon"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

@@ -48,6 +48,15 @@ def test_pages_arrive_newest_first_through_fetch_more(
     assert model.exhausted and not model.canFetchMore(QModelIndex())
     assert model.data(model.index(0, 1)) == workflow
     assert model.data(model.index(0, 0)) == model.rows[0].status
+    # the rows share one set of field names (2.2 KB each otherwise); copies and dumps
+    # are as they were
+    first, last = model.rows[0], model.rows[-1]
+    assert first.model_fields_set is last.model_fields_set
+    assert "waiting" in first.model_fields_set and len(first.model_fields_set) > 17
+    copy = first.model_copy(update={"waiting": "no machine"})
+    assert copy.waiting == "no machine" and first.waiting is None
+    assert copy.model_fields_set is not first.model_fields_set
+    assert first.model_dump(exclude_unset=True)["id"] == ids[0]
 
 
 def test_filters_by_status_trigger_date_and_text(
