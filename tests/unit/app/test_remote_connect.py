@@ -115,6 +115,12 @@ def test_connect_from_the_machines_panel_and_back(
         saved = connection_path(paths.config_dir).read_text()
         assert served.url in saved and TOKEN not in saved
         assert keyring_token(served.url) == TOKEN
+        leaked = [
+            path
+            for path in tmp_path.rglob("*")
+            if path.is_file() and TOKEN.encode() in path.read_bytes()
+        ]
+        assert leaked == []  # settings, logs, the saved connection: the keyring holds it
         view.local_button.click()
         assert link.remote is None and not connection_path(paths.config_dir).exists()
         assert "this machine" in view.target.text()
