@@ -45,6 +45,9 @@ COLUMNS = ("Status", "Workflow", "Trigger", "Started", "Duration", "Steps", "Res
 RUN_ROLE = Qt.ItemDataRole.UserRole + 20
 RUN_ID_ROLE = Qt.ItemDataRole.UserRole + 21
 PAGE_SIZE = 100
+#: Runs the history view asks for first: a screen of them, so the first paint waits for
+#: half the rows to be read, sent and parsed (the view asks for more if they do not fill it)
+FIRST_PAGE_SIZE = 50
 #: The API's largest page: used when rows are filtered here, to scan quickly.
 SCAN_PAGE = 500
 MAX_SCAN = 5000
@@ -201,12 +204,15 @@ class HistoryModel(QAbstractTableModel):
         theme: Theme,
         *,
         page_size: int = PAGE_SIZE,
+        first_page_size: int | None = None,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
         self.client = client
         self.theme = theme
         self.page_size = page_size
+        #: the first page after a (re)load, ``page_size`` unless smaller
+        self.first_page_size = min(first_page_size or page_size, page_size)
         self.filter = RunFilter()
         self.rows: list[RunInfo] = []
         self.error = ""
@@ -256,7 +262,8 @@ class HistoryModel(QAbstractTableModel):
         if not self.canFetchMore(parent):
             return
         self._set_fetching(True)
-        generation, flt, cursor, want = self._generation, self.filter, self._cursor, self.page_size
+        generation, flt, cursor = self._generation, self.filter, self._cursor
+        want = self.page_size if self.rows else self.first_page_size
 
         def work() -> Fetched:
             with self._lock:

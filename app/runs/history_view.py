@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.runs.charts import TrendsPanel
-from app.runs.history_model import TRIGGER_KINDS, HistoryModel, RunFilter
+from app.runs.history_model import FIRST_PAGE_SIZE, TRIGGER_KINDS, HistoryModel, RunFilter
 from app.runs.run_detail import RunDetailView
 from app.supervisor_link import SupervisorLink, run_job
 from app.theme import Theme
@@ -76,7 +76,7 @@ class HistoryView(QWidget):
         super().__init__(parent)
         self.link = link
         self.theme = theme
-        self.model = HistoryModel(link.client, theme, parent=self)
+        self.model = HistoryModel(link.client, theme, first_page_size=FIRST_PAGE_SIZE, parent=self)
         self._build_filters()
         self.table = HistoryTable()
         self.table.setObjectName("history_table")

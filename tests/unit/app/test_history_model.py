@@ -10,7 +10,7 @@ from PySide6.QtCore import QModelIndex
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
-from app.runs.history_model import HistoryModel, RunFilter
+from app.runs.history_model import FIRST_PAGE_SIZE, HistoryModel, RunFilter
 from app.runs.history_view import HistoryView
 from app.supervisor_link import SupervisorLink
 from app.theme import LIGHT
@@ -130,7 +130,7 @@ def test_history_view_loads_pages_as_it_scrolls_and_shows_the_detail(
     view.show()
     view.start()
     view.set_filter(RunFilter(workflow=workflow))
-    wait_until(qapp, lambda: view.model.rowCount() == 100)
+    wait_until(qapp, lambda: view.model.rowCount() == FIRST_PAGE_SIZE)  # a screen's worth first
 
     def scrolled_to_the_end() -> bool:
         view.table.scrollToBottom()  # the view asks for the next page near the bottom
