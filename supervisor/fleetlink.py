@@ -67,6 +67,8 @@ class FleetLink(SupervisorBase):
         sent = self.clock()
         self._register()
         self._renewed_at = sent
+        # Alone with a SQLite history, nobody else fires its schedules (``store.fires``).
+        self.store.fire_keys = self.membership.shared
         if self.membership.shared:
             # Runs of supervisors that died while this one was down are taken back first.
             self.store.reap_expired_leases()

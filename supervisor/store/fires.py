@@ -14,6 +14,13 @@ fire taken with no run, nor a run without its key.
 A label cut to the column's width (a very long trigger key) has no readable
 time and so no fire key: such a schedule fires once per supervisor, as
 before.
+
+A supervisor alone with a SQLite history (no leases: ``HistoryLock`` keeps
+any other out) takes no fire keys (``HistoryStore.fire_keys`` False): nobody
+else fires its schedules, and the run's label in the history already stops a
+fire from running twice across a restart.  Compiling the multi-row INSERT
+of the keys cost more than inserting the runs themselves, on every
+schedule pass.
 """
 
 from __future__ import annotations
@@ -66,18 +73,28 @@ def default_firer() -> str:
 
 
 def insert_runs_once(
-    connection: Connection, rows: Sequence[dict[str, Any]], fired_by: str, at: datetime
+    connection: Connection,
+    rows: Sequence[dict[str, Any]],
+    fired_by: str,
+    at: datetime,
+    *,
+    keys: bool = True,
 ) -> list[str]:
     """Insert these ``runs`` rows, except schedule fires another writer took; returns those ids.
 
     ``rows`` are complete ``runs`` values (``id``, ``workflow_name`` and
     ``trigger`` among them).  One statement for the fire keys, one for the runs.
+    ``keys`` False: no other writer fires these schedules, and no key is taken.
     """
-    keyed = {
-        str(row["id"]): key
-        for row in rows
-        if (key := schedule_fire(str(row["workflow_name"]), str(row["trigger"]))) is not None
-    }
+    keyed = (
+        {
+            str(row["id"]): key
+            for row in rows
+            if (key := schedule_fire(str(row["workflow_name"]), str(row["trigger"]))) is not None
+        }
+        if keys
+        else {}
+    )
     lost: set[str] = set()
     if keyed:
         won = _take(connection, keyed, fired_by, at)

@@ -114,6 +114,9 @@ class HistoryStore(FleetMethods, BreakerMethods, ChainFireMethods, DebugRequestM
         self.clock = clock
         #: Who this store's writes are by in a fleet (the supervisor id, once registered).
         self.fired_by = default_firer()
+        #: Whether schedule fires take a fire key (``supervisor.store.fires``): a supervisor
+        #: alone with a SQLite history turns it off (``FleetLink._join``).
+        self.fire_keys = True
         self.database = describe(engine.url)
         self._owns_engine = owns_engine
         self._write_options = write_options(engine)
@@ -471,7 +474,9 @@ class HistoryStore(FleetMethods, BreakerMethods, ChainFireMethods, DebugRequestM
             for index, row in enumerate(queued)
         ]
         lost = self._transaction(
-            lambda connection: insert_runs_once(connection, rows, self.fired_by, at),
+            lambda connection: insert_runs_once(
+                connection, rows, self.fired_by, at, keys=self.fire_keys
+            ),
             "recording queued runs",
         )
         if lost:

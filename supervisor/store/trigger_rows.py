@@ -139,18 +139,23 @@ class TriggerRows:
         return found
 
     def insert_runs(
-        self, rows: Sequence[Mapping[str, Any]], fired_by: str, at: datetime
+        self, rows: Sequence[Mapping[str, Any]], fired_by: str, at: datetime, *, keys: bool = True
     ) -> set[str]:
         """Insert finished run rows (fires that did not run) in one transaction.
 
         A schedule fire whose slot another supervisor already took (its fire
         key, ``supervisor.store.fires``) is not written; returns those run ids.
+        ``keys`` False: no fire keys are taken (``HistoryStore.fire_keys``).
         """
         if not rows:
             return set()
 
         def insert() -> set[str]:
             with self._write() as connection:
-                return set(insert_runs_once(connection, [dict(row) for row in rows], fired_by, at))
+                return set(
+                    insert_runs_once(
+                        connection, [dict(row) for row in rows], fired_by, at, keys=keys
+                    )
+                )
 
         return retrying(insert, "recording the runs of schedule fires")

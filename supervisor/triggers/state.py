@@ -216,5 +216,5 @@ class TriggerStateStore:
                     "finished_at": now,
                 }
             )
-        lost = self.rows.insert_runs(rows, self.store.fired_by, now)
+        lost = self.rows.insert_runs(rows, self.store.fired_by, now, keys=self.store.fire_keys)
         return [run_id for run_id in ids if run_id not in lost]

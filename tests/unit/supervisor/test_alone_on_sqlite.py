@@ -7,7 +7,9 @@ others' leases) is pure idle cost there.  These tests drive a real
 ``Supervisor`` on a real SQLite file, with fake workers (``fakes.py``) and
 renewals every 0.05 s, and count the store calls each loop makes: a lone
 supervisor makes none of them, whatever it runs, while one sharing its
-database under leases does (so the counting is known to see them).  The
+database under leases does (so the counting is known to see them).  Nor
+does a lone supervisor take a fire key for each schedule fire
+(``supervisor.store.fires``): nobody else fires its schedules.  The
 session watch, on a machine without D-Bus, stops polling a probe that
 reaches no bus.
 """
@@ -19,6 +21,7 @@ import contextlib
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -92,34 +95,44 @@ async def until(check: Callable[[], bool], timeout: float = 15.0) -> None:
         await asyncio.sleep(0.02)
 
 
-async def fleet_calls(home: Path, lease_seconds: float | None) -> tuple[Counter[str], set[str]]:
-    """The store calls of ``RENEWALS`` renewals with a run active, and the link tasks' names."""
+SLOT = datetime(2026, 1, 1, 3, 0, tzinfo=UTC)
+
+
+async def fleet_calls(
+    home: Path, lease_seconds: float | None
+) -> tuple[Counter[str], set[str], str | None]:
+    """The store calls of ``RENEWALS`` renewals with a run active, the link tasks' names,
+    and who took the fire key of a schedule fire it ran."""
     calls: Counter[str] = Counter()
     async with supervisor(home, lease_seconds) as sup:
         path = home / "tiny.yaml"
         path.write_text(TINY, encoding="utf-8")
-        run_id = sup.submit(sup.load(path))
+        with sup.batch():  # as schedules that fire together are written
+            run_id = sup.submit(sup.load(path), trigger=f"schedule:tiny:0@{SLOT.isoformat()}")
         await until(lambda: run_id in sup.active)  # a run that could be paused or debugged
         counted(sup.store, calls)
         await until(lambda: calls["supervisor_heartbeat"] >= RENEWALS)
         tasks = {task.get_name() for task in sup._link_tasks}
-    return calls, tasks
+        owner = sup.store.fire_owner("tiny", "tiny:0", SLOT)
+    return calls, tasks, owner
 
 
 def test_a_lone_sqlite_supervisor_asks_the_store_nothing_for_a_fleet(tmp_path: Path) -> None:
-    calls, tasks = asyncio.run(fleet_calls(tmp_path, lease_seconds=None))
+    calls, tasks, owner = asyncio.run(fleet_calls(tmp_path, lease_seconds=None))
     assert {name: calls[name] for name in FLEET_CALLS} == dict.fromkeys(FLEET_CALLS, 0)
     assert "debug-requests" not in tasks
+    assert owner is None  # no fire key: its label in the history is enough
     assert "lease-renewal" in tasks  # ``deskpilot machines`` still sees it alive
 
 
 def test_a_supervisor_sharing_its_database_keeps_the_fleet_in_step(tmp_path: Path) -> None:
-    calls, tasks = asyncio.run(fleet_calls(tmp_path, lease_seconds=5.0))
+    calls, tasks, owner = asyncio.run(fleet_calls(tmp_path, lease_seconds=5.0))
     # every renewal reads the breakers and reaps; requests are looked for at the same pace
     assert calls["breaker_rows"] >= RENEWALS - 1
     assert calls["reap_expired_leases"] >= RENEWALS - 1
     assert calls["pending_debug_requests"] >= 1
     assert "debug-requests" in tasks
+    assert owner == "alone" * 6  # the fire key that keeps others from running the slot
 
 
 class Reads:
