@@ -16,6 +16,7 @@ Fixtures: ``api_daemon`` (one daemon per test package), ``api_client`` (a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import subprocess
@@ -101,6 +102,38 @@ nodes:
 def short_home(prefix: str = "dp-") -> Path:
     """A folder under /tmp with a short path, so the API socket path fits."""
     return Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+
+
+def stop_processes_of_home(home: Path, timeout: float = 30.0) -> list[int]:
+    """SIGTERM (then SIGKILL) every process started with ``DESKPILOT_HOME=home``.
+
+    A supervisor started detached (by the window, the tray, ``deskpilot
+    supervisor start``) runs in a session of its own and outlives the test;
+    one still starting has not written the lock file yet, so the lock's pid
+    alone misses it.  Its environment names the home from its first
+    instruction on.  Returns the pids it stopped.
+    """
+    import psutil
+
+    wanted = {str(home), str(home.resolve())}
+    found: list[psutil.Process] = []
+    for process in psutil.process_iter():
+        if process.pid == os.getpid():
+            continue
+        try:
+            if process.environ().get("DESKPILOT_HOME") in wanted:
+                found.append(process)
+        except (psutil.Error, OSError):
+            continue  # gone, or another user's
+    for process in found:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.terminate()
+    _gone, alive = psutil.wait_procs(found, timeout=timeout)
+    for process in alive:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.kill()
+    psutil.wait_procs(alive, timeout=5)
+    return [process.pid for process in found]
 
 
 class RunningDaemon:

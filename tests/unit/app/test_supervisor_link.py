@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
 import shutil
@@ -26,19 +25,23 @@ from app.supervisor_link import (
 )
 from automation.errors import DeskpilotError
 from supervisor.paths import DeskpilotPaths
-from tests.helpers.daemon import short_home
+from tests.helpers.daemon import short_home, stop_processes_of_home
 from tests.unit.app.runkit import wait_until
 
 
 @pytest.fixture
 def home() -> Iterator[Path]:
+    """A home whose supervisors, every one the links started, are stopped afterwards.
+
+    Not only the lock's holder: a link that started one while another was
+    coming up (a window's autostart racing the banner's button) leaves a
+    second process that has not taken the lock yet, and outlived the test.
+    """
     folder = short_home("dp-link-")
     try:
         yield folder
     finally:
-        lock = DeskpilotPaths.under(folder).state_dir / "deskpilotd.lock"
-        with contextlib.suppress(OSError, ValueError, ProcessLookupError):
-            os.kill(int(lock.read_text().strip()), signal.SIGTERM)
+        stop_processes_of_home(folder)
         shutil.rmtree(folder, ignore_errors=True)
 
 
