@@ -28,7 +28,7 @@ from supervisor.api.models import Health
 from supervisor.client import is_running
 from supervisor.paths import DeskpilotPaths
 from tests.helpers.common import eventually
-from tests.helpers.daemon import short_home
+from tests.helpers.daemon import short_home, stop_processes_of_home
 from tests.unit.app.appkit import REPO
 from tests.unit.app.trayhost import TrayHost, tray_host_fixture  # noqa: F401
 
@@ -159,6 +159,7 @@ def home() -> Iterator[Path]:
         yield folder
     finally:
         _stop_supervisor(paths)
+        stop_processes_of_home(folder)  # one the tray started that had not taken the lock yet
         shutil.rmtree(folder, ignore_errors=True)
 
 
