@@ -121,7 +121,7 @@ class Match:
     height: int
     score: float
     scale: float
-    method: str  # "color", "gray", "inverted" or "edges"
+    method: str  # "color", "gray", "inverted", "label", "label-soft" or "edges"
 
     @property
     def center(self) -> tuple[int, int]:
@@ -691,26 +691,10 @@ class _Search:
         if self._ink is None:
             self._ink = labels.ScreenInk(self.gray.gray)
         th, tw = self.gray_tpl.shape[:2]
-        found = [
-            Match(
-                round(x - label.x * scale),
-                round(y - label.y * scale),
-                max(1, round(tw * scale)),
-                max(1, round(th * scale)),
-                score,
-                round(scale, 2),
-                "label",
-            )
-            for x, y, score, scale in labels.search(self._ink, label, bar - labels.LABEL_GAP)
-        ]
-        distinct = _distinct(found)
-        if not distinct:
-            return []
-        if result.best is None or distinct[0].score > result.best.score:
-            result.best = distinct[0]
-        if len(distinct) > 1 and distinct[1].score > distinct[0].score - labels.LABEL_GAP:
-            return []  # a look-alike label too close: not found, never a guess
-        return distinct[:1]
+        found, best = labels.answer(self._ink, label, bar, (th, tw))
+        if best is not None and (result.best is None or best.score > result.best.score):
+            result.best = best
+        return found
 
     def _colour(self, found: Match) -> Match:
         """Grey agreed; score the colours too (a red and a green button differ)."""
