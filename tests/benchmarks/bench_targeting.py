@@ -56,7 +56,11 @@ carries) and OCR (grab, ``ocr.read_screen``, ``ocr.find_one`` on the
 button's label, as a ``text`` anchor resolves; only alphanumeric labels).
 
 A hit is a chosen centre inside the true box; anything else it answered is
-a wrong hit.  **Not-found** time: Deskpilot on the 16 keys of a synthetic
+a wrong hit.  **Indistinguishable buttons**: a template whose crop is pixel
+for pixel the crop of another button in the capture (qalculate's two dozen
+menu-arrow buttons) cannot name one button; Deskpilot refusing it as
+ambiguous is the right answer, counted as ``refused``, and the totals are
+given with and without those cases.  **Not-found** time: Deskpilot on the 16 keys of a synthetic
 keypad drawn with OpenCV's Hershey font (shaped like buttons, absent from
 every app), searched while each app shows at 100 % light.
 
@@ -82,6 +86,7 @@ import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -95,6 +100,8 @@ from tests.helpers.xvfb import start_xvfb
 POSITIONS = ((40, 60), (610, 250), (1100, 430))
 SCALES = (1.0, 1.25, 1.5, 2.0)
 METHODS = ("deskpilot", "opencv", "pyautogui")
+#: Tallies of the cases of indistinguishable buttons are also kept under "<group>" + this.
+IDENTICAL = " identical"
 
 
 @dataclass(frozen=True)
@@ -183,6 +190,21 @@ def to_screen(buttons: list[Button], factor: float) -> list[Button]:
 def glyph_box(button: Button) -> tuple[int, int, int, int]:
     mx, my = max(2, button.width // 5), max(2, button.height // 5)
     return button.x + mx, button.y + my, button.width - 2 * mx, button.height - 2 * my
+
+
+def identical_crops(
+    shot: np.ndarray, buttons: dict[tuple[str, str, int], Button]
+) -> set[tuple[tuple[str, str, int], str]]:
+    """(button, crop) of every template that is pixel for pixel another button's crop
+    of the same kind in the capture: no image can tell those buttons apart."""
+    seen: dict[tuple[str, bytes], list[tuple[str, str, int]]] = defaultdict(list)
+    for name, button in buttons.items():
+        if not on_screen(button):
+            continue
+        for crop, (x, y, w, h) in (("whole", button.box), ("glyph", glyph_box(button))):
+            pixels = shot[y : y + h, x : x + w]
+            seen[(crop, f"{pixels.shape}".encode() + pixels.tobytes())].append(name)
+    return {(name, crop) for (crop, _), names in seen.items() if len(names) > 1 for name in names}
 
 
 def on_screen(button: Button) -> bool:
@@ -329,10 +351,12 @@ def main() -> int:
     try:
         methods = Methods()
         captured: dict[str, list[tuple[tuple[str, str, int], str, np.ndarray]]] = {}
+        identical: dict[str, set[tuple[tuple[str, str, int], str]]] = {}
         for key in args.apps.split(","):
             app = session.launch(key)
             reference = settle(app, POSITIONS[0])
             shot, _ = methods.display.grab()
+            identical[key] = identical_crops(shot, keyed(reference))
             templates: list[tuple[tuple[str, str, int], str, np.ndarray]] = []
             for number, (name, button) in enumerate(keyed(reference).items()):
                 if not on_screen(button) or number % args.every:
@@ -371,6 +395,7 @@ def main() -> int:
                     per_app,
                     cases,
                     wrong,
+                    identical[key],
                 )
                 if config == Config(1.0, False, 0) and "deskpilot" in args.method_names:
                     not_found[key] = measure_not_found(methods)
@@ -409,11 +434,13 @@ def run_cases(
     per_app: dict[tuple[str, str], Tally],
     cases: list[dict[str, Any]],
     wrong: list[str],
+    identical: Collection[tuple[tuple[str, str, int], str]] = (),
 ) -> None:
     """Every template of one app searched by every method in one configuration.
 
     ``screen`` None: each method grabs the live screen itself (and is timed with
-    its grab); otherwise the saved screen is searched (replay)."""
+    its grab); otherwise the saved screen is searched (replay).  A Deskpilot
+    ambiguity on a template in ``identical`` is ``refused``: the right answer."""
     group = f"{config.scale * 100:.0f}% {'dark' if config.dark else 'light'}"
     for name, crop, template in templates:
         real = truth.get(name)
@@ -430,6 +457,11 @@ def run_cases(
             seconds = time.perf_counter() - begin
             cpu_seconds = time.process_time() - cpu
             outcome = judge(answer, real)
+            if (name, crop) in identical:
+                if outcome == "ambiguous":
+                    outcome = "refused"
+                row["indistinguishable"] = True
+                tallies[(method, group + IDENTICAL, crop)].add(outcome, seconds, cpu_seconds)
             tallies[(method, group, crop)].add(outcome, seconds, cpu_seconds)
             if config.scale == 1.0 and not config.dark:
                 per_app[(method, key)].add(outcome, seconds, cpu_seconds)
@@ -503,6 +535,19 @@ def replay(args: argparse.Namespace) -> int:
             for number, row in enumerate(index)
             if (number // 2) % max(1, args.every) == 0  # whole and glyph of a button together
         ]
+        identical: set[tuple[tuple[str, str, int], str]] = set()
+        reference = folder / _config_stem(Config(1.0, False, 0))
+        if reference.with_suffix(".json").exists():
+            rows = json.loads(reference.with_suffix(".json").read_text())["truth"]
+            identical = identical_crops(
+                cv2.imread(str(reference.with_suffix(".png")), cv2.IMREAD_COLOR),
+                {
+                    (r["button"][0], r["button"][1], int(r["button"][2])): Button(
+                        r["button"][0], r["button"][1], *r["box"]
+                    )
+                    for r in rows
+                },
+            )
         for config in configs(args.quick):
             stem = folder / _config_stem(config)
             if not stem.with_suffix(".json").exists():
@@ -527,6 +572,7 @@ def replay(args: argparse.Namespace) -> int:
                 per_app,
                 cases,
                 wrong,
+                identical,
             )
             if config == Config(1.0, False, 0) and "deskpilot" in names:
                 not_found[key] = measure_not_found(methods, screen)
@@ -645,6 +691,8 @@ def report(
     method_names: tuple[str, ...] = METHODS,
 ) -> None:
     out = sys.stdout
+    identical = {k: v for k, v in tallies.items() if k[1].endswith(IDENTICAL)}
+    tallies = {k: v for k, v in tallies.items() if not k[1].endswith(IDENTICAL)}
     load = os.getloadavg()[0]
     out.write(
         f"\nImage targeting on real keypads ({args.apps}; every {args.every}. button"
@@ -654,7 +702,7 @@ def report(
     head = f"{'config':<12} {'crop':<6} {'cases':>5} |"
     for method in method_names:
         head += f" {method + ' hit/wrong %':>22} {'ms':>6} {'cpu':>5} |"
-    out.write(head + "  deskpilot ambiguous/not found %\n")
+    out.write(head + "  deskpilot ambiguous/refused/not found %\n")
     out.write("-" * len(head) + "\n")
     groups = sorted(
         {(g, c) for _, g, c in tallies},
@@ -669,7 +717,10 @@ def report(
                 f" {t.median_cpu():>5.1f} |"
             )
         d = tallies[("deskpilot", group, crop)]
-        line += f"  {d.rate('ambiguous'):.1f} / {d.rate('not found') + d.rate('uniform'):.1f}\n"
+        line += (
+            f"  {d.rate('ambiguous'):.1f} / {d.rate('refused'):.1f}"
+            f" / {d.rate('not found') + d.rate('uniform'):.1f}\n"
+        )
         out.write(line)
     out.write("\nPer scale and theme (whole and glyph crops together):\n")
     pooled: dict[tuple[str, str], Tally] = defaultdict(Tally)
@@ -677,7 +728,13 @@ def report(
         pooled[(method, group)].outcomes.update(t.outcomes)
         pooled[(method, group)].times += t.times
         pooled[(method, group)].cpu += t.cpu
-    out.write(head.replace(f" {'crop':<6}", "       ") + "\n")
+    pooled_identical: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
+    for (method, group, _), t in identical.items():
+        pooled_identical[(method, group.removesuffix(IDENTICAL))].update(t.outcomes)
+    out.write(
+        head.replace(f" {'crop':<6}", "       ")
+        + "  deskpilot without indistinguishable: cases, hit/wrong %\n"
+    )
     for group in sorted(
         {g for _, g in pooled}, key=lambda g: (g.split()[1], float(g[:-1].split("%")[0]))
     ):
@@ -688,6 +745,11 @@ def report(
                 f" {t.rate('hit'):>13.1f} / {t.rate('wrong'):>5.1f} {t.median():>6.1f}"
                 f" {t.median_cpu():>5.1f} |"
             )
+        if "deskpilot" in method_names:
+            cases, hit, wrong_ = _without(
+                pooled[("deskpilot", group)].outcomes, pooled_identical[("deskpilot", group)]
+            )
+            line += f"  {cases:>5}, {hit:5.1f} / {wrong_:4.1f}"
         out.write(line + "\n")
     out.write("\nAt 100 % light (three window positions), per app:\n")
     for (method, key), t in sorted(per_app.items(), key=lambda i: (i[0][1], i[0][0])):
@@ -708,6 +770,17 @@ def report(
             f"  median {total.median():6.1f} ms (cpu {total.median_cpu():5.1f})"
             f"  ({total.cases} cases; {dict(total.outcomes)})\n"
         )
+        apart: Counter[str] = Counter()
+        for (m, _, _), t in identical.items():
+            if m == method:
+                apart.update(t.outcomes)
+        if apart:
+            cases, hit, wrong_ = _without(total.outcomes, apart)
+            out.write(
+                f"  {method:<10} hit {hit:5.1f} %  wrong {wrong_:5.1f} %  without the"
+                f" {sum(apart.values())} cases of indistinguishable buttons ({cases} cases;"
+                f" those: {dict(apart)})\n"
+            )
     out.write("\nDeskpilot not found (16 keys absent from the app's screen, 100 % light):\n")
     for key, pairs in not_found.items():
         walls, cpus = [w for w, _ in pairs], [c for _, c in pairs]
@@ -718,6 +791,15 @@ def report(
     out.write(f"Deskpilot wrong hits: {len(wrong)}\n")
     for line in wrong[:20]:
         out.write(f"  {line}\n")
+
+
+def _without(outcomes: Counter[str], apart: Counter[str]) -> tuple[int, float, float]:
+    """Cases, hit % and wrong % of ``outcomes`` less the cases in ``apart``."""
+    left = outcomes - apart
+    cases = sum(left.values())
+    if not cases:
+        return 0, 0.0, 0.0
+    return cases, 100.0 * left["hit"] / cases, 100.0 * left["wrong"] / cases
 
 
 def report_resolvers(resolvers: dict[tuple[str, str], Tally]) -> None:
