@@ -28,7 +28,11 @@ nothing that reaches the bar:
    keys are close, and an upscaled template's outline fits rounder ones, "8"
    on "0" at 200 %, about as well as the crisp original).  And
    when two different places pass at different scales, the stage answers
-   nothing: a miss is an error the user sees, a wrong click is not.
+   nothing: a miss is an error the user sees, a wrong click is not.  The
+   grey evidence is settled the cheap way first: a scale is ruled out at once
+   when an earlier scan already shows two places far apart within the gap of
+   the most any place can score, and finding the best place re-scores coarse
+   peaks only until none could beat it (not down to a lower floor).
 
 **Every location that could pass is scored at full resolution.**  Each scale
 is first correlated on a blurred, downscaled copy of the screen (cheap), and
@@ -105,6 +109,9 @@ _COARSE_MAX_FACTOR = 4
 _REFINE_PAD = 2
 _REFINE_BATCH = 48
 _COARSE_RIM = 1
+#: Above one place in this many passing the floor, local peaks are found by dilation.
+_PEAK_GATHER_SHARE = 64
+_NEIGHBOURS = ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1))
 
 STAGES = ("direct", "scales", "inverted", "label", "edges")
 
@@ -244,6 +251,8 @@ class _Feature:
         # keyed by the template array's id; the array is kept so the id stays unique
         self._scores: dict[tuple[int, int], tuple[Image, FloatImage, int]] = {}
         self._spread: dict[tuple[int, int, int], FloatImage] = {}
+        # the coarse screen as floats and squared, for the spreads of every template size
+        self._floats: dict[int, tuple[FloatImage, FloatImage]] = {}
 
     def coarse_template(self, gray_tpl: Image, factor: int) -> tuple[Image, int]:
         """The template through exactly the pipeline ``screen(factor)`` uses, less its rim.
@@ -284,11 +293,14 @@ class _Feature:
 
         key = (factor, *size)
         if key not in self._spread:
-            screen = self.screen(factor).astype(np.float32)
+            if factor not in self._floats:
+                values = self.screen(factor).astype(np.float32)
+                self._floats[factor] = (values, values * values)
+            screen, squared = self._floats[factor]
             h, w = size
             mean = cv2.boxFilter(screen, -1, (w, h), anchor=(0, 0), borderType=cv2.BORDER_CONSTANT)
             square = cv2.boxFilter(
-                screen * screen, -1, (w, h), anchor=(0, 0), borderType=cv2.BORDER_CONSTANT
+                squared, -1, (w, h), anchor=(0, 0), borderType=cv2.BORDER_CONSTANT
             )
             sh, sw = screen.shape[:2]
             std = np.sqrt(np.maximum(square - mean * mean, 0))
@@ -340,8 +352,29 @@ def _local_peaks(scores: FloatImage, floor: float) -> tuple[Any, Any]:
     import cv2
     import numpy as np
 
-    dilated = cv2.dilate(scores, np.ones((3, 3), np.uint8))
-    ys, xs = np.nonzero((scores >= dilated) & (scores >= floor))
+    passing = (scores >= floor).view(np.uint8)  # 0 or 1, no copy
+    count = cv2.countNonZero(passing)
+    dense = count * _PEAK_GATHER_SHARE > scores.size
+    if dense:
+        # much of the map passes the floor: one dilation is cheaper than gathering
+        dilated = cv2.dilate(scores, np.ones((3, 3), np.uint8))
+        passing = (passing & (scores >= dilated)).view(np.uint8)
+        count = cv2.countNonZero(passing)
+    if not count:
+        empty = np.zeros(0, np.intp)
+        return empty, empty
+    xs, ys = cv2.findNonZero(passing).reshape(-1, 2).astype(np.intp).T
+    if not dense:
+        # usually few places pass the floor: compare just those with their eight
+        # neighbours (an index clipped at the border compares a place with itself,
+        # as the dilation's border leaves it alone), instead of dilating the map
+        height, width = scores.shape[:2]
+        values = scores[ys, xs]
+        peak = np.ones(len(ys), bool)
+        for dy, dx in _NEIGHBOURS:
+            around = scores[np.clip(ys + dy, 0, height - 1), np.clip(xs + dx, 0, width - 1)]
+            peak &= values >= around
+        ys, xs = ys[peak], xs[peak]
     order = np.argsort(-scores[ys, xs], kind="stable")
     return xs[order], ys[order]
 
@@ -365,10 +398,13 @@ def _scan(
     gray_tpl: Image,
     sign: int,
     floor: float,
+    margin: float | None = None,
 ) -> list[tuple[int, int, float]]:
     """Full-resolution local bests (x, y, sign * score): every one that reaches
     ``floor`` or comes within the margin of the best, plus the best one overall
-    (below the floor it is evidence only).
+    (below the floor it is evidence only).  ``margin`` is the feature's unless
+    given (0: only the best place is wanted, found exactly, plus what was
+    re-scored on the way).
 
     The coarse map only decides where to look; each score returned was computed
     at full resolution.  Coarse peaks are re-scored best first, in batches, and
@@ -381,6 +417,7 @@ def _scan(
     import cv2
     import numpy as np
 
+    margin = feature.margin if margin is None else margin
     th, tw = gray_tpl.shape[:2]
     sh, sw = feature.gray.shape[:2]
     if th > sh or tw > sw or th < 3 or tw < 3:
@@ -400,7 +437,7 @@ def _scan(
         best = -1.0
         full = feature.gray
         for start in range(0, len(peaks), _REFINE_BATCH):
-            bound = max(floor, best - feature.margin)
+            bound = max(floor, best - margin)
             if found and levels[start] + COARSE_SLACK < bound:
                 return [(x, y, s) for (x, y), s in found.items()]
             if start >= MAX_REFINE:
@@ -435,7 +472,7 @@ def _scan(
     if sign < 0:
         scores = -scores
     _, high, _, (hx, hy) = cv2.minMaxLoc(scores)
-    xs, ys = _local_peaks(scores, min(floor, high - feature.margin))
+    xs, ys = _local_peaks(scores, min(floor, high - margin))
     places: list[tuple[int, int, float]] = list(
         zip(xs.tolist(), ys.tolist(), scores[ys, xs].tolist(), strict=True)
     )
@@ -571,6 +608,55 @@ class _Search:
         self._scans[(scale, sign)] = (floor, places)
         return places
 
+    def best(self, scale: float, sign: int, floor: float) -> tuple[int, int, float] | None:
+        """The best place (x, y, sign * score) of the grey template at ``scale`` when it
+        reaches ``floor``, else None.
+
+        Only the best is wanted here, so coarse peaks are re-scored until none
+        could beat the best so far (or reach ``floor``), not down to a floor
+        ``margin`` lower: on a keypad of look-alikes that is a few dozen
+        places instead of hundreds.  An earlier scan answers when it settles
+        the question: its best cleared its floor (then it is the best overall:
+        every place it skipped scores below its floor), or its floor was no
+        higher than ``floor`` (then every place reaching ``floor`` is in it).
+        """
+        known = self._scans.get((scale, sign))
+        if known is not None:
+            done_floor, places = known
+            top = max(places, key=lambda p: p[2], default=None)
+            if top is not None and top[2] >= done_floor:
+                return top if top[2] >= floor else None
+            if done_floor <= floor:
+                return None
+        places = _scan(self.gray, self._template(scale), sign, floor, margin=0.0)
+        top = max(places, key=lambda p: p[2], default=None)
+        return top if top is not None and top[2] >= floor else None
+
+    def _split(self, scale: float, sign: int, gap: float, tw: int, th: int) -> bool:
+        """True when an earlier scan already shows that no place is the one clear grey
+        match at ``scale``: two places far apart both score within ``gap`` of the most
+        any place can score.
+
+        That most is the scan's best, or its floor when the best stayed below it
+        (every place the scan skipped scores below its floor).  The two places
+        are more than twice the ``Match.same_place`` distance apart, so whichever
+        place is the best, one of them is a distinct place within ``gap`` of it,
+        and the edge stage would refuse it after its costly scans.  On a keypad
+        of look-alikes this is the common case.
+        """
+        known = self._scans.get((scale, sign))
+        if known is None:
+            return False
+        done_floor, places = known
+        ceiling = max(done_floor, max((p[2] for p in places), default=-1.0))
+        close = [(x, y) for x, y, score in places if score >= ceiling - gap]
+        far_x, far_y = 2 * max(2, tw // 4), 2 * max(2, th // 4)
+        return any(
+            abs(ax - bx) > far_x or abs(ay - by) > far_y
+            for index, (ax, ay) in enumerate(close)
+            for bx, by in close[index + 1 :]
+        )
+
     def _template(self, scale: float) -> Image:
         if scale not in self._tpls:
             self._tpls[scale] = _resize(self.gray_tpl, scale)
@@ -652,12 +738,12 @@ class _Search:
             seen = max((p[2] for p in known[1]), default=-1.0) if known else 1.0
             if scale != self.first_scale and seen < EDGE_GREY_SUPPORT:
                 continue
-            places = self.scan(scale, sign, EDGE_GREY_SUPPORT - self.margin)
-            if not places:
+            if self._split(scale, sign, gap, tw, th):
                 continue
-            bx, by, grey = max(places, key=lambda p: p[2])
-            if grey < EDGE_GREY_SUPPORT:
+            top = self.best(scale, sign, EDGE_GREY_SUPPORT)
+            if top is None:
                 continue
+            bx, by, grey = top
             # Canny needs a few pixels of context around the window it is compared in
             context = _REFINE_PAD + 4
             x0, y0 = max(0, bx - context), max(0, by - context)

@@ -1,0 +1,114 @@
+"""The matcher's shortcuts give the answers the long way gives.
+
+Each shortcut in ``matching`` skips work only when the skipped work could not
+change the result; these tests check that against the long way (a dilated
+map, a full-resolution correlation of the whole screen) on synthetic keypads.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from automation.blocks.desktop import matching
+from tests.unit.automation.desktop.test_keypad import LABELS, crop, keypad
+
+
+def dilated_peaks(scores: np.ndarray, floor: float) -> tuple[np.ndarray, np.ndarray]:
+    """The definition: places no lower than their 3x3 neighbourhood, best first."""
+    dilated = cv2.dilate(scores, np.ones((3, 3), np.uint8))
+    ys, xs = np.nonzero((scores >= dilated) & (scores >= floor))
+    order = np.argsort(-scores[ys, xs], kind="stable")
+    return xs[order], ys[order]
+
+
+@pytest.mark.parametrize("shape", [(270, 480), (540, 960), (5, 7), (1, 9)])
+@pytest.mark.parametrize("floor", [-2.0, 0.3, 0.6, 0.95])
+@pytest.mark.parametrize("ties", [False, True])
+def test_local_peaks_are_those_of_the_dilated_map(shape, floor, ties) -> None:
+    rng = np.random.default_rng(7)
+    scores = cv2.GaussianBlur(rng.random(shape).astype(np.float32), (0, 0), 2) * 2 - 0.5
+    scores[0, :] = 0.97  # a plateau along the border
+    if ties:
+        scores = np.round(scores, 1)
+    expected = dilated_peaks(scores, floor)
+    xs, ys = matching._local_peaks(scores, floor)
+    assert xs.tolist() == expected[0].tolist()
+    assert ys.tolist() == expected[1].tolist()
+
+
+def full_map(screen: np.ndarray, template: np.ndarray, sign: int) -> np.ndarray:
+    gray_screen, gray_tpl = matching.to_gray(screen), matching.to_gray(template)
+    scores = cv2.matchTemplate(gray_screen, gray_tpl, cv2.TM_CCOEFF_NORMED)
+    cv2.patchNaNs(scores, 0.0)
+    return scores * sign
+
+
+@pytest.mark.parametrize("key", ["5", "=", "0"])
+@pytest.mark.parametrize("sign", [1, -1])
+def test_the_best_place_is_the_best_of_the_full_resolution_map(key, sign) -> None:
+    screen, boxes = keypad()
+    template = crop(screen, boxes[key], glyph=False)
+    if sign < 0:
+        screen = 255 - screen
+    search = matching._Search(screen, template, 0.85, True, matching.DEFAULT_MARGIN)
+    top = search.best(1.0, sign, 0.6)
+    scores = full_map(screen, template, sign)
+    _, high, _, (hx, hy) = cv2.minMaxLoc(scores)
+    assert top is not None
+    assert top[2] == pytest.approx(high, abs=1e-4)
+    assert (top[0], top[1]) == (hx, hy)
+    # nothing reaches a floor above the best: no answer
+    assert search.best(1.0, sign, high + 0.01) is None
+
+
+def test_an_earlier_complete_scan_answers_for_the_best(monkeypatch) -> None:
+    screen, boxes = keypad()
+    template = crop(screen, boxes["7"], glyph=False)
+    search = matching._Search(screen, template, 0.85, True, matching.DEFAULT_MARGIN)
+    places = search.scan(1.0, 1, 0.8)
+    calls = []
+    original = matching._scan
+
+    def counted(*args, **kwargs):
+        calls.append(args)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(matching, "_scan", counted)
+    top = search.best(1.0, 1, 0.6)
+    assert not calls  # the exact hit cleared the scan's floor: it is the best overall
+    assert top == max(places, key=lambda p: p[2])
+
+
+@pytest.mark.parametrize("glyph", [False, True])
+@pytest.mark.parametrize("key", LABELS)
+def test_a_split_keypad_is_one_the_edge_stage_would_refuse(key, glyph) -> None:
+    """When ``_split`` skips a scale, the full map shows a distinct place within the
+    gap of the best: the long way would have refused an edge match there too."""
+    screen, boxes = keypad()
+    template = crop(screen, boxes[key], glyph=glyph)
+    search = matching._Search(screen, template, 0.85, True, matching.DEFAULT_MARGIN)
+    search.scan(1.0, 1, 0.8)
+    th, tw = template.shape[:2]
+    gap = matching.EDGE_GREY_GAP
+    if not search._split(1.0, 1, gap, tw, th):
+        return
+    scores = full_map(screen, template, 1)
+    _, high, _, (hx, hy) = cv2.minMaxLoc(scores)
+    best = matching.Match(hx, hy, tw, th, high, 1.0, "gray")
+    xs, ys = matching._local_peaks(scores, high - gap)
+    assert any(
+        not best.same_place(matching.Match(int(x), int(y), tw, th, 0.0, 1.0, "gray"))
+        for x, y in zip(xs.tolist(), ys.tolist(), strict=True)
+    )
+
+
+def test_a_lone_button_is_not_split() -> None:
+    screen = np.full((600, 800, 3), 235, np.uint8)
+    cv2.rectangle(screen, (300, 200), (360, 230), (200, 120, 50), -1)
+    cv2.putText(screen, "OK!", (310, 222), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (255, 255, 255), 1)
+    template = screen[200:231, 300:361].copy()
+    search = matching._Search(screen, template, 0.85, True, matching.DEFAULT_MARGIN)
+    search.scan(1.0, 1, 0.8)
+    assert not search._split(1.0, 1, matching.EDGE_GREY_GAP, 61, 31)
