@@ -8,6 +8,7 @@ starts itself (``tests.helpers.postgres``).  Tests that take ``store`` or
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 import uuid
 from collections.abc import Callable, Iterator
@@ -33,21 +34,52 @@ from automation.engine.events import (
     RunStatus,
 )
 from supervisor.store import HistoryStore
+from tests.helpers.postgres import PostgresServer
 
 STORE_BACKENDS = ["sqlite", "postgresql"]
 
 StoreFactory = Callable[..., HistoryStore]
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite history migrated to head once per session, for tests to copy.
+
+    Migrating a new file costs about a second (Alembic runs every revision);
+    copying one takes a millisecond.  The copy is what ``HistoryStore.open``
+    would have made of a new file; the migrations themselves are tested on
+    new files in ``tests/unit/supervisor/store/test_migrate.py``.
+    """
+    path = tmp_path_factory.mktemp("migrated") / "history.sqlite3"
+    HistoryStore.open(f"sqlite:///{path}").close()  # checkpoints the WAL into the file
+    for suffix in ("-wal", "-shm"):
+        assert not path.with_name(path.name + suffix).exists(), "the template is not one file"
+    return path
+
+
+def migrated_sqlite_copy(template: Path, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(template, path)
+    return path
+
+
 @pytest.fixture(params=STORE_BACKENDS)
 def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreFactory]:
-    """``make(clock=..., busy_timeout=...)`` opens a store on this test's database."""
+    """``make(clock=..., busy_timeout=...)`` opens a store on this test's database.
+
+    The database starts empty of runs, at the schema's head (a copy of one
+    migrated once per session).
+    """
     backend: str = request.param
     opened: list[HistoryStore] = []
     if backend == "sqlite":
-        url = f"sqlite:///{tmp_path / 'history.sqlite3'}"
+        path = migrated_sqlite_copy(
+            request.getfixturevalue("migrated_sqlite"), tmp_path / "history.sqlite3"
+        )
+        url = f"sqlite:///{path}"
     else:
-        url = request.getfixturevalue("postgres_url")
+        server: PostgresServer = request.getfixturevalue("postgres_server")
+        url = server.new_migrated_database()
 
     def make(*, clock: Clock = SYSTEM_CLOCK, busy_timeout: float = 5.0) -> HistoryStore:
         store = HistoryStore.open(url, clock=clock, busy_timeout=busy_timeout)
@@ -71,8 +103,9 @@ def sqlite_store_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def sqlite_store(sqlite_store_path: Path) -> Iterator[HistoryStore]:
+def sqlite_store(sqlite_store_path: Path, migrated_sqlite: Path) -> Iterator[HistoryStore]:
     """A store that is SQLite for sure: for WAL, locking and file-level tests."""
+    migrated_sqlite_copy(migrated_sqlite, sqlite_store_path)
     store = HistoryStore.open(f"sqlite:///{sqlite_store_path}", busy_timeout=0.2)
     yield store
     store.close()
