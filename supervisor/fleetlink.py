@@ -49,6 +49,8 @@ logger = logging.getLogger(__name__)
 NO_EXPIRY_SECONDS = 365 * 24 * 3600.0
 #: Queued runs loaded into the queue per look (the best first): the rest wait for the next.
 SCAN_LIMIT = 200
+#: How long releasing runs waits for their notes to be written (on the store lane).
+RELEASE_FLUSH_SECONDS = 2.0
 
 
 def _version() -> str | None:
@@ -180,22 +182,29 @@ class FleetLink(SupervisorBase):
                 lease_seconds=member.lease_seconds or NO_EXPIRY_SECONDS,
                 holding=holding,
             )
-            reaped: list[str] = []
-            breakers: list[BreakerRow] = []
-            if member.shared:
-                reaped = await self._in_lease_lane(self.store.reap_expired_leases)
-                # Breakers opened, closed or reset by the others (``breaker_link``); alone,
-                # every change to them is made here and already in its view.
-                breakers = await self._in_lease_lane(self.store.breaker_rows)
         except DeskpilotError as exc:
             logger.warning("could not renew this supervisor's heartbeat: %s", exc)
             return
         except RuntimeError:  # stopping: the lane no longer takes calls
             return
+        # Its leases run from this renewal on, however long the reaping below takes: a slow
+        # reap (rows locked by the others' writes) must not make its own runs look lapsed.
         lapsed = not self._lease_holds()
         self._renewed_at = sent
         if lapsed:
             self._dispatch()  # it may claim runs again
+        reaped: list[str] = []
+        breakers: list[BreakerRow] = []
+        if member.shared:
+            try:
+                reaped = await self._in_lease_lane(self.store.reap_expired_leases)
+                # Breakers opened, closed or reset by the others (``breaker_link``); alone,
+                # every change to them is made here and already in its view.
+                breakers = await self._in_lease_lane(self.store.breaker_rows)
+            except DeskpilotError as exc:  # the next renewal tries again
+                logger.warning("could not take back expired leases or read breakers: %s", exc)
+            except RuntimeError:
+                return
         self._refresh_breakers(breakers)
         # The same attempt as when the renewal left (not one claimed again since): lost.
         lost = [
@@ -293,9 +302,13 @@ class FleetLink(SupervisorBase):
         was taken back, or is claimed by another supervisor meanwhile is left
         alone.  A note in the run's log says what happened.
         """
-        released: list[QueuedRun] = []
         member = self.membership.id
         deadline = self.config.handover_deadline
+        detail = (
+            f"this supervisor claimed the run, but no worker of its reported it started "
+            f"within {deadline:g} s (its hand-over was lost); it is queued again"
+        )
+        noted: dict[str, int] = {}
         for run_id in run_ids:
             record = self.store.get_run(run_id)
             if (
@@ -305,16 +318,18 @@ class FleetLink(SupervisorBase):
                 or record.claimed_by != member
             ):
                 continue
-            detail = (
-                f"this supervisor claimed the run, but no worker of its reported it started "
-                f"within {deadline:g} s (its hand-over was lost); it is queued again"
-            )
-            seq = self.store.last_seq(run_id) + 1
-            self._note(run_id, seq, detail, {"reason": "handover_lost"})
-            try:
-                self.recorder.flush(timeout=10)  # the note first: once queued it is fenced off
-            except (TimeoutError, DeskpilotError) as exc:
-                logger.error("could not record why run %s is released: %s", run_id, exc)
+            noted[run_id] = self.store.last_seq(run_id) + 1
+            self._note(run_id, noted[run_id], detail, {"reason": "handover_lost"})
+        if not noted:
+            return []
+        try:
+            # The notes first, while the runs are still claimed here: one wait for them all,
+            # short, since the store lane (every claim) waits with it.
+            self.recorder.flush(timeout=RELEASE_FLUSH_SECONDS)
+        except (TimeoutError, DeskpilotError) as exc:
+            logger.warning("the notes on runs being released are not written yet: %s", exc)
+        released: list[QueuedRun] = []
+        for run_id, seq in noted.items():
             try:
                 self.store.set_run_status(run_id, RunStatus.INTERRUPTED, error=detail, owner=member)
                 logger.warning("run %s: %s", run_id, detail)
