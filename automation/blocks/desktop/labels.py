@@ -19,7 +19,10 @@ with a small pad of face around it, and found on the screen like this:
 2. every component shaped like the label's *anchor* (its tallest piece of
    ink) at some scale between ``MIN_SCALE`` and ``MAX_SCALE`` proposes a
    place and a scale: the scale is the height ratio, so no fixed list of
-   scales is tried and font sizes in between are found too;
+   scales is tried and font sizes in between are found too.  A label whose
+   tallest ink is flat ("-", "−", "÷": under 4 pixels high) is scaled by the
+   width of its widest stroke instead, if that is at least
+   ``FLAT_MIN_WIDTH``; a lone dot gives no scale and has no label;
 3. each proposal is verified at full resolution by the normalised
    correlation of the label (resized to the proposed scale) in a small window
    around the proposed place, with the sign of the ink's polarity (light ink
@@ -82,6 +85,8 @@ SCALE_STEP = 0.04
 RING = 5
 #: Ink this close to the label's own box belongs to it (anti-aliasing at another size).
 RING_SLACK = 2
+#: A flat anchor (a dash) this wide or wider gives the scale by its width.
+FLAT_MIN_WIDTH = 6
 #: Blur (in screen pixels) of label and screen for the soft verification.
 SOFT_SIGMA = 0.8
 #: A soft label match must still correlate this well at full resolution.
@@ -107,6 +112,8 @@ class Label:
     # the template (left, top, right, bottom), capped at RING
     ink: tuple[int, int, int, int] = (0, 0, 0, 0)
     ring: tuple[int, int, int, int] = (0, 0, 0, 0)
+    # the anchor is a flat stroke: its width gives the scale, not its height
+    by_width: bool = False
 
 
 def _ink(gray: Image, dark: bool) -> Image:
@@ -170,8 +177,15 @@ def extract(gray_tpl: Image) -> Label | None:
         return None
     anchor = max(inner, key=lambda s: (int(s[3]), int(s[4])))
     ax, ay, aw, ah = (int(v) for v in anchor[:4])
+    by_width = False
     if ah < 4:
-        return None  # a dash or a dot: its height says nothing about the scale
+        # a flat stroke ("-", "−", the bar of "÷"): its height says nothing about
+        # the scale, its width does; a dot says nothing at all
+        anchor = max(inner, key=lambda s: (int(s[2]), int(s[4])))
+        ax, ay, aw, ah = (int(v) for v in anchor[:4])
+        if aw < FLAT_MIN_WIDTH or aw < 2 * ah:
+            return None
+        by_width = True
     # the clear face around the ink: up to RING pixels on each side where the
     # template has no ink of either polarity (the ring is checked on screen too)
     any_ink = np.abs(gray_tpl.astype(np.int16) - face) >= INK_CONTRAST
@@ -197,6 +211,7 @@ def extract(gray_tpl: Image) -> Label | None:
         ah,
         (ix0 - x0, iy0 - y0, ix1 - ix0, iy1 - iy0),
         (ring[0], ring[1], ring[2], ring[3]),
+        by_width,
     )
 
 
@@ -317,15 +332,18 @@ def search(
             continue
         sign = 1 if screen_dark == label.dark else -1
         heights = stats[:, 3].astype(np.float32)
-        scales = heights / label.ah
         widths = stats[:, 2].astype(np.float32)
-        expected = label.aw * scales
-        ok = (
-            (scales >= MIN_SCALE)
-            & (scales <= MAX_SCALE)
-            & (np.abs(widths - expected) <= np.maximum(2.0, 0.3 * expected))
-            & (stats[:, 4] >= _MIN_INK_AREA)
-        )
+        if label.by_width:
+            # a stroke a pixel or two thick is drawn one pixel thicker or thinner
+            # at another size: its thickness only has to be about right
+            scales = widths / label.aw
+            expected = label.ah * scales
+            shaped = np.abs(heights - expected) <= np.maximum(1.5, 0.5 * expected)
+        else:
+            scales = heights / label.ah
+            expected = label.aw * scales
+            shaped = np.abs(widths - expected) <= np.maximum(2.0, 0.3 * expected)
+        ok = (scales >= MIN_SCALE) & (scales <= MAX_SCALE) & shaped & (stats[:, 4] >= _MIN_INK_AREA)
         picked = stats[ok]
         picked_scales = scales[ok]
         if len(picked) > _MAX_PROPOSALS:

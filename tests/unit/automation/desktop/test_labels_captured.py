@@ -39,6 +39,9 @@ SPEEDCRUNCH_LIGHT: dict[str, Box] = {
     "sin": (517, 36, 70, 27),
     "x": (444, 66, 70, 27),
     "%": (298, 96, 70, 27),
+    "÷": (225, 6, 70, 27),
+    "−": (225, 66, 70, 27),
+    "=": (152, 96, 70, 27),
 }
 SPEEDCRUNCH_DARK: dict[str, Box] = {
     "exp": (524, 6, 71, 29),
@@ -47,6 +50,9 @@ SPEEDCRUNCH_DARK: dict[str, Box] = {
     "sin": (524, 38, 71, 29),
     "x": (450, 70, 71, 29),
     "%": (302, 102, 71, 29),
+    "÷": (228, 6, 71, 29),
+    "−": (228, 70, 71, 29),
+    "=": (154, 102, 71, 29),
 }
 #: galculator's keys on galculator-light.png (100 %) and galculator-dark-125.png.
 GALCULATOR_LIGHT: dict[str, Box] = {"*": (201, 132, 59, 34), "AC": (217, 6, 52, 34)}
@@ -105,11 +111,26 @@ def test_larger_fonts_in_a_dark_theme_are_found_by_the_soft_verification(key: st
     assert inside(chosen.center, GALCULATOR_DARK_125[key]), (key, chosen)
 
 
+@pytest.mark.parametrize("key", ["÷", "−", "="])
+def test_a_flat_stroke_is_scaled_by_its_width(key: str) -> None:
+    """A minus or the bar of a division sign is a pixel or two high: its height
+    says nothing about the scale, its width does.  The whole keys are drawn
+    differently in the dark style (no whole-crop stage finds them); their
+    labels, scaled by the width of their widest stroke, do."""
+    template = crop(load("speedcrunch-light"), SPEEDCRUNCH_LIGHT[key])
+    result = matching.find(load("speedcrunch-dark"), template)
+    assert result.found, (key, result.best)
+    assert result.stage == "label"
+    chosen = picking.choose(result.candidates, margin=matching.DEFAULT_MARGIN)
+    assert inside(chosen.center, SPEEDCRUNCH_DARK[key]), (key, chosen)
+
+
 @pytest.mark.parametrize("glyph", [False, True], ids=["whole", "glyph"])
-@pytest.mark.parametrize("key", ["exp", "sin", "x", "ln", "π", "%"])
+@pytest.mark.parametrize("key", ["exp", "sin", "x", "ln", "π", "%", "÷", "−", "="])
 def test_a_blanked_key_is_not_found_in_a_longer_word(key: str, glyph: bool) -> None:
-    """ "sin" stays in "arcsin", "x" in "x=" and in the tooltip's "expression",
-    "exp" there too: none of them is the key.  The "exp" glyph was once taken
+    """The key's label is left elsewhere in longer words and signs: "sin" in
+    "arcsin", "x" in "x=" and in the tooltip's "expression", "exp" there too,
+    the minus's stroke in "=", "÷" and "+".  None of them is the key.  The "exp" glyph was once taken
     from "expression", where the "r" one pixel further than the slack went
     uncounted because the line under the tooltip text was subtracted with it."""
     template = crop(load("speedcrunch-light"), SPEEDCRUNCH_LIGHT[key], glyph=glyph)
