@@ -36,6 +36,7 @@ from supervisor.client import SupervisorClient
 from supervisor.config import SupervisorConfig
 from supervisor.daemon import Daemon, DaemonParts
 from supervisor.paths import DeskpilotPaths
+from tests.helpers.storage import seed_migrated_history
 
 T = TypeVar("T")
 
@@ -149,6 +150,7 @@ class RunningDaemon:
     ) -> None:
         self.home = home
         self.paths = DeskpilotPaths.under(home, database_url=database_url).ensure()
+        seed_migrated_history(self.paths)
         for name, text in (workflows or {}).items():
             (self.paths.workflows_dir / f"{name}.yaml").write_text(text, encoding="utf-8")
         self.daemon = Daemon(self.paths, config, api=api, triggers=triggers)

@@ -8,8 +8,10 @@ starts itself (``tests.helpers.postgres``).  Tests that take ``store`` or
 
 from __future__ import annotations
 
+import atexit
 import shutil
 import sqlite3
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -33,6 +35,7 @@ from automation.engine.events import (
     RunStarted,
     RunStatus,
 )
+from supervisor.paths import DeskpilotPaths
 from supervisor.store import HistoryStore
 from tests.helpers.postgres import PostgresServer
 
@@ -55,6 +58,37 @@ def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for suffix in ("-wal", "-shm"):
         assert not path.with_name(path.name + suffix).exists(), "the template is not one file"
     return path
+
+
+_TEMPLATE: list[Path] = []
+
+
+def migrated_sqlite_template() -> Path:
+    """The session's SQLite history at head, for helpers that are not fixtures (made once)."""
+    if not _TEMPLATE:
+        folder = Path(tempfile.mkdtemp(prefix="deskpilot-migrated-"))
+        atexit.register(shutil.rmtree, folder, True)
+        path = folder / "history.sqlite3"
+        HistoryStore.open(f"sqlite:///{path}").close()
+        _TEMPLATE.append(path)
+    return _TEMPLATE[0]
+
+
+def seed_migrated_history(paths: DeskpilotPaths) -> None:
+    """Give a new home's SQLite history the schema before its supervisor first starts.
+
+    A supervisor migrates a new history in a child process (Python and
+    Alembic start-up, every revision: a second or two); tests of what a
+    running supervisor does start dozens of them on new homes.  The
+    first-start migration itself is tested in ``test_migrate`` and by the
+    command-line and end-to-end tests, which start on empty homes.  A home
+    on PostgreSQL, or whose history exists, is left alone.
+    """
+    from supervisor.store.engine import sqlite_file_of_url
+
+    database = sqlite_file_of_url(paths.database_url)
+    if database is not None and not database.exists():
+        migrated_sqlite_copy(migrated_sqlite_template(), database)
 
 
 def migrated_sqlite_copy(template: Path, path: Path) -> Path:

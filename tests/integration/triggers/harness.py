@@ -23,6 +23,7 @@ from supervisor.daemon import Daemon, DaemonParts
 from supervisor.paths import DeskpilotPaths
 from supervisor.store.records import RunRecord
 from supervisor.triggers.manager import TriggerManager
+from tests.helpers.storage import seed_migrated_history
 
 T = TypeVar("T")
 
@@ -50,7 +51,8 @@ class DaemonThread:
         *,
         triggers: bool = True,
     ) -> None:
-        self.paths = DeskpilotPaths.under(home)
+        self.paths = DeskpilotPaths.under(home).ensure()
+        seed_migrated_history(self.paths)
         self.daemon = Daemon(
             self.paths, config or small_config(), registry=registry, api=False, triggers=triggers
         )
