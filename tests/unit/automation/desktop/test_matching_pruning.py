@@ -112,3 +112,81 @@ def test_a_lone_button_is_not_split() -> None:
     search = matching._Search(screen, template, 0.85, True, matching.DEFAULT_MARGIN)
     search.scan(1.0, 1, 0.8)
     assert not search._split(1.0, 1, matching.EDGE_GREY_GAP, 61, 31)
+
+
+def on_plain_desktop(screen: np.ndarray, at: tuple[int, int]) -> np.ndarray:
+    """``screen`` placed on a larger, plain desktop, its top-left corner at ``at``."""
+    desktop = np.full((900, 1600, 3), 40, np.uint8)
+    x, y = at
+    h, w = screen.shape[:2]
+    desktop[y : y + h, x : x + w] = screen[: 900 - y, : 1600 - x]
+    return desktop
+
+
+def test_the_busy_box_holds_every_pixel_that_differs_from_a_neighbour() -> None:
+    plain = np.full((50, 80), 7, np.uint8)
+    assert matching._busy_box(plain) == (0, 0, 0, 0)
+    plain[10, 20] = 8
+    assert matching._busy_box(plain) == (19, 9, 22, 12)  # both pixels of each pair
+    plain[49, 79] = 0
+    assert matching._busy_box(plain) == (19, 9, 80, 50)
+
+
+def contrast(screen: np.ndarray, template: np.ndarray) -> np.ndarray:
+    """Where a window of the template's size has at least a third of its spread."""
+    values = screen.astype(np.float64)
+    h, w = template.shape[:2]
+    mean = cv2.boxFilter(values, -1, (w, h), anchor=(0, 0), borderType=cv2.BORDER_CONSTANT)
+    square = cv2.boxFilter(
+        values * values, -1, (w, h), anchor=(0, 0), borderType=cv2.BORDER_CONSTANT
+    )
+    spread = np.sqrt(np.maximum(square - mean * mean, 0))
+    return spread[: screen.shape[0] - h + 1, : screen.shape[1] - w + 1] >= template.std() / 3
+
+
+@pytest.mark.parametrize("at", [(0, 0), (300, 200), (1000, 500)])
+def test_correlating_the_busy_part_matches_the_whole_screen(at) -> None:
+    """Only windows meeting the busy box are correlated; the others are plain and
+    score 0 either way.  The spreads are exact; scores agree to OpenCV's own
+    rounding (its transform blocks depend on the image size)."""
+    keys, boxes = keypad()
+    screen = matching.to_gray(on_plain_desktop(keys, at))
+    feature = matching._Feature(screen, matching.DEFAULT_MARGIN)
+    for key in ("5", "="):
+        template = matching.to_gray(crop(keys, boxes[key], glyph=False))
+        for factor in (1, 2, 4):
+            small = matching._coarse(template, factor)
+            expected = cv2.matchTemplate(feature.screen(factor), small, cv2.TM_CCOEFF_NORMED)
+            expected = np.nan_to_num(expected)
+            got = np.nan_to_num(feature.correlate(factor, small))
+            assert got.shape == expected.shape
+            # where the screen has contrast (near-plain windows are noise either way)
+            assert np.abs(got - expected)[contrast(feature.screen(factor), small)].max() < 0.01
+            if factor > 1:
+                values = feature.screen(factor).astype(np.float32)
+                h, w = small.shape[:2]
+                mean = cv2.boxFilter(
+                    values, -1, (w, h), anchor=(0, 0), borderType=cv2.BORDER_CONSTANT
+                )
+                square = cv2.boxFilter(
+                    values * values, -1, (w, h), anchor=(0, 0), borderType=cv2.BORDER_CONSTANT
+                )
+                spread = np.sqrt(np.maximum(square - mean * mean, 0))[
+                    : 1 - h or None, : 1 - w or None
+                ]
+                feature.flat(factor, (h, w), 10.0)
+                assert np.array_equal(feature._spread[(factor, h, w)], spread)
+
+
+@pytest.mark.parametrize("at", [(0, 0), (700, 300), (1300, 650)])
+def test_a_key_on_a_plain_desktop_is_found_wherever_the_window_is(at) -> None:
+    keys, boxes = keypad()
+    desktop = on_plain_desktop(keys, at)
+    x, y, w, h = boxes["8"]
+    template = keys[y : y + h, x : x + w].copy()
+    result = matching.find(desktop, template)
+    if x + at[0] + w > 1600 or y + at[1] + h > 900:
+        assert not result.found
+        return
+    assert result.found
+    assert (result.matches[0].x, result.matches[0].y) == (x + at[0], y + at[1])
