@@ -221,7 +221,9 @@ class FleetMethods:
             # never wait on each other crosswise.
             ids = select(runs.c.id).where(mine).order_by(runs.c.id)
             if connection.dialect.name == "postgresql":
-                ids = ids.with_for_update()
+                # NO KEY: events and steps inserted for these runs (their foreign keys) do
+                # not wait on a renewal, nor a renewal on them.
+                ids = ids.with_for_update(key_share=True)
             picked = ids.cte("renewed")
             return list(
                 connection.execute(

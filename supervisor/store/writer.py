@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, Select, select
 from sqlalchemy import exc as sa_exc
 
 from automation.engine.events import Event, LogEmitted, RunFinished, RunStarted, RunStatus
@@ -124,11 +124,7 @@ class BatchWriter:
                     row.status,
                     None if row.lease_expires_at is None else row.lease_expires_at <= now,
                 )
-                for row in connection.execute(
-                    select(
-                        runs.c.id, runs.c.claimed_by, runs.c.status, runs.c.lease_expires_at
-                    ).where(runs.c.id.in_(ids))
-                )
+                for row in connection.execute(_batch_runs(connection, ids))
             ]
         lost: set[str] = set()
         unclaimed: set[str] = set()
@@ -175,6 +171,26 @@ class BatchWriter:
                 connection.close()
             except sa_exc.SQLAlchemyError:
                 logger.debug("closing the recording connection failed", exc_info=True)
+
+
+def _batch_runs(connection: Connection, ids: list[str]) -> Select[Any]:
+    """The batch's runs, read at the start of its transaction.
+
+    On PostgreSQL they are locked there, in id order (``FOR NO KEY UPDATE``,
+    what the status updates of the batch take anyway): a heartbeat renewal
+    locks its supervisor's runs in id order too, and the two taking them in
+    different orders deadlocked, which delayed renewals past their lease
+    under load.  ``NO KEY``: the event rows' foreign-key checks do not wait
+    on it.
+    """
+    query = (
+        select(runs.c.id, runs.c.claimed_by, runs.c.status, runs.c.lease_expires_at)
+        .where(runs.c.id.in_(ids))
+        .order_by(runs.c.id)
+    )
+    if connection.dialect.name == "postgresql":
+        query = query.with_for_update(key_share=True)
+    return query
 
 
 def _call(connection: Connection, statement: str, function: Any, *args: Any) -> None:
