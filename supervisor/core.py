@@ -43,7 +43,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -258,6 +258,7 @@ class Supervisor(
         checkpoint: dict[str, Any] = {}
         attempts_used: dict[str, int] = {}
         interrupted: dict[str, Any] | None = None
+        retry_waits: dict[int, float] = {}
         seq_after = entry.last_seq  # notes written while it waited (``desktop_gate``)
         if entry.resume:
             source = entry.checkpoint_from
@@ -278,7 +279,13 @@ class Supervisor(
                         attempts_used.get(str(record.step), 0), record.attempt
                     )
             interrupted = interrupted_step(records, {int(s) for s in checkpoint})
-        return Handover(checkpoint, attempts_used, seq_after, interrupted, breaker)
+            # A step its last worker left waiting out a retry's backoff waits out the rest.
+            now = self.store.clock.now()
+            for step, until in self.store.retry_waits(entry.run_id).items():
+                left = (until - now).total_seconds()
+                if left > 0 and str(step) not in checkpoint:
+                    retry_waits[step] = left
+        return Handover(checkpoint, attempts_used, seq_after, interrupted, breaker, retry_waits)
 
     async def _hand_over(
         self, entry: QueuedRun, worker: WorkerHandle, written: asyncio.Future[Handover]
@@ -370,6 +377,7 @@ class Supervisor(
                 else StepInFlight.from_dict(handover.interrupted)
             ),
             seq_after=handover.seq_after,
+            retry_waits=handover.retry_waits,
             trigger=entry.trigger,
             artifacts_dir=str(self.artifacts_dir),
             # what is left of the run's time limit (a resumed run does not get it afresh)
@@ -459,3 +467,5 @@ class Handover:
     interrupted: dict[str, Any] | None
     #: The breaker's row, when this run claimed its probe.
     breaker: BreakerRow | None = None
+    #: Steps waiting out a retry's backoff when the last worker stopped: step -> seconds left.
+    retry_waits: dict[int, float] = field(default_factory=dict)

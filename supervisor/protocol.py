@@ -6,6 +6,7 @@ Supervisor to worker (the worker's stdin)::
      "inputs": {...}, "checkpoint": {"3": {"node_id": ..., "emissions": [...], "vars_set": {...}}},
      "attempts_used": {"4": 1}, "seq_after": 12,
      "interrupted": {"step": 4, "node_id": ..., "attempt": 1},   # the step left in flight, or null
+     "retry_waits": {"5": 12.5},   # steps left waiting out a retry's backoff: seconds left
      "trigger": "manual", "artifacts_dir": ..., "deadline_seconds": 3600,
      "breakpoints": ["node", ...], "pause_timeout": 600}
     {"type": "cancel", "reason": "cancelled"}
@@ -174,6 +175,8 @@ class Start:
     interrupted: StepInFlight | None = None
     #: The last event number earlier attempts used: this one numbers on from it.
     seq_after: int = 0
+    #: Steps an earlier attempt left waiting out a retry's backoff: step -> seconds still to wait.
+    retry_waits: dict[int, float] = field(default_factory=dict)
     trigger: str = "manual"
     artifacts_dir: str | None = None
     #: What is left of the run's time limit (a resumed run does not get it afresh).
@@ -193,6 +196,7 @@ class Start:
             "attempts_used": {str(step): used for step, used in self.attempts_used.items()},
             "interrupted": None if self.interrupted is None else self.interrupted.to_dict(),
             "seq_after": self.seq_after,
+            "retry_waits": {str(step): left for step, left in self.retry_waits.items()},
             "trigger": self.trigger,
             "artifacts_dir": self.artifacts_dir,
             "deadline_seconds": self.deadline_seconds,
@@ -218,6 +222,11 @@ class Start:
             ),
             interrupted=_field(data, "interrupted", _optional(StepInFlight.from_dict)),
             seq_after=_field(data, "seq_after", int),
+            retry_waits=_field(
+                {"retry_waits": {}, **data},
+                "retry_waits",
+                lambda raw: {int(k): float(v) for k, v in raw.items()},
+            ),
             trigger=_field(data, "trigger", str),
             artifacts_dir=_field(data, "artifacts_dir", _optional(str)),
             deadline_seconds=_field(data, "deadline_seconds", _optional(float)),

@@ -289,6 +289,9 @@ def serve(
             attempts_used=dict(start.attempts_used),
             interrupted=_interrupted(start.interrupted),
             seq_after=start.seq_after,
+            retry_not_before={
+                step: engine.clock.monotonic() + left for step, left in start.retry_waits.items()
+            },
             deadline=engine.clock.monotonic() + deadline if deadline else None,
             inputs_validated=start.inputs_validated,
             drain=drain,

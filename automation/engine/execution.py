@@ -60,7 +60,7 @@ from automation.engine.replayable import (
     without_marker,
 )
 from automation.engine.result import NodeSummary, RunResult
-from automation.engine.resume import settle_interrupted
+from automation.engine.resume import settle_interrupted, wait_out_retry
 from automation.engine.subflow import run_subflow
 from automation.engine.watchdog import StepWatchdog
 from automation.errors import (
@@ -128,6 +128,8 @@ class Execution(RunHooks):
         self.on_drained = options.on_drained
         #: The step a dead worker left in flight, until this run reaches it.
         self.interrupted = options.interrupted
+        #: Steps an earlier worker left between retries: step -> monotonic time to go on at.
+        self.retry_not_before: dict[int, float] = dict(options.retry_not_before)
         self.debugger = options.debugger
         #: Set while a locked screen holds desktop steps (``automation.engine.hold``).
         self.hold = options.hold
@@ -426,6 +428,7 @@ class Execution(RunHooks):
             self._debug_pause(plan, step, pins, values)
         first = attempt + 1
         desktop = self.hold is not None and DESKTOP in plan.block.resources
+        wait_out_retry(self, plan, step, attempt)
         while True:
             attempt += 1
             summary.attempts += 1

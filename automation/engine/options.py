@@ -54,7 +54,8 @@ class RunOptions:
     after theirs (a run's history is one sequence, ordered and paged by that
     number); ``interrupted`` the step that was in flight when the last worker
     died, whose postcondition, where its block has one, decides whether it
-    runs again.
+    runs again; ``retry_not_before`` the steps it left waiting out a retry's
+    backoff, with the ``clock.monotonic()`` value their next attempt waits for.
 
     ``drain``, once set, makes the run start no new step: it calls
     ``on_drained`` and waits at that step boundary until it is cancelled (or
@@ -78,6 +79,7 @@ class RunOptions:
     attempts_used: Mapping[int, int] = field(default_factory=dict)
     seq_after: int = 0
     interrupted: InterruptedStep | None = None
+    retry_not_before: Mapping[int, float] = field(default_factory=dict)
     #: The run that called this one as a subflow.
     parent_run_id: str | None = None
     #: A ``clock.monotonic()`` value the run must end by (a subflow node's timeout, the

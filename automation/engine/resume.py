@@ -7,6 +7,9 @@ taken effect (a click sent, a file written).  Its block's postcondition
 If it holds, the step is recorded as succeeded without being run again; if
 not, or the block cannot tell, it runs as a new attempt.  Either way the
 decision goes into the run's history as a log line, with the evidence.
+
+A step the dead worker left between two attempts, waiting out its retry's
+backoff, waits out the rest of it (``wait_out_retry``) before its next attempt.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from automation.blocks.base import ResumeCheck
 from automation.blocks.context import CancelToken, LogLevel
 from automation.blocks.invoke import emission_pins, validate_inputs
-from automation.engine.events import LogEmitted, NodeStarted
+from automation.engine.events import LogEmitted, NodeRetrying, NodeStarted
 from automation.engine.failures import RunCancelled, error_message
 from automation.engine.frames import Frame
 from automation.engine.plan import NodePlan
@@ -100,6 +103,24 @@ def settle_interrupted(
         run.record_outputs(plan, pins)
     run.deliver(plan, {**pins, DONE_PIN: True}, stack)
     return True
+
+
+def wait_out_retry(run: Execution, plan: NodePlan, step: int, attempt: int) -> None:
+    """Wait out what is left of the backoff an earlier worker began before ``step``'s retry.
+
+    The wait is announced again as ``node_retrying`` with the time left, so
+    the history keeps its end if this worker is cut short too.  The run's
+    deadline caps it, as it caps any backoff.
+    """
+    until = run.retry_not_before.pop(step, None)
+    if until is None:
+        return
+    delay = min(until, run.deadline) - run.clock.monotonic()
+    if delay <= 0:
+        return
+    run.emit(NodeRetrying, node_id=plan.node_id, step=step, next_attempt=attempt + 1, delay=delay)
+    if run.clock.sleep(delay, run.cancel.event):
+        raise RunCancelled()
 
 
 def outputs_used(workflow: Workflow, plan: NodePlan) -> bool:

@@ -7,6 +7,7 @@ Read-only queries ``HistoryStore`` takes from ``RunDetails``; they use its
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
+from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, select
 
@@ -83,6 +84,49 @@ class RunDetails:
             wanted = missing if wanted is None else (wanted & missing)
             current = str(trigger)[len("rerun:") :]
         return dict(sorted(found.items()))
+
+    def retry_waits(self, run_id: str) -> dict[int, datetime]:
+        """Steps between two attempts, waiting out a retry's backoff: step -> when it may go on.
+
+        The engine records each wait as a ``node_retrying`` event (when it
+        began, how long, which attempt comes next), so the end of the wait is
+        in the history the moment it starts.  A step whose next attempt was
+        recorded, or that succeeded, no longer waits.  A run taken over during
+        the wait (its supervisor died) waits out what is left of it, instead
+        of retrying at once, which would hammer what the backoff protects.
+        """
+        with self._read() as connection:
+            waits = connection.execute(
+                select(events.c.step, events.c.at, events.c.data)
+                .where(events.c.run_id == run_id, events.c.kind == "node_retrying")
+                .order_by(events.c.seq, events.c.id)
+            ).all()
+            if not waits:
+                return {}
+            attempts = connection.execute(
+                select(step_runs.c.step, step_runs.c.attempt, step_runs.c.status).where(
+                    step_runs.c.run_id == run_id
+                )
+            ).all()
+        latest: dict[int, int] = {}
+        done: set[int] = set()
+        for row in attempts:
+            latest[row.step] = max(latest.get(row.step, 0), row.attempt)
+            if row.status == StepStatus.SUCCEEDED.value:
+                done.add(row.step)
+        found: dict[int, datetime] = {}
+        for row in waits:
+            data = row.data or {}
+            delay, next_attempt = data.get("delay"), data.get("next_attempt")
+            if row.step is None or not isinstance(delay, int | float):
+                continue
+            if not isinstance(next_attempt, int) or row.step in done:
+                continue
+            if latest.get(row.step, 0) >= next_attempt:
+                found.pop(row.step, None)  # that attempt started: the wait is over
+                continue
+            found[row.step] = row.at + timedelta(seconds=float(delay))
+        return found
 
     def events(
         self, run_id: str, after_seq: int = 0, limit: int | None = 1000
