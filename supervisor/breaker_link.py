@@ -7,8 +7,11 @@ start rate opened it, a reset) is applied to the view at once and written
 to the row on the store lane, as a compare-and-set; the row as written
 replaces the view, and what changed between the two (another supervisor's
 failures opened it, a reset elsewhere closed it) is announced as if it had
-happened here.  On a shared database each lease renewal reads every row, so
-changes made by other supervisors reach this one within ``renew_every``
+happened here.  On a shared database each lease renewal reads every row,
+and on PostgreSQL each change is also announced by NOTIFY
+(``deskpilot_breakers``) and the announced rows are read at once
+(``FleetLink._follow_breakers``), so another supervisor's opening holds here
+within milliseconds and a lost announcement costs at most ``renew_every``
 seconds; alone with a SQLite history, every change is made here and the
 renewal reads none.  A
 half-open breaker's probe is claimed in the row at hand-over

@@ -30,7 +30,7 @@ import logging
 import os
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from automation.engine.events import RunStatus
 from automation.errors import DeskpilotError
@@ -41,6 +41,9 @@ from supervisor.runtime import SupervisorBase
 from supervisor.store.breaker_rows import BreakerRow
 from supervisor.store.records import LeaseRenewal, RunRecord
 from supervisor.workers import ExitReason
+
+if TYPE_CHECKING:
+    from supervisor.store.notify import QueueWatcher
 
 logger = logging.getLogger(__name__)
 
@@ -108,6 +111,10 @@ class FleetLink(SupervisorBase):
         watcher = self.watcher
         if watcher is not None:
             self._link_tasks.append(loop.create_task(self._listen(watcher), name="queue-watch"))
+            if watcher.supervisor_id is not None:
+                self._link_tasks.append(
+                    loop.create_task(self._follow_breakers(watcher), name="breaker-watch")
+                )
 
     async def _leave(self) -> None:
         """The end of a stop: renewals end, and the machine shows as stopped."""
@@ -137,6 +144,27 @@ class FleetLink(SupervisorBase):
         while self.accepting:
             if await watcher.wait():
                 self.poke()
+
+    async def _follow_breakers(self, watcher: QueueWatcher) -> None:
+        """Read the breakers the store announces as changed, as soon as it does (PostgreSQL)."""
+        while True:  # until ``_leave`` cancels it
+            changed = await watcher.wait_breakers(self.membership.renew_every)
+            if changed is not None and not changed:
+                continue  # nothing announced: the renewal reads every row anyway
+            try:
+                if changed is None:  # announcements may have been lost: read them all
+                    rows = await self._in_lease_lane(self.store.breaker_rows)
+                else:
+                    rows = [
+                        await self._in_lease_lane(self.store.breaker_row, name)
+                        for name in sorted(changed)
+                    ]
+            except DeskpilotError as exc:
+                logger.warning("could not read the breakers announced as changed: %s", exc)
+                continue
+            except RuntimeError:  # stopping: the store lane takes no more calls
+                return
+            self._refresh_breakers(rows)
 
     # -- the loop ---------------------------------------------------------------------------
     async def _keep_lease(self) -> None:

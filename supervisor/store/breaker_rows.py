@@ -12,6 +12,12 @@ decide the new state (a pure function, ``supervisor.breaker_sync``), write
 it only if nobody changed the row since the read, and otherwise read it
 again and decide again.  No change made by one supervisor is lost to
 another's.  ``HistoryStore`` takes these methods from ``BreakerMethods``.
+
+On PostgreSQL each change also sends ``NOTIFY deskpilot_breakers`` with the
+workflow's name, in the transaction that writes it, so the other
+supervisors read the row as soon as it is committed
+(``supervisor.store.notify``) instead of at their next lease renewal; the
+renewal still reads every row, for a notification lost on the way.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, func, select, update
 
 from automation.clock import Clock
 from supervisor.store.claims import insert_or_ignore
@@ -32,6 +38,8 @@ from supervisor.store.schema import breakers
 
 #: A change that keeps losing the race this often is refused (it never should be).
 _CAS_ATTEMPTS = 50
+#: PostgreSQL channel announcing a changed breaker; the payload is the workflow's name.
+BREAKER_CHANNEL = "deskpilot_breakers"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -123,7 +131,12 @@ class BreakerMethods:
                             ).rowcount
                             == 1
                         )
-                    return _fetch(connection, workflow) if done else None
+                    if not done:
+                        return None
+                    if connection.dialect.name == "postgresql":
+                        # Delivered when this transaction commits, with the row already visible.
+                        connection.execute(select(func.pg_notify(BREAKER_CHANNEL, workflow)))
+                    return _fetch(connection, workflow)
 
             stored = retrying(
                 functools.partial(write, current, values), f"updating the breaker of {workflow}"

@@ -18,7 +18,9 @@ meanwhile are lost).  On SQLite there is no NOTIFY: ``wait()`` is a poll, and
 Given a ``supervisor_id`` it also listens on ``deskpilot_debug``, where the
 store announces debugger requests asked through another machine's API for a
 run this supervisor holds (``supervisor.debugrelay``); ``wait_debug()`` waits
-for those.
+for those, and on ``deskpilot_breakers``, where every change to a workflow's
+shared circuit breaker is announced with the workflow's name
+(``supervisor.store.breaker_rows``); ``wait_breakers()`` returns the names.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from typing import Any
 
 from sqlalchemy.engine import URL, make_url
 
+from supervisor.store.breaker_rows import BREAKER_CHANNEL
 from supervisor.store.debug_requests import DEBUG_CHANNEL
 
 logger = logging.getLogger(__name__)
@@ -71,6 +74,9 @@ class QueueWatcher:
         #: Also listens for debugger requests for this supervisor (``DEBUG_CHANNEL``).
         self.supervisor_id = supervisor_id
         self._debug_wake = asyncio.Event()
+        #: Breakers announced as changed since the last ``wait_breakers``; None: maybe any.
+        self._breakers_changed: set[str] | None = set()
+        self._breaker_wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._connection: Any = None
         self._closed = False
@@ -116,6 +122,22 @@ class QueueWatcher:
         self._debug_wake.clear()
         return True
 
+    async def wait_breakers(self, timeout: float) -> set[str] | None:
+        """Until a shared breaker changes: the workflows announced (None: any may have).
+
+        None after (re)connecting, when announcements sent meanwhile were lost;
+        an empty set after ``timeout`` with none.
+        """
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._breaker_wake.wait(), timeout)
+        self._breaker_wake.clear()
+        changed, self._breakers_changed = self._breakers_changed, set()
+        return changed
+
+    def _breakers_lost(self) -> None:
+        self._breakers_changed = None
+        self._breaker_wake.set()
+
     async def close(self) -> None:
         self._closed = True
         task, self._task = self._task, None
@@ -144,15 +166,22 @@ class QueueWatcher:
                 await self._connection.execute(f"LISTEN {CHANNEL}")
                 if self.supervisor_id is not None:
                     await self._connection.execute(f"LISTEN {DEBUG_CHANNEL}")
+                    await self._connection.execute(f"LISTEN {BREAKER_CHANNEL}")
                 self.listening = True
                 delay = _RECONNECT_FIRST
                 ready.set()
                 self._wake.set()  # what was queued while not listening is unannounced
                 self._debug_wake.set()
+                self._breakers_lost()
                 async for notify in self._connection.notifies():
                     if notify.channel == DEBUG_CHANNEL:
                         if notify.payload == self.supervisor_id:
                             self._debug_wake.set()
+                        continue
+                    if notify.channel == BREAKER_CHANNEL:
+                        if self._breakers_changed is not None:
+                            self._breakers_changed.add(notify.payload)
+                        self._breaker_wake.set()
                         continue
                     if self.host is None or notify.payload in ("", self.host):
                         self.notified += 1
@@ -175,5 +204,6 @@ class QueueWatcher:
                 return
             self._wake.set()
             self._debug_wake.set()
+            self._breakers_lost()
             await asyncio.sleep(delay)
             delay = min(delay * 2, _RECONNECT_MAX)

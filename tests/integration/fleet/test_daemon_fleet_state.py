@@ -26,6 +26,8 @@ from collections.abc import Iterator
 import pytest
 
 from automation.engine.events import RunStatus
+from supervisor.breaker import BreakerPolicy
+from supervisor.breaker_sync import Change, changed
 from supervisor.client import SupervisorClient
 from supervisor.paths import DeskpilotPaths
 from supervisor.store import HistoryStore
@@ -138,4 +140,39 @@ def test_a_breaker_opened_on_any_machine_holds_on_all_and_a_reset_anywhere_lifts
     finally:
         for client in clients:
             client.close()
+        store.close()
+
+
+#: The most a breaker's change may take to reach another supervisor: far below the 2 s
+#: between lease renewals, which were the only way it travelled before NOTIFY.
+PROPAGATION_LIMIT = 0.6
+
+
+def test_a_breaker_change_reaches_another_supervisor_by_notify_not_at_its_next_renewal(
+    postgres_url: str, fleet: FleetDaemons
+) -> None:
+    fleet.prepare("pc-a")
+    fleet.start_all()
+    store = HistoryStore.open(postgres_url)
+    client = SupervisorClient(DeskpilotPaths.under(fleet.homes["pc-a"]))
+    policy = BreakerPolicy()
+    try:
+        client.health()  # listening since it served; the first answer warms the client
+
+        def shown() -> str | None:
+            return client.health().breakers.get("remote")
+
+        took: list[float] = []
+        # Each change written the way another supervisor's breaker link writes it.
+        for change, expected in [(Change.RATE_OPENED, "open"), (Change.RESET, None)] * 3:
+            store.change_breaker(
+                "remote",
+                lambda row, change=change: changed(row, change, policy=policy, now=time.time()),
+            )
+            took.append(
+                waited_for(lambda e=expected: shown() == e, 5, f"pc-a shows {expected}", 0.01)
+            )
+        assert max(took) <= PROPAGATION_LIMIT, [f"{t:.3f}" for t in took]
+    finally:
+        client.close()
         store.close()
