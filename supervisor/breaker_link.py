@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from supervisor.breaker import BreakerState
+from supervisor.breaker import BreakerState, OpenedFor
 from supervisor.breaker_sync import Change, breaker_of, changed, probe_holds
 from supervisor.bus import BreakerClosed
 from supervisor.runtime import SupervisorBase
@@ -64,6 +64,20 @@ class BreakerLink(SupervisorBase):
             workflow, lambda row: changed(row, change, policy=policy, now=now, run_id=run_id)
         )
         return row
+
+    def _rate_opened(self, workflow: str) -> None:
+        """A start claimed in a fleet took the workflow past the run-rate ceiling: open it for all.
+
+        The store counted every supervisor's first starts (``Supervisor._claim``);
+        the opening is this view's at once, and the row's for the others.
+        """
+        breaker = self.breaker(workflow)
+        if breaker.opened_at is not None:
+            return  # opened meanwhile (failures, or another supervisor's count)
+        now = self.clock()
+        breaker.opened_at, breaker.opened_for = now, OpenedFor.RUN_RATE
+        self._breaker_opened(workflow, now)
+        self._share_breaker(workflow, Change.RATE_OPENED)
 
     def _claim_probe(self, workflow: str, run_id: str) -> tuple[bool, BreakerRow]:
         """Store lane: make ``run_id`` the probe of a half-open breaker, if no other run is."""

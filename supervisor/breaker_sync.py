@@ -14,10 +14,12 @@ so that every supervisor on the database sees one breaker per workflow:
 The key is the workflow's name, on every machine: what trips a breaker (a
 workflow that keeps failing, or floods the queue) is the workflow's, and a
 per-machine key would let a broken workflow fail ``threshold`` times on
-each machine before it stops.  The run-rate ledger (starts in the last
-``rate_window``) stays in each supervisor's memory: counting every start in
-the store would add a write to every run.  So the ceiling is per supervisor,
-while the opening it causes is shared.
+each machine before it stops.  The run-rate ceiling is the fleet's too:
+each run's first start is in the store already (``runs.started_at``), and a
+supervisor of a fleet counts its workflow's first starts in the window when
+it claims the run, in the claim's transaction (``HistoryStore.claim_counted``),
+adding no write.  A lone supervisor (SQLite) keeps its ledger of starts in
+memory, as the breaker's ``starts``.
 
 Each supervisor keeps a local ``CircuitBreaker`` per workflow as its view of
 the row, on its own monotonic clock: the dispatch plan reads that, with no

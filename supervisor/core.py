@@ -69,7 +69,7 @@ from supervisor.settlement import Settlement as Settlement  # re-exported: older
 from supervisor.settlement import settlement as settlement  # re-exported: older imports
 from supervisor.store.breaker_rows import BreakerRow
 from supervisor.store.errors import StoreError
-from supervisor.store.records import StepRecord
+from supervisor.store.records import RunRecord, StepRecord
 from supervisor.submitting import Submitting
 from supervisor.workers import (
     ExitReason,
@@ -191,6 +191,8 @@ class Supervisor(
             breaker=self.breaker,
             # the gate wakes the dispatch when the session is usable again
             desktop_held=None if gate is None else gate.holds,
+            # a fleet counts starts in the store, where every supervisor's are (``_claim``)
+            count_starts=self.membership.lease_seconds is None,
         )
         for start in plan.starts:
             self._start_run(start.entry, start.worker, probe=start.probe)
@@ -242,19 +244,13 @@ class Supervisor(
             holds, breaker = self._claim_probe(entry.workflow, entry.run_id)
             if not holds:
                 raise NotClaimed(True, self.clock() + NOT_CLAIMED_RETRY, breaker=breaker)
-        member = self.membership
-        claimed = self.store.claim_queued(
-            member.id,
-            host=member.host,
-            lease_seconds=member.lease_seconds,
-            run_ids=(entry.run_id,),
-        )
-        if not claimed:
+        claimed, rate_opened = self._claim(entry)
+        if claimed is None:
             found = self.store.get_run(entry.run_id)
             still = found is not None and found.status is RunStatus.QUEUED
             raise NotClaimed(still, None if found is None else self._local_time(found.not_before))
         # Breakpoints set through any machine while it waited are in the row it claimed.
-        apply_options(entry, claimed[0].options)
+        apply_options(entry, claimed.options)
         checkpoint: dict[str, Any] = {}
         attempts_used: dict[str, int] = {}
         interrupted: dict[str, Any] | None = None
@@ -285,7 +281,38 @@ class Supervisor(
                 left = (until - now).total_seconds()
                 if left > 0 and str(step) not in checkpoint:
                     retry_waits[step] = left
-        return Handover(checkpoint, attempts_used, seq_after, interrupted, breaker, retry_waits)
+        return Handover(
+            checkpoint, attempts_used, seq_after, interrupted, breaker, retry_waits, rate_opened
+        )
+
+    def _claim(self, entry: QueuedRun) -> tuple[RunRecord | None, bool]:
+        """Store lane: claim the run; and whether its start took its workflow past the ceiling.
+
+        Alone (SQLite) the dispatch plan counts starts in the breaker's
+        ledger.  In a fleet each supervisor sees only its own starts, so the
+        store counts the workflow's first starts within the window, every
+        supervisor's, in the claim's transaction: the start that passes the
+        ceiling goes and opens the breaker; one after it is not claimed.
+        """
+        member = self.membership
+        if member.lease_seconds is None:
+            claimed = self.store.claim_queued(
+                member.id, host=member.host, lease_seconds=None, run_ids=(entry.run_id,)
+            )
+            return (claimed[0] if claimed else None), False
+        policy = self.config.breaker
+        record, first_starts = self.store.claim_counted(
+            member.id,
+            entry.run_id,
+            max_starts=policy.max_starts,
+            rate_window=policy.rate_window,
+            host=member.host,
+            lease_seconds=member.lease_seconds,
+        )
+        past = first_starts is not None and first_starts > policy.max_starts
+        if record is None and past:  # an earlier start passed the ceiling: it waits
+            raise NotClaimed(True, self.clock() + NOT_CLAIMED_RETRY, rate_opened=True)
+        return record, past
 
     async def _hand_over(
         self, entry: QueuedRun, worker: WorkerHandle, written: asyncio.Future[Handover]
@@ -297,6 +324,8 @@ class Supervisor(
             self._starting.pop(run_id, None)
             if exc.breaker is not None:
                 self._adopt_breaker(exc.breaker)
+            if exc.rate_opened:
+                self._rate_opened(entry.workflow)
             if exc.still_queued:
                 # Its machine's desktop is taken by another supervisor's run (wait a moment),
                 # or it waits out a restart delay another supervisor gave it (until its end).
@@ -336,6 +365,8 @@ class Supervisor(
         self._store_ok()
         if handover.breaker is not None:
             self._adopt_breaker(handover.breaker)
+        if handover.rate_opened:
+            self._rate_opened(entry.workflow)
         if worker.state is not WorkerState.IDLE or worker.id not in self.workers:
             # The worker died while the history was written: the run is 'running' with no
             # worker, so it goes back through the interruption path, as after a crash.
@@ -435,8 +466,11 @@ class NotClaimed(Exception):
         not_before: float | None = None,
         *,
         breaker: BreakerRow | None = None,
+        rate_opened: bool = False,
     ) -> None:
         super().__init__("the run was not claimed")
+        #: Its workflow passed the fleet's run-rate ceiling: the breaker opens, if not yet.
+        self.rate_opened = rate_opened
         #: The breaker's row, when another run probes it.
         self.breaker = breaker
         #: Still queued (its machine's desktop is busy): it may be claimed a little later.
@@ -469,3 +503,5 @@ class Handover:
     breaker: BreakerRow | None = None
     #: Steps waiting out a retry's backoff when the last worker stopped: step -> seconds left.
     retry_waits: dict[int, float] = field(default_factory=dict)
+    #: This start took its workflow past the fleet's run-rate ceiling (counted in the store).
+    rate_opened: bool = False

@@ -21,7 +21,9 @@ then oldest:
 A start counts against its workflow's run-rate ceiling: the plan records it
 on the breaker (the breaker is the ledger of starts), and a start that opens
 the breaker says so, so the shell announces it and later runs of that
-workflow in the same plan wait.
+workflow in the same plan wait.  In a fleet (``count_starts`` False) the
+ledger is the store, which counts every supervisor's starts when each run
+is claimed (``HistoryStore.claim_counted``), and the plan counts nothing.
 """
 
 from __future__ import annotations
@@ -74,6 +76,7 @@ def plan_dispatch(
     idle_workers: Sequence[W],
     breaker: Callable[[str], CircuitBreaker],
     desktop_held: Callable[[QueuedRun], bool] | None = None,
+    count_starts: bool = True,
 ) -> DispatchPlan[W]:
     """Plan which of ``queue`` start now (see the module's rules).
 
@@ -110,7 +113,8 @@ def plan_dispatch(
             short = True
             break
         probe = gate.state(now) is BreakerState.HALF_OPEN
-        opened = gate.started(now, new_run=not (entry.resume or entry.restarts))
+        new_run = count_starts and not (entry.resume or entry.restarts)
+        opened = gate.started(now, new_run=new_run)
         starts.append(Start(entry, worker, opened_breaker=opened, probe=probe))
         if desktop:
             desktop_busy = True

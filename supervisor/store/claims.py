@@ -9,6 +9,13 @@ where locking would allow it.  Claims honour routing (a run's
 ``target_host``) and take at most one run that needs the desktop per
 machine (a unique index over running runs' ``desktop_claim`` holds it).
 
+A supervisor of a fleet claims the run its dispatch chose together with
+the count of its workflow's first starts within the run-rate window
+(``count_first_starts``): in the claim's transaction, under a lock per
+workflow, so two supervisors starting the same workflow at the same moment
+count each other's start, and the ceiling holds for the fleet, not for
+each supervisor.
+
 ``insert_or_ignore`` is the insert-or-get for rows with a unique key
 (workflows, their versions): a read-then-insert raced by another process
 fails on the constraint, where ``ON CONFLICT DO NOTHING`` waits for the
@@ -20,7 +27,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -156,6 +163,35 @@ def _claim_statement(postgres: bool, routed: bool, desktop: bool, chosen_ids: bo
             runs.c.id.in_(select(chosen.subquery().c.id).scalar_subquery()), queued
         )
     return statement.values(values).returning(*runs.c)
+
+
+def count_first_starts(connection: Connection, row: Any, at: datetime, window: float) -> int | None:
+    """Runs of ``row``'s workflow first started since ``window`` seconds before ``at``, this one too.
+
+    None when the claimed ``row`` is not a first start (a resumed or restarted
+    run is the same run going on, and does not count).  On PostgreSQL a
+    transaction-scoped advisory lock per workflow is taken first: a claim of
+    the same workflow by another supervisor waits for this transaction to
+    commit, and its count (a new snapshot, in READ COMMITTED) includes this
+    start.  SQLite's ``BEGIN IMMEDIATE`` already admits one claim at a time.
+    """
+    if row.started_at != at:
+        return None
+    workflow = row.workflow_name
+    if connection.dialect.name == "postgresql":
+        key = func.hashtextextended(f"deskpilot_run_rate:{workflow}", 0)
+        connection.execute(select(func.pg_advisory_xact_lock(key)))
+    return int(
+        connection.execute(
+            select(func.count())
+            .select_from(runs)
+            .where(
+                runs.c.workflow_name == workflow,
+                # no upper bound: a start committed while this claim waited counts too
+                runs.c.started_at > at - timedelta(seconds=window),
+            )
+        ).scalar_one()
+    )
 
 
 def _desktop_busy() -> Any:

@@ -26,7 +26,13 @@ from sqlalchemy import exc as sa_exc
 
 from automation.clock import Clock
 from automation.engine.events import RunStatus, StepStatus
-from supervisor.store.claims import ClaimRequest, claim_rows, insert_or_ignore, upsert
+from supervisor.store.claims import (
+    ClaimRequest,
+    claim_rows,
+    count_first_starts,
+    insert_or_ignore,
+    upsert,
+)
 from supervisor.store.errors import RunNotFound
 from supervisor.store.records import (
     LeaseRenewal,
@@ -49,6 +55,14 @@ _SUPERVISOR_COLUMNS = ["host", "pid", "api_url", "version", "resources", "starte
 def _check_id(kind: str, value: str, longest: int) -> None:
     if not value or len(value) > longest:
         raise ValueError(f"a {kind} is 1 to {longest} characters, got {value!r}")
+
+
+class _PastCeiling(Exception):
+    """Undoes a claim whose workflow already passed its run-rate ceiling (``claim_counted``)."""
+
+    def __init__(self, count: int) -> None:
+        super().__init__(f"{count} first starts in the window")
+        self.count = count
 
 
 class FleetMethods:
@@ -131,6 +145,63 @@ class FleetMethods:
     def _claim(self, request: ClaimRequest) -> list[Any]:
         with self._claiming() as connection:
             return claim_rows(connection, request)
+
+    def claim_counted(
+        self,
+        claimant: str,
+        run_id: str,
+        *,
+        max_starts: int,
+        rate_window: float,
+        host: str | None = None,
+        lease_seconds: float | None = None,
+    ) -> tuple[RunRecord | None, int | None]:
+        """Claim one queued run, under its workflow's run-rate ceiling counted over the fleet.
+
+        Returns the claimed run (None: not claimed) and the count of its
+        workflow's first starts within ``rate_window`` seconds, this one
+        included (None when it is not a first start: a resumed or restarted
+        run is the same run going on).  The count is taken in the claim's
+        transaction (``claims.count_first_starts``).  A count of
+        ``max_starts + 1`` is the start that passes the ceiling: it is
+        claimed, and its supervisor opens the workflow's breaker.  Past that
+        an earlier start already passed it: the claim is undone, and the
+        count says why (the run stays queued).
+        """
+        _check_id("claimant id", claimant, 64)
+        at = self.clock.now()
+        request = ClaimRequest(
+            claimant=claimant,
+            limit=1,
+            at=at,
+            host=host,
+            lease_until=None if lease_seconds is None else at + timedelta(seconds=lease_seconds),
+            run_ids=(run_id,),
+        )
+
+        def claim() -> tuple[Any, int | None]:
+            try:
+                # One transaction (not the autocommit claim of ``claim_queued``): the
+                # count, and undoing a claim past the ceiling, go with the claim.
+                with self._write() as connection:
+                    rows = claim_rows(connection, request)
+                    if not rows:
+                        return None, None
+                    count = count_first_starts(connection, rows[0], at, rate_window)
+                    if count is not None and count > max_starts + 1:
+                        raise _PastCeiling(count)
+                    return rows[0], count
+            except _PastCeiling as past:  # rolled back: the run is still queued
+                return None, past.count
+
+        for attempt in range(_CLAIM_ATTEMPTS):
+            try:
+                row, count = retrying(claim, f"a claim by {claimant}")
+                break
+            except sa_exc.IntegrityError:  # as in ``claim_queued``: a desktop claimed meanwhile
+                if attempt == _CLAIM_ATTEMPTS - 1:
+                    raise
+        return (None if row is None else run_record(row)), count
 
     def claimant_of(self, run_id: str) -> str | None:
         """Who claimed the run (``claim_queued``); None if nobody, or it was queued again."""

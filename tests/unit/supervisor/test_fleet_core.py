@@ -24,6 +24,7 @@ from automation.blocks import desktop
 from automation.blocks.registry import BlockRegistry
 from automation.engine.events import LogEmitted, RunStatus
 from automation.loader import parse_workflow
+from supervisor.breaker import BreakerPolicy
 from supervisor.config import SupervisorConfig
 from supervisor.core import Supervisor
 from supervisor.debugging import DebugOptions
@@ -351,3 +352,35 @@ def test_a_trigger_names_its_machine_and_old_states_keep_their_hash() -> None:
     legacy = hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
     assert spec_hash(before) == legacy[:16]  # saved before the option existed: still valid
     assert spec_hash(after) != spec_hash(before)
+
+
+def test_the_run_rate_ceiling_counts_every_supervisors_starts(tmp_path: Path) -> None:
+    """Four starts allowed per minute: each supervisor's four workers would keep it, together not.
+
+    Counted per supervisor, neither would ever pass the ceiling (a worker
+    each, four each); the store counts both, so the fifth start opens the
+    breaker for the workflow, on both, and the rest stay queued.
+    """
+    first, second = FakeLauncher(hang), FakeLauncher(hang)
+    db = tmp_path / "shared.db"
+    policy = BreakerPolicy(max_starts=4, rate_window=60.0, cooldown=60.0)
+
+    async def scenario() -> None:
+        async with (
+            member(db, tmp_path / "a", "a", "m1", first, workers=4, breaker=policy) as a,
+            member(db, tmp_path / "b", "b", "m2", second, workers=4, breaker=policy) as b,
+        ):
+            loaded = a.load(workflow(tmp_path, TINY))
+            run_ids = [a.submit(loaded) for _ in range(10)]
+            await until(lambda: a.store.breaker_row("tiny").opened_for == "run rate")
+            await until(lambda: all(s.breaker("tiny").opened_at is not None for s in (a, b)))
+            ran = started(first) + started(second)
+            # the fifth opened it; a claim already under way on the other may still go
+            assert 5 <= len(ran) <= 6, ran
+            assert started(first) and started(second)
+            await asyncio.sleep(0.5)  # renewals and dispatches come and go: nothing more starts
+            assert len(started(first) + started(second)) == len(ran)
+            queued = [r for r in run_ids if status(a, r) is RunStatus.QUEUED]
+            assert len(queued) == 10 - len(ran)
+
+    asyncio.run(scenario())

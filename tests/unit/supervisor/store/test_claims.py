@@ -148,3 +148,51 @@ def test_a_run_waiting_out_its_restart_delay_is_claimed_by_nobody_before_it_ends
     assert store.claim_queued("sup-b", run_ids=[run_id]) == []
     clock.advance(0.1)
     assert [run.id for run in store.claim_queued("sup-b")] == [run_id]
+
+
+def test_counted_claims_share_one_run_rate_ceiling_across_claimants(
+    store_factory: StoreFactory,
+) -> None:
+    """Two claimants (two connections) claiming at once: one count, one start past the ceiling."""
+    first, second = store_factory(), store_factory()
+    ids = queue(first, 12)
+    results: list[tuple[str, str | None, int | None]] = []
+    lock = threading.Lock()
+
+    def claim(store: HistoryStore, claimant: str, mine: list[str]) -> None:
+        for run_id in mine:
+            record, count = store.claim_counted(
+                claimant, run_id, max_starts=4, rate_window=60.0, lease_seconds=30
+            )
+            with lock:
+                results.append((run_id, None if record is None else record.claimed_by, count))
+
+    threads = [
+        threading.Thread(target=claim, args=(first, "a", ids[0::2])),
+        threading.Thread(target=claim, args=(second, "b", ids[1::2])),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    claimed = [r for r in results if r[1] is not None]
+    # four under the ceiling and the one that passed it (its supervisor opens the breaker)
+    assert len(claimed) == 5, results
+    assert sorted(count for _, _, count in claimed) == [1, 2, 3, 4, 5]
+    refused = [r for r in results if r[1] is None]
+    assert all(count is not None and count > 5 for _, _, count in refused)
+    assert {r.status for r in (first.get_run(run_id) for run_id, _, _ in refused) if r} == {
+        RunStatus.QUEUED
+    }
+
+
+def test_a_resumed_run_is_claimed_without_counting(store: HistoryStore) -> None:
+    (run_id,) = queue(store, 1)
+    record, count = store.claim_counted(
+        "a", run_id, max_starts=1, rate_window=60.0, lease_seconds=5
+    )
+    assert record is not None and count == 1
+    later = datetime.now(UTC) + timedelta(seconds=10)
+    assert store.reap_expired_leases(later) == [run_id]  # "a" went silent: it resumes
+    record, count = store.claim_counted("b", run_id, max_starts=1, rate_window=60.0)
+    assert record is not None and record.claimed_by == "b" and count is None
