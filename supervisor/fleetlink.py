@@ -77,6 +77,8 @@ class FleetLink(SupervisorBase):
         if self.membership.shared:
             # Runs of supervisors that died while this one was down are taken back first.
             self.store.reap_expired_leases()
+            # Other machines may load triggers chained on runs this one ends.
+            self.store.chains_in_store = True
 
     async def announce(self, api_url: str) -> None:
         """Tell the others where this supervisor's API answers, once it does."""

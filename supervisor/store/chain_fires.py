@@ -11,6 +11,13 @@ supervisor drains outstanding rows: it claims a row for a while
 after those runs are written (``chain_fire_done``).  A claimant that dies
 leaves the row to the next one once its claim runs out.
 
+In a fleet the supervisor recording a run's end may not load the trigger
+that chains from it at all: another machine does.  So there the end also
+goes to the outbox when any trigger row in the store chains from the
+workflow (``triggers.chains_from``, saved with each trigger's state:
+``chained_in_store``), and the supervisor that loads the trigger drains it
+with its next lease renewal.
+
 The chained runs' ids are derived from (upstream run, trigger) by
 ``chained_run_id``, and a run whose id exists already is not inserted again
 (``fires.insert_runs_once``): that is the fire key, so a chain fired twice
@@ -26,13 +33,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, and_, or_, select, update
+from sqlalchemy import Connection, and_, exists, or_, select, update
 
 from automation.clock import Clock
 from automation.engine.events import RunStatus
 from supervisor.store.claims import insert_or_ignore
 from supervisor.store.retry import retrying
-from supervisor.store.schema import chain_fires
+from supervisor.store.schema import chain_fires, triggers
 
 #: Namespace of chained runs' ids (``chained_run_id``); never change it.
 _CHAIN_NAMESPACE = uuid.UUID("6f1d8a52-8f0e-4c55-9a43-2f6b1c0d7e31")
@@ -65,10 +72,25 @@ def add_chain_fire(
     )
 
 
+def goes_to_outbox(
+    connection: Connection, workflow: str, sources: frozenset[str], in_store: bool
+) -> bool:
+    """Whether an end of ``workflow`` goes to the outbox: chained here, or (``in_store``) anywhere."""
+    return workflow in sources or (in_store and chained_in_store(connection, workflow))
+
+
+def chained_in_store(connection: Connection, workflow: str) -> bool:
+    """Whether any supervisor's enabled ``after`` trigger chains from ``workflow`` (one index probe)."""
+    return bool(
+        connection.execute(select(exists().where(triggers.c.chains_from == workflow))).scalar()
+    )
+
+
 class _Sources(Protocol):
     """What the store's writer holds for the outbox (``writer.BatchWriter``)."""
 
     chain_sources: frozenset[str]
+    chains_in_store: bool
 
 
 class ChainFireMethods:
@@ -85,6 +107,19 @@ class ChainFireMethods:
     @chain_sources.setter
     def chain_sources(self, names: frozenset[str]) -> None:
         self._writer.chain_sources = frozenset(names)
+
+    @property
+    def chains_in_store(self) -> bool:
+        """Also send a run's end to the outbox when a trigger row in the store chains from it.
+
+        Set by a supervisor of a fleet, where other machines load triggers
+        this one does not; a lone supervisor knows every trigger itself.
+        """
+        return self._writer.chains_in_store
+
+    @chains_in_store.setter
+    def chains_in_store(self, value: bool) -> None:
+        self._writer.chains_in_store = value
 
     def _write(self) -> AbstractContextManager[Connection]:  # pragma: no cover - HistoryStore's
         raise NotImplementedError

@@ -39,7 +39,7 @@ from automation.engine.events import (
     StepStatus,
 )
 from supervisor.store.artifacts import ArtifactContent, insert_contents, read_content
-from supervisor.store.chain_fires import add_chain_fire
+from supervisor.store.chain_fires import add_chain_fire, goes_to_outbox
 from supervisor.store.records import whole_span
 from supervisor.store.schema import runs, workflow_versions, workflows
 from supervisor.store.statements import (
@@ -154,10 +154,16 @@ class _Segment:
 class Ingest:
     """Applies batches of events on one connection; build one per transaction."""
 
-    def __init__(self, connection: Connection, chain_sources: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self,
+        connection: Connection,
+        chain_sources: frozenset[str] = frozenset(),
+        chains_in_store: bool = False,
+    ) -> None:
         self.connection = connection
         #: Workflows ``after`` triggers chain from: their runs' ends go to the chain outbox.
         self.chain_sources = chain_sources
+        self.chains_in_store = chains_in_store
         self._segment = _Segment()
         self._handlers: dict[type[Event], Callable[[Any], None]] = {
             NodeStarted: self._node_started,
@@ -392,7 +398,13 @@ class Ingest:
                 finished_at=event.at if status.terminal else None,
             )
         )
-        if status.terminal and found is not None and found.workflow_name in self.chain_sources:
+        if (
+            status.terminal
+            and found is not None
+            and goes_to_outbox(
+                self.connection, found.workflow_name, self.chain_sources, self.chains_in_store
+            )
+        ):
             # In this transaction: the end and the chain that waits on it commit together.
             add_chain_fire(self.connection, event.run_id, found.workflow_name, status, event.at)
 
@@ -453,7 +465,10 @@ class Ingest:
 
 
 def apply_events(
-    connection: Connection, batch: Sequence[Event], chain_sources: frozenset[str] = frozenset()
+    connection: Connection,
+    batch: Sequence[Event],
+    chain_sources: frozenset[str] = frozenset(),
+    chains_in_store: bool = False,
 ) -> None:
     """Apply ``batch`` in order on ``connection`` (the caller owns the transaction)."""
-    Ingest(connection, chain_sources).apply(batch)
+    Ingest(connection, chain_sources, chains_in_store).apply(batch)

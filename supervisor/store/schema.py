@@ -224,7 +224,10 @@ triggers = Table(
     # Kept out of ``state`` so a save can keep the stored anchor (``TriggerStateStore``).
     Column("spec_hash", String(64)),
     Column("anchor", UTCDateTime),
+    # The workflow an enabled ``after`` trigger chains from (``store.chain_fires``).
+    Column("chains_from", String(200)),
     UniqueConstraint("workflow_name", "trigger_key"),
+    Index(None, "chains_from"),
 )
 
 supervisors = Table(

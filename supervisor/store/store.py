@@ -47,7 +47,7 @@ from automation.engine.events import (
 from supervisor.errors import RunStatusChanged
 from supervisor.store.artifacts import insert_artifact
 from supervisor.store.breaker_rows import BreakerMethods
-from supervisor.store.chain_fires import ChainFireMethods, add_chain_fire
+from supervisor.store.chain_fires import ChainFireMethods, add_chain_fire, goes_to_outbox
 from supervisor.store.claims import insert_or_ignore
 from supervisor.store.debug_requests import DebugRequestMethods
 from supervisor.store.details import RunDetails
@@ -605,7 +605,10 @@ class HistoryStore(FleetMethods, BreakerMethods, ChainFireMethods, DebugRequestM
                 raise RunStatusChanged(run_id, current.value, found)
             if new in (RunStatus.INTERRUPTED, RunStatus.FAILED, RunStatus.CANCELLED):
                 self._close_running_steps(connection, run_id, new, at)
-            if new.terminal and row.workflow_name in self._writer.chain_sources:
+            writer = self._writer
+            if new.terminal and goes_to_outbox(
+                connection, row.workflow_name, writer.chain_sources, writer.chains_in_store
+            ):
                 add_chain_fire(connection, run_id, row.workflow_name, new, at)
             return self._run_row(connection, run_id)
 

@@ -55,6 +55,8 @@ class BatchWriter:
         self._now: Callable[[], datetime] | None = None
         #: Workflows whose runs' ends go to the chain outbox (``store.chain_fires``).
         self.chain_sources: frozenset[str] = frozenset()
+        #: Also those any trigger row in the store chains from (a fleet: ``chained_in_store``).
+        self.chains_in_store = False
 
     def fence_for(self, owner: str, now: Callable[[], datetime]) -> None:
         """From now on write only events of runs ``owner`` holds under a live lease."""
@@ -77,7 +79,12 @@ class BatchWriter:
                 self._record_direct(connection, batch)
             else:
                 with connection.begin():
-                    apply_events(connection, self._fenced(connection, batch), self.chain_sources)
+                    apply_events(
+                        connection,
+                        self._fenced(connection, batch),
+                        self.chain_sources,
+                        self.chains_in_store,
+                    )
         except BaseException:
             # The next batch starts on a fresh connection, whatever state this one is in.
             self._drop()
@@ -157,7 +164,12 @@ class BatchWriter:
         driver: Any = connection.connection.dbapi_connection
         _call(connection, "BEGIN IMMEDIATE", driver.execute, "BEGIN IMMEDIATE")
         try:
-            apply_events(connection, self._fenced(connection, batch, driver), self.chain_sources)
+            apply_events(
+                connection,
+                self._fenced(connection, batch, driver),
+                self.chain_sources,
+                self.chains_in_store,
+            )
             _call(connection, "COMMIT", driver.commit)
         except BaseException:
             if driver.in_transaction:

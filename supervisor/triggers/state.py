@@ -61,6 +61,14 @@ class TriggerState:
     #: Set while the trigger is not in any loaded workflow; its fires are not misfires.
     removed_at: datetime | None = None
 
+    @property
+    def chains_from(self) -> str | None:
+        """The workflow this trigger starts after, while it is enabled and loaded (``after``)."""
+        workflow = self.spec.get("workflow")
+        if self.spec.get("type") != "after" or not isinstance(workflow, str):
+            return None
+        return workflow if self.enabled and self.removed_at is None else None
+
     def to_json(self) -> dict[str, Any]:
         return {
             "spec_hash": self.spec_hash,
@@ -149,6 +157,7 @@ class TriggerStateStore:
                     "updated_at": now,
                     "spec_hash": state.spec_hash,
                     "anchor": state.anchor,
+                    "chains_from": state.chains_from,
                 }
                 for state in states
             ]

@@ -33,6 +33,7 @@ from supervisor.paths import DeskpilotPaths
 from supervisor.store import HistoryStore
 from supervisor.store.chain_fires import chained_run_id
 from supervisor.store.store import QueuedRow
+from supervisor.store.trigger_rows import TriggerRows
 from tests.helpers.fleet import waited_for
 from tests.helpers.fleet_daemons import FleetDaemons
 from tests.helpers.storage import RunEvents
@@ -175,4 +176,38 @@ def test_a_breaker_change_reaches_another_supervisor_by_notify_not_at_its_next_r
         assert max(took) <= PROPAGATION_LIMIT, [f"{t:.3f}" for t in took]
     finally:
         client.close()
+        store.close()
+
+
+def test_a_run_ended_where_its_chain_is_not_loaded_fires_the_chain_on_the_machine_that_has_it(
+    postgres_url: str, fleet: FleetDaemons
+) -> None:
+    """pc-a runs ``first`` and knows of no trigger; only pc-b loads ``second``'s ``after`` trigger."""
+    fleet.prepare("pc-a", {"first": FIRST})
+    fleet.prepare("pc-b", {"second": SECOND})
+    fleet.start_all()
+    store = HistoryStore.open(postgres_url)
+    rows = TriggerRows(store)
+    try:
+        # pc-b saves its triggers' state as it loads them: the store knows of the chain then
+        waited_for(
+            lambda: any(row.chains_from == "first" for row in rows.load_all()),
+            30,
+            "pc-b's after trigger is in the store",
+        )
+        version = store.save_workflow_version("first", None, FIRST)
+        upstream = uuid.uuid4().hex
+        store.create_runs([QueuedRow(upstream, "first", version, target_host="pc-a")])
+
+        def chained() -> list[str]:
+            return [run.id for run in store.list_runs(workflow="second", limit=None)]
+
+        waited_for(lambda: bool(chained()), 30, "pc-b started the chained run")
+        first = store.get_run(upstream)
+        assert first is not None and first.claimed_by == fleet.supervisor_id("pc-a")
+        assert chained() == [chained_run_id(upstream, "second:0")]
+        waited_for(lambda: not store.outstanding_chain_fires(), 15, "the outbox row is done")
+        (second,) = store.list_runs(workflow="second", limit=None)
+        assert second.trigger == f"after:first:{upstream}"
+    finally:
         store.close()
