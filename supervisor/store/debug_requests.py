@@ -22,6 +22,7 @@ its ``_write``/``_read`` transactions and its clock.
 
 from __future__ import annotations
 
+import contextlib
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -75,6 +76,24 @@ def _record(row: Any) -> DebugRequestRecord:
         answered_at=row.answered_at,
         outcome=row.outcome,
     )
+
+
+def _cut_pause(connection: Connection, run_id: str, seq: int, paused_at: datetime) -> float:
+    """How long a pause nobody answered lasted: until the run's next event (see ``paused_seconds``)."""
+    after = connection.execute(
+        select(events.c.at, events.c.data)
+        .where(events.c.run_id == run_id, events.c.seq > seq)
+        .order_by(events.c.seq, events.c.id)
+        .limit(1)
+    ).first()
+    if after is None:
+        return 0.0  # still paused, under its supervisor
+    ended: datetime = after.at
+    alive = (after.data or {}).get("alive_until")
+    if isinstance(alive, str):
+        with contextlib.suppress(ValueError):
+            ended = min(ended, datetime.fromisoformat(alive))
+    return max(0.0, (ended - paused_at).total_seconds())
 
 
 class DebugRequestMethods:
@@ -258,16 +277,33 @@ class DebugRequestMethods:
         return EventRecord.from_row(row)
 
     def paused_seconds(self, run_id: str) -> float:
-        """Seconds the run spent paused by the debugger, over every attempt: not on its clock."""
+        """Seconds the run spent paused by the debugger, over every attempt: not on its clock.
+
+        A pause that was answered says how long it waited (``node_resumed``).
+        One whose worker or supervisor died before it was answered has no
+        answer: it lasted until the next thing the history says of the run
+        (the supervisor's note on the worker's end), or, when its supervisor
+        died, until that supervisor's last heartbeat (the note of the lease's
+        expiry says when that was).  A pause still going on is not counted:
+        the supervisor holding it counts it itself.
+        """
         with self._read() as connection:
             rows = connection.execute(
-                select(events.c.data).where(
-                    events.c.run_id == run_id, events.c.kind == "node_resumed"
+                select(events.c.seq, events.c.kind, events.c.at, events.c.data)
+                .where(
+                    events.c.run_id == run_id,
+                    events.c.kind.in_(("node_paused", "node_resumed")),
                 )
+                .order_by(events.c.seq, events.c.id)
             ).all()
-        total = 0.0
-        for (data,) in rows:
-            waited = (data or {}).get("waited")
-            if isinstance(waited, int | float):
-                total += float(waited)
+            total = 0.0
+            for index, row in enumerate(rows):
+                if row.kind == "node_resumed":
+                    waited = (row.data or {}).get("waited")
+                    if isinstance(waited, int | float):
+                        total += float(waited)
+                    continue
+                answered = index + 1 < len(rows) and rows[index + 1].kind == "node_resumed"
+                if not answered:
+                    total += _cut_pause(connection, run_id, row.seq, row.at)
         return total

@@ -501,6 +501,15 @@ class FleetMethods:
         seq = connection.execute(
             select(func.coalesce(func.max(events.c.seq), 0)).where(events.c.run_id == row.id)
         ).scalar_one()
+        data: dict[str, Any] = {"reason": "lease_expired", "owner": row.claimed_by}
+        if row.claimed_by is not None:
+            # Its owner's last heartbeat: about when it died.  A pause it held ends there
+            # (``paused_seconds``), not at this note, written a lease later.
+            alive = connection.execute(
+                select(supervisors.c.heartbeat_at).where(supervisors.c.id == row.claimed_by)
+            ).scalar()
+            if alive is not None:
+                data["alive_until"] = alive.isoformat()
         connection.execute(
             events.insert().values(
                 run_id=row.id,
@@ -509,7 +518,7 @@ class FleetMethods:
                 at=now,
                 level="warning",
                 message=note,
-                data={"reason": "lease_expired", "owner": row.claimed_by},
+                data=data,
             )
         )
 

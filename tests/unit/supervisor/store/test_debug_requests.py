@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from automation.clock import FakeClock
-from automation.engine.events import NodePaused, NodeResumed, RunStatus
+from automation.engine.events import LogEmitted, NodePaused, NodeResumed, RunStatus
 from supervisor.store import HistoryStore
 from supervisor.store.debug_requests import COMMAND, NotHeldElsewhere
 from supervisor.store.notify import QueueWatcher
@@ -133,3 +133,52 @@ def test_a_request_is_announced_to_its_supervisor(store: HistoryStore) -> None:
             await other.close()
 
     asyncio.run(scenario())
+
+
+def test_a_pause_cut_short_by_its_supervisors_death_counts_until_its_last_heartbeat(
+    store: HistoryStore,
+) -> None:
+    """Nobody answered it: it lasted until its supervisor died, not until the lease was reaped."""
+    owner = "b" * 32
+    store.register_supervisor(owner, host="pc-b", at=START)
+    run_id = running(store, owner, deadline_seconds=60)
+    answered = [
+        NodePaused(run_id=run_id, seq=1, at=START, node_id="first", step=1, reason="breakpoint"),
+        NodeResumed(
+            run_id=run_id, seq=2, at=START, node_id="first", step=1, action="continue", waited=3.0
+        ),
+        NodePaused(
+            run_id=run_id,
+            seq=3,
+            at=START + timedelta(seconds=5),
+            node_id="second",
+            step=2,
+            reason="breakpoint",
+        ),
+    ]
+    store.record(answered)
+    assert store.paused_seconds(run_id) == 3.0  # still paused: its supervisor counts that
+    # its last heartbeat, 20 s into the pause; then SIGKILL, and the lease runs out
+    store.supervisor_heartbeat(owner, at=START + timedelta(seconds=25), holding=[run_id])
+    assert store.reap_expired_leases(START + timedelta(seconds=200)) == [run_id]
+    assert store.paused_seconds(run_id) == pytest.approx(3.0 + 20.0)
+
+
+def test_a_pause_cut_short_by_its_workers_death_counts_until_the_note_on_it(
+    store: HistoryStore,
+) -> None:
+    run_id = running(store)
+    store.record(
+        [
+            NodePaused(run_id=run_id, seq=1, at=START, node_id="only", step=1, reason="step"),
+            LogEmitted(
+                run_id=run_id,
+                seq=2,
+                at=START + timedelta(seconds=7.5),
+                node_id=None,
+                level="warning",
+                message="the worker exited (killed by signal 9)",
+            ),
+        ]
+    )
+    assert store.paused_seconds(run_id) == pytest.approx(7.5)
