@@ -192,7 +192,7 @@ class Supervisor(
             # the gate wakes the dispatch when the session is usable again
             desktop_held=None if gate is None else gate.holds,
             # a fleet counts starts in the store, where every supervisor's are (``_claim``)
-            count_starts=self.membership.lease_seconds is None,
+            count_starts=not self.membership.shared,
         )
         for start in plan.starts:
             self._start_run(start.entry, start.worker, probe=start.probe)
@@ -295,7 +295,7 @@ class Supervisor(
         ceiling goes and opens the breaker; one after it is not claimed.
         """
         member = self.membership
-        if member.lease_seconds is None:
+        if not member.shared:
             claimed = self.store.claim_queued(
                 member.id, host=member.host, lease_seconds=None, run_ids=(entry.run_id,)
             )
