@@ -321,6 +321,7 @@ class TriggerManager(BreakerPauses):
             state.removed_at = None
         state.spec = spec_dump(spec)
         state.enabled = spec.enabled
+        state.unchained = False
         self._states[key] = state
         trigger = ActiveTrigger(
             key=key,
@@ -360,6 +361,7 @@ class TriggerManager(BreakerPauses):
         self._deactivate(trigger)
         if not replaced:
             trigger.state.removed_at = self.now()
+            trigger.state.unchained = True
             self._save(trigger.state)
             logger.info("trigger %s removed", key)
 

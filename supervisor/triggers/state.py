@@ -60,14 +60,22 @@ class TriggerState:
     last_error: str | None = None
     #: Set while the trigger is not in any loaded workflow; its fires are not misfires.
     removed_at: datetime | None = None
+    #: Unloaded by a supervisor that had it loaded: it chains from nothing now.
+    unchained: bool = False
 
     @property
     def chains_from(self) -> str | None:
-        """The workflow this trigger starts after, while it is enabled and loaded (``after``)."""
+        """The workflow this ``after`` trigger starts after, while it is enabled and loaded.
+
+        Not ``removed_at``: in a fleet a supervisor without the workflow marks
+        the others' triggers removed as it starts, while they still load them.
+        Only a supervisor that unloads the trigger itself (``unchained``) says
+        it chains from nothing any more.
+        """
         workflow = self.spec.get("workflow")
         if self.spec.get("type") != "after" or not isinstance(workflow, str):
             return None
-        return workflow if self.enabled and self.removed_at is None else None
+        return workflow if self.enabled and not self.unchained else None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -94,6 +102,7 @@ class TriggerState:
             last_fire_at=_parse(data.get("last_fire_at")),
             last_error=data.get("last_error"),
             removed_at=_parse(data.get("removed_at")),
+            unchained=getattr(row, "chains_from", None) is None,
         )
 
 

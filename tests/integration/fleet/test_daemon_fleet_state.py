@@ -192,7 +192,7 @@ def test_a_run_ended_where_its_chain_is_not_loaded_fires_the_chain_on_the_machin
         # pc-b saves its triggers' state as it loads them: the store knows of the chain then
         waited_for(
             lambda: any(row.chains_from == "first" for row in rows.load_all()),
-            30,
+            60,
             "pc-b's after trigger is in the store",
         )
         version = store.save_workflow_version("first", None, FIRST)
@@ -202,7 +202,7 @@ def test_a_run_ended_where_its_chain_is_not_loaded_fires_the_chain_on_the_machin
         def chained() -> list[str]:
             return [run.id for run in store.list_runs(workflow="second", limit=None)]
 
-        waited_for(lambda: bool(chained()), 30, "pc-b started the chained run")
+        waited_for(lambda: bool(chained()), 60, "pc-b started the chained run")
         first = store.get_run(upstream)
         assert first is not None and first.claimed_by == fleet.supervisor_id("pc-a")
         assert chained() == [chained_run_id(upstream, "second:0")]
