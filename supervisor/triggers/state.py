@@ -102,7 +102,11 @@ class TriggerState:
             last_fire_at=_parse(data.get("last_fire_at")),
             last_error=data.get("last_error"),
             removed_at=_parse(data.get("removed_at")),
-            unchained=getattr(row, "chains_from", None) is None,
+            unchained=(
+                isinstance(row.spec, dict)
+                and row.spec.get("type") == "after"
+                and getattr(row, "chains_from", None) is None
+            ),
         )
 
 
