@@ -274,19 +274,23 @@ class FleetMethods:
         is no longer this supervisor's.  The answer also names its runs with a
         cancel requested (``request_cancel``).
         """
-        at = at or self.clock.now()
-        until = at + timedelta(seconds=lease_seconds)
-        mine = and_(
-            runs.c.claimed_by == supervisor_id,
-            runs.c.status == RunStatus.RUNNING.value,
-            or_(runs.c.lease_expires_at.is_(None), runs.c.lease_expires_at > at),
-        )
+        fixed = at
+        moment: list[datetime] = []  # the time of the attempt that committed
 
         def renew(connection: Connection) -> list[Any]:
+            # Each attempt at its own time: a retry (after a deadlock) must not renew a lease
+            # that expired while it waited, which the fenced writer already treats as lost.
+            now = fixed or self.clock.now()
+            moment[:] = [now]
+            mine = and_(
+                runs.c.claimed_by == supervisor_id,
+                runs.c.status == RunStatus.RUNNING.value,
+                or_(runs.c.lease_expires_at.is_(None), runs.c.lease_expires_at > now),
+            )
             connection.execute(
                 update(supervisors)
                 .where(supervisors.c.id == supervisor_id)
-                .values(heartbeat_at=at, stopped_at=None)
+                .values(heartbeat_at=now, stopped_at=None)
             )
             # Rows locked in id order, as every batch of renewals does: two renewals
             # never wait on each other crosswise.
@@ -300,7 +304,7 @@ class FleetMethods:
                 connection.execute(
                     update(runs)
                     .where(runs.c.id == picked.c.id)
-                    .values(lease_expires_at=until)
+                    .values(lease_expires_at=now + timedelta(seconds=lease_seconds))
                     .returning(runs.c.id, runs.c.cancel_requested_at)
                 ).all()
             )
@@ -311,7 +315,7 @@ class FleetMethods:
         kept = {str(row.id) for row in renewed}
         return LeaseRenewal(
             supervisor_id=supervisor_id,
-            expires_at=until,
+            expires_at=moment[0] + timedelta(seconds=lease_seconds),
             renewed=tuple(sorted(kept)),
             lost=tuple(sorted(set(holding) - kept)),
             cancel_requested=tuple(
