@@ -182,11 +182,12 @@ def test_a_run_claimed_by_a_live_supervisor_that_never_started_is_released_and_r
     """
     owner = HOSTS[0]
     owner_id = fleet.supervisor_id(owner)
-    version = store.save_workflow_version("quick", None, QUICK)
+    # A workflow of its own: the fleet-wide run-rate ceiling may hold "quick" after 600 runs.
+    version = store.save_workflow_version("handover", None, QUICK.replace("quick", "handover"))
     run_id = ""
     for _ in range(10):  # a supervisor may claim it first, on NOTIFY: then try another
         candidate = uuid.uuid4().hex
-        store.create_runs([QueuedRow(candidate, "quick", version, target_host=owner)])
+        store.create_runs([QueuedRow(candidate, "handover", version, target_host=owner)])
         if store.claim_queued(owner_id, host=owner, lease_seconds=8.0, run_ids=(candidate,)):
             run_id = candidate
             break
@@ -295,10 +296,11 @@ def test_a_frozen_supervisor_stops_its_worker_writes_nothing_and_rejoins(
         return bool(mine) and mine[0].heartbeat_at > woke
 
     waited_for(renewed, 15, f"{frozen} renewed its heartbeat after it woke")
-    version = store.save_workflow_version("quick", None, QUICK)
+    # A workflow of its own: the fleet-wide run-rate ceiling may hold "quick" after 600 runs.
+    version = store.save_workflow_version("rejoin", None, QUICK.replace("quick", "rejoin"))
     routed = uuid.uuid4().hex
     # Ahead of whatever is still queued: it proves the machine claims again, not how fast.
-    store.create_runs([QueuedRow(routed, "quick", version, priority=100, target_host=frozen)])
+    store.create_runs([QueuedRow(routed, "rejoin", version, priority=100, target_host=frozen)])
 
     def ran_there() -> bool:
         nothing_written()
