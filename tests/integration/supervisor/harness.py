@@ -40,11 +40,16 @@ from automation.blocks.registry import BlockRegistry
 from supervisor.breaker import BreakerPolicy
 from supervisor.config import SupervisorConfig
 from supervisor.core import Supervisor
-from supervisor.paths import sqlite_url
+from supervisor.paths import DeskpilotPaths, sqlite_url
 from supervisor.store.records import RunRecord
 from supervisor.store.store import HistoryStore
 from supervisor.workers import ForkServerLauncher, PythonWorkerLauncher
 from tests.helpers.common import eventually
+from tests.helpers.storage import (
+    migrated_sqlite_copy,
+    migrated_sqlite_template,
+    seed_migrated_history,
+)
 from tests.integration.supervisor import testblocks
 
 T = TypeVar("T")
@@ -135,8 +140,11 @@ class SupervisorThread:
         if python is not None:
             self.launcher.python = python
         self.registry = registry or supervisor_registry()
+        history = home / "history.sqlite3"
+        if not history.exists():  # at head already: the migrations are not under test here
+            migrated_sqlite_copy(migrated_sqlite_template(), history)
         self.store = HistoryStore.open(
-            sqlite_url(home / "history.sqlite3"),
+            sqlite_url(history),
             **({} if busy_timeout is None else {"busy_timeout": busy_timeout}),
         )
         self.rng = rng
@@ -326,6 +334,7 @@ class DaemonProcess:
         self.process: subprocess.Popen[bytes] | None = None
         self.log = home / "daemon-stderr.log"
         home.mkdir(parents=True, exist_ok=True)
+        seed_migrated_history(DeskpilotPaths.under(home).ensure())
 
     def start(self, workflow: Path | None = None, count: int = 0) -> list[str]:
         """Start serving (submitting ``count`` runs of ``workflow``); returns their ids."""
