@@ -322,7 +322,7 @@ def search(
     import cv2
     import numpy as np
 
-    from automation.blocks.desktop.matching import _best_near
+    from automation.blocks.desktop.correlation import _best_near
 
     lh, lw = label.image.shape[:2]
     places: list[tuple[int, int, float, float, float]] = []

@@ -73,6 +73,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from automation.blocks.desktop.correlation import (
+    _REFINE_PAD,
+    _best_in,
+    _Feature,
+    _resize,
+    _scan,
+)
+
 if TYPE_CHECKING:
     from typing import TypeAlias
 
@@ -94,27 +102,15 @@ MIN_TEMPLATE_STDDEV = 6.0
 EDGE_GREY_SUPPORT = 0.6
 #: For an edge match, every other place must correlate in grey this much less than its spot.
 EDGE_GREY_GAP = 0.2
+#: An outline of fewer edge pixels than this (at the scale tried) cannot tell a dash from a
+#: dot: the galculator "-" glyph at 67 % has 8, and its blurred outline matched the "." key
+#: at 0.93 once the real "-" key was gone.
+MIN_EDGE_PIXELS = 24
 #: A hit this good ends the search over scales early.
 EARLY_STOP = 0.95
 #: A light/dark-swapped match must correlate at least this well.
 INVERTED_CONFIDENCE = 0.9
-#: Coarse peaks this far below the bar are still re-scored at full resolution.
-COARSE_SLACK = 0.3
-#: A place with less than this share of the template's contrast cannot be it.
-MIN_CONTRAST_RATIO = 0.3
-#: Half-resolution scores this far below the bar still go on to full resolution.
-MID_SLACK = 0.25
-#: More coarse peaks than this: correlate the whole screen at full resolution instead.
-MAX_REFINE = 400
 _EDGE_CONFIDENCE_FLOOR = 0.8
-_COARSE_MIN_SIDE = 6
-_COARSE_MAX_FACTOR = 4
-_REFINE_PAD = 2
-_REFINE_BATCH = 48
-_COARSE_RIM = 1
-#: Above one place in this many passing the floor, local peaks are found by dilation.
-_PEAK_GATHER_SHARE = 64
-_NEIGHBOURS = ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1))
 
 STAGES = ("direct", "scales", "inverted", "label", "edges")
 
@@ -214,393 +210,20 @@ def edge_map(gray: Image) -> Image:
     """Blurred Canny edges: the outline of things, independent of their colours."""
     import cv2
 
-    edges = cv2.Canny(gray, 50, 150)
-    return cv2.GaussianBlur(edges, (3, 3), 0)
+    return cv2.GaussianBlur(_edges(gray), (3, 3), 0)
 
 
-def _coarse(image: Image, factor: int) -> Image:
-    """``image`` blurred and shrunk by the integer ``factor``.
-
-    The image is first cut to a multiple of ``factor`` (its right and bottom
-    edge lose less than ``factor`` pixels), so template and screen shrink by
-    exactly the same ratio: an uneven ratio stretched text templates by up to
-    7 % and halved their coarse score.  The blur (about one coarse pixel) makes
-    the correlation of the shrunk images nearly independent of the sub-pixel
-    phase between template and screen; without it an exact match of thin text
-    scored 0.4 lower at the worst phase, and no fixed slack could cover that.
-    """
+def _edges(gray: Image) -> Image:
     import cv2
 
-    if factor <= 1:
-        return image
-    h, w = image.shape[:2]
-    h, w = h - h % factor, w - w % factor
-    # halve first (a cheap box filter), then blur the smaller image: the blur is
-    # the costly step, and at half size it costs a quarter
-    half = cv2.resize(image[:h, :w], (w // 2, h // 2), interpolation=cv2.INTER_AREA)
-    blurred = cv2.GaussianBlur(half, (0, 0), 0.375 * factor)
-    if factor == 2:
-        return blurred
-    return cv2.resize(blurred, (w // factor, h // factor), interpolation=cv2.INTER_AREA)
+    return cv2.Canny(gray, 50, 150)
 
 
-class _Feature:
-    """The grey screen and its blurred, shrunk copies (cached), for one search."""
-
-    def __init__(self, gray: Image, margin: float) -> None:
-        self.gray = gray
-        self.margin = margin
-        self._cache: dict[int, Image] = {}
-        # keyed by the template array's id; the array is kept so the id stays unique
-        self._scores: dict[tuple[int, int], tuple[Image, FloatImage, int]] = {}
-        self._spread: dict[tuple[int, int, int], FloatImage] = {}
-        # per factor, the box (x0, y0, x1, y1) outside which the screen is plain
-        self._busy: dict[int, tuple[int, int, int, int]] = {}
-        # the coarse screen as floats and squared, for the spreads of every template size
-        self._floats: dict[int, tuple[FloatImage, FloatImage]] = {}
-
-    def coarse_template(self, gray_tpl: Image, factor: int) -> tuple[Image, int]:
-        """The template through exactly the pipeline ``screen(factor)`` uses, less its rim.
-
-        The blur mixes a template's outermost coarse pixel with what lies outside
-        it: on screen that is the surroundings, in the template a reflection of
-        its own edge.  For a crop of a button against a different background the
-        two differ a lot (an exact crop scored 0.5 on the coarse map with its
-        rim), so the rim (``_COARSE_RIM``) is left out; peaks are shifted back.
-        """
-        coarse = _coarse(gray_tpl, factor)
-        rim = _COARSE_RIM if min(coarse.shape[:2]) > 2 * _COARSE_RIM + 2 else 0
-        return coarse[rim : coarse.shape[0] - rim, rim : coarse.shape[1] - rim], rim
-
-    def full_scores(self, gray_tpl: Image) -> FloatImage:
-        """The full-resolution correlation map of one template (cached: both polarities
-        and every floor read the same map)."""
-        import cv2
-
-        key = (id(gray_tpl), 1)
-        if key not in self._scores:
-            scores = self.correlate(1, gray_tpl)
-            cv2.patchNaNs(scores, 0.0)
-            self._scores[key] = (gray_tpl, scores, 0)
-        return self._scores[key][1]
-
-    def correlate(self, factor: int, template: Image) -> FloatImage:
-        """``TM_CCOEFF_NORMED`` of ``template`` over ``screen(factor)``, correlating only
-        the part of the screen that is not plain.
-
-        A window with no two different pixels scores 0 (it has no contrast to
-        correlate), and a window that holds two different pixels holds two
-        different neighbours, which lie in the box ``_busy_box`` finds.  So only
-        the windows that meet that box are correlated, on the screen cut to
-        them; the rest of the map is 0.  A plain desktop around a window is
-        most of the screen, and correlating only the window is several times
-        cheaper.
-        """
-        import cv2
-        import numpy as np
-
-        screen = self.screen(factor)
-        sh, sw = screen.shape[:2]
-        th, tw = template.shape[:2]
-        cx0, cy0, cx1, cy1 = self._around_busy(factor, tw, th)
-        if (cx0, cy0, cx1, cy1) == (0, 0, sw, sh):
-            return cv2.matchTemplate(screen, template, cv2.TM_CCOEFF_NORMED)
-        scores = np.zeros((sh - th + 1, sw - tw + 1), np.float32)
-        if cx1 - cx0 >= tw and cy1 - cy0 >= th:
-            part = cv2.matchTemplate(screen[cy0:cy1, cx0:cx1], template, cv2.TM_CCOEFF_NORMED)
-            scores[cy0 : cy0 + part.shape[0], cx0 : cx0 + part.shape[1]] = part
-        return scores
-
-    def _around_busy(self, factor: int, w: int, h: int) -> tuple[int, int, int, int]:
-        """The part (x0, y0, x1, y1) of ``screen(factor)`` covered by the windows of size
-        (``w``, ``h``) that meet its busy box."""
-        screen = self.screen(factor)
-        if factor not in self._busy:
-            self._busy[factor] = _busy_box(screen)
-        x0, y0, x1, y1 = self._busy[factor]
-        sh, sw = screen.shape[:2]
-        return max(0, x0 - w + 1), max(0, y0 - h + 1), min(sw, x1 + w - 1), min(sh, y1 + h - 1)
-
-    def screen(self, factor: int) -> Image:
-        if factor not in self._cache:
-            self._cache[factor] = _coarse(self.gray, factor)
-        return self._cache[factor]
-
-    def flat(self, factor: int, size: tuple[int, int], spread: float) -> Any:
-        """Where the coarse screen under a template of ``size`` (h, w) has less than
-        ``MIN_CONTRAST_RATIO`` of the template's ``spread``: nothing there can be
-        the template (its correlation there is noise on a near-flat patch)."""
-        import cv2
-        import numpy as np
-
-        key = (factor, *size)
-        if key not in self._spread:
-            if factor not in self._floats:
-                values = self.screen(factor).astype(np.float32)
-                self._floats[factor] = (values, values * values)
-            screen, squared = self._floats[factor]
-            h, w = size
-            sh, sw = screen.shape[:2]
-            # windows that miss the busy box are plain: their spread is 0
-            cx0, cy0, cx1, cy1 = self._around_busy(factor, w, h)
-            spreads = np.zeros((sh - h + 1, sw - w + 1), np.float32)
-            if cx1 - cx0 >= w and cy1 - cy0 >= h:
-                part, part_squared = screen[cy0:cy1, cx0:cx1], squared[cy0:cy1, cx0:cx1]
-                mean = cv2.boxFilter(
-                    part, -1, (w, h), anchor=(0, 0), borderType=cv2.BORDER_CONSTANT
-                )
-                square = cv2.boxFilter(
-                    part_squared, -1, (w, h), anchor=(0, 0), borderType=cv2.BORDER_CONSTANT
-                )
-                std = np.sqrt(np.maximum(square - mean * mean, 0))
-                spreads[cy0 : cy1 - h + 1, cx0 : cx1 - w + 1] = std[
-                    : cy1 - cy0 - h + 1, : cx1 - cx0 - w + 1
-                ]
-            self._spread[key] = spreads
-        return self._spread[key] < MIN_CONTRAST_RATIO * spread
-
-    def coarse_scores(self, gray_tpl: Image, factor: int) -> tuple[FloatImage, int]:
-        """The coarse correlation map of one template and the rim it leaves out.
-
-        Cached: both signs read it.  The map's (x, y) is where the template's
-        inner part starts; the template itself starts ``rim`` coarse pixels
-        earlier.
-        """
-        import numpy as np
-
-        key = (id(gray_tpl), factor)
-        if key not in self._scores:
-            inner, rim = self.coarse_template(gray_tpl, factor)
-            scores = self.correlate(factor, inner)
-            np.nan_to_num(scores, copy=False, nan=0.0)
-            scores[self.flat(factor, inner.shape[:2], float(inner.std()))] = 0.0
-            self._scores[key] = (gray_tpl, scores, rim)
-        _, scores, rim = self._scores[key]
-        return scores, rim
-
-
-def _busy_box(image: Image) -> tuple[int, int, int, int]:
-    """The smallest box (x0, y0, x1, y1) holding every pixel that differs from a
-    neighbour (right or below); empty (0, 0, 0, 0) for a plain image."""
+def outline_pixels(gray: Image) -> int:
+    """How many edge pixels a template's outline has: its evidence for the edge stage."""
     import cv2
 
-    h, w = image.shape[:2]
-    boxes = []
-    if w > 1:
-        x, y, bw, bh = cv2.boundingRect(cv2.absdiff(image[:, 1:], image[:, :-1]))
-        if bw and bh:
-            boxes.append((x, y, x + bw + 1, y + bh))
-    if h > 1:
-        x, y, bw, bh = cv2.boundingRect(cv2.absdiff(image[1:, :], image[:-1, :]))
-        if bw and bh:
-            boxes.append((x, y, x + bw, y + bh + 1))
-    if not boxes:
-        return 0, 0, 0, 0
-    x0, y0, x1, y1 = zip(*boxes, strict=True)
-    return min(x0), min(y0), max(x1), max(y1)
-
-
-def _resize(image: Image, scale: float) -> Image:
-    import cv2
-
-    if scale == 1.0:
-        return image
-    h, w = image.shape[:2]
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
-    return cv2.resize(image, size, interpolation=interpolation)
-
-
-def _coarse_factor(tw: int, th: int) -> int:
-    factor = 1
-    while min(tw, th) // (factor * 2) >= _COARSE_MIN_SIDE and factor < _COARSE_MAX_FACTOR:
-        factor *= 2
-    return factor
-
-
-def _local_peaks(scores: FloatImage, floor: float) -> tuple[Any, Any]:
-    """Every local maximum (3x3) of ``scores`` at or above ``floor``: arrays (xs, ys),
-    best first."""
-    import cv2
-    import numpy as np
-
-    passing = (scores >= floor).view(np.uint8)  # 0 or 1, no copy
-    count = cv2.countNonZero(passing)
-    dense = count * _PEAK_GATHER_SHARE > scores.size
-    if dense:
-        # much of the map passes the floor: one dilation is cheaper than gathering
-        dilated = cv2.dilate(scores, np.ones((3, 3), np.uint8))
-        passing = (passing & (scores >= dilated)).view(np.uint8)
-        count = cv2.countNonZero(passing)
-    if not count:
-        empty = np.zeros(0, np.intp)
-        return empty, empty
-    xs, ys = cv2.findNonZero(passing).reshape(-1, 2).astype(np.intp).T
-    if not dense:
-        # usually few places pass the floor: compare just those with their eight
-        # neighbours (an index clipped at the border compares a place with itself,
-        # as the dilation's border leaves it alone), instead of dilating the map
-        height, width = scores.shape[:2]
-        values = scores[ys, xs]
-        peak = np.ones(len(ys), bool)
-        for dy, dx in _NEIGHBOURS:
-            around = scores[np.clip(ys + dy, 0, height - 1), np.clip(xs + dx, 0, width - 1)]
-            peak &= values >= around
-        ys, xs = ys[peak], xs[peak]
-    order = np.argsort(-scores[ys, xs], kind="stable")
-    return xs[order], ys[order]
-
-
-def _best_in(window: Image, template: Image, sign: int) -> tuple[int, int, float]:
-    """Best (x, y, sign * score) in ``window``."""
-    import cv2
-
-    th, tw = template.shape[:2]
-    if window.shape[0] < th or window.shape[1] < tw:
-        return 0, 0, -1.0
-    scores = cv2.matchTemplate(window, template, cv2.TM_CCOEFF_NORMED)
-    low, high, (lx, ly), (hx, hy) = cv2.minMaxLoc(scores)
-    if sign < 0:
-        return int(lx), int(ly), -float(low)
-    return int(hx), int(hy), float(high)
-
-
-def _scan(
-    feature: _Feature,
-    gray_tpl: Image,
-    sign: int,
-    floor: float,
-    margin: float | None = None,
-) -> list[tuple[int, int, float]]:
-    """Full-resolution local bests (x, y, sign * score): every one that reaches
-    ``floor`` or comes within the margin of the best, plus the best one overall
-    (below the floor it is evidence only).  ``margin`` is the feature's unless
-    given (0: only the best place is wanted, found exactly, plus what was
-    re-scored on the way).
-
-    The coarse map only decides where to look; each score returned was computed
-    at full resolution.  Coarse peaks are re-scored best first, in batches, and
-    the rest are skipped only once even ``COARSE_SLACK`` above its coarse score
-    the next could not reach the floor nor come within the margin of the best
-    so far.  When more than ``MAX_REFINE`` peaks would need re-scoring (a
-    pattern that fits everywhere), the whole screen is correlated at full
-    resolution instead.
-    """
-    import cv2
-    import numpy as np
-
-    margin = feature.margin if margin is None else margin
-    th, tw = gray_tpl.shape[:2]
-    sh, sw = feature.gray.shape[:2]
-    if th > sh or tw > sw or th < 3 or tw < 3:
-        return []
-    full_tpl = gray_tpl
-    factor = _coarse_factor(tw, th)
-    if factor > 1:
-        scores, rim = feature.coarse_scores(gray_tpl, factor)
-        coarse = scores * sign
-        xs, ys = _local_peaks(coarse, floor - COARSE_SLACK)
-        if not len(xs):
-            _, _, _, (tx, ty) = cv2.minMaxLoc(coarse)
-            xs, ys = np.array([tx]), np.array([ty])
-        levels = coarse[ys, xs].tolist()
-        peaks = list(zip(xs.tolist(), ys.tolist(), strict=True))
-        found: dict[tuple[int, int], float] = {}
-        best = -1.0
-        full = feature.gray
-        for start in range(0, len(peaks), _REFINE_BATCH):
-            bound = max(floor, best - margin)
-            if found and levels[start] + COARSE_SLACK < bound:
-                return [(x, y, s) for (x, y), s in found.items()]
-            if start >= MAX_REFINE:
-                break  # too many places could still pass: one full-resolution pass
-            batch = peaks[start : start + _REFINE_BATCH]
-            corners = [((x - rim) * factor, (y - rim) * factor) for x, y in batch]
-            pad = factor + _REFINE_PAD
-            if factor >= 4:
-                # a half-resolution pass first: 4x cheaper, and sharper than the
-                # coarse map, so few places go on to full resolution
-                mid, mid_rim = feature.coarse_template(gray_tpl, 2)
-                halves = _best_near(
-                    feature.screen(2),
-                    mid,
-                    [(x // 2 + mid_rim, y // 2 + mid_rim) for x, y in corners],
-                    factor // 2 + _REFINE_PAD,
-                    sign,
-                )
-                kept = [
-                    ((x - mid_rim) * 2, (y - mid_rim) * 2)
-                    for x, y, score in halves
-                    if score + MID_SLACK >= bound
-                ]
-                corners, pad = kept or ([] if found else corners[:1]), 2 + _REFINE_PAD
-            for x, y, score in _best_near(full, full_tpl, corners, pad, sign):
-                found[(x, y)] = score
-                best = max(best, score)
-        else:
-            return [(x, y, s) for (x, y), s in found.items()]
-    # small template, or a pattern that fits everywhere: correlate at full resolution
-    scores = feature.full_scores(full_tpl)
-    if sign < 0:
-        scores = -scores
-    _, high, _, (hx, hy) = cv2.minMaxLoc(scores)
-    xs, ys = _local_peaks(scores, min(floor, high - margin))
-    places: list[tuple[int, int, float]] = list(
-        zip(xs.tolist(), ys.tolist(), scores[ys, xs].tolist(), strict=True)
-    )
-    return [*places, (int(hx), int(hy), float(high))]
-
-
-def _best_near(
-    screen: Image, template: Image, corners: list[tuple[int, int]], pad: int, sign: int
-) -> list[tuple[int, int, float]]:
-    """The best (x, y, sign * score) within ``pad`` of each estimated top-left corner.
-
-    Each window (the template plus ``pad`` on every side) is laid out as one
-    tile of a mosaic, and the mosaic is correlated in a single
-    ``matchTemplate`` call: a result position whose template extent lies
-    inside one tile depends on that tile's pixels only, so reading each tile's
-    own block of the result gives exactly that window's scores.  One call
-    instead of one per window, which on small windows is mostly overhead.
-    """
-    import cv2
-    import numpy as np
-
-    if not corners:
-        return []
-    th, tw = template.shape[:2]
-    sh, sw = screen.shape[:2]
-    height, width = min(sh, th + 2 * pad), min(sw, tw + 2 * pad)
-    if height < th or width < tw:
-        return []
-    columns = max(1, min(len(corners), 2048 // width))
-    rows = -(-len(corners) // columns)
-    mosaic = np.zeros((rows * height, columns * width), screen.dtype)
-    origins: list[tuple[int, int]] = []
-    for index, (cx, cy) in enumerate(corners):
-        x0 = min(max(0, cx - pad), sw - width)
-        y0 = min(max(0, cy - pad), sh - height)
-        r, c = divmod(index, columns)
-        mosaic[r * height : (r + 1) * height, c * width : (c + 1) * width] = screen[
-            y0 : y0 + height, x0 : x0 + width
-        ]
-        origins.append((x0, y0))
-    scores = cv2.matchTemplate(mosaic, template, cv2.TM_CCOEFF_NORMED)
-    if sign < 0:
-        scores = -scores
-    span_y, span_x = height - th + 1, width - tw + 1
-    # every tile's own block of the result, side by side: (rows, columns, span_y * span_x)
-    grid = np.full((rows * height, columns * width), -np.inf, np.float32)
-    grid[: scores.shape[0], : scores.shape[1]] = scores
-    blocks = grid.reshape(rows, height, columns, width)[:, :span_y, :, :span_x]
-    blocks = blocks.transpose(0, 2, 1, 3).reshape(rows * columns, span_y * span_x)
-    flat_best = np.argmax(blocks[: len(origins)], axis=1)
-    values = blocks[np.arange(len(origins)), flat_best].tolist()
-    pys, pxs = np.divmod(flat_best, span_x)
-    return [
-        (x0 + px, y0 + py, value)
-        for (x0, y0), px, py, value in zip(origins, pxs.tolist(), pys.tolist(), values, strict=True)
-    ]
+    return int(cv2.countNonZero(_edges(gray)))
 
 
 def find(
@@ -797,6 +420,10 @@ class _Search:
         """
         tpl = self._template(scale)
         th, tw = tpl.shape[:2]
+        if outline_pixels(tpl) < MIN_EDGE_PIXELS:
+            # too little outline to be evidence: a blurred dash and a blurred dot
+            # correlate as well as two dashes, so an answer here would be a guess
+            return []
         edge_tpl = edge_map(tpl)
         if float(edge_tpl.std()) < MIN_TEMPLATE_STDDEV / 2:
             return []

@@ -145,3 +145,25 @@ def test_the_exp_glyph_is_found_on_its_key_not_in_the_tooltip() -> None:
     assert result.found, result.best
     chosen = picking.choose(result.candidates, margin=matching.DEFAULT_MARGIN)
     assert inside(chosen.center, SPEEDCRUNCH_DARK["exp"]), chosen
+
+
+#: galculator's "-" key, and its "." key, on galculator-light.png and galculator-dark-125.png.
+GALCULATOR_MINUS = ((201, 172, 59, 34), (228, 172, 68, 34))
+GALCULATOR_DOT_125: Box = (80, 212, 68, 34)
+
+
+@pytest.mark.parametrize("glyph", [False, True], ids=["whole", "glyph"])
+def test_a_blanked_minus_is_not_found_on_the_dot_key(glyph: bool) -> None:
+    """With galculator's "-" key gone, the "-" glyph's outline at 67 % (eight edge
+    pixels) matched the "." key's blurred outline at 0.93 through the edge stage,
+    the one place the grey evidence then pointed at.  An outline that small is no
+    evidence: not found."""
+    light, dark = GALCULATOR_MINUS
+    template = crop(load("galculator-light"), light, glyph=glyph)
+    result = matching.find(blank(load("galculator-dark-125"), dark), template)
+    assert not result.found, (result.stage, result.matches)
+    present = matching.find(load("galculator-dark-125"), template)
+    if present.found:
+        chosen = picking.choose(present.candidates, margin=matching.DEFAULT_MARGIN)
+        assert inside(chosen.center, dark), chosen
+        assert not inside(chosen.center, GALCULATOR_DOT_125), chosen

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from automation.blocks.desktop import matching
+from automation.blocks.desktop import correlation, matching
 from tests.unit.automation.desktop.test_keypad import LABELS, crop, keypad
 
 
@@ -33,7 +33,7 @@ def test_local_peaks_are_those_of_the_dilated_map(shape, floor, ties) -> None:
     if ties:
         scores = np.round(scores, 1)
     expected = dilated_peaks(scores, floor)
-    xs, ys = matching._local_peaks(scores, floor)
+    xs, ys = correlation._local_peaks(scores, floor)
     assert xs.tolist() == expected[0].tolist()
     assert ys.tolist() == expected[1].tolist()
 
@@ -69,7 +69,7 @@ def test_an_earlier_complete_scan_answers_for_the_best(monkeypatch) -> None:
     search = matching._Search(screen, template, 0.85, True, matching.DEFAULT_MARGIN)
     places = search.scan(1.0, 1, 0.8)
     calls = []
-    original = matching._scan
+    original = correlation._scan
 
     def counted(*args, **kwargs):
         calls.append(args)
@@ -97,7 +97,7 @@ def test_a_split_keypad_is_one_the_edge_stage_would_refuse(key, glyph) -> None:
     scores = full_map(screen, template, 1)
     _, high, _, (hx, hy) = cv2.minMaxLoc(scores)
     best = matching.Match(hx, hy, tw, th, high, 1.0, "gray")
-    xs, ys = matching._local_peaks(scores, high - gap)
+    xs, ys = correlation._local_peaks(scores, high - gap)
     assert any(
         not best.same_place(matching.Match(int(x), int(y), tw, th, 0.0, 1.0, "gray"))
         for x, y in zip(xs.tolist(), ys.tolist(), strict=True)
@@ -125,11 +125,11 @@ def on_plain_desktop(screen: np.ndarray, at: tuple[int, int]) -> np.ndarray:
 
 def test_the_busy_box_holds_every_pixel_that_differs_from_a_neighbour() -> None:
     plain = np.full((50, 80), 7, np.uint8)
-    assert matching._busy_box(plain) == (0, 0, 0, 0)
+    assert correlation._busy_box(plain) == (0, 0, 0, 0)
     plain[10, 20] = 8
-    assert matching._busy_box(plain) == (19, 9, 22, 12)  # both pixels of each pair
+    assert correlation._busy_box(plain) == (19, 9, 22, 12)  # both pixels of each pair
     plain[49, 79] = 0
-    assert matching._busy_box(plain) == (19, 9, 80, 50)
+    assert correlation._busy_box(plain) == (19, 9, 80, 50)
 
 
 def contrast(screen: np.ndarray, template: np.ndarray) -> np.ndarray:
@@ -151,11 +151,11 @@ def test_correlating_the_busy_part_matches_the_whole_screen(at) -> None:
     rounding (its transform blocks depend on the image size)."""
     keys, boxes = keypad()
     screen = matching.to_gray(on_plain_desktop(keys, at))
-    feature = matching._Feature(screen, matching.DEFAULT_MARGIN)
+    feature = correlation._Feature(screen, matching.DEFAULT_MARGIN)
     for key in ("5", "="):
         template = matching.to_gray(crop(keys, boxes[key], glyph=False))
         for factor in (1, 2, 4):
-            small = matching._coarse(template, factor)
+            small = correlation._coarse(template, factor)
             expected = cv2.matchTemplate(feature.screen(factor), small, cv2.TM_CCOEFF_NORMED)
             expected = np.nan_to_num(expected)
             got = np.nan_to_num(feature.correlate(factor, small))
