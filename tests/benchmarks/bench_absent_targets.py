@@ -1,0 +1,145 @@
+"""Absent targets: every answer is a wrong hit.  Deskpilot against pyautogui's rule, in one run.
+
+    .venv/bin/python -m tests.benchmarks.bench_absent_targets --from DIR [--every K] [--apps a,b]
+
+The targeting benchmark searches for buttons that are on screen, so it cannot
+see the worst failure of a matcher: a target that is *not* there, answered
+with a look-alike (the "." key for a "-" key that a dialog now hides).  Its
+not-found keys ("7", "+") also exist on the calculators.  This benchmark
+makes targets truly absent: on each screen that ``bench_targeting --save DIR``
+stored (real galculator, qalculate-gtk and speedcrunch on Xvfb, every scale
+and theme, boxes from the accessibility bus), one button's face is painted
+over in its own face colour, and that button's saved templates (whole and
+glyph-only, captured at 100 % light) are searched for.
+
+Outcomes per case: *not found*, *refused* (ambiguous, or too uniform), or
+*WRONG* (any answer: the button is not there).  Deskpilot is ``matching.find``
+and ``picking.choose`` as ``image.click`` runs them.  The peer is plain
+``cv2.matchTemplate`` with pyautogui's rule (``locateOnScreen(confidence=0.9)``
+answers its best place when it scores 0.9 or more), on the same screens.
+Buttons not wholly on screen are skipped.  Replay only: no display needed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from tests.benchmarks.bench_targeting import Methods, _config_stem, configs
+from tests.helpers.desktop_apps import Button
+
+#: pyautogui's ``locateOnScreen(confidence=0.9)``: the best place, when it scores this much.
+PYAUTOGUI_CONFIDENCE = 0.9
+
+
+def painted_out(screen: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    """The screen with a button's face (its box less a 3-pixel frame) in its face colour."""
+    x, y, w, h = box
+    out = screen.copy()
+    out[y + 3 : y + h - 3, x + 3 : x + w - 3] = out[y + h // 2, x + 3]
+    return out
+
+
+def pyautogui_rule(template: np.ndarray, screen: np.ndarray) -> str:
+    scores = cv2.matchTemplate(screen, template, cv2.TM_CCOEFF_NORMED)
+    return "answer" if float(scores.max()) >= PYAUTOGUI_CONFIDENCE else "not found"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--from", dest="saved", type=Path, required=True,
+                        help="a folder bench_targeting --save DIR wrote")  # fmt: skip
+    parser.add_argument("--every", type=int, default=4, help="every K-th button (default 4)")
+    parser.add_argument("--apps", default="galculator,qalculate,speedcrunch")
+    args = parser.parse_args()
+    methods = Methods(live=False)
+    tallies: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
+    cpu: dict[str, list[float]] = defaultdict(list)
+    wrong: list[str] = []
+    for app in args.apps.split(","):
+        folder = args.saved / app
+        if not (folder / "templates" / "index.json").exists():
+            print(f"{app}: nothing saved in {folder}", file=sys.stderr)
+            continue
+        index = json.loads((folder / "templates" / "index.json").read_text())
+        templates: dict[tuple[str, str, int], list[tuple[str, np.ndarray]]] = defaultdict(list)
+        for number, row in enumerate(index):
+            if (number // 2) % max(1, args.every) == 0:  # whole and glyph of a button together
+                name = (row["button"][0], row["button"][1], int(row["button"][2]))
+                image = cv2.imread(str(folder / "templates" / row["file"]), cv2.IMREAD_COLOR)
+                templates[name].append((row["crop"], image))
+        for config in configs(False):
+            stem = folder / _config_stem(config)
+            if not stem.with_suffix(".json").exists():
+                continue
+            saved = json.loads(stem.with_suffix(".json").read_text())
+            screen = cv2.imread(str(stem.with_suffix(".png")), cv2.IMREAD_COLOR)
+            height, width = screen.shape[:2]
+            for row in saved["truth"]:
+                name = (row["button"][0], row["button"][1], int(row["button"][2]))
+                button = Button(name[0], name[1], *row["box"])
+                x, y, w, h = button.box
+                if name not in templates or x < 0 or y < 0 or x + w > width or y + h > height:
+                    continue
+                absent = painted_out(screen, button.box)
+                for crop, template in templates[name]:
+                    started = time.process_time()
+                    outcome, point = methods.deskpilot(template, absent)
+                    cpu[config.label].append((time.process_time() - started) * 1000)
+                    outcome = {"answer": "WRONG", "ambiguous": "refused", "uniform": "refused"}.get(
+                        outcome, outcome
+                    )
+                    tallies[(config.label, "deskpilot")][outcome] += 1
+                    if outcome == "WRONG":
+                        wrong.append(f"{app} {config.label} {name[0]!r} {crop}: answered {point}")
+                    peer = pyautogui_rule(template, absent)
+                    tallies[(config.label, "pyautogui")][
+                        "WRONG" if peer == "answer" else "not found"
+                    ] += 1
+            print(f"  {app} {config.label}: done", file=sys.stderr)
+    report(tallies, cpu, wrong, args)
+    return 0
+
+
+def report(
+    tallies: dict[tuple[str, str], Counter[str]],
+    cpu: dict[str, list[float]],
+    wrong: list[str],
+    args: argparse.Namespace,
+) -> None:
+    print(f"Absent targets on saved keypads ({args.apps}; every {args.every}. button)")
+    print()
+    print(f"{'config':<12} {'cases':>6} | {'deskpilot WRONG %':>17} {'refused %':>9} "
+          f"{'cpu ms':>7} | {'pyautogui rule WRONG %':>22}")  # fmt: skip
+    print("-" * 84)
+    totals: dict[str, Counter[str]] = defaultdict(Counter)
+    labels = sorted({label for label, _ in tallies})
+    for label in labels:
+        ours, peer = tallies[(label, "deskpilot")], tallies[(label, "pyautogui")]
+        totals["deskpilot"].update(ours)
+        totals["pyautogui"].update(peer)
+        cases = sum(ours.values())
+        print(f"{label:<12} {cases:>6} | {100 * ours['WRONG'] / cases:>17.1f} "
+              f"{100 * ours['refused'] / cases:>9.1f} {float(np.median(cpu[label])):>7.1f} | "
+              f"{100 * peer['WRONG'] / cases:>22.1f}")  # fmt: skip
+    cases = sum(totals["deskpilot"].values())
+    if cases:
+        print("-" * 84)
+        print(f"{'all':<12} {cases:>6} | {100 * totals['deskpilot']['WRONG'] / cases:>17.1f} "
+              f"{100 * totals['deskpilot']['refused'] / cases:>9.1f} {'':>7} | "
+              f"{100 * totals['pyautogui']['WRONG'] / cases:>22.1f}")  # fmt: skip
+    print()
+    print(f"Deskpilot wrong answers for absent targets: {len(wrong)}")
+    for line in wrong:
+        print(f"  {line}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
