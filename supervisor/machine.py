@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from supervisor.api.models import MachineInfo
     from supervisor.store.records import SupervisorRecord
 
 HOST_VARIABLE = "DESKPILOT_HOST"
@@ -128,4 +129,28 @@ def waiting_for(host: str, supervisors: Sequence[SupervisorRecord], now: datetim
     return (
         f"no supervisor on machine '{host}' is alive (last heartbeat {silent:.0f} s ago); "
         f"it runs once one starts there ('deskpilot machines {host}')"
+    )
+
+
+def machine_info(
+    record: SupervisorRecord, now: datetime, this_id: str, *, running: int = 0, queued: int = 0
+) -> MachineInfo:
+    """A registered supervisor as ``GET /machines`` and ``--machine`` show it."""
+    from supervisor.api.models import MachineInfo
+
+    return MachineInfo(
+        id=record.id,
+        host=record.host,
+        state=machine_state(record, now).value,
+        heartbeat_age_seconds=max(0.0, (now - record.heartbeat_at).total_seconds()),
+        heartbeat_at=record.heartbeat_at,
+        started_at=record.started_at,
+        stopped_at=record.stopped_at,
+        running=running,
+        queued=queued,
+        version=record.version,
+        api_url=record.api_url,
+        pid=record.pid,
+        resources=record.resources or {},
+        this=record.id == this_id,
     )

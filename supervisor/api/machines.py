@@ -23,7 +23,7 @@ from fastapi import APIRouter
 
 from supervisor.api.deps import BEARER, Parts
 from supervisor.api.models import ErrorBody, MachineInfo
-from supervisor.machine import machine_state, supervisor_id
+from supervisor.machine import machine_info, supervisor_id
 from supervisor.parts import DaemonParts
 
 
@@ -35,21 +35,12 @@ def machine_infos(parts: DaemonParts, now: datetime) -> list[MachineInfo]:
     queued = store.queued_by_host()
     me = supervisor_id(parts.paths.data_dir)
     return [
-        MachineInfo(
-            id=record.id,
-            host=record.host,
-            state=machine_state(record, now).value,
-            heartbeat_age_seconds=max(0.0, (now - record.heartbeat_at).total_seconds()),
-            heartbeat_at=record.heartbeat_at,
-            started_at=record.started_at,
-            stopped_at=record.stopped_at,
+        machine_info(
+            record,
+            now,
+            me,
             running=running.get(record.id, 0),
             queued=queued.get(record.host, 0),
-            version=record.version,
-            api_url=record.api_url,
-            pid=record.pid,
-            resources=record.resources or {},
-            this=record.id == me,
         )
         for record in records
     ]

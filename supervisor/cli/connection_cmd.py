@@ -63,8 +63,7 @@ def _machines_from_store(paths: DeskpilotPaths) -> list[MachineInfo]:
     """The fleet as the shared database lists it, when no local supervisor answers."""
     from datetime import UTC, datetime
 
-    from supervisor.api.models import MachineInfo
-    from supervisor.machine import machine_state, supervisor_id
+    from supervisor.machine import machine_info, supervisor_id
     from supervisor.remote import ConnectionSettingError
     from supervisor.store import HistoryStore
 
@@ -81,23 +80,7 @@ def _machines_from_store(paths: DeskpilotPaths) -> list[MachineInfo]:
         store.close()
     now = datetime.now(UTC)
     me = supervisor_id(paths.data_dir)
-    return [
-        MachineInfo(
-            id=record.id,
-            host=record.host,
-            state=machine_state(record, now).value,
-            heartbeat_age_seconds=max(0.0, (now - record.heartbeat_at).total_seconds()),
-            heartbeat_at=record.heartbeat_at,
-            started_at=record.started_at,
-            stopped_at=record.stopped_at,
-            running=0,
-            version=record.version,
-            api_url=record.api_url,
-            pid=record.pid,
-            this=record.id == me,
-        )
-        for record in records
-    ]
+    return [machine_info(record, now, me) for record in records]
 
 
 @click.group("connection")

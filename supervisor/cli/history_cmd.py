@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
@@ -84,7 +85,12 @@ def runs_list(
     if as_json:
         output.emit_json([asdict(r) for r in records])
         return
-    if not records:
+    _runs_table(records)
+
+
+def _runs_table(runs: Sequence[Any]) -> None:
+    """The ``runs list`` table, for this machine's records and another machine's API rows alike."""
+    if not runs:
         output.line("no runs yet")
         return
     output.table(
@@ -98,7 +104,7 @@ def runs_list(
                 _duration(r.duration),
                 r.error or "",
             )
-            for r in records
+            for r in runs
         ],
         ["run", "workflow", "status", "trigger", "started", "took", "error"],
     )
@@ -198,24 +204,7 @@ def _remote_list(
     if as_json:
         output.emit_json([r.model_dump(mode="json") for r in page.runs])
         return
-    if not page.runs:
-        output.line("no runs yet")
-        return
-    output.table(
-        [
-            (
-                r.id,
-                r.workflow_name,
-                str(r.status),
-                r.trigger,
-                _when(r.started_at or r.queued_at),
-                _duration(r.duration),
-                r.error or "",
-            )
-            for r in page.runs
-        ],
-        ["run", "workflow", "status", "trigger", "started", "took", "error"],
-    )
+    _runs_table(page.runs)
 
 
 def _remote_show(run_id: str, as_json: bool) -> None:
