@@ -57,9 +57,7 @@ class SupervisorConfig:
                 f"the webhook replay window must be positive, got {self.webhook_window}"
             )
         if self.handover_timeout is not None and self.handover_timeout <= 0:
-            raise ValueError(
-                f"the hand-over timeout must be positive, got {self.handover_timeout}"
-            )
+            raise ValueError(f"the hand-over timeout must be positive, got {self.handover_timeout}")
         if self.max_restarts < 0 or self.spare_workers < 0:
             raise ValueError("max_restarts and spare_workers cannot be negative")
 
