@@ -22,6 +22,7 @@ from automation.blocks.registry import BlockRegistry
 from automation.errors import DeskpilotError
 from automation.redaction import redact_logging
 from supervisor.config import SupervisorConfig
+from supervisor.config_file import load_supervisor_config
 from supervisor.core import Supervisor
 from supervisor.desktop_gate import DesktopGate
 from supervisor.instance_lock import LOCK_FILE, HistoryLock, InstanceLock, history_lock
@@ -29,7 +30,6 @@ from supervisor.logs import json_handler
 from supervisor.membership import Membership
 from supervisor.parts import DaemonParts as DaemonParts  # re-exported: older imports
 from supervisor.paths import DeskpilotPaths
-from supervisor.rate import RateLimits
 from supervisor.retention import RetentionPolicy, schedule_retention, stop_retention
 from supervisor.session_watch import SessionWatch, default_watch
 from supervisor.stop_marker import clear_stopped
@@ -55,10 +55,8 @@ class Daemon:
         session: SessionWatch | None = None,
     ) -> None:
         self.paths = paths
-        # deskpilotd's own settings: the run-rate ceilings of [rate_limits] in config.toml
-        self.config = config or SupervisorConfig(
-            rate_limits=RateLimits.from_config(paths.config_dir)
-        )
+        # deskpilotd's own settings: [supervisor] and [rate_limits] in config.toml
+        self.config = config or load_supervisor_config(paths.config_dir)
         self.launcher = launcher
         self.registry = registry or BlockRegistry.with_builtins()
         self.api = api
