@@ -108,8 +108,9 @@ class BlockContext:
     #: it while the screen is locked (``automation.engine.hold``); None elsewhere.
     hold: Callable[[BlockContext], None] | None = None
     #: What blocks remember from one step of the run to the next (the window the last
-    #: desktop step acted on): shared by the run's steps, never shown to templates nor
-    #: recorded, so a resumed run starts it empty.
+    #: desktop step acted on): shared by the run's steps, never shown to templates.  Its
+    #: values are JSON values: each finished step records what it changed, and a resumed
+    #: run replays that (``automation.engine.run_state``).
     run_state: dict[str, Any] = field(default_factory=dict)
 
     # -- variables -------------------------------------------------------------

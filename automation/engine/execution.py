@@ -61,6 +61,7 @@ from automation.engine.replayable import (
 )
 from automation.engine.result import NodeSummary, RunResult
 from automation.engine.resume import settle_interrupted, wait_out_retry
+from automation.engine.run_state import record_changes, replay_changes, state_changes
 from automation.engine.subflow import run_subflow
 from automation.engine.watchdog import StepWatchdog
 from automation.errors import (
@@ -150,8 +151,10 @@ class Execution(RunHooks):
         #: True when the deadline came from outside (a subflow node's timeout), not our limit.
         self.deadline_given = deadline is not None and deadline < limit
         self.vars: dict[str, Any] = dict(self.workflow.vars)
-        #: BlockContext.run_state: what one step leaves for the next (not recorded)
+        #: BlockContext.run_state: what one step leaves for the next; recorded (``run_state``)
         self.block_state: dict[str, Any] = {}
+        #: The run state before the current step: its finish records what changed since.
+        self.state_before: dict[str, Any] = {}
         self.node_outputs: dict[str, dict[str, Any]] = {}
         self.summaries: dict[str, NodeSummary] = {nid: NodeSummary() for nid in self.workflow.nodes}
         self.graph = WorkflowGraph(self.workflow)
@@ -403,6 +406,7 @@ class Execution(RunHooks):
             self.replay_step(plan, step, recorded, stack)
             return
 
+        self.state_before = dict(self.block_state)
         try:
             values = self._resolve_inputs(plan, pins)
         except (TemplateError, SecretError) as render_error:
@@ -618,8 +622,9 @@ class Execution(RunHooks):
         if cut is not None:  # it finished, but a lock came while it acted: not trusted
             return cut, self.clock.monotonic() - started
         self.finish(
-            plan, step, attempt, started, [pins] if result is not None else [], ctx.vars_set
-        )
+            plan, step, attempt, started, [pins] if result is not None else [], ctx.vars_set,
+            state_before=self.state_before,
+        )  # fmt: skip
         if result is not None:
             self.record_outputs(plan, pins)
             self.deliver(plan, {**pins, DONE_PIN: True}, stack)
@@ -635,7 +640,10 @@ class Execution(RunHooks):
         started: float,
         emissions: list[dict[str, Any]],
         vars_set: dict[str, Any],
+        *,
+        state_before: Mapping[str, Any] | None = None,
     ) -> None:
+        """Record the step as succeeded; with ``state_before``, and its run-state changes."""
         summary = self.summaries[plan.node_id]
         summary.status = "succeeded"
         summary.error = None
@@ -649,7 +657,11 @@ class Execution(RunHooks):
             duration=self.clock.monotonic() - started,
             # masked, and marked where that (or JSON) altered a value: ``replayable``
             emissions=[stored(pins, self.redactor) for pins in emissions],
-            vars_set=stored(vars_set, self.redactor) if vars_set else {},
+            vars_set=record_changes(
+                stored(vars_set, self.redactor) if vars_set else {},
+                {} if state_before is None else state_changes(state_before, self.block_state),
+                self.redactor,
+            ),
         )
 
     # -- streaming blocks ----------------------------------------------------------
@@ -702,6 +714,7 @@ class Execution(RunHooks):
     ) -> None:
         """Hand on what ``step`` recorded instead of running it (a resumed or re-run run)."""
         self.vars.update(without_marker(recorded.vars_set))
+        replay_changes(self.block_state, recorded.vars_set)
         summary = self.summaries[plan.node_id]
         summary.status = "replayed"
         self.emit(NodeReplayed, node_id=plan.node_id, step=step)

@@ -42,6 +42,7 @@ from automation.engine.hold import DESKTOP
 from automation.engine.options import StepCheckpoint
 from automation.engine.plan import NodePlan
 from automation.engine.resume import outputs_used
+from automation.engine.run_state import RUN_STATE
 from automation.errors import StepCancelled, StepTimeout
 from automation.redaction import Redactor
 
@@ -82,7 +83,8 @@ def altered(recorded: StepCheckpoint) -> dict[str, str]:
 
 
 def without_marker(values: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in values.items() if k != NOT_REPLAYABLE}
+    """``values`` without the keys history adds (the marker, a step's run-state changes)."""
+    return {k: v for k, v in values.items() if k not in (NOT_REPLAYABLE, RUN_STATE)}
 
 
 def describe(found: Mapping[str, str]) -> str:

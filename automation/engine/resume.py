@@ -98,7 +98,10 @@ def settle_interrupted(
         return False
     _record(run, step, node_id, cause, "held", f"postcondition held: not repeated ({check.detail})")
     run.emit(NodeStarted, node_id=node_id, block=plan.block.id, step=step, attempt=attempt)
-    run.finish(plan, step, attempt, started, [pins] if pins else [], ctx.vars_set)
+    run.finish(
+        plan, step, attempt, started, [pins] if pins else [], ctx.vars_set,
+        state_before=run.state_before,
+    )  # fmt: skip
     if pins:
         run.record_outputs(plan, pins)
     run.deliver(plan, {**pins, DONE_PIN: True}, stack)

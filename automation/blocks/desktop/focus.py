@@ -28,9 +28,10 @@ or ``expect: {window: ...}`` for it, ``window:`` naming it, or
 ``window: any`` (whatever has the focus, only a modal-blocked window is
 refused).  When the remembered window has closed (a dialog the run typed
 into was confirmed), the window it was transient for may have the focus
-back.  A run's first desktop step has nothing to compare with, and a
-resumed run starts afresh: the memory (``BlockContext.run_state``) is not
-recorded.  Without ``window:`` any input still refuses a window that has a
+back.  A run's first desktop step has nothing to compare with.  The memory
+(``BlockContext.run_state``, kept there in JSON form, ``Expected.to_json``)
+is recorded with each finished step, so a run resumed on a new worker after
+a crash or a hang checks the focus as the first worker would have.  Without ``window:`` any input still refuses a window that has a
 modal dialog of its own open; a bare pointer move is not refused (it
 changes nothing in the window under it; a hover that matters is checked
 with ``expect:``).
@@ -149,18 +150,60 @@ class Expected:
             return f"{self.win.details()}, the window node '{self.node}' acted on"
         return f"a window of process {self.pid}, which node '{self.node}' started"
 
+    def to_json(self) -> dict[str, Any]:
+        """The form the run state keeps (and history records, for a resumed run)."""
+        win = self.win
+        return {
+            "node": self.node,
+            "pid": self.pid,
+            "win": None
+            if win is None
+            else {
+                "id": win.id,
+                "title": win.title,
+                "owners": list(win.owners),
+                "modal": win.modal,
+                "box": None if win.box is None else win.box.as_list(),
+                "wm_class": list(win.wm_class),
+                "pid": win.pid,
+            },
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> Expected | None:
+        """The memory back from ``to_json``; None for anything else (it is not trusted)."""
+        try:
+            raw = data["win"]
+            win = None
+            if raw is not None:
+                box = raw["box"]
+                win = Win(
+                    int(raw["id"]),
+                    str(raw["title"]),
+                    tuple(int(o) for o in raw["owners"]),
+                    bool(raw["modal"]),
+                    None if box is None else Box(*(int(v) for v in box)),
+                    tuple(str(c) for c in raw["wm_class"]),
+                    None if raw["pid"] is None else int(raw["pid"]),
+                )
+            pid = data["pid"]
+            found = cls(str(data["node"]), win, None if pid is None else int(pid))
+        except (KeyError, TypeError, ValueError):
+            return None
+        return found if found.win is not None or found.pid is not None else None
+
 
 def remember(ctx: BlockContext, win: Win | None = None, *, pid: int | None = None) -> None:
     """Make ``win`` (or any window of process ``pid``) the window the next keys must reach."""
     if win is None and pid is None:
         ctx.run_state.pop(_EXPECTED, None)
         return
-    ctx.run_state[_EXPECTED] = Expected(ctx.node_id, win, pid)
+    ctx.run_state[_EXPECTED] = Expected(ctx.node_id, win, pid).to_json()
 
 
 def recall(ctx: BlockContext) -> Expected | None:
     found = ctx.run_state.get(_EXPECTED)
-    return found if isinstance(found, Expected) else None
+    return None if found is None else Expected.from_json(found)
 
 
 def remember_window(ctx: BlockContext, window_id: int, conn: Any | None = None) -> None:
