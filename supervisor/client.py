@@ -6,8 +6,8 @@ One method per API route, answers parsed into the API's own models
     DeskpilotError
     ├── SupervisorUnavailable   nothing answers on the socket (not started, stopping, crashed)
     │   │                       or at the remote URL (host down, port closed, no route)
-    │   └── SupervisorTlsError  a remote API's certificate was not trusted, or one side
-    │                           speaks TLS and the other does not
+    │   └── SupervisorTlsError  a remote API's certificate was not trusted (or not the
+    │                           pinned one), or one side speaks TLS and the other does not
     ├── SupervisorApiError      the supervisor answered with an error; ``status`` is the HTTP
     │   │                       status, ``issues`` the workflow problems of a 422
     │   └── SupervisorAuthError a remote API refused the token (401)
@@ -30,7 +30,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, TypeVar
@@ -64,6 +64,13 @@ from supervisor.api.models import (
 from supervisor.api.tokenfile import read_token, token_path
 from supervisor.interpreter import module_args
 from supervisor.paths import DeskpilotPaths
+from supervisor.pinning import (
+    FINGERPRINT_COMMAND,
+    CertificateInfo,
+    CertificatePinMismatch,
+    certificate_info,
+    presented_certificate,
+)
 from supervisor.remote import (
     CA_VARIABLE,
     REMOTE_VARIABLE,
@@ -87,7 +94,22 @@ class SupervisorUnavailable(DeskpilotError):
 
 
 class SupervisorTlsError(SupervisorUnavailable):
-    """TLS with a remote API failed: an untrusted certificate, or a TLS/plain mismatch."""
+    """TLS with a remote API failed: an untrusted certificate, or a TLS/plain mismatch.
+
+    ``presented`` is the certificate the server showed when it was not trusted (for
+    a person to check and pin); ``expected`` the pin it did not match, if any.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        presented: CertificateInfo | None = None,
+        expected: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.presented = presented
+        self.expected = expected
 
 
 class SupervisorVersionMismatch(DeskpilotError):
@@ -600,14 +622,10 @@ def remote_unavailable(remote: RemoteApi, exc: Exception) -> SupervisorUnavailab
     """What went wrong reaching ``remote``, and what to do about it."""
     url = remote.url
     for cause in _causes(exc):
+        if isinstance(cause, CertificatePinMismatch):
+            return pin_mismatch(remote, cause)
         if isinstance(cause, ssl.SSLCertVerificationError):
-            trusted = f"the CA file {remote.ca_file}" if remote.ca_file else "the system's CAs"
-            return SupervisorTlsError(
-                f"TLS: the certificate of {url} is not trusted ({cause.verify_message}, checked "
-                f"against {trusted}); if this is the right machine, give its CA or its own "
-                f"certificate with --ca FILE, {CA_VARIABLE}, or 'deskpilot connection set "
-                f"{url} --ca FILE'"
-            )
+            return untrusted(remote, cause)
     text = " ".join(str(cause) for cause in _causes(exc))
     if "WRONG_VERSION_NUMBER" in text or "record layer failure" in text:
         return SupervisorTlsError(
@@ -631,6 +649,47 @@ def remote_unavailable(remote: RemoteApi, exc: Exception) -> SupervisorUnavailab
         f"cannot reach the supervisor at {url} ({exc}); check the address and port "
         f"(from {remote.source or REMOTE_VARIABLE}), that the supervisor runs there with "
         "DESKPILOT_API_LISTEN, and that no firewall blocks the port"
+    )
+
+
+def pin_mismatch(remote: RemoteApi, cause: CertificatePinMismatch) -> SupervisorTlsError:
+    """The pinned certificate changed: refused before anything was sent, and what to do."""
+    shown = certificate_info(cause.der) if cause.der else None
+    what = f" ({shown.describe()})" if shown else ""
+    return SupervisorTlsError(
+        f"TLS: the certificate of {remote.url} is not the pinned one: expected "
+        f"{cause.expected}, presented {cause.presented}{what}.  Nothing was sent to it (no "
+        "token, no request).  If that machine got a new certificate, read its fingerprint "
+        f"there ('{FINGERPRINT_COMMAND}') and, if it is {cause.presented}, pin it: "
+        f"'deskpilot connection set {remote.url} --pin {cause.presented}' (or --pin on one "
+        "command); if it did not, something between the machines is answering in its place",
+        presented=shown,
+        expected=cause.expected,
+    )
+
+
+def untrusted(remote: RemoteApi, cause: ssl.SSLCertVerificationError) -> SupervisorTlsError:
+    """An untrusted certificate, with what it is (read by a handshake of its own) to pin it."""
+    url = remote.url
+    trusted = f"the CA file {remote.ca_file}" if remote.ca_file else "the system's CAs"
+    shown: CertificateInfo | None = None
+    # without it the message still says what failed; only the fingerprint is missing
+    with suppress(OSError):
+        shown = certificate_info(presented_certificate(url, timeout=5.0))
+    if shown is None:
+        presents = ""
+        pin_hint = "--pin sha256:HEX"
+    else:
+        presents = f"; it presents {shown.fingerprint} ({shown.describe()})"
+        pin_hint = f"--pin {shown.fingerprint}"
+    return SupervisorTlsError(
+        f"TLS: the certificate of {url} is not trusted ({cause.verify_message}, checked "
+        f"against {trusted}){presents}.  If this is the right machine (compare with "
+        f"'{FINGERPRINT_COMMAND}' run there), pin it with {pin_hint} (here, or in "
+        f"'deskpilot connection set {url} {pin_hint}'), or give its CA or its own "
+        f"certificate with --ca FILE, {CA_VARIABLE}, or 'deskpilot connection set {url} "
+        "--ca FILE'",
+        presented=shown,
     )
 
 

@@ -15,8 +15,10 @@ fleet token works both ways), else from the OS keyring, where ``deskpilot
 connection set`` and the window keep it per URL.  Certificates are checked
 against the system's CAs, or against ``DESKPILOT_API_CA`` / the saved CA file,
 which may be a private CA or the server's own self-signed certificate (that
-pins it).  A token is never sent unencrypted beyond loopback: an ``http://``
-URL naming another machine is refused unless ``DESKPILOT_ALLOW_PLAIN_HTTP=1``.
+pins it), or, instead of any CA, against a fingerprint pin
+(``DESKPILOT_API_PIN`` / ``--pin`` / the saved pin: ``supervisor.pinning``).
+A token is never sent unencrypted beyond loopback: an ``http://`` URL naming
+another machine is refused unless ``DESKPILOT_ALLOW_PLAIN_HTTP=1``.
 
 Nothing here imports httpx or the store: ``import supervisor.client`` stays light.
 """
@@ -35,6 +37,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from automation.errors import DeskpilotError
+from supervisor.pinning import PIN_VARIABLE, PinSettingError, normalize_pin, pinned_context
 
 if TYPE_CHECKING:
     from automation.secrets import KeyringSecretStore
@@ -66,6 +69,8 @@ class RemoteApi:
     #: A PEM file of CAs (or the server's self-signed certificate) to trust; None: the system's.
     ca_file: Path | None = None
     token: str | None = field(default=None, repr=False)
+    #: ``sha256:HEX`` of the one certificate to trust (replaces the CA check); not secret.
+    pin: str | None = None
     #: Where the URL came from, for messages ('--api', 'DESKPILOT_REMOTE', the saved file).
     source: str = ""
     #: Why the keyring gave no token (locked, no backend), for the missing-token message.
@@ -80,7 +85,9 @@ class RemoteApi:
         return self.url.startswith("https://")
 
     def ssl_context(self) -> ssl.SSLContext:
-        """The context certificates are checked with (hostname included)."""
+        """The context certificates are checked with: the pin, else the CAs (and host name)."""
+        if self.pin is not None:
+            return pinned_context(self.pin)
         context = ssl.create_default_context()
         if self.ca_file is not None:
             try:
@@ -158,6 +165,8 @@ class SavedConnection:
 
     url: str
     ca_file: Path | None = None
+    #: The pinned certificate fingerprint (public: it names a certificate, it opens nothing).
+    pin: str | None = None
 
 
 def connection_path(config_dir: Path) -> Path:
@@ -182,8 +191,18 @@ def load_saved(config_dir: Path) -> SavedConnection | None:
             "again, or 'deskpilot connection clear'"
         )
     ca = data.get("ca_file")
+    pin = data.get("pin")
+    try:
+        pin = normalize_pin(pin) if isinstance(pin, str) and pin else None
+    except PinSettingError as exc:
+        raise ConnectionSettingError(
+            f"the saved connection {path} has a bad 'pin': {exc}; run 'deskpilot connection "
+            "set URL --pin sha256:HEX' again"
+        ) from None
     return SavedConnection(
-        url=normalize_url(data["url"]), ca_file=Path(ca) if isinstance(ca, str) and ca else None
+        url=normalize_url(data["url"]),
+        ca_file=Path(ca) if isinstance(ca, str) and ca else None,
+        pin=pin,
     )
 
 
@@ -194,7 +213,11 @@ def save(config_dir: Path, saved: SavedConnection | None) -> Path:
         path.unlink(missing_ok=True)
         return path
     config_dir.mkdir(parents=True, exist_ok=True)
-    body = {"url": saved.url, "ca_file": None if saved.ca_file is None else str(saved.ca_file)}
+    body = {
+        "url": saved.url,
+        "ca_file": None if saved.ca_file is None else str(saved.ca_file),
+        "pin": saved.pin,
+    }
     draft = path.with_name(f".{path.name}.{os.getpid()}")
     draft.write_text(json.dumps(body, indent=2) + "\n", encoding="utf-8")
     os.replace(draft, path)  # a reader sees the old file or the new one, never half
@@ -240,6 +263,7 @@ def resolve(config_dir: Path, environ: Mapping[str, str] = os.environ) -> Remote
     chosen = environ.get(REMOTE_VARIABLE, "").strip()
     ca_text = environ.get(CA_VARIABLE, "").strip()
     ca_file: Path | None = Path(ca_text).expanduser() if ca_text else None
+    pin = pin_setting(environ.get(PIN_VARIABLE, ""), PIN_VARIABLE)
     if chosen.lower() == LOCAL:
         return None
     if chosen:
@@ -249,7 +273,8 @@ def resolve(config_dir: Path, environ: Mapping[str, str] = os.environ) -> Remote
         if saved is None:
             return None
         url, source = saved.url, str(connection_path(config_dir))
-        ca_file = ca_file or saved.ca_file
+        if ca_file is None and pin is None:  # --ca or --pin replaces the saved trust
+            ca_file, pin = saved.ca_file, saved.pin
     token = environ.get(TOKEN_VARIABLE, "").strip() or None
     problem = ""
     if token is None:
@@ -257,4 +282,16 @@ def resolve(config_dir: Path, environ: Mapping[str, str] = os.environ) -> Remote
             token = keyring_token(url)
         except DeskpilotError as exc:  # said when the first request is made, not here
             problem = str(exc)
-    return RemoteApi(url=url, ca_file=ca_file, token=token, source=source, token_problem=problem)
+    return RemoteApi(
+        url=url, ca_file=ca_file, pin=pin, token=token, source=source, token_problem=problem
+    )
+
+
+def pin_setting(text: str, where: str) -> str | None:
+    """The pin ``text`` from ``where`` (an option or variable) normalised; None if empty."""
+    if not text.strip():
+        return None
+    try:
+        return normalize_pin(text)
+    except PinSettingError as exc:
+        raise ConnectionSettingError(f"{where}: {exc}") from None

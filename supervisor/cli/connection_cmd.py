@@ -102,14 +102,27 @@ def connection_group() -> None:
     help="A PEM file to trust for its TLS: your CA, or the supervisor's own certificate.",
 )
 @click.option(
+    "--pin",
+    metavar="sha256:HEX",
+    help="Trust exactly the certificate with this SHA-256 fingerprint (saved with the "
+    "connection; the 'not trusted' error shows it).",
+)
+@click.option(
     "--token-stdin",
     is_flag=True,
     help="Read the API token from standard input (else DESKPILOT_API_TOKEN, else a prompt).",
 )
 @click.option("--no-check", is_flag=True, help="Save without connecting first.")
-def connection_set(url: str, ca_file: Path | None, token_stdin: bool, no_check: bool) -> None:
-    """Talk to the supervisor at URL from now on (e.g. https://robot-2.example.com:8750)."""
+def connection_set(
+    url: str, ca_file: Path | None, pin: str | None, token_stdin: bool, no_check: bool
+) -> None:
+    """Talk to the supervisor at URL from now on (e.g. https://robot-2.example.com:8750).
+
+    Its certificate is trusted through the system's CAs, --ca FILE, or --pin
+    sha256:HEX (the fingerprint; a later certificate change is refused).
+    """
     from supervisor.client import SupervisorClient
+    from supervisor.pinning import PinSettingError, normalize_pin
     from supervisor.remote import (
         TOKEN_VARIABLE,
         RemoteApi,
@@ -123,6 +136,12 @@ def connection_set(url: str, ca_file: Path | None, token_stdin: bool, no_check: 
     paths = DeskpilotPaths.from_env()
     address = normalize_url(url)
     ca = None if ca_file is None else ca_file.expanduser().absolute()
+    if ca is not None and pin:
+        raise click.UsageError("give --ca or --pin, not both: a pin replaces the CA check")
+    try:
+        pinned = normalize_pin(pin) if pin else None
+    except PinSettingError as exc:
+        raise click.BadParameter(str(exc), param_hint="--pin") from None
     if token_stdin:
         token = sys.stdin.readline().strip()
     else:
@@ -134,7 +153,9 @@ def connection_set(url: str, ca_file: Path | None, token_stdin: bool, no_check: 
             f"no token for {address}: give it with --token-stdin, {TOKEN_VARIABLE}, or at the "
             "prompt (run this in a terminal)"
         )
-    remote = RemoteApi(url=address, ca_file=ca, token=token, source="deskpilot connection set")
+    remote = RemoteApi(
+        url=address, ca_file=ca, pin=pinned, token=token, source="deskpilot connection set"
+    )
     if not no_check:
         with SupervisorClient(paths, remote=remote) as client:
             health = client.health()
@@ -142,7 +163,7 @@ def connection_set(url: str, ca_file: Path | None, token_stdin: bool, no_check: 
             f"connected to {address}: Deskpilot {health.version}, supervisor pid {health.pid}"
         )
     store_token(address, token)
-    where = save(paths.config_dir, SavedConnection(url=address, ca_file=ca))
+    where = save(paths.config_dir, SavedConnection(url=address, ca_file=ca, pin=pinned))
     output.line(f"saved in {where} (the token is in the OS keyring)")
 
 
@@ -160,6 +181,7 @@ def connection_show(as_json: bool) -> None:
         "target": "local" if remote is None else remote.url,
         "source": "this machine" if remote is None else remote.source,
         "ca_file": None if remote is None or remote.ca_file is None else str(remote.ca_file),
+        "pin": None if remote is None else remote.pin,
         "token": "api-token file" if remote is None else ("set" if remote.token else "missing"),
     }
     try:

@@ -166,6 +166,12 @@ class LazyGroup(click.Group):
     type=click.Path(exists=True, dir_okay=False),
     help="Trust this PEM file (a CA, or the supervisor's own certificate) for --api's TLS.",
 )
+@click.option(
+    "--pin",
+    metavar="sha256:HEX",
+    help="Trust exactly the certificate with this SHA-256 fingerprint for --api's TLS "
+    "(instead of a CA; the 'not trusted' error shows it).",
+)
 @click.version_option(package_name="deskpilot")
 @click.pass_context
 def cli(
@@ -174,11 +180,12 @@ def cli(
     api_url: str | None,
     machine: str | None,
     ca_file: str | None,
+    pin: str | None,
 ) -> None:
     """Deskpilot: desktop automation that keeps itself running."""
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
-    _choose_target(ctx, api_url, machine, ca_file)
+    _choose_target(ctx, api_url, machine, ca_file, pin)
     logging.basicConfig(
         level=logging.DEBUG if debug else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
@@ -191,23 +198,37 @@ def cli(
 
 
 def _choose_target(
-    ctx: click.Context, api_url: str | None, machine: str | None, ca_file: str | None
+    ctx: click.Context,
+    api_url: str | None,
+    machine: str | None,
+    ca_file: str | None,
+    pin: str | None,
 ) -> None:
     """Point every client this process (and its children) makes at the chosen API.
 
     Through the environment, because the commands make their clients in many
     places; ``supervisor.remote.resolve`` reads it.
     """
-    if not (api_url or machine or ca_file):
+    if not (api_url or machine or ca_file or pin):
         return  # '--help' and shell completion stay free of the client's imports
     import os
 
+    from supervisor.pinning import PIN_VARIABLE, PinSettingError, normalize_pin
     from supervisor.remote import CA_VARIABLE, REMOTE_VARIABLE
 
     if api_url and machine:
         raise click.UsageError("give --api or --machine, not both")
+    if ca_file and pin:
+        raise click.UsageError("give --ca or --pin, not both: a pin replaces the CA check")
     if ca_file:
         os.environ[CA_VARIABLE] = os.path.abspath(ca_file)
+        os.environ.pop(PIN_VARIABLE, None)
+    if pin:
+        try:
+            os.environ[PIN_VARIABLE] = normalize_pin(pin)
+        except PinSettingError as exc:
+            raise click.BadParameter(str(exc), param_hint="--pin") from None
+        os.environ.pop(CA_VARIABLE, None)
     if api_url:
         os.environ[REMOTE_VARIABLE] = api_url
     elif machine:

@@ -111,3 +111,67 @@ def tls_daemon(token: str) -> Iterator[TlsDaemon]:
         daemon.stop()
         for folder in (home, files):
             shutil.rmtree(folder, ignore_errors=True)
+
+
+def der_of(cert: CertFiles) -> bytes:
+    """The DER bytes of a certificate file, what a pin is the SHA-256 of."""
+    import ssl
+
+    return ssl.PEM_cert_to_DER_cert(cert.cert.read_text())
+
+
+@dataclass
+class RecordingListener:
+    """A real uvicorn HTTPS listener that records every request that reaches it."""
+
+    url: str
+    #: (method, path, headers, body) of each request, in order
+    seen: list[tuple[str, str, dict[str, str], bytes]]
+
+
+@contextlib.contextmanager
+def recording_listener(cert: CertFiles) -> Iterator[RecordingListener]:
+    """uvicorn on 127.0.0.1 (a free port) with ``cert``; every request is recorded and
+    answered 503, so a client that gets a request through learns nothing from it."""
+    import threading
+    from typing import Any
+
+    import uvicorn
+
+    from tests.helpers.common import eventually
+
+    seen: list[tuple[str, str, dict[str, str], bytes]] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        seen.append((scope["method"], scope["path"], headers, body))
+        await send({"type": "http.response.start", "status": 503, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=0,
+        ssl_certfile=str(cert.cert),
+        ssl_keyfile=str(cert.key),
+        log_level="warning",
+        lifespan="off",
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="recording-listener", daemon=True)
+    thread.start()
+    try:
+        eventually(lambda: server.started, timeout=20)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        yield RecordingListener(url=f"https://127.0.0.1:{port}", seen=seen)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

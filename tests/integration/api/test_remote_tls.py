@@ -24,7 +24,7 @@ import pytest
 
 from tests.helpers.daemon import CLI_BOOT, short_home, write_workflow
 from tests.helpers.keyring_session import RealKeyring
-from tests.helpers.tls import TlsDaemon, tls_daemon
+from tests.helpers.tls import TlsDaemon, der_of, tls_daemon
 
 CANARY = "canary-remote-token-7f3a9c1e5b2d4680aa11bb22cc33dd44"
 
@@ -107,6 +107,64 @@ def test_a_certificate_nobody_vouched_for_is_refused(served: Served) -> None:
     system_only = cli(served, "--api", served.url, "runs", "list", env=token)
     assert system_only.returncode == 1
     assert "checked against the system's CAs" in system_only.stderr, system_only.stderr
+
+
+def test_the_untrusted_error_shows_the_fingerprint_to_pin(served: Served) -> None:
+    from supervisor.pinning import fingerprint
+
+    token = {"DESKPILOT_API_TOKEN": CANARY}
+    theirs = fingerprint(der_of(served.cert))
+    untrusted = cli(served, "--api", served.url, "workers", env=token)
+    assert untrusted.returncode == 1
+    assert f"it presents {theirs} (CN=localhost, self-signed, valid" in untrusted.stderr
+    assert f"pin it with --pin {theirs}" in untrusted.stderr, untrusted.stderr
+    pinned = cli(served, "--api", served.url, "--pin", theirs, "workers", env=token)
+    assert pinned.returncode == 0, pinned.stderr
+    stranger = fingerprint(der_of(served.stranger))
+    changed = cli(served, "--api", served.url, "--pin", stranger, "workers", env=token)
+    assert changed.returncode == 1
+    assert f"expected {stranger}, presented {theirs}" in changed.stderr, changed.stderr
+    bad = cli(served, "--api", served.url, "--pin", "sha256:12", "workers", env=token)
+    assert bad.returncode == 2 and "not a SHA-256 certificate fingerprint" in bad.stderr
+
+
+def test_connection_set_saves_the_pin_with_the_address(
+    served: Served, real_keyring: RealKeyring
+) -> None:
+    import json
+
+    from supervisor.pinning import fingerprint
+
+    keyring_env = {**real_keyring.env, "DESKPILOT_KEYRING_SERVICE": "dp-remote-pin-test"}
+    theirs = fingerprint(der_of(served.cert))
+    colons = ":".join(theirs[7:][i : i + 2] for i in range(0, 64, 2)).upper()
+    saved = cli(
+        served,
+        "connection",
+        "set",
+        served.url,
+        "--pin",
+        f"sha256 Fingerprint={colons}",  # as openssl prints it
+        "--token-stdin",
+        env=keyring_env,
+        stdin=CANARY + "\n",
+    )
+    assert saved.returncode == 0, saved.stderr
+    try:
+        body = json.loads((served.client_home / "config" / "connection.json").read_text())
+        assert body["pin"] == theirs and body["ca_file"] is None
+        listed = cli(served, "workers", env=keyring_env)
+        assert listed.returncode == 0, listed.stderr
+        shown = cli(served, "connection", "show", env=keyring_env)
+        assert f"pin: {theirs}" in shown.stdout
+        stranger = fingerprint(der_of(served.stranger))
+        body["pin"] = stranger  # as if the machine now presented another certificate
+        (served.client_home / "config" / "connection.json").write_text(json.dumps(body))
+        refused = cli(served, "workers", env=keyring_env)
+        assert refused.returncode == 1
+        assert f"expected {stranger}, presented {theirs}" in refused.stderr
+    finally:
+        cli(served, "connection", "clear", env=keyring_env)
 
 
 def test_a_wrong_token_is_refused_with_what_to_do(served: Served) -> None:

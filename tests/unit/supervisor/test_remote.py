@@ -61,6 +61,27 @@ def test_the_option_beats_the_saved_connection_and_local_beats_both(tmp_path: Pa
     assert load_saved(tmp_path) is None
 
 
+def test_a_pin_is_saved_with_the_connection_and_an_option_replaces_the_saved_trust(
+    tmp_path: Path,
+) -> None:
+    pin = "sha256:" + "ab" * 32
+    save(tmp_path, SavedConnection(url="https://saved:8750", pin=pin.upper()[7:]))
+    assert json.loads(connection_path(tmp_path).read_text())["pin"] == pin.upper()[7:]
+    saved = resolve(tmp_path, {})
+    assert saved is not None and saved.pin == pin and saved.ca_file is None
+    assert saved.ssl_context().verify_mode.name == "CERT_NONE"  # the pin is the whole trust
+    with_ca = resolve(tmp_path, {"DESKPILOT_API_CA": str(tmp_path / "ca.pem")})
+    assert with_ca is not None and with_ca.pin is None
+    other = "sha256:" + "cd" * 32
+    with_pin = resolve(tmp_path, {"DESKPILOT_API_PIN": other})
+    assert with_pin is not None and with_pin.pin == other
+    with pytest.raises(ConnectionSettingError, match="DESKPILOT_API_PIN: 'nope' is not a SHA"):
+        resolve(tmp_path, {"DESKPILOT_API_PIN": "nope"})
+    connection_path(tmp_path).write_text(json.dumps({"url": "https://x:1", "pin": "12"}))
+    with pytest.raises(ConnectionSettingError, match="bad 'pin'"):
+        load_saved(tmp_path)
+
+
 def test_a_damaged_saved_connection_says_how_to_fix_it(tmp_path: Path) -> None:
     connection_path(tmp_path).write_text(json.dumps({"address": "x"}))
     with pytest.raises(ConnectionSettingError, match="connection clear"):
