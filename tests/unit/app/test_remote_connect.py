@@ -26,7 +26,7 @@ from supervisor.paths import DeskpilotPaths
 from supervisor.remote import RemoteApi, connection_path, keyring_token
 from tests.helpers.common import eventually
 from tests.helpers.keyring_session import RealKeyring
-from tests.helpers.tls import TlsDaemon, tls_daemon
+from tests.helpers.tls import TlsDaemon, der_of, tls_daemon
 
 TOKEN = "window-remote-token-0b9e8d7c6a5f4e3d2c1b0a99887766"
 
@@ -127,6 +127,57 @@ def test_connect_from_the_machines_panel_and_back(
     finally:
         stopped(link, qapp)
         view.deleteLater()
+
+
+def test_trust_on_first_use_pins_the_certificate_and_a_change_is_refused(
+    served: TlsDaemon,
+    qapp: QApplication,
+    tmp_path: Path,
+    real_keyring: RealKeyring,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import json
+
+    from supervisor.pinning import fingerprint
+
+    monkeypatch.setenv("DESKPILOT_KEYRING_SERVICE", "dp-window-pin-test")
+    for name in ("DESKPILOT_API_TOKEN", "DESKPILOT_API_CA", "DESKPILOT_API_PIN"):
+        monkeypatch.delenv(name, raising=False)
+    paths = DeskpilotPaths.under(tmp_path).ensure()
+    link = SupervisorLink(paths, autostart=False, poll_interval=0.5, remote=None)
+    theirs = fingerprint(der_of(served.cert))
+    dialog = ConnectDialog(link, served.url)
+    try:
+        dialog.token_edit.setText(TOKEN)
+        dialog.try_connect()  # nothing vouches for a self-signed certificate
+        pumped(qapp, lambda: dialog.trust_box.isVisibleTo(dialog))
+        assert "not trusted" in dialog.status.text() and link.remote is None
+        assert dialog.trust_fingerprint.text() == theirs
+        assert "CN=localhost (self-signed)" in dialog.trust_subject.text()
+        assert " to " in dialog.trust_validity.text()
+        assert dialog.trust_button.isVisibleTo(dialog)
+        dialog.trust_button.click()
+        pumped(qapp, lambda: dialog.result() == QDialog.DialogCode.Accepted)
+        assert link.remote is not None and link.remote.pin == theirs
+        saved = json.loads(connection_path(paths.config_dir).read_text())
+        assert saved["pin"] == theirs and TOKEN not in json.dumps(saved)
+        pumped(qapp, lambda: link.connected)
+        # later the machine presents another certificate: refused, both named, token unsent
+        stranger = fingerprint(der_of(served.stranger))
+        link.switch(RemoteApi(url=served.url, pin=stranger, token=TOKEN))
+        pumped(qapp, lambda: "is not the pinned one" in link.banner)
+        assert f"expected {stranger}, presented {theirs}" in link.banner
+        assert not link.connected
+        again = ConnectDialog(link, served.url)
+        again.pin_edit.setText(stranger)
+        again.try_connect()  # a changed certificate is shown, never trusted with one click
+        pumped(qapp, lambda: again.trust_box.isVisibleTo(again))
+        assert not again.trust_button.isVisibleTo(again)
+        assert "another certificate than the pinned one" in again.trust_title.text()
+        again.deleteLater()
+    finally:
+        stopped(link, qapp)
+        dialog.deleteLater()
 
 
 def test_the_window_title_and_menu_follow_the_connection(
