@@ -7,6 +7,13 @@ blue play mark while runs are running or queued, a green tick otherwise.
 Its menu opens the window, runs a workflow, pauses or resumes every
 trigger, lists recent failures, and quits.
 
+The tooltip and the menu's first line name the machine whose supervisor the
+link talks to ("Deskpilot — robot1 (remote)", or "Deskpilot — this machine"),
+and everything the icon shows is that supervisor's health: connected to
+another machine, a stopped local supervisor does not matter, and an
+unreachable remote one says so (not "not running", which would invite
+starting one here).
+
 A run started by a schedule, a file, a webhook or another workflow that
 fails pops a notification: nobody was watching it.
 
@@ -56,11 +63,33 @@ class TrayState(StrEnum):
 
 
 _TIPS = {
-    TrayState.OK: "Deskpilot: all well",
-    TrayState.RUNNING: "Deskpilot: running",
-    TrayState.FAILING: "Deskpilot: something failed",
-    TrayState.DOWN: "Deskpilot: the supervisor is not running",
+    TrayState.OK: "all well",
+    TrayState.RUNNING: "running",
+    TrayState.FAILING: "something failed",
+    TrayState.DOWN: "the supervisor is not running",
 }
+_REMOTE_DOWN = "its supervisor does not answer"
+
+
+def tray_header(link: SupervisorLink) -> str:
+    """Which machine's supervisor the tray reports on."""
+    if link.remote is None:
+        return "Deskpilot — this machine"
+    return f"Deskpilot — {link.remote.host} (remote)"
+
+
+def tray_tip(link: SupervisorLink, state: TrayState, unseen_failures: int = 0) -> str:
+    """The tooltip: the machine, then how its supervisor is doing."""
+    what = _REMOTE_DOWN if state is TrayState.DOWN and link.remote is not None else _TIPS[state]
+    tip = f"{tray_header(link)}: {what}"
+    health = link.health
+    if health is not None and (health.running or health.queue_depth):
+        tip += f" — {health.running} running, {health.queue_depth} queued"
+    if unseen_failures:
+        tip += f" — {unseen_failures} new failure{'s' if unseen_failures != 1 else ''}"
+    if state is TrayState.DOWN and link.remote is not None and link.banner:
+        tip += f"\n{link.banner.splitlines()[0][:160]}"
+    return tip
 
 
 def tray_state(health: Health | None, unseen_failures: int = 0) -> TrayState:
@@ -130,7 +159,7 @@ class DeskpilotTray(QObject):
         self._triggers: dict[str, str] = {}
         self.icon = QSystemTrayIcon(self)
         self.icon.setIcon(tray_icon(self.state))
-        self.icon.setToolTip(_TIPS[self.state])
+        self.icon.setToolTip(tray_tip(link, self.state))
         self.menu = QMenu()
         self._build_menu()
         self.icon.setContextMenu(self.menu)
@@ -139,6 +168,8 @@ class DeskpilotTray(QObject):
         link.signals.health_changed.connect(self._health_changed)
         link.signals.received.connect(self._event)
         link.signals.connected_changed.connect(self._connected_changed)
+        link.signals.target_changed.connect(self._target_changed)
+        link.signals.banner_changed.connect(self._health_changed)
         self._health_changed(link.health)
         if link.connected:
             self.load_failures()
@@ -146,6 +177,9 @@ class DeskpilotTray(QObject):
     # -- menu ------------------------------------------------------------------------------
     def _build_menu(self) -> None:
         menu = self.menu
+        #: the first line: which machine this tray reports on (not clickable)
+        self.header_action = QAction(tray_header(self.link), menu)
+        self.header_action.setEnabled(False)
         self.open_action = QAction("Open Deskpilot", menu)
         self.open_action.triggered.connect(lambda _c=False: self._open())
         self.run_menu = QMenu("Run workflow", menu)
@@ -162,6 +196,8 @@ class DeskpilotTray(QObject):
             "Close the window and the tray (asks whether the supervisor keeps running)"
         )
         self.quit_action.triggered.connect(lambda _c=False: self.quit_app())
+        menu.addAction(self.header_action)
+        menu.addSeparator()
         menu.addAction(self.open_action)
         menu.addMenu(self.run_menu)
         menu.addSeparator()
@@ -295,6 +331,14 @@ class DeskpilotTray(QObject):
         if connected:
             self.load_failures()
 
+    def _target_changed(self, _target: str) -> None:
+        """Another machine: its failures, not the last one's, and its name everywhere."""
+        self.failures.clear()
+        self.unseen = 0
+        self._triggers.clear()
+        self.header_action.setText(tray_header(self.link))
+        self._update_state()
+
     def _update_state(self) -> None:
         state = tray_state(self.link.health, self.unseen)
         if state != self.state:
@@ -302,13 +346,7 @@ class DeskpilotTray(QObject):
             self.icon.setIcon(tray_icon(state))
             log.debug("tray state %s", state)
             self.state_changed.emit(state.value)
-        tip = _TIPS[state]
-        health = self.link.health
-        if health is not None and (health.running or health.queue_depth):
-            tip += f" — {health.running} running, {health.queue_depth} queued"
-        if self.unseen:
-            tip += f" — {self.unseen} new failure{'s' if self.unseen != 1 else ''}"
-        self.icon.setToolTip(tip)
+        self.icon.setToolTip(tray_tip(self.link, state, self.unseen))
 
     def load_failures(self) -> None:
         """The latest failed runs, so the menu is not empty after a restart."""
@@ -360,8 +398,9 @@ class DeskpilotTray(QObject):
         if failure.unattended:
             self.unseen += 1
             where = f" at {run.failed_node}" if run.failed_node else ""
+            machine = "" if self.link.remote is None else f" on {self.link.remote.host}"
             self.notify(
-                f"{run.workflow_name} failed",
+                f"{run.workflow_name} failed{machine}",
                 f"{failure.error.splitlines()[0][:200]}{where} (started by {run.trigger})",
                 QSystemTrayIcon.MessageIcon.Critical,
             )

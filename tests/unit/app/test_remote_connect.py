@@ -180,6 +180,45 @@ def test_trust_on_first_use_pins_the_certificate_and_a_change_is_refused(
         dialog.deleteLater()
 
 
+def test_the_tray_names_the_remote_machine_and_shows_its_health(
+    served: TlsDaemon, qapp: QApplication, tmp_path: Path
+) -> None:
+    """This home has no supervisor: all well can only be the remote machine's health."""
+    import socket
+
+    from app.tray import DeskpilotTray, TrayState
+
+    paths = DeskpilotPaths.under(tmp_path).ensure()
+    link = SupervisorLink(paths, autostart=False, poll_interval=0.5, remote=None)
+    tray = DeskpilotTray(
+        link, open_window=lambda: None, show_run=lambda _r: None, quit_app=lambda: None
+    )
+    link.start()
+    try:
+        assert tray.header_action.text() == "Deskpilot — this machine"
+        pumped(qapp, lambda: "not running" in link.banner)
+        assert tray.icon.toolTip() == "Deskpilot — this machine: the supervisor is not running"
+        link.switch(RemoteApi(url=served.url, ca_file=served.cert.cert, token=TOKEN))
+        assert tray.header_action.text() == "Deskpilot — 127.0.0.1 (remote)"
+        assert tray.menu.actions()[0] is tray.header_action
+        pumped(qapp, lambda: tray.state is not TrayState.DOWN)
+        assert tray.icon.toolTip().startswith("Deskpilot — 127.0.0.1 (remote): "), (
+            tray.icon.toolTip()
+        )
+        assert link.health is not None and link.health.pid == os.getpid()  # served here
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            closed = probe.getsockname()[1]
+        link.switch(RemoteApi(url=f"https://127.0.0.1:{closed}", token=TOKEN))
+        pumped(qapp, lambda: "cannot reach" in tray.icon.toolTip())
+        tip = tray.icon.toolTip()
+        assert tip.startswith("Deskpilot — 127.0.0.1 (remote): its supervisor does not answer")
+        assert tray.state is TrayState.DOWN
+    finally:
+        stopped(link, qapp)
+        tray.deleteLater()
+
+
 def test_the_window_title_and_menu_follow_the_connection(
     served: TlsDaemon, qapp: QApplication, qtbot: QtBot, registry: BlockRegistry, tmp_path: Path
 ) -> None:

@@ -212,7 +212,7 @@ def test_tray_follows_the_supervisor_and_outlives_the_window(
         assert ok["visible"] and ok["icon"] and ok["pid"] == _lock_pid(paths)
         probe.send("menu")
         menu = probe.expect(lambda f: "menu" in f)
-        assert menu["menu"][:2] == ["Open Deskpilot", "Run workflow"]
+        assert menu["menu"][:3] == ["Deskpilot — this machine", "Open Deskpilot", "Run workflow"]
         assert "Quit Deskpilot" in menu["menu"] and menu["run"] == ["slow"]
         probe.send("run slow")
         # the submit's answer and the run's first event race each other: either may be first
