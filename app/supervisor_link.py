@@ -46,11 +46,11 @@ from supervisor.client import (
     SupervisorUnavailable,
     endpoint_answers,
     is_running,
-    start_detached,
     start_log_tail,
 )
 from supervisor.paths import DATABASE_URL_VARIABLE, HOME_VARIABLE, DeskpilotPaths
 from supervisor.remote import RemoteApi, resolve
+from supervisor.starting import ANSWER_SECONDS, lock_holder, start_unless_running
 from supervisor.stop_marker import stopped_by_user
 
 log = logging.getLogger(__name__)
@@ -74,16 +74,21 @@ def is_unattended(trigger: str | None) -> bool:
 # -- starting the supervisor ----------------------------------------------------------------
 
 
-def launch_supervisor(paths: DeskpilotPaths) -> subprocess.Popen[bytes]:
+def launch_supervisor(paths: DeskpilotPaths) -> subprocess.Popen[bytes] | None:
     """Start ``deskpilotd`` detached from the GUI, so it outlives the window and the tray.
 
-    The poller reads the tail of its start log when it exits at once
-    (another instance holds the lock, a broken database) so the banner can
-    say why.
+    None when a supervisor already holds this home's lock: it is starting
+    (or serving), and the poller waits for its API instead of starting a
+    second one (``supervisor.starting``).  The poller reads the tail of the
+    start log when the one started here exits at once (a broken database) so
+    the banner can say why.
     """
-    process = start_detached(
+    process = start_unless_running(
         paths, daemon_environment(paths, os.environ), requested_by="the Deskpilot window"
     )
+    if process is None:
+        log.info("a supervisor is starting already (pid %s); waiting for it", lock_holder(paths))
+        return None
     log.info(
         "started the supervisor (pid %s); its output goes to %s",
         process.pid,
@@ -277,7 +282,7 @@ class _HealthPoller(QThread):
         paths: DeskpilotPaths,
         interval: float,
         autostart: bool,
-        launcher: Callable[[DeskpilotPaths], subprocess.Popen[bytes]],
+        launcher: Callable[[DeskpilotPaths], subprocess.Popen[bytes] | None],
         remote: RemoteApi | None = None,
     ) -> None:
         super().__init__()
@@ -291,6 +296,8 @@ class _HealthPoller(QThread):
         self.start_requested = threading.Event()
         self.process: subprocess.Popen[bytes] | None = None
         self._started_at = 0.0
+        #: since when this poller waits for a supervisor it did not start (which holds the lock)
+        self._awaiting: tuple[int, float] | None = None
 
     def run(self) -> None:
         client: SupervisorClient | None = None
@@ -338,33 +345,66 @@ class _HealthPoller(QThread):
         if self.process is not None:
             code = self.process.poll()
             if code is None:
-                if time.monotonic() - self._started_at > 60:
+                if time.monotonic() - self._started_at > ANSWER_SECONDS:
                     self.start_failed.emit(
                         f"the supervisor (pid {self.process.pid}) started but does not answer; "
                         f"see {self.paths.log_dir / 'deskpilotd.log'}"
                     )
                     self._forget_process()
                 return
-            detail = start_log_tail(self.paths, lines=6)
             self.process = None
+            holder = lock_holder(self.paths)
+            if holder is not None:  # another launcher's (systemd's, a terminal's) was first
+                self._awaiting = (holder, time.monotonic())
+                return
+            detail = start_log_tail(self.paths, lines=6)
             self.start_failed.emit(
                 f"the supervisor exited while starting (code {code})"
                 + (f":\n{detail}" if detail else "")
             )
             return
+        if self._awaiting is not None:
+            if self._await_other():
+                self._launch()
+            return
         if not self.start_requested.is_set():
             return
         self.start_requested.clear()
+        self._launch()
+
+    def _launch(self) -> None:
         if is_running(self.paths, timeout=1.0):
             return  # it came up in between (another window, systemd)
         self.starting.emit()
         try:
             self.process = self.launcher(self.paths)
-            self._started_at = time.monotonic()
         except (OSError, DeskpilotError) as exc:
             self.start_failed.emit(f"cannot start the supervisor: {exc}")
+            return
+        self._started_at = time.monotonic()
+        if self.process is None:  # one holds the lock: starting, so wait for its API
+            self._awaiting = (lock_holder(self.paths) or -1, self._started_at)
+
+    def _await_other(self) -> bool:
+        """A supervisor this poller did not start holds the lock: wait for its API, with a
+        deadline, and never start another.  True once the lock is free without it having
+        answered (it was stopping, or failed while starting): start one now."""
+        assert self._awaiting is not None
+        pid, since = self._awaiting
+        if lock_holder(self.paths) is None:
+            self._awaiting = None
+            return True
+        if time.monotonic() - since > ANSWER_SECONDS:
+            self._awaiting = None
+            who = f"pid {pid}" if pid > 0 else "pid unknown"
+            self.start_failed.emit(
+                f"the supervisor ({who}) holds its lock but did not answer within "
+                f"{ANSWER_SECONDS:g}s; see {self.paths.log_dir / 'deskpilotd.log'}"
+            )
+        return False
 
     def _forget_process(self) -> None:
+        self._awaiting = None
         if self.process is not None:
             # detached on purpose: it outlives us, so neither reap it nor warn about it
             self.process.returncode = 0
@@ -512,7 +552,7 @@ class SupervisorLink(SupervisorConnection):
         *,
         autostart: bool = True,
         poll_interval: float = 2.0,
-        launcher: Callable[[DeskpilotPaths], subprocess.Popen[bytes]] = launch_supervisor,
+        launcher: Callable[[DeskpilotPaths], subprocess.Popen[bytes] | None] = launch_supervisor,
         client_timeout: float = 5.0,
         remote: RemoteApi | None | Literal["auto"] = "auto",
     ) -> None:

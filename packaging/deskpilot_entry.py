@@ -151,6 +151,9 @@ def self_check() -> int:
             encoding="utf-8",
         )
         process = launch_supervisor(paths)
+        if process is None:  # a fresh home: nothing else can hold its lock
+            sys.stderr.write("a supervisor already holds the self-check's fresh home\n")
+            return 1
         try:
             deadline = time.monotonic() + 60
             while not is_running(paths, timeout=1.0):

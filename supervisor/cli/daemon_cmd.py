@@ -84,10 +84,7 @@ def start_cmd(foreground: bool, timeout: float) -> None:
     paths = _paths().ensure()
     holder = _lock_holder(paths)
     if holder is not None:
-        raise SupervisorError(
-            f"the supervisor is already running ({_pid_text(holder)}); "
-            "'deskpilot supervisor status' shows what it is doing"
-        )
+        _wait_for_running(paths, holder, timeout)
     shared_file = history_lock(paths)
     if shared_file is not None:
         shared_file.check_free()  # another home's supervisor writes this SQLite file
@@ -96,6 +93,19 @@ def start_cmd(foreground: bool, timeout: float) -> None:
         return
     pid = _spawn(paths, timeout)
     output.line(f"supervisor started ({_pid_text(pid)}); log: {paths.log_dir / 'deskpilotd.log'}")
+
+
+def _wait_for_running(paths: DeskpilotPaths, holder: int, timeout: float) -> None:
+    """A supervisor holds the lock: it may be starting, so wait for its API, never start
+    another. Exits 1 once it answers, as before (this command did not start it); returns
+    if it stopped instead, so the caller starts one."""
+    from supervisor.starting import wait_for_api
+
+    if wait_for_api(paths, holder, timeout):
+        raise SupervisorError(
+            f"the supervisor is already running ({_pid_text(_lock_holder(paths) or holder)}); "
+            "'deskpilot supervisor status' shows what it is doing"
+        )
 
 
 def _run_foreground(paths: DeskpilotPaths) -> None:
@@ -115,10 +125,16 @@ def _spawn(paths: DeskpilotPaths, timeout: float) -> int:
     if env.get(HOME_VARIABLE):
         # The daemon runs from '/', so a relative home would point elsewhere.
         env[HOME_VARIABLE] = str(Path(env[HOME_VARIABLE]).expanduser().resolve())
-    from supervisor.client import START_LOG, is_running, start_detached, start_log_tail
+    from supervisor.client import START_LOG, is_running, start_log_tail
+    from supervisor.starting import lock_holder, start_unless_running
 
-    process = start_detached(paths, env, requested_by="'deskpilot supervisor start'")
     deadline = time.monotonic() + timeout
+    while True:
+        process = start_unless_running(paths, env, requested_by="'deskpilot supervisor start'")
+        if process is not None:
+            break
+        # another window or command started one since we looked (or one was stopping)
+        _wait_for_running(paths, lock_holder(paths) or -1, max(1.0, deadline - time.monotonic()))
     while time.monotonic() < deadline:
         code = process.poll()
         if code is not None:

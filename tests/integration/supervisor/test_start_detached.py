@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 import subprocess
+import tempfile
 from pathlib import Path
 
 from supervisor.client import START_LOG, start_detached, start_log_tail
-from supervisor.instance_lock import InstanceLock
+from supervisor.instance_lock import LOCK_FILE, InstanceLock, read_lock_holder
 from supervisor.paths import DATABASE_FILE, HOME_VARIABLE, DeskpilotPaths
 from supervisor.store import HistoryStore
 
@@ -60,3 +62,44 @@ def test_a_database_from_a_newer_deskpilot_stops_the_start_with_one_clear_line(
 
 def test_the_start_log_tail_is_empty_before_any_start(tmp_path: Path) -> None:
     assert start_log_tail(DeskpilotPaths.under(tmp_path)) == ""
+
+
+def test_launchers_starting_at_once_start_one_supervisor() -> None:
+    """Two windows opened together both saw a free lock and both started a supervisor; they
+    take turns now, and the second finds the first one's lock."""
+    import threading
+
+    from supervisor.client import SupervisorClient
+    from supervisor.starting import start_unless_running, wait_for_api
+
+    home = Path(tempfile.mkdtemp(prefix="dp-turn-", dir="/tmp"))  # the socket path fits
+    paths = DeskpilotPaths.under(home).ensure()
+    env = {**os.environ, HOME_VARIABLE: str(home)}
+    env.pop("DESKPILOT_DATABASE_URL", None)
+    started: list[subprocess.Popen[bytes] | None] = []
+    barrier = threading.Barrier(2)
+
+    def launch() -> None:
+        barrier.wait()
+        started.append(start_unless_running(paths, env, requested_by="a test"))
+
+    threads = [threading.Thread(target=launch) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    processes = [process for process in started if process is not None]
+    try:
+        assert len(started) == 2 and len(processes) == 1, started
+        assert read_lock_holder(paths.state_dir / LOCK_FILE) == processes[0].pid
+        wait_for_api(paths, processes[0].pid)
+        with SupervisorClient(paths, remote=None) as client:
+            assert client.health().pid == processes[0].pid
+            client.shutdown()
+        processes[0].wait(timeout=60)
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        shutil.rmtree(home, ignore_errors=True)

@@ -171,3 +171,100 @@ def test_a_supervisor_stopped_from_the_command_line_is_offered_not_restarted(
         link.stop()
         if second is not None:
             second.stop()
+
+
+#: ``deskpilotd`` whose API waits for the file DESKPILOT_TEST_API_GATE. Only in these tests:
+#: a stand-in for a slow start (migrating a big history, a loaded machine) that keeps the gap
+#: between taking the instance lock and answering open for as long as the test needs.
+GATED_DAEMON = """\
+import asyncio, os, pathlib
+import supervisor.api.server as server
+real = server.start_api_server
+async def gated(parts):
+    gate = pathlib.Path(os.environ["DESKPILOT_TEST_API_GATE"])
+    while not gate.exists():
+        await asyncio.sleep(0.05)
+    return await real(parts)
+server.start_api_server = gated
+from supervisor.daemon import main
+main()
+"""
+
+
+def supervisors_of(home: Path) -> list[int]:
+    """The supervisor processes of ``home`` (not the workers a supervisor forks)."""
+    import psutil
+
+    found: dict[int, int] = {}
+    for process in psutil.process_iter(["pid", "ppid", "cmdline"]):
+        try:
+            if process.environ().get("DESKPILOT_HOME") != str(home):
+                continue
+        except (psutil.Error, OSError):
+            continue
+        if "supervisor.daemon" in " ".join(process.info["cmdline"] or ()):
+            found[process.info["pid"]] = process.info["ppid"]
+    return sorted(pid for pid, parent in found.items() if parent not in found)
+
+
+def test_a_window_and_a_command_opened_while_the_supervisor_starts_wait_for_it(
+    qapp: QApplication, home: Path
+) -> None:
+    """Before, a window opened after the daemon took its lock but before its API answered
+    started a second supervisor (which found the lock taken and exited, and the banner said
+    the start failed). A held lock now means: wait for that one's API."""
+    import subprocess
+    import sys
+
+    from supervisor.client import is_running
+    from supervisor.instance_lock import LOCK_FILE, read_lock_holder
+    from tests.helpers.daemon import CLI_BOOT
+
+    paths = DeskpilotPaths.under(home).ensure()
+    gate = home / "api-gate"
+    env = {**os.environ, "DESKPILOT_HOME": str(home), "DESKPILOT_TEST_API_GATE": str(gate)}
+    env.pop("DESKPILOT_DATABASE_URL", None)
+    with open(home / "first.log", "wb") as out:
+        first = subprocess.Popen(
+            [sys.executable, "-c", GATED_DAEMON], env=env, stdout=out, stderr=out
+        )
+    link = SupervisorLink(paths, autostart=True, poll_interval=0.2)
+    starting: list[bool] = []
+    failures: list[str] = []
+    misses: list[str] = []
+    link._poller.starting.connect(lambda: starting.append(True))
+    link._poller.start_failed.connect(failures.append)
+    link._poller.unreachable.connect(misses.append)
+    command: subprocess.Popen[str] | None = None
+    try:
+        wait_until(qapp, lambda: read_lock_holder(paths.state_dir / LOCK_FILE) == first.pid, 60)
+        assert not is_running(paths), "the gap: the lock is held, the API does not answer"
+        command = subprocess.Popen(
+            [sys.executable, "-c", CLI_BOOT, "supervisor", "start", "--timeout", "120"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        link.start()
+        # the window's start-up attempt, then ten polls more in the gap
+        wait_until(qapp, lambda: starting and len(misses) >= 10, timeout=60)
+        assert supervisors_of(home) == [first.pid]
+        assert link.supervisor_process is None and not failures
+        assert "Starting the supervisor" in link.banner
+        assert command.poll() is None, "the command waits for the starting supervisor too"
+
+        gate.touch()
+        wait_until(qapp, lambda: link.connected, timeout=60)
+        assert link.health is not None and link.health.pid == first.pid
+        _out, err = command.communicate(timeout=60)
+        assert command.returncode == 1, err
+        assert f"already running (pid {first.pid})" in err
+        assert supervisors_of(home) == [first.pid] and not failures
+    finally:
+        link.stop()
+        if command is not None and command.poll() is None:
+            command.kill()
+            command.communicate()
+        first.terminate()
+        first.wait(timeout=60)
