@@ -60,7 +60,7 @@ from supervisor.evidence import Evidence
 from supervisor.fleetlink import FleetLink
 from supervisor.protocol import DoneStep, Drain, Start, StepInFlight
 from supervisor.reconcile import Reconciling
-from supervisor.resume import interrupted_step
+from supervisor.resume import interrupted_step, spent_attempts
 from supervisor.running import Running
 from supervisor.runqueue import ActiveRun, QueuedRun, apply_options
 from supervisor.runqueue import resources_of as resources_of  # re-exported: older imports
@@ -253,6 +253,7 @@ class Supervisor(
         apply_options(entry, claimed.options)
         checkpoint: dict[str, Any] = {}
         attempts_used: dict[str, int] = {}
+        attempts_spent: dict[str, int] = {}
         interrupted: dict[str, Any] | None = None
         retry_waits: dict[int, float] = {}
         seq_after = entry.last_seq  # notes written while it waited (``desktop_gate``)
@@ -275,6 +276,8 @@ class Supervisor(
                         attempts_used.get(str(record.step), 0), record.attempt
                     )
             interrupted = interrupted_step(records, {int(s) for s in checkpoint})
+            spent = spent_attempts(records, {int(s) for s in checkpoint})
+            attempts_spent = {str(step): n for step, n in spent.items()}
             # A step its last worker left waiting out a retry's backoff waits out the rest.
             now = self.store.clock.now()
             for step, until in self.store.retry_waits(entry.run_id).items():
@@ -282,7 +285,14 @@ class Supervisor(
                 if left > 0 and str(step) not in checkpoint:
                     retry_waits[step] = left
         return Handover(
-            checkpoint, attempts_used, seq_after, interrupted, breaker, retry_waits, rate_opened
+            checkpoint,
+            attempts_used,
+            seq_after,
+            interrupted,
+            breaker,
+            retry_waits,
+            rate_opened,
+            attempts_spent=attempts_spent,
         )
 
     def _claim(self, entry: QueuedRun) -> tuple[RunRecord | None, bool]:
@@ -402,6 +412,7 @@ class Supervisor(
                 int(step): DoneStep.from_dict(d) for step, d in handover.checkpoint.items()
             },
             attempts_used={int(step): used for step, used in handover.attempts_used.items()},
+            attempts_spent={int(step): n for step, n in handover.attempts_spent.items()},
             interrupted=(
                 None
                 if handover.interrupted is None
@@ -505,3 +516,5 @@ class Handover:
     retry_waits: dict[int, float] = field(default_factory=dict)
     #: This start took its workflow past the fleet's run-rate ceiling (counted in the store).
     rate_opened: bool = False
+    #: Attempts that count against each unfinished step's retries (``attempt_budget``).
+    attempts_spent: dict[str, int] = field(default_factory=dict)

@@ -172,6 +172,8 @@ class Start:
     checkpoint: dict[int, DoneStep] = field(default_factory=dict)
     #: Attempts earlier attempts of the run used on steps they did not finish.
     attempts_used: dict[int, int] = field(default_factory=dict)
+    #: Of those, the ones that count against the step's retries (not cut by a locked screen).
+    attempts_spent: dict[int, int] = field(default_factory=dict)
     interrupted: StepInFlight | None = None
     #: The last event number earlier attempts used: this one numbers on from it.
     seq_after: int = 0
@@ -194,6 +196,7 @@ class Start:
             "inputs_validated": self.inputs_validated,
             "checkpoint": {str(step): done.to_dict() for step, done in self.checkpoint.items()},
             "attempts_used": {str(step): used for step, used in self.attempts_used.items()},
+            "attempts_spent": {str(step): used for step, used in self.attempts_spent.items()},
             "interrupted": None if self.interrupted is None else self.interrupted.to_dict(),
             "seq_after": self.seq_after,
             "retry_waits": {str(step): left for step, left in self.retry_waits.items()},
@@ -219,6 +222,11 @@ class Start:
             ),
             attempts_used=_field(
                 data, "attempts_used", lambda raw: {int(k): int(v) for k, v in raw.items()}
+            ),
+            attempts_spent=_field(
+                {"attempts_spent": {}, **data},
+                "attempts_spent",
+                lambda raw: {int(k): int(v) for k, v in raw.items()},
             ),
             interrupted=_field(data, "interrupted", _optional(StepInFlight.from_dict)),
             seq_after=_field(data, "seq_after", int),

@@ -6,6 +6,10 @@ message (``"interrupted": {"step", "node_id", "attempt"}``) so the engine can
 check the step's postcondition before running it again: an action that
 already took effect is not repeated.  A pure function of the step records, so
 tests drive it with plain values.
+
+``spent_attempts`` says how many attempts of each unfinished step count
+against its retries, so a resumed step does not get its retries afresh
+(``automation.engine.resume.attempt_budget``).
 """
 
 from __future__ import annotations
@@ -37,3 +41,22 @@ def interrupted_step(
         return None
     last = max(cut, key=lambda r: r.step)
     return {"step": last.step, "node_id": last.node_id, "attempt": last.attempt}
+
+
+#: The error of an attempt a locked screen cut short (``automation.errors.SessionInterrupted``).
+_LOCK_CUT = "SessionInterrupted"
+
+
+def spent_attempts(records: Iterable[StepRecord], finished: Collection[int]) -> dict[int, int]:
+    """Attempts of each step not in ``finished`` that count against its retries.
+
+    Every recorded attempt counts, the one a worker's death cut short
+    (``failure == "interrupted"``) included: it ran.  An attempt a locked
+    screen cut short does not: the engine does not count it either.
+    """
+    spent: dict[int, int] = {}
+    for record in records:
+        if record.step in finished or record.error_type == _LOCK_CUT:
+            continue
+        spent[record.step] = spent.get(record.step, 0) + 1
+    return spent

@@ -287,6 +287,7 @@ def serve(
             cancel=token,
             checkpoint=_checkpoint(start.checkpoint),
             attempts_used=dict(start.attempts_used),
+            attempts_spent=dict(start.attempts_spent),
             interrupted=_interrupted(start.interrupted),
             seq_after=start.seq_after,
             retry_not_before={

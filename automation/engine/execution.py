@@ -30,16 +30,13 @@ from automation.blocks.base import BlockInput
 from automation.blocks.context import BlockContext, CancelToken, LogLevel, RunHooks
 from automation.blocks.invoke import emission_pins, is_generator, validate_inputs
 from automation.engine.dataflow import Dataflow
-from automation.engine.debugger import DebugAction, PauseSnapshot, apply_edits, keep_secrets
 from automation.engine.events import (
     ArtifactSaved,
     Event,
     LogEmitted,
     NodeFailed,
     NodeFinished,
-    NodePaused,
     NodeReplayed,
-    NodeResumed,
     NodeRetrying,
     NodeStarted,
     RunFinished,
@@ -50,7 +47,7 @@ from automation.engine.failures import RunCancelled, RunFailed, error_message, f
 from automation.engine.frames import END, Activation, Context, Frame, StreamFrame
 from automation.engine.hold import DESKTOP, Held, hold_before, hold_inside, lock_cut
 from automation.engine.options import RunOptions, StepCheckpoint
-from automation.engine.pause_values import shown_values
+from automation.engine.pausing import pause_before
 from automation.engine.plan import NodePlan, plan_node
 from automation.engine.replayable import (
     altered,
@@ -60,7 +57,12 @@ from automation.engine.replayable import (
     without_marker,
 )
 from automation.engine.result import NodeSummary, RunResult
-from automation.engine.resume import settle_interrupted, wait_out_retry
+from automation.engine.resume import (
+    attempt_budget,
+    settle_interrupted,
+    spent_error,
+    wait_out_retry,
+)
 from automation.engine.run_state import record_changes, replay_changes, state_changes
 from automation.engine.subflow import run_subflow
 from automation.engine.watchdog import StepWatchdog
@@ -118,6 +120,7 @@ class Execution(RunHooks):
         self.cancel = options.cancel or CancelToken()
         self.checkpoint: dict[int, StepCheckpoint] = dict(options.checkpoint)
         self.attempts_used: dict[int, int] = dict(options.attempts_used)
+        self.attempts_spent: dict[int, int] = dict(options.attempts_spent)
         self.parent_run_id = options.parent_run_id
         self.redactor = (
             options.redactor
@@ -422,19 +425,31 @@ class Execution(RunHooks):
         ):
             return
         attempt = self.attempts_used.get(step, 0)
+        spent = self.attempts_spent.get(step, attempt)  # what counts against its retries
         interrupted = self.interrupted
-        if interrupted is not None and (interrupted.step, interrupted.node_id) == (step, node_id):
+        in_flight = interrupted is not None and (interrupted.step, interrupted.node_id) == (
+            step,
+            node_id,
+        )
+        if interrupted is not None and in_flight:
             self.interrupted = None
             attempt = max(attempt, interrupted.attempt)
             if settle_interrupted(self, plan, step, attempt + 1, values, stack):
                 return
         if self.debugger is not None:
-            self._debug_pause(plan, step, pins, values)
-        first = attempt + 1
+            pause_before(self, plan, step, pins, values)
+        budget = attempt_budget(plan.retry.max_attempts, spent, in_flight=in_flight)
+        if spent >= budget:
+            self.emit(
+                NodeStarted, node_id=node_id, block=plan.block.id, step=step, attempt=attempt + 1
+            )
+            self._fail(plan, step, attempt + 1, 0.0, spent_error(plan, spent), stack)
+            return
         desktop = self.hold is not None and DESKTOP in plan.block.resources
         wait_out_retry(self, plan, step, attempt)
         while True:
             attempt += 1
+            spent += 1
             summary.attempts += 1
             if desktop:
                 self._hold_before(plan, step)
@@ -448,7 +463,7 @@ class Execution(RunHooks):
                 self._emit_failed(
                     plan, step, attempt, duration, exc, will_retry=True, handled=False
                 )
-                first += 1
+                spent -= 1
                 self._hold_before(plan, step)
                 cause = f"the session became unusable ({exc.reason})"
                 if settle_interrupted(self, plan, step, attempt + 1, values, stack, cause=cause):
@@ -457,7 +472,7 @@ class Execution(RunHooks):
             retry = plan.retry
             will_retry = (
                 is_retryable(exc)
-                and attempt - first + 1 < retry.max_attempts
+                and spent < budget
                 and not self.cancel.is_set()
                 and self.clock.monotonic() < self.deadline
             )
@@ -472,68 +487,6 @@ class Execution(RunHooks):
             )
             if self.clock.sleep(delay, self.cancel.event):
                 raise RunCancelled()
-
-    def _debug_pause(
-        self, plan: NodePlan, step: int, pins: dict[str, Any], values: dict[str, Any]
-    ) -> None:
-        """Pause before ``plan``'s node if the debugger asks to; apply the edits it returns.
-
-        The time paused is added to the run's deadline: a pause is not the
-        workflow's time.  Step deadlines start later, when the attempt does.
-        """
-        assert self.debugger is not None
-        reason = self.debugger.wants_pause(plan.node_id)
-        if reason is None:
-            return
-        given = {k: v for k, v in pins.items() if k != TRIGGER_PIN}
-        snapshot = PauseSnapshot(
-            run_id=self.run_id,
-            node_id=plan.node_id,
-            block=plan.block.id,
-            step=step,
-            reason=reason,
-            pins=self.safe(given),
-            inputs=self.safe(values),
-            vars=self.safe(self.vars),
-            nodes=self.safe(self.node_outputs),
-        )
-        timeout = self.debugger.timeout
-        # the event (sent, streamed and stored) gets bounded copies: see pause_values
-        shown = shown_values(
-            {"pins": snapshot.pins, "inputs": snapshot.inputs, "vars": snapshot.vars}
-        )
-        self.emit(
-            NodePaused,
-            node_id=plan.node_id,
-            step=step,
-            reason=str(reason),
-            pins=shown["pins"],
-            inputs=shown["inputs"],
-            vars=shown["vars"],
-            timeout=timeout,
-        )
-        paused = self.clock.monotonic()
-        answer = self.debugger.pause(snapshot)
-        waited = self.clock.monotonic() - paused
-        self.deadline += waited
-        answer, notes = keep_secrets(values, self.vars, answer, self.safe, shown)
-        for note in notes:  # a masked value sent back is not the value: see keep_secrets
-            self.log(plan.node_id, "warning", f"edit at the pause: {note}", {"step": step})
-        edited = apply_edits(values, self.vars, answer)
-        self.emit(
-            NodeResumed,
-            node_id=plan.node_id,
-            step=step,
-            action=str(answer.action),
-            waited=waited,
-            timed_out=answer.timed_out,
-            edited=edited,
-        )
-        if answer.action is DebugAction.ABORT:
-            self.cancel.set("cancelled")
-        if self.drain is not None and self.drain.is_set():
-            self._hold_for_shutdown()
-        self._check_limits()
 
     def _resolve_inputs(self, plan: NodePlan, pins: dict[str, Any]) -> dict[str, Any]:
         values = dict(plan.literal)

@@ -77,6 +77,9 @@ class RunOptions:
     cancel: CancelToken | None = None
     checkpoint: Mapping[int, StepCheckpoint] = field(default_factory=dict)
     attempts_used: Mapping[int, int] = field(default_factory=dict)
+    #: Of those, the attempts that count against each step's retries (``attempt_budget``):
+    #: all but those a locked screen cut short.  A step missing here counts them all.
+    attempts_spent: Mapping[int, int] = field(default_factory=dict)
     seq_after: int = 0
     interrupted: InterruptedStep | None = None
     retry_not_before: Mapping[int, float] = field(default_factory=dict)
@@ -103,7 +106,7 @@ class RunOptions:
             raise ValueError(f"seq_after must be at least 0, got {self.seq_after}")
         if self.depth < 0:
             raise ValueError(f"depth must be at least 0, got {self.depth}")
-        for step, used in self.attempts_used.items():
+        for step, used in (*self.attempts_used.items(), *self.attempts_spent.items()):
             if used < 0:
                 raise ValueError(f"attempts used by step {step} must be at least 0, got {used}")
         if self.on_drained is not None and self.drain is None:

@@ -10,6 +10,9 @@ decision goes into the run's history as a log line, with the evidence.
 
 A step the dead worker left between two attempts, waiting out its retry's
 backoff, waits out the rest of it (``wait_out_retry``) before its next attempt.
+
+A resumed step does not get its retries afresh: the attempts its earlier
+workers used count against its ``retry.max_attempts`` (``attempt_budget``).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from automation.engine.events import LogEmitted, NodeRetrying, NodeStarted
 from automation.engine.failures import RunCancelled, error_message
 from automation.engine.frames import Frame
 from automation.engine.plan import NodePlan
-from automation.errors import StepCancelled, StepTimeout
+from automation.errors import BlockError, StepCancelled, StepTimeout
 from automation.model import DONE_PIN, ERROR_PIN, Workflow
 
 if TYPE_CHECKING:
@@ -106,6 +109,38 @@ def settle_interrupted(
         run.record_outputs(plan, pins)
     run.deliver(plan, {**pins, DONE_PIN: True}, stack)
     return True
+
+
+def attempt_budget(max_attempts: int, spent: int, *, in_flight: bool) -> int:
+    """How many attempts in all a resumed step may have counted, ``spent`` of them already.
+
+    ``spent`` counts the attempts earlier workers used on the step, the one a
+    worker's death cut short included: that attempt ran (its action may have
+    taken effect, its time was spent), so it is one of the step's attempts,
+    as a timed-out one is.  An attempt a locked screen cut short is not
+    counted (``automation.engine.hold``): the step did not fail, the session
+    went away.
+
+    The budget is the step's ``max_attempts``, except for the step that was
+    in flight when its worker died: a resumed run always finishes that step
+    (its postcondition, or one more attempt, decides), so when the cut
+    attempt was its last, it gets that one attempt and no retry after it.
+    A step left between retries whose last attempt failed with no attempt
+    left (its worker died before the run ended) is not run again: it fails.
+    A pure function, so the accounting is tested with plain numbers.
+    """
+    if in_flight:
+        return max(max_attempts, spent + 1)
+    return max_attempts
+
+
+def spent_error(plan: NodePlan, spent: int) -> BlockError:
+    """The error of a resumed step whose attempts were all used before the resume."""
+    return BlockError(
+        f"node '{plan.node_id}' used all {spent} of its attempts before the run was resumed "
+        "(see the earlier attempts' errors in the run's history); it is not run again",
+        retryable=False,
+    )
 
 
 def wait_out_retry(run: Execution, plan: NodePlan, step: int, attempt: int) -> None:

@@ -18,6 +18,7 @@ from automation.blocks.registry import BlockRegistry
 from automation.engine.engine import Engine
 from automation.engine.events import Event, LogEmitted, NodeFinished, NodeStarted
 from automation.engine.options import InterruptedStep, RunOptions, StepCheckpoint
+from automation.errors import BlockError
 from automation.loader import parse_workflow
 
 
@@ -194,3 +195,103 @@ def test_outputs_used_by_a_template_elsewhere_count_as_used(
     assert result.ok, result.error
     assert Touch.runs == [2]
     assert _decisions(events) == [("held_outputs_unknown", True)]
+
+
+# -- the retry budget of a resumed step ------------------------------------------------
+
+
+def test_the_attempt_budget_counts_what_earlier_workers_spent() -> None:
+    from automation.engine.resume import attempt_budget
+
+    assert attempt_budget(3, 2, in_flight=True) == 3  # 2 of 3 used: one left
+    assert attempt_budget(3, 3, in_flight=True) == 4  # its last attempt was cut: finished once
+    assert attempt_budget(1, 1, in_flight=True) == 2  # no retries: the cut step runs once more
+    assert attempt_budget(3, 1, in_flight=False) == 3  # between retries: two left
+    assert attempt_budget(3, 3, in_flight=False) == 3  # all used: none left
+
+
+class Flaky(Block[BlockInput]):
+    """Fail every time, with an error worth retrying."""
+
+    id = "resumetest.flaky"
+    Input = BlockInput
+    Output = BlockOutput
+
+    def run(self, inputs: BlockInput, ctx: BlockContext) -> BlockOutput:
+        raise BlockError("still broken", retryable=True)
+
+
+RETRIED = """\
+deskpilot: 1
+name: retried
+nodes:
+  first:
+    block: file.append
+    with: {path: log.txt, content: "first\\n"}
+  flaky:
+    block: resumetest.flaky
+    retry: {max_attempts: 3, delay: 0s}
+links:
+  - first -> flaky
+"""
+
+
+@pytest.mark.parametrize(
+    ("used", "in_flight", "attempts"),
+    [
+        (2, True, [3]),  # attempt 1 failed, 2 was cut by the crash: one left
+        (3, True, [4]),  # the crash cut its last attempt: it runs once more, no retry
+        (1, False, [2, 3]),  # it died waiting out the backoff after attempt 1: two left
+        (3, False, [4]),  # all three failed before the worker died: it fails, not run again
+    ],
+)
+def test_a_resumed_step_gets_only_the_attempts_it_has_left(
+    engine_events: tuple[Engine, list[Event]],
+    tmp_path: Path,
+    used: int,
+    in_flight: bool,
+    attempts: list[int],
+) -> None:
+    from automation.engine.events import NodeFailed
+
+    engine, events = engine_events
+    engine.registry.register(Flaky)
+    result = engine.run(
+        parse_workflow(RETRIED, path=tmp_path / "flow.yaml"),
+        {},
+        RunOptions(
+            checkpoint={1: StepCheckpoint(node_id="first", emissions=[{}])},
+            attempts_used={2: used},
+            attempts_spent={2: used},
+            interrupted=InterruptedStep(step=2, node_id="flaky", attempt=used)
+            if in_flight
+            else None,
+        ),
+    )
+    assert not result.ok
+    failed = [e for e in events if isinstance(e, NodeFailed)]
+    assert [e.attempt for e in failed] == attempts
+    assert [e.will_retry for e in failed] == [True] * (len(attempts) - 1) + [False]
+    if used == 3 and not in_flight:
+        assert "used all 3 of its attempts before the run was resumed" in failed[0].message
+
+
+def test_an_attempt_a_locked_screen_cut_short_is_not_spent(
+    engine_events: tuple[Engine, list[Event]], tmp_path: Path
+) -> None:
+    """Attempt 2 was cut by a lock (recorded, not spent): attempts 3 and 4 remain after 1."""
+    from automation.engine.events import NodeFailed
+
+    engine, events = engine_events
+    engine.registry.register(Flaky)
+    result = engine.run(
+        parse_workflow(RETRIED, path=tmp_path / "flow.yaml"),
+        {},
+        RunOptions(
+            checkpoint={1: StepCheckpoint(node_id="first", emissions=[{}])},
+            attempts_used={2: 2},
+            attempts_spent={2: 1},
+        ),
+    )
+    assert not result.ok
+    assert [e.attempt for e in events if isinstance(e, NodeFailed)] == [3, 4]

@@ -50,6 +50,7 @@ START = Start(
     inputs_validated=True,
     checkpoint={3: DoneStep(node_id="a", emissions=[["out", 1]], vars_set={"v": 2})},
     attempts_used={4: 2},
+    attempts_spent={4: 1},
     interrupted=StepInFlight(step=4, node_id="b", attempt=2),
     seq_after=12,
     trigger="manual",

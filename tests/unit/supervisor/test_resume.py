@@ -38,3 +38,19 @@ def test_finished_steps_and_clean_runs_have_nothing_in_flight() -> None:
         is None
     )
     assert interrupted_step([], set()) is None
+
+
+def test_every_attempt_counts_against_the_retries_but_one_a_locked_screen_cut_short() -> None:
+    from dataclasses import replace
+
+    from supervisor.resume import spent_attempts
+
+    records = [
+        _rec(1, 1, "succeeded"),
+        _rec(2, 1, "failed", "error"),
+        _rec(2, 2, "failed", "interrupted"),  # cut by the worker's death: it ran, it counts
+        _rec(3, 1, "failed", "error"),
+        replace(_rec(3, 2, "failed", "error"), error_type="SessionInterrupted"),
+    ]
+    assert spent_attempts(records, {1}) == {2: 2, 3: 1}
+    assert spent_attempts(records, {1, 2, 3}) == {}
