@@ -21,7 +21,7 @@ from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, and_, func, or_, select, update
+from sqlalchemy import Connection, and_, func, select, update
 from sqlalchemy import exc as sa_exc
 
 from automation.clock import Clock
@@ -34,6 +34,7 @@ from supervisor.store.claims import (
     upsert,
 )
 from supervisor.store.errors import RunNotFound
+from supervisor.store.leasing import renewal_now, split_renewals
 from supervisor.store.records import (
     LeaseRenewal,
     RunRecord,
@@ -271,43 +272,51 @@ class FleetMethods:
 
         A lease already expired is not renewed: its run may be reaped at any
         moment, so it is reported ``lost`` with every run in ``holding`` that
-        is no longer this supervisor's.  The answer also names its runs with a
-        cancel requested (``request_cancel``).
+        is no longer this supervisor's.  Expiry is judged by the database's
+        clock once the renewal holds its runs' rows (``leasing``): a lease
+        that ran out while the renewal waited on another writer's row locks
+        is lost, not renewed.  ``at`` fixes the time instead (tests).  The
+        answer also names its runs with a cancel requested (``request_cancel``).
         """
         fixed = at
         moment: list[datetime] = []  # the time of the attempt that committed
 
         def renew(connection: Connection) -> list[Any]:
-            # Each attempt at its own time: a retry (after a deadlock) must not renew a lease
-            # that expired while it waited, which the fenced writer already treats as lost.
-            now = fixed or self.clock.now()
-            moment[:] = [now]
-            mine = and_(
-                runs.c.claimed_by == supervisor_id,
-                runs.c.status == RunStatus.RUNNING.value,
-                or_(runs.c.lease_expires_at.is_(None), runs.c.lease_expires_at > now),
+            # Rows locked in id order, as every batch of renewals does: two renewals
+            # never wait on each other crosswise.
+            held = (
+                select(runs.c.id, runs.c.lease_expires_at, runs.c.cancel_requested_at)
+                .where(
+                    runs.c.claimed_by == supervisor_id,
+                    runs.c.status == RunStatus.RUNNING.value,
+                )
+                .order_by(runs.c.id)
             )
+            if connection.dialect.name == "postgresql":
+                # NO KEY: events and steps inserted for these runs (their foreign keys) do
+                # not wait on a renewal, nor a renewal on them.
+                held = held.with_for_update(key_share=True)
+            rows = connection.execute(held).all()
+            # The time after any wait for those locks (each attempt its own: a retry after a
+            # deadlock must not renew a lease that expired meanwhile either).
+            now = fixed or renewal_now(connection, self.clock)
+            moment[:] = [now]
             connection.execute(
                 update(supervisors)
                 .where(supervisors.c.id == supervisor_id)
                 .values(heartbeat_at=now, stopped_at=None)
             )
-            # Rows locked in id order, as every batch of renewals does: two renewals
-            # never wait on each other crosswise.
-            ids = select(runs.c.id).where(mine).order_by(runs.c.id)
-            if connection.dialect.name == "postgresql":
-                # NO KEY: events and steps inserted for these runs (their foreign keys) do
-                # not wait on a renewal, nor a renewal on them.
-                ids = ids.with_for_update(key_share=True)
-            picked = ids.cte("renewed")
-            return list(
+            kept, _expired = split_renewals(
+                ((str(row.id), row.lease_expires_at) for row in rows), now
+            )
+            if kept:
                 connection.execute(
                     update(runs)
-                    .where(runs.c.id == picked.c.id)
+                    .where(runs.c.id.in_(kept))
                     .values(lease_expires_at=now + timedelta(seconds=lease_seconds))
-                    .returning(runs.c.id, runs.c.cancel_requested_at)
-                ).all()
-            )
+                )
+            renewed = set(kept)
+            return [row for row in rows if str(row.id) in renewed]
 
         # A renewal locks every run of its supervisor while that supervisor's recorder and
         # status writes lock some of them too: PostgreSQL may abort one of them.
