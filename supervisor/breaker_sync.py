@@ -9,7 +9,8 @@ so that every supervisor on the database sees one breaker per workflow:
 * the breaker opens (on failures, or on a supervisor's run rate) for all;
 * half-open, one probe run goes, fleet-wide: the first supervisor to write
   itself into ``probe_run`` sends it, the others wait for its end;
-* a reset through any machine's API closes it everywhere.
+* a reset through any machine's API closes it everywhere, and the fleet's
+  run-rate count of the workflow starts afresh (``starts_since``).
 
 The key is the workflow's name, on every machine: what trips a breaker (a
 workflow that keeps failing, or floods the queue) is the workflow's, and a
@@ -95,9 +96,9 @@ def changed(
             return None
         breaker.probing, breaker.probe_run = True, run_id
     elif change is Change.RESET:
-        if row == BreakerRow(workflow=row.workflow, version=row.version, updated_at=row.updated_at):
-            return None
+        # Always a change, even of a closed breaker: the run-rate count starts afresh now.
         breaker.reset()
+        return replace(row_of(breaker, row), starts_since=now)
     new = row_of(breaker, row)
     return None if new == row else new
 

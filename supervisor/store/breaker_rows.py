@@ -55,6 +55,9 @@ class BreakerRow:
     opened_for: str | None = None
     #: The run that probes it while half-open; None: no probe has started.
     probe_run: str | None = None
+    #: The last reset (epoch seconds): first starts before it are not counted towards the
+    #: run-rate ceiling (``claims.count_first_starts``).  None: never reset.
+    starts_since: float | None = None
     version: int = 0
     updated_at: datetime | None = None
 
@@ -106,6 +109,7 @@ class BreakerMethods:
                 "opened_at": wanted.opened_at,
                 "opened_for": wanted.opened_for,
                 "probe_run": wanted.probe_run,
+                "starts_since": wanted.starts_since,
                 "version": current.version + 1,
                 "updated_at": self.clock.now(),
             }
@@ -160,6 +164,7 @@ def _record(row: Any) -> BreakerRow:
         opened_at=row.opened_at,
         opened_for=row.opened_for,
         probe_run=row.probe_run,
+        starts_since=row.starts_since,
         version=row.version,
         updated_at=row.updated_at,
     )

@@ -27,7 +27,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -47,7 +47,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 
 from automation.engine.events import RunStatus
-from supervisor.store.schema import runs
+from supervisor.store.schema import breakers, runs
 from supervisor.store.types import UTCDateTime
 
 
@@ -168,6 +168,9 @@ def _claim_statement(postgres: bool, routed: bool, desktop: bool, chosen_ids: bo
 def count_first_starts(connection: Connection, row: Any, at: datetime, window: float) -> int | None:
     """Runs of ``row``'s workflow first started since ``window`` seconds before ``at``, this one too.
 
+    Starts before the workflow's last breaker reset (``breakers.starts_since``)
+    are not counted: a reset starts the count afresh.
+
     None when the claimed ``row`` is not a first start (a resumed or restarted
     run is the same run going on, and does not count).  On PostgreSQL a
     transaction-scoped advisory lock per workflow is taken first: a claim of
@@ -181,6 +184,14 @@ def count_first_starts(connection: Connection, row: Any, at: datetime, window: f
     if connection.dialect.name == "postgresql":
         key = func.hashtextextended(f"deskpilot_run_rate:{workflow}", 0)
         connection.execute(select(func.pg_advisory_xact_lock(key)))
+    since = at - timedelta(seconds=window)
+    reset = connection.execute(
+        select(breakers.c.starts_since).where(breakers.c.workflow_name == workflow)
+    ).scalar()
+    if reset is not None:
+        # A reset (through any machine's API) starts the count afresh: starts before it
+        # were the flood the user already dealt with.
+        since = max(since, datetime.fromtimestamp(float(reset), UTC))
     return int(
         connection.execute(
             select(func.count())
@@ -188,7 +199,7 @@ def count_first_starts(connection: Connection, row: Any, at: datetime, window: f
             .where(
                 runs.c.workflow_name == workflow,
                 # no upper bound: a start committed while this claim waited counts too
-                runs.c.started_at > at - timedelta(seconds=window),
+                runs.c.started_at > since,
             )
         ).scalar_one()
     )

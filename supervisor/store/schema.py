@@ -291,6 +291,9 @@ breakers = Table(
     Column("opened_for", String(16)),
     # The run probing a half-open breaker: one probe across the fleet.
     Column("probe_run", String(32)),
+    # The last reset (epoch seconds): first starts before it no longer count towards the
+    # fleet's run-rate ceiling (``claims.count_first_starts``).  NULL: never reset.
+    Column("starts_since", Float),
     # Bumped by every change: the compare-and-set's witness.
     Column("version", Integer, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),

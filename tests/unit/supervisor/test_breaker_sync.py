@@ -48,7 +48,11 @@ def test_run_rate_and_reset() -> None:
     assert changed(rate, Change.SUCCEEDED, policy=POLICY, now=52.0) is None
     reset = changed(rate, Change.RESET, policy=POLICY, now=53.0)
     assert reset is not None and (reset.opened_at, reset.failures) == (None, ())
-    assert changed(EMPTY, Change.RESET, policy=POLICY, now=53.0) is None
+    # the fleet's run-rate count starts afresh at a reset, even of a closed breaker
+    assert reset.starts_since == 53.0
+    fresh = changed(EMPTY, Change.RESET, policy=POLICY, now=54.0)
+    assert fresh is not None and fresh.starts_since == 54.0
+    assert changed(fresh, Change.FAILED, policy=POLICY, now=55.0).starts_since == 54.0  # type: ignore[union-attr]
 
 
 def test_a_row_on_another_clock() -> None:

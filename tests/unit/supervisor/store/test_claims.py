@@ -18,6 +18,8 @@ import pytest
 
 from automation.clock import FakeClock
 from automation.engine.events import IllegalTransition, RunStatus
+from supervisor.breaker import BreakerPolicy
+from supervisor.breaker_sync import Change, changed
 from supervisor.errors import RunStatusChanged
 from supervisor.store import HistoryStore
 from supervisor.store.store import QueuedRow
@@ -184,6 +186,35 @@ def test_counted_claims_share_one_run_rate_ceiling_across_claimants(
     assert {r.status for r in (first.get_run(run_id) for run_id, _, _ in refused) if r} == {
         RunStatus.QUEUED
     }
+
+
+def test_a_breaker_reset_starts_the_run_rate_count_afresh(store_factory: StoreFactory) -> None:
+    """Starts before a reset inside the window no longer count towards the fleet's ceiling."""
+    clock = FakeClock(start=datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
+    store = store_factory(clock=clock)
+    ids = queue(store, 6)
+    policy = BreakerPolicy()
+
+    def claim(run_id: str) -> int | None:
+        record, count = store.claim_counted("a", run_id, max_starts=2, rate_window=60.0)
+        assert (record is not None) == (count is not None and count <= 3), (run_id, count)
+        return count
+
+    assert [claim(run_id) for run_id in ids[:4]] == [1, 2, 3, 4]  # the 4th stays queued
+    clock.advance(5)
+    reset_at = clock.now().timestamp()
+    row, done = store.change_breaker(
+        "invoices", lambda row: changed(row, Change.RESET, policy=policy, now=reset_at)
+    )
+    assert done and row.starts_since == reset_at
+    clock.advance(1)
+    # inside the same 60 s window: counted from the reset, so the queued 4th starts now
+    assert [claim(run_id) for run_id in ids[3:]] == [1, 2, 3]
+    clock.advance(1)
+    assert store.change_breaker(
+        "other", lambda row: changed(row, Change.RESET, policy=policy, now=reset_at + 2)
+    )[1]
+    assert store.breaker_row("invoices").starts_since == reset_at  # one workflow's alone
 
 
 def test_a_resumed_run_is_claimed_without_counting(store: HistoryStore) -> None:
