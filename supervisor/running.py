@@ -237,7 +237,7 @@ class Running(SupervisorBase):
         return run_deadline(
             active.entry,
             started=active.started,
-            pause=active.pause,
+            pause=active.pause_clock,
             now=self.clock(),
             kill_grace=self.config.kill_grace,
         )
@@ -248,12 +248,12 @@ class Running(SupervisorBase):
         if active is None:
             return
         if isinstance(event, NodePaused):
-            active.pause = Pause(
+            active.pause = active.pause_clock = Pause(
                 event=event, since=self.clock(), breakpoints=active.entry.debug.breakpoints
             )
         else:
-            if active.pause is not None:
-                active.entry.paused_seconds += max(0.0, self.clock() - active.pause.since)
+            # however it ended: a command (which cleared ``pause`` already) or its timeout
+            active.stop_pause_clock(self.clock())
             active.pause = None
         if not active.cancel_requested:
             worker.hard_deadline = self._run_deadline(active)
@@ -373,6 +373,7 @@ class Running(SupervisorBase):
         run_limit_hit = (
             reason is ExitReason.TIMED_OUT and self.clock() >= self._run_deadline(active) - 1e-6
         )
+        active.stop_pause_clock(self.clock())  # paused when its worker ended: not its time
         plan = settlement(
             reason,
             cancelled=active.cancel_requested,

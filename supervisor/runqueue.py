@@ -65,8 +65,18 @@ class ActiveRun:
     worker: WorkerHandle
     started: float
     cancel_requested: bool = False
-    #: Set while the debugger holds the run before a node.
+    #: Set while the debugger holds the run before a node and no command answered it yet.
     pause: Pause | None = None
+    #: The pause the run's time does not count: from ``node_paused`` until ``node_resumed``,
+    #: however it ended (a command clears ``pause`` at once; the run is still paused until
+    #: its engine goes on), or until its worker ended.
+    pause_clock: Pause | None = None
+
+    def stop_pause_clock(self, now: float) -> None:
+        """The pause (if any) is over: its time goes to the run's ``paused_seconds``."""
+        if self.pause_clock is not None:
+            self.entry.paused_seconds += max(0.0, now - self.pause_clock.since)
+            self.pause_clock = None
 
 
 def resources_of(loaded: LoadedWorkflow, registry: BlockRegistry) -> frozenset[str]:

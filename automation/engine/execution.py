@@ -437,7 +437,7 @@ class Execution(RunHooks):
             if settle_interrupted(self, plan, step, attempt + 1, values, stack):
                 return
         if self.debugger is not None:
-            pause_before(self, plan, step, pins, values)
+            pause_before(self, plan, step, pins, values, stack)
         budget = attempt_budget(plan.retry.max_attempts, spent, in_flight=in_flight)
         if spent >= budget:
             self.emit(

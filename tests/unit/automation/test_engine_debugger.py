@@ -141,6 +141,36 @@ def test_a_pause_does_not_count_against_the_run_time_limit(
     assert result.ok, result.error
 
 
+LOOP = """\
+name: loop
+nodes:
+  each: {block: control.for_each, with: {items: [1, 2, 3]}, timeout: 10s}
+  body: {block: kit.emit}
+links: [each.item -> body.value]
+"""
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        Resume(),
+        Resume(action=DebugAction.STEP),
+        Resume(inputs={"value": 7}),
+        None,  # nobody answered: the pause ended by its own timeout
+    ],
+    ids=["continue", "step", "edit", "timeout"],
+)
+def test_a_pause_inside_a_loop_does_not_count_against_the_loop_step_timeout(
+    h: Harness, fake_clock: FakeClock, answer: Resume | None
+) -> None:
+    """The loop's step has 10 s; a node it feeds waits 60 s at a breakpoint, then the loop goes on."""
+    source = Scripted([answer, Resume(), Resume()], clock=fake_clock, wait=60.0)
+    debugger = Breakpoints(["body"], source, timeout=60.0)
+    result = h.engine().run(h.load(LOOP), options=RunOptions(debugger=debugger))
+    assert result.ok, result.error
+    assert h.journal.count("body") == 3
+
+
 def test_secrets_are_masked_in_the_snapshot_and_the_pause_event(h: Harness) -> None:
     from tests.unit.automation.blockkit import MemorySecrets
 

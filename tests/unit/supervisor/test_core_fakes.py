@@ -159,3 +159,71 @@ def test_the_start_a_supervisor_sends_has_every_field_the_worker_reads(tmp_path:
             assert Start.from_dict(sent).run_id == run_id
 
     asyncio.run(scenario())
+
+
+def _paused_then_resumed(commanded: bool, tmp_path: Path) -> None:
+    """A run with a 60 s limit waits 300 s at a breakpoint, ended by a command or its timeout."""
+    from datetime import UTC, datetime
+
+    from automation.engine.events import NodePaused, NodeResumed
+    from supervisor.debugging import DebugOptions
+    from supervisor.protocol import event_message
+
+    workers: list[tuple[FakeWorker, dict[str, Any]]] = []
+
+    def pause(worker: FakeWorker, message: dict[str, Any]) -> None:
+        if message["type"] == "start":
+            workers.append((worker, message))
+            event = NodePaused(
+                run_id=message["run_id"], seq=1, at=datetime.now(UTC), node_id="only", step=1,
+                reason="breakpoint", timeout=600.0,
+            )  # fmt: skip
+            worker.say(event_message(event))
+
+    launcher = FakeLauncher(pause)
+    clock = FakeClock()
+
+    async def scenario() -> None:
+        async with running(tmp_path, launcher, clock, worker_limit=1) as supervisor:
+            loaded = supervisor.load(workflow_file(tmp_path))
+            debug = DebugOptions(breakpoints=("only",), pause_timeout=600.0)
+            run_id = supervisor.submit(loaded, deadline_seconds=60.0, debug=debug)
+            await until(
+                lambda: run_id in supervisor.active and supervisor.paused(run_id) is not None
+            )
+            active = supervisor.active[run_id]
+            started = active.entry.first_started
+            assert started is not None
+            clock.advance(300.0)
+            if commanded:
+                await supervisor.debug_command(run_id, {"action": "continue"})
+                assert supervisor.paused(run_id) is None  # answered: no second command
+                # still paused until the engine goes on: the kill deadline still allows it
+                assert active.worker.hard_deadline > clock() + 60.0
+            worker, start = workers[0]
+            resumed = NodeResumed(
+                run_id=run_id, seq=2, at=datetime.now(UTC), node_id="only", step=1,
+                action="continue", waited=300.0, timed_out=not commanded,
+            )  # fmt: skip
+            worker.say(event_message(resumed))
+            await until(lambda: active.entry.paused_seconds > 0)
+            grace = supervisor.config.kill_grace
+            assert active.entry.paused_seconds == 300.0
+            assert active.worker.hard_deadline == started + 60.0 + 300.0 + 2 * grace + 1.0
+            assert active.entry.time_left(clock()) == 60.0
+            supervisor._check_worker(active.worker)  # what its timer does: not killed
+            assert active.worker.state is WorkerState.BUSY
+            worker.finish(start)
+            await until(lambda: statuses(supervisor, [run_id]) == [RunStatus.SUCCEEDED])
+
+    asyncio.run(scenario())
+
+
+def test_a_pause_answered_by_a_command_is_not_counted_against_the_time_limit(
+    tmp_path: Path,
+) -> None:
+    _paused_then_resumed(True, tmp_path)
+
+
+def test_a_pause_that_timed_out_is_not_counted_against_the_time_limit(tmp_path: Path) -> None:
+    _paused_then_resumed(False, tmp_path)
