@@ -37,6 +37,8 @@ from app import theme as themes
 from app.connection import SupervisorConnection
 from app.editor.document import WorkflowDocument
 from app.editor.widget import EditorWidget
+from app.preferences import SETTINGS_FILE as SETTINGS_FILE
+from app.preferences import open_settings
 from app.prompts import Prompts
 from app.resources import icon, templates_dir
 from app.theme import Theme
@@ -48,7 +50,6 @@ from supervisor.paths import DeskpilotPaths
 
 log = logging.getLogger(__name__)
 
-SETTINGS_FILE = "gui.ini"
 #: the window's size on the first start, on a screen with room for it
 DEFAULT_SIZE = (1440, 900)
 #: the narrowest the workflows pane gets: a name of 20 characters and its state
@@ -63,11 +64,6 @@ def workflows_pane_width(window_width: int) -> int:
     canvas keeps most of a 1366-pixel window.
     """
     return max(WORKFLOWS_PANE_MIN + 40, min(320, window_width // 6))
-
-
-def open_settings(paths: DeskpilotPaths) -> QSettings:
-    paths.config_dir.mkdir(parents=True, exist_ok=True)
-    return QSettings(str(paths.config_dir / SETTINGS_FILE), QSettings.Format.IniFormat)
 
 
 class MainWindow(QMainWindow):
@@ -228,8 +224,10 @@ class MainWindow(QMainWindow):
             QKeySequence.StandardKey.SelectAll,
             lambda: self._on_editor(EditorWidget.select_all),
         )
+        self.preferences_action = self._action("&Preferences…", "Ctrl+,", self.show_preferences)
         for action in (self.undo_action, self.redo_action, None, self.cut_action, self.copy_action,
-                       self.paste_action, self.delete_action, self.select_all_action):  # fmt: skip
+                       self.paste_action, self.delete_action, self.select_all_action, None,
+                       self.preferences_action):  # fmt: skip
             edit.addSeparator() if action is None else edit.addAction(action)
         view = bar.addMenu("&View")
         self.find_block_action = self._action("&Find block…", "Ctrl+K", self.focus_palette)
@@ -517,6 +515,17 @@ class MainWindow(QMainWindow):
 
     def show_documentation(self) -> None:
         help_menu.documentation_dialog(self).open()
+
+    def show_preferences(self) -> None:
+        """Edit › Preferences…: the connection, schedule, notification and quit settings."""
+        from app.preferences_dialog import PreferencesDialog
+
+        dialog = self.findChild(PreferencesDialog)
+        if dialog is None:
+            dialog = PreferencesDialog(self.settings, self.connection, parent=self)
+        dialog.show()
+        dialog.raise_()
+        dialog.activateWindow()
 
     def show_shortcuts(self) -> None:
         help_menu.shortcuts_dialog(self.menuBar(), self).open()

@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -83,14 +84,33 @@ def connect_local(link: SupervisorLink, parent: QWidget | None = None) -> None:
     link.switch(None)
 
 
-class ConnectDialog(QDialog):
-    """Address, certificate and token of another machine's supervisor API."""
+def reserved_line(label: QLabel, lines: int = 2) -> QLabel:
+    """``label`` with room for ``lines`` wrapped lines kept whether it shows text or not,
+    so a message appearing or going never moves the fields under the pointer."""
+    label.setWordWrap(True)
+    label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+    label.setFixedHeight(label.fontMetrics().lineSpacing() * lines + 4)
+    return label
+
+
+class ConnectionForm(QWidget):
+    """The fields of a remote connection, the trust-on-first-use box, and the outcome.
+
+    Used by ``ConnectDialog`` and by the Preferences dialog's Connection page.
+    ``problem`` says, as you type, what is wrong with a field (it has a line of its
+    own); ``status`` what connecting gave.
+    """
+
+    #: the fields' validity changed: True when they can be tried
+    validity_changed = Signal(bool)
+    #: connecting failed (the status says why)
+    failed = Signal()
+    #: the user chose to trust the presented certificate (the pin field holds it now)
+    trusted = Signal()
 
     def __init__(self, link: SupervisorLink, url: str = "", parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.link = link
-        self.setWindowTitle("Connect to a supervisor")
-        self.setObjectName("connect_dialog")
         saved = None
         try:
             saved = load_saved(link.paths.config_dir)
@@ -119,30 +139,106 @@ class ConnectDialog(QDialog):
         self.token_edit.setObjectName("connect_token")
         self.token_edit.setEchoMode(QLineEdit.EchoMode.Password)
         self.token_edit.setPlaceholderText("from the keyring or DESKPILOT_API_TOKEN, if saved")
+        self.problem = reserved_line(QLabel(), 3)
+        self.problem.setObjectName("connect_problem")
         self.status = QLabel()
         self.status.setObjectName("connect_status")
         self.status.setWordWrap(True)
+        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         ca_row = QHBoxLayout()
         ca_row.addWidget(self.ca_edit, 1)
         ca_row.addWidget(browse)
-        form = QFormLayout()
-        form.addRow("API address", self.url_edit)
-        form.addRow("Trusted certificate", ca_row)
-        form.addRow("Pinned fingerprint", self.pin_edit)
-        form.addRow("API token", self.token_edit)
+        self.fields = QFormLayout()
+        self.fields.addRow("API address", self.url_edit)
+        self.fields.addRow("Trusted certificate", ca_row)
+        self.fields.addRow("Pinned fingerprint", self.pin_edit)
+        self.fields.addRow("API token", self.token_edit)
+        self.fields.addRow("", self.problem)
         self.trust_box = self._trust_box()
-        self.buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
-        )
-        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Connect")
-        self.buttons.accepted.connect(self.try_connect)
-        self.buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
-        layout.addLayout(form)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(self.fields)
         layout.addWidget(self.trust_box)
         layout.addWidget(self.status)
-        layout.addWidget(self.buttons)
-        self.resize(560, self.sizeHint().height())
+        for edit in (self.url_edit, self.ca_edit, self.pin_edit):
+            edit.textChanged.connect(lambda _t: self.check_fields())
+        self.valid = True
+
+    def check_fields(self) -> bool:
+        """Say what is wrong with the fields as typed (not the token: the keyring may hold it)."""
+        try:
+            self._settings()
+            problem = ""
+        except DeskpilotError as exc:
+            problem = str(exc)
+        if not self.url_edit.text().strip():
+            problem = ""  # nothing typed yet is not an error
+        self.problem.setText(problem)
+        self.problem.setToolTip(problem)
+        valid = not problem
+        if valid != self.valid:
+            self.valid = valid
+            self.validity_changed.emit(valid)
+        return valid
+
+    def _settings(self) -> tuple[str, Path | None, str | None]:
+        url = normalize_url(self.url_edit.text())
+        check_transport_security(url, os.environ)
+        ca_text = self.ca_edit.text().strip()
+        ca = Path(ca_text).expanduser() if ca_text else None
+        pin_text = self.pin_edit.text().strip()
+        if ca is not None and pin_text:
+            raise DeskpilotError(
+                "give a trusted certificate or a pinned fingerprint, not both: a pin replaces "
+                "the certificate check"
+            )
+        if ca is not None and not ca.is_file():
+            raise DeskpilotError(f"{ca} is not a file: give the PEM file to trust")
+        try:
+            pin = normalize_pin(pin_text) if pin_text else None
+        except PinSettingError as exc:
+            raise DeskpilotError(str(exc)) from None
+        return url, ca, pin
+
+    def remote(self) -> RemoteApi:
+        """What the fields say; raises ``DeskpilotError`` with what to fix."""
+        url, ca, pin = self._settings()
+        token = self.token_edit.text().strip() or os.environ.get(TOKEN_VARIABLE, "").strip()
+        if not token:
+            token = keyring_token(url) or ""
+        if not token:
+            raise DeskpilotError(
+                f"no token for {url}: paste the supervisor's DESKPILOT_API_TOKEN above"
+            )
+        return RemoteApi(url=url, ca_file=ca, pin=pin, token=token, source="the window")
+
+    def try_connect(self, connected: Callable[[RemoteApi, Health], None]) -> bool:
+        """Check the connection off the GUI thread; ``connected`` runs once it answered.
+
+        False when the fields are wrong (the status says why).
+        """
+        try:
+            remote = self.remote()
+        except DeskpilotError as exc:
+            self.show_problem(exc)
+            return False
+        self.status.setText(f"Connecting to {remote.url}…")
+        self.trust_box.hide()
+        run_job(
+            lambda: probe(self.link, remote),
+            lambda health: connected(remote, health),
+            self.show_problem,
+            owner=self,
+        )
+        return True
+
+    def show_problem(self, error: Exception) -> None:
+        self.status.setText(str(error))
+        if isinstance(error, SupervisorTlsError):
+            self._show_presented(error)
+        else:
+            self.trust_box.hide()
+        self.failed.emit()
 
     def _trust_box(self) -> QFrame:
         """What an untrusted certificate is, and the button that pins it (hidden until then)."""
@@ -206,7 +302,7 @@ class ConnectDialog(QDialog):
         self.pin_edit.setText(self.presented.fingerprint)
         self.ca_edit.clear()
         self.trust_box.hide()
-        self.try_connect()
+        self.trusted.emit()
 
     def _browse(self) -> None:
         chosen, _ = QFileDialog.getOpenFileName(
@@ -215,62 +311,46 @@ class ConnectDialog(QDialog):
         if chosen:
             self.ca_edit.setText(chosen)
 
-    def remote(self) -> RemoteApi:
-        """What the fields say; raises ``DeskpilotError`` with what to fix."""
-        url = normalize_url(self.url_edit.text())
-        check_transport_security(url, os.environ)
-        ca_text = self.ca_edit.text().strip()
-        token = self.token_edit.text().strip() or os.environ.get(TOKEN_VARIABLE, "").strip()
-        if not token:
-            token = keyring_token(url) or ""
-        if not token:
-            raise DeskpilotError(
-                f"no token for {url}: paste the supervisor's DESKPILOT_API_TOKEN above"
-            )
-        ca = Path(ca_text).expanduser() if ca_text else None
-        pin_text = self.pin_edit.text().strip()
-        if ca is not None and pin_text:
-            raise DeskpilotError(
-                "give a trusted certificate or a pinned fingerprint, not both: a pin replaces "
-                "the certificate check"
-            )
-        try:
-            pin = normalize_pin(pin_text) if pin_text else None
-        except PinSettingError as exc:
-            raise DeskpilotError(str(exc)) from None
-        return RemoteApi(url=url, ca_file=ca, pin=pin, token=token, source="the window")
+
+class ConnectDialog(QDialog):
+    """Address, certificate and token of another machine's supervisor API."""
+
+    def __init__(self, link: SupervisorLink, url: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.link = link
+        self.setWindowTitle("Connect to a supervisor")
+        self.setObjectName("connect_dialog")
+        self.form = ConnectionForm(link, url, self)
+        form = self.form
+        self.url_edit, self.ca_edit, self.pin_edit = form.url_edit, form.ca_edit, form.pin_edit
+        self.token_edit, self.status, self.trust_box = form.token_edit, form.status, form.trust_box
+        self.trust_title, self.trust_fingerprint = form.trust_title, form.trust_fingerprint
+        self.trust_subject, self.trust_validity = form.trust_subject, form.trust_validity
+        self.trust_button = form.trust_button
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Connect")
+        self.buttons.accepted.connect(self.try_connect)
+        self.buttons.rejected.connect(self.reject)
+        form.failed.connect(lambda: self.buttons.setEnabled(True))
+        form.trusted.connect(self.try_connect)
+        layout = QVBoxLayout(self)
+        layout.addWidget(form)
+        layout.addWidget(self.buttons)
+        self.resize(560, self.sizeHint().height())
 
     def try_connect(self) -> None:
         """Check the connection off the GUI thread; save and switch once it answered."""
-        try:
-            remote = self.remote()
-        except DeskpilotError as exc:
-            self._problem(exc)
-            return
-        self.status.setText(f"Connecting to {remote.url}…")
-        self.trust_box.hide()
-        self.buttons.setEnabled(False)
-        run_job(
-            lambda: probe(self.link, remote),
-            lambda health: self._answered(remote, health),
-            self._problem,
-            owner=self,
-        )
+        if self.form.try_connect(self._answered):
+            self.buttons.setEnabled(False)
 
     def _answered(self, remote: RemoteApi, health: Health) -> None:
         self.buttons.setEnabled(True)
         try:
             adopt(self.link, remote)
         except DeskpilotError as exc:  # the keyring refused the token
-            self._problem(exc)
+            self.form.show_problem(exc)
             return
         log.info("the window now talks to %s (Deskpilot %s)", remote.url, health.version)
         self.accept()
-
-    def _problem(self, error: Exception) -> None:
-        self.buttons.setEnabled(True)
-        self.status.setText(str(error))
-        if isinstance(error, SupervisorTlsError):
-            self._show_presented(error)
-        else:
-            self.trust_box.hide()

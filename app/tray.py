@@ -40,6 +40,7 @@ from PySide6.QtGui import QAction, QIcon
 from PySide6.QtWidgets import QApplication, QMenu, QSystemTrayIcon
 
 from app.notifications import DesktopNotifications, Urgency
+from app.preferences import QUIT_SETTING, NotifyVia, NotifyWhen, load_for, open_settings
 from app.resources import icon_path
 from app.runs.records import local_time
 from app.supervisor_link import SupervisorLink, is_unattended, run_job
@@ -297,6 +298,9 @@ class DeskpilotTray(QObject):
         self.notifications.append((title, text))
         self.notified.emit(title, text)
         urgency = _URGENCY.get(kind, "normal")
+        if load_for(self.link.paths).notify_via is NotifyVia.TRAY:
+            self._balloon(title, text, kind)
+            return
         run_job(
             lambda: self.desktop.send(title, text, urgency),
             lambda sent: None if sent else self._balloon(title, text, kind),
@@ -382,6 +386,8 @@ class DeskpilotTray(QObject):
                 owner=self,
             )
         elif kind == "breaker_opened":
+            if load_for(self.link.paths).notify_when is NotifyWhen.NEVER:
+                return
             workflow = str(item.get("workflow"))
             self.notify(
                 f"{workflow} keeps failing",
@@ -395,8 +401,10 @@ class DeskpilotTray(QObject):
         if any(f.run_id == run.id for f in self.failures):
             return
         self.failures.appendleft(failure)
+        when = load_for(self.link.paths).notify_when
         if failure.unattended:
             self.unseen += 1
+        if (failure.unattended and when is NotifyWhen.UNATTENDED) or when is NotifyWhen.ALL:
             where = f" at {run.failed_node}" if run.failed_node else ""
             machine = "" if self.link.remote is None else f" on {self.link.remote.host}"
             self.notify(
@@ -418,10 +426,6 @@ def _failure(run: RunInfo) -> Failure:
 
 
 # -- the shell --------------------------------------------------------------------------------
-
-
-#: GUI setting: what Quit does with the supervisor ("keep" or "stop"); unset asks.
-QUIT_SETTING = "quit/supervisor"
 
 
 class DesktopShell(QObject):
@@ -515,7 +519,6 @@ class DesktopShell(QObject):
     def _supervisor_choice(self, window: Any) -> str:
         if not self.link.connected:
             return "keep"  # nothing to decide: it is not running
-        from app.main_window import open_settings
         from app.prompts import Prompts
 
         settings = window.settings if window is not None else open_settings(self.paths)

@@ -198,13 +198,17 @@ class TriggerDialog(QDialog):
         *,
         workflows: Sequence[str] = (),
         secrets: Sequence[str] = (),
+        default_timezone: str = LOCAL,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
         self.theme = theme
         self.setWindowTitle("Edit trigger" if data else "Add trigger")
         self.result_data: dict[str, Any] | None = None
-        data = dict(data or {"type": "schedule", "cron": "0 9 * * mon-fri"})
+        # a new schedule gets the zone of the user's preferences (Edit › Preferences…)
+        data = dict(
+            data or {"type": "schedule", "cron": "0 9 * * mon-fri", "timezone": default_timezone}
+        )
         self.type_box = QComboBox()
         self.type_box.setAccessibleName("Trigger type")
         for value, text in TRIGGER_TYPES:

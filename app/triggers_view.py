@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 
 from app.editor.document import WorkflowDocument
 from app.editor.widget import EditorWidget
+from app.preferences import load_for
 from app.refresh import RefreshWhileShown
 from app.runs.records import human_duration, local_time
 from app.supervisor_link import SupervisorLink, run_job
@@ -336,6 +337,7 @@ class TriggersView(QWidget):
             data,
             workflows=sorted(self.link.workflows),
             secrets=self.link.secret_names(),
+            default_timezone=load_for(self.link.paths).schedule_timezone,
             parent=self,
         )
         if dialog.exec() != QDialog.DialogCode.Accepted:

@@ -219,6 +219,84 @@ def test_the_tray_names_the_remote_machine_and_shows_its_health(
         tray.deleteLater()
 
 
+def test_preferences_connect_with_a_pin_keep_the_token_in_the_keyring_and_forget_it(
+    served: TlsDaemon,
+    qapp: QApplication,
+    qtbot: QtBot,
+    registry: BlockRegistry,
+    tmp_path: Path,
+    real_keyring: RealKeyring,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The Preferences' Connection page, then the canary sweep of every file the window
+    wrote (gui.ini included) for every form of the token."""
+    import json
+
+    from app import theme as themes
+    from app.main_window import MainWindow
+    from app.preferences_dialog import PreferencesDialog
+    from app.prompts import Prompts
+    from supervisor.pinning import fingerprint
+    from tests.integration.test_canary_sweep import canary_forms
+
+    monkeypatch.setenv("DESKPILOT_KEYRING_SERVICE", "dp-window-prefs-test")
+    for name in ("DESKPILOT_API_TOKEN", "DESKPILOT_API_CA", "DESKPILOT_API_PIN"):
+        monkeypatch.delenv(name, raising=False)
+    paths = DeskpilotPaths.under(tmp_path).ensure()
+    link = SupervisorLink(paths, autostart=False, poll_interval=0.5, remote=None)
+    window = MainWindow(registry, paths, theme=themes.LIGHT, connection=link, prompts=Prompts())
+    qtbot.addWidget(window)
+    link.start()
+    try:
+        window.preferences_action.trigger()
+        dialog = window.findChild(PreferencesDialog)
+        assert dialog is not None and dialog.form is not None
+        form = dialog.form
+        dialog.tabs.setCurrentIndex(1)
+        dialog.remote_choice.setChecked(True)
+        assert form.isEnabled()
+        form.url_edit.setText(served.url)
+        qapp.processEvents()
+        below = form.token_edit.geometry()
+        form.pin_edit.setText("sha256:123")  # refused where it is typed, nothing moves
+        qapp.processEvents()
+        assert "not a SHA-256 certificate fingerprint" in form.problem.text()
+        assert not dialog.ok_button.isEnabled()
+        assert form.token_edit.geometry() == below
+        theirs = fingerprint(der_of(served.cert))
+        form.pin_edit.setText(theirs)
+        assert form.problem.text() == "" and dialog.ok_button.isEnabled()
+        assert dialog.token_state.text() == "none for this address"
+        form.token_edit.setText(TOKEN)
+        assert dialog.apply() is False  # connecting, off the GUI thread
+        pumped(qapp, lambda: link.remote is not None and link.remote.url == served.url)
+        assert link.remote is not None and link.remote.pin == theirs
+        assert form.token_edit.text() == ""  # the keyring has it, the field holds nothing
+        assert keyring_token(served.url) == TOKEN
+        assert dialog.token_state.text() == "one is in the OS keyring for this address"
+        pumped(qapp, lambda: link.connected)
+        saved = json.loads(connection_path(paths.config_dir).read_text())
+        assert saved == {"url": served.url, "ca_file": None, "pin": theirs}
+        dialog.forget_button.click()
+        assert keyring_token(served.url) is None and not dialog.forget_button.isEnabled()
+        dialog.local_choice.setChecked(True)
+        dialog._ok()
+        assert link.remote is None and not dialog.isVisible()
+        window.save_state()
+        forms = canary_forms(TOKEN)
+        leaked = [
+            f"{name} in {path.relative_to(tmp_path)}"
+            for path in tmp_path.rglob("*")
+            if path.is_file()
+            for name, form_bytes in forms.items()
+            if form_bytes in path.read_bytes()
+        ]
+        assert (paths.config_dir / "gui.ini").is_file()
+        assert leaked == []
+    finally:
+        stopped(link, qapp)
+
+
 def test_the_window_title_and_menu_follow_the_connection(
     served: TlsDaemon, qapp: QApplication, qtbot: QtBot, registry: BlockRegistry, tmp_path: Path
 ) -> None:
