@@ -482,3 +482,72 @@ def test_the_sweep_would_see_each_form() -> None:
     assert len(set(FORMS.values())) >= 20
     for name, form in FORMS.items():
         assert f"{name} in x" in leaks("x", b"<" + form + b">")
+
+
+# -- the API token of a remote connection ------------------------------------------------
+
+#: Long enough for a fleet token, with the characters that change when re-encoded.
+API_CANARY = "Api/Can+ary=Tok-7f3a9c1e5b2d4680aa11bb22"
+
+
+def test_the_api_token_never_leaves_the_keyring_through_the_connection_settings(
+    real_keyring: object, caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    """``connection set --pin`` (token on stdin), commands through the saved connection,
+    ``connection show`` and a refused changed certificate: the token is in the keyring
+    and in the Authorization header, and in no file, output or log record of either home."""
+    import logging
+
+    from click.testing import CliRunner
+
+    from supervisor.cli.main import cli
+    from supervisor.pinning import fingerprint
+    from tests.helpers.tls import der_of, tls_daemon
+
+    forms = canary_forms(API_CANARY)
+    client_home = short_home("dp-canary-client-")
+    caplog.set_level(logging.DEBUG)
+    runner = CliRunner()
+    env = {
+        "DESKPILOT_HOME": str(client_home),
+        "DESKPILOT_KEYRING_SERVICE": f"dp-canary-api-{uuid.uuid4().hex[:8]}",
+        "DESKPILOT_API_TOKEN": None,
+        "DESKPILOT_REMOTE": None,
+        "DESKPILOT_API_CA": None,
+        "DESKPILOT_API_PIN": None,
+    }
+    printed: list[str] = []
+    try:
+        with tls_daemon(API_CANARY) as served:
+            pin = fingerprint(der_of(served.cert))
+            commands = [
+                (["connection", "set", served.url, "--pin", pin, "--token-stdin"], 0),
+                (["runs", "list", "--json"], 0),
+                (["workers"], 0),
+                (["connection", "show", "--json"], 0),
+            ]
+            for command, code in commands:
+                result = runner.invoke(cli, command, env=env, input=API_CANARY + "\n")
+                assert result.exit_code == code, (command, result.output)
+                printed.append(result.stdout + result.stderr)
+            # the machine presents another certificate now: refused, the token unsent
+            saved = client_home / "config" / "connection.json"
+            body = json.loads(saved.read_text())
+            body["pin"] = fingerprint(der_of(served.stranger))
+            saved.write_text(json.dumps(body))
+            refused = runner.invoke(cli, ["runs", "list"], env=env)
+            assert refused.exit_code == 1 and "is not the pinned one" in refused.stderr
+            printed.append(refused.stdout + refused.stderr)
+            runner.invoke(cli, ["connection", "clear"], env=env)
+            found: list[str] = []
+            for root in (served.daemon.home, client_home):
+                for path in sorted(p for p in root.rglob("*") if p.is_file()):
+                    if path.is_socket():
+                        continue
+                    data = path.read_bytes()
+                    found += [f"{n} in {path}" for n, form in forms.items() if form in data]
+    finally:
+        shutil.rmtree(client_home, ignore_errors=True)
+    for where, text in [*(("output", p) for p in printed), ("log records", caplog.text)]:
+        found += [f"{n} in {where}" for n, form in forms.items() if form in text.encode()]
+    assert found == []
