@@ -521,8 +521,9 @@ class MainWindow(QMainWindow):
         from app.preferences_dialog import PreferencesDialog
 
         dialog = self.findChild(PreferencesDialog)
-        if dialog is None:
+        if dialog is None:  # a new one each time: it shows the settings as they are now
             dialog = PreferencesDialog(self.settings, self.connection, parent=self)
+            dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.show()
         dialog.raise_()
         dialog.activateWindow()

@@ -199,10 +199,14 @@ class PreferencesDialog(QDialog):
         form.url_edit.textChanged.connect(lambda _t: self._show_token_state())
         form.failed.connect(self._connect_failed)
         form.trusted.connect(self.apply)
-        link.signals.target_changed.connect(lambda _t: self._show_target())
+        # a bound slot: Qt drops the connection when this dialog is deleted
+        link.signals.target_changed.connect(self._target_changed)
         self._show_target()
         self._choice_changed()
         return page
+
+    def _target_changed(self, _target: str) -> None:
+        self._show_target()
 
     def _show_target(self) -> None:
         if self.link is not None:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from PySide6.QtCore import QEvent
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
@@ -115,6 +116,12 @@ def test_applied_settings_are_used_without_a_restart(
     dialog._ok()
     assert not dialog.isVisible()
     assert open_settings(window.paths).value(QUIT_SETTING) in (None, "")  # unset asks again
+    # Quit's own question remembered an answer meanwhile: a reopened dialog shows it
+    QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete.value)
+    open_settings(window.paths).setValue(QUIT_SETTING, "keep")
+    again = opened(window)
+    assert again is not dialog and again.on_quit.currentData() == "keep"
+    assert again.timezone.currentText() == "America/New_York"
 
 
 class Desktop:
