@@ -8,6 +8,8 @@
   dialog answered with real keys and clicks: Escape cancels, the button quits.
 - A new schedule's form names the local time zone, defaults to it, and
   previews a cron typed into it in that zone.
+- Ctrl+, opens Preferences; a mistyped time zone is refused on its own line
+  without moving the rows below, and a click on OK saves the right one.
 
 The supervisor is the test package's in-process daemon (real worker
 processes); its start-up is shared with the other tests here.
@@ -358,3 +360,39 @@ def test_a_run_paused_from_elsewhere_shows_in_the_free_run_panel_by_real_input(
     real.click(debug.continue_button)
     pump_until(lambda: live.record is not None and live.record.finished, timeout=40)
     assert live.record is not None and live.record.status == "succeeded"
+
+
+def test_preferences_by_real_input_refuse_a_bad_zone_in_place_and_apply_a_good_one(
+    shell: DesktopShell,
+) -> None:
+    """Ctrl+, opens Preferences; a mistyped zone is named under its field while the rows
+    below stay where they were, OK stays off; the right zone and a click on OK save it."""
+    from app.preferences import load_for
+    from app.preferences_dialog import PreferencesDialog
+
+    real = RealInput()
+    window = shell.window
+    real.focus(window)
+    real.key("ctrl+comma")
+    dialog = pump_until(lambda: window.findChild(PreferencesDialog))
+    assert isinstance(dialog, PreferencesDialog)
+    pump_until(dialog.isVisible)
+    real.focus(dialog)
+    editor = dialog.timezone.lineEdit()
+    assert editor is not None
+    below = dialog.notify_when.mapToGlobal(QPoint(0, 0))
+    real.click(editor)
+    pump_until(editor.hasFocus)
+    real.key("ctrl+a", "BackSpace")
+    real.type("Mars/Base")
+    pump_until(lambda: "'Mars/Base' is not a time zone" in dialog.timezone_error.text())
+    assert not dialog.ok_button.isEnabled()
+    assert dialog.notify_when.mapToGlobal(QPoint(0, 0)) == below
+    real.key("ctrl+a", "BackSpace")
+    real.type("Europe/Paris")
+    pump_until(lambda: dialog.ok_button.isEnabled())
+    assert dialog.timezone_error.text() == ""
+    assert dialog.notify_when.mapToGlobal(QPoint(0, 0)) == below
+    real.click(dialog.ok_button)
+    pump_until(lambda: load_for(window.paths).schedule_timezone == "Europe/Paris")
+    pump_until(lambda: not any(d.isVisible() for d in window.findChildren(PreferencesDialog)))
