@@ -233,12 +233,38 @@ class ConnectionForm(QWidget):
         return True
 
     def show_problem(self, error: Exception) -> None:
-        self.status.setText(str(error))
+        self.status.setText(self._in_window_words(error))
+        self.status.setToolTip(str(error))
         if isinstance(error, SupervisorTlsError):
             self._show_presented(error)
         else:
             self.trust_box.hide()
         self.failed.emit()
+
+    def _in_window_words(self, error: Exception) -> str:
+        """The CLI's certificate messages name options; here the fields and buttons instead."""
+        if not isinstance(error, SupervisorTlsError) or error.presented is None:
+            return str(error)
+        where = self.url_edit.text().strip()
+        if error.expected is not None:
+            return (
+                f"The certificate of {where} is not the pinned one: expected {error.expected}, "
+                f"presented {error.presented.fingerprint}. Nothing was sent to it. If that "
+                "machine got a new certificate, compare the fingerprint shown with the one it "
+                "shows, clear the pinned fingerprint and connect again; if it did not, "
+                "something else answers at that address."
+            )
+        ca = self.ca_edit.text().strip()
+        vouch = (
+            f"the certificate file {ca} does not vouch for it"
+            if ca
+            else "nothing this computer trusts vouches for it"
+        )
+        return (
+            f"The certificate of {where} is not trusted: {vouch}. Compare the fingerprint "
+            "shown with the one the supervisor's machine prints, then Trust this certificate, "
+            "or give the CA file that signed it."
+        )
 
     def _trust_box(self) -> QFrame:
         """What an untrusted certificate is, and the button that pins it (hidden until then)."""

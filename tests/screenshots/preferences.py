@@ -4,7 +4,10 @@ On a private Xvfb of 1366x768 (``--size`` for others) with openbox, the real
 window of a fresh ``DESKPILOT_HOME`` (no supervisor: none is needed) opens
 its Preferences dialog.  Written, each the whole X screen:
 ``preferences-general-WxH.png`` (a mistyped time zone refused on its line)
-and ``preferences-connection-WxH.png`` (another machine, a malformed pin).
+``preferences-connection-WxH.png`` (another machine, a malformed pin) and
+``preferences-trust-WxH.png`` (a real HTTPS listener with a self-signed
+certificate nothing vouches for: its fingerprint, subject and validity, and
+the button that pins it).
 """
 
 from __future__ import annotations
@@ -98,6 +101,19 @@ def _shoot(outdir: Path, size: str) -> int:
     dialog.form.pin_edit.setText("sha256:3fa0")
     _settle(0.8)
     _grab(outdir / f"preferences-connection-{size}.png")
+    with tempfile.TemporaryDirectory(prefix="dp-shot-tls-") as folder:
+        from tests.helpers.tls import recording_listener, self_signed
+
+        with recording_listener(self_signed(Path(folder), "robot1")) as listener:
+            dialog.form.url_edit.setText(listener.url)
+            dialog.form.pin_edit.clear()
+            dialog.form.token_edit.setText("t" * 40)
+            dialog.apply()
+            end = time.monotonic() + 20
+            while not dialog.form.trust_box.isVisible() and time.monotonic() < end:
+                _settle(0.1)
+            _settle(0.5)
+            _grab(outdir / f"preferences-trust-{size}.png")
     dialog.close()
     window.close()
     return 0

@@ -152,6 +152,7 @@ def test_trust_on_first_use_pins_the_certificate_and_a_change_is_refused(
         dialog.try_connect()  # nothing vouches for a self-signed certificate
         pumped(qapp, lambda: dialog.trust_box.isVisibleTo(dialog))
         assert "not trusted" in dialog.status.text() and link.remote is None
+        assert "Trust this certificate" in dialog.status.text()
         assert dialog.trust_fingerprint.text() == theirs
         assert "CN=localhost (self-signed)" in dialog.trust_subject.text()
         assert " to " in dialog.trust_validity.text()
@@ -173,6 +174,8 @@ def test_trust_on_first_use_pins_the_certificate_and_a_change_is_refused(
         again.try_connect()  # a changed certificate is shown, never trusted with one click
         pumped(qapp, lambda: again.trust_box.isVisibleTo(again))
         assert not again.trust_button.isVisibleTo(again)
+        assert f"expected {stranger}, presented {theirs}" in again.status.text()
+        assert "Nothing was sent to it" in again.status.text()
         assert "another certificate than the pinned one" in again.trust_title.text()
         again.deleteLater()
     finally:
