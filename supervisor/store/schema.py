@@ -230,6 +230,15 @@ triggers = Table(
     Index(None, "chains_from"),
 )
 
+#: Which supervisors load each trigger (``TriggerRows.release``): the last to unload it retires it.
+trigger_holders = Table(
+    "trigger_holders",
+    metadata,
+    Column("workflow_name", String(200), primary_key=True),
+    Column("trigger_key", String(200), primary_key=True),
+    Column("supervisor_id", String(32), primary_key=True),
+)
+
 supervisors = Table(
     "supervisors",
     metadata,

@@ -5,24 +5,39 @@ reads and writes it, so that nothing outside the store reaches for its
 engine.  Rows of the ``triggers`` table are upserted on their unique
 (workflow, key), so two processes saving one trigger cannot both insert it;
 not-run fires are ``cancelled`` runs, written in one transaction per batch.
+
+Who retires a trigger.  One row of ``triggers`` stands for a trigger of a
+workflow, whichever supervisors load that workflow; ``trigger_holders``
+says which do.  A supervisor adds its holder row in the transaction that
+saves the trigger as it loads it (``save_many(..., holder=)``), and takes
+it away when it unloads the trigger, or finds at its start that its
+workflows no longer have it (``release``).  Only the supervisor that takes
+away the last holder row retires the trigger: marks it removed (its fires
+are then not misfires) and clears ``chains_from``, so no chain outbox row
+is written for it any more.  While another supervisor still loads it, the
+row stays as that one keeps it.  A supervisor that never held a trigger
+does not touch it, unless nobody holds it at all (a row from before
+holders were recorded, or left by a supervisor that is gone).  Both steps
+lock the trigger's row first, so a load and a release, or two releases,
+are serialised: the last release always sees itself as the last.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, case, func, select
+from sqlalchemy import Connection, Row, and_, case, delete, func, select, update
 from sqlalchemy import exc as sa_exc
 
-from supervisor.store.claims import upsert
+from supervisor.store.claims import insert_or_ignore, upsert
 from supervisor.store.engine import write_options
 from supervisor.store.errors import translate
 from supervisor.store.fires import insert_runs_once
 from supervisor.store.retry import retrying
-from supervisor.store.schema import runs, triggers
+from supervisor.store.schema import runs, trigger_holders, triggers
 from supervisor.store.store import HistoryStore
 
 #: Labels looked up per statement: well under SQLite's limit on bound parameters.
@@ -77,8 +92,11 @@ class TriggerRows:
         with self._read() as connection:
             return list(connection.execute(select(triggers)).all())
 
-    def save_many(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Upsert these trigger rows in one transaction and one statement."""
+    def save_many(self, rows: Sequence[Mapping[str, Any]], *, holder: str | None = None) -> None:
+        """Upsert these trigger rows in one transaction and one statement.
+
+        ``holder``: the supervisor that loads these triggers, recorded with them.
+        """
         if not rows:
             return
 
@@ -104,8 +122,107 @@ class TriggerRows:
                     ),
                     [dict(row) for row in rows],
                 )
+                for row in rows if holder is not None else ():
+                    insert_or_ignore(
+                        connection,
+                        trigger_holders,
+                        {
+                            "workflow_name": row["workflow_name"],
+                            "trigger_key": row["trigger_key"],
+                            "supervisor_id": holder,
+                        },
+                        ["workflow_name", "trigger_key", "supervisor_id"],
+                    )
 
         retrying(save, "saving trigger state", idempotent=True)
+
+    def release(self, holder: str, workflow: str, key: str, at: datetime) -> bool:
+        """``holder`` no longer loads this trigger; retire it if nobody else does.
+
+        Returns whether it was retired (marked removed at ``at``, ``chains_from``
+        cleared).  A supervisor that did not hold it retires it only if no
+        supervisor holds it (see the module's docstring).
+        """
+
+        def release() -> bool:
+            with self._write() as connection:
+                where = and_(triggers.c.workflow_name == workflow, triggers.c.trigger_key == key)
+                found = select(triggers.c.id, triggers.c.state).where(where)
+                if connection.dialect.name == "postgresql":
+                    found = found.with_for_update()  # a load or release of it waits for this one
+                row = connection.execute(found).first()
+                held = and_(
+                    trigger_holders.c.workflow_name == workflow,
+                    trigger_holders.c.trigger_key == key,
+                )
+                connection.execute(
+                    delete(trigger_holders).where(held, trigger_holders.c.supervisor_id == holder)
+                )
+                if row is None:
+                    return False
+                others = connection.execute(
+                    select(func.count()).select_from(trigger_holders).where(held)
+                ).scalar_one()
+                if others:
+                    return False
+                state = dict(row.state) if isinstance(row.state, dict) else {}
+                if state.get("removed_at") is None:
+                    state["removed_at"] = at.isoformat()
+                connection.execute(
+                    update(triggers)
+                    .where(triggers.c.id == row.id)
+                    .values(state=state, chains_from=None, updated_at=at)
+                )
+                return True
+
+        return retrying(release, "retiring a trigger", idempotent=True)
+
+    def release_unloaded(
+        self, holder: str, loaded: Collection[tuple[str, str]], at: datetime
+    ) -> list[tuple[str, str]]:
+        """At a supervisor's start: release every trigger it held but no longer loads.
+
+        ``loaded``: (workflow, key) of the triggers its workflows have now.
+        Triggers nobody holds and not yet retired are released too (they are
+        nobody's).  Returns the triggers retired.
+        """
+        keep = set(loaded)
+        with self._read() as connection:
+            rows = connection.execute(
+                select(
+                    triggers.c.workflow_name,
+                    triggers.c.trigger_key,
+                    triggers.c.chains_from,
+                    triggers.c.state,
+                )
+            ).all()
+            held: dict[tuple[str, str], set[str]] = {}
+            for workflow, key, supervisor in connection.execute(select(trigger_holders)).all():
+                held.setdefault((workflow, key), set()).add(supervisor)
+        retired: list[tuple[str, str]] = []
+        for row in rows:
+            name = (row.workflow_name, row.trigger_key)
+            holders = held.get(name, set())
+            if name in keep or (holders and holder not in holders):
+                continue  # its own, or another supervisor's
+            removed = isinstance(row.state, dict) and row.state.get("removed_at")
+            if not holders and row.chains_from is None and removed:
+                continue  # nobody's, and retired already
+            if self.release(holder, *name, at):
+                retired.append(name)
+        return retired
+
+    def holders(self, workflow: str, key: str) -> set[str]:
+        """The supervisors that load this trigger, as recorded."""
+        with self._read() as connection:
+            return set(
+                connection.execute(
+                    select(trigger_holders.c.supervisor_id).where(
+                        trigger_holders.c.workflow_name == workflow,
+                        trigger_holders.c.trigger_key == key,
+                    )
+                ).scalars()
+            )
 
     def stored_anchor(self, workflow: str, key: str, spec_hash: str) -> datetime | None:
         """The anchor saved for this trigger with this timing, or None."""

@@ -170,8 +170,12 @@ class TriggerManager(BreakerPauses):
         now = self.now()
         for state in self._states.values():
             if state.key not in self._triggers and state.removed_at is None:
-                state.removed_at = now  # its workflow went away while we were stopped
-                self._save(state)
+                # Absent here (its workflow went away while we were stopped, or another
+                # supervisor's): were it loaded later, the time till then is not a misfire.
+                state.removed_at = now
+        # In the store, only the triggers this supervisor held and no longer loads are
+        # released, and retired if no other supervisor loads them (``TriggerRows``).
+        self.writes.release_unloaded(self._holder, [t.state for t in self._triggers.values()])
         # The catch-up of fires missed while stopped, and every write queued so far, done.
         while self._activations:
             await asyncio.gather(*list(self._activations), return_exceptions=True)
@@ -348,7 +352,7 @@ class TriggerManager(BreakerPauses):
         if breaker is not None and breaker.state(self.supervisor.clock()) is BreakerState.OPEN:
             trigger.breaker_paused = True
             self._arm_breaker_timer(name)
-        self._save(state)
+        self.writes.save(state, holder=self._holder)
         if trigger.active:
             self._activate(trigger)
 
@@ -362,7 +366,8 @@ class TriggerManager(BreakerPauses):
         if not replaced:
             trigger.state.removed_at = self.now()
             trigger.state.unchained = True
-            self._save(trigger.state)
+            # Retired in the store only if no other supervisor loads it.
+            self.writes.release(self._holder, trigger.state)
             logger.info("trigger %s removed", key)
 
     def _sync_webhooks(self) -> None:
@@ -762,6 +767,11 @@ class TriggerManager(BreakerPauses):
 
     def _record(self, loaded: LoadedWorkflow | None, items: builtins.list[NotRun]) -> None:
         self.writes.record(loaded, items)
+
+    @property
+    def _holder(self) -> str:
+        """This supervisor, as a holder of the triggers it loads (``TriggerRows.release``)."""
+        return self.supervisor.membership.id
 
     def _save(self, state: TriggerState) -> None:
         self.writes.save(state)

@@ -67,10 +67,9 @@ class TriggerState:
     def chains_from(self) -> str | None:
         """The workflow this ``after`` trigger starts after, while it is enabled and loaded.
 
-        Not ``removed_at``: in a fleet a supervisor without the workflow marks
-        the others' triggers removed as it starts, while they still load them.
-        Only a supervisor that unloads the trigger itself (``unchained``) says
-        it chains from nothing any more.
+        A supervisor saves this only for triggers it loads.  The stored column
+        is cleared when the last supervisor that loaded the trigger unloads it
+        (``TriggerRows.release``); a row read back so is ``unchained``.
         """
         workflow = self.spec.get("workflow")
         if self.spec.get("type") != "after" or not isinstance(workflow, str):
@@ -149,11 +148,13 @@ class TriggerStateStore:
     def save(self, state: TriggerState) -> None:
         self.save_many([state])
 
-    def save_many(self, states: Sequence[TriggerState]) -> None:
+    def save_many(self, states: Sequence[TriggerState], *, holder: str | None = None) -> None:
         """Write these states in one transaction and one statement.
 
         Schedules that fire together are saved together: one commit and one
-        executemany instead of a transaction per trigger.
+        executemany instead of a transaction per trigger.  ``holder``: the
+        supervisor loading them, recorded as one of their holders
+        (``TriggerRows.release``).
         """
         if not states:
             return
@@ -173,8 +174,20 @@ class TriggerStateStore:
                     "chains_from": state.chains_from,
                 }
                 for state in states
-            ]
+            ],
+            holder=holder,
         )
+
+    def release(self, holder: str, state: TriggerState) -> bool:
+        """``holder`` unloaded this trigger: retired (True) if no other supervisor loads it."""
+        return self.rows.release(holder, state.workflow, state.key, self.now())
+
+    def release_unloaded(self, holder: str, loaded: Sequence[TriggerState]) -> list[str]:
+        """At start: release the triggers ``holder`` held and no longer loads; the keys retired."""
+        retired = self.rows.release_unloaded(
+            holder, [(state.workflow, state.key) for state in loaded], self.now()
+        )
+        return [key for _workflow, key in retired]
 
     def stored_anchor(self, workflow: str, key: str, spec_hash: str) -> datetime | None:
         """The anchor saved for this trigger with this timing (the first saver's), or None.

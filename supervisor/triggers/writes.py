@@ -38,21 +38,56 @@ class TriggerWrites:
         self.store = store
         self.state_store = state_store
 
-    def save(self, state: TriggerState) -> None:
-        self._behind(self.saver([state]))
+    def save(self, state: TriggerState, *, holder: str | None = None) -> None:
+        """Save ``state`` behind; ``holder``: this supervisor just loaded it (``release``)."""
+        self._behind(self.saver([state], holder=holder))
 
-    def saver(self, states: Sequence[TriggerState]) -> Callable[[], None]:
+    def saver(
+        self, states: Sequence[TriggerState], *, holder: str | None = None
+    ) -> Callable[[], None]:
         """A store-lane call that saves these states as they are now."""
         copies = [dataclasses.replace(state) for state in states]
 
         def save() -> None:
             try:
-                self.state_store.save_many(copies)
+                self.state_store.save_many(copies, holder=holder)
             except DeskpilotError as exc:
                 keys = ", ".join(state.key for state in copies[:5])
                 logger.error("could not save the state of trigger(s) %s: %s", keys, exc)
 
         return save
+
+    def release(self, holder: str, state: TriggerState) -> None:
+        """``holder`` unloaded this trigger: the store retires it if nobody else loads it."""
+        copy = dataclasses.replace(state)
+
+        def release() -> None:
+            try:
+                if self.state_store.release(holder, copy):
+                    logger.info("trigger %s retired: no supervisor loads it", copy.key)
+            except DeskpilotError as exc:
+                logger.error("could not release trigger %s: %s", copy.key, exc)
+
+        self._behind(release)
+
+    def release_unloaded(self, holder: str, loaded: Sequence[TriggerState]) -> None:
+        """At start: release what ``holder`` held and no longer loads (``TriggerRows``)."""
+        copies = [dataclasses.replace(state) for state in loaded]
+
+        def release() -> None:
+            try:
+                retired = self.state_store.release_unloaded(holder, copies)
+            except DeskpilotError as exc:
+                logger.error("could not release the triggers this supervisor unloaded: %s", exc)
+                return
+            if retired:
+                logger.info(
+                    "%d trigger(s) retired, no supervisor loads them: %s",
+                    len(retired),
+                    ", ".join(retired[:5]),
+                )
+
+        self._behind(release)
 
     def record(self, loaded: LoadedWorkflow | None, items: Sequence[NotRun]) -> None:
         """Record fires that did not run, linked to the workflow text they belonged to."""

@@ -50,9 +50,10 @@ class DaemonThread:
         config: SupervisorConfig | None = None,
         *,
         triggers: bool = True,
+        database_url: str | None = None,
     ) -> None:
-        self.paths = DeskpilotPaths.under(home).ensure()
-        seed_migrated_history(self.paths)
+        self.paths = DeskpilotPaths.under(home, database_url=database_url).ensure()
+        seed_migrated_history(self.paths)  # a new SQLite history; a server's stays as given
         self.daemon = Daemon(
             self.paths, config or small_config(), registry=registry, api=False, triggers=triggers
         )
