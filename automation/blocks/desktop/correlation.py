@@ -336,7 +336,7 @@ def _scan(
             bound = max(floor, best - margin)
             if found and levels[start] + COARSE_SLACK < bound:
                 return [(x, y, s) for (x, y), s in found.items()]
-            if start >= MAX_REFINE:
+            if start >= MAX_REFINE or _bound_to_overflow(levels, start, floor, best, margin):
                 break  # too many places could still pass: one full-resolution pass
             batch = peaks[start : start + _REFINE_BATCH]
             corners = [((x - rim) * factor, (y - rim) * factor) for x, y in batch]
@@ -373,6 +373,28 @@ def _scan(
         zip(xs.tolist(), ys.tolist(), scores[ys, xs].tolist(), strict=True)
     )
     return [*places, (int(hx), int(hy), float(high))]
+
+
+def _bound_to_overflow(
+    levels: list[float], start: int, floor: float, best: float, margin: float
+) -> bool:
+    """True when re-scoring the coarse peaks from ``start`` on is sure to reach the
+    batch past ``MAX_REFINE`` and end in the full-resolution pass anyway.
+
+    ``levels`` are the coarse peaks' levels, best first.  A peak is skipped only
+    once the bound (the floor, or the best so far less the margin) rises above
+    its level plus ``COARSE_SLACK``; and no place from ``start`` on can score
+    more than ``levels[start]`` plus that slack (the premise of the coarse
+    pass).  So when even that best could not lift the bound above the last
+    batch's level plus the slack, every batch before it would be re-scored and
+    then thrown away for the full-resolution map: on a keypad at a scale that
+    fits no key, that was most of a search's time.
+    """
+    last = -(-MAX_REFINE // _REFINE_BATCH) * _REFINE_BATCH  # the first batch past the limit
+    if len(levels) <= last:
+        return False
+    ceiling = max(best, min(1.0, levels[start] + COARSE_SLACK))
+    return levels[last] + COARSE_SLACK >= max(floor, ceiling - margin)
 
 
 def _best_near(

@@ -190,3 +190,32 @@ def test_a_key_on_a_plain_desktop_is_found_wherever_the_window_is(at) -> None:
         return
     assert result.found
     assert (result.matches[0].x, result.matches[0].y) == (x + at[0], y + at[1])
+
+
+@pytest.mark.parametrize("sign", [1, -1])
+@pytest.mark.parametrize("margin", [matching.DEFAULT_MARGIN, 0.0])
+def test_a_scan_bound_to_overflow_goes_straight_to_the_full_map(monkeypatch, sign, margin):
+    """Hundreds of places that could pass (a texture that fits everywhere): the scan
+    skips re-scoring peaks it would throw away, and answers as the long way does."""
+    rng = np.random.default_rng(3)
+    cell = (rng.random((12, 12)) * 255).astype(np.uint8)
+    screen = np.tile(cell, (60, 90))
+    screen = cv2.add(screen, (rng.random(screen.shape) * 40).astype(np.uint8))
+    if sign < 0:
+        screen = 255 - screen
+    template = np.tile(cell, (4, 4))
+    feature = correlation._Feature(screen, matching.DEFAULT_MARGIN)
+    decided = []
+    original = correlation._bound_to_overflow
+    monkeypatch.setattr(
+        correlation, "_bound_to_overflow", lambda *a: decided.append(original(*a)) or decided[-1]
+    )
+    shortcut = correlation._scan(feature, template, sign, 0.3, margin=margin)
+    assert decided == [True]  # decided before the first batch
+    calls = []
+    monkeypatch.setattr(correlation, "_bound_to_overflow", lambda *a: calls.append(a) or False)
+    long_way = correlation._scan(
+        correlation._Feature(screen, matching.DEFAULT_MARGIN), template, sign, 0.3, margin=margin
+    )
+    assert calls  # the long way did re-score batch after batch
+    assert sorted(shortcut) == sorted(long_way)
