@@ -153,10 +153,9 @@ def test_connection_set_saves_the_pin_with_the_address(
     try:
         body = json.loads((served.client_home / "config" / "connection.json").read_text())
         assert body["pin"] == theirs and body["ca_file"] is None
-        listed = cli(served, "workers", env=keyring_env)
-        assert listed.returncode == 0, listed.stderr
-        shown = cli(served, "connection", "show", env=keyring_env)
-        assert f"pin: {theirs}" in shown.stdout
+        shown = cli(served, "connection", "show", env=keyring_env)  # asks its /health
+        assert shown.returncode == 0, shown.stderr
+        assert f"pin: {theirs}" in shown.stdout and "answering: True" in shown.stdout
         stranger = fingerprint(der_of(served.stranger))
         body["pin"] = stranger  # as if the machine now presented another certificate
         (served.client_home / "config" / "connection.json").write_text(json.dumps(body))
