@@ -7,14 +7,19 @@ asks ``DesktopGate.holds(entry)`` before it starts such a run: while
 no attempt used), and its history gets one warning saying why and since
 when.  When the watch reports the session usable again the gate asks the
 supervisor to dispatch, and the run's history gets a second line saying how
-long it waited before it started.
+long it waited before it started.  A run that had started before (a resume)
+and waits so does not spend its time limit meanwhile: the wait goes to its
+``paused_seconds``, as a debugger pause does.
 
 A desktop run already running when the screen locks is told to hold (a
 ``Hold`` message to its worker; ``automation/engine/hold.py`` is the engine's
 side): its desktop steps wait, before the next one or between two chunks of a
 long input, until the gate sends ``Release`` at the unlock.  While a run is
 held its step's kill deadline is lifted (the step's clock is stopped in the
-worker); the run's own time limit still applies.
+worker), and so is the run's: the time its engine waits is not counted
+against its time limit, in the engine nor here (``Running._held_or_released``
+reads the engine's "held" and "released" lines).  Only a cancel or the
+unlock ends the wait.
 
 Only desktop runs wait: HTTP or file workflows do not need the screen.
 Scheduled fires are held back earlier, by the trigger manager
@@ -111,6 +116,8 @@ class DesktopGate:
             if held is not None:
                 del self.held[entry.run_id]
                 waited = (self.now() - held.since).total_seconds()
+                if entry.first_started is not None:  # its time limit runs: not while held
+                    entry.paused_seconds += max(0.0, waited)
                 self._note(
                     entry,
                     f"the session is usable again: the run starts after waiting "

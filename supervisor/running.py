@@ -58,6 +58,10 @@ from supervisor.workers import (
 
 logger = logging.getLogger(__name__)
 
+#: The ``hold`` of the engine's log lines on a locked screen's wait (``automation.engine.hold``):
+#: the first stops the run's clock, the others start it again.
+HOLD_CLOCK = frozenset({"held", "released", "gave_up"})
+
 
 class Running(SupervisorBase):
     # -- workers ---------------------------------------------------------------------
@@ -179,6 +183,8 @@ class Running(SupervisorBase):
                 self._watch_step(worker, event)
             elif isinstance(event, NodePaused | NodeResumed):
                 self._paused_or_resumed(worker, event)
+            elif isinstance(event, LogEmitted) and event.data.get("hold") in HOLD_CLOCK:
+                self._held_or_released(worker, event)
             elif isinstance(event, NodeFinished | NodeFailed):
                 self._unwatch_step(worker)
             if isinstance(event, RunFinished) and event.run_id == worker.run_id:
@@ -240,6 +246,7 @@ class Running(SupervisorBase):
             pause=active.pause_clock,
             now=self.clock(),
             kill_grace=self.config.kill_grace,
+            held=active.hold_clock is not None,
         )
 
     # -- the step debugger ---------------------------------------------------------
@@ -259,6 +266,24 @@ class Running(SupervisorBase):
             worker.hard_deadline = self._run_deadline(active)
             worker.hard_deadline_reason = ExitReason.TIMED_OUT
             self._arm(worker)
+
+    def _held_or_released(self, worker: WorkerHandle, event: LogEmitted) -> None:
+        """The engine began or ended a locked screen's hold: the run's clock stops or goes on."""
+        active = self.active.get(event.run_id)
+        if active is None:
+            return
+        if active.cancel_requested:
+            return  # its kill deadline is the cancel's
+        if event.data.get("hold") == "held":
+            if active.hold_clock is None:
+                active.hold_clock = self.clock()
+            worker.hard_deadline = self._run_deadline(active)  # only the unlock ends it
+        else:
+            active.stop_hold_clock(self.clock())
+            # the gate's release set the held step's own kill deadline again: keep it
+            worker.hard_deadline = min(worker.hard_deadline, self._run_deadline(active))
+        worker.hard_deadline_reason = ExitReason.TIMED_OUT
+        self._arm(worker)
 
     def paused(self, run_id: str) -> Pause | None:
         """The run's pause, if the debugger holds it before a node now."""
@@ -374,6 +399,7 @@ class Running(SupervisorBase):
             reason is ExitReason.TIMED_OUT and self.clock() >= self._run_deadline(active) - 1e-6
         )
         active.stop_pause_clock(self.clock())  # paused when its worker ended: not its time
+        active.stop_hold_clock(self.clock())
         plan = settlement(
             reason,
             cancelled=active.cancel_requested,

@@ -72,6 +72,16 @@ class ActiveRun:
     #: its engine goes on), or until its worker ended.
     pause_clock: Pause | None = None
 
+    #: When (monotonic) its engine began to hold a desktop step for a locked screen, until
+    #: it says it went on: that time is not the run's either (``automation.engine.hold``).
+    hold_clock: float | None = None
+
+    def stop_hold_clock(self, now: float) -> None:
+        """The hold (if any) is over: its time goes to the run's ``paused_seconds``."""
+        if self.hold_clock is not None:
+            self.entry.paused_seconds += max(0.0, now - self.hold_clock)
+            self.hold_clock = None
+
     def stop_pause_clock(self, now: float) -> None:
         """The pause (if any) is over: its time goes to the run's ``paused_seconds``."""
         if self.pause_clock is not None:

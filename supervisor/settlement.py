@@ -81,17 +81,25 @@ def describe_exit(reason: ExitReason, returncode: int | None) -> str:
 
 
 def run_deadline(
-    entry: QueuedRun, *, started: float, pause: Pause | None, now: float, kill_grace: float
+    entry: QueuedRun,
+    *,
+    started: float,
+    pause: Pause | None,
+    now: float,
+    kill_grace: float,
+    held: bool = False,
 ) -> float:
     """When a run on a worker is killed as timed out (monotonic): inf without a time limit.
 
     Its limit counts from its first start (``started`` if this is it), plus the
-    time the debugger held it; while paused, the engine's clock stops too and
-    the pause ends by its own timeout.  The kill comes ``2 * kill_grace + 1``
-    after the limit: the engine stops a run that outlives it by itself, and
-    this is the backstop for one that does not.
+    time the debugger paused it and a locked screen held it; while paused, the
+    engine's clock stops too and the pause ends by its own timeout.  While
+    ``held`` (its engine waits for the screen to unlock, with its clock
+    stopped) nothing bounds the wait but the unlock or a cancel: inf.  The
+    kill comes ``2 * kill_grace + 1`` after the limit: the engine stops a run
+    that outlives it by itself, and this is the backstop for one that does not.
     """
-    if entry.deadline_seconds is None:
+    if entry.deadline_seconds is None or held:
         return float("inf")
     first = started if entry.first_started is None else entry.first_started
     limit = first + entry.deadline_seconds + entry.paused_seconds

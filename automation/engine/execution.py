@@ -156,6 +156,8 @@ class Execution(RunHooks):
         self.vars: dict[str, Any] = dict(self.workflow.vars)
         #: BlockContext.run_state: what one step leaves for the next; recorded (``run_state``)
         self.block_state: dict[str, Any] = {}
+        #: The run's work stack (``frames``), while it runs.
+        self.stack: list[Frame] = []
         #: The run state before the current step: its finish records what changed since.
         self.state_before: dict[str, Any] = {}
         self.node_outputs: dict[str, dict[str, Any]] = {}
@@ -258,7 +260,7 @@ class Execution(RunHooks):
             parent_run_id=self.parent_run_id,
             resumed=bool(self.checkpoint),
         )
-        stack: list[Frame] = [Activation(nid, {}) for nid in reversed(self.graph.sources)]
+        stack = self.stack = [Activation(nid, {}) for nid in reversed(self.graph.sources)]
         self.cancel.add_listener(self._forward_cancel)
         status = RunStatus.SUCCEEDED
         error: str | None = None

@@ -50,3 +50,15 @@ class StreamFrame:
 
 
 Frame = Activation | StreamFrame
+
+
+def stop_clocks(frames: list[Frame], waited: float) -> None:
+    """Move the deadlines of the steps under way on ``frames`` (loops) back by ``waited``.
+
+    For time that is not the workflow's: a breakpoint pause, a locked screen's
+    hold.  The run's own deadline moves too (the caller moves it).
+    """
+    for frame in frames:
+        ctx = frame.ctx if isinstance(frame, StreamFrame) else None
+        if ctx is not None and ctx.deadline is not None:
+            ctx.deadline += waited

@@ -20,10 +20,15 @@ worker, which sets a ``SessionHold``, given to the run in
   it runs again (``resume.settle_interrupted``, as after a worker's death),
   and the cut attempt is not counted against its retries.
 
-Steps of other blocks (HTTP, files) go on while the desktop waits.  The run's
-own time limit keeps running: a run still held at its deadline fails, and the
-error names the lock.  The history gets "held: <why> (since <when>)" when a
-wait starts and "released: held for N s" when it ends.
+Steps of other blocks (HTTP, files) go on while the desktop waits.  The time
+a desktop step waits is not the run's time, as a debugger pause is not: the
+run's deadline (and a loop's around the step) moves back by it, so a run held
+longer than its time limit goes on after the unlock; the supervisor does not
+count it either (``supervisor/desktop_gate.py``).  A run whose time was up
+before the wait began fails at once, and the error names the lock.  The
+history gets "held: <why> (since <when>)" when a wait starts and "released:
+held for N s" when it ends; the supervisor reads those two to stop and start
+the run's clock.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from typing import TYPE_CHECKING
 
 from automation.engine.events import LogEmitted
 from automation.engine.failures import error_message
+from automation.engine.frames import stop_clocks
 from automation.errors import SessionInterrupted
 
 if TYPE_CHECKING:
@@ -209,19 +215,19 @@ def _wait_out(
         step=step,
     )
     released = False
-    while True:
+    if run.deadline <= started:  # its time was up before the wait: the caller ends the run
+        run.held_at_deadline = held
+    while run.deadline > started:
         if run.cancel.is_set():
             break
         if not inside and run.drain is not None and run.drain.is_set():
             break
-        left = run.deadline - clock.monotonic()
-        if left <= 0:
-            run.held_at_deadline = held
-            break
-        if hold.wait(min(SLICE, left)) is None:
+        if hold.wait(SLICE) is None:
             released = True
             break
     waited = clock.monotonic() - started
+    run.deadline += waited  # not the run's time: see the module's docstring
+    stop_clocks(run.stack, waited)
     run.emit(
         LogEmitted,
         node_id=node_id,

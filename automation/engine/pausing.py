@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from automation.engine.debugger import DebugAction, PauseSnapshot, apply_edits, keep_secrets
 from automation.engine.events import NodePaused, NodeResumed
-from automation.engine.frames import Frame, StreamFrame
+from automation.engine.frames import Frame, stop_clocks
 from automation.engine.pause_values import shown_values
 from automation.engine.plan import NodePlan
 from automation.model import TRIGGER_PIN
@@ -71,10 +71,7 @@ def pause_before(
     answer = run.debugger.pause(snapshot)
     waited = run.clock.monotonic() - paused
     run.deadline += waited
-    for frame in stack:
-        ctx = frame.ctx if isinstance(frame, StreamFrame) else None
-        if ctx is not None and ctx.deadline is not None:
-            ctx.deadline += waited
+    stop_clocks(stack, waited)
     answer, notes = keep_secrets(values, run.vars, answer, run.safe, shown)
     for note in notes:  # a masked value sent back is not the value: see keep_secrets
         run.log(plan.node_id, "warning", f"edit at the pause: {note}", {"step": step})

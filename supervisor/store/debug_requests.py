@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
 
 from automation.clock import Clock
 from automation.engine.events import RunStatus
@@ -76,6 +76,12 @@ def _record(row: Any) -> DebugRequestRecord:
         answered_at=row.answered_at,
         outcome=row.outcome,
     )
+
+
+#: How the engine's lines on a locked screen's hold begin (``automation.engine.hold``), and
+#: the ``hold`` they carry: a wait began, or ended (released, or given up).
+_HOLD_LINES = ("held: ", "released: held for ", "stopped waiting after ")
+_HOLD_KINDS = frozenset({"held", "released", "gave_up"})
 
 
 def _cut_pause(connection: Connection, run_id: str, seq: int, paused_at: datetime) -> float:
@@ -277,14 +283,16 @@ class DebugRequestMethods:
         return EventRecord.from_row(row)
 
     def paused_seconds(self, run_id: str) -> float:
-        """Seconds the run spent paused by the debugger, over every attempt: not on its clock.
+        """Seconds the run spent paused by the debugger or held by a locked screen, over
+        every attempt: not on its clock.
 
-        A pause that was answered says how long it waited (``node_resumed``).
-        One whose worker or supervisor died before it was answered has no
-        answer: it lasted until the next thing the history says of the run
-        (the supervisor's note on the worker's end), or, when its supervisor
-        died, until that supervisor's last heartbeat (the note of the lease's
-        expiry says when that was).  A pause still going on is not counted:
+        A pause that was answered says how long it waited (``node_resumed``);
+        a hold that ended says how long it held (its "released" line,
+        ``automation.engine.hold``).  One whose worker or supervisor died before
+        it ended has no answer: it lasted until the next thing the history says
+        of the run (the supervisor's note on the worker's end), or, when its
+        supervisor died, until that supervisor's last heartbeat (the note of the
+        lease's expiry says when that was).  One still going on is not counted:
         the supervisor holding it counts it itself.
         """
         with self._read() as connection:
@@ -292,18 +300,35 @@ class DebugRequestMethods:
                 select(events.c.seq, events.c.kind, events.c.at, events.c.data)
                 .where(
                     events.c.run_id == run_id,
-                    events.c.kind.in_(("node_paused", "node_resumed")),
+                    or_(
+                        events.c.kind.in_(("node_paused", "node_resumed")),
+                        and_(
+                            events.c.kind == "log",
+                            or_(*(events.c.message.like(f"{start}%") for start in _HOLD_LINES)),
+                        ),
+                    ),
                 )
                 .order_by(events.c.seq, events.c.id)
             ).all()
+            pauses = [row for row in rows if row.kind != "log"]
+            holds = [row for row in rows if (row.data or {}).get("hold") in _HOLD_KINDS]
             total = 0.0
-            for index, row in enumerate(rows):
+            for index, row in enumerate(pauses):
                 if row.kind == "node_resumed":
                     waited = (row.data or {}).get("waited")
                     if isinstance(waited, int | float):
                         total += float(waited)
                     continue
-                answered = index + 1 < len(rows) and rows[index + 1].kind == "node_resumed"
+                answered = index + 1 < len(pauses) and pauses[index + 1].kind == "node_resumed"
                 if not answered:
+                    total += _cut_pause(connection, run_id, row.seq, row.at)
+            for index, row in enumerate(holds):
+                if row.data["hold"] != "held":
+                    held = row.data.get("held_seconds")
+                    if isinstance(held, int | float):
+                        total += float(held)
+                    continue
+                ended = index + 1 < len(holds) and holds[index + 1].data["hold"] != "held"
+                if not ended:
                     total += _cut_pause(connection, run_id, row.seq, row.at)
         return total

@@ -227,3 +227,52 @@ def test_a_pause_answered_by_a_command_is_not_counted_against_the_time_limit(
 
 def test_a_pause_that_timed_out_is_not_counted_against_the_time_limit(tmp_path: Path) -> None:
     _paused_then_resumed(False, tmp_path)
+
+
+def test_a_locked_screen_s_hold_is_not_counted_against_the_time_limit(tmp_path: Path) -> None:
+    """The engine says it holds (a 'held' line) and, 300 s later, that it goes on."""
+    from datetime import UTC, datetime
+
+    from automation.engine.events import LogEmitted
+    from supervisor.protocol import event_message
+
+    workers: list[tuple[FakeWorker, dict[str, Any]]] = []
+
+    def hold(worker: FakeWorker, message: dict[str, Any]) -> None:
+        if message["type"] == "start":
+            workers.append((worker, message))
+
+    def line(run_id: str, seq: int, data: dict[str, Any]) -> dict[str, Any]:
+        event = LogEmitted(
+            run_id=run_id, seq=seq, at=datetime.now(UTC), node_id="only", level="info",
+            message=f"{data['hold']}: ...", data=data, step=1,
+        )  # fmt: skip
+        return event_message(event)
+
+    launcher = FakeLauncher(hold)
+    clock = FakeClock()
+
+    async def scenario() -> None:
+        async with running(tmp_path, launcher, clock, worker_limit=1) as supervisor:
+            loaded = supervisor.load(workflow_file(tmp_path))
+            run_id = supervisor.submit(loaded, deadline_seconds=60.0)
+            await until(lambda: bool(workers) and run_id in supervisor.active)
+            active = supervisor.active[run_id]
+            worker, start = workers[0]
+            started = active.entry.first_started
+            assert started is not None
+            worker.say(line(run_id, 1, {"hold": "held", "session": "locked"}))
+            await until(lambda: active.hold_clock is not None)
+            assert active.worker.hard_deadline == float("inf")  # only the unlock ends it
+            clock.advance(300.0)
+            supervisor._check_worker(active.worker)  # past its limit, on the clock: not killed
+            assert active.worker.state is WorkerState.BUSY
+            worker.say(line(run_id, 2, {"hold": "released", "held_seconds": 300.0}))
+            await until(lambda: active.hold_clock is None)
+            grace = supervisor.config.kill_grace
+            assert active.entry.paused_seconds == 300.0
+            assert active.worker.hard_deadline == started + 60.0 + 300.0 + 2 * grace + 1.0
+            worker.finish(start)
+            await until(lambda: statuses(supervisor, [run_id]) == [RunStatus.SUCCEEDED])
+
+    asyncio.run(scenario())

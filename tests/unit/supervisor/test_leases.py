@@ -88,3 +88,13 @@ def test_the_hand_over_deadline_comes_from_the_worker_start_and_heartbeat_settin
     assert SupervisorConfig(handover_timeout=3.0).handover_deadline == 3.0
     with pytest.raises(ValueError, match="hand-over timeout"):
         SupervisorConfig(handover_timeout=0.0)
+
+
+def test_a_run_held_by_a_locked_screen_has_no_kill_deadline_until_the_unlock() -> None:
+    entry = QueuedRun(
+        run_id="r", workflow="w", text="", path=None, inputs={}, deadline_seconds=60.0
+    )
+    held = run_deadline(entry, started=100.0, pause=None, now=500.0, kill_grace=2.0, held=True)
+    assert held == float("inf")
+    entry.paused_seconds = 400.0  # the hold, once it ended, is not the run's time
+    assert run_deadline(entry, started=100.0, pause=None, now=500.0, kill_grace=2.0) == 565.0

@@ -228,3 +228,23 @@ def test_a_desktop_run_handed_over_while_locked_holds_at_once() -> None:
     supervisor.active = {"d": again}
     gate.started(again)  # type: ignore[arg-type]
     assert again.worker.sent == [Hold(reason="locked", since=t0)]
+
+
+def test_a_resumed_run_that_waits_for_the_session_does_not_spend_its_time_limit() -> None:
+    t0 = datetime(2026, 3, 1, 12, tzinfo=UTC)
+    clock = [t0]
+    watch, supervisor = FakeWatch(), FakeSupervisor()
+    gate = DesktopGate(supervisor, watch, now=lambda: clock[0])
+    fresh = QueuedRun(run_id="f", workflow="w", text="", path=None, inputs={})
+    resumed = QueuedRun(
+        run_id="r", workflow="w", text="", path=None, inputs={}, deadline_seconds=60.0
+    )
+    resumed.first_started = 10.0  # its limit counts from its first start
+    supervisor.queue = {"f": fresh, "r": resumed}
+    watch.set("the screen is locked (x)")
+    assert gate.holds(fresh) and gate.holds(resumed)
+    clock[0] = t0 + timedelta(seconds=90)
+    watch.set(None)
+    assert not gate.holds(fresh) and not gate.holds(resumed)
+    assert resumed.paused_seconds == 90.0
+    assert fresh.paused_seconds == 0.0  # its limit has not started: nothing to give back

@@ -182,3 +182,51 @@ def test_a_pause_cut_short_by_its_workers_death_counts_until_the_note_on_it(
         ]
     )
     assert store.paused_seconds(run_id) == pytest.approx(7.5)
+
+
+def _hold_line(run_id: str, seq: int, seconds: float, hold: str, **data: object) -> LogEmitted:
+    """The engine's line on a locked screen's hold (``automation.engine.hold``)."""
+    message = {
+        "held": "held: the screen is locked (x) (since ...); desktop input waits before step 1",
+        "released": "released: held for 4.0s because the screen is locked (x); the step goes on",
+        "gave_up": "stopped waiting after 2.0s, still held because the screen is locked (x)",
+    }[hold]
+    return LogEmitted(
+        run_id=run_id,
+        seq=seq,
+        at=START + timedelta(seconds=seconds),
+        node_id="type",
+        level="info",
+        message=message,
+        data={"hold": hold, **data},
+    )
+
+
+def test_a_locked_screen_s_holds_are_not_on_the_run_s_clock_either(store: HistoryStore) -> None:
+    """Ended holds count what they say; one cut by the worker's death, until the note on it."""
+    run_id = running(store)
+    store.record(
+        [
+            NodePaused(run_id=run_id, seq=1, at=START, node_id="first", step=1, reason="step"),
+            NodeResumed(
+                run_id=run_id, seq=2, at=START, node_id="first", step=1, action="step", waited=1.0
+            ),
+            _hold_line(run_id, 3, 10.0, "held", session="locked"),
+            _hold_line(run_id, 4, 14.0, "released", held_seconds=4.0),
+            _hold_line(run_id, 5, 20.0, "held", session="locked"),
+        ]
+    )
+    assert store.paused_seconds(run_id) == pytest.approx(5.0)  # the second still holds
+    store.record(
+        [
+            LogEmitted(
+                run_id=run_id,
+                seq=6,
+                at=START + timedelta(seconds=26.5),
+                node_id=None,
+                level="warning",
+                message="the worker exited (killed by signal 9)",
+            ),
+        ]
+    )
+    assert store.paused_seconds(run_id) == pytest.approx(5.0 + 6.5)
