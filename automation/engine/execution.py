@@ -44,7 +44,7 @@ from automation.engine.events import (
     RunStatus,
 )
 from automation.engine.failures import RunCancelled, RunFailed, error_message, failure_kind
-from automation.engine.frames import END, Activation, Context, Frame, StreamFrame
+from automation.engine.frames import END, Activation, Context, Frame, StreamFrame, stop_clocks
 from automation.engine.hold import DESKTOP, Held, hold_before, hold_inside, lock_cut
 from automation.engine.options import RunOptions, StepCheckpoint
 from automation.engine.pausing import pause_before
@@ -158,6 +158,8 @@ class Execution(RunHooks):
         self.block_state: dict[str, Any] = {}
         #: The run's work stack (``frames``), while it runs.
         self.stack: list[Frame] = []
+        #: The run whose subflow node runs this one (``subflow``), for ``stop_clock``.
+        self.parent: Execution | None = None
         #: The run state before the current step: its finish records what changed since.
         self.state_before: dict[str, Any] = {}
         self.node_outputs: dict[str, dict[str, Any]] = {}
@@ -244,6 +246,14 @@ class Execution(RunHooks):
 
     def stop(self, reason: str) -> None:
         self.stopped_reason = reason
+
+    def stop_clock(self, waited: float) -> None:
+        """``waited`` seconds were not the workflow's time (a pause, a locked screen's hold):
+        move back this run's deadline, its loops' and, for a subflow, its callers'."""
+        self.deadline += waited
+        stop_clocks(self.stack, waited)
+        if self.parent is not None:
+            self.parent.stop_clock(waited)
 
     def subflow(self, path: Path, inputs: dict[str, Any], deadline: float | None) -> dict[str, Any]:
         return run_subflow(self, path, inputs, deadline)
@@ -439,7 +449,7 @@ class Execution(RunHooks):
             if settle_interrupted(self, plan, step, attempt + 1, values, stack):
                 return
         if self.debugger is not None:
-            pause_before(self, plan, step, pins, values, stack)
+            pause_before(self, plan, step, pins, values)
         budget = attempt_budget(plan.retry.max_attempts, spent, in_flight=in_flight)
         if spent >= budget:
             self.emit(

@@ -40,7 +40,6 @@ from typing import TYPE_CHECKING
 
 from automation.engine.events import LogEmitted
 from automation.engine.failures import error_message
-from automation.engine.frames import stop_clocks
 from automation.errors import SessionInterrupted
 
 if TYPE_CHECKING:
@@ -226,8 +225,7 @@ def _wait_out(
             released = True
             break
     waited = clock.monotonic() - started
-    run.deadline += waited  # not the run's time: see the module's docstring
-    stop_clocks(run.stack, waited)
+    run.stop_clock(waited)  # not the run's time: see the module's docstring
     run.emit(
         LogEmitted,
         node_id=node_id,

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 from automation.engine.debugger import DebugAction, PauseSnapshot, apply_edits, keep_secrets
 from automation.engine.events import NodePaused, NodeResumed
-from automation.engine.frames import Frame, stop_clocks
 from automation.engine.pause_values import shown_values
 from automation.engine.plan import NodePlan
 from automation.model import TRIGGER_PIN
@@ -29,14 +28,13 @@ def pause_before(
     step: int,
     pins: dict[str, Any],
     values: dict[str, Any],
-    stack: list[Frame],
 ) -> None:
     """Pause before ``plan``'s node if the debugger asks to; apply the edits it returns.
 
     The time paused is added to the run's deadline, and to the deadlines of
-    the steps still under way around the node (a ``for_each`` feeding it,
-    on ``stack``): a pause is not the workflow's time.  The node's own step
-    deadline starts later, when its attempt does.
+    the steps still under way around the node (a ``for_each`` feeding it):
+    a pause is not the workflow's time (``Execution.stop_clock``).  The
+    node's own step deadline starts later, when its attempt does.
     """
     assert run.debugger is not None
     reason = run.debugger.wants_pause(plan.node_id)
@@ -70,8 +68,7 @@ def pause_before(
     paused = run.clock.monotonic()
     answer = run.debugger.pause(snapshot)
     waited = run.clock.monotonic() - paused
-    run.deadline += waited
-    stop_clocks(stack, waited)
+    run.stop_clock(waited)
     answer, notes = keep_secrets(values, run.vars, answer, run.safe, shown)
     for note in notes:  # a masked value sent back is not the value: see keep_secrets
         run.log(plan.node_id, "warning", f"edit at the pause: {note}", {"step": step})

@@ -60,6 +60,7 @@ def run_subflow(
         # one desktop: the child's steps go on from the window the parent's last acted on,
         # and the parent's next step from the child's (BlockContext.run_state)
         run.block_state = parent.block_state
+        run.parent = parent  # time that is not the workflow's is not the caller's either
         result = run.execute()
     finally:
         parent_token.remove_listener(token.set)

@@ -254,6 +254,37 @@ def test_a_run_held_longer_than_its_time_limit_goes_on_after_the_unlock(
     assert released.data["held_seconds"] >= 0.6
 
 
+def test_a_hold_inside_a_subflow_is_not_its_caller_s_time_either(
+    registry: BlockRegistry, tmp_path: Path, hold: SessionHold
+) -> None:
+    """The caller's 0.3 s limit: the child's held step waits 0.6 s, then both finish."""
+    import time
+
+    (tmp_path / "child.yaml").write_text(
+        _flow("  keys: {block: holdtest.pieces, with: {pieces: 3}}\n"), encoding="utf-8"
+    )
+    hold.hold(LOCKED)
+    run = Running(
+        registry,
+        tmp_path,
+        _flow(
+            "  sub: {block: control.subflow, with: {path: child.yaml}}\n"
+            "  after: {block: control.pass}\n"
+            "links:\n  - sub -> after\n",
+            limits="limits: {max_duration: 0.3s}\n",
+        ),
+        hold,
+    )
+    run.wait_for(lambda: run.logs("held"))
+    held_until = time.monotonic() + 0.6  # the length of the hold is what is under test
+    while time.monotonic() < held_until:
+        time.sleep(0.02)
+    hold.release()
+    result = run.finished()
+    assert result.ok, result.error
+    assert Pieces.sent == [False] * 3
+
+
 def test_steps_that_do_not_drive_the_desktop_are_never_held(
     registry: BlockRegistry, tmp_path: Path, hold: SessionHold
 ) -> None:
