@@ -55,6 +55,8 @@ class Evidence:
     label: str = ""
     region_label: str = "search region"
     candidate_label: str = "best candidate"
+    #: Why the best place was refused (a look-alike checked on its label), if it was.
+    refused: str = ""
     #: Every close candidate of an ambiguous target, with its score.
     candidates: list[tuple[Box, float]] = field(default_factory=list)
 

@@ -147,6 +147,9 @@ def _describe(inputs: FindInput) -> str:
 
 def _not_found(inputs: FindInput, evidence: Evidence, waited: float | None) -> BlockError:
     best = f"; best candidate scored {evidence.score:.3f}" if evidence.score is not None else ""
+    if evidence.refused:
+        # a look-alike reached the bar but is not the target: say which and why
+        best = f"; {evidence.refused}"
     when = f" within {waited:g}s" if waited else ""
     return BlockError(
         f"{_describe(inputs)} was not found on screen{when} at confidence {inputs.confidence:g}{best}"

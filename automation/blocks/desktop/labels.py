@@ -89,6 +89,9 @@ RING_SLACK = 2
 FLAT_MIN_WIDTH = 6
 #: Blur (in screen pixels) of label and screen for the soft verification.
 SOFT_SIGMA = 0.8
+#: A sharp label match answers on its own only from this score up; below it, the
+#: soft verification decides (galculator's "3" correlates 0.852 with its "8").
+SHARP_BAR = 0.9
 #: A soft label match must still correlate this well at full resolution.
 SOFT_SHARP_FLOOR = 0.75
 _MIN_INK_AREA = 3
@@ -233,14 +236,20 @@ def isolated(ink: ScreenInk, label: Label, x: int, y: int, scale: float, dark: b
 
     A label can be part of a longer one: "x" inside "x=", "1" inside "10".  Where
     the template shows clear face next to the ink (``Label.ring``), the screen
-    must too, beyond a pixel of slack, else the place is not this label.  Only
+    must too (its sides scaled as the label is), beyond a pixel of slack, else
+    the place is not this label ("+" inside "M+" or "+/-").  Only
     ink of the label's polarity on screen (``dark``) counts: the face next to
     dark text is lighter than its local mean, a halo, not a neighbour.
     """
     ix, iy, iw, ih = label.ink
     x0, y0 = x + round(ix * scale), y + round(iy * scale)
     x1, y1 = x0 + round(iw * scale), y0 + round(ih * scale)
+    # the ring's sides grow with the label: galculator's "M" stands 6 pixels left of
+    # the "+" of "M+" at 150 %, clear of a ring of 5 template pixels but not of 5 at
+    # that scale.  Above and below, a key's border does not move away when only
+    # the font grows (the "sqrt" key at 150 %), and a longer label runs sideways
     left, top, right, bottom = label.ring
+    left, right = round(left * scale), round(right * scale)
     outer = (x0 - left, y0 - top, x1 + right, y1 + bottom)
     # the slack, within the ring only: ink beyond the ring (a line under a label
     # whose ring is a pixel deep) is not the screen's business here, and once
@@ -399,7 +408,7 @@ def answer(
     """
     sharp = _placed(search(ink, label, bar - LABEL_GAP), label, size, "label")
     best = sharp[0][0] if sharp else None
-    if best is not None and best.score >= bar:
+    if best is not None and best.score >= max(bar, bar):
         clear = len(sharp) == 1 or sharp[1][0].score <= best.score - LABEL_GAP
         return ([best] if clear else []), best
     soft = _placed(search(ink, label, bar - LABEL_GAP, soft=True), label, size, "label-soft")

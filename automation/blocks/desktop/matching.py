@@ -80,11 +80,14 @@ from automation.blocks.desktop.correlation import (
     _resize,
     _scan,
 )
+from automation.blocks.desktop.verification import Refusal
 
 if TYPE_CHECKING:
     from typing import TypeAlias
 
     import numpy.typing as npt
+
+    from automation.blocks.desktop.labels import Label
 
     Image: TypeAlias = npt.NDArray[Any]
     FloatImage: TypeAlias = npt.NDArray[Any]
@@ -113,6 +116,8 @@ INVERTED_CONFIDENCE = 0.9
 _EDGE_CONFIDENCE_FLOOR = 0.8
 
 STAGES = ("direct", "scales", "inverted", "label", "edges")
+#: The stages whose answers are checked on the template's label (``verification``).
+VERIFIED_STAGES = ("direct", "scales")
 
 
 class TemplateTooUniform(ValueError):
@@ -169,6 +174,9 @@ class SearchResult:
     stage: str | None = None
     #: The bar the winning stage used.
     bar: float = 0.0
+    #: Answers of the whole-template stages refused on their label's ink
+    #: (``verification``), first stage first: the evidence when nothing was found.
+    refused: list[Refusal] = field(default_factory=list)
 
     @property
     def found(self) -> bool:
@@ -259,6 +267,8 @@ def find(
         if not stage_scales:
             continue
         candidates, bar = search.stage(stage, stage_scales, result)
+        if candidates and candidates[0].score >= bar and stage in VERIFIED_STAGES:
+            candidates = search.verified(candidates, bar, result)
         if candidates and candidates[0].score >= bar:
             best = candidates[0]
             keep = min(bar, best.score - margin)
@@ -287,6 +297,8 @@ class _Search:
         self.first_scale = 1.0
         self._scans: dict[tuple[float, int], tuple[float, list[tuple[int, int, float]]]] = {}
         self._ink: Any = None
+        self._label: Label | None = None
+        self._label_known = False
 
     def scan(self, scale: float, sign: int, floor: float) -> list[tuple[int, int, float]]:
         """``_scan`` of the grey template at ``scale``, reusing an earlier scan of the same
@@ -465,12 +477,43 @@ class _Search:
             kept.append((x0 + wx + x, y0 + wy + y, score))
         return kept
 
-    def _label_stage(self, bar: float, result: SearchResult) -> list[Match]:
-        """The template's label at any size and polarity (see ``labels``): the best
-        place, when every other distinct place scores ``LABEL_GAP`` below it."""
+    def label(self) -> Label | None:
+        """The template's label (``labels.extract``), cut once per search."""
         from automation.blocks.desktop import labels
 
-        label = labels.extract(self.gray_tpl)
+        if not self._label_known:
+            self._label, self._label_known = labels.extract(self.gray_tpl), True
+        return self._label
+
+    def verified(self, candidates: list[Match], bar: float, result: SearchResult) -> list[Match]:
+        """The candidates whose label is where they put it (``verification.check``).
+
+        A refused best place ends the stage's answer (recorded in
+        ``result.refused``): the next place down is not promoted in its stead, as
+        it was not the answer the correlation gave.  A refused look-alike below
+        it is dropped: it is not the template, so it does not make the answer
+        ambiguous.
+        """
+        from automation.blocks.desktop import verification
+
+        label = self.label()
+        kept: list[Match] = []
+        for number, candidate in enumerate(candidates):
+            refusal = verification.check(self.gray.gray, label, candidate, bar=bar)
+            if refusal is None:
+                kept.append(candidate)
+            elif number == 0:
+                result.refused.append(refusal)
+                return []
+        return kept
+
+    def _label_stage(self, bar: float, result: SearchResult) -> list[Match]:
+        """The template's label at any size and polarity (see ``labels``): the best
+        place, when every other distinct place scores ``LABEL_GAP`` below it, and its
+        ink is the label's (``verification.check``)."""
+        from automation.blocks.desktop import labels, verification
+
+        label = self.label()
         if label is None:
             return []
         if self._ink is None:
@@ -479,6 +522,12 @@ class _Search:
         found, best = labels.answer(self._ink, label, bar, (th, tw))
         if best is not None and (result.best is None or best.score > result.best.score):
             result.best = best
+        if found:
+            # blurred too: a label correlates 0.85 sharp with a bigger one ("3", "8")
+            refusal = verification.check(self.gray.gray, label, found[0], bar=bar, sign=0)
+            if refusal is not None:
+                result.refused.append(refusal)
+                return []
         return found
 
     def _colour(self, found: Match) -> Match:

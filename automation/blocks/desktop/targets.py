@@ -437,6 +437,17 @@ def _try_anchor(
                     best.x + origin.x, best.y + origin.y, best.width, best.height
                 )
                 evidence.score = best.score
+            if result.refused and not result.found and not evidence.refused:
+                refusal = result.refused[0]
+                evidence.refused = f"{label}: {refusal.describe(origin.x, origin.y)}"
+                evidence.candidate = Box(
+                    refusal.match.x + origin.x,
+                    refusal.match.y + origin.y,
+                    refusal.match.width,
+                    refusal.match.height,
+                )
+                evidence.candidate_label = "refused look-alike"
+                evidence.score = refusal.match.score
             if result.found:
                 name = label if number == 0 else f"image:{Path(image_path).name}"
                 hit = _choose(

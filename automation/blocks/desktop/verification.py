@@ -1,0 +1,169 @@
+"""Checking a whole-template answer on its label's ink before it may pass.
+
+The ``direct`` and ``scales`` stages of ``matching.find`` correlate the whole
+template, and on a keypad most of a button's pixels are its face and border,
+which every key shares.  With the true key gone (a dialog over it, another
+mode of the app), a look-alike can reach the bar on those shared pixels alone:
+galculator's "3" answered the "8" key at 0.916 whole and 0.877 glyph-only,
+qalculate's "." and "x̄" answered other keys, its "*" at 200 % the wrong one.
+What tells keys apart is their label, a small part of the crop.
+
+So an answer of those stages is checked on the label (``labels.extract``)
+where the answer puts it, with the label stage's own verification:
+
+* the label, scaled as the answer says and blurred alike on both sides
+  (``labels.SOFT_SIGMA``), must correlate at least the stage's bar within
+  ``PAD`` pixels of where the answer puts it, and sharp at least
+  ``labels.SOFT_SHARP_FLOOR``.  Blurred, a label the toolkit re-hinted at
+  another size scores higher than sharp, another label does not: the "3"
+  scores 0.852 sharp on the "8" but 0.842 blurred;
+* the face around the label must be as clear of ink as the template's
+  (``labels.isolated``: "x" is not "x=", "+" is not the "+" of "M+");
+* a label shrunk below ``MIN_INK_SIDE`` pixels is no evidence at all: a
+  blob that fits a dot as well as a star.
+
+The label stage's answer gets the same checks, in whichever polarity
+correlates better (it finds labels light on dark as well).  A template with
+no label (an icon that touches its edges, a plain patch of text) is not
+checked: there is nothing smaller to check on.  A refused answer is not
+replaced by the next best place: the stage answers nothing, and the refusal
+(``Refusal``) is the evidence the error shows.
+
+cv2 and numpy are imported inside the functions (see ``matching``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    import numpy.typing as npt
+
+    from automation.blocks.desktop.labels import Label
+    from automation.blocks.desktop.matching import Match
+
+    Image: TypeAlias = npt.NDArray[Any]
+
+#: A label shrunk to fewer pixels than this (its ink's longer side) is a blob: galculator's
+#: "*" (6 pixels) at 67 % answered its "." key at 200 %.
+MIN_INK_SIDE = 5
+#: Pixels of play around where the answer puts the label.
+PAD = 2
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why an answer was refused, in words a user can act on, and where it was."""
+
+    match: Match
+    reason: str
+
+    def describe(self, dx: int = 0, dy: int = 0) -> str:
+        """The refusal in words, the place shifted by (``dx``, ``dy``) to screen pixels."""
+        m = self.match
+        return (
+            f"the best place [{m.x + dx}, {m.y + dy}, {m.width}, {m.height}] "
+            f"(score {m.score:.3f}, "
+            f"scale {m.scale:g}) was refused: {self.reason}"
+        )
+
+
+def check(
+    gray: Image, label: Label | None, match: Match, *, bar: float = 0.85, sign: int = 1
+) -> Refusal | None:
+    """None when ``match`` shows the template's label on ``gray`` (the grey screen),
+    else why not.  ``label`` is ``labels.extract`` of the grey template (None:
+    nothing to check).
+
+    ``bar`` is the stage's.  ``sign`` 1: the label must be there in the
+    template's own colours (a whole-template stage's answer); 0: in either
+    polarity, whichever correlates better (the label stage's).
+    """
+    import cv2
+
+    from automation.blocks.desktop import labels
+    from automation.blocks.desktop.correlation import _best_near
+
+    if label is None:
+        return None
+    scale = match.scale
+    side = max(label.ink[2], label.ink[3]) * scale
+    if scale < 1.0 and side < MIN_INK_SIDE:
+        return Refusal(
+            match,
+            f"its label would be {side:.0f} pixels there, too small to tell from a dot "
+            "or another label",
+        )
+    lh, lw = label.image.shape[:2]
+    if scale == 1.0:
+        tpl = label.image
+    else:
+        size = (max(3, round(lw * scale)), max(3, round(lh * scale)))
+        interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
+        tpl = cv2.resize(label.image, size, interpolation=interpolation)
+    th, tw = tpl.shape[:2]
+    lx, ly = match.x + round(label.x * scale), match.y + round(label.y * scale)
+    # the screen around the label: enough for the play, the clear ring and the
+    # local mean the ink is judged against (the whole screen is not needed)
+    reach = PAD + round(labels.RING * scale) + labels.INK_BLOCK // 2 + 1
+    height, width = gray.shape[:2]
+    x0, y0 = max(0, lx - reach), max(0, ly - reach)
+    x1, y1 = min(width, lx + tw + reach), min(height, ly + th + reach)
+    window = gray[y0:y1, x0:x1]
+    corner = [(lx - x0, ly - y0)]
+    probe = sign == 0
+    if probe:
+        plain = _best_near(window, tpl, corner, PAD, 1)
+        swapped = _best_near(window, tpl, corner, PAD, -1)
+        near = max(plain, swapped, key=lambda found: found[0][2] if found else -2.0)
+        sign = 1 if near is plain else -1
+    else:
+        near = _best_near(window, tpl, corner, PAD, 1)
+    if not near:
+        return Refusal(match, "its label does not fit on the screen there")
+    bx, by, sharp = near[0]
+    refusal = _correlation(window, tpl, corner, sharp, sign, bar, match)
+    if refusal is not None:
+        return refusal
+    dark = label.dark if sign > 0 else not label.dark
+    if not labels.isolated(labels.ScreenInk(window), label, bx, by, scale, dark):
+        return Refusal(match, "its label is part of a longer label there")
+    return None
+
+
+def _correlation(
+    window: Image,
+    tpl: Image,
+    corner: list[tuple[int, int]],
+    sharp: float,
+    sign: int,
+    bar: float,
+    match: Match,
+) -> Refusal | None:
+    """The label, blurred alike on both sides (``labels.SOFT_SIGMA``), must correlate
+    at least ``bar``, and sharp at least ``labels.SOFT_SHARP_FLOOR``.
+
+    Blurred, a label re-hinted at another size or phase scores higher than
+    sharp (its strokes moved by a pixel), while another label does not (a
+    stroke more or less is still there): galculator's "3" scores 0.852 sharp
+    on its "8", but 0.842 blurred.
+    """
+    import cv2
+
+    from automation.blocks.desktop import labels
+    from automation.blocks.desktop.correlation import _best_near
+
+    blurred = cv2.GaussianBlur(tpl, (0, 0), labels.SOFT_SIGMA)
+    soft_screen = cv2.GaussianBlur(window, (0, 0), labels.SOFT_SIGMA)
+    soft = _best_near(soft_screen, blurred, corner, PAD, sign)
+    score = soft[0][2] if soft else -1.0
+    if score < bar or sharp < labels.SOFT_SHARP_FLOOR:
+        return Refusal(
+            match,
+            f"its label correlates only {score:.3f} there blurred ({sharp:.3f} sharp; "
+            f"{bar:g} and {labels.SOFT_SHARP_FLOOR:g} needed): a look-alike with another label",
+        )
+    return None
