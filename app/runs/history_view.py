@@ -285,10 +285,20 @@ class HistoryView(QWidget):
         else:
             self.model.refresh_top()
 
-    def _page_loaded(self, _count: int) -> None:
+    def _page_loaded(self, count: int) -> None:
         self._update_count()
         if not self.table.currentIndex().isValid() and self.model.rowCount():
             self.table.selectRow(0)
+        if count:
+            # A page that lands within a few screens of the end asks for the next at once, not
+            # at the next scroll: the first page is half a page (FIRST_PAGE_SIZE, for a quick
+            # first paint), and the first flick of the scroll bar reached its end and waited
+            # for the page it had only then asked for (bench_history's one stall per round).
+            # The bar's maximum follows the new rows at the next layout, the header at once.
+            bar = self.table.verticalScrollBar()
+            end = self.table.verticalHeader().length() - self.table.viewport().height()
+            if bar.value() >= end - 4 * bar.pageStep() and self.model.canFetchMore(QModelIndex()):
+                self.model.fetchMore(QModelIndex())
 
     def _update_count(self, _error: str = "") -> None:
         model = self.model

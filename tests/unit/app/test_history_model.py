@@ -129,8 +129,14 @@ def test_history_view_loads_pages_as_it_scrolls_and_shows_the_detail(
     view.resize(1200, 600)
     view.show()
     view.start()
+    pages: list[int] = []
+    view.model.page_loaded.connect(pages.append)
     view.set_filter(RunFilter(workflow=workflow))
-    wait_until(qapp, lambda: view.model.rowCount() == FIRST_PAGE_SIZE)  # a screen's worth first
+    # a screen's worth first, for a quick first paint; the view then asks for the next page
+    # without waiting for a scroll, so the first flick down does not hit the end and wait
+    wait_until(qapp, lambda: view.model.rowCount() == FIRST_PAGE_SIZE + 100)
+    assert pages[-2:] == [FIRST_PAGE_SIZE, 100]
+    assert view.table.verticalScrollBar().value() == 0
 
     def scrolled_to_the_end() -> bool:
         view.table.scrollToBottom()  # the view asks for the next page near the bottom
