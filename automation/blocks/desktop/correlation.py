@@ -37,6 +37,8 @@ _COARSE_MAX_FACTOR = 4
 _REFINE_PAD = 2
 _REFINE_BATCH = 48
 _COARSE_RIM = 1
+#: A scan with more coarse peaks than this reads its half-resolution pass off one map.
+_HALF_MAP_PEAKS = 2 * _REFINE_BATCH
 #: Above one place in this many passing the floor, local peaks are found by dilation.
 _PEAK_GATHER_SHARE = 64
 _NEIGHBOURS = ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1))
@@ -134,6 +136,59 @@ class _Feature:
             part = cv2.matchTemplate(screen[cy0:cy1, cx0:cx1], template, cv2.TM_CCOEFF_NORMED)
             scores[cy0 : cy0 + part.shape[0], cx0 : cx0 + part.shape[1]] = part
         return scores
+
+    def best_near_half(
+        self,
+        gray_tpl: Image,
+        corners: list[tuple[int, int]],
+        pad: int,
+        sign: int,
+        many: bool,
+    ) -> list[tuple[int, int, float]]:
+        """``_best_near`` on the half-resolution screen with the template's half-resolution
+        copy (less its rim), for the half-resolution pass of a scan.
+
+        With ``many`` corners to look at (or once the map exists), the template's
+        whole half-resolution map is correlated once, over the busy part, and each
+        window's best is read off it: one correlation instead of a batch after
+        batch of windows, and both polarities and every floor share it.  The
+        windows and the best in each are those ``_best_near`` takes.
+        """
+        import numpy as np
+
+        mid, rim = self.coarse_template(gray_tpl, 2)
+        key = (id(gray_tpl), -2)
+        if key not in self._scores and not many:
+            return _best_near(self.screen(2), mid, corners, pad, sign)
+        if key not in self._scores:
+            self._scores[key] = (gray_tpl, self.correlate(2, mid), rim)
+        scores = self._scores[key][1]
+        if not corners:
+            return []
+        th, tw = mid.shape[:2]
+        sh, sw = self.screen(2).shape[:2]
+        height, width = min(sh, th + 2 * pad), min(sw, tw + 2 * pad)
+        if height < th or width < tw:
+            return []
+        xs, ys = np.array(corners, np.intp).reshape(-1, 2).T
+        x0 = np.minimum(np.maximum(0, xs - pad), sw - width)
+        y0 = np.minimum(np.maximum(0, ys - pad), sh - height)
+        span_y, span_x = height - th + 1, width - tw + 1
+        blocks = scores[
+            y0[:, None, None] + np.arange(span_y)[None, :, None],
+            x0[:, None, None] + np.arange(span_x)[None, None, :],
+        ].reshape(len(corners), span_y * span_x)
+        if sign < 0:
+            blocks = -blocks
+        flat_best = np.argmax(blocks, axis=1)
+        values = blocks[np.arange(len(corners)), flat_best].tolist()
+        pys, pxs = np.divmod(flat_best, span_x)
+        return [
+            (x + px, y + py, value)
+            for x, y, px, py, value in zip(
+                x0.tolist(), y0.tolist(), pxs.tolist(), pys.tolist(), values, strict=True
+            )
+        ]
 
     def _around_busy(self, factor: int, w: int, h: int) -> tuple[int, int, int, int]:
         """The part (x0, y0, x1, y1) of ``screen(factor)`` covered by the windows of size
@@ -345,12 +400,12 @@ def _scan(
                 # a half-resolution pass first: 4x cheaper, and sharper than the
                 # coarse map, so few places go on to full resolution
                 mid, mid_rim = feature.coarse_template(gray_tpl, 2)
-                halves = _best_near(
-                    feature.screen(2),
-                    mid,
+                halves = feature.best_near_half(
+                    gray_tpl,
                     [(x // 2 + mid_rim, y // 2 + mid_rim) for x, y in corners],
                     factor // 2 + _REFINE_PAD,
                     sign,
+                    len(peaks) > _HALF_MAP_PEAKS,
                 )
                 kept = [
                     ((x - mid_rim) * 2, (y - mid_rim) * 2)

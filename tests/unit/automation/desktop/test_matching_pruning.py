@@ -219,3 +219,37 @@ def test_a_scan_bound_to_overflow_goes_straight_to_the_full_map(monkeypatch, sig
     )
     assert calls  # the long way did re-score batch after batch
     assert sorted(shortcut) == sorted(long_way)
+
+
+@pytest.mark.parametrize("key", ["5", "=", "0"])
+@pytest.mark.parametrize("sign", [1, -1])
+def test_the_half_resolution_map_gives_each_window_its_own_best(key, sign) -> None:
+    """Windows read off one half-resolution map hold the places and scores that
+    correlating each window on its own gives (at the screen's edges too).
+
+    On a near-plain window the two roundings differ by a few thousandths and
+    may pick another of its equally poor places; no such window goes on to
+    full resolution (that takes at least the lowest floor less ``MID_SLACK``)."""
+    screen, boxes = keypad()
+    gray = matching.to_gray(screen)
+    template = matching.to_gray(crop(screen, boxes[key], glyph=False))
+    feature = correlation._Feature(gray, matching.DEFAULT_MARGIN)
+    mid, _ = feature.coarse_template(template, 2)
+    half = feature.screen(2)
+    rng = np.random.default_rng(5)
+    corners = [
+        (int(x) % half.shape[1], int(y) % half.shape[0]) for x, y in rng.integers(0, 999, (60, 2))
+    ]
+    corners += [(0, 0), (half.shape[1] - 1, half.shape[0] - 1), (-3, 2)]
+    expected = correlation._best_near(half, mid, corners, 4, sign)
+    read = feature.best_near_half(template, corners, 4, sign, many=True)
+    assert len(read) == len(expected)
+    th, tw = mid.shape
+    for (x, y, score), (ex, ey, expected_score) in zip(read, expected, strict=True):
+        if expected_score < 0.1:
+            assert score < 0.11
+            continue
+        assert score == pytest.approx(expected_score, abs=1e-3)
+        if (x, y) != (ex, ey):  # a tie within rounding: the place read is as good
+            alone = cv2.matchTemplate(half[y : y + th, x : x + tw], mid, cv2.TM_CCOEFF_NORMED)
+            assert sign * float(alone[0, 0]) == pytest.approx(expected_score, abs=1e-3)
