@@ -34,7 +34,6 @@ from supervisor.retention import RetentionPolicy, schedule_retention, stop_reten
 from supervisor.session_watch import SessionWatch, default_watch
 from supervisor.stop_marker import clear_stopped
 from supervisor.store.migrate import upgrade_in_child
-from supervisor.store.notify import QueueWatcher
 from supervisor.store.store import HistoryStore
 from supervisor.systemd import Notifier, start_watchdog, stop_watchdog
 from supervisor.workers import ForkServerLauncher, PythonWorkerLauncher, WorkerLauncher
@@ -116,12 +115,13 @@ class Daemon:
         # announced by NOTIFY; on SQLite this supervisor is alone with its history.
         shared = self.paths.database_url.startswith("postgresql")
         membership = Membership.of_home(self.paths.data_dir, shared=shared)
-        watcher = (
-            QueueWatcher(self.paths.database_url, host=membership.host, supervisor_id=membership.id)
-            if shared
-            else None
-        )
-        if watcher is not None:
+        watcher = None
+        if shared:  # the LISTEN connection: loaded only for a fleet, never on SQLite
+            from supervisor.store.notify import QueueWatcher
+
+            watcher = QueueWatcher(
+                self.paths.database_url, host=membership.host, supervisor_id=membership.id
+            )
             await watcher.start()
         supervisor = Supervisor(
             store=store,

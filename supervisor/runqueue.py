@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from automation.blocks.registry import BlockRegistry
-from automation.engine.engine import step_timeout
+from automation.engine.plan import step_timeout
 from automation.errors import WorkflowError
 from automation.loader import LoadedWorkflow, parse_workflow
 from supervisor.debugging import DebugOptions, Pause

@@ -36,6 +36,9 @@ from typing import Any, Protocol
 
 logger = logging.getLogger(__name__)
 
+#: Where the system bus listens when ``DBUS_SYSTEM_BUS_ADDRESS`` does not say (as jeepney).
+SYSTEM_BUS_DEFAULT = "unix:path=/var/run/dbus/system_bus_socket"
+
 #: Seconds one D-Bus call may take before its answer counts as "unknown".
 CALL_TIMEOUT = 0.5
 
@@ -153,9 +156,35 @@ class DBusSessionProbe:
         return bool(sleeping), bool(locked)
 
 
+def bus_socket_missing(address: str) -> bool:
+    """Whether ``address`` (as jeepney takes it) names only socket files that do not exist.
+
+    Checked before jeepney is imported: a supervisor on a machine without
+    D-Bus (a headless box, a container) then never loads it, and stays
+    lighter.  Addresses this cannot judge without jeepney (abstract sockets,
+    other transports, escaped paths) count as present: jeepney decides.
+    """
+    if address == "SYSTEM":
+        address = os.environ.get("DBUS_SYSTEM_BUS_ADDRESS", "") or SYSTEM_BUS_DEFAULT
+    elif address == "SESSION":
+        address = os.environ.get("DBUS_SESSION_BUS_ADDRESS", "")
+    paths: list[str] = []
+    for part in address.split(";"):
+        transport, _, info = part.partition(":")
+        fields = dict(item.split("=", 1) for item in info.split(",") if "=" in item)
+        path = fields.get("path")
+        if transport != "unix" or path is None or "%" in path:
+            return False
+        paths.append(path)
+    return bool(paths) and not any(os.path.exists(path) for path in paths)
+
+
 @contextlib.contextmanager
 def _connection(address: str) -> Any:
     """A blocking jeepney connection, or None when the bus is not there."""
+    if bus_socket_missing(address):
+        yield None
+        return
     try:
         from jeepney.io.blocking import open_dbus_connection  # type: ignore[import-untyped]
     except ImportError:

@@ -45,6 +45,7 @@ from supervisor.session import (
     SessionProbe,
     SessionState,
     UsableSession,
+    bus_socket_missing,
     unusable_reason,
 )
 
@@ -291,12 +292,14 @@ class SessionWatch:
         rules: Callable[[Any], Any],
     ) -> None:
         """Subscribe on one bus and apply its signals; reconnect if it goes away."""
-        from jeepney import HeaderFields, MessageType  # type: ignore[import-untyped]
-        from jeepney.bus_messages import message_bus  # type: ignore[import-untyped]
-
         while not self._stopping:
             conn: Any = None
             try:
+                if bus_socket_missing(bus):  # no bus here: jeepney stays unloaded
+                    raise FileNotFoundError(f"no socket for D-Bus address {bus!r}")
+                from jeepney import HeaderFields, MessageType  # type: ignore[import-untyped]
+                from jeepney.bus_messages import message_bus  # type: ignore[import-untyped]
+
                 # ``asyncio.timeout``, not ``wait_for``: on Python 3.11 a cancel (stop) that
                 # races a connect just finished makes ``wait_for`` drop the connection it
                 # made, open, with nobody left to close it; inline, it is ours at once.

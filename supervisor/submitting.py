@@ -12,12 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from automation.engine.engine import coerce_inputs
 from automation.engine.events import (
     RunStatus,
 )
 from automation.errors import WorkflowInvalid
-from automation.inputs import read_text_inputs
+from automation.inputs import coerce_inputs, read_text_inputs
 from automation.loader import LoadedWorkflow, parse_workflow, read_workflow_file
 from automation.validation import validate
 from supervisor.bus import (
