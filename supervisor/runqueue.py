@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -134,15 +134,16 @@ def node_ids(text: str) -> frozenset[str]:
 
 @dataclass
 class BehindBatch:
-    """What ``Supervisor.batch_behind`` queued: calls to run after its commit, and its outcome."""
+    """What ``Supervisor.batch_behind`` queued: trigger states saved with its runs, its outcome."""
 
-    #: Store-lane calls run after the runs are written, only if they were.
-    after: list[Callable[[], object]] = field(default_factory=list)
+    #: ``triggers`` rows saved in the runs' transaction (``TriggerStateStore.rows_of``).
+    trigger_rows: list[Mapping[str, Any]] = field(default_factory=list)
     #: Resolves once the write is done (raises its error if it failed); set as the block ends.
     written: asyncio.Future[tuple[list[VersionRef], set[str]]] | None = None
 
-    def then(self, call: Callable[[], object]) -> None:
-        self.after.append(call)
+    def save_with_runs(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Save these trigger rows in the transaction of the batch's runs: both or neither."""
+        self.trigger_rows.extend(rows)
 
 
 def route(on: str | None, *, desktop: bool, here: str) -> str | None:

@@ -7,7 +7,7 @@ import contextlib
 import functools
 import logging
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -266,8 +266,8 @@ class Submitting(SupervisorBase):
 
         The loop never waits for the database: the block's submits return their
         ids at once, and the runs are queued (and dispatched) once the write
-        has committed.  Calls added with ``BehindBatch.then`` run on the lane
-        right after that commit, and only if it succeeded.  ``written`` (set
+        has committed.  Trigger states added with ``BehindBatch.save_with_runs``
+        are saved in that transaction: they commit with the runs, or neither does.  ``written`` (set
         as the block ends) tells the caller how the write went; if it failed,
         none of the runs exists.  Later store-lane calls run after this write.
         """
@@ -281,15 +281,16 @@ class Submitting(SupervisorBase):
         finally:
             pending, self._behind, self._behind_batch = self._behind, None, None
             items = [(entry, loaded, self._known(loaded)) for entry, loaded in pending]
-            batch.written = self.store_behind(self._write_behind, items, batch.after)
+            batch.written = self.store_behind(self._write_behind, items, batch.trigger_rows)
             batch.written.add_done_callback(functools.partial(self._behind_written, pending))
 
     def _write_behind(
         self,
         items: list[tuple[QueuedRun, LoadedWorkflow, VersionRef | None]],
-        after: list[Callable[[], object]],
+        trigger_rows: list[Mapping[str, Any]],
     ) -> tuple[list[VersionRef], set[str]]:
-        """Store lane: the versions not saved yet, all the runs in one transaction, then ``after``.
+        """Store lane: the versions not saved yet, then the runs and ``trigger_rows`` in one
+        transaction.
 
         Returns the versions, and the runs not written because another
         supervisor already ran their schedule fire (``HistoryStore.create_runs``).
@@ -303,10 +304,9 @@ class Submitting(SupervisorBase):
                 saved[version_key(loaded)] = version
             versions.append(version)
         lost = self.store.create_runs(
-            [queued_row(e, v) for (e, _, _), v in zip(items, versions, strict=True)]
+            [queued_row(e, v) for (e, _, _), v in zip(items, versions, strict=True)],
+            trigger_rows=trigger_rows,
         )
-        for call in after:
-            call()
         return versions, set(lost)
 
     def _behind_written(

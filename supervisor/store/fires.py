@@ -138,8 +138,10 @@ def _take(
             "run_id": run_id,
             "created_at": at,
         }
-        for run_id, key in keyed.items()
-    ]
+        for run_id, key in sorted(
+            keyed.items(), key=lambda item: (item[1].workflow, item[1].trigger_key, item[1].slot)
+        )
+    ]  # in key order: two writers taking the same keys lock them in one order
     unique = ["workflow_name", "trigger_key", "slot_at"]
     statement: Any
     if connection.dialect.name == "postgresql":

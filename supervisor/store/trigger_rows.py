@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Row, and_, case, delete, func, select, update
 from sqlalchemy import exc as sa_exc
@@ -38,7 +38,12 @@ from supervisor.store.errors import translate
 from supervisor.store.fires import insert_runs_once
 from supervisor.store.retry import retrying
 from supervisor.store.schema import runs, trigger_holders, triggers
-from supervisor.store.store import HistoryStore
+
+if TYPE_CHECKING:
+    from supervisor.store.store import HistoryStore
+
+#: ``triggers`` rows as ``upsert_trigger_rows`` takes them (``TriggerStateStore.rows_of``).
+Rows = Sequence[Mapping[str, Any]]
 
 #: Labels looked up per statement: well under SQLite's limit on bound parameters.
 LABEL_CHUNK = 400
@@ -58,6 +63,29 @@ def _keep_anchor(proposed: Any) -> dict[str, Any]:
             else_=proposed.anchor,
         )
     }
+
+
+def upsert_trigger_rows(connection: Connection, rows: Rows) -> None:
+    """Upsert these ``triggers`` rows in ``connection``'s transaction, in one statement.
+
+    An upsert on the unique (workflow, key): two processes saving the same
+    trigger cannot both insert it, where a read-then-insert could.  Rows go
+    in (workflow, key) order, so two writers saving the same triggers lock
+    their rows in the same order on PostgreSQL and cannot deadlock.
+    """
+    if not rows:
+        return
+    ordered = sorted(rows, key=lambda row: (str(row["workflow_name"]), str(row["trigger_key"])))
+    connection.execute(
+        upsert(
+            connection,
+            triggers,
+            ["workflow_name", "trigger_key"],
+            ["spec", "enabled", "paused", "state", "updated_at", "spec_hash", "chains_from"],
+            _keep_anchor,
+        ),
+        [dict(row) for row in ordered],
+    )
 
 
 class TriggerRows:
@@ -102,26 +130,7 @@ class TriggerRows:
 
         def save() -> None:
             with self._write() as connection:
-                # An upsert on the unique (workflow, key): two processes saving the same
-                # trigger cannot both insert it, where a read-then-insert could.
-                connection.execute(
-                    upsert(
-                        connection,
-                        triggers,
-                        ["workflow_name", "trigger_key"],
-                        [
-                            "spec",
-                            "enabled",
-                            "paused",
-                            "state",
-                            "updated_at",
-                            "spec_hash",
-                            "chains_from",
-                        ],
-                        _keep_anchor,
-                    ),
-                    [dict(row) for row in rows],
-                )
+                upsert_trigger_rows(connection, rows)
                 for row in rows if holder is not None else ():
                     insert_or_ignore(
                         connection,

@@ -708,7 +708,7 @@ class TriggerManager(BreakerPauses):
                 trigger.state.last_fire_at = at
                 trigger.state.last_error = None
                 if save:
-                    batch.then(self.writes.saver([trigger.state]))
+                    batch.save_with_runs(self.writes.state_store.rows_of([trigger.state]))
         except DeskpilotError as exc:
             self._not_started(trigger, loaded, inputs, label, at, str(exc), save)
             return None

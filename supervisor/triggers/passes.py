@@ -1,9 +1,9 @@
 """Schedule passes: the due fires of some schedules accounted for, their runs written behind.
 
 A pass runs ``TriggerManager._account`` for each of its schedules inside one
-``Supervisor.batch_behind``: one transaction for all the runs they start,
-then (only if it committed) one write for their states, both queued on the
-store lane, so the event loop never waits for the database.
+``Supervisor.batch_behind``: one transaction for all the runs they start
+and their states, queued on the store lane, so the event loop never waits
+for the database.
 
 One pass is written at a time.  While one is on the lane (a locked database
 keeps it there up to the busy timeout), the schedules that come due wait in
@@ -74,7 +74,7 @@ class SchedulePasses:
                     except Exception:  # one schedule's bug must not stop the others firing
                         logger.exception("schedule %s failed while firing", trigger.key)
                 if changed:
-                    batch.then(manager.writes.saver(changed))
+                    batch.save_with_runs(manager.writes.state_store.rows_of(changed))
         finally:
             fired, manager._fired = manager._fired, None
         assert batch.written is not None

@@ -156,27 +156,28 @@ class TriggerStateStore:
         supervisor loading them, recorded as one of their holders
         (``TriggerRows.release``).
         """
-        if not states:
-            return
+        if states:
+            self.rows.save_many(self.rows_of(states), holder=holder)
+
+    def rows_of(self, states: Sequence[TriggerState]) -> list[dict[str, Any]]:
+        """The ``triggers`` rows of these states as they are now (for ``save_many``, or
+        ``HistoryStore.create_runs``, which saves them in the transaction of the runs)."""
         now = self.now()
-        self.rows.save_many(
-            [
-                {
-                    "workflow_name": state.workflow,
-                    "trigger_key": state.key,
-                    "spec": state.spec,
-                    "enabled": state.enabled,
-                    "paused": state.paused,
-                    "state": state.to_json(),
-                    "updated_at": now,
-                    "spec_hash": state.spec_hash,
-                    "anchor": state.anchor,
-                    "chains_from": state.chains_from,
-                }
-                for state in states
-            ],
-            holder=holder,
-        )
+        return [
+            {
+                "workflow_name": state.workflow,
+                "trigger_key": state.key,
+                "spec": state.spec,
+                "enabled": state.enabled,
+                "paused": state.paused,
+                "state": state.to_json(),
+                "updated_at": now,
+                "spec_hash": state.spec_hash,
+                "anchor": state.anchor,
+                "chains_from": state.chains_from,
+            }
+            for state in states
+        ]
 
     def release(self, holder: str, state: TriggerState) -> bool:
         """``holder`` unloaded this trigger: retired (True) if no other supervisor loads it."""
