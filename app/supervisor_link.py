@@ -10,7 +10,7 @@ as long as a client timeout when the supervisor is busy or gone:
   offers a button instead);
 * an event follower keeps one ``GET /events`` stream open and reconnects
   with a growing pause when it breaks (the supervisor restarting);
-* ``run_job`` runs short API calls for views (history pages, run details).
+* ``run_job`` (``app.jobs``) runs short API calls for views (history pages, run details).
 
 Each thread talks to the GUI through queued Qt signals only, so every
 listener runs on the GUI thread.  The GUI never opens the database.
@@ -21,22 +21,22 @@ from __future__ import annotations
 import json
 import logging
 import os
-import socket
 import subprocess
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
-import httpcore
 import httpx
 import shiboken6
-from httpcore._backends.sync import SyncStream
-from PySide6.QtCore import QObject, QRunnable, Qt, QThread, QThreadPool, Signal, Slot
+from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from app.connection import SupervisorConnection
+from app.jobs import job_pool as job_pool
+from app.jobs import run_job as run_job
+from app.shared_client import SharedClient
 from automation.errors import DeskpilotError
 from supervisor.api.models import Health, WorkflowInfo
 from supervisor.client import (
@@ -54,8 +54,6 @@ from supervisor.starting import ANSWER_SECONDS, lock_holder, start_unless_runnin
 from supervisor.stop_marker import stopped_by_user
 
 log = logging.getLogger(__name__)
-
-T = TypeVar("T")
 
 #: Events kept per run so a view that starts following a run late misses nothing.
 RECENT_EVENTS_PER_RUN = 5000
@@ -122,150 +120,6 @@ def daemon_environment(paths: DeskpilotPaths, environ: Mapping[str, str]) -> dic
     else:
         env.pop(DATABASE_URL_VARIABLE, None)
     return env
-
-
-class _ClosingBackend(httpcore.SyncBackend):
-    """httpcore's backend, except that a refused Unix-socket connection closes its socket.
-
-    httpcore 1.0 leaves it open (a ResourceWarning each time); the GUI retries while the
-    supervisor restarts, so it would leak one socket per try until the next collection.
-    """
-
-    def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.NetworkStream:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            for option in socket_options or ():
-                sock.setsockopt(*option)
-            sock.settimeout(timeout)
-            sock.connect(path)
-        except TimeoutError as exc:
-            sock.close()
-            raise httpcore.ConnectTimeout(str(exc)) from exc
-        except OSError as exc:
-            sock.close()
-            raise httpcore.ConnectError(str(exc)) from exc
-        return SyncStream(sock)
-
-
-class SharedClient(SupervisorClient):
-    """A client that the GUI thread and the job pool share (httpx clients may be shared
-    between threads; making one costs tens of milliseconds, so views must not each make
-    their own).  Only its lazy creation needs a lock."""
-
-    def __init__(
-        self,
-        paths: DeskpilotPaths,
-        *,
-        timeout: float = 10.0,
-        remote: RemoteApi | None | Literal["auto"] = "auto",
-    ) -> None:
-        super().__init__(paths, timeout=timeout, remote=remote)
-        self._making = threading.Lock()
-        self._closed = False
-
-    def close(self) -> None:
-        """Closed for good: a job still running when the window closes must not open a new
-        connection (nobody would close it; its socket would leak until a collection)."""
-        with self._making:
-            self._closed = True
-            super().close()
-
-    def _client(self) -> httpx.Client:
-        with self._making:
-            if self._closed:
-                raise SupervisorUnavailable("this window's connection to the supervisor is closed")
-            made = self._http is None
-            client = super()._client()
-            if made:
-                # the transport's pool is private to httpx: patch it where it is as expected
-                pool = getattr(getattr(client, "_transport", None), "_pool", None)
-                if pool is not None and hasattr(pool, "_network_backend"):
-                    pool._network_backend = _ClosingBackend()
-            return client
-
-
-# -- background jobs ------------------------------------------------------------------------
-
-
-class _Relay(QObject):
-    """Carries one job's result from a pool thread back to the GUI thread."""
-
-    finished = Signal(object, object)
-
-    def __init__(
-        self,
-        done: Callable[[Any], None] | None,
-        failed: Callable[[Exception], None] | None,
-        owner: QObject | None,
-    ) -> None:
-        super().__init__()
-        self._done = done
-        self._failed = failed
-        self._owner = owner
-        self.finished.connect(self._deliver, Qt.ConnectionType.QueuedConnection)
-
-    @Slot(object, object)
-    def _deliver(self, result: Any, error: Any) -> None:
-        _RELAYS.discard(self)
-        if self._owner is not None and not shiboken6.isValid(self._owner):
-            return  # the view that asked is gone
-        if error is None:
-            if self._done is not None:
-                self._done(result)
-        elif self._failed is not None:
-            self._failed(error)
-        else:
-            log.warning("background request failed: %s", error)
-
-
-_RELAYS: set[_Relay] = set()
-
-
-class _Job(QRunnable):
-    def __init__(self, function: Callable[[], Any], relay: _Relay) -> None:
-        super().__init__()
-        self.function = function
-        self.relay = relay
-
-    def run(self) -> None:
-        try:
-            result = self.function()
-        except DeskpilotError as exc:
-            self.relay.finished.emit(None, exc)
-        except Exception as exc:  # a bug: keep the traceback in the log, show a sentence
-            log.exception("background request failed")
-            self.relay.finished.emit(None, exc)
-        else:
-            self.relay.finished.emit(result, None)
-
-
-def job_pool() -> QThreadPool:
-    """The pool the GUI's API calls run on (a few threads: the socket is local)."""
-    pool = QThreadPool.globalInstance()
-    if pool.maxThreadCount() > 4:
-        pool.setMaxThreadCount(4)
-    return pool
-
-
-def run_job(
-    function: Callable[[], T],
-    done: Callable[[T], None] | None = None,
-    failed: Callable[[Exception], None] | None = None,
-    *,
-    owner: QObject | None = None,
-) -> None:
-    """Run ``function`` on a pool thread; ``done``/``failed`` run later on the GUI thread.
-
-    With ``owner``, nothing is delivered once that object is deleted.
-    """
-    relay = _Relay(done, failed, owner)
-    _RELAYS.add(relay)
-    job_pool().start(_Job(function, relay))
 
 
 # -- the threads ----------------------------------------------------------------------------
