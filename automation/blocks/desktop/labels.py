@@ -62,6 +62,7 @@ if TYPE_CHECKING:
 
     import numpy.typing as npt
 
+    from automation.blocks.desktop.lookalikes import Place
     from automation.blocks.desktop.matching import Match
 
     Image: TypeAlias = npt.NDArray[Any]
@@ -318,9 +319,9 @@ class ScreenInk:
 
 def search(
     ink: ScreenInk, label: Label, floor: float, *, soft: bool = False
-) -> list[tuple[int, int, float, float, float]]:
-    """Verified label places (x, y, score, scale, sharp score), x and y of the label's
-    top-left corner.
+) -> list[tuple[int, int, float, float, float, bool]]:
+    """Verified label places (x, y, score, scale, sharp score, dark ink on screen), x
+    and y of the label's top-left corner.
 
     Scores are signed so that the template's own polarity and the opposite one
     both count positively (the opposite polarity is a theme swap).  With
@@ -334,7 +335,7 @@ def search(
     from automation.blocks.desktop.correlation import _best_near
 
     lh, lw = label.image.shape[:2]
-    places: list[tuple[int, int, float, float, float]] = []
+    places: list[tuple[int, int, float, float, float, bool]] = []
     for screen_dark in (True, False):
         stats = ink.components(screen_dark)
         if not len(stats):
@@ -389,7 +390,9 @@ def search(
                 ]
             for x, y, score, crisp in verified:
                 if score >= floor and isolated(ink, label, x, y, scale, screen_dark):
-                    places.append((int(x), int(y), float(score), float(scale), float(crisp)))
+                    places.append(
+                        (int(x), int(y), float(score), float(scale), float(crisp), screen_dark)
+                    )
     return places
 
 
@@ -404,36 +407,48 @@ def answer(
     look-alike within the gap is an ambiguity the blur must not hide), the
     soft one may, provided its place is clear of look-alikes by ``LABEL_GAP``
     in soft scores, reaches ``SOFT_SHARP_FLOOR`` in sharp score, and is the
-    place the sharp verification liked best, if it liked any.
+    place the sharp verification liked best, if it liked any.  A look-alike
+    within the gap is no longer a refusal when the pixels where it differs
+    from the best place side with the best place (``lookalikes``).
     """
     sharp = _placed(search(ink, label, bar - LABEL_GAP), label, size, "label")
     best = sharp[0][0] if sharp else None
     if best is not None and best.score >= max(bar, bar):
-        clear = len(sharp) == 1 or sharp[1][0].score <= best.score - LABEL_GAP
-        return ([best] if clear else []), best
+        return ([best] if _clear(ink, label, sharp) else []), best
     soft = _placed(search(ink, label, bar - LABEL_GAP, soft=True), label, size, "label-soft")
     if not soft:
         return [], best
-    winner, crisp = soft[0]
+    winner, crisp, _ = soft[0]
     evidence = best if best is not None and best.score >= winner.score else winner
     if (
         winner.score < bar
         or crisp < SOFT_SHARP_FLOOR
-        or (len(soft) > 1 and soft[1][0].score > winner.score - LABEL_GAP)
         or (best is not None and not best.same_place(winner))
+        or not _clear(ink, label, soft)
     ):
         return [], evidence
     return [winner], winner
 
 
+def _clear(ink: ScreenInk, label: Label, ranked: list[tuple[Match, float, Place]]) -> bool:
+    """True when the best of ``ranked`` places stands apart: every other distinct place
+    scores ``LABEL_GAP`` below it, or differs from it where the label sides with the best."""
+    from automation.blocks.desktop import lookalikes
+
+    top = ranked[0][0]
+    rivals = [place for match, _, place in ranked[1:] if match.score > top.score - LABEL_GAP]
+    return not rivals or lookalikes.tells_apart(ink.soft(), label, ranked[0][2], rivals)
+
+
 def _placed(
-    places: list[tuple[int, int, float, float, float]],
+    places: list[tuple[int, int, float, float, float, bool]],
     label: Label,
     size: tuple[int, int],
     method: str,
-) -> list[tuple[Match, float]]:
-    """Verified label places as template-sized matches with their sharp scores, best
-    first, one per distinct place (lower-scoring copies at other scales dropped)."""
+) -> list[tuple[Match, float, Place]]:
+    """Verified label places as template-sized matches with their sharp scores and
+    label places, best first, one per distinct place (lower-scoring copies at other
+    scales dropped)."""
     from automation.blocks.desktop.matching import Match
 
     th, tw = size
@@ -450,13 +465,14 @@ def _placed(
                     method,
                 ),
                 crisp,
+                (x, y, scale, dark),
             )
-            for x, y, score, scale, crisp in places
+            for x, y, score, scale, crisp, dark in places
         ),
         key=lambda pair: -pair[0].score,
     )
-    kept: list[tuple[Match, float]] = []
-    for match, crisp in found:
-        if not any(match.same_place(k) for k, _ in kept):
-            kept.append((match, crisp))
+    kept: list[tuple[Match, float, Place]] = []
+    for match, crisp, place in found:
+        if not any(match.same_place(k) for k, _, _ in kept):
+            kept.append((match, crisp, place))
     return kept

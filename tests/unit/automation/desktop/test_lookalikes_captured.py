@@ -1,0 +1,65 @@
+"""Digits told from their look-alikes by the strokes that differ, on keypads captured from real apps.
+
+The PNGs under ``keypads/`` are screenshots taken on Xvfb by
+``tests/benchmarks/bench_targeting.py --save``: galculator (GTK 3) at 100 %
+light and at 150 % font scaling (``GDK_DPI_SCALE``, ``galculator-light-150``),
+speedcrunch (Qt 5) in its light and its dark style.  Key boxes are the ones
+the accessibility bus reported for those screens.
+
+Templates are cut from the 100 % light screens and searched where the toolkit
+drew the labels again: only the label stage can find them, and its best place
+("3") scores 0.93 while a look-alike ("8", "9") scores 0.83, within the
+stage's gap, so it used to refuse.  The strokes where the two keys differ
+side with the true key.  With the true key painted out, the look-alikes stay
+below the bar and nothing is found.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from automation.blocks.desktop import matching, picking
+from tests.unit.automation.desktop.test_labels_captured import Box, blank, crop, inside, load
+
+#: galculator's digit keys on galculator-light.png (100 %) and galculator-light-150.png.
+GALCULATOR_100: dict[str, Box] = {
+    "9": (136, 92, 59, 34),
+    "3": (136, 172, 59, 34),
+}
+GALCULATOR_150: dict[str, Box] = {
+    "9": (174, 100, 73, 34),
+    "3": (174, 180, 73, 34),
+}
+#: speedcrunch's digit keys on speedcrunch-light.png and speedcrunch-dark.png.
+SPEEDCRUNCH_LIGHT: dict[str, Box] = {"8": (79, 6, 70, 27), "6": (152, 36, 70, 27)}
+SPEEDCRUNCH_DARK: dict[str, Box] = {"8": (80, 6, 71, 29), "6": (154, 38, 71, 29)}
+
+CASES = [
+    ("galculator-light", GALCULATOR_100, "galculator-light-150", GALCULATOR_150, "3", False),
+    ("galculator-light", GALCULATOR_100, "galculator-light-150", GALCULATOR_150, "3", True),
+    ("galculator-light", GALCULATOR_100, "galculator-light-150", GALCULATOR_150, "9", False),
+    ("speedcrunch-light", SPEEDCRUNCH_LIGHT, "speedcrunch-dark", SPEEDCRUNCH_DARK, "8", False),
+    ("speedcrunch-light", SPEEDCRUNCH_LIGHT, "speedcrunch-dark", SPEEDCRUNCH_DARK, "6", False),
+]
+IDS = [f"{shown}-{key}-{'glyph' if glyph else 'whole'}" for _, _, shown, _, key, glyph in CASES]
+
+
+@pytest.mark.parametrize(("source", "boxes", "shown", "truth", "key", "glyph"), CASES, ids=IDS)
+def test_a_digit_within_the_gap_of_a_look_alike_is_found_on_its_own_key(
+    source: str, boxes: dict[str, Box], shown: str, truth: dict[str, Box], key: str, glyph: bool
+) -> None:
+    template = crop(load(source), boxes[key], glyph=glyph)
+    result = matching.find(load(shown), template)
+    assert result.found, (key, result.best)
+    assert result.stage == "label", result.stage
+    chosen = picking.choose(result.candidates, margin=matching.DEFAULT_MARGIN)
+    assert inside(chosen.center, truth[key]), (key, chosen)
+
+
+@pytest.mark.parametrize(("source", "boxes", "shown", "truth", "key", "glyph"), CASES, ids=IDS)
+def test_with_the_digit_painted_out_its_look_alikes_are_not_found(
+    source: str, boxes: dict[str, Box], shown: str, truth: dict[str, Box], key: str, glyph: bool
+) -> None:
+    template = crop(load(source), boxes[key], glyph=glyph)
+    result = matching.find(blank(load(shown), truth[key]), template)
+    assert not result.found, (key, result.stage, result.matches)
