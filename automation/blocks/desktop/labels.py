@@ -118,6 +118,10 @@ class Label:
     ring: tuple[int, int, int, int] = (0, 0, 0, 0)
     # the anchor is a flat stroke: its width gives the scale, not its height
     by_width: bool = False
+    # a second anchor (x, y, width, height relative to the label image): the tallest
+    # piece of the anchor at twice the contrast, when the anchor is letters that
+    # anti-aliasing joins here ("cos" as one blob) and another size may draw apart
+    split: tuple[int, int, int, int] | None = None
 
 
 def _ink(gray: Image, dark: bool) -> Image:
@@ -204,6 +208,7 @@ def extract(gray_tpl: Image) -> Label | None:
                 break
             width = step
         ring.append(width)
+    split = None if by_width else _split(gray_tpl, face, dark, (ax, ay, aw, ah))
     return Label(
         image,
         x0,
@@ -216,7 +221,37 @@ def extract(gray_tpl: Image) -> Label | None:
         (ix0 - x0, iy0 - y0, ix1 - ix0, iy1 - iy0),
         (ring[0], ring[1], ring[2], ring[3]),
         by_width,
+        None if split is None else (split[0] - x0, split[1] - y0, split[2], split[3]),
     )
+
+
+def _anchors(label: Label) -> list[tuple[int, int, int, int, bool]]:
+    """The label's anchors (x, y, width, height, by width): its tallest ink, and the
+    tallest piece of it at twice the contrast when that is narrower (see ``Label.split``)."""
+    anchors = [(label.ax, label.ay, label.aw, label.ah, label.by_width)]
+    if label.split is not None:
+        anchors.append((*label.split, False))
+    return anchors
+
+
+def _split(gray_tpl: Image, face: float, dark: bool, anchor: tuple[int, int, int, int]) -> Any:
+    """The tallest piece of the anchor's ink at twice the ink contrast, when the anchor
+    splits there into narrower pieces (letters joined by anti-aliasing), else None."""
+    import cv2
+    import numpy as np
+
+    ax, ay, aw, ah = anchor
+    box = gray_tpl[ay : ay + ah, ax : ax + aw].astype(np.int16)
+    diff = (face - box) if dark else (box - face)
+    mask = (diff >= 2 * INK_CONTRAST).astype(np.uint8)
+    count, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    pieces = [s for s in stats[1:count] if s[4] >= _MIN_INK_AREA and s[3] >= max(4, ah - 2)]
+    if not pieces:
+        return None
+    piece = max(pieces, key=lambda s: (int(s[3]), int(s[4])))
+    if int(piece[2]) > aw - 3:
+        return None
+    return ax + int(piece[0]), ay + int(piece[1]), int(piece[2]), int(piece[3])
 
 
 def _grow(box: tuple[int, int, int, int], side: int, step: int) -> tuple[int, int, int, int] | None:
@@ -343,19 +378,31 @@ def search(
         sign = 1 if screen_dark == label.dark else -1
         heights = stats[:, 3].astype(np.float32)
         widths = stats[:, 2].astype(np.float32)
-        if label.by_width:
-            # a stroke a pixel or two thick is drawn one pixel thicker or thinner
-            # at another size: its thickness only has to be about right
-            scales = widths / label.aw
-            expected = label.ah * scales
-            shaped = np.abs(heights - expected) <= np.maximum(1.5, 0.5 * expected)
-        else:
-            scales = heights / label.ah
-            expected = label.aw * scales
-            shaped = np.abs(widths - expected) <= np.maximum(2.0, 0.3 * expected)
-        ok = (scales >= MIN_SCALE) & (scales <= MAX_SCALE) & shaped & (stats[:, 4] >= _MIN_INK_AREA)
-        picked = stats[ok]
-        picked_scales = scales[ok]
+        # each proposal: the screen component's corner, the anchor's offset in the label
+        proposals, proposed_scales = [], []
+        for ax, ay, aw, ah, by_width in _anchors(label):
+            if by_width:
+                # a stroke a pixel or two thick is drawn one pixel thicker or thinner
+                # at another size: its thickness only has to be about right
+                scales = widths / aw
+                expected = ah * scales
+                shaped = np.abs(heights - expected) <= np.maximum(1.5, 0.5 * expected)
+            else:
+                scales = heights / ah
+                expected = aw * scales
+                shaped = np.abs(widths - expected) <= np.maximum(2.0, 0.3 * expected)
+            ok = (
+                (scales >= MIN_SCALE)
+                & (scales <= MAX_SCALE)
+                & shaped
+                & (stats[:, 4] >= _MIN_INK_AREA)
+            )
+            found = stats[ok][:, :2]
+            offsets = np.tile(np.array([[ax, ay]], found.dtype), (len(found), 1))
+            proposals.append(np.hstack([found, offsets]))
+            proposed_scales.append(scales[ok])
+        picked = np.vstack(proposals)
+        picked_scales = np.concatenate(proposed_scales)
         if len(picked) > _MAX_PROPOSALS:
             return []  # ink everywhere (text, a pattern): the label cannot single out a place
         # group proposals by scale step, one resized label per step; each proposal is
@@ -370,7 +417,7 @@ def search(
             size = (max(3, round(lw * scale)), max(3, round(lh * scale)))
             interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
             tpl = cv2.resize(label.image, size, interpolation=interpolation)
-            corners = [(int(s[0] - label.ax * scale), int(s[1] - label.ay * scale)) for s in chosen]
+            corners = sorted({(int(s[0] - s[2] * scale), int(s[1] - s[3] * scale)) for s in chosen})
             pad = VERIFY_PAD + int(abs(scale - 1) * 2)
             verified: list[tuple[int, int, float, float]]
             if soft:

@@ -254,16 +254,22 @@ def find(
     ``find_all`` every distinct match reaching the bar is in ``matches`` (at
     most ``limit``), best first.
     """
+    from automation.blocks.desktop import refine
+
     check_template(template)
     search = _Search(screen, template, confidence, not grayscale, margin)
     order = _ordered(scales)
     search.first_scale = order[0]
     plan: list[tuple[str, list[float]]] = [("direct", order[:1]), ("scales", order[1:])]
-    plan += [("inverted", order), ("label", order)]
+    plan += [("refine", []), ("inverted", order), ("label", order)]
     if edges:
         plan += [("edges", order)]
     result = SearchResult(matches=[], best=None)
     for stage, stage_scales in plan:
+        if stage == "refine":
+            # a near miss between the listed scales (see ``refine``): searched as a scale
+            refined = refine.refined_scale(search, result.best, result.scales_tried)
+            stage, stage_scales = "scales", [] if refined is None else [refined]
         if not stage_scales:
             continue
         candidates, bar = search.stage(stage, stage_scales, result)

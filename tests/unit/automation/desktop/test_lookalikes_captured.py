@@ -1,4 +1,4 @@
-"""Digits told from their look-alikes by the strokes that differ, on keypads captured from real apps.
+"""Labels told from their look-alikes, on keypads captured from real apps.
 
 The PNGs under ``keypads/`` are screenshots taken on Xvfb by
 ``tests/benchmarks/bench_targeting.py --save``: galculator (GTK 3) at 100 %
@@ -63,3 +63,24 @@ def test_with_the_digit_painted_out_its_look_alikes_are_not_found(
     template = crop(load(source), boxes[key], glyph=glyph)
     result = matching.find(blank(load(shown), truth[key]), template)
     assert not result.found, (key, result.stage, result.matches)
+
+
+#: speedcrunch's "cos" and "arccos" keys on speedcrunch-light.png and speedcrunch-dark.png.
+COS_LIGHT: dict[str, Box] = {"cos": (517, 66, 70, 27), "arccos": (590, 66, 70, 27)}
+COS_DARK: dict[str, Box] = {"cos": (524, 70, 71, 29), "arccos": (598, 70, 71, 29)}
+
+
+@pytest.mark.parametrize("glyph", [False, True], ids=["whole", "glyph"])
+def test_letters_joined_in_the_template_and_apart_on_screen_are_found(glyph: bool) -> None:
+    """In the light style anti-aliasing joins "cos" into one blob of ink; the dark
+    style draws its letters apart, so no screen ink had the blob's shape and the
+    label was never even proposed.  The blob's tallest piece at twice the ink
+    contrast (one letter) proposes it too.  With the key painted out, "cos" in
+    "arccos" is not it."""
+    template = crop(load("speedcrunch-light"), COS_LIGHT["cos"], glyph=glyph)
+    result = matching.find(load("speedcrunch-dark"), template)
+    assert result.found, result.best
+    chosen = picking.choose(result.candidates, margin=matching.DEFAULT_MARGIN)
+    assert inside(chosen.center, COS_DARK["cos"]), chosen
+    gone = matching.find(blank(load("speedcrunch-dark"), COS_DARK["cos"]), template)
+    assert not gone.found, (gone.stage, gone.matches)
