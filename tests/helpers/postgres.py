@@ -305,3 +305,15 @@ def postgres_server(request: pytest.FixtureRequest) -> Iterator[PostgresServer]:
 def postgres_url(postgres_server: PostgresServer) -> str:
     """A fresh, empty database on the session's server."""
     return postgres_server.new_database()
+
+
+@pytest.fixture
+def postgres_migrated_url(postgres_server: PostgresServer) -> str:
+    """A database already at the schema's head (``new_migrated_database``).
+
+    For tests of what stores and supervisors do, not of how a fresh database
+    is migrated: each saves the migration of a new database (a second or more
+    on a loaded machine).  ``tests/integration/fleet/test_daemon_fleet.py``
+    keeps starting its supervisors on a fresh one.
+    """
+    return postgres_server.new_migrated_database()

@@ -35,9 +35,9 @@ nodes:
 
 @pytest.fixture
 def two_machines(
-    xvfb_display: XDisplay, postgres_url: str
+    xvfb_display: XDisplay, postgres_migrated_url: str
 ) -> Iterator[tuple[RunningDaemon, RunningDaemon]]:
-    url = postgres_url  # a fleet shares PostgreSQL: a SQLite file takes one supervisor
+    url = postgres_migrated_url  # a fleet shares PostgreSQL: a SQLite file takes one supervisor
     HistoryStore.open(url).close()  # migrated once, not by both supervisors at start
     homes = [short_home("dp-a-"), short_home("dp-b-")]
     daemons: list[RunningDaemon] = []

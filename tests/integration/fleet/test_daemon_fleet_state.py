@@ -63,8 +63,8 @@ THRESHOLD = 5
 
 
 @pytest.fixture
-def fleet(postgres_url: str) -> Iterator[FleetDaemons]:
-    daemons = FleetDaemons(postgres_url)
+def fleet(postgres_migrated_url: str) -> Iterator[FleetDaemons]:
+    daemons = FleetDaemons(postgres_migrated_url)
     try:
         yield daemons
     finally:
@@ -72,9 +72,9 @@ def fleet(postgres_url: str) -> Iterator[FleetDaemons]:
 
 
 def test_a_chain_left_by_a_killed_supervisor_fires_once_on_the_others(
-    postgres_url: str, fleet: FleetDaemons
+    postgres_migrated_url: str, fleet: FleetDaemons
 ) -> None:
-    store = HistoryStore.open(postgres_url)
+    store = HistoryStore.open(postgres_migrated_url)
     try:
         # What the supervisor killed at the critical point left: the end and its outbox row.
         store.chain_sources = frozenset({"first"})
@@ -110,12 +110,12 @@ def queue(store: HistoryStore, count: int) -> list[str]:
 
 
 def test_a_breaker_opened_on_any_machine_holds_on_all_and_a_reset_anywhere_lifts_it(
-    postgres_url: str, fleet: FleetDaemons
+    postgres_migrated_url: str, fleet: FleetDaemons
 ) -> None:
     for host in ("pc-a", "pc-b"):
         fleet.prepare(host)
     fleet.start_all()
-    store = HistoryStore.open(postgres_url)
+    store = HistoryStore.open(postgres_migrated_url)
     clients = [SupervisorClient(DeskpilotPaths.under(fleet.homes[h])) for h in ("pc-a", "pc-b")]
     try:
 
@@ -150,11 +150,11 @@ PROPAGATION_LIMIT = 0.6
 
 
 def test_a_breaker_change_reaches_another_supervisor_by_notify_not_at_its_next_renewal(
-    postgres_url: str, fleet: FleetDaemons
+    postgres_migrated_url: str, fleet: FleetDaemons
 ) -> None:
     fleet.prepare("pc-a")
     fleet.start_all()
-    store = HistoryStore.open(postgres_url)
+    store = HistoryStore.open(postgres_migrated_url)
     client = SupervisorClient(DeskpilotPaths.under(fleet.homes["pc-a"]))
     policy = BreakerPolicy()
     try:
@@ -180,13 +180,13 @@ def test_a_breaker_change_reaches_another_supervisor_by_notify_not_at_its_next_r
 
 
 def test_a_run_ended_where_its_chain_is_not_loaded_fires_the_chain_on_the_machine_that_has_it(
-    postgres_url: str, fleet: FleetDaemons
+    postgres_migrated_url: str, fleet: FleetDaemons
 ) -> None:
     """pc-a runs ``first`` and knows of no trigger; only pc-b loads ``second``'s ``after`` trigger."""
     fleet.prepare("pc-a", {"first": FIRST})
     fleet.prepare("pc-b", {"second": SECOND})
     fleet.start_all()
-    store = HistoryStore.open(postgres_url)
+    store = HistoryStore.open(postgres_migrated_url)
     rows = TriggerRows(store)
     try:
         # pc-b saves its triggers' state as it loads them: the store knows of the chain then

@@ -42,8 +42,8 @@ nodes:
 
 
 @pytest.fixture
-def fleet(postgres_url: str) -> Iterator[FleetDaemons]:
-    daemons = FleetDaemons(postgres_url)
+def fleet(postgres_migrated_url: str) -> Iterator[FleetDaemons]:
+    daemons = FleetDaemons(postgres_migrated_url)
     try:
         yield daemons
     finally:
@@ -51,8 +51,8 @@ def fleet(postgres_url: str) -> Iterator[FleetDaemons]:
 
 
 @pytest.fixture
-def store(postgres_url: str) -> Iterator[HistoryStore]:
-    opened = HistoryStore.open(postgres_url)
+def store(postgres_migrated_url: str) -> Iterator[HistoryStore]:
+    opened = HistoryStore.open(postgres_migrated_url)
     yield opened
     opened.close()
 

@@ -33,10 +33,10 @@ TOKEN = "fleet-token-for-the-machine-look-up-0123456789abcdef"
 
 
 @pytest.fixture
-def robot1(postgres_url: str) -> Iterator[tuple[FleetDaemons, CertFiles]]:
+def robot1(postgres_migrated_url: str) -> Iterator[tuple[FleetDaemons, CertFiles]]:
     files = short_home("dp-tls-")
     cert = self_signed(files, "server")
-    fleet = FleetDaemons(postgres_url)
+    fleet = FleetDaemons(postgres_migrated_url)
     fleet.prepare(
         "robot1",
         {"far": TINY_WORKFLOW.format(name="far")},
@@ -79,10 +79,10 @@ def cli(home: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProc
 
 
 def test_machine_reaches_a_fleet_member_through_the_shared_database(
-    robot1: tuple[FleetDaemons, CertFiles], client_home: Path, postgres_url: str
+    robot1: tuple[FleetDaemons, CertFiles], client_home: Path, postgres_migrated_url: str
 ) -> None:
     fleet, cert = robot1
-    shared = {"DESKPILOT_DATABASE_URL": postgres_url, "DESKPILOT_API_TOKEN": TOKEN}
+    shared = {"DESKPILOT_DATABASE_URL": postgres_migrated_url, "DESKPILOT_API_TOKEN": TOKEN}
     tls = ("--ca", str(cert.cert))
     far = fleet.homes["robot1"] / "workflows" / "far.yaml"  # a file of robot1's catalog
 
@@ -101,7 +101,7 @@ def test_machine_reaches_a_fleet_member_through_the_shared_database(
     assert "no machine named 'robot9' in the fleet (known: robot1)" in unknown.stderr
     assert "--api URL" in unknown.stderr
 
-    store = HistoryStore.open(postgres_url)
+    store = HistoryStore.open(postgres_migrated_url)
     try:  # a supervisor that advertises no API address
         store.register_supervisor("n" * 32, host="robot3", api_url=None)
     finally:

@@ -28,15 +28,15 @@ TAKEOVER_LIMIT = 15.0
 
 
 @pytest.fixture
-def store(postgres_url: str) -> Iterator[HistoryStore]:
-    opened = HistoryStore.open(postgres_url)
+def store(postgres_migrated_url: str) -> Iterator[HistoryStore]:
+    opened = HistoryStore.open(postgres_migrated_url)
     yield opened
     opened.close()
 
 
 @pytest.fixture
-def fleet(postgres_url: str, tmp_path: Path) -> Iterator[Fleet]:
-    members = Fleet(postgres_url, tmp_path, {"workers": 2, "lease": LEASE, "beat": 0.5})
+def fleet(postgres_migrated_url: str, tmp_path: Path) -> Iterator[Fleet]:
+    members = Fleet(postgres_migrated_url, tmp_path, {"workers": 2, "lease": LEASE, "beat": 0.5})
     yield members
     members.close()
 

@@ -36,12 +36,12 @@ def _dsn(url: str) -> str:
 
 
 @pytest.fixture
-def database(postgres_url: str) -> Iterator[str]:
-    HistoryStore.open(postgres_url).close()  # migrated, before the short deadlock check is set
-    with psycopg.connect(_dsn(postgres_url), autocommit=True) as admin:
+def database(postgres_migrated_url: str) -> Iterator[str]:
+    # already at head (a migrated copy), before the short deadlock check is set
+    with psycopg.connect(_dsn(postgres_migrated_url), autocommit=True) as admin:
         name = admin.execute("SELECT current_database()").fetchone()[0]
         admin.execute(f"ALTER DATABASE \"{name}\" SET deadlock_timeout = '50ms'")
-    yield postgres_url
+    yield postgres_migrated_url
 
 
 def _waiting_on_a_lock(watcher: Any, pid: int) -> Callable[[], bool]:

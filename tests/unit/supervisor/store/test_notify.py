@@ -38,11 +38,11 @@ async def woken_within(watcher: QueueWatcher, seconds: float) -> float | None:
     return None
 
 
-def test_a_queued_run_wakes_the_listener_at_once(postgres_url: str) -> None:
-    store = HistoryStore.open(postgres_url)
+def test_a_queued_run_wakes_the_listener_at_once(postgres_migrated_url: str) -> None:
+    store = HistoryStore.open(postgres_migrated_url)
 
     async def scenario() -> list[float | None]:
-        watcher = QueueWatcher(postgres_url, host="pc-1", poll_interval=SLOW_POLL)
+        watcher = QueueWatcher(postgres_migrated_url, host="pc-1", poll_interval=SLOW_POLL)
         await watcher.start()
         try:
             assert watcher.listening
@@ -70,14 +70,14 @@ def test_a_queued_run_wakes_the_listener_at_once(postgres_url: str) -> None:
     assert other is None
 
 
-def test_a_run_queued_again_is_announced_too(postgres_url: str) -> None:
-    store = HistoryStore.open(postgres_url)
+def test_a_run_queued_again_is_announced_too(postgres_migrated_url: str) -> None:
+    store = HistoryStore.open(postgres_migrated_url)
     run_id = queue_one(store)
     store.claim_queued("sup-a")
     store.set_run_status(run_id, RunStatus.INTERRUPTED, owner="sup-a")
 
     async def scenario() -> float | None:
-        watcher = QueueWatcher(postgres_url, poll_interval=SLOW_POLL)
+        watcher = QueueWatcher(postgres_migrated_url, poll_interval=SLOW_POLL)
         await watcher.start()
         try:
             await watcher.wait(0.01)
@@ -94,11 +94,11 @@ def test_a_run_queued_again_is_announced_too(postgres_url: str) -> None:
     assert woke is not None and woke < 1.0
 
 
-def test_the_listener_reconnects_after_its_connection_is_killed(postgres_url: str) -> None:
-    store = HistoryStore.open(postgres_url)
+def test_the_listener_reconnects_after_its_connection_is_killed(postgres_migrated_url: str) -> None:
+    store = HistoryStore.open(postgres_migrated_url)
 
     async def scenario() -> float | None:
-        watcher = QueueWatcher(postgres_url, poll_interval=SLOW_POLL)
+        watcher = QueueWatcher(postgres_migrated_url, poll_interval=SLOW_POLL)
         await watcher.start()
         try:
             await watcher.wait(0.01)
