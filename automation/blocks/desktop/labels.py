@@ -303,7 +303,61 @@ def isolated(ink: ScreenInk, label: Label, x: int, y: int, scale: float, dark: b
     mask = ink.mask(dark)
     total = int(mask[outer[1] : outer[3], outer[0] : outer[2]].sum()) // 255
     kept = int(mask[inner[1] : inner[3], inner[0] : inner[2]].sum()) // 255
-    return total - kept <= 1
+    if total - kept <= 1:
+        return True
+    return total - kept - _frame_ink(mask, outer, inner, (x0, y0, x1, y1)) <= 1
+
+
+def _frame_ink(
+    mask: Image,
+    outer: tuple[int, int, int, int],
+    inner: tuple[int, int, int, int],
+    box: tuple[int, int, int, int],
+) -> int:
+    """Pixels of the ring (``outer`` less ``inner``) whose ink belongs to a frame
+    around the label's ink ``box`` (x0, y0, x1, y1), not to a neighbour.
+
+    A button under the pointer or with the focus draws its border thicker,
+    closer to the label (xmessage's "Save" when hovered), into the clear ring.
+    A frame surrounds the label: one connected piece of ink with ink beyond
+    the slack on all four sides, within the label's rows left and right of it
+    and within its columns above and below.  Another glyph beside the label
+    (the "M" of "M+", the "/-" of "+/-", the "0" of "10", the bar of "x̄", the
+    radical of a square root) is on one, two or three sides, never all four,
+    and still counts.  The frame is looked for around the label as far as the
+    label is long and high; a frame wider than that is not seen and its ink
+    counts (a refusal, never a wrong answer).
+    """
+    import cv2
+    import numpy as np
+
+    x0, y0, x1, y1 = box
+    height, width = mask.shape[:2]
+    reach = max(2 * RING, (x1 - x0) + (y1 - y0))
+    wx0, wy0 = max(0, min(outer[0], x0 - reach)), max(0, min(outer[1], y0 - reach))
+    wx1, wy1 = min(width, max(outer[2], x1 + reach)), min(height, max(outer[3], y1 + reach))
+    count, pieces = cv2.connectedComponents(
+        np.ascontiguousarray(mask[wy0:wy1, wx0:wx1]), connectivity=8
+    )
+    if count <= 1:
+        return 0
+    # the box and the slack around it, in the window's coordinates
+    bx0, by0, bx1, by1 = x0 - wx0, y0 - wy0, x1 - wx0, y1 - wy0
+    s = RING_SLACK
+    sides = (
+        pieces[by0:by1, : max(0, bx0 - s)],  # left, within the label's rows
+        pieces[by0:by1, bx1 + s :],  # right
+        pieces[: max(0, by0 - s), bx0:bx1],  # above, within the label's columns
+        pieces[by1 + s :, bx0:bx1],  # below
+    )
+    around = set(range(1, count))
+    for side in sides:
+        around &= set(np.unique(side).tolist())
+    if not around:
+        return 0
+    ring = pieces[outer[1] - wy0 : outer[3] - wy0, outer[0] - wx0 : outer[2] - wx0].copy()
+    ring[inner[1] - outer[1] : inner[3] - outer[1], inner[0] - outer[0] : inner[2] - outer[0]] = 0
+    return int(np.isin(ring, list(around)).sum())
 
 
 class ScreenInk:
