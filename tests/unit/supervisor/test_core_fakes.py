@@ -22,6 +22,7 @@ from supervisor.paths import DeskpilotPaths
 from supervisor.protocol import Start
 from supervisor.store.store import HistoryStore
 from supervisor.workers import WorkerState
+from tests.helpers.storage import seed_migrated_history
 from tests.unit.supervisor.fakes import FakeClock, FakeLauncher, FakeWorker
 from tests.unit.supervisor.test_protocol import keys_read
 
@@ -33,6 +34,7 @@ async def running(
     home: Path, launcher: FakeLauncher, clock: FakeClock, **config: Any
 ) -> AsyncIterator[Supervisor]:
     paths = DeskpilotPaths.under(home).ensure()
+    seed_migrated_history(paths)  # at head already: a copy, not a migration per test
     store = HistoryStore.open(paths.database_url)
     settings = {"worker_limit": 2, "spare_workers": 0, "shutdown_grace": 0.1, **config}
     supervisor = Supervisor(

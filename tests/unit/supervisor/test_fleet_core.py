@@ -35,6 +35,7 @@ from supervisor.protocol import EngineEvent
 from supervisor.runqueue import route
 from supervisor.store.store import HistoryStore
 from supervisor.triggers.specs import spec_dump, spec_hash
+from tests.helpers.storage import seed_migrated_history
 from tests.unit.supervisor.fakes import FakeLauncher, FakeWorker, succeed
 
 LEASE = 5.0
@@ -88,6 +89,7 @@ async def member(
     **config: Any,
 ) -> AsyncIterator[Supervisor]:
     paths = DeskpilotPaths.under(home, database_url=sqlite_url(shared)).ensure()
+    seed_migrated_history(paths)  # at head already: a copy, not a migration per test
     store = HistoryStore.open(paths.database_url)
     registry = BlockRegistry.with_builtins(plugins=False)
     if "mouse.position" not in registry:

@@ -28,14 +28,15 @@ from supervisor.retention import (
     stop_retention,
 )
 from supervisor.store import HistoryStore
-from tests.helpers.storage import RunEvents
+from tests.helpers.storage import RunEvents, migrated_sqlite_copy
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[HistoryStore]:
-    store = HistoryStore.open(f"sqlite:///{tmp_path / 'history.sqlite3'}", clock=FakeClock(NOW))
+def store(tmp_path: Path, migrated_sqlite: Path) -> Iterator[HistoryStore]:
+    database = migrated_sqlite_copy(migrated_sqlite, tmp_path / "history.sqlite3")
+    store = HistoryStore.open(f"sqlite:///{database}", clock=FakeClock(NOW))
     yield store
     store.close()
 
