@@ -90,9 +90,6 @@ RING_SLACK = 2
 FLAT_MIN_WIDTH = 6
 #: Blur (in screen pixels) of label and screen for the soft verification.
 SOFT_SIGMA = 0.8
-#: A sharp label match answers on its own only from this score up; below it, the
-#: soft verification decides (galculator's "3" correlates 0.852 with its "8").
-SHARP_BAR = 0.9
 #: A soft label match must still correlate this well at full resolution.
 SOFT_SHARP_FLOOR = 0.75
 _MIN_INK_AREA = 3
@@ -514,7 +511,11 @@ def answer(
     """
     sharp = _placed(search(ink, label, bar - LABEL_GAP), label, size, "label")
     best = sharp[0][0] if sharp else None
-    if best is not None and best.score >= max(bar, bar):
+    # the stage's own bar, not a higher one: a sharp look-alike that reaches it
+    # (galculator's "3" scores 0.852 on its "8") is refused afterwards, on its
+    # label blurred (``verification.check``), while a bar of 0.9 here lost the
+    # true "9" at 150 % to a soft answer that was not clear of its look-alikes
+    if best is not None and best.score >= bar:
         return ([best] if _clear(ink, label, sharp) else []), best
     soft = _placed(search(ink, label, bar - LABEL_GAP, soft=True), label, size, "label-soft")
     if not soft:
