@@ -37,8 +37,6 @@ _COARSE_MAX_FACTOR = 4
 _REFINE_PAD = 2
 _REFINE_BATCH = 48
 _COARSE_RIM = 1
-#: A scan with more coarse peaks than this reads its half-resolution pass off one map.
-_HALF_MAP_PEAKS = 2 * _REFINE_BATCH
 #: Above one place in this many passing the floor, local peaks are found by dilation.
 _PEAK_GATHER_SHARE = 64
 _NEIGHBOURS = ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1))
@@ -82,6 +80,8 @@ class _Feature:
         self._spread: dict[tuple[int, int, int], FloatImage] = {}
         # per factor, the box (x0, y0, x1, y1) outside which the screen is plain
         self._busy: dict[int, tuple[int, int, int, int]] = {}
+        # per template map not yet correlated, the area of the windows correlated instead
+        self._spent: dict[tuple[int, int], int] = {}
         # the coarse screen as floats and squared, for the spreads of every template size
         self._floats: dict[int, tuple[FloatImage, FloatImage]] = {}
 
@@ -137,46 +137,49 @@ class _Feature:
             scores[cy0 : cy0 + part.shape[0], cx0 : cx0 + part.shape[1]] = part
         return scores
 
-    def best_near_half(
-        self,
-        gray_tpl: Image,
-        corners: list[tuple[int, int]],
-        pad: int,
-        sign: int,
-        many: bool,
+    def best_near(
+        self, gray_tpl: Image, level: int, corners: list[tuple[int, int]], pad: int, sign: int
     ) -> list[tuple[int, int, float]]:
-        """``_best_near`` on the half-resolution screen with the template's half-resolution
-        copy (less its rim), for the half-resolution pass of a scan.
+        """``_best_near`` of the template on the screen at full (``level`` 1) or half
+        resolution (``level`` 2: the template's half-resolution copy, less its rim).
 
-        With ``many`` corners to look at (or once the map exists), the template's
-        whole half-resolution map is correlated once, over the busy part, and each
-        window's best is read off it: one correlation instead of a batch after
-        batch of windows, and both polarities and every floor share it.  The
-        windows and the best in each are those ``_best_near`` takes.
+        Windows are correlated one mosaic at a time until they have cost as much as
+        the template's whole map over the busy part of the screen; from then on
+        (and whenever that map exists already) each window's best is read off the
+        map.  A scan with a handful of peaks stays cheap, and one with hundreds
+        (keys of a keypad at a scale that fits none of them) pays at most about
+        twice the map; both polarities and every floor share it.  The windows and
+        the best in each are those ``_best_near`` takes.
         """
         import numpy as np
 
-        mid, rim = self.coarse_template(gray_tpl, 2)
-        key = (id(gray_tpl), -2)
-        if key not in self._scores and not many:
-            return _best_near(self.screen(2), mid, corners, pad, sign)
+        if level == 1:
+            template, screen, key = gray_tpl, self.gray, (id(gray_tpl), 1)
+        else:
+            template, rim = self.coarse_template(gray_tpl, 2)
+            screen, key = self.screen(2), (id(gray_tpl), -2)
+        th, tw = template.shape[:2]
         if key not in self._scores:
-            self._scores[key] = (gray_tpl, self.correlate(2, mid), rim)
+            spent = self._spent.get(key, 0) + len(corners) * (th + 2 * pad) * (tw + 2 * pad)
+            if spent < self._map_area(level, tw, th):
+                self._spent[key] = spent
+                return _best_near(screen, template, corners, pad, sign)
+            if level == 1:
+                self.full_scores(gray_tpl)
+            else:
+                self._scores[key] = (gray_tpl, self.correlate(2, template), rim)
         scores = self._scores[key][1]
-        if not corners:
-            return []
-        th, tw = mid.shape[:2]
-        sh, sw = self.screen(2).shape[:2]
+        sh, sw = screen.shape[:2]
         height, width = min(sh, th + 2 * pad), min(sw, tw + 2 * pad)
-        if height < th or width < tw:
+        if not corners or height < th or width < tw:
             return []
         xs, ys = np.array(corners, np.intp).reshape(-1, 2).T
-        x0 = np.minimum(np.maximum(0, xs - pad), sw - width)
-        y0 = np.minimum(np.maximum(0, ys - pad), sh - height)
+        x0s = np.minimum(np.maximum(0, xs - pad), sw - width)
+        y0s = np.minimum(np.maximum(0, ys - pad), sh - height)
         span_y, span_x = height - th + 1, width - tw + 1
         blocks = scores[
-            y0[:, None, None] + np.arange(span_y)[None, :, None],
-            x0[:, None, None] + np.arange(span_x)[None, None, :],
+            y0s[:, None, None] + np.arange(span_y)[None, :, None],
+            x0s[:, None, None] + np.arange(span_x)[None, None, :],
         ].reshape(len(corners), span_y * span_x)
         if sign < 0:
             blocks = -blocks
@@ -186,9 +189,22 @@ class _Feature:
         return [
             (x + px, y + py, value)
             for x, y, px, py, value in zip(
-                x0.tolist(), y0.tolist(), pxs.tolist(), pys.tolist(), values, strict=True
+                x0s.tolist(), y0s.tolist(), pxs.tolist(), pys.tolist(), values, strict=True
             )
         ]
+
+    def _map_area(self, level: int, w: int, h: int) -> int:
+        """About how many places a map at ``level`` covers: the windows that meet the
+        busy box, taken from a coarser screen's box when one is known (finding the
+        box of the full screen costs a few milliseconds, more than a search that
+        ends on a handful of windows does)."""
+        if level in self._busy or not self._busy:
+            x0, y0, x1, y1 = self._around_busy(level, w, h)
+            return (x1 - x0) * (y1 - y0)
+        factor = max(self._busy)
+        x0, y0, x1, y1 = self._busy[factor]
+        ratio = factor / level
+        return round((x1 - x0) * ratio + w) * round((y1 - y0) * ratio + h)
 
     def _around_busy(self, factor: int, w: int, h: int) -> tuple[int, int, int, int]:
         """The part (x0, y0, x1, y1) of ``screen(factor)`` covered by the windows of size
@@ -386,7 +402,6 @@ def _scan(
         peaks = list(zip(xs.tolist(), ys.tolist(), strict=True))
         found: dict[tuple[int, int], float] = {}
         best = -1.0
-        full = feature.gray
         for start in range(0, len(peaks), _REFINE_BATCH):
             bound = max(floor, best - margin)
             if found and levels[start] + COARSE_SLACK < bound:
@@ -400,12 +415,12 @@ def _scan(
                 # a half-resolution pass first: 4x cheaper, and sharper than the
                 # coarse map, so few places go on to full resolution
                 mid, mid_rim = feature.coarse_template(gray_tpl, 2)
-                halves = feature.best_near_half(
+                halves = feature.best_near(
                     gray_tpl,
+                    2,
                     [(x // 2 + mid_rim, y // 2 + mid_rim) for x, y in corners],
                     factor // 2 + _REFINE_PAD,
                     sign,
-                    len(peaks) > _HALF_MAP_PEAKS,
                 )
                 kept = [
                     ((x - mid_rim) * 2, (y - mid_rim) * 2)
@@ -413,7 +428,7 @@ def _scan(
                     if score + MID_SLACK >= bound
                 ]
                 corners, pad = kept or ([] if found else corners[:1]), 2 + _REFINE_PAD
-            for x, y, score in _best_near(full, full_tpl, corners, pad, sign):
+            for x, y, score in feature.best_near(full_tpl, 1, corners, pad, sign):
                 found[(x, y)] = score
                 best = max(best, score)
         else:

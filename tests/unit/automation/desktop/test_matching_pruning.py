@@ -223,9 +223,11 @@ def test_a_scan_bound_to_overflow_goes_straight_to_the_full_map(monkeypatch, sig
 
 @pytest.mark.parametrize("key", ["5", "=", "0"])
 @pytest.mark.parametrize("sign", [1, -1])
-def test_the_half_resolution_map_gives_each_window_its_own_best(key, sign) -> None:
-    """Windows read off one half-resolution map hold the places and scores that
-    correlating each window on its own gives (at the screen's edges too).
+@pytest.mark.parametrize("level", [1, 2])
+def test_a_map_gives_each_window_its_own_best(key, sign, level) -> None:
+    """Windows read off the template's map (full or half resolution) hold the places
+    and scores that correlating each window on its own gives (at the screen's
+    edges too), and the map is correlated only once the windows cost as much.
 
     On a near-plain window the two roundings differ by a few thousandths and
     may pick another of its equally poor places; no such window goes on to
@@ -234,22 +236,28 @@ def test_the_half_resolution_map_gives_each_window_its_own_best(key, sign) -> No
     gray = matching.to_gray(screen)
     template = matching.to_gray(crop(screen, boxes[key], glyph=False))
     feature = correlation._Feature(gray, matching.DEFAULT_MARGIN)
-    mid, _ = feature.coarse_template(template, 2)
-    half = feature.screen(2)
+    if level == 1:
+        tpl, image = template, gray
+    else:
+        tpl, image = feature.coarse_template(template, 2)[0], feature.screen(2)
     rng = np.random.default_rng(5)
     corners = [
-        (int(x) % half.shape[1], int(y) % half.shape[0]) for x, y in rng.integers(0, 999, (60, 2))
+        (int(x) % image.shape[1], int(y) % image.shape[0]) for x, y in rng.integers(0, 999, (60, 2))
     ]
-    corners += [(0, 0), (half.shape[1] - 1, half.shape[0] - 1), (-3, 2)]
-    expected = correlation._best_near(half, mid, corners, 4, sign)
-    read = feature.best_near_half(template, corners, 4, sign, many=True)
+    corners += [(0, 0), (image.shape[1] - 1, image.shape[0] - 1), (-3, 2)]
+    expected = correlation._best_near(image, tpl, corners, 4, sign)
+    assert feature.best_near(template, level, corners[:1], 4, sign) == expected[:1]
+    assert not feature._scores  # one window: no map
+    while not feature._scores:
+        read = feature.best_near(template, level, corners, 4, sign)
+    read = feature.best_near(template, level, corners, 4, sign)
     assert len(read) == len(expected)
-    th, tw = mid.shape
+    th, tw = tpl.shape
     for (x, y, score), (ex, ey, expected_score) in zip(read, expected, strict=True):
         if expected_score < 0.1:
             assert score < 0.11
             continue
         assert score == pytest.approx(expected_score, abs=1e-3)
         if (x, y) != (ex, ey):  # a tie within rounding: the place read is as good
-            alone = cv2.matchTemplate(half[y : y + th, x : x + tw], mid, cv2.TM_CCOEFF_NORMED)
+            alone = cv2.matchTemplate(image[y : y + th, x : x + tw], tpl, cv2.TM_CCOEFF_NORMED)
             assert sign * float(alone[0, 0]) == pytest.approx(expected_score, abs=1e-3)
