@@ -11,9 +11,17 @@ its face colour, as ``bench_absent_targets`` does: any answer is a wrong click.
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import cv2
 import pytest
 
-from automation.blocks.desktop import matching, picking
+from automation.blocks.context import BlockContext
+from automation.blocks.desktop import image, matching, picking
+from automation.blocks.desktop.common import Evidence
+from automation.blocks.desktop.display import Box
+from automation.blocks.desktop.image import FindInput
+from automation.blocks.desktop.targets import Anchor, SearchOptions, Target, locate
 from tests.unit.automation.desktop.test_labels_captured import blank, crop, inside, load
 
 #: galculator's keys (x, y, width, height) on galculator-light.png (100 %).
@@ -67,3 +75,31 @@ def test_the_plus_key_at_150_is_still_found(glyph: bool) -> None:
     assert result.found, result.best
     chosen = picking.choose(result.candidates, margin=matching.DEFAULT_MARGIN)
     assert inside(chosen.center, PLUS_150), chosen
+
+
+def test_the_not_found_error_names_the_refused_look_alike(tmp_path: Path) -> None:
+    """What the user reads: not found, and which place looked like the target, at
+    what score, and why it is not it; the failure screenshot draws that place."""
+    screen = load("galculator-light")
+    cv2.imwrite(str(tmp_path / "three.png"), crop(screen, THREE))
+    ctx = BlockContext(run_id="t", node_id="n", workflow_dir=tmp_path, artifacts_dir=tmp_path)
+    options = SearchOptions(
+        confidence=0.85,
+        grayscale=False,
+        scales=matching.DEFAULT_SCALES,
+        edges=True,
+        find_all=False,
+    )
+    evidence = Evidence()
+    height, width = screen.shape[:2]
+    origin = Box(100, 50, width, height)  # the screenshot's place on the desktop
+    target = Target(anchors=[Anchor(image="three.png")])
+    assert locate(ctx, target, blank(screen, THREE), origin, options, evidence) is None
+    x, y, w, h = EIGHT
+    assert evidence.candidate == Box(x + 100, y + 50, w, h)
+    assert evidence.candidate_label == "refused look-alike"
+    error = image._not_found(FindInput(template="three.png"), evidence, None)
+    message = str(error)
+    assert "image three.png was not found on screen" in message
+    assert f"[{x + 100}, {y + 50}, {w}, {h}] (score 0.916" in message
+    assert "was refused: its label correlates only" in message
