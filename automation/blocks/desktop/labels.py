@@ -137,11 +137,14 @@ def _ink(gray: Image, dark: bool) -> Image:
     )
 
 
-def extract(gray_tpl: Image) -> Label | None:
+def extract(gray_tpl: Image, *, anchored: bool = True) -> Label | None:
     """The template's label, or None when it has no ink clear of its edge.
 
     The polarity is the one whose ink is more (in area) inside the crop:
-    a label is the densest detail on its face.
+    a label is the densest detail on its face.  With ``anchored`` (the label
+    stage's search needs it) a label whose ink gives no scale (a dot, a
+    short dash) is None; without, it is cut all the same, for checking an
+    answer that already says where and at what scale (``verification``).
     """
     import cv2
     import numpy as np
@@ -189,8 +192,10 @@ def extract(gray_tpl: Image) -> Label | None:
         anchor = max(inner, key=lambda s: (int(s[2]), int(s[4])))
         ax, ay, aw, ah = (int(v) for v in anchor[:4])
         if aw < FLAT_MIN_WIDTH or aw < 2 * ah:
-            return None
-        by_width = True
+            if anchored:
+                return None
+        else:
+            by_width = True
     # the clear face around the ink: up to RING pixels on each side where the
     # template has no ink of either polarity (the ring is checked on screen too)
     any_ink = np.abs(gray_tpl.astype(np.int16) - face) >= INK_CONTRAST

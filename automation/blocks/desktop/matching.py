@@ -116,8 +116,9 @@ INVERTED_CONFIDENCE = 0.9
 _EDGE_CONFIDENCE_FLOOR = 0.8
 
 STAGES = ("direct", "scales", "inverted", "label", "edges")
-#: The stages whose answers are checked on the template's label (``verification``).
-VERIFIED_STAGES = ("direct", "scales")
+#: The stages whose answers are checked on the template's label (``verification``), and
+#: the polarity the label must have there (0: either; the edge stage's palettes vary).
+VERIFIED_STAGES = {"direct": 1, "scales": 1, "edges": 0}
 
 
 class TemplateTooUniform(ValueError):
@@ -274,7 +275,7 @@ def find(
             continue
         candidates, bar = search.stage(stage, stage_scales, result)
         if candidates and candidates[0].score >= bar and stage in VERIFIED_STAGES:
-            candidates = search.verified(candidates, bar, result)
+            candidates = search.verified(candidates, bar, result, VERIFIED_STAGES[stage])
         if candidates and candidates[0].score >= bar:
             best = candidates[0]
             keep = min(bar, best.score - margin)
@@ -303,8 +304,7 @@ class _Search:
         self.first_scale = 1.0
         self._scans: dict[tuple[float, int], tuple[float, list[tuple[int, int, float]]]] = {}
         self._ink: Any = None
-        self._label: Label | None = None
-        self._label_known = False
+        self._labels: dict[bool, Label | None] = {}
 
     def scan(self, scale: float, sign: int, floor: float) -> list[tuple[int, int, float]]:
         """``_scan`` of the grey template at ``scale``, reusing an earlier scan of the same
@@ -483,15 +483,17 @@ class _Search:
             kept.append((x0 + wx + x, y0 + wy + y, score))
         return kept
 
-    def label(self) -> Label | None:
+    def label(self, *, anchored: bool = True) -> Label | None:
         """The template's label (``labels.extract``), cut once per search."""
         from automation.blocks.desktop import labels
 
-        if not self._label_known:
-            self._label, self._label_known = labels.extract(self.gray_tpl), True
-        return self._label
+        if anchored not in self._labels:
+            self._labels[anchored] = labels.extract(self.gray_tpl, anchored=anchored)
+        return self._labels[anchored]
 
-    def verified(self, candidates: list[Match], bar: float, result: SearchResult) -> list[Match]:
+    def verified(
+        self, candidates: list[Match], bar: float, result: SearchResult, sign: int
+    ) -> list[Match]:
         """The candidates whose label is where they put it (``verification.check``).
 
         A refused best place ends the stage's answer (recorded in
@@ -502,10 +504,11 @@ class _Search:
         """
         from automation.blocks.desktop import verification
 
-        label = self.label()
+        # a dot or a short dash is a label here too: the answer says where and how big
+        label = self.label(anchored=False)
         kept: list[Match] = []
         for number, candidate in enumerate(candidates):
-            refusal = verification.check(self.gray.gray, label, candidate, bar=bar)
+            refusal = verification.check(self.gray.gray, label, candidate, bar=bar, sign=sign)
             if refusal is None:
                 kept.append(candidate)
             elif number == 0:

@@ -19,11 +19,16 @@ where the answer puts it, with the label stage's own verification:
   scores 0.852 sharp on the "8" but 0.842 blurred;
 * the face around the label must be as clear of ink as the template's
   (``labels.isolated``: "x" is not "x=", "+" is not the "+" of "M+");
-* a label shrunk below ``MIN_INK_SIDE`` pixels is no evidence at all: a
-  blob that fits a dot as well as a star.
+* at about the captured size, every stroke of the label must have ink
+  under it (``missing_ink``): qalculate's "x̄" correlates 0.864 with its "x";
+* no strong ink on screen may lie more than a stroke's play from the
+  label's own ink, inside its box (``stray_ink``);
+* a label resized to fewer than ``MIN_INK_SIDE`` pixels is no evidence at
+  all: a blob that fits a dot as well as a star, or a comma as well as a dot.
 
-The label stage's answer gets the same checks, in whichever polarity
-correlates better (it finds labels light on dark as well).  A template with
+The label stage's and the edge stage's answers get the same checks, in
+whichever polarity correlates better (they find labels light on dark as
+well).  A template with
 no label (an icon that touches its edges, a plain patch of text) is not
 checked: there is nothing smaller to check on.  A refused answer is not
 replaced by the next best place: the stage answers nothing, and the refusal
@@ -47,9 +52,16 @@ if TYPE_CHECKING:
 
     Image: TypeAlias = npt.NDArray[Any]
 
-#: A label shrunk to fewer pixels than this (its ink's longer side) is a blob: galculator's
-#: "*" (6 pixels) at 67 % answered its "." key at 200 %.
+#: A label resized to fewer pixels than this (its ink's longer side) is a blob: galculator's
+#: "*" (6 pixels) at 67 % answered its "." key at 200 %, qalculate's "." at 125 % its ",".
 MIN_INK_SIDE = 5
+#: An answer this close to scale 1 is at the captured size: every stroke of its label
+#: must be on screen (``missing_ink``).
+SAME_SIZE = 0.1
+#: At most this share of the label's ink may be missing on screen.
+MISSING_INK = 0.1
+#: At most this share of the label's ink may be matched by stray ink beside it on screen.
+STRAY_INK = 0.15
 #: Pixels of play around where the answer puts the label.
 PAD = 2
 
@@ -91,7 +103,7 @@ def check(
         return None
     scale = match.scale
     side = max(label.ink[2], label.ink[3]) * scale
-    if scale < 1.0 and side < MIN_INK_SIDE:
+    if abs(scale - 1.0) > 0.01 and side < MIN_INK_SIDE:
         return Refusal(
             match,
             f"its label would be {side:.0f} pixels there, too small to tell from a dot "
@@ -131,6 +143,84 @@ def check(
     dark = label.dark if sign > 0 else not label.dark
     if not labels.isolated(labels.ScreenInk(window), label, bx, by, scale, dark):
         return Refusal(match, "its label is part of a longer label there")
+    here = window[by : by + th, bx : bx + tw]
+    if abs(scale - 1.0) <= SAME_SIZE:
+        missing = missing_ink(tpl, label.dark, here, dark)
+        if missing is not None:
+            return Refusal(match, missing)
+    stray = stray_ink(tpl, label.dark, here, dark, scale)
+    if stray is not None:
+        return Refusal(match, stray)
+    return None
+
+
+def _darkness(image: Image, dark: bool) -> Any:
+    """How much darker than the face (its frame's median) each pixel is, for ``dark``
+    ink; how much lighter, for light ink."""
+    import numpy as np
+
+    frame = np.concatenate([image[0], image[-1], image[:, 0], image[:, -1]])
+    return (float(np.median(frame)) - image.astype(np.int16)) * (1 if dark else -1)
+
+
+def stray_ink(
+    label: Image, label_dark: bool, screen: Image, dark: bool, scale: float
+) -> str | None:
+    """None when every pixel of strong ink on ``screen`` (a window the size of
+    ``label``, ink plus its pad) lies at most a stroke's play from the label's
+    own ink, else how much does not.
+
+    The clear ring (``labels.isolated``) forgives ink within two pixels of the
+    label, and correlation forgives a small extra stroke: qalculate's "."
+    glyph answered a key with a comma-like mark at 125 %.  The play is a
+    pixel, ``scale`` pixels at larger sizes; ``STRAY_INK`` of the label's
+    strong ink may be stray, and two pixels.  ``label_dark`` and ``dark``: the
+    label's ink and the screen's are darker than their faces (a dark theme
+    swaps the screen's).
+    """
+    import cv2
+    import numpy as np
+
+    from automation.blocks.desktop.labels import INK_CONTRAST
+
+    ours, theirs = _darkness(label, label_dark), _darkness(screen, dark)
+    reach = max(1, round(scale))
+    near = cv2.dilate(
+        (ours >= INK_CONTRAST // 2).astype(np.uint8), np.ones((2 * reach + 1,) * 2, np.uint8)
+    )
+    stray = int(((theirs >= 2 * INK_CONTRAST) & (near == 0)).sum())
+    total = int((ours >= 2 * INK_CONTRAST).sum())
+    if stray > max(2.0, STRAY_INK * total):
+        return f"the screen has {stray} pixels of ink there beside its label's {total}"
+    return None
+
+
+def missing_ink(label: Image, label_dark: bool, screen: Image, dark: bool) -> str | None:
+    """None when every stroke of ``label`` has ink under it on ``screen`` (a window of
+    its size, at about the captured size), else how much is missing.
+
+    Correlation forgives a missing stroke: qalculate's "x̄" scores 0.864 on
+    its "x" key, the bar over it missing.  A pixel of the label's strong ink
+    (``labels.INK_CONTRAST`` twice) needs at least faint ink (half of it)
+    within a pixel on screen (a stroke re-hinted a pixel aside is there);
+    ``MISSING_INK`` of them may lack it, and two pixels.  Polarities as in
+    ``stray_ink``.
+    """
+    import cv2
+    import numpy as np
+
+    from automation.blocks.desktop.labels import INK_CONTRAST
+
+    ours, theirs = _darkness(label, label_dark), _darkness(screen, dark)
+    strong = ours >= 2 * INK_CONTRAST
+    faint = cv2.dilate((theirs >= INK_CONTRAST // 2).astype(np.uint8), np.ones((3, 3), np.uint8))
+    missing = int((strong & (faint == 0)).sum())
+    total = int(strong.sum())
+    if missing > max(2.0, MISSING_INK * total):
+        return (
+            f"{missing} of its label's {total} pixels of ink have none under them there: "
+            "a look-alike with a stroke less"
+        )
     return None
 
 
@@ -160,7 +250,8 @@ def _correlation(
     soft_screen = cv2.GaussianBlur(window, (0, 0), labels.SOFT_SIGMA)
     soft = _best_near(soft_screen, blurred, corner, PAD, sign)
     score = soft[0][2] if soft else -1.0
-    if score < bar or sharp < labels.SOFT_SHARP_FLOOR:
+    # (not ... >=: a flat window correlates NaN with anything, and NaN passes no bar)
+    if not (score >= bar and sharp >= labels.SOFT_SHARP_FLOOR):
         return Refusal(
             match,
             f"its label correlates only {score:.3f} there blurred ({sharp:.3f} sharp; "
