@@ -1,9 +1,10 @@
 """Absent keys on keypads captured from real apps: refused, never answered by a look-alike.
 
-The PNGs under ``keypads/`` are screenshots of galculator (GTK 3, Debian) on
-Xvfb, taken by ``tests/benchmarks/bench_targeting.py --save``:
-``galculator-light.png`` at 100 %, ``galculator-light-150.png`` at 150 %
-(part of the screen: the keypad).  Key boxes are the ones the accessibility
+The PNGs under ``keypads/`` are screenshots of galculator and qalculate-gtk
+(GTK 3, Debian) on Xvfb, taken by ``tests/benchmarks/bench_targeting.py
+--save``: ``galculator-light.png`` at 100 %, ``galculator-light-150.png`` and
+``-200.png`` at 150 and 200 %, ``qalculate-light.png`` at 100 % (each the
+part of the screen with the keys).  Key boxes are the ones the accessibility
 bus reported for those screens.  Templates are cut from the 100 % screen as a
 user captures them (whole key, or glyph only), then the key is painted over in
 its face colour, as ``bench_absent_targets`` does: any answer is a wrong click.
@@ -103,3 +104,48 @@ def test_the_not_found_error_names_the_refused_look_alike(tmp_path: Path) -> Non
     assert "image three.png was not found on screen" in message
     assert f"[{x + 100}, {y + 50}, {w}, {h}] (score 0.916" in message
     assert "was refused: its label correlates only" in message
+
+
+#: qalculate-gtk's keys on qalculate-light.png (100 %; its templates are cut from it).
+X_BAR: tuple[int, int, int, int] = (111, 14, 59, 34)
+DOT: tuple[int, int, int, int] = (539, 119, 56, 43)
+COMMA: tuple[int, int, int, int] = (422, 119, 53, 43)
+#: galculator at 200 % (galculator-light-200.png): its "*" and "." keys.
+STAR_200: tuple[int, int, int, int] = (412, 16, 118, 68)
+DOT_200: tuple[int, int, int, int] = (152, 176, 118, 68)
+STAR: tuple[int, int, int, int] = (201, 132, 59, 34)
+
+
+@pytest.mark.parametrize("glyph", [False, True], ids=["whole", "glyph"])
+def test_a_blanked_x_bar_is_not_found_where_a_stroke_is_missing(glyph: bool) -> None:
+    """qalculate's "x̄" label correlates 0.864 with an "x" elsewhere (the bar over
+    it missing): the label stage answered it.  Four of the label's 27 pixels
+    of ink have nothing under them there: refused."""
+    screen = load("qalculate-light")
+    result = matching.find(blank(screen, X_BAR), crop(screen, X_BAR, glyph=glyph))
+    assert not result.found, (result.stage, result.matches)
+    assert any("have none under them" in r.reason for r in result.refused), result.refused
+
+
+@pytest.mark.parametrize("glyph", [False, True], ids=["whole", "glyph"])
+def test_a_blanked_dot_is_not_found_on_a_blank_face_or_a_comma(glyph: bool) -> None:
+    """The whole "." key is mostly face and frame: on the full screen it answered
+    the blank face left where the key was (0.911 direct, then 0.906 through the
+    edges), where its dot correlates 0.  The "." glyph answered the "," key at
+    125 %: a dot resized to 2.5 pixels fits a comma's head as well: refused."""
+    screen = load("qalculate-light")
+    result = matching.find(blank(screen, DOT), crop(screen, DOT, glyph=glyph))
+    assert not result.found, (result.stage, result.matches)
+    if glyph:
+        assert inside(result.refused[0].match.center, COMMA), result.refused
+    present = matching.find(screen, crop(screen, DOT, glyph=glyph))
+    assert present.found and inside(present.matches[0].center, DOT), present.matches
+
+
+def test_a_star_shrunk_to_a_blob_is_not_found_on_the_dot_key() -> None:
+    """galculator's "*" glyph, captured at 100 %, searched at 200 % with its key gone:
+    at 67 % its 6-pixel star is a 4-pixel blob, and it answered the "." key."""
+    template = crop(load("galculator-light"), STAR, glyph=True)
+    result = matching.find(blank(load("galculator-light-200"), STAR_200), template)
+    assert not result.found, (result.stage, result.matches)
+    assert any(inside(r.match.center, DOT_200) for r in result.refused), result.refused
