@@ -52,8 +52,9 @@ MIN_DIFFERING = 0.04
 #: A rival is aligned onto the best place within this many pixels.
 ALIGN_PAD = 2
 #: A rival found at a scale this many times larger or smaller than the best place's is not
-#: told apart: a label matching at two sizes is a question of size, not of look-alikes.
-MAX_SCALE_RATIO = 1.25
+#: told apart: a label matching at two sizes is a question of size, not of look-alikes
+#: (brought to one size, the other place's blur made the wrong "x" of qalculate look closer).
+MAX_SCALE_RATIO = 1.05
 
 #: A verified place of the label: x, y of its top-left corner, scale, dark ink on screen.
 Place = tuple[int, int, float, bool]
