@@ -98,6 +98,12 @@ class BreakerLink(SupervisorBase):
             # The view keeps the change; the next write or renewal brings the row back.
             logger.warning("could not record the breaker of %s in the history: %s", workflow, error)
             return
+        if left > 0:
+            # A later change of this view is still being written, and its row will carry
+            # this one too.  Adopting this older row now would roll the view back for a
+            # moment: two failures written one after the other opened the breaker, the
+            # first write's row (one failure) closed it again, the second reopened it.
+            return
         self._adopt_breaker(done.result())
 
     def _load_breakers(self) -> None:
