@@ -67,6 +67,12 @@ STRAY_INK = 0.15
 RESIZED_SHARP_FLOOR = 0.7
 #: Pixels of play around where the answer puts the label.
 PAD = 2
+#: A whole-template answer at its own size scoring this well shows the template's
+#: pixels, clear ring included (the ring lies inside the template), so the ring
+#: needs no second look: judged against the whole screen's local means instead of
+#: the template's, a small box on a plain background read its own face as a
+#: neighbour and an exact match was refused.
+IDENTICAL = 0.995
 
 
 @dataclass(frozen=True)
@@ -144,7 +150,8 @@ def check(
     if refusal is not None:
         return refusal
     dark = label.dark if sign > 0 else not label.dark
-    if not labels.isolated(labels.ScreenInk(window), label, bx, by, scale, dark):
+    identical = sign > 0 and scale == 1.0 and match.score >= IDENTICAL
+    if not identical and not labels.isolated(labels.ScreenInk(window), label, bx, by, scale, dark):
         return Refusal(match, "its label is part of a longer label there")
     here = window[by : by + th, bx : bx + tw]
     if abs(scale - 1.0) <= SAME_SIZE:
