@@ -90,3 +90,19 @@ def daemon_process(tmp_path: Path, plugin_path: Path) -> Iterator[Callable[..., 
     yield make
     for daemon in made:
         daemon.stop()
+
+
+@pytest.fixture
+def xterms(xvfb_display: Any) -> Iterator[list[str]]:
+    """Titles of the xterms a test starts; every window with one of them is killed after."""
+    import contextlib
+    import signal
+
+    from automation.blocks.desktop.windows import list_windows
+
+    titles: list[str] = []
+    yield titles
+    for window in list_windows():
+        if window.title in titles and window.pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(window.pid, signal.SIGKILL)

@@ -19,14 +19,12 @@ import contextlib
 import os
 import signal
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from automation.blocks.desktop.windows import list_windows
 from automation.engine.events import RunStatus
-from tests.helpers.xvfb import XDisplay
 from tests.integration.supervisor.harness import lines, pid_gone, wait_for
 
 pytestmark = pytest.mark.timeout(120)
@@ -51,17 +49,6 @@ nodes:
 links:
   - launch -> after
 """
-
-
-@pytest.fixture
-def xterms(xvfb_display: XDisplay) -> Iterator[list[str]]:
-    """Titles of the xterms a test starts; every window with one of them is closed after."""
-    titles: list[str] = []
-    yield titles
-    for window in list_windows():
-        if window.title in titles and window.pid:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(window.pid, signal.SIGKILL)
 
 
 def _windows(title: str) -> list[int]:

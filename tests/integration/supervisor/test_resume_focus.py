@@ -14,19 +14,16 @@ With A focused instead, the resumed run types into A.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import subprocess
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from automation.blocks.desktop.windows import list_windows
 from automation.engine.events import RunStatus
-from tests.helpers.xvfb import XDisplay
 from tests.integration.supervisor.harness import pid_gone, wait_for
 
 pytestmark = pytest.mark.timeout(90)
@@ -47,16 +44,6 @@ nodes:
     with: {{text: "echo typed > {typed}\\n"}}
 links: [launch -> wait, wait -> type]
 """
-
-
-@pytest.fixture
-def xterms(xvfb_display: XDisplay) -> Iterator[list[str]]:
-    titles: list[str] = []
-    yield titles
-    for window in list_windows():
-        if window.title in titles and window.pid:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(window.pid, signal.SIGKILL)
 
 
 def _window(title: str) -> int | None:
