@@ -81,7 +81,7 @@ from supervisor.store.recovery import (
 )
 from supervisor.store.run_filters import StatusFilter, at_or_before, filtered
 from supervisor.store.schema import events, runs, step_runs, workflow_versions, workflows
-from supervisor.store.trigger_rows import Rows, upsert_trigger_rows
+from supervisor.store.trigger_upsert import Rows, upsert_trigger_rows
 from supervisor.store.types import UTCDateTime
 from supervisor.store.writer import BatchWriter
 

@@ -29,63 +29,22 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Row, and_, case, delete, func, select, update
+from sqlalchemy import Connection, Row, and_, delete, func, select, update
 from sqlalchemy import exc as sa_exc
 
-from supervisor.store.claims import insert_or_ignore, upsert
+from supervisor.store.claims import insert_or_ignore
 from supervisor.store.engine import write_options
 from supervisor.store.errors import translate
 from supervisor.store.fires import insert_runs_once
 from supervisor.store.retry import retrying
 from supervisor.store.schema import runs, trigger_holders, triggers
+from supervisor.store.trigger_upsert import upsert_trigger_rows
 
 if TYPE_CHECKING:
     from supervisor.store.store import HistoryStore
 
-#: ``triggers`` rows as ``upsert_trigger_rows`` takes them (``TriggerStateStore.rows_of``).
-Rows = Sequence[Mapping[str, Any]]
-
 #: Labels looked up per statement: well under SQLite's limit on bound parameters.
 LABEL_CHUNK = 400
-
-
-def _keep_anchor(proposed: Any) -> dict[str, Any]:
-    """A save keeps the stored anchor while the timing is the same: the first saver's wins."""
-    return {
-        "anchor": case(
-            (
-                and_(
-                    triggers.c.spec_hash == proposed.spec_hash,
-                    triggers.c.anchor.is_not(None),
-                ),
-                triggers.c.anchor,
-            ),
-            else_=proposed.anchor,
-        )
-    }
-
-
-def upsert_trigger_rows(connection: Connection, rows: Rows) -> None:
-    """Upsert these ``triggers`` rows in ``connection``'s transaction, in one statement.
-
-    An upsert on the unique (workflow, key): two processes saving the same
-    trigger cannot both insert it, where a read-then-insert could.  Rows go
-    in (workflow, key) order, so two writers saving the same triggers lock
-    their rows in the same order on PostgreSQL and cannot deadlock.
-    """
-    if not rows:
-        return
-    ordered = sorted(rows, key=lambda row: (str(row["workflow_name"]), str(row["trigger_key"])))
-    connection.execute(
-        upsert(
-            connection,
-            triggers,
-            ["workflow_name", "trigger_key"],
-            ["spec", "enabled", "paused", "state", "updated_at", "spec_hash", "chains_from"],
-            _keep_anchor,
-        ),
-        [dict(row) for row in ordered],
-    )
 
 
 class TriggerRows:

@@ -10,6 +10,7 @@ import pytest
 
 from automation.blocks.desktop.display import Box, grab
 from automation.blocks.desktop.image import ImageClick, ImageFind, ImageWait
+from automation.blocks.desktop.refine import REFINE_STEP
 from automation.blocks.desktop.screen import (
     ScreenPixel,
     ScreenShot,
@@ -55,7 +56,8 @@ def test_template_from_100_percent_light_is_found_at_other_scales_and_themes(
     result = run_block(ImageFind, {"template": str(save_template)}, workflow_dir=tmp_path).last
     assert result["found"], result
     assert inside((result["x"], result["y"]), window.box("save")), (result, window.box("save"))
-    assert result["scale"] == pytest.approx(scale, abs=0.01)
+    # a near miss is refined in steps of REFINE_STEP: the best fit may be one step off
+    assert result["scale"] == pytest.approx(scale, abs=REFINE_STEP + 0.005)
     assert isinstance(result["x"], int) and isinstance(result["box"][0], int)
 
 
