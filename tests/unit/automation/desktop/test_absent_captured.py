@@ -22,7 +22,7 @@ from automation.blocks.desktop import image, matching, picking
 from automation.blocks.desktop.common import Evidence
 from automation.blocks.desktop.display import Box
 from automation.blocks.desktop.image import FindInput
-from automation.blocks.desktop.targets import Anchor, SearchOptions, Target, locate
+from automation.blocks.desktop.targets import Anchor, Target, locate
 from tests.unit.automation.desktop.test_labels_captured import blank, crop, inside, load
 
 #: galculator's keys (x, y, width, height) on galculator-light.png (100 %).
@@ -84,13 +84,7 @@ def test_the_not_found_error_names_the_refused_look_alike(tmp_path: Path) -> Non
     screen = load("galculator-light")
     cv2.imwrite(str(tmp_path / "three.png"), crop(screen, THREE))
     ctx = BlockContext(run_id="t", node_id="n", workflow_dir=tmp_path, artifacts_dir=tmp_path)
-    options = SearchOptions(
-        confidence=0.85,
-        grayscale=False,
-        scales=matching.DEFAULT_SCALES,
-        edges=True,
-        find_all=False,
-    )
+    options = image._options(FindInput(template="three.png"))  # the block's defaults
     evidence = Evidence()
     height, width = screen.shape[:2]
     origin = Box(100, 50, width, height)  # the screenshot's place on the desktop

@@ -16,13 +16,13 @@ import numpy as np
 import pytest
 
 from automation.blocks.context import BlockContext
-from automation.blocks.desktop import matching, picking
+from automation.blocks.desktop import image, matching, picking
 from automation.blocks.desktop.common import Evidence
 from automation.blocks.desktop.display import Box
+from automation.blocks.desktop.image import FindInput
 from automation.blocks.desktop.targets import (
     AmbiguousTarget,
     Anchor,
-    SearchOptions,
     Target,
     locate,
 )
@@ -182,13 +182,7 @@ def blank_keys(tmp_path: Path) -> tuple[np.ndarray, dict[str, tuple[int, int, in
 
 def _locate(target: Target, screen: np.ndarray, folder: Path, evidence: Evidence) -> Box:
     ctx = BlockContext(run_id="t", node_id="n", workflow_dir=folder, artifacts_dir=folder)
-    options = SearchOptions(
-        confidence=0.85,
-        grayscale=False,
-        scales=matching.DEFAULT_SCALES,
-        edges=True,
-        find_all=False,
-    )
+    options = image._options(FindInput(template="target.png"))  # the block's defaults
     found = locate(ctx, target, screen, Box(0, 0, 1280, 720), options, evidence)
     assert found is not None
     return found.box
