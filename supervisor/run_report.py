@@ -372,7 +372,8 @@ def waiting_reason(store: HistoryStore, record: RunLike) -> str | None:
         return None
     from supervisor.machine import waiting_for
 
-    return waiting_for(record.target_host, store.list_supervisors(), store.clock.now())
+    # Heartbeats are judged by the database's clock, which stamps them (``store.leasing``).
+    return waiting_for(record.target_host, store.list_supervisors(), store.lease_time())
 
 
 def report_from_store(store: HistoryStore, run_id: str) -> RunReport | None:

@@ -3,7 +3,9 @@
 Any supervisor's API answers for the whole fleet: the ``supervisors`` table
 and the ``runs`` table are shared, so the list is the same whichever machine
 is asked.  A machine's state is a pure function of its last heartbeat, its
-clean stop and the time now (``supervisor.machine.machine_state``):
+clean stop and the time now (``supervisor.machine.machine_state``), the
+database's time (``supervisor.store.leasing``), which stamps heartbeats too,
+so machines whose clocks disagree agree on who is alive:
 
 - ``alive``: heard from within its lease (the ``lease_seconds`` it registered
   with; without a lease, three of its renewals, ``renew_every``; without
@@ -55,5 +57,5 @@ router = APIRouter(tags=["fleet"], dependencies=BEARER, responses={401: {"model"
     summary="Every supervisor sharing the database: host, state, running runs, version, API",
 )
 async def machines(parts: Parts) -> list[MachineInfo]:
-    now = parts.store.clock.now()
-    return await asyncio.to_thread(machine_infos, parts, now)
+    # Heartbeats are stamped with the database's time: judged against it, not this clock.
+    return await asyncio.to_thread(lambda: machine_infos(parts, parts.store.lease_time()))

@@ -225,7 +225,7 @@ class Metrics:
     async def refresh(self) -> None:
         """Read the shared tables in a thread: a busy database delays ``/metrics``, not the loop."""
         store = self.parts.store
-        self._state.fleet = await asyncio.to_thread(read_fleet, store, store.clock.now())
+        self._state.fleet = await asyncio.to_thread(lambda: read_fleet(store, store.lease_time()))
 
     def observe(self, item: dict[str, Any]) -> None:
         kind = item.get("kind")

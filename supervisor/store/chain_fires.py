@@ -30,14 +30,15 @@ import uuid
 from collections.abc import Collection
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, and_, exists, or_, select, update
+from sqlalchemy import BigInteger, Connection, and_, exists, literal, or_, select, update
 
 from automation.clock import Clock
 from automation.engine.events import RunStatus
 from supervisor.store.claims import insert_or_ignore
+from supervisor.store.leasing import lease_micros
 from supervisor.store.retry import retrying
 from supervisor.store.schema import chain_fires, triggers
 
@@ -97,6 +98,7 @@ class ChainFireMethods:
     """The outbox rows, on ``HistoryStore``'s transactions and clock."""
 
     clock: Clock
+    lease_clock: Clock | None
     _writer: _Sources
 
     @property
@@ -143,29 +145,33 @@ class ChainFireMethods:
         """
         if workflows is not None and not workflows:
             return []
-        now = self.clock.now()
-        conditions: list[Any] = [
-            chain_fires.c.done_at.is_(None),
-            or_(chain_fires.c.claimed_until.is_(None), chain_fires.c.claimed_until < now),
-        ]
-        if run_id is not None:
-            conditions.append(chain_fires.c.run_id == run_id)
-        if workflows is not None:
-            conditions.append(chain_fires.c.workflow_name.in_(sorted(workflows)))
-        statement = (
-            update(chain_fires)
-            .where(and_(*conditions))
-            .values(claimed_by=claimant, claimed_until=now + timedelta(seconds=seconds))
-            .returning(
-                chain_fires.c.run_id,
-                chain_fires.c.workflow_name,
-                chain_fires.c.status,
-                chain_fires.c.finished_at,
-            )
-        )
 
         def claim() -> list[Any]:
             with self._write() as connection:
+                # A lease: judged by the database's clock, as a run's (``leasing``).
+                now = lease_micros(connection.dialect.name, self.lease_clock)
+                conditions: list[Any] = [
+                    chain_fires.c.done_at.is_(None),
+                    or_(chain_fires.c.claimed_until.is_(None), chain_fires.c.claimed_until < now),
+                ]
+                if run_id is not None:
+                    conditions.append(chain_fires.c.run_id == run_id)
+                if workflows is not None:
+                    conditions.append(chain_fires.c.workflow_name.in_(sorted(workflows)))
+                statement = (
+                    update(chain_fires)
+                    .where(and_(*conditions))
+                    .values(
+                        claimed_by=claimant,
+                        claimed_until=now + literal(round(seconds * 1_000_000), BigInteger()),
+                    )
+                    .returning(
+                        chain_fires.c.run_id,
+                        chain_fires.c.workflow_name,
+                        chain_fires.c.status,
+                        chain_fires.c.finished_at,
+                    )
+                )
                 return list(connection.execute(statement).all())
 
         rows = retrying(claim, f"a claim of chain fires by {claimant}")

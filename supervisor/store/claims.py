@@ -31,6 +31,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Connection,
     Integer,
     bindparam,
@@ -46,9 +47,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
+from automation.clock import Clock
 from automation.engine.events import RunStatus
+from supervisor.store.leasing import database_micros
 from supervisor.store.schema import breakers, runs
-from supervisor.store.types import UTCDateTime
+from supervisor.store.types import UTCDateTime, to_micros
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -60,8 +63,10 @@ class ClaimRequest:
     at: datetime
     #: The claimant's machine: runs routed elsewhere are left alone.  None: take any run.
     host: str | None = None
-    #: The lease's end (None: no lease, as with a single supervisor).
-    lease_until: datetime | None = None
+    #: How long the lease runs from the claim (None: no lease, as with a single supervisor).
+    lease_seconds: float | None = None
+    #: What judges the lease (``supervisor.store.leasing``): None, the database's clock.
+    lease_clock: Clock | None = None
     #: Whether the claimant's desktop is free for a run that needs it.
     desktop: bool = True
     #: Only these runs (the ones a supervisor's dispatch chose); None: any queued run.
@@ -87,10 +92,15 @@ def claim_rows(connection: Connection, request: ClaimRequest) -> list[Any]:
         request.desktop,
         request.run_ids is not None,
     )
+    lease = request.lease_seconds
+    test_clock = request.lease_clock
     params = {
         "claimant": request.claimant,
         "claimed_at": request.at,
-        "lease_until": request.lease_until,
+        # The lease's end is the database's time plus its length, computed by the statement;
+        # a test's lease clock gives the time instead (see ``_claim_statement``).
+        "lease_length": None if lease is None else round(lease * 1_000_000),
+        "lease_start": None if test_clock is None else to_micros(test_clock.now()),
         "host": request.host,
         "desktop_key": request.host if request.host is not None else request.claimant,
         "limit": request.limit,
@@ -143,11 +153,17 @@ def _claim_statement(postgres: bool, routed: bool, desktop: bool, chosen_ids: bo
             .order_by(both.c.priority.desc(), both.c.queued_at, both.c.id)
             .limit(limit)
         )
+    # The lease starts at the database's time (``leasing``), whatever the claimant's clock
+    # says, unless a test's lease clock gave one ("lease_start"); no length, no lease.
+    start = func.coalesce(
+        bindparam("lease_start", type_=BigInteger()),
+        database_micros("postgresql" if postgres else "sqlite"),
+    )
     values = {
         "status": RunStatus.RUNNING.value,
         "claimed_by": bindparam("claimant"),
         "claimed_at": at,
-        "lease_expires_at": bindparam("lease_until", type_=UTCDateTime()),
+        "lease_expires_at": start + bindparam("lease_length", type_=BigInteger()),
         "started_at": func.coalesce(runs.c.started_at, at),
         "desktop_claim": case(
             (runs.c.needs_desktop == true(), bindparam("desktop_key")), else_=None

@@ -34,7 +34,7 @@ from supervisor.store.claims import (
     upsert,
 )
 from supervisor.store.errors import RunNotFound
-from supervisor.store.leasing import renewal_now, split_renewals
+from supervisor.store.leasing import lease_now, split_renewals
 from supervisor.store.records import (
     LeaseRenewal,
     RunRecord,
@@ -70,6 +70,8 @@ class FleetMethods:
     """Claims, leases, supervisors, cancel requests and fire keys (mixed into HistoryStore)."""
 
     clock: Clock
+    #: What judges leases (``supervisor.store.leasing``): None, the database's clock.
+    lease_clock: Clock | None
     fired_by: str
 
     def _write(self) -> AbstractContextManager[Connection]:  # pragma: no cover - HistoryStore's
@@ -117,7 +119,9 @@ class FleetMethods:
         this machine runs.  ``lease_seconds`` starts each run's lease, which
         ``supervisor_heartbeat`` renews; ``claimant`` fences later changes
         (``set_run_status(..., owner=...)``).  ``run_ids`` limits the claim to
-        those runs: a supervisor claims the ones its dispatch chose.
+        those runs: a supervisor claims the ones its dispatch chose.  ``at``
+        stamps the claim and start; the lease runs from the database's time
+        (``leasing``), whatever the claimant's clock says.
         """
         _check_id("claimant id", claimant, 64)
         if limit < 1:
@@ -128,7 +132,8 @@ class FleetMethods:
             limit=limit,
             at=at,
             host=host,
-            lease_until=None if lease_seconds is None else at + timedelta(seconds=lease_seconds),
+            lease_seconds=lease_seconds,
+            lease_clock=self.lease_clock,
             desktop=desktop,
             run_ids=None if run_ids is None else tuple(run_ids),
         )
@@ -176,7 +181,8 @@ class FleetMethods:
             limit=1,
             at=at,
             host=host,
-            lease_until=None if lease_seconds is None else at + timedelta(seconds=lease_seconds),
+            lease_seconds=lease_seconds,
+            lease_clock=self.lease_clock,
             run_ids=(run_id,),
         )
 
@@ -225,23 +231,27 @@ class FleetMethods:
         resources: dict[str, Any] | None = None,
         at: datetime | None = None,
     ) -> SupervisorRecord:
-        """Record (or refresh, on a restart) this supervisor; it counts as heard from now."""
+        """Record (or refresh, on a restart) this supervisor; it counts as heard from now.
+
+        "Now" is the database's time (``leasing``), as for every heartbeat:
+        whether a machine is alive is judged against it.  ``at`` fixes it (tests).
+        """
         _check_id("supervisor id", supervisor_id, 32)
         _check_id("host name", host, 255)
-        at = at or self.clock.now()
-        row = {
-            "id": supervisor_id,
-            "host": host,
-            "pid": pid,
-            "api_url": api_url,
-            "version": version,
-            "resources": resources or {},
-            "started_at": at,
-            "heartbeat_at": at,
-            "stopped_at": None,
-        }
 
         def register(connection: Connection) -> Any:
+            now = at or lease_now(connection, self.lease_clock)
+            row = {
+                "id": supervisor_id,
+                "host": host,
+                "pid": pid,
+                "api_url": api_url,
+                "version": version,
+                "resources": resources or {},
+                "started_at": now,
+                "heartbeat_at": now,
+                "stopped_at": None,
+            }
             connection.execute(
                 upsert(
                     connection,
@@ -299,7 +309,7 @@ class FleetMethods:
             rows = connection.execute(held).all()
             # The time after any wait for those locks (each attempt its own: a retry after a
             # deadlock must not renew a lease that expired meanwhile either).
-            now = fixed or renewal_now(connection, self.clock)
+            now = fixed or lease_now(connection, self.lease_clock)
             moment[:] = [now]
             connection.execute(
                 update(supervisors)
@@ -342,6 +352,15 @@ class FleetMethods:
             "marking this supervisor stopped",
             idempotent=True,
         )
+
+    def lease_time(self) -> datetime:
+        """The time leases and heartbeats are judged by (``leasing``): the database's.
+
+        What a machine's state (alive, late, gone) is measured against: its
+        heartbeats are stamped with it too, whatever its own clock says.
+        """
+        with self._read() as connection:
+            return lease_now(connection, self.lease_clock)
 
     def list_supervisors(self) -> list[SupervisorRecord]:
         """Every supervisor that ever registered, by host then id."""
@@ -433,11 +452,16 @@ class FleetMethods:
         a cancel was requested for it.  Its claim is cleared, so the old owner's
         fenced writes are refused from now on.  A note in the run's log says
         whose lease expired.  Any supervisor may call this; on PostgreSQL two
-        reapers skip each other's rows.
+        reapers skip each other's rows.  Expiry is judged by the database's
+        clock (``leasing``): a reaper whose machine's clock runs ahead takes
+        no live run, one running behind keeps no dead one.  ``now`` fixes the
+        time instead (tests).
         """
-        now = now or self.clock.now()
+        fixed = now
         rows = self._transaction(
-            lambda connection: self._reap_expired(connection, now),
+            lambda connection: self._reap_expired(
+                connection, fixed or lease_now(connection, self.lease_clock)
+            ),
             "taking back expired leases",
             idempotent=True,
         )

@@ -1,29 +1,46 @@
-"""When a run's lease is renewed: judged by the database's clock, once the renewal holds the rows.
+"""Lease time: every lease decision is judged by the database's clock.
 
-A renewal (``FleetMethods.supervisor_heartbeat``) first locks its
-supervisor's running runs, and may wait there: a status write, the
-recorder or a reaper holds some of them.  A lease that expired during that
-wait must not be renewed: another supervisor may already be reaping it,
-and the fenced writer already treats the run as lost.  So the time that
-judges expiry is read after the locks are held, inside the renewal's
-transaction, from the database itself: PostgreSQL's ``clock_timestamp()``
-(``now()`` is the transaction's start, before the wait), SQLite's
-``'now'`` (its write lock is taken at ``BEGIN IMMEDIATE``, before this
-read).  Every supervisor on one database then renews by the same clock.
+Supervisors sharing one database run on machines whose clocks disagree: a
+desktop whose clock runs a minute ahead would, judging by its own clock,
+reap a live peer's runs (their leases look expired), refuse its own
+fenced writes, and start every lease it claims a minute too long; one
+running behind would keep a dead peer's runs and start leases already
+expired.  So a lease's end and every check of it (a claim, a renewal, the
+reaper, a fenced status write, the recorder's fence, a chain outbox claim,
+``deskpilot machines``) use one clock that every supervisor shares: the
+database's.  History timestamps (when a step started) stay the machine's.
 
-A store given another clock (tests: ``FakeClock``) judges by that clock,
-read at the same point, so the decision stays a pure function of (the
-leases, now): ``split_renewals``.
+The database's time is read where the decision is made, inside its
+transaction: PostgreSQL's ``clock_timestamp()`` (``now()`` is the
+transaction's start, before any wait for row locks), SQLite's ``'now'``
+(its write lock is taken at ``BEGIN IMMEDIATE``, before this read).  A
+renewal (``FleetMethods.supervisor_heartbeat``) reads it only once it holds
+its runs' rows: a lease that expired while it waited on another writer's
+locks is lost, not renewed.
+
+``lease_micros`` is the same time as a SQL expression (integer microseconds,
+as timestamps are stored, ``supervisor.store.types``), for a statement that
+judges a lease in its own WHERE: a fenced UPDATE that waited for a row lock
+re-checks it on PostgreSQL with the time after the wait.
+
+A store given a ``lease_clock`` (tests: ``FakeClock``, so leases expire
+without waiting) judges by that clock instead, read at the same points: the
+decisions stay pure functions of (the leases, now), as ``split_renewals``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import Connection, func, select, text
+from sqlalchemy import BigInteger, Connection, cast, func, literal, literal_column, select, text
 
-from automation.clock import Clock, SystemClock
+from automation.clock import Clock
+from supervisor.store.types import to_micros
+
+#: SQLite's time now as microseconds since the epoch ('now' is fixed for one statement).
+SQLITE_MICROS = "CAST(ROUND((julianday('now') - 2440587.5) * 86400000000.0) AS INTEGER)"
 
 
 def database_now(connection: Connection) -> datetime:
@@ -37,11 +54,29 @@ def database_now(connection: Connection) -> datetime:
     return datetime.fromisoformat(str(stamp)).replace(tzinfo=UTC)
 
 
-def renewal_now(connection: Connection, clock: Clock) -> datetime:
-    """The time a renewal judges by: the database's clock, or an injected test clock's."""
-    if isinstance(clock, SystemClock):
+def lease_now(connection: Connection, lease_clock: Clock | None) -> datetime:
+    """The time a lease decision judges by: the database's, or a test's ``lease_clock``."""
+    if lease_clock is None:
         return database_now(connection)
-    return clock.now()
+    return lease_clock.now()
+
+
+def database_micros(dialect: str) -> Any:
+    """The database's time as a SQL expression of integer microseconds since the epoch.
+
+    Evaluated by the statement itself (on PostgreSQL, again when an UPDATE
+    re-checks a row it waited for), where ``database_now`` costs a round trip.
+    """
+    if dialect == "postgresql":
+        return cast(func.extract("epoch", func.clock_timestamp()) * 1_000_000, BigInteger)
+    return literal_column(SQLITE_MICROS, BigInteger())
+
+
+def lease_micros(dialect: str, lease_clock: Clock | None) -> Any:
+    """``lease_now`` as a SQL expression of integer microseconds (``database_micros``)."""
+    if lease_clock is not None:
+        return literal(to_micros(lease_clock.now()), BigInteger())
+    return database_micros(dialect)
 
 
 def split_renewals(

@@ -64,6 +64,7 @@ from supervisor.store.errors import RunNotFound, StoreError, translate
 from supervisor.store.fires import default_firer, insert_runs_once
 from supervisor.store.fleet import FleetMethods
 from supervisor.store.identity import FileIdentity
+from supervisor.store.leasing import lease_micros
 from supervisor.store.migrate import upgrade_to_head
 from supervisor.store.records import (
     ArtifactRecord,
@@ -107,10 +108,15 @@ class HistoryStore(FleetMethods, BreakerMethods, ChainFireMethods, DebugRequestM
         engine: Engine,
         *,
         clock: Clock = SYSTEM_CLOCK,
+        lease_clock: Clock | None = None,
         owns_engine: bool = False,
     ) -> None:
         self.engine = engine
+        #: Stamps history (when a run was queued, a step started): this machine's time.
         self.clock = clock
+        #: Judges leases (``supervisor.store.leasing``): None, the database's clock, which
+        #: every supervisor sharing it agrees on; a test gives its fake clock instead.
+        self.lease_clock = lease_clock
         #: Who this store's writes are by in a fleet (the supervisor id, once registered).
         self.fired_by = default_firer()
         #: Whether schedule fires take a fire key (``supervisor.store.fires``): a supervisor
@@ -141,6 +147,7 @@ class HistoryStore(FleetMethods, BreakerMethods, ChainFireMethods, DebugRequestM
         url: str | URL,
         *,
         clock: Clock = SYSTEM_CLOCK,
+        lease_clock: Clock | None = None,
         busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
     ) -> HistoryStore:
         """Open (creating and migrating as needed) the history database at ``url``."""
@@ -150,7 +157,7 @@ class HistoryStore(FleetMethods, BreakerMethods, ChainFireMethods, DebugRequestM
         engine = make_engine(url, busy_timeout=busy_timeout)
         try:
             upgrade_to_head(engine)
-            return cls(engine, clock=clock, owns_engine=True)
+            return cls(engine, clock=clock, lease_clock=lease_clock, owns_engine=True)
         except BaseException:
             engine.dispose()
             raise
@@ -262,7 +269,7 @@ class HistoryStore(FleetMethods, BreakerMethods, ChainFireMethods, DebugRequestM
         nobody takes back, and its single-desktop recording keeps its speed.
         """
         if not is_sqlite(self.engine):
-            self._writer.fence_for(owner, self.clock.now)
+            self._writer.fence_for(owner, self.lease_clock)
 
     @contextmanager
     def _claiming(self) -> Iterator[Connection]:
@@ -523,7 +530,10 @@ class HistoryStore(FleetMethods, BreakerMethods, ChainFireMethods, DebugRequestM
         than ``expected``.  With ``owner`` (the claimant's id) it is fenced
         too: the run must still be claimed by ``owner`` under a lease that has
         not expired, or ``RunStatusChanged`` says so and nothing is written.
-        A supervisor whose lease ran out can no longer record a result.
+        A supervisor whose lease ran out can no longer record a result.  The
+        lease is judged by the database's clock (``leasing``), in the UPDATE
+        itself: after any wait for the row's lock, whatever this machine's
+        clock says.
 
         A run that stops here (interrupted, failed or cancelled by the
         supervisor, not by its engine) also closes the step attempts it left
@@ -537,6 +547,7 @@ class HistoryStore(FleetMethods, BreakerMethods, ChainFireMethods, DebugRequestM
         at = at or self.clock.now()
 
         def change(connection: Connection) -> RunRecord:
+            lease_now = lease_micros(connection.dialect.name, self.lease_clock)
             row = connection.execute(
                 select(
                     runs.c.status,
@@ -544,6 +555,7 @@ class HistoryStore(FleetMethods, BreakerMethods, ChainFireMethods, DebugRequestM
                     runs.c.claimed_by,
                     runs.c.lease_expires_at,
                     runs.c.workflow_name,
+                    (runs.c.lease_expires_at <= lease_now).label("lease_expired"),
                 ).where(runs.c.id == run_id)
             ).first()
             if row is None:
@@ -551,16 +563,11 @@ class HistoryStore(FleetMethods, BreakerMethods, ChainFireMethods, DebugRequestM
             current = RunStatus(row.status)
             if want is not None and current is not want:
                 raise RunStatusChanged(run_id, want.value, current.value)
-            now = self.clock.now()
             if owner is not None and row.claimed_by != owner:
                 raise RunStatusChanged(
                     run_id, current.value, current.value, f"claimed by {row.claimed_by or 'nobody'}"
                 )
-            if (
-                owner is not None
-                and row.lease_expires_at is not None
-                and row.lease_expires_at <= now
-            ):
+            if owner is not None and row.lease_expires_at is not None and row.lease_expired:
                 raise RunStatusChanged(
                     run_id,
                     current.value,
@@ -601,7 +608,9 @@ class HistoryStore(FleetMethods, BreakerMethods, ChainFireMethods, DebugRequestM
             fence = [runs.c.id == run_id, runs.c.status == current.value]
             if owner is not None:
                 fence.append(runs.c.claimed_by == owner)
-                fence.append(or_(runs.c.lease_expires_at.is_(None), runs.c.lease_expires_at > now))
+                fence.append(
+                    or_(runs.c.lease_expires_at.is_(None), runs.c.lease_expires_at > lease_now)
+                )
             changed = connection.execute(update(runs).where(*fence).values(**values)).rowcount
             if changed != 1:  # another process committed a change since the read
                 found = connection.execute(

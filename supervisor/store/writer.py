@@ -20,16 +20,17 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-from collections.abc import Callable, Sequence
-from datetime import datetime
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Select, select
 from sqlalchemy import exc as sa_exc
 
+from automation.clock import Clock
 from automation.engine.events import Event, LogEmitted, RunFinished, RunStarted, RunStatus
 from supervisor.store.engine import is_sqlite, write_options
 from supervisor.store.ingest import apply_events
+from supervisor.store.leasing import SQLITE_MICROS, lease_micros
 from supervisor.store.retry import retrying
 from supervisor.store.schema import runs
 from supervisor.store.types import to_micros
@@ -50,18 +51,22 @@ class BatchWriter:
         self._direct = is_sqlite(engine)
         self._connection: Connection | None = None
         self._lock = threading.Lock()
-        #: The supervisor whose runs these events are, and its clock (``fence_for``).
+        #: The supervisor whose runs these events are, and what judges leases (``fence_for``).
         self._owner: str | None = None
-        self._now: Callable[[], datetime] | None = None
+        self._lease_clock: Clock | None = None
         #: Workflows whose runs' ends go to the chain outbox (``store.chain_fires``).
         self.chain_sources: frozenset[str] = frozenset()
         #: Also those any trigger row in the store chains from (a fleet: ``chained_in_store``).
         self.chains_in_store = False
 
-    def fence_for(self, owner: str, now: Callable[[], datetime]) -> None:
-        """From now on write only events of runs ``owner`` holds under a live lease."""
+    def fence_for(self, owner: str, lease_clock: Clock | None = None) -> None:
+        """From now on write only events of runs ``owner`` holds under a live lease.
+
+        Leases are judged by the database's clock (``supervisor.store.leasing``),
+        or by ``lease_clock`` if a test gives one.
+        """
         self._owner = owner
-        self._now = now
+        self._lease_clock = lease_clock
 
     def record(self, batch: Sequence[Event]) -> None:
         """Apply ``batch`` in one transaction; run it again if the server aborted it (``retry``)."""
@@ -109,30 +114,25 @@ class BatchWriter:
         ``driver``: the SQLite driver connection of a batch framed directly (its
         transaction is not SQLAlchemy's, so the SELECT goes to the driver too).
         """
-        if self._owner is None or self._now is None or not batch:
+        if self._owner is None or not batch:
             return batch
-        now = self._now()
         ids = sorted({event.run_id for event in batch})
         if driver is not None:
             marks = ", ".join("?" * len(ids))
+            clock = self._lease_clock
+            now = SQLITE_MICROS if clock is None else str(to_micros(clock.now()))
             found = driver.execute(
-                f"SELECT id, claimed_by, status, lease_expires_at FROM runs WHERE id IN ({marks})",
+                f"SELECT id, claimed_by, status, lease_expires_at <= {now} FROM runs "
+                f"WHERE id IN ({marks})",
                 ids,
             ).fetchall()
-            rows = [
-                (str(i), c, st, None if e is None else int(e) <= to_micros(now))
-                for i, c, st, e in found
-            ]
         else:
-            rows = [
-                (
-                    str(row.id),
-                    row.claimed_by,
-                    row.status,
-                    None if row.lease_expires_at is None else row.lease_expires_at <= now,
+            found = connection.execute(
+                _batch_runs(
+                    connection, ids, lease_micros(connection.dialect.name, self._lease_clock)
                 )
-                for row in connection.execute(_batch_runs(connection, ids))
-            ]
+            ).all()
+        rows = [(str(i), c, st, None if e is None else bool(e)) for i, c, st, e in found]
         lost: set[str] = set()
         unclaimed: set[str] = set()
         for run_id, claimed_by, status, expired in rows:
@@ -185,7 +185,7 @@ class BatchWriter:
                 logger.debug("closing the recording connection failed", exc_info=True)
 
 
-def _batch_runs(connection: Connection, ids: list[str]) -> Select[Any]:
+def _batch_runs(connection: Connection, ids: list[str], lease_now: Any) -> Select[Any]:
     """The batch's runs, read at the start of its transaction.
 
     On PostgreSQL they are locked there, in id order (``FOR NO KEY UPDATE``,
@@ -196,7 +196,7 @@ def _batch_runs(connection: Connection, ids: list[str]) -> Select[Any]:
     on it.
     """
     query = (
-        select(runs.c.id, runs.c.claimed_by, runs.c.status, runs.c.lease_expires_at)
+        select(runs.c.id, runs.c.claimed_by, runs.c.status, runs.c.lease_expires_at <= lease_now)
         .where(runs.c.id.in_(ids))
         .order_by(runs.c.id)
     )

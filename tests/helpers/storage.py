@@ -99,7 +99,8 @@ def migrated_sqlite_copy(template: Path, path: Path) -> Path:
 
 @pytest.fixture(params=STORE_BACKENDS)
 def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreFactory]:
-    """``make(clock=..., busy_timeout=...)`` opens a store on this test's database.
+    """``make(clock=..., busy_timeout=..., leases_by_database=...)`` opens a store on this
+    test's database.
 
     The database starts empty of runs, at the schema's head (a copy of one
     migrated once per session).
@@ -115,8 +116,18 @@ def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[St
         server: PostgresServer = request.getfixturevalue("postgres_server")
         url = server.new_migrated_database()
 
-    def make(*, clock: Clock = SYSTEM_CLOCK, busy_timeout: float = 5.0) -> HistoryStore:
-        store = HistoryStore.open(url, clock=clock, busy_timeout=busy_timeout)
+    def make(
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        busy_timeout: float = 5.0,
+        leases_by_database: bool = False,
+    ) -> HistoryStore:
+        # A test's fake clock judges leases too (they expire without waiting), unless the
+        # test asks for the database's clock, as every real supervisor has.
+        fake = clock is not SYSTEM_CLOCK and not leases_by_database
+        store = HistoryStore.open(
+            url, clock=clock, lease_clock=clock if fake else None, busy_timeout=busy_timeout
+        )
         opened.append(store)
         return store
 

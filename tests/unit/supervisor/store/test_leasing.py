@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from automation.clock import SYSTEM_CLOCK, FakeClock
+from automation.clock import FakeClock
 from supervisor.store import HistoryStore
-from supervisor.store.leasing import database_now, renewal_now, split_renewals
+from supervisor.store.leasing import database_now, lease_now, split_renewals
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -22,7 +22,7 @@ def test_a_lease_that_ends_at_or_before_now_is_not_renewed() -> None:
     assert split_renewals([], NOW) == ([], [])
 
 
-def test_renewals_judge_by_the_database_clock_unless_a_test_clock_is_given(
+def test_leases_are_judged_by_the_database_clock_unless_a_test_clock_is_given(
     store: HistoryStore,
 ) -> None:
     with store.engine.connect() as connection:
@@ -32,6 +32,6 @@ def test_renewals_judge_by_the_database_clock_unless_a_test_clock_is_given(
         assert found.tzinfo is not None
         # SQLite's 'now' has millisecond steps; the server shares this machine's clock.
         assert before - timedelta(milliseconds=2) <= found <= after + timedelta(milliseconds=2)
-        assert renewal_now(connection, SYSTEM_CLOCK) >= found
+        assert lease_now(connection, None) >= found
         fake = FakeClock(start=NOW)
-        assert renewal_now(connection, fake) == NOW
+        assert lease_now(connection, fake) == NOW
