@@ -5,6 +5,7 @@ from one group-committing thread.  Errors are in ``supervisor.store.errors``.
 """
 
 from supervisor.store.errors import (
+    ConstraintViolated,
     DatabaseCorrupt,
     DatabaseLocked,
     DatabaseTooNew,
@@ -26,6 +27,7 @@ from supervisor.store.store import HistoryStore
 
 __all__ = [
     "ArtifactRecord",
+    "ConstraintViolated",
     "DatabaseCorrupt",
     "DatabaseLocked",
     "DatabaseTooNew",

@@ -83,7 +83,8 @@ def claim_rows(connection: Connection, request: ClaimRequest) -> list[Any]:
     most one per claim; its ``desktop_claim`` is set to the machine, and a
     unique index over running runs refuses a second one, should another
     supervisor of the machine claim one at the same moment (the statement
-    then fails with ``IntegrityError``, and nothing was claimed).  Returns
+    then fails on that index, ``ConstraintViolated`` from the store, and
+    nothing was claimed).  Returns
     the claimed ``runs`` rows in claim order (highest priority, then oldest).
     """
     statement = _claim_statement(

@@ -9,6 +9,8 @@ The hierarchy, root first::
         ├── DatabaseTooNew          the file was migrated by a newer Deskpilot
         ├── DatabaseCorrupt         the file is not a readable SQLite database
         ├── DatabaseGone            the file was deleted or replaced while it was open
+        ├── ConstraintViolated      a write conflicts with a row the database holds (a
+        │                           unique key taken, a required value missing)
         └── RunNotFound             no run with that id is in the history
 
 Every message names the database and says what to do, because these reach the
@@ -51,6 +53,85 @@ class DatabaseGone(StoreError):
     """The history file was deleted or replaced while open: writes into it would be lost."""
 
 
+class ConstraintViolated(StoreError):
+    """A write broke one of the schema's constraints; nothing of that write was saved.
+
+    Most often a unique key already taken (a run id submitted twice); a
+    missing required value or a dangling reference is a bug in the caller.
+    ``kind`` ("unique", "not null", "foreign key", "check" or "constraint"),
+    ``table``, ``columns`` and ``constraint`` say what, as far as the driver
+    tells (SQLite names no constraint and, for a foreign key, no table).
+    """
+
+    #: The API answers it as a conflict (``supervisor.api.problems``).
+    status_code = 409
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        kind: str,
+        table: str | None = None,
+        columns: tuple[str, ...] = (),
+        constraint: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.table = table
+        self.columns = columns
+        self.constraint = constraint
+
+
+#: SQLSTATE (PostgreSQL) and extended result code (SQLite) -> the kind of constraint.
+_KINDS = {
+    "23505": "unique",
+    "23502": "not null",
+    "23503": "foreign key",
+    "23514": "check",
+    "SQLITE_CONSTRAINT_PRIMARYKEY": "unique",
+    "SQLITE_CONSTRAINT_UNIQUE": "unique",
+    "SQLITE_CONSTRAINT_NOTNULL": "not null",
+    "SQLITE_CONSTRAINT_FOREIGNKEY": "foreign key",
+    "SQLITE_CONSTRAINT_CHECK": "check",
+}
+
+
+def constraint_violated(error: BaseException, database: str) -> ConstraintViolated:
+    """What an integrity error from either driver says conflicted, as a ``ConstraintViolated``."""
+    original = error.orig if isinstance(error, sa_exc.DBAPIError) else error
+    code = getattr(original, "sqlstate", None) or getattr(original, "sqlite_errorname", None)
+    kind = _KINDS.get(str(code), "constraint")
+    table: str | None = None
+    columns: tuple[str, ...] = ()
+    constraint: str | None = None
+    diag = getattr(original, "diag", None)
+    if diag is not None:  # psycopg: the server names the table, constraint and key
+        table = diag.table_name
+        constraint = diag.constraint_name
+        columns = (diag.column_name,) if diag.column_name else ()
+        detail = diag.message_detail or diag.message_primary or str(original)
+    else:  # SQLite: "UNIQUE constraint failed: runs.id, runs.seq"
+        detail = str(original)
+        _, _, named = detail.partition(" constraint failed: ")
+        qualified = [part.strip() for part in named.split(",") if "." in part]
+        if qualified:
+            table = qualified[0].split(".", 1)[0]
+            columns = tuple(part.split(".", 1)[1] for part in qualified)
+    where = f" in table {table}" if table else ""
+    if columns:
+        where += f" ({', '.join(columns)})"
+    name = f", constraint {constraint}" if constraint else ""
+    return ConstraintViolated(
+        f"The history database {database} refused a write that breaks a {kind} "
+        f"constraint{where}{name}: {detail.strip()}. Nothing of that write was saved; what "
+        "was saved before it is intact.",
+        kind=kind,
+        table=table,
+        columns=columns,
+        constraint=constraint,
+    )
+
+
 class RunNotFound(StoreError, LookupError):
     """No run with the given id is in the history."""
 
@@ -67,6 +148,8 @@ def translate(error: BaseException, database: str, busy_timeout: float | None = 
     """
     if isinstance(error, StoreError):
         return error
+    if isinstance(error, sa_exc.IntegrityError | sqlite3.IntegrityError):
+        return constraint_violated(error, database)
     original = error.orig if isinstance(error, sa_exc.DBAPIError) else error
     text = str(original).lower()
     if "database is locked" in text or "database table is locked" in text:

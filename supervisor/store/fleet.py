@@ -33,7 +33,7 @@ from supervisor.store.claims import (
     insert_or_ignore,
     upsert,
 )
-from supervisor.store.errors import RunNotFound
+from supervisor.store.errors import ConstraintViolated, RunNotFound
 from supervisor.store.leasing import lease_now, split_renewals
 from supervisor.store.records import (
     LeaseRenewal,
@@ -141,7 +141,7 @@ class FleetMethods:
             try:
                 rows = retrying(lambda: self._claim(request), f"a claim by {claimant}")
                 break
-            except sa_exc.IntegrityError:
+            except ConstraintViolated:
                 # Another supervisor of this machine took a desktop run at the same
                 # moment; it has committed, so the next try sees its run running.
                 if attempt == _CLAIM_ATTEMPTS - 1:
@@ -205,7 +205,7 @@ class FleetMethods:
             try:
                 row, count = retrying(claim, f"a claim by {claimant}")
                 break
-            except sa_exc.IntegrityError:  # as in ``claim_queued``: a desktop claimed meanwhile
+            except ConstraintViolated:  # as in ``claim_queued``: a desktop claimed meanwhile
                 if attempt == _CLAIM_ATTEMPTS - 1:
                     raise
         return (None if row is None else run_record(row)), count

@@ -31,7 +31,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from automation.engine.events import Event
-from supervisor.store.errors import StoreError
+from supervisor.store.errors import ConstraintViolated, StoreError
 
 logger = logging.getLogger(__name__)
 
@@ -250,7 +250,9 @@ class Recorder:
         self._retry_delay = FIRST_RETRY_DELAY
 
     def _fail(self, exc: Exception) -> None:
-        if isinstance(exc, StoreError):
+        # A constraint the events break is a bug in what was recorded, not the environment:
+        # its traceback goes to the log, as for any other bug.
+        if isinstance(exc, StoreError) and not isinstance(exc, ConstraintViolated):
             error = exc
         else:
             logger.exception("recording events in the history failed")

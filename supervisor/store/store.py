@@ -4,7 +4,8 @@ The supervisor is the only writer.  Every write is one transaction, and every
 method is safe to call from several threads (each takes its own pooled
 connection).  Driver errors that a user can act on (locked database, full
 disk, newer schema) come out as ``StoreError`` with a message saying what to
-do; see ``supervisor.store.errors``.
+do, and a write that breaks a constraint as ``ConstraintViolated`` naming
+what conflicted; see ``supervisor.store.errors``.
 """
 
 from __future__ import annotations
@@ -95,9 +96,18 @@ def content_hash(content: str) -> str:
     return hashlib.sha256(content.encode("utf-8")).hexdigest()
 
 
-def _is_environmental(error: sa_exc.DBAPIError) -> bool:
-    """Locked, full, unreadable: the user can fix these.  Constraint violations are bugs."""
-    return isinstance(error, sa_exc.OperationalError) or type(error) is sa_exc.DatabaseError
+def _is_translated(error: sa_exc.DBAPIError) -> bool:
+    """Which driver errors every read and write of the store raises as a ``StoreError``.
+
+    Locked, full, unreadable: the user can fix these.  A constraint violated
+    (``ConstraintViolated``): the message names what conflicted, and callers
+    catch one store error instead of SQLAlchemy's.  Anything else (a syntax
+    error, a missing column) is a bug and keeps its own type and traceback.
+    """
+    return (
+        isinstance(error, sa_exc.OperationalError | sa_exc.IntegrityError)
+        or type(error) is sa_exc.DatabaseError
+    )
 
 
 class HistoryStore(FleetMethods, BreakerMethods, ChainFireMethods, DebugRequestMethods, RunDetails):
@@ -244,7 +254,7 @@ class HistoryStore(FleetMethods, BreakerMethods, ChainFireMethods, DebugRequestM
         try:
             return function(*args)
         except sa_exc.DBAPIError as error:
-            if _is_environmental(error):
+            if _is_translated(error):
                 raise translate(error, self.database) from error
             raise
 
@@ -258,7 +268,7 @@ class HistoryStore(FleetMethods, BreakerMethods, ChainFireMethods, DebugRequestM
             ):
                 yield connection
         except sa_exc.DBAPIError as error:
-            if _is_environmental(error):
+            if _is_translated(error):
                 raise translate(error, self.database, self._busy_timeout) from error
             raise
 
@@ -292,7 +302,7 @@ class HistoryStore(FleetMethods, BreakerMethods, ChainFireMethods, DebugRequestM
             with self._claims_engine.connect() as connection:
                 yield connection
         except sa_exc.DBAPIError as error:
-            if _is_environmental(error):
+            if _is_translated(error):
                 raise translate(error, self.database, self._busy_timeout) from error
             raise
 
@@ -302,7 +312,7 @@ class HistoryStore(FleetMethods, BreakerMethods, ChainFireMethods, DebugRequestM
             with self.engine.connect() as connection:
                 yield connection
         except sa_exc.DBAPIError as error:
-            if _is_environmental(error):
+            if _is_translated(error):
                 raise translate(error, self.database, self._busy_timeout) from error
             raise
 
@@ -507,7 +517,7 @@ class HistoryStore(FleetMethods, BreakerMethods, ChainFireMethods, DebugRequestM
         try:
             self._writer.record(batch)
         except sa_exc.DBAPIError as error:
-            if _is_environmental(error):
+            if _is_translated(error):
                 raise translate(error, self.database, self._busy_timeout) from error
             raise
 

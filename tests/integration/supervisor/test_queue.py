@@ -7,9 +7,9 @@ import os
 from pathlib import Path
 
 import pytest
-from sqlalchemy.exc import IntegrityError
 
 from automation.engine.events import RunStatus
+from supervisor.store import ConstraintViolated
 from supervisor.workers import WorkerState
 from tests.helpers.common import eventually
 from tests.integration.supervisor.harness import SupervisorThread, lines, pid_gone
@@ -283,7 +283,7 @@ def test_a_batch_of_submits_is_written_at_once_or_not_at_all(start_supervisor) -
             sup.submit(sup.load(path), run_id=ids[0])  # already exists: the insert fails
         return fresh
 
-    with pytest.raises(IntegrityError):
+    with pytest.raises(ConstraintViolated, match="unique"):
         harness.call(failing_batch)
     # all or nothing: the fresh run was neither written nor queued
     assert len(harness.store.list_runs(workflow="batched")) == 3

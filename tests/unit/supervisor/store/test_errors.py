@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import event
 
 from supervisor.store import (
+    ConstraintViolated,
     DatabaseCorrupt,
     DatabaseLocked,
     DiskFull,
@@ -17,6 +18,8 @@ from supervisor.store import (
     StoreError,
 )
 from supervisor.store.engine import make_engine
+from supervisor.store.store import QueuedRow
+from supervisor.store.trigger_rows import TriggerRows
 from supervisor.store.types import to_micros
 from tests.helpers.storage import RunEvents
 
@@ -94,6 +97,29 @@ def test_store_errors_are_deskpilot_errors() -> None:
 
     assert issubclass(StoreError, DeskpilotError)
     assert issubclass(DatabaseLocked, StoreError)
+
+
+def test_a_write_that_breaks_a_constraint_is_a_store_error_naming_what_conflicted(
+    store: HistoryStore,
+) -> None:
+    """Both backends: a unique key taken (a run id queued twice), a required value missing."""
+    version = store.save_workflow_version("invoices", None, "nodes: []\n")
+    store.create_runs([QueuedRow("run-0001", "invoices", version)])
+    with pytest.raises(ConstraintViolated) as taken:
+        store.create_runs([QueuedRow("run-0001", "invoices", version)])
+    error = taken.value
+    assert isinstance(error, StoreError) and error.__cause__ is not None
+    assert (error.kind, error.table) == ("unique", "runs")
+    message = str(error)
+    assert message.startswith(f"The history database {store.database} refused a write")
+    # SQLite names the column ("runs.id"), PostgreSQL the key ("Key (id)=(run-0001)")
+    assert "runs.id" in message or "(id)=(run-0001)" in message, message
+    assert "Nothing of that write was saved" in message
+    assert len(store.list_runs(limit=None)) == 1
+
+    with pytest.raises(ConstraintViolated) as missing:  # outside HistoryStore's own writes
+        TriggerRows(store).save_many([{"workflow_name": "w", "trigger_key": "w:0"}])
+    assert (missing.value.kind, missing.value.table) == ("not null", "triggers")
 
 
 def test_naive_timestamps_are_refused_with_a_clear_message() -> None:

@@ -6,9 +6,8 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import exc as sa_exc
 
-from supervisor.store import HistoryStore
+from supervisor.store import ConstraintViolated, HistoryStore
 from supervisor.store.store import QueuedRow
 from supervisor.triggers.state import TriggerState, TriggerStateStore
 from tests.helpers.storage import StoreFactory
@@ -57,7 +56,7 @@ def test_a_state_the_history_refuses_leaves_no_run(store_factory: StoreFactory) 
     run_id = uuid.uuid4().hex
     version = store.save_workflow_version("nightly", None, "nodes: []\n")
     bad = {**states(store).rows_of([fired()])[0], "updated_at": None}  # NOT NULL
-    with pytest.raises(sa_exc.IntegrityError):  # a bug, not the environment: not translated
+    with pytest.raises(ConstraintViolated, match="not null"):
         store.create_runs(
             [QueuedRow(run_id, "nightly", version, trigger=LABEL)], trigger_rows=[bad]
         )
