@@ -1,4 +1,5 @@
-"""What one run did, step by step: attempts, the checkpoint a resume replays, events, artifacts.
+"""Runs as the history lists them, and what one run did, step by step: attempts, the
+checkpoint a resume replays, events, artifacts.
 
 Read-only queries ``HistoryStore`` takes from ``RunDetails``; they use its
 ``_read`` transactions.
@@ -9,16 +10,25 @@ from __future__ import annotations
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, and_, func, or_, select
 
 from automation.engine.events import StepStatus
 from supervisor.store.artifacts import ArtifactContent, list_artifacts, load_content
-from supervisor.store.records import ArtifactRecord, EventRecord, StepRecord, step_record
+from supervisor.store.errors import RunNotFound
+from supervisor.store.records import (
+    ArtifactRecord,
+    EventRecord,
+    RunRecord,
+    StepRecord,
+    run_record,
+    step_record,
+)
+from supervisor.store.run_filters import StatusFilter, filtered
 from supervisor.store.schema import events, runs, step_runs
 
 
 class RunDetails:
-    """A run's steps, checkpoint, events and artifacts (mixed into HistoryStore)."""
+    """Lists of runs; a run's steps, checkpoint, events and artifacts (mixed into HistoryStore)."""
 
     def _read(self) -> AbstractContextManager[Connection]:  # pragma: no cover - HistoryStore's
         raise NotImplementedError
@@ -152,3 +162,53 @@ class RunDetails:
         """The copy of the run's artifact kept in the history, if one was kept."""
         with self._read() as connection:
             return load_content(connection, run_id, artifact_id)
+
+    def list_runs(
+        self,
+        workflow: str | None = None,
+        status: StatusFilter = None,
+        limit: int | None = 50,
+        before: str | datetime | None = None,
+    ) -> list[RunRecord]:
+        """Runs newest first.  Page with ``before``: the id of the last run of the previous page
+        (exact, even when runs share a timestamp) or a datetime (runs queued before it)."""
+        query = filtered(select(runs), workflow, status)
+        with self._read() as connection:
+            if isinstance(before, datetime):
+                query = query.where(runs.c.queued_at < before)
+            elif before is not None:
+                key = connection.execute(
+                    select(runs.c.queued_at, runs.c.id).where(runs.c.id == before)
+                ).first()
+                if key is None:
+                    raise RunNotFound(before)
+                query = query.where(
+                    or_(
+                        runs.c.queued_at < key.queued_at,
+                        and_(runs.c.queued_at == key.queued_at, runs.c.id < key.id),
+                    )
+                )
+            query = query.order_by(runs.c.queued_at.desc(), runs.c.id.desc())
+            if limit is not None:
+                query = query.limit(limit)
+            rows = connection.execute(query).all()
+        return [run_record(row) for row in rows]
+
+    def run_ids_with_prefix(self, prefix: str, limit: int = 10) -> list[str]:
+        """Ids that start with ``prefix`` (a range scan of the primary key), at most ``limit``."""
+        if not prefix:
+            return []
+        upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+        query = (
+            select(runs.c.id)
+            .where(runs.c.id >= prefix, runs.c.id < upper)
+            .order_by(runs.c.id)
+            .limit(limit)
+        )
+        with self._read() as connection:
+            return [str(row.id) for row in connection.execute(query)]
+
+    def count_runs(self, workflow: str | None = None, status: StatusFilter = None) -> int:
+        query = filtered(select(func.count()).select_from(runs), workflow, status)
+        with self._read() as connection:
+            return int(connection.execute(query).scalar_one())

@@ -23,7 +23,6 @@ from sqlalchemy import (
     Connection,
     CursorResult,
     Engine,
-    and_,
     create_engine,
     delete,
     func,
@@ -81,7 +80,7 @@ from supervisor.store.recovery import (
     pending_recoveries,
     recovery_path,
 )
-from supervisor.store.run_filters import StatusFilter, at_or_before, filtered
+from supervisor.store.run_filters import at_or_before
 from supervisor.store.schema import events, runs, step_runs, workflow_versions, workflows
 from supervisor.store.trigger_upsert import Rows, upsert_trigger_rows
 from supervisor.store.types import UTCDateTime
@@ -734,56 +733,6 @@ class HistoryStore(FleetMethods, BreakerMethods, ChainFireMethods, DebugRequestM
         with self._read() as connection:
             row = connection.execute(select(runs).where(runs.c.id == run_id)).first()
         return None if row is None else run_record(row)
-
-    def list_runs(
-        self,
-        workflow: str | None = None,
-        status: StatusFilter = None,
-        limit: int | None = 50,
-        before: str | datetime | None = None,
-    ) -> list[RunRecord]:
-        """Runs newest first.  Page with ``before``: the id of the last run of the previous page
-        (exact, even when runs share a timestamp) or a datetime (runs queued before it)."""
-        query = filtered(select(runs), workflow, status)
-        with self._read() as connection:
-            if isinstance(before, datetime):
-                query = query.where(runs.c.queued_at < before)
-            elif before is not None:
-                key = connection.execute(
-                    select(runs.c.queued_at, runs.c.id).where(runs.c.id == before)
-                ).first()
-                if key is None:
-                    raise RunNotFound(before)
-                query = query.where(
-                    or_(
-                        runs.c.queued_at < key.queued_at,
-                        and_(runs.c.queued_at == key.queued_at, runs.c.id < key.id),
-                    )
-                )
-            query = query.order_by(runs.c.queued_at.desc(), runs.c.id.desc())
-            if limit is not None:
-                query = query.limit(limit)
-            rows = connection.execute(query).all()
-        return [run_record(row) for row in rows]
-
-    def run_ids_with_prefix(self, prefix: str, limit: int = 10) -> list[str]:
-        """Ids that start with ``prefix`` (a range scan of the primary key), at most ``limit``."""
-        if not prefix:
-            return []
-        upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
-        query = (
-            select(runs.c.id)
-            .where(runs.c.id >= prefix, runs.c.id < upper)
-            .order_by(runs.c.id)
-            .limit(limit)
-        )
-        with self._read() as connection:
-            return [str(row.id) for row in connection.execute(query)]
-
-    def count_runs(self, workflow: str | None = None, status: StatusFilter = None) -> int:
-        query = filtered(select(func.count()).select_from(runs), workflow, status)
-        with self._read() as connection:
-            return int(connection.execute(query).scalar_one())
 
     def integrity_check(self) -> str:
         """``'ok'`` when SQLite finds nothing wrong, else its report (other backends: ``'ok'``)."""
