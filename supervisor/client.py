@@ -49,6 +49,7 @@ from supervisor.api.models import (
     EventInfo,
     Health,
     IssueInfo,
+    MachineForgotten,
     MachineInfo,
     RunDetail,
     RunPage,
@@ -368,6 +369,11 @@ class SupervisorClient:
     def machines(self) -> list[MachineInfo]:
         """Every supervisor sharing the database, as this one sees them."""
         return self._list("/machines", MachineInfo)
+
+    def forget_machine(self, machine_id: str, *, force: bool = False) -> MachineForgotten:
+        """Forget a supervisor removed for good (``deskpilot machines forget``)."""
+        response = self.request("DELETE", f"/machines/{_seg(machine_id)}", params={"force": force})
+        return MachineForgotten.model_validate(response.json())
 
     def workers(self) -> list[WorkerInfo]:
         return self._list("/workers", WorkerInfo)

@@ -97,6 +97,11 @@ def late_after(record: SupervisorRecord) -> float:
     return 3 * renew if renew is not None else LATE_AFTER
 
 
+def gone_after(record: SupervisorRecord) -> float:
+    """How long the supervisor must be silent to count as gone (unless it stopped cleanly)."""
+    return max(GONE_AFTER, 4 * late_after(record))
+
+
 def machine_state(
     record: SupervisorRecord,
     now: datetime,

@@ -1,4 +1,5 @@
-"""``GET /machines``: every supervisor sharing this database, and how each one is doing.
+"""``GET /machines``: every supervisor sharing this database, and how each one is doing;
+``DELETE /machines/{id}``: forget one removed for good (``supervisor.store.forget``).
 
 Any supervisor's API answers for the whole fleet: the ``supervisors`` table
 and the ``runs`` table are shared, so the list is the same whichever machine
@@ -24,9 +25,11 @@ from datetime import datetime
 from fastapi import APIRouter
 
 from supervisor.api.deps import BEARER, Parts
-from supervisor.api.models import ErrorBody, MachineInfo
-from supervisor.machine import machine_info, supervisor_id
+from supervisor.api.models import ErrorBody, MachineForgotten, MachineInfo, TriggerName
+from supervisor.api.problems import Problem
+from supervisor.machine import gone_after, machine_info, supervisor_id
 from supervisor.parts import DaemonParts
+from supervisor.store.forget import ForgottenMachine
 
 
 def machine_infos(parts: DaemonParts, now: datetime) -> list[MachineInfo]:
@@ -59,3 +62,40 @@ router = APIRouter(tags=["fleet"], dependencies=BEARER, responses={401: {"model"
 async def machines(parts: Parts) -> list[MachineInfo]:
     # Heartbeats are stamped with the database's time: judged against it, not this clock.
     return await asyncio.to_thread(lambda: machine_infos(parts, parts.store.lease_time()))
+
+
+def forgotten(parts: DaemonParts, machine_id: str, force: bool) -> MachineForgotten:
+    """Forget one supervisor (reads and writes the store; see ``supervisor.store.forget``)."""
+    store = parts.store
+    if machine_id == supervisor_id(parts.paths.data_dir):
+        raise Problem(
+            409,
+            f"the supervisor {machine_id} is the one answering this request: it cannot forget "
+            "itself (stop it, then ask another machine, or delete its home)",
+        )
+    known = {record.id: record for record in store.list_supervisors()}
+    record = known.get(machine_id)
+    # A supervisor that registered no lease is judged by its renewals, as GET /machines does.
+    silent_for = None if force or record is None else gone_after(record)
+    done: ForgottenMachine = store.forget_supervisor(machine_id, silent_for=silent_for)
+    before = machine_info(done.supervisor, store.lease_time(), "", running=0)
+    return MachineForgotten(
+        machine=before,
+        silent_seconds=round(done.silent_seconds, 3),
+        holds_released=[TriggerName(workflow=w, trigger=k) for w, k in done.holds_released],
+        triggers_retired=[TriggerName(workflow=w, trigger=k) for w, k in done.triggers_retired],
+        runs_taken_back=list(done.runs_taken_back),
+        queued_for_host=done.queued_for_host,
+    )
+
+
+@router.delete(
+    "/machines/{machine_id}",
+    response_model=MachineForgotten,
+    summary="Forget a supervisor removed for good: its row, its trigger holds, its claims",
+    responses={404: {"model": ErrorBody}, 409: {"model": ErrorBody}},
+)
+async def forget_machine(parts: Parts, machine_id: str, force: bool = False) -> MachineForgotten:
+    """Refused (409) for a supervisor heard from within the time it takes to count as gone,
+    unless ``force``: its runs are then taken back and may run twice."""
+    return await asyncio.to_thread(forgotten, parts, machine_id, force)

@@ -124,6 +124,33 @@ class MachineInfo(Answer):
     this: bool = Field(False, description="the supervisor that answered this request")
 
 
+class TriggerName(Answer):
+    workflow: str
+    trigger: str = Field(description="the trigger's key in its workflow")
+
+
+class MachineForgotten(Answer):
+    """What ``DELETE /machines/{id}`` removed (``deskpilot machines forget``)."""
+
+    machine: MachineInfo = Field(description="the supervisor as it was before it was forgotten")
+    silent_seconds: float = Field(description="seconds since its last heartbeat")
+    holds_released: list[TriggerName] = Field(
+        description="triggers it was recorded as loading; it no longer holds them"
+    )
+    triggers_retired: list[TriggerName] = Field(
+        description="those nobody else loads: marked removed, they fire no chained runs"
+    )
+    runs_taken_back: list[str] = Field(
+        description="runs it still claimed: queued again to resume elsewhere (or cancelled "
+        "if a cancel was asked)"
+    )
+    queued_for_host: int = Field(
+        0,
+        description="queued runs routed to its host, when no other supervisor of that host "
+        "remains: they wait until one joins",
+    )
+
+
 class RunInfo(Answer):
     id: str
     workflow_name: str

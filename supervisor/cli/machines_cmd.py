@@ -3,6 +3,11 @@
 Any supervisor answers for the whole fleet (``GET /machines``).  The table
 shows each machine's id as a short prefix (as ``git`` shows commits); a
 machine is picked by its host name or any unique prefix of its id.
+
+``deskpilot machines forget HOST_OR_ID`` removes a machine taken out of the
+fleet for good (``DELETE /machines/{id}``, ``supervisor.store.forget``):
+every supervisor of that host, or the one with that id.  A machine that is
+not gone yet is refused unless ``--force``.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from supervisor.cli import output
 from supervisor.paths import DeskpilotPaths
 
 if TYPE_CHECKING:  # the API client loads when the command runs, not for '--help'
-    from supervisor.api.models import MachineInfo
+    from supervisor.api.models import MachineForgotten, MachineInfo
 
 #: Characters of a supervisor id shown in the table.
 SHORT_ID = 12
@@ -41,10 +46,28 @@ def age(seconds: float) -> str:
     return f"{seconds / 86400:.0f}d ago"
 
 
-@click.command("machines")
+class MachinesGroup(click.Group):
+    """``machines [MACHINE]`` shows (``machines show``); ``machines forget ...`` forgets.
+
+    Anything but a subcommand's name goes to ``show``, so ``deskpilot
+    machines pc-1`` keeps working (a host named like a subcommand: ``show NAME``).
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not args or (args[0] not in self.commands and args[0] not in ("-h", "--help")):
+            args = ["show", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group("machines", cls=MachinesGroup)
+def machines_cmd() -> None:
+    """Supervisors sharing the database: list them, or forget one removed for good."""
+
+
+@machines_cmd.command("show")
 @click.argument("machine", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (full ids, every field).")
-def machines_cmd(machine: str | None, as_json: bool) -> None:
+def show_cmd(machine: str | None, as_json: bool) -> None:
     """Every supervisor on this database: host, state, running runs, version, API.
 
     MACHINE (a host name, or a unique prefix of a supervisor id) shows only that one.
@@ -90,3 +113,89 @@ def machines_cmd(machine: str | None, as_json: bool) -> None:
                 f"{waiting} queued run{'s' if waiting != 1 else ''} wait for {host}, "
                 "where no supervisor is alive: they run once one starts there"
             )
+
+
+@machines_cmd.command("forget")
+@click.argument("machine")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Forget it even though it was heard from recently: its runs are taken back and may "
+    "run again elsewhere.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print what was removed as JSON.")
+def forget_cmd(machine: str, force: bool, as_json: bool) -> None:
+    """Forget MACHINE, removed for good: its row, its trigger holds, the runs it claimed.
+
+    MACHINE is a host name (every supervisor registered on it) or a unique
+    prefix of a supervisor id.  A machine that is not gone yet (stopped, or
+    silent long enough) is refused unless --force.  Triggers only it still
+    loaded are retired; a machine that comes back registers again.
+    """
+    from supervisor.client import SupervisorClient
+
+    with SupervisorClient(DeskpilotPaths.from_env()) as client:
+        chosen = pick(client.machines(), machine)
+        if not chosen:
+            output.error(f"no machine named '{machine}'; 'deskpilot machines' lists them")
+            sys.exit(1)
+        if len({m.host for m in chosen}) > 1:
+            names = ", ".join(f"{m.id[:SHORT_ID]} ({m.host})" for m in chosen)
+            output.error(f"'{machine}' is the start of several supervisor ids: {names}")
+            sys.exit(1)
+        refused = [m for m in chosen if m.this or (m.state != "gone" and not force)]
+        if refused:
+            for m in refused:
+                output.error(_refusal(m))
+            output.error("nothing was forgotten")
+            sys.exit(1)
+        done = [client.forget_machine(m.id, force=force) for m in chosen]
+    if as_json:
+        output.emit_json([item.model_dump(mode="json") for item in done])
+        return
+    for item in done:
+        for text in _report(item):
+            output.line(text)
+
+
+def _refusal(machine: MachineInfo) -> str:
+    who = f"{machine.id[:SHORT_ID]} on {machine.host}"
+    if machine.this:
+        return f"{who} is the supervisor answering: it cannot forget itself"
+    return (
+        f"{who} is {machine.state} (last heartbeat {age(machine.heartbeat_age_seconds)}): "
+        "stop it first, or pass --force if it is gone for good"
+    )
+
+
+def _report(item: MachineForgotten) -> list[str]:
+    """What was removed, one line each."""
+    m = item.machine
+    lines = [
+        f"forgot supervisor {m.id} on {m.host} (last heartbeat {age(item.silent_seconds)}): "
+        "its machine row is removed"
+    ]
+    held = item.holds_released
+    if held:
+        lines.append(
+            f"released its hold on {len(held)} trigger{'s' if len(held) != 1 else ''}: "
+            + ", ".join(f"{t.workflow}:{t.trigger}" for t in held)
+        )
+    retired = item.triggers_retired
+    if retired:
+        lines.append(
+            "retired (no other machine loads them): "
+            + ", ".join(f"{t.workflow}:{t.trigger}" for t in retired)
+        )
+    if item.runs_taken_back:
+        lines.append(
+            "took back the runs it still held (queued again to resume, or cancelled as "
+            "asked): " + ", ".join(item.runs_taken_back)
+        )
+    if item.queued_for_host:
+        count = item.queued_for_host
+        lines.append(
+            f"{count} queued run{'s' if count != 1 else ''} routed to {m.host} still wait: no "
+            "supervisor of that machine remains"
+        )
+    return lines

@@ -494,9 +494,13 @@ class FleetMethods:
         return list(rows)
 
     @staticmethod
-    def _reap(connection: Connection, row: Any, now: datetime) -> None:
+    def _reap(connection: Connection, row: Any, now: datetime, why: str | None = None) -> None:
+        """Take back one run (a row locked by the caller): queued to resume, or cancelled.
+
+        ``why``: what the note says happened to its owner (default: its lease expired).
+        """
         owner = row.claimed_by or "a supervisor"
-        message = (
+        message = why or (
             f"the lease of {owner} on this run expired at {row.lease_expires_at.isoformat()} "
             "(it stopped renewing it: killed, frozen or cut off)"
         )
@@ -538,7 +542,10 @@ class FleetMethods:
         seq = connection.execute(
             select(func.coalesce(func.max(events.c.seq), 0)).where(events.c.run_id == row.id)
         ).scalar_one()
-        data: dict[str, Any] = {"reason": "lease_expired", "owner": row.claimed_by}
+        data: dict[str, Any] = {
+            "reason": "lease_expired" if why is None else "owner_forgotten",
+            "owner": row.claimed_by,
+        }
         if row.claimed_by is not None:
             # Its owner's last heartbeat: about when it died.  A pause it held ends there
             # (``paused_seconds``), not at this note, written a lease later.

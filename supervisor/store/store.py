@@ -63,6 +63,7 @@ from supervisor.store.engine import (
 from supervisor.store.errors import RunNotFound, StoreError, translate
 from supervisor.store.fires import default_firer, insert_runs_once
 from supervisor.store.fleet import FleetMethods
+from supervisor.store.forget import ForgetMethods
 from supervisor.store.identity import FileIdentity
 from supervisor.store.leasing import lease_micros
 from supervisor.store.migrate import upgrade_to_head
@@ -109,7 +110,14 @@ def _is_translated(error: sa_exc.DBAPIError) -> bool:
     )
 
 
-class HistoryStore(FleetMethods, BreakerMethods, ChainFireMethods, DebugRequestMethods, RunDetails):
+class HistoryStore(
+    FleetMethods,
+    ForgetMethods,
+    BreakerMethods,
+    ChainFireMethods,
+    DebugRequestMethods,
+    RunDetails,
+):
     """Run history on any SQLAlchemy engine; ``open(url)`` also migrates the database."""
 
     def __init__(

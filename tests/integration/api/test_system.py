@@ -138,6 +138,7 @@ def test_the_openapi_document_is_valid_and_complete(api_client: SupervisorClient
         "/webhooks/{name}": {"post"},
         "/workers": {"get"},
         "/machines": {"get"},
+        "/machines/{machine_id}": {"delete"},
         "/runs/{run_id}/artifacts/{artifact_id}": {"get"},
         "/breakers": {"get"},
         "/breakers/{workflow}/reset": {"post"},
