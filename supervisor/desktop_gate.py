@@ -11,6 +11,13 @@ long it waited before it started.  A run that had started before (a resume)
 and waits so does not spend its time limit meanwhile: the wait goes to its
 ``paused_seconds``, as a debugger pause does.
 
+Both lines are the wait's durable record.  A supervisor that restarts while
+a run waits finds the first line without the second
+(``HistoryStore.session_wait``, read as the run is loaded): the wait goes
+on from when it began, with no second "waiting" line, and its end counts
+the whole of it.  The second line says how much of the wait was off the
+run's clock, which ``HistoryStore.paused_seconds`` adds up after a restart.
+
 A desktop run already running when the screen locks is told to hold (a
 ``Hold`` message to its worker; ``automation/engine/hold.py`` is the engine's
 side): its desktop steps wait, before the next one or between two chunks of a
@@ -37,6 +44,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from supervisor.protocol import Hold, Release
+from supervisor.store.debug_requests import WAIT_BEGAN, WAIT_ENDED
 
 if TYPE_CHECKING:
     from supervisor.config import SupervisorConfig
@@ -87,6 +95,12 @@ class Held:
     since: datetime
 
 
+def _recorded(entry: QueuedRun) -> Held | None:
+    """The wait ``entry``'s history shows going on when it was loaded (taken once), if any."""
+    wait, entry.session_wait = entry.session_wait, None
+    return None if wait is None else Held(reason=wait.reason, since=wait.since)
+
+
 class DesktopGate:
     """Says whether a queued desktop run must wait, and writes why into its history."""
 
@@ -111,29 +125,37 @@ class DesktopGate:
     def holds(self, entry: QueuedRun) -> bool:
         """True while ``entry`` (a desktop run whose turn it is) must stay queued."""
         reason = self.watch.reason()
-        held = self.held.get(entry.run_id)
+        held = self.held.pop(entry.run_id, None) or _recorded(entry)
         if reason is None:
             if held is not None:
-                del self.held[entry.run_id]
-                waited = (self.now() - held.since).total_seconds()
-                if entry.first_started is not None:  # its time limit runs: not while held
-                    entry.paused_seconds += max(0.0, waited)
+                waited = max(0.0, (self.now() - held.since).total_seconds())
+                # Its time limit runs once it first started: not while it waits.
+                paused = waited if entry.first_started is not None else 0.0
+                entry.paused_seconds += paused
                 self._note(
                     entry,
                     f"the session is usable again: the run starts after waiting "
                     f"{waited:.1f}s because {held.reason}",
-                    {"reason": "session_usable", "waited_seconds": round(waited, 3)},
+                    {
+                        "reason": WAIT_ENDED,
+                        "waited_seconds": round(waited, 3),
+                        # read back by ``HistoryStore.paused_seconds`` after a restart
+                        "paused_seconds": round(paused, 3),
+                        "since": held.since.isoformat(),
+                    },
                 )
             return False
         if held is None or held.reason != reason:
-            since = held.since if held is not None else self.now()
-            self.held[entry.run_id] = Held(reason=reason, since=since)
+            held = Held(reason=reason, since=held.since if held is not None else self.now())
             logger.info("run %s waits: %s", entry.run_id, reason)
             self._note(
                 entry,
                 f"waiting: {reason}; desktop runs start when the session is usable again",
-                {"reason": "session_unusable", "session": reason},
+                # durable: a supervisor that restarts during the wait goes on with it
+                # (``HistoryStore.session_wait``)
+                {"reason": WAIT_BEGAN, "session": reason, "since": held.since.isoformat()},
             )
+        self.held[entry.run_id] = held
         return True
 
     def _note(self, entry: QueuedRun, message: str, data: dict[str, Any]) -> None:

@@ -11,6 +11,7 @@ from automation.engine.events import (
 )
 from automation.errors import DeskpilotError, WorkflowError
 from automation.loader import parse_workflow
+from supervisor.desktop_gate import DESKTOP
 from supervisor.runqueue import (
     QueuedRun,
     apply_options,
@@ -159,6 +160,9 @@ class Reconciling(SupervisorBase):
             target_host=record.target_host,
         )
         entry.not_before = self._local_time(record.not_before)
+        if DESKTOP in resources:
+            # A wait for a usable session it was in when its supervisor stopped goes on.
+            entry.session_wait = self.store.session_wait(record.id)
         # Breakpoints, time limit, "run from here": as submitted, on whichever machine.
         apply_options(entry, record.options)
         if entry.deadline_seconds is not None and record.started_at is not None:

@@ -13,7 +13,7 @@ from automation.engine.plan import step_timeout
 from automation.errors import WorkflowError
 from automation.loader import LoadedWorkflow, parse_workflow
 from supervisor.debugging import DebugOptions, Pause
-from supervisor.store.records import VersionRef
+from supervisor.store.records import SessionWait, VersionRef
 from supervisor.store.store import QueuedRow, content_hash
 from supervisor.workers import (
     WorkerHandle,
@@ -51,6 +51,9 @@ class QueuedRun:
     target_host: str | None = None
     #: A re-run from a node (or from the failed node) replays this run's finished steps.
     checkpoint_from: str | None = None
+    #: A wait for a usable session its history shows still going on (a supervisor stopped
+    #: during it): the desktop gate goes on with it (``DesktopGate.holds``).
+    session_wait: SessionWait | None = None
 
     def time_left(self, now: float) -> float | None:
         if self.deadline_seconds is None:

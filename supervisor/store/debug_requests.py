@@ -33,7 +33,7 @@ from sqlalchemy import Connection, and_, delete, func, insert, or_, select, upda
 from automation.clock import Clock
 from automation.engine.events import RunStatus
 from supervisor.store.errors import RunNotFound, StoreError
-from supervisor.store.records import EventRecord
+from supervisor.store.records import EventRecord, SessionWait
 from supervisor.store.retry import retrying
 from supervisor.store.schema import debug_requests, events, runs
 
@@ -82,6 +82,10 @@ def _record(row: Any) -> DebugRequestRecord:
 #: the ``hold`` they carry: a wait began, or ended (released, or given up).
 _HOLD_LINES = ("held: ", "released: held for ", "stopped waiting after ")
 _HOLD_KINDS = frozenset({"held", "released", "gave_up"})
+#: How the desktop gate's notes on a queued run's wait for a usable session begin
+#: (``supervisor.desktop_gate``), and the ``reason`` each carries: the wait began, or ended.
+WAIT_LINES = ("waiting: ", "the session is usable again")
+WAIT_BEGAN, WAIT_ENDED = "session_unusable", "session_usable"
 
 
 def _cut_pause(connection: Connection, run_id: str, seq: int, paused_at: datetime) -> float:
@@ -282,13 +286,46 @@ class DebugRequestMethods:
             return None
         return EventRecord.from_row(row)
 
+    def session_wait(self, run_id: str) -> SessionWait | None:
+        """The wait for a usable session the run's history shows still going on, or None.
+
+        The desktop gate notes when a queued desktop run starts to wait (with
+        the reason and since when) and when it stops; a wait with no end is
+        one its supervisor was holding when it stopped.  The next supervisor
+        to load the run goes on with it (``DesktopGate.holds``).
+        """
+        with self._read() as connection:
+            row = connection.execute(
+                select(events.c.at, events.c.data)
+                .where(
+                    events.c.run_id == run_id,
+                    events.c.kind == "log",
+                    or_(*(events.c.message.like(f"{start}%") for start in WAIT_LINES)),
+                )
+                .order_by(events.c.seq.desc(), events.c.id.desc())
+                .limit(1)
+            ).first()
+        if row is None or not isinstance(row.data, dict):
+            return None
+        data = row.data
+        if data.get("reason") != WAIT_BEGAN or not isinstance(data.get("session"), str):
+            return None
+        since: datetime = row.at
+        stated = data.get("since")
+        if isinstance(stated, str):
+            with contextlib.suppress(ValueError):
+                since = datetime.fromisoformat(stated)
+        return SessionWait(reason=data["session"], since=since)
+
     def paused_seconds(self, run_id: str) -> float:
         """Seconds the run spent paused by the debugger or held by a locked screen, over
         every attempt: not on its clock.
 
         A pause that was answered says how long it waited (``node_resumed``);
         a hold that ended says how long it held (its "released" line,
-        ``automation.engine.hold``).  One whose worker or supervisor died before
+        ``automation.engine.hold``); a resumed run's wait in the queue for a
+        usable session says how long of it was on its clock (the desktop
+        gate's "usable again" note).  One whose worker or supervisor died before
         it ended has no answer: it lasted until the next thing the history says
         of the run (the supervisor's note on the worker's end), or, when its
         supervisor died, until that supervisor's last heartbeat (the note of the
@@ -304,7 +341,12 @@ class DebugRequestMethods:
                         events.c.kind.in_(("node_paused", "node_resumed")),
                         and_(
                             events.c.kind == "log",
-                            or_(*(events.c.message.like(f"{start}%") for start in _HOLD_LINES)),
+                            or_(
+                                *(
+                                    events.c.message.like(f"{start}%")
+                                    for start in (*_HOLD_LINES, WAIT_LINES[1])
+                                )
+                            ),
                         ),
                     ),
                 )
@@ -313,6 +355,11 @@ class DebugRequestMethods:
             pauses = [row for row in rows if row.kind != "log"]
             holds = [row for row in rows if (row.data or {}).get("hold") in _HOLD_KINDS]
             total = 0.0
+            for row in rows:
+                data = row.data if isinstance(row.data, dict) else {}
+                counted = data.get("paused_seconds")
+                if data.get("reason") == WAIT_ENDED and isinstance(counted, int | float):
+                    total += float(counted)
             for index, row in enumerate(pauses):
                 if row.kind == "node_resumed":
                     waited = (row.data or {}).get("waited")

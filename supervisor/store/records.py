@@ -82,6 +82,18 @@ class SupervisorRecord:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class SessionWait:
+    """A queued desktop run waiting for a usable session (``supervisor.desktop_gate``).
+
+    Kept in its history, so a supervisor that restarts during the wait goes on
+    with it (same reason, same start) instead of beginning a new one.
+    """
+
+    reason: str
+    since: datetime
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class LeaseRenewal:
     """What ``HistoryStore.supervisor_heartbeat`` did for one supervisor.
 

@@ -14,6 +14,7 @@ from supervisor.desktop_gate import DesktopGate
 from supervisor.protocol import Hold, Release, ToWorker
 from supervisor.session import SessionState
 from supervisor.session_watch import WatchedState, apply_signal
+from supervisor.store.records import SessionWait
 
 FREEDESKTOP = "org.freedesktop.ScreenSaver"
 GNOME = "org.gnome.ScreenSaver"
@@ -248,3 +249,46 @@ def test_a_resumed_run_that_waits_for_the_session_does_not_spend_its_time_limit(
     assert not gate.holds(fresh) and not gate.holds(resumed)
     assert resumed.paused_seconds == 90.0
     assert fresh.paused_seconds == 0.0  # its limit has not started: nothing to give back
+
+
+def test_a_wait_recorded_before_a_restart_goes_on_from_when_it_began() -> None:
+    """The entry a restarted supervisor loads carries the wait its history shows open."""
+    t0 = datetime(2026, 3, 1, 12, tzinfo=UTC)
+    clock = [t0 + timedelta(seconds=100)]  # the restart came 100 s into the wait
+    watch, supervisor = FakeWatch(), FakeSupervisor()
+    gate = DesktopGate(supervisor, watch, now=lambda: clock[0])
+    entry = QueuedRun(
+        run_id="r", workflow="w", text="", path=None, inputs={}, deadline_seconds=60.0
+    )
+    entry.first_started = 10.0
+    entry.session_wait = SessionWait(reason="the screen is locked (x)", since=t0)
+    supervisor.queue["r"] = entry
+    watch.set("the screen is locked (x)")
+    assert gate.holds(entry) and gate.holds(entry)
+    assert supervisor.notes == []  # the same wait: nothing new to say
+    assert gate.held["r"].since == t0
+
+    clock[0] = t0 + timedelta(seconds=150)
+    watch.set(None)
+    assert not gate.holds(entry)
+    ((_, _, message, data),) = supervisor.notes
+    assert message.startswith("the session is usable again: the run starts after waiting 150.0s")
+    assert data == {
+        "reason": "session_usable",
+        "waited_seconds": 150.0,
+        "paused_seconds": 150.0,
+        "since": t0.isoformat(),
+    }
+    assert entry.paused_seconds == 150.0 and entry.session_wait is None
+
+
+def test_a_wait_recorded_before_a_restart_ends_if_the_session_is_usable_at_load() -> None:
+    t0 = datetime(2026, 3, 1, 12, tzinfo=UTC)
+    watch, supervisor = FakeWatch(), FakeSupervisor()
+    gate = DesktopGate(supervisor, watch, now=lambda: t0 + timedelta(seconds=30))
+    fresh = QueuedRun(run_id="f", workflow="w", text="", path=None, inputs={})
+    fresh.session_wait = SessionWait(reason="locked", since=t0)
+    assert not gate.holds(fresh)
+    ((_, _, message, data),) = supervisor.notes
+    assert "after waiting 30.0s because locked" in message
+    assert data["paused_seconds"] == 0.0  # never started: its time limit has not begun
