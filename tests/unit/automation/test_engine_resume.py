@@ -8,6 +8,7 @@ file exists", so the test needs no display.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import Field
@@ -16,8 +17,9 @@ from automation.blocks.base import Block, BlockInput, BlockOutput, ResumeCheck, 
 from automation.blocks.context import BlockContext
 from automation.blocks.registry import BlockRegistry
 from automation.engine.engine import Engine
-from automation.engine.events import Event, LogEmitted, NodeFinished, NodeStarted
+from automation.engine.events import Event, LogEmitted, NodeFailed, NodeFinished, NodeStarted
 from automation.engine.options import InterruptedStep, RunOptions, StepCheckpoint
+from automation.engine.result import RunResult
 from automation.errors import BlockError
 from automation.loader import parse_workflow
 
@@ -50,13 +52,24 @@ class Touch(Block[TouchInput]):
         return ResumeCheck(held=there, detail=f"file {inputs.path} exists: {there}", output=output)
 
 
-FLOW = """\
+FIRST = """\
 deskpilot: 1
-name: resume
+name: {name}
 nodes:
   first:
     block: file.append
-    with: {path: log.txt, content: "first\\n"}
+    with: {{path: log.txt, content: "first\\n"}}
+"""
+
+
+def resumed_flow(name: str, rest: str) -> str:
+    """A workflow whose step 1, ``first``, the resumed runs here have finished; then ``rest``."""
+    return FIRST.format(name=name) + rest
+
+
+FLOW = resumed_flow(
+    "resume",
+    """\
   touch:
     block: resumetest.touch
     with: {path: "{{ inputs.name }}"}
@@ -68,7 +81,8 @@ inputs:
 links:
   - first -> touch
   - touch.path -> after.content
-"""
+""",
+)
 
 
 @pytest.fixture
@@ -81,16 +95,21 @@ def engine_events(tmp_path: Path) -> tuple[Engine, list[Event]]:
     return Engine(registry, sink=events.append, artifacts_dir=tmp_path / "artifacts"), events
 
 
-def _resume(engine: Engine, tmp_path: Path) -> object:
-    loaded = parse_workflow(FLOW, path=tmp_path / "flow.yaml")
+def _resume(
+    engine: Engine,
+    tmp_path: Path,
+    flow: str = FLOW,
+    inputs: dict[str, object] | None = None,
+    **options: Any,
+) -> RunResult:
+    """Run ``flow`` as resumed after step 1; ``options`` say what earlier workers left (by
+    default: attempt 1 of ``touch``, step 2, was cut short)."""
+    options.setdefault("attempts_used", {2: 1})
+    options.setdefault("interrupted", InterruptedStep(step=2, node_id="touch", attempt=1))
     return engine.run(
-        loaded,
-        {"name": "made.txt"},
-        RunOptions(
-            checkpoint={1: StepCheckpoint(node_id="first", emissions=[{}])},
-            attempts_used={2: 1},
-            interrupted=InterruptedStep(step=2, node_id="touch", attempt=1),
-        ),
+        parse_workflow(flow, path=tmp_path / "flow.yaml"),
+        {"name": "made.txt"} if inputs is None else inputs,
+        RunOptions(checkpoint={1: StepCheckpoint(node_id="first", emissions=[{}])}, **options),
     )
 
 
@@ -108,7 +127,7 @@ def test_held_postcondition_is_not_run_again_and_its_outputs_flow_on(
     engine, events = engine_events
     (tmp_path / "made.txt").touch()  # the interrupted step had taken effect
     result = _resume(engine, tmp_path)
-    assert result.ok, result.error  # type: ignore[attr-defined]
+    assert result.ok, result.error
     assert Touch.runs == []
     assert _decisions(events) == [("held", False)]
     finished = [e for e in events if isinstance(e, NodeFinished) and e.node_id == "touch"]
@@ -123,7 +142,7 @@ def test_postcondition_not_held_runs_the_step_again(
 ) -> None:
     engine, events = engine_events
     result = _resume(engine, tmp_path)
-    assert result.ok, result.error  # type: ignore[attr-defined]
+    assert result.ok, result.error
     assert Touch.runs == [2]  # attempt numbers carry on after the interrupted one
     assert _decisions(events) == [("not_held", True)]
     message = next(e.message for e in events if isinstance(e, LogEmitted) and e.data)
@@ -137,7 +156,7 @@ def test_held_but_outputs_unknown_and_used_runs_again(
     Touch.outputs_known = False
     (tmp_path / "made.txt").touch()
     result = _resume(engine, tmp_path)
-    assert result.ok, result.error  # type: ignore[attr-defined]
+    assert result.ok, result.error
     assert Touch.runs == [2]
     assert _decisions(events) == [("held_outputs_unknown", True)]
 
@@ -182,16 +201,7 @@ def test_outputs_used_by_a_template_elsewhere_count_as_used(
     flow = FLOW.replace("  - touch.path -> after.content\n", "  - touch -> after\n").replace(
         'content: "after {{ nodes.touch.path }}\\n"', "content: \"{{ nodes['touch'].path }}\""
     )
-    loaded = parse_workflow(flow, path=tmp_path / "flow.yaml")
-    result = engine.run(
-        loaded,
-        {"name": "made.txt"},
-        RunOptions(
-            checkpoint={1: StepCheckpoint(node_id="first", emissions=[{}])},
-            attempts_used={2: 1},
-            interrupted=InterruptedStep(step=2, node_id="touch", attempt=1),
-        ),
-    )
+    result = _resume(engine, tmp_path, flow)
     assert result.ok, result.error
     assert Touch.runs == [2]
     assert _decisions(events) == [("held_outputs_unknown", True)]
@@ -221,19 +231,27 @@ class Flaky(Block[BlockInput]):
         raise BlockError("still broken", retryable=True)
 
 
-RETRIED = """\
-deskpilot: 1
-name: retried
-nodes:
-  first:
-    block: file.append
-    with: {path: log.txt, content: "first\\n"}
+RETRIED = resumed_flow(
+    "retried",
+    """\
   flaky:
     block: resumetest.flaky
     retry: {max_attempts: 3, delay: 0s}
 links:
   - first -> flaky
-"""
+""",
+)
+
+
+def _resume_flaky(
+    engine_events: tuple[Engine, list[Event]], tmp_path: Path, **options: Any
+) -> list[NodeFailed]:
+    """Resume ``RETRIED`` at its flaky step 2; the failures of the attempts it was given."""
+    engine, events = engine_events
+    engine.registry.register(Flaky)
+    result = _resume(engine, tmp_path, RETRIED, {}, **options)
+    assert not result.ok
+    return [e for e in events if isinstance(e, NodeFailed)]
 
 
 @pytest.mark.parametrize(
@@ -252,24 +270,13 @@ def test_a_resumed_step_gets_only_the_attempts_it_has_left(
     in_flight: bool,
     attempts: list[int],
 ) -> None:
-    from automation.engine.events import NodeFailed
-
-    engine, events = engine_events
-    engine.registry.register(Flaky)
-    result = engine.run(
-        parse_workflow(RETRIED, path=tmp_path / "flow.yaml"),
-        {},
-        RunOptions(
-            checkpoint={1: StepCheckpoint(node_id="first", emissions=[{}])},
-            attempts_used={2: used},
-            attempts_spent={2: used},
-            interrupted=InterruptedStep(step=2, node_id="flaky", attempt=used)
-            if in_flight
-            else None,
-        ),
+    failed = _resume_flaky(
+        engine_events,
+        tmp_path,
+        attempts_used={2: used},
+        attempts_spent={2: used},
+        interrupted=InterruptedStep(step=2, node_id="flaky", attempt=used) if in_flight else None,
     )
-    assert not result.ok
-    failed = [e for e in events if isinstance(e, NodeFailed)]
     assert [e.attempt for e in failed] == attempts
     assert [e.will_retry for e in failed] == [True] * (len(attempts) - 1) + [False]
     if used == 3 and not in_flight:
@@ -280,18 +287,7 @@ def test_an_attempt_a_locked_screen_cut_short_is_not_spent(
     engine_events: tuple[Engine, list[Event]], tmp_path: Path
 ) -> None:
     """Attempt 2 was cut by a lock (recorded, not spent): attempts 3 and 4 remain after 1."""
-    from automation.engine.events import NodeFailed
-
-    engine, events = engine_events
-    engine.registry.register(Flaky)
-    result = engine.run(
-        parse_workflow(RETRIED, path=tmp_path / "flow.yaml"),
-        {},
-        RunOptions(
-            checkpoint={1: StepCheckpoint(node_id="first", emissions=[{}])},
-            attempts_used={2: 2},
-            attempts_spent={2: 1},
-        ),
+    failed = _resume_flaky(
+        engine_events, tmp_path, attempts_used={2: 2}, attempts_spent={2: 1}, interrupted=None
     )
-    assert not result.ok
-    assert [e.attempt for e in events if isinstance(e, NodeFailed)] == [3, 4]
+    assert [e.attempt for e in failed] == [3, 4]
