@@ -8,11 +8,12 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 
 import pytest
 
 from automation.clock import FakeClock
-from automation.engine.events import LogEmitted, NodePaused, NodeResumed, RunStatus
+from automation.engine.events import Event, LogEmitted, NodePaused, NodeResumed, RunStatus
 from supervisor.store import HistoryStore
 from supervisor.store.debug_requests import COMMAND, NotHeldElsewhere
 from supervisor.store.notify import QueueWatcher
@@ -20,6 +21,7 @@ from supervisor.store.store import QueuedRow
 from tests.helpers.storage import StoreFactory
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+E = TypeVar("E", bound=Event)
 
 
 @pytest.fixture
@@ -27,12 +29,28 @@ def store(store_factory: StoreFactory) -> HistoryStore:
     return store_factory(clock=FakeClock(start=START))
 
 
-def running(store: HistoryStore, claimant: str = "b" * 32, **options: object) -> str:
+def queued(store: HistoryStore, **options: object) -> str:
     version = store.save_workflow_version("stepped", None, "nodes: []\n")
     run_id = uuid.uuid4().hex
     store.create_runs([QueuedRow(run_id, "stepped", version, options=dict(options) or None)])
+    return run_id
+
+
+def running(store: HistoryStore, claimant: str = "b" * 32, **options: object) -> str:
+    run_id = queued(store, **options)
     assert store.claim_queued(claimant, run_ids=(run_id,), lease_seconds=60)
     return run_id
+
+
+def event(kind: type[E], run_id: str, seq: int, at: float = 0.0, **fields: Any) -> E:
+    """An event of ``run_id`` as history records it, ``at`` seconds after ``START``."""
+    return kind(run_id=run_id, seq=seq, at=START + timedelta(seconds=at), **fields)
+
+
+def worker_died(run_id: str, seq: int, at: float) -> LogEmitted:
+    """The supervisor's note on a worker killed mid-run, ``at`` seconds after ``START``."""
+    message = "the worker exited (killed by signal 9)"
+    return event(LogEmitted, run_id, seq, at, node_id=None, level="warning", message=message)
 
 
 def test_a_request_reaches_the_runs_supervisor_and_comes_back_answered(
@@ -69,9 +87,7 @@ def test_answers_nobody_read_are_dropped_after_a_while(store_factory: StoreFacto
 
 
 def test_nobody_is_asked_about_a_run_that_is_not_running(store: HistoryStore) -> None:
-    version = store.save_workflow_version("stepped", None, "nodes: []\n")
-    run_id = uuid.uuid4().hex
-    store.create_runs([QueuedRow(run_id, "stepped", version)])
+    run_id = queued(store)
     with pytest.raises(NotHeldElsewhere, match="not running on any machine"):
         store.request_debug(run_id, COMMAND, {})
     unanswered = store.request_debug(running(store), COMMAND, {})
@@ -84,25 +100,27 @@ def test_the_pause_is_the_latest_of_the_current_claim(store: HistoryStore) -> No
     assert record is not None
     assert record.options == {"breakpoints": ["second"], "deadline_seconds": 30}
     assert store.run_pause(run_id) is None
-    at = START + timedelta(seconds=1)
-    paused = NodePaused(
-        run_id=run_id,
-        seq=1,
-        at=at,
-        node_id="second",
-        step=2,
-        reason="breakpoint",
-        pins={"value": "***"},
-        timeout=600,
+    store.record(
+        [
+            event(
+                NodePaused,
+                run_id,
+                1,
+                at=1,
+                node_id="second",
+                step=2,
+                reason="breakpoint",
+                pins={"value": "***"},
+                timeout=600,
+            )
+        ]
     )
-    store.record([paused])
     found = store.run_pause(run_id)
     assert found is not None and (found.node_id, found.step) == ("second", 2)
     assert (found.data or {})["pins"] == {"value": "***"}
-    resumed = NodeResumed(
-        run_id=run_id, seq=2, at=at, node_id="second", step=2, action="step", waited=4.5
+    store.record(
+        [event(NodeResumed, run_id, 2, at=1, node_id="second", step=2, action="step", waited=4.5)]
     )
-    store.record([resumed])
     assert store.run_pause(run_id) is None
     assert store.paused_seconds(run_id) == 4.5
 
@@ -143,18 +161,9 @@ def test_a_pause_cut_short_by_its_supervisors_death_counts_until_its_last_heartb
     store.register_supervisor(owner, host="pc-b", at=START)
     run_id = running(store, owner, deadline_seconds=60)
     answered = [
-        NodePaused(run_id=run_id, seq=1, at=START, node_id="first", step=1, reason="breakpoint"),
-        NodeResumed(
-            run_id=run_id, seq=2, at=START, node_id="first", step=1, action="continue", waited=3.0
-        ),
-        NodePaused(
-            run_id=run_id,
-            seq=3,
-            at=START + timedelta(seconds=5),
-            node_id="second",
-            step=2,
-            reason="breakpoint",
-        ),
+        event(NodePaused, run_id, 1, node_id="first", step=1, reason="breakpoint"),
+        event(NodeResumed, run_id, 2, node_id="first", step=1, action="continue", waited=3.0),
+        event(NodePaused, run_id, 3, at=5, node_id="second", step=2, reason="breakpoint"),
     ]
     store.record(answered)
     assert store.paused_seconds(run_id) == 3.0  # still paused: its supervisor counts that
@@ -170,15 +179,8 @@ def test_a_pause_cut_short_by_its_workers_death_counts_until_the_note_on_it(
     run_id = running(store)
     store.record(
         [
-            NodePaused(run_id=run_id, seq=1, at=START, node_id="only", step=1, reason="step"),
-            LogEmitted(
-                run_id=run_id,
-                seq=2,
-                at=START + timedelta(seconds=7.5),
-                node_id=None,
-                level="warning",
-                message="the worker exited (killed by signal 9)",
-            ),
+            event(NodePaused, run_id, 1, node_id="only", step=1, reason="step"),
+            worker_died(run_id, 2, at=7.5),
         ]
     )
     assert store.paused_seconds(run_id) == pytest.approx(7.5)
@@ -191,10 +193,11 @@ def _hold_line(run_id: str, seq: int, seconds: float, hold: str, **data: object)
         "released": "released: held for 4.0s because the screen is locked (x); the step goes on",
         "gave_up": "stopped waiting after 2.0s, still held because the screen is locked (x)",
     }[hold]
-    return LogEmitted(
-        run_id=run_id,
-        seq=seq,
-        at=START + timedelta(seconds=seconds),
+    return event(
+        LogEmitted,
+        run_id,
+        seq,
+        seconds,
         node_id="type",
         level="info",
         message=message,
@@ -207,26 +210,13 @@ def test_a_locked_screen_s_holds_are_not_on_the_run_s_clock_either(store: Histor
     run_id = running(store)
     store.record(
         [
-            NodePaused(run_id=run_id, seq=1, at=START, node_id="first", step=1, reason="step"),
-            NodeResumed(
-                run_id=run_id, seq=2, at=START, node_id="first", step=1, action="step", waited=1.0
-            ),
+            event(NodePaused, run_id, 1, node_id="first", step=1, reason="step"),
+            event(NodeResumed, run_id, 2, node_id="first", step=1, action="step", waited=1.0),
             _hold_line(run_id, 3, 10.0, "held", session="locked"),
             _hold_line(run_id, 4, 14.0, "released", held_seconds=4.0),
             _hold_line(run_id, 5, 20.0, "held", session="locked"),
         ]
     )
     assert store.paused_seconds(run_id) == pytest.approx(5.0)  # the second still holds
-    store.record(
-        [
-            LogEmitted(
-                run_id=run_id,
-                seq=6,
-                at=START + timedelta(seconds=26.5),
-                node_id=None,
-                level="warning",
-                message="the worker exited (killed by signal 9)",
-            ),
-        ]
-    )
+    store.record([worker_died(run_id, 6, at=26.5)])
     assert store.paused_seconds(run_id) == pytest.approx(5.0 + 6.5)
