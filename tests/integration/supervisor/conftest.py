@@ -20,6 +20,7 @@ from tests.integration.supervisor.harness import (
     BASE_CONFIG,
     DaemonProcess,
     SupervisorThread,
+    Xterms,
     describe,
     pid_gone,
     small_config,
@@ -93,16 +94,16 @@ def daemon_process(tmp_path: Path, plugin_path: Path) -> Iterator[Callable[..., 
 
 
 @pytest.fixture
-def xterms(xvfb_display: Any) -> Iterator[list[str]]:
-    """Titles of the xterms a test starts; every window with one of them is killed after."""
+def xterms(xvfb_display: Any) -> Iterator[Xterms]:
+    """Every window with one of the titles it gave is killed after the test."""
     import contextlib
     import signal
 
     from automation.blocks.desktop.windows import list_windows
 
-    titles: list[str] = []
-    yield titles
+    made = Xterms()
+    yield made
     for window in list_windows():
-        if window.title in titles and window.pid:
+        if window.title in made.titles and window.pid:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(window.pid, signal.SIGKILL)

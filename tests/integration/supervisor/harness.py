@@ -30,6 +30,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -245,6 +246,10 @@ class SupervisorThread:
         path.write_text(text, encoding="utf-8")
         return path
 
+    def flow(self, name: str, body: str) -> Path:
+        """``workflow`` for a text that starts at its nodes: the header naming it is added."""
+        return self.workflow(name, f"deskpilot: 1\nname: {name}\n{body}")
+
     def submit(self, path: Path, inputs: dict[str, Any] | None = None, **options: Any) -> str:
         sup = self.sup
         return self.call(lambda: sup.submit(sup.load(path), inputs, **options))
@@ -298,6 +303,13 @@ class SupervisorThread:
 
         return wait_for(find, timeout=timeout)
 
+    def kill_worker(self, run_id: str) -> int:
+        """SIGKILL the worker running ``run_id`` and wait until it is gone; its pid."""
+        pid = self.busy_pid(run_id)
+        os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: pid_gone(pid) or None, timeout=10)
+        return pid
+
     def worker_pids(self) -> list[int]:
         return [e["pid"] for e in self.seen("worker_started")]
 
@@ -322,6 +334,26 @@ def lines(path: Path) -> list[str]:
     if not path.exists():
         return []
     return [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def kill_noted(pids: list[str]) -> None:
+    """SIGKILL the processes whose pids a test's script noted (``lines`` of its file), if
+    still there: the shells a killed worker left waiting."""
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, ValueError):
+            os.kill(int(pid), signal.SIGKILL)
+
+
+class Xterms:
+    """Titles for the xterms a test starts, each new to this run of the tests."""
+
+    def __init__(self) -> None:
+        self.titles: list[str] = []
+
+    def title(self, prefix: str) -> str:
+        title = f"{prefix}-{uuid.uuid4().hex[:8]}"
+        self.titles.append(title)
+        return title
 
 
 class DaemonProcess:

@@ -10,20 +10,14 @@ attempts afresh (five in all).
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
-
 import pytest
 
 from automation.engine.events import RunStatus
-from tests.integration.supervisor.harness import lines, pid_gone, wait_for
+from tests.integration.supervisor.harness import kill_noted, lines, wait_for
 
 pytestmark = pytest.mark.timeout(60)
 
-FLOW = """\
-deskpilot: 1
-name: resume-attempts
+NODES = """\
 nodes:
   flaky:
     block: process.run
@@ -40,17 +34,13 @@ def test_a_step_resumed_after_its_worker_was_killed_gets_only_its_last_attempt(
     tries = harness.workflows / "tries.txt"
     # each attempt notes its pid; the second waits (and is killed), the others fail
     script = f"echo $$ >> {tries}; if [ $(wc -l < {tries}) -eq 2 ]; then exec sleep 60; fi; exit 1"
-    run_id = harness.submit(harness.workflow("resume-attempts", FLOW.format(script=script)))
+    run_id = harness.submit(harness.flow("resume-attempts", NODES.format(script=script)))
     try:
         wait_for(lambda: len(lines(tries)) == 2 or None, timeout=30)
-        pid = harness.busy_pid(run_id)
-        os.kill(pid, signal.SIGKILL)
-        wait_for(lambda: pid_gone(pid) or None, timeout=10)
+        harness.kill_worker(run_id)
         record = harness.wait_terminal(run_id, timeout=30)
     finally:
-        for sleeper in lines(tries)[1:2]:
-            with contextlib.suppress(ProcessLookupError, ValueError):
-                os.kill(int(sleeper), signal.SIGKILL)
+        kill_noted(lines(tries)[1:2])  # the second attempt's sleep
     assert record.status is RunStatus.FAILED
     assert len(lines(tries)) == 3, "the resumed step had its retries afresh"
     steps = [(s.attempt, str(s.status), s.failure) for s in harness.store.steps(run_id)]

@@ -15,23 +15,17 @@ names the xterm window:
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
-import uuid
 from pathlib import Path
 
 import pytest
 
 from automation.blocks.desktop.windows import list_windows
 from automation.engine.events import RunStatus
-from tests.integration.supervisor.harness import lines, pid_gone, wait_for
+from tests.integration.supervisor.harness import Xterms, kill_noted, lines, wait_for
 
 pytestmark = pytest.mark.timeout(120)
 
-FLOW = """\
-deskpilot: 1
-name: {name}
+NODES = """\
 nodes:
   launch:
     block: app.launch
@@ -55,12 +49,6 @@ def _windows(title: str) -> list[int]:
     return [w.id for w in list_windows(f"^{title}$", include_hidden=False)]
 
 
-def _kill_busy_worker(harness, run_id: str) -> None:
-    pid = harness.busy_pid(run_id)
-    os.kill(pid, signal.SIGKILL)
-    wait_for(lambda: pid_gone(pid) or None, timeout=10)
-
-
 def _decisions(harness, run_id: str) -> list[tuple[str, bool]]:
     return [
         (e.data["resume_check"], e.data["repeated"])
@@ -69,24 +57,20 @@ def _decisions(harness, run_id: str) -> list[tuple[str, bool]]:
     ]
 
 
-def test_step_whose_postcondition_held_is_not_run_again(
-    start_supervisor, xterms: list[str]
-) -> None:
+def test_step_whose_postcondition_held_is_not_run_again(start_supervisor, xterms: Xterms) -> None:
     harness = start_supervisor()
-    title = f"Held-{uuid.uuid4().hex[:8]}"
-    xterms.append(title)
-    flow = FLOW.format(
-        name="resume-held",
+    title = xterms.title("Held")
+    nodes = NODES.format(
         command=f"[xterm, -T, {title}]",
         wait_title="^a title that never comes$",
         title=title,
         expect_timeout=5,
     )
-    run_id = harness.submit(harness.workflow("resume-held", flow))
+    run_id = harness.submit(harness.flow("resume-held", nodes))
     # the step's effect happened: xterm's window is up; the step itself is still running
     wait_for(lambda: _windows(title) or None, timeout=30)
     assert harness.run(run_id).status is RunStatus.RUNNING
-    _kill_busy_worker(harness, run_id)
+    harness.kill_worker(run_id)
 
     record = harness.wait_terminal(run_id, timeout=60)
     assert record.status is RunStatus.SUCCEEDED, record.error
@@ -106,12 +90,9 @@ def test_step_whose_postcondition_held_is_not_run_again(
     assert "postcondition held: not repeated" in (message or "")
 
 
-def test_step_whose_postcondition_did_not_hold_runs_again(
-    start_supervisor, xterms: list[str]
-) -> None:
+def test_step_whose_postcondition_did_not_hold_runs_again(start_supervisor, xterms: Xterms) -> None:
     harness = start_supervisor()
-    title = f"Fresh-{uuid.uuid4().hex[:8]}"
-    xterms.append(title)
+    title = xterms.title("Fresh")
     started = harness.workflows / "started.txt"
     # Each run of the step notes its pid; the first then waits without doing anything
     # (its effect never happens), the second starts xterm.
@@ -119,23 +100,20 @@ def test_step_whose_postcondition_did_not_hold_runs_again(
         f"echo $$ >> {started}; "
         f"if [ $(wc -l < {started}) -gt 1 ]; then exec xterm -T {title}; fi; exec sleep 60"
     )
-    flow = FLOW.format(
-        name="resume-not-held",
+    nodes = NODES.format(
         command=f'[sh, -c, "{script}"]',
         wait_title=f"^{title}$",
         title=title,
         expect_timeout=1,
     )
-    run_id = harness.submit(harness.workflow("resume-not-held", flow))
+    run_id = harness.submit(harness.flow("resume-not-held", nodes))
     try:
         wait_for(lambda: started.exists() or None, timeout=30)
-        _kill_busy_worker(harness, run_id)
+        harness.kill_worker(run_id)
         assert _windows(title) == []
         record = harness.wait_terminal(run_id, timeout=60)
     finally:
-        for pid in lines(started)[:1]:
-            with contextlib.suppress(ProcessLookupError, ValueError):
-                os.kill(int(pid), signal.SIGKILL)  # the first run's shell, still waiting
+        kill_noted(lines(started)[:1])  # the first run's shell, still waiting
     assert record.status is RunStatus.SUCCEEDED, record.error
     assert _decisions(harness, run_id) == [("not_held", True)]
     assert len(lines(started)) == 2, "the step was not run again"

@@ -14,23 +14,18 @@ With A focused instead, the resumed run types into A.
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
-import uuid
 from pathlib import Path
 
 import pytest
 
 from automation.blocks.desktop.windows import list_windows
 from automation.engine.events import RunStatus
-from tests.integration.supervisor.harness import pid_gone, wait_for
+from tests.integration.supervisor.harness import Xterms, wait_for
 
 pytestmark = pytest.mark.timeout(90)
 
-FLOW = """\
-deskpilot: 1
-name: resume-focus
+NODES = """\
 nodes:
   launch:
     block: app.launch
@@ -52,13 +47,12 @@ def _window(title: str) -> int | None:
 
 @pytest.mark.parametrize("focused", ["other", "launched"])
 def test_resumed_keys_are_held_to_the_window_the_finished_steps_acted_on(
-    start_supervisor, xterms: list[str], tmp_path: Path, focused: str
+    start_supervisor, xterms: Xterms, tmp_path: Path, focused: str
 ) -> None:
     harness = start_supervisor()
-    a, b = (f"{name}-{uuid.uuid4().hex[:8]}" for name in ("A", "B"))
-    xterms.extend([a, b])
+    a, b = xterms.title("A"), xterms.title("B")
     typed = tmp_path / "typed.txt"
-    run_id = harness.submit(harness.workflow("resume-focus", FLOW.format(a=a, typed=typed)))
+    run_id = harness.submit(harness.flow("resume-focus", NODES.format(a=a, typed=typed)))
 
     def waiting() -> bool | None:
         steps = harness.store.steps(run_id)
@@ -72,9 +66,7 @@ def test_resumed_keys_are_held_to_the_window_the_finished_steps_acted_on(
         assert a_id is not None
         chosen = b_id if focused == "other" else a_id
         subprocess.run(["xdotool", "windowfocus", "--sync", str(chosen)], check=True, timeout=10)
-        pid = harness.busy_pid(run_id)
-        os.kill(pid, signal.SIGKILL)
-        wait_for(lambda: pid_gone(pid) or None, timeout=10)
+        harness.kill_worker(run_id)
         (harness.workflows / "go.txt").touch()
         record = harness.wait_terminal(run_id, timeout=60)
     finally:
