@@ -26,7 +26,7 @@ from supervisor.api.models import DebugState
 from supervisor.client import SupervisorClient
 from supervisor.paths import DeskpilotPaths
 from supervisor.store import HistoryStore
-from tests.helpers.daemon import CLI_BOOT, short_home
+from tests.helpers.daemon import CLI_BOOT, short_home, write_workflow
 from tests.helpers.fleet import waited_for
 from tests.helpers.fleet_daemons import FleetDaemons
 from tests.helpers.postgres import PostgresServer
@@ -35,29 +35,13 @@ A, B = "dr-a", "dr-b"
 TOKEN = "fleet-token-" + "x" * 32
 TAKEOVER_LIMIT = 15.0
 
-TWO_STEPS = """\
-deskpilot: 1
-name: {name}
-inputs:
-  word: {{type: string, default: hello}}
-nodes:
-  first:
-    block: control.pass
-    with: {{value: "{{{{ inputs.word }}}}"}}
-  second:
-    block: control.pass
-links:
-  - first.value -> second.value
-outputs:
-  echoed: "{{{{ nodes.second.value }}}}"
-"""
 LONG = """\
 deskpilot: 1
-name: long
+name: {name}
 nodes:
   wait:
     block: control.delay
-    with: {seconds: 60}
+    with: {{seconds: 60}}
 """
 
 
@@ -97,12 +81,6 @@ def client(fleet: FleetDaemons, host: str) -> SupervisorClient:
     return SupervisorClient(DeskpilotPaths.under(fleet.homes[host]))
 
 
-def flow(folder: Path, name: str, template: str = TWO_STEPS) -> Path:
-    path = folder / f"{name}.yaml"
-    path.write_text(template.format(name=name) if "{name}" in template else template)
-    return path
-
-
 def paused_at(api: SupervisorClient, run_id: str, node: str) -> DebugState:
     found: list[DebugState] = []
 
@@ -126,7 +104,10 @@ def test_a_run_paused_on_b_is_inspected_edited_and_continued_through_a(
 ) -> None:
     with client(fleet, A) as api:
         run_id = api.submit(
-            flow(folder, "stepped"), inputs={"word": "original"}, breakpoints=["second"], on=B
+            write_workflow(folder, "stepped"),
+            inputs={"word": "original"},
+            breakpoints=["second"],
+            on=B,
         ).run_id
 
         state = paused_at(api, run_id, "second")
@@ -151,7 +132,7 @@ def test_a_time_limited_run_on_b_is_stopped_by_its_limit(
     fleet: FleetDaemons, store: HistoryStore, folder: Path
 ) -> None:
     with client(fleet, A) as api:
-        run_id = api.submit(flow(folder, "long", LONG), deadline_seconds=2.0, on=B).run_id
+        run_id = api.submit(write_workflow(folder, "long", LONG), deadline_seconds=2.0, on=B).run_id
         run = api.wait(run_id, timeout=30).run
     assert run.status == "failed" and "deadline" in (run.error or "")
     assert claimant(fleet, store, run_id) == B
@@ -161,7 +142,9 @@ def test_run_from_here_on_another_machine_reuses_the_recorded_outputs(
     fleet: FleetDaemons, store: HistoryStore, folder: Path
 ) -> None:
     with client(fleet, A) as api:
-        first = api.submit(flow(folder, "reused"), inputs={"word": "recorded"}, on=A).run_id
+        first = api.submit(
+            write_workflow(folder, "reused"), inputs={"word": "recorded"}, on=A
+        ).run_id
         assert api.wait(first, timeout=30).run.status == "succeeded"
 
         again = api.rerun(first, "from_node", node="second", on=B).run_id
@@ -216,7 +199,7 @@ def test_a_takeover_after_a_kill_keeps_the_breakpoints_and_time_limit(
 ) -> None:
     with client(fleet, A) as api:
         run_id = api.submit(
-            flow(folder, "kept"), breakpoints=["second"], deadline_seconds=300, on=None
+            write_workflow(folder, "kept"), breakpoints=["second"], deadline_seconds=300, on=None
         ).run_id
         paused_at(api, run_id, "second")
     owner = claimant(fleet, store, run_id)
