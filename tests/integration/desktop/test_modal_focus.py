@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -30,10 +29,9 @@ import pytest
 
 from automation.blocks.desktop.display import Box
 from automation.blocks.desktop.windows import WindowInfo, list_windows
-from tests.helpers.a11y import _stop_children
 from tests.helpers.common import eventually
-from tests.helpers.keyring_session import _read_bus_address
-from tests.helpers.xvfb import XDisplay, start_xvfb
+from tests.helpers.openbox import openbox_desktop
+from tests.helpers.xvfb import XDisplay
 from tests.integration.desktop.conftest import ROOT
 
 pytestmark = pytest.mark.timeout(120)
@@ -56,60 +54,18 @@ class Editor:
 
 @pytest.fixture(scope="module")
 def editor(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Editor]:
-    for program in ("openbox", "mousepad", "dbus-daemon", "xdotool"):
-        if shutil.which(program) is None:
-            pytest.fail(f"{program} is missing: bash packaging/system-deps.sh", pytrace=False)
     folder = tmp_path_factory.mktemp("modal")
-    display = start_xvfb(xauthority_dir=folder)
-    processes: list[subprocess.Popen[bytes]] = []
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("DISPLAY", display.name)
-        patch.setenv("XAUTHORITY", str(display.xauthority))
-        env = display.env(
-            XDG_CONFIG_HOME=str(folder / "config"),
-            XDG_DATA_HOME=str(folder),
-            LANG="C.UTF-8",
-            LC_ALL="C.UTF-8",
+    with openbox_desktop(
+        folder, ("mousepad", "xdotool"), LANG="C.UTF-8", LC_ALL="C.UTF-8"
+    ) as desktop:
+        document = folder / "letter.txt"
+        document.write_text("", encoding="utf-8")
+        desktop.start("mousepad", "--disable-server", str(document))
+        window = eventually(
+            lambda: next(iter(list_windows("letter.txt - Mousepad$", include_hidden=False)), None),
+            timeout=30,
         )
-        env.pop("DBUS_SESSION_BUS_ADDRESS", None)
-        try:
-            bus = subprocess.Popen(
-                ["dbus-daemon", "--session", "--nofork", "--print-address=1"],
-                env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            )  # fmt: skip
-            processes.append(bus)
-            env["DBUS_SESSION_BUS_ADDRESS"] = _read_bus_address(bus)
-            processes.append(subprocess.Popen(["openbox"], env=env, stderr=subprocess.DEVNULL))
-            document = folder / "letter.txt"
-            document.write_text("", encoding="utf-8")
-            processes.append(
-                subprocess.Popen(
-                    ["mousepad", "--disable-server", str(document)],
-                    env=env,
-                    stderr=subprocess.DEVNULL,
-                )
-            )
-            window = eventually(
-                lambda: next(
-                    iter(list_windows("letter.txt - Mousepad$", include_hidden=False)), None
-                ),
-                timeout=30,
-            )
-            yield Editor(display, env, window, document, folder)
-        finally:
-            for process in processes:  # what the bus started for mousepad (dconf) goes too
-                _stop_children(process.pid)
-            for process in reversed(processes):
-                process.terminate()
-            for process in processes:
-                try:
-                    process.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
-                if process.stdout is not None:
-                    process.stdout.close()
-            display.stop()
+        yield Editor(desktop.display, desktop.env, window, document, folder)
 
 
 def _run(editor: Editor, *steps: tuple[str, dict[str, object]]) -> list[dict[str, object]]:

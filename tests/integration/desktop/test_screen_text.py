@@ -8,8 +8,6 @@ target, and the whole screen, where title bars and two windows are read window b
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,10 +20,8 @@ from automation.blocks.desktop.screen_text import ScreenReadText
 from automation.blocks.desktop.windows import list_windows
 from automation.errors import BlockError
 from automation.testing import run_block
-from tests.helpers.a11y import _stop_children
 from tests.helpers.common import eventually
-from tests.helpers.keyring_session import _read_bus_address
-from tests.helpers.xvfb import start_xvfb
+from tests.helpers.openbox import openbox_desktop
 
 XTERM_TEXT = "The quick brown fox jumps over the lazy dog while seven calm engineers measure"
 EDITOR_TEXT = "Quarterly report draft\nRevenue grew faster than expected in every region"
@@ -44,63 +40,25 @@ def _window(pid: int) -> Box | None:
 
 @pytest.fixture(scope="module")
 def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desk]:
-    for program in ("openbox", "xterm", "mousepad", "dbus-daemon"):
-        if shutil.which(program) is None:
-            pytest.fail(f"{program} is missing: bash packaging/system-deps.sh", pytrace=False)
     folder = tmp_path_factory.mktemp("screen-text")
-    display = start_xvfb(xauthority_dir=folder)
-    processes: list[subprocess.Popen[bytes]] = []
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("DISPLAY", display.name)
-        patch.setenv("XAUTHORITY", str(display.xauthority))
-        # mousepad needs a session bus; no accessibility here (NO_AT_BRIDGE)
-        env = display.env(
-            XDG_CONFIG_HOME=str(folder / "config"), XDG_DATA_HOME=str(folder), NO_AT_BRIDGE="1"
+    # no accessibility here (NO_AT_BRIDGE)
+    with openbox_desktop(folder, ("xterm", "mousepad"), NO_AT_BRIDGE="1") as desktop:
+        (folder / "report.txt").write_text(EDITOR_TEXT + "\n", encoding="utf-8")
+        (folder / "xterm.txt").write_text(XTERM_TEXT + "\n", encoding="utf-8")
+        xterm = desktop.start(
+            "xterm", "-geometry", "90x8+40+60", "-e", "sh", "-c",
+            f"fold -s -w 50 {folder / 'xterm.txt'}; sleep 600",
+        )  # fmt: skip
+        desktop.start("mousepad", str(folder / "report.txt"))
+        xterm_box = eventually(lambda: _window(xterm.pid), timeout=15)
+        editor_box = eventually(
+            lambda: next(
+                (w.box for w in list_windows(include_hidden=False) if "report" in w.title),
+                None,
+            ),
+            timeout=20,
         )
-        env.pop("DBUS_SESSION_BUS_ADDRESS", None)
-        try:
-            bus = subprocess.Popen(
-                ["dbus-daemon", "--session", "--nofork", "--print-address=1"],
-                env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            )  # fmt: skip
-            processes.append(bus)
-            env["DBUS_SESSION_BUS_ADDRESS"] = _read_bus_address(bus)
-            processes.append(subprocess.Popen(["openbox"], env=env, stderr=subprocess.DEVNULL))
-            (folder / "report.txt").write_text(EDITOR_TEXT + "\n", encoding="utf-8")
-            (folder / "xterm.txt").write_text(XTERM_TEXT + "\n", encoding="utf-8")
-            xterm = subprocess.Popen(
-                ["xterm", "-geometry", "90x8+40+60", "-e", "sh", "-c",
-                 f"fold -s -w 50 {folder / 'xterm.txt'}; sleep 600"],
-                env=env, stderr=subprocess.DEVNULL,
-            )  # fmt: skip
-            editor = subprocess.Popen(
-                ["mousepad", str(folder / "report.txt")],
-                env=env, stderr=subprocess.DEVNULL,
-            )  # fmt: skip
-            processes += [xterm, editor]
-            xterm_box = eventually(lambda: _window(xterm.pid), timeout=15)
-            editor_box = eventually(
-                lambda: next(
-                    (w.box for w in list_windows(include_hidden=False) if "report" in w.title),
-                    None,
-                ),
-                timeout=20,
-            )
-            yield Desk(xterm_box, editor_box, folder)
-        finally:
-            for process in processes:  # what the bus started for mousepad (dconf) goes too
-                _stop_children(process.pid)
-            for process in reversed(processes):
-                process.terminate()
-            for process in processes:
-                try:
-                    process.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
-                if process.stdout is not None:
-                    process.stdout.close()
-            display.stop()
+        yield Desk(xterm_box, editor_box, folder)
 
 
 def _read(inputs: dict[str, object], folder: Path) -> dict[str, object]:
