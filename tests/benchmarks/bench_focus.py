@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.benchmarks._util import fmt, format_table, load_average
+from tests.helpers.common import stop_processes
 from tests.helpers.xvfb import start_xvfb
 
 XTERMS = 5
@@ -142,14 +143,7 @@ def main() -> int:
         print(f"(load average {fmt(load, 2)})" if load is not None else "")
         print(format_table(["case", "median ms", "p90 ms", "X connections"], rows))
     finally:
-        for process in reversed(processes):
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_processes(processes)
         display.stop()
         shutil.rmtree(folder, ignore_errors=True)
     return 0

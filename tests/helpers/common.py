@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -34,6 +35,21 @@ def eventually(check: Callable[[], T], *, timeout: float = 10.0, interval: float
                 raise last_error
             raise AssertionError(f"condition not met within {timeout}s")
         time.sleep(interval)
+
+
+def stop_processes(processes: list[subprocess.Popen[bytes]], timeout: float = 5.0) -> None:
+    """SIGTERM each, the last started first; SIGKILL what has not exited ``timeout`` s later;
+    close the pipes the test read from."""
+    for process in reversed(processes):
+        process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
 
 
 @pytest.fixture

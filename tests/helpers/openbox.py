@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.a11y import _stop_children
+from tests.helpers.common import stop_processes
 from tests.helpers.keyring_session import _read_bus_address
 from tests.helpers.xvfb import XDisplay, start_xvfb
 
@@ -68,14 +69,5 @@ def openbox_desktop(
         finally:
             for process in processes:  # what the bus started for mousepad (dconf) goes too
                 _stop_children(process.pid)
-            for process in reversed(processes):
-                process.terminate()
-            for process in processes:
-                try:
-                    process.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
-                if process.stdout is not None:
-                    process.stdout.close()
+            stop_processes(processes)
             display.stop()
