@@ -51,6 +51,13 @@ A correlation map of the whole screen is computed only over the windows that
 meet its busy part (``_Feature.correlate``): a window of one plain colour
 scores 0, so a plain desktop around an application is not correlated at all.
 
+**Colour.**  Unless ``grayscale`` is set, a whole-template grey match is scored
+in colour too and must reach the bar there.  The stages that look at grey
+alone (inverted, label, edges) must not answer a place where the whole
+template reached the bar in grey and was refused on its colours: a red
+button where the template's is blue is found by its label and its outline
+as well, and is still not the template.
+
 The result carries every distinct location (``candidates``) that scored at
 least the bar or within ``margin`` of the best, in the winning stage.  Whether
 that is an answer or an ambiguity is decided by ``picking.choose``, which the
@@ -111,6 +118,10 @@ EDGE_GREY_GAP = 0.2
 MIN_EDGE_PIXELS = 24
 #: A hit this good ends the search over scales early.
 EARLY_STOP = 0.95
+#: A grey match whose colour score is this much lower shows other colours (a red/blue
+#: swap: 1.0 grey, 0.64 colour); closer, the colours agree as well as the greys do
+#: (a key re-drawn at another size: 0.850 grey, 0.849 colour).
+COLOUR_GAP = 0.1
 #: A light/dark-swapped match must correlate at least this well.
 INVERTED_CONFIDENCE = 0.9
 _EDGE_CONFIDENCE_FLOOR = 0.8
@@ -119,6 +130,9 @@ STAGES = ("direct", "scales", "inverted", "label", "edges")
 #: The stages whose answers are checked on the template's label (``verification``), and
 #: the polarity the label must have there (0: either; the edge stage's palettes vary).
 VERIFIED_STAGES = {"direct": 1, "scales": 1, "edges": 0}
+#: The stages that never look at colours: their answer must not be a place where the
+#: whole template was seen in grey and refused on its colours (``_Search.in_colour``).
+_GREY_STAGES = ("inverted", "label", "edges")
 
 
 class TemplateTooUniform(ValueError):
@@ -276,6 +290,8 @@ def find(
         candidates, bar = search.stage(stage, stage_scales, result)
         if candidates and candidates[0].score >= bar and stage in VERIFIED_STAGES:
             candidates = search.verified(candidates, bar, result, VERIFIED_STAGES[stage])
+        if candidates and candidates[0].score >= bar and stage in _GREY_STAGES:
+            candidates = search.in_colour(candidates, result)
         if candidates and candidates[0].score >= bar:
             best = candidates[0]
             keep = min(bar, best.score - margin)
@@ -305,6 +321,9 @@ class _Search:
         self._scans: dict[tuple[float, int], tuple[float, list[tuple[int, int, float]]]] = {}
         self._ink: Any = None
         self._labels: dict[bool, Label | None] = {}
+        #: Places where the whole template reached the bar in grey but not in colour:
+        #: the template's pixels in other colours, which no later stage may answer.
+        self.off_colour: list[tuple[Match, Match]] = []
 
     def scan(self, scale: float, sign: int, floor: float) -> list[tuple[int, int, float]]:
         """``_scan`` of the grey template at ``scale``, reusing an earlier scan of the same
@@ -419,9 +438,15 @@ class _Search:
         # the places that pass the floor, and the best one (evidence when nothing passes)
         top = max(raw, key=lambda p: p[2])
         raw = [p for p in raw if p[2] >= floor] or [top]
-        matches = [Match(x, y, tw, th, score, scale, method) for x, y, score in raw]
+        matches = raw_matches = [Match(x, y, tw, th, score, scale, method) for x, y, score in raw]
         if method == "gray" and self.color:
             matches = [self._colour(m) if m.score >= floor else m for m in matches]
+            bar = self.confidence
+            self.off_colour += [
+                (grey, colour)
+                for grey, colour in zip(raw_matches, matches, strict=True)
+                if grey.score >= bar and colour.score < min(bar, grey.score - COLOUR_GAP)
+            ]
         return matches
 
     def _scan_edges(self, scale: float, floor: float) -> list[tuple[int, int, float]]:
@@ -515,6 +540,29 @@ class _Search:
                 result.refused.append(refusal)
                 return []
         return kept
+
+    def in_colour(self, candidates: list[Match], result: SearchResult) -> list[Match]:
+        """The candidates of a grey-only stage, or none when its best place is one where
+        the whole template reached the bar in grey but not in colour (``off_colour``).
+
+        There the template's own pixels are on screen in other colours (a red
+        button where the template's is blue), and the colour score already
+        said no: a stage that looks at ink or outlines alone must not say yes
+        to it.  With ``grayscale`` no colour is scored and nothing is refused.
+        The refusal, as any, ends the stage's answer (``verified``).
+        """
+        best = candidates[0]
+        for grey, colour in self.off_colour:
+            if best.same_place(grey):
+                result.refused.append(
+                    Refusal(
+                        best,
+                        f"the whole template is there in grey ({grey.score:.3f}) but not in "
+                        f"its colours ({colour.score:.3f}); set grayscale if colours may differ",
+                    )
+                )
+                return []
+        return candidates
 
     def _label_stage(self, bar: float, result: SearchResult) -> list[Match]:
         """The template's label at any size and polarity (see ``labels``): the best

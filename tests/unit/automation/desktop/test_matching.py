@@ -74,6 +74,18 @@ def test_colour_matters_unless_grayscale(screen, template) -> None:
     assert matching.find(recoloured, template, grayscale=True, edges=False).found
 
 
+def test_a_recoloured_button_is_not_answered_by_its_outline(screen, template) -> None:
+    """The edge stage finds the red/blue-swapped button by its outline, but the colour
+    score already said no there: refused, saying why."""
+    recoloured = screen.copy()
+    recoloured[500:531, 1000:1061] = recoloured[500:531, 1000:1061][:, :, ::-1]
+    result = matching.find(recoloured, template)
+    assert not result.found, result.matches
+    assert [r.match.method for r in result.refused] == ["edges"]
+    assert "not in its colours" in result.refused[0].reason
+    assert matching.find(recoloured, template, grayscale=True).found
+
+
 def test_missing_template_is_not_found_and_reports_the_best_candidate(screen) -> None:
     absent = np.full((30, 60, 3), 235, np.uint8)
     cv2.circle(absent, (30, 15), 10, (0, 0, 255), 2)
