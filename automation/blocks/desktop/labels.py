@@ -522,9 +522,12 @@ def answer(
     # true "9" at 150 % to a soft answer that was not clear of its look-alikes
     if best is not None and best.score >= bar:
         return ([best] if _clear(ink, label, sharp) else []), best
-    soft = _placed(search(ink, label, bar - LABEL_GAP, soft=True), label, size, "label-soft")
+    from automation.blocks.desktop import glyphs
+
+    loose = search(ink, label, min(bar - LABEL_GAP, glyphs.GLYPH_SOFT_FLOOR), soft=True)
+    soft = _placed([p for p in loose if p[2] >= bar - LABEL_GAP], label, size, "label-soft")
     if not soft:
-        return [], best
+        return _by_glyphs(ink, label, loose, bar, size, best)
     winner, crisp, _ = soft[0]
     evidence = best if best is not None and best.score >= winner.score else winner
     if (
@@ -533,8 +536,47 @@ def answer(
         or (best is not None and not best.same_place(winner))
         or not _clear(ink, label, soft)
     ):
-        return [], evidence
+        found, glyph_best = _by_glyphs(ink, label, loose, bar, size, best)
+        return (found, glyph_best) if found else ([], evidence)
     return [winner], winner
+
+
+def _by_glyphs(
+    ink: ScreenInk,
+    label: Label,
+    loose: list[tuple[int, int, float, float, float, bool]],
+    bar: float,
+    size: tuple[int, int],
+    sharp_best: Match | None,
+) -> tuple[list[Match], Match | None]:
+    """The label verified piece by piece (see ``glyphs``) at the soft places: the
+    answer (one place or none) and the best place as evidence."""
+    from dataclasses import replace
+
+    from automation.blocks.desktop import glyphs
+
+    parts = glyphs.pieces(label)
+    ranked = _placed(loose, label, size, "label-glyphs")
+    if len(parts) < 2 or not ranked or len(ranked) > glyphs.MAX_PLACES:
+        return [], sharp_best
+    scored: list[tuple[Match, float, Place]] = []
+    for match, crisp, place in ranked:
+        if crisp < glyphs.GLYPH_SHARP_FLOOR:
+            continue
+        mean, lowest = glyphs.score(ink, label, parts, place)
+        if lowest >= glyphs.GLYPH_MIN:
+            scored.append((replace(match, score=mean), crisp, place))
+    scored.sort(key=lambda entry: -entry[0].score)
+    if not scored:
+        return [], sharp_best
+    top = scored[0][0]
+    if (
+        top.score < bar
+        or (sharp_best is not None and not sharp_best.same_place(top))
+        or not _clear(ink, label, scored)
+    ):
+        return [], top
+    return [top], top
 
 
 def _clear(ink: ScreenInk, label: Label, ranked: list[tuple[Match, float, Place]]) -> bool:

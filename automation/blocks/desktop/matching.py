@@ -147,7 +147,7 @@ class Match:
     height: int
     score: float
     scale: float
-    method: str  # "color", "gray", "inverted", "label", "label-soft" or "edges"
+    method: str  # "color", "gray", "inverted", "label", "label-soft", "label-glyphs" or "edges"
 
     @property
     def center(self) -> tuple[int, int]:
@@ -579,8 +579,10 @@ class _Search:
         found, best = labels.answer(self._ink, label, bar, (th, tw))
         if best is not None and (result.best is None or best.score > result.best.score):
             result.best = best
-        if found:
-            # blurred too: a label correlates 0.85 sharp with a bigger one ("3", "8")
+        if found and found[0].method != "label-glyphs":
+            # blurred too: a label correlates 0.85 sharp with a bigger one ("3", "8");
+            # a label verified letter by letter (``glyphs``) passed stricter checks of
+            # its own: each letter, where the whole label re-hinted scores under the bar
             refusal = verification.check(self.gray.gray, label, found[0], bar=bar, sign=0)
             if refusal is not None:
                 result.refused.append(refusal)
