@@ -45,10 +45,10 @@ from sqlalchemy import (
     union_all,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 
 from automation.clock import Clock
 from automation.engine.events import RunStatus
+from supervisor.store.conflicts import conflict_insert
 from supervisor.store.leasing import database_micros
 from supervisor.store.schema import breakers, runs
 from supervisor.store.types import UTCDateTime, to_micros
@@ -245,13 +245,11 @@ def insert_or_ignore(
     """
     name = connection.dialect.name
     statement: Any
-    if name == "postgresql":
+    if name in ("postgresql", "sqlite"):
         statement = (
-            postgresql.insert(table).values(values).on_conflict_do_nothing(index_elements=unique)
-        )
-    elif name == "sqlite":
-        statement = (
-            sqlite.insert(table).values(values).on_conflict_do_nothing(index_elements=unique)
+            conflict_insert(name, table)
+            .values(values)
+            .on_conflict_do_nothing(index_elements=unique)
         )
     else:  # pragma: no cover - Deskpilot supports SQLite and PostgreSQL
         found = connection.execute(
@@ -282,14 +280,7 @@ def upsert(
     proposed row as ``excluded``), for columns that must not simply be
     overwritten.
     """
-    name = connection.dialect.name
-    statement: Any
-    if name == "postgresql":
-        statement = postgresql.insert(table)
-    elif name == "sqlite":
-        statement = sqlite.insert(table)
-    else:
-        raise NotImplementedError(f"no upsert for {name}: Deskpilot supports SQLite and PostgreSQL")
+    statement = conflict_insert(connection.dialect.name, table)
     values = {column: statement.excluded[column] for column in columns}
     if computed is not None:
         values.update(computed(statement.excluded))

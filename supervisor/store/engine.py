@@ -26,6 +26,8 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import StaticPool
 
+from supervisor.store.schema import add_postgresql_options
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_BUSY_TIMEOUT = 5.0
@@ -74,6 +76,8 @@ def make_engine(url: str | URL, *, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -
     """An engine for ``url``; SQLite connections are configured as the module docstring says."""
     url = make_url(url)
     if url.get_backend_name() != "sqlite":
+        if url.get_backend_name() == "postgresql":
+            add_postgresql_options()  # loads SQLAlchemy's PostgreSQL dialect: see there
         return create_engine(url, pool_pre_ping=True)
     kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False}}
     if url.database in (None, "", ":memory:"):

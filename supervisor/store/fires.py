@@ -33,8 +33,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, insert
-from sqlalchemy.dialects import postgresql, sqlite
 
+from supervisor.store.conflicts import conflict_insert
 from supervisor.store.schema import fires, runs
 
 _PREFIX = "schedule:"
@@ -114,11 +114,9 @@ def insert_runs_once(
 
 def _insert_new(connection: Connection, rows: Sequence[dict[str, Any]]) -> set[str]:
     """INSERT these runs, skipping ids that exist; returns the ids inserted."""
-    statement: Any
-    if connection.dialect.name == "postgresql":
-        statement = postgresql.insert(runs).on_conflict_do_nothing(index_elements=["id"])
-    else:
-        statement = sqlite.insert(runs).on_conflict_do_nothing(index_elements=["id"])
+    statement = conflict_insert(connection.dialect.name, runs).on_conflict_do_nothing(
+        index_elements=["id"]
+    )
     inserted: set[str] = set()
     for row in rows:  # chains are short: a row at a time keeps RETURNING simple
         result = connection.execute(statement.values(row).returning(runs.c.id))
@@ -143,11 +141,9 @@ def _take(
         )
     ]  # in key order: two writers taking the same keys lock them in one order
     unique = ["workflow_name", "trigger_key", "slot_at"]
-    statement: Any
-    if connection.dialect.name == "postgresql":
-        statement = postgresql.insert(fires).on_conflict_do_nothing(index_elements=unique)
-    else:
-        statement = sqlite.insert(fires).on_conflict_do_nothing(index_elements=unique)
+    statement = conflict_insert(connection.dialect.name, fires).on_conflict_do_nothing(
+        index_elements=unique
+    )
     # One multi-row INSERT (RETURNING needs it: executemany returns nothing here).
     result = connection.execute(statement.values(values).returning(fires.c.run_id))
     return {str(run_id) for (run_id,) in result}

@@ -42,6 +42,30 @@ NAMING_CONVENTION = {
 
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
+#: The WHERE of each partial index on ``runs``, by name.  SQLite's is given where the index
+#: is made; PostgreSQL's, the same clause, by ``add_postgresql_options``.
+PARTIAL_INDEXES = {
+    "ux_runs_desktop_claim": "status = 'running'",
+    "ix_runs_queue_order": "status = 'queued'",
+}
+
+
+def add_postgresql_options() -> None:
+    """Give the partial indexes their ``postgresql_where`` (idempotent).
+
+    Naming a ``postgresql_*`` option makes SQLAlchemy import its PostgreSQL
+    dialect to check the name, with the modules of all four of its drivers
+    (about 2 MiB resident), which a lone supervisor on SQLite would carry for
+    weeks.  So the tables name it only once a PostgreSQL engine is made
+    (``engine.make_engine`` calls this), before anything can build DDL or
+    compare the schema there; the migrations spell the clauses out themselves.
+    """
+    for index in runs.indexes:
+        where = PARTIAL_INDEXES.get(str(index.name))
+        if where is not None:
+            index.dialect_kwargs["postgresql_where"] = text(where)
+
+
 workflows = Table(
     "workflows",
     metadata,
@@ -124,8 +148,7 @@ runs = Table(
         "ux_runs_desktop_claim",
         "desktop_claim",
         unique=True,
-        sqlite_where=text("status = 'running'"),
-        postgresql_where=text("status = 'running'"),
+        sqlite_where=text(PARTIAL_INDEXES["ux_runs_desktop_claim"]),
     ),
 )
 
@@ -135,8 +158,7 @@ Index(
     runs.c.priority.desc(),
     runs.c.queued_at,
     runs.c.id,
-    sqlite_where=text("status = 'queued'"),
-    postgresql_where=text("status = 'queued'"),
+    sqlite_where=text(PARTIAL_INDEXES["ix_runs_queue_order"]),
 )
 
 step_runs = Table(

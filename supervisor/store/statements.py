@@ -18,9 +18,9 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, insert, update
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import UpdateBase
 
+from supervisor.store.conflicts import conflict_insert
 from supervisor.store.schema import artifacts, events, step_runs
 
 #: A step row, in table order (so SQLAlchemy compiles the parameters in this order too).
@@ -57,17 +57,11 @@ def _upsert_step(dialect_name: str) -> UpdateBase:
     """Insert a step attempt, or overwrite it if a dead worker left it behind unfinished."""
     values = _values(STEP_COLUMNS)
     restart = [column for column in STEP_COLUMNS if column not in _STEP_KEY]
-    if dialect_name == "sqlite":
-        sqlite_stmt = sqlite.insert(step_runs).values(values)
-        return sqlite_stmt.on_conflict_do_update(
+    if dialect_name in ("sqlite", "postgresql"):
+        statement = conflict_insert(dialect_name, step_runs).values(values)
+        return statement.on_conflict_do_update(
             index_elements=list(_STEP_KEY),
-            set_={column: sqlite_stmt.excluded[column] for column in restart},
-        )
-    if dialect_name == "postgresql":
-        pg_stmt = postgresql.insert(step_runs).values(values)
-        return pg_stmt.on_conflict_do_update(
-            index_elements=list(_STEP_KEY),
-            set_={column: pg_stmt.excluded[column] for column in restart},
+            set_={column: statement.excluded[column] for column in restart},
         )
     return insert(step_runs).values(values)
 

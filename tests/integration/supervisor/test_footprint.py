@@ -14,7 +14,9 @@ import os
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
+from typing import Any
+
+import pytest
 
 from tests.integration.supervisor.harness import ROOT
 
@@ -31,10 +33,18 @@ WORKER_ONLY = (
     "jsonpath_ng",
     # what runs need of the engine: the daemon plans and checks, it does not execute
     "automation.engine.execution",
-    # a lone supervisor on SQLite has no fleet: no LISTEN connection, no lease renewals
-    "supervisor.store.notify",
     # D-Bus client, loaded only when a bus socket exists (the probe points both at none)
     "jeepney",
+)
+
+#: What only a supervisor sharing a PostgreSQL database with others needs: a lone
+#: supervisor on SQLite loads none of it.
+FLEET_ONLY = (
+    # SQLAlchemy's PostgreSQL dialect, with its four drivers' modules: 2 MiB resident
+    "sqlalchemy.dialects.postgresql",
+    "psycopg",
+    # no LISTEN connection, no lease renewals
+    "supervisor.store.notify",
 )
 
 USES_THEM = """\
@@ -74,20 +84,25 @@ PROBE = textwrap.dedent(
 )
 
 
-def test_a_serving_daemon_leaves_run_only_libraries_to_the_workers(tmp_path: Path) -> None:
-    home = tmp_path / "home"
+@pytest.fixture(scope="module")
+def serving_daemon(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """What a lone supervisor on SQLite has loaded once it serves: started once for the module."""
+    base = tmp_path_factory.mktemp("footprint")
+    home = base / "home"
     workflows = home / "workflows"
     workflows.mkdir(parents=True)
     (workflows / "fetch-and-pick.yaml").write_text(USES_THEM, encoding="utf-8")
 
     no_bus = {
-        "DBUS_SESSION_BUS_ADDRESS": f"unix:path={tmp_path / 'no-session-bus'}",
-        "DBUS_SYSTEM_BUS_ADDRESS": f"unix:path={tmp_path / 'no-system-bus'}",
+        "DBUS_SESSION_BUS_ADDRESS": f"unix:path={base / 'no-session-bus'}",
+        "DBUS_SYSTEM_BUS_ADDRESS": f"unix:path={base / 'no-system-bus'}",
     }
+    env = {**os.environ, **no_bus}
+    env.pop("DESKPILOT_DATABASE_URL", None)  # the home's own SQLite file
     result = subprocess.run(
-        [sys.executable, "-c", PROBE, str(home), *WORKER_ONLY],
+        [sys.executable, "-c", PROBE, str(home), *WORKER_ONLY, *FLEET_ONLY],
         cwd=ROOT,
-        env={**os.environ, **no_bus},
+        env=env,
         capture_output=True,
         text=True,
         timeout=120,
@@ -95,10 +110,22 @@ def test_a_serving_daemon_leaves_run_only_libraries_to_the_workers(tmp_path: Pat
     )
 
     assert result.returncode == 0, result.stderr[-3000:]
-    report = json.loads(result.stdout.strip().splitlines()[-1])
+    report: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    return report
+
+
+def test_a_serving_daemon_leaves_run_only_libraries_to_the_workers(
+    serving_daemon: dict[str, Any],
+) -> None:
     # the workflow using them was validated: every block module was loaded
-    assert report["workflows"] == [["fetch-and-pick", True, []]]
-    assert report["loaded"] == []
+    assert serving_daemon["workflows"] == [["fetch-and-pick", True, []]]
+    assert [name for name in serving_daemon["loaded"] if name in WORKER_ONLY] == []
+
+
+def test_a_lone_supervisor_on_sqlite_loads_nothing_only_a_fleet_needs(
+    serving_daemon: dict[str, Any],
+) -> None:
+    assert [name for name in serving_daemon["loaded"] if name in FLEET_ONLY] == []
 
 
 #: What a client of the API (the GUI, the CLI's run commands) must not pay to import.

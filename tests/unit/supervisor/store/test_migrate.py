@@ -12,10 +12,12 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
+from sqlalchemy.schema import CreateIndex
 
 from supervisor.store import DatabaseTooNew, HistoryStore, StoreError
+from supervisor.store.engine import make_engine
 from supervisor.store.migrate import HEAD_REVISION, head_revision, is_current, upgrade_in_child
-from supervisor.store.schema import metadata
+from supervisor.store.schema import PARTIAL_INDEXES, metadata, runs
 from tests.helpers.storage import sqlite_rows
 
 
@@ -57,6 +59,26 @@ def test_the_migrations_build_exactly_the_schema_the_code_queries(store: History
     with store.engine.connect() as connection:
         differences = compare_metadata(MigrationContext.configure(connection), metadata)
     assert differences == []
+
+
+def test_a_postgresql_engine_gives_the_partial_indexes_their_where() -> None:
+    # Alembic's comparison leaves WHERE clauses out, and the tables name PostgreSQL's only
+    # once a PostgreSQL engine is made (``schema.add_postgresql_options``): DDL built from
+    # the tables there must still make partial indexes, or one desktop run in the whole
+    # history could hold a machine's desktop.
+    engine = make_engine("postgresql+psycopg://deskpilot@127.0.0.1:1/unused")  # never connects
+    try:
+        ddl = {
+            str(index.name): str(CreateIndex(index).compile(dialect=engine.dialect))
+            for index in runs.indexes
+            if index.name in PARTIAL_INDEXES
+        }
+    finally:
+        engine.dispose()
+
+    assert set(ddl) == set(PARTIAL_INDEXES)
+    for name, where in PARTIAL_INDEXES.items():
+        assert ddl[name].endswith(f"WHERE {where}"), ddl[name]
 
 
 def test_every_connection_gets_the_pragmas(store: HistoryStore) -> None:
