@@ -61,7 +61,11 @@ class MachinesGroup(click.Group):
 
 @click.group("machines", cls=MachinesGroup)
 def machines_cmd() -> None:
-    """Supervisors sharing the database: list them, or forget one removed for good."""
+    """Supervisors sharing the database: list them, or forget one removed for good.
+
+    Without a command, or with a MACHINE, lists them ('show'): 'deskpilot
+    machines pc-1' shows that one.
+    """
 
 
 @machines_cmd.command("show")
@@ -135,19 +139,10 @@ def forget_cmd(machine: str, force: bool, as_json: bool) -> None:
     from supervisor.client import SupervisorClient
 
     with SupervisorClient(DeskpilotPaths.from_env()) as client:
-        chosen = pick(client.machines(), machine)
-        if not chosen:
-            output.error(f"no machine named '{machine}'; 'deskpilot machines' lists them")
-            sys.exit(1)
-        if len({m.host for m in chosen}) > 1:
-            names = ", ".join(f"{m.id[:SHORT_ID]} ({m.host})" for m in chosen)
-            output.error(f"'{machine}' is the start of several supervisor ids: {names}")
-            sys.exit(1)
-        refused = [m for m in chosen if m.this or (m.state != "gone" and not force)]
-        if refused:
-            for m in refused:
-                output.error(_refusal(m))
-            output.error("nothing was forgotten")
+        chosen, problems = to_forget(client.machines(), machine, force=force)
+        if problems:
+            for problem in problems:
+                output.error(problem)
             sys.exit(1)
         done = [client.forget_machine(m.id, force=force) for m in chosen]
     if as_json:
@@ -156,6 +151,22 @@ def forget_cmd(machine: str, force: bool, as_json: bool) -> None:
     for item in done:
         for text in _report(item):
             output.line(text)
+
+
+def to_forget(
+    machines: list[MachineInfo], wanted: str, *, force: bool
+) -> tuple[list[MachineInfo], list[str]]:
+    """The supervisors ``forget wanted`` removes, or why it removes none (all or nothing)."""
+    chosen = pick(machines, wanted)
+    if not chosen:
+        return [], [f"no machine named '{wanted}'; 'deskpilot machines' lists them"]
+    if len(chosen) > 1 and any(m.host != wanted for m in chosen):
+        names = ", ".join(f"{m.id[:SHORT_ID]} ({m.host})" for m in chosen)
+        return [], [f"'{wanted}' is the start of several supervisor ids: {names}; give more of it"]
+    refused = [_refusal(m) for m in chosen if m.this or (m.state != "gone" and not force)]
+    if refused:
+        return [], [*refused, "nothing was forgotten"]
+    return chosen, []
 
 
 def _refusal(machine: MachineInfo) -> str:

@@ -123,3 +123,40 @@ def test_a_run_queued_for_a_machine_says_why_it_waits() -> None:
     assert gone is not None and "'pc-c' is alive (last heartbeat 300 s ago)" in gone
     never = waiting_for("pc-x", fleet, now)
     assert never is not None and "has joined this database" in never
+
+
+def _info(id_: str, host: str, state: str, *, this: bool = False) -> Any:
+    from supervisor.api.models import MachineInfo
+
+    return MachineInfo(
+        id=id_,
+        host=host,
+        state=state,
+        heartbeat_age_seconds=600.0,
+        heartbeat_at=NOW,
+        started_at=NOW,
+        running=0,
+        this=this,
+    )
+
+
+def test_forget_takes_a_whole_host_or_one_id_and_refuses_all_unless_every_one_is_gone() -> None:
+    from supervisor.cli.machines_cmd import to_forget
+
+    old = [_info("ab12" + "0" * 28, "old-pc", "gone"), _info("ab34" + "0" * 28, "old-pc", "gone")]
+    late = _info("cd56" + "0" * 28, "pc-2", "late")
+    me = _info("ef78" + "0" * 28, "pc-1", "alive", this=True)
+    fleet = [*old, late, me]
+
+    assert to_forget(fleet, "old-pc", force=False) == (old, [])  # every supervisor of the host
+    assert to_forget(fleet, "ab34", force=False) == ([old[1]], [])
+    chosen, problems = to_forget(fleet, "ab", force=False)
+    assert chosen == [] and "several supervisor ids" in problems[0]
+    chosen, problems = to_forget(fleet, "pc-2", force=False)
+    assert chosen == [] and "is late" in problems[0] and problems[-1] == "nothing was forgotten"
+    assert to_forget(fleet, "pc-2", force=True) == ([late], [])
+    chosen, problems = to_forget(fleet, "pc-1", force=True)  # never the one answering
+    assert chosen == [] and "cannot forget itself" in problems[0]
+    assert to_forget(fleet, "nowhere", force=True)[1] == [
+        "no machine named 'nowhere'; 'deskpilot machines' lists them"
+    ]
