@@ -37,7 +37,7 @@ from supervisor.store.errors import StoreError
 from supervisor.store.leasing import lease_now
 from supervisor.store.records import SupervisorRecord, supervisor_record
 from supervisor.store.schema import runs, supervisors, trigger_holders
-from supervisor.store.trigger_rows import release_holder
+from supervisor.store.trigger_holds import release_holder
 
 T = TypeVar("T")
 

@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Row, and_, delete, func, select, update
+from sqlalchemy import Connection, Row, func, select
 from sqlalchemy import exc as sa_exc
 
 from supervisor.store.claims import insert_or_ignore
@@ -38,6 +38,7 @@ from supervisor.store.errors import translate
 from supervisor.store.fires import insert_runs_once
 from supervisor.store.retry import retrying
 from supervisor.store.schema import runs, trigger_holders, triggers
+from supervisor.store.trigger_holds import release_holder
 from supervisor.store.trigger_upsert import upsert_trigger_rows
 
 if TYPE_CHECKING:
@@ -45,42 +46,6 @@ if TYPE_CHECKING:
 
 #: Labels looked up per statement: well under SQLite's limit on bound parameters.
 LABEL_CHUNK = 400
-
-
-def release_holder(
-    connection: Connection, holder: str, workflow: str, key: str, at: datetime
-) -> bool:
-    """In ``connection``'s transaction: ``holder`` no longer loads this trigger (``release``).
-
-    Retires it (marked removed at ``at``, ``chains_from`` cleared) if no
-    other supervisor holds it; returns whether it did.  Also used when a
-    machine is forgotten (``supervisor.store.forget``).
-    """
-    where = and_(triggers.c.workflow_name == workflow, triggers.c.trigger_key == key)
-    found = select(triggers.c.id, triggers.c.state).where(where)
-    if connection.dialect.name == "postgresql":
-        found = found.with_for_update()  # a load or release of it waits for this one
-    row = connection.execute(found).first()
-    held = and_(trigger_holders.c.workflow_name == workflow, trigger_holders.c.trigger_key == key)
-    connection.execute(
-        delete(trigger_holders).where(held, trigger_holders.c.supervisor_id == holder)
-    )
-    if row is None:
-        return False
-    others = connection.execute(
-        select(func.count()).select_from(trigger_holders).where(held)
-    ).scalar_one()
-    if others:
-        return False
-    state = dict(row.state) if isinstance(row.state, dict) else {}
-    if state.get("removed_at") is None:
-        state["removed_at"] = at.isoformat()
-    connection.execute(
-        update(triggers)
-        .where(triggers.c.id == row.id)
-        .values(state=state, chains_from=None, updated_at=at)
-    )
-    return True
 
 
 class TriggerRows:
