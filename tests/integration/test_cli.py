@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,16 +17,17 @@ ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "resources" / "examples"
 
 
-def deskpilot(
+def python(
     *args: str,
     home: Path,
     stdin: str | None = None,
     env: dict[str, str] | None = None,
     timeout: float = 60,
 ) -> subprocess.CompletedProcess[str]:
+    """This interpreter run afresh with ``args``, in ``home``; its output as text."""
     environment = {**os.environ, "DESKPILOT_HOME": str(home), **(env or {})}
     return subprocess.run(
-        [sys.executable, "-m", "supervisor.cli.main", *args],
+        [sys.executable, *args],
         capture_output=True,
         text=True,
         input=stdin,
@@ -33,6 +35,29 @@ def deskpilot(
         timeout=timeout,
         cwd=ROOT,
     )
+
+
+def deskpilot(*args: str, home: Path, **options: Any) -> subprocess.CompletedProcess[str]:
+    return python("-m", "supervisor.cli.main", *args, home=home, **options)
+
+
+#: A probe's start: ``deskpilot ARGV`` in the probe's own interpreter, then its last lines
+#: report on what that left in ``sys.modules``.
+CLI_IN_PROBE = (
+    "import sys\n"
+    "from supervisor.cli.main import cli\n"
+    "try:\n"
+    "    cli(sys.argv[1:], prog_name='deskpilot')\n"
+    "except SystemExit:\n"
+    "    pass\n"
+)
+
+
+def completion(home: Path, words: str, cword: int) -> subprocess.CompletedProcess[str]:
+    """Bash completion of word ``cword`` of ``words``: click prints one ``TYPE,VALUE`` a line."""
+    env = {"_DESKPILOT_COMPLETE": "bash_complete", "COMP_WORDS": words, "COMP_CWORD": str(cword)}
+    run_cli = "from supervisor.cli.main import cli; cli(prog_name='deskpilot')"
+    return python("-c", run_cli, home=home, env=env)
 
 
 @pytest.fixture
@@ -290,13 +315,7 @@ def test_every_subcommand_loads_and_has_help(home: Path) -> None:
     ``run --help`` took 3 s)."""
     from supervisor.cli.main import COMMANDS
 
-    probe = (
-        "import sys\n"
-        "from supervisor.cli.main import cli\n"
-        "try:\n"
-        "    cli(sys.argv[1:], prog_name='deskpilot')\n"
-        "except SystemExit:\n"
-        "    pass\n"
+    probe = CLI_IN_PROBE + (
         "heavy = ('sqlalchemy', 'httpx', 'rich', 'fastapi', 'automation.blocks', 'supervisor.store',"
         " 'alembic', 'automation.redaction', 'asyncio', 'pydantic', 'yaml')\n"
         "print('LOADED', sorted({m for m in sys.modules if m.startswith(heavy)}))\n"
@@ -304,14 +323,7 @@ def test_every_subcommand_loads_and_has_help(home: Path) -> None:
     nested = [["runs", "rerun"], ["runs", "show"], ["triggers", "list"], ["secrets", "set"]]
     for argv in [[name] for name in COMMANDS] + nested:
         name = " ".join(argv)
-        shown = subprocess.run(
-            [sys.executable, "-c", probe, *argv, "--help"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            cwd=ROOT,
-            env={**os.environ, "DESKPILOT_HOME": str(home)},
-        )
+        shown = python("-c", probe, *argv, "--help", home=home)
         assert shown.returncode == 0, (name, shown.stderr)
         assert "Usage: deskpilot" in shown.stdout
         assert "LOADED []" in shown.stdout, (name, shown.stdout[-300:])
@@ -320,26 +332,13 @@ def test_every_subcommand_loads_and_has_help(home: Path) -> None:
 def test_run_and_submit_help_leave_the_engine_events_for_the_run(home: Path) -> None:
     """``run --help`` and ``submit --help`` do not import the engine's events, the history
     commands or the paths: those cost a third of their --help time and load when they run."""
-    probe = (
-        "import sys\n"
-        "from supervisor.cli.main import cli\n"
-        "try:\n"
-        "    cli(sys.argv[1:], prog_name='deskpilot')\n"
-        "except SystemExit:\n"
-        "    pass\n"
+    probe = CLI_IN_PROBE + (
         "later = ('automation.engine.events', 'supervisor.cli.history_cmd', "
         "'supervisor.cli.debug_prompt', 'supervisor.paths')\n"
         "print('LOADED', sorted(m for m in sys.modules if m in later))\n"
     )
     for name in ("run", "submit"):
-        shown = subprocess.run(
-            [sys.executable, "-c", probe, name, "--help"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            cwd=ROOT,
-            env={**os.environ, "DESKPILOT_HOME": str(home)},
-        )
+        shown = python("-c", probe, name, "--help", home=home)
         assert shown.returncode == 0, (name, shown.stderr)
         assert "--break" in shown.stdout
         assert "LOADED []" in shown.stdout, (name, shown.stdout[-300:])
@@ -348,46 +347,13 @@ def test_run_and_submit_help_leave_the_engine_events_for_the_run(home: Path) -> 
 def test_completion_offers_run_ids_by_prefix(home: Path) -> None:
     ran = deskpilot("run", str(EXAMPLES / "hello.yaml"), "--json", home=home)
     run_id = json.loads(ran.stdout)["run_id"]
-    env = {
-        "_DESKPILOT_COMPLETE": "bash_complete",
-        "COMP_WORDS": f"deskpilot runs show {run_id[:3]}",
-        "COMP_CWORD": "3",
-    }
-    done = subprocess.run(
-        [sys.executable, "-c", "from supervisor.cli.main import cli; cli(prog_name='deskpilot')"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-        env={**os.environ, "DESKPILOT_HOME": str(home), **env},
-    )
+    done = completion(home, f"deskpilot runs show {run_id[:3]}", 3)
     assert f"plain,{run_id}" in done.stdout.splitlines(), done.stdout + done.stderr
 
-    env = {
-        "_DESKPILOT_COMPLETE": "bash_complete",
-        "COMP_WORDS": "deskpilot blocks show data.t",
-        "COMP_CWORD": "3",
-    }
-    blocks = subprocess.run(
-        [sys.executable, "-c", "from supervisor.cli.main import cli; cli(prog_name='deskpilot')"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-        env={**os.environ, "DESKPILOT_HOME": str(home), **env},
-    )
+    blocks = completion(home, "deskpilot blocks show data.t", 3)
     assert "plain,data.template" in blocks.stdout.splitlines(), blocks.stdout + blocks.stderr
 
-    words = f"deskpilot run {EXAMPLES / 'hello.yaml'} --break g"
-    env = {"_DESKPILOT_COMPLETE": "bash_complete", "COMP_WORDS": words, "COMP_CWORD": "4"}
-    nodes = subprocess.run(
-        [sys.executable, "-c", "from supervisor.cli.main import cli; cli(prog_name='deskpilot')"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-        env={**os.environ, "DESKPILOT_HOME": str(home), **env},
-    )
+    nodes = completion(home, f"deskpilot run {EXAMPLES / 'hello.yaml'} --break g", 4)
     assert nodes.stdout.splitlines() == ["plain,greet"], nodes.stdout + nodes.stderr
 
 
@@ -437,14 +403,7 @@ def test_json_on_stdout_is_not_broken_by_what_libraries_print(home: Path, tmp_pa
         "sys.argv = ['deskpilot', 'run', sys.argv[1], '--json']\n"
         "runpy.run_module('supervisor.cli.main', run_name='__main__')\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", probe, str(workflow)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-        env={**os.environ, "DESKPILOT_HOME": str(home)},
-    )
+    done = python("-c", probe, str(workflow), home=home)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["status"] == "succeeded"
     assert "no xauthority details" in done.stderr
