@@ -9,22 +9,15 @@ D-Bus probe itself is tested against a real bus in
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
 from pathlib import Path
 
 from automation.blocks import desktop
 from automation.blocks.registry import BlockRegistry
-from supervisor.config import SupervisorConfig
-from supervisor.core import Supervisor
-from supervisor.daemon import DaemonParts
-from supervisor.paths import DeskpilotPaths
 from supervisor.session import SessionState
-from supervisor.store.store import HistoryStore
 from supervisor.triggers.manager import TriggerManager
-from supervisor.workers import PythonWorkerLauncher
 from tests.unit.supervisor.triggers.test_manager_misfires import (
     T0,
     FakeNow,
@@ -33,6 +26,7 @@ from tests.unit.supervisor.triggers.test_manager_misfires import (
     missed,
     submitted,
 )
+from tests.unit.supervisor.triggers.test_manager_misfires import session as supervisor_session
 
 
 class StubSession:
@@ -53,34 +47,14 @@ def desktop_workflow(home: Path) -> None:
     )
 
 
-@contextlib.asynccontextmanager
-async def session(home: Path, now: FakeNow, probe: StubSession) -> AsyncIterator[TriggerManager]:
+def session(
+    home: Path, now: FakeNow, probe: StubSession
+) -> AbstractAsyncContextManager[TriggerManager]:
+    """``test_manager_misfires.session`` with the desktop blocks and the stub session probe."""
     registry = BlockRegistry.with_builtins(plugins=False)
     if "mouse.position" not in registry:
         registry.register_module(desktop)
-    paths = DeskpilotPaths.under(home).ensure()
-    store = HistoryStore.open(paths.database_url)
-    supervisor = Supervisor(
-        store=store,
-        launcher=PythonWorkerLauncher(log_dir=paths.log_dir / "workers"),
-        registry=registry,
-        config=SupervisorConfig(worker_limit=1, spare_workers=0, shutdown_grace=0.2),
-        artifacts_dir=paths.artifacts_dir,
-    )
-    await supervisor.start()
-    manager = TriggerManager(
-        DaemonParts(paths=paths, supervisor=supervisor, store=store, registry=registry),
-        now=now,
-        session=probe,
-        session_poll=0.01,
-    )
-    await manager.start()
-    try:
-        yield manager
-    finally:
-        await manager.stop()
-        await supervisor.stop(0.2)
-        store.close()
+    return supervisor_session(home, registry, now, session=probe, session_poll=0.01)
 
 
 async def until(check, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]

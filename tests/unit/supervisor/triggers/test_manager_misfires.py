@@ -56,8 +56,10 @@ def workflow(home: Path, name: str, triggers: str) -> Path:
 
 @contextlib.asynccontextmanager
 async def session(
-    home: Path, registry: BlockRegistry, now: FakeNow
+    home: Path, registry: BlockRegistry, now: FakeNow, **manager_options: Any
 ) -> AsyncIterator[TriggerManager]:
+    """One supervisor lifetime: a real supervisor and its trigger manager on ``home``'s
+    history, the manager's clock ``now`` (``manager_options`` go to the manager too)."""
     paths = DeskpilotPaths.under(home).ensure()
     store = HistoryStore.open(paths.database_url)
     supervisor = Supervisor(
@@ -69,7 +71,9 @@ async def session(
     )
     await supervisor.start()
     manager = TriggerManager(
-        DaemonParts(paths=paths, supervisor=supervisor, store=store, registry=registry), now=now
+        DaemonParts(paths=paths, supervisor=supervisor, store=store, registry=registry),
+        now=now,
+        **manager_options,
     )
     await manager.start()
     try:
