@@ -19,16 +19,16 @@ it needs Xvfb, and dbus and gnome-keyring for a private keyring.
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from tests.screenshots.sizes import shoot_each_size, size_parser
 
 if TYPE_CHECKING:
     from app.editor.widget import EditorWidget
@@ -39,22 +39,15 @@ SIZES = ("1366x768", "1920x1080")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.screenshots.first_run")
-    parser.add_argument("outdir", type=Path)
-    parser.add_argument("--size", action="append", help="WIDTHxHEIGHT; repeat (default: both)")
+    parser = size_parser("tests.screenshots.first_run", SIZES)
     parser.add_argument("--dark", action="store_true", help="the dark theme")
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     args.outdir.mkdir(parents=True, exist_ok=True)
     sizes = args.size or list(SIZES)
     if args.child:
         return _shoot(args.outdir, sizes[0], dark=args.dark)
-    failed = 0
-    for size in sizes:
-        command = [sys.executable, "-m", "tests.screenshots.first_run", str(args.outdir),
-                   "--size", size, "--child", *(["--dark"] if args.dark else [])]  # fmt: skip
-        failed += subprocess.run(command, check=False, timeout=300).returncode != 0
-    return 1 if failed else 0
+    dark = ["--dark"] if args.dark else []
+    return shoot_each_size("tests.screenshots.first_run", args.outdir, sizes, *dark)
 
 
 def _shoot(outdir: Path, size: str, *, dark: bool) -> int:

@@ -11,10 +11,8 @@ chosen times, so every state shows at once.  Written:
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,6 +22,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from tests.screenshots.first_run import _stop_supervisor, open_shell, poller
+from tests.screenshots.sizes import shoot_each_size, size_parser
 
 SIZES = ("1366x768",)
 #: host -> (seconds since its heartbeat, stopped, runs it holds, version)
@@ -36,22 +35,15 @@ FLEET = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.screenshots.machines")
-    parser.add_argument("outdir", type=Path)
-    parser.add_argument("--size", action="append", help="WIDTHxHEIGHT; repeat (default: 1366x768)")
+    parser = size_parser("tests.screenshots.machines", SIZES)
     parser.add_argument("--dark", action="store_true", help="the dark theme")
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     args.outdir.mkdir(parents=True, exist_ok=True)
     sizes = args.size or list(SIZES)
     if args.child:
         return _shoot(args.outdir, sizes[0], dark=args.dark)
-    failed = 0
-    for size in sizes:
-        command = [sys.executable, "-m", "tests.screenshots.machines", str(args.outdir),
-                   "--size", size, "--child", *(["--dark"] if args.dark else [])]  # fmt: skip
-        failed += subprocess.run(command, check=False, timeout=300).returncode != 0
-    return 1 if failed else 0
+    dark = ["--dark"] if args.dark else []
+    return shoot_each_size("tests.screenshots.machines", args.outdir, sizes, *dark)
 
 
 def _shoot(outdir: Path, size: str, *, dark: bool) -> int:

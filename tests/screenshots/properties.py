@@ -14,37 +14,30 @@ Runs from a checkout: ``PYTHONPATH=. python -m tests.screenshots.properties shot
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+
+from tests.screenshots.sizes import shoot_each_size, size_parser
 
 SIZES = ("1366x768", "1920x1080")
 SHOWN = ("data.regex_match", "file.read", "image.click")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.screenshots.properties")
-    parser.add_argument("outdir", type=Path)
-    parser.add_argument("--size", action="append", help="WIDTHxHEIGHT; repeat (default: both)")
+    parser = size_parser("tests.screenshots.properties", SIZES)
     parser.add_argument("--block", action="append", help="save this block's form; repeat")
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     args.outdir.mkdir(parents=True, exist_ok=True)
     sizes = args.size or list(SIZES)
     blocks = args.block or list(SHOWN)
     if args.child:
         return _shoot(args.outdir, sizes[0], blocks)
-    failed = 0
-    for size in sizes:
-        command = [sys.executable, "-m", "tests.screenshots.properties", str(args.outdir),
-                   "--size", size, "--child", *(f"--block={b}" for b in blocks)]  # fmt: skip
-        failed += subprocess.run(command, check=False, timeout=300).returncode != 0
-    return 1 if failed else 0
+    options = [f"--block={b}" for b in blocks]
+    return shoot_each_size("tests.screenshots.properties", args.outdir, sizes, *options)
 
 
 def _shoot(outdir: Path, size: str, blocks: list[str]) -> int:
