@@ -17,7 +17,7 @@ from automation.engine.events import RunStatus
 from tests.helpers.common import eventually
 from tests.integration.supervisor.harness import lines, pid_gone, wait_for
 
-#: one -> two -> gate (waits for a file the test creates) -> three
+#: one -> two -> gate (by default it waits for a file the test creates) -> three
 GATED = """\
 deskpilot: 1
 name: {name}
@@ -30,7 +30,7 @@ nodes:
     with: {{path: count.txt, content: "two\\n"}}
   gate:
     block: {gate_block}
-    with: {gate_with}
+    with: {gate_with}{gate_timeout}
   three:
     block: file.append
     with: {{path: count.txt, content: "three\\n"}}
@@ -43,8 +43,16 @@ links:
 WAIT_FOR_GATE = "{path: gate, timeout: 60, poll_interval: 0.05}"
 
 
-def gated(name: str, gate_block: str = "file.wait", gate_with: str = WAIT_FOR_GATE) -> str:
-    return GATED.format(name=name, gate_block=gate_block, gate_with=gate_with)
+def gated(
+    name: str,
+    gate_block: str = "file.wait",
+    gate_with: str = WAIT_FOR_GATE,
+    timeout: float | None = None,
+) -> str:
+    """``GATED`` named ``name``, its gate ``gate_block`` with ``gate_with`` and, given one, the
+    gate step's own time limit (``timeout`` seconds)."""
+    limit = "" if timeout is None else f"\n    timeout: {timeout}"
+    return GATED.format(name=name, gate_block=gate_block, gate_with=gate_with, gate_timeout=limit)
 
 
 def assert_resumed_once(harness, run_id: str, workdir: Path, reason: str) -> None:

@@ -121,28 +121,9 @@ def test_worker_stuck_in_c_holding_the_gil_is_hung(start_supervisor) -> None:
     assert len(notes) == 2
 
 
-FIFO_READ = """\
-deskpilot: 1
-name: {name}
-nodes:
-  one:
-    block: file.append
-    with: {{path: count.txt, content: "one\\n"}}
-  two:
-    block: file.append
-    with: {{path: count.txt, content: "two\\n"}}
-  gate:
-    block: file.read
-    with: {{path: pipe}}
-    timeout: {timeout}
-  three:
-    block: file.append
-    with: {{path: count.txt, content: "three\\n"}}
-links:
-  - one -> two
-  - two -> gate
-  - gate -> three
-"""
+def fifo_read(name: str, timeout: float) -> str:
+    """``gated``, its gate reading the FIFO ``pipe`` (which the test makes) within ``timeout``."""
+    return gated(name, "file.read", "{path: pipe}", timeout=timeout)
 
 
 def feed_fifo(path: Path, data: bytes, timeout: float = 20.0) -> None:
@@ -167,7 +148,7 @@ def test_step_past_its_deadline_in_c_is_killed_as_timed_out(start_supervisor) ->
     """Opening a FIFO nobody writes blocks in C with the GIL released: heartbeats go on, the
     engine's watchdog cannot interrupt it, so the supervisor's deadline backstop kills it."""
     harness = start_supervisor()
-    path = harness.workflow("stuck-open", FIFO_READ.format(name="stuck-open", timeout=0.3))
+    path = harness.workflow("stuck-open", fifo_read("stuck-open", timeout=0.3))
     os.mkfifo(path.parent / "pipe")
     run_id = harness.submit(path)
     started = harness.wait_event("node_started", run_id=run_id, node_id="gate")

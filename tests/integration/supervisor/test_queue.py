@@ -14,7 +14,7 @@ from supervisor.workers import WorkerState
 from tests.helpers.common import eventually
 from tests.integration.supervisor.harness import SupervisorThread, lines, pid_gone
 from tests.integration.supervisor.test_crashes import gated
-from tests.integration.supervisor.test_hangs import FIFO_READ
+from tests.integration.supervisor.test_hangs import fifo_read
 
 HOLD = """\
 deskpilot: 1
@@ -108,7 +108,7 @@ def test_cancel_a_queued_run_and_a_running_one(start_supervisor) -> None:
 
 def test_cancel_a_run_stuck_in_c_kills_its_worker(start_supervisor) -> None:
     harness = start_supervisor()
-    path = harness.workflow("stuck", FIFO_READ.format(name="stuck", timeout=60))
+    path = harness.workflow("stuck", fifo_read("stuck", timeout=60))
     os.mkfifo(path.parent / "pipe")
     run_id = harness.submit(path)
     harness.wait_event("node_started", run_id=run_id, node_id="gate")
@@ -136,7 +136,7 @@ nodes:
 def test_run_time_limit_fails_the_run(start_supervisor) -> None:
     harness = start_supervisor()
     cooperative = harness.submit(harness.workflow("slow", DELAY), deadline_seconds=0.5)
-    path = harness.workflow("stuck", FIFO_READ.format(name="stuck", timeout=60))
+    path = harness.workflow("stuck", fifo_read("stuck", timeout=60))
     os.mkfifo(path.parent / "pipe")
     stuck = harness.submit(path, deadline_seconds=0.5)
 
