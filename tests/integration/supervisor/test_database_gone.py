@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 
 from automation.engine.events import RunStatus
@@ -165,6 +166,41 @@ connection.execute("COMMIT")
 """
 
 
+def lock_it_while_the_api_answers(
+    daemon: RunningDaemon, http: httpx.Client, doing: str = ""
+) -> tuple[datetime, datetime]:
+    """Hold the database's write lock from another process for ``LOCK_SECONDS`` while
+    ``/health`` and ``/workers`` are asked again and again: each answers within
+    ``ANSWER_BOUND``.  When the lock was taken and when it was let go (wall clock)."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(database_of(daemon)), str(LOCK_SECONDS)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        locked_at = time.monotonic()
+        locked_wall = datetime.now(UTC)
+        times: dict[str, list[float]] = {"/health": [], "/workers": []}
+        while time.monotonic() - locked_at < LOCK_SECONDS - 0.5:
+            for route, seen in times.items():
+                started = time.monotonic()
+                assert http.get(route).status_code == 200
+                seen.append(time.monotonic() - started)
+            time.sleep(0.05)
+    finally:
+        holder.wait(LOCK_SECONDS + 10)
+        if holder.stdout is not None:
+            holder.stdout.close()
+    released = datetime.now(UTC)
+    for route, seen in times.items():
+        logger.warning(
+            "%s while locked%s: %d calls, max %.0f ms", route, doing, len(seen), max(seen) * 1000
+        )
+        assert max(seen) < ANSWER_BOUND, (route, sorted(seen)[-5:])
+    return locked_wall, released
+
+
 def test_a_database_locked_elsewhere_delays_writes_not_the_api(home: Path) -> None:
     daemon = RunningDaemon(home, TEST_CONFIG).start()
     path = write(home / "work", "steady", STEADY)
@@ -172,30 +208,7 @@ def test_a_database_locked_elsewhere_delays_writes_not_the_api(home: Path) -> No
         with daemon.http(timeout=30) as http:
             ids = [http.post("/runs", json={"path": str(path)}).json()["run_id"] for _ in range(6)]
             eventually(lambda: http.get("/health").json()["running"] > 0, timeout=20)
-            holder = subprocess.Popen(
-                [sys.executable, "-c", HOLD_LOCK, str(database_of(daemon)), str(LOCK_SECONDS)],
-                stdout=subprocess.PIPE,
-                text=True,
-            )
-            try:
-                assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
-                locked_at = time.monotonic()
-                times: dict[str, list[float]] = {"/health": [], "/workers": []}
-                while time.monotonic() - locked_at < LOCK_SECONDS - 0.5:
-                    for route, seen in times.items():
-                        started = time.monotonic()
-                        assert http.get(route).status_code == 200
-                        seen.append(time.monotonic() - started)
-                    time.sleep(0.05)
-            finally:
-                holder.wait(LOCK_SECONDS + 10)
-                if holder.stdout is not None:
-                    holder.stdout.close()
-            for route, seen in times.items():
-                logger.warning(
-                    "%s while locked: %d calls, max %.0f ms", route, len(seen), max(seen) * 1000
-                )
-                assert max(seen) < ANSWER_BOUND, (route, sorted(seen)[-5:])
+            lock_it_while_the_api_answers(daemon, http)
 
             # The writes that waited go through: every run ends, none lost, and none was
             # taken for hung (heartbeats were read all along).
@@ -245,35 +258,7 @@ def test_schedules_fire_through_a_locked_database_without_stalling_the_api(home:
                 return [run["trigger"] for run in page["runs"]]
 
             eventually(lambda: len(labels()) >= 2, timeout=20)
-            holder = subprocess.Popen(
-                [sys.executable, "-c", HOLD_LOCK, str(database_of(daemon)), str(LOCK_SECONDS)],
-                stdout=subprocess.PIPE,
-                text=True,
-            )
-            try:
-                assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
-                locked_at = time.monotonic()
-                locked_wall = datetime.now(UTC)
-                times: dict[str, list[float]] = {"/health": [], "/workers": []}
-                while time.monotonic() - locked_at < LOCK_SECONDS - 0.5:
-                    for route, seen in times.items():
-                        started = time.monotonic()
-                        assert http.get(route).status_code == 200
-                        seen.append(time.monotonic() - started)
-                    time.sleep(0.05)
-            finally:
-                holder.wait(LOCK_SECONDS + 10)
-                if holder.stdout is not None:
-                    holder.stdout.close()
-            released = datetime.now(UTC)
-            for route, seen in times.items():
-                logger.warning(
-                    "%s while locked, schedule firing: %d calls, max %.0f ms",
-                    route,
-                    len(seen),
-                    max(seen) * 1000,
-                )
-                assert max(seen) < ANSWER_BOUND, (route, sorted(seen)[-5:])
+            locked_wall, released = lock_it_while_the_api_answers(daemon, http, ", schedule firing")
 
             # The fires made while locked reach the history once the lock is gone.
             def through_release() -> bool:
