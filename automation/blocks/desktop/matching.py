@@ -17,7 +17,8 @@ nothing that reaches the bar:
    what the whole template cannot: font-only scaling (labels grow, borders do
    not) and dark themes with differently drawn buttons.  It answers only when
    one place is clearly best and the screen around it is as clear of ink as
-   the template ("x" is not found inside "x=");
+   the template ("x" is not found inside "x="), out to where the template's
+   face ends (``keyface``: the "=" of an "x =" key is not the "=" key);
 5. ``edges``: blurred Canny edge maps of template and screen, for palette
    changes that are not a plain inversion.  Outlines alone are weak evidence
    (every key of a keypad has the same outline; "-" once matched "."), so an
@@ -568,7 +569,7 @@ class _Search:
         """The template's label at any size and polarity (see ``labels``): the best
         place, when every other distinct place scores ``LABEL_GAP`` below it, and its
         ink is the label's (``verification.check``)."""
-        from automation.blocks.desktop import labels, verification
+        from automation.blocks.desktop import keyface, labels, verification
 
         label = self.label()
         if label is None:
@@ -584,6 +585,12 @@ class _Search:
             # a label verified letter by letter (``glyphs``) passed stricter checks of
             # its own: each letter, where the whole label re-hinted scores under the bar
             refusal = verification.check(self.gray.gray, label, found[0], bar=bar, sign=0)
+            if refusal is None:
+                # the label alone is not the key: the face around it must be as clear
+                # as the template's (``keyface``: the "=" of an "x =" key is not the "=" key)
+                clear = keyface.extent(self.gray_tpl, label)
+                reason = keyface.refusal_reason(self.gray.gray, label, clear, found[0])
+                refusal = None if reason is None else verification.Refusal(found[0], reason)
             if refusal is not None:
                 result.refused.append(refusal)
                 return []

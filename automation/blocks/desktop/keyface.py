@@ -1,0 +1,159 @@
+"""The key around a label: a label stage answer must show the face its template shows.
+
+The label stage (``labels``) finds a template by its label alone, because
+font-only scaling and dark themes redraw everything else.  For a template cut
+around its label (a glyph crop) the label is all there is to check.  A
+template of a whole key says more: its label sits on a face that stays clear
+of ink out to the key's border, tens of pixels on each side.  The same glyph
+elsewhere on the screen usually does not: qalculate's "=" key, painted out
+at 150 %, was answered with the "=" of its "x =" key at 0.97, a glyph whose
+clear ring (``labels.isolated``, at most ``labels.RING`` pixels) is clear, but
+whose key holds an "x" a dozen pixels to its left, where the "=" key shows
+nothing but face.
+
+So a label stage answer must be clear of ink as far as the template's face
+reaches around its label (``extent``), within the label's rows to its left and
+right and within its columns above and below.  The template's face is
+measured up to its first ink of either polarity (a border, another glyph) or
+the template's edge, and shrunk on screen for what may legitimately have
+changed:
+
+* a label drawn larger (font-only scaling) grows into the face while the key
+  may not grow: a key's label is centred, so each side loses half the
+  label's growth, ``(scale - 1) / 2`` times its size;
+* a label drawn smaller shrinks its key with it (toolkit scaling): each side
+  is ``scale`` times the template's;
+* a theme may draw the border thicker or closer, and a tooltip may cover
+  the key's edge: a third of the face, at least ``FACE_SLACK`` pixels, is
+  not checked next to a border (only where the template's face ends on ink:
+  a glyph crop's face ends at the crop's edge, and the key goes on beyond).
+
+Ink of either polarity counts, measured as in the template (against the
+face's median): another label, a border, or the edge of a window over the
+key (a tooltip's black beside the "0" of a "10" it hides) are all not the
+face the template shows.  Unlike the clear ring, a frame around the label is
+not forgiven here: a border inside the template's face is a smaller key
+than the template's, not the same key hovered (a hover border moves by a
+pixel, within the slack).
+
+cv2 and numpy are imported inside the functions (see ``matching``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    import numpy.typing as npt
+
+    from automation.blocks.desktop.labels import Label
+    from automation.blocks.desktop.matching import Match
+
+    Image: TypeAlias = npt.NDArray[Any]
+
+#: Pixels of the template's face, next to its border, that a theme may draw differently ...
+FACE_SLACK = 2
+#: ... or this share of the face, when more: Adwaita dark draws qalculate's keys with a
+#: border 4 pixels deeper than the light theme.
+FACE_SLACK_SHARE = 1 / 3
+#: At most this many pixels of ink may lie in the face around an answer's label.
+FACE_STRAY = 2
+
+#: Clear face beyond the label's ink in the template (left, top, right, bottom), in pixels.
+Extent = tuple[int, int, int, int]
+
+
+def extent(gray_tpl: Image, label: Label) -> Extent:
+    """How far the template's face stays clear of ink on each side of its label's ink:
+    columns to the left and right within the label's rows, rows above and below
+    within its columns, up to the first ink of either polarity (less ``FACE_SLACK``)
+    or the template's edge."""
+    import numpy as np
+
+    from automation.blocks.desktop.labels import INK_CONTRAST
+
+    face = float(np.median(gray_tpl))
+    ink = np.abs(gray_tpl.astype(np.int16) - face) >= INK_CONTRAST
+    ix, iy, iw, ih = label.ink
+    x0, y0 = label.x + ix, label.y + iy
+    x1, y1 = x0 + iw, y0 + ih
+    rows, columns = ink[y0:y1].any(axis=0), ink[:, x0:x1].any(axis=1)
+    return (
+        _clear_run(rows[:x0][::-1]),
+        _clear_run(columns[:y0][::-1]),
+        _clear_run(rows[x1:]),
+        _clear_run(columns[y1:]),
+    )
+
+
+def _clear_run(inked: Any) -> int:
+    """The number of leading False values of a boolean vector, less the slack when they
+    end on ink (a border a theme may draw closer), all of them when they reach the
+    template's edge."""
+    import numpy as np
+
+    hits = np.flatnonzero(inked)
+    if not len(hits):
+        return len(inked)
+    run = int(hits[0])
+    return max(0, run - max(FACE_SLACK, round(run * FACE_SLACK_SHARE)))
+
+
+def on_screen(side: int, size: int, scale: float) -> int:
+    """How much of a side of ``side`` template pixels, beside a label ``size`` pixels
+    long across it, must be clear face on screen at ``scale`` (see the module docstring)."""
+    # larger: the label grows into the face; smaller: the key shrinks with it
+    kept = side - (scale - 1.0) * size / 2 if scale >= 1.0 else side * scale
+    return max(0, int(kept))
+
+
+def stray(gray: Image, label: Label, clear: Extent, match: Match) -> int:
+    """Pixels of ink on the grey screen in the face around ``match``'s label, beyond
+    ``labels.RING_SLACK`` of the label's ink, where the template is clear.
+
+    Ink is what differs from the face by ``labels.INK_CONTRAST`` grey levels, as
+    in the template, and the face is the median of those pixels on screen: a
+    local mean (as ``labels.ScreenInk`` takes) would read a key's face as light ink
+    beside the black outside a window.
+    """
+    import numpy as np
+
+    from automation.blocks.desktop.labels import INK_CONTRAST, RING_SLACK
+
+    scale = match.scale
+    ix, iy, iw, ih = label.ink
+    x0 = match.x + round((label.x + ix) * scale)
+    y0 = match.y + round((label.y + iy) * scale)
+    x1, y1 = x0 + round(iw * scale), y0 + round(ih * scale)
+    left, top, right, bottom = (
+        on_screen(side, size, scale) for side, size in zip(clear, (iw, ih, iw, ih), strict=True)
+    )
+    height, width = gray.shape[:2]
+    s = RING_SLACK
+    strips = []
+    for sx0, sy0, sx1, sy1 in (
+        (x0 - left, y0, x0 - s, y1),
+        (x0, y0 - top, x1, y0 - s),
+        (x1 + s, y0, x1 + right, y1),
+        (x0, y1 + s, x1, y1 + bottom),
+    ):
+        sx0, sy0, sx1, sy1 = max(0, sx0), max(0, sy0), min(width, sx1), min(height, sy1)
+        if sx1 > sx0 and sy1 > sy0:
+            strips.append(gray[sy0:sy1, sx0:sx1].reshape(-1))
+    if not strips:
+        return 0
+    face = np.concatenate(strips).astype(np.int16)
+    return int((np.abs(face - int(np.median(face))) >= INK_CONTRAST).sum())
+
+
+def refusal_reason(gray: Image, label: Label, clear: Extent, match: Match) -> str | None:
+    """None when the face around ``match``'s label is as clear as the template's, else why."""
+    found = stray(gray, label, clear, match)
+    if found > FACE_STRAY:
+        return (
+            f"the screen has {found} pixels of ink there in the face the template shows "
+            "clear around its label: another key with the same label"
+        )
+    return None

@@ -1,0 +1,78 @@
+"""The label stage's answers checked on the key around the label (``keyface``), on captures.
+
+``qalculate-light.png`` is qalculate-gtk's keypad at 100 % on Xvfb (its
+templates are cut from it, as a user captures them).  The other two PNGs are
+screens of the same app from ``tests/benchmarks/bench_targeting.py --save``
+where the key searched for is not shown, but the same glyph is, elsewhere:
+
+* ``qalculate-help-text.png``: its help line at 100 %, 'e.g. "5 + 2 / 3"';
+* ``qalculate-light-150-x-equals.png``: part of its keypad at 150 % font
+  scaling, with the "x =" key but not the "=" key.
+
+The label stage found the "2", the "+" and the "=" there (0.97 to 0.999), each
+with a clear ring of 5 pixels around it: any answer is a wrong click.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from automation.blocks.desktop import keyface, labels, matching
+from tests.unit.automation.desktop.test_labels_captured import crop, inside, load
+
+#: qalculate-gtk's keys on qalculate-light.png (100 %).
+TWO: tuple[int, int, int, int] = (539, 74, 56, 43)
+PLUS: tuple[int, int, int, int] = (658, 119, 53, 43)
+EQUALS: tuple[int, int, int, int] = (717, 74, 53, 88)
+#: The "x =" key on qalculate-light-150-x-equals.png.
+X_EQUALS_150: tuple[int, int, int, int] = (4, 47, 84, 39)
+
+
+@pytest.mark.parametrize("glyph", [False, True], ids=["whole", "glyph"])
+@pytest.mark.parametrize("key", ["2", "+"])
+def test_a_key_s_glyph_in_a_line_of_text_is_not_the_key(key: str, glyph: bool) -> None:
+    """The help line's "2" and "+" are the keys' own glyphs at their own size (0.999),
+    with the clear ring around them; a word's space away stand "+" and "/" (or
+    "5" and "2"), where the key's face, and even the glyph crop, shows nothing."""
+    template = crop(load("qalculate-light"), {"2": TWO, "+": PLUS}[key], glyph=glyph)
+    result = matching.find(load("qalculate-help-text"), template)
+    assert not result.found, (result.stage, result.matches)
+    assert any("in the face the template shows clear" in r.reason for r in result.refused), (
+        result.refused
+    )
+
+
+def test_the_equals_of_an_x_equals_key_is_not_the_equals_key() -> None:
+    """At 150 % the "=" key's label answered the "=" of "x =" (0.97, scale 1.2): its
+    clear ring holds, but an "x" stands a dozen pixels to its left, where the
+    whole "=" key shows twenty pixels of face."""
+    template = crop(load("qalculate-light"), EQUALS)
+    result = matching.find(load("qalculate-light-150-x-equals"), template)
+    assert not result.found, (result.stage, result.matches)
+    refused = result.refused[-1]
+    assert inside(refused.match.center, X_EQUALS_150), refused
+    assert "in the face the template shows clear" in refused.reason
+
+
+def test_a_whole_key_s_face_reaches_its_border_and_a_glyph_crop_s_its_edge() -> None:
+    """The whole "=" key shows face out to its border, 20 pixels to each side and 41
+    above and below, less a third a theme may draw differently; its glyph crop,
+    out to the crop's edge."""
+    screen = load("qalculate-light")
+    whole = matching.to_gray(crop(screen, EQUALS))
+    label = labels.extract(whole)
+    assert label is not None
+    left, top, right, bottom = keyface.extent(whole, label)
+    assert (left, top, right, bottom) == (13, 27, 13, 27)
+    glyph = matching.to_gray(crop(screen, EQUALS, glyph=True))
+    glyph_label = labels.extract(glyph)
+    assert glyph_label is not None
+    assert keyface.extent(glyph, glyph_label) == (11, 25, 11, 25)
+
+
+def test_the_face_on_screen_allows_for_a_larger_label_and_a_smaller_key() -> None:
+    # a label 10 pixels wide drawn at 150 % grows 5 pixels, half of it into each side
+    assert keyface.on_screen(20, 10, 1.5) == 17
+    # a label drawn at 50 % is on a key drawn at 50 %
+    assert keyface.on_screen(20, 10, 0.5) == 10
+    assert keyface.on_screen(2, 40, 2.0) == 0
