@@ -526,13 +526,15 @@ class _Search:
         ``result.refused``): the next place down is not promoted in its stead, as
         it was not the answer the correlation gave.  A refused look-alike below
         it is dropped: it is not the template, so it does not make the answer
-        ambiguous.
+        ambiguous; but when it scores within the margin of the best, the best
+        is refused too (``verification.shadowed``).
         """
         from automation.blocks.desktop import verification
 
         # a dot or a short dash is a label here too: the answer says where and how big
         label = self.label(anchored=False)
         kept: list[Match] = []
+        others: list[verification.Refusal] = []
         for number, candidate in enumerate(candidates):
             refusal = verification.check(self.gray.gray, label, candidate, bar=bar, sign=sign)
             if refusal is None:
@@ -540,6 +542,12 @@ class _Search:
             elif number == 0:
                 result.refused.append(refusal)
                 return []
+            else:
+                others.append(refusal)
+        shadow = verification.shadowed(kept[0], others, self.margin) if kept else None
+        if shadow is not None:
+            result.refused.append(shadow)
+            return []
         return kept
 
     def in_colour(self, candidates: list[Match], result: SearchResult) -> list[Match]:

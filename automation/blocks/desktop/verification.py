@@ -32,7 +32,9 @@ well).  A template with
 no label (an icon that touches its edges, a plain patch of text) is not
 checked: there is nothing smaller to check on.  A refused answer is not
 replaced by the next best place: the stage answers nothing, and the refusal
-(``Refusal``) is the evidence the error shows.
+(``Refusal``) is the evidence the error shows.  Nor does an answer pass
+when a place refused here scores within the margin of it (``shadowed``):
+the score no longer sets it apart from keys that are not the template.
 
 cv2 and numpy are imported inside the functions (see ``matching``).
 """
@@ -273,3 +275,29 @@ def _correlation(
             f"{bar:g} and {floor:g} needed): a look-alike with another label",
         )
     return None
+
+
+def shadowed(best: Match, others: list[Refusal], margin: float) -> Refusal | None:
+    """A refusal of ``best`` when a place refused on its label (``others``, of the same
+    stage) scores within ``margin`` of it, else None.
+
+    The whole template's score is what sets an answer apart from the keys
+    that share its face and border: the true key, drawn as captured, scores
+    well above them.  When a place that is not the template scores within the
+    margin of the best, the score no longer tells the template from its
+    look-alikes, and the best rests on the label check alone, which a label
+    with a stroke more or less can pass: with speedcrunch's "9" painted out,
+    the "8" key answered at 0.876, the "5" key scoring 0.854 beside it; with
+    its "6" gone, the "8" answered at 0.909, the "5" at 0.880.  Both are
+    look-alikes of one another, and the answer is refused as they are.
+    """
+    close = [other for other in others if other.match.score >= best.score - margin]
+    if not close:
+        return None
+    m = close[0].match
+    return Refusal(
+        best,
+        f"a look-alike at [{m.x}, {m.y}, {m.width}, {m.height}] scores {m.score:.3f}, within "
+        f"{margin:g} of it, and is not the template ({close[0].reason}): the template does "
+        "not stand out from its look-alikes here",
+    )

@@ -143,3 +143,33 @@ def test_a_star_shrunk_to_a_blob_is_not_found_on_the_dot_key() -> None:
     result = matching.find(blank(load("galculator-light-200"), STAR_200), template)
     assert not result.found, (result.stage, result.matches)
     assert any(inside(r.match.center, DOT_200) for r in result.refused), result.refused
+
+
+#: speedcrunch's digit keys on speedcrunch-light.png (100 %).
+DIGITS: dict[str, tuple[int, int, int, int]] = {
+    "8": (79, 6, 70, 27),
+    "9": (152, 6, 70, 27),
+    "5": (79, 36, 70, 27),
+    "6": (152, 36, 70, 27),
+}
+
+
+@pytest.mark.parametrize(
+    ("key", "glyph"), [("9", False), ("6", False), ("6", True), ("8", True)], ids=str
+)
+def test_an_absent_digit_is_not_answered_while_a_refused_look_alike_scores_as_well(
+    key: str, glyph: bool
+) -> None:
+    """With speedcrunch's "9" painted out, the "8" key answered its whole template at
+    0.876: its label check passes (an "8" is a "9" and a stroke), while the
+    "5" key, scoring 0.854 beside it, is refused on its label.  Nothing sets
+    the "8" apart from a key that is not the "9": refused, naming the look-alike."""
+    screen = load("speedcrunch-light")
+    box = DIGITS[key]
+    result = matching.find(blank(screen, box), crop(screen, box, glyph=glyph))
+    assert not result.found, (result.stage, result.matches)
+    assert any("does not stand out from its look-alikes" in r.reason for r in result.refused), (
+        result.refused
+    )
+    present = matching.find(screen, crop(screen, box, glyph=glyph))
+    assert present.found and inside(present.matches[0].center, box), present.matches
