@@ -17,11 +17,14 @@ import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
+
+from automation.engine.events import RunStatus
 
 if TYPE_CHECKING:
     from supervisor.api.models import MachineInfo
     from supervisor.store.records import SupervisorRecord
+    from supervisor.store.store import HistoryStore
 
 HOST_VARIABLE = "DESKPILOT_HOST"
 ID_FILE = "supervisor-id"
@@ -135,6 +138,30 @@ def waiting_for(host: str, supervisors: Sequence[SupervisorRecord], now: datetim
         f"no supervisor on machine '{host}' is alive (last heartbeat {silent:.0f} s ago); "
         f"it runs once one starts there ('deskpilot machines {host}')"
     )
+
+
+class QueuedRun(Protocol):
+    """What ``waiting_reason`` reads of a run (the store's ``RunRecord``, the API's ``RunInfo``)."""
+
+    @property
+    def status(self) -> Any: ...
+    @property
+    def target_host(self) -> str | None: ...
+
+
+def waiting_reason(store: HistoryStore, record: QueuedRun) -> str | None:
+    """Why a queued run routed to a machine is not taken: no live supervisor there; else None.
+
+    The one place ``runs show``, its ``--json`` and ``GET /runs/{id}`` ask, so
+    all three say the same thing.  Here, not in ``run_report``, so the API
+    answers a run without loading the report's models.
+    """
+    status = str(getattr(record.status, "value", record.status))  # an enum or its value
+    host = record.target_host
+    if status != RunStatus.QUEUED.value or host is None:
+        return None
+    # Heartbeats are judged by the database's clock, which stamps them (``store.leasing``).
+    return waiting_for(host, store.list_supervisors(), store.lease_time())
 
 
 def machine_info(

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 from automation.engine.events import RunStatus, StepStatus
+from supervisor.machine import waiting_reason
 
 if TYPE_CHECKING:
     from supervisor.client import SupervisorClient
@@ -360,20 +361,6 @@ def run_report_json_schema() -> dict[str, Any]:
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = "https://deskpilot.dev/schema/run-report-v1.json"
     return schema
-
-
-def waiting_reason(store: HistoryStore, record: RunLike) -> str | None:
-    """Why a queued run routed to a machine is not taken: no live supervisor there; else None.
-
-    The one place ``runs show``, its ``--json`` and ``GET /runs/{id}`` ask, so
-    all three say the same thing.
-    """
-    if _text(record.status) != RunStatus.QUEUED.value or record.target_host is None:
-        return None
-    from supervisor.machine import waiting_for
-
-    # Heartbeats are judged by the database's clock, which stamps them (``store.leasing``).
-    return waiting_for(record.target_host, store.list_supervisors(), store.lease_time())
 
 
 def report_from_store(store: HistoryStore, run_id: str) -> RunReport | None:

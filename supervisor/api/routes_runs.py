@@ -34,8 +34,8 @@ from supervisor.api.models import (
 )
 from supervisor.api.problems import Problem
 from supervisor.debugging import DebugOptions
+from supervisor.machine import waiting_reason
 from supervisor.parts import DaemonParts
-from supervisor.run_report import waiting_reason
 from supervisor.store.artifacts import MAX_STORED_BYTES, media_type
 from supervisor.store.errors import RunNotFound
 from supervisor.store.records import RunRecord

@@ -134,7 +134,7 @@ def runs_show(run_id: str, as_json: bool) -> None:
         steps = store.steps(record.id)
         events = store.events(record.id, limit=None)
         artifacts = store.artifacts(record.id)
-        from supervisor.run_report import waiting_reason
+        from supervisor.machine import waiting_reason
 
         waiting = waiting_reason(store, record)
         now = store.clock.now()

@@ -58,7 +58,6 @@ from supervisor.triggers.deferral import DEFAULT_POLL, DesktopDeferral
 from supervisor.triggers.errors import TriggerError
 from supervisor.triggers.files import FileTriggerWatch, resolve_folder
 from supervisor.triggers.hotkeys import HotkeyBindings
-from supervisor.triggers.machines import check_machine
 from supervisor.triggers.passes import SchedulePasses
 from supervisor.triggers.schedules import (
     ScheduleJobs,
@@ -339,6 +338,8 @@ class TriggerManager(BreakerPauses):
         if isinstance(spec, WorkflowFinishedTrigger):
             self.store.chain_sources = chain_sources(self._triggers.values())
         if spec.on is not None and spec.on != self.supervisor.membership.host:
+            from supervisor.triggers.machines import check_machine  # only for another machine's
+
             self._spawn(
                 check_machine(
                     self.supervisor,

@@ -35,6 +35,8 @@ WORKER_ONLY = (
     "automation.engine.execution",
     # D-Bus client, loaded only when a bus socket exists (the probe points both at none)
     "jeepney",
+    # the run report's models (seven of them): loaded when a report is asked for
+    "supervisor.run_report",
 )
 
 #: What only a supervisor sharing a PostgreSQL database with others needs: a lone
@@ -45,6 +47,8 @@ FLEET_ONLY = (
     "psycopg",
     # no LISTEN connection, no lease renewals
     "supervisor.store.notify",
+    # a trigger's ``on:`` naming another machine is checked against the fleet's
+    "supervisor.triggers.machines",
 )
 
 USES_THEM = """\
