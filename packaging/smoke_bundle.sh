@@ -76,4 +76,16 @@ succeeded "$work/hello.json" "hello.yaml through the supervisor"
 "$app" cli submit "$examples/desktop_click_image.yaml" --wait --json >"$work/image.json" \
   2>"$work/image.json.log" || true
 succeeded "$work/image.json" "desktop_click_image.yaml through the supervisor"
+# The first run's click left the pointer on Save, so the second found the button hovered (its
+# border drawn thicker, score 0.86 where the first had 1.0): it must have clicked the same
+# button, not merely succeeded (Cancel also closes the dialog).
+python3 - "$work/in-process.json" "$work/image.json" <<'PY'
+import json, sys
+away, resting = (json.load(open(path))["nodes"]["click"]["outputs"] for path in sys.argv[1:])
+left, top, width, height = away["box"]
+print(f"clicked at {away['x']},{away['y']} in {away['box']} with the pointer away, "
+      f"at {resting['x']},{resting['y']} with it resting on the button")
+if not (left <= resting["x"] < left + width and top <= resting["y"] < top + height):
+    sys.exit("the hovered button was clicked outside the box of the same button not hovered")
+PY
 echo "smoke test passed: $bundle"
