@@ -3,7 +3,7 @@
 A full-resolution ``matchTemplate`` over a 1920x1080 screen for every scale and
 stage costs far more than a step may take, so correlation runs coarse first
 (downsampled screen and template), keeps every place that could still pass the
-bar (``COARSE_SLACK`` below it: a coarse pass may prune, never drop the true
+bar (``coarse_slack`` below it: a coarse pass may prune, never drop the true
 best), and re-scores those at full resolution.  Plain parts of the screen score
 0 against any template with contrast, so only the busy box is correlated.
 
@@ -26,6 +26,10 @@ if TYPE_CHECKING:
 
 #: Coarse peaks this far below the bar are still re-scored at full resolution.
 COARSE_SLACK = 0.3
+#: ... or this far, on a half-resolution map and for floors of at least ``TIGHT_FROM``
+#: (see ``coarse_slack``).
+HALF_SLACK = 0.2
+TIGHT_FROM = 0.8
 #: A place with less than this share of the template's contrast cannot be it.
 MIN_CONTRAST_RATIO = 0.3
 #: Half-resolution scores this far below the bar still go on to full resolution.
@@ -306,6 +310,33 @@ def _resize(image: Image, scale: float) -> Image:
     return cv2.resize(image, size, interpolation=interpolation)
 
 
+def coarse_slack(factor: int, floor: float) -> float:
+    """How far below ``floor`` a coarse peak of a map shrunk by ``factor`` must still
+    be re-scored at full resolution.
+
+    The slack is the most a place that reaches the floor at full resolution
+    can lose on the coarse map, with room to spare.  Measured on the keypads
+    of galculator, qalculate-gtk and speedcrunch captured on Xvfb (the screens
+    under ``tests/unit/automation/desktop/keypads``; every second key of
+    ``bench_targeting``'s captures as template, whole and glyph-only, at each
+    default scale and in both signs, against an exhaustive full-resolution
+    map; flat windows aside, see ``_Feature.flat``), the
+    places scoring at least 0.8 lost at most 0.15 on the half-resolution map
+    (factor 2, 780 places) and 0.25 on the quarter-resolution one (factor 4,
+    1337 places; 0.18 at half resolution, the ``MID_SLACK`` step).  Places
+    scoring less lose more (up to 0.5 between 0.6 and 0.8: their likeness is
+    in fine detail the blur removes), so the tighter ``HALF_SLACK`` holds only
+    for floors of at least ``TIGHT_FROM``, the floors of the grey stages at
+    the default confidence; scans down to lower floors (the edge stage's
+    evidence) keep ``COARSE_SLACK``.  ``test_pruning_captured`` checks both
+    against the exhaustive map on captured keypads, with every slack 0.03
+    smaller still.
+    """
+    if factor == 2 and floor >= TIGHT_FROM - 1e-9:
+        return HALF_SLACK
+    return COARSE_SLACK
+
+
 def _coarse_factor(tw: int, th: int) -> int:
     factor = 1
     while min(tw, th) // (factor * 2) >= _COARSE_MIN_SIDE and factor < _COARSE_MAX_FACTOR:
@@ -375,7 +406,7 @@ def _scan(
 
     The coarse map only decides where to look; each score returned was computed
     at full resolution.  Coarse peaks are re-scored best first, in batches, and
-    the rest are skipped only once even ``COARSE_SLACK`` above its coarse score
+    the rest are skipped only once even ``coarse_slack`` above its coarse score
     the next could not reach the floor nor come within the margin of the best
     so far.  When more than ``MAX_REFINE`` peaks would need re-scoring (a
     pattern that fits everywhere), the whole screen is correlated at full
@@ -394,7 +425,8 @@ def _scan(
     if factor > 1:
         scores, rim = feature.coarse_scores(gray_tpl, factor)
         coarse = scores * sign
-        xs, ys = _local_peaks(coarse, floor - COARSE_SLACK)
+        slack = coarse_slack(factor, floor)
+        xs, ys = _local_peaks(coarse, floor - slack)
         if not len(xs):
             _, _, _, (tx, ty) = cv2.minMaxLoc(coarse)
             xs, ys = np.array([tx]), np.array([ty])
@@ -404,9 +436,9 @@ def _scan(
         best = -1.0
         for start in range(0, len(peaks), _REFINE_BATCH):
             bound = max(floor, best - margin)
-            if found and levels[start] + COARSE_SLACK < bound:
+            if found and levels[start] + slack < bound:
                 return [(x, y, s) for (x, y), s in found.items()]
-            if start >= MAX_REFINE or _bound_to_overflow(levels, start, floor, best, margin):
+            if start >= MAX_REFINE or _bound_to_overflow(levels, start, floor, best, margin, slack):
                 break  # too many places could still pass: one full-resolution pass
             batch = peaks[start : start + _REFINE_BATCH]
             corners = [((x - rim) * factor, (y - rim) * factor) for x, y in batch]
@@ -446,14 +478,14 @@ def _scan(
 
 
 def _bound_to_overflow(
-    levels: list[float], start: int, floor: float, best: float, margin: float
+    levels: list[float], start: int, floor: float, best: float, margin: float, slack: float
 ) -> bool:
     """True when re-scoring the coarse peaks from ``start`` on is sure to reach the
     batch past ``MAX_REFINE`` and end in the full-resolution pass anyway.
 
     ``levels`` are the coarse peaks' levels, best first.  A peak is skipped only
     once the bound (the floor, or the best so far less the margin) rises above
-    its level plus ``COARSE_SLACK``; and no place from ``start`` on can score
+    its level plus ``slack``; and no place from ``start`` on can score
     more than ``levels[start]`` plus that slack (the premise of the coarse
     pass).  So when even that best could not lift the bound above the last
     batch's level plus the slack, every batch before it would be re-scored and
@@ -463,8 +495,8 @@ def _bound_to_overflow(
     last = -(-MAX_REFINE // _REFINE_BATCH) * _REFINE_BATCH  # the first batch past the limit
     if len(levels) <= last:
         return False
-    ceiling = max(best, min(1.0, levels[start] + COARSE_SLACK))
-    return levels[last] + COARSE_SLACK >= max(floor, ceiling - margin)
+    ceiling = max(best, min(1.0, levels[start] + slack))
+    return levels[last] + slack >= max(floor, ceiling - margin)
 
 
 def _best_near(

@@ -37,11 +37,12 @@ nothing that reaches the bar:
 
 **Every location that could pass is scored at full resolution.**  Each scale
 is first correlated on a blurred, downscaled copy of the screen (cheap), and
-*every* local peak of that coarse map within ``COARSE_SLACK`` of the bar is
+*every* local peak of that coarse map within ``coarse_slack`` of the floor is
 re-scored exactly at full resolution.  The blur makes the coarse score
-insensitive to where the template falls on the coarse pixel grid, so a true
-match loses at most about 0.2 there (measured on keypads at every sub-pixel
-phase); the slack is larger than that.  When a template has too many coarse
+insensitive to where the template falls on the coarse pixel grid, so a match
+scoring 0.8 or more loses at most 0.15 at half resolution and 0.25 at
+quarter resolution (measured on captured keypads against an exhaustive
+full-resolution map); the slacks are larger than that (``correlation``).  When a template has too many coarse
 peaks to re-score one by one (a pattern that fits everywhere), the whole
 screen is correlated at full resolution instead.  Scans are shared between
 stages: the grey scan of one scale and polarity is reused by a later stage
