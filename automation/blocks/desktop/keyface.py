@@ -68,8 +68,8 @@ Extent = tuple[int, int, int, int]
 def extent(gray_tpl: Image, label: Label) -> Extent:
     """How far the template's face stays clear of ink on each side of its label's ink:
     columns to the left and right within the label's rows, rows above and below
-    within its columns, up to the first ink of either polarity (less ``FACE_SLACK``)
-    or the template's edge."""
+    within its columns, up to the first ink of either polarity (less a third of the
+    way, at least ``FACE_SLACK`` pixels) or the template's edge."""
     import numpy as np
 
     from automation.blocks.desktop.labels import INK_CONTRAST
