@@ -54,9 +54,10 @@ MAX_PLACES = 16
 _MIN_PIECE_AREA = 6
 
 
-def pieces(label: Label) -> list[tuple[int, int, int, int, int]]:
-    """The label's pieces of ink: (x, y, width, height, area) in the label image,
-    each with a pixel of face around it where the image has one."""
+def pieces(label: Label, min_area: int = _MIN_PIECE_AREA) -> list[tuple[int, int, int, int, int]]:
+    """The label's pieces of ink of ``min_area`` pixels or more: (x, y, width, height,
+    area) in the label image, each with a pixel of face around it where the image
+    has one."""
     import cv2
     import numpy as np
 
@@ -71,7 +72,7 @@ def pieces(label: Label) -> list[tuple[int, int, int, int, int]]:
     height, width = image.shape[:2]
     found = []
     for x, y, w, h, area in (tuple(int(v) for v in s) for s in stats[1:count]):
-        if area < _MIN_PIECE_AREA:
+        if area < min_area:
             continue
         x0, y0 = max(0, x - 1), max(0, y - 1)
         found.append((x0, y0, min(width, x + w + 1) - x0, min(height, y + h + 1) - y0, area))
@@ -106,3 +107,32 @@ def score(
         weighted += value * area
         total += area
     return (weighted / total if total else -1.0), lowest
+
+
+def _all_pieces(label: Label) -> list[tuple[int, int, int, int, int]]:
+    """Every piece the label stage counts as ink, down to the bar of "x̄" (4 pixels)."""
+    from automation.blocks.desktop.labels import _MIN_INK_AREA
+
+    return pieces(label, _MIN_INK_AREA)
+
+
+def complete(ink: ScreenInk, label: Label, place: Any) -> bool:
+    """True when every piece of the label scores ``GLYPH_MIN`` at ``place`` (a label of
+    one piece: always)."""
+    parts = _all_pieces(label)
+    return len(parts) < 2 or score(ink, label, parts, place)[1] >= GLYPH_MIN
+
+
+def rivals(ink: ScreenInk, label: Label, best: Any, others: list[Any]) -> list[Any]:
+    """The places of ``others`` where every piece of the label scores ``GLYPH_MIN``, for
+    a ``best`` place that shows every piece (``complete``): the others are not the label.
+
+    A place that lacks one piece shows another label: the "x" key lacks the bar
+    of "x̄" and scores within the gap of it as a whole.  The caller only asks
+    this of a place that shows every piece itself, so an absent label's
+    look-alike, which lacks a piece, is no more found than before.
+    """
+    parts = _all_pieces(label)
+    if len(parts) < 2:
+        return others
+    return [place for place in others if score(ink, label, parts, place)[1] >= GLYPH_MIN]

@@ -49,6 +49,22 @@ at full resolution, so a blob that only resembles the label once blurred
 (a small "*" on a bigger key's corner) is not it.  Matches found this way
 say ``label-soft`` as their method.
 
+**Labels of several pieces.**  Another size joins or parts a label's pieces:
+the "E" and "x" of "Exact" touch at 100 % and stand apart at 150 %, the "+"
+and the bar of "±" are apart at 100 % and one piece at 125 %.  Then no piece
+on screen is shaped like the anchor, and nothing is proposed.  So when the
+anchors found nothing, such a label's whole ink proposes places too, against
+the screen's ink grouped across gaps of a few pixels (``ScreenInk.groups``),
+its scale from the longer side, and all places are judged together by the
+same rules.
+
+**Rivals that are not the label.**  When the best place shows every piece
+of the label (``glyphs.complete``), two kinds of place within the gap are no
+rivals: one that lacks a piece (the "x" keys for "x̄": ``glyphs.rivals``), and,
+for a soft answer, one whose sharp score is under the sharp verification's
+floor and ``LABEL_GAP`` under the best place's (a blob that looks like "3"
+only once blurred).
+
 cv2 and numpy are imported inside the functions (see ``matching``).
 """
 
@@ -236,6 +252,20 @@ def _anchors(label: Label) -> list[tuple[int, int, int, int, bool]]:
     return anchors
 
 
+def _whole_ink(label: Label) -> tuple[int, int, int, int, bool]:
+    """The label's whole ink as one anchor (x, y, width, height, by width), for
+    ``search`` with ``grouped``."""
+    ix, iy, iw, ih = label.ink
+    return ix, iy, iw, ih, False
+
+
+def several(label: Label) -> bool:
+    """True when the label's ink is more than its anchor: several pieces ("Exact",
+    "f(x)", "±"), which another size may join or part differently."""
+    ix, iy, iw, ih = label.ink
+    return not label.by_width and (iw, ih) != (label.aw, label.ah) and min(iw, ih) >= 4
+
+
 def _split(gray_tpl: Image, face: float, dark: bool, anchor: tuple[int, int, int, int]) -> Any:
     """The tallest piece of the anchor's ink at twice the ink contrast, when the anchor
     splits there into narrower pieces (letters joined by anti-aliasing), else None."""
@@ -367,7 +397,7 @@ class ScreenInk:
 
     def __init__(self, gray: Image) -> None:
         self.gray = gray
-        self._stats: dict[bool, Any] = {}
+        self._stats: dict[Any, Any] = {}
         self._masks: dict[bool, Any] = {}
         self._soft: Image | None = None
 
@@ -384,6 +414,35 @@ class ScreenInk:
         if dark not in self._masks:
             self._masks[dark] = _ink(self.gray, dark)
         return self._masks[dark]
+
+    def groups(self, dark: bool) -> Any:
+        """Like ``components``, for the ink grown by two pixels sideways and one up and
+        down: pieces at most four pixels apart side by side (the letters of a word at
+        200 %) or two above each other (the bar under a "+") are one group, its box
+        that of its ink."""
+        import cv2
+        import numpy as np
+
+        key = (dark, "groups")
+        if key not in self._stats:
+            mask = self.mask(dark)
+            x, y, w, h = cv2.boundingRect(mask)
+            if w == 0 or h == 0:
+                self._stats[key] = np.zeros((0, 5), np.int32)
+                return self._stats[key]
+            grown = cv2.dilate(
+                np.ascontiguousarray(mask[y : y + h, x : x + w]), np.ones((3, 5), np.uint8)
+            )
+            count, _, stats, _ = cv2.connectedComponentsWithStats(grown, connectivity=8)
+            stats = stats[1:count].copy()
+            # the grown box less what it grew by (the ink box, within a pixel at the
+            # edge of the busy part)
+            stats[:, 0] += x + 2
+            stats[:, 1] += y + 1
+            stats[:, 2] -= 4
+            stats[:, 3] -= 2
+            self._stats[key] = stats[(stats[:, 2] > 0) & (stats[:, 3] > 0)]
+        return self._stats[key]
 
     def components(self, dark: bool) -> Any:
         """(n, 5) int array: x, y, width, height, area of every ink component."""
@@ -409,7 +468,7 @@ class ScreenInk:
 
 
 def search(
-    ink: ScreenInk, label: Label, floor: float, *, soft: bool = False
+    ink: ScreenInk, label: Label, floor: float, *, soft: bool = False, grouped: bool = False
 ) -> list[tuple[int, int, float, float, float, bool]]:
     """Verified label places (x, y, score, scale, sharp score, dark ink on screen), x
     and y of the label's top-left corner.
@@ -418,7 +477,9 @@ def search(
     both count positively (the opposite polarity is a theme swap).  With
     ``soft`` the score is that of the blurred label on the blurred screen and
     the sharp score that of the label itself at the same spot (within a
-    pixel); otherwise the two are the same.
+    pixel); otherwise the two are the same.  With ``grouped`` the places are
+    proposed by the label's whole ink instead of its anchors, against the
+    screen's ink grouped across small gaps (``ScreenInk.groups``).
     """
     import cv2
     import numpy as np
@@ -427,8 +488,9 @@ def search(
 
     lh, lw = label.image.shape[:2]
     places: list[tuple[int, int, float, float, float, bool]] = []
+    anchors = [_whole_ink(label)] if grouped else _anchors(label)
     for screen_dark in (True, False):
-        stats = ink.components(screen_dark)
+        stats = ink.groups(screen_dark) if grouped else ink.components(screen_dark)
         if not len(stats):
             continue
         sign = 1 if screen_dark == label.dark else -1
@@ -436,7 +498,24 @@ def search(
         widths = stats[:, 2].astype(np.float32)
         # each proposal: the screen component's corner, the anchor's offset in the label
         proposals, proposed_scales = [], []
-        for ax, ay, aw, ah, by_width in _anchors(label):
+        for ax, ay, aw, ah, by_width in anchors:
+            if grouped:
+                # the longer side gives the scale (a pixel off is less of it), and each
+                # end of a pixel's play either way is proposed too: letters re-hinted
+                # apart or together make a word a pixel or two longer or shorter
+                long_side = widths / aw if aw >= ah else heights / ah
+                expected = (ah if aw >= ah else aw) * long_side
+                short = heights if aw >= ah else widths
+                ok = np.abs(short - expected) <= np.maximum(2.0, 0.3 * expected)
+                ok &= stats[:, 4] >= _MIN_INK_AREA
+                step = 1.0 / max(aw, ah)
+                for scales in (long_side - step, long_side, long_side + step):
+                    kept = ok & (scales >= MIN_SCALE) & (scales <= MAX_SCALE)
+                    found = stats[kept][:, :2]
+                    offsets = np.tile(np.array([[ax, ay]], found.dtype), (len(found), 1))
+                    proposals.append(np.hstack([found, offsets]))
+                    proposed_scales.append(scales[kept])
+                continue
             if by_width:
                 # a stroke a pixel or two thick is drawn one pixel thicker or thinner
                 # at another size: its thickness only has to be about right
@@ -514,7 +593,30 @@ def answer(
     within the gap is no longer a refusal when the pixels where it differs
     from the best place side with the best place (``lookalikes``).
     """
-    sharp = _placed(search(ink, label, bar - LABEL_GAP), label, size, "label")
+    found, best = _decide(ink, label, bar, size, grouped=False)
+    if found or not several(label):
+        return found, best
+    # no anchor of a label of several pieces proposed its place: another size may
+    # join or part its pieces ("Ex" of "Exact" apart at 150 %, the "+" and bar of
+    # "±" joined at 125 %), so its whole ink proposes places too, and every place
+    # of both kinds is judged together
+    again, evidence = _decide(ink, label, bar, size, grouped=True)
+    if again or best is None:
+        return again, evidence
+    return [], best if evidence is None or best.score >= evidence.score else evidence
+
+
+def _decide(
+    ink: ScreenInk, label: Label, bar: float, size: tuple[int, int], *, grouped: bool
+) -> tuple[list[Match], Match | None]:
+    """``answer`` on the places its anchors propose, and with ``grouped`` on those its
+    whole ink proposes as well."""
+
+    def search_both(floor: float, soft: bool = False) -> list[Any]:
+        places = search(ink, label, floor, soft=soft)
+        return places + search(ink, label, floor, soft=soft, grouped=True) if grouped else places
+
+    sharp = _placed(search_both(bar - LABEL_GAP), label, size, "label")
     best = sharp[0][0] if sharp else None
     # the stage's own bar, not a higher one: a sharp look-alike that reaches it
     # (galculator's "3" scores 0.852 on its "8") is refused afterwards, on its
@@ -524,7 +626,7 @@ def answer(
         return ([best] if _clear(ink, label, sharp) else []), best
     from automation.blocks.desktop import glyphs
 
-    loose = search(ink, label, min(bar - LABEL_GAP, glyphs.GLYPH_SOFT_FLOOR), soft=True)
+    loose = search_both(min(bar - LABEL_GAP, glyphs.GLYPH_SOFT_FLOOR), soft=True)
     soft = _placed([p for p in loose if p[2] >= bar - LABEL_GAP], label, size, "label-soft")
     if not soft:
         return _by_glyphs(ink, label, loose, bar, size, best)
@@ -534,7 +636,7 @@ def answer(
         winner.score < bar
         or crisp < SOFT_SHARP_FLOOR
         or (best is not None and not best.same_place(winner))
-        or not _clear(ink, label, soft)
+        or not _clear(ink, label, soft, bar - LABEL_GAP)
     ):
         found, glyph_best = _by_glyphs(ink, label, loose, bar, size, best)
         return (found, glyph_best) if found else ([], evidence)
@@ -573,20 +675,48 @@ def _by_glyphs(
     if (
         top.score < bar
         or (sharp_best is not None and not sharp_best.same_place(top))
+        # every piece, down to the dot of "!": "x!" fits the "x" and the "y" of "xʸ"
+        or not glyphs.complete(ink, label, scored[0][2])
         or not _clear(ink, label, scored)
     ):
         return [], top
     return [top], top
 
 
-def _clear(ink: ScreenInk, label: Label, ranked: list[tuple[Match, float, Place]]) -> bool:
+def _clear(
+    ink: ScreenInk,
+    label: Label,
+    ranked: list[tuple[Match, float, Place]],
+    sharp_floor: float = -1.0,
+) -> bool:
     """True when the best of ``ranked`` places stands apart: every other distinct place
-    scores ``LABEL_GAP`` below it, or differs from it where the label sides with the best."""
-    from automation.blocks.desktop import lookalikes
+    scores ``LABEL_GAP`` below it, or differs from it where the label sides with the best.
 
-    top = ranked[0][0]
-    rivals = [place for match, _, place in ranked[1:] if match.score > top.score - LABEL_GAP]
-    return not rivals or lookalikes.tells_apart(ink.soft(), label, ranked[0][2], rivals)
+    ``sharp_floor``: a place whose sharp score is under it, and ``LABEL_GAP``
+    under the best place's, is no rival (the soft verification's: a blob that
+    resembles the label only once blurred, which the sharp verification would
+    not even have listed, while the best place is clear of it sharp too).
+    Rivals are set aside this way, or for lacking a piece of the label
+    (``glyphs.rivals``), only when the best place shows every piece: an absent
+    "x̄" key's look-alike, the "x" of "x →", lacks its bar, and a blob at
+    another size was what refused it.
+    """
+    from automation.blocks.desktop import glyphs, lookalikes
+
+    top, top_crisp, top_place = ranked[0]
+    rivals = [
+        (match, crisp, place)
+        for match, crisp, place in ranked[1:]
+        if match.score > top.score - LABEL_GAP
+    ]
+    if rivals and glyphs.complete(ink, label, top_place):
+        rivals = [
+            entry for entry in rivals if entry[1] >= sharp_floor or entry[1] > top_crisp - LABEL_GAP
+        ]
+        places = glyphs.rivals(ink, label, top_place, [place for _, _, place in rivals])
+    else:
+        places = [place for _, _, place in rivals]
+    return not places or lookalikes.tells_apart(ink.soft(), label, top_place, places)
 
 
 def _placed(
