@@ -193,6 +193,14 @@ class ForkedWorker:
         self.stdin: asyncio.StreamWriter | None = stdin
         self.stdout: asyncio.StreamReader | None = stdout
         self._exited = exited
+        # Closed as soon as the exit is known, whoever (if anyone) awaits it: a
+        # waiter cancelled on the way out (the fork server lost, the supervisor
+        # stopping) would otherwise leave the pipe's transport open.
+        exited.add_done_callback(self._close_stdin)
+
+    def _close_stdin(self, _exited: asyncio.Future[int | None]) -> None:
+        if self.stdin is not None and not self.stdin.is_closing():
+            self.stdin.close()
 
     @property
     def pid(self) -> int:
@@ -204,8 +212,7 @@ class ForkedWorker:
 
     async def wait(self) -> int | None:
         returncode = await asyncio.shield(self._exited)
-        if self.stdin is not None:
-            self.stdin.close()
+        self._close_stdin(self._exited)
         return returncode
 
 

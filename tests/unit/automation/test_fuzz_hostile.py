@@ -43,12 +43,14 @@ HOSTILE = settings(
 
 
 def within_budget(started: float, what: str) -> None:
-    elapsed = time.monotonic() - started
+    # CPU time, not wall time: a blow-up is work done, and on a loaded machine
+    # the wall clock also counts the minutes spent waiting for a core.
+    elapsed = time.process_time() - started
     assert elapsed < CASE_BUDGET, f"{what} took {elapsed:.2f} s (budget {CASE_BUDGET} s)"
 
 
 def load_and_validate(text: str) -> None:
-    started = time.monotonic()
+    started = time.process_time()
     try:
         loaded = parse_workflow(text)
         issues = validate(loaded, REGISTRY, secret_names=set())
@@ -128,7 +130,7 @@ def test_hostile_documents_are_refused_or_accepted_in_time(text: str) -> None:
 @HOSTILE
 @given(names_with_controls)
 def test_names_with_control_characters_are_invalid(name: str) -> None:
-    started = time.monotonic()
+    started = time.process_time()
     with pytest.raises(WorkflowInvalid, match="control character"):
         parse_workflow(json.dumps({"name": name, "nodes": {"a": {"block": "kit.emit"}}}))
     within_budget(started, "loading")
@@ -191,7 +193,7 @@ def templates(draw: st.DrawFn) -> str:
 @HOSTILE
 @given(templates())
 def test_hostile_templates_compile_and_render_in_time(source: str) -> None:
-    started = time.monotonic()
+    started = time.process_time()
     if check_syntax(source) is None:
         try:
             render(source, {"inputs": {"items": [1, 2, 3]}})
