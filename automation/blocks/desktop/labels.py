@@ -135,6 +135,9 @@ class Label:
     # piece of the anchor at twice the contrast, when the anchor is letters that
     # anti-aliasing joins here ("cos" as one blob) and another size may draw apart
     split: tuple[int, int, int, int] | None = None
+    # the template's (height, width): where the ring is read on screen, its face is
+    # the median of the template's box there, as the template's is of the template
+    size: tuple[int, int] = (0, 0)
 
 
 def _ink(gray: Image, dark: bool) -> Image:
@@ -240,6 +243,7 @@ def extract(gray_tpl: Image, *, anchored: bool = True) -> Label | None:
         (ring[0], ring[1], ring[2], ring[3]),
         by_width,
         None if split is None else (split[0] - x0, split[1] - y0, split[2], split[3]),
+        (th, tw),
     )
 
 
@@ -307,8 +311,19 @@ def isolated(ink: ScreenInk, label: Label, x: int, y: int, scale: float, dark: b
     must too (its sides scaled as the label is), beyond a pixel of slack, else
     the place is not this label ("+" inside "M+" or "+/-").  Only
     ink of the label's polarity on screen (``dark``) counts: the face next to
-    dark text is lighter than its local mean, a halo, not a neighbour.
+    dark text is lighter than it, a halo, not a neighbour.
+
+    The ring is read on screen as ``extract`` read it in the template: ink is
+    what differs from the face by ``INK_CONTRAST``, the face being the median
+    of the template's box where the label puts it (``screen_face``).  At a
+    true answer that is the template's own face, so the template and the
+    screen read the same ring alike at any score and scale.  The screen's
+    local means took in what lies around the template instead: a key cropped
+    with some of the window around it read its own face as a neighbour, and
+    the key itself was refused.
     """
+    import numpy as np
+
     ix, iy, iw, ih = label.ink
     x0, y0 = x + round(ix * scale), y + round(iy * scale)
     x1, y1 = x0 + round(iw * scale), y0 + round(ih * scale)
@@ -332,12 +347,42 @@ def isolated(ink: ScreenInk, label: Label, x: int, y: int, scale: float, dark: b
     height, width = ink.gray.shape[:2]
     if outer[0] < 0 or outer[1] < 0 or outer[2] > width or outer[3] > height:
         return False
-    mask = ink.mask(dark)
-    total = int(mask[outer[1] : outer[3], outer[0] : outer[2]].sum()) // 255
-    kept = int(mask[inner[1] : inner[3], inner[0] : inner[2]].sum()) // 255
+    # the ink around the label as far as a frame around it is looked for (``_frame_ink``)
+    reach = max(2 * RING, (x1 - x0) + (y1 - y0))
+    wx0, wy0 = max(0, min(outer[0], x0 - reach)), max(0, min(outer[1], y0 - reach))
+    wx1, wy1 = min(width, max(outer[2], x1 + reach)), min(height, max(outer[3], y1 + reach))
+    region = ink.gray[wy0:wy1, wx0:wx1].astype(np.int16)
+    darker = screen_face(ink.gray, label, x, y, scale) - region
+    mask = ((darker if dark else -darker) >= INK_CONTRAST).astype(np.uint8)
+
+    def here(box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+        return box[0] - wx0, box[1] - wy0, box[2] - wx0, box[3] - wy0
+
+    outer, inner, box = here(outer), here(inner), here((x0, y0, x1, y1))
+    total = int(np.count_nonzero(mask[outer[1] : outer[3], outer[0] : outer[2]]))
+    kept = int(np.count_nonzero(mask[inner[1] : inner[3], inner[0] : inner[2]]))
     if total - kept <= 1:
         return True
-    return total - kept - _frame_ink(mask, outer, inner, (x0, y0, x1, y1)) <= 1
+    return total - kept - _frame_ink(mask, outer, inner, box) <= 1
+
+
+def screen_face(gray: Image, label: Label, x: int, y: int, scale: float) -> float:
+    """The face grey of the template's box on screen, read as ``extract`` read the
+    template's: the median of the box (its part on screen), the label's corner
+    at (``x``, ``y``) and the template resized by ``scale``."""
+    import numpy as np
+
+    th, tw = label.size
+    height, width = gray.shape[:2]
+    fx0, fy0 = x - round(label.x * scale), y - round(label.y * scale)
+    fx1, fy1 = fx0 + max(1, round(tw * scale)), fy0 + max(1, round(th * scale))
+    box = gray[max(0, fy0) : min(height, fy1), max(0, fx0) : min(width, fx1)]
+    if box.size == 0:  # a label made without its template's size: its own box
+        lh, lw = label.image.shape[:2]
+        box = gray[
+            max(0, y) : y + max(1, round(lh * scale)), max(0, x) : x + max(1, round(lw * scale))
+        ]
+    return float(np.median(box))
 
 
 def _frame_ink(

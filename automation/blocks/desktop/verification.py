@@ -69,12 +69,6 @@ STRAY_INK = 0.15
 RESIZED_SHARP_FLOOR = 0.7
 #: Pixels of play around where the answer puts the label.
 PAD = 2
-#: A whole-template answer at its own size scoring this well shows the template's
-#: pixels, clear ring included (the ring lies inside the template), so the ring
-#: needs no second look: judged against the whole screen's local means instead of
-#: the template's, a small box on a plain background read its own face as a
-#: neighbour and an exact match was refused.
-IDENTICAL = 0.995
 
 
 @dataclass(frozen=True)
@@ -130,11 +124,12 @@ def check(
     th, tw = tpl.shape[:2]
     lx, ly = match.x + round(label.x * scale), match.y + round(label.y * scale)
     # the screen around the label: enough for the play, the clear ring and the
-    # local mean the ink is judged against (the whole screen is not needed)
+    # answer's box, whose face the ring's ink is judged against (``labels.isolated``)
     reach = PAD + round(labels.RING * scale) + labels.INK_BLOCK // 2 + 1
     height, width = gray.shape[:2]
-    x0, y0 = max(0, lx - reach), max(0, ly - reach)
-    x1, y1 = min(width, lx + tw + reach), min(height, ly + th + reach)
+    x0, y0 = max(0, min(lx - reach, match.x - PAD)), max(0, min(ly - reach, match.y - PAD))
+    x1 = min(width, max(lx + tw + reach, match.x + match.width + PAD))
+    y1 = min(height, max(ly + th + reach, match.y + match.height + PAD))
     window = gray[y0:y1, x0:x1]
     corner = [(lx - x0, ly - y0)]
     probe = sign == 0
@@ -152,8 +147,7 @@ def check(
     if refusal is not None:
         return refusal
     dark = label.dark if sign > 0 else not label.dark
-    identical = sign > 0 and scale == 1.0 and match.score >= IDENTICAL
-    if not identical and not labels.isolated(labels.ScreenInk(window), label, bx, by, scale, dark):
+    if not labels.isolated(labels.ScreenInk(window), label, bx, by, scale, dark):
         return Refusal(match, "its label is part of a longer label there")
     here = window[by : by + th, bx : bx + tw]
     if abs(scale - 1.0) <= SAME_SIZE:
