@@ -7,8 +7,11 @@ dark.  The template is always the 100 % light button.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import cv2
 import numpy as np
+import pytest
 
 from automation.blocks.desktop import labels, matching, picking
 
@@ -35,7 +38,10 @@ def button(
     return x, y, w, h
 
 
-def keypad(font: float, *, dark: bool = False, keys: str = "123456789") -> tuple[np.ndarray, dict]:
+def keypad(
+    font: float, *, dark: bool = False, keys: Sequence[str] = "123456789"
+) -> tuple[np.ndarray, dict]:
+    """Keys three to a row, one per item of ``keys`` (a string is one key per character)."""
     bg = (45, 45, 45) if dark else (215, 215, 215)
     screen = np.full((400, 700, 3), bg, np.uint8)
     boxes = {}
@@ -89,12 +95,46 @@ def test_a_dark_theme_with_larger_fonts_finds_the_key() -> None:
         assert inside(chosen.center, boxes[key]), (key, chosen)
 
 
-def test_a_label_inside_a_longer_label_is_not_found() -> None:
-    """A "1" key absent from the screen must not be found inside "10" or "1/x"."""
-    screen, _ = keypad(0.6, keys="2345678910")
+#: A keypad without a "1" key: its only "1"s are parts of longer labels.
+DIGITS = ["2", "3", "4", "5", "6", "7", "8", "9"]
+
+
+def longer(which: str) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """The keypad of ``DIGITS`` and one longer label with a "1" in it: a "10" key, or
+    "1/x" written beside the keys; the screen and that label's box."""
+    if which == "10":
+        screen, boxes = keypad(0.6, keys=[*DIGITS, "10"])
+        return screen, boxes["10"]
+    screen, _ = keypad(0.6, keys=DIGITS)
     cv2.putText(screen, "1/x", (420, 200), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (30, 30, 30), 1)
+    (w, h), _ = cv2.getTextSize("1/x", cv2.FONT_HERSHEY_SIMPLEX, 0.6, 1)
+    return screen, (420, 200 - h, w, h + 4)
+
+
+@pytest.mark.parametrize("which", ["10", "1/x"])
+def test_a_label_inside_a_longer_label_is_not_found(
+    which: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A "1" key absent from the screen must not be found inside "10" or "1/x"."""
+    screen, box = longer(which)
     result = matching.find(screen, template_of("1"))
-    assert not result.found or result.stage != "label", result.matches
+    assert not result.found, (result.stage, result.matches)
+    # the face beside the "1", clear in the template and not there, is what refuses
+    # it: with that check off, the "1" of the longer label is answered
+    monkeypatch.setattr(labels, "isolated", lambda *_: True)
+    unchecked = matching.find(screen, template_of("1"))
+    assert unchecked.found and inside(unchecked.matches[0].center, box), unchecked
+
+
+@pytest.mark.parametrize("which", ["10", "1/x"])
+def test_a_1_key_beside_a_longer_label_is_found(which: str) -> None:
+    """The same screens with a "1" key of their own: found, and only it."""
+    screen, _ = longer(which)
+    one = button(screen, 310, 212, "1", 0.6)
+    result = matching.find(screen, template_of("1"))
+    assert result.found, [r.describe() for r in result.refused]
+    chosen = picking.choose(result.candidates, margin=matching.DEFAULT_MARGIN)
+    assert inside(chosen.center, one), chosen
 
 
 def test_two_equal_labels_are_no_answer_from_the_label_stage() -> None:
