@@ -108,6 +108,8 @@ FLAT_MIN_WIDTH = 6
 SOFT_SIGMA = 0.8
 #: A soft label match must still correlate this well at full resolution.
 SOFT_SHARP_FLOOR = 0.75
+#: At least this share of the label's ink must read as ink on screen too (``isolated``).
+LABEL_INK = 0.5
 _MIN_INK_AREA = 3
 _MAX_PROPOSALS = 3000
 
@@ -138,6 +140,8 @@ class Label:
     # the template's (height, width): where the ring is read on screen, its face is
     # the median of the template's box there, as the template's is of the template
     size: tuple[int, int] = (0, 0)
+    # pixels of the label's ink in the template (read against its face)
+    area: int = 0
 
 
 def _ink(gray: Image, dark: bool) -> Image:
@@ -244,6 +248,7 @@ def extract(gray_tpl: Image, *, anchored: bool = True) -> Label | None:
         by_width,
         None if split is None else (split[0] - x0, split[1] - y0, split[2], split[3]),
         (th, tw),
+        int(sum(int(s[4]) for s in inner)),
     )
 
 
@@ -320,7 +325,10 @@ def isolated(ink: ScreenInk, label: Label, x: int, y: int, scale: float, dark: b
     screen read the same ring alike at any score and scale.  The screen's
     local means took in what lies around the template instead: a key cropped
     with some of the window around it read its own face as a neighbour, and
-    the key itself was refused.
+    the key itself was refused.  The label's own ink must read as ink against
+    that face too (``LABEL_INK`` of it): correlation ignores contrast, and a
+    faint pattern (a light line on a light face, the dark counter of a light
+    "o") has no ink of the label's polarity around it either.
     """
     import numpy as np
 
@@ -361,6 +369,10 @@ def isolated(ink: ScreenInk, label: Label, x: int, y: int, scale: float, dark: b
     outer, inner, box = here(outer), here(inner), here((x0, y0, x1, y1))
     total = int(np.count_nonzero(mask[outer[1] : outer[3], outer[0] : outer[2]]))
     kept = int(np.count_nonzero(mask[inner[1] : inner[3], inner[0] : inner[2]]))
+    if kept < LABEL_INK * label.area * scale * scale:
+        # read against the same face, the label is not ink there: a faint pattern
+        # that correlates (a light line on a light face, the counter of an "o")
+        return False
     if total - kept <= 1:
         return True
     return total - kept - _frame_ink(mask, outer, inner, box) <= 1
