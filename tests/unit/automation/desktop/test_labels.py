@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
-from automation.blocks.desktop import labels, matching, picking
+from automation.blocks.desktop import keyface, labels, matching, picking
 
 
 def button(
@@ -120,8 +120,10 @@ def test_a_label_inside_a_longer_label_is_not_found(
     result = matching.find(screen, template_of("1"))
     assert not result.found, (result.stage, result.matches)
     # the face beside the "1", clear in the template and not there, is what refuses
-    # it: with that check off, the "1" of the longer label is answered
+    # it: with those checks off (the clear ring, the key's face), the "1" of the
+    # longer label is answered
     monkeypatch.setattr(labels, "isolated", lambda *_: True)
+    monkeypatch.setattr(keyface, "refusal_reason", lambda *_: None)
     unchecked = matching.find(screen, template_of("1"))
     assert unchecked.found and inside(unchecked.matches[0].center, box), unchecked
 
