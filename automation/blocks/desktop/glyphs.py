@@ -36,7 +36,8 @@ if TYPE_CHECKING:
 
     import numpy.typing as npt
 
-    from automation.blocks.desktop.labels import Label, ScreenInk
+    from automation.blocks.desktop.labels import Label
+    from automation.blocks.desktop.screen_ink import ScreenInk
 
     Image: TypeAlias = npt.NDArray[Any]
 
@@ -61,7 +62,7 @@ def pieces(label: Label, min_area: int = _MIN_PIECE_AREA) -> list[tuple[int, int
     import cv2
     import numpy as np
 
-    from automation.blocks.desktop.labels import INK_CONTRAST
+    from automation.blocks.desktop.screen_ink import INK_CONTRAST
 
     image = label.image
     face = float(np.median(image))
@@ -87,7 +88,7 @@ def score(
     import cv2
 
     from automation.blocks.desktop.correlation import _best_near
-    from automation.blocks.desktop.labels import SOFT_SIGMA
+    from automation.blocks.desktop.screen_ink import SOFT_SIGMA
 
     x, y, scale, dark = place
     sign = 1 if dark == label.dark else -1

@@ -72,7 +72,7 @@ def extent(gray_tpl: Image, label: Label) -> Extent:
     way, at least ``FACE_SLACK`` pixels) or the template's edge."""
     import numpy as np
 
-    from automation.blocks.desktop.labels import INK_CONTRAST
+    from automation.blocks.desktop.screen_ink import INK_CONTRAST
 
     face = float(np.median(gray_tpl))
     ink = np.abs(gray_tpl.astype(np.int16) - face) >= INK_CONTRAST
@@ -113,14 +113,15 @@ def stray(gray: Image, label: Label, clear: Extent, match: Match) -> int:
     """Pixels of ink on the grey screen in the face around ``match``'s label, beyond
     ``labels.RING_SLACK`` of the label's ink, where the template is clear.
 
-    Ink is what differs from the face by ``labels.INK_CONTRAST`` grey levels, as
+    Ink is what differs from the face by ``screen_ink.INK_CONTRAST`` grey levels, as
     in the template, and the face is the median of those pixels on screen: a
-    local mean (as ``labels.ScreenInk`` takes) would read a key's face as light ink
+    local mean (as ``screen_ink.ScreenInk`` takes) would read a key's face as light ink
     beside the black outside a window.
     """
     import numpy as np
 
-    from automation.blocks.desktop.labels import INK_CONTRAST, RING_SLACK
+    from automation.blocks.desktop.labels import RING_SLACK
+    from automation.blocks.desktop.screen_ink import INK_CONTRAST
 
     scale = match.scale
     ix, iy, iw, ih = label.ink

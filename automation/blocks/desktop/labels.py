@@ -73,6 +73,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from automation.blocks.desktop.screen_ink import (
+    INK_CONTRAST,
+    SOFT_SIGMA,
+    ScreenInk,
+)
+
 if TYPE_CHECKING:
     from typing import TypeAlias
 
@@ -88,10 +94,6 @@ MIN_SCALE = 0.6
 MAX_SCALE = 2.4
 #: Every other distinct place must score at least this much below the best label match.
 LABEL_GAP = 0.12
-#: Ink differs from the local mean by at least this many grey levels.
-INK_CONTRAST = 24
-#: Side of the window the local mean is taken over (larger than any stroke is wide).
-INK_BLOCK = 25
 #: Face kept around the label's ink, in template pixels.
 LABEL_PAD = 2
 #: Proposed places are verified within this many pixels of where the anchor puts them.
@@ -104,8 +106,6 @@ RING = 5
 RING_SLACK = 2
 #: A flat anchor (a dash) this wide or wider gives the scale by its width.
 FLAT_MIN_WIDTH = 6
-#: Blur (in screen pixels) of label and screen for the soft verification.
-SOFT_SIGMA = 0.8
 #: A soft label match must still correlate this well at full resolution.
 SOFT_SHARP_FLOOR = 0.75
 #: At least this share of the label's ink must read as ink on screen too (``isolated``).
@@ -142,22 +142,6 @@ class Label:
     size: tuple[int, int] = (0, 0)
     # pixels of the label's ink in the template (read against its face)
     area: int = 0
-
-
-def _ink(gray: Image, dark: bool) -> Image:
-    import cv2
-
-    mode = cv2.THRESH_BINARY_INV if dark else cv2.THRESH_BINARY
-    block = min(INK_BLOCK, (min(gray.shape[:2]) // 2) * 2 + 1)
-    block = max(block, 3)
-    return cv2.adaptiveThreshold(
-        gray,
-        255,
-        cv2.ADAPTIVE_THRESH_MEAN_C,
-        mode,
-        block,
-        INK_CONTRAST if dark else -INK_CONTRAST,
-    )
 
 
 def extract(gray_tpl: Image, *, anchored: bool = True) -> Label | None:
@@ -447,81 +431,6 @@ def _frame_ink(
     ring = pieces[outer[1] - wy0 : outer[3] - wy0, outer[0] - wx0 : outer[2] - wx0].copy()
     ring[inner[1] - outer[1] : inner[3] - outer[1], inner[0] - outer[0] : inner[2] - outer[0]] = 0
     return int(np.isin(ring, list(around)).sum())
-
-
-class ScreenInk:
-    """The screen's dark and light ink components, computed once per search."""
-
-    def __init__(self, gray: Image) -> None:
-        self.gray = gray
-        self._stats: dict[Any, Any] = {}
-        self._masks: dict[bool, Any] = {}
-        self._soft: Image | None = None
-
-    def soft(self) -> Image:
-        """The grey screen blurred by ``SOFT_SIGMA`` (the soft verification's screen)."""
-        import cv2
-
-        if self._soft is None:
-            self._soft = cv2.GaussianBlur(self.gray, (0, 0), SOFT_SIGMA)
-        return self._soft
-
-    def mask(self, dark: bool) -> Any:
-        """255 where the screen has ink of this polarity."""
-        if dark not in self._masks:
-            self._masks[dark] = _ink(self.gray, dark)
-        return self._masks[dark]
-
-    def groups(self, dark: bool) -> Any:
-        """Like ``components``, for the ink grown by two pixels sideways and one up and
-        down: pieces at most four pixels apart side by side (the letters of a word at
-        200 %) or two above each other (the bar under a "+") are one group, its box
-        that of its ink."""
-        import cv2
-        import numpy as np
-
-        key = (dark, "groups")
-        if key not in self._stats:
-            mask = self.mask(dark)
-            x, y, w, h = cv2.boundingRect(mask)
-            if w == 0 or h == 0:
-                self._stats[key] = np.zeros((0, 5), np.int32)
-                return self._stats[key]
-            grown = cv2.dilate(
-                np.ascontiguousarray(mask[y : y + h, x : x + w]), np.ones((3, 5), np.uint8)
-            )
-            count, _, stats, _ = cv2.connectedComponentsWithStats(grown, connectivity=8)
-            stats = stats[1:count].copy()
-            # the grown box less what it grew by (the ink box, within a pixel at the
-            # edge of the busy part)
-            stats[:, 0] += x + 2
-            stats[:, 1] += y + 1
-            stats[:, 2] -= 4
-            stats[:, 3] -= 2
-            self._stats[key] = stats[(stats[:, 2] > 0) & (stats[:, 3] > 0)]
-        return self._stats[key]
-
-    def components(self, dark: bool) -> Any:
-        """(n, 5) int array: x, y, width, height, area of every ink component."""
-        import cv2
-        import numpy as np
-
-        if dark not in self._stats:
-            mask = self.mask(dark)
-            # only the part with ink: most of a desktop is plain, and labelling
-            # is the costly step
-            x, y, w, h = cv2.boundingRect(mask)
-            if w == 0 or h == 0:
-                self._stats[dark] = np.zeros((0, 5), np.int32)
-                return self._stats[dark]
-            count, _, stats, _ = cv2.connectedComponentsWithStats(
-                np.ascontiguousarray(mask[y : y + h, x : x + w]), connectivity=8
-            )
-            stats = stats[1:count].copy()
-            stats[:, 0] += x
-            stats[:, 1] += y
-            self._stats[dark] = stats
-        return self._stats[dark]
 
 
 def search(

@@ -17,7 +17,7 @@ pixels must be at least ``MIN_DIFFERING`` of the label's area (two places
 that differ in a few anti-aliased pixels are the same label twice, and the
 stage keeps refusing them).
 
-All images are compared blurred by ``labels.SOFT_SIGMA`` and normalised to
+All images are compared blurred by ``screen_ink.SOFT_SIGMA`` and normalised to
 zero mean and unit spread, with the sign of each place's polarity, so a
 re-hinted stroke a pixel off does not count as a difference, and light ink on
 dark compares with dark ink on light.
@@ -78,12 +78,12 @@ def tells_apart(soft_screen: Image, label: Label, best: Place, rivals: list[Plac
     """True when, against every rival, the pixels where the screen differs between the
     rival and ``best`` agree with the label at ``best`` (see the module docstring).
 
-    ``soft_screen`` is the grey screen blurred by ``labels.SOFT_SIGMA``.
+    ``soft_screen`` is the grey screen blurred by ``screen_ink.SOFT_SIGMA``.
     """
     import cv2
     import numpy as np
 
-    from automation.blocks.desktop.labels import SOFT_SIGMA
+    from automation.blocks.desktop.screen_ink import SOFT_SIGMA
 
     x, y, scale, dark = best
     lh, lw = label.image.shape[:2]

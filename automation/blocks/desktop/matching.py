@@ -578,13 +578,13 @@ class _Search:
         """The template's label at any size and polarity (see ``labels``): the best
         place, when every other distinct place scores ``LABEL_GAP`` below it, and its
         ink is the label's (``verification.check``)."""
-        from automation.blocks.desktop import keyface, labels, verification
+        from automation.blocks.desktop import keyface, labels, screen_ink, verification
 
         label = self.label()
         if label is None:
             return []
         if self._ink is None:
-            self._ink = labels.ScreenInk(self.gray.gray)
+            self._ink = screen_ink.ScreenInk(self.gray.gray)
         th, tw = self.gray_tpl.shape[:2]
         found, best = labels.answer(self._ink, label, bar, (th, tw))
         if best is not None and (result.best is None or best.score > result.best.score):

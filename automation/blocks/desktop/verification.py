@@ -12,7 +12,7 @@ So an answer of those stages is checked on the label (``labels.extract``)
 where the answer puts it, with the label stage's own verification:
 
 * the label, scaled as the answer says and blurred alike on both sides
-  (``labels.SOFT_SIGMA``), must correlate at least the stage's bar within
+  (``screen_ink.SOFT_SIGMA``), must correlate at least the stage's bar within
   ``PAD`` pixels of where the answer puts it, and sharp at least
   ``labels.SOFT_SHARP_FLOOR``.  Blurred, a label the toolkit re-hinted at
   another size scores higher than sharp, another label does not: the "3"
@@ -101,7 +101,7 @@ def check(
     """
     import cv2
 
-    from automation.blocks.desktop import labels
+    from automation.blocks.desktop import labels, screen_ink
     from automation.blocks.desktop.correlation import _best_near
 
     if label is None:
@@ -125,7 +125,7 @@ def check(
     lx, ly = match.x + round(label.x * scale), match.y + round(label.y * scale)
     # the screen around the label: enough for the play, the clear ring and the
     # answer's box, whose face the ring's ink is judged against (``labels.isolated``)
-    reach = PAD + round(labels.RING * scale) + labels.INK_BLOCK // 2 + 1
+    reach = PAD + round(labels.RING * scale) + screen_ink.INK_BLOCK // 2 + 1
     height, width = gray.shape[:2]
     x0, y0 = max(0, min(lx - reach, match.x - PAD)), max(0, min(ly - reach, match.y - PAD))
     x1 = min(width, max(lx + tw + reach, match.x + match.width + PAD))
@@ -147,7 +147,7 @@ def check(
     if refusal is not None:
         return refusal
     dark = label.dark if sign > 0 else not label.dark
-    if not labels.isolated(labels.ScreenInk(window), label, bx, by, scale, dark):
+    if not labels.isolated(screen_ink.ScreenInk(window), label, bx, by, scale, dark):
         return Refusal(match, "its label is part of a longer label there")
     here = window[by : by + th, bx : bx + tw]
     if abs(scale - 1.0) <= SAME_SIZE:
@@ -187,7 +187,7 @@ def stray_ink(
     import cv2
     import numpy as np
 
-    from automation.blocks.desktop.labels import INK_CONTRAST
+    from automation.blocks.desktop.screen_ink import INK_CONTRAST
 
     ours, theirs = _darkness(label, label_dark), _darkness(screen, dark)
     reach = max(1, round(scale))
@@ -207,7 +207,7 @@ def missing_ink(label: Image, label_dark: bool, screen: Image, dark: bool) -> st
 
     Correlation forgives a missing stroke: qalculate's "x̄" scores 0.864 on
     its "x" key, the bar over it missing.  A pixel of the label's strong ink
-    (``labels.INK_CONTRAST`` twice) needs at least faint ink (half of it)
+    (``screen_ink.INK_CONTRAST`` twice) needs at least faint ink (half of it)
     within a pixel on screen (a stroke re-hinted a pixel aside is there);
     ``MISSING_INK`` of them may lack it, and two pixels.  Polarities as in
     ``stray_ink``.
@@ -215,7 +215,7 @@ def missing_ink(label: Image, label_dark: bool, screen: Image, dark: bool) -> st
     import cv2
     import numpy as np
 
-    from automation.blocks.desktop.labels import INK_CONTRAST
+    from automation.blocks.desktop.screen_ink import INK_CONTRAST
 
     ours, theirs = _darkness(label, label_dark), _darkness(screen, dark)
     strong = ours >= 2 * INK_CONTRAST
@@ -240,7 +240,7 @@ def _correlation(
     match: Match,
     scale: float,
 ) -> Refusal | None:
-    """The label, blurred alike on both sides (``labels.SOFT_SIGMA``), must correlate
+    """The label, blurred alike on both sides (``screen_ink.SOFT_SIGMA``), must correlate
     at least ``bar``, and sharp at least ``labels.SOFT_SHARP_FLOOR`` at the
     captured size, ``RESIZED_SHARP_FLOOR`` at another ``scale`` (qalculate's
     "Exact" and "f(x)" labels, re-hinted at 125 and 150 %, score 0.74 sharp and
@@ -253,11 +253,11 @@ def _correlation(
     """
     import cv2
 
-    from automation.blocks.desktop import labels
+    from automation.blocks.desktop import labels, screen_ink
     from automation.blocks.desktop.correlation import _best_near
 
-    blurred = cv2.GaussianBlur(tpl, (0, 0), labels.SOFT_SIGMA)
-    soft_screen = cv2.GaussianBlur(window, (0, 0), labels.SOFT_SIGMA)
+    blurred = cv2.GaussianBlur(tpl, (0, 0), screen_ink.SOFT_SIGMA)
+    soft_screen = cv2.GaussianBlur(window, (0, 0), screen_ink.SOFT_SIGMA)
     soft = _best_near(soft_screen, blurred, corner, PAD, sign)
     score = soft[0][2] if soft else -1.0
     # (not ... >=: a flat window correlates NaN with anything, and NaN passes no bar)

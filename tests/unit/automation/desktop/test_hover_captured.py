@@ -17,7 +17,7 @@ from pathlib import Path
 
 import cv2
 
-from automation.blocks.desktop import labels, matching, picking
+from automation.blocks.desktop import labels, matching, picking, screen_ink
 from tests.unit.automation.desktop.test_labels_captured import Box, inside, load
 
 TEMPLATE = Path(__file__).parents[4] / "resources" / "examples" / "images" / "save.png"
@@ -44,9 +44,9 @@ def test_the_hover_border_is_a_frame_but_a_glyph_beside_the_label_is_not() -> No
     assert label is not None
     gray = cv2.cvtColor(load("xmessage-save-hover"), cv2.COLOR_BGR2GRAY)
     x, y = SAVE_HOVERED[0] + label.x, SAVE_HOVERED[1] + label.y
-    assert labels.isolated(labels.ScreenInk(gray), label, x, y, 1.0, label.dark)
+    assert labels.isolated(screen_ink.ScreenInk(gray), label, x, y, 1.0, label.dark)
     ix, iy, iw, ih = label.ink
     right, top = x + ix + iw, y + iy
     marked = gray.copy()
     marked[top + 2 : top + ih - 2, right + 2] = 0
-    assert not labels.isolated(labels.ScreenInk(marked), label, x, y, 1.0, label.dark)
+    assert not labels.isolated(screen_ink.ScreenInk(marked), label, x, y, 1.0, label.dark)

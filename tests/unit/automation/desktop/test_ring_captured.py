@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 import pytest
 
-from automation.blocks.desktop import labels, matching, picking
+from automation.blocks.desktop import labels, matching, picking, screen_ink
 from tests.unit.automation.desktop.test_labels_captured import Box, inside, load
 
 #: galculator's keys (x, y, width, height) on galculator-dark.png.
@@ -44,7 +44,7 @@ def test_a_loose_crop_reads_its_ring_clear_where_it_was_cut(key: str) -> None:
     label = labels.extract(cv2.cvtColor(loose(screen, KEYS[key]), cv2.COLOR_BGR2GRAY))
     assert label is not None and label.ring != (0, 0, 0, 0)
     x, y = KEYS[key][0] - LOOSE + label.x, KEYS[key][1] - LOOSE + label.y
-    assert labels.isolated(labels.ScreenInk(gray), label, x, y, 1.0, label.dark)
+    assert labels.isolated(screen_ink.ScreenInk(gray), label, x, y, 1.0, label.dark)
 
 
 @pytest.mark.parametrize("lighter", [0, 8], ids=["as-captured", "a-shade-lighter"])

@@ -1,0 +1,116 @@
+"""The screen's ink, read once per search and shared by every label check.
+
+Ink is what differs from its neighbourhood's mean by ``INK_CONTRAST`` grey
+levels: a stroke of a label on a key's face, whatever the theme. The masks and
+their connected components are the costly part of the label stage, so a search
+computes them once here and every stage and check of that search reads them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    import numpy.typing as npt
+
+    Image: TypeAlias = npt.NDArray[Any]
+
+#: Ink differs from the local mean by at least this many grey levels.
+INK_CONTRAST = 24
+#: Side of the window the local mean is taken over (larger than any stroke is wide).
+INK_BLOCK = 25
+#: Blur (in screen pixels) of label and screen for the soft verification.
+SOFT_SIGMA = 0.8
+
+
+def ink_mask(gray: Image, dark: bool) -> Image:
+    import cv2
+
+    mode = cv2.THRESH_BINARY_INV if dark else cv2.THRESH_BINARY
+    block = min(INK_BLOCK, (min(gray.shape[:2]) // 2) * 2 + 1)
+    block = max(block, 3)
+    return cv2.adaptiveThreshold(
+        gray,
+        255,
+        cv2.ADAPTIVE_THRESH_MEAN_C,
+        mode,
+        block,
+        INK_CONTRAST if dark else -INK_CONTRAST,
+    )
+
+
+class ScreenInk:
+    """The screen's dark and light ink components, computed once per search."""
+
+    def __init__(self, gray: Image) -> None:
+        self.gray = gray
+        self._stats: dict[Any, Any] = {}
+        self._masks: dict[bool, Any] = {}
+        self._soft: Image | None = None
+
+    def soft(self) -> Image:
+        """The grey screen blurred by ``SOFT_SIGMA`` (the soft verification's screen)."""
+        import cv2
+
+        if self._soft is None:
+            self._soft = cv2.GaussianBlur(self.gray, (0, 0), SOFT_SIGMA)
+        return self._soft
+
+    def mask(self, dark: bool) -> Any:
+        """255 where the screen has ink of this polarity."""
+        if dark not in self._masks:
+            self._masks[dark] = ink_mask(self.gray, dark)
+        return self._masks[dark]
+
+    def groups(self, dark: bool) -> Any:
+        """Like ``components``, for the ink grown by two pixels sideways and one up and
+        down: pieces at most four pixels apart side by side (the letters of a word at
+        200 %) or two above each other (the bar under a "+") are one group, its box
+        that of its ink."""
+        import cv2
+        import numpy as np
+
+        key = (dark, "groups")
+        if key not in self._stats:
+            mask = self.mask(dark)
+            x, y, w, h = cv2.boundingRect(mask)
+            if w == 0 or h == 0:
+                self._stats[key] = np.zeros((0, 5), np.int32)
+                return self._stats[key]
+            grown = cv2.dilate(
+                np.ascontiguousarray(mask[y : y + h, x : x + w]), np.ones((3, 5), np.uint8)
+            )
+            count, _, stats, _ = cv2.connectedComponentsWithStats(grown, connectivity=8)
+            stats = stats[1:count].copy()
+            # the grown box less what it grew by (the ink box, within a pixel at the
+            # edge of the busy part)
+            stats[:, 0] += x + 2
+            stats[:, 1] += y + 1
+            stats[:, 2] -= 4
+            stats[:, 3] -= 2
+            self._stats[key] = stats[(stats[:, 2] > 0) & (stats[:, 3] > 0)]
+        return self._stats[key]
+
+    def components(self, dark: bool) -> Any:
+        """(n, 5) int array: x, y, width, height, area of every ink component."""
+        import cv2
+        import numpy as np
+
+        if dark not in self._stats:
+            mask = self.mask(dark)
+            # only the part with ink: most of a desktop is plain, and labelling
+            # is the costly step
+            x, y, w, h = cv2.boundingRect(mask)
+            if w == 0 or h == 0:
+                self._stats[dark] = np.zeros((0, 5), np.int32)
+                return self._stats[dark]
+            count, _, stats, _ = cv2.connectedComponentsWithStats(
+                np.ascontiguousarray(mask[y : y + h, x : x + w]), connectivity=8
+            )
+            stats = stats[1:count].copy()
+            stats[:, 0] += x
+            stats[:, 1] += y
+            self._stats[dark] = stats
+        return self._stats[dark]
