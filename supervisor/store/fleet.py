@@ -48,6 +48,15 @@ from supervisor.store.schema import events, fires, runs, step_runs, supervisors
 
 logger = logging.getLogger(__name__)
 
+#: What ``_reap`` reads of a run it takes back; every caller selects (and locks) these.
+TAKE_BACK_COLUMNS = (
+    runs.c.id,
+    runs.c.claimed_by,
+    runs.c.started_at,
+    runs.c.cancel_requested_at,
+    runs.c.lease_expires_at,
+)
+
 _CLAIM_ATTEMPTS = 3
 T = TypeVar("T")
 _SUPERVISOR_COLUMNS = ["host", "pid", "api_url", "version", "resources", "started_at"]
@@ -472,13 +481,7 @@ class FleetMethods:
 
     def _reap_expired(self, connection: Connection, now: datetime) -> list[Any]:
         expired = (
-            select(
-                runs.c.id,
-                runs.c.claimed_by,
-                runs.c.started_at,
-                runs.c.cancel_requested_at,
-                runs.c.lease_expires_at,
-            )
+            select(*TAKE_BACK_COLUMNS)
             .where(
                 runs.c.status == RunStatus.RUNNING.value,
                 runs.c.lease_expires_at.is_not(None),

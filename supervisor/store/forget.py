@@ -34,6 +34,7 @@ from sqlalchemy import Connection, delete, func, select
 from automation.clock import Clock
 from automation.engine.events import RunStatus
 from supervisor.store.errors import StoreError
+from supervisor.store.fleet import TAKE_BACK_COLUMNS
 from supervisor.store.leasing import lease_now
 from supervisor.store.records import SupervisorRecord, supervisor_record
 from supervisor.store.schema import runs, supervisors, trigger_holders
@@ -141,13 +142,7 @@ class ForgetMethods:
                 name for name in held if release_holder(connection, supervisor_id, *name, stamp)
             ]
             claimed = (
-                select(
-                    runs.c.id,
-                    runs.c.claimed_by,
-                    runs.c.started_at,
-                    runs.c.cancel_requested_at,
-                    runs.c.lease_expires_at,
-                )
+                select(*TAKE_BACK_COLUMNS)
                 .where(
                     runs.c.claimed_by == supervisor_id,
                     runs.c.status == RunStatus.RUNNING.value,
