@@ -167,19 +167,24 @@ class MachinesView(QWidget):
         self.status = QLabel()
         self.status.setObjectName("machines_status")
         self.status.setWordWrap(True)
+        # One line above the list, not two: in the 127-pixel dock of a 1366x768 screen a
+        # second line of buttons cost the fifth machine's row.
         bar = QHBoxLayout()
-        bar.addWidget(self.heading, 1)
-        bar.addWidget(self.refresh_button)
-        target_bar = QHBoxLayout()
-        target_bar.addWidget(self.target, 1)
-        for button in (self.connect_button, self.connect_to_button, self.local_button):
-            target_bar.addWidget(button)
+        bar.addWidget(self.heading)
+        bar.addSpacing(12)
+        bar.addWidget(self.target, 1)
+        for button in (
+            self.connect_button,
+            self.connect_to_button,
+            self.local_button,
+            self.refresh_button,
+        ):
+            bar.addWidget(button)
         layout = QVBoxLayout(self)
         # a small dock at 1366x768: every pixel of height goes to the list
         layout.setContentsMargins(6, 2, 6, 2)
         layout.setSpacing(2)
         layout.addLayout(bar)
-        layout.addLayout(target_bar)
         layout.addWidget(self.tree, 1)
         layout.addWidget(self.stranded)
         layout.addWidget(self.status)
@@ -313,6 +318,31 @@ class MachinesView(QWidget):
         for key, value in sorted(machine.resources.items()):
             lines.append(f"{key}: {value}")
         return "\n".join(lines)
+
+    def heightForWidth(self, width: int) -> int:  # noqa: N802 (Qt's name)
+        """The least height the panel can take at this width, not the one it prefers.
+
+        The dock's scroll area (``app.runs.panels``) holds a widget whose layout has a
+        height for width (the word-wrapped lines under the list) at that height: with a
+        stranded-runs line shown, the list's preferred height kept the panel 236 px tall
+        in a 127-pixel dock, the line was scrolled out of sight and the list, cut off by
+        the dock, did not scroll on its own.
+        """
+        layout = self.layout()
+        if layout is None:
+            return super().heightForWidth(width)
+        return layout.totalMinimumHeightForWidth(width)
+
+    def height_for_every_row(self) -> int:
+        """The panel's height at which each machine's row shows (the list's rows are of one
+        height); what is around the list (the line above, stranded runs, an error, the
+        header, a horizontal scroll bar) is measured as laid out, not assumed."""
+        layout = self.layout()
+        if layout is not None:
+            layout.activate()
+        around = self.height() - self.tree.viewport().height()
+        rows = self.tree.topLevelItemCount()
+        return around + rows * max(0, self.tree.sizeHintForRow(0))
 
     def selected_id(self) -> str | None:
         item = self.tree.currentItem()

@@ -15,9 +15,17 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QObject, Qt
+from PySide6.QtCore import QByteArray, QObject, Qt, QTimer
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
-from PySide6.QtWidgets import QDockWidget, QFrame, QMenu, QScrollArea, QToolBar, QWidget
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFrame,
+    QMenu,
+    QScrollArea,
+    QTabBar,
+    QToolBar,
+    QWidget,
+)
 
 from app.connection_banner import ConnectionBanner
 from app.editor.widget import EditorWidget
@@ -64,6 +72,8 @@ class RunPanels(QObject):
         self.secrets = SecretsView(theme)
         self.machines = MachinesView(link, theme)
         self.docks: dict[str, QDockWidget] = {}
+        #: how many machines the Machines panel was last grown for (-1: not since shown)
+        self._machines_fitted = -1
         self.views: dict[str, QWidget] = {}
         for key, title, widget in (
             ("live", "Run", self.live),
@@ -216,6 +226,11 @@ class RunPanels(QObject):
         self.docks["history"].visibilityChanged.connect(
             lambda visible: self.history.start() if visible else None
         )
+        self.docks["machines"].visibilityChanged.connect(self._machines_shown)
+        # once the list's new lines are laid out
+        self.machines.refreshed.connect(
+            lambda: QTimer.singleShot(0, self, self._give_the_machines_room)
+        )
         window.tabs.currentChanged.connect(lambda _i: self._hook_editors())
         self._hook_editors()
         QGuiApplication.styleHints().colorSchemeChanged.connect(self._scheme_changed)
@@ -231,6 +246,47 @@ class RunPanels(QObject):
         wanted = min(DEBUG_HEIGHT, self.window.height() // 3)
         if dock.isVisible() and not dock.isFloating() and dock.height() < wanted:
             self.window.resizeDocks([dock], [wanted], Qt.Orientation.Vertical)
+
+    def _machines_shown(self, visible: bool) -> None:
+        if visible:
+            self._machines_fitted = -1  # fit the next list loaded
+
+    def _give_the_machines_room(self) -> None:
+        """Grow a short Machines panel until each machine's row shows, to a third of the window.
+
+        At 1366x768 the panels' first height showed four rows of a five-machine fleet.
+        Done once each time the panel is shown and when the fleet changes size, never on
+        every refresh, so a height the user dragged stays; a panel is never shrunk, and
+        a longer list scrolls.
+        """
+        count = len(self.machines.machines)
+        if count == self._machines_fitted:
+            return
+        self._machines_fitted = count
+        dock = self.docks["machines"]
+        bottom = self.window.dockWidgetArea(dock) == Qt.DockWidgetArea.BottomDockWidgetArea
+        if not dock.isVisible() or dock.isFloating() or not bottom:
+            return
+        scroller = dock.widget()
+        assert isinstance(scroller, QScrollArea)
+        around = dock.height() - scroller.viewport().height()
+        wanted = around + self.machines.height_for_every_row()
+        if wanted > dock.height():
+            # the size given to resizeDocks is the tabbed group's, its tab bar included
+            tabs = self._tab_bar_height(dock)
+            group = min(wanted + tabs, self.window.height() // 3)
+            self.window.resizeDocks([dock], [group], Qt.Orientation.Vertical)
+
+    def _tab_bar_height(self, dock: QDockWidget) -> int:
+        if not self.window.tabifiedDockWidgets(dock):
+            return 0
+        title = dock.windowTitle()
+        for bar in self.window.findChildren(
+            QTabBar, options=Qt.FindChildOption.FindDirectChildrenOnly
+        ):
+            if bar.isVisible() and title in (bar.tabText(i) for i in range(bar.count())):
+                return bar.height()
+        return 0
 
     def _status(self, text: str) -> None:
         self.window.statusBar().showMessage(text, 8000)

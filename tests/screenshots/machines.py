@@ -5,8 +5,10 @@ own: a private Xvfb of that size, a fresh ``DESKPILOT_HOME``, the real window
 with its run panels and the supervisor it starts.  The other machines of the
 fleet are rows their supervisors would have written into the shared history
 through the same store calls (``register_supervisor``, ``claim_queued``), at
-chosen times, so every state shows at once.  Written:
-``machines-WxH.png`` (the whole X screen, the Machines panel raised).
+chosen times, so every state shows at once; ``--more N`` adds N idle machines
+(a fleet too long for the panel).  Written: ``machines-WxH.png`` (the whole X
+screen, the Machines panel raised; ``machines-WxH-M.png`` for M machines with
+``--more``).
 """
 
 from __future__ import annotations
@@ -37,16 +39,19 @@ FLEET = {
 def main(argv: Sequence[str] | None = None) -> int:
     parser = size_parser("tests.screenshots.machines", SIZES)
     parser.add_argument("--dark", action="store_true", help="the dark theme")
+    parser.add_argument("--more", type=int, default=0, help="N idle machines more")
     args = parser.parse_args(argv)
     args.outdir.mkdir(parents=True, exist_ok=True)
     sizes = args.size or list(SIZES)
     if args.child:
-        return _shoot(args.outdir, sizes[0], dark=args.dark)
-    dark = ["--dark"] if args.dark else []
-    return shoot_each_size("tests.screenshots.machines", args.outdir, sizes, *dark)
+        return _shoot(args.outdir, sizes[0], dark=args.dark, more=args.more)
+    options = ["--dark"] if args.dark else []
+    if args.more:
+        options += ["--more", str(args.more)]
+    return shoot_each_size("tests.screenshots.machines", args.outdir, sizes, *options)
 
 
-def _shoot(outdir: Path, size: str, *, dark: bool) -> int:
+def _shoot(outdir: Path, size: str, *, dark: bool, more: int) -> int:
     width, height = (int(v) for v in size.lower().split("x"))
     from tests.helpers.xvfb import start_xvfb
 
@@ -61,14 +66,14 @@ def _shoot(outdir: Path, size: str, *, dark: bool) -> int:
     )
     os.environ.pop("WAYLAND_DISPLAY", None)
     try:
-        return _scene(outdir, f"{width}x{height}", home, dark=dark)
+        return _scene(outdir, f"{width}x{height}", home, dark=dark, more=more)
     finally:
         _stop_supervisor(home)
         display.stop()
         shutil.rmtree(home, ignore_errors=True)
 
 
-def _register_fleet(home: Path) -> None:
+def _register_fleet(home: Path, more: int) -> None:
     """The other machines, written as their supervisors write themselves."""
     from supervisor.machine import machine_host, supervisor_id
     from supervisor.paths import DeskpilotPaths
@@ -101,11 +106,22 @@ def _register_fleet(home: Path) -> None:
             for _ in range(holding):
                 store.create_run(uuid.uuid4().hex, "invoices", target_host=host, priority=999)
                 store.claim_queued(machine_id, host=host, lease_seconds=3600)
+        for index in range(more):
+            host = f"robot-{index + 10:02d}"
+            store.register_supervisor(
+                uuid.uuid5(uuid.NAMESPACE_DNS, host).hex,
+                host=host,
+                pid=5000 + index,
+                api_url=f"http://{host}.office.lan:8765",
+                version="1.4.0",
+                resources={"workers": 2, "desktop": True, "lease_seconds": 8.0},
+                at=now - timedelta(seconds=2.0),
+            )
     finally:
         store.close()
 
 
-def _scene(outdir: Path, size: str, home: Path, *, dark: bool) -> int:
+def _scene(outdir: Path, size: str, home: Path, *, dark: bool, more: int) -> int:
     app, shell, link, paths = open_shell(home, dark=dark)
     window = shell.window
     panels = window.run_panels
@@ -113,15 +129,16 @@ def _scene(outdir: Path, size: str, home: Path, *, dark: bool) -> int:
 
     until("the window", window.isVisible)
     until("the supervisor", lambda: link.connected and link.stream_open, 90)
-    _register_fleet(home)
+    _register_fleet(home, more)
     panels.show_panel("machines")
     machines = panels.machines
     machines.reload()
-    until("the machines", lambda: machines.loaded_once and len(machines.machines) >= 5)
+    count = 1 + len(FLEET) + more
+    until("the machines", lambda: machines.loaded_once and len(machines.machines) >= count)
     for _ in range(20):
         app.processEvents()
         time.sleep(0.02)
-    target = outdir / f"machines-{size}{'-dark' if dark else ''}.png"
+    target = outdir / f"machines-{size}{f'-{count}' if more else ''}{'-dark' if dark else ''}.png"
     app.primaryScreen().grabWindow(0).save(str(target))
     dock = panels.docks["machines"]
     print(f"{target}: Machines panel {dock.width()}x{dock.height()} px")  # noqa: T201

@@ -4,11 +4,13 @@ commands are edited one argument a row."""
 from __future__ import annotations
 
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PySide6.QtCore import QRect, QRectF, Qt
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QScrollArea, QWidget
 from pytestqt.qtbot import QtBot
 
 from app import theme as themes
@@ -17,7 +19,9 @@ from app.editor.fields import FieldEditor
 from app.editor.layout import free_spot
 from app.editor.list_field import ListEditor
 from app.editor.widget import EditorWidget
+from app.machines_view import MachinesView
 from automation.blocks.registry import BlockRegistry
+from supervisor.api.models import MachineInfo
 from tests.unit.app.appkit import EXAMPLES
 
 
@@ -281,3 +285,120 @@ def test_every_blocks_form_fits_the_property_panel_at_its_default_width(
         if body.minimumSizeHint().width() > panel.viewport().width():
             wider.append(f"{block_id}: {body.minimumSizeHint().width()} px")
     assert wider == [], f"wider than the panel's {panel.viewport().width()} px: {wider}"
+
+
+def _fleet(count: int, *, stranded: bool = False) -> list[MachineInfo]:
+    """``count`` machines as ``GET /machines`` answers them, this one first; ``stranded``:
+    runs wait for a gone machine (a warning line under the list)."""
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    return [
+        MachineInfo(
+            id=f"{index:032x}",
+            host=f"robot-{index:02d}",
+            state=("alive", "late", "gone")[index % 3],
+            heartbeat_age_seconds=3.0 * index,
+            heartbeat_at=at,
+            started_at=at,
+            running=index % 2,
+            queued=3 if stranded and index == 2 else 0,
+            version="1.4.0",
+            api_url=f"http://robot-{index:02d}.office.lan:8765" if index else None,
+            this=index == 0,
+        )
+        for index in range(count)
+    ]
+
+
+def _rows_outside(view: MachinesView, scroller: QScrollArea) -> list[str]:
+    """The machines whose row is not wholly on screen: inside the list's viewport and
+    inside the scroll area that holds the whole panel in its dock."""
+    tree = view.tree
+    port = tree.viewport()
+    outer = scroller.viewport()
+    seen = port.rect().intersected(
+        QRect(port.mapFrom(outer, outer.rect().topLeft()), outer.rect().size())
+    )
+    items = [tree.topLevelItem(i) for i in range(tree.topLevelItemCount())]
+    return [item.text(0) for item in items if not seen.contains(tree.visualItemRect(item))]
+
+
+def _machines_panel(
+    qtbot: QtBot,
+    registry: BlockRegistry,
+    tmp_path: Path,
+    size: tuple[int, int],
+    fleet: list[MachineInfo],
+) -> tuple[Any, Any, QScrollArea]:
+    """The main window with its Machines panel raised, listing ``fleet``."""
+    window, panels = _main_window_with_panels(qtbot, registry, tmp_path, size)
+    view = panels.machines
+    scroller = panels.docks["machines"].widget()
+    assert isinstance(scroller, QScrollArea)
+    panels.show_panel("machines")
+    # what a reload answers (the link is never started: the layout needs no supervisor)
+    view._loaded(fleet)
+    # the layout settles in the event loop: the panel fits its dock, the list scrolls alone
+    qtbot.waitUntil(lambda: view.height() == scroller.viewport().height(), timeout=2000)
+    return window, panels, scroller
+
+
+def _line_in_view(label: QWidget, scroller: QScrollArea) -> bool:
+    outer = scroller.viewport()
+    top_left = label.mapTo(outer, label.rect().topLeft())
+    return outer.rect().contains(QRect(top_left, label.size()))
+
+
+@pytest.mark.parametrize(
+    ("size", "count", "stranded"),
+    [
+        ((1366, 768), 5, False),
+        ((1920, 1080), 5, False),
+        ((1366, 768), 5, True),
+        ((1366, 768), 9, False),
+    ],
+)
+def test_every_machine_of_a_small_fleet_is_in_view(
+    qtbot: QtBot,
+    registry: BlockRegistry,
+    tmp_path: Path,
+    size: tuple[int, int],
+    count: int,
+    stranded: bool,
+) -> None:
+    """At 1366x768 the Machines panel was 127 px tall and showed 4 of a fleet's 5 rows;
+    with runs stranded, the warning under the list was scrolled out of the dock."""
+    fleet = _fleet(count, stranded=stranded)
+    window, panels, scroller = _machines_panel(qtbot, registry, tmp_path, size, fleet)
+    view = panels.machines
+    qtbot.waitUntil(lambda: _rows_outside(view, scroller) == [], timeout=2000)
+    assert view.stranded.isVisible() == stranded
+    if stranded:
+        assert _line_in_view(view.stranded, scroller)
+    # the canvas keeps most of the window
+    assert panels.docks["machines"].height() <= window.height() // 3
+
+
+def test_a_large_fleet_scrolls_in_a_third_of_the_window(
+    qtbot: QtBot, registry: BlockRegistry, tmp_path: Path
+) -> None:
+    fleet = _fleet(30, stranded=True)
+    window, panels, scroller = _machines_panel(qtbot, registry, tmp_path, (1366, 768), fleet)
+    view, dock = panels.machines, panels.docks["machines"]
+    # grown to a third of the window with its tabs, and no further
+    qtbot.waitUntil(lambda: dock.height() > window.height() // 4, timeout=2000)
+    assert dock.height() <= window.height() // 3
+    # the list scrolls between its line of buttons and the warning, which stay in view
+    rows = view.tree.verticalScrollBar()
+    assert rows.isVisible() and rows.maximum() > 0
+    assert scroller.verticalScrollBar().maximum() == 0
+    assert _line_in_view(view.refresh_button, scroller)
+    assert _line_in_view(view.stranded, scroller)
+    last = view.tree.topLevelItem(29)
+    view.tree.scrollToItem(last)
+    assert last.text(0) not in _rows_outside(view, scroller)
+    # a height the user drags stays while the fleet keeps its size
+    window.resizeDocks([dock], [150], Qt.Orientation.Vertical)
+    qtbot.waitUntil(lambda: dock.height() <= 150, timeout=2000)
+    view._loaded(fleet)
+    qtbot.wait(50)  # a grow would be laid out within a few turns of the event loop
+    assert dock.height() <= 150
