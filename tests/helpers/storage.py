@@ -141,6 +141,27 @@ def store(store_factory: StoreFactory) -> HistoryStore:
     return store_factory()
 
 
+def store_on(url_fixture: str) -> Any:
+    """A ``store`` fixture for a module whose tests share one database with supervisors:
+    ``store = store_on("postgres_migrated_url")`` opens the history at the URL that the
+    named fixture gives, with ``HistoryStore.open``'s defaults as one more machine of the
+    fleet would, and closes it after the test.
+
+    Assigned to ``store`` in a test module, it stands in for the global ``store`` (one
+    store per backend) in that module only: a fleet's tests must see the database their
+    supervisors write, and every other test keeps the backend contract.
+    """
+
+    @pytest.fixture(name="store")
+    def shared_store(request: pytest.FixtureRequest) -> Iterator[HistoryStore]:
+        """The history the module's supervisors share, at its database URL (``store_on``)."""
+        opened = HistoryStore.open(request.getfixturevalue(url_fixture))
+        yield opened
+        opened.close()
+
+    return shared_store
+
+
 @pytest.fixture
 def sqlite_store_path(tmp_path: Path) -> Path:
     """Where ``sqlite_store`` keeps its file, for tests that open it from outside."""

@@ -30,6 +30,7 @@ from supervisor.store.store import QueuedRow
 from tests.helpers.fleet import waited_for
 from tests.helpers.fleet_daemons import FleetDaemons, pid_alive
 from tests.helpers.postgres import PostgresServer
+from tests.helpers.storage import store_on
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("supervisor.fleetlink") is None,
@@ -102,11 +103,7 @@ def fleet(fleet_url: str) -> Iterator[FleetDaemons]:
         daemons.close()
 
 
-@pytest.fixture
-def store(fleet_url: str) -> Iterator[HistoryStore]:
-    opened = HistoryStore.open(fleet_url)
-    yield opened
-    opened.close()
+store = store_on("fleet_url")
 
 
 def queue(store: HistoryStore, name: str, text: str, count: int) -> list[str]:

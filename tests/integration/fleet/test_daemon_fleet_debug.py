@@ -30,6 +30,7 @@ from tests.helpers.daemon import CLI_BOOT, short_home, write_workflow
 from tests.helpers.fleet import waited_for
 from tests.helpers.fleet_daemons import FleetDaemons
 from tests.helpers.postgres import PostgresServer
+from tests.helpers.storage import store_on
 
 A, B = "dr-a", "dr-b"
 TOKEN = "fleet-token-" + "x" * 32
@@ -65,11 +66,7 @@ def fleet(fleet_url: str) -> Iterator[FleetDaemons]:
         daemons.close()
 
 
-@pytest.fixture
-def store(fleet_url: str) -> Iterator[HistoryStore]:
-    opened = HistoryStore.open(fleet_url)
-    yield opened
-    opened.close()
+store = store_on("fleet_url")
 
 
 @pytest.fixture(scope="module")

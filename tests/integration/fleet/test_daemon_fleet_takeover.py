@@ -22,6 +22,7 @@ from supervisor.store.records import EventRecord, StepRecord
 from supervisor.store.store import QueuedRow
 from tests.helpers.fleet import waited_for
 from tests.helpers.fleet_daemons import FleetDaemons
+from tests.helpers.storage import store_on
 
 #: The first retry's backoff: longer than a takeover (the 8 s lease and a renewal) takes.
 BACKOFF = 12.0
@@ -50,11 +51,7 @@ def fleet(postgres_migrated_url: str) -> Iterator[FleetDaemons]:
         daemons.close()
 
 
-@pytest.fixture
-def store(postgres_migrated_url: str) -> Iterator[HistoryStore]:
-    opened = HistoryStore.open(postgres_migrated_url)
-    yield opened
-    opened.close()
+store = store_on("postgres_migrated_url")
 
 
 def queue(store: HistoryStore, name: str, text: str) -> str:

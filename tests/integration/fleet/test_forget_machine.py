@@ -29,6 +29,7 @@ from supervisor.store.trigger_rows import TriggerRows
 from tests.helpers.daemon import CLI_BOOT
 from tests.helpers.fleet import waited_for
 from tests.helpers.fleet_daemons import FleetDaemons
+from tests.helpers.storage import store_on
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -63,11 +64,7 @@ def fleet(postgres_migrated_url: str) -> Iterator[FleetDaemons]:
         daemons.close()
 
 
-@pytest.fixture
-def store(postgres_migrated_url: str) -> Iterator[HistoryStore]:
-    opened = HistoryStore.open(postgres_migrated_url)
-    yield opened
-    opened.close()
+store = store_on("postgres_migrated_url")
 
 
 def cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:

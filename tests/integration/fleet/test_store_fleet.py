@@ -21,17 +21,14 @@ import pytest
 from automation.engine.events import RunStatus
 from supervisor.store import HistoryStore
 from tests.helpers.fleet import Fleet, queue_runs, waited_for
+from tests.helpers.storage import store_on
 
 FLEET_RUNS = int(os.environ.get("DESKPILOT_FLEET_RUNS", "600"))
 LEASE = 3.0
 TAKEOVER_LIMIT = 15.0
 
 
-@pytest.fixture
-def store(postgres_migrated_url: str) -> Iterator[HistoryStore]:
-    opened = HistoryStore.open(postgres_migrated_url)
-    yield opened
-    opened.close()
+store = store_on("postgres_migrated_url")
 
 
 @pytest.fixture
