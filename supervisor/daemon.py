@@ -65,9 +65,15 @@ class Daemon:
         self.history_lock: HistoryLock | None = None
         self._stop = asyncio.Event()
         self.parts: DaemonParts | None = None
+        #: Why it stopped on its own (it was forgotten while it ran); None: asked to stop.
+        self.stopped_because: str | None = None
 
     def request_stop(self) -> None:
         self._stop.set()
+
+    def _forgotten(self, why: str) -> None:
+        self.stopped_because = why
+        self.request_stop()
 
     def _lock_history(self) -> None:
         """A SQLite history file has one supervisor, whatever home it runs from (``HistoryLock``)."""
@@ -133,6 +139,8 @@ class Daemon:
             membership=membership,
             watcher=watcher,
         )
+        # Forgotten while it runs (``machines forget --force``): it stops (``fleetlink``).
+        supervisor.on_forgotten.append(self._forgotten)
         parts = DaemonParts(
             paths=self.paths,
             supervisor=supervisor,

@@ -217,6 +217,9 @@ class FleetLink(SupervisorBase):
             return
         except RuntimeError:  # stopping: the lane no longer takes calls
             return
+        if not renewal.registered:
+            self._forgotten()
+            return
         # Its leases run from this renewal on, however long the reaping below takes: a slow
         # reap (rows locked by the others' writes) must not make its own runs look lapsed.
         lapsed = not self._lease_holds()
@@ -260,6 +263,44 @@ class FleetLink(SupervisorBase):
                 listener()
             except Exception:
                 logger.exception("a renewal listener failed")
+
+    def _forgotten(self) -> None:
+        """Its row is gone: someone forgot this machine while it ran (``machines forget --force``).
+
+        The forget took its runs back (queued again to resume elsewhere, or
+        cancelled) and released its triggers, so it is in the position of a
+        supervisor that lost its lease: it stops its workers and writes
+        nothing more for their runs.  It then stops altogether rather than
+        register again: carrying on would undo the forget behind the back of
+        whoever asked for it (the machine back in ``deskpilot machines``, the
+        triggers it was just relieved of fired from its memory while the
+        store has them retired).  Started again, it joins as a new machine
+        with its triggers loaded afresh; a service manager restarting only on
+        failure leaves it stopped.
+        """
+        if self.forgotten is not None:
+            return
+        member = self.membership
+        why = (
+            f"this supervisor ({member.id} on {member.host}) was forgotten while it ran "
+            "('deskpilot machines forget --force' removed its row): its runs were taken back "
+            "and may run elsewhere"
+        )
+        self.forgotten = why
+        self.accepting = False
+        logger.error(
+            "%s; stopping its %d running runs without recording anything more, and stopping "
+            "this supervisor: start it again to rejoin as a new machine",
+            why,
+            len(self.active),
+        )
+        self._fence("this machine was forgotten")
+        self.queue.clear()  # queued in the history still: the others run them
+        for listener in self.on_forgotten:
+            try:
+                listener(why)
+            except Exception:
+                logger.exception("a listener of this supervisor being forgotten failed")
 
     def _fence(self, why: str, run_ids: list[str] | None = None) -> None:
         """Stop the workers of runs that are no longer this supervisor's; write nothing for them.

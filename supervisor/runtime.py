@@ -109,6 +109,9 @@ class SupervisorBase:
         #: Called after each renewal of this supervisor's lease (chained triggers left
         #: waiting by others are drained then).
         self.on_renewed: list[Callable[[], None]] = []
+        #: Called with why, once, when this supervisor finds it was forgotten while it ran
+        #: (``fleetlink._forgotten``): the daemon stops.
+        self.on_forgotten: list[Callable[[str], None]] = []
         #: Called with a workflow name when its breaker opens or closes.
         self.on_breaker: list[Callable[[str, BreakerState], None]] = []
         #: Runs whose end is waiting to be committed: run id -> (workflow, status).
@@ -156,6 +159,9 @@ class SupervisorBase:
         self.api_url = api_url
         #: When the last renewal of its lease that got through was sent (monotonic).
         self._renewed_at: float | None = None
+        #: Why this supervisor's row vanished from the store (forgotten while it ran, see
+        #: ``fleetlink._forgotten``); None while it is registered.
+        self.forgotten: str | None = None
         self._link_wake: asyncio.Event | None = None
         self._link_tasks: list[asyncio.Task[None]] = []
         #: Heartbeats go on a thread of their own: a backlog of writes must not delay them.

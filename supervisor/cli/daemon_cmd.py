@@ -116,8 +116,13 @@ def _run_foreground(paths: DeskpilotPaths) -> None:
 
     from supervisor.daemon import Daemon
 
-    asyncio.run(Daemon(paths).serve(ready=ready))
-    output.line("supervisor stopped")
+    daemon = Daemon(paths)
+    asyncio.run(daemon.serve(ready=ready))
+    if daemon.stopped_because is not None:
+        output.line(f"supervisor stopped: {daemon.stopped_because}")
+        output.line("start it again to rejoin as a new machine")
+    else:
+        output.line("supervisor stopped")
 
 
 def _spawn(paths: DeskpilotPaths, timeout: float) -> int:

@@ -209,4 +209,9 @@ def _report(item: MachineForgotten) -> list[str]:
             f"{count} queued run{'s' if count != 1 else ''} routed to {m.host} still wait: no "
             "supervisor of that machine remains"
         )
+    if m.state != "gone" and m.stopped_at is None:
+        lines.append(
+            "it was still running: it stops its runs' workers and itself at its next "
+            "renewal, and joins again as a new machine only when started again"
+        )
     return lines

@@ -299,6 +299,7 @@ class FleetMethods:
         """
         fixed = at
         moment: list[datetime] = []  # the time of the attempt that committed
+        registered: list[bool] = []
 
         def renew(connection: Connection) -> list[Any]:
             # Rows locked in id order, as every batch of renewals does: two renewals
@@ -320,11 +321,13 @@ class FleetMethods:
             # deadlock must not renew a lease that expired meanwhile either).
             now = fixed or lease_now(connection, self.lease_clock)
             moment[:] = [now]
-            connection.execute(
+            beat = connection.execute(
                 update(supervisors)
                 .where(supervisors.c.id == supervisor_id)
                 .values(heartbeat_at=now, stopped_at=None)
             )
+            # No row: forgotten while it ran (``forget``); its supervisor stops on hearing it.
+            registered[:] = [beat.rowcount == 1]
             kept, _expired = split_renewals(
                 ((str(row.id), row.lease_expires_at) for row in rows), now
             )
@@ -349,6 +352,7 @@ class FleetMethods:
             cancel_requested=tuple(
                 sorted(str(row.id) for row in renewed if row.cancel_requested_at is not None)
             ),
+            registered=registered[0],
         )
 
     def supervisor_stopped(self, supervisor_id: str, at: datetime | None = None) -> None:

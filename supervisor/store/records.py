@@ -101,7 +101,8 @@ class LeaseRenewal:
     ``lost``: runs it said it holds that are no longer its own (reaped after
     its lease expired, or finished by someone else): it must stop them and
     write nothing more for them.  ``cancel_requested``: its runs someone asked
-    to cancel, through any machine's API.
+    to cancel, through any machine's API.  ``registered`` False: its row is gone
+    (``deskpilot machines forget`` removed it while it ran): nothing was renewed.
     """
 
     supervisor_id: str
@@ -109,6 +110,7 @@ class LeaseRenewal:
     renewed: tuple[str, ...] = ()
     lost: tuple[str, ...] = ()
     cancel_requested: tuple[str, ...] = ()
+    registered: bool = True
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -1,0 +1,114 @@
+"""``deskpilot machines forget --force`` of a supervisor that is still running (PostgreSQL).
+
+Two real supervisors (``supervisor start --foreground``, each its own home
+and ``DESKPILOT_HOST``) share a database.  pc-b runs a long run routed to
+it; pc-a's CLI forgets pc-b by force while it runs.  The forget takes the
+run back (queued again, for a machine named pc-b), so pc-b must behave as a
+supervisor that lost its lease: at its next renewal it finds its row gone,
+stops the run's worker, writes nothing more for the run, says why, and
+stops.  It does not come back on its own (``deskpilot machines`` no longer
+lists it); started again, it joins as a new machine and runs the run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from automation.engine.events import RunStatus
+from supervisor.store import HistoryStore
+from supervisor.store.store import QueuedRow
+from tests.helpers.daemon import CLI_BOOT
+from tests.helpers.fleet import waited_for
+from tests.helpers.fleet_daemons import FleetDaemons, pid_alive
+
+pytestmark = pytest.mark.timeout(180)
+
+SLOW = """\
+deskpilot: 1
+name: slow
+nodes:
+  wait:
+    block: control.delay
+    with: {seconds: 120}
+"""
+
+
+@pytest.fixture
+def fleet(postgres_migrated_url: str) -> Iterator[FleetDaemons]:
+    daemons = FleetDaemons(postgres_migrated_url)
+    daemons.prepare("pc-a")
+    daemons.prepare("pc-b")
+    try:
+        daemons.start_all()
+        yield daemons
+    finally:
+        daemons.close()
+
+
+@pytest.fixture
+def store(postgres_migrated_url: str) -> Iterator[HistoryStore]:
+    opened = HistoryStore.open(postgres_migrated_url)
+    yield opened
+    opened.close()
+
+
+def cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", CLI_BOOT, *args],
+        env={**os.environ, "DESKPILOT_HOME": str(home), "SHELL": "/bin/sh"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_a_machine_forgotten_while_it_runs_stops_its_runs_and_itself(
+    fleet: FleetDaemons, store: HistoryStore
+) -> None:
+    b = fleet.supervisor_id("pc-b")
+    version = store.save_workflow_version("slow", None, SLOW)
+    run_id = uuid.uuid4().hex
+    store.create_runs([QueuedRow(run_id, "slow", version, target_host="pc-b")])
+    waited_for(lambda: store.claimant_of(run_id) == b, 30, "pc-b runs the slow run")
+    worker = fleet.worker_pid("pc-b", run_id)
+
+    forced = cli(fleet.homes["pc-a"], "machines", "forget", "pc-b", "--force", "--json")
+    assert forced.returncode == 0, forced.stderr
+    (done,) = json.loads(forced.stdout)
+    assert done["runs_taken_back"] == [run_id]
+    written = [event.seq for event in store.events(run_id)]
+
+    # At its next renewal (every 2 s) it hears it: its worker is stopped, and it stops.
+    process = fleet.processes["pc-b"]
+    process.wait(30)
+    assert process.returncode == 0, fleet.stderr("pc-b")
+    assert not pid_alive(worker)
+    assert process.stdout is not None
+    said = process.stdout.read()
+    assert "supervisor stopped: this supervisor" in said and "was forgotten" in said, said
+    assert "start it again to rejoin as a new machine" in said
+    log = fleet.stderr("pc-b")
+    assert "was forgotten while it ran" in log and "without recording anything more" in log, log
+
+    # It wrote nothing more for the run, which waits for a machine named pc-b.
+    assert [event.seq for event in store.events(run_id)] == written
+    run = store.get_run(run_id)
+    assert run is not None and (run.status, run.claimed_by) == (RunStatus.QUEUED, None)
+    listed = cli(fleet.homes["pc-a"], "machines", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert [machine["host"] for machine in json.loads(listed.stdout)] == ["pc-a"]
+
+    # Started again, it joins as a new machine and takes its run.
+    fleet.spawn("pc-b")
+    fleet.wait_serving("pc-b")
+    waited_for(lambda: store.claimant_of(run_id) == b, 30, "pc-b, started again, runs the run")
+    assert {record.host for record in store.list_supervisors()} == {"pc-a", "pc-b"}
