@@ -39,7 +39,13 @@ class BreakerLink(SupervisorBase):
     """Writes breaker changes to the store, and adopts the rows it reads (see the module)."""
 
     def _wall_now(self) -> float:
-        return self.store.clock.now().timestamp()
+        """Now on the clock breaker rows are written on: the store's, shared (``store_time``).
+
+        A machine whose clock runs ahead would otherwise write openings other
+        machines see as not yet begun (held open too long), and read theirs as
+        long past (half-open at once).
+        """
+        return self._store_now().timestamp()
 
     def _share_breaker(self, workflow: str, change: Change, run_id: str | None = None) -> None:
         """Write ``change`` to the workflow's row on the store lane; adopt the row as written."""

@@ -1,8 +1,8 @@
 """One workflow's circuit breaker kept in the store: what each change does to its row.
 
 The breaker's rules are ``supervisor.breaker``'s, unchanged; here they are
-applied to the stored row (``store.breaker_rows``), in wall-clock seconds,
-so that every supervisor on the database sees one breaker per workflow:
+applied to the stored row (``store.breaker_rows``), in seconds on the
+store's clock (``supervisor.store_time``), so that every supervisor on the database sees one breaker per workflow:
 
 * a failure anywhere counts towards the threshold, and a success anywhere
   clears the count;

@@ -29,6 +29,7 @@ import functools
 import logging
 import os
 from collections.abc import Sequence
+from datetime import timedelta
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
@@ -39,7 +40,7 @@ from supervisor.leases import unheld_claims
 from supervisor.runqueue import QueuedRun
 from supervisor.runtime import SupervisorBase
 from supervisor.store.breaker_rows import BreakerRow
-from supervisor.store.records import LeaseRenewal, RunRecord
+from supervisor.store.records import LeaseRenewal, RunRecord, SupervisorRecord
 from supervisor.workers import ExitReason
 
 if TYPE_CHECKING:
@@ -70,7 +71,8 @@ class FleetLink(SupervisorBase):
     def _join(self) -> None:
         """Register this supervisor (blocking: at start, before the API serves)."""
         sent = self.clock()
-        self._register()
+        record = self._register()
+        self.store_time.observe(record.heartbeat_at, sent, self.clock())
         self._renewed_at = sent
         # Alone with a SQLite history, nobody else fires its schedules (``store.fires``).
         self.store.fire_keys = self.membership.shared
@@ -88,9 +90,9 @@ class FleetLink(SupervisorBase):
         except DeskpilotError as exc:  # the next start says it again; nothing else needs it
             logger.warning("could not record where this supervisor's API answers: %s", exc)
 
-    def _register(self) -> None:
+    def _register(self) -> SupervisorRecord:
         member = self.membership
-        self.store.register_supervisor(
+        return self.store.register_supervisor(
             member.id,
             host=member.host,
             pid=os.getpid(),
@@ -220,6 +222,9 @@ class FleetLink(SupervisorBase):
         if not renewal.registered:
             self._forgotten()
             return
+        # The database's time when it renewed: the clock times shared with others are on.
+        lease = member.lease_seconds or NO_EXPIRY_SECONDS
+        self.store_time.observe(renewal.expires_at - timedelta(seconds=lease), sent, self.clock())
         # Its leases run from this renewal on, however long the reaping below takes: a slow
         # reap (rows locked by the others' writes) must not make its own runs look lapsed.
         lapsed = not self._lease_holds()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 from pathlib import Path
 
 from automation.engine.events import (
@@ -167,7 +166,8 @@ class Reconciling(SupervisorBase):
         apply_options(entry, record.options)
         if entry.deadline_seconds is not None and record.started_at is not None:
             # Its time limit counts from its first start, on any machine, less its pauses.
-            ran = (datetime.now(UTC) - record.started_at).total_seconds()
+            # (its first start is on the store's clock, as every claim stamps it in a fleet)
+            ran = (self._store_now() - record.started_at).total_seconds()
             entry.first_started = self.clock() - max(0.0, ran)
             entry.paused_seconds = self.store.paused_seconds(record.id)
         return entry

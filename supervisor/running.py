@@ -16,6 +16,7 @@ from automation.engine.events import (
     NodeFinished,
     NodePaused,
     NodeResumed,
+    NodeRetrying,
     NodeStarted,
     RunFinished,
     RunStatus,
@@ -175,6 +176,12 @@ class Running(SupervisorBase):
                 self._fence("its lease on them lapsed")
                 return
             event = message.event
+            if isinstance(event, NodeRetrying) and self.membership.shared:
+                # The one engine stamp another machine compares with its own "now": a
+                # supervisor that takes the run over waits out what is left of this
+                # retry's backoff (``Supervisor._mark_running``), so the wait is
+                # recorded on the store's clock, not this machine's.
+                event = replace(event, at=self.store_time.from_wall(event.at))
             self.recorder(event)
             worker.last_seq = max(worker.last_seq, event.seq)
             if event.run_id == worker.run_id:
@@ -416,7 +423,8 @@ class Running(SupervisorBase):
         if plan.outcome is None and plan.statuses[-1][0] is RunStatus.QUEUED:
             delay = self.config.restart_backoff(plan.restarts, self.rng.random())
             if delay > 0:
-                resume_at = self.store.clock.now() + timedelta(seconds=delay)
+                # On the store's clock: any supervisor's claim compares it with the database's.
+                resume_at = self._store_now() + timedelta(seconds=delay)
         decided = self.clock()
         try:
             await self._in_store(self._write_settlement, run_id, plan, resume_at)

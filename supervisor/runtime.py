@@ -37,6 +37,7 @@ from supervisor.runqueue import ActiveRun, BehindBatch, QueuedRun
 from supervisor.store.recorder import Recorder
 from supervisor.store.records import RunRecord, VersionRef
 from supervisor.store.store import HistoryStore, QueuedRow
+from supervisor.store_time import StoreTime
 from supervisor.workers import (
     ExitReason,
     WorkerHandle,
@@ -159,6 +160,9 @@ class SupervisorBase:
         self.api_url = api_url
         #: When the last renewal of its lease that got through was sent (monotonic).
         self._renewed_at: float | None = None
+        #: The shared store's clock, observed at registration and each renewal
+        #: (``supervisor.store_time``): what times other machines compare are read on.
+        self.store_time = StoreTime(store.clock.now, clock)
         #: Why this supervisor's row vanished from the store (forgotten while it ran, see
         #: ``fleetlink._forgotten``); None while it is registered.
         self.forgotten: str | None = None
@@ -369,11 +373,26 @@ class SupervisorBase:
             },
         }
 
+    def _store_now(self) -> datetime:
+        """Now, on the clock times written for other machines are read on.
+
+        Sharing its database, that is the database's (``store_time``): a
+        restart delay, a retry's wait, a breaker's times, a run's first start
+        mean the same moment on every machine, whatever their clocks say.
+        Alone, this machine's wall clock (the store's ``clock``).
+        """
+        if self.membership.shared:
+            return self.store_time.now()
+        return self.store.clock.now()
+
     def _local_time(self, at: datetime | None) -> float:
-        """A UTC time from the history on this supervisor's clock (0: it has passed, or None)."""
+        """A UTC time from the history on this supervisor's clock (0: it has passed, or None).
+
+        Such a time (a restart delay's end) was written on the clock ``_store_now`` reads.
+        """
         if at is None:
             return 0.0
-        wait = (at - self.store.clock.now()).total_seconds()
+        wait = (at - self._store_now()).total_seconds()
         return self.clock() + wait if wait > 0 else 0.0
 
     def _lease_holds(self) -> bool:

@@ -2,10 +2,10 @@
 
 A breaker's state (its failures in the window, when it opened and why, the
 run that probes it while half-open) lives in the ``breakers`` table, so a
-workflow paused on one machine is paused on all of them.  Times are wall
-clock seconds since the epoch (each supervisor turns them into its own
-monotonic clock), since supervisors on different machines share no other
-clock.
+workflow paused on one machine is paused on all of them.  Times are
+seconds since the epoch on the database's clock, the one clock supervisors
+on different machines share (``supervisor.store_time``): each supervisor
+turns them into its own monotonic clock.
 
 Every change is a compare-and-set on the row's ``version``: read the row,
 decide the new state (a pure function, ``supervisor.breaker_sync``), write

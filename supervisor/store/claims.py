@@ -49,9 +49,9 @@ from sqlalchemy import (
 from automation.clock import Clock
 from automation.engine.events import RunStatus
 from supervisor.store.conflicts import conflict_insert
-from supervisor.store.leasing import database_micros
+from supervisor.store.leasing import database_micros, statement_micros
 from supervisor.store.schema import breakers, runs
-from supervisor.store.types import UTCDateTime, to_micros
+from supervisor.store.types import to_micros
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -60,6 +60,9 @@ class ClaimRequest:
 
     claimant: str
     limit: int
+    #: The claimant's time: stamps the claim (and a first start) of a run claimed without a
+    #: lease (one supervisor alone).  Under a lease (a fleet) the database's time does, as
+    #: it starts the lease: other machines compare those stamps with their "now".
     at: datetime
     #: The claimant's machine: runs routed elsewhere are left alone.  None: take any run.
     host: str | None = None
@@ -95,9 +98,12 @@ def claim_rows(connection: Connection, request: ClaimRequest) -> list[Any]:
     )
     lease = request.lease_seconds
     test_clock = request.lease_clock
-    params = {
+    # Alone, the claimant's time; in a fleet the database's (None: read by the statement),
+    # or a test's lease clock's.
+    stamp = request.at if lease is None else None if test_clock is None else test_clock.now()
+    params: dict[str, Any] = {
         "claimant": request.claimant,
-        "claimed_at": request.at,
+        "claimed_at": None if stamp is None else to_micros(stamp),
         # The lease's end is the database's time plus its length, computed by the statement;
         # a test's lease clock gives the time instead (see ``_claim_statement``).
         "lease_length": None if lease is None else round(lease * 1_000_000),
@@ -122,8 +128,13 @@ def _claim_statement(postgres: bool, routed: bool, desktop: bool, chosen_ids: bo
     """
     order = (runs.c.priority.desc(), runs.c.queued_at, runs.c.id)
     queued = runs.c.status == RunStatus.QUEUED.value
-    at = bindparam("claimed_at", type_=UTCDateTime())
-    # A run waiting out its restart delay is not taken before it ends, by any claimant.
+    # When the claim is made: given ("claimed_at"), or the database's time (``claim_rows``).
+    at = func.coalesce(
+        bindparam("claimed_at", type_=BigInteger()),
+        statement_micros("postgresql" if postgres else "sqlite"),
+    )
+    # A run waiting out its restart delay is not taken before it ends, by any claimant: its
+    # end was written on the clock this claim reads (``supervisor.store_time``).
     conditions: list[Any] = [queued, or_(runs.c.not_before.is_(None), runs.c.not_before <= at)]
     if routed:
         conditions.append(
@@ -182,8 +193,12 @@ def _claim_statement(postgres: bool, routed: bool, desktop: bool, chosen_ids: bo
     return statement.values(values).returning(*runs.c)
 
 
-def count_first_starts(connection: Connection, row: Any, at: datetime, window: float) -> int | None:
-    """Runs of ``row``'s workflow first started since ``window`` seconds before ``at``, this one too.
+def count_first_starts(connection: Connection, row: Any, window: float) -> int | None:
+    """Runs of ``row``'s workflow first started in the ``window`` seconds up to its claim, it too.
+
+    Every first start of a fleet is stamped with the database's time by its
+    claim (``claim_rows``), so machines whose clocks disagree count the same
+    starts in the same window.
 
     Starts before the workflow's last breaker reset (``breakers.starts_since``)
     are not counted: a reset starts the count afresh.
@@ -195,6 +210,7 @@ def count_first_starts(connection: Connection, row: Any, at: datetime, window: f
     commit, and its count (a new snapshot, in READ COMMITTED) includes this
     start.  SQLite's ``BEGIN IMMEDIATE`` already admits one claim at a time.
     """
+    at = row.claimed_at
     if row.started_at != at:
         return None
     workflow = row.workflow_name

@@ -203,7 +203,7 @@ class FleetMethods:
                     rows = claim_rows(connection, request)
                     if not rows:
                         return None, None
-                    count = count_first_starts(connection, rows[0], at, rate_window)
+                    count = count_first_starts(connection, rows[0], rate_window)
                     if count is not None and count > max_starts + 1:
                         raise _PastCeiling(count)
                     return rows[0], count

@@ -72,6 +72,19 @@ def database_micros(dialect: str) -> Any:
     return literal_column(SQLITE_MICROS, BigInteger())
 
 
+def statement_micros(dialect: str) -> Any:
+    """The database's time as of the statement's start, as ``database_micros`` gives it.
+
+    One value however often a statement reads it (PostgreSQL's
+    ``statement_timestamp()``; SQLite's ``'now'`` is fixed per statement):
+    a claim stamps a run's claim and first start with it, and they must be
+    equal (``claims.count_first_starts`` tells a first start by it).
+    """
+    if dialect == "postgresql":
+        return cast(func.extract("epoch", func.statement_timestamp()) * 1_000_000, BigInteger)
+    return literal_column(SQLITE_MICROS, BigInteger())
+
+
 def lease_micros(dialect: str, lease_clock: Clock | None) -> Any:
     """``lease_now`` as a SQL expression of integer microseconds (``database_micros``)."""
     if lease_clock is not None:
