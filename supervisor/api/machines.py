@@ -86,6 +86,7 @@ def forgotten(parts: DaemonParts, machine_id: str, force: bool) -> MachineForgot
         triggers_retired=[TriggerName(workflow=w, trigger=k) for w, k in done.triggers_retired],
         runs_taken_back=list(done.runs_taken_back),
         queued_for_host=done.queued_for_host,
+        debug_requests_failed=done.debug_requests_failed,
     )
 
 

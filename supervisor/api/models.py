@@ -149,6 +149,11 @@ class MachineForgotten(Answer):
         description="queued runs routed to its host, when no other supervisor of that host "
         "remains: they wait until one joins",
     )
+    debug_requests_failed: int = Field(
+        0,
+        description="debugger requests it had not carried out: refused, their askers told "
+        "it was forgotten",
+    )
 
 
 class RunInfo(Answer):

@@ -209,6 +209,12 @@ def _report(item: MachineForgotten) -> list[str]:
             f"{count} queued run{'s' if count != 1 else ''} routed to {m.host} still wait: no "
             "supervisor of that machine remains"
         )
+    if item.debug_requests_failed:
+        count = item.debug_requests_failed
+        lines.append(
+            f"refused {count} debugger request{'s' if count != 1 else ''} it had not carried "
+            "out (their askers are told it was forgotten)"
+        )
     if m.state != "gone" and m.stopped_at is None:
         lines.append(
             "it was still running: it stops its runs' workers and itself at its next "

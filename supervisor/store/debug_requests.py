@@ -33,9 +33,10 @@ from sqlalchemy import Connection, and_, delete, func, insert, or_, select, upda
 from automation.clock import Clock
 from automation.engine.events import RunStatus
 from supervisor.store.errors import RunNotFound, StoreError
+from supervisor.store.leasing import lease_now
 from supervisor.store.records import EventRecord, SessionWait
 from supervisor.store.retry import retrying
-from supervisor.store.schema import debug_requests, events, runs
+from supervisor.store.schema import debug_requests, events, runs, supervisors
 
 #: PostgreSQL channel announcing a debugger request; the payload is the supervisor id it is for.
 DEBUG_CHANNEL = "deskpilot_debug"
@@ -63,6 +64,64 @@ class NotHeldElsewhere(StoreError):
     def __init__(self, run_id: str) -> None:
         super().__init__(f"run {run_id} is not running on any machine; there is nobody to ask")
         self.run_id = run_id
+
+
+class MachineNotRunning(NotHeldElsewhere):
+    """The supervisor holding the run was forgotten, stopped, or went silent: nobody would answer.
+
+    Asking it would only wait out ``ANSWER_TIMEOUT`` for an answer that
+    cannot come; the run is taken back when its lease ends (at once, if
+    its machine was forgotten).
+    """
+
+    def __init__(self, run_id: str, supervisor_id: str, why: str) -> None:
+        StoreError.__init__(
+            self,
+            f"machine {why}: nobody can carry out debugger commands for run {run_id} there; "
+            "it resumes on another machine once taken back ('deskpilot machines' shows the "
+            "machines)",
+        )
+        self.run_id = run_id
+        self.supervisor_id = supervisor_id
+
+
+#: What a pending request's asker reads when its machine is forgotten (``forget``).
+FORGOTTEN_OUTCOME = (
+    "machine {host} (supervisor {id}) was forgotten ('deskpilot machines forget') before it "
+    "carried out this request; its runs were taken back"
+)
+#: A supervisor's lease when its row does not say (``membership.DEFAULT_LEASE_SECONDS``).
+_DEFAULT_LEASE = 8.0
+
+
+def _not_running(connection: Connection, claimant: str, now: datetime) -> str | None:
+    """Why the supervisor ``claimant`` cannot answer a request now; None while it runs.
+
+    Judged as ``deskpilot machines`` judges it, by the database's clock: no
+    row (forgotten), stopped, or silent longer than its lease (its runs are
+    being taken back).
+    """
+    row = connection.execute(
+        select(
+            supervisors.c.host,
+            supervisors.c.heartbeat_at,
+            supervisors.c.stopped_at,
+            supervisors.c.resources,
+        ).where(supervisors.c.id == claimant)
+    ).first()
+    if row is None:
+        return f"(supervisor {claimant}) was forgotten ('deskpilot machines forget')"
+    name = f"{row.host} (supervisor {claimant})"
+    if row.stopped_at is not None:
+        return f"{name} is not running: it stopped at {row.stopped_at:%Y-%m-%d %H:%M:%S} UTC"
+    lease = (row.resources or {}).get("lease_seconds") or _DEFAULT_LEASE
+    silent = (now - row.heartbeat_at).total_seconds()
+    if silent > float(lease):
+        return (
+            f"{name} is not running: last heard from {silent:.0f} s ago "
+            f"(its lease is {float(lease):g} s)"
+        )
+    return None
 
 
 def _record(row: Any) -> DebugRequestRecord:
@@ -110,6 +169,7 @@ class DebugRequestMethods:
     """Debugger requests between supervisors, pauses and run options (mixed into HistoryStore)."""
 
     clock: Clock
+    lease_clock: Clock | None
 
     def _write(self) -> AbstractContextManager[Connection]:  # pragma: no cover - HistoryStore's
         raise NotImplementedError
@@ -122,13 +182,16 @@ class DebugRequestMethods:
         """Ask the supervisor running ``run_id`` to carry out ``payload``; the request row.
 
         Raises ``NotHeldElsewhere`` when the run is not running under a
-        claim (queued, ended, or run by a supervisor that claims nothing).
+        claim (queued, ended, or run by a supervisor that claims nothing),
+        ``MachineNotRunning`` when the supervisor holding it was forgotten,
+        stopped or went silent: nobody would answer.
         """
         at = self.clock.now()
 
         def ask() -> tuple[Any, int]:
             with self._write() as connection:
-                return self._insert_request(connection, run_id, kind, payload, at)
+                now = lease_now(connection, self.lease_clock)
+                return self._insert_request(connection, run_id, kind, payload, at, now)
 
         row, request_id = retrying(ask, f"a debugger request for run {run_id}")
         return DebugRequestRecord(
@@ -142,7 +205,12 @@ class DebugRequestMethods:
 
     @staticmethod
     def _insert_request(
-        connection: Connection, run_id: str, kind: str, payload: dict[str, Any], at: datetime
+        connection: Connection,
+        run_id: str,
+        kind: str,
+        payload: dict[str, Any],
+        at: datetime,
+        now: datetime,
     ) -> tuple[Any, int]:
         row = connection.execute(
             select(runs.c.status, runs.c.claimed_by).where(runs.c.id == run_id)
@@ -151,6 +219,9 @@ class DebugRequestMethods:
             raise RunNotFound(run_id)
         if row.status != RunStatus.RUNNING.value or row.claimed_by is None:
             raise NotHeldElsewhere(run_id)
+        why = _not_running(connection, str(row.claimed_by), now)
+        if why is not None:
+            raise MachineNotRunning(run_id, str(row.claimed_by), why)
         request_id = connection.execute(
             insert(debug_requests)
             .values(
@@ -190,10 +261,25 @@ class DebugRequestMethods:
                     .where(
                         debug_requests.c.id == request_id, debug_requests.c.answered_at.is_(None)
                     )
-                    .values(answered_at=self.clock.now(), outcome=outcome, payload=None)
+                    # The database's time: whoever drops unread answers compares with it.
+                    .values(
+                        answered_at=lease_now(connection, self.lease_clock),
+                        outcome=outcome,
+                        payload=None,
+                    )
                 )
 
         retrying(answer, f"answering debugger request {request_id}", idempotent=True)
+
+    def debug_requests_of(self, supervisor_id: str) -> list[DebugRequestRecord]:
+        """Every request row for ``supervisor_id``, answered or not, oldest first."""
+        with self._read() as connection:
+            rows = connection.execute(
+                select(debug_requests)
+                .where(debug_requests.c.supervisor_id == supervisor_id)
+                .order_by(debug_requests.c.id)
+            ).all()
+        return [_record(row) for row in rows]
 
     def debug_request(self, request_id: int) -> DebugRequestRecord | None:
         with self._read() as connection:
@@ -231,15 +317,20 @@ class DebugRequestMethods:
         """Delete answers to ``supervisor_id``'s requests nobody read for ``older_than`` seconds.
 
         The asking supervisor deletes an answer once it has read it; one that
-        died meanwhile leaves it behind, payload already cleared.
+        died meanwhile leaves it behind, payload already cleared.  So are the
+        answers ``forget`` gave for a machine forgotten (no supervisor of that
+        id drops them any more), whoever calls this.
         """
-        before = self.clock.now() - timedelta(seconds=older_than)
 
         def drop() -> int:
             with self._write() as connection:
+                before = lease_now(connection, self.lease_clock) - timedelta(seconds=older_than)
                 gone = connection.execute(
                     delete(debug_requests).where(
-                        debug_requests.c.supervisor_id == supervisor_id,
+                        or_(
+                            debug_requests.c.supervisor_id == supervisor_id,
+                            debug_requests.c.supervisor_id.not_in(select(supervisors.c.id)),
+                        ),
                         debug_requests.c.answered_at < before,
                     )
                 ).rowcount

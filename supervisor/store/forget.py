@@ -9,8 +9,11 @@ last live machine unloads it (``supervisor.store.trigger_rows``).
 ``forget_supervisor`` removes them in one transaction: every trigger it
 held is released as if it had unloaded it (retired when it held it last),
 runs still claimed by it are taken back as the reaper takes back an expired
-lease (queued again to resume, or cancelled if a cancel was asked), and its
-row is deleted.  A supervisor heard from recently is refused
+lease (queued again to resume, or cancelled if a cancel was asked),
+debugger requests it has not carried out are answered as refused (their
+askers hear why at once), and its row is deleted.  A supervisor forgotten
+while it still runs finds its row gone at its next renewal and stops
+(``supervisor.fleetlink``).  A supervisor heard from recently is refused
 (``MachineStillAlive``) unless the caller forces it: judged by the
 database's clock (``leasing``), in the transaction, so a heartbeat that
 lands first wins.  If the machine does come back, it registers again and
@@ -29,15 +32,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, delete, func, select
+from sqlalchemy import Connection, delete, func, select, update
 
 from automation.clock import Clock
 from automation.engine.events import RunStatus
+from supervisor.store.debug_requests import FORGOTTEN_OUTCOME
 from supervisor.store.errors import StoreError
 from supervisor.store.fleet import TAKE_BACK_COLUMNS
 from supervisor.store.leasing import lease_now
 from supervisor.store.records import SupervisorRecord, supervisor_record
-from supervisor.store.schema import runs, supervisors, trigger_holders
+from supervisor.store.schema import debug_requests, runs, supervisors, trigger_holders
 from supervisor.store.trigger_holds import release_holder
 
 T = TypeVar("T")
@@ -87,6 +91,8 @@ class ForgottenMachine:
     runs_taken_back: tuple[str, ...]
     #: Queued runs routed to its host, when no other supervisor of that host remains.
     queued_for_host: int
+    #: Debugger requests to it not carried out yet: answered as refused, naming the forget.
+    debug_requests_failed: int = 0
 
 
 class ForgetMethods:
@@ -160,6 +166,20 @@ class ForgetMethods:
                     f"its supervisor {supervisor_id} on {record.host} was forgotten "
                     "('deskpilot machines forget')",
                 )
+            # Debugger requests it never carried out fail now, with why, instead of waiting
+            # out their timeout for an answer nobody will write (``debugrelay``).
+            failed = connection.execute(
+                update(debug_requests)
+                .where(
+                    debug_requests.c.supervisor_id == supervisor_id,
+                    debug_requests.c.answered_at.is_(None),
+                )
+                .values(
+                    answered_at=now,
+                    outcome=FORGOTTEN_OUTCOME.format(host=record.host, id=supervisor_id),
+                    payload=None,
+                )
+            ).rowcount
             connection.execute(delete(supervisors).where(supervisors.c.id == supervisor_id))
             others = connection.execute(
                 select(func.count())
@@ -183,6 +203,7 @@ class ForgetMethods:
                 triggers_retired=tuple(retired),
                 runs_taken_back=tuple(str(run.id) for run in taken),
                 queued_for_host=int(waiting),
+                debug_requests_failed=int(failed or 0),
             )
 
         return self._transaction(forget, f"forgetting the supervisor {supervisor_id}")

@@ -37,6 +37,8 @@ def queued(store: HistoryStore, **options: object) -> str:
 
 
 def running(store: HistoryStore, claimant: str = "b" * 32, **options: object) -> str:
+    """A run claimed by ``claimant``, a registered supervisor (it can answer requests)."""
+    store.register_supervisor(claimant, host="pc-b")
     run_id = queued(store, **options)
     assert store.claim_queued(claimant, run_ids=(run_id,), lease_seconds=60)
     return run_id
