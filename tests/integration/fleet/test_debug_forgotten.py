@@ -34,7 +34,7 @@ from supervisor.store.store import QueuedRow
 from tests.helpers.daemon import CLI_BOOT, write_workflow
 from tests.helpers.fleet import waited_for
 from tests.helpers.fleet_daemons import FleetDaemons
-from tests.helpers.storage import StoreFactory
+from tests.helpers.storage import StoreFactory, store_on
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -55,11 +55,7 @@ def fleet(postgres_migrated_url: str) -> Iterator[FleetDaemons]:
         daemons.close()
 
 
-@pytest.fixture
-def store(postgres_migrated_url: str) -> Iterator[HistoryStore]:
-    opened = HistoryStore.open(postgres_migrated_url)
-    yield opened
-    opened.close()
+store = store_on("postgres_migrated_url")
 
 
 def cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:

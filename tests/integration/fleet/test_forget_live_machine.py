@@ -28,6 +28,7 @@ from supervisor.store.store import QueuedRow
 from tests.helpers.daemon import CLI_BOOT
 from tests.helpers.fleet import waited_for
 from tests.helpers.fleet_daemons import FleetDaemons, pid_alive
+from tests.helpers.storage import store_on
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -53,11 +54,7 @@ def fleet(postgres_migrated_url: str) -> Iterator[FleetDaemons]:
         daemons.close()
 
 
-@pytest.fixture
-def store(postgres_migrated_url: str) -> Iterator[HistoryStore]:
-    opened = HistoryStore.open(postgres_migrated_url)
-    yield opened
-    opened.close()
+store = store_on("postgres_migrated_url")
 
 
 def cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
