@@ -108,7 +108,8 @@ def test_a_request_waiting_for_a_machine_that_is_forgotten_fails_at_once(
         waited = time.monotonic() - forgotten
         assert outcome and outcome[0] is not None, outcome
         assert "was forgotten" in str(outcome[0]) and "pc-b" in str(outcome[0]), outcome[0]
-        assert waited < ANSWER_TIMEOUT / 2, f"the asker heard it {waited:.1f} s after the forget"
+        # (well before the asker's own timeout, even on a loaded machine)
+        assert waited < ANSWER_TIMEOUT - 2, f"the asker heard it {waited:.1f} s after the forget"
         # Nothing of it is left in the store.
         waited_for(
             lambda: store.debug_requests_of(fleet.supervisor_id("pc-b")) == [],

@@ -149,7 +149,9 @@ def test_a_retry_wait_taken_over_is_waited_out_for_what_is_left_of_it(
                 (start,) = starts(taker)
                 left = float(start["retry_waits"]["1"])
                 elapsed = time.monotonic() - recorded_at
-                assert delay - elapsed - 2 <= left <= delay, start["retry_waits"]
+                # (slack for a loaded machine: recording the wait and taking the run over take
+                # seconds there; a wait read on a skewed clock is off by ten minutes)
+                assert delay - elapsed - 10 <= left <= delay + 1, start["retry_waits"]
                 # The owner heard it was forgotten: its worker stopped, it takes no more work.
                 await until(lambda: a.forgotten is not None, what="the owner hears it")
                 assert not a.active and not a.accepting
@@ -194,9 +196,10 @@ def test_a_restart_delay_set_on_one_machine_ends_when_it_ends_for_another(
         assert record is not None and record.not_before is not None
         not_before = record.not_before
         # The delay's end is on the database's clock, not on the writer's.
-        assert seen - timedelta(seconds=1) <= not_before <= seen + timedelta(seconds=delay + 1)
+        slack = timedelta(seconds=10)  # a loaded machine; the skew is ten minutes
+        assert seen - slack <= not_before <= seen + timedelta(seconds=delay) + slack
         async with member(url, tmp_path / "b", "b", runner, second, **restarts) as b:
-            await until(lambda: bool(starts(runner)), delay + 10, "the run restarts elsewhere")
+            await until(lambda: bool(starts(runner)), delay + 20, "the run restarts elsewhere")
             started_at = datetime.now(UTC)
             assert started_at >= not_before - timedelta(seconds=0.2), (started_at, not_before)
             await until(lambda: b.store.get_run(run_id).status is RunStatus.SUCCEEDED)  # type: ignore[union-attr]
@@ -216,7 +219,7 @@ def test_a_breaker_opened_on_one_machine_holds_on_another_for_its_cooldown(
     Not half-open at once (an opening read on a clock behind the writer's
     looks long past), nor open for ten minutes more (ahead of it).
     """
-    cooldown = 2.0
+    cooldown = 5.0
     policy = BreakerPolicy(cooldown=cooldown)
 
     async def scenario() -> None:
@@ -225,18 +228,19 @@ def test_a_breaker_opened_on_one_machine_holds_on_another_for_its_cooldown(
             member(url, tmp_path / "a", "a", FakeLauncher(), first, breaker=policy) as a,
             member(url, tmp_path / "b", "b", FakeLauncher(), second, breaker=policy) as b,
         ):
+            opened = time.monotonic()
             a._rate_opened("tiny")
             await until(lambda: a.store.breaker_row("tiny").opened_at is not None)
-            opened = time.monotonic()
             await b.refresh_breakers()
             view = b.breaker("tiny")
             assert view.state(b.clock()) is BreakerState.OPEN
             await until(
                 lambda: b.breaker("tiny").state(b.clock()) is BreakerState.HALF_OPEN,
-                cooldown + 3,
+                cooldown + 5,
                 "half-open on the other machine once the cooldown is over",
             )
-            assert time.monotonic() - opened >= cooldown - 0.3
+            # (each machine's reading of the database's clock is off by half a round trip)
+            assert time.monotonic() - opened >= cooldown - 0.5
 
     asyncio.run(scenario())
 
