@@ -169,3 +169,19 @@ def test_the_worker_reads_the_pipe_only_through_the_typed_messages() -> None:
             ):
                 reads.append(ast.unparse(node))
     assert reads == []
+
+
+def test_messages_are_frozen_keyword_only_values() -> None:
+    # What @dataclass(frozen=True, kw_only=True) gave, kept by the shared Message base.
+    with pytest.raises(TypeError, match="missing keyword argument 'workflow_text'"):
+        Start(run_id="r", workflow_path=None, inputs={})  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        Hello(pid=1, bogus=2)  # type: ignore[call-arg]
+    with pytest.raises(AttributeError):
+        START.run_id = "other"  # type: ignore[misc]
+    assert Hello(pid=1) == Hello(pid=1, protocol=protocol.PROTOCOL_VERSION) != Heartbeat(seq=1)
+    assert hash(Hello(pid=1)) == hash(Hello(pid=1))
+    assert repr(Heartbeat(seq=3)) == "Heartbeat(seq=3)"
+    first = Start(run_id="r", workflow_text="t", workflow_path=None, inputs={})
+    second = Start(run_id="r", workflow_text="t", workflow_path=None, inputs={})
+    assert first.checkpoint is not second.checkpoint  # a default factory, not a shared dict
