@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter
 
@@ -29,7 +30,9 @@ from supervisor.api.models import ErrorBody, MachineForgotten, MachineInfo, Trig
 from supervisor.api.problems import Problem
 from supervisor.machine import gone_after, machine_info, supervisor_id
 from supervisor.parts import DaemonParts
-from supervisor.store.forget import ForgottenMachine
+
+if TYPE_CHECKING:  # the module itself loads only when a machine is forgotten
+    from supervisor.store.forget import ForgottenMachine
 
 
 def machine_infos(parts: DaemonParts, now: datetime) -> list[MachineInfo]:

@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import (
     Connection,
@@ -63,7 +63,6 @@ from supervisor.store.engine import (
 from supervisor.store.errors import RunNotFound, StoreError, translate
 from supervisor.store.fires import default_firer, insert_runs_once
 from supervisor.store.fleet import FleetMethods
-from supervisor.store.forget import ForgetMethods
 from supervisor.store.identity import FileIdentity
 from supervisor.store.leasing import lease_micros
 from supervisor.store.migrate import upgrade_to_head
@@ -86,6 +85,9 @@ from supervisor.store.schema import events, runs, step_runs, workflow_versions, 
 from supervisor.store.trigger_upsert import Rows, upsert_trigger_rows
 from supervisor.store.types import UTCDateTime
 from supervisor.store.writer import BatchWriter
+
+if TYPE_CHECKING:
+    from supervisor.store.forget import ForgottenMachine
 
 logger = logging.getLogger(__name__)
 
@@ -112,7 +114,6 @@ def _is_translated(error: sa_exc.DBAPIError) -> bool:
 
 class HistoryStore(
     FleetMethods,
-    ForgetMethods,
     BreakerMethods,
     ChainFireMethods,
     DebugRequestMethods,
@@ -741,6 +742,21 @@ class HistoryStore(
         with self._read() as connection:
             row = connection.execute(select(runs).where(runs.c.id == run_id)).first()
         return None if row is None else run_record(row)
+
+    def forget_supervisor(
+        self, supervisor_id: str, *, silent_for: float | None, at: datetime | None = None
+    ) -> ForgottenMachine:
+        """Remove a supervisor for good (``supervisor.store.forget``, which says how).
+
+        Imported here, when a machine is forgotten, rather than mixed in: a
+        desktop alone with its SQLite history never loads it.
+        """
+        from supervisor.store.forget import ForgetMethods
+
+        forgetting = cast(ForgetMethods, self)  # it runs on this store's transactions and clocks
+        return ForgetMethods.forget_supervisor(
+            forgetting, supervisor_id, silent_for=silent_for, at=at
+        )
 
     def integrity_check(self) -> str:
         """``'ok'`` when SQLite finds nothing wrong, else its report (other backends: ``'ok'``)."""
