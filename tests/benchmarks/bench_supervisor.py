@@ -34,6 +34,13 @@ shadow Deskpilot's from any other working folder).  Without it, its column
 says "not installed".
 
 Scheduler lateness is measured by the triggers benchmark, not here.
+
+``--idle-rss-against TREE`` measures only the idle RSS, of this checkout and
+of another one (an older commit checked out with the same venv), started
+alternately ``--rounds`` times each so that a machine whose load drifts
+weighs on both alike:
+
+    .venv/bin/python -m tests.benchmarks.bench_supervisor --idle-rss-against /work/base
 """
 
 from __future__ import annotations
@@ -314,6 +321,59 @@ def measure_idle(column: Column, fork: bool, seconds: float) -> None:
         shutil.rmtree(home, ignore_errors=True)
 
 
+def idle_rss(tree: Path, fork: bool, settle: float) -> tuple[float, float]:
+    """RSS in MiB of an idle ``deskpilotd`` run from ``tree``, and of its spare worker(s)."""
+    home = Path(tempfile.mkdtemp(prefix="dp-bench-rss-"))
+    paths = DeskpilotPaths.under(home)
+    paths.workflows_dir.mkdir(parents=True)
+    (paths.workflows_dir / "nightly.yaml").write_text(IDLE_WORKFLOW, encoding="utf-8")
+    env = {
+        **os.environ,
+        "DESKPILOT_HOME": str(home),
+        "DESKPILOT_WORKER_LAUNCHER": "fork" if fork else "exec",
+        "PYTHONPATH": str(tree),  # that tree's packages, not the installed ones
+    }
+    with open(home / "deskpilotd.log", "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "supervisor.daemon"], cwd=tree, env=env, stderr=log
+        )
+    daemon = psutil.Process(process.pid)
+    try:
+        wait_for(lambda: endpoint_answers(paths) and daemon.children(recursive=True), timeout=120)
+        time.sleep(settle)  # the measurement: start-up settles, as measure_idle waits
+        children = daemon.children(recursive=True)
+        return daemon.memory_info().rss / 2**20, sum(c.memory_info().rss for c in children) / 2**20
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def compare_idle_rss(other: Path, rounds: int, settle: float) -> str:
+    """Idle RSS of this checkout and ``other``, alternated; medians in MiB."""
+    trees = {"this checkout": ROOT, str(other): other.resolve()}
+    figures: dict[tuple[str, str, str], list[float]] = {}
+    for _ in range(rounds):
+        for launcher, fork in (("exec", False), ("fork", True)):
+            for name, tree in trees.items():
+                main_mib, workers_mib = idle_rss(tree, fork, settle)
+                figures.setdefault((name, launcher, "deskpilotd"), []).append(main_mib)
+                figures.setdefault((name, launcher, "workers"), []).append(workers_mib)
+    rows = [
+        [
+            f"{process}, {launcher} launcher",
+            *(fmt(statistics.median(figures[(name, launcher, process)]), 2) for name in trees),
+        ]
+        for launcher in ("exec", "fork")
+        for process in ("deskpilotd", "workers")
+    ]
+    return format_table(["idle RSS MiB (median)", *trees], rows)
+
+
 # -- supervisord -------------------------------------------------------------------------
 
 
@@ -493,6 +553,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--idle-seconds", type=float, default=None)
     parser.add_argument("--hang-wait", type=float, default=5.0)
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    parser.add_argument(
+        "--idle-rss-against",
+        type=Path,
+        default=None,
+        metavar="TREE",
+        help="only compare the idle RSS of this checkout with another checkout's",
+    )
+    parser.add_argument("--rounds", type=int, default=5, help="rounds for --idle-rss-against")
     return parser.parse_args(argv)
 
 
@@ -503,6 +571,12 @@ def main(argv: list[str] | None = None) -> int:
     hangs = 4 if args.quick else 10
     idle_seconds = args.idle_seconds or (10.0 if args.quick else 25.0)
     load = load_average()
+    if args.idle_rss_against is not None:
+        print(compare_idle_rss(args.idle_rss_against, args.rounds, settle=3.0))
+        print(
+            f"{args.rounds} rounds; load average at start {fmt(load, 2)}, at end {fmt(load_average(), 2)}"
+        )
+        return 0
     columns = []
     for name, fork, runs in (
         ("deskpilot (python workers)", False, 40),
