@@ -45,7 +45,7 @@ class BreakerLink(SupervisorBase):
         machines see as not yet begun (held open too long), and read theirs as
         long past (half-open at once).
         """
-        return self._store_now().timestamp()
+        return self.store_now().timestamp()
 
     def _share_breaker(self, workflow: str, change: Change, run_id: str | None = None) -> None:
         """Write ``change`` to the workflow's row on the store lane; adopt the row as written."""

@@ -280,7 +280,7 @@ class Supervisor(
             attempts_spent = {str(step): n for step, n in spent.items()}
             # A step its last worker left waiting out a retry's backoff waits out the rest
             # (its wait was recorded on the clock every machine reads, ``running``).
-            now = self._store_now()
+            now = self.store_now()
             for step, until in self.store.retry_waits(entry.run_id).items():
                 left = (until - now).total_seconds()
                 if left > 0 and str(step) not in checkpoint:

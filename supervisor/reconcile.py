@@ -167,7 +167,7 @@ class Reconciling(SupervisorBase):
         if entry.deadline_seconds is not None and record.started_at is not None:
             # Its time limit counts from its first start, on any machine, less its pauses.
             # (its first start is on the store's clock, as every claim stamps it in a fleet)
-            ran = (self._store_now() - record.started_at).total_seconds()
+            ran = (self.store_now() - record.started_at).total_seconds()
             entry.first_started = self.clock() - max(0.0, ran)
             entry.paused_seconds = self.store.paused_seconds(record.id)
         return entry

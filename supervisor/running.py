@@ -424,7 +424,7 @@ class Running(SupervisorBase):
             delay = self.config.restart_backoff(plan.restarts, self.rng.random())
             if delay > 0:
                 # On the store's clock: any supervisor's claim compares it with the database's.
-                resume_at = self._store_now() + timedelta(seconds=delay)
+                resume_at = self.store_now() + timedelta(seconds=delay)
         decided = self.clock()
         try:
             await self._in_store(self._write_settlement, run_id, plan, resume_at)

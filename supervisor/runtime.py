@@ -373,12 +373,13 @@ class SupervisorBase:
             },
         }
 
-    def _store_now(self) -> datetime:
+    def store_now(self) -> datetime:
         """Now, on the clock times written for other machines are read on.
 
         Sharing its database, that is the database's (``store_time``): a
-        restart delay, a retry's wait, a breaker's times, a run's first start
-        mean the same moment on every machine, whatever their clocks say.
+        restart delay, a retry's wait, a breaker's times, a run's first start,
+        when a run was queued (the fleet's queue is first in, first out) mean
+        the same moment on every machine, whatever their clocks say.
         Alone, this machine's wall clock (the store's ``clock``).
         """
         if self.membership.shared:
@@ -388,11 +389,11 @@ class SupervisorBase:
     def _local_time(self, at: datetime | None) -> float:
         """A UTC time from the history on this supervisor's clock (0: it has passed, or None).
 
-        Such a time (a restart delay's end) was written on the clock ``_store_now`` reads.
+        Such a time (a restart delay's end) was written on the clock ``store_now`` reads.
         """
         if at is None:
             return 0.0
-        wait = (at - self._store_now()).total_seconds()
+        wait = (at - self.store_now()).total_seconds()
         return self.clock() + wait if wait > 0 else 0.0
 
     def _lease_holds(self) -> bool:

@@ -194,6 +194,7 @@ class Submitting(SupervisorBase):
             target_host=entry.target_host,
             needs_desktop=DESKTOP in entry.resources,
             options=run_options(entry),
+            at=self.store_now(),  # the fleet's queue is in order of this clock
         )
         return version
 
@@ -254,7 +255,8 @@ class Submitting(SupervisorBase):
             pending, self._batch = self._batch, None
             if pending:
                 # A schedule fire another supervisor already ran is not ours to run.
-                lost = set(self.store.create_runs([row for row, _ in pending]))
+                # Queued "now" on the clock the fleet orders its queue by (``store_now``).
+                lost = set(self.store.create_runs([row for row, _ in pending], at=self.store_now()))
                 for _, entry in pending:
                     if entry.run_id not in lost:
                         self._enqueue(entry)
@@ -305,6 +307,7 @@ class Submitting(SupervisorBase):
             versions.append(version)
         lost = self.store.create_runs(
             [queued_row(e, v) for (e, _, _), v in zip(items, versions, strict=True)],
+            self.store_now(),
             trigger_rows=trigger_rows,
         )
         return versions, set(lost)

@@ -168,7 +168,12 @@ async def start_chained(
         return started
     try:
         chain = await manager.supervisor.store_behind(
-            recent_chain, manager.store, run_id, manager.now(), manager.chain_window
+            # runs are queued on the store's clock, whichever machine queued them
+            recent_chain,
+            manager.store,
+            run_id,
+            manager.supervisor.store_now(),
+            manager.chain_window,
         )
     except DeskpilotError as exc:
         logger.error("cannot read the chain of run %s: %s", run_id, exc)

@@ -277,3 +277,33 @@ def test_machines_whose_clocks_disagree_count_the_same_first_starts(
         run = ahead.get_run(run_id)
         assert run is not None and run.started_at is not None
         assert abs((now - run.started_at).total_seconds()) < 30, run.started_at
+
+
+# -- the fleet's queue: first in, first out ----------------------------------------------------
+
+
+def test_runs_queued_on_machines_whose_clocks_disagree_keep_the_order_they_were_queued_in(
+    postgres_migrated_url: str, tmp_path: Path
+) -> None:
+    """A run queued on a machine ahead, then one on a machine behind: the first stays first.
+
+    Stamped with each machine's clock, the second would be "queued" twenty
+    minutes before the first, and be claimed before it (and ``/metrics``
+    would call the first's wait twenty minutes longer than it is).
+    """
+
+    async def scenario() -> None:
+        url = postgres_migrated_url
+        async with (
+            member(url, tmp_path / "a", "a", FakeLauncher(), SKEW) as ahead,
+            member(url, tmp_path / "b", "b", FakeLauncher(), -SKEW) as behind,
+        ):
+            first = ahead.submit(ahead.load(workflow(tmp_path)))
+            second = behind.submit(behind.load(workflow(tmp_path)))
+            now = ahead.store.lease_time()
+            records = [ahead.store.get_run(first), ahead.store.get_run(second)]
+            stamps = [record.queued_at for record in records if record is not None]
+            assert len(stamps) == 2 and stamps[0] < stamps[1], stamps
+            assert all(abs((now - at).total_seconds()) < 30 for at in stamps), (now, stamps)
+
+    asyncio.run(scenario())
