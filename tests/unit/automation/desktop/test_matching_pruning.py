@@ -261,3 +261,40 @@ def test_a_map_gives_each_window_its_own_best(key, sign, level) -> None:
         if (x, y) != (ex, ey):  # a tie within rounding: the place read is as good
             alone = cv2.matchTemplate(image[y : y + th, x : x + tw], tpl, cv2.TM_CCOEFF_NORMED)
             assert sign * float(alone[0, 0]) == pytest.approx(expected_score, abs=1e-3)
+
+
+@pytest.mark.parametrize("key", ["5", "="])
+@pytest.mark.parametrize("sign", [1, -1])
+def test_windows_correlated_in_strips_hold_each_windows_own_best(monkeypatch, key, sign) -> None:
+    """Windows correlated side by side in strips no wider than ``_STRIP_WIDTH`` give
+    each window the place and score that correlating it alone gives (up to
+    rounding on near-plain windows, as in the test above), and a window asked
+    for twice is correlated once.  A mosaic of several 2048-pixel rows cost
+    more than twice as much for a 70x55 template."""
+    screen, boxes = keypad()
+    gray = matching.to_gray(screen)
+    template = cv2.resize(matching.to_gray(crop(screen, boxes[key], glyph=False)), None, fx=2, fy=2)
+    th, tw = template.shape
+    rng = np.random.default_rng(3)
+    corners = [(int(x), int(y)) for x, y in rng.integers(0, 400, (40, 2))]
+    corners += [(bx - 1, by + 2) for bx, by, _, _ in boxes.values()]
+    corners += corners[:5]  # asked twice
+    widths: list[int] = []
+    real = cv2.matchTemplate
+
+    def counted(image: np.ndarray, tpl: np.ndarray, method: int) -> np.ndarray:
+        widths.append(image.shape[1])
+        return real(image, tpl, method)
+
+    monkeypatch.setattr(cv2, "matchTemplate", counted)
+    found = correlation._best_near(gray, template, corners, 4, sign, strips=True)
+    tile = tw + 8
+    assert max(widths) <= max(tile, correlation._STRIP_WIDTH)
+    distinct = len(set(corners))
+    assert sum(width // tile for width in widths) == distinct < len(corners)
+    monkeypatch.setattr(cv2, "matchTemplate", real)
+    for (cx, cy), (x, y, score) in zip(corners, found, strict=True):
+        alone = correlation._best_near(gray, template, [(cx, cy)], 4, sign)[0]
+        assert score == pytest.approx(alone[2], abs=1e-3)
+        if alone[2] > 0.5:
+            assert (x, y) == alone[:2]
