@@ -17,6 +17,7 @@ from typing import Annotated, Any
 from pydantic import TypeAdapter, ValidationError
 
 from automation.blocks.base import Block, BlockOutput
+from automation.blocks.lazy_schema import json_schema_of
 from automation.blocks.registry import BlockRegistry
 from automation.budgets import check_time
 from automation.errors import (
@@ -64,8 +65,12 @@ def _schema_types(schema: dict[str, Any], defs: dict[str, Any]) -> set[str] | No
 
 @lru_cache(maxsize=4096)
 def pin_types(model: type[Any], pin: str) -> frozenset[str] | None:
-    """JSON types a model field carries, or None when it is untyped (Any)."""
-    schema = model.model_json_schema()
+    """JSON types a model field carries, or None when it is untyped (Any).
+
+    Read from the schema alone: checking a workflow's links must not compile
+    every block model it names into the daemon's memory.
+    """
+    schema = json_schema_of(model)
     prop = schema.get("properties", {}).get(pin)
     if prop is None:
         return None

@@ -36,13 +36,13 @@ class BlockInput(BaseModel):
     text.  Booleans are not numbers here and stay an error.
     """
 
-    model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True)
+    model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True, defer_build=True)
 
 
 class BlockOutput(BaseModel):
     """Base of every block's ``Output``."""
 
-    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, defer_build=True)
 
 
 class NoInput(BlockInput):

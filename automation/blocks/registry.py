@@ -22,6 +22,7 @@ from typing import Any
 from pydantic import BaseModel, TypeAdapter
 
 from automation.blocks.base import Block, BlockInput, BlockOutput
+from automation.blocks.lazy_schema import json_schema_of
 from automation.errors import RegistryError
 from automation.model import DONE_PIN, ERROR_PIN, TRIGGER_PIN
 
@@ -146,7 +147,7 @@ class BlockRegistry:
             if not issubclass(model, base):
                 raise RegistryError(f"block '{block_id}': {kind} must subclass {base.__name__}")
             try:
-                model.model_json_schema()
+                json_schema_of(model)
             except Exception as exc:
                 raise RegistryError(
                     f"block '{block_id}': {kind} has no JSON Schema: {exc}"

@@ -66,7 +66,7 @@ def _check_regex(value: str | None) -> str | None:
 
 
 class _Condition(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class TargetCondition(_Condition):
@@ -225,7 +225,7 @@ class FileCondition(_Condition):
 class Expect(BaseModel):
     """What must be true after the action; every condition given must hold at once."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     target: TargetCondition | None = Field(default=None, description="an image or target on screen")
     window: WindowCondition | None = Field(default=None, description="a window by title or class")

@@ -75,7 +75,7 @@ _template_cache: dict[tuple[str, float], Image] = {}
 class Anchor(BaseModel):
     """One way to find the target; give exactly one of image, text or position."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     image: str | None = Field(default=None, description="template PNG, relative to the workflow")
     text: str | None = Field(
@@ -124,7 +124,7 @@ class AmbiguousTarget(BlockError):
 
 
 class Target(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     anchors: list[Anchor] = Field(min_length=1, description="ways to find the target, best first")
     refresh_template: bool = Field(
