@@ -1,6 +1,7 @@
 """Absent targets: every answer is a wrong hit.  Deskpilot against pyautogui's rule, in one run.
 
     .venv/bin/python -m tests.benchmarks.bench_absent_targets --from DIR [--every K] [--apps a,b]
+        [--buttons "+,÷"] [--json PATH]
 
 The targeting benchmark searches for buttons that are on screen, so it cannot
 see the worst failure of a matcher: a target that is *not* there, answered
@@ -28,6 +29,7 @@ import sys
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -58,11 +60,15 @@ def main() -> int:
                         help="a folder bench_targeting --save DIR wrote")  # fmt: skip
     parser.add_argument("--every", type=int, default=4, help="every K-th button (default 4)")
     parser.add_argument("--apps", default="galculator,qalculate,speedcrunch")
+    parser.add_argument("--buttons", help="only buttons of these names, comma-separated")
+    parser.add_argument("--json", type=Path, help="also write every case as JSON")
     args = parser.parse_args()
+    wanted = button_names(args.buttons)
     methods = Methods(live=False)
     tallies: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
     cpu: dict[str, list[float]] = defaultdict(list)
     wrong: list[str] = []
+    cases: list[dict[str, object]] = []
     for app in args.apps.split(","):
         folder = args.saved / app
         if not (folder / "templates" / "index.json").exists():
@@ -71,6 +77,8 @@ def main() -> int:
         index = json.loads((folder / "templates" / "index.json").read_text())
         templates: dict[tuple[str, str, int], list[tuple[str, np.ndarray]]] = defaultdict(list)
         for number, row in enumerate(index):
+            if wanted is not None and row["button"][0] not in wanted:
+                continue
             if (number // 2) % max(1, args.every) == 0:  # whole and glyph of a button together
                 name = (row["button"][0], row["button"][1], int(row["button"][2]))
                 image = cv2.imread(str(folder / "templates" / row["file"]), cv2.IMREAD_COLOR)
@@ -93,6 +101,12 @@ def main() -> int:
                     started = time.process_time()
                     outcome, point = methods.deskpilot(template, absent)
                     cpu[config.label].append((time.process_time() - started) * 1000)
+                    if args.json:
+                        case = {"app": app, "config": config.label, "button": list(name)}
+                        case |= {"crop": crop, "outcome": outcome, "point": point}
+                        if outcome == "answer":  # searched again: only the wrong ones
+                            case |= explain(template, absent, saved["truth"])
+                        cases.append(case)
                     outcome = {"answer": "WRONG", "ambiguous": "refused", "uniform": "refused"}.get(
                         outcome, outcome
                     )
@@ -105,7 +119,44 @@ def main() -> int:
                     ] += 1
             print(f"  {app} {config.label}: done", file=sys.stderr)
     report(tallies, cpu, wrong, args)
+    if args.json:
+        args.json.write_text(json.dumps({"cases": cases}, indent=1, ensure_ascii=False))
     return 0
+
+
+def button_names(option: str | None) -> set[str] | None:
+    """The names ``--buttons`` lists (``comma`` for the "," key), or None: every button."""
+    if option is None:
+        return None
+    return {"," if name == "comma" else name for name in option.split(",") if name}
+
+
+def explain(
+    template: np.ndarray, screen: np.ndarray, truth: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """What ``matching.find`` answered and why, for the JSON: searched again (outside
+    the timing), since ``Methods.deskpilot`` keeps only the outcome."""
+    from automation.blocks.desktop import matching
+
+    try:
+        result = matching.find(screen, template)
+    except matching.TemplateTooUniform:
+        return {}
+    best = result.best
+
+    def under(match: matching.Match) -> str | None:
+        cx, cy = match.center
+        for row in truth:
+            x, y, w, h = row["box"]
+            if x <= cx < x + w and y <= cy < y + h:
+                return str(row["button"][0])
+        return None
+
+    return {
+        "stage": result.stage,
+        "best": None if best is None else best.as_dict() | {"on": under(best)},
+        "refused": [r.describe() for r in result.refused],
+    }
 
 
 def report(

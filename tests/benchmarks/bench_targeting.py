@@ -304,6 +304,10 @@ def main() -> int:
         "--every", type=int, default=1, help="use every K-th button only (a shorter run)"
     )
     parser.add_argument(
+        "--buttons",
+        help="replay only buttons of these names, comma-separated (comma: the , key)",
+    )
+    parser.add_argument(
         "--budget",
         type=float,
         default=0.0,
@@ -520,6 +524,9 @@ def replay(args: argparse.Namespace) -> int:
     wrong: list[str] = []
     not_found: dict[str, list[tuple[float, float]]] = {}
     names = tuple(m for m in args.method_names if m != "pyautogui") or ("deskpilot", "opencv")
+    wanted = None
+    if args.buttons:
+        wanted = {"," if name == "comma" else name for name in args.buttons.split(",") if name}
     for key in args.apps.split(","):
         folder = args.replay / key
         if not folder.is_dir():
@@ -534,6 +541,7 @@ def replay(args: argparse.Namespace) -> int:
             )
             for number, row in enumerate(index)
             if (number // 2) % max(1, args.every) == 0  # whole and glyph of a button together
+            and (wanted is None or row["button"][0] in wanted)
         ]
         identical: set[tuple[tuple[str, str, int], str]] = set()
         reference = folder / _config_stem(Config(1.0, False, 0))
