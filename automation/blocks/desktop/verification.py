@@ -23,6 +23,14 @@ where the answer puts it, with the label stage's own verification:
   under it (``missing_ink``): qalculate's "x̄" correlates 0.864 with its "x";
 * no strong ink on screen may lie more than a stroke's play from the
   label's own ink, inside its box (``stray_ink``);
+* at about the captured size, the label unresized must not have its gaps
+  filled or its strokes cut on screen (``bridged_gaps``): speedcrunch's "÷"
+  is its "+" with the stroke cut a pixel above and below the bar, and each
+  answered the other with every other check passed.  Only there: a label
+  resized by the answer's scale smears a one-pixel gap, and a label the
+  toolkit drew at 200 % differs from the resized one in as many gap pixels
+  (26 on galculator's "MR") as a look-alike does (19, speedcrunch's "8" for
+  its "6");
 * a label resized to fewer than ``MIN_INK_SIDE`` pixels is no evidence at
   all: a blob that fits a dot as well as a star, or a comma as well as a dot.
 
@@ -69,6 +77,14 @@ STRAY_INK = 0.15
 RESIZED_SHARP_FLOOR = 0.7
 #: Pixels of play around where the answer puts the label.
 PAD = 2
+#: A pixel's ink differs from the label's by this share of full ink beyond what a half-pixel
+#: shift explains (``bridged_gaps``) ...
+UNFAITHFUL_LEVEL = 0.3
+#: ... and lies in a gap one side bridges: more such pixels than this, and it is another label.
+BRIDGED_PIXELS = 3
+#: The share of full ink that bounds a gap: a resized label smears a stroke of one pixel
+#: over three at a third of its ink or more ("÷" at 110 %).
+GAP_INK = 1 / 3
 
 
 @dataclass(frozen=True)
@@ -157,7 +173,28 @@ def check(
     stray = stray_ink(tpl, label.dark, here, dark, scale)
     if stray is not None:
         return Refusal(match, stray)
+    if round(abs(scale - 1.0), 6) <= SAME_SIZE:  # 1.1 and 0.9 too, whatever the float
+        captured = _at_captured_size(window, label, (bx + tw / 2, by + th / 2), sign)
+        gaps = None if captured is None else bridged_gaps(label.image, label.dark, captured, dark)
+        if gaps is not None:
+            return Refusal(match, gaps)
     return None
+
+
+def _at_captured_size(
+    window: Image, label: Label, centre: tuple[float, float], sign: int
+) -> Image | None:
+    """The part of ``window`` the label, unresized, fits best within ``PAD`` of being
+    centred on ``centre``; None when it does not fit there."""
+    from automation.blocks.desktop.correlation import _best_near
+
+    lh, lw = label.image.shape[:2]
+    corner = (round(centre[0] - lw / 2), round(centre[1] - lh / 2))
+    near = _best_near(window, label.image, [corner], PAD, sign)
+    if not near:
+        return None
+    x, y, _ = near[0]
+    return window[y : y + lh, x : x + lw]
 
 
 def _darkness(image: Image, dark: bool) -> Any:
@@ -226,6 +263,95 @@ def missing_ink(label: Image, label_dark: bool, screen: Image, dark: bool) -> st
         return (
             f"{missing} of its label's {total} pixels of ink have none under them there: "
             "a look-alike with a stroke less"
+        )
+    return None
+
+
+def _ink_share(image: Image, dark: bool) -> Any:
+    """Each pixel's ink as a share of the image's full ink (0: face, 1: a stroke's core),
+    so a faint dark-theme label compares with a black one."""
+    import numpy as np
+
+    from automation.blocks.desktop.screen_ink import INK_CONTRAST
+
+    darkness = _darkness(image, dark).astype(np.float32)
+    inked = darkness[darkness >= INK_CONTRAST]
+    full = max(float(INK_CONTRAST), float(np.percentile(inked, 90)) if inked.size else 0.0)
+    return np.clip(darkness / full, 0.0, 1.0)
+
+
+def _shifted(image: Any, dx: int, dy: int) -> Any:
+    """``image`` moved by (-``dx``, -``dy``): each pixel takes its neighbour's value, the
+    border repeated."""
+    import numpy as np
+
+    height, width = image.shape[:2]
+    padded = np.pad(image, 1, mode="edge")
+    return padded[1 + dy : 1 + dy + height, 1 + dx : 1 + dx + width]
+
+
+def _between(ink: Any) -> Any:
+    """Pixels whose two opposite neighbours (along a row, a column or a diagonal) are
+    ``ink`` of two different pieces (8-connected components): a gap that parts them."""
+    import cv2
+    import numpy as np
+
+    _, pieces = cv2.connectedComponents(ink.astype(np.uint8), connectivity=8)
+    padded = np.pad(pieces, 1)
+    height, width = ink.shape[:2]
+
+    def towards(dx: int, dy: int) -> Any:
+        return padded[1 + dy : 1 + dy + height, 1 + dx : 1 + dx + width]
+
+    between = np.zeros(ink.shape[:2], bool)
+    for dx, dy in ((1, 0), (0, 1), (1, 1), (1, -1)):
+        one, other = towards(dx, dy), towards(-dx, -dy)
+        between |= (one > 0) & (other > 0) & (one != other)
+    return between
+
+
+def bridged_gaps(label: Image, label_dark: bool, screen: Image, dark: bool) -> str | None:
+    """None when the ink on ``screen`` (a window the size of ``label``, where the answer
+    puts it) is the label's where the label has gaps, else how many pixels are not.
+
+    Correlation, the clear ring and the stroke's play of ``stray_ink`` and
+    ``missing_ink`` all forgive a pixel of ink more or less beside a stroke,
+    which re-hinting at another size needs.  They forgive as well a one-pixel
+    gap filled or opened: speedcrunch's "÷" is its "+" with the vertical
+    stroke cut a pixel above and below the bar, and each answered the other
+    at 0.937 whole, 0.909 glyph-only, with every check passed.  Re-hinting
+    moves a stroke's edge, or a whole piece by a pixel (qalculate's "< >" at
+    125 % fills the tip of its ">" a pixel further right: 6 pixels between
+    that piece's own arms); it does not join two pieces nor cut a stroke.
+
+    So each pixel's ink (a share of full ink, ``_ink_share``) must lie within
+    what shifting the label by half a pixel explains (between the pixel's own
+    ink and the mean of it and any neighbour's), give or take
+    ``UNFAITHFUL_LEVEL``; where it does not, and the pixel lies in a gap
+    between two pieces (``_between``: of the label, for ink the screen adds;
+    of the screen's ink, for ink it lacks), it counts.  More than
+    ``BRIDGED_PIXELS`` of them: another label, one that joins what this one
+    parts or parts what it joins.  Measured on every key of the three
+    keypads of ``bench_targeting`` (every second one at 125-200 %), a true
+    key at about the captured size shows at most 2 such pixels; "÷" and
+    "+" show 4 each.
+    """
+    import numpy as np
+
+    ours, theirs = _ink_share(label, label_dark), _ink_share(screen, dark)
+    low, high = ours.copy(), ours.copy()
+    for dx in (-1, 0, 1):
+        for dy in (-1, 0, 1):
+            if dx or dy:
+                half = (ours + _shifted(ours, dx, dy)) / 2
+                low, high = np.minimum(low, half), np.maximum(high, half)
+    added = (theirs - high >= UNFAITHFUL_LEVEL) & _between(ours >= GAP_INK)
+    lacking = (low - theirs >= UNFAITHFUL_LEVEL) & _between(theirs >= GAP_INK)
+    count = int(added.sum()) + int(lacking.sum())
+    if count > BRIDGED_PIXELS:
+        return (
+            f"{count} pixels of ink there join or part what its label parts or joins "
+            f"({int(added.sum())} added, {int(lacking.sum())} missing): another label"
         )
     return None
 
