@@ -4,7 +4,8 @@ deskpilotd runs for weeks: every module it imports stays in its memory.
 Forgetting a machine, the PostgreSQL driver and dialect, and the LISTEN
 connection that hears other machines' queued runs are only ever used on a
 shared database, so a plain start on SQLite (its API and triggers included)
-must leave them unloaded.
+must leave them unloaded.  Nor does it compile any block model: those are
+compiled by the worker that first runs the block.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+
+from tests.helpers.compiled_models import COMPILED_BLOCK_MODELS
 
 #: Modules only a supervisor on a shared (PostgreSQL) database uses.
 FLEET_ONLY = (
@@ -42,11 +45,12 @@ daemon = Daemon(
     DeskpilotPaths.from_env(),
     session=SessionWatch(Usable(), session_bus="", system_bus="", poll=None),
 )
-found = []
+found = {}
 
 
 def ready(parts):
-    found.extend(sorted(sys.modules))
+    found["modules"] = sorted(sys.modules)
+    found["compiled"] = compiled()
     daemon.request_stop()
 
 
@@ -55,7 +59,8 @@ print(json.dumps(found))
 """
 
 
-def daemon_modules(home: Path) -> set[str]:
+def daemon_start(home: Path) -> dict[str, list[str]]:
+    """The modules a started daemon holds, and the block models it compiled."""
     env = {
         **os.environ,
         "DESKPILOT_HOME": str(home),
@@ -63,7 +68,7 @@ def daemon_modules(home: Path) -> set[str]:
     }
     env.pop("DESKPILOT_DATABASE_URL", None)
     result = subprocess.run(
-        [sys.executable, "-c", PROBE],
+        [sys.executable, "-c", COMPILED_BLOCK_MODELS + PROBE],
         capture_output=True,
         text=True,
         env=env,
@@ -71,14 +76,19 @@ def daemon_modules(home: Path) -> set[str]:
         check=False,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    return set(json.loads(result.stdout.strip().splitlines()[-1]))
+    found: dict[str, list[str]] = json.loads(result.stdout.strip().splitlines()[-1])
+    return found
 
 
 def test_a_plain_sqlite_daemon_loads_no_fleet_only_module(tmp_path: Path) -> None:
-    modules = daemon_modules(tmp_path / "home")
+    modules = set(daemon_start(tmp_path / "home")["modules"])
     # the start went as far as the API and the store: the probe saw a whole daemon
     assert {"supervisor.api.server", "supervisor.store.store", "supervisor.core"} <= modules
     loaded = sorted(
         name for name in modules if any(name == m or name.startswith(m + ".") for m in FLEET_ONLY)
     )
     assert loaded == []
+
+
+def test_a_started_daemon_compiles_no_block_model(tmp_path: Path) -> None:
+    assert daemon_start(tmp_path / "home")["compiled"] == []

@@ -23,37 +23,18 @@ from automation.blocks.desktop.expect import Expect
 from automation.blocks.desktop.targets import Anchor, Target
 from automation.blocks.lazy_schema import json_schema_of
 from automation.blocks.registry import BlockRegistry
+from tests.helpers.compiled_models import COMPILED_BLOCK_MODELS
 
 EXAMPLES = Path(__file__).resolve().parents[4] / "resources" / "examples"
-
-#: Prints the automation.blocks models whose validator or serializer is compiled.
-COMPILED = """
-import json
-from pydantic import BaseModel
-from pydantic_core import SchemaSerializer, SchemaValidator
-
-def subclasses(cls):
-    for sub in cls.__subclasses__():
-        yield sub
-        yield from subclasses(sub)
-
-def compiled():
-    return sorted(
-        f"{cls.__module__}.{cls.__qualname__}"
-        for cls in set(subclasses(BaseModel))
-        if cls.__module__.startswith("automation.blocks")
-        and (
-            cls.__dict__.get("__pydantic_complete__")
-            or isinstance(cls.__dict__.get("__pydantic_validator__"), SchemaValidator)
-            or isinstance(cls.__dict__.get("__pydantic_serializer__"), SchemaSerializer)
-        )
-    )
-"""
 
 
 def _compiled_after(code: str) -> list[str]:
     done = subprocess.run(
-        [sys.executable, "-c", COMPILED + code + "\nprint(json.dumps(compiled()))"],
+        [
+            sys.executable,
+            "-c",
+            COMPILED_BLOCK_MODELS + code + "\nimport json\nprint(json.dumps(compiled()))",
+        ],
         capture_output=True,
         text=True,
         timeout=120,
