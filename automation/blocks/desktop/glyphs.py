@@ -53,6 +53,8 @@ GLYPH_SOFT_FLOOR = 0.7
 MAX_PLACES = 16
 #: Pieces of ink smaller than this (in template pixels) are left out.
 _MIN_PIECE_AREA = 6
+#: A piece parted by a seam has at least this many pixels of strong ink (the dot of "!": 4).
+_SEAM_PIECE_AREA = 3
 
 
 def pieces(label: Label, min_area: int = _MIN_PIECE_AREA) -> list[tuple[int, int, int, int, int]]:
@@ -137,3 +139,44 @@ def rivals(ink: ScreenInk, label: Label, best: Any, others: list[Any]) -> list[A
     if len(parts) < 2:
         return others
     return [place for place in others if score(ink, label, parts, place)[1] >= GLYPH_MIN]
+
+
+def seamed(label: Label) -> bool:
+    """True when the label is one piece of ink only through a faint seam: read at twice
+    the ink contrast it falls into pieces, one above another.
+
+    Speedcrunch's "!" is captured with its bar and dot joined by one anti-aliased
+    row (27 grey levels off the face, for a contrast of 24), and drawn apart at
+    every other size, theme and phase: its anchor (the bar and dot as one, 9
+    pixels high) is then shaped like no piece on screen, and a bar of 6 pixels
+    proposed a scale of 0.67 that fitted nowhere (7 of 7 such cases missed).
+    Such a label is searched by its whole ink as well, as a label of several
+    pieces is (``labels.several``), the screen's ink grouped across small gaps.
+    """
+    import cv2
+    import numpy as np
+
+    from automation.blocks.desktop.screen_ink import INK_CONTRAST
+
+    if label.by_width:
+        return False
+    image = label.image.astype(np.int16)
+    face = float(np.median(image))
+    diff = (face - image) if label.dark else (image - face)
+    counts, strong = [], []
+    for contrast in (INK_CONTRAST, 2 * INK_CONTRAST):
+        mask = (diff >= contrast).astype(np.uint8)
+        count, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+        strong = [s for s in stats[1:count] if s[4] >= _SEAM_PIECE_AREA]
+        counts.append(len(strong))
+    # stacked: a piece wholly below another, in columns they share (not letters side by
+    # side, which ``labels.Label.split`` reads apart)
+    return (
+        counts[0] == 1
+        and counts[1] > 1
+        and any(
+            b[1] >= a[1] + a[3] and b[0] < a[0] + a[2] and a[0] < b[0] + b[2]
+            for a in strong
+            for b in strong
+        )
+    )

@@ -53,10 +53,11 @@ say ``label-soft`` as their method.
 the "E" and "x" of "Exact" touch at 100 % and stand apart at 150 %, the "+"
 and the bar of "±" are apart at 100 % and one piece at 125 %.  Then no piece
 on screen is shaped like the anchor, and nothing is proposed.  So when the
-anchors found nothing, such a label's whole ink proposes places too, against
-the screen's ink grouped across gaps of a few pixels (``ScreenInk.groups``),
-its scale from the longer side and flush with either end (``word_ink``),
-and all places are judged together by the same rules.
+anchors found nothing (from the start for one joined by a faint seam, "!":
+``glyphs.seamed``), such a label's whole ink proposes places too, against the
+screen's ink grouped across gaps of a few pixels (``ScreenInk.groups``), its
+scale from the longer side and flush with either end (``word_ink``), and all
+places are judged together.
 
 **Rivals that are not the label.**  When the best place shows every piece
 of the label (``glyphs.complete``), two kinds of place within the gap are no
@@ -73,6 +74,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from automation.blocks.desktop import glyphs
 from automation.blocks.desktop.screen_ink import (
     INK_CONTRAST,
     SOFT_SIGMA,
@@ -555,7 +557,7 @@ def answer(
     within the gap is no longer a refusal when the pixels where it differs
     from the best place side with the best place (``lookalikes``).
     """
-    found, best = _decide(ink, label, bar, size, grouped=False)
+    found, best = _decide(ink, label, bar, size, grouped=glyphs.seamed(label))
     if found or not several(label):
         return found, best
     # no anchor of a label of several pieces proposed its place: another size may
@@ -586,8 +588,6 @@ def _decide(
     # true "9" at 150 % to a soft answer that was not clear of its look-alikes
     if best is not None and best.score >= bar:
         return ([best] if _clear(ink, label, sharp) else []), best
-    from automation.blocks.desktop import glyphs
-
     loose = search_both(min(bar - LABEL_GAP, glyphs.GLYPH_SOFT_FLOOR), soft=True)
     soft = _placed([p for p in loose if p[2] >= bar - LABEL_GAP], label, size, "label-soft")
     if not soft:
@@ -616,8 +616,6 @@ def _by_glyphs(
     """The label verified piece by piece (see ``glyphs``) at the soft places: the
     answer (one place or none) and the best place as evidence."""
     from dataclasses import replace
-
-    from automation.blocks.desktop import glyphs
 
     parts = glyphs.pieces(label)
     ranked = _placed(loose, label, size, "label-glyphs")
@@ -663,7 +661,7 @@ def _clear(
     "x̄" key's look-alike, the "x" of "x →", lacks its bar, and a blob at
     another size was what refused it.
     """
-    from automation.blocks.desktop import glyphs, lookalikes
+    from automation.blocks.desktop import lookalikes
 
     top, top_crisp, top_place = ranked[0]
     rivals = [
