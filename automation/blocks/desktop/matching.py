@@ -149,7 +149,8 @@ class Match:
     height: int
     score: float
     scale: float
-    method: str  # "color", "gray", "inverted", "label", "label-soft", "label-glyphs" or "edges"
+    # "color", "gray", "inverted", "label", "label-soft", "label-glyphs", "label-key" or "edges"
+    method: str
 
     @property
     def center(self) -> tuple[int, int]:
@@ -512,10 +513,14 @@ class _Search:
 
     def label(self, *, anchored: bool = True) -> Label | None:
         """The template's label (``labels.extract``), cut once per search."""
-        from automation.blocks.desktop import labels
+        from automation.blocks.desktop import labels, small_ink
 
         if anchored not in self._labels:
-            self._labels[anchored] = labels.extract(self.gray_tpl, anchored=anchored)
+            label = labels.extract(self.gray_tpl, anchored=anchored)
+            # the label stage's places must show the face around it (``small_ink``)
+            self._labels[anchored] = (
+                small_ink.with_face(self.gray_tpl, label) if anchored else label
+            )
         return self._labels[anchored]
 
     def verified(
@@ -578,21 +583,25 @@ class _Search:
         """The template's label at any size and polarity (see ``labels``): the best
         place, when every other distinct place scores ``LABEL_GAP`` below it, and its
         ink is the label's (``verification.check``)."""
-        from automation.blocks.desktop import keyface, labels, screen_ink, verification
+        from automation.blocks.desktop import keyface, labels, screen_ink, small_ink, verification
 
         label = self.label()
-        if label is None:
-            return []
         if self._ink is None:
             self._ink = screen_ink.ScreenInk(self.gray.gray)
         th, tw = self.gray_tpl.shape[:2]
-        found, best = labels.answer(self._ink, label, bar, (th, tw))
+        if label is None:  # a dot gives no scale: the key around it does (``small_ink``)
+            found, best = small_ink.answer(
+                self._ink, self.gray_tpl, self.label(anchored=False), bar
+            )
+        else:
+            found, best = labels.answer(self._ink, label, bar, (th, tw))
         if best is not None and (result.best is None or best.score > result.best.score):
             result.best = best
-        if found and found[0].method != "label-glyphs":
+        if found and label is not None and found[0].method != "label-glyphs":
             # blurred too: a label correlates 0.85 sharp with a bigger one ("3", "8");
-            # a label verified letter by letter (``glyphs``) passed stricter checks of
-            # its own: each letter, where the whole label re-hinted scores under the bar
+            # a label verified letter by letter (``glyphs``), or by its key (``small_ink``),
+            # passed stricter checks of its own: each letter, where the whole label
+            # re-hinted scores under the bar; the dot, its key's face and border
             refusal = verification.check(self.gray.gray, label, found[0], bar=bar, sign=0)
             if refusal is None:
                 # the label alone is not the key: the face around it must be as clear
