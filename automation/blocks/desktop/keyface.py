@@ -36,6 +36,15 @@ not forgiven here: a border inside the template's face is a smaller key
 than the template's, not the same key hovered (a hover border moves by a
 pixel, within the slack).
 
+Except the label's own shadow: ink of the polarity opposite to the label's
+that the label's ink, moved at most ``SHADOW_REACH`` pixels in one direction,
+covers.  Adwaita dark draws two dark rows above qalculate's light labels; at
+200 % the row beyond ``labels.RING_SLACK`` counted 14 pixels beside "π" and
+10 beside "5", and their keys were refused.  A rival key's label, a border or
+a tooltip's edge is not a copy of the label's strokes two pixels off: it
+counts as before (the "Factorize" tooltip over qalculate's "π" key at 100 %
+light still leaves 8 pixels of its black edge there).
+
 cv2 and numpy are imported inside the functions (see ``matching``).
 """
 
@@ -60,6 +69,10 @@ FACE_SLACK = 2
 FACE_SLACK_SHARE = 1 / 3
 #: At most this many pixels of ink may lie in the face around an answer's label.
 FACE_STRAY = 2
+
+#: A label's shadow (ink of the other polarity) lies at most this many pixels from its ink,
+#: all on one side: Adwaita dark draws two dark rows above qalculate's light labels.
+SHADOW_REACH = 2
 
 #: Clear face beyond the label's ink in the template (left, top, right, bottom), in pixels.
 Extent = tuple[int, int, int, int]
@@ -121,7 +134,6 @@ def stray(gray: Image, label: Label, clear: Extent, match: Match) -> int:
     import numpy as np
 
     from automation.blocks.desktop.labels import RING_SLACK
-    from automation.blocks.desktop.screen_ink import INK_CONTRAST
 
     scale = match.scale
     ix, iy, iw, ih = label.ink
@@ -134,6 +146,7 @@ def stray(gray: Image, label: Label, clear: Extent, match: Match) -> int:
     height, width = gray.shape[:2]
     s = RING_SLACK
     strips = []
+    boxes: list[tuple[int, int, int, int]] = []
     for sx0, sy0, sx1, sy1 in (
         (x0 - left, y0, x0 - s, y1),
         (x0, y0 - top, x1, y0 - s),
@@ -143,10 +156,11 @@ def stray(gray: Image, label: Label, clear: Extent, match: Match) -> int:
         sx0, sy0, sx1, sy1 = max(0, sx0), max(0, sy0), min(width, sx1), min(height, sy1)
         if sx1 > sx0 and sy1 > sy0:
             strips.append(gray[sy0:sy1, sx0:sx1].reshape(-1))
+            boxes.append((sx0, sy0, sx1, sy1))
     if not strips:
         return 0
-    face = np.concatenate(strips).astype(np.int16)
-    return int((np.abs(face - int(np.median(face))) >= INK_CONTRAST).sum())
+    face = int(np.median(np.concatenate(strips)))
+    return _unshadowed(gray, face, boxes, (x0, y0, x1, y1))
 
 
 def refusal_reason(gray: Image, label: Label, clear: Extent, match: Match) -> str | None:
@@ -158,3 +172,60 @@ def refusal_reason(gray: Image, label: Label, clear: Extent, match: Match) -> st
             "clear around its label: another key with the same label"
         )
     return None
+
+
+def _unshadowed(
+    gray: Image, face: int, boxes: list[tuple[int, int, int, int]], box: tuple[int, int, int, int]
+) -> int:
+    """Pixels of ink in ``boxes`` (the checked face around the label's ``box``), less
+    those of the label's shadow: ink of the opposite polarity to the label's that the
+    label's own ink, moved up to ``SHADOW_REACH`` pixels in one direction, covers."""
+    import numpy as np
+
+    from automation.blocks.desktop.labels import RING_SLACK
+    from automation.blocks.desktop.screen_ink import INK_CONTRAST
+
+    reach = SHADOW_REACH
+    # a window holding the checked face and the label's ink, with room to shift by reach
+    wx0 = max(0, min(b[0] for b in boxes) - reach)
+    wy0 = max(0, min(b[1] for b in boxes) - reach)
+    wx1, wy1 = max(b[2] for b in boxes) + reach, max(b[3] for b in boxes) + reach
+    level = gray[wy0:wy1, wx0:wx1].astype(np.int16) - face
+    light, dark = level >= INK_CONTRAST, level <= -INK_CONTRAST
+    checked = np.zeros(level.shape, bool)
+    for sx0, sy0, sx1, sy1 in boxes:
+        checked[sy0 - wy0 : sy1 - wy0, sx0 - wx0 : sx1 - wx0] = True
+    x0, y0, x1, y1 = box
+    # the label's ink: within the ring slack of its box (a rescaled box is a pixel off)
+    near = np.zeros_like(checked)
+    s = RING_SLACK
+    near[
+        max(0, y0 - s - wy0) : max(0, y1 + s - wy0), max(0, x0 - s - wx0) : max(0, x1 + s - wx0)
+    ] = True
+    near &= ~checked
+    glyph_light = int((light & near).sum()) >= int((dark & near).sum())
+    glyph, opposite = (light, dark) if glyph_light else (dark, light)
+    stray_same = int((glyph & checked).sum())
+    stray_opposite = opposite & checked
+    if not stray_opposite.any():
+        return stray_same
+    own = glyph & near
+    explained = 0
+    for dx, dy in ((1, 0), (-1, 0), (0, 1), (0, -1), (1, 1), (1, -1), (-1, 1), (-1, -1)):
+        moved = np.zeros_like(own)
+        for step in range(1, reach + 1):
+            moved |= _shifted(own, dx * step, dy * step)
+        explained = max(explained, int((stray_opposite & moved).sum()))
+    return stray_same + int(stray_opposite.sum()) - explained
+
+
+def _shifted(mask: Image, dx: int, dy: int) -> Image:
+    """``mask`` moved by (dx, dy) pixels, what moves out dropped, what moves in False."""
+    import numpy as np
+
+    out = np.zeros_like(mask)
+    height, width = mask.shape
+    out[max(0, dy) : height + min(0, dy), max(0, dx) : width + min(0, dx)] = mask[
+        max(0, -dy) : height + min(0, -dy), max(0, -dx) : width + min(0, -dx)
+    ]
+    return out

@@ -100,3 +100,40 @@ def test_the_face_on_screen_allows_for_a_larger_label_and_a_smaller_key() -> Non
     # a label drawn at 50 % is on a key drawn at 50 %
     assert keyface.on_screen(20, 10, 0.5) == 10
     assert keyface.on_screen(2, 40, 2.0) == 0
+
+
+#: qalculate-gtk's "π" and "5" keys on qalculate-light.png (100 %).
+PI: tuple[int, int, int, int] = (309, 14, 59, 34)
+FIVE: tuple[int, int, int, int] = (539, 28, 56, 44)
+#: The same keys on qalculate-dark-200-pi-5.png (200 %, Adwaita dark).
+PI_DARK_200: tuple[int, int, int, int] = (18, 18, 118, 68)
+FIVE_DARK_200: tuple[int, int, int, int] = (478, 46, 112, 88)
+
+
+@pytest.mark.parametrize(
+    ("key", "glyph", "box"), [(PI, False, PI_DARK_200), (FIVE, True, FIVE_DARK_200)], ids=["π", "5"]
+)
+def test_a_dark_theme_s_shadow_above_a_label_is_not_another_key_s_ink(
+    key: tuple[int, int, int, int], glyph: bool, box: tuple[int, int, int, int]
+) -> None:
+    """Adwaita dark draws two dark rows above each light label at 200 %: the label
+    stage finds "π" (0.89) and "5" (0.85) on their keys, and the row that lies beyond
+    the ring slack counted 14 and 10 pixels of ink in the face the template shows
+    clear.  It is the label's own ink moved up a pixel or two, in the other polarity."""
+    template = crop(load("qalculate-light"), key, glyph=glyph)
+    result = matching.find(load("qalculate-dark-200-pi-5"), template)
+    assert result.found, result.refused
+    assert inside(result.matches[0].center, box), result.matches
+
+
+def test_ink_of_the_other_polarity_away_from_the_label_is_still_another_key_s() -> None:
+    """The same "π", with a dark bar of two rows drawn five rows above the label's
+    ink instead of hugging it: no shift of the label's ink by two pixels covers it."""
+    screen = load("qalculate-dark-200-pi-5")
+    x, y, w, h = PI_DARK_200
+    # the shadow's rows (43, 44) moved three rows up, their columns kept
+    screen[40:42, x + 52 : x + 68] = screen[43:45, x + 52 : x + 68]
+    screen[43:45, x + 52 : x + 68] = screen[y + h // 2, x + 3]
+    result = matching.find(screen, crop(load("qalculate-light"), PI))
+    assert not result.found, (result.stage, result.matches)
+    assert any("in the face the template shows clear" in r.reason for r in result.refused)
