@@ -127,13 +127,18 @@ def test_a_dark_theme_s_shadow_above_a_label_is_not_another_key_s_ink(
 
 
 def test_ink_of_the_other_polarity_away_from_the_label_is_still_another_key_s() -> None:
-    """The same "π", with a dark bar of two rows drawn five rows above the label's
-    ink instead of hugging it: no shift of the label's ink by two pixels covers it."""
+    """At the "π" key's answer, a dark bar as dark as the label's shadow drawn upright
+    ten columns left of its ink, in the face the whole key shows clear, counts: no
+    shift of the label's ink by two pixels covers it."""
     screen = load("qalculate-dark-200-pi-5")
-    x, y, w, h = PI_DARK_200
-    # the shadow's rows (43, 44) moved three rows up, their columns kept
-    screen[40:42, x + 52 : x + 68] = screen[43:45, x + 52 : x + 68]
-    screen[43:45, x + 52 : x + 68] = screen[y + h // 2, x + 3]
+    template = matching.to_gray(crop(load("qalculate-light"), PI))
+    label = labels.extract(template)
+    assert label is not None
     result = matching.find(screen, crop(load("qalculate-light"), PI))
-    assert not result.found, (result.stage, result.matches)
-    assert any("in the face the template shows clear" in r.reason for r in result.refused)
+    assert result.found, result.refused
+    clear = keyface.extent(template, label)
+    gray = matching.to_gray(screen)
+    assert keyface.stray(gray, label, clear, result.matches[0]) == 0
+    # the label's ink starts at column 71, rows 45 to 59; its shadow is at rows 43 and 44
+    gray[46:58, 60:62] = gray[43, 75]
+    assert keyface.stray(gray, label, clear, result.matches[0]) > keyface.FACE_STRAY
