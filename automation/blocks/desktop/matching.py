@@ -513,14 +513,10 @@ class _Search:
 
     def label(self, *, anchored: bool = True) -> Label | None:
         """The template's label (``labels.extract``), cut once per search."""
-        from automation.blocks.desktop import labels, small_ink
+        from automation.blocks.desktop import labels
 
         if anchored not in self._labels:
-            label = labels.extract(self.gray_tpl, anchored=anchored)
-            # the label stage's places must show the face around it (``small_ink``)
-            self._labels[anchored] = (
-                small_ink.with_face(self.gray_tpl, label) if anchored else label
-            )
+            self._labels[anchored] = labels.extract(self.gray_tpl, anchored=anchored)
         return self._labels[anchored]
 
     def verified(

@@ -4,16 +4,12 @@ A label is small evidence, and a thin or tiny one is the smallest: a slash,
 a dot.  Two things the label stage (``labels``) could not do alone, this
 module does with the face the template shows around its label:
 
-**Look-alikes without the face are no rivals.**  The label stage answers
-only when every other place scores ``labels.LABEL_GAP`` below the best, and
-an answer must then show the template's face around its label
-(``keyface``).  On qalculate at 125 and 150 %, the "∕" key scored 0.934,
-within the gap of the "/" of a tooltip's "2 / 3" (0.936) and of the "a / b"
-key (0.935), neither of which shows the face of a key around its "/": so
-the stage answered nothing (4 of 4 such cases).  Now a place whose face is
-not the template's is not a place of the label at all (``faced``, the same
-check an answer gets): it neither answers nor stands in the way of the
-place that shows it.  An answer still needs every safeguard it had.
+**Look-alikes without the face are no rivals** (``faced``, for a label
+carrying its face, ``with_face``): not applied by the label stage.  It made
+qalculate's "∕" key found at 125 and 150 % (its "/" scored within the gap of
+the "/" of "a ∕ b" and of a tooltip, neither on a key's face), but with the
+"x" and "+" keys painted out it let look-alikes answer their glyph crops
+(4 wrong answers in ``bench_absent_targets --every 1 --apps qalculate``).
 
 **A dot is found by its key.**  A label of a dot or a short dash ("." 2 by
 2 pixels, galculator's "-" 4 by 1) gives no scale from its ink, so the

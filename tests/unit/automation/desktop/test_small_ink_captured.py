@@ -3,9 +3,7 @@
 The PNGs under ``keypads/`` are parts of screens that
 ``tests/benchmarks/bench_targeting.py --save`` stored (real galculator,
 qalculate-gtk and speedcrunch on Xvfb); templates are cut from the 100 %
-light captures as a user cuts them.  ``qalculate-divide-light.png`` is
-qalculate's "∕" key at 100 %, cut whole (its key is not on
-``qalculate-light.png``).
+light captures as a user cuts them.
 """
 
 from __future__ import annotations
@@ -38,9 +36,6 @@ GALCULATOR_MINUS: dict[str, Box] = {
     "galculator-dark-125": (228, 172, 68, 34),
     "galculator-light-150": (253, 180, 73, 34),
 }
-#: qalculate's "∕" key and its "a ∕ b" key on qalculate-light-125.png.
-DIVIDE_125: Box = (732, 113, 54, 46)
-A_OVER_B_125: Box = (240, 22, 148, 34)
 
 
 def answer(screen_name: str, template: object, box: Box) -> matching.Match:
@@ -104,15 +99,3 @@ def test_a_glyph_crop_of_a_dot_shows_no_key_to_read() -> None:
     assert whole_label is not None
     found = small_ink.frame(whole, whole_label)
     assert found is not None and found.runs == (27, 18, 28, 12)
-
-
-def test_a_look_alike_without_the_key_s_face_is_no_rival() -> None:
-    """At 125 % the "∕" key's label scores 0.934, the "/" of the "a ∕ b" key 0.935: within
-    the gap, and the stage answered nothing.  The "a ∕ b" key shows an "a" and a
-    "b" where the "∕" key shows face: not the label's place at all."""
-    template = load("qalculate-divide-light")
-    chosen = answer("qalculate-light-125", template, DIVIDE_125)
-    assert not inside(chosen.center, A_OVER_B_125)
-    # with the "∕" key gone, the "a ∕ b" key is not answered either
-    result = matching.find(blank(load("qalculate-light-125"), DIVIDE_125), template)
-    assert not result.found, (result.stage, result.matches)
