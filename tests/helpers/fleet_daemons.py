@@ -14,6 +14,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -171,3 +173,40 @@ def pid_alive(pid: int) -> bool:
     except (FileNotFoundError, ProcessLookupError, IndexError):
         return False
     return state not in ("Z", "X")
+
+
+#: A run that waits two minutes: still running whenever a test acts on its machine.
+SLOW = """\
+deskpilot: 1
+name: slow
+nodes:
+  wait:
+    block: control.delay
+    with: {seconds: 120}
+"""
+
+
+@contextmanager
+def two_machines(url: str, b_workflows: dict[str, str] | None = None) -> Iterator[FleetDaemons]:
+    """Supervisors "pc-a" and "pc-b" serving on ``url`` (pc-b with ``b_workflows``), stopped
+    on the way out: the fleet the forget and cross-machine tests act on."""
+    daemons = FleetDaemons(url)
+    daemons.prepare("pc-a")
+    daemons.prepare("pc-b", workflows=b_workflows)
+    try:
+        daemons.start_all()
+        yield daemons
+    finally:
+        daemons.close()
+
+
+def cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``deskpilot ARGS`` run as a user would on the machine whose home is ``home``."""
+    return subprocess.run(
+        [sys.executable, "-c", CLI_BOOT, *args],
+        env={**os.environ, "DESKPILOT_HOME": str(home), "SHELL": "/bin/sh"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )

@@ -12,10 +12,7 @@ store, on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -31,9 +28,9 @@ from supervisor.paths import DeskpilotPaths
 from supervisor.store import HistoryStore
 from supervisor.store.debug_requests import COMMAND, MachineNotRunning
 from supervisor.store.store import QueuedRow
-from tests.helpers.daemon import CLI_BOOT, write_workflow
+from tests.helpers.daemon import write_workflow
 from tests.helpers.fleet import waited_for
-from tests.helpers.fleet_daemons import FleetDaemons
+from tests.helpers.fleet_daemons import FleetDaemons, cli, two_machines
 from tests.helpers.storage import StoreFactory, store_on
 
 pytestmark = pytest.mark.timeout(180)
@@ -45,28 +42,11 @@ ANSWER_TIMEOUT = 10.0
 
 @pytest.fixture
 def fleet(postgres_migrated_url: str) -> Iterator[FleetDaemons]:
-    daemons = FleetDaemons(postgres_migrated_url)
-    daemons.prepare("pc-a")
-    daemons.prepare("pc-b")
-    try:
-        daemons.start_all()
+    with two_machines(postgres_migrated_url) as daemons:
         yield daemons
-    finally:
-        daemons.close()
 
 
 store = store_on("postgres_migrated_url")
-
-
-def cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", CLI_BOOT, *args],
-        env={**os.environ, "DESKPILOT_HOME": str(home), "SHELL": "/bin/sh"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 def test_a_request_waiting_for_a_machine_that_is_forgotten_fails_at_once(

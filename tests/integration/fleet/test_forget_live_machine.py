@@ -13,59 +13,28 @@ lists it); started again, it joins as a new machine and runs the run.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from automation.engine.events import RunStatus
 from supervisor.store import HistoryStore
 from supervisor.store.store import QueuedRow
-from tests.helpers.daemon import CLI_BOOT
 from tests.helpers.fleet import waited_for
-from tests.helpers.fleet_daemons import FleetDaemons, pid_alive
+from tests.helpers.fleet_daemons import SLOW, FleetDaemons, cli, pid_alive, two_machines
 from tests.helpers.storage import store_on
 
 pytestmark = pytest.mark.timeout(180)
 
-SLOW = """\
-deskpilot: 1
-name: slow
-nodes:
-  wait:
-    block: control.delay
-    with: {seconds: 120}
-"""
-
 
 @pytest.fixture
 def fleet(postgres_migrated_url: str) -> Iterator[FleetDaemons]:
-    daemons = FleetDaemons(postgres_migrated_url)
-    daemons.prepare("pc-a")
-    daemons.prepare("pc-b")
-    try:
-        daemons.start_all()
+    with two_machines(postgres_migrated_url) as daemons:
         yield daemons
-    finally:
-        daemons.close()
 
 
 store = store_on("postgres_migrated_url")
-
-
-def cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", CLI_BOOT, *args],
-        env={**os.environ, "DESKPILOT_HOME": str(home), "SHELL": "/bin/sh"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 def test_a_machine_forgotten_while_it_runs_stops_its_runs_and_itself(

@@ -12,13 +12,9 @@ and takes back its run, which waits for a machine named pc-b again.
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -26,9 +22,8 @@ from automation.engine.events import RunStatus
 from supervisor.store import HistoryStore
 from supervisor.store.store import QueuedRow
 from supervisor.store.trigger_rows import TriggerRows
-from tests.helpers.daemon import CLI_BOOT
 from tests.helpers.fleet import waited_for
-from tests.helpers.fleet_daemons import FleetDaemons
+from tests.helpers.fleet_daemons import SLOW, FleetDaemons, cli, two_machines
 from tests.helpers.storage import store_on
 
 pytestmark = pytest.mark.timeout(180)
@@ -42,40 +37,15 @@ nodes:
 triggers:
   - {type: after, workflow: upstream}
 """
-SLOW = """\
-deskpilot: 1
-name: slow
-nodes:
-  wait:
-    block: control.delay
-    with: {seconds: 120}
-"""
 
 
 @pytest.fixture
 def fleet(postgres_migrated_url: str) -> Iterator[FleetDaemons]:
-    daemons = FleetDaemons(postgres_migrated_url)
-    daemons.prepare("pc-a")
-    daemons.prepare("pc-b", workflows={"chained": CHAINED})
-    try:
-        daemons.start_all()
+    with two_machines(postgres_migrated_url, {"chained": CHAINED}) as daemons:
         yield daemons
-    finally:
-        daemons.close()
 
 
 store = store_on("postgres_migrated_url")
-
-
-def cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", CLI_BOOT, *args],
-        env={**os.environ, "DESKPILOT_HOME": str(home), "SHELL": "/bin/sh"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 def test_forget_refuses_a_machine_not_yet_gone_then_forced_removes_what_it_left(
