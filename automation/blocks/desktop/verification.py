@@ -31,6 +31,13 @@ where the answer puts it, with the label stage's own verification:
   toolkit drew at 200 % differs from the resized one in as many gap pixels
   (26 on galculator's "MR") as a look-alike does (19, speedcrunch's "8" for
   its "6");
+* there too, the screen's ink must not enclose face the label's ink leaves
+  open (more than ``BRIDGED_PIXELS`` pixels, ``bridged_gaps``): the stem of
+  galculator's "R" closes the open side of its "S" inside one piece, joins
+  no two pieces, and lies within the pixel of play of the other checks; the
+  "MS" template answered the "MR" key (edge stage, 0.888) on 4 of 540
+  absent-key cases of ``bench_absent_targets --every 1 --apps galculator``;
+  the "R" encloses 7 pixels there;
 * a label resized to fewer than ``MIN_INK_SIDE`` pixels is no evidence at
   all: a blob that fits a dot as well as a star, or a comma as well as a dot.
 
@@ -353,7 +360,26 @@ def bridged_gaps(label: Image, label_dark: bool, screen: Image, dark: bool) -> s
             f"{count} pixels of ink there join or part what its label parts or joins "
             f"({int(added.sum())} added, {int(lacking.sum())} missing): another label"
         )
+    # a stroke that closes a letter's open side joins no two pieces, but it encloses
+    # face the label leaves open: galculator's "R" (a bowl) where its "S" was
+    closed = _enclosed(theirs >= GAP_INK) & ~_enclosed(ours >= GAP_INK) & (ours < GAP_INK)
+    if int(closed.sum()) > BRIDGED_PIXELS:
+        return (
+            f"the ink there encloses {int(closed.sum())} pixels of face that its label "
+            "leaves open: another label"
+        )
     return None
+
+
+def _enclosed(ink: Any) -> Any:
+    """Pixels that are not ``ink`` and cannot reach the image's border without crossing
+    it (4-connected, as ink is 8-connected): the holes of "o", "R" or "8"."""
+    import cv2
+    import numpy as np
+
+    face = np.pad(~ink, 1, constant_values=True).astype(np.uint8)
+    _, parts = cv2.connectedComponents(face, connectivity=4)
+    return ((parts > 0) & (parts != parts[0, 0]))[1:-1, 1:-1]
 
 
 def _correlation(
