@@ -74,7 +74,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from automation.blocks.desktop import glyphs, small_ink
+from automation.blocks.desktop import glyphs
 from automation.blocks.desktop.screen_ink import (
     INK_CONTRAST,
     SOFT_SIGMA,
@@ -144,7 +144,6 @@ class Label:
     size: tuple[int, int] = (0, 0)
     # pixels of the label's ink in the template (read against its face)
     area: int = 0
-    face: tuple[int, int, int, int] | None = None  # ``keyface.extent``: see ``isolated``
 
 
 def extract(gray_tpl: Image, *, anchored: bool = True) -> Label | None:
@@ -320,8 +319,7 @@ def isolated(ink: ScreenInk, label: Label, x: int, y: int, scale: float, dark: b
     the key itself was refused.  The label's own ink must read as ink against
     that face too (``LABEL_INK`` of it): correlation ignores contrast, and a
     faint pattern (a light line on a light face, the dark counter of a light
-    "o") has no ink of the label's polarity around it either.  A label carrying
-    its template's face (``Label.face``) must show all of it (``small_ink.faced``).
+    "o") has no ink of the label's polarity around it either.
     """
     import numpy as np
 
@@ -366,9 +364,9 @@ def isolated(ink: ScreenInk, label: Label, x: int, y: int, scale: float, dark: b
         # read against the same face, the label is not ink there: a faint pattern
         # that correlates (a light line on a light face, the counter of an "o")
         return False
-    if total - kept > 1 and total - kept - _frame_ink(mask, outer, inner, box) > 1:
-        return False
-    return small_ink.faced(ink, label, x, y, scale)
+    if total - kept <= 1:
+        return True
+    return total - kept - _frame_ink(mask, outer, inner, box) <= 1
 
 
 def screen_face(gray: Image, label: Label, x: int, y: int, scale: float) -> float:

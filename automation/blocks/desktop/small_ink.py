@@ -4,12 +4,14 @@ A label is small evidence, and a thin or tiny one is the smallest: a slash,
 a dot.  Two things the label stage (``labels``) could not do alone, this
 module does with the face the template shows around its label:
 
-**Look-alikes without the face are no rivals** (``faced``, for a label
-carrying its face, ``with_face``): not applied by the label stage.  It made
-qalculate's "∕" key found at 125 and 150 % (its "/" scored within the gap of
-the "/" of "a ∕ b" and of a tooltip, neither on a key's face), but with the
-"x" and "+" keys painted out it let look-alikes answer their glyph crops
-(4 wrong answers in ``bench_absent_targets --every 1 --apps qalculate``).
+**Not done here: dropping look-alikes without the key's face.**  Counting
+only label places that show the template's face around them (as
+``keyface`` checks an answer) made qalculate's "∕" key found at 125 and
+150 % (its "/" scored within the gap of the "/" of "a ∕ b" and of a
+tooltip, neither on a key's face), but with the "x" and "+" keys painted out
+it let look-alikes answer their glyph crops (4 wrong answers in
+``bench_absent_targets --every 1 --apps qalculate``), so rivals are still
+judged on the label alone.
 
 **A dot is found by its key.**  A label of a dot or a short dash ("." 2 by
 2 pixels, galculator's "-" 4 by 1) gives no scale from its ink, so the
@@ -54,7 +56,7 @@ cv2 and numpy are imported inside the functions (see ``matching``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -76,37 +78,6 @@ PLACE_PLAY = 1.5
 SHARP_FLOOR = 0.7
 #: Pixels of play around the ink where the fitted label is correlated.
 SHAPE_PAD = 1
-
-
-def with_face(gray_tpl: Image, label: Label | None) -> Label | None:
-    """``label`` carrying the clear face its template shows around it (``Label.face``)."""
-    from automation.blocks.desktop import keyface
-
-    if label is None:
-        return None
-    return replace(label, face=keyface.extent(gray_tpl, label))
-
-
-def faced(ink: ScreenInk, label: Label, x: int, y: int, scale: float) -> bool:
-    """True when the screen around the label at (``x``, ``y``, its corner) and ``scale``
-    is as clear as the template's face (``keyface.refusal_reason``), or the label
-    carries no face to check."""
-    from automation.blocks.desktop import keyface
-    from automation.blocks.desktop.matching import Match
-
-    if label.face is None:
-        return True
-    th, tw = label.size
-    match = Match(
-        round(x - label.x * scale),
-        round(y - label.y * scale),
-        max(1, round(tw * scale)),
-        max(1, round(th * scale)),
-        0.0,
-        scale,
-        "label",
-    )
-    return keyface.refusal_reason(ink.gray, label, label.face, match) is None
 
 
 @dataclass(frozen=True)
