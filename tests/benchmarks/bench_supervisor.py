@@ -286,8 +286,11 @@ nodes:
 """
 
 
-def measure_idle(column: Column, fork: bool, seconds: float) -> None:
-    """The real daemon, with everything a user's has running: not a stripped-down harness."""
+@contextlib.contextmanager
+def idle_daemon(tree: Path, fork: bool, *, timeout: float) -> Iterator[psutil.Process]:
+    """The real daemon run from ``tree``, with everything a user's has running (API,
+    triggers, a scheduled workflow in its folder), serving and with its spare worker
+    started; stopped and its home removed on the way out."""
     home = Path(tempfile.mkdtemp(prefix="dp-bench-idle-"))
     paths = DeskpilotPaths.under(home)
     paths.workflows_dir.mkdir(parents=True)
@@ -297,52 +300,18 @@ def measure_idle(column: Column, fork: bool, seconds: float) -> None:
         "DESKPILOT_HOME": str(home),
         "DESKPILOT_WORKER_LAUNCHER": "fork" if fork else "exec",
     }
-    with open(home / "deskpilotd.log", "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "supervisor.daemon"], cwd=ROOT, env=env, stderr=log
-        )
-
-    def workers() -> list[int]:
-        with contextlib.suppress(psutil.Error):
-            return [p.pid for p in psutil.Process(process.pid).children(recursive=True)]
-        return []
-
-    try:
-        wait_for(lambda: endpoint_answers(paths) and workers(), timeout=60)
-        time.sleep(3)  # let start-up work (imports, the first spare) settle before measuring
-        column.idle = idle_figures(process.pid, workers, seconds)
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        shutil.rmtree(home, ignore_errors=True)
-
-
-def idle_rss(tree: Path, fork: bool, settle: float) -> tuple[float, float]:
-    """RSS in MiB of an idle ``deskpilotd`` run from ``tree``, and of its spare worker(s)."""
-    home = Path(tempfile.mkdtemp(prefix="dp-bench-rss-"))
-    paths = DeskpilotPaths.under(home)
-    paths.workflows_dir.mkdir(parents=True)
-    (paths.workflows_dir / "nightly.yaml").write_text(IDLE_WORKFLOW, encoding="utf-8")
-    env = {
-        **os.environ,
-        "DESKPILOT_HOME": str(home),
-        "DESKPILOT_WORKER_LAUNCHER": "fork" if fork else "exec",
-        "PYTHONPATH": str(tree),  # that tree's packages, not the installed ones
-    }
+    if tree != ROOT:
+        env["PYTHONPATH"] = str(tree)  # that tree's packages, not the installed ones
     with open(home / "deskpilotd.log", "wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "supervisor.daemon"], cwd=tree, env=env, stderr=log
         )
     daemon = psutil.Process(process.pid)
     try:
-        wait_for(lambda: endpoint_answers(paths) and daemon.children(recursive=True), timeout=120)
-        time.sleep(settle)  # the measurement: start-up settles, as measure_idle waits
-        children = daemon.children(recursive=True)
-        return daemon.memory_info().rss / 2**20, sum(c.memory_info().rss for c in children) / 2**20
+        wait_for(
+            lambda: endpoint_answers(paths) and daemon.children(recursive=True), timeout=timeout
+        )
+        yield daemon
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -351,6 +320,27 @@ def idle_rss(tree: Path, fork: bool, settle: float) -> tuple[float, float]:
             process.kill()
             process.wait()
         shutil.rmtree(home, ignore_errors=True)
+
+
+def measure_idle(column: Column, fork: bool, seconds: float) -> None:
+    """The real daemon, with everything a user's has running: not a stripped-down harness."""
+    with idle_daemon(ROOT, fork, timeout=60) as daemon:
+
+        def workers() -> list[int]:
+            with contextlib.suppress(psutil.Error):
+                return [p.pid for p in daemon.children(recursive=True)]
+            return []
+
+        time.sleep(3)  # let start-up work (imports, the first spare) settle before measuring
+        column.idle = idle_figures(daemon.pid, workers, seconds)
+
+
+def idle_rss(tree: Path, fork: bool, settle: float) -> tuple[float, float]:
+    """RSS in MiB of an idle ``deskpilotd`` run from ``tree``, and of its spare worker(s)."""
+    with idle_daemon(tree, fork, timeout=120) as daemon:
+        time.sleep(settle)  # the measurement: start-up settles, as measure_idle waits
+        children = daemon.children(recursive=True)
+        return daemon.memory_info().rss / 2**20, sum(c.memory_info().rss for c in children) / 2**20
 
 
 def compare_idle_rss(other: Path, rounds: int, settle: float) -> str:
