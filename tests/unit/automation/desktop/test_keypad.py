@@ -9,6 +9,7 @@ real calculator.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
@@ -28,11 +29,18 @@ from automation.blocks.desktop.targets import (
 )
 
 LABELS = ["7", "8", "9", "/", "4", "5", "6", "*", "1", "2", "3", "-", "0", ".", "=", "+"]
+# Labels none of the benchmark's calculators shows anywhere (keys, display, menus): a key
+# drawn with one of them is absent from their screens, so any answer for it is wrong.
+FOREIGN_LABELS = ["Q", "G", "U", "W", "Z", "K", "J", "Y", "R", "N", "@", "#", "&", "?", "$", "~"]
 KEY_W, KEY_H, GAP = 58, 34, 6
 
 
 def keypad(
-    origin: tuple[int, int] = (203, 117), scale: float = 1.0, dark: bool = False, blank: int = -1
+    origin: tuple[int, int] = (203, 117),
+    scale: float = 1.0,
+    dark: bool = False,
+    blank: int = -1,
+    labels: Sequence[str] = LABELS,
 ) -> tuple[np.ndarray, dict[str, tuple[int, int, int, int]]]:
     """A 1280x720 light screen with a 4x4 keypad of gradient keys; ``blank`` has no glyph."""
     screen = np.full((720, 1280, 3), 242, np.uint8)
@@ -42,7 +50,7 @@ def keypad(
         cv2.putText(screen, f"row {i}", (x, y), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (60, 60, 60), 1)
     boxes: dict[str, tuple[int, int, int, int]] = {}
     w, h, gap = round(KEY_W * scale), round(KEY_H * scale), round(GAP * scale)
-    for index, label in enumerate(LABELS):
+    for index, label in enumerate(labels):
         row, col = divmod(index, 4)
         x, y = origin[0] + col * (w + gap), origin[1] + row * (h + gap)
         for dy in range(h):  # the same vertical gradient on every key
