@@ -73,6 +73,7 @@ from supervisor.triggers.specs import (
     trigger_key,
 )
 from supervisor.triggers.state import UNKNOWN_HISTORY, NotRun, TriggerState, TriggerStateStore
+from supervisor.triggers.store_clock import TriggerClock
 from supervisor.triggers.webhooks import admit_call, bind_webhooks, webhook_secret
 from supervisor.triggers.writes import TriggerWrites
 from supervisor.webhook_signature import ReplayCache
@@ -117,7 +118,10 @@ class TriggerManager(BreakerPauses):
         self.parts = parts
         self.supervisor = parts.supervisor
         self.store = parts.store
-        self.now = now or (lambda: datetime.now(UTC))
+        #: "Now" for trigger state: the store's clock in a fleet (``store_clock``); ``now`` is
+        #: this machine's wall clock, the one APScheduler wakes up on.
+        self.clock = TriggerClock(parts.supervisor, now or (lambda: datetime.now(UTC)))
+        self.now = self.clock.now
         self.secrets = secrets
         self.chain_window = chain_window
         self.poll_interval = poll_interval
@@ -127,6 +131,7 @@ class TriggerManager(BreakerPauses):
             scheduler if scheduler is not None else new_scheduler(),
             self._schedule_woke,
             self._schedule_account,
+            self.clock.schedule,
         )
         self.catalog = WorkflowCatalog(
             parts.paths.workflows_dir,
@@ -504,6 +509,8 @@ class TriggerManager(BreakerPauses):
 
     def _schedule_account(self, key: str, generation: int) -> None:
         trigger = None if self.deferral.is_deferred(key) else self._triggers.get(key)
+        if self._stopped:
+            return
         if trigger is not None and trigger.generation == generation and trigger.active:
             self.passes.run([trigger], live=True)
 
@@ -552,6 +559,10 @@ class TriggerManager(BreakerPauses):
             cause=cause,
         )
         if batch is None:
+            early = self.clock.early_wake(trigger.schedule, after, now) if live else None
+            if early is not None and self._loop is not None:  # woken a hair before its slot
+                key, generation = trigger.key, trigger.generation
+                self._loop.call_later(early, self._schedule_account, key, generation)
             return False
         known = trigger.history_through
         if known is None or known < batch.checked_through:

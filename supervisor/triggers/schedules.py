@@ -75,11 +75,19 @@ def build_schedule(spec: ScheduleTrigger, anchor: datetime) -> Any:
 class ScheduleJobs:
     """The APScheduler jobs of the schedule triggers, one per trigger key."""
 
-    def __init__(self, scheduler: Any, run: JobRunner, account: Callable[[str, int], None]) -> None:
+    def __init__(
+        self,
+        scheduler: Any,
+        run: JobRunner,
+        account: Callable[[str, int], None],
+        woken: Callable[[Any], Any] = lambda schedule: schedule,
+    ) -> None:
         self.scheduler = scheduler
         self.run = run
         #: Called (on the loop) when APScheduler reports a job it did not run.
         self.account = account
+        #: What APScheduler wakes on for a schedule (``store_clock.TriggerClock.schedule``).
+        self.woken = woken
 
     def start(self) -> None:
         self.scheduler.add_listener(
@@ -96,7 +104,7 @@ class ScheduleJobs:
     def arm(self, key: str, schedule: Any, generation: int) -> None:
         self.scheduler.add_job(
             self.run,
-            trigger=schedule,
+            trigger=self.woken(schedule),
             args=[key, generation],
             id=key,
             name=f"schedule {key}",
@@ -113,7 +121,10 @@ class ScheduleJobs:
     def next_fire(self, key: str) -> datetime | None:
         job = self.scheduler.get_job(key)
         when = getattr(job, "next_run_time", None)
-        return when if isinstance(when, datetime) else None
+        if not isinstance(when, datetime):
+            return None
+        slot = getattr(job.trigger, "slot", None)  # a slot on the store's clock (``store_clock``)
+        return slot(when) if slot is not None else when
 
     def _listen(self, event: Any) -> None:
         key = str(getattr(event, "job_id", ""))

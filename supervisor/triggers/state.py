@@ -24,7 +24,9 @@ The run rows also make firing idempotent: every fire's run carries the label
 ``schedule:<key>@<time>``, so after a crash between submitting and saving
 ``checked_through``, the next start finds the label and does not fire twice.
 The rows themselves are read and written by the store
-(``supervisor.store.trigger_rows``).
+(``supervisor.store.trigger_rows``).  In a fleet every time here (and each
+fire's slot) is on the store's clock, since another machine may read it
+next (``supervisor.triggers.store_clock``).
 """
 
 from __future__ import annotations

@@ -166,7 +166,7 @@ def admit_call(
     trigger = manager._webhook(name)
     spec = trigger.spec if trigger is not None else None
     assert spec is None or isinstance(spec, WebhookTrigger)
-    now = manager.now().timestamp()
+    now = manager.clock.wall().timestamp()  # the caller signed on a clock like this one
     verify_call(name, spec, header, body, expected, now=now, replays=manager._replays)
     payload = parse_payload(body)  # only a verified body is parsed
     assert trigger is not None and spec is not None

@@ -1,0 +1,290 @@
+"""A schedule passed between machines whose clocks disagree fires each slot once, on time (PostgreSQL).
+
+Each machine is a real supervisor core with its trigger manager, in this
+process, with fake workers (``tests.unit.supervisor.fakes``), on a real
+PostgreSQL.  Its machine's clock is ``SKEW`` ahead of the database or
+behind it, as ``test_shared_times`` simulates it (its store's ``clock``),
+and here also the clock the trigger manager and its APScheduler read
+(``SkewedScheduler``): every clock of the process, but the monotonic one.
+
+The schedule fires every ``INTERVAL`` seconds.  Its whole history, runs
+and fires recorded as missed, must be one slot after another on one grid:
+no slot twice (doubled), none left out (skipped), and no slot run before
+it was due by the database's clock.  Each test fails when the trigger
+state (the checked-through mark, misfire lateness, fire times) is read on
+the machine's own clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import apscheduler.schedulers.base as apscheduler_base  # type: ignore[import-untyped]
+import pytest
+from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[import-untyped]
+
+from automation.blocks.registry import BlockRegistry
+from automation.engine.events import RunStatus
+from supervisor.config import SupervisorConfig
+from supervisor.core import Supervisor
+from supervisor.membership import Membership
+from supervisor.parts import DaemonParts
+from supervisor.paths import DeskpilotPaths
+from supervisor.store.records import RunRecord
+from supervisor.store.store import HistoryStore
+from supervisor.triggers.manager import TriggerManager
+from tests.integration.fleet.test_clock_skew import SkewedClock
+from tests.unit.supervisor.fakes import FakeLauncher
+
+pytestmark = pytest.mark.timeout(180)
+
+SKEW = timedelta(minutes=10)
+DIRECTIONS = pytest.mark.parametrize(
+    ("first", "second"),
+    [(SKEW, -SKEW), (-SKEW, SKEW)],
+    ids=["ahead-then-behind", "behind-then-ahead"],
+)
+LEASE = 5.0
+INTERVAL = 2.0
+KEY = "tick:0"
+#: How far a run's queueing may come before its slot: the error of a machine's reading of
+#: the database's clock (half a round trip) and of the microseconds between runs queued together.
+EARLY = timedelta(seconds=0.5)
+
+
+def ticker(policy: str) -> str:
+    return (
+        "name: tick\n"
+        "nodes:\n  only: {block: control.pass}\n"
+        "triggers:\n"
+        f"  - {{type: schedule, interval: {INTERVAL:g}s, misfire: {policy}, misfire_grace: 60s}}\n"
+    )
+
+
+class SkewedScheduler(AsyncIOScheduler):  # type: ignore[misc]
+    """APScheduler on a machine whose clock is off by ``offset``.
+
+    It reads ``datetime.now`` itself; while it computes (one thread: the
+    loop's) that name in its module reads the machine's clock.
+    """
+
+    def __init__(self, offset: timedelta) -> None:
+        super().__init__(timezone="UTC")
+        self.offset = offset
+
+    @contextlib.contextmanager
+    def _on_machine_clock(self) -> Iterator[None]:
+        offset = self.offset
+
+        class MachineDatetime(datetime):
+            @classmethod
+            def now(cls, tz: Any = None) -> datetime:  # type: ignore[override]
+                return datetime.now(tz) + offset
+
+        real = apscheduler_base.datetime
+        apscheduler_base.datetime = MachineDatetime
+        try:
+            yield
+        finally:
+            apscheduler_base.datetime = real
+
+    def _process_jobs(self) -> Any:
+        with self._on_machine_clock():
+            return super()._process_jobs()
+
+    def _real_add_job(self, *args: Any, **kwargs: Any) -> Any:
+        with self._on_machine_clock():
+            return super()._real_add_job(*args, **kwargs)
+
+
+@contextlib.asynccontextmanager
+async def machine(
+    url: str, home: Path, name: str, offset: timedelta, policy: str
+) -> AsyncIterator[TriggerManager]:
+    """A supervisor with its triggers, loading the ticker, on a machine ``offset`` off."""
+    paths = DeskpilotPaths.under(home, database_url=url).ensure()
+    paths.workflows_dir.mkdir(parents=True, exist_ok=True)
+    (paths.workflows_dir / "tick.yaml").write_text(ticker(policy), encoding="utf-8")
+    clock = SkewedClock(offset)
+    store = HistoryStore.open(url, clock=clock)
+    launcher = FakeLauncher()
+    registry = BlockRegistry.with_builtins(plugins=False)
+    supervisor = Supervisor(
+        store=store,
+        launcher=launcher,
+        registry=registry,
+        config=SupervisorConfig(
+            worker_limit=2, spare_workers=0, shutdown_grace=0.1, heartbeat_timeout=60.0
+        ),
+        artifacts_dir=paths.artifacts_dir,
+        kill=launcher.kill,
+        membership=Membership(id=name * 32, host=name, lease_seconds=LEASE, renew_every=0.2),
+    )
+    await supervisor.start()
+    triggers = TriggerManager(
+        DaemonParts(paths=paths, supervisor=supervisor, store=store, registry=registry),
+        now=clock.now,
+        scheduler=SkewedScheduler(offset),
+    )
+    try:
+        await triggers.start()
+        yield triggers
+    finally:
+        await triggers.stop()
+        await supervisor.stop(0.1)
+        store.close()
+
+
+async def until(check: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"not within {timeout:g} s: {what}"
+        await asyncio.sleep(0.05)
+
+
+def slot_of(record: RunRecord) -> datetime:
+    prefix = f"schedule:{KEY}@"
+    assert record.trigger.startswith(prefix) and ".." not in record.trigger, record.trigger
+    return datetime.fromisoformat(record.trigger[len(prefix) :])
+
+
+def is_missed(record: RunRecord) -> bool:
+    return record.status is RunStatus.CANCELLED and (record.error or "").startswith("missed:")
+
+
+class History:
+    """The ticker's runs and missed fires, read from the database."""
+
+    def __init__(self, url: str) -> None:
+        self.store = HistoryStore.open(url)
+
+    def fires(self) -> list[RunRecord]:
+        records = self.store.list_runs(workflow="tick", limit=None)
+        return sorted(records, key=lambda record: (slot_of(record), record.queued_at))
+
+    def slots(self) -> list[datetime]:
+        return [slot_of(record) for record in self.fires()]
+
+    def check(self) -> list[RunRecord]:
+        """Every slot once, one after another on the grid, none before it was due; returns them."""
+        fires = self.fires()
+        slots = [slot_of(record) for record in fires]
+        described = [f"{slot_of(r).time()} {'missed' if is_missed(r) else r.status}" for r in fires]
+        assert len(set(slots)) == len(slots), f"slots fired twice: {described}"
+        for record in fires:
+            # A missed fire is recorded under its slot's time; its record is written after it.
+            written = record.finished_at if is_missed(record) else record.queued_at
+            assert written is not None
+            assert written >= slot_of(record) - EARLY, (
+                f"slot {slot_of(record)} fired {(slot_of(record) - written).total_seconds():.0f} s "
+                "before it was due by the database's clock"
+            )
+        steps = {
+            (later - earlier).total_seconds()
+            for earlier, later in zip(slots, slots[1:], strict=False)
+        }
+        assert steps <= {INTERVAL}, f"slots skipped between {slots[0]} and {slots[-1]}: {described}"
+        return fires
+
+    def close(self) -> None:
+        self.store.close()
+
+
+@pytest.fixture
+def history(postgres_migrated_url: str) -> Iterator[History]:
+    found = History(postgres_migrated_url)
+    yield found
+    found.close()
+
+
+async def more_slots(history: History, count: int, what: str) -> None:
+    """Wait until ``count`` more slots are in the history than now."""
+    known = len(history.slots())
+    await until(lambda: len(history.slots()) >= known + count, 15 + 3 * count * INTERVAL, what)
+
+
+@DIRECTIONS
+def test_a_schedule_passed_between_machines_fires_every_slot_once_when_it_is_due(
+    postgres_migrated_url: str,
+    tmp_path: Path,
+    history: History,
+    first: timedelta,
+    second: timedelta,
+) -> None:
+    """One machine fires the schedule, another joins, the first leaves: one run per slot.
+
+    On each machine's own clock the one ahead fired each slot ten minutes
+    early, and together the two fired every moment twice under labels
+    twenty minutes apart; the one behind, left alone with the mark the one
+    ahead saved, fired nothing for twenty minutes.
+    """
+
+    async def scenario() -> None:
+        url = postgres_migrated_url
+        async with contextlib.AsyncExitStack() as a_running:
+            await a_running.enter_async_context(
+                machine(url, tmp_path / "a", "a", first, "catch_up")
+            )
+            await more_slots(history, 3, "the first machine fires")
+            async with machine(url, tmp_path / "b", "b", second, "catch_up"):
+                await more_slots(history, 3, "both fire")
+                await a_running.aclose()
+                await more_slots(history, 3, "the second machine fires alone")
+        fires = history.check()
+        assert not [record for record in fires if is_missed(record)]
+
+    asyncio.run(scenario())
+
+
+@DIRECTIONS
+@pytest.mark.parametrize("policy", ["catch_up", "run_once"])
+def test_slots_missed_while_no_machine_held_a_schedule_are_caught_up_once_by_the_next(
+    postgres_migrated_url: str,
+    tmp_path: Path,
+    history: History,
+    first: timedelta,
+    second: timedelta,
+    policy: str,
+) -> None:
+    """One machine fires the schedule and stops; a few slots later another starts.
+
+    The slots due while none ran are accounted for once, by the trigger's
+    misfire policy: ``catch_up`` runs each (they are well within the grace),
+    ``run_once`` runs the latest and records the others as missed.  On its
+    own clock a machine behind the one that stopped caught up nothing (the
+    mark left was twenty minutes ahead of it); one ahead found twenty
+    minutes of slots due, most not yet due by the database's clock.
+    """
+
+    async def scenario() -> None:
+        url = postgres_migrated_url
+        async with machine(url, tmp_path / "a", "a", first, policy):
+            await more_slots(history, 2, "the first machine fires")
+        last = history.slots()[-1]
+        # Nobody holds the schedule for three slots and a half (the server is on this machine:
+        # its clock is this one's).
+        down_until = datetime.now(UTC) + timedelta(seconds=3.5 * INTERVAL)
+        await until(lambda: datetime.now(UTC) >= down_until, 60, "three slots missed")
+        async with machine(url, tmp_path / "b", "b", second, policy):
+            await more_slots(history, 2, "the second machine catches up and fires")
+        fires = history.check()
+        later = [record for record in fires if slot_of(record) > last]
+        slots = [slot_of(record) for record in later]
+        missed = [slot_of(record) for record in later if is_missed(record)]
+        assert len([slot for slot in slots if slot <= down_until]) >= 3, slots
+        if policy == "catch_up":
+            assert missed == [], missed
+        else:
+            # The latest slot due when the second machine started ran; each one before it
+            # is recorded as missed, once.
+            assert len(missed) >= 2 and missed == slots[: len(missed)], (missed, slots)
+            assert not is_missed(later[len(missed)]), slots
+            assert all("one run was made instead" in (r.error or "") for r in later if is_missed(r))
+
+    asyncio.run(scenario())
