@@ -72,12 +72,15 @@ class TriggerClock:
     def early_wake(self, schedule: Any, after: datetime, now: datetime) -> float | None:
         """Seconds until the next slot after ``after`` if a wake-up at ``now`` came just before it.
 
-        None when that slot is further away: then this was no wake-up for it.
+        ``after``: the slots up to it are accounted for.  None when the next
+        slot is further away, or nearer to ``after`` than to ``now``: then
+        this was the wake-up for a slot already accounted for (a look again
+        got there first), and looking again would only repeat itself.
         """
         if not self.shared:
             return None  # APScheduler and the triggers read one clock: it cannot wake early
         upcoming, _ = iter_fires(schedule, after, now + timedelta(seconds=EARLY_WAKE_SECONDS), 1)
-        if not upcoming:
+        if not upcoming or upcoming[0] - now >= now - after:
             return None
         return max(0.0, (upcoming[0] - now).total_seconds())
 

@@ -99,6 +99,11 @@ def test_a_wake_up_just_before_its_slot_on_the_stores_clock_looks_again_at_the_s
     assert fleet.early_wake(schedule, T0, almost) == 0.003
     # Not a wake-up for the slot: it is far.
     assert fleet.early_wake(schedule, T0, T0 + timedelta(seconds=30)) is None
+    # A wake-up for a slot a look again already accounted for: the next one is for later.
+    every_second = IntervalTrigger(seconds=1, start_date=T0)
+    just_after = slot + timedelta(milliseconds=2)
+    assert fleet.early_wake(every_second, slot, just_after) is None
+    assert fleet.early_wake(every_second, slot, slot + timedelta(milliseconds=998)) == 0.002
     # Alone, the scheduler and the triggers read one clock: never early, and no shift.
     alone = TriggerClock(Member(shared=False, store_now=almost), lambda: almost)
     assert alone.early_wake(schedule, T0, almost) is None
