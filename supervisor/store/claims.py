@@ -16,6 +16,19 @@ workflow, so two supervisors starting the same workflow at the same moment
 count each other's start, and the ceiling holds for the fleet, not for
 each supervisor.
 
+A supervisor of a fleet claims only while its ``supervisors`` row is there
+and not marked stopped (``ClaimRequest.fenced``): the condition is in the
+claim's own statement, which on PostgreSQL takes the row ``FOR KEY SHARE
+SKIP LOCKED``.  ``machines forget`` locks that row ``FOR UPDATE`` before it
+takes the supervisor's runs back and deletes it, so a claim either commits
+first (and the forget, reading after it, takes that run back too) or finds
+the row locked or gone and takes nothing; SQLite's ``BEGIN IMMEDIATE``
+orders the two the same way.  Without it a supervisor forgotten while it
+ran went on claiming until its next renewal told it (up to two seconds),
+and each run so claimed waited out its lease before anybody ran it.  The
+key-share lock does not conflict with the heartbeat's update of the row,
+nor with the same supervisor's other claims.
+
 ``insert_or_ignore`` is the insert-or-get for rows with a unique key
 (workflows, their versions): a read-then-insert raced by another process
 fails on the constraint, where ``ON CONFLICT DO NOTHING`` waits for the
@@ -50,7 +63,7 @@ from automation.clock import Clock
 from automation.engine.events import RunStatus
 from supervisor.store.conflicts import conflict_insert
 from supervisor.store.leasing import database_micros, statement_micros
-from supervisor.store.schema import breakers, runs
+from supervisor.store.schema import breakers, runs, supervisors
 from supervisor.store.types import to_micros
 
 
@@ -74,6 +87,10 @@ class ClaimRequest:
     desktop: bool = True
     #: Only these runs (the ones a supervisor's dispatch chose); None: any queued run.
     run_ids: tuple[str, ...] | None = None
+    #: The claimant is a registered supervisor (``supervisors.id``): it claims nothing once
+    #: its row is gone (forgotten) or marked stopped.  False: any claimant (a lone supervisor,
+    #: which never registers).
+    fenced: bool = False
 
 
 def claim_rows(connection: Connection, request: ClaimRequest) -> list[Any]:
@@ -87,14 +104,17 @@ def claim_rows(connection: Connection, request: ClaimRequest) -> list[Any]:
     unique index over running runs refuses a second one, should another
     supervisor of the machine claim one at the same moment (the statement
     then fails on that index, ``ConstraintViolated`` from the store, and
-    nothing was claimed).  Returns
-    the claimed ``runs`` rows in claim order (highest priority, then oldest).
+    nothing was claimed).  A ``fenced`` claim takes nothing unless the
+    claimant's ``supervisors`` row is there, not stopped (see the module).
+    Returns the claimed ``runs`` rows in claim order (highest priority, then
+    oldest).
     """
     statement = _claim_statement(
         connection.dialect.name == "postgresql",
         request.host is not None,
         request.desktop,
         request.run_ids is not None,
+        request.fenced,
     )
     lease = request.lease_seconds
     test_clock = request.lease_clock
@@ -119,7 +139,9 @@ def claim_rows(connection: Connection, request: ClaimRequest) -> list[Any]:
 
 
 @functools.cache
-def _claim_statement(postgres: bool, routed: bool, desktop: bool, chosen_ids: bool) -> Any:
+def _claim_statement(
+    postgres: bool, routed: bool, desktop: bool, chosen_ids: bool, fenced: bool
+) -> Any:
     """The claim for this case, built once: its values are bound parameters.
 
     Building the statement cost more Python time than PostgreSQL spent
@@ -142,6 +164,8 @@ def _claim_statement(postgres: bool, routed: bool, desktop: bool, chosen_ids: bo
         )
     if chosen_ids:
         conditions.append(runs.c.id.in_(bindparam("run_ids", expanding=True)))
+    if fenced:
+        conditions.append(_claimant_registered(postgres))
     limit = bindparam("limit", type_=Integer())
 
     def pick(for_desktop: bool, most: Any) -> Any:
@@ -236,6 +260,22 @@ def count_first_starts(connection: Connection, row: Any, window: float) -> int |
             )
         ).scalar_one()
     )
+
+
+def _claimant_registered(postgres: bool) -> Any:
+    """The claimant's ``supervisors`` row is there and not stopped (see the module).
+
+    On PostgreSQL the row is taken ``FOR KEY SHARE SKIP LOCKED``: held
+    until the claim commits, so a forget (``FOR UPDATE``) waits for it; and a
+    row a forget holds is skipped, so the claim finds no row and takes
+    nothing rather than waiting for the forget to end.
+    """
+    row = select(supervisors.c.id).where(
+        supervisors.c.id == bindparam("claimant"), supervisors.c.stopped_at.is_(None)
+    )
+    if postgres:
+        row = row.with_for_update(read=True, key_share=True, skip_locked=True)
+    return row.exists()
 
 
 def _desktop_busy() -> Any:

@@ -118,6 +118,7 @@ class FleetMethods:
         lease_seconds: float | None = None,
         desktop: bool = True,
         run_ids: Collection[str] | None = None,
+        fenced: bool = False,
     ) -> list[RunRecord]:
         """Take up to ``limit`` queued runs (priority, then age) for ``claimant``: now running.
 
@@ -130,7 +131,10 @@ class FleetMethods:
         (``set_run_status(..., owner=...)``).  ``run_ids`` limits the claim to
         those runs: a supervisor claims the ones its dispatch chose.  ``at``
         stamps the claim and start; the lease runs from the database's time
-        (``leasing``), whatever the claimant's clock says.
+        (``leasing``), whatever the claimant's clock says.  ``fenced``: the
+        claimant is a registered supervisor, which claims nothing once its
+        row is gone or marked stopped (``claims``: a forgotten supervisor
+        takes no run in the moment before it hears of it).
         """
         _check_id("claimant id", claimant, 64)
         if limit < 1:
@@ -145,6 +149,7 @@ class FleetMethods:
             lease_clock=self.lease_clock,
             desktop=desktop,
             run_ids=None if run_ids is None else tuple(run_ids),
+            fenced=fenced,
         )
         for attempt in range(_CLAIM_ATTEMPTS):
             try:
@@ -181,7 +186,10 @@ class FleetMethods:
         ``max_starts + 1`` is the start that passes the ceiling: it is
         claimed, and its supervisor opens the workflow's breaker.  Past that
         an earlier start already passed it: the claim is undone, and the
-        count says why (the run stays queued).
+        count says why (the run stays queued).  Only a registered supervisor
+        claims this way, and nothing once its row is gone or marked stopped
+        (``ClaimRequest.fenced``): a forget that commits first leaves it
+        nothing to start.
         """
         _check_id("claimant id", claimant, 64)
         at = self.clock.now()
@@ -193,6 +201,7 @@ class FleetMethods:
             lease_seconds=lease_seconds,
             lease_clock=self.lease_clock,
             run_ids=(run_id,),
+            fenced=True,
         )
 
         def claim() -> tuple[Any, int | None]:

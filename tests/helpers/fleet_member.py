@@ -81,6 +81,7 @@ class Member:
                         limit=free,
                         host=self.host,
                         lease_seconds=self.lease,
+                        fenced=True,
                     )
                     for run in claimed:
                         seconds = float((run.inputs or {}).get("seconds", 0))

@@ -78,3 +78,41 @@ def test_a_machine_forgotten_while_it_runs_stops_its_runs_and_itself(
     fleet.wait_serving("pc-b")
     waited_for(lambda: store.claimant_of(run_id) == b, 30, "pc-b, started again, runs the run")
     assert {record.host for record in store.list_supervisors()} == {"pc-a", "pc-b"}
+
+
+def test_a_machine_forgotten_while_it_runs_starts_no_run_after_the_forget(
+    fleet: FleetDaemons, store: HistoryStore
+) -> None:
+    """Runs routed to pc-b queued just after it was forgotten, before it hears of it: none starts.
+
+    The forget lands right after one of pc-b's renewals, so about two
+    seconds pass before its next one tells it; runs queued for it meanwhile
+    wake it at once (NOTIFY).  Its claims are fenced on its row, so it takes
+    none of them: they wait, never claimed, for a machine named pc-b.
+    Before, it claimed and started them, and they stayed running under its
+    name until their lease ran out.
+    """
+    b = fleet.supervisor_id("pc-b")
+    version = store.save_workflow_version("slow", None, SLOW)
+
+    def heartbeat() -> object:
+        (record,) = [record for record in store.list_supervisors() if record.id == b]
+        return record.heartbeat_at
+
+    last = heartbeat()
+    waited_for(lambda: heartbeat() != last, 30, "a renewal of pc-b")
+    store.forget_supervisor(b, silent_for=None)
+    ids = [uuid.uuid4().hex for _ in range(3)]
+    store.create_runs([QueuedRow(run_id, "slow", version, target_host="pc-b") for run_id in ids])
+
+    process = fleet.processes["pc-b"]
+    process.wait(30)
+    assert process.returncode == 0, fleet.stderr("pc-b")
+    log = fleet.stderr("pc-b")
+    assert "was forgotten while it ran" in log, log
+    for run_id in ids:
+        run = store.get_run(run_id)
+        assert run is not None, run_id
+        assert (run.status, run.claimed_by, run.started_at) == (RunStatus.QUEUED, None, None), run
+        assert store.events(run_id) == [], run_id
+        assert run_id not in log

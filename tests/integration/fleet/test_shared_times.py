@@ -260,6 +260,8 @@ def test_machines_whose_clocks_disagree_count_the_same_first_starts(
     ahead = store_factory(clock=SkewedClock(SKEW), leases_by_database=True)
     behind = store_factory(clock=SkewedClock(-SKEW), leases_by_database=True)
     version = ahead.save_workflow_version("tiny", None, TINY)
+    ahead.register_supervisor("ahead", host="pc-ahead")
+    behind.register_supervisor("behind", host="pc-behind")
     ids = [uuid.uuid4().hex for _ in range(6)]
     ahead.create_runs([QueuedRow(run_id, "tiny", version) for run_id in ids])
     counts = []

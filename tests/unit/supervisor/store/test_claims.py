@@ -157,6 +157,8 @@ def test_counted_claims_share_one_run_rate_ceiling_across_claimants(
 ) -> None:
     """Two claimants (two connections) claiming at once: one count, one start past the ceiling."""
     first, second = store_factory(), store_factory()
+    for claimant in ("a", "b"):  # supervisors of a fleet (their claims are fenced on it)
+        first.register_supervisor(claimant, host=f"pc-{claimant}")
     ids = queue(first, 12)
     results: list[tuple[str, str | None, int | None]] = []
     lock = threading.Lock()
@@ -192,6 +194,7 @@ def test_a_breaker_reset_starts_the_run_rate_count_afresh(store_factory: StoreFa
     """Starts before a reset inside the window no longer count towards the fleet's ceiling."""
     clock = FakeClock(start=datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
     store = store_factory(clock=clock)
+    store.register_supervisor("a", host="pc-a")
     ids = queue(store, 6)
     policy = BreakerPolicy()
 
@@ -218,6 +221,8 @@ def test_a_breaker_reset_starts_the_run_rate_count_afresh(store_factory: StoreFa
 
 
 def test_a_resumed_run_is_claimed_without_counting(store: HistoryStore) -> None:
+    for claimant in ("a", "b"):
+        store.register_supervisor(claimant, host=f"pc-{claimant}")
     (run_id,) = queue(store, 1)
     record, count = store.claim_counted(
         "a", run_id, max_starts=1, rate_window=60.0, lease_seconds=5

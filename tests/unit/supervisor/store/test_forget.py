@@ -6,6 +6,8 @@ as their daemons do; time is a ``FakeClock`` (leases judged by it too).
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 from datetime import UTC, datetime
 
@@ -94,3 +96,90 @@ def test_a_cleanly_stopped_machine_needs_no_force_and_a_live_one_may_be_forced(
     assert done.supervisor.host == "pc-1" and fleet.list_supervisors() == []
     with pytest.raises(MachineNotFound, match="no supervisor with id"):
         fleet.forget_supervisor(LIVE, silent_for=None)
+
+
+# -- a forgotten supervisor claims nothing --------------------------------------------------
+
+
+def test_a_forgotten_supervisor_claims_nothing_once_the_forget_committed(
+    fleet: HistoryStore,
+) -> None:
+    """The claims a supervisor of a fleet makes are fenced on its row: gone, it takes nothing.
+
+    Before, a supervisor forgotten while it ran went on claiming until its
+    next renewal told it, and each run it took then waited out its lease.
+    """
+    fleet.register_supervisor(GONE, host="old-pc")
+    first, second = queued(fleet), queued(fleet)
+    fleet.forget_supervisor(GONE, silent_for=None)
+
+    record, count = fleet.claim_counted(
+        GONE, first, max_starts=100, rate_window=60.0, host="old-pc", lease_seconds=10
+    )
+    assert (record, count) == (None, None)
+    assert fleet.claim_queued(GONE, limit=5, host="old-pc", lease_seconds=10, fenced=True) == []
+    for run_id in (first, second):
+        run = fleet.get_run(run_id)
+        assert run is not None and (run.status, run.claimed_by) == (RunStatus.QUEUED, None)
+
+    # Registered again (started anew, it joins as a new machine), it claims again.
+    fleet.register_supervisor(GONE, host="old-pc")
+    record, _ = fleet.claim_counted(
+        GONE, first, max_starts=100, rate_window=60.0, host="old-pc", lease_seconds=10
+    )
+    assert record is not None and record.claimed_by == GONE
+
+
+def test_a_supervisor_marked_stopped_claims_nothing(fleet: HistoryStore) -> None:
+    fleet.register_supervisor(LIVE, host="pc-1")
+    run_id = queued(fleet)
+    fleet.supervisor_stopped(LIVE)
+    assert fleet.claim_queued(LIVE, lease_seconds=10, fenced=True) == []
+    fleet.supervisor_heartbeat(LIVE, lease_seconds=10)  # renewing again: live
+    (claimed,) = fleet.claim_queued(LIVE, lease_seconds=10, fenced=True)
+    assert claimed.id == run_id
+    # A lone supervisor never registers: its claims are not fenced.
+    lone = queued(fleet)
+    (alone,) = fleet.claim_queued("lone", run_ids=[lone])
+    assert alone.id == lone
+
+
+def test_claims_racing_a_forget_leave_it_no_run(
+    store_factory: StoreFactory, clock: FakeClock
+) -> None:
+    """One store claims run after run for a supervisor while another forgets it.
+
+    Whatever the interleaving, once the forget returns no run is the
+    forgotten supervisor's: a claim that committed first was taken back by
+    the forget, and none after it took anything.
+    """
+    claimer, forgetter = store_factory(clock=clock), store_factory(clock=clock)
+    claimer.register_supervisor(GONE, host="old-pc")
+    ids = [queued(claimer) for _ in range(60)]
+    claimed: list[str] = []
+    after: list[str] = []
+    forgotten = threading.Event()
+
+    def claim_all() -> None:
+        for run_id in ids:
+            done = forgotten.is_set()
+            record, _ = claimer.claim_counted(
+                GONE, run_id, max_starts=1000, rate_window=60.0, lease_seconds=10
+            )
+            if record is not None:
+                (after if done else claimed).append(run_id)
+
+    thread = threading.Thread(target=claim_all)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while len(claimed) < 5:
+        assert time.monotonic() < deadline and thread.is_alive(), "no claim made"
+        time.sleep(0.001)
+    taken = forgetter.forget_supervisor(GONE, silent_for=None)
+    forgotten.set()
+    thread.join(60)
+    assert not thread.is_alive()
+    assert after == []
+    assert set(taken.runs_taken_back) == set(claimed)
+    held = [run_id for run_id in ids if forgetter.claimant_of(run_id) == GONE]
+    assert held == []
