@@ -23,7 +23,10 @@ NOTIFY's round trip, a few milliseconds, so stepping stays interactive.
 
 What the pause shows (node, step, pins, inputs, variables, time left) is read
 from the history's ``node_paused`` event, which the worker masked of secrets
-like every event, so every machine's API shows the same pause.
+like every event, so every machine's API shows the same pause.  The event's
+time is on the store's clock (its owner records it so), and so is the "now"
+its time left is counted to: whatever the clocks of the owner, of the machine
+answering and of the one asking say, they all show the same time left.
 """
 
 from __future__ import annotations
@@ -33,7 +36,6 @@ import contextlib
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from automation.engine.events import RunStatus
@@ -225,7 +227,10 @@ class DebugRelay(SupervisorBase):
         timeout = data.get("timeout")
         left = None
         if isinstance(timeout, int | float):
-            waited = (datetime.now(UTC) - event.at).total_seconds()
+            # The pause began at ``event.at`` on the store's clock (its owner restamped it,
+            # ``running``): measured on this machine's clock, a viewer minutes ahead of the
+            # owner would call every pause over, and one behind it would add minutes.
+            waited = (self.store_now() - event.at).total_seconds()
             left = round(max(0.0, float(timeout) - waited), 3)
         return RemoteDebugState(
             breakpoints=breakpoints,

@@ -164,6 +164,20 @@ def waiting_reason(store: HistoryStore, record: QueuedRun) -> str | None:
     return waiting_for(host, store.list_supervisors(), store.lease_time())
 
 
+def restart_left(store: HistoryStore, status: Any, not_before: datetime | None) -> float | None:
+    """Seconds left of a queued run's restart delay (0: over); None if it has none.
+
+    Counted on the clock the delay's end was written on: the database's in a
+    fleet (``supervisor.store_time``), whose time ``lease_time`` reads, not the
+    clock of the machine showing it, which may be minutes off.  Alone on
+    SQLite, that is this machine's clock anyway.  ``runs show`` and
+    ``GET /runs/{id}`` (which the CLI and the window show) ask here.
+    """
+    if not_before is None or str(getattr(status, "value", status)) != RunStatus.QUEUED.value:
+        return None
+    return max(0.0, (not_before - store.lease_time()).total_seconds())
+
+
 def machine_info(
     record: SupervisorRecord, now: datetime, this_id: str, *, running: int = 0, queued: int = 0
 ) -> MachineInfo:

@@ -176,10 +176,11 @@ class Running(SupervisorBase):
                 self._fence("its lease on them lapsed")
                 return
             event = message.event
-            if isinstance(event, NodeRetrying) and self.membership.shared:
-                # The one engine stamp another machine compares with its own "now": a
+            if isinstance(event, NodeRetrying | NodePaused) and self.membership.shared:
+                # The engine stamps another machine compares with its own "now": a
                 # supervisor that takes the run over waits out what is left of this
-                # retry's backoff (``Supervisor._mark_running``), so the wait is
+                # retry's backoff (``Supervisor._mark_running``), and any machine's API
+                # says how long this pause has left (``debugrelay``), so they are
                 # recorded on the store's clock, not this machine's.
                 event = replace(event, at=self.store_time.from_wall(event.at))
             self.recorder(event)

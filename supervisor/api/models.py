@@ -180,6 +180,12 @@ class RunInfo(Answer):
         description="while queued: the end of its restart delay, before which no supervisor "
         "takes it",
     )
+    restart_in: float | None = Field(
+        None,
+        description="GET /runs/{run_id}: while queued, the seconds left of its restart delay "
+        "(0: over), counted on the clock not_before is written on (the shared database's): "
+        "show this, not not_before less the viewer's own clock, which may be minutes off",
+    )
     waiting: str | None = Field(
         None,
         description="GET /runs/{run_id}: while queued for a machine no live supervisor runs "

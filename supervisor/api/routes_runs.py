@@ -34,7 +34,7 @@ from supervisor.api.models import (
 )
 from supervisor.api.problems import Problem
 from supervisor.debugging import DebugOptions
-from supervisor.machine import waiting_reason
+from supervisor.machine import restart_left, waiting_reason
 from supervisor.parts import DaemonParts
 from supervisor.store.artifacts import MAX_STORED_BYTES, media_type
 from supervisor.store.errors import RunNotFound
@@ -77,7 +77,13 @@ def list_runs(
 def get_run(parts: Parts, run_id: str) -> RunDetail:
     record = require_run(parts, run_id)
     store = parts.store
-    info = run_info(record).model_copy(update={"waiting": waiting_reason(store, record)})
+    info = run_info(record)
+    info = info.model_copy(
+        update={
+            "waiting": waiting_reason(store, record),
+            "restart_in": restart_left(store, info.status, info.not_before),
+        }
+    )
     return RunDetail(
         run=info,
         steps=[StepInfo.model_validate(s, from_attributes=True) for s in store.steps(run_id)],

@@ -61,8 +61,6 @@ def machine_url(host: str) -> str:
 
 def _machines_from_store(paths: DeskpilotPaths) -> list[MachineInfo]:
     """The fleet as the shared database lists it, when no local supervisor answers."""
-    from datetime import UTC, datetime
-
     from supervisor.machine import machine_info, supervisor_id
     from supervisor.remote import ConnectionSettingError
     from supervisor.store import HistoryStore
@@ -76,9 +74,11 @@ def _machines_from_store(paths: DeskpilotPaths) -> list[MachineInfo]:
     store = HistoryStore.open(paths.database_url)
     try:
         records = store.list_supervisors()
+        # Heartbeats are stamped on the database's clock: judged on this machine's, one
+        # minutes off would call every machine gone, or a dead one alive.
+        now = store.lease_time()
     finally:
         store.close()
-    now = datetime.now(UTC)
     me = supervisor_id(paths.data_dir)
     return [machine_info(record, now, me) for record in records]
 

@@ -12,7 +12,7 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -134,10 +134,10 @@ def runs_show(run_id: str, as_json: bool) -> None:
         steps = store.steps(record.id)
         events = store.events(record.id, limit=None)
         artifacts = store.artifacts(record.id)
-        from supervisor.machine import waiting_reason
+        from supervisor.machine import restart_left, waiting_reason
 
         waiting = waiting_reason(store, record)
-        now = store.clock.now()
+        restart_in = restart_left(store, record.status, record.not_before)
     finally:
         store.close()
     output.line(f"run {record.id}  {record.workflow_name}  {record.status}")
@@ -148,8 +148,8 @@ def runs_show(run_id: str, as_json: bool) -> None:
         output.line(
             f"  machine: {record.target_host}" + (f"; waiting: {waiting}" if waiting else "")
         )
-    if record.status is RunStatus.QUEUED and record.not_before is not None:
-        output.line(_restart_line(record.not_before, now))
+    if restart_in is not None:
+        output.line(_restart_line(restart_in))
     if record.inputs:
         output.line(f"  inputs: {record.inputs}")
     if record.error:
@@ -225,6 +225,8 @@ def _remote_show(run_id: str, as_json: bool) -> None:
         output.line(
             f"  machine: {run.target_host}" + (f"; waiting: {run.waiting}" if run.waiting else "")
         )
+    if run.restart_in is not None:
+        output.line(_restart_line(run.restart_in))
     if run.error:
         output.line(
             f"  error: {run.error}" + (f" (node '{run.failed_node}')" if run.failed_node else "")
@@ -258,12 +260,17 @@ def _remote_show(run_id: str, as_json: bool) -> None:
         output.line(f"  [{artifact.id}] {artifact.kind}: {artifact.path}")
 
 
-def _restart_line(not_before: datetime, now: datetime) -> str:
-    """'waiting to restart until 14:03:07 (in 12 s)': a queued run's restart delay."""
-    left = (not_before - now).total_seconds()
+def _restart_line(left: float) -> str:
+    """'waiting to restart until 14:03:07 (in 12 s)': a queued run's restart delay.
+
+    ``left`` is counted on the clock the delay's end was written on
+    (``machine.restart_left``); the time of day is when that is on this
+    machine's clock, whatever the database's clock says.
+    """
     if left <= 0:
-        return f"  restart delay ended at {not_before.astimezone():%H:%M:%S}; it runs when taken"
-    return f"  waiting to restart until {not_before.astimezone():%H:%M:%S} (in {left:.0f} s)"
+        return "  restart delay over; it runs when a supervisor takes it"
+    until = datetime.now().astimezone() + timedelta(seconds=left)
+    return f"  waiting to restart until {until:%H:%M:%S} (in {left:.0f} s)"
 
 
 def _show_pauses(events: list[Any]) -> None:

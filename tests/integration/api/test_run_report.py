@@ -196,9 +196,14 @@ def _waiting_runs_say_why(
 
     shown = deskpilot_cli(home, "runs", "show", again)
     assert shown.returncode == 0, shown.stderr
-    local = resume_at.astimezone().strftime("%H:%M:%S")
+    # its end on this machine's clock (the database's is this one's here), to the second
+    local = {
+        (resume_at + timedelta(seconds=off)).astimezone().strftime("%H:%M:%S")
+        for off in (-2, -1, 0, 1, 2)
+    }
     line = next(x for x in shown.stdout.splitlines() if "waiting to restart" in x)
-    assert line.startswith(f"  waiting to restart until {local} (in ") and line.endswith(" s)")
+    assert line.split(" (in ")[0].removeprefix("  waiting to restart until ") in local, line
+    assert line.startswith("  waiting to restart until ") and line.endswith(" s)")
     assert 3500 <= int(line.split("(in ")[1].split()[0]) <= 3600
     again_json = _json(deskpilot_cli(home, "runs", "show", again, "--json"))
     assert again_json["waiting"] is None and again_json["machine"] is None
@@ -212,3 +217,5 @@ def _waiting_runs_say_why(
         assert report_json(report_from_api(client, again)) == again_json
     assert (away.target_host, away.waiting) == ("desk-away", why)
     assert restarting.waiting is None and restarting.not_before == resume_at
+    assert restarting.restart_in is not None and 3500 <= restarting.restart_in <= 3600
+    assert away.restart_in is None
