@@ -178,6 +178,18 @@ def restart_left(store: HistoryStore, status: Any, not_before: datetime | None) 
     return max(0.0, (not_before - store.lease_time()).total_seconds())
 
 
+def running_for(store: HistoryStore, status: Any, started_at: datetime | None) -> float | None:
+    """Seconds since a running run first started; None unless it runs.
+
+    In a fleet its start is stamped with the database's time by its claim
+    (``store.claims``), so it is counted on that clock, as ``restart_left``,
+    not on the clock of the machine showing it.
+    """
+    if started_at is None or str(getattr(status, "value", status)) != RunStatus.RUNNING.value:
+        return None
+    return max(0.0, (store.lease_time() - started_at).total_seconds())
+
+
 def machine_info(
     record: SupervisorRecord, now: datetime, this_id: str, *, running: int = 0, queued: int = 0
 ) -> MachineInfo:

@@ -15,7 +15,7 @@ and nothing is counted twice (attempts are keyed by step and attempt).
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+import time
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,8 @@ class LiveRunView(QWidget):
         self._syncing = False
         self._loading = False
         self._buffer: list[dict[str, Any]] = []
+        #: When the run started, on this process's monotonic clock (``_tick``); None: not known.
+        self._running_since: float | None = None
         self.elapsed = QLabel()
         self.elapsed.setObjectName("live_elapsed")
         self.cancel_button = QPushButton("Cancel run")
@@ -102,6 +104,7 @@ class LiveRunView(QWidget):
     ) -> None:
         """Watch ``run_id``; with ``load``, first read what already happened from the API."""
         self.record = RunRecord(run_id=run_id)
+        self._running_since = None
         self.debug.clear()
         self.workflow_path = workflow_path
         self.attach_editor(editor)
@@ -139,6 +142,8 @@ class LiveRunView(QWidget):
             return
         self._loading = False
         self.record = RunRecord.from_detail(detail, events)
+        if detail.run.running_for is not None:  # counted by the supervisor, on the store's clock
+            self._running_since = time.monotonic() - detail.run.running_for
         seen = self.record.last_seq
         pending = self.link.recent_events(run_id) + self._buffer
         self._buffer = []
@@ -171,6 +176,8 @@ class LiveRunView(QWidget):
         if record is None:
             return
         before = record.status
+        if item.get("kind") == "run_started" and self._running_since is None:
+            self._running_since = time.monotonic()  # seen as it happens: no clock to trust
         self._debugger_event(item)
         changed = record.apply(item)
         if redraw:
@@ -333,9 +340,13 @@ class LiveRunView(QWidget):
         if self.debug.node_id is not None:  # not "running for ..." while it waits for the user
             self.elapsed.setText(f"paused before '{self.debug.node_id}'")
             return
-        if record.started_at is not None:
-            seconds = (datetime.now(UTC) - record.started_at).total_seconds()
+        if self._running_since is not None:
+            # Not this machine's "now" less ``started_at``: that stamp is on the clock of the
+            # database or of the machine running it, and this one's may be minutes off.
+            seconds = time.monotonic() - self._running_since
             self.elapsed.setText(f"running for {human_duration(max(0.0, seconds))}")
+        elif record.started_at is not None:
+            self.elapsed.setText("running")
         else:
             self.elapsed.setText("waiting for a worker…")
 

@@ -186,6 +186,11 @@ class RunInfo(Answer):
         "(0: over), counted on the clock not_before is written on (the shared database's): "
         "show this, not not_before less the viewer's own clock, which may be minutes off",
     )
+    running_for: float | None = Field(
+        None,
+        description="GET /runs/{run_id}: while running, the seconds since it first started, "
+        "counted on the clock started_at is written on (as restart_in)",
+    )
     waiting: str | None = Field(
         None,
         description="GET /runs/{run_id}: while queued for a machine no live supervisor runs "

@@ -34,7 +34,7 @@ from supervisor.api.models import (
 )
 from supervisor.api.problems import Problem
 from supervisor.debugging import DebugOptions
-from supervisor.machine import restart_left, waiting_reason
+from supervisor.machine import restart_left, running_for, waiting_reason
 from supervisor.parts import DaemonParts
 from supervisor.store.artifacts import MAX_STORED_BYTES, media_type
 from supervisor.store.errors import RunNotFound
@@ -82,6 +82,7 @@ def get_run(parts: Parts, run_id: str) -> RunDetail:
         update={
             "waiting": waiting_reason(store, record),
             "restart_in": restart_left(store, info.status, info.not_before),
+            "running_for": running_for(store, info.status, info.started_at),
         }
     )
     return RunDetail(

@@ -171,3 +171,34 @@ def test_the_api_answers_a_restart_delay_left_on_the_database_clock(
             assert abs(detail.run.restart_in - expected) <= SLACK, (expected, detail.run)
 
     asyncio.run(scenario())
+
+
+@SHIFTS
+def test_the_api_answers_how_long_a_run_has_run_on_the_database_clock(
+    postgres_migrated_url: str, tmp_path: Path, offset: timedelta
+) -> None:
+    """``running_for`` of a run claimed in a fleet (its start stamped by the database): the
+    window counts on from it (``app.runs.live_view``) instead of its own clock less the stamp."""
+    url = postgres_migrated_url
+    store = HistoryStore.open(url)
+    try:
+        version = store.save_workflow_version("tiny", None, TINY)
+        run_id = uuid.uuid4().hex
+        store.create_runs([QueuedRow(run_id, "tiny", version)])
+        store.register_supervisor("g" * 32, host="pc-gone")
+        store.claim_queued("g" * 32, run_ids=[run_id], lease_seconds=600.0, fenced=True)
+        claimed_at = time.monotonic()
+    finally:
+        store.close()
+
+    async def scenario() -> None:
+        async with member(url, tmp_path / "a", "a", FakeLauncher(), offset) as viewer:
+            from supervisor.api.routes_runs import get_run
+
+            parts: Any = type("Parts", (), {"store": viewer.store, "supervisor": viewer})()
+            detail = await asyncio.to_thread(get_run, parts, run_id)
+            assert detail.run.running_for is not None and detail.run.restart_in is None
+            expected = time.monotonic() - claimed_at
+            assert abs(detail.run.running_for - expected) <= SLACK, (expected, detail.run)
+
+    asyncio.run(scenario())

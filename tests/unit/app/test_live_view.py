@@ -8,6 +8,7 @@ never reached), then played into the view one event at a time.
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,8 @@ from app.runs.records import RunRecord
 from app.supervisor_link import SupervisorLink
 from app.theme import LIGHT
 from automation.blocks.registry import BlockRegistry
+from automation.engine.events import RunStatus
+from supervisor.api.models import RunDetail, RunInfo
 from supervisor.client import SupervisorClient
 from tests.unit.app.runkit import link_fixture, wait_until  # noqa: F401
 
@@ -239,3 +242,57 @@ def test_records_need_no_qt() -> None:
         [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60
     )
     assert done.stdout.strip() == "ok", done.stderr
+
+
+#: How far this machine's clock is from the one a run's times are stamped on, in the tests below.
+SKEW = timedelta(minutes=10)
+
+
+@pytest.mark.parametrize("offset", [SKEW, -SKEW], ids=["stamped-ahead", "stamped-behind"])
+def test_running_for_is_counted_as_the_supervisor_counts_it_not_on_this_clock(
+    qtbot: QtBot, link: SupervisorLink, offset: timedelta
+) -> None:
+    """A run of a fleet, opened in the window, stamped on a clock ten minutes off this one.
+
+    The supervisor answers how long it has run (``running_for``, on the
+    database's clock); the window counts on from that.  On this machine's
+    clock less ``started_at`` it said "< 1 ms" or "10 min" for 100 s.
+    """
+    view = LiveRunView(link, LIGHT)
+    qtbot.addWidget(view)
+    run_id = uuid.uuid4().hex
+    view.follow(run_id)
+    started = datetime.now(UTC) + offset - timedelta(seconds=100)
+    run = RunInfo(
+        id=run_id,
+        workflow_name="far",
+        status=RunStatus.RUNNING,
+        trigger="manual",
+        priority=0,
+        queued_at=started,
+        started_at=started,
+        running_for=100.0,
+    )
+    view._loaded(run_id, RunDetail(run=run, steps=[], artifacts=[]), [])
+    view._tick()
+    assert view.elapsed.text() in ("running for 1 min 40 s", "running for 1 min 41 s")
+
+
+@pytest.mark.parametrize("offset", [SKEW, -SKEW], ids=["stamped-ahead", "stamped-behind"])
+def test_a_run_seen_starting_is_counted_from_when_it_was_seen(
+    qtbot: QtBot, link: SupervisorLink, offset: timedelta
+) -> None:
+    """Its ``run_started`` event stamped by a machine ten minutes off: it has run for a moment."""
+    view = LiveRunView(link, LIGHT)
+    qtbot.addWidget(view)
+    run_id = uuid.uuid4().hex
+    view.follow(run_id)
+    at = (datetime.now(UTC) + offset).isoformat()
+    view.apply_event(
+        {"kind": "run_started", "run_id": run_id, "seq": 1, "at": at, "workflow": "far"}
+    )
+    view._tick()
+    text = view.elapsed.text()
+    shown = text.removeprefix("running for ")
+    assert shown != text and "min" not in shown, text
+    assert shown.endswith(" ms") or float(shown.removesuffix(" s")) < 10, text
