@@ -202,3 +202,49 @@ def test_the_api_answers_how_long_a_run_has_run_on_the_database_clock(
             assert abs(detail.run.running_for - expected) <= SLACK, (expected, detail.run)
 
     asyncio.run(scenario())
+
+
+class _AnsweringClient:
+    """Another machine's API as ``runs show`` calls it: the answer its route gave."""
+
+    def __init__(self, detail: Any) -> None:
+        self.detail = detail
+
+    def __enter__(self) -> _AnsweringClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        return None
+
+    def get_run(self, run_id: str) -> Any:
+        assert run_id == self.detail.run.id
+        return self.detail
+
+    def run_events(self, run_id: str) -> list[Any]:
+        return []
+
+
+@SHIFTS
+def test_runs_show_through_another_machines_api_prints_the_delay_it_answers(
+    postgres_migrated_url: str, monkeypatch: pytest.MonkeyPatch, offset: timedelta
+) -> None:
+    """``runs show`` with another machine's API chosen prints the API's ``restart_in``.
+
+    Before, it printed no restart line at all.
+    """
+    from supervisor.api.routes_runs import get_run
+    from supervisor.cli import history_cmd
+
+    url = postgres_migrated_url
+    run_id, set_at = restarting(url)
+    store = HistoryStore.open(url, clock=SkewedClock(offset))  # the answering machine's
+    try:
+        detail = get_run(type("Parts", (), {"store": store})(), run_id)
+    finally:
+        store.close()
+    monkeypatch.setattr(history_cmd, "remote_chosen", lambda: "https://pc-a.example:8765")
+    monkeypatch.setattr(history_cmd, "_client", lambda: _AnsweringClient(detail))
+    shown = CliRunner().invoke(history_cmd.runs_group, ["show", run_id])
+    assert shown.exit_code == 0, shown.output
+    expected = DELAY - (time.monotonic() - set_at)
+    assert abs(shown_left(shown.output) - expected) <= SLACK, (expected, shown.output)
