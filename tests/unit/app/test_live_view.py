@@ -20,7 +20,7 @@ from app.editor.document import WorkflowDocument
 from app.editor.widget import EditorWidget
 from app.runs.live_view import LiveRunView
 from app.runs.records import RunRecord
-from app.supervisor_link import SupervisorLink
+from app.supervisor_link import SupervisorLink, job_pool
 from app.theme import LIGHT
 from automation.blocks.registry import BlockRegistry
 from automation.engine.events import RunStatus
@@ -276,6 +276,8 @@ def test_running_for_is_counted_as_the_supervisor_counts_it_not_on_this_clock(
     view._loaded(run_id, RunDetail(run=run, steps=[], artifacts=[]), [])
     view._tick()
     assert view.elapsed.text() in ("running for 1 min 40 s", "running for 1 min 41 s")
+    # (loading a running run asks the supervisor whether it is paused: let that answer land)
+    job_pool().waitForDone(10_000)
 
 
 @pytest.mark.parametrize("offset", [SKEW, -SKEW], ids=["stamped-ahead", "stamped-behind"])
