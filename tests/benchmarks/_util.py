@@ -77,12 +77,53 @@ class ChildResult:
     error: str | None = None
 
 
-def run_child(module: str, args: Sequence[str], *, timeout: float) -> ChildResult:
-    """Run ``python -m module args`` and read the JSON object on its last stdout line."""
-    command = [sys.executable, "-m", module, *args]
+#: Runs the benchmark file in argv[1] as ``__main__``, with this file (argv[2]) standing for
+#: ``tests.benchmarks._util`` and the working folder first on ``sys.path`` for the rest.
+IN_TREE = """\
+import importlib.util, runpy, sys
+import tests.benchmarks
+script, util = sys.argv[1], sys.argv.pop(2)
+spec = importlib.util.spec_from_file_location("tests.benchmarks._util", util)
+module = importlib.util.module_from_spec(spec)
+sys.modules[spec.name] = module
+spec.loader.exec_module(module)
+sys.argv = sys.argv[1:]
+runpy.run_path(script, run_name="__main__")
+"""
+
+
+def tree_process(module: str, args: Sequence[str], tree: Path) -> tuple[list[str], dict[str, str]]:
+    """The command and environment that run this checkout's benchmark ``module`` against the
+    product code of ``tree`` (another checkout sharing the venv, e.g. an older commit).
+
+    The benchmark's own file and this module come from this checkout, so both trees are
+    measured by the same code; everything else it imports (``automation``, ``supervisor``,
+    the test helpers that drive them, which must match the product they drive) comes from
+    ``tree``, whose folder is the working directory and ``PYTHONPATH`` (ahead of the
+    venv's editable install).
+    """
+    script = ROOT / (module.replace(".", "/") + ".py")
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    return [sys.executable, "-c", IN_TREE, str(script), __file__, *args], env
+
+
+def run_child(
+    module: str, args: Sequence[str], *, timeout: float, tree: Path | None = None
+) -> ChildResult:
+    """Run ``python -m module args`` and read the JSON object on its last stdout line;
+    with ``tree``, against that checkout's code (``tree_process``)."""
+    command, env = [sys.executable, "-m", module, *args], None
+    if tree is not None:
+        command, env = tree_process(module, args, tree)
     try:
         done = subprocess.run(
-            command, cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False
+            command,
+            cwd=tree or ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
     except subprocess.TimeoutExpired:
         return ChildResult({}, f"did not finish within {timeout:g} s: {' '.join(args)}")
@@ -125,6 +166,13 @@ def _looks_numeric(text: str) -> bool:
     """Digits with the separators our cells use: 1,234.5  0.1-0.2  74.1 / 77.5."""
     cleaned = "".join(char for char in text if char not in ",.-/ ")
     return cleaned.isdigit()
+
+
+def ratio(old: float | None, new: float | None) -> str:
+    """``new / old`` for a comparison table's last column ('-' when either is missing or 0)."""
+    if old is None or new is None or old == 0:
+        return "-"
+    return f"{new / old:.2f}"
 
 
 def fmt(value: float | None, digits: int = 0) -> str:

@@ -41,12 +41,14 @@ from tempfile import TemporaryDirectory
 from typing import Any
 
 from tests.benchmarks._util import (
+    ROOT,
     current_rss_mib,
     fmt,
     format_table,
     load_average,
     median,
     peak_rss_mib,
+    ratio,
     run_child,
 )
 
@@ -340,6 +342,9 @@ def run_scenario(args: argparse.Namespace) -> int:
     else:
         data = scenario.run(args)
     data["scenario"] = scenario.name
+    import automation  # which checkout's code ran: a comparison checks it is the one it asked for
+
+    data["code"] = str(Path(automation.__file__).resolve().parents[1])
     print(json.dumps(data))
     return 0
 
@@ -383,6 +388,62 @@ class Collected:
             return f"FAILED: {failed[0]}"
         details = {run["check"]["detail"] for run in self.runs}
         return "ok: " + " | ".join(sorted(details))
+
+
+def compare(args: argparse.Namespace) -> tuple[str, bool]:
+    """The Deskpilot scenarios of this checkout and of ``--against``'s, alternated child by
+    child (which tree goes first swaps every round) so that load on the machine weighs on
+    both alike; a table of medians, old | this | ratio (this / old, lower is better)."""
+    trees = {"old": args.against.resolve(), "main": ROOT}
+    runs: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    errors: list[str] = []
+    deskpilot = [scenario for scenario in SCENARIOS if not scenario.robot]
+    for round_number in range(1, args.repeat + 1):
+        for scenario in deskpilot:
+            order = list(trees) if round_number % 2 else list(reversed(trees))
+            for name in order:
+                child_args = ["--scenario", scenario.name, "--nodes", str(args.nodes)]
+                child_args += ["--fanout", str(args.fanout)]
+                outcome = run_child(MODULE, child_args, timeout=CHILD_TIMEOUT, tree=trees[name])
+                if outcome.error is not None:
+                    errors.append(f"{name} {scenario.name}: {outcome.error}")
+                elif outcome.data.get("code") != str(trees[name]):
+                    errors.append(f"{name} {scenario.name}: ran the code of {outcome.data['code']}")
+                elif not outcome.data["check"]["ok"]:
+                    errors.append(f"{name} {scenario.name}: {outcome.data['check']['detail']}")
+                else:
+                    runs.setdefault((name, scenario.name), []).append(outcome.data)
+                print(
+                    f"  round {round_number}/{args.repeat}  {scenario.name:<15} {name:<5}"
+                    + (f"cpu {outcome.data['cpu_seconds']:.3f} s" if outcome.data else "error"),
+                    file=sys.stderr,
+                    flush=True,
+                )
+
+    def cell(tree: str, scenario: Scenario, key: str, scale: float) -> float | None:
+        values = [run[key] * scale for run in runs.get((tree, scenario.name), [])]
+        return median(values) if values else None
+
+    rows = []
+    for scenario in deskpilot:
+        items = args.fanout if scenario.name == "fanout-history" else args.nodes
+        for label, key, scale, digits in (
+            ("cpu µs/item", "cpu_seconds", 1e6 / items, 1),
+            ("wall µs/item", "seconds", 1e6 / items, 1),
+            ("peak RSS MiB", "peak_rss_mib", 1.0, 1),
+        ):
+            old, new = cell("old", scenario, key, scale), cell("main", scenario, key, scale)
+            rows.append([f"{scenario.name}: {label}", fmt(old, digits), fmt(new, digits)])
+            rows[-1].append(ratio(old, new))
+    counts = {name: min(len(runs.get((name, s.name), [])) for s in deskpilot) for name in trees}
+    text = format_table(["metric (median)", f"old ({trees['old']})", "main", "ratio"], rows)
+    text += (
+        f"\n{counts['old']} / {counts['main']} runs per scenario (old / main), "
+        f"{args.nodes:,}-node chain, {args.fanout:,}-way fan-out"
+    )
+    for error in errors:
+        text += f"\nscenario error: {error}"
+    return text, not errors
 
 
 def collect(args: argparse.Namespace) -> dict[str, Collected]:
@@ -571,6 +632,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--repeat", type=_positive, default=3, help="runs per scenario (3)")
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
+    parser.add_argument(
+        "--against",
+        type=Path,
+        metavar="TREE",
+        help="only the Deskpilot scenarios, of this checkout and of TREE (another checkout "
+        "sharing the venv), alternated; a table old | main | ratio",
+    )
     parser.add_argument("--scenario", choices=sorted(BY_NAME), help=argparse.SUPPRESS)
     parser.add_argument(
         "--profile",
@@ -605,6 +673,14 @@ def main(argv: list[str] | None = None) -> int:
         return run_scenario(args)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(message)s")
     load_before = load_average()
+    if args.against is not None:
+        text, ok = compare(args)
+        print(text)
+        print(
+            f"1-min load average {fmt(load_before, 2)} before, {fmt(load_average(), 2)} after, "
+            f"on {os.cpu_count()} CPUs"
+        )
+        return 0 if ok else 1
     results = collect(args)
     summary = report(args, results, (load_before, load_average()))
     ok = all(collected.ok for collected in results.values())

@@ -35,6 +35,16 @@ says "not installed".
 
 Scheduler lateness is measured by the triggers benchmark, not here.
 
+``--against TREE`` measures every Deskpilot figure above (not supervisord's) for
+this checkout and for another one sharing the venv (the figures of today's code
+beside a change's), each measurement in a fresh child process running this
+file against that tree's packages, alternated between the two trees, the full
+samples spread over ``--rounds``; it adds the CPU time per run of the
+throughput (supervisor process, workers), less sensitive to other work than
+runs/s, and prints old | main | ratio:
+
+    .venv/bin/python -m tests.benchmarks.bench_supervisor --against /work/base --rounds 3
+
 ``--idle-rss-against TREE`` measures only the idle RSS, of this checkout and
 of another one (an older commit checked out with the same venv), started
 alternately ``--rounds`` times each so that a machine whose load drifts
@@ -73,7 +83,7 @@ from supervisor.client import endpoint_answers
 from supervisor.config import SupervisorConfig
 from supervisor.paths import DeskpilotPaths
 from supervisor.workers import WorkerState
-from tests.benchmarks._util import ROOT, fmt, format_table, load_average
+from tests.benchmarks._util import ROOT, fmt, format_table, load_average, ratio, run_child
 from tests.integration.supervisor.harness import SupervisorThread, wait_for
 
 logger = logging.getLogger(__name__)
@@ -124,8 +134,13 @@ class Column:
     hang_note: str | None = None
     throughput: float | None = None
     throughput_runs: int = 0
+    #: CPU per run while the throughput runs ran: the supervisor's process, and its workers.
+    throughput_cpu_ms: float | None = None
+    throughput_worker_cpu_ms: float | None = None
     idle: dict[str, float] = field(default_factory=dict)
     note: str | None = None
+    #: ``--against``: figures gathered over rounds, by name.
+    extra: dict[str, list[float]] = field(default_factory=dict)
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -206,6 +221,8 @@ def measure_throughput(column: Column, fork: bool, runs: int) -> None:
         path = harness.workflow("trivial", TRIVIAL)
         harness.wait_terminal(harness.submit(path), timeout=60)  # warm: workers up, file parsed
         sup = harness.sup
+        workers_before = children_cpu()
+        cpu = time.process_time()
         start = time.monotonic()
 
         def submit_all() -> list[str]:
@@ -221,7 +238,22 @@ def measure_throughput(column: Column, fork: bool, runs: int) -> None:
             interval=0.05,
         )
         column.throughput = runs / (time.monotonic() - start)
+        column.throughput_cpu_ms = (time.process_time() - cpu) * 1000 / runs
         column.throughput_runs = runs
+        workers_after = children_cpu()
+        column.throughput_worker_cpu_ms = (
+            sum(t - workers_before.get(pid, 0.0) for pid, t in workers_after.items()) * 1000 / runs
+        )
+
+
+def children_cpu() -> dict[int, float]:
+    """CPU seconds of each process under this one (workers, the fork server and its
+    children), by pid: a worker started during the interval counts from zero."""
+    found = {}
+    for child in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            found[child.pid] = process_cpu(child.pid)
+    return found
 
 
 def process_cpu(pid: int) -> float:
@@ -362,6 +394,119 @@ def compare_idle_rss(other: Path, rounds: int, settle: float) -> str:
         for process in ("deskpilotd", "workers")
     ]
     return format_table(["idle RSS MiB (median)", *trees], rows)
+
+
+# -- this checkout against another ----------------------------------------------------
+
+MODULE = "tests.benchmarks.bench_supervisor"
+PARTS: dict[str, Callable[[Column, bool, int], None]] = {
+    "restarts": measure_restarts,
+    "hangs": measure_hangs,
+    "throughput": measure_throughput,
+}
+
+
+def run_part(part: str, fork: bool, count: int) -> int:
+    """Child side of ``--against``: one measurement in this process, as one JSON line."""
+    import automation  # which checkout's code ran: the parent checks it is the one it asked for
+
+    column = Column(part)
+    PARTS[part](column, fork, count)
+    data = {**column.__dict__, "code": str(Path(automation.__file__).resolve().parents[1])}
+    print(json.dumps(data))
+    return 0
+
+
+def merge(into: Column, data: dict[str, Any]) -> None:
+    into.restart_ms += data["restart_ms"]
+    into.visible_ms += data["visible_ms"]
+    into.hang_s += data["hang_s"]
+    if data["throughput"] is not None:
+        into.extra.setdefault("throughput", []).append(data["throughput"])
+        into.extra.setdefault("cpu_ms", []).append(data["throughput_cpu_ms"])
+        into.extra.setdefault("worker_cpu_ms", []).append(data["throughput_worker_cpu_ms"])
+        into.throughput_runs = data["throughput_runs"]
+
+
+def compare(other: Path, rounds: int, idle_seconds: float, quick: bool) -> tuple[str, list[str]]:
+    """Everything the Deskpilot columns measure, for this checkout and ``other``: each part
+    in a fresh child process run against that tree's code (``tree_process``), alternated
+    part by part (which tree goes first swaps every round) so that load weighs on both
+    alike; the full benchmark's samples spread over ``rounds``."""
+    trees = {"old": other.resolve(), "main": ROOT}
+    launchers = {"exec": False, "fork": True}
+    columns = {(t, lname): Column(f"{t} {lname}") for t in trees for lname in launchers}
+    errors: list[str] = []
+    restarts = 10 if quick else 30
+    counts = {
+        "exec": {"restarts": max(5, restarts // 2), "hangs": 4 if quick else 10, "throughput": 40},
+        "fork": {"restarts": restarts, "hangs": 4 if quick else 10, "throughput": 300},
+    }
+    for number in range(1, rounds + 1):
+        order = list(trees) if number % 2 else list(reversed(trees))
+        for lname, fork in launchers.items():
+            for part in PARTS:
+                count = counts[lname][part]
+                count = count if part == "throughput" else -(-count // rounds)
+                if quick and part == "throughput":
+                    count //= 4
+                for name in order:
+                    args = ["--part", part, "--launcher", lname, "--count", str(count)]
+                    outcome = run_child(MODULE, args, timeout=900, tree=trees[name])
+                    if outcome.error is not None:
+                        errors.append(f"{name} {lname} {part}: {outcome.error}")
+                    elif outcome.data.get("code") != str(trees[name]):
+                        errors.append(f"{name} {part}: ran the code of {outcome.data['code']}")
+                    else:
+                        merge(columns[(name, lname)], outcome.data)
+                    print(f"round {number}: {name} {lname} {part} done", file=sys.stderr)
+            for name in order:
+                with idle_daemon(trees[name], fork, timeout=120) as daemon:
+
+                    def workers(daemon: psutil.Process = daemon) -> list[int]:
+                        with contextlib.suppress(psutil.Error):
+                            return [p.pid for p in daemon.children(recursive=True)]
+                        return []
+
+                    time.sleep(3)  # start-up settles, as measure_idle waits
+                    figures = idle_figures(daemon.pid, workers, idle_seconds)
+                for key, value in figures.items():
+                    columns[(name, lname)].extra.setdefault(key, []).append(value)
+                print(f"round {number}: {name} {lname} idle done", file=sys.stderr)
+
+    def middle(values: list[float] | None) -> float | None:
+        return statistics.median(values) if values else None
+
+    metrics: list[tuple[str, Callable[[Column], float | None], int]] = [
+        ("crash -> restart p50 (ms)", lambda c: percentile(c.restart_ms, 50), 1),
+        ("crash -> restart p99 (ms)", lambda c: percentile(c.restart_ms, 99), 1),
+        ("crash -> visible to clients p50 (ms)", lambda c: percentile(c.visible_ms, 50), 1),
+        ("hang: last heartbeat -> replacement p50 (s)", lambda c: percentile(c.hang_s, 50), 2),
+        ("hang: last heartbeat -> replacement max (s)", lambda c: max(c.hang_s, default=None), 2),
+        ("trivial runs/s, median of rounds", lambda c: middle(c.extra.get("throughput")), 1),
+        ("  supervisor CPU ms per run", lambda c: middle(c.extra.get("cpu_ms")), 2),
+        ("  workers' CPU ms per run", lambda c: middle(c.extra.get("worker_cpu_ms")), 2),
+        ("idle CPU % (supervisor)", lambda c: middle(c.extra.get("main_cpu")), 3),
+        ("idle wake-ups/s (supervisor)", lambda c: middle(c.extra.get("main_wakeups")), 1),
+        ("idle RSS MiB (supervisor)", lambda c: middle(c.extra.get("main_rss_mib")), 1),
+        ("idle CPU % (workers)", lambda c: middle(c.extra.get("children_cpu")), 3),
+        ("idle wake-ups/s (workers)", lambda c: middle(c.extra.get("children_wakeups")), 1),
+        ("idle RSS MiB (workers, summed)", lambda c: middle(c.extra.get("children_rss_mib")), 1),
+    ]
+    rows = []
+    for lname in launchers:
+        for label, value, digits in metrics:
+            old, new = value(columns[("old", lname)]), value(columns[("main", lname)])
+            rows.append([f"{lname}: {label}", fmt(old, digits), fmt(new, digits), ratio(old, new)])
+    samples = columns[("main", "fork")]
+    text = format_table(["metric", f"old ({trees['old']})", "main", "ratio"], rows)
+    text += (
+        f"\nper tree: {len(samples.restart_ms)} fork / "
+        f"{len(columns[('main', 'exec')].restart_ms)} exec restarts, {len(samples.hang_s)} hangs, "
+        f"{rounds} x {samples.throughput_runs} / {columns[('main', 'exec')].throughput_runs} "
+        f"throughput runs, {rounds} x {idle_seconds:g} s idle"
+    )
+    return text, errors
 
 
 # -- supervisord -------------------------------------------------------------------------
@@ -550,7 +695,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="TREE",
         help="only compare the idle RSS of this checkout with another checkout's",
     )
-    parser.add_argument("--rounds", type=int, default=5, help="rounds for --idle-rss-against")
+    parser.add_argument(
+        "--against",
+        type=Path,
+        default=None,
+        metavar="TREE",
+        help="only Deskpilot, every measurement of this checkout and of TREE (another "
+        "checkout sharing the venv), alternated over --rounds; a table old | main | ratio",
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="rounds for --against / --idle-rss-against (5)"
+    )
+    parser.add_argument("--part", choices=sorted(PARTS), help=argparse.SUPPRESS)
+    parser.add_argument("--launcher", choices=("exec", "fork"), help=argparse.SUPPRESS)
+    parser.add_argument("--count", type=int, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
@@ -560,7 +718,19 @@ def main(argv: list[str] | None = None) -> int:
     restarts = 10 if args.quick else 30
     hangs = 4 if args.quick else 10
     idle_seconds = args.idle_seconds or (10.0 if args.quick else 25.0)
+    if args.part is not None:
+        return run_part(args.part, args.launcher == "fork", args.count)
     load = load_average()
+    if args.against is not None:
+        text, errors = compare(args.against, args.rounds, idle_seconds, args.quick)
+        print(text)
+        print(
+            f"{args.rounds} rounds; machine: {os.cpu_count()} CPUs, load average at start "
+            f"{fmt(load, 2)}, at end {fmt(load_average(), 2)}"
+        )
+        for error in errors:
+            print(f"error: {error}")
+        return 1 if errors else 0
     if args.idle_rss_against is not None:
         print(compare_idle_rss(args.idle_rss_against, args.rounds, settle=3.0))
         print(

@@ -67,6 +67,7 @@ import re
 import shutil
 import signal
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -81,7 +82,7 @@ from typing import Any
 from automation.errors import DeskpilotError
 from supervisor.client import SupervisorClient
 from supervisor.paths import DeskpilotPaths
-from tests.benchmarks._util import ROOT, fmt, format_table, load_average
+from tests.benchmarks._util import ROOT, fmt, format_table, load_average, ratio
 
 logger = logging.getLogger(__name__)
 
@@ -237,15 +238,22 @@ def write_workflows(folder: Path, count: int) -> list[str]:
 
 
 def start_daemon(
-    home: Path, stderr: Any, profile: Path | None, module: str = "supervisor.daemon"
+    home: Path,
+    stderr: Any,
+    profile: Path | None,
+    module: str = "supervisor.daemon",
+    tree: Path = ROOT,
 ) -> subprocess.Popen[bytes]:
+    """The daemon of ``tree`` (this checkout, or another one sharing the venv)."""
     env = {**os.environ, "DESKPILOT_HOME": str(home)}
     env.pop("DESKPILOT_DATABASE_URL", None)
+    if tree != ROOT:
+        env["PYTHONPATH"] = str(tree)  # that tree's packages, not the venv's editable install
     command = [sys.executable]
     if profile is not None:
         command += ["-m", "cProfile", "-o", str(profile)]
     command += ["-m", module]
-    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
+    return subprocess.Popen(command, cwd=tree, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
 
 
 def wait_healthy(paths: DeskpilotPaths, process: subprocess.Popen[bytes]) -> float:
@@ -338,6 +346,7 @@ def measure_deskpilot(
     downtime: float,
     profile: Path | None,
     module: str = "supervisor.daemon",
+    tree: Path = ROOT,
 ) -> Column:
     column = Column("deskpilot (daemon, SQLite history)", restarts=True)
     home = Path(tempfile.mkdtemp(prefix="dpt-", dir="/tmp"))
@@ -352,7 +361,7 @@ def measure_deskpilot(
                     # the downtime under test, not a wait for something to happen
                     time.sleep(max(0.0, downtime - (time.time() - stopped_at)))
                 prof = profile / f"deskpilot-phase{number}.prof" if profile else None
-                process = start_daemon(home, stderr, prof, module)
+                process = start_daemon(home, stderr, prof, module, tree)
                 try:
                     ready = wait_healthy(paths, process)
                     before = process_cpu_seconds(process.pid)
@@ -383,6 +392,67 @@ def measure_deskpilot(
 def integrity(database: Path) -> str:
     with contextlib.closing(sqlite3.connect(database)) as connection:
         return str(connection.execute("PRAGMA integrity_check").fetchone()[0])
+
+
+def compare(args: argparse.Namespace, phase: float, downtime: float) -> tuple[str, list[str]]:
+    """The Deskpilot column for this checkout and for ``--against``, ``--rounds`` times each,
+    alternated (which goes first swaps every round) so that load weighs on both alike.
+    Lateness percentiles pool every round's live fires; daemon CPU is the median of every
+    phase's (process CPU time, which other work on the machine barely moves)."""
+    trees = {"old": args.against.resolve(), "main": ROOT}
+    columns: dict[str, list[Column]] = {name: [] for name in trees}
+    for number in range(1, args.rounds + 1):
+        for name in list(trees) if number % 2 else list(reversed(trees)):
+            column = measure_deskpilot(
+                args.schedules, phase, downtime, None, args.daemon_module, trees[name]
+            )
+            column.name = f"{name} round {number}"
+            columns[name].append(column)
+
+    def pooled(name: str, field: str) -> list[float]:
+        return [value for column in columns[name] for value in getattr(column, field)]
+
+    def per_round(name: str, field: str, q: float) -> float | None:
+        found = [percentile(getattr(column, field), q) for column in columns[name]]
+        values = [value for value in found if value is not None]
+        return statistics.median(values) if values else None
+
+    def cpu(name: str) -> float | None:
+        values = [v for column in columns[name] for v in column.extra["daemon_cpu_percent"]]
+        return statistics.median(values) if values else None
+
+    metrics: list[tuple[str, Callable[[str], float | None], int]] = [
+        ("live fires measured", lambda n: len(pooled(n, "live_ms")), 0),
+        ("lateness p50 (ms): fire -> queued", lambda n: percentile(pooled(n, "live_ms"), 50), 1),
+        ("lateness p99 (ms), all rounds pooled", lambda n: percentile(pooled(n, "live_ms"), 99), 1),
+        ("lateness p99 (ms), median of rounds", lambda n: per_round(n, "live_ms", 99), 1),
+        ("lateness max (ms)", lambda n: max(pooled(n, "live_ms"), default=None), 1),
+        ("after commit p50 (ms)", lambda n: percentile(pooled(n, "later_ms"), 50), 1),
+        ("after commit p99 (ms)", lambda n: percentile(pooled(n, "later_ms"), 99), 1),
+        ("first fire of a second p50 (ms)", lambda n: percentile(pooled(n, "first_ms"), 50), 1),
+        ("added per further fire, median (ms)", lambda n: percentile(pooled(n, "step_ms"), 50), 2),
+        ("daemon CPU % (median of phases)", cpu, 1),
+        ("live fires not run", lambda n: sum(c.live_missed for c in columns[n]), 0),
+        ("slots while down: no trace", lambda n: sum(c.down_untraced or 0 for c in columns[n]), 0),
+        ("fires recorded twice", lambda n: sum(c.duplicates for c in columns[n]), 0),
+    ]
+    rows = []
+    for label, value, digits in metrics:
+        old, new = value("old"), value("main")
+        rows.append([label, fmt(old, digits), fmt(new, digits), ratio(old, new)])
+    failed = [line for name in trees for column in columns[name] for line in checks(column)]
+    headers = ["metric", f"old ({trees['old']})", "main", "ratio"]
+    return format_table(headers, rows), failed
+
+
+def checks(column: Column) -> list[str]:
+    """What must hold of a Deskpilot column whatever its speed."""
+    failed = list(column.checks_failed)
+    if column.gaps or column.down_untraced:
+        failed.append(f"{column.name}: a slot was neither run nor recorded as missed")
+    if column.extra.get("integrity") != "ok":
+        failed.append(f"{column.name}: integrity_check {column.extra.get('integrity')}")
+    return failed
 
 
 # -- APScheduler 3 -----------------------------------------------------------------------
@@ -514,7 +584,7 @@ def table(columns: list[Column], reference: Column | None) -> str:
     def down(value: Callable[[Column], int | None]) -> Callable[[Column], str]:
         return lambda c: "no restart" if not c.restarts else fmt(value(c))
 
-    def ratio(c: Column) -> str:
+    def to_reference(c: Column) -> str:
         mine, theirs = percentile(c.live_ms, 99), reference and percentile(reference.live_ms, 99)
         if c is reference or not mine or not theirs:
             return "-"
@@ -525,7 +595,7 @@ def table(columns: list[Column], reference: Column | None) -> str:
         row("lateness p50 (ms): fire -> queued", lambda c: ms(c.live_ms, 50)),
         row("lateness p99 (ms)", lambda c: ms(c.live_ms, 99), f"< {TARGET_P99_MS:g}"),
         row("lateness max (ms)", lambda c: fmt(max(c.live_ms, default=None), 1)),
-        row("p99 / apscheduler SQLite p99", ratio),
+        row("p99 / apscheduler SQLite p99", to_reference),
         row(
             "after commit p50 / p99 (ms) [1]",
             lambda c: f"{ms(c.later_ms, 50)} / {ms(c.later_ms, 99)}" if c.later_ms else "-",
@@ -565,6 +635,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="serve with this module instead (a variant of the daemon under comparison)",
     )
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    parser.add_argument(
+        "--against",
+        type=Path,
+        default=None,
+        metavar="TREE",
+        help="only Deskpilot, this checkout's daemon and TREE's (another checkout sharing the "
+        "venv), alternated --rounds times; a table old | main | ratio",
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="rounds for --against (3)")
     return parser.parse_args(argv)
 
 
@@ -576,6 +655,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.profile is not None:
         args.profile.mkdir(parents=True, exist_ok=True)
     loads = [load_average()]
+    if args.against is not None:
+        text, failed = compare(args, phase, downtime)
+        print(text)
+        print(
+            f"{args.rounds} rounds of two {phase:g} s phases with {downtime:g} s down, "
+            f"{args.schedules} schedules; machine: {os.cpu_count()} CPUs, load average "
+            f"{fmt(loads[0], 2)} -> {fmt(load_average(), 2)}"
+        )
+        for line in failed:
+            print(f"check failed: {line}")
+        return 1 if failed else 0
     columns: list[Column] = []
     reference: Column | None = None
     if args.only in (None, "deskpilot"):
@@ -621,12 +711,10 @@ def main(argv: list[str] | None = None) -> int:
         f"reference p99 on the project's machines: apscheduler SQLite {REFERENCE_P99_MS['sqlite']:g} ms, "
         f"memory {REFERENCE_P99_MS['memory']:g} ms"
     )
-    failed = [line for c in columns for line in c.checks_failed]
+    failed = [line for c in columns if c is not deskpilot for line in c.checks_failed]
+    if deskpilot is not None:
+        failed += checks(deskpilot)
     if deskpilot is not None and deskpilot.note is None:
-        if deskpilot.gaps or deskpilot.down_untraced:
-            failed.append(f"{deskpilot.name}: a slot was neither run nor recorded as missed")
-        if deskpilot.extra.get("integrity") != "ok":
-            failed.append(f"{deskpilot.name}: integrity_check {deskpilot.extra.get('integrity')}")
         p99 = percentile(deskpilot.live_ms, 99)
         if p99 is not None and p99 >= TARGET_P99_MS:
             print(
