@@ -167,7 +167,7 @@ class Execution(RunHooks):
         self.graph = WorkflowGraph(self.workflow)
         # planned on first use: a 10,000-node workflow should not wait for all of it
         self.plans: dict[str, NodePlan] = {}
-        self.dataflow = Dataflow(lambda node_id: self.plan_of(node_id).linked)
+        self.dataflow = Dataflow(self.linked_pins)
         #: Context of the activation being run; what it emits carries it.
         self.ctx: Context = ()
         self.tags = 0
@@ -195,6 +195,12 @@ class Execution(RunHooks):
                 self.workflow, self.graph, self.engine.registry, node_id
             )
         return plan
+
+    def linked_pins(self, node_id: str) -> frozenset[str]:
+        """The pins ``node_id`` waits for: ``Dataflow`` asks on every arrival, so a planned
+        node costs one call, not two."""
+        plan = self.plans.get(node_id)
+        return (plan if plan is not None else self.plan_of(node_id)).linked
 
     # -- events ------------------------------------------------------------------
     def emit(self, cls: type[Event], **values: Any) -> None:
@@ -347,7 +353,9 @@ class Execution(RunHooks):
             pass
 
     def _check_limits(self) -> None:
-        self._check_time()
+        # what _check_time checks, tested here first: this runs on every step
+        if self.cancel.is_set() or self.clock.monotonic() >= self.deadline:
+            self._check_time()
         if self.step >= self.workflow.limits.max_steps:
             raise RunError(
                 f"the run reached its limit of {self.workflow.limits.max_steps} steps; "
@@ -421,7 +429,7 @@ class Execution(RunHooks):
             self.replay_step(plan, step, recorded, stack)
             return
 
-        self.state_before = dict(self.block_state)
+        self.state_before = dict(self.block_state) if self.block_state else {}
         try:
             values = self._resolve_inputs(plan, pins)
         except (TemplateError, SecretError) as render_error:
@@ -458,7 +466,8 @@ class Execution(RunHooks):
             self._fail(plan, step, attempt + 1, 0.0, spent_error(plan, spent), stack)
             return
         desktop = self.hold is not None and DESKTOP in plan.block.resources
-        wait_out_retry(self, plan, step, attempt)
+        if self.retry_not_before:  # only a resumed run has any
+            wait_out_retry(self, plan, step, attempt)
         while True:
             attempt += 1
             spent += 1
@@ -583,7 +592,7 @@ class Execution(RunHooks):
             pins = emission_pins(plan.block, result, plan.node_id) if result is not None else {}
         except (Exception, StepTimeout) as exc:
             return lock_cut(self, plan, exc) or exc, self.clock.monotonic() - started
-        cut = lock_cut(self, plan, None)
+        cut = lock_cut(self, plan, None) if self.hold is not None else None
         if cut is not None:  # it finished, but a lock came while it acted: not trusted
             return cut, self.clock.monotonic() - started
         self.finish(
@@ -614,6 +623,11 @@ class Execution(RunHooks):
         summary.error = None
         if emissions:
             summary.outputs = emissions[-1]
+        recorded_vars = stored(vars_set, self.redactor) if vars_set else {}
+        # most steps start and end with no run state: nothing to compare
+        if state_before is not None and (state_before or self.block_state):
+            changes = state_changes(state_before, self.block_state)
+            recorded_vars = record_changes(recorded_vars, changes, self.redactor)
         self.emit(
             NodeFinished,
             node_id=plan.node_id,
@@ -622,11 +636,7 @@ class Execution(RunHooks):
             duration=self.clock.monotonic() - started,
             # masked, and marked where that (or JSON) altered a value: ``replayable``
             emissions=[stored(pins, self.redactor) for pins in emissions],
-            vars_set=record_changes(
-                stored(vars_set, self.redactor) if vars_set else {},
-                {} if state_before is None else state_changes(state_before, self.block_state),
-                self.redactor,
-            ),
+            vars_set=recorded_vars,
         )
 
     # -- streaming blocks ----------------------------------------------------------

@@ -23,9 +23,14 @@ Context = tuple[int, ...]
 END: Final = object()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Activation:
-    """Run ``node_id`` once, with the values on its pins, in the loop turn ``ctx``."""
+    """Run ``node_id`` once, with the values on its pins, in the loop turn ``ctx``.
+
+    Not frozen, though nothing changes one: a run makes one per step, and a frozen
+    dataclass's ``__init__`` (``object.__setattr__`` per field) cost about 1.3 µs more
+    each, a twentieth of a no-op step.
+    """
 
     node_id: str
     pins: dict[str, Any]

@@ -56,14 +56,20 @@ SECRET = "held a secret (stored masked)"
 AS_TEXT = "is not JSON (stored as text)"
 
 
+#: Types ``_faithful`` always keeps: what most steps emit, told apart without a call
+#: (``stored`` runs on every finished step).
+PLAIN = frozenset({str, bool, int, type(None)})
+
+
 def stored(values: Mapping[str, Any], redactor: Redactor) -> dict[str, Any]:
     """``values`` (one emission, or a step's vars_set) as history stores them: masked and marked."""
-    shown: dict[str, Any] = redactor.value(dict(values)) if redactor else dict(values)
+    masking = bool(redactor)
+    shown: dict[str, Any] = redactor.value(dict(values)) if masking else dict(values)
     why: dict[str, str] = {}
     for name, value in values.items():
-        if redactor and _masked(value, redactor):
+        if masking and _masked(value, redactor):
             why[name] = SECRET
-        elif not _faithful(value):
+        elif type(value) not in PLAIN and not _faithful(value):
             why[name] = AS_TEXT
     if why:
         shown[NOT_REPLAYABLE] = why
