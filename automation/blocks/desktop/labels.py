@@ -676,7 +676,7 @@ def _clear(
         places = glyphs.rivals(ink, label, top_place, [place for _, _, place in rivals])
     else:
         places = [place for _, _, place in rivals]
-    return not places or lookalikes.tells_apart(ink.soft(), label, top_place, places)
+    return not places or lookalikes.tells_apart(ink, label, top_place, places)
 
 
 def _placed(

@@ -22,6 +22,20 @@ zero mean and unit spread, with the sign of each place's polarity, so a
 re-hinted stroke a pixel off does not count as a difference, and light ink on
 dark compares with dark ink on light.
 
+A rival whose ink spans less than ``SPAN_FRACTION`` of the label's ink box at
+its own scale, in width or in height (``spans``), is no rival: it is a smaller
+mark the blurred label fits, not the label.  speedcrunch's "x" key at 100 %,
+dark, was missed for its "," key under a tooltip: the "x" scored 0.947 blurred
+at its key, the comma 0.894 (0.701 sharp) at scale 0.88, with ink 4 pixels
+wide where an "x" at 0.88 spans 6.2 (0.65 of it); the true key's ink is 7 by 7
+for 7.3 expected.  Sizes this far apart are not compared by ``tells_apart``
+(``MAX_SCALE_RATIO``), so the stage refused.  The bar is a fraction, not a
+number of pixels: a rival that is a real look-alike glyph is narrower by a
+share of its size, not by a fixed count.  With the speedcrunch "6" key painted
+out at 150 %, dark, the "6" glyph's best place is the "8" key and its rival the
+"5" key, 14 pixels wide where a "6" at 1.56 spans 15.6 (0.90): a play of 1.5
+pixels dropped that rival and the "8" was answered; the fraction keeps it.
+
 This only ever breaks a tie the gap rule refused: the best place must still
 reach the bar on its own, so an absent key's look-alike, which scores below
 the bar, is no more found than before.
@@ -39,6 +53,7 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
     from automation.blocks.desktop.labels import Label
+    from automation.blocks.desktop.screen_ink import ScreenInk
 
     Image: TypeAlias = npt.NDArray[Any]
 
@@ -55,6 +70,9 @@ ALIGN_PAD = 2
 #: told apart: a label matching at two sizes is a question of size, not of look-alikes
 #: (brought to one size, the other place's blur made the wrong "x" of qalculate look closer).
 MAX_SCALE_RATIO = 1.05
+#: A rival's ink must span at least this fraction of the label's ink box at its own scale
+#: (a comma under an "x": 0.65 of its width; a "5" under a "6": 0.90).
+SPAN_FRACTION = 0.75
 
 #: A verified place of the label: x, y of its top-left corner, scale, dark ink on screen.
 Place = tuple[int, int, float, bool]
@@ -74,17 +92,35 @@ def _window(gray: Image, x: int, y: int, width: int, height: int) -> Image | Non
     return gray[y : y + height, x : x + width]
 
 
-def tells_apart(soft_screen: Image, label: Label, best: Place, rivals: list[Place]) -> bool:
+def spans(ink: ScreenInk, label: Label, place: Place) -> bool:
+    """True when the screen's ink at ``place`` spans at least ``SPAN_FRACTION`` of the
+    label's ink box at that place's scale, in width and height (see the module docstring)."""
+    import numpy as np
+
+    x, y, scale, dark = place
+    ix, iy, iw, ih = label.ink
+    x0, y0 = round(x + ix * scale) - 1, round(y + iy * scale) - 1
+    x1, y1 = round(x + (ix + iw) * scale) + 1, round(y + (iy + ih) * scale) + 1
+    window = _window(ink.mask(dark), x0, y0, x1 - x0, y1 - y0)
+    if window is None:
+        return True  # nothing to say: it stays a rival
+    rows, cols = np.nonzero(window)
+    if not len(rows):
+        return False
+    width, height = int(cols.max() - cols.min()) + 1, int(rows.max() - rows.min()) + 1
+    return width >= SPAN_FRACTION * iw * scale and height >= SPAN_FRACTION * ih * scale
+
+
+def tells_apart(ink: ScreenInk, label: Label, best: Place, rivals: list[Place]) -> bool:
     """True when, against every rival, the pixels where the screen differs between the
     rival and ``best`` agree with the label at ``best`` (see the module docstring).
-
-    ``soft_screen`` is the grey screen blurred by ``screen_ink.SOFT_SIGMA``.
-    """
+    A rival whose ink does not span the label's ink box (``spans``) is none."""
     import cv2
     import numpy as np
 
     from automation.blocks.desktop.screen_ink import SOFT_SIGMA
 
+    soft_screen = ink.soft()
     x, y, scale, dark = best
     lh, lw = label.image.shape[:2]
     size = (max(3, round(lw * scale)), max(3, round(lh * scale)))
@@ -100,6 +136,8 @@ def tells_apart(soft_screen: Image, label: Label, best: Place, rivals: list[Plac
     norm_tpl = _normalised(tpl, 1)
     norm_here = _normalised(here, own)
     for rx, ry, rival_scale, rival_dark in rivals:
+        if not spans(ink, label, (rx, ry, rival_scale, rival_dark)):
+            continue
         if max(scale, rival_scale) > MAX_SCALE_RATIO * min(scale, rival_scale):
             return False  # a label at another size: which size is right, pixels cannot say
         sign = 1 if rival_dark == label.dark else -1
