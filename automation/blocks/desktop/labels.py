@@ -74,7 +74,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from automation.blocks.desktop import glyphs
+from automation.blocks.desktop import glyphs, small_ink
 from automation.blocks.desktop.screen_ink import (
     INK_CONTRAST,
     SOFT_SIGMA,
@@ -144,6 +144,7 @@ class Label:
     size: tuple[int, int] = (0, 0)
     # pixels of the label's ink in the template (read against its face)
     area: int = 0
+    face: tuple[int, int, int, int] | None = None  # ``keyface.extent``: ``small_ink.faced``
 
 
 def extract(gray_tpl: Image, *, anchored: bool = True) -> Label | None:
@@ -361,12 +362,11 @@ def isolated(ink: ScreenInk, label: Label, x: int, y: int, scale: float, dark: b
     total = int(np.count_nonzero(mask[outer[1] : outer[3], outer[0] : outer[2]]))
     kept = int(np.count_nonzero(mask[inner[1] : inner[3], inner[0] : inner[2]]))
     if kept < LABEL_INK * label.area * scale * scale:
-        # read against the same face, the label is not ink there: a faint pattern
-        # that correlates (a light line on a light face, the counter of an "o")
+        # not ink against that same face: a faint pattern that correlates (an "o"'s counter)
         return False
-    if total - kept <= 1:
-        return True
-    return total - kept - _frame_ink(mask, outer, inner, box) <= 1
+    if total - kept > 1 and total - kept - _frame_ink(mask, outer, inner, box) > 1:
+        return False
+    return small_ink.faced(ink, label, x, y, scale)  # a whole key's face (``Label.face``)
 
 
 def screen_face(gray: Image, label: Label, x: int, y: int, scale: float) -> float:

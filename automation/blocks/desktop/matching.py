@@ -513,10 +513,14 @@ class _Search:
 
     def label(self, *, anchored: bool = True) -> Label | None:
         """The template's label (``labels.extract``), cut once per search."""
-        from automation.blocks.desktop import labels
+        from automation.blocks.desktop import labels, small_ink
 
         if anchored not in self._labels:
-            self._labels[anchored] = labels.extract(self.gray_tpl, anchored=anchored)
+            label = labels.extract(self.gray_tpl, anchored=anchored)
+            # a whole key's label counts only where it shows the key's face (``small_ink``)
+            self._labels[anchored] = (
+                small_ink.with_face(self.gray_tpl, label) if anchored else label
+            )
         return self._labels[anchored]
 
     def verified(

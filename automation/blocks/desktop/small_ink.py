@@ -4,14 +4,23 @@ A label is small evidence, and a thin or tiny one is the smallest: a slash,
 a dot.  Two things the label stage (``labels``) could not do alone, this
 module does with the face the template shows around its label:
 
-**Not done here: dropping look-alikes without the key's face.**  Counting
-only label places that show the template's face around them (as
-``keyface`` checks an answer) made qalculate's "∕" key found at 125 and
-150 % (its "/" scored within the gap of the "/" of "a ∕ b" and of a
-tooltip, neither on a key's face), but with the "x" and "+" keys painted out
-it let look-alikes answer their glyph crops (4 wrong answers in
-``bench_absent_targets --every 1 --apps qalculate``), so rivals are still
-judged on the label alone.
+**Look-alikes without a whole key's face are no places of its label.**  The
+label stage answers only when every other place scores ``labels.LABEL_GAP``
+below the best, and an answer must then show the template's face around its
+label (``keyface``).  On qalculate at 125 and 150 %, light and dark, the "∕"
+key scored 0.934, within the gap of the "/" of a tooltip's "2 / 3" (0.936)
+and of the "a ∕ b" key (0.935), neither of which shows a key's face around
+its "/": the stage answered nothing (4 of 4 such cases).  So when the
+template is a whole key, its face reaching a border on all four sides
+(``frame``), a place whose face is not the template's (``faced``, the check
+an answer gets) is not a place of the label (``with_face``, ``Label.face``):
+it neither answers nor stands in the way of the place that shows it.
+A glyph crop carries no face: its face ends at the crop's edge, not at the
+key's border, so it says less about the key, and its look-alikes hold each
+other back.  Applied to every crop, qalculate's "x" and "+" keys painted out
+at 125 and 150 % had their glyph crops answered by a look-alike (the "×" key
+for the "x", 0.895) once the rivals without the face were dropped: 4 wrong
+answers in ``bench_absent_targets --every 1 --apps qalculate``.
 
 **A dot is found by its key.**  A label of a dot or a short dash ("." 2 by
 2 pixels, galculator's "-" 4 by 1) gives no scale from its ink, so the
@@ -78,6 +87,40 @@ PLACE_PLAY = 1.5
 SHARP_FLOOR = 0.7
 #: Pixels of play around the ink where the fitted label is correlated.
 SHAPE_PAD = 1
+
+
+def with_face(gray_tpl: Image, label: Label | None) -> Label | None:
+    """``label`` carrying the clear face its template shows around it (``Label.face``),
+    when the template is a whole key: its face reaches a border on all four sides."""
+    from dataclasses import replace
+
+    from automation.blocks.desktop import keyface
+
+    if label is None or frame(gray_tpl, label) is None:
+        return label
+    return replace(label, face=keyface.extent(gray_tpl, label))
+
+
+def faced(ink: ScreenInk, label: Label, x: int, y: int, scale: float) -> bool:
+    """True when the screen around the label at (``x``, ``y``, its corner) and ``scale``
+    is as clear as the template's face (``keyface.refusal_reason``), or the label
+    carries no face to check."""
+    from automation.blocks.desktop import keyface
+    from automation.blocks.desktop.matching import Match
+
+    if label.face is None:
+        return True
+    th, tw = label.size
+    match = Match(
+        round(x - label.x * scale),
+        round(y - label.y * scale),
+        max(1, round(tw * scale)),
+        max(1, round(th * scale)),
+        0.0,
+        scale,
+        "label",
+    )
+    return keyface.refusal_reason(ink.gray, label, label.face, match) is None
 
 
 @dataclass(frozen=True)
