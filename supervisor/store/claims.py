@@ -165,7 +165,7 @@ def _claim_statement(
     if chosen_ids:
         conditions.append(runs.c.id.in_(bindparam("run_ids", expanding=True)))
     if fenced:
-        conditions.append(_claimant_registered(postgres))
+        conditions.append(claimant_registered(postgres))
     limit = bindparam("limit", type_=Integer())
 
     def pick(for_desktop: bool, most: Any) -> Any:
@@ -262,8 +262,11 @@ def count_first_starts(connection: Connection, row: Any, window: float) -> int |
     )
 
 
-def _claimant_registered(postgres: bool) -> Any:
+def claimant_registered(postgres: bool) -> Any:
     """The claimant's ``supervisors`` row is there and not stopped (see the module).
+
+    Bound as ``claimant``.  Schedule fires are fenced on it too
+    (``supervisor.store.fires``).
 
     On PostgreSQL the row is taken ``FOR KEY SHARE SKIP LOCKED``: held
     until the claim commits, so a forget (``FOR UPDATE``) waits for it; and a

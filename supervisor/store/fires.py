@@ -21,6 +21,16 @@ else fires its schedules, and the run's label in the history already stops a
 fire from running twice across a restart.  Compiling the multi-row INSERT
 of the keys cost more than inserting the runs themselves, on every
 schedule pass.
+
+A supervisor of a fleet fires only while its ``supervisors`` row is there
+and not marked stopped (``fenced``), as it claims (``supervisor.store.claims``,
+whose condition this reuses).  The transaction's first statement reads that
+row, on PostgreSQL ``FOR KEY SHARE SKIP LOCKED``: a forget (``FOR UPDATE``)
+waits for a fire that got there first, and a fire after it, or during it,
+finds no row and inserts no fire's run nor takes its key, so a machine that
+still holds the trigger fires that slot.  Without it a supervisor forgotten
+while it ran went on queueing its schedules' runs until its next renewal
+told it (up to two seconds), even for a trigger the forget retired.
 """
 
 from __future__ import annotations
@@ -32,8 +42,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection, insert, select
 
+from supervisor.store.claims import claimant_registered
 from supervisor.store.conflicts import conflict_insert
 from supervisor.store.schema import fires, runs
 
@@ -79,13 +90,26 @@ def insert_runs_once(
     at: datetime,
     *,
     keys: bool = True,
+    fenced: bool = False,
 ) -> list[str]:
     """Insert these ``runs`` rows, except schedule fires another writer took; returns those ids.
 
     ``rows`` are complete ``runs`` values (``id``, ``workflow_name`` and
     ``trigger`` among them).  One statement for the fire keys, one for the runs.
     ``keys`` False: no other writer fires these schedules, and no key is taken.
+    ``fenced``: ``fired_by`` is a registered supervisor; once its row is gone
+    or marked stopped, its fires (schedule slots, chained runs) are not
+    inserted and come back with the lost ones (see the module).  Alone
+    (``keys`` False) nobody can take its slots or forget it: not checked,
+    and a batch without a fire is not checked either.
     """
+    fired = [row for row in rows if _is_fire(row)] if fenced and keys else []
+    if fired and not registered(connection, fired_by):
+        gone = {str(row["id"]) for row in fired}
+        rest = [row for row in rows if str(row["id"]) not in gone]
+        if rest:
+            connection.execute(insert(runs), rest)
+        return [str(row["id"]) for row in fired]
     keyed = (
         {
             str(row["id"]): key
@@ -110,6 +134,25 @@ def insert_runs_once(
     if kept:
         connection.execute(insert(runs), kept)
     return [str(row["id"]) for row in rows if str(row["id"]) in lost]
+
+
+def registered(connection: Connection, supervisor_id: str) -> bool:
+    """Whether ``supervisor_id``'s row is there and not stopped; locks it until the commit.
+
+    The claims' own condition (``claims.claimant_registered``), as a
+    statement: on PostgreSQL it holds the row ``FOR KEY SHARE`` for the rest
+    of ``connection``'s transaction, so a forget waits for it to commit.
+    """
+    postgres = connection.dialect.name == "postgresql"
+    found = connection.execute(
+        select(claimant_registered(postgres)), {"claimant": supervisor_id}
+    ).scalar()
+    return bool(found)
+
+
+def _is_fire(row: dict[str, Any]) -> bool:
+    """A schedule fire's run (keyed or cut short) or a chained run."""
+    return str(row["trigger"]).startswith((_PREFIX, _CHAINED))
 
 
 def _insert_new(connection: Connection, rows: Sequence[dict[str, Any]]) -> set[str]:

@@ -34,6 +34,7 @@ from supervisor.store.claims import (
     upsert,
 )
 from supervisor.store.errors import ConstraintViolated, RunNotFound
+from supervisor.store.fires import registered
 from supervisor.store.leasing import lease_now, split_renewals
 from supervisor.store.records import (
     LeaseRenewal,
@@ -82,6 +83,7 @@ class FleetMethods:
     #: What judges leases (``supervisor.store.leasing``): None, the database's clock.
     lease_clock: Clock | None
     fired_by: str
+    fire_fenced: bool
 
     def _write(self) -> AbstractContextManager[Connection]:  # pragma: no cover - HistoryStore's
         raise NotImplementedError
@@ -285,6 +287,7 @@ class FleetMethods:
 
         found = self._transaction(register, "registering this supervisor", idempotent=True)
         self.fired_by = supervisor_id  # schedule fires it takes are recorded as its own
+        self.fire_fenced = True  # and are fenced on its row (``supervisor.store.fires``)
         self._fence_events(supervisor_id)
         return supervisor_record(found)
 
@@ -593,27 +596,33 @@ class FleetMethods:
         fired_by: str,
         run_id: str | None = None,
         at: datetime | None = None,
+        fenced: bool = False,
     ) -> bool:
         """Take schedule ``trigger_key``'s fire at ``slot``; True if this caller won it.
 
         The fire key (workflow, trigger, slot time) is unique in the database:
         of any number of supervisors firing the same slot, exactly one gets
-        True and runs it; the others get False and do nothing.
+        True and runs it; the others get False and do nothing.  ``fenced``:
+        ``fired_by`` is a registered supervisor, which takes no fire once its
+        row is gone or marked stopped (``supervisor.store.fires``).
         """
         at = at or self.clock.now()
         return self._transaction(
-            lambda connection: insert_or_ignore(
-                connection,
-                fires,
-                {
-                    "workflow_name": workflow,
-                    "trigger_key": trigger_key,
-                    "slot_at": slot,
-                    "fired_by": fired_by,
-                    "run_id": run_id,
-                    "created_at": at,
-                },
-                ["workflow_name", "trigger_key", "slot_at"],
+            lambda connection: (
+                (not fenced or registered(connection, fired_by))
+                and insert_or_ignore(
+                    connection,
+                    fires,
+                    {
+                        "workflow_name": workflow,
+                        "trigger_key": trigger_key,
+                        "slot_at": slot,
+                        "fired_by": fired_by,
+                        "run_id": run_id,
+                        "created_at": at,
+                    },
+                    ["workflow_name", "trigger_key", "slot_at"],
+                )
             ),
             f"taking the fire of {workflow} at {slot.isoformat()}",
         )

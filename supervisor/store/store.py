@@ -140,6 +140,9 @@ class HistoryStore(
         #: Whether schedule fires take a fire key (``supervisor.store.fires``): a supervisor
         #: alone with a SQLite history turns it off (``FleetLink._join``).
         self.fire_keys = True
+        #: Whether its fires are fenced on ``fired_by``'s ``supervisors`` row
+        #: (``supervisor.store.fires``): set once this store registers a supervisor.
+        self.fire_fenced = False
         self.database = describe(engine.url)
         self._owns_engine = owns_engine
         self._write_options = write_options(engine)
@@ -504,7 +507,9 @@ class HistoryStore(
         ]
 
         def write(connection: Connection) -> list[str]:
-            lost = insert_runs_once(connection, rows, self.fired_by, at, keys=self.fire_keys)
+            lost = insert_runs_once(
+                connection, rows, self.fired_by, at, keys=self.fire_keys, fenced=self.fire_fenced
+            )
             upsert_trigger_rows(connection, trigger_rows)  # after the fire keys: one lock order
             return lost
 

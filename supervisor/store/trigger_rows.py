@@ -213,6 +213,8 @@ class TriggerRows:
         A schedule fire whose slot another supervisor already took (its fire
         key, ``supervisor.store.fires``) is not written; returns those run ids.
         ``keys`` False: no fire keys are taken (``HistoryStore.fire_keys``).
+        Nor are the fires of a registered supervisor whose row is gone or
+        marked stopped (``HistoryStore.fire_fenced``).
         """
         if not rows:
             return set()
@@ -221,7 +223,12 @@ class TriggerRows:
             with self._write() as connection:
                 return set(
                     insert_runs_once(
-                        connection, [dict(row) for row in rows], fired_by, at, keys=keys
+                        connection,
+                        [dict(row) for row in rows],
+                        fired_by,
+                        at,
+                        keys=keys,
+                        fenced=self.store.fire_fenced,
                     )
                 )
 

@@ -1,0 +1,138 @@
+"""A forgotten or stopped supervisor fires no schedule (``supervisor.store.fires``), on both stores.
+
+A supervisor forgotten by force while it ran hears of it at its next
+renewal; until then its schedule passes go on.  Its fires are fenced on its
+``supervisors`` row, as its claims are: gone or marked stopped, a fire
+inserts no run and takes no fire key, so a machine that still holds the
+trigger fires the slot.  Time is a ``FakeClock``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from automation.clock import FakeClock
+from automation.engine.events import RunStatus
+from supervisor.store import HistoryStore
+from supervisor.store.store import QueuedRow
+from supervisor.store.trigger_rows import TriggerRows
+from tests.helpers.storage import StoreFactory
+
+START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+GONE, LIVE = "g" * 32, "l" * 32
+
+
+def fire_row(store: HistoryStore, slot: datetime, key: str = "every-5m") -> QueuedRow:
+    version = store.save_workflow_version("invoices", None, "nodes: []\n")
+    return QueuedRow(
+        uuid.uuid4().hex, "invoices", version, trigger=f"schedule:{key}@{slot.isoformat()}"
+    )
+
+
+def not_run(slot: datetime) -> dict[str, object]:
+    """A fire that did not run (a missed slot), as ``TriggerStateStore`` records it."""
+    return {
+        "id": uuid.uuid4().hex,
+        "workflow_id": None,
+        "version_id": None,
+        "workflow_name": "invoices",
+        "status": RunStatus.CANCELLED.value,
+        "trigger": f"schedule:every-5m@{slot.isoformat()}",
+        "priority": 0,
+        "inputs": {},
+        "error": "missed",
+        "queued_at": slot,
+        "finished_at": slot,
+    }
+
+
+def test_a_forgotten_supervisor_fires_nothing(store_factory: StoreFactory) -> None:
+    clock = FakeClock(start=START)
+    store = store_factory(clock=clock)
+    store.register_supervisor(GONE, host="old-pc")
+    slot = START + timedelta(minutes=5)
+    assert store.create_runs([fire_row(store, START)]) == []  # registered: it fires
+    store.forget_supervisor(GONE, silent_for=None)
+
+    fire = fire_row(store, slot)
+    version = store.save_workflow_version("invoices", None, "nodes: []\n")
+    manual = QueuedRow(uuid.uuid4().hex, "invoices", version)
+    assert store.create_runs([fire, manual]) == [fire.run_id]
+    assert store.get_run(fire.run_id) is None
+    assert store.get_run(manual.run_id) is not None  # a submit is no fire: not fenced here
+    missed = not_run(slot + timedelta(minutes=5))
+    assert TriggerRows(store).insert_runs([missed], GONE, START) == {missed["id"]}
+    assert store.get_run(str(missed["id"])) is None
+    assert not store.claim_fire("invoices", "every-5m", slot, fired_by=GONE, fenced=True)
+    assert store.fire_owner("invoices", "every-5m", slot) is None
+    # The slot is still free: a supervisor that holds the trigger fires it.
+    assert store.claim_fire("invoices", "every-5m", slot, fired_by=LIVE)
+
+
+def test_a_supervisor_marked_stopped_fires_nothing_until_it_renews(
+    store_factory: StoreFactory,
+) -> None:
+    store = store_factory(clock=FakeClock(start=START))
+    store.register_supervisor(LIVE, host="pc-1")
+    store.supervisor_stopped(LIVE)
+    fire = fire_row(store, START)
+    assert store.create_runs([fire]) == [fire.run_id]
+    assert store.get_run(fire.run_id) is None
+    store.supervisor_heartbeat(LIVE, lease_seconds=10)  # renewing again: live
+    again = fire_row(store, START)
+    assert store.create_runs([again]) == []
+    assert store.fire_owner("invoices", "every-5m", START) == LIVE
+
+
+def test_a_lone_supervisor_is_not_fenced(store_factory: StoreFactory) -> None:
+    """One that never registered has no row to be fenced on: its fires are inserted."""
+    store = store_factory(clock=FakeClock(start=START))
+    fire = fire_row(store, START)
+    assert store.create_runs([fire]) == []
+    assert store.get_run(fire.run_id) is not None
+    # Alone with a SQLite history it registers but takes no fire keys: nor is it fenced.
+    store.register_supervisor(LIVE, host="pc-1")
+    store.fire_keys = False
+    store.supervisor_stopped(LIVE)
+    alone = fire_row(store, START + timedelta(minutes=5))
+    assert store.create_runs([alone]) == []
+    assert store.get_run(alone.run_id) is not None
+
+
+def test_fires_racing_a_forget_queue_nothing_after_it(store_factory: StoreFactory) -> None:
+    """One store fires slot after slot for a supervisor while another forgets it.
+
+    Whatever the interleaving, no fire that began after the forget returned
+    inserted a run, and every run in the history is one whose fire reported
+    it inserted.
+    """
+    clock = FakeClock(start=START)
+    firer, forgetter = store_factory(clock=clock), store_factory(clock=clock)
+    firer.register_supervisor(GONE, host="old-pc")
+    rows = [fire_row(firer, START + timedelta(minutes=5 * index)) for index in range(80)]
+    before: list[str] = []
+    after: list[str] = []
+    forgotten = threading.Event()
+
+    def fire_all() -> None:
+        for row in rows:
+            done = forgotten.is_set()
+            if not firer.create_runs([row]):
+                (after if done else before).append(row.run_id)
+
+    thread = threading.Thread(target=fire_all)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while len(before) < 5:
+        assert time.monotonic() < deadline and thread.is_alive(), "no fire made"
+        time.sleep(0.001)
+    forgetter.forget_supervisor(GONE, silent_for=None)
+    forgotten.set()
+    thread.join(120)
+    assert not thread.is_alive()
+    assert after == []
+    inserted = [row.run_id for row in rows if forgetter.get_run(row.run_id) is not None]
+    assert inserted == before
