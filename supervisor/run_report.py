@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 from automation.engine.events import RunStatus, StepStatus
-from supervisor.machine import waiting_reason
+from supervisor.machine import restart_left, waiting_reason
+from supervisor.machine import running_for as seconds_running
 
 if TYPE_CHECKING:
     from supervisor.client import SupervisorClient
@@ -146,6 +147,18 @@ class RunReport(_Report):
         description="while queued and waiting out its restart delay: the earliest time a "
         "supervisor may take it; null otherwise",
     )
+    restart_in: float | None = Field(
+        None,
+        description="while queued and waiting out its restart delay: the seconds left of it "
+        "(0: over), counted on the clock not_before is written on (a fleet's database); show "
+        "this rather than not_before less this machine's clock, which may be minutes off; "
+        "null otherwise",
+    )
+    running_for: float | None = Field(
+        None,
+        description="while running: the seconds since it first started, counted on the clock "
+        "started_at is written on (as restart_in); null otherwise",
+    )
 
 
 class RunLike(Protocol):
@@ -266,11 +279,16 @@ def build_report(
     events: Iterable[LogLike] = (),
     *,
     waiting: str | None = None,
+    restart_in: float | None = None,
+    running_for: float | None = None,
 ) -> RunReport:
     """The report of ``run`` from its history rows (store records or API answers alike).
 
     ``waiting`` is ``waiting_reason``'s answer, worked out by whoever reads the
     supervisors (the store or the API): the run's rows alone cannot say it.
+    ``restart_in`` and ``running_for`` (``restart_left``, ``running_for``) are
+    counted on the database's clock by whoever reads it: the rows' times less
+    the clock of the machine printing the report could be minutes off.
     """
     events = list(events)
     step_reports = [
@@ -328,6 +346,8 @@ def build_report(
         machine=run.target_host,
         waiting=waiting if status is RunStatus.QUEUED else None,
         not_before=run.not_before if status is RunStatus.QUEUED else None,
+        restart_in=restart_in if status is RunStatus.QUEUED else None,
+        running_for=running_for if status is RunStatus.RUNNING else None,
     )
 
 
@@ -374,6 +394,8 @@ def report_from_store(store: HistoryStore, run_id: str) -> RunReport | None:
         store.artifacts(run_id),
         store.events(run_id, limit=None),
         waiting=waiting_reason(store, record),
+        restart_in=restart_left(store, record.status, record.not_before),
+        running_for=seconds_running(store, record.status, record.started_at),
     )
 
 
@@ -386,6 +408,13 @@ def report_from_api(client: SupervisorClient, run_id: str) -> RunReport:
         events.extend(page)
         if len(page) < 1000:
             break
+    run = detail.run
     return build_report(
-        detail.run, detail.steps, detail.artifacts, events, waiting=detail.run.waiting
+        run,
+        detail.steps,
+        detail.artifacts,
+        events,
+        waiting=run.waiting,
+        restart_in=run.restart_in,
+        running_for=run.running_for,
     )

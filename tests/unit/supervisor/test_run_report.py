@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any, cast
 
 import jsonschema
 
 from automation.engine.events import RunStatus, StepStatus
+from supervisor.api.models import RunDetail, RunInfo
+from supervisor.client import SupervisorClient
 from supervisor.run_report import (
     build_report,
     pauses_from_events,
+    report_from_api,
     report_json,
     run_report_json_schema,
 )
@@ -86,6 +90,48 @@ def test_waiting_and_the_restart_delay_are_said_only_while_queued() -> None:
     )  # fmt: skip
     report = build_report(running, [], [], waiting="stale")
     assert (report.machine, report.waiting, report.not_before) == ("desk-2", None, None)
+
+
+class _Answers:
+    """What ``report_from_api`` asks of a supervisor's API: the run as GET /runs/{id} answers it."""
+
+    def __init__(self, run: RunInfo) -> None:
+        self.run = run
+
+    def get_run(self, run_id: str) -> RunDetail:
+        assert run_id == self.run.id
+        return RunDetail(run=self.run, steps=[], artifacts=[])
+
+    def run_events(self, run_id: str, *, after: int = 0) -> list[Any]:
+        return []
+
+
+def test_the_countdowns_the_api_gives_are_in_the_json_while_they_apply() -> None:
+    """``restart_in`` and ``running_for`` are counted on the database's clock by the API.
+
+    The report passes them on rather than leaving only ``not_before`` and
+    ``started_at``, which a viewer could count only on its own clock.
+    """
+    later = AT.replace(hour=AT.hour + 1)
+    queued = RunInfo(
+        id="r4", workflow_name="flow", status=RunStatus.QUEUED, trigger="api", priority=0,
+        queued_at=AT, not_before=later, restart_in=12.5,
+    )  # fmt: skip
+    data = report_json(report_from_api(cast(SupervisorClient, _Answers(queued)), "r4"))
+    jsonschema.Draft202012Validator(run_report_json_schema()).validate(data)
+    assert (data["restart_in"], data["running_for"]) == (12.5, None)
+    assert data["not_before"] == later.isoformat().replace("+00:00", "Z")
+    running = queued.model_copy(
+        update={"status": RunStatus.RUNNING, "started_at": AT, "running_for": 40.0}
+    )
+    data = report_json(report_from_api(cast(SupervisorClient, _Answers(running)), "r4"))
+    jsonschema.Draft202012Validator(run_report_json_schema()).validate(data)
+    assert (data["restart_in"], data["running_for"], data["not_before"]) == (None, 40.0, None)
+    ended = running.model_copy(update={"status": RunStatus.SUCCEEDED, "finished_at": later})
+    data = report_json(report_from_api(cast(SupervisorClient, _Answers(ended)), "r4"))
+    assert (data["restart_in"], data["running_for"]) == (None, None)
+    schema = run_report_json_schema()["properties"]
+    assert {"restart_in", "running_for"} <= set(schema)  # ``deskpilot schema run`` says so
 
 
 def _event(seq: int, kind: str, node: str, step: int, **data: object) -> EventRecord:
