@@ -74,6 +74,7 @@ from supervisor.triggers.specs import (
 )
 from supervisor.triggers.state import UNKNOWN_HISTORY, NotRun, TriggerState, TriggerStateStore
 from supervisor.triggers.store_clock import TriggerClock
+from supervisor.triggers.user_pause import UserPauses
 from supervisor.triggers.webhooks import admit_call, bind_webhooks, webhook_secret
 from supervisor.triggers.writes import TriggerWrites
 from supervisor.webhook_signature import ReplayCache
@@ -99,7 +100,7 @@ class TriggerHost(Protocol):
     session: SessionWatch | None
 
 
-class TriggerManager(BreakerPauses):
+class TriggerManager(UserPauses, BreakerPauses):
     """Runs the triggers of the workflows folder for one supervisor (its ``TriggerHost``)."""
 
     def __init__(
@@ -235,44 +236,6 @@ class TriggerManager(BreakerPauses):
             )
             for trigger in sorted(self._triggers.values(), key=lambda t: (t.workflow, t.index))
         ]
-
-    # -- pausing ---------------------------------------------------------------------------
-    def _targets(self, key: str) -> builtins.list[ActiveTrigger]:
-        if key in self._triggers:
-            return [self._triggers[key]]
-        return [t for t in self._triggers.values() if t.workflow == key]
-
-    def pause(self, key: str) -> bool:
-        """Pause one trigger (``<workflow>:<index>``) or all of a workflow's; False if unknown."""
-        targets = self._targets(key)
-        for trigger in targets:
-            if not trigger.state.paused:
-                was_active = trigger.active
-                trigger.state.paused = True
-                self._save(trigger.state)
-                if was_active:
-                    self._deactivate(trigger)
-                logger.info("trigger %s paused", trigger.key)
-        return bool(targets)
-
-    def resume(self, key: str) -> bool:
-        """Undo the user's pause; a breaker's pause stays until the breaker lets runs through."""
-        targets = self._targets(key)
-        for trigger in targets:
-            if trigger.state.paused:
-                trigger.state.paused = False
-                self._save(trigger.state)
-                logger.info("trigger %s resumed", trigger.key)
-                self._reactivate(trigger)
-        return bool(targets)
-
-    def pause_all(self) -> None:
-        for key in list(self._triggers):
-            self.pause(key)
-
-    def resume_all(self) -> None:
-        for key in list(self._triggers):
-            self.resume(key)
 
     def _reactivate(self, trigger: ActiveTrigger) -> None:
         """A trigger that becomes active again counts its schedule from now."""
