@@ -87,7 +87,7 @@ class _Feature:
         self._cache: dict[int, Image] = {}
         # keyed by the template array's id; the array is kept so the id stays unique
         self._scores: dict[tuple[int, int], tuple[Image, FloatImage, int]] = {}
-        self._spread: dict[tuple[int, int, int], FloatImage] = {}
+        self._spread: dict[tuple[int, int, int], tuple[FloatImage, int, int]] = {}
         # per factor, the box (x0, y0, x1, y1) outside which the screen is plain
         self._busy: dict[int, tuple[int, int, int, int]] = {}
         # per template map not yet correlated, the area of the windows correlated instead
@@ -239,10 +239,15 @@ class _Feature:
             self._cache[factor] = _coarse(self.gray, factor)
         return self._cache[factor]
 
-    def flat(self, factor: int, size: tuple[int, int], spread: float) -> Any:
+    def flat(self, factor: int, size: tuple[int, int], spread: float) -> tuple[Any, int, int]:
         """Where the coarse screen under a template of ``size`` (h, w) has less than
         ``MIN_CONTRAST_RATIO`` of the template's ``spread``: nothing there can be
-        the template (its correlation there is noise on a near-flat patch)."""
+        the template (its correlation there is noise on a near-flat patch).
+
+        Only the windows that meet the busy box are answered, as a mask and the
+        place (x, y) of its top-left corner on the map: every other window is
+        plain (its spread is 0, so it is flat) and ``correlate`` scored it 0
+        already."""
         import cv2
         import numpy as np
 
@@ -253,10 +258,8 @@ class _Feature:
                 self._floats[factor] = (values, values * values)
             screen, squared = self._floats[factor]
             h, w = size
-            sh, sw = screen.shape[:2]
-            # windows that miss the busy box are plain: their spread is 0
             cx0, cy0, cx1, cy1 = self._around_busy(factor, w, h)
-            spreads = np.zeros((sh - h + 1, sw - w + 1), np.float32)
+            spreads = np.zeros((0, 0), np.float32)
             if cx1 - cx0 >= w and cy1 - cy0 >= h:
                 part, part_squared = screen[cy0:cy1, cx0:cx1], squared[cy0:cy1, cx0:cx1]
                 mean = cv2.boxFilter(
@@ -265,12 +268,14 @@ class _Feature:
                 square = cv2.boxFilter(
                     part_squared, -1, (w, h), anchor=(0, 0), borderType=cv2.BORDER_CONSTANT
                 )
-                std = np.sqrt(np.maximum(square - mean * mean, 0))
-                spreads[cy0 : cy1 - h + 1, cx0 : cx1 - w + 1] = std[
-                    : cy1 - cy0 - h + 1, : cx1 - cx0 - w + 1
-                ]
-            self._spread[key] = spreads
-        return self._spread[key] < MIN_CONTRAST_RATIO * spread
+                # square - mean * mean, floored at 0, square-rooted: in place
+                np.multiply(mean, mean, out=mean)
+                np.subtract(square, mean, out=square)
+                np.maximum(square, 0, out=square)
+                spreads = np.sqrt(square, out=square)[: cy1 - cy0 - h + 1, : cx1 - cx0 - w + 1]
+            self._spread[key] = (spreads, cx0, cy0)
+        spreads, x0, y0 = self._spread[key]
+        return spreads < MIN_CONTRAST_RATIO * spread, x0, y0
 
     def coarse_scores(self, gray_tpl: Image, factor: int) -> tuple[FloatImage, int]:
         """The coarse correlation map of one template and the rim it leaves out.
@@ -279,14 +284,15 @@ class _Feature:
         inner part starts; the template itself starts ``rim`` coarse pixels
         earlier.
         """
-        import numpy as np
+        import cv2
 
         key = (id(gray_tpl), factor)
         if key not in self._scores:
             inner, rim = self.coarse_template(gray_tpl, factor)
             scores = self.correlate(factor, inner)
-            np.nan_to_num(scores, copy=False, nan=0.0)
-            scores[self.flat(factor, inner.shape[:2], float(inner.std()))] = 0.0
+            cv2.patchNaNs(scores, 0.0)
+            flat, x0, y0 = self.flat(factor, inner.shape[:2], float(inner.std()))
+            scores[y0 : y0 + flat.shape[0], x0 : x0 + flat.shape[1]][flat] = 0.0
             self._scores[key] = (gray_tpl, scores, rim)
         _, scores, rim = self._scores[key]
         return scores, rim
@@ -383,9 +389,10 @@ def _local_peaks(scores: FloatImage, floor: float) -> tuple[Any, Any]:
         height, width = scores.shape[:2]
         values = scores[ys, xs]
         peak = np.ones(len(ys), bool)
+        rows = {-1: np.maximum(ys - 1, 0), 0: ys, 1: np.minimum(ys + 1, height - 1)}
+        columns = {-1: np.maximum(xs - 1, 0), 0: xs, 1: np.minimum(xs + 1, width - 1)}
         for dy, dx in _NEIGHBOURS:
-            around = scores[np.clip(ys + dy, 0, height - 1), np.clip(xs + dx, 0, width - 1)]
-            peak &= values >= around
+            peak &= values >= scores[rows[dy], columns[dx]]
         ys, xs = ys[peak], xs[peak]
     order = np.argsort(-scores[ys, xs], kind="stable")
     return xs[order], ys[order]
@@ -438,7 +445,7 @@ def _scan(
     factor = _coarse_factor(tw, th)
     if factor > 1:
         scores, rim = feature.coarse_scores(gray_tpl, factor)
-        coarse = scores * sign
+        coarse = scores if sign > 0 else -scores
         slack = coarse_slack(factor, floor)
         xs, ys = _local_peaks(coarse, floor - slack)
         if not len(xs):
