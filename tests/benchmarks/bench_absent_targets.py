@@ -2,6 +2,8 @@
 
     .venv/bin/python -m tests.benchmarks.bench_absent_targets --from DIR [--every K] [--apps a,b]
         [--buttons "+,÷"] [--json PATH]
+    .venv/bin/python -m tests.benchmarks.bench_absent_targets --from DIR --foreign [--every K]
+        [--apps a,b] [--json PATH]
 
 The targeting benchmark searches for buttons that are on screen, so it cannot
 see the worst failure of a matcher: a target that is *not* there, answered
@@ -19,12 +21,23 @@ and ``picking.choose`` as ``image.click`` runs them.  The peer is plain
 ``cv2.matchTemplate`` with pyautogui's rule (``locateOnScreen(confidence=0.9)``
 answers its best place when it scores 0.9 or more), on the same screens.
 Buttons not wholly on screen are skipped.  Replay only: no display needed.
+
+``--foreign``: keys whose label no calculator shows (``test_keypad.FOREIGN_LABELS``:
+letters and signs of round, straight and mixed strokes), drawn
+on the synthetic keypad of the unit tests (OpenCV's Hershey font, gradient keys,
+dark keys for a dark screen) at key scales 1.0 and 1.5, each cropped whole and
+glyph-only, and searched on every saved screen (``--every K``: every K-th
+label).  Nothing like them is on screen, so again any answer is wrong; what
+this catches that painting out cannot is a template of another font and size
+than anything on screen, answered by a simple round shape (a bold "0") that
+correlates by chance at one of the many sizes the later stages try.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections import Counter, defaultdict
@@ -39,6 +52,8 @@ from tests.helpers.desktop_apps import Button
 
 #: pyautogui's ``locateOnScreen(confidence=0.9)``: the best place, when it scores this much.
 PYAUTOGUI_CONFIDENCE = 0.9
+#: The synthetic keys' sizes: as the keypad is drawn, and half again as big.
+FOREIGN_SCALES = (1.0, 1.5)
 
 
 def painted_out(screen: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
@@ -58,11 +73,18 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--from", dest="saved", type=Path, required=True,
                         help="a folder bench_targeting --save DIR wrote")  # fmt: skip
-    parser.add_argument("--every", type=int, default=4, help="every K-th button (default 4)")
+    parser.add_argument("--every", type=int, help="every K-th button or foreign label "
+                        "(default 4 buttons, every foreign label)")  # fmt: skip
     parser.add_argument("--apps", default="galculator,qalculate,speedcrunch")
     parser.add_argument("--buttons", help="only buttons of these names, comma-separated")
     parser.add_argument("--json", type=Path, help="also write every case as JSON")
+    parser.add_argument("--foreign", action="store_true",
+                        help="search synthetic keys with labels shown nowhere instead")  # fmt: skip
     args = parser.parse_args()
+    if args.foreign:
+        args.every = args.every or 1
+        return foreign(args)
+    args.every = args.every or 4
     wanted = button_names(args.buttons)
     methods = Methods(live=False)
     tallies: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
@@ -119,6 +141,83 @@ def main() -> int:
                     ] += 1
             print(f"  {app} {config.label}: done", file=sys.stderr)
     report(tallies, cpu, wrong, args)
+    if args.json:
+        args.json.write_text(json.dumps({"cases": cases}, indent=1, ensure_ascii=False))
+    return 0
+
+
+def foreign(args: argparse.Namespace) -> int:
+    """The ``--foreign`` mode: synthetic keys of ``FOREIGN_LABELS`` on every saved screen."""
+    from tests.unit.automation.desktop.test_keypad import FOREIGN_LABELS, crop, keypad
+
+    labels = list(FOREIGN_LABELS)
+    chosen = set(labels[:: max(1, args.every)])
+    # light keys for light screens, dark for dark: (key scale, dark) -> [(label, crop, image)]
+    templates: dict[tuple[float, bool], list[tuple[str, str, np.ndarray]]] = {}
+    for scale in FOREIGN_SCALES:
+        for dark in (False, True):
+            pad, boxes = keypad(scale=scale, dark=dark, labels=labels)
+            templates[(scale, dark)] = [
+                (label, "glyph" if glyph else "whole", crop(pad, boxes[label], glyph=glyph))
+                for label in labels
+                if label in chosen
+                for glyph in (False, True)
+            ]
+    methods = Methods(live=False)
+    tallies: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
+    cpu: dict[tuple[str, str], list[float]] = defaultdict(list)
+    wrong: list[str] = []
+    cases: list[dict[str, object]] = []
+    for app in args.apps.split(","):
+        for config in configs(False):
+            stem = args.saved / app / _config_stem(config)
+            if not stem.with_suffix(".png").exists():
+                continue
+            screen = cv2.imread(str(stem.with_suffix(".png")), cv2.IMREAD_COLOR)
+            for scale in FOREIGN_SCALES:
+                for label, crop_name, template in templates[(scale, config.dark)]:
+                    started = time.process_time()
+                    outcome, point = methods.deskpilot(template, screen)
+                    cpu[(app, config.label)].append((time.process_time() - started) * 1000)
+                    outcome = {"answer": "WRONG", "ambiguous": "refused", "uniform": "refused"}.get(
+                        outcome, outcome
+                    )
+                    tallies[(app, config.label)][outcome] += 1
+                    case = {"app": app, "config": config.label, "label": label, "key_scale": scale}
+                    case |= {"crop": crop_name, "outcome": outcome, "point": point}
+                    if outcome == "WRONG":
+                        case |= explain(template, screen, [])
+                        best = case.get("best") or {}
+                        wrong.append(
+                            f"{app} {config.label} key {scale:g} {label!r} {crop_name}: answered "
+                            f"{point} ({case.get('stage')}, {best.get('method')} "
+                            f"scale {best.get('scale')} score {best.get('score')})"
+                        )
+                    cases.append(case)
+            print(f"  {app} {config.label}: done", file=sys.stderr)
+    print(
+        f"Foreign labels on saved screens ({args.apps}; labels {''.join(sorted(chosen))}; "
+        f"key scales {', '.join(f'{s:g}' for s in FOREIGN_SCALES)}); "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
+    print()
+    print(f"{'app':<12} {'config':<12} {'cases':>6} | {'WRONG':>5} {'refused':>7} "
+          f"{'cpu median ms':>13} {'max':>6}")  # fmt: skip
+    print("-" * 68)
+    for (app, label), counts in sorted(tallies.items()):
+        times = cpu[(app, label)]
+        print(f"{app:<12} {label:<12} {sum(counts.values()):>6} | {counts['WRONG']:>5} "
+              f"{counts['refused']:>7} {float(np.median(times)):>13.1f} {max(times):>6.0f}")  # fmt: skip
+    every = [t for times in cpu.values() for t in times]
+    print("-" * 68)
+    total = sum(sum(c.values()) for c in tallies.values())
+    print(f"{'all':<25} {total:>6} | {len(wrong):>5} "
+          f"{sum(c['refused'] for c in tallies.values()):>7} "
+          f"{float(np.median(every)) if every else float('nan'):>13.1f}")  # fmt: skip
+    print()
+    print(f"Deskpilot wrong answers for foreign labels: {len(wrong)}")
+    for line in wrong:
+        print(f"  {line}")
     if args.json:
         args.json.write_text(json.dumps({"cases": cases}, indent=1, ensure_ascii=False))
     return 0
