@@ -542,7 +542,9 @@ class _Search:
         kept: list[Match] = []
         others: list[verification.Refusal] = []
         for number, candidate in enumerate(candidates):
-            refusal = verification.check(self.gray.gray, label, candidate, bar=bar, sign=sign)
+            refusal = verification.check(
+                self.gray.gray, label, candidate, bar=bar, sign=sign, template=self.gray_tpl
+            )
             if refusal is None:
                 kept.append(candidate)
             elif number == 0:
@@ -602,7 +604,9 @@ class _Search:
             # a label verified letter by letter (``glyphs``), or by its key (``small_ink``),
             # passed stricter checks of its own: each letter, where the whole label
             # re-hinted scores under the bar; the dot, its key's face and border
-            refusal = verification.check(self.gray.gray, label, found[0], bar=bar, sign=0)
+            refusal = verification.check(
+                self.gray.gray, label, found[0], bar=bar, sign=0, template=self.gray_tpl
+            )
             if refusal is None:
                 # the label alone is not the key: the face around it must be as clear
                 # as the template's (``keyface``: the "=" of an "x =" key is not the "=" key)

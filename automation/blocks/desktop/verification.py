@@ -40,6 +40,9 @@ where the answer puts it, with the label stage's own verification:
   the "R" encloses 7 pixels there;
 * a label resized to fewer than ``MIN_INK_SIDE`` pixels is no evidence at
   all: a blob that fits a dot as well as a star, or a comma as well as a dot.
+* a speck of the template's ink beside the label, too small to be part of
+  it (the dot of an "i"), must be on screen too (``label_ink``): without
+  its dot qalculate's italic "i" is a slash, and answered the "∕" key.
 
 The label stage's and the edge stage's answers get the same checks, in
 whichever polarity correlates better (they find labels light on dark as
@@ -112,7 +115,13 @@ class Refusal:
 
 
 def check(
-    gray: Image, label: Label | None, match: Match, *, bar: float = 0.85, sign: int = 1
+    gray: Image,
+    label: Label | None,
+    match: Match,
+    *,
+    bar: float = 0.85,
+    sign: int = 1,
+    template: Image | None = None,
 ) -> Refusal | None:
     """None when ``match`` shows the template's label on ``gray`` (the grey screen),
     else why not.  ``label`` is ``labels.extract`` of the grey template (None:
@@ -120,11 +129,12 @@ def check(
 
     ``bar`` is the stage's.  ``sign`` 1: the label must be there in the
     template's own colours (a whole-template stage's answer); 0: in either
-    polarity, whichever correlates better (the label stage's).
+    polarity, whichever correlates better (the label stage's).  ``template``: the
+    grey template, whose specks beside the label must be there too (``label_ink``).
     """
     import cv2
 
-    from automation.blocks.desktop import labels, screen_ink
+    from automation.blocks.desktop import label_ink, labels, screen_ink
     from automation.blocks.desktop.correlation import _best_near
 
     if label is None:
@@ -180,6 +190,11 @@ def check(
     stray = stray_ink(tpl, label.dark, here, dark, scale)
     if stray is not None:
         return Refusal(match, stray)
+    if template is not None:
+        specks = label_ink.specks(template, label)
+        speck = label_ink.missing_speck(window, here, specks, (bx, by), scale, dark)
+        if speck is not None:
+            return Refusal(match, speck)
     if round(abs(scale - 1.0), 6) <= SAME_SIZE:  # 1.1 and 0.9 too, whatever the float
         captured = _at_captured_size(window, label, (bx + tw / 2, by + th / 2), sign)
         gaps = None if captured is None else bridged_gaps(label.image, label.dark, captured, dark)
