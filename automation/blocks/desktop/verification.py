@@ -43,6 +43,8 @@ where the answer puts it, with the label stage's own verification:
 * a speck of the template's ink beside the label, too small to be part of
   it (the dot of an "i"), must be on screen too (``label_ink``): without
   its dot qalculate's italic "i" is a slash, and answered the "∕" key.
+* a label drawn smaller than captured must have no wider strokes on screen
+  (``label_ink``): the "7" at 0.68 answered a comma of larger text.
 
 The label stage's and the edge stage's answers get the same checks, in
 whichever polarity correlates better (they find labels light on dark as
@@ -195,6 +197,10 @@ def check(
         speck = label_ink.missing_speck(window, here, specks, (bx, by), scale, dark)
         if speck is not None:
             return Refusal(match, speck)
+    if scale < 1.0 - SAME_SIZE:
+        wider = label_ink.wider_strokes(label, here, dark)
+        if wider is not None:
+            return Refusal(match, wider)
     if round(abs(scale - 1.0), 6) <= SAME_SIZE:  # 1.1 and 0.9 too, whatever the float
         captured = _at_captured_size(window, label, (bx + tw / 2, by + th / 2), sign)
         gaps = None if captured is None else bridged_gaps(label.image, label.dark, captured, dark)
