@@ -60,6 +60,14 @@ template reached the bar in grey and was refused on its colours: a red
 button where the template's is blue is found by its label and its outline
 as well, and is still not the template.
 
+**Pieces.**  An answer of the whole-template stages (direct, scales and
+inverted: ``PIECES_STAGES``) at a scale above the captured size must show
+its label's ink in as many pieces as the label has (``ink_pieces``): resized,
+speedcrunch's "÷" smears the gaps that part it from its "+", and each
+answered the other.  The direct and scales stages' answers get
+``verification``'s checks of the label's ink too; the inverted stage's only
+this one.
+
 The result carries every distinct location (``candidates``) that scored at
 least the bar or within ``margin`` of the best, in the winning stage.  Whether
 that is an answer or an ambiguity is decided by ``picking.choose``, which the
@@ -132,6 +140,9 @@ STAGES = ("direct", "scales", "inverted", "label", "edges")
 #: The stages whose answers are checked on the template's label (``verification``), and
 #: the polarity the label must have there (0: either; the edge stage's palettes vary).
 VERIFIED_STAGES = {"direct": 1, "scales": 1, "edges": 0}
+#: The whole-template stages, whose answers at a larger scale must show the label's ink
+#: in as many pieces as the label (``ink_pieces``), and the answer's polarity.
+PIECES_STAGES = {"direct": 1, "scales": 1, "inverted": -1}
 #: The stages that never look at colours: their answer must not be a place where the
 #: whole template was seen in grey and refused on its colours (``_Search.in_colour``).
 _GREY_STAGES = ("inverted", "label", "edges")
@@ -291,8 +302,8 @@ def find(
         if not stage_scales:
             continue
         candidates, bar = search.stage(stage, stage_scales, result)
-        if candidates and candidates[0].score >= bar and stage in VERIFIED_STAGES:
-            candidates = search.verified(candidates, bar, result, VERIFIED_STAGES[stage])
+        if candidates and candidates[0].score >= bar and stage in VERIFIED_STAGES | PIECES_STAGES:
+            candidates = search.verified(candidates, bar, result, stage)
         if candidates and candidates[0].score >= bar and stage in _GREY_STAGES:
             candidates = search.in_colour(candidates, result)
         if candidates and candidates[0].score >= bar:
@@ -524,9 +535,10 @@ class _Search:
         return self._labels[anchored]
 
     def verified(
-        self, candidates: list[Match], bar: float, result: SearchResult, sign: int
+        self, candidates: list[Match], bar: float, result: SearchResult, stage: str
     ) -> list[Match]:
-        """The candidates whose label is where they put it (``verification.check``).
+        """The candidates whose label is where they put it (``verification.check``, for
+        ``VERIFIED_STAGES``) in as many pieces (``ink_pieces``, for ``PIECES_STAGES``).
 
         A refused best place ends the stage's answer (recorded in
         ``result.refused``): the next place down is not promoted in its stead, as
@@ -535,16 +547,25 @@ class _Search:
         ambiguous; but when it scores within the margin of the best, the best
         is refused too (``verification.shadowed``).
         """
-        from automation.blocks.desktop import verification
+        from automation.blocks.desktop import ink_pieces, verification
 
         # a dot or a short dash is a label here too: the answer says where and how big
         label = self.label(anchored=False)
         kept: list[Match] = []
         others: list[verification.Refusal] = []
         for number, candidate in enumerate(candidates):
-            refusal = verification.check(
-                self.gray.gray, label, candidate, bar=bar, sign=sign, template=self.gray_tpl
-            )
+            refusal = None
+            if stage in VERIFIED_STAGES:
+                refusal = verification.check(
+                    self.gray.gray,
+                    label,
+                    candidate,
+                    bar=bar,
+                    sign=VERIFIED_STAGES[stage],
+                    template=self.gray_tpl,
+                )
+            if refusal is None and stage in PIECES_STAGES:
+                refusal = ink_pieces.check(self.gray.gray, label, candidate, PIECES_STAGES[stage])
             if refusal is None:
                 kept.append(candidate)
             elif number == 0:
