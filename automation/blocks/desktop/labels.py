@@ -505,13 +505,13 @@ def search(
         if len(picked) > _MAX_PROPOSALS:
             return []  # ink everywhere (text, a pattern): the label cannot single out a place
         # group proposals by scale step, one resized label per step; each proposal is
-        # also tried a step either side (a component's height is off by a pixel
-        # now and then, after anti-aliasing at another size)
+        # also tried a step either side (a height is off by a pixel now and then), within
+        # the stage's sizes: a "?" tried at 0.56 answered a "7" key (``label_shape``)
         steps = np.round(picked_scales / SCALE_STEP).astype(int)
         for step in np.unique(np.concatenate([steps - 1, steps, steps + 1])).tolist():
             scale = step * SCALE_STEP
             chosen = picked[np.abs(steps - step) <= 1]
-            if scale <= 0:
+            if not MIN_SCALE <= round(scale, 6) <= MAX_SCALE:
                 continue
             size = (max(3, round(lw * scale)), max(3, round(lh * scale)))
             interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC

@@ -547,10 +547,10 @@ class _Search:
         ambiguous; but when it scores within the margin of the best, the best
         is refused too (``verification.shadowed``).
         """
-        from automation.blocks.desktop import ink_pieces, verification
+        from automation.blocks.desktop import ink_pieces, label_shape, verification
 
         # a dot or a short dash is a label here too: the answer says where and how big
-        label = self.label(anchored=False)
+        label = self.label(anchored=False) or label_shape.unframed(self.gray_tpl)
         kept: list[Match] = []
         others: list[verification.Refusal] = []
         for number, candidate in enumerate(candidates):

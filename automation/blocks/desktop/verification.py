@@ -136,7 +136,7 @@ def check(
     """
     import cv2
 
-    from automation.blocks.desktop import label_ink, labels, screen_ink
+    from automation.blocks.desktop import label_ink, label_shape, labels, screen_ink
     from automation.blocks.desktop.correlation import _best_near
 
     if label is None:
@@ -201,6 +201,9 @@ def check(
         wider = label_ink.wider_strokes(label, here, dark)
         if wider is not None:
             return Refusal(match, wider)
+    shape = label_shape.refusal(label, tpl, here, dark, scale)  # at another size
+    if shape is not None:
+        return Refusal(match, shape)
     if round(abs(scale - 1.0), 6) <= SAME_SIZE:  # 1.1 and 0.9 too, whatever the float
         captured = _at_captured_size(window, label, (bx + tw / 2, by + th / 2), sign)
         gaps = None if captured is None else bridged_gaps(label.image, label.dark, captured, dark)

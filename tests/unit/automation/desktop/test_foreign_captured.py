@@ -1,0 +1,79 @@
+"""Keys whose label is nowhere on screen, answered on another glyph at another size.
+
+``galculator-light-display.png`` is galculator's display (GTK 3, 100 %, light,
+cut from the targeting benchmark's saved screen): a bold "0" on white.  The
+templates are synthetic keys (``test_keypad.keypad``, OpenCV's Hershey font)
+with labels no calculator shows, as ``bench_absent_targets --foreign`` draws
+them.  Nothing on the display is any of them, so every answer is wrong; the
+label stage and the scale stage answered a "G" and a "U" on the "0" at 1.6 to
+1.75 times their size (``label_shape``).
+
+``galculator-light-7.png`` is galculator's "7" key at 100 %, light: a "?"
+shrunk to 0.56, below the label stage's sizes, answered it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from automation.blocks.desktop import label_shape, labels, matching
+from tests.unit.automation.desktop.test_keypad import FOREIGN_LABELS, crop, keypad
+from tests.unit.automation.desktop.test_labels_captured import load
+
+
+def foreign_key(label: str, glyph: bool) -> np.ndarray:
+    screen, boxes = keypad(labels=FOREIGN_LABELS)
+    return crop(screen, boxes[label], glyph=glyph)
+
+
+@pytest.mark.parametrize(
+    ("label", "glyph"), [("G", False), ("G", True), ("U", False)], ids=["G", "G-glyph", "U"]
+)
+def test_a_label_open_where_the_screen_s_ink_is_closed_is_not_answered(
+    label: str, glyph: bool
+) -> None:
+    result = matching.find(load("galculator-light-display"), foreign_key(label, glyph))
+    assert not result.found, (result.stage, result.matches)
+    assert any("encloses" in r.reason for r in result.refused), result.refused
+
+
+@pytest.mark.parametrize(
+    ("label", "glyph"), [("G", False), ("G", True), ("U", False)], ids=["G", "G-glyph", "U"]
+)
+def test_without_the_enclosure_check_at_other_sizes_the_0_is_answered(
+    label: str, glyph: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The check above is what refuses: with it off, the display's "0" is the answer."""
+    monkeypatch.setattr(label_shape, "enclosed_face", lambda *args: None)
+    result = matching.find(load("galculator-light-display"), foreign_key(label, glyph))
+    assert result.found, result.refused
+    assert abs(result.matches[0].scale - 1.0) > 0.5, result.matches
+
+
+def test_a_glyph_cropped_tight_is_checked_on_its_whole_ink() -> None:
+    """The "G" glyph's ink touches its crop, so it has no label clear of the edge;
+    without ``label_shape.unframed`` its answer is not checked at all."""
+    template = foreign_key("G", glyph=True)
+    assert label_shape.unframed(matching.to_gray(template)) is not None
+    screen = load("galculator-light-display")
+    assert not matching.find(screen, template).found
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(label_shape, "unframed", lambda gray: None)
+        assert matching.find(screen, template).found
+
+
+def test_the_label_stage_tries_no_size_below_its_own() -> None:
+    """A "?" proposed at 0.6 and tried a step below, at 0.56, answered the "7" key."""
+    result = matching.find(load("galculator-light-7"), foreign_key("?", glyph=True))
+    assert not result.found, (result.stage, result.matches)
+    assert result.best is None or result.best.scale >= labels.MIN_SCALE, result.best
+
+
+def test_below_the_label_stage_s_sizes_the_7_answers_the_question_mark(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(labels, "MIN_SCALE", 0.56)
+    result = matching.find(load("galculator-light-7"), foreign_key("?", glyph=True))
+    assert result.found, result.refused
+    assert result.matches[0].scale < 0.6, result.matches
