@@ -23,7 +23,13 @@ its own glyphs at 200 %).  What a resized label keeps is its holes:
 A template whose ink touches its crop (a glyph cropped tight) has no label
 clear of its edge (``labels.extract``), and its answers went unchecked: the
 "G" glyph answered the "0" by the scale stage at 1.75 (0.881).  Its whole
-ink is now its label for the checks (``unframed``).
+ink is now its label for the checks of an answer at another size
+(``unframed``, ``away_from_captured``).  Not at the captured size: there the
+correlation compares the template's own pixels, while the checks judge the
+label against what surrounds it on screen, which a tight crop does not
+show.  A crop of a key's edge, pixel for pixel the edge of several keys
+(score 1.000 at each), had its look-alikes refused by the label beside them
+and was reported not found instead of an ambiguous target naming them.
 
 Found with them: the label stage tries each proposed size a step either
 side too, and a "?" proposed at 0.6 (``labels.MIN_SCALE``) was tried at
@@ -52,11 +58,17 @@ def refusal(label: Label, resized: Image, here: Image, dark: bool, scale: float)
     ``resized`` to the answer's ``scale``) keeps the label's shape, else why not.
     ``dark``: the screen's ink is darker than its face.  At about the captured
     size ``verification`` checks the same, finer, and this says nothing."""
-    from automation.blocks.desktop import verification
-
-    if round(abs(scale - 1.0), 6) <= verification.SAME_SIZE:
+    if not away_from_captured(scale):
         return None
     return enclosed_face(resized, label.dark, here, dark, scale)
+
+
+def away_from_captured(scale: float) -> bool:
+    """Whether an answer at ``scale`` is away from the captured size (as
+    ``verification`` counts it: 0.9 and 1.1 are the captured size)."""
+    from automation.blocks.desktop import verification
+
+    return round(abs(scale - 1.0), 6) > verification.SAME_SIZE
 
 
 def unframed(gray_tpl: Image) -> Label | None:

@@ -550,7 +550,9 @@ class _Search:
         from automation.blocks.desktop import ink_pieces, label_shape, verification
 
         # a dot or a short dash is a label here too: the answer says where and how big
-        label = self.label(anchored=False) or label_shape.unframed(self.gray_tpl)
+        label = self.label(anchored=False)
+        if label is None and candidates and label_shape.away_from_captured(candidates[0].scale):
+            label = label_shape.unframed(self.gray_tpl)  # a tight crop, answered resized
         kept: list[Match] = []
         others: list[verification.Refusal] = []
         for number, candidate in enumerate(candidates):
