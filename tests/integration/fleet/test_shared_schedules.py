@@ -40,16 +40,11 @@ from supervisor.store.records import RunRecord
 from supervisor.store.store import HistoryStore
 from supervisor.triggers.manager import TriggerManager
 from tests.integration.fleet.test_clock_skew import SkewedClock
+from tests.integration.fleet.test_shared_times import DIRECTIONS
 from tests.unit.supervisor.fakes import FakeLauncher
 
 pytestmark = pytest.mark.timeout(180)
 
-SKEW = timedelta(minutes=10)
-DIRECTIONS = pytest.mark.parametrize(
-    ("first", "second"),
-    [(SKEW, -SKEW), (-SKEW, SKEW)],
-    ids=["ahead-then-behind", "behind-then-ahead"],
-)
 LEASE = 5.0
 INTERVAL = 2.0
 KEY = "tick:0"
