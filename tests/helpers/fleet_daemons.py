@@ -175,15 +175,20 @@ def pid_alive(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
-#: A run that waits two minutes: still running whenever a test acts on its machine.
-SLOW = """\
+def slow_workflow(seconds: float) -> str:
+    """Workflow "slow": one delay of ``seconds``, the run a test acts on while it runs."""
+    return f"""\
 deskpilot: 1
 name: slow
 nodes:
   wait:
     block: control.delay
-    with: {seconds: 120}
+    with: {{seconds: {seconds:g}}}
 """
+
+
+#: A run that waits two minutes: still running whenever a test acts on its machine.
+SLOW = slow_workflow(120)
 
 
 @contextmanager

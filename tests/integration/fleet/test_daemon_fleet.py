@@ -28,7 +28,7 @@ from supervisor.paths import DeskpilotPaths
 from supervisor.store import HistoryStore
 from supervisor.store.store import QueuedRow
 from tests.helpers.fleet import waited_for
-from tests.helpers.fleet_daemons import FleetDaemons, pid_alive
+from tests.helpers.fleet_daemons import SLOW, FleetDaemons, pid_alive
 from tests.helpers.postgres import PostgresServer
 from tests.helpers.storage import store_on
 
@@ -69,14 +69,6 @@ nodes:
   wait:
     block: control.delay
     with: {seconds: 4}
-"""
-SLOW = """\
-deskpilot: 1
-name: slow
-nodes:
-  wait:
-    block: control.delay
-    with: {seconds: 60}
 """
 
 

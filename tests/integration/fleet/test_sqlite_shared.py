@@ -24,16 +24,7 @@ from supervisor.paths import DeskpilotPaths
 from supervisor.store import HistoryStore
 from supervisor.store.store import QueuedRow
 from tests.helpers.fleet import waited_for
-from tests.helpers.fleet_daemons import FleetDaemons
-
-SLOW = """\
-deskpilot: 1
-name: slow
-nodes:
-  wait:
-    block: control.delay
-    with: {seconds: 60}
-"""
+from tests.helpers.fleet_daemons import SLOW, FleetDaemons
 
 
 @pytest.fixture

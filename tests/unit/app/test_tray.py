@@ -29,17 +29,11 @@ from supervisor.client import is_running
 from supervisor.paths import DeskpilotPaths
 from tests.helpers.common import eventually
 from tests.helpers.daemon import short_home, stop_processes_of_home
+from tests.helpers.fleet_daemons import slow_workflow
 from tests.unit.app.appkit import REPO
 from tests.unit.app.trayhost import TrayHost, tray_host_fixture  # noqa: F401
 
-SLOW = """\
-deskpilot: 1
-name: slow
-nodes:
-  wait:
-    block: control.delay
-    with: {seconds: 1.5}
-"""
+SLOW = slow_workflow(1.5)  # the tray shows it running, then its end
 
 SCHEDULED_FAILURE = """\
 deskpilot: 1
