@@ -35,6 +35,7 @@ told it (up to two seconds), even for a trigger the forget retired.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from collections.abc import Sequence
@@ -47,6 +48,8 @@ from sqlalchemy import Connection, insert, select
 from supervisor.store.claims import claimant_registered
 from supervisor.store.conflicts import conflict_insert
 from supervisor.store.schema import fires, runs
+
+logger = logging.getLogger(__name__)
 
 _PREFIX = "schedule:"
 #: The label of a chained run (``specs.after_label``).
@@ -83,6 +86,38 @@ def default_firer() -> str:
     return f"{socket.gethostname()[:40]}:{os.getpid()}"
 
 
+@dataclass(frozen=True, slots=True)
+class Unwritten:
+    """The runs ``insert_runs_once`` left out, and why: the caller must not run them."""
+
+    ids: list[str]
+    #: True: the writer is no longer registered (forgotten, or marked stopped), and its
+    #: fires were not written; False: these fires were already taken by another supervisor.
+    fenced_out: bool = False
+
+    def report(self, fired_by: str) -> None:
+        """Log what was left out, saying which of the two happened.
+
+        A forgotten machine's runs were not "run by another supervisor":
+        nobody has run them, and whoever reads the log must hear that this
+        machine was fenced out of the fleet.
+        """
+        if self.fenced_out:
+            logger.warning(
+                "%d new run(s) not queued: fenced out, this supervisor (%s) is no longer "
+                "registered in the shared database (forgotten, or stopping): %s",
+                len(self.ids),
+                fired_by,
+                self.ids,
+            )
+        elif self.ids:
+            logger.info(
+                "%d fire(s) (schedule slots, chained runs) already run by another supervisor: %s",
+                len(self.ids),
+                self.ids,
+            )
+
+
 def insert_runs_once(
     connection: Connection,
     rows: Sequence[dict[str, Any]],
@@ -91,7 +126,7 @@ def insert_runs_once(
     *,
     keys: bool = True,
     fenced: bool = False,
-) -> list[str]:
+) -> Unwritten:
     """Insert these ``runs`` rows, except schedule fires another writer took; returns those ids.
 
     ``rows`` are complete ``runs`` values (``id``, ``workflow_name`` and
@@ -99,7 +134,7 @@ def insert_runs_once(
     ``keys`` False: no other writer fires these schedules, and no key is taken.
     ``fenced``: ``fired_by`` is a registered supervisor; once its row is gone
     or marked stopped, its fires (schedule slots, chained runs) are not
-    inserted and come back with the lost ones (see the module).  Alone
+    inserted and come back ``fenced_out`` (see the module).  Alone
     (``keys`` False) nobody can take its slots or forget it: not checked,
     and a batch without a fire is not checked either.
     """
@@ -109,7 +144,7 @@ def insert_runs_once(
         rest = [row for row in rows if str(row["id"]) not in gone]
         if rest:
             connection.execute(insert(runs), rest)
-        return [str(row["id"]) for row in fired]
+        return Unwritten([str(row["id"]) for row in fired], fenced_out=True)
     keyed = (
         {
             str(row["id"]): key
@@ -133,7 +168,7 @@ def insert_runs_once(
         kept = [row for row in kept if not str(row["trigger"]).startswith(_CHAINED)]
     if kept:
         connection.execute(insert(runs), kept)
-    return [str(row["id"]) for row in rows if str(row["id"]) in lost]
+    return Unwritten([str(row["id"]) for row in rows if str(row["id"]) in lost])
 
 
 def registered(connection: Connection, supervisor_id: str) -> bool:

@@ -61,7 +61,7 @@ from supervisor.store.engine import (
     write_options,
 )
 from supervisor.store.errors import RunNotFound, StoreError, translate
-from supervisor.store.fires import default_firer, insert_runs_once
+from supervisor.store.fires import Unwritten, default_firer, insert_runs_once
 from supervisor.store.fleet import FleetMethods
 from supervisor.store.identity import FileIdentity
 from supervisor.store.leasing import lease_micros
@@ -506,7 +506,7 @@ class HistoryStore(
             for index, row in enumerate(queued)
         ]
 
-        def write(connection: Connection) -> list[str]:
+        def write(connection: Connection) -> Unwritten:
             lost = insert_runs_once(
                 connection, rows, self.fired_by, at, keys=self.fire_keys, fenced=self.fire_fenced
             )
@@ -514,13 +514,8 @@ class HistoryStore(
             return lost
 
         lost = self._transaction(write, "recording queued runs")
-        if lost:
-            logger.info(
-                "%d fire(s) (schedule slots, chained runs) already run by another supervisor: %s",
-                len(lost),
-                lost,
-            )
-        return lost
+        lost.report(self.fired_by)
+        return lost.ids
 
     def record(self, batch: Sequence[Event]) -> None:
         """Apply a batch of engine events in one transaction (see ``supervisor.store.ingest``)."""

@@ -229,7 +229,7 @@ class TriggerRows:
                         at,
                         keys=keys,
                         fenced=self.store.fire_fenced,
-                    )
+                    ).ids
                 )
 
         return retrying(insert, "recording the runs of schedule fires")

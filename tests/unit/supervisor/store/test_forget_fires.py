@@ -9,10 +9,13 @@ trigger fires the slot.  Time is a ``FakeClock``.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+
+import pytest
 
 from automation.clock import FakeClock
 from automation.engine.events import RunStatus
@@ -85,6 +88,31 @@ def test_a_supervisor_marked_stopped_fires_nothing_until_it_renews(
     again = fire_row(store, START)
     assert store.create_runs([again]) == []
     assert store.fire_owner("invoices", "every-5m", START) == LIVE
+
+
+def test_a_fenced_out_batch_is_logged_as_such_not_as_run_elsewhere(
+    store_factory: StoreFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The log says the runs were fenced out, not that another supervisor ran them."""
+    store = store_factory(clock=FakeClock(start=START))
+    store.register_supervisor(GONE, host="old-pc")
+    taken = fire_row(store, START)
+    assert store.claim_fire("invoices", "every-5m", START, fired_by=LIVE)
+    with caplog.at_level(logging.INFO, logger="supervisor.store"):
+        assert store.create_runs([taken]) == [taken.run_id]
+    (elsewhere,) = [record.getMessage() for record in caplog.records]
+    assert "already run by another supervisor" in elsewhere, elsewhere
+    caplog.clear()
+
+    store.forget_supervisor(GONE, silent_for=None)
+    fire = fire_row(store, START + timedelta(minutes=5))
+    with caplog.at_level(logging.INFO, logger="supervisor.store"):
+        assert store.create_runs([fire]) == [fire.run_id]
+    (fenced,) = caplog.records
+    said = fenced.getMessage()
+    assert fenced.levelno == logging.WARNING, said
+    assert "fenced out" in said and f"this supervisor ({GONE}) is no longer registered" in said
+    assert "another supervisor" not in said and fire.run_id in said
 
 
 def test_a_lone_supervisor_is_not_fenced(store_factory: StoreFactory) -> None:
