@@ -11,6 +11,8 @@ The hierarchy, root first::
         ├── DatabaseGone            the file was deleted or replaced while it was open
         ├── ConstraintViolated      a write conflicts with a row the database holds (a
         │                           unique key taken, a required value missing)
+        ├── SupervisorNotRegistered this supervisor's fleet row is gone (forgotten) or
+        │                           marked stopped: it takes no new run
         └── RunNotFound             no run with that id is in the history
 
 Every message names the database and says what to do, because these reach the
@@ -130,6 +132,24 @@ def constraint_violated(error: BaseException, database: str) -> ConstraintViolat
         columns=columns,
         constraint=constraint,
     )
+
+
+class SupervisorNotRegistered(StoreError):
+    """This supervisor's ``supervisors`` row is gone or marked stopped: it takes no new run.
+
+    Raised for a submit through a supervisor forgotten while it ran (``deskpilot
+    machines forget --force``), in the moment before its next renewal tells it;
+    answered as 503 (``supervisor.api.problems``): another machine takes the run.
+    """
+
+    def __init__(self, supervisor_id: str) -> None:
+        super().__init__(
+            f"this supervisor ({supervisor_id}) is no longer registered in the shared "
+            "database (it was forgotten with 'deskpilot machines forget', or is stopping), "
+            "so it takes no new runs: the run was not queued; submit it through another "
+            "machine, or start this supervisor again to rejoin"
+        )
+        self.supervisor_id = supervisor_id
 
 
 class RunNotFound(StoreError, LookupError):

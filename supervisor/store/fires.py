@@ -30,7 +30,10 @@ waits for a fire that got there first, and a fire after it, or during it,
 finds no row and inserts no fire's run nor takes its key, so a machine that
 still holds the trigger fires that slot.  Without it a supervisor forgotten
 while it ran went on queueing its schedules' runs until its next renewal
-told it (up to two seconds), even for a trigger the forget retired.
+told it (up to two seconds), even for a trigger the forget retired.  Its
+other new runs (a manual submit, a file trigger's) are fenced the same way:
+a forgotten machine takes no new work, whatever brings it (a batch's runs
+come back ``fenced_out``; a single submit is refused, ``require_registered``).
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ from sqlalchemy import Connection, insert, select
 
 from supervisor.store.claims import claimant_registered
 from supervisor.store.conflicts import conflict_insert
+from supervisor.store.errors import SupervisorNotRegistered
 from supervisor.store.schema import fires, runs
 
 logger = logging.getLogger(__name__)
@@ -91,8 +95,8 @@ class Unwritten:
     """The runs ``insert_runs_once`` left out, and why: the caller must not run them."""
 
     ids: list[str]
-    #: True: the writer is no longer registered (forgotten, or marked stopped), and its
-    #: fires were not written; False: these fires were already taken by another supervisor.
+    #: True: the writer is no longer registered (forgotten, or marked stopped), and nothing
+    #: was written; False: these fires were already taken by another supervisor.
     fenced_out: bool = False
 
     def report(self, fired_by: str) -> None:
@@ -133,18 +137,12 @@ def insert_runs_once(
     ``trigger`` among them).  One statement for the fire keys, one for the runs.
     ``keys`` False: no other writer fires these schedules, and no key is taken.
     ``fenced``: ``fired_by`` is a registered supervisor; once its row is gone
-    or marked stopped, its fires (schedule slots, chained runs) are not
-    inserted and come back ``fenced_out`` (see the module).  Alone
-    (``keys`` False) nobody can take its slots or forget it: not checked,
-    and a batch without a fire is not checked either.
+    or marked stopped, none of the rows is inserted (fires nor other new
+    runs), and all come back ``fenced_out`` (see the module).  Alone
+    (``keys`` False) nobody can take its slots or forget it: not checked.
     """
-    fired = [row for row in rows if _is_fire(row)] if fenced and keys else []
-    if fired and not registered(connection, fired_by):
-        gone = {str(row["id"]) for row in fired}
-        rest = [row for row in rows if str(row["id"]) not in gone]
-        if rest:
-            connection.execute(insert(runs), rest)
-        return Unwritten([str(row["id"]) for row in fired], fenced_out=True)
+    if fenced and keys and rows and not registered(connection, fired_by):
+        return Unwritten([str(row["id"]) for row in rows], fenced_out=True)
     keyed = (
         {
             str(row["id"]): key
@@ -185,9 +183,15 @@ def registered(connection: Connection, supervisor_id: str) -> bool:
     return bool(found)
 
 
-def _is_fire(row: dict[str, Any]) -> bool:
-    """A schedule fire's run (keyed or cut short) or a chained run."""
-    return str(row["trigger"]).startswith((_PREFIX, _CHAINED))
+def require_registered(connection: Connection, supervisor_id: str) -> None:
+    """Raise ``SupervisorNotRegistered`` unless ``registered``: a single submit is refused.
+
+    The run is not written, and whoever submitted it hears why at once (a
+    forgotten machine's API answers in the moment before it hears it was
+    forgotten), rather than leaving a run for a machine nobody counts.
+    """
+    if not registered(connection, supervisor_id):
+        raise SupervisorNotRegistered(supervisor_id)
 
 
 def _insert_new(connection: Connection, rows: Sequence[dict[str, Any]]) -> set[str]:

@@ -61,7 +61,7 @@ from supervisor.store.engine import (
     write_options,
 )
 from supervisor.store.errors import RunNotFound, StoreError, translate
-from supervisor.store.fires import Unwritten, default_firer, insert_runs_once
+from supervisor.store.fires import Unwritten, default_firer, insert_runs_once, require_registered
 from supervisor.store.fleet import FleetMethods
 from supervisor.store.identity import FileIdentity
 from supervisor.store.leasing import lease_micros
@@ -431,12 +431,15 @@ class HistoryStore(
         ``target_host`` routes it to one machine, ``needs_desktop`` makes it
         wait for that machine's desktop (see ``claim_queued``); ``options``
         are how whichever supervisor claims it runs it (breakpoints, time
-        limit, "run from here").
+        limit, "run from here").  A fleet's supervisor no longer registered (forgotten,
+        stopped) takes none: ``SupervisorNotRegistered`` (``supervisor.store.fires``).
         """
         at = at or self.clock.now()
         status = RunStatus(status)
 
         def create(connection: Connection) -> RunRecord:
+            if self.fire_fenced and self.fire_keys:
+                require_registered(connection, self.fired_by)
             workflow_id = (
                 version.workflow_id
                 if version is not None

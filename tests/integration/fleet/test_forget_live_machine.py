@@ -13,12 +13,16 @@ lists it); started again, it joins as a new machine and runs the run.
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Iterator
 
 import pytest
 
 from automation.engine.events import RunStatus
+from supervisor.client import SupervisorClient
+from supervisor.client_errors import SupervisorApiError
+from supervisor.paths import DeskpilotPaths
 from supervisor.store import HistoryStore
 from supervisor.store.store import QueuedRow
 from tests.helpers.fleet import waited_for
@@ -26,6 +30,14 @@ from tests.helpers.fleet_daemons import SLOW, FleetDaemons, cli, pid_alive, two_
 from tests.helpers.storage import store_on
 
 pytestmark = pytest.mark.timeout(180)
+
+QUICK = """\
+deskpilot: 1
+name: quick
+nodes:
+  only:
+    block: control.pass
+"""
 
 
 @pytest.fixture
@@ -116,3 +128,49 @@ def test_a_machine_forgotten_while_it_runs_starts_no_run_after_the_forget(
         assert (run.status, run.claimed_by, run.started_at) == (RunStatus.QUEUED, None, None), run
         assert store.events(run_id) == [], run_id
         assert run_id not in log
+
+
+def test_a_machine_forgotten_while_it_runs_takes_no_submit_through_its_api(
+    fleet: FleetDaemons, store: HistoryStore
+) -> None:
+    """A submit through pc-b's API just after pc-b was forgotten, before it hears of it: refused.
+
+    The forget lands right after one of pc-b's renewals, so for about two
+    seconds pc-b still serves as if registered.  Its submits are fenced on
+    its row as its claims and fires are: the caller hears that this machine
+    is no longer registered, and no run is queued under its name.  Before,
+    the submit was accepted (queued by a machine the fleet no longer counts,
+    which then stopped), and the caller heard nothing of it.
+    """
+    b = fleet.supervisor_id("pc-b")
+    path = fleet.homes["pc-b"] / "quick.yaml"
+    path.write_text(QUICK)
+    run_id = uuid.uuid4().hex
+    client = SupervisorClient(DeskpilotPaths.under(fleet.homes["pc-b"]))
+    try:
+        client.health()  # connected before the window opens: the submit is all that is left
+
+        def heartbeat() -> object:
+            (record,) = [record for record in store.list_supervisors() if record.id == b]
+            return record.heartbeat_at
+
+        last = heartbeat()
+        waited_for(lambda: heartbeat() != last, 30, "a renewal of pc-b")
+        renewed = time.monotonic()
+        store.forget_supervisor(b, silent_for=None)
+        with pytest.raises(SupervisorApiError) as refused:
+            client.submit(path, run_id=run_id)
+        after = time.monotonic() - renewed
+    finally:
+        client.close()
+    said = str(refused.value)
+    assert refused.value.status == 503, said
+    assert f"this supervisor ({b}) is no longer registered" in said, f"{said} ({after:.2f} s)"
+    assert "was not queued" in said, said
+    assert store.get_run(run_id) is None
+
+    process = fleet.processes["pc-b"]
+    process.wait(30)
+    assert process.returncode == 0, fleet.stderr("pc-b")
+    assert "was forgotten while it ran" in fleet.stderr("pc-b")
+    assert store.get_run(run_id) is None

@@ -20,6 +20,7 @@ import pytest
 from automation.clock import FakeClock
 from automation.engine.events import RunStatus
 from supervisor.store import HistoryStore
+from supervisor.store.errors import SupervisorNotRegistered
 from supervisor.store.store import QueuedRow
 from supervisor.store.trigger_rows import TriggerRows
 from tests.helpers.storage import StoreFactory
@@ -63,9 +64,10 @@ def test_a_forgotten_supervisor_fires_nothing(store_factory: StoreFactory) -> No
     fire = fire_row(store, slot)
     version = store.save_workflow_version("invoices", None, "nodes: []\n")
     manual = QueuedRow(uuid.uuid4().hex, "invoices", version)
-    assert store.create_runs([fire, manual]) == [fire.run_id]
+    # A forgotten machine takes no new work at all: a fire, nor a run a trigger submits.
+    assert store.create_runs([fire, manual]) == [fire.run_id, manual.run_id]
     assert store.get_run(fire.run_id) is None
-    assert store.get_run(manual.run_id) is not None  # a submit is no fire: not fenced here
+    assert store.get_run(manual.run_id) is None
     missed = not_run(slot + timedelta(minutes=5))
     assert TriggerRows(store).insert_runs([missed], GONE, START) == {missed["id"]}
     assert store.get_run(str(missed["id"])) is None
@@ -88,6 +90,37 @@ def test_a_supervisor_marked_stopped_fires_nothing_until_it_renews(
     again = fire_row(store, START)
     assert store.create_runs([again]) == []
     assert store.fire_owner("invoices", "every-5m", START) == LIVE
+
+
+def test_a_forgotten_supervisor_takes_no_submit(store_factory: StoreFactory) -> None:
+    """A manual submit (``create_run``) through a forgotten or stopped supervisor is refused.
+
+    Its API answers in the moment before its renewal tells it it was
+    forgotten: the submit must not leave a queued run behind, and the caller
+    hears why.  A stopped one refuses too, until it renews.
+    """
+    store = store_factory(clock=FakeClock(start=START))
+    version = store.save_workflow_version("invoices", None, "nodes: []\n")
+    store.register_supervisor(GONE, host="old-pc")
+    store.register_supervisor(LIVE, host="pc-1")
+    store.fired_by = GONE  # registering made it LIVE's: it speaks for GONE first
+    assert store.create_run("before", "invoices", version=version).id == "before"
+    store.forget_supervisor(GONE, silent_for=None)
+    with pytest.raises(SupervisorNotRegistered, match="no longer registered") as refused:
+        store.create_run("after", "invoices", version=version)
+    assert GONE in str(refused.value) and "was not queued" in str(refused.value)
+    assert store.get_run("after") is None
+
+    store.fired_by = LIVE
+    store.supervisor_stopped(LIVE)
+    with pytest.raises(SupervisorNotRegistered):
+        store.create_run("stopped", "invoices", version=version)
+    store.supervisor_heartbeat(LIVE, lease_seconds=10)
+    assert store.create_run("renewed", "invoices", version=version).id == "renewed"
+    # Alone (no fire keys) it is never fenced, as its fires are not.
+    store.fire_keys = False
+    store.supervisor_stopped(LIVE)
+    assert store.create_run("alone", "invoices", version=version).id == "alone"
 
 
 def test_a_fenced_out_batch_is_logged_as_such_not_as_run_elsewhere(
