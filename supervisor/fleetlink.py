@@ -12,7 +12,8 @@ the supervisor
 * loads queued runs this supervisor does not hold yet (submitted through
   another machine's API, or reaped) into its queue, where the dispatch plan
   weighs them like its own; the claim at hand-over decides which supervisor
-  runs each (``Supervisor._mark_running``).
+  runs each (``Supervisor._mark_running``).  Alone with a SQLite history it
+  holds every queued run already, and looks only rarely (``ALONE_LOOK_EVERY``).
 
 A supervisor that finds its lease lapsed (``membership.lease_holds``: it was
 frozen, or its heartbeats did not get through) stops the workers of the
@@ -53,6 +54,11 @@ logger = logging.getLogger(__name__)
 NO_EXPIRY_SECONDS = 365 * 24 * 3600.0
 #: Queued runs loaded into the queue per look (the best first): the rest wait for the next.
 SCAN_LIMIT = 200
+#: Alone with a SQLite history, every run queued there was queued through this supervisor,
+#: which holds it already (``HistoryLock``: no other process writes that history while it
+#: runs): a look finds nothing.  It still looks this often, should anything ever queue a run
+#: behind its back (a machine forgotten through its API has its runs queued again).
+ALONE_LOOK_EVERY = 600.0
 #: How long releasing runs waits for their notes to be written (on the store lane).
 RELEASE_FLUSH_SECONDS = 2.0
 
@@ -181,12 +187,18 @@ class FleetLink(SupervisorBase):
                 logger.exception("renewing this supervisor's lease failed")
 
     async def _look_for_work(self) -> None:
-        """Load queued work when the store announces some, and at each renewal's pace."""
+        """Load queued work when the store announces some, and at each renewal's pace.
+
+        Alone (SQLite) at ``ALONE_LOOK_EVERY``: each look read every queued
+        run, and was most of an idle supervisor's work, for nothing.
+        """
+        member = self.membership
+        every = member.renew_every if member.shared else max(member.renew_every, ALONE_LOOK_EVERY)
         while True:  # until ``_leave`` cancels it
             wake = self._link_wake
             assert wake is not None
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), self.membership.renew_every)
+                await asyncio.wait_for(wake.wait(), every)
             wake.clear()
             if not self.accepting:
                 continue

@@ -3,7 +3,8 @@
 Nobody else can write to a SQLite history while it runs (``HistoryLock``),
 so the work that keeps supervisors on a shared database in step (reading
 every breaker row with each renewal, looking for debugger requests, reaping
-others' leases) is pure idle cost there.  These tests drive a real
+others' leases, reading the queued runs for work submitted elsewhere) is pure
+idle cost there.  These tests drive a real
 ``Supervisor`` on a real SQLite file, with fake workers (``fakes.py``) and
 renewals every 0.05 s, and count the store calls each loop makes: a lone
 supervisor makes none of them, whatever it runs, while one sharing its
@@ -39,7 +40,7 @@ from tests.unit.supervisor.fakes import FakeLauncher, FakeWorker
 
 TINY = "name: tiny\nnodes:\n  only: {block: control.pass}\n"
 #: Store calls made only for other supervisors sharing the database.
-FLEET_CALLS = ("breaker_rows", "pending_debug_requests", "reap_expired_leases")
+FLEET_CALLS = ("breaker_rows", "pending_debug_requests", "reap_expired_leases", "list_runs")
 RENEWALS = 5
 
 
@@ -131,6 +132,7 @@ def test_a_supervisor_sharing_its_database_keeps_the_fleet_in_step(tmp_path: Pat
     assert calls["breaker_rows"] >= RENEWALS - 1
     assert calls["reap_expired_leases"] >= RENEWALS - 1
     assert calls["pending_debug_requests"] >= 1
+    assert calls["list_runs"] >= RENEWALS - 1  # the queued runs, for work queued elsewhere
     assert "debug-requests" in tasks
     assert owner == "alone" * 6  # the fire key that keeps others from running the slot
 
