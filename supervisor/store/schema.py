@@ -248,6 +248,8 @@ triggers = Table(
     Column("anchor", UTCDateTime),
     # The workflow an enabled ``after`` trigger chains from (``store.chain_fires``).
     Column("chains_from", String(200)),
+    # The clock its saved times are on: "store" or "machine"; NULL (older rows): "machine".
+    Column("clock", String(8)),
     UniqueConstraint("workflow_name", "trigger_key"),
     Index(None, "chains_from"),
 )

@@ -126,7 +126,7 @@ class TriggerManager(UserPauses, BreakerPauses):
         self.secrets = secrets
         self.chain_window = chain_window
         self.poll_interval = poll_interval
-        self.state_store = TriggerStateStore(parts.store, self.now)
+        self.state_store = TriggerStateStore(parts.store, self.now, self.clock.name)
         self.writes = TriggerWrites(parts.supervisor, parts.store, self.state_store)
         self.jobs = ScheduleJobs(
             scheduler if scheduler is not None else new_scheduler(),

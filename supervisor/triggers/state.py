@@ -27,6 +27,25 @@ The rows themselves are read and written by the store
 (``supervisor.store.trigger_rows``).  In a fleet every time here (and each
 fire's slot) is on the store's clock, since another machine may read it
 next (``supervisor.triggers.store_clock``).
+
+Each row says which clock its times are on (``clock``: ``store`` or
+``machine``; rows saved before the column are a machine's).  A row loaded
+by a supervisor on another clock (the first start after the times moved to
+the database's, or a machine's own mark read in a fleet) cannot be converted:
+the skew of the machine that wrote it is not known.  Its ``checked_through``
+is then trusted only as far as the history confirms it (``_adopt``): it is
+brought down to the newest fire the history holds and to now.  Lowering a
+mark can only make a slot come up again, never drop one: a slot that ran
+has its label (and in a fleet its fire key), so it is not run twice, and one
+that did not is run or recorded as missed by the trigger's misfire policy,
+never passed over in silence.  Read as is, a mark saved by a machine ahead
+of the database hid the slots between the database's time and the mark:
+after a trigger was enabled or resumed there, they ran nowhere, unrecorded.
+One case stays open: a trigger with no fire in the history at all is
+brought down to now only, so slots due between its save and this load (a
+trigger made just before the upgrade's downtime) are not caught up.  The
+interval ``anchor`` is kept: it is a grid, and the labels already in the
+history are on it (a schedule's real-time phase moves by the old skew, once).
 """
 
 from __future__ import annotations
@@ -46,6 +65,8 @@ logger = logging.getLogger(__name__)
 
 #: ``newest_fire`` when it cannot tell: every due fire is then looked up in the history.
 UNKNOWN_HISTORY = datetime.max.replace(tzinfo=UTC)
+#: The clocks a row's times can be on (``triggers.clock``; NULL reads as ``MACHINE_CLOCK``).
+STORE_CLOCK, MACHINE_CLOCK = "store", "machine"
 
 
 @dataclass
@@ -64,6 +85,8 @@ class TriggerState:
     removed_at: datetime | None = None
     #: Unloaded by a supervisor that had it loaded: it chains from nothing now.
     unchained: bool = False
+    #: The clock its times are on (see the module).
+    clock: str = MACHINE_CLOCK
 
     @property
     def chains_from(self) -> str | None:
@@ -108,6 +131,7 @@ class TriggerState:
                 and row.spec.get("type") == "after"
                 and getattr(row, "chains_from", None) is None
             ),
+            clock=getattr(row, "clock", None) or MACHINE_CLOCK,
         )
 
 
@@ -139,13 +163,42 @@ def _parse(value: Any) -> datetime | None:
 class TriggerStateStore:
     """Trigger states and not-run records, kept in the history (``TriggerRows``)."""
 
-    def __init__(self, store: HistoryStore, now: Callable[[], datetime]) -> None:
+    def __init__(
+        self, store: HistoryStore, now: Callable[[], datetime], clock: str = MACHINE_CLOCK
+    ) -> None:
         self.store = store
         self.rows = TriggerRows(store)
         self.now = now
+        #: The clock ``now`` reads (``STORE_CLOCK`` in a fleet): every state saved is on it.
+        self.clock = clock
 
     def load_all(self) -> dict[str, TriggerState]:
-        return {row.trigger_key: TriggerState.from_row(row) for row in self.rows.load_all()}
+        """Every saved state, its times on this store's clock (``_adopt``, see the module)."""
+        states = {row.trigger_key: TriggerState.from_row(row) for row in self.rows.load_all()}
+        for state in states.values():
+            if state.clock != self.clock:
+                self._adopt(state)
+        return states
+
+    def _adopt(self, state: TriggerState) -> None:
+        """Bring a mark written on another clock down to what the history confirms, and now."""
+        written = state.checked_through
+        if written is not None:
+            newest = self.newest_fire(state.workflow, state.key)
+            mark = min(written, self.now(), *([newest] if newest is not None else []))
+            if mark < written:
+                logger.warning(
+                    "trigger %s: its state was saved on the %s clock, not this supervisor's "
+                    "(%s); its slots after %s (the newest fire the history holds, or now), "
+                    "not after %s as saved, are checked again against the history",
+                    state.key,
+                    state.clock,
+                    self.clock,
+                    mark.isoformat(),
+                    written.isoformat(),
+                )
+            state.checked_through = mark
+        state.clock = self.clock
 
     def save(self, state: TriggerState) -> None:
         self.save_many([state])
@@ -177,6 +230,7 @@ class TriggerStateStore:
                 "spec_hash": state.spec_hash,
                 "anchor": state.anchor,
                 "chains_from": state.chains_from,
+                "clock": self.clock,
             }
             for state in states
         ]

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 from apscheduler.triggers.base import BaseTrigger  # type: ignore[import-untyped]
 
 from supervisor.triggers.misfire import iter_fires
+from supervisor.triggers.state import MACHINE_CLOCK, STORE_CLOCK
 
 if TYPE_CHECKING:
     from supervisor.runtime import SupervisorBase
@@ -60,6 +61,11 @@ class TriggerClock:
 
     def now(self) -> datetime:
         return self.supervisor.store_now() if self.shared else self.wall()
+
+    @property
+    def name(self) -> str:
+        """Which clock ``now`` reads, as trigger rows record it (``triggers.state``)."""
+        return STORE_CLOCK if self.shared else MACHINE_CLOCK
 
     def shift(self) -> timedelta:
         """The store's clock minus this machine's: added to a wall time to read it on the store's."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -31,16 +32,20 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[impo
 
 from automation.blocks.registry import BlockRegistry
 from automation.engine.events import RunStatus
+from automation.loader import parse_workflow
 from supervisor.config import SupervisorConfig
 from supervisor.core import Supervisor
 from supervisor.membership import Membership
 from supervisor.parts import DaemonParts
 from supervisor.paths import DeskpilotPaths
 from supervisor.store.records import RunRecord
-from supervisor.store.store import HistoryStore
+from supervisor.store.store import HistoryStore, QueuedRow
+from supervisor.store.trigger_rows import TriggerRows
 from supervisor.triggers.manager import TriggerManager
+from supervisor.triggers.specs import schedule_label, spec_dump, spec_hash
+from supervisor.triggers.state import TriggerState, TriggerStateStore
 from tests.integration.fleet.test_clock_skew import SkewedClock
-from tests.integration.fleet.test_shared_times import DIRECTIONS
+from tests.integration.fleet.test_shared_times import DIRECTIONS, SKEW
 from tests.unit.supervisor.fakes import FakeLauncher
 
 pytestmark = pytest.mark.timeout(180)
@@ -283,3 +288,88 @@ def test_slots_missed_while_no_machine_held_a_schedule_are_caught_up_once_by_the
             assert all("one run was made instead" in (r.error or "") for r in later if is_missed(r))
 
     asyncio.run(scenario())
+
+
+def saved_before_the_move(
+    url: str, *, checked_through: datetime, anchor: datetime, fired: tuple[datetime, ...] = ()
+) -> None:
+    """The ticker's state as a supervisor saved it before trigger times moved to the database's
+    clock: on its machine's own clock, and without saying which (no ``clock``); ``fired``: the
+    slots it ran, with their fire keys."""
+    store = HistoryStore.open(url)
+    try:
+        (spec,) = parse_workflow(ticker("catch_up")).workflow.triggers
+        state = TriggerState(
+            workflow="tick",
+            key=KEY,
+            spec=spec_dump(spec),
+            spec_hash=spec_hash(spec),
+            anchor=anchor,
+            checked_through=checked_through,
+        )
+        (row,) = TriggerStateStore(store, lambda: checked_through).rows_of([state])
+        TriggerRows(store).save_many([{k: v for k, v in row.items() if k != "clock"}])
+        if fired:
+            version = store.save_workflow_version("tick", None, ticker("catch_up"))
+            queued = [
+                QueuedRow(uuid.uuid4().hex, "tick", version, trigger=schedule_label(KEY, slot))
+                for slot in fired
+            ]
+            assert store.create_runs(queued) == []
+    finally:
+        store.close()
+
+
+def test_a_mark_saved_ahead_of_the_database_before_the_move_hides_no_slot(
+    postgres_migrated_url: str, tmp_path: Path, history: History
+) -> None:
+    """A machine ten minutes ahead enabled the ticker and saved its mark on its own clock.
+
+    The mark, ten minutes ahead of the database, said every slot up to it
+    was accounted for, though none had run.  Read as the database's time
+    (the first start after the upgrade), no slot ran for ten minutes and
+    none was recorded.  Now a mark from another clock is trusted only as
+    far as the history confirms it: no fire there, so up to now, and the
+    next slots run when due, each once.
+    """
+    now = datetime.now(UTC).replace(microsecond=0)
+    saved_before_the_move(postgres_migrated_url, checked_through=now + SKEW, anchor=now)
+
+    async def scenario() -> None:
+        async with machine(postgres_migrated_url, tmp_path / "b", "b", timedelta(0), "catch_up"):
+            await more_slots(history, 3, "the slots after the upgrade fire when due")
+
+    asyncio.run(scenario())
+    fires = history.check()
+    assert slot_of(fires[0]) < now + SKEW / 10, [slot_of(record) for record in fires]
+    assert not [record for record in fires if is_missed(record)]
+
+
+def test_slots_a_machine_ahead_ran_early_before_the_move_do_not_run_again(
+    postgres_migrated_url: str, tmp_path: Path, history: History
+) -> None:
+    """A machine ahead of the database ran the next three slots early, on its own clock.
+
+    Its mark is past them.  Brought down to now, those slots come up again
+    when due: their labels (and fire keys) in the history stop them running
+    twice, and the slots after them run, none left out.
+    """
+    now = datetime.now(UTC).replace(microsecond=0)
+    early = tuple(now + timedelta(seconds=INTERVAL * step) for step in (1, 2, 3))
+    saved_before_the_move(postgres_migrated_url, checked_through=early[-1], anchor=now, fired=early)
+
+    async def scenario() -> None:
+        async with machine(postgres_migrated_url, tmp_path / "b", "b", timedelta(0), "catch_up"):
+            await until(
+                lambda: len([slot for slot in history.slots() if slot > early[-1]]) >= 3,
+                15 + 6 * INTERVAL,
+                "three slots after those run early",
+            )
+
+    asyncio.run(scenario())
+    slots = history.slots()
+    assert len(set(slots)) == len(slots), f"slots fired twice: {slots}"
+    assert slots[: len(early)] == list(early), slots
+    steps = {(b - a).total_seconds() for a, b in zip(slots, slots[1:], strict=False)}
+    assert steps == {INTERVAL}, f"slots skipped: {slots}"
+    assert not [record for record in history.fires() if is_missed(record)]
