@@ -208,13 +208,20 @@ def _remote_list(
 
 
 def _remote_show(run_id: str, as_json: bool) -> None:
-    """``runs show`` through another machine's API: the run, its steps, its log."""
+    """``runs show`` through another machine's API: the run, its steps, its log.
+
+    ``--json`` prints the document ``deskpilot schema run`` describes, as the
+    local path does, built from the API's answers (``report_from_api``): a
+    script reading it must not care which machine it asked.
+    """
     with _client() as client:
         detail = client.get_run(run_id.strip())
+        if as_json:
+            from supervisor.run_report import report_from_api, report_json
+
+            output.emit_json(report_json(report_from_api(client, detail.run.id)))
+            return
         events = client.run_events(detail.run.id)
-    if as_json:
-        output.emit_json(detail.model_dump(mode="json"))
-        return
     run = detail.run
     output.line(f"run {run.id}  {run.workflow_name}  {run.status}")
     output.line(

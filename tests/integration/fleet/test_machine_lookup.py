@@ -13,6 +13,7 @@ what to do; none of it starts a supervisor in the CLI's home.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -121,3 +122,39 @@ def test_machine_reaches_a_fleet_member_through_the_shared_database(
     state = client_home / "state"
     assert not state.exists() or not any(state.glob("*.lock")), sorted(state.iterdir())
     assert not (state / "api.sock").exists()
+
+
+def test_runs_show_json_through_a_fleet_members_api_is_the_schema_run_document(
+    robot1: tuple[FleetDaemons, CertFiles], client_home: Path, postgres_migrated_url: str
+) -> None:
+    """``runs show --json`` prints one document, whichever way it reads the run.
+
+    Read from the shared history (no machine chosen) it prints what
+    ``deskpilot schema run`` describes; through robot1's API it printed the
+    API's own answer (``{"run": ..., "steps": ...}``) instead.
+    """
+    fleet, cert = robot1
+    shared = {"DESKPILOT_DATABASE_URL": postgres_migrated_url, "DESKPILOT_API_TOKEN": TOKEN}
+    through = ("--machine", "robot1", "--ca", str(cert.cert))
+    far = fleet.homes["robot1"] / "workflows" / "far.yaml"
+    submitted = cli(client_home, *through, "submit", str(far), "--wait", "--json", env=shared)
+    assert submitted.returncode == 0, submitted.stderr + submitted.stdout
+    run_id = json.loads(submitted.stdout)["run_id"]
+
+    remote = cli(client_home, *through, "runs", "show", run_id, "--json", env=shared)
+    assert remote.returncode == 0, remote.stderr
+    local = cli(
+        client_home,
+        "runs",
+        "show",
+        run_id,
+        "--json",
+        env={"DESKPILOT_DATABASE_URL": postgres_migrated_url},
+    )
+    assert local.returncode == 0, local.stderr
+    shown = json.loads(remote.stdout)
+    assert shown == json.loads(local.stdout) == json.loads(submitted.stdout)
+    schema = cli(client_home, "schema", "run", env={})
+    assert schema.returncode == 0, schema.stderr
+    assert set(shown) == set(json.loads(schema.stdout)["properties"]), sorted(shown)
+    assert shown["run_id"] == run_id and shown["status"] == "succeeded"
