@@ -86,6 +86,10 @@ def plan_dispatch(
     (a locked screen, sleep: ``supervisor.desktop_gate``); it is asked only
     about a desktop run that could otherwise take the desktop now.
     """
+    if holding >= worker_limit:
+        # Nothing can start, whatever waits: the common case while a backlog runs, where
+        # sorting the whole queue on every worker message was most of the plan's cost.
+        return DispatchPlan((), None, False)
     starts: list[Start[W]] = []
     workers = iter(idle_workers)
     wake_at: float | None = None

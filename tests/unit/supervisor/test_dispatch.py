@@ -61,6 +61,22 @@ def test_the_worker_limit_counts_runs_already_held() -> None:
     assert started(plan(queue, holding=4)) == []
 
 
+class Unread(list[QueuedRun]):
+    """A queue that fails the test if the plan reads it."""
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        raise AssertionError("the plan read the queue")
+
+
+def test_a_full_worker_limit_plans_nothing_without_reading_the_queue() -> None:
+    # Every worker message asks for a plan: with a backlog queued and the limit reached,
+    # sorting the backlog each time was most of the supervisor's work per run.
+    waiting = [run(str(n), order=n, not_before=NOW + 5) for n in range(3)]
+    result = plan(Unread(waiting), holding=4)
+    assert started(result) == [] and result.wake_at is None and not result.short_of_workers
+    assert plan(waiting, holding=3).wake_at == NOW + 5  # room for one: the queue is read
+
+
 def test_too_few_idle_workers_asks_for_more() -> None:
     result = plan([run("a", order=1), run("b", order=2)], idle_workers=["w1"])
     assert started(result) == [("a", "w1")]
