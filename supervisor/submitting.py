@@ -35,7 +35,6 @@ from supervisor.runqueue import (
     queued_row,
     resources_of,
     route,
-    run_options,
     step_timeouts,
     version_key,
 )
@@ -184,18 +183,8 @@ class Submitting(SupervisorBase):
         """The run's version (unless already known) and queued row: blocking store writes."""
         if version is None:
             version = self.store.save_workflow_version(entry.workflow, entry.path, loaded.text)
-        self.store.create_run(
-            entry.run_id,
-            entry.workflow,
-            trigger=entry.trigger,
-            inputs=entry.inputs,
-            priority=entry.priority,
-            version=version,
-            target_host=entry.target_host,
-            needs_desktop=DESKTOP in entry.resources,
-            options=run_options(entry),
-            at=self.store_now(),  # the fleet's queue is in order of this clock
-        )
+        # the fleet's queue is in order of this clock
+        self.store.queue_run(queued_row(entry, version), at=self.store_now())
         return version
 
     def _accepted(self, entry: QueuedRun) -> str:

@@ -278,3 +278,23 @@ class QueuedRow:
     needs_desktop: bool = False
     #: Breakpoints, time limit, "run from here" (``supervisor.runqueue.run_options``).
     options: dict[str, Any] | None = None
+
+    def values(self, queued_at: datetime) -> dict[str, Any]:
+        """Its ``runs`` row, queued at ``queued_at``."""
+        return {
+            "id": self.run_id,
+            "workflow_id": self.version.workflow_id,
+            "version_id": self.version.version_id,
+            "workflow_name": self.workflow_name,
+            "parent_run_id": None,
+            "status": RunStatus.QUEUED.value,
+            "trigger": self.trigger,
+            "priority": self.priority,
+            "inputs": self.inputs,
+            "queued_at": queued_at,
+            "started_at": None,
+            "finished_at": None,
+            "target_host": self.target_host,
+            "needs_desktop": self.needs_desktop,
+            "options": self.options or None,
+        }

@@ -470,6 +470,17 @@ class HistoryStore(
 
         return self._transaction(create, "recording a new run")
 
+    def queue_run(self, row: QueuedRow, at: datetime | None = None) -> None:
+        """``create_run`` of a queued run, fenced alike, without reading its row back:
+        a submit needs none, and the read was a third of the write's time."""
+
+        def insert_row(connection: Connection) -> None:
+            if self.fire_fenced and self.fire_keys:
+                require_registered(connection, self.fired_by)
+            connection.execute(insert(runs).values(row.values(at or self.clock.now())))
+
+        self._transaction(insert_row, "recording a new run")
+
     def create_runs(
         self, queued: Sequence[QueuedRow], at: datetime | None = None, *, trigger_rows: Rows = ()
     ) -> list[str]:
@@ -487,27 +498,8 @@ class HistoryStore(
         if not queued and not trigger_rows:
             return []
         at = at or self.clock.now()
-        rows = [
-            {
-                "id": row.run_id,
-                "workflow_id": row.version.workflow_id,
-                "version_id": row.version.version_id,
-                "workflow_name": row.workflow_name,
-                "parent_run_id": None,
-                "status": RunStatus.QUEUED.value,
-                "trigger": row.trigger,
-                "priority": row.priority,
-                "inputs": row.inputs,
-                # a microsecond apart: the history lists them in the order submitted
-                "queued_at": at + timedelta(microseconds=index),
-                "started_at": None,
-                "finished_at": None,
-                "target_host": row.target_host,
-                "needs_desktop": row.needs_desktop,
-                "options": row.options or None,
-            }
-            for index, row in enumerate(queued)
-        ]
+        # a microsecond apart: the history lists them in the order submitted
+        rows = [row.values(at + timedelta(microseconds=index)) for index, row in enumerate(queued)]
 
         def write(connection: Connection) -> Unwritten:
             lost = insert_runs_once(
