@@ -251,7 +251,8 @@ def children_cpu() -> dict[int, float]:
     children), by pid: a worker started during the interval counts from zero."""
     found = {}
     for child in psutil.Process().children(recursive=True):
-        with contextlib.suppress(psutil.Error):
+        # OSError: it ended since it was listed (a worker retiring after its run)
+        with contextlib.suppress(psutil.Error, OSError):
             found[child.pid] = process_cpu(child.pid)
     return found
 
