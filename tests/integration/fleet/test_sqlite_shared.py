@@ -12,7 +12,6 @@ run the first left running (``Reconciling._mine``).
 from __future__ import annotations
 
 import signal
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,7 +21,6 @@ from automation.engine.events import RunStatus
 from supervisor.client import SupervisorClient
 from supervisor.paths import DeskpilotPaths
 from supervisor.store import HistoryStore
-from supervisor.store.store import QueuedRow
 from tests.helpers.fleet import waited_for
 from tests.helpers.fleet_daemons import SLOW, FleetDaemons
 
@@ -41,15 +39,19 @@ def shared(tmp_path: Path) -> Iterator[FleetDaemons]:
 def test_a_second_supervisor_on_one_sqlite_file_is_refused_then_takes_over_after_a_kill(
     shared: FleetDaemons,
 ) -> None:
-    shared.prepare("first")
+    shared.prepare("first", workflows={"slow": SLOW})
     shared.prepare("second")
     first = shared.spawn("first")
     shared.wait_serving("first")
+    # Submitted through its API, as anything queues a run on a SQLite history it holds alone
+    # (it looks for runs queued behind its back only every few minutes: ``fleetlink``).
+    submitter = SupervisorClient(DeskpilotPaths.under(shared.homes["first"]))
+    try:
+        run_id = submitter.submit(shared.homes["first"] / "workflows" / "slow.yaml").run_id
+    finally:
+        submitter.close()
     store = HistoryStore.open(shared.url)
     try:
-        version = store.save_workflow_version("slow", None, SLOW)
-        run_id = uuid.uuid4().hex
-        store.create_runs([QueuedRow(run_id, "slow", version)])
         waited_for(
             lambda: (
                 (run := store.get_run(run_id)) is not None
