@@ -41,6 +41,28 @@ def ink_mask(gray: Image, dark: bool) -> Image:
     )
 
 
+def labelled(mask: Image) -> tuple[int, Any]:
+    """``cv2.connectedComponentsWithStats`` (8-connected): the count and the stats.
+
+    The labels are counted in 16 bits, which OpenCV refuses loudly when more
+    than 65,535 components would need them; then in 32.  The labelling
+    algorithm is OpenCV's default (Spaghetti), so the components and their
+    order are the same either way (checked on every screen ``bench_targeting``
+    saved, both polarities, plain and grown), and 16 bits cost less: 149 ms
+    of CPU against 393 ms over those 80 masks, 2.6 ms against 7.1 ms for the
+    dark ink of qalculate at 200 %.
+    """
+    import cv2
+
+    try:
+        count, _, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(
+            mask, 8, cv2.CV_16U, cv2.CCL_SPAGHETTI
+        )
+    except cv2.error:  # too many components for 16 bits
+        count, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    return int(count), stats
+
+
 class ScreenInk:
     """The screen's dark and light ink components, computed once per search."""
 
@@ -82,7 +104,7 @@ class ScreenInk:
             grown = cv2.dilate(
                 np.ascontiguousarray(mask[y : y + h, x : x + w]), np.ones((3, 5), np.uint8)
             )
-            count, _, stats, _ = cv2.connectedComponentsWithStats(grown, connectivity=8)
+            count, stats = labelled(grown)
             stats = stats[1:count].copy()
             # the grown box less what it grew by (the ink box, within a pixel at the
             # edge of the busy part)
@@ -106,9 +128,7 @@ class ScreenInk:
             if w == 0 or h == 0:
                 self._stats[dark] = np.zeros((0, 5), np.int32)
                 return self._stats[dark]
-            count, _, stats, _ = cv2.connectedComponentsWithStats(
-                np.ascontiguousarray(mask[y : y + h, x : x + w]), connectivity=8
-            )
+            count, stats = labelled(np.ascontiguousarray(mask[y : y + h, x : x + w]))
             stats = stats[1:count].copy()
             stats[:, 0] += x
             stats[:, 1] += y
