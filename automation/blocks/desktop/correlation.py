@@ -4,7 +4,8 @@ A full-resolution ``matchTemplate`` over a 1920x1080 screen for every scale and
 stage costs far more than a step may take, so correlation runs coarse first
 (downsampled screen and template), keeps every place that could still pass the
 bar (``coarse_slack`` below it: a coarse pass may prune, never drop the true
-best), and re-scores those at full resolution.  Plain parts of the screen score
+best), and re-scores those at full resolution (through the half-resolution map
+when the coarse one lets too many through).  Plain parts of the screen score
 0 against any template with contrast, so only the busy box is correlated.
 
 ``matching`` decides what a match is (stages, bars, ambiguity); this module only
@@ -429,73 +430,102 @@ def _scan(
     at full resolution.  Coarse peaks are re-scored best first, in batches, and
     the rest are skipped only once even ``coarse_slack`` above its coarse score
     the next could not reach the floor nor come within the margin of the best
-    so far.  When more than ``MAX_REFINE`` peaks would need re-scoring (a
-    pattern that fits everywhere), the whole screen is correlated at full
-    resolution instead.
+    so far.  When more than ``MAX_REFINE`` peaks would need re-scoring, a
+    template shrunk by four goes on with the half-resolution map (its peaks
+    within ``MID_SLACK``, the slack of the half-resolution pass, and only
+    for floors of at least ``TIGHT_FROM``, where that slack was measured):
+    on a keypad at a scale that fits none of its keys the quarter-resolution
+    map let hundreds of places through (every key looks alike that coarse)
+    and the half-resolution one none or a few, and the full-resolution map
+    correlated for them was 20 % of the CPU of the 200 % dark searches of
+    ``bench_targeting``.  Only when that overflows too (a pattern that fits
+    everywhere) is the whole screen correlated at full resolution.
+    ``test_half_pass_captured`` checks that step against the exhaustive map.
     """
     import cv2
-    import numpy as np
 
     margin = feature.margin if margin is None else margin
     th, tw = gray_tpl.shape[:2]
     sh, sw = feature.gray.shape[:2]
     if th > sh or tw > sw or th < 3 or tw < 3:
         return []
-    full_tpl = gray_tpl
     factor = _coarse_factor(tw, th)
+    places: list[tuple[int, int, float]] | None = None
     if factor > 1:
-        scores, rim = feature.coarse_scores(gray_tpl, factor)
-        coarse = scores if sign > 0 else -scores
-        slack = coarse_slack(factor, floor)
-        xs, ys = _local_peaks(coarse, floor - slack)
-        if not len(xs):
-            _, _, _, (tx, ty) = cv2.minMaxLoc(coarse)
-            xs, ys = np.array([tx]), np.array([ty])
-        levels = coarse[ys, xs].tolist()
-        peaks = list(zip(xs.tolist(), ys.tolist(), strict=True))
-        found: dict[tuple[int, int], float] = {}
-        best = -1.0
-        for start in range(0, len(peaks), _REFINE_BATCH):
-            bound = max(floor, best - margin)
-            if found and levels[start] + slack < bound:
-                return [(x, y, s) for (x, y), s in found.items()]
-            if start >= MAX_REFINE or _bound_to_overflow(levels, start, floor, best, margin, slack):
-                break  # too many places could still pass: one full-resolution pass
-            batch = peaks[start : start + _REFINE_BATCH]
-            corners = [((x - rim) * factor, (y - rim) * factor) for x, y in batch]
-            pad = factor + _REFINE_PAD
-            if factor >= 4:
-                # a half-resolution pass first: 4x cheaper, and sharper than the
-                # coarse map, so few places go on to full resolution
-                mid, mid_rim = feature.coarse_template(gray_tpl, 2)
-                halves = feature.best_near(
-                    gray_tpl,
-                    2,
-                    [(x // 2 + mid_rim, y // 2 + mid_rim) for x, y in corners],
-                    factor // 2 + _REFINE_PAD,
-                    sign,
-                )
-                kept = [
-                    ((x - mid_rim) * 2, (y - mid_rim) * 2)
-                    for x, y, score in halves
-                    if score + MID_SLACK >= bound
-                ]
-                corners, pad = kept or ([] if found else corners[:1]), 2 + _REFINE_PAD
-            for x, y, score in feature.best_near(full_tpl, 1, corners, pad, sign):
-                found[(x, y)] = score
-                best = max(best, score)
-        else:
-            return [(x, y, s) for (x, y), s in found.items()]
+        places = _refined(
+            feature, gray_tpl, sign, floor, margin, factor, coarse_slack(factor, floor)
+        )
+        if places is None and factor > 2 and floor >= TIGHT_FROM - 1e-9:
+            # the quarter-resolution map let too many places through: the half-resolution
+            # one, as sharp as the pass that follows it, often lets through few or none
+            places = _refined(feature, gray_tpl, sign, floor, margin, 2, MID_SLACK)
+    if places is not None:
+        return places
     # small template, or a pattern that fits everywhere: correlate at full resolution
-    scores = feature.full_scores(full_tpl)
+    scores = feature.full_scores(gray_tpl)
     if sign < 0:
         scores = -scores
     _, high, _, (hx, hy) = cv2.minMaxLoc(scores)
     xs, ys = _local_peaks(scores, min(floor, high - margin))
-    places: list[tuple[int, int, float]] = list(
-        zip(xs.tolist(), ys.tolist(), scores[ys, xs].tolist(), strict=True)
-    )
-    return [*places, (int(hx), int(hy), float(high))]
+    peaks = zip(xs.tolist(), ys.tolist(), scores[ys, xs].tolist(), strict=True)
+    return [*peaks, (int(hx), int(hy), float(high))]
+
+
+def _refined(
+    feature: _Feature,
+    gray_tpl: Image,
+    sign: int,
+    floor: float,
+    margin: float,
+    factor: int,
+    slack: float,
+) -> list[tuple[int, int, float]] | None:
+    """``_scan``'s coarse-to-fine pass on the map shrunk by ``factor``: every coarse peak
+    within ``slack`` of what could still pass, re-scored at full resolution; None when
+    more than ``MAX_REFINE`` would need it."""
+    import cv2
+    import numpy as np
+
+    scores, rim = feature.coarse_scores(gray_tpl, factor)
+    coarse = scores if sign > 0 else -scores
+    xs, ys = _local_peaks(coarse, floor - slack)
+    if not len(xs):
+        _, _, _, (tx, ty) = cv2.minMaxLoc(coarse)
+        xs, ys = np.array([tx]), np.array([ty])
+    levels = coarse[ys, xs].tolist()
+    peaks = list(zip(xs.tolist(), ys.tolist(), strict=True))
+    found: dict[tuple[int, int], float] = {}
+    best = -1.0
+    for start in range(0, len(peaks), _REFINE_BATCH):
+        bound = max(floor, best - margin)
+        if found and levels[start] + slack < bound:
+            return [(x, y, s) for (x, y), s in found.items()]
+        if start >= MAX_REFINE or _bound_to_overflow(levels, start, floor, best, margin, slack):
+            return None  # too many places could still pass
+        batch = peaks[start : start + _REFINE_BATCH]
+        corners = [((x - rim) * factor, (y - rim) * factor) for x, y in batch]
+        pad = factor + _REFINE_PAD
+        if factor >= 4:
+            # a half-resolution pass first: 4x cheaper, and sharper than the
+            # coarse map, so few places go on to full resolution
+            mid, mid_rim = feature.coarse_template(gray_tpl, 2)
+            halves = feature.best_near(
+                gray_tpl,
+                2,
+                [(x // 2 + mid_rim, y // 2 + mid_rim) for x, y in corners],
+                factor // 2 + _REFINE_PAD,
+                sign,
+            )
+            kept = [
+                ((x - mid_rim) * 2, (y - mid_rim) * 2)
+                for x, y, score in halves
+                if score + MID_SLACK >= bound
+            ]
+            corners, pad = kept or ([] if found else corners[:1]), 2 + _REFINE_PAD
+        for x, y, score in feature.best_near(gray_tpl, 1, corners, pad, sign):
+            found[(x, y)] = score
+            best = max(best, score)
+    return [(x, y, s) for (x, y), s in found.items()]
 
 
 def _bound_to_overflow(

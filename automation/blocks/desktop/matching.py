@@ -43,8 +43,9 @@ insensitive to where the template falls on the coarse pixel grid, so a match
 scoring 0.8 or more loses at most 0.15 at half resolution and 0.25 at
 quarter resolution (measured on captured keypads against an exhaustive
 full-resolution map); the slacks are larger than that (``correlation``).  When a template has too many coarse
-peaks to re-score one by one (a pattern that fits everywhere), the whole
-screen is correlated at full resolution instead.  Scans are shared between
+peaks to re-score one by one, its half-resolution map is tried (for the
+grey stages' floors), and when that has too many as well (a pattern that
+fits everywhere) the whole screen is correlated at full resolution.  Scans are shared between
 stages: the grey scan of one scale and polarity is reused by a later stage
 whenever it is complete for that stage's floor.  Nothing is kept or dropped
 by rank: an earlier version kept the five best coarse peaks and, on a keypad
