@@ -10,7 +10,8 @@ nothing that reaches the bar:
    stopping at the first confident hit;
 3. ``inverted``: a strongly *negative* grey correlation, at every scale. A dark
    theme usually maps light to dark and dark to light monotonically, which
-   flips the sign of the correlation and nothing else; the bar is stricter;
+   flips the sign of the correlation and nothing else; an answer under a stricter
+   bar (0.9) must show the template's label swapped (``swapped``);
 4. ``label``: the template's label (the ink inside it that does not touch its
    edge) at any size and either polarity, found through the screen's ink
    components and verified at full resolution (see ``labels``).  It covers
@@ -67,7 +68,7 @@ its label's ink in as many pieces as the label has (``ink_pieces``): resized,
 speedcrunch's "÷" smears the gaps that part it from its "+", and each
 answered the other.  The direct and scales stages' answers get
 ``verification``'s checks of the label's ink too; the inverted stage's only
-this one.
+this one, and under ``INVERTED_CONFIDENCE`` those of ``swapped``.
 
 The result carries every distinct location (``candidates``) that scored at
 least the bar or within ``margin`` of the best, in the winning stage.  Whether
@@ -133,7 +134,7 @@ EARLY_STOP = 0.95
 #: swap: 1.0 grey, 0.64 colour); closer, the colours agree as well as the greys do
 #: (a key re-drawn at another size: 0.850 grey, 0.849 colour).
 COLOUR_GAP = 0.1
-#: A light/dark-swapped match must correlate at least this well.
+#: A light/dark-swapped match must correlate at least this well, or show its label (``swapped``).
 INVERTED_CONFIDENCE = 0.9
 _EDGE_CONFIDENCE_FLOOR = 0.8
 
@@ -548,7 +549,7 @@ class _Search:
         ambiguous; but when it scores within the margin of the best, the best
         is refused too (``verification.shadowed``).
         """
-        from automation.blocks.desktop import ink_pieces, label_shape, verification
+        from automation.blocks.desktop import ink_pieces, label_shape, swapped, verification
 
         # a dot or a short dash is a label here too: the answer says where and how big
         label = self.label(anchored=False)
@@ -565,6 +566,15 @@ class _Search:
                     candidate,
                     bar=bar,
                     sign=VERIFIED_STAGES[stage],
+                    template=self.gray_tpl,
+                )
+            elif stage == "inverted":  # under its own bar, on its label (``swapped``)
+                refusal = swapped.check(
+                    self.gray.gray,
+                    label,
+                    candidate,
+                    bar=bar,
+                    strict=INVERTED_CONFIDENCE,
                     template=self.gray_tpl,
                 )
             if refusal is None and stage in PIECES_STAGES:
@@ -662,9 +672,10 @@ def _distinct(found: list[Match]) -> list[Match]:
 
 
 def inverted_bar(confidence: float) -> float:
-    """The bar for a light/dark-swapped match: stricter, since text on a plain
-    background anti-correlates with light text on a dark button."""
-    return max(confidence, INVERTED_CONFIDENCE)
+    """The bar for a light/dark-swapped match: the others', but an answer under
+    ``INVERTED_CONFIDENCE`` must show its label swapped (``swapped``), since text on a
+    plain background anti-correlates with light text on a dark button."""
+    return confidence
 
 
 def edge_bar(confidence: float) -> float:

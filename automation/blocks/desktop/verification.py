@@ -174,7 +174,7 @@ def check(
         near = max(plain, swapped, key=lambda found: found[0][2] if found else -2.0)
         sign = 1 if near is plain else -1
     else:
-        near = _best_near(window, tpl, corner, PAD, 1)
+        near = _best_near(window, tpl, corner, PAD, sign)
     if not near:
         return Refusal(match, "its label does not fit on the screen there")
     bx, by, sharp = near[0]

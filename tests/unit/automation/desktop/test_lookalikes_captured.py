@@ -51,7 +51,8 @@ def test_a_digit_within_the_gap_of_a_look_alike_is_found_on_its_own_key(
     template = crop(load(source), boxes[key], glyph=glyph)
     result = matching.find(load(shown), template)
     assert result.found, (key, result.best)
-    assert result.stage == "label", result.stage
+    # speedcrunch's dark keys are found whole, swapped, before their labels (``swapped``)
+    assert result.stage in ("label", "inverted"), result.stage
     chosen = picking.choose(result.candidates, margin=matching.DEFAULT_MARGIN)
     assert inside(chosen.center, truth[key]), (key, chosen)
 
