@@ -225,14 +225,18 @@ class _Feature:
         ratio = factor / level
         return round((x1 - x0) * ratio + w) * round((y1 - y0) * ratio + h)
 
+    def busy_box(self, factor: int) -> tuple[int, int, int, int]:
+        """The box (x0, y0, x1, y1) of ``screen(factor)`` outside which it is plain
+        (``_busy_box``), found once per search."""
+        if factor not in self._busy:
+            self._busy[factor] = _busy_box(self.screen(factor))
+        return self._busy[factor]
+
     def _around_busy(self, factor: int, w: int, h: int) -> tuple[int, int, int, int]:
         """The part (x0, y0, x1, y1) of ``screen(factor)`` covered by the windows of size
         (``w``, ``h``) that meet its busy box."""
-        screen = self.screen(factor)
-        if factor not in self._busy:
-            self._busy[factor] = _busy_box(screen)
-        x0, y0, x1, y1 = self._busy[factor]
-        sh, sw = screen.shape[:2]
+        x0, y0, x1, y1 = self.busy_box(factor)
+        sh, sw = self.screen(factor).shape[:2]
         return max(0, x0 - w + 1), max(0, y0 - h + 1), min(sw, x1 + w - 1), min(sh, y1 + h - 1)
 
     def screen(self, factor: int) -> Image:

@@ -623,7 +623,7 @@ class _Search:
 
         label = self.label()
         if self._ink is None:
-            self._ink = screen_ink.ScreenInk(self.gray.gray)
+            self._ink = screen_ink.ScreenInk(self.gray.gray, self.gray.busy_box(1))
         th, tw = self.gray_tpl.shape[:2]
         if label is None:  # a dot gives no scale: the key around it does (``small_ink``)
             found, best = small_ink.answer(

@@ -25,20 +25,25 @@ INK_BLOCK = 25
 SOFT_SIGMA = 0.8
 
 
-def ink_mask(gray: Image, dark: bool) -> Image:
+def ink_mask(gray: Image, dark: bool, block: int | None = None) -> Image:
+    """255 where ``gray`` has ink of this polarity; ``block`` is the side of the window the
+    local mean is taken over (``ink_block`` of the image, unless given)."""
     import cv2
 
     mode = cv2.THRESH_BINARY_INV if dark else cv2.THRESH_BINARY
-    block = min(INK_BLOCK, (min(gray.shape[:2]) // 2) * 2 + 1)
-    block = max(block, 3)
     return cv2.adaptiveThreshold(
         gray,
         255,
         cv2.ADAPTIVE_THRESH_MEAN_C,
         mode,
-        block,
+        ink_block(gray) if block is None else block,
         INK_CONTRAST if dark else -INK_CONTRAST,
     )
+
+
+def ink_block(gray: Image) -> int:
+    """``INK_BLOCK``, or less for an image too small for it (odd, at least 3)."""
+    return max(3, min(INK_BLOCK, (int(min(gray.shape[:2])) // 2) * 2 + 1))
 
 
 def labelled(mask: Image) -> tuple[int, Any]:
@@ -66,8 +71,10 @@ def labelled(mask: Image) -> tuple[int, Any]:
 class ScreenInk:
     """The screen's dark and light ink components, computed once per search."""
 
-    def __init__(self, gray: Image) -> None:
+    def __init__(self, gray: Image, busy: tuple[int, int, int, int] | None = None) -> None:
         self.gray = gray
+        #: The box outside which the screen is plain (``correlation._busy_box``), if known.
+        self._busy = busy
         self._stats: dict[Any, Any] = {}
         self._masks: dict[bool, Any] = {}
         self._soft: Image | None = None
@@ -81,9 +88,37 @@ class ScreenInk:
         return self._soft
 
     def mask(self, dark: bool) -> Any:
-        """255 where the screen has ink of this polarity."""
+        """255 where the screen has ink of this polarity.
+
+        Only the busy box (outside it every pixel equals its neighbours) and
+        half a block around it is thresholded, with the whole screen's block:
+        a pixel farther out sees one plain colour in its window, equal to its
+        own, so it is no ink; and the plain screen beyond the part repeats its
+        edge, as the threshold's border does, so the part's own means are the
+        screen's.  The mask is the whole screen's, bit for bit (checked on the
+        screens ``bench_targeting`` saved), for a third of the CPU on a window
+        that covers a fifth of the screen (qalculate at 100 %: 1.5 -> 0.4 ms
+        per polarity).
+        """
+        import numpy as np
+
+        from automation.blocks.desktop.correlation import _busy_box
+
         if dark not in self._masks:
-            self._masks[dark] = ink_mask(self.gray, dark)
+            gray = self.gray
+            if self._busy is None:
+                self._busy = _busy_box(gray)
+            block = ink_block(gray)
+            reach = block // 2
+            h, w = gray.shape[:2]
+            x0, y0, x1, y1 = self._busy
+            x0, y0 = max(0, x0 - reach), max(0, y0 - reach)
+            x1, y1 = min(w, x1 + reach), min(h, y1 + reach)
+            mask = np.zeros((h, w), np.uint8)
+            if x1 > x0 and y1 > y0:
+                part = np.ascontiguousarray(gray[y0:y1, x0:x1])
+                mask[y0:y1, x0:x1] = ink_mask(part, dark, block)
+            self._masks[dark] = mask
         return self._masks[dark]
 
     def groups(self, dark: bool) -> Any:
