@@ -102,4 +102,8 @@ def forgotten(parts: DaemonParts, machine_id: str, force: bool) -> MachineForgot
 async def forget_machine(parts: Parts, machine_id: str, force: bool = False) -> MachineForgotten:
     """Refused (409) for a supervisor heard from within the time it takes to count as gone,
     unless ``force``: its runs are then taken back and may run twice."""
-    return await asyncio.to_thread(forgotten, parts, machine_id, force)
+    done = await asyncio.to_thread(forgotten, parts, machine_id, force)
+    # The runs taken back are queued again: this supervisor looks for them now, not at its
+    # next look (every few minutes for one alone with a SQLite history, ``fleetlink``).
+    parts.supervisor.poke()
+    return done

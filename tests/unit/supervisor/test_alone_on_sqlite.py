@@ -10,7 +10,8 @@ renewals every 0.05 s, and count the store calls each loop makes: a lone
 supervisor makes none of them, whatever it runs, while one sharing its
 database under leases does (so the counting is known to see them).  Nor
 does a lone supervisor take a fire key for each schedule fire
-(``supervisor.store.fires``): nobody else fires its schedules.  The
+(``supervisor.store.fires``): nobody else fires its schedules, but it
+looks at once for the runs a forget through its API queued again.  The
 session watch, on a machine without D-Bus, stops polling a probe that
 reaches no bus.
 """
@@ -29,13 +30,15 @@ from typing import Any
 import pytest
 
 from automation.blocks.registry import BlockRegistry
+from supervisor.api.machines import forget_machine
 from supervisor.config import SupervisorConfig
 from supervisor.core import Supervisor
 from supervisor.membership import Membership
+from supervisor.parts import DaemonParts
 from supervisor.paths import DeskpilotPaths
 from supervisor.session import DBusSessionProbe, SessionState
 from supervisor.session_watch import SessionWatch
-from supervisor.store.store import HistoryStore
+from supervisor.store.store import HistoryStore, QueuedRow
 from tests.unit.supervisor.fakes import FakeLauncher, FakeWorker
 
 TINY = "name: tiny\nnodes:\n  only: {block: control.pass}\n"
@@ -177,3 +180,39 @@ def test_a_probe_without_any_bus_says_it_reached_none(tmp_path: Path) -> None:
     assert probe.reached is None
     assert probe.read() == SessionState()
     assert probe.reached is False
+
+
+async def taken_back_after_forget(home: Path) -> tuple[str, bool, float]:
+    """Forget a dead machine that held a run, through the API's route, and say how soon
+    this lone supervisor holds the run it took back."""
+    gone = "g" * 32
+    async with supervisor(home, lease_seconds=None) as sup:
+        store = sup.store
+        store.register_supervisor(gone, host="old-pc")
+        version = store.save_workflow_version("tiny", None, TINY)
+        run_id = "r" * 32
+        store.create_runs([QueuedRow(run_id, "tiny", version)])
+        (claimed,) = store.claim_queued(gone, lease_seconds=10, run_ids=[run_id])
+        assert claimed.id == run_id
+        parts = DaemonParts(
+            paths=DeskpilotPaths.under(home),
+            supervisor=sup,
+            store=store,
+            registry=BlockRegistry.with_builtins(plugins=False),
+        )
+        done = await forget_machine(parts, gone, force=True)
+        started = time.monotonic()
+        deadline = started + 10.0
+        while run_id not in sup.active and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        return done.runs_taken_back[0], run_id in sup.active, time.monotonic() - started
+
+
+def test_a_run_taken_back_by_a_forget_is_run_at_once_by_a_lone_supervisor(
+    tmp_path: Path,
+) -> None:
+    """Alone, it looks for runs queued behind its back only every few minutes; a forget
+    through its own API queues the dead machine's runs again, so it looks at once."""
+    taken, holds, seconds = asyncio.run(taken_back_after_forget(tmp_path))
+    assert taken == "r" * 32
+    assert holds, f"the run taken back was not loaded within {seconds:.1f} s"
