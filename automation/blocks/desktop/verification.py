@@ -45,6 +45,10 @@ where the answer puts it, with the label stage's own verification:
   its dot qalculate's italic "i" is a slash, and answered the "∕" key.
 * a label drawn smaller than captured must have no wider strokes on screen
   (``label_ink``): the "7" at 0.68 answered a comma of larger text.
+* near the captured size, the label resized must show as many pieces on
+  screen, and above it, a whole-template answer's strong ink must all have
+  ink within a pixel (``ink_fidelity``): speedcrunch's "7" answered a "?"
+  at 0.9, galculator's bold "0" a "Q" at 1.75.
 
 The label stage's and the edge stage's answers get the same checks, in
 whichever polarity correlates better (they find labels light on dark as
@@ -136,7 +140,7 @@ def check(
     """
     import cv2
 
-    from automation.blocks.desktop import label_ink, label_shape, labels, screen_ink
+    from automation.blocks.desktop import ink_fidelity, label_ink, label_shape, labels, screen_ink
     from automation.blocks.desktop.correlation import _best_near
 
     if label is None:
@@ -202,6 +206,8 @@ def check(
         if wider is not None:
             return Refusal(match, wider)
     shape = label_shape.refusal(label, tpl, here, dark, scale)  # at another size
+    if shape is None:
+        shape = ink_fidelity.refusal(label, tpl, here, dark, scale, whole=not probe)
     if shape is not None:
         return Refusal(match, shape)
     if round(abs(scale - 1.0), 6) <= SAME_SIZE:  # 1.1 and 0.9 too, whatever the float

@@ -11,7 +11,9 @@ passes (``swapped``).
 
 ``speedcrunch-dark.png`` with its "÷" key painted out: the "÷" glyph crop
 scores 0.895 swapped on the "+" key at 110 %, and its label passes every
-check of ``verification`` (0.904 blurred) but scores 0.806 unblurred.
+check of ``verification`` (0.904 blurred) but scores 0.806 unblurred.  The
+pieces near the captured size (``ink_fidelity``) refuse it too: they are
+switched off here to show the unblurred check alone.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from automation.blocks.desktop import matching, picking, swapped
+from automation.blocks.desktop import ink_fidelity, matching, picking, swapped
 from tests.unit.automation.desktop.test_labels_captured import (
     SPEEDCRUNCH_DARK,
     SPEEDCRUNCH_LIGHT,
@@ -72,7 +74,10 @@ def _divide_on_plus() -> matching.SearchResult:
     return matching.find(screen, template)
 
 
-def test_a_look_alike_whose_label_fits_only_blurred_is_refused() -> None:
+def test_a_look_alike_whose_label_fits_only_blurred_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(ink_fidelity, "refusal", lambda *args, **kwargs: None)
     result = _divide_on_plus()
     assert not result.found, (result.stage, result.matches)
     assert any(
@@ -84,6 +89,7 @@ def test_without_the_unblurred_check_the_look_alike_is_answered(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(swapped, "sharp_score", lambda *args: 1.0)
+    monkeypatch.setattr(ink_fidelity, "refusal", lambda *args, **kwargs: None)
     result = _divide_on_plus()
     assert result.found and result.stage == "inverted", result.refused
     assert inside(result.matches[0].center, PLUS_DARK), result.matches
