@@ -71,13 +71,15 @@ def fleet(postgres_server: PostgresServer) -> Iterator[Fleet]:
                 at=now - timedelta(seconds=silent),
             )
             ids[host] = made.id
-        store.supervisor_stopped(ids["desk-stopped"])
         busy = store.create_run("b" * 32, "invoices", target_host="desk-late", priority=999)
         claimed = store.claim_queued(ids["desk-late"], host="desk-late", lease_seconds=3600)
         assert [r.id for r in claimed] == [busy.id]
         waiting = store.create_run(
             "c" * 32, "nightly", target_host="desk-gone", at=now - timedelta(minutes=10)
         )
+        # Marked stopped after the runs are queued: this store submits as the supervisor it
+        # registered last, and a stopped supervisor takes no new run (``fires``).
+        store.supervisor_stopped(ids["desk-stopped"])
         yield Fleet(first, second, ids, busy.id, waiting.id)
     finally:
         for daemon in daemons:
