@@ -10,6 +10,10 @@ label stage and the scale stage answered a "G" and a "U" on the "0" at 1.6 to
 
 ``galculator-light-7.png`` is galculator's "7" key at 100 %, light: a "?"
 shrunk to 0.56, below the label stage's sizes, answered it.
+
+The "Q" key answered the display's "0" at 1.56 (label stage, 0.898 blurred):
+its ring of ink is the "0"'s, and only its tail, 2 pixels deep, has no ink
+there (``label_shape.unexplained_ink``).
 """
 
 from __future__ import annotations
@@ -44,8 +48,10 @@ def test_a_label_open_where_the_screen_s_ink_is_closed_is_not_answered(
 def test_without_the_enclosure_check_at_other_sizes_the_0_is_answered(
     label: str, glyph: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The check above is what refuses: with it off, the display's "0" is the answer."""
+    """The check above is what refuses: with it off, the display's "0" is the answer
+    (once the depth check, which refuses the "G" and "U" there too, is off as well)."""
     monkeypatch.setattr(label_shape, "enclosed_face", lambda *args: None)
+    monkeypatch.setattr(label_shape, "unexplained_ink", lambda *args: None)
     result = matching.find(load("galculator-light-display"), foreign_key(label, glyph))
     assert result.found, result.refused
     assert abs(result.matches[0].scale - 1.0) > 0.5, result.matches
@@ -77,3 +83,17 @@ def test_below_the_label_stage_s_sizes_the_7_answers_the_question_mark(
     result = matching.find(load("galculator-light-7"), foreign_key("?", glyph=True))
     assert result.found, result.refused
     assert result.matches[0].scale < 0.6, result.matches
+
+
+def test_a_label_with_a_stroke_the_screen_lacks_is_not_answered_at_another_size() -> None:
+    result = matching.find(load("galculator-light-display"), foreign_key("Q", glyph=False))
+    assert not result.found, (result.stage, result.matches)
+    assert any("pixels deep" in r.reason for r in result.refused), result.refused
+
+
+def test_without_the_depth_check_the_0_answers_the_q(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(label_shape, "unexplained_ink", lambda *args: None)
+    result = matching.find(load("galculator-light-display"), foreign_key("Q", glyph=False))
+    assert result.found, result.refused
+    assert result.matches[0].method.startswith("label"), result.matches
+    assert abs(result.matches[0].scale - 1.0) > 0.5, result.matches
