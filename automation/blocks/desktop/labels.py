@@ -71,10 +71,10 @@ cv2 and numpy are imported inside the functions (see ``matching``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from automation.blocks.desktop import glyphs, small_ink
+from automation.blocks.desktop import face_fit, glyphs, small_ink
 from automation.blocks.desktop.screen_ink import (
     INK_CONTRAST,
     SOFT_SIGMA,
@@ -463,6 +463,7 @@ def search(
     lh, lw = label.image.shape[:2]
     places: list[tuple[int, int, float, float, float, bool]] = []
     anchors = [_whole_ink(label)] if grouped else _anchors(label)
+    bare = replace(label, face=None)  # the key's face is judged per place (``face_fit``)
     for screen_dark in (True, False):
         stats = ink.groups(screen_dark) if grouped else ink.components(screen_dark)
         if not len(stats):
@@ -535,7 +536,7 @@ def search(
                     for x, y, score in _best_near(ink.gray, tpl, corners, pad, sign)
                 ]
             for x, y, score, crisp in verified:
-                if score >= floor and isolated(ink, label, x, y, scale, screen_dark):
+                if score >= floor and isolated(ink, bare, x, y, scale, screen_dark):
                     places.append(
                         (int(x), int(y), float(score), float(scale), float(crisp), screen_dark)
                     )
@@ -578,7 +579,8 @@ def _decide(
 
     def search_both(floor: float, soft: bool = False) -> list[Any]:
         places = search(ink, label, floor, soft=soft)
-        return places + search(ink, label, floor, soft=soft, grouped=True) if grouped else places
+        places += search(ink, label, floor, soft=soft, grouped=True) if grouped else []
+        return face_fit.at_best_fit(ink, label, places, size)
 
     sharp = _placed(search_both(bar - LABEL_GAP), label, size, "label")
     best = sharp[0][0] if sharp else None

@@ -14,6 +14,11 @@ shrunk to 0.56, below the label stage's sizes, answered it.
 The "Q" key answered the display's "0" at 1.56 (label stage, 0.898 blurred):
 its ring of ink is the "0"'s, and only its tail, 2 pixels deep, has no ink
 there (``label_shape.unexplained_ink``).
+
+``speedcrunch-dark.png`` is speedcrunch's keypad at 100 %, dark: a dark "?"
+key fits its "7" key best at 0.88 to 0.96, where the key's box reaches past
+the "7" key's border, and was answered at 0.84 (0.873 blurred), where it does
+not (``face_fit``).
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from automation.blocks.desktop import label_shape, labels, matching
+from automation.blocks.desktop import face_fit, label_shape, labels, matching, small_ink
 from tests.unit.automation.desktop.test_keypad import FOREIGN_LABELS, crop, keypad
 from tests.unit.automation.desktop.test_labels_captured import load
 
@@ -97,3 +102,28 @@ def test_without_the_depth_check_the_0_answers_the_q(monkeypatch: pytest.MonkeyP
     assert result.found, result.refused
     assert result.matches[0].method.startswith("label"), result.matches
     assert abs(result.matches[0].scale - 1.0) > 0.5, result.matches
+
+
+def dark_question_key() -> np.ndarray:
+    screen, boxes = keypad(dark=True, labels=FOREIGN_LABELS)
+    return crop(screen, boxes["?"], glyph=False)
+
+
+def test_a_place_whose_best_fit_shows_no_key_face_is_not_answered_at_a_lesser_fit() -> None:
+    result = matching.find(load("speedcrunch-dark"), dark_question_key())
+    assert not result.found, (result.stage, result.matches)
+
+
+def test_judging_the_face_size_by_size_answers_the_7_key(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The face judged at each size on its own: the lesser fit at 0.84 answers."""
+
+    def each_size(ink: object, label: labels.Label, places: list, size: object) -> list:
+        return [p for p in places if small_ink.faced(ink, label, p[0], p[1], p[3])]  # type: ignore[arg-type]
+
+    monkeypatch.setattr(face_fit, "at_best_fit", each_size)
+    result = matching.find(load("speedcrunch-dark"), dark_question_key())
+    assert result.found, result.refused
+    assert result.matches[0].method.startswith("label"), result.matches
+    assert result.matches[0].scale < 0.88, result.matches
