@@ -20,13 +20,11 @@ from typing import Any
 import pytest
 
 from automation.blocks.desktop import correlation, matching
-from tests.unit.automation.desktop.test_labels_captured import crop, load
 from tests.unit.automation.desktop.test_pruning_captured import (
     FLOORS,
-    HEADROOM,
-    KEYPADS,
     cases,
     exhaustive,
+    narrowed_case,
     required,
 )
 
@@ -35,11 +33,7 @@ from tests.unit.automation.desktop.test_pruning_captured import (
 def test_an_overflowing_quarter_map_goes_on_at_half_resolution(
     monkeypatch, app, screen_name, crop_kind, number
 ) -> None:
-    light, boxes, _ = KEYPADS[app]
-    template = matching.to_gray(crop(load(light), boxes[number], glyph=crop_kind == "glyph"))
-    gray = matching.to_gray(load(screen_name))
-    for name in ("COARSE_SLACK", "HALF_SLACK", "MID_SLACK"):
-        monkeypatch.setattr(correlation, name, getattr(correlation, name) - HEADROOM)
+    template, gray = narrowed_case(monkeypatch, app, screen_name, crop_kind, number)
     original = correlation._refined
 
     def overflowing(*args: Any) -> Any:

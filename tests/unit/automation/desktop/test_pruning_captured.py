@@ -23,6 +23,8 @@ searched there and on the 150 %, 200 % and dark screens.
 
 from __future__ import annotations
 
+from typing import Any
+
 import cv2
 import numpy as np
 import pytest
@@ -100,6 +102,18 @@ def dropped(gray: np.ndarray, template: np.ndarray, sign: int, floor: float) -> 
     return missing
 
 
+def narrowed_case(
+    monkeypatch: Any, app: str, screen_name: str, crop_kind: str, number: int
+) -> tuple[Any, Any]:
+    """A case's grey template and screen, with every slack ``HEADROOM`` smaller."""
+    light, boxes, _ = KEYPADS[app]
+    template = matching.to_gray(crop(load(light), boxes[number], glyph=crop_kind == "glyph"))
+    gray = matching.to_gray(load(screen_name))
+    for name in ("COARSE_SLACK", "HALF_SLACK", "MID_SLACK"):
+        monkeypatch.setattr(correlation, name, getattr(correlation, name) - HEADROOM)
+    return template, gray
+
+
 def cases() -> list[tuple[str, str, str, int]]:
     return [
         (app, screen, crop_kind, number)
@@ -114,11 +128,7 @@ def cases() -> list[tuple[str, str, str, int]]:
 def test_a_scan_finds_every_place_the_full_map_has(
     monkeypatch, app, screen_name, crop_kind, number
 ) -> None:
-    light, boxes, _ = KEYPADS[app]
-    template = matching.to_gray(crop(load(light), boxes[number], glyph=crop_kind == "glyph"))
-    gray = matching.to_gray(load(screen_name))
-    for name in ("COARSE_SLACK", "HALF_SLACK", "MID_SLACK"):
-        monkeypatch.setattr(correlation, name, getattr(correlation, name) - HEADROOM)
+    template, gray = narrowed_case(monkeypatch, app, screen_name, crop_kind, number)
     failures = []
     for scale in matching.DEFAULT_SCALES:
         scaled = correlation._resize(template, scale)
