@@ -25,7 +25,7 @@ from PySide6.QtWidgets import QLabel, QPushButton, QSplitter, QVBoxLayout, QWidg
 
 from app.editor.widget import EditorWidget
 from app.runs.debug_panel import DebugPanel
-from app.runs.records import RunRecord, human_duration
+from app.runs.records import RunRecord, human_duration, running_duration
 from app.runs.run_detail import RunPane
 from app.supervisor_link import SupervisorLink, run_job
 from app.theme import Theme
@@ -343,8 +343,12 @@ class LiveRunView(QWidget):
         if self._running_since is not None:
             # Not this machine's "now" less ``started_at``: that stamp is on the clock of the
             # database or of the machine running it, and this one's may be minutes off.
-            seconds = time.monotonic() - self._running_since
-            self.elapsed.setText(f"running for {human_duration(max(0.0, seconds))}")
+            seconds = max(0.0, time.monotonic() - self._running_since)
+            self.elapsed.setText(f"running for {running_duration(seconds)}")
+            # the next tick on the run's next whole second: a once-a-second tick out of step
+            # with the run showed "1.64 s" when it had run for 2.5
+            if self._clock.isActive():
+                self._clock.start(1000 - int((seconds % 1.0) * 1000) + 5)
         elif record.started_at is not None:
             self.elapsed.setText("running")
         else:

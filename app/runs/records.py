@@ -51,6 +51,17 @@ def human_duration(seconds: float | None) -> str:
     return f"{hours // 24} d {hours % 24} h"
 
 
+def running_duration(seconds: float) -> str:
+    """A run still going, in whole seconds: '0 s', '42 s', '4 min 05 s'.
+
+    A clock that ticks once a second showing hundredths ('1.64 s') reads as
+    stale between ticks; whole seconds are exact for the whole second shown.
+    """
+    if seconds < 60:
+        return f"{int(seconds)} s"
+    return human_duration(float(int(seconds)))
+
+
 def local_time(value: datetime | str | None, *, seconds: bool = True) -> str:
     if value is None:
         return ""

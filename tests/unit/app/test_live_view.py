@@ -298,3 +298,39 @@ def test_a_run_seen_starting_is_counted_from_when_it_was_seen(
     shown = text.removeprefix("running for ")
     assert shown != text and "min" not in shown, text
     assert shown.endswith(" ms") or float(shown.removesuffix(" s")) < 10, text
+
+
+def test_a_live_run_is_counted_in_whole_seconds_ticked_on_its_own_second(
+    qtbot: QtBot, link: SupervisorLink
+) -> None:
+    """A once-a-second tick out of step with the run showed "1.64 s" when it had run for 2.5.
+
+    While it runs the clock shows whole seconds, and its next tick is set for the
+    run's next whole second, so the figure shown is never a second stale."""
+    view = LiveRunView(link, LIGHT)
+    qtbot.addWidget(view)
+    run_id = uuid.uuid4().hex
+    view.follow(run_id)
+    view.apply_event({"kind": "run_started", "run_id": run_id, "seq": 1, "workflow": "w"})
+    assert view._running_since is not None
+    view._running_since -= 2.6
+    view._tick()
+    assert view.elapsed.text() == "running for 2 s"
+    # 0.4 s to the run's third second (less what the tick itself took)
+    assert 250 <= view._clock.remainingTime() <= 410, view._clock.remainingTime()
+    view._running_since -= 97.0
+    view._tick()
+    assert view.elapsed.text() == "running for 1 min 39 s"
+
+
+def test_running_duration_reads_whole_seconds() -> None:
+    from app.runs.records import running_duration
+
+    assert [running_duration(s) for s in (0.0, 0.99, 1.0, 59.99, 60.0, 3725.4)] == [
+        "0 s",
+        "0 s",
+        "1 s",
+        "59 s",
+        "1 min 00 s",
+        "1 h 02 min",
+    ]
