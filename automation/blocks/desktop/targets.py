@@ -148,6 +148,14 @@ class Target(BaseModel):
         ge=0,
         description="when several places match: the n-th in reading order (0 = top-left-most)",
     )
+    count: int | None = Field(
+        default=None,
+        ge=1,
+        description=(
+            "with index: how many places match when the target is right; another number "
+            "fails the step, since the n-th would then be another place"
+        ),
+    )
     nearest_to: list[int] | Target | None = Field(
         default=None,
         description="when several places match: the one nearest [x, y] or another target",
@@ -166,6 +174,11 @@ class Target(BaseModel):
     def _one_chooser(self) -> Target:
         if self.index is not None and self.nearest_to is not None:
             raise ValueError("give index or nearest_to, not both")
+        if self.count is not None and (self.index is None or self.index >= self.count):
+            raise ValueError(
+                f"count {self.count} goes with an index below it (the n-th of count places),"
+                f" got index {self.index}"
+            )
         if isinstance(self.nearest_to, list) and len(self.nearest_to) != 2:
             raise ValueError(f"nearest_to takes [x, y] or a target, got {self.nearest_to}")
         if self.region is not None and (self.region[2] <= 0 or self.region[3] <= 0):
@@ -349,14 +362,17 @@ def _choose(
     local = (nearest[0] - origin.x, nearest[1] - origin.y) if nearest else None
     try:
         return picking.choose(
-            result.candidates, margin=target.margin, index=target.index, nearest=local
+            result.candidates,
+            margin=target.margin,
+            index=target.index,
+            count=target.count,
+            nearest=local,
         )
-    except picking.IndexOutOfRange as exc:
+    except (picking.CountChanged, picking.IndexOutOfRange) as exc:
         _show(evidence, exc.found, origin)
         places = "; ".join(_place(m, origin) for m in exc.found[:8])
         raise BlockError(
-            f"{label}: index {exc.index} was asked for, but {len(exc.found)} place(s) "
-            f"match, in reading order: {places}",
+            f"{label}: {exc}. Nothing was clicked or read. In reading order: {places}",
             retryable=True,
         ) from None
     except picking.Ambiguous as exc:
@@ -366,8 +382,8 @@ def _choose(
         raise AmbiguousTarget(
             f"ambiguous target {label}: {exc.reason}: {places}{more}. Nothing was clicked "
             "or read. Narrow it with the target's region, an anchor with an offset from "
-            "something unique, index (n-th in reading order) or nearest_to; or capture a "
-            "more distinctive template"
+            f"something unique, index (n-th in reading order, with count: {len(exc.close)}) "
+            "or nearest_to; or capture a more distinctive template"
         ) from None
 
 

@@ -27,6 +27,7 @@ from automation.blocks.desktop.targets import (
     Target,
     locate,
 )
+from automation.errors import BlockError
 
 LABELS = ["7", "8", "9", "/", "4", "5", "6", "*", "1", "2", "3", "-", "0", ".", "=", "+"]
 # Labels none of the benchmark's calculators shows anywhere (keys, display, menus): a key
@@ -207,6 +208,7 @@ def test_ambiguous_target_names_both_places_and_scores(blank_keys, tmp_path: Pat
         x, y, w, h = boxes[label]
         assert f"[{x}, {y}, {w}, {h}] score 1.000" in message
     assert "region" in message and "index" in message and "nearest_to" in message
+    assert "with count: 2" in message  # what to write beside the index
     assert not caught.value.retryable
     assert sorted(b.as_list()[:2] for b, _ in evidence.candidates) == sorted(
         [list(boxes["5"][:2]), list(boxes["0"][:2])]
@@ -217,11 +219,12 @@ def test_ambiguous_target_names_both_places_and_scores(blank_keys, tmp_path: Pat
     ("extra", "key"),
     [
         ({"index": 1}, "0"),
+        ({"index": 1, "count": 2}, "0"),
         ({"nearest_to": [400, 100]}, "5"),
         ({"region": [0, 230, 1280, 300]}, "0"),
         ({"nearest_to": {"anchors": [{"image": "eight.png"}]}}, "5"),
     ],
-    ids=["index", "nearest-point", "region", "nearest-target"],
+    ids=["index", "index-of-count", "nearest-point", "region", "nearest-target"],
 )
 def test_the_target_resolves_the_ambiguity(blank_keys, tmp_path: Path, extra, key) -> None:
     screen, boxes, path = blank_keys
@@ -252,3 +255,50 @@ def test_a_later_anchor_may_find_it_but_a_position_never_stands_in(
 def test_index_and_nearest_to_together_are_refused() -> None:
     with pytest.raises(ValueError, match="index or nearest_to"):
         Target.model_validate({"anchors": [{"image": "a.png"}], "index": 0, "nearest_to": [1, 2]})
+
+
+def test_an_index_made_for_another_count_of_look_alikes_fails_and_clicks_nothing(
+    blank_keys, tmp_path: Path
+) -> None:
+    """A third blank key appears before the one meant: "the second of two" is refused.
+
+    Without ``count`` the index quietly names another key (the wrong-success case:
+    on qalculate's 24 identical menu arrows an index taken at 100 % light named
+    another arrow in 7 of 32 replayed configurations)."""
+    screen, boxes, path = blank_keys
+    x, y, w, h = boxes["8"]
+    screen[y : y + h, x : x + w] = crop(screen, boxes["5"], glyph=False)  # a blank key above both
+    plain = Target.model_validate({"anchors": [{"image": str(path)}], "index": 1})
+    assert inside(_locate(plain, screen, tmp_path, Evidence()).center, boxes["5"])  # not "0"
+    counted = Target.model_validate({"anchors": [{"image": str(path)}], "index": 1, "count": 2})
+    evidence = Evidence()
+    with pytest.raises(BlockError) as caught:
+        _locate(counted, screen, tmp_path, evidence)
+    message = str(caught.value)
+    assert "index 1 of 2 was asked for, but 3 places match" in message, message
+    assert "Nothing was clicked" in message
+    assert len(evidence.candidates) == 3  # the failure screenshot draws all three
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [{"count": 2}, {"index": 2, "count": 2}, {"index": 0, "count": 0}],
+    ids=["count-alone", "index-not-below-count", "count-zero"],
+)
+def test_count_goes_with_an_index_below_it(extra) -> None:
+    with pytest.raises(ValueError, match="count"):
+        Target.model_validate({"anchors": [{"image": "a.png"}], **extra})
+
+
+def test_choose_refuses_an_index_when_the_count_changed() -> None:
+    screen, boxes = keypad(blank=5)
+    template = crop(screen, boxes["5"], glyph=False)
+    doubled = screen.copy()
+    x, y, w, h = boxes["0"]
+    doubled[y : y + h, x : x + w] = template
+    result = matching.find(doubled, template)
+    chosen = picking.choose(result.candidates, margin=0.05, index=1, count=2)
+    assert (chosen.x, chosen.y) == boxes["0"][:2]
+    with pytest.raises(picking.CountChanged) as caught:
+        picking.choose(result.candidates, margin=0.05, index=1, count=3)
+    assert len(caught.value.found) == 2
