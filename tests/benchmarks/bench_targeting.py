@@ -60,10 +60,16 @@ a wrong hit.  **Indistinguishable buttons**: a template whose crop is pixel
 for pixel the crop of another button in the capture (qalculate's two dozen
 menu-arrow buttons) cannot name one button; Deskpilot refusing it as
 ambiguous is the right answer, counted as ``refused``, and the totals are
-given with and without those cases.  **Not-found** time: Deskpilot on the 16 keys of a synthetic
-keypad drawn with OpenCV's Hershey font (shaped like buttons, with labels
-no app shows), searched while each app shows at 100 % light; an answer
-there is a wrong hit.
+given with and without those cases.  Since a user names one of such buttons
+with the target's ``index`` and ``count`` (the n-th of so many look-alikes in
+reading order), those cases are also searched with the index and count the
+capture gives them (where the look-alikes found on the capture screen put
+the button, and how many there are), and the totals are given that way too;
+a wrong answer there is a wrong hit like any other.
+
+**Not-found** time: Deskpilot on the 16 keys of a synthetic keypad drawn
+with OpenCV's Hershey font (shaped like buttons, with labels no app shows),
+searched while each app shows at 100 % light; an answer there is a wrong hit.
 
 **Replay**: ``--save DIR`` also stores, per app, the templates and, per
 configuration, the screenshot the cases were searched on and the AT-SPI
@@ -87,7 +93,7 @@ import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -103,6 +109,9 @@ SCALES = (1.0, 1.25, 1.5, 2.0)
 METHODS = ("deskpilot", "opencv", "pyautogui")
 #: Tallies of the cases of indistinguishable buttons are also kept under "<group>" + this.
 IDENTICAL = " identical"
+Captured = list[tuple[tuple[str, str, int], str, np.ndarray]]
+#: Tallies of the indistinguishable cases searched with their capture's ``index``.
+WITH_INDEX = " with index"
 
 
 @dataclass(frozen=True)
@@ -208,6 +217,39 @@ def identical_crops(
     return {(name, crop) for (crop, _), names in seen.items() if len(names) > 1 for name in names}
 
 
+def capture_indexes(
+    methods: Methods,
+    shot: np.ndarray,
+    templates: Captured,
+    buttons: dict[tuple[str, str, int], Button],
+    identical: Collection[tuple[tuple[str, str, int], str]],
+) -> dict[tuple[tuple[str, str, int], str], tuple[int, int] | None]:
+    """The ``index`` and ``count`` a user would give each indistinguishable
+    template: the rank, among the look-alikes found on the capture screen in
+    reading order, of the one inside the button, and how many there are; None
+    when the capture itself does not give one."""
+    indexes: dict[tuple[tuple[str, str, int], str], tuple[int, int] | None] = {}
+    for name, crop, template in templates:
+        if (name, crop) not in identical:
+            continue
+        indexes[(name, crop)] = None
+        try:
+            result = methods.matching.find(shot, template)
+        except methods.matching.TemplateTooUniform:
+            continue
+        if not result.found:
+            continue
+        close = methods.picking.lookalikes(result.candidates, methods.matching.DEFAULT_MARGIN)
+        ranks = [
+            rank
+            for rank, match in enumerate(methods.picking.reading_order(close))
+            if buttons[name].contains(*match.center)
+        ]
+        if len(ranks) == 1:
+            indexes[(name, crop)] = (ranks[0], len(close))
+    return indexes
+
+
 def on_screen(button: Button) -> bool:
     return (
         button.x >= 0
@@ -250,8 +292,12 @@ class Methods:
             self.pyautogui = pyautogui
 
     def deskpilot(
-        self, template: np.ndarray, screen: np.ndarray | None = None
+        self,
+        template: np.ndarray,
+        screen: np.ndarray | None = None,
+        index: tuple[int, int] | None = None,
     ) -> tuple[str, tuple[int, int] | None]:
+        """``index``: (n, count) of the target's ``index`` and ``count``."""
         if screen is None:
             screen, _ = self.display.grab_raw(None)
         try:
@@ -261,9 +307,18 @@ class Methods:
         if not result.found:
             return "not found", None
         try:
-            chosen = self.picking.choose(result.candidates, margin=self.matching.DEFAULT_MARGIN)
+            chosen = self.picking.choose(
+                result.candidates,
+                margin=self.matching.DEFAULT_MARGIN,
+                index=index[0] if index else None,
+                count=index[1] if index else None,
+            )
         except self.picking.Ambiguous:
             return "ambiguous", None
+        except self.picking.IndexOutOfRange:
+            return "out of range", None
+        except self.picking.CountChanged:
+            return "count changed", None
         return "answer", chosen.center
 
     def opencv(
@@ -356,12 +411,12 @@ def main() -> int:
     try:
         methods = Methods()
         captured: dict[str, list[tuple[tuple[str, str, int], str, np.ndarray]]] = {}
-        identical: dict[str, set[tuple[tuple[str, str, int], str]]] = {}
+        identical: dict[str, dict[tuple[tuple[str, str, int], str], tuple[int, int] | None]] = {}
         for key in args.apps.split(","):
             app = session.launch(key)
             reference = settle(app, POSITIONS[0])
             shot, _ = methods.display.grab()
-            identical[key] = identical_crops(shot, keyed(reference))
+            same = identical_crops(shot, keyed(reference))
             templates: list[tuple[tuple[str, str, int], str, np.ndarray]] = []
             for number, (name, button) in enumerate(keyed(reference).items()):
                 if not on_screen(button) or number % args.every:
@@ -372,6 +427,7 @@ def main() -> int:
                 templates.append((name, "glyph", shot[gy : gy + gh, gx : gx + gw].copy()))
             app.close()
             captured[key] = templates
+            identical[key] = capture_indexes(methods, shot, templates, keyed(reference), same)
             if args.save:
                 save_templates(args.save, key, templates)
             log(f"{key}: {len(templates)} templates from {len(reference)} buttons")
@@ -424,9 +480,6 @@ def main() -> int:
     return 1 if wrong else 0
 
 
-Captured = list[tuple[tuple[str, str, int], str, np.ndarray]]
-
-
 def run_cases(
     methods: Methods,
     key: str,
@@ -439,13 +492,15 @@ def run_cases(
     per_app: dict[tuple[str, str], Tally],
     cases: list[dict[str, Any]],
     wrong: list[str],
-    identical: Collection[tuple[tuple[str, str, int], str]] = (),
+    identical: Mapping[tuple[tuple[str, str, int], str], tuple[int, int] | None] | None = None,
 ) -> None:
     """Every template of one app searched by every method in one configuration.
 
     ``screen`` None: each method grabs the live screen itself (and is timed with
     its grab); otherwise the saved screen is searched (replay).  A Deskpilot
-    ambiguity on a template in ``identical`` is ``refused``: the right answer."""
+    ambiguity on a template in ``identical`` is ``refused``: the right answer;
+    such a template is searched once more with its capture's index and count, if any."""
+    identical = identical or {}
     group = f"{config.scale * 100:.0f}% {'dark' if config.dark else 'light'}"
     for name, crop, template in templates:
         real = truth.get(name)
@@ -479,6 +534,19 @@ def run_cases(
             if method == "deskpilot" and outcome == "wrong":
                 wrong.append(
                     f"{key} {name} {crop} {config.label} -> {answer[1]}, true box {list(real.box)}"
+                )
+        index = identical.get((name, crop))
+        if "deskpilot" in method_names and index is not None:
+            begin, cpu = time.perf_counter(), time.process_time()
+            answer = methods.deskpilot(template, screen, index=index)
+            seconds, cpu_seconds = time.perf_counter() - begin, time.process_time() - cpu
+            outcome = judge(answer, real)
+            tallies[("deskpilot", group + WITH_INDEX, crop)].add(outcome, seconds, cpu_seconds)
+            row["deskpilot_index"] = {"index": list(index), "outcome": outcome, "point": answer[1]}
+            if outcome == "wrong":
+                wrong.append(
+                    f"{key} {name} {crop} {config.label} index {index[0]} of {index[1]} -> {answer[1]},"
+                    f" true box {list(real.box)}"
                 )
         row["truth"] = list(real.box)
         cases.append(row)
@@ -544,19 +612,20 @@ def replay(args: argparse.Namespace) -> int:
             if (number // 2) % max(1, args.every) == 0  # whole and glyph of a button together
             and (wanted is None or row["button"][0] in wanted)
         ]
-        identical: set[tuple[tuple[str, str, int], str]] = set()
+        identical: dict[tuple[tuple[str, str, int], str], tuple[int, int] | None] = {}
         reference = folder / _config_stem(Config(1.0, False, 0))
         if reference.with_suffix(".json").exists():
             rows = json.loads(reference.with_suffix(".json").read_text())["truth"]
-            identical = identical_crops(
-                cv2.imread(str(reference.with_suffix(".png")), cv2.IMREAD_COLOR),
-                {
-                    (r["button"][0], r["button"][1], int(r["button"][2])): Button(
-                        r["button"][0], r["button"][1], *r["box"]
-                    )
-                    for r in rows
-                },
-            )
+            shot = cv2.imread(str(reference.with_suffix(".png")), cv2.IMREAD_COLOR)
+            buttons = {
+                (r["button"][0], r["button"][1], int(r["button"][2])): Button(
+                    r["button"][0], r["button"][1], *r["box"]
+                )
+                for r in rows
+            }
+            if shot is not None:
+                same = identical_crops(shot, buttons)
+                identical = capture_indexes(methods, shot, templates, buttons, same)
         for config in configs(args.quick):
             stem = folder / _config_stem(config)
             if not stem.with_suffix(".json").exists():
@@ -705,8 +774,9 @@ def report(
     method_names: tuple[str, ...] = METHODS,
 ) -> None:
     out = sys.stdout
+    indexed = {k: v for k, v in tallies.items() if k[1].endswith(WITH_INDEX)}
     identical = {k: v for k, v in tallies.items() if k[1].endswith(IDENTICAL)}
-    tallies = {k: v for k, v in tallies.items() if not k[1].endswith(IDENTICAL)}
+    tallies = {k: v for k, v in tallies.items() if not k[1].endswith((IDENTICAL, WITH_INDEX))}
     load = os.getloadavg()[0]
     out.write(
         f"\nImage targeting on real keypads ({args.apps}; every {args.every}. button"
@@ -745,9 +815,13 @@ def report(
     pooled_identical: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
     for (method, group, _), t in identical.items():
         pooled_identical[(method, group.removesuffix(IDENTICAL))].update(t.outcomes)
+    pooled_indexed: dict[str, Counter[str]] = defaultdict(Counter)
+    for (_, group, _), t in indexed.items():
+        pooled_indexed[group.removesuffix(WITH_INDEX)].update(t.outcomes)
     out.write(
         head.replace(f" {'crop':<6}", "       ")
-        + "  deskpilot without indistinguishable: cases, hit/wrong %\n"
+        + "  deskpilot without indistinguishable: cases, hit/wrong %"
+        + " | with their index: hit/wrong %\n"
     )
     for group in sorted(
         {g for _, g in pooled}, key=lambda g: (g.split()[1], float(g[:-1].split("%")[0]))
@@ -764,6 +838,12 @@ def report(
                 pooled[("deskpilot", group)].outcomes, pooled_identical[("deskpilot", group)]
             )
             line += f"  {cases:>5}, {hit:5.1f} / {wrong_:4.1f}"
+            _, hit, wrong_ = _with_index(
+                pooled[("deskpilot", group)].outcomes,
+                pooled_identical[("deskpilot", group)],
+                pooled_indexed[group],
+            )
+            line += f" | {hit:5.1f} / {wrong_:4.1f}"
         out.write(line + "\n")
     out.write("\nAt 100 % light (three window positions), per app:\n")
     for (method, key), t in sorted(per_app.items(), key=lambda i: (i[0][1], i[0][0])):
@@ -795,6 +875,17 @@ def report(
                 f" {sum(apart.values())} cases of indistinguishable buttons ({cases} cases;"
                 f" those: {dict(apart)})\n"
             )
+        if method == "deskpilot" and apart:
+            by_index: Counter[str] = Counter()
+            for t in indexed.values():
+                by_index.update(t.outcomes)
+            cases, hit, wrong_ = _with_index(total.outcomes, apart, by_index)
+            out.write(
+                f"  {method:<10} hit {hit:5.1f} %  wrong {wrong_:5.1f} %  with the capture's"
+                f" index and count for the indistinguishable buttons ({cases} cases;"
+                f" those: {dict(by_index)}; {sum(apart.values()) - sum(by_index.values())}"
+                " had no index from the capture)\n"
+            )
     out.write("\nDeskpilot not found (16 keys absent from the app's screen, 100 % light):\n")
     for key, pairs in not_found.items():
         walls, cpus = [w for w, _ in pairs], [c for _, c in pairs]
@@ -814,6 +905,20 @@ def _without(outcomes: Counter[str], apart: Counter[str]) -> tuple[int, float, f
     if not cases:
         return 0, 0.0, 0.0
     return cases, 100.0 * left["hit"] / cases, 100.0 * left["wrong"] / cases
+
+
+def _with_index(
+    outcomes: Counter[str], apart: Counter[str], by_index: Counter[str]
+) -> tuple[int, float, float]:
+    """Cases, hit % and wrong % of ``outcomes`` with the indistinguishable cases
+    (``apart``) answered as searched with their index (``by_index``); those the
+    capture gave no index count as neither hit nor wrong."""
+    merged = outcomes - apart + by_index
+    merged["no index"] += sum(apart.values()) - sum(by_index.values())
+    cases = sum(merged.values())
+    if not cases:
+        return 0, 0.0, 0.0
+    return cases, 100.0 * merged["hit"] / cases, 100.0 * merged["wrong"] / cases
 
 
 def report_resolvers(resolvers: dict[tuple[str, str], Tally]) -> None:
