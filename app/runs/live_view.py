@@ -178,6 +178,8 @@ class LiveRunView(QWidget):
         before = record.status
         if item.get("kind") == "run_started" and self._running_since is None:
             self._running_since = time.monotonic()  # seen as it happens: no clock to trust
+        if item.get("kind") == "node_started" and isinstance(item.get("node_id"), str):
+            self.pane.node_since[item["node_id"]] = time.monotonic()
         self._debugger_event(item)
         changed = record.apply(item)
         if redraw:
@@ -345,6 +347,7 @@ class LiveRunView(QWidget):
             # database or of the machine running it, and this one's may be minutes off.
             seconds = max(0.0, time.monotonic() - self._running_since)
             self.elapsed.setText(f"running for {running_duration(seconds)}")
+            self.pane.refresh_running()
             # the next tick on the run's next whole second: a once-a-second tick out of step
             # with the run showed "1.64 s" when it had run for 2.5
             if self._clock.isActive():

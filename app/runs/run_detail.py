@@ -15,6 +15,7 @@ from __future__ import annotations
 import html
 import json
 import logging
+import time
 from typing import Any
 
 from PySide6.QtCore import Qt, QUrl, Signal
@@ -41,6 +42,7 @@ from app.runs.records import (
     RunRecord,
     human_duration,
     local_time,
+    running_duration,
     trigger_text,
 )
 from app.supervisor_link import SupervisorLink, run_job
@@ -177,6 +179,9 @@ class RunPane(QWidget):
         layout.addLayout(self.header_bar)
         layout.addWidget(splitter, 1)
         self._items: dict[str, QTreeWidgetItem] = {}
+        #: When each node's current attempt was seen starting, on the monotonic clock:
+        #: a live view fills it, so a running node shows how long it has run.
+        self.node_since: dict[str, float] = {}
         self.show_record(None)
 
     def resizeEvent(self, event: Any) -> None:  # noqa: N802 (Qt's name)
@@ -206,6 +211,8 @@ class RunPane(QWidget):
 
     # -- content -------------------------------------------------------------------------
     def show_record(self, record: RunRecord | None, *, select: str | None = None) -> None:
+        if record is None or self.record is None or record.run_id != self.record.run_id:
+            self.node_since = {}
         self.record = record
         self.files.keep_only(record.run_id if record is not None else None)
         self.nodes.clear()
@@ -255,7 +262,11 @@ class RunPane(QWidget):
         status = node.status or ("replayed" if node.replayed else "")
         item.setText(1, status)
         item.setText(2, str(len(node.attempts)) if node.attempts else "")
-        item.setText(3, human_duration(node.duration))
+        since = self.node_since.get(node_id)
+        if status == "running" and since is not None:
+            item.setText(3, running_duration(max(0.0, time.monotonic() - since)))
+        else:
+            item.setText(3, human_duration(node.duration))
         item.setForeground(1, self.theme.status_color(status) if status else QColor())
         item.setTextAlignment(2, Qt.AlignmentFlag.AlignRight)
         item.setTextAlignment(3, Qt.AlignmentFlag.AlignRight)
@@ -264,6 +275,14 @@ class RunPane(QWidget):
         if last is not None and last.error:
             tip += f"\n{last.error_type or 'error'}: {last.error}"
         item.setToolTip(0, tip.strip())
+
+    def refresh_running(self) -> None:
+        """The time column of every node still running (a live view's clock calls it)."""
+        if self.record is None:
+            return
+        for node_id, node in self.record.nodes.items():
+            if node.status == "running" and node_id in self.node_since:
+                self._fill(node_id)
 
     def update_nodes(self, changed: set[str]) -> None:
         """Redraw the nodes an event changed (adding nodes seen for the first time)."""

@@ -323,6 +323,36 @@ def test_a_live_run_is_counted_in_whole_seconds_ticked_on_its_own_second(
     assert view.elapsed.text() == "running for 1 min 39 s"
 
 
+def test_a_running_node_shows_how_long_it_has_run_and_its_duration_once_done(
+    qtbot: QtBot, link: SupervisorLink
+) -> None:
+    """The node table's Time column was empty for the one node a user watches."""
+    view = LiveRunView(link, LIGHT)
+    qtbot.addWidget(view)
+    run_id = uuid.uuid4().hex
+    view.follow(run_id)
+    events = [
+        {"kind": "run_started", "workflow": "w"},
+        {"kind": "node_started", "node_id": "settle", "block": "control.delay", "step": 1},
+    ]
+    for seq, event in enumerate(events, 1):
+        view.apply_event({**event, "run_id": run_id, "seq": seq})
+    view.pane.node_since["settle"] -= 7.4
+    view._tick()
+    item = view.pane._items["settle"]
+    assert item.text(1) == "running" and item.text(3) == "7 s"
+    # a log line of the node redraws its row: the time stays
+    view.apply_event(
+        {"kind": "log", "run_id": run_id, "seq": 3, "node_id": "settle", "message": "m"}
+    )
+    assert item.text(3) == "7 s"
+    view.apply_event(
+        {"kind": "node_finished", "run_id": run_id, "seq": 4, "node_id": "settle", "step": 1,
+         "duration": 7.52}
+    )  # fmt: skip
+    assert item.text(1) == "succeeded" and item.text(3) == "7.52 s"
+
+
 def test_running_duration_reads_whole_seconds() -> None:
     from app.runs.records import running_duration
 
