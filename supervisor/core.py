@@ -226,6 +226,9 @@ class Supervisor(
         """
         del self.queue[entry.run_id]
         self._starting[entry.run_id] = (entry, worker)
+        warm = getattr(self.launcher, "warm", None)  # the fork server's (``ForkServerLauncher``)
+        if entry.blocks and callable(warm):
+            warm(entry.blocks)  # before the spare that replaces this worker is asked for
         loop = asyncio.get_running_loop()
         written = loop.run_in_executor(self._store_lane, self._mark_running, entry, probe)
         self._spawn_task(self._hand_over(entry, worker, written))

@@ -14,6 +14,7 @@ from supervisor.desktop_gate import DESKTOP
 from supervisor.runqueue import (
     QueuedRun,
     apply_options,
+    blocks_of,
     resources_of,
     step_timeouts,
 )
@@ -142,7 +143,7 @@ class Reconciling(SupervisorBase):
         version = self._parsed_version(record)
         if version is None:
             return None
-        text, path, resources, timeouts = version
+        text, path, resources, timeouts, blocks = version
         self._order += 1
         entry = QueuedRun(
             run_id=record.id,
@@ -153,6 +154,7 @@ class Reconciling(SupervisorBase):
             priority=record.priority,
             trigger=record.trigger,
             resources=resources,
+            blocks=blocks,
             restarts=record.resumes,
             order=self._order,
             step_timeouts=dict(timeouts),
@@ -199,6 +201,7 @@ class Reconciling(SupervisorBase):
             path,
             resources_of(loaded, self.registry),
             step_timeouts(loaded, self.registry),
+            blocks_of(loaded),
         )
         if len(self._parsed) >= 256:
             self._parsed.clear()  # a crude bound; a miss costs one parse

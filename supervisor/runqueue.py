@@ -32,6 +32,9 @@ class QueuedRun:
     priority: int = 0
     trigger: str = "manual"
     resources: frozenset[str] = frozenset()
+    #: The ids of the blocks its enabled nodes use: the fork server compiles their models
+    #: before it forks the next workers (``ForkServerLauncher.warm``).
+    blocks: frozenset[str] = frozenset()
     restarts: int = 0
     not_before: float = 0.0
     order: int = 0
@@ -99,6 +102,10 @@ def resources_of(loaded: LoadedWorkflow, registry: BlockRegistry) -> frozenset[s
         if block is not None and not node.disabled:
             needed |= block.resources
     return frozenset(needed)
+
+
+def blocks_of(loaded: LoadedWorkflow) -> frozenset[str]:
+    return frozenset(node.block for node in loaded.workflow.nodes.values() if not node.disabled)
 
 
 def version_key(loaded: LoadedWorkflow) -> tuple[str, str | None, str]:

@@ -51,8 +51,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-#: A stored workflow version, parsed: its text, path, resources and step timeouts.
-ParsedVersion = tuple[str, str | None, frozenset[str], dict[str, float]]
+#: A stored workflow version, parsed: its text, path, resources, step timeouts and block ids.
+ParsedVersion = tuple[str, str | None, frozenset[str], dict[str, float], frozenset[str]]
 
 
 T = TypeVar("T")

@@ -23,6 +23,7 @@ import queue
 import signal
 import sys
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Any
 
@@ -452,6 +453,8 @@ def fork_server(fd: int) -> None:
         if not data:
             break  # the supervisor went away
         request = json.loads(data)
+        if _compile_models(registry, request.get("warm") or ()):
+            gc.freeze()  # with the rest of the shared heap, out of the children's collections
         sys.stderr.flush()  # or the child would write our buffered log lines again
         try:
             pid = os.fork()
@@ -465,6 +468,29 @@ def fork_server(fd: int) -> None:
         if pid > 0:
             send({"type": "spawned", "id": request["id"], "pid": pid})
     os._exit(0)
+
+
+def _compile_models(registry: BlockRegistry, block_ids: Iterable[str]) -> int:
+    """Fork server: compile these blocks' models here, once, for every later child.
+
+    A model that fails to compile is left as it is: the worker that uses it
+    compiles it again and reports the error with its run.  Returns how many it compiled.
+    """
+    compiled = 0
+    for block_id in block_ids:
+        block = registry.get(block_id)
+        if block is None:
+            continue
+        for model in (block.Input, block.Output):
+            if model.__pydantic_complete__:
+                continue
+            try:
+                model.model_rebuild()
+            except Exception as exc:
+                logger.warning("could not compile the models of block %s: %s", block_id, exc)
+            else:
+                compiled += 1
+    return compiled
 
 
 def _forked_worker(sock: Any, fds: list[int], registry: BlockRegistry, interval: float) -> None:

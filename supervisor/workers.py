@@ -22,6 +22,7 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -244,6 +245,9 @@ class ForkServerLauncher(PythonWorkerLauncher):
     #: After the server failed, workers start directly until then (monotonic).
     _direct_until: float = field(default=0.0, init=False, repr=False)
     _watchers: set[asyncio.Task[Any]] = field(default_factory=set, init=False, repr=False)
+    #: Block ids whose models the server is to compile (``warm``), and those it was sent.
+    _warm: set[str] = field(default_factory=set, init=False, repr=False)
+    _warm_sent: set[str] = field(default_factory=set, init=False, repr=False)
 
     @staticmethod
     def supported() -> bool:
@@ -278,6 +282,19 @@ class ForkServerLauncher(PythonWorkerLauncher):
         )
         self._direct_until = time.monotonic() + FORK_SERVER_RETRY
         return await super().spawn(worker_id)
+
+    def warm(self, blocks: Iterable[str]) -> None:
+        """Have the server compile these blocks' models before it forks the next workers.
+
+        Block models are compiled on first use (``defer_build``).  Compiled in
+        a forked worker, they are compiled again in every worker, one per run:
+        0.4 ms of CPU and some 300 copied pages for the smallest block, several
+        milliseconds for the largest, on the path of every run.  Compiled once
+        in the server, every later child inherits them.  Only blocks that runs
+        use are compiled there, so an idle server keeps the memory that
+        deferring saves.  The ids go with the next fork request.
+        """
+        self._warm.update(blocks)
 
     async def _ensure_server(self) -> socket.socket:
         if self._starting is None:
@@ -326,9 +343,11 @@ class ForkServerLauncher(PythonWorkerLauncher):
         log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         spawned: asyncio.Future[int] = loop.create_future()
         self._spawning[worker_id] = spawned
+        warm = sorted(self._warm - self._warm_sent)
         try:
-            request = json.dumps({"id": worker_id}).encode()
+            request = json.dumps({"id": worker_id, "warm": warm}).encode()
             socket.send_fds(sock, [request], [stdin_r, stdout_w, log_fd])
+            self._warm_sent.update(warm)
         except OSError:
             self._spawning.pop(worker_id, None)
             for fd in (stdin_r, stdin_w, stdout_r, stdout_w, log_fd):
@@ -399,6 +418,7 @@ class ForkServerLauncher(PythonWorkerLauncher):
         """Stop the fork server (on its loop); workers it started run on, their exits still seen."""
         loop = self._loop
         sock, self._sock = self._sock, None
+        self._warm_sent.clear()  # a new server compiles them again
         if sock is not None:
             if loop is not None and not loop.is_closed():
                 loop.remove_reader(sock.fileno())

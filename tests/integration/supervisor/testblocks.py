@@ -10,6 +10,7 @@ needs the ``desktop`` resource without needing a display.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import time
@@ -114,9 +115,36 @@ class DesktopChildHang(DesktopBlock[ChildInput]):
         return Done()
 
 
+class CompiledInput(BlockInput):
+    blocks: list[str] = Field(description="ids of built-in blocks")
+    report: str = Field(description="file that gets, per block, whether its Input is compiled")
+
+
+class Compiled(Block[CompiledInput]):
+    """Write which blocks' models this worker had compiled before it ran anything else.
+
+    A worker validates only its own run's blocks: another block's model is
+    compiled here only if the process it was forked from compiled it.
+    """
+
+    id = "suptest.compiled"
+    title = "Report compiled block models"
+    category = "testing"
+    Input = CompiledInput
+    Output = Done
+
+    def run(self, inputs: CompiledInput, ctx: BlockContext) -> Done:
+        from automation.blocks.registry import BlockRegistry
+
+        registry = BlockRegistry.with_builtins(plugins=False)
+        compiled = {b: bool(registry[b].Input.__pydantic_complete__) for b in inputs.blocks}
+        resolve_path(ctx, inputs.report).write_text(json.dumps(compiled), encoding="utf-8")
+        return Done()
+
+
 def _line(path: Path, text: str) -> None:
     with path.open("a", encoding="utf-8") as handle:
         handle.write(text)
 
 
-BLOCKS = (ExitWorker, Hold, DesktopHold, DesktopChildHang)
+BLOCKS = (ExitWorker, Hold, DesktopHold, DesktopChildHang, Compiled)
