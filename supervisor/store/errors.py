@@ -142,12 +142,18 @@ class SupervisorNotRegistered(StoreError):
     answered as 503 (``supervisor.api.problems``): another machine takes the run.
     """
 
-    def __init__(self, supervisor_id: str) -> None:
-        super().__init__(
-            f"this supervisor ({supervisor_id}) is no longer registered in the shared "
-            "database (it was forgotten with 'deskpilot machines forget', or is stopping), "
+    def __init__(self, supervisor_id: str, unwritten: str | None = None) -> None:
+        """``unwritten``: what was not written, when it is not a new run (trigger state)."""
+        said = (
             "so it takes no new runs: the run was not queued; submit it through another "
             "machine, or start this supervisor again to rejoin"
+            if unwritten is None
+            else f"so it writes nothing: {unwritten} was not saved; a supervisor that still "
+            "loads the trigger keeps it, and this one saves it again once it rejoins"
+        )
+        super().__init__(
+            f"this supervisor ({supervisor_id}) is no longer registered in the shared "
+            f"database (it was forgotten with 'deskpilot machines forget', or is stopping), {said}"
         )
         self.supervisor_id = supervisor_id
 

@@ -108,8 +108,9 @@ class Unwritten:
         """
         if self.fenced_out:
             logger.warning(
-                "%d new run(s) not queued: fenced out, this supervisor (%s) is no longer "
-                "registered in the shared database (forgotten, or stopping): %s",
+                "%d new run(s) not queued, nor the state of their triggers saved: fenced out, "
+                "this supervisor (%s) is no longer registered in the shared database "
+                "(forgotten, or stopping): %s",
                 len(self.ids),
                 fired_by,
                 self.ids,
@@ -183,15 +184,18 @@ def registered(connection: Connection, supervisor_id: str) -> bool:
     return bool(found)
 
 
-def require_registered(connection: Connection, supervisor_id: str) -> None:
+def require_registered(
+    connection: Connection, supervisor_id: str, unwritten: str | None = None
+) -> None:
     """Raise ``SupervisorNotRegistered`` unless ``registered``: a single submit is refused.
 
     The run is not written, and whoever submitted it hears why at once (a
     forgotten machine's API answers in the moment before it hears it was
     forgotten), rather than leaving a run for a machine nobody counts.
+    ``unwritten``: what else was refused (a trigger state save), for the message.
     """
     if not registered(connection, supervisor_id):
-        raise SupervisorNotRegistered(supervisor_id)
+        raise SupervisorNotRegistered(supervisor_id, unwritten)
 
 
 def _insert_new(connection: Connection, rows: Sequence[dict[str, Any]]) -> set[str]:

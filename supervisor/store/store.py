@@ -61,7 +61,13 @@ from supervisor.store.engine import (
     write_options,
 )
 from supervisor.store.errors import RunNotFound, StoreError, translate
-from supervisor.store.fires import Unwritten, default_firer, insert_runs_once, require_registered
+from supervisor.store.fires import (
+    Unwritten,
+    default_firer,
+    insert_runs_once,
+    registered,
+    require_registered,
+)
 from supervisor.store.fleet import FleetMethods
 from supervisor.store.identity import FileIdentity
 from supervisor.store.leasing import lease_micros
@@ -493,7 +499,9 @@ class HistoryStore(
         which the caller must not run.  ``trigger_rows`` (the states of the
         triggers that fired, ``TriggerStateStore.rows_of``) are saved in the
         same transaction: a fire's run and its trigger's state commit together,
-        with one commit instead of two on the path of every fire.
+        with one commit instead of two on the path of every fire.  A fleet's
+        supervisor no longer registered writes neither: its runs come back
+        ``fenced_out``, and its triggers' state stays as the fleet has it.
         """
         if not queued and not trigger_rows:
             return []
@@ -502,9 +510,11 @@ class HistoryStore(
         rows = [row.values(at + timedelta(microseconds=index)) for index, row in enumerate(queued)]
 
         def write(connection: Connection) -> Unwritten:
-            lost = insert_runs_once(
-                connection, rows, self.fired_by, at, keys=self.fire_keys, fenced=self.fire_fenced
-            )
+            if self.fire_fenced and self.fire_keys and not registered(connection, self.fired_by):
+                # Fenced out (``fires``): it writes nothing, its triggers' state neither,
+                # even in a batch with no run (a pass that only recorded its mark).
+                return Unwritten([str(row["id"]) for row in rows], fenced_out=True)
+            lost = insert_runs_once(connection, rows, self.fired_by, at, keys=self.fire_keys)
             upsert_trigger_rows(connection, trigger_rows)  # after the fire keys: one lock order
             return lost
 

@@ -35,7 +35,7 @@ from sqlalchemy import exc as sa_exc
 from supervisor.store.claims import insert_or_ignore
 from supervisor.store.engine import write_options
 from supervisor.store.errors import translate
-from supervisor.store.fires import insert_runs_once
+from supervisor.store.fires import insert_runs_once, require_registered
 from supervisor.store.retry import retrying
 from supervisor.store.schema import runs, trigger_holders, triggers
 from supervisor.store.trigger_holds import release_holder
@@ -84,12 +84,20 @@ class TriggerRows:
         """Upsert these trigger rows in one transaction and one statement.
 
         ``holder``: the supervisor that loads these triggers, recorded with them.
+        A fleet's supervisor no longer registered (forgotten, stopping) is fenced
+        as its fires are (``supervisor.store.fires``): nothing is saved, and
+        ``SupervisorNotRegistered`` says so.  Its mark moved on no fire of its own
+        (it wrote none), and a holder row added now would keep the trigger from
+        being retired by the last machine that really loads it.
         """
         if not rows:
             return
+        store = self.store
 
         def save() -> None:
             with self._write() as connection:
+                if store.fire_fenced and store.fire_keys:
+                    require_registered(connection, store.fired_by, "the state of its triggers")
                 upsert_trigger_rows(connection, rows)
                 for row in rows if holder is not None else ():
                     insert_or_ignore(

@@ -14,6 +14,7 @@ import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -23,6 +24,7 @@ from supervisor.store import HistoryStore
 from supervisor.store.errors import SupervisorNotRegistered
 from supervisor.store.store import QueuedRow
 from supervisor.store.trigger_rows import TriggerRows
+from supervisor.triggers.state import STORE_CLOCK, TriggerState, TriggerStateStore
 from tests.helpers.storage import StoreFactory
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -197,3 +199,52 @@ def test_fires_racing_a_forget_queue_nothing_after_it(store_factory: StoreFactor
     assert after == []
     inserted = [row.run_id for row in rows if forgetter.get_run(row.run_id) is not None]
     assert inserted == before
+
+
+def ticker_state(store: HistoryStore, checked_through: datetime) -> dict[str, Any]:
+    """The ``triggers`` row of schedule every-5m with this mark, as a fire's batch saves it."""
+    state = TriggerState(
+        workflow="invoices",
+        key="every-5m",
+        spec={"type": "schedule", "interval": 300.0},
+        spec_hash="h1",
+        anchor=START,
+        checked_through=checked_through,
+    )
+    (row,) = TriggerStateStore(store, lambda: checked_through, STORE_CLOCK).rows_of([state])
+    return row
+
+
+def saved_mark(store: HistoryStore) -> datetime | None:
+    (row,) = TriggerRows(store).load_all()
+    return TriggerState.from_row(row).checked_through
+
+
+def test_a_forgotten_supervisor_saves_no_trigger_state(store_factory: StoreFactory) -> None:
+    """Fenced out, a batch writes nothing: not its runs, nor the state of its triggers.
+
+    The mark a forgotten supervisor moved past its slots would tell the
+    machine that holds the trigger now that they were accounted for, though
+    none of them ran; and a holder row added would keep the trigger from
+    being retired by the last machine that really loads it.
+    """
+    store = store_factory(clock=FakeClock(start=START))
+    store.register_supervisor(GONE, host="old-pc")
+    first = fire_row(store, START)
+    assert store.create_runs([first], trigger_rows=[ticker_state(store, START)]) == []
+    assert saved_mark(store) == START
+    store.forget_supervisor(GONE, silent_for=None)
+
+    slot = START + timedelta(minutes=5)
+    fire = fire_row(store, slot)
+    assert store.create_runs([fire], trigger_rows=[ticker_state(store, slot)]) == [fire.run_id]
+    assert store.get_run(fire.run_id) is None
+    assert saved_mark(store) == START
+    # A pass that only moved its mark (no run due) is fenced alike.
+    assert store.create_runs([], trigger_rows=[ticker_state(store, slot)]) == []
+    assert saved_mark(store) == START
+    # And so is a save on its own, with its holder row.
+    with pytest.raises(SupervisorNotRegistered, match="the state of its triggers was not saved"):
+        TriggerRows(store).save_many([ticker_state(store, slot)], holder=GONE)
+    assert saved_mark(store) == START
+    assert TriggerRows(store).holders("invoices", "every-5m") == set()
