@@ -190,6 +190,16 @@ nodes:
 #: A run that waits two minutes: still running whenever a test acts on its machine.
 SLOW = slow_workflow(120)
 
+#: Workflow "quick": one step that passes its value on, a run that ends as soon as it starts.
+QUICK = """\
+deskpilot: 1
+name: quick
+nodes:
+  only:
+    block: control.pass
+    with: {value: 1}
+"""
+
 
 @contextmanager
 def two_machines(url: str, b_workflows: dict[str, str] | None = None) -> Iterator[FleetDaemons]:

@@ -28,7 +28,7 @@ from supervisor.paths import DeskpilotPaths
 from supervisor.store import HistoryStore
 from supervisor.store.store import QueuedRow
 from tests.helpers.fleet import waited_for
-from tests.helpers.fleet_daemons import SLOW, FleetDaemons, pid_alive
+from tests.helpers.fleet_daemons import QUICK, SLOW, FleetDaemons, pid_alive
 from tests.helpers.postgres import PostgresServer
 from tests.helpers.storage import store_on
 
@@ -54,14 +54,6 @@ triggers:
 SLOTS = 4
 INTERVAL = 3
 
-QUICK = """\
-deskpilot: 1
-name: quick
-nodes:
-  only:
-    block: control.pass
-    with: {value: 1}
-"""
 MEDIUM = """\
 deskpilot: 1
 name: medium

@@ -26,18 +26,10 @@ from supervisor.paths import DeskpilotPaths
 from supervisor.store import HistoryStore
 from supervisor.store.store import QueuedRow
 from tests.helpers.fleet import waited_for
-from tests.helpers.fleet_daemons import SLOW, FleetDaemons, cli, pid_alive, two_machines
+from tests.helpers.fleet_daemons import QUICK, SLOW, FleetDaemons, cli, pid_alive, two_machines
 from tests.helpers.storage import store_on
 
 pytestmark = pytest.mark.timeout(180)
-
-QUICK = """\
-deskpilot: 1
-name: quick
-nodes:
-  only:
-    block: control.pass
-"""
 
 
 @pytest.fixture
