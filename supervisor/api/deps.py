@@ -39,3 +39,14 @@ def require_run(parts: DaemonParts, run_id: str) -> RunRecord:
     if record is None:
         raise Problem(404, f"no run with id '{run_id}'; 'deskpilot runs list' shows recent runs")
     return record
+
+
+def require_run_named(parts: DaemonParts, run_id: str) -> RunRecord:
+    """The run ``run_id`` names: its whole id, or a unique prefix of it.
+
+    Resolved as this machine's CLI resolves it (``HistoryStore.run_id_for``),
+    so a short id typed on another machine's CLI means the same run; several
+    matches answer 409 listing them, none 404.
+    """
+    found: RunRecord | None = parts.store.get_run(run_id)
+    return found if found is not None else require_run(parts, parts.store.run_id_for(run_id))

@@ -18,7 +18,7 @@ from fastapi.responses import FileResponse, Response
 from automation.engine.events import RunStatus
 from automation.inputs import read_text_inputs
 from automation.loader import LoadedWorkflow
-from supervisor.api.deps import BEARER, Parts, require_run, run_info
+from supervisor.api.deps import BEARER, Parts, require_run, require_run_named, run_info
 from supervisor.api.models import (
     ArtifactInfo,
     CancelResult,
@@ -72,10 +72,14 @@ def list_runs(
 
 
 @router.get(
-    "/runs/{run_id}", response_model=RunDetail, summary="A run with its steps and artifacts"
+    "/runs/{run_id}",
+    response_model=RunDetail,
+    summary="A run with its steps and artifacts (a unique prefix of its id is enough)",
+    responses={409: {"description": "the prefix starts several run ids, listed"}},
 )
 def get_run(parts: Parts, run_id: str) -> RunDetail:
-    record = require_run(parts, run_id)
+    record = require_run_named(parts, run_id)
+    run_id = record.id
     store = parts.store
     info = run_info(record)
     info = info.model_copy(

@@ -49,24 +49,29 @@ def open_store() -> HistoryStore:
 
 def resolve_in(store: HistoryStore, run_id: str) -> str:
     """The full id of the one run ``run_id`` starts; exit 1 with a clear line otherwise."""
-    matches = store.run_ids_with_prefix(run_id.strip().lower(), limit=6)
-    if len(matches) == 1:
-        return matches[0]
-    if not matches:
-        output.error(f"no run with id '{run_id}'; see 'deskpilot runs list'")
-    else:
-        shown = ", ".join(m[: len(run_id) + 4] + "…" for m in matches[:5])
-        output.error(f"'{run_id}' starts {len(matches)}+ run ids ({shown}); give more of the id")
+    from supervisor.store.errors import AmbiguousRunId, RunNotFound
+
+    try:
+        return store.run_id_for(run_id)
+    except RunNotFound:
+        output.error(f"no run with id '{run_id.strip()}'; see 'deskpilot runs list'")
+    except AmbiguousRunId as exc:
+        output.error(str(exc))
     sys.exit(1)
 
 
 def resolve_run_id(run_id: str) -> str:
     """Full id for a unique prefix (as ``git`` takes a short commit id).
 
-    With another machine's API chosen the id goes as it is (its API knows no prefixes).
+    With another machine's API chosen, that API resolves it as this machine's
+    history would (``HistoryStore.run_id_for``): an ambiguous prefix is
+    refused there with the candidates, and said here as it is.
     """
     if remote_chosen() is not None:
-        return run_id.strip()
+        from supervisor.client import SupervisorClient
+
+        with SupervisorClient(DeskpilotPaths.from_env()) as client:
+            return client.get_run(run_id.strip()).run.id
     store = open_store()
     try:
         return resolve_in(store, run_id)

@@ -7,6 +7,7 @@ Read-only queries ``HistoryStore`` takes from ``RunDetails``; they use its
 
 from __future__ import annotations
 
+import re
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 
@@ -14,7 +15,7 @@ from sqlalchemy import Connection, and_, func, or_, select
 
 from automation.engine.events import StepStatus
 from supervisor.store.artifacts import ArtifactContent, list_artifacts, load_content
-from supervisor.store.errors import RunNotFound
+from supervisor.store.errors import AmbiguousRunId, RunNotFound
 from supervisor.store.records import (
     ArtifactRecord,
     EventRecord,
@@ -25,6 +26,11 @@ from supervisor.store.records import (
 )
 from supervisor.store.run_filters import StatusFilter, filtered
 from supervisor.store.schema import events, runs, step_runs
+
+#: Candidates an ambiguous short run id is answered with.
+AMBIGUOUS_SHOWN = 5
+#: What a run id or a prefix of one may be (``api.models.RUN_ID_PATTERN``).
+_ID_PREFIX = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 class RunDetails:
@@ -207,6 +213,30 @@ class RunDetails:
         )
         with self._read() as connection:
             return [str(row.id) for row in connection.execute(query)]
+
+    def run_id_for(self, given: str) -> str:
+        """The full id of the run ``given`` names: its id, or a unique prefix of it.
+
+        As ``git`` takes a short commit id; every way of naming a run (this
+        machine's CLI, any machine's API) goes through here, so they agree.
+        ``RunNotFound`` when no id starts so; ``AmbiguousRunId`` listing
+        the first candidates when several do.
+        """
+        wanted = given.strip()
+        if not _ID_PREFIX.fullmatch(wanted):
+            raise RunNotFound(wanted)  # no run id has these characters (nor none)
+        matches = self.run_ids_with_prefix(wanted, limit=AMBIGUOUS_SHOWN + 1)
+        if not matches and wanted.lower() != wanted:
+            wanted = wanted.lower()  # typed in capitals: ours are lower-case hex
+            matches = self.run_ids_with_prefix(wanted, limit=AMBIGUOUS_SHOWN + 1)
+        if wanted in matches:
+            return wanted  # a whole id, even if a longer one starts with it
+        if len(matches) == 1:
+            return matches[0]
+        if not matches:
+            raise RunNotFound(given.strip())
+        more = len(matches) > AMBIGUOUS_SHOWN
+        raise AmbiguousRunId(given.strip(), matches[:AMBIGUOUS_SHOWN], more)
 
     def count_runs(self, workflow: str | None = None, status: StatusFilter = None) -> int:
         query = filtered(select(func.count()).select_from(runs), workflow, status)

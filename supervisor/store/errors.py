@@ -13,7 +13,8 @@ The hierarchy, root first::
         │                           unique key taken, a required value missing)
         ├── SupervisorNotRegistered this supervisor's fleet row is gone (forgotten) or
         │                           marked stopped: it takes no new run
-        └── RunNotFound             no run with that id is in the history
+        ├── RunNotFound             no run with that id is in the history
+        └── AmbiguousRunId          a shortened run id starts several runs' ids
 
 Every message names the database and says what to do, because these reach the
 user as is (tray notification, CLI error line).  A failed write rolls back its
@@ -208,3 +209,27 @@ def translate(error: BaseException, database: str, busy_timeout: float | None = 
     if isinstance(original, sqlite3.Error | sa_exc.SQLAlchemyError):
         return StoreError(f"The history database {database} could not be used: {original}")
     return StoreError(f"The history database {database} could not be used: {error!r}")
+
+
+class AmbiguousRunId(StoreError, LookupError):
+    """A shortened run id starts more than one run's id: a pick would be a guess.
+
+    Answered as 409 by the API (``status_code``), so another machine's CLI
+    says the same as this machine's.
+    """
+
+    status_code = 409
+
+    def __init__(self, prefix: str, candidates: list[str], more: bool) -> None:
+        # Cut where they differ (four characters past the prefix at least), as git does.
+        cut = len(prefix) + 4
+        while len({candidate[:cut] for candidate in candidates}) < len(candidates):
+            cut += 1
+        shown = ", ".join(
+            candidate if len(candidate) <= cut else f"{candidate[:cut]}…"
+            for candidate in candidates
+        )
+        count = f"{len(candidates)}+" if more else str(len(candidates))
+        super().__init__(f"'{prefix}' starts {count} run ids ({shown}); give more of the id")
+        self.prefix = prefix
+        self.candidates = candidates

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from automation.engine.events import RunStatus
 from supervisor.store import HistoryStore
 from tests.helpers.daemon import CLI_BOOT, TINY_WORKFLOW, short_home
 from tests.helpers.fleet_daemons import FleetDaemons
@@ -158,3 +159,40 @@ def test_runs_show_json_through_a_fleet_members_api_is_the_schema_run_document(
     assert schema.returncode == 0, schema.stderr
     assert set(shown) == set(json.loads(schema.stdout)["properties"]), sorted(shown)
     assert shown["run_id"] == run_id and shown["status"] == "succeeded"
+
+
+def test_a_short_run_id_names_the_same_run_through_a_fleet_members_api(
+    robot1: tuple[FleetDaemons, CertFiles], client_home: Path, postgres_migrated_url: str
+) -> None:
+    """``runs show`` takes a unique prefix of a run id through robot1's API as on this machine.
+
+    Through the API it asked for the prefix as a whole id, and robot1 had
+    no such run.  A prefix that starts several ids is refused both ways,
+    listing them.
+    """
+    _fleet, cert = robot1
+    shared = {"DESKPILOT_DATABASE_URL": postgres_migrated_url, "DESKPILOT_API_TOKEN": TOKEN}
+    through = ("--machine", "robot1", "--ca", str(cert.cert))
+    here = {"DESKPILOT_DATABASE_URL": postgres_migrated_url}
+    twins = ["5e5e5e5e" + "a" * 24, "5e5e5e5e" + "b" * 24]
+    store = HistoryStore.open(postgres_migrated_url)
+    try:
+        for run_id in twins:
+            store.create_run(run_id, "far", status=RunStatus.CANCELLED)
+    finally:
+        store.close()
+
+    for how in (through, ()):
+        env = shared if how else here
+        shown = cli(client_home, *how, "runs", "show", "5e5e5e5eb", env=env)
+        assert shown.returncode == 0, (how, shown.stderr)
+        assert f"run {twins[1]}  far  cancelled" in shown.stdout, (how, shown.stdout)
+        said = cli(client_home, *how, "runs", "show", "5E5E5E5E", env=env)
+        assert said.returncode == 1, (how, said.stdout)
+        expected = "'5E5E5E5E' starts 2 run ids (5e5e5e5eaaaa…, 5e5e5e5ebbbb…); give more of the id"
+        assert expected in said.stderr, (how, said.stderr)
+        unknown = cli(client_home, *how, "runs", "show", "5e5e5e5ec", env=env)
+        assert unknown.returncode == 1 and "no run with id '5e5e5e5ec'" in unknown.stderr, (
+            how,
+            unknown.stderr,
+        )
