@@ -41,7 +41,7 @@ from supervisor.leases import unheld_claims
 from supervisor.runqueue import QueuedRun
 from supervisor.runtime import SupervisorBase
 from supervisor.store.breaker_rows import BreakerRow
-from supervisor.store.records import LeaseRenewal, RunRecord, SupervisorRecord
+from supervisor.store.records import LeaseRenewal, SupervisorRecord
 from supervisor.workers import ExitReason
 
 if TYPE_CHECKING:
@@ -52,8 +52,12 @@ logger = logging.getLogger(__name__)
 #: Runs on SQLite are claimed without a lease; the heartbeat still extends the lease of what a
 #: supervisor holds, so there it asks for one that outlives any stall: a year.
 NO_EXPIRY_SECONDS = 365 * 24 * 3600.0
-#: Queued runs loaded into the queue per look (the best first): the rest wait for the next.
+#: Queued runs this supervisor holds in its queue at most (the best first): the rest wait in
+#: the store for a later look (``_look_ahead``).
 SCAN_LIMIT = 200
+#: Queued runs held per worker: a worker's next run is at hand when its run ends, and runs
+#: that cannot start yet (a busy desktop, an open breaker, a restart delay) leave others.
+LOOK_AHEAD_PER_WORKER = 25
 #: Alone with a SQLite history, every run queued there was queued through this supervisor,
 #: which holds it already (``HistoryLock``: no other process writes that history while it
 #: runs): a look finds nothing.  It still looks this often, should anything ever queue a run
@@ -118,6 +122,7 @@ class FleetLink(SupervisorBase):
         self._link_wake = asyncio.Event()
         self._link_tasks.append(loop.create_task(self._keep_lease(), name="lease-renewal"))
         self._link_tasks.append(loop.create_task(self._look_for_work(), name="queued-work"))
+        self.on_run_finished.append(self._look_after_run)
         watcher = self.watcher
         if watcher is not None:
             self._link_tasks.append(loop.create_task(self._listen(watcher), name="queue-watch"))
@@ -129,6 +134,8 @@ class FleetLink(SupervisorBase):
     async def _leave(self) -> None:
         """The end of a stop: renewals end, and the machine shows as stopped."""
         tasks, self._link_tasks = self._link_tasks, []
+        if self._look_after_run in self.on_run_finished:
+            self.on_run_finished.remove(self._look_after_run)
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -436,14 +443,15 @@ class FleetLink(SupervisorBase):
         """Put queued runs routed here that this supervisor does not hold yet into its queue."""
         held = self._held()
         waiting = set(self.queue)
+        room = max(0, self._look_ahead() - len(waiting))
         try:
-            found, queued = await self._in_store(self._queued_elsewhere, held)
+            found, gone = await self._in_store(self._queued_elsewhere, held, waiting, room)
         except DeskpilotError as exc:
             logger.warning("could not look for queued runs: %s", exc)
             return
         # Runs this queue held before the look that the history no longer has queued were
         # claimed by another supervisor (or cancelled there): they are not ours to start.
-        for run_id in waiting - queued:
+        for run_id in gone:
             self.queue.pop(run_id, None)
         added = False
         for entry in found:
@@ -453,25 +461,45 @@ class FleetLink(SupervisorBase):
         if added:
             self._dispatch()
 
-    def _queued_elsewhere(self, held: set[str]) -> tuple[list[QueuedRun], set[str]]:
-        """Store lane: entries for the queued runs routed here that ``held`` lacks; all queued ids."""
-        host = self.membership.host
-        everything = self.store.list_runs(status=RunStatus.QUEUED, limit=None)
-        records: list[RunRecord] = [
-            record
-            for record in everything
-            if record.id not in held and record.target_host in (None, host)
-        ]
-        records.sort(key=lambda record: (-record.priority, record.queued_at, record.id))
+    def _look_after_run(self, _workflow: str, _run_id: str, _status: str) -> None:
+        """A run ended: in a fleet, look for more work now if this queue is running short.
+
+        The look loads no more than ``_look_ahead``: through a backlog of short
+        runs the queue would run dry between renewals, with runs waiting in the store.
+        """
+        if self.membership.shared and 2 * len(self.queue) < self._look_ahead():
+            self.poke()
+
+    def _look_ahead(self) -> int:
+        """How many queued runs this supervisor keeps in its queue: its free capacity, and enough
+        over it that runs which cannot start yet (a busy desktop, an open breaker) do not keep
+        the others out of the look."""
+        return min(SCAN_LIMIT, LOOK_AHEAD_PER_WORKER * self.config.worker_limit)
+
+    def _queued_elsewhere(
+        self, held: set[str], waiting: set[str], room: int
+    ) -> tuple[list[QueuedRun], set[str]]:
+        """Store lane: entries for up to ``room`` queued runs routed here that ``held`` lacks,
+        best first; and which of ``waiting`` (this queue's) are no longer queued.
+
+        Only ids are read until the runs to load are known: the look read
+        every queued run in full before (see ``supervisor.store.queued``).
+        """
+        gone = waiting - self.store.still_queued(waiting) if waiting else set()
+        if room < 1:
+            return [], gone
+        # The runs this supervisor holds may stand first: read past them, keep ``room`` others.
+        ids = self.store.next_queued_ids(self.membership.host, room + len(held))
+        picked = [run_id for run_id in ids if run_id not in held][:room]
         entries = []
-        for record in records[:SCAN_LIMIT]:
+        for record in self.store.runs_by_id(picked):
             entry = self._entry_from_record(record.id, record)
             if entry is not None:
                 # Reaped, or interrupted elsewhere: it numbers its events on and replays
                 # what its earlier attempts finished.
                 entry.resume = entry.resume or record.resumes > 0
                 entries.append(entry)
-        return entries, {record.id for record in everything}
+        return entries, gone
 
     def _held(self) -> set[str]:
         return (

@@ -72,6 +72,7 @@ from supervisor.store.fleet import FleetMethods
 from supervisor.store.identity import FileIdentity
 from supervisor.store.leasing import lease_micros
 from supervisor.store.migrate import upgrade_to_head
+from supervisor.store.queued import QueuedReads
 from supervisor.store.records import (
     ArtifactRecord,
     RunRecord,
@@ -124,6 +125,7 @@ class HistoryStore(
     ChainFireMethods,
     DebugRequestMethods,
     RunDetails,
+    QueuedReads,
 ):
     """Run history on any SQLAlchemy engine; ``open(url)`` also migrates the database."""
 

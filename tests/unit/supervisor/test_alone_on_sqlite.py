@@ -43,7 +43,12 @@ from tests.unit.supervisor.fakes import FakeLauncher, FakeWorker
 
 TINY = "name: tiny\nnodes:\n  only: {block: control.pass}\n"
 #: Store calls made only for other supervisors sharing the database.
-FLEET_CALLS = ("breaker_rows", "pending_debug_requests", "reap_expired_leases", "list_runs")
+FLEET_CALLS = (
+    "breaker_rows",
+    "pending_debug_requests",
+    "reap_expired_leases",
+    "next_queued_ids",
+)
 RENEWALS = 5
 
 
@@ -135,7 +140,8 @@ def test_a_supervisor_sharing_its_database_keeps_the_fleet_in_step(tmp_path: Pat
     assert calls["breaker_rows"] >= RENEWALS - 1
     assert calls["reap_expired_leases"] >= RENEWALS - 1
     assert calls["pending_debug_requests"] >= 1
-    assert calls["list_runs"] >= RENEWALS - 1  # the queued runs, for work queued elsewhere
+    # the ids of the next queued runs, for work queued elsewhere
+    assert calls["next_queued_ids"] >= RENEWALS - 1
     assert "debug-requests" in tasks
     assert owner == "alone" * 6  # the fire key that keeps others from running the slot
 

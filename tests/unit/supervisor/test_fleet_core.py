@@ -14,6 +14,7 @@ import contextlib
 import hashlib
 import json
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,7 @@ from supervisor.membership import Membership
 from supervisor.paths import DeskpilotPaths, sqlite_url
 from supervisor.protocol import EngineEvent
 from supervisor.runqueue import route
-from supervisor.store.store import HistoryStore
+from supervisor.store.store import HistoryStore, QueuedRow
 from supervisor.triggers.specs import spec_dump, spec_hash
 from tests.helpers.storage import seed_migrated_history
 from tests.unit.supervisor.fakes import FakeLauncher, FakeWorker, succeed
@@ -384,5 +385,35 @@ def test_the_run_rate_ceiling_counts_every_supervisors_starts(tmp_path: Path) ->
             assert len(started(first) + started(second)) == len(ran)
             queued = [r for r in run_ids if status(a, r) is RunStatus.QUEUED]
             assert len(queued) == 10 - len(ran)
+
+    asyncio.run(scenario())
+
+
+def test_a_backlog_in_the_store_is_held_only_as_far_as_the_look_ahead(tmp_path: Path) -> None:
+    """A supervisor holds the next runs it can start, not the whole backlog, and runs it all.
+
+    Each look read every queued run in full and added up to 200 more to the
+    queue, so a backlog of 600 moved into its memory within a few looks.
+    Now a look reads ids, and loads runs only up to its look-ahead (25 per
+    worker); as runs end, it looks again and the backlog still drains.
+    """
+    slow, quick = FakeLauncher(hang), FakeLauncher(succeed)
+    db = tmp_path / "shared.db"
+
+    async def scenario() -> None:
+        async with member(db, tmp_path / "a", "a", "m1", slow) as a:
+            version = a.store.save_workflow_version("tiny", None, TINY)
+            backlog = [QueuedRow(uuid.uuid4().hex, "tiny", version) for _ in range(600)]
+            a.store.create_runs(backlog)
+            a.poke()
+            await until(lambda: len(started(slow)) == 2)
+            for _ in range(10):  # renewals, each with its look
+                await asyncio.sleep(0.2)
+                assert len(a.queue) <= 50, len(a.queue)
+            assert len(a.queue) == 50
+            # what it holds is the head of the backlog, in claim order
+            assert [*started(slow), *a.queue] == [row.run_id for row in backlog[:52]]
+        async with member(db, tmp_path / "b", "b", "m2", quick) as b:
+            await until(lambda: b.store.count_runs(status=RunStatus.SUCCEEDED) >= 598, timeout=120)
 
     asyncio.run(scenario())
