@@ -126,7 +126,13 @@ class TriggerManager(UserPauses, BreakerPauses):
         self.secrets = secrets
         self.chain_window = chain_window
         self.poll_interval = poll_interval
-        self.state_store = TriggerStateStore(parts.store, self.now, self.clock.name)
+        self.state_store = TriggerStateStore(
+            parts.store,
+            self.now,
+            self.clock.name,
+            holder=parts.supervisor.membership.id,
+            shift=self.clock.shift,
+        )
         self.writes = TriggerWrites(parts.supervisor, parts.store, self.state_store)
         self.jobs = ScheduleJobs(
             scheduler if scheduler is not None else new_scheduler(),
@@ -353,7 +359,7 @@ class TriggerManager(UserPauses, BreakerPauses):
             trigger.problem = None
             anchor = trigger.state.anchor or self.now().replace(microsecond=0)
             try:
-                trigger.schedule = build_schedule(spec, anchor)
+                trigger.schedule = build_schedule(spec, anchor, trigger.state.checked_through)
             except TriggerError as exc:
                 trigger.problem = str(exc)
                 logger.warning("schedule %s cannot run: %s", trigger.key, exc)
@@ -403,7 +409,7 @@ class TriggerManager(UserPauses, BreakerPauses):
             # Another supervisor on this database anchored it first: fire on its phase,
             # so both compute the same slots and each slot runs once (its fire key).
             trigger.state.anchor = anchor
-            trigger.schedule = build_schedule(spec, anchor)
+            trigger.schedule = build_schedule(spec, anchor, trigger.state.checked_through)
         trigger.history_through = newest
         if self.deferral.needs_desktop(trigger.key):
             self._spawn(self.deferral.reconcile_when_usable(trigger))

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from apscheduler.events import (  # type: ignore[import-untyped]
@@ -57,8 +58,16 @@ def new_scheduler() -> Any:
     return AsyncIOScheduler(jobstores={"default": MemoryJobStore()}, timezone="UTC")
 
 
-def build_schedule(spec: ScheduleTrigger, anchor: datetime) -> Any:
-    """The APScheduler trigger for a schedule spec; raises TriggerError for a bad time zone."""
+def build_schedule(spec: ScheduleTrigger, anchor: datetime, since: datetime | None = None) -> Any:
+    """The APScheduler trigger for a schedule spec; raises TriggerError for a bad time zone.
+
+    ``since``: the trigger's ``checked_through`` mark.  An interval's slots
+    start at its anchor; one saved on a machine's clock ahead of the
+    database's can lie after a mark brought down to what is known
+    (``state``), and the slots between them did not exist.  The grid then
+    reaches back past the mark by whole intervals (exact in microseconds,
+    so the same slots), and those slots are due as any after downtime.
+    """
     try:
         zone = resolve_timezone(spec.timezone)
     except ValueError as exc:
@@ -66,7 +75,11 @@ def build_schedule(spec: ScheduleTrigger, anchor: datetime) -> Any:
     if spec.cron is not None:
         return CronTrigger.from_crontab(spec.cron, timezone=zone)
     if spec.interval is not None:
-        return IntervalTrigger(seconds=spec.interval, start_date=anchor, timezone=zone)
+        start = anchor
+        if since is not None and since < anchor:
+            step = timedelta(seconds=spec.interval)
+            start = anchor - step * math.ceil((anchor - since) / step)
+        return IntervalTrigger(seconds=spec.interval, start_date=start, timezone=zone)
     assert spec.at is not None
     run_date = spec.at if spec.at.tzinfo is not None else spec.at.replace(tzinfo=zone)
     return DateTrigger(run_date=run_date, timezone=zone)

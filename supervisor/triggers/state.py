@@ -41,11 +41,22 @@ that did not is run or recorded as missed by the trigger's misfire policy,
 never passed over in silence.  Read as is, a mark saved by a machine ahead
 of the database hid the slots between the database's time and the mark:
 after a trigger was enabled or resumed there, they ran nowhere, unrecorded.
-One case stays open: a trigger with no fire in the history at all is
-brought down to now only, so slots due between its save and this load (a
-trigger made just before the upgrade's downtime) are not caught up.  The
-interval ``anchor`` is kept: it is a grid, and the labels already in the
-history are on it (a schedule's real-time phase moves by the old skew, once).
+
+A trigger with no fire in the history at all has no witness there.  Its
+mark, on the clock of a machine ahead, also passes over the slots due
+between its save and this load, by the database's clock (a trigger made
+just before the upgrade's downtime, on a machine ten minutes ahead: the
+slots of the downtime were neither run nor recorded).  The machine that
+wrote it is the next witness: a supervisor that holds the trigger
+(``trigger_holders``: it loaded it before, so it saved it on its own
+machine's clock) knows that clock's offset from the database's now, and
+moves the mark by it, never up.  Those slots then come up as any after
+downtime do, and the misfire policy runs or records them.  A row that
+this supervisor never held, with no fire, is still brought down to now
+only (the skew of the machine that wrote it is not known here), and the
+warning says so.  The interval ``anchor`` is kept: it is a grid, and the
+labels already in the history are on it (a schedule's real-time phase
+moves by the old skew, once).
 """
 
 from __future__ import annotations
@@ -54,7 +65,7 @@ import logging
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from automation.engine.events import RunStatus
@@ -146,6 +157,17 @@ class NotRun:
     inputs: dict[str, Any] | None = None
 
 
+def _witness(mark: datetime, newest: datetime | None, moved: datetime | None) -> str:
+    """What the lowered mark came from, for the warning."""
+    if mark == newest:
+        return "the newest fire the history holds"
+    if mark == moved:
+        return "as saved, moved by this machine's clock offset from the database's"
+    if newest is None and moved is None:
+        return "now: no fire in the history, and saved by a machine whose offset is not known"
+    return "now"
+
+
 def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat()
 
@@ -164,13 +186,24 @@ class TriggerStateStore:
     """Trigger states and not-run records, kept in the history (``TriggerRows``)."""
 
     def __init__(
-        self, store: HistoryStore, now: Callable[[], datetime], clock: str = MACHINE_CLOCK
+        self,
+        store: HistoryStore,
+        now: Callable[[], datetime],
+        clock: str = MACHINE_CLOCK,
+        *,
+        holder: str | None = None,
+        shift: Callable[[], timedelta] | None = None,
     ) -> None:
         self.store = store
         self.rows = TriggerRows(store)
         self.now = now
         #: The clock ``now`` reads (``STORE_CLOCK`` in a fleet): every state saved is on it.
         self.clock = clock
+        #: This supervisor, as ``trigger_holders`` records it, and its machine's clock's
+        #: offset (``now`` minus this machine's wall clock): with them, a mark it saved on
+        #: its own machine's clock is placed on ``now``'s (``_adopt``).
+        self.holder = holder
+        self.shift = shift
 
     def load_all(self) -> dict[str, TriggerState]:
         """Every saved state, its times on this store's clock (``_adopt``, see the module)."""
@@ -181,24 +214,42 @@ class TriggerStateStore:
         return states
 
     def _adopt(self, state: TriggerState) -> None:
-        """Bring a mark written on another clock down to what the history confirms, and now."""
+        """Bring a mark written on another clock down to what the history confirms, and now;
+        with no fire in the history, by this machine's offset if it wrote it (see the module)."""
         written = state.checked_through
         if written is not None:
             newest = self.newest_fire(state.workflow, state.key)
-            mark = min(written, self.now(), *([newest] if newest is not None else []))
+            moved = self._moved_by_own_offset(state, written) if newest is None else None
+            bounds = [written, self.now(), *(b for b in (newest, moved) if b is not None)]
+            mark = min(bounds)
             if mark < written:
                 logger.warning(
                     "trigger %s: its state was saved on the %s clock, not this supervisor's "
-                    "(%s); its slots after %s (the newest fire the history holds, or now), "
-                    "not after %s as saved, are checked again against the history",
+                    "(%s); its slots after %s (%s), not after %s as saved, are checked again "
+                    "against the history",
                     state.key,
                     state.clock,
                     self.clock,
                     mark.isoformat(),
+                    _witness(mark, newest, moved),
                     written.isoformat(),
                 )
             state.checked_through = mark
         state.clock = self.clock
+
+    def _moved_by_own_offset(self, state: TriggerState, written: datetime) -> datetime | None:
+        """``written``, saved by this supervisor on its machine's clock, on ``now``'s clock.
+
+        None unless this supervisor holds the trigger (it saved it) and its
+        clock is the database's (it knows its machine's offset from it).
+        """
+        if self.shift is None or self.holder is None or state.clock != MACHINE_CLOCK:
+            return None
+        if self.clock != STORE_CLOCK:
+            return None
+        if self.holder not in self.rows.holders(state.workflow, state.key):
+            return None
+        return written + self.shift()
 
     def save(self, state: TriggerState) -> None:
         self.save_many([state])

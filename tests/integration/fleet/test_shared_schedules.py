@@ -291,11 +291,16 @@ def test_slots_missed_while_no_machine_held_a_schedule_are_caught_up_once_by_the
 
 
 def saved_before_the_move(
-    url: str, *, checked_through: datetime, anchor: datetime, fired: tuple[datetime, ...] = ()
+    url: str,
+    *,
+    checked_through: datetime,
+    anchor: datetime,
+    fired: tuple[datetime, ...] = (),
+    holder: str | None = None,
 ) -> None:
     """The ticker's state as a supervisor saved it before trigger times moved to the database's
     clock: on its machine's own clock, and without saying which (no ``clock``); ``fired``: the
-    slots it ran, with their fire keys."""
+    slots it ran, with their fire keys; ``holder``: that supervisor, when it says."""
     store = HistoryStore.open(url)
     try:
         (spec,) = parse_workflow(ticker("catch_up")).workflow.triggers
@@ -308,7 +313,9 @@ def saved_before_the_move(
             checked_through=checked_through,
         )
         (row,) = TriggerStateStore(store, lambda: checked_through).rows_of([state])
-        TriggerRows(store).save_many([{k: v for k, v in row.items() if k != "clock"}])
+        TriggerRows(store).save_many(
+            [{k: v for k, v in row.items() if k != "clock"}], holder=holder
+        )
         if fired:
             version = store.save_workflow_version("tick", None, ticker("catch_up"))
             queued = [
@@ -373,3 +380,38 @@ def test_slots_a_machine_ahead_ran_early_before_the_move_do_not_run_again(
     steps = {(b - a).total_seconds() for a, b in zip(slots, slots[1:], strict=False)}
     assert steps == {INTERVAL}, f"slots skipped: {slots}"
     assert not [record for record in history.fires() if is_missed(record)]
+
+
+def test_the_slots_of_the_downtime_after_a_mark_saved_ahead_with_no_fire_are_caught_up(
+    postgres_migrated_url: str, tmp_path: Path, history: History
+) -> None:
+    """A machine ten minutes ahead made the ticker, saved it and went down for the upgrade.
+
+    Its mark, on its own clock, was ten minutes past the moment it was
+    saved.  With no fire in the history, it was brought down only to now
+    when the machine came back on the database's clock: the slots of the
+    downtime were neither run nor recorded.  The machine wrote the row (it
+    holds the trigger), so its own offset places the mark where it was
+    saved, and those slots follow the misfire policy (catch_up, within the
+    grace: they run, each once).
+    """
+    now = datetime.now(UTC).replace(microsecond=0)
+    down = timedelta(seconds=4 * INTERVAL)
+    saved = now - down  # by the database's clock
+    saved_before_the_move(
+        postgres_migrated_url,
+        checked_through=saved + SKEW,
+        anchor=saved + SKEW,
+        holder="a" * 32,
+    )
+
+    async def scenario() -> None:
+        async with machine(postgres_migrated_url, tmp_path / "a", "a", SKEW, "catch_up"):
+            await more_slots(history, 6, "the downtime's slots, then the next")
+
+    asyncio.run(scenario())
+    fires = history.check()
+    assert slot_of(fires[0]) <= saved + timedelta(seconds=INTERVAL), [
+        str(slot_of(record).time()) for record in fires
+    ]
+    assert not [record for record in fires if is_missed(record)]

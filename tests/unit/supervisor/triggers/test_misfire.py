@@ -42,6 +42,28 @@ def test_interval_keeps_its_phase_from_the_anchor() -> None:
     assert fires == [at(120), at(180)]
 
 
+def test_an_interval_anchored_after_its_mark_reaches_back_on_its_grid() -> None:
+    """An anchor saved on a clock ahead lies after the mark brought down (``state._adopt``).
+
+    Its slots started at the anchor: those between the mark and it did not
+    exist, and nothing was due for as long as the writer's clock was ahead.
+    Given the mark, the grid reaches back past it by whole intervals.
+    """
+    anchor = at(600.25)
+    spec = ScheduleTrigger(interval=7)
+    alone, _ = iter_fires(build_schedule(spec, anchor), after=at(0), until=at(620), limit=100)
+    assert alone == [anchor, anchor + timedelta(seconds=7), anchor + timedelta(seconds=14)]
+    fires, _ = iter_fires(
+        build_schedule(spec, anchor, at(0)), after=at(0), until=at(620), limit=100
+    )
+    assert fires[0] == anchor - timedelta(seconds=7 * 85) and fires[0] > at(0)
+    assert fires[-3:] == alone
+    assert {b - a for a, b in zip(fires, fires[1:], strict=False)} == {timedelta(seconds=7)}
+    # A mark after the anchor changes nothing.
+    later = build_schedule(spec, anchor, at(700))
+    assert later.start_date == anchor
+
+
 def test_cron_is_read_in_the_trigger_time_zone_across_daylight_saving() -> None:
     schedule = build_schedule(ScheduleTrigger(cron="0 9 * * *", timezone="Europe/Paris"), T0)
     fires, _ = iter_fires(

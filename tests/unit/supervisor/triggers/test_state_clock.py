@@ -33,8 +33,11 @@ SKEW = timedelta(minutes=10)
 KEY = "tick:0"
 
 
-def save_old(store: HistoryStore, checked_through: datetime, *fired: datetime) -> None:
-    """A row as a supervisor saved it before the ``clock`` column, with the slots it ran."""
+def save_old(
+    store: HistoryStore, checked_through: datetime, *fired: datetime, holder: str | None = None
+) -> None:
+    """A row as a supervisor saved it before the ``clock`` column, with the slots it ran;
+    ``holder``: the supervisor that loaded it, recorded with it."""
     state = TriggerState(
         workflow="tick",
         key=KEY,
@@ -44,7 +47,7 @@ def save_old(store: HistoryStore, checked_through: datetime, *fired: datetime) -
         checked_through=checked_through,
     )
     (row,) = TriggerStateStore(store, lambda: NOW).rows_of([state])
-    TriggerRows(store).save_many([{k: v for k, v in row.items() if k != "clock"}])
+    TriggerRows(store).save_many([{k: v for k, v in row.items() if k != "clock"}], holder=holder)
     if fired:
         version = store.save_workflow_version("tick", None, "nodes: []\n")
         store.create_runs(
@@ -161,3 +164,59 @@ def test_a_history_from_before_the_clock_column_is_upgraded_and_read_as_a_machin
         state = loaded(store, STORE_CLOCK)
     assert state.checked_through == NOW and state.clock == STORE_CLOCK
     assert sqlite_rows(path, "SELECT clock FROM triggers") == [(None,)]
+
+
+ME, OTHER = "m" * 32, "o" * 32
+
+
+def loaded_by(store: HistoryStore, holder: str, offset: timedelta) -> TriggerState:
+    """Loaded by supervisor ``holder`` of a fleet, whose machine's clock is ``offset`` ahead."""
+    states = TriggerStateStore(
+        store, lambda: NOW, STORE_CLOCK, holder=holder, shift=lambda: -offset
+    )
+    return states.load_all()[KEY]
+
+
+def test_a_mark_with_no_fire_saved_by_this_machine_moves_by_its_offset(
+    store_factory: StoreFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Made ten minutes ahead just before the downtime: the downtime's slots come up again.
+
+    The machine saved its mark at 8:58 by the database's clock (9:08 by its
+    own).  Loaded at 9:00 and brought down to 9:00 only, the slots between
+    8:58 and 9:00 ran nowhere and were not recorded.  Its own offset places
+    the mark where it was saved: 8:58.
+    """
+    store = store_factory()
+    saved = NOW - timedelta(minutes=2)  # by the database's clock
+    save_old(store, saved + SKEW, holder=ME)
+    with caplog.at_level(logging.WARNING, logger="supervisor.triggers.state"):
+        state = loaded_by(store, ME, SKEW)
+    assert state.checked_through == saved and state.clock == STORE_CLOCK
+    (said,) = [record.getMessage() for record in caplog.records]
+    assert "moved by this machine's clock offset from the database's" in said, said
+    # Behind the database, the offset would raise the mark: it is never raised.
+    save_old(store, saved - SKEW, holder=ME)
+    assert loaded_by(store, ME, -SKEW).checked_through == saved - SKEW
+
+
+def test_a_mark_with_no_fire_saved_by_another_machine_is_brought_down_to_now(
+    store_factory: StoreFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """This machine's offset says nothing of another's: to now, and the warning says why."""
+    store = store_factory()
+    save_old(store, NOW + SKEW, holder=OTHER)
+    with caplog.at_level(logging.WARNING, logger="supervisor.triggers.state"):
+        assert loaded_by(store, ME, SKEW).checked_through == NOW
+    (said,) = [record.getMessage() for record in caplog.records]
+    assert "saved by a machine whose offset is not known" in said, said
+
+
+def test_a_mark_with_fires_counts_from_the_newest_not_from_the_offset(
+    store_factory: StoreFactory,
+) -> None:
+    """The history is the witness when it holds a fire: the slots after it come up, no more."""
+    store = store_factory()
+    newest = NOW - timedelta(minutes=30)
+    save_old(store, NOW + SKEW, newest, holder=ME)
+    assert loaded_by(store, ME, timedelta(hours=2)).checked_through == newest
