@@ -99,17 +99,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--queued", type=int, default=5000)
     parser.add_argument("--looks", type=int, default=20)
     args = parser.parse_args(argv)
-    root = Path(tempfile.mkdtemp(prefix="deskpilot-bench-look-"))
-    pg_root = Path(tempfile.mkdtemp(prefix="deskpilot-bench-pg-"))
-    server = None
+    with tempfile.TemporaryDirectory(prefix="deskpilot-bench-look-") as root:
+        results = {"SQLite": _bench(f"sqlite:///{root}/history.db", args.queued, args.looks)}
+    pg_root = Path(tempfile.mkdtemp(prefix="deskpilot-bench-pg-"))  # handed to the postgres user
+    server = start_server(pg_root)
     try:
-        results = {"SQLite": _bench(f"sqlite:///{root / 'history.db'}", args.queued, args.looks)}
-        server = start_server(pg_root)
         results["PostgreSQL"] = _bench(server.new_database(), args.queued, args.looks)
     finally:
-        if server is not None:
-            server.stop()
-        shutil.rmtree(root, ignore_errors=True)
+        server.stop()
         shutil.rmtree(pg_root, ignore_errors=True)
     out = sys.stdout
     out.write(
