@@ -41,5 +41,7 @@ def test_more_candidates_than_shown_say_so(store_factory: StoreFactory) -> None:
     store = store_factory()
     for index in range(7):
         store.create_run(f"7a7a7a7a{index}" + "0" * 23, "w", status=RunStatus.CANCELLED)
-    with pytest.raises(AmbiguousRunId, match=r"'7a7a' starts 5\+ run ids \(7a7a7a7a0…, 7a7a7a7a1…, "):
+    with pytest.raises(
+        AmbiguousRunId, match=r"'7a7a' starts 5\+ run ids \(7a7a7a7a0…, 7a7a7a7a1…, "
+    ):
         store.run_id_for("7a7a")
