@@ -105,6 +105,23 @@ class DBusSessionProbe:
         #: bus appears: ``SessionWatch`` then stops polling and waits for its reconnects.
         self.reached: bool | None = None
 
+    def no_bus(self) -> bool:
+        """Whether every bus this probe would ask names only missing sockets (no I/O but stats).
+
+        A read would then return ``SessionState()`` without connecting anywhere:
+        ``read_offline`` gives that answer without the thread a read needs.
+        """
+        session = self.session_bus
+        if session is None:
+            session = os.environ.get("DBUS_SESSION_BUS_ADDRESS", "")
+        system = self.system_bus if self.system_bus is not None else "SYSTEM"
+        return all(not address or bus_socket_missing(address) for address in (session, system))
+
+    def read_offline(self) -> SessionState:
+        """What ``read`` says when ``no_bus()``: nothing reached, nothing locked."""
+        self.reached = False
+        return SessionState()
+
     def read(self) -> SessionState:
         self.reached = False
         locked_by = self._screensaver()

@@ -223,11 +223,20 @@ class SessionWatch:
                 logger.debug("session watch task ended with %r", task.exception())
 
     async def refresh(self) -> None:
-        """Read the whole state through the probe (in a thread: it blocks for a moment)."""
+        """Read the whole state through the probe (in a thread: it blocks for a moment).
+
+        With no bus socket at all (a headless machine, the usual case for the
+        30 s fallback read) the read would connect to nothing: its answer is
+        taken on the loop, without the thread hop that cost more than the read.
+        """
         lock = self._reading or asyncio.Lock()
         async with lock:
+            probe = self.probe
             try:
-                state = await asyncio.to_thread(self.probe.read)
+                if isinstance(probe, DBusSessionProbe) and probe.no_bus():
+                    state = probe.read_offline()
+                else:
+                    state = await asyncio.to_thread(probe.read)
             except Exception:  # a probe bug must not hold desktop runs back for ever
                 logger.exception("could not read the session state; counting it as usable")
                 state = SessionState()
