@@ -49,6 +49,9 @@ where the answer puts it, with the label stage's own verification:
   screen, and above it, a whole-template answer's strong ink must all have
   ink within a pixel (``ink_fidelity``): speedcrunch's "7" answered a "?"
   at 0.9, galculator's bold "0" a "Q" at 1.75.
+* a label that reads the same turned half round must read so on screen,
+  within a loss the toolkit's re-drawing explains (``half_turn``): a "Z"
+  answered speedcrunch's bold "2", a "Z" with a rounded top, at 0.64 to 1.32.
 
 The label stage's and the edge stage's answers get the same checks, in
 whichever polarity correlates better (they find labels light on dark as
@@ -140,7 +143,14 @@ def check(
     """
     import cv2
 
-    from automation.blocks.desktop import ink_fidelity, label_ink, label_shape, labels, screen_ink
+    from automation.blocks.desktop import (
+        half_turn,
+        ink_fidelity,
+        label_ink,
+        label_shape,
+        labels,
+        screen_ink,
+    )
     from automation.blocks.desktop.correlation import _best_near
 
     if label is None:
@@ -208,6 +218,8 @@ def check(
     shape = label_shape.refusal(label, tpl, here, dark, scale)  # at another size
     if shape is None:
         shape = ink_fidelity.refusal(label, tpl, here, dark, scale, whole=not probe)
+    if shape is None:
+        shape = half_turn.refusal(tpl, label.dark, here, dark, scale)
     if shape is not None:
         return Refusal(match, shape)
     if round(abs(scale - 1.0), 6) <= SAME_SIZE:  # 1.1 and 0.9 too, whatever the float
