@@ -52,6 +52,9 @@ where the answer puts it, with the label stage's own verification:
 * a label that reads the same turned half round must read so on screen,
   within a loss the toolkit's re-drawing explains (``half_turn``): a "Z"
   answered speedcrunch's bold "2", a "Z" with a rounded top, at 0.64 to 1.32.
+* the screen's holes are counted whole where the label's box cuts them
+  (``cut_holes``): an "R" answered speedcrunch's "8" at 0.67, its lower hole
+  cut open by the box.
 
 The label stage's and the edge stage's answers get the same checks, in
 whichever polarity correlates better (they find labels light on dark as
@@ -144,6 +147,7 @@ def check(
     import cv2
 
     from automation.blocks.desktop import (
+        cut_holes,
         half_turn,
         ink_fidelity,
         label_ink,
@@ -220,6 +224,8 @@ def check(
         shape = ink_fidelity.refusal(label, tpl, here, dark, scale, whole=not probe)
     if shape is None:
         shape = half_turn.refusal(tpl, label.dark, here, dark, scale)
+    if shape is None:  # the holes ``label_shape`` sees, whole where the label's box cuts them
+        shape = cut_holes.refusal(tpl, label.dark, window, (bx, by), dark, scale)
     if shape is not None:
         return Refusal(match, shape)
     if round(abs(scale - 1.0), 6) <= SAME_SIZE:  # 1.1 and 0.9 too, whatever the float

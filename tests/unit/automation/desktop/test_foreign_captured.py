@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from automation.blocks.desktop import face_fit, label_shape, labels, matching, small_ink
+from automation.blocks.desktop import cut_holes, face_fit, label_shape, labels, matching, small_ink
 from tests.unit.automation.desktop.test_keypad import FOREIGN_LABELS, crop, keypad
 from tests.unit.automation.desktop.test_labels_captured import load
 
@@ -54,9 +54,11 @@ def test_without_the_enclosure_check_at_other_sizes_the_0_is_answered(
     label: str, glyph: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The check above is what refuses: with it off, the display's "0" is the answer
-    (once the depth check, which refuses the "G" and "U" there too, is off as well)."""
+    (once the depth check, which refuses the "G" and "U" there too, is off as well,
+    and ``cut_holes``, which sees the same holes from a wider window)."""
     monkeypatch.setattr(label_shape, "enclosed_face", lambda *args: None)
     monkeypatch.setattr(label_shape, "unexplained_ink", lambda *args: None)
+    monkeypatch.setattr(cut_holes, "refusal", lambda *args: None)
     result = matching.find(load("galculator-light-display"), foreign_key(label, glyph))
     assert result.found, result.refused
     assert abs(result.matches[0].scale - 1.0) > 0.5, result.matches

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import pytest
 
-from automation.blocks.desktop import label_shape, lookalikes, matching
+from automation.blocks.desktop import cut_holes, label_shape, lookalikes, matching
 from tests.unit.automation.desktop.test_labels_captured import (
     SPEEDCRUNCH_LIGHT,
     blank,
@@ -63,11 +63,13 @@ def test_with_a_bar_near_the_label_s_width_the_look_alike_is_answered(
 ) -> None:
     """A bar of 1.5 pixels short of the label's size (0.90 here) dropped the "5".
 
-    The "8" also encloses face the "6" leaves open, which ``label_shape`` refuses
-    at this size: that check is switched off too, so this shows the span rule alone.
+    The "8" also encloses face the "6" leaves open, which ``label_shape`` and
+    ``cut_holes`` refuse at this size: those checks are switched off too, so this
+    shows the span rule alone.
     """
     monkeypatch.setattr(lookalikes, "SPAN_FRACTION", 0.95)
     monkeypatch.setattr(label_shape, "refusal", lambda *args: None)
+    monkeypatch.setattr(cut_holes, "refusal", lambda *args: None)
     glyph = crop(load("speedcrunch-light"), SIX_LIGHT, glyph=True)
     result = matching.find(blank(load("speedcrunch-dark-150-six"), SIX_DARK_150), glyph)
     assert result.found, result.refused
