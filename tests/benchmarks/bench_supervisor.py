@@ -61,6 +61,7 @@ import functools
 import json
 import logging
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -134,7 +135,8 @@ class Column:
     hang_note: str | None = None
     throughput: float | None = None
     throughput_runs: int = 0
-    #: CPU per run while the throughput runs ran: the supervisor's process, and its workers.
+    #: CPU per run while the throughput runs ran: the supervisor's process, and its workers
+    #: (the fork server, the live workers, and those that ended: one per run).
     throughput_cpu_ms: float | None = None
     throughput_worker_cpu_ms: float | None = None
     #: The benchmark's own polling in the supervisor's process (not counted in the above).
@@ -224,6 +226,7 @@ def measure_throughput(column: Column, fork: bool, runs: int) -> None:
         harness.wait_terminal(harness.submit(path), timeout=60)  # warm: workers up, file parsed
         sup = harness.sup
         workers_before = children_cpu()
+        reaped_before = reaped_cpu(harness)
         cpu = time.process_time()
         start = time.monotonic()
 
@@ -248,9 +251,25 @@ def measure_throughput(column: Column, fork: bool, runs: int) -> None:
         column.throughput_poll_cpu_ms = polling * 1000 / runs
         column.throughput_runs = runs
         workers_after = children_cpu()
-        column.throughput_worker_cpu_ms = (
-            sum(t - workers_before.get(pid, 0.0) for pid, t in workers_after.items()) * 1000 / runs
-        )
+        live = sum(t - workers_before.get(pid, 0.0) for pid, t in workers_after.items())
+        # A worker serves one run and exits: what those that ended spent is only in the
+        # rusage of whoever reaped them, less what they had spent before the interval.
+        ended = sum(t for pid, t in workers_before.items() if pid not in workers_after)
+        reaped = reaped_cpu(harness) - reaped_before - ended
+        column.throughput_worker_cpu_ms = (live + reaped) * 1000 / runs
+
+
+def reaped_cpu(harness: SupervisorThread) -> float:
+    """CPU seconds of the processes that ended and were reaped: this process's children
+    (workers started directly) and the fork server's (forked workers)."""
+    own = resource.getrusage(resource.RUSAGE_CHILDREN)
+    total = own.ru_utime + own.ru_stime
+    server = getattr(harness.launcher, "server_pid", None)
+    if server is not None:
+        with contextlib.suppress(psutil.Error):
+            times = psutil.Process(server).cpu_times()
+            total += times.children_user + times.children_system
+    return total
 
 
 def children_cpu() -> dict[int, float]:
