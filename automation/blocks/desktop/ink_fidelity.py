@@ -71,11 +71,14 @@ def refusal(
     """None when ``here`` (the screen where an answer puts the label, ``resized`` to the
     answer's ``scale``) shows the label's ink, else why not.  ``dark``: the screen's
     ink is darker than its face; ``whole``: a whole-template stage's answer."""
-    from automation.blocks.desktop import ink_pieces
+    from automation.blocks.desktop import dots, ink_pieces
     from automation.blocks.desktop.verification import SAME_SIZE
 
     if abs(scale - 1.0) <= CAPTURED:
         return None  # ``verification.bridged_gaps`` compares the label unresized
+    joined = None if whole else dots.joined(label.image, label.dark, here, dark, scale)
+    if joined is not None:  # a label stage's answer, at any size but the captured one
+        return joined
     if abs(round(scale - 1.0, 6)) <= SAME_SIZE:  # ``ink_pieces.check`` looks above
         return ink_pieces.mismatch(label.image, label.dark, here, dark, scale)
     return uncovered(resized, label.dark, here, dark) if whole and scale > 1.0 else None

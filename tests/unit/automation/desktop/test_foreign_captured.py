@@ -26,7 +26,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from automation.blocks.desktop import cut_holes, face_fit, label_shape, labels, matching, small_ink
+from automation.blocks.desktop import (
+    cut_holes,
+    dots,
+    face_fit,
+    label_shape,
+    labels,
+    matching,
+    small_ink,
+)
 from tests.unit.automation.desktop.test_keypad import FOREIGN_LABELS, crop, keypad
 from tests.unit.automation.desktop.test_labels_captured import load
 
@@ -86,7 +94,9 @@ def test_the_label_stage_tries_no_size_below_its_own() -> None:
 def test_below_the_label_stage_s_sizes_the_7_answers_the_question_mark(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """(With the dot check off too: the "7" draws its stem through the "?"'s dot, ``dots``.)"""
     monkeypatch.setattr(labels, "MIN_SCALE", 0.56)
+    monkeypatch.setattr(dots, "joined", lambda *args: None)
     result = matching.find(load("galculator-light-7"), foreign_key("?", glyph=True))
     assert result.found, result.refused
     assert result.matches[0].scale < 0.6, result.matches
@@ -119,12 +129,14 @@ def test_a_place_whose_best_fit_shows_no_key_face_is_not_answered_at_a_lesser_fi
 def test_judging_the_face_size_by_size_answers_the_7_key(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The face judged at each size on its own: the lesser fit at 0.84 answers."""
+    """The face judged at each size on its own: the lesser fit at 0.84 answers (once the
+    dot check, ``dots``, which refuses it there too, is off as well)."""
 
     def each_size(ink: object, label: labels.Label, places: list, size: object) -> list:
         return [p for p in places if small_ink.faced(ink, label, p[0], p[1], p[3])]  # type: ignore[arg-type]
 
     monkeypatch.setattr(face_fit, "at_best_fit", each_size)
+    monkeypatch.setattr(dots, "joined", lambda *args: None)
     result = matching.find(load("speedcrunch-dark"), dark_question_key())
     assert result.found, result.refused
     assert result.matches[0].method.startswith("label"), result.matches
