@@ -122,14 +122,15 @@ def on_screen(side: int, size: int, scale: float) -> int:
     return max(0, int(kept))
 
 
-def stray(gray: Image, label: Label, clear: Extent, match: Match) -> int:
+def stray(gray: Image, label: Label, clear: Extent, match: Match, face: float | None = None) -> int:
     """Pixels of ink on the grey screen in the face around ``match``'s label, beyond
     ``labels.RING_SLACK`` of the label's ink, where the template is clear.
 
     Ink is what differs from the face by ``screen_ink.INK_CONTRAST`` grey levels, as
     in the template, and the face is the median of those pixels on screen: a
     local mean (as ``screen_ink.ScreenInk`` takes) would read a key's face as light ink
-    beside the black outside a window.
+    beside the black outside a window.  A caller that knows the face better passes it
+    (``face``: ``answer_face`` reads it as the template's was read).
     """
     import numpy as np
 
@@ -159,13 +160,16 @@ def stray(gray: Image, label: Label, clear: Extent, match: Match) -> int:
             boxes.append((sx0, sy0, sx1, sy1))
     if not strips:
         return 0
-    face = int(np.median(np.concatenate(strips)))
-    return _unshadowed(gray, face, boxes, (x0, y0, x1, y1))
+    level = int(np.median(np.concatenate(strips))) if face is None else round(face)
+    return _unshadowed(gray, level, boxes, (x0, y0, x1, y1))
 
 
-def refusal_reason(gray: Image, label: Label, clear: Extent, match: Match) -> str | None:
-    """None when the face around ``match``'s label is as clear as the template's, else why."""
-    found = stray(gray, label, clear, match)
+def refusal_reason(
+    gray: Image, label: Label, clear: Extent, match: Match, face: float | None = None
+) -> str | None:
+    """None when the face around ``match``'s label is as clear as the template's, else why
+    (``face``: as ``stray`` takes it)."""
+    found = stray(gray, label, clear, match, face)
     if found > FACE_STRAY:
         return (
             f"the screen has {found} pixels of ink there in the face the template shows "

@@ -549,7 +549,13 @@ class _Search:
         ambiguous; but when it scores within the margin of the best, the best
         is refused too (``verification.shadowed``).
         """
-        from automation.blocks.desktop import ink_pieces, label_shape, swapped, verification
+        from automation.blocks.desktop import (
+            answer_face,
+            ink_pieces,
+            label_shape,
+            swapped,
+            verification,
+        )
 
         # a dot or a short dash is a label here too: the answer says where and how big
         label = self.label(anchored=False)
@@ -579,6 +585,8 @@ class _Search:
                 )
             if refusal is None and stage in PIECES_STAGES:
                 refusal = ink_pieces.check(self.gray.gray, label, candidate, PIECES_STAGES[stage])
+            if refusal is None and number == 0 and stage in answer_face.STAGES:  # its face
+                refusal = answer_face.check(self.gray.gray, self.gray_tpl, label, candidate)
             if refusal is None:
                 kept.append(candidate)
             elif number == 0:
