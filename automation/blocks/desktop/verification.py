@@ -39,7 +39,9 @@ where the answer puts it, with the label stage's own verification:
   absent-key cases of ``bench_absent_targets --every 1 --apps galculator``;
   the "R" encloses 7 pixels there;
 * a label resized to fewer than ``MIN_INK_SIDE`` pixels is no evidence at
-  all: a blob that fits a dot as well as a star, or a comma as well as a dot.
+  all: a blob that fits a dot as well as a star, or a comma as well as a dot;
+  it is checked drawn whole instead, at the whole multiples either side of
+  the answer's scale (``dot_scale``: a dot's correlation does not tell its size).
 * a speck of the template's ink beside the label, too small to be part of
   it (the dot of an "i"), must be on screen too (``label_ink``): without
   its dot qalculate's italic "i" is a slash, and answered the "∕" key.
@@ -148,6 +150,7 @@ def check(
 
     from automation.blocks.desktop import (
         cut_holes,
+        dot_scale,
         half_turn,
         ink_fidelity,
         label_ink,
@@ -162,6 +165,13 @@ def check(
     scale = match.scale
     side = max(label.ink[2], label.ink[3]) * scale
     if side < MIN_INK_SIDE and abs(scale - round(scale)) > 0.01:
+        # a dot's correlation does not tell its scale: it is checked drawn whole (``dot_scale``)
+        for whole in dot_scale.whole_scales(scale):
+            again = dot_scale.rescaled(match, label, whole)
+            if not dot_scale.fits(gray, label, again, sign):
+                continue
+            if check(gray, label, again, bar=bar, sign=sign, template=template) is None:
+                return None
         return Refusal(
             match,
             f"its label would be {side:.0f} pixels there, too small to tell from a dot "
