@@ -36,6 +36,11 @@ nothing that reaches the bar:
    the most any place can score, and finding the best place re-scores coarse
    peaks only until none could beat it (not down to a lower floor).
 
+6. ``near``: when every stage found nothing, the one place of the
+   whole-template stages just under the bar (``near_bar.NEAR_BAR``), with no
+   other within the margin, is answered when its label passes the checks
+   at a stricter bar (``near_bar``: a label re-drawn at another size).
+
 **Every location that could pass is scored at full resolution.**  Each scale
 is first correlated on a blurred, downscaled copy of the screen (cheap), and
 *every* local peak of that coarse map within ``coarse_slack`` of the floor is
@@ -138,7 +143,7 @@ COLOUR_GAP = 0.1
 INVERTED_CONFIDENCE = 0.9
 _EDGE_CONFIDENCE_FLOOR = 0.8
 
-STAGES = ("direct", "scales", "inverted", "label", "edges")
+STAGES = ("direct", "scales", "inverted", "label", "edges", "near")
 #: The stages whose answers are checked on the template's label (``verification``), and
 #: the polarity the label must have there (0: either; the edge stage's palettes vary).
 VERIFIED_STAGES = {"direct": 1, "scales": 1, "edges": 0}
@@ -201,7 +206,7 @@ class SearchResult:
     #: Every distinct location of the winning stage scoring at least the bar or
     #: within ``margin`` of the best, best first (the look-alikes to choose from).
     candidates: list[Match] = field(default_factory=list)
-    #: The stage that matched: direct, scales, inverted or edges.
+    #: The stage that matched: direct, scales, inverted, label, edges or near.
     stage: str | None = None
     #: The bar the winning stage used.
     bar: float = 0.0
@@ -285,7 +290,7 @@ def find(
     ``find_all`` every distinct match reaching the bar is in ``matches`` (at
     most ``limit``), best first.
     """
-    from automation.blocks.desktop import refine
+    from automation.blocks.desktop import near_bar, refine
 
     check_template(template)
     search = _Search(screen, template, confidence, not grayscale, margin)
@@ -296,6 +301,8 @@ def find(
     if edges:
         plan += [("edges", order)]
     result = SearchResult(matches=[], best=None)
+    # the whole-template stages' places within the margin under the bar (``near_bar``)
+    seen: list[tuple[str, Match]] = []
     for stage, stage_scales in plan:
         if stage == "refine":
             # a near miss between the listed scales (see ``refine``): searched as a scale
@@ -304,6 +311,8 @@ def find(
         if not stage_scales:
             continue
         candidates, bar = search.stage(stage, stage_scales, result)
+        if stage in PIECES_STAGES:
+            seen += [(stage, c) for c in candidates if c.score >= bar - margin]
         if candidates and candidates[0].score >= bar and stage in VERIFIED_STAGES | PIECES_STAGES:
             candidates = search.verified(candidates, bar, result, stage)
         if candidates and candidates[0].score >= bar and stage in _GREY_STAGES:
@@ -316,6 +325,10 @@ def find(
             passing = [c for c in result.candidates if c.score >= bar]
             result.matches = passing[:limit] if find_all else [best]
             return result
+    near = near_bar.answer(search, seen, search.confidence, result)
+    if near is not None:  # just under the bar, its label passing a stricter check
+        result.candidates, result.matches = [near], [near]
+        result.stage, result.bar, result.best = "near", near.score, near
     return result
 
 
