@@ -25,8 +25,8 @@ a comma through: qalculate's "," at 100 % is the "." (2 by 2 pixels) with a
 third row, and the "." glyph passed every check on it at 1 (it had been
 answered at 125 %); 3 rows is not 2 drawn whole.  On galculator's "." at
 200 % the dot is 3 by 3 pixels, within the 3 to 5 of 2 by 2 doubled, and it
-passes at 2 (its label 0.90 blurred, 0.84 sharp, light), not at 1 (0.87
-blurred, 0.70 sharp).  A bigger label drawn small is checked as captured:
+passes at 2 (its label 0.918 blurred, 0.816 sharp, light; 0.927 and 0.816
+dark), not at 1 (0.865 blurred, 0.695 sharp, light).  A bigger label drawn small is checked as captured:
 the "*" at 67 % is checked at 1, where its 6-pixel star is not the dot.
 
 numpy is imported inside the functions (see ``matching``).

@@ -6,7 +6,7 @@ look-alike reaches 0.85 on them alone.  A key whose label the toolkit drew
 again at another size can end just under it: qalculate's "Keypad" toggle,
 cut glyph-only at 100 %, peaks at 0.844 on the 150 % screen, light and dark
 (its thin 100 % font is drawn bold at 150 %), where no other place reaches
-0.55; the label stage cannot take over, as the "Ke" its label is drawn
+0.56; the label stage cannot take over, as the "Ke" its label is drawn
 joined at 100 % stands apart at 150 %.  2 of the 8 hittable misses of
 ``bench_targeting --every 4``.
 
