@@ -57,6 +57,8 @@ where the answer puts it, with the label stage's own verification:
 * the screen's holes are counted whole where the label's box cuts them
   (``cut_holes``): an "R" answered speedcrunch's "8" at 0.67, its lower hole
   cut open by the box.
+* where the screen's ink is a straight bar, the label must be one too
+  (``straight_ink``): the Hershey "~" answered the "−" keys at 0.67 to 1.5.
 
 The label stage's and the edge stage's answers get the same checks, in
 whichever polarity correlates better (they find labels light on dark as
@@ -157,6 +159,7 @@ def check(
         label_shape,
         labels,
         screen_ink,
+        straight_ink,
     )
     from automation.blocks.desktop.correlation import _best_near
 
@@ -236,6 +239,8 @@ def check(
         shape = half_turn.refusal(tpl, label.dark, here, dark, scale)
     if shape is None:  # the holes ``label_shape`` sees, whole where the label's box cuts them
         shape = cut_holes.refusal(tpl, label.dark, window, (bx, by), dark, scale)
+    if shape is None:
+        shape = straight_ink.refusal(tpl, label.dark, here, dark)
     if shape is not None:
         return Refusal(match, shape)
     if round(abs(scale - 1.0), 6) <= SAME_SIZE:  # 1.1 and 0.9 too, whatever the float
