@@ -316,8 +316,9 @@ def test_a_live_run_is_counted_in_whole_seconds_ticked_on_its_own_second(
     view._running_since -= 2.6
     view._tick()
     assert view.elapsed.text() == "running for 2 s"
-    # 0.4 s to the run's third second (less what the tick itself took)
-    assert 250 <= view._clock.remainingTime() <= 410, view._clock.remainingTime()
+    # 0.4 s to the run's third second, less what the tick took, give or take the 5 %
+    # a coarse Qt timer may move its deadline (411 ms seen); once a second it was 1,000
+    assert 250 <= view._clock.remainingTime() <= 450, view._clock.remainingTime()
     view._running_since -= 97.0
     view._tick()
     assert view.elapsed.text() == "running for 1 min 39 s"
