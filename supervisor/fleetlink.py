@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 from automation.engine.events import RunStatus
 from automation.errors import DeskpilotError
 from supervisor.errors import IllegalTransition
+from supervisor.event_wait import wait_event
 from supervisor.leases import unheld_claims
 from supervisor.runqueue import QueuedRun
 from supervisor.runtime import SupervisorBase
@@ -204,8 +205,7 @@ class FleetLink(SupervisorBase):
         while True:  # until ``_leave`` cancels it
             wake = self._link_wake
             assert wake is not None
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), every)
+            await wait_event(wake, every)
             wake.clear()
             if not self.accepting:
                 continue

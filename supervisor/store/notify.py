@@ -32,6 +32,7 @@ from typing import Any
 
 from sqlalchemy.engine import URL, make_url
 
+from supervisor.event_wait import wait_event
 from supervisor.store.breaker_rows import BREAKER_CHANNEL
 from supervisor.store.debug_requests import DEBUG_CHANNEL
 
@@ -106,18 +107,14 @@ class QueueWatcher:
     async def wait(self, timeout: float | None = None) -> bool:
         """Until work may be waiting: True when notified or poked, False after the poll interval."""
         limit = self.poll_interval if timeout is None else timeout
-        try:
-            await asyncio.wait_for(self._wake.wait(), limit)
-        except TimeoutError:
+        if not await wait_event(self._wake, limit):
             return False
         self._wake.clear()
         return True
 
     async def wait_debug(self, timeout: float) -> bool:
         """Until a debugger request for this supervisor may be waiting, or ``timeout``."""
-        try:
-            await asyncio.wait_for(self._debug_wake.wait(), timeout)
-        except TimeoutError:
+        if not await wait_event(self._debug_wake, timeout):
             return False
         self._debug_wake.clear()
         return True
@@ -128,8 +125,7 @@ class QueueWatcher:
         None after (re)connecting, when announcements sent meanwhile were lost;
         an empty set after ``timeout`` with none.
         """
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._breaker_wake.wait(), timeout)
+        await wait_event(self._breaker_wake, timeout)
         self._breaker_wake.clear()
         changed, self._breakers_changed = self._breakers_changed, set()
         return changed
