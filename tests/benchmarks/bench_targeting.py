@@ -898,13 +898,17 @@ def report(
         out.write(f"  {line}\n")
 
 
-def _without(outcomes: Counter[str], apart: Counter[str]) -> tuple[int, float, float]:
-    """Cases, hit % and wrong % of ``outcomes`` less the cases in ``apart``."""
-    left = outcomes - apart
-    cases = sum(left.values())
+def _rates(outcomes: Counter[str]) -> tuple[int, float, float]:
+    """Cases, hit % and wrong % of ``outcomes``."""
+    cases = sum(outcomes.values())
     if not cases:
         return 0, 0.0, 0.0
-    return cases, 100.0 * left["hit"] / cases, 100.0 * left["wrong"] / cases
+    return cases, 100.0 * outcomes["hit"] / cases, 100.0 * outcomes["wrong"] / cases
+
+
+def _without(outcomes: Counter[str], apart: Counter[str]) -> tuple[int, float, float]:
+    """Cases, hit % and wrong % of ``outcomes`` less the cases in ``apart``."""
+    return _rates(outcomes - apart)
 
 
 def _with_index(
@@ -915,10 +919,7 @@ def _with_index(
     capture gave no index count as neither hit nor wrong."""
     merged = outcomes - apart + by_index
     merged["no index"] += sum(apart.values()) - sum(by_index.values())
-    cases = sum(merged.values())
-    if not cases:
-        return 0, 0.0, 0.0
-    return cases, 100.0 * merged["hit"] / cases, 100.0 * merged["wrong"] / cases
+    return _rates(merged)
 
 
 def report_resolvers(resolvers: dict[tuple[str, str], Tally]) -> None:
