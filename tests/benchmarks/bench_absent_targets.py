@@ -21,6 +21,8 @@ and ``picking.choose`` as ``image.click`` runs them.  The peer is plain
 ``cv2.matchTemplate`` with pyautogui's rule (``locateOnScreen(confidence=0.9)``
 answers its best place when it scores 0.9 or more), on the same screens.
 Buttons not wholly on screen are skipped.  Replay only: no display needed.
+Progress goes to stderr as each app's configuration ends (cases, wrong answers
+so far, seconds since the start): a run takes minutes.  The table goes to stdout.
 
 ``--foreign``: keys whose label no calculator shows (``test_keypad.FOREIGN_LABELS``:
 letters and signs of round, straight and mixed strokes), drawn
@@ -47,7 +49,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from tests.benchmarks.bench_targeting import Methods, _config_stem, configs
+from tests.benchmarks.bench_targeting import Methods, _config_stem, configs, log
 from tests.helpers.desktop_apps import Button
 
 #: pyautogui's ``locateOnScreen(confidence=0.9)``: the best place, when it scores this much.
@@ -87,6 +89,7 @@ def main() -> int:
     args.every = args.every or 4
     wanted = button_names(args.buttons)
     methods = Methods(live=False)
+    began = time.monotonic()
     tallies: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
     cpu: dict[str, list[float]] = defaultdict(list)
     wrong: list[str] = []
@@ -94,7 +97,7 @@ def main() -> int:
     for app in args.apps.split(","):
         folder = args.saved / app
         if not (folder / "templates" / "index.json").exists():
-            print(f"{app}: nothing saved in {folder}", file=sys.stderr)
+            log(f"{app}: nothing saved in {folder}")
             continue
         index = json.loads((folder / "templates" / "index.json").read_text())
         templates: dict[tuple[str, str, int], list[tuple[str, np.ndarray]]] = defaultdict(list)
@@ -105,6 +108,7 @@ def main() -> int:
                 name = (row["button"][0], row["button"][1], int(row["button"][2]))
                 image = cv2.imread(str(folder / "templates" / row["file"]), cv2.IMREAD_COLOR)
                 templates[name].append((row["crop"], image))
+        log(f"{app}: {sum(map(len, templates.values()))} templates of {len(templates)} buttons")
         for config in configs(False):
             stem = folder / _config_stem(config)
             if not stem.with_suffix(".json").exists():
@@ -112,6 +116,7 @@ def main() -> int:
             saved = json.loads(stem.with_suffix(".json").read_text())
             screen = cv2.imread(str(stem.with_suffix(".png")), cv2.IMREAD_COLOR)
             height, width = screen.shape[:2]
+            searched = len(cpu[config.label])
             for row in saved["truth"]:
                 name = (row["button"][0], row["button"][1], int(row["button"][2]))
                 button = Button(name[0], name[1], *row["box"])
@@ -139,7 +144,10 @@ def main() -> int:
                     tallies[(config.label, "pyautogui")][
                         "WRONG" if peer == "answer" else "not found"
                     ] += 1
-            print(f"  {app} {config.label}: done", file=sys.stderr)
+            log(
+                f"  {app} {config.label}: {len(cpu[config.label]) - searched} cases, "
+                f"{len(wrong)} wrong so far ({time.monotonic() - began:.0f} s)"
+            )
     report(tallies, cpu, wrong, args)
     if args.json:
         args.json.write_text(json.dumps({"cases": cases}, indent=1, ensure_ascii=False))
@@ -164,6 +172,8 @@ def foreign(args: argparse.Namespace) -> int:
                 for glyph in (False, True)
             ]
     methods = Methods(live=False)
+    began = time.monotonic()
+    log(f"{sum(map(len, templates.values()))} foreign templates of {len(chosen)} labels")
     tallies: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
     cpu: dict[tuple[str, str], list[float]] = defaultdict(list)
     wrong: list[str] = []
@@ -194,7 +204,10 @@ def foreign(args: argparse.Namespace) -> int:
                             f"scale {best.get('scale')} score {best.get('score')})"
                         )
                     cases.append(case)
-            print(f"  {app} {config.label}: done", file=sys.stderr)
+            log(
+                f"  {app} {config.label}: {len(cpu[(app, config.label)])} cases, "
+                f"{len(wrong)} wrong so far ({time.monotonic() - began:.0f} s)"
+            )
     print(
         f"Foreign labels on saved screens ({args.apps}; labels {''.join(sorted(chosen))}; "
         f"key scales {', '.join(f'{s:g}' for s in FOREIGN_SCALES)}); "
