@@ -37,7 +37,7 @@ logger = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 #: The newest revision in ``migrations/versions``; a test keeps it equal to Alembic's head.
-HEAD_REVISION = "0016_trigger_clock"
+HEAD_REVISION = "0017_trigger_written_at"
 #: The advisory lock migrations take on PostgreSQL (any constant; "DESKPILOT" in ASCII).
 _MIGRATION_LOCK = 0x4445534B50494C4F
 

@@ -154,7 +154,8 @@ class RunWrites:
                 # even in a batch with no run (a pass that only recorded its mark).
                 return Unwritten([str(row["id"]) for row in rows], fenced_out=True)
             lost = insert_runs_once(connection, rows, self.fired_by, at, keys=self.fire_keys)
-            upsert_trigger_rows(connection, trigger_rows)  # after the fire keys: one lock order
+            # after the fire keys: one lock order
+            upsert_trigger_rows(connection, trigger_rows, self.lease_clock)
             return lost
 
         lost = self._transaction(write, "recording queued runs")

@@ -250,6 +250,9 @@ triggers = Table(
     Column("chains_from", String(200)),
     # The clock its saved times are on: "store" or "machine"; NULL (older rows): "machine".
     Column("clock", String(8)),
+    # The database's time of the save that wrote ``updated_at``: with it, the writer's offset
+    # from the database's clock (``supervisor.triggers.state``); NULL for older rows.
+    Column("written_at", UTCDateTime),
     UniqueConstraint("workflow_name", "trigger_key"),
     Index(None, "chains_from"),
 )

@@ -10,9 +10,20 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, and_, delete, func, select, update
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    and_,
+    delete,
+    func,
+    literal,
+    select,
+    type_coerce,
+    update,
+)
 
 from supervisor.store.schema import trigger_holders, triggers
+from supervisor.store.types import to_micros
 
 
 def release_holder(
@@ -43,9 +54,19 @@ def release_holder(
     state = dict(row.state) if isinstance(row.state, dict) else {}
     if state.get("removed_at") is None:
         state["removed_at"] = at.isoformat()
+    # ``written_at`` moves with ``updated_at``: their difference is the offset of the machine
+    # that saved the mark (``supervisor.triggers.state``), which a release does not change.
+    offset = type_coerce(triggers.c.written_at, BigInteger) - type_coerce(
+        triggers.c.updated_at, BigInteger
+    )
     connection.execute(
         update(triggers)
         .where(triggers.c.id == row.id)
-        .values(state=state, chains_from=None, updated_at=at)
+        .values(
+            state=state,
+            chains_from=None,
+            updated_at=at,
+            written_at=literal(to_micros(at), BigInteger) + offset,
+        )
     )
     return True

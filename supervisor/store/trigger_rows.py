@@ -98,7 +98,7 @@ class TriggerRows:
             with self._write() as connection:
                 if store.fire_fenced and store.fire_keys:
                     require_registered(connection, store.fired_by, "the state of its triggers")
-                upsert_trigger_rows(connection, rows)
+                upsert_trigger_rows(connection, rows, store.lease_clock)
                 for row in rows if holder is not None else ():
                     insert_or_ignore(
                         connection,

@@ -10,10 +10,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, and_, case
+from sqlalchemy import BigInteger, Connection, and_, case, cast, func, literal, literal_column
 
+from automation.clock import Clock
 from supervisor.store.claims import upsert
+from supervisor.store.leasing import SQLITE_MICROS
 from supervisor.store.schema import triggers
+from supervisor.store.types import to_micros
 
 #: ``triggers`` rows as ``upsert_trigger_rows`` takes them (``TriggerStateStore.rows_of``).
 Rows = Sequence[Mapping[str, Any]]
@@ -35,33 +38,52 @@ def _keep_anchor(proposed: Any) -> dict[str, Any]:
     }
 
 
-def upsert_trigger_rows(connection: Connection, rows: Rows) -> None:
+def written_at(dialect: str, lease_clock: Clock | None) -> Any:
+    """The database's time of a save, as a SQL expression of integer microseconds.
+
+    The transaction's start on PostgreSQL (the nearest the database gets to
+    the moment the writer read its clock for ``updated_at``), SQLite's
+    ``'now'``; a store given a ``lease_clock`` (tests) stamps that clock's.
+    """
+    if lease_clock is not None:
+        return literal(to_micros(lease_clock.now()), BigInteger())
+    if dialect == "postgresql":
+        return cast(func.extract("epoch", func.transaction_timestamp()) * 1_000_000, BigInteger)
+    return literal_column(SQLITE_MICROS, BigInteger())
+
+
+def upsert_trigger_rows(
+    connection: Connection, rows: Rows, lease_clock: Clock | None = None
+) -> None:
     """Upsert these ``triggers`` rows in ``connection``'s transaction, in one statement.
 
     An upsert on the unique (workflow, key): two processes saving the same
     trigger cannot both insert it, where a read-then-insert could.  Rows go
     in (workflow, key) order, so two writers saving the same triggers lock
-    their rows in the same order on PostgreSQL and cannot deadlock.
+    their rows in the same order on PostgreSQL and cannot deadlock.  Each row
+    is stamped with the database's time of the save (``written_at``): with
+    its ``updated_at``, read on the writer's clock, it gives whoever loads
+    the row the writer's offset from the database's clock
+    (``supervisor.triggers.state``).
     """
     if not rows:
         return
     ordered = sorted(rows, key=lambda row: (str(row["workflow_name"]), str(row["trigger_key"])))
-    connection.execute(
-        upsert(
-            connection,
-            triggers,
-            ["workflow_name", "trigger_key"],
-            [
-                "spec",
-                "enabled",
-                "paused",
-                "state",
-                "updated_at",
-                "spec_hash",
-                "chains_from",
-                "clock",
-            ],
-            _keep_anchor,
-        ),
-        [dict(row) for row in ordered],
-    )
+    statement = upsert(
+        connection,
+        triggers,
+        ["workflow_name", "trigger_key"],
+        [
+            "spec",
+            "enabled",
+            "paused",
+            "state",
+            "updated_at",
+            "spec_hash",
+            "chains_from",
+            "clock",
+            "written_at",
+        ],
+        _keep_anchor,
+    ).values(written_at=written_at(connection.dialect.name, lease_clock))
+    connection.execute(statement, [dict(row) for row in ordered])

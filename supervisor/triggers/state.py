@@ -47,16 +47,24 @@ mark, on the clock of a machine ahead, also passes over the slots due
 between its save and this load, by the database's clock (a trigger made
 just before the upgrade's downtime, on a machine ten minutes ahead: the
 slots of the downtime were neither run nor recorded).  The machine that
-wrote it is the next witness: a supervisor that holds the trigger
-(``trigger_holders``: it loaded it before, so it saved it on its own
-machine's clock) knows that clock's offset from the database's now, and
-moves the mark by it, never up.  Those slots then come up as any after
-downtime do, and the misfire policy runs or records them.  A row that
-this supervisor never held, with no fire, is still brought down to now
-only (the skew of the machine that wrote it is not known here), and the
-warning says so.  The interval ``anchor`` is kept: it is a grid, and the
-labels already in the history are on it (a schedule's real-time phase
-moves by the old skew, once).
+wrote it is the next witness.  Every save stamps its row with the
+database's time (``written_at``, revision 0017; on PostgreSQL also a save by
+an older build, through a row trigger) beside ``updated_at``, read on the
+writer's clock: their difference is the writer's offset, kept with the row
+(``writer_offset``), so whichever supervisor loads it moves the mark by it,
+never up.  For a row saved before the store kept it, a supervisor that holds
+the trigger (``trigger_holders``: it loaded it before, so it saved it on its
+own machine's clock) moves the mark by its own machine's offset from the
+database's now.  Those slots then come up as any after downtime do, and the
+misfire policy runs or records them.  A row saved before revision 0017 by a
+machine other than this one, with no fire, is still brought down to now
+only (that machine's skew is not known here), and the warning says so.  The
+stored offset is off by the time between the writer reading its clock and
+its transaction starting (milliseconds): the mark is placed that much late,
+so only a slot due in that instant, on a writer that went down in it, could
+be passed over.  The interval ``anchor`` is kept:
+it is a grid, and the labels already in the history are on it (a schedule's
+real-time phase moves by the old skew, once).
 """
 
 from __future__ import annotations
@@ -64,7 +72,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -98,6 +106,10 @@ class TriggerState:
     unchained: bool = False
     #: The clock its times are on (see the module).
     clock: str = MACHINE_CLOCK
+    #: The database's time minus the writer's clock at the save that wrote the row
+    #: (``written_at - updated_at``); None for a row saved before the store kept it.  Where
+    #: the row came from, not what the trigger remembers: left out of comparisons.
+    writer_offset: timedelta | None = field(default=None, compare=False)
 
     @property
     def chains_from(self) -> str | None:
@@ -143,6 +155,9 @@ class TriggerState:
                 and getattr(row, "chains_from", None) is None
             ),
             clock=getattr(row, "clock", None) or MACHINE_CLOCK,
+            writer_offset=_offset(
+                getattr(row, "written_at", None), getattr(row, "updated_at", None)
+            ),
         )
 
 
@@ -157,12 +172,18 @@ class NotRun:
     inputs: dict[str, Any] | None = None
 
 
-def _witness(mark: datetime, newest: datetime | None, moved: datetime | None) -> str:
+def _offset(written_at: Any, updated_at: Any) -> timedelta | None:
+    if not isinstance(written_at, datetime) or not isinstance(updated_at, datetime):
+        return None
+    return written_at - updated_at
+
+
+def _witness(mark: datetime, newest: datetime | None, moved: tuple[datetime, str] | None) -> str:
     """What the lowered mark came from, for the warning."""
     if mark == newest:
         return "the newest fire the history holds"
-    if mark == moved:
-        return "as saved, moved by this machine's clock offset from the database's"
+    if moved is not None and mark == moved[0]:
+        return f"as saved, moved by {moved[1]}"
     if newest is None and moved is None:
         return "now: no fire in the history, and saved by a machine whose offset is not known"
     return "now"
@@ -219,8 +240,8 @@ class TriggerStateStore:
         written = state.checked_through
         if written is not None:
             newest = self.newest_fire(state.workflow, state.key)
-            moved = self._moved_by_own_offset(state, written) if newest is None else None
-            bounds = [written, self.now(), *(b for b in (newest, moved) if b is not None)]
+            moved = self._moved_by_offset(state, written) if newest is None else None
+            bounds = [written, self.now(), *(b for b in (newest, moved and moved[0]) if b)]
             mark = min(bounds)
             if mark < written:
                 logger.warning(
@@ -237,19 +258,26 @@ class TriggerStateStore:
             state.checked_through = mark
         state.clock = self.clock
 
-    def _moved_by_own_offset(self, state: TriggerState, written: datetime) -> datetime | None:
-        """``written``, saved by this supervisor on its machine's clock, on ``now``'s clock.
+    def _moved_by_offset(
+        self, state: TriggerState, written: datetime
+    ) -> tuple[datetime, str] | None:
+        """``written``, saved on a machine's clock, on the database's; and by whose offset.
 
-        None unless this supervisor holds the trigger (it saved it) and its
-        clock is the database's (it knows its machine's offset from it).
+        The writer's own offset, kept with the row (``writer_offset``), is
+        the witness whoever loads it.  A row saved before the store kept it
+        is moved only by this supervisor's offset, if it holds the trigger
+        (it saved it).  None when this supervisor's clock is not the
+        database's, or no offset is known.
         """
-        if self.shift is None or self.holder is None or state.clock != MACHINE_CLOCK:
+        if state.clock != MACHINE_CLOCK or self.clock != STORE_CLOCK:
             return None
-        if self.clock != STORE_CLOCK:
+        if state.writer_offset is not None:
+            return written + state.writer_offset, "the offset of the machine that saved it"
+        if self.shift is None or self.holder is None:
             return None
         if self.holder not in self.rows.holders(state.workflow, state.key):
             return None
-        return written + self.shift()
+        return written + self.shift(), "this machine's clock offset from the database's"
 
     def save(self, state: TriggerState) -> None:
         self.save_many([state])

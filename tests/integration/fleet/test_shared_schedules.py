@@ -29,6 +29,7 @@ from typing import Any
 import apscheduler.schedulers.base as apscheduler_base  # type: ignore[import-untyped]
 import pytest
 from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[import-untyped]
+from sqlalchemy import update
 
 from automation.blocks.registry import BlockRegistry
 from automation.engine.events import RunStatus
@@ -39,6 +40,7 @@ from supervisor.membership import Membership
 from supervisor.parts import DaemonParts
 from supervisor.paths import DeskpilotPaths
 from supervisor.store.records import RunRecord
+from supervisor.store.schema import triggers
 from supervisor.store.store import HistoryStore, QueuedRow
 from supervisor.store.trigger_rows import TriggerRows
 from supervisor.triggers.manager import TriggerManager
@@ -297,10 +299,13 @@ def saved_before_the_move(
     anchor: datetime,
     fired: tuple[datetime, ...] = (),
     holder: str | None = None,
+    stamped: bool = False,
 ) -> None:
     """The ticker's state as a supervisor saved it before trigger times moved to the database's
     clock: on its machine's own clock, and without saying which (no ``clock``); ``fired``: the
-    slots it ran, with their fire keys; ``holder``: that supervisor, when it says."""
+    slots it ran, with their fire keys; ``holder``: that supervisor, when it says.  ``stamped``:
+    saved while the database stamps each save with its time (revision 0017: PostgreSQL stamps
+    an older build's save itself), not before."""
     store = HistoryStore.open(url)
     try:
         (spec,) = parse_workflow(ticker("catch_up")).workflow.triggers
@@ -316,6 +321,9 @@ def saved_before_the_move(
         TriggerRows(store).save_many(
             [{k: v for k, v in row.items() if k != "clock"}], holder=holder
         )
+        if not stamped:
+            with store.engine.begin() as connection:
+                connection.execute(update(triggers).values(written_at=None))
         if fired:
             version = store.save_workflow_version("tick", None, ticker("catch_up"))
             queued = [
@@ -407,6 +415,43 @@ def test_the_slots_of_the_downtime_after_a_mark_saved_ahead_with_no_fire_are_cau
 
     async def scenario() -> None:
         async with machine(postgres_migrated_url, tmp_path / "a", "a", SKEW, "catch_up"):
+            await more_slots(history, 6, "the downtime's slots, then the next")
+
+    asyncio.run(scenario())
+    fires = history.check()
+    assert slot_of(fires[0]) <= saved + timedelta(seconds=INTERVAL), [
+        str(slot_of(record).time()) for record in fires
+    ]
+    assert not [record for record in fires if is_missed(record)]
+
+
+def test_the_downtime_slots_after_another_machine_saved_a_mark_ahead_with_no_fire_are_caught_up(
+    postgres_migrated_url: str, tmp_path: Path, history: History
+) -> None:
+    """Machine b, ten minutes ahead, made the ticker on its own clock and went down; a,
+    another machine, starts four slots later.
+
+    With no fire in the history and a row that a never held, the mark was
+    brought down only to now: b's offset was known to no one, and the
+    downtime's slots were neither run nor recorded.  The database stamped
+    b's save with its own time, so a places the mark where b saved it, and
+    those slots follow the misfire policy (catch_up, within the grace: each
+    runs once).
+    """
+    # The server is on this machine: its clock is this one's.
+    saved = datetime.now(UTC).replace(microsecond=0)
+    saved_before_the_move(
+        postgres_migrated_url,
+        checked_through=saved + SKEW,
+        anchor=saved + SKEW,
+        holder="b" * 32,
+        stamped=True,
+    )
+    down_until = saved + timedelta(seconds=4 * INTERVAL)
+
+    async def scenario() -> None:
+        await until(lambda: datetime.now(UTC) >= down_until, 60, "four slots down")
+        async with machine(postgres_migrated_url, tmp_path / "a", "a", -SKEW, "catch_up"):
             await more_slots(history, 6, "the downtime's slots, then the next")
 
     asyncio.run(scenario())

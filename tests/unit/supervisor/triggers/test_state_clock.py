@@ -18,12 +18,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text, update
 
+from automation.clock import FakeClock
 from supervisor.store import HistoryStore
+from supervisor.store.leasing import database_now
 from supervisor.store.schema import triggers
 from supervisor.store.store import QueuedRow
 from supervisor.store.trigger_rows import TriggerRows
+from supervisor.store.types import to_micros
 from supervisor.triggers.specs import schedule_label
 from supervisor.triggers.state import MACHINE_CLOCK, STORE_CLOCK, TriggerState, TriggerStateStore
 from tests.helpers.storage import StoreFactory, sqlite_rows
@@ -36,8 +39,8 @@ KEY = "tick:0"
 def save_old(
     store: HistoryStore, checked_through: datetime, *fired: datetime, holder: str | None = None
 ) -> None:
-    """A row as a supervisor saved it before the ``clock`` column, with the slots it ran;
-    ``holder``: the supervisor that loaded it, recorded with it."""
+    """A row as a supervisor saved it before the ``clock`` column (and before ``written_at``),
+    with the slots it ran; ``holder``: the supervisor that loaded it, recorded with it."""
     state = TriggerState(
         workflow="tick",
         key=KEY,
@@ -48,6 +51,8 @@ def save_old(
     )
     (row,) = TriggerStateStore(store, lambda: NOW).rows_of([state])
     TriggerRows(store).save_many([{k: v for k, v in row.items() if k != "clock"}], holder=holder)
+    with store.engine.begin() as connection:
+        connection.execute(update(triggers).values(written_at=None))
     if fired:
         version = store.save_workflow_version("tick", None, "nodes: []\n")
         store.create_runs(
@@ -203,7 +208,8 @@ def test_a_mark_with_no_fire_saved_by_this_machine_moves_by_its_offset(
 def test_a_mark_with_no_fire_saved_by_another_machine_is_brought_down_to_now(
     store_factory: StoreFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """This machine's offset says nothing of another's: to now, and the warning says why."""
+    """Saved before the store kept the writer's offset: this machine's offset says nothing of
+    another's, so to now, and the warning says why."""
     store = store_factory()
     save_old(store, NOW + SKEW, holder=OTHER)
     with caplog.at_level(logging.WARNING, logger="supervisor.triggers.state"):
@@ -220,3 +226,109 @@ def test_a_mark_with_fires_counts_from_the_newest_not_from_the_offset(
     newest = NOW - timedelta(minutes=30)
     save_old(store, NOW + SKEW, newest, holder=ME)
     assert loaded_by(store, ME, timedelta(hours=2)).checked_through == newest
+
+
+def save_on_machine_clock(
+    store_factory: StoreFactory, saved: datetime, machine: timedelta, holder: str
+) -> None:
+    """``holder``, its machine's clock ``machine`` ahead of the database's, saves the ticker on
+    that clock at ``saved`` by the database's, its mark at its own now; nothing fired."""
+    writer = store_factory(clock=FakeClock(saved))  # the database's time of the save
+    state = TriggerState(
+        workflow="tick",
+        key=KEY,
+        spec={"type": "schedule", "interval": 60.0},
+        spec_hash="h1",
+        anchor=saved + machine,
+        checked_through=saved + machine,
+    )
+    TriggerStateStore(writer, lambda: saved + machine, MACHINE_CLOCK).save_many(
+        [state], holder=holder
+    )
+
+
+def test_a_mark_with_no_fire_saved_by_another_machine_moves_by_the_offset_kept_with_it(
+    store_factory: StoreFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Another machine, ten minutes ahead, saved the ticker at 8:58 by the database (9:08 by
+    its own clock) and went down; this one loads it at 9:00.
+
+    Brought down to now, the slots between 8:58 and 9:00 ran nowhere and
+    were not recorded: the writer's offset was known to no one else.  The
+    row keeps the database's time of its save beside its own ``updated_at``,
+    so the mark goes back to 8:58, whatever this machine's own offset.
+    """
+    saved = NOW - timedelta(minutes=2)
+    save_on_machine_clock(store_factory, saved, SKEW, OTHER)
+    store = store_factory()
+    with caplog.at_level(logging.WARNING, logger="supervisor.triggers.state"):
+        state = loaded_by(store, ME, timedelta(minutes=3))
+    assert state.checked_through == saved and state.clock == STORE_CLOCK
+    assert state.writer_offset == -SKEW
+    (said,) = [record.getMessage() for record in caplog.records]
+    assert "moved by the offset of the machine that saved it" in said, said
+    # A writer behind the database: its offset would raise the mark; it is never raised.
+    save_on_machine_clock(store_factory, saved, -SKEW, OTHER)
+    assert loaded_by(store, ME, timedelta(0)).checked_through == saved - SKEW
+
+
+def test_a_release_keeps_the_writers_offset(store_factory: StoreFactory) -> None:
+    """The last holder to unload the trigger rewrites ``updated_at`` on its own clock; the offset
+    of the machine that saved the mark stays with the row."""
+    saved = NOW - timedelta(minutes=2)
+    save_on_machine_clock(store_factory, saved, SKEW, OTHER)
+    store = store_factory()
+    assert TriggerRows(store).release(OTHER, "tick", KEY, NOW + timedelta(hours=1))
+    assert loaded_by(store, ME, timedelta(0)).writer_offset == -SKEW
+
+
+def test_every_save_is_stamped_with_the_databases_time(store_factory: StoreFactory) -> None:
+    """On the store's own clock (no test clock): the database's time of the transaction."""
+    store = store_factory()
+    with store.engine.connect() as connection:
+        before = database_now(connection)
+    state = TriggerState(workflow="tick", key=KEY, spec={}, spec_hash="h1", checked_through=NOW)
+    TriggerStateStore(store, lambda: NOW, MACHINE_CLOCK).save(state)
+    with store.engine.connect() as connection:
+        after = database_now(connection)
+        stamped = connection.execute(select(triggers.c.written_at)).scalar_one()
+    assert before <= stamped <= after
+
+
+def test_a_save_by_an_older_build_is_stamped_by_postgresql(store_factory: StoreFactory) -> None:
+    """A supervisor of the build before revision 0017, still running while a newer one migrated
+    the database, writes ``triggers`` rows without ``written_at``: PostgreSQL stamps each such
+    save itself (a row trigger); a stamp the save gives is kept."""
+    store = store_factory()
+    if store.engine.dialect.name != "postgresql":
+        pytest.skip("the row trigger is PostgreSQL's; SQLite rows are read on their own clock")
+    old_build = text(
+        "INSERT INTO triggers (workflow_name, trigger_key, spec, enabled, paused, state,"
+        " updated_at, spec_hash) VALUES ('tick', :key, '{}', true, false, :state, :at, 'h1')"
+        " ON CONFLICT (workflow_name, trigger_key) DO UPDATE SET state = excluded.state,"
+        " updated_at = excluded.updated_at"
+    )
+
+    def saved_by_old_build(at: datetime) -> datetime:
+        state = json.dumps({"spec_hash": "h1", "checked_through": at.isoformat()})
+        with store.engine.begin() as connection:
+            start = database_now(connection)
+            connection.execute(old_build, {"key": KEY, "state": state, "at": to_micros(at)})
+        return start
+
+    def stamp() -> datetime:
+        with store.engine.connect() as connection:
+            return connection.execute(select(triggers.c.written_at)).scalar_one()
+
+    inserted = saved_by_old_build(NOW + SKEW)
+    assert stamp() <= inserted + timedelta(seconds=1) and stamp() >= inserted - timedelta(seconds=1)
+    updated = saved_by_old_build(NOW + SKEW + timedelta(minutes=1))
+    assert abs(stamp() - updated) < timedelta(seconds=1)
+    # An update that leaves updated_at alone leaves the stamp alone.
+    with store.engine.begin() as connection:
+        connection.execute(update(triggers).values(paused=True))
+    assert abs(stamp() - updated) < timedelta(seconds=1)
+    # A save that gives its stamp keeps it.
+    given = NOW - timedelta(days=1)
+    save_on_machine_clock(store_factory, given, SKEW, OTHER)
+    assert stamp() == given
