@@ -46,6 +46,7 @@ from supervisor.store.trigger_rows import TriggerRows
 from supervisor.triggers.manager import TriggerManager
 from supervisor.triggers.specs import schedule_label, spec_dump, spec_hash
 from supervisor.triggers.state import TriggerState, TriggerStateStore
+from tests.helpers.deadlines import scaled, stopped
 from tests.integration.fleet.test_clock_skew import SkewedClock
 from tests.integration.fleet.test_shared_times import DIRECTIONS, SKEW
 from tests.unit.supervisor.fakes import FakeLauncher
@@ -138,15 +139,19 @@ async def machine(
         await triggers.start()
         yield triggers
     finally:
-        await triggers.stop()
-        await supervisor.stop(0.1)
-        store.close()
+        try:
+            await stopped(triggers.stop(), f"the triggers of machine {name}")
+            await stopped(supervisor.stop(0.1), f"machine {name}")
+        finally:
+            store.close()
 
 
 async def until(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
+    """Poll ``check`` until it holds, for ``timeout`` seconds on a quiet machine (``scaled``)."""
+    allowed = scaled(timeout)
+    deadline = time.monotonic() + allowed
     while not check():
-        assert time.monotonic() < deadline, f"not within {timeout:g} s: {what}"
+        assert time.monotonic() < deadline, f"not within {allowed:.0f} s: {what}"
         await asyncio.sleep(0.05)
 
 

@@ -36,6 +36,7 @@ from supervisor.protocol import EngineEvent
 from supervisor.runqueue import route
 from supervisor.store.store import HistoryStore, QueuedRow
 from supervisor.triggers.specs import spec_dump, spec_hash
+from tests.helpers.deadlines import scaled, stopped
 from tests.helpers.storage import seed_migrated_history
 from tests.unit.supervisor.fakes import FakeLauncher, FakeWorker, succeed
 
@@ -115,12 +116,15 @@ async def member(
     try:
         yield supervisor
     finally:
-        await supervisor.stop(0.1)
-        store.close()
+        try:
+            await stopped(supervisor.stop(0.1), f"supervisor {name}")
+        finally:
+            store.close()
 
 
 async def until(check: Callable[[], bool], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
+    """Poll ``check`` until it holds, for ``timeout`` seconds on a quiet machine (``scaled``)."""
+    deadline = time.monotonic() + scaled(timeout)
     while not check():
         assert time.monotonic() < deadline, "condition not met in time"
         await asyncio.sleep(0.02)
@@ -281,7 +285,13 @@ def test_one_desktop_run_at_a_time_per_machine_across_supervisors(tmp_path: Path
             holding = a.submit(clicker)
             await until(lambda: holding in a.active)
             waiting = b.submit(b.load(workflow(tmp_path / "b", CLICKER)))
-            await asyncio.sleep(1.0)
+
+            def refused() -> bool:
+                """b tried to start it and the store refused the claim (it waits to retry)."""
+                entry = b.queue.get(waiting)
+                return entry is not None and entry.not_before > 0
+
+            await until(lambda: refused() or status(b, waiting) is not RunStatus.QUEUED)
             assert status(b, waiting) is RunStatus.QUEUED  # m1's desktop is a's run's
             assert await a.cancel_off_loop(holding)
             await until(lambda: status(b, waiting) is RunStatus.SUCCEEDED)
