@@ -208,7 +208,12 @@ def prune(
         raise ValueError(f"batch must be at least 1, got {batch}")
     if not policy.enabled:
         return 0
-    doomed = prunable(store, policy) if artifacts_dir is not None else []
+    doomed = prunable(store, policy)
+    if not doomed:
+        # Nothing past the limits: one read, not a write transaction per limit (most rounds
+        # of a history under its limits, the first after every start included).  A run that
+        # goes past them meanwhile is the next round's, as if it had come a moment later.
+        return 0
     deleted = 0
     limits: list[dict[str, Any]] = []
     if policy.max_age is not None:

@@ -247,6 +247,19 @@ def test_prune_without_an_artifacts_folder_leaves_files_alone(
     assert (artifacts / old).is_dir()
 
 
+def test_a_history_within_its_limits_is_not_written(
+    store: HistoryStore, artifacts: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kept = [finished_run(store, artifacts, days) for days in (1, 2)]
+    writes: list[dict[str, object]] = []
+    monkeypatch.setattr(store, "prune", lambda **limit: writes.append(limit) or 0)
+
+    assert prune(store, RetentionPolicy(max_age=timedelta(days=30), max_runs=5)) == 0
+
+    assert writes == []
+    assert run_ids(store) == set(kept)
+
+
 def test_remove_artifacts_refuses_ids_that_would_leave_the_folder(tmp_path: Path) -> None:
     artifacts = tmp_path / "artifacts"
     (artifacts / "ok").mkdir(parents=True)
