@@ -41,6 +41,10 @@ nothing that reaches the bar:
    other within the margin, is answered when its label passes the checks
    at a stricter bar (``near_bar``: a label re-drawn at another size).
 
+7. ``pieces``: when even that found nothing, a label of a few pieces each
+   drawn pixel for pixel at its captured size, once on the screen, their
+   layout spread by one factor on a bigger key (``own_size``).
+
 **Every location that could pass is scored at full resolution.**  Each scale
 is first correlated on a blurred, downscaled copy of the screen (cheap), and
 *every* local peak of that coarse map within ``coarse_slack`` of the floor is
@@ -143,7 +147,7 @@ COLOUR_GAP = 0.1
 INVERTED_CONFIDENCE = 0.9
 _EDGE_CONFIDENCE_FLOOR = 0.8
 
-STAGES = ("direct", "scales", "inverted", "label", "edges", "near")
+STAGES = ("direct", "scales", "inverted", "label", "edges", "near", "pieces")
 #: The stages whose answers are checked on the template's label (``verification``), and
 #: the polarity the label must have there (0: either; the edge stage's palettes vary).
 VERIFIED_STAGES = {"direct": 1, "scales": 1, "edges": 0}
@@ -206,7 +210,7 @@ class SearchResult:
     #: Every distinct location of the winning stage scoring at least the bar or
     #: within ``margin`` of the best, best first (the look-alikes to choose from).
     candidates: list[Match] = field(default_factory=list)
-    #: The stage that matched: direct, scales, inverted, label, edges or near.
+    #: The stage that matched: direct, scales, inverted, label, edges, near or pieces.
     stage: str | None = None
     #: The bar the winning stage used.
     bar: float = 0.0
@@ -290,7 +294,7 @@ def find(
     ``find_all`` every distinct match reaching the bar is in ``matches`` (at
     most ``limit``), best first.
     """
-    from automation.blocks.desktop import near_bar, refine
+    from automation.blocks.desktop import near_bar, own_size, refine
 
     check_template(template)
     search = _Search(screen, template, confidence, not grayscale, margin)
@@ -326,9 +330,12 @@ def find(
             result.matches = passing[:limit] if find_all else [best]
             return result
     near = near_bar.answer(search, seen, search.confidence, result)
-    if near is not None:  # just under the bar, its label passing a stricter check
+    stage = "near"  # just under the bar, its label passing a stricter check
+    if near is None:  # the label's pieces, each at its captured size, spread apart
+        near, stage = own_size.answer(search, result), "pieces"
+    if near is not None:
         result.candidates, result.matches = [near], [near]
-        result.stage, result.bar, result.best = "near", near.score, near
+        result.stage, result.bar, result.best = stage, near.score, near
     return result
 
 
