@@ -100,12 +100,11 @@ def _share_like(image: Image, reference: Image, dark: bool) -> Any:
     ``reference`` itself."""
     import numpy as np
 
-    from automation.blocks.desktop.screen_ink import INK_CONTRAST
+    from automation.blocks.desktop.screen_ink import full_ink
 
     frame = np.concatenate([reference[0], reference[-1], reference[:, 0], reference[:, -1]])
     face = float(np.median(frame))
     sign = 1 if dark else -1
     darkness = (face - reference.astype(np.float32)) * sign
-    inked = darkness[darkness >= INK_CONTRAST]
-    full = max(float(INK_CONTRAST), float(np.percentile(inked, 90)) if inked.size else 0.0)
+    full = full_ink(darkness)
     return np.clip((face - image.astype(np.float32)) * sign / full, 0.0, 1.0)

@@ -432,7 +432,7 @@ def _frame_ink(
     )
     around = set(range(1, count))
     for side in sides:
-        around &= set(np.unique(side).tolist())
+        around &= set(np.flatnonzero(np.bincount(side.ravel(), minlength=count)).tolist())
     if not around:
         return 0
     ring = pieces[outer[1] - wy0 : outer[3] - wy0, outer[0] - wx0 : outer[2] - wx0].copy()
@@ -509,7 +509,7 @@ def search(
         # also tried a step either side (a height is off by a pixel now and then), within
         # the stage's sizes: a "?" tried at 0.56 answered a "7" key (``label_shape``)
         steps = np.round(picked_scales / SCALE_STEP).astype(int)
-        for step in np.unique(np.concatenate([steps - 1, steps, steps + 1])).tolist():
+        for step in sorted(set(np.concatenate([steps - 1, steps, steps + 1]).tolist())):
             scale = step * SCALE_STEP
             chosen = picked[np.abs(steps - step) <= 1]
             if not MIN_SCALE <= round(scale, 6) <= MAX_SCALE:

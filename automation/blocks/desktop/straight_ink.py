@@ -106,7 +106,14 @@ def straight(share: Any) -> bool:
     if len(inked) < MIN_LENGTH:
         return False
     inner = share[:, inked[0] + 1 : inked[-1]]
-    median = np.median(inner, axis=1, keepdims=True)
+    # each row's median, as np.median takes it (the mean of the two middle values of an
+    # even count), without its NaN check on floats, which imports numpy.ma: about 10 ms
+    # of CPU the first search of a process paid
+    ordered = np.sort(inner, axis=1)
+    middle = inner.shape[1] // 2
+    median = ordered[:, middle : middle + 1]
+    if inner.shape[1] % 2 == 0:
+        median = (ordered[:, middle - 1 : middle] + median) / 2
     return float(np.abs(inner - median).max()) <= STRAIGHT
 
 

@@ -342,11 +342,10 @@ def _ink_share(image: Image, dark: bool) -> Any:
     so a faint dark-theme label compares with a black one."""
     import numpy as np
 
-    from automation.blocks.desktop.screen_ink import INK_CONTRAST
+    from automation.blocks.desktop.screen_ink import full_ink
 
     darkness = _darkness(image, dark).astype(np.float32)
-    inked = darkness[darkness >= INK_CONTRAST]
-    full = max(float(INK_CONTRAST), float(np.percentile(inked, 90)) if inked.size else 0.0)
+    full = full_ink(darkness)
     return np.clip(darkness / full, 0.0, 1.0)
 
 
