@@ -78,17 +78,19 @@ SHADOW_REACH = 2
 Extent = tuple[int, int, int, int]
 
 
-def extent(gray_tpl: Image, label: Label) -> Extent:
+def extent(gray_tpl: Image, label: Label, contrast: int | None = None) -> Extent:
     """How far the template's face stays clear of ink on each side of its label's ink:
     columns to the left and right within the label's rows, rows above and below
     within its columns, up to the first ink of either polarity (less a third of the
-    way, at least ``FACE_SLACK`` pixels) or the template's edge."""
+    way, at least ``FACE_SLACK`` pixels) or the template's edge.  Ink is what differs
+    from the face by ``contrast`` (``screen_ink.INK_CONTRAST`` unless given)."""
     import numpy as np
 
     from automation.blocks.desktop.screen_ink import INK_CONTRAST
 
     face = float(np.median(gray_tpl))
-    ink = np.abs(gray_tpl.astype(np.int16) - face) >= INK_CONTRAST
+    bar = INK_CONTRAST if contrast is None else contrast
+    ink = np.abs(gray_tpl.astype(np.int16) - face) >= bar
     ix, iy, iw, ih = label.ink
     x0, y0 = label.x + ix, label.y + iy
     x1, y1 = x0 + iw, y0 + ih
