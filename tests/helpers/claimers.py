@@ -3,7 +3,7 @@
 ``python -m tests.helpers.claimers URL CLAIMANT MODE BATCH`` opens the store,
 prints ``ready``, waits for a line on standard input (so every racer starts
 at once), then takes runs until none is left and prints one JSON line:
-the run ids it got and the seconds it spent.  MODE ``claim`` uses
+the run ids it got, the seconds it spent and its CPU seconds meanwhile.  MODE ``claim`` uses
 ``claim_queued(limit=BATCH)``; MODE ``cas`` lists the queued runs and moves
 each to running with ``set_run_status(..., expected=QUEUED)``, as a
 supervisor's own status change would.
@@ -28,10 +28,11 @@ READY_TIMEOUT = 120.0
 
 @dataclass(frozen=True)
 class RaceResult:
-    """What each claimant got, and the slowest claimant's time."""
+    """What each claimant got, the slowest claimant's time and their CPU time together."""
 
     claimed: dict[str, list[str]]
     seconds: float
+    cpu_seconds: float = 0.0
 
     @property
     def total(self) -> int:
@@ -69,6 +70,7 @@ def race(url: str, claimants: int, mode: str = "claim", batch: int = 1) -> RaceR
             process.stdin.flush()
         claimed: dict[str, list[str]] = {}
         slowest = 0.0
+        cpu = 0.0
         for index, process in enumerate(processes):
             out, err = process.communicate(timeout=600)
             if process.returncode != 0:
@@ -76,7 +78,8 @@ def race(url: str, claimants: int, mode: str = "claim", batch: int = 1) -> RaceR
             report = json.loads(out.strip().splitlines()[-1])
             claimed[f"c{index}"] = report["ids"]
             slowest = max(slowest, float(report["seconds"]))
-        return RaceResult(claimed, slowest)
+            cpu += float(report["cpu"])
+        return RaceResult(claimed, slowest, cpu)
     finally:
         for process in processes:
             if process.poll() is None:
@@ -100,6 +103,7 @@ def _claim(url: str, claimant: str, mode: str, batch: int) -> None:
         sys.stdout.flush()
         sys.stdin.readline()
         started = time.perf_counter()
+        cpu = time.process_time()
         got: list[str] = []
         if mode == "claim":
             while True:
@@ -115,9 +119,10 @@ def _claim(url: str, claimant: str, mode: str, batch: int) -> None:
                     continue
                 got.append(run_id)
         seconds = time.perf_counter() - started
+        cpu = time.process_time() - cpu
     finally:
         store.close()
-    sys.stdout.write(json.dumps({"ids": got, "seconds": seconds}) + "\n")
+    sys.stdout.write(json.dumps({"ids": got, "seconds": seconds, "cpu": cpu}) + "\n")
 
 
 if __name__ == "__main__":
