@@ -425,6 +425,7 @@ def fork_server(fd: int) -> None:
     root.addHandler(json_handler(None))
     root.setLevel(logging.INFO)
     registry = BlockRegistry.with_builtins(check_schemas=False)
+    _import_desktop_modules()
     interval = _heartbeat_interval()
 
     def send(message: dict[str, Any]) -> None:
@@ -491,6 +492,28 @@ def _compile_models(registry: BlockRegistry, block_ids: Iterable[str]) -> int:
             else:
                 compiled += 1
     return compiled
+
+
+def _import_desktop_modules() -> None:
+    """Fork server: import every desktop block module once, for every later child.
+
+    An image search imports most of its stages inside functions, so that the
+    registry the supervisor loads stays light; without this each forked worker
+    paid for them on its first search (26 modules, about 35 ms CPU).  None of
+    them imports numpy or OpenCV at load time (``test_desktop_imports``), so the
+    server stays single-threaded.  A module that fails to import is left to the
+    worker that uses it, which reports the error with its run.
+    """
+    import importlib
+    import pkgutil
+
+    import automation.blocks.desktop as desktop
+
+    for module in pkgutil.iter_modules(desktop.__path__):
+        try:
+            importlib.import_module(f"{desktop.__name__}.{module.name}")
+        except Exception as exc:
+            logger.warning("could not import %s.%s: %s", desktop.__name__, module.name, exc)
 
 
 def _forked_worker(sock: Any, fds: list[int], registry: BlockRegistry, interval: float) -> None:
