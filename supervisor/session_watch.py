@@ -20,8 +20,11 @@ subscription).  When the probe reaches no bus at all (no D-Bus here, as on
 a headless machine, or every bus gone) a read learns nothing either: it is
 then asked every ``fallback_poll`` seconds only, and a bus that appears is
 found by the reconnects every ``reconnect_delay`` seconds, each of which
-reads the whole state once it is subscribed.  An idle supervisor without
-D-Bus so wakes up for the session twice a minute, not every ``poll``.
+reads the whole state once it is subscribed.  While no bus is there at all,
+each read or reconnect that finds none doubles its wait, up to
+``IDLE_BACKOFF_MAX``: a machine without D-Bus has nothing to watch, and an
+idle supervisor there wakes up for the session a few times in five minutes,
+not six times a minute; a bus that appears later is found within that.
 
 The supervisor's dispatch and the trigger manager read ``reason()`` (no
 I/O) and ``subscribe`` to hear when it changes, so a run held back by a
@@ -60,6 +63,9 @@ RECONNECT_DELAY = 30.0
 FALLBACK_POLL = 30.0
 #: Seconds between reads while no bus could be subscribed to.
 POLL = 2.0
+#: The longest wait between reads, or between reconnects to a bus socket, while no bus
+#: is there at all (the waits double from ``fallback_poll`` and ``reconnect_delay``).
+IDLE_BACKOFF_MAX = 300.0
 
 SCREENSAVER_INTERFACES = ("org.freedesktop.ScreenSaver", "org.gnome.ScreenSaver")
 MANAGER_PATH = "/org/freedesktop/login1"
@@ -162,6 +168,8 @@ class SessionWatch:
         # cancel that races a finishing ``wait_for`` is swallowed, and a loop that
         # missed it would hold the daemon's shutdown for ever.
         self._stopping = False
+        #: Reads in a row that reached no bus (and none subscribed): the poll backs off.
+        self._idle_reads = 0
 
     # -- what others read -----------------------------------------------------------------
     def read(self) -> SessionState:
@@ -190,6 +198,7 @@ class SessionWatch:
         if self._tasks:
             raise RuntimeError("the session watch is already started; stop it first")
         self._stopping = False
+        self._idle_reads = 0
         self.listening = set()
         self._changed = asyncio.Event()
         self._listening_event = asyncio.Event()
@@ -262,10 +271,13 @@ class SessionWatch:
                 logger.exception("a session listener failed")
 
     def _poll_interval(self) -> float:
-        """``poll`` while no bus is subscribed to but the probe reaches one; else ``fallback_poll``."""
+        """``poll`` while no bus is subscribed to but the probe reaches one; else ``fallback_poll``,
+        doubled for each read in a row that reached no bus at all."""
         assert self.poll is not None
-        if self.listening or getattr(self.probe, "reached", True) is False:
+        if self.listening:
             return self.fallback_poll
+        if getattr(self.probe, "reached", True) is False:
+            return idle_wait(self.fallback_poll, self._idle_reads)
         return self.poll
 
     async def _poll(self) -> None:
@@ -282,6 +294,10 @@ class SessionWatch:
             else:
                 continue
             await self.refresh()
+            if self.listening or getattr(self.probe, "reached", True) is not False:
+                self._idle_reads = 0
+            else:
+                self._idle_reads += 1
 
     async def _buses_changed(self, timeout: float) -> None:
         await _wait(self._listening_event, timeout)
@@ -301,11 +317,14 @@ class SessionWatch:
         rules: Callable[[Any], Any],
     ) -> None:
         """Subscribe on one bus and apply its signals; reconnect if it goes away."""
+        missing = 0  # looks in a row that found no socket: the reconnects back off
         while not self._stopping:
             conn: Any = None
             try:
                 if bus_socket_missing(bus):  # no bus here: jeepney stays unloaded
+                    missing += 1
                     raise FileNotFoundError(f"no socket for D-Bus address {bus!r}")
+                missing = 0
                 from jeepney import HeaderFields, MessageType  # type: ignore[import-untyped]
                 from jeepney.bus_messages import message_bus  # type: ignore[import-untyped]
 
@@ -344,7 +363,7 @@ class SessionWatch:
                     # and a bus that reads nothing would hold the stop for ever
                     with contextlib.suppress(Exception):
                         conn.writer.transport.abort()
-            await asyncio.sleep(self.reconnect_delay)
+            await asyncio.sleep(idle_wait(self.reconnect_delay, max(0, missing - 1)))
 
     async def _session_rules(self, _conn: Any) -> list[Any]:
         from jeepney.bus_messages import MatchRule
@@ -385,6 +404,11 @@ class SessionWatch:
             )
         )
         return rules
+
+
+def idle_wait(base: float, misses: int) -> float:
+    """``base`` doubled ``misses`` times, at most ``IDLE_BACKOFF_MAX`` (never below ``base``)."""
+    return max(base, min(IDLE_BACKOFF_MAX, base * 2.0 ** min(misses, 32)))
 
 
 async def _wait(event: asyncio.Event, timeout: float) -> None:
