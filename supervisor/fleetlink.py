@@ -68,7 +68,9 @@ ALONE_LOOK_EVERY = 600.0
 RELEASE_FLUSH_SECONDS = 2.0
 
 
+@functools.cache
 def _version() -> str | None:
+    """The installed package's version: read from its metadata once (a few ms each time)."""
     try:
         return version("deskpilot")
     except PackageNotFoundError:

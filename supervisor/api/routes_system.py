@@ -7,6 +7,7 @@ run on its loop, never beside it in a thread.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import time
@@ -29,7 +30,9 @@ logger = logging.getLogger(__name__)
 router = APIRouter(tags=["supervisor"], dependencies=BEARER, responses={401: {"model": ErrorBody}})
 
 
+@functools.cache
 def _version() -> str:
+    """The installed package's version: read from its metadata once (a few ms each time)."""
     try:
         return version("deskpilot")
     except PackageNotFoundError:
