@@ -23,6 +23,7 @@ import random
 import threading
 import uuid
 from collections.abc import Callable, Mapping
+from itertools import repeat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -458,7 +459,11 @@ class Execution(RunHooks):
                 return
         if self.debugger is not None:
             pause_before(self, plan, step, pins, values)
-        budget = attempt_budget(plan.retry.max_attempts, spent, in_flight=in_flight)
+        budget = (
+            attempt_budget(plan.retry.max_attempts, spent, in_flight=True)
+            if in_flight
+            else plan.retry.max_attempts  # what ``attempt_budget`` says, without the call
+        )
         if spent >= budget:
             self.emit(
                 NodeStarted, node_id=node_id, block=plan.block.id, step=step, attempt=attempt + 1
@@ -601,9 +606,11 @@ class Execution(RunHooks):
         )  # fmt: skip
         if result is not None:
             self.record_outputs(plan, pins)
-            self.deliver(plan, {**pins, DONE_PIN: True}, stack)
+            done = {**pins, DONE_PIN: True}
         else:
-            self.deliver(plan, {DONE_PIN: True}, stack)
+            done = {DONE_PIN: True}
+        # ``deliver`` inline: this runs once per step
+        stack.extend(reversed(self.dataflow.deliver(plan.out, done, self.ctx)))
         return None
 
     def finish(
@@ -635,7 +642,7 @@ class Execution(RunHooks):
             attempt=attempt,
             duration=self.clock.monotonic() - started,
             # masked, and marked where that (or JSON) altered a value: ``replayable``
-            emissions=[stored(pins, self.redactor) for pins in emissions],
+            emissions=list(map(stored, emissions, repeat(self.redactor))),
             vars_set=recorded_vars,
         )
 
@@ -659,7 +666,9 @@ class Execution(RunHooks):
         self.record_outputs(frame.plan, pins)
         stack.append(frame)
         self.tags += 1
-        self.deliver(frame.plan, pins, stack, (*frame.turn, self.tags))
+        # ``deliver`` inline: this runs once per emission
+        ready = self.dataflow.deliver(frame.plan.out, pins, (*frame.turn, self.tags))
+        stack.extend(reversed(ready))
 
     def _resume(self, frame: StreamFrame, stack: list[Frame]) -> None:
         if frame.replay:
