@@ -511,13 +511,13 @@ def search(
         steps = np.round(picked_scales / SCALE_STEP).astype(int)
         for step in sorted(set(np.concatenate([steps - 1, steps, steps + 1]).tolist())):
             scale = step * SCALE_STEP
-            chosen = picked[np.abs(steps - step) <= 1]
+            chosen = (picked[:, :2] - picked[:, 2:4] * scale)[np.abs(steps - step) <= 1]
             if not MIN_SCALE <= round(scale, 6) <= MAX_SCALE:
                 continue
             size = (max(3, round(lw * scale)), max(3, round(lh * scale)))
             interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
             tpl = cv2.resize(label.image, size, interpolation=interpolation)
-            corners = sorted({(int(s[0] - s[2] * scale), int(s[1] - s[3] * scale)) for s in chosen})
+            corners = sorted(set(map(tuple, chosen.astype(int).tolist())))  # int() truncates
             pad = VERIFY_PAD + int(abs(scale - 1) * 2)
             verified: list[tuple[int, int, float, float]]
             if soft:
