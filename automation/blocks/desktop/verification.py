@@ -59,6 +59,9 @@ where the answer puts it, with the label stage's own verification:
   cut open by the box.
 * where the screen's ink is a straight bar, the label must be one too
   (``straight_ink``): the Hershey "~" answered the "−" keys at 0.67 to 1.5.
+* right beside the label, the screen may show no piece of ink the template
+  does not (``beside_ink``): qalculate's "−" cut at 150 % answered one bar of
+  its "=" at 100 %, the other bar two pixels below it.
 
 The label stage's and the edge stage's answers get the same checks, in
 whichever polarity correlates better (they find labels light on dark as
@@ -151,6 +154,7 @@ def check(
     import cv2
 
     from automation.blocks.desktop import (
+        beside_ink,
         cut_holes,
         dot_scale,
         half_turn,
@@ -241,6 +245,8 @@ def check(
         shape = cut_holes.refusal(tpl, label.dark, window, (bx, by), dark, scale)
     if shape is None:
         shape = straight_ink.refusal(tpl, label.dark, here, dark)
+    if shape is None:  # beside the label's ink, where the clear ring forgives or is not read
+        shape = beside_ink.refusal(window, template, label, (bx, by), dark, scale)
     if shape is not None:
         return Refusal(match, shape)
     if round(abs(scale - 1.0), 6) <= SAME_SIZE:  # 1.1 and 0.9 too, whatever the float

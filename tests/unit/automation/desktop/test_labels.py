@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
-from automation.blocks.desktop import keyface, labels, matching, picking
+from automation.blocks.desktop import beside_ink, keyface, labels, matching, picking
 
 
 def button(
@@ -120,10 +120,11 @@ def test_a_label_inside_a_longer_label_is_not_found(
     result = matching.find(screen, template_of("1"))
     assert not result.found, (result.stage, result.matches)
     # the face beside the "1", clear in the template and not there, is what refuses
-    # it: with those checks off (the clear ring, the key's face), the "1" of the
-    # longer label is answered
+    # it: with those checks off (the clear ring, the key's face, the ink right beside
+    # the label), the "1" of the longer label is answered
     monkeypatch.setattr(labels, "isolated", lambda *_: True)
     monkeypatch.setattr(keyface, "refusal_reason", lambda *_: None)
+    monkeypatch.setattr(beside_ink, "refusal", lambda *_: None)
     unchecked = matching.find(screen, template_of("1"))
     assert unchecked.found and inside(unchecked.matches[0].center, box), unchecked
 
