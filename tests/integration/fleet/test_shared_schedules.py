@@ -216,6 +216,15 @@ async def more_slots(history: History, count: int, what: str) -> None:
     await until(lambda: len(history.slots()) >= known + count, 15 + 3 * count * INTERVAL, what)
 
 
+def assert_caught_up_from(history: History, saved: datetime) -> None:
+    """The first fire is the slot right after the save, and no slot was recorded missed."""
+    fires = history.check()
+    assert slot_of(fires[0]) <= saved + timedelta(seconds=INTERVAL), [
+        str(slot_of(record).time()) for record in fires
+    ]
+    assert not [record for record in fires if is_missed(record)]
+
+
 @DIRECTIONS
 def test_a_schedule_passed_between_machines_fires_every_slot_once_when_it_is_due(
     postgres_migrated_url: str,
@@ -423,11 +432,7 @@ def test_the_slots_of_the_downtime_after_a_mark_saved_ahead_with_no_fire_are_cau
             await more_slots(history, 6, "the downtime's slots, then the next")
 
     asyncio.run(scenario())
-    fires = history.check()
-    assert slot_of(fires[0]) <= saved + timedelta(seconds=INTERVAL), [
-        str(slot_of(record).time()) for record in fires
-    ]
-    assert not [record for record in fires if is_missed(record)]
+    assert_caught_up_from(history, saved)
 
 
 def test_the_downtime_slots_after_another_machine_saved_a_mark_ahead_with_no_fire_are_caught_up(
@@ -460,8 +465,4 @@ def test_the_downtime_slots_after_another_machine_saved_a_mark_ahead_with_no_fir
             await more_slots(history, 6, "the downtime's slots, then the next")
 
     asyncio.run(scenario())
-    fires = history.check()
-    assert slot_of(fires[0]) <= saved + timedelta(seconds=INTERVAL), [
-        str(slot_of(record).time()) for record in fires
-    ]
-    assert not [record for record in fires if is_missed(record)]
+    assert_caught_up_from(history, saved)
