@@ -161,10 +161,10 @@ STAGES = ("direct", "scales", "inverted", "label", "edges", "near", "pieces")
 #: The stages whose answers are checked on the template's label (``verification``), and
 #: the polarity the label must have there (0: either; the edge stage's palettes vary).
 VERIFIED_STAGES = {"direct": 1, "scales": 1, "edges": 0}
-#: The whole-template stages, whose answers at a larger scale must show the label's ink
-#: in as many pieces as the label (``ink_pieces``), and the answer's polarity.
 #: The inverted stage at the first scale only, tried right after ``direct`` (module docstring).
 _EARLY_INVERTED = "inverted-first"
+#: The whole-template stages, whose answers at a larger scale must show the label's ink
+#: in as many pieces as the label (``ink_pieces``), and the answer's polarity.
 PIECES_STAGES = {"direct": 1, "scales": 1, "inverted": -1}
 #: The stages that never look at colours: their answer must not be a place where the
 #: whole template was seen in grey and refused on its colours (``_Search.in_colour``).
