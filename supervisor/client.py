@@ -498,12 +498,9 @@ class SupervisorClient:
 
 
 def client_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
+    from supervisor.release import installed_version
 
-    try:
-        return version("deskpilot")
-    except PackageNotFoundError:
-        return "unknown"
+    return installed_version() or "unknown"
 
 
 def compatible_versions(theirs: str, ours: str) -> bool:

@@ -31,7 +31,6 @@ import logging
 import os
 from collections.abc import Sequence
 from datetime import timedelta
-from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
 from automation.engine.events import RunStatus
@@ -39,6 +38,7 @@ from automation.errors import DeskpilotError
 from supervisor.errors import IllegalTransition
 from supervisor.event_wait import wait_event
 from supervisor.leases import unheld_claims
+from supervisor.release import installed_version
 from supervisor.runqueue import QueuedRun
 from supervisor.runtime import SupervisorBase
 from supervisor.store.breaker_rows import BreakerRow
@@ -66,15 +66,6 @@ LOOK_AHEAD_PER_WORKER = 25
 ALONE_LOOK_EVERY = 600.0
 #: How long releasing runs waits for their notes to be written (on the store lane).
 RELEASE_FLUSH_SECONDS = 2.0
-
-
-@functools.cache
-def _version() -> str | None:
-    """The installed package's version: read from its metadata once (a few ms each time)."""
-    try:
-        return version("deskpilot")
-    except PackageNotFoundError:
-        return None
 
 
 class FleetLink(SupervisorBase):
@@ -110,7 +101,7 @@ class FleetLink(SupervisorBase):
             host=member.host,
             pid=os.getpid(),
             api_url=self.api_url,
-            version=_version(),
+            version=installed_version(),
             resources={
                 "workers": self.config.worker_limit,
                 "desktop": True,

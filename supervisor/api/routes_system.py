@@ -7,11 +7,9 @@ run on its loop, never beside it in a thread.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import os
 import time
-from importlib.metadata import PackageNotFoundError, version
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -23,6 +21,7 @@ from supervisor.api.metrics import Metrics
 from supervisor.api.models import BreakerInfo, ErrorBody, Health, ShutdownAccepted, WorkerInfo
 from supervisor.api.problems import Problem
 from supervisor.core import Supervisor
+from supervisor.release import installed_version
 from supervisor.stop_marker import mark_stopped
 
 logger = logging.getLogger(__name__)
@@ -30,13 +29,8 @@ logger = logging.getLogger(__name__)
 router = APIRouter(tags=["supervisor"], dependencies=BEARER, responses={401: {"model": ErrorBody}})
 
 
-@functools.cache
 def _version() -> str:
-    """The installed package's version: read from its metadata once (a few ms each time)."""
-    try:
-        return version("deskpilot")
-    except PackageNotFoundError:
-        return "unknown"
+    return installed_version() or "unknown"
 
 
 @router.get("/health", response_model=Health, summary="Worker liveness, queue depth, database")

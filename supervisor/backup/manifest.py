@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from importlib import metadata
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
@@ -15,6 +14,7 @@ from sqlalchemy.engine import make_url
 
 from automation.errors import DeskpilotError
 from supervisor.paths import DeskpilotPaths
+from supervisor.release import installed_version
 from supervisor.store.engine import describe
 
 MANIFEST_NAME = "manifest.json"
@@ -113,10 +113,7 @@ class RestoreResult:
 
 
 def deskpilot_version() -> str:
-    try:
-        return metadata.version("deskpilot")
-    except metadata.PackageNotFoundError:
-        return "unknown"
+    return installed_version() or "unknown"
 
 
 def sqlite_database(paths: DeskpilotPaths) -> Path:
