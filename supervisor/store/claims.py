@@ -50,6 +50,7 @@ from sqlalchemy import (
     bindparam,
     case,
     exists,
+    false,
     func,
     insert,
     or_,
@@ -109,13 +110,17 @@ def claim_rows(connection: Connection, request: ClaimRequest) -> list[Any]:
     Returns the claimed ``runs`` rows in claim order (highest priority, then
     oldest).
     """
-    statement = _claim_statement(
-        connection.dialect.name == "postgresql",
-        request.host is not None,
-        request.desktop,
-        request.run_ids is not None,
-        request.fenced,
-    )
+    postgres = connection.dialect.name == "postgresql"
+    if not postgres and request.run_ids is not None and len(request.run_ids) == 1:
+        statement = _one_run_claim(request.host is not None, request.desktop, request.fenced)
+    else:
+        statement = _claim_statement(
+            postgres,
+            request.host is not None,
+            request.desktop,
+            request.run_ids is not None,
+            request.fenced,
+        )
     lease = request.lease_seconds
     test_clock = request.lease_clock
     # Alone, the claimant's time; in a fleet the database's (None: read by the statement),
@@ -134,6 +139,7 @@ def claim_rows(connection: Connection, request: ClaimRequest) -> list[Any]:
     }
     if request.run_ids is not None:
         params["run_ids"] = list(request.run_ids)
+        params["run_id"] = request.run_ids[0]
     rows = connection.execute(statement, params).all()
     return sorted(rows, key=lambda row: (-row.priority, row.queued_at, row.id))
 
@@ -189,22 +195,7 @@ def _claim_statement(
             .order_by(both.c.priority.desc(), both.c.queued_at, both.c.id)
             .limit(limit)
         )
-    # The lease starts at the database's time (``leasing``), whatever the claimant's clock
-    # says, unless a test's lease clock gave one ("lease_start"); no length, no lease.
-    start = func.coalesce(
-        bindparam("lease_start", type_=BigInteger()),
-        database_micros("postgresql" if postgres else "sqlite"),
-    )
-    values = {
-        "status": RunStatus.RUNNING.value,
-        "claimed_by": bindparam("claimant"),
-        "claimed_at": at,
-        "lease_expires_at": start + bindparam("lease_length", type_=BigInteger()),
-        "started_at": func.coalesce(runs.c.started_at, at),
-        "desktop_claim": case(
-            (runs.c.needs_desktop == true(), bindparam("desktop_key")), else_=None
-        ),
-    }
+    values = _claimed(postgres, at)
     if postgres:
         # A CTE, evaluated once: as ``id IN (subquery)`` the planner may run the
         # LIMITed subquery again and claim more rows than asked for.
@@ -215,6 +206,55 @@ def _claim_statement(
             runs.c.id.in_(select(chosen.subquery().c.id).scalar_subquery()), queued
         )
     return statement.values(values).returning(*runs.c)
+
+
+def _claimed(postgres: bool, at: Any) -> dict[str, Any]:
+    """What a claim sets on each run it takes, ``at`` the claim's time."""
+    # The lease starts at the database's time (``leasing``), whatever the claimant's clock
+    # says, unless a test's lease clock gave one ("lease_start"); no length, no lease.
+    start = func.coalesce(
+        bindparam("lease_start", type_=BigInteger()),
+        database_micros("postgresql" if postgres else "sqlite"),
+    )
+    return {
+        "status": RunStatus.RUNNING.value,
+        "claimed_by": bindparam("claimant"),
+        "claimed_at": at,
+        "lease_expires_at": start + bindparam("lease_length", type_=BigInteger()),
+        "started_at": func.coalesce(runs.c.started_at, at),
+        "desktop_claim": case(
+            (runs.c.needs_desktop == true(), bindparam("desktop_key")), else_=None
+        ),
+    }
+
+
+@functools.cache
+def _one_run_claim(routed: bool, desktop: bool, fenced: bool) -> Any:
+    """SQLite, the one run a dispatch chose: the same claim, by its primary key.
+
+    One run needs no pick (no order, no limit, no second desktop run in the
+    same claim), so its conditions sit in the UPDATE's own WHERE.  The
+    general statement's ``id IN (<union of picks>)`` led SQLite to walk
+    every queued run through the status index and sort the picks in
+    temporary b-trees: 0.26 ms of CPU per claim against 0.03 ms by the key,
+    paid for every run a lone supervisor starts.  ``BEGIN IMMEDIATE`` makes
+    it atomic as before.
+    """
+    at = func.coalesce(bindparam("claimed_at", type_=BigInteger()), statement_micros("sqlite"))
+    where: list[Any] = [
+        runs.c.id == bindparam("run_id"),
+        runs.c.status == RunStatus.QUEUED.value,
+        or_(runs.c.not_before.is_(None), runs.c.not_before <= at),
+    ]
+    if routed:
+        where.append(or_(runs.c.target_host.is_(None), runs.c.target_host == bindparam("host")))
+    if desktop:
+        where.append(or_(runs.c.needs_desktop == false(), ~_desktop_busy()))
+    else:
+        where.append(runs.c.needs_desktop == false())
+    if fenced:
+        where.append(claimant_registered(False))
+    return update(runs).where(*where).values(_claimed(False, at)).returning(*runs.c)
 
 
 def count_first_starts(connection: Connection, row: Any, window: float) -> int | None:
