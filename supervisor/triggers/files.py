@@ -8,14 +8,23 @@ through ``loop.call_soon_threadsafe``; everything else runs on the loop.
 A watched folder may disappear (deleted, renamed away, on an unmounted
 drive).  inotify then stops reporting, so the watch is re-armed:
 
-* when the folder's own deletion is reported, or a poll every
-  ``poll_interval`` seconds finds it missing or replaced by another folder
-  (renaming the folder away is not reported as an event), the watch moves to
-  the nearest existing parent folder and waits;
-* any event in that parent (or the poll) that finds the folder back re-arms
-  the watch on it, then calls ``on_rearmed`` so that files that arrived
-  together with the folder are not missed: file triggers report each
-  existing matching file as ``created``; the catalog rescans.
+* when the folder, or any folder above it, is reported deleted or moved
+  (inotify tells a watch nothing when its own folder or one above it is
+  renamed, so each folder above is watched for that alone, and only
+  events on the watched path reach the loop), the watch moves to the
+  nearest existing parent folder and waits;
+* any event in that parent that finds the folder back re-arms the watch on
+  it, then calls ``on_rearmed`` so that files that arrived together with
+  the folder are not missed: file triggers report each existing matching
+  file as ``created``; the catalog rescans.
+
+Nothing is polled where inotify works: an idle watch costs no wake-ups.
+Where it cannot see every change (a network filesystem: NFS, SMB, sshfs,
+whose changes made on another machine inotify never hears of) or cannot be
+had (the user's inotify watches or instances used up), the watch falls
+back to watchdog's polling observer and a check of the folder every
+``poll_interval`` seconds, and says so once in the log (``method``,
+``fallback``).
 
 ``Debouncer`` collapses a burst of events on one path (an editor writing a
 file in several chunks, a copy in progress) into one call ``delay`` seconds
@@ -29,6 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import fnmatch
 import logging
 import os
@@ -50,6 +60,7 @@ from watchdog.events import (
 )
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
+from watchdog.observers.polling import PollingObserver
 
 from automation.model import FileTrigger
 
@@ -68,8 +79,67 @@ _EVENT_FILTER: list[type[FileSystemEvent]] = [
 ]
 #: Observer threads wait this long for an event before checking whether to stop.
 _OBSERVER_TIMEOUT = 0.2
+#: What a folder above the watched one is watched for: the watched path going away.
+_PATH_GONE: list[type[FileSystemEvent]] = [DirDeletedEvent, DirMovedEvent]
+#: ... and the nearest existing one, while the folder is missing: the path coming back.
+_PATH_BACK: list[type[FileSystemEvent]] = [DirCreatedEvent, DirDeletedEvent, DirMovedEvent]
+#: Filesystems whose changes made on another machine inotify never reports (``mountinfo``
+#: type names): watched by polling.
+NETWORK_FILESYSTEMS = frozenset(
+    {
+        "nfs",
+        "nfs4",
+        "cifs",
+        "smb3",
+        "smbfs",
+        "9p",
+        "afs",
+        "ceph",
+        "glusterfs",
+        "lustre",
+        "fuse.sshfs",
+        "fuse.glusterfs",
+        "fuse.davfs2",
+        "fuse.rclone",
+        "davfs",
+    }
+)
 
 FileCallback = Callable[[str, Path, Path | None], None]
+ObserverFactory = Callable[[], BaseObserver]
+
+
+def _native_observer() -> BaseObserver:
+    return Observer(timeout=_OBSERVER_TIMEOUT)
+
+
+def _unescape_mount(field: str) -> str:
+    """``/proc/self/mountinfo`` writes a space, tab, newline and backslash as octal escapes."""
+    for code, char in (("\\040", " "), ("\\011", "\t"), ("\\012", "\n"), ("\\134", "\\")):
+        field = field.replace(code, char)
+    return field
+
+
+def filesystem_type(path: Path, mountinfo: Path = Path("/proc/self/mountinfo")) -> str | None:
+    """The type of the filesystem ``path`` is on (``ext4``, ``nfs4``...); None if unknown."""
+    try:
+        target = path.resolve()
+        lines = mountinfo.read_text(encoding="utf-8", errors="replace").splitlines()
+    except (OSError, RuntimeError):
+        return None
+    best: tuple[int, str] | None = None
+    for line in lines:
+        before, sep, after = line.partition(" - ")
+        fields = before.split()
+        if not sep or len(fields) < 5 or not after.split():
+            continue
+        mount = Path(_unescape_mount(fields[4]))
+        if (target == mount or mount in target.parents) and (
+            best is None or len(mount.parts) >= best[0]
+        ):
+            # The last of equally deep mounts is the one on top.
+            best = (len(mount.parts), after.split()[0])
+    return None if best is None else best[1]
 
 
 def _path(raw: bytes | str) -> Path:
@@ -93,14 +163,31 @@ def nearest_existing(folder: Path) -> Path:
 
 
 class _Forward(FileSystemEventHandler):
-    """Runs in the observer thread: hand the event to the loop, tagged with its arming."""
+    """Runs in the observer thread: hand the event to the loop, tagged with its arming.
 
-    def __init__(self, watch: FolderWatch, generation: int, waiting: bool) -> None:
+    A ``lookout`` watch (a folder above the watched one) forwards only events
+    on the watched path, so that changes elsewhere in a busy folder (the home
+    folder, ``/tmp``) never wake the loop.
+    """
+
+    def __init__(
+        self,
+        watch: FolderWatch,
+        generation: int,
+        waiting: bool,
+        on_path: frozenset[str] = frozenset(),
+    ) -> None:
         self.watch = watch
         self.generation = generation
         self.waiting = waiting
+        self.on_path = on_path
 
     def on_any_event(self, event: FileSystemEvent) -> None:
+        if self.on_path and not (
+            os.fsdecode(event.src_path) in self.on_path
+            or (event.dest_path and os.fsdecode(event.dest_path) in self.on_path)
+        ):
+            return
         with contextlib.suppress(RuntimeError):  # the loop closed while we shut down
             self.watch.loop.call_soon_threadsafe(
                 self.watch._on_event, self.generation, self.waiting, event
@@ -119,6 +206,8 @@ class FolderWatch:
         recursive: bool = False,
         on_rearmed: Callable[[], None] | None = None,
         poll_interval: float = 1.0,
+        observer: ObserverFactory = _native_observer,
+        filesystem: Callable[[Path], str | None] = filesystem_type,
     ) -> None:
         self.folder = folder
         self.loop = loop
@@ -130,6 +219,12 @@ class FolderWatch:
         self.state = "stopped"
         #: Why the folder is not being watched, for the triggers list.
         self.problem: str | None = None
+        #: "inotify" (the native observer; nothing polled) or "polling" (see ``fallback``).
+        self.method = "inotify"
+        #: Why this folder is polled rather than watched through inotify (None: it is not).
+        self.fallback: str | None = None
+        self._new_observer = observer
+        self._filesystem = filesystem
         self._observer: BaseObserver | None = None
         self._generation = 0
         self._identity: tuple[int, int] | None = None
@@ -137,13 +232,18 @@ class FolderWatch:
         self._poll: asyncio.TimerHandle | None = None
 
     def start(self) -> None:
-        observer = Observer(timeout=_OBSERVER_TIMEOUT)
+        kind = self._filesystem(nearest_existing(self.folder))
+        if kind in NETWORK_FILESYSTEMS:
+            self._fall_back(f"it is on a network filesystem ({kind})", arm=False)
+        else:
+            self._observer = self._started(self._new_observer())
+        self._arm(announce=False)
+
+    def _started(self, observer: BaseObserver) -> BaseObserver:
         observer.daemon = True
         observer.name = f"watch {self.folder}"
         observer.start()
-        self._observer = observer
-        self._arm(announce=False)
-        self._schedule_poll()
+        return observer
 
     async def stop(self) -> None:
         self.state = "stopped"
@@ -155,6 +255,22 @@ class FolderWatch:
         if observer is not None:
             observer.stop()
             await asyncio.to_thread(observer.join, 5)
+
+    def _fall_back(self, why: str, *, arm: bool = True) -> None:
+        """Poll from now on: inotify cannot see, or cannot watch, this folder (see the module)."""
+        logger.warning(
+            "watching %s by polling every %g s: %s", self.folder, self.poll_interval, why
+        )
+        self.method = "polling"
+        self.fallback = why
+        old, self._observer = self._observer, None
+        if old is not None:
+            old.stop()  # not joined: its thread ends on its own, the loop does not wait
+        self._observer = self._started(PollingObserver(timeout=self.poll_interval))
+        if self._poll is None:
+            self._schedule_poll()
+        if arm:
+            self._arm()
 
     # -- arming ----------------------------------------------------------------------------
     def _arm(self, *, announce: bool = True) -> None:
@@ -172,7 +288,10 @@ class FolderWatch:
                         recursive=self.recursive,
                         event_filter=_EVENT_FILTER,
                     )
+                    self._look_out(observer, self.folder, waiting=False)
                 except OSError as exc:
+                    if self._out_of_inotify(exc):
+                        return
                     self._wait(f"cannot watch {self.folder}: {exc.strerror or exc}")
                     return
                 was_waiting = self.state == "waiting"
@@ -187,19 +306,48 @@ class FolderWatch:
                 return
             parent = nearest_existing(self.folder)
             try:
-                observer.schedule(
-                    _Forward(self, self._generation, waiting=True),
-                    str(parent),
-                    recursive=False,
-                    event_filter=[DirCreatedEvent, DirMovedEvent],
-                )
+                self._look_out(observer, parent, waiting=True)
             except OSError as exc:
+                if self._out_of_inotify(exc):
+                    return
                 logger.debug("cannot watch %s for %s to appear: %s", parent, self.folder, exc)
             self._waiting_on = parent
             if self.folder.is_dir():
                 continue  # created between the check and the watch: arm on it
             self._wait(f"folder {self.folder} does not exist; waiting for it to be created")
             return
+
+    def _look_out(self, observer: BaseObserver, below: Path, *, waiting: bool) -> None:
+        """Watch the folders above ``below`` (and ``below`` itself while ``waiting``) for
+        the watched path going away or coming back.
+
+        A polling observer needs none of it: the poll checks the path itself.
+        """
+        if self.method == "polling":
+            if waiting:  # a folder created in the parent shows at the parent's next poll
+                observer.schedule(
+                    _Forward(self, self._generation, waiting=True),
+                    str(below),
+                    recursive=False,
+                    event_filter=_PATH_BACK,
+                )
+            return
+        on_path = frozenset(str(p) for p in (self.folder, *self.folder.parents))
+        lookouts = [below, *below.parents] if waiting else list(below.parents)
+        for number, folder in enumerate(lookouts):
+            observer.schedule(
+                _Forward(self, self._generation, waiting=True, on_path=on_path),
+                str(folder),
+                recursive=False,
+                event_filter=_PATH_BACK if waiting and number == 0 else _PATH_GONE,
+            )
+
+    def _out_of_inotify(self, exc: OSError) -> bool:
+        """An inotify limit reached (watches: ENOSPC, instances: EMFILE): poll instead."""
+        if self.method == "polling" or exc.errno not in (errno.ENOSPC, errno.EMFILE):
+            return False
+        self._fall_back(f"the inotify limits are reached ({exc.strerror or exc})")
+        return True
 
     def _wait(self, problem: str) -> None:
         if self.state != "waiting" or self.problem != problem:
@@ -211,23 +359,26 @@ class FolderWatch:
         self._poll = self.loop.call_later(self.poll_interval, self._check)
 
     def _check(self) -> None:
-        """The backstop: a folder renamed away or replaced is not always reported."""
+        """Polling only: a folder renamed away or replaced shows in no polled event."""
         if self.state == "stopped":
             return
+        self._look()
+        self._schedule_poll()
+
+    def _look(self) -> None:
+        """Re-arm if the folder is gone, replaced, or back (a lookout's event, or the poll)."""
         if self.state == "armed":
             if _identity(self.folder) != self._identity:
                 self._arm()
         elif self.folder.is_dir() or nearest_existing(self.folder) != self._waiting_on:
             self._arm()
-        self._schedule_poll()
 
     # -- events (on the loop) --------------------------------------------------------------
     def _on_event(self, generation: int, waiting: bool, event: FileSystemEvent) -> None:
         if generation != self._generation or self.state == "stopped":
             return
         if waiting:
-            if self.folder.is_dir() or nearest_existing(self.folder) != self._waiting_on:
-                self._arm()
+            self._look()
             return
         src = _path(event.src_path)
         if event.is_directory:
