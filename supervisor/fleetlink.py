@@ -5,7 +5,9 @@ the supervisor
 
 * renews its heartbeat, which extends the leases of the runs it holds and
   answers with the runs it lost and the cancels asked for through any
-  machine's API (``HistoryStore.supervisor_heartbeat``);
+  machine's API (``HistoryStore.supervisor_heartbeat``).  Alone with a
+  SQLite history the renewal only reads: its heartbeat is read as "now"
+  while it runs (``HistoryStore.alone_as``), since only its own API reads it;
 * reaps the runs of supervisors whose lease expired
   (``HistoryStore.reap_expired_leases``): they are queued again, and resume
   on whichever supervisor claims them, through the ordinary resume path;
@@ -78,8 +80,10 @@ class FleetLink(SupervisorBase):
         record = self._register()
         self.store_time.observe(record.heartbeat_at, sent, self.clock())
         self._renewed_at = sent
-        # Alone with a SQLite history, nobody else fires its schedules (``store.fires``).
+        # Alone with a SQLite history, nobody else fires its schedules (``store.fires``), and
+        # nobody but its own API reads its heartbeat: answering is being alive (``alone_as``).
         self.store.fire_keys = self.membership.shared
+        self.store.alone_as = None if self.membership.shared else self.membership.id
         if self.membership.shared:
             # Runs of supervisors that died while this one was down are taken back first.
             self.store.reap_expired_leases()
@@ -135,6 +139,7 @@ class FleetLink(SupervisorBase):
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        self.store.alone_as = None  # no longer answering: its row says when it stopped
         with contextlib.suppress(DeskpilotError, RuntimeError):
             await self._in_lease_lane(self.store.supervisor_stopped, self.membership.id)
         self._lease_lane.shutdown(wait=False)
@@ -225,6 +230,7 @@ class FleetLink(SupervisorBase):
                 member.id,
                 lease_seconds=member.lease_seconds or NO_EXPIRY_SECONDS,
                 holding=holding,
+                beat=member.shared,
             )
         except DeskpilotError as exc:
             logger.warning("could not renew this supervisor's heartbeat: %s", exc)

@@ -33,8 +33,8 @@ from supervisor.machine import machine_host, supervisor_id
 DEFAULT_LEASE_SECONDS = 8.0
 #: How often a supervisor renews its heartbeat, reaps expired leases and looks for work.
 DEFAULT_RENEW_EVERY = 2.0
-#: Without a shared database the heartbeat only tells ``deskpilot machines`` it is alive:
-#: an idle supervisor should not write its database more often than this.
+#: Without a shared database a renewal writes nothing (its heartbeat is read as "now" while
+#: it runs, ``HistoryStore.alone_as``); it still looks at its claims and chains this often.
 ALONE_RENEW_EVERY = 30.0
 #: Stop acting on runs this long before the lease the store holds would expire.
 SAFETY_MARGIN = 0.5

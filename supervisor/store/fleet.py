@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Collection
 from contextlib import AbstractContextManager
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -84,6 +85,10 @@ class FleetMethods:
     lease_clock: Clock | None
     fired_by: str
     fire_fenced: bool
+    #: The supervisor that has this history to itself (alone on SQLite: ``HistoryLock``), in
+    #: whose process this store is open.  It is alive while it answers, so readers see its
+    #: heartbeat as now, and its renewals write none (``supervisor_heartbeat(beat=False)``).
+    alone_as: str | None = None
 
     def _write(self) -> AbstractContextManager[Connection]:  # pragma: no cover - HistoryStore's
         raise NotImplementedError
@@ -298,8 +303,14 @@ class FleetMethods:
         lease_seconds: float = 10.0,
         *,
         holding: Collection[str] = (),
+        beat: bool = True,
     ) -> LeaseRenewal:
         """Renew this supervisor's heartbeat and the leases of the runs it still owns.
+
+        ``beat`` False: answer the same without writing anything, for a
+        supervisor alone with its history (``alone_as``): nobody else reads
+        its heartbeat nor takes its runs, and a write every renewal was most
+        of an idle supervisor's disk traffic.
 
         A lease already expired is not renewed: its run may be reaped at any
         moment, so it is reported ``lost`` with every run in ``holding`` that
@@ -333,17 +344,21 @@ class FleetMethods:
             # deadlock must not renew a lease that expired meanwhile either).
             now = fixed or lease_now(connection, self.lease_clock)
             moment[:] = [now]
-            beat = connection.execute(
-                update(supervisors)
-                .where(supervisors.c.id == supervisor_id)
-                .values(heartbeat_at=now, stopped_at=None)
-            )
+            if beat:
+                beaten = connection.execute(
+                    update(supervisors)
+                    .where(supervisors.c.id == supervisor_id)
+                    .values(heartbeat_at=now, stopped_at=None)
+                ).rowcount
+            else:
+                found = select(supervisors.c.id).where(supervisors.c.id == supervisor_id)
+                beaten = len(connection.execute(found).all())
             # No row: forgotten while it ran (``forget``); its supervisor stops on hearing it.
-            registered[:] = [beat.rowcount == 1]
+            registered[:] = [beaten == 1]
             kept, _expired = split_renewals(
                 ((str(row.id), row.lease_expires_at) for row in rows), now
             )
-            if kept:
+            if kept and beat:
                 connection.execute(
                     update(runs)
                     .where(runs.c.id.in_(kept))
@@ -393,7 +408,16 @@ class FleetMethods:
             rows = connection.execute(
                 select(supervisors).order_by(supervisors.c.host, supervisors.c.id)
             ).all()
-        return [supervisor_record(row) for row in rows]
+            now = None if self.alone_as is None else lease_now(connection, self.lease_clock)
+        records = [supervisor_record(row) for row in rows]
+        if now is None:
+            return records
+        return [
+            replace(record, heartbeat_at=max(record.heartbeat_at, now))
+            if record.id == self.alone_as
+            else record
+            for record in records
+        ]
 
     def running_by_claimant(self) -> dict[str, int]:
         """How many running runs each supervisor holds (``GET /machines``)."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
@@ -33,12 +34,14 @@ from automation.blocks.registry import BlockRegistry
 from supervisor.api.machines import forget_machine
 from supervisor.config import SupervisorConfig
 from supervisor.core import Supervisor
+from supervisor.machine import MachineState, machine_state
 from supervisor.membership import Membership
 from supervisor.parts import DaemonParts
 from supervisor.paths import DeskpilotPaths
 from supervisor.session import DBusSessionProbe, SessionState
 from supervisor.session_watch import SessionWatch
 from supervisor.store.store import HistoryStore, QueuedRow
+from supervisor.store.types import from_micros
 from tests.unit.supervisor.fakes import FakeLauncher, FakeWorker
 
 TINY = "name: tiny\nnodes:\n  only: {block: control.pass}\n"
@@ -222,3 +225,52 @@ def test_a_run_taken_back_by_a_forget_is_run_at_once_by_a_lone_supervisor(
     taken, holds, seconds = asyncio.run(taken_back_after_forget(tmp_path))
     assert taken == "r" * 32
     assert holds, f"the run taken back was not loaded within {seconds:.1f} s"
+
+
+async def heartbeats_after_renewals(
+    home: Path, lease_seconds: float | None
+) -> tuple[datetime, datetime, datetime, MachineState, MachineState, datetime]:
+    """The heartbeat stored at start and after ``RENEWALS`` renewals, the one the store lists
+    then, the machine's state by that listing and once it stopped, and the heartbeat listed
+    after the stop."""
+    calls: Counter[str] = Counter()
+    async with supervisor(home, lease_seconds) as sup:
+        store = sup.store
+        me = sup.membership.id
+
+        def stored() -> datetime:
+            with sqlite3.connect(home / "data" / "history.sqlite3") as raw:
+                (micros,) = raw.execute(
+                    "SELECT heartbeat_at FROM supervisors WHERE id = ?", (me,)
+                ).fetchone()
+            return from_micros(micros)
+
+        first = stored()
+        counted(store, calls)
+        await until(lambda: calls["supervisor_heartbeat"] >= RENEWALS)
+        (listed,) = [r for r in store.list_supervisors() if r.id == me]
+        # Judged as ``GET /machines`` does, long past three renewal periods since it started.
+        later = machine_state(listed, store.lease_time())
+        after = stored()
+    (record,) = [r for r in store.list_supervisors() if r.id == me]
+    stopped = machine_state(record, record.heartbeat_at)
+    return first, after, listed.heartbeat_at, later, stopped, record.heartbeat_at
+
+
+def test_a_lone_sqlite_supervisor_writes_no_heartbeat_yet_is_listed_alive(
+    tmp_path: Path,
+) -> None:
+    first, after, listed, state, stopped, at_stop = asyncio.run(
+        heartbeats_after_renewals(tmp_path, lease_seconds=None)
+    )
+    assert after == first  # five renewals, nothing written
+    assert listed > first  # its own API answering is it being alive: read as now
+    assert state is MachineState.ALIVE
+    assert stopped is MachineState.GONE and at_stop == first  # stopped: its row as written
+
+
+def test_a_supervisor_sharing_its_database_writes_its_heartbeat(tmp_path: Path) -> None:
+    first, after, listed, _state, _stopped, _at = asyncio.run(
+        heartbeats_after_renewals(tmp_path, lease_seconds=5.0)
+    )
+    assert after > first and listed == after
