@@ -24,7 +24,9 @@ whose changes made on another machine inotify never hears of) or cannot be
 had (the user's inotify watches or instances used up), the watch falls
 back to watchdog's polling observer and a check of the folder every
 ``poll_interval`` seconds, and says so once in the log (``method``,
-``fallback``).
+``fallback``).  A folder above that cannot be watched (unreadable) keeps
+the inotify watch on the folder, with the check standing in for the rename
+it could hide.
 
 ``Debouncer`` collapses a burst of events on one path (an editor writing a
 file in several chunks, a copy in progress) into one call ``delay`` seconds
@@ -230,6 +232,8 @@ class FolderWatch:
         self._identity: tuple[int, int] | None = None
         self._waiting_on: Path | None = None
         self._poll: asyncio.TimerHandle | None = None
+        #: A folder above this one could not be watched (unreadable): the poll stands in.
+        self._blind = False
 
     def start(self) -> None:
         kind = self._filesystem(nearest_existing(self.folder))
@@ -334,13 +338,33 @@ class FolderWatch:
             return
         on_path = frozenset(str(p) for p in (self.folder, *self.folder.parents))
         lookouts = [below, *below.parents] if waiting else list(below.parents)
+        blind: list[str] = []
         for number, folder in enumerate(lookouts):
-            observer.schedule(
-                _Forward(self, self._generation, waiting=True, on_path=on_path),
-                str(folder),
-                recursive=False,
-                event_filter=_PATH_BACK if waiting and number == 0 else _PATH_GONE,
+            try:
+                observer.schedule(
+                    _Forward(self, self._generation, waiting=True, on_path=on_path),
+                    str(folder),
+                    recursive=False,
+                    event_filter=_PATH_BACK if waiting and number == 0 else _PATH_GONE,
+                )
+            except OSError as exc:
+                if exc.errno in (errno.ENOSPC, errno.EMFILE):
+                    raise
+                blind.append(f"{folder} ({exc.strerror or exc})")  # unreadable, say
+        # A folder above that cannot be watched would hide a rename: the poll looks for it.
+        if blind and not self._blind:
+            logger.info(
+                "checking %s every %g s: cannot watch %s",
+                self.folder,
+                self.poll_interval,
+                ", ".join(blind),
             )
+        self._blind = bool(blind)
+        if self._blind and self._poll is None:
+            self._schedule_poll()
+        elif not self._blind and self._poll is not None:
+            self._poll.cancel()
+            self._poll = None
 
     def _out_of_inotify(self, exc: OSError) -> bool:
         """An inotify limit reached (watches: ENOSPC, instances: EMFILE): poll instead."""
@@ -359,11 +383,13 @@ class FolderWatch:
         self._poll = self.loop.call_later(self.poll_interval, self._check)
 
     def _check(self) -> None:
-        """Polling only: a folder renamed away or replaced shows in no polled event."""
+        """Polling (or a folder above unwatchable): a rename away shows in no event."""
+        self._poll = None
         if self.state == "stopped":
             return
         self._look()
-        self._schedule_poll()
+        if self._poll is None and (self.method == "polling" or self._blind):
+            self._schedule_poll()
 
     def _look(self) -> None:
         """Re-arm if the folder is gone, replaced, or back (a lookout's event, or the poll)."""

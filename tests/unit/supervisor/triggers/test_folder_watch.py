@@ -135,6 +135,34 @@ def test_a_watch_past_the_inotify_limits_polls_instead(tmp_path: Path) -> None:
     watching(folder, body, poll_interval=0.05, observer=out_of_watches)
 
 
+def test_a_folder_above_that_cannot_be_watched_is_checked_by_the_poll(tmp_path: Path) -> None:
+    top = tmp_path / "locked"
+    folder = top / "inbox"
+    folder.mkdir(parents=True)
+
+    def unreadable_top() -> BaseObserver:
+        observer = _native_observer()
+        schedule = observer.schedule
+
+        def refuse_top(handler: Any, path: str, **kwargs: Any) -> Any:
+            if path == str(top):
+                raise OSError(errno.EACCES, "Permission denied")
+            return schedule(handler, path, **kwargs)
+
+        observer.schedule = refuse_top  # type: ignore[method-assign]
+        return observer
+
+    async def body(watch: FolderWatch, seen: Seen) -> None:
+        assert (watch.method, watch.state, watch.problem) == ("inotify", "armed", None)
+        assert watch._poll is not None  # standing in for the folder it cannot watch
+        (folder / "f.txt").write_text("f")
+        await until(lambda: seen.saw(folder / "f.txt"))
+        top.rename(tmp_path / "moved")  # only the check can see this one
+        await until(lambda: watch.state == "waiting")
+
+    watching(folder, body, poll_interval=0.05, observer=unreadable_top)
+
+
 def test_a_folder_on_a_network_filesystem_is_polled(tmp_path: Path) -> None:
     folder = tmp_path / "share"
     folder.mkdir()
