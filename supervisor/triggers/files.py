@@ -8,10 +8,10 @@ through ``loop.call_soon_threadsafe``; everything else runs on the loop.
 A watched folder may disappear (deleted, renamed away, on an unmounted
 drive).  inotify then stops reporting, so the watch is re-armed:
 
-* when the folder, or any folder above it, is reported deleted or moved
-  (inotify tells a watch nothing when its own folder or one above it is
-  renamed, so each folder above is watched for that alone, and only
-  events on the watched path reach the loop), the watch moves to the
+* when the folder, or any folder above it, is deleted, renamed or
+  unmounted (a watch on the folder hears nothing when it or a folder
+  above is renamed: ``PathWatch`` watches each folder of the path for
+  exactly that, and wakes for nothing else), the watch moves to the
   nearest existing parent folder and waits;
 * any event in that parent that finds the folder back re-arms the watch on
   it, then calls ``on_rearmed`` so that files that arrived together with
@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import fnmatch
 import logging
 import os
@@ -65,6 +64,7 @@ from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
 from automation.model import FileTrigger
+from supervisor.triggers.path_watch import LIMITS, PathWatch
 
 logger = logging.getLogger(__name__)
 
@@ -81,9 +81,8 @@ _EVENT_FILTER: list[type[FileSystemEvent]] = [
 ]
 #: Observer threads wait this long for an event before checking whether to stop.
 _OBSERVER_TIMEOUT = 0.2
-#: What a folder above the watched one is watched for: the watched path going away.
-_PATH_GONE: list[type[FileSystemEvent]] = [DirDeletedEvent, DirMovedEvent]
-#: ... and the nearest existing one, while the folder is missing: the path coming back.
+#: What the nearest existing folder is watched for while the folder is missing: the path
+#: coming back.
 _PATH_BACK: list[type[FileSystemEvent]] = [DirCreatedEvent, DirDeletedEvent, DirMovedEvent]
 #: Filesystems whose changes made on another machine inotify never reports (``mountinfo``
 #: type names): watched by polling.
@@ -210,6 +209,7 @@ class FolderWatch:
         poll_interval: float = 1.0,
         observer: ObserverFactory = _native_observer,
         filesystem: Callable[[Path], str | None] = filesystem_type,
+        path_watch: Callable[..., PathWatch] = PathWatch,
     ) -> None:
         self.folder = folder
         self.loop = loop
@@ -226,6 +226,8 @@ class FolderWatch:
         #: Why this folder is polled rather than watched through inotify (None: it is not).
         self.fallback: str | None = None
         self._new_observer = observer
+        self._new_path_watch = path_watch
+        self._path_watch: PathWatch | None = None
         self._filesystem = filesystem
         self._observer: BaseObserver | None = None
         self._generation = 0
@@ -255,6 +257,9 @@ class FolderWatch:
         if self._poll is not None:
             self._poll.cancel()
             self._poll = None
+        if self._path_watch is not None:
+            self._path_watch.close()
+            self._path_watch = None
         observer, self._observer = self._observer, None
         if observer is not None:
             observer.stop()
@@ -267,6 +272,9 @@ class FolderWatch:
         )
         self.method = "polling"
         self.fallback = why
+        if self._path_watch is not None:
+            self._path_watch.close()
+            self._path_watch = None
         old, self._observer = self._observer, None
         if old is not None:
             old.stop()  # not joined: its thread ends on its own, the loop does not wait
@@ -322,36 +330,30 @@ class FolderWatch:
             return
 
     def _look_out(self, observer: BaseObserver, below: Path, *, waiting: bool) -> None:
-        """Watch the folders above ``below`` (and ``below`` itself while ``waiting``) for
-        the watched path going away or coming back.
+        """Watch ``below`` and the folders above it for the watched path going away (they
+        are renamed, deleted, unmounted: ``PathWatch``) and, while ``waiting``, ``below``
+        (the nearest existing folder) for the next folder of the path coming back.
 
-        A polling observer needs none of it: the poll checks the path itself.
+        A polling observer needs no path watch: the poll checks the path itself.
         """
+        if self._path_watch is not None:
+            self._path_watch.close()
+            self._path_watch = None
+        if waiting:  # only what names the watched path reaches the loop (``_Forward``)
+            on_path = frozenset(str(p) for p in (self.folder, *self.folder.parents))
+            observer.schedule(
+                _Forward(self, self._generation, waiting=True, on_path=on_path),
+                str(below),
+                recursive=False,
+                event_filter=_PATH_BACK,
+            )
         if self.method == "polling":
-            if waiting:  # a folder created in the parent shows at the parent's next poll
-                observer.schedule(
-                    _Forward(self, self._generation, waiting=True),
-                    str(below),
-                    recursive=False,
-                    event_filter=_PATH_BACK,
-                )
             return
-        on_path = frozenset(str(p) for p in (self.folder, *self.folder.parents))
-        lookouts = [below, *below.parents] if waiting else list(below.parents)
-        blind: list[str] = []
-        for number, folder in enumerate(lookouts):
-            try:
-                observer.schedule(
-                    _Forward(self, self._generation, waiting=True, on_path=on_path),
-                    str(folder),
-                    recursive=False,
-                    event_filter=_PATH_BACK if waiting and number == 0 else _PATH_GONE,
-                )
-            except OSError as exc:
-                if exc.errno in (errno.ENOSPC, errno.EMFILE):
-                    raise
-                blind.append(f"{folder} ({exc.strerror or exc})")  # unreadable, say
-        # A folder above that cannot be watched would hide a rename: the poll looks for it.
+        self._path_watch = self._new_path_watch(
+            [below, *below.parents], loop=self.loop, on_change=self._look
+        )
+        blind = self._path_watch.blind
+        # A folder that cannot be watched would hide a rename: the poll looks for it.
         if blind and not self._blind:
             logger.info(
                 "checking %s every %g s: cannot watch %s",
@@ -367,8 +369,8 @@ class FolderWatch:
             self._poll = None
 
     def _out_of_inotify(self, exc: OSError) -> bool:
-        """An inotify limit reached (watches: ENOSPC, instances: EMFILE): poll instead."""
-        if self.method == "polling" or exc.errno not in (errno.ENOSPC, errno.EMFILE):
+        """An inotify limit reached (watches: ENOSPC, instances: EMFILE, ENFILE): poll instead."""
+        if self.method == "polling" or exc.errno not in LIMITS:
             return False
         self._fall_back(f"the inotify limits are reached ({exc.strerror or exc})")
         return True

@@ -16,6 +16,7 @@ from typing import Any
 from watchdog.observers.api import BaseObserver
 
 from supervisor.triggers.files import FolderWatch, _native_observer, filesystem_type
+from supervisor.triggers.path_watch import PathWatch
 
 AN_HOUR = 3600.0
 
@@ -76,6 +77,11 @@ def test_inotify_sees_the_folder_and_the_folders_above_it_go_and_come_back(
     async def body(watch: FolderWatch, seen: Seen) -> None:
         assert (watch.method, watch.fallback, watch.state) == ("inotify", None, "armed")
         assert watch._poll is None  # no timer: an idle watch never wakes
+        # One watchdog watch, the folder's: files come and go in the folders above (the home
+        # folder, /tmp) without waking anything; their own renames reach the path watch.
+        assert watch._observer is not None and len(watch._observer.emitters) == 1
+        (top / "beside").mkdir()
+        (top / "beside").rmdir()
         (folder / "a.txt").write_text("a")
         await until(lambda: seen.saw(folder / "a.txt"))
 
@@ -140,17 +146,12 @@ def test_a_folder_above_that_cannot_be_watched_is_checked_by_the_poll(tmp_path: 
     folder = top / "inbox"
     folder.mkdir(parents=True)
 
-    def unreadable_top() -> BaseObserver:
-        observer = _native_observer()
-        schedule = observer.schedule
-
-        def refuse_top(handler: Any, path: str, **kwargs: Any) -> Any:
-            if path == str(top):
-                raise OSError(errno.EACCES, "Permission denied")
-            return schedule(handler, path, **kwargs)
-
-        observer.schedule = refuse_top  # type: ignore[method-assign]
-        return observer
+    def unreadable_top(
+        folders: list[Path], *, loop: asyncio.AbstractEventLoop, on_change: Callable[[], None]
+    ) -> PathWatch:
+        watch = PathWatch([f for f in folders if f != top], loop=loop, on_change=on_change)
+        watch.blind.append(f"{top} (Permission denied)")
+        return watch
 
     async def body(watch: FolderWatch, seen: Seen) -> None:
         assert (watch.method, watch.state, watch.problem) == ("inotify", "armed", None)
@@ -160,7 +161,7 @@ def test_a_folder_above_that_cannot_be_watched_is_checked_by_the_poll(tmp_path: 
         top.rename(tmp_path / "moved")  # only the check can see this one
         await until(lambda: watch.state == "waiting")
 
-    watching(folder, body, poll_interval=0.05, observer=unreadable_top)
+    watching(folder, body, poll_interval=0.05, path_watch=unreadable_top)
 
 
 def test_a_folder_on_a_network_filesystem_is_polled(tmp_path: Path) -> None:
