@@ -69,7 +69,7 @@ from supervisor.settlement import Settlement as Settlement  # re-exported: older
 from supervisor.settlement import settlement as settlement  # re-exported: older imports
 from supervisor.store.breaker_rows import BreakerRow
 from supervisor.store.errors import StoreError
-from supervisor.store.records import RunRecord, StepRecord
+from supervisor.store.records import ClaimMiss, RunRecord, StepRecord
 from supervisor.submitting import Submitting
 from supervisor.workers import (
     ExitReason,
@@ -247,11 +247,9 @@ class Supervisor(
             holds, breaker = self._claim_probe(entry.workflow, entry.run_id)
             if not holds:
                 raise NotClaimed(True, self.clock() + NOT_CLAIMED_RETRY, breaker=breaker)
-        claimed, rate_opened = self._claim(entry)
+        claimed, rate_opened, miss = self._claim(entry)
         if claimed is None:
-            found = self.store.get_run(entry.run_id)
-            still = found is not None and found.status is RunStatus.QUEUED
-            raise NotClaimed(still, None if found is None else self._local_time(found.not_before))
+            raise NotClaimed(miss.queued, self._local_time(miss.not_before))
         # Breakpoints set through any machine while it waited are in the row it claimed.
         apply_options(entry, claimed.options)
         checkpoint: dict[str, Any] = {}
@@ -299,8 +297,9 @@ class Supervisor(
             attempts_spent=attempts_spent,
         )
 
-    def _claim(self, entry: QueuedRun) -> tuple[RunRecord | None, bool]:
-        """Store lane: claim the run; and whether its start took its workflow past the ceiling.
+    def _claim(self, entry: QueuedRun) -> tuple[RunRecord | None, bool, ClaimMiss]:
+        """Store lane: claim the run; whether its start took its workflow past the ceiling; and
+        why it was not claimed (two columns read, not the whole row).
 
         Alone (SQLite) the dispatch plan counts starts in the breaker's
         ledger.  In a fleet each supervisor sees only its own starts, so the
@@ -313,9 +312,11 @@ class Supervisor(
             claimed = self.store.claim_queued(
                 member.id, host=member.host, lease_seconds=None, run_ids=(entry.run_id,)
             )
-            return (claimed[0] if claimed else None), False
+            if claimed:
+                return claimed[0], False, ClaimMiss()
+            return None, False, self.store.claim_miss(entry.run_id)
         policy = self.config.breaker
-        record, first_starts = self.store.claim_counted(
+        claim = self.store.claim_counted(
             member.id,
             entry.run_id,
             max_starts=policy.max_starts,
@@ -323,10 +324,11 @@ class Supervisor(
             host=member.host,
             lease_seconds=member.lease_seconds,
         )
+        first_starts = claim.first_starts
         past = first_starts is not None and first_starts > policy.max_starts
-        if record is None and past:  # an earlier start passed the ceiling: it waits
+        if claim.record is None and past:  # an earlier start passed the ceiling: it waits
             raise NotClaimed(True, self.clock() + NOT_CLAIMED_RETRY, rate_opened=True)
-        return record, past
+        return claim.record, past, claim.miss
 
     async def _hand_over(
         self, entry: QueuedRun, worker: WorkerHandle, written: asyncio.Future[Handover]

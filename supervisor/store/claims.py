@@ -64,6 +64,7 @@ from automation.clock import Clock
 from automation.engine.events import RunStatus
 from supervisor.store.conflicts import conflict_insert
 from supervisor.store.leasing import database_micros, statement_micros
+from supervisor.store.records import ClaimMiss
 from supervisor.store.schema import breakers, runs, supervisors
 from supervisor.store.types import to_micros
 
@@ -255,6 +256,27 @@ def _one_run_claim(routed: bool, desktop: bool, fenced: bool) -> Any:
     if fenced:
         where.append(claimant_registered(False))
     return update(runs).where(*where).values(_claimed(False, at)).returning(*runs.c)
+
+
+def claim_miss(connection: Connection, run_id: str) -> ClaimMiss:
+    """Why ``run_id`` was not claimed just now: two columns, not the run's whole row.
+
+    Read right after a claim that took nothing, in its transaction.  On
+    PostgreSQL a row locked against this read is one another supervisor's
+    claim holds (its pick takes the row ``FOR UPDATE``; nothing else locks
+    a queued run but a cancel): skipped, it reads as gone rather than as
+    queued, so the claimant drops it instead of trying again for a run that
+    is running elsewhere a moment later.  Should that other claim roll
+    back, the run is still queued in the store and the next look for work
+    finds it.
+    """
+    read = select(runs.c.status, runs.c.not_before).where(runs.c.id == run_id)
+    if connection.dialect.name == "postgresql":
+        read = read.with_for_update(key_share=True, read=True, skip_locked=True)
+    row = connection.execute(read).first()
+    if row is None or row.status != RunStatus.QUEUED.value:
+        return ClaimMiss()
+    return ClaimMiss(queued=True, not_before=row.not_before)
 
 
 def count_first_starts(connection: Connection, row: Any, window: float) -> int | None:

@@ -29,6 +29,7 @@ from automation.clock import Clock
 from automation.engine.events import RunStatus, StepStatus
 from supervisor.store.claims import (
     ClaimRequest,
+    claim_miss,
     claim_rows,
     count_first_starts,
     insert_or_ignore,
@@ -38,6 +39,8 @@ from supervisor.store.errors import ConstraintViolated, RunNotFound
 from supervisor.store.fires import registered
 from supervisor.store.leasing import lease_now, split_renewals
 from supervisor.store.records import (
+    ClaimMiss,
+    CountedClaim,
     LeaseRenewal,
     RunRecord,
     SupervisorRecord,
@@ -182,13 +185,16 @@ class FleetMethods:
         rate_window: float,
         host: str | None = None,
         lease_seconds: float | None = None,
-    ) -> tuple[RunRecord | None, int | None]:
+    ) -> CountedClaim:
         """Claim one queued run, under its workflow's run-rate ceiling counted over the fleet.
 
         Returns the claimed run (None: not claimed) and the count of its
         workflow's first starts within ``rate_window`` seconds, this one
         included (None when it is not a first start: a resumed or restarted
-        run is the same run going on).  The count is taken in the claim's
+        run is the same run going on).  A run not claimed comes with why
+        (``claims.claim_miss``), read in the claim's transaction: two
+        columns, where its claimant read the whole row in another one, once
+        for every claim lost to another supervisor.  The count is taken in the claim's
         transaction (``claims.count_first_starts``).  A count of
         ``max_starts + 1`` is the start that passes the ceiling: it is
         claimed, and its supervisor opens the workflow's breaker.  Past that
@@ -211,29 +217,35 @@ class FleetMethods:
             fenced=True,
         )
 
-        def claim() -> tuple[Any, int | None]:
+        def claim() -> tuple[Any, int | None, ClaimMiss]:
             try:
                 # One transaction (not the autocommit claim of ``claim_queued``): the
                 # count, and undoing a claim past the ceiling, go with the claim.
                 with self._write() as connection:
                     rows = claim_rows(connection, request)
                     if not rows:
-                        return None, None
+                        return None, None, claim_miss(connection, run_id)
                     count = count_first_starts(connection, rows[0], rate_window)
                     if count is not None and count > max_starts + 1:
                         raise _PastCeiling(count)
-                    return rows[0], count
+                    return rows[0], count, ClaimMiss()
             except _PastCeiling as past:  # rolled back: the run is still queued
-                return None, past.count
+                return None, past.count, ClaimMiss(queued=True)
 
         for attempt in range(_CLAIM_ATTEMPTS):
             try:
-                row, count = retrying(claim, f"a claim by {claimant}")
+                row, count, miss = retrying(claim, f"a claim by {claimant}")
                 break
             except ConstraintViolated:  # as in ``claim_queued``: a desktop claimed meanwhile
                 if attempt == _CLAIM_ATTEMPTS - 1:
                     raise
-        return (None if row is None else run_record(row)), count
+        record = None if row is None else run_record(row)
+        return CountedClaim(record=record, first_starts=count, miss=miss)
+
+    def claim_miss(self, run_id: str) -> ClaimMiss:
+        """Why ``run_id`` was not claimed (``claims.claim_miss``), after a ``claim_queued``."""
+        with self._read() as connection:
+            return claim_miss(connection, run_id)
 
     def claimant_of(self, run_id: str) -> str | None:
         """Who claimed the run (``claim_queued``); None if nobody, or it was queued again."""

@@ -94,6 +94,34 @@ class SessionWait:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class ClaimMiss:
+    """Why a chosen run was not claimed, as far as its claimant needs to know.
+
+    ``queued``: it is still queued and free (its machine's desktop was busy,
+    or it waits out a restart delay until ``not_before``): it may be claimed a
+    little later.  Otherwise it is gone, ended, or being claimed by another
+    supervisor at this moment: not this claimant's to start.
+    """
+
+    queued: bool = False
+    not_before: datetime | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CountedClaim:
+    """What ``HistoryStore.claim_counted`` came to for one chosen run.
+
+    ``record``: the run claimed (None: not claimed, ``miss`` says why).
+    ``first_starts``: its workflow's first starts in the run-rate window,
+    this one included (None when it is not a first start).
+    """
+
+    record: RunRecord | None
+    first_starts: int | None = None
+    miss: ClaimMiss = ClaimMiss()
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class LeaseRenewal:
     """What ``HistoryStore.supervisor_heartbeat`` did for one supervisor.
 

@@ -267,9 +267,10 @@ def test_machines_whose_clocks_disagree_count_the_same_first_starts(
     counts = []
     for index, run_id in enumerate(ids):
         store, who = (ahead, "ahead") if index % 2 == 0 else (behind, "behind")
-        record, count = store.claim_counted(
+        outcome = store.claim_counted(
             who, run_id, max_starts=100, rate_window=60.0, lease_seconds=LEASE
         )
+        record, count = outcome.record, outcome.first_starts
         assert record is not None and record.id == run_id
         counts.append(count)
     assert counts == [1, 2, 3, 4, 5, 6]

@@ -165,9 +165,10 @@ def test_counted_claims_share_one_run_rate_ceiling_across_claimants(
 
     def claim(store: HistoryStore, claimant: str, mine: list[str]) -> None:
         for run_id in mine:
-            record, count = store.claim_counted(
+            outcome = store.claim_counted(
                 claimant, run_id, max_starts=4, rate_window=60.0, lease_seconds=30
             )
+            record, count = outcome.record, outcome.first_starts
             with lock:
                 results.append((run_id, None if record is None else record.claimed_by, count))
 
@@ -199,7 +200,8 @@ def test_a_breaker_reset_starts_the_run_rate_count_afresh(store_factory: StoreFa
     policy = BreakerPolicy()
 
     def claim(run_id: str) -> int | None:
-        record, count = store.claim_counted("a", run_id, max_starts=2, rate_window=60.0)
+        outcome = store.claim_counted("a", run_id, max_starts=2, rate_window=60.0)
+        record, count = outcome.record, outcome.first_starts
         assert (record is not None) == (count is not None and count <= 3), (run_id, count)
         return count
 
@@ -224,11 +226,52 @@ def test_a_resumed_run_is_claimed_without_counting(store: HistoryStore) -> None:
     for claimant in ("a", "b"):
         store.register_supervisor(claimant, host=f"pc-{claimant}")
     (run_id,) = queue(store, 1)
-    record, count = store.claim_counted(
-        "a", run_id, max_starts=1, rate_window=60.0, lease_seconds=5
-    )
+    outcome = store.claim_counted("a", run_id, max_starts=1, rate_window=60.0, lease_seconds=5)
+    record, count = outcome.record, outcome.first_starts
     assert record is not None and count == 1
     later = datetime.now(UTC) + timedelta(seconds=10)
     assert store.reap_expired_leases(later) == [run_id]  # "a" went silent: it resumes
-    record, count = store.claim_counted("b", run_id, max_starts=1, rate_window=60.0)
+    outcome = store.claim_counted("b", run_id, max_starts=1, rate_window=60.0)
+    record, count = outcome.record, outcome.first_starts
     assert record is not None and record.claimed_by == "b" and count is None
+
+
+def test_a_claim_not_made_says_whether_the_run_may_still_be_claimed(
+    store_factory: StoreFactory,
+) -> None:
+    """Its claimant keeps a run waiting out a restart delay, and drops one claimed elsewhere."""
+    clock = FakeClock(start=datetime(2026, 1, 1, 9, 0, tzinfo=UTC))
+    store = store_factory(clock=clock)
+    for claimant in ("a", "b"):
+        store.register_supervisor(claimant, host=f"pc-{claimant}")
+    waiting, taken = queue(store, 2)
+    assert [run.id for run in store.claim_queued("a", run_ids=[waiting], lease_seconds=30)]
+    store.set_run_status(waiting, RunStatus.INTERRUPTED, owner="a")
+    resume_at = clock.now() + timedelta(seconds=5)
+    store.set_run_status(waiting, RunStatus.QUEUED, owner="a", not_before=resume_at)
+    assert [run.id for run in store.claim_queued("a", run_ids=[taken], lease_seconds=30)]
+
+    outcome = store.claim_counted("b", waiting, max_starts=10, rate_window=60.0)
+    assert outcome.record is None
+    assert (outcome.miss.queued, outcome.miss.not_before) == (True, resume_at)
+    outcome = store.claim_counted("b", taken, max_starts=10, rate_window=60.0)
+    assert outcome.record is None and not outcome.miss.queued
+    # A lone supervisor's claim (``claim_queued``) asks the same afterwards.
+    assert store.claim_miss(waiting).queued and not store.claim_miss(taken).queued
+    assert not store.claim_miss(uuid.uuid4().hex).queued
+
+
+def test_a_run_another_claim_is_taking_reads_as_taken_not_as_queued(
+    store_factory: StoreFactory,
+) -> None:
+    """PostgreSQL: the other claim holds the row, uncommitted; the loser must not wait for it."""
+    store = store_factory()
+    if store.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite admits one claim at a time (BEGIN IMMEDIATE): none is in flight")
+    store.register_supervisor("b", host="pc-b")
+    (run_id,) = queue(store, 1)
+    with store.engine.connect() as other:  # another supervisor's claim, not committed yet
+        other.exec_driver_sql("SELECT id FROM runs WHERE id = %s FOR UPDATE", (run_id,))
+        outcome = store.claim_counted("b", run_id, max_starts=10, rate_window=60.0)
+        other.rollback()
+    assert outcome.record is None and not outcome.miss.queued

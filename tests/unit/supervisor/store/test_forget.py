@@ -113,9 +113,10 @@ def test_a_forgotten_supervisor_claims_nothing_once_the_forget_committed(
     first, second = queued(fleet), queued(fleet)
     fleet.forget_supervisor(GONE, silent_for=None)
 
-    record, count = fleet.claim_counted(
+    outcome = fleet.claim_counted(
         GONE, first, max_starts=100, rate_window=60.0, host="old-pc", lease_seconds=10
     )
+    record, count = outcome.record, outcome.first_starts
     assert (record, count) == (None, None)
     assert fleet.claim_queued(GONE, limit=5, host="old-pc", lease_seconds=10, fenced=True) == []
     for run_id in (first, second):
@@ -124,9 +125,10 @@ def test_a_forgotten_supervisor_claims_nothing_once_the_forget_committed(
 
     # Registered again (started anew, it joins as a new machine), it claims again.
     fleet.register_supervisor(GONE, host="old-pc")
-    record, _ = fleet.claim_counted(
+    outcome = fleet.claim_counted(
         GONE, first, max_starts=100, rate_window=60.0, host="old-pc", lease_seconds=10
     )
+    record = outcome.record
     assert record is not None and record.claimed_by == GONE
 
 
@@ -163,9 +165,10 @@ def test_claims_racing_a_forget_leave_it_no_run(
     def claim_all() -> None:
         for run_id in ids:
             done = forgotten.is_set()
-            record, _ = claimer.claim_counted(
+            outcome = claimer.claim_counted(
                 GONE, run_id, max_starts=1000, rate_window=60.0, lease_seconds=10
             )
+            record = outcome.record
             if record is not None:
                 (after if done else claimed).append(run_id)
 
