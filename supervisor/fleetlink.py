@@ -39,6 +39,7 @@ from automation.engine.events import RunStatus
 from automation.errors import DeskpilotError
 from supervisor.errors import IllegalTransition
 from supervisor.event_wait import wait_event
+from supervisor.fleet_share import put_first, spread
 from supervisor.leases import unheld_claims
 from supervisor.release import installed_version
 from supervisor.runqueue import QueuedRun
@@ -66,6 +67,10 @@ LOOK_AHEAD_PER_WORKER = 25
 #: runs): a look finds nothing.  It still looks this often, should anything ever queue a run
 #: behind its back (a machine forgotten through its API has its runs queued again).
 ALONE_LOOK_EVERY = 600.0
+#: Seconds a run of another supervisor's share (``fleet_share``) waits in this queue before
+#: this supervisor tries it: time for its owner, when idle, to claim it first (then the next
+#: look drops it here, no claim lost); a busy owner's runs are taken here after it.
+SHARE_GRACE = 0.5
 #: How long releasing runs waits for their notes to be written (on the store lane).
 RELEASE_FLUSH_SECONDS = 2.0
 
@@ -444,7 +449,7 @@ class FleetLink(SupervisorBase):
         waiting = set(self.queue)
         room = max(0, self._look_ahead() - len(waiting))
         try:
-            found, gone = await self._in_store(self._queued_elsewhere, held, waiting, room)
+            found, gone, share = await self._in_store(self._queued_elsewhere, held, waiting, room)
         except DeskpilotError as exc:
             logger.warning("could not look for queued runs: %s", exc)
             return
@@ -453,10 +458,23 @@ class FleetLink(SupervisorBase):
         for run_id in gone:
             self.queue.pop(run_id, None)
         added = False
+        others_from = self.clock() + SHARE_GRACE
+        # The others' runs held back when its share ran out (``_look_after_run``): those still
+        # queued were not claimed by their owners; they may start here after the grace.
+        for run_id, waited in self._held_back.items():
+            entry = self.queue.get(run_id)
+            if entry is not None:
+                entry.not_before = max(waited, others_from)
+        self._held_back = {}
         for entry in found:
             if entry.run_id not in self._held():
+                if share and entry.run_id not in share:
+                    entry.not_before = max(entry.not_before, others_from)
                 self.queue[entry.run_id] = entry
                 added = True
+        self._share = (self._share | share) & self.queue.keys()
+        if share:
+            put_first(self.queue.values(), self._share)
         if added:
             self._dispatch()
 
@@ -466,7 +484,19 @@ class FleetLink(SupervisorBase):
         The look loads no more than ``_look_ahead``: through a backlog of short
         runs the queue would run dry between renewals, with runs waiting in the store.
         """
-        if self.membership.shared and 2 * len(self.queue) < self._look_ahead():
+        if not self.membership.shared:
+            return
+        if 2 * len(self.queue) < self._look_ahead():
+            self.poke()
+        elif self._share and not self._share & self.queue.keys():
+            # Its share of the last look is taken: what is left of that look is the others'
+            # share, mostly claimed by now.  None starts before the next look drops those and
+            # deals again (it tries them after the grace if it does not: ``RENEW`` at most).
+            self._share = set()
+            until = self.clock() + self.membership.renew_every
+            for run_id, entry in self.queue.items():
+                self._held_back.setdefault(run_id, entry.not_before)
+                entry.not_before = max(entry.not_before, until)
             self.poke()
 
     def _look_ahead(self) -> int:
@@ -477,16 +507,17 @@ class FleetLink(SupervisorBase):
 
     def _queued_elsewhere(
         self, held: set[str], waiting: set[str], room: int
-    ) -> tuple[list[QueuedRun], set[str]]:
+    ) -> tuple[list[QueuedRun], set[str], set[str]]:
         """Store lane: entries for up to ``room`` queued runs routed here that ``held`` lacks,
-        best first; and which of ``waiting`` (this queue's) are no longer queued.
+        best first; which of ``waiting`` (this queue's) are no longer queued; and which of
+        the entries are this supervisor's share, to try first (``fleet_share``).
 
         Only ids are read until the runs to load are known: the look read
         every queued run in full before (see ``supervisor.store.queued``).
         """
         gone = waiting - self.store.still_queued(waiting) if waiting else set()
         if room < 1:
-            return [], gone
+            return [], gone, set()
         # The runs this supervisor holds may stand first: read past them, keep ``room`` others.
         ids = self.store.next_queued_ids(self.membership.host, room + len(held))
         picked = [run_id for run_id in ids if run_id not in held][:room]
@@ -498,7 +529,11 @@ class FleetLink(SupervisorBase):
                 # what its earlier attempts finished.
                 entry.resume = entry.resume or record.resumes > 0
                 entries.append(entry)
-        return entries, gone
+        member = self.membership
+        if len(entries) < 2 or not member.shared:
+            return entries, gone, set()
+        live = self.store.live_supervisors(member.lease_seconds or NO_EXPIRY_SECONDS)
+        return entries, gone, spread(entries, member.id, live)
 
     def _held(self) -> set[str]:
         return (

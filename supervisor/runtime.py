@@ -123,6 +123,10 @@ class SupervisorBase:
         #: Runs the store says this supervisor claimed that it does not hold: when each was
         #: first found so (``leases.unheld_claims``); -inf: release at the next look.
         self._unheld_since: dict[str, float] = {}
+        #: Queued runs this supervisor tries before the others it loaded (``fleet_share``).
+        self._share: set[str] = set()
+        #: The others' runs it holds back until its next look, with their own ``not_before``.
+        self._held_back: dict[str, float] = {}
         self._order = 0
         #: Submits waiting for the end of ``batch()``: their rows and queue entries.
         self._batch: list[tuple[QueuedRow, QueuedRun]] | None = None

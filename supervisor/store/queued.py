@@ -15,12 +15,13 @@ from __future__ import annotations
 from collections.abc import Collection
 from contextlib import AbstractContextManager
 
-from sqlalchemy import Connection, and_, case, or_, select
+from sqlalchemy import BigInteger, Connection, and_, case, or_, select, type_coerce
 
+from automation.clock import Clock
 from automation.engine.events import RunStatus
-from supervisor.store.leasing import statement_micros
+from supervisor.store.leasing import lease_micros, statement_micros
 from supervisor.store.records import RunRecord, run_record
-from supervisor.store.schema import runs
+from supervisor.store.schema import runs, supervisors
 
 #: Ids per ``IN (...)``: well under SQLite's limit on bound parameters.
 ID_CHUNK = 500
@@ -28,6 +29,9 @@ ID_CHUNK = 500
 
 class QueuedReads:
     """The look for queued work (mixed into HistoryStore)."""
+
+    #: What judges heartbeats (``supervisor.store.leasing``): None, the database's clock.
+    lease_clock: Clock | None
 
     def _read(self) -> AbstractContextManager[Connection]:  # pragma: no cover - HistoryStore's
         raise NotImplementedError
@@ -85,3 +89,23 @@ class QueuedReads:
                     ).scalars()
                 )
         return queued
+
+    def live_supervisors(self, within: float) -> list[str]:
+        """Ids of the supervisors heard from in the last ``within`` seconds and not stopped.
+
+        By the database's clock (``leasing``), as every heartbeat is stamped.  Who shares
+        the next queued runs with whom (``supervisor.fleet_share``): a
+        supervisor that went silent, or stopped, has no share to keep.
+        """
+        with self._read() as connection:
+            now = lease_micros(connection.dialect.name, self.lease_clock)
+            since = now - round(within * 1_000_000)
+            query = (
+                select(supervisors.c.id)
+                .where(
+                    supervisors.c.stopped_at.is_(None),
+                    type_coerce(supervisors.c.heartbeat_at, BigInteger) >= since,
+                )
+                .order_by(supervisors.c.id)
+            )
+            return [str(found) for found in connection.execute(query).scalars()]

@@ -275,3 +275,19 @@ def test_a_run_another_claim_is_taking_reads_as_taken_not_as_queued(
         outcome = store.claim_counted("b", run_id, max_starts=10, rate_window=60.0)
         other.rollback()
     assert outcome.record is None and not outcome.miss.queued
+
+
+def test_the_live_supervisors_are_those_heard_from_lately_and_not_stopped(
+    store_factory: StoreFactory,
+) -> None:
+    """Who shares the next queued runs (``supervisor.fleet_share``), by the heartbeats' clock."""
+    clock = FakeClock(start=datetime(2026, 1, 1, 9, 0, tzinfo=UTC))
+    store = store_factory(clock=clock)  # its heartbeats are judged by this clock too
+    for claimant in ("c", "a", "b", "stopped"):
+        store.register_supervisor(claimant, host=f"pc-{claimant}")
+    store.supervisor_stopped("stopped")
+    clock.advance(20)
+    store.supervisor_heartbeat("a", lease_seconds=10)
+    store.supervisor_heartbeat("c", lease_seconds=10)
+    assert store.live_supervisors(within=10) == ["a", "c"]  # "b" went silent 20 s ago
+    assert store.live_supervisors(within=30) == ["a", "b", "c"]
