@@ -52,8 +52,9 @@ the wall clock mostly measures the wait for a core.
 **Other resolvers**, at the second window position of every configuration:
 accessibility (``accessibility.find`` by name in a child process on the
 apps' bus, as an ``accessibility`` anchor resolves; only names one button
-carries) and OCR (grab, ``ocr.read_screen``, ``ocr.find_one`` on the
+carries) and OCR (grab, ``ocr.read_screen``, ``ocr.locate`` on the
 button's label, as a ``text`` anchor resolves; only alphanumeric labels).
+``bench_text_targets`` runs the same OCR resolution offline on every saved key.
 
 A hit is a chosen centre inside the true box; anything else it answered is
 a wrong hit.  **Indistinguishable buttons**: a template whose crop is pixel
@@ -710,10 +711,11 @@ def measure_ocr(
     truth: dict[tuple[str, str, int], Button], count: int
 ) -> list[tuple[str, float, float]]:
     """OCR resolution of buttons by their label, as a ``text`` anchor does it: grab the
-    screen, read it window by window, find the phrase fuzzily.  (outcome, wall, cpu).
+    screen, read it window by window, ``ocr.locate`` the label.  (outcome, wall, cpu).
 
-    Labels read alike in two places (a digit also shown on the display) are an
-    ambiguity error by design; they are counted as such.
+    Labels read alike in two places (a digit also shown on the display), or read once
+    while an unread mark may show them too, are an error by design; they are counted
+    as ambiguous.
     """
     from automation.blocks.desktop import display, ocr
 
@@ -725,7 +727,7 @@ def measure_ocr(
         try:
             screen, origin = display.grab(None)
             words = ocr.read_screen(screen, origin)
-            hit = ocr.find_one(words, key[0])
+            hit = ocr.locate(screen, origin, words, key[0])
             if hit is None:
                 outcome = "not found"
             else:
@@ -928,7 +930,7 @@ def report_resolvers(resolvers: dict[tuple[str, str], Tally]) -> None:
         return
     out = sys.stdout
     out.write(
-        "\nAccessibility (AT-SPI find by name) and OCR (grab + read + fuzzy find) resolution,"
+        "\nAccessibility (AT-SPI find by name) and OCR (grab + read + ocr.locate) resolution,"
         " at the second window position:\n"
     )
     out.write(

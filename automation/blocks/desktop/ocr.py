@@ -23,7 +23,9 @@ Finding.  ``find`` compares a phrase with every run of consecutive words on a
 line, case- and punctuation-insensitively, by similarity (``difflib``'s ratio:
 OCR confuses ``l``/``1``/``I`` and drops a letter, so equality is too strict).
 Two distinct places scoring within ``margin`` of the best are ``AmbiguousText``,
-never a pick.  difflib is in the standard library; rapidfuzz would be faster,
+never a pick.  Text of one to three characters is not matched fuzzily: ``locate``
+hands it to ``short_text`` (exact reading, confirmed in isolation, and no unread
+mark on screen that may show it too; measured there).  difflib is in the standard library; rapidfuzz would be faster,
 but phrases are a few words and a screen has a few hundred, so the whole
 search takes about a millisecond either way.
 """
@@ -79,6 +81,11 @@ class AmbiguousText(BlockError):
     def __init__(self, message: str, matches: Sequence[TextMatch]) -> None:
         super().__init__(message)
         self.matches = list(matches)
+
+
+class UnsureText(AmbiguousText):
+    """Short text read in one place, but other marks on screen could not be read: it may
+    be there too, so nothing was done."""
 
 
 @dataclass(frozen=True)
@@ -140,13 +147,23 @@ def _api(language: str) -> Any:
     return api
 
 
-def _tsv(gray: Image, language: str, timeout: float) -> str:
+#: Page segmentation modes used: sparse text (a screen), one line (an isolated word).
+_SPARSE, _LINE = 11, 7
+
+
+def _tsv(gray: Image, language: str, timeout: float, psm: int = _SPARSE) -> str:
     """Tesseract's TSV output for a grayscale image."""
     height, width = gray.shape[:2]
     if engine_name() == "tesserocr":
         api = _api(language)
-        api.SetImageBytes(gray.tobytes(), width, height, 1, width)
-        return str(api.GetTSVText(0))
+        if psm != _SPARSE:
+            api.SetPageSegMode(psm)
+        try:
+            api.SetImageBytes(gray.tobytes(), width, height, 1, width)
+            return str(api.GetTSVText(0))
+        finally:
+            if psm != _SPARSE:
+                api.SetPageSegMode(_SPARSE)
     tesseract = shutil.which("tesseract")
     if tesseract is None:
         raise OcrUnavailable(f"reading text on screen needs Tesseract; {_APT}")
@@ -157,7 +174,7 @@ def _tsv(gray: Image, language: str, timeout: float) -> str:
         raise BlockError("could not encode the screen image for OCR")
     try:
         done = subprocess.run(
-            [tesseract, "stdin", "stdout", "-l", language, "--psm", "11", "tsv"],
+            [tesseract, "stdin", "stdout", "-l", language, "--psm", str(psm), "tsv"],
             input=png.tobytes(),
             capture_output=True,
             timeout=timeout,
@@ -188,7 +205,7 @@ def read_image(
     """Words in ``image`` (BGR, BGRA or gray), placed on screen by ``origin``."""
     import cv2
 
-    gray = image if image.ndim == 2 else cv2.cvtColor(image, _to_gray(image))
+    gray = image if image.ndim == 2 else cv2.cvtColor(image, to_gray_code(image))
     if upscale != 1.0:
         gray = cv2.resize(gray, None, fx=upscale, fy=upscale, interpolation=cv2.INTER_CUBIC)
     # Tesseract misreads glyphs that touch the image's edge (a tight crop of one line):
@@ -212,7 +229,20 @@ def read_image(
     return words
 
 
-def _to_gray(image: Image) -> int:
+def read_line(gray: Image, language: str = "eng", timeout: float = 10.0) -> tuple[str, float]:
+    """A prepared grayscale image read as one line: its words joined, and the lowest
+    word confidence (0..1); ("", 0.0) when nothing was read."""
+    texts: list[str] = []
+    confidences: list[float] = []
+    for row in _tsv(gray, language, timeout, psm=_LINE).splitlines()[1:]:
+        parts = row.split("\t")
+        if len(parts) == 12 and parts[0] == "5" and parts[11].strip():
+            texts.append(parts[11].strip())
+            confidences.append(max(0.0, float(parts[10])) / 100)
+    return " ".join(texts), min(confidences, default=0.0)
+
+
+def to_gray_code(image: Image) -> int:
     import cv2
 
     return int(cv2.COLOR_BGRA2GRAY if image.shape[2] == 4 else cv2.COLOR_BGR2GRAY)
@@ -249,7 +279,7 @@ def read_screen(
         return words
     # The rest (title bars, the desktop, panels): the screen with the windows blanked out,
     # so their text is not read twice nor mixed into these lines.
-    rest = cv2.cvtColor(screen, _to_gray(screen)) if screen.ndim == 3 else screen.copy()
+    rest = cv2.cvtColor(screen, to_gray_code(screen)) if screen.ndim == 3 else screen.copy()
     for region in regions:
         x, y = region.x - origin.x, region.y - origin.y
         rest[y : y + region.height, x : x + region.width] = 255
@@ -359,7 +389,7 @@ def find(
                     found.append(
                         TextMatch(
                             read,
-                            _union([w.box for w in span]),
+                            union([w.box for w in span]),
                             score,
                             min(w.confidence for w in span),
                         )
@@ -395,12 +425,34 @@ def find_one(
     return matches[0]
 
 
+def locate(
+    screen: Image,
+    origin: Box,
+    words: Sequence[Word],
+    phrase: str,
+    *,
+    similarity_min: float = DEFAULT_SIMILARITY,
+    margin: float = DEFAULT_MARGIN,
+    language: str = "eng",
+) -> TextMatch | None:
+    """Where a text target is on ``screen`` (read into ``words``, placed by ``origin``).
+
+    Longer phrases: ``find_one``.  Short ones (``short_text``) need an exact reading
+    that an isolated re-read of its box confirms; every other place is no answer.
+    None when nowhere; ``AmbiguousText`` when two places qualify."""
+    from automation.blocks.desktop import short_text
+
+    if not short_text.is_short(phrase):
+        return find_one(words, phrase, similarity_min=similarity_min, margin=margin)
+    return short_text.locate(screen, origin, words, phrase, language)
+
+
 def closest(words: Sequence[Word], phrase: str, limit: int = 3) -> list[TextMatch]:
     """The best few places whatever their similarity: for 'not found' messages."""
     return find(words, phrase, similarity_min=0.0)[:limit]
 
 
-def _union(boxes: Sequence[Box]) -> Box:
+def union(boxes: Sequence[Box]) -> Box:
     x0 = min(b.x for b in boxes)
     y0 = min(b.y for b in boxes)
     x1 = max(b.x + b.width for b in boxes)

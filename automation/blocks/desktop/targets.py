@@ -500,8 +500,9 @@ def _find_text(
     index: int,
     evidence: Evidence,
 ) -> Located | None:
-    """Find a phrase by OCR, window by window, fuzzily; None when it is not there or when
-    Tesseract is not installed (logged).  Two places reading alike raise ``AmbiguousText``."""
+    """Find a phrase by OCR, window by window (fuzzily, or exactly and confirmed when it is
+    short: ``short_text``); None when it is not there or when Tesseract is not installed
+    (logged).  Two places reading alike raise ``AmbiguousText``."""
     from automation.blocks.desktop import ocr
 
     assert anchor.text is not None
@@ -512,7 +513,7 @@ def _find_text(
         ctx.log(f"anchor {label} skipped: {exc}", "warning")
         return None
     try:
-        hit = ocr.find_one(words, anchor.text, similarity_min=similarity)
+        hit = ocr.locate(screen, origin, words, anchor.text, similarity_min=similarity)
     except ocr.AmbiguousText as exc:
         evidence.candidate, evidence.score = exc.matches[0].box, exc.matches[0].score
         raise
