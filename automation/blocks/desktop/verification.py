@@ -46,7 +46,9 @@ where the answer puts it, with the label stage's own verification:
   it (the dot of an "i"), must be on screen too (``label_ink``): without
   its dot qalculate's italic "i" is a slash, and answered the "∕" key.
 * a label drawn smaller than captured must have no wider strokes on screen
-  (``label_ink``): the "7" at 0.68 answered a comma of larger text.
+  (``label_ink``): the "7" at 0.68 answered a comma of larger text; and the
+  edges of its ink must run the same directions, part by part
+  (``stroke_directions``): a "K" at 0.64 answered an "x".
 * near the captured size, the label resized must show as many pieces on
   screen, and above it, a whole-template answer's strong ink must all have
   ink within a pixel (``ink_fidelity``): speedcrunch's "7" answered a "?"
@@ -164,6 +166,7 @@ def check(
         labels,
         screen_ink,
         straight_ink,
+        stroke_directions,
     )
     from automation.blocks.desktop.correlation import _best_near
 
@@ -233,9 +236,11 @@ def check(
         if speck is not None:
             return Refusal(match, speck)
     if scale < 1.0 - SAME_SIZE:
-        wider = label_ink.wider_strokes(label, here, dark)
-        if wider is not None:
-            return Refusal(match, wider)
+        smaller = label_ink.wider_strokes(label, here, dark)
+        if smaller is None:  # a "K" drawn small on an "x": its stem where the x's arms cross
+            smaller = stroke_directions.refusal(tpl, label.dark, here, dark)
+        if smaller is not None:
+            return Refusal(match, smaller)
     shape = label_shape.refusal(label, tpl, here, dark, scale)  # at another size
     if shape is None:
         shape = ink_fidelity.refusal(label, tpl, here, dark, scale, whole=not probe)

@@ -18,7 +18,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from automation.blocks.desktop import dots, ink_pieces, labels, matching, verification
+from automation.blocks.desktop import (
+    dots,
+    ink_pieces,
+    labels,
+    matching,
+    stroke_directions,
+    verification,
+)
 from tests.unit.automation.desktop.test_keypad import FOREIGN_LABELS, crop, keypad
 from tests.unit.automation.desktop.test_labels_captured import crop as cut
 from tests.unit.automation.desktop.test_labels_captured import inside, load
@@ -39,8 +46,11 @@ def question_key(dark: bool, glyph: bool) -> np.ndarray:
 
 @pytest.mark.parametrize(("screen", "dark", "glyph"), CASES)
 def test_a_stroke_through_the_gap_above_a_dot_is_another_label(
-    screen: str, dark: bool, glyph: bool
+    screen: str, dark: bool, glyph: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # at 0.88 the "?"'s strokes also run other ways than the 7's (``stroke_directions``):
+    # this check is tested on its own
+    monkeypatch.setattr(stroke_directions, "refusal", lambda *args: None)
     result = matching.find(load(screen), question_key(dark, glyph))
     assert not result.found, (result.stage, result.matches)
     assert any("a dot of its label" in r.reason for r in result.refused), result.refused
@@ -51,6 +61,7 @@ def test_without_the_dot_check_the_7_answers_the_question_mark(
     screen: str, dark: bool, glyph: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(dots, "joined", lambda *args: None)
+    monkeypatch.setattr(stroke_directions, "refusal", lambda *args: None)
     result = matching.find(load(screen), question_key(dark, glyph))
     assert result.found, result.refused
     assert result.matches[0].method == "label-soft", result.matches

@@ -34,6 +34,7 @@ from automation.blocks.desktop import (
     labels,
     matching,
     small_ink,
+    stroke_directions,
 )
 from tests.unit.automation.desktop.test_keypad import FOREIGN_LABELS, crop, keypad
 from tests.unit.automation.desktop.test_labels_captured import load
@@ -130,13 +131,15 @@ def test_judging_the_face_size_by_size_answers_the_7_key(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The face judged at each size on its own: the lesser fit at 0.84 answers (once the
-    dot check, ``dots``, which refuses it there too, is off as well)."""
+    dot check, ``dots``, and the strokes' directions, ``stroke_directions``, which
+    refuse it there too, are off as well)."""
 
     def each_size(ink: object, label: labels.Label, places: list, size: object) -> list:
         return [p for p in places if small_ink.faced(ink, label, p[0], p[1], p[3])]  # type: ignore[arg-type]
 
     monkeypatch.setattr(face_fit, "at_best_fit", each_size)
     monkeypatch.setattr(dots, "joined", lambda *args: None)
+    monkeypatch.setattr(stroke_directions, "refusal", lambda *args: None)
     result = matching.find(load("speedcrunch-dark"), dark_question_key())
     assert result.found, result.refused
     assert result.matches[0].method.startswith("label"), result.matches
