@@ -69,7 +69,24 @@ def upsert_trigger_rows(
     if not rows:
         return
     ordered = sorted(rows, key=lambda row: (str(row["workflow_name"]), str(row["trigger_key"])))
-    statement = upsert(
+    dialect = connection.dialect.name
+    if lease_clock is not None:  # a test clock's time is a literal: built for this save
+        statement = _statement(connection, written_at(dialect, lease_clock))
+    else:
+        statement = _BUILT.get(dialect)
+        if statement is None:
+            statement = _BUILT[dialect] = _statement(connection, written_at(dialect, None))
+    connection.execute(statement, [dict(row) for row in ordered])
+
+
+#: The upsert of each dialect, built once: building it (the ``excluded`` columns, the
+#: anchor's CASE) took about half the CPU of saving twenty states, on the lane, inside
+#: the transaction of every schedules' pass.
+_BUILT: dict[str, Any] = {}
+
+
+def _statement(connection: Connection, stamp: Any) -> Any:
+    return upsert(
         connection,
         triggers,
         ["workflow_name", "trigger_key"],
@@ -85,5 +102,4 @@ def upsert_trigger_rows(
             "written_at",
         ],
         _keep_anchor,
-    ).values(written_at=written_at(connection.dialect.name, lease_clock))
-    connection.execute(statement, [dict(row) for row in ordered])
+    ).values(written_at=stamp)
