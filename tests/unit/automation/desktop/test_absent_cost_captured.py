@@ -1,0 +1,83 @@
+"""What a search that finds nothing re-scores, on keypads captured from real apps.
+
+``speedcrunch-light.png``, ``qalculate-light.png`` and ``galculator-light.png`` are
+the calculators' keypads at 100 %, light; the templates are keys of the synthetic
+keypad (``test_keypad.keypad``) with labels none of them shows, as
+``bench_absent_targets --foreign`` and the not-found figures of ``bench_targeting``
+draw them.  Every search ends without an answer and runs every stage, the edge
+stage last.  Their faces fit a key's face at 0.5-0.67 in grey, so a grey scan down
+to the edge stage's support re-scored a few hundred places per scale: the edge
+stage was a quarter of such searches' CPU (45 % of one), for places whose outline
+then did not fit.
+
+The edge stage now takes the best place the grey stages' scans already re-scored
+(``_Search._seen_top``) and scans nothing of its own where those scans settle the
+question; its answers must be those of a scan down to the support.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from automation.blocks.desktop import matching
+from tests.unit.automation.desktop.test_keypad import FOREIGN_LABELS, crop, keypad
+from tests.unit.automation.desktop.test_labels_captured import load
+
+SCREENS = ("speedcrunch-light", "qalculate-light", "galculator-light")
+
+
+def _foreign() -> dict[str, Any]:
+    screen, boxes = keypad(labels=FOREIGN_LABELS)
+    return {label: crop(screen, box, glyph=False) for label, box in boxes.items()}
+
+
+@pytest.mark.parametrize("name", SCREENS)
+def test_the_edge_stage_scans_nothing_of_its_own_for_absent_keys(
+    monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    """Without the stand-in, "Q" and "U" scanned scale 0.67 down to the support, and
+    without the rule for the first scale, "Q" scanned it in both polarities."""
+    scans: list[tuple[float, int]] = []
+    original = matching._Search.best
+
+    def best(self: Any, scale: float, sign: int, floor: float) -> Any:
+        scans.append((scale, sign))
+        return original(self, scale, sign, floor)
+
+    monkeypatch.setattr(matching._Search, "best", best)
+    screen = load(name)
+    for label, template in _foreign().items():
+        result = matching.find(screen, template)
+        assert not result.found, (label, result.matches)
+        assert not scans, (label, scans)
+
+
+@pytest.mark.parametrize("name", SCREENS)
+def test_the_stand_in_gives_the_answers_of_a_scan_down_to_the_support(
+    monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    """At every scale and polarity the grey stages saw at least the support, the edge
+    stage's places are the same with the stand-in and with a scan of its own."""
+    compared = 0
+    screen = load(name)
+    seen_top = matching._Search._seen_top
+    for label, template in _foreign().items():
+        search = matching._Search(screen, template, 0.85, True, matching.DEFAULT_MARGIN)
+        search.first_scale = matching.DEFAULT_SCALES[0]
+        result = matching.SearchResult(matches=[], best=None)
+        for stage, scales in (("direct", [1.0]), ("scales", matching.DEFAULT_SCALES[1:])):
+            search.stage(stage, list(scales), result)
+        search.stage("inverted", list(matching.DEFAULT_SCALES), result)
+        floor = matching.edge_bar(0.85) - matching.DEFAULT_MARGIN
+        for scale in matching.DEFAULT_SCALES:
+            if not any(seen_top(search, scale, sign, matching.EDGE_GREY_GAP) for sign in (1, -1)):
+                continue
+            compared += 1
+            with_stand_in = search._scan_edges(scale, floor)
+            monkeypatch.setattr(matching._Search, "_seen_top", lambda *args: None)
+            scanned = search._scan_edges(scale, floor)
+            monkeypatch.setattr(matching._Search, "_seen_top", seen_top)
+            assert with_stand_in == scanned, (label, scale)
+    assert compared
