@@ -583,8 +583,8 @@ class _Search:
             if score < floor:
                 continue
             # only now the costlier proof that no other place comes close in grey
-            if gap > self.margin:
-                places = self.scan(scale, sign, grey - gap)
+            # (a scan already as deep is reused: ``scan``)
+            places = self.scan(scale, sign, grey - gap)
             here = Match(bx, by, tw, th, grey, 1.0, "gray")
             if any(
                 other >= grey - gap

@@ -91,6 +91,19 @@ def test_a_recoloured_button_is_not_answered_by_its_outline(screen, template) ->
     assert matching.find(recoloured, template, grayscale=True).found
 
 
+@pytest.mark.parametrize("margin", [0.2, 0.3, 0.5])
+def test_a_wide_margin_reaches_the_edge_stage_proof(screen, template, margin: float) -> None:
+    """A target may ask for a look-alike margin as wide as the edge stage's grey gap or
+    wider; the stage's proof then scans every rival down to the margin itself (it used
+    to skip that scan and fail with an internal error on this very outline match)."""
+    recoloured = screen.copy()
+    recoloured[500:531, 1000:1061] = recoloured[500:531, 1000:1061][:, :, ::-1]
+    result = matching.find(recoloured, template, margin=margin)
+    assert not result.found, result.matches
+    assert [r.match.method for r in result.refused][-1] == "edges"
+    assert matching.find(recoloured, template, grayscale=True, margin=margin).found
+
+
 def test_missing_template_is_not_found_and_reports_the_best_candidate(screen) -> None:
     absent = np.full((30, 60, 3), 235, np.uint8)
     cv2.circle(absent, (30, 15), 10, (0, 0, 255), 2)
