@@ -9,8 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from automation.clock import FakeClock
-from supervisor.store import HistoryStore
-from supervisor.store import trigger_upsert
+from supervisor.store import HistoryStore, trigger_upsert
 from supervisor.store.schema import triggers
 from supervisor.triggers.state import TriggerState, TriggerStateStore
 from tests.helpers.storage import StoreFactory
