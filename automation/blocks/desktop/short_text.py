@@ -30,10 +30,12 @@ So a short phrase needs, at the place answered:
    pass left unread (``unread_marks``) is read the same way.  One that reads
    the phrase is a second place (an ambiguity, or the answer when the first
    pass found none: Tesseract's sparse pass leaves most isolated one-character
-   labels unread); one whose reading holds the phrase among more ("0)"), or
-   that is read with less than ``SURE`` confidence and is shaped like the
-   answer (``unread_marks.alike``), may show it: that is ``UnsureText``, an
-   error naming those marks, never a pick.
+   labels unread); one whose reading holds the phrase among more ("0)"),
+   one read with less than ``SURE`` confidence and shaped like the answer
+   (``unread_marks.alike``), and one read as something else but whose ink is
+   the answer's twin (``unread_marks.TWIN``: qalculate's "+" key read "--"
+   at 0.80 beside its example text's "+") may show it: that is
+   ``UnsureText``, an error naming those marks, never a pick.
 
 Fewer than ``MIN_CONFIDENCE`` let through "=" at speedcrunch's "÷" (0.66).
 Reading the unread marks costs about 1.5 ms each (a calculator window has 20
@@ -137,6 +139,7 @@ def locate(
             confirmed.append(ocr.TextMatch(read, box, 1.0, confidence))
     unknown: list[Box] = []
     holding: list[Box] = []  # read as the phrase and more: a neighbour's edge in the cut
+    others: list[Box] = []  # read as something else
     for mark in unread_marks.marks(screen, origin, [w.box for w in words], text_height):
         text, confidence = reread(screen, origin, mark, text_height, language)
         if exact(phrase, text) and confidence >= MIN_CONFIDENCE:
@@ -145,6 +148,8 @@ def locate(
             holding.append(mark)
         elif confidence < SURE:
             unknown.append(mark)
+        else:
+            others.append(mark)
     if len(confirmed) > 1:
         listing = "; ".join(m.describe() for m in confirmed[:6])
         raise ocr.AmbiguousText(
@@ -154,9 +159,12 @@ def locate(
         )
     if not confirmed:
         return None
-    unknown = holding + [
-        m for m in unknown if unread_marks.alike(screen, origin, m, confirmed[0].box)
-    ]
+    answer = confirmed[0].box
+    unknown = (
+        holding
+        + [m for m in unknown if unread_marks.alike(screen, origin, m, answer)]
+        + [m for m in others if unread_marks.alike(screen, origin, m, answer, unread_marks.TWIN)]
+    )
     if unknown:
         places = ", ".join(str(box.as_list()) for box in unknown[:6])
         raise ocr.UnsureText(

@@ -11,6 +11,9 @@ one-pixel "=" (at 100 %) and the bar over "x̄" as "-" (at 150 %), and the
 text targets "=" and "-" answered there; those words are put back where it
 read them.  On galculator's window it read the display's "0" and not the
 "0" key, and the target "0" answered on the display.
+``qalculate-dark-125-window.png`` is qalculate-gtk's window at 125 % in the
+dark theme: the "+" of its example text "5 + 2 / 3" is read, the "+" key is
+not, and read alone the key reads "--" (confidence 0.80).
 """
 
 from __future__ import annotations
@@ -141,3 +144,11 @@ def test_a_blurred_second_copy_the_first_pass_missed_is_refused() -> None:
     assert [w.text for w in words].count("7") == 1
     with pytest.raises(ocr.UnsureText, match=r"\[201, 46, 12, 14\]"):
         ocr.locate(screen, origin, words, "7")
+
+
+def test_a_mark_read_otherwise_but_shaped_like_the_answer_is_refused() -> None:
+    image, origin, words = _screen("qalculate-dark-125-window")
+    assert ocr.find_one(words, "+") is not None  # the example text's "+"
+    assert short_text.reread(image, origin, Box(742, 521, 16, 14), 13)[0] == "--"
+    with pytest.raises(ocr.UnsureText, match=r"\[742, 521, 16, 14\]"):  # the "+" key
+        ocr.locate(image, origin, words, "+")
