@@ -558,28 +558,30 @@ def answer(
     within the gap is no longer a refusal when the pixels where it differs
     from the best place side with the best place (``lookalikes``).
     """
-    found, best = _decide(ink, label, bar, size, grouped=glyphs.seamed(label))
+    searched: dict[tuple[float, bool, bool], list[Any]] = {}  # by (floor, soft, grouped)
+    found, best = _decide(ink, label, bar, size, glyphs.seamed(label), searched)
     if found or not several(label):
         return found, best
     # no anchor of a label of several pieces proposed its place: another size may
     # join or part its pieces ("Ex" of "Exact" apart at 150 %, the "+" and bar of
     # "±" joined at 125 %), so its whole ink proposes places too, and every place
     # of both kinds is judged together
-    again, evidence = _decide(ink, label, bar, size, grouped=True)
+    again, evidence = _decide(ink, label, bar, size, True, searched)
     if again or best is None:
         return again, evidence
     return [], best if evidence is None or best.score >= evidence.score else evidence
 
 
 def _decide(
-    ink: ScreenInk, label: Label, bar: float, size: tuple[int, int], *, grouped: bool
+    ink: ScreenInk, label: Label, bar: float, size: tuple[int, int], grouped: bool, searched: Any
 ) -> tuple[list[Match], Match | None]:
-    """``answer`` on the places its anchors propose, and with ``grouped`` on those its
-    whole ink proposes as well."""
+    """``answer`` on its anchors' places, with ``grouped`` its whole ink's too (``searched``)."""
 
     def search_both(floor: float, soft: bool = False) -> list[Any]:
-        places = search(ink, label, floor, soft=soft)
-        places += search(ink, label, floor, soft=soft, grouped=True) if grouped else []
+        keys = [(floor, soft, kind) for kind in (False, True)[: 1 + grouped]]
+        for key in (key for key in keys if key not in searched):  # each search once
+            searched[key] = search(ink, label, floor, soft=soft, grouped=key[2])
+        places = [place for key in keys for place in searched[key]]
         return face_fit.at_best_fit(ink, label, places, size)
 
     sharp = _placed(search_both(bar - LABEL_GAP), label, size, "label")

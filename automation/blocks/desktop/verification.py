@@ -350,14 +350,32 @@ def missing_ink(label: Image, label_dark: bool, screen: Image, dark: bool) -> st
 
 def _ink_share(image: Image, dark: bool) -> Any:
     """Each pixel's ink as a share of the image's full ink (0: face, 1: a stroke's core),
-    so a faint dark-theme label compares with a black one."""
+    so a faint dark-theme label compares with a black one.
+
+    One ``check`` reads the share of its label and of the screen under it in
+    up to seven of its tests, so the last few are kept by the image's pixels
+    (a copy: equal pixels, equal share) and handed out read-only.
+    """
     import numpy as np
 
     from automation.blocks.desktop.screen_ink import full_ink
 
+    key = (image.shape, image.dtype.str, image.tobytes(), dark)
+    for seen, share in _SHARES:
+        if seen == key:
+            return share
     darkness = _darkness(image, dark).astype(np.float32)
     full = full_ink(darkness)
-    return np.clip(darkness / full, 0.0, 1.0)
+    share = np.clip(darkness / full, 0.0, 1.0)
+    share.flags.writeable = False
+    _SHARES[:] = [(key, share), *_SHARES[: _SHARES_KEPT - 1]]
+    return share
+
+
+#: ``_ink_share``'s last answers, newest first: (the image's shape, type, pixels and
+#: ``dark``; the share).
+_SHARES: list[tuple[Any, Any]] = []
+_SHARES_KEPT = 8
 
 
 def _shifted(image: Any, dx: int, dy: int) -> Any:
