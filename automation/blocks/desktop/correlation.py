@@ -120,6 +120,23 @@ class _Feature:
         _, inner, rim = self._coarse_tpls[key]
         return inner, rim
 
+    def mark(self) -> tuple[dict[tuple[int, int], int], set[tuple[int, int]], set[int]]:
+        """What decides whether a window is read off a map or correlated alone: the
+        windows paid for per map, the maps made and the busy boxes found (``best_near``)."""
+        return dict(self._spent), set(self._scores), set(self._busy)
+
+    def back_to(
+        self, mark: tuple[dict[tuple[int, int], int], set[tuple[int, int]], set[int]]
+    ) -> None:
+        """Back to ``mark``, so scans done again score their windows as they did then (a
+        score read off a map rounds differently, 1e-4)."""
+        spent, maps, boxes = mark
+        self._spent = dict(spent)
+        for key in [key for key in self._scores if key not in maps]:
+            del self._scores[key]
+        for factor in [factor for factor in self._busy if factor not in boxes]:
+            del self._busy[factor]
+
     def full_scores(self, gray_tpl: Image) -> FloatImage:
         """The full-resolution correlation map of one template (cached: both polarities
         and every floor read the same map)."""

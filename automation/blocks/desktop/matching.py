@@ -127,6 +127,7 @@ from automation.blocks.desktop.correlation import (
     _resize,
     _scan,
 )
+from automation.blocks.desktop.lift import LIFTED_STAGES, lifted
 from automation.blocks.desktop.verification import Refusal
 
 if TYPE_CHECKING:
@@ -338,15 +339,15 @@ def find(
         early = stage == _EARLY_INVERTED
         if early:  # leaves no trace when it fails: the later stages see what they did before
             stage, before = "inverted", (result.best, len(result.refused))
-        candidates, bar = search.stage(stage, stage_scales, result)
-        if early and not (candidates and candidates[0].score >= EARLY_STOP):
-            candidates = []  # the whole inverted stage would have gone on to the other scales
-        if stage in PIECES_STAGES and not early:
-            seen += [(stage, c) for c in candidates if c.score >= bar - margin]
-        if candidates and candidates[0].score >= bar and stage in VERIFIED_STAGES | PIECES_STAGES:
-            candidates = search.verified(candidates, bar, result, stage)
-        if candidates and candidates[0].score >= bar and stage in _GREY_STAGES:
-            candidates = search.in_colour(candidates, result)
+        if early:
+            candidates, bar = search.stage(stage, stage_scales, result)
+            if not (candidates and candidates[0].score >= EARLY_STOP):
+                candidates = []  # the whole inverted stage would have gone on to the other scales
+            candidates = search.checked(stage, candidates, bar, result)
+        else:
+            candidates, bar, scored = search.settled(stage, stage_scales, result)
+            if stage in PIECES_STAGES:
+                seen += [(stage, c) for c in scored if c.score >= bar - margin]
         if candidates and candidates[0].score >= bar:
             best = candidates[0]
             keep = min(bar, best.score - margin)
@@ -384,18 +385,24 @@ class _Search:
         self._tpls: dict[float, Image] = {}
         self.first_scale = 1.0
         self._scans: dict[tuple[float, int], tuple[float, list[tuple[int, int, float]]]] = {}
+        #: The scans read above the stage's floor (``settled``) and what they replaced.
+        self._lifted: dict[tuple[float, int], Any] = {}
         self._ink: Any = None
         self._labels: dict[bool, Label | None] = {}
         #: Places where the whole template reached the bar in grey but not in colour:
         #: the template's pixels in other colours, which no later stage may answer.
         self.off_colour: list[tuple[Match, Match]] = []
 
-    def scan(self, scale: float, sign: int, floor: float) -> list[tuple[int, int, float]]:
+    def scan(
+        self, scale: float, sign: int, floor: float, lifted: bool = False
+    ) -> list[tuple[int, int, float]]:
         """``_scan`` of the grey template at ``scale``, reusing an earlier scan of the same
         polarity when it is complete for ``floor``: its floor was no higher, or its best
         cleared its floor by the margin (then every place within the margin of the best,
         the only ones a lower floor could add that matter, was re-scored already)."""
         known = self._scans.get((scale, sign))
+        if lifted:
+            self._lifted.setdefault((scale, sign), known)
         if known is not None:
             done_floor, places = known
             best = max((p[2] for p in places), default=-1.0)
@@ -481,10 +488,47 @@ class _Search:
             self._tpls[scale] = _resize(self.gray_tpl, scale)
         return self._tpls[scale]
 
-    def stage(
+    def settled(
         self, stage: str, scales: list[float], result: SearchResult
+    ) -> tuple[list[Match], float, list[Match]]:
+        """``stage`` and ``checked``: the candidates that pass the stage's checks, its bar,
+        and the candidates as scored; done again unlifted when refused (``lift``)."""
+        mark = (result.best, len(result.scales_tried), len(result.refused), len(self.off_colour))
+        self._lifted.clear()
+        paid = self.gray.mark()
+        scored, bar = self.stage(stage, scales, result, lift=stage in LIFTED_STAGES)
+        candidates = self.checked(stage, scored, bar, result)
+        if self._lifted and not (candidates and candidates[0].score >= bar):
+            result.best = mark[0]
+            del result.scales_tried[mark[1] :], result.refused[mark[2] :]
+            del self.off_colour[mark[3] :]
+            for key, known in self._lifted.items():
+                if known is None:
+                    del self._scans[key]
+                else:
+                    self._scans[key] = known
+            self._lifted.clear()
+            self.gray.back_to(paid)
+            scored, bar = self.stage(stage, scales, result)
+            candidates = self.checked(stage, scored, bar, result)
+        return candidates, bar, scored
+
+    def checked(
+        self, stage: str, candidates: list[Match], bar: float, result: SearchResult
+    ) -> list[Match]:
+        """The stage's candidates once its best passed the checks of its stage:
+        ``verified`` and ``in_colour``; none when it did not."""
+        if candidates and candidates[0].score >= bar and stage in VERIFIED_STAGES | PIECES_STAGES:
+            candidates = self.verified(candidates, bar, result, stage)
+        if candidates and candidates[0].score >= bar and stage in _GREY_STAGES:
+            candidates = self.in_colour(candidates, result)
+        return candidates
+
+    def stage(
+        self, stage: str, scales: list[float], result: SearchResult, lift: bool = False
     ) -> tuple[list[Match], float]:
-        """Distinct candidates of one stage over its scales, best first, and its bar."""
+        """Distinct candidates of one stage over its scales, best first, and its bar;
+        with ``lift``, the scales after a place reaching it scanned to ``lifted``."""
         bar = {
             "inverted": inverted_bar(self.confidence),
             "edges": edge_bar(self.confidence),
@@ -496,7 +540,9 @@ class _Search:
         for scale in scales:
             if stage in ("direct", "scales"):
                 result.scales_tried.append(scale)
-            for match in self._at_scale(stage, scale, floor):
+            top = max((m.score for m in found), default=-1.0)
+            scan_floor = lifted(floor, bar, top, self.margin) if lift else floor
+            for match in self._at_scale(stage, scale, scan_floor, scan_floor > floor):
                 if result.best is None or match.score > result.best.score:
                     result.best = match
                 if match.score >= floor:
@@ -510,7 +556,9 @@ class _Search:
             return [], bar
         return distinct, bar
 
-    def _at_scale(self, stage: str, scale: float, floor: float) -> list[Match]:
+    def _at_scale(
+        self, stage: str, scale: float, floor: float, lifted: bool = False
+    ) -> list[Match]:
         tpl = self._template(scale)
         th, tw = tpl.shape[:2]
         if stage == "edges":
@@ -518,7 +566,7 @@ class _Search:
             method = "edges"
         else:
             sign = -1 if stage == "inverted" else 1
-            raw = self.scan(scale, sign, floor)
+            raw = self.scan(scale, sign, floor, lifted)
             method = "inverted" if sign < 0 else "gray"
         if not raw:
             return []
