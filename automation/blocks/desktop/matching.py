@@ -116,10 +116,11 @@ validates workflows but never matches anything, and should not carry them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from automation.blocks.desktop import ordering
 from automation.blocks.desktop.correlation import (
     _REFINE_PAD,
     _best_in,
@@ -320,7 +321,7 @@ def find(
 
     check_template(template)
     search = _Search(screen, template, confidence, not grayscale, margin)
-    order = _ordered(scales)
+    order = ordering.ordered(scales)
     search.first_scale = order[0]
     plan: list[tuple[str, list[float]]] = [("direct", order[:1]), (_EARLY_INVERTED, order[:1])]
     plan += [("scales", order[1:]), ("refine", []), ("inverted", order), ("label", order)]
@@ -502,11 +503,9 @@ class _Search:
             result.best = mark[0]
             del result.scales_tried[mark[1] :], result.refused[mark[2] :]
             del self.off_colour[mark[3] :]
-            for key, known in self._lifted.items():
-                if known is None:
-                    del self._scans[key]
-                else:
-                    self._scans[key] = known
+            self._scans.update({key: known for key, known in self._lifted.items() if known})
+            for key in [key for key, known in self._lifted.items() if known is None]:
+                del self._scans[key]
             self._lifted.clear()
             self.gray.back_to(paid)
             scored, bar = self.stage(stage, scales, result)
@@ -549,7 +548,7 @@ class _Search:
                     found.append(match)
             if found and max(m.score for m in found) >= max(bar, EARLY_STOP):
                 break
-        distinct = _distinct(found)
+        distinct = ordering.distinct(found)
         if stage == "edges" and len(distinct) > 1:
             # outlines of different places at different scales: the edge evidence
             # does not single out one place, and a guess is worse than not found
@@ -789,15 +788,6 @@ class _Search:
         return Match(x0 + x, y0 + y, found.width, found.height, score, found.scale, "color")
 
 
-def _distinct(found: list[Match]) -> list[Match]:
-    """Best first, one per place: lower-scoring copies of a place (other scales) are dropped."""
-    kept: list[Match] = []
-    for match in sorted(found, key=lambda m: -m.score):
-        if not any(match.same_place(k) for k in kept):
-            kept.append(match)
-    return kept
-
-
 def inverted_bar(confidence: float) -> float:
     """The bar for a light/dark-swapped match: the others', but an answer under
     ``INVERTED_CONFIDENCE`` must show its label swapped (``swapped``), since text on a
@@ -808,14 +798,3 @@ def inverted_bar(confidence: float) -> float:
 def edge_bar(confidence: float) -> float:
     """The bar edge correlation must reach for a given grey ``confidence``."""
     return max(_EDGE_CONFIDENCE_FLOOR, confidence)
-
-
-def _ordered(scales: Iterable[float]) -> list[float]:
-    seen: list[float] = []
-    for scale in scales:
-        value = round(float(scale), 4)
-        if value <= 0:
-            raise ValueError(f"scales must be positive, got {scale}")
-        if value not in seen:
-            seen.append(value)
-    return seen or [1.0]
