@@ -226,10 +226,20 @@ def _take(
             keyed.items(), key=lambda item: (item[1].workflow, item[1].trigger_key, item[1].slot)
         )
     ]  # in key order: two writers taking the same keys lock them in one order
-    unique = ["workflow_name", "trigger_key", "slot_at"]
-    statement = conflict_insert(connection.dialect.name, fires).on_conflict_do_nothing(
-        index_elements=unique
-    )
-    # One multi-row INSERT (RETURNING needs it: executemany returns nothing here).
-    result = connection.execute(statement.values(values).returning(fires.c.run_id))
+    statement = _TAKE.get(connection.dialect.name)
+    if statement is None:
+        statement = _TAKE[connection.dialect.name] = (
+            conflict_insert(connection.dialect.name, fires)
+            .on_conflict_do_nothing(index_elements=["workflow_name", "trigger_key", "slot_at"])
+            .returning(fires.c.run_id)
+        )
+    # One statement for all the keys, the rows as parameters: SQLAlchemy sends them as
+    # multi-row INSERTs ("insertmanyvalues") and returns the ids of the rows inserted.
+    result = connection.execute(statement, values)
     return {str(run_id) for (run_id,) in result}
+
+
+#: The keys' INSERT of each dialect, built once.  The rows used to be written into the
+#: statement (``values(rows)``), which SQLAlchemy compiled again on every call: writing
+#: twenty schedule runs with their keys took 3.8 ms of CPU against 1.1 ms without keys.
+_TAKE: dict[str, Any] = {}
