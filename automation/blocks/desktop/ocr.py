@@ -25,9 +25,10 @@ OCR confuses ``l``/``1``/``I`` and drops a letter, so equality is too strict).
 Two distinct places scoring within ``margin`` of the best are ``AmbiguousText``,
 never a pick.  Text of one to three characters is not matched fuzzily: ``locate``
 hands it to ``short_text`` (exact reading, confirmed in isolation, and no unread
-mark on screen that may show it too; measured there).  difflib is in the standard library; rapidfuzz would be faster,
-but phrases are a few words and a screen has a few hundred, so the whole
-search takes about a millisecond either way.
+mark on screen that may show it too; measured there).  difflib is in the
+standard library; rapidfuzz would be faster, but phrases are a few words and a
+screen has a few hundred, so the whole search takes about a millisecond either
+way.
 """
 
 from __future__ import annotations

@@ -160,15 +160,15 @@ def locate(
     if not confirmed:
         return None
     answer = confirmed[0].box
-    unknown = (
+    doubtful = (
         holding
         + [m for m in unknown if unread_marks.alike(screen, origin, m, answer)]
         + [m for m in others if unread_marks.alike(screen, origin, m, answer, unread_marks.TWIN)]
     )
-    if unknown:
-        places = ", ".join(str(box.as_list()) for box in unknown[:6])
+    if doubtful:
+        places = ", ".join(str(box.as_list()) for box in doubtful[:6])
         raise ocr.UnsureText(
-            f"text {phrase!r} is read at {confirmed[0].box.as_list()}, but {len(unknown)} other "
+            f"text {phrase!r} is read at {answer.as_list()}, but {len(doubtful)} other "
             f"marks on screen could not be read ({places}) and short text may be one of them. "
             "Give a region around the place, an anchor, or use an image or accessibility "
             "target",
