@@ -29,7 +29,8 @@ nothing that reaches the bar:
    not) and dark themes with differently drawn buttons.  It answers only when
    one place is clearly best and the screen around it is as clear of ink as
    the template ("x" is not found inside "x="), out to where the template's
-   face ends (``keyface``: the "=" of an "x =" key is not the "=" key);
+   face ends (``keyface``: the "=" of an "x =" key is not the "=" key;
+   the stage's checks are ``label_stage``'s);
 5. ``edges``: blurred Canny edge maps of template and screen, for palette
    changes that are not a plain inversion.  Outlines alone are weak evidence
    (every key of a keypad has the same outline; "-" once matched "."), so an
@@ -137,6 +138,7 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
     from automation.blocks.desktop.labels import Label
+    from automation.blocks.desktop.screen_ink import ScreenInk
 
     Image: TypeAlias = npt.NDArray[Any]
     FloatImage: TypeAlias = npt.NDArray[Any]
@@ -388,7 +390,7 @@ class _Search:
         self._scans: dict[tuple[float, int], tuple[float, list[tuple[int, int, float]]]] = {}
         #: The scans read above the stage's floor (``settled``) and what they replaced.
         self._lifted: dict[tuple[float, int], Any] = {}
-        self._ink: Any = None
+        self._ink: ScreenInk | None = None
         self._labels: dict[bool, Label | None] = {}
         #: Places where the whole template reached the bar in grey but not in colour:
         #: the template's pixels in other colours, which no later stage may answer.
@@ -534,7 +536,9 @@ class _Search:
         }.get(stage, self.confidence)
         floor = bar - self.margin
         if stage == "label":
-            return self._label_stage(bar, result), bar
+            from automation.blocks.desktop import label_stage
+
+            return label_stage.answer(self, bar, result), bar
         found: list[Match] = []
         for scale in scales:
             if stage in ("direct", "scales"):
@@ -642,6 +646,14 @@ class _Search:
             kept.append((x0 + wx + x, y0 + wy + y, score))
         return kept
 
+    def ink(self) -> ScreenInk:
+        """The screen's ink (``screen_ink``), segmented once per search."""
+        from automation.blocks.desktop import screen_ink
+
+        if self._ink is None:
+            self._ink = screen_ink.ScreenInk(self.gray.gray, self.gray.busy_box(1))
+        return self._ink
+
     def label(self, *, anchored: bool = True) -> Label | None:
         """The template's label (``labels.extract``), cut once per search."""
         from automation.blocks.desktop import labels, small_ink
@@ -740,43 +752,6 @@ class _Search:
                 )
                 return []
         return candidates
-
-    def _label_stage(self, bar: float, result: SearchResult) -> list[Match]:
-        """The template's label at any size and polarity (see ``labels``): the best
-        place, when every other distinct place scores ``LABEL_GAP`` below it, and its
-        ink is the label's (``verification.check``)."""
-        from automation.blocks.desktop import keyface, labels, screen_ink, small_ink, verification
-
-        label = self.label()
-        if self._ink is None:
-            self._ink = screen_ink.ScreenInk(self.gray.gray, self.gray.busy_box(1))
-        th, tw = self.gray_tpl.shape[:2]
-        if label is None:  # a dot gives no scale: the key around it does (``small_ink``)
-            found, best = small_ink.answer(
-                self._ink, self.gray_tpl, self.label(anchored=False), bar
-            )
-        else:
-            found, best = labels.answer(self._ink, label, bar, (th, tw))
-        if best is not None and (result.best is None or best.score > result.best.score):
-            result.best = best
-        if found and label is not None and found[0].method != "label-glyphs":
-            # blurred too: a label correlates 0.85 sharp with a bigger one ("3", "8");
-            # a label verified letter by letter (``glyphs``), or by its key (``small_ink``),
-            # passed stricter checks of its own: each letter, where the whole label
-            # re-hinted scores under the bar; the dot, its key's face and border
-            refusal = verification.check(
-                self.gray.gray, label, found[0], bar=bar, sign=0, template=self.gray_tpl
-            )
-            if refusal is None:
-                # the label alone is not the key: the face around it must be as clear
-                # as the template's (``keyface``: the "=" of an "x =" key is not the "=" key)
-                clear = keyface.extent(self.gray_tpl, label)
-                reason = keyface.refusal_reason(self.gray.gray, label, clear, found[0])
-                refusal = None if reason is None else verification.Refusal(found[0], reason)
-            if refusal is not None:
-                result.refused.append(refusal)
-                return []
-        return found
 
     def _colour(self, found: Match) -> Match:
         """Grey agreed; score the colours too (a red and a green button differ)."""
