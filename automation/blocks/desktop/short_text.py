@@ -37,6 +37,14 @@ So a short phrase needs, at the place answered:
    at 0.80 beside its example text's "+") may show it: that is
    ``UnsureText``, an error naming those marks, never a pick.
 
+4. **every symbol read alone**, for two or three characters: in the one
+   place read, each symbol's ink must read it alone (``characters``).
+   Read whole, qalculate's "x ➞" key read "x=" at 0.81 to 0.91 and answered
+   the target "x =" (3 wrong on the saved screens); its arrow alone reads
+   "-_" or '_"'.  A place read whole still counts as a place: two are
+   ambiguous even when one fails alone, since failing alone is no proof
+   that the phrase is not there.
+
 Fewer than ``MIN_CONFIDENCE`` let through "=" at speedcrunch's "÷" (0.66).
 Reading the unread marks costs about 1.5 ms each (a calculator window has 20
 to 60): 30 to 120 ms per short target; longer text never pays it.
@@ -129,7 +137,7 @@ def locate(
     screen: Image, origin: Box, words: Sequence[Word], phrase: str, language: str = "eng"
 ) -> TextMatch | None:
     """The one place a short phrase is on ``screen``; see the module docstring."""
-    from automation.blocks.desktop import ocr, unread_marks
+    from automation.blocks.desktop import characters, ocr, unread_marks
 
     text_height = typical_height([w.box.height for w in words if len(w.text) > 1])
     confirmed: list[TextMatch] = []
@@ -160,6 +168,9 @@ def locate(
     if not confirmed:
         return None
     answer = confirmed[0].box
+    several = len("".join(strict_form(phrase).split())) > 1
+    if several and not characters.symbols_read_alone(screen, origin, answer, phrase, language):
+        return None  # read whole only: the language model may have filled in a symbol
     doubtful = (
         holding
         + [m for m in unknown if unread_marks.alike(screen, origin, m, answer)]

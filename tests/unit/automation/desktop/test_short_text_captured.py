@@ -14,6 +14,10 @@ read them.  On galculator's window it read the display's "0" and not the
 ``qalculate-dark-125-window.png`` is qalculate-gtk's window at 125 % in the
 dark theme: the "+" of its example text "5 + 2 / 3" is read, the "+" key is
 not, and read alone the key reads "--" (confidence 0.80).
+``qalculate-light-x-keys.png`` is part of qalculate-gtk's window at 100 %
+(light) with its "x =" and "x ➞" keys; with ``qalculate-light-150-x-equals.png``
+(the same keys at 150 %), the target "x =" answered at the "x ➞" key, read
+whole as "x=" with confidence.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import cv2
 import numpy as np
 import pytest
 
-from automation.blocks.desktop import ocr, short_text
+from automation.blocks.desktop import characters, ocr, short_text
 from automation.blocks.desktop.display import Box
 from tests.unit.automation.desktop.test_labels_captured import load
 
@@ -152,3 +156,36 @@ def test_a_mark_read_otherwise_but_shaped_like_the_answer_is_refused() -> None:
     assert short_text.reread(image, origin, Box(742, 521, 16, 14), 13)[0] == "--"
     with pytest.raises(ocr.UnsureText, match=r"\[742, 521, 16, 14\]"):  # the "+" key
         ocr.locate(image, origin, words, "+")
+
+
+#: qalculate-light-x-keys.png: qalculate-gtk's "x =" and "x ➞" keys at 100 % (light).
+X_EQUALS = Box(9, 50, 59, 34)
+X_ARROW = Box(9, 88, 59, 34)
+#: Their labels' ink, as the first pass boxed it there ("Me" and "x=").
+X_EQUALS_LABEL = Box(27, 64, 22, 7)
+X_ARROW_LABEL = Box(28, 102, 22, 7)
+
+
+def test_the_symbols_of_short_text_must_read_alone() -> None:
+    """Read whole, the "x ➞" label reads "x=" with confidence; its arrow alone is no "="."""
+    image, origin, words = _screen("qalculate-light-x-keys")
+    assert any(w.text == "x=" and _inside(w.box, X_ARROW) for w in words)
+    text, confidence = short_text.reread(image, origin, X_ARROW_LABEL, 11)
+    assert (text, confidence >= short_text.MIN_CONFIDENCE) == ("x=", True)
+    assert not characters.symbols_read_alone(image, origin, X_ARROW_LABEL, "x =")
+    assert characters.symbols_read_alone(image, origin, X_EQUALS_LABEL, "x =")
+
+
+@pytest.mark.parametrize(
+    ("name", "arrow"),
+    [("qalculate-light-x-keys", X_ARROW), ("qalculate-light-150-x-equals", Box(4, 86, 84, 39))],
+    ids=["100", "150"],
+)
+def test_a_key_whose_symbol_reads_otherwise_alone_is_no_answer(name: str, arrow: Box) -> None:
+    image, origin, words = _screen(name)
+    try:
+        hit = ocr.locate(image, origin, words, "x =")
+    except ocr.AmbiguousText as refused:
+        assert not any(_inside(m.box, arrow) for m in refused.matches)
+    else:
+        assert hit is None or not _inside(hit.box, arrow)
