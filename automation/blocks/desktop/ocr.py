@@ -34,11 +34,13 @@ way.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import os
 import shutil
 import subprocess
 import threading
 import unicodedata
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -230,9 +232,41 @@ def read_image(
     return words
 
 
+#: Readings of one-line images kept, by their pixels (``read_line``).
+LINE_CACHE = 4096
+_lines: OrderedDict[tuple[bytes, tuple[int, ...], str], tuple[str, float]] = OrderedDict()
+_lines_lock = threading.Lock()
+
+
 def read_line(gray: Image, language: str = "eng", timeout: float = 10.0) -> tuple[str, float]:
     """A prepared grayscale image read as one line: its words joined, and the lowest
-    word confidence (0..1); ("", 0.0) when nothing was read."""
+    word confidence (0..1); ("", 0.0) when nothing was read.
+
+    Readings are kept by the image's pixels: short text re-reads every unread mark
+    of a window for each target, and most of them are the same pixels from one
+    lookup to the next (the same grab, or a later grab of an unchanged window).
+    Tesseract gives one image one reading, so a kept one is what it would say."""
+    key = (hashlib.blake2b(gray.tobytes(), digest_size=16).digest(), gray.shape, language)
+    with _lines_lock:
+        kept = _lines.get(key)
+        if kept is not None:
+            _lines.move_to_end(key)
+            return kept
+    reading = _read_line(gray, language, timeout)
+    with _lines_lock:
+        _lines[key] = reading
+        while len(_lines) > LINE_CACHE:
+            _lines.popitem(last=False)
+    return reading
+
+
+def forget_lines() -> None:
+    """Drop the kept one-line readings (a benchmark measuring the cost without them)."""
+    with _lines_lock:
+        _lines.clear()
+
+
+def _read_line(gray: Image, language: str, timeout: float) -> tuple[str, float]:
     texts: list[str] = []
     confidences: list[float] = []
     for row in _tsv(gray, language, timeout, psm=_LINE).splitlines()[1:]:

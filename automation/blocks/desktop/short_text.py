@@ -47,7 +47,9 @@ So a short phrase needs, at the place answered:
 
 Fewer than ``MIN_CONFIDENCE`` let through "=" at speedcrunch's "÷" (0.66).
 Reading the unread marks costs about 1.5 ms each (a calculator window has 20
-to 60): 30 to 120 ms per short target; longer text never pays it.
+to 60): 30 to 120 ms per short target; longer text never pays it.  The
+readings are kept by pixels (``ocr.read_line``), so a later target on the
+same or an unchanged window reads only what changed.
 """
 
 from __future__ import annotations

@@ -189,3 +189,23 @@ def test_a_key_whose_symbol_reads_otherwise_alone_is_no_answer(name: str, arrow:
         assert not any(_inside(m.box, arrow) for m in refused.matches)
     else:
         assert hit is None or not _inside(hit.box, arrow)
+
+
+def test_a_line_image_is_read_once_for_the_same_pixels(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every lookup re-reads the same unread marks: the second reading is the kept one."""
+    image = np.full((60, 120), 255, np.uint8)
+    cv2.putText(image, "42", (20, 40), cv2.FONT_HERSHEY_SIMPLEX, 1.0, 0, 2, cv2.LINE_AA)
+    calls: list[int] = []
+    real = ocr._tsv
+
+    def counted(*args: object, **kwargs: object) -> str:
+        calls.append(1)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ocr, "_tsv", counted)
+    first = ocr.read_line(image)
+    assert ocr.read_line(image.copy()) == first
+    assert len(calls) <= 1  # none when an earlier test read the same pixels
+    image[0, 0] = 0
+    ocr.read_line(image)
+    assert len(calls) >= 1
