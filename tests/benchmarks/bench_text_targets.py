@@ -1,7 +1,8 @@
 """Text targets on saved screens: does OCR ever answer at the wrong place?  No display needed.
 
     .venv/bin/python -m tests.benchmarks.bench_text_targets --from /tmp/hitrate/saved
-        [--apps galculator,qalculate,speedcrunch] [--every K] [--painted-every K] [--json PATH]
+        [--apps galculator,qalculate,speedcrunch] [--every K] [--painted-every K] [--cold]
+        [--json PATH]
 
 Replays what a ``text`` anchor does (``targets._find_text``: ``ocr.read_screen``
 window by window, then ``ocr.locate``) on the full screenshots and AT-SPI truth
@@ -22,13 +23,18 @@ outcome is *hit* (the answer's centre is in the button's box), *wrong*
 * *foreign*: the labels the other two calculators carry and this one does
   not (spaces aside), searched on each of its screens.
 
-Text the app really shows somewhere else (a "0" on the display, a menu
-title) makes an answer there a reading of real text; such answers are still
-counted as wrong and listed, so a reader can tell them apart.
+An absent label answered on a key is wrong (a click there presses another
+key).  One answered off every key is listed apart as *text off the keys*,
+not counted wrong: the label is text the app really shows there (the "+" of
+qalculate's example text "5 + 2 / 3" once the "+" key is painted out), the
+answer reads it, and no key is pressed.  Read the list to check it.
 
 Times are CPU (``time.process_time``): *read* per screen (the same read
 serves every label searched on it, as it would for a step), *find* per
-label (``ocr.locate``, with any re-reading it does).  The load is printed.
+label (``ocr.locate``, with any re-reading it does).  Readings of unchanged
+marks are kept from one lookup to the next (``ocr.read_line``), so the
+first short label on each screen is reported apart, and ``--cold`` drops
+them before every lookup.  The load is printed.
 """
 
 from __future__ import annotations
@@ -48,7 +54,7 @@ os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from automation.blocks.desktop import ocr  # noqa: E402
+from automation.blocks.desktop import ocr, short_text  # noqa: E402
 from automation.blocks.desktop.display import Box  # noqa: E402
 
 APPS = ("galculator", "qalculate", "speedcrunch")
@@ -84,9 +90,12 @@ def read(screen: np.ndarray) -> tuple[list[ocr.Word], Box, float]:
 
 
 def resolve(
-    screen: np.ndarray, origin: Box, words: list[ocr.Word], label: str
+    screen: np.ndarray, origin: Box, words: list[ocr.Word], label: str, cold: bool = False
 ) -> tuple[str, ocr.TextMatch | None, float]:
-    """(outcome before judging: found / not found / ambiguous, the answer, CPU ms)."""
+    """(outcome before judging: found / not found / ambiguous, the answer, CPU ms);
+    ``cold``: without the readings kept from earlier lookups."""
+    if cold:
+        ocr.forget_lines()
     cpu = time.process_time()
     try:
         hit = ocr.locate(screen, origin, words, label)
@@ -126,6 +135,9 @@ def main() -> int:
         default=1,
         help="paint out every K-th of those labels' keys (a read each); 0: none",
     )
+    parser.add_argument(
+        "--cold", action="store_true", help="every lookup without earlier lookups' readings"
+    )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     try:
@@ -144,7 +156,9 @@ def main() -> int:
     read_ms: dict[str, list[float]] = defaultdict(list)
     find_ms: dict[str, list[float]] = defaultdict(list)
     cases: list[dict[str, Any]] = []
+    first_ms: list[float] = []  # the first short label searched on each screen
     wrong: list[str] = []
+    off_keys: list[str] = []
     load = os.getloadavg()
     for app in apps:
         foreign = sorted(
@@ -171,10 +185,14 @@ def main() -> int:
             keys = keys[:: args.every]
             words, origin, ms = read(screen)
             read_ms[group].append(ms)
+            short_seen = False
             for row in keys:
                 label = row["button"][0]
-                outcome, hit, ms = resolve(screen, origin, words, label)
+                outcome, hit, ms = resolve(screen, origin, words, label, args.cold)
                 find_ms[group].append(ms)
+                if short_text.is_short(label) and not short_seen:
+                    first_ms.append(ms)
+                    short_seen = True
                 if outcome == "found":
                     assert hit is not None
                     outcome = "hit" if contains(row["box"], hit.box.center) else "wrong"
@@ -193,31 +211,48 @@ def main() -> int:
                         f"confidence {hit.confidence:.2f}; key {row['box']}"
                     )
             for label in foreign:
-                outcome, hit, ms = resolve(screen, origin, words, label)
-                absent[group]["foreign " + ("answered" if hit else outcome)] += 1
+                outcome, hit, ms = resolve(screen, origin, words, label, args.cold)
+                outcome = absent_outcome(hit, truth, outcome)
+                absent[group]["foreign " + outcome] += 1
                 if hit is not None:
-                    wrong.append(f"{group} foreign {label!r}: {hit.describe()}")
+                    (wrong if outcome == "answered" else off_keys).append(
+                        f"{group} foreign {label!r}: {hit.describe()}"
+                    )
                     cases.append(
                         {"app": app, "config": config, "kind": "foreign", "label": label}
-                        | {"outcome": "wrong", "read": hit.text, "at": hit.box.as_list()}
+                        | {"outcome": outcome, "read": hit.text, "at": hit.box.as_list()}
                     )
             for row in keys[:: args.painted_every] if args.painted_every else []:
                 label = row["button"][0]
                 painted = painted_out(screen, tuple(row["box"]))
                 painted_words, origin, ms = read(painted)
-                outcome, hit, ms = resolve(painted, origin, painted_words, label)
-                absent[group]["painted " + ("answered" if hit else outcome)] += 1
+                outcome, hit, ms = resolve(painted, origin, painted_words, label, args.cold)
+                outcome = absent_outcome(hit, truth, outcome)
+                absent[group]["painted " + outcome] += 1
                 if hit is not None:
-                    wrong.append(f"{group} painted {label!r}: {hit.describe()}; key {row['box']}")
+                    (wrong if outcome == "answered" else off_keys).append(
+                        f"{group} painted {label!r}: {hit.describe()}; key {row['box']}"
+                    )
                     cases.append(
                         {"app": app, "config": config, "kind": "painted", "label": label}
-                        | {"outcome": "wrong", "read": hit.text, "at": hit.box.as_list()}
+                        | {"outcome": outcome, "read": hit.text, "at": hit.box.as_list()}
                     )
             print(f"  {group}: done", file=sys.stderr, flush=True)
-    report(present, by_size, absent, read_ms, find_ms, wrong, load)
+    report(present, by_size, absent, read_ms, find_ms, first_ms, wrong, off_keys, load)
     if args.json:
         args.json.write_text(json.dumps({"cases": cases, "load": load}, indent=1))
     return 1 if wrong else 0
+
+
+def absent_outcome(hit: ocr.TextMatch | None, truth: list[dict[str, Any]], outcome: str) -> str:
+    """What an answer to a label that is not on any key is: wrong when it is on a key
+    (a click there presses another one), text off the keys otherwise (the example text
+    "5 + 2 / 3" beside a painted-out "+" key: that text is on screen, the answer reads
+    it, and no key is pressed)."""
+    if hit is None:
+        return outcome
+    on_a_key = any(contains(r["box"], hit.box.center) for r in truth)
+    return "answered" if on_a_key else "text off the keys"
 
 
 def report(
@@ -226,7 +261,9 @@ def report(
     absent: dict[str, Counter[str]],
     read_ms: dict[str, list[float]],
     find_ms: dict[str, list[float]],
+    first_ms: list[float],
     wrong: list[str],
+    off_keys: list[str],
     load: tuple[float, float, float],
 ) -> None:
     print(f"load average at start: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
@@ -267,8 +304,17 @@ def report(
             f"find cpu ms median {statistics.median(all_finds):.1f} max {max(all_finds):.0f}; "
             f"read cpu ms median {statistics.median(all_reads):.0f} max {max(all_reads):.0f}"
         )
+    if first_ms:
+        print(
+            f"first short-text find on each screen cpu ms median "
+            f"{statistics.median(first_ms):.1f} max {max(first_ms):.0f} "
+            "(later finds reuse the readings of unchanged marks)"
+        )
     print(f"wrong answers: {len(wrong)}")
     for line in wrong:
+        print("  " + line)
+    print(f"answers at text off the keys (not counted wrong; check them): {len(off_keys)}")
+    for line in off_keys:
         print("  " + line)
 
 
