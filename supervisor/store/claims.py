@@ -40,7 +40,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -50,6 +50,7 @@ from sqlalchemy import (
     any_,
     bindparam,
     case,
+    cast,
     exists,
     false,
     func,
@@ -322,24 +323,39 @@ def count_first_starts(connection: Connection, row: Any, window: float) -> int |
     if connection.dialect.name == "postgresql":
         key = func.hashtextextended(f"deskpilot_run_rate:{workflow}", 0)
         connection.execute(select(func.pg_advisory_xact_lock(key)))
-    since = at - timedelta(seconds=window)
-    reset = connection.execute(
-        select(breakers.c.starts_since).where(breakers.c.workflow_name == workflow)
-    ).scalar()
-    if reset is not None:
-        # A reset (through any machine's API) starts the count afresh: starts before it
-        # were the flood the user already dealt with.
-        since = max(since, datetime.fromtimestamp(float(reset), UTC))
+    # Everything the count needs, in one statement: the lock is held from here to the
+    # commit, and every claim of this workflow across the fleet waits for it.
     return int(
         connection.execute(
-            select(func.count())
-            .select_from(runs)
-            .where(
-                runs.c.workflow_name == workflow,
-                # no upper bound: a start committed while this claim waited counts too
-                runs.c.started_at > since,
-            )
+            _first_starts_count(),
+            {"workflow": workflow, "since": to_micros(at - timedelta(seconds=window))},
         ).scalar_one()
+    )
+
+
+@functools.cache
+def _first_starts_count() -> Any:
+    """The count of ``count_first_starts``, the last breaker reset read by the statement itself.
+
+    A reset (through any machine's API) starts the count afresh: starts before it were
+    the flood the user already dealt with.  ``starts_since`` is epoch seconds; starts
+    are integer microseconds.
+    """
+    since = bindparam("since", type_=BigInteger())
+    reset = (
+        select(cast(func.round(breakers.c.starts_since * 1_000_000), BigInteger()))
+        .where(breakers.c.workflow_name == bindparam("workflow"))
+        .scalar_subquery()
+    )
+    return (
+        select(func.count())
+        .select_from(runs)
+        .where(
+            runs.c.workflow_name == bindparam("workflow"),
+            # no upper bound: a start committed while this claim waited counts too
+            runs.c.started_at > since,
+            runs.c.started_at > func.coalesce(reset, since),
+        )
     )
 
 

@@ -191,6 +191,47 @@ def test_counted_claims_share_one_run_rate_ceiling_across_claimants(
     }
 
 
+def test_three_claimants_at_once_never_pass_a_workflows_run_rate_ceiling(
+    store_factory: StoreFactory,
+) -> None:
+    """Three supervisors (three connections) start one workflow at the same moments.
+
+    Each claim's count must include every start the others committed: the
+    ceiling (10 first starts, the 11th opens the breaker) holds for the fleet.
+    """
+    stores = [store_factory() for _ in range(3)]
+    for index, store in enumerate(stores):
+        store.register_supervisor(f"s{index}", host=f"pc-{index}")
+    ids = queue(stores[0], 45)
+    start = threading.Barrier(3)
+    results: list[tuple[str, str | None, int | None]] = []
+    lock = threading.Lock()
+
+    def claim(index: int) -> None:
+        start.wait(timeout=30)
+        for run_id in ids[index::3]:
+            outcome = stores[index].claim_counted(
+                f"s{index}", run_id, max_starts=10, rate_window=60.0, lease_seconds=30
+            )
+            claimant = None if outcome.record is None else outcome.record.claimed_by
+            with lock:
+                results.append((run_id, claimant, outcome.first_starts))
+
+    threads = [threading.Thread(target=claim, args=(index,)) for index in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert len(results) == 45
+    claimed = [r for r in results if r[1] is not None]
+    assert sorted(count for _, _, count in claimed) == list(range(1, 12)), results
+    assert {claimant for _, claimant, _ in claimed} <= {"s0", "s1", "s2"}
+    refused = [run_id for run_id, claimant, _ in results if claimant is None]
+    statuses = {stores[0].get_run(run_id).status for run_id in refused}  # type: ignore[union-attr]
+    assert statuses == {RunStatus.QUEUED}
+    assert stores[0].count_runs(status=RunStatus.RUNNING) == 11
+
+
 def test_a_breaker_reset_starts_the_run_rate_count_afresh(store_factory: StoreFactory) -> None:
     """Starts before a reset inside the window no longer count towards the fleet's ceiling."""
     clock = FakeClock(start=datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
