@@ -78,6 +78,10 @@ truth; ``--from DIR`` runs Deskpilot and plain OpenCV again on those saved
 screens (no Xvfb, no apps: seconds instead of minutes, for tuning the
 matcher).  Replayed times exclude the grab, and pyautogui (which grabs
 itself) is left out; the live run stays the figure of record.
+``--captures light,dark`` (replay only; default ``light``) also cuts the same
+keys from the saved 100 % dark screen, as a user working in the dark theme
+captures them, searches them on every saved screen and prints a table per
+capture theme and searched configuration (``_targeting_captures``).
 
 Progress goes to stderr, the table to stdout.  Exit status 0 unless a
 Deskpilot wrong hit happened (the one target that is a correctness bug).
@@ -101,6 +105,15 @@ from typing import Any
 import cv2
 import numpy as np
 
+from tests.benchmarks._targeting_captures import (
+    CAPTURE_STEMS,
+    cut_templates,
+    explain_wrong,
+    glyph_box,
+    load_truth,
+    parse_captures,
+    report_captures,
+)
 from tests.benchmarks._targeting_report import (
     IDENTICAL,
     METHODS,
@@ -173,11 +186,6 @@ def to_screen(buttons: list[Button], factor: float) -> list[Button]:
         )
         for b in buttons
     ]
-
-
-def glyph_box(button: Button) -> tuple[int, int, int, int]:
-    mx, my = max(2, button.width // 5), max(2, button.height // 5)
-    return button.x + mx, button.y + my, button.width - 2 * mx, button.height - 2 * my
 
 
 def identical_crops(
@@ -370,7 +378,15 @@ def main() -> int:
         default=",".join(METHODS),
         help="methods to measure, comma-separated (none: only --save the screens)",
     )
+    parser.add_argument(
+        "--captures",
+        default="light",
+        help="replay: themes templates are captured in, comma-separated (light, dark)",
+    )
     args = parser.parse_args()
+    args.captures = parse_captures(args.captures)
+    if args.captures != ("light",) and not args.replay:
+        parser.error("--captures other than light needs --from (the live run captures light)")
     args.method_names = tuple(m for m in args.methods.split(",") if m in METHODS)
     if args.replay:
         return replay(args)
@@ -563,13 +579,17 @@ def save_config(
 
 
 def replay(args: argparse.Namespace) -> int:
-    """Deskpilot and plain OpenCV on the screens and templates ``--save`` stored."""
+    """Deskpilot and plain OpenCV on the screens and templates ``--save`` stored; with
+    ``--captures``, also on the same keys cut from the saved screen of each capture theme."""
     methods = Methods(live=False)
     tallies: dict[tuple[str, str, str], Tally] = defaultdict(Tally)
     per_app: dict[tuple[str, str], Tally] = defaultdict(Tally)
     cases: list[dict[str, Any]] = []
     wrong: list[str] = []
     not_found: dict[str, list[tuple[float, float]]] = {}
+    themes: dict[str, tuple[dict[tuple[str, str, str], Tally], list[dict[str, Any]], list[str]]]
+    themes = {t: (defaultdict(Tally), [], []) for t in args.captures}
+    themes["light"] = (tallies, cases, wrong)  # the light capture's tables and JSON as before
     names = tuple(m for m in args.method_names if m != "pyautogui") or ("deskpilot", "opencv")
     wanted = None
     if args.buttons:
@@ -590,54 +610,64 @@ def replay(args: argparse.Namespace) -> int:
             if (number // 2) % max(1, args.every) == 0  # whole and glyph of a button together
             and (wanted is None or row["button"][0] in wanted)
         ]
-        identical: dict[tuple[tuple[str, str, int], str], tuple[int, int] | None] = {}
-        reference = folder / _config_stem(Config(1.0, False, 0))
-        if reference.with_suffix(".json").exists():
-            rows = json.loads(reference.with_suffix(".json").read_text())["truth"]
+        captured: dict[str, tuple[Captured, dict[tuple[tuple[str, str, int], str], Any]]] = {}
+        for theme in args.captures:
+            reference = folder / CAPTURE_STEMS[theme]
             shot = cv2.imread(str(reference.with_suffix(".png")), cv2.IMREAD_COLOR)
-            buttons = {
-                (r["button"][0], r["button"][1], int(r["button"][2])): Button(
-                    r["button"][0], r["button"][1], *r["box"]
-                )
-                for r in rows
-            }
-            if shot is not None:
-                same = identical_crops(shot, buttons)
-                identical = capture_indexes(methods, shot, templates, buttons, same)
+            if not reference.with_suffix(".json").exists() or shot is None:
+                captured[theme] = (templates if theme == "light" else [], {})
+                continue
+            buttons = load_truth(reference.with_suffix(".json"))
+            chosen = templates
+            if theme != "light":  # the same keys, cut from this theme's capture
+                chosen = cut_templates(shot, buttons, [(n, c) for n, c, _ in templates])
+            same = identical_crops(shot, buttons)
+            captured[theme] = (chosen, capture_indexes(methods, shot, chosen, buttons, same))
         for config in configs(args.quick):
             stem = folder / _config_stem(config)
             if not stem.with_suffix(".json").exists():
                 continue
-            saved = json.loads(stem.with_suffix(".json").read_text())
-            truth = {
-                (r["button"][0], r["button"][1], int(r["button"][2])): Button(
-                    r["button"][0], r["button"][1], *r["box"]
-                )
-                for r in saved["truth"]
-            }
+            truth = load_truth(stem.with_suffix(".json"))
             screen = cv2.imread(str(stem.with_suffix(".png")), cv2.IMREAD_COLOR)
-            run_cases(
-                methods,
-                key,
-                config,
-                templates,
-                truth,
-                screen,
-                names,
-                tallies,
-                per_app,
-                cases,
-                wrong,
-                identical,
-            )
-            if config == Config(1.0, False, 0) and "deskpilot" in names:
+            for theme, (chosen, identical) in captured.items():
+                into, rows, misses = themes[theme]
+                before = len(rows)
+                run_cases(
+                    methods,
+                    key,
+                    config,
+                    chosen,
+                    truth,
+                    screen,
+                    names,
+                    into,
+                    per_app if theme == "light" else defaultdict(Tally),
+                    rows,
+                    misses,
+                    identical,
+                )
+                if theme != "light":
+                    for row in rows[before:]:
+                        row["captured"] = theme
+                    explain_wrong(rows[before:], chosen, screen)
+            if (
+                config == Config(1.0, False, 0)
+                and "deskpilot" in names
+                and "light" in args.captures
+            ):
                 not_found[key] = measure_not_found(methods, key, wrong, screen)
             log(f"  {key} {config.label}: replayed")
-    names = tuple(m for m in args.method_names if m != "pyautogui") or ("deskpilot", "opencv")
-    report(tallies, per_app, not_found, wrong, args, names)
+    if "light" in args.captures:
+        report(tallies, per_app, not_found, wrong, args, names)
+    if args.captures != ("light",):
+        report_captures(
+            {t: themes[t][0] for t in args.captures}, {t: themes[t][1] for t in args.captures}
+        )
     if args.json:
-        args.json.write_text(json.dumps({"cases": cases, "not_found_ms": not_found}, indent=1))
-    return 1 if wrong else 0
+        saved = {"cases": cases, "not_found_ms": not_found}
+        saved |= {f"cases_captured_{t}": themes[t][1] for t in args.captures if t != "light"}
+        args.json.write_text(json.dumps(saved, indent=1))
+    return 1 if any(v[2] for v in themes.values()) else 0
 
 
 def spread(names: list[tuple[str, str, int]], count: int) -> list[tuple[str, str, int]]:
