@@ -78,11 +78,13 @@ class ChildResult:
 
 
 #: Runs the benchmark file in argv[1] as ``__main__``, with this file (argv[2]) standing for
-#: ``tests.benchmarks._util`` and the working folder first on ``sys.path`` for the rest.
+#: ``tests.benchmarks._util``, the other modules of its folder found there first (a benchmark's
+#: own helpers), and the working folder first on ``sys.path`` for the rest.
 IN_TREE = """\
-import importlib.util, runpy, sys
+import importlib.util, os, runpy, sys
 import tests.benchmarks
 script, util = sys.argv[1], sys.argv.pop(2)
+tests.benchmarks.__path__.insert(0, os.path.dirname(util))
 spec = importlib.util.spec_from_file_location("tests.benchmarks._util", util)
 module = importlib.util.module_from_spec(spec)
 sys.modules[spec.name] = module
@@ -96,8 +98,9 @@ def tree_process(module: str, args: Sequence[str], tree: Path) -> tuple[list[str
     """The command and environment that run this checkout's benchmark ``module`` against the
     product code of ``tree`` (another checkout sharing the venv, e.g. an older commit).
 
-    The benchmark's own file and this module come from this checkout, so both trees are
-    measured by the same code; everything else it imports (``automation``, ``supervisor``,
+    The benchmark's own file, this module and the other modules of this folder (its helpers,
+    such as ``_supervisord``) come from this checkout, so both trees are measured by the same
+    code; everything else it imports (``automation``, ``supervisor``,
     the test helpers that drive them, which must match the product they drive) comes from
     ``tree``, whose folder is the working directory and ``PYTHONPATH`` (ahead of the
     venv's editable install).

@@ -19,8 +19,8 @@ once with workers forked from the fork server (``ForkServerLauncher``):
   worker, measured for ``--idle-seconds``: CPU time, voluntary context
   switches of all its threads (wake-ups) per second, RSS.
 
-supervisord runs the same child (a Python process importing what a worker
-imports, then sleeping) with ``autorestart=true`` and its defaults
+supervisord (``_supervisord``) runs the same child (a Python process importing
+what a worker imports, then sleeping) with ``autorestart=true`` and its defaults
 (``startsecs=1``): the time from SIGKILL until supervisord reports the new
 process RUNNING (and, below the table, until the new child is ready); a
 SIGSTOPped child checked after ``--hang-wait`` seconds; the same idle
@@ -45,6 +45,13 @@ runs/s, and prints old | main | ratio:
 
     .venv/bin/python -m tests.benchmarks.bench_supervisor --against /work/base --rounds 3
 
+``--only PART`` (restarts, hangs, throughput, idle), ``--launcher`` and
+``--restarts N`` narrow it to one figure with more samples, e.g. 40 crashes of
+exec workers per tree, alternated over 4 rounds:
+
+    .venv/bin/python -m tests.benchmarks.bench_supervisor --against /work/base \
+        --only restarts --launcher exec --restarts 40 --rounds 4
+
 ``--idle-rss-against TREE`` measures only the idle RSS, of this checkout and
 of another one (an older commit checked out with the same venv), started
 alternately ``--rounds`` times each so that a machine whose load drifts
@@ -64,18 +71,16 @@ import os
 import resource
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import xmlrpc.client
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import psutil
 
@@ -84,12 +89,13 @@ from supervisor.client import endpoint_answers
 from supervisor.config import SupervisorConfig
 from supervisor.paths import DeskpilotPaths
 from supervisor.workers import WorkerState
+from tests.benchmarks._process_counters import children_cpu, idle_figures
+from tests.benchmarks._supervisord import measure_supervisord, supervisord_available
 from tests.benchmarks._util import ROOT, fmt, format_table, load_average, ratio, run_child
 from tests.integration.supervisor.harness import SupervisorThread, wait_for
 
 logger = logging.getLogger(__name__)
 
-SUPERVISORD_HOME = ROOT / ".venv" / "supervisord"
 TARGETS = {
     "restart_p50_ms": 50.0,
     "hang_s": 2.0,
@@ -112,15 +118,6 @@ nodes:
   only:
     block: control.pass
 """
-#: The child supervisord keeps running: the imports of a worker, then sleep (a ready file says when).
-CHILD = (
-    "import os, sys, time\n"
-    "from automation.blocks.registry import BlockRegistry\n"
-    "import supervisor.worker\n"
-    "BlockRegistry.with_builtins()\n"
-    "open(sys.argv[1], 'w').write(str(os.getpid()))\n"
-    "while True: time.sleep(3600)\n"
-)
 
 
 @dataclass
@@ -272,67 +269,6 @@ def reaped_cpu(harness: SupervisorThread) -> float:
     return total
 
 
-def children_cpu() -> dict[int, float]:
-    """CPU seconds of each process under this one (workers, the fork server and its
-    children), by pid: a worker started during the interval counts from zero."""
-    found = {}
-    for child in psutil.Process().children(recursive=True):
-        # OSError: it ended since it was listed (a worker retiring after its run)
-        with contextlib.suppress(psutil.Error, OSError):
-            found[child.pid] = process_cpu(child.pid)
-    return found
-
-
-def process_cpu(pid: int) -> float:
-    """CPU seconds of every thread of ``pid``, from the scheduler's nanosecond counters
-    (``cpu_times`` counts 10 ms ticks: too coarse for an idle process)."""
-    total = 0
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            total += int((task / "schedstat").read_text().split()[0])
-    return total / 1e9
-
-
-def process_wakeups(pid: int) -> int:
-    """Voluntary context switches of every thread of ``pid`` (each is a sleep then a wake)."""
-    total = 0
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        with contextlib.suppress(OSError):
-            for line in (task / "status").read_text().splitlines():
-                if line.startswith("voluntary_ctxt_switches"):
-                    total += int(line.split()[1])
-    return total
-
-
-def idle_figures(main: int, others: Callable[[], list[int]], seconds: float) -> dict[str, float]:
-    """CPU %, wake-ups/s and RSS of ``main``, and of the processes ``others()`` returns."""
-
-    def sample() -> dict[int, tuple[float, int]]:
-        found = {}
-        for pid in [main, *others()]:
-            with contextlib.suppress(OSError):
-                found[pid] = (process_cpu(pid), process_wakeups(pid))
-        return found
-
-    before, start = sample(), time.monotonic()
-    time.sleep(seconds)  # the measurement itself: nothing to wait for
-    after, wall = sample(), time.monotonic() - start
-    figures: dict[str, float] = {}
-    for label, pids in (("main", [main]), ("children", [p for p in after if p != main])):
-        common = [p for p in pids if p in before and p in after]
-        cpu = sum(after[p][0] - before[p][0] for p in common)
-        wakes = sum(after[p][1] - before[p][1] for p in common)
-        rss = 0.0
-        for pid in common:
-            with contextlib.suppress(psutil.Error):
-                rss += psutil.Process(pid).memory_info().rss
-        figures[f"{label}_cpu"] = 100 * cpu / wall
-        figures[f"{label}_wakeups"] = wakes / wall
-        figures[f"{label}_rss_mib"] = rss / 2**20
-        figures[f"{label}_count"] = len(common)
-    return figures
-
-
 IDLE_WORKFLOW = """\
 deskpilot: 1
 name: nightly
@@ -457,24 +393,47 @@ def merge(into: Column, data: dict[str, Any]) -> None:
         into.throughput_runs = data["throughput_runs"]
 
 
-def compare(other: Path, rounds: int, idle_seconds: float, quick: bool) -> tuple[str, list[str]]:
+def compare(
+    other: Path,
+    rounds: int,
+    idle_seconds: float,
+    quick: bool,
+    *,
+    only: str | None = None,
+    launcher: str | None = None,
+    restarts: int | None = None,
+) -> tuple[str, list[str]]:
     """Everything the Deskpilot columns measure, for this checkout and ``other``: each part
     in a fresh child process run against that tree's code (``tree_process``), alternated
     part by part (which tree goes first swaps every round) so that load weighs on both
-    alike; the full benchmark's samples spread over ``rounds``."""
+    alike; the full benchmark's samples spread over ``rounds``.
+
+    ``only`` measures one part (``idle`` or a name in ``PARTS``), ``launcher`` one launcher,
+    and ``restarts`` sets the crashes per tree and launcher: a few milliseconds of
+    difference in crash -> restart needs far more samples than the full run takes.
+    """
     trees = {"old": other.resolve(), "main": ROOT}
-    launchers = {"exec": False, "fork": True}
+    launchers = {
+        name: fork
+        for name, fork in {"exec": False, "fork": True}.items()
+        if launcher in (None, name)
+    }
+    parts = [part for part in PARTS if only in (None, part)]
     columns = {(t, lname): Column(f"{t} {lname}") for t in trees for lname in launchers}
     errors: list[str] = []
-    restarts = 10 if quick else 30
+    crashes = 10 if quick else 30
     counts = {
-        "exec": {"restarts": max(5, restarts // 2), "hangs": 4 if quick else 10, "throughput": 40},
-        "fork": {"restarts": restarts, "hangs": 4 if quick else 10, "throughput": 300},
+        "exec": {
+            "restarts": restarts or max(5, crashes // 2),
+            "hangs": 4 if quick else 10,
+            "throughput": 40,
+        },
+        "fork": {"restarts": restarts or crashes, "hangs": 4 if quick else 10, "throughput": 300},
     }
     for number in range(1, rounds + 1):
         order = list(trees) if number % 2 else list(reversed(trees))
         for lname, fork in launchers.items():
-            for part in PARTS:
+            for part in parts:
                 count = counts[lname][part]
                 count = count if part == "throughput" else -(-count // rounds)
                 if quick and part == "throughput":
@@ -489,7 +448,7 @@ def compare(other: Path, rounds: int, idle_seconds: float, quick: bool) -> tuple
                     else:
                         merge(columns[(name, lname)], outcome.data)
                     print(f"round {number}: {name} {lname} {part} done", file=sys.stderr)
-            for name in order:
+            for name in order if only in (None, "idle") else ():
                 with idle_daemon(trees[name], fork, timeout=120) as daemon:
 
                     def workers(daemon: psutil.Process = daemon) -> list[int]:
@@ -530,146 +489,20 @@ def compare(other: Path, rounds: int, idle_seconds: float, quick: bool) -> tuple
     rows = []
     for lname in launchers:
         for label, value, digits in metrics:
+            if only is not None and value(columns[("main", lname)]) is None:
+                continue
             old, new = value(columns[("old", lname)]), value(columns[("main", lname)])
             rows.append([f"{lname}: {label}", fmt(old, digits), fmt(new, digits), ratio(old, new)])
-    samples = columns[("main", "fork")]
     text = format_table(["metric", f"old ({trees['old']})", "main", "ratio"], rows)
-    text += (
-        f"\nper tree: {len(samples.restart_ms)} fork / "
-        f"{len(columns[('main', 'exec')].restart_ms)} exec restarts, {len(samples.hang_s)} hangs, "
-        f"{rounds} x {samples.throughput_runs} / {columns[('main', 'exec')].throughput_runs} "
-        f"throughput runs, {rounds} x {idle_seconds:g} s idle"
+    text += "\nper tree: " + ", ".join(
+        f"{lname}: {len(column.restart_ms)} restarts, {len(column.hang_s)} hangs, "
+        f"{rounds} x {column.throughput_runs} throughput runs"
+        for (name, lname), column in columns.items()
+        if name == "main"
     )
+    if only in (None, "idle"):
+        text += f", {rounds} x {idle_seconds:g} s idle"
     return text, errors
-
-
-# -- supervisord -------------------------------------------------------------------------
-
-
-def supervisord_available() -> bool:
-    return (SUPERVISORD_HOME / "supervisor" / "supervisord.py").exists()
-
-
-class Supervisord:
-    """supervisord in the foreground with one program, controlled over XML-RPC on 127.0.0.1."""
-
-    def __init__(self) -> None:
-        self.home = Path(tempfile.mkdtemp(prefix="bench-supervisord-"))
-        self.ready = self.home / "child.ready"
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        child = self.home / "child.py"
-        child.write_text(CHILD, encoding="utf-8")
-        config = self.home / "supervisord.conf"
-        config.write_text(
-            f"""[supervisord]
-nodaemon=true
-logfile={self.home}/supervisord.log
-pidfile={self.home}/supervisord.pid
-childlogdir={self.home}
-
-[inet_http_server]
-port=127.0.0.1:{self.port}
-
-[rpcinterface:supervisor]
-supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
-
-[program:child]
-command={sys.executable} {child} {self.ready}
-directory={ROOT}
-environment=PYTHONPATH="{ROOT}"
-autorestart=true
-stdout_logfile={self.home}/child.out
-stderr_logfile={self.home}/child.err
-""",
-            encoding="utf-8",
-        )
-        env = {**os.environ, "PYTHONPATH": str(SUPERVISORD_HOME)}
-        # outside the repository, so that ``supervisor`` is supervisord's package
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "supervisor.supervisord", "-c", str(config)],
-            cwd=self.home,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        self.rpc = xmlrpc.client.ServerProxy(f"http://127.0.0.1:{self.port}/RPC2")
-        wait_for(self._running_pid, timeout=60)
-        wait_for(lambda: self.ready.exists() or None, timeout=60)
-
-    def info(self) -> dict[str, Any]:
-        return cast(dict[str, Any], self.rpc.supervisor.getProcessInfo("child"))
-
-    def child_is(self, pid: int, same: bool = True) -> bool | None:
-        """Whether the ready file names ``pid`` (or, with ``same=False``, another process)."""
-        with contextlib.suppress(OSError):
-            return (self.ready.read_text() == str(pid)) == same or None
-        return None
-
-    def _running_pid(self) -> int | None:
-        with contextlib.suppress(OSError, xmlrpc.client.Error):
-            info = self.info()
-            if info["statename"] == "RUNNING":
-                return int(info["pid"])
-        return None
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError, xmlrpc.client.Error):
-            self.rpc.supervisor.shutdown()
-        try:
-            self.process.wait(20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(10)
-        shutil.rmtree(self.home, ignore_errors=True)
-
-
-def measure_supervisord(
-    column: Column, samples: int, hang_wait: float, idle_seconds: float
-) -> None:
-    daemon = Supervisord()
-    try:
-        for _ in range(samples):
-            old = wait_for(daemon._running_pid, timeout=60)
-            wait_for(functools.partial(daemon.child_is, old), timeout=60)
-            killed = time.monotonic()
-            os.kill(old, signal.SIGKILL)
-            ready_at = None
-            while True:
-                now = time.monotonic()
-                with contextlib.suppress(OSError, ValueError):
-                    if ready_at is None and int(daemon.ready.read_text() or 0) not in (0, old):
-                        ready_at = now
-                pid = daemon._running_pid()
-                if pid is not None and pid != old:
-                    break
-                if now - killed > 60:
-                    raise RuntimeError("supervisord did not restart its child within 60 s")
-                time.sleep(0.002)
-            column.restart_ms.append((now - killed) * 1000)
-            if ready_at is None:
-                wait_for(functools.partial(daemon.child_is, old, False), timeout=60)
-                ready_at = time.monotonic()
-            column.ready_ms.append((ready_at - killed) * 1000)
-        # a frozen child: does supervisord notice?
-        pid = wait_for(daemon._running_pid, timeout=60)
-        os.kill(pid, signal.SIGSTOP)
-        stopped = time.monotonic()
-        time.sleep(hang_wait)  # the measurement: whether anything happens in this time
-        info = daemon.info()
-        os.kill(pid, signal.SIGCONT)
-        if info["pid"] == pid and info["statename"] == "RUNNING":
-            column.hang_note = f"not detected ({time.monotonic() - stopped:.0f} s)"
-        else:
-            column.hang_note = f"{info['statename']} after {hang_wait:g} s"
-        column.idle = idle_figures(
-            daemon.process.pid,
-            lambda: [p.pid for p in psutil.Process(daemon.process.pid).children()],
-            idle_seconds,
-        )
-    finally:
-        daemon.close()
 
 
 # -- the table ---------------------------------------------------------------------------
@@ -741,7 +574,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--rounds", type=int, default=5, help="rounds for --against / --idle-rss-against (5)"
     )
     parser.add_argument("--part", choices=sorted(PARTS), help=argparse.SUPPRESS)
-    parser.add_argument("--launcher", choices=("exec", "fork"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--only",
+        choices=(*sorted(PARTS), "idle"),
+        help="with --against: only this measurement (its rows of the table)",
+    )
+    parser.add_argument(
+        "--launcher", choices=("exec", "fork"), help="with --against: only this launcher"
+    )
+    parser.add_argument(
+        "--restarts",
+        type=int,
+        default=None,
+        help="with --against: crashes per tree and launcher, spread over --rounds",
+    )
     parser.add_argument("--count", type=int, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -756,7 +602,15 @@ def main(argv: list[str] | None = None) -> int:
         return run_part(args.part, args.launcher == "fork", args.count)
     load = load_average()
     if args.against is not None:
-        text, errors = compare(args.against, args.rounds, idle_seconds, args.quick)
+        text, errors = compare(
+            args.against,
+            args.rounds,
+            idle_seconds,
+            args.quick,
+            only=args.only,
+            launcher=args.launcher,
+            restarts=args.restarts,
+        )
         print(text)
         print(
             f"{args.rounds} rounds; machine: {os.cpu_count()} CPUs, load average at start "
@@ -784,7 +638,9 @@ def main(argv: list[str] | None = None) -> int:
         columns.append(column)
     reference = Column("supervisord")
     if supervisord_available():
-        measure_supervisord(reference, restarts // 2, args.hang_wait, idle_seconds)
+        figures = measure_supervisord(restarts // 2, args.hang_wait, idle_seconds)
+        reference.restart_ms, reference.ready_ms = figures.restart_ms, figures.ready_ms
+        reference.hang_note, reference.idle = figures.hang_note, figures.idle
     else:
         reference.note = "not installed"
     columns.append(reference)
