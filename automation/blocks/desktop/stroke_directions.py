@@ -34,9 +34,10 @@ not their pixels).  It also refuses a synthetic "?" key on speedcrunch's
 "7" at 0.84 and 0.88 (0.63 and 0.60), which ``dots`` and ``face_fit``
 refuse as well.
 
-Not separated by this (nor by any cue tried): a "U" glyph on qalculate's "u"
-at 125 and 150 % (scales stage, 0.67 and 0.8), whose strokes run as the u's
-do (0.92); the u differs by its stem's foot, two pixels.
+Not separated by this: a "U" glyph on qalculate's "u" at 125 and 150 %
+(scales stage, 0.67 and 0.8), whose strokes run as the u's do (0.92); the u
+differs by its stem's foot, two pixels.  ``mirrored`` refuses it: the "U" is
+its own mirror image and the "u" is not.
 
 cv2 and numpy are imported inside the functions (see ``matching``).
 """

@@ -55,7 +55,9 @@ where the answer puts it, with the label stage's own verification:
   at 0.9, galculator's bold "0" a "Q" at 1.75.
 * a label that reads the same turned half round must read so on screen,
   within a loss the toolkit's re-drawing explains (``half_turn``): a "Z"
-  answered speedcrunch's bold "2", a "Z" with a rounded top, at 0.64 to 1.32.
+  answered speedcrunch's bold "2", a "Z" with a rounded top, at 0.64 to 1.32;
+  nor one that reads the same mirrored (``mirrored``): a "U" answered
+  qalculate's "u" at 0.67 and 0.8.
 * the screen's holes are counted whole where the label's box cuts them
   (``cut_holes``): an "R" answered speedcrunch's "8" at 0.67, its lower hole
   cut open by the box.
@@ -164,6 +166,7 @@ def check(
         label_ink,
         label_shape,
         labels,
+        mirrored,
         screen_ink,
         straight_ink,
         stroke_directions,
@@ -246,6 +249,8 @@ def check(
         shape = ink_fidelity.refusal(label, tpl, here, dark, scale, whole=not probe)
     if shape is None:
         shape = half_turn.refusal(tpl, label.dark, here, dark, scale)
+    if shape is None:
+        shape = mirrored.refusal(tpl, label.dark, here, dark)
     if shape is None:  # the holes ``label_shape`` sees, whole where the label's box cuts them
         shape = cut_holes.refusal(tpl, label.dark, window, (bx, by), dark, scale)
     if shape is None:

@@ -164,12 +164,13 @@ def test_an_absent_digit_is_not_answered_while_a_refused_look_alike_scores_as_we
     0.876: its label check passes (an "8" is a "9" and a stroke), while the
     "5" key, scoring 0.854 beside it, is refused on its label.  Nothing sets
     the "8" apart from a key that is not the "9": refused, naming the look-alike.
-    (Whole, the "8" itself is refused first: it encloses face the "9" leaves open.)"""
+    (Whole, the "8" itself is refused first: it encloses face the "9" leaves open;
+    the "8" glyph, its own mirror image, is refused on the "6" key, which is not.)"""
     screen = load("speedcrunch-light")
     box = DIGITS[key]
     result = matching.find(blank(screen, box), crop(screen, box, glyph=glyph))
     assert not result.found, (result.stage, result.matches)
-    reasons = ("does not stand out from its look-alikes", "encloses")
+    reasons = ("does not stand out from its look-alikes", "encloses", "mirror image")
     assert any(any(reason in r.reason for reason in reasons) for r in result.refused), (
         result.refused
     )
