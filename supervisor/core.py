@@ -226,7 +226,7 @@ class Supervisor(
         """
         del self.queue[entry.run_id]
         self._starting[entry.run_id] = (entry, worker)
-        warm = getattr(self.launcher, "warm", None)  # the fork server's (``ForkServerLauncher``)
+        warm = getattr(self.launcher, "warm", None)  # ``PythonWorkerLauncher.warm``
         if entry.blocks and callable(warm):
             warm(entry.blocks)  # before the spare that replaces this worker is asked for
         loop = asyncio.get_running_loop()

@@ -58,6 +58,10 @@ from automation.engine.events import Event, event_from_dict
 
 PROTOCOL_VERSION = 1
 
+#: Environment of a worker started as its own process: the block ids (comma-separated) whose
+#: models it compiles before its hello, so that a run handed to it does not wait for them.
+WARM_BLOCKS = "DESKPILOT_WARM_BLOCKS"
+
 #: Engine event kind -> message type on the wire.
 MESSAGE_FOR_EVENT = {
     "run_started": "run_started",

@@ -57,6 +57,7 @@ from automation.validation import validate
 from supervisor.logs import json_handler
 from supervisor.protocol import (
     PROTOCOL_VERSION,
+    WARM_BLOCKS,
     Cancel,
     Debug,
     DoneStep,
@@ -228,7 +229,12 @@ def serve(
     *,
     heartbeat_interval: float = 0.5,
     registry: BlockRegistry | None = None,
+    warm: Iterable[str] = (),
 ) -> int:
+    """Say hello, run the one run the supervisor starts, and return the exit status.
+
+    ``warm``: blocks whose models are compiled before the hello (``WARM_BLOCKS``).
+    """
     channel = _Channel(stdout)
     token = CancelToken()
     started = threading.Event()
@@ -253,6 +259,7 @@ def serve(
         name="listen",
     )
     listener.start()
+    _compile_models(registry, warm)
     channel.send(Hello(pid=os.getpid(), protocol=PROTOCOL_VERSION))
     started.wait()
     if not box:
@@ -383,6 +390,10 @@ def _heartbeat_interval() -> float:
     return float(os.environ.get("DESKPILOT_HEARTBEAT_INTERVAL", "0.5"))
 
 
+def _warm_blocks() -> list[str]:
+    return [block for block in os.environ.get(WARM_BLOCKS, "").split(",") if block]
+
+
 def main() -> None:
     if len(sys.argv) == 3 and sys.argv[1] == "--fork-server":
         fork_server(int(sys.argv[2]))
@@ -395,7 +406,12 @@ def main() -> None:
     protocol_out = os.fdopen(os.dup(1), "wb", buffering=0)
     os.dup2(2, 1)  # anything printed now lands in the worker's log, not the protocol
     _redact_stderr()
-    code = serve(sys.stdin.buffer, protocol_out, heartbeat_interval=_heartbeat_interval())
+    code = serve(
+        sys.stdin.buffer,
+        protocol_out,
+        heartbeat_interval=_heartbeat_interval(),
+        warm=_warm_blocks(),
+    )
     protocol_out.close()
     os._exit(code)  # daemon threads may be blocked on stdin; do not wait for them
 
@@ -472,7 +488,8 @@ def fork_server(fd: int) -> None:
 
 
 def _compile_models(registry: BlockRegistry, block_ids: Iterable[str]) -> int:
-    """Fork server: compile these blocks' models here, once, for every later child.
+    """Compile these blocks' models now: in the fork server, once for every later child; in a
+    worker started as its own process, before its hello (``WARM_BLOCKS``).
 
     A model that fails to compile is left as it is: the worker that uses it
     compiles it again and reports the error with its run.  Returns how many it compiled.
