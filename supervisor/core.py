@@ -352,6 +352,7 @@ class Supervisor(
                 self._wake_in(max(0.0, entry.not_before - now))
             else:  # another supervisor took it, or it was cancelled: not ours to run
                 self._cancel_pending.discard(run_id)
+                self._claim_lost(run_id)
             self._dispatch()
             return
         except StoreError as exc:

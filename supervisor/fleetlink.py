@@ -69,7 +69,8 @@ LOOK_AHEAD_PER_WORKER = 25
 ALONE_LOOK_EVERY = 600.0
 #: Seconds a run of another supervisor's share (``fleet_share``) waits in this queue before
 #: this supervisor tries it: time for its owner, when idle, to claim it first (then the next
-#: look drops it here, no claim lost); a busy owner's runs are taken here after it.
+#: look drops it here, no claim lost); a busy owner's runs are taken here after it, once a
+#: look after the grace found them still queued (``FleetLink._hold_back``).
 SHARE_GRACE = 0.5
 #: How long releasing runs waits for their notes to be written (on the store lane).
 RELEASE_FLUSH_SECONDS = 2.0
@@ -458,25 +459,50 @@ class FleetLink(SupervisorBase):
         for run_id in gone:
             self.queue.pop(run_id, None)
         added = False
-        others_from = self.clock() + SHARE_GRACE
-        # The others' runs held back when its share ran out (``_look_after_run``): those still
-        # queued were not claimed by their owners; they may start here after the grace.
-        for run_id, waited in self._held_back.items():
+        now = self.clock()
+        others_from = now + SHARE_GRACE
+        # The others' runs held back (``_hold_back``): those still queued were not claimed by
+        # their owners.  One whose grace is over starts now, this look having found it still
+        # queued; the others wait for the look that ends their grace.
+        held_back, self._held_back = self._held_back, {}
+        for run_id, waited in held_back.items():
             entry = self.queue.get(run_id)
-            if entry is not None:
-                entry.not_before = max(waited, others_from)
-        self._held_back = {}
+            ends = self._grace_ends.pop(run_id, others_from)
+            if entry is None:
+                continue
+            if ends <= now:
+                entry.not_before = waited
+                added = True
+            else:
+                self._hold_back(entry, waited, ends)
         for entry in found:
             if entry.run_id not in self._held():
                 if share and entry.run_id not in share:
-                    entry.not_before = max(entry.not_before, others_from)
+                    self._hold_back(entry, entry.not_before, others_from)
                 self.queue[entry.run_id] = entry
                 added = True
         self._share = (self._share | share) & self.queue.keys()
         if share:
             put_first(self.queue.values(), self._share)
+        if self._grace_ends:
+            # The look that lets the held-back runs whose grace is over start.
+            delay = max(0.0, min(self._grace_ends.values()) - now)
+            asyncio.get_running_loop().call_later(delay, self.poke)
         if added:
             self._dispatch()
+
+    def _hold_back(self, entry: QueuedRun, waited: float, grace_ends: float) -> None:
+        """Keep another supervisor's run from starting here before a look after ``grace_ends``.
+
+        Its owner, when idle, claims it within the grace; started here at the
+        grace's end on what an earlier look read, it had often been claimed
+        meanwhile, each such start a claim lost.  ``waited``: its own
+        ``not_before``.  Should no look come, it starts at the next renewal's
+        pace, as before.
+        """
+        self._held_back[entry.run_id] = waited
+        self._grace_ends[entry.run_id] = grace_ends
+        entry.not_before = max(waited, grace_ends + self.membership.renew_every)
 
     def _look_after_run(self, _workflow: str, _run_id: str, _status: str) -> None:
         """A run ended: in a fleet, look for more work now if this queue is running short.
@@ -490,14 +516,35 @@ class FleetLink(SupervisorBase):
             self.poke()
         elif self._share and not self._share & self.queue.keys():
             # Its share of the last look is taken: what is left of that look is the others'
-            # share, mostly claimed by now.  None starts before the next look drops those and
-            # deals again (it tries them after the grace if it does not: ``RENEW`` at most).
+            # share, mostly claimed by now.  None starts before a look after the grace has
+            # dropped those (``_hold_back``); one is poked now to deal again.
             self._share = set()
-            until = self.clock() + self.membership.renew_every
+            others_from = self.clock() + SHARE_GRACE
             for run_id, entry in self.queue.items():
-                self._held_back.setdefault(run_id, entry.not_before)
-                entry.not_before = max(entry.not_before, until)
+                if run_id not in self._held_back:
+                    self._hold_back(entry, entry.not_before, others_from)
             self.poke()
+
+    def _claim_lost(self, run_id: str) -> None:
+        """Another supervisor claimed a run of its share that this one chose: look again first.
+
+        Its owner is claiming its share in claim order, and the others' runs
+        after this one in this queue were loaded by the same look: most are
+        claimed by now.  Tried one after another, each was a claim lost (a
+        transaction, and a dispatch), in runs of up to six in a row with three
+        supervisors.  So none of the others' runs starts here before the next
+        look, poked now, drops those claimed; those whose grace was over start
+        after it if still queued, the others at the end of theirs
+        (``_hold_back``).  Its own share goes on meanwhile.
+        """
+        if not self.membership.shared or run_id in self._share:
+            return
+        now = self.clock()
+        for other, entry in self.queue.items():
+            if other not in self._share and other not in self._held_back:
+                # its grace over: the look poked now lets it start if still queued
+                self._hold_back(entry, entry.not_before, now)
+        self.poke()
 
     def _look_ahead(self) -> int:
         """How many queued runs this supervisor keeps in its queue: its free capacity, and enough

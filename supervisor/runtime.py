@@ -127,6 +127,8 @@ class SupervisorBase:
         self._share: set[str] = set()
         #: The others' runs it holds back until its next look, with their own ``not_before``.
         self._held_back: dict[str, float] = {}
+        #: When the grace of each held-back run ends: a look after it lets the run start here.
+        self._grace_ends: dict[str, float] = {}
         self._order = 0
         #: Submits waiting for the end of ``batch()``: their rows and queue entries.
         self._batch: list[tuple[QueuedRow, QueuedRun]] | None = None
@@ -449,6 +451,10 @@ class SupervisorBase:
 
     def poke(self) -> None:
         """Look for queued work now (``fleetlink``)."""
+        raise NotImplementedError
+
+    def _claim_lost(self, run_id: str) -> None:
+        """Another supervisor claimed a run this one chose (``fleetlink``)."""
         raise NotImplementedError
 
     def _share_breaker(self, workflow: str, change: Change, run_id: str | None = None) -> None:
