@@ -147,6 +147,17 @@ def _describe(inputs: FindInput) -> str:
 
 def _not_found(inputs: FindInput, evidence: Evidence, waited: float | None) -> BlockError:
     best = f"; best candidate scored {evidence.score:.3f}" if evidence.score is not None else ""
+    box = evidence.candidate
+    if evidence.score is not None and evidence.score >= inputs.confidence and box is not None:
+        # a score over the confidence with no answer reads as a contradiction unless
+        # it says that a check set the place aside (a look-alike within the label
+        # stage's gap records no refusal of its own: "∕" at 0.993 beside an italic "i")
+        best += (
+            f" at [{box.x}, {box.y}, {box.width}, {box.height}], over the confidence but"
+            " set aside by the checks that keep look-alikes out (its colours, its label's"
+            " shape, or a look-alike elsewhere too close to tell apart); give the target"
+            " a region, an anchor, an index or nearest_to"
+        )
     if evidence.refused:
         # a look-alike reached the bar but is not the target: say which and why
         best = f"; {evidence.refused}"

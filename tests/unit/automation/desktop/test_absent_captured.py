@@ -176,3 +176,16 @@ def test_an_absent_digit_is_not_answered_while_a_refused_look_alike_scores_as_we
     )
     present = matching.find(screen, crop(screen, box, glyph=glyph))
     assert present.found and inside(present.matches[0].center, box), present.matches
+
+
+def test_a_best_candidate_over_the_confidence_says_it_was_set_aside() -> None:
+    """A search that saw a place over the confidence and answered nothing (the label
+    stage's look-alike gap records no refusal) must not read as a contradiction: the
+    error says the place was set aside, where it is, and what resolves it."""
+    evidence = Evidence(candidate=Box(362, 454, 34, 28), score=0.993)
+    message = str(image._not_found(FindInput(template="slash.png"), evidence, None))
+    assert "best candidate scored 0.993 at [362, 454, 34, 28], over the confidence" in message
+    assert "set aside" in message and "region" in message
+    evidence = Evidence(candidate=Box(362, 454, 34, 28), score=0.61)
+    message = str(image._not_found(FindInput(template="slash.png"), evidence, None))
+    assert message.endswith("best candidate scored 0.610"), message
