@@ -176,8 +176,18 @@ class _Feature:
             scores[cy0 : cy0 + part.shape[0], cx0 : cx0 + part.shape[1]] = part
         return scores
 
+    def mapped(self, gray_tpl: Image, level: int) -> bool:
+        """Whether the template's map at ``level`` (1 or 2, as ``best_near``) is made."""
+        return (id(gray_tpl), 1 if level == 1 else -2) in self._scores
+
     def best_near(
-        self, gray_tpl: Image, level: int, corners: list[tuple[int, int]], pad: int, sign: int
+        self,
+        gray_tpl: Image,
+        level: int,
+        corners: list[tuple[int, int]],
+        pad: int,
+        sign: int,
+        ahead: int = 0,
     ) -> list[tuple[int, int, float]]:
         """``_best_near`` of the template on the screen at full (``level`` 1) or half
         resolution (``level`` 2: the template's half-resolution copy, less its rim).
@@ -189,6 +199,14 @@ class _Feature:
         (keys of a keypad at a scale that fits none of them) pays at most about
         twice the map; both polarities and every floor share it.  The windows and
         the best in each are those ``_best_near`` takes.
+
+        ``ahead`` is how many windows the scan is sure to ask for, these
+        included (``_refined``: while nothing lifts its bound, every peak left,
+        and at full resolution each of them whose half-resolution score sends
+        it on).  When they would cost more than the map, the map is made at once
+        instead of after a map's worth of mosaics: a nearly blank key absent
+        from qalculate-gtk's 100 % light screen fits every key face at half
+        resolution, and its half-resolution mosaics were a fifth of its CPU.
         """
         import numpy as np
 
@@ -199,7 +217,8 @@ class _Feature:
             screen, key = self.screen(2), (id(gray_tpl), -2)
         th, tw = template.shape[:2]
         if key not in self._scores:
-            spent = self._spent.get(key, 0) + len(corners) * (th + 2 * pad) * (tw + 2 * pad)
+            count = max(len(corners), ahead)
+            spent = self._spent.get(key, 0) + count * (th + 2 * pad) * (tw + 2 * pad)
             if spent < self._map_area(level, tw, th):
                 self._spent[key] = spent
                 return _best_near(screen, template, corners, pad, sign, strips=True)
@@ -533,16 +552,22 @@ def _refined(
         batch = peaks[start : start + _REFINE_BATCH]
         corners = [((x - rim) * factor, (y - rim) * factor) for x, y in batch]
         pad = factor + _REFINE_PAD
+        # while nothing lifts the bound over the floor, every peak left is re-scored
+        # (unless there are so many that the scan may give up: ``_bound_to_overflow``)
+        sure = bound <= floor and len(peaks) <= _last_batch()
+        ahead = len(peaks) - start if sure else 0
         if factor >= 4:
             # a half-resolution pass first: 4x cheaper, and sharper than the
             # coarse map, so few places go on to full resolution
             mid, mid_rim = feature.coarse_template(gray_tpl, 2)
+            half_pad = factor // 2 + _REFINE_PAD
             halves = feature.best_near(
                 gray_tpl,
                 2,
                 [(x // 2 + mid_rim, y // 2 + mid_rim) for x, y in corners],
-                factor // 2 + _REFINE_PAD,
+                half_pad,
                 sign,
+                ahead,
             )
             kept = [
                 ((x - mid_rim) * 2, (y - mid_rim) * 2)
@@ -550,7 +575,17 @@ def _refined(
                 if score + MID_SLACK >= bound
             ]
             corners, pad = kept or ([] if found else corners[:1]), 2 + _REFINE_PAD
-        for x, y, score in feature.best_near(gray_tpl, 1, corners, pad, sign):
+            if sure and feature.mapped(gray_tpl, 2):
+                # the peaks left, read off the half-resolution map: how many go on
+                rest = [
+                    ((x - rim) * factor // 2 + mid_rim, (y - rim) * factor // 2 + mid_rim)
+                    for x, y in peaks[start + _REFINE_BATCH :]
+                ]
+                later = feature.best_near(gray_tpl, 2, rest, half_pad, sign)
+                ahead = len(corners) + sum(score + MID_SLACK >= bound for _, _, score in later)
+            else:
+                ahead = 0
+        for x, y, score in feature.best_near(gray_tpl, 1, corners, pad, sign, ahead):
             found[(x, y)] = score
             best = max(best, score)
     return [(x, y, s) for (x, y), s in found.items()]
@@ -571,11 +606,16 @@ def _bound_to_overflow(
     then thrown away for the full-resolution map: on a keypad at a scale that
     fits no key, that was most of a search's time.
     """
-    last = -(-MAX_REFINE // _REFINE_BATCH) * _REFINE_BATCH  # the first batch past the limit
+    last = _last_batch()
     if len(levels) <= last:
         return False
     ceiling = max(best, min(1.0, levels[start] + slack))
     return levels[last] + slack >= max(floor, ceiling - margin)
+
+
+def _last_batch() -> int:
+    """The index of the first coarse peak of the first batch past ``MAX_REFINE``."""
+    return -(-MAX_REFINE // _REFINE_BATCH) * _REFINE_BATCH
 
 
 def _best_near(
