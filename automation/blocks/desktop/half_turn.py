@@ -82,6 +82,13 @@ def half_turn_likeness(ink: Any) -> float:
     """The correlation of ``ink`` (shares of full ink) cropped to its box with itself
     turned half round, the best of the turned copy's shifts by up to a pixel (a box
     of odd and even size has no pixel at its centre); -1 for no ink."""
+    return self_likeness(ink, lambda box: box[::-1, ::-1])
+
+
+def self_likeness(ink: Any, moved: Any) -> float:
+    """The correlation of ``ink`` cropped to its box with ``moved`` (a function of the
+    box: turned, mirrored) of it, the best of the moved copy's shifts by up to a
+    pixel; -1 for no ink (see ``half_turn_likeness``, ``mirrored.mirror_likeness``)."""
     import numpy as np
 
     rows, cols = np.nonzero(ink >= BOX_INK)
@@ -90,11 +97,11 @@ def half_turn_likeness(ink: Any) -> float:
     box = np.pad(ink[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1], 1)
     box = box.astype(np.float32)
     height, width = box.shape
-    turned = np.pad(box[::-1, ::-1], 1)
+    other = np.pad(moved(box), 1)
     best = -1.0
     for dy in range(3):
         for dx in range(3):
-            best = max(best, _ncc(box, turned[dy : dy + height, dx : dx + width]))
+            best = max(best, _ncc(box, other[dy : dy + height, dx : dx + width]))
     return best
 
 

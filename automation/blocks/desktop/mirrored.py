@@ -79,19 +79,6 @@ def mirror_likeness(ink: Any) -> float:
     """The correlation of ``ink`` (shares of full ink) cropped to its box with itself
     mirrored left to right, the best of the mirrored copy's shifts by up to a pixel
     (a box of odd and even width has no column at its centre); -1 for no ink."""
-    import numpy as np
+    from automation.blocks.desktop.half_turn import self_likeness
 
-    from automation.blocks.desktop.half_turn import BOX_INK, _ncc
-
-    rows, cols = np.nonzero(ink >= BOX_INK)
-    if rows.size == 0:
-        return -1.0
-    box = np.pad(ink[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1], 1)
-    box = box.astype(np.float32)
-    height, width = box.shape
-    mirrored = np.pad(box[:, ::-1], 1)
-    best = -1.0
-    for dy in range(3):
-        for dx in range(3):
-            best = max(best, _ncc(box, mirrored[dy : dy + height, dx : dx + width]))
-    return best
+    return self_likeness(ink, lambda box: box[:, ::-1])

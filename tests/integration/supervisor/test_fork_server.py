@@ -8,7 +8,6 @@ that losing the server loses nothing.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sys
@@ -17,9 +16,9 @@ from pathlib import Path
 import psutil
 
 from automation.engine.events import RunStatus
-from supervisor.workers import ForkServerLauncher, WorkerState
+from supervisor.workers import ForkServerLauncher
 from tests.helpers.common import eventually
-from tests.integration.supervisor.harness import pid_gone, wait_for
+from tests.integration.supervisor.harness import pid_gone
 from tests.integration.supervisor.test_crashes import assert_resumed_once, gated
 
 
@@ -120,30 +119,3 @@ def test_a_fork_server_killed_while_starting_is_started_again(start_supervisor, 
     server = server_pid(harness)
     live = [e["pid"] for e in harness.seen("worker_started") if not pid_gone(e["pid"])]
     assert live and all(psutil.Process(pid).ppid() == server for pid in live)
-
-
-def test_workers_forked_after_a_run_inherit_its_blocks_compiled(start_supervisor) -> None:
-    """The server compiles the models of the blocks runs use, once, before it forks the
-    next workers: a worker does not compile control.pass's again for every run.  A block
-    no run used stays uncompiled there (the memory deferring saves)."""
-    harness = start_supervisor(fork=True, worker_limit=1, spare_workers=1)
-    # one spare, forked before any run: the first run takes it, and the spare forked
-    # then to replace it (after the hand-over told the server the run's blocks) takes
-    # the second run
-    workers = harness.sup.workers
-
-    def idle() -> int:
-        return sum(w.state is WorkerState.IDLE for w in workers.values())
-
-    wait_for(lambda: harness.call(idle) or None)
-    first = harness.submit(harness.flow("first", "nodes:\n  only:\n    block: control.pass\n"))
-    assert harness.wait_terminal(first).status is RunStatus.SUCCEEDED
-    check = harness.flow(
-        "check",
-        "nodes:\n  look:\n    block: suptest.compiled\n"
-        "    with: {blocks: [control.pass, control.delay], report: compiled.json}\n",
-    )
-    second = harness.submit(check)
-    assert harness.wait_terminal(second).status is RunStatus.SUCCEEDED
-    report = json.loads((check.parent / "compiled.json").read_text(encoding="utf-8"))
-    assert report == {"control.pass": True, "control.delay": False}

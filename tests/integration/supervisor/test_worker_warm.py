@@ -1,19 +1,25 @@
 """Workers started as their own process (``python -m supervisor.worker``) compile the models
 of the blocks runs used before they say hello, so a run handed to a spare (a restart after
-a crash) does not wait for them; the fork server's workers inherit them (``test_fork_server``)."""
+a crash) does not wait for them; the fork server's workers inherit them."""
 
 from __future__ import annotations
 
 import json
+
+import pytest
 
 from automation.engine.events import RunStatus
 from supervisor.workers import PythonWorkerLauncher, WorkerState
 from tests.integration.supervisor.harness import wait_for
 
 
-def test_spares_started_after_a_run_have_its_blocks_compiled(start_supervisor) -> None:
-    harness = start_supervisor(fork=False, worker_limit=1, spare_workers=1)
-    assert type(harness.launcher) is PythonWorkerLauncher
+@pytest.mark.parametrize("fork", [False, True], ids=["exec", "fork"])
+def test_spares_started_after_a_run_have_its_blocks_compiled(start_supervisor, fork) -> None:
+    """Forked workers inherit the models the server compiled, once, before it forks the
+    next workers; exec'd ones compile them before their hello.  A block no run used stays
+    uncompiled (the memory deferring saves)."""
+    harness = start_supervisor(fork=fork, worker_limit=1, spare_workers=1)
+    assert (type(harness.launcher) is PythonWorkerLauncher) is not fork
     workers = harness.sup.workers
 
     def idle() -> int:
